@@ -1,0 +1,12 @@
+//! `synaptic serve`
+
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {}
+
+pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let _ = (args, out, err);
+    anyhow::bail!("not implemented yet")
+}

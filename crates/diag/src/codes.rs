@@ -1,0 +1,81 @@
+//! The registry of stable diagnostic codes. A released code is never reused or renumbered;
+//! every code is documented in `docs/DIAGNOSTICS.md` (a tidy test checks it).
+//!
+//! Ranges: `E01xx` XML and structure, `E02xx` expressions, `E03xx` semantics and compilation,
+//! `E04xx` configuration (`synaptic.toml`), `W01xx`–`W04xx` the matching warnings, `W09xx`
+//! portability notes (deliberate deviations from Synapse).
+
+use crate::Severity;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Code {
+    pub id: &'static str,
+    pub name: &'static str,
+}
+
+impl Code {
+    pub const fn new(id: &'static str, name: &'static str) -> Code {
+        Code { id, name }
+    }
+    pub fn severity(&self) -> Severity {
+        if self.id.starts_with('W') {
+            Severity::Warning
+        } else {
+            Severity::Error
+        }
+    }
+}
+
+macro_rules! codes {
+    ($($(#[$m:meta])* $id:ident = $name:literal;)*) => {
+        $( $(#[$m])* pub const $id: Code = Code::new(stringify!($id), $name); )*
+        /// Every code, for documentation checks.
+        pub const ALL: &[Code] = &[$($id),*];
+    };
+}
+
+codes! {
+    // XML and structure
+    E0101 = "malformed-xml";
+    E0102 = "doctype-or-entity";
+    E0103 = "unknown-element";
+    E0104 = "unknown-attribute";
+    E0105 = "missing-attribute";
+    E0106 = "invalid-attribute-value";
+    E0107 = "duplicate-attribute";
+    E0108 = "unsupported-mediator";
+    E0109 = "wrong-root";
+    E0110 = "unexpected-content";
+    E0111 = "duplicate-element";
+    E0112 = "unfilled-placeholder";
+    // expressions
+    E0201 = "xpath-syntax";
+    E0202 = "jsonpath-syntax";
+    E0203 = "unknown-function";
+    E0204 = "wrong-arity";
+    E0205 = "w3c-fn-namespace";
+    E0206 = "undeclared-prefix";
+    E0207 = "dynamic-registry-key";
+    E0208 = "invalid-regex";
+    // semantics
+    E0301 = "unknown-scope";
+    E0302 = "unknown-type";
+    E0303 = "literal-type-mismatch";
+    E0304 = "undefined-sequence";
+    E0305 = "unbindable-uri-variable";
+    E0306 = "read-only-scope";
+    E0307 = "duplicate-sequence";
+    E0308 = "invalid-uri";
+    // configuration
+    E0401 = "config-syntax";
+    E0402 = "config-invalid";
+    // warnings
+    W0101 = "ignored-attribute";
+    W0201 = "property-never-set";
+    W0202 = "axis2-client-read";
+    W0203 = "unstable-date-format";
+    W0301 = "no-effect";
+    W0302 = "unknown-action";
+    W0901 = "numeric-type-empty-value";
+    W0902 = "numeric-property-in-xpath";
+}

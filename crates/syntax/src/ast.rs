@@ -1,0 +1,255 @@
+//! The typed tree of a Synapse artifact. Plain data: every element and attribute value carries
+//! its span; expression text is kept verbatim with the namespace bindings in scope where it was
+//! written (checked later by `engine::compile` through `expr`).
+
+use synaptic_diag::{Span, Spanned};
+
+/// `prefix -> namespace URI` bindings in scope at an element (innermost last; `""` = default).
+pub type Namespaces = Vec<(String, String)>;
+
+/// An expression-bearing attribute: `expression="…"`, `xpath="…"`, `source="…"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub text: String,
+    pub span: Span,
+    pub namespaces: Namespaces,
+}
+
+/// A parsed file. A file may hold one `<sequence>`, or a `<definitions>`/`<api>`/`<proxy>`/
+/// `<template>` root holding several sequences (named, or anonymous in/out/fault flows).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Artifact {
+    /// The root element's local name (`sequence`, `definitions`, `api`, …); empty if none.
+    pub root: String,
+    pub sequences: Vec<Sequence>,
+    /// Named endpoints declared at top level (`<endpoint name="…">` in `<definitions>`).
+    pub endpoints: Vec<Endpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sequence {
+    /// `name=`; for anonymous flows (an API resource's `inSequence`, …) a synthetic name such as
+    /// `api:Foo/resource[0]/inSequence` and `anonymous = true`.
+    pub name: Spanned<String>,
+    pub anonymous: bool,
+    pub on_error: Option<Spanned<String>>,
+    pub span: Span,
+    pub mediators: Vec<Mediator>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mediator {
+    /// The whole element.
+    pub span: Span,
+    pub kind: MediatorKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediatorKind {
+    Property(Property),
+    Filter(Filter),
+    PayloadFactory(PayloadFactory),
+    Header(Header),
+    Call(Call),
+    Send(Send),
+    Log(Log),
+    Respond,
+    Drop,
+    Loopback,
+    /// `<sequence key="…"/>`
+    SequenceRef(Spanned<String>),
+    Switch(Switch),
+    /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
+    Direction {
+        dir: Dir,
+        mediators: Vec<Mediator>,
+    },
+    /// A mediator the parser recognised by name but synaptic does not run yet (`enrich`,
+    /// `iterate`, …). Lint reports E0108; the engine refuses to compile it.
+    Unsupported {
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    In,
+    Out,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PropertyAction {
+    Set,
+    Remove,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PropertyValue {
+    Literal(Spanned<String>),
+    Expression(Expr),
+    /// Inline XML child (for type OM), serialized.
+    Inline(Spanned<String>),
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Property {
+    /// `name=` (may itself be `{xpath}` in Synapse; kept as written).
+    pub name: Spanned<String>,
+    pub action: PropertyAction,
+    /// As written (`default` when absent, with the span of the element).
+    pub scope: Option<Spanned<String>>,
+    pub ty: Option<Spanned<String>>,
+    pub value: PropertyValue,
+    pub pattern: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    XPath(Expr),
+    /// `source=` + `regex=` (regex must match the whole string).
+    Regex {
+        source: Expr,
+        regex: Spanned<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub condition: Condition,
+    pub then: Vec<Mediator>,
+    pub otherwise: Option<Vec<Mediator>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaType {
+    Xml,
+    Json,
+    Text,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgKind {
+    Value(Spanned<String>),
+    /// `evaluator` is `xml` (XPath, default) or `json` (JSONPath), as written.
+    Expression {
+        expr: Expr,
+        evaluator: Option<Spanned<String>>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub span: Span,
+    pub kind: ArgKind,
+    /// `literal="true"`: the value is inserted as a string even if it parses as XML/JSON.
+    pub literal: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Format {
+    /// Inline `<format>`: for xml the serialized first child element (with in-scope namespace
+    /// declarations made explicit); for json/text its text (CDATA included).
+    Inline(Spanned<String>),
+    /// `<format key="…"/>`
+    Key(Spanned<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PayloadFactory {
+    pub media_type: MediaType,
+    pub media_type_span: Option<Span>,
+    pub format: Format,
+    pub args: Vec<Arg>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderScope {
+    Transport,
+    /// `scope="default"` (or absent): SOAP headers.
+    Soap,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    /// `name=` as written (a QName for SOAP headers; its namespace resolved in `namespace`).
+    pub name: Spanned<String>,
+    pub namespace: Option<String>,
+    pub scope: HeaderScope,
+    pub action: PropertyAction,
+    pub value: PropertyValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EndpointKind {
+    /// `<http method="…" uri-template="…"/>`
+    Http {
+        method: Option<Spanned<String>>,
+        uri_template: Spanned<String>,
+    },
+    /// `<address uri="…"/>`
+    Address { uri: Spanned<String> },
+    /// `<endpoint key="…"/>` (named endpoint defined elsewhere).
+    Key(Spanned<String>),
+    /// `<default/>`: the message's own `To`.
+    Default,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub span: Span,
+    pub name: Option<Spanned<String>>,
+    pub kind: EndpointKind,
+    /// `<timeout><duration>ms</duration>…` if given.
+    pub timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub blocking: bool,
+    /// None = the message's `To` / API endpoint.
+    pub endpoint: Option<Endpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Send {
+    pub endpoint: Option<Endpoint>,
+    pub receive: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Simple,
+    Headers,
+    Full,
+    Custom,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogProperty {
+    pub name: Spanned<String>,
+    pub value: PropertyValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Log {
+    pub level: LogLevel,
+    pub category: Option<String>,
+    pub separator: Option<String>,
+    pub properties: Vec<LogProperty>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    pub regex: Spanned<String>,
+    pub mediators: Vec<Mediator>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Switch {
+    pub source: Expr,
+    pub cases: Vec<Case>,
+    pub default: Option<Vec<Mediator>>,
+}
