@@ -45,11 +45,11 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> ExitC
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = write!(
-                if e.use_stderr() { &mut *err } else { &mut *out },
-                "{}",
-                e.render()
-            );
+            let _ = if e.use_stderr() {
+                write!(err, "{}", e.render())
+            } else {
+                write!(out, "{}", e.render())
+            };
             return ExitCode::from(code);
         }
     };
