@@ -1,0 +1,3 @@
+//! The gateway as an OAuth2 authorization server for its own APIs.
+
+pub mod config;

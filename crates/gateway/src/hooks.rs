@@ -1,0 +1,72 @@
+//! Seams between the gateway core (routing, proxying) and the OAuth2 features, so each can be
+//! built and tested on its own. The core calls these traits; `backend_auth` and `authserver`
+//! implement them.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use synaptic_engine::OutboundRequest;
+
+/// A complete, small response produced by a hook (faults, token endpoint answers, pages).
+pub type HookResponse = http::Response<http_body_util::Full<Bytes>>;
+
+/// What a request was authorized with, remembered so a later 401 invalidates only that token.
+#[derive(Clone, Debug, Default)]
+pub struct AuthTicket {
+    /// A short fingerprint (e.g. first 12 hex of SHA-256) of the token used; never the token.
+    pub fingerprint: String,
+    /// Opaque generation number of the cached token.
+    pub generation: u64,
+}
+
+/// Native endpoint security (`[api.endpoint_security]`): adds credentials to backend requests.
+#[async_trait]
+pub trait UpstreamAuth: Send + Sync + std::fmt::Debug {
+    /// Add credentials to an outgoing backend request. `Err` is the response to send to the
+    /// client instead (e.g. 503 with `Retry-After` when no token can be had).
+    async fn authorize(&self, req: &mut OutboundRequest) -> Result<AuthTicket, HookResponse>;
+    /// The backend answered 401 to a request authorized with `ticket`. Returns true when the
+    /// request should be replayed once (the core then calls `authorize` again and resends the
+    /// buffered body, if it has one under the replay limit).
+    async fn unauthorized(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool;
+}
+
+/// Token properties of an authenticated client request, visible to sequences as default-scope
+/// properties (`oauth.client_id`, `oauth.username`, `oauth.scope`).
+#[derive(Clone, Debug, Default)]
+pub struct Principal {
+    pub client_id: String,
+    pub username: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Enforcement of the gateway's own authorization server on APIs with `security = "oauth2"`.
+#[async_trait]
+pub trait InboundAuth: Send + Sync + std::fmt::Debug {
+    /// Check a client request before mediation. `path` is the one normalised path (relative to
+    /// the API context, the same one routing used). `Ok` to proceed (the core then removes the
+    /// client's `Authorization` header); `Err` is the 401/403 to answer.
+    async fn check(
+        &self,
+        api: &str,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Principal, HookResponse>;
+}
+
+/// A service the gateway answers itself before API routing (token endpoint, metrics, …).
+#[async_trait]
+pub trait LocalService: Send + Sync + std::fmt::Debug {
+    /// Whether this service answers `path` (exact paths or a prefix it owns).
+    fn matches(&self, path: &str) -> bool;
+    /// Answer a request whose body was read fully (bounded by the server's body limit).
+    async fn handle(
+        &self,
+        method: Method,
+        uri: http::Uri,
+        headers: HeaderMap,
+        body: Bytes,
+        peer: Option<std::net::SocketAddr>,
+    ) -> HookResponse;
+}

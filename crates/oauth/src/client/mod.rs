@@ -1,0 +1,1 @@
+//! Tokens for OAuth2-protected backends.
