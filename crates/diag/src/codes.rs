@@ -78,4 +78,10 @@ codes! {
     W0302 = "unknown-action";
     W0901 = "numeric-type-empty-value";
     W0902 = "numeric-property-in-xpath";
+    // appended by syntax
+    E0113 = "nesting-too-deep";
+    E0114 = "missing-element";
+    E0115 = "conflicting-attributes";
+    W0102 = "missing-synapse-namespace";
+    W0103 = "skipped-artifact";
 }
