@@ -1,4 +1,17 @@
 //! A small owned XML DOM (quick-xml based), `Send + Sync`.
+//!
+//! [`parse`] refuses DOCTYPEs (so no entity declarations and no entity expansion, ever), rejects
+//! unknown entity references, enforces a depth limit and resolves namespaces itself.
+//! [`Element::to_xml`] serializes with the namespace declarations needed to make the fragment
+//! stand alone.
+
+use std::fmt::Write as _;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+/// The `xml` prefix's fixed namespace.
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// A qualified name: namespace URI (empty for none), prefix as written, local name.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -28,4 +41,651 @@ pub struct Element {
     /// Namespace declarations written on this element (`prefix`, `uri`; `""` = default).
     pub namespaces: Vec<(String, String)>,
     pub children: Vec<Node>,
+}
+
+/// Limits applied while parsing untrusted XML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XmlLimits {
+    /// Maximum element nesting depth.
+    pub max_depth: usize,
+    /// Maximum input size in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        XmlLimits {
+            max_depth: 256,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("{message} at byte {position}")]
+    Syntax { message: String, position: usize },
+    #[error("DOCTYPE declarations are not allowed")]
+    Doctype,
+    #[error("unknown entity reference &{0};")]
+    UnknownEntity(String),
+    #[error("undeclared namespace prefix {0:?}")]
+    UndeclaredPrefix(String),
+    #[error("document nested deeper than {0} elements")]
+    TooDeep(usize),
+    #[error("document larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no root element")]
+    NoRoot,
+    #[error("content after the root element")]
+    TrailingContent,
+}
+
+// === impl QName ===
+
+impl QName {
+    pub fn new(ns: impl Into<String>, prefix: impl Into<String>, local: impl Into<String>) -> Self {
+        QName {
+            ns: ns.into(),
+            prefix: prefix.into(),
+            local: local.into(),
+        }
+    }
+    /// A name in no namespace.
+    pub fn local(local: impl Into<String>) -> Self {
+        QName::new("", "", local)
+    }
+    /// `prefix:local` or `local`.
+    pub fn qualified(&self) -> String {
+        if self.prefix.is_empty() {
+            self.local.clone()
+        } else {
+            format!("{}:{}", self.prefix, self.local)
+        }
+    }
+    pub fn is(&self, ns: &str, local: &str) -> bool {
+        self.ns == ns && self.local == local
+    }
+}
+
+// === impl Element ===
+
+impl Element {
+    pub fn new(name: QName) -> Self {
+        Element {
+            name,
+            ..Default::default()
+        }
+    }
+    /// An element in no namespace.
+    pub fn local(local: impl Into<String>) -> Self {
+        Element::new(QName::local(local))
+    }
+    /// An element with a single text child.
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        if !text.is_empty() {
+            self.children.push(Node::Text(text));
+        }
+        self
+    }
+    pub fn push(&mut self, child: Element) {
+        self.children.push(Node::Element(child));
+    }
+    pub fn child_elements(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            _ => None,
+        })
+    }
+    pub fn first_child_element(&self) -> Option<&Element> {
+        self.child_elements().next()
+    }
+    /// The first child element with this namespace and local name.
+    pub fn find(&self, ns: &str, local: &str) -> Option<&Element> {
+        self.child_elements().find(|e| e.name.is(ns, local))
+    }
+    pub fn attribute(&self, local: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.name.ns.is_empty() && a.name.local == local)
+            .map(|a| a.value.as_str())
+    }
+    /// The concatenated direct text children.
+    pub fn direct_text(&self) -> String {
+        let mut s = String::new();
+        for n in &self.children {
+            if let Node::Text(t) = n {
+                s.push_str(t);
+            }
+        }
+        s
+    }
+    /// The XPath string value: all descendant text.
+    pub fn string_value(&self) -> String {
+        fn walk(e: &Element, out: &mut String) {
+            for n in &e.children {
+                match n {
+                    Node::Text(t) => out.push_str(t),
+                    Node::Element(c) => walk(c, out),
+                    Node::Comment(_) => {}
+                }
+            }
+        }
+        let mut s = String::new();
+        walk(self, &mut s);
+        s
+    }
+    pub fn has_child_elements(&self) -> bool {
+        self.children.iter().any(|n| matches!(n, Node::Element(_)))
+    }
+
+    /// Serialize as a standalone fragment: the namespace declarations the element carries plus
+    /// any needed for the names used in it.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        self.write_xml(&mut out, &mut NsScope::default());
+        out
+    }
+
+    /// Serialize inside an already written context whose bindings are `scope`.
+    pub fn write_xml(&self, out: &mut String, scope: &mut NsScope) {
+        let mark = scope.bindings.len();
+        out.push('<');
+        let qn = self.name.qualified();
+        out.push_str(&qn);
+        for (p, u) in &self.namespaces {
+            let bound = scope
+                .lookup(p)
+                .or(if p.is_empty() { Some("") } else { None });
+            if bound != Some(u.as_str()) {
+                write_ns_decl(out, p, u);
+                scope.bindings.push((p.clone(), u.clone()));
+            }
+        }
+        if self.name.prefix != "xml" && scope.lookup(&self.name.prefix) != Some(&self.name.ns) {
+            // the default namespace is "" when nothing is bound
+            if !(self.name.prefix.is_empty()
+                && self.name.ns.is_empty()
+                && scope.lookup("").is_none())
+            {
+                write_ns_decl(out, &self.name.prefix, &self.name.ns);
+                scope
+                    .bindings
+                    .push((self.name.prefix.clone(), self.name.ns.clone()));
+            }
+        }
+        for a in &self.attributes {
+            if !a.name.prefix.is_empty()
+                && a.name.prefix != "xml"
+                && scope.lookup(&a.name.prefix) != Some(&a.name.ns)
+            {
+                write_ns_decl(out, &a.name.prefix, &a.name.ns);
+                scope
+                    .bindings
+                    .push((a.name.prefix.clone(), a.name.ns.clone()));
+            }
+        }
+        for a in &self.attributes {
+            out.push(' ');
+            out.push_str(&a.name.qualified());
+            out.push_str("=\"");
+            escape_attr_into(out, &a.value);
+            out.push('"');
+        }
+        if self.children.is_empty() {
+            out.push_str("/>");
+        } else {
+            out.push('>');
+            for c in &self.children {
+                match c {
+                    Node::Element(e) => e.write_xml(out, scope),
+                    Node::Text(t) => escape_text_into(out, t),
+                    Node::Comment(t) => {
+                        out.push_str("<!--");
+                        out.push_str(t);
+                        out.push_str("-->");
+                    }
+                }
+            }
+            out.push_str("</");
+            out.push_str(&qn);
+            out.push('>');
+        }
+        scope.bindings.truncate(mark);
+    }
+}
+
+/// The namespace bindings in scope while serializing.
+#[derive(Clone, Debug, Default)]
+pub struct NsScope {
+    bindings: Vec<(String, String)>,
+}
+
+impl NsScope {
+    pub fn lookup(&self, prefix: &str) -> Option<&str> {
+        if prefix == "xml" {
+            return Some(XML_NS);
+        }
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, u)| u.as_str())
+    }
+    pub fn push(&mut self, prefix: impl Into<String>, uri: impl Into<String>) {
+        self.bindings.push((prefix.into(), uri.into()));
+    }
+}
+
+fn write_ns_decl(out: &mut String, prefix: &str, uri: &str) {
+    if prefix.is_empty() {
+        out.push_str(" xmlns=\"");
+    } else {
+        let _ = write!(out, " xmlns:{prefix}=\"");
+    }
+    escape_attr_into(out, uri);
+    out.push('"');
+}
+
+/// Escape character data (`&`, `<`, `>`).
+pub fn escape_text_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escape an attribute value (double-quoted).
+pub fn escape_attr_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escape text for XML content.
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_text_into(&mut out, s);
+    out
+}
+
+// === parse ===
+
+/// Parse a document and return its root element.
+pub fn parse(text: &str) -> Result<Element, XmlError> {
+    parse_with(text, XmlLimits::default())
+}
+
+/// Parse with explicit limits.
+pub fn parse_with(text: &str, limits: XmlLimits) -> Result<Element, XmlError> {
+    if text.len() > limits.max_bytes {
+        return Err(XmlError::TooLarge(limits.max_bytes));
+    }
+    Parser::new(text, limits).run()
+}
+
+/// Parse a fragment: a sequence of elements and text (e.g. a payloadFactory argument), with
+/// extra in-scope namespace bindings. Returns the top-level nodes.
+pub fn parse_fragment(text: &str, namespaces: &[(String, String)]) -> Result<Vec<Node>, XmlError> {
+    let mut p = Parser::new(text, XmlLimits::default());
+    p.fragment = true;
+    for (pfx, uri) in namespaces {
+        p.ns.push((pfx.clone(), uri.clone()));
+    }
+    p.base_ns = p.ns.len();
+    p.run_fragment()
+}
+
+struct Parser<'a> {
+    reader: Reader<&'a [u8]>,
+    text: &'a str,
+    limits: XmlLimits,
+    /// In-scope bindings (prefix, uri); the element stack records how many each pushed.
+    ns: Vec<(String, String)>,
+    base_ns: usize,
+    /// Open elements (with the ns stack length before their declarations).
+    stack: Vec<(Element, usize)>,
+    fragment: bool,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str, limits: XmlLimits) -> Self {
+        let mut reader = Reader::from_str(text);
+        let cfg = reader.config_mut();
+        cfg.check_end_names = true;
+        cfg.expand_empty_elements = false;
+        cfg.trim_text(false);
+        Parser {
+            reader,
+            text,
+            limits,
+            ns: Vec::new(),
+            base_ns: 0,
+            stack: Vec::new(),
+            fragment: false,
+        }
+    }
+
+    fn syntax(&self, message: impl Into<String>) -> XmlError {
+        XmlError::Syntax {
+            message: message.into(),
+            position: self.reader.buffer_position() as usize,
+        }
+    }
+
+    fn run(mut self) -> Result<Element, XmlError> {
+        let mut root: Option<Element> = None;
+        loop {
+            let ev = self.next_event()?;
+            match ev {
+                Step::Eof => break,
+                Step::Closed(e) => {
+                    if root.is_some() {
+                        return Err(XmlError::TrailingContent);
+                    }
+                    root = Some(e);
+                }
+                Step::TopText(t) => {
+                    if !t.trim().is_empty() {
+                        return Err(self.syntax("text outside the root element"));
+                    }
+                }
+                Step::Nothing => {}
+            }
+        }
+        if !self.stack.is_empty() {
+            return Err(self.syntax("unclosed element at end of input"));
+        }
+        root.ok_or(XmlError::NoRoot)
+    }
+
+    fn run_fragment(mut self) -> Result<Vec<Node>, XmlError> {
+        let mut nodes = Vec::new();
+        loop {
+            match self.next_event()? {
+                Step::Eof => break,
+                Step::Closed(e) => nodes.push(Node::Element(e)),
+                Step::TopText(t) => match nodes.last_mut() {
+                    Some(Node::Text(prev)) => prev.push_str(&t),
+                    _ => nodes.push(Node::Text(t)),
+                },
+                Step::Nothing => {}
+            }
+        }
+        if !self.stack.is_empty() {
+            return Err(self.syntax("unclosed element at end of input"));
+        }
+        Ok(nodes)
+    }
+
+    fn add_text(&mut self, t: &str) -> Step {
+        if t.is_empty() {
+            return Step::Nothing;
+        }
+        match self.stack.last_mut() {
+            Some((el, _)) => {
+                match el.children.last_mut() {
+                    Some(Node::Text(prev)) => prev.push_str(t),
+                    _ => el.children.push(Node::Text(t.to_string())),
+                }
+                Step::Nothing
+            }
+            None => Step::TopText(t.to_string()),
+        }
+    }
+
+    fn next_event(&mut self) -> Result<Step, XmlError> {
+        let ev = self.reader.read_event().map_err(|e| XmlError::Syntax {
+            message: e.to_string(),
+            position: self.reader.error_position() as usize,
+        })?;
+        match ev {
+            Event::Eof => Ok(Step::Eof),
+            Event::DocType(_) => Err(XmlError::Doctype),
+            Event::Decl(_) | Event::PI(_) => Ok(Step::Nothing),
+            Event::Start(s) => {
+                let el = self.open(&s)?;
+                if self.stack.len() >= self.limits.max_depth {
+                    return Err(XmlError::TooDeep(self.limits.max_depth));
+                }
+                self.stack.push(el);
+                Ok(Step::Nothing)
+            }
+            Event::Empty(s) => {
+                let (el, mark) = self.open(&s)?;
+                if self.stack.len() >= self.limits.max_depth {
+                    return Err(XmlError::TooDeep(self.limits.max_depth));
+                }
+                self.ns.truncate(mark);
+                Ok(self.close(el))
+            }
+            Event::End(_) => match self.stack.pop() {
+                Some((el, mark)) => {
+                    self.ns.truncate(mark);
+                    Ok(self.close(el))
+                }
+                None => Err(self.syntax("unexpected end tag")),
+            },
+            Event::Text(t) => {
+                let s = t.xml10_content();
+                Ok(self.add_text(&s))
+            }
+            Event::CData(c) => {
+                let s = c.xml10_content();
+                let s = s.into_owned();
+                if self.stack.is_empty() && !self.fragment {
+                    return Err(self.syntax("CDATA outside the root element"));
+                }
+                Ok(self.add_text(&s))
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    Ok(None) => {
+                        let name = r.xml10_content();
+                        match &*name {
+                            "lt" => "<".to_string(),
+                            "gt" => ">".to_string(),
+                            "amp" => "&".to_string(),
+                            "apos" => "'".to_string(),
+                            "quot" => "\"".to_string(),
+                            other => return Err(XmlError::UnknownEntity(other.to_string())),
+                        }
+                    }
+                    Err(e) => return Err(self.syntax(e.to_string())),
+                };
+                Ok(self.add_text(&resolved))
+            }
+            Event::Comment(c) => {
+                if let Some((el, _)) = self.stack.last_mut() {
+                    el.children
+                        .push(Node::Comment(c.xml10_content().into_owned()));
+                }
+                Ok(Step::Nothing)
+            }
+        }
+    }
+
+    fn close(&mut self, el: Element) -> Step {
+        match self.stack.last_mut() {
+            Some((parent, _)) => {
+                parent.children.push(Node::Element(el));
+                Step::Nothing
+            }
+            None => Step::Closed(el),
+        }
+    }
+
+    fn lookup(&self, prefix: &str) -> Option<&str> {
+        if prefix == "xml" {
+            return Some(XML_NS);
+        }
+        self.ns
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, u)| u.as_str())
+    }
+
+    /// Open an element: read its namespace declarations and attributes.
+    fn open(&mut self, s: &BytesStart<'_>) -> Result<(Element, usize), XmlError> {
+        let _ = self.text;
+        let mark = self.ns.len();
+        let raw_name = s.name().into_inner().to_string();
+        let mut decls = Vec::new();
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        for a in s.attributes().with_checks(true) {
+            let a = a.map_err(|e| self.syntax(e.to_string()))?;
+            let key = a.key.into_inner();
+            let value = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| match e {
+                    quick_xml::Error::Escape(
+                        quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
+                    ) => XmlError::UnknownEntity(name),
+                    other => self.syntax(other.to_string()),
+                })?;
+            if key == "xmlns" {
+                decls.push((String::new(), value.into_owned()));
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                if value.is_empty() {
+                    return Err(self.syntax(format!("empty namespace for prefix {p:?}")));
+                }
+                decls.push((p.to_string(), value.into_owned()));
+            } else {
+                attrs.push((key.to_string(), value.into_owned()));
+            }
+        }
+        self.ns.extend(decls.iter().cloned());
+        let name = self.resolve(&raw_name, true)?;
+        let mut attributes = Vec::with_capacity(attrs.len());
+        for (k, v) in attrs {
+            let name = self.resolve(&k, false)?;
+            attributes.push(Attribute { name, value: v });
+        }
+        Ok((
+            Element {
+                name,
+                attributes,
+                namespaces: decls,
+                children: Vec::new(),
+            },
+            mark,
+        ))
+    }
+
+    fn resolve(&self, raw: &str, element: bool) -> Result<QName, XmlError> {
+        match raw.split_once(':') {
+            Some((p, l)) => {
+                if p.is_empty() || l.is_empty() || l.contains(':') {
+                    return Err(self.syntax(format!("invalid name {raw:?}")));
+                }
+                let ns = self
+                    .lookup(p)
+                    .ok_or_else(|| XmlError::UndeclaredPrefix(p.to_string()))?;
+                Ok(QName::new(ns, p, l))
+            }
+            None => {
+                if raw.is_empty() {
+                    return Err(self.syntax("empty name"));
+                }
+                let ns = if element {
+                    self.lookup("").unwrap_or("")
+                } else {
+                    ""
+                };
+                Ok(QName::new(ns, "", raw))
+            }
+        }
+    }
+}
+
+enum Step {
+    Eof,
+    Nothing,
+    Closed(Element),
+    TopText(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(input: &str, expect: &str) {
+        let e = parse(input).unwrap_or_else(|err| panic!("{input}: {err}"));
+        assert_eq!(e.to_xml(), expect, "input: {input}");
+    }
+
+    #[test]
+    fn parses_and_serializes() {
+        for (i, o) in [
+            ("<a/>", "<a/>"),
+            ("<a>x &amp; &lt;y&gt; &#65;&#x42;</a>", "<a>x &amp; &lt;y&gt; AB</a>"),
+            (
+                "<?xml version='1.0'?><p:a xmlns:p='urn:p' p:at='1' b=\"&quot;\"><p:b/><c xmlns='urn:d'/></p:a>",
+                "<p:a xmlns:p=\"urn:p\" p:at=\"1\" b=\"&quot;\"><p:b/><c xmlns=\"urn:d\"/></p:a>",
+            ),
+            ("<a><![CDATA[<x>]]></a>", "<a>&lt;x&gt;</a>"),
+            ("<a><!--c--> t </a>", "<a><!--c--> t </a>"),
+            ("<r xmlns=''><g>x</g></r>", "<r><g>x</g></r>"),
+        ] {
+            roundtrip(i, o);
+        }
+    }
+
+    #[test]
+    fn subtree_serialization_declares_namespaces() {
+        let e = parse("<s:E xmlns:s='urn:s'><s:B><s:x a='1'/></s:B></s:E>").unwrap();
+        let body = e.first_child_element().unwrap();
+        assert_eq!(body.to_xml(), "<s:B xmlns:s=\"urn:s\"><s:x a=\"1\"/></s:B>");
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let cases: &[(&str, &str)] = &[
+            ("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>", "DOCTYPE"),
+            ("<a>&lol;</a>", "unknown entity"),
+            ("<a b='&lol;'/>", "unknown entity"),
+            ("<a><b></a>", "at byte"),
+            ("<a>", "unclosed"),
+            ("", "no root"),
+            ("<a/><b/>", "after the root"),
+            ("<p:a/>", "undeclared"),
+            ("<a x='1' x='2'/>", "at byte"),
+            ("text", "outside"),
+        ];
+        for (input, want) in cases {
+            let err = parse(input).expect_err(input).to_string();
+            assert!(err.contains(want), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn depth_limit() {
+        let deep = "<a>".repeat(300) + &"</a>".repeat(300);
+        assert_eq!(parse(&deep), Err(XmlError::TooDeep(256)));
+        let ok = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn fragment() {
+        let nodes = parse_fragment("x<p:a/>y", &[("p".into(), "urn:p".into())]).unwrap();
+        assert_eq!(nodes.len(), 3);
+    }
 }
