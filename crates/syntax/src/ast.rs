@@ -24,6 +24,75 @@ pub struct Artifact {
     pub sequences: Vec<Sequence>,
     /// Named endpoints declared at top level (`<endpoint name="…">` in `<definitions>`).
     pub endpoints: Vec<Endpoint>,
+    /// The root element (whole element); detached when there is none.
+    pub root_span: Span,
+    /// `<api>` artifacts (root or inside `<definitions>`); their inline flows are anonymous
+    /// entries of `sequences`, referenced by name from [`FlowRef::Inline`].
+    pub apis: Vec<Api>,
+    /// `<proxy>` artifacts; inline flows as for APIs.
+    pub proxies: Vec<Proxy>,
+    /// `<localEntry key="…">` values. A local entry holding a `<sequence>` also adds that
+    /// sequence to `sequences` under the entry's key.
+    pub local_entries: Vec<LocalEntry>,
+}
+
+/// Where an API resource or proxy flow comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FlowRef {
+    /// An inline `<inSequence>`…: the name of the anonymous entry in `Artifact::sequences`.
+    Inline(String),
+    /// `inSequence="name"` attribute: a named sequence defined elsewhere.
+    Key(Spanned<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Api {
+    pub span: Span,
+    pub name: Spanned<String>,
+    pub context: Spanned<String>,
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    pub span: Span,
+    /// `methods="GET POST"` as written.
+    pub methods: Option<Spanned<String>>,
+    pub uri_template: Option<Spanned<String>>,
+    pub url_mapping: Option<Spanned<String>>,
+    pub in_sequence: Option<FlowRef>,
+    pub out_sequence: Option<FlowRef>,
+    pub fault_sequence: Option<FlowRef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proxy {
+    pub span: Span,
+    pub name: Spanned<String>,
+    pub in_sequence: Option<FlowRef>,
+    pub out_sequence: Option<FlowRef>,
+    pub fault_sequence: Option<FlowRef>,
+    /// `<target endpoint="name">` (as `EndpointKind::Key`) or an inline `<endpoint>`.
+    pub endpoint: Option<Endpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalEntry {
+    pub span: Span,
+    pub key: Spanned<String>,
+    pub value: LocalEntryValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LocalEntryValue {
+    /// Text content (entities resolved, not trimmed).
+    Text(Spanned<String>),
+    /// An inline XML element, serialized as for `payloadFactory` formats.
+    Xml(Spanned<String>),
+    /// `src="…"`: a URL we do not fetch.
+    Src(Spanned<String>),
+    /// A `<sequence>`: added to `Artifact::sequences` under this name.
+    Sequence(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -195,6 +264,10 @@ pub enum EndpointKind {
     Key(Spanned<String>),
     /// `<default/>`: the message's own `To`.
     Default,
+    /// An endpoint type synaptic does not run yet (`wsdl`, `loadbalance`, `failover`,
+    /// `recipientlist`, `template=`…). Accepted by the parser without a diagnostic; the engine
+    /// reports it if a flow actually uses it.
+    Unsupported { kind: String },
 }
 
 #[derive(Clone, Debug, PartialEq)]
