@@ -3,6 +3,18 @@
 //!
 //! Architecture Invariant: the engine does no network or filesystem I/O. The world comes in
 //! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`] and [`Clock`].
+//!
+//! Architecture Invariant: the compiled mediator set ([`compile`]'s arena IR) is a closed enum;
+//! every `match` over it is exhaustive. The interpreter is iterative (a frame stack), never a
+//! recursive `async fn`.
+
+mod compile;
+mod context;
+mod convert;
+mod payload_factory;
+mod redact;
+mod run;
+mod uri;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,6 +25,11 @@ use synaptic_registry::Registry;
 
 pub use synaptic_expr::{Scope, Value};
 pub use synaptic_payload::Payload;
+
+pub use context::hop_by_hop;
+pub use convert::PropertyType;
+pub use redact::{redact_header_value, redact_text};
+pub use uri::{expand_uri_template, join_rest_postfix};
 
 // ===== compile =====
 
@@ -26,16 +43,28 @@ pub struct CompileOptions {
 /// Compiled, `Send + Sync` mediation program: every sequence of the given artifacts.
 #[derive(Debug)]
 pub struct Program {
-    // private
+    pub(crate) ir: compile::Ir,
 }
 
 impl Program {
     pub fn has_sequence(&self, name: &str) -> bool {
-        let _ = name;
-        unimplemented!()
+        self.ir.seq_by_name.contains_key(name)
     }
     pub fn sequence_names(&self) -> Vec<String> {
-        unimplemented!()
+        self.ir.seqs.iter().map(|s| s.name.clone()).collect()
+    }
+    /// Literal registry keys read anywhere in the program (to warm a registry cache).
+    pub fn registry_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .ir
+            .blocks
+            .iter()
+            .flatten()
+            .flat_map(|n| n.registry_keys.iter().cloned())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 }
 
@@ -45,8 +74,7 @@ pub fn compile(
     artifacts: &[synaptic_syntax::ast::Artifact],
     opts: &CompileOptions,
 ) -> (Option<Program>, Vec<Diagnostic>) {
-    let _ = (artifacts, opts);
-    unimplemented!()
+    compile::compile(artifacts, opts)
 }
 
 // ===== runtime =====
@@ -59,7 +87,8 @@ pub struct Properties {
     pub operation: std::collections::BTreeMap<String, Value>,
 }
 
-/// Per-request state, passed as `&mut` through the phases.
+/// Per-request state, passed as `&mut` through the phases. Build it with
+/// [`MessageContext::from_request`].
 #[derive(Debug)]
 pub struct MessageContext {
     pub method: http::Method,
@@ -75,40 +104,8 @@ pub struct MessageContext {
     pub status: Option<u16>,
     /// True while running an out-flow (response path).
     pub response: bool,
-}
-
-impl MessageContext {
-    /// A request entering the engine. `api_context` sets `REST_URL_POSTFIX` to the path and
-    /// query after it (the whole path when `None`).
-    pub fn from_request(
-        method: http::Method,
-        uri: &str,
-        headers: http::HeaderMap,
-        body: Bytes,
-        api_context: Option<&str>,
-    ) -> MessageContext {
-        let _ = (method, uri, headers, body, api_context);
-        unimplemented!()
-    }
-
-    /// The outgoing request to `address` as the `send`/`call` to an address endpoint would make
-    /// it: body formatted by `messageType`, headers minus hop-by-hop, `REST_URL_POSTFIX`
-    /// appended the Synapse way.
-    pub fn to_outbound(&mut self, address: &str) -> Result<OutboundRequest, MediationError> {
-        let _ = address;
-        unimplemented!()
-    }
-
-    /// Replace this context's message with a backend response (for the out-flow).
-    pub fn set_response(&mut self, resp: InboundResponse) {
-        let _ = resp;
-        unimplemented!()
-    }
-
-    /// The body as it would be sent now (formatted by `messageType`), and its Content-Type.
-    pub fn body_bytes(&mut self) -> Result<(Bytes, Option<String>), MediationError> {
-        unimplemented!()
-    }
+    /// Engine-private state (original body bytes, registry prefetch, addressing headers, …).
+    pub(crate) st: context::State,
 }
 
 /// How a mediation ended.
@@ -155,12 +152,43 @@ pub struct MediationError {
     pub message: String,
 }
 
+impl MediationError {
+    pub fn new(kind: ErrorKind, origin: Origin, code: i64, message: impl Into<String>) -> Self {
+        MediationError {
+            kind,
+            origin,
+            at: None,
+            code,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn internal(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::new(kind, Origin::Internal, 0, message)
+    }
+    pub(crate) fn at(mut self, span: Span) -> Self {
+        if self.at.is_none() {
+            self.at = Some(span);
+        }
+        self
+    }
+}
+
 impl std::fmt::Display for MediationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (ERROR_CODE {})", self.message, self.code)
     }
 }
 impl std::error::Error for MediationError {}
+
+/// Synapse transport error codes (`SynapseConstants`).
+pub mod error_codes {
+    pub const SEND_FAILED: i64 = 101500;
+    pub const RECEIVE_FAILED: i64 = 101501;
+    pub const CONNECTION_FAILED: i64 = 101503;
+    pub const TIMEOUT: i64 = 101504;
+    pub const CONNECTION_CLOSED: i64 = 101505;
+    pub const ENDPOINT_NOT_READY: i64 = 303001;
+}
 
 /// An HTTP request the engine wants sent.
 #[derive(Clone, Debug)]
@@ -215,6 +243,16 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock stuck at one instant (tests, benches).
+#[derive(Clone, Copy, Debug)]
+pub struct FixedClock(pub i64);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_steps: u32,
@@ -243,16 +281,26 @@ pub struct Engine {
     pub limits: Limits,
 }
 
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("sequences", &self.program.sequence_names())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Engine {
     /// Run the named sequence. Faults run the innermost handler (`onError`, else the sequence
-    /// named by `fault_sequence`, when given); an unhandled fault is returned as `Err`.
+    /// named by `fault_sequence`, when given); an unhandled fault is returned as `Err`. A fault
+    /// handler that ends without `respond`/`drop` also returns the original error as `Err`
+    /// (with `ERROR_*` set), so the client gets an error response rather than a 202.
     pub async fn mediate(
         &self,
         sequence: &str,
         fault_sequence: Option<&str>,
         ctx: &mut MessageContext,
     ) -> Result<Flow, MediationError> {
-        let _ = (sequence, fault_sequence, ctx);
-        unimplemented!()
+        run::mediate(self, sequence, fault_sequence, ctx).await
     }
 }

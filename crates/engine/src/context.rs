@@ -1,0 +1,463 @@
+//! `MessageContext`: construction from a request, lazy body building, formatting by
+//! `messageType`, outbound requests and responses, and the `ExprEnv` view expressions read.
+
+use crate::convert::value_string;
+use crate::uri::join_rest_postfix;
+use crate::{
+    ErrorKind, InboundResponse, MediationError, MessageContext, Origin, OutboundRequest, Properties,
+};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::HeaderMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{OnceLock, RwLock};
+use synaptic_expr::{ExprEnv, Scope, Value};
+use synaptic_payload::Payload;
+
+/// Engine-private per-message state.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// The body's bytes as received while the payload is unmodified (for `json-eval($)` and
+    /// pass-through formatting).
+    pub original: Option<Bytes>,
+    /// Whether the current body came from a backend (blame for a malformed body).
+    pub body_upstream: bool,
+    /// Registry values prefetched for the running mediator (`None` = missing).
+    pub registry: HashMap<String, Option<String>>,
+    /// WS-Addressing fields set by `header` in SOAP scope (`To`, `Action`, …).
+    pub addressing: BTreeMap<String, String>,
+    pub axis2_client: BTreeMap<String, Value>,
+    /// Set while a fault handler runs (`get-property('FAULT')`).
+    pub fault: bool,
+}
+
+/// Process-wide `system` scope (synaptic's own map, never the OS environment).
+pub(crate) fn system_props() -> &'static RwLock<HashMap<String, String>> {
+    static S: OnceLock<RwLock<HashMap<String, String>>> = OnceLock::new();
+    S.get_or_init(|| RwLock::new(HashMap::new()))
+}
+
+/// Headers never forwarded to another hop (RFC 9110 §7.6.1), plus `Host` and `Content-Length`
+/// which the client computes for the target.
+pub fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "trailers"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    )
+}
+
+pub(crate) fn mime_of(ct: &str) -> &str {
+    ct.split(';').next().unwrap_or("").trim()
+}
+
+fn header_str(h: &HeaderMap, n: &HeaderName) -> Option<String> {
+    h.get(n)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+// === impl MessageContext ===
+
+impl MessageContext {
+    /// A request entering the engine. `api_context` sets `REST_URL_POSTFIX` to the path and
+    /// query after it (the whole path when `None`). Query parameters become default-scope
+    /// `query.param.<name>` properties; `HTTP_METHOD`, `messageType` and `ContentType` are set
+    /// in the axis2 scope.
+    pub fn from_request(
+        method: http::Method,
+        uri: &str,
+        headers: http::HeaderMap,
+        body: Bytes,
+        api_context: Option<&str>,
+    ) -> MessageContext {
+        let content_type = header_str(&headers, &CONTENT_TYPE);
+        let mut props = Properties::default();
+        let postfix = match api_context {
+            None => uri.to_string(),
+            Some(ctx) => {
+                let ctx = ctx.trim_end_matches('/');
+                match uri.strip_prefix(ctx) {
+                    Some(rest)
+                        if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') =>
+                    {
+                        rest.to_string()
+                    }
+                    _ => uri.to_string(),
+                }
+            }
+        };
+        props
+            .axis2
+            .insert("REST_URL_POSTFIX".into(), Value::String(postfix));
+        props.axis2.insert(
+            "HTTP_METHOD".into(),
+            Value::String(method.as_str().to_string()),
+        );
+        if let Some(ct) = &content_type {
+            props
+                .axis2
+                .insert("messageType".into(), Value::String(mime_of(ct).to_string()));
+            props
+                .axis2
+                .insert("ContentType".into(), Value::String(ct.clone()));
+        }
+        if let Some(ctx) = api_context {
+            props
+                .default
+                .insert("REST_API_CONTEXT".into(), Value::String(ctx.to_string()));
+        }
+        props.default.insert(
+            "REST_FULL_REQUEST_PATH".into(),
+            Value::String(uri.to_string()),
+        );
+        if let Some((_, q)) = uri.split_once('?') {
+            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+                props
+                    .default
+                    .entry(format!("query.param.{k}"))
+                    .or_insert_with(|| Value::String(v.into_owned()));
+            }
+        }
+        let (payload, original) = if body.is_empty() {
+            (Payload::Empty, None)
+        } else {
+            (Payload::Raw(body.clone()), Some(body))
+        };
+        MessageContext {
+            method,
+            uri: uri.to_string(),
+            headers,
+            payload,
+            content_type,
+            properties: props,
+            status: None,
+            response: false,
+            st: State {
+                original,
+                ..State::default()
+            },
+        }
+    }
+
+    /// The outgoing request to `address` as the `send`/`call` to an address endpoint would make
+    /// it: body formatted by `messageType`, headers minus hop-by-hop, `REST_URL_POSTFIX`
+    /// appended the Synapse way.
+    pub fn to_outbound(&mut self, address: &str) -> Result<OutboundRequest, MediationError> {
+        let postfix = self.axis2_string("REST_URL_POSTFIX").unwrap_or_default();
+        let url = join_rest_postfix(address, &postfix);
+        let method = self.http_method(None);
+        self.outbound(method, url, None)
+    }
+
+    /// Replace this context's message with a backend response (for the out-flow): default
+    /// properties carry over, axis2 properties and headers are the response's.
+    pub fn set_response(&mut self, resp: InboundResponse) {
+        let ct = header_str(&resp.headers, &CONTENT_TYPE);
+        self.properties.axis2.clear();
+        self.properties
+            .axis2
+            .insert("HTTP_SC".into(), Value::Integer(resp.status as i64));
+        if let Some(ct) = &ct {
+            self.properties
+                .axis2
+                .insert("messageType".into(), Value::String(mime_of(ct).to_string()));
+            self.properties
+                .axis2
+                .insert("ContentType".into(), Value::String(ct.clone()));
+        }
+        self.headers = resp.headers;
+        self.status = Some(resp.status);
+        self.response = true;
+        self.set_body_raw(resp.body, ct, true);
+    }
+
+    /// The body as it would be sent now (formatted by `messageType`), and its Content-Type.
+    pub fn body_bytes(&mut self) -> Result<(Bytes, Option<String>), MediationError> {
+        let mt = self.axis2_string("messageType");
+        if let Payload::Raw(b) = &self.payload {
+            let same = match (&mt, &self.content_type) {
+                (None, _) => true,
+                (Some(m), Some(ct)) => m.eq_ignore_ascii_case(mime_of(ct)),
+                (Some(_), None) => false,
+            };
+            if same {
+                return Ok((b.clone(), self.content_type.clone()));
+            }
+            self.ensure_built()?;
+        }
+        if let Payload::Empty = self.payload {
+            return Ok((Bytes::new(), None));
+        }
+        let mt = mt.unwrap_or_else(|| self.default_message_type().to_string());
+        match synaptic_payload::serialize(&self.payload, &mt) {
+            Ok((b, ct)) => Ok((b, Some(ct))),
+            Err(e) => Err(MediationError::internal(
+                ErrorKind::BadBody,
+                format!("cannot format the body as {mt}: {e}"),
+            )),
+        }
+    }
+
+    /// The properties of a scope as strings (for `synaptic run` and logs).
+    pub fn scope_strings(&self, scope: Scope) -> BTreeMap<String, String> {
+        let map = match scope {
+            Scope::Default => &self.properties.default,
+            Scope::Axis2 => &self.properties.axis2,
+            Scope::Operation => &self.properties.operation,
+            Scope::Axis2Client => &self.st.axis2_client,
+            _ => return BTreeMap::new(),
+        };
+        map.iter()
+            .filter_map(|(k, v)| value_string(v).map(|s| (k.clone(), s)))
+            .collect()
+    }
+
+    // --- crate-internal helpers ---
+
+    pub(crate) fn default_message_type(&self) -> &'static str {
+        match &self.payload {
+            Payload::Json(_) => "application/json",
+            Payload::Xml(env) => match env.version {
+                synaptic_payload::SoapVersion::Soap11 => "text/xml",
+                synaptic_payload::SoapVersion::Soap12 => "application/soap+xml",
+                synaptic_payload::SoapVersion::Pox => "application/xml",
+            },
+            Payload::Text(_) => "text/plain",
+            Payload::Empty | Payload::Raw(_) | Payload::Binary(_) => "application/octet-stream",
+        }
+    }
+
+    pub(crate) fn axis2_string(&self, name: &str) -> Option<String> {
+        self.properties.axis2.get(name).and_then(value_string)
+    }
+
+    pub(crate) fn http_method(&self, endpoint_method: Option<&http::Method>) -> http::Method {
+        if let Some(m) = endpoint_method {
+            return m.clone();
+        }
+        self.axis2_string("HTTP_METHOD")
+            .and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+            .unwrap_or_else(|| self.method.clone())
+    }
+
+    /// Build an outbound request: formatted body (none for GET/HEAD, an empty DELETE or
+    /// `NO_ENTITY_BODY`), the header map minus hop-by-hop headers.
+    pub(crate) fn outbound(
+        &mut self,
+        method: http::Method,
+        url: String,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<OutboundRequest, MediationError> {
+        let no_body_prop = self
+            .properties
+            .axis2
+            .get("NO_ENTITY_BODY")
+            .and_then(value_string)
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
+        let connection_named: Vec<String> = self
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+            .collect();
+        for (k, v) in &self.headers {
+            if hop_by_hop(k)
+                || *k == CONTENT_TYPE
+                || connection_named.iter().any(|c| c == k.as_str())
+            {
+                continue;
+            }
+            headers.append(k.clone(), v.clone());
+        }
+        let (body, ct) =
+            if method == http::Method::GET || method == http::Method::HEAD || no_body_prop {
+                (Bytes::new(), None)
+            } else {
+                let (b, ct) = self.body_bytes()?;
+                if method == http::Method::DELETE && b.is_empty() {
+                    (Bytes::new(), None)
+                } else {
+                    (b, ct)
+                }
+            };
+        if let Some(ct) = ct {
+            if let Ok(v) = HeaderValue::from_str(&ct) {
+                headers.insert(CONTENT_TYPE, v);
+            }
+        }
+        Ok(OutboundRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout,
+        })
+    }
+
+    /// Build the payload from raw bytes if it is not built yet.
+    pub(crate) fn ensure_built(&mut self) -> Result<(), MediationError> {
+        if let Payload::Raw(b) = &self.payload {
+            match synaptic_payload::build(b, self.content_type.as_deref()) {
+                Ok(p) => self.payload = p,
+                Err(e) => {
+                    let origin = if self.st.body_upstream {
+                        Origin::Upstream
+                    } else {
+                        Origin::Downstream
+                    };
+                    return Err(MediationError::new(
+                        ErrorKind::BadBody,
+                        origin,
+                        0,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replace the body with raw bytes of a content type.
+    pub(crate) fn set_body_raw(&mut self, body: Bytes, ct: Option<String>, upstream: bool) {
+        if body.is_empty() {
+            self.payload = Payload::Empty;
+            self.st.original = None;
+        } else {
+            self.payload = Payload::Raw(body.clone());
+            self.st.original = Some(body);
+        }
+        self.content_type = ct;
+        self.st.body_upstream = upstream;
+    }
+
+    /// Replace the body with a built payload (the original bytes no longer apply).
+    pub(crate) fn set_payload(&mut self, p: Payload, ct: Option<String>) {
+        self.payload = p;
+        self.st.original = None;
+        self.content_type = ct;
+        self.st.body_upstream = false;
+    }
+
+    /// Set `messageType` (and, as Synapse does, `ContentType` and the Content-Type header).
+    pub(crate) fn set_message_type(&mut self, mt: &str) {
+        self.properties
+            .axis2
+            .insert("messageType".into(), Value::String(mt.to_string()));
+        self.properties
+            .axis2
+            .insert("ContentType".into(), Value::String(mt.to_string()));
+        if let Ok(v) = HeaderValue::from_str(mt) {
+            self.headers.insert(CONTENT_TYPE, v);
+        }
+    }
+
+    fn message_format(&self) -> &'static str {
+        let mt = self
+            .axis2_string("messageType")
+            .or_else(|| self.content_type.as_deref().map(|c| mime_of(c).to_string()))
+            .unwrap_or_default();
+        match mt.as_str() {
+            "text/xml" => "soap11",
+            "application/soap+xml" => "soap12",
+            _ if self.method == http::Method::GET && !self.response => "get",
+            _ => "pox",
+        }
+    }
+
+    fn default_property(&self, name: &str, now_ms: i64) -> Option<Value> {
+        if let Some(v) = self.properties.default.get(name) {
+            return Some(v.clone());
+        }
+        match name {
+            "SYSTEM_TIME" => Some(Value::String(now_ms.to_string())),
+            "To" | "From" | "FaultTo" | "ReplyTo" | "Action" | "RelatesTo" => self
+                .st
+                .addressing
+                .get(name)
+                .map(|s| Value::String(s.clone())),
+            "MessageID" => Some(Value::String(
+                self.st.addressing.get(name).cloned().unwrap_or_default(),
+            )),
+            "FAULT" => Some(Value::String(
+                if self.st.fault { "TRUE" } else { "" }.to_string(),
+            )),
+            "MESSAGE_FORMAT" => Some(Value::String(self.message_format().to_string())),
+            _ => None,
+        }
+    }
+
+    /// A property of a scope as expressions see it.
+    pub(crate) fn read_property(&self, scope: Scope, name: &str, now_ms: i64) -> Option<Value> {
+        match scope {
+            Scope::Default => self.default_property(name, now_ms),
+            Scope::Axis2 => self.properties.axis2.get(name).cloned(),
+            Scope::Axis2Client => self.st.axis2_client.get(name).cloned(),
+            Scope::Operation => self.properties.operation.get(name).cloned(),
+            Scope::Transport => self
+                .headers
+                .get(name)
+                .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned())),
+            Scope::System => Some(Value::String(
+                system_props()
+                    .read()
+                    .ok()
+                    .and_then(|m| m.get(name).cloned())
+                    .unwrap_or_default(),
+            )),
+            Scope::Env => Some(Value::String(std::env::var(name).unwrap_or_default())),
+            Scope::Registry => Some(Value::String(self.registry_value(name).unwrap_or_default())),
+            Scope::File | Scope::Func | Scope::Trace | Scope::Analytics => None,
+        }
+    }
+
+    pub(crate) fn registry_value(&self, key: &str) -> Option<String> {
+        self.st.registry.get(key).cloned().flatten()
+    }
+}
+
+/// The read-only view expressions evaluate against.
+pub(crate) struct Env<'a> {
+    pub ctx: &'a MessageContext,
+    pub now_ms: i64,
+}
+
+impl ExprEnv for Env<'_> {
+    fn property(&self, scope: Scope, name: &str) -> Option<Value> {
+        self.ctx.read_property(scope, name, self.now_ms)
+    }
+    fn registry(&self, key: &str) -> Option<String> {
+        self.ctx.registry_value(key)
+    }
+    fn payload(&self) -> &Payload {
+        &self.ctx.payload
+    }
+    fn raw_json(&self) -> Option<&str> {
+        let ct = self.ctx.content_type.as_deref()?;
+        if !mime_of(ct).to_ascii_lowercase().contains("json") {
+            return None;
+        }
+        let b = self.ctx.st.original.as_ref()?;
+        std::str::from_utf8(b).ok()
+    }
+    fn url_param(&self, name: &str) -> Option<String> {
+        let (_, q) = self.ctx.uri.split_once('?')?;
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+    fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+}
