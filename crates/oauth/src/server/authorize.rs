@@ -58,7 +58,12 @@ impl AuthorizeRequest {
     }
 }
 
-fn redirect_url(base: &str, params: &[(&str, &str)], state: Option<&str>, fragment: bool) -> String {
+fn redirect_url(
+    base: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+    fragment: bool,
+) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         ser.append_pair(k, v);
@@ -176,7 +181,11 @@ impl AuthServer {
                     req.code_challenge = Some(c.to_string())
                 }
                 (Some(_), Some("S256")) => {
-                    return Err(fail(&req, ErrorCode::InvalidRequest, "malformed code_challenge"))
+                    return Err(fail(
+                        &req,
+                        ErrorCode::InvalidRequest,
+                        "malformed code_challenge",
+                    ))
                 }
                 (Some(_), _) => {
                     return Err(fail(

@@ -251,7 +251,9 @@ impl AuthServer {
         let verifier = p.get("code_verifier");
         let hash = secret::sha256_hex(code);
         let rec = match self.store.consume_code(&hash).await? {
-            Consume::Unknown => return Err(OAuthError::invalid_grant("invalid authorization code")),
+            Consume::Unknown => {
+                return Err(OAuthError::invalid_grant("invalid authorization code"))
+            }
             Consume::Replayed(rec) => {
                 tracing::warn!(client = %rec.client_id, "authorization code replayed: revoking its tokens");
                 self.store.revoke_family(&rec.family_id, self.now()).await?;
@@ -272,9 +274,7 @@ impl AuthServer {
                     return Err(OAuthError::invalid_grant("PKCE verification failed"));
                 }
             }
-            (Some(_), None) => {
-                return Err(OAuthError::invalid_grant("code_verifier is required"))
-            }
+            (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
             (None, Some(_)) => {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier sent for a code issued without code_challenge",
@@ -314,7 +314,11 @@ impl AuthServer {
         if pre.kind != TokenKind::Refresh || pre.client_id != client.id {
             return Err(invalid());
         }
-        let family = self.store.family(&pre.family_id).await?.ok_or_else(invalid)?;
+        let family = self
+            .store
+            .family(&pre.family_id)
+            .await?
+            .ok_or_else(invalid)?;
         let scopes = self.requested_scopes(p.get("scope"), &family.scopes)?;
         let rec = match self.store.consume_refresh(&hash).await? {
             Consume::Unknown => return Err(invalid()),
@@ -428,7 +432,8 @@ impl AuthServer {
             if generation < client.refresh_limit && client.allows(GrantType::RefreshToken) {
                 let rt = secret::random_token("syn_rt_");
                 let lifetime = self.settings.refresh_token_lifetime;
-                let expires_at = (client.token_lifetime >= 0 && lifetime >= 0).then_some(now + lifetime);
+                let expires_at =
+                    (client.token_lifetime >= 0 && lifetime >= 0).then_some(now + lifetime);
                 self.store
                     .insert_token(&TokenRecord {
                         hash: secret::sha256_hex(rt.expose()),
@@ -482,7 +487,11 @@ impl AuthServer {
 
     /// RFC 7662: only active access tokens are reported, and only to the client they were
     /// issued to or to a client allowed to introspect any token.
-    pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Introspection, OAuthError> {
+    pub async fn introspect(
+        &self,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
         let Some(t) = self.validate_access(token).await? else {
             return Ok(Introspection::Inactive);
         };

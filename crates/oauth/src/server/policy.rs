@@ -201,8 +201,14 @@ mod tests {
             Decision::MissingScope(vec!["book".into()])
         );
         assert_eq!(p.decide("HEAD", "/bookings", &view()), Decision::Allow);
-        assert_eq!(p.decide("HEAD", "/bookings", &[]), Decision::MissingScope(vec!["view".into()]));
-        assert_eq!(p.decide("OPTIONS", "/bookings", &view()), Decision::NoResource);
+        assert_eq!(
+            p.decide("HEAD", "/bookings", &[]),
+            Decision::MissingScope(vec!["view".into()])
+        );
+        assert_eq!(
+            p.decide("OPTIONS", "/bookings", &view()),
+            Decision::NoResource
+        );
         assert_eq!(p.decide("GET", "/public/a/b", &[]), Decision::Allow);
         assert_eq!(p.decide("GET", "/other", &view()), Decision::NoResource);
     }

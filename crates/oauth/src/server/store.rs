@@ -198,7 +198,12 @@ impl Store for MemoryStore {
     }
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let m = self.lock()?;
-        let mut v: Vec<TokenRecord> = m.tokens.values().cloned().map(|t| m.with_family(t)).collect();
+        let mut v: Vec<TokenRecord> = m
+            .tokens
+            .values()
+            .cloned()
+            .map(|t| m.with_family(t))
+            .collect();
         v.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then(a.hash.cmp(&b.hash)));
         Ok(v)
     }

@@ -18,7 +18,7 @@ fn basic(id: &str, secret: &str) -> ClientCredentials {
 }
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K8jbKFHeQNb0dNXv-gJsCe_5Mc";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const CHALLENGE: &str = "OQPuZhq9querLlZWwFwKCdDv5Zl4MlwdpAAllyEIKiE";
 
 struct Fx {
     server: Arc<AuthServer>,
@@ -44,7 +44,12 @@ async fn fixture() -> Fx {
         id: "spa".into(),
         name: "SPA".into(),
         secret_hash: None,
-        grants: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::Password],
+        grants: vec![
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+            GrantType::Password,
+        ],
         ..conf.clone()
     };
     let forever = Client {
@@ -99,7 +104,11 @@ async fn code_for(fx: &Fx, client: &str, challenge: Option<&str>, scope: &str) -
         .unwrap()
 }
 
-async fn exchange(fx: &Fx, code: &str, verifier: Option<&str>) -> Result<TokenResponse, OAuthError> {
+async fn exchange(
+    fx: &Fx,
+    code: &str,
+    verifier: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     let mut q = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -108,7 +117,9 @@ async fn exchange(fx: &Fx, code: &str, verifier: Option<&str>) -> Result<TokenRe
     if let Some(v) = verifier {
         q.push(("code_verifier", v));
     }
-    fx.server.token(&p(&q), Some(&basic("app", "s3cr:%+t"))).await
+    fx.server
+        .token(&p(&q), Some(&basic("app", "s3cr:%+t")))
+        .await
 }
 
 async fn refresh(fx: &Fx, rt: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
@@ -116,7 +127,9 @@ async fn refresh(fx: &Fx, rt: &str, scope: Option<&str>) -> Result<TokenResponse
     if let Some(s) = scope {
         q.push(("scope", s));
     }
-    fx.server.token(&p(&q), Some(&basic("app", "s3cr:%+t"))).await
+    fx.server
+        .token(&p(&q), Some(&basic("app", "s3cr:%+t")))
+        .await
 }
 
 async fn active(fx: &Fx, at: &str) -> bool {
@@ -142,7 +155,9 @@ async fn code_replay_revokes_issued_tokens() {
     let e = exchange(&fx, &code, Some(VERIFIER)).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidGrant);
     assert!(!active(&fx, t.access_token.expose()).await);
-    let e = refresh(&fx, t.refresh_token.unwrap().expose(), None).await.unwrap_err();
+    let e = refresh(&fx, t.refresh_token.unwrap().expose(), None)
+        .await
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidGrant);
 }
 
@@ -151,13 +166,20 @@ async fn code_expires_and_is_bound() {
     let fx = fixture().await;
     let code = code_for(&fx, "app", None, "view").await;
     fx.clock.advance(601);
-    assert_eq!(exchange(&fx, &code, None).await.unwrap_err().code, ErrorCode::InvalidGrant);
+    assert_eq!(
+        exchange(&fx, &code, None).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
     // another client
     let code = code_for(&fx, "app", None, "view").await;
     let e = fx
         .server
         .token(
-            &p(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "http://127.0.0.1:8080/cb")]),
+            &p(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:8080/cb"),
+            ]),
             Some(&basic("other", "s3cr:%+t")),
         )
         .await
@@ -168,7 +190,11 @@ async fn code_expires_and_is_bound() {
     let e = fx
         .server
         .token(
-            &p(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "http://127.0.0.1:8080/cb/")]),
+            &p(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:8080/cb/"),
+            ]),
             Some(&basic("app", "s3cr:%+t")),
         )
         .await
@@ -181,14 +207,23 @@ async fn pkce_rules() {
     let fx = fixture().await;
     // downgrade: verifier for a code issued without challenge
     let code = code_for(&fx, "app", None, "view").await;
-    assert_eq!(exchange(&fx, &code, Some(VERIFIER)).await.unwrap_err().code, ErrorCode::InvalidGrant);
+    assert_eq!(
+        exchange(&fx, &code, Some(VERIFIER)).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
     // challenge without verifier
     let code = code_for(&fx, "app", Some(CHALLENGE), "view").await;
-    assert_eq!(exchange(&fx, &code, None).await.unwrap_err().code, ErrorCode::InvalidGrant);
+    assert_eq!(
+        exchange(&fx, &code, None).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
     // wrong verifier
     let code = code_for(&fx, "app", Some(CHALLENGE), "view").await;
     let wrong = "a".repeat(43);
-    assert_eq!(exchange(&fx, &code, Some(&wrong)).await.unwrap_err().code, ErrorCode::InvalidGrant);
+    assert_eq!(
+        exchange(&fx, &code, Some(&wrong)).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
     // plain refused, public client needs PKCE
     let base = [
         ("response_type", "code"),
@@ -226,8 +261,15 @@ async fn public_client_code_flow() {
         .unwrap();
     assert_eq!(t.scope, "view book");
     // public clients: no client credentials, no password
-    for g in [vec![("grant_type", "client_credentials"), ("client_id", "spa")],
-              vec![("grant_type", "password"), ("client_id", "spa"), ("username", "alice"), ("password", "wonderland")]] {
+    for g in [
+        vec![("grant_type", "client_credentials"), ("client_id", "spa")],
+        vec![
+            ("grant_type", "password"),
+            ("client_id", "spa"),
+            ("username", "alice"),
+            ("password", "wonderland"),
+        ],
+    ] {
         let e = fx.server.token(&p(&g), None).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::UnauthorizedClient);
     }
@@ -251,11 +293,28 @@ async fn redirect_uri_exact_match() {
         "HTTP://127.0.0.1:8080/cb",
         " http://127.0.0.1:8080/cb",
     ] {
-        let q = p(&[("response_type", "code"), ("client_id", "app"), ("redirect_uri", bad)]);
-        assert!(matches!(fx.server.validate_authorize(&q).await, Err(AuthorizeError::Page(_))), "{bad}");
+        let q = p(&[
+            ("response_type", "code"),
+            ("client_id", "app"),
+            ("redirect_uri", bad),
+        ]);
+        assert!(
+            matches!(
+                fx.server.validate_authorize(&q).await,
+                Err(AuthorizeError::Page(_))
+            ),
+            "{bad}"
+        );
     }
-    let q = p(&[("response_type", "code"), ("client_id", "nope"), ("redirect_uri", "http://evil/cb")]);
-    assert!(matches!(fx.server.validate_authorize(&q).await, Err(AuthorizeError::Page(_))));
+    let q = p(&[
+        ("response_type", "code"),
+        ("client_id", "nope"),
+        ("redirect_uri", "http://evil/cb"),
+    ]);
+    assert!(matches!(
+        fx.server.validate_authorize(&q).await,
+        Err(AuthorizeError::Page(_))
+    ));
 }
 
 #[tokio::test]
@@ -263,7 +322,15 @@ async fn refresh_rotation_and_reuse_revokes_family() {
     let fx = fixture().await;
     let t = fx
         .server
-        .token(&p(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland"), ("scope", "view book")]), Some(&basic("app", "s3cr:%+t")))
+        .token(
+            &p(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+                ("scope", "view book"),
+            ]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
         .await
         .unwrap();
     let rt1 = t.refresh_token.clone().unwrap();
@@ -271,11 +338,17 @@ async fn refresh_rotation_and_reuse_revokes_family() {
     assert_ne!(t2.refresh_token.as_ref().unwrap(), &rt1);
     assert!(active(&fx, t2.access_token.expose()).await);
     // reuse of rt1
-    assert_eq!(refresh(&fx, rt1.expose(), None).await.unwrap_err().code, ErrorCode::InvalidGrant);
+    assert_eq!(
+        refresh(&fx, rt1.expose(), None).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
     assert!(!active(&fx, t2.access_token.expose()).await);
     assert!(!active(&fx, t.access_token.expose()).await);
     assert_eq!(
-        refresh(&fx, t2.refresh_token.unwrap().expose(), None).await.unwrap_err().code,
+        refresh(&fx, t2.refresh_token.unwrap().expose(), None)
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidGrant
     );
 }
@@ -285,16 +358,38 @@ async fn refresh_scope_narrow_and_widen() {
     let fx = fixture().await;
     let t = fx
         .server
-        .token(&p(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland"), ("scope", "view book")]), Some(&basic("app", "s3cr:%+t")))
+        .token(
+            &p(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+                ("scope", "view book"),
+            ]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
         .await
         .unwrap();
-    let e = refresh(&fx, t.refresh_token.as_ref().unwrap().expose(), Some("view cancel")).await.unwrap_err();
+    let e = refresh(
+        &fx,
+        t.refresh_token.as_ref().unwrap().expose(),
+        Some("view cancel"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidScope);
     // not burnt by the refused widening
-    let t2 = refresh(&fx, t.refresh_token.as_ref().unwrap().expose(), Some("view")).await.unwrap();
+    let t2 = refresh(
+        &fx,
+        t.refresh_token.as_ref().unwrap().expose(),
+        Some("view"),
+    )
+    .await
+    .unwrap();
     assert_eq!(t2.scope, "view");
     // the family keeps view + book
-    let t3 = refresh(&fx, t2.refresh_token.as_ref().unwrap().expose(), None).await.unwrap();
+    let t3 = refresh(&fx, t2.refresh_token.as_ref().unwrap().expose(), None)
+        .await
+        .unwrap();
     assert_eq!(t3.scope, "view book");
 }
 
@@ -303,7 +398,14 @@ async fn refresh_limit() {
     let fx = fixture().await;
     let t = fx
         .server
-        .token(&p(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland")]), Some(&basic("app", "s3cr:%+t")))
+        .token(
+            &p(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+            ]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
         .await
         .unwrap();
     let mut rt = t.refresh_token.unwrap();
@@ -314,7 +416,10 @@ async fn refresh_limit() {
             None => assert_eq!(i, 2, "the last allowed refresh returns no refresh token"),
         }
     }
-    assert_eq!(refresh(&fx, rt.expose(), None).await.unwrap_err().code, ErrorCode::InvalidGrant);
+    assert_eq!(
+        refresh(&fx, rt.expose(), None).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
 }
 
 #[tokio::test]
@@ -322,7 +427,14 @@ async fn parallel_refresh_exactly_one_wins() {
     let fx = fixture().await;
     let t = fx
         .server
-        .token(&p(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland")]), Some(&basic("app", "s3cr:%+t")))
+        .token(
+            &p(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+            ]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
         .await
         .unwrap();
     let rt = t.refresh_token.unwrap().expose().to_string();
@@ -332,7 +444,10 @@ async fn parallel_refresh_exactly_one_wins() {
         let rt = rt.clone();
         set.spawn(async move {
             server
-                .token(&p(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]), Some(&basic("app", "s3cr:%+t")))
+                .token(
+                    &p(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]),
+                    Some(&basic("app", "s3cr:%+t")),
+                )
                 .await
                 .is_ok()
         });
@@ -349,7 +464,14 @@ async fn lifetime_minus_one_and_refresh_limit_zero() {
     let fx = fixture().await;
     let t = fx
         .server
-        .token(&p(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland")]), Some(&basic("forever", "s3cr:%+t")))
+        .token(
+            &p(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+            ]),
+            Some(&basic("forever", "s3cr:%+t")),
+        )
         .await
         .unwrap();
     assert_eq!(t.expires_in, None);
@@ -357,9 +479,16 @@ async fn lifetime_minus_one_and_refresh_limit_zero() {
     assert!(!t.to_json().contains("expires_in"));
     fx.clock.advance(10 * 365 * 24 * 3600);
     let caller = fx.server.store().client("forever").await.unwrap().unwrap();
-    let i = fx.server.introspect(&caller, t.access_token.expose()).await.unwrap();
+    let i = fx
+        .server
+        .introspect(&caller, t.access_token.expose())
+        .await
+        .unwrap();
     let j = i.to_json(None);
-    assert!(j.contains("\"active\":true") && !j.contains("\"exp\""), "{j}");
+    assert!(
+        j.contains("\"active\":true") && !j.contains("\"exp\""),
+        "{j}"
+    );
 }
 
 #[tokio::test]
@@ -367,14 +496,20 @@ async fn client_credentials_never_refresh_and_scope() {
     let fx = fixture().await;
     let t = fx
         .server
-        .token(&p(&[("grant_type", "client_credentials"), ("scope", "view")]), Some(&basic("app", "s3cr:%+t")))
+        .token(
+            &p(&[("grant_type", "client_credentials"), ("scope", "view")]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
         .await
         .unwrap();
     assert!(t.refresh_token.is_none());
     assert_eq!(t.scope, "view");
     let e = fx
         .server
-        .token(&p(&[("grant_type", "client_credentials"), ("scope", "admin")]), Some(&basic("app", "s3cr:%+t")))
+        .token(
+            &p(&[("grant_type", "client_credentials"), ("scope", "admin")]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidScope);
@@ -384,32 +519,90 @@ async fn client_credentials_never_refresh_and_scope() {
 async fn client_authentication() {
     let fx = fixture().await;
     let cc = p(&[("grant_type", "client_credentials")]);
-    let unknown = fx.server.token(&cc, Some(&basic("ghost", "x"))).await.unwrap_err();
-    let wrong = fx.server.token(&cc, Some(&basic("app", "x"))).await.unwrap_err();
+    let unknown = fx
+        .server
+        .token(&cc, Some(&basic("ghost", "x")))
+        .await
+        .unwrap_err();
+    let wrong = fx
+        .server
+        .token(&cc, Some(&basic("app", "x")))
+        .await
+        .unwrap_err();
     assert_eq!(unknown, wrong);
     assert_eq!(unknown.code, ErrorCode::InvalidClient);
     // two methods
-    let both = p(&[("grant_type", "client_credentials"), ("client_secret", "s3cr:%+t")]);
-    assert_eq!(fx.server.token(&both, Some(&basic("app", "s3cr:%+t"))).await.unwrap_err().code, ErrorCode::InvalidRequest);
+    let both = p(&[
+        ("grant_type", "client_credentials"),
+        ("client_secret", "s3cr:%+t"),
+    ]);
+    assert_eq!(
+        fx.server
+            .token(&both, Some(&basic("app", "s3cr:%+t")))
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidRequest
+    );
     // body credentials
-    let body = p(&[("grant_type", "client_credentials"), ("client_id", "app"), ("client_secret", "s3cr:%+t")]);
+    let body = p(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "app"),
+        ("client_secret", "s3cr:%+t"),
+    ]);
     assert!(fx.server.token(&body, None).await.is_ok());
     // repeated parameter
-    let rep = p(&[("grant_type", "client_credentials"), ("grant_type", "client_credentials")]);
-    assert_eq!(fx.server.token(&rep, Some(&basic("app", "s3cr:%+t"))).await.unwrap_err().code, ErrorCode::InvalidRequest);
+    let rep = p(&[
+        ("grant_type", "client_credentials"),
+        ("grant_type", "client_credentials"),
+    ]);
+    assert_eq!(
+        fx.server
+            .token(&rep, Some(&basic("app", "s3cr:%+t")))
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidRequest
+    );
 }
 
 #[tokio::test]
 async fn password_lockout() {
     let fx = fixture().await;
-    let bad = p(&[("grant_type", "password"), ("username", "alice"), ("password", "nope")]);
+    let bad = p(&[
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "nope"),
+    ]);
     for _ in 0..5 {
-        assert_eq!(fx.server.token(&bad, Some(&basic("app", "s3cr:%+t"))).await.unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            fx.server
+                .token(&bad, Some(&basic("app", "s3cr:%+t")))
+                .await
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidGrant
+        );
     }
-    let good = p(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland")]);
-    assert_eq!(fx.server.token(&good, Some(&basic("app", "s3cr:%+t"))).await.unwrap_err().code, ErrorCode::InvalidGrant);
+    let good = p(&[
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "wonderland"),
+    ]);
+    assert_eq!(
+        fx.server
+            .token(&good, Some(&basic("app", "s3cr:%+t")))
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidGrant
+    );
     fx.clock.advance(901);
-    assert!(fx.server.token(&good, Some(&basic("app", "s3cr:%+t"))).await.is_ok());
+    assert!(fx
+        .server
+        .token(&good, Some(&basic("app", "s3cr:%+t")))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -417,22 +610,53 @@ async fn revocation_and_introspection_rules() {
     let fx = fixture().await;
     let t = fx
         .server
-        .token(&p(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland")]), Some(&basic("app", "s3cr:%+t")))
+        .token(
+            &p(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+            ]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
         .await
         .unwrap();
     let app = fx.server.store().client("app").await.unwrap().unwrap();
     let other = fx.server.store().client("other").await.unwrap().unwrap();
     // introspection by another client: inactive; refresh tokens never active
-    assert_eq!(fx.server.introspect(&other, t.access_token.expose()).await.unwrap(), Introspection::Inactive);
-    assert_eq!(fx.server.introspect(&app, t.refresh_token.as_ref().unwrap().expose()).await.unwrap(), Introspection::Inactive);
-    assert!(matches!(fx.server.introspect(&app, t.access_token.expose()).await.unwrap(), Introspection::Active { .. }));
+    assert_eq!(
+        fx.server
+            .introspect(&other, t.access_token.expose())
+            .await
+            .unwrap(),
+        Introspection::Inactive
+    );
+    assert_eq!(
+        fx.server
+            .introspect(&app, t.refresh_token.as_ref().unwrap().expose())
+            .await
+            .unwrap(),
+        Introspection::Inactive
+    );
+    assert!(matches!(
+        fx.server
+            .introspect(&app, t.access_token.expose())
+            .await
+            .unwrap(),
+        Introspection::Active { .. }
+    ));
     // another client's revocation is a no-op
-    fx.server.revoke(&other, t.access_token.expose()).await.unwrap();
+    fx.server
+        .revoke(&other, t.access_token.expose())
+        .await
+        .unwrap();
     assert!(active(&fx, t.access_token.expose()).await);
     // unknown token: ok
     fx.server.revoke(&app, "nope").await.unwrap();
     // revoking the refresh token revokes the access token
-    fx.server.revoke(&app, t.refresh_token.as_ref().unwrap().expose()).await.unwrap();
+    fx.server
+        .revoke(&app, t.refresh_token.as_ref().unwrap().expose())
+        .await
+        .unwrap();
     assert!(!active(&fx, t.access_token.expose()).await);
     assert_eq!(Introspection::Inactive.to_json(None), r#"{"active":false}"#);
 }
@@ -440,29 +664,66 @@ async fn revocation_and_introspection_rules() {
 #[tokio::test]
 async fn implicit_only_when_enabled() {
     let fx = fixture().await;
-    let q = p(&[("response_type", "token"), ("client_id", "spa"), ("redirect_uri", "http://127.0.0.1:8080/cb"), ("state", "s")]);
+    let q = p(&[
+        ("response_type", "token"),
+        ("client_id", "spa"),
+        ("redirect_uri", "http://127.0.0.1:8080/cb"),
+        ("state", "s"),
+    ]);
     match fx.server.validate_authorize(&q).await {
-        Err(AuthorizeError::Redirect(u)) => assert!(u.contains("#error=unauthorized_client"), "{u}"),
+        Err(AuthorizeError::Redirect(u)) => {
+            assert!(u.contains("#error=unauthorized_client"), "{u}")
+        }
         other => panic!("{other:?}"),
     }
-    let q = p(&[("response_type", "token"), ("client_id", "app"), ("redirect_uri", "http://127.0.0.1:8080/cb"), ("state", "s")]);
+    let q = p(&[
+        ("response_type", "token"),
+        ("client_id", "app"),
+        ("redirect_uri", "http://127.0.0.1:8080/cb"),
+        ("state", "s"),
+    ]);
     let req = fx.server.validate_authorize(&q).await.unwrap();
-    let url = fx.server.approve(&req, "alice", &["view".to_string()]).await.unwrap();
-    assert!(url.starts_with("http://127.0.0.1:8080/cb#access_token="), "{url}");
+    let url = fx
+        .server
+        .approve(&req, "alice", &["view".to_string()])
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:8080/cb#access_token="),
+        "{url}"
+    );
     assert!(url.ends_with("&state=s"));
     let denied = req.deny();
-    assert_eq!(denied, "http://127.0.0.1:8080/cb#error=access_denied&state=s");
+    assert_eq!(
+        denied,
+        "http://127.0.0.1:8080/cb#error=access_denied&state=s"
+    );
 }
 
 #[tokio::test]
 async fn purge_removes_expired_and_revoked_only() {
     let fx = fixture().await;
     let cc = p(&[("grant_type", "client_credentials")]);
-    let live = fx.server.token(&cc, Some(&basic("forever", "s3cr:%+t"))).await.unwrap();
-    let revoked = fx.server.token(&cc, Some(&basic("app", "s3cr:%+t"))).await.unwrap();
+    let live = fx
+        .server
+        .token(&cc, Some(&basic("forever", "s3cr:%+t")))
+        .await
+        .unwrap();
+    let revoked = fx
+        .server
+        .token(&cc, Some(&basic("app", "s3cr:%+t")))
+        .await
+        .unwrap();
     let app = fx.server.store().client("app").await.unwrap().unwrap();
-    fx.server.revoke(&app, revoked.access_token.expose()).await.unwrap();
-    let expiring = fx.server.token(&cc, Some(&basic("other", "s3cr:%+t"))).await.unwrap();
+    fx.server
+        .revoke(&app, revoked.access_token.expose())
+        .await
+        .unwrap();
+    let expiring = fx
+        .server
+        .token(&cc, Some(&basic("other", "s3cr:%+t")))
+        .await
+        .unwrap();
     assert_eq!(fx.server.purge().await.unwrap(), 1);
     fx.clock.advance(3601);
     assert!(!active(&fx, expiring.access_token.expose()).await);
