@@ -1,6 +1,25 @@
 //! The synaptic gateway: `synaptic.toml`, a hyper 1 server, routing, proxying, mediation,
 //! hot reload, and the HTTP side of the OAuth2 features.
+//!
+//! Entry points: [`config::load`], [`server::Gateway::build`] (what `serve --check` runs),
+//! [`server::start`]. Seams to the OAuth2 features: [`hooks`] (traits) and [`extensions`]
+//! (where they are built). The one normalised path: [`path::normalize`].
 
 pub mod authserver;
 pub mod backend_auth;
+pub mod config;
+pub mod extensions;
+pub mod fault;
 pub mod hooks;
+pub mod invoker;
+pub mod metrics;
+pub mod path;
+pub mod proxy;
+pub mod registry;
+pub mod reload;
+pub mod routing;
+pub mod server;
+pub mod wire;
+
+pub use config::{load, Config, LoadedConfig};
+pub use server::{start, start_with_signal, Gateway, Running, ServeOptions, StartError};

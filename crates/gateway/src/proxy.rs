@@ -1,0 +1,323 @@
+//! Backend side: endpoints, URL joining (synapse-semantics.md §12), hop-by-hop headers
+//! (RFC 9110 §7.6.1), the pooled keep-alive client (HTTP and HTTPS over rustls) and sending
+//! with a timeout.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::Uri;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Body of a request to a backend: the client's streamed body (bounded) or a buffered one.
+pub type ClientBody = Either<Limited<Incoming>, Full<Bytes>>;
+/// Body of a response to a client: a backend's streamed body or a buffered one.
+pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+
+pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+/// The pooled backend client shared by proxying and [`crate::invoker::HttpInvoker`].
+pub type HttpClient = Client<Connector, ClientBody>;
+
+// === Endpoint ===
+
+/// A parsed backend address.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// As written, without a trailing query.
+    pub address: String,
+    /// The `Host` header for requests to it.
+    pub host: HeaderValue,
+}
+
+impl Endpoint {
+    pub fn parse(s: &str) -> Result<Endpoint, String> {
+        let uri: Uri = s.parse().map_err(|e| format!("{e}"))?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => return Err("the scheme must be http or https".into()),
+        }
+        let Some(auth) = uri.authority() else {
+            return Err("no host".into());
+        };
+        if uri.query().is_some() || s.contains('#') {
+            return Err("an endpoint has no query or fragment".into());
+        }
+        if auth.as_str().contains('@') {
+            return Err("credentials in the endpoint URL are not allowed".into());
+        }
+        let host = HeaderValue::from_str(auth.as_str()).map_err(|e| format!("{e}"))?;
+        Ok(Endpoint {
+            address: s.to_string(),
+            host,
+        })
+    }
+
+    /// The URL for a `REST_URL_POSTFIX`.
+    pub fn url(&self, postfix: &str) -> String {
+        join_url(&self.address, postfix)
+    }
+}
+
+/// Join an address and a `REST_URL_POSTFIX` the Synapse way: add `/` if neither side has one
+/// (unless the postfix starts with `?`), drop one if both have it, drop the address's trailing
+/// `/` before a `?`; an empty postfix leaves the address unchanged.
+pub fn join_url(address: &str, postfix: &str) -> String {
+    if postfix.is_empty() {
+        return address.to_string();
+    }
+    let mut s = String::with_capacity(address.len() + postfix.len() + 1);
+    let a_slash = address.ends_with('/');
+    if postfix.starts_with('?') {
+        s.push_str(if a_slash {
+            &address[..address.len() - 1]
+        } else {
+            address
+        });
+        s.push_str(postfix);
+    } else {
+        let p_slash = postfix.starts_with('/');
+        s.push_str(address);
+        match (a_slash, p_slash) {
+            (true, true) => s.push_str(&postfix[1..]),
+            (false, false) => {
+                s.push('/');
+                s.push_str(postfix);
+            }
+            _ => s.push_str(postfix),
+        }
+    }
+    s
+}
+
+// === hop-by-hop ===
+
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// Remove hop-by-hop headers: the fixed list, `Keep-Alive`, `Proxy-Connection` and every header
+/// the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(conn) = headers.get(header::CONNECTION) {
+        if let Ok(list) = conn.to_str() {
+            let named: Vec<String> = list
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            for n in named {
+                if let Ok(name) = HeaderName::from_bytes(n.as_bytes()) {
+                    // never let Connection strip end-to-end essentials
+                    if name != header::HOST && name != header::CONTENT_LENGTH {
+                        headers.remove(name);
+                    }
+                }
+            }
+        }
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(h);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Method-override headers: a backend honouring them would see another method than the one
+/// routing and authorization saw.
+pub fn strip_method_override(headers: &mut HeaderMap) {
+    headers.remove("x-http-method-override");
+    headers.remove("x-http-method");
+    headers.remove("x-method-override");
+}
+
+// === client ===
+
+/// Options of the pooled client.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub pool_max_idle_per_host: usize,
+    pub pool_idle_timeout: Duration,
+    /// Extra trusted CAs (PEM file contents).
+    pub extra_ca_pem: Option<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid CA file: {0}")]
+    BadCa(String),
+    #[error("tls configuration: {0}")]
+    Tls(String),
+}
+
+/// Build the pooled HTTP/HTTPS client (rustls, webpki roots plus the optional CA file).
+pub fn build_client(opts: &ClientOptions) -> Result<HttpClient, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = &opts.extra_ca_pem {
+        let mut rd = std::io::BufReader::new(&pem[..]);
+        let mut n = 0;
+        for cert in rustls_pemfile::certs(&mut rd) {
+            let cert = cert.map_err(|e| ClientError::BadCa(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::BadCa(e.to_string()))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(ClientError::BadCa("no certificate found".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(opts.pool_idle_timeout)
+        .pool_max_idle_per_host(opts.pool_max_idle_per_host)
+        .build(https))
+}
+
+/// Why a backend exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Refused, unreachable, DNS or TLS failure before anything was sent.
+    Connect(String),
+    Timeout,
+    /// The client's streamed body went over the limit.
+    BodyTooLarge,
+    /// The connection broke or the response was invalid.
+    Failed(String),
+}
+
+fn error_chain_has<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<E>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Send a request; `timeout` bounds the time until the response headers arrive.
+pub async fn send(
+    client: &HttpClient,
+    req: http::Request<ClientBody>,
+    timeout: Duration,
+) -> Result<http::Response<Incoming>, SendError> {
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => Err(SendError::Timeout),
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => {
+            if error_chain_has::<http_body_util::LengthLimitError>(&e) {
+                Err(SendError::BodyTooLarge)
+            } else if e.is_connect() {
+                Err(SendError::Connect(display_chain(&e)))
+            } else {
+                Err(SendError::Failed(display_chain(&e)))
+            }
+        }
+    }
+}
+
+fn display_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Read a body fully, up to `limit` bytes.
+pub async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, ReadError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Err(ReadError::TooLarge)
+            } else {
+                Err(ReadError::Io(e.to_string()))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    TooLarge,
+    Io(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join() {
+        let a = "http://h/pizzashack/1.0.0";
+        assert_eq!(join_url(a, "/menu?x=1"), "http://h/pizzashack/1.0.0/menu?x=1");
+        assert_eq!(join_url("http://h/p/", "/menu"), "http://h/p/menu");
+        assert_eq!(join_url("http://h/p", "menu"), "http://h/p/menu");
+        assert_eq!(join_url("http://h/p/", "?a=1"), "http://h/p?a=1");
+        assert_eq!(join_url("http://h/p", "?a=1"), "http://h/p?a=1");
+        assert_eq!(join_url("http://h/p", ""), "http://h/p");
+        assert_eq!(join_url("http://h", "/x"), "http://h/x");
+    }
+
+    #[test]
+    fn endpoints() {
+        assert!(Endpoint::parse("http://127.0.0.1:9000/a").is_ok());
+        assert!(Endpoint::parse("https://x.example").is_ok());
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("http://u:p@x/").is_err());
+        assert!(Endpoint::parse("http://x/?a=1").is_err());
+        assert!(Endpoint::parse("/relative").is_err());
+    }
+
+    #[test]
+    fn hop_by_hop() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-secret-hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("upgrade", HeaderValue::from_static("h2c"));
+        h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["x-kept"]);
+    }
+}

@@ -1,0 +1,1067 @@
+//! The server: accept loop (hyper-util auto builder), graceful shutdown, and the request
+//! pipeline
+//!
+//! ```text
+//! /health, /metrics, local services ─▶ normalise path ─▶ route (API, resource)
+//!   ─▶ inbound auth (security = "oauth2") ─▶ in-flow ─▶ endpoint (+ endpoint security, 401 replay)
+//!   ─▶ out-flow ─▶ response;  faults ─▶ fault sequence ─▶ JSON fault by origin
+//! ```
+//!
+//! Bodies are streamed both ways when nothing needs them (no sequence, no endpoint security, no
+//! wire log); otherwise the request is buffered under `max_body_size`.
+
+use crate::config::{ApiConfig, Config};
+use crate::extensions::{self, BuildContext, ExtensionError, Extensions};
+use crate::fault;
+use crate::hooks::{AuthTicket, HookResponse, Principal, UpstreamAuth};
+use crate::invoker::{self, HttpInvoker};
+use crate::metrics;
+use crate::path;
+use crate::proxy::{self, Endpoint, HttpClient, ResponseBody, SendError};
+use crate::reload::{self, LoadReport, ProgramStore};
+use crate::routing::{ResourceMatch, ResourceTable, Router};
+use crate::wire;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use synaptic_engine::{
+    Engine, Flow, InboundResponse, Limits, MediationError, MessageContext, OutboundRequest,
+    SystemClock, Value,
+};
+use synaptic_registry::Registry;
+use tokio::net::TcpListener;
+
+/// Options that come from the command line rather than the file.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// Log headers and bodies of every message (credentials redacted).
+    pub wire: bool,
+    /// Override `[server] watch`.
+    pub watch: Option<bool>,
+    /// Override `[server] listen` (tests use `127.0.0.1:0`).
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("sequences do not load")]
+    Sequences(Box<LoadReport>),
+    #[error(transparent)]
+    Client(#[from] proxy::ClientError),
+    #[error(transparent)]
+    Extension(#[from] ExtensionError),
+    #[error("cannot read {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid listen address {0:?}")]
+    BadListen(String),
+}
+
+/// One API, ready to serve.
+struct ApiRuntime {
+    index: usize,
+    name: Arc<str>,
+    context: String,
+    endpoint: Option<Endpoint>,
+    timeout: Duration,
+    resources: ResourceTable,
+    secured: bool,
+    /// in, out, fault
+    sequences: Seqs,
+    /// per resource overrides (merged with the API's)
+    resource_sequences: Vec<Seqs>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Seqs {
+    inflow: Option<String>,
+    outflow: Option<String>,
+    fault: Option<String>,
+}
+
+impl Seqs {
+    fn any(&self) -> bool {
+        self.inflow.is_some() || self.outflow.is_some() || self.fault.is_some()
+    }
+}
+
+/// The gateway: configuration, routes, program store, client, extensions. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    router: Router,
+    apis: Vec<ApiRuntime>,
+    ext: Extensions,
+    client: HttpClient,
+    store: Arc<ProgramStore>,
+    registry: Arc<dyn Registry>,
+    invoker: Arc<HttpInvoker>,
+    metrics: metrics::Registry,
+    wire: bool,
+    max_body: u64,
+    replay_max_body: usize,
+    limits: Limits,
+    access_log: bool,
+    requests: metrics::Counter,
+    faults: metrics::Counter,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("apis", &self.inner.apis.len())
+            .field("ext", &self.inner.ext)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Build everything the configuration describes: program, client, extensions. The load
+    /// report carries sequence diagnostics (warnings on success).
+    pub async fn build(
+        config: Config,
+        opts: &ServeOptions,
+    ) -> Result<(Gateway, LoadReport), StartError> {
+        let config = Arc::new(config);
+        let required = crate::config::referenced_sequences(&config);
+        let dir = config.sequences_dir();
+        let (store, report) =
+            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required))
+                .await
+                .map_err(|e| StartError::Io {
+                    path: "sequences".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        if !report.swapped {
+            return Err(StartError::Sequences(Box::new(report)));
+        }
+        let extra_ca_pem = match &config.server.ca_file {
+            Some(p) => {
+                let path = config.resolve_path(p);
+                Some(std::fs::read(&path).map_err(|source| StartError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?)
+            }
+            None => None,
+        };
+        let client = proxy::build_client(&proxy::ClientOptions {
+            pool_max_idle_per_host: config.server.pool_max_idle_per_host,
+            pool_idle_timeout: crate::config::secs(config.server.pool_idle_timeout)
+                .unwrap_or(Duration::from_secs(90)),
+            extra_ca_pem,
+        })?;
+        let max_body = config.server.max_body_size;
+        let invoker = Arc::new(HttpInvoker::new(
+            client.clone(),
+            config.default_timeout(),
+            usize::try_from(max_body).unwrap_or(usize::MAX).max(1 << 20),
+            opts.wire,
+        ));
+        let metrics = metrics::Registry::new();
+        let ext = extensions::build(
+            &config,
+            &BuildContext {
+                metrics: metrics.clone(),
+            },
+        )
+        .await?;
+        let registry = crate::registry::open(&config.registry_dir());
+        let apis = config
+            .api
+            .iter()
+            .enumerate()
+            .map(|(i, a)| api_runtime(i, a, &config))
+            .collect();
+        let requests = metrics.counter(
+            "synaptic_requests_total",
+            "Requests answered by the gateway",
+            &[],
+        );
+        let faults = metrics.counter(
+            "synaptic_faults_total",
+            "Requests answered with a gateway fault (status >= 500)",
+            &[],
+        );
+        let generation = store.current().generation;
+        let store_for_gauge = store.clone();
+        metrics.gauge_fn(
+            "synaptic_program_generation",
+            "Generation of the loaded sequences (increments on each reload)",
+            &[],
+            move || store_for_gauge.current().generation as f64,
+        );
+        let _ = generation;
+        let replay_max_body = config.oauth.replay_max_body.unwrap_or(1 << 20);
+        let inner = Inner {
+            router: Router::new(&config.api),
+            apis,
+            ext,
+            client,
+            store,
+            registry,
+            invoker,
+            metrics,
+            wire: opts.wire,
+            max_body,
+            replay_max_body,
+            limits: Limits {
+                call_timeout: config.default_timeout(),
+                ..Limits::default()
+            },
+            access_log: config.server.access_log,
+            requests,
+            faults,
+            config,
+        };
+        Ok((
+            Gateway {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.inner.config
+    }
+    pub fn metrics(&self) -> &metrics::Registry {
+        &self.inner.metrics
+    }
+    pub fn program_store(&self) -> &Arc<ProgramStore> {
+        &self.inner.store
+    }
+    pub fn client(&self) -> &HttpClient {
+        &self.inner.client
+    }
+
+    /// Answer one request.
+    pub async fn handle(&self, req: Request<Incoming>, peer: Option<SocketAddr>) -> Response<ResponseBody> {
+        let start = tokio::time::Instant::now();
+        let method = req.method().clone();
+        let log_path = if self.inner.access_log {
+            Some(match req.uri().query() {
+                Some(q) => format!("{}?{}", req.uri().path(), wire::redact_query(q)),
+                None => req.uri().path().to_string(),
+            })
+        } else {
+            None
+        };
+        let (resp, api) = self.dispatch(req, peer).await;
+        self.inner.requests.inc();
+        if resp.status().is_server_error() {
+            self.inner.faults.inc();
+        }
+        if let Some(p) = log_path {
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(
+                target: "synaptic::access",
+                method = %method,
+                path = %p,
+                status = resp.status().as_u16(),
+                ms = format_args!("{ms:.2}"),
+                api = api.as_deref().unwrap_or("-"),
+                peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+            );
+        }
+        resp
+    }
+
+    async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> (Response<ResponseBody>, Option<Arc<str>>) {
+        let inner = &*self.inner;
+        let raw_path = req.uri().path();
+        // built-in endpoints
+        if raw_path == "/health" && (req.method() == Method::GET || req.method() == Method::HEAD) {
+            let body = serde_json::json!({
+                "status": "UP",
+                "generation": inner.store.current().generation,
+            });
+            return (full(fault::json_response(StatusCode::OK, &body)), None);
+        }
+        if raw_path == "/metrics" && req.method() == Method::GET {
+            let mut r = Response::new(Full::new(Bytes::from(inner.metrics.render())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return (full(r), None);
+        }
+        // normalise once: local services, routing and authorization all see this path
+        let norm = match path::normalize(raw_path) {
+            Ok(p) => p,
+            Err(e) => return (full(fault::bad_path(e)), None),
+        };
+        for svc in &inner.ext.services {
+            if svc.matches(norm.as_str()) {
+                return (self.local_service(svc.as_ref(), req, peer).await, None);
+            }
+        }
+        let Some((api_idx, rel)) = inner.router.route(norm.as_str()) else {
+            return (full(fault::not_found_api()), None);
+        };
+        let api = &inner.apis[api_idx];
+        let name = Some(api.name.clone());
+        // resource
+        let mut vars = Vec::new();
+        let mut seqs = &api.sequences;
+        if !api.resources.is_empty() {
+            match api.resources.find(req.method(), rel) {
+                ResourceMatch::Found(i, v) => {
+                    vars = v;
+                    if let Some(s) = api.resource_sequences.get(i) {
+                        seqs = s;
+                    }
+                }
+                ResourceMatch::MethodNotAllowed(allowed) => {
+                    return (full(fault::method_not_allowed(&allowed)), name)
+                }
+                ResourceMatch::NotFound => return (full(fault::not_found_resource()), name),
+            }
+        }
+        let (mut parts, body) = req.into_parts();
+        // the gateway's own authorization server
+        let mut principal = None;
+        if api.secured {
+            let Some(inb) = &inner.ext.inbound else {
+                return (full(fault::internal("authorization server not available")), name);
+            };
+            match inb.check(&api.name, &parts.method, rel, &parts.headers).await {
+                Ok(p) => principal = Some(p),
+                Err(r) => return (full(r), name),
+            }
+            // the client's token is not for the backend
+            parts.headers.remove(header::AUTHORIZATION);
+            proxy::strip_method_override(&mut parts.headers);
+        }
+        let query = parts.uri.query().map(str::to_string);
+        let postfix = match &query {
+            Some(q) => format!("{rel}?{q}"),
+            None => rel.to_string(),
+        };
+        let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
+        let resp = if !seqs.inflow.is_some() && !seqs.outflow.is_some() && ua.is_none() && !inner.wire
+        {
+            self.pass_through(api, seqs, parts, body, &postfix, norm.as_str(), &query)
+                .await
+        } else {
+            let req = BufferedReq {
+                parts,
+                norm: norm.into_string(),
+                query,
+                postfix,
+                vars,
+                principal,
+                peer,
+            };
+            self.mediated(api, seqs, ua, req, body).await
+        };
+        (resp, name)
+    }
+
+    async fn local_service(
+        &self,
+        svc: &dyn crate::hooks::LocalService,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> Response<ResponseBody> {
+        let (parts, body) = req.into_parts();
+        let body = match self.read_body(&parts.headers, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        if self.inner.wire {
+            wire::log(">>", "client", &request_line(&parts.method, &parts.uri), &parts.headers, &body);
+        }
+        let resp = svc
+            .handle(parts.method, parts.uri, parts.headers, body, peer)
+            .await;
+        if self.inner.wire {
+            let (p, b) = resp.into_parts();
+            let bytes = http_body_util::BodyExt::collect(b)
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            wire::log("<<", "client", &status_line(p.status), &p.headers, &bytes);
+            return Response::from_parts(p, Either::Right(Full::new(bytes)));
+        }
+        full(resp)
+    }
+
+    /// Read a client body under the limit (413 above it).
+    async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<Bytes, Response<ResponseBody>> {
+        let max = self.inner.max_body;
+        if content_length(headers).is_some_and(|n| n > max) {
+            return Err(full(fault::too_large(max)));
+        }
+        match proxy::read_limited(body, usize::try_from(max).unwrap_or(usize::MAX)).await {
+            Ok(b) => Ok(b),
+            Err(proxy::ReadError::TooLarge) => Err(full(fault::too_large(max))),
+            Err(proxy::ReadError::Io(_)) => Err(full(fault::bad_body())),
+        }
+    }
+
+    // === pass-through: streamed both ways ===
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pass_through(
+        &self,
+        api: &ApiRuntime,
+        seqs: &Seqs,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        postfix: &str,
+        norm: &str,
+        query: &Option<String>,
+    ) -> Response<ResponseBody> {
+        let inner = &*self.inner;
+        let max = inner.max_body;
+        if content_length(&parts.headers).is_some_and(|n| n > max) {
+            return full(fault::too_large(max));
+        }
+        let Some(ep) = &api.endpoint else {
+            // nothing to send to and no sequence to answer: accepted, like Synapse
+            return empty(StatusCode::ACCEPTED);
+        };
+        let url = ep.url(postfix);
+        let uri: http::Uri = match url.parse() {
+            Ok(u) => u,
+            Err(_) => return full(fault::bad_path(path::PathError::ForbiddenChar)),
+        };
+        // a copy of the request head for the fault sequence, only when there is one
+        let fault_head = seqs
+            .fault
+            .as_ref()
+            .map(|_| (parts.method.clone(), parts.headers.clone()));
+        proxy::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(header::HOST, ep.host.clone());
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let limited = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
+        let req = Request::from_parts(parts, Either::Left(limited));
+        match proxy::send(&inner.client, req, api.timeout).await {
+            Ok(resp) => {
+                let (mut p, b) = resp.into_parts();
+                proxy::strip_hop_by_hop(&mut p.headers);
+                Response::from_parts(p, Either::Left(b))
+            }
+            Err(e) => {
+                let mut ctx = fault_head.map(|(m, h)| {
+                    let uri = match query {
+                        Some(q) => format!("{norm}?{q}"),
+                        None => norm.to_string(),
+                    };
+                    MessageContext::from_request(m, &uri, h, Bytes::new(), Some(&api.context))
+                });
+                self.send_fault(api, seqs, ctx.as_mut(), &e).await
+            }
+        }
+    }
+
+    /// Answer a backend failure: the fault sequence (when there is one and a context) may build
+    /// the response; else the JSON fault for it.
+    async fn send_fault(
+        &self,
+        api: &ApiRuntime,
+        seqs: &Seqs,
+        ctx: Option<&mut MessageContext>,
+        e: &SendError,
+    ) -> Response<ResponseBody> {
+        let (code, msg, default) = match e {
+            SendError::Connect(m) => {
+                tracing::warn!(api = %api.name, error = %m, "backend unreachable");
+                (fault::code::BACKEND_UNREACHABLE, "Error connecting to the backend", fault::backend_unreachable())
+            }
+            SendError::Timeout => {
+                tracing::warn!(api = %api.name, "backend timeout");
+                (fault::code::BACKEND_TIMEOUT, "Backend timeout", fault::backend_timeout())
+            }
+            SendError::BodyTooLarge => return full(fault::too_large(self.inner.max_body)),
+            SendError::Failed(m) => {
+                tracing::warn!(api = %api.name, error = %m, "backend failure");
+                (fault::code::BACKEND_SEND, "Error sending to the backend", fault::backend_failed())
+            }
+        };
+        if let (Some(fseq), Some(ctx)) = (&seqs.fault, ctx) {
+            let status = default.status();
+            ctx.properties
+                .default
+                .insert("ERROR_CODE".into(), Value::Integer(code));
+            ctx.properties
+                .default
+                .insert("ERROR_MESSAGE".into(), Value::String(msg.into()));
+            ctx.properties
+                .axis2
+                .insert("HTTP_SC".into(), Value::Integer(i64::from(status.as_u16())));
+            if let Some(r) = self.run_fault_sequence(api, fseq, ctx).await {
+                return r;
+            }
+        }
+        full(default)
+    }
+
+    async fn run_fault_sequence(
+        &self,
+        api: &ApiRuntime,
+        fseq: &str,
+        ctx: &mut MessageContext,
+    ) -> Option<Response<ResponseBody>> {
+        let engine = self.engine()?;
+        if !engine.program.has_sequence(fseq) {
+            return None;
+        }
+        match engine.mediate(fseq, None, ctx).await {
+            Ok(Flow::Respond) => Some(self.ctx_response(ctx)),
+            Ok(Flow::Drop) => Some(empty(StatusCode::ACCEPTED)),
+            Ok(Flow::Continue) => None,
+            Err(e) => {
+                log_mediation_error(api, &e, &self.inner.store.current().sources);
+                None
+            }
+        }
+    }
+
+    fn engine(&self) -> Option<Engine> {
+        let loaded = self.inner.store.current();
+        let program = loaded.program.clone()?;
+        Some(Engine {
+            program,
+            invoker: self.inner.invoker.clone(),
+            registry: self.inner.registry.clone(),
+            clock: Arc::new(SystemClock),
+            limits: self.inner.limits,
+        })
+    }
+
+    // === buffered: sequences, endpoint security, wire log ===
+
+    async fn mediated(
+        &self,
+        api: &ApiRuntime,
+        seqs: &Seqs,
+        ua: Option<Arc<dyn UpstreamAuth>>,
+        req: BufferedReq,
+        body: Incoming,
+    ) -> Response<ResponseBody> {
+        let inner = &*self.inner;
+        let BufferedReq {
+            parts,
+            norm,
+            query,
+            postfix,
+            vars,
+            principal,
+            peer,
+        } = req;
+        let body = match self.read_body(&parts.headers, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let peer_s = peer.map(|p| p.to_string()).unwrap_or_default();
+        if inner.wire {
+            wire::log(">>", &peer_s, &request_line(&parts.method, &parts.uri), &parts.headers, &body);
+        }
+        let needs_ctx = seqs.inflow.is_some() || seqs.outflow.is_some();
+        let resp = if !needs_ctx {
+            // endpoint security and/or wire log only
+            let Some(ep) = &api.endpoint else {
+                return empty(StatusCode::ACCEPTED);
+            };
+            let mut headers = parts.headers;
+            proxy::strip_hop_by_hop(&mut headers);
+            let out = OutboundRequest {
+                method: parts.method,
+                url: ep.url(&postfix),
+                headers,
+                body,
+                timeout: Some(api.timeout),
+            };
+            match self.exchange(api, ua.as_ref(), out).await {
+                Ok(r) => self.stream_back(r, &peer_s).await,
+                Err(UpErr::Hook(r)) => full(r),
+                Err(UpErr::Send(e)) => self.send_fault(api, seqs, None, &e).await,
+                Err(UpErr::Build(m)) => full(fault::internal(&m)),
+            }
+        } else {
+            self.run_flows(api, seqs, ua, parts, body, &norm, &query, vars, principal, &peer_s)
+                .await
+        };
+        if inner.wire {
+            self.wire_response(resp, &peer_s).await
+        } else {
+            resp
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_flows(
+        &self,
+        api: &ApiRuntime,
+        seqs: &Seqs,
+        ua: Option<Arc<dyn UpstreamAuth>>,
+        parts: http::request::Parts,
+        body: Bytes,
+        norm: &str,
+        query: &Option<String>,
+        vars: Vec<(String, String)>,
+        principal: Option<Principal>,
+        peer: &str,
+    ) -> Response<ResponseBody> {
+        let Some(engine) = self.engine() else {
+            let missing = seqs.inflow.as_deref().or(seqs.outflow.as_deref()).unwrap_or("");
+            return full(fault::sequence_missing(missing));
+        };
+        for s in [&seqs.inflow, &seqs.outflow].into_iter().flatten() {
+            if !engine.program.has_sequence(s) {
+                return full(fault::sequence_missing(s));
+            }
+        }
+        let fault_seq = seqs
+            .fault
+            .as_deref()
+            .filter(|f| engine.program.has_sequence(f));
+        let uri = match query {
+            Some(q) => format!("{norm}?{q}"),
+            None => norm.to_string(),
+        };
+        let mut ctx = MessageContext::from_request(
+            parts.method,
+            &uri,
+            parts.headers,
+            body,
+            Some(&api.context),
+        );
+        for (k, v) in vars {
+            ctx.properties
+                .default
+                .insert(format!("uri.var.{k}"), Value::String(v));
+        }
+        if let Some(p) = principal {
+            let d = &mut ctx.properties.default;
+            d.insert("oauth.client_id".into(), Value::String(p.client_id));
+            if let Some(u) = p.username {
+                d.insert("oauth.username".into(), Value::String(u));
+            }
+            d.insert("oauth.scope".into(), Value::String(p.scopes.join(" ")));
+        }
+        ctx.properties
+            .default
+            .insert("SYNAPSE_REST_API".into(), Value::String(api.name.to_string()));
+        // in-flow
+        if let Some(inseq) = &seqs.inflow {
+            match engine.mediate(inseq, fault_seq, &mut ctx).await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Respond) => return self.ctx_response(&mut ctx),
+                Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
+                Err(e) => {
+                    log_mediation_error(api, &e, &self.inner.store.current().sources);
+                    return full(fault::mediation(&e));
+                }
+            }
+        }
+        // endpoint
+        let Some(ep) = &api.endpoint else {
+            return empty(StatusCode::ACCEPTED);
+        };
+        let mut out = match ctx.to_outbound(&ep.address) {
+            Ok(o) => o,
+            Err(e) => {
+                log_mediation_error(api, &e, &self.inner.store.current().sources);
+                return full(fault::mediation(&e));
+            }
+        };
+        if out.timeout.is_none() {
+            out.timeout = Some(api.timeout);
+        }
+        let resp = match self.exchange(api, ua.as_ref(), out).await {
+            Ok(r) => r,
+            Err(UpErr::Hook(r)) => return full(r),
+            Err(UpErr::Build(m)) => return full(fault::internal(&m)),
+            Err(UpErr::Send(e)) => return self.send_fault(api, seqs, Some(&mut ctx), &e).await,
+        };
+        // out-flow
+        let Some(outseq) = &seqs.outflow else {
+            return self.stream_back(resp, peer).await;
+        };
+        let (mut p, b) = resp.into_parts();
+        let limit = usize::try_from(self.inner.max_body).unwrap_or(usize::MAX).max(1 << 20);
+        let body = match proxy::read_limited(b, limit).await {
+            Ok(b) => b,
+            Err(_) => return full(fault::backend_failed()),
+        };
+        proxy::strip_hop_by_hop(&mut p.headers);
+        ctx.set_response(InboundResponse {
+            status: p.status.as_u16(),
+            headers: p.headers,
+            body,
+        });
+        match engine.mediate(outseq, fault_seq, &mut ctx).await {
+            Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
+            Ok(_) => self.ctx_response(&mut ctx),
+            Err(e) => {
+                log_mediation_error(api, &e, &self.inner.store.current().sources);
+                full(fault::mediation(&e))
+            }
+        }
+    }
+
+    /// Send to the backend with endpoint security: authorize, send, and on a 401 for which the
+    /// hook asks a replay, authorize again and resend once.
+    async fn exchange(
+        &self,
+        api: &ApiRuntime,
+        ua: Option<&Arc<dyn UpstreamAuth>>,
+        mut out: OutboundRequest,
+    ) -> Result<Response<Incoming>, UpErr> {
+        let timeout = out.timeout.unwrap_or(api.timeout);
+        let Some(ua) = ua else {
+            let req = invoker::build_request(out).map_err(UpErr::Build)?;
+            return proxy::send(&self.inner.client, req, timeout)
+                .await
+                .map_err(UpErr::Send);
+        };
+        let replayable = out.body.len() <= self.inner.replay_max_body;
+        let original = replayable.then(|| out.clone());
+        let ticket: AuthTicket = ua.authorize(&mut out).await.map_err(UpErr::Hook)?;
+        let req = invoker::build_request(out).map_err(UpErr::Build)?;
+        let resp = proxy::send(&self.inner.client, req, timeout)
+            .await
+            .map_err(UpErr::Send)?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let replay = ua.unauthorized(&ticket, resp.headers()).await;
+        let (true, Some(mut again)) = (replay, original) else {
+            return Ok(resp);
+        };
+        drop(resp);
+        ua.authorize(&mut again).await.map_err(UpErr::Hook)?;
+        let req = invoker::build_request(again).map_err(UpErr::Build)?;
+        proxy::send(&self.inner.client, req, timeout)
+            .await
+            .map_err(UpErr::Send)
+    }
+
+    async fn stream_back(&self, resp: Response<Incoming>, _peer: &str) -> Response<ResponseBody> {
+        let (mut p, b) = resp.into_parts();
+        proxy::strip_hop_by_hop(&mut p.headers);
+        Response::from_parts(p, Either::Left(b))
+    }
+
+    async fn wire_response(&self, resp: Response<ResponseBody>, peer: &str) -> Response<ResponseBody> {
+        let (p, b) = resp.into_parts();
+        let bytes = match proxy::read_limited(b, usize::MAX).await {
+            Ok(b) => b,
+            Err(_) => return full(fault::backend_failed()),
+        };
+        wire::log("<<", peer, &status_line(p.status), &p.headers, &bytes);
+        Response::from_parts(p, Either::Right(Full::new(bytes)))
+    }
+
+    /// The response a sequence built (`respond`, or the out-flow's message).
+    fn ctx_response(&self, ctx: &mut MessageContext) -> Response<ResponseBody> {
+        let status = ctx
+            .status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK);
+        let (body, ct) = match ctx.body_bytes() {
+            Ok(x) => x,
+            Err(e) => return full(fault::mediation(&e)),
+        };
+        let mut headers = std::mem::take(&mut ctx.headers);
+        proxy::strip_hop_by_hop(&mut headers);
+        headers.remove(header::CONTENT_LENGTH);
+        if !ctx.response {
+            // responding on the request path: the transport headers are the request's
+            for h in REQUEST_ONLY_HEADERS {
+                headers.remove(*h);
+            }
+        }
+        if let Some(ct) = ct.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::CONTENT_TYPE, ct);
+        }
+        let mut r = Response::new(Either::Right(Full::new(body)));
+        *r.status_mut() = status;
+        *r.headers_mut() = headers;
+        r
+    }
+}
+
+/// Request headers never echoed back when a sequence responds on the request path.
+const REQUEST_ONLY_HEADERS: &[&str] = &[
+    "host",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "user-agent",
+    "expect",
+    "origin",
+    "referer",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "range",
+    "content-encoding",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "forwarded",
+];
+
+struct BufferedReq {
+    parts: http::request::Parts,
+    norm: String,
+    query: Option<String>,
+    postfix: String,
+    vars: Vec<(String, String)>,
+    principal: Option<Principal>,
+    peer: Option<SocketAddr>,
+}
+
+enum UpErr {
+    Hook(HookResponse),
+    Send(SendError),
+    Build(String),
+}
+
+fn api_runtime(index: usize, a: &ApiConfig, config: &Config) -> ApiRuntime {
+    let api_seqs = Seqs {
+        inflow: a.in_sequence.clone(),
+        outflow: a.out_sequence.clone(),
+        fault: a.fault_sequence.clone(),
+    };
+    let resource_sequences = a
+        .resource
+        .iter()
+        .map(|r| Seqs {
+            inflow: r.in_sequence.clone().or_else(|| a.in_sequence.clone()),
+            outflow: r.out_sequence.clone().or_else(|| a.out_sequence.clone()),
+            fault: r.fault_sequence.clone().or_else(|| a.fault_sequence.clone()),
+        })
+        .collect();
+    let _ = Seqs::any;
+    ApiRuntime {
+        index,
+        name: Arc::from(a.name.as_str()),
+        context: crate::routing::context_key(&a.context).to_string(),
+        endpoint: a.endpoint.as_deref().and_then(|e| Endpoint::parse(e).ok()),
+        timeout: config.api_timeout(a),
+        resources: ResourceTable::for_api(a),
+        secured: a.is_oauth2_secured(),
+        sequences: api_seqs,
+        resource_sequences,
+    }
+}
+
+fn log_mediation_error(api: &ApiRuntime, e: &MediationError, sources: &synaptic_diag::SourceMap) {
+    let at = e
+        .at
+        .map(|s| {
+            let (l, c) = sources.line_col(s);
+            format!("{}:{l}:{c}", sources.name(s.source))
+        })
+        .unwrap_or_default();
+    tracing::warn!(
+        api = %api.name,
+        code = e.code,
+        origin = ?e.origin,
+        at = %at,
+        "mediation fault: {}",
+        e.message
+    );
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn full(r: Response<Full<Bytes>>) -> Response<ResponseBody> {
+    r.map(Either::Right)
+}
+
+fn empty(status: StatusCode) -> Response<ResponseBody> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::new())));
+    *r.status_mut() = status;
+    r
+}
+
+fn request_line(m: &Method, uri: &http::Uri) -> String {
+    format!(
+        "{m} {} HTTP/1.1",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    )
+}
+
+fn status_line(s: StatusCode) -> String {
+    format!(
+        "HTTP/1.1 {} {}",
+        s.as_u16(),
+        s.canonical_reason().unwrap_or("")
+    )
+}
+
+// ===== running =====
+
+/// A started gateway.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    gateway: Gateway,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+    /// Stop accepting, let requests in flight finish (up to the grace period), then return.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+    /// Wait until the server stops (after a shutdown signal passed to [`start_with_signal`]).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Build and start a gateway; it stops on [`Running::shutdown`].
+pub async fn start(config: Config, opts: ServeOptions) -> Result<(Running, LoadReport), StartError> {
+    start_with_signal(config, opts, std::future::pending()).await
+}
+
+/// Build and start a gateway that also stops when `signal` completes.
+pub async fn start_with_signal(
+    config: Config,
+    opts: ServeOptions,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(Running, LoadReport), StartError> {
+    let addr = match opts.listen {
+        Some(a) => a,
+        None => config
+            .listen_addr()
+            .ok_or_else(|| StartError::BadListen(config.server.listen.clone()))?,
+    };
+    let watch = opts.watch.unwrap_or(config.server.watch);
+    let grace = Duration::from_secs_f64(config.server.shutdown_grace.clamp(0.0, 3600.0));
+    let (gateway, report) = Gateway::build(config, &opts).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let watcher = watch.then(|| reload::watch(gateway.program_store().clone()));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let g = gateway.clone();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            tokio::select! {
+                _ = rx => {}
+                _ = signal => {}
+            }
+        };
+        serve(g, listener, stop, grace).await;
+        drop(watcher);
+    });
+    Ok((
+        Running {
+            addr: local,
+            gateway,
+            shutdown: Some(tx),
+            task,
+        },
+        report,
+    ))
+}
+
+/// The accept loop. Returns after `stop` completes and connections have drained (or `grace`
+/// has passed).
+pub async fn serve(
+    gateway: Gateway,
+    listener: TcpListener,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive(true);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let g = gateway.clone();
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let g = g.clone();
+                    async move { Ok::<_, Infallible>(g.handle(req, Some(peer)).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let fut = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::debug!(error = %e, "connection error");
+                    }
+                });
+            }
+            _ = &mut stop => {
+                tracing::info!("shutting down: waiting for requests in flight");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+    }
+}
