@@ -1,1 +1,83 @@
-//! test support
+//! Test support library for synaptic (`synaptic-tests`): everything a test needs to run against
+//! real things on 127.0.0.1.
+//!
+//! * [`free_port`] — an ephemeral loopback port.
+//! * [`redis::RedisServer`] — a real `redis-server` per test, stop/restart on the same port.
+//! * [`peers`] — the real OAuth2 servers of `tests/peers/real-peers.sh` (Authlib,
+//!   django-oauth-toolkit, panva/oidc-provider, oauth2-mock-server), started lazily on free
+//!   ports and killed when the test process ends, however it ends.
+//! * [`origin::MockOrigin`] — an in-process HTTP backend that records requests and answers
+//!   from a closure; [`origin::RecordingProxy`] — a recording pass-through in front of a real
+//!   server (count token requests to a real peer, see their exact bytes).
+//! * [`gateway`] — the synaptic gateway in-process from a config text and files.
+//!
+//! Nothing is ever skipped: when a prerequisite is missing, the helper panics with a message
+//! naming the setup command, [`SETUP_COMMAND`].
+
+pub mod gateway;
+pub mod origin;
+pub mod peers;
+pub mod process;
+pub mod redis;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+/// The command that installs every test prerequisite (README "Quick start").
+pub const SETUP_COMMAND: &str = "bash .ci/setup.sh";
+
+/// The workspace root (the folder holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// The `shared/` folder next to the repository (corpus, seeds, guides): `<root>/../shared`.
+pub fn shared_dir() -> PathBuf {
+    workspace_root().join("..").join("shared")
+}
+
+/// A port on 127.0.0.1 that was free a moment ago. Another process may take it before it is
+/// used; launchers that hand it to a child process retry with a new one on a bind failure.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0 to find a free port: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local_addr of an ephemeral listener: {e}"))
+        .port()
+}
+
+/// Panic with a message that names the setup command. For prerequisites that are missing.
+#[track_caller]
+pub fn missing_prerequisite(what: &str) -> ! {
+    panic!(
+        "{what}\n\nThe test prerequisites are installed by `{SETUP_COMMAND}` (run it as root from \
+         the repository root, see docs/TESTING.md). Tests never skip."
+    )
+}
+
+/// `/usr/bin/chromium` (Debian's `chromium`), or a panic naming the setup command.
+pub fn chromium() -> PathBuf {
+    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        let p = PathBuf::from(candidate);
+        if p.is_file() {
+            return p;
+        }
+    }
+    missing_prerequisite("headless Chromium (Debian package `chromium`) is not installed")
+}
+
+/// Flags for headless Chromium on this kind of machine (root, closed network): no sandbox,
+/// no background networking. Add `--user-data-dir=<a fresh temp dir>` and the page URL.
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];

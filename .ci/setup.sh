@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs everything synaptic's test suite needs, on a fresh Debian 12 machine that has Rust,
+# Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
+#
+#   bash .ci/setup.sh            test prerequisites: redis-server, chromium, curl + the real OAuth2 peers
+#   bash .ci/setup.sh --bench    also nginx-light and wrk for bench/run.sh
+#
+# Runs as root (or through sudo). Nothing else on the machine is assumed: every tool a test
+# starts is installed here. Packages' own services are never started (policy-rc.d), tests
+# start their own servers on ephemeral 127.0.0.1 ports.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=0
+for a in "$@"; do
+  case "$a" in
+    --bench) BENCH=1 ;;
+    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "setup: must run as root (or with sudo available) to apt-get install" >&2; exit 1; fi
+fi
+
+# --- Debian packages --------------------------------------------------------------------------
+# command the package provides -> package
+need=()
+want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
+want redis-server redis-server
+want redis-cli redis-tools
+want curl curl
+want chromium chromium
+if [ "$BENCH" = 1 ]; then
+  want nginx nginx-light
+  want wrk wrk
+fi
+[ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need[*]}"
+  # Keep the packages' own services (redis on :6379, nginx on :80) from starting.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+else
+  echo "setup: Debian packages present"
+fi
+
+for c in redis-server redis-cli curl chromium python3 node npm; do
+  command -v "$c" >/dev/null || { echo "setup: $c still missing after install" >&2; exit 1; }
+done
+
+# --- real OAuth2 peers (tests/peers/real-peers.sh) ----------------------------------------------
+# Authlib, django-oauth-toolkit, oidc-provider, oauth2-mock-server and the client libraries
+# (requests-oauthlib, Authlib httpx client, openid-client), pinned, under target/peers.
+# Reinstalled only when the script changes or the install is incomplete.
+export PEERS_DIR=${PEERS_DIR:-$ROOT/target/peers}
+stamp="$PEERS_DIR/.installed"
+want_stamp=$(sha256sum "$ROOT/tests/peers/real-peers.sh" | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] \
+   && [ -x "$PEERS_DIR/venv/bin/python" ] && [ -d "$PEERS_DIR/node/node_modules/oidc-provider" ]; then
+  echo "setup: real peers present in $PEERS_DIR"
+else
+  echo "setup: installing real peers into $PEERS_DIR"
+  rm -f "$stamp"
+  mkdir -p "$PEERS_DIR"
+  bash "$ROOT/tests/peers/real-peers.sh" install
+  echo "$want_stamp" > "$stamp"
+fi
+echo "setup: done"

@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""Load harness: synaptic against nginx, side by side in one run, on loopback.
+
+Run it through `bench/run.sh` (see docs/PERFORMANCE.md). It starts
+
+  * a backend: nginx answering every request with a small JSON body (and a token endpoint at
+    /token for the sequences that fetch one),
+  * nginx as a reverse proxy (`proxy_pass` to an upstream with keep-alive) -- the baseline,
+  * synaptic (`target/release/synaptic serve`) with one API per case,
+
+then drives every case with wrk (c=50) for each load (small GET, 1 KiB and 100 KiB JSON POST),
+and prints requests/s, p50 and p99 latency, each as a ratio to nginx's figure for the same load.
+Results go to bench/results/ as Markdown and JSON.
+
+Adding a case is a few lines in CASES below: the API block(s) it needs in synaptic.toml, extra
+files (sequences, certificates), and optionally a `prepare` function run once the servers are
+up (e.g. to fetch a token the load should carry) that returns request headers.
+
+Only the Python 3 standard library is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------------------------
+# Environment shared by the cases
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Env:
+    work: Path  # scratch folder of this run (removed at exit unless --keep)
+    backend_port: int  # nginx answering {"ok":true} (and a token at /token)
+    nginx_port: int  # nginx proxy_pass -> backend (keep-alive upstream)
+    gateway_port: int  # synaptic
+
+    @property
+    def backend(self) -> str:
+        return f"http://127.0.0.1:{self.backend_port}"
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+
+@dataclasses.dataclass
+class Case:
+    """One line of the comparison table."""
+
+    name: str
+    # which server the load goes to: "backend", "nginx" or "gateway"
+    target: str
+    # request path on that server (the load's method and body apply)
+    path: str = "/bench/item"
+    # TOML appended to synaptic.toml for this case ([[api]] and its sub-tables); formatted with
+    # {backend}, {backend_port}, {gateway}, {gateway_port}
+    api: str = ""
+    # top-level TOML sections this case needs (e.g. [auth_server]); identical blocks are merged
+    config: str = ""
+    # extra files for the gateway folder: relative path -> text (formatted like `api`)
+    files: dict = dataclasses.field(default_factory=dict)
+    # run once after every server is up; returns headers for the load (e.g. Authorization)
+    prepare: Optional[Callable[[Env], dict]] = None
+    # the reference the ratios are computed against (exactly one case)
+    baseline: bool = False
+    note: str = ""
+
+
+def http(method: str, url: str, body: bytes = b"", headers: Optional[dict] = None,
+         timeout: float = 10.0) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body if method != "GET" else None, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def warm_token_cache(env: Env) -> dict:
+    """simple-token-gen: the first call takes the `then` branch (fetches a token from the
+    backend's /token and stores it in the registry); every later call takes the cached `else`
+    branch, which is what the load measures."""
+    for path in ("/stg/bench/item", "/stg/bench/item"):
+        status, body = http("GET", env.gateway + path)
+        if status != 200:
+            raise RuntimeError(f"warm-up GET {path} -> {status}: {body[:200]!r}")
+    return {}
+
+
+def simple_token_gen_sequence() -> str:
+    """The shipped sequence, with its token endpoint pointed at the bench backend."""
+    text = (ROOT / "sequences" / "simple-token-gen.xml").read_text()
+    text, n = re.subn(r'uri-template="[^"]*"', 'uri-template="{backend}/token"', text, count=1)
+    if n != 1:
+        raise RuntimeError("sequences/simple-token-gen.xml: no uri-template to point at the bench")
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# CASES -- add yours here
+# --------------------------------------------------------------------------------------------
+
+CASES: list[Case] = [
+    Case("backend direct", target="backend",
+         note="nginx `return 200` with a 16-byte JSON body"),
+    Case("nginx proxy_pass", target="nginx", baseline=True,
+         note="upstream keepalive 64, HTTP/1.1 to the backend"),
+    Case("synaptic pass-through", target="gateway", path="/pass/bench/item",
+         api="""
+[[api]]
+name = "BenchPass"
+context = "/pass"
+endpoint = "{backend}"
+""",
+         note="no sequence"),
+    Case("synaptic simple-token-gen (cached)", target="gateway", path="/stg/bench/item",
+         api="""
+[[api]]
+name = "BenchTokenGen"
+context = "/stg"
+endpoint = "{backend}"
+in_sequence = "simple-token-gen"
+""",
+         files={"sequences/simple-token-gen.xml": "@simple-token-gen"},
+         prepare=warm_token_cache,
+         note="in-flow sequences/simple-token-gen.xml, token cached in the registry (`else` branch)"),
+]
+
+LOADS = {
+    # name: (method, body bytes)
+    "GET": ("GET", 0),
+    "POST 1 KiB": ("POST", 1024),
+    "POST 100 KiB": ("POST", 100 * 1024),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, what: str, proc: subprocess.Popen, log: Path, attempts: int = 300):
+    for _ in range(attempts):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; log:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                r.read()
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer {url}; log:\n{tail(log)}")
+
+
+def tail(path: Path, n: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError as e:
+        return f"(no log: {e})"
+
+
+NGINX_COMMON = """
+daemon off;
+master_process on;
+worker_processes {workers};
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    client_max_body_size 4m;
+    client_body_buffer_size 1m;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    {body}
+}}
+"""
+
+BACKEND_HTTP = """
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        default_type application/json;
+        location = /token {{
+            return 200 '{{"access_token":"bench-token-0123456789","token_type":"Bearer","expires_in":3600}}';
+        }}
+        location / {{
+            return 200 '{{"ok":true,"n":1}}';
+        }}
+    }}
+"""
+
+PROXY_HTTP = """
+    upstream backend {{
+        server 127.0.0.1:{backend_port};
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+"""
+
+
+class Servers:
+    def __init__(self, args, env: Env, cases: list[Case]):
+        self.args = args
+        self.env = env
+        self.cases = cases
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def cpu(self, role: str) -> list[str]:
+        """taskset prefix: servers under test on CPU 0, backend and wrk on CPU 1."""
+        if self.args.no_pin or (os.cpu_count() or 1) < 2 or not shutil.which("taskset"):
+            return []
+        return ["taskset", "-c", "0" if role == "proxy" else "1"]
+
+    def spawn(self, name: str, cmd: list[str], log: Path, cwd: Optional[Path] = None,
+              env: Optional[dict] = None) -> subprocess.Popen:
+        f = open(log, "ab")
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                             cwd=cwd, env=env, start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def nginx(self, name: str, body: str, workers: int, role: str) -> None:
+        d = self.env.work / name
+        d.mkdir(parents=True, exist_ok=True)
+        conf = d / "nginx.conf"
+        conf.write_text(NGINX_COMMON.format(workers=workers, dir=d, body=body))
+        os.chmod(d, 0o777)
+        log = d / "stdout.log"
+        p = self.spawn(name, self.cpu(role) + ["nginx", "-p", str(d), "-c", str(conf)], log)
+        port = self.env.backend_port if name == "backend" else self.env.nginx_port
+        wait_http(f"http://127.0.0.1:{port}/", name, p, d / "error.log")
+
+    def gateway(self, binary: Path) -> None:
+        d = self.env.work / "gateway"
+        (d / "sequences").mkdir(parents=True, exist_ok=True)
+        (d / "registry").mkdir(parents=True, exist_ok=True)
+        fmt = dict(backend=self.env.backend, backend_port=self.env.backend_port,
+                   gateway=self.env.gateway, gateway_port=self.env.gateway_port)
+        config = [f"""# generated by bench/bench.py
+[server]
+listen = "127.0.0.1:{self.env.gateway_port}"
+sequences = "sequences"
+registry = "registry"
+"""]
+        seen = set()
+        for c in self.cases:
+            if c.target != "gateway":
+                continue
+            if c.config and c.config not in seen:
+                seen.add(c.config)
+                config.append(c.config.format(**fmt))
+        for c in self.cases:
+            if c.target != "gateway":
+                continue
+            config.append(c.api.format(**fmt))
+            for rel, text in c.files.items():
+                if text == "@simple-token-gen":
+                    text = simple_token_gen_sequence()
+                p = d / rel
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_text(text.replace("{backend}", self.env.backend)
+                             .replace("{gateway}", self.env.gateway))
+        (d / "synaptic.toml").write_text("\n".join(config))
+        log = d / "synaptic.log"
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        p = self.spawn("synaptic", self.cpu("proxy") + [str(binary), "serve", "--config",
+                                                          str(d / "synaptic.toml")],
+                       log, cwd=d, env=env)
+        wait_http(f"{self.env.gateway}/health", "synaptic", p, log)
+
+    def stop(self) -> None:
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+        for name, p in reversed(self.procs):
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# wrk
+# --------------------------------------------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def to_ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not m:
+        raise ValueError(f"unparsable latency {text!r}")
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def lua_script(path: Path, method: str, size: int, headers: dict) -> None:
+    lines = [f'wrk.method = "{method}"']
+    if size:
+        filler = "x" * (size - len('{"data":""}'))
+        lines.append(f'wrk.body = \'{{"data":"{filler}"}}\'')
+        lines.append('wrk.headers["Content-Type"] = "application/json"')
+    for k, v in headers.items():
+        lines.append(f'wrk.headers["{k}"] = "{v}"')
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_wrk(args, servers: Servers, url: str, script: Path, duration: str) -> dict:
+    cmd = servers.cpu("load") + ["wrk", "-t", str(args.threads), "-c", str(args.connections),
+                                 "-d", duration, "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    text = out.stdout
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}{text}")
+    res = {"raw": text}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.0+)?%\s+(\S+)", text, re.M)
+        res[f"p{pct}"] = to_ms(m.group(1)) if m else float("nan")
+    m = re.search(r"(\d+) requests in", text)
+    res["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errors = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    res["errors"] = errors
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def machine_notes() -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    rev = version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        if Path("/proc/loadavg").exists() else "?",
+        "kernel": platform.release(),
+        "nginx": version(["nginx", "-v"]),
+        "wrk": version(["wrk", "--version"]),
+        "synaptic": f"git {rev}",
+    }
+
+
+def fmt_ratio(x: float) -> str:
+    return "—" if x != x else f"{x:.2f}"
+
+
+def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
+    base = next((c.name for c in cases if c.baseline), None)
+    out = []
+    out.append(f"# synaptic load benchmark, {notes['date']}\n")
+    out.append(f"Command: `{args.command_line}`\n")
+    out.append(f"Machine: {notes['cpus']} CPUs ({notes['cpu']}), kernel {notes['kernel']}, "
+               f"load average at start {notes['loadavg']}; {notes['nginx']}; {notes['wrk']}; "
+               f"synaptic {notes['synaptic']} (release build).\n")
+    pin = "no CPU pinning" if args.no_pin else \
+        "servers under test pinned to CPU 0, backend and wrk to CPU 1 (taskset)"
+    out.append(f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration} per case and "
+               f"load, after a {args.warmup} warm-up; {args.rounds} round(s), median shown; {pin}. "
+               f"Ratios are against `{base}` for the same load (rps: higher is better; "
+               f"latency: lower is better).\n")
+    for load in results:
+        out.append(f"\n## {load}\n")
+        out.append("| case | req/s | p50 ms | p99 ms | req/s vs nginx | p50 vs nginx | p99 vs nginx | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        b = results[load].get(base) if base else None
+        for c in cases:
+            r = results[load].get(c.name)
+            if r is None:
+                continue
+            if "failed" in r:
+                out.append(f"| {c.name} | failed: {r['failed']} | | | | | | |")
+                continue
+            rr = fmt_ratio(r["rps"] / b["rps"]) if b and b.get("rps") else "—"
+            r50 = fmt_ratio(r["p50"] / b["p50"]) if b and b.get("p50") else "—"
+            r99 = fmt_ratio(r["p99"] / b["p99"]) if b and b.get("p99") else "—"
+            out.append(f"| {c.name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {rr} | "
+                       f"{r50} | {r99} | {r['errors']} |")
+    out.append("\nCases:\n")
+    for c in cases:
+        out.append(f"* **{c.name}** — {c.note}")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", default="10s", help="wrk duration per measurement (10s)")
+    ap.add_argument("--warmup", default="2s", help="wrk warm-up per measurement, discarded (2s)")
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the whole matrix, report the median rps (1)")
+    ap.add_argument("--cases", default="",
+                    help="comma-separated substrings: run only matching cases (+ the baseline)")
+    ap.add_argument("--loads", default="", help="comma-separated substrings of load names")
+    ap.add_argument("--gateway-bin", default=str(ROOT / "target" / "release" / "synaptic"))
+    ap.add_argument("--out", default="", help="Markdown report path (bench/results/<time>.md)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    ap.add_argument("--command-line", default="bench/run.sh", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    cases = CASES
+    if args.cases:
+        wanted = [w.strip().lower() for w in args.cases.split(",") if w.strip()]
+        cases = [c for c in CASES if c.baseline or any(w in c.name.lower() for w in wanted)]
+    loads = {k: v for k, v in LOADS.items()
+             if not args.loads or any(w.strip().lower() in k.lower()
+                                      for w in args.loads.split(","))}
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            print(f"bench: {tool} is missing: run `bash .ci/setup.sh --bench`", file=sys.stderr)
+            return 2
+
+    work = Path(tempfile.mkdtemp(prefix="synaptic-bench-"))
+    env = Env(work=work, backend_port=free_port(), nginx_port=free_port(),
+              gateway_port=free_port())
+    servers = Servers(args, env, cases)
+    notes = machine_notes()
+    results: dict = {load: {} for load in loads}
+    failed_cases: dict = {}
+    headers: dict = {}
+    try:
+        servers.nginx("backend", BACKEND_HTTP.format(port=env.backend_port), 1, "backend")
+        servers.nginx("proxy", PROXY_HTTP.format(port=env.nginx_port,
+                                                 backend_port=env.backend_port), 1, "proxy")
+        if any(c.target == "gateway" for c in cases):
+            binary = Path(args.gateway_bin)
+            try:
+                if not binary.exists():
+                    raise RuntimeError(f"{binary} not built")
+                servers.gateway(binary)
+            except RuntimeError as e:
+                print(f"bench: synaptic did not start: {e}", file=sys.stderr)
+                for c in cases:
+                    if c.target == "gateway":
+                        failed_cases[c.name] = "gateway did not start"
+        for c in cases:
+            if c.name in failed_cases or c.prepare is None:
+                continue
+            try:
+                headers[c.name] = c.prepare(env) or {}
+            except Exception as e:  # a case's own set-up failing fails only that case
+                failed_cases[c.name] = f"prepare: {e}"
+                print(f"bench: {c.name}: {e}", file=sys.stderr)
+
+        runs: dict = {(load, c.name): [] for load in loads for c in cases}
+        for rnd in range(args.rounds):
+            for load, (method, size) in loads.items():
+                for c in cases:
+                    if c.name in failed_cases:
+                        continue
+                    port = {"backend": env.backend_port, "nginx": env.nginx_port,
+                            "gateway": env.gateway_port}[c.target]
+                    url = f"http://127.0.0.1:{port}{c.path}"
+                    script = work / f"load-{len(runs)}-{abs(hash((load, c.name)))}.lua"
+                    lua_script(script, method, size, headers.get(c.name, {}))
+                    try:
+                        run_wrk(args, servers, url, script, args.warmup)
+                        r = run_wrk(args, servers, url, script, args.duration)
+                    except (RuntimeError, subprocess.TimeoutExpired) as e:
+                        failed_cases[c.name] = str(e)[:200]
+                        continue
+                    runs[(load, c.name)].append(r)
+                    print(f"round {rnd + 1} {load:13} {c.name:40} {r['rps']:10.0f} req/s "
+                          f"p50 {r['p50']:7.2f} ms p99 {r['p99']:7.2f} ms"
+                          f"{'  ERRORS ' + str(r['errors']) if r['errors'] else ''}",
+                          flush=True)
+        for (load, name), rs in runs.items():
+            if name in failed_cases:
+                results[load][name] = {"failed": failed_cases[name]}
+            elif rs:
+                rs = sorted(rs, key=lambda r: r["rps"])
+                med = rs[len(rs) // 2]
+                results[load][name] = {
+                    "rps": statistics.median(r["rps"] for r in rs),
+                    "p50": med["p50"], "p99": med["p99"],
+                    "errors": sum(r["errors"] for r in rs),
+                    "rounds": [{k: v for k, v in r.items() if k != "raw"} for r in rs],
+                }
+    finally:
+        servers.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"bench: scratch kept in {work}")
+
+    text = report(args, notes, results, cases)
+    print()
+    print(text)
+    out = Path(args.out) if args.out else \
+        ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S.md", time.gmtime())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({"notes": notes, "results": results},
+                                                   indent=2))
+    print(f"bench: report written to {out} (and {out.with_suffix('.json').name})")
+    bad = any("failed" in r or r.get("errors") for load in results.values()
+              for r in load.values())
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

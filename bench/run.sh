@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# bench/run.sh [--no-build] [bench.py options]
+#
+# The load benchmark: backend direct, nginx proxy_pass, synaptic pass-through, synaptic with
+# simple-token-gen on its cached path (and more cases, see CASES in bench/bench.py), side by
+# side in one run on loopback, with wrk c=50: small GET, 1 KiB and 100 KiB POST. Prints req/s,
+# p50, p99 and each as a ratio to nginx; writes bench/results/<time>.md and .json.
+# Options: python3 bench/bench.py --help. Figures and machine notes: docs/PERFORMANCE.md.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+build=1
+args=()
+for a in "$@"; do
+  if [ "$a" = "--no-build" ]; then build=0; else args+=("$a"); fi
+done
+
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+  bash .ci/setup.sh --bench
+fi
+if [ "$build" = 1 ]; then
+  cargo build --release -p synaptic-cli
+fi
+exec python3 bench/bench.py --command-line "bench/run.sh $*" "${args[@]}"

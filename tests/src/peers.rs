@@ -1,0 +1,447 @@
+//! The real OAuth2 peers of `tests/peers/real-peers.sh` (see
+//! `../shared/guide/real-peers.md`), started on free loopback ports.
+//!
+//! * [`authlib()`], [`dot()`], [`oidc()`], [`oidc_jwt()`], [`mock()`]: one shared instance of each
+//!   per test process, started on first use (about 0.4 s; DOT about 3 s the very first time
+//!   on a machine, while it builds its seeded template database). Under nextest every test is
+//!   its own process, so each test gets fresh peers; under `cargo test` tests in one binary
+//!   share them — tests that count requests put a [`crate::origin::RecordingProxy`] in front, or
+//!   start their own with [`Peer::start`].
+//! * [`Peer::start`]: an instance owned by the test, with options (token lifetime, JWT access
+//!   tokens), that can be stopped and restarted on the same port (token endpoint outages).
+//!
+//! Each peer runs under `tests/peers/supervise.sh`, so it dies with the test process however
+//! that ends. `DOT_FAST_HASH=1` is always set. The peers must have been installed by
+//! `bash .ci/setup.sh` (into `target/peers`, or `$PEERS_DIR` when set to an absolute path).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::process::{http_get_status, wait_until, Supervised};
+
+/// Which server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeerKind {
+    /// Authlib 1.9.9 + Flask: AS and protected resource `/api/bookings`. Single-threaded.
+    Authlib,
+    /// django-oauth-toolkit 3.4.1 (403 for missing/invalid tokens at its resource).
+    Dot,
+    /// panva/oidc-provider 9.13.3 (opaque tokens, or RFC 9068 JWTs with `jwt_access_tokens`).
+    Oidc,
+    /// oauth2-mock-server 8.2.3: accepts anything; JWT plumbing only.
+    Mock,
+}
+
+impl PeerKind {
+    /// The name `tests/peers/peer.sh` knows it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerKind::Authlib => "authlib",
+            PeerKind::Dot => "dot",
+            PeerKind::Oidc => "oidc",
+            PeerKind::Mock => "mock",
+        }
+    }
+
+    fn health_path(self) -> &'static str {
+        match self {
+            PeerKind::Authlib => "/healthz",
+            PeerKind::Dot => "/.well-known/oauth-authorization-server",
+            PeerKind::Oidc | PeerKind::Mock => "/.well-known/openid-configuration",
+        }
+    }
+}
+
+/// Seeded client credentials.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub id: &'static str,
+    pub secret: &'static str,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The seeded resource owner on every peer: `alice` / `wonderland`.
+pub const USER: (&str, &str) = ("alice", "wonderland");
+
+/// Options for [`Peer::start`].
+#[derive(Clone, Debug, Default)]
+pub struct PeerOptions {
+    /// Access-token lifetime in seconds (`TOKEN_TTL`; default 3600). Authlib, DOT, oidc.
+    pub token_ttl: Option<u64>,
+    /// oidc-provider only: RFC 9068 `at+jwt` access tokens (`AT_FORMAT=jwt`); these cannot be
+    /// introspected, validate them with the JWKS at [`Peer::jwks_url`].
+    pub jwt_access_tokens: bool,
+}
+
+/// A running peer. Dropping it stops it.
+#[derive(Debug)]
+pub struct Peer {
+    kind: PeerKind,
+    options: PeerOptions,
+    port: u16,
+    run_dir: PathBuf,
+    proc: Option<Supervised>,
+}
+
+/// Where `bash .ci/setup.sh` installed the peers: `$PEERS_DIR` if absolute, else
+/// `<workspace>/target/peers`.
+pub fn peers_dir() -> PathBuf {
+    match std::env::var_os("PEERS_DIR").map(PathBuf::from) {
+        Some(p) if p.is_absolute() => p,
+        _ => crate::workspace_root().join("target").join("peers"),
+    }
+}
+
+/// Panics, naming the setup command, unless the peers are installed.
+pub fn ensure_installed() -> PathBuf {
+    let dir = peers_dir();
+    let needed = [
+        dir.join(".installed"),
+        dir.join("venv/bin/python"),
+        dir.join("authlib_server.py"),
+        dir.join("dot/settings.py"),
+        dir.join("node/oidc_server.mjs"),
+        dir.join("node/node_modules/oidc-provider/package.json"),
+        dir.join("node/node_modules/.bin/oauth2-mock-server"),
+    ];
+    if let Some(missing) = needed.iter().find(|p| !p.exists()) {
+        crate::missing_prerequisite(&format!(
+            "the real OAuth2 peers are not installed in {} ({} is missing)",
+            dir.display(),
+            missing.display()
+        ));
+    }
+    dir
+}
+
+/// The peers' Python (a venv with Authlib 1.9.9, requests-oauthlib 2.0.0, oauthlib, requests,
+/// httpx): for client-library tests (`tests/py/`).
+pub fn python() -> PathBuf {
+    ensure_installed().join("venv/bin/python")
+}
+
+/// The folder with `node_modules/` holding openid-client 6.8.9, oidc-provider and
+/// oauth2-mock-server. ES modules resolve packages relative to the script's own location
+/// (not `NODE_PATH`), so use [`run_node_script`] or put scripts in this folder.
+pub fn node_dir() -> PathBuf {
+    ensure_installed().join("node")
+}
+
+/// Run a Node ES module (`source`, e.g. `include_str!("py/strict_client.mjs")`) with the peers'
+/// `node_modules` resolvable, with extra environment variables. Returns (status ok, stdout,
+/// stderr). The script is written to a temporary file inside [`node_dir`] and removed after.
+pub fn run_node_script(source: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let dir = node_dir().join("tmp");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = tempfile::Builder::new()
+        .prefix("script-")
+        .suffix(".mjs")
+        .tempfile_in(&dir)
+        .unwrap_or_else(|e| panic!("cannot create a script file in {}: {e}", dir.display()));
+    std::fs::write(file.path(), source)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.path().display()));
+    let mut cmd = Command::new("node");
+    cmd.arg(file.path()).current_dir(node_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| crate::missing_prerequisite(&format!("cannot run node: {e}")));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Peer {
+    /// Start a peer of this kind on a free port; panics (with the peer's log) if it cannot.
+    pub fn start(kind: PeerKind, options: PeerOptions) -> Peer {
+        let dir = ensure_installed();
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            let port = crate::free_port();
+            let run_dir =
+                dir.join("run")
+                    .join(format!("{}-{port}-{}", kind.name(), std::process::id()));
+            let mut peer = Peer {
+                kind,
+                options: options.clone(),
+                port,
+                run_dir,
+                proc: None,
+            };
+            match peer.spawn() {
+                Ok(()) => return peer,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("{} peer did not start: {last_err}", kind.name())
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let dir = peers_dir();
+        std::fs::create_dir_all(&self.run_dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.run_dir.display()))?;
+        let log = self.run_dir.join("peer.log");
+        let script = crate::workspace_root().join("tests/peers/peer.sh");
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script)
+            .arg(self.kind.name())
+            .env("PEERS_DIR", &dir)
+            .env("PORT", self.port.to_string())
+            .env("DOT_FAST_HASH", "1")
+            .env("DOT_DB", self.run_dir.join("db.sqlite3"))
+            .env("SUPERVISE_RM", &self.run_dir)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("AT_FORMAT")
+            .env_remove("TOKEN_TTL");
+        if let Some(ttl) = self.options.token_ttl {
+            cmd.env("TOKEN_TTL", ttl.to_string());
+        }
+        if self.options.jwt_access_tokens {
+            cmd.env("AT_FORMAT", "jwt");
+        }
+        let mut proc = Supervised::spawn(self.kind.name(), &log, &cmd)?;
+        let (port, path) = (self.port, self.kind.health_path());
+        // Up to 60 s: the first DOT start on a machine migrates its template database.
+        if wait_until(&mut proc, 1200, || http_get_status(port, path) == Some(200)) {
+            self.proc = Some(proc);
+            Ok(())
+        } else {
+            let tail = proc.log_tail(4000);
+            proc.stop();
+            Err(format!(
+                "{} on port {port} never answered 200 at {path}; log:\n{tail}",
+                self.kind.name()
+            ))
+        }
+    }
+
+    /// Which server this is.
+    pub fn kind(&self) -> PeerKind {
+        self.kind
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT` — also the issuer (except [`PeerKind::Mock`]: `http://localhost:PORT`).
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `base_url() + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    /// The issuer the server puts in metadata and JWTs.
+    pub fn issuer(&self) -> String {
+        match self.kind {
+            PeerKind::Mock => format!("http://localhost:{}", self.port),
+            _ => self.base_url(),
+        }
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> String {
+        self.url(match self.kind {
+            PeerKind::Authlib => "/oauth/token",
+            PeerKind::Dot => "/o/token/",
+            PeerKind::Oidc | PeerKind::Mock => "/token",
+        })
+    }
+
+    /// The RFC 7662 introspection endpoint (authenticate as [`Peer::introspector`]).
+    pub fn introspection_url(&self) -> String {
+        self.url(match self.kind {
+            PeerKind::Authlib => "/oauth/introspect",
+            PeerKind::Dot => "/o/introspect/",
+            PeerKind::Oidc => "/token/introspection",
+            PeerKind::Mock => "/introspect",
+        })
+    }
+
+    /// The RFC 7009 revocation endpoint.
+    pub fn revocation_url(&self) -> String {
+        self.url(match self.kind {
+            PeerKind::Authlib => "/oauth/revoke",
+            PeerKind::Dot => "/o/revoke_token/",
+            PeerKind::Oidc => "/token/revocation",
+            PeerKind::Mock => "/revoke",
+        })
+    }
+
+    /// RFC 8414 (Authlib, DOT) or OpenID discovery (oidc, mock) metadata.
+    pub fn metadata_url(&self) -> String {
+        self.url(match self.kind {
+            PeerKind::Authlib | PeerKind::Dot => "/.well-known/oauth-authorization-server",
+            PeerKind::Oidc | PeerKind::Mock => "/.well-known/openid-configuration",
+        })
+    }
+
+    /// The JWKS (oidc, mock). Authlib and DOT issue opaque tokens and have none.
+    pub fn jwks_url(&self) -> Option<String> {
+        match self.kind {
+            PeerKind::Oidc | PeerKind::Mock => Some(self.url("/jwks")),
+            PeerKind::Authlib | PeerKind::Dot => None,
+        }
+    }
+
+    /// The protected resource `GET/POST /api/bookings` (Authlib: 401s, GET needs `view`, POST
+    /// `book`; DOT: 403 for a missing or invalid token). None for oidc and mock.
+    pub fn resource_url(&self) -> Option<String> {
+        match self.kind {
+            PeerKind::Authlib | PeerKind::Dot => Some(self.url("/api/bookings")),
+            PeerKind::Oidc | PeerKind::Mock => None,
+        }
+    }
+
+    /// The confidential client for the client-credentials grant (Basic auth).
+    pub fn client(&self) -> ClientCredentials {
+        match self.kind {
+            PeerKind::Dot => ClientCredentials {
+                id: "gw-cc",
+                secret: "gw-cc-secret",
+            },
+            PeerKind::Authlib | PeerKind::Oidc | PeerKind::Mock => ClientCredentials {
+                id: "gw-client",
+                secret: "gw-secret",
+            },
+        }
+    }
+
+    /// The confidential client for the password grant (and refresh) with [`USER`].
+    pub fn password_client(&self) -> ClientCredentials {
+        match self.kind {
+            PeerKind::Dot => ClientCredentials {
+                id: "gw-pw",
+                secret: "gw-pw-secret",
+            },
+            PeerKind::Authlib | PeerKind::Oidc | PeerKind::Mock => ClientCredentials {
+                id: "gw-client",
+                secret: "gw-secret",
+            },
+        }
+    }
+
+    /// The client that may call the introspection endpoint.
+    pub fn introspector(&self) -> ClientCredentials {
+        match self.kind {
+            PeerKind::Dot => ClientCredentials {
+                id: "rs-introspector",
+                secret: "rs-secret",
+            },
+            PeerKind::Oidc => ClientCredentials {
+                id: "rs-client",
+                secret: "rs-secret",
+            },
+            PeerKind::Authlib | PeerKind::Mock => ClientCredentials {
+                id: "gw-client",
+                secret: "gw-secret",
+            },
+        }
+    }
+
+    /// The server's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(Supervised::pid)
+    }
+
+    /// Whether it answers its health URL now.
+    pub fn is_up(&self) -> bool {
+        http_get_status(self.port, self.kind.health_path()) == Some(200)
+    }
+
+    /// The server's output so far (for failure messages).
+    pub fn log(&self) -> String {
+        crate::process::log_tail(&self.run_dir.join("peer.log"), 64 * 1024)
+    }
+
+    /// Stop it (token endpoint down). Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+    }
+
+    /// Start it again on the same port, with freshly seeded state (all tokens forgotten).
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut last_err = String::new();
+        for _ in 0..20 {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(e) => last_err = e,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "{} could not restart on port {}: {last_err}",
+            self.kind.name(),
+            self.port
+        )
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn shared(cell: &'static OnceLock<Peer>, kind: PeerKind, options: PeerOptions) -> &'static Peer {
+    cell.get_or_init(|| Peer::start(kind, options))
+}
+
+/// The shared Authlib peer of this test process.
+pub fn authlib() -> &'static Peer {
+    static CELL: OnceLock<Peer> = OnceLock::new();
+    shared(&CELL, PeerKind::Authlib, PeerOptions::default())
+}
+
+/// The shared django-oauth-toolkit peer of this test process.
+pub fn dot() -> &'static Peer {
+    static CELL: OnceLock<Peer> = OnceLock::new();
+    shared(&CELL, PeerKind::Dot, PeerOptions::default())
+}
+
+/// The shared oidc-provider peer (opaque access tokens) of this test process.
+pub fn oidc() -> &'static Peer {
+    static CELL: OnceLock<Peer> = OnceLock::new();
+    shared(&CELL, PeerKind::Oidc, PeerOptions::default())
+}
+
+/// The shared oidc-provider peer issuing RFC 9068 JWT access tokens (`AT_FORMAT=jwt`).
+pub fn oidc_jwt() -> &'static Peer {
+    static CELL: OnceLock<Peer> = OnceLock::new();
+    shared(
+        &CELL,
+        PeerKind::Oidc,
+        PeerOptions {
+            jwt_access_tokens: true,
+            ..PeerOptions::default()
+        },
+    )
+}
+
+/// The shared oauth2-mock-server of this test process.
+pub fn mock() -> &'static Peer {
+    static CELL: OnceLock<Peer> = OnceLock::new();
+    shared(&CELL, PeerKind::Mock, PeerOptions::default())
+}
