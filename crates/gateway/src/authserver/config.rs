@@ -1,4 +1,4 @@
-//! `[auth_server]` configuration.
+//! `[auth_server]` configuration (docs/CONFIG.md, docs/AUTHSERVER.md).
 
 use serde::Deserialize;
 
@@ -7,7 +7,31 @@ use serde::Deserialize;
 pub struct AuthServerConfig {
     #[serde(default)]
     pub enabled: bool,
+    /// SQLite database, relative to the config file's folder (default `data/auth.db`).
     pub store: Option<String>,
+    /// `issuer` of the RFC 8414 metadata and introspection answers; default `http://<Host>`.
+    pub issuer: Option<String>,
+    /// Seconds between runs of the expired-token removal job (default 3600; 0 = off).
+    pub purge_interval: Option<u64>,
+    /// Authorization-code lifetime in seconds (default and maximum 600).
+    pub code_lifetime: Option<i64>,
+    /// Refresh-token lifetime in seconds (default 14 days; -1 = never expires).
+    pub refresh_token_lifetime: Option<i64>,
+    /// Failed password logins of one user before a lockout (default 5).
+    pub max_login_failures: Option<u32>,
+    /// Lockout duration in seconds (default 900).
+    pub lockout_seconds: Option<i64>,
+    /// Name of the environment variable holding the admin token of
+    /// `POST /oauth2/admin/purge` (loopback only). No token: the endpoint is off.
+    pub admin_token_env: Option<String>,
+    /// Approval page template (HTML with `{{form}}` and optional `{{title}}`, `{{heading}}`,
+    /// `{{logo}}`, `{{footer}}`, `{{client_name}}` slots), relative to the config folder.
+    pub approval_template: Option<String>,
+    pub approval_title: Option<String>,
+    pub approval_heading: Option<String>,
+    /// URL of a logo image.
+    pub approval_logo: Option<String>,
+    pub approval_footer: Option<String>,
     #[serde(default)]
     pub scope: Vec<ScopeConfig>,
     #[serde(default)]
@@ -23,12 +47,16 @@ pub struct ScopeConfig {
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub id: String,
     pub name: Option<String>,
+    /// Plain secret (hashed with argon2id before it is stored).
     pub secret: Option<String>,
+    /// Environment variable holding the secret.
+    pub secret_env: Option<String>,
+    /// argon2 PHC string (`synaptic users hash` prints one).
     pub secret_hash: Option<String>,
     #[serde(default)]
     pub grants: Vec<String>,
@@ -36,8 +64,29 @@ pub struct ClientConfig {
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Seconds; -1 = never expires (default 3600).
     pub token_lifetime: Option<i64>,
+    /// 0 = no refresh token (default); N = at most N refreshes.
     pub refresh_limit: Option<u32>,
+    /// May introspect tokens of every client (resource servers).
+    #[serde(default)]
+    pub introspect_any: bool,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("secret_env", &self.secret_env)
+            .field("grants", &self.grants)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("scopes", &self.scopes)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("refresh_limit", &self.refresh_limit)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,3 +1,318 @@
-//! The gateway as an OAuth2 authorization server for its own APIs.
+//! The gateway as an OAuth2 authorization server for its own APIs (docs/AUTHSERVER.md).
+//!
+//! `synaptic_oauth::server` holds the protocol logic; this module adds the SQLite store, the
+//! HTTP endpoints ([`http::Endpoints`], a [`LocalService`]), enforcement on
+//! `security = "oauth2"` APIs ([`inbound::Enforcer`], an [`InboundAuth`]), the periodic purge
+//! job and the sync of `[auth_server]` clients and users into the store.
 
 pub mod config;
+pub mod http;
+pub mod inbound;
+pub mod page;
+pub mod sqlite;
+
+use crate::config::Config;
+use crate::hooks::{InboundAuth, LocalService};
+use config::{AuthServerConfig, ClientConfig};
+use sqlite::{SqliteStore, SOURCE_CONFIG};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use synaptic_oauth::server::secret::{hash_password, is_valid_stored_hash, verify_secret};
+use synaptic_oauth::server::{
+    AuthServer, Client, GrantType, ScopeDef, Secret, Settings, Store, StoreError, SystemClock, User,
+};
+
+/// Default store, relative to the config file's folder.
+pub const DEFAULT_STORE: &str = "data/auth.db";
+
+/// Why the authorization server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("[auth_server] {0}")]
+    Config(String),
+    #[error("cannot read the approval template {path}")]
+    Template {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    BadTemplate(#[from] page::TemplateError),
+}
+
+/// Everything the gateway core needs, plus the server itself (tests, CLI).
+#[derive(Debug, Clone)]
+pub struct Parts {
+    pub server: Arc<AuthServer>,
+    pub inbound: Arc<dyn InboundAuth>,
+    pub endpoints: Arc<http::Endpoints>,
+}
+
+/// Build the authorization server of `config`: `(None, [])` when `[auth_server]` is off.
+/// Called by the gateway core at startup and on reload. Opens the store, syncs configured
+/// clients and users into it, and (inside a tokio runtime) starts the purge job.
+pub fn build(
+    config: &Config,
+) -> Result<(Option<Arc<dyn InboundAuth>>, Vec<Arc<dyn LocalService>>), AuthServerError> {
+    match build_parts(config)? {
+        None => Ok((None, Vec::new())),
+        Some(p) => {
+            let svc: Arc<dyn LocalService> = p.endpoints;
+            Ok((Some(p.inbound), vec![svc]))
+        }
+    }
+}
+
+/// Like [`build`], returning the parts.
+pub fn build_parts(config: &Config) -> Result<Option<Parts>, AuthServerError> {
+    let Some(ac) = config.auth_server.as_ref().filter(|a| a.enabled) else {
+        return Ok(None);
+    };
+    let store = Arc::new(open_store(config)?);
+    sync_config(&store, ac)?;
+    let server = Arc::new(AuthServer::new(store, Arc::new(SystemClock), settings(ac)));
+    let page = page_settings(config, ac)?;
+    let admin_token = match &ac.admin_token_env {
+        Some(var) => std::env::var(var)
+            .ok()
+            .filter(|v| v.len() >= 16)
+            .map(Secret::new),
+        None => None,
+    };
+    if ac.admin_token_env.is_some() && admin_token.is_none() {
+        tracing::warn!("admin purge endpoint disabled: the admin token variable is unset or shorter than 16 characters");
+    }
+    let endpoints = Arc::new(http::Endpoints::new(
+        server.clone(),
+        page,
+        ac.issuer.clone(),
+        admin_token,
+    ));
+    let inbound: Arc<dyn InboundAuth> =
+        Arc::new(inbound::Enforcer::new(server.clone(), &config.api));
+    spawn_purge(&server, ac.purge_interval.unwrap_or(3600));
+    Ok(Some(Parts {
+        server,
+        inbound,
+        endpoints,
+    }))
+}
+
+/// The store file of a configuration.
+pub fn store_path(config: &Config) -> PathBuf {
+    let p = config
+        .auth_server
+        .as_ref()
+        .and_then(|a| a.store.as_deref())
+        .unwrap_or(DEFAULT_STORE);
+    config.resolve_path(p)
+}
+
+/// Open the SQLite store of a configuration.
+pub fn open_store(config: &Config) -> Result<SqliteStore, AuthServerError> {
+    Ok(SqliteStore::open(&store_path(config))?)
+}
+
+fn settings(ac: &AuthServerConfig) -> Settings {
+    let d = Settings::default();
+    Settings {
+        code_lifetime: ac.code_lifetime.unwrap_or(d.code_lifetime).clamp(1, 600),
+        refresh_token_lifetime: ac
+            .refresh_token_lifetime
+            .unwrap_or(d.refresh_token_lifetime),
+        max_login_failures: ac.max_login_failures.unwrap_or(d.max_login_failures).max(1),
+        lockout_secs: ac.lockout_seconds.unwrap_or(d.lockout_secs).max(1),
+        scopes: ac
+            .scope
+            .iter()
+            .map(|s| ScopeDef {
+                name: s.name.clone(),
+                description: s.description.clone().unwrap_or_else(|| s.name.clone()),
+            })
+            .collect(),
+    }
+}
+
+fn page_settings(
+    config: &Config,
+    ac: &AuthServerConfig,
+) -> Result<page::PageSettings, AuthServerError> {
+    let mut p = page::PageSettings::default();
+    if let Some(t) = &ac.approval_template {
+        let path = config.resolve_path(t);
+        p.template =
+            std::fs::read_to_string(&path).map_err(|source| AuthServerError::Template {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    page::check_template(&p.template)?;
+    if let Some(t) = &ac.approval_title {
+        p.title = t.clone();
+    }
+    if let Some(t) = &ac.approval_heading {
+        p.heading = t.clone();
+    }
+    if let Some(t) = &ac.approval_footer {
+        p.footer = t.clone();
+    }
+    p.logo = ac.approval_logo.clone();
+    Ok(p)
+}
+
+fn spawn_purge(server: &Arc<AuthServer>, interval: u64) {
+    if interval == 0 {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak: Weak<AuthServer> = Arc::downgrade(server);
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(server) = weak.upgrade() else { break };
+            match server.purge().await {
+                Ok(n) => tracing::info!(removed = n, "expired and revoked tokens removed"),
+                Err(e) => tracing::warn!(error = %e, "token purge failed"),
+            }
+        }
+    });
+}
+
+/// Check a configured client and turn it into a store record. `existing` is the stored
+/// client of the same id: its hash is kept when it still verifies the configured secret.
+pub fn client_from_config(
+    c: &ClientConfig,
+    existing: Option<&Client>,
+) -> Result<Client, AuthServerError> {
+    let bad = |m: String| AuthServerError::Config(format!("client {:?}: {m}", c.id));
+    if c.id.is_empty() || c.id.contains(':') || c.id.chars().any(char::is_control) {
+        return Err(bad(
+            "the id must be non-empty, without ':' or control characters".into(),
+        ));
+    }
+    let mut grants = Vec::new();
+    for g in &c.grants {
+        grants.push(GrantType::parse(g).ok_or_else(|| bad(format!("unknown grant {g:?}")))?);
+    }
+    if grants.is_empty() {
+        grants.push(GrantType::ClientCredentials);
+    }
+    let plain = match (&c.secret, &c.secret_env) {
+        (Some(s), None) => Some(s.clone()),
+        (None, Some(var)) => Some(
+            std::env::var(var)
+                .map_err(|_| bad(format!("environment variable {var} is not set")))?,
+        ),
+        (None, None) => None,
+        (Some(_), Some(_)) => return Err(bad("secret and secret_env are exclusive".into())),
+    };
+    let secret_hash = match (plain, &c.secret_hash) {
+        (Some(_), Some(_)) => return Err(bad("secret and secret_hash are exclusive".into())),
+        (Some(p), None) => {
+            if p.is_empty() {
+                return Err(bad("empty secret".into()));
+            }
+            match existing.and_then(|e| e.secret_hash.clone()) {
+                Some(h) if verify_secret(&p, &h) => Some(h),
+                _ => Some(hash_password(&p).map_err(|_| bad("cannot hash the secret".into()))?),
+            }
+        }
+        (None, Some(h)) => {
+            if !is_valid_stored_hash(h) {
+                return Err(bad("secret_hash is not an argon2 PHC string".into()));
+            }
+            Some(h.clone())
+        }
+        (None, None) => None,
+    };
+    let public = secret_hash.is_none();
+    if public
+        && grants
+            .iter()
+            .any(|g| matches!(g, GrantType::ClientCredentials | GrantType::Password))
+    {
+        return Err(bad(
+            "public clients (no secret) may not use client_credentials or password".into(),
+        ));
+    }
+    let needs_redirect = grants
+        .iter()
+        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
+    if needs_redirect && c.redirect_uris.is_empty() {
+        return Err(bad(
+            "authorization_code and implicit need at least one redirect_uri".into(),
+        ));
+    }
+    for u in &c.redirect_uris {
+        let ok = url::Url::parse(u).is_ok_and(|p| p.fragment().is_none() && p.has_host());
+        if !ok || u.trim() != u {
+            return Err(bad(format!(
+                "redirect_uri {u:?} must be an absolute URL without fragment"
+            )));
+        }
+    }
+    let token_lifetime = c.token_lifetime.unwrap_or(3600);
+    if token_lifetime != -1 && token_lifetime <= 0 {
+        return Err(bad(
+            "token_lifetime must be -1 (never expires) or positive".into()
+        ));
+    }
+    Ok(Client {
+        id: c.id.clone(),
+        name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+        secret_hash,
+        grants,
+        redirect_uris: c.redirect_uris.clone(),
+        scopes: c.scopes.clone(),
+        token_lifetime,
+        refresh_limit: c.refresh_limit.unwrap_or(0),
+        introspect_any: c.introspect_any,
+    })
+}
+
+/// Write `[auth_server]` clients and users into the store; configured rows that left the file
+/// are removed.
+pub fn sync_config(store: &SqliteStore, ac: &AuthServerConfig) -> Result<(), AuthServerError> {
+    let rt_store: &dyn Store = store;
+    let mut ids = Vec::new();
+    for c in &ac.client {
+        let existing = futures::executor::block_on(rt_store.client(&c.id))?;
+        let client = client_from_config(c, existing.as_ref())?;
+        store.put_client(&client, SOURCE_CONFIG)?;
+        ids.push(c.id.clone());
+    }
+    for id in store.client_ids_from(SOURCE_CONFIG)? {
+        if !ids.contains(&id) {
+            futures::executor::block_on(rt_store.remove_client(&id))?;
+        }
+    }
+    let mut names = Vec::new();
+    for u in &ac.user {
+        if !is_valid_stored_hash(&u.password_hash) {
+            return Err(AuthServerError::Config(format!(
+                "user {:?}: password_hash is not an argon2 PHC string (`synaptic users hash` prints one)",
+                u.name
+            )));
+        }
+        store.put_user(
+            &User {
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+            },
+            SOURCE_CONFIG,
+        )?;
+        names.push(u.name.clone());
+    }
+    for n in store.user_names_from(SOURCE_CONFIG)? {
+        if !names.contains(&n) {
+            futures::executor::block_on(rt_store.remove_user(&n))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,531 @@
+//! The authorization server's store in SQLite (rusqlite, bundled). Only SHA-256 hashes of
+//! tokens and codes and hashes of secrets are written. Single-use consumes are one
+//! `UPDATE … WHERE used = 0 RETURNING` statement, atomic across connections and processes.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+use std::sync::Mutex;
+use synaptic_oauth::server::{
+    Client, CodeRecord, Consume, Family, GrantType, Store, StoreError, TokenKind, TokenRecord, User,
+};
+
+/// Where a client or user row came from: `config` rows are replaced at every start.
+pub const SOURCE_CONFIG: &str = "config";
+pub const SOURCE_CLI: &str = "cli";
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS clients (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT, grants TEXT NOT NULL,
+    redirect_uris TEXT NOT NULL, scopes TEXT NOT NULL, token_lifetime INTEGER NOT NULL,
+    refresh_limit INTEGER NOT NULL, introspect_any INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT 'cli');
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, source TEXT NOT NULL DEFAULT 'cli');
+CREATE TABLE IF NOT EXISTS families (
+    id TEXT PRIMARY KEY, client_id TEXT NOT NULL, username TEXT, scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS codes (
+    hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
+    username TEXT NOT NULL, scopes TEXT NOT NULL, code_challenge TEXT, family_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, client_id TEXT NOT NULL, username TEXT,
+    scopes TEXT NOT NULL, family_id TEXT NOT NULL, issued_at INTEGER NOT NULL,
+    expires_at INTEGER, revoked INTEGER NOT NULL DEFAULT 0, consumed INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS tokens_family ON tokens(family_id);
+CREATE INDEX IF NOT EXISTS tokens_client ON tokens(client_id);
+";
+
+const TOKEN_COLS: &str = "t.hash, t.kind, t.client_id, t.username, t.scopes, t.family_id, \
+     t.issued_at, t.expires_at, (t.revoked OR COALESCE(f.revoked, 0)), t.consumed, t.generation";
+
+fn err(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::with(what, e)
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let kind: String = r.get(1)?;
+    Ok(TokenRecord {
+        hash: r.get(0)?,
+        kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Access),
+        client_id: r.get(2)?,
+        username: r.get(3)?,
+        scopes: split(&r.get::<_, String>(4)?),
+        family_id: r.get(5)?,
+        issued_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        revoked: r.get::<_, i64>(8)? != 0,
+        consumed: r.get::<_, i64>(9)? != 0,
+        generation: r.get::<_, i64>(10)?.clamp(0, u32::MAX as i64) as u32,
+    })
+}
+
+fn client_from_row(r: &Row<'_>) -> rusqlite::Result<Client> {
+    let grants: String = r.get(3)?;
+    let uris: String = r.get(4)?;
+    Ok(Client {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        secret_hash: r.get(2)?,
+        grants: split(&grants)
+            .iter()
+            .filter_map(|g| GrantType::parse(g))
+            .collect(),
+        redirect_uris: serde_json::from_str(&uris).unwrap_or_default(),
+        scopes: split(&r.get::<_, String>(5)?),
+        token_lifetime: r.get(6)?,
+        refresh_limit: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
+        introspect_any: r.get::<_, i64>(8)? != 0,
+    })
+}
+
+fn code_from_row(r: &Row<'_>) -> rusqlite::Result<CodeRecord> {
+    Ok(CodeRecord {
+        hash: r.get(0)?,
+        client_id: r.get(1)?,
+        redirect_uri: r.get(2)?,
+        username: r.get(3)?,
+        scopes: split(&r.get::<_, String>(4)?),
+        code_challenge: r.get(5)?,
+        family_id: r.get(6)?,
+        expires_at: r.get(7)?,
+    })
+}
+
+const CODE_COLS: &str =
+    "hash, client_id, redirect_uri, username, scopes, code_challenge, family_id, expires_at";
+const CLIENT_COLS: &str = "id, name, secret_hash, grants, redirect_uris, scopes, token_lifetime, \
+     refresh_limit, introspect_any";
+
+impl SqliteStore {
+    /// Open (creating folders, file and schema as needed).
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::with(format!("cannot create {}", dir.display()), e))?;
+            }
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::with(format!("cannot open {}", path.display()), e))?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(err("cannot open sqlite"))?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err("busy_timeout"))?;
+        // WAL lets the CLI and several gateways share the file; ignore failure (in-memory)
+        let _ = conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()));
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")
+            .map_err(err("pragma"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(err("cannot create the schema"))?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::new("sqlite connection lock poisoned"))?;
+        f(&conn)
+    }
+
+    /// Insert or replace a client, remembering where it came from.
+    pub fn put_client(&self, c: &Client, source: &str) -> Result<(), StoreError> {
+        let grants: Vec<&str> = c.grants.iter().map(|g| g.as_str()).collect();
+        let uris = serde_json::to_string(&c.redirect_uris).unwrap_or_else(|_| "[]".into());
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO clients (id, name, secret_hash, grants, redirect_uris, scopes, \
+                 token_lifetime, refresh_limit, introspect_any, source) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT(id) DO UPDATE SET name = ?2, secret_hash = ?3, grants = ?4, \
+                 redirect_uris = ?5, scopes = ?6, token_lifetime = ?7, refresh_limit = ?8, \
+                 introspect_any = ?9, source = ?10",
+                params![
+                    c.id,
+                    c.name,
+                    c.secret_hash,
+                    grants.join(" "),
+                    uris,
+                    c.scopes.join(" "),
+                    c.token_lifetime,
+                    c.refresh_limit as i64,
+                    c.introspect_any as i64,
+                    source
+                ],
+            )
+            .map_err(err("cannot write a client"))?;
+            Ok(())
+        })
+    }
+
+    /// Client ids with the given source.
+    pub fn client_ids_from(&self, source: &str) -> Result<Vec<String>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare("SELECT id FROM clients WHERE source = ?1")
+                .map_err(err("prepare"))?;
+            let rows = st
+                .query_map([source], |r| r.get::<_, String>(0))
+                .map_err(err("cannot list clients"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot list clients"))
+        })
+    }
+
+    pub fn put_user(&self, u: &User, source: &str) -> Result<(), StoreError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO users (name, password_hash, source) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(name) DO UPDATE SET password_hash = ?2, source = ?3",
+                params![u.name, u.password_hash, source],
+            )
+            .map_err(err("cannot write a user"))?;
+            Ok(())
+        })
+    }
+
+    pub fn user_names_from(&self, source: &str) -> Result<Vec<String>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare("SELECT name FROM users WHERE source = ?1")
+                .map_err(err("prepare"))?;
+            let rows = st
+                .query_map([source], |r| r.get::<_, String>(0))
+                .map_err(err("cannot list users"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot list users"))
+        })
+    }
+
+    /// Revoke every token whose hash starts with `prefix` (hex); returns how many families.
+    pub fn revoke_prefix(&self, prefix: &str, now: i64) -> Result<u64, StoreError> {
+        if prefix.len() < 8 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::new("a token id is at least 8 hex digits"));
+        }
+        let like = format!("{}%", prefix.to_ascii_lowercase());
+        self.with(|db| {
+            let mut st = db
+                .prepare("SELECT DISTINCT family_id FROM tokens WHERE hash LIKE ?1")
+                .map_err(err("prepare"))?;
+            let fams = st
+                .query_map([like], |r| r.get::<_, String>(0))
+                .map_err(err("cannot find tokens"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot find tokens"))?;
+            for f in &fams {
+                revoke_family_tx(db, f, now)?;
+            }
+            Ok(fams.len() as u64)
+        })
+    }
+}
+
+fn revoke_family_tx(db: &Connection, id: &str, now: i64) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO families (id, client_id, username, scopes, created_at, revoked) \
+         VALUES (?1, '', NULL, '', ?2, 1) ON CONFLICT(id) DO UPDATE SET revoked = 1",
+        params![id, now],
+    )
+    .map_err(err("cannot revoke a family"))?;
+    db.execute("UPDATE tokens SET revoked = 1 WHERE family_id = ?1", [id])
+        .map_err(err("cannot revoke tokens"))?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.put_client(client, SOURCE_CLI)
+    }
+    async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        self.with(|db| {
+            db.query_row(
+                &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1"),
+                [id],
+                client_from_row,
+            )
+            .optional()
+            .map_err(err("cannot read a client"))
+        })
+    }
+    async fn clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare(&format!("SELECT {CLIENT_COLS} FROM clients ORDER BY id"))
+                .map_err(err("prepare"))?;
+            let rows = st
+                .query_map([], client_from_row)
+                .map_err(err("cannot list clients"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot list clients"))
+        })
+    }
+    async fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
+        self.with(|db| {
+            db.execute("UPDATE families SET revoked = 1 WHERE client_id = ?1", [id])
+                .map_err(err("cannot revoke"))?;
+            db.execute("UPDATE tokens SET revoked = 1 WHERE client_id = ?1", [id])
+                .map_err(err("cannot revoke"))?;
+            let n = db
+                .execute("DELETE FROM clients WHERE id = ?1", [id])
+                .map_err(err("cannot remove a client"))?;
+            Ok(n > 0)
+        })
+    }
+    async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.put_user(user, SOURCE_CLI)
+    }
+    async fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT name, password_hash FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(User {
+                        name: r.get(0)?,
+                        password_hash: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err("cannot read a user"))
+        })
+    }
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare("SELECT name, password_hash FROM users ORDER BY name")
+                .map_err(err("prepare"))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(User {
+                        name: r.get(0)?,
+                        password_hash: r.get(1)?,
+                    })
+                })
+                .map_err(err("cannot list users"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot list users"))
+        })
+    }
+    async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|db| {
+            let n = db
+                .execute("DELETE FROM users WHERE name = ?1", [name])
+                .map_err(err("cannot remove a user"))?;
+            Ok(n > 0)
+        })
+    }
+    async fn insert_family(&self, f: &Family) -> Result<(), StoreError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT OR IGNORE INTO families (id, client_id, username, scopes, created_at, revoked) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![f.id, f.client_id, f.username, f.scopes.join(" "), f.created_at, f.revoked as i64],
+            )
+            .map_err(err("cannot write a family"))?;
+            Ok(())
+        })
+    }
+    async fn family(&self, id: &str) -> Result<Option<Family>, StoreError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT id, client_id, username, scopes, created_at, revoked FROM families WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Family {
+                        id: r.get(0)?,
+                        client_id: r.get(1)?,
+                        username: r.get(2)?,
+                        scopes: split(&r.get::<_, String>(3)?),
+                        created_at: r.get(4)?,
+                        revoked: r.get::<_, i64>(5)? != 0,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err("cannot read a family"))
+        })
+    }
+    async fn revoke_family(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        self.with(|db| {
+            let tx = db.unchecked_transaction().map_err(err("begin"))?;
+            revoke_family_tx(&tx, id, now)?;
+            tx.commit().map_err(err("commit"))
+        })
+    }
+    async fn insert_code(&self, c: &CodeRecord) -> Result<(), StoreError> {
+        self.with(|db| {
+            db.execute(
+                &format!("INSERT INTO codes ({CODE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    c.hash,
+                    c.client_id,
+                    c.redirect_uri,
+                    c.username,
+                    c.scopes.join(" "),
+                    c.code_challenge,
+                    c.family_id,
+                    c.expires_at
+                ],
+            )
+            .map_err(err("cannot write a code"))?;
+            Ok(())
+        })
+    }
+    async fn consume_code(&self, hash: &str) -> Result<Consume<CodeRecord>, StoreError> {
+        self.with(|db| {
+            let fresh = db
+                .query_row(
+                    &format!("UPDATE codes SET used = 1 WHERE hash = ?1 AND used = 0 RETURNING {CODE_COLS}"),
+                    [hash],
+                    code_from_row,
+                )
+                .optional()
+                .map_err(err("cannot consume a code"))?;
+            if let Some(c) = fresh {
+                return Ok(Consume::Fresh(c));
+            }
+            let old = db
+                .query_row(
+                    &format!("SELECT {CODE_COLS} FROM codes WHERE hash = ?1"),
+                    [hash],
+                    code_from_row,
+                )
+                .optional()
+                .map_err(err("cannot read a code"))?;
+            Ok(old.map(Consume::Replayed).unwrap_or(Consume::Unknown))
+        })
+    }
+    async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO tokens (hash, kind, client_id, username, scopes, family_id, issued_at, \
+                 expires_at, revoked, consumed, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    t.hash,
+                    t.kind.as_str(),
+                    t.client_id,
+                    t.username,
+                    t.scopes.join(" "),
+                    t.family_id,
+                    t.issued_at,
+                    t.expires_at,
+                    t.revoked as i64,
+                    t.consumed as i64,
+                    t.generation as i64
+                ],
+            )
+            .map_err(err("cannot write a token"))?;
+            Ok(())
+        })
+    }
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLS} FROM tokens t LEFT JOIN families f ON f.id = t.family_id \
+                     WHERE t.hash = ?1"
+                ))
+                .map_err(err("prepare"))?;
+            st.query_row([hash], token_from_row)
+                .optional()
+                .map_err(err("cannot read a token"))
+        })
+    }
+    async fn consume_refresh(&self, hash: &str) -> Result<Consume<TokenRecord>, StoreError> {
+        self.with(|db| {
+            let n = db
+                .execute(
+                    "UPDATE tokens SET consumed = 1 WHERE hash = ?1 AND kind = 'refresh' \
+                     AND consumed = 0 AND revoked = 0 AND NOT EXISTS \
+                     (SELECT 1 FROM families f WHERE f.id = tokens.family_id AND f.revoked = 1)",
+                    [hash],
+                )
+                .map_err(err("cannot consume a refresh token"))?;
+            let rec = db
+                .query_row(
+                    &format!(
+                        "SELECT {TOKEN_COLS} FROM tokens t LEFT JOIN families f ON f.id = t.family_id \
+                         WHERE t.hash = ?1 AND t.kind = 'refresh'"
+                    ),
+                    [hash],
+                    token_from_row,
+                )
+                .optional()
+                .map_err(err("cannot read a token"))?;
+            Ok(match (n, rec) {
+                (_, None) => Consume::Unknown,
+                (1, Some(mut r)) => {
+                    r.consumed = false;
+                    Consume::Fresh(r)
+                }
+                (_, Some(r)) => Consume::Replayed(r),
+            })
+        })
+    }
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare(&format!(
+                    "SELECT {TOKEN_COLS} FROM tokens t LEFT JOIN families f ON f.id = t.family_id \
+                     ORDER BY t.issued_at, t.hash"
+                ))
+                .map_err(err("prepare"))?;
+            let rows = st
+                .query_map([], token_from_row)
+                .map_err(err("cannot list tokens"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot list tokens"))
+        })
+    }
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        self.with(|db| {
+            let tx = db.unchecked_transaction().map_err(err("begin"))?;
+            let n = tx
+                .execute(
+                    "DELETE FROM tokens WHERE revoked = 1 \
+                     OR (expires_at IS NOT NULL AND expires_at <= ?1) \
+                     OR family_id IN (SELECT id FROM families WHERE revoked = 1)",
+                    [now],
+                )
+                .map_err(err("cannot purge tokens"))?;
+            tx.execute("DELETE FROM codes WHERE expires_at <= ?1", [now])
+                .map_err(err("cannot purge codes"))?;
+            tx.execute(
+                "DELETE FROM families WHERE id NOT IN (SELECT family_id FROM tokens) \
+                 AND id NOT IN (SELECT family_id FROM codes)",
+                [],
+            )
+            .map_err(err("cannot purge families"))?;
+            tx.commit().map_err(err("commit"))?;
+            Ok(n as u64)
+        })
+    }
+}
