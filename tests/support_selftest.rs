@@ -416,3 +416,33 @@ fn supervised_child_dies_with_its_parent() {
         "supervised child {child_pid} outlived its parent"
     );
 }
+
+#[tokio::test]
+async fn gateway_harness_starts_the_gateway_and_proxies_to_a_mock_origin() {
+    let origin = MockOrigin::start(|r| MockResponse::text(format!("hello {}", r.uri))).await;
+    let config = format!(
+        r#"
+[[api]]
+name = "Hello"
+context = "/hello/1.0"
+endpoint = "{}/backend"
+"#,
+        origin.url()
+    );
+    let gw = synaptic_tests::gateway::start_gateway(&config, &[]).await;
+    assert!(gw.dir().config_path().is_file());
+    let resp = reqwest::get(gw.url("/hello/1.0/x?y=1")).await.expect("GET");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.expect("body"), "hello /backend/x?y=1");
+    assert_eq!(origin.count(), 1);
+    let addr = gw.addr();
+    let dir = gw.shutdown().await;
+    assert!(
+        dir.config_path().is_file(),
+        "shutdown hands the folder back"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "a stopped gateway refuses connections"
+    );
+}

@@ -1,8 +1,29 @@
 //! The synaptic gateway for end-to-end tests: a temporary folder with a `synaptic.toml` and
-//! its files (sequences, registry entries, certificates), and (once the gateway's in-process
-//! entry point exists) the gateway started on `127.0.0.1:0` inside the test process.
+//! its files (sequences, registry entries, certificates) — [`GatewayDir`] — and the gateway
+//! started from it on `127.0.0.1:0` inside the test process — [`start_gateway`] /
+//! [`TestGateway`].
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let gw = synaptic_tests::gateway::start_gateway(
+//!     r#"
+//! [[api]]
+//! name = "Echo"
+//! context = "/echo"
+//! endpoint = "http://127.0.0.1:9/"
+//! "#,
+//!     &[("sequences/noop.xml", "<sequence name='noop' xmlns='http://ws.apache.org/ns/synapse'/>")],
+//! )
+//! .await;
+//! let _ = reqwest::get(gw.url("/health")).await;
+//! gw.shutdown().await;
+//! # }
+//! ```
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use synaptic_gateway::{Running, ServeOptions};
 
 /// A temporary gateway home: `synaptic.toml` plus files at relative paths. Removed on drop.
 #[derive(Debug)]
@@ -64,5 +85,77 @@ impl GatewayDir {
             "GatewayDir paths are relative and stay inside the folder: {rel:?}"
         );
         self.dir.path().join(rel)
+    }
+}
+
+/// A gateway running in this test process, with its folder.
+#[derive(Debug)]
+pub struct TestGateway {
+    dir: GatewayDir,
+    running: Running,
+}
+
+/// Write `config` (a `synaptic.toml`; `[server] listen` is ignored, the gateway listens on
+/// `127.0.0.1:0`) and `files` into a temporary folder and start the gateway there. Panics with
+/// the rendered diagnostics if the configuration or a sequence does not load.
+pub async fn start_gateway(config: &str, files: &[(&str, &str)]) -> TestGateway {
+    TestGateway::start(GatewayDir::new(config, files), ServeOptions::default()).await
+}
+
+impl TestGateway {
+    /// Start the gateway from an existing folder with these options (`listen` is forced to
+    /// `127.0.0.1:0`).
+    pub async fn start(dir: GatewayDir, mut opts: ServeOptions) -> TestGateway {
+        let loaded = match synaptic_gateway::load(&dir.config_path()) {
+            Ok(l) => l,
+            Err(synaptic_gateway::config::ConfigError::Invalid {
+                diagnostics,
+                sources,
+            }) => {
+                let text: Vec<String> = diagnostics
+                    .iter()
+                    .map(|d| synaptic_diag::render::short(&sources, d))
+                    .collect();
+                panic!("synaptic.toml does not load:\n{}", text.join("\n"))
+            }
+            Err(e) => panic!("synaptic.toml does not load: {e}"),
+        };
+        opts.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        match synaptic_gateway::start(loaded.config, opts).await {
+            Ok((running, _report)) => TestGateway { dir, running },
+            Err(synaptic_gateway::StartError::Sequences(report)) => panic!(
+                "sequences do not load:\n{}\nmissing: {:?}",
+                report.render().join("\n"),
+                report.missing
+            ),
+            Err(e) => panic!("the gateway does not start: {e}"),
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.running.addr()
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.addr())
+    }
+
+    /// Its folder (to change sequences for hot-reload tests).
+    pub fn dir(&self) -> &GatewayDir {
+        &self.dir
+    }
+
+    /// The running gateway (metrics, program store, configuration).
+    pub fn gateway(&self) -> &synaptic_gateway::Gateway {
+        self.running.gateway()
+    }
+
+    /// Graceful shutdown: stop accepting, let requests in flight finish. Returns the folder,
+    /// so a test can start a new gateway on the same state (restart tests).
+    pub async fn shutdown(self) -> GatewayDir {
+        self.running.shutdown().await;
+        self.dir
     }
 }
