@@ -84,10 +84,10 @@ async fn build_auth_server(
     config: &Arc<Config>,
     ctx: &BuildContext,
 ) -> Result<(Option<Arc<dyn InboundAuth>>, Vec<Arc<dyn LocalService>>), ExtensionError> {
-    let _ = (config, ctx);
-    // replace with: crate::authserver::build(config, &ctx.metrics).await.map_err(…)
-    Err(ExtensionError {
-        feature: "auth_server",
-        message: "[auth_server] is not available in this build yet".into(),
-    })
+    crate::authserver::build(config, &ctx.metrics)
+        .await
+        .map_err(|e| ExtensionError {
+            feature: "auth_server",
+            message: e.to_string(),
+        })
 }

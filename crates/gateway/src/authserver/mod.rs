@@ -53,9 +53,11 @@ pub struct Parts {
 /// Build the authorization server of `config`: `(None, [])` when `[auth_server]` is off.
 /// Called by the gateway core at startup and on reload. Opens the store, syncs configured
 /// clients and users into it, and (inside a tokio runtime) starts the purge job.
-pub fn build(
+pub async fn build(
     config: &Config,
+    metrics: &crate::metrics::Registry,
 ) -> Result<(Option<Arc<dyn InboundAuth>>, Vec<Arc<dyn LocalService>>), AuthServerError> {
+    let _ = metrics;
     match build_parts(config)? {
         None => Ok((None, Vec::new())),
         Some(p) => {
