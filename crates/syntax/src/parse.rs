@@ -656,22 +656,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         let value = self.value_or_expression(el, action == PropertyAction::Set, true);
         let pattern = self.attr_s(el, "pattern");
         let group = self.attr_s(el, "group");
-        if let (Some(g), None) = (&group, &pattern) {
-            self.err(
-                codes::E0105,
-                g.span,
-                "group= needs pattern= on the same <property>",
-            );
-        }
-        if let Some(g) = &group {
-            if g.value.trim().parse::<u32>().is_err() {
-                self.err(
-                    codes::E0106,
-                    g.span,
-                    format!("group=\"{}\" is not a non-negative number", g.value),
-                );
-            }
-        }
+        // `group` without `pattern` and a non-numeric `group` are checked by engine::compile
         if let Some(v) = self.attr_s(el, "value") {
             self.placeholder(&v);
         }
@@ -1023,15 +1008,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         let value = el.attr("value");
         let expr = el.attr("expression");
         let evaluator = el.attr("evaluator");
-        if let Some(ev) = evaluator {
-            if ev.value != "xml" && ev.value != "json" {
-                self.err(
-                    codes::E0106,
-                    ev.value_span,
-                    format!("evaluator=\"{}\": expected xml or json", ev.value),
-                );
-            }
-        }
+        // the evaluator value (xml|json) is checked by engine::compile
         let kind = match (value, expr) {
             (Some(v), None) => {
                 if let Some(ev) = evaluator {
@@ -1363,21 +1340,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         ],
                     );
                     let method = self.attr_s(child, "method");
-                    if let Some(m) = &method {
-                        const METHODS: &[&str] =
-                            &["get", "post", "put", "delete", "head", "options", "patch"];
-                        if !METHODS.contains(&m.value.to_ascii_lowercase().as_str()) {
-                            self.err(
-                                codes::E0106,
-                                m.span,
-                                format!(
-                                    "method=\"{}\": expected GET, POST, PUT, DELETE, HEAD, \
-                                     OPTIONS or PATCH",
-                                    m.value
-                                ),
-                            );
-                        }
-                    }
+                    // the method name is checked by engine::compile
                     let uri_template = self.required(child, "uri-template");
                     if let Some(u) = &uri_template {
                         self.placeholder(u);
