@@ -57,6 +57,7 @@ codes! {
     E0206 = "undeclared-prefix";
     E0207 = "dynamic-registry-key";
     E0208 = "invalid-regex";
+    E0209 = "unknown-variable";
     // semantics
     E0301 = "unknown-scope";
     E0302 = "unknown-type";

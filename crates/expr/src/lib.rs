@@ -6,8 +6,25 @@
 //! synchronous over an [`ExprEnv`]. An expression that does not touch the body never builds a
 //! DOM of it.
 
+mod compile;
+mod date;
+mod json;
+mod num;
+mod props;
+mod regex_java;
+mod syntax;
+mod xpath;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
 use synaptic_diag::{Diagnostic, Span};
 use synaptic_payload::Payload;
+
+pub use date::format_simple_date;
+pub use num::{java_double_to_string, java_parse_double, xpath_number_string};
 
 /// A property scope (synapse-semantics.md §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,7 +100,32 @@ impl Value {
     /// The string a property/header/log/payloadFactory gets from this value at the top level
     /// (synapse-semantics.md §5.5, §5.6: Java `Double.toString` for numbers). `None` for Null.
     pub fn to_synapse_string(&self) -> Option<String> {
-        unimplemented!()
+        Some(match self {
+            Value::Null => return None,
+            Value::String(s) | Value::Xml(s) => s.clone(),
+            Value::Number(n) => num::java_double_to_string(*n),
+            Value::Integer(i) => i.to_string(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Json(v) => match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        })
+    }
+
+    /// The string XPath's `string()` gives this value inside an expression (numbers in XPath
+    /// form, `3` not `3.0`); `""` for Null.
+    pub fn to_xpath_string(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Number(n) => num::xpath_number_string(*n),
+            other => other.to_synapse_string().unwrap_or_default(),
+        }
+    }
+
+    /// Whether this is Null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
     }
 }
 
@@ -109,30 +151,57 @@ pub trait ExprEnv {
 pub struct CompiledExpr {
     pub text: String,
     pub span: Span,
-    // private: dialect, rewritten text, metadata
+    pub(crate) kind: compile::Kind,
+    pub(crate) meta: Arc<compile::Meta>,
 }
 
 impl CompiledExpr {
     /// Literal registry keys read (`get-property('registry', '…')`), to prefetch.
     pub fn registry_keys(&self) -> &[String] {
-        unimplemented!()
+        &self.meta.registry_keys
     }
-    /// Default-scope property names read (`get-property('x')`, `$ctx:x`), for lint.
+    /// Property names read with a literal name (`get-property('x')`, `get-property('axis2',
+    /// 'x')`, `$ctx:x`, `$trp:x`…), with their scope; registry reads are in
+    /// [`registry_keys`](Self::registry_keys).
     pub fn property_reads(&self) -> &[(Scope, String)] {
-        unimplemented!()
+        &self.meta.property_reads
     }
     /// Whether evaluation needs the body (location paths, `$body`, `json-eval`, …).
     pub fn touches_body(&self) -> bool {
-        unimplemented!()
+        self.meta.touches_body
     }
     /// Arithmetic or numeric comparison operands that are bare default-scope property reads
     /// (for the W0902 portability note).
     pub fn numeric_property_uses(&self) -> &[String] {
-        unimplemented!()
+        &self.meta.numeric_uses
     }
     /// Whether the result may be empty or missing (a registry/property read, `json-eval`) (W0901).
     pub fn may_be_empty(&self) -> bool {
-        unimplemented!()
+        self.meta.may_be_empty
+    }
+    /// The dialect the expression was compiled as (`json-eval(…)` is JSONPath).
+    pub fn dialect(&self) -> Dialect {
+        match self.kind {
+            compile::Kind::Json(_) => Dialect::JsonPath,
+            _ => Dialect::XPath,
+        }
+    }
+    /// Whether the expression is a bare property read (`get-property(…)`, `$ctx:x`…) that
+    /// evaluates to `Value::Null` when the property is missing.
+    pub fn is_bare_read(&self) -> bool {
+        matches!(self.kind, compile::Kind::Bare(_))
+    }
+    /// Portability warnings found while compiling (`W0202` `get-property('axis2-client', …)`,
+    /// `W0203` `SYSTEM_DATE` without a pattern).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.meta.warnings
+    }
+    /// The text handed to sxd-xpath after rewriting (`None` for fast paths and JSONPath).
+    pub fn rewritten(&self) -> Option<&str> {
+        match &self.kind {
+            compile::Kind::XPath(x) => Some(&x.text),
+            _ => None,
+        }
     }
 }
 
@@ -151,8 +220,7 @@ pub fn compile(
     namespaces: &[(String, String)],
     dialect: Dialect,
 ) -> Result<CompiledExpr, Vec<Diagnostic>> {
-    let _ = (text, span, namespaces, dialect);
-    unimplemented!()
+    compile::compile(text, span, namespaces, dialect)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,13 +233,22 @@ pub enum EvalError {
 
 /// Evaluate. Pure and synchronous.
 pub fn eval(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
-    let _ = (e, env);
-    unimplemented!()
+    match &e.kind {
+        compile::Kind::Bare(read) => Ok(props::read(read, &props::EnvSource(env))),
+        compile::Kind::Concat(parts) => Ok(Value::String(props::concat(parts, env))),
+        compile::Kind::Json(j) => json::eval(j, env),
+        compile::Kind::XPath(x) => xpath::eval(x, &e.meta, env),
+    }
+}
+
+/// Drop this thread's cache of compiled sxd-xpath expressions (call when a new program
+/// generation is loaded; the cache is also bounded).
+pub fn clear_thread_cache() {
+    xpath::clear_cache();
 }
 
 /// Check a Java regular expression as used in `filter regex=`, `switch case regex=`, `property
 /// pattern=`, and translate it to a `regex::Regex` matching the whole string.
 pub fn compile_java_regex(pattern: &str) -> Result<regex::Regex, String> {
-    let _ = pattern;
-    unimplemented!()
+    regex_java::compile(pattern)
 }

@@ -1,0 +1,785 @@
+//! The compile step (architecture.md §6.2): detect the dialect, parse, check function names and
+//! arities, record what the expression reads, choose a fast path, and rewrite the text for
+//! sxd-xpath:
+//!
+//! * `fn:concat` (undeclared `fn`) → `concat`; any prefix on a Synapse function is dropped;
+//! * `$ctx:x`, `$trp:x`, … → `_var('ctx', 'x')`; `$body`/`$header` → `_body()`/`_header()`;
+//! * `=`, `!=`, `<`, `<=`, `>`, `>=` → `_eq(a, b)` … (XPath 1.0 comparisons with Java number
+//!   parsing; sxd's `!=` is `not(=)`);
+//! * arithmetic operands that are not numbers already → `number(x)` (our `number()` parses
+//!   strings the Java way and knows typed properties).
+
+use std::sync::Arc;
+
+use synaptic_diag::{codes, Diagnostic, Span};
+
+use crate::json::{self, JsonExpr};
+use crate::props::{self, Part, Read, Target, VarKind};
+use crate::syntax::{self, BinOp, Expr, NodeTest, PathStart, Rewrite};
+use crate::{CompiledExpr, Dialect, Scope};
+
+/// The W3C XPath functions namespace: Jaxen has no functions in it.
+pub const W3C_FN_NS: &str = "http://www.w3.org/2005/xpath-functions";
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    /// A bare property read: no sxd, Null when missing.
+    Bare(Read),
+    /// `concat` of literals and bare reads (also a lone literal).
+    Concat(Vec<Part>),
+    Json(JsonExpr),
+    XPath(XPathExpr),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct XPathExpr {
+    /// Rewritten text handed to sxd-xpath.
+    pub text: Arc<str>,
+    /// Cache key: rewritten text plus the namespace bindings it uses.
+    pub key: Arc<str>,
+    /// Bindings for the prefixes used in location paths.
+    pub namespaces: Arc<[(String, String)]>,
+    /// Literal reads, resolved before evaluation.
+    pub prefetch: Arc<[Read]>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Meta {
+    pub registry_keys: Vec<String>,
+    pub property_reads: Vec<(Scope, String)>,
+    pub touches_body: bool,
+    pub numeric_uses: Vec<String>,
+    pub may_be_empty: bool,
+    pub warnings: Vec<Diagnostic>,
+}
+
+// === function table ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Core,
+    Jaxen,
+    Synapse,
+    /// A Synapse function synaptic does not implement.
+    Unsupported,
+}
+
+struct FnSpec {
+    name: &'static str,
+    min: usize,
+    max: usize,
+    class: Class,
+    /// Uses the context node when called without arguments.
+    context_default: bool,
+}
+
+const MANY: usize = usize::MAX;
+
+const fn f(name: &'static str, min: usize, max: usize, class: Class, ctx: bool) -> FnSpec {
+    FnSpec {
+        name,
+        min,
+        max,
+        class,
+        context_default: ctx,
+    }
+}
+
+static FUNCTIONS: &[FnSpec] = &[
+    f("last", 0, 0, Class::Core, false),
+    f("position", 0, 0, Class::Core, false),
+    f("count", 1, 1, Class::Core, false),
+    f("id", 1, 1, Class::Core, false),
+    f("local-name", 0, 1, Class::Core, true),
+    f("namespace-uri", 0, 1, Class::Core, true),
+    f("name", 0, 1, Class::Core, true),
+    f("string", 0, 1, Class::Core, true),
+    f("concat", 2, MANY, Class::Core, false),
+    f("starts-with", 2, 2, Class::Core, false),
+    f("contains", 2, 2, Class::Core, false),
+    f("substring-before", 2, 2, Class::Core, false),
+    f("substring-after", 2, 2, Class::Core, false),
+    f("substring", 2, 3, Class::Core, false),
+    f("string-length", 0, 1, Class::Core, true),
+    f("normalize-space", 0, 1, Class::Core, true),
+    f("translate", 3, 3, Class::Core, false),
+    f("boolean", 1, 1, Class::Core, false),
+    f("not", 1, 1, Class::Core, false),
+    f("true", 0, 0, Class::Core, false),
+    f("false", 0, 0, Class::Core, false),
+    f("lang", 1, 1, Class::Core, false),
+    f("number", 0, 1, Class::Core, true),
+    f("sum", 1, 1, Class::Core, false),
+    f("floor", 1, 1, Class::Core, false),
+    f("ceiling", 1, 1, Class::Core, false),
+    f("round", 1, 1, Class::Core, false),
+    f("ends-with", 2, 2, Class::Jaxen, false),
+    f("upper-case", 1, 2, Class::Jaxen, false),
+    f("lower-case", 1, 2, Class::Jaxen, false),
+    f("get-property", 0, 3, Class::Synapse, false),
+    f("base64Encode", 1, 2, Class::Synapse, false),
+    f("base64Decode", 1, 2, Class::Synapse, false),
+    f("url-encode", 1, 2, Class::Synapse, false),
+    f("hmac-generate", 2, 3, Class::Unsupported, false),
+    f("encrypt", 1, MANY, Class::Unsupported, false),
+    f("decrypt", 1, MANY, Class::Unsupported, false),
+];
+
+fn lookup(name: &str) -> Option<&'static FnSpec> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// Functions whose result is a number (operands that need no `number()` wrapper).
+const NUMERIC_FNS: &[&str] = &[
+    "number",
+    "count",
+    "sum",
+    "string-length",
+    "floor",
+    "ceiling",
+    "round",
+    "position",
+    "last",
+];
+
+// === compile ===
+
+pub(crate) fn compile(
+    text: &str,
+    span: Span,
+    namespaces: &[(String, String)],
+    dialect: Dialect,
+) -> Result<CompiledExpr, Vec<Diagnostic>> {
+    let lead = text.len() - text.trim_start().len();
+    let trimmed = text.trim();
+    let at = |r: (usize, usize)| sub_span(span, text, (r.0 + lead, r.1 + lead));
+    let (kind, meta) = match dialect {
+        Dialect::JsonPath => json_kind(trimmed, &at)?,
+        Dialect::XPath => {
+            if let Some(inner) = json_eval_inner(trimmed) {
+                let off = trimmed.len() - trimmed.trim_start_matches("json-eval(").len();
+                let inner_at = |r: (usize, usize)| at((r.0 + off, r.1 + off));
+                json_kind(inner, &inner_at)?
+            } else if trimmed.starts_with("${") {
+                return Err(vec![Diagnostic::error(
+                    codes::E0201,
+                    span,
+                    "Synapse expressions (`${…}`) are not supported; use XPath or json-eval(…)",
+                )]);
+            } else {
+                xpath_kind(trimmed, namespaces, &at)?
+            }
+        }
+    };
+    Ok(CompiledExpr {
+        text: text.to_string(),
+        span,
+        kind,
+        meta: Arc::new(meta),
+    })
+}
+
+/// `json-eval(…)` as the whole expression → its argument.
+fn json_eval_inner(t: &str) -> Option<&str> {
+    let rest = t.strip_prefix("json-eval(")?;
+    let inner = rest.strip_suffix(')')?;
+    Some(inner.trim())
+}
+
+/// A span inside the attribute value when the text maps 1:1 onto the source.
+fn sub_span(span: Span, text: &str, r: (usize, usize)) -> Span {
+    if (span.end - span.start) as usize == text.len() && r.0 <= r.1 && r.1 <= text.len() {
+        Span::new(
+            span.source,
+            span.start as usize + r.0,
+            span.start as usize + r.1,
+        )
+    } else {
+        span
+    }
+}
+
+fn json_kind(
+    path: &str,
+    at: &dyn Fn((usize, usize)) -> Span,
+) -> Result<(Kind, Meta), Vec<Diagnostic>> {
+    match json::compile(path) {
+        Ok(j) => {
+            let mut meta = Meta {
+                touches_body: j.touches_body(),
+                may_be_empty: true,
+                ..Meta::default()
+            };
+            if let Some((scope, name)) = j.property() {
+                meta.property_reads.push((scope, name.to_string()));
+            }
+            Ok((Kind::Json(j), meta))
+        }
+        Err(msg) => Err(vec![Diagnostic::error(
+            codes::E0202,
+            at((0, path.len())),
+            format!("invalid JSONPath: {msg}"),
+        )]),
+    }
+}
+
+fn xpath_kind(
+    text: &str,
+    namespaces: &[(String, String)],
+    at: &dyn Fn((usize, usize)) -> Span,
+) -> Result<(Kind, Meta), Vec<Diagnostic>> {
+    let ast = syntax::parse(text).map_err(|e| {
+        if let Some(pos) = text.find("json-eval(") {
+            return vec![Diagnostic::error(
+                codes::E0203,
+                at((pos, pos + "json-eval".len())),
+                "json-eval(…) is only supported as the whole expression",
+            )];
+        }
+        vec![Diagnostic::error(
+            codes::E0201,
+            at(e.range),
+            format!("XPath syntax error: {}", e.message),
+        )]
+    })?;
+    let mut a = Analyzer {
+        ns: namespaces,
+        at,
+        errors: Vec::new(),
+        meta: Meta::default(),
+        prefixes: Vec::new(),
+        prefetch: Vec::new(),
+    };
+    a.walk(&ast);
+    if !a.errors.is_empty() {
+        return Err(a.errors);
+    }
+    let mut meta = a.meta;
+    let top = strip_groups(&ast);
+    if let Some(read) = bare_read(top, namespaces) {
+        meta.may_be_empty = true;
+        return Ok((Kind::Bare(read), meta));
+    }
+    if let Expr::Literal(s) = top {
+        return Ok((Kind::Concat(vec![Part::Lit(s.clone())]), meta));
+    }
+    if let Some(parts) = concat_parts(top, namespaces) {
+        return Ok((Kind::Concat(parts), meta));
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    syntax::emit(&ast, &Rw { ns: namespaces }, &mut out);
+    match sxd_xpath::Factory::new().build(&out) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(vec![Diagnostic::error(
+                codes::E0201,
+                at((0, text.len())),
+                "XPath syntax error: empty expression",
+            )])
+        }
+        Err(e) => {
+            return Err(vec![Diagnostic::error(
+                codes::E0201,
+                at((0, text.len())),
+                format!("XPath syntax error: {e}"),
+            )])
+        }
+    }
+    let mut ns: Vec<(String, String)> = Vec::new();
+    for p in &a.prefixes {
+        if let Some((_, u)) = namespaces.iter().rev().find(|(q, _)| q == p) {
+            if !ns.iter().any(|(q, _)| q == p) {
+                ns.push((p.clone(), u.clone()));
+            }
+        }
+    }
+    let mut key = out.clone();
+    for (p, u) in &ns {
+        key.push('\u{1}');
+        key.push_str(p);
+        key.push('=');
+        key.push_str(u);
+    }
+    Ok((
+        Kind::XPath(XPathExpr {
+            text: out.into(),
+            key: key.into(),
+            namespaces: ns.into(),
+            prefetch: a.prefetch.into(),
+        }),
+        meta,
+    ))
+}
+
+fn strip_groups(mut e: &Expr) -> &Expr {
+    while let Expr::Group(x) = e {
+        e = x;
+    }
+    e
+}
+
+/// The function a call resolves to, if it is valid (errors are reported by the analyzer).
+fn resolve_call(
+    prefix: Option<&str>,
+    name: &str,
+    ns: &[(String, String)],
+) -> Result<&'static FnSpec, String> {
+    let Some(spec) = lookup(name) else {
+        if name == "json-eval" {
+            return Err("json-eval(…) is only supported as the whole expression".into());
+        }
+        return Err(match prefix {
+            Some(p) => format!("unknown function {p}:{name}"),
+            None => format!("unknown function {name}"),
+        });
+    };
+    if let (Some(p), Class::Core | Class::Jaxen) = (prefix, spec.class) {
+        if let Some((_, uri)) = ns.iter().rev().find(|(q, _)| q == p) {
+            if uri == W3C_FN_NS {
+                return Err(format!("W3C:{name}"));
+            }
+            return Err(format!(
+                "unknown function {p}:{name} (prefix {p} is bound to {uri:?})"
+            ));
+        }
+    }
+    Ok(spec)
+}
+
+fn literal_args(args: &[Expr]) -> Option<Vec<String>> {
+    args.iter()
+        .map(|a| match strip_groups(a) {
+            Expr::Literal(s) => Some(s.clone()),
+            Expr::Number(v, _) => Some(crate::num::xpath_number_string(*v)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `get-property(<literals>)` or `$ctx:x`-style as a whole.
+fn bare_read(e: &Expr, ns: &[(String, String)]) -> Option<Read> {
+    match e {
+        Expr::Call {
+            prefix, name, args, ..
+        } => {
+            let spec = resolve_call(prefix.as_deref(), name, ns).ok()?;
+            if spec.name != "get-property" {
+                return None;
+            }
+            Some(Read::GetProperty(literal_args(args)?))
+        }
+        Expr::Var {
+            prefix: Some(p),
+            local,
+            ..
+        } => Some(Read::Var(VarKind::parse(p)?, local.clone())),
+        _ => None,
+    }
+}
+
+fn concat_parts(e: &Expr, ns: &[(String, String)]) -> Option<Vec<Part>> {
+    let Expr::Call {
+        prefix, name, args, ..
+    } = e
+    else {
+        return None;
+    };
+    if resolve_call(prefix.as_deref(), name, ns).ok()?.name != "concat" {
+        return None;
+    }
+    args.iter()
+        .map(|a| match strip_groups(a) {
+            Expr::Literal(s) => Some(Part::Lit(s.clone())),
+            Expr::Number(v, _) => Some(Part::Lit(crate::num::xpath_number_string(*v))),
+            other => bare_read(other, ns).map(Part::Read),
+        })
+        .collect()
+}
+
+fn is_numeric(e: &Expr, ns: &[(String, String)]) -> bool {
+    match strip_groups(e) {
+        Expr::Number(..) | Expr::Neg(_) => true,
+        Expr::Binary(op, ..) => op.is_arith(),
+        Expr::Call { prefix, name, .. } => match resolve_call(prefix.as_deref(), name, ns) {
+            Ok(spec) => NUMERIC_FNS.contains(&spec.name),
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+// === analysis ===
+
+struct Analyzer<'a> {
+    ns: &'a [(String, String)],
+    at: &'a dyn Fn((usize, usize)) -> Span,
+    errors: Vec<Diagnostic>,
+    meta: Meta,
+    prefixes: Vec<String>,
+    prefetch: Vec<Read>,
+}
+
+impl Analyzer<'_> {
+    fn error(&mut self, code: synaptic_diag::Code, r: (usize, usize), msg: impl Into<String>) {
+        let span = (self.at)(r);
+        self.errors.push(Diagnostic::error(code, span, msg));
+    }
+
+    /// The default-scope property a bare read names, for W0902.
+    fn default_read_name(&self, e: &Expr) -> Option<String> {
+        match bare_read(strip_groups(e), self.ns)? {
+            Read::GetProperty(args) => match props::target(&args) {
+                Target::Prop(Scope::Default, n) => Some(n.to_string()),
+                _ => None,
+            },
+            Read::Var(VarKind::Ctx, n) => Some(n),
+            Read::Var(..) => None,
+        }
+    }
+
+    fn numeric_use(&mut self, e: &Expr) {
+        if let Some(n) = self.default_read_name(e) {
+            if !self.meta.numeric_uses.contains(&n) {
+                self.meta.numeric_uses.push(n);
+            }
+        }
+    }
+
+    fn record(&mut self, read: Read) {
+        match &read {
+            Read::GetProperty(args) => match props::target(args) {
+                Target::Prop(scope, name) => {
+                    let entry = (scope, name.to_string());
+                    if !self.meta.property_reads.contains(&entry) {
+                        self.meta.property_reads.push(entry);
+                    }
+                }
+                Target::Registry(key) => {
+                    if !self.meta.registry_keys.iter().any(|k| k == key) {
+                        self.meta.registry_keys.push(key.to_string());
+                    }
+                }
+                _ => return,
+            },
+            Read::Var(k, name) => {
+                if let Some(scope) = k.scope() {
+                    let entry = (scope, name.clone());
+                    if !self.meta.property_reads.contains(&entry) {
+                        self.meta.property_reads.push(entry);
+                    }
+                }
+            }
+        }
+        if !self.prefetch.contains(&read) {
+            self.prefetch.push(read);
+        }
+    }
+
+    fn walk(&mut self, e: &Expr) {
+        match e {
+            Expr::Binary(op, l, r) => {
+                if op.is_arith() || op.is_relational() {
+                    self.numeric_use(l);
+                    self.numeric_use(r);
+                } else if matches!(op, BinOp::Eq | BinOp::Ne) {
+                    if is_numeric(r, self.ns) {
+                        self.numeric_use(l);
+                    }
+                    if is_numeric(l, self.ns) {
+                        self.numeric_use(r);
+                    }
+                }
+                self.walk(l);
+                self.walk(r);
+            }
+            Expr::Neg(x) => {
+                self.numeric_use(x);
+                self.walk(x);
+            }
+            Expr::Literal(_) | Expr::Number(..) => {}
+            Expr::Group(x) => self.walk(x),
+            Expr::Var {
+                prefix,
+                local,
+                range,
+            } => match prefix {
+                None if local == "body" || local == "header" => self.meta.touches_body = true,
+                None => self.error(
+                    codes::E0209,
+                    *range,
+                    format!("unknown variable ${local} (Synapse knows $body, $header, $ctx:, $axis2:, $trp:, $url:, $func:, $operation:, $sys:)"),
+                ),
+                Some(p) => match VarKind::parse(p) {
+                    Some(k) => self.record(Read::Var(k, local.clone())),
+                    None => self.error(
+                        codes::E0209,
+                        *range,
+                        format!("unknown variable ${p}:{local}"),
+                    ),
+                },
+            },
+            Expr::Call {
+                prefix,
+                name,
+                args,
+                range,
+            } => {
+                match resolve_call(prefix.as_deref(), name, self.ns) {
+                    Err(msg) => {
+                        if let Some(fname) = msg.strip_prefix("W3C:") {
+                            self.error(
+                                codes::E0205,
+                                *range,
+                                format!(
+                                    "{}:{fname} names the W3C XPath 2.0 functions namespace, which Synapse's XPath 1.0 engine (Jaxen) does not provide; leave the prefix undeclared or drop it",
+                                    prefix.as_deref().unwrap_or("fn")
+                                ),
+                            );
+                        } else {
+                            self.error(codes::E0203, *range, msg);
+                        }
+                    }
+                    Ok(spec) => {
+                        if spec.class == Class::Unsupported {
+                            self.error(
+                                codes::E0203,
+                                *range,
+                                format!("function {} is not supported by synaptic", spec.name),
+                            );
+                        } else if args.len() < spec.min || args.len() > spec.max {
+                            let want = match (spec.min, spec.max) {
+                                (a, b) if a == b => format!("{a}"),
+                                (a, MANY) => format!("at least {a}"),
+                                (a, b) => format!("{a} to {b}"),
+                            };
+                            self.error(
+                                codes::E0204,
+                                *range,
+                                format!(
+                                    "{}() takes {want} argument{}, got {}",
+                                    spec.name,
+                                    if want == "1" { "" } else { "s" },
+                                    args.len()
+                                ),
+                            );
+                        } else {
+                            if (spec.context_default && args.is_empty()) || spec.name == "lang" {
+                                self.meta.touches_body = true;
+                            }
+                            if spec.name == "number" || spec.name == "sum" {
+                                if let Some(a) = args.first() {
+                                    self.numeric_use(a);
+                                }
+                            }
+                            if spec.name == "get-property" {
+                                self.get_property(args, *range);
+                            }
+                        }
+                    }
+                }
+                for a in args {
+                    self.walk(a);
+                }
+            }
+            Expr::Filter {
+                primary,
+                predicates,
+            } => {
+                self.walk(primary);
+                for p in predicates {
+                    self.walk(p);
+                }
+            }
+            Expr::Path { start, steps } => {
+                match start {
+                    PathStart::From(f, _) => self.walk(f),
+                    _ => self.meta.touches_body = true,
+                }
+                for s in steps {
+                    if let NodeTest::Name(Some(p), _) = &s.test {
+                        if self.ns.iter().any(|(q, _)| q == p) || p == "xml" {
+                            if !self.prefixes.contains(p) {
+                                self.prefixes.push(p.clone());
+                            }
+                        } else {
+                            self.error(
+                                codes::E0206,
+                                s.range,
+                                format!("undeclared namespace prefix {p:?} (declare xmlns:{p} on this element or an ancestor)"),
+                            );
+                        }
+                    }
+                    for p in &s.predicates {
+                        self.walk(p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn get_property(&mut self, args: &[Expr], range: (usize, usize)) {
+        match literal_args(args) {
+            Some(lits) => {
+                match props::target(&lits) {
+                    Target::Date(None) => self.meta.warnings.push(Diagnostic::warning(
+                        codes::W0203,
+                        (self.at)(range),
+                        format!(
+                            "SYSTEM_DATE without a pattern is locale dependent in Synapse; synaptic uses {:?} in UTC",
+                            crate::date::DEFAULT_PATTERN
+                        ),
+                    )),
+                    Target::Date(Some(p)) => {
+                        if let Err(e) = crate::date::check_pattern(p) {
+                            self.error(codes::E0201, range, format!("invalid SYSTEM_DATE pattern: {e}"));
+                        }
+                    }
+                    Target::Prop(Scope::Default, _) if lits.len() == 2 && lits[0] == "axis2-client" => {}
+                    _ => {}
+                }
+                if lits.len() == 2
+                    && matches!(lits[0].as_str(), "axis2-client" | "trace" | "analytics")
+                {
+                    self.meta.warnings.push(Diagnostic::warning(
+                        codes::W0202,
+                        (self.at)(range),
+                        format!(
+                            "get-property({:?}, …) reads the default-scope property {:?}: {:?} is not a scope get-property knows",
+                            lits[0], lits[0], lits[0]
+                        ),
+                    ));
+                }
+                self.record(Read::GetProperty(lits));
+            }
+            None => {
+                let first_registry = matches!(
+                    args.first().map(strip_groups),
+                    Some(Expr::Literal(s)) if s == "registry"
+                );
+                if first_registry && args.len() >= 2 {
+                    self.error(
+                        codes::E0207,
+                        range,
+                        "registry keys must be literal strings (they are fetched before the expression runs)",
+                    );
+                }
+            }
+        }
+    }
+}
+
+// === rewrite ===
+
+struct Rw<'a> {
+    ns: &'a [(String, String)],
+}
+
+impl Rewrite for Rw<'_> {
+    fn call(&self, e: &Expr, out: &mut String, emit: &dyn Fn(&Expr, &mut String)) -> bool {
+        match e {
+            Expr::Var {
+                prefix: None,
+                local,
+                ..
+            } => {
+                out.push_str(if local == "body" {
+                    "_body()"
+                } else {
+                    "_header()"
+                });
+                true
+            }
+            Expr::Var {
+                prefix: Some(p),
+                local,
+                ..
+            } => {
+                out.push_str("_var(");
+                syntax::write_literal(out, p);
+                out.push_str(", ");
+                syntax::write_literal(out, local);
+                out.push(')');
+                true
+            }
+            Expr::Call {
+                prefix: Some(_),
+                name,
+                args,
+                ..
+            } => {
+                let _ = self.ns;
+                out.push_str(name);
+                out.push('(');
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    emit(a, out);
+                }
+                out.push(')');
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn binary(
+        &self,
+        op: BinOp,
+        l: &Expr,
+        r: &Expr,
+        out: &mut String,
+        emit: &dyn Fn(&Expr, &mut String),
+    ) -> bool {
+        let f = match op {
+            BinOp::Eq => "_eq",
+            BinOp::Ne => "_ne",
+            BinOp::Lt => "_lt",
+            BinOp::Le => "_le",
+            BinOp::Gt => "_gt",
+            BinOp::Ge => "_ge",
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+                let sym = match op {
+                    BinOp::Add => " + ",
+                    BinOp::Sub => " - ",
+                    BinOp::Mul => " * ",
+                    BinOp::Div => " div ",
+                    _ => " mod ",
+                };
+                out.push('(');
+                self.num(l, out, emit);
+                out.push_str(sym);
+                self.num(r, out, emit);
+                out.push(')');
+                return true;
+            }
+            BinOp::Or | BinOp::And | BinOp::Union => return false,
+        };
+        out.push_str(f);
+        out.push('(');
+        emit(l, out);
+        out.push_str(", ");
+        emit(r, out);
+        out.push(')');
+        true
+    }
+
+    fn neg(&self, e: &Expr, out: &mut String, emit: &dyn Fn(&Expr, &mut String)) -> bool {
+        out.push_str("-(");
+        self.num(e, out, emit);
+        out.push(')');
+        true
+    }
+}
+
+impl Rw<'_> {
+    fn num(&self, e: &Expr, out: &mut String, emit: &dyn Fn(&Expr, &mut String)) {
+        if is_numeric(e, self.ns) {
+            emit(e, out);
+        } else {
+            out.push_str("number(");
+            emit(e, out);
+            out.push(')');
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `json-eval(path)` and payloadFactory `evaluator="json"` (synapse-semantics.md §6), on
+//! `serde_json::Value` through jsonpath-rust.
+
+use std::sync::Arc;
+
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
+use serde_json::Value as Json;
+
+use crate::props::{self, EnvSource, Read, VarKind};
+use crate::{EvalError, ExprEnv, Scope, Value};
+
+#[derive(Clone, Debug)]
+pub(crate) struct JsonExpr {
+    source: Source,
+    /// `$` alone: the whole document as text.
+    whole: bool,
+    /// No wildcard, filter, slice, union or deep scan: one value or nothing.
+    definite: bool,
+    query: Arc<JpQuery>,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    Body,
+    /// `$ctx:p.a`: the text of property `p`.
+    Property(VarKind, String),
+}
+
+pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
+    let path = path.trim();
+    let (source, rest) = split_source(path);
+    let rest = rest.trim();
+    let norm = if rest.is_empty() {
+        "$".to_string()
+    } else if rest.starts_with('$') {
+        rest.to_string()
+    } else if rest.starts_with('.') || rest.starts_with('[') {
+        format!("${rest}")
+    } else {
+        format!("$.{rest}")
+    };
+    let query = jsonpath_rust::parser::parse_json_path(&norm).map_err(|e| e.to_string())?;
+    let definite = query
+        .segments
+        .iter()
+        .all(|s| matches!(s, Segment::Selector(Selector::Name(_) | Selector::Index(_))));
+    Ok(JsonExpr {
+        source,
+        whole: query.segments.is_empty(),
+        definite,
+        query: Arc::new(query),
+    })
+}
+
+/// `$ctx:name.rest` → (property source, `$.rest`); otherwise the body.
+fn split_source(path: &str) -> (Source, &str) {
+    for prefix in ["ctx", "trp", "axis2"] {
+        if let Some(rest) = path
+            .strip_prefix('$')
+            .and_then(|r| r.strip_prefix(prefix))
+            .and_then(|r| r.strip_prefix(':'))
+        {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            let kind = VarKind::parse(prefix).unwrap_or(VarKind::Ctx);
+            return (
+                Source::Property(kind, rest[..end].to_string()),
+                &rest[end..],
+            );
+        }
+    }
+    (Source::Body, path)
+}
+
+impl JsonExpr {
+    pub fn touches_body(&self) -> bool {
+        matches!(self.source, Source::Body)
+    }
+    pub fn property(&self) -> Option<(Scope, &str)> {
+        match &self.source {
+            Source::Property(k, n) => k.scope().map(|s| (s, n.as_str())),
+            Source::Body => None,
+        }
+    }
+}
+
+pub(crate) fn eval(j: &JsonExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
+    let owned;
+    let doc: &Json = match &j.source {
+        Source::Body => {
+            if j.whole {
+                if let Some(raw) = env.raw_json() {
+                    return Ok(Value::String(raw.to_string()));
+                }
+            }
+            match env.payload() {
+                synaptic_payload::Payload::Json(v) => v,
+                other => match synaptic_payload::to_json(other) {
+                    Some(v) => {
+                        owned = v;
+                        &owned
+                    }
+                    None => return Ok(Value::String(String::new())),
+                },
+            }
+        }
+        Source::Property(kind, name) => {
+            let v = props::read(&Read::Var(*kind, name.clone()), &EnvSource(env));
+            match v {
+                Value::Json(v) => {
+                    owned = v;
+                    &owned
+                }
+                Value::Null => return Ok(Value::String(String::new())),
+                other => {
+                    let text = other.to_synapse_string().unwrap_or_default();
+                    match serde_json::from_str::<Json>(&text) {
+                        Ok(v) => {
+                            owned = v;
+                            &owned
+                        }
+                        Err(_) => return Ok(Value::String(String::new())),
+                    }
+                }
+            }
+        }
+    };
+    Ok(Value::String(query(j, doc)))
+}
+
+/// Run the query and stringify the result the Synapse way.
+fn query(j: &JsonExpr, doc: &Json) -> String {
+    if j.whole {
+        return doc.to_string();
+    }
+    let found: Vec<&Json> = match jsonpath_rust::query::js_path_process(&j.query, doc) {
+        Ok(refs) => refs.into_iter().map(|r| r.val()).collect(),
+        Err(_) => return String::new(),
+    };
+    if j.definite {
+        match found.first() {
+            None => String::new(),
+            Some(v) => scalar_text(v),
+        }
+    } else {
+        Json::Array(found.into_iter().cloned().collect()).to_string()
+    }
+}
+
+fn scalar_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => "null".into(),
+        other => other.to_string(),
+    }
+}

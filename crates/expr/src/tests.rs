@@ -1,0 +1,547 @@
+//! Data-driven tests: compile + eval against an in-memory environment.
+
+use std::collections::HashMap;
+
+use synaptic_diag::Span;
+use synaptic_payload::Payload;
+
+use crate::{compile, eval, Dialect, ExprEnv, Scope, Value};
+
+/// SYSTEM_TIME in the reference table (synapse-semantics.md §5.7).
+const NOW: i64 = 1_700_003_600_001;
+
+#[derive(Default)]
+struct Env {
+    props: HashMap<(Scope, String), Value>,
+    registry: HashMap<String, String>,
+    url: HashMap<String, String>,
+    payload: Option<Payload>,
+    raw_json: Option<String>,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env::default()
+    }
+    fn prop(mut self, name: &str, v: Value) -> Self {
+        self.props.insert((Scope::Default, name.into()), v);
+        self
+    }
+    fn scoped(mut self, scope: Scope, name: &str, v: Value) -> Self {
+        self.props.insert((scope, name.into()), v);
+        self
+    }
+    fn reg(mut self, k: &str, v: &str) -> Self {
+        self.registry.insert(k.into(), v.into());
+        self
+    }
+    fn json(mut self, text: &str) -> Self {
+        self.payload =
+            Some(synaptic_payload::build(text.as_bytes(), Some("application/json")).unwrap());
+        self.raw_json = Some(text.into());
+        self
+    }
+    fn xml(mut self, text: &str) -> Self {
+        self.payload = Some(synaptic_payload::build(text.as_bytes(), Some("text/xml")).unwrap());
+        self
+    }
+}
+
+static EMPTY: Payload = Payload::Empty;
+
+impl ExprEnv for Env {
+    fn property(&self, scope: Scope, name: &str) -> Option<Value> {
+        self.props.get(&(scope, name.to_string())).cloned()
+    }
+    fn registry(&self, key: &str) -> Option<String> {
+        self.registry.get(key).cloned()
+    }
+    fn payload(&self) -> &Payload {
+        self.payload.as_ref().unwrap_or(&EMPTY)
+    }
+    fn raw_json(&self) -> Option<&str> {
+        self.raw_json.as_deref()
+    }
+    fn url_param(&self, name: &str) -> Option<String> {
+        self.url.get(name).cloned()
+    }
+    fn now_ms(&self) -> i64 {
+        NOW
+    }
+}
+
+fn s(x: &str) -> Value {
+    Value::String(x.into())
+}
+
+fn run_ns(expr: &str, env: &Env, ns: &[(&str, &str)]) -> String {
+    let ns: Vec<(String, String)> = ns
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    match compile(expr, Span::detached(), &ns, Dialect::XPath) {
+        Err(d) => format!(
+            "error {}",
+            d.iter()
+                .map(|d| format!("{}: {}", d.code.id, d.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Ok(c) => match eval(&c, env) {
+            Ok(Value::Null) => "null".into(),
+            Ok(v) => v.to_synapse_string().unwrap_or_default(),
+            Err(e) => format!("eval error: {e}"),
+        },
+    }
+}
+
+fn run(expr: &str, env: &Env) -> String {
+    run_ns(expr, env, &[])
+}
+
+fn check(env: &Env, cases: &[(&str, &str)]) {
+    for (expr, want) in cases {
+        assert_eq!(run(expr, env), *want, "expression: {expr}");
+    }
+}
+
+const F: &str = "get-property('SYSTEM_TIME') - get-property('generated-time') > 3600000 or get-property('access_token') = ''";
+
+/// synapse-semantics.md §5.7, synaptic column.
+#[test]
+fn reference_table() {
+    let long = Env::new()
+        .prop("generated-time", Value::Integer(1_700_000_000_000))
+        .prop("access_token", s("tok"));
+    assert_eq!(run(F, &long), "true");
+    let string = Env::new()
+        .prop("generated-time", s("1700000000000"))
+        .prop("access_token", s("tok"));
+    assert_eq!(run(F, &string), "true");
+    let empty = Env::new()
+        .prop("generated-time", s(""))
+        .prop("access_token", s(""));
+    assert_eq!(run(F, &empty), "true");
+    let missing = Env::new().prop("access_token", s("tok"));
+    assert_eq!(run(F, &missing), "false");
+    // fresh token (within the hour) → else branch
+    let fresh = Env::new()
+        .prop("generated-time", Value::Integer(NOW - 10))
+        .prop("access_token", s("tok"));
+    assert_eq!(run(F, &fresh), "false");
+
+    let e = Env::new();
+    check(
+        &e,
+        &[
+            ("get-property('t') = ''", "false"),
+            ("get-property('t') != ''", "false"),
+            ("string-length(get-property('t')) = 0", "true"),
+            ("fn:concat('Bearer ', get-property('x'))", "Bearer "),
+        ],
+    );
+    check(
+        &Env::new().prop("x", s("abc")),
+        &[("fn:concat('Bearer ', get-property('x'))", "Bearer abc")],
+    );
+    assert!(run_ns(
+        "fn:concat('a', 'b')",
+        &e,
+        &[("fn", "http://www.w3.org/2005/xpath-functions")]
+    )
+    .starts_with("error E0205"));
+
+    let long5 = Env::new().prop("l", Value::Integer(5));
+    check(
+        &long5,
+        &[
+            ("get-property('l') + 1", "6.0"),
+            ("get-property('l') = 5", "true"),
+            ("number(get-property('l'))", "5.0"),
+            ("string(get-property('l'))", "5"),
+            ("get-property('l')", "5"),
+            ("get-property('l') > 3", "true"),
+        ],
+    );
+    let d5 = Env::new().prop("d", Value::Number(5.0));
+    check(
+        &d5,
+        &[
+            ("get-property('d') + 1", "6.0"),
+            ("get-property('d')", "5.0"),
+        ],
+    );
+    check(
+        &e,
+        &[
+            ("get-property('SYSTEM_TIME') - 0", "1.700003600001E12"),
+            ("7 div 2", "3.5"),
+            ("6 div 2", "3.0"),
+            ("' 12 ' + 1", "13.0"),
+            ("'1e3' + 1", "1001.0"),
+            ("'inf' + 1", "NaN"),
+            ("concat('x', 6 div 2)", "x3"),
+            ("string(-0)", "0"),
+            ("concat(-0, '')", "0"),
+            ("string(1 div 0)", "Infinity"),
+        ],
+    );
+    check(
+        &Env::new().prop("b", Value::Boolean(true)),
+        &[("get-property('b') = 'false'", "true")],
+    );
+}
+
+#[test]
+fn coercions_and_comparisons() {
+    let e = Env::new().prop("n", s("10")).prop("e", s(""));
+    check(
+        &e,
+        &[
+            ("get-property('n') > 9", "true"),
+            ("get-property('n') < '9'", "false"),
+            ("get-property('missing') < 1", "false"),
+            ("get-property('missing') > -1", "false"),
+            ("number(get-property('missing'))", "NaN"),
+            ("string(get-property('missing'))", ""),
+            ("boolean(get-property('missing'))", "false"),
+            ("boolean(get-property('e'))", "false"),
+            ("get-property('e') = ''", "true"),
+            ("get-property('e') != ''", "false"),
+            ("get-property('n') != '10'", "false"),
+            ("get-property('n') != 'x'", "true"),
+            ("true() = 'false'", "true"),
+            ("1 = '1.0'", "true"),
+            ("'a' = 'a' and 'b' != 'c'", "true"),
+            ("not(1 = 2) or false()", "true"),
+            ("2 + 3 * 4 - 1", "13.0"),
+            ("5 mod 3", "2.0"),
+            ("-'2'", "-2.0"),
+            ("(1 + 2) * 2", "6.0"),
+            ("floor(2.7) + ceiling(1.1) + round(2.5)", "7.0"),
+            ("substring('12345', 2, 3)", "234"),
+            ("translate('abc', 'abc', 'ABC')", "ABC"),
+            ("normalize-space('  a   b ')", "a b"),
+            (
+                "contains('abc', 'b') and starts-with('abc', 'a') and ends-with('abc', 'c')",
+                "true",
+            ),
+            ("upper-case('abc')", "ABC"),
+            ("lower-case('ABC')", "abc"),
+            ("substring-before('a=b', '=')", "a"),
+            ("substring-after('a=b', '=')", "b"),
+            ("'plain'", "plain"),
+            ("42", "42.0"),
+        ],
+    );
+}
+
+#[test]
+fn get_property_forms() {
+    let e = Env::new()
+        .prop("p", s("v"))
+        .scoped(Scope::Axis2, "REST_URL_POSTFIX", s("/order"))
+        .scoped(Scope::Transport, "Content-Type", s("application/json"))
+        .scoped(Scope::Operation, "op", s("o"))
+        .scoped(Scope::System, "sys", s("y"))
+        .reg("conf:/a", "regval")
+        .reg("local:/x/access_Token", "tok");
+    check(
+        &e,
+        &[
+            ("get-property('p')", "v"),
+            ("get-property('default', 'p')", "v"),
+            ("get-property('axis2', 'REST_URL_POSTFIX')", "/order"),
+            (
+                "get-property('transport', 'Content-Type')",
+                "application/json",
+            ),
+            ("get-property('operation', 'op')", "o"),
+            ("get-property('system', 'sys')", "y"),
+            ("get-property('system', 'nope')", ""),
+            ("get-property('env', 'nope')", ""),
+            ("get-property('registry', 'conf:/a')", "regval"),
+            ("get-property('registry', 'conf:/missing')", ""),
+            ("get-property('axis2', 'nope')", "null"),
+            ("get-property('nope')", "null"),
+            ("get-property()", ""),
+            ("get-property('')", ""),
+            ("get-property('SYSTEM_TIME')", "1700003600001"),
+            ("get-property('SYSTEM_DATE', 'yyyy-MM-dd')", "2023-11-14"),
+            ("get-property('default', 'SYSTEM_DATE', 'HH:mm')", "23:13"),
+            ("$ctx:p", "v"),
+            ("$axis2:REST_URL_POSTFIX", "/order"),
+            ("$trp:Content-Type", "application/json"),
+            ("$trp:Missing", "null"),
+            ("$url:q", ""),
+            ("$sys:sys", "y"),
+            ("concat($ctx:p, '-', $axis2:REST_URL_POSTFIX)", "v-/order"),
+            ("syn:get-property('p')", "v"),
+            ("get-property(concat('p', ''))", "v"),
+            ("string-length(get-property(concat('p', '')))", "1.0"),
+            (
+                "concat(get-property('registry', 'local:/x/access_Token'), '!')",
+                "tok!",
+            ),
+            ("get-property('axis2-client', 'x')", "null"),
+        ],
+    );
+    let c = compile(
+        "get-property('registry','local:/x/access_Token')",
+        Span::detached(),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap();
+    assert_eq!(c.registry_keys(), ["local:/x/access_Token"]);
+    assert!(c.may_be_empty());
+    assert!(!c.touches_body());
+    assert!(c.is_bare_read());
+}
+
+#[test]
+fn synapse_functions() {
+    let e = Env::new()
+        .prop("auth", s("key:secret"))
+        .prop("enc", s("a2V5OnNlY3JldA=="));
+    check(
+        &e,
+        &[
+            ("base64Encode(get-property('auth'))", "a2V5OnNlY3JldA=="),
+            ("base64Encode('é', 'ISO-8859-1')", "6Q=="),
+            ("base64Encode('')", ""),
+            ("base64Decode(get-property('enc'))", "key:secret"),
+            ("base64Decode('IGEg')", "a"),
+            ("base64Decode('')", ""),
+            ("url-encode('a b/c?d=e&f:g+h')", "a%20b/c?d=e&f:g%2Bh"),
+            ("url-encode('é')", "%C3%A9"),
+            (
+                "fn:concat('Basic ', base64Encode('id:secret'))",
+                "Basic aWQ6c2VjcmV0",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn body_access() {
+    let j = Env::new().json(r#"{"name":"pizza","items":[1,2,3],"o":{"k":"v"}}"#);
+    check(
+        &j,
+        &[
+            ("//name", "pizza"),
+            ("$body/jsonObject/name", "pizza"),
+            ("count(//items)", "3.0"),
+            ("sum(//items)", "6.0"),
+            ("//items[2]", "2"),
+            ("//o", "<o><k>v</k></o>"),
+            ("//nope", ""),
+            ("boolean(//nope)", "false"),
+            ("//name = 'pizza'", "true"),
+            ("//items = 2", "true"),
+            ("//items != 2", "true"),
+            ("//items > 2", "true"),
+            ("//items < 1", "false"),
+            ("name(/*)", "soapenv:Envelope"),
+            ("local-name($body/*)", "jsonObject"),
+        ],
+    );
+    let x = Env::new().xml(
+        "<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Header><h:t xmlns:h='urn:h'>hv</h:t></s:Header><s:Body><m:getQuote xmlns:m='urn:m' id='7'><m:symbol>IBM</m:symbol><m:symbol>SUN</m:symbol></m:getQuote></s:Body></s:Envelope>",
+    );
+    let ns = [
+        ("m", "urn:m"),
+        ("soapenv", "http://schemas.xmlsoap.org/soap/envelope/"),
+    ];
+    let cases = [
+        (
+            "//m:symbol",
+            r#"<m:symbol xmlns:m="urn:m">IBM</m:symbol><m:symbol xmlns:m="urn:m">SUN</m:symbol>"#,
+        ),
+        ("//m:symbol[1]", "IBM"),
+        ("//m:getQuote/@id", "7"),
+        (
+            "/soapenv:Envelope/soapenv:Body/m:getQuote/m:symbol[2]/text()",
+            "SUN",
+        ),
+        ("$header/*", "hv"),
+        ("count($body/*)", "1.0"),
+        ("string(//m:getQuote)", "IBMSUN"),
+        (
+            "//m:getQuote",
+            r#"<m:getQuote xmlns:m="urn:m" id="7"><m:symbol>IBM</m:symbol><m:symbol>SUN</m:symbol></m:getQuote>"#,
+        ),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(run_ns(expr, &x, &ns), want, "{expr}");
+    }
+    assert!(run("//m:symbol", &x).starts_with("error E0206"));
+    // no body: paths are empty
+    check(&Env::new(), &[("//a", ""), ("count(//*)", "3.0")]);
+}
+
+#[test]
+fn json_eval() {
+    let j = Env::new()
+        .json(r#"{"access_token":"abc","n":1,"o":{"a":[1,2]},"z":null,"t":true}"#)
+        .prop("p", s(r#"{"a":{"b":"c"}}"#));
+    check(
+        &j,
+        &[
+            (
+                "json-eval($)",
+                r#"{"access_token":"abc","n":1,"o":{"a":[1,2]},"z":null,"t":true}"#,
+            ),
+            ("json-eval($.access_token)", "abc"),
+            ("json-eval($.n)", "1"),
+            ("json-eval($.o)", r#"{"a":[1,2]}"#),
+            ("json-eval($.o.a)", "[1,2]"),
+            ("json-eval($.o.a[1])", "2"),
+            ("json-eval($.z)", "null"),
+            ("json-eval($.t)", "true"),
+            ("json-eval($.missing)", ""),
+            ("json-eval($.o.a[*])", "[1,2]"),
+            ("json-eval($..a)", "[[1,2]]"),
+            ("json-eval($ctx:p.a.b)", "c"),
+            ("json-eval($ctx:p)", r#"{"a":{"b":"c"}}"#),
+            ("json-eval($ctx:nope.a)", ""),
+        ],
+    );
+    // raw JSON text is kept byte for byte
+    let raw = Env::new().json("{ \"a\" : 1 }");
+    assert_eq!(run("json-eval($)", &raw), "{ \"a\" : 1 }");
+    // XML body converted; no body → ""
+    let x = Env::new().xml("<r><a>1</a></r>");
+    check(
+        &x,
+        &[
+            ("json-eval($)", r#"{"r":{"a":1}}"#),
+            ("json-eval($.r.a)", "1"),
+        ],
+    );
+    check(&Env::new(), &[("json-eval($)", ""), ("json-eval($.a)", "")]);
+    let c = compile("json-eval($.a)", Span::detached(), &[], Dialect::XPath).unwrap();
+    assert!(c.touches_body() && c.may_be_empty());
+    let c = compile("$.a.b", Span::detached(), &[], Dialect::JsonPath).unwrap();
+    let env = Env::new().json(r#"{"a":{"b":5}}"#);
+    assert_eq!(eval(&c, &env).unwrap(), s("5"));
+}
+
+#[test]
+fn compile_errors() {
+    let e = Env::new();
+    let cases = [
+        ("get-property(", "error E0201"),
+        ("foo('x')", "error E0203: unknown function foo"),
+        (
+            "get-property('a','b','c','d')",
+            "error E0204: get-property() takes 0 to 3 arguments, got 4",
+        ),
+        (
+            "concat('a')",
+            "error E0204: concat() takes at least 2 arguments, got 1",
+        ),
+        ("get-property('registry', concat('a', 'b'))", "error E0207"),
+        ("$foo", "error E0209"),
+        ("$bar:x", "error E0209"),
+        ("json-eval($.[)", "error E0202"),
+        ("concat(json-eval($.a), 'x')", "error E0203"),
+        (
+            "hmac-generate('a', 'b')",
+            "error E0203: function hmac-generate is not supported by synaptic",
+        ),
+        ("${payload.a}", "error E0201"),
+        ("x:concat('a', 'b')", "ab"),
+        ("//p:a", "error E0206"),
+    ];
+    for (expr, want) in cases {
+        let got = run(expr, &e);
+        assert!(got.starts_with(want), "{expr}: {got}");
+    }
+    assert!(run_ns("x:concat('a','b')", &e, &[("x", "urn:other")]).starts_with("error E0203"));
+    // several errors are all reported
+    let d = compile("foo(1) + bar(2)", Span::detached(), &[], Dialect::XPath).unwrap_err();
+    assert_eq!(d.len(), 2);
+}
+
+#[test]
+fn metadata() {
+    let c = compile(F, Span::detached(), &[], Dialect::XPath).unwrap();
+    assert_eq!(c.numeric_property_uses(), ["generated-time"]);
+    assert_eq!(
+        c.property_reads(),
+        [
+            (Scope::Default, "generated-time".to_string()),
+            (Scope::Default, "access_token".to_string())
+        ]
+    );
+    assert!(!c.touches_body());
+    assert!(!c.may_be_empty());
+    assert!(c.rewritten().is_some());
+    let c = compile(
+        "fn:concat('Bearer ', get-property('t'))",
+        Span::detached(),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap();
+    assert!(c.rewritten().is_none(), "concat fast path");
+    let c = compile(
+        "$ctx:a * 2 = 4 and get-property('b') = 3",
+        Span::detached(),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap();
+    assert_eq!(c.numeric_property_uses(), ["a", "b"]);
+    let c = compile(
+        "get-property('SYSTEM_DATE')",
+        Span::detached(),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap();
+    assert_eq!(c.warnings().len(), 1);
+    assert!(compile("name()", Span::detached(), &[], Dialect::XPath)
+        .unwrap()
+        .touches_body());
+    assert!(compile("$body", Span::detached(), &[], Dialect::XPath)
+        .unwrap()
+        .touches_body());
+}
+
+#[test]
+fn spans_point_into_the_expression() {
+    let src = synaptic_diag::SourceId(3);
+    let text = "concat('a', foo())";
+    let d = compile(
+        text,
+        Span::new(src, 100, 100 + text.len()),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap_err();
+    assert_eq!(d[0].primary_span(), Span::new(src, 112, 117));
+}
+
+#[test]
+fn compiled_is_send_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<crate::CompiledExpr>();
+}
+
+#[test]
+fn top_level_strings() {
+    let cases = [
+        (Value::Null, None),
+        (s("x"), Some("x")),
+        (Value::Number(6.0), Some("6.0")),
+        (Value::Integer(5), Some("5")),
+        (Value::Boolean(false), Some("false")),
+        (Value::Json(serde_json::json!({"a": 1})), Some(r#"{"a":1}"#)),
+        (Value::Xml("<a/>".into()), Some("<a/>")),
+    ];
+    for (v, want) in cases {
+        assert_eq!(v.to_synapse_string().as_deref(), want);
+    }
+}
