@@ -1,3 +1,276 @@
-//! Native OAuth2 endpoint security: tokens for OAuth2-protected backends.
+//! Native OAuth2 endpoint security (`[api.endpoint_security]`): tokens for OAuth2-protected
+//! backends, over the I/O-free token client in `synaptic_oauth::client`.
+//!
+//! * [`fetcher`]: the token HTTP call (reqwest + rustls, dedicated trust store).
+//! * [`redis_store`]: the shared token cache and distributed lock on Redis, values sealed by
+//!   [`seal`].
+//! * [`upstream`]: the [`UpstreamAuth`] of one API.
+//! * [`metrics`]: counters and gauges on the gateway's `/metrics` registry.
+//!
+//! Entry point: [`build`] (one call per API with endpoint security; APIs of one configuration
+//! share one [`BackendAuth`]: one token cache, one Redis connection).
 
 pub mod config;
+pub mod fetcher;
+pub mod metrics;
+pub mod redis_store;
+pub mod seal;
+pub mod upstream;
+
+use std::sync::{Arc, Mutex, Weak};
+
+use synaptic_oauth::client::{
+    ClientAuth, ClientSpec, Grant, KeyBytes, Options, Secret, SystemClock, TokenManager, TokenStore,
+};
+
+use crate::config::{ApiConfig, Config};
+use crate::hooks::UpstreamAuth;
+use config::{EndpointSecurity, OAuthSettings, RedisSettings};
+
+/// A configuration mistake or missing input found while building endpoint security.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("API {api:?}: [api.endpoint_security] {key}: {message}")]
+    Config {
+        api: String,
+        key: &'static str,
+        message: String,
+    },
+    #[error("API {api:?}: environment variable {var} (for {key}) is not set")]
+    MissingEnv {
+        api: String,
+        key: &'static str,
+        var: String,
+    },
+    #[error("[oauth] {0}")]
+    OAuth(String),
+    #[error("[redis] {0}")]
+    Redis(String),
+}
+
+/// Endpoint security for one gateway: the token manager (memory cache + optional Redis),
+/// the token HTTP client and the metrics. Shared by its APIs.
+#[derive(Debug)]
+pub struct BackendAuth {
+    manager: TokenManager,
+    oauth: OAuthSettings,
+    metrics: Arc<metrics::AuthMetrics>,
+}
+
+impl BackendAuth {
+    /// Build from `[oauth]` and `[redis]`. Redis is connected lazily (a Redis that is down at
+    /// startup is not an error: the memory cache is used until it comes up).
+    pub fn new(
+        config: &Config,
+        registry: &crate::metrics::Registry,
+    ) -> Result<BackendAuth, BuildError> {
+        Self::with_env(config, registry, &|k| std::env::var(k).ok())
+    }
+
+    /// As [`BackendAuth::new`], reading environment variables through `env`.
+    pub fn with_env(
+        config: &Config,
+        registry: &crate::metrics::Registry,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<BackendAuth, BuildError> {
+        let oauth = config.oauth.clone();
+        if let Some((k, m)) = config::check_oauth(&oauth).into_iter().next() {
+            return Err(BuildError::OAuth(format!("{k}: {m}")));
+        }
+        let trust = match &oauth.trust_store {
+            Some(p) => {
+                let path = config.resolve_path(p);
+                let pem = std::fs::read(&path).map_err(|e| {
+                    BuildError::OAuth(format!("trust_store {}: {e}", path.display()))
+                })?;
+                Some((path.display().to_string(), pem))
+            }
+            None => None,
+        };
+        let http = fetcher::ReqwestTokenHttp::new(
+            trust.as_ref().map(|(p, pem)| (p.as_str(), pem.as_slice())),
+            oauth.token_timeout(),
+        )
+        .map_err(|e| BuildError::OAuth(e.to_string()))?;
+        let store: Option<Arc<dyn TokenStore>> = match &config.redis {
+            Some(r) => Some(Arc::new(redis_store(r, env)?)),
+            None => None,
+        };
+        let metrics = Arc::new(metrics::AuthMetrics::new(registry));
+        let opts = Options {
+            default_expires_in: oauth.default_expires_in(),
+            skew: oauth.skew(),
+            wait_timeout: oauth.wait_timeout(),
+            fetch_timeout: oauth.token_timeout() + std::time::Duration::from_secs(1),
+            ..Options::default()
+        };
+        let manager = TokenManager::new(
+            Arc::new(http),
+            store.clone(),
+            Arc::new(SystemClock),
+            opts,
+            metrics.clone(),
+        );
+        if store.is_some() {
+            let m = manager.clone();
+            registry.gauge_fn(
+                "synaptic_backend_token_store_up",
+                "1 when the shared Redis token cache is in use, 0 while it is unavailable",
+                &[],
+                move || if m.store_down() { 0.0 } else { 1.0 },
+            );
+        }
+        Ok(BackendAuth {
+            manager,
+            oauth,
+            metrics,
+        })
+    }
+
+    pub fn manager(&self) -> &TokenManager {
+        &self.manager
+    }
+
+    /// The endpoint security of one API (which must have `[api.endpoint_security]`).
+    pub fn api(&self, api: &ApiConfig) -> Result<Arc<upstream::OAuthUpstream>, BuildError> {
+        self.api_with_env(api, &|k| std::env::var(k).ok())
+    }
+
+    pub fn api_with_env(
+        &self,
+        api: &ApiConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<upstream::OAuthUpstream>, BuildError> {
+        let es = api
+            .endpoint_security
+            .as_ref()
+            .ok_or_else(|| BuildError::Config {
+                api: api.name.clone(),
+                key: "type",
+                message: "missing".into(),
+            })?;
+        let spec = client_spec(&api.name, es, env)?;
+        if matches!(spec.grant, Grant::Password { .. }) {
+            tracing::warn!(api = %api.name, "endpoint security uses the password grant, deprecated by OAuth 2.1 (RFC 9700)");
+        }
+        let handle = self.manager.register(spec, &api.name);
+        let counters = self.metrics.api(&api.name);
+        let h = handle.clone();
+        self.metrics.registry().gauge_fn(
+            "synaptic_backend_token_seconds_left",
+            "Seconds until the cached backend token expires (0: none cached)",
+            &[("api", &api.name)],
+            move || h.seconds_left().unwrap_or(0.0),
+        );
+        Ok(Arc::new(upstream::OAuthUpstream {
+            api: api.name.clone(),
+            handle,
+            retry_on_401: self.oauth.retry_on_401(),
+            counters,
+        }))
+    }
+}
+
+/// The [`ClientSpec`] of an API's endpoint security (secrets resolved from the environment).
+pub fn client_spec(
+    api: &str,
+    es: &EndpointSecurity,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClientSpec, BuildError> {
+    if let Some((key, message)) = config::check_endpoint_security(es).into_iter().next() {
+        return Err(BuildError::Config {
+            api: api.to_string(),
+            key,
+            message,
+        });
+    }
+    let secret =
+        |value: &Option<String>, var: &Option<String>, key: &'static str| match (value, var) {
+            (Some(v), _) => Ok(Secret::new(v.clone())),
+            (None, Some(var)) => env(var)
+                .map(Secret::new)
+                .ok_or_else(|| BuildError::MissingEnv {
+                    api: api.to_string(),
+                    key,
+                    var: var.clone(),
+                }),
+            (None, None) => Err(BuildError::Config {
+                api: api.to_string(),
+                key,
+                message: "missing".into(),
+            }),
+        };
+    let client_secret = secret(&es.client_secret, &es.client_secret_env, "client_secret")?;
+    let grant = match es.grant_type.as_str() {
+        "password" => Grant::Password {
+            username: es.username.clone().unwrap_or_default(),
+            password: secret(&es.password, &es.password_env, "password")?,
+        },
+        _ => Grant::ClientCredentials,
+    };
+    Ok(ClientSpec {
+        token_url: es.token_url.clone(),
+        client_id: es.client_id.clone(),
+        client_secret,
+        grant,
+        scope: es.scope.clone(),
+        auth: match es.client_auth.as_deref() {
+            Some("body") => ClientAuth::Body,
+            _ => ClientAuth::Basic,
+        },
+        params: es.parameters.clone(),
+    })
+}
+
+fn redis_store(
+    r: &RedisSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<redis_store::RedisTokenStore, BuildError> {
+    if let Some((k, m)) = config::check_redis(r).into_iter().next() {
+        return Err(BuildError::Redis(format!("{k}: {m}")));
+    }
+    let key_text = match (&r.key, &r.key_env) {
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(var)) => Some(env(var).ok_or_else(|| {
+            BuildError::Redis(format!("environment variable {var} (for key) is not set"))
+        })?),
+        (None, None) => None,
+    };
+    let key = match key_text {
+        Some(t) => Some(KeyBytes::new(seal::parse_key(&t).ok_or_else(|| {
+            BuildError::Redis("key must be base64 of exactly 32 bytes".into())
+        })?)),
+        None => None,
+    };
+    let prefix = r.key_prefix.clone().unwrap_or_else(|| "synaptic".into());
+    redis_store::RedisTokenStore::new(&r.url, &format!("{prefix}:oauth"), seal::Sealer::new(key))
+        .map_err(|e| BuildError::Redis(e.to_string()))
+}
+
+/// Per configuration instance, the shared [`BackendAuth`] (APIs of one gateway share it;
+/// two gateways in one process, with two configurations, do not).
+static SHARED: Mutex<Vec<(Weak<Config>, Arc<BackendAuth>)>> = Mutex::new(Vec::new());
+
+/// The endpoint security of `api` under `config` (the call site in `extensions.rs`).
+pub async fn build(
+    api: &ApiConfig,
+    config: &Arc<Config>,
+    registry: &crate::metrics::Registry,
+) -> Result<Arc<dyn UpstreamAuth>, BuildError> {
+    let shared = {
+        let mut all = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(w, _)| w.strong_count() > 0);
+        match all
+            .iter()
+            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(config)))
+        {
+            Some((_, b)) => b.clone(),
+            None => {
+                let b = Arc::new(BackendAuth::new(config, registry)?);
+                all.push((Arc::downgrade(config), b.clone()));
+                b
+            }
+        }
+    };
+    Ok(shared.api(api)? as Arc<dyn UpstreamAuth>)
+}

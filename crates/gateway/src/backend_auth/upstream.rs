@@ -1,0 +1,101 @@
+//! [`UpstreamAuth`] for one API: `Authorization: Bearer` on backend requests, a 503 fault with
+//! `Retry-After` when no token can be had, and the 401 protocol (invalidate only the token
+//! that failed; replay once unless `retry_on_401 = false` or the 401 says `insufficient_scope`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use synaptic_engine::OutboundRequest;
+use synaptic_oauth::client::{TokenError, TokenHandle};
+
+use super::metrics::ApiCounters;
+use crate::hooks::{AuthTicket, HookResponse, UpstreamAuth};
+
+/// Fault code of "no token for the backend" (Synapse's ENDPOINT_AUTH_FAILURE).
+pub const ENDPOINT_AUTH_FAILURE: i64 = 303_003;
+
+/// Endpoint security of one API.
+#[derive(Debug)]
+pub struct OAuthUpstream {
+    pub(super) api: String,
+    pub(super) handle: TokenHandle,
+    pub(super) retry_on_401: bool,
+    pub(super) counters: Arc<ApiCounters>,
+}
+
+impl OAuthUpstream {
+    pub fn handle(&self) -> &TokenHandle {
+        &self.handle
+    }
+}
+
+/// The 503 answered when no token can be had.
+pub fn unavailable(e: &TokenError) -> HookResponse {
+    let reason = match e {
+        TokenError::Unavailable { cause, .. } => cause.reason(),
+        TokenError::Timeout { .. } => "timeout",
+    };
+    let mut resp = crate::fault::response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ENDPOINT_AUTH_FAILURE,
+        "Backend authentication unavailable",
+        &format!("could not obtain an access token for the backend ({reason}); try again later"),
+    );
+    let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Whether a 401/403's `WWW-Authenticate` says the token lacks scope (no refresh helps).
+fn insufficient_scope(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("insufficient_scope"))
+}
+
+#[async_trait]
+impl UpstreamAuth for OAuthUpstream {
+    async fn authorize(&self, req: &mut OutboundRequest) -> Result<AuthTicket, HookResponse> {
+        match self.handle.token().await {
+            Ok(t) => {
+                let mut v = HeaderValue::from_str(&format!("Bearer {}", t.value.expose()))
+                    .map_err(|_| {
+                        unavailable(&TokenError::Timeout {
+                            retry_after: std::time::Duration::from_secs(1),
+                        })
+                    })?;
+                v.set_sensitive(true);
+                req.headers.insert(http::header::AUTHORIZATION, v);
+                Ok(AuthTicket {
+                    fingerprint: t.fingerprint,
+                    generation: t.generation,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(api = %self.api, error = %e, "no access token for the backend; answering 503");
+                Err(unavailable(&e))
+            }
+        }
+    }
+
+    async fn unauthorized(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
+        if insufficient_scope(response_headers) {
+            self.counters.replays_skipped.inc();
+            tracing::info!(api = %self.api, token = %ticket.fingerprint, "backend says insufficient_scope; not refreshing");
+            return false;
+        }
+        self.handle.invalidate(&ticket.fingerprint).await;
+        if self.retry_on_401 {
+            self.counters.replays.inc();
+            true
+        } else {
+            self.counters.replays_skipped.inc();
+            false
+        }
+    }
+}
