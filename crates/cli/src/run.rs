@@ -1,12 +1,335 @@
-//! `synaptic run`
+//! `synaptic run`: run one sequence once against a raw HTTP request and print the result as
+//! one JSON object.
 
+use anyhow::{bail, Context as _};
+use async_trait::async_trait;
+use bytes::Bytes;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use synaptic_diag::render::{render, Format};
+use synaptic_diag::SourceMap;
+use synaptic_engine::{
+    CompileOptions, Engine, Flow, InboundResponse, InvokeError, Invoker, Limits, MessageContext,
+    OutboundRequest, Scope, SystemClock,
+};
+use synaptic_registry::Registry;
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// The sequence file to run (its first sequence).
+    #[arg(value_name = "SEQUENCE_FILE")]
+    pub sequence_file: PathBuf,
+    /// A raw HTTP/1.1 request: request line, headers, blank line, body.
+    #[arg(long, value_name = "REQUEST_FILE")]
+    pub request: PathBuf,
+    /// Registry root folder (default: an empty in-memory registry).
+    #[arg(long, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
+    /// A folder of further sequences that `<sequence key>` may name.
+    #[arg(long, value_name = "DIR")]
+    pub sequences: Option<PathBuf>,
+    /// The API context: `REST_URL_POSTFIX` is the path and query after it.
+    #[arg(long, value_name = "CONTEXT")]
+    pub api_context: Option<String>,
+    /// Timeout of `call`/`send` in milliseconds when the endpoint names none.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub timeout_ms: u64,
+}
 
 pub fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let _ = (args, out, err);
-    anyhow::bail!("not implemented yet")
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(run_async(args, out, err))
+}
+
+async fn run_async(
+    args: RunArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    // --- load and compile ---
+    let mut files = vec![args.sequence_file.clone()];
+    if let Some(dir) = &args.sequences {
+        let main = std::fs::canonicalize(&args.sequence_file).ok();
+        for f in crate::lint::collect_files(std::slice::from_ref(dir))? {
+            if std::fs::canonicalize(&f).ok() != main {
+                files.push(f);
+            }
+        }
+    }
+    let mut map = SourceMap::new();
+    let mut artifacts = Vec::new();
+    let mut diags = Vec::new();
+    for f in &files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let id = map.add(f.display().to_string(), text);
+        let p = synaptic_syntax::parse_artifact(id, map.text(id));
+        diags.extend(p.diagnostics);
+        artifacts.push(p.tree);
+    }
+    let Some(first) = artifacts.first().and_then(|a| a.sequences.first()) else {
+        bail!("{} holds no sequence", args.sequence_file.display());
+    };
+    let seq_name = first.name.value.clone();
+    let (program, compile_diags) = synaptic_engine::compile(&artifacts, &CompileOptions::default());
+    diags.extend(compile_diags);
+    synaptic_diag::sort(&mut diags);
+    let has_errors = diags.iter().any(|d| d.is_error());
+    for d in &diags {
+        if d.is_error() {
+            writeln!(err, "{}", render(&map, d, Format::Short))?;
+        }
+    }
+    let Some(program) = program.filter(|_| !has_errors) else {
+        bail!("the sequences do not compile (see the errors above)");
+    };
+
+    // --- the request ---
+    let raw = std::fs::read(&args.request)
+        .with_context(|| format!("cannot read {}", args.request.display()))?;
+    let req = parse_request(&raw).with_context(|| format!("{}", args.request.display()))?;
+
+    let registry = open_registry(args.registry.as_deref())?;
+    let engine = Engine {
+        program: Arc::new(program),
+        invoker: Arc::new(ReqwestInvoker::new()?),
+        registry,
+        clock: Arc::new(SystemClock),
+        limits: Limits {
+            call_timeout: Duration::from_millis(args.timeout_ms),
+            ..Limits::default()
+        },
+    };
+    let mut ctx = MessageContext::from_request(
+        req.method,
+        &req.uri,
+        req.headers,
+        req.body,
+        args.api_context.as_deref(),
+    );
+    match engine.mediate(&seq_name, None, &mut ctx).await {
+        Ok(flow) => {
+            let v = result_json(flow, &mut ctx);
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let v = serde_json::json!({
+                "fault": {
+                    "code": e.code,
+                    "message": e.message,
+                    "kind": format!("{:?}", e.kind),
+                    "origin": format!("{:?}", e.origin),
+                },
+                "properties": properties_json(&ctx),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn properties_json(ctx: &MessageContext) -> serde_json::Value {
+    serde_json::json!({
+        "default": ctx.scope_strings(Scope::Default),
+        "axis2": ctx.scope_strings(Scope::Axis2),
+    })
+}
+
+/// The JSON object `synaptic run` prints.
+pub fn result_json(flow: Flow, ctx: &mut MessageContext) -> serde_json::Value {
+    let (body, ct) = match ctx.body_bytes() {
+        Ok(b) => b,
+        Err(_) => (Bytes::new(), ctx.content_type.clone()),
+    };
+    let mut headers = serde_json::Map::new();
+    for name in ctx.headers.keys() {
+        let joined = ctx
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        headers.insert(name.as_str().to_string(), serde_json::Value::String(joined));
+    }
+    serde_json::json!({
+        "flow": match flow {
+            Flow::Continue => "continue",
+            Flow::Respond => "respond",
+            Flow::Drop => "drop",
+        },
+        "status": ctx.status,
+        "headers": headers,
+        "content_type": ct,
+        "body": String::from_utf8_lossy(&body),
+        "properties": properties_json(ctx),
+    })
+}
+
+/// A request from a wire log.
+#[derive(Debug)]
+pub struct RawRequest {
+    pub method: http::Method,
+    pub uri: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// Parse `METHOD URI HTTP/1.1`, headers, a blank line and the body (CRLF or LF line ends).
+/// `Content-Length`, when present, bounds the body.
+pub fn parse_request(raw: &[u8]) -> anyhow::Result<RawRequest> {
+    let mut pos = 0;
+    let mut line_no = 0;
+    let mut request_line = None;
+    let mut headers = http::HeaderMap::new();
+    loop {
+        let Some(nl) = raw[pos..].iter().position(|b| *b == b'\n') else {
+            if request_line.is_none() {
+                bail!("no request line");
+            }
+            pos = raw.len();
+            break;
+        };
+        let line = &raw[pos..pos + nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        pos += nl + 1;
+        line_no += 1;
+        let text =
+            std::str::from_utf8(line).with_context(|| format!("line {line_no} is not UTF-8"))?;
+        if request_line.is_none() {
+            if text.trim().is_empty() {
+                continue;
+            }
+            request_line = Some(text.to_string());
+            continue;
+        }
+        if text.is_empty() {
+            break;
+        }
+        let Some((k, v)) = text.split_once(':') else {
+            bail!("line {line_no}: `{text}` is not a header");
+        };
+        let name = http::HeaderName::from_bytes(k.trim().as_bytes())
+            .with_context(|| format!("line {line_no}: bad header name"))?;
+        let value = http::HeaderValue::from_str(v.trim())
+            .with_context(|| format!("line {line_no}: bad header value"))?;
+        headers.append(name, value);
+    }
+    let rl = request_line.unwrap_or_default();
+    let mut parts = rl.split_whitespace();
+    let (Some(m), Some(target)) = (parts.next(), parts.next()) else {
+        bail!("line 1: expected `METHOD URI HTTP/1.1`");
+    };
+    let method = http::Method::from_bytes(m.as_bytes()).context("line 1: bad method")?;
+    let uri = match target.find("://") {
+        Some(i) => {
+            let rest = &target[i + 3..];
+            match rest.find('/') {
+                Some(j) => rest[j..].to_string(),
+                None => "/".to_string(),
+            }
+        }
+        None => target.to_string(),
+    };
+    let mut body = &raw[pos.min(raw.len())..];
+    if let Some(len) = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        body = &body[..len.min(body.len())];
+    }
+    Ok(RawRequest {
+        method,
+        uri,
+        headers,
+        body: Bytes::copy_from_slice(body),
+    })
+}
+
+fn open_registry(dir: Option<&Path>) -> anyhow::Result<Arc<dyn Registry>> {
+    Ok(match dir {
+        Some(d) => Arc::new(
+            synaptic_registry::FileRegistry::open(d)
+                .with_context(|| format!("cannot open the registry at {}", d.display()))?,
+        ),
+        None => Arc::new(synaptic_registry::MemoryRegistry::new()),
+    })
+}
+
+/// A small reqwest client for `call`/`send` (the gateway has its own pooled invoker).
+#[derive(Debug)]
+pub struct ReqwestInvoker {
+    client: reqwest::Client,
+}
+
+impl ReqwestInvoker {
+    pub fn new() -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(ReqwestInvoker { client })
+    }
+}
+
+#[async_trait]
+impl Invoker for ReqwestInvoker {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        let mut rb = self
+            .client
+            .request(req.method, &req.url)
+            .headers(req.headers)
+            .body(req.body);
+        if let Some(t) = req.timeout {
+            rb = rb.timeout(t);
+        }
+        let resp = rb.send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(classify)?;
+        Ok(InboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn classify(e: reqwest::Error) -> InvokeError {
+    if e.is_timeout() {
+        InvokeError::Timeout
+    } else if e.is_connect() {
+        InvokeError::Connect("connection refused or unreachable".into())
+    } else {
+        InvokeError::Other("request failed".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wire_requests() {
+        let r = parse_request(
+            b"POST http://gw/pizzashack/1.0.0/order?x=1 HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.method, http::Method::POST);
+        assert_eq!(r.uri, "/pizzashack/1.0.0/order?x=1");
+        assert_eq!(&r.body[..], b"{\"a\":1}");
+        let r = parse_request(b"GET /menu HTTP/1.1\nAccept: */*\n\n").unwrap();
+        assert_eq!(r.uri, "/menu");
+        assert!(r.body.is_empty());
+        assert!(parse_request(b"").is_err());
+        assert!(parse_request(b"GET /x HTTP/1.1\nbad header\n\n").is_err());
+    }
 }

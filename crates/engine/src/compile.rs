@@ -288,6 +288,7 @@ pub(crate) fn compile(
     // pass 1: names
     let mut first_span: HashMap<String, Span> = HashMap::new();
     let mut order: Vec<&ast::Sequence> = Vec::new();
+    let mut duplicates: Vec<&ast::Sequence> = Vec::new();
     for a in artifacts {
         for s in &a.sequences {
             let name = s.name.value.clone();
@@ -300,6 +301,7 @@ pub(crate) fn compile(
                     )
                     .with_label(*prev, "first defined here"),
                 );
+                duplicates.push(s);
                 continue;
             }
             first_span.insert(name.clone(), s.name.span);
@@ -345,6 +347,10 @@ pub(crate) fn compile(
         if let Some(on_err) = &s.on_error {
             c.ir.seqs[i].on_error = c.resolve_seq(on_err);
         }
+    }
+    // duplicates are still checked
+    for s in duplicates {
+        c.block(&s.mediators);
     }
     // flows named by APIs and proxies
     for a in artifacts {
@@ -435,13 +441,7 @@ impl Compiler<'_> {
                 for n in c.numeric_property_uses() {
                     self.numeric_uses.push((n.clone(), e.span));
                 }
-                if has_dateless_system_date(&e.text) {
-                    self.warn(
-                        codes::W0203,
-                        e.span,
-                        "`SYSTEM_DATE` without a format is locale-dependent in Synapse; synaptic uses `yyyy-MM-dd'T'HH:mm:ss.SSSXXX`",
-                    );
-                }
+                self.diags.extend(c.warnings().iter().cloned());
                 Some(c)
             }
             Err(ds) => {
@@ -692,7 +692,10 @@ impl Compiler<'_> {
             }
             ast::PropertyValue::Expression(e) => {
                 let c = self.expr(e, Dialect::XPath)?;
-                if ty.is_some_and(|t| t.is_numeric()) && c.may_be_empty() {
+                let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
+                let never_empty = compact == "get-property('SYSTEM_TIME')"
+                    || compact == "get-property(\"SYSTEM_TIME\")";
+                if ty.is_some_and(|t| t.is_numeric()) && c.may_be_empty() && !never_empty {
                     self.diags.push(
                         Diagnostic::warning(
                             codes::W0901,
@@ -1043,14 +1046,6 @@ impl Compiler<'_> {
             let mut seen = HashSet::new();
             let reads = std::mem::take(&mut self.reads);
             for (name, span) in reads {
-                if name == "axis2-client" {
-                    self.warn(
-                        codes::W0202,
-                        span,
-                        "`get-property('axis2-client', …)` reads a default-scope property named `axis2-client`, not the axis2-client scope",
-                    );
-                    continue;
-                }
                 if name.is_empty()
                     || self.set_names.contains(&name)
                     || BUILTIN_DEFAULT_NAMES.contains(&name.as_str())
@@ -1081,12 +1076,6 @@ impl Compiler<'_> {
             }
         }
     }
-}
-
-fn has_dateless_system_date(text: &str) -> bool {
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    compact.contains("get-property('SYSTEM_DATE')")
-        || compact.contains("get-property(\"SYSTEM_DATE\")")
 }
 
 /// Every expression of an op (not descending into blocks).

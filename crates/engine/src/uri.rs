@@ -168,6 +168,27 @@ pub fn join_rest_postfix(address: &str, postfix: &str) -> String {
     if postfix.is_empty() {
         return address.to_string();
     }
+    // an address that carries its own query: the postfix path goes before it, queries merge
+    if let Some((a_path, a_query)) = address.split_once('?') {
+        let (p_path, p_query) = match postfix.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (postfix, None),
+        };
+        let mut out = if p_path.is_empty() {
+            a_path.to_string()
+        } else {
+            join_rest_postfix(a_path, p_path)
+        };
+        out.push('?');
+        out.push_str(a_query);
+        if let Some(q) = p_query.filter(|q| !q.is_empty()) {
+            if !a_query.is_empty() {
+                out.push('&');
+            }
+            out.push_str(q);
+        }
+        return out;
+    }
     if postfix.starts_with('?') {
         let a = address.strip_suffix('/').unwrap_or(address);
         return format!("{a}{postfix}");
