@@ -7,6 +7,7 @@
 //! We read with `Reader::from_str` and resolve prefixes ourselves.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -14,6 +15,9 @@ use synaptic_diag::{codes, Diagnostic, SourceId, Span};
 
 /// Elements nested deeper than this stop the parse with E0113 (bounds recursion later on).
 pub(crate) const MAX_DEPTH: usize = 200;
+/// More namespace declarations than this in one document stop the parse with E0113 (bounds
+/// prefix resolution, which walks the bindings in scope).
+pub(crate) const MAX_NS_BINDINGS: usize = 1024;
 
 pub(crate) const XML_URI: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -107,6 +111,16 @@ impl<'a> Document<'a> {
         }
     }
 
+    fn resolve_cow(&self, mut scope: usize, prefix: &str) -> Option<&Cow<'a, str>> {
+        loop {
+            let s = self.scopes.get(scope)?;
+            if let Some((_, uri)) = s.bindings.iter().rev().find(|(p, _)| p == prefix) {
+                return Some(uri);
+            }
+            scope = s.parent?;
+        }
+    }
+
     /// Every binding in scope, outermost first, innermost last, each prefix once (innermost wins).
     pub fn in_scope(&self, scope: usize) -> Vec<(String, String)> {
         let mut chain = Vec::new();
@@ -120,13 +134,17 @@ impl<'a> Document<'a> {
                 None => break,
             }
         }
+        // innermost first, keeping the first binding of each prefix, then outermost first
+        let mut seen = std::collections::HashSet::new();
         let mut out: Vec<(String, String)> = Vec::new();
-        for &i in chain.iter().rev() {
-            for (p, u) in &self.scopes[i].bindings {
-                out.retain(|(q, _)| q != p);
-                out.push((p.to_string(), u.to_string()));
+        for &i in &chain {
+            for (p, u) in self.scopes[i].bindings.iter().rev() {
+                if seen.insert(p.as_ref()) {
+                    out.push((p.to_string(), u.to_string()));
+                }
             }
         }
+        out.reverse();
         out
     }
 }
@@ -143,6 +161,7 @@ struct Builder<'a> {
     diags: Vec<Diagnostic>,
     doc: Document<'a>,
     stack: Vec<Open<'a>>,
+    ns_bindings: usize,
 }
 
 /// Read `text` into a [`Document`]. Stops at the first well-formedness error (one diagnostic at
@@ -156,6 +175,7 @@ pub(crate) fn read(src: SourceId, text: &str) -> (Document<'_>, Vec<Diagnostic>)
         diags: Vec::new(),
         doc: Document::default(),
         stack: Vec::new(),
+        ns_bindings: 0,
     };
     let mut reader = Reader::from_str(body);
     {
@@ -205,6 +225,9 @@ pub(crate) fn read(src: SourceId, text: &str) -> (Document<'_>, Vec<Diagnostic>)
                 }
                 let el = b.start(&e, before, after);
                 b.stack.push(Open { el });
+                if b.too_many_bindings(before, after) {
+                    break;
+                }
             }
             Event::Empty(e) => {
                 if b.stack.len() >= MAX_DEPTH {
@@ -218,6 +241,9 @@ pub(crate) fn read(src: SourceId, text: &str) -> (Document<'_>, Vec<Diagnostic>)
                 }
                 let el = b.start(&e, before, after);
                 root_done |= b.close(el);
+                if b.too_many_bindings(before, after) {
+                    break;
+                }
             }
             Event::End(_) => {
                 if let Some(open) = b.stack.pop() {
@@ -318,12 +344,18 @@ fn resolve_ref(name: &str) -> Option<String> {
 }
 
 impl<'a> Builder<'a> {
+    /// A span clamped to the input and widened to character boundaries.
     fn span(&self, start: usize, end: usize) -> Span {
-        Span::new(
-            self.src,
-            start.min(self.text.len()),
-            end.min(self.text.len()),
-        )
+        let len = self.text.len();
+        let mut start = start.min(len);
+        while start > 0 && !self.text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = end.clamp(start, len);
+        while end < len && !self.text.is_char_boundary(end) {
+            end += 1;
+        }
+        Span::new(self.src, start, end)
     }
 
     /// Byte offset of a borrowed sub-slice of the input.
@@ -399,6 +431,19 @@ impl<'a> Builder<'a> {
         }
     }
 
+    fn too_many_bindings(&mut self, before: usize, after: usize) -> bool {
+        if self.ns_bindings <= MAX_NS_BINDINGS {
+            return false;
+        }
+        self.diags.push(Diagnostic::error(
+            codes::E0113,
+            self.span(before, after),
+            format!("more than {MAX_NS_BINDINGS} namespace declarations in one document"),
+        ));
+        self.unwind();
+        true
+    }
+
     /// Close every open element (after an error or at EOF) so the partial tree is kept.
     fn unwind(&mut self) {
         while let Some(open) = self.stack.pop() {
@@ -420,7 +465,9 @@ impl<'a> Builder<'a> {
         let content_start = before + 1;
         let mut attrs: Vec<Attr<'a>> = Vec::new();
         let mut bindings: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
-        for a in e.attributes() {
+        // our own duplicate check (a hash set): quick-xml's is quadratic in the attribute count
+        let mut seen: HashMap<Cow<'a, str>, Span> = HashMap::new();
+        for a in e.attributes().with_checks(false) {
             match a {
                 Ok(a) => {
                     let key = self.reborrow(a.key.into_inner());
@@ -432,6 +479,18 @@ impl<'a> Builder<'a> {
                         Some(off) => self.span(off, off + key.len()),
                         None => self.span(before, after),
                     };
+                    if let Some(first) = seen.get(&key) {
+                        self.diags.push(
+                            Diagnostic::error(
+                                codes::E0107,
+                                name_span,
+                                format!("duplicate attribute `{key}` (the first one is used)"),
+                            )
+                            .with_label(*first, "first given here"),
+                        );
+                        continue;
+                    }
+                    seen.insert(key.clone(), name_span);
                     let value_span = self.span(raw_start, raw_start + raw.len());
                     let value = self.attr_value(raw, raw_start);
                     if key == "xmlns" {
@@ -453,28 +512,7 @@ impl<'a> Builder<'a> {
                 Err(err) => {
                     use quick_xml::events::attributes::AttrError;
                     let (pos, msg) = match &err {
-                        AttrError::Duplicated(pos, prev) => {
-                            let at = content_start + pos;
-                            let name: String = self.text[at.min(self.text.len())..]
-                                .chars()
-                                .take_while(|c| !c.is_whitespace() && *c != '=')
-                                .collect();
-                            self.diags.push(
-                                Diagnostic::error(
-                                    codes::E0107,
-                                    self.span(at, at + name.len()),
-                                    format!("duplicate attribute `{name}` (the first one is used)"),
-                                )
-                                .with_label(
-                                    self.span(
-                                        content_start + prev,
-                                        content_start + prev + name.len(),
-                                    ),
-                                    "first given here",
-                                ),
-                            );
-                            continue;
-                        }
+                        AttrError::Duplicated(p, _) => (*p, err.to_string()),
                         AttrError::ExpectedEq(p)
                         | AttrError::ExpectedValue(p)
                         | AttrError::UnquotedValue(p)
@@ -490,6 +528,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        self.ns_bindings += bindings.len();
         let parent_scope = self.stack.last().map(|o| o.el.scope);
         let scope = if bindings.is_empty() {
             match parent_scope {
@@ -515,8 +554,9 @@ impl<'a> Builder<'a> {
         } else {
             &qname[..local_at - 1]
         };
-        let ns: Cow<'a, str> = match self.doc.resolve(scope, prefix) {
-            Some(u) => Cow::Owned(u.to_string()),
+        let ns: Cow<'a, str> = match self.doc.resolve_cow(scope, prefix) {
+            Some(u) if u == crate::SYNAPSE_NS => Cow::Borrowed(crate::SYNAPSE_NS),
+            Some(u) => u.clone(),
             None if prefix.is_empty() => Cow::Borrowed(""),
             None => {
                 self.diags.push(Diagnostic::error(
@@ -526,10 +566,6 @@ impl<'a> Builder<'a> {
                 ));
                 Cow::Borrowed("")
             }
-        };
-        let ns = match ns {
-            Cow::Owned(s) if s == crate::SYNAPSE_NS => Cow::Borrowed(crate::SYNAPSE_NS),
-            other => other,
         };
         Element {
             qname,

@@ -147,3 +147,70 @@ fn spans_point_at_attribute_values() {
     assert!(text[seq.mediators[0].span.range()].starts_with("<property"));
     assert!(text[seq.span.range()].ends_with("</sequence>"));
 }
+
+#[test]
+fn namespace_declarations_are_limited() {
+    let mut text = String::from(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">"#);
+    for i in 0..100 {
+        text.push_str("<in");
+        for j in 0..20 {
+            text.push_str(&format!(r#" xmlns:p{j}="urn:{i}:{j}""#));
+        }
+        text.push('>');
+    }
+    for _ in 0..100 {
+        text.push_str("</in>");
+    }
+    text.push_str("</sequence>");
+    let parse = parse_artifact(synaptic_diag::SourceId(0), &text);
+    let codes: Vec<_> = parse.diagnostics.iter().map(|d| d.code.id).collect();
+    assert_eq!(codes, ["E0113"], "{:#?}", parse.diagnostics);
+}
+
+#[test]
+fn many_attributes_are_not_quadratic_and_duplicates_are_found() {
+    let mut text =
+        String::from(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s"><log"#);
+    for i in 0..20_000 {
+        text.push_str(&format!(r#" a{i}="x""#));
+    }
+    text.push_str(r#" a7="again"/></sequence>"#);
+    let parse = parse_artifact(synaptic_diag::SourceId(0), &text);
+    let dups = parse
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.id == "E0107")
+        .count();
+    assert_eq!(dups, 1);
+    let unknown = parse
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.id == "E0104")
+        .count();
+    assert_eq!(unknown, 20_000);
+}
+
+#[test]
+fn spans_are_on_char_boundaries() {
+    // errors right after multi-byte characters
+    for text in [
+        "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"é\"><lög/>ü &",
+        "<é>ß",
+        "ü<sequence/>",
+        "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"s\" é=\"1\" é=\"2\"/>",
+        "<sequence a=\"x\"b=\"ü\"/>",
+    ] {
+        let parse = parse_artifact(synaptic_diag::SourceId(0), text);
+        assert!(!parse.diagnostics.is_empty(), "{text}");
+        for d in &parse.diagnostics {
+            for l in &d.labels {
+                assert!(
+                    text.is_char_boundary(l.span.start as usize),
+                    "{text}: {d:?}"
+                );
+                assert!(text.is_char_boundary(l.span.end as usize), "{text}: {d:?}");
+                assert!(l.span.start <= l.span.end);
+            }
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! `parse_artifact` never panics, and every diagnostic span lies inside the input.
+//! `parse_artifact` never panics, and every diagnostic span lies inside the input on character
+//! boundaries.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
         for l in &d.labels {
             assert!(l.span.start <= l.span.end, "{d:?}");
             assert!(l.span.end as usize <= text.len(), "{d:?}");
+            // renderers slice the source with these spans
+            assert!(text.is_char_boundary(l.span.start as usize), "{d:?}");
+            assert!(text.is_char_boundary(l.span.end as usize), "{d:?}");
         }
     }
     for s in &parse.tree.sequences {
