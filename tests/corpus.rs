@@ -1,1 +1,142 @@
-//! tests
+//! The conformance corpus (`../shared/corpus/synapse/`, 268 real Synapse files): every file
+//! parses and lints without panicking, and the outcome of linting each file on its own is
+//! pinned in `tests/data/lint/corpus.summary` (bless with `UPDATE_EXPECT=1`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use synaptic_diag::SourceMap;
+use synaptic_engine::CompileOptions;
+
+fn corpus_dir() -> PathBuf {
+    let dir = synaptic_tests::shared_dir().join("corpus").join("synapse");
+    assert!(dir.is_dir(), "the corpus is missing at {}", dir.display());
+    dir
+}
+
+fn xml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            xml_files(&e, out);
+        } else if e.extension().is_some_and(|x| x == "xml") {
+            out.push(e);
+        }
+    }
+}
+
+#[test]
+fn corpus_lints_without_panic_to_a_golden_summary() {
+    let dir = corpus_dir();
+    let mut files = Vec::new();
+    xml_files(&dir, &mut files);
+    assert_eq!(files.len(), 268, "corpus size");
+
+    let mut clean = 0usize;
+    let mut warnings_only = 0usize;
+    let mut with_errors = 0usize;
+    let mut compiled = 0usize;
+    let mut codes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut unsupported: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_file = String::new();
+    for f in &files {
+        let rel = f.strip_prefix(&dir).unwrap().display().to_string();
+        let bytes = std::fs::read(f).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut map = SourceMap::new();
+        let id = map.add(rel.clone(), text.clone());
+        let result = std::panic::catch_unwind(|| {
+            let p = synaptic_syntax::parse_artifact(id, &text);
+            let (program, d2) =
+                synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+            let mut all = p.diagnostics;
+            all.extend(d2);
+            (program.is_some(), all)
+        });
+        let (ok, mut diags) = match result {
+            Ok(r) => r,
+            Err(_) => panic!("parse or compile panicked on {rel}"),
+        };
+        // as `synaptic lint` does: the parser and the compiler may both report an unsupported
+        // mediator on the same line
+        synaptic_diag::sort(&mut diags);
+        diags.dedup_by(|a, b| {
+            a.code == b.code
+                && (a.primary_span() == b.primary_span()
+                    || (matches!(a.code.id, "E0108" | "E0112")
+                        && map.line_col(a.primary_span()).0 == map.line_col(b.primary_span()).0))
+        });
+        if ok {
+            compiled += 1;
+        }
+        let errors = diags.iter().filter(|d| d.is_error()).count();
+        let warnings = diags.len() - errors;
+        match (errors, warnings) {
+            (0, 0) => clean += 1,
+            (0, _) => warnings_only += 1,
+            _ => with_errors += 1,
+        }
+        let mut file_codes: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for d in &diags {
+            *codes.entry(d.code.id).or_default() += 1;
+            *file_codes.entry(d.code.id).or_default() += 1;
+            if d.code.id == "E0108" {
+                // "mediator <enrich> is not supported yet" → enrich
+                let name = d
+                    .message
+                    .split(['<', '>', '`'])
+                    .nth(1)
+                    .unwrap_or("?")
+                    .to_string();
+                *unsupported.entry(name).or_default() += 1;
+            }
+        }
+        let summary: Vec<String> = file_codes.iter().map(|(c, n)| format!("{c}×{n}")).collect();
+        let _ = writeln!(
+            per_file,
+            "{rel}: {}",
+            if summary.is_empty() {
+                "clean".to_string()
+            } else {
+                summary.join(" ")
+            }
+        );
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "files: {}", files.len());
+    let _ = writeln!(out, "clean: {clean}");
+    let _ = writeln!(out, "warnings only: {warnings_only}");
+    let _ = writeln!(out, "with errors: {with_errors}");
+    let _ = writeln!(out, "compiled to a program: {compiled}");
+    let _ = writeln!(out, "\ndiagnostics by code:");
+    for (c, n) in &codes {
+        let _ = writeln!(out, "  {c}: {n}");
+    }
+    let _ = writeln!(
+        out,
+        "\nunsupported mediators / endpoint types (E0108 occurrences):"
+    );
+    let mut unsup: Vec<_> = unsupported.into_iter().collect();
+    unsup.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (m, n) in unsup {
+        let _ = writeln!(out, "  {m}: {n}");
+    }
+    let _ = writeln!(out, "\nper file:");
+    out.push_str(&per_file);
+
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/lint/corpus.summary");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    match std::fs::read_to_string(&golden) {
+        Ok(expected) if !update => assert!(
+            expected == out,
+            "{} differs (bless with UPDATE_EXPECT=1)\n--- actual\n{out}",
+            golden.display()
+        ),
+        _ => std::fs::write(&golden, &out).unwrap(),
+    }
+}
