@@ -121,6 +121,7 @@ struct LoginFailures {
 
 impl AuthServer {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        secret::warm_up();
         AuthServer {
             store,
             clock,

@@ -113,9 +113,17 @@ pub fn verify_secret(candidate: &str, stored: &str) -> bool {
 /// Burn the time an argon2 verification takes, for unknown clients and users, so that their
 /// answer takes as long as a wrong secret's.
 pub fn verify_dummy(candidate: &str) {
+    let _ = verify_secret(candidate, dummy_hash());
+}
+
+fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let stored = DUMMY.get_or_init(|| hash_password("synaptic-dummy-secret").unwrap_or_default());
-    let _ = verify_secret(candidate, stored);
+    DUMMY.get_or_init(|| hash_password("synaptic-dummy-secret").unwrap_or_default())
+}
+
+/// Compute the dummy hash now, so the first unknown client does not pay for it.
+pub fn warm_up() {
+    let _ = dummy_hash();
 }
 
 /// Hashing failed (should not happen with the default parameters).
