@@ -1,1 +1,263 @@
-//! tests
+//! `synaptic lint` and `synaptic run`, driven in-process through `synaptic_cli::run`.
+
+use std::path::{Path, PathBuf};
+use synaptic_tests::origin::{MockOrigin, MockResponse};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn cli(args: &[&str]) -> (u8, String, String) {
+    let mut argv = vec!["synaptic".to_string()];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = synaptic_cli::run(argv, &mut out, &mut err);
+    // ExitCode has no accessor: compare against the known values
+    let n = [0u8, 1, 2]
+        .into_iter()
+        .find(|n| std::process::ExitCode::from(*n) == code)
+        .unwrap_or(255);
+    (
+        n,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[test]
+fn lint_shipped_sequences_exit_0_with_portability_notes_only() {
+    let (code, out, _) = cli(&["lint", &p(&root().join("sequences"))]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().all(|l| l.contains("warning[W09")), "{out}");
+    assert!(out.contains("simple-token-gen.xml:4:"), "{out}");
+}
+
+#[test]
+fn deny_warnings_fails() {
+    let (code, _, _) = cli(&["lint", "--deny", "warnings", &p(&root().join("sequences"))]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn missing_path_cannot_run() {
+    let (code, out, err) = cli(&["lint", "/definitely/not/here"]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("cannot read /definitely/not/here"), "{err}");
+}
+
+#[test]
+fn short_format_is_path_line_col() {
+    let f = root().join("tests/data/lint/err/scopes-and-types.xml");
+    let (code, out, err) = cli(&["lint", &p(&f)]);
+    assert_eq!(code, 1);
+    let first = out.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!(
+            "{}:2:41: error[E0301]: unknown property scope `axis3`",
+            p(&f)
+        )
+    );
+    assert!(err.contains("1 file checked"), "{err}");
+}
+
+#[test]
+fn json_format_has_the_documented_fields() {
+    let f = root().join("tests/data/lint/err/scopes-and-types.xml");
+    let (code, out, _) = cli(&["lint", "--format", "json", &p(&f)]);
+    assert_eq!(code, 1);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(lines.len() >= 5);
+    let d = &lines[0];
+    assert_eq!(d["file"], p(&f));
+    assert_eq!(d["line"], 2);
+    assert_eq!(d["column"], 41);
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "E0301");
+    assert!(d["message"].as_str().unwrap().contains("axis3"));
+}
+
+#[test]
+fn rich_format_shows_a_snippet() {
+    let f = root().join("tests/data/lint/err/scopes-and-types.xml");
+    let (code, out, _) = cli(&["lint", "--format", "rich", &p(&f)]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("error[E0301]: unknown property scope `axis3`"),
+        "{out}"
+    );
+    assert!(out.contains("scope=\"axis3\""), "{out}");
+    assert!(out.contains('^'), "{out}");
+}
+
+#[test]
+fn sequence_refs_resolve_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+    std::fs::write(
+        dir.path().join("a.xml"),
+        format!(r#"<sequence {ns} name="a"><sequence key="b"/></sequence>"#),
+    )
+    .unwrap();
+    let (code, out, _) = cli(&["lint", &p(&dir.path().join("a.xml"))]);
+    assert_eq!(code, 1);
+    assert!(out.contains("error[E0304]: no sequence named `b`"), "{out}");
+    std::fs::write(
+        dir.path().join("b.xml"),
+        format!(r#"<sequence {ns} name="b"><drop/></sequence>"#),
+    )
+    .unwrap();
+    let (code, out, _) = cli(&["lint", &p(dir.path())]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.is_empty());
+}
+
+fn request_file(dir: &Path, text: &str) -> PathBuf {
+    let f = dir.join("req.http");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+/// The shipped non-caching sequence with its token URL pointed at `token_url`.
+fn nocache_with(dir: &Path, token_url: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("sequences/simple-token-gen-nocache.xml"))
+        .unwrap()
+        .replace("http://127.0.0.1:8280/oauth2/token", token_url);
+    let f = dir.join("seq.xml");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_prints_the_mediated_message() {
+    let token = MockOrigin::start(|_| {
+        MockResponse::json(
+            200,
+            &serde_json::json!({"access_token": "tok-cli", "expires_in": 60}),
+        )
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let seq = nocache_with(dir.path(), &format!("{}/oauth2/token", token.url()));
+    let req = request_file(
+        dir.path(),
+        "POST /pizzashack/1.0.0/order?x=1 HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+    );
+    let args = vec![
+        "run".to_string(),
+        p(&seq),
+        "--request".into(),
+        p(&req),
+        "--api-context".into(),
+        "/pizzashack/1.0.0".into(),
+    ];
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        cli(&a)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["flow"], "continue");
+    assert_eq!(v["status"], serde_json::Value::Null);
+    assert_eq!(v["headers"]["authorization"], "Bearer tok-cli");
+    assert_eq!(v["content_type"], "application/json");
+    assert_eq!(v["body"], "{\"a\":1}");
+    assert_eq!(v["properties"]["axis2"]["REST_URL_POSTFIX"], "/order?x=1");
+    assert_eq!(v["properties"]["axis2"]["HTTP_SC"], "200");
+    assert_eq!(
+        v["properties"]["default"]["generated-access-token"],
+        "tok-cli"
+    );
+    let r = &token.requests()[0];
+    assert_eq!(r.uri, "/oauth2/token");
+    assert_eq!(r.body_str(), "grant_type=client_credentials");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_a_registry_folder_caches_the_token() {
+    let token = MockOrigin::start(|_| {
+        MockResponse::json(200, &serde_json::json!({"access_token": "tok-reg"}))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("sequences/simple-token-gen.xml"))
+        .unwrap()
+        .replace(
+            "http://127.0.0.1:8280/oauth2/token",
+            &format!("{}/oauth2/token", token.url()),
+        );
+    let seq = dir.path().join("seq.xml");
+    std::fs::write(&seq, text).unwrap();
+    let req = request_file(
+        dir.path(),
+        "GET /pizzashack/1.0.0/menu HTTP/1.1\nHost: gw\n\n",
+    );
+    let reg = dir.path().join("registry");
+    let args = vec![
+        "run".to_string(),
+        p(&seq),
+        "--request".into(),
+        p(&req),
+        "--registry".into(),
+        p(&reg),
+        "--api-context".into(),
+        "/pizzashack/1.0.0".into(),
+    ];
+    for round in 0..2 {
+        let a = args.clone();
+        let (code, out, err) = tokio::task::spawn_blocking(move || {
+            let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+            cli(&a)
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "round {round}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["headers"]["authorization"], "Bearer tok-reg");
+        assert_eq!(v["properties"]["axis2"]["REST_URL_POSTFIX"], "/menu");
+    }
+    assert_eq!(token.count(), 1, "the second run used the registry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reports_a_fault_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = synaptic_tests::free_port();
+    let seq = nocache_with(dir.path(), &format!("http://127.0.0.1:{port}/token"));
+    let req = request_file(dir.path(), "GET /menu HTTP/1.1\n\n");
+    let args = vec!["run".to_string(), p(&seq), "--request".into(), p(&req)];
+    let (code, out, _) = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        cli(&a)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["fault"]["code"], 101503);
+    assert_eq!(v["properties"]["default"]["ERROR_CODE"], "101503");
+}
+
+#[test]
+fn run_refuses_a_sequence_with_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = root().join("tests/data/lint/err/seed-placeholders.xml");
+    let req = request_file(dir.path(), "GET /menu HTTP/1.1\n\n");
+    let (code, _, err) = cli(&["run", &p(&seq), "--request", &p(&req)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("E0112"), "{err}");
+}
