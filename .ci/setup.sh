@@ -38,6 +38,18 @@ if [ "$BENCH" = 1 ]; then
   want wrk wrk
 fi
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+# The peers' venv needs ensurepip (Debian's own python3 ships it in python3-venv).
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+
+retry() {  # retry CMD... : registries can fail transiently
+  local i
+  for i in 1 2 3; do
+    "$@" && return 0
+    echo "setup: attempt $i failed: $*" >&2
+    sleep $((i * 5))
+  done
+  return 1
+}
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need[*]}"
@@ -49,8 +61,8 @@ if [ ${#need[@]} -gt 0 ]; then
     made_policy=1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  retry $SUDO apt-get update -qq
+  retry $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 else
   echo "setup: Debian packages present"
@@ -74,7 +86,7 @@ else
   echo "setup: installing real peers into $PEERS_DIR"
   rm -f "$stamp"
   mkdir -p "$PEERS_DIR"
-  bash "$ROOT/tests/peers/real-peers.sh" install
+  retry bash "$ROOT/tests/peers/real-peers.sh" install
   echo "$want_stamp" > "$stamp"
 fi
 echo "setup: done"
