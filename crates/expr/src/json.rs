@@ -39,7 +39,8 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
     } else {
         format!("$.{rest}")
     };
-    let query = jsonpath_rust::parser::parse_json_path(&norm).map_err(|e| e.to_string())?;
+    let query =
+        jsonpath_rust::parser::parse_json_path(&norm).map_err(|e| one_line(&e.to_string()))?;
     let definite = query
         .segments
         .iter()
@@ -151,5 +152,22 @@ fn scalar_text(v: &Json) -> String {
         Json::String(s) => s.clone(),
         Json::Null => "null".into(),
         other => other.to_string(),
+    }
+}
+
+/// pest errors span several lines; keep the expectation and the position.
+fn one_line(msg: &str) -> String {
+    let pos = msg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("-->"))
+        .map(|p| p.trim().to_string());
+    let what = msg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .map(|w| w.trim().to_string());
+    match (what, pos) {
+        (Some(w), Some(p)) => format!("{w} at {p}"),
+        (Some(w), None) => w,
+        _ => msg.split_whitespace().collect::<Vec<_>>().join(" "),
     }
 }

@@ -60,6 +60,17 @@ struct State {
 }
 
 impl State {
+    fn get_prop(&mut self, scope: Scope, name: &str) -> Option<Value> {
+        let hit = self.resolved.iter().find(|(r, _)| match r {
+            Req::Prop(s, n) => *s == scope && n == name,
+            _ => false,
+        });
+        match hit {
+            Some((_, v)) => v.clone(),
+            None => self.get(Req::Prop(scope, name.to_string())),
+        }
+    }
+
     fn get(&mut self, req: Req) -> Option<Value> {
         match self.resolved.iter().find(|(r, _)| *r == req) {
             Some((_, v)) => v.clone(),
@@ -100,7 +111,7 @@ struct StateSource;
 
 impl Source for StateSource {
     fn property(&self, scope: Scope, name: &str) -> Option<Value> {
-        STATE.with(|s| s.borrow_mut().get(Req::Prop(scope, name.to_string())))
+        STATE.with(|s| s.borrow_mut().get_prop(scope, name))
     }
     fn registry(&self, key: &str) -> Option<String> {
         STATE
