@@ -34,11 +34,9 @@ enum Dialect {
 }
 
 /// (expression or pattern, namespaces in scope, dialect)
-fn expressions(
-    e: &Element,
-    scope: &mut Vec<(String, String)>,
-    out: &mut Vec<(String, Vec<(String, String)>, Dialect)>,
-) {
+type Found = (String, Vec<(String, String)>, Dialect);
+
+fn expressions(e: &Element, scope: &mut Vec<(String, String)>, out: &mut Vec<Found>) {
     let mark = scope.len();
     scope.extend(e.namespaces.iter().cloned());
     for a in &e.attributes {
