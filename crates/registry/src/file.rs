@@ -129,7 +129,18 @@ impl FileRegistry {
 impl Registry for FileRegistry {
     async fn get(&self, key: &str) -> Result<Option<String>, RegistryError> {
         let k = Key::parse(key)?;
-        let r = self.load(&(k.space, k.path)).await?;
+        let id = (k.space, k.path);
+        {
+            // fast path: clone only the value asked for
+            let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = cache.get(&id) {
+                return Ok(match &k.prop {
+                    Some(p) => r.props.get(p).cloned(),
+                    None => r.content.clone(),
+                });
+            }
+        }
+        let r = self.load(&id).await?;
         Ok(match &k.prop {
             Some(p) => r.props.get(p).cloned(),
             None => r.content,
