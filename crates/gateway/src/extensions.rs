@@ -68,15 +68,12 @@ async fn build_upstream(
     config: &Arc<Config>,
     ctx: &BuildContext,
 ) -> Result<Arc<dyn UpstreamAuth>, ExtensionError> {
-    let _ = (config, ctx);
-    // replace with: crate::backend_auth::build(api, config, &ctx.metrics).await.map_err(…)
-    Err(ExtensionError {
-        feature: "endpoint_security",
-        message: format!(
-            "API {:?}: [api.endpoint_security] is not available in this build yet",
-            api.name
-        ),
-    })
+    crate::backend_auth::build(api, config, &ctx.metrics)
+        .await
+        .map_err(|e| ExtensionError {
+            feature: "endpoint_security",
+            message: e.to_string(),
+        })
 }
 
 // ===== call site: H-authserver (authserver) =====
