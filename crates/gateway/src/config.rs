@@ -455,6 +455,26 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
                 (None, None) => {}
             }
         }
+        // endpoint security (backend_auth owns the rules)
+        if let Some(es) = &api.endpoint_security {
+            for (k, m) in crate::backend_auth::config::check_endpoint_security(es) {
+                let path = [
+                    At::Key("api"),
+                    At::Index(i),
+                    At::Key("endpoint_security"),
+                    At::Key(k),
+                ];
+                err(&path, format!("API {:?}: {m}", api.name));
+            }
+        }
+    }
+    for (k, m) in crate::backend_auth::config::check_oauth(&config.oauth) {
+        err(&[At::Key("oauth"), At::Key(k)], m);
+    }
+    if let Some(r) = &config.redis {
+        for (k, m) in crate::backend_auth::config::check_redis(r) {
+            err(&[At::Key("redis"), At::Key(k)], m);
+        }
     }
     diags
 }

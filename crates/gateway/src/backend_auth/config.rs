@@ -350,6 +350,41 @@ mod tests {
     }
 
     #[test]
+    fn config_loader_reports_problems_at_their_keys() {
+        let text = r#"
+[[api]]
+name = "a"
+context = "/a"
+endpoint = "http://127.0.0.1:9/"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "saml"
+token_url = "http://idp/token"
+client_id = "id"
+
+[redis]
+url = "http://not-redis"
+"#;
+        let diags = crate::config::from_str(
+            synaptic_diag::SourceId(0),
+            text,
+            std::path::PathBuf::from("."),
+        )
+        .unwrap_err();
+        let at = |needle: &str| {
+            diags
+                .iter()
+                .find(|d| d.message.contains(needle))
+                .map(|d| &text[d.primary_span().range()])
+                .unwrap_or_else(|| panic!("no diagnostic with {needle:?}: {diags:?}"))
+        };
+        assert_eq!(at("unknown grant_type"), "\"saml\"");
+        assert_eq!(at("client_secret or client_secret_env"), "\"id\"");
+        assert_eq!(at("not a redis:// URL"), "\"http://not-redis\"");
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let e = es(r#"
             type = "oauth2"
