@@ -1,0 +1,96 @@
+//! Criterion benches: parse + compile `simple-token-gen`, and its cached path (the `else`
+//! branch) on a GET, registry reads served from memory.
+//!
+//! `cargo bench -p synaptic-engine --bench engine`
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::Arc;
+use synaptic_diag::SourceId;
+use synaptic_engine::{
+    CompileOptions, Engine, FixedClock, Flow, InboundResponse, InvokeError, Invoker, Limits,
+    MessageContext, OutboundRequest,
+};
+use synaptic_registry::{MemoryRegistry, Registry};
+
+const SEQ: &str = include_str!("../../../sequences/simple-token-gen.xml");
+const REG: &str = "local:/api-backend-credentials/pizzaOrderingAPI/";
+const NOW: i64 = 1_700_003_600_001;
+
+struct NoNetwork;
+
+#[async_trait]
+impl Invoker for NoNetwork {
+    async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        Err(InvokeError::Other(
+            "the cached path must not call out".into(),
+        ))
+    }
+}
+
+fn parse_compile(c: &mut Criterion) {
+    c.bench_function("parse+compile simple-token-gen", |b| {
+        b.iter(|| {
+            let p = synaptic_syntax::parse_artifact(SourceId(0), std::hint::black_box(SEQ));
+            let (prog, _) =
+                synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+            prog.expect("compiles")
+        })
+    });
+}
+
+fn cached_path(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let p = synaptic_syntax::parse_artifact(SourceId(0), SEQ);
+    let (prog, _) =
+        synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    let registry = Arc::new(MemoryRegistry::new());
+    rt.block_on(async {
+        registry
+            .put(
+                &format!("{REG}access_Token"),
+                "c1900c8c-10f4-3cb8-9c89-077ec35bff49",
+            )
+            .await
+            .expect("put");
+        registry
+            .put(&format!("{REG}generated_Time"), &(NOW - 60_000).to_string())
+            .await
+            .expect("put");
+    });
+    let engine = Engine {
+        program: Arc::new(prog.expect("compiles")),
+        invoker: Arc::new(NoNetwork),
+        registry,
+        clock: Arc::new(FixedClock(NOW)),
+        limits: Limits::default(),
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("accept", http::HeaderValue::from_static("application/json"));
+    headers.insert("host", http::HeaderValue::from_static("gw.example"));
+    c.bench_function("simple-token-gen cached path (GET)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut ctx = MessageContext::from_request(
+                    http::Method::GET,
+                    "/pizzashack/1.0.0/menu",
+                    headers.clone(),
+                    Bytes::new(),
+                    Some("/pizzashack/1.0.0"),
+                );
+                let flow = engine
+                    .mediate("simple-token-gen", None, &mut ctx)
+                    .await
+                    .expect("mediates");
+                assert_eq!(flow, Flow::Continue);
+                ctx
+            })
+        })
+    });
+}
+
+criterion_group!(benches, parse_compile, cached_path);
+criterion_main!(benches);
