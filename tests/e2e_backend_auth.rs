@@ -738,3 +738,211 @@ async fn secrets_and_tokens_never_reach_logs_or_fault_bodies() {
         assert!(!dbg.contains(s.as_str()), "secret in Debug: {dbg}");
     }
 }
+
+// === through the real gateway (hyper server, routing, proxy core) ===
+
+fn gateway_config(backend: &str, token_url: &str, scope: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[api]]
+name = "bookings"
+context = "/bookings"
+endpoint = "{backend}"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "{token_url}"
+client_id = "gw-client"
+client_secret_env = "SYNAPTIC_TEST_GW_SECRET"
+scope = "{scope}"
+client_auth = "basic"
+{extra}
+"#
+    )
+}
+
+fn set_secret_env() {
+    // the same value for every test of this process
+    std::env::set_var("SYNAPTIC_TEST_GW_SECRET", "gw-secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gateway_revoked_token_replays_once_and_metrics_are_exposed() {
+    set_secret_env();
+    let peer = peers::authlib();
+    // one recording proxy in front of the peer: token endpoint and protected resource
+    let proxy = RecordingProxy::start(&peer.base_url()).await;
+    let gw = synaptic_tests::gateway::start_gateway(
+        &gateway_config(
+            &proxy.url(),
+            &proxy.url_for("/oauth/token"),
+            "view book",
+            "",
+        ),
+        &[],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let r = http
+        .get(gw.url("/bookings/api/bookings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("gw-client"));
+
+    // revoke the gateway's token at the server (RFC 7009)
+    let token = proxy
+        .requests()
+        .iter()
+        .find(|r| r.path() == "/api/bookings")
+        .and_then(|r| r.header("authorization").map(|a| a[7..].to_string()))
+        .expect("the backend saw a bearer token");
+    let revoked = reqwest::Client::new()
+        .post(peer.revocation_url())
+        .basic_auth("gw-client", Some("gw-secret"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 200);
+
+    // the client still sees 200: backend 401, one new token, one replay
+    let r = http
+        .get(gw.url("/bookings/api/bookings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(token_requests(&proxy, "/oauth/token"), 2);
+    assert_eq!(
+        proxy.count_path("/api/bookings"),
+        3,
+        "first call, refused call, replay"
+    );
+
+    let metrics = http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "synaptic_backend_token_fetches_total{api=\"bookings\"} 2",
+        "synaptic_backend_401_replays_total{api=\"bookings\"} 1",
+        "synaptic_backend_token_invalidations_total{api=\"bookings\"} 1",
+        "synaptic_backend_token_seconds_left{api=\"bookings\"} ",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
+    assert!(!metrics.contains("gw-secret") && !metrics.contains(&token));
+
+    // POST with a body and the `book` scope
+    let r = http
+        .post(gw.url("/bookings/api/bookings"))
+        .json(&serde_json::json!({"when": "tomorrow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gateway_replays_a_post_body_once_after_a_401_for_the_failed_token_only() {
+    set_secret_env();
+    let peer = peers::authlib();
+    let proxy = RecordingProxy::start(&peer.base_url()).await;
+    // a backend that refuses the first token it sees (as if revoked), accepts later ones
+    let first: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let f = first.clone();
+    let backend = MockOrigin::start(move |r| {
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        let mut g = f.lock().unwrap();
+        let refused = g.get_or_insert_with(|| auth.clone());
+        if *refused == auth {
+            MockResponse::new(401).header("www-authenticate", "Bearer error=\"invalid_token\"")
+        } else {
+            MockResponse::text(format!("got {}", r.body_str()))
+        }
+    })
+    .await;
+    let gw = synaptic_tests::gateway::start_gateway(
+        &gateway_config(&backend.url(), &proxy.url_for("/oauth/token"), "view", ""),
+        &[],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .post(gw.url("/bookings/orders"))
+        .header("content-type", "application/json")
+        .body(r#"{"pizza":"margherita"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), r#"got {"pizza":"margherita"}"#);
+    assert_eq!(backend.count(), 2, "one 401, one replay");
+    assert_eq!(token_requests(&proxy, "/oauth/token"), 2);
+    let reqs = backend.requests();
+    assert_ne!(
+        reqs[0].header("authorization"),
+        reqs[1].header("authorization")
+    );
+    assert_eq!(reqs[1].body_str(), r#"{"pizza":"margherita"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_gateway_servers_share_redis_and_a_dead_token_endpoint_gives_503() {
+    set_secret_env();
+    let redis = RedisServer::start();
+    let peer = peers::authlib();
+    let proxy = RecordingProxy::start(&peer.base_url()).await;
+    let backend = bearer_backend().await;
+    let cfg = gateway_config(
+        &backend.url(),
+        &proxy.url_for("/oauth/token"),
+        "view",
+        &format!("\n[redis]\nurl = \"{}\"\n", redis.url()),
+    );
+    let a = synaptic_tests::gateway::start_gateway(&cfg, &[]).await;
+    let b = synaptic_tests::gateway::start_gateway(&cfg, &[]).await;
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = (0..50)
+        .flat_map(|i| {
+            [
+                a.url(&format!("/bookings/x{i}")),
+                b.url(&format!("/bookings/y{i}")),
+            ]
+        })
+        .map(|u| {
+            let http = http.clone();
+            tokio::spawn(async move { http.get(u).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(token_requests(&proxy, "/oauth/token"), 1);
+
+    // a third gateway with other credentials while the token endpoint is down: 503 JSON fault
+    proxy.fail_with(MockResponse::aborted());
+    let cold_cfg = cfg.replace("scope = \"view\"", "scope = \"book\"");
+    let c = synaptic_tests::gateway::start_gateway(&cold_cfg, &[]).await;
+    let r = http.get(c.url("/bookings/z")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["fault"]["code"], 303003);
+    // the gateways that have a token keep working
+    assert_eq!(
+        http.get(a.url("/bookings/again"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
