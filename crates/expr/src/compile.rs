@@ -257,7 +257,12 @@ fn xpath_kind(
     let mut meta = a.meta;
     let top = strip_groups(&ast);
     if let Some(read) = bare_read(top, namespaces) {
-        meta.may_be_empty = true;
+        meta.may_be_empty = match &read {
+            Read::GetProperty(args) => {
+                !matches!(props::target(args), Target::Time | Target::Date(_))
+            }
+            Read::Var(..) => true,
+        };
         return Ok((Kind::Bare(read), meta));
     }
     if let Expr::Literal(s) = top {

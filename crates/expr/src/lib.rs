@@ -106,10 +106,7 @@ impl Value {
             Value::Number(n) => num::java_double_to_string(*n),
             Value::Integer(i) => i.to_string(),
             Value::Boolean(b) => b.to_string(),
-            Value::Json(v) => match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
+            Value::Json(v) => v.to_string(),
         })
     }
 

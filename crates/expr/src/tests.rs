@@ -502,6 +502,14 @@ fn metadata() {
     )
     .unwrap();
     assert_eq!(c.warnings().len(), 1);
+    assert!(!compile(
+        "get-property('SYSTEM_TIME')",
+        Span::detached(),
+        &[],
+        Dialect::XPath
+    )
+    .unwrap()
+    .may_be_empty());
     assert!(compile("name()", Span::detached(), &[], Dialect::XPath)
         .unwrap()
         .touches_body());

@@ -522,10 +522,7 @@ fn to_xvalue<'d>(v: Value) -> XValue<'d> {
         Value::Number(n) => XValue::Number(n),
         Value::Integer(i) => XValue::Number(i as f64),
         Value::Boolean(b) => XValue::Boolean(b),
-        Value::Json(j) => XValue::String(match j {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        }),
+        Value::Json(j) => XValue::String(j.to_string()),
     }
 }
 
