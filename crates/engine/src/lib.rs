@@ -16,6 +16,9 @@ mod redact;
 mod run;
 mod uri;
 
+#[cfg(test)]
+mod tests;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::Arc;

@@ -1,0 +1,166 @@
+//! Engine unit tests that need the whole pipeline (parse → compile → mediate).
+
+use crate::*;
+use std::sync::Mutex;
+use synaptic_diag::SourceId;
+
+struct NoNet;
+
+#[async_trait]
+impl Invoker for NoNet {
+    async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        Err(InvokeError::Connect("no network in unit tests".into()))
+    }
+}
+
+fn engine(xml: &str) -> Engine {
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    assert!(
+        p.diagnostics.iter().all(|d| !d.is_error()),
+        "{:?}",
+        p.diagnostics
+    );
+    let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+    Engine {
+        program: Arc::new(prog),
+        invoker: Arc::new(NoNet),
+        registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
+        clock: Arc::new(FixedClock(1_700_000_000_000)),
+        limits: Limits::default(),
+    }
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::ErrorKind::Other)?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn log_mediator_redacts_credentials() {
+    let e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <log level="full">
+                <property name="auth" expression="$trp:Authorization"/>
+                <property name="client_secret" value="s3cr3t-value"/>
+                <property name="plain" value="visible-value"/>
+            </log>
+        </sequence>"#,
+    );
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        "Bearer eyJhbGciOi.payload.sig".parse().unwrap(),
+    );
+    headers.insert("x-api-key", "k-123456".parse().unwrap());
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let mut ctx = MessageContext::from_request(
+        http::Method::POST,
+        "/x",
+        headers,
+        Bytes::from_static(br#"{"access_token":"tok-abcdef","n":1}"#),
+        None,
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    });
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(out.contains("visible-value"), "{out}");
+    assert!(out.contains("Bearer ***"), "{out}");
+    for secret in ["eyJhbGciOi", "s3cr3t-value", "k-123456", "tok-abcdef"] {
+        assert!(!out.contains(secret), "{secret} leaked: {out}");
+    }
+    assert!(out.contains(r#""n":1"#), "{out}");
+}
+
+#[test]
+fn limits_stop_runaway_recursion() {
+    let e = engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+            <sequence name="a"><sequence key="a"/></sequence>
+        </definitions>"#,
+    );
+    let mut ctx = MessageContext::from_request(
+        http::Method::GET,
+        "/",
+        http::HeaderMap::new(),
+        Bytes::new(),
+        None,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let err = rt.block_on(e.mediate("a", None, &mut ctx)).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Limit);
+}
+
+#[test]
+fn malformed_json_body_is_a_client_error_only_when_read() {
+    let e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="a" value="1"/>
+        </sequence>"#,
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let mut ctx = MessageContext::from_request(
+        http::Method::POST,
+        "/",
+        headers.clone(),
+        Bytes::from_static(b"{not json"),
+        None,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(e.mediate("s", None, &mut ctx)).unwrap(),
+        Flow::Continue
+    );
+    // untouched: passed through byte for byte
+    assert_eq!(&ctx.body_bytes().unwrap().0[..], b"{not json");
+
+    let e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="a" expression="json-eval($.a)"/>
+        </sequence>"#,
+    );
+    let mut ctx = MessageContext::from_request(
+        http::Method::POST,
+        "/",
+        headers,
+        Bytes::from_static(b"{not json"),
+        None,
+    );
+    let err = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadBody);
+    assert_eq!(err.origin, Origin::Downstream);
+}
+
+#[test]
+fn program_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Program>();
+    check::<Engine>();
+    check::<MessageContext>();
+}
