@@ -765,6 +765,17 @@ impl Rewrite for Rw<'_> {
         emit(l, out);
         out.push_str(", ");
         emit(r, out);
+        // a property read that is missing is Java null: `=`/`!=` with a null side are false
+        // (Jaxen), which an empty node-set alone does not give against a boolean
+        let lr = bare_read(strip_groups(l), self.ns).is_some();
+        let rr = bare_read(strip_groups(r), self.ns).is_some();
+        if matches!(op, BinOp::Eq | BinOp::Ne) && (lr || rr) {
+            out.push_str(match (lr, rr) {
+                (true, true) => ", 'lr'",
+                (true, false) => ", 'l'",
+                _ => ", 'r'",
+            });
+        }
         out.push(')');
         true
     }

@@ -973,7 +973,14 @@ impl Function for Cmp {
         _: &Evaluation<'c, 'd>,
         args: Vec<XValue<'d>>,
     ) -> Result<XValue<'d>, FnError> {
-        arity(&args, 2, 2)?;
+        arity(&args, 2, 3)?;
+        if let Some(flags) = args.get(2) {
+            let flags = xstring(flags);
+            let null = |v: &XValue<'_>| matches!(v, XValue::Nodeset(ns) if ns.size() == 0);
+            if (flags.contains('l') && null(&args[0])) || (flags.contains('r') && null(&args[1])) {
+                return Ok(XValue::Boolean(false));
+            }
+        }
         Ok(XValue::Boolean(compare(self.0, &args[0], &args[1])))
     }
 }
