@@ -14,6 +14,9 @@ mod parse;
 mod ser;
 mod xml;
 
+#[cfg(test)]
+mod tests;
+
 use synaptic_diag::{Diagnostic, SourceId};
 
 /// The Synapse configuration namespace.

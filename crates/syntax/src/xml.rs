@@ -582,25 +582,38 @@ impl<'a> Builder<'a> {
     /// Unescape an attribute value and apply XML attribute-value normalization (tab, CR, LF →
     /// space). Unknown entities are E0102 and expand to nothing.
     fn attr_value(&mut self, raw: Cow<'a, str>, raw_start: usize) -> Cow<'a, str> {
-        let needs_norm = raw.contains(['\t', '\n', '\r']);
-        let v = self.unescape(raw, raw_start);
-        if needs_norm {
-            Cow::Owned(v.replace("\r\n", " ").replace(['\t', '\n', '\r'], " "))
-        } else {
-            v
-        }
+        self.unescape_with(raw, raw_start, true)
     }
 
     fn unescape(&mut self, raw: impl Into<Cow<'a, str>>, raw_start: usize) -> Cow<'a, str> {
-        let raw: Cow<'a, str> = raw.into();
-        if !raw.contains('&') {
+        self.unescape_with(raw.into(), raw_start, false)
+    }
+
+    /// Resolve references; with `normalize`, literal tab/CR/LF (CRLF as one) become spaces
+    /// while character references keep the character they name (XML attribute-value
+    /// normalization).
+    fn unescape_with(
+        &mut self,
+        raw: Cow<'a, str>,
+        raw_start: usize,
+        normalize: bool,
+    ) -> Cow<'a, str> {
+        let normalize = normalize && raw.contains(['\t', '\n', '\r']);
+        if !raw.contains('&') && !normalize {
             return raw;
         }
+        let push = |out: &mut String, lit: &str| {
+            if normalize {
+                out.push_str(&lit.replace("\r\n", " ").replace(['\t', '\n', '\r'], " "));
+            } else {
+                out.push_str(lit);
+            }
+        };
         let mut out = String::with_capacity(raw.len());
         let mut rest: &str = &raw;
         let mut pos = raw_start;
         while let Some(i) = rest.find('&') {
-            out.push_str(&rest[..i]);
+            push(&mut out, &rest[..i]);
             let after_amp = &rest[i + 1..];
             let end = after_amp.find(';').filter(|&e| e <= 32);
             match end {
@@ -634,7 +647,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        out.push_str(rest);
+        push(&mut out, rest);
         Cow::Owned(out)
     }
 }
