@@ -132,6 +132,10 @@ pub fn build_with(
     };
     match kind {
         MediaKind::Json => {
+            let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Payload::Empty);
+            }
             let v: serde_json::Value =
                 serde_json::from_slice(bytes).map_err(|e| PayloadError::Json(e.to_string()))?;
             Ok(Payload::Json(v))

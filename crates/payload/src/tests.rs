@@ -39,6 +39,9 @@ fn build_by_content_type() {
         (b"hello", Some("text/csv"), "Text"),
         (b"\x00\x01", Some("application/octet-stream"), "Binary"),
         (b"{}", None, "Json"),
+        (b"\xEF\xBB\xBF{\"a\":1}", Some("application/json"), "Json"),
+        (b"  \n", Some("application/json"), "Empty"),
+        (b"  \n", Some("application/xml"), "Empty"),
         (b"<a/>", None, "Pox"),
     ];
     for (bytes, ct, want) in cases {
