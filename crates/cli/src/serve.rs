@@ -14,7 +14,12 @@ use synaptic_gateway::{ServeOptions, StartError};
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// The configuration file; relative paths inside it resolve against its folder.
-    #[arg(long, short = 'c', value_name = "PATH", default_value = "synaptic.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "PATH",
+        default_value = "synaptic.toml"
+    )]
     pub config: PathBuf,
     /// Load and validate the configuration and every sequence, print diagnostics, exit 0/1.
     #[arg(long)]
@@ -81,7 +86,11 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         }) => {
             let target: &mut dyn Write = if args.check { out } else { err };
             let (errors, _) = print_diags(target, &sources, &diagnostics, format)?;
-            writeln!(err, "synaptic: {} has {errors} error(s)", args.config.display())?;
+            writeln!(
+                err,
+                "synaptic: {} has {errors} error(s)",
+                args.config.display()
+            )?;
             return Ok(ExitCode::from(1));
         }
         Err(e @ ConfigError::Io { .. }) => {
@@ -161,7 +170,11 @@ fn check(
     let (e2, _) = print_diags(out, &loaded.sources, &refs, format)?;
     errors += e2;
     if !dir.is_dir() && !config::referenced_sequences(cfg).is_empty() {
-        writeln!(err, "synaptic: sequences folder {} does not exist", display(&dir))?;
+        writeln!(
+            err,
+            "synaptic: sequences folder {} does not exist",
+            display(&dir)
+        )?;
         errors += 1;
     }
     writeln!(
@@ -189,12 +202,35 @@ fn init_tracing(wire: bool) {
     } else {
         "info"
     };
-    let filter = EnvFilter::try_from_env("SYNAPTIC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let filter =
+        EnvFilter::try_from_env("SYNAPTIC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // The caller holds the stderr lock for the whole command (`cli::main`), so logs go to a
+    // duplicate of file descriptor 2 rather than through `std::io::stderr()`.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(true)
-        .try_init();
+        .with_target(true);
+    let _ = match stderr_dup() {
+        Some(file) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
+}
+
+#[cfg(unix)]
+fn stderr_dup() -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+}
+
+#[cfg(not(unix))]
+fn stderr_dup() -> Option<std::fs::File> {
+    None
 }
 
 async fn shutdown_signal() {

@@ -261,7 +261,11 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 }
 
 /// Parse and validate configuration text. `source` is used for the diagnostics' spans.
-pub fn from_str(source: SourceId, text: &str, base_dir: PathBuf) -> Result<Config, Vec<Diagnostic>> {
+pub fn from_str(
+    source: SourceId,
+    text: &str,
+    base_dir: PathBuf,
+) -> Result<Config, Vec<Diagnostic>> {
     let mut config: Config = toml::from_str(text).map_err(|e| {
         let span = e
             .span()
@@ -385,7 +389,10 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
             Ok(_) => {
                 let c = crate::routing::context_key(&api.context);
                 if !contexts.insert(c.to_string()) {
-                    err(&at("context"), format!("duplicate context {:?}", api.context));
+                    err(
+                        &at("context"),
+                        format!("duplicate context {:?}", api.context),
+                    );
                 }
             }
             Err(e) => err(&at("context"), format!("invalid context: {e}")),
@@ -480,10 +487,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
 }
 
 /// E0402 diagnostics for sequence names the configuration uses but `known` lacks.
-pub fn check_sequence_refs(
-    loaded: &LoadedConfig,
-    known: &dyn Fn(&str) -> bool,
-) -> Vec<Diagnostic> {
+pub fn check_sequence_refs(loaded: &LoadedConfig, known: &dyn Fn(&str) -> bool) -> Vec<Diagnostic> {
     let text = loaded.sources.text(loaded.source);
     let mut diags = Vec::new();
     for (i, api) in loaded.config.api.iter().enumerate() {

@@ -27,7 +27,12 @@ pub mod code {
 }
 
 /// A complete fault response.
-pub fn response(status: StatusCode, code: i64, message: &str, description: &str) -> Response<Full<Bytes>> {
+pub fn response(
+    status: StatusCode,
+    code: i64,
+    message: &str,
+    description: &str,
+) -> Response<Full<Bytes>> {
     let body = serde_json::json!({
         "fault": { "code": code, "message": message, "description": description }
     });

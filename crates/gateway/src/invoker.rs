@@ -18,7 +18,12 @@ pub struct HttpInvoker {
 }
 
 impl HttpInvoker {
-    pub fn new(client: HttpClient, default_timeout: Duration, max_response: usize, wire: bool) -> Self {
+    pub fn new(
+        client: HttpClient,
+        default_timeout: Duration,
+        max_response: usize,
+        wire: bool,
+    ) -> Self {
         HttpInvoker {
             client,
             default_timeout,
@@ -62,7 +67,11 @@ impl Invoker for HttpInvoker {
             crate::wire::log(
                 "<<",
                 "backend",
-                &format!("{} {} HTTP/1.1", req.method, req.url),
+                &format!(
+                    "{} {} HTTP/1.1",
+                    req.method,
+                    crate::wire::redact_url(&req.url)
+                ),
                 &req.headers,
                 &req.body,
             );

@@ -128,7 +128,11 @@ impl Registry {
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {
         let key = render_labels(labels);
         self.with_family(name, help, "counter", |fam| {
-            match fam.series.entry(key).or_insert_with(|| Value::Counter(Counter::default())) {
+            match fam
+                .series
+                .entry(key)
+                .or_insert_with(|| Value::Counter(Counter::default()))
+            {
                 Value::Counter(c) => c.clone(),
                 _ => Counter::default(),
             }
@@ -139,7 +143,11 @@ impl Registry {
     pub fn gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Gauge {
         let key = render_labels(labels);
         self.with_family(name, help, "gauge", |fam| {
-            match fam.series.entry(key).or_insert_with(|| Value::Gauge(Gauge::default())) {
+            match fam
+                .series
+                .entry(key)
+                .or_insert_with(|| Value::Gauge(Gauge::default()))
+            {
                 Value::Gauge(g) => g.clone(),
                 _ => Gauge::default(),
             }
@@ -172,7 +180,7 @@ impl Registry {
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         // evaluate gauge functions outside the lock
-        let snapshot: Vec<(String, String, &'static str, Vec<(String, ValueSnap)>)> = {
+        let snapshot: Vec<FamilySnap> = {
             let fams = self.families.lock().unwrap_or_else(|e| e.into_inner());
             fams.iter()
                 .map(|(name, fam)| {
@@ -208,6 +216,8 @@ impl Registry {
         out
     }
 }
+
+type FamilySnap = (String, String, &'static str, Vec<(String, ValueSnap)>);
 
 enum ValueSnap {
     Int(u64),

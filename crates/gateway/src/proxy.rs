@@ -286,7 +286,10 @@ mod tests {
     #[test]
     fn join() {
         let a = "http://h/pizzashack/1.0.0";
-        assert_eq!(join_url(a, "/menu?x=1"), "http://h/pizzashack/1.0.0/menu?x=1");
+        assert_eq!(
+            join_url(a, "/menu?x=1"),
+            "http://h/pizzashack/1.0.0/menu?x=1"
+        );
         assert_eq!(join_url("http://h/p/", "/menu"), "http://h/p/menu");
         assert_eq!(join_url("http://h/p", "menu"), "http://h/p/menu");
         assert_eq!(join_url("http://h/p/", "?a=1"), "http://h/p?a=1");
@@ -308,7 +311,10 @@ mod tests {
     #[test]
     fn hop_by_hop() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("close, x-secret-hop"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));

@@ -242,7 +242,10 @@ pub fn watch(store: Arc<ProgramStore>) -> WatchHandle {
             }
         }
     };
-    let watcher: Option<Box<dyn notify::Watcher + Send>> =
+    let watcher: Option<Box<dyn notify::Watcher + Send>> = if !dir.is_dir() {
+        tracing::info!(target: "synaptic::reload", dir = %dir.display(), "sequences folder does not exist yet; polling for it");
+        None
+    } else {
         match notify::recommended_watcher(handler.clone()) {
             Ok(mut w) => match w.watch(&dir, notify::RecursiveMode::Recursive) {
                 Ok(()) => Some(Box::new(w)),
@@ -255,9 +258,11 @@ pub fn watch(store: Arc<ProgramStore>) -> WatchHandle {
                 tracing::warn!(target: "synaptic::reload", error = %e, "file watcher unavailable; polling");
                 None
             }
-        };
+        }
+    };
     let watcher = match watcher {
         Some(w) => Some(w),
+        None if !dir.is_dir() => None,
         None => {
             let cfg = notify::Config::default()
                 .with_poll_interval(Duration::from_millis(500))

@@ -346,9 +346,18 @@ mod tests {
             res(&[], None, Some("/files/*")),
             res(&["GET"], None, Some("*.png")),
         ]);
-        assert_eq!(t.find(&Method::GET, "/bookings"), ResourceMatch::Found(0, vec![]));
-        assert_eq!(t.find(&Method::HEAD, "/bookings/"), ResourceMatch::Found(0, vec![]));
-        assert_eq!(t.find(&Method::POST, "/bookings"), ResourceMatch::Found(1, vec![]));
+        assert_eq!(
+            t.find(&Method::GET, "/bookings"),
+            ResourceMatch::Found(0, vec![])
+        );
+        assert_eq!(
+            t.find(&Method::HEAD, "/bookings/"),
+            ResourceMatch::Found(0, vec![])
+        );
+        assert_eq!(
+            t.find(&Method::POST, "/bookings"),
+            ResourceMatch::Found(1, vec![])
+        );
         assert_eq!(
             t.find(&Method::PUT, "/bookings/42"),
             ResourceMatch::Found(2, vec![("id".into(), "42".into())])
@@ -357,11 +366,23 @@ mod tests {
             t.find(&Method::DELETE, "/bookings/42"),
             ResourceMatch::MethodNotAllowed(vec!["GET".into(), "PUT".into()])
         );
-        assert_eq!(t.find(&Method::DELETE, "/files"), ResourceMatch::Found(3, vec![]));
-        assert_eq!(t.find(&Method::GET, "/files/a/b"), ResourceMatch::Found(3, vec![]));
+        assert_eq!(
+            t.find(&Method::DELETE, "/files"),
+            ResourceMatch::Found(3, vec![])
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/files/a/b"),
+            ResourceMatch::Found(3, vec![])
+        );
         assert_eq!(t.find(&Method::GET, "/filesx"), ResourceMatch::NotFound);
-        assert_eq!(t.find(&Method::GET, "/img/a.png"), ResourceMatch::Found(4, vec![]));
-        assert_eq!(t.find(&Method::GET, "/bookings/42/x"), ResourceMatch::NotFound);
+        assert_eq!(
+            t.find(&Method::GET, "/img/a.png"),
+            ResourceMatch::Found(4, vec![])
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/bookings/42/x"),
+            ResourceMatch::NotFound
+        );
         assert_eq!(t.find(&Method::GET, ""), ResourceMatch::NotFound);
     }
 
@@ -370,7 +391,10 @@ mod tests {
         let t = UriTemplate::parse("/a/{x}/{+rest}").unwrap();
         assert_eq!(
             t.matches("/a/1/b/c"),
-            Some(vec![("x".into(), "1".into()), ("rest".into(), "b/c".into())])
+            Some(vec![
+                ("x".into(), "1".into()),
+                ("rest".into(), "b/c".into())
+            ])
         );
         let q = UriTemplate::parse("/menu?size={size}").unwrap();
         assert_eq!(q.matches("/menu"), Some(vec![]));

@@ -256,7 +256,11 @@ impl Gateway {
     }
 
     /// Answer one request.
-    pub async fn handle(&self, req: Request<Incoming>, peer: Option<SocketAddr>) -> Response<ResponseBody> {
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> Response<ResponseBody> {
         let start = tokio::time::Instant::now();
         let method = req.method().clone();
         let log_path = if self.inner.access_log {
@@ -280,7 +284,7 @@ impl Gateway {
                 path = %p,
                 status = resp.status().as_u16(),
                 ms = format_args!("{ms:.2}"),
-                api = api.as_deref().unwrap_or("-"),
+                api = %api.as_deref().unwrap_or("-"),
                 peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
             );
         }
@@ -347,9 +351,15 @@ impl Gateway {
         let mut principal = None;
         if api.secured {
             let Some(inb) = &inner.ext.inbound else {
-                return (full(fault::internal("authorization server not available")), name);
+                return (
+                    full(fault::internal("authorization server not available")),
+                    name,
+                );
             };
-            match inb.check(&api.name, &parts.method, rel, &parts.headers).await {
+            match inb
+                .check(&api.name, &parts.method, rel, &parts.headers)
+                .await
+            {
                 Ok(p) => principal = Some(p),
                 Err(r) => return (full(r), name),
             }
@@ -363,7 +373,7 @@ impl Gateway {
             None => rel.to_string(),
         };
         let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
-        let resp = if !seqs.inflow.is_some() && !seqs.outflow.is_some() && ua.is_none() && !inner.wire
+        let resp = if seqs.inflow.is_none() && seqs.outflow.is_none() && ua.is_none() && !inner.wire
         {
             self.pass_through(api, seqs, parts, body, &postfix, norm.as_str(), &query)
                 .await
@@ -394,7 +404,13 @@ impl Gateway {
             Err(r) => return r,
         };
         if self.inner.wire {
-            wire::log(">>", "client", &request_line(&parts.method, &parts.uri), &parts.headers, &body);
+            wire::log(
+                ">>",
+                "client",
+                &request_line(&parts.method, &parts.uri),
+                &parts.headers,
+                &body,
+            );
         }
         let resp = svc
             .handle(parts.method, parts.uri, parts.headers, body, peer)
@@ -412,7 +428,11 @@ impl Gateway {
     }
 
     /// Read a client body under the limit (413 above it).
-    async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<Bytes, Response<ResponseBody>> {
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Incoming,
+    ) -> Result<Bytes, Response<ResponseBody>> {
         let max = self.inner.max_body;
         if content_length(headers).is_some_and(|n| n > max) {
             return Err(full(fault::too_large(max)));
@@ -493,16 +513,28 @@ impl Gateway {
         let (code, msg, default) = match e {
             SendError::Connect(m) => {
                 tracing::warn!(api = %api.name, error = %m, "backend unreachable");
-                (fault::code::BACKEND_UNREACHABLE, "Error connecting to the backend", fault::backend_unreachable())
+                (
+                    fault::code::BACKEND_UNREACHABLE,
+                    "Error connecting to the backend",
+                    fault::backend_unreachable(),
+                )
             }
             SendError::Timeout => {
                 tracing::warn!(api = %api.name, "backend timeout");
-                (fault::code::BACKEND_TIMEOUT, "Backend timeout", fault::backend_timeout())
+                (
+                    fault::code::BACKEND_TIMEOUT,
+                    "Backend timeout",
+                    fault::backend_timeout(),
+                )
             }
             SendError::BodyTooLarge => return full(fault::too_large(self.inner.max_body)),
             SendError::Failed(m) => {
                 tracing::warn!(api = %api.name, error = %m, "backend failure");
-                (fault::code::BACKEND_SEND, "Error sending to the backend", fault::backend_failed())
+                (
+                    fault::code::BACKEND_SEND,
+                    "Error sending to the backend",
+                    fault::backend_failed(),
+                )
             }
         };
         if let (Some(fseq), Some(ctx)) = (&seqs.fault, ctx) {
@@ -516,7 +548,7 @@ impl Gateway {
             ctx.properties
                 .axis2
                 .insert("HTTP_SC".into(), Value::Integer(i64::from(status.as_u16())));
-            if let Some(r) = self.run_fault_sequence(api, fseq, ctx).await {
+            if let Some(r) = self.run_fault_sequence(api, fseq, ctx, true).await {
                 return r;
             }
         }
@@ -528,13 +560,14 @@ impl Gateway {
         api: &ApiRuntime,
         fseq: &str,
         ctx: &mut MessageContext,
+        request_path: bool,
     ) -> Option<Response<ResponseBody>> {
         let engine = self.engine()?;
         if !engine.program.has_sequence(fseq) {
             return None;
         }
         match engine.mediate(fseq, None, ctx).await {
-            Ok(Flow::Respond) => Some(self.ctx_response(ctx)),
+            Ok(Flow::Respond) => Some(self.ctx_response(ctx, request_path)),
             Ok(Flow::Drop) => Some(empty(StatusCode::ACCEPTED)),
             Ok(Flow::Continue) => None,
             Err(e) => {
@@ -582,7 +615,13 @@ impl Gateway {
         };
         let peer_s = peer.map(|p| p.to_string()).unwrap_or_default();
         if inner.wire {
-            wire::log(">>", &peer_s, &request_line(&parts.method, &parts.uri), &parts.headers, &body);
+            wire::log(
+                ">>",
+                &peer_s,
+                &request_line(&parts.method, &parts.uri),
+                &parts.headers,
+                &body,
+            );
         }
         let needs_ctx = seqs.inflow.is_some() || seqs.outflow.is_some();
         let resp = if !needs_ctx {
@@ -606,8 +645,10 @@ impl Gateway {
                 Err(UpErr::Build(m)) => full(fault::internal(&m)),
             }
         } else {
-            self.run_flows(api, seqs, ua, parts, body, &norm, &query, vars, principal, &peer_s)
-                .await
+            self.run_flows(
+                api, seqs, ua, parts, body, &norm, &query, vars, principal, &peer_s,
+            )
+            .await
         };
         if inner.wire {
             self.wire_response(resp, &peer_s).await
@@ -631,7 +672,11 @@ impl Gateway {
         peer: &str,
     ) -> Response<ResponseBody> {
         let Some(engine) = self.engine() else {
-            let missing = seqs.inflow.as_deref().or(seqs.outflow.as_deref()).unwrap_or("");
+            let missing = seqs
+                .inflow
+                .as_deref()
+                .or(seqs.outflow.as_deref())
+                .unwrap_or("");
             return full(fault::sequence_missing(missing));
         };
         for s in [&seqs.inflow, &seqs.outflow].into_iter().flatten() {
@@ -667,14 +712,15 @@ impl Gateway {
             }
             d.insert("oauth.scope".into(), Value::String(p.scopes.join(" ")));
         }
-        ctx.properties
-            .default
-            .insert("SYNAPSE_REST_API".into(), Value::String(api.name.to_string()));
+        ctx.properties.default.insert(
+            "SYNAPSE_REST_API".into(),
+            Value::String(api.name.to_string()),
+        );
         // in-flow
         if let Some(inseq) = &seqs.inflow {
             match engine.mediate(inseq, fault_seq, &mut ctx).await {
                 Ok(Flow::Continue) => {}
-                Ok(Flow::Respond) => return self.ctx_response(&mut ctx),
+                Ok(Flow::Respond) => return self.ctx_response(&mut ctx, true),
                 Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
                 Err(e) => {
                     log_mediation_error(api, &e, &self.inner.store.current().sources);
@@ -707,7 +753,9 @@ impl Gateway {
             return self.stream_back(resp, peer).await;
         };
         let (mut p, b) = resp.into_parts();
-        let limit = usize::try_from(self.inner.max_body).unwrap_or(usize::MAX).max(1 << 20);
+        let limit = usize::try_from(self.inner.max_body)
+            .unwrap_or(usize::MAX)
+            .max(1 << 20);
         let body = match proxy::read_limited(b, limit).await {
             Ok(b) => b,
             Err(_) => return full(fault::backend_failed()),
@@ -720,7 +768,7 @@ impl Gateway {
         });
         match engine.mediate(outseq, fault_seq, &mut ctx).await {
             Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
-            Ok(_) => self.ctx_response(&mut ctx),
+            Ok(_) => self.ctx_response(&mut ctx, false),
             Err(e) => {
                 log_mediation_error(api, &e, &self.inner.store.current().sources);
                 full(fault::mediation(&e))
@@ -738,18 +786,12 @@ impl Gateway {
     ) -> Result<Response<Incoming>, UpErr> {
         let timeout = out.timeout.unwrap_or(api.timeout);
         let Some(ua) = ua else {
-            let req = invoker::build_request(out).map_err(UpErr::Build)?;
-            return proxy::send(&self.inner.client, req, timeout)
-                .await
-                .map_err(UpErr::Send);
+            return self.send_out(out, timeout).await;
         };
         let replayable = out.body.len() <= self.inner.replay_max_body;
         let original = replayable.then(|| out.clone());
         let ticket: AuthTicket = ua.authorize(&mut out).await.map_err(UpErr::Hook)?;
-        let req = invoker::build_request(out).map_err(UpErr::Build)?;
-        let resp = proxy::send(&self.inner.client, req, timeout)
-            .await
-            .map_err(UpErr::Send)?;
+        let resp = self.send_out(out, timeout).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -759,10 +801,35 @@ impl Gateway {
         };
         drop(resp);
         ua.authorize(&mut again).await.map_err(UpErr::Hook)?;
-        let req = invoker::build_request(again).map_err(UpErr::Build)?;
-        proxy::send(&self.inner.client, req, timeout)
+        self.send_out(again, timeout).await
+    }
+
+    async fn send_out(
+        &self,
+        out: OutboundRequest,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, UpErr> {
+        if self.inner.wire {
+            let line = match out.url.parse::<http::Uri>() {
+                Ok(u) => request_line(&out.method, &u),
+                Err(_) => format!("{} {}", out.method, out.url),
+            };
+            wire::log("<<", "backend", &line, &out.headers, &out.body);
+        }
+        let req = invoker::build_request(out).map_err(UpErr::Build)?;
+        let resp = proxy::send(&self.inner.client, req, timeout)
             .await
-            .map_err(UpErr::Send)
+            .map_err(UpErr::Send)?;
+        if self.inner.wire {
+            wire::log(
+                ">>",
+                "backend",
+                &status_line(resp.status()),
+                resp.headers(),
+                b"",
+            );
+        }
+        Ok(resp)
     }
 
     async fn stream_back(&self, resp: Response<Incoming>, _peer: &str) -> Response<ResponseBody> {
@@ -771,7 +838,11 @@ impl Gateway {
         Response::from_parts(p, Either::Left(b))
     }
 
-    async fn wire_response(&self, resp: Response<ResponseBody>, peer: &str) -> Response<ResponseBody> {
+    async fn wire_response(
+        &self,
+        resp: Response<ResponseBody>,
+        peer: &str,
+    ) -> Response<ResponseBody> {
         let (p, b) = resp.into_parts();
         let bytes = match proxy::read_limited(b, usize::MAX).await {
             Ok(b) => b,
@@ -782,7 +853,7 @@ impl Gateway {
     }
 
     /// The response a sequence built (`respond`, or the out-flow's message).
-    fn ctx_response(&self, ctx: &mut MessageContext) -> Response<ResponseBody> {
+    fn ctx_response(&self, ctx: &mut MessageContext, request_path: bool) -> Response<ResponseBody> {
         let status = ctx
             .status
             .and_then(|s| StatusCode::from_u16(s).ok())
@@ -794,7 +865,7 @@ impl Gateway {
         let mut headers = std::mem::take(&mut ctx.headers);
         proxy::strip_hop_by_hop(&mut headers);
         headers.remove(header::CONTENT_LENGTH);
-        if !ctx.response {
+        if request_path {
             // responding on the request path: the transport headers are the request's
             for h in REQUEST_ONLY_HEADERS {
                 headers.remove(*h);
@@ -864,7 +935,10 @@ fn api_runtime(index: usize, a: &ApiConfig, config: &Config) -> ApiRuntime {
         .map(|r| Seqs {
             inflow: r.in_sequence.clone().or_else(|| a.in_sequence.clone()),
             outflow: r.out_sequence.clone().or_else(|| a.out_sequence.clone()),
-            fault: r.fault_sequence.clone().or_else(|| a.fault_sequence.clone()),
+            fault: r
+                .fault_sequence
+                .clone()
+                .or_else(|| a.fault_sequence.clone()),
         })
         .collect();
     let _ = Seqs::any;
@@ -882,9 +956,8 @@ fn api_runtime(index: usize, a: &ApiConfig, config: &Config) -> ApiRuntime {
 }
 
 fn log_mediation_error(api: &ApiRuntime, e: &MediationError, sources: &synaptic_diag::SourceMap) {
-    let at = e
-        .at
-        .map(|s| {
+    let at =
+        e.at.map(|s| {
             let (l, c) = sources.line_col(s);
             format!("{}:{l}:{c}", sources.name(s.source))
         })
@@ -900,7 +973,12 @@ fn log_mediation_error(api: &ApiRuntime, e: &MediationError, sources: &synaptic_
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    h.get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn full(r: Response<Full<Bytes>>) -> Response<ResponseBody> {
@@ -914,10 +992,10 @@ fn empty(status: StatusCode) -> Response<ResponseBody> {
 }
 
 fn request_line(m: &Method, uri: &http::Uri) -> String {
-    format!(
-        "{m} {} HTTP/1.1",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    )
+    match uri.query() {
+        Some(q) => format!("{m} {}?{} HTTP/1.1", uri.path(), wire::redact_form(q)),
+        None => format!("{m} {} HTTP/1.1", uri.path()),
+    }
 }
 
 fn status_line(s: StatusCode) -> String {
@@ -960,7 +1038,10 @@ impl Running {
 }
 
 /// Build and start a gateway; it stops on [`Running::shutdown`].
-pub async fn start(config: Config, opts: ServeOptions) -> Result<(Running, LoadReport), StartError> {
+pub async fn start(
+    config: Config,
+    opts: ServeOptions,
+) -> Result<(Running, LoadReport), StartError> {
     start_with_signal(config, opts, std::future::pending()).await
 }
 
@@ -1061,7 +1142,10 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace period over; closing remaining connections");
     }
 }

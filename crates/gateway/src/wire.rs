@@ -119,7 +119,9 @@ fn redact_xml(text: &str) -> String {
         let mut from = 0;
         while let Some(s) = out[from..].find(&open) {
             let start = from + s + open.len();
-            let Some(e) = out[start..].find(&close) else { break };
+            let Some(e) = out[start..].find(&close) else {
+                break;
+            };
             out.replace_range(start..start + e, "***");
             from = start + 3 + close.len();
         }
@@ -131,6 +133,14 @@ fn url_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(&s.replace('+', " "))
         .decode_utf8_lossy()
         .into_owned()
+}
+
+/// A URL fit for logs: query fields holding credentials are replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, q)) => format!("{base}?{}", redact_form(q)),
+        None => url.to_string(),
+    }
 }
 
 /// A query string fit for the access log: values are dropped (`?a=…&b=…`), since query
@@ -181,8 +191,14 @@ mod tests {
 
     #[test]
     fn headers() {
-        assert_eq!(redact_header("Authorization", b"Bearer abc.def"), "Bearer ***");
-        assert_eq!(redact_header("authorization", b"Basic eDU1YQ=="), "Basic ***");
+        assert_eq!(
+            redact_header("Authorization", b"Bearer abc.def"),
+            "Bearer ***"
+        );
+        assert_eq!(
+            redact_header("authorization", b"Basic eDU1YQ=="),
+            "Basic ***"
+        );
         assert_eq!(redact_header("Cookie", b"sid=1"), "***");
         assert_eq!(redact_header("Accept", b"*/*"), "*/*");
     }
@@ -208,6 +224,9 @@ mod tests {
             "<root><password>***</password><a>1</a></root>"
         );
         assert_eq!(redact_body(None, b"plain text"), "plain text");
-        assert_eq!(redact_query("access_token=abc&x=1&flag"), "access_token=…&x=…&flag");
+        assert_eq!(
+            redact_query("access_token=abc&x=1&flag"),
+            "access_token=…&x=…&flag"
+        );
     }
 }
