@@ -159,14 +159,13 @@ fn scalar_text(v: &Json) -> String {
 fn one_line(msg: &str) -> String {
     let pos = msg
         .lines()
-        .find_map(|l| l.trim().strip_prefix("-->"))
-        .map(|p| p.trim().to_string());
+        .find_map(|l| l.split_once("-->").map(|(_, p)| p.trim().to_string()));
     let what = msg
         .lines()
         .find_map(|l| l.trim().strip_prefix("= "))
         .map(|w| w.trim().to_string());
     match (what, pos) {
-        (Some(w), Some(p)) => format!("{w} at {p}"),
+        (Some(w), Some(p)) => format!("{w} at column {}", p.rsplit(':').next().unwrap_or(&p)),
         (Some(w), None) => w,
         _ => msg.split_whitespace().collect::<Vec<_>>().join(" "),
     }
