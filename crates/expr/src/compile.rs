@@ -218,7 +218,7 @@ fn json_kind(
         Err(msg) => Err(vec![Diagnostic::error(
             codes::E0202,
             at((0, path.len())),
-            format!("invalid JSONPath: {msg}"),
+            format!("invalid JSONPath {msg}"),
         )]),
     }
 }

@@ -39,8 +39,8 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
     } else {
         format!("$.{rest}")
     };
-    let query =
-        jsonpath_rust::parser::parse_json_path(&norm).map_err(|e| one_line(&e.to_string()))?;
+    let query = jsonpath_rust::parser::parse_json_path(&norm)
+        .map_err(|e| format!("{norm:?}: {}", one_line(&e.to_string())))?;
     let definite = query
         .segments
         .iter()
