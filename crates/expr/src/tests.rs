@@ -318,6 +318,9 @@ fn synapse_functions() {
             ("base64Decode(get-property('enc'))", "key:secret"),
             ("base64Decode('IGEg')", "a"),
             ("base64Decode('')", ""),
+            ("base64Decode('a2V5 OnNl\nY3JldA')", "key:secret"),
+            ("base64Decode('a2V5OnNlY3JldA=!=')", "key:secret"),
+            ("base64Decode('_-8')", "\u{fffd}\u{fffd}"),
             ("url-encode('a b/c?d=e&f:g+h')", "a%20b/c?d=e&f:g%2Bh"),
             ("url-encode('é')", "%C3%A9"),
             (

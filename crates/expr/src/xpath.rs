@@ -816,16 +816,28 @@ impl Function for Base64Encode {
     }
 }
 
-/// Lenient Base64 decoding (whitespace ignored, padding optional, URL-safe accepted).
+/// Lenient Base64 decoding like commons-codec: characters outside the alphabets (standard and
+/// URL-safe) are ignored, padding is optional, a dangling final character is dropped.
 pub(crate) fn decode_base64_lenient(s: &str) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let clean: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD
-        .decode(&clean)
-        .or_else(|_| STANDARD_NO_PAD.decode(clean.trim_end_matches('=')))
-        .or_else(|_| URL_SAFE.decode(&clean))
-        .or_else(|_| URL_SAFE_NO_PAD.decode(clean.trim_end_matches('=')))
-        .ok()
+    let mut clean: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_'))
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    if clean.len() % 4 == 1 {
+        clean.pop();
+    }
+    let decoder = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    decoder.decode(&clean).ok()
 }
 
 struct Base64Decode;
