@@ -237,6 +237,13 @@ fn coercions_and_comparisons() {
             ("substring-after('a=b', '=')", "b"),
             ("'plain'", "plain"),
             ("42", "42.0"),
+            (".5 + 5.", "5.5"),
+            ("\"it's\"", "it's"),
+            ("concat(\"a'b\", 'c\"d')", "a'bc\"d"),
+            ("-(-(1))", "1.0"),
+            ("1 div 0", "Infinity"),
+            ("0 div 0", "NaN"),
+            ("-1 div 0", "-Infinity"),
         ],
     );
 }

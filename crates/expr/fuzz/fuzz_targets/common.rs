@@ -1,4 +1,5 @@
 // Shared test environment for the expr fuzz targets.
+#![allow(dead_code)]
 
 use synaptic_expr::{ExprEnv, Scope, Value};
 use synaptic_payload::Payload;
