@@ -84,7 +84,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] \
   echo "setup: real peers present in $PEERS_DIR"
 else
   echo "setup: installing real peers into $PEERS_DIR"
-  rm -f "$stamp"
+  rm -f "$stamp" "$PEERS_DIR"/dot/template-*.sqlite3   # DOT's seeded template (tests/peers/peer.sh)
   mkdir -p "$PEERS_DIR"
   retry bash "$ROOT/tests/peers/real-peers.sh" install
   echo "$want_stamp" > "$stamp"
