@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::xml::{Element, Node, QName};
+use crate::xml::{Element, Node};
 
 pub const JSON_OBJECT: &str = "jsonObject";
 pub const JSON_ARRAY: &str = "jsonArray";
@@ -239,11 +239,6 @@ fn element_content(e: &Element, depth: usize) -> Value {
         }
     }
     Value::Object(m)
-}
-
-/// A name for XPath-visible purposes (used by tests).
-pub fn qname(local: &str) -> QName {
-    QName::local(local)
 }
 
 #[cfg(test)]
