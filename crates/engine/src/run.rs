@@ -56,10 +56,15 @@ pub(crate) async fn mediate(
     let mut steps: u32 = 0;
     let mut pending: Option<MediationError> = None;
     let mut final_flow = Flow::Continue;
+    let started_as_response = ctx.response;
     loop {
         let Some(top) = frames.last_mut() else {
             return match pending {
                 Some(e) => Err(e),
+                // a non-blocking call turned the request into a response: answer with it
+                None if final_flow == Flow::Continue && ctx.response && !started_as_response => {
+                    Ok(Flow::Respond)
+                }
                 None => Ok(final_flow),
             };
         };
@@ -619,6 +624,16 @@ fn payload_factory(
             ctx.set_message_type("text/plain");
         }
         MediaType::Xml => {
+            // keep an XML message's envelope (version, SOAP headers) when only the body changes
+            if matches!(ctx.payload, Payload::Raw(_))
+                && ctx
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| mime_of(c).to_ascii_lowercase().contains("xml"))
+                && ctx.ensure_built().is_err()
+            {
+                ctx.payload = Payload::Empty;
+            }
             let built = synaptic_payload::build(text.trim().as_bytes(), Some("application/xml"))
                 .map_err(|e| {
                     MediationError::internal(
@@ -863,7 +878,6 @@ fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext) -> Result<(), Mediation
         parts.push(format!("Payload: {}", redact_text(&body)));
     }
     let line = parts.join(sep);
-    let _ = mime_of;
     match l.category.as_deref().map(|c| c.to_ascii_uppercase()) {
         Some(c) if c == "ERROR" || c == "FATAL" => {
             tracing::error!(target: "synaptic::log", "{line}")
