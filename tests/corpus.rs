@@ -140,3 +140,53 @@ fn corpus_lints_without_panic_to_a_golden_summary() {
         _ => std::fs::write(&golden, &out).unwrap(),
     }
 }
+
+/// Truncated and byte-flipped corpus files never make parse or compile panic.
+#[test]
+fn damaged_corpus_files_never_panic() {
+    let dir = corpus_dir();
+    let mut files = Vec::new();
+    xml_files(&dir, &mut files);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for f in files.iter().step_by(3) {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let mut variants = Vec::new();
+        for k in 1..6 {
+            let mut cut = text.len() * k / 6;
+            while cut > 0 && !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            variants.push(text[..cut].to_string());
+        }
+        for _ in 0..4 {
+            let mut b = text.clone().into_bytes();
+            if b.is_empty() {
+                break;
+            }
+            for _ in 0..8 {
+                let i = (next() as usize) % b.len();
+                b[i] = b"<>/\"'=${}()[]&;: a"[(next() as usize) % 18];
+            }
+            variants.push(String::from_utf8_lossy(&b).into_owned());
+        }
+        for v in variants {
+            let r = std::panic::catch_unwind(|| {
+                let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &v);
+                synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default())
+                    .1
+                    .len()
+            });
+            assert!(
+                r.is_ok(),
+                "panic on a damaged copy of {}:\n{v}",
+                f.display()
+            );
+        }
+    }
+}
