@@ -108,6 +108,15 @@ def warm_token_cache(env: Env) -> dict:
     return {}
 
 
+def warm_endpoint_security(env: Env) -> dict:
+    """Native endpoint security: the first call fetches the token from the backend's /token
+    (expires_in 3600), every later call uses the cached one."""
+    status, body = http("GET", env.gateway + "/es/bench/item")
+    if status != 200:
+        raise RuntimeError(f"warm-up GET /es/bench/item -> {status}: {body[:200]!r}")
+    return {}
+
+
 def simple_token_gen_sequence() -> str:
     """The shipped sequence, with its token endpoint pointed at the bench backend."""
     text = (ROOT / "sequences" / "simple-token-gen.xml").read_text()
@@ -145,6 +154,26 @@ in_sequence = "simple-token-gen"
          files={"sequences/simple-token-gen.xml": "@simple-token-gen"},
          prepare=warm_token_cache,
          note="in-flow sequences/simple-token-gen.xml, token cached in the registry (`else` branch)"),
+    # Issue 4 item 9: the pass-through API again, with native endpoint security and a cached
+    # token; compare its req/s with "synaptic pass-through" (target: at least 95 %).
+    Case("synaptic endpoint security (cached)", target="gateway", path="/es/bench/item",
+         api="""
+[[api]]
+name = "BenchEndpointSecurity"
+context = "/es"
+endpoint = "{backend}"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "{backend}/token"
+client_id = "bench"
+client_secret = "bench-secret"
+scope = "bench"
+""",
+         prepare=warm_endpoint_security,
+         note="pass-through plus [api.endpoint_security] (client_credentials); the token is "
+              "fetched once during warm-up and served from the in-memory cache"),
 ]
 
 LOADS = {
@@ -196,7 +225,7 @@ error_log {dir}/error.log warn;
 pid {dir}/nginx.pid;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    access_log {access_log};
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -265,7 +294,11 @@ class Servers:
         d = self.env.work / name
         d.mkdir(parents=True, exist_ok=True)
         conf = d / "nginx.conf"
-        conf.write_text(NGINX_COMMON.format(workers=workers, dir=d, body=body))
+        # The backend never logs (it serves every case alike); the proxy logs like nginx's
+        # default (one unbuffered write per request) unless --access-log off.
+        access = f"{d}/access.log" if role == "proxy" and self.args.access_log == "on" else "off"
+        conf.write_text(NGINX_COMMON.format(workers=workers, dir=d, body=body,
+                                            access_log=access))
         os.chmod(d, 0o777)
         log = d / "stdout.log"
         p = self.spawn(name, self.cpu(role) + ["nginx", "-p", str(d), "-c", str(conf)], log)
@@ -283,6 +316,7 @@ class Servers:
 listen = "127.0.0.1:{self.env.gateway_port}"
 sequences = "sequences"
 registry = "registry"
+access_log = {"true" if self.args.access_log == "on" else "false"}
 """]
         seen = set()
         for c in self.cases:
@@ -305,7 +339,6 @@ registry = "registry"
         (d / "synaptic.toml").write_text("\n".join(config))
         log = d / "synaptic.log"
         env = dict(os.environ)
-        env.setdefault("RUST_LOG", "info")
         p = self.spawn("synaptic", self.cpu("proxy") + [str(binary), "serve", "--config",
                                                           str(d / "synaptic.toml")],
                        log, cwd=d, env=env)
@@ -423,7 +456,8 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
     pin = "no CPU pinning" if args.no_pin else \
         "servers under test pinned to CPU 0, backend and wrk to CPU 1 (taskset)"
     out.append(f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration} per case and "
-               f"load, after a {args.warmup} warm-up; {args.rounds} round(s), median shown; {pin}. "
+               f"load, after a {args.warmup} warm-up; {args.rounds} round(s), median shown; {pin}; "
+               f"access log {args.access_log} for both nginx proxy and synaptic. "
                f"Ratios are against `{base}` for the same load (rps: higher is better; "
                f"latency: lower is better).\n")
     for load in results:
@@ -468,6 +502,8 @@ def main() -> int:
     ap.add_argument("--gateway-bin", default=str(ROOT / "target" / "release" / "synaptic"))
     ap.add_argument("--out", default="", help="Markdown report path (bench/results/<time>.md)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    ap.add_argument("--access-log", choices=["on", "off"], default="on",
+                    help="access log of nginx proxy and synaptic, both written to a file (on)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ap.add_argument("--command-line", default="bench/run.sh", help=argparse.SUPPRESS)
     args = ap.parse_args()
