@@ -128,3 +128,107 @@ impl TokenHttp for ReqwestTokenHttp {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use synaptic_oauth::client::Secret;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A CA and a server configuration whose certificate (signed by that CA) names `san`.
+    fn pki(san: &str) -> (String, rustls::ServerConfig) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![san.to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der.into())
+        .unwrap();
+        (ca.pem(), cfg)
+    }
+
+    /// An HTTPS token endpoint on 127.0.0.1 answering every request with a token.
+    async fn token_endpoint(cfg: rustls::ServerConfig) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; 8192];
+                    let _ = tls.read(&mut buf).await;
+                    let body = r#"{"access_token":"t","token_type":"Bearer","expires_in":60}"#;
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(resp.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn request(addr: std::net::SocketAddr) -> TokenHttpRequest {
+        TokenHttpRequest {
+            url: format!("https://127.0.0.1:{}/token", addr.port()),
+            authorization: None,
+            body: Secret::new("grant_type=client_credentials"),
+        }
+    }
+
+    #[tokio::test]
+    async fn dedicated_trust_store_is_used_and_hostnames_are_verified() {
+        let (ca, cfg) = pki("127.0.0.1");
+        let addr = token_endpoint(cfg).await;
+        let t = Duration::from_secs(5);
+
+        let trusted = ReqwestTokenHttp::new(Some(("ca.pem", ca.as_bytes())), t).unwrap();
+        let resp = trusted.post_form(request(addr)).await.unwrap();
+        assert_eq!(resp.status, 200);
+        assert!(String::from_utf8_lossy(&resp.body).contains("access_token"));
+
+        // the built-in roots do not know this CA
+        let default = ReqwestTokenHttp::new(None, t).unwrap();
+        let e = default.post_form(request(addr)).await.unwrap_err();
+        assert!(matches!(e, TransportError::Tls(_)), "{e:?}");
+
+        // a trusted CA, but a certificate for another name: refused (hostname verification)
+        let (ca2, cfg2) = pki("idp.example");
+        let addr2 = token_endpoint(cfg2).await;
+        let trusted2 = ReqwestTokenHttp::new(Some(("ca2.pem", ca2.as_bytes())), t).unwrap();
+        let e = trusted2.post_form(request(addr2)).await.unwrap_err();
+        assert!(matches!(e, TransportError::Tls(_)), "{e:?}");
+
+        // the trust store replaces the built-in roots: another CA's server is refused
+        let e = trusted.post_form(request(addr2)).await.unwrap_err();
+        assert!(matches!(e, TransportError::Tls(_)), "{e:?}");
+    }
+
+    #[test]
+    fn unusable_trust_store_is_a_build_error() {
+        let e = ReqwestTokenHttp::new(Some(("x.pem", b"not a pem")), Duration::from_secs(1))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("trust store x.pem"), "{e}");
+    }
+}
