@@ -946,3 +946,106 @@ async fn two_gateway_servers_share_redis_and_a_dead_token_endpoint_gives_503() {
         200
     );
 }
+
+// === the Redis store's primitives against a real redis-server ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_lock_compare_and_delete_and_sealing() {
+    use synaptic_gateway::backend_auth::redis_store::RedisTokenStore;
+    use synaptic_gateway::backend_auth::seal::Sealer;
+    use synaptic_oauth::client::{ClientAuth, ClientSpec, Grant, Secret, StoredToken, TokenStore};
+
+    let redis = RedisServer::start();
+    let spec = |secret: &str| ClientSpec {
+        token_url: "http://idp/token".into(),
+        client_id: "c".into(),
+        client_secret: Secret::new(secret),
+        grant: Grant::ClientCredentials,
+        scope: None,
+        auth: ClientAuth::Basic,
+        params: Default::default(),
+    };
+    let key = spec("s1").cache_key();
+    let store = RedisTokenStore::new(&redis.url(), "prim", Sealer::new(None)).unwrap();
+    let lease = Duration::from_millis(800);
+
+    // SET NX PX: one owner at a time; renew and release only by the owner
+    assert!(store.try_lock(&key, "a", lease).await.unwrap());
+    assert!(!store.try_lock(&key, "b", lease).await.unwrap());
+    assert!(!store.renew_lock(&key, "b", lease).await.unwrap());
+    store.unlock(&key, "b").await.unwrap();
+    assert!(
+        !store.try_lock(&key, "b", lease).await.unwrap(),
+        "b cannot release a's lock"
+    );
+    assert!(store.renew_lock(&key, "a", lease).await.unwrap());
+    store.unlock(&key, "a").await.unwrap();
+    assert!(store.try_lock(&key, "b", lease).await.unwrap());
+    // an abandoned lock expires with its lease
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(store.try_lock(&key, "c", lease).await.unwrap());
+
+    // tokens: sealed, TTL, compare-and-delete by fingerprint
+    let token = StoredToken {
+        access_token: Secret::new("at-123"),
+        token_type: "Bearer".into(),
+        issued_at_ms: 1,
+        expires_at_ms: 2,
+        refresh_token: Some(Secret::new("rt-456")),
+    };
+    store
+        .save(&key, &token, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let back = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(back.access_token, token.access_token);
+    assert_eq!(back.refresh_token, token.refresh_token);
+    assert!(!store.remove_if(&key, "000000000000").await.unwrap());
+    assert!(store.load(&key).await.unwrap().is_some());
+    assert!(store.remove_if(&key, &token.fingerprint()).await.unwrap());
+    assert!(store.load(&key).await.unwrap().is_none());
+
+    // a value sealed for other credentials (or tampered) reads as absent, not as an error
+    let other = spec("s2").cache_key();
+    store
+        .save(&other, &token, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let raw: String = redis::cmd("GET")
+        .arg(store.token_key(&other))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(store.token_key(&key))
+        .arg(&raw)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(store.load(&key).await.unwrap().is_none());
+    assert!(!raw.contains("at-123") && !raw.contains("rt-456"));
+
+    // Redis gone: errors, quickly, no hang
+    let mut redis = redis;
+    redis.stop();
+    let t0 = tokio::time::Instant::now();
+    assert!(store.load(&key).await.is_err());
+    assert!(store.try_lock(&key, "d", lease).await.is_err());
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    // and back
+    redis.restart();
+    let mut ok = false;
+    for _ in 0..20 {
+        if store.load(&other).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the store reconnects after a restart");
+}

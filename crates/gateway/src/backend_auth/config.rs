@@ -65,7 +65,7 @@ pub struct OAuthSettings {
     /// PEM bundle of the CAs trusted for token endpoints (replaces the built-in roots for
     /// token endpoint connections only).
     pub trust_store: Option<String>,
-    /// Largest request body buffered for a replay after a backend 401 (bytes, default 65536).
+    /// Largest request body buffered for a replay after a backend 401 (bytes, default 1 MiB).
     pub replay_max_body: Option<usize>,
     /// Safety margin before expiry in seconds (default 30; at most a quarter of the lifetime).
     pub skew: Option<u64>,
@@ -115,7 +115,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Default of `[oauth] replay_max_body`.
-pub const DEFAULT_REPLAY_MAX_BODY: usize = 64 * 1024;
+pub const DEFAULT_REPLAY_MAX_BODY: usize = 1024 * 1024;
 
 // === impl OAuthSettings ===
 
