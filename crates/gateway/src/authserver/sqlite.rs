@@ -16,7 +16,19 @@ pub const SOURCE_CLI: &str = "cli";
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Tokens by hash, valid while SQLite's `data_version` (changed by commits of *other*
+    /// connections: the CLI, other gateways) is unchanged; cleared by every write of this
+    /// connection that can revoke. So a revocation is seen by the very next lookup.
+    cache: Mutex<TokenCache>,
 }
+
+#[derive(Debug, Default)]
+struct TokenCache {
+    data_version: i64,
+    tokens: std::collections::HashMap<String, TokenRecord>,
+}
+
+const CACHE_MAX: usize = 100_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS clients (
@@ -140,7 +152,14 @@ impl SqliteStore {
             .map_err(err("cannot create the schema"))?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            cache: Mutex::new(TokenCache::default()),
         })
+    }
+
+    fn invalidate(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.tokens.clear();
+        }
     }
 
     fn with<T>(
@@ -243,6 +262,7 @@ impl SqliteStore {
             }
             Ok(fams.len() as u64)
         })
+        .inspect(|_| self.invalidate())
     }
 }
 
@@ -297,6 +317,7 @@ impl Store for SqliteStore {
                 .map_err(err("cannot remove a client"))?;
             Ok(n > 0)
         })
+        .inspect(|_| self.invalidate())
     }
     async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
         self.put_user(user, SOURCE_CLI)
@@ -379,6 +400,7 @@ impl Store for SqliteStore {
             revoke_family_tx(&tx, id, now)?;
             tx.commit().map_err(err("commit"))
         })
+        .inspect(|_| self.invalidate())
     }
     async fn insert_code(&self, c: &CodeRecord) -> Result<(), StoreError> {
         self.with(|db| {
@@ -448,15 +470,39 @@ impl Store for SqliteStore {
     }
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.with(|db| {
+            let version: i64 = db
+                .prepare_cached("PRAGMA data_version")
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .map_err(err("data_version"))?;
+            if let Ok(mut c) = self.cache.lock() {
+                if c.data_version != version {
+                    c.data_version = version;
+                    c.tokens.clear();
+                } else if let Some(t) = c.tokens.get(hash) {
+                    return Ok(Some(t.clone()));
+                }
+            }
             let mut st = db
                 .prepare_cached(&format!(
                     "SELECT {TOKEN_COLS} FROM tokens t LEFT JOIN families f ON f.id = t.family_id \
                      WHERE t.hash = ?1"
                 ))
                 .map_err(err("prepare"))?;
-            st.query_row([hash], token_from_row)
+            let found = st
+                .query_row([hash], token_from_row)
                 .optional()
-                .map_err(err("cannot read a token"))
+                .map_err(err("cannot read a token"))?;
+            if let Some(t) = &found {
+                if t.kind == TokenKind::Access && !t.revoked {
+                    if let Ok(mut c) = self.cache.lock() {
+                        if c.tokens.len() >= CACHE_MAX {
+                            c.tokens.clear();
+                        }
+                        c.tokens.insert(hash.to_string(), t.clone());
+                    }
+                }
+            }
+            Ok(found)
         })
     }
     async fn consume_refresh(&self, hash: &str) -> Result<Consume<TokenRecord>, StoreError> {
@@ -527,5 +573,69 @@ impl Store for SqliteStore {
             tx.commit().map_err(err("commit"))?;
             Ok(n as u64)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(hash: &str, kind: TokenKind) -> TokenRecord {
+        TokenRecord {
+            hash: hash.into(),
+            kind,
+            client_id: "c".into(),
+            username: None,
+            scopes: vec!["view".into()],
+            family_id: "fam".into(),
+            issued_at: 1,
+            expires_at: Some(100),
+            revoked: false,
+            consumed: false,
+            generation: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn revocation_by_another_connection_is_seen_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let a = SqliteStore::open(&path).unwrap();
+        let b = SqliteStore::open(&path).unwrap();
+        a.insert_token(&token("h1", TokenKind::Access))
+            .await
+            .unwrap();
+        assert!(!a.token("h1").await.unwrap().unwrap().revoked);
+        assert!(
+            !a.token("h1").await.unwrap().unwrap().revoked,
+            "served from the cache"
+        );
+        b.revoke_family("fam", 5).await.unwrap();
+        assert!(a.token("h1").await.unwrap().unwrap().revoked);
+    }
+
+    #[tokio::test]
+    async fn refresh_consume_is_single_use_across_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let a = SqliteStore::open(&path).unwrap();
+        let b = SqliteStore::open(&path).unwrap();
+        a.insert_token(&token("r1", TokenKind::Refresh))
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.consume_refresh("r1").await.unwrap(),
+            Consume::Fresh(_)
+        ));
+        assert!(matches!(
+            a.consume_refresh("r1").await.unwrap(),
+            Consume::Replayed(_)
+        ));
+        assert!(matches!(
+            a.consume_refresh("nope").await.unwrap(),
+            Consume::Unknown
+        ));
+        assert_eq!(a.purge(1000).await.unwrap(), 1);
+        assert!(a.token("r1").await.unwrap().is_none());
     }
 }
