@@ -84,6 +84,10 @@ class Case:
     # the reference the ratios are computed against (exactly one case)
     baseline: bool = False
     note: str = ""
+    # a form-encoded POST body sent instead of the load's method and body (token endpoint)
+    form_body: str = ""
+    # run only for loads whose name contains one of these (empty: every load)
+    only_loads: tuple = ()
 
 
 def http(method: str, url: str, body: bytes = b"", headers: Optional[dict] = None,
@@ -115,6 +119,48 @@ def warm_endpoint_security(env: Env) -> dict:
     if status != 200:
         raise RuntimeError(f"warm-up GET /es/bench/item -> {status}: {body[:200]!r}")
     return {}
+
+
+def oauth2_bearer(env: Env) -> dict:
+    """The gateway's own authorization server: one client-credentials token, sent as a bearer
+    token on every request of the load (validated against the store each time)."""
+    import base64
+    basic = base64.b64encode(b"bench-client:bench-client-secret").decode()
+    status, body = http("POST", env.gateway + "/oauth2/token", b"grant_type=client_credentials",
+                        {"Authorization": "Basic " + basic,
+                         "Content-Type": "application/x-www-form-urlencoded"})
+    if status != 200:
+        raise RuntimeError(f"token endpoint -> {status}: {body[:200]!r}")
+    token = json.loads(body)["access_token"]
+    status, body = http("GET", env.gateway + "/sec/bench/item",
+                        headers={"Authorization": "Bearer " + token})
+    if status != 200:
+        raise RuntimeError(f"warm-up GET /sec/bench/item -> {status}: {body[:200]!r}")
+    return {"Authorization": "Bearer " + token}
+
+
+def oauth2_basic(env: Env) -> dict:
+    import base64
+    return {"Authorization": "Basic " + base64.b64encode(
+        b"bench-client:bench-client-secret").decode()}
+
+
+AUTH_SERVER_CONFIG = """
+[auth_server]
+enabled = true
+store = "data/auth.db"
+purge_interval = 60
+
+[[auth_server.scope]]
+name = "bench"
+
+[[auth_server.client]]
+id = "bench-client"
+secret = "bench-client-secret"
+grants = ["client_credentials"]
+scopes = ["bench"]
+token_lifetime = 3600
+"""
 
 
 def simple_token_gen_sequence() -> str:
@@ -174,6 +220,35 @@ scope = "bench"
          prepare=warm_endpoint_security,
          note="pass-through plus [api.endpoint_security] (client_credentials); the token is "
               "fetched once during warm-up and served from the in-memory cache"),
+]
+
+CASES += [
+    # Issue 5 item 9: the pass-through API again, protected by the gateway's own authorization
+    # server; every request's bearer token is validated (SHA-256 lookup in SQLite). Compare its
+    # req/s with "synaptic pass-through" (target: at least 90 %).
+    Case("synaptic oauth2-secured API", target="gateway", path="/sec/bench/item",
+         config=AUTH_SERVER_CONFIG,
+         api="""
+[[api]]
+name = "BenchSecured"
+context = "/sec"
+endpoint = "{backend}"
+security = "oauth2"
+
+[[api.resource]]
+uri_template = "/*"
+scopes = ["bench"]
+""",
+         prepare=oauth2_bearer,
+         note="pass-through plus `security = \"oauth2\"`: a bearer token from the gateway's own "
+              "token endpoint, validated on every request"),
+    # Issue 5 item 9: client-credentials issuance rate of the token endpoint (argon2id-hashed
+    # secret, verified once then remembered; one SQLite insert per token).
+    Case("synaptic token endpoint (client credentials)", target="gateway", path="/oauth2/token",
+         config=AUTH_SERVER_CONFIG, prepare=oauth2_basic,
+         form_body="grant_type=client_credentials", only_loads=("GET",),
+         note="POST /oauth2/token grant_type=client_credentials with Basic auth; each request "
+              "issues and stores a new token (shown in the GET row)"),
 ]
 
 LOADS = {
@@ -370,9 +445,12 @@ def to_ms(text: str) -> float:
     return float(m.group(1)) * UNITS[m.group(2)]
 
 
-def lua_script(path: Path, method: str, size: int, headers: dict) -> None:
+def lua_script(path: Path, method: str, size: int, headers: dict, form_body: str = "") -> None:
     lines = [f'wrk.method = "{method}"']
-    if size:
+    if form_body:
+        lines = ['wrk.method = "POST"', f"wrk.body = '{form_body}'",
+                 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"']
+    elif size:
         filler = "x" * (size - len('{"data":""}'))
         lines.append(f'wrk.body = \'{{"data":"{filler}"}}\'')
         lines.append('wrk.headers["Content-Type"] = "application/json"')
@@ -558,11 +636,13 @@ def main() -> int:
                 for c in cases:
                     if c.name in failed_cases:
                         continue
+                    if c.only_loads and not any(o in load for o in c.only_loads):
+                        continue
                     port = {"backend": env.backend_port, "nginx": env.nginx_port,
                             "gateway": env.gateway_port}[c.target]
                     url = f"http://127.0.0.1:{port}{c.path}"
                     script = work / f"load-{len(runs)}-{abs(hash((load, c.name)))}.lua"
-                    lua_script(script, method, size, headers.get(c.name, {}))
+                    lua_script(script, method, size, headers.get(c.name, {}), c.form_body)
                     try:
                         run_wrk(args, servers, url, script, args.warmup)
                         r = run_wrk(args, servers, url, script, args.duration)
