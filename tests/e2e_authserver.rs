@@ -1408,3 +1408,29 @@ async fn purge_by_admin_endpoint_and_cli() {
         401
     );
 }
+
+#[tokio::test]
+async fn openid_client_consumes_the_metadata_and_endpoints() {
+    let env = Env::new().await;
+    let issuer = env.url("");
+    let (_, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        peers::run_node_script(
+            include_str!("py/openid_client_smoke.mjs"),
+            &[("AS", issuer.as_str()), ("CID", "rp"), ("CSEC", RP_SECRET)],
+        )
+    })
+    .await
+    .unwrap();
+    let v: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("openid-client: {stdout} {stderr}"));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["issuer"], env.url(""));
+    assert_eq!(
+        v["cc"],
+        json!({"token_type": "bearer", "expires_in": 3600, "scope": "view", "refresh": false})
+    );
+    assert_eq!(v["refresh"], json!({"scope": "view book", "rotated": true}));
+    assert_eq!(v["introspect"], true);
+    assert_eq!(v["after_revoke"], false);
+    assert_eq!(v["bad_password"], "invalid_grant");
+}
