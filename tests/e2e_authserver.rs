@@ -1434,3 +1434,112 @@ async fn openid_client_consumes_the_metadata_and_endpoints() {
     assert_eq!(v["after_revoke"], false);
     assert_eq!(v["bad_password"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn redis_store_is_shared_by_two_gateways() {
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"bookings": []}))).await;
+    let cb = cb_uri(free_port());
+    let cfg = format!(
+        "{}\n[redis]\nurl = \"{}\"\nkey_prefix = \"as-e2e\"\n",
+        config(&origin.url(), &cb),
+        redis.url()
+    );
+    let a = start_gateway(&cfg, &[]).await;
+    let b = start_gateway(&cfg, &[]).await;
+    let http = reqwest::Client::new();
+    let token = |gw: &TestGateway, form: Vec<(&'static str, String)>| {
+        let url = gw.url("/oauth2/token");
+        let http = http.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = http
+                .post(url)
+                .header("authorization", basic("rp", RP_SECRET))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(encode_form(&pairs))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let get = |gw: &TestGateway, at: String| {
+        let url = gw.url("/travels/1.0/bookings");
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .header("authorization", format!("Bearer {at}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // issued by A, accepted by B
+    let (s, t) = token(
+        &a,
+        vec![
+            ("grant_type", "password".into()),
+            ("username", "alice".into()),
+            ("password", "wonderland".into()),
+            ("scope", "view".into()),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    let at = t["access_token"].as_str().unwrap().to_string();
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(get(&b, at.clone()).await, 200);
+    // refreshed on B; reusing the old refresh token on A revokes the family everywhere
+    let (s, t2) = token(
+        &b,
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", rt.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{t2}");
+    let at2 = t2["access_token"].as_str().unwrap().to_string();
+    assert_eq!(get(&a, at2.clone()).await, 200);
+    let (s, _) = token(
+        &a,
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", rt),
+        ],
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(get(&a, at2.clone()).await, 401);
+    assert_eq!(get(&b, at2).await, 401);
+    // revocation on B is seen by A at once
+    let (_, t3) = token(&a, vec![("grant_type", "client_credentials".into())]).await;
+    let at3 = t3["access_token"].as_str().unwrap().to_string();
+    assert_eq!(get(&a, at3.clone()).await, 200);
+    let r = http
+        .post(b.url("/oauth2/revoke"))
+        .header("authorization", basic("rp", RP_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode_form(&[("token", &at3)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(get(&a, at3).await, 401);
+    // no raw token in Redis
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "--scan"])
+        .output()
+        .unwrap();
+    let keys = String::from_utf8_lossy(&out.stdout);
+    assert!(keys.contains("as-e2e:as:token:"), "{keys}");
+    assert!(!keys.contains(&at) && !keys.contains("syn_"), "{keys}");
+    a.shutdown().await;
+    b.shutdown().await;
+}

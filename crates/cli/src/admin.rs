@@ -8,10 +8,11 @@ use anyhow::{bail, Context};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use synaptic_gateway::authserver::{self, sqlite::SqliteStore};
+use std::sync::Arc;
+use synaptic_gateway::authserver::{self, AdminStore};
 use synaptic_oauth::server::secret::{hash_generated_secret, hash_password, random_token};
 use synaptic_oauth::server::{
-    AuthServer, Client, GrantType, Settings, Store, SystemClock, TokenKind, User,
+    AuthServer, Client, GrantType, Settings, SystemClock, TokenKind, User,
 };
 
 #[derive(Debug, clap::Args)]
@@ -121,7 +122,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Open the store of a configuration file and sync the configured clients and users.
-fn open(config: &Path) -> anyhow::Result<SqliteStore> {
+fn open(rt: &tokio::runtime::Runtime, config: &Path) -> anyhow::Result<Arc<dyn AdminStore>> {
     let loaded = match synaptic_gateway::config::load(config) {
         Ok(l) => l,
         Err(synaptic_gateway::config::ConfigError::Invalid { diagnostics, .. }) => {
@@ -132,7 +133,7 @@ fn open(config: &Path) -> anyhow::Result<SqliteStore> {
     };
     let store = authserver::open_store(&loaded.config)?;
     if let Some(ac) = &loaded.config.auth_server {
-        authserver::sync_config(&store, ac)?;
+        rt.block_on(authserver::sync_config(store.as_ref(), ac))?;
     }
     Ok(store)
 }
@@ -191,7 +192,7 @@ pub fn clients(
     let rt = runtime()?;
     match args.command {
         ClientsCommand::Add(a) => {
-            let store = open(&a.config.config)?;
+            let store = open(&rt, &a.config.config)?;
             let mut grants = Vec::new();
             for g in &a.grants {
                 grants.push(GrantType::parse(g).with_context(|| format!("unknown grant {g:?}"))?);
@@ -241,7 +242,7 @@ pub fn clients(
             if rt.block_on(store.client(&a.id))?.is_some() {
                 bail!("client {:?} exists; remove it first", a.id);
             }
-            store.put_client(&client, authserver::sqlite::SOURCE_CLI)?;
+            rt.block_on(store.put_client_from(&client, authserver::sqlite::SOURCE_CLI))?;
             writeln!(out, "client {} added", client.id)?;
             if let Some(s) = shown {
                 writeln!(out, "secret: {}", s.expose())?;
@@ -250,7 +251,7 @@ pub fn clients(
             Ok(ExitCode::SUCCESS)
         }
         ClientsCommand::List(c) => {
-            let store = open(&c.config)?;
+            let store = open(&rt, &c.config)?;
             let list = rt.block_on(store.clients())?;
             writeln!(
                 out,
@@ -278,9 +279,9 @@ pub fn clients(
             Ok(ExitCode::SUCCESS)
         }
         ClientsCommand::Remove(n) => {
-            let store = open(&n.config.config)?;
-            if store
-                .client_ids_from(authserver::sqlite::SOURCE_CONFIG)?
+            let store = open(&rt, &n.config.config)?;
+            if rt
+                .block_on(store.client_ids_from(authserver::sqlite::SOURCE_CONFIG))?
                 .contains(&n.name)
             {
                 writeln!(
@@ -309,7 +310,7 @@ pub fn tokens(
     let now = unix_now();
     match args.command {
         TokensCommand::List(c) => {
-            let store = open(&c.config)?;
+            let store = open(&rt, &c.config)?;
             writeln!(
                 out,
                 "{:<16} {:<8} {:<20} {:<12} {:<21} {:<8} SCOPE",
@@ -343,8 +344,8 @@ pub fn tokens(
             Ok(ExitCode::SUCCESS)
         }
         TokensCommand::Revoke(n) => {
-            let store = open(&n.config.config)?;
-            let families = store.revoke_prefix(&n.name, now)?;
+            let store = open(&rt, &n.config.config)?;
+            let families = rt.block_on(store.revoke_prefix(&n.name, now))?;
             if families == 0 {
                 writeln!(err, "no token with id {}", n.name)?;
                 return Ok(ExitCode::from(1));
@@ -353,7 +354,7 @@ pub fn tokens(
             Ok(ExitCode::SUCCESS)
         }
         TokensCommand::Purge(c) => {
-            let store = std::sync::Arc::new(open(&c.config)?);
+            let store = open(&rt, &c.config)?.into_store();
             let server =
                 AuthServer::new(store, std::sync::Arc::new(SystemClock), Settings::default());
             let n = rt.block_on(server.purge())?;
@@ -376,25 +377,25 @@ pub fn users(
             Ok(ExitCode::SUCCESS)
         }
         UsersCommand::Add(n) => {
-            let store = open(&n.config.config)?;
+            let store = open(&rt, &n.config.config)?;
             let pw = read_secret_line()?;
             let user = User {
                 name: n.name.clone(),
                 password_hash: hash_password(&pw).context("cannot hash")?,
             };
-            store.put_user(&user, authserver::sqlite::SOURCE_CLI)?;
+            rt.block_on(store.put_user_from(&user, authserver::sqlite::SOURCE_CLI))?;
             writeln!(out, "user {} saved", n.name)?;
             Ok(ExitCode::SUCCESS)
         }
         UsersCommand::List(c) => {
-            let store = open(&c.config)?;
+            let store = open(&rt, &c.config)?;
             for u in rt.block_on(store.users())? {
                 writeln!(out, "{}", u.name)?;
             }
             Ok(ExitCode::SUCCESS)
         }
         UsersCommand::Remove(n) => {
-            let store = open(&n.config.config)?;
+            let store = open(&rt, &n.config.config)?;
             if rt.block_on(store.remove_user(&n.name))? {
                 writeln!(out, "user {} removed", n.name)?;
                 Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod inbound;
 pub mod page;
+pub mod redis;
 pub mod sqlite;
 
 use crate::config::Config;
@@ -42,6 +43,41 @@ pub enum AuthServerError {
     BadTemplate(#[from] page::TemplateError),
 }
 
+/// What administration needs beyond [`Store`]: where clients and users came from (the file or
+/// the CLI) and revocation by token id. Implemented by the SQLite and the Redis store.
+#[async_trait::async_trait]
+pub trait AdminStore: Store {
+    async fn put_client_from(&self, client: &Client, source: &str) -> Result<(), StoreError>;
+    async fn client_ids_from(&self, source: &str) -> Result<Vec<String>, StoreError>;
+    async fn put_user_from(&self, user: &User, source: &str) -> Result<(), StoreError>;
+    async fn user_names_from(&self, source: &str) -> Result<Vec<String>, StoreError>;
+    /// Revoke the grants of the tokens whose hash starts with `prefix` (≥ 8 hex digits).
+    async fn revoke_prefix(&self, prefix: &str, now: i64) -> Result<u64, StoreError>;
+    fn into_store(self: Arc<Self>) -> Arc<dyn Store>;
+}
+
+#[async_trait::async_trait]
+impl AdminStore for SqliteStore {
+    async fn put_client_from(&self, client: &Client, source: &str) -> Result<(), StoreError> {
+        self.put_client(client, source)
+    }
+    async fn client_ids_from(&self, source: &str) -> Result<Vec<String>, StoreError> {
+        SqliteStore::client_ids_from(self, source)
+    }
+    async fn put_user_from(&self, user: &User, source: &str) -> Result<(), StoreError> {
+        self.put_user(user, source)
+    }
+    async fn user_names_from(&self, source: &str) -> Result<Vec<String>, StoreError> {
+        SqliteStore::user_names_from(self, source)
+    }
+    async fn revoke_prefix(&self, prefix: &str, now: i64) -> Result<u64, StoreError> {
+        SqliteStore::revoke_prefix(self, prefix, now)
+    }
+    fn into_store(self: Arc<Self>) -> Arc<dyn Store> {
+        self
+    }
+}
+
 /// Everything the gateway core needs, plus the server itself (tests, CLI).
 #[derive(Debug, Clone)]
 pub struct Parts {
@@ -58,7 +94,7 @@ pub async fn build(
     metrics: &crate::metrics::Registry,
 ) -> Result<(Option<Arc<dyn InboundAuth>>, Vec<Arc<dyn LocalService>>), AuthServerError> {
     let _ = metrics;
-    match build_parts(config)? {
+    match build_parts(config).await? {
         None => Ok((None, Vec::new())),
         Some(p) => {
             let svc: Arc<dyn LocalService> = p.endpoints;
@@ -68,13 +104,17 @@ pub async fn build(
 }
 
 /// Like [`build`], returning the parts.
-pub fn build_parts(config: &Config) -> Result<Option<Parts>, AuthServerError> {
+pub async fn build_parts(config: &Config) -> Result<Option<Parts>, AuthServerError> {
     let Some(ac) = config.auth_server.as_ref().filter(|a| a.enabled) else {
         return Ok(None);
     };
-    let store = Arc::new(open_store(config)?);
-    sync_config(&store, ac)?;
-    let server = Arc::new(AuthServer::new(store, Arc::new(SystemClock), settings(ac)));
+    let store = open_store(config)?;
+    sync_config(store.as_ref(), ac).await?;
+    let server = Arc::new(AuthServer::new(
+        store.into_store(),
+        Arc::new(SystemClock),
+        settings(ac),
+    ));
     let page = page_settings(config, ac)?;
     let admin_token = match &ac.admin_token_env {
         Some(var) => std::env::var(var)
@@ -112,9 +152,16 @@ pub fn store_path(config: &Config) -> PathBuf {
     config.resolve_path(p)
 }
 
-/// Open the SQLite store of a configuration.
-pub fn open_store(config: &Config) -> Result<SqliteStore, AuthServerError> {
-    Ok(SqliteStore::open(&store_path(config))?)
+/// Open the store of a configuration: Redis when `[redis]` is configured (shared by every
+/// gateway using it), else the SQLite file of `[auth_server] store`.
+pub fn open_store(config: &Config) -> Result<Arc<dyn AdminStore>, AuthServerError> {
+    if let Some(r) = &config.redis {
+        return Ok(Arc::new(redis::RedisStore::new(
+            &r.url,
+            r.key_prefix.as_deref(),
+        )?));
+    }
+    Ok(Arc::new(SqliteStore::open(&store_path(config))?))
 }
 
 fn settings(ac: &AuthServerConfig) -> Settings {
@@ -280,18 +327,20 @@ pub fn client_from_config(
 
 /// Write `[auth_server]` clients and users into the store; configured rows that left the file
 /// are removed.
-pub fn sync_config(store: &SqliteStore, ac: &AuthServerConfig) -> Result<(), AuthServerError> {
-    let rt_store: &dyn Store = store;
+pub async fn sync_config(
+    store: &dyn AdminStore,
+    ac: &AuthServerConfig,
+) -> Result<(), AuthServerError> {
     let mut ids = Vec::new();
     for c in &ac.client {
-        let existing = futures::executor::block_on(rt_store.client(&c.id))?;
+        let existing = store.client(&c.id).await?;
         let client = client_from_config(c, existing.as_ref())?;
-        store.put_client(&client, SOURCE_CONFIG)?;
+        store.put_client_from(&client, SOURCE_CONFIG).await?;
         ids.push(c.id.clone());
     }
-    for id in store.client_ids_from(SOURCE_CONFIG)? {
+    for id in store.client_ids_from(SOURCE_CONFIG).await? {
         if !ids.contains(&id) {
-            futures::executor::block_on(rt_store.remove_client(&id))?;
+            store.remove_client(&id).await?;
         }
     }
     let mut names = Vec::new();
@@ -302,18 +351,20 @@ pub fn sync_config(store: &SqliteStore, ac: &AuthServerConfig) -> Result<(), Aut
                 u.name
             )));
         }
-        store.put_user(
-            &User {
-                name: u.name.clone(),
-                password_hash: u.password_hash.clone(),
-            },
-            SOURCE_CONFIG,
-        )?;
+        store
+            .put_user_from(
+                &User {
+                    name: u.name.clone(),
+                    password_hash: u.password_hash.clone(),
+                },
+                SOURCE_CONFIG,
+            )
+            .await?;
         names.push(u.name.clone());
     }
-    for n in store.user_names_from(SOURCE_CONFIG)? {
+    for n in store.user_names_from(SOURCE_CONFIG).await? {
         if !names.contains(&n) {
-            futures::executor::block_on(rt_store.remove_user(&n))?;
+            store.remove_user(&n).await?;
         }
     }
     Ok(())
