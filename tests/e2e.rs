@@ -973,3 +973,118 @@ async fn seed_non_caching_sequence_makes_one_token_request_per_call() {
     let (token_requests, calls) = seed_scenario(false).await;
     assert_eq!(token_requests, calls);
 }
+
+// ===== the repository's synaptic.toml and examples/ =====
+
+/// A copy of a folder holding `synaptic.toml` and `sequences/`, with `127.0.0.1:8280` (the
+/// default port, which the default configuration calls itself on) replaced by a free port.
+fn copy_home(src: &std::path::Path) -> (GatewayDir, u16) {
+    let port = synaptic_tests::free_port();
+    let fix = |t: String| t.replace("127.0.0.1:8280", &format!("127.0.0.1:{port}"));
+    let config = std::fs::read_to_string(src.join("synaptic.toml")).unwrap();
+    let dir = GatewayDir::new(&fix(config), &[]);
+    if let Ok(rd) = std::fs::read_dir(src.join("sequences")) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".xml") {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                dir.write(&format!("sequences/{name}"), &fix(text));
+            }
+        }
+    }
+    (dir, port)
+}
+
+async fn start_on_port(dir: &GatewayDir, port: u16) -> Running {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        ..Default::default()
+    };
+    match synaptic_gateway::start(loaded.config, opts).await {
+        Ok((r, _)) => r,
+        Err(synaptic_gateway::StartError::Sequences(report)) => {
+            panic!("sequences do not load:\n{}", report.render().join("\n"))
+        }
+        Err(e) => panic!("gateway does not start: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn the_default_configuration_serves_the_pizza_menu() {
+    let root = synaptic_tests::workspace_root();
+    let (dir, port) = copy_home(&root);
+    let gw = start_on_port(&dir, port).await;
+    let c = client();
+    let r = c
+        .get(url(&gw, "/pizzashack/1.0.0/menu"))
+        .send()
+        .await
+        .unwrap();
+    // protected by the gateway's own authorization server once it is enabled
+    if r.status() == 200 {
+        let menu = json(r).await;
+        assert_eq!(menu.as_array().map(|a| a.len()), Some(10), "{menu}");
+    } else {
+        assert_eq!(r.status(), 401);
+    }
+    let r = c.get(url(&gw, "/pizza/1.0/menu")).send().await.unwrap();
+    let status = r.status();
+    let menu = json(r).await;
+    assert_eq!(status, 200, "{menu}");
+    let items = menu.as_array().expect("the menu is a JSON array");
+    assert_eq!(items.len(), 10);
+    assert_eq!(items[0]["name"], "BBQ Chicken Bacon");
+    assert_eq!(items[0]["price"], "14.99");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_example_starts() {
+    let root = synaptic_tests::workspace_root().join("examples");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&root).unwrap().flatten() {
+        if !e.path().join("synaptic.toml").is_file() {
+            continue;
+        }
+        seen += 1;
+        let (dir, port) = copy_home(&e.path());
+        let gw = start_on_port(&dir, port).await;
+        let r = client().get(url(&gw, "/health")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", e.path().display());
+        gw.shutdown().await;
+    }
+    assert!(seen >= 3, "examples/ has {seen} configurations");
+}
+
+#[tokio::test]
+async fn example_menu_api_answers_from_sequences() {
+    let (dir, port) = copy_home(&synaptic_tests::workspace_root().join("examples/menu-api"));
+    let gw = start_on_port(&dir, port).await;
+    let c = client();
+    let r = c.get(url(&gw, "/menu/1.0/items/7")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-served-by"], "synaptic");
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"id": "7", "name": "Pizza number 7"})
+    );
+    let r = c.post(url(&gw, "/menu/1.0/items")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn example_fault_handling_answers_with_its_fault_sequence() {
+    let (dir, port) = copy_home(&synaptic_tests::workspace_root().join("examples/fault-handling"));
+    let gw = start_on_port(&dir, port).await;
+    let r = client()
+        .get(url(&gw, "/orders/1.0/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v = json(r).await;
+    assert_eq!(v["code"], "101503", "{v}");
+    gw.shutdown().await;
+}

@@ -71,6 +71,8 @@ pub enum StartError {
     },
     #[error("invalid listen address {0:?}")]
     BadListen(String),
+    #[error("cannot open the registry")]
+    Registry(#[from] synaptic_registry::RegistryError),
 }
 
 /// One API, ready to serve.
@@ -186,7 +188,7 @@ impl Gateway {
             },
         )
         .await?;
-        let registry = crate::registry::open(&config.registry_dir());
+        let registry = crate::registry::open(&config.registry_dir())?;
         let apis = config
             .api
             .iter()
