@@ -1543,3 +1543,64 @@ async fn redis_store_is_shared_by_two_gateways() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn gateway_is_a_client_of_its_own_authorization_server() {
+    // native endpoint security (client credentials) against this gateway's /oauth2/token, in
+    // front of an API the same authorization server protects
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"bookings": []}))).await;
+    let port = free_port();
+    let gw_url = format!("http://127.0.0.1:{port}");
+    let cfg = format!(
+        r#"{base}
+[[auth_server.client]]
+id = "gw-self"
+secret = "gw-self-secret"
+grants = ["client_credentials"]
+scopes = ["view"]
+
+[[api]]
+name = "Front"
+context = "/front"
+endpoint = "{gw_url}/travels/1.0"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "{gw_url}/oauth2/token"
+client_id = "gw-self"
+client_secret = "gw-self-secret"
+scope = "view"
+"#,
+        base = config(&origin.url(), &cb_uri(free_port()))
+    );
+    let dir = GatewayDir::new(&cfg, &[]);
+    let loaded = synaptic_gateway::load(&dir.config_path()).unwrap_or_else(|e| panic!("{e}"));
+    let opts = synaptic_gateway::ServeOptions {
+        listen: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+        ..Default::default()
+    };
+    let (running, _) = synaptic_gateway::start(loaded.config, opts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let r = http
+            .get(format!("{gw_url}/front/bookings"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let seen = origin.requests();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|r| r.header("authorization").is_none()));
+    // the POST resource needs `book`, which gw-self does not have
+    let r = http
+        .post(format!("{gw_url}/front/bookings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    running.shutdown().await;
+}
