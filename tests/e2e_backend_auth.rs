@@ -1049,3 +1049,78 @@ async fn redis_store_lock_compare_and_delete_and_sealing() {
     }
     assert!(ok, "the store reconnects after a restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_methods_limit_replays_to_idempotent_requests_or_idempotency_keys() {
+    set_secret_env();
+    let peer = peers::authlib();
+    let proxy = RecordingProxy::start(&peer.base_url()).await;
+    // a backend that refuses the tokens the test revoked
+    let revoked: Arc<Mutex<HashSet<String>>> = Arc::new(Mutex::new(HashSet::new()));
+    let r2 = revoked.clone();
+    let backend = MockOrigin::start(move |r| {
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        if r2.lock().unwrap().contains(&auth) {
+            MockResponse::new(401).header("www-authenticate", "Bearer error=\"invalid_token\"")
+        } else {
+            MockResponse::text("done")
+        }
+    })
+    .await;
+    let revoke_last = || {
+        let last = backend
+            .requests()
+            .last()
+            .and_then(|r| r.header("authorization").map(str::to_string));
+        revoked
+            .lock()
+            .unwrap()
+            .insert(last.expect("a request was made"));
+    };
+    let cfg = gateway_config(&backend.url(), &proxy.url_for("/oauth/token"), "view", "")
+        + "\n[oauth]\nreplay_methods = [\"GET\", \"PUT\"]\n";
+    let gw = synaptic_tests::gateway::start_gateway(&cfg, &[]).await;
+    let http = reqwest::Client::new();
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    assert_eq!(
+        status(http.get(gw.url("/bookings/o")).send().await.unwrap()),
+        200
+    );
+    revoke_last();
+    // POST without an Idempotency-Key: not replayed, the 401 reaches the client
+    let r = http
+        .post(gw.url("/bookings/o"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 401);
+    assert_eq!(backend.count(), 2);
+
+    // the refused token was dropped: the next request gets a new one
+    assert_eq!(
+        status(http.get(gw.url("/bookings/o")).send().await.unwrap()),
+        200
+    );
+    revoke_last();
+    // POST with an Idempotency-Key: replayed
+    let r = http
+        .post(gw.url("/bookings/o"))
+        .header("idempotency-key", "k-1")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 200);
+    assert_eq!(backend.count(), 5);
+
+    revoke_last();
+    // GET (listed): replayed
+    assert_eq!(
+        status(http.get(gw.url("/bookings/o")).send().await.unwrap()),
+        200
+    );
+    assert_eq!(backend.count(), 7);
+    assert_eq!(token_requests(&proxy, "/oauth/token"), 4);
+}

@@ -73,6 +73,10 @@ pub struct OAuthSettings {
     pub token_timeout: Option<f64>,
     /// How long a request waits for a token when none is cached, in seconds (default 10).
     pub wait_timeout: Option<f64>,
+    /// Methods replayed after a backend 401 (default: every method; a 401 means the backend
+    /// refused the token before acting). When set, other methods are replayed only when the
+    /// request carries an `Idempotency-Key` header.
+    pub replay_methods: Option<Vec<String>>,
 }
 
 /// `[redis]`: shared token cache (and shared authorization-server store).
@@ -244,6 +248,11 @@ pub fn check_oauth(o: &OAuthSettings) -> Vec<(&'static str, String)> {
             "default_expires_in",
             "default_expires_in must be at least 1 second".into(),
         ));
+    }
+    for m in o.replay_methods.iter().flatten() {
+        if http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err() {
+            out.push(("replay_methods", format!("invalid HTTP method {m:?}")));
+        }
     }
     for (k, v) in [
         ("token_timeout", o.token_timeout),

@@ -59,7 +59,7 @@ impl ApiCounters {
             ),
             replays_skipped: c(
                 "synaptic_backend_401_replays_skipped_total",
-                "Backend 401s not replayed (retry_on_401 off or insufficient_scope)",
+                "Backend 401s not replayed (retry_on_401 off, replay_methods, insufficient_scope)",
             ),
             refresh_grant_refused: c(
                 "synaptic_backend_refresh_grant_refused_total",

@@ -166,6 +166,13 @@ impl BackendAuth {
             api: api.name.clone(),
             handle,
             retry_on_401: self.oauth.retry_on_401(),
+            replay_methods: self.oauth.replay_methods.as_ref().map(|ms| {
+                ms.iter()
+                    .filter_map(|m| {
+                        http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()
+                    })
+                    .collect()
+            }),
             counters,
         }))
     }

@@ -21,8 +21,14 @@ pub struct OAuthUpstream {
     pub(super) api: String,
     pub(super) handle: TokenHandle,
     pub(super) retry_on_401: bool,
+    /// `[oauth] replay_methods` (upper case); None: every method.
+    pub(super) replay_methods: Option<Vec<http::Method>>,
     pub(super) counters: Arc<ApiCounters>,
 }
+
+/// The lowest bit of [`AuthTicket::generation`] (opaque to the core) marks a request that must
+/// not be replayed (`[oauth] replay_methods`); the token generation sits above it.
+const NO_REPLAY: u64 = 1;
 
 impl OAuthUpstream {
     pub fn handle(&self) -> &TokenHandle {
@@ -71,9 +77,15 @@ impl UpstreamAuth for OAuthUpstream {
                     })?;
                 v.set_sensitive(true);
                 req.headers.insert(http::header::AUTHORIZATION, v);
+                let replayable = match &self.replay_methods {
+                    None => true,
+                    Some(ms) => {
+                        ms.contains(&req.method) || req.headers.contains_key("idempotency-key")
+                    }
+                };
                 Ok(AuthTicket {
                     fingerprint: t.fingerprint,
-                    generation: t.generation,
+                    generation: (t.generation << 1) | if replayable { 0 } else { NO_REPLAY },
                 })
             }
             Err(e) => {
@@ -90,7 +102,7 @@ impl UpstreamAuth for OAuthUpstream {
             return false;
         }
         self.handle.invalidate(&ticket.fingerprint).await;
-        if self.retry_on_401 {
+        if self.retry_on_401 && ticket.generation & NO_REPLAY == 0 {
             self.counters.replays.inc();
             true
         } else {
