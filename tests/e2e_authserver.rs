@@ -1604,3 +1604,51 @@ scope = "view"
     assert_eq!(r.status(), 403);
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn approval_template_can_be_replaced_but_keeps_the_form() {
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({}))).await;
+    let cb = cb_uri(free_port());
+    let cfg = config(&origin.url(), &cb).replace(
+        "approval_title = \"Synaptic <approval>\"",
+        "approval_title = \"Acme\"\napproval_template = \"pages/approve.html\"\napproval_footer = \"(c) Acme & Co\"",
+    );
+    let custom = "<!DOCTYPE html><html><head><title>{{title}}</title></head><body class=\"acme\">\
+                  <h1>ACME-CUSTOM</h1>{{form}}<footer>{{footer}}</footer></body></html>";
+    let gw = start_gateway(&cfg, &[("pages/approve.html", custom)]).await;
+    let q = encode_form(&[
+        ("response_type", "code"),
+        ("client_id", "rp"),
+        ("redirect_uri", &cb),
+        ("scope", "view"),
+    ]);
+    let r = reqwest::get(format!("{}?{q}", gw.url("/oauth2/authorize")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("ACME-CUSTOM") && html.contains("<title>Acme</title>"));
+    assert!(html.contains("(c) Acme &amp; Co"));
+    assert_eq!(html.matches("name=\"csrf_token\"").count(), 1);
+    gw.shutdown().await;
+    // a template without the {{form}} slot is refused at startup
+    let dir = GatewayDir::new(
+        &cfg,
+        &[("pages/approve.html", "<html><body>{{title}}</body></html>")],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).unwrap_or_else(|e| panic!("{e}"));
+    let opts = synaptic_gateway::ServeOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    };
+    match synaptic_gateway::start(loaded.config, opts).await {
+        Ok((running, _)) => {
+            running.shutdown().await;
+            panic!("a template without {{{{form}}}} was accepted");
+        }
+        Err(e) => assert!(
+            format!("{e:#}").contains("form") || format!("{e:?}").contains("form"),
+            "{e:?}"
+        ),
+    }
+}
