@@ -736,6 +736,9 @@ impl Rewrite for Rw<'_> {
         out: &mut String,
         emit: &dyn Fn(&Expr, &mut String),
     ) -> bool {
+        if self.native_comparison(op, l, r) {
+            return false;
+        }
         let f = match op {
             BinOp::Eq => "_eq",
             BinOp::Ne => "_ne",
@@ -789,6 +792,31 @@ impl Rewrite for Rw<'_> {
 }
 
 impl Rw<'_> {
+    /// Whether sxd-xpath's own operator gives the XPath 1.0 + Java result, so the call to an
+    /// internal comparison function can be saved: both operands are numbers, or (`=` only) a
+    /// property read against a string literal that Java and sxd parse to the same number.
+    fn native_comparison(&self, op: BinOp, l: &Expr, r: &Expr) -> bool {
+        let numeric = |e: &Expr| is_numeric(e, self.ns);
+        let safe_literal = |e: &Expr| match strip_groups(e) {
+            Expr::Literal(s) => {
+                let java = crate::num::java_parse_double(s);
+                let sxd = s.trim().parse::<f64>().unwrap_or(f64::NAN);
+                java == sxd || (java.is_nan() && sxd.is_nan())
+            }
+            _ => false,
+        };
+        let read = |e: &Expr| bare_read(strip_groups(e), self.ns).is_some();
+        match op {
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+                if numeric(l) && numeric(r) =>
+            {
+                true
+            }
+            BinOp::Eq => (read(l) && safe_literal(r)) || (safe_literal(l) && read(r)),
+            _ => false,
+        }
+    }
+
     fn num(&self, e: &Expr, out: &mut String, emit: &dyn Fn(&Expr, &mut String)) {
         if is_numeric(e, self.ns) {
             emit(e, out);

@@ -194,7 +194,10 @@ fn reference_table() {
 
 #[test]
 fn coercions_and_comparisons() {
-    let e = Env::new().prop("n", s("10")).prop("e", s(""));
+    let e = Env::new()
+        .prop("n", s("10"))
+        .prop("e", s(""))
+        .prop("i", Value::Integer(10));
     check(
         &e,
         &[
@@ -210,6 +213,13 @@ fn coercions_and_comparisons() {
             ("get-property('e') != ''", "false"),
             ("get-property('n') != '10'", "false"),
             ("get-property('n') != 'x'", "true"),
+            ("get-property('n') = '1e1'", "false"),
+            ("get-property('n') = '10d'", "false"),
+            ("get-property('i') = '10d'", "true"),
+            ("get-property('i') = '1e1'", "true"),
+            ("get-property('n') = ' 10 '", "false"),
+            ("number(get-property('n')) = ' 10 '", "true"),
+            ("get-property('n') * 1 = '10d'", "true"),
             ("true() = 'false'", "true"),
             ("get-property('missing') = false()", "false"),
             ("get-property('missing') != true()", "false"),
@@ -492,7 +502,21 @@ fn metadata() {
     );
     assert!(!c.touches_body());
     assert!(!c.may_be_empty());
-    assert!(c.rewritten().is_some());
+    assert_eq!(
+        c.rewritten(),
+        Some("(((number(get-property('SYSTEM_TIME')) - number(get-property('generated-time'))) > 3600000) or (get-property('access_token') = ''))")
+    );
+    let c = compile(
+        "get-property('a') = '1d' or $ctx:b != '' or 'x' < 1",
+        Span::detached(),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap();
+    assert_eq!(
+        c.rewritten(),
+        Some("((_eq(get-property('a'), '1d', 'l') or _ne(_var('ctx', 'b'), '', 'l')) or _lt('x', 1))")
+    );
     let c = compile(
         "fn:concat('Bearer ', get-property('t'))",
         Span::detached(),
