@@ -446,3 +446,35 @@ endpoint = "{}/backend"
         "a stopped gateway refuses connections"
     );
 }
+
+#[test]
+fn peers_python_has_the_client_libraries() {
+    let out = std::process::Command::new(peers::python())
+        .arg("-c")
+        .arg("import requests_oauthlib, authlib, oauthlib, requests, httpx; print(authlib.__version__)")
+        .output()
+        .expect("run the peers' python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.9.9");
+}
+
+#[test]
+fn node_scripts_resolve_openid_client_and_get_a_token() {
+    let peer = peers::oidc();
+    let (ok, stdout, stderr) = peers::run_node_script(
+        r#"
+import * as client from 'openid-client';
+const config = await client.discovery(new URL(process.env.AS), 'gw-client', undefined,
+  client.ClientSecretBasic('gw-secret'), { execute: [client.allowInsecureRequests], algorithm: 'oidc' });
+const t = await client.clientCredentialsGrant(config, { scope: 'view' });
+console.log(t.token_type, t.scope);
+"#,
+        &[("AS", &peer.base_url())],
+    );
+    assert!(ok, "node failed:\n{stdout}\n{stderr}");
+    assert_eq!(stdout.trim().to_lowercase(), "bearer view");
+}
