@@ -375,10 +375,20 @@ impl Gateway {
             None => rel.to_string(),
         };
         let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
-        let resp = if seqs.inflow.is_none() && seqs.outflow.is_none() && ua.is_none() && !inner.wire
-        {
-            self.pass_through(api, seqs, parts, body, &postfix, norm.as_str(), &query)
-                .await
+        // Endpoint security streams too when there is no body to keep for a 401 replay.
+        let streamable = ua.is_none() || hyper::body::Body::is_end_stream(&body);
+        let resp = if seqs.inflow.is_none() && seqs.outflow.is_none() && streamable && !inner.wire {
+            self.pass_through(
+                api,
+                seqs,
+                parts,
+                body,
+                &postfix,
+                norm.as_str(),
+                &query,
+                ua.as_ref(),
+            )
+            .await
         } else {
             let req = BufferedReq {
                 parts,
@@ -458,6 +468,7 @@ impl Gateway {
         postfix: &str,
         norm: &str,
         query: &Option<String>,
+        ua: Option<&Arc<dyn UpstreamAuth>>,
     ) -> Response<ResponseBody> {
         let inner = &*self.inner;
         let max = inner.max_body;
@@ -482,9 +493,40 @@ impl Gateway {
         parts.headers.insert(header::HOST, ep.host.clone());
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
+        // endpoint security on a bodyless request: credentials on the head, one replay after a 401
+        let secured = match ua {
+            Some(ua) => {
+                match authorize_head(ua.as_ref(), &parts.method, &url, &mut parts.headers).await {
+                    Ok(ticket) => Some((
+                        ua,
+                        ticket,
+                        parts.method.clone(),
+                        parts.uri.clone(),
+                        parts.headers.clone(),
+                    )),
+                    Err(r) => return full(r),
+                }
+            }
+            None => None,
+        };
         let limited = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
         let req = Request::from_parts(parts, Either::Left(limited));
-        match proxy::send(&inner.client, req, api.timeout).await {
+        let mut sent = proxy::send(&inner.client, req, api.timeout).await;
+        if let (Ok(resp), Some((ua, ticket, method, uri, mut headers))) = (&sent, secured) {
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && ua.unauthorized(&ticket, resp.headers()).await
+            {
+                if let Err(r) = authorize_head(ua.as_ref(), &method, &url, &mut headers).await {
+                    return full(r);
+                }
+                let mut again = Request::new(Either::Right(Full::new(Bytes::new())));
+                *again.method_mut() = method;
+                *again.uri_mut() = uri;
+                *again.headers_mut() = headers;
+                sent = proxy::send(&inner.client, again, api.timeout).await;
+            }
+        }
+        match sent {
             Ok(resp) => {
                 let (mut p, b) = resp.into_parts();
                 proxy::strip_hop_by_hop(&mut p.headers);
@@ -972,6 +1014,26 @@ fn log_mediation_error(api: &ApiRuntime, e: &MediationError, sources: &synaptic_
         "mediation fault: {}",
         e.message
     );
+}
+
+/// Endpoint security for a request sent without a body: the hook adds its credentials to a
+/// bodyless [`OutboundRequest`], whose headers then replace those of `headers`.
+async fn authorize_head(
+    ua: &dyn UpstreamAuth,
+    method: &Method,
+    url: &str,
+    headers: &mut HeaderMap,
+) -> Result<AuthTicket, HookResponse> {
+    let mut out = OutboundRequest {
+        method: method.clone(),
+        url: url.to_string(),
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
+        timeout: None,
+    };
+    let ticket = ua.authorize(&mut out).await?;
+    headers.extend(out.headers);
+    Ok(ticket)
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
