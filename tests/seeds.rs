@@ -418,3 +418,48 @@ async fn token_endpoint_down_is_a_fault() {
         Some(&synaptic_engine::Value::Integer(101503))
     );
 }
+
+/// The cached path does no disk I/O: after the first request the file registry serves both
+/// reads from memory.
+#[tokio::test]
+async fn cached_path_reads_the_file_registry_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(FileRegistry::open(dir.path()).unwrap());
+    let now = synaptic_engine::Clock::now_ms(&SystemClock);
+    registry
+        .put(&format!("{REG}access_Token"), "tok-cached")
+        .await
+        .unwrap();
+    registry
+        .put(&format!("{REG}generated_Time"), &(now - 60_000).to_string())
+        .await
+        .unwrap();
+    registry.clear_cache();
+    let text = fill(&seed_002_text(), "http://127.0.0.1:9/never", "a", "b");
+    let (engine, seq) = make_engine(&text, registry.clone());
+    let mut first_reads = None;
+    for i in 0..50 {
+        let mut ctx = MessageContext::from_request(
+            http::Method::GET,
+            "/pizzashack/1.0.0/menu",
+            http::HeaderMap::new(),
+            Bytes::new(),
+            Some(CONTEXT),
+        );
+        let flow = engine
+            .mediate(&seq, None, &mut ctx)
+            .await
+            .expect("cached path");
+        assert_eq!(flow, Flow::Continue);
+        assert_eq!(ctx.headers["authorization"], "Bearer tok-cached");
+        if i == 0 {
+            first_reads = Some(registry.disk_reads());
+        }
+    }
+    assert!(first_reads.unwrap() >= 1);
+    assert_eq!(
+        registry.disk_reads(),
+        first_reads.unwrap(),
+        "no disk reads after the first request"
+    );
+}
