@@ -684,6 +684,19 @@ mod tests {
     }
 
     #[test]
+    fn size_limit() {
+        let limits = XmlLimits {
+            max_depth: 10,
+            max_bytes: 16,
+        };
+        assert_eq!(
+            parse_with("<a>0123456789abcdef</a>", limits),
+            Err(XmlError::TooLarge(16))
+        );
+        assert!(parse_with("<a>0123</a>", limits).is_ok());
+    }
+
+    #[test]
     fn fragment() {
         let nodes = parse_fragment("x<p:a/>y", &[("p".into(), "urn:p".into())]).unwrap();
         assert_eq!(nodes.len(), 3);
