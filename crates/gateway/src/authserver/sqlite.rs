@@ -16,10 +16,23 @@ pub const SOURCE_CLI: &str = "cli";
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    /// Tokens by hash, valid while SQLite's `data_version` (changed by commits of *other*
-    /// connections: the CLI, other gateways) is unchanged; cleared by every write of this
-    /// connection that can revoke. So a revocation is seen by the very next lookup.
-    cache: Mutex<TokenCache>,
+    /// Access tokens by hash, valid while SQLite's `data_version` (changed by commits of
+    /// *other* connections: the CLI, other gateways) is unchanged; cleared by every write of
+    /// this connection that can revoke. Revocations of this process are seen by the very next
+    /// lookup; `data_version` is re-read at most every [`RECHECK_MICROS`], so another
+    /// process's revocation is seen within a millisecond.
+    cache: std::sync::RwLock<TokenCache>,
+    /// When `data_version` was last read (µs since the epoch).
+    checked_at: std::sync::atomic::AtomicI64,
+}
+
+const RECHECK_MICROS: i64 = 1_000;
+
+fn micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Default)]
@@ -152,12 +165,13 @@ impl SqliteStore {
             .map_err(err("cannot create the schema"))?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
-            cache: Mutex::new(TokenCache::default()),
+            cache: std::sync::RwLock::new(TokenCache::default()),
+            checked_at: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
     fn invalidate(&self) {
-        if let Ok(mut c) = self.cache.lock() {
+        if let Ok(mut c) = self.cache.write() {
             c.tokens.clear();
         }
     }
@@ -469,19 +483,35 @@ impl Store for SqliteStore {
         })
     }
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.with(|db| {
-            let version: i64 = db
-                .prepare_cached("PRAGMA data_version")
-                .and_then(|mut st| st.query_row([], |r| r.get(0)))
-                .map_err(err("data_version"))?;
-            if let Ok(mut c) = self.cache.lock() {
-                if c.data_version != version {
-                    c.data_version = version;
-                    c.tokens.clear();
-                } else if let Some(t) = c.tokens.get(hash) {
-                    return Ok(Some(t.clone()));
+        use std::sync::atomic::Ordering;
+        let now = micros();
+        if now - self.checked_at.load(Ordering::Relaxed) >= RECHECK_MICROS {
+            self.with(|db| {
+                let version: i64 = db
+                    .prepare_cached("PRAGMA data_version")
+                    .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                    .map_err(err("data_version"))?;
+                if let Ok(mut c) = self.cache.write() {
+                    if c.data_version != version {
+                        c.data_version = version;
+                        c.tokens.clear();
+                    }
                 }
-            }
+                Ok(())
+            })?;
+            self.checked_at.store(now, Ordering::Relaxed);
+        }
+        if let Some(t) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.tokens.get(hash).cloned())
+        {
+            return Ok(Some(t));
+        }
+        // the lookup and the cache insert happen under the connection lock, like every write,
+        // so a revocation cannot slip between them
+        self.with(|db| {
             let mut st = db
                 .prepare_cached(&format!(
                     "SELECT {TOKEN_COLS} FROM tokens t LEFT JOIN families f ON f.id = t.family_id \
@@ -494,7 +524,7 @@ impl Store for SqliteStore {
                 .map_err(err("cannot read a token"))?;
             if let Some(t) = &found {
                 if t.kind == TokenKind::Access && !t.revoked {
-                    if let Ok(mut c) = self.cache.lock() {
+                    if let Ok(mut c) = self.cache.write() {
                         if c.tokens.len() >= CACHE_MAX {
                             c.tokens.clear();
                         }
@@ -611,7 +641,19 @@ mod tests {
             "served from the cache"
         );
         b.revoke_family("fam", 5).await.unwrap();
+        // another process's commit is noticed within RECHECK_MICROS
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         assert!(a.token("h1").await.unwrap().unwrap().revoked);
+        // this connection's own revocations at once
+        a.insert_token(&TokenRecord {
+            family_id: "fam2".into(),
+            ..token("h2", TokenKind::Access)
+        })
+        .await
+        .unwrap();
+        assert!(!a.token("h2").await.unwrap().unwrap().revoked);
+        a.revoke_family("fam2", 5).await.unwrap();
+        assert!(a.token("h2").await.unwrap().unwrap().revoked);
     }
 
     #[tokio::test]
