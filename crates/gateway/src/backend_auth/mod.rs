@@ -174,6 +174,7 @@ impl BackendAuth {
                     .collect()
             }),
             counters,
+            header: std::sync::Mutex::new(None),
         }))
     }
 }

@@ -24,6 +24,8 @@ pub struct OAuthUpstream {
     /// `[oauth] replay_methods` (upper case); None: every method.
     pub(super) replay_methods: Option<Vec<http::Method>>,
     pub(super) counters: Arc<ApiCounters>,
+    /// `Bearer <token>` of the current token generation, built once per token.
+    pub(super) header: std::sync::Mutex<Option<(u64, HeaderValue)>>,
 }
 
 /// The lowest bit of [`AuthTicket::generation`] (opaque to the core) marks a request that must
@@ -33,6 +35,20 @@ const NO_REPLAY: u64 = 1;
 impl OAuthUpstream {
     pub fn handle(&self) -> &TokenHandle {
         &self.handle
+    }
+
+    /// The `Authorization` value for `t` (cached per token generation; marked sensitive).
+    fn header_for(&self, t: &synaptic_oauth::client::AccessToken) -> Option<HeaderValue> {
+        let mut cache = self.header.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, v)) = cache.as_ref() {
+            if *generation == t.generation {
+                return Some(v.clone());
+            }
+        }
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", t.value.expose())).ok()?;
+        v.set_sensitive(true);
+        *cache = Some((t.generation, v.clone()));
+        Some(v)
     }
 }
 
@@ -69,13 +85,11 @@ impl UpstreamAuth for OAuthUpstream {
     async fn authorize(&self, req: &mut OutboundRequest) -> Result<AuthTicket, HookResponse> {
         match self.handle.token().await {
             Ok(t) => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", t.value.expose()))
-                    .map_err(|_| {
-                        unavailable(&TokenError::Timeout {
-                            retry_after: std::time::Duration::from_secs(1),
-                        })
-                    })?;
-                v.set_sensitive(true);
+                let v = self.header_for(&t).ok_or_else(|| {
+                    unavailable(&TokenError::Timeout {
+                        retry_after: std::time::Duration::from_secs(1),
+                    })
+                })?;
                 req.headers.insert(http::header::AUTHORIZATION, v);
                 let replayable = match &self.replay_methods {
                     None => true,
@@ -84,7 +98,7 @@ impl UpstreamAuth for OAuthUpstream {
                     }
                 };
                 Ok(AuthTicket {
-                    fingerprint: t.fingerprint,
+                    fingerprint: t.fingerprint.to_string(),
                     generation: (t.generation << 1) | if replayable { 0 } else { NO_REPLAY },
                 })
             }

@@ -111,9 +111,9 @@ impl Observer for NoopObserver {
 #[derive(Clone, Debug)]
 pub struct AccessToken {
     pub value: Secret,
-    pub token_type: String,
+    pub token_type: Arc<str>,
     /// Short SHA-256 fingerprint: what logs may show, and what [`TokenHandle::invalidate`] takes.
-    pub fingerprint: String,
+    pub fingerprint: Arc<str>,
     /// Local generation of the cached token (increments on every replacement).
     pub generation: u64,
     pub expires_at_ms: i64,
@@ -207,8 +207,8 @@ struct Failing {
 #[derive(Clone, Debug)]
 struct Cached {
     token: Secret,
-    token_type: String,
-    fp: String,
+    token_type: Arc<str>,
+    fp: Arc<str>,
     generation: u64,
     expires_ms: i64,
     usable_until_ms: i64,
@@ -359,7 +359,7 @@ impl TokenHandle {
         let inner = &self.inner;
         let dropped = {
             let mut st = lock(&self.entry.state);
-            if st.current.as_ref().is_some_and(|c| c.fp == fingerprint) {
+            if st.current.as_ref().is_some_and(|c| &*c.fp == fingerprint) {
                 st.current = None;
                 st.rejected_fp = Some(fingerprint.to_string());
                 true
@@ -394,7 +394,7 @@ impl TokenHandle {
         lock(&self.entry.state)
             .current
             .as_ref()
-            .map(|c| c.fp.clone())
+            .map(|c| c.fp.to_string())
     }
 }
 
@@ -508,7 +508,7 @@ fn acceptable(inner: &Inner, entry: &Entry, kind: FlightKind, t: &StoredToken) -
         return false;
     }
     match (&st.current, kind) {
-        (Some(c), FlightKind::Refresh) => t.expires_at_ms > c.expires_ms && fp != c.fp,
+        (Some(c), FlightKind::Refresh) => t.expires_at_ms > c.expires_ms && *fp != *c.fp,
         (Some(_), FlightKind::Cold) | (None, _) => true,
     }
 }
@@ -753,8 +753,8 @@ fn install(inner: &Arc<Inner>, entry: &Arc<Entry>, t: &StoredToken) {
         st.generation += 1;
         st.current = Some(Cached {
             token: t.access_token.clone(),
-            token_type: t.token_type.clone(),
-            fp: t.fingerprint(),
+            token_type: Arc::from(t.token_type.as_str()),
+            fp: Arc::from(t.fingerprint()),
             generation: st.generation,
             expires_ms: t.expires_at_ms,
             usable_until_ms: usable_until,

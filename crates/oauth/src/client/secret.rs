@@ -1,17 +1,20 @@
 //! Secret wrapper types: their `Debug` and `Display` print `"…"`, and their memory is zeroized
 //! when dropped (through `secrecy`).
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
-/// A secret string (client secret, password, access or refresh token).
+/// A secret string (client secret, password, access or refresh token). Clones share one
+/// zeroize-on-drop allocation.
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub struct Secret(Arc<SecretString>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(SecretString::from(value.into()))
+        Secret(Arc::new(SecretString::from(value.into())))
     }
 
     /// The secret itself. Call sites are few and audited: request building and sealing.
