@@ -120,6 +120,19 @@ impl Value {
         }
     }
 
+    /// XPath's `boolean()` of a value: null → false, strings and XML non-empty, numbers neither
+    /// zero nor NaN.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::String(s) | Value::Xml(s) => !s.is_empty(),
+            Value::Number(n) => *n != 0.0 && !n.is_nan(),
+            Value::Integer(i) => *i != 0,
+            Value::Boolean(b) => *b,
+            Value::Json(_) => true,
+        }
+    }
+
     /// Whether this is Null.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
@@ -235,6 +248,15 @@ pub fn eval(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
         compile::Kind::Concat(parts) => Ok(Value::String(props::concat(parts, env))),
         compile::Kind::Json(j) => json::eval(j, env),
         compile::Kind::XPath(x) => xpath::eval(x, &e.meta, env),
+    }
+}
+
+/// Evaluate as a condition (`filter xpath=`): XPath's `boolean()` of the result, so a
+/// non-empty node-set is true even when its text is empty; a missing property (null) is false.
+pub fn eval_bool(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<bool, EvalError> {
+    match &e.kind {
+        compile::Kind::XPath(x) => xpath::eval_bool(x, &e.meta, env),
+        _ => Ok(eval(e, env)?.truthy()),
     }
 }
 

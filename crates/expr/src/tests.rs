@@ -592,3 +592,26 @@ fn top_level_strings() {
         assert_eq!(v.to_synapse_string().as_deref(), want);
     }
 }
+
+#[test]
+fn conditions() {
+    let x = Env::new()
+        .xml("<r a=''><e/></r>")
+        .prop("t", s("x"))
+        .prop("z", Value::Integer(0));
+    for (expr, want) in [
+        ("//@a", true),
+        ("//e", true),
+        ("//nope", false),
+        ("get-property('t')", true),
+        ("get-property('missing')", false),
+        ("get-property('z')", false),
+        ("'x'", true),
+        ("''", false),
+        ("1 = 1", true),
+        ("json-eval($.nope)", false),
+    ] {
+        let c = compile(expr, Span::detached(), &[], Dialect::XPath).unwrap();
+        assert_eq!(crate::eval_bool(&c, &x).unwrap(), want, "{expr}");
+    }
+}

@@ -131,6 +131,23 @@ impl Source for StateSource {
 // === eval ===
 
 pub(crate) fn eval(x: &XPathExpr, meta: &Meta, env: &dyn ExprEnv) -> Result<Value, EvalError> {
+    eval_with(x, meta, env, to_value)
+}
+
+/// XPath's `boolean()` of the result (a node-set is true when non-empty, whatever its text).
+pub(crate) fn eval_bool(x: &XPathExpr, meta: &Meta, env: &dyn ExprEnv) -> Result<bool, EvalError> {
+    match eval_with(x, meta, env, |v| Value::Boolean(v.boolean()))? {
+        Value::Boolean(b) => Ok(b),
+        _ => Ok(false),
+    }
+}
+
+fn eval_with(
+    x: &XPathExpr,
+    meta: &Meta,
+    env: &dyn ExprEnv,
+    conv: fn(XValue<'_>) -> Value,
+) -> Result<Value, EvalError> {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         s.now_ms = env.now_ms();
@@ -159,10 +176,10 @@ pub(crate) fn eval(x: &XPathExpr, meta: &Meta, env: &dyn ExprEnv) -> Result<Valu
     let root_el = built.as_ref().map(|(doc, envl)| build_document(doc, envl));
     for _ in 0..MAX_ROUNDS {
         let result = match root_el {
-            Some(el) => run(&entry, Node::Element(el)),
+            Some(el) => run(&entry, Node::Element(el), conv),
             None => EMPTY.with(|p| {
                 let doc = p.as_document();
-                run(&entry, Node::Root(doc.root()))
+                run(&entry, Node::Root(doc.root()), conv)
             }),
         };
         let misses = STATE.with(|s| std::mem::take(&mut s.borrow_mut().misses));
@@ -184,10 +201,10 @@ pub(crate) fn eval(x: &XPathExpr, meta: &Meta, env: &dyn ExprEnv) -> Result<Valu
     ))
 }
 
-fn run(entry: &Entry, node: Node<'_>) -> Result<Value, EvalError> {
+fn run(entry: &Entry, node: Node<'_>, conv: fn(XValue<'_>) -> Value) -> Result<Value, EvalError> {
     let ctx: &Context<'_> = &entry.ctx;
     match entry.xpath.evaluate(ctx, node) {
-        Ok(v) => Ok(to_value(v)),
+        Ok(v) => Ok(conv(v)),
         Err(e) => Err(EvalError::Failed(format!("XPath evaluation failed: {e}"))),
     }
 }
