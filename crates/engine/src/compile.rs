@@ -38,6 +38,9 @@ pub(crate) struct Node {
     pub registry_keys: Box<[String]>,
     /// Whether one of its expressions needs the body built.
     pub touches_body: bool,
+    /// The only body access is `json-eval($)`, which reads the raw JSON text when the body is
+    /// unbuilt JSON (no DOM needed).
+    pub raw_json_ok: bool,
 }
 
 /// The closed set of compiled mediators.
@@ -564,15 +567,23 @@ impl Compiler<'_> {
             }
         }
         let mut touches = false;
+        let mut needs_dom = false;
         visit_exprs(&op, &mut |e| {
             keys.extend(e.registry_keys().iter().cloned());
-            touches |= e.touches_body();
+            if e.touches_body() {
+                touches = true;
+                let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
+                if compact != "json-eval($)" {
+                    needs_dom = true;
+                }
+            }
         });
         Some(Node {
             op,
             span,
             registry_keys: keys.into_iter().collect(),
             touches_body: touches,
+            raw_json_ok: touches && !needs_dom,
         })
     }
 

@@ -306,6 +306,16 @@ impl MessageContext {
         })
     }
 
+    /// The body is unbuilt JSON whose original text `json-eval($)` can return as is.
+    pub(crate) fn has_raw_json(&self) -> bool {
+        matches!(self.payload, Payload::Raw(_))
+            && self.st.original.is_some()
+            && self
+                .content_type
+                .as_deref()
+                .is_some_and(|c| mime_of(c).to_ascii_lowercase().contains("json"))
+    }
+
     /// Build the payload from raw bytes if it is not built yet.
     pub(crate) fn ensure_built(&mut self) -> Result<(), MediationError> {
         if let Payload::Raw(b) = &self.payload {

@@ -231,7 +231,7 @@ async fn step(
             }
         }
     }
-    if node.touches_body {
+    if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
         ctx.ensure_built()?;
     }
     match &node.op {
