@@ -164,3 +164,27 @@ fn program_is_send_and_sync() {
     check::<Engine>();
     check::<MessageContext>();
 }
+
+#[test]
+fn json_eval_whole_body_keeps_the_body_unbuilt() {
+    let e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="message-body" expression="json-eval($)"/>
+        </sequence>"#,
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let body = Bytes::from_static(br#"{ "a" : [1, 2.50, "x"] }"#);
+    let mut ctx =
+        MessageContext::from_request(http::Method::POST, "/", headers, body.clone(), None);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    assert!(matches!(ctx.payload, Payload::Raw(_)), "no DOM was built");
+    assert_eq!(
+        ctx.properties.default.get("message-body"),
+        Some(&Value::String(r#"{ "a" : [1, 2.50, "x"] }"#.into()))
+    );
+    assert_eq!(ctx.body_bytes().unwrap().0, body);
+}
