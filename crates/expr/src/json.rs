@@ -41,10 +41,13 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
     };
     let query = jsonpath_rust::parser::parse_json_path(&norm)
         .map_err(|e| format!("{norm:?}: {}", one_line(&e.to_string())))?;
-    let definite = query
-        .segments
-        .iter()
-        .all(|s| matches!(s, Segment::Selector(Selector::Name(_) | Selector::Index(_))));
+    let definite = query.segments.iter().all(|s| match s {
+        Segment::Selector(Selector::Name(_) | Selector::Index(_)) => true,
+        Segment::Selectors(v) => {
+            matches!(v.as_slice(), [Selector::Name(_) | Selector::Index(_)])
+        }
+        _ => false,
+    });
     Ok(JsonExpr {
         source,
         whole: query.segments.is_empty(),
