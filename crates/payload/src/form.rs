@@ -5,10 +5,15 @@
 //! with `&`. The root name, nested elements and attributes are ignored; names are not encoded;
 //! repeats repeat; an empty child gives `name=`; no element gives an empty body.
 //!
-//! **Builder** (axis2 `XFormURLEncodedBuilder`): the body holds one `<xformValues>` element with
-//! one child per parameter in order, named by the parameter and holding its decoded value.
-//! Parameters whose name is not an XML name are kept under `<xformValues>` only when they are
-//! valid names; others are dropped (axis2 would fail to build such a document).
+//! **Builder** (axis2 `XFormURLEncodedBuilder` + `BuilderUtil.buildsoapMessage`, as WSO2 runs
+//! it): the body holds one element — `<xformValues>` when no service operation schema applies,
+//! which is the case for Synapse APIs and proxies (Synapse's own code reads the parameters back
+//! as the children of the body's first element) — with one child per parameter, named by the
+//! parameter and holding its decoded value (`%XX` and `+` → space). Differences: synaptic keeps
+//! the parameters in request order (axis2 collects them in a hash map first), decodes names too,
+//! does not add the request URL's query parameters (axis2 adds them before the body's), keeps a
+//! parameter without `=` as an empty element (axis2 fails on it), and drops parameters whose name
+//! is not an XML name (axis2 would build an invalid element).
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
