@@ -5,6 +5,13 @@
 //! XML is held as an owned, `Send` DOM ([`xml::Element`]). Like Synapse, every XML message is a
 //! SOAP envelope inside: plain XML (POX) sits alone in the body of an implicit SOAP 1.1 envelope.
 //! JSON is visible to XPath the Synapse way (`<jsonObject>`, see [`json_xml`]).
+//!
+//! # Differences from Synapse (Axis2/Axiom)
+//!
+//! - XML bodies must be UTF-8 (an `encoding="ISO-8859-1"` declaration is not honoured: non-UTF-8 bytes are an error); DOCTYPE is refused, unknown entities are errors, nesting is limited to 256 elements.
+//! - Form bodies build `<xformValues>` (no namespace) with one child per parameter; parameters whose names are not XML names are dropped.
+//! - XML→JSON: text that is a JSON number (`123`, `1.5`, not `012`) or `true`/`false` becomes that value; empty element → `null`; attributes `@name`; an element with both attributes and text gets the text under `$`. Empty JSON arrays disappear in the XML view (Synapse writes an `xml-multiple` processing instruction).
+//! - Serialization writes no XML declaration; the Content-Type returned is the messageType as given (form: `application/x-www-form-urlencoded; charset=UTF-8`).
 
 pub mod form;
 pub mod json_xml;
