@@ -155,7 +155,7 @@ async fn run_prints_the_mediated_message() {
         dir.path(),
         "POST /pizzashack/1.0.0/order?x=1 HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
     );
-    let args = vec![
+    let args = [
         "run".to_string(),
         p(&seq),
         "--request".into(),
@@ -239,7 +239,7 @@ async fn run_reports_a_fault_with_exit_1() {
     let port = synaptic_tests::free_port();
     let seq = nocache_with(dir.path(), &format!("http://127.0.0.1:{port}/token"));
     let req = request_file(dir.path(), "GET /menu HTTP/1.1\n\n");
-    let args = vec!["run".to_string(), p(&seq), "--request".into(), p(&req)];
+    let args = ["run".to_string(), p(&seq), "--request".into(), p(&req)];
     let (code, out, _) = tokio::task::spawn_blocking(move || {
         let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         cli(&a)
