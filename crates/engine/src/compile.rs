@@ -552,10 +552,20 @@ impl Compiler<'_> {
             }
             ast::MediatorKind::Unsupported { name } => {
                 // The parser reports E0108; make sure no program contains it even if not.
+                // at the element name, where the parser reports it too (so the two dedupe)
+                let at = Span {
+                    source: span.source,
+                    start: span.start.saturating_add(1).min(span.end),
+                    end: span
+                        .start
+                        .saturating_add(1)
+                        .saturating_add(name.len() as u32)
+                        .min(span.end),
+                };
                 self.diags.push(Diagnostic::error(
                     codes::E0108,
-                    span,
-                    format!("the `{name}` mediator is not supported by synaptic yet"),
+                    at,
+                    format!("mediator <{name}> is not supported yet"),
                 ));
                 return None;
             }
