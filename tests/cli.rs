@@ -261,3 +261,47 @@ fn run_refuses_a_sequence_with_errors() {
     assert_eq!(code, 2);
     assert!(err.contains("E0112"), "{err}");
 }
+
+#[test]
+fn run_resolves_sequence_keys_from_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    std::fs::write(
+        lib.join("cors.xml"),
+        format!(
+            r#"<sequence {ns} name="cors"><header name="Access-Control-Allow-Origin" scope="transport" value="*"/></sequence>"#
+        ),
+    )
+    .unwrap();
+    let main = dir.path().join("main.xml");
+    std::fs::write(
+        &main,
+        format!(
+            r#"<sequence {ns} name="main"><sequence key="cors"/><property name="HTTP_SC" value="204" scope="axis2"/><respond/></sequence>"#
+        ),
+    )
+    .unwrap();
+    let req = request_file(
+        dir.path(),
+        "OPTIONS /api/x HTTP/1.1\nOrigin: http://a.example\n\n",
+    );
+    let (code, out, err) = cli(&["run", &p(&main), "--request", &p(&req)]);
+    assert_eq!(code, 2, "without --sequences the key is unknown: {err}");
+    assert!(err.contains("E0304"), "{err}");
+    let (code, out2, err) = cli(&[
+        "run",
+        &p(&main),
+        "--request",
+        &p(&req),
+        "--sequences",
+        &p(&lib),
+    ]);
+    assert_eq!(code, 0, "{out}{out2}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out2).unwrap();
+    assert_eq!(v["flow"], "respond");
+    assert_eq!(v["status"], 204);
+    assert_eq!(v["headers"]["access-control-allow-origin"], "*");
+    assert_eq!(v["properties"]["axis2"]["REST_URL_POSTFIX"], "/api/x");
+}
