@@ -15,7 +15,7 @@ use synaptic_expr::{ExprEnv, Scope, Value};
 use synaptic_payload::Payload;
 
 /// Engine-private per-message state.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct State {
     /// The body's bytes as received while the payload is unmodified (for `json-eval($)` and
     /// pass-through formatting).
@@ -29,6 +29,62 @@ pub(crate) struct State {
     pub axis2_client: BTreeMap<String, Value>,
     /// Set while a fault handler runs (`get-property('FAULT')`).
     pub fault: bool,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("original_len", &self.original.as_ref().map(|b| b.len()))
+            .field("registry_keys", &self.registry.keys().collect::<Vec<_>>())
+            .field("addressing", &self.addressing.keys().collect::<Vec<_>>())
+            .field("fault", &self.fault)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for MessageContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}: {}",
+                    crate::redact::redact_header_value(
+                        k.as_str(),
+                        &String::from_utf8_lossy(v.as_bytes())
+                    )
+                )
+            })
+            .collect();
+        let payload = match &self.payload {
+            Payload::Empty => "empty".to_string(),
+            Payload::Raw(b) => format!("raw ({} bytes)", b.len()),
+            Payload::Json(_) => "json".to_string(),
+            Payload::Xml(_) => "xml".to_string(),
+            Payload::Text(t) => format!("text ({} bytes)", t.len()),
+            Payload::Binary(b) => format!("binary ({} bytes)", b.len()),
+        };
+        f.debug_struct("MessageContext")
+            .field("method", &self.method)
+            .field("uri", &crate::redact::redact_text(&self.uri))
+            .field("headers", &headers)
+            .field("payload", &payload)
+            .field("content_type", &self.content_type)
+            .field(
+                "default",
+                &self.properties.default.keys().collect::<Vec<_>>(),
+            )
+            .field("axis2", &self.properties.axis2.keys().collect::<Vec<_>>())
+            .field(
+                "operation",
+                &self.properties.operation.keys().collect::<Vec<_>>(),
+            )
+            .field("status", &self.status)
+            .field("response", &self.response)
+            .field("state", &self.st)
+            .finish()
+    }
 }
 
 /// Process-wide `system` scope (synaptic's own map, never the OS environment).

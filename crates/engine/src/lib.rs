@@ -91,8 +91,8 @@ pub struct Properties {
 }
 
 /// Per-request state, passed as `&mut` through the phases. Build it with
-/// [`MessageContext::from_request`].
-#[derive(Debug)]
+/// [`MessageContext::from_request`]. Its `Debug` output redacts header values and shows only
+/// property names (they may hold tokens).
 pub struct MessageContext {
     pub method: http::Method,
     /// Path and query as received.
@@ -193,8 +193,8 @@ pub mod error_codes {
     pub const ENDPOINT_NOT_READY: i64 = 303001;
 }
 
-/// An HTTP request the engine wants sent.
-#[derive(Clone, Debug)]
+/// An HTTP request the engine wants sent. `Debug` redacts credentials and omits the body.
+#[derive(Clone)]
 pub struct OutboundRequest {
     pub method: http::Method,
     pub url: String,
@@ -203,11 +203,45 @@ pub struct OutboundRequest {
     pub timeout: Option<Duration>,
 }
 
-#[derive(Clone, Debug)]
+/// A backend's answer. `Debug` redacts credentials and omits the body.
+#[derive(Clone)]
 pub struct InboundResponse {
     pub status: u16,
     pub headers: http::HeaderMap,
     pub body: Bytes,
+}
+
+fn redacted_headers(h: &http::HeaderMap) -> Vec<String> {
+    h.iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}: {}",
+                redact_header_value(k.as_str(), &String::from_utf8_lossy(v.as_bytes()))
+            )
+        })
+        .collect()
+}
+
+impl std::fmt::Debug for OutboundRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRequest")
+            .field("method", &self.method)
+            .field("url", &redact_text(&self.url))
+            .field("headers", &redacted_headers(&self.headers))
+            .field("body_len", &self.body.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for InboundResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundResponse")
+            .field("status", &self.status)
+            .field("headers", &redacted_headers(&self.headers))
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, thiserror::Error)]

@@ -188,3 +188,28 @@ fn json_eval_whole_body_keeps_the_body_unbuilt() {
     );
     assert_eq!(ctx.body_bytes().unwrap().0, body);
 }
+
+#[test]
+fn debug_output_has_no_secrets() {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", "Bearer tok-secret-1".parse().unwrap());
+    let mut ctx = MessageContext::from_request(
+        http::Method::GET,
+        "/x?access_token=abc",
+        headers,
+        Bytes::new(),
+        None,
+    );
+    ctx.properties.default.insert(
+        "generated-access-token".into(),
+        Value::String("tok-secret-2".into()),
+    );
+    ctx.st
+        .registry
+        .insert("local:/t".into(), Some("tok-secret-3".into()));
+    let d = format!("{ctx:?}");
+    for s in ["tok-secret-1", "tok-secret-2", "tok-secret-3", "abc"] {
+        assert!(!d.contains(s), "{s} in {d}");
+    }
+    assert!(d.contains("generated-access-token"));
+}
