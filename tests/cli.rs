@@ -305,3 +305,41 @@ fn run_resolves_sequence_keys_from_a_folder() {
     assert_eq!(v["headers"]["access-control-allow-origin"], "*");
     assert_eq!(v["properties"]["axis2"]["REST_URL_POSTFIX"], "/api/x");
 }
+
+/// The seed 002 sequence exactly as printed (placeholders unfilled) fails lint with E0112 on
+/// both placeholders and nothing else but the portability notes.
+#[test]
+fn unfilled_seed_fails_with_placeholder_errors() {
+    let dir = synaptic_tests::shared_dir().join("seeds");
+    let seed = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("002"))
+        })
+        .expect("seed 002");
+    let text = std::fs::read_to_string(seed).unwrap();
+    let start = text.find("<?xml").unwrap();
+    let end = start + text[start..].find("```").unwrap();
+    let xml: String = text[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("simple-token-gen.xml");
+    std::fs::write(&f, xml).unwrap();
+    let (code, out, _) = cli(&["lint", &p(&f)]);
+    assert_eq!(code, 1);
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains(": error[")).collect();
+    assert_eq!(errors.len(), 2, "{out}");
+    assert!(errors.iter().all(|l| l.contains("error[E0112]")), "{out}");
+    assert!(out.contains("{base64encoded(clientKey:clientSecret)}"));
+    assert!(out.contains("{token-endpoint-url}"));
+    assert!(out
+        .lines()
+        .filter(|l| l.contains(": warning["))
+        .all(|l| l.contains("warning[W09")));
+}
