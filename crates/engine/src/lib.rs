@@ -82,12 +82,23 @@ pub fn compile(
 
 // ===== runtime =====
 
-/// Typed properties per scope. Transport-scope properties are the headers.
-#[derive(Clone, Debug, Default)]
+/// Typed properties per scope. Transport-scope properties are the headers. `Debug` shows the
+/// names only (values may be tokens).
+#[derive(Clone, Default)]
 pub struct Properties {
     pub default: std::collections::BTreeMap<String, Value>,
     pub axis2: std::collections::BTreeMap<String, Value>,
     pub operation: std::collections::BTreeMap<String, Value>,
+}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Properties")
+            .field("default", &self.default.keys().collect::<Vec<_>>())
+            .field("axis2", &self.axis2.keys().collect::<Vec<_>>())
+            .field("operation", &self.operation.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Per-request state, passed as `&mut` through the phases. Build it with
