@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Do not watch the sequences folder.
     #[arg(long)]
     pub no_watch: bool,
+    /// Worker threads (default: the CPUs this process may run on; 1 = a single-threaded runtime).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// Diagnostic format: short, rich or json.
     #[arg(long, value_enum, default_value_t = DiagFormat::Short)]
     pub format: DiagFormat,
@@ -103,10 +106,25 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         return check(&loaded, out, err, format);
     }
     init_tracing(args.wire);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let workers = match args.workers {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    // One core (e.g. pinned with taskset): a current-thread runtime avoids the work-stealing
+    // scheduler's cross-thread wake-ups.
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the tokio runtime")?;
     let opts = ServeOptions {
         wire: args.wire,
         watch: args.no_watch.then_some(false),

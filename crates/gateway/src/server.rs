@@ -123,6 +123,7 @@ struct Inner {
     max_body: u64,
     replay_max_body: usize,
     limits: Limits,
+    clock: Arc<dyn synaptic_engine::Clock>,
     access_log: bool,
     requests: metrics::Counter,
     faults: metrics::Counter,
@@ -231,6 +232,7 @@ impl Gateway {
                 call_timeout: config.default_timeout(),
                 ..Limits::default()
             },
+            clock: Arc::new(SystemClock),
             access_log: config.server.access_log,
             requests,
             faults,
@@ -287,7 +289,7 @@ impl Gateway {
                 status = resp.status().as_u16(),
                 ms = format_args!("{ms:.2}"),
                 api = %api.as_deref().unwrap_or("-"),
-                peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+                peer = %OptAddr(peer),
             );
         }
         resp
@@ -628,7 +630,7 @@ impl Gateway {
             program,
             invoker: self.inner.invoker.clone(),
             registry: self.inner.registry.clone(),
-            clock: Arc::new(SystemClock),
+            clock: self.inner.clock.clone(),
             limits: self.inner.limits,
         })
     }
@@ -657,7 +659,11 @@ impl Gateway {
             Ok(b) => b,
             Err(r) => return r,
         };
-        let peer_s = peer.map(|p| p.to_string()).unwrap_or_default();
+        let peer_s = if inner.wire {
+            peer.map(|p| p.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
         if inner.wire {
             wire::log(
                 ">>",
@@ -1034,6 +1040,18 @@ async fn authorize_head(
     let ticket = ua.authorize(&mut out).await?;
     headers.extend(out.headers);
     Ok(ticket)
+}
+
+/// Displays an optional address without allocating (`-` when absent).
+struct OptAddr(Option<SocketAddr>);
+
+impl std::fmt::Display for OptAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => a.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
