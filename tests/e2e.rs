@@ -1088,3 +1088,71 @@ async fn example_fault_handling_answers_with_its_fault_sequence() {
     assert_eq!(v["code"], "101503", "{v}");
     gw.shutdown().await;
 }
+
+// ===== serve --check =====
+
+fn check(dir: &GatewayDir) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = synaptic_cli::run(
+        vec![
+            "synaptic".into(),
+            "serve".into(),
+            "--check".into(),
+            "--config".into(),
+            dir.config_path().display().to_string(),
+        ],
+        &mut out,
+        &mut err,
+    );
+    let code = if code == std::process::ExitCode::SUCCESS {
+        0
+    } else if code == std::process::ExitCode::from(1) {
+        1
+    } else {
+        2
+    };
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+#[test]
+fn serve_check_reports_config_and_sequence_errors_with_positions() {
+    let ok = GatewayDir::new(
+        "[[api]]\nname = \"Menu\"\ncontext = \"/menu\"\nin_sequence = \"menu\"\n",
+        &[("sequences/menu.xml", MENU_V1)],
+    );
+    let (code, out, err) = check(&ok);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("1 API(s), 1 sequence(s), 0 error(s)"), "{err}");
+
+    let bad_toml = GatewayDir::new("[server]\nlisten = 8280\n", &[]);
+    let (code, out, _) = check(&bad_toml);
+    assert_eq!(code, 1);
+    assert!(out.contains("synaptic.toml:2:10: error[E0401]"), "{out}");
+
+    let unknown_seq = GatewayDir::new(
+        "[[api]]\nname = \"Menu\"\ncontext = \"/menu\"\nin_sequence = \"nope\"\n",
+        &[("sequences/menu.xml", MENU_V1)],
+    );
+    let (code, out, _) = check(&unknown_seq);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("synaptic.toml:4:15: error[E0402]: API \"Menu\": no sequence named \"nope\""),
+        "{out}"
+    );
+
+    let broken_seq = GatewayDir::new(
+        "[[api]]\nname = \"Menu\"\ncontext = \"/menu\"\n",
+        &[(
+            "sequences/menu.xml",
+            "<sequence name=\"menu\"><unknownThing/></sequence>",
+        )],
+    );
+    let (code, out, _) = check(&broken_seq);
+    assert_eq!(code, 1);
+    assert!(out.contains("menu.xml:1:24: error[E0103]"), "{out}");
+}
