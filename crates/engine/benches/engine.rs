@@ -92,5 +92,65 @@ fn cached_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse_compile, cached_path);
+fn cached_path_post_json(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let p = synaptic_syntax::parse_artifact(SourceId(0), SEQ);
+    let (prog, _) =
+        synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    let registry = Arc::new(MemoryRegistry::new());
+    rt.block_on(async {
+        registry
+            .put(
+                &format!("{REG}access_Token"),
+                "c1900c8c-10f4-3cb8-9c89-077ec35bff49",
+            )
+            .await
+            .expect("put");
+        registry
+            .put(&format!("{REG}generated_Time"), &(NOW - 60_000).to_string())
+            .await
+            .expect("put");
+    });
+    let engine = Engine {
+        program: Arc::new(prog.expect("compiles")),
+        invoker: Arc::new(NoNetwork),
+        registry,
+        clock: Arc::new(FixedClock(NOW)),
+        limits: Limits::default(),
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("accept", http::HeaderValue::from_static("application/json"));
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    let item = r#"{"name":"BBQ Chicken Bacon","price":"14.99","icon":"/images/6.png"},"#;
+    let body = Bytes::from(format!("[{}{{}}]", item.repeat(14)));
+    c.bench_function(
+        "simple-token-gen cached path + to_outbound (POST 1 KiB JSON)",
+        |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut ctx = MessageContext::from_request(
+                        http::Method::POST,
+                        "/pizzashack/1.0.0/order",
+                        headers.clone(),
+                        body.clone(),
+                        Some("/pizzashack/1.0.0"),
+                    );
+                    engine
+                        .mediate("simple-token-gen", None, &mut ctx)
+                        .await
+                        .expect("mediates");
+                    ctx.to_outbound("http://127.0.0.1:9/pizzashack")
+                        .expect("outbound")
+                })
+            })
+        },
+    );
+}
+
+criterion_group!(benches, parse_compile, cached_path, cached_path_post_json);
 criterion_main!(benches);
