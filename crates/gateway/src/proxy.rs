@@ -326,4 +326,100 @@ mod tests {
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["x-kept"]);
     }
+
+    /// A CA (PEM) and a TLS server configuration for `san`, signed by it.
+    fn pki(san: &str) -> (String, rustls::ServerConfig) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![san.to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der.into())
+        .unwrap();
+        (ca.pem(), cfg)
+    }
+
+    /// An HTTPS backend on 127.0.0.1 answering `hello` to every request (keep-alive).
+    async fn https_backend(cfg: rustls::ServerConfig) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            Bytes::from_static(b"hello"),
+                        )))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn get(url: &str) -> http::Request<ClientBody> {
+        let mut r = http::Request::new(Either::Right(Full::new(Bytes::new())));
+        *r.uri_mut() = url.parse().unwrap();
+        r
+    }
+
+    #[tokio::test]
+    async fn https_backends_use_the_built_in_roots_plus_the_ca_file() {
+        let (ca, cfg) = pki("127.0.0.1");
+        let addr = https_backend(cfg).await;
+        let url = format!("https://127.0.0.1:{}/x", addr.port());
+        let opts = |pem: Option<&str>| ClientOptions {
+            pool_max_idle_per_host: 4,
+            pool_idle_timeout: Duration::from_secs(5),
+            extra_ca_pem: pem.map(|p| p.as_bytes().to_vec()),
+        };
+        let t = Duration::from_secs(5);
+        // trusted through ca_file: two requests over one pooled connection
+        let client = build_client(&opts(Some(&ca))).unwrap();
+        for _ in 0..2 {
+            let resp = send(&client, get(&url), t).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let body = read_limited(resp.into_body(), 100).await.unwrap();
+            assert_eq!(&body[..], b"hello");
+        }
+        // the built-in roots alone do not trust a private CA: a connect failure (502)
+        let plain = build_client(&opts(None)).unwrap();
+        assert!(matches!(
+            send(&plain, get(&url), t).await,
+            Err(SendError::Connect(_))
+        ));
+        // hostnames are verified: a certificate for another name is refused
+        let (ca2, cfg2) = pki("other.example");
+        let addr2 = https_backend(cfg2).await;
+        let c2 = build_client(&opts(Some(&ca2))).unwrap();
+        let url2 = format!("https://127.0.0.1:{}/x", addr2.port());
+        assert!(matches!(
+            send(&c2, get(&url2), t).await,
+            Err(SendError::Connect(_))
+        ));
+        // a CA file without certificates is refused at startup
+        assert!(matches!(
+            build_client(&opts(Some("not a pem"))),
+            Err(ClientError::BadCa(_))
+        ));
+    }
 }
