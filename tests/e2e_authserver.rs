@@ -425,6 +425,21 @@ async fn seed_004_view_token_gets_bookings_but_cannot_book() {
         1,
         "a refused request reached the backend"
     );
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"synaptic_authserver_inbound_total{result="allowed"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"synaptic_authserver_inbound_total{result="insufficient_scope"} 1"#));
+    assert!(metrics.contains(r#"synaptic_authserver_token_requests_total{grant_type="authorization_code",outcome="issued"} 1"#));
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ pub struct Endpoints {
     page: PageSettings,
     issuer: Option<String>,
     admin_token: Option<Secret>,
+    metrics: super::AuthMetrics,
     /// CSRF token → request waiting for the resource owner.
     pending: Mutex<HashMap<String, (AuthorizeRequest, i64)>>,
 }
@@ -46,12 +47,14 @@ impl Endpoints {
         page: PageSettings,
         issuer: Option<String>,
         admin_token: Option<Secret>,
+        metrics: super::AuthMetrics,
     ) -> Self {
         Endpoints {
             server,
             page,
             issuer,
             admin_token,
+            metrics,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -251,9 +254,21 @@ impl Endpoints {
                 basic_used,
             );
         }
-        match self.server.token(&form_pairs(body), basic.as_ref()).await {
-            Ok(t) => json(StatusCode::OK, t.to_json()),
-            Err(e) => oauth_error(&e, basic_used),
+        let pairs = form_pairs(body);
+        let grant = pairs
+            .iter()
+            .find(|(k, _)| k == "grant_type")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        match self.server.token(&pairs, basic.as_ref()).await {
+            Ok(t) => {
+                self.metrics.token(&grant, "issued");
+                json(StatusCode::OK, t.to_json())
+            }
+            Err(e) => {
+                self.metrics.token(&grant, e.code.as_str());
+                oauth_error(&e, basic_used)
+            }
         }
     }
 

@@ -40,10 +40,15 @@ struct ApiRules {
 pub struct Enforcer {
     server: Arc<AuthServer>,
     apis: HashMap<String, ApiRules>,
+    metrics: super::AuthMetrics,
 }
 
 impl Enforcer {
-    pub fn new(server: Arc<AuthServer>, apis: &[ApiConfig]) -> Enforcer {
+    pub fn new(
+        server: Arc<AuthServer>,
+        apis: &[ApiConfig],
+        metrics: super::AuthMetrics,
+    ) -> Enforcer {
         let apis = apis
             .iter()
             .filter(|a| a.is_oauth2_secured())
@@ -57,7 +62,11 @@ impl Enforcer {
                 )
             })
             .collect();
-        Enforcer { server, apis }
+        Enforcer {
+            server,
+            apis,
+            metrics,
+        }
     }
 }
 
@@ -140,6 +149,34 @@ fn is_b64token(t: &str) -> bool {
 #[async_trait]
 impl InboundAuth for Enforcer {
     async fn check(
+        &self,
+        api: &str,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Principal, HookResponse> {
+        let r = self.decide(api, method, path, headers).await;
+        match &r {
+            Ok(_) => self.metrics.inbound_allowed.inc(),
+            Err(resp) => match resp.status() {
+                StatusCode::FORBIDDEN => self.metrics.inbound_scope.inc(),
+                StatusCode::UNAUTHORIZED
+                    if resp
+                        .headers()
+                        .get(header::WWW_AUTHENTICATE)
+                        .is_some_and(|v| v.as_bytes().ends_with(b"\"synaptic\"")) =>
+                {
+                    self.metrics.inbound_missing.inc()
+                }
+                _ => self.metrics.inbound_invalid.inc(),
+            },
+        }
+        r
+    }
+}
+
+impl Enforcer {
+    async fn decide(
         &self,
         api: &str,
         method: &Method,

@@ -78,6 +78,47 @@ impl AdminStore for SqliteStore {
     }
 }
 
+/// Counters of the authorization server on `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct AuthMetrics {
+    registry: crate::metrics::Registry,
+    pub inbound_allowed: crate::metrics::Counter,
+    pub inbound_missing: crate::metrics::Counter,
+    pub inbound_invalid: crate::metrics::Counter,
+    pub inbound_scope: crate::metrics::Counter,
+}
+
+const INBOUND: &str = "synaptic_authserver_inbound_total";
+const INBOUND_HELP: &str = "Requests to oauth2-secured APIs by outcome";
+
+impl AuthMetrics {
+    pub fn new(registry: &crate::metrics::Registry) -> AuthMetrics {
+        let c = |result: &str| registry.counter(INBOUND, INBOUND_HELP, &[("result", result)]);
+        AuthMetrics {
+            registry: registry.clone(),
+            inbound_allowed: c("allowed"),
+            inbound_missing: c("missing_credentials"),
+            inbound_invalid: c("invalid_token"),
+            inbound_scope: c("insufficient_scope"),
+        }
+    }
+
+    /// A token-endpoint answer: `outcome` is `issued` or an RFC 6749 error code.
+    pub fn token(&self, grant: &str, outcome: &str) {
+        let grant = match GrantType::parse(grant) {
+            Some(g) => g.as_str(),
+            None => "other",
+        };
+        self.registry
+            .counter(
+                "synaptic_authserver_token_requests_total",
+                "Token endpoint requests by grant type and outcome",
+                &[("grant_type", grant), ("outcome", outcome)],
+            )
+            .inc();
+    }
+}
+
 /// Everything the gateway core needs, plus the server itself (tests, CLI).
 #[derive(Debug, Clone)]
 pub struct Parts {
@@ -93,8 +134,7 @@ pub async fn build(
     config: &Config,
     metrics: &crate::metrics::Registry,
 ) -> Result<(Option<Arc<dyn InboundAuth>>, Vec<Arc<dyn LocalService>>), AuthServerError> {
-    let _ = metrics;
-    match build_parts(config).await? {
+    match build_parts_with(config, AuthMetrics::new(metrics)).await? {
         None => Ok((None, Vec::new())),
         Some(p) => {
             let svc: Arc<dyn LocalService> = p.endpoints;
@@ -105,6 +145,13 @@ pub async fn build(
 
 /// Like [`build`], returning the parts.
 pub async fn build_parts(config: &Config) -> Result<Option<Parts>, AuthServerError> {
+    build_parts_with(config, AuthMetrics::default()).await
+}
+
+async fn build_parts_with(
+    config: &Config,
+    metrics: AuthMetrics,
+) -> Result<Option<Parts>, AuthServerError> {
     let Some(ac) = config.auth_server.as_ref().filter(|a| a.enabled) else {
         return Ok(None);
     };
@@ -131,9 +178,10 @@ pub async fn build_parts(config: &Config) -> Result<Option<Parts>, AuthServerErr
         page,
         ac.issuer.clone(),
         admin_token,
+        metrics.clone(),
     ));
     let inbound: Arc<dyn InboundAuth> =
-        Arc::new(inbound::Enforcer::new(server.clone(), &config.api));
+        Arc::new(inbound::Enforcer::new(server.clone(), &config.api, metrics));
     spawn_purge(&server, ac.purge_interval.unwrap_or(3600));
     Ok(Some(Parts {
         server,
