@@ -63,20 +63,18 @@ pub fn build_request(req: OutboundRequest) -> Result<http::Request<ClientBody>, 
 impl Invoker for HttpInvoker {
     async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
         let timeout = req.timeout.unwrap_or(self.default_timeout);
-        if self.wire {
+        let body = self.wire.then(|| req.body.clone());
+        let r = build_request(req).map_err(InvokeError::Other)?;
+        if let Some(body) = body {
+            let path = r.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
             crate::wire::log(
                 "<<",
                 "backend",
-                &format!(
-                    "{} {} HTTP/1.1",
-                    req.method,
-                    crate::wire::redact_url(&req.url)
-                ),
-                &req.headers,
-                &req.body,
+                &format!("{} {} HTTP/1.1", r.method(), crate::wire::redact_url(path)),
+                r.headers(),
+                &body,
             );
         }
-        let r = build_request(req).map_err(InvokeError::Other)?;
         // the timeout covers the whole exchange, body included
         let exchange = async {
             let resp = proxy::send(&self.client, r, timeout).await;

@@ -859,14 +859,13 @@ impl Gateway {
         out: OutboundRequest,
         timeout: Duration,
     ) -> Result<Response<Incoming>, UpErr> {
-        if self.inner.wire {
-            let line = match out.url.parse::<http::Uri>() {
-                Ok(u) => request_line(&out.method, &u),
-                Err(_) => format!("{} {}", out.method, out.url),
-            };
-            wire::log("<<", "backend", &line, &out.headers, &out.body);
-        }
+        let body = self.inner.wire.then(|| out.body.clone());
         let req = invoker::build_request(out).map_err(UpErr::Build)?;
+        if let Some(body) = body {
+            // logged as sent: hop-by-hop headers removed, the backend's Host
+            let line = request_line(req.method(), req.uri());
+            wire::log("<<", "backend", &line, req.headers(), &body);
+        }
         let resp = proxy::send(&self.inner.client, req, timeout)
             .await
             .map_err(UpErr::Send)?;
