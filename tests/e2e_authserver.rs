@@ -1676,3 +1676,80 @@ async fn approval_template_can_be_replaced_but_keeps_the_form() {
         ),
     }
 }
+
+/// Refresh-token reuse, step by step: (status, error) of each request.
+async fn reuse_story(token_url: &str, id: &str, secret: &str, scope: &str) -> Vec<(u16, String)> {
+    let http = reqwest::Client::new();
+    let post = |form: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        let url = token_url.to_string();
+        let auth = basic(id, secret);
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = http
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(encode_form(&pairs))
+                .send()
+                .await
+                .unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let mut steps = Vec::new();
+    let (s, t1) = post(vec![
+        ("grant_type", "password".into()),
+        ("username", "alice".into()),
+        ("password", "wonderland".into()),
+        ("scope", scope.into()),
+    ])
+    .await;
+    steps.push((s, String::new()));
+    let rt1 = t1["refresh_token"].as_str().unwrap_or_default().to_string();
+    let (s, t2) = post(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", rt1.clone()),
+    ])
+    .await;
+    steps.push((s, String::new()));
+    let rt2 = t2["refresh_token"].as_str().unwrap_or_default().to_string();
+    steps.push((u16::from(rt1 != rt2), "rotated".into()));
+    let (s, e) = post(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", rt1),
+    ])
+    .await;
+    steps.push((s, e["error"].as_str().unwrap_or_default().to_string()));
+    let (s, e) = post(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", rt2),
+    ])
+    .await;
+    steps.push((s, e["error"].as_str().unwrap_or_default().to_string()));
+    steps
+}
+
+#[tokio::test]
+async fn refresh_reuse_behaves_like_django_oauth_toolkit() {
+    let dot = peers::dot();
+    let c = dot.password_client();
+    let oracle = reuse_story(&dot.token_url(), c.id, c.secret, "view").await;
+    let env = Env::new().await;
+    let ours = reuse_story(&env.url("/oauth2/token"), "rp", RP_SECRET, "view").await;
+    assert_eq!(
+        ours, oracle,
+        "synaptic vs DOT (ROTATE_REFRESH_TOKEN + REFRESH_TOKEN_REUSE_PROTECTION)"
+    );
+    assert_eq!(
+        ours,
+        vec![
+            (200, String::new()),
+            (200, String::new()),
+            (1, "rotated".into()),
+            (400, "invalid_grant".into()),
+            (400, "invalid_grant".into()),
+        ]
+    );
+}
