@@ -255,14 +255,14 @@ pub fn clients(
             let list = rt.block_on(store.clients())?;
             writeln!(
                 out,
-                "{:<24} {:<12} {:<8} {:<10} {:<8} {:<40} SCOPES",
-                "ID", "TYPE", "LIFETIME", "REFRESH", "", "GRANTS"
+                "{:<24} {:<12} {:<8} {:<8} {:<40} SCOPES",
+                "ID", "TYPE", "LIFETIME", "REFRESH", "GRANTS"
             )?;
             for c in list {
                 let grants: Vec<&str> = c.grants.iter().map(|g| g.as_str()).collect();
                 writeln!(
                     out,
-                    "{:<24} {:<12} {:<8} {:<10} {:<8} {:<40} {}",
+                    "{:<24} {:<12} {:<8} {:<8} {:<40} {}",
                     c.id,
                     if c.is_public() {
                         "public"
@@ -271,7 +271,6 @@ pub fn clients(
                     },
                     c.token_lifetime,
                     c.refresh_limit,
-                    "",
                     grants.join(","),
                     c.scopes.join(" ")
                 )?;
