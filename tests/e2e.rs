@@ -1156,3 +1156,28 @@ fn serve_check_reports_config_and_sequence_errors_with_positions() {
     assert_eq!(code, 1);
     assert!(out.contains("menu.xml:1:24: error[E0103]"), "{out}");
 }
+
+#[tokio::test]
+async fn a_stalled_request_body_is_408_not_a_hang() {
+    let origin = MockOrigin::echo().await;
+    let config = format!(
+        "[server]\ntimeout = 0.5\n{}",
+        simple_api(&origin.url(), "in_sequence = \"menu\"")
+    );
+    let dir = GatewayDir::new(&config, &[("sequences/menu.xml", MENU_V1)]);
+    let gw = start(&dir).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
+    tx.send(Ok(Bytes::from_static(b"{\"a\":"))).await.unwrap();
+    let t0 = tokio::time::Instant::now();
+    let r = client()
+        .post(url(&gw, "/shop/1.0/x"))
+        .body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 408);
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert_eq!(json(r).await["fault"]["code"], 408001);
+    drop(tx);
+    gw.shutdown().await;
+}

@@ -13,6 +13,7 @@ pub mod code {
     pub const BAD_PATH: i64 = 400_001;
     pub const BAD_BODY: i64 = 400_002;
     pub const NO_API: i64 = 404_001;
+    pub const BODY_TIMEOUT: i64 = 408_001;
     pub const NO_RESOURCE: i64 = 404_002;
     pub const METHOD_NOT_ALLOWED: i64 = 405_001;
     pub const BODY_TOO_LARGE: i64 = 413_001;
@@ -123,6 +124,15 @@ pub fn bad_path(e: crate::path::PathError) -> Response<Full<Bytes>> {
         code::BAD_PATH,
         "Bad request path",
         &e.to_string(),
+    )
+}
+
+pub fn body_timeout() -> Response<Full<Bytes>> {
+    response(
+        StatusCode::REQUEST_TIMEOUT,
+        code::BODY_TIMEOUT,
+        "Request timeout",
+        "The request body did not arrive in time",
     )
 }
 

@@ -124,6 +124,8 @@ struct Inner {
     replay_max_body: usize,
     limits: Limits,
     clock: Arc<dyn synaptic_engine::Clock>,
+    /// Longest wait for a client's request body.
+    body_timeout: Duration,
     access_log: bool,
     requests: metrics::Counter,
     faults: metrics::Counter,
@@ -233,6 +235,7 @@ impl Gateway {
                 ..Limits::default()
             },
             clock: Arc::new(SystemClock),
+            body_timeout: config.default_timeout(),
             access_log: config.server.access_log,
             requests,
             faults,
@@ -451,10 +454,13 @@ impl Gateway {
         if content_length(headers).is_some_and(|n| n > max) {
             return Err(full(fault::too_large(max)));
         }
-        match proxy::read_limited(body, usize::try_from(max).unwrap_or(usize::MAX)).await {
-            Ok(b) => Ok(b),
-            Err(proxy::ReadError::TooLarge) => Err(full(fault::too_large(max))),
-            Err(proxy::ReadError::Io(_)) => Err(full(fault::bad_body())),
+        // a client that stops sending its body must not hold the request forever
+        let read = proxy::read_limited(body, usize::try_from(max).unwrap_or(usize::MAX));
+        match tokio::time::timeout(self.inner.body_timeout, read).await {
+            Err(_) => Err(full(fault::body_timeout())),
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(proxy::ReadError::TooLarge)) => Err(full(fault::too_large(max))),
+            Ok(Err(proxy::ReadError::Io(_))) => Err(full(fault::bad_body())),
         }
     }
 
