@@ -130,6 +130,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
+    // `Expect: 100-continue` is answered by the gateway's own server; the backend gets the body
+    headers.remove(header::EXPECT);
 }
 
 /// Method-override headers: a backend honouring them would see another method than the one
@@ -321,6 +323,7 @@ mod tests {
         h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("upgrade", HeaderValue::from_static("h2c"));
         h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        h.insert("expect", HeaderValue::from_static("100-continue"));
         h.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h);
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
