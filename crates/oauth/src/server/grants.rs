@@ -163,26 +163,26 @@ impl AuthServer {
         };
         let client = self.store.client(id).await?;
         let Some(client) = client else {
-            secret::verify_dummy(candidate.unwrap_or(""));
+            secret::verify_dummy_async(candidate.unwrap_or("")).await;
             return Err(OAuthError::invalid_client());
         };
         match (&client.secret_hash, candidate) {
             (None, None) => Ok(client),
             (None, Some(c)) => {
-                secret::verify_dummy(c);
+                secret::verify_dummy_async(c).await;
                 Err(OAuthError::invalid_client())
             }
             (Some(_), None) => {
-                secret::verify_dummy("");
+                secret::verify_dummy_async("").await;
                 Err(OAuthError::invalid_client())
             }
             (Some(stored), Some(c)) => {
-                if self.verify_client_secret(&client, c) {
+                if self.verify_client_secret(&client, c).await {
                     Ok(client)
                 } else {
                     if stored.starts_with(secret::SHA256_PREFIX) {
                         // a wrong secret must cost what an unknown client costs
-                        secret::verify_dummy(c);
+                        secret::verify_dummy_async(c).await;
                     }
                     Err(OAuthError::invalid_client())
                 }

@@ -184,9 +184,9 @@ impl AuthServer {
             .is_some_and(|f| f.locked_until > now);
         let user = self.store.user(username).await?;
         let ok = match &user {
-            Some(u) => secret::verify_secret(password, &u.password_hash),
+            Some(u) => secret::verify_secret_async(password, &u.password_hash).await,
             None => {
-                secret::verify_dummy(password);
+                secret::verify_dummy_async(password).await;
                 false
             }
         };
@@ -224,7 +224,7 @@ impl AuthServer {
 
     /// Verify a client secret against its stored hash (constant time, argon2 cached per
     /// correct secret).
-    fn verify_client_secret(&self, client: &Client, candidate: &str) -> bool {
+    async fn verify_client_secret(&self, client: &Client, candidate: &str) -> bool {
         let Some(stored) = &client.secret_hash else {
             return false;
         };
@@ -244,7 +244,7 @@ impl AuthServer {
         {
             return true;
         }
-        let ok = secret::verify_secret(candidate, stored);
+        let ok = secret::verify_secret_async(candidate, stored).await;
         if ok {
             if let Ok(mut s) = self.verified.lock() {
                 if s.len() > 10_000 {
