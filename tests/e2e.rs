@@ -696,6 +696,8 @@ in_sequence = "menu"
         .await,
         "added file not loaded within 2 s"
     );
+    // …while the broken file's last good version keeps serving
+    assert_eq!(version(c.clone(), u.clone()).await, Some(2));
     // fixing the broken file takes effect too
     dir.write("sequences/menu.xml", MENU_V1);
     let (c2, u2) = (c.clone(), u.clone());
