@@ -109,7 +109,14 @@ impl Invoker for HttpInvoker {
                 crate::wire::log(
                     ">>",
                     "backend",
-                    &format!("HTTP/1.1 {}", r.status),
+                    &format!(
+                        "HTTP/1.1 {} {}",
+                        r.status,
+                        http::StatusCode::from_u16(r.status)
+                            .ok()
+                            .and_then(|s| s.canonical_reason())
+                            .unwrap_or("")
+                    ),
                     &r.headers,
                     &r.body,
                 );

@@ -356,6 +356,8 @@ impl Gateway {
         let (mut parts, body) = req.into_parts();
         // the gateway's own authorization server
         let mut principal = None;
+        // the request head as received, for the wire log, when authorization changes it
+        let mut wire_headers = None;
         if api.secured {
             let Some(inb) = &inner.ext.inbound else {
                 return (
@@ -370,6 +372,9 @@ impl Gateway {
                 Ok(p) => principal = Some(p),
                 Err(r) => return (full(r), name),
             }
+            if inner.wire {
+                wire_headers = Some(parts.headers.clone());
+            }
             // the client's token is not for the backend
             parts.headers.remove(header::AUTHORIZATION);
             proxy::strip_method_override(&mut parts.headers);
@@ -380,8 +385,12 @@ impl Gateway {
             None => rel.to_string(),
         };
         let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
-        // Endpoint security streams too when there is no body to keep for a 401 replay.
-        let streamable = ua.is_none() || hyper::body::Body::is_end_stream(&body);
+        // Endpoint security takes the direct path too when the body (if any) can be kept for a
+        // 401 replay: no body, or a Content-Length under the replay limit.
+        let streamable = ua.is_none()
+            || hyper::body::Body::is_end_stream(&body)
+            || content_length(&parts.headers)
+                .is_some_and(|n| n <= u64::try_from(inner.replay_max_body).unwrap_or(u64::MAX));
         let resp = if seqs.inflow.is_none() && seqs.outflow.is_none() && streamable && !inner.wire {
             self.pass_through(
                 api,
@@ -403,6 +412,7 @@ impl Gateway {
                 vars,
                 principal,
                 peer,
+                wire_headers,
             };
             self.mediated(api, seqs, ua, req, body).await
         };
@@ -501,33 +511,51 @@ impl Gateway {
         parts.headers.insert(header::HOST, ep.host.clone());
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        // endpoint security on a bodyless request: credentials on the head, one replay after a 401
-        let secured = match ua {
+        // endpoint security: credentials on the head; the body (none, or one under the replay
+        // limit, read here) is kept to replay the request once after a 401
+        let (req_body, secured) = match ua {
+            None => (
+                Either::Left(Limited::new(
+                    body,
+                    usize::try_from(max).unwrap_or(usize::MAX),
+                )),
+                None,
+            ),
             Some(ua) => {
+                let kept = if hyper::body::Body::is_end_stream(&body) {
+                    Bytes::new()
+                } else {
+                    match self.read_body(&parts.headers, body).await {
+                        Ok(b) => b,
+                        Err(r) => return r,
+                    }
+                };
                 match authorize_head(ua.as_ref(), &parts.method, &url, &mut parts.headers).await {
-                    Ok(ticket) => Some((
-                        ua,
-                        ticket,
-                        parts.method.clone(),
-                        parts.uri.clone(),
-                        parts.headers.clone(),
-                    )),
+                    Ok(ticket) => (
+                        Either::Right(Full::new(kept.clone())),
+                        Some((
+                            ua,
+                            ticket,
+                            parts.method.clone(),
+                            parts.uri.clone(),
+                            parts.headers.clone(),
+                            kept,
+                        )),
+                    ),
                     Err(r) => return full(r),
                 }
             }
-            None => None,
         };
-        let limited = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
-        let req = Request::from_parts(parts, Either::Left(limited));
+        let req = Request::from_parts(parts, req_body);
         let mut sent = proxy::send(&inner.client, req, api.timeout).await;
-        if let (Ok(resp), Some((ua, ticket, method, uri, mut headers))) = (&sent, secured) {
+        if let (Ok(resp), Some((ua, ticket, method, uri, mut headers, kept))) = (&sent, secured) {
             if resp.status() == StatusCode::UNAUTHORIZED
                 && ua.unauthorized(&ticket, resp.headers()).await
             {
                 if let Err(r) = authorize_head(ua.as_ref(), &method, &url, &mut headers).await {
                     return full(r);
                 }
-                let mut again = Request::new(Either::Right(Full::new(Bytes::new())));
+                let mut again = Request::new(Either::Right(Full::new(kept)));
                 *again.method_mut() = method;
                 *again.uri_mut() = uri;
                 *again.headers_mut() = headers;
@@ -660,6 +688,7 @@ impl Gateway {
             vars,
             principal,
             peer,
+            wire_headers,
         } = req;
         let body = match self.read_body(&parts.headers, body).await {
             Ok(b) => b,
@@ -675,7 +704,7 @@ impl Gateway {
                 ">>",
                 &peer_s,
                 &request_line(&parts.method, &parts.uri),
-                &parts.headers,
+                wire_headers.as_ref().unwrap_or(&parts.headers),
                 &body,
             );
         }
@@ -970,6 +999,7 @@ struct BufferedReq {
     vars: Vec<(String, String)>,
     principal: Option<Principal>,
     peer: Option<SocketAddr>,
+    wire_headers: Option<HeaderMap>,
 }
 
 enum UpErr {
