@@ -1057,24 +1057,25 @@ fn log_mediation_error(api: &ApiRuntime, e: &MediationError, sources: &synaptic_
     );
 }
 
-/// Endpoint security for a request sent without a body: the hook adds its credentials to a
-/// bodyless [`OutboundRequest`], whose headers then replace those of `headers`.
+/// Endpoint security on the direct path: the hook gets the request head as an
+/// [`OutboundRequest`] (without the body, which the caller keeps) and adds its credentials.
 async fn authorize_head(
     ua: &dyn UpstreamAuth,
     method: &Method,
     url: &str,
     headers: &mut HeaderMap,
 ) -> Result<AuthTicket, HookResponse> {
+    // the hook sees (and edits) the real headers; the body stays where it is
     let mut out = OutboundRequest {
         method: method.clone(),
         url: url.to_string(),
-        headers: HeaderMap::new(),
+        headers: std::mem::take(headers),
         body: Bytes::new(),
         timeout: None,
     };
-    let ticket = ua.authorize(&mut out).await?;
-    headers.extend(out.headers);
-    Ok(ticket)
+    let ticket = ua.authorize(&mut out).await;
+    *headers = out.headers;
+    ticket
 }
 
 /// Displays an optional address without allocating (`-` when absent).
