@@ -534,7 +534,8 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
     pin = "no CPU pinning" if args.no_pin else \
         "servers under test pinned to CPU 0, backend and wrk to CPU 1 (taskset)"
     out.append(f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration} per case and "
-               f"load, after a {args.warmup} warm-up; {args.rounds} round(s), median shown; {pin}; "
+               f"load, after a {args.warmup} warm-up; {args.rounds} round(s), medians shown (a ratio "
+               f"is the median of the per-round ratios to the same round's baseline); {pin}; "
                f"access log {args.access_log} for both nginx proxy and synaptic. "
                f"Ratios are against `{base}` for the same load (rps: higher is better; "
                f"latency: lower is better).\n")
@@ -542,7 +543,6 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
         out.append(f"\n## {load}\n")
         out.append("| case | req/s | p50 ms | p99 ms | req/s vs nginx | p50 vs nginx | p99 vs nginx | errors |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-        b = results[load].get(base) if base else None
         for c in cases:
             r = results[load].get(c.name)
             if r is None:
@@ -550,9 +550,9 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
             if "failed" in r:
                 out.append(f"| {c.name} | failed: {r['failed']} | | | | | | |")
                 continue
-            rr = fmt_ratio(r["rps"] / b["rps"]) if b and b.get("rps") else "—"
-            r50 = fmt_ratio(r["p50"] / b["p50"]) if b and b.get("p50") else "—"
-            r99 = fmt_ratio(r["p99"] / b["p99"]) if b and b.get("p99") else "—"
+            rr = fmt_ratio(r["ratio_rps"]) if "ratio_rps" in r else "—"
+            r50 = fmt_ratio(r["ratio_p50"]) if "ratio_p50" in r else "—"
+            r99 = fmt_ratio(r["ratio_p99"]) if "ratio_p99" in r else "—"
             out.append(f"| {c.name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {rr} | "
                        f"{r50} | {r99} | {r['errors']} |")
     out.append("\nCases:\n")
@@ -649,23 +649,33 @@ def main() -> int:
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         failed_cases[c.name] = str(e)[:200]
                         continue
+                    r["round"] = rnd
                     runs[(load, c.name)].append(r)
                     print(f"round {rnd + 1} {load:13} {c.name:40} {r['rps']:10.0f} req/s "
                           f"p50 {r['p50']:7.2f} ms p99 {r['p99']:7.2f} ms"
                           f"{'  ERRORS ' + str(r['errors']) if r['errors'] else ''}",
                           flush=True)
+        base = next((c.name for c in cases if c.baseline), None)
         for (load, name), rs in runs.items():
             if name in failed_cases:
                 results[load][name] = {"failed": failed_cases[name]}
             elif rs:
-                rs = sorted(rs, key=lambda r: r["rps"])
-                med = rs[len(rs) // 2]
-                results[load][name] = {
+                res = {
                     "rps": statistics.median(r["rps"] for r in rs),
-                    "p50": med["p50"], "p99": med["p99"],
+                    "p50": statistics.median(r["p50"] for r in rs),
+                    "p99": statistics.median(r["p99"] for r in rs),
                     "errors": sum(r["errors"] for r in rs),
                     "rounds": [{k: v for k, v in r.items() if k != "raw"} for r in rs],
                 }
+                # Ratios per round, against the baseline measured in the same round (minutes
+                # apart at most), then the median: slow drift of a shared machine cancels out.
+                by_round = {r["round"]: r for r in runs.get((load, base), [])}
+                for key in ("rps", "p50", "p99"):
+                    per = [r[key] / by_round[r["round"]][key] for r in rs
+                           if r["round"] in by_round and by_round[r["round"]].get(key)]
+                    if per:
+                        res[f"ratio_{key}"] = statistics.median(per)
+                results[load][name] = res
     finally:
         servers.stop()
         if not args.keep:
