@@ -520,6 +520,10 @@ async fn health_and_metrics() {
         text.contains("test_extension_total{api=\"Shop\"} 3"),
         "{text}"
     );
+    assert!(
+        text.contains("synaptic_api_responses_total{api=\"Shop\",class=\"2xx\"} 1"),
+        "{text}"
+    );
     gw.shutdown().await;
 }
 

@@ -88,6 +88,8 @@ struct ApiRuntime {
     sequences: Seqs,
     /// per resource overrides (merged with the API's)
     resource_sequences: Vec<Seqs>,
+    /// responses by status class (1xx … 5xx)
+    responses: [metrics::Counter; 5],
 }
 
 #[derive(Clone, Debug, Default)]
@@ -196,7 +198,7 @@ impl Gateway {
             .api
             .iter()
             .enumerate()
-            .map(|(i, a)| api_runtime(i, a, &config))
+            .map(|(i, a)| api_runtime(i, a, &config, &metrics))
             .collect();
         let requests = metrics.counter(
             "synaptic_requests_total",
@@ -278,10 +280,16 @@ impl Gateway {
         } else {
             None
         };
-        let (resp, api) = self.dispatch(req, peer).await;
+        let (resp, api_idx) = self.dispatch(req, peer).await;
         self.inner.requests.inc();
-        if resp.status().is_server_error() {
+        let status = resp.status().as_u16();
+        if status >= 500 {
             self.inner.faults.inc();
+        }
+        let api = api_idx.and_then(|i| self.inner.apis.get(i));
+        if let Some(a) = api {
+            let class = usize::from(status / 100).clamp(1, 5) - 1;
+            a.responses[class].inc();
         }
         if let Some(p) = log_path {
             let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -291,7 +299,7 @@ impl Gateway {
                 path = %p,
                 status = resp.status().as_u16(),
                 ms = format_args!("{ms:.2}"),
-                api = %api.as_deref().unwrap_or("-"),
+                api = %api.map(|a| &*a.name).unwrap_or("-"),
                 peer = %OptAddr(peer),
             );
         }
@@ -302,7 +310,7 @@ impl Gateway {
         &self,
         req: Request<Incoming>,
         peer: Option<SocketAddr>,
-    ) -> (Response<ResponseBody>, Option<Arc<str>>) {
+    ) -> (Response<ResponseBody>, Option<usize>) {
         let inner = &*self.inner;
         let raw_path = req.uri().path();
         // built-in endpoints
@@ -335,7 +343,7 @@ impl Gateway {
             return (full(fault::not_found_api()), None);
         };
         let api = &inner.apis[api_idx];
-        let name = Some(api.name.clone());
+        let name = Some(api_idx);
         // resource
         let mut vars = Vec::new();
         let mut seqs = &api.sequences;
@@ -1008,7 +1016,19 @@ enum UpErr {
     Build(String),
 }
 
-fn api_runtime(index: usize, a: &ApiConfig, config: &Config) -> ApiRuntime {
+fn api_runtime(
+    index: usize,
+    a: &ApiConfig,
+    config: &Config,
+    metrics: &metrics::Registry,
+) -> ApiRuntime {
+    let responses = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
+        metrics.counter(
+            "synaptic_api_responses_total",
+            "Responses of each API by status class",
+            &[("api", a.name.as_str()), ("class", class)],
+        )
+    });
     let api_seqs = Seqs {
         inflow: a.in_sequence.clone(),
         outflow: a.out_sequence.clone(),
@@ -1037,6 +1057,7 @@ fn api_runtime(index: usize, a: &ApiConfig, config: &Config) -> ApiRuntime {
         secured: a.is_oauth2_secured(),
         sequences: api_seqs,
         resource_sequences,
+        responses,
     }
 }
 
