@@ -472,6 +472,9 @@ impl Gateway {
         if content_length(headers).is_some_and(|n| n > max) {
             return Err(full(fault::too_large(max)));
         }
+        if hyper::body::Body::is_end_stream(&body) {
+            return Ok(Bytes::new());
+        }
         // a client that stops sending its body must not hold the request forever
         let read = proxy::read_limited(body, usize::try_from(max).unwrap_or(usize::MAX));
         match tokio::time::timeout(self.inner.body_timeout, read).await {
