@@ -459,15 +459,35 @@ async fn missing_invalid_and_revoked_tokens() {
         h["www-authenticate"],
         r#"Bearer realm="synaptic", error="invalid_token""#
     );
-    // a token in the query string is not a credential
+    // a token in the query string is refused, with or without a valid header token, and
+    // never reaches the backend
     let resp = env
         .http
         .get(env.url("/travels/1.0/bookings?access_token=syn_at_x"))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains(r#"error="invalid_request""#));
+    let t = env.password_token("rp", RP_SECRET, "view").await;
+    let at = t["access_token"].as_str().unwrap();
+    let resp = env
+        .http
+        .get(env.url(&format!("/travels/1.0/bookings?x=1&access_token={at}")))
+        .header("authorization", format!("Bearer {at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body = resp.text().await.unwrap();
+    assert!(!body.contains(at), "the fault body must not echo the token");
     assert_eq!(env.origin.count(), 0);
+    // the same token in the header alone is fine
+    let (s, _, _) = env.api("GET", "/bookings", Some(at)).await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test]

@@ -73,9 +73,7 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> ExitC
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let args = std::env::args().collect();
-    run(
-        args,
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
-    )
+    // Unlocked handles: each write takes the lock briefly, so tracing (which writes to stderr
+    // too) can never deadlock against the command's own output.
+    run(args, &mut std::io::stdout(), &mut std::io::stderr())
 }

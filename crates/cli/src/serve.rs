@@ -222,33 +222,13 @@ fn init_tracing(wire: bool) {
     };
     let filter =
         EnvFilter::try_from_env("SYNAPTIC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // The caller holds the stderr lock for the whole command (`cli::main`), so logs go to a
-    // duplicate of file descriptor 2 rather than through `std::io::stderr()`.
-    let builder = tracing_subscriber::fmt()
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
-    let _ = match stderr_dup() {
-        Some(file) => builder
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
-    };
-}
-
-#[cfg(unix)]
-fn stderr_dup() -> Option<std::fs::File> {
-    use std::os::fd::AsFd;
-    std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .ok()
-        .map(std::fs::File::from)
-}
-
-#[cfg(not(unix))]
-fn stderr_dup() -> Option<std::fs::File> {
-    None
+        .with_target(true)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn shutdown_signal() {

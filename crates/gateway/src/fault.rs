@@ -12,6 +12,8 @@ use synaptic_engine::{ErrorKind, MediationError, Origin};
 pub mod code {
     pub const BAD_PATH: i64 = 400_001;
     pub const BAD_BODY: i64 = 400_002;
+    /// A bearer token in the query string of a secured API (RFC 6750 §2.3 is not accepted).
+    pub const TOKEN_IN_QUERY: i64 = 400_003;
     pub const NO_API: i64 = 404_001;
     pub const BODY_TIMEOUT: i64 = 408_001;
     pub const NO_RESOURCE: i64 = 404_002;
@@ -125,6 +127,24 @@ pub fn bad_path(e: crate::path::PathError) -> Response<Full<Bytes>> {
         "Bad request path",
         &e.to_string(),
     )
+}
+
+/// A secured API refuses `?access_token=`: tokens in URLs leak through logs and `Referer`
+/// (RFC 9700 §4.3.2). The token is never logged or forwarded.
+pub fn token_in_query() -> Response<Full<Bytes>> {
+    let mut resp = response(
+        StatusCode::BAD_REQUEST,
+        code::TOKEN_IN_QUERY,
+        "Token in query string",
+        "Send the access token in the Authorization header: \"Authorization: Bearer ACCESS_TOKEN\"",
+    );
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer realm=\"synaptic\", error=\"invalid_request\", error_description=\"access token in the query string\"",
+        ),
+    );
+    resp
 }
 
 pub fn body_timeout() -> Response<Full<Bytes>> {

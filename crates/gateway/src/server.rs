@@ -367,6 +367,9 @@ impl Gateway {
         // the request head as received, for the wire log, when authorization changes it
         let mut wire_headers = None;
         if api.secured {
+            if parts.uri.query().is_some_and(query_has_access_token) {
+                return (full(fault::token_in_query()), name);
+            }
             let Some(inb) = &inner.ext.inbound else {
                 return (
                     full(fault::internal("authorization server not available")),
@@ -1290,4 +1293,9 @@ pub async fn serve(
     {
         tracing::warn!("shutdown grace period over; closing remaining connections");
     }
+}
+
+/// Whether a query string carries an `access_token` parameter (any case of its escapes).
+fn query_has_access_token(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
 }
