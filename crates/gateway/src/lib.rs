@@ -19,6 +19,8 @@ pub mod registry;
 pub mod reload;
 pub mod routing;
 pub mod server;
+#[cfg(test)]
+mod test_pki;
 pub mod wire;
 
 pub use config::{load, Config, LoadedConfig};

@@ -330,28 +330,7 @@ mod tests {
         assert_eq!(names, vec!["x-kept"]);
     }
 
-    /// A CA (PEM) and a TLS server configuration for `san`, signed by it.
-    fn pki(san: &str) -> (String, rustls::ServerConfig) {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec![san.to_string()])
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
-        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], der.into())
-        .unwrap();
-        (ca.pem(), cfg)
-    }
+    use crate::test_pki::pki;
 
     /// An HTTPS backend on 127.0.0.1 answering `hello` to every request (keep-alive).
     async fn https_backend(cfg: rustls::ServerConfig) -> std::net::SocketAddr {
