@@ -36,18 +36,19 @@ impl HttpInvoker {
 /// Build the hyper request for an engine request: hop-by-hop headers removed, `Host` from the
 /// URL, `Content-Length` from the body.
 pub fn build_request(req: OutboundRequest) -> Result<http::Request<ClientBody>, String> {
-    let uri: http::Uri = req
-        .url
-        .parse()
-        .map_err(|e| format!("invalid URL {:?}: {e}", req.url))?;
+    // the URL's buffer becomes the URI's (no copy); a shared handle is kept for the errors
+    let url = bytes::Bytes::from(req.url);
+    let shown = || String::from_utf8_lossy(&url).into_owned();
+    let uri = http::Uri::from_maybe_shared(url.clone())
+        .map_err(|e| format!("invalid URL {:?}: {e}", shown()))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err(format!("unsupported URL {:?}", req.url)),
+        _ => return Err(format!("unsupported URL {:?}", shown())),
     }
     let host = uri
         .authority()
         .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
-        .ok_or_else(|| format!("no host in URL {:?}", req.url))?;
+        .ok_or_else(|| format!("no host in URL {:?}", shown()))?;
     let mut headers = req.headers;
     proxy::strip_hop_by_hop(&mut headers);
     headers.remove(http::header::CONTENT_LENGTH);

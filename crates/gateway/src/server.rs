@@ -272,14 +272,8 @@ impl Gateway {
     ) -> Response<ResponseBody> {
         let start = tokio::time::Instant::now();
         let method = req.method().clone();
-        let log_path = if self.inner.access_log {
-            Some(match req.uri().query() {
-                Some(q) => format!("{}?{}", req.uri().path(), wire::redact_query(q)),
-                None => req.uri().path().to_string(),
-            })
-        } else {
-            None
-        };
+        // the request's URI (a cheap shared clone), formatted only when the line is written
+        let log_uri = self.inner.access_log.then(|| req.uri().clone());
         let (resp, api_idx) = self.dispatch(req, peer).await;
         self.inner.requests.inc();
         let status = resp.status().as_u16();
@@ -291,14 +285,13 @@ impl Gateway {
             let class = usize::from(status / 100).clamp(1, 5) - 1;
             a.responses[class].inc();
         }
-        if let Some(p) = log_path {
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
+        if let Some(u) = log_uri {
             tracing::info!(
                 target: "synaptic::access",
                 method = %method,
-                path = %p,
+                path = %LogPath(&u),
                 status = resp.status().as_u16(),
-                ms = format_args!("{ms:.2}"),
+                ms = %Millis(start.elapsed()),
                 api = %api.map(|a| &*a.name).unwrap_or("-"),
                 peer = %OptAddr(peer),
             );
@@ -391,10 +384,6 @@ impl Gateway {
             proxy::strip_method_override(&mut parts.headers);
         }
         let query = parts.uri.query().map(str::to_string);
-        let postfix = match &query {
-            Some(q) => format!("{rel}?{q}"),
-            None => rel.to_string(),
-        };
         let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
         // Endpoint security takes the direct path too when the body (if any) can be kept for a
         // 401 replay: no body, or a Content-Length under the replay limit.
@@ -403,6 +392,7 @@ impl Gateway {
             || content_length(&parts.headers)
                 .is_some_and(|n| n <= u64::try_from(inner.replay_max_body).unwrap_or(u64::MAX));
         let resp = if seqs.inflow.is_none() && seqs.outflow.is_none() && streamable && !inner.wire {
+            let postfix = rest_postfix(rel, query.as_deref());
             self.pass_through(
                 api,
                 seqs,
@@ -415,11 +405,13 @@ impl Gateway {
             )
             .await
         } else {
+            // `rel` is the end of `norm` (the router strips the API context off the front)
+            let rel_at = norm.as_str().len() - rel.len();
             let req = BufferedReq {
                 parts,
                 norm: norm.into_string(),
                 query,
-                postfix,
+                rel_at,
                 vars,
                 principal,
                 peer,
@@ -698,7 +690,7 @@ impl Gateway {
             parts,
             norm,
             query,
-            postfix,
+            rel_at,
             vars,
             principal,
             peer,
@@ -730,9 +722,10 @@ impl Gateway {
             };
             let mut headers = parts.headers;
             proxy::strip_hop_by_hop(&mut headers);
+            let rel = norm.get(rel_at..).unwrap_or_default();
             let out = OutboundRequest {
                 method: parts.method,
-                url: ep.url(&postfix),
+                url: ep.url(&rest_postfix(rel, query.as_deref())),
                 headers,
                 body,
                 timeout: Some(api.timeout),
@@ -745,7 +738,7 @@ impl Gateway {
             }
         } else {
             self.run_flows(
-                api, seqs, ua, parts, body, &norm, &query, vars, principal, &peer_s,
+                api, seqs, ua, parts, body, norm, query, vars, principal, &peer_s,
             )
             .await
         };
@@ -764,8 +757,8 @@ impl Gateway {
         ua: Option<Arc<dyn UpstreamAuth>>,
         parts: http::request::Parts,
         body: Bytes,
-        norm: &str,
-        query: &Option<String>,
+        norm: String,
+        query: Option<String>,
         vars: Vec<(String, String)>,
         principal: Option<Principal>,
         peer: &str,
@@ -787,10 +780,12 @@ impl Gateway {
             .fault
             .as_deref()
             .filter(|f| engine.program.has_sequence(f));
-        let uri = match query {
-            Some(q) => format!("{norm}?{q}"),
-            None => norm.to_string(),
-        };
+        // the request URI as received (normalised path and query), built in `norm`'s buffer
+        let mut uri = norm;
+        if let Some(q) = &query {
+            uri.push('?');
+            uri.push_str(q);
+        }
         let mut ctx = MessageContext::from_request(
             parts.method,
             &uri,
@@ -1009,7 +1004,8 @@ struct BufferedReq {
     parts: http::request::Parts,
     norm: String,
     query: Option<String>,
-    postfix: String,
+    /// Where the path relative to the API context starts in `norm`.
+    rel_at: usize,
     vars: Vec<(String, String)>,
     principal: Option<Principal>,
     peer: Option<SocketAddr>,
@@ -1114,6 +1110,52 @@ impl std::fmt::Display for OptAddr {
             Some(a) => a.fmt(f),
             None => f.write_str("-"),
         }
+    }
+}
+
+/// The access log's `path`: the path, and the query with its values redacted (as
+/// [`wire::redact_query`]), written straight into the log line.
+struct LogPath<'a>(&'a http::Uri);
+
+impl std::fmt::Display for LogPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.path())?;
+        let Some(q) = self.0.query() else {
+            return Ok(());
+        };
+        f.write_str("?")?;
+        for (i, kv) in q.split('&').enumerate() {
+            if i > 0 {
+                f.write_str("&")?;
+            }
+            match kv.split_once('=') {
+                Some((k, _)) => {
+                    f.write_str(k)?;
+                    f.write_str("=…")?;
+                }
+                None => f.write_str(kv)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A duration in milliseconds with two decimals (`1.25`), without floating point.
+struct Millis(Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // hundredths of a millisecond, rounded half up
+        let h = (self.0.as_nanos() + 5_000) / 10_000;
+        write!(f, "{}.{:02}", h / 100, h % 100)
+    }
+}
+
+/// The path relative to the API context, with the query: what the backend URL gets appended.
+fn rest_postfix(rel: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{rel}?{q}"),
+        None => rel.to_string(),
     }
 }
 
@@ -1298,4 +1340,43 @@ pub async fn serve(
 /// Whether a query string carries an `access_token` parameter (any case of its escapes).
 fn query_has_access_token(query: &str) -> bool {
     form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_log_path_redacts_query_values_like_the_wire_log() {
+        for s in [
+            "/a/b",
+            "/a?access_token=abc&x=1&flag",
+            "/a?",
+            "/a?x=1&&y",
+            "/?=v&k=",
+        ] {
+            let u: http::Uri = s.parse().expect("uri");
+            let old = match u.query() {
+                Some(q) => format!("{}?{}", u.path(), wire::redact_query(q)),
+                None => u.path().to_string(),
+            };
+            assert_eq!(LogPath(&u).to_string(), old, "{s}");
+        }
+    }
+
+    #[test]
+    fn access_log_millis_has_two_decimals() {
+        assert_eq!(Millis(Duration::from_micros(1_234)).to_string(), "1.23");
+        assert_eq!(Millis(Duration::from_micros(1_236)).to_string(), "1.24");
+        assert_eq!(Millis(Duration::from_micros(5)).to_string(), "0.01");
+        assert_eq!(Millis(Duration::ZERO).to_string(), "0.00");
+        assert_eq!(
+            Millis(Duration::from_millis(12_345)).to_string(),
+            "12345.00"
+        );
+        assert_eq!(
+            Millis(Duration::from_micros(999_996)).to_string(),
+            "1000.00"
+        );
+    }
 }
