@@ -125,6 +125,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             }
         }
     }
+    // one pass over the (few) names present instead of a hashed removal per listed name
+    let present = headers.keys().any(|k| {
+        HOP_BY_HOP.contains(k)
+            || *k == header::EXPECT
+            || k.as_str() == "keep-alive"
+            || k.as_str() == "proxy-connection"
+    });
+    if !present {
+        return;
+    }
     for h in HOP_BY_HOP {
         headers.remove(h);
     }
@@ -328,6 +338,34 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["x-kept"]);
+    }
+
+    #[test]
+    fn hop_by_hop_without_connection_header() {
+        for name in [
+            "keep-alive",
+            "proxy-connection",
+            "expect",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authenticate",
+            "proxy-authorization",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("x-kept", HeaderValue::from_static("1"));
+            h.append(HeaderName::from_static(name), HeaderValue::from_static("a"));
+            h.append(HeaderName::from_static(name), HeaderValue::from_static("b"));
+            strip_hop_by_hop(&mut h);
+            let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+            assert_eq!(names, vec!["x-kept"], "{name}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2);
     }
 
     use crate::test_pki::pki;
