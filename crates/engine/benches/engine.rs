@@ -40,7 +40,9 @@ fn parse_compile(c: &mut Criterion) {
     });
 }
 
-fn cached_path(c: &mut Criterion) {
+/// A runtime and an engine running simple-token-gen with a fresh token in the registry, so
+/// every message takes the cached (`else`) path.
+fn cached_engine() -> (tokio::runtime::Runtime, Engine) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -68,6 +70,11 @@ fn cached_path(c: &mut Criterion) {
         clock: Arc::new(FixedClock(NOW)),
         limits: Limits::default(),
     };
+    (rt, engine)
+}
+
+fn cached_path(c: &mut Criterion) {
+    let (rt, engine) = cached_engine();
     let mut headers = http::HeaderMap::new();
     headers.insert("accept", http::HeaderValue::from_static("application/json"));
     headers.insert("host", http::HeaderValue::from_static("gw.example"));
@@ -93,33 +100,7 @@ fn cached_path(c: &mut Criterion) {
 }
 
 fn cached_path_post_json(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let p = synaptic_syntax::parse_artifact(SourceId(0), SEQ);
-    let (prog, _) =
-        synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
-    let registry = Arc::new(MemoryRegistry::new());
-    rt.block_on(async {
-        registry
-            .put(
-                &format!("{REG}access_Token"),
-                "c1900c8c-10f4-3cb8-9c89-077ec35bff49",
-            )
-            .await
-            .expect("put");
-        registry
-            .put(&format!("{REG}generated_Time"), &(NOW - 60_000).to_string())
-            .await
-            .expect("put");
-    });
-    let engine = Engine {
-        program: Arc::new(prog.expect("compiles")),
-        invoker: Arc::new(NoNetwork),
-        registry,
-        clock: Arc::new(FixedClock(NOW)),
-        limits: Limits::default(),
-    };
+    let (rt, engine) = cached_engine();
     let mut headers = http::HeaderMap::new();
     headers.insert("accept", http::HeaderValue::from_static("application/json"));
     headers.insert(
