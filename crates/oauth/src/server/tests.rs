@@ -122,6 +122,22 @@ async fn exchange(
         .await
 }
 
+/// A password-grant token for alice through `client` (secret `s3cr:%+t`).
+async fn alice_token(fx: &Fx, client: &str, scope: Option<&str>) -> TokenResponse {
+    let mut q = vec![
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "wonderland"),
+    ];
+    if let Some(s) = scope {
+        q.push(("scope", s));
+    }
+    fx.server
+        .token(&p(&q), Some(&basic(client, "s3cr:%+t")))
+        .await
+        .unwrap()
+}
+
 async fn refresh(fx: &Fx, rt: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
     let mut q = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
     if let Some(s) = scope {
@@ -320,19 +336,7 @@ async fn redirect_uri_exact_match() {
 #[tokio::test]
 async fn refresh_rotation_and_reuse_revokes_family() {
     let fx = fixture().await;
-    let t = fx
-        .server
-        .token(
-            &p(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "wonderland"),
-                ("scope", "view book"),
-            ]),
-            Some(&basic("app", "s3cr:%+t")),
-        )
-        .await
-        .unwrap();
+    let t = alice_token(&fx, "app", Some("view book")).await;
     let rt1 = t.refresh_token.clone().unwrap();
     let t2 = refresh(&fx, rt1.expose(), None).await.unwrap();
     assert_ne!(t2.refresh_token.as_ref().unwrap(), &rt1);
@@ -356,19 +360,7 @@ async fn refresh_rotation_and_reuse_revokes_family() {
 #[tokio::test]
 async fn refresh_scope_narrow_and_widen() {
     let fx = fixture().await;
-    let t = fx
-        .server
-        .token(
-            &p(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "wonderland"),
-                ("scope", "view book"),
-            ]),
-            Some(&basic("app", "s3cr:%+t")),
-        )
-        .await
-        .unwrap();
+    let t = alice_token(&fx, "app", Some("view book")).await;
     let e = refresh(
         &fx,
         t.refresh_token.as_ref().unwrap().expose(),
@@ -396,18 +388,7 @@ async fn refresh_scope_narrow_and_widen() {
 #[tokio::test]
 async fn refresh_limit() {
     let fx = fixture().await;
-    let t = fx
-        .server
-        .token(
-            &p(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "wonderland"),
-            ]),
-            Some(&basic("app", "s3cr:%+t")),
-        )
-        .await
-        .unwrap();
+    let t = alice_token(&fx, "app", None).await;
     let mut rt = t.refresh_token.unwrap();
     for i in 0..3 {
         let n = refresh(&fx, rt.expose(), None).await.unwrap();
@@ -425,18 +406,7 @@ async fn refresh_limit() {
 #[tokio::test]
 async fn parallel_refresh_exactly_one_wins() {
     let fx = fixture().await;
-    let t = fx
-        .server
-        .token(
-            &p(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "wonderland"),
-            ]),
-            Some(&basic("app", "s3cr:%+t")),
-        )
-        .await
-        .unwrap();
+    let t = alice_token(&fx, "app", None).await;
     let rt = t.refresh_token.unwrap().expose().to_string();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -462,18 +432,7 @@ async fn parallel_refresh_exactly_one_wins() {
 #[tokio::test]
 async fn lifetime_minus_one_and_refresh_limit_zero() {
     let fx = fixture().await;
-    let t = fx
-        .server
-        .token(
-            &p(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "wonderland"),
-            ]),
-            Some(&basic("forever", "s3cr:%+t")),
-        )
-        .await
-        .unwrap();
+    let t = alice_token(&fx, "forever", None).await;
     assert_eq!(t.expires_in, None);
     assert!(t.refresh_token.is_none());
     assert!(!t.to_json().contains("expires_in"));
@@ -608,18 +567,7 @@ async fn password_lockout() {
 #[tokio::test]
 async fn revocation_and_introspection_rules() {
     let fx = fixture().await;
-    let t = fx
-        .server
-        .token(
-            &p(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "wonderland"),
-            ]),
-            Some(&basic("app", "s3cr:%+t")),
-        )
-        .await
-        .unwrap();
+    let t = alice_token(&fx, "app", None).await;
     let app = fx.server.store().client("app").await.unwrap().unwrap();
     let other = fx.server.store().client("other").await.unwrap().unwrap();
     // introspection by another client: inactive; refresh tokens never active
