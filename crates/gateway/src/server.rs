@@ -265,6 +265,12 @@ impl Gateway {
     }
 
     /// Answer one request.
+    ///
+    /// Routing, faults found before sending and the request to the backend of a plain
+    /// pass-through are decided synchronously ([`Gateway::dispatch`]); only the send is awaited
+    /// here. Every other path (sequences, authorization, endpoint security, wire log, local
+    /// services) runs as a boxed future: the future of this function is moved on every request,
+    /// so it is kept small.
     pub async fn handle(
         &self,
         req: Request<Incoming>,
@@ -274,7 +280,26 @@ impl Gateway {
         let method = req.method().clone();
         // the request's URI (a cheap shared clone), formatted only when the line is written
         let log_uri = self.inner.access_log.then(|| req.uri().clone());
-        let (resp, api_idx) = self.dispatch(req, peer).await;
+        let (step, api_idx) = self.dispatch(req, peer);
+        let resp = match step {
+            Step::Answer(r) => r,
+            Step::Send(api, req) => self.send_plain(api, req).await,
+            Step::Later(f) => f.await,
+        };
+        self.finish(&resp, api_idx, start, &method, log_uri.as_ref(), peer);
+        resp
+    }
+
+    /// Count the response and write the access-log line.
+    fn finish(
+        &self,
+        resp: &Response<ResponseBody>,
+        api_idx: Option<usize>,
+        start: tokio::time::Instant,
+        method: &Method,
+        log_uri: Option<&http::Uri>,
+        peer: Option<SocketAddr>,
+    ) {
         self.inner.requests.inc();
         let status = resp.status().as_u16();
         if status >= 500 {
@@ -289,21 +314,21 @@ impl Gateway {
             tracing::info!(
                 target: "synaptic::access",
                 method = %method,
-                path = %LogPath(&u),
-                status = resp.status().as_u16(),
+                path = %LogPath(u),
+                status = status,
                 ms = %Millis(start.elapsed()),
                 api = %api.map(|a| &*a.name).unwrap_or("-"),
                 peer = %OptAddr(peer),
             );
         }
-        resp
     }
 
-    async fn dispatch(
+    /// Route a request and decide what answers it (see [`Gateway::handle`]).
+    fn dispatch(
         &self,
         req: Request<Incoming>,
         peer: Option<SocketAddr>,
-    ) -> (Response<ResponseBody>, Option<usize>) {
+    ) -> (Step<'_>, Option<usize>) {
         let inner = &*self.inner;
         let raw_path = req.uri().path();
         // built-in endpoints
@@ -312,7 +337,7 @@ impl Gateway {
                 "status": "UP",
                 "generation": inner.store.current().generation,
             });
-            return (full(fault::json_response(StatusCode::OK, &body)), None);
+            return (answer(fault::json_response(StatusCode::OK, &body)), None);
         }
         if raw_path == "/metrics" && req.method() == Method::GET {
             let mut r = Response::new(Full::new(Bytes::from(inner.metrics.render())));
@@ -320,20 +345,24 @@ impl Gateway {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
-            return (full(r), None);
+            return (answer(r), None);
         }
         // normalise once: local services, routing and authorization all see this path
         let norm = match path::normalize(raw_path) {
             Ok(p) => p,
-            Err(e) => return (full(fault::bad_path(e)), None),
+            Err(e) => return (answer(fault::bad_path(e)), None),
         };
         for svc in &inner.ext.services {
             if svc.matches(norm.as_str()) {
-                return (self.local_service(svc.as_ref(), req, peer).await, None);
+                let svc = svc.as_ref();
+                return (
+                    Step::Later(Box::pin(self.local_service(svc, req, peer))),
+                    None,
+                );
             }
         }
         let Some((api_idx, rel)) = inner.router.route(norm.as_str()) else {
-            return (full(fault::not_found_api()), None);
+            return (answer(fault::not_found_api()), None);
         };
         let api = &inner.apis[api_idx];
         let name = Some(api_idx);
@@ -349,41 +378,125 @@ impl Gateway {
                     }
                 }
                 ResourceMatch::MethodNotAllowed(allowed) => {
-                    return (full(fault::method_not_allowed(&allowed)), name)
+                    return (answer(fault::method_not_allowed(&allowed)), name)
                 }
-                ResourceMatch::NotFound => return (full(fault::not_found_resource()), name),
+                ResourceMatch::NotFound => return (answer(fault::not_found_resource()), name),
             }
         }
-        let (mut parts, body) = req.into_parts();
+        let has_upstream_auth = inner
+            .ext
+            .upstream
+            .get(api.index)
+            .is_some_and(Option::is_some);
+        if !api.secured && !seqs.any() && !has_upstream_auth && !inner.wire {
+            // the plain pass-through: the backend request is built here, only sent later
+            let (parts, body) = req.into_parts();
+            let step = match self.plain_request(api, parts, body, rel) {
+                Ok(r) => Step::Send(api, r),
+                Err(resp) => Step::Answer(resp),
+            };
+            return (step, name);
+        }
+        // `rel` is the end of `norm` (the router strips the API context off the front)
+        let rel_at = norm.as_str().len() - rel.len();
+        let (parts, body) = req.into_parts();
+        let req = BufferedReq {
+            parts,
+            norm: norm.into_string(),
+            query: None,
+            rel_at,
+            vars,
+            principal: None,
+            peer,
+            wire_headers: None,
+        };
+        (
+            Step::Later(Box::pin(self.dispatch_full(api, seqs, req, body))),
+            name,
+        )
+    }
+
+    /// The backend request of a plain pass-through (no sequence, no authorization, no endpoint
+    /// security, no wire log): streamed body, hop-by-hop headers removed, the backend's `Host`.
+    fn plain_request(
+        &self,
+        api: &ApiRuntime,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        rel: &str,
+    ) -> Result<Request<proxy::ClientBody>, Response<ResponseBody>> {
+        let max = self.inner.max_body;
+        if content_length(&parts.headers).is_some_and(|n| n > max) {
+            return Err(full(fault::too_large(max)));
+        }
+        let Some(ep) = &api.endpoint else {
+            // nothing to send to and no sequence to answer: accepted, like Synapse
+            return Err(empty(StatusCode::ACCEPTED));
+        };
+        let url = ep.url(&rest_postfix(rel, parts.uri.query()));
+        let Ok(uri) = url.parse::<http::Uri>() else {
+            return Err(full(fault::bad_path(path::PathError::ForbiddenChar)));
+        };
+        proxy::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(header::HOST, ep.host.clone());
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let body = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
+        Ok(Request::from_parts(parts, Either::Left(body)))
+    }
+
+    /// Send a plain pass-through request and stream the answer back.
+    async fn send_plain(
+        &self,
+        api: &ApiRuntime,
+        req: Request<proxy::ClientBody>,
+    ) -> Response<ResponseBody> {
+        match proxy::send(&self.inner.client, req, api.timeout).await {
+            Ok(resp) => {
+                let (mut p, b) = resp.into_parts();
+                proxy::strip_hop_by_hop(&mut p.headers);
+                Response::from_parts(p, Either::Left(b))
+            }
+            Err(e) => Box::pin(self.send_fault(api, &api.sequences, None, &e)).await,
+        }
+    }
+
+    /// Every path but the plain pass-through: inbound authorization, then the streamed
+    /// pass-through (fault sequence, endpoint security) or the buffered, mediated path.
+    async fn dispatch_full(
+        &self,
+        api: &ApiRuntime,
+        seqs: &Seqs,
+        mut req: BufferedReq,
+        body: Incoming,
+    ) -> Response<ResponseBody> {
+        let inner = &*self.inner;
+        let parts = &mut req.parts;
+        let rel = req.norm.get(req.rel_at..).unwrap_or_default();
         // the gateway's own authorization server
-        let mut principal = None;
-        // the request head as received, for the wire log, when authorization changes it
-        let mut wire_headers = None;
         if api.secured {
             if parts.uri.query().is_some_and(query_has_access_token) {
-                return (full(fault::token_in_query()), name);
+                return full(fault::token_in_query());
             }
             let Some(inb) = &inner.ext.inbound else {
-                return (
-                    full(fault::internal("authorization server not available")),
-                    name,
-                );
+                return full(fault::internal("authorization server not available"));
             };
             match inb
                 .check(&api.name, &parts.method, rel, &parts.headers)
                 .await
             {
-                Ok(p) => principal = Some(p),
-                Err(r) => return (full(r), name),
+                Ok(p) => req.principal = Some(p),
+                Err(r) => return full(r),
             }
             if inner.wire {
-                wire_headers = Some(parts.headers.clone());
+                // the request head as received, for the wire log
+                req.wire_headers = Some(parts.headers.clone());
             }
             // the client's token is not for the backend
             parts.headers.remove(header::AUTHORIZATION);
             proxy::strip_method_override(&mut parts.headers);
         }
-        let query = parts.uri.query().map(str::to_string);
+        req.query = parts.uri.query().map(str::to_string);
         let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
         // Endpoint security takes the direct path too when the body (if any) can be kept for a
         // 401 replay: no body, or a Content-Length under the replay limit.
@@ -391,35 +504,22 @@ impl Gateway {
             || hyper::body::Body::is_end_stream(&body)
             || content_length(&parts.headers)
                 .is_some_and(|n| n <= u64::try_from(inner.replay_max_body).unwrap_or(u64::MAX));
-        let resp = if seqs.inflow.is_none() && seqs.outflow.is_none() && streamable && !inner.wire {
-            let postfix = rest_postfix(rel, query.as_deref());
-            self.pass_through(
+        if seqs.inflow.is_none() && seqs.outflow.is_none() && streamable && !inner.wire {
+            let postfix = rest_postfix(rel, req.query.as_deref());
+            Box::pin(self.pass_through(
                 api,
                 seqs,
-                parts,
+                req.parts,
                 body,
                 &postfix,
-                norm.as_str(),
-                &query,
+                &req.norm,
+                &req.query,
                 ua.as_ref(),
-            )
+            ))
             .await
         } else {
-            // `rel` is the end of `norm` (the router strips the API context off the front)
-            let rel_at = norm.as_str().len() - rel.len();
-            let req = BufferedReq {
-                parts,
-                norm: norm.into_string(),
-                query,
-                rel_at,
-                vars,
-                principal,
-                peer,
-                wire_headers,
-            };
-            self.mediated(api, seqs, ua, req, body).await
-        };
-        (resp, name)
+            Box::pin(self.mediated(api, seqs, ua, req, body)).await
+        }
     }
 
     async fn local_service(
@@ -531,12 +631,19 @@ impl Gateway {
                 let kept = if hyper::body::Body::is_end_stream(&body) {
                     Bytes::new()
                 } else {
-                    match self.read_body(&parts.headers, body).await {
+                    match Box::pin(self.read_body(&parts.headers, body)).await {
                         Ok(b) => b,
                         Err(r) => return r,
                     }
                 };
-                match authorize_head(ua.as_ref(), &parts.method, &url, &mut parts.headers).await {
+                let authorized = Box::pin(authorize_head(
+                    ua.as_ref(),
+                    &parts.method,
+                    &url,
+                    &mut parts.headers,
+                ))
+                .await;
+                match authorized {
                     Ok(ticket) => (
                         Either::Right(Full::new(kept.clone())),
                         Some((
@@ -558,7 +665,9 @@ impl Gateway {
             if resp.status() == StatusCode::UNAUTHORIZED
                 && ua.unauthorized(&ticket, resp.headers()).await
             {
-                if let Err(r) = authorize_head(ua.as_ref(), &method, &url, &mut headers).await {
+                if let Err(r) =
+                    Box::pin(authorize_head(ua.as_ref(), &method, &url, &mut headers)).await
+                {
                     return full(r);
                 }
                 let mut again = Request::new(Either::Right(Full::new(kept)));
@@ -582,7 +691,7 @@ impl Gateway {
                     };
                     MessageContext::from_request(m, &uri, h, Bytes::new(), Some(&api.context))
                 });
-                self.send_fault(api, seqs, ctx.as_mut(), &e).await
+                Box::pin(self.send_fault(api, seqs, ctx.as_mut(), &e)).await
             }
         }
     }
@@ -999,6 +1108,20 @@ const REQUEST_ONLY_HEADERS: &[&str] = &[
     "x-forwarded-proto",
     "forwarded",
 ];
+
+/// What answers a request, decided by [`Gateway::dispatch`].
+enum Step<'a> {
+    /// Answered without I/O (a fault, a built-in endpoint).
+    Answer(Response<ResponseBody>),
+    /// A plain pass-through: send this to the API's backend.
+    Send(&'a ApiRuntime, Request<proxy::ClientBody>),
+    /// Everything else.
+    Later(std::pin::Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + 'a>>),
+}
+
+fn answer(r: Response<Full<Bytes>>) -> Step<'static> {
+    Step::Answer(full(r))
+}
 
 struct BufferedReq {
     parts: http::request::Parts,
