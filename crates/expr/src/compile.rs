@@ -15,6 +15,7 @@ use synaptic_diag::{codes, Diagnostic, Span};
 
 use crate::json::{self, JsonExpr};
 use crate::props::{self, Part, Read, Target, VarKind};
+use crate::scalar::{self, Scalar};
 use crate::syntax::{self, BinOp, Expr, NodeTest, PathStart, Rewrite};
 use crate::{CompiledExpr, Dialect, Scope};
 
@@ -41,6 +42,8 @@ pub(crate) struct XPathExpr {
     pub namespaces: Arc<[(String, String)]>,
     /// Literal reads, resolved before evaluation.
     pub prefetch: Arc<[Read]>,
+    /// The same expression for the scalar evaluator, when it never touches a node.
+    pub scalar: Option<Arc<Scalar>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -64,8 +67,8 @@ enum Class {
     Unsupported,
 }
 
-struct FnSpec {
-    name: &'static str,
+pub(crate) struct FnSpec {
+    pub(crate) name: &'static str,
     min: usize,
     max: usize,
     class: Class,
@@ -311,12 +314,13 @@ fn xpath_kind(
             key: key.into(),
             namespaces: ns.into(),
             prefetch: a.prefetch.into(),
+            scalar: scalar::build(&ast, namespaces).map(Arc::new),
         }),
         meta,
     ))
 }
 
-fn strip_groups(mut e: &Expr) -> &Expr {
+pub(crate) fn strip_groups(mut e: &Expr) -> &Expr {
     while let Expr::Group(x) = e {
         e = x;
     }
@@ -324,7 +328,7 @@ fn strip_groups(mut e: &Expr) -> &Expr {
 }
 
 /// The function a call resolves to, if it is valid (errors are reported by the analyzer).
-fn resolve_call(
+pub(crate) fn resolve_call(
     prefix: Option<&str>,
     name: &str,
     ns: &[(String, String)],
@@ -362,7 +366,7 @@ fn literal_args(args: &[Expr]) -> Option<Vec<String>> {
 }
 
 /// `get-property(<literals>)` or `$ctx:x`-style as a whole.
-fn bare_read(e: &Expr, ns: &[(String, String)]) -> Option<Read> {
+pub(crate) fn bare_read(e: &Expr, ns: &[(String, String)]) -> Option<Read> {
     match e {
         Expr::Call {
             prefix, name, args, ..

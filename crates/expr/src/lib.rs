@@ -27,6 +27,7 @@ mod json;
 mod num;
 mod props;
 mod regex_java;
+mod scalar;
 mod syntax;
 mod xpath;
 
@@ -221,7 +222,9 @@ impl CompiledExpr {
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.meta.warnings
     }
-    /// The text handed to sxd-xpath after rewriting (`None` for fast paths and JSONPath).
+    /// The text handed to sxd-xpath after rewriting (`None` for the bare-read and `concat` fast
+    /// paths and JSONPath). Expressions that never touch a node run on the scalar evaluator
+    /// instead ([`is_scalar`]), with the same result.
     pub fn rewritten(&self) -> Option<&str> {
         match &self.kind {
             compile::Kind::XPath(x) => Some(&x.text),
@@ -262,15 +265,45 @@ pub fn eval(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
         compile::Kind::Bare(read) => Ok(props::read(read, &props::EnvSource(env))),
         compile::Kind::Concat(parts) => Ok(Value::String(props::concat(parts, env))),
         compile::Kind::Json(j) => json::eval(j, env),
-        compile::Kind::XPath(x) => xpath::eval(x, &e.meta, env),
+        compile::Kind::XPath(x) => match &x.scalar {
+            Some(s) => Ok(scalar::eval(s, env)),
+            None => xpath::eval(x, &e.meta, env),
+        },
     }
+}
+
+/// [`eval`] with every XPath expression run by sxd-xpath, never by the scalar evaluator: the
+/// reference the scalar evaluator is tested (and fuzzed) against. Not for production use.
+#[doc(hidden)]
+pub fn eval_reference(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
+    match &e.kind {
+        compile::Kind::XPath(x) => xpath::eval(x, &e.meta, env),
+        _ => eval(e, env),
+    }
+}
+
+/// [`eval_bool`] through sxd-xpath only (see [`eval_reference`]).
+#[doc(hidden)]
+pub fn eval_bool_reference(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<bool, EvalError> {
+    match &e.kind {
+        compile::Kind::XPath(x) => xpath::eval_bool(x, &e.meta, env),
+        _ => eval_bool(e, env),
+    }
+}
+
+/// Whether the expression runs on the scalar evaluator (no sxd-xpath, no DOM).
+pub fn is_scalar(e: &CompiledExpr) -> bool {
+    matches!(&e.kind, compile::Kind::XPath(x) if x.scalar.is_some())
 }
 
 /// Evaluate as a condition (`filter xpath=`): XPath's `boolean()` of the result, so a
 /// non-empty node-set is true even when its text is empty; a missing property (null) is false.
 pub fn eval_bool(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<bool, EvalError> {
     match &e.kind {
-        compile::Kind::XPath(x) => xpath::eval_bool(x, &e.meta, env),
+        compile::Kind::XPath(x) => match &x.scalar {
+            Some(s) => Ok(scalar::eval_bool(s, env)),
+            None => xpath::eval_bool(x, &e.meta, env),
+        },
         _ => Ok(eval(e, env)?.truthy()),
     }
 }
