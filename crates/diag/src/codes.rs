@@ -85,4 +85,6 @@ codes! {
     E0115 = "conflicting-attributes";
     W0102 = "missing-synapse-namespace";
     W0103 = "skipped-artifact";
+    // appended by engine (enrich, makefault)
+    E0116 = "invalid-combination";
 }

@@ -64,6 +64,8 @@ pub(crate) enum Op {
     /// A sequence known to exist outside this program (`CompileOptions::external_sequences`).
     ExternalSequence(String),
     Switch(Box<SwitchOp>),
+    Enrich(Box<EnrichOp>),
+    MakeFault(Box<MakeFaultOp>),
     Direction {
         response: bool,
         body: BlockId,
@@ -203,6 +205,92 @@ pub(crate) struct SwitchOp {
     pub source: CompiledExpr,
     pub cases: Vec<(regex::Regex, BlockId)>,
     pub default: Option<BlockId>,
+}
+
+/// An enrich path: XPath with node identity, another XPath evaluated as a value (sources
+/// only), a definite JSONPath, or another JSONPath evaluated as a value (sources only).
+#[derive(Debug)]
+pub(crate) enum EnrichPath {
+    Nodes(crate::xsel::Path),
+    Value(CompiledExpr),
+    Json(crate::jpath::JPath),
+    JsonValue(CompiledExpr),
+}
+
+#[derive(Debug)]
+pub(crate) enum EnrichSrc {
+    Custom(EnrichPath),
+    Envelope,
+    Body,
+    Property(String),
+    InlineXml(String),
+    InlineText(String),
+    /// A registry key (local entries are resolved at compile time into the two above).
+    InlineKey(String),
+}
+
+#[derive(Debug)]
+pub(crate) enum EnrichTgt {
+    Custom(EnrichPath),
+    Envelope,
+    Body,
+    /// `type="property"` (default scope) or a custom `get-property('scope', 'name')` target.
+    Property {
+        scope: Scope,
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EnrichAction {
+    Replace,
+    Child,
+    Sibling,
+}
+
+#[derive(Debug)]
+pub(crate) struct EnrichOp {
+    pub source: EnrichSrc,
+    pub clone: bool,
+    pub target: EnrichTgt,
+    pub action: EnrichAction,
+    /// Synapse's `isNativeJsonSupportEnabled`: JSON payloads are enriched as JSON.
+    pub native_json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultVersion {
+    Soap11,
+    Soap12,
+    Pox,
+}
+
+#[derive(Debug)]
+pub(crate) enum FaultCodeSrc {
+    Value {
+        ns: String,
+        prefix: String,
+        local: String,
+    },
+    Expr(CompiledExpr),
+}
+
+#[derive(Debug)]
+pub(crate) enum FaultDetailSrc {
+    Text(String),
+    Expr(CompiledExpr),
+    Elements(Vec<String>),
+}
+
+#[derive(Debug)]
+pub(crate) struct MakeFaultOp {
+    pub version: FaultVersion,
+    pub response: bool,
+    pub code: Option<FaultCodeSrc>,
+    pub reason: Option<ValueSrc>,
+    pub node: Option<String>,
+    pub role: Option<String>,
+    pub detail: Option<FaultDetailSrc>,
 }
 
 // ===== compile =====
@@ -543,6 +631,8 @@ impl Compiler<'_> {
                     default,
                 }))
             }
+            ast::MediatorKind::Enrich(e) => Op::Enrich(Box::new(self.enrich(e)?)),
+            ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(self.makefault(f)?)),
             ast::MediatorKind::Direction { dir, mediators } => {
                 let body = self.block(mediators);
                 Op::Direction {
@@ -573,6 +663,11 @@ impl Compiler<'_> {
         let mut keys: BTreeSet<String> = BTreeSet::new();
         if let Op::PayloadFactory(pf) = &op {
             if let FormatSrc::Key(k) = &pf.format {
+                keys.insert(k.clone());
+            }
+        }
+        if let Op::Enrich(e) = &op {
+            if let EnrichSrc::InlineKey(k) = &e.source {
                 keys.insert(k.clone());
             }
         }
@@ -1061,6 +1156,210 @@ impl Compiler<'_> {
         })
     }
 
+    fn enrich(&mut self, e: &ast::Enrich) -> Option<EnrichOp> {
+        let s = &e.source;
+        let t = &e.target;
+        let source = match s.ty {
+            ast::EnrichSourceType::Custom => {
+                let x = s.xpath.as_ref()?;
+                EnrichSrc::Custom(self.enrich_path(x, false)?)
+            }
+            ast::EnrichSourceType::Envelope => EnrichSrc::Envelope,
+            ast::EnrichSourceType::Body => EnrichSrc::Body,
+            ast::EnrichSourceType::Property => {
+                let p = s.property.as_ref()?;
+                self.reads.push((p.value.clone(), p.span));
+                EnrichSrc::Property(p.value.clone())
+            }
+            ast::EnrichSourceType::Inline => match s.inline.as_ref()? {
+                ast::InlineSource::Xml(x) => EnrichSrc::InlineXml(x.value.clone()),
+                ast::InlineSource::Text(x) => {
+                    if x.value.contains("{json-eval(")
+                        || x.value.contains("{$ctx:")
+                        || x.value.contains("{get-property(")
+                    {
+                        self.err(
+                            codes::E0108,
+                            x.span,
+                            "`enrich` inline sources with expressions ({json-eval(…)}, {$ctx:…}) are \
+                             not supported yet",
+                        );
+                        return None;
+                    }
+                    EnrichSrc::InlineText(x.value.clone())
+                }
+                ast::InlineSource::Key(k) => match self.local_entries.get(&k.value) {
+                    Some(v) if v.trim_start().starts_with('<') => EnrichSrc::InlineXml(v.clone()),
+                    Some(v) => EnrichSrc::InlineText(v.clone()),
+                    None => EnrichSrc::InlineKey(k.value.clone()),
+                },
+            },
+        };
+        let target = match t.ty {
+            ast::EnrichTargetType::Custom => {
+                let x = t.xpath.as_ref()?;
+                match get_property_target(&x.text) {
+                    Some(Ok((scope, name))) => {
+                        if scope == Scope::Default {
+                            self.set_names.insert(name.clone());
+                        }
+                        EnrichTgt::Property { scope, name }
+                    }
+                    Some(Err(msg)) => {
+                        self.err(codes::E0106, x.span, msg);
+                        return None;
+                    }
+                    None => EnrichTgt::Custom(self.enrich_path(x, true)?),
+                }
+            }
+            ast::EnrichTargetType::Envelope => EnrichTgt::Envelope,
+            ast::EnrichTargetType::Body => EnrichTgt::Body,
+            ast::EnrichTargetType::Property => {
+                let p = t.property.as_ref()?;
+                self.set_names.insert(p.value.clone());
+                EnrichTgt::Property {
+                    scope: Scope::Default,
+                    name: p.value.clone(),
+                }
+            }
+        };
+        let action = match t.action {
+            ast::EnrichAction::Replace => EnrichAction::Replace,
+            ast::EnrichAction::Child => EnrichAction::Child,
+            ast::EnrichAction::Sibling => EnrichAction::Sibling,
+        };
+        // EnrichMediatorFactory: JSON is enriched natively unless the inline source is XML, an
+        // envelope is involved, or a custom path is an XPath
+        let is_json_path =
+            |p: &EnrichPath| matches!(p, EnrichPath::Json(_) | EnrichPath::JsonValue(_));
+        let src_custom = match &source {
+            EnrichSrc::Custom(p) => Some(is_json_path(p)),
+            _ => None,
+        };
+        let tgt_custom = match &target {
+            EnrichTgt::Custom(p) => Some(is_json_path(p)),
+            // a get-property target is a custom XPath in Synapse
+            EnrichTgt::Property { .. } if t.ty == ast::EnrichTargetType::Custom => Some(false),
+            _ => None,
+        };
+        let inline_xml = match &source {
+            EnrichSrc::InlineXml(_) => true,
+            EnrichSrc::InlineText(t) => !looks_json(t),
+            _ => false,
+        };
+        let envelope =
+            matches!(source, EnrichSrc::Envelope) || matches!(target, EnrichTgt::Envelope);
+        // no custom path, or every custom path a JSONPath
+        let paths_ok = src_custom != Some(false) && tgt_custom != Some(false);
+        Some(EnrichOp {
+            source,
+            clone: s.clone,
+            target,
+            action,
+            native_json: !inline_xml && !envelope && paths_ok,
+        })
+    }
+
+    fn enrich_path(&mut self, x: &ast::Expr, target: bool) -> Option<EnrichPath> {
+        let what = if target { "target" } else { "source" };
+        if let Some(inner) = crate::jpath::json_eval_inner(&x.text) {
+            return match crate::jpath::parse(inner) {
+                Ok(p) => Some(EnrichPath::Json(p)),
+                Err(msg) if target => {
+                    self.err(
+                        codes::E0108,
+                        x.span,
+                        format!(
+                            "`enrich` target JSONPath {inner} is not supported: {msg} (only \
+                             definite paths of names and indexes)"
+                        ),
+                    );
+                    None
+                }
+                Err(_) => Some(EnrichPath::JsonValue(self.expr(x, Dialect::XPath)?)),
+            };
+        }
+        let c = self.expr(x, Dialect::XPath)?;
+        match crate::xsel::parse(&x.text, &x.namespaces) {
+            Ok(p) => Some(EnrichPath::Nodes(p)),
+            Err(_) if !target => Some(EnrichPath::Value(c)),
+            Err(msg) => {
+                self.err(
+                    codes::E0108,
+                    x.span,
+                    format!(
+                        "`enrich` {what} XPath {} is not supported: {msg} (a location path \
+                         selecting the node to change is expected)",
+                        x.text
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn makefault(&mut self, m: &ast::MakeFault) -> Option<MakeFaultOp> {
+        let version = match m.version {
+            ast::FaultVersion::Soap11 => FaultVersion::Soap11,
+            ast::FaultVersion::Soap12 => FaultVersion::Soap12,
+            ast::FaultVersion::Pox => FaultVersion::Pox,
+        };
+        let mut ok = true;
+        let code = match &m.code {
+            None => None,
+            Some(ast::FaultCode::Value {
+                ns, prefix, local, ..
+            }) => Some(FaultCodeSrc::Value {
+                ns: ns.clone(),
+                prefix: prefix.clone(),
+                local: local.clone(),
+            }),
+            Some(ast::FaultCode::Expression(e)) => match self.expr(e, Dialect::XPath) {
+                Some(c) => Some(FaultCodeSrc::Expr(c)),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let reason = match &m.reason {
+            None => None,
+            Some(ast::FaultText::Value(v)) => {
+                Some(ValueSrc::Literal(Value::String(v.value.clone())))
+            }
+            Some(ast::FaultText::Expression(e)) => match self.expr(e, Dialect::XPath) {
+                Some(c) => Some(ValueSrc::Expr(c)),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let detail = match &m.detail {
+            None => None,
+            Some(ast::FaultDetail::Text(t)) => Some(FaultDetailSrc::Text(t.value.clone())),
+            Some(ast::FaultDetail::Elements(es)) => Some(FaultDetailSrc::Elements(
+                es.iter().map(|e| e.value.clone()).collect(),
+            )),
+            Some(ast::FaultDetail::Expression(e)) => match self.expr(e, Dialect::XPath) {
+                Some(c) => Some(FaultDetailSrc::Expr(c)),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+        };
+        ok.then(|| MakeFaultOp {
+            version,
+            response: m.response,
+            code,
+            reason,
+            node: m.node.as_ref().map(|n| n.value.clone()),
+            role: m.role.as_ref().map(|r| r.value.clone()),
+            detail,
+        })
+    }
+
     fn finish_checks(&mut self) {
         // W0201: default-scope reads nothing sets
         if !self.dynamic_set {
@@ -1099,6 +1398,40 @@ impl Compiler<'_> {
     }
 }
 
+/// Whether inline enrich text is JSON as Synapse's factory decides (gson parses it, or it is
+/// braced like a JSON object with inline expressions).
+fn looks_json(t: &str) -> bool {
+    let s = t.trim();
+    if serde_json::from_str::<serde_json::Value>(s).is_ok() {
+        return true;
+    }
+    // gson's lenient parser also takes one bare word as a string
+    (!s.is_empty() && !s.contains(char::is_whitespace) && !s.starts_with('<'))
+        || (s.starts_with('{') && s.ends_with('}'))
+}
+
+/// A custom enrich target `get-property('name')` / `get-property('scope', 'name')`: the
+/// property it names (`None` when the XPath is something else).
+fn get_property_target(text: &str) -> Option<Result<(Scope, String), String>> {
+    let t = text.trim();
+    if !t.starts_with("get-property(") {
+        return None;
+    }
+    let lits: Vec<&str> = t.split('\'').skip(1).step_by(2).collect();
+    Some(match lits.as_slice() {
+        [name] => Ok((Scope::Default, name.to_string())),
+        [scope, name, ..] => match *scope {
+            "default" => Ok((Scope::Default, name.to_string())),
+            "axis2" => Ok((Scope::Axis2, name.to_string())),
+            "operation" => Ok((Scope::Operation, name.to_string())),
+            other => Err(format!(
+                "an enrich get-property target writes scope default, axis2 or operation, not `{other}`"
+            )),
+        },
+        [] => Err("an enrich get-property target needs the property name in single quotes".into()),
+    })
+}
+
 /// Every expression of an op (not descending into blocks).
 pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
     let value = |v: &ValueSrc, f: &mut dyn FnMut(&CompiledExpr)| {
@@ -1131,6 +1464,29 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
             }
         }
         Op::Switch(s) => f(&s.source),
+        Op::Enrich(e) => {
+            let mut path = |p: &EnrichPath| match p {
+                EnrichPath::Value(c) | EnrichPath::JsonValue(c) => f(c),
+                EnrichPath::Nodes(_) | EnrichPath::Json(_) => {}
+            };
+            if let EnrichSrc::Custom(p) = &e.source {
+                path(p);
+            }
+            if let EnrichTgt::Custom(p) = &e.target {
+                path(p);
+            }
+        }
+        Op::MakeFault(m) => {
+            if let Some(FaultCodeSrc::Expr(c)) = &m.code {
+                f(c);
+            }
+            if let Some(r) = &m.reason {
+                value(r, f);
+            }
+            if let Some(FaultDetailSrc::Expr(c)) = &m.detail {
+                f(c);
+            }
+        }
         Op::Call(_)
         | Op::Send(_)
         | Op::Respond

@@ -29,6 +29,8 @@ pub(crate) struct State {
     pub axis2_client: BTreeMap<String, Value>,
     /// Set while a fault handler runs (`get-property('FAULT')`).
     pub fault: bool,
+    /// The body is a fault built by `makefault` (answered with 500 unless `HTTP_SC` is set).
+    pub fault_response: bool,
 }
 
 impl std::fmt::Debug for State {

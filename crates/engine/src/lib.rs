@@ -11,10 +11,13 @@
 mod compile;
 mod context;
 mod convert;
+mod enrich;
+mod jpath;
 mod payload_factory;
 mod redact;
 mod run;
 mod uri;
+mod xsel;
 
 #[cfg(test)]
 mod tests;

@@ -170,7 +170,11 @@ fn set_error_props(ctx: &mut MessageContext, e: &MediationError) {
     d.insert("ERROR_DETAIL".into(), Value::String(e.message.clone()));
 }
 
-fn eval(engine: &Engine, ctx: &MessageContext, e: &CompiledExpr) -> Result<Value, MediationError> {
+pub(crate) fn eval(
+    engine: &Engine,
+    ctx: &MessageContext,
+    e: &CompiledExpr,
+) -> Result<Value, MediationError> {
     let env = Env {
         ctx,
         now_ms: engine.clock.now_ms(),
@@ -184,7 +188,11 @@ fn eval(engine: &Engine, ctx: &MessageContext, e: &CompiledExpr) -> Result<Value
     })
 }
 
-fn eval_src(engine: &Engine, ctx: &MessageContext, v: &ValueSrc) -> Result<Value, MediationError> {
+pub(crate) fn eval_src(
+    engine: &Engine,
+    ctx: &MessageContext,
+    v: &ValueSrc,
+) -> Result<Value, MediationError> {
     match v {
         ValueSrc::Literal(v) => Ok(v.clone()),
         ValueSrc::Expr(e) => eval(engine, ctx, e),
@@ -311,6 +319,8 @@ async fn step(
                 None => Step::Next,
             })
         }
+        Op::Enrich(e) => crate::enrich::enrich(engine, e, ctx).map(|_| Step::Next),
+        Op::MakeFault(m) => crate::enrich::makefault(engine, m, ctx).map(|_| Step::Next),
         Op::Direction { response, body } => Ok(if *response == ctx.response {
             Step::Push(*body)
         } else {
@@ -328,6 +338,12 @@ fn respond_status(ctx: &mut MessageContext) {
         .and_then(|s| s.trim().parse::<u16>().ok())
     {
         ctx.status = Some(sc);
+    } else if ctx.st.fault_response {
+        // a makefault body goes out as 500, unless FAULTS_AS_HTTP_200 is set
+        let as_200 = ctx
+            .axis2_string("FAULTS_AS_HTTP_200")
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("true"));
+        ctx.status = Some(if as_200 { 200 } else { 500 });
     }
     ctx.response = true;
 }

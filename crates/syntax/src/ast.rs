@@ -128,6 +128,8 @@ pub enum MediatorKind {
     /// `<sequence key="…"/>`
     SequenceRef(Spanned<String>),
     Switch(Switch),
+    Enrich(Enrich),
+    MakeFault(MakeFault),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -325,4 +327,130 @@ pub struct Switch {
     pub source: Expr,
     pub cases: Vec<Case>,
     pub default: Option<Vec<Mediator>>,
+}
+
+// === enrich ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnrichSourceType {
+    /// `xpath=` (XPath, or JSONPath as `json-eval(…)`); the default when `type=` is absent.
+    Custom,
+    Envelope,
+    Body,
+    Property,
+    Inline,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnrichTargetType {
+    /// `xpath=`; the default when `type=` is absent.
+    Custom,
+    Envelope,
+    Body,
+    Property,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnrichAction {
+    Replace,
+    Child,
+    Sibling,
+}
+
+/// The content of `<source type="inline">`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InlineSource {
+    /// The first child element, serialized as for `payloadFactory` formats.
+    Xml(Spanned<String>),
+    /// Non-blank text (JSON or plain text), as written (entities resolved).
+    Text(Spanned<String>),
+    /// `key="…"`: a local entry or registry resource.
+    Key(Spanned<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnrichSource {
+    pub span: Span,
+    pub ty: EnrichSourceType,
+    /// `clone=` (default true).
+    pub clone: bool,
+    /// `xpath=` for `custom`.
+    pub xpath: Option<Expr>,
+    /// `property=` for `property`.
+    pub property: Option<Spanned<String>>,
+    /// Content for `inline`.
+    pub inline: Option<InlineSource>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnrichTarget {
+    pub span: Span,
+    pub ty: EnrichTargetType,
+    pub action: EnrichAction,
+    /// `xpath=` for `custom`.
+    pub xpath: Option<Expr>,
+    /// `property=` for `property`.
+    pub property: Option<Spanned<String>>,
+}
+
+/// `<enrich>`: copy (or move) a source into a target. The parser has already refused the
+/// source/target/action combinations Synapse refuses at load time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Enrich {
+    pub source: EnrichSource,
+    pub target: EnrichTarget,
+}
+
+// === makefault ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultVersion {
+    Soap11,
+    Soap12,
+    Pox,
+}
+
+/// A literal or an XPath expression (`<reason value=…|expression=…>`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultText {
+    Value(Spanned<String>),
+    Expression(Expr),
+}
+
+/// `<code value="prefix:local">` with its namespace resolved, or `expression=`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultCode {
+    Value {
+        ns: String,
+        prefix: String,
+        local: String,
+        span: Span,
+    },
+    Expression(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultDetail {
+    /// Text content (possibly empty).
+    Text(Spanned<String>),
+    /// `expression=`: nodes are copied into the detail, anything else becomes its text.
+    Expression(Expr),
+    /// Child elements, each serialized as for `payloadFactory` formats.
+    Elements(Vec<Spanned<String>>),
+}
+
+/// `<makefault>`: replace the message with a SOAP 1.1/1.2 fault or a POX `<Exception>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MakeFault {
+    pub version: FaultVersion,
+    /// `response="true"`: mark the message as a response.
+    pub response: bool,
+    /// Required unless `version="pox"`.
+    pub code: Option<FaultCode>,
+    /// Required unless `version="pox"`.
+    pub reason: Option<FaultText>,
+    /// SOAP 1.2 only (ignored for 1.1 as in Synapse).
+    pub node: Option<Spanned<String>>,
+    pub role: Option<Spanned<String>>,
+    pub detail: Option<FaultDetail>,
 }

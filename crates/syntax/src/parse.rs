@@ -28,7 +28,6 @@ const UNSUPPORTED: &[&str] = &[
     "dbreport",
     "ejb",
     "enqueue",
-    "enrich",
     "entitlementService",
     "event",
     "fastXSLT",
@@ -36,7 +35,6 @@ const UNSUPPORTED: &[&str] = &[
     "iterate",
     "jsontransform",
     "kill",
-    "makefault",
     "ntlm",
     "oauthService",
     "pojoCommand",
@@ -603,6 +601,8 @@ impl<'d, 'a> Cx<'d, 'a> {
                 }
             }
             "switch" => MediatorKind::Switch(self.switch(el)?),
+            "enrich" => MediatorKind::Enrich(self.enrich(el)?),
+            "makefault" => MediatorKind::MakeFault(self.makefault(el)?),
             "in" | "out" => {
                 self.check_attrs(el, &["description"]);
                 MediatorKind::Direction {
@@ -1272,6 +1272,539 @@ impl<'d, 'a> Cx<'d, 'a> {
         })
     }
 
+    // === enrich ===
+
+    fn enrich(&mut self, el: El<'d, 'a>) -> Option<Enrich> {
+        self.check_attrs(el, &["description"]);
+        let mut source_el: Option<El<'d, 'a>> = None;
+        let mut target_el: Option<El<'d, 'a>> = None;
+        for child in self.children(el) {
+            match self.syn_name(child) {
+                Some("source") if source_el.is_some() => self.dup_element(child),
+                Some("source") => source_el = Some(child),
+                Some("target") if target_el.is_some() => self.dup_element(child),
+                Some("target") => target_el = Some(child),
+                Some("description") => {}
+                _ => self.unknown_element(child, el),
+            }
+        }
+        for (name, found) in [
+            ("source", source_el.is_some()),
+            ("target", target_el.is_some()),
+        ] {
+            if !found {
+                self.err(
+                    codes::E0114,
+                    el.name_span,
+                    format!("<enrich> needs a <{name}> child"),
+                );
+            }
+        }
+        let source = source_el.and_then(|s| self.enrich_source(s));
+        let target = target_el.and_then(|t| self.enrich_target(t));
+        let (source, target) = (source?, target?);
+        self.enrich_combination(&source, &target)?;
+        Some(Enrich { source, target })
+    }
+
+    fn enrich_source(&mut self, el: El<'d, 'a>) -> Option<EnrichSource> {
+        self.check_attrs(
+            el,
+            &["type", "clone", "xpath", "property", "key", "description"],
+        );
+        let ty = match el.attr("type") {
+            None => Some(EnrichSourceType::Custom),
+            Some(a) => match &*a.value {
+                "custom" => Some(EnrichSourceType::Custom),
+                "envelope" => Some(EnrichSourceType::Envelope),
+                "body" => Some(EnrichSourceType::Body),
+                "property" => Some(EnrichSourceType::Property),
+                "inline" => Some(EnrichSourceType::Inline),
+                "variable" => {
+                    self.err(
+                        codes::E0108,
+                        a.value_span,
+                        "`enrich` source type=\"variable\" is not supported yet",
+                    );
+                    None
+                }
+                other => {
+                    self.err(
+                        codes::E0106,
+                        a.value_span,
+                        format!(
+                            "enrich source type=\"{other}\": expected custom, envelope, body, \
+                             property or inline"
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let clone = match el.attr("clone") {
+            Some(a) => self.bool_value(a).unwrap_or(true),
+            None => true,
+        };
+        let ty = ty?;
+        let mut src = EnrichSource {
+            span: el.span,
+            ty,
+            clone,
+            xpath: None,
+            property: None,
+            inline: None,
+        };
+        let used: &[&str] = match ty {
+            EnrichSourceType::Custom => {
+                src.xpath = el.attr("xpath").map(|a| self.expr(el, a));
+                if src.xpath.is_none() {
+                    self.err(
+                        codes::E0105,
+                        el.name_span,
+                        "an enrich <source> of type custom needs xpath=",
+                    );
+                    return None;
+                }
+                self.no_children(el);
+                &["xpath"]
+            }
+            EnrichSourceType::Property => {
+                src.property = self.attr_s(el, "property");
+                if src.property.is_none() {
+                    self.err(
+                        codes::E0105,
+                        el.name_span,
+                        "an enrich <source> of type property needs property=",
+                    );
+                    return None;
+                }
+                self.no_children(el);
+                &["property"]
+            }
+            EnrichSourceType::Inline => {
+                let first = el
+                    .elements()
+                    .find(|e| !(e.ns == SYNAPSE_NS && e.local() == "description"));
+                if let Some(first) = first {
+                    src.inline = Some(InlineSource::Xml(Spanned::new(
+                        ser::element(self.doc, first),
+                        first.span,
+                    )));
+                } else {
+                    let (text, span) = self.raw_content(el);
+                    if !text.trim().is_empty() {
+                        src.inline = Some(InlineSource::Text(Spanned::new(text, span)));
+                    } else if let Some(k) = self.attr_s(el, "key") {
+                        src.inline = Some(InlineSource::Key(k));
+                    } else {
+                        self.err(
+                            codes::E0114,
+                            el.name_span,
+                            "an inline enrich <source> needs an XML element, text (JSON) or key=",
+                        );
+                        return None;
+                    }
+                }
+                &["key"]
+            }
+            EnrichSourceType::Envelope | EnrichSourceType::Body => {
+                self.no_children(el);
+                &[]
+            }
+        };
+        self.ignored_attrs(el, &["xpath", "property", "key"], used);
+        Some(src)
+    }
+
+    fn enrich_target(&mut self, el: El<'d, 'a>) -> Option<EnrichTarget> {
+        self.check_attrs(el, &["type", "action", "xpath", "property", "description"]);
+        self.no_children(el);
+        let ty = match el.attr("type") {
+            None => Some(EnrichTargetType::Custom),
+            Some(a) => match &*a.value {
+                "custom" => Some(EnrichTargetType::Custom),
+                "envelope" => Some(EnrichTargetType::Envelope),
+                "body" => Some(EnrichTargetType::Body),
+                "property" => Some(EnrichTargetType::Property),
+                "key" | "variable" => {
+                    self.err(
+                        codes::E0108,
+                        a.value_span,
+                        format!("`enrich` target type=\"{}\" is not supported yet", a.value),
+                    );
+                    None
+                }
+                "inline" => {
+                    self.err(
+                        codes::E0106,
+                        a.value_span,
+                        "inline is a source type only: a target cannot be inline",
+                    );
+                    None
+                }
+                other => {
+                    self.err(
+                        codes::E0106,
+                        a.value_span,
+                        format!(
+                            "enrich target type=\"{other}\": expected custom, envelope, body or \
+                             property"
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let action = match el.attr("action") {
+            None => Some(EnrichAction::Replace),
+            Some(a) => match &*a.value {
+                "replace" => Some(EnrichAction::Replace),
+                "child" => Some(EnrichAction::Child),
+                "sibling" => Some(EnrichAction::Sibling),
+                "remove" => {
+                    self.err(
+                        codes::E0108,
+                        a.value_span,
+                        "`enrich` target action=\"remove\" is not supported yet",
+                    );
+                    None
+                }
+                other => {
+                    self.err(
+                        codes::E0106,
+                        a.value_span,
+                        format!(
+                            "enrich target action=\"{other}\": expected replace, child or sibling"
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let (ty, action) = (ty?, action?);
+        let mut t = EnrichTarget {
+            span: el.span,
+            ty,
+            action,
+            xpath: None,
+            property: None,
+        };
+        let used: &[&str] = match ty {
+            EnrichTargetType::Custom => {
+                t.xpath = el.attr("xpath").map(|a| self.expr(el, a));
+                let Some(x) = &t.xpath else {
+                    self.err(
+                        codes::E0105,
+                        el.name_span,
+                        "an enrich <target> of type custom needs xpath=",
+                    );
+                    return None;
+                };
+                if action == EnrichAction::Replace && is_json_root(&x.text) {
+                    self.err(
+                        codes::E0116,
+                        x.span,
+                        "action replace on the JSON root: use <target type=\"body\"/> instead",
+                    );
+                    return None;
+                }
+                &["xpath"]
+            }
+            EnrichTargetType::Property => {
+                t.property = self.attr_s(el, "property");
+                if t.property.is_none() {
+                    self.err(
+                        codes::E0105,
+                        el.name_span,
+                        "an enrich <target> of type property needs property=",
+                    );
+                    return None;
+                }
+                &["property"]
+            }
+            EnrichTargetType::Envelope | EnrichTargetType::Body => &[],
+        };
+        self.ignored_attrs(el, &["xpath", "property"], used);
+        Some(t)
+    }
+
+    /// The source/target/action combinations Synapse refuses when it loads the mediator.
+    fn enrich_combination(&mut self, s: &EnrichSource, t: &EnrichTarget) -> Option<()> {
+        use EnrichSourceType as S;
+        use EnrichTargetType as T;
+        let bad = matches!(
+            (s.ty, t.ty),
+            (S::Envelope, T::Custom | T::Envelope | T::Body)
+                | (S::Body, T::Envelope | T::Body)
+                | (S::Custom, T::Envelope)
+        );
+        if bad {
+            self.diags.push(
+                Diagnostic::at(
+                    codes::E0116,
+                    t.span,
+                    format!(
+                        "enrich cannot copy a source of type {} into a target of type {}",
+                        source_type_name(s.ty),
+                        target_type_name(t.ty)
+                    ),
+                )
+                .with_label(s.span, "source")
+                .with_note(
+                    "Synapse accepts an envelope target only from an inline or property \
+                     envelope, and a body source only into a custom or property target",
+                ),
+            );
+            return None;
+        }
+        if t.ty == T::Envelope && t.action != EnrichAction::Replace {
+            self.err(
+                codes::E0116,
+                t.span,
+                "an envelope target only takes action=\"replace\"",
+            );
+            return None;
+        }
+        Some(())
+    }
+
+    /// W0101 for `names` present on `el` but not in `used`.
+    fn ignored_attrs(&mut self, el: El<'d, 'a>, names: &[&str], used: &[&str]) {
+        for n in names {
+            if used.contains(n) {
+                continue;
+            }
+            if let Some(a) = el.attr(n) {
+                self.diags.push(Diagnostic::warning(
+                    codes::W0101,
+                    a.name_span,
+                    format!("{n}= is ignored on this <{}>", el.qname),
+                ));
+            }
+        }
+    }
+
+    // === makefault ===
+
+    fn makefault(&mut self, el: El<'d, 'a>) -> Option<MakeFault> {
+        self.check_attrs(el, &["version", "response", "description"]);
+        let version = match el.attr("version") {
+            None => Some(FaultVersion::Soap11),
+            Some(a) => match &*a.value {
+                "soap11" => Some(FaultVersion::Soap11),
+                "soap12" => Some(FaultVersion::Soap12),
+                "pox" => Some(FaultVersion::Pox),
+                other => {
+                    self.err(
+                        codes::E0106,
+                        a.value_span,
+                        format!("makefault version=\"{other}\": expected soap11, soap12 or pox"),
+                    );
+                    None
+                }
+            },
+        };
+        let response = self.bool_attr(el, "response").unwrap_or(false);
+        let mut ok = version.is_some();
+        let version = version.unwrap_or(FaultVersion::Soap11);
+        let mut seen: Vec<&str> = Vec::new();
+        let mut code = None;
+        let mut reason = None;
+        let mut node = None;
+        let mut role = None;
+        let mut detail = None;
+        for child in self.children(el) {
+            let name = self.syn_name(child);
+            let Some(n @ ("code" | "reason" | "node" | "role" | "detail")) = name else {
+                if name != Some("description") {
+                    self.unknown_element(child, el);
+                }
+                continue;
+            };
+            if seen.contains(&n) {
+                self.dup_element(child);
+                continue;
+            }
+            seen.push(n);
+            match n {
+                "code" => {
+                    code = self.fault_code(child, version);
+                    ok &= code.is_some();
+                }
+                "reason" => {
+                    reason = self.fault_text(child);
+                    ok &= reason.is_some();
+                }
+                "node" | "role" => {
+                    self.check_attrs(child, &[]);
+                    let (text, span) = self.text_of(child);
+                    let v = Spanned::new(text.trim().to_string(), span);
+                    if n == "role" {
+                        role = Some(v);
+                    } else if version == FaultVersion::Soap11 {
+                        self.diags.push(Diagnostic::warning(
+                            codes::W0101,
+                            child.name_span,
+                            "<node> is ignored in a SOAP 1.1 fault",
+                        ));
+                    } else {
+                        node = Some(v);
+                    }
+                }
+                _ => detail = Some(self.fault_detail(child)),
+            }
+        }
+        if version != FaultVersion::Pox {
+            for (n, present) in [
+                ("code", seen.contains(&"code")),
+                ("reason", seen.contains(&"reason")),
+            ] {
+                if !present {
+                    self.err(
+                        codes::E0114,
+                        el.name_span,
+                        format!("<makefault> needs a <{n}> (only a pox fault may omit it)"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(MakeFault {
+            version,
+            response,
+            code,
+            reason,
+            node,
+            role,
+            detail,
+        })
+    }
+
+    fn fault_text(&mut self, el: El<'d, 'a>) -> Option<FaultText> {
+        self.check_attrs(el, &["value", "expression"]);
+        self.no_children(el);
+        match (el.attr("value"), el.attr("expression")) {
+            (Some(v), None) => Some(FaultText::Value(self.spanned(v))),
+            (None, Some(e)) => Some(FaultText::Expression(self.expr(el, e))),
+            (Some(_), Some(e)) => {
+                self.err(
+                    codes::E0115,
+                    e.name_span,
+                    format!(
+                        "<{}> takes either value= or expression=, not both",
+                        el.qname
+                    ),
+                );
+                None
+            }
+            (None, None) => {
+                self.err(
+                    codes::E0105,
+                    el.name_span,
+                    format!("<{}> needs value= or expression=", el.qname),
+                );
+                None
+            }
+        }
+    }
+
+    fn fault_code(&mut self, el: El<'d, 'a>, version: FaultVersion) -> Option<FaultCode> {
+        match self.fault_text(el)? {
+            FaultText::Expression(e) => Some(FaultCode::Expression(e)),
+            FaultText::Value(v) => {
+                let Some((prefix, local)) = v.value.split_once(':') else {
+                    self.err(
+                        codes::E0106,
+                        v.span,
+                        format!(
+                            "fault code `{}` must be a QName such as soap11Env:Server",
+                            v.value
+                        ),
+                    );
+                    return None;
+                };
+                let Some(ns) = self.doc.resolve(el.scope, prefix).filter(|u| !u.is_empty()) else {
+                    self.err(
+                        codes::E0106,
+                        v.span,
+                        format!(
+                            "fault code `{}`: namespace prefix `{prefix}` is not declared",
+                            v.value
+                        ),
+                    );
+                    return None;
+                };
+                let ns = ns.to_string();
+                let allowed: &[&str] = match version {
+                    FaultVersion::Soap11 => {
+                        &["VersionMismatch", "MustUnderstand", "Client", "Server"]
+                    }
+                    FaultVersion::Soap12 => &[
+                        "VersionMismatch",
+                        "MustUnderstand",
+                        "DataEncodingUnknown",
+                        "Sender",
+                        "Receiver",
+                    ],
+                    FaultVersion::Pox => &[],
+                };
+                let env_ns = match version {
+                    FaultVersion::Soap11 => SOAP11_ENV_NS,
+                    _ => SOAP12_ENV_NS,
+                };
+                if version != FaultVersion::Pox {
+                    if ns != env_ns {
+                        self.err(
+                            codes::E0106,
+                            v.span,
+                            format!(
+                                "fault code `{}`: its namespace must be the SOAP envelope \
+                                 namespace {env_ns}",
+                                v.value
+                            ),
+                        );
+                        return None;
+                    }
+                    if !allowed.contains(&local) {
+                        self.err(
+                            codes::E0106,
+                            v.span,
+                            format!(
+                                "fault code `{}`: expected one of {}",
+                                v.value,
+                                allowed.join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                Some(FaultCode::Value {
+                    ns,
+                    prefix: prefix.to_string(),
+                    local: local.to_string(),
+                    span: v.span,
+                })
+            }
+        }
+    }
+
+    fn fault_detail(&mut self, el: El<'d, 'a>) -> FaultDetail {
+        self.check_attrs(el, &["expression"]);
+        if let Some(e) = el.attr("expression") {
+            self.no_children(el);
+            return FaultDetail::Expression(self.expr(el, e));
+        }
+        let elems: Vec<Spanned<String>> = el
+            .elements()
+            .map(|c| Spanned::new(ser::element(self.doc, c), c.span))
+            .collect();
+        if !elems.is_empty() {
+            return FaultDetail::Elements(elems);
+        }
+        let (text, span) = self.raw_content(el);
+        FaultDetail::Text(Spanned::new(text, span))
+    }
+
     // === endpoints ===
 
     fn endpoint(&mut self, el: El<'d, 'a>) -> Option<Endpoint> {
@@ -1454,6 +1987,34 @@ impl<'d, 'a> Cx<'d, 'a> {
             }
         }
         out
+    }
+}
+
+const SOAP11_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const SOAP12_ENV_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// `json-eval($)` / `json-eval($.)` (whitespace ignored).
+fn is_json_root(text: &str) -> bool {
+    let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    t == "json-eval($)" || t == "json-eval($.)"
+}
+
+fn source_type_name(t: EnrichSourceType) -> &'static str {
+    match t {
+        EnrichSourceType::Custom => "custom",
+        EnrichSourceType::Envelope => "envelope",
+        EnrichSourceType::Body => "body",
+        EnrichSourceType::Property => "property",
+        EnrichSourceType::Inline => "inline",
+    }
+}
+
+fn target_type_name(t: EnrichTargetType) -> &'static str {
+    match t {
+        EnrichTargetType::Custom => "custom",
+        EnrichTargetType::Envelope => "envelope",
+        EnrichTargetType::Body => "body",
+        EnrichTargetType::Property => "property",
     }
 }
 

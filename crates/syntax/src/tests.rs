@@ -115,3 +115,29 @@ fn one_error_per_problem() {
         "#]],
     );
 }
+
+#[test]
+fn enrich_shapes() {
+    check(
+        r#"<enrich><source type="inline" clone="false">{"a": 1}</source><target type="property" property="p" action="child"/></enrich>
+           <enrich><source xpath="//a:x"/><target type="body" action="sibling"/></enrich>
+           <enrich><source type="inline" key="conf:x"/><target xpath="json-eval($.a)"/></enrich>"#,
+        expect![[r#"
+            Enrich(Enrich { source: EnrichSource { span: Span { source: SourceId(0), start: 83, end: 136 }, ty: Inline, clone: false, xpath: None, property: None, inline: Some(Text(Spanned { value: "{\"a\": 1}", span: Span { source: SourceId(0), start: 119, end: 127 } })) }, target: EnrichTarget { span: Span { source: SourceId(0), start: 136, end: 189 }, ty: Property, action: Child, xpath: None, property: Some(Spanned { value: "p", span: Span { source: SourceId(0), start: 170, end: 171 } }) } })
+            Enrich(Enrich { source: EnrichSource { span: Span { source: SourceId(0), start: 218, end: 241 }, ty: Custom, clone: true, xpath: Some(Expr { text: "//a:x", span: Span { source: SourceId(0), start: 233, end: 238 }, namespaces: [("", "http://ws.apache.org/ns/synapse"), ("a", "urn:a")] }), property: None, inline: None }, target: EnrichTarget { span: Span { source: SourceId(0), start: 241, end: 279 }, ty: Body, action: Sibling, xpath: None, property: None } })
+            Enrich(Enrich { source: EnrichSource { span: Span { source: SourceId(0), start: 308, end: 344 }, ty: Inline, clone: true, xpath: None, property: None, inline: Some(Key(Spanned { value: "conf:x", span: Span { source: SourceId(0), start: 335, end: 341 } })) }, target: EnrichTarget { span: Span { source: SourceId(0), start: 344, end: 376 }, ty: Custom, action: Replace, xpath: Some(Expr { text: "json-eval($.a)", span: Span { source: SourceId(0), start: 359, end: 373 }, namespaces: [("", "http://ws.apache.org/ns/synapse"), ("a", "urn:a")] }), property: None } })
+        "#]],
+    );
+}
+
+#[test]
+fn makefault_code_resolves_its_prefix() {
+    check(
+        r#"<makefault version="soap12" response="true"><code xmlns:e="http://www.w3.org/2003/05/soap-envelope" value="e:Receiver"/><reason value="r"/><detail><a:d/></detail></makefault>
+           <makefault version="pox"/>"#,
+        expect![[r#"
+            MakeFault(MakeFault { version: Soap12, response: true, code: Some(Value { ns: "http://www.w3.org/2003/05/soap-envelope", prefix: "e", local: "Receiver", span: Span { source: SourceId(0), start: 182, end: 192 } }), reason: Some(Value(Spanned { value: "r", span: Span { source: SourceId(0), start: 210, end: 211 } })), node: None, role: None, detail: Some(Elements([Spanned { value: "<a:d xmlns=\"http://ws.apache.org/ns/synapse\" xmlns:a=\"urn:a\"/>", span: Span { source: SourceId(0), start: 222, end: 228 } }])) })
+            MakeFault(MakeFault { version: Pox, response: false, code: None, reason: None, node: None, role: None, detail: None })
+        "#]],
+    );
+}
