@@ -29,7 +29,8 @@ pub(crate) struct State {
     pub axis2_client: BTreeMap<String, Value>,
     /// Set while a fault handler runs (`get-property('FAULT')`).
     pub fault: bool,
-    /// The body is a fault built by `makefault` (answered with 500 unless `HTTP_SC` is set).
+    /// A POX fault was built by `makefault` (Axis2 `processingFault`: answered with 500 unless
+    /// `HTTP_SC` or `FAULTS_AS_HTTP_200` say otherwise).
     pub fault_response: bool,
 }
 

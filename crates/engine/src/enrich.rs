@@ -944,7 +944,9 @@ pub(crate) fn makefault(
     };
     let ct = ctx.content_type.clone();
     ctx.set_payload(Payload::Xml(env), ct);
-    ctx.st.fault_response = true;
+    if op.version == FaultVersion::Pox {
+        ctx.st.fault_response = true;
+    }
     if op.version != FaultVersion::Pox {
         // the fault goes to FaultTo, else ReplyTo, else nowhere; RelatesTo = MessageID
         let to = ctx

@@ -338,14 +338,25 @@ fn respond_status(ctx: &mut MessageContext) {
         .and_then(|s| s.trim().parse::<u16>().ok())
     {
         ctx.status = Some(sc);
-    } else if ctx.st.fault_response {
-        // a makefault body goes out as 500, unless FAULTS_AS_HTTP_200 is set
+    } else if ctx.st.fault_response || body_has_fault(ctx) {
+        // a SOAP fault body (or a POX makefault) goes out as 500, unless FAULTS_AS_HTTP_200
         let as_200 = ctx
             .axis2_string("FAULTS_AS_HTTP_200")
             .is_some_and(|s| s.trim().eq_ignore_ascii_case("true"));
         ctx.status = Some(if as_200 { 200 } else { 500 });
     }
     ctx.response = true;
+}
+
+/// The body is a SOAP fault (`SOAPBody.hasFault()`).
+fn body_has_fault(ctx: &MessageContext) -> bool {
+    match &ctx.payload {
+        Payload::Xml(env) if env.version != SoapVersion::Pox => env
+            .body
+            .first()
+            .is_some_and(|e| e.name.is(env.namespace(), "Fault")),
+        _ => false,
+    }
 }
 
 // === property ===
