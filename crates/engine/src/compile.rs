@@ -209,7 +209,7 @@ pub(crate) struct SwitchOp {
 
 /// An enrich path: XPath with node identity, another XPath evaluated as a value (sources
 /// only), a definite JSONPath, or another JSONPath evaluated as a value (sources only).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum EnrichPath {
     Nodes(crate::xsel::Path),
     Value(CompiledExpr),
@@ -225,11 +225,24 @@ pub(crate) enum EnrichSrc {
     Property(String),
     InlineXml(String),
     InlineText(String),
+    /// Inline text with `{expression}` placeholders (`InlineExpressionUtil`).
+    InlineTemplate(Vec<TemplatePart>),
     /// A registry key (local entries are resolved at compile time into the two above).
     InlineKey(String),
 }
 
 #[derive(Debug)]
+pub(crate) enum TemplatePart {
+    Lit(String),
+    /// `{expr}`; `quoted` when written between double quotes (`"{$ctx:x}"`).
+    Expr {
+        expr: CompiledExpr,
+        quoted: bool,
+        json_eval: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
 pub(crate) enum EnrichTgt {
     Custom(EnrichPath),
     Envelope,
@@ -1174,19 +1187,12 @@ impl Compiler<'_> {
             ast::EnrichSourceType::Inline => match s.inline.as_ref()? {
                 ast::InlineSource::Xml(x) => EnrichSrc::InlineXml(x.value.clone()),
                 ast::InlineSource::Text(x) => {
-                    if x.value.contains("{json-eval(")
-                        || x.value.contains("{$ctx:")
-                        || x.value.contains("{get-property(")
-                    {
-                        self.err(
-                            codes::E0108,
-                            x.span,
-                            "`enrich` inline sources with expressions ({json-eval(…)}, {$ctx:…}) are \
-                             not supported yet",
-                        );
-                        return None;
+                    let spans = inline_expression_spans(&x.value);
+                    if spans.is_empty() {
+                        EnrichSrc::InlineText(x.value.clone())
+                    } else {
+                        EnrichSrc::InlineTemplate(self.inline_template(x, &spans)?)
                     }
-                    EnrichSrc::InlineText(x.value.clone())
                 }
                 ast::InlineSource::Key(k) => match self.local_entries.get(&k.value) {
                     Some(v) if v.trim_start().starts_with('<') => EnrichSrc::InlineXml(v.clone()),
@@ -1245,6 +1251,16 @@ impl Compiler<'_> {
         let inline_xml = match &source {
             EnrichSrc::InlineXml(_) => true,
             EnrichSrc::InlineText(t) => !looks_json(t),
+            EnrichSrc::InlineTemplate(parts) => {
+                let text: String = parts
+                    .iter()
+                    .map(|p| match p {
+                        TemplatePart::Lit(l) => l.as_str(),
+                        TemplatePart::Expr { .. } => "\"\"",
+                    })
+                    .collect();
+                !looks_json(&text)
+            }
             _ => false,
         };
         let envelope =
@@ -1258,6 +1274,43 @@ impl Compiler<'_> {
             action,
             native_json: !inline_xml && !envelope && paths_ok,
         })
+    }
+
+    /// Split inline text at its `{expression}` placeholders and compile each expression.
+    fn inline_template(
+        &mut self,
+        x: &Spanned<String>,
+        spans: &[(usize, usize)],
+    ) -> Option<Vec<TemplatePart>> {
+        let t = &x.value;
+        let mut parts = Vec::new();
+        let mut at = 0;
+        let mut ok = true;
+        for &(start, end) in spans {
+            if start > at {
+                parts.push(TemplatePart::Lit(t[at..start].to_string()));
+            }
+            let inner = &t[start + 1..end - 1];
+            let quoted = t[..start].ends_with('"') && t[end..].starts_with('"');
+            let e = ast::Expr {
+                text: inner.to_string(),
+                span: x.span,
+                namespaces: Vec::new(),
+            };
+            match self.expr(&e, Dialect::XPath) {
+                Some(expr) => parts.push(TemplatePart::Expr {
+                    expr,
+                    quoted,
+                    json_eval: inner.starts_with("json-eval("),
+                }),
+                None => ok = false,
+            }
+            at = end;
+        }
+        if at < t.len() {
+            parts.push(TemplatePart::Lit(t[at..].to_string()));
+        }
+        ok.then_some(parts)
     }
 
     fn enrich_path(&mut self, x: &ast::Expr, target: bool) -> Option<EnrichPath> {
@@ -1410,6 +1463,28 @@ fn looks_json(t: &str) -> bool {
         || (s.starts_with('{') && s.ends_with('}'))
 }
 
+/// `InlineExpressionUtil`'s placeholders: `{` + one or more characters other than whitespace,
+/// `"`, `,`, `<`, `>`, `}`, `]` + `}` (byte ranges, braces included).
+fn inline_expression_spans(t: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(k) = t[i..].find('{') {
+        let start = i + k;
+        let body = &t[start + 1..];
+        let len = body
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | ',' | '<' | '>' | '}' | ']'))
+            .unwrap_or(body.len());
+        if len > 0 && body[len..].starts_with('}') {
+            let end = start + 1 + len + 1;
+            out.push((start, end));
+            i = end;
+        } else {
+            i = start + 1;
+        }
+    }
+    out
+}
+
 /// A custom enrich target `get-property('name')` / `get-property('scope', 'name')`: the
 /// property it names (`None` when the XPath is something else).
 fn get_property_target(text: &str) -> Option<Result<(Scope, String), String>> {
@@ -1465,6 +1540,13 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         }
         Op::Switch(s) => f(&s.source),
         Op::Enrich(e) => {
+            if let EnrichSrc::InlineTemplate(parts) = &e.source {
+                for part in parts {
+                    if let TemplatePart::Expr { expr, .. } = part {
+                        f(expr);
+                    }
+                }
+            }
             let mut path = |p: &EnrichPath| match p {
                 EnrichPath::Value(c) | EnrichPath::JsonValue(c) => f(c),
                 EnrichPath::Nodes(_) | EnrichPath::Json(_) => {}

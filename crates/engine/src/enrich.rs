@@ -7,7 +7,7 @@
 
 use crate::compile::{
     EnrichAction, EnrichOp, EnrichPath, EnrichSrc, EnrichTgt, FaultCodeSrc, FaultDetailSrc,
-    FaultVersion, MakeFaultOp,
+    FaultVersion, MakeFaultOp, TemplatePart,
 };
 use crate::context::mime_of;
 use crate::convert::value_string;
@@ -68,6 +68,27 @@ pub(crate) fn enrich(
     op: &EnrichOp,
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
+    // inline `{expression}` placeholders are resolved first; XML after resolution means XML mode
+    let resolved;
+    let op = match &op.source {
+        EnrichSrc::InlineTemplate(parts) => {
+            let text = fill_template(engine, ctx, parts)?;
+            let is_xml = synaptic_payload::xml::parse(text.trim()).is_ok();
+            resolved = EnrichOp {
+                source: if is_xml {
+                    EnrichSrc::InlineXml(text)
+                } else {
+                    EnrichSrc::InlineText(text)
+                },
+                clone: op.clone,
+                target: op.target.clone(),
+                action: op.action,
+                native_json: op.native_json && !is_xml,
+            };
+            &resolved
+        }
+        _ => op,
+    };
     let source_prop_xml = match &op.source {
         EnrichSrc::Property(n) => property_is_xml(&read_prop(ctx, Scope::Default, n)),
         _ => false,
@@ -83,6 +104,40 @@ pub(crate) fn enrich(
     enrich_xml(engine, op, ctx)?;
     finish(op, ctx);
     Ok(())
+}
+
+/// `InlineExpressionUtil.replaceDynamicValues`: each value goes in as is when it is XML or JSON
+/// (gson-lenient) or written between quotes; otherwise (and an empty `json-eval` result) it is
+/// wrapped in double quotes.
+fn fill_template(
+    engine: &Engine,
+    ctx: &MessageContext,
+    parts: &[TemplatePart],
+) -> Result<String, MediationError> {
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            TemplatePart::Lit(l) => out.push_str(l),
+            TemplatePart::Expr {
+                expr,
+                quoted,
+                json_eval,
+            } => {
+                let v = value_string(&eval(engine, ctx, expr)?).unwrap_or_default();
+                let valid = synaptic_payload::xml::parse(v.trim()).is_ok()
+                    || (!v.trim().is_empty() && parse_json_lenient(&v).is_some())
+                    || v.trim() == "null";
+                if (v.is_empty() && *json_eval) || (!valid && (v.is_empty() || !*quoted)) {
+                    out.push('"');
+                    out.push_str(&v);
+                    out.push('"');
+                } else {
+                    out.push_str(&v);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn finish(op: &EnrichOp, ctx: &mut MessageContext) {
@@ -203,7 +258,10 @@ fn enrich_json_doc(
                 )))
             }
         },
-        EnrichSrc::Custom(_) | EnrichSrc::Envelope | EnrichSrc::InlineXml(_) => {
+        EnrichSrc::Custom(_)
+        | EnrichSrc::Envelope
+        | EnrichSrc::InlineXml(_)
+        | EnrichSrc::InlineTemplate(_) => {
             return Err(fault("enrich: this source cannot be enriched as JSON"))
         }
     };
@@ -455,6 +513,8 @@ fn collect_sources(
         },
         EnrichSrc::InlineXml(s) => inline_xml(s),
         EnrichSrc::InlineText(t) => vec![SrcNode::Text(t.clone())],
+        // resolved into InlineXml/InlineText before the mode is chosen
+        EnrichSrc::InlineTemplate(_) => Vec::new(),
         EnrichSrc::InlineKey(k) => match ctx.registry_value(k) {
             Some(v) if v.trim_start().starts_with('<') => inline_xml(&v),
             Some(v) => vec![SrcNode::Text(v)],
