@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module with a `run(args, out, err) -> anyhow::Result<ExitCode>`
 //! so tests can drive it in-process.
 
+mod access_log;
 mod admin;
 mod lint;
 mod run;

@@ -214,7 +214,10 @@ fn display(p: &Path) -> String {
 }
 
 fn init_tracing(wire: bool) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let default = if wire {
         "info,synaptic::wire=info"
     } else {
@@ -223,11 +226,16 @@ fn init_tracing(wire: bool) {
     let filter =
         EnvFilter::try_from_env("SYNAPTIC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // access lines have their own (cheaper) writer; the general formatter writes the rest
+    let general = tracing_subscriber::fmt::layer()
         .with_target(true)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        .with_filter(filter_fn(|m| m.target() != crate::access_log::TARGET));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(general)
+        .with(crate::access_log::AccessLog::new(std::io::stderr))
         .try_init();
 }
 

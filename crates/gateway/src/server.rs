@@ -391,11 +391,7 @@ impl Gateway {
         if !api.secured && !seqs.any() && !has_upstream_auth && !inner.wire {
             // the plain pass-through: the backend request is built here, only sent later
             let (parts, body) = req.into_parts();
-            let step = match self.plain_request(api, parts, body, rel) {
-                Ok(r) => Step::Send(api, r),
-                Err(resp) => Step::Answer(resp),
-            };
-            return (step, name);
+            return (self.plain_request(api, parts, body, rel), name);
         }
         // `rel` is the end of `norm` (the router strips the API context off the front)
         let rel_at = norm.as_str().len() - rel.len();
@@ -417,32 +413,33 @@ impl Gateway {
     }
 
     /// The backend request of a plain pass-through (no sequence, no authorization, no endpoint
-    /// security, no wire log): streamed body, hop-by-hop headers removed, the backend's `Host`.
-    fn plain_request(
+    /// security, no wire log): streamed body, hop-by-hop headers removed, the backend's `Host`;
+    /// or the fault found while building it.
+    fn plain_request<'a>(
         &self,
-        api: &ApiRuntime,
+        api: &'a ApiRuntime,
         mut parts: http::request::Parts,
         body: Incoming,
         rel: &str,
-    ) -> Result<Request<proxy::ClientBody>, Response<ResponseBody>> {
+    ) -> Step<'a> {
         let max = self.inner.max_body;
         if content_length(&parts.headers).is_some_and(|n| n > max) {
-            return Err(full(fault::too_large(max)));
+            return answer(fault::too_large(max));
         }
         let Some(ep) = &api.endpoint else {
             // nothing to send to and no sequence to answer: accepted, like Synapse
-            return Err(empty(StatusCode::ACCEPTED));
+            return Step::Answer(empty(StatusCode::ACCEPTED));
         };
         let url = ep.url(&rest_postfix(rel, parts.uri.query()));
         let Ok(uri) = url.parse::<http::Uri>() else {
-            return Err(full(fault::bad_path(path::PathError::ForbiddenChar)));
+            return answer(fault::bad_path(path::PathError::ForbiddenChar));
         };
         proxy::strip_hop_by_hop(&mut parts.headers);
         parts.headers.insert(header::HOST, ep.host.clone());
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let body = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
-        Ok(Request::from_parts(parts, Either::Left(body)))
+        Step::Send(api, Request::from_parts(parts, Either::Left(body)))
     }
 
     /// Send a plain pass-through request and stream the answer back.
