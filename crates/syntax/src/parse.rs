@@ -1341,7 +1341,10 @@ impl<'d, 'a> Cx<'d, 'a> {
                 }
             },
         };
+        // Synapse reads clone= with Boolean.parseBoolean (case-insensitive)
         let clone = match el.attr("clone") {
+            Some(a) if a.value.eq_ignore_ascii_case("true") => true,
+            Some(a) if a.value.eq_ignore_ascii_case("false") => false,
             Some(a) => self.bool_value(a).unwrap_or(true),
             None => true,
         };

@@ -141,3 +141,16 @@ fn makefault_code_resolves_its_prefix() {
         "#]],
     );
 }
+
+#[test]
+fn enrich_clone_is_case_insensitive_like_parse_boolean() {
+    check(
+        r#"<enrich><source type="body" clone="FALSE"/><target type="property" property="p"/></enrich>
+           <enrich><source type="body" clone="no"/><target type="property" property="p"/></enrich>"#,
+        expect![[r#"
+            Enrich(Enrich { source: EnrichSource { span: Span { source: SourceId(0), start: 83, end: 118 }, ty: Body, clone: false, xpath: None, property: None, inline: None }, target: EnrichTarget { span: Span { source: SourceId(0), start: 118, end: 156 }, ty: Property, action: Replace, xpath: None, property: Some(Spanned { value: "p", span: Span { source: SourceId(0), start: 152, end: 153 } }) } })
+            Enrich(Enrich { source: EnrichSource { span: Span { source: SourceId(0), start: 185, end: 217 }, ty: Body, clone: true, xpath: None, property: None, inline: None }, target: EnrichTarget { span: Span { source: SourceId(0), start: 217, end: 255 }, ty: Property, action: Replace, xpath: None, property: Some(Spanned { value: "p", span: Span { source: SourceId(0), start: 251, end: 252 } }) } })
+            error[E0106] "no": clone="no": expected true or false
+        "#]],
+    );
+}
