@@ -229,6 +229,8 @@ pub(crate) enum EnrichSrc {
     InlineTemplate(Vec<TemplatePart>),
     /// A registry key (local entries are resolved at compile time into the two above).
     InlineKey(String),
+    /// `action="remove"` with a `json-eval(…)` source: the paths to delete (`,`-separated).
+    RemovePaths(Vec<crate::jpath::JPath>),
 }
 
 #[derive(Debug)]
@@ -252,6 +254,11 @@ pub(crate) enum EnrichTgt {
         scope: Scope,
         name: String,
     },
+    /// `type="key"`: rename member `key` of the object at `parent`.
+    Key {
+        parent: crate::jpath::JPath,
+        key: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,6 +266,7 @@ pub(crate) enum EnrichAction {
     Replace,
     Child,
     Sibling,
+    Remove,
 }
 
 #[derive(Debug)]
@@ -1175,7 +1183,30 @@ impl Compiler<'_> {
         let source = match s.ty {
             ast::EnrichSourceType::Custom => {
                 let x = s.xpath.as_ref()?;
-                EnrichSrc::Custom(self.enrich_path(x, false)?)
+                match crate::jpath::json_eval_inner(&x.text) {
+                    Some(inner) if t.action == ast::EnrichAction::Remove => {
+                        let mut paths = Vec::new();
+                        for p in inner.split(',') {
+                            match crate::jpath::parse(p) {
+                                Ok(jp) => paths.push(jp),
+                                Err(msg) => {
+                                    self.err(
+                                        codes::E0108,
+                                        x.span,
+                                        format!(
+                                            "`enrich` remove of JSONPath {} is not supported: \
+                                             {msg} (only definite paths of names and indexes)",
+                                            p.trim()
+                                        ),
+                                    );
+                                    return None;
+                                }
+                            }
+                        }
+                        EnrichSrc::RemovePaths(paths)
+                    }
+                    _ => EnrichSrc::Custom(self.enrich_path(x, false)?),
+                }
             }
             ast::EnrichSourceType::Envelope => EnrichSrc::Envelope,
             ast::EnrichSourceType::Body => EnrichSrc::Body,
@@ -1218,6 +1249,38 @@ impl Compiler<'_> {
                     None => EnrichTgt::Custom(self.enrich_path(x, true)?),
                 }
             }
+            ast::EnrichTargetType::Key => {
+                let x = t.xpath.as_ref()?;
+                // Synapse: the text of json-eval(…) split at its last `.`
+                let split = crate::jpath::json_eval_inner(&x.text)
+                    .and_then(|inner| inner.rsplit_once('.'))
+                    .filter(|(_, key)| !key.is_empty());
+                let Some((parent, key)) = split else {
+                    self.err(
+                        codes::E0106,
+                        x.span,
+                        "a key target names the member to rename as json-eval($.path.to.member)",
+                    );
+                    return None;
+                };
+                match crate::jpath::parse(parent) {
+                    Ok(parent) => EnrichTgt::Key {
+                        parent,
+                        key: key.to_string(),
+                    },
+                    Err(msg) => {
+                        self.err(
+                            codes::E0108,
+                            x.span,
+                            format!(
+                                "`enrich` key target under JSONPath {parent} is not supported: \
+                                 {msg} (only definite paths of names and indexes)"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
             ast::EnrichTargetType::Envelope => EnrichTgt::Envelope,
             ast::EnrichTargetType::Body => EnrichTgt::Body,
             ast::EnrichTargetType::Property => {
@@ -1233,6 +1296,7 @@ impl Compiler<'_> {
             ast::EnrichAction::Replace => EnrichAction::Replace,
             ast::EnrichAction::Child => EnrichAction::Child,
             ast::EnrichAction::Sibling => EnrichAction::Sibling,
+            ast::EnrichAction::Remove => EnrichAction::Remove,
         };
         // EnrichMediatorFactory: JSON is enriched natively unless the inline source is XML, an
         // envelope is involved, or a custom path is an XPath
@@ -1240,6 +1304,7 @@ impl Compiler<'_> {
             |p: &EnrichPath| matches!(p, EnrichPath::Json(_) | EnrichPath::JsonValue(_));
         let src_custom = match &source {
             EnrichSrc::Custom(p) => Some(is_json_path(p)),
+            EnrichSrc::RemovePaths(_) => Some(true),
             _ => None,
         };
         let tgt_custom = match &target {

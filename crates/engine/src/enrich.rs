@@ -200,8 +200,12 @@ fn enrich_json(
     };
     let result = enrich_json_doc(engine, op, ctx, &mut doc);
     let ct = ctx.content_type.clone();
-    ctx.set_payload(Payload::Json(doc), ct);
-    result
+    match result {
+        // `json-eval($)` removed: no body left
+        Ok(true) => ctx.set_payload(Payload::Empty, ct),
+        _ => ctx.set_payload(Payload::Json(doc), ct),
+    }
+    result.map(|_| ())
 }
 
 fn enrich_json_doc(
@@ -209,7 +213,10 @@ fn enrich_json_doc(
     op: &EnrichOp,
     ctx: &mut MessageContext,
     doc: &mut Json,
-) -> Result<(), MediationError> {
+) -> Result<bool, MediationError> {
+    if op.action == EnrichAction::Remove {
+        return remove_json(op, ctx, doc);
+    }
     let source: Json = match &op.source {
         EnrichSrc::Custom(EnrichPath::Json(p)) => {
             let v = p
@@ -261,7 +268,8 @@ fn enrich_json_doc(
         EnrichSrc::Custom(_)
         | EnrichSrc::Envelope
         | EnrichSrc::InlineXml(_)
-        | EnrichSrc::InlineTemplate(_) => {
+        | EnrichSrc::InlineTemplate(_)
+        | EnrichSrc::RemovePaths(_) => {
             return Err(fault("enrich: this source cannot be enriched as JSON"))
         }
     };
@@ -284,12 +292,36 @@ fn enrich_json_doc(
                 })?;
                 add_json_child(recv, source);
             }
-            EnrichAction::Sibling => {
+            EnrichAction::Sibling | EnrichAction::Remove => {
                 tracing::warn!(
                     "enrich: action sibling is not supported for JSON targets; use child"
                 );
             }
         },
+        EnrichTgt::Key { parent, key } => {
+            let new_key =
+                match &source {
+                    Json::String(s) => s.clone(),
+                    Json::Number(n) => n.to_string(),
+                    Json::Bool(b) => b.to_string(),
+                    _ => return Err(fault(
+                        "failed to get the new key name from source for enriching: key name must \
+                         be a string",
+                    )),
+                };
+            let missing = || {
+                fault(format!(
+                    "enrich: no member `{key}` at json-eval({}) to rename",
+                    jpath_text(parent)
+                ))
+            };
+            let Ok(Json::Object(map)) = parent.read_mut(doc) else {
+                return Err(missing());
+            };
+            // Jayway renames by remove + put: the member moves to the end
+            let v = map.shift_remove(key.as_str()).ok_or_else(missing)?;
+            map.insert(new_key, v);
+        }
         EnrichTgt::Body => match (op.action, &source) {
             (EnrichAction::Replace, Json::Object(_) | Json::Array(_)) => *doc = source,
             (EnrichAction::Replace, _) => tracing::warn!(
@@ -298,7 +330,7 @@ fn enrich_json_doc(
             _ => tracing::warn!("enrich: only action replace is supported for a JSON body target"),
         },
         EnrichTgt::Property { scope, name } => match op.action {
-            EnrichAction::Replace => {
+            EnrichAction::Replace | EnrichAction::Remove => {
                 write_prop(ctx, *scope, name, Value::String(source.to_string()));
             }
             EnrichAction::Child => {
@@ -326,7 +358,76 @@ fn enrich_json_doc(
             return Err(fault("enrich: this target cannot be enriched as JSON"))
         }
     }
-    Ok(())
+    Ok(false)
+}
+
+/// Returns whether the body is now empty.
+/// `Target.removeJsonFromBody` / `removeJsonFromProperty`: delete each path (`$` empties the
+/// document); a path that matches nothing faults, an empty array is left in place.
+fn remove_json(
+    op: &EnrichOp,
+    ctx: &mut MessageContext,
+    doc: &mut Json,
+) -> Result<bool, MediationError> {
+    let EnrichSrc::RemovePaths(paths) = &op.source else {
+        return Err(fault(
+            "enrich: a json-eval(…) source is mandatory for the remove action",
+        ));
+    };
+    let remove_all = |text: &mut Option<Json>| -> Result<(), MediationError> {
+        for p in paths {
+            let Some(d) = text.as_mut() else { break };
+            if p.segs.is_empty() {
+                *text = None;
+                break;
+            }
+            match p.read(d) {
+                Ok(Json::Array(a)) if a.is_empty() => {}
+                Ok(_) => p.delete(d),
+                Err(_) => {
+                    return Err(fault(format!(
+                        "enrich remove: no results for path json-eval({})",
+                        jpath_text(p)
+                    )))
+                }
+            }
+        }
+        Ok(())
+    };
+    match &op.target {
+        EnrichTgt::Body => {
+            let mut d = Some(std::mem::replace(doc, Json::Null));
+            let r = remove_all(&mut d);
+            let empty = d.is_none();
+            if let Some(v) = d {
+                *doc = v;
+            }
+            r.map(|_| empty)
+        }
+        EnrichTgt::Property { scope, name } => {
+            let text = match read_prop(ctx, *scope, name) {
+                Value::String(s) => s,
+                Value::Json(j) => j.to_string(),
+                _ => {
+                    return Err(fault(format!(
+                        "cannot perform the remove operation: property `{name}` is not a string or JSON"
+                    )))
+                }
+            };
+            let mut d = Some(parse_json_lenient(&text).ok_or_else(|| {
+                fault(format!(
+                    "cannot perform the remove operation: property `{name}` is not JSON"
+                ))
+            })?);
+            remove_all(&mut d)?;
+            let out = d.map(|v| v.to_string()).unwrap_or_default();
+            write_prop(ctx, *scope, name, Value::String(out));
+            Ok(false)
+        }
+        _ => Err(fault(
+            "enrich: the remove action works on a body or property target only",
+        )),
+    }
 }
 
 /// Jayway/`EIPUtils`: append to an array, merge an object into an object, else log.
@@ -367,6 +468,15 @@ fn enrich_xml(
     op: &EnrichOp,
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
+    if let EnrichTgt::Key { .. } = op.target {
+        return Err(fault(
+            "enrich: a key target renames a JSON member and needs a JSON payload and source",
+        ));
+    }
+    if op.action == EnrichAction::Remove {
+        tracing::warn!("enrich: action remove only applies to JSON payloads; nothing removed");
+        return Ok(());
+    }
     let src_in_payload = matches!(
         op.source,
         EnrichSrc::Custom(_) | EnrichSrc::Body | EnrichSrc::Envelope
@@ -513,8 +623,8 @@ fn collect_sources(
         },
         EnrichSrc::InlineXml(s) => inline_xml(s),
         EnrichSrc::InlineText(t) => vec![SrcNode::Text(t.clone())],
-        // resolved into InlineXml/InlineText before the mode is chosen
-        EnrichSrc::InlineTemplate(_) => Vec::new(),
+        // resolved into InlineXml/InlineText before the mode is chosen; XML mode never removes
+        EnrichSrc::InlineTemplate(_) | EnrichSrc::RemovePaths(_) => Vec::new(),
         EnrichSrc::InlineKey(k) => match ctx.registry_value(k) {
             Some(v) if v.trim_start().starts_with('<') => inline_xml(&v),
             Some(v) => vec![SrcNode::Text(v)],
@@ -701,7 +811,9 @@ fn apply_target_payload(
             "enrich: target {} needs a JSON payload and a JSON source",
             path_text(p)
         ))),
-        EnrichTgt::Property { .. } => Err(fault("enrich: the target is not in the payload")),
+        EnrichTgt::Property { .. } | EnrichTgt::Key { .. } => {
+            Err(fault("enrich: the target is not in the payload"))
+        }
     }
 }
 
@@ -813,6 +925,8 @@ fn insert_element(
                 }
             }
         }
+        // Synapse does not implement remove for XML
+        EnrichAction::Remove => {}
         EnrichAction::Sibling => {
             // each one right after the target (so they end up in reverse order, as in Axiom)
             let mut after = path.clone();

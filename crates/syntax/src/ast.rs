@@ -348,6 +348,8 @@ pub enum EnrichTargetType {
     Envelope,
     Body,
     Property,
+    /// `type="key"`: rename the JSON member named by `xpath=` to the source's string.
+    Key,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -355,6 +357,8 @@ pub enum EnrichAction {
     Replace,
     Child,
     Sibling,
+    /// Delete the JSON paths of the (custom) source from the body or a property.
+    Remove,
 }
 
 /// The content of `<source type="inline">`.

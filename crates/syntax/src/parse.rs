@@ -1429,11 +1429,12 @@ impl<'d, 'a> Cx<'d, 'a> {
                 "envelope" => Some(EnrichTargetType::Envelope),
                 "body" => Some(EnrichTargetType::Body),
                 "property" => Some(EnrichTargetType::Property),
-                "key" | "variable" => {
+                "key" => Some(EnrichTargetType::Key),
+                "variable" => {
                     self.err(
                         codes::E0108,
                         a.value_span,
-                        format!("`enrich` target type=\"{}\" is not supported yet", a.value),
+                        "`enrich` target type=\"variable\" is not supported yet",
                     );
                     None
                 }
@@ -1464,20 +1465,14 @@ impl<'d, 'a> Cx<'d, 'a> {
                 "replace" => Some(EnrichAction::Replace),
                 "child" => Some(EnrichAction::Child),
                 "sibling" => Some(EnrichAction::Sibling),
-                "remove" => {
-                    self.err(
-                        codes::E0108,
-                        a.value_span,
-                        "`enrich` target action=\"remove\" is not supported yet",
-                    );
-                    None
-                }
+                "remove" => Some(EnrichAction::Remove),
                 other => {
                     self.err(
                         codes::E0106,
                         a.value_span,
                         format!(
-                            "enrich target action=\"{other}\": expected replace, child or sibling"
+                            "enrich target action=\"{other}\": expected replace, child, sibling or \
+                             remove"
                         ),
                     );
                     None
@@ -1508,6 +1503,18 @@ impl<'d, 'a> Cx<'d, 'a> {
                         codes::E0116,
                         x.span,
                         "action replace on the JSON root: use <target type=\"body\"/> instead",
+                    );
+                    return None;
+                }
+                &["xpath"]
+            }
+            EnrichTargetType::Key => {
+                t.xpath = el.attr("xpath").map(|a| self.expr(el, a));
+                if t.xpath.is_none() {
+                    self.err(
+                        codes::E0105,
+                        el.name_span,
+                        "an enrich <target> of type key needs xpath= (the JSON member to rename)",
                     );
                     return None;
                 }
@@ -1559,6 +1566,41 @@ impl<'d, 'a> Cx<'d, 'a> {
                 ),
             );
             return None;
+        }
+        if t.action == EnrichAction::Remove {
+            let msg = if s.ty != S::Custom {
+                Some("action=\"remove\" deletes the source's JSON paths: the source must be custom (xpath=)")
+            } else if !matches!(t.ty, T::Body | T::Property) {
+                Some("action=\"remove\" works on a body or property target only")
+            } else {
+                None
+            };
+            if let Some(msg) = msg {
+                self.diags
+                    .push(Diagnostic::at(codes::E0116, t.span, msg).with_label(s.span, "source"));
+                return None;
+            }
+        }
+        if t.ty == T::Key {
+            if s.ty == S::Body {
+                self.diags.push(
+                    Diagnostic::at(
+                        codes::E0116,
+                        t.span,
+                        "enrich cannot copy a source of type body into a target of type key",
+                    )
+                    .with_label(s.span, "source"),
+                );
+                return None;
+            }
+            if t.action != EnrichAction::Replace {
+                self.err(
+                    codes::E0116,
+                    t.span,
+                    "a key target only takes action=\"replace\"",
+                );
+                return None;
+            }
         }
         if t.ty == T::Envelope && t.action != EnrichAction::Replace {
             self.err(
@@ -2018,6 +2060,7 @@ fn target_type_name(t: EnrichTargetType) -> &'static str {
         EnrichTargetType::Envelope => "envelope",
         EnrichTargetType::Body => "body",
         EnrichTargetType::Property => "property",
+        EnrichTargetType::Key => "key",
     }
 }
 
