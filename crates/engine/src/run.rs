@@ -62,7 +62,9 @@ pub(crate) async fn mediate(
             return match pending {
                 Some(e) => Err(e),
                 // a non-blocking call turned the request into a response: answer with it
+                // (or a `makefault response="true"`): answer with it
                 None if final_flow == Flow::Continue && ctx.response && !started_as_response => {
+                    respond_status(ctx);
                     Ok(Flow::Respond)
                 }
                 None => Ok(final_flow),
