@@ -108,24 +108,26 @@ const HOP_BY_HOP: &[HeaderName] = &[
 /// Remove hop-by-hop headers: the fixed list, `Keep-Alive`, `Proxy-Connection` and every header
 /// the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(conn) = headers.get(header::CONNECTION) {
-        if let Ok(list) = conn.to_str() {
-            let named: Vec<String> = list
-                .split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect();
-            for n in named {
-                if let Ok(name) = HeaderName::from_bytes(n.as_bytes()) {
-                    // never let Connection strip end-to-end essentials
-                    if name != header::HOST && name != header::CONTENT_LENGTH {
-                        headers.remove(name);
-                    }
-                }
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|list| list.split(','))
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| HeaderName::from_bytes(s.as_bytes()).ok())
+            .collect();
+        headers.remove(header::CONNECTION);
+        for name in named {
+            // never let Connection strip end-to-end essentials
+            if name != header::HOST && name != header::CONTENT_LENGTH {
+                headers.remove(name);
             }
         }
     }
-    // one pass over the (few) names present instead of a hashed removal per listed name
+    // one pass over the (few) names present instead of a hashed removal per listed name: a
+    // backend's `Connection: keep-alive` alone is gone already
     let present = headers.keys().any(|k| {
         HOP_BY_HOP.contains(k)
             || *k == header::EXPECT
@@ -338,6 +340,24 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["x-kept"]);
+    }
+
+    #[test]
+    fn connection_lists_in_several_headers_and_any_case() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("keep-alive"));
+        h.append("connection", HeaderValue::from_static(" X-One ,, x-two"));
+        h.append(
+            "connection",
+            HeaderValue::from_static("Host, Content-Length"),
+        );
+        for n in ["x-one", "x-two", "host", "content-length", "x-kept"] {
+            h.insert(HeaderName::from_static(n), HeaderValue::from_static("1"));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, vec!["content-length", "host", "x-kept"]);
     }
 
     #[test]
