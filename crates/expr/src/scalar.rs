@@ -39,6 +39,8 @@ pub(crate) enum Scalar {
     Concat(Vec<Scalar>),
 }
 
+/// A comparison operator with XPath 1.0 §3.4 semantics and Java number parsing (shared with
+/// the sxd-xpath path's `_eq`… functions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CmpOp {
     Eq,
@@ -61,7 +63,7 @@ impl CmpOp {
             _ => return None,
         })
     }
-    fn num(self, a: f64, b: f64) -> bool {
+    pub(crate) fn num(self, a: f64, b: f64) -> bool {
         match self {
             CmpOp::Eq => a == b,
             CmpOp::Ne => a != b,
@@ -71,10 +73,10 @@ impl CmpOp {
             CmpOp::Ge => a >= b,
         }
     }
-    fn is_equality(self) -> bool {
+    pub(crate) fn is_equality(self) -> bool {
         matches!(self, CmpOp::Eq | CmpOp::Ne)
     }
-    fn flip(self) -> CmpOp {
+    pub(crate) fn flip(self) -> CmpOp {
         match self {
             CmpOp::Lt => CmpOp::Gt,
             CmpOp::Le => CmpOp::Ge,
@@ -83,14 +85,14 @@ impl CmpOp {
             other => other,
         }
     }
-    fn strings(self, a: &str, b: &str) -> bool {
+    pub(crate) fn strings(self, a: &str, b: &str) -> bool {
         match self {
             CmpOp::Eq => a == b,
             CmpOp::Ne => a != b,
             _ => self.num(java_parse_double(a), java_parse_double(b)),
         }
     }
-    fn bools(self, a: bool, b: bool) -> bool {
+    pub(crate) fn bools(self, a: bool, b: bool) -> bool {
         match self {
             CmpOp::Eq => a == b,
             CmpOp::Ne => a != b,

@@ -23,6 +23,7 @@ use synaptic_payload::{xml as pxml, Envelope, Payload};
 use crate::compile::{Meta, XPathExpr};
 use crate::num::{java_parse_double, xpath_number_string};
 use crate::props::{self, Read, Source, Target};
+use crate::scalar::CmpOp;
 use crate::{EvalError, ExprEnv, Scope, Value};
 
 const CACHE_LIMIT: usize = 2048;
@@ -913,56 +914,7 @@ impl Function for UrlEncode {
 
 // --- comparisons (XPath 1.0 §3.4 with Java number parsing) ---
 
-#[derive(Clone, Copy)]
-enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
 struct Cmp(CmpOp);
-
-impl CmpOp {
-    fn num(self, a: f64, b: f64) -> bool {
-        match self {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            CmpOp::Lt => a < b,
-            CmpOp::Le => a <= b,
-            CmpOp::Gt => a > b,
-            CmpOp::Ge => a >= b,
-        }
-    }
-    fn is_equality(self) -> bool {
-        matches!(self, CmpOp::Eq | CmpOp::Ne)
-    }
-    fn flip(self) -> CmpOp {
-        match self {
-            CmpOp::Lt => CmpOp::Gt,
-            CmpOp::Le => CmpOp::Ge,
-            CmpOp::Gt => CmpOp::Lt,
-            CmpOp::Ge => CmpOp::Le,
-            other => other,
-        }
-    }
-    fn strings(self, a: &str, b: &str) -> bool {
-        match self {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            _ => self.num(java_parse_double(a), java_parse_double(b)),
-        }
-    }
-    fn bools(self, a: bool, b: bool) -> bool {
-        match self {
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-            _ => self.num(f64::from(u8::from(a)), f64::from(u8::from(b))),
-        }
-    }
-}
 
 fn compare(op: CmpOp, a: &XValue<'_>, b: &XValue<'_>) -> bool {
     match (a, b) {
