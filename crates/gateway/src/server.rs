@@ -393,23 +393,43 @@ impl Gateway {
             let (parts, body) = req.into_parts();
             return (self.plain_request(api, parts, body, rel), name);
         }
-        // `rel` is the end of `norm` (the router strips the API context off the front)
-        let rel_at = norm.as_str().len() - rel.len();
         let (parts, body) = req.into_parts();
-        let req = BufferedReq {
-            parts,
-            norm: norm.into_string(),
-            query: None,
-            rel_at,
-            vars,
-            principal: None,
-            peer,
-            wire_headers: None,
-        };
+        let streamed =
+            !api.secured && seqs.inflow.is_none() && seqs.outflow.is_none() && !inner.wire;
+        if streamed {
+            // endpoint security and/or a fault sequence, no inbound authorization
+            let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
+            if self.streamable(ua.as_ref(), &parts.headers, &body) {
+                let postfix = rest_postfix(rel, parts.uri.query());
+                let fault_uri = seqs
+                    .fault
+                    .as_ref()
+                    .map(|_| request_uri(norm.as_str(), &parts.uri));
+                let fut = self.pass_through(api, seqs, parts, body, postfix, fault_uri, ua);
+                return (Step::Later(Box::pin(fut)), name);
+            }
+        }
+        let rel_len = rel.len();
+        let req = BufferedReq::new(parts, norm.into_string(), rel_len, vars, peer);
         (
             Step::Later(Box::pin(self.dispatch_full(api, seqs, req, body))),
             name,
         )
+    }
+
+    /// Whether a request can be streamed to the backend: always without endpoint security; with
+    /// it, when the body (if any) can be kept for a 401 replay (no body, or a Content-Length
+    /// under the replay limit).
+    fn streamable(
+        &self,
+        ua: Option<&Arc<dyn UpstreamAuth>>,
+        headers: &HeaderMap,
+        body: &Incoming,
+    ) -> bool {
+        let max = u64::try_from(self.inner.replay_max_body).unwrap_or(u64::MAX);
+        ua.is_none()
+            || hyper::body::Body::is_end_stream(body)
+            || content_length(headers).is_some_and(|n| n <= max)
     }
 
     /// The backend request of a plain pass-through (no sequence, no authorization, no endpoint
@@ -495,25 +515,15 @@ impl Gateway {
         }
         req.query = parts.uri.query().map(str::to_string);
         let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
-        // Endpoint security takes the direct path too when the body (if any) can be kept for a
-        // 401 replay: no body, or a Content-Length under the replay limit.
-        let streamable = ua.is_none()
-            || hyper::body::Body::is_end_stream(&body)
-            || content_length(&parts.headers)
-                .is_some_and(|n| n <= u64::try_from(inner.replay_max_body).unwrap_or(u64::MAX));
+        let streamable = self.streamable(ua.as_ref(), &parts.headers, &body);
         if seqs.inflow.is_none() && seqs.outflow.is_none() && streamable && !inner.wire {
             let postfix = rest_postfix(rel, req.query.as_deref());
-            Box::pin(self.pass_through(
-                api,
-                seqs,
-                req.parts,
-                body,
-                &postfix,
-                &req.norm,
-                &req.query,
-                ua.as_ref(),
-            ))
-            .await
+            let fault_uri = seqs
+                .fault
+                .as_ref()
+                .map(|_| request_uri(&req.norm, &req.parts.uri));
+            self.pass_through(api, seqs, req.parts, body, postfix, fault_uri, ua)
+                .await
         } else {
             Box::pin(self.mediated(api, seqs, ua, req, body)).await
         }
@@ -586,12 +596,12 @@ impl Gateway {
         seqs: &Seqs,
         mut parts: http::request::Parts,
         body: Incoming,
-        postfix: &str,
-        norm: &str,
-        query: &Option<String>,
-        ua: Option<&Arc<dyn UpstreamAuth>>,
+        postfix: String,
+        fault_uri: Option<String>,
+        ua: Option<Arc<dyn UpstreamAuth>>,
     ) -> Response<ResponseBody> {
         let inner = &*self.inner;
+        let ua = ua.as_ref();
         let max = inner.max_body;
         if content_length(&parts.headers).is_some_and(|n| n > max) {
             return full(fault::too_large(max));
@@ -600,7 +610,7 @@ impl Gateway {
             // nothing to send to and no sequence to answer: accepted, like Synapse
             return empty(StatusCode::ACCEPTED);
         };
-        let url = ep.url(postfix);
+        let url = ep.url(&postfix);
         let uri: http::Uri = match url.parse() {
             Ok(u) => u,
             Err(_) => return full(fault::bad_path(path::PathError::ForbiddenChar)),
@@ -682,11 +692,8 @@ impl Gateway {
             }
             Err(e) => {
                 let mut ctx = fault_head.map(|(m, h)| {
-                    let uri = match query {
-                        Some(q) => format!("{norm}?{q}"),
-                        None => norm.to_string(),
-                    };
-                    MessageContext::from_request(m, &uri, h, Bytes::new(), Some(&api.context))
+                    let uri = fault_uri.as_deref().unwrap_or_default();
+                    MessageContext::from_request(m, uri, h, Bytes::new(), Some(&api.context))
                 });
                 Box::pin(self.send_fault(api, seqs, ctx.as_mut(), &e)).await
             }
@@ -1118,6 +1125,36 @@ enum Step<'a> {
 
 fn answer(r: Response<Full<Bytes>>) -> Step<'static> {
     Step::Answer(full(r))
+}
+
+impl BufferedReq {
+    /// `rel_len`: the length of the path after the API context, at the end of `norm`.
+    fn new(
+        parts: http::request::Parts,
+        norm: String,
+        rel_len: usize,
+        vars: Vec<(String, String)>,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        BufferedReq {
+            parts,
+            rel_at: norm.len() - rel_len,
+            norm,
+            query: None,
+            vars,
+            principal: None,
+            peer,
+            wire_headers: None,
+        }
+    }
+}
+
+/// The request URI as a fault sequence sees it: the normalised path and the query.
+fn request_uri(norm: &str, uri: &http::Uri) -> String {
+    match uri.query() {
+        Some(q) => format!("{norm}?{q}"),
+        None => norm.to_string(),
+    }
 }
 
 struct BufferedReq {
