@@ -573,7 +573,7 @@ async fn redis_stopped_and_restarted_mid_run() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let fp = b.auth.handle().current_fingerprint().unwrap();
     let ticket = synaptic_gateway::hooks::AuthTicket {
-        fingerprint: fp,
+        fingerprint: fp.into(),
         generation: 0,
     };
     assert!(b.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);
@@ -698,7 +698,7 @@ async fn secrets_and_tokens_never_reach_logs_or_fault_bodies() {
     // a 401 (invalidate + replay), then an IdP error and a cold 503
     let fp = gw.auth.handle().current_fingerprint().unwrap();
     let ticket = synaptic_gateway::hooks::AuthTicket {
-        fingerprint: fp,
+        fingerprint: fp.into(),
         generation: 0,
     };
     assert!(gw.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);

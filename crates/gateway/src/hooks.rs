@@ -14,7 +14,7 @@ pub type HookResponse = http::Response<http_body_util::Full<Bytes>>;
 #[derive(Clone, Debug, Default)]
 pub struct AuthTicket {
     /// A short fingerprint (e.g. first 12 hex of SHA-256) of the token used; never the token.
-    pub fingerprint: String,
+    pub fingerprint: std::sync::Arc<str>,
     /// Opaque generation number of the cached token.
     pub generation: u64,
 }
@@ -25,6 +25,26 @@ pub trait UpstreamAuth: Send + Sync + std::fmt::Debug {
     /// Add credentials to an outgoing backend request. `Err` is the response to send to the
     /// client instead (e.g. 503 with `Retry-After` when no token can be had).
     async fn authorize(&self, req: &mut OutboundRequest) -> Result<AuthTicket, HookResponse>;
+    /// [`authorize`](Self::authorize) for a request that is streamed: only its head is at
+    /// hand. The default builds an [`OutboundRequest`] around the head; implementations that
+    /// only add headers override it to skip that.
+    async fn authorize_head(
+        &self,
+        method: &Method,
+        url: &str,
+        headers: &mut HeaderMap,
+    ) -> Result<AuthTicket, HookResponse> {
+        let mut out = OutboundRequest {
+            method: method.clone(),
+            url: url.to_string(),
+            headers: std::mem::take(headers),
+            body: Bytes::new(),
+            timeout: None,
+        };
+        let ticket = self.authorize(&mut out).await;
+        *headers = out.headers;
+        ticket
+    }
     /// The backend answered 401 to a request authorized with `ticket`. Returns true when the
     /// request should be replayed once (the core then calls `authorize` again and resends the
     /// buffered body, if it has one under the replay limit).

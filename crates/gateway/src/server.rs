@@ -643,13 +643,9 @@ impl Gateway {
                         Err(r) => return r,
                     }
                 };
-                let authorized = Box::pin(authorize_head(
-                    ua.as_ref(),
-                    &parts.method,
-                    &url,
-                    &mut parts.headers,
-                ))
-                .await;
+                let authorized = ua
+                    .authorize_head(&parts.method, &url, &mut parts.headers)
+                    .await;
                 match authorized {
                     Ok(ticket) => (
                         Either::Right(Full::new(kept.clone())),
@@ -672,9 +668,7 @@ impl Gateway {
             if resp.status() == StatusCode::UNAUTHORIZED
                 && ua.unauthorized(&ticket, resp.headers()).await
             {
-                if let Err(r) =
-                    Box::pin(authorize_head(ua.as_ref(), &method, &url, &mut headers)).await
-                {
+                if let Err(r) = ua.authorize_head(&method, &url, &mut headers).await {
                     return full(r);
                 }
                 let mut again = Request::new(Either::Right(Full::new(kept)));
@@ -1235,27 +1229,6 @@ fn log_mediation_error(api: &ApiRuntime, e: &MediationError, sources: &synaptic_
         "mediation fault: {}",
         e.message
     );
-}
-
-/// Endpoint security on the direct path: the hook gets the request head as an
-/// [`OutboundRequest`] (without the body, which the caller keeps) and adds its credentials.
-async fn authorize_head(
-    ua: &dyn UpstreamAuth,
-    method: &Method,
-    url: &str,
-    headers: &mut HeaderMap,
-) -> Result<AuthTicket, HookResponse> {
-    // the hook sees (and edits) the real headers; the body stays where it is
-    let mut out = OutboundRequest {
-        method: method.clone(),
-        url: url.to_string(),
-        headers: std::mem::take(headers),
-        body: Bytes::new(),
-        timeout: None,
-    };
-    let ticket = ua.authorize(&mut out).await;
-    *headers = out.headers;
-    ticket
 }
 
 /// Displays an optional address without allocating (`-` when absent).

@@ -83,6 +83,16 @@ fn insufficient_scope(headers: &HeaderMap) -> bool {
 #[async_trait]
 impl UpstreamAuth for OAuthUpstream {
     async fn authorize(&self, req: &mut OutboundRequest) -> Result<AuthTicket, HookResponse> {
+        self.authorize_head(&req.method, &req.url, &mut req.headers)
+            .await
+    }
+
+    async fn authorize_head(
+        &self,
+        method: &http::Method,
+        _url: &str,
+        headers: &mut http::HeaderMap,
+    ) -> Result<AuthTicket, HookResponse> {
         match self.handle.token().await {
             Ok(t) => {
                 let v = self.header_for(&t).ok_or_else(|| {
@@ -90,15 +100,13 @@ impl UpstreamAuth for OAuthUpstream {
                         retry_after: std::time::Duration::from_secs(1),
                     })
                 })?;
-                req.headers.insert(http::header::AUTHORIZATION, v);
+                headers.insert(http::header::AUTHORIZATION, v);
                 let replayable = match &self.replay_methods {
                     None => true,
-                    Some(ms) => {
-                        ms.contains(&req.method) || req.headers.contains_key("idempotency-key")
-                    }
+                    Some(ms) => ms.contains(method) || headers.contains_key("idempotency-key"),
                 };
                 Ok(AuthTicket {
-                    fingerprint: t.fingerprint.to_string(),
+                    fingerprint: t.fingerprint.clone(),
                     generation: (t.generation << 1) | if replayable { 0 } else { NO_REPLAY },
                 })
             }
