@@ -399,6 +399,17 @@ impl Gateway {
         if streamed {
             // endpoint security and/or a fault sequence, no inbound authorization
             let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
+            if let (Some(ua), None, true) =
+                (&ua, &seqs.fault, hyper::body::Body::is_end_stream(&body))
+            {
+                // endpoint security alone, no body: the head is prepared here
+                let (parts, url) = match self.prepare_head(api, parts, rel) {
+                    Ok(x) => x,
+                    Err(step) => return (step, name),
+                };
+                let fut = self.send_secured(api, ua.clone(), parts, url);
+                return (Step::Later(Box::pin(fut)), name);
+            }
             if self.streamable(ua.as_ref(), &parts.headers, &body) {
                 let postfix = rest_postfix(rel, parts.uri.query());
                 let fault_uri = seqs
@@ -432,34 +443,52 @@ impl Gateway {
             || content_length(headers).is_some_and(|n| n <= max)
     }
 
-    /// The backend request of a plain pass-through (no sequence, no authorization, no endpoint
-    /// security, no wire log): streamed body, hop-by-hop headers removed, the backend's `Host`;
-    /// or the fault found while building it.
-    fn plain_request<'a>(
+    /// The head of a streamed request as the backend gets it (hop-by-hop headers removed, the
+    /// backend's `Host`, its URL) and that URL; or the answer when there is nothing to send.
+    // The `Err` is the response itself, on the rare path; the `Ok` (a request head) is as large.
+    #[allow(clippy::result_large_err)]
+    fn prepare_head<'a>(
         &self,
         api: &'a ApiRuntime,
         mut parts: http::request::Parts,
-        body: Incoming,
         rel: &str,
-    ) -> Step<'a> {
+    ) -> Result<(http::request::Parts, String), Step<'a>> {
         let max = self.inner.max_body;
         if content_length(&parts.headers).is_some_and(|n| n > max) {
-            return answer(fault::too_large(max));
+            return Err(answer(fault::too_large(max)));
         }
         let Some(ep) = &api.endpoint else {
             // nothing to send to and no sequence to answer: accepted, like Synapse
-            return Step::Answer(empty(StatusCode::ACCEPTED));
+            return Err(Step::Answer(empty(StatusCode::ACCEPTED)));
         };
         let url = ep.url(&rest_postfix(rel, parts.uri.query()));
         let Ok(uri) = url.parse::<http::Uri>() else {
-            return answer(fault::bad_path(path::PathError::ForbiddenChar));
+            return Err(answer(fault::bad_path(path::PathError::ForbiddenChar)));
         };
         proxy::strip_hop_by_hop(&mut parts.headers);
         parts.headers.insert(header::HOST, ep.host.clone());
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        let body = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
-        Step::Send(api, Request::from_parts(parts, Either::Left(body)))
+        Ok((parts, url))
+    }
+
+    /// The backend request of a plain pass-through (no sequence, no authorization, no endpoint
+    /// security, no wire log), body streamed; or the fault found while building it.
+    fn plain_request<'a>(
+        &self,
+        api: &'a ApiRuntime,
+        parts: http::request::Parts,
+        body: Incoming,
+        rel: &str,
+    ) -> Step<'a> {
+        match self.prepare_head(api, parts, rel) {
+            Ok((parts, _)) => {
+                let max = usize::try_from(self.inner.max_body).unwrap_or(usize::MAX);
+                let body = Either::Left(Limited::new(body, max));
+                Step::Send(api, Request::from_parts(parts, body))
+            }
+            Err(step) => step,
+        }
     }
 
     /// Send a plain pass-through request and stream the answer back.
@@ -469,11 +498,7 @@ impl Gateway {
         req: Request<proxy::ClientBody>,
     ) -> Response<ResponseBody> {
         match proxy::send(&self.inner.client, req, api.timeout).await {
-            Ok(resp) => {
-                let (mut p, b) = resp.into_parts();
-                proxy::strip_hop_by_hop(&mut p.headers);
-                Response::from_parts(p, Either::Left(b))
-            }
+            Ok(resp) => streamed_response(resp),
             Err(e) => Box::pin(self.send_fault(api, &api.sequences, None, &e)).await,
         }
     }
@@ -587,6 +612,67 @@ impl Gateway {
         }
     }
 
+    /// Send a prepared head (and the kept body) with endpoint security: credentials from the
+    /// hook, and once more with fresh ones after a 401 the hook asks to replay. `Err` is the
+    /// hook's own answer (e.g. 503 when no token can be had).
+    async fn send_authorized(
+        &self,
+        api: &ApiRuntime,
+        ua: &Arc<dyn UpstreamAuth>,
+        mut parts: http::request::Parts,
+        kept: Bytes,
+        url: &str,
+    ) -> Result<Result<Response<Incoming>, SendError>, Response<ResponseBody>> {
+        let client = &self.inner.client;
+        let ticket = ua
+            .authorize_head(&parts.method, url, &mut parts.headers)
+            .await
+            .map_err(full)?;
+        let (method, uri, mut headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let req = Request::from_parts(parts, Either::Right(Full::new(kept.clone())));
+        let sent = proxy::send(client, req, api.timeout).await;
+        let replay = match &sent {
+            Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
+                ua.unauthorized(&ticket, resp.headers()).await
+            }
+            _ => false,
+        };
+        if !replay {
+            return Ok(sent);
+        }
+        drop(sent);
+        ua.authorize_head(&method, url, &mut headers)
+            .await
+            .map_err(full)?;
+        let mut again = Request::new(Either::Right(Full::new(kept)));
+        *again.method_mut() = method;
+        *again.uri_mut() = uri;
+        *again.headers_mut() = headers;
+        Ok(proxy::send(client, again, api.timeout).await)
+    }
+
+    /// A request without a body to an API whose only feature is endpoint security.
+    async fn send_secured(
+        &self,
+        api: &ApiRuntime,
+        ua: Arc<dyn UpstreamAuth>,
+        parts: http::request::Parts,
+        url: String,
+    ) -> Response<ResponseBody> {
+        match self
+            .send_authorized(api, &ua, parts, Bytes::new(), &url)
+            .await
+        {
+            Err(r) => r,
+            Ok(Ok(resp)) => streamed_response(resp),
+            Ok(Err(e)) => Box::pin(self.send_fault(api, &api.sequences, None, &e)).await,
+        }
+    }
+
     // === pass-through: streamed both ways ===
 
     #[allow(clippy::too_many_arguments)]
@@ -624,17 +710,15 @@ impl Gateway {
         parts.headers.insert(header::HOST, ep.host.clone());
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        // endpoint security: credentials on the head; the body (none, or one under the replay
-        // limit, read here) is kept to replay the request once after a 401
-        let (req_body, secured) = match ua {
-            None => (
-                Either::Left(Limited::new(
-                    body,
-                    usize::try_from(max).unwrap_or(usize::MAX),
-                )),
-                None,
-            ),
+        let sent = match ua {
+            None => {
+                let body = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
+                let req = Request::from_parts(parts, Either::Left(body));
+                proxy::send(&inner.client, req, api.timeout).await
+            }
             Some(ua) => {
+                // endpoint security: the body (none, or one under the replay limit) is read
+                // here and kept to replay the request once after a 401
                 let kept = if hyper::body::Body::is_end_stream(&body) {
                     Bytes::new()
                 } else {
@@ -643,47 +727,14 @@ impl Gateway {
                         Err(r) => return r,
                     }
                 };
-                let authorized = ua
-                    .authorize_head(&parts.method, &url, &mut parts.headers)
-                    .await;
-                match authorized {
-                    Ok(ticket) => (
-                        Either::Right(Full::new(kept.clone())),
-                        Some((
-                            ua,
-                            ticket,
-                            parts.method.clone(),
-                            parts.uri.clone(),
-                            parts.headers.clone(),
-                            kept,
-                        )),
-                    ),
-                    Err(r) => return full(r),
+                match self.send_authorized(api, ua, parts, kept, &url).await {
+                    Ok(sent) => sent,
+                    Err(r) => return r,
                 }
             }
         };
-        let req = Request::from_parts(parts, req_body);
-        let mut sent = proxy::send(&inner.client, req, api.timeout).await;
-        if let (Ok(resp), Some((ua, ticket, method, uri, mut headers, kept))) = (&sent, secured) {
-            if resp.status() == StatusCode::UNAUTHORIZED
-                && ua.unauthorized(&ticket, resp.headers()).await
-            {
-                if let Err(r) = ua.authorize_head(&method, &url, &mut headers).await {
-                    return full(r);
-                }
-                let mut again = Request::new(Either::Right(Full::new(kept)));
-                *again.method_mut() = method;
-                *again.uri_mut() = uri;
-                *again.headers_mut() = headers;
-                sent = proxy::send(&inner.client, again, api.timeout).await;
-            }
-        }
         match sent {
-            Ok(resp) => {
-                let (mut p, b) = resp.into_parts();
-                proxy::strip_hop_by_hop(&mut p.headers);
-                Response::from_parts(p, Either::Left(b))
-            }
+            Ok(resp) => streamed_response(resp),
             Err(e) => {
                 let mut ctx = fault_head.map(|(m, h)| {
                     let uri = fault_uri.as_deref().unwrap_or_default();
@@ -1141,6 +1192,13 @@ impl BufferedReq {
             wire_headers: None,
         }
     }
+}
+
+/// A backend's response streamed back, without its hop-by-hop headers.
+fn streamed_response(resp: Response<Incoming>) -> Response<ResponseBody> {
+    let (mut p, b) = resp.into_parts();
+    proxy::strip_hop_by_hop(&mut p.headers);
+    Response::from_parts(p, Either::Left(b))
 }
 
 /// The request URI as a fault sequence sees it: the normalised path and the query.
