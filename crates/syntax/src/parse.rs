@@ -1359,28 +1359,14 @@ impl<'d, 'a> Cx<'d, 'a> {
         };
         let used: &[&str] = match ty {
             EnrichSourceType::Custom => {
-                src.xpath = el.attr("xpath").map(|a| self.expr(el, a));
-                if src.xpath.is_none() {
-                    self.err(
-                        codes::E0105,
-                        el.name_span,
-                        "an enrich <source> of type custom needs xpath=",
-                    );
-                    return None;
-                }
+                let msg = "an enrich <source> of type custom needs xpath=";
+                src.xpath = Some(self.required_expr(el, "xpath", msg)?);
                 self.no_children(el);
                 &["xpath"]
             }
             EnrichSourceType::Property => {
-                src.property = self.attr_s(el, "property");
-                if src.property.is_none() {
-                    self.err(
-                        codes::E0105,
-                        el.name_span,
-                        "an enrich <source> of type property needs property=",
-                    );
-                    return None;
-                }
+                let msg = "an enrich <source> of type property needs property=";
+                src.property = Some(self.required_because(el, "property", msg)?);
                 self.no_children(el);
                 &["property"]
             }
@@ -1489,15 +1475,8 @@ impl<'d, 'a> Cx<'d, 'a> {
         };
         let used: &[&str] = match ty {
             EnrichTargetType::Custom => {
-                t.xpath = el.attr("xpath").map(|a| self.expr(el, a));
-                let Some(x) = &t.xpath else {
-                    self.err(
-                        codes::E0105,
-                        el.name_span,
-                        "an enrich <target> of type custom needs xpath=",
-                    );
-                    return None;
-                };
+                let msg = "an enrich <target> of type custom needs xpath=";
+                let x = t.xpath.insert(self.required_expr(el, "xpath", msg)?);
                 if action == EnrichAction::Replace && is_json_root(&x.text) {
                     self.err(
                         codes::E0116,
@@ -1509,27 +1488,13 @@ impl<'d, 'a> Cx<'d, 'a> {
                 &["xpath"]
             }
             EnrichTargetType::Key => {
-                t.xpath = el.attr("xpath").map(|a| self.expr(el, a));
-                if t.xpath.is_none() {
-                    self.err(
-                        codes::E0105,
-                        el.name_span,
-                        "an enrich <target> of type key needs xpath= (the JSON member to rename)",
-                    );
-                    return None;
-                }
+                let msg = "an enrich <target> of type key needs xpath= (the JSON member to rename)";
+                t.xpath = Some(self.required_expr(el, "xpath", msg)?);
                 &["xpath"]
             }
             EnrichTargetType::Property => {
-                t.property = self.attr_s(el, "property");
-                if t.property.is_none() {
-                    self.err(
-                        codes::E0105,
-                        el.name_span,
-                        "an enrich <target> of type property needs property=",
-                    );
-                    return None;
-                }
+                let msg = "an enrich <target> of type property needs property=";
+                t.property = Some(self.required_because(el, "property", msg)?);
                 &["property"]
             }
             EnrichTargetType::Envelope | EnrichTargetType::Body => &[],
@@ -2199,6 +2164,29 @@ impl<'d, 'a> Cx<'d, 'a> {
         let v = self.attr_s(el, name);
         if v.is_none() {
             self.missing_attr(el, name);
+        }
+        v
+    }
+
+    /// A required attribute whose absence is explained by `msg` (E0105).
+    fn required_because(
+        &mut self,
+        el: El<'d, 'a>,
+        name: &str,
+        msg: &str,
+    ) -> Option<Spanned<String>> {
+        let v = self.attr_s(el, name);
+        if v.is_none() {
+            self.err(codes::E0105, el.name_span, msg);
+        }
+        v
+    }
+
+    /// A required expression attribute whose absence is explained by `msg` (E0105).
+    fn required_expr(&mut self, el: El<'d, 'a>, name: &str, msg: &str) -> Option<Expr> {
+        let v = el.attr(name).map(|a| self.expr(el, a));
+        if v.is_none() {
+            self.err(codes::E0105, el.name_span, msg);
         }
         v
     }
