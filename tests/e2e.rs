@@ -18,33 +18,8 @@ async fn start(dir: &GatewayDir) -> Running {
     start_with(dir, ServeOptions::default()).await
 }
 
-async fn start_with(dir: &GatewayDir, mut opts: ServeOptions) -> Running {
-    let loaded = match synaptic_gateway::load(&dir.config_path()) {
-        Ok(l) => l,
-        Err(synaptic_gateway::config::ConfigError::Invalid {
-            diagnostics,
-            sources,
-        }) => {
-            let text: Vec<String> = diagnostics
-                .iter()
-                .map(|d| synaptic_diag::render::short(&sources, d))
-                .collect();
-            panic!("config does not load:\n{}", text.join("\n"))
-        }
-        Err(e) => panic!("config does not load: {e}"),
-    };
-    opts.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    match synaptic_gateway::start(loaded.config, opts).await {
-        Ok((r, _)) => r,
-        Err(synaptic_gateway::StartError::Sequences(report)) => {
-            panic!(
-                "sequences do not load:\n{}\nmissing: {:?}",
-                report.render().join("\n"),
-                report.missing
-            )
-        }
-        Err(e) => panic!("gateway does not start: {e}"),
-    }
+async fn start_with(dir: &GatewayDir, opts: ServeOptions) -> Running {
+    synaptic_tests::gateway::start_running(dir, opts).await
 }
 
 fn url(gw: &Running, path: &str) -> String {

@@ -184,6 +184,31 @@ impl Env {
         (s, serde_json::from_str(&b).unwrap_or(Value::Null))
     }
 
+    /// Redeem an authorization code for this environment's callback: a confidential client
+    /// authenticates with Basic (`secret` given), a public one sends `client_id`; `verifier` is
+    /// the PKCE `code_verifier`, if any.
+    async fn redeem(
+        &self,
+        client: &str,
+        secret: Option<&str>,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> (u16, Value) {
+        let cb = self.cb();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", cb.as_str()),
+        ];
+        if secret.is_none() {
+            form.push(("client_id", client));
+        }
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        self.token(secret.map(|s| (client, s)), &form).await
+    }
+
     async fn password_token(&self, client: &str, secret: &str, scope: &str) -> Value {
         let (s, v) = self
             .token(
@@ -748,32 +773,10 @@ async fn public_client_pkce_and_code_rules() {
     }
     // public client with PKCE
     let code = env.code("spa", "view", true).await;
-    let (s, v) = env
-        .token(
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &cb),
-                ("client_id", "spa"),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
+    let (s, v) = env.redeem("spa", None, &code, Some(VERIFIER)).await;
     assert_eq!(s, 200, "{v}");
     // replay → invalid_grant and the tokens issued from the code are revoked
-    let (s, r) = env
-        .token(
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &cb),
-                ("client_id", "spa"),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
+    let (s, r) = env.redeem("spa", None, &code, Some(VERIFIER)).await;
     assert_eq!((s, r["error"].as_str()), (400, Some("invalid_grant")));
     let (s, _, _) = env
         .api("GET", "/bookings", v["access_token"].as_str())
@@ -782,41 +785,17 @@ async fn public_client_pkce_and_code_rules() {
     // downgrade: a verifier for a code issued without a challenge
     let code = env.code("rp", "view", false).await;
     let (s, r) = env
-        .token(
-            Some(("rp", RP_SECRET)),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &cb),
-                ("code_verifier", VERIFIER),
-            ],
-        )
+        .redeem("rp", Some(RP_SECRET), &code, Some(VERIFIER))
         .await;
     assert_eq!((s, r["error"].as_str()), (400, Some("invalid_grant")));
     // challenge without verifier
     let code = env.code("rp", "view", true).await;
-    let (s, r) = env
-        .token(
-            Some(("rp", RP_SECRET)),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &cb),
-            ],
-        )
-        .await;
+    let (s, r) = env.redeem("rp", Some(RP_SECRET), &code, None).await;
     assert_eq!((s, r["error"].as_str()), (400, Some("invalid_grant")));
     // code bound to the client
     let code = env.code("rp", "view", false).await;
     let (s, r) = env
-        .token(
-            Some(("book-your-ticket", SECRET)),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &cb),
-            ],
-        )
+        .redeem("book-your-ticket", Some(SECRET), &code, None)
         .await;
     assert_eq!((s, r["error"].as_str()), (400, Some("invalid_grant")));
 }
@@ -1237,15 +1216,7 @@ async fn approval_page_clicked_in_headless_chromium() {
     assert_eq!(query_param(cbu, "state").as_deref(), Some("xyz-1"));
     let code = query_param(cbu, "code").unwrap();
     let (s, t) = env
-        .token(
-            Some(("rp", RP_SECRET)),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &cb),
-                ("code_verifier", VERIFIER),
-            ],
-        )
+        .redeem("rp", Some(RP_SECRET), &code, Some(VERIFIER))
         .await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(t["scope"], "view", "the unticked scope was not granted");

@@ -102,34 +102,41 @@ pub async fn start_gateway(config: &str, files: &[(&str, &str)]) -> TestGateway 
     TestGateway::start(GatewayDir::new(config, files), ServeOptions::default()).await
 }
 
+/// Start the gateway of a folder the caller keeps (`listen` is forced to `127.0.0.1:0`);
+/// panics with the rendered diagnostics if the configuration or a sequence does not load.
+pub async fn start_running(dir: &GatewayDir, mut opts: ServeOptions) -> Running {
+    let loaded = match synaptic_gateway::load(&dir.config_path()) {
+        Ok(l) => l,
+        Err(synaptic_gateway::config::ConfigError::Invalid {
+            diagnostics,
+            sources,
+        }) => {
+            let text: Vec<String> = diagnostics
+                .iter()
+                .map(|d| synaptic_diag::render::short(&sources, d))
+                .collect();
+            panic!("synaptic.toml does not load:\n{}", text.join("\n"))
+        }
+        Err(e) => panic!("synaptic.toml does not load: {e}"),
+    };
+    opts.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    match synaptic_gateway::start(loaded.config, opts).await {
+        Ok((running, _report)) => running,
+        Err(synaptic_gateway::StartError::Sequences(report)) => panic!(
+            "sequences do not load:\n{}\nmissing: {:?}",
+            report.render().join("\n"),
+            report.missing
+        ),
+        Err(e) => panic!("the gateway does not start: {e}"),
+    }
+}
+
 impl TestGateway {
     /// Start the gateway from an existing folder with these options (`listen` is forced to
     /// `127.0.0.1:0`).
-    pub async fn start(dir: GatewayDir, mut opts: ServeOptions) -> TestGateway {
-        let loaded = match synaptic_gateway::load(&dir.config_path()) {
-            Ok(l) => l,
-            Err(synaptic_gateway::config::ConfigError::Invalid {
-                diagnostics,
-                sources,
-            }) => {
-                let text: Vec<String> = diagnostics
-                    .iter()
-                    .map(|d| synaptic_diag::render::short(&sources, d))
-                    .collect();
-                panic!("synaptic.toml does not load:\n{}", text.join("\n"))
-            }
-            Err(e) => panic!("synaptic.toml does not load: {e}"),
-        };
-        opts.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        match synaptic_gateway::start(loaded.config, opts).await {
-            Ok((running, _report)) => TestGateway { dir, running },
-            Err(synaptic_gateway::StartError::Sequences(report)) => panic!(
-                "sequences do not load:\n{}\nmissing: {:?}",
-                report.render().join("\n"),
-                report.missing
-            ),
-            Err(e) => panic!("the gateway does not start: {e}"),
-        }
+    pub async fn start(dir: GatewayDir, opts: ServeOptions) -> TestGateway {
+        let running = start_running(&dir, opts).await;
+        TestGateway { dir, running }
     }
 
     /// The address it listens on.
