@@ -246,6 +246,22 @@ impl Env {
 
     /// The resource owner approves through the approval page (HTTP, no browser); returns the
     /// redirect Location.
+    /// POST the approval form (with the page's CSRF cookie, if given).
+    async fn post_approval(
+        &self,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let mut r = self
+            .http
+            .post(self.url("/oauth2/authorize"))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.body(encode_form(form)).send().await.unwrap()
+    }
+
     async fn approve(&self, query: &[(&str, &str)], grant: &[&str], action: &str) -> String {
         let page = self
             .http
@@ -279,15 +295,7 @@ impl Env {
         for g in grant {
             form.push(("scope", g));
         }
-        let resp = self
-            .http
-            .post(self.url("/oauth2/authorize"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", cookie)
-            .body(encode_form(&form))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.post_approval(&form, Some(&cookie)).await;
         assert_eq!(resp.status(), 302);
         resp.headers()
             .get("location")
@@ -1070,14 +1078,7 @@ async fn approval_page_security_headers_csrf_and_escaping() {
         ("scope", "view"),
     ];
     // no cookie → refused, no redirect
-    let r = env
-        .http
-        .post(env.url("/oauth2/authorize"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(encode_form(&form))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_approval(&form, None).await;
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
     // wrong csrf → refused
@@ -1087,29 +1088,11 @@ async fn approval_page_security_headers_csrf_and_escaping() {
         ("password", "wonderland"),
         ("action", "approve"),
     ];
-    let r = env
-        .http
-        .post(env.url("/oauth2/authorize"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", "synaptic_csrf=forged")
-        .body(encode_form(&bad))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_approval(&bad, Some("synaptic_csrf=forged")).await;
     assert_eq!(r.status(), 400);
     // deny → access_denied to the validated redirect URI, state unchanged
-    let r = env
-        .http
-        .post(env.url("/oauth2/authorize"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", &cookie)
-        .body(encode_form(&[
-            ("csrf_token", csrf.as_str()),
-            ("action", "deny"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let deny = [("csrf_token", csrf.as_str()), ("action", "deny")];
+    let r = env.post_approval(&deny, Some(&cookie)).await;
     assert_eq!(r.status(), 302);
     let loc = r.headers()["location"].to_str().unwrap();
     assert!(
@@ -1118,15 +1101,7 @@ async fn approval_page_security_headers_csrf_and_escaping() {
     );
     assert_eq!(query_param(loc, "state").as_deref(), Some("a b&c=<d>"));
     // the CSRF token is single use
-    let r = env
-        .http
-        .post(env.url("/oauth2/authorize"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", &cookie)
-        .body(encode_form(&form))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_approval(&form, Some(&cookie)).await;
     assert_eq!(r.status(), 400);
 }
 
