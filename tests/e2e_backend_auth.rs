@@ -364,13 +364,7 @@ async fn two_gateways_sharing_redis_make_one_token_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn short_lived_tokens_are_refreshed_ahead_and_no_401_reaches_clients() {
-    let peer = Peer::start(
-        PeerKind::Authlib,
-        PeerOptions {
-            token_ttl: Some(3),
-            ..PeerOptions::default()
-        },
-    );
+    let peer = authlib_with_token_ttl(3);
     let proxy = RecordingProxy::start(&peer.base_url()).await;
     let gw = Gw::new(&authlib_es(&proxy, None));
     let resource = peer.resource_url().unwrap();
@@ -595,13 +589,7 @@ async fn redis_stopped_and_restarted_mid_run() {
 /// token, which no gateway can tell from a real authorization failure; see docs/CONFIG.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn password_grant_with_refresh_tokens() {
-    let peer = Peer::start(
-        PeerKind::Authlib,
-        PeerOptions {
-            token_ttl: Some(3),
-            ..PeerOptions::default()
-        },
-    );
+    let peer = authlib_with_token_ttl(3);
     let proxy = RecordingProxy::start(&peer.base_url()).await;
     let es = Es {
         grant: "password",
@@ -1123,4 +1111,15 @@ async fn replay_methods_limit_replays_to_idempotent_requests_or_idempotency_keys
     );
     assert_eq!(backend.count(), 7);
     assert_eq!(token_requests(&proxy, "/oauth/token"), 4);
+}
+
+/// The real Authlib peer issuing tokens that live `secs` seconds.
+fn authlib_with_token_ttl(secs: u64) -> Peer {
+    Peer::start(
+        PeerKind::Authlib,
+        PeerOptions {
+            token_ttl: Some(secs),
+            ..PeerOptions::default()
+        },
+    )
 }

@@ -400,13 +400,7 @@ async fn token_endpoint_down_is_a_fault() {
     let text = nocache_text(&format!("http://127.0.0.1:{port}/oauth/token"), "a", "b");
     let registry: Arc<dyn Registry> = Arc::new(synaptic_registry::MemoryRegistry::new());
     let (engine, seq) = make_engine(&text, registry);
-    let mut ctx = MessageContext::from_request(
-        http::Method::GET,
-        "/pizzashack/1.0.0/menu",
-        http::HeaderMap::new(),
-        Bytes::new(),
-        Some(CONTEXT),
-    );
+    let mut ctx = menu_get();
     let e = engine
         .mediate(&seq, None, &mut ctx)
         .await
@@ -439,13 +433,7 @@ async fn cached_path_reads_the_file_registry_from_memory() {
     let (engine, seq) = make_engine(&text, registry.clone());
     let mut first_reads = None;
     for i in 0..50 {
-        let mut ctx = MessageContext::from_request(
-            http::Method::GET,
-            "/pizzashack/1.0.0/menu",
-            http::HeaderMap::new(),
-            Bytes::new(),
-            Some(CONTEXT),
-        );
+        let mut ctx = menu_get();
         let flow = engine
             .mediate(&seq, None, &mut ctx)
             .await
@@ -462,4 +450,15 @@ async fn cached_path_reads_the_file_registry_from_memory() {
         first_reads.unwrap(),
         "no disk reads after the first request"
     );
+}
+
+/// `GET /pizzashack/1.0.0/menu` without headers or body, as the API context sees it.
+fn menu_get() -> MessageContext {
+    MessageContext::from_request(
+        http::Method::GET,
+        "/pizzashack/1.0.0/menu",
+        http::HeaderMap::new(),
+        Bytes::new(),
+        Some(CONTEXT),
+    )
 }
