@@ -4,6 +4,17 @@
 use synaptic_expr::{ExprEnv, Scope, Value};
 use synaptic_payload::Payload;
 
+/// Every content type the payload builder knows, as the targets feed them.
+pub const TYPES: &[&str] = &[
+    "application/json",
+    "text/xml",
+    "application/xml",
+    "application/soap+xml",
+    "application/x-www-form-urlencoded",
+    "text/plain",
+    "application/octet-stream",
+];
+
 pub struct Env {
     pub payload: Payload,
     pub raw: Option<String>,

@@ -8,16 +8,7 @@ use synaptic_expr::{compile, eval, Dialect};
 
 #[path = "common.rs"]
 mod common;
-
-const TYPES: &[&str] = &[
-    "application/json",
-    "text/xml",
-    "application/xml",
-    "application/soap+xml",
-    "application/x-www-form-urlencoded",
-    "text/plain",
-    "application/octet-stream",
-];
+use common::TYPES;
 
 const FIXED: &[&str] = &[
     "json-eval($)",

@@ -4,15 +4,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-const TYPES: &[&str] = &[
-    "application/json",
-    "text/xml",
-    "application/xml",
-    "application/soap+xml",
-    "application/x-www-form-urlencoded",
-    "text/plain",
-    "application/octet-stream",
-];
+#[path = "common.rs"]
+mod common;
+use common::TYPES;
 
 fuzz_target!(|data: &[u8]| {
     for ct in TYPES.iter().map(Some).chain([None]) {
