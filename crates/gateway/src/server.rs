@@ -383,12 +383,9 @@ impl Gateway {
                 ResourceMatch::NotFound => return (answer(fault::not_found_resource()), name),
             }
         }
-        let has_upstream_auth = inner
-            .ext
-            .upstream
-            .get(api.index)
-            .is_some_and(Option::is_some);
-        if !api.secured && !seqs.any() && !has_upstream_auth && !inner.wire {
+        // endpoint security of this API, borrowed (cloned only by the paths that keep it)
+        let upstream = inner.ext.upstream.get(api.index).and_then(Option::as_ref);
+        if !api.secured && !seqs.any() && upstream.is_none() && !inner.wire {
             // the plain pass-through: the backend request is built here, only sent later
             let (parts, body) = req.into_parts();
             return (self.plain_request(api, parts, body, rel), name);
@@ -398,7 +395,7 @@ impl Gateway {
             !api.secured && seqs.inflow.is_none() && seqs.outflow.is_none() && !inner.wire;
         if streamed {
             // endpoint security and/or a fault sequence, no inbound authorization
-            let ua = inner.ext.upstream.get(api.index).and_then(|u| u.clone());
+            let ua = upstream.cloned();
             if let (Some(ua), None, true) =
                 (&ua, &seqs.fault, hyper::body::Body::is_end_stream(&body))
             {
