@@ -23,6 +23,8 @@ pub struct Config {
     pub oauth: OAuthSettings,
     pub redis: Option<RedisSettings>,
     pub auth_server: Option<AuthServerConfig>,
+    #[serde(default)]
+    pub log: crate::log_config::LogConfig,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,

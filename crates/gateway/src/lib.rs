@@ -12,6 +12,7 @@ pub mod extensions;
 pub mod fault;
 pub mod hooks;
 pub mod invoker;
+pub mod log_config;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
