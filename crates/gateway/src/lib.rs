@@ -22,6 +22,7 @@ pub mod routing;
 pub mod server;
 #[cfg(test)]
 mod test_pki;
+pub mod tls;
 pub mod wire;
 
 pub use config::{load, Config, LoadedConfig};
