@@ -11,7 +11,7 @@
 //!   `<a><jsonArray><jsonElement>1</jsonElement><jsonElement>2</jsonElement></jsonArray></a>`).
 //!   An empty array has no element. With [`BuildOptions::processing_instructions`] (Synapse's
 //!   `synapse.json.to.xml.processing.instruction.enabled`, off by default) every array is
-//!   announced by `<?xml-multiple name?>`, so formatting the XML back keeps one-element and
+//!   announced by `<?xml-multiple key?>`, so formatting the XML back keeps one-element and
 //!   empty arrays.
 //! - `null`, `{}` and `""` are an empty element; numbers keep their spelling (`4.00`).
 //! - A key starting with `@` is an attribute (an object under it gives several), the key `$` is
@@ -280,7 +280,9 @@ impl Builder {
             match v {
                 Value::Array(items) => {
                     if self.opts.processing_instructions {
-                        el.children.push(multiple_pi(&name));
+                        // Synapse names the array by its JSON key
+                        el.children
+                            .push(multiple_pi(if k.contains("?>") { &name } else { k }));
                     }
                     for it in items {
                         el.push(self.item(name.clone(), it, depth + 1));
