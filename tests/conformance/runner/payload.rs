@@ -5,8 +5,8 @@
 //! | `json-to-xml` | `json`, `xml`, optional `processing_instructions` | the JSON builds the XML `xml` (compared as canonical XML); with `processing_instructions = true` arrays are announced by `<?xml-multiple?>` (Synapse's `JsonBuilder`) |
 //! | `xml-to-json` | `xml`, `json` | the XML formats as the JSON text `json` |
 //! | `json-roundtrip` | `json`, optional `expect`, `processing_instructions` | JSON → XML → JSON text gives `expect` (default: `json`) |
-//! | `build-format` | `body`, `content_type`, `message_type`, `expect`, optional `xml`, `expect_content_type`, `unbuilt` | the body built by its content type has the XML view `xml` and formats by `message_type` as `expect` (with `unbuilt = true` no mediator read the body) |
-//! | `format` | `xml`, `message_type`, optional `expect`, `expect_content_type` | the XML body formats by `message_type` as `expect` with Content-Type `expect_content_type` |
+//! | `build-format` | `body`, `content_type`, `message_type`, optional `expect`, `expect_contains`, `xml`, `expect_content_type`, `unbuilt` | the body built by its content type has the XML view `xml` and formats by `message_type` as `expect` (with `unbuilt = true` no mediator read the body) |
+//! | `format` | `xml`, `message_type`, optional `expect`, `expect_contains`, `expect_content_type` | the XML body formats by `message_type` as `expect` with Content-Type `expect_content_type` |
 //! | `build-error` | `body`, `content_type` | building the body fails |
 
 use synaptic_payload::json_xml::{self, BuildOptions};
@@ -100,6 +100,14 @@ fn format_and_compare(payload: &Payload, case: &toml::Table) -> Result<(), Strin
         let got = String::from_utf8_lossy(&bytes);
         if got != want {
             return Err(format!("expected\n  {want:?}\ngot\n  {got:?}"));
+        }
+    }
+    if let Some(want) = case.get("expect_contains").and_then(|v| v.as_str()) {
+        let got = String::from_utf8_lossy(&bytes);
+        if !got.contains(want) {
+            return Err(format!(
+                "expected a body containing\n  {want:?}\ngot\n  {got:?}"
+            ));
         }
     }
     if let Some(want) = case.get("expect_content_type").and_then(|v| v.as_str()) {
