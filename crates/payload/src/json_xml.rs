@@ -403,9 +403,14 @@ impl Writer {
 
     /// A JSON string, escaped as Synapse's JSON writer escapes it.
     fn string(&mut self, s: &str) {
-        use std::fmt::Write as _;
         self.out.reserve(s.len() + 2);
         self.out.push('"');
+        self.escaped(s);
+        self.out.push('"');
+    }
+
+    fn escaped(&mut self, s: &str) {
+        use std::fmt::Write as _;
         for c in s.chars() {
             match c {
                 '"' => self.out.push_str("\\\""),
@@ -421,7 +426,6 @@ impl Writer {
                 c => self.out.push(c),
             }
         }
-        self.out.push('"');
     }
 
     /// Text as a value: a primitive when it reads as one.
@@ -446,7 +450,8 @@ impl Writer {
         }
         let members = self.members(e);
         let has_children = e.has_child_elements();
-        let mut text = String::new();
+        // the element's text without whitespace-only nodes (borrowed when there is one node)
+        let mut text: Cow<'_, str> = Cow::Borrowed("");
         for n in &e.children {
             if let Node::Text(t) = n {
                 if !is_blank(t) {
@@ -456,7 +461,11 @@ impl Writer {
                         }
                         continue;
                     }
-                    text.push_str(t);
+                    if text.is_empty() {
+                        text = Cow::Borrowed(t);
+                    } else {
+                        text.to_mut().push_str(t);
+                    }
                 }
             }
         }
@@ -481,8 +490,9 @@ impl Writer {
                 self.out.push(',');
             }
             first = false;
-            self.string(&format!("@{}", a.name.local));
-            self.out.push(':');
+            self.out.push_str("\"@");
+            self.escaped(&a.name.local);
+            self.out.push_str("\":");
             self.string(&a.value);
         }
         for (i, m) in members.iter().enumerate() {
@@ -531,7 +541,7 @@ impl Writer {
                         pending = true;
                     } else {
                         out.push(Member {
-                            key: Cow::Owned(name_to_key(data).into_owned()),
+                            key: name_to_key(data),
                             items: Vec::new(),
                             array: true,
                             marked: true,

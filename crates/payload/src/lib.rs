@@ -66,6 +66,8 @@ pub enum PayloadError {
     Utf8,
     #[error("body too deeply nested")]
     TooDeep,
+    #[error("cannot format the XML body as JSON: {0}")]
+    NotJson(#[from] json_xml::FormatError),
 }
 
 impl From<xml::XmlError> for PayloadError {
@@ -215,8 +217,7 @@ pub fn serialize(payload: &Payload, message_type: &str) -> Result<(Bytes, String
                 Payload::Text(t) => t.clone(),
                 Payload::Binary(b) => return Ok((b.clone(), ct_or("application/json"))),
                 Payload::Xml(env) => match env.body.first() {
-                    Some(e) => json_xml::xml_to_json_string(e)
-                        .map_err(|e| PayloadError::Xml(e.to_string()))?,
+                    Some(e) => json_xml::xml_to_json_string(e)?,
                     None => String::new(),
                 },
                 other => match to_json(other) {
