@@ -533,6 +533,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         out.push(m);
                     }
                 }
+                Node::Pi(_) => {}
                 Node::Text { text, span, cdata } => {
                     if !text_reported && (*cdata || !text.trim().is_empty()) {
                         text_reported = true;
@@ -2080,6 +2081,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         for c in &el.children {
             match c {
                 Node::Element(e) => out.push(e),
+                Node::Pi(_) => {}
                 Node::Text { text, span, cdata } => {
                     if !reported && (*cdata || !text.trim().is_empty()) {
                         reported = true;
@@ -2264,6 +2266,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         None => *s,
                     });
                 }
+                Node::Pi(_) => {}
                 Node::Element(e) => {
                     self.err(
                         codes::E0103,
@@ -2295,6 +2298,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                     text.push_str(&ser::element(self.doc, e));
                     e.span
                 }
+                Node::Pi(_) => continue,
             };
             span = Some(match span {
                 Some(sp) => Span { end: s.end, ..sp },

@@ -60,6 +60,16 @@ fn xml_format_makes_namespaces_explicit() {
 }
 
 #[test]
+fn xml_format_keeps_processing_instructions() {
+    check(
+        r#"<payloadFactory><format><r xmlns=""><?xml-multiple?><i>$1</i><?xml-multiple  tags ?></r></format></payloadFactory>"#,
+        expect![[r#"
+            format "<r xmlns=\"\" xmlns:a=\"urn:a\"><?xml-multiple?><i>$1</i><?xml-multiple  tags ?></r>"
+        "#]],
+    );
+}
+
+#[test]
 fn json_format_keeps_text_and_cdata() {
     check(
         r#"<payloadFactory media-type="json"><format>
