@@ -537,6 +537,23 @@ fn header(engine: &Engine, h: &HeaderOp, ctx: &mut MessageContext) -> Result<(),
                 }
             }
         }
+        HeaderTarget::Embedded(blocks) => {
+            ctx.ensure_built()?;
+            if let Payload::Xml(env) = &mut ctx.payload {
+                if h.remove {
+                    env.header.retain(|e| {
+                        !blocks
+                            .iter()
+                            .any(|b| b.name.ns == e.name.ns && b.name.local == e.name.local)
+                    });
+                } else {
+                    env.header.extend(blocks.iter().cloned());
+                }
+                ctx.st.original = None;
+            } else {
+                tracing::debug!("SOAP header block ignored: the message is not XML");
+            }
+        }
         HeaderTarget::Soap { ns, prefix, local } => {
             let v = if h.remove {
                 None

@@ -278,9 +278,7 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
             for (k, v) in string_map(props.as_table())? {
                 let got = map.get(&k);
                 if got != Some(&v) {
-                    problems.push(format!(
-                        "property {scope}:{k}: expected `{v}`, got {got:?}"
-                    ));
+                    problems.push(format!("property {scope}:{k}: expected `{v}`, got {got:?}"));
                 }
             }
         }
@@ -288,7 +286,12 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
     if let Some(scopes) = table_of(case, "expect_absent") {
         for (scope, names) in scopes {
             let map = scope_map(&ctx, scope)?;
-            for n in names.as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
+            for n in names
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str())
+            {
                 if let Some(v) = map.get(n) {
                     problems.push(format!("property {scope}:{n}: expected unset, got `{v}`"));
                 }
@@ -370,9 +373,15 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
 
     // what went to backends
     let seen = invoker.seen();
-    if let Some(n) = case.get("expect_outbound_count").and_then(|v| v.as_integer()) {
+    if let Some(n) = case
+        .get("expect_outbound_count")
+        .and_then(|v| v.as_integer())
+    {
         if seen.len() as i64 != n {
-            problems.push(format!("outbound: expected {n} requests, got {}", seen.len()));
+            problems.push(format!(
+                "outbound: expected {n} requests, got {}",
+                seen.len()
+            ));
         }
     }
     if let Some(want) = case.get("expect_outbound").and_then(|v| v.as_array()) {
@@ -388,7 +397,10 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
             let body = String::from_utf8_lossy(&r.body).into_owned();
             if let Some(m) = str_of(w, "method") {
                 if r.method.as_str() != m {
-                    problems.push(format!("outbound[{i}] method: expected {m}, got {}", r.method));
+                    problems.push(format!(
+                        "outbound[{i}] method: expected {m}, got {}",
+                        r.method
+                    ));
                 }
             }
             if let Some(u) = str_of(w, "url") {
@@ -544,12 +556,14 @@ fn compare(how: &str, got: &str, want: &str) -> Result<(), String> {
             if g == w {
                 Ok(())
             } else {
-                Err(format!("expected (canonical)\n  {w}\ngot\n  {g}\n(as sent: {got})"))
+                Err(format!(
+                    "expected (canonical)\n  {w}\ngot\n  {g}\n(as sent: {got})"
+                ))
             }
         }
         "json" => {
-            let g: serde_json::Value = serde_json::from_str(got)
-                .map_err(|e| format!("not JSON ({e}): `{got}`"))?;
+            let g: serde_json::Value =
+                serde_json::from_str(got).map_err(|e| format!("not JSON ({e}): `{got}`"))?;
             let w: serde_json::Value =
                 serde_json::from_str(want).map_err(|e| format!("bad JSON in case: {e}"))?;
             if g == w {
@@ -562,7 +576,11 @@ fn compare(how: &str, got: &str, want: &str) -> Result<(), String> {
             if got.trim() == want.trim() {
                 Ok(())
             } else {
-                Err(format!("expected\n  `{}`\ngot\n  `{}`", want.trim(), got.trim()))
+                Err(format!(
+                    "expected\n  `{}`\ngot\n  `{}`",
+                    want.trim(),
+                    got.trim()
+                ))
             }
         }
         other => Err(format!("unknown comparison `{other}`")),
