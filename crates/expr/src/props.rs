@@ -146,7 +146,7 @@ pub(crate) fn get_property<S: AsRef<str>>(args: &[S], src: &dyn Source) -> Value
         )),
         Target::Registry(key) => Value::String(src.registry(key).unwrap_or_default()),
         Target::Prop(Scope::Operation, name) => match src.property(Scope::Operation, name) {
-            Some(v) => as_node_read(v),
+            Some(v) => as_node_read(v, Scope::Operation),
             None => missing(Scope::Operation),
         },
         Target::Prop(scope, name) => match src.property(scope, name) {
@@ -159,9 +159,14 @@ pub(crate) fn get_property<S: AsRef<str>>(args: &[S], src: &dyn Source) -> Value
 /// A property holding XML read as Synapse reads a node through a variable (`$ctx:`, `$axis2:`,
 /// `$trp:`) or `get-property('operation', …)`: a single element with non-blank direct text
 /// gives that text (trimmed); anything else stays XML.
-fn as_node_read(v: Value) -> Value {
-    let Value::Xml(text) = &v else {
-        return v;
+fn as_node_read(v: Value, scope: Scope) -> Value {
+    let text = match &v {
+        Value::Xml(t) => t,
+        // a header set from an OM property holds its XML text
+        Value::String(t) if scope == Scope::Transport && t.starts_with('<') && t.ends_with('>') => {
+            t
+        }
+        _ => return v,
     };
     match synaptic_payload::xml::parse(text) {
         Ok(el) => {
@@ -192,7 +197,7 @@ pub(crate) fn var(kind: VarKind, name: &str, src: &dyn Source) -> Value {
     match kind.scope() {
         None => Value::String(src.url_param(name).unwrap_or_default()),
         Some(scope) => match src.property(scope, name) {
-            Some(v) => as_node_read(v),
+            Some(v) => as_node_read(v, scope),
             None => missing(scope),
         },
     }
