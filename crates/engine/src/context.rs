@@ -456,10 +456,10 @@ impl MessageContext {
             .axis2_string("messageType")
             .or_else(|| self.content_type.as_deref().map(|c| mime_of(c).to_string()))
             .unwrap_or_default();
+        // Synapse asks "doing POX?" before "doing GET?", and a REST GET is doing POX
         match mt.as_str() {
             "text/xml" => "soap11",
             "application/soap+xml" => "soap12",
-            _ if self.method == http::Method::GET && !self.response => "get",
             _ => "pox",
         }
     }

@@ -271,16 +271,21 @@ async fn step(
         Op::Header(h) => header(engine, h, ctx).map(|_| Step::Next),
         Op::Call(c) => call(engine, ir, c, ctx).await.map(|_| Step::Next),
         Op::Send(s) => {
-            if s.endpoint.is_none() {
+            let mut endpoint = s.endpoint.clone();
+            if endpoint.is_none() {
                 if ctx.is_response() {
                     respond_status(ctx);
                     return Ok(Step::End(Flow::Respond));
                 }
-                return Ok(Step::End(Flow::Continue));
+                // an address set with `<header name="To">` is where Synapse sends the message
+                if !ctx.st.addressing.contains_key("To") {
+                    return Ok(Step::End(Flow::Continue));
+                }
+                endpoint = Some(EndpointIr::Default);
             }
             let c = CallOp {
                 blocking: false,
-                endpoint: s.endpoint.clone(),
+                endpoint,
             };
             call(engine, ir, &c, ctx).await?;
             Ok(match s.receive {

@@ -5,7 +5,8 @@
 //! * `sequence` — configuration XML: a `<sequence>`, a `<definitions>` with several sequences,
 //!   local entries and endpoints, … (parsed and compiled as one file).
 //! * `run` — the sequence to run (default: the first); `fault` — the fault sequence.
-//! * `request` — `"METHOD PATH"` (default `"POST /"`); `context` — the API context.
+//! * `request` — `"METHOD PATH"` (default `"POST /"`, for a proxy's flow `"POST /services/<name>"`
+//!   with that path as the context); `context` — the API context.
 //! * `headers` — table of transport headers; `content_type` — shorthand for `Content-Type`.
 //! * `body` — the request body; `soap_body` — XML placed in a SOAP 1.1 envelope (content
 //!   type `text/xml` unless given).
@@ -150,11 +151,17 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
             .ok_or("the configuration has no sequence")?,
     };
 
-    // the request
+    // the request (a proxy service is invoked at /services/<name>)
+    let proxy = seq
+        .strip_prefix("proxy:")
+        .and_then(|r| r.split_once('/'))
+        .map(|(name, _)| format!("/services/{name}"));
+    let default_request = format!("POST {}", proxy.as_deref().unwrap_or("/"));
     let (method, path) = str_of(case, "request")
-        .unwrap_or("POST /")
+        .unwrap_or(&default_request)
         .split_once(' ')
         .ok_or("`request` is `METHOD PATH`")?;
+    let context = str_of(case, "context").or(proxy.as_deref());
     let method: http::Method = method.parse().map_err(|_| "bad method")?;
     let mut headers = http::HeaderMap::new();
     let mut body = str_of(case, "body").unwrap_or("").to_string();
@@ -182,13 +189,7 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
         .and_then(|v| v.as_integer())
         .unwrap_or(1_700_003_600_001);
     let engine = engine(program, invoker.clone(), registry, now);
-    let mut ctx = MessageContext::from_request(
-        method,
-        path,
-        headers,
-        Bytes::from(body),
-        str_of(case, "context"),
-    );
+    let mut ctx = MessageContext::from_request(method, path, headers, Bytes::from(body), context);
     for (k, v) in string_map(table_of(case, "properties"))? {
         ctx.properties.default.insert(k, Value::String(v));
     }
