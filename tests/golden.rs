@@ -16,18 +16,15 @@
 //! `response: timeout` (scripted answers of the endpoint, in order) · `sequence: name` (which
 //! sequence runs; default the first) · `fault: name` (the API fault sequence).
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use synaptic_diag::SourceMap;
-use synaptic_engine::{
-    CompileOptions, Engine, FixedClock, InboundResponse, InvokeError, Invoker, Limits,
-    MessageContext, OutboundRequest, Scope,
+use synaptic_engine::{CompileOptions, MessageContext, Scope};
+use synaptic_tests::mediate::{
+    compile_text, describe_outbound, engine, Scripted, ScriptedInvoker, TestRegistry,
 };
-use synaptic_registry::{Registry, RegistryError};
 
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
@@ -67,66 +64,6 @@ fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-// ===== test doubles =====
-
-#[derive(Debug, Default)]
-struct TestRegistry {
-    map: Mutex<BTreeMap<String, String>>,
-}
-
-#[async_trait]
-impl Registry for TestRegistry {
-    async fn get(&self, key: &str) -> Result<Option<String>, RegistryError> {
-        Ok(self.map.lock().unwrap().get(key).cloned())
-    }
-    async fn put(&self, key: &str, value: &str) -> Result<(), RegistryError> {
-        self.map
-            .lock()
-            .unwrap()
-            .insert(key.to_string(), value.to_string());
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<(), RegistryError> {
-        self.map.lock().unwrap().remove(key);
-        Ok(())
-    }
-}
-
-enum Scripted {
-    Answer(u16, String, String),
-    ConnectError,
-    Timeout,
-}
-
-#[derive(Default)]
-struct ScriptedInvoker {
-    answers: Mutex<VecDeque<Scripted>>,
-    seen: Mutex<Vec<OutboundRequest>>,
-}
-
-#[async_trait]
-impl Invoker for ScriptedInvoker {
-    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
-        self.seen.lock().unwrap().push(req);
-        match self.answers.lock().unwrap().pop_front() {
-            Some(Scripted::Answer(status, ct, body)) => {
-                let mut headers = http::HeaderMap::new();
-                if !ct.is_empty() && ct != "-" {
-                    headers.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
-                }
-                headers.insert("date", "Sun, 22 Nov 2026 00:00:00 GMT".parse().unwrap());
-                Ok(InboundResponse {
-                    status,
-                    headers,
-                    body: Bytes::from(body),
-                })
-            }
-            Some(Scripted::ConnectError) | None => Err(InvokeError::Connect("refused".into())),
-            Some(Scripted::Timeout) => Err(InvokeError::Timeout),
-        }
-    }
 }
 
 // ===== mediate goldens =====
@@ -206,7 +143,7 @@ fn parse_header(text: &str) -> Result<Case, String> {
                     let mut it = val.splitn(3, ' ');
                     let st = it.next().unwrap_or("").parse().map_err(|_| "bad status")?;
                     let ct = it.next().unwrap_or("-").to_string();
-                    Scripted::Answer(st, ct, it.next().unwrap_or("").to_string())
+                    Scripted::Answer(st, ct, it.next().unwrap_or("").to_string(), Vec::new())
                 }
             }),
             "#" | "note" => {}
@@ -219,49 +156,28 @@ fn parse_header(text: &str) -> Result<Case, String> {
 fn run_case(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let case = parse_header(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut map = SourceMap::new();
-    let id = map.add(path.display().to_string(), text.clone());
-    let parse = synaptic_syntax::parse_artifact(id, &text);
+    let compiled = compile_text(&path.display().to_string(), &text);
     let mut out = String::new();
-    let parse_errors: Vec<_> = parse.diagnostics.iter().filter(|d| d.is_error()).collect();
-    if !parse_errors.is_empty() {
-        for d in parse_errors {
-            let _ = writeln!(out, "parse: {}", synaptic_diag::render::short(&map, d));
+    if !compiled.parse_errors.is_empty() {
+        for d in &compiled.parse_errors {
+            let _ = writeln!(out, "parse: {d}");
         }
         return Ok(out);
     }
     let seq = case
         .sequence
         .clone()
-        .or_else(|| parse.tree.sequences.first().map(|s| s.name.value.clone()))
+        .or_else(|| compiled.sequences.first().cloned())
         .ok_or("no sequence")?;
-    let (program, diags) = synaptic_engine::compile(
-        std::slice::from_ref(&parse.tree),
-        &CompileOptions::default(),
-    );
-    for d in &diags {
-        let _ = writeln!(
-            out,
-            "lint: {}",
-            synaptic_diag::render::short(&map, d).replace(&format!("{}:", path.display()), "")
-        );
+    for d in &compiled.lint {
+        let _ = writeln!(out, "lint: {d}");
     }
-    let Some(program) = program else {
+    let Some(program) = compiled.program else {
         return Ok(out);
     };
-    let registry = Arc::new(TestRegistry::default());
-    for (k, v) in &case.registry {
-        registry.map.lock().unwrap().insert(k.clone(), v.clone());
-    }
-    let invoker = Arc::new(ScriptedInvoker::default());
-    *invoker.answers.lock().unwrap() = case.responses.into_iter().collect();
-    let engine = Engine {
-        program: Arc::new(program),
-        invoker: invoker.clone(),
-        registry: registry.clone(),
-        clock: Arc::new(FixedClock(case.now)),
-        limits: Limits::default(),
-    };
+    let registry = Arc::new(TestRegistry::with(case.registry));
+    let invoker = Arc::new(ScriptedInvoker::new(case.responses));
+    let engine = engine(program, invoker.clone(), registry.clone(), case.now);
     let mut ctx = MessageContext::from_request(
         case.method,
         &case.path,
@@ -284,24 +200,7 @@ fn run_case(path: &Path) -> Result<String, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let result = rt.block_on(engine.mediate(&seq, case.fault.as_deref(), &mut ctx));
-    for (i, r) in invoker.seen.lock().unwrap().iter().enumerate() {
-        let _ = writeln!(out, "outbound[{i}]: {} {}", r.method, r.url);
-        let mut hs: Vec<_> = r
-            .headers
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
-            .collect();
-        hs.sort();
-        for h in hs {
-            let _ = writeln!(out, "  {h}");
-        }
-        if !r.body.is_empty() {
-            let _ = writeln!(out, "  body: {}", String::from_utf8_lossy(&r.body));
-        }
-        if let Some(t) = r.timeout {
-            let _ = writeln!(out, "  timeout: {} ms", t.as_millis());
-        }
-    }
+    out.push_str(&describe_outbound(&invoker.seen()));
     match result {
         Ok(flow) => {
             let _ = writeln!(out, "flow: {flow:?}");

@@ -142,6 +142,9 @@ pub(crate) enum HeaderTarget {
     Transport(http::HeaderName),
     /// WS-Addressing field (`To`, `Action`, …) of the SOAP header.
     Addressing(String),
+    /// Header blocks written inline (`<header><m:block …/></header>`): added as they are, or
+    /// with `action="remove"` every header block of their names removed.
+    Embedded(Vec<synaptic_payload::Element>),
     /// A namespace-qualified SOAP header block.
     Soap {
         ns: String,
@@ -980,6 +983,23 @@ impl Compiler<'_> {
                     }
                 }
             }
+            ast::HeaderScope::Soap if h.name.value.is_empty() => {
+                let ast::PropertyValue::Inline(x) = &h.value else {
+                    self.err(codes::E0105, span, "header needs `name`");
+                    return None;
+                };
+                match synaptic_payload::xml::parse(&x.value) {
+                    Ok(el) => HeaderTarget::Embedded(vec![el]),
+                    Err(e) => {
+                        self.err(
+                            codes::E0106,
+                            x.span,
+                            format!("the embedded header block is not well-formed XML: {e}"),
+                        );
+                        return None;
+                    }
+                }
+            }
             ast::HeaderScope::Soap => {
                 let (prefix, local) = match h.name.value.split_once(':') {
                     Some((p, l)) => (p.to_string(), l.to_string()),
@@ -1004,6 +1024,7 @@ impl Compiler<'_> {
         };
         let value = match &h.value {
             _ if remove => ValueSrc::None,
+            _ if matches!(target, HeaderTarget::Embedded(_)) => ValueSrc::None,
             ast::PropertyValue::Literal(l) => {
                 self.placeholder_check(l);
                 if let HeaderTarget::Transport(_) = target {

@@ -258,7 +258,17 @@ impl MessageContext {
             return Ok((Bytes::new(), None));
         }
         let mt = mt.unwrap_or_else(|| self.default_message_type().to_string());
-        match synaptic_payload::serialize(&self.payload, &mt) {
+        // a REST message (not received or built as SOAP) formatted as text/xml is plain XML,
+        // as Axis2 picks its formatter for REST messages: no SOAP envelope is added
+        let rest = !matches!(&self.payload, Payload::Xml(env) if env.version != synaptic_payload::SoapVersion::Pox);
+        let as_plain = rest && mime_of(&mt).eq_ignore_ascii_case("text/xml");
+        let format_as = if as_plain {
+            "application/xml"
+        } else {
+            mt.as_str()
+        };
+        match synaptic_payload::serialize(&self.payload, format_as) {
+            Ok((b, _)) if as_plain => Ok((b, Some(mt))),
             Ok((b, ct)) => Ok((b, Some(ct))),
             Err(e) => Err(MediationError::internal(
                 ErrorKind::BadBody,
@@ -279,6 +289,15 @@ impl MessageContext {
         map.iter()
             .filter_map(|(k, v)| value_string(v).map(|s| (k.clone(), s)))
             .collect()
+    }
+
+    /// Whether the message is a response, as Synapse's `isResponse()` answers: a default-scope
+    /// `RESPONSE` property holding a string decides (`"true"`, any case), else the direction.
+    pub fn is_response(&self) -> bool {
+        match self.properties.default.get("RESPONSE") {
+            Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            _ => self.response,
+        }
     }
 
     // --- crate-internal helpers ---
@@ -437,10 +456,10 @@ impl MessageContext {
             .axis2_string("messageType")
             .or_else(|| self.content_type.as_deref().map(|c| mime_of(c).to_string()))
             .unwrap_or_default();
+        // Synapse asks "doing POX?" before "doing GET?", and a REST GET is doing POX
         match mt.as_str() {
             "text/xml" => "soap11",
             "application/soap+xml" => "soap12",
-            _ if self.method == http::Method::GET && !self.response => "get",
             _ => "pox",
         }
     }
@@ -471,7 +490,13 @@ impl MessageContext {
     pub(crate) fn read_property(&self, scope: Scope, name: &str, now_ms: i64) -> Option<Value> {
         match scope {
             Scope::Default => self.default_property(name, now_ms),
-            Scope::Axis2 => self.properties.axis2.get(name).cloned(),
+            // Axis2 falls back to the client options (`axis2-client`)
+            Scope::Axis2 => self
+                .properties
+                .axis2
+                .get(name)
+                .or_else(|| self.st.axis2_client.get(name))
+                .cloned(),
             Scope::Axis2Client => self.st.axis2_client.get(name).cloned(),
             Scope::Operation => self.properties.operation.get(name).cloned(),
             Scope::Transport => self

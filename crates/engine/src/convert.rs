@@ -138,6 +138,17 @@ pub(crate) fn java_double_to_string(n: f64) -> String {
     }
 }
 
+/// A `FLOAT` value: rounded to single precision, then held as the double whose shortest digits
+/// are the float's, so that it prints as Java's `Float.toString` does (`123.456`, not the
+/// widened `123.45600128173828`).
+fn float_as_double(d: f64) -> f64 {
+    let f = d as f32;
+    if !f.is_finite() {
+        return f as f64;
+    }
+    f.to_string().parse::<f64>().unwrap_or(f as f64)
+}
+
 /// Java `Double.parseDouble` syntax: trims, optional trailing `d`/`f`, `NaN`, `Infinity`.
 pub(crate) fn java_parse_double(s: &str) -> Option<f64> {
     let t = s.trim_matches(|c: char| c <= ' ');
@@ -263,7 +274,7 @@ pub(crate) fn convert(v: Value, ty: Option<PropertyType>) -> Result<Converted, S
             _ => java_parse_double(&s)
                 .map(|d| {
                     let d = if ty == PropertyType::Float {
-                        d as f32 as f64
+                        float_as_double(d)
                     } else {
                         d
                     };
@@ -366,6 +377,9 @@ mod tests {
         check(s("70000"), "SHORT", "error");
         check(s("1e3"), "DOUBLE", "Number(1000.0)");
         check(s("2.5d"), "DOUBLE", "Number(2.5)");
+        check(s("123.456"), "FLOAT", "Number(123.456)");
+        check(s("3.4028235E38"), "FLOAT", "Number(3.4028235e38)");
+        check(s("123.456"), "DOUBLE", "Number(123.456)");
         check(s("Infinity"), "DOUBLE", "Number(inf)");
         check(s("inf"), "DOUBLE", "error");
         check(s("YES"), "BOOLEAN", "Boolean(true)");

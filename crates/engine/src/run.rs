@@ -271,16 +271,21 @@ async fn step(
         Op::Header(h) => header(engine, h, ctx).map(|_| Step::Next),
         Op::Call(c) => call(engine, ir, c, ctx).await.map(|_| Step::Next),
         Op::Send(s) => {
-            if s.endpoint.is_none() {
-                if ctx.response {
+            let mut endpoint = s.endpoint.clone();
+            if endpoint.is_none() {
+                if ctx.is_response() {
                     respond_status(ctx);
                     return Ok(Step::End(Flow::Respond));
                 }
-                return Ok(Step::End(Flow::Continue));
+                // an address set with `<header name="To">` is where Synapse sends the message
+                if !ctx.st.addressing.contains_key("To") {
+                    return Ok(Step::End(Flow::Continue));
+                }
+                endpoint = Some(EndpointIr::Default);
             }
             let c = CallOp {
                 blocking: false,
-                endpoint: s.endpoint.clone(),
+                endpoint,
             };
             call(engine, ir, &c, ctx).await?;
             Ok(match s.receive {
@@ -323,7 +328,7 @@ async fn step(
         }
         Op::Enrich(e) => crate::enrich::enrich(engine, e, ctx).map(|_| Step::Next),
         Op::MakeFault(m) => crate::enrich::makefault(engine, m, ctx).map(|_| Step::Next),
-        Op::Direction { response, body } => Ok(if *response == ctx.response {
+        Op::Direction { response, body } => Ok(if *response == ctx.is_response() {
             Step::Push(*body)
         } else {
             Step::Next
@@ -537,6 +542,23 @@ fn header(engine: &Engine, h: &HeaderOp, ctx: &mut MessageContext) -> Result<(),
                 }
             }
         }
+        HeaderTarget::Embedded(blocks) => {
+            ctx.ensure_built()?;
+            if let Payload::Xml(env) = &mut ctx.payload {
+                if h.remove {
+                    env.header.retain(|e| {
+                        !blocks
+                            .iter()
+                            .any(|b| b.name.ns == e.name.ns && b.name.local == e.name.local)
+                    });
+                } else {
+                    env.header.extend(blocks.iter().cloned());
+                }
+                ctx.st.original = None;
+            } else {
+                tracing::debug!("SOAP header block ignored: the message is not XML");
+            }
+        }
         HeaderTarget::Soap { ns, prefix, local } => {
             let v = if h.remove {
                 None
@@ -633,19 +655,23 @@ fn payload_factory(
     ctx.properties.axis2.remove("NO_ENTITY_BODY");
     match p.media {
         MediaType::Json => {
+            // Synapse trims the output, looks only for the first character a JSON text can
+            // start with and then sends the text as produced; nothing else is checked
             let t = text.trim();
-            let t = if t.is_empty() { "{}" } else { t };
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(t) {
+            let body = if t.is_empty() {
+                "{}".to_string()
+            } else if t.contains(|c: char| {
+                matches!(c, '{' | '[' | '"' | 't' | 'n' | 'f' | '-' | '0'..='9')
+            }) {
+                t.to_string()
+            } else {
                 return Err(MediationError::internal(
                     ErrorKind::BadBody,
-                    format!("payloadFactory produced invalid JSON: {e}"),
+                    "payloadFactory produced no JSON: the text holds no character a JSON value \
+                     starts with",
                 ));
-            }
-            ctx.set_body_raw(
-                Bytes::from(t.to_string()),
-                Some("application/json".into()),
-                false,
-            );
+            };
+            ctx.set_body_raw(Bytes::from(body), Some("application/json".into()), false);
             ctx.set_message_type("application/json");
         }
         MediaType::Text => {
@@ -834,17 +860,22 @@ async fn call(
                     .insert("BLOCKING_SENDER_ERROR".into(), Value::String("true".into()));
             }
             Err(match e {
+                // the first line is Synapse's ERROR_MESSAGE wording (its transport's), the
+                // second names the target for ERROR_DETAIL
                 InvokeError::Connect(_) => MediationError::new(
                     ErrorKind::ConnectFailed,
                     Origin::Upstream,
                     error_codes::CONNECTION_FAILED,
-                    format!("connection to {target} failed"),
+                    format!("Error connecting to the back end\nconnection to {target} failed"),
                 ),
                 InvokeError::Timeout => MediationError::new(
                     ErrorKind::Timeout,
                     Origin::Upstream,
                     error_codes::TIMEOUT,
-                    format!("{target} did not answer within {} ms", timeout.as_millis()),
+                    format!(
+                        "Error in Sender\n{target} did not answer within {} ms",
+                        timeout.as_millis()
+                    ),
                 ),
                 InvokeError::TooLarge => MediationError::new(
                     ErrorKind::BodyTooLarge,
@@ -856,7 +887,7 @@ async fn call(
                     ErrorKind::ConnectFailed,
                     Origin::Upstream,
                     error_codes::SEND_FAILED,
-                    format!("sending to {target} failed"),
+                    format!("Error in Sender\nsending to {target} failed"),
                 ),
             })
         }

@@ -44,6 +44,30 @@ pub(crate) struct XPathExpr {
     pub prefetch: Arc<[Read]>,
     /// The same expression for the scalar evaluator, when it never touches a node.
     pub scalar: Option<Arc<Scalar>>,
+    /// How the expression's text mentions `node()` (Synapse's string rule depends on it).
+    pub node_rule: NodeRule,
+}
+
+/// Synapse turns a node-set result into a string by looking at the expression's own text: when
+/// it ends with `node()`, a lone text node stands for its parent element; when it mentions
+/// `node()` anywhere, a lone element is written as XML rather than giving its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeRule {
+    None,
+    Contains,
+    EndsWith,
+}
+
+impl NodeRule {
+    pub(crate) fn of(text: &str) -> NodeRule {
+        if text.trim_end().ends_with("node()") {
+            NodeRule::EndsWith
+        } else if text.contains("node()") {
+            NodeRule::Contains
+        } else {
+            NodeRule::None
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -157,12 +181,12 @@ pub(crate) fn compile(
     let trimmed = text.trim();
     let at = |r: (usize, usize)| sub_span(span, text, (r.0 + lead, r.1 + lead));
     let (kind, meta) = match dialect {
-        Dialect::JsonPath => json_kind(trimmed, &at)?,
+        Dialect::JsonPath => json_kind(trimmed, namespaces, &at)?,
         Dialect::XPath => {
             if let Some(inner) = json_eval_inner(trimmed) {
                 let off = trimmed.len() - trimmed.trim_start_matches("json-eval(").len();
                 let inner_at = |r: (usize, usize)| at((r.0 + off, r.1 + off));
-                json_kind(inner, &inner_at)?
+                json_kind(inner, namespaces, &inner_at)?
             } else if trimmed.starts_with("${") {
                 return Err(vec![Diagnostic::error(
                     codes::E0201,
@@ -204,8 +228,39 @@ fn sub_span(span: Span, text: &str, r: (usize, usize)) -> Span {
 
 fn json_kind(
     path: &str,
+    namespaces: &[(String, String)],
     at: &dyn Fn((usize, usize)) -> Span,
 ) -> Result<(Kind, Meta), Vec<Diagnostic>> {
+    if let Some(split) = json::dynamic_parts(path) {
+        // `{expression}` parts: each a Synapse expression, the path assembled at run time
+        let mut meta = Meta {
+            touches_body: true,
+            may_be_empty: true,
+            ..Meta::default()
+        };
+        let mut parts = Vec::with_capacity(split.len());
+        let mut offset = 0;
+        for (is_expr, text) in split {
+            let start = path[offset..].find(text).map_or(offset, |i| i + offset);
+            offset = start + text.len();
+            if !is_expr {
+                parts.push(json::DynPart::Lit(text.to_string()));
+                continue;
+            }
+            let e = compile(
+                text,
+                at((start, start + text.len())),
+                namespaces,
+                Dialect::XPath,
+            )?;
+            meta.property_reads
+                .extend(e.meta.property_reads.iter().cloned());
+            meta.registry_keys
+                .extend(e.meta.registry_keys.iter().cloned());
+            parts.push(json::DynPart::Expr(e));
+        }
+        return Ok((Kind::Json(json::compile_dynamic(parts)), meta));
+    }
     match json::compile(path) {
         Ok(j) => {
             let mut meta = Meta {
@@ -315,6 +370,7 @@ fn xpath_kind(
             namespaces: ns.into(),
             prefetch: a.prefetch.into(),
             scalar: scalar::build(&ast, namespaces).map(Arc::new),
+            node_rule: NodeRule::of(text),
         }),
         meta,
     ))

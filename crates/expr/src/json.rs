@@ -17,6 +17,15 @@ pub(crate) struct JsonExpr {
     /// No wildcard, filter, slice, union or deep scan: one value or nothing.
     definite: bool,
     query: Arc<JpQuery>,
+    /// A path written with `{expression}` parts (`{$ctx:p}`, `$.{$ctx:p}.book[3]`): the path is
+    /// put together from them at run time, then compiled and run on the body.
+    dynamic: Option<Arc<[DynPart]>>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum DynPart {
+    Lit(String),
+    Expr(crate::CompiledExpr),
 }
 
 #[derive(Clone, Debug)]
@@ -26,9 +35,68 @@ enum Source {
     Property(VarKind, String),
 }
 
+/// Split a path at its `{expression}` parts; `None` when it has none.
+pub(crate) fn dynamic_parts(path: &str) -> Option<Vec<(bool, &str)>> {
+    if !path.contains('{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}')? + open;
+        if open > 0 {
+            out.push((false, &rest[..open]));
+        }
+        out.push((true, &rest[open + 1..close]));
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        out.push((false, rest));
+    }
+    Some(out)
+}
+
+/// A path with `{expression}` parts, checked once its parts are compiled.
+pub(crate) fn compile_dynamic(parts: Vec<DynPart>) -> JsonExpr {
+    JsonExpr {
+        source: Source::Body,
+        whole: false,
+        definite: false,
+        query: Arc::new(JpQuery::new(Vec::new())),
+        dynamic: Some(parts.into()),
+    }
+}
+
+/// Jayway also accepts a dot before a bracket (`$.[0]`, `$.a.['b']`): drop it.
+fn jayway_forms(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains(".[") {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut quote: Option<char> = None;
+    let mut chars = path.chars().peekable();
+    let mut prev = '\0';
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            // `..[` is a deep scan, kept
+            None if c == '.' && prev != '.' && chars.peek() == Some(&'[') => {
+                prev = c;
+                continue;
+            }
+            None => {}
+        }
+        prev = c;
+        out.push(c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
-    let path = path.trim();
-    let (source, rest) = split_source(path);
+    let path = jayway_forms(path.trim());
+    let (source, rest) = split_source(&path);
     let rest = rest.trim();
     let norm = if rest.is_empty() {
         "$".to_string()
@@ -53,6 +121,7 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
         whole: query.segments.is_empty(),
         definite,
         query: Arc::new(query),
+        dynamic: None,
     })
 }
 
@@ -88,6 +157,20 @@ impl JsonExpr {
 }
 
 pub(crate) fn eval(j: &JsonExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
+    if let Some(parts) = &j.dynamic {
+        let mut path = String::new();
+        for p in parts.iter() {
+            match p {
+                DynPart::Lit(s) => path.push_str(s),
+                DynPart::Expr(e) => {
+                    path.push_str(&crate::eval(e, env)?.to_synapse_string().unwrap_or_default())
+                }
+            }
+        }
+        let resolved =
+            compile(&path).map_err(|e| EvalError::Failed(format!("invalid JSONPath {e}")))?;
+        return eval(&resolved, env);
+    }
     let owned;
     let doc: &Json = match &j.source {
         Source::Body => {

@@ -145,10 +145,40 @@ pub(crate) fn get_property<S: AsRef<str>>(args: &[S], src: &dyn Source) -> Value
             src.now_ms(),
         )),
         Target::Registry(key) => Value::String(src.registry(key).unwrap_or_default()),
+        Target::Prop(Scope::Operation, name) => match src.property(Scope::Operation, name) {
+            Some(v) => as_node_read(v, Scope::Operation),
+            None => missing(Scope::Operation),
+        },
         Target::Prop(scope, name) => match src.property(scope, name) {
             Some(v) => v,
             None => missing(scope),
         },
+    }
+}
+
+/// A property holding XML read as Synapse reads a node through a variable (`$ctx:`, `$axis2:`,
+/// `$trp:`) or `get-property('operation', …)`: a single element with non-blank direct text
+/// gives that text (trimmed); anything else stays XML.
+fn as_node_read(v: Value, scope: Scope) -> Value {
+    let text = match &v {
+        Value::Xml(t) => t,
+        // a header set from an OM property holds its XML text
+        Value::String(t) if scope == Scope::Transport && t.starts_with('<') && t.ends_with('>') => {
+            t
+        }
+        _ => return v,
+    };
+    match synaptic_payload::xml::parse(text) {
+        Ok(el) => {
+            let direct = el.direct_text();
+            let t = direct.trim().replace('\u{a0}', " ");
+            if t.trim().is_empty() {
+                v
+            } else {
+                Value::String(t)
+            }
+        }
+        Err(_) => v,
     }
 }
 
@@ -167,7 +197,7 @@ pub(crate) fn var(kind: VarKind, name: &str, src: &dyn Source) -> Value {
     match kind.scope() {
         None => Value::String(src.url_param(name).unwrap_or_default()),
         Some(scope) => match src.property(scope, name) {
-            Some(v) => v,
+            Some(v) => as_node_read(v, scope),
             None => missing(scope),
         },
     }

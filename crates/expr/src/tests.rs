@@ -409,7 +409,9 @@ fn body_access() {
 fn json_eval() {
     let j = Env::new()
         .json(r#"{"access_token":"abc","n":1,"o":{"a":[1,2]},"z":null,"t":true}"#)
-        .prop("p", s(r#"{"a":{"b":"c"}}"#));
+        .prop("p", s(r#"{"a":{"b":"c"}}"#))
+        .prop("path", s("$.o.a"))
+        .prop("member", s("o"));
     check(
         &j,
         &[
@@ -435,6 +437,13 @@ fn json_eval() {
             ("json-eval($ctx:p.a.b)", "c"),
             ("json-eval($ctx:p)", r#"{"a":{"b":"c"}}"#),
             ("json-eval($ctx:nope.a)", ""),
+            // Jayway's dot before a bracket
+            ("json-eval($.o.a.[1])", "2"),
+            ("json-eval($.o.['a'].[0])", "1"),
+            // a path put together from expressions at run time
+            ("json-eval({$ctx:path})", "[1,2]"),
+            ("json-eval($.{$ctx:member}.a[1])", "2"),
+            ("json-eval($.{get-property('member')}['a'])", "[1,2]"),
         ],
     );
     // raw JSON text is kept byte for byte
@@ -757,4 +766,22 @@ fn scalar_evaluator_matches_sxd() {
         let c = compile(expr, Span::detached(), &[], Dialect::XPath).unwrap();
         assert!(!crate::is_scalar(&c), "{expr}");
     }
+}
+
+/// WSO2's string rule for `node()`: an expression ending in `node()` that selects one text node
+/// gives its parent element; one mentioning `node()` gives a lone element as XML.
+#[test]
+fn node_rule() {
+    let x = Env::new().xml("<r><name>Smith</name><a><b>1</b></a></r>");
+    check(
+        &x,
+        &[
+            ("//name/node()", "<name>Smith</name>"),
+            ("//name/text()", "Smith"),
+            ("//name", "Smith"),
+            ("//name[node()]", "<name>Smith</name>"),
+            ("//a/node()", "<b>1</b>"),
+            ("//a/*", "1"),
+        ],
+    );
 }

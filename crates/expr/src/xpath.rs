@@ -20,7 +20,7 @@ use sxd_xpath::nodeset::{Node, Nodeset};
 use sxd_xpath::{Context, Value as XValue, XPath};
 use synaptic_payload::{xml as pxml, Envelope, Payload};
 
-use crate::compile::{Meta, XPathExpr};
+use crate::compile::{Meta, NodeRule, XPathExpr};
 use crate::num::{java_parse_double, xpath_number_string};
 use crate::props::{self, Read, Source, Target};
 use crate::scalar::CmpOp;
@@ -132,7 +132,12 @@ impl Source for StateSource {
 // === eval ===
 
 pub(crate) fn eval(x: &XPathExpr, meta: &Meta, env: &dyn ExprEnv) -> Result<Value, EvalError> {
-    eval_with(x, meta, env, to_value)
+    let conv = match x.node_rule {
+        NodeRule::None => to_value,
+        NodeRule::Contains => to_value_node,
+        NodeRule::EndsWith => to_value_node_end,
+    };
+    eval_with(x, meta, env, conv)
 }
 
 /// XPath's `boolean()` of the result (a node-set is true when non-empty, whatever its text).
@@ -307,20 +312,39 @@ fn element<'d>(doc: &dom::Document<'d>, src: &pxml::Element) -> dom::Element<'d>
 // === results ===
 
 fn to_value(v: XValue<'_>) -> Value {
+    to_value_with(v, NodeRule::None)
+}
+
+fn to_value_node(v: XValue<'_>) -> Value {
+    to_value_with(v, NodeRule::Contains)
+}
+
+fn to_value_node_end(v: XValue<'_>) -> Value {
+    to_value_with(v, NodeRule::EndsWith)
+}
+
+fn to_value_with(v: XValue<'_>, rule: NodeRule) -> Value {
     match v {
         XValue::Boolean(b) => Value::Boolean(b),
         XValue::Number(n) => Value::Number(n),
         XValue::String(s) => Value::String(s),
-        XValue::Nodeset(ns) => nodeset_value(&ns),
+        XValue::Nodeset(ns) => nodeset_value(&ns, rule),
     }
 }
 
 /// synapse-semantics.md §5.5: text nodes concatenated, attribute → value, one element → its
-/// direct text trimmed if non-blank else its XML, several elements → each serialized.
-fn nodeset_value(ns: &Nodeset<'_>) -> Value {
+/// direct text trimmed if non-blank else its XML, several elements → each serialized. When the
+/// expression mentions `node()` (WSO2's rule), a lone element is always its XML, and when it
+/// ends with `node()` a lone text node gives its parent element's XML.
+fn nodeset_value(ns: &Nodeset<'_>, rule: NodeRule) -> Value {
     let nodes = ns.document_order();
     match nodes.as_slice() {
         [] => Value::String(String::new()),
+        [Node::Text(t)] if rule == NodeRule::EndsWith => match t.parent() {
+            Some(p) => Value::Xml(serialize(Node::Element(p))),
+            None => Value::String(t.text().to_string()),
+        },
+        [Node::Element(e)] if rule != NodeRule::None => Value::Xml(serialize(Node::Element(*e))),
         [Node::Element(e)] => {
             let mut text = String::new();
             for c in e.children() {

@@ -246,6 +246,8 @@ pub enum HeaderScope {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Header {
     /// `name=` as written (a QName for SOAP headers; its namespace resolved in `namespace`).
+    /// Empty for an embedded header block (no `name=`, the XML child in `value` as
+    /// [`PropertyValue::Inline`]).
     pub name: Spanned<String>,
     pub namespace: Option<String>,
     pub scope: HeaderScope,

@@ -806,8 +806,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             for child in self.children(el) {
                 match self.syn_name(child) {
                     Some("then") => {
-                        self.check_attrs(child, &["description"]);
-                        let ms = self.mediators(child);
+                        let ms = self.filter_branch(child);
                         if then.is_some() {
                             self.dup_element(child);
                         } else {
@@ -815,8 +814,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         }
                     }
                     Some("else") => {
-                        self.check_attrs(child, &["description"]);
-                        let ms = self.mediators(child);
+                        let ms = self.filter_branch(child);
                         if otherwise.is_some() {
                             self.dup_element(child);
                         } else {
@@ -846,6 +844,20 @@ impl<'d, 'a> Cx<'d, 'a> {
             then,
             otherwise,
         })
+    }
+
+    /// A `<then>`/`<else>` branch: its mediators, or with `sequence="key"` a reference to that
+    /// sequence (Synapse then runs the named sequence instead of the children).
+    fn filter_branch(&mut self, child: El<'d, 'a>) -> Vec<Mediator> {
+        self.check_attrs(child, &["description", "sequence"]);
+        let ms = self.mediators(child);
+        match child.attr("sequence") {
+            Some(key) => vec![Mediator {
+                span: child.span,
+                kind: MediatorKind::SequenceRef(self.spanned(key)),
+            }],
+            None => ms,
+        }
     }
 
     fn payload_factory(&mut self, el: El<'d, 'a>) -> Option<PayloadFactory> {
@@ -1061,7 +1073,16 @@ impl<'d, 'a> Cx<'d, 'a> {
                 "description",
             ],
         );
-        let name = self.required(el, "name");
+        // without name=, an embedded XML child is a whole SOAP header block
+        let embedded = el.attr("name").is_none() && el.elements().next().is_some();
+        let name = if embedded {
+            Some(Spanned {
+                value: String::new(),
+                span: el.name_span,
+            })
+        } else {
+            self.required(el, "name")
+        };
         let scope = match el.attr("scope") {
             None => Some(HeaderScope::Soap),
             Some(a) if a.value == "default" => Some(HeaderScope::Soap),
@@ -1079,7 +1100,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             }
         };
         let action = self.action(el);
-        let value = self.value_or_expression(el, action == PropertyAction::Set, true);
+        let value = self.value_or_expression(el, action == PropertyAction::Set || embedded, true);
         if let Some(v) = self.attr_s(el, "value") {
             self.placeholder(&v);
         }
