@@ -63,7 +63,9 @@ fn short_format_is_path_line_col() {
     assert_eq!(
         first,
         format!(
-            "{}:2:41: error[E0301]: unknown property scope `axis3`",
+            "{}:2:41: error[E0301]: unknown property scope `axis3`; did you mean `axis2`? \
+             (the scopes are: default, transport, axis2, axis2-client, operation, registry, \
+             system, env, file, func, trace, analytics)",
             p(&f)
         )
     );
