@@ -517,3 +517,96 @@ fn run_trace_prints_each_mediator_with_its_changes() {
     let (_, _, quiet) = run_json(&seq, &req, &[]);
     assert!(quiet.is_empty(), "{quiet}");
 }
+
+// ===== docs/DIAGNOSTICS.md =====
+
+/// The rows of the tables in docs/DIAGNOSTICS.md: (code, example cell).
+fn documented_examples() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(root().join("docs/DIAGNOSTICS.md")).unwrap();
+    let mut rows = Vec::new();
+    for line in doc.lines() {
+        // `| code | name | meaning | example | fix |`; `\|` is a `|` inside a cell
+        let line = line.replace("\\|", "\u{1}");
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() == 7
+            && cells[1].len() == 5
+            && cells[1][1..].bytes().all(|b| b.is_ascii_digit())
+        {
+            rows.push((cells[1].to_string(), cells[4].replace('\u{1}', "|")));
+        }
+    }
+    rows
+}
+
+/// The backticked snippets of a cell that are XML (they start with `<`).
+fn xml_snippets(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with('<'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every XML example in the tables of docs/DIAGNOSTICS.md, linted on its own (mediators inside
+/// a `<sequence>`), produces the code of its row; every code of the parser and the compiler has
+/// at least one such example.
+#[test]
+fn every_documented_example_produces_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = documented_examples();
+    assert!(rows.len() > 40, "the tables were not found: {}", rows.len());
+    let mut failures = Vec::new();
+    for (i, (code, cell)) in rows.iter().enumerate() {
+        let snippets = xml_snippets(cell);
+        if code.starts_with("E04") {
+            continue; // synaptic.toml, checked by the gateway's configuration tests
+        }
+        if code == "E0113" {
+            // too long for the table: 201 nested `<in>`
+            let f = dir.path().join("deep.xml");
+            let text = format!(
+                "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"deep\">{}{}</sequence>",
+                "<in>".repeat(201),
+                "</in>".repeat(201)
+            );
+            std::fs::write(&f, text).unwrap();
+            // with the main thread's stack size, as the binary runs it (a debug build needs
+            // more than a test thread's 2 MiB for 200 levels)
+            let path = p(&f);
+            let out = std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(move || cli(&["lint", &path]).1)
+                .unwrap()
+                .join()
+                .unwrap();
+            assert!(out.contains("error[E0113]"), "{out}");
+            continue;
+        }
+        if snippets.is_empty() {
+            failures.push(format!("{code}: no XML example in `{cell}`"));
+        }
+        for (j, s) in snippets.iter().enumerate() {
+            // a whole file when it declares its own default namespace (or is a DOCTYPE)
+            let first_tag = s.split('>').next().unwrap_or("");
+            let whole_file = s.starts_with("<!DOCTYPE") || first_tag.contains("xmlns=");
+            let text = if whole_file {
+                s.clone()
+            } else {
+                format!("<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"example\">{s}</sequence>")
+            };
+            let f = dir.path().join(format!("example-{i}-{j}.xml"));
+            std::fs::write(&f, &text).unwrap();
+            let (_, out, err) = cli(&["lint", &p(&f)]);
+            let tag = if code.starts_with('E') {
+                format!("error[{code}]")
+            } else {
+                format!("warning[{code}]")
+            };
+            if !out.contains(&tag) {
+                failures.push(format!("{code}: `{s}` gives\n{out}{err}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
