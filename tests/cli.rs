@@ -549,8 +549,8 @@ fn xml_snippets(cell: &str) -> Vec<String> {
 }
 
 /// Every XML example in the tables of docs/DIAGNOSTICS.md, linted on its own (mediators inside
-/// a `<sequence>`), produces the code of its row; every code of the parser and the compiler has
-/// at least one such example.
+/// a `<sequence>`), produces the code of its row, and so does every configuration example
+/// (`serve --check`); every code has at least one example.
 #[test]
 fn every_documented_example_produces_its_code() {
     let dir = tempfile::tempdir().unwrap();
@@ -560,7 +560,18 @@ fn every_documented_example_produces_its_code() {
     for (i, (code, cell)) in rows.iter().enumerate() {
         let snippets = xml_snippets(cell);
         if code.starts_with("E04") {
-            continue; // synaptic.toml, checked by the gateway's configuration tests
+            // lines of synaptic.toml's `[server]` table
+            let lines: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+            assert!(!lines.is_empty(), "{code}: no example");
+            for (j, line) in lines.iter().enumerate() {
+                let f = dir.path().join(format!("config-{i}-{j}.toml"));
+                std::fs::write(&f, format!("[server]\n{line}\n")).unwrap();
+                let (_, out, err) = cli(&["serve", "--check", "--config", &p(&f)]);
+                if !format!("{out}{err}").contains(&format!("error[{code}]")) {
+                    failures.push(format!("{code}: `{line}` gives\n{out}{err}"));
+                }
+            }
+            continue;
         }
         if code == "E0113" {
             // too long for the table: 201 nested `<in>`
