@@ -413,17 +413,7 @@ fn result_json_with(flow: &str, ctx: &mut MessageContext) -> serde_json::Value {
         Ok(b) => b,
         Err(_) => (Bytes::new(), ctx.content_type.clone()),
     };
-    let mut headers = serde_json::Map::new();
-    for name in ctx.headers.keys() {
-        let joined = ctx
-            .headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
-        headers.insert(name.as_str().to_string(), serde_json::Value::String(joined));
-    }
+    let headers = ctx.header_strings();
     serde_json::json!({
         "flow": flow,
         "status": ctx.status,

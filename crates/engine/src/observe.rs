@@ -72,6 +72,21 @@ impl MessageContext {
     pub fn faulted(&self) -> bool {
         self.st.fault
     }
+    /// The transport headers, the values of a repeated header joined with `, ` (not redacted).
+    pub fn header_strings(&self) -> BTreeMap<String, String> {
+        let mut headers = BTreeMap::new();
+        for name in self.headers.keys() {
+            let joined = self
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ");
+            headers.insert(name.as_str().to_string(), joined);
+        }
+        headers
+    }
 }
 
 /// The observed properties of a message before a mediator runs.
@@ -89,18 +104,7 @@ fn snapshot(ctx: &MessageContext) -> Snapshot {
         .iter()
         .map(|(n, s)| (*n, ctx.scope_strings(*s)))
         .collect();
-    let mut headers = BTreeMap::new();
-    for name in ctx.headers.keys() {
-        let joined = ctx
-            .headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
-        headers.insert(name.as_str().to_string(), joined);
-    }
-    v.push(("transport", headers));
+    v.push(("transport", ctx.header_strings()));
     Snapshot(v)
 }
 
