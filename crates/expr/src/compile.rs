@@ -295,7 +295,7 @@ fn xpath_kind(
             return Err(vec![Diagnostic::error(
                 codes::E0201,
                 at((0, text.len())),
-                format!("XPath syntax error: {e}"),
+                format!("XPath syntax error in `{text}`: {e}"),
             )])
         }
     }
