@@ -621,3 +621,55 @@ fn every_documented_example_produces_its_code() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn run_exit_codes_follow_whether_a_fault_sequence_took_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    // a handler that only logs: handled, the server answers with a fault response
+    sequence_file(
+        &lib,
+        "note-it",
+        "  <log level=\"custom\"><property name=\"handled\" value=\"yes\"/></log>\n",
+    );
+    // a handler that fails itself: nothing handles that second fault
+    sequence_file(
+        &lib,
+        "fails-too",
+        "  <property name=\"n\" expression=\"concat('x', 'y')\" type=\"INTEGER\"/>\n",
+    );
+    let req = request_file(dir.path(), "GET /x HTTP/1.1\n\n");
+    let bad = r#"<property name="n" expression="'abc'" type="INTEGER"/>"#;
+    for (handler, want_code) in [("note-it", 0), ("fails-too", 1)] {
+        let main = dir.path().join(format!("main-{handler}.xml"));
+        std::fs::write(
+            &main,
+            format!(
+                "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"main\" onError=\"{handler}\">\n  {bad}\n</sequence>\n"
+            ),
+        )
+        .unwrap();
+        let (code, v, err) = run_json(&main, &req, &["--sequences", &p(&lib)]);
+        assert_eq!(code, want_code, "{handler}: {v}{err}");
+        assert_eq!(v["faulted"], true, "{v}");
+        if want_code == 0 {
+            assert_eq!(v["flow"], "fault", "{v}");
+            assert_eq!(v["fault"]["handled_by"], "note-it");
+            assert!(v["fault"]["at"]
+                .as_str()
+                .unwrap()
+                .ends_with("main-note-it.xml:2:3"));
+            assert_eq!(v["logs"][0]["message"], "handled = yes");
+        } else {
+            assert_eq!(v["fault"]["handled_by"], serde_json::Value::Null, "{v}");
+            assert!(
+                v["fault"]["at"]
+                    .as_str()
+                    .unwrap()
+                    .contains("fails-too.xml:2:"),
+                "the second fault, in the handler: {v}"
+            );
+        }
+    }
+}
