@@ -117,6 +117,7 @@ fn one_error_per_problem() {
     check(
         r#"<property/><filter><log/></filter><send><endpoint/></send>"#,
         expect![[r#"
+            none
             Send(Send { endpoint: None, receive: None })
             error[E0105] "property": <property> is missing the required attribute `name`
             error[E0105] "property": <property> needs value= or expression= (or an inline XML child)
