@@ -28,6 +28,7 @@ mod num;
 mod props;
 mod regex_java;
 mod scalar;
+pub mod synexpr;
 mod syntax;
 mod xpath;
 

@@ -1,0 +1,1 @@
+//! Unit tests of Synapse Expressions against an in-memory environment.
