@@ -66,6 +66,7 @@ pub(crate) enum Op {
     Switch(Box<SwitchOp>),
     Enrich(Box<EnrichOp>),
     MakeFault(Box<MakeFaultOp>),
+    Variable(Box<crate::variable::VariableOp>),
     Direction {
         response: bool,
         body: BlockId,
@@ -83,6 +84,8 @@ pub(crate) enum ValueSrc {
     /// Converted at compile time.
     Literal(Value),
     Expr(CompiledExpr),
+    /// A Synapse Expression (`${…}`).
+    Syn(synaptic_expr::synexpr::SynExpr),
     None,
 }
 
@@ -99,6 +102,8 @@ pub(crate) struct PropertyOp {
 #[derive(Debug)]
 pub(crate) enum Cond {
     XPath(CompiledExpr),
+    /// `xpath="${…}"`
+    Syn(synaptic_expr::synexpr::SynExpr),
     Regex {
         source: CompiledExpr,
         regex: regex::Regex,
@@ -569,6 +574,9 @@ impl Compiler<'_> {
             ast::MediatorKind::Property(p) => Op::Property(Box::new(self.property(p, span)?)),
             ast::MediatorKind::Filter(f) => {
                 let cond = match &f.condition {
+                    ast::Condition::XPath(e) if crate::variable::is_syn(e) => {
+                        Cond::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
+                    }
                     ast::Condition::XPath(e) => Cond::XPath(self.expr(e, Dialect::XPath)?),
                     ast::Condition::Regex { source, regex } => {
                         let source = self.expr(source, Dialect::XPath);
@@ -654,6 +662,13 @@ impl Compiler<'_> {
             }
             ast::MediatorKind::Enrich(e) => Op::Enrich(Box::new(self.enrich(e)?)),
             ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(self.makefault(f)?)),
+            ast::MediatorKind::Variable(v) => {
+                let mut diags = Vec::new();
+                let op =
+                    crate::variable::compile(v, &mut diags, &mut |e| self.expr(e, Dialect::XPath));
+                self.diags.extend(diags);
+                Op::Variable(Box::new(op?))
+            }
             ast::MediatorKind::Direction { dir, mediators } => {
                 let body = self.block(mediators);
                 Op::Direction {
@@ -704,6 +719,10 @@ impl Compiler<'_> {
                 }
             }
         });
+        if crate::variable::meta(&syn_exprs(&op), &mut keys) {
+            touches = true;
+            needs_dom = true;
+        }
         Some(Node {
             op,
             span,
@@ -826,6 +845,9 @@ impl Compiler<'_> {
                         return None;
                     }
                 }
+            }
+            ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
+                ValueSrc::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
             }
             ast::PropertyValue::Expression(e) => {
                 let c = self.expr(e, Dialect::XPath)?;
@@ -1017,6 +1039,9 @@ impl Compiler<'_> {
                 }
                 ValueSrc::Literal(Value::String(l.value.clone()))
             }
+            ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
+                ValueSrc::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
+            }
             ast::PropertyValue::Expression(e) => ValueSrc::Expr(self.expr(e, Dialect::XPath)?),
             ast::PropertyValue::Inline(x) => ValueSrc::Literal(Value::Xml(x.value.clone())),
             ast::PropertyValue::None => {
@@ -1157,6 +1182,15 @@ impl Compiler<'_> {
         for p in &l.properties {
             let v = match &p.value {
                 ast::PropertyValue::Literal(s) => ValueSrc::Literal(Value::String(s.value.clone())),
+                ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
+                    match crate::variable::compile_syn(e, &mut self.diags) {
+                        Some(x) => ValueSrc::Syn(x),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
                 ast::PropertyValue::Expression(e) => match self.expr(e, Dialect::XPath) {
                     Some(c) => ValueSrc::Expr(c),
                     None => {
@@ -1572,6 +1606,33 @@ fn get_property_target(text: &str) -> Option<Result<(Scope, String), String>> {
     })
 }
 
+/// Every Synapse Expression (`${…}`) of an op (not descending into blocks).
+pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
+    fn value(v: &ValueSrc) -> Option<&synaptic_expr::synexpr::SynExpr> {
+        match v {
+            ValueSrc::Syn(e) => Some(e),
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    match op {
+        Op::Property(p) => out.extend(value(&p.value)),
+        Op::Header(h) => out.extend(value(&h.value)),
+        Op::Log(l) => out.extend(l.props.iter().filter_map(|(_, v)| value(v))),
+        Op::MakeFault(m) => out.extend(m.reason.as_ref().and_then(value)),
+        Op::Filter {
+            cond: Cond::Syn(e), ..
+        } => out.push(e),
+        Op::Variable(v) => {
+            if let crate::variable::VarSrc::Syn(e) = &v.value {
+                out.push(e);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Every expression of an op (not descending into blocks).
 pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
     let value = |v: &ValueSrc, f: &mut dyn FnMut(&CompiledExpr)| {
@@ -1589,7 +1650,13 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Filter { cond, .. } => match cond {
             Cond::XPath(e) => f(e),
             Cond::Regex { source, .. } => f(source),
+            Cond::Syn(_) => {}
         },
+        Op::Variable(v) => {
+            if let crate::variable::VarSrc::XPath(e) = &v.value {
+                f(e);
+            }
+        }
         Op::PayloadFactory(p) => {
             for a in &p.args {
                 if let ArgSrc::Expr { expr, .. } = &a.src {

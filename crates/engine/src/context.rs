@@ -32,6 +32,8 @@ pub(crate) struct State {
     /// A POX fault was built by `makefault` (Axis2 `processingFault`: answered with 500 unless
     /// `HTTP_SC` or `FAULTS_AS_HTTP_200` say otherwise).
     pub fault_response: bool,
+    /// Variables set by the `variable` mediator (`${vars.x}`).
+    pub variables: HashMap<String, Value>,
 }
 
 impl std::fmt::Debug for State {

@@ -17,6 +17,7 @@ mod payload_factory;
 mod redact;
 mod run;
 mod uri;
+mod variable;
 mod xsel;
 
 #[cfg(test)]

@@ -198,6 +198,7 @@ pub(crate) fn eval_src(
     match v {
         ValueSrc::Literal(v) => Ok(v.clone()),
         ValueSrc::Expr(e) => eval(engine, ctx, e),
+        ValueSrc::Syn(e) => Ok(crate::variable::eval_syn(engine, ctx, e)),
         ValueSrc::None => Ok(Value::Null),
     }
 }
@@ -246,6 +247,7 @@ async fn step(
     }
     match &node.op {
         Op::Property(p) => property(engine, p, ctx).await.map(|_| Step::Next),
+        Op::Variable(v) => crate::variable::run(engine, v, ctx).map(|_| Step::Next),
         Op::Filter {
             cond,
             then,
@@ -253,6 +255,7 @@ async fn step(
         } => {
             let yes = match cond {
                 Cond::XPath(e) => truthy(&eval(engine, ctx, e)?),
+                Cond::Syn(e) => crate::variable::eval_syn_cond(engine, ctx, e),
                 Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
                     None => false,
                     Some(s) => regex.is_match(&s),

@@ -53,7 +53,6 @@ const UNSUPPORTED: &[&str] = &[
     "throwError",
     "transaction",
     "validate",
-    "variable",
     "xquery",
     "xslt",
 ];
@@ -109,6 +108,9 @@ struct Cx<'d, 'a> {
 }
 
 type El<'d, 'a> = &'d Element<'a>;
+
+#[path = "parse_variable.rs"]
+mod parse_variable;
 
 // === impl Cx: roots and artifacts ===
 
@@ -571,6 +573,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "call" => MediatorKind::Call(self.call(el)),
             "send" => MediatorKind::Send(self.send(el)),
             "log" => MediatorKind::Log(self.log(el)),
+            "variable" => MediatorKind::Variable(self.variable(el)?),
             "respond" => {
                 self.leaf(el, &["description"]);
                 MediatorKind::Respond
