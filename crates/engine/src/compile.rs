@@ -120,6 +120,8 @@ pub(crate) enum MediaType {
 #[derive(Debug)]
 pub(crate) enum FormatSrc {
     Inline(String),
+    /// An inline format with `${…}` placeholders.
+    Syn(synaptic_expr::synexpr::Template),
     Key(String),
 }
 
@@ -203,6 +205,8 @@ pub(crate) struct LogOp {
     pub category: Option<String>,
     pub separator: String,
     pub props: Vec<(String, ValueSrc)>,
+    /// `<message>` with `${…}` inside.
+    pub message: Option<synaptic_expr::synexpr::Template>,
 }
 
 #[derive(Debug)]
@@ -933,6 +937,9 @@ impl Compiler<'_> {
             ast::MediaType::Text => MediaType::Text,
         };
         let format = match &p.format {
+            ast::Format::Inline(s) if synaptic_expr::synexpr::has_expressions(&s.value) => {
+                FormatSrc::Syn(crate::variable::compile_template(s, &mut self.diags)?)
+            }
             ast::Format::Inline(s) => FormatSrc::Inline(s.value.clone()),
             ast::Format::Key(k) => match self.local_entries.get(&k.value) {
                 Some(t) => FormatSrc::Inline(t.clone()),
@@ -1203,11 +1210,19 @@ impl Compiler<'_> {
             };
             props.push((p.name.value.clone(), v));
         }
+        let message = match &l.message {
+            Some(m) => match crate::variable::compile_template(m, &mut self.diags) {
+                Some(t) => Some(t),
+                None => return None,
+            },
+            None => None,
+        };
         ok.then_some(LogOp {
             level,
             category: l.category.clone(),
             separator: l.separator.clone().unwrap_or_else(|| ",".into()),
             props,
+            message,
         })
     }
 
@@ -1618,11 +1633,19 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
     match op {
         Op::Property(p) => out.extend(value(&p.value)),
         Op::Header(h) => out.extend(value(&h.value)),
-        Op::Log(l) => out.extend(l.props.iter().filter_map(|(_, v)| value(v))),
+        Op::Log(l) => {
+            out.extend(l.props.iter().filter_map(|(_, v)| value(v)));
+            out.extend(l.message.iter().flat_map(|m| m.expressions()));
+        }
         Op::MakeFault(m) => out.extend(m.reason.as_ref().and_then(value)),
         Op::Filter {
             cond: Cond::Syn(e), ..
         } => out.push(e),
+        Op::PayloadFactory(p) => {
+            if let FormatSrc::Syn(t) = &p.format {
+                out.extend(t.expressions());
+            }
+        }
         Op::Variable(v) => {
             if let crate::variable::VarSrc::Syn(e) = &v.value {
                 out.push(e);

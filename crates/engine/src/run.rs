@@ -581,6 +581,13 @@ fn payload_factory(
 ) -> Result<(), MediationError> {
     let template: String = match &p.format {
         FormatSrc::Inline(s) => s.clone(),
+        FormatSrc::Syn(t) => crate::variable::render_pf(
+            engine,
+            ctx,
+            t,
+            matches!(p.media, MediaType::Json),
+            matches!(p.media, MediaType::Xml),
+        ),
         FormatSrc::Key(k) => ctx.registry_value(k).ok_or_else(|| {
             MediationError::internal(
                 ErrorKind::Registry,
@@ -871,7 +878,10 @@ async fn call(
 fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext) -> Result<(), MediationError> {
     let mut parts: Vec<String> = Vec::new();
     let sep = l.separator.as_str();
-    if !matches!(l.level, LogLevel::Custom) {
+    if let Some(m) = &l.message {
+        parts.push(crate::variable::render(engine, ctx, m));
+    }
+    if !matches!(l.level, LogLevel::Custom) && l.message.is_none() {
         if let Some(to) = ctx.st.addressing.get("To") {
             parts.push(format!("To: {}", redact_text(to)));
         }

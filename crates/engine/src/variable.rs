@@ -97,6 +97,29 @@ pub(crate) fn compile_syn(e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<
     }
 }
 
+/// Compile text with `${…}` inside (a log `<message>`).
+pub(crate) fn compile_template(
+    t: &synaptic_diag::Spanned<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<synexpr::Template> {
+    match synexpr::Template::compile(&t.value, t.span, &[]) {
+        Ok(t) => Some(t),
+        Err(d) => {
+            diags.extend(d);
+            None
+        }
+    }
+}
+
+/// Render a template against the message (a failed expression reads as empty).
+pub(crate) fn render(engine: &Engine, ctx: &MessageContext, t: &synexpr::Template) -> String {
+    let env = Env {
+        ctx,
+        now_ms: engine.clock.now_ms(),
+    };
+    t.render(&env)
+}
+
 /// Compile a `<variable>`. `xpath` compiles a classic (XPath / `json-eval`) expression.
 pub(crate) fn compile(
     v: &ast::Variable,
@@ -297,4 +320,53 @@ fn typed_from_text(v: Value, ty: Option<VarType>) -> Result<Value, String> {
         (None, _) | (_, None) => Ok(v),
         (Some(t), Some(s)) => convert_literal(&s, Some(t)),
     }
+}
+
+/// A payloadFactory format with `${…}` placeholders (`template-type="default"`): a quoted
+/// `"${…}"` gets the value escaped for the media type, a bare `${…}` the value as is (JSON
+/// objects and arrays as JSON text, converted to XML in an XML format). `$n` arguments are
+/// substituted afterwards, in the text this gives.
+pub(crate) fn render_pf(
+    engine: &Engine,
+    ctx: &MessageContext,
+    t: &synexpr::Template,
+    json: bool,
+    xml: bool,
+) -> String {
+    use synexpr::{SynValue, TemplatePiece};
+    let env = Env {
+        ctx,
+        now_ms: engine.clock.now_ms(),
+    };
+    let pieces: Vec<TemplatePiece<'_>> = t.pieces().collect();
+    let mut out = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        match p {
+            TemplatePiece::Text(s) => out.push_str(s),
+            TemplatePiece::Expr(e) => {
+                let quoted = i > 0
+                    && matches!(pieces[i - 1], TemplatePiece::Text(s) if s.ends_with('"'))
+                    && matches!(pieces.get(i + 1), Some(TemplatePiece::Text(s)) if s.starts_with('"'));
+                let v = synexpr::evaluate(e, &env).unwrap_or(SynValue::Null);
+                let is_json = matches!(v, SynValue::Json(_));
+                let text = v.to_text().unwrap_or_default();
+                if quoted {
+                    if json {
+                        crate::payload_factory::json_escape(&text, &mut out);
+                    } else if xml {
+                        crate::payload_factory::xml_escape(&text, &mut out);
+                    } else {
+                        out.push_str(&text);
+                    }
+                } else if xml && is_json {
+                    out.push_str(&crate::payload_factory::json_to_xml(&text));
+                } else if xml && !crate::payload_factory::is_xml(&text) {
+                    crate::payload_factory::xml_escape(&text, &mut out);
+                } else {
+                    out.push_str(&text);
+                }
+            }
+        }
+    }
+    out
 }

@@ -327,6 +327,8 @@ pub struct Log {
     pub category: Option<String>,
     pub separator: Option<String>,
     pub properties: Vec<LogProperty>,
+    /// `<message>` (Micro Integrator 4.4): text with `${…}` expressions inside.
+    pub message: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -1212,8 +1212,14 @@ impl<'d, 'a> Cx<'d, 'a> {
         });
         let separator = el.attr("separator").map(|a| a.value.to_string());
         let mut properties = Vec::new();
+        let mut message = None;
         for child in self.children(el) {
             match self.syn_name(child) {
+                Some("message") => {
+                    self.check_attrs(child, &[]);
+                    let (text, span) = self.text_of(child);
+                    message = Some(Spanned::new(text, span));
+                }
                 Some("property") => {
                     self.check_attrs(child, &["name", "value", "expression", "description"]);
                     let name = self.required(child, "name");
@@ -1231,6 +1237,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             category,
             separator,
             properties,
+            message,
         }
     }
 

@@ -341,6 +341,13 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
+/// A piece of a [`Template`].
+#[derive(Clone, Copy, Debug)]
+pub enum TemplatePiece<'a> {
+    Text(&'a str),
+    Expr(&'a SynExpr),
+}
+
 #[derive(Clone, Debug)]
 enum Part {
     Text(String),
@@ -451,6 +458,14 @@ impl Template {
         } else {
             Err(errors)
         }
+    }
+
+    /// The pieces of the template in order: literal text and expressions.
+    pub fn pieces(&self) -> impl Iterator<Item = TemplatePiece<'_>> {
+        self.parts.iter().map(|p| match p {
+            Part::Text(t) => TemplatePiece::Text(t),
+            Part::Expr(e) => TemplatePiece::Expr(e),
+        })
     }
 
     /// The expressions of the template.
