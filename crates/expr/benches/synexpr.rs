@@ -58,8 +58,12 @@ fn bench(c: &mut Criterion) {
         Dialect::XPath,
     )
     .expect("compiles");
-    let arith = synexpr::compile("vars.total * payload.orders[1].price", Span::detached(), &[])
-        .expect("compiles");
+    let arith = synexpr::compile(
+        "vars.total * payload.orders[1].price",
+        Span::detached(),
+        &[],
+    )
+    .expect("compiles");
     let filter = synexpr::compile("payload.orders[?(@.qty > 1)].id", Span::detached(), &[])
         .expect("compiles");
     assert_eq!(synexpr::string_value_of(&syn, &env), "A-1");

@@ -173,7 +173,7 @@ fn looks_like_java_double(s: &str) -> bool {
 }
 
 /// A number literal: `int`, else `long`, else `double`.
-fn number_literal(s: &str) -> R<SynValue> {
+pub fn number_literal(s: &str) -> R<SynValue> {
     if let Some(v) = parse_java_integral(s) {
         return Ok(v);
     }
@@ -232,7 +232,7 @@ impl<'a> Evaluator<'a> {
             Node::Lit(l) => Ok(match l {
                 Lit::Null => SynValue::Null,
                 Lit::Bool(b) => SynValue::Bool(*b),
-                Lit::Num(s) => number_literal(s)?,
+                Lit::Num(v) => v.clone(),
                 Lit::Str(s) => SynValue::Str(s.clone()),
             }),
             Node::Array(items) => {

@@ -11,8 +11,9 @@ pub const MAX_DEPTH: usize = 64;
 pub enum Lit {
     Null,
     Bool(bool),
-    /// A number as written (`Integer.parseInt`, then `Long`, then `Double` at evaluation).
-    Num(String),
+    /// A number, typed at load as `Integer.parseInt`, then `Long.parseLong`, then
+    /// `Double.parseDouble` would type it.
+    Num(super::eval::SynValue),
     Str(String),
 }
 
@@ -339,7 +340,8 @@ impl<'a> Parser<'a> {
                 self.bump();
                 if let Tok::Number(n) = self.peek().clone() {
                     self.bump();
-                    return Ok(Node::Lit(Lit::Num(format!("-{n}"))));
+                    let v = self.number(&format!("-{n}"))?;
+                    return Ok(Node::Lit(Lit::Num(v)));
                 }
                 self.enter()?;
                 let n = self.unary()?;
@@ -361,8 +363,9 @@ impl<'a> Parser<'a> {
         let t = self.cur().clone();
         match &t.tok {
             Tok::Number(n) => {
+                let v = self.number(n)?;
                 self.bump();
-                Ok(Node::Lit(Lit::Num(n.clone())))
+                Ok(Node::Lit(Lit::Num(v)))
             }
             Tok::Str(s) => {
                 self.bump();
@@ -404,6 +407,10 @@ impl<'a> Parser<'a> {
             Tok::Eof => self.err("expected a value"),
             _ => self.err("unexpected token"),
         }
+    }
+
+    fn number(&self, text: &str) -> R<super::eval::SynValue> {
+        super::eval::number_literal(text).or_else(|m| self.err(m))
     }
 
     fn ident(&mut self, w: String) -> R<Node> {
