@@ -9,6 +9,7 @@ use super::decimal::Dec;
 use super::eval::{int_or_long, Evaluator, SynValue, R};
 use super::parser::{Lit, Node};
 use super::Func;
+use crate::date::{DAYS, MONTHS};
 use crate::{ExprEnv, Scope, Value};
 
 fn bad(f: Func) -> String {
@@ -27,31 +28,8 @@ fn jsub(s: &str, from: usize, to: usize) -> String {
 }
 
 fn charset_bytes(s: &str, charset: &str) -> R<Vec<u8>> {
-    match charset.to_ascii_uppercase().as_str() {
-        "UTF-8" | "UTF8" => Ok(s.as_bytes().to_vec()),
-        "US-ASCII" | "ASCII" => Ok(s
-            .chars()
-            .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
-            .collect()),
-        "ISO-8859-1" | "LATIN1" => Ok(s
-            .chars()
-            .map(|c| {
-                if (c as u32) < 256 {
-                    c as u32 as u8
-                } else {
-                    b'?'
-                }
-            })
-            .collect()),
-        "UTF-16" => {
-            let mut out = vec![0xFE, 0xFF];
-            for u in s.encode_utf16() {
-                out.extend(u.to_be_bytes());
-            }
-            Ok(out)
-        }
-        _ => Err(format!("unsupported charset {charset}")),
-    }
+    crate::xpath::charset_bytes(s, Some(charset))
+        .map_err(|_| format!("unsupported charset {charset}"))
 }
 
 /// `URLEncoder.encode`: unreserved `A-Z a-z 0-9 . - * _`, space as `+`.
@@ -570,30 +548,6 @@ struct Fields {
     milli: Option<i64>,
     pm: Option<bool>,
 }
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
 
 /// An environment whose body is an XML value held in a variable.
 struct XmlVarEnv<'a> {
