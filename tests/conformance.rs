@@ -10,6 +10,8 @@
 mod mediate;
 #[path = "conformance/runner/payload.rs"]
 mod payload;
+#[path = "conformance/runner/synexpr.rs"]
+mod synexpr;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,6 +52,7 @@ fn run_case(case: &toml::Table) -> Result<(), String> {
     let kind = field(case, "kind")?;
     match kind {
         "mediate" => mediate::run(case),
+        "synapse-expression" => synexpr::run(case),
         k if payload::KINDS.contains(&k) => payload::run(k, case),
         other => Err(format!("unknown kind `{other}`")),
     }

@@ -87,4 +87,8 @@ codes! {
     W0103 = "skipped-artifact";
     // appended by engine (enrich, makefault)
     E0116 = "invalid-combination";
+    // appended by Synapse Expressions (`${…}`)
+    E0230 = "synapse-expression-syntax";
+    E0231 = "synapse-expression-unknown-function";
+    E0232 = "synapse-expression-arity";
 }

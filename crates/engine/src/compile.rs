@@ -87,6 +87,7 @@ pub(crate) enum Op {
     Switch(Box<SwitchOp>),
     Enrich(Box<EnrichOp>),
     MakeFault(Box<MakeFaultOp>),
+    Variable(Box<crate::variable::VariableOp>),
     Direction {
         response: bool,
         body: BlockId,
@@ -104,6 +105,8 @@ pub(crate) enum ValueSrc {
     /// Converted at compile time.
     Literal(Value),
     Expr(CompiledExpr),
+    /// A Synapse Expression (`${…}`).
+    Syn(synaptic_expr::synexpr::SynExpr),
     None,
 }
 
@@ -120,6 +123,8 @@ pub(crate) struct PropertyOp {
 #[derive(Debug)]
 pub(crate) enum Cond {
     XPath(CompiledExpr),
+    /// `xpath="${…}"`
+    Syn(synaptic_expr::synexpr::SynExpr),
     Regex {
         source: CompiledExpr,
         regex: regex::Regex,
@@ -136,6 +141,8 @@ pub(crate) enum MediaType {
 #[derive(Debug)]
 pub(crate) enum FormatSrc {
     Inline(String),
+    /// An inline format with `${…}` placeholders.
+    Syn(synaptic_expr::synexpr::Template),
     Key(String),
 }
 
@@ -222,6 +229,8 @@ pub(crate) struct LogOp {
     pub category: Option<String>,
     pub separator: String,
     pub props: Vec<(String, ValueSrc)>,
+    /// `<message>` with `${…}` inside.
+    pub message: Option<synaptic_expr::synexpr::Template>,
 }
 
 #[derive(Debug)]
@@ -593,6 +602,9 @@ impl Compiler<'_> {
             ast::MediatorKind::Property(p) => Op::Property(Box::new(self.property(p, span)?)),
             ast::MediatorKind::Filter(f) => {
                 let cond = match &f.condition {
+                    ast::Condition::XPath(e) if crate::variable::is_syn(e) => {
+                        Cond::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
+                    }
                     ast::Condition::XPath(e) => Cond::XPath(self.expr(e, Dialect::XPath)?),
                     ast::Condition::Regex { source, regex } => {
                         let source = self.expr(source, Dialect::XPath);
@@ -678,6 +690,13 @@ impl Compiler<'_> {
             }
             ast::MediatorKind::Enrich(e) => Op::Enrich(Box::new(self.enrich(e)?)),
             ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(self.makefault(f)?)),
+            ast::MediatorKind::Variable(v) => {
+                let mut diags = Vec::new();
+                let op =
+                    crate::variable::compile(v, &mut diags, &mut |e| self.expr(e, Dialect::XPath));
+                self.diags.extend(diags);
+                Op::Variable(Box::new(op?))
+            }
             ast::MediatorKind::Direction { dir, mediators } => {
                 let body = self.block(mediators);
                 Op::Direction {
@@ -728,6 +747,10 @@ impl Compiler<'_> {
                 }
             }
         });
+        if crate::variable::meta(&syn_exprs(&op), &mut keys) {
+            touches = true;
+            needs_dom = true;
+        }
         Some(Node {
             op,
             span,
@@ -875,6 +898,9 @@ impl Compiler<'_> {
                     }
                 }
             }
+            ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
+                ValueSrc::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
+            }
             ast::PropertyValue::Expression(e) => {
                 let c = self.expr(e, Dialect::XPath)?;
                 let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -959,6 +985,9 @@ impl Compiler<'_> {
             ast::MediaType::Text => MediaType::Text,
         };
         let format = match &p.format {
+            ast::Format::Inline(s) if synaptic_expr::synexpr::has_expressions(&s.value) => {
+                FormatSrc::Syn(crate::variable::compile_template(s, &mut self.diags)?)
+            }
             ast::Format::Inline(s) => FormatSrc::Inline(s.value.clone()),
             ast::Format::Key(k) => match self.local_entries.get(&k.value) {
                 Some(t) => FormatSrc::Inline(t.clone()),
@@ -1082,6 +1111,9 @@ impl Compiler<'_> {
                     }
                 }
                 ValueSrc::Literal(Value::String(l.value.clone()))
+            }
+            ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
+                ValueSrc::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
             }
             ast::PropertyValue::Expression(e) => ValueSrc::Expr(self.expr(e, Dialect::XPath)?),
             ast::PropertyValue::Inline(x) => ValueSrc::Literal(Value::Xml(x.value.clone())),
@@ -1223,6 +1255,15 @@ impl Compiler<'_> {
         for p in &l.properties {
             let v = match &p.value {
                 ast::PropertyValue::Literal(s) => ValueSrc::Literal(Value::String(s.value.clone())),
+                ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
+                    match crate::variable::compile_syn(e, &mut self.diags) {
+                        Some(x) => ValueSrc::Syn(x),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
                 ast::PropertyValue::Expression(e) => match self.expr(e, Dialect::XPath) {
                     Some(c) => ValueSrc::Expr(c),
                     None => {
@@ -1235,11 +1276,19 @@ impl Compiler<'_> {
             };
             props.push((p.name.value.clone(), v));
         }
+        let message = match &l.message {
+            Some(m) => match crate::variable::compile_template(m, &mut self.diags) {
+                Some(t) => Some(t),
+                None => return None,
+            },
+            None => None,
+        };
         ok.then_some(LogOp {
             level,
             category: l.category.clone(),
             separator: l.separator.clone().unwrap_or_else(|| ",".into()),
             props,
+            message,
         })
     }
 
@@ -1638,6 +1687,41 @@ fn get_property_target(text: &str) -> Option<Result<(Scope, String), String>> {
     })
 }
 
+/// Every Synapse Expression (`${…}`) of an op (not descending into blocks).
+pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
+    fn value(v: &ValueSrc) -> Option<&synaptic_expr::synexpr::SynExpr> {
+        match v {
+            ValueSrc::Syn(e) => Some(e),
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    match op {
+        Op::Property(p) => out.extend(value(&p.value)),
+        Op::Header(h) => out.extend(value(&h.value)),
+        Op::Log(l) => {
+            out.extend(l.props.iter().filter_map(|(_, v)| value(v)));
+            out.extend(l.message.iter().flat_map(|m| m.expressions()));
+        }
+        Op::MakeFault(m) => out.extend(m.reason.as_ref().and_then(value)),
+        Op::Filter {
+            cond: Cond::Syn(e), ..
+        } => out.push(e),
+        Op::PayloadFactory(p) => {
+            if let FormatSrc::Syn(t) = &p.format {
+                out.extend(t.expressions());
+            }
+        }
+        Op::Variable(v) => {
+            if let crate::variable::VarSrc::Syn(e) = &v.value {
+                out.push(e);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Every expression of an op (not descending into blocks).
 pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
     let value = |v: &ValueSrc, f: &mut dyn FnMut(&CompiledExpr)| {
@@ -1655,7 +1739,13 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Filter { cond, .. } => match cond {
             Cond::XPath(e) => f(e),
             Cond::Regex { source, .. } => f(source),
+            Cond::Syn(_) => {}
         },
+        Op::Variable(v) => {
+            if let crate::variable::VarSrc::XPath(e) = &v.value {
+                f(e);
+            }
+        }
         Op::PayloadFactory(p) => {
             for a in &p.args {
                 if let ArgSrc::Expr { expr, .. } = &a.src {

@@ -34,6 +34,8 @@ pub(crate) struct State {
     pub fault_response: bool,
     /// Who watches this message's mediation (`synaptic run`).
     pub observer: Option<std::sync::Arc<dyn crate::MediationObserver>>,
+    /// Variables set by the `variable` mediator (`${vars.x}`).
+    pub variables: HashMap<String, Value>,
 }
 
 impl std::fmt::Debug for State {

@@ -18,6 +18,7 @@ mod payload_factory;
 mod redact;
 mod run;
 mod uri;
+mod variable;
 mod xsel;
 
 #[cfg(test)]

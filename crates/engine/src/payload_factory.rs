@@ -66,7 +66,7 @@ fn strip_decl(s: &str) -> &str {
     t
 }
 
-fn json_to_xml(text: &str) -> String {
+pub(crate) fn json_to_xml(text: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
         let mut o = String::new();
         xml_escape(text, &mut o);

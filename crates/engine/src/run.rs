@@ -215,6 +215,7 @@ pub(crate) fn eval_src(
     match v {
         ValueSrc::Literal(v) => Ok(v.clone()),
         ValueSrc::Expr(e) => eval(engine, ctx, e),
+        ValueSrc::Syn(e) => Ok(crate::variable::eval_syn(engine, ctx, e)),
         ValueSrc::None => Ok(Value::Null),
     }
 }
@@ -263,6 +264,7 @@ async fn step(
     }
     match &node.op {
         Op::Property(p) => property(engine, p, ctx).await.map(|_| Step::Next),
+        Op::Variable(v) => crate::variable::run(engine, v, ctx).map(|_| Step::Next),
         Op::Filter {
             cond,
             then,
@@ -270,6 +272,7 @@ async fn step(
         } => {
             let yes = match cond {
                 Cond::XPath(e) => truthy(&eval(engine, ctx, e)?),
+                Cond::Syn(e) => crate::variable::eval_syn_cond(engine, ctx, e),
                 Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
                     None => false,
                     Some(s) => regex.is_match(&s),
@@ -617,6 +620,13 @@ fn payload_factory(
 ) -> Result<(), MediationError> {
     let template: String = match &p.format {
         FormatSrc::Inline(s) => s.clone(),
+        FormatSrc::Syn(t) => crate::variable::render_pf(
+            engine,
+            ctx,
+            t,
+            matches!(p.media, MediaType::Json),
+            matches!(p.media, MediaType::Xml),
+        ),
         FormatSrc::Key(k) => ctx.registry_value(k).ok_or_else(|| {
             MediationError::internal(
                 ErrorKind::Registry,
@@ -916,7 +926,10 @@ async fn call(
 fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext, at: Span) -> Result<(), MediationError> {
     let mut parts: Vec<String> = Vec::new();
     let sep = l.separator.as_str();
-    if !matches!(l.level, LogLevel::Custom) {
+    if let Some(m) = &l.message {
+        parts.push(crate::variable::render(engine, ctx, m));
+    }
+    if !matches!(l.level, LogLevel::Custom) && l.message.is_none() {
         if let Some(to) = ctx.st.addressing.get("To") {
             parts.push(format!("To: {}", redact_text(to)));
         }

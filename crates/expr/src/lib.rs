@@ -13,7 +13,7 @@
 //! - Numeric-typed properties (INTEGER/LONG/SHORT/FLOAT/DOUBLE) are XPath numbers (§16b): `get-property('t') + 1` with LONG 5 is `6.0` (Synapse: NaN).
 //! - OM (XML) properties enter XPath as their serialized text (a string), not as a node: `get-property('om')/child` does not navigate. JSON properties enter as compact JSON text.
 //! - `get-property('SYSTEM_DATE')` formats in UTC with English names; without a pattern it uses `M/d/yy h:mm a` (Synapse: JVM locale and zone). Pattern letters G y Y M L d D F w W E u a H k K h m s S z Z X and quoting are supported; `z` is always `UTC`, `Z` `+0000`, `X` `Z`; `Y` and `w` use ISO weeks (Java: locale weeks).
-//! - `hmac-generate`, `encrypt`, `decrypt` are rejected at lint time (E0203). `json-eval(…)` is only recognised as the whole expression (as in Synapse). Synapse 4.4 expressions `${…}` are rejected (E0201).
+//! - `hmac-generate`, `encrypt`, `decrypt` are rejected at lint time (E0203). `json-eval(…)` is only recognised as the whole expression (as in Synapse). Synapse 4.4 expressions `${…}` are not XPath: `compile` rejects them (E0201) and the engine compiles them with [`synexpr`].
 //! - `base64Decode` accepts standard and URL-safe alphabets with or without padding and ignores whitespace; characters outside the alphabet are ignored (commons-codec style), so it never fails. Charsets: UTF-8 (default), US-ASCII, ISO-8859-1; others are an evaluation error.
 //! - `id()` always returns an empty node-set (no DTDs, so no ID attributes); `lang()` reads `xml:lang`.
 //! - Undeclared variables (`$foo`, `$bar:x`) are lint errors (E0209); Jaxen fails at run time.
@@ -29,6 +29,7 @@ mod num;
 mod props;
 mod regex_java;
 mod scalar;
+pub mod synexpr;
 mod syntax;
 mod xpath;
 

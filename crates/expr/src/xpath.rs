@@ -810,7 +810,7 @@ impl Function for SoapPart {
 
 // --- Synapse string functions ---
 
-fn charset_bytes(s: &str, charset: Option<&str>) -> Result<Vec<u8>, FnError> {
+pub(crate) fn charset_bytes(s: &str, charset: Option<&str>) -> Result<Vec<u8>, FnError> {
     match charset.map(|c| c.trim().to_ascii_uppercase()).as_deref() {
         None | Some("" | "UTF-8" | "UTF8") => Ok(s.as_bytes().to_vec()),
         Some("US-ASCII" | "ASCII") => Ok(s

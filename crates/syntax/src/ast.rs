@@ -130,6 +130,8 @@ pub enum MediatorKind {
     Switch(Switch),
     Enrich(Enrich),
     MakeFault(MakeFault),
+    /// `<variable>` (Micro Integrator 4.4)
+    Variable(Variable),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -175,6 +177,17 @@ pub struct Property {
     pub pattern: Option<Spanned<String>>,
     pub group: Option<Spanned<String>>,
     pub description: Option<String>,
+}
+
+/// `<variable name=… value=…|expression=… type=… action=…>`: a typed value visible as
+/// `${vars.name}` and to XPath as `$var:name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variable {
+    pub name: Spanned<String>,
+    pub remove: bool,
+    /// `STRING`, `BOOLEAN`, `INTEGER`, `DOUBLE`, `LONG`, `XML` or `JSON` as written (checked).
+    pub ty: Option<Spanned<String>>,
+    pub value: PropertyValue,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -316,6 +329,8 @@ pub struct Log {
     pub category: Option<String>,
     pub separator: Option<String>,
     pub properties: Vec<LogProperty>,
+    /// `<message>` (Micro Integrator 4.4): text with `${…}` expressions inside.
+    pub message: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -110,7 +110,6 @@ const UNSUPPORTED: &[&str] = &[
     "throwError",
     "transaction",
     "validate",
-    "variable",
     "xquery",
     "xslt",
 ];
@@ -166,6 +165,9 @@ struct Cx<'d, 'a> {
 }
 
 type El<'d, 'a> = &'d Element<'a>;
+
+#[path = "parse_variable.rs"]
+mod parse_variable;
 
 // === impl Cx: roots and artifacts ===
 
@@ -629,6 +631,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "call" => MediatorKind::Call(self.call(el)),
             "send" => MediatorKind::Send(self.send(el)),
             "log" => MediatorKind::Log(self.log(el)),
+            "variable" => MediatorKind::Variable(self.variable(el)?),
             "respond" => {
                 self.leaf(el, &["description"]);
                 MediatorKind::Respond
@@ -1298,8 +1301,14 @@ impl<'d, 'a> Cx<'d, 'a> {
         });
         let separator = el.attr("separator").map(|a| a.value.to_string());
         let mut properties = Vec::new();
+        let mut message = None;
         for child in self.children(el) {
             match self.syn_name(child) {
+                Some("message") => {
+                    self.check_attrs(child, &[]);
+                    let (text, span) = self.text_of(child);
+                    message = Some(Spanned::new(text, span));
+                }
                 Some("property") => {
                     self.check_attrs(child, &["name", "value", "expression", "description"]);
                     let name = self.required(child, "name");
@@ -1317,6 +1326,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             category,
             separator,
             properties,
+            message,
         }
     }
 

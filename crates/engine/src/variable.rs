@@ -1,0 +1,372 @@
+//! The `variable` mediator and Synapse Expressions (`${…}`) in mediator attributes.
+//!
+//! Variables live with the message (`${vars.name}`), apart from properties: `get-property`
+//! never sees them. A variable holds a typed value: `STRING` (the default for a `value=`),
+//! `BOOLEAN`, `INTEGER`, `DOUBLE`, `LONG`, `XML` or `JSON`; an `expression=` without a type keeps
+//! the expression's own type (a number stays a number, a JSON object stays JSON).
+
+use synaptic_diag::{codes, Diagnostic, Span};
+use synaptic_expr::synexpr::{self, SynEnv, SynExpr};
+use synaptic_expr::{CompiledExpr, ExprEnv, Value};
+use synaptic_syntax::ast;
+
+use crate::context::Env;
+use crate::{Engine, ErrorKind, MediationError, MessageContext};
+
+/// A variable's declared type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VarType {
+    String,
+    Boolean,
+    Integer,
+    Double,
+    Long,
+    Xml,
+    Json,
+}
+
+impl VarType {
+    fn parse(s: &str) -> Option<VarType> {
+        Some(match s {
+            "STRING" => VarType::String,
+            "BOOLEAN" => VarType::Boolean,
+            "INTEGER" => VarType::Integer,
+            "DOUBLE" => VarType::Double,
+            "LONG" => VarType::Long,
+            "XML" => VarType::Xml,
+            "JSON" => VarType::Json,
+            _ => return None,
+        })
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            VarType::String => "STRING",
+            VarType::Boolean => "BOOLEAN",
+            VarType::Integer => "INTEGER",
+            VarType::Double => "DOUBLE",
+            VarType::Long => "LONG",
+            VarType::Xml => "XML",
+            VarType::Json => "JSON",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum VarSrc {
+    /// Converted at load.
+    Literal(Value),
+    Syn(SynExpr),
+    XPath(CompiledExpr),
+    None,
+}
+
+#[derive(Debug)]
+pub(crate) struct VariableOp {
+    pub name: String,
+    pub remove: bool,
+    pub ty: Option<VarType>,
+    pub value: VarSrc,
+}
+
+/// Whether an expression attribute is a Synapse Expression (`${…}`).
+pub(crate) fn is_syn(e: &ast::Expr) -> bool {
+    synexpr::is_expression_attr(&e.text)
+}
+
+/// Compile `${…}` written in an attribute; diagnostics point inside the expression.
+pub(crate) fn compile_syn(e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<SynExpr> {
+    let text = e.text.trim();
+    let lead = e.text.len() - e.text.trim_start().len();
+    let inner = &text[2..text.len() - 1];
+    let r = e.span.range();
+    let span = if r.len() == e.text.len() {
+        Span::new(
+            e.span.source,
+            r.start + lead + 2,
+            r.start + lead + 2 + inner.len(),
+        )
+    } else {
+        e.span
+    };
+    match synexpr::compile(inner, span, &e.namespaces) {
+        Ok(s) => Some(s),
+        Err(d) => {
+            diags.extend(d);
+            None
+        }
+    }
+}
+
+/// Compile text with `${…}` inside (a log `<message>`).
+pub(crate) fn compile_template(
+    t: &synaptic_diag::Spanned<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<synexpr::Template> {
+    match synexpr::Template::compile(&t.value, t.span, &[]) {
+        Ok(t) => Some(t),
+        Err(d) => {
+            diags.extend(d);
+            None
+        }
+    }
+}
+
+/// Render a template against the message (a failed expression reads as empty).
+pub(crate) fn render(engine: &Engine, ctx: &MessageContext, t: &synexpr::Template) -> String {
+    let env = Env {
+        ctx,
+        now_ms: engine.clock.now_ms(),
+    };
+    t.render(&env)
+}
+
+/// Compile a `<variable>`. `xpath` compiles a classic (XPath / `json-eval`) expression.
+pub(crate) fn compile(
+    v: &ast::Variable,
+    diags: &mut Vec<Diagnostic>,
+    xpath: &mut dyn FnMut(&ast::Expr) -> Option<CompiledExpr>,
+) -> Option<VariableOp> {
+    let ty = match &v.ty {
+        None => None,
+        Some(t) => match VarType::parse(&t.value) {
+            Some(t) => Some(t),
+            None => {
+                diags.push(Diagnostic::error(
+                    codes::E0302,
+                    t.span,
+                    format!("unknown variable type `{}`", t.value),
+                ));
+                return None;
+            }
+        },
+    };
+    let value = if v.remove {
+        VarSrc::None
+    } else {
+        match &v.value {
+            ast::PropertyValue::Literal(l) => match convert_literal(&l.value, ty) {
+                Ok(v) => VarSrc::Literal(v),
+                Err(msg) => {
+                    diags.push(Diagnostic::error(
+                        codes::E0303,
+                        l.span,
+                        format!("value `{}` does not convert: {msg}", l.value),
+                    ));
+                    return None;
+                }
+            },
+            ast::PropertyValue::Expression(e) if is_syn(e) => VarSrc::Syn(compile_syn(e, diags)?),
+            ast::PropertyValue::Expression(e) => VarSrc::XPath(xpath(e)?),
+            ast::PropertyValue::Inline(x) => VarSrc::Literal(Value::Xml(x.value.clone())),
+            ast::PropertyValue::None => VarSrc::None,
+        }
+    };
+    Some(VariableOp {
+        name: v.name.value.clone(),
+        remove: v.remove,
+        ty,
+        value,
+    })
+}
+
+/// A `value=` converted by type, as Micro Integrator does at load.
+fn convert_literal(s: &str, ty: Option<VarType>) -> Result<Value, String> {
+    Ok(match ty {
+        None | Some(VarType::String) => Value::String(s.to_string()),
+        Some(VarType::Boolean) => Value::Boolean(matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1" | "on"
+        )),
+        Some(VarType::Integer) => {
+            Value::Integer(s.parse::<i32>().map_err(|_| "not an INTEGER".to_string())? as i64)
+        }
+        Some(VarType::Long) => {
+            Value::Integer(s.parse::<i64>().map_err(|_| "not a LONG".to_string())?)
+        }
+        Some(VarType::Double) => {
+            let d = synaptic_expr::java_parse_double(s);
+            if d.is_nan() && s.trim() != "NaN" {
+                return Err("not a DOUBLE".into());
+            }
+            Value::Number(d)
+        }
+        Some(VarType::Xml) => {
+            synaptic_payload::xml::parse(s).map_err(|e| format!("not XML: {e}"))?;
+            Value::Xml(s.to_string())
+        }
+        Some(VarType::Json) => match serde_json::from_str(s) {
+            Ok(j) => Value::Json(j),
+            Err(_) => Value::Json(serde_json::Value::String(s.to_string())),
+        },
+    })
+}
+
+/// Registry keys and body access of Synapse Expressions in an op's attributes.
+pub(crate) fn meta(exprs: &[&SynExpr], keys: &mut std::collections::BTreeSet<String>) -> bool {
+    let mut touches = false;
+    for e in exprs {
+        keys.extend(e.registry_keys().iter().cloned());
+        touches |= e.is_content_aware();
+    }
+    touches
+}
+
+impl SynEnv for Env<'_> {
+    fn as_expr(&self) -> &dyn ExprEnv {
+        self
+    }
+    fn variable(&self, name: &str) -> Option<Value> {
+        self.ctx.st.variables.get(name).cloned()
+    }
+}
+
+/// Evaluate `${…}` as the value an attribute sets (null on an evaluation error, as in MI).
+pub(crate) fn eval_syn(engine: &Engine, ctx: &MessageContext, e: &SynExpr) -> Value {
+    let env = Env {
+        ctx,
+        now_ms: engine.clock.now_ms(),
+    };
+    synexpr::object_value_of(e, &env)
+}
+
+/// Evaluate `${…}` as a condition.
+pub(crate) fn eval_syn_cond(engine: &Engine, ctx: &MessageContext, e: &SynExpr) -> bool {
+    let env = Env {
+        ctx,
+        now_ms: engine.clock.now_ms(),
+    };
+    synexpr::eval_condition(e, &env)
+}
+
+/// Run a `<variable>`.
+pub(crate) fn run(
+    engine: &Engine,
+    op: &VariableOp,
+    ctx: &mut MessageContext,
+) -> Result<(), MediationError> {
+    if op.remove {
+        ctx.st.variables.remove(&op.name);
+        return Ok(());
+    }
+    let fail = |msg: String| {
+        MediationError::internal(
+            ErrorKind::Conversion,
+            format!("variable `{}`: {msg}", op.name),
+        )
+    };
+    let v = match &op.value {
+        VarSrc::Literal(v) => v.clone(),
+        VarSrc::None => Value::Null,
+        VarSrc::XPath(e) => {
+            let v = crate::run::eval(engine, ctx, e)?;
+            typed_from_text(v, op.ty).map_err(fail)?
+        }
+        VarSrc::Syn(e) => {
+            let env = Env {
+                ctx,
+                now_ms: engine.clock.now_ms(),
+            };
+            match op.ty {
+                Some(VarType::String) => Value::String(synexpr::string_value_of(e, &env)),
+                Some(VarType::Xml) => {
+                    let s = synexpr::string_value_of(e, &env);
+                    synaptic_payload::xml::parse(&s).map_err(|e| fail(format!("not XML: {e}")))?;
+                    Value::Xml(s)
+                }
+                ty => check_type(synexpr::object_value_of(e, &env), ty).map_err(fail)?,
+            }
+        }
+    };
+    if v == Value::Null {
+        // MI stores null; reading it back is the same as an unset variable
+        ctx.st.variables.remove(&op.name);
+    } else {
+        ctx.st.variables.insert(op.name.clone(), v);
+    }
+    Ok(())
+}
+
+/// An expression result checked against the declared type (MI faults on a mismatch).
+fn check_type(v: Value, ty: Option<VarType>) -> Result<Value, String> {
+    let Some(t) = ty else { return Ok(v) };
+    let ok = match (t, &v) {
+        (_, Value::Null) => true,
+        (VarType::Boolean, Value::Boolean(_)) => true,
+        (VarType::Double, Value::Number(_)) => true,
+        (VarType::Double, Value::Integer(i)) => return Ok(Value::Number(*i as f64)),
+        (VarType::Integer, Value::Integer(i)) => i32::try_from(*i).is_ok(),
+        (VarType::Long, Value::Integer(_)) => true,
+        (VarType::Json, Value::Json(_)) => true,
+        (VarType::Json, Value::String(s)) => {
+            return Ok(Value::Json(serde_json::Value::String(s.clone())))
+        }
+        (VarType::Json, Value::Integer(i)) => return Ok(Value::Json((*i).into())),
+        (VarType::Json, Value::Boolean(b)) => return Ok(Value::Json((*b).into())),
+        _ => false,
+    };
+    if ok {
+        Ok(v)
+    } else {
+        Err(format!(
+            "the expression's value is not of type {}",
+            t.as_str()
+        ))
+    }
+}
+
+/// A classic expression's result (usually text) converted to the declared type.
+fn typed_from_text(v: Value, ty: Option<VarType>) -> Result<Value, String> {
+    match (ty, v.to_synapse_string()) {
+        (None, _) | (_, None) => Ok(v),
+        (Some(t), Some(s)) => convert_literal(&s, Some(t)),
+    }
+}
+
+/// A payloadFactory format with `${…}` placeholders (`template-type="default"`): a quoted
+/// `"${…}"` gets the value escaped for the media type, a bare `${…}` the value as is (JSON
+/// objects and arrays as JSON text, converted to XML in an XML format). `$n` arguments are
+/// substituted afterwards, in the text this gives.
+pub(crate) fn render_pf(
+    engine: &Engine,
+    ctx: &MessageContext,
+    t: &synexpr::Template,
+    json: bool,
+    xml: bool,
+) -> String {
+    use synexpr::{SynValue, TemplatePiece};
+    let env = Env {
+        ctx,
+        now_ms: engine.clock.now_ms(),
+    };
+    let pieces: Vec<TemplatePiece<'_>> = t.pieces().collect();
+    let mut out = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        match p {
+            TemplatePiece::Text(s) => out.push_str(s),
+            TemplatePiece::Expr(e) => {
+                let quoted = i > 0
+                    && matches!(pieces[i - 1], TemplatePiece::Text(s) if s.ends_with('"'))
+                    && matches!(pieces.get(i + 1), Some(TemplatePiece::Text(s)) if s.starts_with('"'));
+                let v = synexpr::evaluate(e, &env).unwrap_or(SynValue::Null);
+                let is_json = matches!(v, SynValue::Json(_));
+                let text = v.to_text().unwrap_or_default();
+                if quoted {
+                    if json {
+                        crate::payload_factory::json_escape(&text, &mut out);
+                    } else if xml {
+                        crate::payload_factory::xml_escape(&text, &mut out);
+                    } else {
+                        out.push_str(&text);
+                    }
+                } else if xml && is_json {
+                    out.push_str(&crate::payload_factory::json_to_xml(&text));
+                } else if xml && !crate::payload_factory::is_xml(&text) {
+                    crate::payload_factory::xml_escape(&text, &mut out);
+                } else {
+                    out.push_str(&text);
+                }
+            }
+        }
+    }
+    out
+}
