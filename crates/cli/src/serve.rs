@@ -129,6 +129,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         wire: args.wire,
         watch: args.no_watch.then_some(false),
         listen: args.listen,
+        config_path: Some(args.config.clone()),
     };
     let config_path = args.config.clone();
     rt.block_on(async move {

@@ -14,6 +14,8 @@ pub mod hooks;
 pub mod invoker;
 pub mod metrics;
 pub mod path;
+pub mod pipeline;
+pub mod plan;
 pub mod proxy;
 pub mod registry;
 pub mod reload;
@@ -21,6 +23,7 @@ pub mod routing;
 pub mod server;
 #[cfg(test)]
 mod test_pki;
+pub mod upstream;
 pub mod wire;
 
 pub use config::{load, Config, LoadedConfig};
