@@ -4,11 +4,12 @@
 //! in this process, in-process origins.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
