@@ -502,6 +502,79 @@ async fn reload_without_a_file_change_keeps_the_plan_and_counts_a_generation() {
     gw.shutdown().await;
 }
 
+#[tokio::test]
+async fn reloaded_scopes_apply_to_the_next_request() {
+    let origin = MockOrigin::start(|_| MockResponse::text("ok")).await;
+    let config = |scope: &str| {
+        format!(
+            r#"
+[auth_server]
+enabled = true
+store = "data/auth.db"
+
+[[auth_server.scope]]
+name = "view"
+[[auth_server.scope]]
+name = "book"
+
+[[auth_server.client]]
+id = "app-one"
+secret = "app-one-secret"
+grants = ["client_credentials"]
+scopes = ["view", "book"]
+
+[[api]]
+name = "Bookings"
+context = "/bookings"
+endpoint = "{}"
+security = "oauth2"
+
+[[api.resource]]
+methods = ["GET"]
+uri_template = "/items/{{id}}"
+scopes = ["{scope}"]
+"#,
+            origin.url()
+        )
+    };
+    let dir = GatewayDir::new(&config("view"), &[]);
+    let opts = ServeOptions {
+        config_path: Some(dir.config_path()),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let gw = synaptic_tests::gateway::start_running(&dir, opts).await;
+    let http = client();
+    let r = http
+        .post(url(&gw, "/oauth2/token"))
+        .basic_auth("app-one", Some("app-one-secret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "view")])
+        .send()
+        .await
+        .expect("token request");
+    let token = json(r).await["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    let get = || {
+        http.get(url(&gw, "/bookings/items/1"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.expect("get").status(), 200);
+    dir.write("synaptic.toml", &config("book"));
+    assert_eq!(
+        gw.gateway().reload().await,
+        synaptic_gateway::reload::ReloadOutcome::Reloaded { generation: 2 }
+    );
+    assert_eq!(
+        get().await.expect("get").status(),
+        403,
+        "the token lacks the reloaded scope"
+    );
+    gw.shutdown().await;
+}
+
 // ===== the plan =====
 
 #[tokio::test]

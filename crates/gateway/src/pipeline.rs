@@ -383,8 +383,13 @@ impl Gateway {
         };
         let rel = rq.norm.get(rq.rel_at..).unwrap_or_default();
         let parts = &mut rq.parts;
+        let route = crate::hooks::MatchedRoute {
+            api: &rq.route.api.name,
+            path: rel,
+            scopes: rq.route.scopes,
+        };
         let principal = inb
-            .check(&rq.route.api.name, &parts.method, rel, &parts.headers)
+            .check_route(route, &parts.method, &parts.headers)
             .await
             .map_err(full)?;
         rq.principal = Some(principal);
