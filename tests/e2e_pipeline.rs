@@ -638,3 +638,71 @@ async fn metrics_have_per_api_latency_and_backend_histograms() {
     }
     gw.shutdown().await;
 }
+
+// ===== serve --check =====
+
+fn serve_check(dir: &GatewayDir) -> (bool, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = synaptic_cli::run(
+        vec![
+            "synaptic".into(),
+            "serve".into(),
+            "--check".into(),
+            "--config".into(),
+            dir.config_path().display().to_string(),
+        ],
+        &mut out,
+        &mut err,
+    );
+    (
+        code == std::process::ExitCode::SUCCESS,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+#[test]
+fn serve_check_reports_every_stage_s_errors_at_once() {
+    // a bad value in the configuration, an unknown in_sequence, and a broken sequence file
+    let dir = GatewayDir::new(
+        "[server]\ntimeout = -1\n\n[[api]]\nname = \"Menu\"\ncontext = \"/menu\"\nin_sequence = \"nope\"\nout_sequence = \"menu\"\n",
+        &[(
+            "sequences/menu.xml",
+            "<sequence name=\"menu\"><unknownThing/></sequence>",
+        )],
+    );
+    let (ok, out, err) = serve_check(&dir);
+    assert!(!ok);
+    assert!(
+        out.contains("synaptic.toml:2:11: error[E0402]: timeout must be a positive number"),
+        "{out}"
+    );
+    assert!(out.contains("menu.xml:1:24: error[E0103]"), "{out}");
+    assert!(
+        out.contains("synaptic.toml:7:15: error[E0402]: API \"Menu\": no sequence named \"nope\""),
+        "the broken file must not hide the unknown name:\n{out}"
+    );
+    // the broken file declares `menu`: it is reported once, as broken, not as missing too
+    assert!(!out.contains("named \"menu\""), "{out}");
+    assert!(err.contains("3 error(s)"), "{err}");
+    // what lint reports for the folder, exactly
+    let mut lint_out = Vec::new();
+    let mut lint_err = Vec::new();
+    let _ = synaptic_cli::run(
+        vec![
+            "synaptic".into(),
+            "lint".into(),
+            dir.path().join("sequences").display().to_string(),
+        ],
+        &mut lint_out,
+        &mut lint_err,
+    );
+    let lint_out = String::from_utf8_lossy(&lint_out);
+    for line in lint_out.lines() {
+        assert!(
+            out.contains(line),
+            "lint reports {line:?}, serve --check does not:\n{out}"
+        );
+    }
+}
