@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
@@ -504,41 +504,11 @@ async fn health_and_metrics() {
 
 // ===== logs =====
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default()
-    }
-}
-
 #[tokio::test]
 async fn access_log_and_wire_log_redact_credentials() {
-    let logs = Captured::default();
-    let w = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
     // current-thread runtime: the gateway's tasks log on this thread
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = synaptic_tests::logs::CapturedLogs::default();
+    let _guard = logs.install();
     let origin = MockOrigin::start(|_| {
         MockResponse::json(
             200,

@@ -3,10 +3,10 @@
 //! refusing a bad endpoint at load time, and the per-API metrics. Real gateways on 127.0.0.1:0
 //! in this process, in-process origins.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::logs::CapturedLogs;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -46,40 +46,6 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     f().await
-}
-
-/// Log lines written while a test runs (current-thread runtime: the gateway's tasks log on it).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default()
-    }
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let w = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || w.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
 }
 
 // ===== the fault sequence's context =====
@@ -137,26 +103,28 @@ client_secret = "gw-secret"
 "#
     );
     format!(
-        r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-
-[[auth_server.scope]]
-name = "view"
-
-[[auth_server.client]]
-id = "app-one"
-secret = "app-one-secret"
-grants = ["client_credentials"]
-scopes = ["view"]
-{}{}{}"#,
+        "{}{}{}{}",
+        auth_server(&["view"]),
         api("Streamed", "/streamed", ""),
         api("Kept", "/kept", &secured_backend),
         api("Buffered", "/buffered", "in_sequence = \"noop-in\""),
     )
 }
 
+/// The gateway's own authorization server with these scopes and one client, `app-one`, allowed
+/// all of them (client credentials).
+fn auth_server(scopes: &[&str]) -> String {
+    let mut s = "\n[auth_server]\nenabled = true\nstore = \"data/auth.db\"\n".to_string();
+    for name in scopes {
+        s.push_str(&format!("\n[[auth_server.scope]]\nname = \"{name}\"\n"));
+    }
+    s.push_str(&format!(
+        "\n[[auth_server.client]]\nid = \"app-one\"\nsecret = \"app-one-secret\"\ngrants = [\"client_credentials\"]\nscopes = {scopes:?}\n"
+    ));
+    s
+}
+
+/// A client-credentials token of `app-one` with the scope `view`.
 async fn app_token(http: &reqwest::Client, gw: &Running) -> String {
     let r = http
         .post(url(gw, "/oauth2/token"))
@@ -344,7 +312,7 @@ async fn status(http: &reqwest::Client, u: String) -> u16 {
 
 #[tokio::test]
 async fn synaptic_toml_changes_are_swapped_in_and_bad_ones_rejected() {
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let _guard = logs.install();
     let fast = MockOrigin::start(|_| MockResponse::text("fast")).await;
     let slow =
@@ -507,22 +475,7 @@ async fn reloaded_scopes_apply_to_the_next_request() {
     let origin = MockOrigin::start(|_| MockResponse::text("ok")).await;
     let config = |scope: &str| {
         format!(
-            r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-
-[[auth_server.scope]]
-name = "view"
-[[auth_server.scope]]
-name = "book"
-
-[[auth_server.client]]
-id = "app-one"
-secret = "app-one-secret"
-grants = ["client_credentials"]
-scopes = ["view", "book"]
-
+            r#"{}
 [[api]]
 name = "Bookings"
 context = "/bookings"
@@ -534,6 +487,7 @@ methods = ["GET"]
 uri_template = "/items/{{id}}"
 scopes = ["{scope}"]
 "#,
+            auth_server(&["view", "book"]),
             origin.url()
         )
     };
@@ -545,17 +499,7 @@ scopes = ["{scope}"]
     };
     let gw = synaptic_tests::gateway::start_running(&dir, opts).await;
     let http = client();
-    let r = http
-        .post(url(&gw, "/oauth2/token"))
-        .basic_auth("app-one", Some("app-one-secret"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "view")])
-        .send()
-        .await
-        .expect("token request");
-    let token = json(r).await["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string();
+    let token = app_token(&http, &gw).await;
     let get = || {
         http.get(url(&gw, "/bookings/items/1"))
             .bearer_auth(&token)

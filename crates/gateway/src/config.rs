@@ -361,6 +361,22 @@ pub fn span_of(source: SourceId, text: &str, path: &[At<'_>]) -> Span {
     Span::new(source, range.start, range.end)
 }
 
+/// The path of key `k` of `[[api]]` `i`.
+pub fn api_at(i: usize, k: &str) -> [At<'_>; 3] {
+    [At::Key("api"), At::Index(i), At::Key(k)]
+}
+
+/// The path of key `k` of `[[api.resource]]` `j` of `[[api]]` `i`.
+pub fn resource_at(i: usize, j: usize, k: &str) -> [At<'_>; 5] {
+    [
+        At::Key("api"),
+        At::Index(i),
+        At::Key("resource"),
+        At::Index(j),
+        At::Key(k),
+    ]
+}
+
 fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut err = |path: &[At<'_>], msg: String| {
@@ -406,7 +422,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
     let mut names = std::collections::HashSet::new();
     let mut contexts = std::collections::HashSet::new();
     for (i, api) in config.api.iter().enumerate() {
-        let at = |k: &'static str| [At::Key("api"), At::Index(i), At::Key(k)];
+        let at = |k: &'static str| api_at(i, k);
         if api.name.trim().is_empty() {
             err(&at("name"), "API name must not be empty".into());
         } else if !names.insert(api.name.as_str()) {
@@ -465,15 +481,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
             }
         }
         for (j, r) in api.resource.iter().enumerate() {
-            let rat = |k: &'static str| {
-                [
-                    At::Key("api"),
-                    At::Index(i),
-                    At::Key("resource"),
-                    At::Index(j),
-                    At::Key(k),
-                ]
-            };
+            let rat = |k: &'static str| resource_at(i, j, k);
             for m in &r.methods {
                 if http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err() {
                     err(&rat("methods"), format!("invalid HTTP method {m:?}"));
@@ -549,7 +557,7 @@ pub fn sequence_refs(
                 if !known(name) {
                     diags.push(Diagnostic::error(
                         codes::E0402,
-                        span_of(source, text, &[At::Key("api"), At::Index(i), At::Key(k)]),
+                        span_of(source, text, &api_at(i, k)),
                         format!(
                             "API {:?}: no sequence named {name:?} in the sequences folder",
                             api.name
@@ -569,17 +577,7 @@ pub fn sequence_refs(
                     if !known(name) {
                         diags.push(Diagnostic::error(
                             codes::E0402,
-                            span_of(
-                                source,
-                                text,
-                                &[
-                                    At::Key("api"),
-                                    At::Index(i),
-                                    At::Key("resource"),
-                                    At::Index(j),
-                                    At::Key(k),
-                                ],
-                            ),
+                            span_of(source, text, &resource_at(i, j, k)),
                             format!(
                                 "API {:?}: no sequence named {name:?} in the sequences folder",
                                 api.name

@@ -51,7 +51,7 @@ impl HttpInvoker {
 impl Invoker for HttpInvoker {
     async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
         let out = upstream::from_engine(req, self.default_timeout)?;
-        let ex = self.upstream.exchange(out, None, 0).await?;
+        let ex = self.upstream.exchange_plain(out).await?;
         let (parts, body) = self.upstream.read(ex, self.max_response).await?;
         Ok(InboundResponse {
             status: parts.status.as_u16(),

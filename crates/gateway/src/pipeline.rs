@@ -179,7 +179,7 @@ impl Gateway {
         out: Outgoing,
     ) -> Response<ResponseBody> {
         let start = tokio::time::Instant::now();
-        match self.inner.upstream.exchange(out, None, 0).await {
+        match self.inner.upstream.exchange_plain(out).await {
             Ok(ex) => {
                 api.stats.backend.observe(start.elapsed());
                 self.streamed(ex)

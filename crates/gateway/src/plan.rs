@@ -7,7 +7,7 @@
 //! errors is `None`. Nothing is parsed or validated at request time that could be decided here:
 //! an endpoint URL that does not parse is a load-time error, never a silent 202.
 
-use crate::config::{span_of, At, Config};
+use crate::config::{api_at, resource_at, span_of, At, Config};
 use crate::hooks::UpstreamAuth;
 use crate::metrics;
 use crate::proxy::Endpoint;
@@ -222,7 +222,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
     };
     let mut apis = Vec::with_capacity(config.api.len());
     for (i, a) in config.api.iter().enumerate() {
-        let at = |k: &'static str| [At::Key("api"), At::Index(i), At::Key(k)];
+        let at = |k: &'static str| api_at(i, k);
         let endpoint = match a.endpoint.as_deref().map(Endpoint::parse) {
             None => None,
             Some(Ok(e)) => Some(e),
@@ -268,15 +268,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             .iter()
             .enumerate()
             .map(|(j, r)| {
-                let rat = |k: &'static str| {
-                    [
-                        At::Key("api"),
-                        At::Index(i),
-                        At::Key("resource"),
-                        At::Index(j),
-                        At::Key(k),
-                    ]
-                };
+                let rat = |k: &'static str| resource_at(i, j, k);
                 ResourcePlan {
                     flows: Flows {
                         inflow: flow(

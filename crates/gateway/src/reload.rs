@@ -591,23 +591,11 @@ fn log_diagnostics(sources: &SourceMap, diags: &[Diagnostic]) -> usize {
 }
 
 /// Reloads the gateway on file changes (when `watch`) and on `SIGHUP`, until dropped.
+#[derive(Debug)]
 pub struct Reloader {
     _watch: Option<WatchHandle>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Reloader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reloader").finish_non_exhaustive()
-    }
-}
-
-impl Drop for Reloader {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
+    /// The reload loop and the signal listener (stopped on drop like the watcher's).
+    _tasks: WatchHandle,
 }
 
 /// Start reloading `gateway`: on changes of its files when `watch`, and on `SIGHUP`.
@@ -644,6 +632,9 @@ pub fn spawn(gateway: Gateway, watch: bool) -> Reloader {
     }));
     Reloader {
         _watch: handle,
-        tasks,
+        _tasks: WatchHandle {
+            _watcher: None,
+            tasks,
+        },
     }
 }

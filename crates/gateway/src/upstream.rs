@@ -186,6 +186,13 @@ impl Upstream {
         &self.client
     }
 
+    /// Send a request through the stack without endpoint security. Its future is that of one
+    /// send: the plain pass-through awaits it inline.
+    pub async fn exchange_plain(&self, mut out: Outgoing) -> Result<Exchanged, UpstreamError> {
+        prepare_head(&mut out.parts, out.host.take())?;
+        self.send(out.parts, out.body, out.timeout).await
+    }
+
     /// Send a request through the stack. With endpoint security, a 401 the hook asks to replay
     /// is answered by sending once more with fresh credentials — when the body was kept and is
     /// at most `replay_max` bytes.
@@ -195,10 +202,10 @@ impl Upstream {
         auth: Option<&dyn UpstreamAuth>,
         replay_max: usize,
     ) -> Result<Exchanged, UpstreamError> {
-        prepare_head(&mut out.parts, out.host.take())?;
         let Some(auth) = auth else {
-            return self.send(out.parts, out.body, out.timeout).await;
+            return self.exchange_plain(out).await;
         };
+        prepare_head(&mut out.parts, out.host.take())?;
         let url = out.parts.uri.to_string();
         let ticket = auth
             .authorize_head(&out.parts.method, &url, &mut out.parts.headers)
