@@ -244,6 +244,12 @@ name = "Called"
 context = "/called"
 timeout = 1
 in_sequence = "caller"
+
+[[api]]
+name = "Plain"
+context = "/plain"
+endpoint = "http://{addr}/z"
+timeout = 1
 "#
     );
     let out = r#"<sequence name="out" xmlns="http://ws.apache.org/ns/synapse">
@@ -287,6 +293,19 @@ in_sequence = "caller"
         "a stalled <call> body fails: {}",
         r.status()
     );
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    gw.shutdown().await;
+    // with the wire log on, the gateway reads the plain API's response to log it: under the
+    // same deadline
+    let opts = ServeOptions {
+        wire: true,
+        ..Default::default()
+    };
+    let gw = synaptic_tests::gateway::start_running(&dir, opts).await;
+    let t0 = Instant::now();
+    let r = http.get(url(&gw, "/plain/a")).send().await.expect("answer");
+    let took = t0.elapsed();
+    assert_eq!(r.status(), 504);
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
     gw.shutdown().await;
     backend.abort();

@@ -14,7 +14,7 @@
 use crate::fault;
 use crate::hooks::Principal;
 use crate::path;
-use crate::plan::{ApiPlan, BodyMode, Facts, Flows, NoRoute, Plan, Route};
+use crate::plan::{ApiPlan, BodyMode, Flows, NoRoute, Plan, Route};
 use crate::proxy::{self, ResponseBody};
 use crate::server::Gateway;
 use crate::upstream::{self, Exchanged, OutBody, Outgoing, UpstreamError};
@@ -139,7 +139,7 @@ impl Gateway {
         };
         let api = route.api;
         let name = Some(api.index);
-        let needs = crate::plan::decide(Facts::of(&route, inner.wire));
+        let needs = route.needs;
         let (parts, body) = req.into_parts();
         if needs.is_plain() {
             // the request is prepared here; only its send is awaited later
@@ -326,18 +326,7 @@ impl Gateway {
             Ok(ex) => ex,
             Err(e) => {
                 // the fault sequence's context: the flow's, or one built from the request
-                if ctx.is_none() {
-                    ctx = fault_head.map(|h| {
-                        new_context(
-                            &rq.route,
-                            rq.principal.take(),
-                            h.method,
-                            &h.uri,
-                            h.headers,
-                            h.body,
-                        )
-                    });
-                }
+                let mut ctx = ctx.or_else(|| fault_context(&mut rq, fault_head));
                 let f = Failure::Upstream(e);
                 return self.fail(plan, api, flows, ctx.as_mut(), f).await;
             }
@@ -345,6 +334,17 @@ impl Gateway {
         api.stats.backend.observe(start.elapsed());
         // out-flow
         let (Some(outseq), Some(c), Some(engine)) = (&flows.outflow, ctx.as_mut(), &engine) else {
+            if self.inner.wire {
+                // the wire log shows the whole response: read it under the deadline
+                return match self.inner.upstream.read(ex, usize::MAX).await {
+                    Ok((p, body)) => Response::from_parts(p, Either::Right(Full::new(body))),
+                    Err(e) => {
+                        let mut ctx = ctx.or_else(|| fault_context(&mut rq, fault_head));
+                        let f = Failure::Upstream(e);
+                        self.fail(plan, api, flows, ctx.as_mut(), f).await
+                    }
+                };
+            }
             return self.streamed(ex);
         };
         let (p, body) = match self.inner.upstream.read(ex, plan.max_response).await {
@@ -671,6 +671,15 @@ fn new_context(
         Value::String(api.name.to_string()),
     );
     ctx
+}
+
+/// The fault sequence's context for a request that went upstream without one.
+fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageContext> {
+    let h = head?;
+    let principal = rq.principal.take();
+    Some(new_context(
+        &rq.route, principal, h.method, &h.uri, h.headers, h.body,
+    ))
 }
 
 /// The request to the API's endpoint: its URL with the path after the context and the query.

@@ -1,7 +1,7 @@
 //! The plan: `synaptic.toml` and the sequences program compiled once into everything a request
 //! needs — routes, resources with their flows and scopes, parsed endpoints, endpoint security
-//! handles, per-API metrics — and, per request, the pure decision of which phases run
-//! ([`decide`]).
+//! handles, per-API metrics — and, per API and resource, the pure decision of which phases a
+//! request runs ([`decide`]), among them whether it is a plain pass-through.
 //!
 //! [`compile`] returns the plan plus diagnostics the way `engine::compile` does: a plan with
 //! errors is `None`. Nothing is parsed or validated at request time that could be decided here:
@@ -60,6 +60,9 @@ pub struct ApiPlan {
     /// `[api.endpoint_security]`.
     pub upstream: Option<Arc<dyn UpstreamAuth>>,
     pub stats: ApiStats,
+    /// What a request needs on this API's own flows (without resources); `is_plain`: a plain
+    /// pass-through.
+    pub needs: Needs,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -75,11 +78,13 @@ impl std::fmt::Debug for ApiPlan {
 }
 
 /// A resource of an API.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ResourcePlan {
     pub flows: Flows,
     /// Scopes a token needs (any one suffices; none = any valid token).
     pub scopes: Vec<String>,
+    /// What a request on this resource needs; `is_plain`: a plain pass-through.
+    pub needs: Needs,
 }
 
 /// The sequences of a flow: in, out, fault.
@@ -135,6 +140,8 @@ pub struct Route<'p> {
     /// The matched resource's scopes (empty without resources).
     pub scopes: &'p [String],
     pub vars: Vec<(String, String)>,
+    /// The phases a request on this route needs, decided at load time.
+    pub needs: Needs,
 }
 
 /// Why a request has no route.
@@ -162,6 +169,7 @@ impl Plan {
                 flows: &api.flows,
                 scopes: &[],
                 vars: Vec::new(),
+                needs: api.needs,
             };
             return Ok((route, rel));
         }
@@ -173,6 +181,7 @@ impl Plan {
                     flows: &res.flows,
                     scopes: &res.scopes,
                     vars,
+                    needs: res.needs,
                 };
                 Ok((route, rel))
             }
@@ -192,6 +201,8 @@ pub struct PlanInput<'a> {
     pub upstream: Vec<Option<Arc<dyn UpstreamAuth>>>,
     pub metrics: &'a metrics::Registry,
     pub generation: u64,
+    /// The wire log is on (every body is buffered).
+    pub wire: bool,
 }
 
 /// Compile the configuration and the program into a plan; `None` when there are errors.
@@ -239,6 +250,16 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
                 None
             }
         };
+        let has_upstream = input.upstream.get(i).is_some_and(Option::is_some);
+        let facts = |f: &Flows| Facts {
+            secured: a.is_oauth2_secured(),
+            inflow: f.inflow.is_some(),
+            outflow: f.outflow.is_some(),
+            fault: f.fault.is_some(),
+            endpoint: endpoint.is_some(),
+            endpoint_security: has_upstream,
+            wire: input.wire,
+        };
         let none = None;
         let flows = Flows {
             inflow: flow(
@@ -269,35 +290,39 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             .enumerate()
             .map(|(j, r)| {
                 let rat = |k: &'static str| resource_at(i, j, k);
+                let flows = Flows {
+                    inflow: flow(
+                        &a.name,
+                        &r.in_sequence,
+                        &a.in_sequence,
+                        &rat("in_sequence"),
+                        &mut diags,
+                    ),
+                    outflow: flow(
+                        &a.name,
+                        &r.out_sequence,
+                        &a.out_sequence,
+                        &rat("out_sequence"),
+                        &mut diags,
+                    ),
+                    fault: flow(
+                        &a.name,
+                        &r.fault_sequence,
+                        &a.fault_sequence,
+                        &rat("fault_sequence"),
+                        &mut diags,
+                    ),
+                };
                 ResourcePlan {
-                    flows: Flows {
-                        inflow: flow(
-                            &a.name,
-                            &r.in_sequence,
-                            &a.in_sequence,
-                            &rat("in_sequence"),
-                            &mut diags,
-                        ),
-                        outflow: flow(
-                            &a.name,
-                            &r.out_sequence,
-                            &a.out_sequence,
-                            &rat("out_sequence"),
-                            &mut diags,
-                        ),
-                        fault: flow(
-                            &a.name,
-                            &r.fault_sequence,
-                            &a.fault_sequence,
-                            &rat("fault_sequence"),
-                            &mut diags,
-                        ),
-                    },
+                    needs: decide(facts(&flows)),
+                    flows,
                     scopes: r.scopes.clone(),
                 }
             })
             .collect();
+        let upstream = input.upstream.get(i).cloned().flatten();
         apis.push(ApiPlan {
+            needs: decide(facts(&flows)),
             index: i,
             name: Arc::from(a.name.as_str()),
             context: crate::routing::context_key(&a.context).to_string(),
@@ -307,7 +332,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             secured: a.is_oauth2_secured(),
             flows,
             resource,
-            upstream: input.upstream.get(i).cloned().flatten(),
+            upstream,
             stats: ApiStats::new(input.metrics, &a.name),
         });
     }
@@ -372,20 +397,6 @@ pub struct Facts {
     pub endpoint: bool,
     pub endpoint_security: bool,
     pub wire: bool,
-}
-
-impl Facts {
-    pub fn of(route: &Route<'_>, wire: bool) -> Facts {
-        Facts {
-            secured: route.api.secured,
-            inflow: route.flows.inflow.is_some(),
-            outflow: route.flows.outflow.is_some(),
-            fault: route.flows.fault.is_some(),
-            endpoint: route.api.endpoint.is_some(),
-            endpoint_security: route.api.upstream.is_some(),
-            wire,
-        }
-    }
 }
 
 impl Needs {
@@ -503,6 +514,7 @@ mod tests {
             upstream: Vec::new(),
             metrics: &metrics,
             generation: 1,
+            wire: false,
         });
         let diags = diags
             .iter()
@@ -543,6 +555,9 @@ mod tests {
         assert_eq!(route.flows.inflow.as_deref(), Some("in"));
         assert_eq!(route.scopes, ["s1".to_string()]);
         assert_eq!(route.vars, vec![("id".to_string(), "7".to_string())]);
+        // decided at load time: an in-flow buffers the body into a message context
+        assert_eq!(route.needs.body, BodyMode::Buffer);
+        assert!(route.needs.context && !route.needs.is_plain());
         let (route, _) = plan.route(&http::Method::GET, "/a/q").expect("route");
         assert_eq!(route.flows.outflow.as_deref(), Some("in"));
         assert!(route.scopes.is_empty());

@@ -553,6 +553,7 @@ impl Gateway {
             upstream,
             metrics: &inner.metrics,
             generation: generation + 1,
+            wire: inner.wire,
         });
         errors += log_diagnostics(&sources, &diags);
         let Some(mut new_plan) = new_plan else {

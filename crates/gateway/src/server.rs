@@ -167,6 +167,7 @@ impl Gateway {
             upstream: ext.upstream.clone(),
             metrics: &metrics,
             generation: 1,
+            wire: opts.wire,
         });
         let Some(plan) = plan else {
             return Err(StartError::Plan(diags));
