@@ -8,9 +8,17 @@ Run it through `bench/run.sh` (see docs/PERFORMANCE.md). It starts
   * nginx as a reverse proxy (`proxy_pass` to an upstream with keep-alive) -- the baseline,
   * synaptic (`target/release/synaptic serve`) with one API per case,
 
-then drives every case with wrk (c=50) for each load (small GET, 1 KiB and 100 KiB JSON POST),
-and prints requests/s, p50 and p99 latency, each as a ratio to nginx's figure for the same load.
-Results go to bench/results/ as Markdown and JSON.
+then drives every case with wrk under closed-loop load (c=50 and c=200) for each load (small
+GET, 1 KiB and 100 KiB JSON POST), and prints requests/s, p50 and p99 latency, the CPU time the
+server under test spent per request and its resident memory after the run, each as a ratio to
+nginx's figure for the same load in the same round. Results go to bench/results/ as Markdown
+and JSON.
+
+CPU per request is read from /proc, not from wall-clock load: utime + stime of the process
+tree of the server the load goes to (nginx master and workers; synaptic and all its threads),
+read right before and right after each measured wrk run, divided by the requests wrk counted.
+Only those processes count -- not wrk, not the backend -- so a noisy neighbour on the machine
+changes the figure little. RSS is VmRSS of the same process tree after the run.
 
 Adding a case is a few lines in CASES below: the API block(s) it needs in synaptic.toml, extra
 files (sequences, certificates), and optionally a `prepare` function run once the servers are
@@ -365,6 +373,11 @@ class Servers:
         self.procs.append((name, p))
         return p
 
+    def pid(self, target: str) -> Optional[int]:
+        """The pid of the server a case's load goes to (taskset execs it: same pid)."""
+        name = {"backend": "backend", "nginx": "proxy", "gateway": "synaptic"}[target]
+        return next((p.pid for n, p in self.procs if n == name), None)
+
     def nginx(self, name: str, body: str, workers: int, role: str) -> None:
         d = self.env.work / name
         d.mkdir(parents=True, exist_ok=True)
@@ -432,6 +445,66 @@ access_log = {"true" if self.args.access_log == "on" else "false"}
 
 
 # --------------------------------------------------------------------------------------------
+# CPU and memory of the servers under test, from /proc
+# --------------------------------------------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int) -> Optional[list[str]]:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name may hold spaces and parentheses: split after the last ')'
+    return text[text.rfind(")") + 2:].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants (nginx master and workers)."""
+    parents: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        f = _stat_fields(int(d.name))
+        if f:
+            parents.setdefault(int(f[1]), []).append(int(d.name))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(parents.get(p, []))
+    return out
+
+
+def cpu_seconds(root: Optional[int]) -> float:
+    """utime + stime (all threads) of a process tree, in seconds."""
+    if root is None:
+        return float("nan")
+    ticks = 0
+    for pid in process_tree(root):
+        f = _stat_fields(pid)
+        if f:
+            ticks += int(f[11]) + int(f[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / CLK_TCK
+
+
+def rss_mib(root: Optional[int]) -> float:
+    """VmRSS of a process tree, in MiB."""
+    if root is None:
+        return float("nan")
+    kib = 0
+    for pid in process_tree(root):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    kib += int(line.split()[1])
+        except OSError:
+            pass
+    return kib / 1024
+
+
+# --------------------------------------------------------------------------------------------
 # wrk
 # --------------------------------------------------------------------------------------------
 
@@ -459,10 +532,16 @@ def lua_script(path: Path, method: str, size: int, headers: dict, form_body: str
     path.write_text("\n".join(lines) + "\n")
 
 
-def run_wrk(args, servers: Servers, url: str, script: Path, duration: str) -> dict:
-    cmd = servers.cpu("load") + ["wrk", "-t", str(args.threads), "-c", str(args.connections),
+def run_wrk(args, servers: Servers, url: str, script: Path, duration: str, connections: int,
+            pid: Optional[int] = None) -> dict:
+    """One closed-loop wrk run; with `pid`, the CPU time and RSS of that server's process
+    tree around it."""
+    threads = min(args.threads, connections)
+    cmd = servers.cpu("load") + ["wrk", "-t", str(threads), "-c", str(connections),
                                  "-d", duration, "--latency", "-s", str(script), url]
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    cpu_after = cpu_seconds(pid)
     text = out.stdout
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}{text}")
@@ -480,6 +559,9 @@ def run_wrk(args, servers: Servers, url: str, script: Path, duration: str) -> di
     if m:
         errors += sum(int(x) for x in m.groups())
     res["errors"] = errors
+    res["cpu_us"] = (cpu_after - cpu_before) * 1e6 / res["requests"] \
+        if res["requests"] else float("nan")
+    res["rss_mib"] = rss_mib(pid)
     return res
 
 
@@ -533,28 +615,33 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
                f"synaptic {notes['synaptic']} (release build).\n")
     pin = "no CPU pinning" if args.no_pin else \
         "servers under test pinned to CPU 0, backend and wrk to CPU 1 (taskset)"
-    out.append(f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration} per case and "
+    out.append(f"Load: closed-loop wrk -t{args.threads} -d{args.duration} at each concurrency "
+               f"({args.connections}) per case and "
                f"load, after a {args.warmup} warm-up; {args.rounds} round(s), medians shown (a ratio "
                f"is the median of the per-round ratios to the same round's baseline); {pin}; "
                f"access log {args.access_log} for both nginx proxy and synaptic. "
                f"Ratios are against `{base}` for the same load (rps: higher is better; "
-               f"latency: lower is better).\n")
+               f"latency, CPU and RSS: lower is better). CPU µs/req is utime+stime of the "
+               f"process tree of the server under test (from /proc, around the measured run) "
+               f"per request; RSS is its VmRSS after the run.\n")
     for load in results:
         out.append(f"\n## {load}\n")
-        out.append("| case | req/s | p50 ms | p99 ms | req/s vs nginx | p50 vs nginx | p99 vs nginx | errors |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| case | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB | req/s vs nginx "
+                   "| p50 vs nginx | p99 vs nginx | CPU vs nginx | RSS vs nginx | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in cases:
             r = results[load].get(c.name)
             if r is None:
                 continue
             if "failed" in r:
-                out.append(f"| {c.name} | failed: {r['failed']} | | | | | | |")
+                out.append(f"| {c.name} | failed: {r['failed']} | | | | | | | | | | |")
                 continue
-            rr = fmt_ratio(r["ratio_rps"]) if "ratio_rps" in r else "—"
-            r50 = fmt_ratio(r["ratio_p50"]) if "ratio_p50" in r else "—"
-            r99 = fmt_ratio(r["ratio_p99"]) if "ratio_p99" in r else "—"
-            out.append(f"| {c.name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {rr} | "
-                       f"{r50} | {r99} | {r['errors']} |")
+            ratio = {k: fmt_ratio(r[f"ratio_{k}"]) if f"ratio_{k}" in r else "—"
+                     for k in ("rps", "p50", "p99", "cpu_us", "rss_mib")}
+            out.append(f"| {c.name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                       f"{r['cpu_us']:.1f} | {r['rss_mib']:.1f} | {ratio['rps']} | "
+                       f"{ratio['p50']} | {ratio['p99']} | {ratio['cpu_us']} | "
+                       f"{ratio['rss_mib']} | {r['errors']} |")
     out.append("\nCases:\n")
     for c in cases:
         out.append(f"* **{c.name}** — {c.note}")
@@ -570,7 +657,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", default="10s", help="wrk duration per measurement (10s)")
     ap.add_argument("--warmup", default="2s", help="wrk warm-up per measurement, discarded (2s)")
-    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--connections", default="50,200",
+                    help="comma-separated wrk concurrencies, each a closed-loop run (50,200)")
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the whole matrix, report the median rps (1)")
@@ -590,7 +678,9 @@ def main() -> int:
     if args.cases:
         wanted = [w.strip().lower() for w in args.cases.split(",") if w.strip()]
         cases = [c for c in CASES if c.baseline or any(w in c.name.lower() for w in wanted)]
-    loads = {k: v for k, v in LOADS.items()
+    concurrencies = [int(c) for c in str(args.connections).split(",") if c.strip()]
+    loads = {f"{k}, c={conc}": (m, size, conc)
+             for conc in concurrencies for k, (m, size) in LOADS.items()
              if not args.loads or any(w.strip().lower() in k.lower()
                                       for w in args.loads.split(","))}
     for tool in ("nginx", "wrk"):
@@ -632,7 +722,7 @@ def main() -> int:
 
         runs: dict = {(load, c.name): [] for load in loads for c in cases}
         for rnd in range(args.rounds):
-            for load, (method, size) in loads.items():
+            for load, (method, size, conc) in loads.items():
                 for c in cases:
                     if c.name in failed_cases:
                         continue
@@ -644,15 +734,17 @@ def main() -> int:
                     script = work / f"load-{len(runs)}-{abs(hash((load, c.name)))}.lua"
                     lua_script(script, method, size, headers.get(c.name, {}), c.form_body)
                     try:
-                        run_wrk(args, servers, url, script, args.warmup)
-                        r = run_wrk(args, servers, url, script, args.duration)
+                        run_wrk(args, servers, url, script, args.warmup, conc)
+                        r = run_wrk(args, servers, url, script, args.duration, conc,
+                                    servers.pid(c.target))
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         failed_cases[c.name] = str(e)[:200]
                         continue
                     r["round"] = rnd
                     runs[(load, c.name)].append(r)
                     print(f"round {rnd + 1} {load:13} {c.name:40} {r['rps']:10.0f} req/s "
-                          f"p50 {r['p50']:7.2f} ms p99 {r['p99']:7.2f} ms"
+                          f"p50 {r['p50']:7.2f} ms p99 {r['p99']:7.2f} ms "
+                          f"CPU {r['cpu_us']:7.1f} µs/req RSS {r['rss_mib']:6.1f} MiB"
                           f"{'  ERRORS ' + str(r['errors']) if r['errors'] else ''}",
                           flush=True)
         base = next((c.name for c in cases if c.baseline), None)
@@ -664,13 +756,15 @@ def main() -> int:
                     "rps": statistics.median(r["rps"] for r in rs),
                     "p50": statistics.median(r["p50"] for r in rs),
                     "p99": statistics.median(r["p99"] for r in rs),
+                    "cpu_us": statistics.median(r["cpu_us"] for r in rs),
+                    "rss_mib": statistics.median(r["rss_mib"] for r in rs),
                     "errors": sum(r["errors"] for r in rs),
                     "rounds": [{k: v for k, v in r.items() if k != "raw"} for r in rs],
                 }
                 # Ratios per round, against the baseline measured in the same round (minutes
                 # apart at most), then the median: slow drift of a shared machine cancels out.
                 by_round = {r["round"]: r for r in runs.get((load, base), [])}
-                for key in ("rps", "p50", "p99"):
+                for key in ("rps", "p50", "p99", "cpu_us", "rss_mib"):
                     per = [r[key] / by_round[r["round"]][key] for r in rs
                            if r["round"] in by_round and by_round[r["round"]].get(key)]
                     if per:

@@ -3,8 +3,9 @@
 #
 # The load benchmark: backend direct, nginx proxy_pass, synaptic pass-through, synaptic with
 # simple-token-gen on its cached path (and more cases, see CASES in bench/bench.py), side by
-# side in one run on loopback, with wrk c=50: small GET, 1 KiB and 100 KiB POST. Prints req/s,
-# p50, p99 and each as a ratio to nginx; writes bench/results/<time>.md and .json.
+# side in one run on loopback, closed-loop wrk at c=50 and c=200: small GET, 1 KiB and 100 KiB
+# POST. Prints req/s, p50, p99, CPU µs per request and RSS of the server under test (from /proc),
+# each as a ratio to nginx; writes bench/results/<time>.md and .json.
 # Options: python3 bench/bench.py --help. Figures and machine notes: docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
@@ -504,41 +504,11 @@ async fn health_and_metrics() {
 
 // ===== logs =====
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default()
-    }
-}
-
 #[tokio::test]
 async fn access_log_and_wire_log_redact_credentials() {
-    let logs = Captured::default();
-    let w = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
     // current-thread runtime: the gateway's tasks log on this thread
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = synaptic_tests::logs::CapturedLogs::default();
+    let _guard = logs.install();
     let origin = MockOrigin::start(|_| {
         MockResponse::json(
             200,
@@ -1073,19 +1043,17 @@ async fn example_fault_handling_answers_with_its_fault_sequence() {
 // ===== serve --check =====
 
 fn check(dir: &GatewayDir) -> (u8, String, String) {
+    let config = dir.config_path().display().to_string();
+    cli(&["serve", "--check", "--config", &config])
+}
+
+/// `synaptic ARGS…` in this process: exit code (0, 1, else 2), stdout, stderr.
+fn cli(args: &[&str]) -> (u8, String, String) {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = synaptic_cli::run(
-        vec![
-            "synaptic".into(),
-            "serve".into(),
-            "--check".into(),
-            "--config".into(),
-            dir.config_path().display().to_string(),
-        ],
-        &mut out,
-        &mut err,
-    );
+    let mut argv = vec!["synaptic".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let code = synaptic_cli::run(argv, &mut out, &mut err);
     let code = if code == std::process::ExitCode::SUCCESS {
         0
     } else if code == std::process::ExitCode::from(1) {
@@ -1136,6 +1104,41 @@ fn serve_check_reports_config_and_sequence_errors_with_positions() {
     let (code, out, _) = check(&broken_seq);
     assert_eq!(code, 1);
     assert!(out.contains("menu.xml:1:24: error[E0103]"), "{out}");
+}
+
+#[test]
+fn serve_check_reports_every_stage_s_errors_at_once() {
+    // a bad value in the configuration, an unknown in_sequence, and a broken sequence file
+    let dir = GatewayDir::new(
+        "[server]\ntimeout = -1\n\n[[api]]\nname = \"Menu\"\ncontext = \"/menu\"\nin_sequence = \"nope\"\nout_sequence = \"menu\"\n",
+        &[(
+            "sequences/menu.xml",
+            "<sequence name=\"menu\"><unknownThing/></sequence>",
+        )],
+    );
+    let (code, out, err) = check(&dir);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("synaptic.toml:2:11: error[E0402]: timeout must be a positive number"),
+        "{out}"
+    );
+    assert!(out.contains("menu.xml:1:24: error[E0103]"), "{out}");
+    assert!(
+        out.contains("synaptic.toml:7:15: error[E0402]: API \"Menu\": no sequence named \"nope\""),
+        "the broken file must not hide the unknown name:\n{out}"
+    );
+    // the broken file declares `menu`: it is reported once, as broken, not as missing too
+    assert!(!out.contains("named \"menu\""), "{out}");
+    assert!(err.contains("3 error(s)"), "{err}");
+    // what lint reports for the folder, exactly
+    let folder = dir.path().join("sequences").display().to_string();
+    let (_, lint_out, _) = cli(&["lint", &folder]);
+    for line in lint_out.lines() {
+        assert!(
+            out.contains(line),
+            "lint reports {line:?}, serve --check does not:\n{out}"
+        );
+    }
 }
 
 #[tokio::test]

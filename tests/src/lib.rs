@@ -11,11 +11,13 @@
 //!   server (count token requests to a real peer, see their exact bytes).
 //! * [`gateway`] — the synaptic gateway in-process from a config text and files.
 //! * [`mediate`] — the engine in-process: scripted backend, in-memory registry, fixed clock.
+//! * [`logs::CapturedLogs`] — the log lines a test writes, in memory.
 //!
 //! Nothing is ever skipped: when a prerequisite is missing, the helper panics with a message
 //! naming the setup command, [`SETUP_COMMAND`].
 
 pub mod gateway;
+pub mod logs;
 pub mod mediate;
 pub mod origin;
 pub mod peers;

@@ -2,7 +2,6 @@
 //! one JSON object.
 
 use anyhow::{bail, Context as _};
-use async_trait::async_trait;
 use bytes::Bytes;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,9 +11,8 @@ use std::time::Duration;
 use synaptic_diag::render::{render, Format};
 use synaptic_diag::{SourceMap, Span};
 use synaptic_engine::{
-    Change, CompileOptions, Engine, Flow, InboundResponse, InvokeError, Invoker, Limits, LogEntry,
-    MediationError, MediationObserver, MessageContext, OutboundRequest, Scope, SystemClock,
-    TraceStep,
+    Change, CompileOptions, Engine, Flow, Limits, LogEntry, MediationError, MediationObserver,
+    MessageContext, Scope, SystemClock, TraceStep,
 };
 use synaptic_registry::Registry;
 
@@ -103,7 +101,14 @@ async fn run_async(
     let registry = open_registry(args.registry.as_deref())?;
     let engine = Engine {
         program: Arc::new(program),
-        invoker: Arc::new(ReqwestInvoker::new()?),
+        // the gateway's upstream stack, as `<call>`/`<send>` use it when serving
+        invoker: Arc::new(
+            synaptic_gateway::invoker::HttpInvoker::standalone(
+                Duration::from_millis(args.timeout_ms),
+                64 << 20,
+            )
+            .context("cannot build the HTTP client")?,
+        ),
         registry,
         clock: Arc::new(SystemClock),
         limits: Limits {
@@ -513,55 +518,6 @@ fn open_registry(dir: Option<&Path>) -> anyhow::Result<Arc<dyn Registry>> {
         ),
         None => Arc::new(synaptic_registry::MemoryRegistry::new()),
     })
-}
-
-/// A small reqwest client for `call`/`send` (the gateway has its own pooled invoker).
-#[derive(Debug)]
-pub struct ReqwestInvoker {
-    client: reqwest::Client,
-}
-
-impl ReqwestInvoker {
-    pub fn new() -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(ReqwestInvoker { client })
-    }
-}
-
-#[async_trait]
-impl Invoker for ReqwestInvoker {
-    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
-        let mut rb = self
-            .client
-            .request(req.method, &req.url)
-            .headers(req.headers)
-            .body(req.body);
-        if let Some(t) = req.timeout {
-            rb = rb.timeout(t);
-        }
-        let resp = rb.send().await.map_err(classify)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(classify)?;
-        Ok(InboundResponse {
-            status,
-            headers,
-            body,
-        })
-    }
-}
-
-fn classify(e: reqwest::Error) -> InvokeError {
-    if e.is_timeout() {
-        InvokeError::Timeout
-    } else if e.is_connect() {
-        InvokeError::Connect("connection refused or unreachable".into())
-    } else {
-        InvokeError::Other("request failed".into())
-    }
 }
 
 #[cfg(test)]

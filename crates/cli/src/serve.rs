@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use synaptic_diag::render::{render, Format};
 use synaptic_diag::{Diagnostic, Severity, SourceMap};
 use synaptic_gateway::config::{self, ConfigError};
-use synaptic_gateway::reload::ProgramStore;
 use synaptic_gateway::{ServeOptions, StartError};
 
 #[derive(Debug, clap::Args)]
@@ -81,14 +80,16 @@ fn print_diags(
 
 pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let format = args.format.format();
+    if args.check {
+        return check(&args.config, out, err, format);
+    }
     let loaded = match config::load(&args.config) {
         Ok(l) => l,
         Err(ConfigError::Invalid {
             diagnostics,
             sources,
         }) => {
-            let target: &mut dyn Write = if args.check { out } else { err };
-            let (errors, _) = print_diags(target, &sources, &diagnostics, format)?;
+            let (errors, _) = print_diags(err, &sources, &diagnostics, format)?;
             writeln!(
                 err,
                 "synaptic: {} has {errors} error(s)",
@@ -102,9 +103,6 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
             })
         }
     };
-    if args.check {
-        return check(&loaded, out, err, format);
-    }
     crate::logging::init(&loaded.config.log, &loaded.config.base_dir, args.wire)?;
     let workers = match args.workers {
         Some(n) if n > 0 => n,
@@ -130,6 +128,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         watch: args.no_watch.then_some(false),
         listen: args.listen,
         listen_tls: None,
+        config_path: Some(args.config.clone()),
     };
     let config_path = args.config.clone();
     rt.block_on(async move {
@@ -168,40 +167,67 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     })
 }
 
-/// `serve --check`: configuration, then every sequence, then the sequence names the
-/// configuration uses.
+/// `serve --check`: every configuration error, then exactly what `lint` reports for the
+/// sequences folder, then the sequence names the configuration uses but no file declares. One
+/// stage's errors never hide another's.
 fn check(
-    loaded: &config::LoadedConfig,
+    path: &Path,
     out: &mut dyn Write,
     err: &mut dyn Write,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let cfg = &loaded.config;
-    let dir = cfg.sequences_dir();
-    let (store, report) = ProgramStore::open(dir.clone(), Vec::new());
-    let (mut errors, warnings) = print_diags(out, &report.sources, &report.diagnostics, format)?;
-    let current = store.current();
-    let refs = if report.swapped {
-        config::check_sequence_refs(loaded, &|n| current.has_sequence(n))
+    let checked = match config::check_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(anyhow::Error::new(e)).with_context(|| {
+                "no configuration (pass --config PATH or run from a folder with synaptic.toml)"
+            })
+        }
+    };
+    let (mut errors, mut warnings) =
+        print_diags(out, &checked.sources, &checked.diagnostics, format)?;
+    // the folder the configuration names, or the default one when it does not parse
+    let dir = match &checked.config {
+        Some(c) => c.sequences_dir(),
+        None => checked.base_dir.join("sequences"),
+    };
+    let files = if dir.is_dir() {
+        crate::lint::collect_files(std::slice::from_ref(&dir))?
     } else {
         Vec::new()
     };
-    let (e2, _) = print_diags(out, &loaded.sources, &refs, format)?;
-    errors += e2;
-    if !dir.is_dir() && !config::referenced_sequences(cfg).is_empty() {
-        writeln!(
-            err,
-            "synaptic: sequences folder {} does not exist",
-            display(&dir)
-        )?;
-        errors += 1;
+    let report = crate::lint::lint_files(&files)?;
+    let (e, w) = print_diags(out, &report.map, &report.diagnostics, format)?;
+    errors += e;
+    warnings += w;
+    // names any file declares, broken or not: a broken file is reported above already
+    let mut declared = std::collections::HashSet::new();
+    for (id, file) in report.map.files() {
+        let tree = synaptic_syntax::parse_artifact(id, &file.text).tree;
+        for s in tree.sequences.iter().filter(|s| !s.anonymous) {
+            declared.insert(s.name.value.clone());
+        }
+    }
+    let apis = checked.config.as_ref().map_or(0, |c| c.api.len());
+    if let Some(cfg) = &checked.config {
+        let text = checked.sources.text(checked.source);
+        let refs = config::sequence_refs(cfg, checked.source, text, &|n| declared.contains(n));
+        let (e, _) = print_diags(out, &checked.sources, &refs, format)?;
+        errors += e;
+        if !dir.is_dir() && !config::referenced_sequences(cfg).is_empty() {
+            writeln!(
+                err,
+                "synaptic: sequences folder {} does not exist",
+                display(&dir)
+            )?;
+            errors += 1;
+        }
     }
     writeln!(
         err,
-        "synaptic: {}: {} API(s), {} sequence(s), {errors} error(s), {warnings} warning(s)",
-        loaded.path.display(),
-        cfg.api.len(),
-        current.names.len()
+        "synaptic: {}: {apis} API(s), {} sequence(s), {errors} error(s), {warnings} warning(s)",
+        path.display(),
+        declared.len()
     )?;
     Ok(if errors > 0 {
         ExitCode::from(1)

@@ -238,6 +238,35 @@ pub enum ConfigError {
 
 /// Read, parse and validate a configuration file.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let checked = check_file(path)?;
+    match checked.config {
+        Some(config) if !checked.diagnostics.iter().any(|d| d.is_error()) => Ok(LoadedConfig {
+            config,
+            path: path.to_path_buf(),
+            sources: checked.sources,
+            source: checked.source,
+        }),
+        _ => Err(ConfigError::Invalid {
+            diagnostics: checked.diagnostics,
+            sources: Box::new(checked.sources),
+        }),
+    }
+}
+
+/// A configuration file checked in full: every diagnostic, and the configuration whenever the
+/// TOML fits the schema (even when values are invalid), so later checks can still run.
+#[derive(Debug)]
+pub struct CheckedConfig {
+    pub config: Option<Config>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: SourceMap,
+    pub source: SourceId,
+    /// The folder relative paths resolve against.
+    pub base_dir: PathBuf,
+}
+
+/// Read a configuration file and check all of it (see [`CheckedConfig`]).
+pub fn check_file(path: &Path) -> Result<CheckedConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.display().to_string(),
         source,
@@ -254,18 +283,14 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
             }
         })
         .unwrap_or_else(|| PathBuf::from("."));
-    match from_str(source, &text, base_dir) {
-        Ok(config) => Ok(LoadedConfig {
-            config,
-            path: path.to_path_buf(),
-            sources,
-            source,
-        }),
-        Err(diagnostics) => Err(ConfigError::Invalid {
-            diagnostics,
-            sources: Box::new(sources),
-        }),
-    }
+    let (config, diagnostics) = check_str(source, &text, base_dir.clone());
+    Ok(CheckedConfig {
+        config,
+        diagnostics,
+        sources,
+        source,
+        base_dir,
+    })
 }
 
 /// Parse and validate configuration text. `source` is used for the diagnostics' spans.
@@ -274,24 +299,37 @@ pub fn from_str(
     text: &str,
     base_dir: PathBuf,
 ) -> Result<Config, Vec<Diagnostic>> {
-    let mut config: Config = toml::from_str(text).map_err(|e| {
-        let span = e
-            .span()
-            .map(|r| Span::new(source, r.start, r.end))
-            .unwrap_or(Span::new(source, 0, 0));
-        vec![Diagnostic::error(
-            codes::E0401,
-            span,
-            e.message().trim_end_matches('\n').to_string(),
-        )]
-    })?;
+    match check_str(source, text, base_dir) {
+        (Some(c), d) if !d.iter().any(|d| d.is_error()) => Ok(c),
+        (_, d) => Err(d),
+    }
+}
+
+/// Parse and validate configuration text: the configuration when the TOML fits the schema
+/// (even with invalid values), and every diagnostic.
+pub fn check_str(
+    source: SourceId,
+    text: &str,
+    base_dir: PathBuf,
+) -> (Option<Config>, Vec<Diagnostic>) {
+    let mut config: Config = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            let span = e
+                .span()
+                .map(|r| Span::new(source, r.start, r.end))
+                .unwrap_or(Span::new(source, 0, 0));
+            let d = Diagnostic::error(
+                codes::E0401,
+                span,
+                e.message().trim_end_matches('\n').to_string(),
+            );
+            return (None, vec![d]);
+        }
+    };
     config.base_dir = base_dir;
     let diags = validate(&config, source, text);
-    if diags.iter().any(|d| d.is_error()) {
-        Err(diags)
-    } else {
-        Ok(config)
-    }
+    (Some(config), diags)
 }
 
 /// One step of a path into the TOML document, for locating a value's span.
@@ -329,6 +367,22 @@ pub fn span_of(source: SourceId, text: &str, path: &[At<'_>]) -> Span {
         }
     }
     Span::new(source, range.start, range.end)
+}
+
+/// The path of key `k` of `[[api]]` `i`.
+pub fn api_at(i: usize, k: &str) -> [At<'_>; 3] {
+    [At::Key("api"), At::Index(i), At::Key(k)]
+}
+
+/// The path of key `k` of `[[api.resource]]` `j` of `[[api]]` `i`.
+pub fn resource_at(i: usize, j: usize, k: &str) -> [At<'_>; 5] {
+    [
+        At::Key("api"),
+        At::Index(i),
+        At::Key("resource"),
+        At::Index(j),
+        At::Key(k),
+    ]
 }
 
 fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
@@ -377,7 +431,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
     let mut names = std::collections::HashSet::new();
     let mut contexts = std::collections::HashSet::new();
     for (i, api) in config.api.iter().enumerate() {
-        let at = |k: &'static str| [At::Key("api"), At::Index(i), At::Key(k)];
+        let at = |k: &'static str| api_at(i, k);
         if api.name.trim().is_empty() {
             err(&at("name"), "API name must not be empty".into());
         } else if !names.insert(api.name.as_str()) {
@@ -436,15 +490,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
             }
         }
         for (j, r) in api.resource.iter().enumerate() {
-            let rat = |k: &'static str| {
-                [
-                    At::Key("api"),
-                    At::Index(i),
-                    At::Key("resource"),
-                    At::Index(j),
-                    At::Key(k),
-                ]
-            };
+            let rat = |k: &'static str| resource_at(i, j, k);
             for m in &r.methods {
                 if http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err() {
                     err(&rat("methods"), format!("invalid HTTP method {m:?}"));
@@ -498,8 +544,18 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
 /// E0402 diagnostics for sequence names the configuration uses but `known` lacks.
 pub fn check_sequence_refs(loaded: &LoadedConfig, known: &dyn Fn(&str) -> bool) -> Vec<Diagnostic> {
     let text = loaded.sources.text(loaded.source);
+    sequence_refs(&loaded.config, loaded.source, text, known)
+}
+
+/// [`check_sequence_refs`] over a configuration and its text.
+pub fn sequence_refs(
+    config: &Config,
+    source: SourceId,
+    text: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    for (i, api) in loaded.config.api.iter().enumerate() {
+    for (i, api) in config.api.iter().enumerate() {
         let fields = [
             ("in_sequence", &api.in_sequence),
             ("out_sequence", &api.out_sequence),
@@ -510,11 +566,7 @@ pub fn check_sequence_refs(loaded: &LoadedConfig, known: &dyn Fn(&str) -> bool) 
                 if !known(name) {
                     diags.push(Diagnostic::error(
                         codes::E0402,
-                        span_of(
-                            loaded.source,
-                            text,
-                            &[At::Key("api"), At::Index(i), At::Key(k)],
-                        ),
+                        span_of(source, text, &api_at(i, k)),
                         format!(
                             "API {:?}: no sequence named {name:?} in the sequences folder",
                             api.name
@@ -534,17 +586,7 @@ pub fn check_sequence_refs(loaded: &LoadedConfig, known: &dyn Fn(&str) -> bool) 
                     if !known(name) {
                         diags.push(Diagnostic::error(
                             codes::E0402,
-                            span_of(
-                                loaded.source,
-                                text,
-                                &[
-                                    At::Key("api"),
-                                    At::Index(i),
-                                    At::Key("resource"),
-                                    At::Index(j),
-                                    At::Key(k),
-                                ],
-                            ),
+                            span_of(source, text, &resource_at(i, j, k)),
                             format!(
                                 "API {:?}: no sequence named {name:?} in the sequences folder",
                                 api.name

@@ -63,7 +63,7 @@ pub async fn build(config: &Arc<Config>, ctx: &BuildContext) -> Result<Extension
 }
 
 // ===== call site: H-oauthclient (backend_auth) =====
-async fn build_upstream(
+pub(crate) async fn build_upstream(
     api: &crate::config::ApiConfig,
     config: &Arc<Config>,
     ctx: &BuildContext,

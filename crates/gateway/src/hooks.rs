@@ -60,9 +60,31 @@ pub struct Principal {
     pub scopes: Vec<String>,
 }
 
+/// The resource the router matched for a request, as inbound authorization sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct MatchedRoute<'a> {
+    pub api: &'a str,
+    /// The normalised path relative to the API context (the one routing used).
+    pub path: &'a str,
+    /// Scopes of the matched resource, any one of which suffices; empty: any valid token.
+    pub scopes: &'a [String],
+}
+
 /// Enforcement of the gateway's own authorization server on APIs with `security = "oauth2"`.
 #[async_trait]
 pub trait InboundAuth: Send + Sync + std::fmt::Debug {
+    /// [`check`](Self::check) for the resource the router matched: the scopes come from the
+    /// plan instead of a second lookup. The default looks the resource up again through
+    /// `check`.
+    async fn check_route(
+        &self,
+        route: MatchedRoute<'_>,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Principal, HookResponse> {
+        self.check(route.api, method, route.path, headers).await
+    }
+
     /// Check a client request before mediation. `path` is the one normalised path (relative to
     /// the API context, the same one routing used). `Ok` to proceed (the core then removes the
     /// client's `Authorization` header); `Err` is the 401/403 to answer.

@@ -15,6 +15,8 @@ pub mod invoker;
 pub mod log_config;
 pub mod metrics;
 pub mod path;
+pub mod pipeline;
+pub mod plan;
 pub mod proxy;
 pub mod registry;
 pub mod reload;
@@ -23,6 +25,7 @@ pub mod server;
 #[cfg(test)]
 mod test_pki;
 pub mod tls;
+pub mod upstream;
 pub mod wire;
 
 pub use config::{load, Config, LoadedConfig};

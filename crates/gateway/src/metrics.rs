@@ -51,12 +51,51 @@ impl Gauge {
     }
 }
 
+/// Upper bounds (seconds) of [`Histogram`] buckets: Prometheus' default buckets, from 1 ms.
+pub const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A latency histogram in seconds with the fixed [`BUCKETS`] (plus `+Inf`). Observing is a
+/// few atomic additions.
+#[derive(Clone, Debug, Default)]
+pub struct Histogram(Arc<HistogramCells>);
+
+#[derive(Debug, Default)]
+pub struct HistogramCells {
+    /// Per bucket (not cumulative); the last one is `+Inf`.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.0.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.0
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
 type GaugeFn = Arc<dyn Fn() -> f64 + Send + Sync>;
 
 enum Value {
     Counter(Counter),
     Gauge(Gauge),
     GaugeFn(GaugeFn),
+    Histogram(Histogram),
 }
 
 struct Family {
@@ -154,6 +193,21 @@ impl Registry {
         })
     }
 
+    /// The histogram `name{labels}` (created on first use; the same handle afterwards).
+    pub fn histogram(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Histogram {
+        let key = render_labels(labels);
+        self.with_family(name, help, "histogram", |fam| {
+            match fam
+                .series
+                .entry(key)
+                .or_insert_with(|| Value::Histogram(Histogram::default()))
+            {
+                Value::Histogram(h) => h.clone(),
+                _ => Histogram::default(),
+            }
+        })
+    }
+
     /// A gauge computed when `/metrics` is scraped (replaces an earlier one with the same labels).
     pub fn gauge_fn(
         &self,
@@ -192,6 +246,7 @@ impl Registry {
                                 Value::Counter(c) => ValueSnap::Int(c.get()),
                                 Value::Gauge(g) => ValueSnap::Float(g.get()),
                                 Value::GaugeFn(f) => ValueSnap::Fn(f.clone()),
+                                Value::Histogram(h) => ValueSnap::Hist(h.clone()),
                             };
                             (k.clone(), snap)
                         })
@@ -209,6 +264,10 @@ impl Registry {
                     ValueSnap::Int(i) => i.to_string(),
                     ValueSnap::Float(f) => fmt_f64(f),
                     ValueSnap::Fn(f) => fmt_f64(f()),
+                    ValueSnap::Hist(h) => {
+                        render_histogram(&mut out, &name, &labels, &h);
+                        continue;
+                    }
                 };
                 let _ = writeln!(out, "{name}{labels} {v}");
             }
@@ -223,6 +282,26 @@ enum ValueSnap {
     Int(u64),
     Float(f64),
     Fn(GaugeFn),
+    Hist(Histogram),
+}
+
+/// `name_bucket{…,le="…"}` (cumulative), `name_sum{…}`, `name_count{…}`.
+fn render_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    // `{a="b"}` → `a="b",` so `le` can be appended
+    let inner = labels
+        .strip_prefix('{')
+        .and_then(|l| l.strip_suffix('}'))
+        .map(|l| format!("{l},"))
+        .unwrap_or_default();
+    let mut cumulative = 0;
+    for (i, cell) in h.0.buckets.iter().enumerate() {
+        cumulative += cell.load(Ordering::Relaxed);
+        let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| fmt_f64(*b));
+        let _ = writeln!(out, "{name}_bucket{{{inner}le=\"{le}\"}} {cumulative}");
+    }
+    let sum = h.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+    let _ = writeln!(out, "{name}_sum{labels} {}", fmt_f64(sum));
+    let _ = writeln!(out, "{name}_count{labels} {cumulative}");
 }
 
 fn fmt_f64(f: f64) -> String {
@@ -259,6 +338,38 @@ mod tests {
              # HELP temp Temperature\n# TYPE temp gauge\ntemp 1.5\n"
         );
         r.remove("left", &[("api", "x")]);
+        let h = r.histogram("lat_seconds", "Latency", &[("api", "A")]);
+        h.observe(std::time::Duration::from_micros(700));
+        h.observe(std::time::Duration::from_millis(30));
+        h.observe(std::time::Duration::from_secs(60));
+        let text = r.render();
+        assert!(text.contains("# TYPE lat_seconds histogram\n"), "{text}");
+        assert!(
+            text.contains("lat_seconds_bucket{api=\"A\",le=\"0.001\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_bucket{api=\"A\",le=\"0.025\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_bucket{api=\"A\",le=\"0.05\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_bucket{api=\"A\",le=\"10\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_bucket{api=\"A\",le=\"+Inf\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_sum{api=\"A\"} 60.0307\n"),
+            "{text}"
+        );
+        assert!(text.contains("lat_seconds_count{api=\"A\"} 3\n"), "{text}");
+        assert_eq!(h.count(), 3);
         assert!(!r.render().contains("left{"));
     }
 }

@@ -1,11 +1,19 @@
-//! Sequences: loading the folder into one [`Program`], and hot reload.
+//! Hot reload: the sequences folder into one [`Program`], and `synaptic.toml` with it into a
+//! new [`Plan`](crate::plan::Plan).
 //!
-//! Every change (add, change, remove) re-reads the folder, parses every file and compiles all
-//! of them; the result replaces the running program atomically (`ArcSwap`), so requests in
-//! flight finish on the program they started with. A file with errors is not loaded: its last
-//! good version (if any) stays in, and when the whole set does not compile the previous program
-//! keeps serving. Errors are logged as `file:line:col: error[code]: message`.
+//! Every change (a sequence file added, changed or removed; `synaptic.toml` changed; `SIGHUP`)
+//! re-reads the configuration and the folder, parses every file and compiles all of them; the
+//! resulting plan replaces the running one atomically (`ArcSwap`), so requests in flight finish
+//! on the plan they started with. A sequence file with errors is not loaded: its last good
+//! version (if any) stays in. A configuration with errors, or a set that does not compile, is
+//! not swapped in: the previous plan keeps serving. Errors are logged as
+//! `file:line:col: error[code]: message`, then `rejected: N errors, still serving generation G`
+//! or `reloaded: …`. Settings that only take effect at start (the listen address, the client
+//! pool, the authorization server, …) are named in the log when they change.
 
+use crate::config::{self, Config, ConfigError};
+use crate::plan::{self, PlanInput};
+use crate::server::Gateway;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -117,12 +125,31 @@ impl ProgramStore {
         &self.dir
     }
 
-    /// Re-read the folder and swap in the new program if it compiles.
-    pub fn reload(&self) -> LoadReport {
-        self.reload_with(false)
+    fn reload_with(&self, initial: bool) -> LoadReport {
+        let (loaded, report) = self.prepare(&self.required, initial);
+        if let Some(l) = loaded {
+            self.commit(l);
+        }
+        report
     }
 
-    fn reload_with(&self, initial: bool) -> LoadReport {
+    /// Swap in a program whose generation is set.
+    pub fn install(&self, loaded: Arc<Loaded>) {
+        self.current.store(loaded);
+    }
+
+    /// Swap in a program [`prepare`](Self::prepare)d earlier; returns it with its generation.
+    pub fn commit(&self, mut loaded: Loaded) -> Arc<Loaded> {
+        loaded.generation = self.current.load().generation + 1;
+        let loaded = Arc::new(loaded);
+        self.current.store(loaded.clone());
+        loaded
+    }
+
+    /// Re-read and compile the folder without swapping anything in. `Some` when the result
+    /// may serve: it compiles and has every sequence in `required` (and, on the first load,
+    /// no file has errors).
+    pub fn prepare(&self, required: &[String], initial: bool) -> (Option<Loaded>, LoadReport) {
         let files = sequence_files(&self.dir);
         let mut sources = SourceMap::new();
         let mut diagnostics = Vec::new();
@@ -170,7 +197,7 @@ impl ProgramStore {
         let missing: Vec<String> = if compile_failed {
             Vec::new()
         } else {
-            self.required
+            required
                 .iter()
                 .filter(|r| !names.contains(r))
                 .cloned()
@@ -178,21 +205,19 @@ impl ProgramStore {
         };
         let any_error = diagnostics.iter().any(|d| d.is_error());
         let ok = !compile_failed && missing.is_empty() && !(initial && any_error);
-        if ok {
-            let generation = self.current.load().generation + 1;
-            self.current.store(Arc::new(Loaded {
-                program: program.map(Arc::new),
-                sources: sources.clone(),
-                generation,
-                names,
-            }));
-        }
-        LoadReport {
+        let loaded = ok.then(|| Loaded {
+            program: program.map(Arc::new),
+            sources: sources.clone(),
+            generation: 0,
+            names,
+        });
+        let report = LoadReport {
             diagnostics,
             sources,
             swapped: ok,
             missing,
-        }
+        };
+        (loaded, report)
     }
 }
 
@@ -201,37 +226,16 @@ fn display_path(p: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-/// Log a reload's outcome.
-pub fn log_report(report: &LoadReport, generation: u64) {
-    for line in report.render() {
-        if line.contains(": error[") {
-            tracing::error!(target: "synaptic::reload", "{line}");
-        } else {
-            tracing::warn!(target: "synaptic::reload", "{line}");
-        }
-    }
-    for m in &report.missing {
-        tracing::error!(
-            target: "synaptic::reload",
-            "sequence {m:?} used by the configuration is missing; keeping the previous program"
-        );
-    }
-    if report.swapped {
-        tracing::info!(target: "synaptic::reload", generation, "sequences loaded");
-    } else {
-        tracing::error!(
-            target: "synaptic::reload",
-            "sequences not reloaded: the previous program keeps serving"
-        );
-    }
-}
-
-/// Watch the folder and reload on changes (debounced), until the returned handle is dropped.
-/// Uses the platform watcher, or polling when it cannot be created.
-pub fn watch(store: Arc<ProgramStore>) -> WatchHandle {
+/// Watch the sequences folder (and the configuration file, when given) and call `changed`
+/// after each change (debounced), until the returned handle is dropped. Uses the platform
+/// watcher, or polling when it cannot be created; a light poll of both runs as a safety net.
+pub fn watch_files(
+    dir: PathBuf,
+    config: Option<PathBuf>,
+    changed: impl Fn() + Send + Sync + 'static,
+) -> WatchHandle {
     use notify::Watcher as _;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let dir = store.dir().to_path_buf();
     let handler = {
         let tx = tx.clone();
         move |res: notify::Result<notify::Event>| {
@@ -279,15 +283,25 @@ pub fn watch(store: Arc<ProgramStore>) -> WatchHandle {
             }
         }
     };
-    // a light fingerprint poll as a safety net (folder created later, missed events)
+    // a light fingerprint poll: the configuration file, a folder created later, missed events
     let poll_tx = tx.clone();
-    let poll_dir = dir.clone();
     let poller = tokio::spawn(async move {
-        let mut last = fingerprint(&poll_dir);
+        let print = move || {
+            let mut f = fingerprint(&dir);
+            if let Some(c) = &config {
+                f.push(file_fingerprint(c.clone()));
+            }
+            f
+        };
+        let print = Arc::new(print);
+        let p = print.clone();
+        let mut last = tokio::task::spawn_blocking(move || p())
+            .await
+            .unwrap_or_default();
         loop {
-            tokio::time::sleep(Duration::from_millis(1000)).await;
-            let d = poll_dir.clone();
-            let now = tokio::task::spawn_blocking(move || fingerprint(&d))
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let p = print.clone();
+            let now = tokio::task::spawn_blocking(move || p())
                 .await
                 .unwrap_or_default();
             if now != last {
@@ -301,15 +315,7 @@ pub fn watch(store: Arc<ProgramStore>) -> WatchHandle {
             // debounce: editors write in several steps
             tokio::time::sleep(Duration::from_millis(150)).await;
             while rx.try_recv().is_ok() {}
-            let s = store.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                let r = s.reload();
-                (r, s.current().generation)
-            })
-            .await;
-            if let Ok((report, generation)) = report {
-                log_report(&report, generation);
-            }
+            changed();
         }
     });
     WatchHandle {
@@ -318,16 +324,20 @@ pub fn watch(store: Arc<ProgramStore>) -> WatchHandle {
     }
 }
 
+type Fingerprint = (PathBuf, Option<std::time::SystemTime>, u64);
+
+fn file_fingerprint(p: PathBuf) -> Fingerprint {
+    let m = std::fs::metadata(&p).ok();
+    let t = m.as_ref().and_then(|m| m.modified().ok());
+    let l = m.map(|m| m.len()).unwrap_or(0);
+    (p, t, l)
+}
+
 /// (path, modified time, length) of every sequence file.
-fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
+fn fingerprint(dir: &Path) -> Vec<Fingerprint> {
     sequence_files(dir)
         .into_iter()
-        .map(|p| {
-            let m = std::fs::metadata(&p).ok();
-            let t = m.as_ref().and_then(|m| m.modified().ok());
-            let l = m.map(|m| m.len()).unwrap_or(0);
-            (p, t, l)
-        })
+        .map(file_fingerprint)
         .collect()
 }
 
@@ -348,5 +358,284 @@ impl Drop for WatchHandle {
         for t in &self.tasks {
             t.abort();
         }
+    }
+}
+
+// ===== the plan =====
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new plan serves new requests.
+    Reloaded { generation: u64 },
+    /// Errors: the plan of `generation` keeps serving.
+    Rejected { errors: usize, generation: u64 },
+}
+
+/// `[server]` settings and sections that take effect only when the gateway starts.
+fn restart_only(started: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&started.server, &new.server);
+    let mut out = Vec::new();
+    let mut diff = |changed: bool, name: &'static str| {
+        if changed {
+            out.push(name);
+        }
+    };
+    diff(a.listen != b.listen, "[server] listen");
+    diff(a.sequences != b.sequences, "[server] sequences");
+    diff(a.registry != b.registry, "[server] registry");
+    diff(a.ca_file != b.ca_file, "[server] ca_file");
+    diff(
+        a.pool_max_idle_per_host != b.pool_max_idle_per_host,
+        "[server] pool_max_idle_per_host",
+    );
+    diff(
+        a.pool_idle_timeout != b.pool_idle_timeout,
+        "[server] pool_idle_timeout",
+    );
+    diff(a.watch != b.watch, "[server] watch");
+    diff(
+        a.shutdown_grace != b.shutdown_grace,
+        "[server] shutdown_grace",
+    );
+    out
+}
+
+/// The TOML value of a table path in a configuration text (`None` when absent or unparsable).
+fn section(text: Option<&str>, path: &[&str]) -> Option<toml::Value> {
+    let mut v: toml::Value = toml::from_str::<toml::Table>(text?).ok()?.into();
+    for k in path {
+        v = v.get(k)?.clone();
+    }
+    Some(v)
+}
+
+/// `api[i].endpoint_security` by API name.
+fn endpoint_security_sections(text: Option<&str>) -> HashMap<String, toml::Value> {
+    let Some(apis) = section(text, &["api"]) else {
+        return HashMap::new();
+    };
+    let Some(list) = apis.as_array() else {
+        return HashMap::new();
+    };
+    list.iter()
+        .filter_map(|a| {
+            let name = a.get("name")?.as_str()?.to_string();
+            Some((name, a.get("endpoint_security")?.clone()))
+        })
+        .collect()
+}
+
+impl Gateway {
+    /// Reload `synaptic.toml` (when the gateway knows its path) and the sequences folder into
+    /// a new plan; swap it in when it has no errors. Logs what happened.
+    pub async fn reload(&self) -> ReloadOutcome {
+        let inner = &*self.inner;
+        let _one = inner.reloading.lock().await;
+        let current = inner.plan.load_full();
+        let generation = current.generation;
+        let rejected = |errors: usize| {
+            tracing::error!(
+                target: "synaptic::reload",
+                "rejected: {errors} error(s), still serving generation {generation}"
+            );
+            ReloadOutcome::Rejected { errors, generation }
+        };
+        // the configuration
+        let (config, text, old_text) = match &inner.config_path {
+            None => (current.config.clone(), None, None),
+            Some(path) => {
+                let p = path.clone();
+                let loaded = tokio::task::spawn_blocking(move || config::load(&p)).await;
+                match loaded {
+                    Ok(Ok(l)) => {
+                        let text = l.sources.text(l.source).to_string();
+                        let old = current.config_text.clone();
+                        (Arc::new(l.config), Some(text), old)
+                    }
+                    Ok(Err(ConfigError::Invalid {
+                        diagnostics,
+                        sources,
+                    })) => {
+                        let errors = log_diagnostics(&sources, &diagnostics);
+                        return rejected(errors);
+                    }
+                    Ok(Err(e @ ConfigError::Io { .. })) => {
+                        tracing::error!(target: "synaptic::reload", "{e}");
+                        return rejected(1);
+                    }
+                    Err(e) => {
+                        tracing::error!(target: "synaptic::reload", "{e}");
+                        return rejected(1);
+                    }
+                }
+            }
+        };
+        let restart = restart_only(&inner.started, &config);
+        for s in &restart {
+            tracing::warn!(target: "synaptic::reload", "{s} changed: it takes effect after a restart");
+        }
+        for s in ["auth_server", "redis", "oauth"] {
+            if text.is_some()
+                && section(text.as_deref(), &[s]) != section(old_text.as_deref(), &[s])
+            {
+                tracing::warn!(target: "synaptic::reload", "[{s}] changed: it takes effect after a restart");
+            }
+        }
+        // the sequences
+        let required = config::referenced_sequences(&config);
+        let store = inner.store.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let (l, r) = store.prepare(&required, false);
+            (l, r)
+        })
+        .await;
+        let Ok((loaded, report)) = prepared else {
+            return rejected(1);
+        };
+        let mut errors = log_diagnostics(&report.sources, &report.diagnostics);
+        for m in &report.missing {
+            tracing::error!(
+                target: "synaptic::reload",
+                "sequence {m:?} used by the configuration is missing"
+            );
+            errors += 1;
+        }
+        let Some(mut loaded) = loaded else {
+            return rejected(errors.max(1));
+        };
+        loaded.generation = inner.store.current().generation + 1;
+        let loaded = Arc::new(loaded);
+        // endpoint security: an API whose section did not change keeps its handle (and tokens)
+        let old_sections = endpoint_security_sections(old_text.as_deref());
+        let new_sections = endpoint_security_sections(text.as_deref());
+        let mut upstream = Vec::with_capacity(config.api.len());
+        for a in &config.api {
+            if a.endpoint_security.is_none() {
+                upstream.push(None);
+                continue;
+            }
+            let kept = current
+                .apis
+                .iter()
+                .find(|p| *p.name == *a.name)
+                .and_then(|p| {
+                    let same = text.is_none()
+                        || (old_text.is_some()
+                            && old_sections.get(&a.name) == new_sections.get(&a.name));
+                    same.then(|| p.upstream.clone()).flatten()
+                });
+            match kept {
+                Some(u) => upstream.push(Some(u)),
+                None => {
+                    let ctx = crate::extensions::BuildContext {
+                        metrics: inner.metrics.clone(),
+                    };
+                    match crate::extensions::build_upstream(a, &config, &ctx).await {
+                        Ok(u) => upstream.push(Some(u)),
+                        Err(e) => {
+                            tracing::error!(target: "synaptic::reload", "{e}");
+                            return rejected(errors + 1);
+                        }
+                    }
+                }
+            }
+        }
+        let mut sources = synaptic_diag::SourceMap::new();
+        let text_id = match (&text, &inner.config_path) {
+            (Some(t), Some(p)) => Some(sources.add(p.display().to_string(), t.clone())),
+            _ => None,
+        };
+        let (new_plan, diags) = plan::compile(PlanInput {
+            config: config.clone(),
+            text: text_id.zip(text.as_deref()),
+            program: loaded.clone(),
+            upstream,
+            metrics: &inner.metrics,
+            generation: generation + 1,
+            wire: inner.wire,
+        });
+        errors += log_diagnostics(&sources, &diags);
+        let Some(mut new_plan) = new_plan else {
+            return rejected(errors.max(1));
+        };
+        new_plan.config_text = text.or(old_text);
+        inner.store.install(loaded);
+        inner.plan.store(Arc::new(new_plan));
+        tracing::info!(
+            target: "synaptic::reload",
+            "reloaded: generation {}, {} API(s), {} sequence(s){}",
+            generation + 1,
+            config.api.len(),
+            inner.store.current().names.len(),
+            if restart.is_empty() { "" } else { "; some changes need a restart (see above)" }
+        );
+        ReloadOutcome::Reloaded {
+            generation: generation + 1,
+        }
+    }
+}
+
+/// Log diagnostics as `file:line:col: severity[code]: message`; returns the number of errors.
+fn log_diagnostics(sources: &SourceMap, diags: &[Diagnostic]) -> usize {
+    let mut errors = 0;
+    for d in diags {
+        let line = synaptic_diag::render::short(sources, d);
+        if d.is_error() {
+            errors += 1;
+            tracing::error!(target: "synaptic::reload", "{line}");
+        } else {
+            tracing::warn!(target: "synaptic::reload", "{line}");
+        }
+    }
+    errors
+}
+
+/// Reloads the gateway on file changes (when `watch`) and on `SIGHUP`, until dropped.
+#[derive(Debug)]
+pub struct Reloader {
+    _watch: Option<WatchHandle>,
+    /// The reload loop and the signal listener (stopped on drop like the watcher's).
+    _tasks: WatchHandle,
+}
+
+/// Start reloading `gateway`: on changes of its files when `watch`, and on `SIGHUP`.
+pub fn spawn(gateway: Gateway, watch: bool) -> Reloader {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut tasks = Vec::new();
+    let handle = watch.then(|| {
+        let tx = tx.clone();
+        let dir = gateway.inner.store.dir().to_path_buf();
+        watch_files(dir, gateway.inner.config_path.clone(), move || {
+            let _ = tx.send(());
+        })
+    });
+    #[cfg(unix)]
+    {
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!(target: "synaptic::reload", "SIGHUP: reloading");
+                let _ = tx.send(());
+            }
+        }));
+    }
+    drop(tx);
+    tasks.push(tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            while rx.try_recv().is_ok() {}
+            gateway.reload().await;
+        }
+    }));
+    Reloader {
+        _watch: handle,
+        _tasks: WatchHandle {
+            _watcher: None,
+            tasks,
+        },
     }
 }

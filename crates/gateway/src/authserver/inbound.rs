@@ -1,10 +1,12 @@
 //! Enforcement on APIs with `security = "oauth2"`: a valid bearer token on every request, and
-//! the scopes of the resource it reaches. The resource is found by the same
-//! [`ResourceTable`] routing uses, over the same normalised path, so they cannot disagree.
-//! Unmapped method/path combinations are denied.
+//! the scopes of the resource it reaches. The gateway passes the resource its router matched
+//! ([`InboundAuth::check_route`]), so routing and authorization cannot disagree and a reloaded
+//! configuration's scopes apply at once; [`InboundAuth::check`] looks the resource up in the
+//! same [`ResourceTable`] over the same normalised path. Unmapped method/path combinations are
+//! denied.
 
 use crate::config::ApiConfig;
-use crate::hooks::{HookResponse, InboundAuth, Principal};
+use crate::hooks::{HookResponse, InboundAuth, MatchedRoute, Principal};
 use crate::routing::{ResourceMatch, ResourceTable};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -155,8 +157,28 @@ impl InboundAuth for Enforcer {
         path: &str,
         headers: &HeaderMap,
     ) -> Result<Principal, HookResponse> {
-        let r = self.decide(api, method, path, headers).await;
-        match &r {
+        let r = self.decide(api, method, path, headers, None).await;
+        self.count(&r);
+        r
+    }
+
+    async fn check_route(
+        &self,
+        route: MatchedRoute<'_>,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Principal, HookResponse> {
+        let r = self
+            .decide(route.api, method, route.path, headers, Some(route.scopes))
+            .await;
+        self.count(&r);
+        r
+    }
+}
+
+impl Enforcer {
+    fn count(&self, r: &Result<Principal, HookResponse>) {
+        match r {
             Ok(_) => self.metrics.inbound_allowed.inc(),
             Err(resp) => match resp.status() {
                 StatusCode::FORBIDDEN => self.metrics.inbound_scope.inc(),
@@ -171,17 +193,16 @@ impl InboundAuth for Enforcer {
                 _ => self.metrics.inbound_invalid.inc(),
             },
         }
-        r
     }
-}
 
-impl Enforcer {
+    /// `matched`: the scopes of the resource the router matched; `None` looks it up here.
     async fn decide(
         &self,
         api: &str,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
+        matched: Option<&[String]>,
     ) -> Result<Principal, HookResponse> {
         if OVERRIDE_HEADERS.iter().any(|h| headers.contains_key(*h)) {
             return Err(fault(
@@ -230,6 +251,13 @@ impl Enforcer {
             username: record.username.clone(),
             scopes: record.scopes.clone(),
         };
+        if let Some(need) = matched {
+            return if need.is_empty() || need.iter().any(|s| record.scopes.contains(s)) {
+                Ok(principal)
+            } else {
+                Err(insufficient_scope(path, need))
+            };
+        }
         let Some(rules) = self.apis.get(api) else {
             return Err(insufficient_scope(path, &[]));
         };

@@ -1,0 +1,780 @@
+//! The request pipeline: one per-request context ([`Rq`]) and the phases in one fixed order,
+//!
+//! ```text
+//! inbound authorization ─▶ body ─▶ in-flow ─▶ upstream ─▶ out-flow ─▶ response
+//!                     any failure ─▶ one failure exit (fault sequence, fault response)
+//! ```
+//!
+//! [`plan::decide`] says which phases have something to do; a phase with nothing to do costs
+//! nothing. [`Gateway::dispatch`] routes and decides synchronously; a request that needs only
+//! the upstream phase (the plain pass-through) is sent inline by [`Gateway::handle`], every
+//! other request runs [`Gateway::drive`] as one boxed future. Both send through the one
+//! upstream stack ([`crate::upstream`]) and fail through [`Gateway::fail`].
+
+use crate::fault;
+use crate::hooks::Principal;
+use crate::path;
+use crate::plan::{ApiPlan, BodyMode, Flows, NoRoute, Plan, Route};
+use crate::proxy::{self, ResponseBody};
+use crate::server::Gateway;
+use crate::upstream::{self, Exchanged, OutBody, Outgoing, UpstreamError};
+use crate::wire;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use std::future::Future;
+use std::net::SocketAddr;
+use synaptic_engine::{Engine, Flow, InboundResponse, MediationError, MessageContext, Value};
+
+/// What answers a request, decided by [`Gateway::dispatch`].
+pub(crate) enum Step<'p> {
+    /// Answered without I/O (a fault, a built-in endpoint).
+    Answer(Response<ResponseBody>),
+    /// Only the upstream phase: send this and stream the answer back.
+    Send(&'p ApiPlan, Outgoing),
+    /// Every other request.
+    Later(std::pin::Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + 'p>>),
+}
+
+fn answer(r: Response<Full<Bytes>>) -> Step<'static> {
+    Step::Answer(full(r))
+}
+
+/// The per-request context.
+pub(crate) struct Rq<'p> {
+    route: Route<'p>,
+    needs: crate::plan::Needs,
+    parts: http::request::Parts,
+    /// The normalised path; the path relative to the API context starts at `rel_at`.
+    norm: String,
+    rel_at: usize,
+    principal: Option<Principal>,
+    peer: Option<SocketAddr>,
+    /// The request head as received, for the wire log (inbound authorization removes the
+    /// client's token before anything else sees it).
+    wire_headers: Option<HeaderMap>,
+}
+
+impl Rq<'_> {
+    fn rel(&self) -> &str {
+        self.norm.get(self.rel_at..).unwrap_or_default()
+    }
+    /// The request URI as sequences see it: the normalised path and the query.
+    fn uri(&self) -> String {
+        match self.parts.uri.query() {
+            Some(q) => format!("{}?{q}", self.norm),
+            None => self.norm.clone(),
+        }
+    }
+}
+
+/// The client's body after the body phase.
+enum ReqBody {
+    Stream(Incoming),
+    Read(Bytes),
+}
+
+/// A failure, typed; [`Gateway::fail`] turns it into the answer.
+pub(crate) enum Failure {
+    Upstream(UpstreamError),
+    Mediation(MediationError),
+}
+
+/// The request head kept for a fault sequence when the request itself went upstream.
+struct FaultHead {
+    method: Method,
+    uri: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Gateway {
+    /// Route a request and decide what answers it (see [`Gateway::handle`]).
+    pub(crate) fn dispatch<'p>(
+        &'p self,
+        plan: &'p Plan,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> (Step<'p>, Option<usize>) {
+        let inner = &*self.inner;
+        let raw_path = req.uri().path();
+        // built-in endpoints
+        if raw_path == "/health" && (req.method() == Method::GET || req.method() == Method::HEAD) {
+            let body = serde_json::json!({
+                "status": "UP",
+                "generation": plan.generation,
+            });
+            return (answer(fault::json_response(StatusCode::OK, &body)), None);
+        }
+        if raw_path == "/metrics" && req.method() == Method::GET {
+            let mut r = Response::new(Full::new(Bytes::from(inner.metrics.render())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return (answer(r), None);
+        }
+        // normalise once: local services, routing and authorization all see this path
+        let norm = match path::normalize(raw_path) {
+            Ok(p) => p,
+            Err(e) => return (answer(fault::bad_path(e)), None),
+        };
+        for svc in &inner.ext.services {
+            if svc.matches(norm.as_str()) {
+                let svc = svc.as_ref();
+                return (
+                    Step::Later(Box::pin(self.local_service(plan, svc, req, peer))),
+                    None,
+                );
+            }
+        }
+        let (route, rel) = match plan.route(req.method(), norm.as_str()) {
+            Ok(x) => x,
+            Err((NoRoute::Api, _)) => return (answer(fault::not_found_api()), None),
+            Err((NoRoute::Resource, i)) => return (answer(fault::not_found_resource()), i),
+            Err((NoRoute::Method(allowed), i)) => {
+                return (answer(fault::method_not_allowed(&allowed)), i)
+            }
+        };
+        let api = route.api;
+        let name = Some(api.index);
+        let needs = route.needs;
+        let (parts, body) = req.into_parts();
+        if needs.is_plain() {
+            // the request is prepared here; only its send is awaited later
+            if let Some(r) = too_large(plan, &parts.headers) {
+                return (Step::Answer(r), name);
+            }
+            let Some(ep) = &api.endpoint else {
+                // nothing to send to and no sequence to answer: accepted, like Synapse
+                return (Step::Answer(empty(StatusCode::ACCEPTED)), name);
+            };
+            let body = OutBody::Stream(body, usize::try_from(plan.max_body).unwrap_or(usize::MAX));
+            return match endpoint_request(api, ep, parts, rel, body) {
+                Ok(out) => (Step::Send(api, out), name),
+                Err(r) => (answer(r), name),
+            };
+        }
+        let rel_len = rel.len();
+        let norm = norm.into_string();
+        let rq = Rq {
+            route,
+            needs,
+            parts,
+            rel_at: norm.len() - rel_len,
+            norm,
+            principal: None,
+            peer,
+            wire_headers: None,
+        };
+        (Step::Later(Box::pin(self.drive(plan, rq, body))), name)
+    }
+
+    /// The plain pass-through's send (the upstream phase alone) and its answer streamed back.
+    pub(crate) async fn send_plain(
+        &self,
+        plan: &Plan,
+        api: &ApiPlan,
+        out: Outgoing,
+    ) -> Response<ResponseBody> {
+        let start = tokio::time::Instant::now();
+        match self.inner.upstream.exchange_plain(out).await {
+            Ok(ex) => {
+                api.stats.backend.observe(start.elapsed());
+                self.streamed(ex)
+            }
+            Err(e) => {
+                let f = Failure::Upstream(e);
+                Box::pin(self.fail(plan, api, &api.flows, None, f)).await
+            }
+        }
+    }
+
+    /// Every phase, in order, for one request.
+    async fn drive(&self, plan: &Plan, mut rq: Rq<'_>, body: Incoming) -> Response<ResponseBody> {
+        let wire = self.inner.wire;
+        // inbound authorization
+        if rq.needs.authorize {
+            if let Err(r) = self.authorize(&mut rq).await {
+                return r;
+            }
+        }
+        // body
+        let body = match self.body_phase(plan, &rq, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let peer = if wire {
+            rq.peer.map(|p| p.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        if wire {
+            let bytes = match &body {
+                ReqBody::Read(b) => &b[..],
+                ReqBody::Stream(_) => b"",
+            };
+            let headers = rq.wire_headers.as_ref().unwrap_or(&rq.parts.headers);
+            let line = upstream::request_line(&rq.parts.method, &rq.parts.uri);
+            wire::log(">>", &peer, &line, headers, bytes);
+        }
+        let resp = self.flows(plan, rq, body).await;
+        // response
+        if wire {
+            self.wire_response(resp, &peer).await
+        } else {
+            resp
+        }
+    }
+
+    /// In-flow, upstream, out-flow.
+    async fn flows(&self, plan: &Plan, mut rq: Rq<'_>, body: ReqBody) -> Response<ResponseBody> {
+        let api = rq.route.api;
+        let flows = rq.route.flows;
+        let engine = self.engine(plan);
+        let fault_seq = flows.fault.as_deref();
+        // in-flow: a message context only when a sequence needs one
+        let mut ctx = None;
+        let mut body = Some(body);
+        if rq.needs.context {
+            let Some(engine) = &engine else {
+                let missing = flows.inflow.as_deref().or(flows.outflow.as_deref());
+                return full(fault::sequence_missing(missing.unwrap_or_default()));
+            };
+            let bytes = match body.take() {
+                Some(ReqBody::Read(b)) => b,
+                _ => Bytes::new(),
+            };
+            let uri = rq.uri();
+            let head = std::mem::replace(&mut rq.parts, Request::new(()).into_parts().0);
+            let c = ctx.insert(new_context(
+                &rq.route,
+                rq.principal.take(),
+                head.method,
+                &uri,
+                head.headers,
+                bytes,
+            ));
+            if let Some(inseq) = &flows.inflow {
+                match engine.mediate(inseq, fault_seq, c).await {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Respond) => return self.ctx_response(c, true),
+                    Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
+                    Err(e) => {
+                        return self
+                            .fail(plan, api, flows, None, Failure::Mediation(e))
+                            .await
+                    }
+                }
+            }
+        }
+        // upstream
+        let Some(ep) = &api.endpoint else {
+            return empty(StatusCode::ACCEPTED);
+        };
+        let mut fault_head = None;
+        let out = match &mut ctx {
+            Some(c) => {
+                let out = match c.to_outbound(&ep.address) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        return self
+                            .fail(plan, api, flows, None, Failure::Mediation(e))
+                            .await
+                    }
+                };
+                upstream::from_engine(out, api.timeout)
+            }
+            None => {
+                let body = match body.take() {
+                    Some(ReqBody::Read(b)) => OutBody::Kept(b),
+                    Some(ReqBody::Stream(b)) => {
+                        OutBody::Stream(b, usize::try_from(plan.max_body).unwrap_or(usize::MAX))
+                    }
+                    None => OutBody::Kept(Bytes::new()),
+                };
+                if rq.needs.fault {
+                    // a copy of the request head for the fault sequence, only when there is one
+                    fault_head = Some(FaultHead {
+                        method: rq.parts.method.clone(),
+                        uri: rq.uri(),
+                        headers: rq.parts.headers.clone(),
+                        body: match &body {
+                            OutBody::Kept(b) => b.clone(),
+                            OutBody::Stream(..) => Bytes::new(),
+                        },
+                    });
+                }
+                let head = std::mem::replace(&mut rq.parts, Request::new(()).into_parts().0);
+                endpoint_request(api, ep, head, rq.rel(), body)
+                    .map_err(|r| UpstreamError::Refused(Box::new(r)))
+            }
+        };
+        let start = tokio::time::Instant::now();
+        let sent = match out {
+            Ok(out) => {
+                let auth = api.upstream.as_deref();
+                self.inner
+                    .upstream
+                    .exchange(out, auth, plan.replay_max_body)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let ex = match sent {
+            Ok(ex) => ex,
+            Err(e) => {
+                // the fault sequence's context: the flow's, or one built from the request
+                let mut ctx = ctx.or_else(|| fault_context(&mut rq, fault_head));
+                let f = Failure::Upstream(e);
+                return self.fail(plan, api, flows, ctx.as_mut(), f).await;
+            }
+        };
+        api.stats.backend.observe(start.elapsed());
+        // out-flow
+        let (Some(outseq), Some(c), Some(engine)) = (&flows.outflow, ctx.as_mut(), &engine) else {
+            if self.inner.wire {
+                // the wire log shows the whole response: read it under the deadline
+                return match self.inner.upstream.read(ex, usize::MAX).await {
+                    Ok((p, body)) => Response::from_parts(p, Either::Right(Full::new(body))),
+                    Err(e) => {
+                        let mut ctx = ctx.or_else(|| fault_context(&mut rq, fault_head));
+                        let f = Failure::Upstream(e);
+                        self.fail(plan, api, flows, ctx.as_mut(), f).await
+                    }
+                };
+            }
+            return self.streamed(ex);
+        };
+        let (p, body) = match self.inner.upstream.read(ex, plan.max_response).await {
+            Ok(x) => x,
+            Err(e) => {
+                return self
+                    .fail(plan, api, flows, Some(c), Failure::Upstream(e))
+                    .await
+            }
+        };
+        c.set_response(InboundResponse {
+            status: p.status.as_u16(),
+            headers: p.headers,
+            body,
+        });
+        match engine.mediate(outseq, fault_seq, c).await {
+            Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
+            Ok(_) => self.ctx_response(c, false),
+            Err(e) => {
+                self.fail(plan, api, flows, None, Failure::Mediation(e))
+                    .await
+            }
+        }
+    }
+
+    /// Inbound authorization: the gateway's own authorization server checks the token and the
+    /// scopes of the resource the router matched; the client's token never reaches the
+    /// backend.
+    async fn authorize(&self, rq: &mut Rq<'_>) -> Result<(), Response<ResponseBody>> {
+        let inner = &*self.inner;
+        if rq.parts.uri.query().is_some_and(query_has_access_token) {
+            return Err(full(fault::token_in_query()));
+        }
+        let Some(inb) = &inner.ext.inbound else {
+            return Err(full(fault::internal("authorization server not available")));
+        };
+        let rel = rq.norm.get(rq.rel_at..).unwrap_or_default();
+        let parts = &mut rq.parts;
+        let route = crate::hooks::MatchedRoute {
+            api: &rq.route.api.name,
+            path: rel,
+            scopes: rq.route.scopes,
+        };
+        let principal = inb
+            .check_route(route, &parts.method, &parts.headers)
+            .await
+            .map_err(full)?;
+        rq.principal = Some(principal);
+        if inner.wire {
+            rq.wire_headers = Some(parts.headers.clone());
+        }
+        parts.headers.remove(header::AUTHORIZATION);
+        proxy::strip_method_override(&mut parts.headers);
+        Ok(())
+    }
+
+    /// The body phase: 413 above the limit; read fully when it is kept or buffered.
+    async fn body_phase(
+        &self,
+        plan: &Plan,
+        rq: &Rq<'_>,
+        body: Incoming,
+    ) -> Result<ReqBody, Response<ResponseBody>> {
+        match rq.needs.body {
+            BodyMode::Stream => match too_large(plan, &rq.parts.headers) {
+                Some(r) => Err(r),
+                None => Ok(ReqBody::Stream(body)),
+            },
+            BodyMode::Keep | BodyMode::Buffer => self
+                .read_body(plan, &rq.parts.headers, body)
+                .await
+                .map(ReqBody::Read),
+        }
+    }
+
+    /// Read a client body under the limit (413 above it) and the body timeout.
+    pub(crate) async fn read_body(
+        &self,
+        plan: &Plan,
+        headers: &HeaderMap,
+        body: Incoming,
+    ) -> Result<Bytes, Response<ResponseBody>> {
+        if let Some(r) = too_large(plan, headers) {
+            return Err(r);
+        }
+        if hyper::body::Body::is_end_stream(&body) {
+            return Ok(Bytes::new());
+        }
+        let max = plan.max_body;
+        // a client that stops sending its body must not hold the request forever
+        let read = proxy::read_limited(body, usize::try_from(max).unwrap_or(usize::MAX));
+        match tokio::time::timeout(plan.body_timeout, read).await {
+            Err(_) => Err(full(fault::body_timeout())),
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(proxy::ReadError::TooLarge)) => Err(full(fault::too_large(max))),
+            Ok(Err(proxy::ReadError::Io(_))) => Err(full(fault::bad_body())),
+        }
+    }
+
+    /// The failure exit: a typed failure becomes the fault sequence's answer (when there is
+    /// one and a context to run it on) or the JSON fault for its origin.
+    pub(crate) async fn fail(
+        &self,
+        plan: &Plan,
+        api: &ApiPlan,
+        flows: &Flows,
+        ctx: Option<&mut MessageContext>,
+        f: Failure,
+    ) -> Response<ResponseBody> {
+        let e = match f {
+            Failure::Mediation(e) => {
+                // the engine ran the fault sequence already
+                log_mediation_error(api, &e, &plan.program.sources);
+                return full(fault::mediation(&e));
+            }
+            Failure::Upstream(e) => e,
+        };
+        let retry = e.retry_allowed();
+        let (code, msg, default) = match e {
+            UpstreamError::Refused(r) => return full(*r),
+            UpstreamError::BadUrl(m) => return full(fault::internal(&m)),
+            UpstreamError::RequestTooLarge => return full(fault::too_large(plan.max_body)),
+            UpstreamError::Connect(m) => {
+                tracing::warn!(api = %api.name, error = %m, retry, "backend unreachable");
+                (
+                    fault::code::BACKEND_UNREACHABLE,
+                    "Error connecting to the backend",
+                    fault::backend_unreachable(),
+                )
+            }
+            UpstreamError::Timeout => {
+                tracing::warn!(api = %api.name, retry, "backend timeout");
+                (
+                    fault::code::BACKEND_TIMEOUT,
+                    "Backend timeout",
+                    fault::backend_timeout(),
+                )
+            }
+            UpstreamError::ResponseTooLarge => {
+                tracing::warn!(api = %api.name, retry, "backend response over the limit");
+                (
+                    fault::code::BACKEND_SEND,
+                    "Error reading the backend's response",
+                    fault::backend_failed(),
+                )
+            }
+            UpstreamError::Failed(m) => {
+                tracing::warn!(api = %api.name, error = %m, retry, "backend failure");
+                (
+                    fault::code::BACKEND_SEND,
+                    "Error sending to the backend",
+                    fault::backend_failed(),
+                )
+            }
+        };
+        if let (Some(fseq), Some(ctx)) = (&flows.fault, ctx) {
+            let status = default.status();
+            ctx.properties
+                .default
+                .insert("ERROR_CODE".into(), Value::Integer(code));
+            ctx.properties
+                .default
+                .insert("ERROR_MESSAGE".into(), Value::String(msg.into()));
+            ctx.properties
+                .axis2
+                .insert("HTTP_SC".into(), Value::Integer(i64::from(status.as_u16())));
+            if let Some(r) = self.run_fault_sequence(plan, api, fseq, ctx).await {
+                return r;
+            }
+        }
+        full(default)
+    }
+
+    async fn run_fault_sequence(
+        &self,
+        plan: &Plan,
+        api: &ApiPlan,
+        fseq: &str,
+        ctx: &mut MessageContext,
+    ) -> Option<Response<ResponseBody>> {
+        let engine = self.engine(plan)?;
+        if !engine.program.has_sequence(fseq) {
+            return None;
+        }
+        match engine.mediate(fseq, None, ctx).await {
+            Ok(Flow::Respond) => Some(self.ctx_response(ctx, true)),
+            Ok(Flow::Drop) => Some(empty(StatusCode::ACCEPTED)),
+            Ok(Flow::Continue) => None,
+            Err(e) => {
+                log_mediation_error(api, &e, &plan.program.sources);
+                None
+            }
+        }
+    }
+
+    fn engine(&self, plan: &Plan) -> Option<Engine> {
+        let program = plan.program.program.clone()?;
+        Some(Engine {
+            program,
+            invoker: self.inner.invoker.clone(),
+            registry: self.inner.registry.clone(),
+            clock: self.inner.clock.clone(),
+            limits: plan.limits,
+        })
+    }
+
+    /// A backend's response streamed back.
+    fn streamed(&self, ex: Exchanged) -> Response<ResponseBody> {
+        self.inner.upstream.stream(ex).map(Either::Left)
+    }
+
+    async fn wire_response(
+        &self,
+        resp: Response<ResponseBody>,
+        peer: &str,
+    ) -> Response<ResponseBody> {
+        let (p, b) = resp.into_parts();
+        let bytes = match proxy::read_limited(b, usize::MAX).await {
+            Ok(b) => b,
+            Err(_) => return full(fault::backend_failed()),
+        };
+        wire::log(
+            "<<",
+            peer,
+            &upstream::status_line(p.status),
+            &p.headers,
+            &bytes,
+        );
+        Response::from_parts(p, Either::Right(Full::new(bytes)))
+    }
+
+    /// The response a sequence built (`respond`, or the out-flow's message).
+    fn ctx_response(&self, ctx: &mut MessageContext, request_path: bool) -> Response<ResponseBody> {
+        let status = ctx
+            .status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK);
+        let (body, ct) = match ctx.body_bytes() {
+            Ok(x) => x,
+            Err(e) => return full(fault::mediation(&e)),
+        };
+        let mut headers = std::mem::take(&mut ctx.headers);
+        proxy::strip_hop_by_hop(&mut headers);
+        headers.remove(header::CONTENT_LENGTH);
+        if request_path {
+            // responding on the request path: the transport headers are the request's
+            for h in REQUEST_ONLY_HEADERS {
+                headers.remove(*h);
+            }
+        }
+        if let Some(ct) = ct.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::CONTENT_TYPE, ct);
+        }
+        let mut r = Response::new(Either::Right(Full::new(body)));
+        *r.status_mut() = status;
+        *r.headers_mut() = headers;
+        r
+    }
+
+    async fn local_service(
+        &self,
+        plan: &Plan,
+        svc: &dyn crate::hooks::LocalService,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> Response<ResponseBody> {
+        let (parts, body) = req.into_parts();
+        let body = match self.read_body(plan, &parts.headers, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let wire = self.inner.wire;
+        if wire {
+            let line = upstream::request_line(&parts.method, &parts.uri);
+            wire::log(">>", "client", &line, &parts.headers, &body);
+        }
+        let resp = svc
+            .handle(parts.method, parts.uri, parts.headers, body, peer)
+            .await;
+        if wire {
+            let (p, b) = resp.into_parts();
+            let bytes = http_body_util::BodyExt::collect(b)
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            wire::log(
+                "<<",
+                "client",
+                &upstream::status_line(p.status),
+                &p.headers,
+                &bytes,
+            );
+            return Response::from_parts(p, Either::Right(Full::new(bytes)));
+        }
+        full(resp)
+    }
+}
+
+/// The message context of a routed request, built the same way for the in-flow and for a
+/// fault sequence: the request, `uri.var.*`, `oauth.*` and `SYNAPSE_REST_API`.
+fn new_context(
+    route: &Route<'_>,
+    principal: Option<Principal>,
+    method: Method,
+    uri: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> MessageContext {
+    let api = route.api;
+    let mut ctx = MessageContext::from_request(method, uri, headers, body, Some(&api.context));
+    let d = &mut ctx.properties.default;
+    for (k, v) in &route.vars {
+        d.insert(format!("uri.var.{k}"), Value::String(v.clone()));
+    }
+    if let Some(p) = principal {
+        d.insert("oauth.client_id".into(), Value::String(p.client_id));
+        if let Some(u) = p.username {
+            d.insert("oauth.username".into(), Value::String(u));
+        }
+        d.insert("oauth.scope".into(), Value::String(p.scopes.join(" ")));
+    }
+    d.insert(
+        "SYNAPSE_REST_API".into(),
+        Value::String(api.name.to_string()),
+    );
+    ctx
+}
+
+/// The fault sequence's context for a request that went upstream without one.
+fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageContext> {
+    let h = head?;
+    let principal = rq.principal.take();
+    Some(new_context(
+        &rq.route, principal, h.method, &h.uri, h.headers, h.body,
+    ))
+}
+
+/// The request to the API's endpoint: its URL with the path after the context and the query.
+// The `Err` is a fault response, on the rare path; the `Ok` (a request head) is as large.
+#[allow(clippy::result_large_err)]
+fn endpoint_request(
+    api: &ApiPlan,
+    ep: &crate::proxy::Endpoint,
+    mut parts: http::request::Parts,
+    rel: &str,
+    body: OutBody,
+) -> Result<Outgoing, Response<Full<Bytes>>> {
+    let url = match parts.uri.query() {
+        Some(q) => ep.url(&format!("{rel}?{q}")),
+        None => ep.url(rel),
+    };
+    // the URL's buffer becomes the URI's (no copy)
+    let Ok(uri) = http::Uri::from_maybe_shared(Bytes::from(url)) else {
+        return Err(fault::bad_path(path::PathError::ForbiddenChar));
+    };
+    parts.uri = uri;
+    Ok(Outgoing {
+        parts,
+        body,
+        host: Some(ep.host.clone()),
+        timeout: api.timeout,
+    })
+}
+
+/// 413 when the declared length is over the limit.
+fn too_large(plan: &Plan, h: &HeaderMap) -> Option<Response<ResponseBody>> {
+    let n: u64 = h
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (n > plan.max_body).then(|| full(fault::too_large(plan.max_body)))
+}
+
+/// Request headers never echoed back when a sequence responds on the request path.
+const REQUEST_ONLY_HEADERS: &[&str] = &[
+    "host",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "user-agent",
+    "expect",
+    "origin",
+    "referer",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "range",
+    "content-encoding",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "forwarded",
+];
+
+fn log_mediation_error(api: &ApiPlan, e: &MediationError, sources: &synaptic_diag::SourceMap) {
+    let at =
+        e.at.map(|s| {
+            let (l, c) = sources.line_col(s);
+            format!("{}:{l}:{c}", sources.name(s.source))
+        })
+        .unwrap_or_default();
+    tracing::warn!(
+        api = %api.name,
+        code = e.code,
+        origin = ?e.origin,
+        at = %at,
+        "mediation fault: {}",
+        e.message
+    );
+}
+
+/// Whether a query string carries an `access_token` parameter (any case of its escapes).
+fn query_has_access_token(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+}
+
+pub(crate) fn full(r: Response<Full<Bytes>>) -> Response<ResponseBody> {
+    r.map(Either::Right)
+}
+
+fn empty(status: StatusCode) -> Response<ResponseBody> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::new())));
+    *r.status_mut() = status;
+    r
+}

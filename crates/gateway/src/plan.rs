@@ -1,0 +1,573 @@
+//! The plan: `synaptic.toml` and the sequences program compiled once into everything a request
+//! needs — routes, resources with their flows and scopes, parsed endpoints, endpoint security
+//! handles, per-API metrics — and, per API and resource, the pure decision of which phases a
+//! request runs ([`decide`]), among them whether it is a plain pass-through.
+//!
+//! [`compile`] returns the plan plus diagnostics the way `engine::compile` does: a plan with
+//! errors is `None`. Nothing is parsed or validated at request time that could be decided here:
+//! an endpoint URL that does not parse is a load-time error, never a silent 202.
+
+use crate::config::{api_at, resource_at, span_of, At, Config};
+use crate::hooks::UpstreamAuth;
+use crate::metrics;
+use crate::proxy::Endpoint;
+use crate::reload::Loaded;
+use crate::routing::{ResourceMatch, ResourceTable, Router};
+use std::sync::Arc;
+use std::time::Duration;
+use synaptic_diag::{codes, Diagnostic, SourceId, Span};
+
+/// One immutable generation of the gateway's configuration, swapped atomically on reload.
+#[derive(Debug)]
+pub struct Plan {
+    pub generation: u64,
+    pub config: Arc<Config>,
+    /// The sequences this plan runs.
+    pub program: Arc<Loaded>,
+    pub router: Router,
+    pub apis: Vec<ApiPlan>,
+    /// Largest request body accepted.
+    pub max_body: u64,
+    /// Largest body kept to replay a request once after a backend's 401.
+    pub replay_max_body: usize,
+    /// Longest wait for a client's request body.
+    pub body_timeout: Duration,
+    /// Largest backend response body read (out-flow, `<call>`).
+    pub max_response: usize,
+    /// The configuration's text, when read from a file (to tell what a reload changed).
+    pub config_text: Option<String>,
+    /// One access-log line per request.
+    pub access_log: bool,
+    /// The engine's limits (`<call>` timeout when the request names none).
+    pub limits: synaptic_engine::Limits,
+}
+
+/// One API, ready to serve.
+pub struct ApiPlan {
+    pub index: usize,
+    pub name: Arc<str>,
+    /// The context key (no trailing `/`).
+    pub context: String,
+    pub endpoint: Option<Endpoint>,
+    pub timeout: Duration,
+    pub resources: ResourceTable,
+    /// `security = "oauth2"`: the gateway's own authorization server checks every request.
+    pub secured: bool,
+    /// The API's own flows (used when it has no resources).
+    pub flows: Flows,
+    /// Per resource: its flows (merged with the API's) and scopes.
+    pub resource: Vec<ResourcePlan>,
+    /// `[api.endpoint_security]`.
+    pub upstream: Option<Arc<dyn UpstreamAuth>>,
+    pub stats: ApiStats,
+    /// What a request needs on this API's own flows (without resources); `is_plain`: a plain
+    /// pass-through.
+    pub needs: Needs,
+}
+
+impl std::fmt::Debug for ApiPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiPlan")
+            .field("name", &self.name)
+            .field("context", &self.context)
+            .field("endpoint", &self.endpoint)
+            .field("secured", &self.secured)
+            .field("upstream", &self.upstream.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A resource of an API.
+#[derive(Clone, Debug)]
+pub struct ResourcePlan {
+    pub flows: Flows,
+    /// Scopes a token needs (any one suffices; none = any valid token).
+    pub scopes: Vec<String>,
+    /// What a request on this resource needs; `is_plain`: a plain pass-through.
+    pub needs: Needs,
+}
+
+/// The sequences of a flow: in, out, fault.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flows {
+    pub inflow: Option<Arc<str>>,
+    pub outflow: Option<Arc<str>>,
+    pub fault: Option<Arc<str>>,
+}
+
+/// Metric handles of one API (the same handles across reloads).
+#[derive(Clone, Debug)]
+pub struct ApiStats {
+    /// Responses by status class (1xx … 5xx).
+    pub responses: [metrics::Counter; 5],
+    /// Seconds from the request head to the response head.
+    pub latency: metrics::Histogram,
+    /// Seconds spent waiting for the backend.
+    pub backend: metrics::Histogram,
+}
+
+impl ApiStats {
+    pub fn new(metrics: &metrics::Registry, api: &str) -> ApiStats {
+        let responses = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
+            metrics.counter(
+                "synaptic_api_responses_total",
+                "Responses of each API by status class",
+                &[("api", api), ("class", class)],
+            )
+        });
+        ApiStats {
+            responses,
+            latency: metrics.histogram(
+                "synaptic_api_request_duration_seconds",
+                "Time from a request's head to its response's head, per API",
+                &[("api", api)],
+            ),
+            backend: metrics.histogram(
+                "synaptic_api_backend_duration_seconds",
+                "Time spent on the API's backend (until its response head), per API",
+                &[("api", api)],
+            ),
+        }
+    }
+}
+
+/// The route of one request: the API, its resource's flows and scopes, the `uri.var.*`
+/// bindings.
+#[derive(Debug)]
+pub struct Route<'p> {
+    pub api: &'p ApiPlan,
+    pub flows: &'p Flows,
+    /// The matched resource's scopes (empty without resources).
+    pub scopes: &'p [String],
+    pub vars: Vec<(String, String)>,
+    /// The phases a request on this route needs, decided at load time.
+    pub needs: Needs,
+}
+
+/// Why a request has no route.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoRoute {
+    Api,
+    Resource,
+    Method(Vec<String>),
+}
+
+impl Plan {
+    /// The API and resource for a normalised path, and the path relative to the API context.
+    pub fn route<'p, 'a>(
+        &'p self,
+        method: &http::Method,
+        norm: &'a str,
+    ) -> Result<(Route<'p>, &'a str), (NoRoute, Option<usize>)> {
+        let Some((i, rel)) = self.router.route(norm) else {
+            return Err((NoRoute::Api, None));
+        };
+        let api = &self.apis[i];
+        if api.resources.is_empty() {
+            let route = Route {
+                api,
+                flows: &api.flows,
+                scopes: &[],
+                vars: Vec::new(),
+                needs: api.needs,
+            };
+            return Ok((route, rel));
+        }
+        match api.resources.find(method, rel) {
+            ResourceMatch::Found(r, vars) => {
+                let res = &api.resource[r];
+                let route = Route {
+                    api,
+                    flows: &res.flows,
+                    scopes: &res.scopes,
+                    vars,
+                    needs: res.needs,
+                };
+                Ok((route, rel))
+            }
+            ResourceMatch::MethodNotAllowed(m) => Err((NoRoute::Method(m), Some(i))),
+            ResourceMatch::NotFound => Err((NoRoute::Resource, Some(i))),
+        }
+    }
+}
+
+/// What [`compile`] needs besides the configuration.
+pub struct PlanInput<'a> {
+    pub config: Arc<Config>,
+    /// The configuration's text and its source id, for the diagnostics' positions.
+    pub text: Option<(SourceId, &'a str)>,
+    pub program: Arc<Loaded>,
+    /// Per API (same order as `config.api`).
+    pub upstream: Vec<Option<Arc<dyn UpstreamAuth>>>,
+    pub metrics: &'a metrics::Registry,
+    pub generation: u64,
+    /// The wire log is on (every body is buffered).
+    pub wire: bool,
+}
+
+/// Compile the configuration and the program into a plan; `None` when there are errors.
+pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
+    let config = &input.config;
+    let mut diags = Vec::new();
+    let span = |path: &[At<'_>]| match input.text {
+        Some((id, text)) => span_of(id, text, path),
+        None => Span::new(SourceId(0), 0, 0),
+    };
+    let known = |n: &str| input.program.has_sequence(n);
+    // a name is checked where it is written (a resource inheriting the API's is not)
+    let flow = |api: &str,
+                name: &Option<String>,
+                fallback: &Option<String>,
+                path: &[At<'_>],
+                diags: &mut Vec<Diagnostic>| {
+        let own = name.is_some();
+        let name = name.as_ref().or(fallback.as_ref())?;
+        if own && !known(name) {
+            diags.push(Diagnostic::error(
+                codes::E0402,
+                span(path),
+                format!("API {api:?}: no sequence named {name:?} in the sequences folder"),
+            ));
+        }
+        Some(Arc::<str>::from(name.as_str()))
+    };
+    let mut apis = Vec::with_capacity(config.api.len());
+    for (i, a) in config.api.iter().enumerate() {
+        let at = |k: &'static str| api_at(i, k);
+        let endpoint = match a.endpoint.as_deref().map(Endpoint::parse) {
+            None => None,
+            Some(Ok(e)) => Some(e),
+            Some(Err(m)) => {
+                diags.push(Diagnostic::error(
+                    codes::E0402,
+                    span(&at("endpoint")),
+                    format!(
+                        "API {:?}: invalid endpoint {:?}: {m}",
+                        a.name,
+                        a.endpoint.as_deref().unwrap_or_default()
+                    ),
+                ));
+                None
+            }
+        };
+        let has_upstream = input.upstream.get(i).is_some_and(Option::is_some);
+        let facts = |f: &Flows| Facts {
+            secured: a.is_oauth2_secured(),
+            inflow: f.inflow.is_some(),
+            outflow: f.outflow.is_some(),
+            fault: f.fault.is_some(),
+            endpoint: endpoint.is_some(),
+            endpoint_security: has_upstream,
+            wire: input.wire,
+        };
+        let none = None;
+        let flows = Flows {
+            inflow: flow(
+                &a.name,
+                &a.in_sequence,
+                &none,
+                &at("in_sequence"),
+                &mut diags,
+            ),
+            outflow: flow(
+                &a.name,
+                &a.out_sequence,
+                &none,
+                &at("out_sequence"),
+                &mut diags,
+            ),
+            fault: flow(
+                &a.name,
+                &a.fault_sequence,
+                &none,
+                &at("fault_sequence"),
+                &mut diags,
+            ),
+        };
+        let resource = a
+            .resource
+            .iter()
+            .enumerate()
+            .map(|(j, r)| {
+                let rat = |k: &'static str| resource_at(i, j, k);
+                let flows = Flows {
+                    inflow: flow(
+                        &a.name,
+                        &r.in_sequence,
+                        &a.in_sequence,
+                        &rat("in_sequence"),
+                        &mut diags,
+                    ),
+                    outflow: flow(
+                        &a.name,
+                        &r.out_sequence,
+                        &a.out_sequence,
+                        &rat("out_sequence"),
+                        &mut diags,
+                    ),
+                    fault: flow(
+                        &a.name,
+                        &r.fault_sequence,
+                        &a.fault_sequence,
+                        &rat("fault_sequence"),
+                        &mut diags,
+                    ),
+                };
+                ResourcePlan {
+                    needs: decide(facts(&flows)),
+                    flows,
+                    scopes: r.scopes.clone(),
+                }
+            })
+            .collect();
+        let upstream = input.upstream.get(i).cloned().flatten();
+        apis.push(ApiPlan {
+            needs: decide(facts(&flows)),
+            index: i,
+            name: Arc::from(a.name.as_str()),
+            context: crate::routing::context_key(&a.context).to_string(),
+            endpoint,
+            timeout: config.api_timeout(a),
+            resources: ResourceTable::for_api(a),
+            secured: a.is_oauth2_secured(),
+            flows,
+            resource,
+            upstream,
+            stats: ApiStats::new(input.metrics, &a.name),
+        });
+    }
+    if diags.iter().any(|d| d.is_error()) {
+        return (None, diags);
+    }
+    let max_body = config.server.max_body_size;
+    let plan = Plan {
+        generation: input.generation,
+        router: Router::new(&config.api),
+        apis,
+        max_body,
+        replay_max_body: config.oauth.replay_max_body.unwrap_or(1 << 20),
+        body_timeout: config.default_timeout(),
+        max_response: usize::try_from(max_body).unwrap_or(usize::MAX).max(1 << 20),
+        config_text: input.text.map(|(_, t)| t.to_string()),
+        access_log: config.server.access_log,
+        limits: synaptic_engine::Limits {
+            call_timeout: config.default_timeout(),
+            ..synaptic_engine::Limits::default()
+        },
+        program: input.program,
+        config: input.config,
+    };
+    (Some(plan), diags)
+}
+
+// ===== the decision =====
+
+/// What the body phase does with the client's request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyMode {
+    /// Streamed to the backend as it arrives (or never read).
+    Stream,
+    /// Read fully and kept, so the request can be replayed once after a backend's 401.
+    Keep,
+    /// Read fully into the message context (sequences) or for the wire log.
+    Buffer,
+}
+
+/// What a routed request needs: the phases that have something to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// Inbound authorization by the gateway's own authorization server.
+    pub authorize: bool,
+    pub body: BodyMode,
+    /// A message context for the in- and out-flow.
+    pub context: bool,
+    /// A backend to send to (else the in-flow answers, or 202).
+    pub upstream: bool,
+    /// A fault sequence that may answer failures.
+    pub fault: bool,
+}
+
+/// The facts [`decide`] looks at.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Facts {
+    pub secured: bool,
+    pub inflow: bool,
+    pub outflow: bool,
+    pub fault: bool,
+    pub endpoint: bool,
+    pub endpoint_security: bool,
+    pub wire: bool,
+}
+
+impl Needs {
+    /// Nothing but the backend: the request is sent as it arrives and the answer streamed back.
+    pub fn is_plain(&self) -> bool {
+        !self.authorize && self.body == BodyMode::Stream && !self.context && !self.fault
+    }
+}
+
+/// The phases a request needs. A pure function of the route's facts.
+pub fn decide(f: Facts) -> Needs {
+    let context = f.inflow || f.outflow;
+    // the in-flow may send even without an endpoint (`<send>` to its own address)
+    let upstream = f.endpoint;
+    let body = if context || f.wire {
+        BodyMode::Buffer
+    } else if f.endpoint_security && upstream {
+        BodyMode::Keep
+    } else {
+        BodyMode::Stream
+    };
+    Needs {
+        authorize: f.secured,
+        body,
+        context,
+        upstream,
+        fault: f.fault,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BodyMode::*;
+
+    /// Every combination of the facts that change the decision, with its expected phases.
+    #[test]
+    fn decision_table() {
+        type In = (bool, bool, bool, bool, bool, bool, bool);
+        type Out = (bool, BodyMode, bool, bool, bool, bool);
+        // (secured, in, out, fault, endpoint, endpoint security, wire) → (authorize, body,
+        // context, upstream, fault, plain)
+        #[rustfmt::skip]
+        let table: &[(In, Out)] = &[
+            // the plain pass-through
+            ((false, false, false, false, true,  false, false), (false, Stream, false, true,  false, true)),
+            // no endpoint, nothing else: 202 without reading the body
+            ((false, false, false, false, false, false, false), (false, Stream, false, false, false, true)),
+            // a fault sequence alone keeps the body streamed
+            ((false, false, false, true,  true,  false, false), (false, Stream, false, true,  true,  false)),
+            // endpoint security keeps the body for one replay
+            ((false, false, false, false, true,  true,  false), (false, Keep,   false, true,  false, false)),
+            ((false, false, false, true,  true,  true,  false), (false, Keep,   false, true,  true,  false)),
+            // endpoint security without an endpoint has nothing to keep the body for
+            ((false, false, false, false, false, true,  false), (false, Stream, false, false, false, true)),
+            // inbound authorization streams too
+            ((true,  false, false, false, true,  false, false), (true,  Stream, false, true,  false, false)),
+            ((true,  false, false, false, true,  true,  false), (true,  Keep,   false, true,  false, false)),
+            // sequences buffer the body into a message context
+            ((false, true,  false, false, true,  false, false), (false, Buffer, true,  true,  false, false)),
+            ((false, false, true,  false, true,  false, false), (false, Buffer, true,  true,  false, false)),
+            ((false, true,  false, false, false, false, false), (false, Buffer, true,  false, false, false)),
+            ((true,  true,  true,  true,  true,  true,  false), (true,  Buffer, true,  true,  true,  false)),
+            // the wire log buffers, without a message context
+            ((false, false, false, false, true,  false, true),  (false, Buffer, false, true,  false, false)),
+            ((false, false, false, false, true,  true,  true),  (false, Buffer, false, true,  false, false)),
+            ((true,  false, false, true,  true,  false, true),  (true,  Buffer, false, true,  true,  false)),
+        ];
+        for &((secured, inflow, outflow, fault, endpoint, es, wire), expect) in table {
+            let facts = Facts {
+                secured,
+                inflow,
+                outflow,
+                fault,
+                endpoint,
+                endpoint_security: es,
+                wire,
+            };
+            let n = decide(facts);
+            assert_eq!(
+                (
+                    n.authorize,
+                    n.body,
+                    n.context,
+                    n.upstream,
+                    n.fault,
+                    n.is_plain()
+                ),
+                expect,
+                "{facts:?}"
+            );
+        }
+    }
+
+    fn loaded(names: &[&str]) -> Arc<Loaded> {
+        Arc::new(Loaded {
+            program: None,
+            sources: synaptic_diag::SourceMap::new(),
+            generation: 1,
+            names: names.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    fn plan_of(text: &str, names: &[&str]) -> (Option<Plan>, Vec<String>) {
+        let mut map = synaptic_diag::SourceMap::new();
+        let id = map.add("synaptic.toml", text);
+        // parse only: validation would catch the bad endpoint before the plan does
+        let mut config: Config = toml::from_str(text).expect("toml");
+        config.base_dir = ".".into();
+        let metrics = metrics::Registry::new();
+        let (plan, diags) = compile(PlanInput {
+            config: Arc::new(config),
+            text: Some((id, text)),
+            program: loaded(names),
+            upstream: Vec::new(),
+            metrics: &metrics,
+            generation: 1,
+            wire: false,
+        });
+        let diags = diags
+            .iter()
+            .map(|d| synaptic_diag::render::short(&map, d))
+            .collect();
+        (plan, diags)
+    }
+
+    #[test]
+    fn a_bad_endpoint_url_is_a_load_time_error() {
+        let text = "[[api]]\nname = \"A\"\ncontext = \"/a\"\nendpoint = \"http://exa mple/x\"\n";
+        let (plan, diags) = plan_of(text, &[]);
+        assert!(plan.is_none());
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0].starts_with("synaptic.toml:4:12: error[E0402]: API \"A\": invalid endpoint"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn missing_sequences_are_errors_with_positions_and_resources_inherit_flows() {
+        let text = "[[api]]\nname = \"A\"\ncontext = \"/a\"\nendpoint = \"http://127.0.0.1:1/x\"\nin_sequence = \"in\"\n\
+                    [[api.resource]]\nuri_template = \"/r/{id}\"\nscopes = [\"s1\"]\n\
+                    [[api.resource]]\nurl_mapping = \"/q\"\nout_sequence = \"nope\"\n";
+        let (plan, diags) = plan_of(text, &["in"]);
+        assert!(plan.is_none());
+        assert_eq!(
+            diags,
+            vec!["synaptic.toml:11:16: error[E0402]: API \"A\": no sequence named \"nope\" in the sequences folder"]
+        );
+        let ok = text.replace("\"nope\"", "\"in\"");
+        let (plan, diags) = plan_of(&ok, &["in"]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let plan = plan.expect("plan");
+        let (route, rel) = plan.route(&http::Method::GET, "/a/r/7").expect("route");
+        assert_eq!(rel, "/r/7");
+        assert_eq!(route.flows.inflow.as_deref(), Some("in"));
+        assert_eq!(route.scopes, ["s1".to_string()]);
+        assert_eq!(route.vars, vec![("id".to_string(), "7".to_string())]);
+        // decided at load time: an in-flow buffers the body into a message context
+        assert_eq!(route.needs.body, BodyMode::Buffer);
+        assert!(route.needs.context && !route.needs.is_plain());
+        let (route, _) = plan.route(&http::Method::GET, "/a/q").expect("route");
+        assert_eq!(route.flows.outflow.as_deref(), Some("in"));
+        assert!(route.scopes.is_empty());
+        assert_eq!(
+            plan.route(&http::Method::GET, "/b").err(),
+            Some((NoRoute::Api, None))
+        );
+        assert_eq!(
+            plan.route(&http::Method::GET, "/a/zzz").err(),
+            Some((NoRoute::Resource, Some(0)))
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The upstream stack: the one way a request reaches a backend, for the API's endpoint, the
+//! engine's `<call>`/`<send>` ([`crate::invoker::HttpInvoker`]) and `synaptic run`:
+//!
+//! ```text
+//! wire log ─▶ endpoint security (authorize; after a 401, replay once when the body was kept)
+//!   ─▶ hop-by-hop headers and Host ─▶ one deadline over the whole exchange ─▶ HTTP client
+//! ```
+//!
+//! The deadline starts when a request is sent and bounds the response head and every body the
+//! gateway reads itself ([`Upstream::read`]: the out-flow, `<call>`, the wire log). A response
+//! streamed back to the client is bounded until its head. Failures are one type,
+//! [`UpstreamError`], mapped once to the engine's [`InvokeError`] and once to a fault response
+//! (`pipeline`).
+
+use crate::hooks::{HookResponse, UpstreamAuth};
+use crate::proxy::{self, ClientBody, HttpClient, SendError};
+use crate::wire;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use http_body_util::{Either, Full, Limited};
+use hyper::body::Incoming;
+use std::time::Duration;
+use synaptic_engine::{InvokeError, OutboundRequest};
+use tokio::time::Instant;
+
+/// The stack: the pooled client and whether to write the wire log. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: HttpClient,
+    wire: bool,
+}
+
+/// A request on its way to a backend.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Method, absolute URI, headers (hop-by-hop ones are removed by the stack).
+    pub parts: http::request::Parts,
+    pub body: OutBody,
+    /// The backend's `Host` when known in advance (the API's endpoint); else from the URI.
+    pub host: Option<HeaderValue>,
+    pub timeout: Duration,
+}
+
+/// The body of an [`Outgoing`] request.
+#[derive(Debug)]
+pub enum OutBody {
+    /// The client's body, streamed as it arrives, up to a limit.
+    Stream(Incoming, usize),
+    /// A body in memory: it can be sent again after a 401.
+    Kept(Bytes),
+}
+
+/// A backend's response head, its body not read yet, and the deadline of the exchange.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub response: Response<Incoming>,
+    pub deadline: Instant,
+}
+
+/// Why a backend exchange failed, decided once here.
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// Answered instead: endpoint security refused (e.g. 503 when no token can be had), or the
+    /// request could not be built (its answer).
+    Refused(Box<HookResponse>),
+    /// The URL is not an absolute `http`/`https` URL.
+    BadUrl(String),
+    /// Refused, unreachable, DNS or TLS failure before anything was sent.
+    Connect(String),
+    /// The deadline passed (before the response head, or while reading its body).
+    Timeout,
+    /// The client's streamed body went over the limit.
+    RequestTooLarge,
+    /// The backend's body went over the limit.
+    ResponseTooLarge,
+    /// The connection broke or the response was invalid.
+    Failed(String),
+}
+
+impl UpstreamError {
+    /// Whether the request may be sent again: nothing reached the backend.
+    pub fn retry_allowed(&self) -> bool {
+        matches!(self, UpstreamError::Connect(_) | UpstreamError::BadUrl(_))
+    }
+}
+
+impl From<SendError> for UpstreamError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Connect(m) => UpstreamError::Connect(m),
+            SendError::Timeout => UpstreamError::Timeout,
+            SendError::BodyTooLarge => UpstreamError::RequestTooLarge,
+            SendError::Failed(m) => UpstreamError::Failed(m),
+        }
+    }
+}
+
+impl From<UpstreamError> for InvokeError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::Connect(m) => InvokeError::Connect(m),
+            UpstreamError::Timeout => InvokeError::Timeout,
+            UpstreamError::RequestTooLarge | UpstreamError::ResponseTooLarge => {
+                InvokeError::TooLarge
+            }
+            UpstreamError::BadUrl(m) | UpstreamError::Failed(m) => InvokeError::Other(m),
+            UpstreamError::Refused(r) => InvokeError::Other(format!(
+                "endpoint security refused the request ({})",
+                r.status()
+            )),
+        }
+    }
+}
+
+/// An engine request as an [`Outgoing`] one: the URL parsed (its buffer becomes the URI's),
+/// `Content-Length` left to the client (the body may have changed).
+pub fn from_engine(req: OutboundRequest, timeout: Duration) -> Result<Outgoing, UpstreamError> {
+    let timeout = req.timeout.unwrap_or(timeout);
+    let url = Bytes::from(req.url);
+    let uri = http::Uri::from_maybe_shared(url.clone()).map_err(|e| {
+        UpstreamError::BadUrl(format!(
+            "invalid URL {:?}: {e}",
+            String::from_utf8_lossy(&url)
+        ))
+    })?;
+    let mut headers = req.headers;
+    headers.remove(header::CONTENT_LENGTH);
+    let mut r = http::Request::new(());
+    *r.method_mut() = req.method;
+    *r.uri_mut() = uri;
+    *r.headers_mut() = headers;
+    let (parts, ()) = r.into_parts();
+    Ok(Outgoing {
+        parts,
+        body: OutBody::Kept(req.body),
+        host: None,
+        timeout,
+    })
+}
+
+/// Hop-by-hop headers removed, the backend's `Host`, HTTP/1.1.
+fn prepare_head(
+    parts: &mut http::request::Parts,
+    host: Option<HeaderValue>,
+) -> Result<(), UpstreamError> {
+    let shown = || parts.uri.to_string();
+    match parts.uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(UpstreamError::BadUrl(format!(
+                "unsupported URL {:?}",
+                shown()
+            )))
+        }
+    }
+    let host = match host {
+        Some(h) => h,
+        None => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .ok_or_else(|| UpstreamError::BadUrl(format!("no host in URL {:?}", shown())))?,
+    };
+    proxy::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(header::HOST, host);
+    parts.version = http::Version::HTTP_11;
+    Ok(())
+}
+
+/// The head of a request sent again after a 401 (`Parts` itself does not clone).
+fn copy_head(p: &http::request::Parts) -> http::request::Parts {
+    let mut r = http::Request::new(());
+    *r.method_mut() = p.method.clone();
+    *r.uri_mut() = p.uri.clone();
+    *r.headers_mut() = p.headers.clone();
+    *r.version_mut() = p.version;
+    r.into_parts().0
+}
+
+impl Upstream {
+    pub fn new(client: HttpClient, wire: bool) -> Upstream {
+        Upstream { client, wire }
+    }
+
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
+    /// Send a request through the stack without endpoint security. Its future is that of one
+    /// send: the plain pass-through awaits it inline.
+    pub async fn exchange_plain(&self, mut out: Outgoing) -> Result<Exchanged, UpstreamError> {
+        prepare_head(&mut out.parts, out.host.take())?;
+        self.send(out.parts, out.body, out.timeout).await
+    }
+
+    /// Send a request through the stack. With endpoint security, a 401 the hook asks to replay
+    /// is answered by sending once more with fresh credentials — when the body was kept and is
+    /// at most `replay_max` bytes.
+    pub async fn exchange(
+        &self,
+        mut out: Outgoing,
+        auth: Option<&dyn UpstreamAuth>,
+        replay_max: usize,
+    ) -> Result<Exchanged, UpstreamError> {
+        let Some(auth) = auth else {
+            return self.exchange_plain(out).await;
+        };
+        prepare_head(&mut out.parts, out.host.take())?;
+        let url = out.parts.uri.to_string();
+        let ticket = auth
+            .authorize_head(&out.parts.method, &url, &mut out.parts.headers)
+            .await
+            .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
+        let again = match &out.body {
+            OutBody::Kept(b) if b.len() <= replay_max => Some((copy_head(&out.parts), b.clone())),
+            _ => None,
+        };
+        let first = self.send(out.parts, out.body, out.timeout).await?;
+        if first.response.status() != StatusCode::UNAUTHORIZED
+            || !auth.unauthorized(&ticket, first.response.headers()).await
+        {
+            return Ok(first);
+        }
+        let Some((mut parts, body)) = again else {
+            return Ok(first);
+        };
+        drop(first);
+        auth.authorize_head(&parts.method, &url, &mut parts.headers)
+            .await
+            .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
+        self.send(parts, OutBody::Kept(body), out.timeout).await
+    }
+
+    /// Wire log, deadline, client.
+    async fn send(
+        &self,
+        parts: http::request::Parts,
+        body: OutBody,
+        timeout: Duration,
+    ) -> Result<Exchanged, UpstreamError> {
+        let body: ClientBody = match body {
+            OutBody::Stream(b, limit) => Either::Left(Limited::new(b, limit)),
+            OutBody::Kept(b) => {
+                if self.wire {
+                    // as sent: hop-by-hop headers removed, the backend's Host, credentials
+                    let line = request_line(&parts.method, &parts.uri);
+                    wire::log("<<", "backend", &line, &parts.headers, &b);
+                }
+                Either::Right(Full::new(b))
+            }
+        };
+        let deadline = Instant::now() + timeout;
+        let response = proxy::send(
+            &self.client,
+            http::Request::from_parts(parts, body),
+            timeout,
+        )
+        .await
+        .map_err(UpstreamError::from)?;
+        Ok(Exchanged { response, deadline })
+    }
+
+    /// The response to stream back: hop-by-hop headers removed (its head in the wire log).
+    pub fn stream(&self, ex: Exchanged) -> Response<Incoming> {
+        let (mut p, b) = ex.response.into_parts();
+        if self.wire {
+            wire::log(">>", "backend", &status_line(p.status), &p.headers, b"");
+        }
+        proxy::strip_hop_by_hop(&mut p.headers);
+        Response::from_parts(p, b)
+    }
+
+    /// Read the response body under the exchange's deadline, up to `limit` bytes; hop-by-hop
+    /// headers removed (the whole response in the wire log).
+    pub async fn read(
+        &self,
+        ex: Exchanged,
+        limit: usize,
+    ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
+        let (mut p, b) = ex.response.into_parts();
+        let body = match tokio::time::timeout_at(ex.deadline, proxy::read_limited(b, limit)).await {
+            Err(_) => return Err(UpstreamError::Timeout),
+            Ok(Err(proxy::ReadError::TooLarge)) => return Err(UpstreamError::ResponseTooLarge),
+            Ok(Err(proxy::ReadError::Io(m))) => return Err(UpstreamError::Failed(m)),
+            Ok(Ok(b)) => b,
+        };
+        if self.wire {
+            wire::log(">>", "backend", &status_line(p.status), &p.headers, &body);
+        }
+        proxy::strip_hop_by_hop(&mut p.headers);
+        Ok((p, body))
+    }
+}
+
+/// `GET /path?query HTTP/1.1`, credentials in the query redacted.
+pub fn request_line(m: &Method, uri: &http::Uri) -> String {
+    match uri.query() {
+        Some(q) => format!("{m} {}?{} HTTP/1.1", uri.path(), wire::redact_form(q)),
+        None => format!("{m} {} HTTP/1.1", uri.path()),
+    }
+}
+
+/// `HTTP/1.1 200 OK`
+pub fn status_line(s: StatusCode) -> String {
+    format!(
+        "HTTP/1.1 {} {}",
+        s.as_u16(),
+        s.canonical_reason().unwrap_or("")
+    )
+}
