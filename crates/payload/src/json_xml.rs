@@ -54,7 +54,12 @@ pub const MULTIPLE_PI: &str = "xml-multiple";
 const PD: &str = "_JsonReader_PD_";
 const PS: &str = "_JsonReader_PS_";
 const ESCAPE: &str = "_JsonReader_";
-const MAX_DEPTH: usize = 512;
+/// Nesting cut-off of both directions: the XML parser's default depth limit, which no body
+/// built from the wire exceeds (deeper content becomes an empty element / `null`).
+const MAX_DEPTH: usize = 256;
+/// Element depth of the JSON view of XML: each element adds at most two JSON levels (object,
+/// array), which keeps the text within serde_json's nesting limit of 128.
+const LENIENT_MAX_DEPTH: usize = 60;
 
 /// How JSON is built into XML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -335,6 +340,7 @@ pub fn xml_to_json_string_with(root: &Element, opts: FormatOptions) -> Result<St
         out: String::new(),
         opts,
         strict: true,
+        max_depth: MAX_DEPTH,
     };
     w.document(root)?;
     Ok(w.out)
@@ -348,6 +354,7 @@ pub fn xml_to_json(root: &Element) -> Value {
         out: String::new(),
         opts: FormatOptions::default(),
         strict: false,
+        max_depth: LENIENT_MAX_DEPTH,
     };
     if w.document(root).is_err() {
         return Value::Null;
@@ -376,6 +383,8 @@ struct Writer {
     out: String,
     opts: FormatOptions,
     strict: bool,
+    /// Elements deeper than this are written as `null`.
+    max_depth: usize,
 }
 
 impl Writer {
@@ -444,7 +453,7 @@ impl Writer {
     }
 
     fn content(&mut self, e: &Element, depth: usize) -> Result<(), FormatError> {
-        if depth > MAX_DEPTH {
+        if depth > self.max_depth {
             self.out.push_str("null");
             return Ok(());
         }
@@ -826,6 +835,32 @@ mod tests {
             assert!(xml::parse(&format!("<{n}/>")).is_ok(), "{k} → {n}");
             assert_eq!(name_to_key(&n), k, "{k} → {n}");
         }
+    }
+
+    #[test]
+    fn deep_trees_are_cut_not_overflowed() {
+        let mut e = Element::local("x");
+        for _ in 0..300 {
+            let mut p = Element::local("x");
+            p.push(e);
+            e = p;
+        }
+        let json = xml_to_json_string(&e).unwrap();
+        assert!(json.starts_with(r#"{"x":{"x":"#) && json.contains(":null}"));
+        // the JSON view is cut where serde_json's own nesting limit would refuse it
+        let mut view = &xml_to_json(&e);
+        let mut depth = 0;
+        while let Some(inner) = view.get("x") {
+            view = inner;
+            depth += 1;
+        }
+        assert_eq!((depth, view), (LENIENT_MAX_DEPTH + 2, &Value::Null));
+        let mut v = Value::Null;
+        for _ in 0..300 {
+            v = serde_json::json!({ "a": [v] });
+        }
+        let x = json_to_xml(&v);
+        assert!(x.has_child_elements());
     }
 
     #[test]
