@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bash .ci/lint.sh — the style gates every commit is expected to pass (not part of the test
-# command, so a formatting slip cannot block a CI run): rustfmt and clippy with warnings denied.
+# bash .ci/lint.sh — the style gates every commit must pass; .ci/run runs them before the tests
+# (rustfmt, then clippy with warnings denied).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0

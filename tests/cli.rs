@@ -63,7 +63,9 @@ fn short_format_is_path_line_col() {
     assert_eq!(
         first,
         format!(
-            "{}:2:41: error[E0301]: unknown property scope `axis3`",
+            "{}:2:41: error[E0301]: unknown property scope `axis3`; did you mean `axis2`? \
+             (the scopes are: default, transport, axis2, axis2-client, operation, registry, \
+             system, env, file, func, trace, analytics)",
             p(&f)
         )
     );
@@ -342,4 +344,332 @@ fn unfilled_seed_fails_with_placeholder_errors() {
         .lines()
         .filter(|l| l.contains(": warning["))
         .all(|l| l.contains("warning[W09")));
+}
+
+/// Write `body` as the sequence file `name` in `dir` (inside a Synapse `<sequence>` root).
+fn sequence_file(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let f = dir.join(format!("{name}.xml"));
+    std::fs::write(
+        &f,
+        format!(
+            "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"{name}\">\n{body}</sequence>\n"
+        ),
+    )
+    .unwrap();
+    f
+}
+
+fn run_json(seq: &Path, req: &Path, extra: &[&str]) -> (u8, serde_json::Value, String) {
+    let mut args = vec!["run", "--request"];
+    let (s, r) = (p(seq), p(req));
+    args.push(&r);
+    args.push(&s);
+    args.extend_from_slice(extra);
+    let (code, out, err) = cli(&args);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, v, err)
+}
+
+#[test]
+fn run_lists_log_lines_in_order_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = sequence_file(
+        dir.path(),
+        "logs",
+        r#"  <log level="custom"><property name="step" value="one"/></log>
+  <property name="access_token" value="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc123def"/>
+  <log level="custom" category="WARN"><property name="token" expression="get-property('access_token')"/></log>
+  <log level="headers"/>
+"#,
+    );
+    let req = request_file(
+        dir.path(),
+        "GET /menu HTTP/1.1\nAuthorization: Bearer s3cr3t-value\nX-Plain: visible\n\n",
+    );
+    let (code, v, err) = run_json(&seq, &req, &[]);
+    assert_eq!(code, 0, "{v}{err}");
+    let logs = v["logs"].as_array().expect("a logs array");
+    assert_eq!(logs.len(), 3, "{v}");
+    assert_eq!(logs[0]["level"], "INFO");
+    assert_eq!(logs[0]["message"], "step = one");
+    assert!(
+        logs[0]["at"].as_str().unwrap().ends_with("logs.xml:2:3"),
+        "{v}"
+    );
+    assert_eq!(logs[1]["level"], "WARN");
+    assert_eq!(logs[1]["message"], "token = ***");
+    let headers = logs[2]["message"].as_str().unwrap();
+    assert!(headers.contains("authorization: Bearer ***"), "{headers}");
+    assert!(headers.contains("x-plain: visible"), "{headers}");
+    let logs_text = v["logs"].to_string();
+    assert!(!logs_text.contains("s3cr3t-value"), "{logs_text}");
+    assert!(!logs_text.contains("abc123def"), "{logs_text}");
+    assert_eq!(v["faulted"], false);
+}
+
+#[test]
+fn run_names_the_failing_mediator_and_exits_1_when_unhandled() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = sequence_file(
+        dir.path(),
+        "broken",
+        r#"  <log level="custom"><property name="before" value="fault"/></log>
+  <property name="greeting" value="hello"/>
+  <property name="n" expression="get-property('greeting')" type="INTEGER"/>
+  <log level="custom"><property name="never" value="reached"/></log>
+"#,
+    );
+    let req = request_file(dir.path(), "GET /x HTTP/1.1\n\n");
+    let (code, v, err) = run_json(&seq, &req, &["--trace"]);
+    assert_eq!(code, 1, "{v}{err}");
+    assert!(err.contains("broken.xml:4:3 <property> failed"), "{err}");
+    assert!(err.contains("broken.xml:4:3: property `n`"), "{err}");
+    assert!(err.contains("(not handled)"), "{err}");
+    let at = v["fault"]["at"].as_str().expect("a location");
+    assert!(at.ends_with("broken.xml:4:3"), "{at}");
+    assert_eq!(v["fault"]["mediator"], "property");
+    assert_eq!(v["fault"]["handled_by"], serde_json::Value::Null);
+    assert_eq!(v["faulted"], true);
+    let logs = v["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1, "the log after the fault never ran: {v}");
+    assert_eq!(logs[0]["message"], "before = fault");
+}
+
+#[test]
+fn run_treats_a_handled_fault_as_a_normal_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    sequence_file(
+        &lib,
+        "on-fault",
+        r#"  <log level="custom"><property name="code" expression="get-property('ERROR_CODE')"/></log>
+  <payloadFactory media-type="json"><format>{"error": true}</format><args/></payloadFactory>
+  <property name="HTTP_SC" value="500" scope="axis2"/>
+  <respond/>
+"#,
+    );
+    let main = dir.path().join("main.xml");
+    std::fs::write(
+        &main,
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="main" onError="on-fault">
+  <call><endpoint><http method="get" uri-template="http://127.0.0.1:9/unreachable"/></endpoint></call>
+</sequence>
+"#,
+    )
+    .unwrap();
+    let req = request_file(dir.path(), "GET /x HTTP/1.1\n\n");
+    let (code, v, err) = run_json(&main, &req, &["--sequences", &p(&lib)]);
+    assert_eq!(code, 0, "{v}{err}");
+    assert_eq!(v["faulted"], true);
+    assert_eq!(v["flow"], "respond");
+    assert_eq!(v["status"], 500);
+    assert_eq!(v["body"], "{\"error\": true}");
+    assert_eq!(v["fault"]["code"], 101503);
+    assert_eq!(v["fault"]["handled_by"], "on-fault");
+    assert!(
+        v["fault"]["at"].as_str().unwrap().ends_with("main.xml:2:3"),
+        "{v}"
+    );
+    assert_eq!(v["logs"][0]["message"], "code = 101503");
+}
+
+#[test]
+fn run_trace_prints_each_mediator_with_its_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = sequence_file(
+        dir.path(),
+        "traced",
+        r#"  <property name="a" value="1"/>
+  <filter xpath="get-property('a') = '1'">
+    <then>
+      <property name="a" value="2"/>
+      <property name="Authorization" value="Bearer abc" scope="transport"/>
+    </then>
+  </filter>
+  <property name="a" action="remove"/>
+  <log level="custom"><property name="done" value="yes"/></log>
+"#,
+    );
+    let req = request_file(dir.path(), "GET /x HTTP/1.1\n\n");
+    let (code, v, err) = run_json(&seq, &req, &["--trace"]);
+    assert_eq!(code, 0, "{v}{err}");
+    let err = err.replace(&format!("{}/", dir.path().display()), "");
+    let lines: Vec<&str> = err.lines().collect();
+    let expect = [
+        "traced.xml:2:3 <property>",
+        "    set default.a = \"1\"",
+        "traced.xml:3:3 <filter>",
+        "  traced.xml:5:7 <property>",
+        "      changed default.a = \"2\" (was \"1\")",
+        "  traced.xml:6:7 <property>",
+        "      set transport.authorization = \"Bearer ***\"",
+        "traced.xml:9:3 <property>",
+        "    removed default.a (was \"2\")",
+        "traced.xml:10:3 <log>",
+        "    log INFO: done = yes",
+    ];
+    assert_eq!(lines.len(), expect.len(), "{err}");
+    for (line, want) in lines.iter().zip(expect) {
+        assert_eq!(line.strip_prefix("trace: "), Some(want), "{err}");
+    }
+    // without --trace nothing is printed
+    let (_, _, quiet) = run_json(&seq, &req, &[]);
+    assert!(quiet.is_empty(), "{quiet}");
+}
+
+// ===== docs/DIAGNOSTICS.md =====
+
+/// The rows of the tables in docs/DIAGNOSTICS.md: (code, example cell).
+fn documented_examples() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(root().join("docs/DIAGNOSTICS.md")).unwrap();
+    let mut rows = Vec::new();
+    for line in doc.lines() {
+        // `| code | name | meaning | example | fix |`; `\|` is a `|` inside a cell
+        let line = line.replace("\\|", "\u{1}");
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() == 7
+            && cells[1].len() == 5
+            && cells[1][1..].bytes().all(|b| b.is_ascii_digit())
+        {
+            rows.push((cells[1].to_string(), cells[4].replace('\u{1}', "|")));
+        }
+    }
+    rows
+}
+
+/// The backticked snippets of a cell that are XML (they start with `<`).
+fn xml_snippets(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with('<'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every XML example in the tables of docs/DIAGNOSTICS.md, linted on its own (mediators inside
+/// a `<sequence>`), produces the code of its row, and so does every configuration example
+/// (`serve --check`); every code has at least one example.
+#[test]
+fn every_documented_example_produces_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = documented_examples();
+    assert!(rows.len() > 40, "the tables were not found: {}", rows.len());
+    let mut failures = Vec::new();
+    for (i, (code, cell)) in rows.iter().enumerate() {
+        let snippets = xml_snippets(cell);
+        if code.starts_with("E04") {
+            // lines of synaptic.toml's `[server]` table
+            let lines: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+            assert!(!lines.is_empty(), "{code}: no example");
+            for (j, line) in lines.iter().enumerate() {
+                let f = dir.path().join(format!("config-{i}-{j}.toml"));
+                std::fs::write(&f, format!("[server]\n{line}\n")).unwrap();
+                let (_, out, err) = cli(&["serve", "--check", "--config", &p(&f)]);
+                if !format!("{out}{err}").contains(&format!("error[{code}]")) {
+                    failures.push(format!("{code}: `{line}` gives\n{out}{err}"));
+                }
+            }
+            continue;
+        }
+        if code == "E0113" {
+            // too long for the table: 201 nested `<in>`
+            let f = dir.path().join("deep.xml");
+            let text = format!(
+                "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"deep\">{}{}</sequence>",
+                "<in>".repeat(201),
+                "</in>".repeat(201)
+            );
+            std::fs::write(&f, text).unwrap();
+            // with the main thread's stack size, as the binary runs it (a debug build needs
+            // more than a test thread's 2 MiB for 200 levels)
+            let path = p(&f);
+            let out = std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(move || cli(&["lint", &path]).1)
+                .unwrap()
+                .join()
+                .unwrap();
+            assert!(out.contains("error[E0113]"), "{out}");
+            continue;
+        }
+        if snippets.is_empty() {
+            failures.push(format!("{code}: no XML example in `{cell}`"));
+        }
+        for (j, s) in snippets.iter().enumerate() {
+            // a whole file when it declares its own default namespace (or is a DOCTYPE)
+            let first_tag = s.split('>').next().unwrap_or("");
+            let whole_file = s.starts_with("<!DOCTYPE") || first_tag.contains("xmlns=");
+            let text = if whole_file {
+                s.clone()
+            } else {
+                format!("<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"example\">{s}</sequence>")
+            };
+            let f = dir.path().join(format!("example-{i}-{j}.xml"));
+            std::fs::write(&f, &text).unwrap();
+            let (_, out, err) = cli(&["lint", &p(&f)]);
+            let tag = if code.starts_with('E') {
+                format!("error[{code}]")
+            } else {
+                format!("warning[{code}]")
+            };
+            if !out.contains(&tag) {
+                failures.push(format!("{code}: `{s}` gives\n{out}{err}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn run_exit_codes_follow_whether_a_fault_sequence_took_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    // a handler that only logs: handled, the server answers with a fault response
+    sequence_file(
+        &lib,
+        "note-it",
+        "  <log level=\"custom\"><property name=\"handled\" value=\"yes\"/></log>\n",
+    );
+    // a handler that fails itself: nothing handles that second fault
+    sequence_file(
+        &lib,
+        "fails-too",
+        "  <property name=\"n\" expression=\"concat('x', 'y')\" type=\"INTEGER\"/>\n",
+    );
+    let req = request_file(dir.path(), "GET /x HTTP/1.1\n\n");
+    let bad = r#"<property name="n" expression="'abc'" type="INTEGER"/>"#;
+    for (handler, want_code) in [("note-it", 0), ("fails-too", 1)] {
+        let main = dir.path().join(format!("main-{handler}.xml"));
+        std::fs::write(
+            &main,
+            format!(
+                "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"main\" onError=\"{handler}\">\n  {bad}\n</sequence>\n"
+            ),
+        )
+        .unwrap();
+        let (code, v, err) = run_json(&main, &req, &["--sequences", &p(&lib)]);
+        assert_eq!(code, want_code, "{handler}: {v}{err}");
+        assert_eq!(v["faulted"], true, "{v}");
+        if want_code == 0 {
+            assert_eq!(v["flow"], "fault", "{v}");
+            assert_eq!(v["fault"]["handled_by"], "note-it");
+            assert!(v["fault"]["at"]
+                .as_str()
+                .unwrap()
+                .ends_with("main-note-it.xml:2:3"));
+            assert_eq!(v["logs"][0]["message"], "handled = yes");
+        } else {
+            assert_eq!(v["fault"]["handled_by"], serde_json::Value::Null, "{v}");
+            assert!(
+                v["fault"]["at"]
+                    .as_str()
+                    .unwrap()
+                    .contains("fails-too.xml:2:"),
+                "the second fault, in the handler: {v}"
+            );
+        }
+    }
 }

@@ -29,7 +29,7 @@ fn root() -> PathBuf {
 
 /// The caching sequence exactly as printed in seed 002 (the XML of its code block).
 fn seed_002_text() -> String {
-    let dir = root().join("../shared/seeds");
+    let dir = synaptic_tests::shared_dir().join("seeds");
     let file = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .flatten()

@@ -102,7 +102,8 @@ pub async fn start_gateway(config: &str, files: &[(&str, &str)]) -> TestGateway 
     TestGateway::start(GatewayDir::new(config, files), ServeOptions::default()).await
 }
 
-/// Start the gateway of a folder the caller keeps (`listen` is forced to `127.0.0.1:0`);
+/// Start the gateway of a folder the caller keeps (`listen`, and `listen_tls` unless `opts`
+/// names one, are forced to `127.0.0.1:0`);
 /// panics with the rendered diagnostics if the configuration or a sequence does not load.
 pub async fn start_running(dir: &GatewayDir, mut opts: ServeOptions) -> Running {
     let loaded = match synaptic_gateway::load(&dir.config_path()) {
@@ -120,6 +121,9 @@ pub async fn start_running(dir: &GatewayDir, mut opts: ServeOptions) -> Running 
         Err(e) => panic!("synaptic.toml does not load: {e}"),
     };
     opts.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    // used only when the configuration has an HTTPS listener
+    opts.listen_tls
+        .get_or_insert(SocketAddr::from(([127, 0, 0, 1], 0)));
     match synaptic_gateway::start(loaded.config, opts).await {
         Ok((running, _report)) => running,
         Err(synaptic_gateway::StartError::Sequences(report)) => panic!(
@@ -142,6 +146,11 @@ impl TestGateway {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.running.addr()
+    }
+
+    /// The HTTPS listener's address, when the configuration has one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.running.tls_addr()
     }
 
     /// `http://127.0.0.1:PORT` + `path`.

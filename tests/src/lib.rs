@@ -34,9 +34,18 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
-/// The `shared/` folder next to the repository (corpus, seeds, guides): `<root>/../shared`.
+/// The `shared/` folder next to the repository (the Synapse corpus and the reference sequences),
+/// `<root>/../shared`. Panics with a message naming the folder when it is not there: the tests
+/// that read it cannot run without it (README, "Quick start").
 pub fn shared_dir() -> PathBuf {
-    workspace_root().join("..").join("shared")
+    let dir = workspace_root().join("..").join("shared");
+    assert!(
+        dir.is_dir(),
+        "this test reads the folder `shared/` next to the repository (Synapse corpus, reference \
+         sequences), and {} does not exist",
+        dir.display()
+    );
+    dir
 }
 
 /// A port on 127.0.0.1 that was free a moment ago. Another process may take it before it is

@@ -5,7 +5,9 @@
 //! small request's CPU time; this layer writes the same line — `2026-11-22T20:31:54.123456Z
 //!  INFO synaptic::access: method=GET path=/x status=200 …` — from a per-thread buffer, with
 //! the date part of the timestamp formatted once per second, in one `write` per line. The
-//! general formatter handles every other target.
+//! general formatter handles every other target. With `[log] format = "json"` the line is the
+//! JSON object tracing-subscriber's JSON formatter writes (`timestamp`, `level`, `fields`,
+//! `target`).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -23,11 +25,17 @@ pub const TARGET: &str = "synaptic::access";
 /// The layer; `W` is where lines go (stderr in `synaptic serve`).
 pub struct AccessLog<W> {
     make: W,
+    json: bool,
 }
 
 impl<W> AccessLog<W> {
+    /// Text lines, like the default formatter's.
     pub fn new(make: W) -> Self {
-        AccessLog { make }
+        AccessLog { make, json: false }
+    }
+    /// One JSON object per line, like the JSON formatter's.
+    pub fn json(make: W) -> Self {
+        AccessLog { make, json: true }
     }
 }
 
@@ -66,14 +74,37 @@ where
                 return;
             };
             let b = &mut *b;
-            format_line(b, now.as_secs(), now.subsec_micros(), event);
+            if self.json {
+                format_json(b, now.as_secs(), now.subsec_micros(), event);
+            } else {
+                format_line(b, now.as_secs(), now.subsec_micros(), event);
+            }
             // one write per line; a full or closed stderr loses the line, never the request
             let _ = self.make.make_writer().write_all(b.line.as_bytes());
         });
     }
 }
 
-fn format_line(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
+fn format_json(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
+    set_date(b, secs);
+    b.line.clear();
+    let _ = write!(
+        b.line,
+        "{{\"timestamp\":\"{}.{micros:06}Z\",\"level\":\"{}\",\"fields\":{{",
+        b.date,
+        event.metadata().level()
+    );
+    let mut v = JsonFields {
+        out: &mut b.line,
+        first: true,
+    };
+    event.record(&mut v);
+    b.line.push_str("},\"target\":");
+    json_str(&mut b.line, event.metadata().target());
+    b.line.push_str("}\n");
+}
+
+fn set_date(b: &mut Buf, secs: u64) {
     if b.second != secs {
         b.second = secs;
         b.date.clear();
@@ -83,6 +114,10 @@ fn format_line(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
             .unwrap_or_default();
         let _ = write!(b.date, "{}", t.format("%Y-%m-%dT%H:%M:%S"));
     }
+}
+
+fn format_line(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
+    set_date(b, secs);
     b.line.clear();
     let _ = write!(
         b.line,
@@ -136,6 +171,51 @@ impl Visit for Fields<'_> {
     }
 }
 
+/// A JSON string literal (serde_json's escaping).
+fn json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::Value::from(s).to_string());
+}
+
+/// `"name":value` pairs: numbers and booleans bare, everything else a JSON string.
+struct JsonFields<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl JsonFields<'_> {
+    fn name(&mut self, field: &Field) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        json_str(self.out, field.name());
+        self.out.push(':');
+    }
+}
+
+impl Visit for JsonFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.name(field);
+        json_str(self.out, value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.name(field);
+        let _ = write!(self.out, "{value}");
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.name(field);
+        let _ = write!(self.out, "{value}");
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.name(field);
+        let _ = write!(self.out, "{value}");
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.name(field);
+        json_str(self.out, &format!("{value:?}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,9 +239,19 @@ mod tests {
     }
 
     fn capture(f: impl FnOnce()) -> String {
+        capture_with(false, f)
+    }
+
+    fn capture_with(json: bool, f: impl FnOnce()) -> String {
         let sink = Sink::default();
         let out = sink.clone();
-        let sub = tracing_subscriber::registry().with(AccessLog::new(move || out.clone()));
+        let make = move || out.clone();
+        let layer = if json {
+            AccessLog::json(make)
+        } else {
+            AccessLog::new(make)
+        };
+        let sub = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(sub, f);
         let bytes = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         String::from_utf8(bytes).unwrap_or_default()
@@ -195,6 +285,30 @@ mod tests {
         let parsed = chrono::DateTime::parse_from_rfc3339(ts);
         let age = chrono::Utc::now().signed_duration_since(parsed.unwrap_or_default());
         assert!(age.num_seconds().abs() < 60, "timestamp {ts} is not now");
+    }
+
+    #[test]
+    fn json_lines_are_one_object_with_the_same_fields() {
+        let text = capture_with(true, || {
+            tracing::info!(
+                target: "synaptic::access",
+                method = %"GET",
+                path = %"/a \"b\"\n",
+                status = 200u16,
+                api = %"PizzaAPI",
+            );
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["target"], "synaptic::access");
+        assert_eq!(v["fields"]["method"], "GET");
+        assert_eq!(v["fields"]["path"], "/a \"b\"\n");
+        assert_eq!(v["fields"]["status"], 200);
+        assert_eq!(v["fields"]["api"], "PizzaAPI");
+        let ts = v["timestamp"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{ts}");
     }
 
     /// The cached date is replaced when the second changes (here: one day later).

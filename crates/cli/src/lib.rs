@@ -6,6 +6,7 @@
 mod access_log;
 mod admin;
 mod lint;
+mod logging;
 mod run;
 mod serve;
 

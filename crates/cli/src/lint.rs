@@ -153,7 +153,7 @@ pub fn lint_files(files: &[PathBuf]) -> anyhow::Result<LintReport> {
         let (sa, sb) = (a.primary_span(), b.primary_span());
         a.code == b.code
             && sa.source == sb.source
-            && (sa == sb
+            && ((sa == sb && a.message == b.message)
                 || (matches!(a.code.id, "E0108" | "E0112")
                     && map.line_col(sa).0 == map.line_col(sb).0))
     });

@@ -7,13 +7,14 @@ use bytes::Bytes;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synaptic_diag::render::{render, Format};
-use synaptic_diag::SourceMap;
+use synaptic_diag::{SourceMap, Span};
 use synaptic_engine::{
-    CompileOptions, Engine, Flow, InboundResponse, InvokeError, Invoker, Limits, MessageContext,
-    OutboundRequest, Scope, SystemClock,
+    Change, CompileOptions, Engine, Flow, InboundResponse, InvokeError, Invoker, Limits, LogEntry,
+    MediationError, MediationObserver, MessageContext, OutboundRequest, Scope, SystemClock,
+    TraceStep,
 };
 use synaptic_registry::Registry;
 
@@ -37,6 +38,10 @@ pub struct RunArgs {
     /// Timeout of `call`/`send` in milliseconds when the endpoint names none.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub timeout_ms: u64,
+    /// Print each mediator to stderr as it runs (`file:line:col <name>`), with the properties
+    /// and headers it set, changed or removed (secrets redacted).
+    #[arg(long)]
+    pub trace: bool,
 }
 
 pub fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -113,26 +118,275 @@ async fn run_async(
         req.body,
         args.api_context.as_deref(),
     );
-    match engine.mediate(&seq_name, None, &mut ctx).await {
-        Ok(flow) => {
-            let v = result_json(flow, &mut ctx);
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-            Ok(ExitCode::SUCCESS)
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = Arc::new(Recorder {
+        trace: args.trace.then_some(tx),
+        seen: Mutex::default(),
+    });
+    ctx.set_observer(recorder.clone());
+    // trace lines are printed while the mediation runs (between its awaits)
+    let result = {
+        let mediation = engine.mediate(&seq_name, None, &mut ctx);
+        tokio::pin!(mediation);
+        let mut printer = TracePrinter::default();
+        let r = loop {
+            tokio::select! {
+                r = &mut mediation => break r,
+                Some(ev) = rx.recv() => printer.event(err, &map, ev)?,
+            }
+        };
+        while let Ok(ev) = rx.try_recv() {
+            printer.event(err, &map, ev)?;
         }
+        r
+    };
+    let seen = std::mem::take(&mut *recorder.seen.lock().unwrap_or_else(|e| e.into_inner()));
+    let logs: Vec<serde_json::Value> = seen
+        .logs
+        .iter()
+        .map(|(level, at, message)| {
+            serde_json::json!({ "level": level, "at": location(&map, *at), "message": message })
+        })
+        .collect();
+    let fault = seen.fault.as_ref().map(|f| fault_json(&map, f));
+    let handled = seen.fault.as_ref().is_some_and(|f| f.handled_by.is_some());
+    let (mut v, code) = match result {
+        Ok(flow) => (result_json(flow, &mut ctx), ExitCode::SUCCESS),
+        // the fault handler ended without respond or drop: the server answers with a fault
+        Err(_) if handled => (result_json_with("fault", &mut ctx), ExitCode::SUCCESS),
         Err(e) => {
+            let fault = match &fault {
+                Some(f) => f.clone(),
+                None => fault_json(&map, &SeenFault::from_error(&e, None)),
+            };
             let v = serde_json::json!({
-                "fault": {
-                    "code": e.code,
-                    "message": e.message,
-                    "kind": format!("{:?}", e.kind),
-                    "origin": format!("{:?}", e.origin),
-                },
+                "fault": fault,
                 "properties": properties_json(&ctx),
             });
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-            Ok(ExitCode::from(1))
+            (v, ExitCode::from(1))
+        }
+    };
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("faulted".into(), ctx.faulted().into());
+        if let Some(f) = fault {
+            obj.entry("fault").or_insert(f);
+        }
+        obj.insert("logs".into(), logs.into());
+    }
+    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    Ok(code)
+}
+
+/// What `synaptic run` learns from the engine while the sequence runs.
+struct Recorder {
+    /// Where trace events go when `--trace` is on.
+    trace: Option<tokio::sync::mpsc::UnboundedSender<TraceEvent>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    logs: Vec<(&'static str, Span, String)>,
+    /// The last fault (a fault in a fault handler replaces the one it handled).
+    fault: Option<SeenFault>,
+}
+
+#[derive(Clone, Debug)]
+struct SeenFault {
+    code: i64,
+    message: String,
+    kind: String,
+    origin: String,
+    at: Option<Span>,
+    handled_by: Option<String>,
+}
+
+impl SeenFault {
+    fn from_error(e: &MediationError, handled_by: Option<&str>) -> Self {
+        SeenFault {
+            code: e.code,
+            message: e.message.clone(),
+            kind: format!("{:?}", e.kind),
+            origin: format!("{:?}", e.origin),
+            at: e.at,
+            handled_by: handled_by.map(str::to_string),
         }
     }
+}
+
+enum TraceEvent {
+    Mediator {
+        at: Span,
+        depth: usize,
+        changes: Vec<Change>,
+        failed: bool,
+    },
+    Log(&'static str, String),
+    Fault(SeenFault),
+}
+
+impl MediationObserver for Recorder {
+    fn log(&self, entry: &LogEntry<'_>) {
+        if let Ok(mut s) = self.seen.lock() {
+            s.logs
+                .push((entry.level, entry.at, entry.message.to_string()));
+        }
+        if let Some(tx) = &self.trace {
+            let _ = tx.send(TraceEvent::Log(entry.level, entry.message.to_string()));
+        }
+    }
+    fn traces(&self) -> bool {
+        self.trace.is_some()
+    }
+    fn mediator(&self, step: &TraceStep<'_>) {
+        if let Some(tx) = &self.trace {
+            let _ = tx.send(TraceEvent::Mediator {
+                at: step.at,
+                depth: step.depth,
+                changes: step.changes.to_vec(),
+                failed: step.failed,
+            });
+        }
+    }
+    fn fault(&self, error: &MediationError, handler: Option<&str>) {
+        let f = SeenFault::from_error(error, handler);
+        if let Some(tx) = &self.trace {
+            let _ = tx.send(TraceEvent::Fault(f.clone()));
+        }
+        if let Ok(mut s) = self.seen.lock() {
+            s.fault = Some(f);
+        }
+    }
+}
+
+/// `file:line:col` of a span.
+fn location(map: &SourceMap, at: Span) -> String {
+    let (line, col) = map.line_col(at);
+    format!("{}:{line}:{col}", map.name(at.source))
+}
+
+/// The element name at the start of a mediator's span (`<log …` → `log`).
+fn element_name(map: &SourceMap, at: Span) -> &str {
+    let text = map.text(at.source);
+    let rest = text
+        .get(at.start as usize..)
+        .unwrap_or("")
+        .trim_start_matches('<');
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '/' || c == '>')
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn fault_json(map: &SourceMap, f: &SeenFault) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "code": f.code,
+        "message": f.message,
+        "kind": f.kind,
+        "origin": f.origin,
+        "handled_by": f.handled_by,
+    });
+    if let Some(at) = f.at {
+        v["at"] = location(map, at).into();
+        // the span may be an attribute (a failing expression): name the element holding it
+        v["mediator"] = enclosing_element(map, at).into();
+    }
+    v
+}
+
+/// The name of the element whose start tag holds the span's start.
+fn enclosing_element(map: &SourceMap, at: Span) -> String {
+    let text = map.text(at.source);
+    let start = (at.start as usize).min(text.len());
+    let open = if text.get(start..).is_some_and(|t| t.starts_with('<')) {
+        start
+    } else {
+        text.get(..start).and_then(|t| t.rfind('<')).unwrap_or(0)
+    };
+    element_name(
+        map,
+        Span {
+            start: open as u32,
+            ..at
+        },
+    )
+    .to_string()
+}
+
+/// Prints trace events; a `<log>` line is reported while its mediator runs, so it waits for
+/// the mediator's own line.
+#[derive(Default)]
+struct TracePrinter {
+    logs: Vec<TraceEvent>,
+}
+
+impl TracePrinter {
+    fn event(
+        &mut self,
+        err: &mut dyn Write,
+        map: &SourceMap,
+        ev: TraceEvent,
+    ) -> std::io::Result<()> {
+        match ev {
+            TraceEvent::Log(..) => self.logs.push(ev),
+            TraceEvent::Mediator { .. } => {
+                write_trace(err, map, &ev)?;
+                for l in self.logs.drain(..) {
+                    write_trace(err, map, &l)?;
+                }
+            }
+            TraceEvent::Fault(_) => write_trace(err, map, &ev)?,
+        }
+        Ok(())
+    }
+}
+
+fn write_trace(err: &mut dyn Write, map: &SourceMap, ev: &TraceEvent) -> std::io::Result<()> {
+    match ev {
+        TraceEvent::Mediator {
+            at,
+            depth,
+            changes,
+            failed,
+        } => {
+            let indent = "  ".repeat(depth.saturating_sub(1));
+            writeln!(
+                err,
+                "trace: {indent}{} <{}>{}",
+                location(map, *at),
+                element_name(map, *at),
+                if *failed { " failed" } else { "" }
+            )?;
+            for c in changes {
+                let what = match (&c.old, &c.new) {
+                    (None, Some(n)) => format!("set {}.{} = {n:?}", c.scope, c.name),
+                    (Some(o), Some(n)) => {
+                        format!("changed {}.{} = {n:?} (was {o:?})", c.scope, c.name)
+                    }
+                    (Some(o), None) => format!("removed {}.{} (was {o:?})", c.scope, c.name),
+                    (None, None) => continue,
+                };
+                writeln!(err, "trace: {indent}    {what}")?;
+            }
+        }
+        TraceEvent::Log(level, message) => writeln!(err, "trace:     log {level}: {message}")?,
+        TraceEvent::Fault(f) => {
+            let at = f.at.map(|a| location(map, a)).unwrap_or_default();
+            match &f.handled_by {
+                Some(h) => writeln!(
+                    err,
+                    "trace: fault {} at {at}: {} (handled by sequence `{h}`)",
+                    f.code, f.message
+                )?,
+                None => writeln!(
+                    err,
+                    "trace: fault {} at {at}: {} (not handled)",
+                    f.code, f.message
+                )?,
+            }
+        }
+    }
+    Ok(())
 }
 
 fn properties_json(ctx: &MessageContext) -> serde_json::Value {
@@ -144,27 +398,24 @@ fn properties_json(ctx: &MessageContext) -> serde_json::Value {
 
 /// The JSON object `synaptic run` prints.
 pub fn result_json(flow: Flow, ctx: &mut MessageContext) -> serde_json::Value {
-    let (body, ct) = match ctx.body_bytes() {
-        Ok(b) => b,
-        Err(_) => (Bytes::new(), ctx.content_type.clone()),
-    };
-    let mut headers = serde_json::Map::new();
-    for name in ctx.headers.keys() {
-        let joined = ctx
-            .headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
-        headers.insert(name.as_str().to_string(), serde_json::Value::String(joined));
-    }
-    serde_json::json!({
-        "flow": match flow {
+    result_json_with(
+        match flow {
             Flow::Continue => "continue",
             Flow::Respond => "respond",
             Flow::Drop => "drop",
         },
+        ctx,
+    )
+}
+
+fn result_json_with(flow: &str, ctx: &mut MessageContext) -> serde_json::Value {
+    let (body, ct) = match ctx.body_bytes() {
+        Ok(b) => b,
+        Err(_) => (Bytes::new(), ctx.content_type.clone()),
+    };
+    let headers = ctx.header_strings();
+    serde_json::json!({
+        "flow": flow,
         "status": ctx.status,
         "headers": headers,
         "content_type": ct,

@@ -105,7 +105,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     if args.check {
         return check(&loaded, out, err, format);
     }
-    init_tracing(args.wire);
+    crate::logging::init(&loaded.config.log, &loaded.config.base_dir, args.wire)?;
     let workers = match args.workers {
         Some(n) if n > 0 => n,
         _ => std::thread::available_parallelism()
@@ -129,6 +129,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         wire: args.wire,
         watch: args.no_watch.then_some(false),
         listen: args.listen,
+        listen_tls: None,
     };
     let config_path = args.config.clone();
     rt.block_on(async move {
@@ -211,32 +212,6 @@ fn check(
 
 fn display(p: &Path) -> String {
     p.display().to_string()
-}
-
-fn init_tracing(wire: bool) {
-    use tracing_subscriber::filter::filter_fn;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, Layer};
-    let default = if wire {
-        "info,synaptic::wire=info"
-    } else {
-        "info"
-    };
-    let filter =
-        EnvFilter::try_from_env("SYNAPTIC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    use std::io::IsTerminal;
-    // access lines have their own (cheaper) writer; the general formatter writes the rest
-    let general = tracing_subscriber::fmt::layer()
-        .with_target(true)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_filter(filter_fn(|m| m.target() != crate::access_log::TARGET));
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(general)
-        .with(crate::access_log::AccessLog::new(std::io::stderr))
-        .try_init();
 }
 
 async fn shutdown_signal() {

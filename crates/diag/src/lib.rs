@@ -7,6 +7,7 @@
 pub mod codes;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod suggest;
 
 pub use codes::Code;
 

@@ -11,6 +11,27 @@ use synaptic_syntax::ast;
 
 // ===== IR =====
 
+/// The scopes a property mediator knows (`env`, `file` and `func` are read-only).
+const PROPERTY_SCOPES: &[&str] = &[
+    "default",
+    "transport",
+    "axis2",
+    "axis2-client",
+    "operation",
+    "registry",
+    "system",
+    "env",
+    "file",
+    "func",
+    "trace",
+    "analytics",
+];
+
+/// The property `type` values Synapse has.
+const PROPERTY_TYPES: &[&str] = &[
+    "STRING", "BOOLEAN", "INTEGER", "LONG", "SHORT", "FLOAT", "DOUBLE", "OM", "JSON",
+];
+
 pub(crate) type BlockId = u32;
 pub(crate) type SeqId = u32;
 
@@ -741,21 +762,59 @@ impl Compiler<'_> {
 
     fn property(&mut self, p: &ast::Property, span: Span) -> Option<PropertyOp> {
         let remove = p.action == ast::PropertyAction::Remove;
+        // every mistake on the element is reported: the scope, then the type, before giving up
         let scope = match &p.scope {
-            None => Scope::Default,
-            Some(s) => match Scope::parse(&s.value) {
-                Some(sc) => sc,
-                None => {
+            None => Some(Scope::Default),
+            Some(s) => {
+                let sc = Scope::parse(&s.value);
+                if sc.is_none() {
                     self.err(
                         codes::E0301,
                         s.span,
-                        format!("unknown property scope `{}`", s.value),
+                        format!(
+                            "unknown property scope `{}`{} (the scopes are: {})",
+                            s.value,
+                            synaptic_diag::suggest::did_you_mean(&s.value, PROPERTY_SCOPES),
+                            PROPERTY_SCOPES.join(", ")
+                        ),
                     );
-                    return None;
+                }
+                sc
+            }
+        };
+        let ty = match &p.ty {
+            None => Some(None),
+            Some(t) => match PropertyType::parse(&t.value) {
+                Some(t) => Some(Some(t)),
+                None => {
+                    self.err(
+                        codes::E0302,
+                        t.span,
+                        format!(
+                            "unknown property type `{}`{} (the types are: {})",
+                            t.value,
+                            synaptic_diag::suggest::did_you_mean(&t.value, PROPERTY_TYPES),
+                            PROPERTY_TYPES.join(", ")
+                        ),
+                    );
+                    None
                 }
             },
         };
         let scope_span = p.scope.as_ref().map(|s| s.span).unwrap_or(span);
+        let scope = match (scope, ty) {
+            (Some(sc), Some(_)) => sc,
+            (Some(sc @ (Scope::Env | Scope::File | Scope::Func)), None) => {
+                self.err(
+                    codes::E0306,
+                    scope_span,
+                    format!("scope `{}` is read-only", sc.as_str()),
+                );
+                return None;
+            }
+            _ => return None,
+        };
+        let ty = ty?;
         match scope {
             Scope::Env | Scope::File | Scope::Func => {
                 self.err(
@@ -777,20 +836,6 @@ impl Compiler<'_> {
             }
             _ => {}
         }
-        let ty = match &p.ty {
-            None => None,
-            Some(t) => match PropertyType::parse(&t.value) {
-                Some(t) => Some(t),
-                None => {
-                    self.err(
-                        codes::E0302,
-                        t.span,
-                        format!("unknown property type `{}`", t.value),
-                    );
-                    return None;
-                }
-            },
-        };
         let name = if p.name.value.len() > 2
             && p.name.value.starts_with('{')
             && p.name.value.ends_with('}')

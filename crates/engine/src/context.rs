@@ -32,6 +32,8 @@ pub(crate) struct State {
     /// A POX fault was built by `makefault` (Axis2 `processingFault`: answered with 500 unless
     /// `HTTP_SC` or `FAULTS_AS_HTTP_200` say otherwise).
     pub fault_response: bool,
+    /// Who watches this message's mediation (`synaptic run`).
+    pub observer: Option<std::sync::Arc<dyn crate::MediationObserver>>,
 }
 
 impl std::fmt::Debug for State {

@@ -13,6 +13,7 @@ mod context;
 mod convert;
 mod enrich;
 mod jpath;
+mod observe;
 mod payload_factory;
 mod redact;
 mod run;
@@ -34,6 +35,7 @@ pub use synaptic_payload::Payload;
 
 pub use context::hop_by_hop;
 pub use convert::PropertyType;
+pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use redact::{redact_header_value, redact_text};
 pub use uri::{expand_uri_template, join_rest_postfix};
 

@@ -6,6 +6,7 @@ use crate::compile::{
 };
 use crate::context::{mime_of, system_props, Env};
 use crate::convert::{convert, value_string, Converted};
+use crate::observe;
 use crate::payload_factory::{self as pf, Arg, Out};
 use crate::redact::{redact_header_value, redact_text};
 use crate::uri::{expand_uri_template, join_rest_postfix};
@@ -15,6 +16,7 @@ use crate::{
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use std::time::Duration;
+use synaptic_diag::Span;
 use synaptic_expr::{CompiledExpr, Scope, Value};
 use synaptic_payload::{Payload, SoapVersion};
 
@@ -78,18 +80,23 @@ pub(crate) async fn mediate(
         top.pc += 1;
         steps += 1;
         if steps > engine.limits.max_steps {
-            return Err(MediationError::internal(
+            let e = MediationError::internal(
                 ErrorKind::Limit,
                 format!("mediation exceeded {} steps", engine.limits.max_steps),
             )
-            .at(node.span));
+            .at(node.span);
+            observe::fault(ctx, &e, None);
+            return Err(e);
         }
+        let snap = observe::before(ctx);
         let result = step(engine, ir, node, ctx).await;
+        observe::after(ctx, node.span, frames.len(), snap, result.is_err());
         let next = match result {
             Ok(s) => s,
             Err(e) => {
                 let e = e.at(node.span);
                 if e.kind == ErrorKind::Limit {
+                    observe::fault(ctx, &e, None);
                     return Err(e);
                 }
                 set_error_props(ctx, &e);
@@ -97,6 +104,7 @@ pub(crate) async fn mediate(
                     let handler = frames[i].on_error;
                     frames.truncate(i);
                     if let Some(h) = handler {
+                        observe::fault(ctx, &e, Some(&ir.seqs[h as usize].name));
                         let mut f = seq_frame(ir, h);
                         f.on_error = None;
                         frames.push(f);
@@ -105,6 +113,7 @@ pub(crate) async fn mediate(
                     continue;
                 }
                 if let Some(fs) = fault_seq.take() {
+                    observe::fault(ctx, &e, Some(&ir.seqs[fs as usize].name));
                     frames.clear();
                     let mut f = seq_frame(ir, fs);
                     f.on_error = None;
@@ -112,13 +121,14 @@ pub(crate) async fn mediate(
                     pending = Some(e);
                     continue;
                 }
+                observe::fault(ctx, &e, None);
                 return Err(e);
             }
         };
         match next {
             Step::Next => {}
             Step::Push(b) => {
-                check_depth(engine, &frames, node)?;
+                check_depth(engine, &frames, node, ctx)?;
                 frames.push(Frame {
                     block: b,
                     pc: 0,
@@ -126,7 +136,7 @@ pub(crate) async fn mediate(
                 });
             }
             Step::PushSeq(s) => {
-                check_depth(engine, &frames, node)?;
+                check_depth(engine, &frames, node, ctx)?;
                 frames.push(seq_frame(ir, s));
             }
             Step::End(flow) => return Ok(flow),
@@ -148,13 +158,20 @@ fn seq_frame(ir: &Ir, s: SeqId) -> Frame {
     }
 }
 
-fn check_depth(engine: &Engine, frames: &[Frame], node: &Node) -> Result<(), MediationError> {
+fn check_depth(
+    engine: &Engine,
+    frames: &[Frame],
+    node: &Node,
+    ctx: &MessageContext,
+) -> Result<(), MediationError> {
     if frames.len() as u32 >= engine.limits.max_depth {
-        return Err(MediationError::internal(
+        let e = MediationError::internal(
             ErrorKind::Limit,
             format!("mediation nested deeper than {}", engine.limits.max_depth),
         )
-        .at(node.span));
+        .at(node.span);
+        observe::fault(ctx, &e, None);
+        return Err(e);
     }
     Ok(())
 }
@@ -294,7 +311,7 @@ async fn step(
             })
         }
         Op::Log(l) => {
-            log(engine, l, ctx)?;
+            log(engine, l, ctx, node.span)?;
             Ok(Step::Next)
         }
         Op::Respond => {
@@ -896,7 +913,7 @@ async fn call(
 
 // === log ===
 
-fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext) -> Result<(), MediationError> {
+fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext, at: Span) -> Result<(), MediationError> {
     let mut parts: Vec<String> = Vec::new();
     let sep = l.separator.as_str();
     if !matches!(l.level, LogLevel::Custom) {
@@ -938,14 +955,28 @@ fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext) -> Result<(), Mediation
         parts.push(format!("Payload: {}", redact_text(&body)));
     }
     let line = parts.join(sep);
-    match l.category.as_deref().map(|c| c.to_ascii_uppercase()) {
+    let level = match l.category.as_deref().map(|c| c.to_ascii_uppercase()) {
         Some(c) if c == "ERROR" || c == "FATAL" => {
-            tracing::error!(target: "synaptic::log", "{line}")
+            tracing::error!(target: "synaptic::log", "{line}");
+            "ERROR"
         }
-        Some(c) if c == "WARN" => tracing::warn!(target: "synaptic::log", "{line}"),
-        Some(c) if c == "DEBUG" => tracing::debug!(target: "synaptic::log", "{line}"),
-        Some(c) if c == "TRACE" => tracing::trace!(target: "synaptic::log", "{line}"),
-        _ => tracing::info!(target: "synaptic::log", "{line}"),
-    }
+        Some(c) if c == "WARN" => {
+            tracing::warn!(target: "synaptic::log", "{line}");
+            "WARN"
+        }
+        Some(c) if c == "DEBUG" => {
+            tracing::debug!(target: "synaptic::log", "{line}");
+            "DEBUG"
+        }
+        Some(c) if c == "TRACE" => {
+            tracing::trace!(target: "synaptic::log", "{line}");
+            "TRACE"
+        }
+        _ => {
+            tracing::info!(target: "synaptic::log", "{line}");
+            "INFO"
+        }
+    };
+    observe::log(ctx, level, at, &line);
     Ok(())
 }

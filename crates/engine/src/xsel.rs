@@ -524,7 +524,7 @@ fn children(env: &Envelope, n: &NodeRef) -> Vec<NodeRef> {
                         Some(NodeRef::Elem(*p, q))
                     }
                     Node::Text(_) => Some(NodeRef::Text(*p, path.clone(), i)),
-                    Node::Comment(_) => None,
+                    Node::Comment(_) | Node::Pi { .. } => None,
                 })
                 .collect(),
             None => Vec::new(),

@@ -314,11 +314,17 @@ fn json_kind(
             }
             Ok((Kind::Json(j), meta))
         }
-        Err(msg) => Err(vec![Diagnostic::error(
-            codes::E0202,
-            at((0, path.len())),
-            format!("invalid JSONPath {msg}"),
-        )]),
+        Err(msg) => Err(vec![match crate::diagnose::jsonpath_error(path) {
+            // the position inside the path, in words
+            Some((pos, message)) => {
+                Diagnostic::error(codes::E0202, at((pos, (pos + 1).min(path.len()))), message)
+            }
+            None => Diagnostic::error(
+                codes::E0202,
+                at((0, path.len())),
+                format!("invalid JSONPath {msg}"),
+            ),
+        }]),
     }
 }
 
@@ -332,13 +338,13 @@ fn xpath_kind(
             return vec![Diagnostic::error(
                 codes::E0203,
                 at((pos, pos + "json-eval".len())),
-                "json-eval(…) is only supported as the whole expression",
+                crate::diagnose::json_eval_inside_xpath(text, pos),
             )];
         }
         vec![Diagnostic::error(
             codes::E0201,
             at(e.range),
-            format!("XPath syntax error: {}", e.message),
+            crate::diagnose::xpath_error(text, e.range.0, &e.message),
         )]
     })?;
     let mut a = Analyzer {
@@ -385,7 +391,7 @@ fn xpath_kind(
             return Err(vec![Diagnostic::error(
                 codes::E0201,
                 at((0, text.len())),
-                format!("XPath syntax error: {e}"),
+                format!("XPath syntax error in `{text}`: {e}"),
             )])
         }
     }

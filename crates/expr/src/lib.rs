@@ -23,6 +23,7 @@
 
 mod compile;
 mod date;
+mod diagnose;
 mod json;
 mod num;
 mod props;

@@ -301,6 +301,9 @@ fn element<'d>(doc: &dom::Document<'d>, src: &pxml::Element) -> dom::Element<'d>
             pxml::Node::Element(e) => el.append_child(element(doc, e)),
             pxml::Node::Text(t) => el.append_child(doc.create_text(t)),
             pxml::Node::Comment(t) => el.append_child(doc.create_comment(t)),
+            pxml::Node::Pi { target, data } => el.append_child(
+                doc.create_processing_instruction(target, (!data.is_empty()).then_some(data)),
+            ),
         }
     }
     el

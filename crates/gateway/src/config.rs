@@ -23,6 +23,8 @@ pub struct Config {
     pub oauth: OAuthSettings,
     pub redis: Option<RedisSettings>,
     pub auth_server: Option<AuthServerConfig>,
+    #[serde(default)]
+    pub log: crate::log_config::LogConfig,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -64,6 +66,10 @@ pub struct ServerConfig {
     /// One log line per request.
     #[serde(default = "default_true")]
     pub access_log: bool,
+    /// HTTPS listener address (`0.0.0.0:8243`), next to or instead of `listen`; needs `[server.tls]`.
+    pub listen_tls: Option<String>,
+    /// `[server.tls]`: certificates of the HTTPS listener.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 /// `[[api]]`
@@ -149,6 +155,8 @@ impl Default for ServerConfig {
             watch: true,
             shutdown_grace: default_grace(),
             access_log: true,
+            listen_tls: None,
+            tls: None,
         }
     }
 }
@@ -357,6 +365,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
             "shutdown_grace must be zero or a positive number of seconds".into(),
         );
     }
+    crate::tls::validate(config, &mut |path, msg| err(path, msg));
     if let Some(ca) = &s.ca_file {
         if !config.resolve_path(ca).is_file() {
             err(

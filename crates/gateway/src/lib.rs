@@ -12,6 +12,7 @@ pub mod extensions;
 pub mod fault;
 pub mod hooks;
 pub mod invoker;
+pub mod log_config;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
@@ -21,6 +22,7 @@ pub mod routing;
 pub mod server;
 #[cfg(test)]
 mod test_pki;
+pub mod tls;
 pub mod wire;
 
 pub use config::{load, Config, LoadedConfig};

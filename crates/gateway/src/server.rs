@@ -47,6 +47,18 @@ pub struct ServeOptions {
     pub watch: Option<bool>,
     /// Override `[server] listen` (tests use `127.0.0.1:0`).
     pub listen: Option<SocketAddr>,
+    /// Override `[server] listen_tls` (only used when `[server.tls]` is configured).
+    pub listen_tls: Option<SocketAddr>,
+}
+
+/// What the gateway knows of the connection a request came on; a request extension set by
+/// the accept loop.
+#[derive(Clone, Debug, Default)]
+pub struct ConnInfo {
+    /// The request came over TLS.
+    pub tls: bool,
+    /// The subject of the client certificate the TLS handshake verified (RFC 4514 text).
+    pub client_subject: Option<Arc<str>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +83,8 @@ pub enum StartError {
     },
     #[error("invalid listen address {0:?}")]
     BadListen(String),
+    #[error("TLS: {0}")]
+    Tls(crate::tls::TlsError),
     #[error("cannot open the registry")]
     Registry(#[from] synaptic_registry::RegistryError),
 }
@@ -1384,6 +1398,7 @@ fn status_line(s: StatusCode) -> String {
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     gateway: Gateway,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -1392,6 +1407,10 @@ pub struct Running {
 impl Running {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+    /// The HTTPS listener's address, when `[server] listen_tls` is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
@@ -1431,6 +1450,21 @@ pub async fn start_with_signal(
     };
     let watch = opts.watch.unwrap_or(config.server.watch);
     let grace = Duration::from_secs_f64(config.server.shutdown_grace.clamp(0.0, 3600.0));
+    // the HTTPS listener: certificates loaded (and checked) before anything binds
+    let tls = match (&config.server.listen_tls, &config.server.tls) {
+        (Some(listen_tls), Some(settings)) => {
+            let addr = match opts.listen_tls {
+                Some(a) => a,
+                None => listen_tls
+                    .parse()
+                    .map_err(|_| StartError::BadListen(listen_tls.clone()))?,
+            };
+            let tls = crate::tls::ReloadingTls::new(settings.clone(), config.base_dir.clone())
+                .map_err(StartError::Tls)?;
+            Some((addr, tls))
+        }
+        _ => None,
+    };
     let (gateway, report) = Gateway::build(config, &opts).await?;
     let listener = TcpListener::bind(addr)
         .await
@@ -1442,8 +1476,39 @@ pub async fn start_with_signal(
         addr: addr.to_string(),
         source,
     })?;
+    let tls_listener = match tls {
+        Some((addr, tls)) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            let a = l.local_addr().map_err(|source| StartError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+            Some((l, a, tls))
+        }
+        None => None,
+    };
+    let tls_addr = tls_listener.as_ref().map(|(_, a, _)| *a);
     let watcher = watch.then(|| reload::watch(gateway.program_store().clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // one stop signal for every listener
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tls_task = tls_listener.map(|(l, _, tls)| {
+        let reloader = tls.spawn_reloader();
+        let g = gateway.clone();
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            serve_with(g, l, Some(tls), stop, grace).await;
+            reloader.abort();
+        })
+    });
     let g = gateway.clone();
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -1451,13 +1516,18 @@ pub async fn start_with_signal(
                 _ = rx => {}
                 _ = signal => {}
             }
+            let _ = stop_tx.send(true);
         };
         serve(g, listener, stop, grace).await;
+        if let Some(t) = tls_task {
+            let _ = t.await;
+        }
         drop(watcher);
     });
     Ok((
         Running {
             addr: local,
+            tls_addr,
             gateway,
             shutdown: Some(tx),
             task,
@@ -1471,6 +1541,17 @@ pub async fn start_with_signal(
 pub async fn serve(
     gateway: Gateway,
     listener: TcpListener,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    serve_with(gateway, listener, None, stop, grace).await
+}
+
+/// The accept loop of a plain (`tls` = None) or HTTPS listener.
+pub async fn serve_with(
+    gateway: Gateway,
+    listener: TcpListener,
+    tls: Option<Arc<crate::tls::ReloadingTls>>,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
@@ -1495,17 +1576,58 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let g = gateway.clone();
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let g = g.clone();
-                    async move { Ok::<_, Infallible>(g.handle(req, Some(peer)).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let fut = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = fut.await {
-                        tracing::debug!(error = %e, "connection error");
+                match &tls {
+                    None => {
+                        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                            let g = g.clone();
+                            async move { Ok::<_, Infallible>(g.handle(req, Some(peer)).await) }
+                        });
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                        let fut = graceful.watch(conn);
+                        tokio::spawn(async move {
+                            if let Err(e) = fut.await {
+                                tracing::debug!(error = %e, "connection error");
+                            }
+                        });
                     }
-                });
+                    Some(tls) => {
+                        let acceptor = tls.acceptor();
+                        let limit = tls.handshake_timeout();
+                        let builder = builder.clone();
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let info = ConnInfo {
+                                tls: true,
+                                client_subject: stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|c| c.first())
+                                    .and_then(|c| crate::tls::subject(c.as_ref())),
+                            };
+                            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                                let g = g.clone();
+                                req.extensions_mut().insert(info.clone());
+                                async move { Ok::<_, Infallible>(g.handle(req, Some(peer)).await) }
+                            });
+                            let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                            if let Err(e) = watcher.watch(conn).await {
+                                tracing::debug!(error = %e, "connection error");
+                            }
+                        });
+                    }
+                }
             }
             _ = &mut stop => {
                 tracing::info!("shutting down: waiting for requests in flight");

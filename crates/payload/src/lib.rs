@@ -10,7 +10,7 @@
 //!
 //! - XML bodies must be UTF-8 (an `encoding="ISO-8859-1"` declaration is not honoured: non-UTF-8 bytes are an error); DOCTYPE is refused, unknown entities are errors, nesting is limited to 256 elements.
 //! - Form bodies build `<xformValues>` (no namespace) with one child per parameter; parameters whose names are not XML names are dropped.
-//! - XML→JSON: text that is a JSON number (`123`, `1.5`, not `012`) or `true`/`false` becomes that value; empty element → `null`; attributes `@name`; an element with both attributes and text gets the text under `$`. Empty JSON arrays disappear in the XML view (Synapse writes an `xml-multiple` processing instruction).
+//! - JSON ⇄ XML follows Synapse's streaming JSON builder and its JSON formatter (see [`json_xml`]); the only difference is that a JSON key that is not an XML name is escaped (Synapse does that only with `synapse.commons.json.buildValidNCNames`).
 //! - Serialization writes no XML declaration; the Content-Type returned is the messageType as given (form: `application/x-www-form-urlencoded; charset=UTF-8`).
 
 pub mod form;
@@ -66,6 +66,8 @@ pub enum PayloadError {
     Utf8,
     #[error("body too deeply nested")]
     TooDeep,
+    #[error("cannot format the XML body as JSON: {0}")]
+    NotJson(#[from] json_xml::FormatError),
 }
 
 impl From<xml::XmlError> for PayloadError {
@@ -214,6 +216,10 @@ pub fn serialize(payload: &Payload, message_type: &str) -> Result<(Bytes, String
                 Payload::Json(v) => v.to_string(),
                 Payload::Text(t) => t.clone(),
                 Payload::Binary(b) => return Ok((b.clone(), ct_or("application/json"))),
+                Payload::Xml(env) => match env.body.first() {
+                    Some(e) => json_xml::xml_to_json_string(e)?,
+                    None => String::new(),
+                },
                 other => match to_json(other) {
                     Some(v) => v.to_string(),
                     None => String::new(),

@@ -194,3 +194,41 @@ fn views() {
     let raw = Payload::Raw(Bytes::from_static(b"{\"x\":true}"));
     assert_eq!(to_json(&raw), Some(serde_json::json!({"x": true})));
 }
+
+#[test]
+fn xml_with_mixed_content_cannot_be_json() {
+    let p = build(b"<a>text<b/></a>", Some("application/xml")).unwrap();
+    let err = serialize(&p, "application/json").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "cannot format the XML body as JSON: mixed content is not supported: \"text\""
+    );
+    // the JSON view ignores the text instead
+    assert_eq!(to_json(&p), Some(serde_json::json!({"a": {"b": null}})));
+}
+
+#[test]
+fn json_numbers_keep_their_spelling() {
+    let p = build(
+        br#"{"a":4.00,"b":1e2,"c":123456789012345678901234567890}"#,
+        Some("application/json"),
+    )
+    .unwrap();
+    // (an exponent without a sign gains `+`: serde_json writes it so)
+    let (b, _) = serialize(&p, "application/json").unwrap();
+    assert_eq!(
+        &b[..],
+        br#"{"a":4.00,"b":1e+2,"c":123456789012345678901234567890}"#
+    );
+    assert_eq!(
+        to_envelope(&p).body[0].to_xml(),
+        "<jsonObject><a>4.00</a><b>1e+2</b><c>123456789012345678901234567890</c></jsonObject>"
+    );
+    // formatted back from XML, numbers are spelled as Java's BigDecimal
+    let x = Payload::Xml(to_envelope(&p));
+    let (b, _) = serialize(&x, "application/json").unwrap();
+    assert_eq!(
+        &b[..],
+        br#"{"a":4.00,"b":1E+2,"c":123456789012345678901234567890}"#
+    );
+}

@@ -32,6 +32,12 @@ pub enum Node {
     Element(Element),
     Text(String),
     Comment(String),
+    /// A processing instruction inside an element (`<?target data?>`), such as the
+    /// `<?xml-multiple?>` array marker of the JSON conversion.
+    Pi {
+        target: String,
+        data: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -168,7 +174,7 @@ impl Element {
                 match n {
                     Node::Text(t) => out.push_str(t),
                     Node::Element(c) => walk(c, out),
-                    Node::Comment(_) => {}
+                    Node::Comment(_) | Node::Pi { .. } => {}
                 }
             }
         }
@@ -245,6 +251,15 @@ impl Element {
                         out.push_str("<!--");
                         out.push_str(t);
                         out.push_str("-->");
+                    }
+                    Node::Pi { target, data } => {
+                        out.push_str("<?");
+                        out.push_str(target);
+                        if !data.is_empty() {
+                            out.push(' ');
+                            out.push_str(data);
+                        }
+                        out.push_str("?>");
                     }
                 }
             }
@@ -457,7 +472,18 @@ impl<'a> Parser<'a> {
         match ev {
             Event::Eof => Ok(Step::Eof),
             Event::DocType(_) => Err(XmlError::Doctype),
-            Event::Decl(_) | Event::PI(_) => Ok(Step::Nothing),
+            Event::Decl(_) => Ok(Step::Nothing),
+            Event::PI(p) => {
+                // kept inside elements (the JSON formatter reads `<?xml-multiple?>`); a PI
+                // outside the root element is dropped
+                if let Some((el, _)) = self.stack.last_mut() {
+                    el.children.push(Node::Pi {
+                        target: p.target().to_string(),
+                        data: p.content().trim().to_string(),
+                    });
+                }
+                Ok(Step::Nothing)
+            }
             Event::Start(s) => {
                 let el = self.open(&s)?;
                 if self.stack.len() >= self.limits.max_depth {

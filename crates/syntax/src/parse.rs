@@ -2,14 +2,71 @@
 //!
 //! Cascade policy: a mediator whose required parts are missing is reported once and left out of
 //! the tree (its children are still checked); a mediator synaptic does not run yet is reported
-//! once (E0108) and its content is not looked at.
+//! once (E0108) and its content is not looked at. A `<property>` stays in the tree with its
+//! name or value missing (or with the first of conflicting values), so that every mistake on it
+//! (scope, type, expression) is reported; a file with errors never runs.
 
+use synaptic_diag::suggest::did_you_mean;
 use synaptic_diag::{codes, Code, Diagnostic, SourceId, Span, Spanned};
 
 use crate::ast::*;
 use crate::ser;
 use crate::xml::{Attr, Document, Element, Node};
 use crate::SYNAPSE_NS;
+
+/// The mediators synaptic runs (the names "did you mean" picks from, with [`UNSUPPORTED`]).
+const SUPPORTED: &[&str] = &[
+    "property",
+    "filter",
+    "payloadFactory",
+    "header",
+    "call",
+    "send",
+    "log",
+    "respond",
+    "drop",
+    "loopback",
+    "sequence",
+    "switch",
+    "enrich",
+    "makefault",
+    "in",
+    "out",
+];
+
+/// The child elements an element takes (for "did you mean" on an unknown child).
+fn known_children(parent: &str) -> &'static [&'static str] {
+    match parent {
+        "definitions" => &[
+            "sequence",
+            "api",
+            "proxy",
+            "template",
+            "localEntry",
+            "endpoint",
+        ],
+        "api" => &["resource", "handlers"],
+        "resource" | "target" => &["inSequence", "outSequence", "faultSequence", "endpoint"],
+        "template" => &["sequence", "parameter", "endpoint"],
+        "payloadFactory" => &["format", "args"],
+        "args" => &["arg"],
+        "call" | "send" => &["endpoint"],
+        "log" => &["property"],
+        "switch" => &["case", "default"],
+        "filter" => &["then", "else"],
+        "enrich" => &["source", "target"],
+        "makefault" => &["code", "reason", "node", "role", "detail"],
+        "endpoint" => &[
+            "address",
+            "http",
+            "default",
+            "wsdl",
+            "loadbalance",
+            "failover",
+        ],
+        _ => &[],
+    }
+}
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
 const UNSUPPORTED: &[&str] = &[
@@ -533,6 +590,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         out.push(m);
                     }
                 }
+                Node::Pi(_) => {}
                 Node::Text { text, span, cdata } => {
                     if !text_reported && (*cdata || !text.trim().is_empty()) {
                         text_reported = true;
@@ -622,10 +680,15 @@ impl<'d, 'a> Cx<'d, 'a> {
                 }
             }
             n => {
+                let hint = [SUPPORTED, known_children(parent.local()), UNSUPPORTED]
+                    .into_iter()
+                    .map(|names| did_you_mean(n, names))
+                    .find(|h| !h.is_empty())
+                    .unwrap_or_default();
                 self.err(
                     codes::E0103,
                     el.name_span,
-                    format!("unknown mediator <{n}> in <{}>", parent.qname),
+                    format!("unknown mediator <{n}> in <{}>{hint}", parent.qname),
                 );
                 return None;
             }
@@ -651,7 +714,11 @@ impl<'d, 'a> Cx<'d, 'a> {
                 "description",
             ],
         );
-        let name = self.required(el, "name");
+        // a missing name is reported; the rest of the element is still checked (under an
+        // empty name: a file with errors never runs)
+        let name = self
+            .required(el, "name")
+            .or_else(|| Some(Spanned::new(String::new(), el.name_span)));
         let action = self.action(el);
         let value = self.value_or_expression(el, action == PropertyAction::Set, true);
         let pattern = self.attr_s(el, "pattern");
@@ -665,7 +732,8 @@ impl<'d, 'a> Cx<'d, 'a> {
             action,
             scope: self.attr_s(el, "scope"),
             ty: self.attr_s(el, "type"),
-            value: value?,
+            // a missing value is reported; checking goes on as for `action="remove"`
+            value: value.unwrap_or(PropertyValue::None),
             pattern,
             group,
             description: el.attr("description").map(|a| a.value.to_string()),
@@ -726,7 +794,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                     }
                 ),
             );
-            return None;
+            // go on with the first of them, so the rest of the element is checked too
         }
         if let Some(v) = value {
             return Some(PropertyValue::Literal(self.spanned(v)));
@@ -2101,6 +2169,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         for c in &el.children {
             match c {
                 Node::Element(e) => out.push(e),
+                Node::Pi(_) => {}
                 Node::Text { text, span, cdata } => {
                     if !reported && (*cdata || !text.trim().is_empty()) {
                         reported = true;
@@ -2136,10 +2205,15 @@ impl<'d, 'a> Cx<'d, 'a> {
     }
 
     fn unknown_element(&mut self, el: El<'d, 'a>, parent: El<'d, 'a>) {
+        let hint = if el.ns == SYNAPSE_NS || el.ns.is_empty() {
+            did_you_mean(el.local(), known_children(parent.local()))
+        } else {
+            String::new()
+        };
         self.err(
             codes::E0103,
             el.name_span,
-            format!("unknown element <{}> in <{}>", el.qname, parent.qname),
+            format!("unknown element <{}> in <{}>{hint}", el.qname, parent.qname),
         );
     }
 
@@ -2162,7 +2236,12 @@ impl<'d, 'a> Cx<'d, 'a> {
                 let hint = if allowed.is_empty() {
                     String::from(" (it takes no attributes)")
                 } else {
-                    format!(" (expected one of: {})", allowed.join(", "))
+                    match did_you_mean(&a.qname, allowed) {
+                        h if h.is_empty() => {
+                            format!(" (expected one of: {})", allowed.join(", "))
+                        }
+                        h => h,
+                    }
                 };
                 self.err(
                     codes::E0104,
@@ -2285,6 +2364,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         None => *s,
                     });
                 }
+                Node::Pi(_) => {}
                 Node::Element(e) => {
                     self.err(
                         codes::E0103,
@@ -2316,6 +2396,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                     text.push_str(&ser::element(self.doc, e));
                     e.span
                 }
+                Node::Pi(_) => continue,
             };
             span = Some(match span {
                 Some(sp) => Span { end: s.end, ..sp },

@@ -50,7 +50,7 @@ fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut Stri
         }
     }
     let has_content = el.children.iter().any(|c| match c {
-        Node::Element(_) => true,
+        Node::Element(_) | Node::Pi(_) => true,
         Node::Text { text, cdata, .. } => *cdata || !text.trim().is_empty(),
     });
     if !has_content {
@@ -61,6 +61,11 @@ fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut Stri
     for c in &el.children {
         match c {
             Node::Element(e) => write_element(doc, e, false, out),
+            Node::Pi(p) => {
+                out.push_str("<?");
+                out.push_str(p);
+                out.push_str("?>");
+            }
             Node::Text {
                 text, cdata: true, ..
             } => {
@@ -112,6 +117,7 @@ fn uses_prefix(el: &Element<'_>, prefix: &str) -> bool {
     el.children.iter().any(|c| match c {
         Node::Element(e) => uses_prefix(e, prefix),
         Node::Text { text, .. } => mentions(text),
+        Node::Pi(_) => false,
     })
 }
 

@@ -60,6 +60,16 @@ fn xml_format_makes_namespaces_explicit() {
 }
 
 #[test]
+fn xml_format_keeps_processing_instructions() {
+    check(
+        r#"<payloadFactory><format><r xmlns=""><?xml-multiple?><i>$1</i><?xml-multiple  tags ?></r></format></payloadFactory>"#,
+        expect![[r#"
+            format "<r xmlns=\"\"><?xml-multiple?><i>$1</i><?xml-multiple  tags ?></r>"
+        "#]],
+    );
+}
+
+#[test]
 fn json_format_keeps_text_and_cdata() {
     check(
         r#"<payloadFactory media-type="json"><format>
@@ -107,6 +117,7 @@ fn one_error_per_problem() {
     check(
         r#"<property/><filter><log/></filter><send><endpoint/></send>"#,
         expect![[r#"
+            none
             Send(Send { endpoint: None, receive: None })
             error[E0105] "property": <property> is missing the required attribute `name`
             error[E0105] "property": <property> needs value= or expression= (or an inline XML child)

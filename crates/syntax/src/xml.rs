@@ -47,6 +47,9 @@ pub(crate) enum Node<'a> {
         span: Span,
         cdata: bool,
     },
+    /// A processing instruction inside an element, as written between `<?` and `?>` (kept for
+    /// templates: `<?xml-multiple?>` steers the JSON formatter).
+    Pi(Cow<'a, str>),
 }
 
 #[derive(Debug)]
@@ -79,7 +82,7 @@ impl<'a> Element<'a> {
     pub fn elements(&self) -> impl Iterator<Item = &Element<'a>> {
         self.children.iter().filter_map(|c| match c {
             Node::Element(e) => Some(e),
-            Node::Text { .. } => None,
+            Node::Text { .. } | Node::Pi(_) => None,
         })
     }
     pub fn attr(&self, name: &str) -> Option<&Attr<'a>> {
@@ -288,7 +291,14 @@ pub(crate) fn read(src: SourceId, text: &str) -> (Document<'_>, Vec<Diagnostic>)
                      no entity expansion)",
                 ));
             }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::PI(p) => {
+                if let Some(open) = b.stack.last_mut() {
+                    open.el
+                        .children
+                        .push(Node::Pi(Cow::Owned(p.into_inner().into_owned())));
+                }
+            }
+            Event::Decl(_) | Event::Comment(_) => {}
             Event::Eof => {
                 if let Some(open) = b.stack.last() {
                     let name = open.el.qname.to_string();

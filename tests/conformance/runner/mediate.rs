@@ -629,7 +629,7 @@ fn canonical(e: &Element) -> String {
             Node::Element(c) => out.push_str(&canonical(c)),
             Node::Text(t) if has_elements && t.trim().is_empty() => {}
             Node::Text(t) => out.push_str(&format!("{t:?}")),
-            Node::Comment(_) => {}
+            Node::Comment(_) | Node::Pi { .. } => {}
         }
     }
     out.push(')');

@@ -1,0 +1,270 @@
+//! The HTTPS listener end to end: certificates chosen by SNI, a certificate renewed on disk
+//! while clients keep calling (no failed request), client certificates required or optional,
+//! HTTP/2 by ALPN.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use synaptic_tests::gateway::{GatewayDir, TestGateway};
+
+/// A throwaway CA and leaf certificates signed by it.
+struct Pki {
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "synaptic test CA");
+        let ca = p.self_signed(&ca_key).unwrap();
+        Pki { ca, ca_key }
+    }
+    /// (certificate PEM, key PEM) for these DNS names, with `cn` as common name.
+    fn leaf(&self, names: &[&str], cn: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+const HELLO: &str = r#"<sequence name="hello" xmlns="http://ws.apache.org/ns/synapse">
+  <payloadFactory media-type="json"><format>{"hello":"tls"}</format></payloadFactory>
+  <respond/>
+</sequence>"#;
+
+fn config(tls_extra: &str) -> String {
+    format!(
+        r#"[server]
+listen_tls = "127.0.0.1:0"
+
+[server.tls]
+cert = "certs/default.pem"
+key = "certs/default.key"
+reload_interval = 0.2
+{tls_extra}
+
+[[api]]
+name = "hello"
+context = "/hello"
+in_sequence = "hello"
+"#
+    )
+}
+
+/// A client that trusts `pki`'s CA and resolves every name below to the gateway.
+fn client(pki: &Pki, tls: SocketAddr, names: &[&str]) -> reqwest::ClientBuilder {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca.pem().as_bytes()).unwrap())
+        .timeout(Duration::from_secs(10));
+    for n in names {
+        b = b.resolve(n, tls);
+    }
+    b
+}
+
+async fn start(pki: &Pki, tls_extra: &str, files: &[(&str, String)]) -> TestGateway {
+    let (cert, key) = pki.leaf(&["localhost", "default.test"], "default");
+    let mut all: Vec<(&str, String)> = vec![
+        ("sequences/hello.xml", HELLO.to_string()),
+        ("certs/default.pem", cert),
+        ("certs/default.key", key),
+    ];
+    all.extend(files.iter().cloned());
+    let refs: Vec<(&str, &str)> = all.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    TestGateway::start(
+        GatewayDir::new(&config(tls_extra), &refs),
+        synaptic_gateway::ServeOptions::default(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_chooses_the_certificate_by_name() {
+    let pki = Pki::new();
+    let (a_cert, a_key) = pki.leaf(&["a.test"], "a");
+    let (b_cert, b_key) = pki.leaf(&["*.b.test"], "b");
+    let gw = start(
+        &pki,
+        r#"
+[[server.tls.sni]]
+hosts = ["a.test"]
+cert = "certs/a.pem"
+key = "certs/a.key"
+
+[[server.tls.sni]]
+hosts = ["*.b.test"]
+cert = "certs/b.pem"
+key = "certs/b.key"
+"#,
+        &[
+            ("certs/a.pem", a_cert),
+            ("certs/a.key", a_key),
+            ("certs/b.pem", b_cert),
+            ("certs/b.key", b_key),
+        ],
+    )
+    .await;
+    let tls = gw.tls_addr().expect("an HTTPS listener");
+    let c = client(
+        &pki,
+        tls,
+        &["a.test", "x.b.test", "default.test", "other.test"],
+    )
+    .build()
+    .unwrap();
+    let port = tls.port();
+    // hostname verification passes only when the gateway chose the certificate of that name
+    for host in ["a.test", "x.b.test", "default.test"] {
+        let r = c
+            .get(format!("https://{host}:{port}/hello/x"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e:?}"));
+        assert_eq!(r.status(), 200, "{host}");
+        assert_eq!(r.text().await.unwrap(), r#"{"hello":"tls"}"#);
+    }
+    // a name no certificate carries gets the default one, which the client refuses
+    assert!(c
+        .get(format!("https://other.test:{port}/hello/x"))
+        .send()
+        .await
+        .is_err());
+    // the plain listener keeps answering
+    let r = reqwest::get(gw.url("/hello/x")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_by_alpn() {
+    let pki = Pki::new();
+    let gw = start(&pki, "", &[]).await;
+    let tls = gw.tls_addr().unwrap();
+    let c = client(&pki, tls, &["default.test"]).build().unwrap();
+    let r = c
+        .get(format!("https://default.test:{}/hello/x", tls.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_served_without_a_failed_request() {
+    let pki = Pki::new();
+    let gw = start(&pki, "", &[]).await;
+    let tls = gw.tls_addr().unwrap();
+    let port = tls.port();
+    // clients hammering the listener with a new connection per request while the files change
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let c = client(&pki, tls, &["default.test"])
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let (stop, ok) = (stop.clone(), ok.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match c
+                    .get(format!("https://default.test:{port}/hello/x"))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.push(format!("status {}", r.status())),
+                    Err(e) => failures.push(format!("{e:?}")),
+                }
+            }
+            failures
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // renew: a certificate that also names renewed.test
+    let (cert, key) = pki.leaf(&["localhost", "default.test", "renewed.test"], "renewed");
+    gw.dir().write("certs/default.key", &key);
+    gw.dir().write("certs/default.pem", &cert);
+    let renewed = client(&pki, tls, &["renewed.test"]).build().unwrap();
+    let mut served = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if renewed
+            .get(format!("https://renewed.test:{port}/hello/x"))
+            .send()
+            .await
+            .is_ok()
+        {
+            served = true;
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.extend(t.await.unwrap());
+    }
+    assert!(served, "the renewed certificate was never served");
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(ok.load(Ordering::Relaxed) > 10, "too few requests ran");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_required_and_optional() {
+    let pki = Pki::new();
+    let client_pki = Pki::new();
+    let (ccert, ckey) = client_pki.leaf(&["client.test"], "trusted-client");
+    let ca = client_pki.ca.pem();
+    for mode in ["required", "optional"] {
+        let gw = start(
+            &pki,
+            &format!("client_ca = \"certs/clients.pem\"\nclient_auth = \"{mode}\""),
+            &[("certs/clients.pem", ca.clone())],
+        )
+        .await;
+        let tls = gw.tls_addr().unwrap();
+        let url = format!("https://default.test:{}/hello/x", tls.port());
+        let identity = reqwest::Identity::from_pem(format!("{ccert}{ckey}").as_bytes()).unwrap();
+        let with = client(&pki, tls, &["default.test"])
+            .identity(identity)
+            .build()
+            .unwrap();
+        assert_eq!(with.get(&url).send().await.unwrap().status(), 200, "{mode}");
+        let without = client(&pki, tls, &["default.test"]).build().unwrap();
+        let r = without.get(&url).send().await;
+        match mode {
+            "required" => assert!(r.is_err(), "no client certificate must be refused"),
+            _ => assert_eq!(r.unwrap().status(), 200),
+        }
+        // a certificate of another CA is refused in both modes
+        let stranger = Pki::new();
+        let (scert, skey) = stranger.leaf(&["x.test"], "stranger");
+        let bad = client(&pki, tls, &["default.test"])
+            .identity(reqwest::Identity::from_pem(format!("{scert}{skey}").as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        assert!(
+            bad.get(&url).send().await.is_err(),
+            "{mode}: untrusted client certificate"
+        );
+        gw.shutdown().await;
+    }
+}
