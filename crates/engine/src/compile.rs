@@ -250,6 +250,15 @@ pub(crate) enum EnrichPath {
     JsonValue(CompiledExpr),
 }
 
+/// One path of an `enrich` remove source.
+#[derive(Debug)]
+pub(crate) enum RemovePath {
+    /// Names, indexes and `[*]`.
+    Path(crate::jpath::JPath),
+    /// Any other JSONPath (filters, unions, deep scans), matched when the mediator runs.
+    Query(String),
+}
+
 #[derive(Debug)]
 pub(crate) enum EnrichSrc {
     Custom(EnrichPath),
@@ -263,7 +272,7 @@ pub(crate) enum EnrichSrc {
     /// A registry key (local entries are resolved at compile time into the two above).
     InlineKey(String),
     /// `action="remove"` with a `json-eval(…)` source: the paths to delete (`,`-separated).
-    RemovePaths(Vec<crate::jpath::JPath>),
+    RemovePaths(Vec<RemovePath>),
 }
 
 #[derive(Debug)]
@@ -1302,15 +1311,25 @@ impl Compiler<'_> {
                     Some(inner) if t.action == ast::EnrichAction::Remove => {
                         let mut paths = Vec::new();
                         for p in inner.split(',') {
-                            match crate::jpath::parse(p) {
-                                Ok(jp) => paths.push(jp),
+                            match crate::jpath::parse_wildcards(p) {
+                                Ok(jp) => paths.push(RemovePath::Path(jp)),
+                                // filters and other indefinite forms: matched at run time
+                                Err(_)
+                                    if synaptic_expr::json_match_paths(
+                                        p,
+                                        &serde_json::Value::Null,
+                                    )
+                                    .is_ok() =>
+                                {
+                                    paths.push(RemovePath::Query(p.trim().to_string()))
+                                }
                                 Err(msg) => {
                                     self.err(
                                         codes::E0108,
                                         x.span,
                                         format!(
                                             "`enrich` remove of JSONPath {} is not supported: \
-                                             {msg} (only definite paths of names and indexes)",
+                                             {msg}",
                                             p.trim()
                                         ),
                                     );

@@ -7,7 +7,7 @@
 
 use crate::compile::{
     EnrichAction, EnrichOp, EnrichPath, EnrichSrc, EnrichTgt, FaultCodeSrc, FaultDetailSrc,
-    FaultVersion, MakeFaultOp, TemplatePart,
+    FaultVersion, MakeFaultOp, RemovePath, TemplatePart,
 };
 use crate::context::mime_of;
 use crate::convert::value_string;
@@ -183,6 +183,7 @@ fn jpath_text(j: &crate::jpath::JPath) -> String {
                 s.push_str(k);
             }
             crate::jpath::Seg::Index(i) => s.push_str(&format!("[{i}]")),
+            crate::jpath::Seg::Any => s.push_str("[*]"),
         }
     }
     s
@@ -377,9 +378,30 @@ fn remove_json(
     let remove_all = |text: &mut Option<Json>| -> Result<(), MediationError> {
         for p in paths {
             let Some(d) = text.as_mut() else { break };
+            let p = match p {
+                RemovePath::Path(p) => p,
+                RemovePath::Query(q) => {
+                    let found = synaptic_expr::json_match_paths(q, d)
+                        .map_err(|e| fault(format!("enrich remove: {e}")))?;
+                    for m in found.iter().rev() {
+                        if let Ok(jp) = crate::jpath::parse(m) {
+                            jp.delete(d);
+                        }
+                    }
+                    continue;
+                }
+            };
             if p.segs.is_empty() {
                 *text = None;
                 break;
+            }
+            if p.has_wildcard() {
+                // an indefinite path reads as a list: no match is an empty list, left alone;
+                // deleting from the last match keeps earlier array indexes valid
+                for m in p.matches(d).iter().rev() {
+                    m.delete(d);
+                }
+                continue;
             }
             match p.read(d) {
                 Ok(Json::Array(a)) if a.is_empty() => {}

@@ -8,6 +8,8 @@ use serde_json::Value as Json;
 pub(crate) enum Seg {
     Key(String),
     Index(i64),
+    /// `[*]` / `.*`: every member or element (only in `enrich` remove paths).
+    Any,
 }
 
 /// A parsed definite path; empty = the root.
@@ -34,6 +36,15 @@ pub(crate) fn json_eval_inner(text: &str) -> Option<&str> {
 
 /// Parse a definite path; `Err` for anything else (wildcards, filters, deep scans, unions).
 pub(crate) fn parse(text: &str) -> Result<JPath, String> {
+    parse_with(text, false)
+}
+
+/// Parse a path of names, indexes and wildcards (`[*]`, `.*`), as `enrich` remove takes them.
+pub(crate) fn parse_wildcards(text: &str) -> Result<JPath, String> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, wildcards: bool) -> Result<JPath, String> {
     let t = text.trim();
     let rest = t
         .strip_prefix('$')
@@ -56,6 +67,11 @@ pub(crate) fn parse(text: &str) -> Result<JPath, String> {
                     j += 1;
                 }
                 let name = &rest[start..j];
+                if wildcards && name == "*" {
+                    segs.push(Seg::Any);
+                    i = j;
+                    continue;
+                }
                 if name.is_empty() || name == "*" || name.contains('(') {
                     return Err(format!("`.{name}` is not a member name"));
                 }
@@ -65,7 +81,9 @@ pub(crate) fn parse(text: &str) -> Result<JPath, String> {
             b'[' => {
                 let close = rest[i..].find(']').map(|k| i + k).ok_or("missing `]`")?;
                 let inner = rest[i + 1..close].trim();
-                if let Some(q) = inner.chars().next().filter(|c| *c == '\'' || *c == '"') {
+                if wildcards && inner == "*" {
+                    segs.push(Seg::Any);
+                } else if let Some(q) = inner.chars().next().filter(|c| *c == '\'' || *c == '"') {
                     let name = inner
                         .strip_prefix(q)
                         .and_then(|s| s.strip_suffix(q))
@@ -102,6 +120,39 @@ fn child<'v>(v: &'v Json, s: &Seg) -> Option<&'v Json> {
     }
 }
 
+/// Every definite path a path with wildcards matches in `root`, in document order.
+fn expand(segs: &[Seg], v: &Json, prefix: &mut Vec<Seg>, out: &mut Vec<JPath>) {
+    let Some((first, rest)) = segs.split_first() else {
+        out.push(JPath {
+            segs: prefix.clone(),
+        });
+        return;
+    };
+    let mut descend = |seg: Seg, c: &Json, prefix: &mut Vec<Seg>| {
+        prefix.push(seg);
+        expand(rest, c, prefix, out);
+        prefix.pop();
+    };
+    match (first, v) {
+        (Seg::Any, Json::Object(m)) => {
+            for (k, c) in m {
+                descend(Seg::Key(k.clone()), c, prefix);
+            }
+        }
+        (Seg::Any, Json::Array(a)) => {
+            for (i, c) in a.iter().enumerate() {
+                descend(Seg::Index(i as i64), c, prefix);
+            }
+        }
+        (Seg::Any, _) => {}
+        (s, v) => {
+            if let Some(c) = child(v, s) {
+                descend(s.clone(), c, prefix);
+            }
+        }
+    }
+}
+
 fn child_mut<'v>(v: &'v mut Json, s: &Seg) -> Option<&'v mut Json> {
     match (v, s) {
         (Json::Object(m), Seg::Key(k)) => m.get_mut(k),
@@ -111,6 +162,23 @@ fn child_mut<'v>(v: &'v mut Json, s: &Seg) -> Option<&'v mut Json> {
 }
 
 impl JPath {
+    /// Whether the path holds a wildcard.
+    pub(crate) fn has_wildcard(&self) -> bool {
+        self.segs.contains(&Seg::Any)
+    }
+
+    /// The definite paths this path matches in `root` (itself when it has no wildcard).
+    pub(crate) fn matches(&self, root: &Json) -> Vec<JPath> {
+        let mut out = Vec::new();
+        expand(
+            &self.segs,
+            root,
+            &mut Vec::with_capacity(self.segs.len()),
+            &mut out,
+        );
+        out
+    }
+
     pub(crate) fn read<'v>(&self, root: &'v Json) -> Result<&'v Json, Missing> {
         let mut v = root;
         for (i, s) in self.segs.iter().enumerate() {
@@ -175,6 +243,39 @@ impl JPath {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn wildcard_paths_expand_to_matches() {
+        let doc = json!({"a": [{"x": 1, "y": 2}, {"x": 3}], "b": {"p": 1, "q": 2}});
+        let texts = |p: &str| -> Vec<String> {
+            parse_wildcards(p)
+                .unwrap()
+                .matches(&doc)
+                .iter()
+                .map(|m| format!("{:?}", m.segs))
+                .collect()
+        };
+        assert_eq!(
+            texts("$.a[*].x"),
+            vec![
+                r#"[Key("a"), Index(0), Key("x")]"#,
+                r#"[Key("a"), Index(1), Key("x")]"#
+            ]
+        );
+        assert_eq!(texts("$.b.*").len(), 2);
+        assert!(texts("$.a[*].z").is_empty());
+        assert!(parse("$.a[*]").is_err());
+        let mut d = doc.clone();
+        for m in parse_wildcards("$.a[*].x")
+            .unwrap()
+            .matches(&doc)
+            .iter()
+            .rev()
+        {
+            m.delete(&mut d);
+        }
+        assert_eq!(d, json!({"a": [{"y": 2}, {}], "b": {"p": 1, "q": 2}}));
+    }
 
     #[test]
     fn parse_definite_paths() {

@@ -193,6 +193,10 @@ pub(crate) fn compile(
                     span,
                     "Synapse expressions (`${…}`) are not supported; use XPath or json-eval(…)",
                 )]);
+            } else if let Some((rewritten, bound)) = clark_names(trimmed) {
+                let mut all = namespaces.to_vec();
+                all.extend(bound);
+                xpath_kind(&rewritten, &all, &at)?
             } else {
                 xpath_kind(trimmed, namespaces, &at)?
             }
@@ -204,6 +208,43 @@ pub(crate) fn compile(
         kind,
         meta: Arc::new(meta),
     })
+}
+
+/// Names written in Clark notation (`{uri}local`, as `SynapseXPath.parseXPathString` takes
+/// them) → `_clarkN:local` with a binding per URI; `None` when there is none (outside string
+/// literals).
+fn clark_names(text: &str) -> Option<(String, Vec<(String, String)>)> {
+    let mut out = String::with_capacity(text.len());
+    let mut bound: Vec<(String, String)> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '{' => {
+                let close = rest.find('}')?;
+                let uri = &rest[1..close];
+                let prefix = match bound.iter().find(|(_, u)| u == uri) {
+                    Some((p, _)) => p.clone(),
+                    None => {
+                        let p = format!("_clark{}", bound.len());
+                        bound.push((p.clone(), uri.to_string()));
+                        p
+                    }
+                };
+                out.push_str(&prefix);
+                out.push(':');
+                rest = &rest[close + 1..];
+                continue;
+            }
+            None => {}
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    (!bound.is_empty()).then_some((out, bound))
 }
 
 /// `json-eval(…)` as the whole expression → its argument.

@@ -214,6 +214,16 @@ pub(crate) fn eval(j: &JsonExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> 
     Ok(Value::String(query(j, doc)))
 }
 
+/// The normalized paths of the locations `path` matches in `doc`.
+pub(crate) fn match_paths(path: &str, doc: &Json) -> Result<Vec<String>, String> {
+    let path = jayway_forms(path.trim());
+    let query = jsonpath_rust::parser::parse_json_path(&path)
+        .map_err(|e| format!("{path:?}: {}", one_line(&e.to_string())))?;
+    jsonpath_rust::query::js_path_process(&query, doc)
+        .map(|refs| refs.into_iter().map(|r| r.path()).collect())
+        .map_err(|e| one_line(&e.to_string()))
+}
+
 /// Run the query and stringify the result the Synapse way.
 fn query(j: &JsonExpr, doc: &Json) -> String {
     if j.whole {

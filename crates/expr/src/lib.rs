@@ -261,6 +261,12 @@ pub enum EvalError {
     Body(#[from] synaptic_payload::PayloadError),
 }
 
+/// The locations a JSONPath matches in `doc`, as normalized paths (`$['a'][0]`), in document
+/// order; `Err` when the path does not parse. For `enrich` remove paths with filters.
+pub fn json_match_paths(path: &str, doc: &serde_json::Value) -> Result<Vec<String>, String> {
+    json::match_paths(path, doc)
+}
+
 /// Evaluate. Pure and synchronous.
 pub fn eval(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
     match &e.kind {

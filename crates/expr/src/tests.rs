@@ -785,3 +785,22 @@ fn node_rule() {
         ],
     );
 }
+
+/// Names in Clark notation (`{uri}local`), as `SynapseXPath.parseXPathString` reads them.
+#[test]
+fn clark_names() {
+    let x = Env::new().xml(
+        "<m0:test xmlns:m0=\"http://somens\"><m1:another xmlns:m1=\"http://other\">v</m1:another></m0:test>",
+    );
+    check(
+        &x,
+        &[
+            ("$body//{http://somens}test/{http://other}another", "v"),
+            ("count(//{http://somens}test)", "1.0"),
+            (
+                "concat('{not a name}', //{http://other}another)",
+                "{not a name}v",
+            ),
+        ],
+    );
+}

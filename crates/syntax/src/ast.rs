@@ -234,8 +234,8 @@ pub struct Arg {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Format {
-    /// Inline `<format>`: for xml the serialized first child element (with in-scope namespace
-    /// declarations made explicit); for json/text its text (CDATA included).
+    /// Inline `<format>`: for xml the serialized first child element (with the in-scope namespace
+    /// declarations it uses made explicit); for json/text its text (CDATA included).
     Inline(Spanned<String>),
     /// `<format key="…"/>`
     Key(Spanned<String>),

@@ -1,6 +1,8 @@
 //! Serialize an inline XML fragment (a `payloadFactory` `<format>` child, an inline property
-//! value) the way Synapse hands it on: the element with every namespace binding in scope made
-//! explicit, whitespace-only text dropped, comments and processing instructions gone.
+//! value) the way Synapse hands it on: the element with the namespace bindings it uses made
+//! explicit (as Axiom writes an element of a larger document on its own; an unused binding of an
+//! ancestor, such as the configuration's default Synapse namespace, is left out), whitespace-only
+//! text dropped, comments and processing instructions gone.
 
 use crate::xml::{Document, Element, Node};
 
@@ -22,6 +24,10 @@ fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut Stri
     }
     if top {
         for (prefix, uri) in doc.in_scope(el.scope) {
+            // as Axiom writes an element on its own: only the bindings the fragment uses
+            if !uses_prefix(el, &prefix) {
+                continue;
+            }
             let declared_here = el.attrs.iter().any(|a| {
                 if prefix.is_empty() {
                     a.qname == "xmlns"
@@ -77,6 +83,42 @@ fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut Stri
     out.push_str("</");
     out.push_str(&el.qname);
     out.push('>');
+}
+
+/// Whether the fragment needs the binding of `prefix` (`""` = the default namespace): an element
+/// or attribute name uses it, or, for a prefix, `prefix:` appears in an attribute value or text
+/// (a QName or an XPath inside the fragment).
+fn uses_prefix(el: &Element<'_>, prefix: &str) -> bool {
+    let name_uses = |qname: &str| match qname.split_once(':') {
+        Some((p, _)) => p == prefix,
+        None => prefix.is_empty(),
+    };
+    let mentions = |text: &str| {
+        !prefix.is_empty()
+            && text.match_indices(prefix).any(|(i, _)| {
+                text[i + prefix.len()..].starts_with(':')
+                    && !text[..i]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
+            })
+    };
+    if name_uses(&el.qname) {
+        return true;
+    }
+    for a in &el.attrs {
+        if a.qname == "xmlns" || a.qname.starts_with("xmlns:") {
+            continue;
+        }
+        if (a.qname.contains(':') && name_uses(&a.qname)) || mentions(&a.value) {
+            return true;
+        }
+    }
+    el.children.iter().any(|c| match c {
+        Node::Element(e) => uses_prefix(e, prefix),
+        Node::Text { text, .. } => mentions(text),
+        Node::Pi(_) => false,
+    })
 }
 
 fn escape_text(s: &str, out: &mut String) {
