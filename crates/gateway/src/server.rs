@@ -25,8 +25,6 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -571,19 +569,11 @@ impl Gateway {
                 &body,
             );
         }
-        let resp = svc
-            .handle(parts.method, parts.uri, parts.headers, body, peer)
-            .await;
-        if self.inner.wire {
-            let (p, b) = resp.into_parts();
-            let bytes = http_body_util::BodyExt::collect(b)
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            wire::log("<<", "client", &status_line(p.status), &p.headers, &bytes);
-            return Response::from_parts(p, Either::Right(Full::new(bytes)));
-        }
-        full(resp)
+        // the response is wire-logged by the listener, as it is sent
+        full(
+            svc.handle(parts.method, parts.uri, parts.headers, body, peer)
+                .await,
+        )
     }
 
     /// Read a client body under the limit (413 above it).
@@ -897,11 +887,8 @@ impl Gateway {
             )
             .await
         };
-        if inner.wire {
-            self.wire_response(resp, &peer_s).await
-        } else {
-            resp
-        }
+        // the response is wire-logged by the listener, as it is sent
+        resp
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1084,20 +1071,6 @@ impl Gateway {
         let (mut p, b) = resp.into_parts();
         proxy::strip_hop_by_hop(&mut p.headers);
         Response::from_parts(p, Either::Left(b))
-    }
-
-    async fn wire_response(
-        &self,
-        resp: Response<ResponseBody>,
-        peer: &str,
-    ) -> Response<ResponseBody> {
-        let (p, b) = resp.into_parts();
-        let bytes = match proxy::read_limited(b, usize::MAX).await {
-            Ok(b) => b,
-            Err(_) => return full(fault::backend_failed()),
-        };
-        wire::log("<<", peer, &status_line(p.status), &p.headers, &bytes);
-        Response::from_parts(p, Either::Right(Full::new(bytes)))
     }
 
     /// The response a sequence built (`respond`, or the out-flow's message).
@@ -1442,6 +1415,20 @@ pub async fn start_with_signal(
         addr: addr.to_string(),
         source,
     })?;
+    for svc in &gateway.inner.ext.services {
+        svc.listening(local);
+    }
+    let admin = match gateway.config().admin.as_ref().and_then(|a| a.addr()) {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: a.to_string(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let watcher = watch.then(|| reload::watch(gateway.program_store().clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let g = gateway.clone();
@@ -1452,7 +1439,27 @@ pub async fn start_with_signal(
                 _ = signal => {}
             }
         };
-        serve(g, listener, stop, grace).await;
+        match admin {
+            None => serve(g, listener, stop, grace).await,
+            Some(admin) => {
+                // the admin listener stops with the public one
+                let (atx, arx) = tokio::sync::oneshot::channel::<()>();
+                let role = crate::strict::Role::Admin;
+                let a = tokio::spawn(serve_as(
+                    g.clone(),
+                    admin,
+                    role,
+                    async move {
+                        let _ = arx.await;
+                    },
+                    grace,
+                ));
+                let role = crate::strict::Role::PublicWithAdminElsewhere;
+                serve_as(g, listener, role, stop, grace).await;
+                let _ = atx.send(());
+                let _ = a.await;
+            }
+        }
         drop(watcher);
     });
     Ok((
@@ -1466,60 +1473,33 @@ pub async fn start_with_signal(
     ))
 }
 
-/// The accept loop. Returns after `stop` completes and connections have drained (or `grace`
-/// has passed).
+/// The accept loop ([`crate::listener`]). Returns after `stop` completes and connections have
+/// drained (or `grace` has passed).
 pub async fn serve(
     gateway: Gateway,
     listener: TcpListener,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .keep_alive(true);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let g = gateway.clone();
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let g = g.clone();
-                    async move { Ok::<_, Infallible>(g.handle(req, Some(peer)).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let fut = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = fut.await {
-                        tracing::debug!(error = %e, "connection error");
-                    }
-                });
-            }
-            _ = &mut stop => {
-                tracing::info!("shutting down: waiting for requests in flight");
-                break;
-            }
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown grace period over; closing remaining connections");
-    }
+    serve_as(gateway, listener, crate::strict::Role::Public, stop, grace).await
+}
+
+/// [`serve`] for one role of listener (public, public beside an admin listener, admin).
+pub async fn serve_as(
+    gateway: Gateway,
+    listener: TcpListener,
+    role: crate::strict::Role,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let inner = &gateway.inner;
+    let front = crate::strict::Front::new(&inner.config, inner.ext.inbound.clone(), role);
+    let settings = crate::listener::Settings::new(&inner.config, front, inner.wire);
+    let handler = move |req: Request<Incoming>, peer: Option<SocketAddr>| {
+        let g = gateway.clone();
+        async move { g.handle(req, peer).await }
+    };
+    crate::listener::serve(listener, settings, handler, stop, grace).await
 }
 
 /// Whether a query string carries an `access_token` parameter (any case of its escapes).
