@@ -3,7 +3,9 @@
 //!
 //! - `Host`: exactly one in HTTP/1.1, at most one otherwise (RFC 9112 §3.2) — else `400`;
 //! - `Transfer-Encoding`: only `chunked`, once, in HTTP/1.1 (`identity, chunked`, `gzip,
-//!   chunked`, repeats, and any in HTTP/1.0 are refused: `400`);
+//!   chunked`, repeats and any in HTTP/1.0 are refused: `400`, and the connection is closed).
+//!   With `Content-Length` beside it, chunked framing wins and hyper drops the length; a request
+//!   that still shows both is refused;
 //! - methods: `GET`, `HEAD`, `POST`, `PUT`, `DELETE`, `PATCH`, `OPTIONS`, and those an API
 //!   lists in `[[api.resource]] methods`; `TRACE`, `TRACK` and `CONNECT` otherwise get `405`,
 //!   any other token `501`;
@@ -221,6 +223,11 @@ fn check_head(version: Version, h: &HeaderMap) -> Result<(), Response<Full<Bytes
         if te.next().is_some() || !chunked_only || version != Version::HTTP_11 {
             return Err(bad_head("Only Transfer-Encoding: chunked is accepted"));
         }
+        if h.contains_key(header::CONTENT_LENGTH) {
+            return Err(bad_head(
+                "Content-Length and Transfer-Encoding together are refused",
+            ));
+        }
     }
     Ok(())
 }
@@ -310,6 +317,18 @@ mod tests {
         assert!(te("identity, chunked").is_err());
         assert!(te("gzip, chunked").is_err());
         assert!(te("chunked, identity").is_err());
+        assert!(check_head(
+            v11,
+            &req(
+                v11,
+                &[
+                    ("host", "a"),
+                    ("transfer-encoding", "chunked"),
+                    ("content-length", "4")
+                ]
+            )
+        )
+        .is_err());
         assert!(check_head(
             Version::HTTP_10,
             &req(v11, &[("transfer-encoding", "chunked")])
