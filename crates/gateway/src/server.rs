@@ -1255,7 +1255,7 @@ fn log_mediation_error(api: &ApiRuntime, e: &MediationError, sources: &synaptic_
         origin = ?e.origin,
         at = %at,
         "mediation fault: {}",
-        e.message
+        synaptic_logsafe::escape(&e.message)
     );
 }
 

@@ -355,3 +355,39 @@ mod tests {
         assert!(matches!(redact_text("a=1&b=2"), Cow::Borrowed(_)));
     }
 }
+
+#[cfg(test)]
+mod property {
+    use super::*;
+
+    /// The property the `redact` fuzz target checks, on a fixed set of values.
+    #[test]
+    fn a_value_under_a_secret_name_never_survives() {
+        for name in [
+            "password",
+            "client_secret",
+            "clientSecret",
+            "accessToken",
+            "refresh_token",
+            "id_token",
+            "code",
+            "X-Auth-Token",
+            "a:password",
+        ] {
+            for value in ["ZQXa", "ZQX-._~9", "ZQXpassword"] {
+                for f in [
+                    format!("{{\"{name}\":\"{value}\",\"x\":1}}"),
+                    format!("{{\"{name}\": \"{value}"),
+                    format!("<r><{name}>{value}</{name}></r>"),
+                    format!("<r {name}=\"{value}\"/>"),
+                    format!("a=1&{name}={value}&b=2"),
+                    format!("https://app.example/cb?state=s&{name}={value}#{name}={value}"),
+                ] {
+                    let out = redact_text(&f);
+                    assert!(!out.contains(value), "{f:?} -> {out:?}");
+                }
+                assert!(!redact_header(name, value).contains(value));
+            }
+        }
+    }
+}
