@@ -262,7 +262,9 @@ impl Env {
         r.body(encode_form(form)).send().await.unwrap()
     }
 
-    async fn approve(&self, query: &[(&str, &str)], grant: &[&str], action: &str) -> String {
+    /// Open the approval page for `query`: (the CSRF cookie as `name=value`, the form's
+    /// `csrf_token`).
+    async fn open_approval(&self, query: &[(&str, &str)]) -> (String, String) {
         let page = self
             .http
             .get(format!(
@@ -285,7 +287,11 @@ impl Env {
             .unwrap()
             .to_string();
         let html = page.text().await.unwrap();
-        let csrf = extract_csrf(&html);
+        (cookie, extract_csrf(&html))
+    }
+
+    async fn approve(&self, query: &[(&str, &str)], grant: &[&str], action: &str) -> String {
+        let (cookie, csrf) = self.open_approval(query).await;
         let mut form = vec![
             ("csrf_token", csrf.as_str()),
             ("username", "alice"),
@@ -1802,23 +1808,15 @@ async fn a_burst_of_wrong_passwords_then_the_right_one_stays_locked_out() {
 async fn ten_thousand_anonymous_authorize_requests_do_not_expire_a_login_in_progress() {
     let env = Env::new().await;
     let cb = env.cb();
-    let q = encode_form(&[
+    let query = [
         ("response_type", "code"),
         ("client_id", "book-your-ticket"),
-        ("redirect_uri", &cb),
+        ("redirect_uri", cb.as_str()),
         ("scope", "view"),
         ("state", "mine"),
-    ]);
-    let page_url = format!("{}?{q}", env.url("/oauth2/authorize"));
-    let page = env.http.get(&page_url).send().await.unwrap();
-    let cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = extract_csrf(&page.text().await.unwrap());
+    ];
+    let (cookie, csrf) = env.open_approval(&query).await;
+    let page_url = format!("{}?{}", env.url("/oauth2/authorize"), encode_form(&query));
     // the flood: the same public client and redirect URI, anonymous
     use futures::StreamExt as _;
     let ok = futures::stream::iter(0..10_000)
@@ -1902,32 +1900,9 @@ async fn unauthenticated_requests_learn_nothing_about_paths_of_a_secured_api() {
     assert_eq!(s, 200);
 }
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_newline_in_a_user_name_cannot_forge_a_log_line() {
-    let logs = Captured::default();
-    let w = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    // current-thread runtime: the gateway's tasks log on this thread
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = synaptic_tests::logs::capture();
     let env = Env::new().await;
     let cb = env.cb();
     let forged = "mallory\n2026-12-02T10:00:00.000000Z  INFO synaptic: FORGED admin login";
@@ -1938,24 +1913,7 @@ async fn a_newline_in_a_user_name_cannot_forge_a_log_line() {
         ("scope", "view"),
     ];
     for _ in 0..7 {
-        let page = env
-            .http
-            .get(format!(
-                "{}?{}",
-                env.url("/oauth2/authorize"),
-                encode_form(&query)
-            ))
-            .send()
-            .await
-            .unwrap();
-        let cookie = page.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let csrf = extract_csrf(&page.text().await.unwrap());
+        let (cookie, csrf) = env.open_approval(&query).await;
         let form = [
             ("csrf_token", csrf.as_str()),
             ("username", forged),
@@ -1966,7 +1924,7 @@ async fn a_newline_in_a_user_name_cannot_forge_a_log_line() {
         let r = env.post_approval(&form, Some(&cookie)).await;
         assert_eq!(r.status(), 200);
     }
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     assert!(text.contains("locked"), "{text}");
     assert!(text.contains("mallory\\n2026"), "{text}");
     assert!(

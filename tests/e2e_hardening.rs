@@ -3,7 +3,6 @@
 //! heads, backends with conflicting framing, the admin listener, and what the wire log
 //! shows of secrets and large bodies.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synaptic_gateway::ServeOptions;
 use synaptic_tests::free_port;
@@ -369,41 +368,9 @@ async fn metrics_and_health_details_move_to_the_admin_listener() {
 
 // ===== the wire log =====
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default()
-    }
-}
-
 #[tokio::test]
 async fn the_wire_log_redacts_every_credential_form_and_shows_only_a_prefix_of_bodies() {
-    let logs = Captured::default();
-    let w = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    // current-thread runtime: the gateway's tasks log on this thread
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = synaptic_tests::logs::capture();
     let big = format!(
         "{{\"accessToken\":\"resp-SECRET-1\",\"data\":\"{}\"}}",
         "z".repeat(300_000)

@@ -10,11 +10,13 @@
 //!   from a closure; [`origin::RecordingProxy`] — a recording pass-through in front of a real
 //!   server (count token requests to a real peer, see their exact bytes).
 //! * [`gateway`] — the synaptic gateway in-process from a config text and files.
+//! * [`logs`] — capture what the gateway logs, as text.
 //!
 //! Nothing is ever skipped: when a prerequisite is missing, the helper panics with a message
 //! naming the setup command, [`SETUP_COMMAND`].
 
 pub mod gateway;
+pub mod logs;
 pub mod origin;
 pub mod peers;
 pub mod process;

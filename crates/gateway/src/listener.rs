@@ -376,7 +376,7 @@ pub async fn serve<H, Fut, B>(
                     let resp = crate::strict::fix_framing(&method, resp);
                     let (parts, body) = resp.into_parts();
                     let inner = if wire {
-                        let line = status_line(parts.status);
+                        let line = crate::wire::status_line(parts.status);
                         Inner::Tapped(crate::wire::Tap::new(
                             "<<",
                             peer.to_string(),
@@ -408,14 +408,6 @@ pub async fn serve<H, Fut, B>(
     {
         tracing::warn!("shutdown grace period over; closing remaining connections");
     }
-}
-
-fn status_line(s: http::StatusCode) -> String {
-    format!(
-        "HTTP/1.1 {} {}",
-        s.as_u16(),
-        s.canonical_reason().unwrap_or("")
-    )
 }
 
 /// Drive a connection; close it (by dropping it) when it misses the header-read deadline or

@@ -100,6 +100,15 @@ pub fn redact_query(q: &str) -> String {
         .join("&")
 }
 
+/// `HTTP/1.1 200 OK`: the status line of a response as the wire log shows it.
+pub fn status_line(s: http::StatusCode) -> String {
+    format!(
+        "HTTP/1.1 {} {}",
+        s.as_u16(),
+        s.canonical_reason().unwrap_or("")
+    )
+}
+
 /// The head of a message as the wire log shows it (without the closing empty line).
 fn head(direction: &str, first_line: &str, headers: &HeaderMap) -> String {
     let mut s = String::with_capacity(256);

@@ -202,6 +202,35 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     out
 }
 
+/// Names the redaction property is checked with (tests and the fuzz target).
+#[doc(hidden)]
+pub const PROBE_NAMES: [&str; 9] = [
+    "password",
+    "client_secret",
+    "clientSecret",
+    "accessToken",
+    "refresh_token",
+    "id_token",
+    "code",
+    "X-Auth-Token",
+    "a:password",
+];
+
+/// Every form the rules know, with `value` under `name`: JSON (also unterminated), an XML
+/// element and attribute, a form, a query and a fragment. Redacting any of them must remove
+/// `value` (tests and the fuzz target).
+#[doc(hidden)]
+pub fn probe_forms(name: &str, value: &str) -> [String; 6] {
+    [
+        format!("{{\"{name}\":\"{value}\",\"x\":1}}"),
+        format!("{{\"{name}\": \"{value}"),
+        format!("<r><{name}>{value}</{name}></r>"),
+        format!("<r {name}=\"{value}\"/>"),
+        format!("a=1&{name}={value}&b=2"),
+        format!("https://app.example/cb?state=s&{name}={value}#{name}={value}"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,26 +392,9 @@ mod property {
     /// The property the `redact` fuzz target checks, on a fixed set of values.
     #[test]
     fn a_value_under_a_secret_name_never_survives() {
-        for name in [
-            "password",
-            "client_secret",
-            "clientSecret",
-            "accessToken",
-            "refresh_token",
-            "id_token",
-            "code",
-            "X-Auth-Token",
-            "a:password",
-        ] {
+        for name in PROBE_NAMES {
             for value in ["ZQXa", "ZQX-._~9", "ZQXpassword"] {
-                for f in [
-                    format!("{{\"{name}\":\"{value}\",\"x\":1}}"),
-                    format!("{{\"{name}\": \"{value}"),
-                    format!("<r><{name}>{value}</{name}></r>"),
-                    format!("<r {name}=\"{value}\"/>"),
-                    format!("a=1&{name}={value}&b=2"),
-                    format!("https://app.example/cb?state=s&{name}={value}#{name}={value}"),
-                ] {
+                for f in probe_forms(name, value) {
                     let out = redact_text(&f);
                     assert!(!out.contains(value), "{f:?} -> {out:?}");
                 }
