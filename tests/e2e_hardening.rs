@@ -150,6 +150,35 @@ async fn idle_keep_alive_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn idle_http2_connections_are_closed() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(&origin.url(), "[limits]\nidle_timeout = 1.0\n").await;
+    let stream = TcpStream::connect(gw.addr()).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{}/shop/a", gw.addr()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    // nothing in flight, nothing sent: the gateway closes the connection
+    let t0 = Instant::now();
+    timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the idle HTTP/2 connection was closed")
+        .unwrap()
+        .ok();
+    assert!(t0.elapsed() >= Duration::from_millis(500));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn at_the_connection_limit_new_connections_wait_and_open_ones_are_served() {
     let origin = MockOrigin::echo().await;
     let gw = gateway(
