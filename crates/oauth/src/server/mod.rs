@@ -226,12 +226,25 @@ impl AuthServer {
     /// Count an attempt of `username` before it is checked; `false` when the account is locked
     /// or the attempts of the current window are used up (which locks it).
     fn reserve_attempt(&self, username: &str) -> bool {
+        if username.len() > MAX_USERNAME_LEN {
+            // no such user can exist; never tracked, so it cannot grow the records
+            return false;
+        }
         let now = self.now();
         let Ok(mut m) = self.failures.lock() else {
             return false;
         };
         if m.len() >= MAX_TRACKED_LOGINS && !m.contains_key(username) {
-            m.retain(|_, f| f.locked_until > now || now - f.first <= self.settings.lockout_secs);
+            let window = self.settings.lockout_secs;
+            m.retain(|_, f| f.locked_until > now || now - f.first <= window);
+            if m.len() >= MAX_TRACKED_LOGINS {
+                // a spray of names: forget partial counts, keep the locks
+                m.retain(|_, f| f.locked_until > now);
+            }
+            if m.len() >= MAX_TRACKED_LOGINS {
+                // every tracked name is locked: refuse rather than check untracked
+                return false;
+            }
         }
         let e = m.entry(username.to_string()).or_insert(LoginFailures {
             count: 0,
@@ -307,6 +320,8 @@ impl AuthServer {
 
 /// Failed-login records kept before old ones are dropped.
 const MAX_TRACKED_LOGINS: usize = 100_000;
+/// Longest user name a login is checked for.
+pub const MAX_USERNAME_LEN: usize = 256;
 
 /// The answer when the hash gate is full.
 pub(crate) fn busy() -> OAuthError {

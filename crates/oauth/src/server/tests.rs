@@ -833,3 +833,16 @@ async fn scope_lists_are_bounded_and_linear() {
     let distinct: Vec<String> = (0..MAX_SCOPES).map(|i| format!("s{i}")).collect();
     assert_eq!(parse_scope(&distinct.join(" ")).unwrap(), distinct);
 }
+
+#[tokio::test]
+async fn overlong_user_names_are_refused_without_being_tracked() {
+    let fx = fixture().await;
+    let long = "u".repeat(MAX_USERNAME_LEN + 1);
+    assert!(!fx.server.authenticate_user(&long, "x").await.unwrap());
+    assert!(fx.server.failures.lock().unwrap().is_empty());
+    assert!(fx
+        .server
+        .authenticate_user("alice", "wonderland")
+        .await
+        .unwrap());
+}
