@@ -262,7 +262,9 @@ impl Env {
         r.body(encode_form(form)).send().await.unwrap()
     }
 
-    async fn approve(&self, query: &[(&str, &str)], grant: &[&str], action: &str) -> String {
+    /// Open the approval page for `query`: (the CSRF cookie as `name=value`, the form's
+    /// `csrf_token`).
+    async fn open_approval(&self, query: &[(&str, &str)]) -> (String, String) {
         let page = self
             .http
             .get(format!(
@@ -285,7 +287,11 @@ impl Env {
             .unwrap()
             .to_string();
         let html = page.text().await.unwrap();
-        let csrf = extract_csrf(&html);
+        (cookie, extract_csrf(&html))
+    }
+
+    async fn approve(&self, query: &[(&str, &str)], grant: &[&str], action: &str) -> String {
+        let (cookie, csrf) = self.open_approval(query).await;
         let mut form = vec![
             ("csrf_token", csrf.as_str()),
             ("username", "alice"),
@@ -1717,5 +1723,214 @@ async fn refresh_reuse_behaves_like_django_oauth_toolkit() {
             (400, "invalid_grant".into()),
             (400, "invalid_grant".into()),
         ]
+    );
+}
+
+// ===== floods and hostile input =====
+
+/// Peak resident memory of this process (the gateway runs in it), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_wrong_client_secrets_are_hashed_a_few_at_a_time() {
+    let env = Env::new().await;
+    let before = peak_rss_kib();
+    let form = [("grant_type", "client_credentials")];
+    let answers = futures::future::join_all(
+        (0..100)
+            .map(|_| env.post_form("/oauth2/token", Some(("book-your-ticket", "wrong")), &form)),
+    )
+    .await;
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    let mut busy = 0;
+    for (status, headers, body) in &answers {
+        match status {
+            401 => assert!(body.contains("invalid_client"), "{body}"),
+            503 => {
+                busy += 1;
+                assert!(body.contains("temporarily_unavailable"), "{body}");
+                assert!(headers.get("retry-after").is_some());
+            }
+            s => panic!("unexpected {s}: {body}"),
+        }
+    }
+    assert!(busy > 0, "a hundred argon2 checks ran at once");
+    // each argon2 check allocates 19 MiB: a hundred at once would be ~1.9 GB
+    assert!(grown_mib < 400, "peak memory grew by {grown_mib} MiB");
+    // the right secret still works afterwards
+    let (s, v) = env.token(Some(("book-your-ticket", SECRET)), &form).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_then_the_right_one_stays_locked_out() {
+    let env = Env::new().await;
+    // the client's own secret is checked (and remembered) once beforehand
+    let (s, _) = env
+        .token(
+            Some(("book-your-ticket", SECRET)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let env = &env;
+    let grant = |pw: &'static str| async move {
+        env.token(
+            Some(("book-your-ticket", SECRET)),
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", pw),
+            ],
+        )
+        .await
+    };
+    let mut burst: Vec<_> = (0..30).map(|_| grant("nope")).collect();
+    burst.push(grant("wonderland"));
+    let answers = futures::future::join_all(burst).await;
+    for (s, v) in &answers {
+        assert_ne!(*s, 200, "logged in during the burst: {v}");
+    }
+    assert_eq!(answers[30].1["error"], "invalid_grant", "{}", answers[30].1);
+    // locked: the right password alone is refused too
+    let (s, v) = grant("wonderland").await;
+    assert_eq!(s, 400, "{v}");
+}
+
+#[tokio::test]
+async fn ten_thousand_anonymous_authorize_requests_do_not_expire_a_login_in_progress() {
+    let env = Env::new().await;
+    let cb = env.cb();
+    let query = [
+        ("response_type", "code"),
+        ("client_id", "book-your-ticket"),
+        ("redirect_uri", cb.as_str()),
+        ("scope", "view"),
+        ("state", "mine"),
+    ];
+    let (cookie, csrf) = env.open_approval(&query).await;
+    let page_url = format!("{}?{}", env.url("/oauth2/authorize"), encode_form(&query));
+    // the flood: the same public client and redirect URI, anonymous
+    use futures::StreamExt as _;
+    let ok = futures::stream::iter(0..10_000)
+        .map(|_| {
+            let (c, u) = (env.http.clone(), page_url.clone());
+            async move { c.get(u).send().await.map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(32)
+        .filter(|r| std::future::ready(matches!(r, Ok(200))))
+        .count()
+        .await;
+    assert_eq!(ok, 10_000);
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("username", "alice"),
+        ("password", "wonderland"),
+        ("action", "approve"),
+        ("scope", "view"),
+    ];
+    let r = env.post_approval(&form, Some(&cookie)).await;
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(query_param(loc, "code").is_some(), "{loc}");
+    assert_eq!(query_param(loc, "state").as_deref(), Some("mine"));
+}
+
+#[tokio::test]
+async fn a_token_request_with_120000_scope_words_is_refused_at_once() {
+    let env = Env::new().await;
+    let scope = vec!["view"; 120_000].join(" ");
+    let t0 = tokio::time::Instant::now();
+    let (s, v) = env
+        .token(
+            Some(("book-your-ticket", SECRET)),
+            &[("grant_type", "client_credentials"), ("scope", &scope)],
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"], "invalid_scope");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn discovery_metadata_never_takes_the_issuer_from_host() {
+    let env = Env::new().await;
+    let r = env
+        .http
+        .get(env.url("/.well-known/oauth-authorization-server"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let base = env.url("");
+    assert_eq!(v["issuer"], base);
+    assert_eq!(v["token_endpoint"], format!("{base}/oauth2/token"));
+    assert!(!v.to_string().contains("evil.example"));
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_learn_nothing_about_paths_of_a_secured_api() {
+    let env = Env::new().await;
+    // unknown path and unmapped method: 401 first, like a mapped one
+    for (m, p) in [
+        ("GET", "/nothing-here"),
+        ("PUT", "/bookings"),
+        ("GET", "/bookings"),
+    ] {
+        let (s, _, b) = env.api(m, p, None).await;
+        assert_eq!(s, 401, "{m} {p}: {b}");
+        let (s, _, _) = env.api(m, p, Some("not-a-real-token")).await;
+        assert_eq!(s, 401, "{m} {p} with an invalid token");
+    }
+    // with a valid token the answer is about the request, never 401
+    let t = env.password_token("book-your-ticket", SECRET, "view").await;
+    let tok = t["access_token"].as_str().unwrap();
+    let (s, _, _) = env.api("GET", "/nothing-here", Some(tok)).await;
+    assert_ne!(s, 401);
+    let (s, _, _) = env.api("GET", "/bookings", Some(tok)).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn a_newline_in_a_user_name_cannot_forge_a_log_line() {
+    let (logs, _guard) = synaptic_tests::logs::capture();
+    let env = Env::new().await;
+    let cb = env.cb();
+    let forged = "mallory\n2026-12-02T10:00:00.000000Z  INFO synaptic: FORGED admin login";
+    let query = [
+        ("response_type", "code"),
+        ("client_id", "book-your-ticket"),
+        ("redirect_uri", cb.as_str()),
+        ("scope", "view"),
+    ];
+    for _ in 0..7 {
+        let (cookie, csrf) = env.open_approval(&query).await;
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("username", forged),
+            ("password", "guess"),
+            ("action", "approve"),
+            ("scope", "view"),
+        ];
+        let r = env.post_approval(&form, Some(&cookie)).await;
+        assert_eq!(r.status(), 200);
+    }
+    let text = logs.text();
+    assert!(text.contains("locked"), "{text}");
+    assert!(text.contains("mallory\\n2026"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("2026-12-02T10:00:00.000000Z")),
+        "a forged line:\n{text}"
     );
 }

@@ -3,26 +3,9 @@
 use regex::Regex;
 use std::sync::OnceLock;
 
-const SECRET_WORDS: &[&str] = &[
-    "authorization",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "credential",
-    "cookie",
-    "api-key",
-    "apikey",
-    "api_key",
-    "client-auth",
-    "client_auth",
-    "assertion",
-];
-
-/// Whether a header or property name suggests a secret value.
+/// Whether a header or property name suggests a secret value (the gateway's one rule set).
 pub(crate) fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| n.contains(w))
+    synaptic_logsafe::is_secret_name(name)
 }
 
 /// A header/property value fit for a log line: secrets become `***` (an auth scheme is kept).
@@ -56,36 +39,24 @@ fn looks_like_token(v: &str) -> bool {
     tokenish && has_digit && has_alpha && !v.contains("://")
 }
 
-fn patterns() -> &'static [Regex; 3] {
-    static P: OnceLock<[Regex; 3]> = OnceLock::new();
+fn auth_scheme() -> &'static Regex {
+    static P: OnceLock<Regex> = OnceLock::new();
+    // auth schemes in free text
     P.get_or_init(|| {
-        let words = r"(?i)(access_token|refresh_token|id_token|client_secret|password|secret|token|assertion|code_verifier)";
-        [
-            // JSON "key": "value"
-            Regex::new(&format!(r#"("{words}"\s*:\s*")[^"]*(")"#)).expect("static regex"),
-            // form / query key=value
-            Regex::new(&format!(r"(\b{words}=)[^&\s]*()")).expect("static regex"),
-            // auth schemes in free text
-            Regex::new(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+()").expect("static regex"),
-        ]
+        Regex::new(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+").expect("static regex")
     })
 }
 
-/// Free text (bodies, values) with token-looking parts replaced by `***`.
+/// Free text (bodies, values) with token-looking parts replaced by `***`: the gateway's one
+/// rule set (JSON keys, XML names, form and query fields), then credentials after an auth
+/// scheme.
 pub fn redact_text(s: &str) -> String {
-    let mut out = s.to_string();
-    for re in patterns() {
-        if re.is_match(&out) {
-            out = re
-                .replace_all(&out, |c: &regex::Captures<'_>| {
-                    let pre = c.get(1).map(|m| m.as_str()).unwrap_or("");
-                    let post = c.get(c.len() - 1).map(|m| m.as_str()).unwrap_or("");
-                    format!("{pre}***{post}")
-                })
-                .into_owned();
-        }
+    let out = synaptic_logsafe::redact_text(s);
+    let re = auth_scheme();
+    if re.is_match(&out) {
+        return re.replace_all(&out, "${1}***").into_owned();
     }
-    out
+    out.into_owned()
 }
 
 #[cfg(test)]

@@ -25,6 +25,11 @@ pub struct Config {
     pub auth_server: Option<AuthServerConfig>,
     #[serde(default)]
     pub log: crate::log_config::LogConfig,
+    /// Connection limits and timeouts (`listener.rs`).
+    #[serde(default)]
+    pub limits: crate::listener::LimitsConfig,
+    /// Optional admin listener (`listener.rs`).
+    pub admin: Option<crate::listener::AdminConfig>,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -394,6 +399,9 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
             msg,
         ));
     };
+    for (section, key, msg) in crate::listener::config_problems(config) {
+        err(&[At::Key(section), At::Key(key)], msg);
+    }
     let s = &config.server;
     if s.listen.parse::<SocketAddr>().is_err() {
         err(

@@ -102,6 +102,8 @@ pub trait InboundAuth: Send + Sync + std::fmt::Debug {
 pub trait LocalService: Send + Sync + std::fmt::Debug {
     /// Whether this service answers `path` (exact paths or a prefix it owns).
     fn matches(&self, path: &str) -> bool;
+    /// The gateway is listening on `addr` (called once the socket is bound).
+    fn listening(&self, _addr: std::net::SocketAddr) {}
     /// Answer a request whose body was read fully (bounded by the server's body limit).
     async fn handle(
         &self,

@@ -12,6 +12,7 @@ pub mod extensions;
 pub mod fault;
 pub mod hooks;
 pub mod invoker;
+pub mod listener;
 pub mod log_config;
 pub mod metrics;
 pub mod path;
@@ -22,6 +23,7 @@ pub mod registry;
 pub mod reload;
 pub mod routing;
 pub mod server;
+pub mod strict;
 #[cfg(test)]
 mod test_pki;
 pub mod tls;

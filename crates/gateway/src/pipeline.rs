@@ -219,13 +219,8 @@ impl Gateway {
             let line = upstream::request_line(&rq.parts.method, &rq.parts.uri);
             wire::log(">>", &peer, &line, headers, bytes);
         }
-        let resp = self.flows(plan, rq, body).await;
-        // response
-        if wire {
-            self.wire_response(resp, &peer).await
-        } else {
-            resp
-        }
+        // the response is wire-logged by the listener, as it is sent
+        self.flows(plan, rq, body).await
     }
 
     /// In-flow, upstream, out-flow.
@@ -556,26 +551,6 @@ impl Gateway {
         self.inner.upstream.stream(ex).map(Either::Left)
     }
 
-    async fn wire_response(
-        &self,
-        resp: Response<ResponseBody>,
-        peer: &str,
-    ) -> Response<ResponseBody> {
-        let (p, b) = resp.into_parts();
-        let bytes = match proxy::read_limited(b, usize::MAX).await {
-            Ok(b) => b,
-            Err(_) => return full(fault::backend_failed()),
-        };
-        wire::log(
-            "<<",
-            peer,
-            &upstream::status_line(p.status),
-            &p.headers,
-            &bytes,
-        );
-        Response::from_parts(p, Either::Right(Full::new(bytes)))
-    }
-
     /// The response a sequence built (`respond`, or the out-flow's message).
     fn ctx_response(&self, ctx: &mut MessageContext, request_path: bool) -> Response<ResponseBody> {
         let status = ctx
@@ -621,25 +596,11 @@ impl Gateway {
             let line = upstream::request_line(&parts.method, &parts.uri);
             wire::log(">>", "client", &line, &parts.headers, &body);
         }
-        let resp = svc
-            .handle(parts.method, parts.uri, parts.headers, body, peer)
-            .await;
-        if wire {
-            let (p, b) = resp.into_parts();
-            let bytes = http_body_util::BodyExt::collect(b)
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            wire::log(
-                "<<",
-                "client",
-                &upstream::status_line(p.status),
-                &p.headers,
-                &bytes,
-            );
-            return Response::from_parts(p, Either::Right(Full::new(bytes)));
-        }
-        full(resp)
+        // the response is wire-logged by the listener, as it is sent
+        full(
+            svc.handle(parts.method, parts.uri, parts.headers, body, peer)
+                .await,
+        )
     }
 }
 
@@ -760,7 +721,7 @@ fn log_mediation_error(api: &ApiPlan, e: &MediationError, sources: &synaptic_dia
         origin = ?e.origin,
         at = %at,
         "mediation fault: {}",
-        e.message
+        synaptic_logsafe::escape(&e.message)
     );
 }
 

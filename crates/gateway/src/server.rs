@@ -14,8 +14,6 @@ use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -457,6 +455,20 @@ pub async fn start_with_signal(
         addr: addr.to_string(),
         source,
     })?;
+    for svc in &gateway.inner.ext.services {
+        svc.listening(local);
+    }
+    let admin = match gateway.config().admin.as_ref().and_then(|a| a.addr()) {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: a.to_string(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let tls_listener = match tls {
         Some((addr, tls)) => {
             let l = TcpListener::bind(addr)
@@ -481,12 +493,17 @@ pub async fn start_with_signal(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let tls_role = if admin.is_some() {
+        crate::strict::Role::PublicWithAdminElsewhere
+    } else {
+        crate::strict::Role::Public
+    };
     let tls_task = tls_listener.map(|(l, _, tls)| {
         let reloader = tls.spawn_reloader();
         let g = gateway.clone();
         let stop = stopped(stop_rx.clone());
         tokio::spawn(async move {
-            serve_with(g, l, Some(tls), stop, grace).await;
+            serve_as(g, l, tls_role, Some(tls), stop, grace).await;
             reloader.abort();
         })
     });
@@ -499,7 +516,28 @@ pub async fn start_with_signal(
             }
             let _ = stop_tx.send(true);
         };
-        serve(g, listener, stop, grace).await;
+        match admin {
+            None => serve(g, listener, stop, grace).await,
+            Some(admin) => {
+                // the admin listener stops with the public one
+                let (atx, arx) = tokio::sync::oneshot::channel::<()>();
+                let role = crate::strict::Role::Admin;
+                let a = tokio::spawn(serve_as(
+                    g.clone(),
+                    admin,
+                    role,
+                    None,
+                    async move {
+                        let _ = arx.await;
+                    },
+                    grace,
+                ));
+                let role = crate::strict::Role::PublicWithAdminElsewhere;
+                serve_as(g, listener, role, None, stop, grace).await;
+                let _ = atx.send(());
+                let _ = a.await;
+            }
+        }
         if let Some(t) = tls_task {
             let _ = t.await;
         }
@@ -517,112 +555,45 @@ pub async fn start_with_signal(
     ))
 }
 
-/// The accept loop. Returns after `stop` completes and connections have drained (or `grace`
-/// has passed).
+/// The accept loop ([`crate::listener`]). Returns after `stop` completes and connections have
+/// drained (or `grace` has passed).
 pub async fn serve(
     gateway: Gateway,
     listener: TcpListener,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    serve_with(gateway, listener, None, stop, grace).await
+    serve_as(
+        gateway,
+        listener,
+        crate::strict::Role::Public,
+        None,
+        stop,
+        grace,
+    )
+    .await
 }
 
-/// The accept loop of a plain (`tls` = None) or HTTPS listener.
-pub async fn serve_with(
+/// [`serve`] for one role of listener (public, public beside an admin listener, admin), plain
+/// or HTTPS (`tls`).
+pub async fn serve_as(
     gateway: Gateway,
     listener: TcpListener,
+    role: crate::strict::Role,
     tls: Option<Arc<crate::tls::ReloadingTls>>,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .keep_alive(true);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let g = gateway.clone();
-                match &tls {
-                    None => {
-                        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                            let g = g.clone();
-                            async move { Ok::<_, Infallible>(g.handle(req, Some(peer)).await) }
-                        });
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                        let fut = graceful.watch(conn);
-                        tokio::spawn(async move {
-                            if let Err(e) = fut.await {
-                                tracing::debug!(error = %e, "connection error");
-                            }
-                        });
-                    }
-                    Some(tls) => {
-                        let acceptor = tls.acceptor();
-                        let limit = tls.handshake_timeout();
-                        let builder = builder.clone();
-                        let watcher = graceful.watcher();
-                        tokio::spawn(async move {
-                            let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(%peer, "TLS handshake timed out");
-                                    return;
-                                }
-                            };
-                            let info = ConnInfo {
-                                tls: true,
-                                client_subject: stream
-                                    .get_ref()
-                                    .1
-                                    .peer_certificates()
-                                    .and_then(|c| c.first())
-                                    .and_then(|c| crate::tls::subject(c.as_ref())),
-                            };
-                            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                                let g = g.clone();
-                                req.extensions_mut().insert(info.clone());
-                                async move { Ok::<_, Infallible>(g.handle(req, Some(peer)).await) }
-                            });
-                            let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                            if let Err(e) = watcher.watch(conn).await {
-                                tracing::debug!(error = %e, "connection error");
-                            }
-                        });
-                    }
-                }
-            }
-            _ = &mut stop => {
-                tracing::info!("shutting down: waiting for requests in flight");
-                break;
-            }
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown grace period over; closing remaining connections");
-    }
+    let config = gateway.config();
+    let inner = &gateway.inner;
+    let front = crate::strict::Front::new(&config, inner.ext.inbound.clone(), role);
+    let mut settings = crate::listener::Settings::new(&config, front, inner.wire);
+    settings.tls = tls;
+    let handler = move |req: Request<Incoming>, peer: Option<SocketAddr>| {
+        let g = gateway.clone();
+        async move { g.handle(req, peer).await }
+    };
+    crate::listener::serve(listener, settings, handler, stop, grace).await
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ pub struct AuthServerConfig {
     pub enabled: bool,
     /// SQLite database, relative to the config file's folder (default `data/auth.db`).
     pub store: Option<String>,
-    /// `issuer` of the RFC 8414 metadata and introspection answers; default `http://<Host>`.
+    /// `issuer` of the RFC 8414 metadata and introspection answers; default
+    /// `http://<listen address>` (never the request's `Host`).
     pub issuer: Option<String>,
     /// Seconds between runs of the expired-token removal job (default 3600; 0 = off).
     pub purge_interval: Option<u64>,
@@ -21,6 +22,14 @@ pub struct AuthServerConfig {
     pub max_login_failures: Option<u32>,
     /// Lockout duration in seconds (default 900).
     pub lockout_seconds: Option<i64>,
+    /// Password and client-secret hashes (argon2, 19 MiB each) that may run at once
+    /// (default 2).
+    pub hash_concurrency: Option<usize>,
+    /// Requests that may wait for a hash slot; more are answered `503` with `Retry-After`
+    /// (default 32).
+    pub hash_queue: Option<usize>,
+    /// Longest wait for a hash slot in seconds before `503` (default 5).
+    pub hash_wait: Option<f64>,
     /// Name of the environment variable holding the admin token of
     /// `POST /oauth2/admin/purge` (loopback only). No token: the endpoint is off.
     pub admin_token_env: Option<String>,

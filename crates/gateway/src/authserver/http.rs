@@ -3,18 +3,19 @@
 //! `/oauth2/admin/purge`.
 
 use super::page::{self, FormData, PageSettings};
+use super::pending::{Approvals, Opened};
 use crate::hooks::{HookResponse, LocalService};
 use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use http_body_util::Full;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use synaptic_oauth::server::secret::{ct_eq, random_token};
+use std::sync::{Arc, OnceLock};
+use synaptic_oauth::server::secret::ct_eq;
 use synaptic_oauth::server::{
-    AuthServer, AuthorizeError, AuthorizeRequest, ClientCredentials, ErrorCode, OAuthError, Secret,
+    AuthServer, AuthorizeError, AuthorizeRequest, ClientCredentials, ErrorCode, GrantType,
+    OAuthError, ResponseType, Secret,
 };
 
 pub const TOKEN: &str = "/oauth2/token";
@@ -27,7 +28,8 @@ pub const ADMIN_PURGE: &str = "/oauth2/admin/purge";
 const CSRF_COOKIE: &str = "synaptic_csrf";
 /// Pending approvals live this long (seconds).
 const PENDING_TTL: i64 = 600;
-const PENDING_MAX: usize = 10_000;
+/// `Retry-After` (seconds) of the answers refused because too many password checks run.
+const BUSY_RETRY_AFTER: &str = "1";
 
 /// The authorization server's endpoints.
 #[derive(Debug)]
@@ -35,10 +37,12 @@ pub struct Endpoints {
     server: Arc<AuthServer>,
     page: PageSettings,
     issuer: Option<String>,
+    /// The address the gateway listens on: the issuer when none is configured.
+    listener: OnceLock<SocketAddr>,
     admin_token: Option<Secret>,
     metrics: super::AuthMetrics,
-    /// CSRF token → request waiting for the resource owner.
-    pending: Mutex<HashMap<String, (AuthorizeRequest, i64)>>,
+    /// Requests waiting for the resource owner, sealed into the approval form.
+    approvals: Approvals,
 }
 
 impl Endpoints {
@@ -53,10 +57,17 @@ impl Endpoints {
             server,
             page,
             issuer,
+            listener: OnceLock::new(),
             admin_token,
             metrics,
-            pending: Mutex::new(HashMap::new()),
+            approvals: Approvals::new(PENDING_TTL),
         }
+    }
+
+    /// Where the gateway listens; the issuer (and every endpoint of the metadata) is derived
+    /// from it when `[auth_server] issuer` is not set. The first address given is kept.
+    pub fn set_listener(&self, addr: SocketAddr) {
+        let _ = self.listener.set(addr);
     }
 }
 
@@ -89,6 +100,12 @@ fn json(status: StatusCode, body: String) -> HookResponse {
 fn oauth_error(e: &OAuthError, basic_used: bool) -> HookResponse {
     let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut r = json(status, e.to_json());
+    if e.code == ErrorCode::TemporarilyUnavailable {
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(BUSY_RETRY_AFTER),
+        );
+    }
     if e.code == ErrorCode::InvalidClient && basic_used {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -206,25 +223,18 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn host_issuer(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-' | b'[' | b']')
-                })
-        })
-        .unwrap_or("127.0.0.1");
-    format!("http://{host}")
-}
-
 // === endpoints ===
 
 impl Endpoints {
-    fn issuer(&self, headers: &HeaderMap) -> String {
-        self.issuer.clone().unwrap_or_else(|| host_issuer(headers))
+    /// The configured issuer, or `http://<listen address>`; never taken from the request.
+    fn issuer(&self) -> String {
+        if let Some(i) = &self.issuer {
+            return i.trim_end_matches('/').to_string();
+        }
+        match self.listener.get() {
+            Some(a) => format!("http://{a}"),
+            None => "http://127.0.0.1".to_string(),
+        }
     }
 
     async fn token(
@@ -338,16 +348,16 @@ impl Endpoints {
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
         match self.server.introspect(&client, token).await {
-            Ok(i) => json(StatusCode::OK, i.to_json(Some(&self.issuer(headers)))),
+            Ok(i) => json(StatusCode::OK, i.to_json(Some(&self.issuer()))),
             Err(e) => oauth_error(&e, false),
         }
     }
 
-    fn metadata(&self, method: &Method, headers: &HeaderMap) -> HookResponse {
+    fn metadata(&self, method: &Method) -> HookResponse {
         if method != Method::GET && method != Method::HEAD {
             return method_not_allowed("GET");
         }
-        let iss = self.issuer(headers);
+        let iss = self.issuer();
         let scopes: Vec<&str> = self
             .server
             .settings()
@@ -413,24 +423,25 @@ impl Endpoints {
         }
     }
 
-    fn new_pending(&self, req: AuthorizeRequest) -> String {
-        let csrf = random_token("").expose().to_string();
-        let now = self.server.now();
-        if let Ok(mut p) = self.pending.lock() {
-            p.retain(|_, (_, t)| now - *t < PENDING_TTL);
-            if p.len() >= PENDING_MAX {
-                p.clear();
-            }
-            p.insert(csrf.clone(), (req, now));
-        }
-        csrf
-    }
-
-    fn take_pending(&self, csrf: &str) -> Option<AuthorizeRequest> {
-        let now = self.server.now();
-        let mut p = self.pending.lock().ok()?;
-        let (req, t) = p.remove(csrf)?;
-        (now - t < PENDING_TTL).then_some(req)
+    /// Check an opened form against the client as it is stored now (it may have changed or
+    /// gone since the page was shown).
+    async fn reopen(&self, o: Opened) -> Option<AuthorizeRequest> {
+        let client = self.server.store().client(&o.client_id).await.ok()??;
+        let grant = match o.response_type {
+            ResponseType::Code => GrantType::AuthorizationCode,
+            ResponseType::Token => GrantType::Implicit,
+        };
+        let still_valid = client.allows(grant)
+            && client.redirect_uris.contains(&o.redirect_uri)
+            && o.scopes.iter().all(|s| client.scopes.contains(s));
+        still_valid.then_some(AuthorizeRequest {
+            client,
+            response_type: o.response_type,
+            redirect_uri: o.redirect_uri,
+            scopes: o.scopes,
+            state: o.state,
+            code_challenge: o.code_challenge,
+        })
     }
 
     fn approval_page(
@@ -441,7 +452,12 @@ impl Endpoints {
     ) -> HookResponse {
         let scopes = self.server.describe_scopes(&req.scopes);
         let name = req.client.name.clone();
-        let csrf = self.new_pending(req);
+        let Some((csrf, nonce)) = self.approvals.seal(&req, self.server.now()) else {
+            return html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page::error_page("the authorization server failed"),
+            );
+        };
         let body = page::render(
             &self.page,
             &FormData {
@@ -454,7 +470,7 @@ impl Endpoints {
         );
         let mut r = html(StatusCode::OK, body);
         if let Ok(v) = HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={csrf}; Path={AUTHORIZE}; HttpOnly; SameSite=Strict; Max-Age={PENDING_TTL}"
+            "{CSRF_COOKIE}={nonce}; Path={AUTHORIZE}; HttpOnly; SameSite=Strict; Max-Age={PENDING_TTL}"
         )) {
             r.headers_mut().insert(header::SET_COOKIE, v);
         }
@@ -493,13 +509,17 @@ impl Endpoints {
                 .map(|(_, v)| v.as_str())
                 .unwrap_or("")
         };
-        let csrf = field("csrf_token");
+        let expired = "the form expired or was not sent from the approval page; start again";
         let cookie = cookie(headers, CSRF_COOKIE).unwrap_or_default();
-        if csrf.is_empty() || !ct_eq(csrf.as_bytes(), cookie.as_bytes()) {
-            return bad("the form expired or was not sent from the approval page; start again");
+        let now = self.server.now();
+        let Some(opened) = self.approvals.open(field("csrf_token"), &cookie, now) else {
+            return bad(expired);
+        };
+        if !self.approvals.consume(&opened.nonce, now) {
+            return bad(expired);
         }
-        let Some(req) = self.take_pending(csrf) else {
-            return bad("the form expired or was not sent from the approval page; start again");
+        let Some(req) = self.reopen(opened).await else {
+            return bad(expired);
         };
         match field("action") {
             "deny" => return redirect(&req.deny()),
@@ -510,6 +530,17 @@ impl Endpoints {
         let password = field("password");
         let ok = match self.server.authenticate_user(username, password).await {
             Ok(ok) => ok,
+            Err(e) if e.code == ErrorCode::TemporarilyUnavailable => {
+                let mut r = html(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    page::error_page("too many sign-ins at once; go back and try again"),
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(BUSY_RETRY_AFTER),
+                );
+                return r;
+            }
             Err(_) => return bad("the authorization server failed"),
         };
         if !ok {
@@ -539,6 +570,10 @@ impl LocalService for Endpoints {
         )
     }
 
+    fn listening(&self, addr: SocketAddr) {
+        self.set_listener(addr);
+    }
+
     async fn handle(
         &self,
         method: Method,
@@ -552,7 +587,7 @@ impl LocalService for Endpoints {
             AUTHORIZE => self.authorize(&method, &uri, &headers, &body).await,
             REVOKE => self.revoke(&method, &headers, &body).await,
             INTROSPECT => self.introspect(&method, &headers, &body).await,
-            METADATA => self.metadata(&method, &headers),
+            METADATA => self.metadata(&method),
             ADMIN_PURGE => self.purge(&method, &headers, peer).await,
             _ => response(
                 StatusCode::NOT_FOUND,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod inbound;
 pub mod page;
+pub mod pending;
 pub mod redis;
 pub mod sqlite;
 
@@ -18,6 +19,7 @@ use config::{AuthServerConfig, ClientConfig};
 use sqlite::{SqliteStore, SOURCE_CONFIG};
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
+use synaptic_oauth::server::gate::GateLimits;
 use synaptic_oauth::server::secret::{hash_password, is_valid_stored_hash, verify_secret};
 use synaptic_oauth::server::{
     AuthServer, Client, GrantType, ScopeDef, Secret, Settings, Store, StoreError, SystemClock, User,
@@ -229,6 +231,14 @@ fn settings(ac: &AuthServerConfig) -> Settings {
                 description: s.description.clone().unwrap_or_else(|| s.name.clone()),
             })
             .collect(),
+        hashing: GateLimits {
+            concurrency: ac.hash_concurrency.unwrap_or(d.hashing.concurrency).max(1),
+            queue: ac.hash_queue.unwrap_or(d.hashing.queue),
+            max_wait: ac
+                .hash_wait
+                .and_then(crate::config::secs)
+                .unwrap_or(d.hashing.max_wait),
+        },
     }
 }
 

@@ -222,10 +222,11 @@ impl AuthServer {
         username: &str,
         granted: &[String],
     ) -> Result<String, OAuthError> {
+        let granted: std::collections::HashSet<&str> = granted.iter().map(String::as_str).collect();
         let scopes: Vec<String> = req
             .scopes
             .iter()
-            .filter(|s| granted.contains(s))
+            .filter(|s| granted.contains(s.as_str()))
             .cloned()
             .collect();
         if scopes.is_empty() {

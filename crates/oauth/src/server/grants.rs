@@ -162,27 +162,31 @@ impl AuthServer {
             },
         };
         let client = self.store.client(id).await?;
+        let gate = &self.gate;
+        let busy = |_| super::busy();
         let Some(client) = client else {
-            secret::verify_dummy_async(candidate.unwrap_or("")).await;
+            gate.verify_dummy(candidate.unwrap_or(""))
+                .await
+                .map_err(busy)?;
             return Err(OAuthError::invalid_client());
         };
         match (&client.secret_hash, candidate) {
             (None, None) => Ok(client),
             (None, Some(c)) => {
-                secret::verify_dummy_async(c).await;
+                gate.verify_dummy(c).await.map_err(busy)?;
                 Err(OAuthError::invalid_client())
             }
             (Some(_), None) => {
-                secret::verify_dummy_async("").await;
+                gate.verify_dummy("").await.map_err(busy)?;
                 Err(OAuthError::invalid_client())
             }
             (Some(stored), Some(c)) => {
-                if self.verify_client_secret(&client, c).await {
+                if self.verify_client_secret(&client, c).await.map_err(busy)? {
                     Ok(client)
                 } else {
                     if stored.starts_with(secret::SHA256_PREFIX) {
                         // a wrong secret must cost what an unknown client costs
-                        secret::verify_dummy_async(c).await;
+                        gate.verify_dummy(c).await.map_err(busy)?;
                     }
                     Err(OAuthError::invalid_client())
                 }

@@ -4,6 +4,7 @@
 
 mod authorize;
 mod error;
+pub mod gate;
 mod grants;
 mod model;
 pub mod pkce;
@@ -19,7 +20,7 @@ pub use error::{ErrorCode, OAuthError, StoreError};
 pub use grants::{ClientCredentials, Introspection, TokenResponse};
 pub use model::{
     parse_scope, scope_string, Client, CodeRecord, Consume, Family, GrantType, TokenKind,
-    TokenRecord, User,
+    TokenRecord, User, MAX_SCOPES, MAX_SCOPE_LEN,
 };
 pub use policy::{ApiPolicy, Decision, ResourceRule, UriTemplate};
 pub use secret::Secret;
@@ -86,6 +87,8 @@ pub struct Settings {
     pub lockout_secs: i64,
     /// Known scopes; an empty list accepts any scope a client is allowed.
     pub scopes: Vec<ScopeDef>,
+    /// Bounds of the slow password hashes ([`gate::HashGate`]).
+    pub hashing: gate::GateLimits,
 }
 
 impl Default for Settings {
@@ -96,6 +99,7 @@ impl Default for Settings {
             max_login_failures: 5,
             lockout_secs: 900,
             scopes: Vec::new(),
+            hashing: gate::GateLimits::default(),
         }
     }
 }
@@ -110,6 +114,7 @@ pub struct AuthServer {
     /// SHA-256 of (client id, secret, stored hash) already verified with argon2, so a hot client
     /// does not pay a slow hash per token request. Only a correct secret can ever get in.
     verified: Mutex<std::collections::HashSet<[u8; 32]>>,
+    gate: gate::HashGate,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -125,6 +130,7 @@ impl AuthServer {
         AuthServer {
             store,
             clock,
+            gate: gate::HashGate::new(settings.hashing),
             settings,
             failures: Mutex::new(HashMap::new()),
             verified: Mutex::new(Default::default()),
@@ -139,6 +145,10 @@ impl AuthServer {
     }
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+    /// The gate of the slow password hashes.
+    pub fn hash_gate(&self) -> &gate::HashGate {
+        &self.gate
     }
 
     /// The description of a scope (its name when unknown).
@@ -170,63 +180,114 @@ impl AuthServer {
 
     /// Check a resource owner's password with lockout: after `max_login_failures` failures in
     /// `lockout_secs`, every attempt fails for `lockout_secs`. Unknown users cost the same time.
+    ///
+    /// An attempt is counted *before* its hash runs, under one lock: of any burst, at most
+    /// `max_login_failures` attempts reach the hash, so a burst of wrong passwords followed by
+    /// the right one cannot outrun the lockout. A locked account fails without hashing.
+    /// `Err` is `temporarily_unavailable` when the hash gate is full, or a store failure.
     pub async fn authenticate_user(
         &self,
         username: &str,
         password: &str,
-    ) -> Result<bool, StoreError> {
-        let now = self.now();
-        let locked = self
-            .failures
-            .lock()
-            .ok()
-            .and_then(|m| m.get(username).copied())
-            .is_some_and(|f| f.locked_until > now);
-        let user = self.store.user(username).await?;
-        let ok = match &user {
-            Some(u) => secret::verify_secret_async(password, &u.password_hash).await,
-            None => {
-                secret::verify_dummy_async(password).await;
-                false
-            }
-        };
-        if locked {
+    ) -> Result<bool, OAuthError> {
+        if !self.reserve_attempt(username) {
             return Ok(false);
         }
+        let verdict = match self.store.user(username).await {
+            Ok(Some(u)) => self.gate.verify(password, &u.password_hash).await,
+            Ok(None) => self.gate.verify_dummy(password).await.map(|()| false),
+            Err(e) => {
+                self.release_attempt(username);
+                return Err(e.into());
+            }
+        };
+        let ok = match verdict {
+            Ok(ok) => ok,
+            Err(gate::Busy) => {
+                // never checked: the attempt does not count
+                self.release_attempt(username);
+                return Err(busy());
+            }
+        };
+        let now = self.now();
         if let Ok(mut m) = self.failures.lock() {
             if ok {
                 m.remove(username);
-            } else {
-                let e = m.entry(username.to_string()).or_insert(LoginFailures {
-                    count: 0,
-                    first: now,
-                    locked_until: 0,
-                });
-                if now - e.first > self.settings.lockout_secs {
-                    *e = LoginFailures {
-                        count: 0,
-                        first: now,
-                        locked_until: 0,
-                    };
-                }
-                e.count += 1;
-                if e.count >= self.settings.max_login_failures {
+            } else if let Some(e) = m.get_mut(username) {
+                if e.count >= self.settings.max_login_failures && e.locked_until <= now {
                     e.locked_until = now + self.settings.lockout_secs;
-                    tracing::warn!(user = %username, "password login locked after repeated failures");
-                }
-                if m.len() > 100_000 {
-                    m.retain(|_, f| f.locked_until > now || now - f.first <= 900);
+                    tracing::warn!(user = %synaptic_logsafe::Escaped(username), "password login locked after repeated failures");
                 }
             }
         }
         Ok(ok)
     }
 
+    /// Count an attempt of `username` before it is checked; `false` when the account is locked
+    /// or the attempts of the current window are used up (which locks it).
+    fn reserve_attempt(&self, username: &str) -> bool {
+        if username.len() > MAX_USERNAME_LEN {
+            // no such user can exist; never tracked, so it cannot grow the records
+            return false;
+        }
+        let now = self.now();
+        let Ok(mut m) = self.failures.lock() else {
+            return false;
+        };
+        if m.len() >= MAX_TRACKED_LOGINS && !m.contains_key(username) {
+            let window = self.settings.lockout_secs;
+            m.retain(|_, f| f.locked_until > now || now - f.first <= window);
+            if m.len() >= MAX_TRACKED_LOGINS {
+                // a spray of names: forget partial counts, keep the locks
+                m.retain(|_, f| f.locked_until > now);
+            }
+            if m.len() >= MAX_TRACKED_LOGINS {
+                // every tracked name is locked: refuse rather than check untracked
+                return false;
+            }
+        }
+        let e = m.entry(username.to_string()).or_insert(LoginFailures {
+            count: 0,
+            first: now,
+            locked_until: 0,
+        });
+        if e.locked_until > now {
+            return false;
+        }
+        if e.locked_until != 0 || now - e.first > self.settings.lockout_secs {
+            *e = LoginFailures {
+                count: 0,
+                first: now,
+                locked_until: 0,
+            };
+        }
+        if e.count >= self.settings.max_login_failures {
+            e.locked_until = now + self.settings.lockout_secs;
+            tracing::warn!(user = %synaptic_logsafe::Escaped(username), "password login locked after repeated failures");
+            return false;
+        }
+        e.count += 1;
+        true
+    }
+
+    /// Give back an attempt that was never checked.
+    fn release_attempt(&self, username: &str) {
+        if let Ok(mut m) = self.failures.lock() {
+            if let Some(e) = m.get_mut(username) {
+                e.count = e.count.saturating_sub(1);
+            }
+        }
+    }
+
     /// Verify a client secret against its stored hash (constant time, argon2 cached per
     /// correct secret).
-    async fn verify_client_secret(&self, client: &Client, candidate: &str) -> bool {
+    async fn verify_client_secret(
+        &self,
+        client: &Client,
+        candidate: &str,
+    ) -> Result<bool, gate::Busy> {
         let Some(stored) = &client.secret_hash else {
-            return false;
+            return Ok(false);
         };
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
@@ -242,9 +303,9 @@ impl AuthServer {
             .map(|s| s.contains(&key))
             .unwrap_or(false)
         {
-            return true;
+            return Ok(true);
         }
-        let ok = secret::verify_secret_async(candidate, stored).await;
+        let ok = self.gate.verify(candidate, stored).await?;
         if ok {
             if let Ok(mut s) = self.verified.lock() {
                 if s.len() > 10_000 {
@@ -253,6 +314,19 @@ impl AuthServer {
                 s.insert(key);
             }
         }
-        ok
+        Ok(ok)
     }
+}
+
+/// Failed-login records kept before old ones are dropped.
+const MAX_TRACKED_LOGINS: usize = 100_000;
+/// Longest user name a login is checked for.
+pub const MAX_USERNAME_LEN: usize = 256;
+
+/// The answer when the hash gate is full.
+pub(crate) fn busy() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "too many requests at once; retry later",
+    )
 }

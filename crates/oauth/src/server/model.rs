@@ -192,17 +192,28 @@ pub fn scope_string(scopes: &[String]) -> String {
     scopes.join(" ")
 }
 
-/// Split a `scope` parameter; `None` when a scope token has invalid characters (RFC 6749 §3.3).
+/// Most scope tokens one request may name.
+pub const MAX_SCOPES: usize = 64;
+/// Longest scope token, in bytes.
+pub const MAX_SCOPE_LEN: usize = 128;
+
+/// Split a `scope` parameter; `None` when a scope token has invalid characters (RFC 6749 §3.3),
+/// is longer than [`MAX_SCOPE_LEN`], or there are more than [`MAX_SCOPES`] tokens (repeats
+/// included). Repeats are dropped, first occurrence kept; linear in the parameter's length.
 pub fn parse_scope(s: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    for part in s.split(' ').filter(|p| !p.is_empty()) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, part) in s.split(' ').filter(|p| !p.is_empty()).enumerate() {
+        if i >= MAX_SCOPES || part.len() > MAX_SCOPE_LEN {
+            return None;
+        }
         let ok = part
             .bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !ok {
             return None;
         }
-        if !out.iter().any(|o| o == part) {
+        if seen.insert(part) {
             out.push(part.to_string());
         }
     }

@@ -116,30 +116,10 @@ pub fn verify_dummy(candidate: &str) {
     let _ = verify_secret(candidate, dummy_hash());
 }
 
-fn dummy_hash() -> &'static str {
+/// The argon2 hash unknown users and clients are checked against.
+pub fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| hash_password("synaptic-dummy-secret").unwrap_or_default())
-}
-
-/// [`verify_secret`] with the slow (argon2) case on tokio's blocking pool when a runtime is
-/// running, so a burst of logins cannot stall the event loop.
-pub async fn verify_secret_async(candidate: &str, stored: &str) -> bool {
-    if stored.starts_with(SHA256_PREFIX) {
-        return verify_secret(candidate, stored);
-    }
-    let (c, h) = (Secret::new(candidate), stored.to_string());
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => rt
-            .spawn_blocking(move || verify_secret(c.expose(), &h))
-            .await
-            .unwrap_or(false),
-        Err(_) => verify_secret(candidate, stored),
-    }
-}
-
-/// [`verify_dummy`] off the event loop.
-pub async fn verify_dummy_async(candidate: &str) {
-    let _ = verify_secret_async(candidate, dummy_hash()).await;
 }
 
 /// Compute the dummy hash now, so the first unknown client does not pay for it.

@@ -679,3 +679,170 @@ async fn purge_removes_expired_and_revoked_only() {
     assert!(active(&fx, live.access_token.expose()).await);
     assert_eq!(fx.server.store().tokens().await.unwrap().len(), 1);
 }
+
+/// A fixture whose user and confidential client have argon2 (slow) hashes.
+async fn slow_fixture(hashing: gate::GateLimits) -> Arc<AuthServer> {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .upsert_client(&Client {
+            id: "slow".into(),
+            name: "Slow".into(),
+            secret_hash: Some(secret::hash_password("right-secret").unwrap()),
+            grants: vec![GrantType::ClientCredentials, GrantType::Password],
+            redirect_uris: vec![],
+            scopes: vec!["view".into()],
+            token_lifetime: 3600,
+            refresh_limit: 0,
+            introspect_any: false,
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_user(&User {
+            name: "alice".into(),
+            password_hash: secret::hash_password("wonderland").unwrap(),
+        })
+        .await
+        .unwrap();
+    let settings = Settings {
+        hashing,
+        ..Settings::default()
+    };
+    Arc::new(AuthServer::new(
+        store,
+        Arc::new(ManualClock::new(1_000_000)),
+        settings,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_passwords_cannot_outrun_the_lockout() {
+    // 30 wrong passwords and then the right one, all at once, lockout after 5
+    let server = slow_fixture(gate::GateLimits {
+        concurrency: 2,
+        queue: 100,
+        max_wait: std::time::Duration::from_secs(120),
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..31 {
+        let s = server.clone();
+        let pw = if i == 30 { "wonderland" } else { "wrong" };
+        tasks.push(tokio::spawn(async move {
+            s.authenticate_user("alice", pw).await
+        }));
+    }
+    let results: Vec<bool> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert!(!results[30], "the right password got in during the burst");
+    assert!(results.iter().all(|ok| !ok));
+    // at most the allowed attempts were hashed, the rest failed without hashing
+    assert!(server.hash_gate().peak() <= 2);
+    // and the account stays locked for the right password afterwards
+    assert!(!server
+        .authenticate_user("alice", "wonderland")
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn the_right_password_within_the_allowed_attempts_logs_in() {
+    let server = slow_fixture(gate::GateLimits::default()).await;
+    for _ in 0..4 {
+        assert!(!server.authenticate_user("alice", "wrong").await.unwrap());
+    }
+    assert!(server
+        .authenticate_user("alice", "wonderland")
+        .await
+        .unwrap());
+    // success resets the count
+    for _ in 0..4 {
+        assert!(!server.authenticate_user("alice", "wrong").await.unwrap());
+    }
+    assert!(server
+        .authenticate_user("alice", "wonderland")
+        .await
+        .unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_client_secrets_hash_a_few_at_a_time() {
+    let server = slow_fixture(gate::GateLimits {
+        concurrency: 2,
+        queue: 8,
+        max_wait: std::time::Duration::from_secs(120),
+    })
+    .await;
+    let body = p(&[("grant_type", "client_credentials")]);
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (s, b) = (server.clone(), body.clone());
+            tokio::spawn(async move { s.token(&b, Some(&basic("slow", "wrong"))).await })
+        })
+        .collect();
+    let mut busy = 0;
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        match e.code {
+            ErrorCode::TemporarilyUnavailable => busy += 1,
+            ErrorCode::InvalidClient => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        server.hash_gate().peak() <= 2,
+        "{}",
+        server.hash_gate().peak()
+    );
+    assert!(busy >= 100 - 2 - 8, "busy {busy}");
+    // afterwards the right secret works
+    assert!(server
+        .token(&body, Some(&basic("slow", "right-secret")))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn scope_lists_are_bounded_and_linear() {
+    let fx = fixture().await;
+    // 120,000 scope words: refused at once, not de-duplicated quadratically
+    let many = vec!["view"; 120_000].join(" ");
+    let start = tokio::time::Instant::now();
+    let e = fx
+        .server
+        .token(
+            &p(&[("grant_type", "client_credentials"), ("scope", &many)]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidScope);
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    assert!(parse_scope(&vec!["a"; MAX_SCOPES].join(" ")).is_some());
+    assert!(parse_scope(&vec!["a"; MAX_SCOPES + 1].join(" ")).is_none());
+    assert!(parse_scope(&"x".repeat(MAX_SCOPE_LEN)).is_some());
+    assert!(parse_scope(&"x".repeat(MAX_SCOPE_LEN + 1)).is_none());
+    assert_eq!(
+        parse_scope("b a b c a").unwrap(),
+        vec!["b".to_string(), "a".into(), "c".into()]
+    );
+    // distinct words are linear too (the cap, not the de-duplication, bounds the work)
+    let distinct: Vec<String> = (0..MAX_SCOPES).map(|i| format!("s{i}")).collect();
+    assert_eq!(parse_scope(&distinct.join(" ")).unwrap(), distinct);
+}
+
+#[tokio::test]
+async fn overlong_user_names_are_refused_without_being_tracked() {
+    let fx = fixture().await;
+    let long = "u".repeat(MAX_USERNAME_LEN + 1);
+    assert!(!fx.server.authenticate_user(&long, "x").await.unwrap());
+    assert!(fx.server.failures.lock().unwrap().is_empty());
+    assert!(fx
+        .server
+        .authenticate_user("alice", "wonderland")
+        .await
+        .unwrap());
+}

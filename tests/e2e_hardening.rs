@@ -1,0 +1,460 @@
+//! Hostile and careless peers against a running gateway, over raw sockets on 127.0.0.1:
+//! silent and slow connections, connection floods, malformed and smuggling-prone request
+//! heads, backends with conflicting framing, the admin listener, and what the wire log
+//! shows of secrets and large bodies.
+
+use std::time::Duration;
+use synaptic_gateway::ServeOptions;
+use synaptic_tests::free_port;
+use synaptic_tests::gateway::{start_gateway, GatewayDir, TestGateway};
+use synaptic_tests::origin::{MockOrigin, MockResponse};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{timeout, Instant};
+
+fn api(backend: &str, extra: &str) -> String {
+    format!(
+        r#"
+{extra}
+
+[[api]]
+name = "Shop"
+context = "/shop"
+endpoint = "{backend}"
+
+[[api.resource]]
+methods = ["GET", "POST", "PURGE"]
+url_mapping = "/*"
+"#
+    )
+}
+
+async fn gateway(backend: &str, extra: &str) -> TestGateway {
+    start_gateway(&api(backend, extra), &[]).await
+}
+
+/// Read until the peer closes; `None` when it is still open after `wait`.
+async fn closed_within(s: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + wait;
+    loop {
+        let mut buf = [0u8; 4096];
+        let left = deadline.saturating_duration_since(Instant::now());
+        match timeout(left, s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Send a raw request head (and body) on a new connection and read one response:
+/// (status, head and body as text).
+async fn raw(gw: &TestGateway, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(request).await.unwrap();
+    read_response(&mut s).await
+}
+
+/// Read one response (up to its `Content-Length`, or until the peer closes).
+async fn read_response(s: &mut TcpStream) -> (u16, String) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => 0,
+            Err(_) => panic!(
+                "no complete response in time: {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        };
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if n == 0 {
+            return (status, text);
+        }
+        if let Some(i) = text.find("\r\n\r\n") {
+            let len = text[..i].lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            });
+            if let Some(len) = len {
+                if got.len() >= i + 4 + len {
+                    return (status, text);
+                }
+            }
+        }
+    }
+}
+
+/// One request on a keep-alive connection; returns the status.
+async fn request_on(s: &mut TcpStream, path: &str) -> u16 {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    read_response(s).await.0
+}
+
+#[tokio::test]
+async fn silent_one_byte_and_bare_http2_preface_connections_are_closed() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(&origin.url(), "[limits]\nheader_read_timeout = 1.0\n").await;
+    let mut silent = TcpStream::connect(gw.addr()).await.unwrap();
+    let mut one = TcpStream::connect(gw.addr()).await.unwrap();
+    one.write_all(b"G").await.unwrap();
+    let mut h2 = TcpStream::connect(gw.addr()).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut partial = TcpStream::connect(gw.addr()).await.unwrap();
+    partial
+        .write_all(b"GET /shop/a HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    for (name, s) in [
+        ("silent", &mut silent),
+        ("one byte", &mut one),
+        ("HTTP/2 preface", &mut h2),
+        ("partial head", &mut partial),
+    ] {
+        assert!(
+            closed_within(s, Duration::from_secs(5)).await.is_some(),
+            "{name} connection still open"
+        );
+    }
+    // the gateway still answers
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    assert_eq!(request_on(&mut s, "/health").await, 200);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(&origin.url(), "[limits]\nidle_timeout = 1.0\n").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    assert_eq!(request_on(&mut s, "/shop/a").await, 200);
+    assert_eq!(request_on(&mut s, "/shop/b").await, 200);
+    let t0 = Instant::now();
+    assert!(closed_within(&mut s, Duration::from_secs(5))
+        .await
+        .is_some());
+    assert!(t0.elapsed() >= Duration::from_millis(900));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_http2_connections_are_closed() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(&origin.url(), "[limits]\nidle_timeout = 1.0\n").await;
+    let stream = TcpStream::connect(gw.addr()).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{}/shop/a", gw.addr()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    // nothing in flight, nothing sent: the gateway closes the connection
+    let t0 = Instant::now();
+    timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the idle HTTP/2 connection was closed")
+        .unwrap()
+        .ok();
+    assert!(t0.elapsed() >= Duration::from_millis(500));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn at_the_connection_limit_new_connections_wait_and_open_ones_are_served() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(
+        &origin.url(),
+        "[limits]\nmax_connections = 2\nheader_read_timeout = 30.0\n",
+    )
+    .await;
+    let mut served = TcpStream::connect(gw.addr()).await.unwrap();
+    assert_eq!(request_on(&mut served, "/shop/a").await, 200);
+    let silent = TcpStream::connect(gw.addr()).await.unwrap();
+    // both slots are taken: the third connection's request waits
+    let mut waiting = TcpStream::connect(gw.addr()).await.unwrap();
+    waiting
+        .write_all(b"GET /shop/w HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        timeout(Duration::from_millis(700), waiting.read(&mut buf))
+            .await
+            .is_err(),
+        "served beyond the connection limit"
+    );
+    // the open connection keeps being served
+    assert_eq!(request_on(&mut served, "/shop/b").await, 200);
+    // a slot frees: the waiting connection is served
+    drop(silent);
+    let n = timeout(Duration::from_secs(5), waiting.read(&mut buf))
+        .await
+        .expect("served once a slot freed")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_silent_sockets_does_not_stop_the_gateway() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(
+        &origin.url(),
+        "[limits]\nmax_connections = 50\nheader_read_timeout = 1.0\n",
+    )
+    .await;
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        if let Ok(s) = TcpStream::connect(gw.addr()).await {
+            flood.push(s);
+        }
+    }
+    // within a few header-read timeouts, a real client gets through
+    let t0 = Instant::now();
+    let c = reqwest::Client::new();
+    let r = timeout(Duration::from_secs(20), c.get(gw.url("/shop/after")).send())
+        .await
+        .expect("answered while the flood sockets time out")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    drop(flood);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_heads_are_held_to_http_1_1() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(&origin.url(), "[limits]\nmax_head_size = 16384\n").await;
+    // Host: missing, repeated
+    let (s, _) = raw(&gw, b"GET /shop/a HTTP/1.1\r\n\r\n").await;
+    assert_eq!(s, 400);
+    let (s, _) = raw(&gw, b"GET /shop/a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").await;
+    assert_eq!(s, 400);
+    // methods: TRACE refused, unknown tokens refused, a method an API lists passes
+    let (s, _) = raw(&gw, b"TRACE /shop/a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(s, 405);
+    let (s, _) = raw(&gw, b"FOOBAR /shop/a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(s, 501);
+    let (s, _) = raw(
+        &gw,
+        b"PURGE /shop/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Transfer-Encoding other than plain chunked
+    let (s, _) = raw(
+        &gw,
+        b"POST /shop/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s, 400);
+    // the head size limit
+    let big = format!(
+        "GET /shop/a HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let (s, _) = raw(&gw, big.as_bytes()).await;
+    assert_eq!(s, 431);
+    let fits = format!(
+        "GET /shop/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(8_000)
+    );
+    let (s, _) = raw(&gw, fits.as_bytes()).await;
+    assert_eq!(s, 200);
+    let forwarded = origin.requests().len();
+    assert_eq!(
+        forwarded, 2,
+        "only the accepted requests reached the backend"
+    );
+    // URL-rewriting headers never reach a backend
+    let (s, _) = raw(
+        &gw,
+        b"GET /shop/a HTTP/1.1\r\nHost: x\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let last = origin.requests().pop().unwrap();
+    assert!(last.header("x-original-url").is_none());
+    assert!(last.header("x-rewrite-url").is_none());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn content_length_with_chunked_smuggles_nothing_past_the_gateway() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(&origin.url(), "[limits]\nidle_timeout = 1.0\n").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(
+        b"POST /shop/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /shop/smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let got = closed_within(&mut s, Duration::from_secs(10))
+        .await
+        .expect("closed once idle");
+    let text = String::from_utf8_lossy(&got);
+    // chunked wins: the POST has an empty body; whatever follows is a request of its own that
+    // the gateway answered itself, never bytes hidden inside another request to the backend
+    let requests = origin.requests();
+    let post = requests
+        .iter()
+        .find(|r| r.path() == "/a")
+        .expect("the POST");
+    assert!(post.body_str().is_empty());
+    assert_eq!(text.matches("HTTP/1.1 ").count(), requests.len(), "{text}");
+    gw.shutdown().await;
+}
+
+/// A backend that answers every request with both `Content-Length: 5` and a chunked body of
+/// "hello world".
+async fn conflicting_framing_backend() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nb\r\nhello world\r\n0\r\n\r\n",
+                    )
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_backend_response_with_length_and_chunked_is_framed_by_chunked() {
+    let backend = conflicting_framing_backend().await;
+    let gw = gateway(&backend, "").await;
+    let r = reqwest::get(gw.url("/shop/a")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-length").is_none());
+    assert_eq!(r.text().await.unwrap(), "hello world");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_and_health_details_move_to_the_admin_listener() {
+    let origin = MockOrigin::echo().await;
+    let admin = free_port();
+    let gw = gateway(
+        &origin.url(),
+        &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n"),
+    )
+    .await;
+    let c = reqwest::Client::new();
+    let public = |p: &str| gw.url(p);
+    let r = c.get(public("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c.get(public("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v, serde_json::json!({"status": "UP"}));
+    let r = c.post(public("/oauth2/admin/purge")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(c.get(public("/shop/a")).send().await.unwrap().status(), 200);
+    let a = |p: &str| format!("http://127.0.0.1:{admin}{p}");
+    let r = c.get(a("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("synaptic_requests_total"));
+    let v: serde_json::Value = c
+        .get(a("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v.get("generation").is_some(), "{v}");
+    // APIs are not served on the admin port
+    assert_eq!(c.get(a("/shop/a")).send().await.unwrap().status(), 404);
+    gw.shutdown().await;
+}
+
+// ===== the wire log =====
+
+#[tokio::test]
+async fn the_wire_log_redacts_every_credential_form_and_shows_only_a_prefix_of_bodies() {
+    let (logs, _guard) = synaptic_tests::logs::capture();
+    let big = format!(
+        "{{\"accessToken\":\"resp-SECRET-1\",\"data\":\"{}\"}}",
+        "z".repeat(300_000)
+    );
+    let big_len = big.len();
+    let origin = MockOrigin::start(move |_| {
+        MockResponse::new(200)
+            .header("content-type", "application/json")
+            .header(
+                "location",
+                "https://app.example/cb?code=loc-SECRET-2&state=s#access_token=loc-SECRET-3",
+            )
+            .header("x-auth-token", "hdr-SECRET-4")
+            .body(big.clone())
+    })
+    .await;
+    let dir = GatewayDir::new(&api(&origin.url(), ""), &[]);
+    let gw = TestGateway::start(
+        dir,
+        ServeOptions {
+            wire: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let body = concat!(
+        r#"{"clientSecret":"body-SECRET-5","client_secret":"body-SECRET-6","#,
+        r#""xml":"<a:password>body-SECRET-7</a:password><x password=\"body-SECRET-8\"/>","#,
+        r#""form":"user=bob&password=body-SECRET-9", "password":"body-SECRET-10"#
+    );
+    let r = reqwest::Client::new()
+        .post(gw.url("/shop/login?id_token=qs-SECRET-11&x=1"))
+        .header("content-type", "text/plain")
+        .header("x-access-token", "hdr-SECRET-12")
+        .header("private-token", "hdr-SECRET-13")
+        .header("x-user", "bob")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got = r.text().await.unwrap();
+    assert_eq!(got.len(), big_len, "the whole body reaches the client");
+    gw.shutdown().await;
+    let text = logs.text();
+    assert!(
+        !text.contains("SECRET"),
+        "a secret reached the logs:\n{}",
+        &text[..text.len().min(20_000)]
+    );
+    assert!(text.contains("x-user: bob"), "{text}");
+    assert!(text.contains("more bytes not shown"), "{text}");
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 4096 + 512,
+        "a log line of {longest} bytes: bodies are not cut"
+    );
+}
