@@ -443,7 +443,7 @@ fn run_treats_a_handled_fault_as_a_normal_outcome() {
     sequence_file(
         &lib,
         "on-fault",
-        r#"  <log level="custom"><property name="code" expression="get-property('ERROR_CODE')"/></log>
+        r#"  <log level="custom"><property name="error" expression="get-property('ERROR_CODE')"/></log>
   <payloadFactory media-type="json"><format>{"error": true}</format><args/></payloadFactory>
   <property name="HTTP_SC" value="500" scope="axis2"/>
   <respond/>
@@ -471,7 +471,7 @@ fn run_treats_a_handled_fault_as_a_normal_outcome() {
         v["fault"]["at"].as_str().unwrap().ends_with("main.xml:2:3"),
         "{v}"
     );
-    assert_eq!(v["logs"][0]["message"], "code = 101503");
+    assert_eq!(v["logs"][0]["message"], "error = 101503");
 }
 
 #[test]
