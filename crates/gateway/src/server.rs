@@ -621,15 +621,16 @@ impl Gateway {
         url: &str,
     ) -> Result<Result<Response<Incoming>, SendError>, Response<ResponseBody>> {
         let client = &self.inner.client;
-        let ticket = ua
-            .authorize_head(&parts.method, url, &mut parts.headers)
-            .await
-            .map_err(full)?;
+        // the head as received, for a replay: the hook reads the caller's credentials in it
         let (method, uri, mut headers) = (
             parts.method.clone(),
             parts.uri.clone(),
             parts.headers.clone(),
         );
+        let ticket = ua
+            .authorize_head(&parts.method, url, &mut parts.headers)
+            .await
+            .map_err(full)?;
         let req = Request::from_parts(parts, Either::Right(Full::new(kept.clone())));
         let sent = proxy::send(client, req, api.timeout).await;
         let replay = match &sent {

@@ -26,6 +26,8 @@ pub struct OAuthUpstream {
     pub(super) counters: Arc<ApiCounters>,
     /// `Bearer <token>` of the current token generation, built once per token.
     pub(super) header: std::sync::Mutex<Option<(u64, HeaderValue)>>,
+    /// What each request changes in the token request (token exchange), if anything.
+    pub(super) per_request: Option<super::per_request::PerRequest>,
 }
 
 /// The lowest bit of [`AuthTicket::generation`] (opaque to the core) marks a request that must
@@ -41,7 +43,8 @@ impl OAuthUpstream {
     fn header_for(&self, t: &synaptic_oauth::client::AccessToken) -> Option<HeaderValue> {
         let mut cache = self.header.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((generation, v)) = cache.as_ref() {
-            if *generation == t.generation {
+            // per-request tokens (token exchange) come from several entries: never reuse
+            if *generation == t.generation && self.per_request.is_none() {
                 return Some(v.clone());
             }
         }
@@ -93,7 +96,7 @@ impl UpstreamAuth for OAuthUpstream {
         _url: &str,
         headers: &mut http::HeaderMap,
     ) -> Result<AuthTicket, HookResponse> {
-        match self.handle.token().await {
+        match self.request_token(headers).await {
             Ok(t) => {
                 let v = self.header_for(&t).ok_or_else(|| {
                     unavailable(&TokenError::Timeout {
@@ -110,10 +113,7 @@ impl UpstreamAuth for OAuthUpstream {
                     generation: (t.generation << 1) | if replayable { 0 } else { NO_REPLAY },
                 })
             }
-            Err(e) => {
-                tracing::warn!(api = %self.api, error = %e, "no access token for the backend; answering 503");
-                Err(unavailable(&e))
-            }
+            Err(answer) => Err(answer),
         }
     }
 
