@@ -445,3 +445,213 @@ pub fn mock() -> &'static Peer {
     static CELL: OnceLock<Peer> = OnceLock::new();
     shared(&CELL, PeerKind::Mock, PeerOptions::default())
 }
+
+// === signed and certificate client authentication, token exchange ===
+
+/// A throwaway PKI for mutual TLS with [`ClientAuthPeer`]: a CA, the peer's server certificate
+/// for 127.0.0.1, the client certificate its `mtls-client` is registered with
+/// (`CN=gw-mtls-client`), and one for another subject, all signed by the CA. PEM files in
+/// [`TestPki::dir`].
+#[derive(Debug)]
+pub struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        let dir = tempfile::Builder::new()
+            .prefix("synaptic-pki-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "synaptic test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text)
+                .unwrap_or_else(|e| panic!("cannot write {name}: {e}"))
+        };
+        write("ca.pem", &ca.pem());
+        let leaf = |file: &str, sans: Vec<String>, cn: &str| {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params = rcgen::CertificateParams::new(sans).expect("params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+            let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
+            write(&format!("{file}.pem"), &cert.pem());
+            write(&format!("{file}.key"), &key.serialize_pem());
+        };
+        leaf("server", vec!["127.0.0.1".into()], "127.0.0.1");
+        leaf("client", Vec::new(), "gw-mtls-client");
+        leaf("intruder", Vec::new(), "intruder");
+        TestPki { dir }
+    }
+
+    /// The folder with `ca.pem`, `server.{pem,key}`, `client.{pem,key}`, `intruder.{pem,key}`.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Default for TestPki {
+    fn default() -> Self {
+        TestPki::new()
+    }
+}
+
+/// panva/oidc-provider (`tests/peers/oidc_client_auth.mjs`) requiring `private_key_jwt`
+/// (clients `pkjwt-RS256`, `pkjwt-PS256`, `pkjwt-ES256`, `pkjwt-EdDSA`, key ids `kid-<alg>`),
+/// `client_secret_jwt` (`secretjwt` / [`ClientAuthPeer::SECRET_JWT`]) or `tls_client_auth`
+/// (`mtls-client`, over its HTTPS listener), and exchanging tokens (RFC 8693) for any of them.
+/// `caller` / `caller-secret` (Basic) gets tokens to exchange; `rs-client` / `rs-secret`
+/// introspects. The clients' private keys are generated at start into [`ClientAuthPeer::key`].
+#[derive(Debug)]
+pub struct ClientAuthPeer {
+    port: u16,
+    tls_port: u16,
+    keys: tempfile::TempDir,
+    script: PathBuf,
+    proc: Option<Supervised>,
+}
+
+impl ClientAuthPeer {
+    /// The `client_secret_jwt` client's secret.
+    pub const SECRET_JWT: &'static str = "a-client-secret-for-hs256-that-is-long-enough";
+
+    /// Start it on free ports, with the server certificate of `pki`.
+    pub fn start(pki: &TestPki) -> ClientAuthPeer {
+        let node = node_dir();
+        let mut last = String::new();
+        for _ in 0..3 {
+            let (port, tls_port) = (crate::free_port(), crate::free_port());
+            let keys = tempfile::Builder::new()
+                .prefix("synaptic-client-keys-")
+                .tempdir()
+                .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+            // ES modules resolve packages from the script's folder: run it from node/tmp
+            let dir = node.join("tmp");
+            let _ = std::fs::create_dir_all(&dir);
+            let script = dir.join(format!("client-auth-{port}-{}.mjs", std::process::id()));
+            std::fs::write(&script, include_str!("../peers/oidc_client_auth.mjs"))
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", script.display()));
+            let log = keys.path().join("peer.log");
+            let mut cmd = Command::new("node");
+            cmd.arg(&script)
+                .current_dir(&node)
+                .env("PORT", port.to_string())
+                .env("TLS_PORT", tls_port.to_string())
+                .env("TLS_CERT", pki.path("server.pem"))
+                .env("TLS_KEY", pki.path("server.key"))
+                .env("TLS_CA", pki.path("ca.pem"))
+                .env("KEYS_DIR", keys.path());
+            let mut proc = match Supervised::spawn("oidc-client-auth", &log, &cmd) {
+                Ok(p) => p,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            // generating the RSA keys takes a few seconds on a busy machine
+            if wait_until(&mut proc, 1200, || {
+                http_get_status(port, "/test/stats") == Some(200)
+            }) {
+                return ClientAuthPeer {
+                    port,
+                    tls_port,
+                    keys,
+                    script,
+                    proc: Some(proc),
+                };
+            }
+            last = proc.log_tail(4000);
+            proc.stop();
+            let _ = std::fs::remove_file(&script);
+        }
+        panic!("the client-authentication peer did not start: {last}")
+    }
+
+    /// The issuer, `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The token endpoint over plain HTTP (JWT client authentication).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.base_url())
+    }
+
+    /// The token endpoint over mutual TLS (the server certificate is [`TestPki`]'s).
+    pub fn mtls_token_url(&self) -> String {
+        format!("https://127.0.0.1:{}/token", self.tls_port)
+    }
+
+    /// A private key file the peer generated: `RS256.pem`, `PS256.pem`, `ES256.pem`,
+    /// `EdDSA.pem` (registered for `pkjwt-<alg>`), or `wrong-RS256.pem` (registered nowhere).
+    pub fn key(&self, file: &str) -> PathBuf {
+        self.keys.path().join(file)
+    }
+
+    /// A client-credentials token of `caller` (to be exchanged).
+    pub async fn caller_token(&self) -> String {
+        let v: serde_json::Value = reqwest::Client::new()
+            .post(self.token_url())
+            .basic_auth("caller", Some("caller-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "view")])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token response");
+        v["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token: {v}"))
+            .to_string()
+    }
+
+    /// RFC 7662 introspection of `token` (as `rs-client`).
+    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/token/introspection", self.base_url()))
+            .basic_auth("rs-client", Some("rs-secret"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspection request")
+            .json()
+            .await
+            .expect("introspection response")
+    }
+
+    /// `{"exchanges": N, "client_credentials": {client_id: N}}`: grants the peer issued.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/test/stats", self.base_url()))
+            .await
+            .expect("stats request")
+            .json()
+            .await
+            .expect("stats response")
+    }
+
+    /// The peer's output so far.
+    pub fn log(&self) -> String {
+        crate::process::log_tail(&self.keys.path().join("peer.log"), 64 * 1024)
+    }
+}
+
+impl Drop for ClientAuthPeer {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+        let _ = std::fs::remove_file(&self.script);
+    }
+}

@@ -1,0 +1,406 @@
+//! Endpoint security with signed and certificate client authentication, and token exchange,
+//! against a REAL authorization server: panva/oidc-provider configured to require
+//! `private_key_jwt` (RS256, PS256, ES256, EdDSA), `client_secret_jwt` and `tls_client_auth`
+//! (mutual TLS on its HTTPS listener), and to exchange tokens (RFC 8693).
+//!
+//! Each test runs the whole gateway: a client calls an API, the gateway gets a token from the
+//! peer and forwards it to a recording backend; the test then asks the peer (introspection)
+//! who that token belongs to. Wrong keys, secrets and certificates are refused by the peer and
+//! the client gets the gateway's 503, with no key material in any log.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::origin::{MockOrigin, MockResponse};
+use synaptic_tests::peers::{ClientAuthPeer, TestPki};
+
+// === harness ===
+
+/// Everything logged by this test process.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("synaptic_gateway=trace,synaptic_oauth=trace,info")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(w.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
+/// A backend that answers 200 to any bearer token and records what it got.
+async fn backend() -> MockOrigin {
+    MockOrigin::start(|r| match r.header("authorization") {
+        Some(a) if a.starts_with("Bearer ") && a.len() > 7 => MockResponse::text("ok"),
+        _ => MockResponse::new(401),
+    })
+    .await
+}
+
+/// One API `name` at `/<name>` in front of `backend`, with these endpoint-security lines.
+fn api(name: &str, backend: &MockOrigin, security: &str) -> String {
+    format!(
+        r#"
+[[api]]
+name = "{name}"
+context = "/{name}"
+endpoint = "{url}"
+
+[api.endpoint_security]
+type = "oauth2"
+{security}
+"#,
+        url = backend.url()
+    )
+}
+
+fn path(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+/// The bearer tokens the backend received, in order.
+fn tokens_seen(backend: &MockOrigin) -> Vec<String> {
+    backend
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(|a| a[7..].to_string()))
+        .collect()
+}
+
+async fn get(gw: &TestGateway, path: &str, bearer: Option<&str>) -> (u16, http::HeaderMap, String) {
+    let mut rb = reqwest::Client::new().get(gw.url(path));
+    if let Some(t) = bearer {
+        rb = rb.bearer_auth(t);
+    }
+    let r = rb.send().await.expect("the gateway answers");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap_or_default())
+}
+
+/// The key's PEM body lines (what must never be logged).
+fn key_lines(file: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(String::from)
+        .collect()
+}
+
+fn assert_not_logged(lines: &[String]) {
+    let logs = log_text();
+    for l in lines {
+        assert!(!logs.contains(l.as_str()), "key material in the logs: {l}");
+    }
+}
+
+// === scenarios ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn private_key_jwt_with_each_algorithm_gets_a_token_the_backend_receives() {
+    logs();
+    let pki = TestPki::new();
+    let peer = ClientAuthPeer::start(&pki);
+    let origin = backend().await;
+    let algs = ["RS256", "PS256", "ES256", "EdDSA"];
+    let mut config = String::new();
+    for alg in algs {
+        config.push_str(&api(
+            &alg.to_ascii_lowercase(),
+            &origin,
+            &format!(
+                r#"grant_type = "client_credentials"
+token_url = "{url}"
+client_id = "pkjwt-{alg}"
+client_auth = "private_key_jwt"
+private_key = "{key}"
+key_id = "kid-{alg}"
+algorithm = "{alg}"
+scope = "view""#,
+                url = peer.token_url(),
+                key = path(&peer.key(&format!("{alg}.pem"))),
+            ),
+        ));
+    }
+    let gw = start_gateway(&config, &[]).await;
+    for alg in algs {
+        let (status, _, body) =
+            get(&gw, &format!("/{}/orders", alg.to_ascii_lowercase()), None).await;
+        assert_eq!(status, 200, "{alg}: {body}\npeer log:\n{}", peer.log());
+        let token = tokens_seen(&origin).pop().expect("the backend got a token");
+        let info = peer.introspect(&token).await;
+        assert_eq!(info["active"], true, "{alg}: {info}");
+        assert_eq!(info["client_id"], format!("pkjwt-{alg}"), "{info}");
+        assert_eq!(info["scope"], "view", "{info}");
+    }
+    // cached: more calls, no more token requests
+    for alg in algs {
+        let (status, _, _) = get(&gw, &format!("/{}/again", alg.to_ascii_lowercase()), None).await;
+        assert_eq!(status, 200);
+    }
+    let stats = peer.stats().await;
+    for alg in algs {
+        assert_eq!(
+            stats["client_credentials"][format!("pkjwt-{alg}")],
+            1,
+            "{stats}"
+        );
+    }
+    for alg in algs {
+        assert_not_logged(&key_lines(&peer.key(&format!("{alg}.pem"))));
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_private_key_or_secret_is_refused_and_the_client_gets_503() {
+    logs();
+    let pki = TestPki::new();
+    let peer = ClientAuthPeer::start(&pki);
+    let origin = backend().await;
+    let wrong_key = peer.key("wrong-RS256.pem");
+    // the right client id and key id, a key the peer does not know
+    let mut config = api(
+        "wrongkey",
+        &origin,
+        &format!(
+            r#"grant_type = "client_credentials"
+token_url = "{url}"
+client_id = "pkjwt-RS256"
+client_auth = "private_key_jwt"
+private_key = "{key}"
+key_id = "kid-RS256"
+algorithm = "RS256""#,
+            url = peer.token_url(),
+            key = path(&wrong_key),
+        ),
+    );
+    // the registered key, but the client registered for another algorithm
+    config.push_str(&api(
+        "wrongalg",
+        &origin,
+        &format!(
+            r#"grant_type = "client_credentials"
+token_url = "{url}"
+client_id = "pkjwt-PS256"
+client_auth = "private_key_jwt"
+private_key = "{key}"
+algorithm = "RS256""#,
+            url = peer.token_url(),
+            key = path(&peer.key("PS256.pem")),
+        ),
+    ));
+    config.push_str(&api(
+        "wrongsecret",
+        &origin,
+        &format!(
+            r#"grant_type = "client_credentials"
+token_url = "{url}"
+client_id = "secretjwt"
+client_secret = "not-the-secret-but-just-as-long-as-the-real-one"
+client_auth = "client_secret_jwt""#,
+            url = peer.token_url(),
+        ),
+    ));
+    config.push_str(&api(
+        "rightsecret",
+        &origin,
+        &format!(
+            r#"grant_type = "client_credentials"
+token_url = "{url}"
+client_id = "secretjwt"
+client_secret = "{secret}"
+client_auth = "client_secret_jwt"
+scope = "book""#,
+            url = peer.token_url(),
+            secret = ClientAuthPeer::SECRET_JWT,
+        ),
+    ));
+    let gw = start_gateway(&config, &[]).await;
+    for name in ["wrongkey", "wrongalg", "wrongsecret"] {
+        let (status, headers, body) = get(&gw, &format!("/{name}/x"), None).await;
+        assert_eq!(status, 503, "{name}: {body}");
+        assert!(headers.contains_key("retry-after"), "{name}");
+        assert!(body.contains("rejected"), "{name}: {body}");
+    }
+    assert_eq!(
+        origin.count(),
+        0,
+        "nothing reached the backend without a token"
+    );
+    assert!(
+        peer.log().is_empty() || !peer.log().contains("Error:"),
+        "{}",
+        peer.log()
+    );
+
+    // client_secret_jwt with the right secret works
+    let (status, _, body) = get(&gw, "/rightsecret/x", None).await;
+    assert_eq!(status, 200, "{body}");
+    let token = tokens_seen(&origin).pop().unwrap();
+    let info = peer.introspect(&token).await;
+    assert_eq!(
+        (info["client_id"].as_str(), info["scope"].as_str()),
+        (Some("secretjwt"), Some("book")),
+        "{info}"
+    );
+
+    let logs = log_text();
+    assert!(logs.contains("invalid_client"), "the refusal is logged");
+    assert!(!logs.contains(ClientAuthPeer::SECRET_JWT));
+    assert!(!logs.contains("not-the-secret"));
+    assert!(
+        !logs.contains("client_assertion="),
+        "no assertion in the logs"
+    );
+    assert_not_logged(&key_lines(&wrong_key));
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_client_auth_presents_the_certificate_to_the_token_endpoint() {
+    logs();
+    let pki = TestPki::new();
+    let peer = ClientAuthPeer::start(&pki);
+    let origin = backend().await;
+    let mtls = |name: &str, cert: &str| {
+        api(
+            name,
+            &origin,
+            &format!(
+                r#"grant_type = "client_credentials"
+token_url = "{url}"
+client_id = "mtls-client"
+client_auth = "tls_client_auth"
+client_cert = "{cert}"
+client_key = "{key}"
+scope = "view book""#,
+                url = peer.mtls_token_url(),
+                cert = path(&pki.path(&format!("{cert}.pem"))),
+                key = path(&pki.path(&format!("{cert}.key"))),
+            ),
+        )
+    };
+    let config = format!(
+        "[oauth]\ntrust_store = \"{ca}\"\n{good}{bad}",
+        ca = path(&pki.path("ca.pem")),
+        good = mtls("mtls", "client"),
+        bad = mtls("intruder", "intruder"),
+    );
+    let gw = start_gateway(&config, &[]).await;
+    let (status, _, body) = get(&gw, "/mtls/orders", None).await;
+    assert_eq!(status, 200, "{body}\npeer log:\n{}", peer.log());
+    let token = tokens_seen(&origin).pop().unwrap();
+    let info = peer.introspect(&token).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["client_id"], "mtls-client", "{info}");
+
+    // a certificate of the same CA for another subject is refused
+    let (status, _, body) = get(&gw, "/intruder/orders", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(origin.count(), 1);
+    assert!(log_text().contains("invalid_client"));
+    assert_not_logged(&key_lines(&pki.path("client.key")));
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn token_exchange_on_behalf_of_each_caller_cached_per_caller_token() {
+    logs();
+    let pki = TestPki::new();
+    let peer = ClientAuthPeer::start(&pki);
+    let origin = backend().await;
+    let config = api(
+        "orders",
+        &origin,
+        &format!(
+            r#"grant_type = "token_exchange"
+token_url = "{url}"
+client_id = "pkjwt-ES256"
+client_auth = "private_key_jwt"
+private_key = "{key}"
+key_id = "kid-ES256"
+algorithm = "ES256"
+audience = "urn:backend:orders"
+resource = "https://orders.example/"
+scope = "book""#,
+            url = peer.token_url(),
+            key = path(&peer.key("ES256.pem")),
+        ),
+    );
+    let gw = start_gateway(&config, &[]).await;
+    let alice = peer.caller_token().await;
+    let bob = peer.caller_token().await;
+    assert_ne!(alice, bob);
+
+    // two calls with alice's token: one exchange, the same exchanged token both times
+    for _ in 0..2 {
+        let (status, _, body) = get(&gw, "/orders/list", Some(&alice)).await;
+        assert_eq!(status, 200, "{body}\npeer log:\n{}", peer.log());
+    }
+    let seen = tokens_seen(&origin);
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0], seen[1]);
+    assert_ne!(
+        seen[0], alice,
+        "the caller's token never reaches the backend"
+    );
+    assert_eq!(peer.stats().await["exchanges"], 1);
+    let info = peer.introspect(&seen[0]).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["client_id"], "pkjwt-ES256", "{info}");
+    assert_eq!(info["subject_client"], "caller", "{info}");
+    assert_eq!(info["exchanged_aud"], "urn:backend:orders", "{info}");
+    assert_eq!(
+        info["exchanged_resource"], "https://orders.example/",
+        "{info}"
+    );
+    assert_eq!(info["scope"], "book", "{info}");
+
+    // bob's token is exchanged on its own
+    let (status, _, _) = get(&gw, "/orders/list", Some(&bob)).await;
+    assert_eq!(status, 200);
+    let seen = tokens_seen(&origin);
+    assert_ne!(seen[2], seen[0]);
+    assert!(!seen.contains(&bob));
+    assert_eq!(peer.stats().await["exchanges"], 2);
+
+    // no bearer token: 401 challenge; a token the peer does not know: 401 invalid_token
+    let (status, headers, _) = get(&gw, "/orders/list", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    let (status, headers, body) = get(&gw, "/orders/list", Some("not-a-real-token")).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        headers["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    assert_eq!(origin.count(), 3);
+
+    // the callers' tokens are not logged (a key holds only their hash)
+    let logs = log_text();
+    for t in [&alice, &bob, &seen[0]] {
+        assert!(!logs.contains(t.as_str()), "a token in the logs");
+    }
+    gw.shutdown().await;
+}
