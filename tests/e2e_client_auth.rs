@@ -404,3 +404,88 @@ scope = "book""#,
     }
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scope_and_audience_evaluated_per_request_are_cache_entries_of_their_own() {
+    logs();
+    let pki = TestPki::new();
+    let peer = ClientAuthPeer::start(&pki);
+    let origin = backend().await;
+    // the in-flow decides the scope; the audience comes from a header of the request
+    let mut config = api(
+        "scoped",
+        &origin,
+        &format!(
+            r#"grant_type = "client_credentials"
+token_url = "{url}"
+client_id = "pkjwt-EdDSA"
+client_auth = "private_key_jwt"
+private_key = "{key}"
+key_id = "kid-EdDSA"
+algorithm = "EdDSA"
+scope = "{{get-property('wanted-scope')}}""#,
+            url = peer.token_url(),
+            key = path(&peer.key("EdDSA.pem")),
+        ),
+    )
+    .replace("endpoint = ", "in_sequence = \"choose-scope\"\nendpoint = ");
+    config.push_str(&api(
+        "audiences",
+        &origin,
+        &format!(
+            r#"grant_type = "token_exchange"
+token_url = "{url}"
+client_id = "secretjwt"
+client_secret = "{secret}"
+client_auth = "client_secret_jwt"
+audience = "{{$trp:X-Audience}}""#,
+            url = peer.token_url(),
+            secret = ClientAuthPeer::SECRET_JWT,
+        ),
+    ));
+    let sequence = r#"<sequence name="choose-scope" xmlns="http://ws.apache.org/ns/synapse">
+  <property name="wanted-scope" expression="$trp:X-Want"/>
+</sequence>"#;
+    let gw = start_gateway(&config, &[("sequences/choose-scope.xml", sequence)]).await;
+    let http = reqwest::Client::new();
+    for want in ["view", "book", "view", "book", "view"] {
+        let r = http
+            .get(gw.url("/scoped/x"))
+            .header("X-Want", want)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        let token = tokens_seen(&origin).pop().unwrap();
+        let info = peer.introspect(&token).await;
+        assert_eq!(info["scope"], want, "{info}");
+        assert_eq!(info["client_id"], "pkjwt-EdDSA");
+    }
+    let stats = peer.stats().await;
+    assert_eq!(
+        stats["client_credentials"]["pkjwt-EdDSA"], 2,
+        "one token per scope: {stats}"
+    );
+
+    let caller = peer.caller_token().await;
+    for aud in ["urn:orders", "urn:billing", "urn:orders"] {
+        let r = http
+            .get(gw.url("/audiences/x"))
+            .bearer_auth(&caller)
+            .header("X-Audience", aud)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        let token = tokens_seen(&origin).pop().unwrap();
+        let info = peer.introspect(&token).await;
+        assert_eq!(info["exchanged_aud"], aud, "{info}");
+        assert_eq!(info["subject_client"], "caller");
+    }
+    assert_eq!(
+        peer.stats().await["exchanges"],
+        2,
+        "one exchange per audience"
+    );
+    gw.shutdown().await;
+}

@@ -886,7 +886,7 @@ impl Gateway {
                 body,
                 timeout: Some(api.timeout),
             };
-            match self.exchange(api, ua.as_ref(), out).await {
+            match self.exchange(api, ua.as_ref(), out, None).await {
                 Ok(r) => self.stream_back(r, &peer_s).await,
                 Err(UpErr::Hook(r)) => full(r),
                 Err(UpErr::Send(e)) => self.send_fault(api, seqs, None, &e).await,
@@ -992,7 +992,8 @@ impl Gateway {
         if out.timeout.is_none() {
             out.timeout = Some(api.timeout);
         }
-        let resp = match self.exchange(api, ua.as_ref(), out).await {
+        let values = ua.as_ref().and_then(|ua| ua.evaluate(&ctx));
+        let resp = match self.exchange(api, ua.as_ref(), out, values).await {
             Ok(r) => r,
             Err(UpErr::Hook(r)) => return full(r),
             Err(UpErr::Build(m)) => return full(fault::internal(&m)),
@@ -1033,6 +1034,7 @@ impl Gateway {
         api: &ApiRuntime,
         ua: Option<&Arc<dyn UpstreamAuth>>,
         mut out: OutboundRequest,
+        values: Option<crate::hooks::RequestValues>,
     ) -> Result<Response<Incoming>, UpErr> {
         let timeout = out.timeout.unwrap_or(api.timeout);
         let Some(ua) = ua else {
@@ -1040,7 +1042,10 @@ impl Gateway {
         };
         let replayable = out.body.len() <= self.inner.replay_max_body;
         let original = replayable.then(|| out.clone());
-        let ticket: AuthTicket = ua.authorize(&mut out).await.map_err(UpErr::Hook)?;
+        let ticket: AuthTicket = ua
+            .authorize_with(&mut out, values.as_ref())
+            .await
+            .map_err(UpErr::Hook)?;
         let resp = self.send_out(out, timeout).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
@@ -1050,7 +1055,9 @@ impl Gateway {
             return Ok(resp);
         };
         drop(resp);
-        ua.authorize(&mut again).await.map_err(UpErr::Hook)?;
+        ua.authorize_with(&mut again, values.as_ref())
+            .await
+            .map_err(UpErr::Hook)?;
         self.send_out(again, timeout).await
     }
 

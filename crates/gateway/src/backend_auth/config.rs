@@ -374,6 +374,12 @@ pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, Stri
             "username and password are only used by grant_type = \"password\"".into(),
         ));
     }
+    // inline expressions of scope and audience
+    for (k, v) in [("scope", &es.scope), ("audience", &es.audience)] {
+        if let Some(Err(m)) = v.as_deref().map(super::per_request::Template::parse) {
+            out.push((k, m));
+        }
+    }
     // token exchange
     if es.is_token_exchange() {
         if es.actor_token.is_some() && es.actor_token_env.is_some() {

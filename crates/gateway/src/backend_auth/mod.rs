@@ -269,10 +269,15 @@ pub fn client_spec(
         }
         _ => Grant::ClientCredentials,
     };
+    // a scope or audience with inline expressions is set per request (per_request.rs)
+    let fixed = |v: &Option<String>| v.clone().filter(|t| !t.contains('{'));
     let mut params = es.parameters.clone();
-    for (k, v) in [("audience", &es.audience), ("resource", &es.resource)] {
+    for (k, v) in [
+        ("audience", fixed(&es.audience)),
+        ("resource", es.resource.clone()),
+    ] {
         if let Some(v) = v {
-            params.insert(k.to_string(), v.clone());
+            params.insert(k.to_string(), v);
         }
     }
     Ok(ClientSpec {
@@ -280,7 +285,7 @@ pub fn client_spec(
         client_id: es.client_id.clone(),
         client_secret,
         grant,
-        scope: es.scope.clone(),
+        scope: fixed(&es.scope),
         auth,
         params,
     })

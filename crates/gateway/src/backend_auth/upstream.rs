@@ -10,7 +10,7 @@ use synaptic_engine::OutboundRequest;
 use synaptic_oauth::client::{TokenError, TokenHandle};
 
 use super::metrics::ApiCounters;
-use crate::hooks::{AuthTicket, HookResponse, UpstreamAuth};
+use crate::hooks::{AuthTicket, HookResponse, RequestValues, UpstreamAuth};
 
 /// Fault code of "no token for the backend" (Synapse's ENDPOINT_AUTH_FAILURE).
 pub const ENDPOINT_AUTH_FAILURE: i64 = 303_003;
@@ -96,7 +96,35 @@ impl UpstreamAuth for OAuthUpstream {
         _url: &str,
         headers: &mut http::HeaderMap,
     ) -> Result<AuthTicket, HookResponse> {
-        match self.request_token(headers).await {
+        self.authorize_headers(method, headers, None).await
+    }
+
+    fn evaluate(&self, ctx: &synaptic_engine::MessageContext) -> Option<RequestValues> {
+        self.per_request.as_ref()?.evaluate(ctx)
+    }
+
+    async fn authorize_with(
+        &self,
+        req: &mut OutboundRequest,
+        values: Option<&RequestValues>,
+    ) -> Result<AuthTicket, HookResponse> {
+        self.authorize_headers(&req.method, &mut req.headers, values)
+            .await
+    }
+
+    async fn unauthorized(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
+        self.unauthorized_ticket(ticket, response_headers).await
+    }
+}
+
+impl OAuthUpstream {
+    async fn authorize_headers(
+        &self,
+        method: &http::Method,
+        headers: &mut http::HeaderMap,
+        values: Option<&RequestValues>,
+    ) -> Result<AuthTicket, HookResponse> {
+        match self.request_token(headers, values).await {
             Ok(t) => {
                 let v = self.header_for(&t).ok_or_else(|| {
                     unavailable(&TokenError::Timeout {
@@ -117,7 +145,7 @@ impl UpstreamAuth for OAuthUpstream {
         }
     }
 
-    async fn unauthorized(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
+    async fn unauthorized_ticket(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
         if insufficient_scope(response_headers) {
             self.counters.replays_skipped.inc();
             tracing::info!(api = %self.api, token = %ticket.fingerprint, "backend says insufficient_scope; not refreshing");
