@@ -1,7 +1,9 @@
-//! Endpoint security with signed and certificate client authentication, and token exchange,
-//! against a REAL authorization server: panva/oidc-provider configured to require
-//! `private_key_jwt` (RS256, PS256, ES256, EdDSA), `client_secret_jwt` and `tls_client_auth`
-//! (mutual TLS on its HTTPS listener), and to exchange tokens (RFC 8693).
+//! Endpoint security with signed and certificate client authentication, token exchange and
+//! per-request scope and audience, against REAL authorization servers: panva/oidc-provider
+//! configured to require `private_key_jwt` (RS256, PS256, ES256, EdDSA), `client_secret_jwt`
+//! and `tls_client_auth` (mutual TLS on its HTTPS listener) and to exchange tokens (RFC 8693);
+//! and Authlib accepting only `private_key_jwt` and `client_secret_jwt`, whose own protected
+//! resource then accepts the token.
 //!
 //! Each test runs the whole gateway: a client calls an API, the gateway gets a token from the
 //! peer and forwards it to a recording backend; the test then asks the peer (introspection)
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
-use synaptic_tests::peers::{ClientAuthPeer, TestPki};
+use synaptic_tests::peers::{AuthlibJwtPeer, ClientAuthPeer, TestPki};
 
 // === harness ===
 
@@ -487,5 +489,114 @@ audience = "{{$trp:X-Audience}}""#,
         2,
         "one exchange per audience"
     );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authlib_accepts_the_gateways_jwt_client_authentication_and_its_resource_the_token() {
+    logs();
+    let peer = AuthlibJwtPeer::start();
+    // private_key_jwt from a PEM in an environment variable, and from a file
+    let pem = std::fs::read_to_string(peer.key("rsa.pem")).unwrap();
+    std::env::set_var("SYNAPTIC_TEST_AUTHLIB_RSA_KEY", &pem);
+    let resource = |name: &str, security: String| {
+        format!(
+            r#"
+[[api]]
+name = "{name}"
+context = "/{name}"
+endpoint = "{base}/api"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "{token}"
+{security}
+"#,
+            base = peer.base_url(),
+            token = peer.token_url(),
+        )
+    };
+    let config = [
+        resource(
+            "rsa",
+            r#"client_id = "pk-rsa"
+client_auth = "private_key_jwt"
+private_key_env = "SYNAPTIC_TEST_AUTHLIB_RSA_KEY"
+key_id = "rsa-1"
+scope = "view""#
+                .into(),
+        ),
+        resource(
+            "ec",
+            format!(
+                r#"client_id = "pk-ec"
+client_auth = "private_key_jwt"
+private_key = "{}"
+key_id = "ec-1"
+algorithm = "ES256"
+scope = "view book""#,
+                path(&peer.key("ec.pem"))
+            ),
+        ),
+        resource(
+            "sj",
+            format!(
+                r#"client_id = "sj"
+client_secret = "{}"
+client_auth = "client_secret_jwt"
+scope = "book""#,
+                AuthlibJwtPeer::SECRET_JWT
+            ),
+        ),
+        resource(
+            "wrong",
+            format!(
+                r#"client_id = "pk-rsa"
+client_auth = "private_key_jwt"
+private_key = "{}"
+key_id = "rsa-1""#,
+                path(&peer.key("wrong.pem"))
+            ),
+        ),
+        // a client registered for private_key_jwt that tries client_secret_jwt
+        resource(
+            "method",
+            r#"client_id = "pk-ec"
+client_secret = "guess-the-secret-guess-the-secret-guess"
+client_auth = "client_secret_jwt""#
+                .into(),
+        ),
+    ]
+    .concat();
+    let gw = start_gateway(&config, &[]).await;
+    for (api, client, scope) in [
+        ("rsa", "pk-rsa", "view"),
+        ("ec", "pk-ec", "book view"),
+        ("sj", "sj", "book"),
+    ] {
+        for _ in 0..2 {
+            let (status, _, body) = get(&gw, &format!("/{api}/whoami"), None).await;
+            assert_eq!(status, 200, "{api}: {body}\npeer log:\n{}", peer.log());
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["client_id"], client, "{body}");
+            assert_eq!(v["scope"], scope, "{body}");
+        }
+    }
+    let stats = peer.stats().await;
+    for client in ["pk-rsa", "pk-ec", "sj"] {
+        assert_eq!(stats["tokens"][client], 1, "one token per client: {stats}");
+    }
+    for api in ["wrong", "method"] {
+        let (status, headers, body) = get(&gw, &format!("/{api}/whoami"), None).await;
+        assert_eq!(status, 503, "{api}: {body}");
+        assert!(headers.contains_key("retry-after"));
+    }
+    assert_eq!(peer.stats().await["tokens"]["pk-rsa"], 1);
+    assert!(log_text().contains("invalid_client"));
+    for f in ["rsa.pem", "ec.pem", "wrong.pem"] {
+        assert_not_logged(&key_lines(&peer.key(f)));
+    }
+    assert!(!log_text().contains(AuthlibJwtPeer::SECRET_JWT));
     gw.shutdown().await;
 }

@@ -655,3 +655,93 @@ impl Drop for ClientAuthPeer {
         let _ = std::fs::remove_file(&self.script);
     }
 }
+
+/// Authlib (`tests/peers/authlib_jwt_client_auth.py`) accepting ONLY `private_key_jwt`
+/// (`pk-rsa` RS256 kid `rsa-1`, `pk-ec` ES256 kid `ec-1`) and `client_secret_jwt` (`sj` /
+/// [`AuthlibJwtPeer::SECRET_JWT`]) at its token endpoint, with a protected resource
+/// `GET /api/whoami` answering the token's `client_id` and `scope`. The clients' private keys
+/// are generated at start into [`AuthlibJwtPeer::key`] (`rsa.pem`, `ec.pem`, and `wrong.pem`,
+/// registered nowhere).
+#[derive(Debug)]
+pub struct AuthlibJwtPeer {
+    port: u16,
+    keys: tempfile::TempDir,
+    proc: Option<Supervised>,
+}
+
+impl AuthlibJwtPeer {
+    pub const SECRET_JWT: &'static str = "authlib-client-secret-jwt-secret-0123456789";
+
+    pub fn start() -> AuthlibJwtPeer {
+        let python = python();
+        let script = crate::workspace_root().join("tests/peers/authlib_jwt_client_auth.py");
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = crate::free_port();
+            let keys = tempfile::Builder::new()
+                .prefix("synaptic-authlib-keys-")
+                .tempdir()
+                .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+            let log = keys.path().join("peer.log");
+            let mut cmd = Command::new(&python);
+            cmd.arg(&script)
+                .env("PORT", port.to_string())
+                .env("KEYS_DIR", keys.path())
+                .env("PYTHONDONTWRITEBYTECODE", "1");
+            let mut proc = match Supervised::spawn("authlib-jwt", &log, &cmd) {
+                Ok(p) => p,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            if wait_until(&mut proc, 1200, || {
+                http_get_status(port, "/healthz") == Some(200)
+            }) {
+                return AuthlibJwtPeer {
+                    port,
+                    keys,
+                    proc: Some(proc),
+                };
+            }
+            last = proc.log_tail(4000);
+            proc.stop();
+        }
+        panic!("the Authlib JWT client-authentication peer did not start: {last}")
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.base_url())
+    }
+
+    /// `rsa.pem`, `ec.pem` or `wrong.pem`.
+    pub fn key(&self, file: &str) -> PathBuf {
+        self.keys.path().join(file)
+    }
+
+    /// `{"ok": true, "tokens": {client_id: N}}`: tokens issued per client.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/healthz", self.base_url()))
+            .await
+            .expect("stats request")
+            .json()
+            .await
+            .expect("stats response")
+    }
+
+    pub fn log(&self) -> String {
+        crate::process::log_tail(&self.keys.path().join("peer.log"), 64 * 1024)
+    }
+}
+
+impl Drop for AuthlibJwtPeer {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+    }
+}
