@@ -861,6 +861,48 @@ url = "http://not-redis"
     }
 
     #[test]
+    fn unusable_key_file_is_a_diagnostic_at_its_key_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pem"), "not a key").unwrap();
+        let text = r#"
+[[api]]
+name = "a"
+context = "/a"
+endpoint = "http://127.0.0.1:9/"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "https://idp/token"
+client_id = "id"
+client_auth = "private_key_jwt"
+private_key = "k.pem"
+scope = "{$body}"
+"#;
+        let diags =
+            crate::config::from_str(synaptic_diag::SourceId(0), text, dir.path().to_path_buf())
+                .unwrap_err();
+        let d = diags
+            .iter()
+            .find(|d| d.message.contains("reads the message body"))
+            .unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(&text[d.primary_span().range()], "\"{$body}\"");
+        // with the expression fixed, the key file is checked and named
+        let text = text.replace("scope = \"{$body}\"", "scope = \"{$trp:X-Scope}\"");
+        let diags =
+            crate::config::from_str(synaptic_diag::SourceId(0), &text, dir.path().to_path_buf())
+                .unwrap_err();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(&text[diags[0].primary_span().range()], "\"k.pem\"");
+        let msg = &diags[0].message;
+        assert!(
+            msg.contains(&dir.path().join("k.pem").display().to_string()),
+            "{msg}"
+        );
+        assert!(msg.contains("not a PEM private key"), "{msg}");
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let e = es(r#"
             type = "oauth2"
