@@ -10,43 +10,20 @@
 //! who that token belongs to. Wrong keys, secrets and certificates are refused by the peer and
 //! the client gets the gateway's 503, with no key material in any log.
 
-use std::sync::{Arc, Mutex, OnceLock};
-
 use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::peers::{AuthlibJwtPeer, ClientAuthPeer, TestPki};
 
 // === harness ===
 
-/// Everything logged by this test process.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let w = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("synaptic_gateway=trace,synaptic_oauth=trace,info")
-            .with_ansi(false)
-            .with_writer(move || LogWriter(w.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buf
-    })
-}
+use synaptic_tests::logs::{capture as logs, text as log_text};
 
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+/// Log capture, a PKI, the oidc-provider peer and a recording backend.
+async fn setup() -> (TestPki, ClientAuthPeer, MockOrigin) {
+    logs();
+    let pki = TestPki::new();
+    let peer = ClientAuthPeer::start(&pki);
+    (pki, peer, backend().await)
 }
 
 /// A backend that answers 200 to any bearer token and records what it got.
@@ -120,10 +97,7 @@ fn assert_not_logged(lines: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn private_key_jwt_with_each_algorithm_gets_a_token_the_backend_receives() {
-    logs();
-    let pki = TestPki::new();
-    let peer = ClientAuthPeer::start(&pki);
-    let origin = backend().await;
+    let (_pki, peer, origin) = setup().await;
     let algs = ["RS256", "PS256", "ES256", "EdDSA"];
     let mut config = String::new();
     for alg in algs {
@@ -176,10 +150,7 @@ scope = "view""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wrong_private_key_or_secret_is_refused_and_the_client_gets_503() {
-    logs();
-    let pki = TestPki::new();
-    let peer = ClientAuthPeer::start(&pki);
-    let origin = backend().await;
+    let (_pki, peer, origin) = setup().await;
     let wrong_key = peer.key("wrong-RS256.pem");
     // the right client id and key id, a key the peer does not know
     let mut config = api(
@@ -281,10 +252,7 @@ scope = "book""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tls_client_auth_presents_the_certificate_to_the_token_endpoint() {
-    logs();
-    let pki = TestPki::new();
-    let peer = ClientAuthPeer::start(&pki);
-    let origin = backend().await;
+    let (pki, peer, origin) = setup().await;
     let mtls = |name: &str, cert: &str| {
         api(
             name,
@@ -328,10 +296,7 @@ scope = "view book""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn token_exchange_on_behalf_of_each_caller_cached_per_caller_token() {
-    logs();
-    let pki = TestPki::new();
-    let peer = ClientAuthPeer::start(&pki);
-    let origin = backend().await;
+    let (_pki, peer, origin) = setup().await;
     let config = api(
         "orders",
         &origin,
@@ -409,10 +374,7 @@ scope = "book""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scope_and_audience_evaluated_per_request_are_cache_entries_of_their_own() {
-    logs();
-    let pki = TestPki::new();
-    let peer = ClientAuthPeer::start(&pki);
-    let origin = backend().await;
+    let (_pki, peer, origin) = setup().await;
     // the in-flow decides the scope; the audience comes from a header of the request
     let mut config = api(
         "scoped",

@@ -15,6 +15,7 @@
 //! naming the setup command, [`SETUP_COMMAND`].
 
 pub mod gateway;
+pub mod logs;
 pub mod origin;
 pub mod peers;
 pub mod process;

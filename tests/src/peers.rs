@@ -448,6 +448,41 @@ pub fn mock() -> &'static Peer {
 
 // === signed and certificate client authentication, token exchange ===
 
+/// Start `cmd(port, folder)` under the supervisor on a free port with a fresh temporary folder
+/// (for its log and generated files), up to three times, until `health` answers 200.
+fn start_scripted(
+    name: &str,
+    health: &str,
+    cmd: impl Fn(u16, &std::path::Path) -> Result<Command, String>,
+) -> (u16, tempfile::TempDir, Supervised) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = crate::free_port();
+        let dir = tempfile::Builder::new()
+            .prefix("synaptic-peer-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let log = dir.path().join("peer.log");
+        let started = cmd(port, dir.path()).and_then(|c| Supervised::spawn(name, &log, &c));
+        let mut proc = match started {
+            Ok(p) => p,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        // generating RSA keys takes a few seconds on a busy machine
+        if wait_until(&mut proc, 1200, || {
+            http_get_status(port, health) == Some(200)
+        }) {
+            return (port, dir, proc);
+        }
+        last = proc.log_tail(4000);
+        proc.stop();
+    }
+    panic!("{name} did not start: {last}")
+}
+
 /// A throwaway PKI for mutual TLS with [`ClientAuthPeer`]: a CA, the peer's server certificate
 /// for 127.0.0.1, the client certificate its `mtls-client` is registered with
 /// (`CN=gw-mtls-client`), and one for another subject, all signed by the CA. PEM files in
@@ -529,53 +564,35 @@ impl ClientAuthPeer {
     /// Start it on free ports, with the server certificate of `pki`.
     pub fn start(pki: &TestPki) -> ClientAuthPeer {
         let node = node_dir();
-        let mut last = String::new();
-        for _ in 0..3 {
-            let (port, tls_port) = (crate::free_port(), crate::free_port());
-            let keys = tempfile::Builder::new()
-                .prefix("synaptic-client-keys-")
-                .tempdir()
-                .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let tls_port = crate::free_port();
+        let script = std::cell::RefCell::new(PathBuf::new());
+        let (port, keys, proc) = start_scripted("oidc-client-auth", "/test/stats", |port, dir| {
             // ES modules resolve packages from the script's folder: run it from node/tmp
-            let dir = node.join("tmp");
-            let _ = std::fs::create_dir_all(&dir);
-            let script = dir.join(format!("client-auth-{port}-{}.mjs", std::process::id()));
-            std::fs::write(&script, include_str!("../peers/oidc_client_auth.mjs"))
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", script.display()));
-            let log = keys.path().join("peer.log");
+            let tmp = node.join("tmp");
+            let _ = std::fs::create_dir_all(&tmp);
+            let path = tmp.join(format!("client-auth-{port}-{}.mjs", std::process::id()));
+            std::fs::write(&path, include_str!("../peers/oidc_client_auth.mjs"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             let mut cmd = Command::new("node");
-            cmd.arg(&script)
+            cmd.arg(&path)
                 .current_dir(&node)
                 .env("PORT", port.to_string())
                 .env("TLS_PORT", tls_port.to_string())
                 .env("TLS_CERT", pki.path("server.pem"))
                 .env("TLS_KEY", pki.path("server.key"))
                 .env("TLS_CA", pki.path("ca.pem"))
-                .env("KEYS_DIR", keys.path());
-            let mut proc = match Supervised::spawn("oidc-client-auth", &log, &cmd) {
-                Ok(p) => p,
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            // generating the RSA keys takes a few seconds on a busy machine
-            if wait_until(&mut proc, 1200, || {
-                http_get_status(port, "/test/stats") == Some(200)
-            }) {
-                return ClientAuthPeer {
-                    port,
-                    tls_port,
-                    keys,
-                    script,
-                    proc: Some(proc),
-                };
-            }
-            last = proc.log_tail(4000);
-            proc.stop();
-            let _ = std::fs::remove_file(&script);
+                .env("KEYS_DIR", dir);
+            let old = script.replace(path);
+            let _ = std::fs::remove_file(old);
+            Ok(cmd)
+        });
+        ClientAuthPeer {
+            port,
+            tls_port,
+            keys,
+            script: script.into_inner(),
+            proc: Some(proc),
         }
-        panic!("the client-authentication peer did not start: {last}")
     }
 
     /// The issuer, `http://127.0.0.1:PORT`.
@@ -675,39 +692,19 @@ impl AuthlibJwtPeer {
     pub fn start() -> AuthlibJwtPeer {
         let python = python();
         let script = crate::workspace_root().join("tests/peers/authlib_jwt_client_auth.py");
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = crate::free_port();
-            let keys = tempfile::Builder::new()
-                .prefix("synaptic-authlib-keys-")
-                .tempdir()
-                .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-            let log = keys.path().join("peer.log");
+        let (port, keys, proc) = start_scripted("authlib-jwt", "/healthz", |port, dir| {
             let mut cmd = Command::new(&python);
             cmd.arg(&script)
                 .env("PORT", port.to_string())
-                .env("KEYS_DIR", keys.path())
+                .env("KEYS_DIR", dir)
                 .env("PYTHONDONTWRITEBYTECODE", "1");
-            let mut proc = match Supervised::spawn("authlib-jwt", &log, &cmd) {
-                Ok(p) => p,
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            if wait_until(&mut proc, 1200, || {
-                http_get_status(port, "/healthz") == Some(200)
-            }) {
-                return AuthlibJwtPeer {
-                    port,
-                    keys,
-                    proc: Some(proc),
-                };
-            }
-            last = proc.log_tail(4000);
-            proc.stop();
+            Ok(cmd)
+        });
+        AuthlibJwtPeer {
+            port,
+            keys,
+            proc: Some(proc),
         }
-        panic!("the Authlib JWT client-authentication peer did not start: {last}")
     }
 
     pub fn base_url(&self) -> String {
