@@ -8,7 +8,7 @@
 //! built from two configurations (own memory cache, own Redis connection).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,36 +23,7 @@ use synaptic_tests::redis::RedisServer;
 
 // === harness ===
 
-/// Everything logged by this test process (tracing at TRACE for synaptic crates).
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let w = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("synaptic_gateway=trace,synaptic_oauth=trace,info")
-            .with_ansi(false)
-            .with_writer(move || LogWriter(w.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buf
-    })
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
-}
+use synaptic_tests::logs::{capture_global as logs, global_text as log_text};
 
 /// Parse a synaptic.toml text (paths relative to a temp dir).
 fn config(text: &str) -> Arc<Config> {

@@ -445,3 +445,300 @@ pub fn mock() -> &'static Peer {
     static CELL: OnceLock<Peer> = OnceLock::new();
     shared(&CELL, PeerKind::Mock, PeerOptions::default())
 }
+
+// === signed and certificate client authentication, token exchange ===
+
+/// Start `cmd(port, folder)` under the supervisor on a free port with a fresh temporary folder
+/// (for its log and generated files), up to three times, until `health` answers 200.
+fn start_scripted(
+    name: &str,
+    health: &str,
+    cmd: impl Fn(u16, &std::path::Path) -> Result<Command, String>,
+) -> (u16, tempfile::TempDir, Supervised) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = crate::free_port();
+        let dir = tempfile::Builder::new()
+            .prefix("synaptic-peer-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let log = dir.path().join("peer.log");
+        let started = cmd(port, dir.path()).and_then(|c| Supervised::spawn(name, &log, &c));
+        let mut proc = match started {
+            Ok(p) => p,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        // generating RSA keys takes a few seconds on a busy machine
+        if wait_until(&mut proc, 1200, || {
+            http_get_status(port, health) == Some(200)
+        }) {
+            return (port, dir, proc);
+        }
+        last = proc.log_tail(4000);
+        proc.stop();
+    }
+    panic!("{name} did not start: {last}")
+}
+
+/// A throwaway PKI for mutual TLS with [`ClientAuthPeer`]: a CA, the peer's server certificate
+/// for 127.0.0.1, the client certificate its `mtls-client` is registered with
+/// (`CN=gw-mtls-client`), and one for another subject, all signed by the CA. PEM files in
+/// [`TestPki::dir`].
+#[derive(Debug)]
+pub struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        let dir = tempfile::Builder::new()
+            .prefix("synaptic-pki-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "synaptic test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text)
+                .unwrap_or_else(|e| panic!("cannot write {name}: {e}"))
+        };
+        write("ca.pem", &ca.pem());
+        let leaf = |file: &str, sans: Vec<String>, cn: &str| {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params = rcgen::CertificateParams::new(sans).expect("params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+            let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
+            write(&format!("{file}.pem"), &cert.pem());
+            write(&format!("{file}.key"), &key.serialize_pem());
+        };
+        leaf("server", vec!["127.0.0.1".into()], "127.0.0.1");
+        leaf("client", Vec::new(), "gw-mtls-client");
+        leaf("intruder", Vec::new(), "intruder");
+        TestPki { dir }
+    }
+
+    /// The folder with `ca.pem`, `server.{pem,key}`, `client.{pem,key}`, `intruder.{pem,key}`.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Default for TestPki {
+    fn default() -> Self {
+        TestPki::new()
+    }
+}
+
+/// panva/oidc-provider (`tests/peers/oidc_client_auth.mjs`) requiring `private_key_jwt`
+/// (clients `pkjwt-RS256`, `pkjwt-PS256`, `pkjwt-ES256`, `pkjwt-EdDSA`, key ids `kid-<alg>`),
+/// `client_secret_jwt` (`secretjwt` / [`ClientAuthPeer::SECRET_JWT`]) or `tls_client_auth`
+/// (`mtls-client`, over its HTTPS listener), and exchanging tokens (RFC 8693) for any of them.
+/// `caller` / `caller-secret` (Basic) gets tokens to exchange; `rs-client` / `rs-secret`
+/// introspects. The clients' private keys are generated at start into [`ClientAuthPeer::key`].
+#[derive(Debug)]
+pub struct ClientAuthPeer {
+    port: u16,
+    tls_port: u16,
+    keys: tempfile::TempDir,
+    script: PathBuf,
+    proc: Option<Supervised>,
+}
+
+impl ClientAuthPeer {
+    /// The `client_secret_jwt` client's secret.
+    pub const SECRET_JWT: &'static str = "a-client-secret-for-hs256-that-is-long-enough";
+
+    /// Start it on free ports, with the server certificate of `pki`.
+    pub fn start(pki: &TestPki) -> ClientAuthPeer {
+        let node = node_dir();
+        let tls_port = crate::free_port();
+        let script = std::cell::RefCell::new(PathBuf::new());
+        let (port, keys, proc) = start_scripted("oidc-client-auth", "/test/stats", |port, dir| {
+            // ES modules resolve packages from the script's folder: run it from node/tmp
+            let tmp = node.join("tmp");
+            let _ = std::fs::create_dir_all(&tmp);
+            let path = tmp.join(format!("client-auth-{port}-{}.mjs", std::process::id()));
+            std::fs::write(&path, include_str!("../peers/oidc_client_auth.mjs"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let mut cmd = Command::new("node");
+            cmd.arg(&path)
+                .current_dir(&node)
+                .env("PORT", port.to_string())
+                .env("TLS_PORT", tls_port.to_string())
+                .env("TLS_CERT", pki.path("server.pem"))
+                .env("TLS_KEY", pki.path("server.key"))
+                .env("TLS_CA", pki.path("ca.pem"))
+                .env("KEYS_DIR", dir);
+            let old = script.replace(path);
+            let _ = std::fs::remove_file(old);
+            Ok(cmd)
+        });
+        ClientAuthPeer {
+            port,
+            tls_port,
+            keys,
+            script: script.into_inner(),
+            proc: Some(proc),
+        }
+    }
+
+    /// The issuer, `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The token endpoint over plain HTTP (JWT client authentication).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.base_url())
+    }
+
+    /// The token endpoint over mutual TLS (the server certificate is [`TestPki`]'s).
+    pub fn mtls_token_url(&self) -> String {
+        format!("https://127.0.0.1:{}/token", self.tls_port)
+    }
+
+    /// A private key file the peer generated: `RS256.pem`, `PS256.pem`, `ES256.pem`,
+    /// `EdDSA.pem` (registered for `pkjwt-<alg>`), or `wrong-RS256.pem` (registered nowhere).
+    pub fn key(&self, file: &str) -> PathBuf {
+        self.keys.path().join(file)
+    }
+
+    /// A client-credentials token of `caller` (to be exchanged).
+    pub async fn caller_token(&self) -> String {
+        let v: serde_json::Value = reqwest::Client::new()
+            .post(self.token_url())
+            .basic_auth("caller", Some("caller-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "view")])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token response");
+        v["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token: {v}"))
+            .to_string()
+    }
+
+    /// RFC 7662 introspection of `token` (as `rs-client`).
+    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/token/introspection", self.base_url()))
+            .basic_auth("rs-client", Some("rs-secret"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspection request")
+            .json()
+            .await
+            .expect("introspection response")
+    }
+
+    /// `{"exchanges": N, "client_credentials": {client_id: N}}`: grants the peer issued.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/test/stats", self.base_url()))
+            .await
+            .expect("stats request")
+            .json()
+            .await
+            .expect("stats response")
+    }
+
+    /// The peer's output so far.
+    pub fn log(&self) -> String {
+        crate::process::log_tail(&self.keys.path().join("peer.log"), 64 * 1024)
+    }
+}
+
+impl Drop for ClientAuthPeer {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+        let _ = std::fs::remove_file(&self.script);
+    }
+}
+
+/// Authlib (`tests/peers/authlib_jwt_client_auth.py`) accepting ONLY `private_key_jwt`
+/// (`pk-rsa` RS256 kid `rsa-1`, `pk-ec` ES256 kid `ec-1`) and `client_secret_jwt` (`sj` /
+/// [`AuthlibJwtPeer::SECRET_JWT`]) at its token endpoint, with a protected resource
+/// `GET /api/whoami` answering the token's `client_id` and `scope`. The clients' private keys
+/// are generated at start into [`AuthlibJwtPeer::key`] (`rsa.pem`, `ec.pem`, and `wrong.pem`,
+/// registered nowhere).
+#[derive(Debug)]
+pub struct AuthlibJwtPeer {
+    port: u16,
+    keys: tempfile::TempDir,
+    proc: Option<Supervised>,
+}
+
+impl AuthlibJwtPeer {
+    pub const SECRET_JWT: &'static str = "authlib-client-secret-jwt-secret-0123456789";
+
+    pub fn start() -> AuthlibJwtPeer {
+        let python = python();
+        let script = crate::workspace_root().join("tests/peers/authlib_jwt_client_auth.py");
+        let (port, keys, proc) = start_scripted("authlib-jwt", "/healthz", |port, dir| {
+            let mut cmd = Command::new(&python);
+            cmd.arg(&script)
+                .env("PORT", port.to_string())
+                .env("KEYS_DIR", dir)
+                .env("PYTHONDONTWRITEBYTECODE", "1");
+            Ok(cmd)
+        });
+        AuthlibJwtPeer {
+            port,
+            keys,
+            proc: Some(proc),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.base_url())
+    }
+
+    /// `rsa.pem`, `ec.pem` or `wrong.pem`.
+    pub fn key(&self, file: &str) -> PathBuf {
+        self.keys.path().join(file)
+    }
+
+    /// `{"ok": true, "tokens": {client_id: N}}`: tokens issued per client.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/healthz", self.base_url()))
+            .await
+            .expect("stats request")
+            .json()
+            .await
+            .expect("stats response")
+    }
+
+    pub fn log(&self) -> String {
+        crate::process::log_tail(&self.keys.path().join("peer.log"), 64 * 1024)
+    }
+}
+
+impl Drop for AuthlibJwtPeer {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+    }
+}

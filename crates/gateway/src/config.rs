@@ -527,7 +527,9 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
         }
         // endpoint security (backend_auth owns the rules)
         if let Some(es) = &api.endpoint_security {
-            for (k, m) in crate::backend_auth::config::check_endpoint_security(es) {
+            for (k, m) in
+                crate::backend_auth::config::check_endpoint_security_files(es, &config.base_dir)
+            {
                 let path = [
                     At::Key("api"),
                     At::Index(i),

@@ -19,6 +19,9 @@ pub struct AuthTicket {
     pub generation: u64,
 }
 
+/// Values an [`UpstreamAuth`] evaluated on a mediated message, by name.
+pub type RequestValues = Vec<(&'static str, String)>;
+
 /// Native endpoint security (`[api.endpoint_security]`): adds credentials to backend requests.
 #[async_trait]
 pub trait UpstreamAuth: Send + Sync + std::fmt::Debug {
@@ -44,6 +47,32 @@ pub trait UpstreamAuth: Send + Sync + std::fmt::Debug {
         let ticket = self.authorize(&mut out).await;
         *headers = out.headers;
         ticket
+    }
+    /// Values of this API's credentials that depend on the mediated message (e.g. a scope or
+    /// audience written as an inline expression), evaluated on `ctx` after the in-flow. The
+    /// core passes them to [`authorize_with`](Self::authorize_with). Default: none.
+    fn evaluate(&self, _ctx: &synaptic_engine::MessageContext) -> Option<RequestValues> {
+        None
+    }
+    /// [`authorize_head`](Self::authorize_head) with the values [`evaluate`](Self::evaluate)
+    /// returned for this request. The default ignores them.
+    async fn authorize_head_with(
+        &self,
+        method: &http::Method,
+        url: &str,
+        headers: &mut HeaderMap,
+        _values: Option<&RequestValues>,
+    ) -> Result<AuthTicket, HookResponse> {
+        self.authorize_head(method, url, headers).await
+    }
+    /// [`authorize`](Self::authorize) with the values [`evaluate`](Self::evaluate) returned
+    /// for this request. The default ignores them.
+    async fn authorize_with(
+        &self,
+        req: &mut OutboundRequest,
+        _values: Option<&RequestValues>,
+    ) -> Result<AuthTicket, HookResponse> {
+        self.authorize(req).await
     }
     /// The backend answered 401 to a request authorized with `ticket`. Returns true when the
     /// request should be replayed once (the core then calls `authorize` again and resends the

@@ -310,9 +310,11 @@ impl Gateway {
         let sent = match out {
             Ok(out) => {
                 let auth = api.upstream.as_deref();
+                // per-request credentials (scope, audience) evaluated after the in-flow
+                let values = auth.zip(ctx.as_ref()).and_then(|(a, c)| a.evaluate(c));
                 self.inner
                     .upstream
-                    .exchange(out, auth, plan.replay_max_body)
+                    .exchange(out, auth, values.as_ref(), plan.replay_max_body)
                     .await
             }
             Err(e) => Err(e),

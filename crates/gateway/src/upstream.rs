@@ -196,10 +196,13 @@ impl Upstream {
     /// Send a request through the stack. With endpoint security, a 401 the hook asks to replay
     /// is answered by sending once more with fresh credentials — when the body was kept and is
     /// at most `replay_max` bytes.
+    /// `values` are what the hook evaluated on the mediated message (per-request scope or
+    /// audience), passed back to it with each authorization.
     pub async fn exchange(
         &self,
         mut out: Outgoing,
         auth: Option<&dyn UpstreamAuth>,
+        values: Option<&crate::hooks::RequestValues>,
         replay_max: usize,
     ) -> Result<Exchanged, UpstreamError> {
         let Some(auth) = auth else {
@@ -207,14 +210,16 @@ impl Upstream {
         };
         prepare_head(&mut out.parts, out.host.take())?;
         let url = out.parts.uri.to_string();
-        let ticket = auth
-            .authorize_head(&out.parts.method, &url, &mut out.parts.headers)
-            .await
-            .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
+        // the head as it was before authorization, for a replay: the hook may read the
+        // caller's credentials in it (token exchange)
         let again = match &out.body {
             OutBody::Kept(b) if b.len() <= replay_max => Some((copy_head(&out.parts), b.clone())),
             _ => None,
         };
+        let ticket = auth
+            .authorize_head_with(&out.parts.method, &url, &mut out.parts.headers, values)
+            .await
+            .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
         let first = self.send(out.parts, out.body, out.timeout).await?;
         if first.response.status() != StatusCode::UNAUTHORIZED
             || !auth.unauthorized(&ticket, first.response.headers()).await
@@ -225,7 +230,7 @@ impl Upstream {
             return Ok(first);
         };
         drop(first);
-        auth.authorize_head(&parts.method, &url, &mut parts.headers)
+        auth.authorize_head_with(&parts.method, &url, &mut parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
         self.send(parts, OutBody::Kept(body), out.timeout).await

@@ -3,9 +3,11 @@
 //! `(key, message)` pairs that the config loader turns into `E0402` diagnostics at that key.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use synaptic_oauth::client::{ClientAuth, ClientIdentity, PrivateKey, SigningAlgorithm};
 
 /// `[api.endpoint_security]` of one API.
 #[derive(Clone, Deserialize)]
@@ -14,7 +16,7 @@ pub struct EndpointSecurity {
     /// Only `"oauth2"`.
     #[serde(rename = "type")]
     pub ty: String,
-    /// `"client_credentials"` or `"password"`.
+    /// `"client_credentials"`, `"password"` or `"token_exchange"`.
     pub grant_type: String,
     pub token_url: String,
     pub client_id: String,
@@ -26,12 +28,57 @@ pub struct EndpointSecurity {
     pub password_env: Option<String>,
     /// Space-separated scopes.
     pub scope: Option<String>,
-    /// `"basic"` (default, `client_secret_basic`) or `"body"` (`client_secret_post`).
+    /// `"basic"` (default, `client_secret_basic`), `"body"` (`client_secret_post`),
+    /// `"client_secret_jwt"`, `"private_key_jwt"` or `"tls_client_auth"`.
     pub client_auth: Option<String>,
+    /// `audience` of the token request.
+    pub audience: Option<String>,
+    /// `resource` of the token request (RFC 8707).
+    pub resource: Option<String>,
+    /// `private_key_jwt`: PEM file of the signing key.
+    pub private_key: Option<String>,
+    /// `private_key_jwt`: name of an environment variable holding the PEM text.
+    pub private_key_env: Option<String>,
+    /// `private_key_jwt`: the `kid` header of assertions.
+    pub key_id: Option<String>,
+    /// `private_key_jwt`: `RS256` (default), `PS256`, `ES256` or `EdDSA`.
+    pub algorithm: Option<String>,
+    /// `tls_client_auth`: PEM file of the client certificate (chain).
+    pub client_cert: Option<String>,
+    /// `tls_client_auth`: PEM file of the certificate's private key.
+    pub client_key: Option<String>,
+    /// Token exchange: type of the caller's token (default: access token).
+    pub subject_token_type: Option<String>,
+    /// Token exchange: a static actor token, or the variable holding it.
+    pub actor_token: Option<String>,
+    pub actor_token_env: Option<String>,
+    /// Token exchange: type of the actor token (default: access token).
+    pub actor_token_type: Option<String>,
+    /// Token exchange: `requested_token_type`.
+    pub requested_token_type: Option<String>,
     /// Extra token-request parameters (`audience`, `resource`, …).
     #[serde(default)]
     pub parameters: BTreeMap<String, String>,
 }
+
+/// Client authentication methods of `client_auth`.
+pub const CLIENT_AUTH_METHODS: [&str; 7] = [
+    "basic",
+    "body",
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "tls_client_auth",
+];
+
+/// Grant types of `grant_type`.
+pub const GRANT_TYPES: [&str; 4] = [
+    "client_credentials",
+    "password",
+    "token_exchange",
+    synaptic_oauth::client::spec::TOKEN_EXCHANGE,
+];
 
 impl std::fmt::Debug for EndpointSecurity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +95,19 @@ impl std::fmt::Debug for EndpointSecurity {
             .field("password_env", &self.password_env)
             .field("scope", &self.scope)
             .field("client_auth", &self.client_auth)
+            .field("audience", &self.audience)
+            .field("resource", &self.resource)
+            .field("private_key", &self.private_key)
+            .field("private_key_env", &self.private_key_env)
+            .field("key_id", &self.key_id)
+            .field("algorithm", &self.algorithm)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("subject_token_type", &self.subject_token_type)
+            .field("actor_token", &redacted(&self.actor_token))
+            .field("actor_token_env", &self.actor_token_env)
+            .field("actor_token_type", &self.actor_token_type)
+            .field("requested_token_type", &self.requested_token_type)
             .field("parameters", &self.parameters)
             .finish()
     }
@@ -152,7 +212,25 @@ fn secs(v: Option<f64>) -> Option<Duration> {
 
 // === validation ===
 
-/// Problems of one `[api.endpoint_security]`, as `(key, message)`.
+impl EndpointSecurity {
+    /// The client authentication method's canonical name.
+    pub fn auth_method(&self) -> &str {
+        match self.client_auth.as_deref() {
+            None | Some("basic") => "client_secret_basic",
+            Some("body") => "client_secret_post",
+            Some(other) => other,
+        }
+    }
+
+    pub fn is_token_exchange(&self) -> bool {
+        matches!(
+            self.grant_type.as_str(),
+            "token_exchange" | synaptic_oauth::client::spec::TOKEN_EXCHANGE
+        )
+    }
+}
+
+/// Problems of one `[api.endpoint_security]`, as `(key, message)` (no file is read).
 pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if !es.ty.eq_ignore_ascii_case("oauth2") {
@@ -164,17 +242,16 @@ pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, Stri
             ),
         ));
     }
-    let password_grant = match es.grant_type.as_str() {
-        "client_credentials" => false,
-        "password" => true,
-        other => {
-            out.push((
-                "grant_type",
-                format!("unknown grant_type {other:?} (expected \"client_credentials\" or \"password\")"),
-            ));
-            false
-        }
-    };
+    if !GRANT_TYPES.contains(&es.grant_type.as_str()) {
+        out.push((
+            "grant_type",
+            format!(
+                "unknown grant_type {:?} (expected \"client_credentials\", \"password\" or \"token_exchange\")",
+                es.grant_type
+            ),
+        ));
+    }
+    let password_grant = es.grant_type == "password";
     match url::Url::parse(&es.token_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
         _ => out.push((
@@ -185,10 +262,28 @@ pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, Stri
     if es.client_id.is_empty() {
         out.push(("client_id", "client_id must not be empty".into()));
     }
+    let method = es.auth_method();
+    if !CLIENT_AUTH_METHODS.contains(&es.client_auth.as_deref().unwrap_or("basic")) {
+        out.push((
+            "client_auth",
+            format!(
+                "unknown client_auth {method:?} (expected \"basic\", \"body\", \"client_secret_jwt\", \"private_key_jwt\" or \"tls_client_auth\")"
+            ),
+        ));
+    }
+    let uses_secret = !matches!(method, "private_key_jwt" | "tls_client_auth");
     match (&es.client_secret, &es.client_secret_env) {
-        (None, None) => out.push((
+        (None, None) if uses_secret => out.push((
             "client_id",
             "endpoint security needs client_secret or client_secret_env".into(),
+        )),
+        (Some(_), _) | (_, Some(_)) if !uses_secret => out.push((
+            if es.client_secret.is_some() {
+                "client_secret"
+            } else {
+                "client_secret_env"
+            },
+            format!("client_auth = {method:?} does not use a client secret; remove it"),
         )),
         (Some(_), Some(_)) => out.push((
             "client_secret_env",
@@ -199,6 +294,64 @@ pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, Stri
             "client_secret_env must name a variable".into(),
         )),
         _ => {}
+    }
+    // private_key_jwt
+    let pk = method == "private_key_jwt";
+    match (&es.private_key, &es.private_key_env) {
+        (None, None) if pk => out.push((
+            "client_auth",
+            "private_key_jwt needs private_key (a PEM file) or private_key_env".into(),
+        )),
+        (Some(_), Some(_)) => out.push((
+            "private_key_env",
+            "set either private_key or private_key_env, not both".into(),
+        )),
+        _ => {}
+    }
+    if let Some(a) = &es.algorithm {
+        if SigningAlgorithm::parse(a).is_none() {
+            out.push((
+                "algorithm",
+                format!("unknown algorithm {a:?} (expected \"RS256\", \"PS256\", \"ES256\" or \"EdDSA\")"),
+            ));
+        }
+    }
+    for (k, set) in [
+        ("private_key", es.private_key.is_some()),
+        ("private_key_env", es.private_key_env.is_some()),
+        ("key_id", es.key_id.is_some()),
+        ("algorithm", es.algorithm.is_some()),
+    ] {
+        if set && !pk {
+            out.push((
+                k,
+                format!("{k} is only used by client_auth = \"private_key_jwt\""),
+            ));
+        }
+    }
+    // tls_client_auth
+    let tls = method == "tls_client_auth";
+    for (k, v) in [
+        ("client_cert", &es.client_cert),
+        ("client_key", &es.client_key),
+    ] {
+        match v {
+            None if tls => out.push((
+                "client_auth",
+                format!("tls_client_auth needs {k} (a PEM file)"),
+            )),
+            Some(_) if !tls => out.push((
+                k,
+                format!("{k} is only used by client_auth = \"tls_client_auth\""),
+            )),
+            _ => {}
+        }
+    }
+    if tls && es.token_url.starts_with("http:") {
+        out.push((
+            "token_url",
+            "tls_client_auth needs an https token_url".into(),
+        ));
     }
     if password_grant {
         if es.username.as_deref().is_none_or(str::is_empty) {
@@ -221,12 +374,41 @@ pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, Stri
             "username and password are only used by grant_type = \"password\"".into(),
         ));
     }
-    if let Some(a) = &es.client_auth {
-        if !matches!(a.as_str(), "basic" | "body") {
+    // inline expressions of scope and audience
+    for (k, v) in [("scope", &es.scope), ("audience", &es.audience)] {
+        if let Some(Err(m)) = v.as_deref().map(super::per_request::Template::parse) {
+            out.push((k, m));
+        }
+    }
+    // token exchange
+    if es.is_token_exchange() {
+        if es.actor_token.is_some() && es.actor_token_env.is_some() {
             out.push((
-                "client_auth",
-                format!("unknown client_auth {a:?} (expected \"basic\" or \"body\")"),
+                "actor_token_env",
+                "set either actor_token or actor_token_env, not both".into(),
             ));
+        }
+        if es.actor_token_type.is_some() && es.actor_token.is_none() && es.actor_token_env.is_none()
+        {
+            out.push((
+                "actor_token_type",
+                "actor_token_type needs actor_token or actor_token_env".into(),
+            ));
+        }
+    } else {
+        for (k, set) in [
+            ("subject_token_type", es.subject_token_type.is_some()),
+            ("actor_token", es.actor_token.is_some()),
+            ("actor_token_env", es.actor_token_env.is_some()),
+            ("actor_token_type", es.actor_token_type.is_some()),
+            ("requested_token_type", es.requested_token_type.is_some()),
+        ] {
+            if set {
+                out.push((
+                    k,
+                    format!("{k} is only used by grant_type = \"token_exchange\""),
+                ));
+            }
         }
     }
     for k in es.parameters.keys() {
@@ -236,8 +418,144 @@ pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, Stri
                 format!("parameter {k:?} is set by the gateway; use the dedicated key"),
             ));
         }
+        if (k == "audience" && es.audience.is_some()) || (k == "resource" && es.resource.is_some())
+        {
+            out.push((
+                "parameters",
+                format!("{k} is set both as a key and in parameters; keep one"),
+            ));
+        }
     }
     out
+}
+
+/// [`check_endpoint_security`], then the key and certificate files it names (relative paths
+/// from `base_dir`), and a private key held in a set environment variable: a file that cannot
+/// be read or used is a problem naming the file.
+pub fn check_endpoint_security_files(
+    es: &EndpointSecurity,
+    base_dir: &Path,
+) -> Vec<(&'static str, String)> {
+    let mut out = check_endpoint_security(es);
+    if !out.is_empty() {
+        return out;
+    }
+    match load_client_auth(es, base_dir, &|k| std::env::var(k).ok()) {
+        Ok(_) | Err(AuthLoadError::MissingEnv { .. }) => {}
+        Err(AuthLoadError::Config { key, message }) => out.push((key, message)),
+    }
+    out
+}
+
+/// Why the client authentication material of an API could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthLoadError {
+    Config { key: &'static str, message: String },
+    MissingEnv { key: &'static str, var: String },
+}
+
+/// Read the key and certificate files of `private_key_jwt` and `tls_client_auth` and build
+/// the method (the secret-based methods need no file). Messages name the file and what is
+/// wrong with it, never its content.
+pub fn load_client_auth(
+    es: &EndpointSecurity,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClientAuth, AuthLoadError> {
+    let resolve = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base_dir.join(p)
+        }
+    };
+    let read = |key: &'static str,
+                p: &str|
+     -> Result<(PathBuf, zeroize::Zeroizing<Vec<u8>>), AuthLoadError> {
+        let path = resolve(p);
+        std::fs::read(&path)
+            .map(|b| (path.clone(), zeroize::Zeroizing::new(b)))
+            .map_err(|e| AuthLoadError::Config {
+                key,
+                message: format!("{key} {}: cannot read: {e}", path.display()),
+            })
+    };
+    Ok(match es.auth_method() {
+        "client_secret_post" => ClientAuth::Body,
+        "client_secret_jwt" => ClientAuth::SecretJwt,
+        "private_key_jwt" => {
+            let alg = es
+                .algorithm
+                .as_deref()
+                .map_or(Some(SigningAlgorithm::RS256), SigningAlgorithm::parse)
+                .ok_or_else(|| AuthLoadError::Config {
+                    key: "algorithm",
+                    message: "unknown algorithm".into(),
+                })?;
+            let (key, what, pem) = match (&es.private_key, &es.private_key_env) {
+                (Some(p), _) => {
+                    let (path, pem) = read("private_key", p)?;
+                    ("private_key", path.display().to_string(), pem)
+                }
+                (None, Some(var)) => {
+                    let text = env(var).ok_or_else(|| AuthLoadError::MissingEnv {
+                        key: "private_key_env",
+                        var: var.clone(),
+                    })?;
+                    (
+                        "private_key_env",
+                        format!("environment variable {var}"),
+                        zeroize::Zeroizing::new(text.into_bytes()),
+                    )
+                }
+                (None, None) => {
+                    return Err(AuthLoadError::Config {
+                        key: "client_auth",
+                        message: "private_key_jwt needs private_key or private_key_env".into(),
+                    })
+                }
+            };
+            let k = PrivateKey::from_pem(&pem, alg, es.key_id.clone()).map_err(|e| {
+                AuthLoadError::Config {
+                    key,
+                    message: format!("{key} {what}: {e}"),
+                }
+            })?;
+            ClientAuth::PrivateKeyJwt(k)
+        }
+        "tls_client_auth" => {
+            let (cert_path, cert) = read("client_cert", es.client_cert.as_deref().unwrap_or(""))?;
+            let (key_path, key) = read("client_key", es.client_key.as_deref().unwrap_or(""))?;
+            let certs: Vec<_> = rustls_pemfile::certs(&mut cert.as_slice())
+                .collect::<Result<_, _>>()
+                .unwrap_or_default();
+            if certs.is_empty() {
+                return Err(AuthLoadError::Config {
+                    key: "client_cert",
+                    message: format!(
+                        "client_cert {}: no PEM certificate in the file",
+                        cert_path.display()
+                    ),
+                });
+            }
+            if !matches!(
+                rustls_pemfile::private_key(&mut key.as_slice()),
+                Ok(Some(_))
+            ) {
+                return Err(AuthLoadError::Config {
+                    key: "client_key",
+                    message: format!(
+                        "client_key {}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file",
+                        key_path.display()
+                    ),
+                });
+            }
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            ClientAuth::TlsClientAuth(ClientIdentity::new(&text(&cert), &text(&key)))
+        }
+        _ => ClientAuth::Basic,
+    })
 }
 
 /// Problems of `[oauth]`, as `(key, message)`.
@@ -394,6 +712,197 @@ url = "http://not-redis"
     }
 
     #[test]
+    fn signed_client_auth_and_token_exchange_rules() {
+        let ok = es(r#"
+            type = "oauth2"
+            grant_type = "token_exchange"
+            token_url = "https://idp.example/token"
+            client_id = "id"
+            client_auth = "private_key_jwt"
+            private_key_env = "GW_KEY"
+            algorithm = "ES256"
+            key_id = "k1"
+            audience = "orders"
+            actor_token_env = "ACTOR"
+        "#);
+        assert!(
+            check_endpoint_security(&ok).is_empty(),
+            "{:?}",
+            check_endpoint_security(&ok)
+        );
+        let keys = |t: &str| -> Vec<&'static str> {
+            check_endpoint_security(&es(t))
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        // no key for private_key_jwt; a secret it does not use; an unknown algorithm
+        assert_eq!(
+            keys(
+                r#"
+                type = "oauth2"
+                grant_type = "client_credentials"
+                token_url = "https://idp/t"
+                client_id = "id"
+                client_secret = "s"
+                client_auth = "private_key_jwt"
+                algorithm = "HS512"
+            "#
+            ),
+            ["client_secret", "client_auth", "algorithm"]
+        );
+        // tls_client_auth needs both files and https; key options of another method
+        assert_eq!(
+            keys(
+                r#"
+                type = "oauth2"
+                grant_type = "client_credentials"
+                token_url = "http://idp/t"
+                client_id = "id"
+                client_auth = "tls_client_auth"
+                client_cert = "c.pem"
+                key_id = "k"
+            "#
+            ),
+            ["key_id", "client_auth", "token_url"]
+        );
+        // exchange options without the exchange grant; audience twice
+        assert_eq!(
+            keys(
+                r#"
+                type = "oauth2"
+                grant_type = "client_credentials"
+                token_url = "https://idp/t"
+                client_id = "id"
+                client_secret = "s"
+                client_auth = "client_secret_jwt"
+                actor_token = "a"
+                audience = "x"
+                parameters = { audience = "y" }
+            "#
+            ),
+            ["actor_token", "parameters"]
+        );
+    }
+
+    #[test]
+    fn key_and_certificate_files_are_checked_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = |extra: &str| {
+            es(&format!(
+                r#"
+                type = "oauth2"
+                grant_type = "client_credentials"
+                token_url = "https://idp.example/token"
+                client_id = "id"
+                {extra}
+            "#
+            ))
+        };
+        let msgs = |e: &EndpointSecurity| -> Vec<String> {
+            check_endpoint_security_files(e, dir.path())
+                .into_iter()
+                .map(|(k, m)| format!("{k}: {m}"))
+                .collect()
+        };
+        let missing = base("client_auth = \"private_key_jwt\"\nprivate_key = \"nope.pem\"");
+        let m = msgs(&missing);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("private_key: private_key ") && m[0].contains("nope.pem"),
+            "{m:?}"
+        );
+        assert!(m[0].contains("cannot read"), "{m:?}");
+
+        let secret_line = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+        std::fs::write(
+            dir.path().join("bad.pem"),
+            format!("-----BEGIN PRIVATE KEY-----\n{secret_line}\n-----END PRIVATE KEY-----\n"),
+        )
+        .unwrap();
+        let bad = base(
+            "client_auth = \"private_key_jwt\"\nprivate_key = \"bad.pem\"\nalgorithm = \"PS256\"",
+        );
+        let m = msgs(&bad);
+        assert!(
+            m[0].contains("bad.pem") && m[0].contains("PS256 needs an RSA private key"),
+            "{m:?}"
+        );
+        assert!(!m[0].contains(secret_line), "{m:?}");
+
+        let tls = base("client_auth = \"tls_client_auth\"\nclient_cert = \"bad.pem\"\nclient_key = \"bad.pem\"");
+        let m = msgs(&tls);
+        assert!(
+            m[0].starts_with("client_cert: client_cert ") && m[0].contains("no PEM certificate"),
+            "{m:?}"
+        );
+
+        // a good key passes; a key in an unset variable is left to start-up
+        std::fs::write(
+            dir.path().join("ed.pem"),
+            include_str!("../../../oauth/src/client/testdata/ed25519.pem"),
+        )
+        .unwrap();
+        let good = base(
+            "client_auth = \"private_key_jwt\"\nprivate_key = \"ed.pem\"\nalgorithm = \"EdDSA\"",
+        );
+        assert!(msgs(&good).is_empty(), "{:?}", msgs(&good));
+        let env = base(
+            "client_auth = \"private_key_jwt\"\nprivate_key_env = \"SYNAPTIC_TEST_UNSET_KEY_VAR\"",
+        );
+        assert!(msgs(&env).is_empty());
+        let e = load_client_auth(&env, dir.path(), &|_| None).unwrap_err();
+        assert!(matches!(e, AuthLoadError::MissingEnv { .. }), "{e:?}");
+        let e = load_client_auth(&env, dir.path(), &|_| Some("junk".into())).unwrap_err();
+        assert!(
+            matches!(&e, AuthLoadError::Config { message, .. } if message.contains("environment variable SYNAPTIC_TEST_UNSET_KEY_VAR: not a PEM private key")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unusable_key_file_is_a_diagnostic_at_its_key_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pem"), "not a key").unwrap();
+        let text = r#"
+[[api]]
+name = "a"
+context = "/a"
+endpoint = "http://127.0.0.1:9/"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "https://idp/token"
+client_id = "id"
+client_auth = "private_key_jwt"
+private_key = "k.pem"
+scope = "{$body}"
+"#;
+        let diags =
+            crate::config::from_str(synaptic_diag::SourceId(0), text, dir.path().to_path_buf())
+                .unwrap_err();
+        let d = diags
+            .iter()
+            .find(|d| d.message.contains("reads the message body"))
+            .unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(&text[d.primary_span().range()], "\"{$body}\"");
+        // with the expression fixed, the key file is checked and named
+        let text = text.replace("scope = \"{$body}\"", "scope = \"{$trp:X-Scope}\"");
+        let diags =
+            crate::config::from_str(synaptic_diag::SourceId(0), &text, dir.path().to_path_buf())
+                .unwrap_err();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(&text[diags[0].primary_span().range()], "\"k.pem\"");
+        let msg = &diags[0].message;
+        assert!(
+            msg.contains(&dir.path().join("k.pem").display().to_string()),
+            "{msg}"
+        );
+        assert!(msg.contains("not a PEM private key"), "{msg}");
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let e = es(r#"
             type = "oauth2"
@@ -406,6 +915,15 @@ url = "http://not-redis"
         "#);
         let d = format!("{e:?}");
         assert!(!d.contains("topsecret") && !d.contains("pw-secret"), "{d}");
+        let e = es(r#"
+            type = "oauth2"
+            grant_type = "token_exchange"
+            token_url = "http://x/t"
+            client_id = "id"
+            client_secret = "s"
+            actor_token = "actor-secret"
+        "#);
+        assert!(!format!("{e:?}").contains("actor-secret"));
         let r = RedisSettings {
             url: "redis://user:hunter2@127.0.0.1:6379/0".into(),
             key_prefix: None,

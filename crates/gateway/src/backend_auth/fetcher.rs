@@ -1,11 +1,17 @@
 //! The token HTTP call over reqwest + rustls, with its own client: a dedicated trust store
 //! (`[oauth] trust_store`, a PEM bundle) replaces the built-in roots for token endpoints only;
 //! hostname verification is always on; no redirects; bounded response size; pooled keep-alive.
+//! A request with a client certificate (`tls_client_auth`) goes through a client of its own
+//! per certificate, so the certificate is presented to token endpoints only.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use synaptic_oauth::client::{TokenHttp, TokenHttpRequest, TokenHttpResponse, TransportError};
+use synaptic_oauth::client::{
+    ClientIdentity, TokenHttp, TokenHttpRequest, TokenHttpResponse, TransportError,
+};
 
 /// Largest token response read.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -14,6 +20,12 @@ const MAX_RESPONSE: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct ReqwestTokenHttp {
     client: reqwest::Client,
+    /// Roots for token endpoints (None: the built-in ones) and the timeout, to build the
+    /// clients that present a certificate.
+    roots: Option<Arc<Vec<reqwest::Certificate>>>,
+    timeout: Duration,
+    /// One client per client certificate (by fingerprint).
+    with_identity: Arc<Mutex<HashMap<String, reqwest::Client>>>,
 }
 
 impl std::fmt::Debug for ReqwestTokenHttp {
@@ -29,6 +41,8 @@ pub enum FetcherError {
     TrustStore { path: String, message: String },
     #[error("token HTTP client: {0}")]
     Client(String),
+    #[error("client certificate or key cannot be used for TLS: {0}")]
+    Identity(String),
 }
 
 impl ReqwestTokenHttp {
@@ -37,35 +51,85 @@ impl ReqwestTokenHttp {
         trust_store: Option<(&str, &[u8])>,
         timeout: Duration,
     ) -> Result<ReqwestTokenHttp, FetcherError> {
-        let mut b = reqwest::Client::builder()
-            .use_rustls_tls()
-            .https_only(false)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("synaptic/", env!("CARGO_PKG_VERSION")));
-        if let Some((path, pem)) = trust_store {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                FetcherError::TrustStore {
-                    path: path.to_string(),
-                    message: e.to_string(),
+        let roots = match trust_store {
+            Some((path, pem)) => {
+                let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                    FetcherError::TrustStore {
+                        path: path.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                if certs.is_empty() {
+                    return Err(FetcherError::TrustStore {
+                        path: path.to_string(),
+                        message: "no certificate in the PEM bundle".into(),
+                    });
                 }
-            })?;
-            if certs.is_empty() {
-                return Err(FetcherError::TrustStore {
-                    path: path.to_string(),
-                    message: "no certificate in the PEM bundle".into(),
-                });
+                Some(Arc::new(certs))
             }
-            b = b.tls_built_in_root_certs(false);
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let client = b.build().map_err(|e| FetcherError::Client(e.to_string()))?;
-        Ok(ReqwestTokenHttp { client })
+            None => None,
+        };
+        let client = build(roots.as_deref(), timeout, None)?;
+        Ok(ReqwestTokenHttp {
+            client,
+            roots,
+            timeout,
+            with_identity: Arc::default(),
+        })
     }
+
+    /// The client for requests presenting `identity` (built on first use), or the plain one.
+    pub fn client_for(
+        &self,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<reqwest::Client, FetcherError> {
+        let Some(id) = identity else {
+            return Ok(self.client.clone());
+        };
+        let fp = id.fingerprint();
+        let mut map = self.with_identity.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(&fp) {
+            return Ok(c.clone());
+        }
+        let ident = reqwest::Identity::from_pem(id.pem().expose().as_bytes())
+            // reqwest's message says what failed to parse, not what the file holds
+            .map_err(|e| FetcherError::Identity(e.to_string()))?;
+        let c = build(self.roots.as_deref(), self.timeout, Some(ident))?;
+        map.insert(fp, c.clone());
+        Ok(c)
+    }
+}
+
+fn build(
+    roots: Option<&Vec<reqwest::Certificate>>,
+    timeout: Duration,
+    identity: Option<reqwest::Identity>,
+) -> Result<reqwest::Client, FetcherError> {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .https_only(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("synaptic/", env!("CARGO_PKG_VERSION")));
+    if let Some(certs) = roots {
+        b = b.tls_built_in_root_certs(false);
+        for c in certs {
+            b = b.add_root_certificate(c.clone());
+        }
+    }
+    let with_identity = identity.is_some();
+    if let Some(id) = identity {
+        b = b.identity(id);
+    }
+    b.build().map_err(|e| {
+        if with_identity {
+            FetcherError::Identity(e.to_string())
+        } else {
+            FetcherError::Client(e.to_string())
+        }
+    })
 }
 
 fn transport(e: &reqwest::Error) -> TransportError {
@@ -91,8 +155,10 @@ fn transport(e: &reqwest::Error) -> TransportError {
 #[async_trait]
 impl TokenHttp for ReqwestTokenHttp {
     async fn post_form(&self, req: TokenHttpRequest) -> Result<TokenHttpResponse, TransportError> {
-        let mut rb = self
-            .client
+        let client = self
+            .client_for(req.identity.as_ref())
+            .map_err(|e| TransportError::Tls(e.to_string()))?;
+        let mut rb = client
             .post(&req.url)
             .header(
                 http::header::CONTENT_TYPE,
@@ -173,6 +239,7 @@ mod tests {
             url: format!("https://127.0.0.1:{}/token", addr.port()),
             authorization: None,
             body: Secret::new("grant_type=client_credentials"),
+            identity: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! * [`redis_store`]: the shared token cache and distributed lock on Redis, values sealed by
 //!   [`seal`].
 //! * [`upstream`]: the [`UpstreamAuth`] of one API.
+//! * [`per_request`]: token exchange on behalf of the caller (a cache entry per caller token).
 //! * [`metrics`]: counters and gauges on the gateway's `/metrics` registry.
 //!
 //! Entry point: [`build`] (one call per API with endpoint security; APIs of one configuration
@@ -13,14 +14,17 @@
 pub mod config;
 pub mod fetcher;
 pub mod metrics;
+pub mod per_request;
 pub mod redis_store;
 pub mod seal;
 pub mod upstream;
 
 use std::sync::{Arc, Mutex, Weak};
 
+use synaptic_oauth::client::spec::ACCESS_TOKEN_TYPE;
 use synaptic_oauth::client::{
-    ClientAuth, ClientSpec, Grant, KeyBytes, Options, Secret, SystemClock, TokenManager, TokenStore,
+    ClientAuth, ClientSpec, Grant, KeyBytes, Options, Secret, SystemClock, TokenExchange,
+    TokenManager, TokenStore,
 };
 
 use crate::config::{ApiConfig, Config};
@@ -53,8 +57,11 @@ pub enum BuildError {
 #[derive(Debug)]
 pub struct BackendAuth {
     manager: TokenManager,
+    http: Arc<fetcher::ReqwestTokenHttp>,
     oauth: OAuthSettings,
     metrics: Arc<metrics::AuthMetrics>,
+    /// Where relative key and certificate paths start (the configuration's folder).
+    base_dir: std::path::PathBuf,
 }
 
 impl BackendAuth {
@@ -92,6 +99,7 @@ impl BackendAuth {
             oauth.token_timeout(),
         )
         .map_err(|e| BuildError::OAuth(e.to_string()))?;
+        let http = Arc::new(http);
         let store: Option<Arc<dyn TokenStore>> = match &config.redis {
             Some(r) => Some(Arc::new(redis_store(r, env)?)),
             None => None,
@@ -105,7 +113,7 @@ impl BackendAuth {
             ..Options::default()
         };
         let manager = TokenManager::new(
-            Arc::new(http),
+            http.clone(),
             store.clone(),
             Arc::new(SystemClock),
             opts,
@@ -122,8 +130,10 @@ impl BackendAuth {
         }
         Ok(BackendAuth {
             manager,
+            http,
             oauth,
             metrics,
+            base_dir: config.base_dir.clone(),
         })
     }
 
@@ -149,7 +159,17 @@ impl BackendAuth {
                 key: "type",
                 message: "missing".into(),
             })?;
-        let spec = client_spec(&api.name, es, env)?;
+        let spec = client_spec(&api.name, es, &self.base_dir, env)?;
+        if let ClientAuth::TlsClientAuth(id) = &spec.auth {
+            // a certificate and key TLS cannot use fail here, not at the first request
+            self.http
+                .client_for(Some(id))
+                .map_err(|e| BuildError::Config {
+                    api: api.name.clone(),
+                    key: "client_cert",
+                    message: e.to_string(),
+                })?;
+        }
         if matches!(spec.grant, Grant::Password { .. }) {
             tracing::warn!(api = %api.name, "endpoint security uses the password grant, deprecated by OAuth 2.1 (RFC 9700)");
         }
@@ -175,14 +195,17 @@ impl BackendAuth {
             }),
             counters,
             header: std::sync::Mutex::new(None),
+            per_request: per_request::PerRequest::new(es),
         }))
     }
 }
 
-/// The [`ClientSpec`] of an API's endpoint security (secrets resolved from the environment).
+/// The [`ClientSpec`] of an API's endpoint security (secrets resolved from the environment,
+/// key and certificate files from `base_dir`).
 pub fn client_spec(
     api: &str,
     es: &EndpointSecurity,
+    base_dir: &std::path::Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ClientSpec, BuildError> {
     if let Some((key, message)) = config::check_endpoint_security(es).into_iter().next() {
@@ -208,25 +231,63 @@ pub fn client_spec(
                 message: "missing".into(),
             }),
         };
-    let client_secret = secret(&es.client_secret, &es.client_secret_env, "client_secret")?;
+    let auth = config::load_client_auth(es, base_dir, env).map_err(|e| match e {
+        config::AuthLoadError::Config { key, message } => BuildError::Config {
+            api: api.to_string(),
+            key,
+            message,
+        },
+        config::AuthLoadError::MissingEnv { key, var } => BuildError::MissingEnv {
+            api: api.to_string(),
+            key,
+            var,
+        },
+    })?;
+    let client_secret = if auth.uses_secret() {
+        secret(&es.client_secret, &es.client_secret_env, "client_secret")?
+    } else {
+        Secret::new(String::new())
+    };
     let grant = match es.grant_type.as_str() {
         "password" => Grant::Password {
             username: es.username.clone().unwrap_or_default(),
             password: secret(&es.password, &es.password_env, "password")?,
         },
+        _ if es.is_token_exchange() => {
+            let actor_token = match (&es.actor_token, &es.actor_token_env) {
+                (None, None) => None,
+                _ => Some(secret(&es.actor_token, &es.actor_token_env, "actor_token")?),
+            };
+            let ty = |t: &Option<String>| t.clone().unwrap_or_else(|| ACCESS_TOKEN_TYPE.into());
+            Grant::TokenExchange(Box::new(TokenExchange {
+                subject_token: None,
+                subject_token_type: ty(&es.subject_token_type),
+                actor_token,
+                actor_token_type: ty(&es.actor_token_type),
+                requested_token_type: es.requested_token_type.clone(),
+            }))
+        }
         _ => Grant::ClientCredentials,
     };
+    // a scope or audience with inline expressions is set per request (per_request.rs)
+    let fixed = |v: &Option<String>| v.clone().filter(|t| !t.contains('{'));
+    let mut params = es.parameters.clone();
+    for (k, v) in [
+        ("audience", fixed(&es.audience)),
+        ("resource", es.resource.clone()),
+    ] {
+        if let Some(v) = v {
+            params.insert(k.to_string(), v);
+        }
+    }
     Ok(ClientSpec {
         token_url: es.token_url.clone(),
         client_id: es.client_id.clone(),
         client_secret,
         grant,
-        scope: es.scope.clone(),
-        auth: match es.client_auth.as_deref() {
-            Some("body") => ClientAuth::Body,
-            _ => ClientAuth::Basic,
-        },
-        params: es.parameters.clone(),
+        scope: fixed(&es.scope),
+        auth,
+        params,
     })
 }
 

@@ -10,7 +10,7 @@ use synaptic_engine::OutboundRequest;
 use synaptic_oauth::client::{TokenError, TokenHandle};
 
 use super::metrics::ApiCounters;
-use crate::hooks::{AuthTicket, HookResponse, UpstreamAuth};
+use crate::hooks::{AuthTicket, HookResponse, RequestValues, UpstreamAuth};
 
 /// Fault code of "no token for the backend" (Synapse's ENDPOINT_AUTH_FAILURE).
 pub const ENDPOINT_AUTH_FAILURE: i64 = 303_003;
@@ -26,6 +26,8 @@ pub struct OAuthUpstream {
     pub(super) counters: Arc<ApiCounters>,
     /// `Bearer <token>` of the current token generation, built once per token.
     pub(super) header: std::sync::Mutex<Option<(u64, HeaderValue)>>,
+    /// What each request changes in the token request (token exchange), if anything.
+    pub(super) per_request: Option<super::per_request::PerRequest>,
 }
 
 /// The lowest bit of [`AuthTicket::generation`] (opaque to the core) marks a request that must
@@ -41,7 +43,8 @@ impl OAuthUpstream {
     fn header_for(&self, t: &synaptic_oauth::client::AccessToken) -> Option<HeaderValue> {
         let mut cache = self.header.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((generation, v)) = cache.as_ref() {
-            if *generation == t.generation {
+            // per-request tokens (token exchange) come from several entries: never reuse
+            if *generation == t.generation && self.per_request.is_none() {
                 return Some(v.clone());
             }
         }
@@ -93,7 +96,45 @@ impl UpstreamAuth for OAuthUpstream {
         _url: &str,
         headers: &mut http::HeaderMap,
     ) -> Result<AuthTicket, HookResponse> {
-        match self.handle.token().await {
+        self.authorize_headers(method, headers, None).await
+    }
+
+    async fn authorize_head_with(
+        &self,
+        method: &http::Method,
+        _url: &str,
+        headers: &mut http::HeaderMap,
+        values: Option<&RequestValues>,
+    ) -> Result<AuthTicket, HookResponse> {
+        self.authorize_headers(method, headers, values).await
+    }
+
+    fn evaluate(&self, ctx: &synaptic_engine::MessageContext) -> Option<RequestValues> {
+        self.per_request.as_ref()?.evaluate(ctx)
+    }
+
+    async fn authorize_with(
+        &self,
+        req: &mut OutboundRequest,
+        values: Option<&RequestValues>,
+    ) -> Result<AuthTicket, HookResponse> {
+        self.authorize_headers(&req.method, &mut req.headers, values)
+            .await
+    }
+
+    async fn unauthorized(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
+        self.unauthorized_ticket(ticket, response_headers).await
+    }
+}
+
+impl OAuthUpstream {
+    async fn authorize_headers(
+        &self,
+        method: &http::Method,
+        headers: &mut http::HeaderMap,
+        values: Option<&RequestValues>,
+    ) -> Result<AuthTicket, HookResponse> {
+        match self.request_token(headers, values).await {
             Ok(t) => {
                 let v = self.header_for(&t).ok_or_else(|| {
                     unavailable(&TokenError::Timeout {
@@ -110,14 +151,11 @@ impl UpstreamAuth for OAuthUpstream {
                     generation: (t.generation << 1) | if replayable { 0 } else { NO_REPLAY },
                 })
             }
-            Err(e) => {
-                tracing::warn!(api = %self.api, error = %e, "no access token for the backend; answering 503");
-                Err(unavailable(&e))
-            }
+            Err(answer) => Err(answer),
         }
     }
 
-    async fn unauthorized(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
+    async fn unauthorized_ticket(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
         if insufficient_scope(response_headers) {
             self.counters.replays_skipped.inc();
             tracing::info!(api = %self.api, token = %ticket.fingerprint, "backend says insufficient_scope; not refreshing");

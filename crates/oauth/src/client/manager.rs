@@ -27,7 +27,7 @@ use super::backoff::Backoff;
 use super::io::{Clock, StoreError, StoredToken, TokenHttp, TokenStore};
 use super::response::{parse_token_response, FetchFailure, ParsedToken};
 use super::secret::Secret;
-use super::spec::{CacheKey, ClientSpec};
+use super::spec::{CacheKey, ClientSpec, Variant};
 
 /// Tuning of the token manager. `Default` gives production values.
 #[derive(Clone, Debug)]
@@ -50,6 +50,10 @@ pub struct Options {
     pub poll_interval: Duration,
     /// After a shared-store failure, how long to use only the memory cache before trying again.
     pub store_retry: Duration,
+    /// Most per-request cache entries (token exchange subjects, evaluated scopes and
+    /// audiences) kept at once; past it, entries without a usable token go first, then the
+    /// least recently used.
+    pub max_request_variants: usize,
 }
 
 impl Default for Options {
@@ -65,6 +69,7 @@ impl Default for Options {
             lock_lease: Duration::from_secs(5),
             poll_interval: Duration::from_millis(50),
             store_retry: Duration::from_secs(1),
+            max_request_variants: 10_000,
         }
     }
 }
@@ -177,6 +182,8 @@ struct Inner {
 #[derive(Debug)]
 struct Entry {
     key: CacheKey,
+    /// For a per-request entry, the key of the API's entry it varies.
+    family: Option<String>,
     spec: Mutex<Arc<ClientSpec>>,
     label: Mutex<Arc<str>>,
     state: Mutex<State>,
@@ -263,6 +270,7 @@ impl TokenManager {
                 .or_insert_with(|| {
                     Arc::new(Entry {
                         key: key.clone(),
+                        family: None,
                         spec: Mutex::new(spec.clone()),
                         label: Mutex::new(label.clone()),
                         state: Mutex::new(State::default()),
@@ -280,9 +288,16 @@ impl TokenManager {
         }
     }
 
-    /// Forget every key not in `keep` (after a reload).
+    /// Forget every key not in `keep` (after a reload), with the per-request entries of
+    /// those that go.
     pub fn retain(&self, keep: &[&CacheKey]) {
-        lock(&self.inner.entries).retain(|k, _| keep.iter().any(|c| c.as_str() == k));
+        let kept = |k: &str| keep.iter().any(|c| c.as_str() == k);
+        lock(&self.inner.entries).retain(|k, e| kept(k) || e.family.as_deref().is_some_and(kept));
+    }
+
+    /// How many cache entries there are (APIs' and per-request ones).
+    pub fn entry_count(&self) -> usize {
+        lock(&self.inner.entries).len()
     }
 
     pub fn options(&self) -> &Options {
@@ -352,10 +367,75 @@ impl TokenHandle {
         }
     }
 
+    /// The handle of this API's token request as one request varies it (the caller's token
+    /// for token exchange, an evaluated scope or audience): its own cache entry, single
+    /// flight and shared-store key. An empty variant is this handle.
+    pub fn variant(&self, v: &Variant) -> TokenHandle {
+        if v.is_empty() {
+            return self.clone();
+        }
+        let spec = lock(&self.entry.spec).with_variant(v);
+        let key = spec.cache_key();
+        if key == self.entry.key {
+            return self.clone();
+        }
+        let inner = &self.inner;
+        let entry = {
+            let mut entries = lock(&inner.entries);
+            if let Some(e) = entries.get(key.as_str()) {
+                e.clone()
+            } else {
+                if entries.len() >= inner.opts.max_request_variants {
+                    prune_variants(inner, &mut entries);
+                }
+                let e = Arc::new(Entry {
+                    key: key.clone(),
+                    family: Some(self.entry.key.as_str().to_string()),
+                    spec: Mutex::new(Arc::new(spec)),
+                    label: Mutex::new(self.label.clone()),
+                    state: Mutex::new(State::default()),
+                    flight: Mutex::new(None),
+                });
+                entries.insert(key.as_str().to_string(), e.clone());
+                e
+            }
+        };
+        TokenHandle {
+            inner: inner.clone(),
+            entry,
+            label: self.label.clone(),
+        }
+    }
+
     /// A backend answered 401 to a request that used the token with `fingerprint`. Drops the
-    /// cached token only if it is still that one (here and in the shared store). Returns
-    /// whether it was dropped.
+    /// cached token only if it is still that one (here and in the shared store), in this
+    /// handle's entry or in one of its per-request entries. Returns whether it was dropped.
     pub async fn invalidate(&self, fingerprint: &str) -> bool {
+        let holds = |e: &Entry| {
+            lock(&e.state)
+                .current
+                .as_ref()
+                .is_some_and(|c| &*c.fp == fingerprint)
+        };
+        if !holds(&self.entry) {
+            let family: Vec<Arc<Entry>> = lock(&self.inner.entries)
+                .values()
+                .filter(|e| e.family.as_deref() == Some(self.entry.key.as_str()))
+                .cloned()
+                .collect();
+            if let Some(e) = family.into_iter().find(|e| holds(e)) {
+                let h = TokenHandle {
+                    inner: self.inner.clone(),
+                    entry: e,
+                    label: self.label.clone(),
+                };
+                return h.invalidate_here(fingerprint).await;
+            }
+        }
+        self.invalidate_here(fingerprint).await
+    }
+
+    async fn invalidate_here(&self, fingerprint: &str) -> bool {
         let inner = &self.inner;
         let dropped = {
             let mut st = lock(&self.entry.state);
@@ -395,6 +475,36 @@ impl TokenHandle {
             .current
             .as_ref()
             .map(|c| c.fp.to_string())
+    }
+}
+
+/// Make room among the per-request entries: drop those with no usable token and no fetch
+/// running; if that is not enough, the least recently used, down to 90 % of the bound.
+fn prune_variants(inner: &Inner, entries: &mut HashMap<String, Arc<Entry>>) {
+    let now = inner.clock.now_ms();
+    let idle = |e: &Entry| {
+        let running = lock(&e.flight)
+            .as_ref()
+            .is_some_and(|rx| rx.borrow().is_none());
+        let usable = lock(&e.state)
+            .current
+            .as_ref()
+            .is_some_and(|c| now < c.usable_until_ms);
+        !running && !usable
+    };
+    entries.retain(|_, e| e.family.is_none() || !idle(e));
+    let target = inner.opts.max_request_variants * 9 / 10;
+    if entries.len() >= inner.opts.max_request_variants {
+        let mut variants: Vec<(i64, String)> = entries
+            .iter()
+            .filter(|(_, e)| e.family.is_some())
+            .map(|(k, e)| (lock(&e.state).last_used_ms, k.clone()))
+            .collect();
+        variants.sort_unstable();
+        let excess = entries.len().saturating_sub(target);
+        for (_, k) in variants.into_iter().take(excess) {
+            entries.remove(&k);
+        }
     }
 }
 
@@ -711,14 +821,22 @@ async fn request(
     spec: &ClientSpec,
     refresh_token: Option<&Secret>,
 ) -> Result<ParsedToken, (FetchFailure, Option<Duration>)> {
-    let resp = inner
-        .http
-        .post_form(spec.request(refresh_token))
-        .await
-        .map_err(|e| match e {
-            super::io::TransportError::Timeout => (FetchFailure::Timeout, None),
-            other => (FetchFailure::Transport(other.to_string()), None),
+    let req = spec
+        .request(refresh_token, inner.clock.now_ms())
+        .map_err(|m| {
+            (
+                FetchFailure::Rejected {
+                    status: 0,
+                    error: "invalid_client".into(),
+                    description: Some(m),
+                },
+                None,
+            )
         })?;
+    let resp = inner.http.post_form(req).await.map_err(|e| match e {
+        super::io::TransportError::Timeout => (FetchFailure::Timeout, None),
+        other => (FetchFailure::Transport(other.to_string()), None),
+    })?;
     parse_token_response(&resp, inner.opts.default_expires_in).map_err(|f| (f, resp.retry_after))
 }
 

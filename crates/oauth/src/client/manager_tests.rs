@@ -614,3 +614,182 @@ async fn refused_credentials_do_not_block_other_clients_of_the_endpoint() {
     let good = m.register(spec(), "good");
     assert!(good.token().await.is_ok());
 }
+
+fn exchange_spec() -> ClientSpec {
+    ClientSpec {
+        grant: Grant::TokenExchange(Box::new(TokenExchange {
+            subject_token: None,
+            subject_token_type: spec::ACCESS_TOKEN_TYPE.into(),
+            actor_token: None,
+            actor_token_type: spec::ACCESS_TOKEN_TYPE.into(),
+            requested_token_type: None,
+        })),
+        ..spec()
+    }
+}
+
+fn subject(t: &str) -> Variant {
+    Variant {
+        subject_token: Some(Secret::new(t)),
+        ..Variant::default()
+    }
+}
+
+/// The value of `name` in a form body.
+fn form_value(body: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_exchange_caches_per_subject_with_one_flight_each() {
+    let http = Script::new(|n, _| (Duration::from_millis(200), token(n, 3600)));
+    let base = manager(http.clone(), None, Arc::default()).register(exchange_spec(), "api");
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let h = base.variant(&subject(if i % 2 == 0 { "alice-at" } else { "bob-at" }));
+            tokio::spawn(async move { h.token().await.unwrap().value.expose().to_string() })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    assert_eq!(http.calls(), 2, "one exchange per subject");
+    assert_ne!(got[0], got[1], "each subject has its own token");
+    assert!(got.iter().step_by(2).all(|v| *v == got[0]));
+    assert!(got.iter().skip(1).step_by(2).all(|v| *v == got[1]));
+    let bodies = http.bodies.lock().unwrap().clone();
+    let mut subjects: Vec<String> = bodies
+        .iter()
+        .map(|b| form_value(b, "subject_token").unwrap())
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["alice-at", "bob-at"]);
+    for b in &bodies {
+        assert_eq!(form_value(b, "grant_type").unwrap(), spec::TOKEN_EXCHANGE);
+        assert_eq!(
+            form_value(b, "subject_token_type").unwrap(),
+            spec::ACCESS_TOKEN_TYPE
+        );
+    }
+    // the key holds a hash of the subject token, never the token
+    let k = base.variant(&subject("alice-at")).key().clone();
+    assert!(!k.as_str().contains("alice"));
+    assert_ne!(&k, base.key());
+
+    // cached until it expires: later requests of the same subject do not exchange again
+    advance(Duration::from_secs(600)).await;
+    let again = base.variant(&subject("alice-at")).token().await.unwrap();
+    assert_eq!(again.value.expose(), got[0]);
+    assert_eq!(http.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refused_subject_backs_off_only_that_subject() {
+    let http = Script::new(|n, req| {
+        let body = req.body.expose().to_string();
+        if form_value(&body, "subject_token").as_deref() == Some("expired") {
+            (Duration::ZERO, status(400, r#"{"error":"invalid_grant"}"#))
+        } else {
+            (Duration::ZERO, token(n, 3600))
+        }
+    });
+    let base = manager(http.clone(), None, Arc::default()).register(exchange_spec(), "api");
+    let e = base.variant(&subject("expired")).token().await.unwrap_err();
+    assert!(
+        matches!(&e, TokenError::Unavailable { cause: FetchFailure::Rejected { error, .. }, .. } if error == "invalid_grant"),
+        "{e:?}"
+    );
+    assert!(base.variant(&subject("fine")).token().await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_request_scope_and_audience_are_entries_of_their_own() {
+    let http = Script::new(|n, _| (Duration::ZERO, token(n, 3600)));
+    let base = manager(http.clone(), None, Arc::default()).register(spec(), "api");
+    let v = |scope: Option<&str>, aud: Option<&str>| Variant {
+        scope: scope.map(String::from),
+        audience: aud.map(String::from),
+        ..Variant::default()
+    };
+    let a = base
+        .variant(&v(None, Some("orders")))
+        .token()
+        .await
+        .unwrap();
+    let b = base
+        .variant(&v(None, Some("billing")))
+        .token()
+        .await
+        .unwrap();
+    let c = base.variant(&v(Some("write"), None)).token().await.unwrap();
+    let a2 = base
+        .variant(&v(None, Some("orders")))
+        .token()
+        .await
+        .unwrap();
+    assert_eq!(http.calls(), 3);
+    assert_eq!(a.value, a2.value);
+    assert_ne!(a.value, b.value);
+    let bodies = http.bodies.lock().unwrap().clone();
+    assert_eq!(
+        form_value(&bodies[0], "audience").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        form_value(&bodies[1], "audience").as_deref(),
+        Some("billing")
+    );
+    assert_eq!(form_value(&bodies[2], "scope").as_deref(), Some("write"));
+    // the configured scope is the same as no variant at all
+    let same = base.variant(&v(Some("view"), None));
+    assert_eq!(same.key(), base.key());
+    drop(c);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_401_drops_the_variant_token_it_used() {
+    let http = Script::new(|n, _| (Duration::ZERO, token(n, 3600)));
+    let base = manager(http.clone(), None, Arc::default()).register(exchange_spec(), "api");
+    let alice = base.variant(&subject("alice-at"));
+    let bob = base.variant(&subject("bob-at"));
+    let ta = alice.token().await.unwrap();
+    let tb = bob.token().await.unwrap();
+    // the API's handle finds the entry that holds the refused token
+    assert!(base.invalidate(&ta.fingerprint).await);
+    assert_ne!(alice.token().await.unwrap().value, ta.value);
+    assert_eq!(bob.token().await.unwrap().value, tb.value);
+    assert_eq!(http.calls(), 3);
+    assert!(!base.invalidate("000000000000").await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_request_entries_are_bounded() {
+    let http = Script::new(|n, _| (Duration::ZERO, token(n, 60)));
+    let m = TokenManager::new(
+        http.clone(),
+        None,
+        Arc::new(TokioClock::new()),
+        Options {
+            max_request_variants: 20,
+            ..Options::default()
+        },
+        Arc::new(NoopObserver),
+    );
+    let base = m.register(exchange_spec(), "api");
+    for i in 0..200 {
+        base.variant(&subject(&format!("caller-{i}")))
+            .token()
+            .await
+            .unwrap();
+        advance(Duration::from_millis(10)).await;
+    }
+    let n = m.entry_count();
+    assert!(n <= 20, "{n} entries");
+    // the most recent subject is still cached
+    let calls = http.calls();
+    base.variant(&subject("caller-199")).token().await.unwrap();
+    assert_eq!(http.calls(), calls);
+}

@@ -6,7 +6,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use super::assertion::{self, PrivateKey, JWT_BEARER_ASSERTION};
 use super::secret::{KeyBytes, Secret};
+
+/// The grant type URI of token exchange (RFC 8693).
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The token type of an OAuth 2.0 access token (RFC 8693 §3).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// The grant used to obtain tokens (a `refresh_token` grant is used on top when the server
 /// hands out refresh tokens).
@@ -19,6 +25,21 @@ pub enum Grant {
         username: String,
         password: Secret,
     },
+    /// Token exchange (RFC 8693) on behalf of the caller: the caller's token is the subject.
+    TokenExchange(Box<TokenExchange>),
+}
+
+/// The parameters of a token exchange. `subject_token` is the caller's token, set per request
+/// (see [`Variant`]); an API's configured spec has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenExchange {
+    pub subject_token: Option<Secret>,
+    /// Default [`ACCESS_TOKEN_TYPE`].
+    pub subject_token_type: String,
+    /// A token of the party acting for the subject (RFC 8693 §1.1), sent as `actor_token`.
+    pub actor_token: Option<Secret>,
+    pub actor_token_type: String,
+    pub requested_token_type: Option<String>,
 }
 
 impl Grant {
@@ -26,18 +47,26 @@ impl Grant {
         match self {
             Grant::ClientCredentials => "client_credentials",
             Grant::Password { .. } => "password",
+            Grant::TokenExchange(_) => TOKEN_EXCHANGE,
         }
     }
 }
 
 /// How the client authenticates at the token endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum ClientAuth {
     /// `client_secret_basic`: `Authorization: Basic` with form-encoded id and secret.
     #[default]
     Basic,
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     Body,
+    /// `client_secret_jwt`: an HS256 assertion keyed with the client secret (RFC 7523).
+    SecretJwt,
+    /// `private_key_jwt`: an assertion signed with the client's private key (RFC 7523).
+    PrivateKeyJwt(PrivateKey),
+    /// `tls_client_auth`: the client certificate, presented to the token endpoint only
+    /// (RFC 8705 §2.1); the form carries `client_id`.
+    TlsClientAuth(ClientIdentity),
 }
 
 impl ClientAuth {
@@ -45,7 +74,78 @@ impl ClientAuth {
         match self {
             ClientAuth::Basic => "client_secret_basic",
             ClientAuth::Body => "client_secret_post",
+            ClientAuth::SecretJwt => "client_secret_jwt",
+            ClientAuth::PrivateKeyJwt(_) => "private_key_jwt",
+            ClientAuth::TlsClientAuth(_) => "tls_client_auth",
         }
+    }
+
+    /// Whether the method authenticates with the client secret.
+    pub fn uses_secret(&self) -> bool {
+        matches!(
+            self,
+            ClientAuth::Basic | ClientAuth::Body | ClientAuth::SecretJwt
+        )
+    }
+}
+
+/// A client certificate chain and its private key (PEM), for mutual TLS with a token
+/// endpoint. `Debug` shows neither.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// The certificate chain followed by the private key, as one PEM document.
+    pem: Secret,
+    digest: [u8; 32],
+}
+
+impl ClientIdentity {
+    pub fn new(cert_pem: &str, key_pem: &str) -> ClientIdentity {
+        let pem = Secret::new(format!("{}\n{}\n", cert_pem.trim_end(), key_pem.trim_end()));
+        let mut h = Sha256::new();
+        h.update(b"synaptic client identity v1\0");
+        h.update(pem.expose().as_bytes());
+        ClientIdentity {
+            pem,
+            digest: h.finalize().into(),
+        }
+    }
+
+    /// The certificates and the key, as one PEM document (for the TLS client).
+    pub fn pem(&self) -> &Secret {
+        &self.pem
+    }
+
+    /// 12 hex digits identifying the identity (e.g. to pick a pooled TLS client).
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.digest[..6])
+    }
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientIdentity({})", self.fingerprint())
+    }
+}
+
+impl PartialEq for ClientIdentity {
+    fn eq(&self, other: &ClientIdentity) -> bool {
+        self.digest == other.digest
+    }
+}
+impl Eq for ClientIdentity {}
+
+/// What one request changes in its API's token request: the caller's token (token exchange)
+/// and a scope or audience evaluated on the request. Each distinct variant is cached apart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Variant {
+    pub subject_token: Option<Secret>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl Variant {
+    pub fn is_empty(&self) -> bool {
+        self.subject_token.is_none() && self.scope.is_none() && self.audience.is_none()
     }
 }
 
@@ -108,6 +208,8 @@ pub struct TokenHttpRequest {
     pub authorization: Option<Secret>,
     /// `application/x-www-form-urlencoded` body (holds secrets).
     pub body: Secret,
+    /// The client certificate to present (`tls_client_auth`).
+    pub identity: Option<ClientIdentity>,
 }
 
 /// Which grant a request uses.
@@ -151,8 +253,24 @@ impl ClientSpec {
         field("client_id", self.client_id.as_bytes());
         field("auth", self.auth.name().as_bytes());
         field("credentials", &self.credentials_digest());
-        if let Grant::Password { username, .. } = &self.grant {
-            field("username", username.as_bytes());
+        match &self.grant {
+            Grant::Password { username, .. } => field("username", username.as_bytes()),
+            Grant::TokenExchange(x) => {
+                // the caller's token only as a hash: a key never holds a token
+                let subject = x
+                    .subject_token
+                    .as_ref()
+                    .map(|t| Sha256::digest(t.expose().as_bytes()).to_vec())
+                    .unwrap_or_default();
+                field("subject", &subject);
+                field("subject_type", x.subject_token_type.as_bytes());
+                field("actor_type", x.actor_token_type.as_bytes());
+                field(
+                    "requested_type",
+                    x.requested_token_type.as_deref().unwrap_or("").as_bytes(),
+                );
+            }
+            Grant::ClientCredentials => {}
         }
         field(
             "scope",
@@ -173,6 +291,14 @@ impl ClientSpec {
             s.update([0]);
             s.update(password.expose().as_bytes());
         }
+        s.update(self.extra_credentials());
+        if let Grant::TokenExchange(x) = &self.grant {
+            // only a holder of the caller's token can unseal what was exchanged for it
+            if let Some(t) = &x.subject_token {
+                s.update([0]);
+                s.update(t.expose().as_bytes());
+            }
+        }
         let seal = KeyBytes::new(s.finalize().into());
         CacheKey { hex, seal }
     }
@@ -186,11 +312,66 @@ impl ClientSpec {
         if let Grant::Password { password, .. } = &self.grant {
             h.update(password.expose().as_bytes());
         }
+        h.update(self.extra_credentials());
         h.finalize().into()
     }
 
-    /// The token request for the configured grant, or for a `refresh_token` grant.
-    pub fn request(&self, refresh_token: Option<&Secret>) -> TokenHttpRequest {
+    /// Digest of the credentials beyond secret and password (private key, client certificate,
+    /// actor token); empty for the secret-based methods, so their keys stay as they were.
+    fn extra_credentials(&self) -> Vec<u8> {
+        let mut h = Sha256::new();
+        let mut any = false;
+        match &self.auth {
+            ClientAuth::PrivateKeyJwt(k) => {
+                h.update(b"private_key_jwt\0");
+                h.update(k.digest());
+                h.update(k.key_id().unwrap_or("").as_bytes());
+                any = true;
+            }
+            ClientAuth::TlsClientAuth(id) => {
+                h.update(b"tls_client_auth\0");
+                h.update(id.digest);
+                any = true;
+            }
+            ClientAuth::Basic | ClientAuth::Body | ClientAuth::SecretJwt => {}
+        }
+        if let Grant::TokenExchange(x) = &self.grant {
+            if let Some(a) = &x.actor_token {
+                h.update(b"actor\0");
+                h.update(a.expose().as_bytes());
+                any = true;
+            }
+        }
+        if any {
+            h.finalize().to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// This spec as one request needs it (see [`Variant`]).
+    pub fn with_variant(&self, v: &Variant) -> ClientSpec {
+        let mut spec = self.clone();
+        if let (Some(t), Grant::TokenExchange(x)) = (&v.subject_token, &mut spec.grant) {
+            x.subject_token = Some(t.clone());
+        }
+        if let Some(scope) = &v.scope {
+            spec.scope = Some(scope.clone());
+        }
+        if let Some(aud) = &v.audience {
+            spec.params.insert("audience".into(), aud.clone());
+        }
+        spec
+    }
+
+    /// The token request for the configured grant, or for a `refresh_token` grant, at
+    /// `now_ms` (the issue time of a client assertion). Fails only when a client assertion
+    /// cannot be signed.
+    pub fn request(
+        &self,
+        refresh_token: Option<&Secret>,
+        now_ms: i64,
+    ) -> Result<TokenHttpRequest, String> {
         let mut form = form_urlencoded::Serializer::new(String::new());
         match refresh_token {
             Some(rt) => {
@@ -199,9 +380,25 @@ impl ClientSpec {
             }
             None => {
                 form.append_pair("grant_type", self.grant.name());
-                if let Grant::Password { username, password } = &self.grant {
-                    form.append_pair("username", username);
-                    form.append_pair("password", password.expose());
+                match &self.grant {
+                    Grant::Password { username, password } => {
+                        form.append_pair("username", username);
+                        form.append_pair("password", password.expose());
+                    }
+                    Grant::TokenExchange(x) => {
+                        if let Some(t) = &x.subject_token {
+                            form.append_pair("subject_token", t.expose());
+                        }
+                        form.append_pair("subject_token_type", &x.subject_token_type);
+                        if let Some(a) = &x.actor_token {
+                            form.append_pair("actor_token", a.expose());
+                            form.append_pair("actor_token_type", &x.actor_token_type);
+                        }
+                        if let Some(t) = &x.requested_token_type {
+                            form.append_pair("requested_token_type", t);
+                        }
+                    }
+                    Grant::ClientCredentials => {}
                 }
                 if let Some(scope) = self.normalized_scope() {
                     form.append_pair("scope", &scope);
@@ -213,7 +410,9 @@ impl ClientSpec {
                 form.append_pair(k, v);
             }
         }
-        let authorization = match self.auth {
+        let now_s = now_ms.div_euclid(1000);
+        let mut identity = None;
+        let authorization = match &self.auth {
             ClientAuth::Basic => Some(basic_authorization(
                 &self.client_id,
                 self.client_secret.expose(),
@@ -223,12 +422,35 @@ impl ClientSpec {
                 form.append_pair("client_secret", self.client_secret.expose());
                 None
             }
+            ClientAuth::SecretJwt | ClientAuth::PrivateKeyJwt(_) => {
+                let jwt = match &self.auth {
+                    ClientAuth::PrivateKeyJwt(key) => {
+                        key.sign(&self.client_id, &self.token_url, now_s)?
+                    }
+                    _ => assertion::secret_jwt(
+                        &self.client_secret,
+                        &self.client_id,
+                        &self.token_url,
+                        now_s,
+                    )?,
+                };
+                form.append_pair("client_id", &self.client_id);
+                form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION);
+                form.append_pair("client_assertion", jwt.expose());
+                None
+            }
+            ClientAuth::TlsClientAuth(id) => {
+                form.append_pair("client_id", &self.client_id);
+                identity = Some(id.clone());
+                None
+            }
         };
-        TokenHttpRequest {
+        Ok(TokenHttpRequest {
             url: self.token_url.clone(),
             authorization,
             body: Secret::new(form.finish()),
-        }
+            identity,
+        })
     }
 }
 
@@ -236,7 +458,19 @@ impl ClientSpec {
 pub fn is_reserved_param(name: &str) -> bool {
     matches!(
         name,
-        "grant_type" | "refresh_token" | "username" | "password" | "client_id" | "client_secret"
+        "grant_type"
+            | "refresh_token"
+            | "username"
+            | "password"
+            | "client_id"
+            | "client_secret"
+            | "client_assertion"
+            | "client_assertion_type"
+            | "subject_token"
+            | "subject_token_type"
+            | "actor_token"
+            | "actor_token_type"
+            | "requested_token_type"
     )
 }
 
@@ -269,7 +503,7 @@ mod tests {
 
     #[test]
     fn basic_auth_form_encodes_id_and_secret() {
-        let req = spec().request(None);
+        let req = spec().request(None, 0).unwrap();
         let auth = req.authorization.unwrap();
         let b64 = auth.expose().strip_prefix("Basic ").unwrap();
         let raw = base64::engine::general_purpose::STANDARD
@@ -293,25 +527,133 @@ mod tests {
             username: "al ice".into(),
             password: Secret::new("p&w"),
         };
-        let req = s.request(None);
+        let req = s.request(None, 0).unwrap();
         assert!(req.authorization.is_none());
         assert_eq!(
             req.body.expose(),
             "grant_type=password&username=al+ice&password=p%26w&scope=read+write\
              &audience=orders+%26+co&client_id=gw+client&client_secret=s%26e%2Bc%3Dr%25e%3At"
         );
-        let refresh = s.request(Some(&Secret::new("r/t")));
+        let refresh = s.request(Some(&Secret::new("r/t")), 0).unwrap();
         assert!(refresh
             .body
             .expose()
             .starts_with("grant_type=refresh_token&refresh_token=r%2Ft&audience="));
     }
 
+    fn form(body: &str) -> BTreeMap<String, String> {
+        form_urlencoded::parse(body.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn claims(jwt: &str) -> serde_json::Value {
+        let payload = jwt.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn jwt_client_auth_sends_an_assertion_and_no_secret() {
+        let key = PrivateKey::from_pem(
+            include_bytes!("testdata/ec.pem"),
+            assertion::SigningAlgorithm::ES256,
+            Some("k1".into()),
+        )
+        .unwrap();
+        for auth in [ClientAuth::SecretJwt, ClientAuth::PrivateKeyJwt(key)] {
+            let mut s = spec();
+            s.auth = auth;
+            let req = s.request(None, 1_700_000_000_500).unwrap();
+            assert!(req.authorization.is_none() && req.identity.is_none());
+            let f = form(req.body.expose());
+            assert_eq!(f["client_id"], "gw client");
+            assert_eq!(f["client_assertion_type"], JWT_BEARER_ASSERTION);
+            assert!(!f.contains_key("client_secret"));
+            assert!(
+                !req.body.expose().contains("s%26e"),
+                "no secret in the form"
+            );
+            let c = claims(&f["client_assertion"]);
+            assert_eq!(c["aud"], "https://idp.example/token");
+            assert_eq!(c["iss"], "gw client");
+            assert_eq!(c["iat"], 1_700_000_000);
+            assert_eq!(c["exp"], 1_700_000_060);
+        }
+    }
+
+    #[test]
+    fn tls_client_auth_presents_the_certificate_and_sends_the_client_id() {
+        let mut s = spec();
+        let id = ClientIdentity::new(
+            "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----",
+            "KEY",
+        );
+        s.auth = ClientAuth::TlsClientAuth(id.clone());
+        let req = s.request(None, 0).unwrap();
+        assert!(req.authorization.is_none());
+        assert_eq!(req.identity.as_ref(), Some(&id));
+        let f = form(req.body.expose());
+        assert_eq!(f["client_id"], "gw client");
+        assert!(!f.contains_key("client_secret"));
+        assert!(!format!("{id:?}").contains("KEY"));
+        // another certificate or key is another cache entry
+        let mut other = s.clone();
+        other.auth = ClientAuth::TlsClientAuth(ClientIdentity::new("C", "OTHER"));
+        assert_ne!(s.cache_key(), other.cache_key());
+    }
+
+    #[test]
+    fn token_exchange_form_carries_subject_actor_and_audience() {
+        let mut s = spec();
+        s.grant = Grant::TokenExchange(Box::new(TokenExchange {
+            subject_token: None,
+            subject_token_type: ACCESS_TOKEN_TYPE.into(),
+            actor_token: Some(Secret::new("actor-t")),
+            actor_token_type: "urn:ietf:params:oauth:token-type:jwt".into(),
+            requested_token_type: Some(ACCESS_TOKEN_TYPE.into()),
+        }));
+        let v = Variant {
+            subject_token: Some(Secret::new("caller-t")),
+            audience: Some("billing".into()),
+            ..Variant::default()
+        };
+        let x = s.with_variant(&v);
+        let f = form(x.request(None, 0).unwrap().body.expose());
+        assert_eq!(f["grant_type"], TOKEN_EXCHANGE);
+        assert_eq!(f["subject_token"], "caller-t");
+        assert_eq!(f["subject_token_type"], ACCESS_TOKEN_TYPE);
+        assert_eq!(f["actor_token"], "actor-t");
+        assert_eq!(
+            f["actor_token_type"],
+            "urn:ietf:params:oauth:token-type:jwt"
+        );
+        assert_eq!(f["requested_token_type"], ACCESS_TOKEN_TYPE);
+        assert_eq!(f["audience"], "billing");
+        assert_eq!(f["scope"], "read write");
+        // subjects are told apart by hash; the configured spec differs from both
+        let y = s.with_variant(&Variant {
+            subject_token: Some(Secret::new("other")),
+            ..v.clone()
+        });
+        assert_ne!(x.cache_key(), y.cache_key());
+        assert_ne!(x.cache_key(), s.cache_key());
+        assert_ne!(
+            x.cache_key().derived_seal_key().expose(),
+            y.cache_key().derived_seal_key().expose()
+        );
+        assert!(!format!("{x:?}").contains("caller-t"));
+    }
+
     #[test]
     fn reserved_parameters_cannot_be_overridden() {
         let mut s = spec();
         s.params.insert("grant_type".into(), "implicit".into());
-        let req = s.request(None);
+        let req = s.request(None, 0).unwrap();
         assert_eq!(req.body.expose().matches("grant_type").count(), 1);
     }
 
