@@ -41,6 +41,14 @@ const HELLO: &str = r#"<sequence name="hello" xmlns="http://ws.apache.org/ns/syn
   <respond/>
 </sequence>"#;
 
+/// Answers with the verified client certificate's subject, as sequences see it.
+const WHO: &str = r#"<sequence name="who" xmlns="http://ws.apache.org/ns/synapse">
+  <payloadFactory media-type="text"><format>$1</format>
+    <args><arg expression="get-property('SSL_CLIENT_SUBJECT')"/></args>
+  </payloadFactory>
+  <respond/>
+</sequence>"#;
+
 fn config(tls_extra: &str) -> String {
     format!(
         r#"[server]
@@ -56,6 +64,11 @@ reload_interval = 0.2
 name = "hello"
 context = "/hello"
 in_sequence = "hello"
+
+[[api]]
+name = "who"
+context = "/who"
+in_sequence = "who"
 "#
     )
 }
@@ -77,6 +90,7 @@ async fn start(pki: &Pki, tls_extra: &str, files: &[(&str, String)]) -> TestGate
     let (cert, key) = pki.leaf(&["localhost", "default.test"], "default");
     let mut all: Vec<(&str, String)> = vec![
         ("sequences/hello.xml", HELLO.to_string()),
+        ("sequences/who.xml", WHO.to_string()),
         ("certs/default.pem", cert),
         ("certs/default.key", key),
     ];
@@ -248,11 +262,21 @@ async fn client_certificates_required_and_optional() {
             .build()
             .unwrap();
         assert_eq!(with.get(&url).send().await.unwrap().status(), 200, "{mode}");
+        // the verified subject is visible to sequences
+        let who = format!("https://default.test:{}/who/x", tls.port());
+        let r = with.get(&who).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{mode}");
+        assert_eq!(r.text().await.unwrap(), "CN=trusted-client", "{mode}");
         let without = client(&pki, tls, &["default.test"]).build().unwrap();
         let r = without.get(&url).send().await;
         match mode {
             "required" => assert!(r.is_err(), "no client certificate must be refused"),
-            _ => assert_eq!(r.unwrap().status(), 200),
+            _ => {
+                assert_eq!(r.unwrap().status(), 200);
+                // no certificate: no subject
+                let r = without.get(&who).send().await.unwrap();
+                assert_eq!(r.text().await.unwrap(), "");
+            }
         }
         // a certificate of another CA is refused in both modes
         let stranger = Pki::new();

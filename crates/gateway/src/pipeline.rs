@@ -83,6 +83,7 @@ pub(crate) enum Failure {
 
 /// The request head kept for a fault sequence when the request itself went upstream.
 struct FaultHead {
+    subject: Option<std::sync::Arc<str>>,
     method: Method,
     uri: String,
     headers: HeaderMap,
@@ -243,9 +244,11 @@ impl Gateway {
             };
             let uri = rq.uri();
             let head = std::mem::replace(&mut rq.parts, Request::new(()).into_parts().0);
+            let subject = client_subject(&head);
             let c = ctx.insert(new_context(
                 &rq.route,
                 rq.principal.take(),
+                subject,
                 head.method,
                 &uri,
                 head.headers,
@@ -292,6 +295,7 @@ impl Gateway {
                 if rq.needs.fault {
                     // a copy of the request head for the fault sequence, only when there is one
                     fault_head = Some(FaultHead {
+                        subject: client_subject(&rq.parts),
                         method: rq.parts.method.clone(),
                         uri: rq.uri(),
                         headers: rq.parts.headers.clone(),
@@ -606,11 +610,21 @@ impl Gateway {
     }
 }
 
+/// The subject of the client certificate the HTTPS listener verified, if any.
+fn client_subject(parts: &http::request::Parts) -> Option<std::sync::Arc<str>> {
+    parts
+        .extensions
+        .get::<crate::server::ConnInfo>()
+        .and_then(|i| i.client_subject.clone())
+}
+
 /// The message context of a routed request, built the same way for the in-flow and for a
-/// fault sequence: the request, `uri.var.*`, `oauth.*` and `SYNAPSE_REST_API`.
+/// fault sequence: the request, `uri.var.*`, `oauth.*`, `SYNAPSE_REST_API` and, over HTTPS
+/// with a verified client certificate, `SSL_CLIENT_SUBJECT`.
 fn new_context(
     route: &Route<'_>,
     principal: Option<Principal>,
+    subject: Option<std::sync::Arc<str>>,
     method: Method,
     uri: &str,
     headers: HeaderMap,
@@ -633,6 +647,9 @@ fn new_context(
         "SYNAPSE_REST_API".into(),
         Value::String(api.name.to_string()),
     );
+    if let Some(s) = subject {
+        d.insert("SSL_CLIENT_SUBJECT".into(), Value::String(s.to_string()));
+    }
     ctx
 }
 
@@ -641,7 +658,7 @@ fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageCont
     let h = head?;
     let principal = rq.principal.take();
     Some(new_context(
-        &rq.route, principal, h.method, &h.uri, h.headers, h.body,
+        &rq.route, principal, h.subject, h.method, &h.uri, h.headers, h.body,
     ))
 }
 
