@@ -234,7 +234,12 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
+/// Set an attribute; past [`crate::xml::DEFAULT_MAX_ATTRIBUTES`] on one element the rest are
+/// not converted (as content nested too deep is not), which keeps each element's cost bounded.
 fn set_attribute(el: &mut Element, key: &str, value: String) {
+    if el.attributes.len() >= crate::xml::DEFAULT_MAX_ATTRIBUTES {
+        return;
+    }
     let name = QName::local(key_to_name(key));
     match el.attributes.iter_mut().find(|a| a.name == name) {
         Some(a) => a.value = value,
@@ -872,5 +877,19 @@ mod tests {
             let v: Value = serde_json::from_str(j).unwrap();
             assert_eq!(xml_to_json(&json_to_xml(&v)).to_string(), j);
         }
+    }
+
+    #[test]
+    fn attributes_past_the_per_element_limit_are_not_converted() {
+        let mut m = serde_json::Map::new();
+        for i in 0..60_000 {
+            m.insert(format!("@a{i}"), Value::String("v".into()));
+        }
+        m.insert("$".into(), Value::String("t".into()));
+        let x = json_to_xml(&serde_json::json!({ "r": Value::Object(m) }));
+        let r = x.first_child_element().unwrap();
+        assert_eq!(r.attributes.len(), xml::DEFAULT_MAX_ATTRIBUTES);
+        assert_eq!(r.attributes[255].name.local, "a255");
+        assert_eq!(r.direct_text(), "t");
     }
 }

@@ -5,6 +5,7 @@
 //! [`Element::to_xml`] serializes with the namespace declarations needed to make the fragment
 //! stand alone.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use quick_xml::events::{BytesStart, Event};
@@ -56,6 +57,10 @@ pub struct XmlLimits {
     pub max_depth: usize,
     /// Maximum input size in bytes.
     pub max_bytes: usize,
+    /// Maximum attributes (namespace declarations included) on one element. Keeps every
+    /// per-element cost (duplicate checks, the XPath view's attribute lists) bounded, so that
+    /// building a tree stays linear in the size of the document.
+    pub max_attributes: usize,
 }
 
 impl Default for XmlLimits {
@@ -63,9 +68,13 @@ impl Default for XmlLimits {
         XmlLimits {
             max_depth: 256,
             max_bytes: 64 * 1024 * 1024,
+            max_attributes: DEFAULT_MAX_ATTRIBUTES,
         }
     }
 }
+
+/// Default of [`XmlLimits::max_attributes`].
+pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
@@ -81,6 +90,8 @@ pub enum XmlError {
     TooDeep(usize),
     #[error("document larger than {0} bytes")]
     TooLarge(usize),
+    #[error("an element with more than {0} attributes")]
+    TooManyAttributes(usize),
     #[error("no root element")]
     NoRoot,
     #[error("content after the root element")]
@@ -360,7 +371,7 @@ pub fn parse_fragment(text: &str, namespaces: &[(String, String)]) -> Result<Vec
     let mut p = Parser::new(text, XmlLimits::default());
     p.fragment = true;
     for (pfx, uri) in namespaces {
-        p.ns.push((pfx.clone(), uri.clone()));
+        p.push_ns(pfx.clone(), uri.clone());
     }
     p.base_ns = p.ns.len();
     p.run_fragment()
@@ -372,6 +383,9 @@ struct Parser<'a> {
     limits: XmlLimits,
     /// In-scope bindings (prefix, uri); the element stack records how many each pushed.
     ns: Vec<(String, String)>,
+    /// Per prefix, the positions in `ns` binding it (innermost last): lookups cost the same
+    /// however many bindings are in scope.
+    ns_index: HashMap<String, Vec<usize>>,
     base_ns: usize,
     /// Open elements (with the ns stack length before their declarations).
     stack: Vec<(Element, usize)>,
@@ -390,6 +404,7 @@ impl<'a> Parser<'a> {
             text,
             limits,
             ns: Vec::new(),
+            ns_index: HashMap::new(),
             base_ns: 0,
             stack: Vec::new(),
             fragment: false,
@@ -497,12 +512,12 @@ impl<'a> Parser<'a> {
                 if self.stack.len() >= self.limits.max_depth {
                     return Err(XmlError::TooDeep(self.limits.max_depth));
                 }
-                self.ns.truncate(mark);
+                self.truncate_ns(mark);
                 Ok(self.close(el))
             }
             Event::End(_) => match self.stack.pop() {
                 Some((el, mark)) => {
-                    self.ns.truncate(mark);
+                    self.truncate_ns(mark);
                     Ok(self.close(el))
                 }
                 None => Err(self.syntax("unexpected end tag")),
@@ -561,11 +576,29 @@ impl<'a> Parser<'a> {
         if prefix == "xml" {
             return Some(XML_NS);
         }
-        self.ns
-            .iter()
-            .rev()
-            .find(|(p, _)| p == prefix)
-            .map(|(_, u)| u.as_str())
+        let i = *self.ns_index.get(prefix)?.last()?;
+        self.ns.get(i).map(|(_, u)| u.as_str())
+    }
+
+    fn push_ns(&mut self, prefix: String, uri: String) {
+        self.ns_index
+            .entry(prefix.clone())
+            .or_default()
+            .push(self.ns.len());
+        self.ns.push((prefix, uri));
+    }
+
+    /// Drop the bindings from position `mark` on.
+    fn truncate_ns(&mut self, mark: usize) {
+        while self.ns.len() > mark {
+            let Some((p, _)) = self.ns.pop() else { break };
+            if let Some(v) = self.ns_index.get_mut(&p) {
+                v.pop();
+                if v.is_empty() {
+                    self.ns_index.remove(&p);
+                }
+            }
+        }
     }
 
     /// Open an element: read its namespace declarations and attributes.
@@ -575,9 +608,19 @@ impl<'a> Parser<'a> {
         let raw_name = s.name().into_inner().to_string();
         let mut decls = Vec::new();
         let mut attrs: Vec<(String, String)> = Vec::new();
-        for a in s.attributes().with_checks(true) {
+        // duplicate names are found with a set (quick-xml's own check compares every pair)
+        let mut seen: HashSet<&str> = HashSet::new();
+        let max = self.limits.max_attributes;
+        for a in s.attributes().with_checks(false) {
             let a = a.map_err(|e| self.syntax(e.to_string()))?;
-            let key = a.key.into_inner();
+            if seen.len() >= max {
+                return Err(XmlError::TooManyAttributes(max));
+            }
+            let raw_key = a.key.into_inner();
+            if !seen.insert(raw_key) {
+                return Err(self.syntax(format!("duplicate attribute {raw_key:?}")));
+            }
+            let key = raw_key;
             let value = a
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map_err(|e| match e {
@@ -597,7 +640,9 @@ impl<'a> Parser<'a> {
                 attrs.push((key.to_string(), value.into_owned()));
             }
         }
-        self.ns.extend(decls.iter().cloned());
+        for (p, u) in &decls {
+            self.push_ns(p.clone(), u.clone());
+        }
         let name = self.resolve(&raw_name, true)?;
         let mut attributes = Vec::with_capacity(attrs.len());
         for (k, v) in attrs {
@@ -714,12 +759,48 @@ mod tests {
         let limits = XmlLimits {
             max_depth: 10,
             max_bytes: 16,
+            max_attributes: 4,
         };
         assert_eq!(
             parse_with("<a>0123456789abcdef</a>", limits),
             Err(XmlError::TooLarge(16))
         );
         assert!(parse_with("<a>0123</a>", limits).is_ok());
+    }
+
+    #[test]
+    fn attribute_limit_and_duplicates() {
+        let attrs = |n: usize| (0..n).map(|i| format!(" a{i}='v'")).collect::<String>();
+        let at_limit = format!("<r{}/>", attrs(DEFAULT_MAX_ATTRIBUTES));
+        assert_eq!(parse(&at_limit).unwrap().attributes.len(), 256);
+        let over = format!("<r{}/>", attrs(60_000));
+        assert_eq!(parse(&over), Err(XmlError::TooManyAttributes(256)));
+        // namespace declarations count too
+        let decls: String = (0..300).map(|i| format!(" xmlns:p{i}='urn:{i}'")).collect();
+        assert_eq!(
+            parse(&format!("<r{decls}/>")),
+            Err(XmlError::TooManyAttributes(256))
+        );
+        let dup = format!("<r{} a3='w'/>", attrs(100));
+        let err = parse(&dup).unwrap_err().to_string();
+        assert!(err.contains("duplicate attribute \"a3\""), "{err}");
+    }
+
+    #[test]
+    fn namespace_bindings_are_scoped() {
+        // an inner binding shadows an outer one and ends with its element
+        let e =
+            parse("<r xmlns:p='urn:outer'><p:a xmlns:p='urn:inner' p:x='1'/><p:b p:y='2'/></r>")
+                .unwrap();
+        let kids: Vec<&Element> = e.child_elements().collect();
+        assert_eq!(kids[0].name.ns, "urn:inner");
+        assert_eq!(kids[0].attributes[0].name.ns, "urn:inner");
+        assert_eq!(kids[1].name.ns, "urn:outer");
+        assert_eq!(kids[1].attributes[0].name.ns, "urn:outer");
+        assert!(matches!(
+            parse("<r><a xmlns:q='urn:q'/><q:b/></r>"),
+            Err(XmlError::UndeclaredPrefix(_))
+        ));
     }
 
     #[test]
