@@ -555,6 +555,7 @@ async fn a_bad_endpoint_url_is_refused_when_the_gateway_is_built() {
             security: None,
             resource: Vec::new(),
             endpoint_security: None,
+            request_buffering: false,
         }],
         base_dir: tmp.path().to_path_buf(),
         ..Default::default()

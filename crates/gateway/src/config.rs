@@ -96,6 +96,10 @@ pub struct ApiConfig {
     #[serde(default)]
     pub resource: Vec<ResourceConfig>,
     pub endpoint_security: Option<EndpointSecurity>,
+    /// Read the whole request body before anything is sent to the backend (as nginx's
+    /// `proxy_request_buffering on`), instead of streaming it.
+    #[serde(default)]
+    pub request_buffering: bool,
 }
 
 /// `[[api.resource]]`

@@ -21,6 +21,8 @@ pub mod code {
     pub const BODY_TOO_LARGE: i64 = 413_001;
     pub const INTERNAL: i64 = 500_001;
     pub const SEQUENCE_MISSING: i64 = 500_002;
+    /// A sequence run took longer than `[limits] mediation_timeout`.
+    pub const MEDIATION_BUDGET: i64 = 500_003;
     /// Synapse: connection failed.
     pub const BACKEND_UNREACHABLE: i64 = 101_503;
     /// Synapse: timeout.

@@ -7,6 +7,7 @@
 
 pub mod authserver;
 pub mod backend_auth;
+pub mod bodies;
 pub mod config;
 pub mod extensions;
 pub mod fault;

@@ -8,6 +8,8 @@
 //!   of being accepted (silent sockets, a single byte, a bare HTTP/2 preface are closed);
 //! - a connection with no request in flight and no traffic for `idle_timeout` is closed
 //!   (HTTP/1.1 keep-alive and HTTP/2 alike);
+//! - a client that stops reading its response (its socket accepts no byte) for
+//!   `write_timeout` is disconnected, which releases the backend connection streaming to it;
 //! - request heads are bounded (`max_head_size`, `max_headers`; larger heads get `431`);
 //! - accept errors (`EMFILE`, …) are backed off exponentially up to one second, never spun on;
 //! - every request passes the [`strict`](crate::strict) checks first, and every response the
@@ -40,6 +42,10 @@ pub struct LimitsConfig {
     pub header_read_timeout: f64,
     /// Seconds a connection with no request in flight may stay silent.
     pub idle_timeout: f64,
+    /// Seconds a client may accept no byte of its response before it is disconnected.
+    pub write_timeout: f64,
+    /// Seconds a backend may stay silent in the middle of a response body streamed to a client.
+    pub backend_read_timeout: f64,
     /// Open client connections at most.
     pub max_connections: usize,
     /// Largest request head (request line and headers) in bytes; at least 8192.
@@ -48,6 +54,10 @@ pub struct LimitsConfig {
     pub max_headers: usize,
     /// Bytes of each body the wire log shows.
     pub wire_body_limit: usize,
+    /// Sequences (in-flow, out-flow, fault) running at once, each on a thread of its own.
+    pub max_mediations: usize,
+    /// Seconds one sequence run may take.
+    pub mediation_timeout: f64,
 }
 
 impl Default for LimitsConfig {
@@ -55,10 +65,14 @@ impl Default for LimitsConfig {
         LimitsConfig {
             header_read_timeout: 10.0,
             idle_timeout: 60.0,
+            write_timeout: 30.0,
+            backend_read_timeout: 30.0,
             max_connections: 512,
             max_head_size: 64 * 1024,
             max_headers: 100,
             wire_body_limit: crate::wire::DEFAULT_BODY_LIMIT,
+            max_mediations: 64,
+            mediation_timeout: 60.0,
         }
     }
 }
@@ -109,6 +123,17 @@ impl LimitsConfig {
     fn idle(&self) -> Duration {
         crate::config::secs(self.idle_timeout).unwrap_or(Duration::from_secs(60))
     }
+    fn write(&self) -> Duration {
+        crate::config::secs(self.write_timeout).unwrap_or(Duration::from_secs(30))
+    }
+    /// The longest one sequence run may take.
+    pub fn mediation_budget(&self) -> Duration {
+        crate::config::secs(self.mediation_timeout).unwrap_or(Duration::from_secs(60))
+    }
+    /// The longest silence of a backend in the middle of a streamed response body.
+    pub fn backend_read(&self) -> Duration {
+        crate::config::secs(self.backend_read_timeout).unwrap_or(Duration::from_secs(30))
+    }
     /// Problems with the values: (key, message).
     fn problems(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
@@ -124,6 +149,15 @@ impl LimitsConfig {
                 "idle_timeout must be a positive number of seconds".into(),
             ));
         }
+        for (key, secs) in [
+            ("write_timeout", self.write_timeout),
+            ("backend_read_timeout", self.backend_read_timeout),
+            ("mediation_timeout", self.mediation_timeout),
+        ] {
+            if crate::config::secs(secs).is_none() {
+                v.push((key, format!("{key} must be a positive number of seconds")));
+            }
+        }
         if self.max_connections == 0 {
             v.push((
                 "max_connections",
@@ -135,6 +169,9 @@ impl LimitsConfig {
                 "max_head_size",
                 format!("max_head_size must be at least {MIN_HEAD_SIZE}"),
             ));
+        }
+        if self.max_mediations == 0 {
+            v.push(("max_mediations", "max_mediations must be at least 1".into()));
         }
         if self.max_headers == 0 {
             v.push(("max_headers", "max_headers must be at least 1".into()));
@@ -177,12 +214,29 @@ struct ConnState {
     in_flight: AtomicUsize,
     /// Requests received so far.
     requests: AtomicU64,
+    /// 0, or 1 + milliseconds since `start` when a write first found the socket full (the
+    /// client is not reading); cleared by the next byte written.
+    write_blocked: AtomicU64,
 }
 
 impl ConnState {
     fn touch(&self) {
         let ms = self.start.elapsed().as_millis() as u64;
         self.last.store(ms, Ordering::Relaxed);
+    }
+    /// Note the outcome of a write on the socket.
+    fn wrote(&self, r: &Poll<std::io::Result<usize>>) {
+        match r {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.touch();
+                self.write_blocked.store(0, Ordering::Relaxed);
+            }
+            Poll::Pending if self.write_blocked.load(Ordering::Relaxed) == 0 => {
+                let ms = self.start.elapsed().as_millis() as u64;
+                self.write_blocked.store(ms + 1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -214,9 +268,7 @@ impl AsyncWrite for Tracked {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.state.touch();
-        }
+        self.state.wrote(&r);
         r
     }
     fn poll_write_vectored(
@@ -225,9 +277,7 @@ impl AsyncWrite for Tracked {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.state.touch();
-        }
+        self.state.wrote(&r);
         r
     }
     fn is_write_vectored(&self) -> bool {
@@ -319,7 +369,11 @@ pub async fn serve<H, Fut, B>(
         .timer(hyper_util::rt::TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_head_size).unwrap_or(u32::MAX));
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let (header_read, idle) = (limits.header_read(), limits.idle());
+    let times = Times {
+        header_read: limits.header_read(),
+        idle: limits.idle(),
+        write: limits.write(),
+    };
     let mut backoff = Duration::ZERO;
     tokio::pin!(stop);
     loop {
@@ -356,6 +410,7 @@ pub async fn serve<H, Fut, B>(
             last: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
+            write_blocked: AtomicU64::new(0),
         });
         let make_svc = {
             let (state, handler, front, wire) = (
@@ -411,7 +466,7 @@ pub async fn serve<H, Fut, B>(
                     graceful.watch(builder.serve_connection(TokioIo::new(io), svc).into_owned());
                 tokio::spawn(async move {
                     let _permit = permit;
-                    watch(conn, &state, header_read, idle).await;
+                    watch(conn, &state, times).await;
                 });
             }
             Some(tls) => {
@@ -443,7 +498,7 @@ pub async fn serve<H, Fut, B>(
                     let svc = make_svc(Some(info));
                     let conn =
                         watcher.watch(builder.serve_connection(TokioIo::new(io), svc).into_owned());
-                    watch(conn, &state, header_read, idle).await;
+                    watch(conn, &state, times).await;
                 });
             }
         }
@@ -457,16 +512,30 @@ pub async fn serve<H, Fut, B>(
     }
 }
 
-/// Drive a connection; close it (by dropping it) when it misses the header-read deadline or
-/// idles too long with nothing in flight.
-async fn watch<C, E>(conn: C, state: &ConnState, header_read: Duration, idle: Duration)
+/// The per-connection deadlines.
+#[derive(Clone, Copy, Debug)]
+struct Times {
+    header_read: Duration,
+    idle: Duration,
+    write: Duration,
+}
+
+/// Drive a connection; close it (by dropping it, and with it the response streaming to it and
+/// the backend connection behind that) when it misses the header-read deadline, idles too long
+/// with nothing in flight, or accepts no byte of a response for the write timeout.
+async fn watch<C, E>(conn: C, state: &ConnState, times: Times)
 where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    let Times {
+        header_read,
+        idle,
+        write,
+    } = times;
     tokio::pin!(conn);
-    let period =
-        (header_read.min(idle) / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let period = (header_read.min(idle).min(write) / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -478,6 +547,14 @@ where
                 return;
             }
             _ = tick.tick() => {
+                let blocked = state.write_blocked.load(Ordering::Relaxed);
+                if blocked > 0 {
+                    let since = Duration::from_millis(blocked - 1);
+                    if state.start.elapsed().saturating_sub(since) >= write {
+                        tracing::debug!("client accepts no byte of its response: closing");
+                        return;
+                    }
+                }
                 if state.in_flight.load(Ordering::SeqCst) > 0 {
                     continue;
                 }

@@ -151,7 +151,7 @@ impl Gateway {
                 // nothing to send to and no sequence to answer: accepted, like Synapse
                 return (Step::Answer(empty(StatusCode::ACCEPTED)), name);
             };
-            let body = OutBody::Stream(body, usize::try_from(plan.max_body).unwrap_or(usize::MAX));
+            let body = OutBody::Stream(client_stream(plan, body));
             return match endpoint_request(api, ep, parts, rel, body) {
                 Ok(out) => (Step::Send(api, out), name),
                 Err(r) => (answer(r), name),
@@ -255,7 +255,7 @@ impl Gateway {
                 bytes,
             ));
             if let Some(inseq) = &flows.inflow {
-                match engine.mediate(inseq, fault_seq, c).await {
+                match self.mediate(engine, inseq, fault_seq, c).await {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond) => return self.ctx_response(c, true),
                     Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
@@ -287,9 +287,7 @@ impl Gateway {
             None => {
                 let body = match body.take() {
                     Some(ReqBody::Read(b)) => OutBody::Kept(b),
-                    Some(ReqBody::Stream(b)) => {
-                        OutBody::Stream(b, usize::try_from(plan.max_body).unwrap_or(usize::MAX))
-                    }
+                    Some(ReqBody::Stream(b)) => OutBody::Stream(client_stream(plan, b)),
                     None => OutBody::Kept(Bytes::new()),
                 };
                 if rq.needs.fault {
@@ -361,7 +359,7 @@ impl Gateway {
             headers: p.headers,
             body,
         });
-        match engine.mediate(outseq, fault_seq, c).await {
+        match self.mediate(engine, outseq, fault_seq, c).await {
             Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
             Ok(_) => self.ctx_response(c, false),
             Err(e) => {
@@ -468,6 +466,8 @@ impl Gateway {
             UpstreamError::Refused(r) => return full(*r),
             UpstreamError::BadUrl(m) => return full(fault::internal(&m)),
             UpstreamError::RequestTooLarge => return full(fault::too_large(plan.max_body)),
+            UpstreamError::RequestMalformed => return full(fault::bad_body()),
+            UpstreamError::RequestTimeout => return full(fault::body_timeout()),
             UpstreamError::Connect(m) => {
                 tracing::warn!(api = %api.name, error = %m, retry, "backend unreachable");
                 (
@@ -530,7 +530,7 @@ impl Gateway {
         if !engine.program.has_sequence(fseq) {
             return None;
         }
-        match engine.mediate(fseq, None, ctx).await {
+        match self.mediate(&engine, fseq, None, ctx).await {
             Ok(Flow::Respond) => Some(self.ctx_response(ctx, true)),
             Ok(Flow::Drop) => Some(empty(StatusCode::ACCEPTED)),
             Ok(Flow::Continue) => None,
@@ -538,6 +538,71 @@ impl Gateway {
                 log_mediation_error(api, &e, &plan.program.sources);
                 None
             }
+        }
+    }
+
+    /// Run a sequence on the blocking pool, so that CPU-heavy mediation (large bodies, costly
+    /// expressions) never holds up the I/O threads that serve other requests: at most
+    /// `[limits] max_mediations` at once (more wait for a slot), each within
+    /// `[limits] mediation_timeout` (past it the request gets a `500` fault `500003`; work that
+    /// cannot be interrupted keeps its slot until it ends, so it cannot pile up).
+    async fn mediate(
+        &self,
+        engine: &Engine,
+        seq: &str,
+        fault_seq: Option<&str>,
+        ctx: &mut MessageContext,
+    ) -> Result<Flow, MediationError> {
+        let slots = &self.inner.mediation;
+        let deadline = tokio::time::Instant::now() + slots.budget;
+        let over = || {
+            MediationError::new(
+                synaptic_engine::ErrorKind::Limit,
+                synaptic_engine::Origin::Internal,
+                fault::code::MEDIATION_BUDGET,
+                "mediation took longer than its time budget",
+            )
+        };
+        let Ok(permit) =
+            tokio::time::timeout_at(deadline, slots.permits.clone().acquire_owned()).await
+        else {
+            return Err(over());
+        };
+        let Ok(permit) = permit else {
+            return Err(over());
+        };
+        let (engine, seq) = (engine.clone(), seq.to_string());
+        let fault_seq = fault_seq.map(str::to_string);
+        let blank =
+            MessageContext::from_request(Method::GET, "/", HeaderMap::new(), Bytes::new(), None);
+        let mut owned = std::mem::replace(ctx, blank);
+        let handle = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let run = engine.mediate(&seq, fault_seq.as_deref(), &mut owned);
+            // stops at its next await once the budget is spent
+            let r = handle.block_on(tokio::time::timeout_at(deadline, run));
+            (r, owned)
+        });
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok((Ok(r), c))) => {
+                *ctx = c;
+                r
+            }
+            Ok(Ok((Err(_), c))) => {
+                *ctx = c;
+                Err(over())
+            }
+            Ok(Err(e)) => Err(MediationError::new(
+                synaptic_engine::ErrorKind::Limit,
+                synaptic_engine::Origin::Internal,
+                fault::code::INTERNAL,
+                format!(
+                    "mediation failed: {}",
+                    if e.is_panic() { "panic" } else { "cancelled" }
+                ),
+            )),
+            Err(_) => Err(over()),
         }
     }
 
@@ -607,6 +672,22 @@ impl Gateway {
             svc.handle(parts.method, parts.uri, parts.headers, body, peer)
                 .await,
         )
+    }
+}
+
+/// Where sequences run: slots on the blocking pool and the budget of one run.
+#[derive(Clone, Debug)]
+pub(crate) struct MediationSlots {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    budget: std::time::Duration,
+}
+
+impl MediationSlots {
+    pub(crate) fn new(limits: &crate::listener::LimitsConfig) -> MediationSlots {
+        MediationSlots {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_mediations.max(1))),
+            budget: limits.mediation_budget(),
+        }
     }
 }
 
@@ -687,6 +768,13 @@ fn endpoint_request(
         host: Some(ep.host.clone()),
         timeout: api.timeout,
     })
+}
+
+/// The client's body streamed to the backend: at most `max_body_size` bytes, complete within
+/// the body timeout.
+fn client_stream(plan: &Plan, body: Incoming) -> crate::bodies::ClientStream {
+    let limit = usize::try_from(plan.max_body).unwrap_or(usize::MAX);
+    crate::bodies::ClientStream::new(body, limit, plan.body_timeout)
 }
 
 /// 413 when the declared length is over the limit.

@@ -259,6 +259,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             endpoint: endpoint.is_some(),
             endpoint_security: has_upstream,
             wire: input.wire,
+            buffer: a.request_buffering,
         };
         let none = None;
         let flows = Flows {
@@ -397,6 +398,8 @@ pub struct Facts {
     pub endpoint: bool,
     pub endpoint_security: bool,
     pub wire: bool,
+    /// `request_buffering = true`: the body is read before the backend sees anything.
+    pub buffer: bool,
 }
 
 impl Needs {
@@ -413,7 +416,7 @@ pub fn decide(f: Facts) -> Needs {
     let upstream = f.endpoint;
     let body = if context || f.wire {
         BodyMode::Buffer
-    } else if f.endpoint_security && upstream {
+    } else if (f.endpoint_security || f.buffer) && upstream {
         BodyMode::Keep
     } else {
         BodyMode::Stream
@@ -474,6 +477,7 @@ mod tests {
                 endpoint,
                 endpoint_security: es,
                 wire,
+                buffer: false,
             };
             let n = decide(facts);
             assert_eq!(

@@ -13,10 +13,12 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Body of a request to a backend: the client's streamed body (bounded) or a buffered one.
-pub type ClientBody = Either<Limited<Incoming>, Full<Bytes>>;
-/// Body of a response to a client: a backend's streamed body or a buffered one.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+/// Body of a request to a backend: the client's streamed body (bounded in size and time) or a
+/// buffered one.
+pub type ClientBody = Either<crate::bodies::ClientStream, Full<Bytes>>;
+/// Body of a response to a client: a backend's streamed body (bounded in time) or a buffered
+/// one.
+pub type ResponseBody = Either<crate::bodies::BackendBody, Full<Bytes>>;
 
 pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// The pooled backend client shared by proxying and [`crate::invoker::HttpInvoker`].

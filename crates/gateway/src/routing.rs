@@ -304,6 +304,7 @@ mod tests {
             security: None,
             resource: Vec::new(),
             endpoint_security: None,
+            request_buffering: false,
         }
     }
 

@@ -104,6 +104,9 @@ pub(crate) struct Inner {
     pub(crate) faults: metrics::Counter,
     /// One reload at a time.
     pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// Where sequences run: off the I/O threads, a bounded number at once, each within its
+    /// budget.
+    pub(crate) mediation: crate::pipeline::MediationSlots,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -123,6 +126,8 @@ impl Gateway {
         opts: &ServeOptions,
     ) -> Result<(Gateway, LoadReport), StartError> {
         let config = Arc::new(config);
+        let read_timeout = config.limits.backend_read();
+        let mediation = crate::pipeline::MediationSlots::new(&config.limits);
         let required = crate::config::referenced_sequences(&config);
         let dir = config.sequences_dir();
         let (store, report) =
@@ -206,7 +211,7 @@ impl Gateway {
             started: config,
             config_path: opts.config_path.clone(),
             ext,
-            upstream: Upstream::new(client, opts.wire),
+            upstream: Upstream::new(client, opts.wire).with_read_timeout(read_timeout),
             store,
             registry,
             invoker,
@@ -216,6 +221,7 @@ impl Gateway {
             requests,
             faults,
             reloading: tokio::sync::Mutex::new(()),
+            mediation,
         });
         let weak = Arc::downgrade(&inner);
         inner.metrics.gauge_fn(

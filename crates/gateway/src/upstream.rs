@@ -11,13 +11,19 @@
 //! streamed back to the client is bounded until its head. Failures are one type,
 //! [`UpstreamError`], mapped once to the engine's [`InvokeError`] and once to a fault response
 //! (`pipeline`).
+//!
+//! A response body streamed back to the client is bounded by `[limits] backend_read_timeout`
+//! between two reads ([`BackendBody`]); a client body streamed to a backend by its size and
+//! time limits ([`ClientStream`]): when it fails, the exchange is aborted and its connection
+//! closed, and the failure is the client's (`400` / `413` / `408`), not the backend's.
 
+use crate::bodies::{BackendBody, ClientBodyFailure, ClientStream};
 use crate::hooks::{HookResponse, UpstreamAuth};
 use crate::proxy::{self, ClientBody, HttpClient, SendError};
 use crate::wire;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
-use http_body_util::{Either, Full, Limited};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use std::time::Duration;
 use synaptic_engine::{InvokeError, OutboundRequest};
@@ -28,6 +34,8 @@ use tokio::time::Instant;
 pub struct Upstream {
     client: HttpClient,
     wire: bool,
+    /// Longest silence of a backend in the middle of a body streamed back to a client.
+    read_timeout: Duration,
 }
 
 /// A request on its way to a backend.
@@ -44,8 +52,8 @@ pub struct Outgoing {
 /// The body of an [`Outgoing`] request.
 #[derive(Debug)]
 pub enum OutBody {
-    /// The client's body, streamed as it arrives, up to a limit.
-    Stream(Incoming, usize),
+    /// The client's body, streamed as it arrives, bounded in size and time.
+    Stream(ClientStream),
     /// A body in memory: it can be sent again after a 401.
     Kept(Bytes),
 }
@@ -71,6 +79,10 @@ pub enum UpstreamError {
     Timeout,
     /// The client's streamed body went over the limit.
     RequestTooLarge,
+    /// The client's streamed body was malformed, or the client left mid-body.
+    RequestMalformed,
+    /// The client's streamed body did not arrive within the body timeout.
+    RequestTimeout,
     /// The backend's body went over the limit.
     ResponseTooLarge,
     /// The connection broke or the response was invalid.
@@ -104,6 +116,8 @@ impl From<UpstreamError> for InvokeError {
                 InvokeError::TooLarge
             }
             UpstreamError::BadUrl(m) | UpstreamError::Failed(m) => InvokeError::Other(m),
+            UpstreamError::RequestMalformed => InvokeError::Other("malformed request body".into()),
+            UpstreamError::RequestTimeout => InvokeError::Timeout,
             UpstreamError::Refused(r) => InvokeError::Other(format!(
                 "endpoint security refused the request ({})",
                 r.status()
@@ -179,7 +193,17 @@ fn copy_head(p: &http::request::Parts) -> http::request::Parts {
 
 impl Upstream {
     pub fn new(client: HttpClient, wire: bool) -> Upstream {
-        Upstream { client, wire }
+        Upstream {
+            client,
+            wire,
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The longest silence of a backend in the middle of a body streamed to a client.
+    pub fn with_read_timeout(mut self, t: Duration) -> Upstream {
+        self.read_timeout = t;
+        self
     }
 
     pub fn client(&self) -> &HttpClient {
@@ -243,8 +267,12 @@ impl Upstream {
         body: OutBody,
         timeout: Duration,
     ) -> Result<Exchanged, UpstreamError> {
+        let mut stream = None;
         let body: ClientBody = match body {
-            OutBody::Stream(b, limit) => Either::Left(Limited::new(b, limit)),
+            OutBody::Stream(b) => {
+                stream = Some(b.state());
+                Either::Left(b)
+            }
             OutBody::Kept(b) => {
                 if self.wire {
                     // as sent: hop-by-hop headers removed, the backend's Host, credentials
@@ -260,19 +288,35 @@ impl Upstream {
             http::Request::from_parts(parts, body),
             timeout,
         )
-        .await
-        .map_err(UpstreamError::from)?;
+        .await;
+        let response = match (response, stream) {
+            (Ok(r), _) => r,
+            (Err(e), None) => return Err(e.into()),
+            (Err(e), Some(st)) => {
+                // never let the rest of the client's body complete an abandoned request
+                st.abort();
+                return Err(match st.failure() {
+                    Some(ClientBodyFailure::Malformed) => UpstreamError::RequestMalformed,
+                    Some(ClientBodyFailure::TooLarge) => UpstreamError::RequestTooLarge,
+                    Some(ClientBodyFailure::Timeout) => UpstreamError::RequestTimeout,
+                    None if e == SendError::Timeout && st.stalled_on_client() => {
+                        UpstreamError::RequestTimeout
+                    }
+                    None => e.into(),
+                });
+            }
+        };
         Ok(Exchanged { response, deadline })
     }
 
     /// The response to stream back: hop-by-hop headers removed (its head in the wire log).
-    pub fn stream(&self, ex: Exchanged) -> Response<Incoming> {
+    pub fn stream(&self, ex: Exchanged) -> Response<BackendBody> {
         let (mut p, b) = ex.response.into_parts();
         if self.wire {
             wire::log(">>", "backend", &status_line(p.status), &p.headers, b"");
         }
         proxy::strip_hop_by_hop(&mut p.headers);
-        Response::from_parts(p, b)
+        Response::from_parts(p, BackendBody::new(b, self.read_timeout))
     }
 
     /// Read the response body under the exchange's deadline, up to `limit` bytes; hop-by-hop
