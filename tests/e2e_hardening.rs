@@ -458,3 +458,401 @@ async fn the_wire_log_redacts_every_credential_form_and_shows_only_a_prefix_of_b
         "a log line of {longest} bytes: bodies are not cut"
     );
 }
+
+// ===== timeouts after the response head =====
+
+/// A backend that answers every request with a head announcing 100 bytes, sends 10 of them
+/// and then stalls, holding the connection open.
+async fn stalling_body_backend() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(s);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_backend_stalling_mid_body_ends_the_streamed_response_within_the_read_timeout() {
+    let backend = stalling_body_backend().await;
+    let gw = gateway(&backend, "[limits]\nbackend_read_timeout = 1.0\n").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(b"GET /shop/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let got = closed_within(&mut s, Duration::from_secs(8))
+        .await
+        .expect("the response is aborted, not held open");
+    let took = t0.elapsed();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("0123456789"), "only the part sent: {text}");
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_backend_stalling_mid_body_through_an_out_flow_gets_a_504_within_the_timeout() {
+    let backend = stalling_body_backend().await;
+    let config = format!(
+        "{}out_sequence = \"out\"\ntimeout = 1\n",
+        api(&backend, "").replace("[[api.resource]]", "").replace(
+            "methods = [\"GET\", \"POST\", \"PURGE\"]\nurl_mapping = \"/*\"\n",
+            ""
+        )
+    );
+    let out = r#"<sequence name="out" xmlns="http://ws.apache.org/ns/synapse">
+        <property name="seen" value="yes"/>
+    </sequence>"#;
+    let gw = start_gateway(&config, &[("sequences/out.xml", out)]).await;
+    let t0 = Instant::now();
+    let (status, text) = raw(&gw, b"GET /shop/a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(status, 504, "{text}");
+    assert!(text.contains("101504"), "{text}");
+    assert!(t0.elapsed() < Duration::from_secs(6), "{:?}", t0.elapsed());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_releases_the_backend_within_the_write_timeout() {
+    // a backend streaming an endless body; it notes when its connection is released
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, mut released) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .await;
+                while s.write_all(chunk.as_bytes()).await.is_ok() {}
+                let _ = tx.send(Instant::now());
+            });
+        }
+    });
+    let gw = gateway(&format!("http://{addr}"), "[limits]\nwrite_timeout = 1.0\n").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(b"GET /shop/big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // never read: the socket buffers fill up and the gateway cannot write any more
+    let t0 = Instant::now();
+    let at = timeout(Duration::from_secs(15), released.recv())
+        .await
+        .expect("the backend connection is released")
+        .unwrap();
+    assert!(at.duration_since(t0) >= Duration::from_millis(900));
+    // the gateway keeps serving others
+    let (status, _) = raw(&gw, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(status, 200);
+    drop(s);
+    gw.shutdown().await;
+}
+
+// ===== request bodies streamed to a backend =====
+
+/// What a backend saw: requests whose body arrived complete, and connections accepted.
+#[derive(Clone, Default)]
+struct Seen {
+    complete: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Seen {
+    fn complete(&self) -> Vec<String> {
+        self.complete.lock().unwrap().clone()
+    }
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A hyper backend that reads each request body whole before answering `200 ok`, and records
+/// the requests it received complete.
+async fn recording_backend() -> (String, Seen) {
+    use http_body_util::BodyExt;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Seen::default();
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            s2.connections
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let seen = s2.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            let path = req.uri().path().to_string();
+                            let body = req.into_body().collect().await?.to_bytes();
+                            seen.complete
+                                .lock()
+                                .unwrap()
+                                .push(format!("{path} {}", String::from_utf8_lossy(&body)));
+                            Ok::<_, hyper::Error>(http::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::from_static(b"ok"),
+                            )))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_400_and_never_completes_a_request_upstream() {
+    let (backend, seen) = recording_backend().await;
+    let gw = gateway(&backend, "").await;
+    // a good request first: its connection goes back to the pool
+    let (status, _) = raw(
+        &gw,
+        b"POST /shop/good HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+    )
+    .await;
+    assert_eq!(status, 200);
+    // then a chunked body with a broken chunk size after a valid chunk
+    let (status, text) = raw(
+        &gw,
+        b"POST /shop/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\nworld\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("400002"), "{text}");
+    // the connection that carried the broken request was not reused
+    let (status, _) = raw(
+        &gw,
+        b"POST /shop/after HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(seen.complete(), vec!["/good hi", "/after ok"]);
+    assert_eq!(seen.connections(), 2, "the aborted connection is discarded");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_a_413_and_never_completes_a_request_upstream() {
+    let (backend, seen) = recording_backend().await;
+    let gw = gateway(&backend, "[server]\nmax_body_size = 1024\n").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(b"POST /shop/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    for _ in 0..8 {
+        let chunk = format!("200\r\n{}\r\n", "y".repeat(0x200));
+        if s.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let (status, text) = read_response(&mut s).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("413001"), "{text}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(seen.complete().is_empty(), "{:?}", seen.complete());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_streamed_body_is_a_408_and_never_completes_a_request_upstream() {
+    let (backend, seen) = recording_backend().await;
+    let gw = gateway(&backend, "[server]\ntimeout = 1\n").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(b"POST /shop/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let (status, text) = read_response(&mut s).await;
+    assert_eq!(status, 408, "{text}");
+    assert!(text.contains("408001"), "{text}");
+    // the rest arrives too late: it completes nothing upstream
+    let _ = s.write_all(b"0123456789").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(seen.complete().is_empty(), "{:?}", seen.complete());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_buffering_reads_the_body_before_the_backend_sees_anything() {
+    let (backend, seen) = recording_backend().await;
+    let config = format!(
+        "{}request_buffering = true\n",
+        api(&backend, "[server]\ntimeout = 1\n")
+            .replace("[[api.resource]]", "")
+            .replace(
+                "methods = [\"GET\", \"POST\", \"PURGE\"]\nurl_mapping = \"/*\"\n",
+                ""
+            )
+    );
+    let gw = start_gateway(&config, &[]).await;
+    // a slow body: 408, and the backend never even saw a connection
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(b"POST /shop/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let (status, text) = read_response(&mut s).await;
+    assert_eq!(status, 408, "{text}");
+    assert_eq!(seen.connections(), 0);
+    // a malformed chunked body: 400, and still nothing upstream
+    let (status, text) = raw(
+        &gw,
+        b"POST /shop/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(seen.connections(), 0);
+    // a good chunked body arrives whole
+    let (status, _) = raw(
+        &gw,
+        b"POST /shop/ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(seen.complete(), vec!["/ok hello"]);
+    gw.shutdown().await;
+}
+
+// ===== mediation cost =====
+
+const HEAVY: &str = r#"<sequence name="heavy" xmlns="http://ws.apache.org/ns/synapse">
+    <property name="n" expression="count(//*)"/>
+    <payloadFactory media-type="json">
+        <format>{"n":"$1"}</format>
+        <args><arg expression="get-property('n')"/></args>
+    </payloadFactory>
+    <respond/>
+</sequence>"#;
+
+fn heavy_api(extra: &str) -> String {
+    format!(
+        r#"
+{extra}
+
+[[api]]
+name = "Heavy"
+context = "/heavy"
+in_sequence = "heavy"
+"#
+    )
+}
+
+async fn post(gw: &TestGateway, ct: &str, body: String) -> (u16, String, Duration) {
+    let t0 = Instant::now();
+    let r = reqwest::Client::new()
+        .post(gw.url("/heavy/x"))
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap(), t0.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_element_with_60000_attributes_costs_no_quadratic_time() {
+    let gw = start_gateway(&heavy_api(""), &[("sequences/heavy.xml", HEAVY)]).await;
+    let attrs: String = (0..60_000).map(|i| format!(" a{i}=\"v\"")).collect();
+    let (status, text, took) = post(&gw, "application/xml", format!("<r{attrs}/>")).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("attributes"), "{text}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // the same through JSON (`@` keys become attributes): converted up to the per-element
+    // limit, answered at once
+    let keys: Vec<String> = (0..60_000).map(|i| format!("\"@a{i}\":\"v\"")).collect();
+    let json = format!("{{\"r\":{{{}}}}}", keys.join(","));
+    let (status, text, took) = post(&gw, "application/json", json).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    gw.shutdown().await;
+}
+
+/// An XML body of `n` small elements.
+fn many_elements(n: usize) -> String {
+    let mut s = String::with_capacity(n * 8 + 8);
+    s.push_str("<r>");
+    for _ in 0..n {
+        s.push_str("<a>1</a>");
+    }
+    s.push_str("</r>");
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_stays_responsive_while_two_costly_mediations_run() {
+    let gw = start_gateway(&heavy_api(""), &[("sequences/heavy.xml", HEAVY)]).await;
+    let body = many_elements(60_000);
+    let hostile = tokio::spawn({
+        let (a, b) = (gw.url("/heavy/x"), gw.url("/heavy/y"));
+        let body = body.clone();
+        async move {
+            let c = reqwest::Client::new();
+            let send = |u: String| {
+                c.post(u)
+                    .header("content-type", "application/xml")
+                    .body(body.clone())
+                    .send()
+            };
+            let (x, y) = tokio::join!(send(a), send(b));
+            (x.unwrap().status().as_u16(), y.unwrap().status().as_u16())
+        }
+    });
+    // probe /health on fresh connections while both run
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut probes = 0;
+    let mut slowest = Duration::ZERO;
+    while !hostile.is_finished() && probes < 50 {
+        let t0 = Instant::now();
+        let (status, _) = raw(&gw, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(status, 200);
+        slowest = slowest.max(t0.elapsed());
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (x, y) = hostile.await.unwrap();
+    assert_eq!((x, y), (200, 200));
+    assert!(
+        probes >= 2,
+        "the costly requests ended before /health was probed"
+    );
+    assert!(slowest < Duration::from_secs(1), "/health took {slowest:?}");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mediation_over_its_time_budget_is_a_fault() {
+    let gw = start_gateway(
+        &heavy_api("[limits]\nmediation_timeout = 0.2\n"),
+        &[("sequences/heavy.xml", HEAVY)],
+    )
+    .await;
+    let (status, text, took) = post(&gw, "application/xml", many_elements(60_000)).await;
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("500003"), "{text}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // a cheap request still gets through
+    let (status, text, _) = post(&gw, "application/xml", many_elements(3)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"n\":\"7"), "{text}");
+    gw.shutdown().await;
+}
