@@ -368,7 +368,9 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
 pub enum BodyMode {
     /// Streamed to the backend as it arrives (or never read).
     Stream,
-    /// Read fully and kept, so the request can be replayed once after a backend's 401.
+    /// Read fully and kept, so the request can be replayed once after a backend's 401, or
+    /// because the API asks for `request_buffering` (the backend sees nothing until the body is
+    /// complete).
     Keep,
     /// Read fully into the message context (sequences) or for the wire log.
     Buffer,
@@ -493,6 +495,36 @@ mod tests {
                 "{facts:?}"
             );
         }
+    }
+
+    #[test]
+    fn request_buffering_reads_the_body_first() {
+        let plain = Facts {
+            endpoint: true,
+            ..Facts::default()
+        };
+        assert!(decide(plain).is_plain());
+        let buffered = decide(Facts {
+            buffer: true,
+            ..plain
+        });
+        assert_eq!(buffered.body, BodyMode::Keep);
+        assert!(!buffered.is_plain());
+        // a sequence reads it anyway; without an endpoint there is nothing to hold it for
+        let with_flow = decide(Facts {
+            buffer: true,
+            inflow: true,
+            ..plain
+        });
+        assert_eq!(with_flow.body, BodyMode::Buffer);
+        assert_eq!(
+            decide(Facts {
+                buffer: true,
+                ..Facts::default()
+            })
+            .body,
+            BodyMode::Stream
+        );
     }
 
     fn loaded(names: &[&str]) -> Arc<Loaded> {
