@@ -1,10 +1,12 @@
 //! `compile`: artifacts → arena IR with resolved references, checked expressions and semantic
 //! diagnostics.
 
+use crate::compiler::Compiler;
 use crate::convert::{convert_literal, PropertyType};
-use crate::uri::parse_template;
+pub(crate) use crate::ir::{BlockId, EndpointIr, SeqId, ValueSrc};
+use crate::mediators::{self, Node};
 use crate::{CompileOptions, Program};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use synaptic_diag::{codes, Diagnostic, Span, Spanned};
 use synaptic_expr::{CompiledExpr, Dialect, Scope, Value};
 use synaptic_syntax::ast;
@@ -32,9 +34,6 @@ const PROPERTY_TYPES: &[&str] = &[
     "STRING", "BOOLEAN", "INTEGER", "LONG", "SHORT", "FLOAT", "DOUBLE", "OM", "JSON",
 ];
 
-pub(crate) type BlockId = u32;
-pub(crate) type SeqId = u32;
-
 #[derive(Debug)]
 pub(crate) struct Ir {
     pub seqs: Vec<Seq>,
@@ -50,64 +49,10 @@ pub(crate) struct Seq {
     pub on_error: Option<SeqId>,
 }
 
-/// One compiled mediator with what the interpreter must do before it runs.
-#[derive(Debug)]
-pub(crate) struct Node {
-    pub op: Op,
-    pub span: Span,
-    /// Literal registry keys read by this mediator's expressions (prefetched).
-    pub registry_keys: Box<[String]>,
-    /// Whether one of its expressions needs the body built.
-    pub touches_body: bool,
-    /// The only body access is `json-eval($)`, which reads the raw JSON text when the body is
-    /// unbuilt JSON (no DOM needed).
-    pub raw_json_ok: bool,
-}
-
-/// The closed set of compiled mediators.
-#[derive(Debug)]
-pub(crate) enum Op {
-    Property(Box<PropertyOp>),
-    Filter {
-        cond: Cond,
-        then: BlockId,
-        otherwise: Option<BlockId>,
-    },
-    PayloadFactory(Box<PayloadFactoryOp>),
-    Header(Box<HeaderOp>),
-    Call(Box<CallOp>),
-    Send(Box<SendOp>),
-    Log(Box<LogOp>),
-    Respond,
-    Drop,
-    Loopback,
-    Sequence(SeqId),
-    /// A sequence known to exist outside this program (`CompileOptions::external_sequences`).
-    ExternalSequence(String),
-    Switch(Box<SwitchOp>),
-    Enrich(Box<EnrichOp>),
-    MakeFault(Box<MakeFaultOp>),
-    Variable(Box<crate::variable::VariableOp>),
-    Direction {
-        response: bool,
-        body: BlockId,
-    },
-}
-
 #[derive(Debug)]
 pub(crate) enum PropName {
     Literal(String),
     Dynamic(CompiledExpr),
-}
-
-#[derive(Debug)]
-pub(crate) enum ValueSrc {
-    /// Converted at compile time.
-    Literal(Value),
-    Expr(CompiledExpr),
-    /// A Synapse Expression (`${…}`).
-    Syn(synaptic_expr::synexpr::SynExpr),
-    None,
 }
 
 #[derive(Debug)]
@@ -186,21 +131,6 @@ pub(crate) struct HeaderOp {
     pub target: HeaderTarget,
     pub remove: bool,
     pub value: ValueSrc,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum EndpointIr {
-    Http {
-        method: Option<http::Method>,
-        template: String,
-        timeout_ms: Option<u64>,
-    },
-    Address {
-        uri: String,
-        timeout_ms: Option<u64>,
-    },
-    Key(String),
-    Default,
 }
 
 #[derive(Debug)]
@@ -358,39 +288,6 @@ pub(crate) struct MakeFaultOp {
 
 // ===== compile =====
 
-/// Default-scope names synaptic or the gateway provides without a property mediator.
-const BUILTIN_DEFAULT_NAMES: &[&str] = &[
-    "SYSTEM_TIME",
-    "SYSTEM_DATE",
-    "To",
-    "From",
-    "FaultTo",
-    "ReplyTo",
-    "Action",
-    "RelatesTo",
-    "MessageID",
-    "FAULT",
-    "MESSAGE_FORMAT",
-    "OperationName",
-    "ERROR_CODE",
-    "ERROR_MESSAGE",
-    "ERROR_DETAIL",
-    "ERROR_EXCEPTION",
-    "HTTP_SC",
-    "REST_API_CONTEXT",
-    "REST_FULL_REQUEST_PATH",
-    "REST_SUB_REQUEST_PATH",
-    "SYNAPSE_REST_API",
-    "API_NAME",
-    "api.ut.backendRequestTime",
-    "TRANSPORT_IN_NAME",
-    "RESPONSE",
-    "axis2-client",
-];
-
-const BUILTIN_DEFAULT_PREFIXES: &[&str] =
-    &["uri.var.", "query.param.", "oauth.", "api.ut.", "ERROR_"];
-
 const ADDRESSING: &[&str] = &[
     "To",
     "From",
@@ -401,36 +298,20 @@ const ADDRESSING: &[&str] = &[
     "MessageID",
 ];
 
-struct Compiler<'a> {
-    opts: &'a CompileOptions,
-    diags: Vec<Diagnostic>,
-    ir: Ir,
-    /// default-scope property names set anywhere (literal names)
-    set_names: HashSet<String>,
-    dynamic_set: bool,
-    /// default-scope names set with a numeric type
-    numeric_names: HashSet<String>,
-    /// (name, span) default-scope reads, checked after everything is compiled
-    reads: Vec<(String, Span)>,
-    /// (name, span) of operands used numerically
-    numeric_uses: Vec<(String, Span)>,
-    /// `<localEntry>` texts by key
-    local_entries: HashMap<String, String>,
-}
-
 pub(crate) fn compile(
     artifacts: &[ast::Artifact],
     opts: &CompileOptions,
 ) -> (Option<Program>, Vec<Diagnostic>) {
+    let mut ir = Ir {
+        seqs: Vec::new(),
+        seq_by_name: HashMap::new(),
+        blocks: Vec::new(),
+        endpoints: HashMap::new(),
+    };
     let mut c = Compiler {
         opts,
         diags: Vec::new(),
-        ir: Ir {
-            seqs: Vec::new(),
-            seq_by_name: HashMap::new(),
-            blocks: Vec::new(),
-            endpoints: HashMap::new(),
-        },
+        seq_by_name: HashMap::new(),
         set_names: HashSet::new(),
         dynamic_set: false,
         numeric_names: HashSet::new(),
@@ -459,9 +340,9 @@ pub(crate) fn compile(
                 continue;
             }
             first_span.insert(name.clone(), s.name.span);
-            let id = c.ir.seqs.len() as SeqId;
-            c.ir.seq_by_name.insert(name.clone(), id);
-            c.ir.seqs.push(Seq {
+            let id = ir.seqs.len() as SeqId;
+            c.seq_by_name.insert(name.clone(), id);
+            ir.seqs.push(Seq {
                 name,
                 body: 0,
                 on_error: None,
@@ -473,8 +354,8 @@ pub(crate) fn compile(
                 continue;
             }
             if let Some(n) = &e.name {
-                if let Some(ir) = c.endpoint(e) {
-                    c.ir.endpoints.insert(n.value.clone(), ir);
+                if let Some(ep) = c.endpoint(e) {
+                    ir.endpoints.insert(n.value.clone(), ep);
                 }
             }
         }
@@ -496,15 +377,15 @@ pub(crate) fn compile(
     }
     // pass 2: bodies
     for (i, s) in order.iter().enumerate() {
-        let body = c.block(&s.mediators);
-        c.ir.seqs[i].body = body;
+        let body = mediators::block(&mut c, &mut ir.blocks, &s.mediators);
+        ir.seqs[i].body = body;
         if let Some(on_err) = &s.on_error {
-            c.ir.seqs[i].on_error = c.resolve_seq(on_err);
+            ir.seqs[i].on_error = c.resolve_seq(on_err);
         }
     }
     // duplicates are still checked
     for s in duplicates {
-        c.block(&s.mediators);
+        mediators::block(&mut c, &mut ir.blocks, &s.mediators);
     }
     // flows named by APIs and proxies
     for a in artifacts {
@@ -539,251 +420,12 @@ pub(crate) fn compile(
         a.code == b.code && a.primary_span() == b.primary_span() && a.message == b.message
     });
     let ok = !diags.iter().any(|d| d.is_error());
-    (ok.then_some(Program { ir: c.ir }), diags)
+    ir.seq_by_name = std::mem::take(&mut c.seq_by_name);
+    (ok.then_some(Program { ir }), diags)
 }
 
 impl Compiler<'_> {
-    fn err(&mut self, code: synaptic_diag::Code, span: Span, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::error(code, span, msg));
-    }
-    fn warn(&mut self, code: synaptic_diag::Code, span: Span, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::warning(code, span, msg));
-    }
-
-    fn resolve_seq(&mut self, name: &Spanned<String>) -> Option<SeqId> {
-        match self.ir.seq_by_name.get(&name.value) {
-            Some(id) => Some(*id),
-            None => {
-                if !self
-                    .opts
-                    .external_sequences
-                    .iter()
-                    .any(|n| n == &name.value)
-                {
-                    self.err(
-                        codes::E0304,
-                        name.span,
-                        format!("no sequence named `{}`", name.value),
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    fn block(&mut self, ms: &[ast::Mediator]) -> BlockId {
-        let id = self.ir.blocks.len() as BlockId;
-        self.ir.blocks.push(Vec::new());
-        let mut nodes = Vec::with_capacity(ms.len());
-        for m in ms {
-            if let Some(n) = self.mediator(m) {
-                nodes.push(n);
-            }
-        }
-        self.ir.blocks[id as usize] = nodes;
-        id
-    }
-
-    fn expr(&mut self, e: &ast::Expr, dialect: Dialect) -> Option<CompiledExpr> {
-        match synaptic_expr::compile(&e.text, e.span, &e.namespaces, dialect) {
-            Ok(c) => {
-                for (scope, name) in c.property_reads() {
-                    if *scope == Scope::Default {
-                        self.reads.push((name.clone(), e.span));
-                    }
-                }
-                for n in c.numeric_property_uses() {
-                    self.numeric_uses.push((n.clone(), e.span));
-                }
-                self.diags.extend(c.warnings().iter().cloned());
-                Some(c)
-            }
-            Err(ds) => {
-                self.diags.extend(ds);
-                None
-            }
-        }
-    }
-
-    fn mediator(&mut self, m: &ast::Mediator) -> Option<Node> {
-        let span = m.span;
-        let op = match &m.kind {
-            ast::MediatorKind::Property(p) => Op::Property(Box::new(self.property(p, span)?)),
-            ast::MediatorKind::Filter(f) => {
-                let cond = match &f.condition {
-                    ast::Condition::XPath(e) if crate::variable::is_syn(e) => {
-                        Cond::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
-                    }
-                    ast::Condition::XPath(e) => Cond::XPath(self.expr(e, Dialect::XPath)?),
-                    ast::Condition::Regex { source, regex } => {
-                        let source = self.expr(source, Dialect::XPath);
-                        let regex = self.regex(regex);
-                        Cond::Regex {
-                            source: source?,
-                            regex: regex?,
-                        }
-                    }
-                };
-                let then = self.block(&f.then);
-                let otherwise = f.otherwise.as_ref().map(|o| self.block(o));
-                Op::Filter {
-                    cond,
-                    then,
-                    otherwise,
-                }
-            }
-            ast::MediatorKind::PayloadFactory(p) => {
-                Op::PayloadFactory(Box::new(self.payload_factory(p)?))
-            }
-            ast::MediatorKind::Header(h) => Op::Header(Box::new(self.header(h, span)?)),
-            ast::MediatorKind::Call(c) => {
-                let endpoint = match &c.endpoint {
-                    Some(e) => Some(self.endpoint(e)?),
-                    None => None,
-                };
-                Op::Call(Box::new(CallOp {
-                    blocking: c.blocking,
-                    endpoint,
-                }))
-            }
-            ast::MediatorKind::Send(s) => {
-                let endpoint = match &s.endpoint {
-                    Some(e) => Some(self.endpoint(e)?),
-                    None => None,
-                };
-                let receive = match &s.receive {
-                    Some(r) => Some(self.resolve_seq(r)?),
-                    None => None,
-                };
-                Op::Send(Box::new(SendOp { endpoint, receive }))
-            }
-            ast::MediatorKind::Log(l) => Op::Log(Box::new(self.log(l)?)),
-            ast::MediatorKind::Respond => Op::Respond,
-            ast::MediatorKind::Drop => Op::Drop,
-            ast::MediatorKind::Loopback => Op::Loopback,
-            ast::MediatorKind::SequenceRef(name) => match self.ir.seq_by_name.get(&name.value) {
-                Some(id) => Op::Sequence(*id),
-                None if self
-                    .opts
-                    .external_sequences
-                    .iter()
-                    .any(|n| n == &name.value) =>
-                {
-                    Op::ExternalSequence(name.value.clone())
-                }
-                None => {
-                    self.err(
-                        codes::E0304,
-                        name.span,
-                        format!("no sequence named `{}`", name.value),
-                    );
-                    return None;
-                }
-            },
-            ast::MediatorKind::Switch(s) => {
-                let source = self.expr(&s.source, Dialect::XPath);
-                let mut cases = Vec::new();
-                for case in &s.cases {
-                    let re = self.regex(&case.regex);
-                    let body = self.block(&case.mediators);
-                    if let Some(re) = re {
-                        cases.push((re, body));
-                    }
-                }
-                let default = s.default.as_ref().map(|d| self.block(d));
-                Op::Switch(Box::new(SwitchOp {
-                    source: source?,
-                    cases,
-                    default,
-                }))
-            }
-            ast::MediatorKind::Enrich(e) => Op::Enrich(Box::new(self.enrich(e)?)),
-            ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(self.makefault(f)?)),
-            ast::MediatorKind::Variable(v) => {
-                let mut diags = Vec::new();
-                let op =
-                    crate::variable::compile(v, &mut diags, &mut |e| self.expr(e, Dialect::XPath));
-                self.diags.extend(diags);
-                Op::Variable(Box::new(op?))
-            }
-            ast::MediatorKind::Direction { dir, mediators } => {
-                let body = self.block(mediators);
-                Op::Direction {
-                    response: *dir == ast::Dir::Out,
-                    body,
-                }
-            }
-            ast::MediatorKind::Unsupported { name } => {
-                // The parser reports E0108; make sure no program contains it even if not.
-                // at the element name, where the parser reports it too (so the two dedupe)
-                let at = Span {
-                    source: span.source,
-                    start: span.start.saturating_add(1).min(span.end),
-                    end: span
-                        .start
-                        .saturating_add(1)
-                        .saturating_add(name.len() as u32)
-                        .min(span.end),
-                };
-                self.diags.push(Diagnostic::error(
-                    codes::E0108,
-                    at,
-                    format!("mediator <{name}> is not supported yet"),
-                ));
-                return None;
-            }
-        };
-        let mut keys: BTreeSet<String> = BTreeSet::new();
-        if let Op::PayloadFactory(pf) = &op {
-            if let FormatSrc::Key(k) = &pf.format {
-                keys.insert(k.clone());
-            }
-        }
-        if let Op::Enrich(e) = &op {
-            if let EnrichSrc::InlineKey(k) = &e.source {
-                keys.insert(k.clone());
-            }
-        }
-        let mut touches = false;
-        let mut needs_dom = false;
-        visit_exprs(&op, &mut |e| {
-            keys.extend(e.registry_keys().iter().cloned());
-            if e.touches_body() {
-                touches = true;
-                let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
-                if compact != "json-eval($)" {
-                    needs_dom = true;
-                }
-            }
-        });
-        if crate::variable::meta(&syn_exprs(&op), &mut keys) {
-            touches = true;
-            needs_dom = true;
-        }
-        Some(Node {
-            op,
-            span,
-            registry_keys: keys.into_iter().collect(),
-            touches_body: touches,
-            raw_json_ok: touches && !needs_dom,
-        })
-    }
-
-    fn regex(&mut self, r: &Spanned<String>) -> Option<regex::Regex> {
-        match synaptic_expr::compile_java_regex(&r.value) {
-            Ok(re) => Some(re),
-            Err(msg) => {
-                self.err(
-                    codes::E0208,
-                    r.span,
-                    format!("invalid regular expression: {msg}"),
-                );
-                None
-            }
-        }
-    }
-
-    fn property(&mut self, p: &ast::Property, span: Span) -> Option<PropertyOp> {
+    pub(crate) fn property(&mut self, p: &ast::Property, span: Span) -> Option<PropertyOp> {
         let remove = p.action == ast::PropertyAction::Remove;
         // every mistake on the element is reported: the scope, then the type, before giving up
         let scope = match &p.scope {
@@ -907,8 +549,8 @@ impl Compiler<'_> {
                     }
                 }
             }
-            ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
-                ValueSrc::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
+            ast::PropertyValue::Expression(e) if crate::eval::is_syn(e) => {
+                ValueSrc::Syn(crate::eval::compile_syn(e, &mut self.diags)?)
             }
             ast::PropertyValue::Expression(e) => {
                 let c = self.expr(e, Dialect::XPath)?;
@@ -975,19 +617,7 @@ impl Compiler<'_> {
         })
     }
 
-    /// The seed documents' unfilled placeholders.
-    fn placeholder_check(&mut self, l: &Spanned<String>) {
-        let v = l.value.trim();
-        if v.starts_with("{base64encoded(") || v == "{token-endpoint-url}" {
-            self.err(
-                codes::E0112,
-                l.span,
-                format!("placeholder `{v}` is not filled in"),
-            );
-        }
-    }
-
-    fn payload_factory(&mut self, p: &ast::PayloadFactory) -> Option<PayloadFactoryOp> {
+    pub(crate) fn payload_factory(&mut self, p: &ast::PayloadFactory) -> Option<PayloadFactoryOp> {
         let media = match p.media_type {
             ast::MediaType::Xml => MediaType::Xml,
             ast::MediaType::Json => MediaType::Json,
@@ -995,7 +625,7 @@ impl Compiler<'_> {
         };
         let format = match &p.format {
             ast::Format::Inline(s) if synaptic_expr::synexpr::has_expressions(&s.value) => {
-                FormatSrc::Syn(crate::variable::compile_template(s, &mut self.diags)?)
+                FormatSrc::Syn(crate::eval::compile_template(s, &mut self.diags)?)
             }
             ast::Format::Inline(s) => FormatSrc::Inline(s.value.clone()),
             ast::Format::Key(k) => match self.local_entries.get(&k.value) {
@@ -1050,7 +680,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn header(&mut self, h: &ast::Header, span: Span) -> Option<HeaderOp> {
+    pub(crate) fn header(&mut self, h: &ast::Header, span: Span) -> Option<HeaderOp> {
         let remove = h.action == ast::PropertyAction::Remove;
         let target = match h.scope {
             ast::HeaderScope::Transport => {
@@ -1121,8 +751,8 @@ impl Compiler<'_> {
                 }
                 ValueSrc::Literal(Value::String(l.value.clone()))
             }
-            ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
-                ValueSrc::Syn(crate::variable::compile_syn(e, &mut self.diags)?)
+            ast::PropertyValue::Expression(e) if crate::eval::is_syn(e) => {
+                ValueSrc::Syn(crate::eval::compile_syn(e, &mut self.diags)?)
             }
             ast::PropertyValue::Expression(e) => ValueSrc::Expr(self.expr(e, Dialect::XPath)?),
             ast::PropertyValue::Inline(x) => ValueSrc::Literal(Value::Xml(x.value.clone())),
@@ -1138,121 +768,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn endpoint(&mut self, e: &ast::Endpoint) -> Option<EndpointIr> {
-        let timeout_ms = e.timeout_ms.as_ref().map(|t| t.value);
-        Some(match &e.kind {
-            ast::EndpointKind::Http {
-                method,
-                uri_template,
-            } => {
-                let method = match method {
-                    None => None,
-                    Some(m) => {
-                        match http::Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
-                            Ok(m) => Some(m),
-                            Err(_) => {
-                                self.err(
-                                    codes::E0106,
-                                    m.span,
-                                    format!("`{}` is not an HTTP method", m.value),
-                                );
-                                return None;
-                            }
-                        }
-                    }
-                };
-                self.check_template(uri_template)?;
-                EndpointIr::Http {
-                    method,
-                    template: uri_template.value.clone(),
-                    timeout_ms,
-                }
-            }
-            ast::EndpointKind::Address { uri } => {
-                let u = uri.value.trim();
-                if u.starts_with('{') {
-                    self.placeholder_check(uri);
-                    return None;
-                }
-                if url::Url::parse(u).is_err() {
-                    self.err(codes::E0308, uri.span, format!("`{u}` is not a valid URI"));
-                    return None;
-                }
-                EndpointIr::Address {
-                    uri: u.to_string(),
-                    timeout_ms,
-                }
-            }
-            ast::EndpointKind::Key(k) => EndpointIr::Key(k.value.clone()),
-            ast::EndpointKind::Default => EndpointIr::Default,
-            ast::EndpointKind::Unsupported { kind } => {
-                self.err(
-                    codes::E0108,
-                    e.span,
-                    format!("`{kind}` endpoints are not supported by synaptic yet"),
-                );
-                return None;
-            }
-        })
-    }
-
-    fn check_template(&mut self, t: &Spanned<String>) -> Option<()> {
-        let exprs = match parse_template(&t.value) {
-            Ok(e) => e,
-            Err((_, msg)) => {
-                self.err(codes::E0308, t.span, msg);
-                return None;
-            }
-        };
-        let mut ok = true;
-        for e in &exprs {
-            let text = &t.value[e.start..e.end];
-            if text == "{token-endpoint-url}" || text.starts_with("{base64encoded(") {
-                self.err(
-                    codes::E0112,
-                    t.span,
-                    format!("placeholder `{text}` is not filled in"),
-                );
-                ok = false;
-                continue;
-            }
-            for v in &e.vars {
-                if !(v.name.starts_with("uri.var.") || v.name.starts_with("query.param.")) {
-                    self.diags.push(
-                        Diagnostic::error(
-                            codes::E0305,
-                            t.span,
-                            format!(
-                                "`{}` in a uri-template can never be bound (only `uri.var.*` and `query.param.*` are)",
-                                text
-                            ),
-                        )
-                        .with_note("an unbound variable expands to nothing"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if ok && exprs.first().is_none_or(|e| e.start != 0) {
-            let u = t.value.trim();
-            let prefix = &u[..exprs
-                .first()
-                .map(|e| e.start)
-                .unwrap_or(u.len())
-                .min(u.len())];
-            if !(prefix.starts_with("http://") || prefix.starts_with("https://")) {
-                self.err(
-                    codes::E0308,
-                    t.span,
-                    format!("`{u}` is not an absolute http(s) URI"),
-                );
-                ok = false;
-            }
-        }
-        ok.then_some(())
-    }
-
-    fn log(&mut self, l: &ast::Log) -> Option<LogOp> {
+    pub(crate) fn log(&mut self, l: &ast::Log) -> Option<LogOp> {
         let level = match l.level {
             ast::LogLevel::Simple => LogLevel::Simple,
             ast::LogLevel::Headers => LogLevel::Headers,
@@ -1264,8 +780,8 @@ impl Compiler<'_> {
         for p in &l.properties {
             let v = match &p.value {
                 ast::PropertyValue::Literal(s) => ValueSrc::Literal(Value::String(s.value.clone())),
-                ast::PropertyValue::Expression(e) if crate::variable::is_syn(e) => {
-                    match crate::variable::compile_syn(e, &mut self.diags) {
+                ast::PropertyValue::Expression(e) if crate::eval::is_syn(e) => {
+                    match crate::eval::compile_syn(e, &mut self.diags) {
                         Some(x) => ValueSrc::Syn(x),
                         None => {
                             ok = false;
@@ -1286,7 +802,7 @@ impl Compiler<'_> {
             props.push((p.name.value.clone(), v));
         }
         let message = match &l.message {
-            Some(m) => match crate::variable::compile_template(m, &mut self.diags) {
+            Some(m) => match crate::eval::compile_template(m, &mut self.diags) {
                 Some(t) => Some(t),
                 None => return None,
             },
@@ -1301,7 +817,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn enrich(&mut self, e: &ast::Enrich) -> Option<EnrichOp> {
+    pub(crate) fn enrich(&mut self, e: &ast::Enrich) -> Option<EnrichOp> {
         let s = &e.source;
         let t = &e.target;
         let source = match s.ty {
@@ -1476,7 +992,7 @@ impl Compiler<'_> {
     }
 
     /// Split inline text at its `{expression}` placeholders and compile each expression.
-    fn inline_template(
+    pub(crate) fn inline_template(
         &mut self,
         x: &Spanned<String>,
         spans: &[(usize, usize)],
@@ -1512,7 +1028,7 @@ impl Compiler<'_> {
         ok.then_some(parts)
     }
 
-    fn enrich_path(&mut self, x: &ast::Expr, target: bool) -> Option<EnrichPath> {
+    pub(crate) fn enrich_path(&mut self, x: &ast::Expr, target: bool) -> Option<EnrichPath> {
         let what = if target { "target" } else { "source" };
         if let Some(inner) = crate::jpath::json_eval_inner(&x.text) {
             return match crate::jpath::parse(inner) {
@@ -1550,7 +1066,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn makefault(&mut self, m: &ast::MakeFault) -> Option<MakeFaultOp> {
+    pub(crate) fn makefault(&mut self, m: &ast::MakeFault) -> Option<MakeFaultOp> {
         let version = match m.version {
             ast::FaultVersion::Soap11 => FaultVersion::Soap11,
             ast::FaultVersion::Soap12 => FaultVersion::Soap12,
@@ -1611,43 +1127,6 @@ impl Compiler<'_> {
             detail,
         })
     }
-
-    fn finish_checks(&mut self) {
-        // W0201: default-scope reads nothing sets
-        if !self.dynamic_set {
-            let mut seen = HashSet::new();
-            let reads = std::mem::take(&mut self.reads);
-            for (name, span) in reads {
-                if name.is_empty()
-                    || self.set_names.contains(&name)
-                    || BUILTIN_DEFAULT_NAMES.contains(&name.as_str())
-                    || BUILTIN_DEFAULT_PREFIXES.iter().any(|p| name.starts_with(p))
-                {
-                    continue;
-                }
-                if seen.insert((name.clone(), span.start, span.source)) {
-                    self.warn(
-                        codes::W0201,
-                        span,
-                        format!("property `{name}` is read but no property mediator sets it"),
-                    );
-                }
-            }
-        }
-        // W0902: numeric use of numerically typed properties
-        let uses = std::mem::take(&mut self.numeric_uses);
-        for (name, span) in uses {
-            if self.numeric_names.contains(&name) {
-                self.warn(
-                    codes::W0902,
-                    span,
-                    format!(
-                        "arithmetic or a numeric comparison on `{name}`, which is set with a numeric type: NaN in Synapse; a number in synaptic"
-                    ),
-                );
-            }
-        }
-    }
 }
 
 /// Whether inline enrich text is JSON as Synapse's factory decides (gson parses it, or it is
@@ -1704,118 +1183,4 @@ fn get_property_target(text: &str) -> Option<Result<(Scope, String), String>> {
         },
         [] => Err("an enrich get-property target needs the property name in single quotes".into()),
     })
-}
-
-/// Every Synapse Expression (`${…}`) of an op (not descending into blocks).
-pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
-    fn value(v: &ValueSrc) -> Option<&synaptic_expr::synexpr::SynExpr> {
-        match v {
-            ValueSrc::Syn(e) => Some(e),
-            _ => None,
-        }
-    }
-    let mut out = Vec::new();
-    match op {
-        Op::Property(p) => out.extend(value(&p.value)),
-        Op::Header(h) => out.extend(value(&h.value)),
-        Op::Log(l) => {
-            out.extend(l.props.iter().filter_map(|(_, v)| value(v)));
-            out.extend(l.message.iter().flat_map(|m| m.expressions()));
-        }
-        Op::MakeFault(m) => out.extend(m.reason.as_ref().and_then(value)),
-        Op::Filter {
-            cond: Cond::Syn(e), ..
-        } => out.push(e),
-        Op::PayloadFactory(p) => {
-            if let FormatSrc::Syn(t) = &p.format {
-                out.extend(t.expressions());
-            }
-        }
-        Op::Variable(v) => {
-            if let crate::variable::VarSrc::Syn(e) = &v.value {
-                out.push(e);
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-/// Every expression of an op (not descending into blocks).
-pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
-    let value = |v: &ValueSrc, f: &mut dyn FnMut(&CompiledExpr)| {
-        if let ValueSrc::Expr(e) = v {
-            f(e)
-        }
-    };
-    match op {
-        Op::Property(p) => {
-            if let PropName::Dynamic(e) = &p.name {
-                f(e);
-            }
-            value(&p.value, f);
-        }
-        Op::Filter { cond, .. } => match cond {
-            Cond::XPath(e) => f(e),
-            Cond::Regex { source, .. } => f(source),
-            Cond::Syn(_) => {}
-        },
-        Op::Variable(v) => {
-            if let crate::variable::VarSrc::XPath(e) = &v.value {
-                f(e);
-            }
-        }
-        Op::PayloadFactory(p) => {
-            for a in &p.args {
-                if let ArgSrc::Expr { expr, .. } = &a.src {
-                    f(expr);
-                }
-            }
-        }
-        Op::Header(h) => value(&h.value, f),
-        Op::Log(l) => {
-            for (_, v) in &l.props {
-                value(v, f);
-            }
-        }
-        Op::Switch(s) => f(&s.source),
-        Op::Enrich(e) => {
-            if let EnrichSrc::InlineTemplate(parts) = &e.source {
-                for part in parts {
-                    if let TemplatePart::Expr { expr, .. } = part {
-                        f(expr);
-                    }
-                }
-            }
-            let mut path = |p: &EnrichPath| match p {
-                EnrichPath::Value(c) | EnrichPath::JsonValue(c) => f(c),
-                EnrichPath::Nodes(_) | EnrichPath::Json(_) => {}
-            };
-            if let EnrichSrc::Custom(p) = &e.source {
-                path(p);
-            }
-            if let EnrichTgt::Custom(p) = &e.target {
-                path(p);
-            }
-        }
-        Op::MakeFault(m) => {
-            if let Some(FaultCodeSrc::Expr(c)) = &m.code {
-                f(c);
-            }
-            if let Some(r) = &m.reason {
-                value(r, f);
-            }
-            if let Some(FaultDetailSrc::Expr(c)) = &m.detail {
-                f(c);
-            }
-        }
-        Op::Call(_)
-        | Op::Send(_)
-        | Op::Respond
-        | Op::Drop
-        | Op::Loopback
-        | Op::Sequence(_)
-        | Op::ExternalSequence(_)
-        | Op::Direction { .. } => {}
-    }
 }

@@ -11,8 +11,8 @@ use crate::compile::{
 };
 use crate::context::mime_of;
 use crate::convert::value_string;
+use crate::eval::{eval, eval_src};
 use crate::jpath::Missing;
-use crate::run::{eval, eval_src};
 use crate::xsel::{self, NodeRef, Part};
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
 use serde_json::Value as Json;
@@ -1009,7 +1009,7 @@ pub(crate) fn makefault(
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
     ctx.ensure_built()?;
-    let text_of = |ctx: &MessageContext, v: &crate::compile::ValueSrc| {
+    let text_of = |ctx: &MessageContext, v: &crate::ir::ValueSrc| {
         eval_src(engine, ctx, v).map(|v| value_string(&v).unwrap_or_default())
     };
     let env = match op.version {

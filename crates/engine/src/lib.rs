@@ -9,10 +9,15 @@
 //! recursive `async fn`.
 
 mod compile;
+mod compiler;
 mod context;
 mod convert;
 mod enrich;
+mod eval;
+mod exec;
+mod ir;
 mod jpath;
+mod mediators;
 mod observe;
 mod payload_factory;
 mod redact;

@@ -1,11 +1,15 @@
 //! The interpreter: an iterative loop over the arena IR with a frame stack.
 
 use crate::compile::{
-    ArgSrc, BlockId, CallOp, Cond, EndpointIr, FormatSrc, HeaderOp, HeaderTarget, Ir, LogLevel,
-    LogOp, MediaType, Node, Op, PayloadFactoryOp, PropName, PropertyOp, SeqId, ValueSrc,
+    ArgSrc, CallOp, Cond, FormatSrc, HeaderOp, HeaderTarget, Ir, LogLevel, LogOp, MediaType,
+    PayloadFactoryOp, PropName, PropertyOp,
 };
-use crate::context::{mime_of, system_props, Env};
+use crate::context::{mime_of, system_props};
 use crate::convert::{convert, value_string, Converted};
+use crate::eval::{eval, eval_src};
+use crate::exec::{respond_status, Step};
+use crate::ir::{BlockId, EndpointIr, SeqId, ValueSrc};
+use crate::mediators::{Node, Op};
 use crate::observe;
 use crate::payload_factory::{self as pf, Arg, Out};
 use crate::redact::{redact_header_value, redact_text};
@@ -17,7 +21,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use std::time::Duration;
 use synaptic_diag::Span;
-use synaptic_expr::{CompiledExpr, Scope, Value};
+use synaptic_expr::{Scope, Value};
 use synaptic_payload::{Payload, SoapVersion};
 
 const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -28,15 +32,6 @@ struct Frame {
     pc: usize,
     /// The `onError` of the sequence this frame starts.
     on_error: Option<SeqId>,
-}
-
-enum Step {
-    Next,
-    Push(BlockId),
-    PushSeq(SeqId),
-    End(Flow),
-    /// Run a sequence on the response of a `send`, then answer.
-    Receive(SeqId),
 }
 
 pub(crate) async fn mediate(
@@ -189,37 +184,6 @@ fn set_error_props(ctx: &mut MessageContext, e: &MediationError) {
     d.insert("ERROR_DETAIL".into(), Value::String(e.message.clone()));
 }
 
-pub(crate) fn eval(
-    engine: &Engine,
-    ctx: &MessageContext,
-    e: &CompiledExpr,
-) -> Result<Value, MediationError> {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
-    synaptic_expr::eval(e, &env).map_err(|err| {
-        MediationError::internal(
-            ErrorKind::Expression,
-            format!("expression `{}` failed: {err}", e.text),
-        )
-        .at(e.span)
-    })
-}
-
-pub(crate) fn eval_src(
-    engine: &Engine,
-    ctx: &MessageContext,
-    v: &ValueSrc,
-) -> Result<Value, MediationError> {
-    match v {
-        ValueSrc::Literal(v) => Ok(v.clone()),
-        ValueSrc::Expr(e) => eval(engine, ctx, e),
-        ValueSrc::Syn(e) => Ok(crate::variable::eval_syn(engine, ctx, e)),
-        ValueSrc::None => Ok(Value::Null),
-    }
-}
-
 fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -272,7 +236,7 @@ async fn step(
         } => {
             let yes = match cond {
                 Cond::XPath(e) => truthy(&eval(engine, ctx, e)?),
-                Cond::Syn(e) => crate::variable::eval_syn_cond(engine, ctx, e),
+                Cond::Syn(e) => crate::eval::eval_syn_cond(engine, ctx, e),
                 Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
                     None => false,
                     Some(s) => regex.is_match(&s),
@@ -353,36 +317,6 @@ async fn step(
         } else {
             Step::Next
         }),
-    }
-}
-
-fn respond_status(ctx: &mut MessageContext) {
-    if let Some(sc) = ctx
-        .properties
-        .axis2
-        .get("HTTP_SC")
-        .and_then(value_string)
-        .and_then(|s| s.trim().parse::<u16>().ok())
-    {
-        ctx.status = Some(sc);
-    } else if ctx.st.fault_response || body_has_fault(ctx) {
-        // a SOAP fault body (or a POX makefault) goes out as 500, unless FAULTS_AS_HTTP_200
-        let as_200 = ctx
-            .axis2_string("FAULTS_AS_HTTP_200")
-            .is_some_and(|s| s.trim().eq_ignore_ascii_case("true"));
-        ctx.status = Some(if as_200 { 200 } else { 500 });
-    }
-    ctx.response = true;
-}
-
-/// The body is a SOAP fault (`SOAPBody.hasFault()`).
-fn body_has_fault(ctx: &MessageContext) -> bool {
-    match &ctx.payload {
-        Payload::Xml(env) if env.version != SoapVersion::Pox => env
-            .body
-            .first()
-            .is_some_and(|e| e.name.is(env.namespace(), "Fault")),
-        _ => false,
     }
 }
 
@@ -927,7 +861,7 @@ fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext, at: Span) -> Result<(),
     let mut parts: Vec<String> = Vec::new();
     let sep = l.separator.as_str();
     if let Some(m) = &l.message {
-        parts.push(crate::variable::render(engine, ctx, m));
+        parts.push(crate::eval::render(engine, ctx, m));
     }
     if !matches!(l.level, LogLevel::Custom) && l.message.is_none() {
         if let Some(to) = ctx.st.addressing.get("To") {
