@@ -2,7 +2,6 @@
 //! diagnostics.
 
 use crate::compiler::Compiler;
-use crate::convert::{convert_literal, PropertyType};
 pub(crate) use crate::ir::{BlockId, EndpointIr, SeqId, ValueSrc};
 use crate::mediators::{self, Node};
 use crate::{CompileOptions, Program};
@@ -12,27 +11,6 @@ use synaptic_expr::{CompiledExpr, Dialect, Scope, Value};
 use synaptic_syntax::ast;
 
 // ===== IR =====
-
-/// The scopes a property mediator knows (`env`, `file` and `func` are read-only).
-const PROPERTY_SCOPES: &[&str] = &[
-    "default",
-    "transport",
-    "axis2",
-    "axis2-client",
-    "operation",
-    "registry",
-    "system",
-    "env",
-    "file",
-    "func",
-    "trace",
-    "analytics",
-];
-
-/// The property `type` values Synapse has.
-const PROPERTY_TYPES: &[&str] = &[
-    "STRING", "BOOLEAN", "INTEGER", "LONG", "SHORT", "FLOAT", "DOUBLE", "OM", "JSON",
-];
 
 #[derive(Debug)]
 pub(crate) struct Ir {
@@ -47,22 +25,6 @@ pub(crate) struct Seq {
     pub name: String,
     pub body: BlockId,
     pub on_error: Option<SeqId>,
-}
-
-#[derive(Debug)]
-pub(crate) enum PropName {
-    Literal(String),
-    Dynamic(CompiledExpr),
-}
-
-#[derive(Debug)]
-pub(crate) struct PropertyOp {
-    pub name: PropName,
-    pub remove: bool,
-    pub scope: Scope,
-    pub ty: Option<PropertyType>,
-    pub value: ValueSrc,
-    pub pattern: Option<(regex::Regex, usize)>,
 }
 
 #[derive(Debug)]
@@ -425,198 +387,6 @@ pub(crate) fn compile(
 }
 
 impl Compiler<'_> {
-    pub(crate) fn property(&mut self, p: &ast::Property, span: Span) -> Option<PropertyOp> {
-        let remove = p.action == ast::PropertyAction::Remove;
-        // every mistake on the element is reported: the scope, then the type, before giving up
-        let scope = match &p.scope {
-            None => Some(Scope::Default),
-            Some(s) => {
-                let sc = Scope::parse(&s.value);
-                if sc.is_none() {
-                    self.err(
-                        codes::E0301,
-                        s.span,
-                        format!(
-                            "unknown property scope `{}`{} (the scopes are: {})",
-                            s.value,
-                            synaptic_diag::suggest::did_you_mean(&s.value, PROPERTY_SCOPES),
-                            PROPERTY_SCOPES.join(", ")
-                        ),
-                    );
-                }
-                sc
-            }
-        };
-        let ty = match &p.ty {
-            None => Some(None),
-            Some(t) => match PropertyType::parse(&t.value) {
-                Some(t) => Some(Some(t)),
-                None => {
-                    self.err(
-                        codes::E0302,
-                        t.span,
-                        format!(
-                            "unknown property type `{}`{} (the types are: {})",
-                            t.value,
-                            synaptic_diag::suggest::did_you_mean(&t.value, PROPERTY_TYPES),
-                            PROPERTY_TYPES.join(", ")
-                        ),
-                    );
-                    None
-                }
-            },
-        };
-        let scope_span = p.scope.as_ref().map(|s| s.span).unwrap_or(span);
-        let scope = match (scope, ty) {
-            (Some(sc), Some(_)) => sc,
-            (Some(sc @ (Scope::Env | Scope::File | Scope::Func)), None) => {
-                self.err(
-                    codes::E0306,
-                    scope_span,
-                    format!("scope `{}` is read-only", sc.as_str()),
-                );
-                return None;
-            }
-            _ => return None,
-        };
-        let ty = ty?;
-        match scope {
-            Scope::Env | Scope::File | Scope::Func => {
-                self.err(
-                    codes::E0306,
-                    scope_span,
-                    format!("scope `{}` is read-only", scope.as_str()),
-                );
-                return None;
-            }
-            Scope::Registry | Scope::System if remove => {
-                self.warn(
-                    codes::W0301,
-                    span,
-                    format!(
-                        "`action=\"remove\"` has no effect in scope `{}`",
-                        scope.as_str()
-                    ),
-                );
-            }
-            _ => {}
-        }
-        let name = if p.name.value.len() > 2
-            && p.name.value.starts_with('{')
-            && p.name.value.ends_with('}')
-        {
-            let inner = &p.name.value[1..p.name.value.len() - 1];
-            let e = ast::Expr {
-                text: inner.to_string(),
-                span: p.name.span,
-                namespaces: Vec::new(),
-            };
-            self.dynamic_set = true;
-            PropName::Dynamic(self.expr(&e, Dialect::XPath)?)
-        } else {
-            if matches!(scope, Scope::Default) && !remove {
-                self.set_names.insert(p.name.value.clone());
-                if ty.is_some_and(|t| t.is_numeric()) {
-                    self.numeric_names.insert(p.name.value.clone());
-                }
-            }
-            PropName::Literal(p.name.value.clone())
-        };
-        if scope == Scope::Transport && !remove {
-            if let PropName::Literal(n) = &name {
-                if http::HeaderName::from_bytes(n.as_bytes()).is_err() {
-                    self.err(
-                        codes::E0106,
-                        p.name.span,
-                        format!("`{n}` is not a valid HTTP header name"),
-                    );
-                }
-            }
-        }
-        let value = match &p.value {
-            _ if remove => ValueSrc::None,
-            ast::PropertyValue::Literal(l) => {
-                self.placeholder_check(l);
-                match convert_literal(&l.value, ty) {
-                    Ok(v) => ValueSrc::Literal(v),
-                    Err(msg) => {
-                        self.err(
-                            codes::E0303,
-                            l.span,
-                            format!("value `{}` does not convert: {msg}", l.value),
-                        );
-                        return None;
-                    }
-                }
-            }
-            ast::PropertyValue::Expression(e) if crate::eval::is_syn(e) => {
-                ValueSrc::Syn(crate::eval::compile_syn(e, &mut self.diags)?)
-            }
-            ast::PropertyValue::Expression(e) => {
-                let c = self.expr(e, Dialect::XPath)?;
-                let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
-                let never_empty = compact == "get-property('SYSTEM_TIME')"
-                    || compact == "get-property(\"SYSTEM_TIME\")";
-                if ty.is_some_and(|t| t.is_numeric()) && c.may_be_empty() && !never_empty {
-                    self.diags.push(
-                        Diagnostic::warning(
-                            codes::W0901,
-                            e.span,
-                            format!(
-                                "numeric type {} on a value that can be empty or missing: Synapse faults on an empty value here (e.g. the first run of a registry cache); synaptic leaves the property unset",
-                                ty.map(|t| t.as_str()).unwrap_or("")
-                            ),
-                        ),
-                    );
-                }
-                ValueSrc::Expr(c)
-            }
-            ast::PropertyValue::Inline(x) => match ty {
-                Some(PropertyType::Json) => match serde_json::from_str(&x.value) {
-                    Ok(j) => ValueSrc::Literal(Value::Json(j)),
-                    Err(_) => {
-                        ValueSrc::Literal(Value::Json(serde_json::Value::String(x.value.clone())))
-                    }
-                },
-                _ => ValueSrc::Literal(Value::Xml(x.value.clone())),
-            },
-            ast::PropertyValue::None => ValueSrc::None,
-        };
-        let pattern = match (&p.pattern, &p.group) {
-            (Some(pat), g) => {
-                let re = self.regex(pat)?;
-                let group = match g {
-                    None => 0,
-                    Some(g) => match g.value.trim().parse::<usize>() {
-                        Ok(n) => n,
-                        Err(_) => {
-                            self.err(
-                                codes::E0106,
-                                g.span,
-                                format!("group `{}` is not a number ≥ 0", g.value),
-                            );
-                            return None;
-                        }
-                    },
-                };
-                Some((re, group))
-            }
-            (None, Some(g)) => {
-                self.err(codes::E0105, g.span, "`group` needs a `pattern`");
-                return None;
-            }
-            (None, None) => None,
-        };
-        Some(PropertyOp {
-            name,
-            remove,
-            scope,
-            ty,
-            value,
-            pattern,
-        })
-    }
-
     pub(crate) fn payload_factory(&mut self, p: &ast::PayloadFactory) -> Option<PayloadFactoryOp> {
         let media = match p.media_type {
             ast::MediaType::Xml => MediaType::Xml,

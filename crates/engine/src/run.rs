@@ -1,15 +1,15 @@
 //! The interpreter: an iterative loop over the arena IR with a frame stack.
 
 use crate::compile::{
-    ArgSrc, CallOp, Cond, FormatSrc, HeaderOp, HeaderTarget, Ir, LogLevel, LogOp, MediaType,
-    PayloadFactoryOp, PropName, PropertyOp,
+    ArgSrc, CallOp, FormatSrc, HeaderOp, HeaderTarget, Ir, LogLevel, LogOp, MediaType,
+    PayloadFactoryOp,
 };
-use crate::context::{mime_of, system_props};
-use crate::convert::{convert, value_string, Converted};
+use crate::context::mime_of;
+use crate::convert::value_string;
 use crate::eval::{eval, eval_src};
 use crate::exec::{respond_status, Step};
-use crate::ir::{BlockId, EndpointIr, SeqId, ValueSrc};
-use crate::mediators::{Node, Op};
+use crate::ir::{BlockId, EndpointIr, SeqId};
+use crate::mediators::Node;
 use crate::observe;
 use crate::payload_factory::{self as pf, Arg, Out};
 use crate::redact::{redact_header_value, redact_text};
@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use std::time::Duration;
 use synaptic_diag::Span;
-use synaptic_expr::{Scope, Value};
+use synaptic_expr::Value;
 use synaptic_payload::{Payload, SoapVersion};
 
 const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -84,7 +84,7 @@ pub(crate) async fn mediate(
             return Err(e);
         }
         let snap = observe::before(ctx);
-        let result = step(engine, ir, node, ctx).await;
+        let result = step(engine, node, ctx).await;
         observe::after(ctx, node.span, frames.len(), snap, result.is_err());
         let next = match result {
             Ok(s) => s,
@@ -184,7 +184,7 @@ fn set_error_props(ctx: &mut MessageContext, e: &MediationError) {
     d.insert("ERROR_DETAIL".into(), Value::String(e.message.clone()));
 }
 
-fn truthy(v: &Value) -> bool {
+pub(crate) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Boolean(b) => *b,
@@ -198,7 +198,6 @@ fn truthy(v: &Value) -> bool {
 
 async fn step(
     engine: &Engine,
-    ir: &Ir,
     node: &Node,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
@@ -226,245 +225,18 @@ async fn step(
     if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
         ctx.ensure_built()?;
     }
-    match &node.op {
-        Op::Property(p) => property(engine, p, ctx).await.map(|_| Step::Next),
-        Op::Variable(v) => crate::variable::run(engine, v, ctx).map(|_| Step::Next),
-        Op::Filter {
-            cond,
-            then,
-            otherwise,
-        } => {
-            let yes = match cond {
-                Cond::XPath(e) => truthy(&eval(engine, ctx, e)?),
-                Cond::Syn(e) => crate::eval::eval_syn_cond(engine, ctx, e),
-                Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
-                    None => false,
-                    Some(s) => regex.is_match(&s),
-                },
-            };
-            Ok(if yes {
-                Step::Push(*then)
-            } else {
-                match otherwise {
-                    Some(b) => Step::Push(*b),
-                    None => Step::Next,
-                }
-            })
-        }
-        Op::PayloadFactory(p) => payload_factory(engine, p, ctx).map(|_| Step::Next),
-        Op::Header(h) => header(engine, h, ctx).map(|_| Step::Next),
-        Op::Call(c) => call(engine, ir, c, ctx).await.map(|_| Step::Next),
-        Op::Send(s) => {
-            let mut endpoint = s.endpoint.clone();
-            if endpoint.is_none() {
-                if ctx.is_response() {
-                    respond_status(ctx);
-                    return Ok(Step::End(Flow::Respond));
-                }
-                // an address set with `<header name="To">` is where Synapse sends the message
-                if !ctx.st.addressing.contains_key("To") {
-                    return Ok(Step::End(Flow::Continue));
-                }
-                endpoint = Some(EndpointIr::Default);
-            }
-            let c = CallOp {
-                blocking: false,
-                endpoint,
-            };
-            call(engine, ir, &c, ctx).await?;
-            Ok(match s.receive {
-                Some(r) => Step::Receive(r),
-                None => Step::End(Flow::Respond),
-            })
-        }
-        Op::Log(l) => {
-            log(engine, l, ctx, node.span)?;
-            Ok(Step::Next)
-        }
-        Op::Respond => {
-            respond_status(ctx);
-            Ok(Step::End(Flow::Respond))
-        }
-        Op::Drop => Ok(Step::End(Flow::Drop)),
-        Op::Loopback => {
-            ctx.response = true;
-            respond_status(ctx);
-            Ok(Step::End(Flow::Respond))
-        }
-        Op::Sequence(s) => Ok(Step::PushSeq(*s)),
-        Op::ExternalSequence(name) => Err(MediationError::internal(
-            ErrorKind::Fault,
-            format!("sequence `{name}` is not loaded"),
-        )),
-        Op::Switch(s) => {
-            let v = value_string(&eval(engine, ctx, &s.source)?);
-            if let Some(v) = v {
-                for (re, b) in &s.cases {
-                    if re.is_match(&v) {
-                        return Ok(Step::Push(*b));
-                    }
-                }
-            }
-            Ok(match s.default {
-                Some(b) => Step::Push(b),
-                None => Step::Next,
-            })
-        }
-        Op::Enrich(e) => crate::enrich::enrich(engine, e, ctx).map(|_| Step::Next),
-        Op::MakeFault(m) => crate::enrich::makefault(engine, m, ctx).map(|_| Step::Next),
-        Op::Direction { response, body } => Ok(if *response == ctx.is_response() {
-            Step::Push(*body)
-        } else {
-            Step::Next
-        }),
-    }
+    crate::mediators::run(engine, node, ctx).await
 }
 
 // === property ===
 
-async fn property(
-    engine: &Engine,
-    p: &PropertyOp,
-    ctx: &mut MessageContext,
-) -> Result<(), MediationError> {
-    let name: std::borrow::Cow<'_, str> = match &p.name {
-        PropName::Literal(n) => n.as_str().into(),
-        PropName::Dynamic(e) => value_string(&eval(engine, ctx, e)?)
-            .unwrap_or_default()
-            .into(),
-    };
-    if p.remove {
-        match p.scope {
-            Scope::Default => {
-                ctx.properties.default.remove(name.as_ref());
-            }
-            Scope::Axis2 => {
-                ctx.properties.axis2.remove(name.as_ref());
-            }
-            Scope::Axis2Client => {
-                ctx.st.axis2_client.remove(name.as_ref());
-            }
-            Scope::Operation => {
-                ctx.properties.operation.remove(name.as_ref());
-            }
-            Scope::Transport => {
-                ctx.headers.remove(name.as_ref());
-            }
-            Scope::Registry
-            | Scope::System
-            | Scope::Env
-            | Scope::File
-            | Scope::Func
-            | Scope::Trace
-            | Scope::Analytics => {}
-        }
-        return Ok(());
-    }
-    let literal = matches!(p.value, ValueSrc::Literal(_));
-    let mut v = eval_src(engine, ctx, &p.value)?;
-    if let Some((re, g)) = &p.pattern {
-        let s = value_string(&v).unwrap_or_default();
-        v = Value::String(match re.captures(&s) {
-            Some(c) => c
-                .get(*g)
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default(),
-            None => String::new(),
-        });
-    }
-    let conv = if literal && p.pattern.is_none() {
-        Converted::Set(v)
-    } else {
-        convert(v, p.ty).map_err(|msg| {
-            MediationError::internal(ErrorKind::Conversion, format!("property `{name}`: {msg}"))
-        })?
-    };
-    let v = match conv {
-        Converted::Unset => return Ok(()),
-        Converted::Set(v) => v,
-    };
-    let name = name.as_ref();
-    match p.scope {
-        Scope::Default => {
-            if v != Value::Null {
-                ctx.properties.default.insert(name.to_string(), v);
-            }
-        }
-        Scope::Axis2 => {
-            if name == "messageType" {
-                match value_string(&v) {
-                    Some(mt) => ctx.set_message_type(&mt),
-                    None => {
-                        ctx.properties.axis2.remove(name);
-                    }
-                }
-            } else if v == Value::Null {
-                ctx.properties.axis2.remove(name);
-            } else {
-                ctx.properties.axis2.insert(name.to_string(), v);
-            }
-        }
-        Scope::Axis2Client => {
-            if v == Value::Null {
-                ctx.st.axis2_client.remove(name);
-            } else {
-                ctx.st.axis2_client.insert(name.to_string(), v);
-            }
-        }
-        Scope::Operation => {
-            if v != Value::Null {
-                ctx.properties.operation.insert(name.to_string(), v);
-            }
-        }
-        Scope::Transport => {
-            let s = value_string(&v).unwrap_or_default();
-            set_header(ctx, name, &s)?;
-        }
-        Scope::Registry => {
-            let Some(s) = value_string(&v) else {
-                return Err(MediationError::internal(
-                    ErrorKind::Registry,
-                    format!("cannot write a null value to registry key `{name}`"),
-                ));
-            };
-            engine.registry.put(name, &s).await.map_err(|e| {
-                MediationError::internal(ErrorKind::Registry, format!("registry write failed: {e}"))
-            })?;
-            ctx.st.registry.insert(name.to_string(), Some(s));
-        }
-        Scope::System => {
-            if let Some(s) = value_string(&v) {
-                if let Ok(mut m) = system_props().write() {
-                    m.insert(name.to_string(), s);
-                }
-            }
-        }
-        // read-only scopes are refused by compile; trace/analytics are not kept
-        Scope::Env | Scope::File | Scope::Func | Scope::Trace | Scope::Analytics => {}
-    }
-    Ok(())
-}
-
-fn set_header(ctx: &mut MessageContext, name: &str, value: &str) -> Result<(), MediationError> {
-    let n = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        MediationError::internal(
-            ErrorKind::Conversion,
-            format!("`{name}` is not a valid header name"),
-        )
-    })?;
-    let v = HeaderValue::from_str(value).map_err(|_| {
-        MediationError::internal(
-            ErrorKind::Conversion,
-            format!("the value for header `{name}` contains characters not allowed in HTTP"),
-        )
-    })?;
-    ctx.headers.insert(n, v);
-    Ok(())
-}
-
 // === header ===
 
-fn header(engine: &Engine, h: &HeaderOp, ctx: &mut MessageContext) -> Result<(), MediationError> {
+pub(crate) fn header(
+    engine: &Engine,
+    h: &HeaderOp,
+    ctx: &mut MessageContext,
+) -> Result<(), MediationError> {
     match &h.target {
         HeaderTarget::Transport(n) => {
             if h.remove {
@@ -547,7 +319,7 @@ fn header(engine: &Engine, h: &HeaderOp, ctx: &mut MessageContext) -> Result<(),
 
 // === payloadFactory ===
 
-fn payload_factory(
+pub(crate) fn payload_factory(
     engine: &Engine,
     p: &PayloadFactoryOp,
     ctx: &mut MessageContext,
@@ -730,7 +502,7 @@ fn safe_target(url: &str) -> String {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     engine: &Engine,
     ir: &Ir,
     c: &CallOp,
@@ -857,7 +629,12 @@ async fn call(
 
 // === log ===
 
-fn log(engine: &Engine, l: &LogOp, ctx: &MessageContext, at: Span) -> Result<(), MediationError> {
+pub(crate) fn log(
+    engine: &Engine,
+    l: &LogOp,
+    ctx: &MessageContext,
+    at: Span,
+) -> Result<(), MediationError> {
     let mut parts: Vec<String> = Vec::new();
     let sep = l.separator.as_str();
     if let Some(m) = &l.message {

@@ -3,6 +3,13 @@
 //! mediator reads.
 
 use crate::compile::*;
+use crate::convert::value_string;
+use crate::eval::eval;
+use crate::exec::{respond_status, Step};
+use crate::{Engine, ErrorKind, Flow, MediationError, MessageContext};
+use property::{PropName, PropertyOp};
+
+mod property;
 use crate::compiler::Compiler;
 use crate::ir::{BlockId, SeqId, ValueSrc};
 use std::collections::BTreeSet;
@@ -52,6 +59,108 @@ pub(crate) enum Op {
         response: bool,
         body: BlockId,
     },
+}
+
+/// Run one mediator (its registry reads fetched and the body built when it needs them).
+pub(crate) async fn run(
+    engine: &Engine,
+    node: &Node,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    match &node.op {
+        Op::Property(p) => property::property(engine, p, ctx).await.map(|_| Step::Next),
+        Op::Variable(v) => crate::variable::run(engine, v, ctx).map(|_| Step::Next),
+        Op::Filter {
+            cond,
+            then,
+            otherwise,
+        } => {
+            let yes = match cond {
+                Cond::XPath(e) => crate::run::truthy(&eval(engine, ctx, e)?),
+                Cond::Syn(e) => crate::eval::eval_syn_cond(engine, ctx, e),
+                Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
+                    None => false,
+                    Some(s) => regex.is_match(&s),
+                },
+            };
+            Ok(if yes {
+                Step::Push(*then)
+            } else {
+                match otherwise {
+                    Some(b) => Step::Push(*b),
+                    None => Step::Next,
+                }
+            })
+        }
+        Op::PayloadFactory(p) => crate::run::payload_factory(engine, p, ctx).map(|_| Step::Next),
+        Op::Header(h) => crate::run::header(engine, h, ctx).map(|_| Step::Next),
+        Op::Call(c) => crate::run::call(engine, &engine.program.ir, c, ctx)
+            .await
+            .map(|_| Step::Next),
+        Op::Send(s) => {
+            let mut endpoint = s.endpoint.clone();
+            if endpoint.is_none() {
+                if ctx.is_response() {
+                    respond_status(ctx);
+                    return Ok(Step::End(Flow::Respond));
+                }
+                // an address set with `<header name="To">` is where Synapse sends the message
+                if !ctx.st.addressing.contains_key("To") {
+                    return Ok(Step::End(Flow::Continue));
+                }
+                endpoint = Some(EndpointIr::Default);
+            }
+            let c = CallOp {
+                blocking: false,
+                endpoint,
+            };
+            crate::run::call(engine, &engine.program.ir, &c, ctx).await?;
+            Ok(match s.receive {
+                Some(r) => Step::Receive(r),
+                None => Step::End(Flow::Respond),
+            })
+        }
+        Op::Log(l) => {
+            crate::run::log(engine, l, ctx, node.span)?;
+            Ok(Step::Next)
+        }
+        Op::Respond => {
+            respond_status(ctx);
+            Ok(Step::End(Flow::Respond))
+        }
+        Op::Drop => Ok(Step::End(Flow::Drop)),
+        Op::Loopback => {
+            ctx.response = true;
+            respond_status(ctx);
+            Ok(Step::End(Flow::Respond))
+        }
+        Op::Sequence(s) => Ok(Step::PushSeq(*s)),
+        Op::ExternalSequence(name) => Err(MediationError::internal(
+            ErrorKind::Fault,
+            format!("sequence `{name}` is not loaded"),
+        )),
+        Op::Switch(s) => {
+            let v = value_string(&eval(engine, ctx, &s.source)?);
+            if let Some(v) = v {
+                for (re, b) in &s.cases {
+                    if re.is_match(&v) {
+                        return Ok(Step::Push(*b));
+                    }
+                }
+            }
+            Ok(match s.default {
+                Some(b) => Step::Push(b),
+                None => Step::Next,
+            })
+        }
+        Op::Enrich(e) => crate::enrich::enrich(engine, e, ctx).map(|_| Step::Next),
+        Op::MakeFault(m) => crate::enrich::makefault(engine, m, ctx).map(|_| Step::Next),
+        Op::Direction { response, body } => Ok(if *response == ctx.is_response() {
+            Step::Push(*body)
+        } else {
+            Step::Next
+        }),
+    }
 }
 
 /// Compile a list of mediators into a new block.
