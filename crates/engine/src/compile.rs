@@ -28,17 +28,6 @@ pub(crate) struct Seq {
 }
 
 #[derive(Debug)]
-pub(crate) enum Cond {
-    XPath(CompiledExpr),
-    /// `xpath="${…}"`
-    Syn(synaptic_expr::synexpr::SynExpr),
-    Regex {
-        source: CompiledExpr,
-        regex: regex::Regex,
-    },
-}
-
-#[derive(Debug)]
 pub(crate) enum MediaType {
     Xml,
     Json,
@@ -123,13 +112,6 @@ pub(crate) struct LogOp {
     pub props: Vec<(String, ValueSrc)>,
     /// `<message>` with `${…}` inside.
     pub message: Option<synaptic_expr::synexpr::Template>,
-}
-
-#[derive(Debug)]
-pub(crate) struct SwitchOp {
-    pub source: CompiledExpr,
-    pub cases: Vec<(regex::Regex, BlockId)>,
-    pub default: Option<BlockId>,
 }
 
 /// An enrich path: XPath with node identity, another XPath evaluated as a value (sources

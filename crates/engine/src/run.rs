@@ -184,18 +184,6 @@ fn set_error_props(ctx: &mut MessageContext, e: &MediationError) {
     d.insert("ERROR_DETAIL".into(), Value::String(e.message.clone()));
 }
 
-pub(crate) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Boolean(b) => *b,
-        Value::String(s) => !s.is_empty(),
-        Value::Number(n) => *n != 0.0 && !n.is_nan(),
-        Value::Integer(i) => *i != 0,
-        Value::Xml(s) => !s.is_empty(),
-        Value::Json(_) => true,
-    }
-}
-
 async fn step(
     engine: &Engine,
     node: &Node,

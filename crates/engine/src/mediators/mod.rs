@@ -3,15 +3,24 @@
 //! mediator reads.
 
 use crate::compile::*;
-use crate::convert::value_string;
-use crate::eval::eval;
 use crate::exec::{respond_status, Step};
-use crate::{Engine, ErrorKind, Flow, MediationError, MessageContext};
+use crate::{Engine, Flow, MediationError, MessageContext};
+use direction::DirectionOp;
+use filter::FilterOp;
 use property::{PropName, PropertyOp};
+use sequence::SequenceOp;
+use switch::SwitchOp;
 
+mod direction;
+mod drop;
+mod filter;
+mod loopback;
 mod property;
+mod respond;
+mod sequence;
+mod switch;
 use crate::compiler::Compiler;
-use crate::ir::{BlockId, SeqId, ValueSrc};
+use crate::ir::{BlockId, ValueSrc};
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::{CompiledExpr, Dialect};
@@ -35,11 +44,7 @@ pub(crate) struct Node {
 #[derive(Debug)]
 pub(crate) enum Op {
     Property(Box<PropertyOp>),
-    Filter {
-        cond: Cond,
-        then: BlockId,
-        otherwise: Option<BlockId>,
-    },
+    Filter(FilterOp),
     PayloadFactory(Box<PayloadFactoryOp>),
     Header(Box<HeaderOp>),
     Call(Box<CallOp>),
@@ -48,17 +53,12 @@ pub(crate) enum Op {
     Respond,
     Drop,
     Loopback,
-    Sequence(SeqId),
-    /// A sequence known to exist outside this program (`CompileOptions::external_sequences`).
-    ExternalSequence(String),
+    Sequence(SequenceOp),
     Switch(Box<SwitchOp>),
     Enrich(Box<EnrichOp>),
     MakeFault(Box<MakeFaultOp>),
     Variable(Box<crate::variable::VariableOp>),
-    Direction {
-        response: bool,
-        body: BlockId,
-    },
+    Direction(DirectionOp),
 }
 
 /// Run one mediator (its registry reads fetched and the body built when it needs them).
@@ -70,28 +70,7 @@ pub(crate) async fn run(
     match &node.op {
         Op::Property(p) => property::property(engine, p, ctx).await.map(|_| Step::Next),
         Op::Variable(v) => crate::variable::run(engine, v, ctx).map(|_| Step::Next),
-        Op::Filter {
-            cond,
-            then,
-            otherwise,
-        } => {
-            let yes = match cond {
-                Cond::XPath(e) => crate::run::truthy(&eval(engine, ctx, e)?),
-                Cond::Syn(e) => crate::eval::eval_syn_cond(engine, ctx, e),
-                Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
-                    None => false,
-                    Some(s) => regex.is_match(&s),
-                },
-            };
-            Ok(if yes {
-                Step::Push(*then)
-            } else {
-                match otherwise {
-                    Some(b) => Step::Push(*b),
-                    None => Step::Next,
-                }
-            })
-        }
+        Op::Filter(f) => filter::run(engine, f, ctx),
         Op::PayloadFactory(p) => crate::run::payload_factory(engine, p, ctx).map(|_| Step::Next),
         Op::Header(h) => crate::run::header(engine, h, ctx).map(|_| Step::Next),
         Op::Call(c) => crate::run::call(engine, &engine.program.ir, c, ctx)
@@ -124,42 +103,14 @@ pub(crate) async fn run(
             crate::run::log(engine, l, ctx, node.span)?;
             Ok(Step::Next)
         }
-        Op::Respond => {
-            respond_status(ctx);
-            Ok(Step::End(Flow::Respond))
-        }
-        Op::Drop => Ok(Step::End(Flow::Drop)),
-        Op::Loopback => {
-            ctx.response = true;
-            respond_status(ctx);
-            Ok(Step::End(Flow::Respond))
-        }
-        Op::Sequence(s) => Ok(Step::PushSeq(*s)),
-        Op::ExternalSequence(name) => Err(MediationError::internal(
-            ErrorKind::Fault,
-            format!("sequence `{name}` is not loaded"),
-        )),
-        Op::Switch(s) => {
-            let v = value_string(&eval(engine, ctx, &s.source)?);
-            if let Some(v) = v {
-                for (re, b) in &s.cases {
-                    if re.is_match(&v) {
-                        return Ok(Step::Push(*b));
-                    }
-                }
-            }
-            Ok(match s.default {
-                Some(b) => Step::Push(b),
-                None => Step::Next,
-            })
-        }
+        Op::Respond => Ok(respond::run(ctx)),
+        Op::Drop => Ok(drop::run()),
+        Op::Loopback => Ok(loopback::run(ctx)),
+        Op::Sequence(s) => sequence::run(s),
+        Op::Switch(s) => switch::run(engine, s, ctx),
         Op::Enrich(e) => crate::enrich::enrich(engine, e, ctx).map(|_| Step::Next),
         Op::MakeFault(m) => crate::enrich::makefault(engine, m, ctx).map(|_| Step::Next),
-        Op::Direction { response, body } => Ok(if *response == ctx.is_response() {
-            Step::Push(*body)
-        } else {
-            Step::Next
-        }),
+        Op::Direction(d) => Ok(direction::run(d, ctx)),
     }
 }
 
@@ -190,29 +141,7 @@ pub(crate) fn node(
     let span = m.span;
     let op = match &m.kind {
         ast::MediatorKind::Property(p) => Op::Property(Box::new(c.property(p, span)?)),
-        ast::MediatorKind::Filter(f) => {
-            let cond = match &f.condition {
-                ast::Condition::XPath(e) if crate::eval::is_syn(e) => {
-                    Cond::Syn(crate::eval::compile_syn(e, &mut c.diags)?)
-                }
-                ast::Condition::XPath(e) => Cond::XPath(c.expr(e, Dialect::XPath)?),
-                ast::Condition::Regex { source, regex } => {
-                    let source = c.expr(source, Dialect::XPath);
-                    let regex = c.regex(regex);
-                    Cond::Regex {
-                        source: source?,
-                        regex: regex?,
-                    }
-                }
-            };
-            let then = block(c, blocks, &f.then);
-            let otherwise = f.otherwise.as_ref().map(|o| block(c, blocks, o));
-            Op::Filter {
-                cond,
-                then,
-                otherwise,
-            }
-        }
+        ast::MediatorKind::Filter(f) => Op::Filter(filter::compile(c, blocks, f)?),
         ast::MediatorKind::PayloadFactory(p) => Op::PayloadFactory(Box::new(c.payload_factory(p)?)),
         ast::MediatorKind::Header(h) => Op::Header(Box::new(c.header(h, span)?)),
         ast::MediatorKind::Call(call) => {
@@ -240,37 +169,8 @@ pub(crate) fn node(
         ast::MediatorKind::Respond => Op::Respond,
         ast::MediatorKind::Drop => Op::Drop,
         ast::MediatorKind::Loopback => Op::Loopback,
-        ast::MediatorKind::SequenceRef(name) => match c.seq_by_name.get(&name.value) {
-            Some(id) => Op::Sequence(*id),
-            None if c.opts.external_sequences.iter().any(|n| n == &name.value) => {
-                Op::ExternalSequence(name.value.clone())
-            }
-            None => {
-                c.err(
-                    codes::E0304,
-                    name.span,
-                    format!("no sequence named `{}`", name.value),
-                );
-                return None;
-            }
-        },
-        ast::MediatorKind::Switch(s) => {
-            let source = c.expr(&s.source, Dialect::XPath);
-            let mut cases = Vec::new();
-            for case in &s.cases {
-                let re = c.regex(&case.regex);
-                let body = block(c, blocks, &case.mediators);
-                if let Some(re) = re {
-                    cases.push((re, body));
-                }
-            }
-            let default = s.default.as_ref().map(|d| block(c, blocks, d));
-            Op::Switch(Box::new(SwitchOp {
-                source: source?,
-                cases,
-                default,
-            }))
-        }
+        ast::MediatorKind::SequenceRef(name) => Op::Sequence(sequence::compile(c, name)?),
+        ast::MediatorKind::Switch(s) => Op::Switch(Box::new(switch::compile(c, blocks, s)?)),
         ast::MediatorKind::Enrich(e) => Op::Enrich(Box::new(c.enrich(e)?)),
         ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(c.makefault(f)?)),
         ast::MediatorKind::Variable(v) => {
@@ -280,11 +180,7 @@ pub(crate) fn node(
             Op::Variable(Box::new(op?))
         }
         ast::MediatorKind::Direction { dir, mediators } => {
-            let body = block(c, blocks, mediators);
-            Op::Direction {
-                response: *dir == ast::Dir::Out,
-                body,
-            }
+            Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
         ast::MediatorKind::Unsupported { name } => {
             // The parser reports E0108; make sure no program contains it even if not.
@@ -359,9 +255,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
             out.extend(l.message.iter().flat_map(|m| m.expressions()));
         }
         Op::MakeFault(m) => out.extend(m.reason.as_ref().and_then(value)),
-        Op::Filter {
-            cond: Cond::Syn(e), ..
-        } => out.push(e),
+        Op::Filter(f) => filter::syn_exprs(f, &mut out),
         Op::PayloadFactory(p) => {
             if let FormatSrc::Syn(t) = &p.format {
                 out.extend(t.expressions());
@@ -391,11 +285,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
             }
             value(&p.value, f);
         }
-        Op::Filter { cond, .. } => match cond {
-            Cond::XPath(e) => f(e),
-            Cond::Regex { source, .. } => f(source),
-            Cond::Syn(_) => {}
-        },
+        Op::Filter(x) => filter::exprs(x, f),
         Op::Variable(v) => {
             if let crate::variable::VarSrc::XPath(e) = &v.value {
                 f(e);
@@ -414,7 +304,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
                 value(v, f);
             }
         }
-        Op::Switch(s) => f(&s.source),
+        Op::Switch(s) => switch::exprs(s, f),
         Op::Enrich(e) => {
             if let EnrichSrc::InlineTemplate(parts) = &e.source {
                 for part in parts {
@@ -451,7 +341,6 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         | Op::Drop
         | Op::Loopback
         | Op::Sequence(_)
-        | Op::ExternalSequence(_)
-        | Op::Direction { .. } => {}
+        | Op::Direction(_) => {}
     }
 }
