@@ -1,28 +1,35 @@
-//! The mediators: the closed set of compiled mediators ([`Op`]) and the one dispatch per phase
-//! over it: compiling an AST mediator into a [`Node`], and the expressions and registry keys a
-//! mediator reads.
+//! The mediators, one module each: its compiled form, its compilation (AST → op, with semantic
+//! diagnostics), its execution, and the expressions and registry keys it reads. Here: the
+//! closed set of compiled mediators ([`Op`]), [`Node`] (an op with what the interpreter does
+//! before it runs), and the one dispatch per phase over [`Op`].
+//!
+//! Adding a mediator: a module here (and its parser in `synaptic-syntax`'s `mediators/`), a
+//! variant of [`Op`], and one line in each `match` of this file.
 
-use crate::compile::*;
-use crate::exec::{respond_status, Step};
-use crate::{Engine, Flow, MediationError, MessageContext};
-use direction::DirectionOp;
-use filter::FilterOp;
-use property::{PropName, PropertyOp};
-use sequence::SequenceOp;
-use switch::SwitchOp;
-
+mod call;
 mod direction;
 mod drop;
+mod enrich;
 mod filter;
+mod header;
+mod log;
 mod loopback;
+mod makefault;
+mod payload_factory;
 mod property;
 mod respond;
+mod send;
 mod sequence;
 mod switch;
+mod variable;
+
 use crate::compiler::Compiler;
-use crate::ir::{BlockId, ValueSrc};
+use crate::exec::Step;
+use crate::ir::BlockId;
+use crate::{Engine, MediationError, MessageContext};
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
+use synaptic_expr::synexpr::SynExpr;
 use synaptic_expr::{CompiledExpr, Dialect};
 use synaptic_syntax::ast;
 
@@ -40,78 +47,25 @@ pub(crate) struct Node {
     pub raw_json_ok: bool,
 }
 
-/// The closed set of compiled mediators.
+/// The closed set of compiled mediators: one variant per module.
 #[derive(Debug)]
 pub(crate) enum Op {
-    Property(Box<PropertyOp>),
-    Filter(FilterOp),
-    PayloadFactory(Box<PayloadFactoryOp>),
-    Header(Box<HeaderOp>),
-    Call(Box<CallOp>),
-    Send(Box<SendOp>),
-    Log(Box<LogOp>),
+    Property(Box<property::PropertyOp>),
+    Filter(filter::FilterOp),
+    PayloadFactory(Box<payload_factory::PayloadFactoryOp>),
+    Header(Box<header::HeaderOp>),
+    Call(Box<call::CallOp>),
+    Send(Box<send::SendOp>),
+    Log(Box<log::LogOp>),
     Respond,
     Drop,
     Loopback,
-    Sequence(SequenceOp),
-    Switch(Box<SwitchOp>),
-    Enrich(Box<EnrichOp>),
-    MakeFault(Box<MakeFaultOp>),
-    Variable(Box<crate::variable::VariableOp>),
-    Direction(DirectionOp),
-}
-
-/// Run one mediator (its registry reads fetched and the body built when it needs them).
-pub(crate) async fn run(
-    engine: &Engine,
-    node: &Node,
-    ctx: &mut MessageContext,
-) -> Result<Step, MediationError> {
-    match &node.op {
-        Op::Property(p) => property::property(engine, p, ctx).await.map(|_| Step::Next),
-        Op::Variable(v) => crate::variable::run(engine, v, ctx).map(|_| Step::Next),
-        Op::Filter(f) => filter::run(engine, f, ctx),
-        Op::PayloadFactory(p) => crate::run::payload_factory(engine, p, ctx).map(|_| Step::Next),
-        Op::Header(h) => crate::run::header(engine, h, ctx).map(|_| Step::Next),
-        Op::Call(c) => crate::run::call(engine, &engine.program.ir, c, ctx)
-            .await
-            .map(|_| Step::Next),
-        Op::Send(s) => {
-            let mut endpoint = s.endpoint.clone();
-            if endpoint.is_none() {
-                if ctx.is_response() {
-                    respond_status(ctx);
-                    return Ok(Step::End(Flow::Respond));
-                }
-                // an address set with `<header name="To">` is where Synapse sends the message
-                if !ctx.st.addressing.contains_key("To") {
-                    return Ok(Step::End(Flow::Continue));
-                }
-                endpoint = Some(EndpointIr::Default);
-            }
-            let c = CallOp {
-                blocking: false,
-                endpoint,
-            };
-            crate::run::call(engine, &engine.program.ir, &c, ctx).await?;
-            Ok(match s.receive {
-                Some(r) => Step::Receive(r),
-                None => Step::End(Flow::Respond),
-            })
-        }
-        Op::Log(l) => {
-            crate::run::log(engine, l, ctx, node.span)?;
-            Ok(Step::Next)
-        }
-        Op::Respond => Ok(respond::run(ctx)),
-        Op::Drop => Ok(drop::run()),
-        Op::Loopback => Ok(loopback::run(ctx)),
-        Op::Sequence(s) => sequence::run(s),
-        Op::Switch(s) => switch::run(engine, s, ctx),
-        Op::Enrich(e) => crate::enrich::enrich(engine, e, ctx).map(|_| Step::Next),
-        Op::MakeFault(m) => crate::enrich::makefault(engine, m, ctx).map(|_| Step::Next),
-        Op::Direction(d) => Ok(direction::run(d, ctx)),
-    }
+    Sequence(sequence::SequenceOp),
+    Switch(Box<switch::SwitchOp>),
+    Enrich(Box<enrich::EnrichOp>),
+    MakeFault(Box<makefault::MakeFaultOp>),
+    Variable(Box<variable::VariableOp>),
+    Direction(direction::DirectionOp),
 }
 
 /// Compile a list of mediators into a new block.
@@ -144,27 +98,8 @@ pub(crate) fn node(
         ast::MediatorKind::Filter(f) => Op::Filter(filter::compile(c, blocks, f)?),
         ast::MediatorKind::PayloadFactory(p) => Op::PayloadFactory(Box::new(c.payload_factory(p)?)),
         ast::MediatorKind::Header(h) => Op::Header(Box::new(c.header(h, span)?)),
-        ast::MediatorKind::Call(call) => {
-            let endpoint = match &call.endpoint {
-                Some(e) => Some(c.endpoint(e)?),
-                None => None,
-            };
-            Op::Call(Box::new(CallOp {
-                blocking: call.blocking,
-                endpoint,
-            }))
-        }
-        ast::MediatorKind::Send(s) => {
-            let endpoint = match &s.endpoint {
-                Some(e) => Some(c.endpoint(e)?),
-                None => None,
-            };
-            let receive = match &s.receive {
-                Some(r) => Some(c.resolve_seq(r)?),
-                None => None,
-            };
-            Op::Send(Box::new(SendOp { endpoint, receive }))
-        }
+        ast::MediatorKind::Call(x) => Op::Call(Box::new(call::compile(c, x)?)),
+        ast::MediatorKind::Send(s) => Op::Send(Box::new(send::compile(c, s)?)),
         ast::MediatorKind::Log(l) => Op::Log(Box::new(c.log(l)?)),
         ast::MediatorKind::Respond => Op::Respond,
         ast::MediatorKind::Drop => Op::Drop,
@@ -175,7 +110,7 @@ pub(crate) fn node(
         ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(c.makefault(f)?)),
         ast::MediatorKind::Variable(v) => {
             let mut diags = Vec::new();
-            let op = crate::variable::compile(v, &mut diags, &mut |e| c.expr(e, Dialect::XPath));
+            let op = variable::compile(v, &mut diags, &mut |e| c.expr(e, Dialect::XPath));
             c.diags.extend(diags);
             Op::Variable(Box::new(op?))
         }
@@ -203,16 +138,7 @@ pub(crate) fn node(
         }
     };
     let mut keys: BTreeSet<String> = BTreeSet::new();
-    if let Op::PayloadFactory(pf) = &op {
-        if let FormatSrc::Key(k) = &pf.format {
-            keys.insert(k.clone());
-        }
-    }
-    if let Op::Enrich(e) = &op {
-        if let EnrichSrc::InlineKey(k) = &e.source {
-            keys.insert(k.clone());
-        }
-    }
+    registry_keys(&op, &mut keys);
     let mut touches = false;
     let mut needs_dom = false;
     visit_exprs(&op, &mut |e| {
@@ -238,109 +164,98 @@ pub(crate) fn node(
     })
 }
 
-/// Every Synapse Expression (`${…}`) of an op (not descending into blocks).
-pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
-    fn value(v: &ValueSrc) -> Option<&synaptic_expr::synexpr::SynExpr> {
-        match v {
-            ValueSrc::Syn(e) => Some(e),
-            _ => None,
-        }
+/// Run one mediator (its registry reads fetched and the body built when it needs them).
+pub(crate) async fn run(
+    engine: &Engine,
+    node: &Node,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    let next = |r: Result<(), MediationError>| r.map(|_| Step::Next);
+    match &node.op {
+        Op::Property(p) => next(property::property(engine, p, ctx).await),
+        Op::Filter(f) => filter::run(engine, f, ctx),
+        Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
+        Op::Header(h) => next(header::header(engine, h, ctx)),
+        Op::Call(c) => next(call::call(engine, &engine.program.ir.endpoints, c, ctx).await),
+        Op::Send(s) => send::run(engine, s, ctx).await,
+        Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
+        Op::Respond => Ok(respond::run(ctx)),
+        Op::Drop => Ok(drop::run()),
+        Op::Loopback => Ok(loopback::run(ctx)),
+        Op::Sequence(s) => sequence::run(s),
+        Op::Switch(s) => switch::run(engine, s, ctx),
+        Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
+        Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
+        Op::Variable(v) => next(variable::run(engine, v, ctx)),
+        Op::Direction(d) => Ok(direction::run(d, ctx)),
     }
-    let mut out = Vec::new();
-    match op {
-        Op::Property(p) => out.extend(value(&p.value)),
-        Op::Header(h) => out.extend(value(&h.value)),
-        Op::Log(l) => {
-            out.extend(l.props.iter().filter_map(|(_, v)| value(v)));
-            out.extend(l.message.iter().flat_map(|m| m.expressions()));
-        }
-        Op::MakeFault(m) => out.extend(m.reason.as_ref().and_then(value)),
-        Op::Filter(f) => filter::syn_exprs(f, &mut out),
-        Op::PayloadFactory(p) => {
-            if let FormatSrc::Syn(t) = &p.format {
-                out.extend(t.expressions());
-            }
-        }
-        Op::Variable(v) => {
-            if let crate::variable::VarSrc::Syn(e) = &v.value {
-                out.push(e);
-            }
-        }
-        _ => {}
-    }
-    out
 }
 
 /// Every expression of an op (not descending into blocks).
 pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
-    let value = |v: &ValueSrc, f: &mut dyn FnMut(&CompiledExpr)| {
-        if let ValueSrc::Expr(e) = v {
-            f(e)
-        }
-    };
     match op {
-        Op::Property(p) => {
-            if let PropName::Dynamic(e) = &p.name {
-                f(e);
-            }
-            value(&p.value, f);
-        }
+        Op::Property(p) => property::exprs(p, f),
         Op::Filter(x) => filter::exprs(x, f),
-        Op::Variable(v) => {
-            if let crate::variable::VarSrc::XPath(e) = &v.value {
-                f(e);
-            }
-        }
-        Op::PayloadFactory(p) => {
-            for a in &p.args {
-                if let ArgSrc::Expr { expr, .. } = &a.src {
-                    f(expr);
-                }
-            }
-        }
-        Op::Header(h) => value(&h.value, f),
-        Op::Log(l) => {
-            for (_, v) in &l.props {
-                value(v, f);
-            }
-        }
+        Op::PayloadFactory(p) => payload_factory::exprs(p, f),
+        Op::Header(h) => header::exprs(h, f),
+        Op::Call(_) => {}
+        Op::Send(_) => {}
+        Op::Log(l) => log::exprs(l, f),
+        Op::Respond => {}
+        Op::Drop => {}
+        Op::Loopback => {}
+        Op::Sequence(_) => {}
         Op::Switch(s) => switch::exprs(s, f),
-        Op::Enrich(e) => {
-            if let EnrichSrc::InlineTemplate(parts) = &e.source {
-                for part in parts {
-                    if let TemplatePart::Expr { expr, .. } = part {
-                        f(expr);
-                    }
-                }
-            }
-            let mut path = |p: &EnrichPath| match p {
-                EnrichPath::Value(c) | EnrichPath::JsonValue(c) => f(c),
-                EnrichPath::Nodes(_) | EnrichPath::Json(_) => {}
-            };
-            if let EnrichSrc::Custom(p) = &e.source {
-                path(p);
-            }
-            if let EnrichTgt::Custom(p) = &e.target {
-                path(p);
-            }
-        }
-        Op::MakeFault(m) => {
-            if let Some(FaultCodeSrc::Expr(c)) = &m.code {
-                f(c);
-            }
-            if let Some(r) = &m.reason {
-                value(r, f);
-            }
-            if let Some(FaultDetailSrc::Expr(c)) = &m.detail {
-                f(c);
-            }
-        }
-        Op::Call(_)
-        | Op::Send(_)
-        | Op::Respond
-        | Op::Drop
-        | Op::Loopback
-        | Op::Sequence(_)
-        | Op::Direction(_) => {}
+        Op::Enrich(e) => enrich::exprs(e, f),
+        Op::MakeFault(m) => makefault::exprs(m, f),
+        Op::Variable(v) => variable::exprs(v, f),
+        Op::Direction(_) => {}
+    }
+}
+
+/// Every Synapse Expression (`${…}`) of an op (not descending into blocks).
+pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
+    let mut out = Vec::new();
+    match op {
+        Op::Property(p) => property::syn_exprs(p, &mut out),
+        Op::Filter(f) => filter::syn_exprs(f, &mut out),
+        Op::PayloadFactory(p) => payload_factory::syn_exprs(p, &mut out),
+        Op::Header(h) => header::syn_exprs(h, &mut out),
+        Op::Call(_) => {}
+        Op::Send(_) => {}
+        Op::Log(l) => log::syn_exprs(l, &mut out),
+        Op::Respond => {}
+        Op::Drop => {}
+        Op::Loopback => {}
+        Op::Sequence(_) => {}
+        Op::Switch(_) => {}
+        Op::Enrich(_) => {}
+        Op::MakeFault(m) => makefault::syn_exprs(m, &mut out),
+        Op::Variable(v) => variable::syn_exprs(v, &mut out),
+        Op::Direction(_) => {}
+    }
+    out
+}
+
+/// Registry keys an op reads other than through its expressions (a format or an inline source
+/// kept in the registry).
+fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
+    match op {
+        Op::Property(_) => {}
+        Op::Filter(_) => {}
+        Op::PayloadFactory(p) => payload_factory::registry_keys(p, keys),
+        Op::Header(_) => {}
+        Op::Call(_) => {}
+        Op::Send(_) => {}
+        Op::Log(_) => {}
+        Op::Respond => {}
+        Op::Drop => {}
+        Op::Loopback => {}
+        Op::Sequence(_) => {}
+        Op::Switch(_) => {}
+        Op::Enrich(e) => enrich::registry_keys(e, keys),
+        Op::MakeFault(_) => {}
+        Op::Variable(_) => {}
+        Op::Direction(_) => {}
     }
 }

@@ -10,6 +10,7 @@ use crate::ir::ValueSrc;
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
 use http::header::HeaderValue;
 use synaptic_diag::{codes, Diagnostic, Span};
+use synaptic_expr::synexpr::SynExpr;
 use synaptic_expr::{CompiledExpr, Dialect, Scope, Value};
 use synaptic_syntax::ast;
 
@@ -382,4 +383,19 @@ fn set_header(ctx: &mut MessageContext, name: &str, value: &str) -> Result<(), M
     })?;
     ctx.headers.insert(n, v);
     Ok(())
+}
+
+pub(crate) fn exprs(p: &PropertyOp, visit: &mut dyn FnMut(&CompiledExpr)) {
+    if let PropName::Dynamic(e) = &p.name {
+        visit(e);
+    }
+    if let ValueSrc::Expr(e) = &p.value {
+        visit(e);
+    }
+}
+
+pub(crate) fn syn_exprs<'a>(p: &'a PropertyOp, out: &mut Vec<&'a SynExpr>) {
+    if let ValueSrc::Syn(e) = &p.value {
+        out.push(e);
+    }
 }

@@ -1,4 +1,4 @@
-//! The `variable` mediator and Synapse Expressions (`${…}`) in mediator attributes.
+//! `<variable>` (Micro Integrator 4.4): set or remove a typed variable.
 //!
 //! Variables live with the message (`${vars.name}`), apart from properties: `get-property`
 //! never sees them. A variable holds a typed value: `STRING` (the default for a `value=`),
@@ -234,51 +234,14 @@ fn typed_from_text(v: Value, ty: Option<VarType>) -> Result<Value, String> {
     }
 }
 
-/// A payloadFactory format with `${…}` placeholders (`template-type="default"`): a quoted
-/// `"${…}"` gets the value escaped for the media type, a bare `${…}` the value as is (JSON
-/// objects and arrays as JSON text, converted to XML in an XML format). `$n` arguments are
-/// substituted afterwards, in the text this gives.
-pub(crate) fn render_pf(
-    engine: &Engine,
-    ctx: &MessageContext,
-    t: &synexpr::Template,
-    json: bool,
-    xml: bool,
-) -> String {
-    use synexpr::{SynValue, TemplatePiece};
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
-    let pieces: Vec<TemplatePiece<'_>> = t.pieces().collect();
-    let mut out = String::new();
-    for (i, p) in pieces.iter().enumerate() {
-        match p {
-            TemplatePiece::Text(s) => out.push_str(s),
-            TemplatePiece::Expr(e) => {
-                let quoted = i > 0
-                    && matches!(pieces[i - 1], TemplatePiece::Text(s) if s.ends_with('"'))
-                    && matches!(pieces.get(i + 1), Some(TemplatePiece::Text(s)) if s.starts_with('"'));
-                let v = synexpr::evaluate(e, &env).unwrap_or(SynValue::Null);
-                let is_json = matches!(v, SynValue::Json(_));
-                let text = v.to_text().unwrap_or_default();
-                if quoted {
-                    if json {
-                        crate::payload_factory::json_escape(&text, &mut out);
-                    } else if xml {
-                        crate::payload_factory::xml_escape(&text, &mut out);
-                    } else {
-                        out.push_str(&text);
-                    }
-                } else if xml && is_json {
-                    out.push_str(&crate::payload_factory::json_to_xml(&text));
-                } else if xml && !crate::payload_factory::is_xml(&text) {
-                    crate::payload_factory::xml_escape(&text, &mut out);
-                } else {
-                    out.push_str(&text);
-                }
-            }
-        }
+pub(crate) fn exprs(v: &VariableOp, visit: &mut dyn FnMut(&CompiledExpr)) {
+    if let VarSrc::XPath(e) = &v.value {
+        visit(e);
     }
-    out
+}
+
+pub(crate) fn syn_exprs<'a>(v: &'a VariableOp, out: &mut Vec<&'a SynExpr>) {
+    if let VarSrc::Syn(e) = &v.value {
+        out.push(e);
+    }
 }
