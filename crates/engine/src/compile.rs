@@ -41,6 +41,8 @@ pub(crate) struct Ir {
     pub seq_by_name: HashMap<String, SeqId>,
     pub blocks: Vec<Vec<Node>>,
     pub endpoints: HashMap<String, EndpointIr>,
+    /// In-flow name → out-flow name, as `<api>` resources and `<proxy>` targets pair them.
+    pub out_flows: HashMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -62,6 +64,9 @@ pub(crate) struct Node {
     /// The only body access is `json-eval($)`, which reads the raw JSON text when the body is
     /// unbuilt JSON (no DOM needed).
     pub raw_json_ok: bool,
+    /// One of its expressions reads a WS-Addressing property (`get-property('To')`, …): a SOAP
+    /// request's body is built first so the client's addressing headers are known.
+    pub reads_addressing: bool,
 }
 
 /// The closed set of compiled mediators.
@@ -430,6 +435,7 @@ pub(crate) fn compile(
             seq_by_name: HashMap::new(),
             blocks: Vec::new(),
             endpoints: HashMap::new(),
+            out_flows: HashMap::new(),
         },
         set_names: HashSet::new(),
         dynamic_set: false,
@@ -509,6 +515,20 @@ pub(crate) fn compile(
     // flows named by APIs and proxies
     for a in artifacts {
         let mut refs: Vec<&ast::FlowRef> = Vec::new();
+        let pairs = a
+            .apis
+            .iter()
+            .flat_map(|api| {
+                api.resources
+                    .iter()
+                    .map(|r| (&r.in_sequence, &r.out_sequence))
+            })
+            .chain(a.proxies.iter().map(|p| (&p.in_sequence, &p.out_sequence)));
+        for (i, o) in pairs {
+            if let (Some(i), Some(o)) = (i, o) {
+                c.ir.out_flows.insert(flow_name(i), flow_name(o));
+            }
+        }
         for api in &a.apis {
             for r in &api.resources {
                 refs.extend(
@@ -540,6 +560,13 @@ pub(crate) fn compile(
     });
     let ok = !diags.iter().any(|d| d.is_error());
     (ok.then_some(Program { ir: c.ir }), diags)
+}
+
+fn flow_name(f: &ast::FlowRef) -> String {
+    match f {
+        ast::FlowRef::Inline(n) => n.clone(),
+        ast::FlowRef::Key(k) => k.value.clone(),
+    }
 }
 
 impl Compiler<'_> {
@@ -746,8 +773,13 @@ impl Compiler<'_> {
         }
         let mut touches = false;
         let mut needs_dom = false;
+        let mut reads_addressing = false;
         visit_exprs(&op, &mut |e| {
             keys.extend(e.registry_keys().iter().cloned());
+            reads_addressing |= e
+                .property_reads()
+                .iter()
+                .any(|(sc, n)| *sc == Scope::Default && ADDRESSING.contains(&n.as_str()));
             if e.touches_body() {
                 touches = true;
                 let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -766,6 +798,7 @@ impl Compiler<'_> {
             registry_keys: keys.into_iter().collect(),
             touches_body: touches,
             raw_json_ok: touches && !needs_dom,
+            reads_addressing,
         })
     }
 

@@ -259,6 +259,9 @@ async fn step(
             }
         }
     }
+    if node.reads_addressing {
+        ctx.ensure_soap_request_built()?;
+    }
     if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
         ctx.ensure_built()?;
     }
@@ -297,8 +300,9 @@ async fn step(
                     respond_status(ctx);
                     return Ok(Step::End(Flow::Respond));
                 }
-                // an address set with `<header name="To">` is where Synapse sends the message
-                if !ctx.st.addressing.contains_key("To") {
+                // an address set with `<header name="To">` is where Synapse sends the message;
+                // a client's own `wsa:To` is not followed (the client would pick the backend)
+                if !ctx.st.addressing.contains_key("To") || ctx.st.inbound.contains("To") {
                     return Ok(Step::End(Flow::Continue));
                 }
                 endpoint = Some(EndpointIr::Default);
@@ -310,7 +314,10 @@ async fn step(
             call(engine, ir, &c, ctx).await?;
             Ok(match s.receive {
                 Some(r) => Step::Receive(r),
-                None => Step::End(Flow::Respond),
+                None => {
+                    ctx.st.sent = true;
+                    Step::End(Flow::Respond)
+                }
             })
         }
         Op::Log(l) => {
@@ -323,6 +330,8 @@ async fn step(
         }
         Op::Drop => Ok(Step::End(Flow::Drop)),
         Op::Loopback => {
+            // the message goes to the out-flow, as a `<send>`'s response does
+            ctx.st.sent = true;
             ctx.response = true;
             respond_status(ctx);
             Ok(Step::End(Flow::Respond))
@@ -548,6 +557,7 @@ fn header(engine: &Engine, h: &HeaderOp, ctx: &mut MessageContext) -> Result<(),
             ctx.headers.insert(n.clone(), hv);
         }
         HeaderTarget::Addressing(name) => {
+            ctx.st.inbound.remove(name);
             if h.remove {
                 ctx.st.addressing.remove(name);
             } else {
@@ -835,7 +845,10 @@ async fn call(
             *timeout_ms,
         ),
         Some(EndpointIr::Key(_)) | Some(EndpointIr::Default) | None => {
-            let to = ctx.st.addressing.get("To").cloned().unwrap_or_default();
+            let to = match ctx.st.addressing.get("To") {
+                Some(to) if !ctx.st.inbound.contains("To") => to.clone(),
+                _ => String::new(),
+            };
             (ctx.http_method(None), to, None)
         }
     };
@@ -877,6 +890,20 @@ async fn call(
                 ctx.set_body_raw(resp.body, ct, true);
             } else {
                 ctx.set_response(resp);
+                // `FORCE_ERROR_ON_SOAP_FAULT`: a SOAP fault answer fails the endpoint, as
+                // Synapse's callback receiver does (the fault handler sees the fault message)
+                let force = ctx.properties.default.get("FORCE_ERROR_ON_SOAP_FAULT");
+                if force.and_then(value_string).as_deref() == Some("true") {
+                    ctx.ensure_built()?;
+                    if body_has_fault(ctx) {
+                        return Err(MediationError::new(
+                            ErrorKind::Fault,
+                            Origin::Upstream,
+                            error_codes::ENDPOINT_CUSTOM_ERROR,
+                            format!("{target} answered with a SOAP fault"),
+                        ));
+                    }
+                }
             }
             Ok(())
         }
