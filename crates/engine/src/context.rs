@@ -251,8 +251,12 @@ impl MessageContext {
         self.set_body_raw(resp.body, ct, true);
     }
 
-    /// The body as it would be sent now (formatted by `messageType`), and its Content-Type.
+    /// The body as it would be sent now (formatted by `messageType`), and its Content-Type;
+    /// none under axis2 `NO_ENTITY_BODY` = `true`.
     pub fn body_bytes(&mut self) -> Result<(Bytes, Option<String>), MediationError> {
+        if self.no_entity_body() {
+            return Ok((Bytes::new(), None));
+        }
         let mt = self.axis2_string("messageType");
         if let Payload::Raw(b) = &self.payload {
             let same = match (&mt, &self.content_type) {
@@ -339,6 +343,15 @@ impl MessageContext {
             .unwrap_or_else(|| self.method.clone())
     }
 
+    /// axis2 `NO_ENTITY_BODY` is `true`: the message is sent without a body.
+    fn no_entity_body(&self) -> bool {
+        self.properties
+            .axis2
+            .get("NO_ENTITY_BODY")
+            .and_then(value_string)
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    }
+
     /// Build an outbound request: formatted body (none for GET/HEAD, an empty DELETE or
     /// `NO_ENTITY_BODY`), the header map minus hop-by-hop headers.
     pub(crate) fn outbound(
@@ -347,12 +360,7 @@ impl MessageContext {
         url: String,
         timeout: Option<std::time::Duration>,
     ) -> Result<OutboundRequest, MediationError> {
-        let no_body_prop = self
-            .properties
-            .axis2
-            .get("NO_ENTITY_BODY")
-            .and_then(value_string)
-            .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        let no_body_prop = self.no_entity_body();
         let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
         let connection_named: Vec<String> = self
             .headers
