@@ -191,6 +191,9 @@ async fn step(
             }
         }
     }
+    if node.reads_addressing {
+        ctx.ensure_soap_request_built()?;
+    }
     if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
         ctx.ensure_built()?;
     }

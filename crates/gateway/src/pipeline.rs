@@ -255,7 +255,9 @@ impl Gateway {
                 bytes,
             ));
             if let Some(inseq) = &flows.inflow {
-                match engine.mediate(inseq, fault_seq, c).await {
+                // a `<send>` to an endpoint in the in-flow: the out-flow runs on its response
+                let outseq = flows.outflow.as_deref();
+                match engine.mediate_flow(inseq, outseq, fault_seq, c).await {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond) => return self.ctx_response(c, true),
                     Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
