@@ -556,6 +556,58 @@ async fn h2c_clients_and_backends_by_protocol() {
     gw.shutdown().await;
 }
 
+/// The wire form of a gateway fault to a gRPC call, seen by a plain HTTP/2 client: a
+/// trailers-only response, and the client's `grpc-timeout` as the deadline when it is shorter
+/// than the API's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shorter_grpc_timeout_is_the_deadline_and_faults_are_trailers_only() {
+    use prost::Message;
+    let backend = EchoServer::start().await;
+    let api = grpc_api(
+        "Echo",
+        &format!("http://{}", backend.addr()),
+        "protocol = \"grpc\"\ntimeout = 30",
+    );
+    let gw = start_gateway(&api, &[]).await;
+    let tcp = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(conn);
+    // one length-prefixed message: Slow, answering after 5 s
+    let msg = Msg::new("late", 5000).encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let req = http::Request::post(format!("http://{}/test.Echo/Slow", gw.addr()))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "300m")
+        .body(Full::new(Bytes::from(frame)))
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let resp = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
+        .await
+        .expect("answered before the API's timeout")
+        .expect("response");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/grpc");
+    assert_eq!(resp.headers()["grpc-status"], "4");
+    assert_eq!(
+        resp.headers()["grpc-message"],
+        "Backend timeout: The backend did not answer in time"
+    );
+    let body = resp.into_body().collect().await.expect("body");
+    assert!(body.trailers().is_none());
+    assert!(body.to_bytes().is_empty());
+    gw.shutdown().await;
+}
+
 #[test]
 fn protocol_mistakes_are_configuration_errors() {
     let check = |api: &str| -> String {
