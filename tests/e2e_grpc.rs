@@ -168,6 +168,36 @@ endpoint = "http://127.0.0.1:PORT/test.Echo"
     gw.shutdown().await;
 }
 
+/// `max_body_size` bounds each message of a gRPC call's request stream, not the whole stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_limit_applies_to_each_message_of_a_stream() {
+    let backend = EchoServer::start().await;
+    let config = format!(
+        "[server]\nmax_body_size = 1000\n{}",
+        grpc_api(
+            "Echo",
+            &format!("http://{}", backend.addr()),
+            "protocol = \"grpc\"",
+        )
+    );
+    let gw = start_gateway(&config, &[]).await;
+    let mut c = Caller::connect(gw.addr(), "").await;
+    // 50 messages of 200 bytes: 10 times the limit in all
+    let text = "x".repeat(200);
+    let msgs = (0..50).map(|_| Msg::new(&text, 1)).collect();
+    let m = c.client_stream(msgs).await.expect("a long stream");
+    assert_eq!((m.text.len(), m.n), (50 * 200 + 49, 50));
+    // one message over the limit
+    let msgs = vec![Msg::new("small", 1), Msg::new(&"y".repeat(2000), 1)];
+    let st = c
+        .client_stream(msgs)
+        .await
+        .expect_err("a message over the limit");
+    assert_eq!(st.code(), Code::ResourceExhausted, "{st:?}");
+    assert!(st.message().starts_with("Request body too large"), "{st:?}");
+    gw.shutdown().await;
+}
+
 /// An HTTP API receives gRPC calls too (recognised by the content type); an API with sequences
 /// refuses them, since sequences do not mediate gRPC messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

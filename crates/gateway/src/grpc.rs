@@ -10,9 +10,14 @@
 //! and a percent-encoded `grpc-message` in the head, no body. Answers that come from the backend
 //! are passed on untouched, their `grpc-status` trailers included.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// gRPC status codes the gateway answers with (the gRPC status code table).
@@ -143,6 +148,113 @@ pub fn timeout(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
+/// A gRPC message (its 5-byte prefix's length) over the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("a gRPC message of {size} bytes is over the limit of {limit} bytes")]
+pub struct MessageTooLarge {
+    pub size: usize,
+    pub limit: usize,
+}
+
+/// A gRPC call's request stream passed on as it comes, with the body limit applied to each
+/// length-prefixed message instead of the whole stream (a long-lived stream is not cut).
+#[derive(Debug)]
+pub struct PerMessage<B> {
+    inner: B,
+    limit: usize,
+    /// The prefix being read (flag byte, 4-byte big-endian length) and how much of it.
+    prefix: [u8; 5],
+    filled: usize,
+    /// Bytes of the current message still to come.
+    left: usize,
+    /// Set when a message went over the limit (an HTTP/2 client reports only the stream reset
+    /// that follows, not the body's error).
+    over: Arc<AtomicBool>,
+}
+
+impl<B> PerMessage<B> {
+    pub fn new(inner: B, limit: usize) -> PerMessage<B> {
+        PerMessage {
+            inner,
+            limit,
+            prefix: [0; 5],
+            filled: 0,
+            left: 0,
+            over: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A flag that is set once a message went over the limit.
+    pub fn over_limit(&self) -> Arc<AtomicBool> {
+        self.over.clone()
+    }
+
+    /// Follow the message framing through one chunk of the stream.
+    fn scan(&mut self, mut d: &[u8]) -> Result<(), MessageTooLarge> {
+        while !d.is_empty() {
+            if self.left > 0 {
+                let n = self.left.min(d.len());
+                self.left -= n;
+                d = &d[n..];
+                continue;
+            }
+            let n = (5 - self.filled).min(d.len());
+            self.prefix[self.filled..self.filled + n].copy_from_slice(&d[..n]);
+            self.filled += n;
+            d = &d[n..];
+            if self.filled == 5 {
+                self.filled = 0;
+                let [_, a, b, c, e] = self.prefix;
+                let size = u32::from_be_bytes([a, b, c, e]) as usize;
+                if size > self.limit {
+                    return Err(MessageTooLarge {
+                        size,
+                        limit: self.limit,
+                    });
+                }
+                self.left = size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<B> Body for PerMessage<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    if let Err(e) = this.scan(d.chunk()) {
+                        this.over.store(true, Ordering::SeqCst);
+                        return Poll::Ready(Some(Err(Box::new(e))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +308,46 @@ mod tests {
         assert_eq!(encode_message("no route"), "no route");
         assert_eq!(encode_message("50% off"), "50%25 off");
         assert_eq!(encode_message("caf\u{e9}\n"), "caf%C3%A9%0A");
+    }
+
+    /// Messages framed across chunks in every way; only a message over the limit fails.
+    #[tokio::test]
+    async fn the_limit_applies_to_each_message() {
+        let frame = |n: usize| {
+            let mut v = vec![0u8];
+            v.extend_from_slice(&u32::try_from(n).unwrap().to_be_bytes());
+            v.extend(std::iter::repeat_n(7u8, n));
+            v
+        };
+        // 40 messages of 10 bytes: 600 bytes in all, over a limit of 10 per message
+        let stream: Vec<u8> = (0..40).flat_map(|_| frame(10)).collect();
+        for chunk in [1, 3, 5, 7, 600] {
+            let parts: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = stream
+                .chunks(chunk)
+                .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+                .collect();
+            let body = http_body_util::StreamBody::new(futures::stream::iter(parts));
+            let got = PerMessage::new(body, 10).collect().await.expect("within");
+            assert_eq!(got.to_bytes().len(), 600, "chunks of {chunk}");
+        }
+        let mut over = frame(10);
+        over.extend(frame(11));
+        for chunk in [1, 4, 30] {
+            let parts: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = over
+                .chunks(chunk)
+                .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+                .collect();
+            let body = http_body_util::StreamBody::new(futures::stream::iter(parts));
+            let body = PerMessage::new(body, 10);
+            let over = body.over_limit();
+            let e = body.collect().await.expect_err("over");
+            assert!(over.load(Ordering::SeqCst));
+            assert!(e.is::<MessageTooLarge>(), "{e}");
+            assert_eq!(
+                e.to_string(),
+                "a gRPC message of 11 bytes is over the limit of 10 bytes"
+            );
+        }
     }
 
     #[tokio::test]

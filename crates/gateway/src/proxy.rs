@@ -13,8 +13,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Body of a request to a backend: the client's streamed body (bounded) or a buffered one.
-pub type ClientBody = Either<Limited<Incoming>, Full<Bytes>>;
+/// Body of a request to a backend: the client's streamed body (bounded as a whole, or per
+/// message for a gRPC call) or a buffered one.
+pub type ClientBody =
+    Either<Either<Limited<Incoming>, crate::grpc::PerMessage<Incoming>>, Full<Bytes>>;
 /// Body of a response to a client: a backend's streamed body or a buffered one.
 pub type ResponseBody = Either<Incoming, Full<Bytes>>;
 
@@ -282,7 +284,9 @@ pub async fn send(
         Err(_) => Err(SendError::Timeout),
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
-            if error_chain_has::<http_body_util::LengthLimitError>(&e) {
+            if error_chain_has::<http_body_util::LengthLimitError>(&e)
+                || error_chain_has::<crate::grpc::MessageTooLarge>(&e)
+            {
                 Err(SendError::BodyTooLarge)
             } else if e.is_connect() {
                 Err(SendError::Connect(display_chain(&e)))

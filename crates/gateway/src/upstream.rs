@@ -218,7 +218,8 @@ impl Upstream {
     pub async fn exchange_plain(&self, mut out: Outgoing) -> Result<Exchanged, UpstreamError> {
         prepare_head(&mut out.parts, out.host.take(), out.grpc)?;
         let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
-        self.send(client, out.parts, out.body, out.timeout).await
+        self.send(client, out.parts, out.body, out.grpc, out.timeout)
+            .await
     }
 
     /// Send a request through the stack. With endpoint security, a 401 the hook asks to replay
@@ -249,7 +250,9 @@ impl Upstream {
             .authorize_head_with(&out.parts.method, &url, &mut out.parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
-        let first = self.send(client, out.parts, out.body, out.timeout).await?;
+        let first = self
+            .send(client, out.parts, out.body, out.grpc, out.timeout)
+            .await?;
         if first.response.status() != StatusCode::UNAUTHORIZED
             || !auth.unauthorized(&ticket, first.response.headers()).await
         {
@@ -262,20 +265,27 @@ impl Upstream {
         auth.authorize_head_with(&parts.method, &url, &mut parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
-        self.send(client, parts, OutBody::Kept(body), out.timeout)
+        self.send(client, parts, OutBody::Kept(body), out.grpc, out.timeout)
             .await
     }
 
-    /// Wire log, deadline, client.
+    /// Wire log, deadline, client. A gRPC call's streamed body is bounded per message.
     async fn send(
         &self,
         client: &HttpClient,
         parts: http::request::Parts,
         body: OutBody,
+        grpc: bool,
         timeout: Duration,
     ) -> Result<Exchanged, UpstreamError> {
+        let mut over = None;
         let body: ClientBody = match body {
-            OutBody::Stream(b, limit) => Either::Left(Limited::new(b, limit)),
+            OutBody::Stream(b, limit) if grpc => {
+                let b = crate::grpc::PerMessage::new(b, limit);
+                over = Some(b.over_limit());
+                Either::Left(Either::Right(b))
+            }
+            OutBody::Stream(b, limit) => Either::Left(Either::Left(Limited::new(b, limit))),
             OutBody::Kept(b) => {
                 if self.wire {
                     // as sent: hop-by-hop headers removed, the backend's Host, credentials
@@ -288,7 +298,13 @@ impl Upstream {
         let deadline = Instant::now() + timeout;
         let response = proxy::send(client, http::Request::from_parts(parts, body), timeout)
             .await
-            .map_err(UpstreamError::from)?;
+            .map_err(|e| match &over {
+                // over HTTP/2 the body's error reaches the client only as a stream reset
+                Some(o) if o.load(std::sync::atomic::Ordering::SeqCst) => {
+                    UpstreamError::RequestTooLarge
+                }
+                _ => UpstreamError::from(e),
+            })?;
         Ok(Exchanged { response, deadline })
     }
 
