@@ -198,6 +198,49 @@ async fn the_body_limit_applies_to_each_message_of_a_stream() {
     gw.shutdown().await;
 }
 
+/// With the wire log on, a gRPC call's heads are logged and its streams still flow both ways.
+#[tokio::test]
+async fn the_wire_log_shows_grpc_heads_without_holding_the_streams() {
+    let (logs, _guard) = synaptic_tests::logs::capture();
+    let backend = EchoServer::start().await;
+    let api = grpc_api(
+        "Echo",
+        &format!("http://{}", backend.addr()),
+        "protocol = \"grpc\"",
+    );
+    let gw = TestGateway::start(
+        GatewayDir::new(&api, &[]),
+        synaptic_gateway::ServeOptions {
+            wire: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut c = Caller::connect(gw.addr(), "").await;
+    let m = c
+        .unary("Unary", with_client_metadata(Msg::new("w", 1)))
+        .await
+        .expect("unary")
+        .into_inner();
+    assert_eq!(m.text, "echo:w|te=trailers,x-client=c1");
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut replies = c.bidi(rx).await.expect("bidi");
+    for i in 0..2u32 {
+        tx.send(Msg::new("w", i)).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), replies.message())
+            .await
+            .expect("a reply while the request stream is open");
+        assert_eq!(r.expect("reply").expect("message").text, "re:w");
+    }
+    drop(tx);
+    assert!(matches!(replies.message().await, Ok(None)));
+    gw.shutdown().await;
+    let text = logs.text();
+    assert!(text.contains("POST /test.Echo/Unary"), "{text}");
+    assert!(text.contains("x-client: c1"), "{text}");
+    assert!(text.contains("POST /test.Echo/Bidi"), "{text}");
+}
+
 /// An HTTP API receives gRPC calls too (recognised by the content type); an API with sequences
 /// refuses them, since sequences do not mediate gRPC messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,8 +168,9 @@ impl Gateway {
             needs = needs.grpc();
         }
         let (parts, body) = req.into_parts();
-        // a gRPC call streams even with endpoint security, which the plain send does not run
-        if needs.is_plain() && !(grpc && api.upstream.is_some()) {
+        // a gRPC call streams even with endpoint security and the wire log, which the plain
+        // send does not run
+        if needs.is_plain() && !(grpc && (api.upstream.is_some() || self.inner.wire)) {
             // the request is prepared here; only its send is awaited later
             if let Some(r) = too_large(plan, &parts.headers) {
                 return (Step::Answer(r), name);
