@@ -654,6 +654,8 @@ async fn a_bad_endpoint_url_is_refused_when_the_gateway_is_built() {
             security: None,
             resource: Vec::new(),
             endpoint_security: None,
+            protocol: Default::default(),
+            backend_protocol: Default::default(),
         }],
         base_dir: tmp.path().to_path_buf(),
         ..Default::default()

@@ -10,6 +10,7 @@ pub mod backend_auth;
 pub mod config;
 pub mod extensions;
 pub mod fault;
+pub mod grpc;
 pub mod hooks;
 pub mod invoker;
 pub mod listener;

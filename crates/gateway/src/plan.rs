@@ -63,6 +63,11 @@ pub struct ApiPlan {
     /// What a request needs on this API's own flows (without resources); `is_plain`: a plain
     /// pass-through.
     pub needs: Needs,
+    /// `protocol`: every request is a gRPC call (`grpc`), or only those with a gRPC content
+    /// type (`http`).
+    pub protocol: crate::config::ApiProtocol,
+    /// `backend_protocol`: which client speaks to the backend.
+    pub backend_protocol: crate::config::BackendProtocol,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -334,6 +339,8 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             resource,
             upstream,
             stats: ApiStats::new(input.metrics, &a.name),
+            protocol: a.protocol,
+            backend_protocol: a.backend_protocol,
         });
     }
     if diags.iter().any(|d| d.is_error()) {
@@ -403,6 +410,18 @@ impl Needs {
     /// Nothing but the backend: the request is sent as it arrives and the answer streamed back.
     pub fn is_plain(&self) -> bool {
         !self.authorize && self.body == BodyMode::Stream && !self.context && !self.fault
+    }
+
+    /// What a gRPC call on the same route needs (a route with sequences never carries one):
+    /// its body streams both ways, whatever endpoint security or the wire log would keep, and
+    /// no fault sequence answers it (the gateway answers with a `grpc-status`). With endpoint
+    /// security the result may look plain: the pipeline still sends through endpoint security.
+    pub fn grpc(self) -> Needs {
+        Needs {
+            body: BodyMode::Stream,
+            fault: false,
+            ..self
+        }
     }
 }
 
@@ -489,6 +508,27 @@ mod tests {
                 "{facts:?}"
             );
         }
+    }
+
+    #[test]
+    fn grpc_calls_stream_and_skip_the_fault_sequence() {
+        // endpoint security, a fault sequence, inbound authorization and the wire log: a gRPC
+        // call on such a route still streams, keeps its authorization, has no fault sequence
+        let facts = Facts {
+            secured: true,
+            fault: true,
+            endpoint: true,
+            endpoint_security: true,
+            wire: true,
+            ..Facts::default()
+        };
+        let n = decide(facts);
+        assert_eq!((n.body, n.fault), (Buffer, true));
+        let g = n.grpc();
+        assert_eq!(
+            (g.authorize, g.body, g.context, g.upstream, g.fault),
+            (true, Stream, false, true, false)
+        );
     }
 
     fn loaded(names: &[&str]) -> Arc<Loaded> {

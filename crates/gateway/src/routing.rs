@@ -191,6 +191,8 @@ mod tests {
             security: None,
             resource: Vec::new(),
             endpoint_security: None,
+            protocol: Default::default(),
+            backend_protocol: Default::default(),
         }
     }
 
