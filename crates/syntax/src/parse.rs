@@ -310,6 +310,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         let name = self.required(el, "name");
         let context = self.required(el, "context");
         let api_name = name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+        let mut other = self.attrs_named(el, &["hostname", "port", "binds-to"]);
         let mut resources = Vec::new();
         for child in self.children(el) {
             match self.syn_name(child) {
@@ -317,7 +318,8 @@ impl<'d, 'a> Cx<'d, 'a> {
                     let i = resources.len();
                     resources.push(self.resource(child, &format!("api:{api_name}/resource[{i}]")));
                 }
-                Some("handlers") | Some("description") => {}
+                Some("handlers") => other.push(Spanned::new("<handlers>".into(), child.name_span)),
+                Some("description") => {}
                 _ => self.unknown_element(child, el),
             }
         }
@@ -326,7 +328,10 @@ impl<'d, 'a> Cx<'d, 'a> {
                 span: el.span,
                 name,
                 context,
+                version: self.attr_s(el, "version"),
+                version_type: self.attr_s(el, "version-type"),
                 resources,
+                other,
             });
         }
     }
@@ -358,6 +363,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             in_sequence: self.attr_s(el, "inSequence").map(FlowRef::Key),
             out_sequence: self.attr_s(el, "outSequence").map(FlowRef::Key),
             fault_sequence: self.attr_s(el, "faultSequence").map(FlowRef::Key),
+            other: self.attrs_named(el, &["protocol", "content-type", "user-agent"]),
         };
         self.flows(
             el,
@@ -2264,6 +2270,17 @@ impl<'d, 'a> Cx<'d, 'a> {
 
     fn spanned(&self, a: &Attr<'a>) -> Spanned<String> {
         Spanned::new(a.value.to_string(), a.value_span)
+    }
+
+    /// The attributes of `el` among `names`, as their names at their positions.
+    fn attrs_named(&self, el: El<'d, 'a>, names: &[&str]) -> Vec<Spanned<String>> {
+        names
+            .iter()
+            .filter_map(|n| {
+                el.attr(n)
+                    .map(|a| Spanned::new((*n).to_string(), a.name_span))
+            })
+            .collect()
     }
 
     fn attr_s(&self, el: El<'d, 'a>, name: &str) -> Option<Spanned<String>> {
