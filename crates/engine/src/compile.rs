@@ -41,6 +41,9 @@ pub(crate) struct Ir {
     pub seq_by_name: HashMap<String, SeqId>,
     pub blocks: Vec<Vec<Node>>,
     pub endpoints: HashMap<String, EndpointIr>,
+    /// `<localEntry>` texts (text or XML) by key: `get-property('key')` reads them when no
+    /// property of that name is set, as in Synapse.
+    pub local_entries: std::sync::Arc<HashMap<String, String>>,
 }
 
 #[derive(Debug)]
@@ -430,6 +433,7 @@ pub(crate) fn compile(
             seq_by_name: HashMap::new(),
             blocks: Vec::new(),
             endpoints: HashMap::new(),
+            local_entries: Default::default(),
         },
         set_names: HashSet::new(),
         dynamic_set: false,
@@ -494,6 +498,7 @@ pub(crate) fn compile(
             }
         }
     }
+    c.ir.local_entries = std::sync::Arc::new(c.local_entries.clone());
     // pass 2: bodies
     for (i, s) in order.iter().enumerate() {
         let body = c.block(&s.mediators);
@@ -1620,6 +1625,7 @@ impl Compiler<'_> {
             for (name, span) in reads {
                 if name.is_empty()
                     || self.set_names.contains(&name)
+                    || self.local_entries.contains_key(&name)
                     || BUILTIN_DEFAULT_NAMES.contains(&name.as_str())
                     || BUILTIN_DEFAULT_PREFIXES.iter().any(|p| name.starts_with(p))
                 {
