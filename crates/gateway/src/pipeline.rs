@@ -257,6 +257,10 @@ impl Gateway {
             if let Some(inseq) = &flows.inflow {
                 match engine.mediate(inseq, fault_seq, c).await {
                     Ok(Flow::Continue) => {}
+                    Ok(Flow::Respond) if api.xml && c.response => {
+                        // `<send>` or `<loopback>`: the response goes through the out-flow
+                        return self.xml_outflow(plan, api, flows, engine, c).await;
+                    }
                     Ok(Flow::Respond) => return self.ctx_response(c, true),
                     Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
                     Err(e) => {
@@ -362,6 +366,29 @@ impl Gateway {
             body,
         });
         match engine.mediate(outseq, fault_seq, c).await {
+            Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
+            Ok(_) => self.ctx_response(c, false),
+            Err(e) => {
+                self.fail(plan, api, flows, None, Failure::Mediation(e))
+                    .await
+            }
+        }
+    }
+
+    /// The out-flow of an `<api>` resource after its in-flow sent the message (the response is
+    /// in the context); without an out-flow the response goes back as it is.
+    async fn xml_outflow(
+        &self,
+        plan: &Plan,
+        api: &ApiPlan,
+        flows: &Flows,
+        engine: &Engine,
+        c: &mut MessageContext,
+    ) -> Response<ResponseBody> {
+        let Some(outseq) = &flows.outflow else {
+            return self.ctx_response(c, false);
+        };
+        match engine.mediate(outseq, flows.fault.as_deref(), c).await {
             Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
             Ok(_) => self.ctx_response(c, false),
             Err(e) => {
