@@ -224,7 +224,7 @@ async fn a_context_served_twice_is_an_error_naming_both_places() {
     };
     assert_eq!(diags.len(), 1, "{diags:?}");
     let m = &diags[0].message;
-    assert_eq!(diags[0].code.id, "E0403");
+    assert_eq!(diags[0].code.id, "E0117");
     assert!(m.contains("\"Orders\"") && m.contains("`Twice`"), "{m}");
     assert!(m.contains("Twice.xml:1:"), "{m}");
 }

@@ -57,7 +57,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
             if let Some(prev) = by_name.get(&api.name.value) {
                 diags.push(
                     Diagnostic::error(
-                        codes::E0403,
+                        codes::E0117,
                         api.name.span,
                         format!("API `{}` is defined more than once", api.name.value),
                     )
@@ -68,7 +68,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
             if let Some(prev) = by_context.get(&context) {
                 diags.push(
                     Diagnostic::error(
-                        codes::E0403,
+                        codes::E0117,
                         api.context.span,
                         format!(
                             "context `{context}` of API `{}` is already served by another API",
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(apis.len(), 1);
         assert_eq!(diags.len(), 1, "{diags:?}");
         assert!(diags[0].starts_with("b.xml:1:"), "{diags:?}");
-        assert!(diags[0].contains("error[E0403]"), "{diags:?}");
+        assert!(diags[0].contains("error[E0117]"), "{diags:?}");
     }
 
     #[test]

@@ -397,7 +397,7 @@ fn xml_apis(
                 (format!("context {:?}", x.context), "context")
             };
             diags.push(Diagnostic::error(
-                codes::E0403,
+                codes::E0117,
                 span(&api_at(i, k)),
                 format!(
                     "API {:?}: {what} is also used by the <api> `{}` at {}",
