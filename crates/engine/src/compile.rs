@@ -19,6 +19,9 @@ pub(crate) struct Ir {
     pub endpoints: HashMap<String, EndpointIr>,
     /// In-flow name → out-flow name, as `<api>` resources and `<proxy>` targets pair them.
     pub out_flows: HashMap<String, String>,
+    /// `<localEntry>` texts (text or XML) by key: `get-property('key')` reads them when no
+    /// property of that name is set, as in Synapse.
+    pub local_entries: std::sync::Arc<HashMap<String, String>>,
 }
 
 #[derive(Debug)]
@@ -40,6 +43,7 @@ pub(crate) fn compile(
         blocks: Vec::new(),
         endpoints: HashMap::new(),
         out_flows: HashMap::new(),
+        local_entries: Default::default(),
     };
     let mut c = Compiler {
         opts,
@@ -108,6 +112,7 @@ pub(crate) fn compile(
             }
         }
     }
+    ir.local_entries = std::sync::Arc::new(c.local_entries.clone());
     // pass 2: bodies
     for (i, s) in order.iter().enumerate() {
         let body = mediators::block(&mut c, &mut ir.blocks, &s.mediators);

@@ -43,6 +43,8 @@ pub(crate) struct State {
     /// header, or copied from such a field by `makefault`): a bare `<send/>` and `<default/>`
     /// never go to a client's `To`.
     pub inbound: std::collections::BTreeSet<String>,
+    /// The program's `<localEntry>` texts (default-scope reads fall back to them).
+    pub local_entries: Option<std::sync::Arc<HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for State {
@@ -572,7 +574,11 @@ impl MessageContext {
     /// A property of a scope as expressions see it.
     pub(crate) fn read_property(&self, scope: Scope, name: &str, now_ms: i64) -> Option<Value> {
         match scope {
-            Scope::Default => self.default_property(name, now_ms),
+            Scope::Default => self.default_property(name, now_ms).or_else(|| {
+                // Synapse: a name no property holds is looked up among the local entries
+                let entries = self.st.local_entries.as_ref()?;
+                entries.get(name).map(|v| Value::String(v.clone()))
+            }),
             // Axis2 falls back to the client options (`axis2-client`)
             Scope::Axis2 => self
                 .properties

@@ -38,6 +38,9 @@ pub struct ServeOptions {
     /// The configuration file: watched and reloaded (with the sequences) on change and on
     /// `SIGHUP`. Without it only the sequences folder is reloaded.
     pub config_path: Option<PathBuf>,
+    /// Refuse to start when any artifact of the sequences folder has an error (by default
+    /// the artifacts that compile are deployed and the others reported).
+    pub strict: bool,
 }
 
 /// What the gateway knows of the connection a request came on; a request extension set by
@@ -125,8 +128,9 @@ impl Gateway {
         let config = Arc::new(config);
         let required = crate::config::referenced_sequences(&config);
         let dir = config.sequences_dir();
+        let strict = opts.strict;
         let (store, report) =
-            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required))
+            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required, strict))
                 .await
                 .map_err(|e| StartError::Io {
                     path: "sequences".into(),
