@@ -1937,6 +1937,8 @@ async fn a_newline_in_a_user_name_cannot_forge_a_log_line() {
         ("client_id", "book-your-ticket"),
         ("redirect_uri", cb.as_str()),
         ("scope", "view"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
     ];
     for _ in 0..7 {
         let (cookie, csrf) = env.open_approval(&query).await;

@@ -609,3 +609,65 @@ fn serve_check_names_legacy_grants_and_jwt_lifetimes() {
     ));
     assert!(!ok && out.contains("signing_algorithm"), "{out}");
 }
+
+#[tokio::test]
+async fn gateways_sharing_redis_share_keys_and_revocations() {
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let cfg = format!(
+        "{}\n[redis]\nurl = \"{}\"\nkey_prefix = \"jwt-e2e\"\n",
+        issuer_config(&origin.url(), "revocation_sync = 0.2"),
+        redis.url()
+    );
+    let a = start_gateway(&cfg, &[]).await;
+    let b = start_gateway(&cfg, &[]).await;
+    let jwks = |gw: &TestGateway| {
+        let url = gw.url("/oauth2/jwks");
+        async move {
+            http()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // one key for both: b found a's key in the store instead of making its own
+    assert_eq!(jwks(&a).await, jwks(&b).await);
+    let at = cc_token(&a, "view").await;
+    let other = cc_token(&b, "view").await;
+    for gw in [&a, &b] {
+        assert_eq!(call(gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+        assert_eq!(
+            call(gw, "GET", "/travels/1.0/bookings", &other).await.0,
+            200
+        );
+    }
+    // revoked at a: b refuses it within its revocation_sync, without a lookup per request
+    let r = http()
+        .post(a.url("/oauth2/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(&a, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    let mut refused = false;
+    for _ in 0..50 {
+        if call(&b, "GET", "/travels/1.0/bookings", &at).await.0 == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "b still accepts a token revoked at a");
+    assert_eq!(
+        call(&b, "GET", "/travels/1.0/bookings", &other).await.0,
+        200
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}
