@@ -306,6 +306,37 @@ async fn jwt_access_tokens_are_signed_published_and_validated_locally() {
         200
     );
     assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+
+    // revoked by the CLI (another connection to the store): refused within revocation_sync
+    let id = &synaptic_oauth::server::secret::sha256_hex(&scoped)[..16];
+    let config = gw.dir().config_path().display().to_string();
+    let argv: Vec<String> = ["synaptic", "tokens", "revoke", id, "--config", &config]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // the CLI runs its own runtime: on a blocking thread, as a separate process would
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = synaptic_cli::run(argv, &mut out, &mut err);
+        (code, out, err)
+    })
+    .await
+    .unwrap();
+    assert!(
+        code == std::process::ExitCode::SUCCESS,
+        "{}{}",
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&err)
+    );
+    let mut refused = false;
+    for _ in 0..50 {
+        if call(&gw, "GET", "/travels/1.0/bookings", &scoped).await.0 == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a token revoked by the CLI is still accepted");
     gw.shutdown().await;
 }
 
