@@ -702,3 +702,65 @@ async fn gateways_sharing_redis_share_keys_and_revocations() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dpop_proof_used_at_one_gateway_is_a_replay_at_another_sharing_redis() {
+    peers::ensure_installed();
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let with_redis = |extra: &str| {
+        format!(
+            "{}\n[redis]\nurl = \"{}\"\nkey_prefix = \"dpop-e2e\"\n",
+            jwt_config(&origin.url(), extra),
+            redis.url()
+        )
+    };
+    let a = start_gateway(&with_redis(""), &[]).await;
+    // b is another instance of the same service: same issuer, same store
+    let b = start_gateway(&with_redis(&format!("issuer = \"{}\"", a.url(""))), &[]).await;
+    let api = a.url("/travels/1.0/bookings");
+    let script =
+        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
+    let issuer = a.url("");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || {
+            peers::run_node_script(
+                &script,
+                &[
+                    ("AS", issuer.as_str()),
+                    ("CID", "svc"),
+                    ("CSEC", "svc-secret"),
+                    ("API", api.as_str()),
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    assert_eq!(v["status"], 200, "{v}");
+    let at = v["access_token"].as_str().unwrap();
+    let used = v["proofs"][1]["proof"].as_str().unwrap();
+    // the proof names a's URL; sent to b as a load balancer would (same Host)
+    let r = http()
+        .get(b.url("/travels/1.0/bookings"))
+        .header("host", a.addr().to_string())
+        .header("authorization", format!("DPoP {at}"))
+        .header("dpop", used)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let www = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        www.contains("invalid_dpop_proof") && www.contains("replayed"),
+        "{www}"
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}

@@ -52,6 +52,9 @@ pub struct Enforcer {
     /// Seconds a DPoP proof is accepted around its `iat`.
     dpop_window: i64,
     dpop_replay: dpop::ReplayCache,
+    /// With `[redis]`: proof ids are recorded there, so a proof used at one gateway is a
+    /// replay at every other.
+    shared_replay: Option<Arc<super::redis::RedisStore>>,
 }
 
 impl Enforcer {
@@ -85,6 +88,7 @@ impl Enforcer {
             trusted,
             dpop_window,
             dpop_replay: dpop::ReplayCache::new(replay_max),
+            shared_replay: None,
             apis,
             metrics,
         }
@@ -230,14 +234,17 @@ impl InboundAuth for Enforcer {
 }
 
 impl Enforcer {
-    /// A JWT access token: this server's (its keys, its revocation list) or a trusted
-    /// issuer's (their published keys). `aud` must be the issuer's audience or the API's
-    /// resource identifier.
+    /// Share the DPoP replay cache through Redis.
+    pub fn with_shared_replay(mut self, store: Option<Arc<super::redis::RedisStore>>) -> Self {
+        self.shared_replay = store;
+        self
+    }
+
     /// RFC 9449: a DPoP-bound token needs the `DPoP` scheme and a proof signed by its key for
     /// this request (`htm`, `htu`, `iat`, `ath`, unseen `jti`); an unbound one the `Bearer`
     /// scheme.
     #[allow(clippy::too_many_arguments, clippy::result_large_err)]
-    fn check_binding(
+    async fn check_binding(
         &self,
         dpop_scheme: bool,
         jkt: Option<&str>,
@@ -293,12 +300,28 @@ impl Enforcer {
         if p.jkt != jkt {
             return Err(bad("the DPoP proof is not signed by the token's key"));
         }
-        if !self.dpop_replay.check(&p, p.iat + self.dpop_window, now) {
+        let fresh = match &self.shared_replay {
+            None => self.dpop_replay.check(&p, p.iat + self.dpop_window, now),
+            Some(r) => {
+                let ttl = (p.iat + self.dpop_window - now).max(1) as u64;
+                match r.first_use(&format!("{}.{}", p.jkt, p.jti), ttl).await {
+                    Ok(fresh) => fresh,
+                    Err(e) => {
+                        tracing::error!(error = %e, "DPoP replay cache unavailable");
+                        false
+                    }
+                }
+            }
+        };
+        if !fresh {
             return Err(bad("DPoP proof replayed"));
         }
         Ok(())
     }
 
+    /// A JWT access token: this server's (its keys, its revocation list) or a trusted
+    /// issuer's (their published keys). `aud` must be the issuer's audience or the API's
+    /// resource identifier.
     async fn validate_jwt(
         &self,
         api: &str,
@@ -411,7 +434,8 @@ impl Enforcer {
                 method,
                 path,
                 headers,
-            )?;
+            )
+            .await?;
             principal
         } else if dpop_scheme {
             return Err(dpop_error("invalid_token", "the token is not DPoP-bound"));

@@ -149,8 +149,10 @@ pub async fn build(
             if trusted.is_empty() {
                 return Ok((None, Vec::new()));
             }
-            let inbound: Arc<dyn InboundAuth> =
-                Arc::new(inbound::Enforcer::new(None, trusted, &config.api, metrics));
+            let inbound: Arc<dyn InboundAuth> = Arc::new(
+                inbound::Enforcer::new(None, trusted, &config.api, metrics)
+                    .with_shared_replay(shared_replay(config)?),
+            );
             Ok((Some(inbound), Vec::new()))
         }
         Some(p) => {
@@ -201,12 +203,15 @@ async fn build_parts_with(
         metrics.clone(),
         protected_resources(config),
     ));
-    let inbound: Arc<dyn InboundAuth> = Arc::new(inbound::Enforcer::new(
-        Some(server.clone()),
-        trusted_issuers(config)?,
-        &config.api,
-        metrics,
-    ));
+    let inbound: Arc<dyn InboundAuth> = Arc::new(
+        inbound::Enforcer::new(
+            Some(server.clone()),
+            trusted_issuers(config)?,
+            &config.api,
+            metrics,
+        )
+        .with_shared_replay(shared_replay(config)?),
+    );
     spawn_purge(&server, ac.purge_interval.unwrap_or(3600));
     if server.settings().token_format == TokenFormat::Jwt {
         let every = ac
@@ -264,6 +269,17 @@ fn protected_resources(config: &Config) -> Vec<http::ProtectedResource> {
             }
         })
         .collect()
+}
+
+/// The Redis that shares DPoP proof ids between gateways, when `[redis]` is configured.
+fn shared_replay(config: &Config) -> Result<Option<Arc<redis::RedisStore>>, AuthServerError> {
+    match &config.redis {
+        Some(r) => Ok(Some(Arc::new(redis::RedisStore::new(
+            &r.url,
+            r.key_prefix.as_deref(),
+        )?))),
+        None => Ok(None),
+    }
 }
 
 /// The trusted issuers of a configuration.

@@ -215,6 +215,26 @@ impl RedisStore {
         Ok(c)
     }
 
+    /// Record a one-time id (a DPoP proof's) for `ttl` seconds; `false` when it was recorded
+    /// before (a replay). Only the id's SHA-256 is written.
+    pub async fn first_use(&self, id: &str, ttl: u64) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let key = self.k(&format!(
+            "dpop:{}",
+            synaptic_oauth::server::secret::sha256_hex(id)
+        ));
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.max(1))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(set.is_some())
+    }
+
     async fn get(&self, key: String) -> Result<Option<String>, StoreError> {
         let mut c = self.conn().await?;
         redis::cmd("GET")

@@ -9,8 +9,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::time::Instant;
 use synaptic_oauth::server::jwt::{self, Verified};
+use tokio::time::Instant;
 
 /// Largest key set accepted, in bytes.
 const MAX_JWKS_BYTES: usize = 512 * 1024;
