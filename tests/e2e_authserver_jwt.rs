@@ -573,6 +573,11 @@ async fn protected_resource_metadata_per_secured_api() {
     assert_eq!(v["authorization_servers"], json!([ISSUER]));
     assert_eq!(v["scopes_supported"], json!(["view", "book"]));
     assert_eq!(v["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(v["dpop_bound_access_tokens_required"], false);
+    assert!(v["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("ES256")));
     let r = http()
         .get(gw.url("/.well-known/oauth-protected-resource/nope"))
         .send()

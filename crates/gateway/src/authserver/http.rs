@@ -258,13 +258,20 @@ impl Endpoints {
             );
         };
         let iss = self.issuer();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "resource": self.server.resource_id(&r.context),
             "resource_name": r.name,
             "authorization_servers": [iss],
             "scopes_supported": r.scopes,
             "bearer_methods_supported": ["header"],
         });
+        if self.jwt() {
+            body["dpop_signing_alg_values_supported"] = synaptic_oauth::server::dpop::ALGS
+                .split(' ')
+                .collect::<Vec<_>>()
+                .into();
+            body["dpop_bound_access_tokens_required"] = false.into();
+        }
         let mut resp = response(StatusCode::OK, "application/json", body.to_string());
         resp.headers_mut().insert(
             header::CACHE_CONTROL,
