@@ -243,6 +243,14 @@ impl Config {
     pub fn auth_server_enabled(&self) -> bool {
         self.auth_server.as_ref().is_some_and(|a| a.enabled)
     }
+
+    /// Whether secured APIs can be enforced: the gateway's own authorization server, or
+    /// trusted issuers of JWT access tokens.
+    pub fn oauth2_enforced(&self) -> bool {
+        self.auth_server
+            .as_ref()
+            .is_some_and(|a| a.enabled || !a.trusted_issuer.is_empty())
+    }
 }
 
 impl ApiConfig {
@@ -472,6 +480,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
         );
     }
     crate::tls::validate(config, &mut |path, msg| err(path, msg));
+    crate::authserver::config::validate(config, &mut |path, msg| err(path, msg));
     if let Some(ca) = &s.ca_file {
         if !config.resolve_path(ca).is_file() {
             err(
@@ -537,10 +546,10 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
                     &at("security"),
                     format!("unknown security {sec:?} (expected \"oauth2\" or \"none\")"),
                 );
-            } else if api.is_oauth2_secured() && !config.auth_server_enabled() {
+            } else if api.is_oauth2_secured() && !config.oauth2_enforced() {
                 err(
                     &at("security"),
-                    "security = \"oauth2\" needs `[auth_server] enabled = true`".into(),
+                    "security = \"oauth2\" needs `[auth_server] enabled = true` or a `[[auth_server.trusted_issuer]]`".into(),
                 );
             }
         }
