@@ -280,3 +280,292 @@ fn enrich_and_makefault_never_panic_on_damaged_input() {
     }
     assert!(compiled > 0, "the whole document must compile");
 }
+
+/// The names of `dir`'s modules (`mod.rs` aside), sorted.
+fn module_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".rs").map(str::to_string))
+        .filter(|n| n != "mod")
+        .collect();
+    names.sort();
+    names
+}
+
+/// The variant names of `enum <name>` in a source text, lower case without underscores.
+fn enum_variants(src: &str, name: &str) -> Vec<String> {
+    let start = src
+        .find(&format!("enum {name} {{"))
+        .unwrap_or_else(|| panic!("no enum {name}"));
+    let body = &src[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find("\n}").unwrap()];
+    let mut out: Vec<String> = body
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.starts_with("     "))
+        .map(str::trim)
+        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+        .map(|l| {
+            l.split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_mediator_has_one_module_per_crate_and_one_variant() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let engine_dir = root.join("src/mediators");
+    let syntax_dir = root.join("../syntax/src/mediators");
+    let engine = module_files(&engine_dir);
+    let syntax = module_files(&syntax_dir);
+    assert_eq!(
+        engine, syntax,
+        "crates/engine/src/mediators and crates/syntax/src/mediators hold the same modules"
+    );
+    for (dir, names) in [(&engine_dir, &engine), (&syntax_dir, &syntax)] {
+        let mod_rs = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+        for n in names.iter() {
+            assert!(
+                mod_rs.contains(&format!("\nmod {n};")),
+                "{}/mod.rs declares `mod {n};`",
+                dir.display()
+            );
+        }
+    }
+    let squash = |names: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = names.iter().map(|n| n.replace('_', "")).collect();
+        v.sort();
+        v
+    };
+    let ops = std::fs::read_to_string(engine_dir.join("mod.rs")).unwrap();
+    assert_eq!(
+        enum_variants(&ops, "Op"),
+        squash(&engine),
+        "one `Op` variant per engine mediator module"
+    );
+    let ast = std::fs::read_to_string(root.join("../syntax/src/ast.rs")).unwrap();
+    let kinds: Vec<String> = enum_variants(&ast, "MediatorKind")
+        .into_iter()
+        .filter(|k| k != "unsupported")
+        .map(|k| {
+            if k == "sequenceref" {
+                "sequence".into()
+            } else {
+                k
+            }
+        })
+        .collect();
+    let mut kinds = kinds;
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        squash(&syntax),
+        "one `MediatorKind` variant per syntax mediator module"
+    );
+}
+
+/// Answers every request with a fixed SOAP body (a fault when asked) and counts the requests.
+struct Answer {
+    body: &'static str,
+    seen: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Invoker for Answer {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        self.seen.lock().unwrap().push(req.url);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "text/xml".parse().unwrap());
+        Ok(InboundResponse {
+            status: 200,
+            headers,
+            body: Bytes::from_static(self.body.as_bytes()),
+        })
+    }
+}
+
+fn soap_request(header: &str, body: &str) -> MessageContext {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "text/xml".parse().unwrap());
+    let env = format!(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>{header}</s:Header><s:Body>{body}</s:Body></s:Envelope>"#
+    );
+    MessageContext::from_request(http::Method::POST, "/", headers, Bytes::from(env), None)
+}
+
+const FLOWS: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+    <proxy name="p"><target>
+        <inSequence><send><endpoint><address uri="http://backend.test/q"/></endpoint></send></inSequence>
+        <outSequence><property name="out" value="ran"/><send/></outSequence>
+    </target></proxy>
+    <proxy name="loop"><target>
+        <inSequence><loopback/></inSequence>
+        <outSequence><property name="out" value="ran"/></outSequence>
+    </target></proxy>
+    <proxy name="answer"><target>
+        <inSequence><respond/></inSequence>
+        <outSequence><property name="out" value="ran"/></outSequence>
+    </target></proxy>
+    <proxy name="recv"><target>
+        <inSequence><send receive="r"><endpoint><address uri="http://backend.test/q"/></endpoint></send></inSequence>
+        <outSequence><property name="out" value="ran"/></outSequence>
+    </target></proxy>
+    <sequence name="r"><property name="receive" value="ran"/></sequence>
+</definitions>"#;
+
+#[test]
+fn a_send_or_loopback_continues_in_the_out_sequence() {
+    let mut e = engine(FLOWS);
+    let answer = Arc::new(Answer {
+        body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r/></s:Body></s:Envelope>"#,
+        seen: Mutex::default(),
+    });
+    e.invoker = answer.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let out_of = |e: &Engine, inseq: &str| -> (Flow, Option<String>, Option<String>) {
+        let mut ctx = soap_request("", "<q/>");
+        let out = e.program.out_flow_of(inseq);
+        let flow = rt
+            .block_on(e.mediate_flow(inseq, out, None, &mut ctx))
+            .unwrap();
+        let props = ctx.scope_strings(Scope::Default);
+        (
+            flow,
+            props.get("out").cloned(),
+            props.get("receive").cloned(),
+        )
+    };
+    assert_eq!(
+        e.program.out_flow_of("proxy:p/inSequence"),
+        Some("proxy:p/outSequence")
+    );
+    let ran = Some("ran".to_string());
+    assert_eq!(
+        out_of(&e, "proxy:p/inSequence"),
+        (Flow::Respond, ran.clone(), None)
+    );
+    assert_eq!(answer.seen.lock().unwrap().len(), 1);
+    // an out-sequence that ends without <send/> still answers with its message
+    assert_eq!(
+        out_of(&e, "proxy:loop/inSequence"),
+        (Flow::Respond, ran.clone(), None)
+    );
+    assert_eq!(
+        out_of(&e, "proxy:answer/inSequence"),
+        (Flow::Respond, None, None)
+    );
+    assert_eq!(
+        out_of(&e, "proxy:recv/inSequence"),
+        (Flow::Respond, None, ran)
+    );
+    // without an out-sequence, mediate_flow is mediate
+    let mut ctx = soap_request("", "<q/>");
+    let flow = rt
+        .block_on(e.mediate_flow("proxy:p/inSequence", None, None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert!(!ctx.scope_strings(Scope::Default).contains_key("out"));
+}
+
+#[test]
+fn force_error_on_soap_fault_fails_the_send() {
+    let mut e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="FORCE_ERROR_ON_SOAP_FAULT" value="true"/>
+            <call><endpoint><address uri="http://backend.test/q"/></endpoint></call>
+        </sequence>"#,
+    );
+    e.invoker = Arc::new(Answer {
+        body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>"#,
+        seen: Mutex::default(),
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut ctx = soap_request("", "<q/>");
+    let err = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap_err();
+    assert_eq!(err.code, error_codes::ENDPOINT_CUSTOM_ERROR);
+    assert_eq!(err.origin, Origin::Upstream);
+}
+
+#[test]
+fn inbound_ws_addressing_is_read_but_a_client_to_is_never_followed() {
+    let mut e = engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+            <sequence name="s">
+                <property name="to" expression="get-property('To')"/>
+                <property name="action" expression="get-property('Action')"/>
+                <property name="reply" expression="get-property('ReplyTo')"/>
+                <send/>
+            </sequence>
+            <sequence name="d">
+                <property name="body" expression="$body/*"/>
+                <call><endpoint><default/></endpoint></call>
+            </sequence>
+            <sequence name="f">
+                <property name="body" expression="$body/*"/>
+                <makefault version="soap11">
+                    <code xmlns:soap11Env="http://schemas.xmlsoap.org/soap/envelope/" value="soap11Env:Server"/>
+                    <reason value="refused"/>
+                </makefault>
+                <send/>
+            </sequence>
+            <sequence name="h">
+                <property name="body" expression="$body/*"/>
+                <header name="To" value="http://configured.test/q"/>
+                <send/>
+            </sequence>
+        </definitions>"#,
+    );
+    let answer = Arc::new(Answer {
+        body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r/></s:Body></s:Envelope>"#,
+        seen: Mutex::default(),
+    });
+    e.invoker = answer.clone();
+    let wsa = r#"<wsa:To xmlns:wsa="http://www.w3.org/2005/08/addressing">http://internal.test/admin</wsa:To><wsa:Action xmlns:wsa="http://www.w3.org/2005/08/addressing">urn:getQuote</wsa:Action><wsa:ReplyTo xmlns:wsa="http://www.w3.org/2005/08/addressing"><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>"#;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // get-property('To') alone builds the SOAP request to read its headers
+    let mut ctx = soap_request(wsa, "<q/>");
+    let flow = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    let props = ctx.scope_strings(Scope::Default);
+    assert_eq!(
+        props.get("to").map(String::as_str),
+        Some("http://internal.test/admin")
+    );
+    assert_eq!(
+        props.get("action").map(String::as_str),
+        Some("urn:getQuote")
+    );
+    assert_eq!(
+        props.get("reply").map(String::as_str),
+        Some("http://www.w3.org/2005/08/addressing/anonymous")
+    );
+    // the bare <send/> hands the message on instead of sending it where the client said
+    assert_eq!(flow, Flow::Continue);
+    // <default/> does not go there either
+    let mut ctx = soap_request(wsa, "<q/>");
+    let err = rt.block_on(e.mediate("d", None, &mut ctx)).unwrap_err();
+    assert_eq!(err.code, error_codes::ENDPOINT_NOT_READY);
+    // nor a fault addressed to the client's ReplyTo
+    let mut ctx = soap_request(wsa, "<q/>");
+    let flow = rt.block_on(e.mediate("f", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Continue);
+    assert!(answer.seen.lock().unwrap().is_empty());
+    // an address the configuration sets is followed
+    let mut ctx = soap_request(wsa, "<q/>");
+    let flow = rt.block_on(e.mediate("h", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert_eq!(
+        *answer.seen.lock().unwrap(),
+        vec!["http://configured.test/q".to_string()]
+    );
+}

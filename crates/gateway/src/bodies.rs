@@ -48,20 +48,21 @@ fn deadline_passed(
     }
 }
 
-/// A backend's response body, streamed: at most `idle` between two frames.
+/// A backend's response body, streamed: at most `idle` between two frames (no bound without
+/// one: a gRPC call's response stream).
 pub struct BackendBody {
     inner: Incoming,
-    idle: Duration,
+    idle: Option<Duration>,
     deadline: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl BackendBody {
-    pub fn new(inner: Incoming, idle: Duration) -> BackendBody {
+    pub fn new(inner: Incoming, idle: Option<Duration>) -> BackendBody {
         BackendBody {
             inner,
             idle,
-            deadline: Instant::now() + idle,
+            deadline: Instant::now() + idle.unwrap_or_default(),
             sleep: None,
         }
     }
@@ -86,13 +87,18 @@ impl Body for BackendBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(r) => {
-                this.deadline = Instant::now() + this.idle;
+                if let Some(idle) = this.idle {
+                    this.deadline = Instant::now() + idle;
+                }
                 Poll::Ready(r.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
+                let Some(idle) = this.idle else {
+                    return Poll::Pending;
+                };
                 if deadline_passed(&mut this.sleep, this.deadline, cx) {
                     tracing::warn!(
-                        timeout_s = this.idle.as_secs_f64(),
+                        timeout_s = idle.as_secs_f64(),
                         "backend silent in the middle of its response body: response aborted"
                     );
                     return Poll::Ready(Some(Err(Box::new(StreamError("backend read timeout")))));

@@ -5,12 +5,14 @@
 //! [`server::start`]. Seams to the OAuth2 features: [`hooks`] (traits) and [`extensions`]
 //! (where they are built). The one normalised path: [`path::normalize`].
 
+pub mod artifacts;
 pub mod authserver;
 pub mod backend_auth;
 pub mod bodies;
 pub mod config;
 pub mod extensions;
 pub mod fault;
+pub mod grpc;
 pub mod hooks;
 pub mod invoker;
 pub mod listener;
@@ -29,6 +31,7 @@ pub mod strict;
 mod test_pki;
 pub mod tls;
 pub mod upstream;
+pub mod uri_template;
 pub mod wire;
 
 pub use config::{load, Config, LoadedConfig};

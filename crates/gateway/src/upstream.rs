@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! wire log ─▶ endpoint security (authorize; after a 401, replay once when the body was kept)
-//!   ─▶ hop-by-hop headers and Host ─▶ one deadline over the whole exchange ─▶ HTTP client
+//!   ─▶ hop-by-hop headers and Host ─▶ one deadline over the whole exchange
+//!   ─▶ HTTP client for the backend protocol (auto, HTTP/1.1, HTTP/2)
 //! ```
 //!
 //! The deadline starts when a request is sent and bounds the response head and every body the
@@ -15,11 +16,15 @@
 //! A response body streamed back to the client is bounded by `[limits] backend_read_timeout`
 //! between two reads ([`BackendBody`]); a client body streamed to a backend by its size and
 //! time limits ([`ClientStream`]): when it fails, the exchange is aborted and its connection
-//! closed, and the failure is the client's (`400` / `413` / `408`), not the backend's.
+//! closed, and the failure is the client's (`400` / `413` / `408`), not the backend's. A gRPC
+//! call is the exception to both time bounds: its request stream is bounded per message
+//! ([`crate::grpc::PerMessage`]) and its response stream by no read timeout, since long-lived
+//! streams are normal in gRPC.
 
 use crate::bodies::{BackendBody, ClientBodyFailure, ClientStream};
+use crate::config::BackendProtocol;
 use crate::hooks::{HookResponse, UpstreamAuth};
-use crate::proxy::{self, ClientBody, HttpClient, SendError};
+use crate::proxy::{self, ClientBody, Clients, HttpClient, SendError};
 use crate::wire;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
@@ -29,10 +34,10 @@ use std::time::Duration;
 use synaptic_engine::{InvokeError, OutboundRequest};
 use tokio::time::Instant;
 
-/// The stack: the pooled client and whether to write the wire log. Cheap to clone.
+/// The stack: the pooled clients and whether to write the wire log. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: HttpClient,
+    clients: Clients,
     wire: bool,
     /// Longest silence of a backend in the middle of a body streamed back to a client.
     read_timeout: Duration,
@@ -47,6 +52,10 @@ pub struct Outgoing {
     /// The backend's `Host` when known in advance (the API's endpoint); else from the URI.
     pub host: Option<HeaderValue>,
     pub timeout: Duration,
+    /// How the backend is spoken to (`[[api]] backend_protocol`).
+    pub protocol: BackendProtocol,
+    /// A gRPC call: HTTP/2 to the backend, `te: trailers` kept.
+    pub grpc: bool,
 }
 
 /// The body of an [`Outgoing`] request.
@@ -54,6 +63,9 @@ pub struct Outgoing {
 pub enum OutBody {
     /// The client's body, streamed as it arrives, bounded in size and time.
     Stream(ClientStream),
+    /// A gRPC call's request stream, passed on as it arrives, each message bounded in size
+    /// (`max_body`); no deadline for the whole stream: long-lived streams are normal in gRPC.
+    Grpc(Incoming, usize),
     /// A body in memory: it can be sent again after a 401.
     Kept(Bytes),
 }
@@ -63,6 +75,8 @@ pub enum OutBody {
 pub struct Exchanged {
     pub response: Response<Incoming>,
     pub deadline: Instant,
+    /// A gRPC call: its response streams are not bounded by the backend read timeout.
+    pub grpc: bool,
 }
 
 /// Why a backend exchange failed, decided once here.
@@ -149,13 +163,17 @@ pub fn from_engine(req: OutboundRequest, timeout: Duration) -> Result<Outgoing, 
         body: OutBody::Kept(req.body),
         host: None,
         timeout,
+        protocol: BackendProtocol::Auto,
+        grpc: false,
     })
 }
 
-/// Hop-by-hop headers removed, the backend's `Host`, HTTP/1.1.
+/// Hop-by-hop headers removed (a gRPC call keeps `te: trailers`), the backend's `Host`,
+/// HTTP/1.1 (the client speaks HTTP/2 where the connection is HTTP/2).
 fn prepare_head(
     parts: &mut http::request::Parts,
     host: Option<HeaderValue>,
+    grpc: bool,
 ) -> Result<(), UpstreamError> {
     let shown = || parts.uri.to_string();
     match parts.uri.scheme_str() {
@@ -176,6 +194,11 @@ fn prepare_head(
             .ok_or_else(|| UpstreamError::BadUrl(format!("no host in URL {:?}", shown())))?,
     };
     proxy::strip_hop_by_hop(&mut parts.headers);
+    if grpc {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     parts.headers.insert(header::HOST, host);
     parts.version = http::Version::HTTP_11;
     Ok(())
@@ -192,29 +215,44 @@ fn copy_head(p: &http::request::Parts) -> http::request::Parts {
 }
 
 impl Upstream {
-    pub fn new(client: HttpClient, wire: bool) -> Upstream {
+    pub fn new(clients: Clients, wire: bool) -> Upstream {
         Upstream {
-            client,
+            clients,
             wire,
             read_timeout: Duration::from_secs(30),
         }
     }
 
-    /// The longest silence of a backend in the middle of a body streamed to a client.
+    /// The longest silence of a backend in the middle of a body streamed to a client (a gRPC
+    /// call's response streams are not bounded: long-lived streams are normal there).
     pub fn with_read_timeout(mut self, t: Duration) -> Upstream {
         self.read_timeout = t;
         self
     }
 
+    /// The client of `backend_protocol = "auto"`.
     pub fn client(&self) -> &HttpClient {
-        &self.client
+        &self.clients.auto
+    }
+
+    /// The client for a request: `auto` speaks HTTP/2 to a cleartext backend only for a gRPC
+    /// call (with prior knowledge); over TLS, ALPN decides.
+    fn client_for(&self, protocol: BackendProtocol, grpc: bool, uri: &http::Uri) -> &HttpClient {
+        match protocol {
+            BackendProtocol::Http1 => &self.clients.http1,
+            BackendProtocol::H2 | BackendProtocol::H2c => &self.clients.h2,
+            BackendProtocol::Auto if grpc && uri.scheme_str() == Some("http") => &self.clients.h2,
+            BackendProtocol::Auto => &self.clients.auto,
+        }
     }
 
     /// Send a request through the stack without endpoint security. Its future is that of one
     /// send: the plain pass-through awaits it inline.
     pub async fn exchange_plain(&self, mut out: Outgoing) -> Result<Exchanged, UpstreamError> {
-        prepare_head(&mut out.parts, out.host.take())?;
-        self.send(out.parts, out.body, out.timeout).await
+        prepare_head(&mut out.parts, out.host.take(), out.grpc)?;
+        let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
+        self.send(client, out.parts, out.body, out.grpc, out.timeout)
+            .await
     }
 
     /// Send a request through the stack. With endpoint security, a 401 the hook asks to replay
@@ -232,7 +270,8 @@ impl Upstream {
         let Some(auth) = auth else {
             return self.exchange_plain(out).await;
         };
-        prepare_head(&mut out.parts, out.host.take())?;
+        prepare_head(&mut out.parts, out.host.take(), out.grpc)?;
+        let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
         let url = out.parts.uri.to_string();
         // the head as it was before authorization, for a replay: the hook may read the
         // caller's credentials in it (token exchange)
@@ -244,7 +283,9 @@ impl Upstream {
             .authorize_head_with(&out.parts.method, &url, &mut out.parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
-        let first = self.send(out.parts, out.body, out.timeout).await?;
+        let first = self
+            .send(client, out.parts, out.body, out.grpc, out.timeout)
+            .await?;
         if first.response.status() != StatusCode::UNAUTHORIZED
             || !auth.unauthorized(&ticket, first.response.headers()).await
         {
@@ -257,21 +298,29 @@ impl Upstream {
         auth.authorize_head_with(&parts.method, &url, &mut parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
-        self.send(parts, OutBody::Kept(body), out.timeout).await
+        self.send(client, parts, OutBody::Kept(body), out.grpc, out.timeout)
+            .await
     }
 
-    /// Wire log, deadline, client.
+    /// Wire log, deadline, client. A gRPC call's streamed body is bounded per message.
     async fn send(
         &self,
+        client: &HttpClient,
         parts: http::request::Parts,
         body: OutBody,
+        grpc: bool,
         timeout: Duration,
     ) -> Result<Exchanged, UpstreamError> {
-        let mut stream = None;
+        let (mut stream, mut over) = (None, None);
         let body: ClientBody = match body {
             OutBody::Stream(b) => {
                 stream = Some(b.state());
-                Either::Left(b)
+                Either::Left(Either::Left(b))
+            }
+            OutBody::Grpc(b, limit) => {
+                let b = crate::grpc::PerMessage::new(b, limit);
+                over = Some(b.over_limit());
+                Either::Left(Either::Right(b))
             }
             OutBody::Kept(b) => {
                 if self.wire {
@@ -283,15 +332,18 @@ impl Upstream {
             }
         };
         let deadline = Instant::now() + timeout;
-        let response = proxy::send(
-            &self.client,
-            http::Request::from_parts(parts, body),
-            timeout,
-        )
-        .await;
+        let response = proxy::send(client, http::Request::from_parts(parts, body), timeout).await;
         let response = match (response, stream) {
             (Ok(r), _) => r,
-            (Err(e), None) => return Err(e.into()),
+            (Err(e), None) => {
+                return Err(match &over {
+                    // over HTTP/2 the body's error reaches the client only as a stream reset
+                    Some(o) if o.load(std::sync::atomic::Ordering::SeqCst) => {
+                        UpstreamError::RequestTooLarge
+                    }
+                    _ => UpstreamError::from(e),
+                });
+            }
             (Err(e), Some(st)) => {
                 // never let the rest of the client's body complete an abandoned request
                 st.abort();
@@ -306,7 +358,11 @@ impl Upstream {
                 });
             }
         };
-        Ok(Exchanged { response, deadline })
+        Ok(Exchanged {
+            response,
+            deadline,
+            grpc,
+        })
     }
 
     /// The response to stream back: hop-by-hop headers removed (its head in the wire log).
@@ -316,7 +372,8 @@ impl Upstream {
             wire::log(">>", "backend", &status_line(p.status), &p.headers, b"");
         }
         proxy::strip_hop_by_hop(&mut p.headers);
-        Response::from_parts(p, BackendBody::new(b, self.read_timeout))
+        let idle = (!ex.grpc).then_some(self.read_timeout);
+        Response::from_parts(p, BackendBody::new(b, idle))
     }
 
     /// Read the response body under the exchange's deadline, up to `limit` bytes; hop-by-hop
