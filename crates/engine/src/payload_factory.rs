@@ -1,4 +1,4 @@
-//! payloadFactory templates (synapse-semantics.md §8): `$n` substitution with Synapse's
+//! payloadFactory templates : `$n` substitution with Synapse's
 //! escaping and raw-insertion rules.
 
 use synaptic_payload::{Envelope, Payload, SoapVersion};

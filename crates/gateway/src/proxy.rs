@@ -1,4 +1,4 @@
-//! Backend side: endpoints, URL joining (synapse-semantics.md §12), hop-by-hop headers
+//! Backend side: endpoints, URL joining, hop-by-hop headers
 //! (RFC 9110 §7.6.1), the pooled keep-alive client (HTTP and HTTPS over rustls) and sending
 //! with a timeout.
 
