@@ -1194,6 +1194,17 @@ async fn approval_page_clicked_in_headless_chromium() {
     let v = run("approve").await;
     assert_eq!(v["page"]["client"], "Relying Party");
     assert_eq!(v["page"]["scopes"], json!(["view", "book"]));
+    // the page names where the user will be sent: the redirect URI's origin
+    let origin = format!("http://127.0.0.1:{}", env.cb_port);
+    assert_eq!(v["page"]["redirect_to"], origin.as_str(), "{v}");
+    // Approve is the primary button: first, first in keyboard order, and filled
+    assert_eq!(v["page"]["buttons"], json!(["approve", "deny"]), "{v}");
+    assert_eq!(v["page"]["tab_after_scopes"], "approve", "{v}");
+    assert_eq!(v["page"]["approve_background"], "rgb(26, 86, 219)", "{v}");
+    assert_ne!(
+        v["page"]["approve_background"], v["page"]["deny_background"],
+        "{v}"
+    );
     let cbu = v["callback"].as_str().unwrap();
     assert_eq!(query_param(cbu, "state").as_deref(), Some("xyz-1"));
     let code = query_param(cbu, "code").unwrap();
