@@ -430,7 +430,12 @@ async fn cached_path_reads_the_file_registry_from_memory() {
         .await
         .unwrap();
     registry.clear_cache();
-    let text = fill(&documented_caching_text(), "http://127.0.0.1:9/never", "a", "b");
+    let text = fill(
+        &documented_caching_text(),
+        "http://127.0.0.1:9/never",
+        "a",
+        "b",
+    );
     let (engine, seq) = make_engine(&text, registry.clone());
     let mut first_reads = None;
     for i in 0..50 {

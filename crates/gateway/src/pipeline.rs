@@ -11,6 +11,7 @@
 //! other request runs [`Gateway::drive`] as one boxed future. Both send through the one
 //! upstream stack ([`crate::upstream`]) and fail through [`Gateway::fail`].
 
+use crate::authserver::transport;
 use crate::fault;
 use crate::hooks::Principal;
 use crate::path;
@@ -593,6 +594,18 @@ impl Gateway {
         peer: Option<SocketAddr>,
     ) -> Response<ResponseBody> {
         let (parts, body) = req.into_parts();
+        // the authorization server over HTTPS: plain requests go there, TLS answers get HSTS
+        let ac = plan.config.auth_server.as_ref();
+        let over_tls = parts
+            .extensions
+            .get::<crate::server::ConnInfo>()
+            .is_some_and(|i| i.tls);
+        if !over_tls {
+            let tls_port = self.inner.tls_port.get().copied();
+            if let Some(r) = ac.and_then(|a| transport::https_redirect(a, &parts, tls_port)) {
+                return full(r);
+            }
+        }
         let body = match self.read_body(plan, &parts.headers, body).await {
             Ok(b) => b,
             Err(r) => return r,
@@ -603,10 +616,13 @@ impl Gateway {
             wire::log(">>", "client", &line, &parts.headers, &body);
         }
         // the response is wire-logged by the listener, as it is sent
-        full(
-            svc.handle(parts.method, parts.uri, parts.headers, body, peer)
-                .await,
-        )
+        let mut r = svc
+            .handle(parts.method, parts.uri, parts.headers, body, peer)
+            .await;
+        if let (true, Some(a)) = (over_tls, ac) {
+            transport::add_hsts(a, &mut r);
+        }
+        full(r)
     }
 }
 

@@ -104,6 +104,9 @@ pub(crate) struct Inner {
     pub(crate) faults: metrics::Counter,
     /// One reload at a time.
     pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// The HTTPS listener's port, once it is bound (plain requests to the authorization server
+    /// are redirected there).
+    pub(crate) tls_port: std::sync::OnceLock<u16>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -216,6 +219,7 @@ impl Gateway {
             requests,
             faults,
             reloading: tokio::sync::Mutex::new(()),
+            tls_port: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
         inner.metrics.gauge_fn(
@@ -486,6 +490,9 @@ pub async fn start_with_signal(
         None => None,
     };
     let tls_addr = tls_listener.as_ref().map(|(_, a, _)| *a);
+    if let Some(a) = tls_addr {
+        let _ = gateway.inner.tls_port.set(a.port());
+    }
     let watcher = reload::spawn(gateway.clone(), watch);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // one stop signal for every listener
