@@ -289,7 +289,7 @@ async fn step(
         }
         Op::PayloadFactory(p) => payload_factory(engine, p, ctx).map(|_| Step::Next),
         Op::Header(h) => header(engine, h, ctx).map(|_| Step::Next),
-        Op::Call(c) => call(engine, ir, c, ctx).await.map(|_| Step::Next),
+        Op::Call(c) => call(engine, ir, c, "call", ctx).await.map(|_| Step::Next),
         Op::Send(s) => {
             let mut endpoint = s.endpoint.clone();
             if endpoint.is_none() {
@@ -307,7 +307,7 @@ async fn step(
                 blocking: false,
                 endpoint,
             };
-            call(engine, ir, &c, ctx).await?;
+            call(engine, ir, &c, "send", ctx).await?;
             Ok(match s.receive {
                 Some(r) => Step::Receive(r),
                 None => Step::End(Flow::Respond),
@@ -800,6 +800,7 @@ async fn call(
     engine: &Engine,
     ir: &Ir,
     c: &CallOp,
+    mediator: &'static str,
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
     let mut ep = c.endpoint.clone();
@@ -851,8 +852,10 @@ async fn call(
         .map(Duration::from_millis)
         .unwrap_or(engine.limits.call_timeout);
     let target = safe_target(&url);
-    let req = ctx.outbound(method, url, Some(timeout))?;
+    let mut req = ctx.outbound(method, url, Some(timeout))?;
+    observe::outbound(ctx, mediator, &mut req);
     let res = engine.invoker.invoke(req).await;
+    observe::outbound_done(ctx, res.as_ref().map(|r| r.status));
     if c.blocking {
         for h in [
             "content-type",
