@@ -18,12 +18,15 @@ use crate::path;
 use crate::plan::{ApiPlan, BodyMode, Flows, NoRoute, Plan, Route};
 use crate::proxy::{self, ResponseBody};
 use crate::server::Gateway;
+use crate::telemetry::{self, Child};
 use crate::upstream::{self, Exchanged, OutBody, Outgoing, UpstreamError};
 use crate::wire;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 use std::future::Future;
 use std::net::SocketAddr;
 use synaptic_engine::{Engine, Flow, InboundResponse, MediationError, MessageContext, Value};
@@ -198,7 +201,13 @@ impl Gateway {
         let wire = self.inner.wire;
         // inbound authorization
         if rq.needs.authorize {
-            if let Err(r) = self.authorize(&mut rq).await {
+            let span = Child::start("inbound authorization", SpanKind::Internal, vec![]);
+            if let Err(r) = span.wrap(self.authorize(&mut rq)).await {
+                span.set(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(r.status().as_u16()),
+                ));
+                span.error("refused");
                 return r;
             }
         }
@@ -256,7 +265,14 @@ impl Gateway {
                 bytes,
             ));
             if let Some(inseq) = &flows.inflow {
-                match engine.mediate(inseq, fault_seq, c).await {
+                let span = sequence_span(inseq, "in");
+                let done = span.wrap(engine.mediate(inseq, fault_seq, c)).await;
+                telemetry::close_mediation_spans();
+                if done.is_err() {
+                    span.error("mediation fault");
+                }
+                drop(span);
+                match done {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond) => return self.ctx_response(c, true),
                     Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
@@ -312,18 +328,30 @@ impl Gateway {
             }
         };
         let start = tokio::time::Instant::now();
+        let mut backend = None;
         let sent = match out {
-            Ok(out) => {
+            Ok(mut out) => {
                 let auth = api.upstream.as_deref();
                 // per-request credentials (scope, audience) evaluated after the in-flow
                 let values = auth.zip(ctx.as_ref()).and_then(|(a, c)| a.evaluate(c));
-                self.inner
-                    .upstream
-                    .exchange(out, auth, values.as_ref(), plan.replay_max_body)
-                    .await
+                let span = backend.insert(backend_span(&out));
+                span.inject(&mut out.parts.headers);
+                span.wrap(self.inner.upstream.exchange(
+                    out,
+                    auth,
+                    values.as_ref(),
+                    plan.replay_max_body,
+                ))
+                .await
             }
             Err(e) => Err(e),
         };
+        if let Some(span) = backend.take() {
+            match &sent {
+                Ok(ex) => span.status(ex.response.status().as_u16()),
+                Err(e) => span.error(upstream_error_name(e)),
+            }
+        }
         let ex = match sent {
             Ok(ex) => ex,
             Err(e) => {
@@ -362,7 +390,14 @@ impl Gateway {
             headers: p.headers,
             body,
         });
-        match engine.mediate(outseq, fault_seq, c).await {
+        let span = sequence_span(outseq, "out");
+        let done = span.wrap(engine.mediate(outseq, fault_seq, c)).await;
+        telemetry::close_mediation_spans();
+        if done.is_err() {
+            span.error("mediation fault");
+        }
+        drop(span);
+        match done {
             Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
             Ok(_) => self.ctx_response(c, false),
             Err(e) => {
@@ -531,7 +566,11 @@ impl Gateway {
         if !engine.program.has_sequence(fseq) {
             return None;
         }
-        match engine.mediate(fseq, None, ctx).await {
+        let span = sequence_span(fseq, "fault");
+        let done = span.wrap(engine.mediate(fseq, None, ctx)).await;
+        telemetry::close_mediation_spans();
+        drop(span);
+        match done {
             Ok(Flow::Respond) => Some(self.ctx_response(ctx, true)),
             Ok(Flow::Drop) => Some(empty(StatusCode::ACCEPTED)),
             Ok(Flow::Continue) => None,
@@ -666,7 +705,48 @@ fn new_context(
     if let Some(s) = subject {
         d.insert("SSL_CLIENT_SUBJECT".into(), Value::String(s.to_string()));
     }
+    if telemetry::traced() {
+        ctx.set_observer(telemetry::observer());
+    }
     ctx
+}
+
+/// The span of one sequence run (`flow`: `in`, `out` or `fault`).
+fn sequence_span(name: &str, flow: &'static str) -> Child {
+    Child::start(
+        format!("sequence {name}"),
+        SpanKind::Internal,
+        vec![
+            KeyValue::new("synaptic.sequence", name.to_string()),
+            KeyValue::new("synaptic.flow", flow),
+        ],
+    )
+}
+
+/// The span of the exchange with the API's endpoint (endpoint security's token fetch inside).
+pub(crate) fn backend_span(out: &Outgoing) -> Child {
+    let p = &out.parts;
+    let mut attrs = vec![
+        KeyValue::new("http.request.method", p.method.as_str().to_string()),
+        KeyValue::new("url.full", telemetry::url_attr(&p.uri.to_string())),
+    ];
+    if let Some(h) = p.uri.host() {
+        attrs.push(KeyValue::new("server.address", h.to_string()));
+    }
+    Child::start("backend", SpanKind::Client, attrs)
+}
+
+/// A backend failure as a span's error description.
+pub(crate) fn upstream_error_name(e: &UpstreamError) -> &'static str {
+    match e {
+        UpstreamError::Refused(_) => "refused by endpoint security",
+        UpstreamError::BadUrl(_) => "bad URL",
+        UpstreamError::Connect(_) => "connection failed",
+        UpstreamError::Timeout => "timeout",
+        UpstreamError::RequestTooLarge => "request too large",
+        UpstreamError::ResponseTooLarge => "response too large",
+        UpstreamError::Failed(_) => "exchange failed",
+    }
 }
 
 /// The fault sequence's context for a request that went upstream without one.

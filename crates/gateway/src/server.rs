@@ -78,6 +78,8 @@ pub enum StartError {
     Tls(crate::tls::TlsError),
     #[error("cannot open the registry")]
     Registry(#[from] synaptic_registry::RegistryError),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 /// The gateway: the current plan, the upstream stack, extensions. Cheap to clone.
@@ -107,6 +109,8 @@ pub(crate) struct Inner {
     /// The HTTPS listener's port, once it is bound (plain requests to the authorization server
     /// are redirected there).
     pub(crate) tls_port: std::sync::OnceLock<u16>,
+    /// `[telemetry]`: the tracer requests are traced with (read at start).
+    pub(crate) telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -154,6 +158,12 @@ impl Gateway {
                 .unwrap_or(Duration::from_secs(90)),
             extra_ca_pem,
         })?;
+        let telemetry = match &config.telemetry {
+            Some(t) if t.otlp_endpoint.is_some() => {
+                Some(crate::telemetry::Telemetry::new(t, &client)?)
+            }
+            _ => None,
+        };
         let max_body = config.server.max_body_size;
         let invoker = Arc::new(HttpInvoker::new(
             client.clone(),
@@ -220,6 +230,7 @@ impl Gateway {
             faults,
             reloading: tokio::sync::Mutex::new(()),
             tls_port: std::sync::OnceLock::new(),
+            telemetry,
         });
         let weak = Arc::downgrade(&inner);
         inner.metrics.gauge_fn(
@@ -264,6 +275,10 @@ impl Gateway {
         peer: Option<SocketAddr>,
     ) -> Response<ResponseBody> {
         let start = tokio::time::Instant::now();
+        if let Some(t) = &self.inner.telemetry {
+            // traced: one boxed future, so the untraced one stays small
+            return Box::pin(self.handle_traced(t, req, peer)).await;
+        }
         // the plan this request starts on stays with it until it is answered
         let plan = self.inner.plan.load_full();
         let method = req.method().clone();
@@ -283,6 +298,63 @@ impl Gateway {
             &method,
             log_uri.as_ref(),
             peer,
+            None,
+        );
+        resp
+    }
+
+    /// [`Gateway::handle`] in a request span: the client's `traceparent` continued, the
+    /// span's context attached to everything the request runs, its trace id in the access log.
+    async fn handle_traced(
+        &self,
+        t: &crate::telemetry::Telemetry,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> Response<ResponseBody> {
+        use opentelemetry::context::FutureExt as _;
+        let start = tokio::time::Instant::now();
+        let plan = self.inner.plan.load_full();
+        let method = req.method().clone();
+        let tls = req.extensions().get::<ConnInfo>().is_some_and(|i| i.tls);
+        let cx = t.request(&method, req.uri(), req.headers(), tls, peer);
+        let log_uri = plan.access_log.then(|| req.uri().clone());
+        let (step, api_idx) = {
+            let _attached = cx.clone().attach();
+            self.dispatch(&plan, req, peer)
+        };
+        let resp = match step {
+            Step::Answer(r) => r,
+            Step::Send(api, mut out) => {
+                let backend = {
+                    let _attached = cx.clone().attach();
+                    crate::pipeline::backend_span(&out)
+                };
+                backend.inject(&mut out.parts.headers);
+                let in_span = backend.context().cloned().unwrap_or_else(|| cx.clone());
+                let r = self.send_plain(&plan, api, out).with_context(in_span).await;
+                backend.status(r.status().as_u16());
+                r
+            }
+            Step::Later(f) => f.with_context(cx.clone()).await,
+        };
+        let route = api_idx.and_then(|i| plan.apis.get(i)).map(|a| {
+            if a.context.is_empty() {
+                "/"
+            } else {
+                &a.context
+            }
+        });
+        crate::telemetry::finish_request(&cx, &method, route, resp.status().as_u16());
+        let trace_id = crate::telemetry::trace_id(&cx);
+        self.finish(
+            &plan,
+            &resp,
+            api_idx,
+            start,
+            &method,
+            log_uri.as_ref(),
+            peer,
+            Some(&trace_id),
         );
         resp
     }
@@ -298,6 +370,7 @@ impl Gateway {
         method: &Method,
         log_uri: Option<&http::Uri>,
         peer: Option<SocketAddr>,
+        trace_id: Option<&str>,
     ) {
         self.inner.requests.inc();
         let status = resp.status().as_u16();
@@ -311,7 +384,18 @@ impl Gateway {
             a.stats.responses[class].inc();
             a.stats.latency.observe(elapsed);
         }
-        if let Some(u) = log_uri {
+        if let (Some(u), Some(trace_id)) = (log_uri, trace_id) {
+            tracing::info!(
+                target: "synaptic::access",
+                method = %method,
+                path = %LogPath(u),
+                status = status,
+                ms = %Millis(elapsed),
+                api = %api.map(|a| &*a.name).unwrap_or("-"),
+                peer = %OptAddr(peer),
+                trace_id = %trace_id,
+            );
+        } else if let Some(u) = log_uri {
             tracing::info!(
                 target: "synaptic::access",
                 method = %method,
@@ -515,6 +599,7 @@ pub async fn start_with_signal(
         })
     });
     let g = gateway.clone();
+    let telemetry = gateway.inner.telemetry.clone();
     let task = tokio::spawn(async move {
         let stop = async move {
             tokio::select! {
@@ -549,6 +634,10 @@ pub async fn start_with_signal(
             let _ = t.await;
         }
         drop(watcher);
+        // the spans still queued are exported before the server reports it stopped
+        if let Some(t) = telemetry {
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+        }
     });
     Ok((
         Running {
