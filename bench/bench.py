@@ -216,7 +216,7 @@ in_sequence = "simple-token-gen"
          files={"sequences/simple-token-gen.xml": "@simple-token-gen"},
          prepare=warm_token_cache,
          note="in-flow sequences/simple-token-gen.xml, token cached in the registry (`else` branch)"),
-    # Issue 4 item 9: the pass-through API again, with native endpoint security and a cached
+    # The pass-through API again, with native endpoint security and a cached
     # token; compare its req/s with "synaptic pass-through" (target: at least 95 %).
     Case("synaptic endpoint security (cached)", target="gateway", path="/es/bench/item",
          api="""
@@ -239,7 +239,7 @@ scope = "bench"
 ]
 
 CASES += [
-    # Issue 5 item 9: the pass-through API again, protected by the gateway's own authorization
+    # The pass-through API again, protected by the gateway's own authorization
     # server; every request's bearer token is validated (SHA-256 lookup in SQLite). Compare its
     # req/s with "synaptic pass-through" (target: at least 90 %).
     Case("synaptic oauth2-secured API", target="gateway", path="/sec/bench/item",
@@ -258,7 +258,7 @@ scopes = ["bench"]
          prepare=oauth2_bearer,
          note="pass-through plus `security = \"oauth2\"`: a bearer token from the gateway's own "
               "token endpoint, validated on every request"),
-    # Issue 5 item 9: client-credentials issuance rate of the token endpoint (argon2id-hashed
+    # Client-credentials issuance rate of the token endpoint (argon2id-hashed
     # secret, verified once then remembered; one SQLite insert per token).
     Case("synaptic token endpoint (client credentials)", target="gateway", path="/oauth2/token",
          config=AUTH_SERVER_CONFIG, prepare=oauth2_basic,

@@ -1,4 +1,4 @@
-//! The compile step (architecture.md §6.2): detect the dialect, parse, check function names and
+//! The compile step: detect the dialect, parse, check function names and
 //! arities, record what the expression reads, choose a fast path, and rewrite the text for
 //! sxd-xpath:
 //!

@@ -1,4 +1,4 @@
-//! `get-property()` and the `$ctx:`-style variables (synapse-semantics.md §3, §5.3), shared by
+//! `get-property()` and the `$ctx:`-style variables, shared by
 //! the bare-read fast path, the `concat` fast path and the sxd-xpath functions.
 
 use crate::{date, num, ExprEnv, Scope, Value};

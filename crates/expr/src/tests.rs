@@ -7,7 +7,7 @@ use synaptic_payload::Payload;
 
 use crate::{compile, eval, Dialect, ExprEnv, Scope, Value};
 
-/// SYSTEM_TIME in the reference table (synapse-semantics.md §5.7).
+/// SYSTEM_TIME in the reference table (Synapse's results, and synaptic's where they differ).
 const NOW: i64 = 1_700_003_600_001;
 
 #[derive(Default)]
@@ -107,7 +107,7 @@ fn check(env: &Env, cases: &[(&str, &str)]) {
 
 const F: &str = "get-property('SYSTEM_TIME') - get-property('generated-time') > 3600000 or get-property('access_token') = ''";
 
-/// synapse-semantics.md §5.7, synaptic column.
+/// The reference table, synaptic's results.
 #[test]
 fn reference_table() {
     let long = Env::new()

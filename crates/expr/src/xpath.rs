@@ -1,4 +1,4 @@
-//! Evaluation through sxd-xpath (architecture.md §6.2). Everything `!Send` stays in this module:
+//! Evaluation through sxd-xpath (ADR 0001). Everything `!Send` stays in this module:
 //! a thread-local cache of compiled expressions with their function context, a thread-local
 //! empty document for expressions that do not touch the body, and a thread-local table of the
 //! property values the Synapse functions may return (resolved from the `ExprEnv` before
@@ -332,7 +332,7 @@ fn to_value_with(v: XValue<'_>, rule: NodeRule) -> Value {
     }
 }
 
-/// synapse-semantics.md §5.5: text nodes concatenated, attribute → value, one element → its
+/// Synapse's stringification: text nodes concatenated, attribute → value, one element → its
 /// direct text trimmed if non-blank else its XML, several elements → each serialized. When the
 /// expression mentions `node()` (WSO2's rule), a lone element is always its XML, and when it
 /// ends with `node()` a lone text node gives its parent element's XML.
