@@ -126,7 +126,8 @@ pub(crate) enum Cond {
     /// `xpath="${…}"`
     Syn(synaptic_expr::synexpr::SynExpr),
     Regex {
-        source: CompiledExpr,
+        /// An XPath/JSONPath expression or `${…}`.
+        source: ValueSrc,
         regex: regex::Regex,
     },
 }
@@ -235,7 +236,8 @@ pub(crate) struct LogOp {
 
 #[derive(Debug)]
 pub(crate) struct SwitchOp {
-    pub source: CompiledExpr,
+    /// An XPath/JSONPath expression or `${…}`.
+    pub source: ValueSrc,
     pub cases: Vec<(regex::Regex, BlockId)>,
     pub default: Option<BlockId>,
 }
@@ -248,6 +250,8 @@ pub(crate) enum EnrichPath {
     Value(CompiledExpr),
     Json(crate::jpath::JPath),
     JsonValue(CompiledExpr),
+    /// `${…}` (sources only), evaluated as a value.
+    Syn(synaptic_expr::synexpr::SynExpr),
 }
 
 /// One path of an `enrich` remove source.
@@ -605,6 +609,19 @@ impl Compiler<'_> {
         }
     }
 
+    /// An attribute read as text (`switch`/`filter` `source=`): a Synapse Expression when it is
+    /// `${…}` alone, else XPath (or `json-eval(…)`).
+    fn text_source(&mut self, e: &ast::Expr) -> Option<ValueSrc> {
+        if crate::variable::is_syn(e) {
+            Some(ValueSrc::Syn(crate::variable::compile_syn(
+                e,
+                &mut self.diags,
+            )?))
+        } else {
+            Some(ValueSrc::Expr(self.expr(e, Dialect::XPath)?))
+        }
+    }
+
     fn mediator(&mut self, m: &ast::Mediator) -> Option<Node> {
         let span = m.span;
         let op = match &m.kind {
@@ -616,7 +633,7 @@ impl Compiler<'_> {
                     }
                     ast::Condition::XPath(e) => Cond::XPath(self.expr(e, Dialect::XPath)?),
                     ast::Condition::Regex { source, regex } => {
-                        let source = self.expr(source, Dialect::XPath);
+                        let source = self.text_source(source);
                         let regex = self.regex(regex);
                         Cond::Regex {
                             source: source?,
@@ -681,7 +698,7 @@ impl Compiler<'_> {
                 }
             },
             ast::MediatorKind::Switch(s) => {
-                let source = self.expr(&s.source, Dialect::XPath);
+                let source = self.text_source(&s.source);
                 let mut cases = Vec::new();
                 for case in &s.cases {
                     let re = self.regex(&case.regex);
@@ -1514,6 +1531,23 @@ impl Compiler<'_> {
 
     fn enrich_path(&mut self, x: &ast::Expr, target: bool) -> Option<EnrichPath> {
         let what = if target { "target" } else { "source" };
+        if crate::variable::is_syn(x) {
+            if target {
+                // Synapse looks for the node to change with the target path; a Synapse
+                // Expression gives a value, never a node of the message
+                self.err(
+                    codes::E0108,
+                    x.span,
+                    "an `enrich` target cannot be a Synapse Expression: it selects no node of \
+                     the message to change (use an XPath location path or json-eval(…))",
+                );
+                return None;
+            }
+            return Some(EnrichPath::Syn(crate::variable::compile_syn(
+                x,
+                &mut self.diags,
+            )?));
+        }
         if let Some(inner) = crate::jpath::json_eval_inner(&x.text) {
             return match crate::jpath::parse(inner) {
                 Ok(p) => Some(EnrichPath::Json(p)),
@@ -1726,6 +1760,16 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
         Op::Filter {
             cond: Cond::Syn(e), ..
         } => out.push(e),
+        Op::Filter {
+            cond: Cond::Regex { source, .. },
+            ..
+        } => out.extend(value(source)),
+        Op::Switch(sw) => out.extend(value(&sw.source)),
+        Op::Enrich(e) => {
+            if let EnrichSrc::Custom(EnrichPath::Syn(x)) = &e.source {
+                out.push(x);
+            }
+        }
         Op::PayloadFactory(p) => {
             if let FormatSrc::Syn(t) = &p.format {
                 out.extend(t.expressions());
@@ -1757,7 +1801,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         }
         Op::Filter { cond, .. } => match cond {
             Cond::XPath(e) => f(e),
-            Cond::Regex { source, .. } => f(source),
+            Cond::Regex { source, .. } => value(source, f),
             Cond::Syn(_) => {}
         },
         Op::Variable(v) => {
@@ -1778,7 +1822,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
                 value(v, f);
             }
         }
-        Op::Switch(s) => f(&s.source),
+        Op::Switch(s) => value(&s.source, f),
         Op::Enrich(e) => {
             if let EnrichSrc::InlineTemplate(parts) = &e.source {
                 for part in parts {
@@ -1789,7 +1833,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
             }
             let mut path = |p: &EnrichPath| match p {
                 EnrichPath::Value(c) | EnrichPath::JsonValue(c) => f(c),
-                EnrichPath::Nodes(_) | EnrichPath::Json(_) => {}
+                EnrichPath::Nodes(_) | EnrichPath::Json(_) | EnrichPath::Syn(_) => {}
             };
             if let EnrichSrc::Custom(p) = &e.source {
                 path(p);

@@ -169,6 +169,7 @@ fn parse_json_lenient(text: &str) -> Option<Json> {
 fn path_text(p: &EnrichPath) -> String {
     match p {
         EnrichPath::Value(c) | EnrichPath::JsonValue(c) => c.text.clone(),
+        EnrichPath::Syn(_) => "the Synapse Expression".into(),
         EnrichPath::Json(j) => format!("json-eval({})", jpath_text(j)),
         EnrichPath::Nodes(_) => "the target XPath".into(),
     }
@@ -514,6 +515,7 @@ fn enrich_xml(
     let value_source = match &op.source {
         EnrichSrc::Custom(EnrichPath::Value(c)) => Some(eval(engine, ctx, c)?),
         EnrichSrc::Custom(EnrichPath::JsonValue(c)) => Some(eval(engine, ctx, c)?),
+        EnrichSrc::Custom(EnrichPath::Syn(x)) => Some(crate::variable::eval_syn(engine, ctx, x)),
         _ => None,
     };
     if !(src_in_payload || tgt_in_payload) {
@@ -602,6 +604,14 @@ fn collect_sources(
             Some(Value::Xml(s)) => parse_fragment(&s),
             Some(Value::String(s)) => vec![SrcNode::Text(s)],
             _ => Vec::new(),
+        },
+        // a Synapse Expression: XML values as nodes, anything else as its text
+        EnrichSrc::Custom(EnrichPath::Syn(_)) => match value_source {
+            Some(Value::Xml(s)) => parse_fragment(&s),
+            Some(v) => value_string(&v)
+                .map(|s| vec![SrcNode::Text(s)])
+                .unwrap_or_default(),
+            None => Vec::new(),
         },
         EnrichSrc::Custom(EnrichPath::JsonValue(_)) => match value_source {
             Some(v) => value_string(&v)

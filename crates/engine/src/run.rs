@@ -220,6 +220,26 @@ pub(crate) fn eval_src(
     }
 }
 
+/// A `source=` attribute read as text (`switch`, `filter` with `regex=`): an XPath result
+/// as `string()` gives it (`None` when missing), a Synapse Expression's text as MI's
+/// `stringValueOf` gives it (`""` for null or an evaluation error).
+pub(crate) fn source_text(
+    engine: &Engine,
+    ctx: &MessageContext,
+    v: &ValueSrc,
+) -> Result<Option<String>, MediationError> {
+    match v {
+        ValueSrc::Syn(e) => {
+            let env = crate::context::Env {
+                ctx,
+                now_ms: engine.clock.now_ms(),
+            };
+            Ok(Some(synaptic_expr::synexpr::string_value_of(e, &env)))
+        }
+        other => Ok(value_string(&eval_src(engine, ctx, other)?)),
+    }
+}
+
 fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -273,7 +293,7 @@ async fn step(
             let yes = match cond {
                 Cond::XPath(e) => truthy(&eval(engine, ctx, e)?),
                 Cond::Syn(e) => crate::variable::eval_syn_cond(engine, ctx, e),
-                Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
+                Cond::Regex { source, regex } => match source_text(engine, ctx, source)? {
                     None => false,
                     Some(s) => regex.is_match(&s),
                 },
@@ -333,7 +353,7 @@ async fn step(
             format!("sequence `{name}` is not loaded"),
         )),
         Op::Switch(s) => {
-            let v = value_string(&eval(engine, ctx, &s.source)?);
+            let v = source_text(engine, ctx, &s.source)?;
             if let Some(v) = v {
                 for (re, b) in &s.cases {
                     if re.is_match(&v) {
