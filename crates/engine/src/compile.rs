@@ -88,6 +88,7 @@ pub(crate) enum Op {
     Enrich(Box<EnrichOp>),
     MakeFault(Box<MakeFaultOp>),
     Variable(Box<crate::variable::VariableOp>),
+    Validate(Box<crate::mediators::validate::ValidateOp>),
     Direction {
         response: bool,
         body: BlockId,
@@ -622,6 +623,32 @@ impl Compiler<'_> {
         }
     }
 
+    fn validate(&mut self, v: &ast::Validate) -> Option<crate::mediators::validate::ValidateOp> {
+        use crate::mediators::validate::Source;
+        let source = match &v.source {
+            None => None,
+            Some(e) if crate::variable::is_syn(e) => Some(Source::Syn(
+                crate::variable::compile_syn(e, &mut self.diags)?,
+            )),
+            Some(e) if crate::jpath::json_eval_inner(&e.text).is_some() => {
+                Some(Source::JsonPath(self.expr(e, Dialect::XPath)?))
+            }
+            Some(e) => {
+                self.expr(e, Dialect::XPath)?;
+                Some(Source::XPath(e.text.clone()))
+            }
+        };
+        let on_fail = self.block(&v.on_fail);
+        let entries = self.local_entries.clone();
+        crate::mediators::validate::compile(
+            v,
+            source,
+            &|k| entries.get(k).cloned(),
+            on_fail,
+            &mut self.diags,
+        )
+    }
+
     fn mediator(&mut self, m: &ast::Mediator) -> Option<Node> {
         let span = m.span;
         let op = match &m.kind {
@@ -723,6 +750,7 @@ impl Compiler<'_> {
                 self.diags.extend(diags);
                 Op::Variable(Box::new(op?))
             }
+            ast::MediatorKind::Validate(v) => Op::Validate(Box::new(self.validate(v)?)),
             ast::MediatorKind::Direction { dir, mediators } => {
                 let body = self.block(mediators);
                 Op::Direction {
@@ -755,6 +783,9 @@ impl Compiler<'_> {
             if let FormatSrc::Key(k) = &pf.format {
                 keys.insert(k.clone());
             }
+        }
+        if let Op::Validate(v) = &op {
+            keys.extend(v.registry_key().map(str::to_string));
         }
         if let Op::Enrich(e) = &op {
             if let EnrichSrc::InlineKey(k) = &e.source {
@@ -1780,6 +1811,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&synaptic_expr::synexpr::SynExpr> {
                 out.push(e);
             }
         }
+        Op::Validate(v) => out.extend(v.source_syn()),
         _ => {}
     }
     out
@@ -1850,6 +1882,11 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
                 value(r, f);
             }
             if let Some(FaultDetailSrc::Expr(c)) = &m.detail {
+                f(c);
+            }
+        }
+        Op::Validate(v) => {
+            if let Some(c) = v.source_expr() {
                 f(c);
             }
         }

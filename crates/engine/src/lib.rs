@@ -13,6 +13,7 @@ mod context;
 mod convert;
 mod enrich;
 mod jpath;
+mod mediators;
 mod observe;
 mod payload_factory;
 mod redact;

@@ -367,6 +367,8 @@ async fn step(
             })
         }
         Op::Enrich(e) => crate::enrich::enrich(engine, e, ctx).map(|_| Step::Next),
+        Op::Validate(v) => Ok(crate::mediators::validate::run(engine, v, ctx, node.span)?
+            .map_or(Step::Next, Step::Push)),
         Op::MakeFault(m) => crate::enrich::makefault(engine, m, ctx).map(|_| Step::Next),
         Op::Direction { response, body } => Ok(if *response == ctx.is_response() {
             Step::Push(*body)

@@ -4,6 +4,8 @@
 
 use synaptic_diag::{Span, Spanned};
 
+pub use crate::parse::validate::Validate;
+
 /// `prefix -> namespace URI` bindings in scope at an element (innermost last; `""` = default).
 pub type Namespaces = Vec<(String, String)>;
 
@@ -132,6 +134,7 @@ pub enum MediatorKind {
     MakeFault(MakeFault),
     /// `<variable>` (Micro Integrator 4.4)
     Variable(Variable),
+    Validate(Validate),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,

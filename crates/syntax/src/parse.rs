@@ -30,6 +30,7 @@ const SUPPORTED: &[&str] = &[
     "switch",
     "enrich",
     "makefault",
+    "validate",
     "in",
     "out",
 ];
@@ -109,7 +110,6 @@ const UNSUPPORTED: &[&str] = &[
     "throttle",
     "throwError",
     "transaction",
-    "validate",
     "xquery",
     "xslt",
 ];
@@ -168,6 +168,8 @@ type El<'d, 'a> = &'d Element<'a>;
 
 #[path = "parse_variable.rs"]
 mod parse_variable;
+#[path = "mediators/validate.rs"]
+pub(crate) mod validate;
 
 // === impl Cx: roots and artifacts ===
 
@@ -632,6 +634,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "send" => MediatorKind::Send(self.send(el)),
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
+            "validate" => MediatorKind::Validate(self.validate(el)?),
             "respond" => {
                 self.leaf(el, &["description"]);
                 MediatorKind::Respond

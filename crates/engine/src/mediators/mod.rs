@@ -1,0 +1,3 @@
+//! One module per mediator: compile and run.
+
+pub(crate) mod validate;
