@@ -3,7 +3,7 @@
 //! the last `<schema key>`; a schema without `$schema` is read as draft 4 (Synapse's validator
 //! default). Schemas from local entries are compiled at load; schemas from the registry at first
 //! use, then cached with the text they were compiled from (`cache-schema="false"` compiles them
-//! on every message). XML Schema is not supported yet (see ADR 0370).
+//! on every message). XML Schema is not supported yet (see ADR 0395).
 
 use std::sync::{Arc, Mutex};
 
