@@ -359,11 +359,18 @@ class Servers:
         self.cases = cases
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def cpu(self, role: str) -> list[str]:
-        """taskset prefix: servers under test on CPU 0, backend and wrk on CPU 1."""
-        if self.args.no_pin or (os.cpu_count() or 1) < 2 or not shutil.which("taskset"):
-            return []
-        return ["taskset", "-c", "0" if role == "proxy" else "1"]
+    def cpu(self, role: str, name: str = "") -> list[str]:
+        """taskset prefix: servers under test on CPU 0, backend and wrk on CPU 1; with
+        --callgrind, the servers under test run under valgrind's callgrind."""
+        pre = []
+        if not (self.args.no_pin or (os.cpu_count() or 1) < 2 or not shutil.which("taskset")):
+            pre = ["taskset", "-c", "0" if role == "proxy" else "1"]
+        if self.args.callgrind and role == "proxy" and name:
+            out = self.env.work / "callgrind"
+            out.mkdir(exist_ok=True)
+            pre += ["valgrind", "--tool=callgrind", "--trace-children=yes",
+                    f"--callgrind-out-file={out}/{name}.%p"]
+        return pre
 
     def spawn(self, name: str, cmd: list[str], log: Path, cwd: Optional[Path] = None,
               env: Optional[dict] = None) -> subprocess.Popen:
@@ -385,11 +392,16 @@ class Servers:
         # The backend never logs (it serves every case alike); the proxy logs like nginx's
         # default (one unbuffered write per request) unless --access-log off.
         access = f"{d}/access.log" if role == "proxy" and self.args.access_log == "on" else "off"
-        conf.write_text(NGINX_COMMON.format(workers=workers, dir=d, body=body,
-                                            access_log=access))
+        text = NGINX_COMMON.format(workers=workers, dir=d, body=body, access_log=access)
+        if self.args.callgrind and role == "proxy":
+            # one process, woken every 50 ms, so that callgrind_control's requests are served
+            # while the worker waits in epoll (the master would never answer them)
+            text = text.replace("master_process on;", "master_process off;\ntimer_resolution 50ms;")
+        conf.write_text(text)
         os.chmod(d, 0o777)
         log = d / "stdout.log"
-        p = self.spawn(name, self.cpu(role) + ["nginx", "-p", str(d), "-c", str(conf)], log)
+        p = self.spawn(name, self.cpu(role, name) + ["nginx", "-p", str(d), "-c", str(conf)],
+                       log)
         port = self.env.backend_port if name == "backend" else self.env.nginx_port
         wait_http(f"http://127.0.0.1:{port}/", name, p, d / "error.log")
 
@@ -427,8 +439,8 @@ access_log = {"true" if self.args.access_log == "on" else "false"}
         (d / "synaptic.toml").write_text("\n".join(config))
         log = d / "synaptic.log"
         env = dict(os.environ)
-        p = self.spawn("synaptic", self.cpu("proxy") + [str(binary), "serve", "--config",
-                                                          str(d / "synaptic.toml")],
+        p = self.spawn("synaptic", self.cpu("proxy", "synaptic") + [
+            str(binary), "serve", "--config", str(d / "synaptic.toml")],
                        log, cwd=d, env=env)
         wait_http(f"{self.env.gateway}/health", "synaptic", p, log)
 
@@ -504,6 +516,32 @@ def rss_mib(root: Optional[int]) -> float:
     return kib / 1024
 
 
+def callgrind_instructions(root: Optional[int], work: Path, action: str) -> float:
+    """With --callgrind: zero the counters of every process of the tree (`action` "zero"), or
+    dump them and return the instructions counted since (`action` "dump")."""
+    if root is None:
+        return float("nan")
+    total = 0
+    for pid in process_tree(root):
+        flag = "-z" if action == "zero" else "-d"
+        try:
+            subprocess.run(["callgrind_control", flag, str(pid)], capture_output=True,
+                           timeout=30)
+        except subprocess.TimeoutExpired:
+            print(f"bench: callgrind_control {flag} {pid} timed out", file=sys.stderr)
+            continue
+        if action == "dump":
+            dumps = sorted((work / "callgrind").glob(f"*.{pid}.*"),
+                           key=lambda f: f.stat().st_mtime)
+            if not dumps:
+                continue
+            for line in dumps[-1].read_text(errors="replace").splitlines():
+                if line.startswith(("totals:", "summary:")):
+                    total += int(line.split()[1])
+                    break
+    return float(total)
+
+
 # --------------------------------------------------------------------------------------------
 # wrk
 # --------------------------------------------------------------------------------------------
@@ -539,9 +577,13 @@ def run_wrk(args, servers: Servers, url: str, script: Path, duration: str, conne
     threads = min(args.threads, connections)
     cmd = servers.cpu("load") + ["wrk", "-t", str(threads), "-c", str(connections),
                                  "-d", duration, "--latency", "-s", str(script), url]
+    if args.callgrind and pid is not None:
+        callgrind_instructions(pid, servers.env.work, "zero")
     cpu_before = cpu_seconds(pid)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     cpu_after = cpu_seconds(pid)
+    instructions = callgrind_instructions(pid, servers.env.work, "dump") \
+        if args.callgrind and pid is not None else float("nan")
     text = out.stdout
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}{text}")
@@ -562,6 +604,7 @@ def run_wrk(args, servers: Servers, url: str, script: Path, duration: str, conne
     res["cpu_us"] = (cpu_after - cpu_before) * 1e6 / res["requests"] \
         if res["requests"] else float("nan")
     res["rss_mib"] = rss_mib(pid)
+    res["kinstr"] = instructions / 1000 / res["requests"] if res["requests"] else float("nan")
     return res
 
 
@@ -624,11 +667,21 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
                f"latency, CPU and RSS: lower is better). CPU µs/req is utime+stime of the "
                f"process tree of the server under test (from /proc, around the measured run) "
                f"per request; RSS is its VmRSS after the run.\n")
+    if args.callgrind:
+        out.append("Instruction counts: the servers under test ran under valgrind's callgrind "
+                   "(so req/s, latency and CPU time are those of an instrumented process, tens of "
+                   "times slower; only the instruction columns compare), counters zeroed before "
+                   "and dumped after each measured run; k instr/req is thousands of instructions "
+                   "the server under test executed per request, repeatable whatever else the "
+                   "machine is doing.\n")
     for load in results:
         out.append(f"\n## {load}\n")
         out.append("| case | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB | req/s vs nginx "
                    "| p50 vs nginx | p99 vs nginx | CPU vs nginx | RSS vs nginx | errors |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        if args.callgrind:
+            out[-2] += " k instr/req | instr vs nginx |"
+            out[-1] += "---:|---:|"
         for c in cases:
             r = results[load].get(c.name)
             if r is None:
@@ -642,6 +695,8 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
                        f"{r['cpu_us']:.1f} | {r['rss_mib']:.1f} | {ratio['rps']} | "
                        f"{ratio['p50']} | {ratio['p99']} | {ratio['cpu_us']} | "
                        f"{ratio['rss_mib']} | {r['errors']} |")
+            if args.callgrind:
+                out[-1] += f" {r['kinstr']:.1f} | {fmt_ratio(r['ratio_kinstr']) if 'ratio_kinstr' in r else '—'} |"
     out.append("\nCases:\n")
     for c in cases:
         out.append(f"* **{c.name}** — {c.note}")
@@ -671,6 +726,9 @@ def main() -> int:
     ap.add_argument("--access-log", choices=["on", "off"], default="on",
                     help="access log of nginx proxy and synaptic, both written to a file (on)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="run the servers under test under valgrind's callgrind and report "
+                         "instructions per request (repeatable on a busy machine; slow)")
     ap.add_argument("--command-line", default="bench/run.sh", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -683,7 +741,7 @@ def main() -> int:
              for conc in concurrencies for k, (m, size) in LOADS.items()
              if not args.loads or any(w.strip().lower() in k.lower()
                                       for w in args.loads.split(","))}
-    for tool in ("nginx", "wrk"):
+    for tool in ("nginx", "wrk") + (("valgrind", "callgrind_control") if args.callgrind else ()):
         if not shutil.which(tool):
             print(f"bench: {tool} is missing: run `bash .ci/setup.sh --bench`", file=sys.stderr)
             return 2
@@ -745,6 +803,7 @@ def main() -> int:
                     print(f"round {rnd + 1} {load:13} {c.name:40} {r['rps']:10.0f} req/s "
                           f"p50 {r['p50']:7.2f} ms p99 {r['p99']:7.2f} ms "
                           f"CPU {r['cpu_us']:7.1f} µs/req RSS {r['rss_mib']:6.1f} MiB"
+                          f"{' instr ' + format(r['kinstr'], '.1f') + ' k/req' if args.callgrind else ''}"
                           f"{'  ERRORS ' + str(r['errors']) if r['errors'] else ''}",
                           flush=True)
         base = next((c.name for c in cases if c.baseline), None)
@@ -758,13 +817,14 @@ def main() -> int:
                     "p99": statistics.median(r["p99"] for r in rs),
                     "cpu_us": statistics.median(r["cpu_us"] for r in rs),
                     "rss_mib": statistics.median(r["rss_mib"] for r in rs),
+                    "kinstr": statistics.median(r["kinstr"] for r in rs),
                     "errors": sum(r["errors"] for r in rs),
                     "rounds": [{k: v for k, v in r.items() if k != "raw"} for r in rs],
                 }
                 # Ratios per round, against the baseline measured in the same round (minutes
                 # apart at most), then the median: slow drift of a shared machine cancels out.
                 by_round = {r["round"]: r for r in runs.get((load, base), [])}
-                for key in ("rps", "p50", "p99", "cpu_us", "rss_mib"):
+                for key in ("rps", "p50", "p99", "cpu_us", "rss_mib", "kinstr"):
                     per = [r[key] / by_round[r["round"]][key] for r in rs
                            if r["round"] in by_round and by_round[r["round"]].get(key)]
                     if per:

@@ -9,17 +9,18 @@
 //! recursive `async fn`.
 
 mod compile;
+mod compiler;
 mod context;
 mod convert;
-mod enrich;
+mod eval;
+mod exec;
+mod ir;
 mod jpath;
 mod mediators;
 mod observe;
-mod payload_factory;
 mod redact;
 mod run;
 mod uri;
-mod variable;
 mod xsel;
 
 #[cfg(test)]

@@ -281,6 +281,94 @@ fn enrich_and_makefault_never_panic_on_damaged_input() {
     assert!(compiled > 0, "the whole document must compile");
 }
 
+/// The names of `dir`'s modules (`mod.rs` aside), sorted.
+fn module_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".rs").map(str::to_string))
+        .filter(|n| n != "mod")
+        .collect();
+    names.sort();
+    names
+}
+
+/// The variant names of `enum <name>` in a source text, lower case without underscores.
+fn enum_variants(src: &str, name: &str) -> Vec<String> {
+    let start = src
+        .find(&format!("enum {name} {{"))
+        .unwrap_or_else(|| panic!("no enum {name}"));
+    let body = &src[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find("\n}").unwrap()];
+    let mut out: Vec<String> = body
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.starts_with("     "))
+        .map(str::trim)
+        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+        .map(|l| {
+            l.split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_mediator_has_one_module_per_crate_and_one_variant() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let engine_dir = root.join("src/mediators");
+    let syntax_dir = root.join("../syntax/src/mediators");
+    let engine = module_files(&engine_dir);
+    let syntax = module_files(&syntax_dir);
+    assert_eq!(
+        engine, syntax,
+        "crates/engine/src/mediators and crates/syntax/src/mediators hold the same modules"
+    );
+    for (dir, names) in [(&engine_dir, &engine), (&syntax_dir, &syntax)] {
+        let mod_rs = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+        for n in names.iter() {
+            assert!(
+                mod_rs.contains(&format!("\nmod {n};")),
+                "{}/mod.rs declares `mod {n};`",
+                dir.display()
+            );
+        }
+    }
+    let squash = |names: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = names.iter().map(|n| n.replace('_', "")).collect();
+        v.sort();
+        v
+    };
+    let ops = std::fs::read_to_string(engine_dir.join("mod.rs")).unwrap();
+    assert_eq!(
+        enum_variants(&ops, "Op"),
+        squash(&engine),
+        "one `Op` variant per engine mediator module"
+    );
+    let ast = std::fs::read_to_string(root.join("../syntax/src/ast.rs")).unwrap();
+    let kinds: Vec<String> = enum_variants(&ast, "MediatorKind")
+        .into_iter()
+        .filter(|k| k != "unsupported")
+        .map(|k| {
+            if k == "sequenceref" {
+                "sequence".into()
+            } else {
+                k
+            }
+        })
+        .collect();
+    let mut kinds = kinds;
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        squash(&syntax),
+        "one `MediatorKind` variant per syntax mediator module"
+    );
+}
+
 #[tokio::test]
 async fn validate_recompiles_a_changed_registry_schema() {
     use synaptic_registry::Registry as _;

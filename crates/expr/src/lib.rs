@@ -24,6 +24,7 @@
 mod compile;
 mod date;
 mod diagnose;
+mod functions;
 mod json;
 mod num;
 mod props;

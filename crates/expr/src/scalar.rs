@@ -11,7 +11,7 @@
 //! ([`crate::eval_reference`]) over a table of expressions and values; anything outside the
 //! subset is left to sxd-xpath.
 
-use crate::compile::{bare_read, resolve_call, strip_groups};
+use crate::functions::{bare_read, resolve_call, strip_groups};
 use crate::num::{java_parse_double, xpath_number_string};
 use crate::props::{self, EnvSource, Read};
 use crate::syntax::{BinOp, Expr};

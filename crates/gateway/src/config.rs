@@ -458,7 +458,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
                 ),
             ),
             Ok(_) => {
-                let c = crate::routing::context_key(&api.context);
+                let c = crate::path::context_key(&api.context);
                 if !contexts.insert(c.to_string()) {
                     err(
                         &at("context"),
@@ -510,7 +510,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
                     "a resource has either uri_template or url_mapping, not both".into(),
                 ),
                 (Some(t), None) => {
-                    if let Err(e) = crate::routing::UriTemplate::parse(t) {
+                    if let Err(e) = crate::uri_template::UriTemplate::parse(t) {
                         err(&rat("uri_template"), format!("invalid uri_template: {e}"));
                     }
                 }

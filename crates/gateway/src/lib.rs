@@ -28,6 +28,7 @@ pub mod strict;
 mod test_pki;
 pub mod tls;
 pub mod upstream;
+pub mod uri_template;
 pub mod wire;
 
 pub use config::{load, Config, LoadedConfig};

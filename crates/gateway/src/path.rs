@@ -14,6 +14,11 @@
 
 use std::fmt;
 
+/// The context without a trailing `/` (`"/"` becomes `""`, which matches every path).
+pub fn context_key(context: &str) -> &str {
+    context.trim_end_matches('/')
+}
+
 /// Why a path was refused (the client gets 400).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {

@@ -325,7 +325,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             needs: decide(facts(&flows)),
             index: i,
             name: Arc::from(a.name.as_str()),
-            context: crate::routing::context_key(&a.context).to_string(),
+            context: crate::path::context_key(&a.context).to_string(),
             endpoint,
             timeout: config.api_timeout(a),
             resources: ResourceTable::for_api(a),

@@ -4,8 +4,6 @@
 
 use synaptic_diag::{Span, Spanned};
 
-pub use crate::parse::validate::Validate;
-
 /// `prefix -> namespace URI` bindings in scope at an element (innermost last; `""` = default).
 pub type Namespaces = Vec<(String, String)>;
 
@@ -477,4 +475,25 @@ pub struct MakeFault {
     pub node: Option<Spanned<String>>,
     pub role: Option<Spanned<String>>,
     pub detail: Option<FaultDetail>,
+}
+
+// === validate ===
+
+/// `<validate>`: check the message (or what `source=` selects) against a schema; `<on-fail>`
+/// runs when it does not conform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Validate {
+    /// `source=`: a JSONPath (`json-eval(…)`), `${…}` or XPath selecting what is validated;
+    /// the whole payload when absent.
+    pub source: Option<Expr>,
+    /// `<schema key="…">`, at least one (a local entry or a registry key).
+    pub schemas: Vec<Spanned<String>>,
+    /// `cache-schema=` (default true).
+    pub cache_schema: bool,
+    /// `<feature name=… value=…>` as written (XML Schema parser features).
+    pub features: Vec<(Spanned<String>, bool)>,
+    /// `<resource location=… key=…>` (imports of an XML Schema).
+    pub resources: Vec<(Spanned<String>, Spanned<String>)>,
+    /// `<on-fail>` (required, not empty).
+    pub on_fail: Vec<Mediator>,
 }

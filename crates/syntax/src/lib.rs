@@ -9,7 +9,10 @@
 //! attributes, required attributes, attribute values, unsupported mediators). A malformed document
 //! gives one E0101 at the error position; the structure built before it is still checked.
 
+mod artifact;
 pub mod ast;
+mod endpoint;
+mod mediators;
 mod parse;
 mod ser;
 mod xml;
@@ -43,7 +46,7 @@ impl<T> Parse<T> {
 /// `<localEntry>`/`<endpoint>` root.
 pub fn parse_artifact(source: SourceId, text: &str) -> Parse<ast::Artifact> {
     let (doc, mut diagnostics) = xml::read(source, text);
-    let (tree, more) = parse::artifact(source, &doc);
+    let (tree, more) = artifact::artifact(source, &doc);
     diagnostics.extend(more);
     synaptic_diag::sort(&mut diagnostics);
     Parse { tree, diagnostics }

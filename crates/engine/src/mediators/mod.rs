@@ -1,3 +1,268 @@
-//! One module per mediator: compile and run.
+//! The mediators, one module each: its compiled form, its compilation (AST → op, with semantic
+//! diagnostics), its execution, and the expressions and registry keys it reads. Here: the
+//! closed set of compiled mediators ([`Op`]), [`Node`] (an op with what the interpreter does
+//! before it runs), and the one dispatch per phase over [`Op`].
+//!
+//! Adding a mediator: a module here (and its parser in `synaptic-syntax`'s `mediators/`), a
+//! variant of [`Op`], and one line in each `match` of this file.
 
-pub(crate) mod validate;
+mod call;
+mod direction;
+mod drop;
+mod enrich;
+mod filter;
+mod header;
+mod log;
+mod loopback;
+mod makefault;
+mod payload_factory;
+mod property;
+mod respond;
+mod send;
+mod sequence;
+mod switch;
+mod validate;
+mod variable;
+
+use crate::compiler::Compiler;
+use crate::exec::Step;
+use crate::ir::BlockId;
+use crate::{Engine, MediationError, MessageContext};
+use std::collections::BTreeSet;
+use synaptic_diag::{codes, Diagnostic, Span};
+use synaptic_expr::synexpr::SynExpr;
+use synaptic_expr::{CompiledExpr, Dialect};
+use synaptic_syntax::ast;
+
+/// One compiled mediator with what the interpreter must do before it runs.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub op: Op,
+    pub span: Span,
+    /// Literal registry keys read by this mediator's expressions (prefetched).
+    pub registry_keys: Box<[String]>,
+    /// Whether one of its expressions needs the body built.
+    pub touches_body: bool,
+    /// The only body access is `json-eval($)`, which reads the raw JSON text when the body is
+    /// unbuilt JSON (no DOM needed).
+    pub raw_json_ok: bool,
+}
+
+/// The closed set of compiled mediators: one variant per module.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Property(Box<property::PropertyOp>),
+    Filter(filter::FilterOp),
+    PayloadFactory(Box<payload_factory::PayloadFactoryOp>),
+    Header(Box<header::HeaderOp>),
+    Call(Box<call::CallOp>),
+    Send(Box<send::SendOp>),
+    Log(Box<log::LogOp>),
+    Respond,
+    Drop,
+    Loopback,
+    Sequence(sequence::SequenceOp),
+    Switch(Box<switch::SwitchOp>),
+    Enrich(Box<enrich::EnrichOp>),
+    MakeFault(Box<makefault::MakeFaultOp>),
+    Variable(Box<variable::VariableOp>),
+    Validate(Box<validate::ValidateOp>),
+    Direction(direction::DirectionOp),
+}
+
+/// Compile a list of mediators into a new block.
+pub(crate) fn block(
+    c: &mut Compiler<'_>,
+    blocks: &mut Vec<Vec<Node>>,
+    ms: &[ast::Mediator],
+) -> BlockId {
+    let id = blocks.len() as BlockId;
+    blocks.push(Vec::new());
+    let mut nodes = Vec::with_capacity(ms.len());
+    for m in ms {
+        if let Some(n) = node(c, blocks, m) {
+            nodes.push(n);
+        }
+    }
+    blocks[id as usize] = nodes;
+    id
+}
+
+/// Compile one mediator, with what the interpreter must do before it runs.
+pub(crate) fn node(
+    c: &mut Compiler<'_>,
+    blocks: &mut Vec<Vec<Node>>,
+    m: &ast::Mediator,
+) -> Option<Node> {
+    let span = m.span;
+    let op = match &m.kind {
+        ast::MediatorKind::Property(p) => Op::Property(Box::new(c.property(p, span)?)),
+        ast::MediatorKind::Filter(f) => Op::Filter(filter::compile(c, blocks, f)?),
+        ast::MediatorKind::PayloadFactory(p) => Op::PayloadFactory(Box::new(c.payload_factory(p)?)),
+        ast::MediatorKind::Header(h) => Op::Header(Box::new(c.header(h, span)?)),
+        ast::MediatorKind::Call(x) => Op::Call(Box::new(call::compile(c, x)?)),
+        ast::MediatorKind::Send(s) => Op::Send(Box::new(send::compile(c, s)?)),
+        ast::MediatorKind::Log(l) => Op::Log(Box::new(c.log(l)?)),
+        ast::MediatorKind::Respond => Op::Respond,
+        ast::MediatorKind::Drop => Op::Drop,
+        ast::MediatorKind::Loopback => Op::Loopback,
+        ast::MediatorKind::SequenceRef(name) => Op::Sequence(sequence::compile(c, name)?),
+        ast::MediatorKind::Switch(s) => Op::Switch(Box::new(switch::compile(c, blocks, s)?)),
+        ast::MediatorKind::Enrich(e) => Op::Enrich(Box::new(c.enrich(e)?)),
+        ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(c.makefault(f)?)),
+        ast::MediatorKind::Variable(v) => {
+            let mut diags = Vec::new();
+            let op = variable::compile(v, &mut diags, &mut |e| c.expr(e, Dialect::XPath));
+            c.diags.extend(diags);
+            Op::Variable(Box::new(op?))
+        }
+        ast::MediatorKind::Validate(v) => Op::Validate(Box::new(validate::compile(c, blocks, v)?)),
+        ast::MediatorKind::Direction { dir, mediators } => {
+            Op::Direction(direction::compile(c, blocks, *dir, mediators))
+        }
+        ast::MediatorKind::Unsupported { name } => {
+            // The parser reports E0108; make sure no program contains it even if not.
+            // at the element name, where the parser reports it too (so the two dedupe)
+            let at = Span {
+                source: span.source,
+                start: span.start.saturating_add(1).min(span.end),
+                end: span
+                    .start
+                    .saturating_add(1)
+                    .saturating_add(name.len() as u32)
+                    .min(span.end),
+            };
+            c.diags.push(Diagnostic::error(
+                codes::E0108,
+                at,
+                format!("mediator <{name}> is not supported yet"),
+            ));
+            return None;
+        }
+    };
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    registry_keys(&op, &mut keys);
+    let mut touches = false;
+    let mut needs_dom = false;
+    visit_exprs(&op, &mut |e| {
+        keys.extend(e.registry_keys().iter().cloned());
+        if e.touches_body() {
+            touches = true;
+            let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
+            if compact != "json-eval($)" {
+                needs_dom = true;
+            }
+        }
+    });
+    if crate::eval::meta(&syn_exprs(&op), &mut keys) {
+        touches = true;
+        needs_dom = true;
+    }
+    Some(Node {
+        op,
+        span,
+        registry_keys: keys.into_iter().collect(),
+        touches_body: touches,
+        raw_json_ok: touches && !needs_dom,
+    })
+}
+
+/// Run one mediator (its registry reads fetched and the body built when it needs them).
+pub(crate) async fn run(
+    engine: &Engine,
+    node: &Node,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    let next = |r: Result<(), MediationError>| r.map(|_| Step::Next);
+    match &node.op {
+        Op::Property(p) => next(property::property(engine, p, ctx).await),
+        Op::Filter(f) => filter::run(engine, f, ctx),
+        Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
+        Op::Header(h) => next(header::header(engine, h, ctx)),
+        Op::Call(c) => next(call::call(engine, &engine.program.ir.endpoints, c, ctx).await),
+        Op::Send(s) => send::run(engine, s, ctx).await,
+        Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
+        Op::Respond => Ok(respond::run(ctx)),
+        Op::Drop => Ok(drop::run()),
+        Op::Loopback => Ok(loopback::run(ctx)),
+        Op::Sequence(s) => sequence::run(s),
+        Op::Switch(s) => switch::run(engine, s, ctx),
+        Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
+        Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
+        Op::Variable(v) => next(variable::run(engine, v, ctx)),
+        Op::Validate(v) => validate::run(engine, v, ctx, node.span),
+        Op::Direction(d) => Ok(direction::run(d, ctx)),
+    }
+}
+
+/// Every expression of an op (not descending into blocks).
+pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
+    match op {
+        Op::Property(p) => property::exprs(p, f),
+        Op::Filter(x) => filter::exprs(x, f),
+        Op::PayloadFactory(p) => payload_factory::exprs(p, f),
+        Op::Header(h) => header::exprs(h, f),
+        Op::Call(_) => {}
+        Op::Send(_) => {}
+        Op::Log(l) => log::exprs(l, f),
+        Op::Respond => {}
+        Op::Drop => {}
+        Op::Loopback => {}
+        Op::Sequence(_) => {}
+        Op::Switch(s) => switch::exprs(s, f),
+        Op::Enrich(e) => enrich::exprs(e, f),
+        Op::MakeFault(m) => makefault::exprs(m, f),
+        Op::Variable(v) => variable::exprs(v, f),
+        Op::Validate(v) => validate::exprs(v, f),
+        Op::Direction(_) => {}
+    }
+}
+
+/// Every Synapse Expression (`${…}`) of an op (not descending into blocks).
+pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
+    let mut out = Vec::new();
+    match op {
+        Op::Property(p) => property::syn_exprs(p, &mut out),
+        Op::Filter(f) => filter::syn_exprs(f, &mut out),
+        Op::PayloadFactory(p) => payload_factory::syn_exprs(p, &mut out),
+        Op::Header(h) => header::syn_exprs(h, &mut out),
+        Op::Call(_) => {}
+        Op::Send(_) => {}
+        Op::Log(l) => log::syn_exprs(l, &mut out),
+        Op::Respond => {}
+        Op::Drop => {}
+        Op::Loopback => {}
+        Op::Sequence(_) => {}
+        Op::Switch(s) => switch::syn_exprs(s, &mut out),
+        Op::Enrich(e) => enrich::syn_exprs(e, &mut out),
+        Op::MakeFault(m) => makefault::syn_exprs(m, &mut out),
+        Op::Variable(v) => variable::syn_exprs(v, &mut out),
+        Op::Validate(v) => validate::syn_exprs(v, &mut out),
+        Op::Direction(_) => {}
+    }
+    out
+}
+
+/// Registry keys an op reads other than through its expressions (a format or an inline source
+/// kept in the registry).
+fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
+    match op {
+        Op::Property(_) => {}
+        Op::Filter(_) => {}
+        Op::PayloadFactory(p) => payload_factory::registry_keys(p, keys),
+        Op::Header(_) => {}
+        Op::Call(_) => {}
+        Op::Send(_) => {}
+        Op::Log(_) => {}
+        Op::Respond => {}
+        Op::Drop => {}
+        Op::Loopback => {}
+        Op::Sequence(_) => {}
+        Op::Switch(_) => {}
+        Op::Enrich(e) => enrich::registry_keys(e, keys),
+        Op::MakeFault(_) => {}
+        Op::Variable(_) => {}
+        Op::Validate(v) => validate::registry_keys(v, keys),
+        Op::Direction(_) => {}
+    }
+}

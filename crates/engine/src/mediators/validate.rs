@@ -13,9 +13,14 @@ use synaptic_expr::{CompiledExpr, Value};
 use synaptic_payload::Payload;
 use synaptic_syntax::ast;
 
-use crate::compile::BlockId;
+use crate::compiler::Compiler;
 use crate::convert::value_string;
+use crate::exec::Step;
+use crate::ir::BlockId;
+use crate::mediators::{block, Node};
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
+use std::collections::BTreeSet;
+use synaptic_expr::Dialect;
 
 /// What `source=` selects.
 #[derive(Debug)]
@@ -44,29 +49,26 @@ pub(crate) struct ValidateOp {
     source: Option<Source>,
     schema: Schema,
     cache_schema: bool,
-    pub on_fail: BlockId,
+    on_fail: BlockId,
 }
 
-impl ValidateOp {
-    /// The registry key read when the message is validated, if any.
-    pub(crate) fn registry_key(&self) -> Option<&str> {
-        match &self.schema {
-            Schema::Registry { key, .. } => Some(key),
-            Schema::Compiled(_) => None,
-        }
+/// The source expression (for body-access analysis).
+pub(crate) fn exprs(op: &ValidateOp, visit: &mut dyn FnMut(&CompiledExpr)) {
+    if let Some(Source::JsonPath(c)) = &op.source {
+        visit(c);
     }
-    /// The compiled source expressions (for body-access analysis).
-    pub(crate) fn source_expr(&self) -> Option<&CompiledExpr> {
-        match &self.source {
-            Some(Source::JsonPath(c)) => Some(c),
-            _ => None,
-        }
+}
+
+pub(crate) fn syn_exprs<'a>(op: &'a ValidateOp, out: &mut Vec<&'a SynExpr>) {
+    if let Some(Source::Syn(s)) = &op.source {
+        out.push(s);
     }
-    pub(crate) fn source_syn(&self) -> Option<&SynExpr> {
-        match &self.source {
-            Some(Source::Syn(s)) => Some(s),
-            _ => None,
-        }
+}
+
+/// The registry key read when the message is validated (a schema no local entry holds).
+pub(crate) fn registry_keys(op: &ValidateOp, keys: &mut BTreeSet<String>) {
+    if let Schema::Registry { key, .. } = &op.schema {
+        keys.insert(key.clone());
     }
 }
 
@@ -84,19 +86,31 @@ fn build(text: &str) -> Result<jsonschema::Validator, String> {
     built.map_err(|e| format!("invalid JSON Schema: {e}"))
 }
 
-/// Compile a `<validate>`. `source` is compiled by the caller (XPath/JSONPath dialects), `syn`
-/// for `${…}`; `local` resolves local entries; `on_fail` is the compiled `<on-fail>` block.
+/// Compile a `<validate>`: its source, its schema (a local entry's compiled now) and its
+/// `<on-fail>` block.
 pub(crate) fn compile(
+    c: &mut Compiler<'_>,
+    blocks: &mut Vec<Vec<Node>>,
     v: &ast::Validate,
-    source: Option<Source>,
-    local: &dyn Fn(&str) -> Option<String>,
-    on_fail: BlockId,
-    diags: &mut Vec<Diagnostic>,
 ) -> Option<ValidateOp> {
+    let source = match &v.source {
+        None => None,
+        Some(e) if crate::eval::is_syn(e) => {
+            Some(Source::Syn(crate::eval::compile_syn(e, &mut c.diags)?))
+        }
+        Some(e) if crate::jpath::json_eval_inner(&e.text).is_some() => {
+            Some(Source::JsonPath(c.expr(e, Dialect::XPath)?))
+        }
+        Some(e) => {
+            c.expr(e, Dialect::XPath)?;
+            Some(Source::XPath(e.text.clone()))
+        }
+    };
+    let on_fail = block(c, blocks, &v.on_fail);
     // Synapse reads every key and keeps the last one's schema
     let key = v.schemas.last()?;
     for (name, _) in &v.features {
-        diags.push(Diagnostic::warning(
+        c.diags.push(Diagnostic::warning(
             codes::W0301,
             name.span,
             format!(
@@ -105,9 +119,9 @@ pub(crate) fn compile(
             ),
         ));
     }
-    let schema = match local(&key.value) {
+    let schema = match c.local_entries.get(&key.value).cloned() {
         Some(text) if text.trim_start().starts_with('<') => {
-            diags.push(Diagnostic::error(
+            c.err(
                 codes::E0108,
                 key.span,
                 format!(
@@ -115,17 +129,17 @@ pub(crate) fn compile(
                      supported yet (JSON Schema is)",
                     key.value
                 ),
-            ));
+            );
             return None;
         }
         Some(text) => match build(&text) {
             Ok(s) => Schema::Compiled(Arc::new(s)),
             Err(msg) => {
-                diags.push(Diagnostic::error(
+                c.err(
                     codes::E0106,
                     key.span,
                     format!("schema `{}`: {msg}", key.value),
-                ));
+                );
                 return None;
             }
         },
@@ -170,14 +184,14 @@ fn validator(op: &ValidateOp, ctx: &MessageContext) -> Result<Arc<jsonschema::Va
     }
 }
 
-/// Validate the message. `Ok(Some(block))` runs `<on-fail>` (with `ERROR_MESSAGE` and
-/// `ERROR_DETAIL` set), `Ok(None)` goes on.
+/// Validate the message: when it does not conform, `<on-fail>` runs (with `ERROR_MESSAGE` and
+/// `ERROR_DETAIL` set), then mediation goes on after the `validate`.
 pub(crate) fn run(
     engine: &Engine,
     op: &ValidateOp,
     ctx: &mut MessageContext,
     at: Span,
-) -> Result<Option<BlockId>, MediationError> {
+) -> Result<Step, MediationError> {
     let json_source = matches!(op.source, Some(Source::JsonPath(_) | Source::Syn(_)));
     if !json_source {
         ctx.ensure_built()?;
@@ -207,7 +221,7 @@ pub(crate) fn run(
         Some(src) => {
             let text = match src {
                 Source::JsonPath(c) => {
-                    value_string(&crate::run::eval(engine, ctx, c)?).unwrap_or_default()
+                    value_string(&crate::eval::eval(engine, ctx, c)?).unwrap_or_default()
                 }
                 Source::Syn(s) => {
                     let env = crate::context::Env {
@@ -241,7 +255,7 @@ pub(crate) fn run(
         )
     });
     match first {
-        None => Ok(None),
+        None => Ok(Step::Next),
         Some((message, detail)) => {
             let d = &mut ctx.properties.default;
             d.insert("ERROR_MESSAGE".into(), Value::String(message));
@@ -249,7 +263,7 @@ pub(crate) fn run(
                 "ERROR_DETAIL".into(),
                 Value::String(format!("Error while validating Json message {detail}")),
             );
-            Ok(Some(op.on_fail))
+            Ok(Step::Push(op.on_fail))
         }
     }
 }

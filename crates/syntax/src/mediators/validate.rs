@@ -8,27 +8,10 @@
 //! </validate>
 //! ```
 
-use synaptic_diag::{codes, Spanned};
+use synaptic_diag::codes;
 
-use super::{Cx, El};
-use crate::ast::{Expr, Mediator};
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Validate {
-    /// `source=`: a JSONPath (`json-eval(…)`), `${…}` or XPath selecting what is validated;
-    /// the whole payload when absent.
-    pub source: Option<Expr>,
-    /// `<schema key="…">`, at least one (a local entry or a registry key).
-    pub schemas: Vec<Spanned<String>>,
-    /// `cache-schema=` (default true).
-    pub cache_schema: bool,
-    /// `<feature name=… value=…>` as written (XML Schema parser features).
-    pub features: Vec<(Spanned<String>, bool)>,
-    /// `<resource location=… key=…>` (imports of an XML Schema).
-    pub resources: Vec<(Spanned<String>, Spanned<String>)>,
-    /// `<on-fail>` (required, not empty).
-    pub on_fail: Vec<Mediator>,
-}
+use crate::ast::{Mediator, Validate};
+use crate::parse::{Cx, El};
 
 impl<'d, 'a> Cx<'d, 'a> {
     pub(crate) fn validate(&mut self, el: El<'d, 'a>) -> Option<Validate> {

@@ -2,8 +2,8 @@
 
 use synaptic_diag::codes;
 
-use super::{Cx, El};
 use crate::ast::{PropertyAction, PropertyValue, Variable};
+use crate::parse::{Cx, El};
 
 /// The types a variable may declare.
 pub const VARIABLE_TYPES: &[&str] = &[

@@ -1,16 +1,17 @@
-//! The `variable` mediator and Synapse Expressions (`${…}`) in mediator attributes.
+//! `<variable>` (Micro Integrator 4.4): set or remove a typed variable.
 //!
 //! Variables live with the message (`${vars.name}`), apart from properties: `get-property`
 //! never sees them. A variable holds a typed value: `STRING` (the default for a `value=`),
 //! `BOOLEAN`, `INTEGER`, `DOUBLE`, `LONG`, `XML` or `JSON`; an `expression=` without a type keeps
 //! the expression's own type (a number stays a number, a JSON object stays JSON).
 
-use synaptic_diag::{codes, Diagnostic, Span};
-use synaptic_expr::synexpr::{self, SynEnv, SynExpr};
-use synaptic_expr::{CompiledExpr, ExprEnv, Value};
+use synaptic_diag::{codes, Diagnostic};
+use synaptic_expr::synexpr::{self, SynExpr};
+use synaptic_expr::{CompiledExpr, Value};
 use synaptic_syntax::ast;
 
 use crate::context::Env;
+use crate::eval::{compile_syn, is_syn};
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
 
 /// A variable's declared type.
@@ -66,58 +67,6 @@ pub(crate) struct VariableOp {
     pub remove: bool,
     pub ty: Option<VarType>,
     pub value: VarSrc,
-}
-
-/// Whether an expression attribute is a Synapse Expression (`${…}`).
-pub(crate) fn is_syn(e: &ast::Expr) -> bool {
-    synexpr::is_expression_attr(&e.text)
-}
-
-/// Compile `${…}` written in an attribute; diagnostics point inside the expression.
-pub(crate) fn compile_syn(e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<SynExpr> {
-    let text = e.text.trim();
-    let lead = e.text.len() - e.text.trim_start().len();
-    let inner = &text[2..text.len() - 1];
-    let r = e.span.range();
-    let span = if r.len() == e.text.len() {
-        Span::new(
-            e.span.source,
-            r.start + lead + 2,
-            r.start + lead + 2 + inner.len(),
-        )
-    } else {
-        e.span
-    };
-    match synexpr::compile(inner, span, &e.namespaces) {
-        Ok(s) => Some(s),
-        Err(d) => {
-            diags.extend(d);
-            None
-        }
-    }
-}
-
-/// Compile text with `${…}` inside (a log `<message>`).
-pub(crate) fn compile_template(
-    t: &synaptic_diag::Spanned<String>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<synexpr::Template> {
-    match synexpr::Template::compile(&t.value, t.span, &[]) {
-        Ok(t) => Some(t),
-        Err(d) => {
-            diags.extend(d);
-            None
-        }
-    }
-}
-
-/// Render a template against the message (a failed expression reads as empty).
-pub(crate) fn render(engine: &Engine, ctx: &MessageContext, t: &synexpr::Template) -> String {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
-    t.render(&env)
 }
 
 /// Compile a `<variable>`. `xpath` compiles a classic (XPath / `json-eval`) expression.
@@ -201,43 +150,6 @@ fn convert_literal(s: &str, ty: Option<VarType>) -> Result<Value, String> {
     })
 }
 
-/// Registry keys and body access of Synapse Expressions in an op's attributes.
-pub(crate) fn meta(exprs: &[&SynExpr], keys: &mut std::collections::BTreeSet<String>) -> bool {
-    let mut touches = false;
-    for e in exprs {
-        keys.extend(e.registry_keys().iter().cloned());
-        touches |= e.is_content_aware();
-    }
-    touches
-}
-
-impl SynEnv for Env<'_> {
-    fn as_expr(&self) -> &dyn ExprEnv {
-        self
-    }
-    fn variable(&self, name: &str) -> Option<Value> {
-        self.ctx.st.variables.get(name).cloned()
-    }
-}
-
-/// Evaluate `${…}` as the value an attribute sets (null on an evaluation error, as in MI).
-pub(crate) fn eval_syn(engine: &Engine, ctx: &MessageContext, e: &SynExpr) -> Value {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
-    synexpr::object_value_of(e, &env)
-}
-
-/// Evaluate `${…}` as a condition.
-pub(crate) fn eval_syn_cond(engine: &Engine, ctx: &MessageContext, e: &SynExpr) -> bool {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
-    synexpr::eval_condition(e, &env)
-}
-
 /// Run a `<variable>`.
 pub(crate) fn run(
     engine: &Engine,
@@ -258,7 +170,7 @@ pub(crate) fn run(
         VarSrc::Literal(v) => v.clone(),
         VarSrc::None => Value::Null,
         VarSrc::XPath(e) => {
-            let v = crate::run::eval(engine, ctx, e)?;
+            let v = crate::eval::eval(engine, ctx, e)?;
             typed_from_text(v, op.ty).map_err(fail)?
         }
         VarSrc::Syn(e) => {
@@ -322,51 +234,14 @@ fn typed_from_text(v: Value, ty: Option<VarType>) -> Result<Value, String> {
     }
 }
 
-/// A payloadFactory format with `${…}` placeholders (`template-type="default"`): a quoted
-/// `"${…}"` gets the value escaped for the media type, a bare `${…}` the value as is (JSON
-/// objects and arrays as JSON text, converted to XML in an XML format). `$n` arguments are
-/// substituted afterwards, in the text this gives.
-pub(crate) fn render_pf(
-    engine: &Engine,
-    ctx: &MessageContext,
-    t: &synexpr::Template,
-    json: bool,
-    xml: bool,
-) -> String {
-    use synexpr::{SynValue, TemplatePiece};
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
-    let pieces: Vec<TemplatePiece<'_>> = t.pieces().collect();
-    let mut out = String::new();
-    for (i, p) in pieces.iter().enumerate() {
-        match p {
-            TemplatePiece::Text(s) => out.push_str(s),
-            TemplatePiece::Expr(e) => {
-                let quoted = i > 0
-                    && matches!(pieces[i - 1], TemplatePiece::Text(s) if s.ends_with('"'))
-                    && matches!(pieces.get(i + 1), Some(TemplatePiece::Text(s)) if s.starts_with('"'));
-                let v = synexpr::evaluate(e, &env).unwrap_or(SynValue::Null);
-                let is_json = matches!(v, SynValue::Json(_));
-                let text = v.to_text().unwrap_or_default();
-                if quoted {
-                    if json {
-                        crate::payload_factory::json_escape(&text, &mut out);
-                    } else if xml {
-                        crate::payload_factory::xml_escape(&text, &mut out);
-                    } else {
-                        out.push_str(&text);
-                    }
-                } else if xml && is_json {
-                    out.push_str(&crate::payload_factory::json_to_xml(&text));
-                } else if xml && !crate::payload_factory::is_xml(&text) {
-                    crate::payload_factory::xml_escape(&text, &mut out);
-                } else {
-                    out.push_str(&text);
-                }
-            }
-        }
+pub(crate) fn exprs(v: &VariableOp, visit: &mut dyn FnMut(&CompiledExpr)) {
+    if let VarSrc::XPath(e) = &v.value {
+        visit(e);
     }
-    out
+}
+
+pub(crate) fn syn_exprs<'a>(v: &'a VariableOp, out: &mut Vec<&'a SynExpr>) {
+    if let VarSrc::Syn(e) = &v.value {
+        out.push(e);
+    }
 }

@@ -1,34 +1,476 @@
-//! `enrich` (Synapse `EnrichMediator`, `Source`, `Target`) and `makefault` (`FaultMediator`).
+//! `<enrich>` (Synapse `EnrichMediator`, `Source`, `Target`).
 //!
 //! enrich runs in one of two modes, as in Synapse: **JSON** when the mediator qualifies for
 //! native JSON (decided at compile time) and the payload is JSON (and a property source does not
 //! hold XML); **XML** otherwise, over the message's SOAP envelope (a JSON payload is enriched
 //! in its XML view and formatted back by `messageType`).
 
-use crate::compile::{
-    EnrichAction, EnrichOp, EnrichPath, EnrichSrc, EnrichTgt, FaultCodeSrc, FaultDetailSrc,
-    FaultVersion, MakeFaultOp, RemovePath, TemplatePart,
-};
+use crate::compiler::Compiler;
 use crate::context::mime_of;
 use crate::convert::value_string;
+use crate::eval::eval;
 use crate::jpath::Missing;
-use crate::run::{eval, eval_src};
 use crate::xsel::{self, NodeRef, Part};
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
 use serde_json::Value as Json;
+use std::collections::BTreeSet;
+use synaptic_diag::{codes, Spanned};
+use synaptic_expr::synexpr::SynExpr;
+use synaptic_expr::{CompiledExpr, Dialect};
 use synaptic_expr::{Scope, Value};
-use synaptic_payload::xml::{Attribute, QName};
-use synaptic_payload::{Element, Envelope, Node, Payload, SoapVersion, SOAP11_NS, SOAP12_NS};
+use synaptic_payload::xml::QName;
+use synaptic_payload::{Element, Envelope, Node, Payload, SOAP11_NS, SOAP12_NS};
+use synaptic_syntax::ast;
+
+/// An enrich path: XPath with node identity, another XPath evaluated as a value (sources
+/// only), a definite JSONPath, or another JSONPath evaluated as a value (sources only).
+#[derive(Clone, Debug)]
+pub(crate) enum EnrichPath {
+    Nodes(crate::xsel::Path),
+    Value(CompiledExpr),
+    Json(crate::jpath::JPath),
+    JsonValue(CompiledExpr),
+    /// `${…}` (sources only), evaluated as a value.
+    Syn(synaptic_expr::synexpr::SynExpr),
+}
+
+/// One path of an `enrich` remove source.
+#[derive(Debug)]
+pub(crate) enum RemovePath {
+    /// Names, indexes and `[*]`.
+    Path(crate::jpath::JPath),
+    /// Any other JSONPath (filters, unions, deep scans), matched when the mediator runs.
+    Query(String),
+}
+
+#[derive(Debug)]
+pub(crate) enum EnrichSrc {
+    Custom(EnrichPath),
+    Envelope,
+    Body,
+    Property(String),
+    InlineXml(String),
+    InlineText(String),
+    /// Inline text with `{expression}` placeholders (`InlineExpressionUtil`).
+    InlineTemplate(Vec<TemplatePart>),
+    /// A registry key (local entries are resolved at compile time into the two above).
+    InlineKey(String),
+    /// `action="remove"` with a `json-eval(…)` source: the paths to delete (`,`-separated).
+    RemovePaths(Vec<RemovePath>),
+}
+
+#[derive(Debug)]
+pub(crate) enum TemplatePart {
+    Lit(String),
+    /// `{expr}`; `quoted` when written between double quotes (`"{$ctx:x}"`).
+    Expr {
+        expr: CompiledExpr,
+        quoted: bool,
+        json_eval: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum EnrichTgt {
+    Custom(EnrichPath),
+    Envelope,
+    Body,
+    /// `type="property"` (default scope) or a custom `get-property('scope', 'name')` target.
+    Property {
+        scope: Scope,
+        name: String,
+    },
+    /// `type="key"`: rename member `key` of the object at `parent`.
+    Key {
+        parent: crate::jpath::JPath,
+        key: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EnrichAction {
+    Replace,
+    Child,
+    Sibling,
+    Remove,
+}
+
+#[derive(Debug)]
+pub(crate) struct EnrichOp {
+    pub source: EnrichSrc,
+    pub clone: bool,
+    pub target: EnrichTgt,
+    pub action: EnrichAction,
+    /// Synapse's `isNativeJsonSupportEnabled`: JSON payloads are enriched as JSON.
+    pub native_json: bool,
+}
+
+impl Compiler<'_> {
+    pub(crate) fn enrich(&mut self, e: &ast::Enrich) -> Option<EnrichOp> {
+        let s = &e.source;
+        let t = &e.target;
+        let source = match s.ty {
+            ast::EnrichSourceType::Custom => {
+                let x = s.xpath.as_ref()?;
+                match crate::jpath::json_eval_inner(&x.text) {
+                    Some(inner) if t.action == ast::EnrichAction::Remove => {
+                        let mut paths = Vec::new();
+                        for p in inner.split(',') {
+                            match crate::jpath::parse_wildcards(p) {
+                                Ok(jp) => paths.push(RemovePath::Path(jp)),
+                                // filters and other indefinite forms: matched at run time
+                                Err(_)
+                                    if synaptic_expr::json_match_paths(
+                                        p,
+                                        &serde_json::Value::Null,
+                                    )
+                                    .is_ok() =>
+                                {
+                                    paths.push(RemovePath::Query(p.trim().to_string()))
+                                }
+                                Err(msg) => {
+                                    self.err(
+                                        codes::E0108,
+                                        x.span,
+                                        format!(
+                                            "`enrich` remove of JSONPath {} is not supported: \
+                                             {msg}",
+                                            p.trim()
+                                        ),
+                                    );
+                                    return None;
+                                }
+                            }
+                        }
+                        EnrichSrc::RemovePaths(paths)
+                    }
+                    _ => EnrichSrc::Custom(self.enrich_path(x, false)?),
+                }
+            }
+            ast::EnrichSourceType::Envelope => EnrichSrc::Envelope,
+            ast::EnrichSourceType::Body => EnrichSrc::Body,
+            ast::EnrichSourceType::Property => {
+                let p = s.property.as_ref()?;
+                self.reads.push((p.value.clone(), p.span));
+                EnrichSrc::Property(p.value.clone())
+            }
+            ast::EnrichSourceType::Inline => match s.inline.as_ref()? {
+                ast::InlineSource::Xml(x) => EnrichSrc::InlineXml(x.value.clone()),
+                ast::InlineSource::Text(x) => {
+                    let spans = inline_expression_spans(&x.value);
+                    if spans.is_empty() {
+                        EnrichSrc::InlineText(x.value.clone())
+                    } else {
+                        EnrichSrc::InlineTemplate(self.inline_template(x, &spans)?)
+                    }
+                }
+                ast::InlineSource::Key(k) => match self.local_entries.get(&k.value) {
+                    Some(v) if v.trim_start().starts_with('<') => EnrichSrc::InlineXml(v.clone()),
+                    Some(v) => EnrichSrc::InlineText(v.clone()),
+                    None => EnrichSrc::InlineKey(k.value.clone()),
+                },
+            },
+        };
+        let target = match t.ty {
+            ast::EnrichTargetType::Custom => {
+                let x = t.xpath.as_ref()?;
+                match get_property_target(&x.text) {
+                    Some(Ok((scope, name))) => {
+                        if scope == Scope::Default {
+                            self.set_names.insert(name.clone());
+                        }
+                        EnrichTgt::Property { scope, name }
+                    }
+                    Some(Err(msg)) => {
+                        self.err(codes::E0106, x.span, msg);
+                        return None;
+                    }
+                    None => EnrichTgt::Custom(self.enrich_path(x, true)?),
+                }
+            }
+            ast::EnrichTargetType::Key => {
+                let x = t.xpath.as_ref()?;
+                // Synapse: the text of json-eval(…) split at its last `.`
+                let split = crate::jpath::json_eval_inner(&x.text)
+                    .and_then(|inner| inner.rsplit_once('.'))
+                    .filter(|(_, key)| !key.is_empty());
+                let Some((parent, key)) = split else {
+                    self.err(
+                        codes::E0106,
+                        x.span,
+                        "a key target names the member to rename as json-eval($.path.to.member)",
+                    );
+                    return None;
+                };
+                match crate::jpath::parse(parent) {
+                    Ok(parent) => EnrichTgt::Key {
+                        parent,
+                        key: key.to_string(),
+                    },
+                    Err(msg) => {
+                        self.err(
+                            codes::E0108,
+                            x.span,
+                            format!(
+                                "`enrich` key target under JSONPath {parent} is not supported: \
+                                 {msg} (only definite paths of names and indexes)"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            ast::EnrichTargetType::Envelope => EnrichTgt::Envelope,
+            ast::EnrichTargetType::Body => EnrichTgt::Body,
+            ast::EnrichTargetType::Property => {
+                let p = t.property.as_ref()?;
+                self.set_names.insert(p.value.clone());
+                EnrichTgt::Property {
+                    scope: Scope::Default,
+                    name: p.value.clone(),
+                }
+            }
+        };
+        let action = match t.action {
+            ast::EnrichAction::Replace => EnrichAction::Replace,
+            ast::EnrichAction::Child => EnrichAction::Child,
+            ast::EnrichAction::Sibling => EnrichAction::Sibling,
+            ast::EnrichAction::Remove => EnrichAction::Remove,
+        };
+        // EnrichMediatorFactory: JSON is enriched natively unless the inline source is XML, an
+        // envelope is involved, or a custom path is an XPath
+        let is_json_path =
+            |p: &EnrichPath| matches!(p, EnrichPath::Json(_) | EnrichPath::JsonValue(_));
+        let src_custom = match &source {
+            EnrichSrc::Custom(p) => Some(is_json_path(p)),
+            EnrichSrc::RemovePaths(_) => Some(true),
+            _ => None,
+        };
+        let tgt_custom = match &target {
+            EnrichTgt::Custom(p) => Some(is_json_path(p)),
+            // a get-property target is a custom XPath in Synapse
+            EnrichTgt::Property { .. } if t.ty == ast::EnrichTargetType::Custom => Some(false),
+            _ => None,
+        };
+        let inline_xml = match &source {
+            EnrichSrc::InlineXml(_) => true,
+            EnrichSrc::InlineText(t) => !looks_json(t),
+            EnrichSrc::InlineTemplate(parts) => {
+                let text: String = parts
+                    .iter()
+                    .map(|p| match p {
+                        TemplatePart::Lit(l) => l.as_str(),
+                        TemplatePart::Expr { .. } => "\"\"",
+                    })
+                    .collect();
+                !looks_json(&text)
+            }
+            _ => false,
+        };
+        let envelope =
+            matches!(source, EnrichSrc::Envelope) || matches!(target, EnrichTgt::Envelope);
+        // no custom path, or every custom path a JSONPath
+        let paths_ok = src_custom != Some(false) && tgt_custom != Some(false);
+        Some(EnrichOp {
+            source,
+            clone: s.clone,
+            target,
+            action,
+            native_json: !inline_xml && !envelope && paths_ok,
+        })
+    }
+
+    /// Split inline text at its `{expression}` placeholders and compile each expression.
+    pub(crate) fn inline_template(
+        &mut self,
+        x: &Spanned<String>,
+        spans: &[(usize, usize)],
+    ) -> Option<Vec<TemplatePart>> {
+        let t = &x.value;
+        let mut parts = Vec::new();
+        let mut at = 0;
+        let mut ok = true;
+        for &(start, end) in spans {
+            if start > at {
+                parts.push(TemplatePart::Lit(t[at..start].to_string()));
+            }
+            let inner = &t[start + 1..end - 1];
+            let quoted = t[..start].ends_with('"') && t[end..].starts_with('"');
+            let e = ast::Expr {
+                text: inner.to_string(),
+                span: x.span,
+                namespaces: Vec::new(),
+            };
+            match self.expr(&e, Dialect::XPath) {
+                Some(expr) => parts.push(TemplatePart::Expr {
+                    expr,
+                    quoted,
+                    json_eval: inner.starts_with("json-eval("),
+                }),
+                None => ok = false,
+            }
+            at = end;
+        }
+        if at < t.len() {
+            parts.push(TemplatePart::Lit(t[at..].to_string()));
+        }
+        ok.then_some(parts)
+    }
+
+    pub(crate) fn enrich_path(&mut self, x: &ast::Expr, target: bool) -> Option<EnrichPath> {
+        let what = if target { "target" } else { "source" };
+        if crate::eval::is_syn(x) {
+            if target {
+                // Synapse looks for the node to change with the target path; a Synapse
+                // Expression gives a value, never a node of the message
+                self.err(
+                    codes::E0108,
+                    x.span,
+                    "an `enrich` target cannot be a Synapse Expression: it selects no node of \
+                     the message to change (use an XPath location path or json-eval(…))",
+                );
+                return None;
+            }
+            return Some(EnrichPath::Syn(crate::eval::compile_syn(
+                x,
+                &mut self.diags,
+            )?));
+        }
+        if let Some(inner) = crate::jpath::json_eval_inner(&x.text) {
+            return match crate::jpath::parse(inner) {
+                Ok(p) => Some(EnrichPath::Json(p)),
+                Err(msg) if target => {
+                    self.err(
+                        codes::E0108,
+                        x.span,
+                        format!(
+                            "`enrich` target JSONPath {inner} is not supported: {msg} (only \
+                             definite paths of names and indexes)"
+                        ),
+                    );
+                    None
+                }
+                Err(_) => Some(EnrichPath::JsonValue(self.expr(x, Dialect::XPath)?)),
+            };
+        }
+        let c = self.expr(x, Dialect::XPath)?;
+        match crate::xsel::parse(&x.text, &x.namespaces) {
+            Ok(p) => Some(EnrichPath::Nodes(p)),
+            Err(_) if !target => Some(EnrichPath::Value(c)),
+            Err(msg) => {
+                self.err(
+                    codes::E0108,
+                    x.span,
+                    format!(
+                        "`enrich` {what} XPath {} is not supported: {msg} (a location path \
+                         selecting the node to change is expected)",
+                        x.text
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Whether inline enrich text is JSON as Synapse's factory decides (gson parses it, or it is
+/// braced like a JSON object with inline expressions).
+fn looks_json(t: &str) -> bool {
+    let s = t.trim();
+    if serde_json::from_str::<serde_json::Value>(s).is_ok() {
+        return true;
+    }
+    // gson's lenient parser also takes one bare word as a string
+    (!s.is_empty() && !s.contains(char::is_whitespace) && !s.starts_with('<'))
+        || (s.starts_with('{') && s.ends_with('}'))
+}
+
+/// `InlineExpressionUtil`'s placeholders: `{` + one or more characters other than whitespace,
+/// `"`, `,`, `<`, `>`, `}`, `]` + `}` (byte ranges, braces included).
+fn inline_expression_spans(t: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(k) = t[i..].find('{') {
+        let start = i + k;
+        let body = &t[start + 1..];
+        let len = body
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | ',' | '<' | '>' | '}' | ']'))
+            .unwrap_or(body.len());
+        if len > 0 && body[len..].starts_with('}') {
+            let end = start + 1 + len + 1;
+            out.push((start, end));
+            i = end;
+        } else {
+            i = start + 1;
+        }
+    }
+    out
+}
+
+/// A custom enrich target `get-property('name')` / `get-property('scope', 'name')`: the
+/// property it names (`None` when the XPath is something else).
+fn get_property_target(text: &str) -> Option<Result<(Scope, String), String>> {
+    let t = text.trim();
+    if !t.starts_with("get-property(") {
+        return None;
+    }
+    let lits: Vec<&str> = t.split('\'').skip(1).step_by(2).collect();
+    Some(match lits.as_slice() {
+        [name] => Ok((Scope::Default, name.to_string())),
+        [scope, name, ..] => match *scope {
+            "default" => Ok((Scope::Default, name.to_string())),
+            "axis2" => Ok((Scope::Axis2, name.to_string())),
+            "operation" => Ok((Scope::Operation, name.to_string())),
+            other => Err(format!(
+                "an enrich get-property target writes scope default, axis2 or operation, not `{other}`"
+            )),
+        },
+        [] => Err("an enrich get-property target needs the property name in single quotes".into()),
+    })
+}
+
+pub(crate) fn exprs(e: &EnrichOp, visit: &mut dyn FnMut(&CompiledExpr)) {
+    if let EnrichSrc::InlineTemplate(parts) = &e.source {
+        for part in parts {
+            if let TemplatePart::Expr { expr, .. } = part {
+                visit(expr);
+            }
+        }
+    }
+    let mut path = |p: &EnrichPath| match p {
+        EnrichPath::Value(c) | EnrichPath::JsonValue(c) => visit(c),
+        EnrichPath::Nodes(_) | EnrichPath::Json(_) | EnrichPath::Syn(_) => {}
+    };
+    if let EnrichSrc::Custom(p) = &e.source {
+        path(p);
+    }
+    if let EnrichTgt::Custom(p) = &e.target {
+        path(p);
+    }
+}
+
+pub(crate) fn syn_exprs<'a>(e: &'a EnrichOp, out: &mut Vec<&'a SynExpr>) {
+    if let EnrichSrc::Custom(EnrichPath::Syn(x)) = &e.source {
+        out.push(x);
+    }
+}
+
+/// An inline source kept in the registry (`key=` that no local entry holds).
+pub(crate) fn registry_keys(e: &EnrichOp, keys: &mut BTreeSet<String>) {
+    if let EnrichSrc::InlineKey(k) = &e.source {
+        keys.insert(k.clone());
+    }
+}
 
 /// A node taken from the source.
 #[derive(Clone, Debug)]
-enum SrcNode {
+pub(crate) enum SrcNode {
     Elem(Element),
     Text(String),
     Envelope(Envelope),
 }
 
-fn fault(msg: impl Into<String>) -> MediationError {
+pub(crate) fn fault(msg: impl Into<String>) -> MediationError {
     MediationError::internal(ErrorKind::Fault, msg)
 }
 
@@ -475,7 +917,7 @@ fn add_json_child(recv: &mut Json, source: Json) {
 
 // --- XML mode ---
 
-fn envelope_of(ctx: &mut MessageContext) -> Envelope {
+pub(crate) fn envelope_of(ctx: &mut MessageContext) -> Envelope {
     match std::mem::replace(&mut ctx.payload, Payload::Empty) {
         Payload::Xml(e) => e,
         other => {
@@ -515,7 +957,7 @@ fn enrich_xml(
     let value_source = match &op.source {
         EnrichSrc::Custom(EnrichPath::Value(c)) => Some(eval(engine, ctx, c)?),
         EnrichSrc::Custom(EnrichPath::JsonValue(c)) => Some(eval(engine, ctx, c)?),
-        EnrichSrc::Custom(EnrichPath::Syn(x)) => Some(crate::variable::eval_syn(engine, ctx, x)),
+        EnrichSrc::Custom(EnrichPath::Syn(x)) => Some(crate::eval::eval_syn(engine, ctx, x)),
         _ => None,
     };
     if !(src_in_payload || tgt_in_payload) {
@@ -686,7 +1128,7 @@ fn inline_xml(s: &str) -> Vec<SrcNode> {
 }
 
 /// Serialized nodes (an OM property, an earlier enrich into a property) back into nodes.
-fn parse_fragment(s: &str) -> Vec<SrcNode> {
+pub(crate) fn parse_fragment(s: &str) -> Vec<SrcNode> {
     if s.trim().is_empty() {
         return Vec::new();
     }
@@ -725,7 +1167,7 @@ fn part_element(env: &Envelope, p: Part) -> Element {
     e
 }
 
-fn src_element(s: SrcNode) -> Option<Element> {
+pub(crate) fn src_element(s: SrcNode) -> Option<Element> {
     match s {
         SrcNode::Elem(e) => Some(e),
         SrcNode::Envelope(e) => Some(e.to_element()),
@@ -1009,180 +1451,4 @@ fn remove_node(env: &mut Envelope, part: Part, path: &[usize]) {
             p.children.remove(*last);
         }
     }
-}
-
-// === makefault ===
-
-pub(crate) fn makefault(
-    engine: &Engine,
-    op: &MakeFaultOp,
-    ctx: &mut MessageContext,
-) -> Result<(), MediationError> {
-    ctx.ensure_built()?;
-    let text_of = |ctx: &MessageContext, v: &crate::compile::ValueSrc| {
-        eval_src(engine, ctx, v).map(|v| value_string(&v).unwrap_or_default())
-    };
-    let env = match op.version {
-        FaultVersion::Pox => {
-            let text = match (&op.detail, &op.reason) {
-                (Some(FaultDetailSrc::Text(t)), _) => t.clone(),
-                (Some(FaultDetailSrc::Expr(c)), _) => {
-                    value_string(&eval(engine, ctx, c)?).unwrap_or_default()
-                }
-                (_, Some(r)) => text_of(ctx, r)?,
-                _ => String::new(),
-            };
-            let mut env = envelope_of(ctx);
-            if !env.body.is_empty() {
-                env.body.remove(0);
-            }
-            env.body
-                .insert(0, Element::new(QName::local("Exception")).with_text(text));
-            env
-        }
-        FaultVersion::Soap11 | FaultVersion::Soap12 => {
-            let soap12 = op.version == FaultVersion::Soap12;
-            let ns = if soap12 { SOAP12_NS } else { SOAP11_NS };
-            let q = |l: &str| QName::new(ns, "soapenv", l);
-            let code = match &op.code {
-                Some(FaultCodeSrc::Value {
-                    ns: cns,
-                    prefix,
-                    local,
-                }) => {
-                    let mut e = Element::local("");
-                    e.namespaces.push((prefix.clone(), cns.clone()));
-                    e.children.push(Node::Text(format!("{prefix}:{local}")));
-                    e
-                }
-                Some(FaultCodeSrc::Expr(c)) => {
-                    let s = value_string(&eval(engine, ctx, c)?).unwrap_or_default();
-                    Element::local("").with_text(format!("soapenv:{s}"))
-                }
-                None => return Err(fault("makefault: a fault code is required")),
-            };
-            let reason = match &op.reason {
-                Some(r) => text_of(ctx, r)?,
-                None => return Err(fault("makefault: a fault reason is required")),
-            };
-            let detail: Option<Vec<Node>> = match &op.detail {
-                None => None,
-                Some(FaultDetailSrc::Text(t)) => Some(if t.is_empty() {
-                    vec![]
-                } else {
-                    vec![Node::Text(t.clone())]
-                }),
-                Some(FaultDetailSrc::Elements(es)) => Some(
-                    es.iter()
-                        .filter_map(|s| synaptic_payload::xml::parse(s).ok())
-                        .map(Node::Element)
-                        .collect(),
-                ),
-                Some(FaultDetailSrc::Expr(c)) => Some(match eval(engine, ctx, c)? {
-                    Value::Xml(s) => parse_fragment(&s)
-                        .into_iter()
-                        .filter_map(|n| match n {
-                            SrcNode::Text(t) => Some(Node::Text(t)),
-                            other => src_element(other).map(Node::Element),
-                        })
-                        .collect(),
-                    v => value_string(&v)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| vec![Node::Text(s)])
-                        .unwrap_or_default(),
-                }),
-            };
-            let mut f = Element::new(q("Fault"));
-            if soap12 {
-                let mut c = Element::new(q("Code"));
-                let mut v = code;
-                v.name = q("Value");
-                c.push(v);
-                f.push(c);
-                let mut r = Element::new(q("Reason"));
-                let mut t = Element::new(q("Text")).with_text(reason);
-                t.attributes.push(Attribute {
-                    name: QName::new(synaptic_payload::xml::XML_NS, "xml", "lang"),
-                    value: "en".into(),
-                });
-                r.push(t);
-                f.push(r);
-                if let Some(n) = &op.node {
-                    f.push(Element::new(q("Node")).with_text(n.clone()));
-                }
-                if let Some(role) = &op.role {
-                    f.push(Element::new(q("Role")).with_text(role.clone()));
-                }
-                if let Some(d) = detail {
-                    let mut de = Element::new(q("Detail"));
-                    de.children = d;
-                    f.push(de);
-                }
-            } else {
-                let mut c = code;
-                c.name = QName::local("faultcode");
-                f.push(c);
-                f.push(Element::local("faultstring").with_text(reason));
-                if let Some(role) = &op.role {
-                    f.push(Element::local("faultactor").with_text(role.clone()));
-                }
-                if let Some(d) = detail {
-                    let mut de = Element::local("detail");
-                    de.children = d;
-                    f.push(de);
-                }
-            }
-            // the original SOAP headers go into the fault envelope
-            let header = match &ctx.payload {
-                Payload::Xml(e) => e.header.clone(),
-                _ => Vec::new(),
-            };
-            Envelope {
-                version: if soap12 {
-                    SoapVersion::Soap12
-                } else {
-                    SoapVersion::Soap11
-                },
-                header,
-                body: vec![f],
-            }
-        }
-    };
-    let ct = ctx.content_type.clone();
-    ctx.set_payload(Payload::Xml(env), ct);
-    if op.version == FaultVersion::Pox {
-        ctx.st.fault_response = true;
-    }
-    if op.version != FaultVersion::Pox {
-        // the fault goes to FaultTo, else ReplyTo, else nowhere; RelatesTo = MessageID
-        let to = ctx
-            .st
-            .addressing
-            .get("FaultTo")
-            .or_else(|| ctx.st.addressing.get("ReplyTo"))
-            .cloned();
-        match to {
-            Some(t) => {
-                ctx.st.addressing.insert("To".into(), t);
-            }
-            None => {
-                ctx.st.addressing.remove("To");
-            }
-        }
-        if let Some(id) = ctx.st.addressing.get("MessageID").cloned() {
-            ctx.st.addressing.insert("RelatesTo".into(), id);
-        }
-    }
-    if op.response {
-        ctx.response = true;
-        match ctx.st.addressing.get("ReplyTo").cloned() {
-            Some(t) => {
-                ctx.st.addressing.insert("To".into(), t);
-            }
-            None => {
-                ctx.st.addressing.remove("To");
-            }
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,290 @@
+//! The compile context: what every mediator's compilation reads and reports into (diagnostics,
+//! sequence names, local entries, the properties set and read anywhere, for the program-wide
+//! checks), and the helpers mediators share: expressions, regular expressions, sequence
+//! references, endpoints, documentation placeholders.
+
+use crate::ir::{EndpointIr, SeqId};
+use crate::uri::parse_template;
+use crate::CompileOptions;
+use std::collections::{HashMap, HashSet};
+use synaptic_diag::{codes, Diagnostic, Span, Spanned};
+use synaptic_expr::{CompiledExpr, Dialect, Scope};
+use synaptic_syntax::ast;
+
+/// Default-scope names synaptic or the gateway provides without a property mediator.
+const BUILTIN_DEFAULT_NAMES: &[&str] = &[
+    "SYSTEM_TIME",
+    "SYSTEM_DATE",
+    "To",
+    "From",
+    "FaultTo",
+    "ReplyTo",
+    "Action",
+    "RelatesTo",
+    "MessageID",
+    "FAULT",
+    "MESSAGE_FORMAT",
+    "OperationName",
+    "ERROR_CODE",
+    "ERROR_MESSAGE",
+    "ERROR_DETAIL",
+    "ERROR_EXCEPTION",
+    "HTTP_SC",
+    "REST_API_CONTEXT",
+    "REST_FULL_REQUEST_PATH",
+    "REST_SUB_REQUEST_PATH",
+    "SYNAPSE_REST_API",
+    "API_NAME",
+    "api.ut.backendRequestTime",
+    "TRANSPORT_IN_NAME",
+    "RESPONSE",
+    "axis2-client",
+];
+
+const BUILTIN_DEFAULT_PREFIXES: &[&str] =
+    &["uri.var.", "query.param.", "oauth.", "api.ut.", "ERROR_"];
+
+pub(crate) struct Compiler<'a> {
+    pub(crate) opts: &'a CompileOptions,
+    pub(crate) diags: Vec<Diagnostic>,
+    pub(crate) seq_by_name: HashMap<String, SeqId>,
+    /// default-scope property names set anywhere (literal names)
+    pub(crate) set_names: HashSet<String>,
+    pub(crate) dynamic_set: bool,
+    /// default-scope names set with a numeric type
+    pub(crate) numeric_names: HashSet<String>,
+    /// (name, span) default-scope reads, checked after everything is compiled
+    pub(crate) reads: Vec<(String, Span)>,
+    /// (name, span) of operands used numerically
+    pub(crate) numeric_uses: Vec<(String, Span)>,
+    /// `<localEntry>` texts by key
+    pub(crate) local_entries: HashMap<String, String>,
+}
+
+impl Compiler<'_> {
+    pub(crate) fn err(&mut self, code: synaptic_diag::Code, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(code, span, msg));
+    }
+    pub(crate) fn warn(&mut self, code: synaptic_diag::Code, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::warning(code, span, msg));
+    }
+
+    pub(crate) fn resolve_seq(&mut self, name: &Spanned<String>) -> Option<SeqId> {
+        match self.seq_by_name.get(&name.value) {
+            Some(id) => Some(*id),
+            None => {
+                if !self
+                    .opts
+                    .external_sequences
+                    .iter()
+                    .any(|n| n == &name.value)
+                {
+                    self.err(
+                        codes::E0304,
+                        name.span,
+                        format!("no sequence named `{}`", name.value),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    pub(crate) fn expr(&mut self, e: &ast::Expr, dialect: Dialect) -> Option<CompiledExpr> {
+        match synaptic_expr::compile(&e.text, e.span, &e.namespaces, dialect) {
+            Ok(c) => {
+                for (scope, name) in c.property_reads() {
+                    if *scope == Scope::Default {
+                        self.reads.push((name.clone(), e.span));
+                    }
+                }
+                for n in c.numeric_property_uses() {
+                    self.numeric_uses.push((n.clone(), e.span));
+                }
+                self.diags.extend(c.warnings().iter().cloned());
+                Some(c)
+            }
+            Err(ds) => {
+                self.diags.extend(ds);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn regex(&mut self, r: &Spanned<String>) -> Option<regex::Regex> {
+        match synaptic_expr::compile_java_regex(&r.value) {
+            Ok(re) => Some(re),
+            Err(msg) => {
+                self.err(
+                    codes::E0208,
+                    r.span,
+                    format!("invalid regular expression: {msg}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The seed documents' unfilled placeholders.
+    pub(crate) fn placeholder_check(&mut self, l: &Spanned<String>) {
+        let v = l.value.trim();
+        if v.starts_with("{base64encoded(") || v == "{token-endpoint-url}" {
+            self.err(
+                codes::E0112,
+                l.span,
+                format!("placeholder `{v}` is not filled in"),
+            );
+        }
+    }
+
+    pub(crate) fn endpoint(&mut self, e: &ast::Endpoint) -> Option<EndpointIr> {
+        let timeout_ms = e.timeout_ms.as_ref().map(|t| t.value);
+        Some(match &e.kind {
+            ast::EndpointKind::Http {
+                method,
+                uri_template,
+            } => {
+                let method = match method {
+                    None => None,
+                    Some(m) => {
+                        match http::Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
+                            Ok(m) => Some(m),
+                            Err(_) => {
+                                self.err(
+                                    codes::E0106,
+                                    m.span,
+                                    format!("`{}` is not an HTTP method", m.value),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                };
+                self.check_template(uri_template)?;
+                EndpointIr::Http {
+                    method,
+                    template: uri_template.value.clone(),
+                    timeout_ms,
+                }
+            }
+            ast::EndpointKind::Address { uri } => {
+                let u = uri.value.trim();
+                if u.starts_with('{') {
+                    self.placeholder_check(uri);
+                    return None;
+                }
+                if url::Url::parse(u).is_err() {
+                    self.err(codes::E0308, uri.span, format!("`{u}` is not a valid URI"));
+                    return None;
+                }
+                EndpointIr::Address {
+                    uri: u.to_string(),
+                    timeout_ms,
+                }
+            }
+            ast::EndpointKind::Key(k) => EndpointIr::Key(k.value.clone()),
+            ast::EndpointKind::Default => EndpointIr::Default,
+            ast::EndpointKind::Unsupported { kind } => {
+                self.err(
+                    codes::E0108,
+                    e.span,
+                    format!("`{kind}` endpoints are not supported by synaptic yet"),
+                );
+                return None;
+            }
+        })
+    }
+
+    pub(crate) fn check_template(&mut self, t: &Spanned<String>) -> Option<()> {
+        let exprs = match parse_template(&t.value) {
+            Ok(e) => e,
+            Err((_, msg)) => {
+                self.err(codes::E0308, t.span, msg);
+                return None;
+            }
+        };
+        let mut ok = true;
+        for e in &exprs {
+            let text = &t.value[e.start..e.end];
+            if text == "{token-endpoint-url}" || text.starts_with("{base64encoded(") {
+                self.err(
+                    codes::E0112,
+                    t.span,
+                    format!("placeholder `{text}` is not filled in"),
+                );
+                ok = false;
+                continue;
+            }
+            for v in &e.vars {
+                if !(v.name.starts_with("uri.var.") || v.name.starts_with("query.param.")) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            codes::E0305,
+                            t.span,
+                            format!(
+                                "`{}` in a uri-template can never be bound (only `uri.var.*` and `query.param.*` are)",
+                                text
+                            ),
+                        )
+                        .with_note("an unbound variable expands to nothing"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if ok && exprs.first().is_none_or(|e| e.start != 0) {
+            let u = t.value.trim();
+            let prefix = &u[..exprs
+                .first()
+                .map(|e| e.start)
+                .unwrap_or(u.len())
+                .min(u.len())];
+            if !(prefix.starts_with("http://") || prefix.starts_with("https://")) {
+                self.err(
+                    codes::E0308,
+                    t.span,
+                    format!("`{u}` is not an absolute http(s) URI"),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(())
+    }
+
+    pub(crate) fn finish_checks(&mut self) {
+        // W0201: default-scope reads nothing sets
+        if !self.dynamic_set {
+            let mut seen = HashSet::new();
+            let reads = std::mem::take(&mut self.reads);
+            for (name, span) in reads {
+                if name.is_empty()
+                    || self.set_names.contains(&name)
+                    || BUILTIN_DEFAULT_NAMES.contains(&name.as_str())
+                    || BUILTIN_DEFAULT_PREFIXES.iter().any(|p| name.starts_with(p))
+                {
+                    continue;
+                }
+                if seen.insert((name.clone(), span.start, span.source)) {
+                    self.warn(
+                        codes::W0201,
+                        span,
+                        format!("property `{name}` is read but no property mediator sets it"),
+                    );
+                }
+            }
+        }
+        // W0902: numeric use of numerically typed properties
+        let uses = std::mem::take(&mut self.numeric_uses);
+        for (name, span) in uses {
+            if self.numeric_names.contains(&name) {
+                self.warn(
+                    codes::W0902,
+                    span,
+                    format!(
+                        "arithmetic or a numeric comparison on `{name}`, which is set with a numeric type: NaN in Synapse; a number in synaptic"
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `<send>`: send the message to an endpoint and answer with the response (or run `receive=`
+//! on it); without an endpoint, a response goes back to the client.
+
+use super::call::{call, CallOp};
+use crate::compiler::Compiler;
+use crate::exec::{respond_status, Step};
+use crate::ir::{EndpointIr, SeqId};
+use crate::{Engine, Flow, MediationError, MessageContext};
+use synaptic_syntax::ast;
+
+#[derive(Debug)]
+pub(crate) struct SendOp {
+    pub endpoint: Option<EndpointIr>,
+    pub receive: Option<SeqId>,
+}
+
+pub(crate) fn compile(c: &mut Compiler<'_>, s: &ast::Send) -> Option<SendOp> {
+    let endpoint = match &s.endpoint {
+        Some(e) => Some(c.endpoint(e)?),
+        None => None,
+    };
+    let receive = match &s.receive {
+        Some(r) => Some(c.resolve_seq(r)?),
+        None => None,
+    };
+    Some(SendOp { endpoint, receive })
+}
+
+pub(crate) async fn run(
+    engine: &Engine,
+    s: &SendOp,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    let mut endpoint = s.endpoint.clone();
+    if endpoint.is_none() {
+        if ctx.is_response() {
+            respond_status(ctx);
+            return Ok(Step::End(Flow::Respond));
+        }
+        // an address set with `<header name="To">` is where Synapse sends the message
+        if !ctx.st.addressing.contains_key("To") {
+            return Ok(Step::End(Flow::Continue));
+        }
+        endpoint = Some(EndpointIr::Default);
+    }
+    let c = CallOp {
+        blocking: false,
+        endpoint,
+    };
+    call(engine, &engine.program.ir.endpoints, &c, ctx).await?;
+    Ok(match s.receive {
+        Some(r) => Step::Receive(r),
+        None => Step::End(Flow::Respond),
+    })
+}

@@ -1,0 +1,112 @@
+//! Resource `uri_template`s: parsed once (configuration validation and the plan), matched per
+//! request against the normalised path.
+
+/// A resource `uri_template`: literal segments, `{var}` (one segment), `{+var}` or a final `*`
+/// (the rest of the path). A `?query` part is accepted and ignored for matching (query
+/// parameters are bound as `query.param.*` for every request).
+#[derive(Clone, Debug)]
+pub struct UriTemplate {
+    segments: Vec<Seg>,
+}
+
+#[derive(Clone, Debug)]
+enum Seg {
+    Literal(String),
+    Var(String),
+    Rest(Option<String>),
+}
+
+impl UriTemplate {
+    pub fn parse(t: &str) -> Result<UriTemplate, String> {
+        let path = t.split('?').next().unwrap_or("");
+        if !path.starts_with('/') {
+            return Err("must start with `/`".into());
+        }
+        let mut segments = Vec::new();
+        let parts: Vec<&str> = path[1..].split('/').collect();
+        let n = parts.len();
+        for (i, p) in parts.into_iter().enumerate() {
+            let last = i + 1 == n;
+            if p.is_empty() {
+                if last {
+                    continue;
+                }
+                return Err("empty segment".into());
+            }
+            if p == "*" {
+                if !last {
+                    return Err("`*` must be the last segment".into());
+                }
+                segments.push(Seg::Rest(None));
+            } else if let Some(inner) = p.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+                if let Some(v) = inner.strip_prefix('+') {
+                    if !last {
+                        return Err("`{+var}` must be the last segment".into());
+                    }
+                    check_var(v)?;
+                    segments.push(Seg::Rest(Some(v.to_string())));
+                } else {
+                    check_var(inner)?;
+                    segments.push(Seg::Var(inner.to_string()));
+                }
+            } else if p.contains('{') || p.contains('}') {
+                return Err(format!("unsupported template segment {p:?}"));
+            } else {
+                segments.push(Seg::Literal(p.to_string()));
+            }
+        }
+        Ok(UriTemplate { segments })
+    }
+
+    /// Bindings when `path` (normalised, starting with `/`) matches.
+    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let mut parts = path[1.min(path.len())..].split('/').peekable();
+        let mut vars = Vec::new();
+        for seg in &self.segments {
+            match seg {
+                Seg::Rest(name) => {
+                    let rest: Vec<&str> = parts.by_ref().collect();
+                    if let Some(n) = name {
+                        vars.push((n.clone(), decode(&rest.join("/"))));
+                    }
+                    return Some(vars);
+                }
+                Seg::Literal(l) => {
+                    if parts.next()? != l {
+                        return None;
+                    }
+                }
+                Seg::Var(n) => {
+                    let p = parts.next()?;
+                    if p.is_empty() {
+                        return None;
+                    }
+                    vars.push((n.clone(), decode(p)));
+                }
+            }
+        }
+        // allow one trailing slash
+        match (parts.next(), parts.next()) {
+            (None, _) => Some(vars),
+            (Some(""), None) => Some(vars),
+            _ => None,
+        }
+    }
+}
+
+fn check_var(v: &str) -> Result<(), String> {
+    if v.is_empty()
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(format!("invalid variable name {v:?}"));
+    }
+    Ok(())
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

@@ -1,0 +1,11 @@
+//! `<drop/>`.
+
+use crate::ast::MediatorKind;
+use crate::parse::{Cx, El};
+
+impl<'d, 'a> Cx<'d, 'a> {
+    pub(crate) fn drop(&mut self, el: El<'d, 'a>) -> MediatorKind {
+        self.leaf(el, &["description"]);
+        MediatorKind::Drop
+    }
+}

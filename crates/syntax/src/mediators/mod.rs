@@ -1,0 +1,203 @@
+//! The mediators, one module each: its element's attributes and children read into the AST,
+//! with structural diagnostics. Here: the names synaptic knows and the dispatch from an element
+//! to its mediator's parser.
+//!
+//! Adding a mediator: a module here (and its compilation and execution in `synaptic-engine`'s
+//! `mediators/`), a variant of [`MediatorKind`], its name in [`SUPPORTED`] and one line in
+//! [`Cx::mediator`]'s `match`.
+
+mod call;
+mod direction;
+mod drop;
+mod enrich;
+mod filter;
+mod header;
+mod log;
+mod loopback;
+mod makefault;
+mod payload_factory;
+mod property;
+mod respond;
+mod send;
+mod sequence;
+mod switch;
+mod validate;
+mod variable;
+
+use synaptic_diag::codes;
+use synaptic_diag::suggest::did_you_mean;
+
+use crate::ast::*;
+use crate::parse::{known_children, Cx, El};
+use crate::xml::Node;
+
+/// The mediators synaptic runs (the names "did you mean" picks from, with [`UNSUPPORTED`]).
+pub(crate) const SUPPORTED: &[&str] = &[
+    "property",
+    "filter",
+    "payloadFactory",
+    "header",
+    "call",
+    "send",
+    "log",
+    "respond",
+    "drop",
+    "loopback",
+    "sequence",
+    "switch",
+    "enrich",
+    "makefault",
+    "validate",
+    "in",
+    "out",
+];
+
+/// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
+pub(crate) const UNSUPPORTED: &[&str] = &[
+    "aggregate",
+    "bam",
+    "bean",
+    "builder",
+    "cache",
+    "call-template",
+    "callout",
+    "class",
+    "clone",
+    "conditionalRouter",
+    "datamapper",
+    "dblookup",
+    "dbreport",
+    "ejb",
+    "enqueue",
+    "entitlementService",
+    "event",
+    "fastXSLT",
+    "foreach",
+    "iterate",
+    "jsontransform",
+    "kill",
+    "ntlm",
+    "oauthService",
+    "pojoCommand",
+    "publishEvent",
+    "rewrite",
+    "router",
+    "rule",
+    "sampler",
+    "scatter-gather",
+    "script",
+    "smooks",
+    "spring",
+    "store",
+    "switch-case",
+    "throttle",
+    "throwError",
+    "transaction",
+    "xquery",
+    "xslt",
+];
+
+impl<'d, 'a> Cx<'d, 'a> {
+    pub(crate) fn mediators(&mut self, parent: El<'d, 'a>) -> Vec<Mediator> {
+        self.mediators_of(parent, parent.children.iter())
+    }
+
+    pub(crate) fn mediators_of<'n>(
+        &mut self,
+        parent: El<'d, 'a>,
+        nodes: impl Iterator<Item = &'n Node<'a>>,
+    ) -> Vec<Mediator>
+    where
+        'a: 'n,
+        'd: 'n,
+        'n: 'd,
+    {
+        let mut out = Vec::new();
+        let mut text_reported = false;
+        for node in nodes {
+            match node {
+                Node::Element(el) => {
+                    if let Some(m) = self.mediator(el, parent) {
+                        out.push(m);
+                    }
+                }
+                Node::Pi(_) => {}
+                Node::Text { text, span, cdata } => {
+                    if !text_reported && (*cdata || !text.trim().is_empty()) {
+                        text_reported = true;
+                        self.err(
+                            codes::E0110,
+                            *span,
+                            format!(
+                                "unexpected text in <{}>: only mediators go here",
+                                parent.qname
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn mediator(&mut self, el: El<'d, 'a>, parent: El<'d, 'a>) -> Option<Mediator> {
+        let Some(name) = self.syn_name(el) else {
+            self.err(
+                codes::E0103,
+                el.name_span,
+                format!(
+                    "unknown mediator <{}> (namespace `{}`, not Synapse)",
+                    el.qname, el.ns
+                ),
+            );
+            return None;
+        };
+        let kind = match name {
+            "property" => MediatorKind::Property(self.property(el)?),
+            "filter" => MediatorKind::Filter(self.filter(el)?),
+            "payloadFactory" => MediatorKind::PayloadFactory(self.payload_factory(el)?),
+            "header" => MediatorKind::Header(self.header(el)?),
+            "call" => MediatorKind::Call(self.call(el)),
+            "send" => MediatorKind::Send(self.send(el)),
+            "log" => MediatorKind::Log(self.log(el)),
+            "variable" => MediatorKind::Variable(self.variable(el)?),
+            "validate" => MediatorKind::Validate(self.validate(el)?),
+            "respond" => self.respond(el),
+            "drop" => self.drop(el),
+            "loopback" => self.loopback(el),
+            "sequence" => self.sequence_ref(el)?,
+            "switch" => MediatorKind::Switch(self.switch(el)?),
+            "enrich" => MediatorKind::Enrich(self.enrich(el)?),
+            "makefault" => MediatorKind::MakeFault(self.makefault(el)?),
+            "in" | "out" => self.direction(el, name),
+            "description" => return None,
+            n if UNSUPPORTED.contains(&n) || n.contains('.') => {
+                self.err(
+                    codes::E0108,
+                    el.name_span,
+                    format!("mediator <{n}> is not supported yet"),
+                );
+                MediatorKind::Unsupported {
+                    name: n.to_string(),
+                }
+            }
+            n => {
+                let hint = [SUPPORTED, known_children(parent.local()), UNSUPPORTED]
+                    .into_iter()
+                    .map(|names| did_you_mean(n, names))
+                    .find(|h| !h.is_empty())
+                    .unwrap_or_default();
+                self.err(
+                    codes::E0103,
+                    el.name_span,
+                    format!("unknown mediator <{n}> in <{}>{hint}", parent.qname),
+                );
+                return None;
+            }
+        };
+        Some(Mediator {
+            span: el.span,
+            kind,
+        })
+    }
+}
