@@ -9,7 +9,9 @@ Run it through `bench/run.sh` (see docs/PERFORMANCE.md). It starts
   * synaptic (`target/release/synaptic serve`) with one API per case,
 
 then drives every case with wrk under closed-loop load (c=50 and c=200) for each load (small
-GET, 1 KiB and 100 KiB JSON POST), and prints requests/s, p50 and p99 latency, the CPU time the
+GET, 1 KiB and 100 KiB JSON POST) -- the HTTP/2 cases with h2load instead, over h2c (HTTP/2
+with prior knowledge) to nginx's `http2` listener and to synaptic's plain listener, the same
+number of requests in flight spread over a tenth as many connections (10 streams each) -- and prints requests/s, p50 and p99 latency, the CPU time the
 server under test spent per request and its resident memory after the run, each as a ratio to
 nginx's figure for the same load in the same round. Results go to bench/results/ as Markdown
 and JSON.
@@ -60,6 +62,7 @@ class Env:
     work: Path  # scratch folder of this run (removed at exit unless --keep)
     backend_port: int  # nginx answering {"ok":true} (and a token at /token)
     nginx_port: int  # nginx proxy_pass -> backend (keep-alive upstream)
+    nginx_h2_port: int  # the same nginx proxy on an `http2` (h2c) listener
     gateway_port: int  # synaptic
 
     @property
@@ -76,7 +79,8 @@ class Case:
     """One line of the comparison table."""
 
     name: str
-    # which server the load goes to: "backend", "nginx" or "gateway"
+    # which server the load goes to: "backend", "nginx", "nginx-h2" (its h2c listener) or
+    # "gateway"
     target: str
     # request path on that server (the load's method and body apply)
     path: str = "/bench/item"
@@ -96,6 +100,10 @@ class Case:
     form_body: str = ""
     # run only for loads whose name contains one of these (empty: every load)
     only_loads: tuple = ()
+    # the load generator: "wrk" (HTTP/1.1) or "h2load" (HTTP/2 over h2c)
+    driver: str = "wrk"
+    # the case this one's ratios are computed against (None: the baseline case)
+    versus: Optional[str] = None
 
 
 def http(method: str, url: str, body: bytes = b"", headers: Optional[dict] = None,
@@ -259,6 +267,20 @@ scopes = ["bench"]
               "issues and stores a new token (shown in the GET row)"),
 ]
 
+CASES += [
+    # HTTP/2 to clients: h2load over h2c against nginx's `http2` listener (HTTP/1.1 upstream,
+    # keep-alive) and against synaptic's pass-through API on its plain listener. Compare the
+    # synaptic row's "vs" ratios, which are against the nginx HTTP/2 row (target: at least
+    # 85 % of its req/s).
+    Case("nginx http2 proxy_pass (h2c)", target="nginx-h2", driver="h2load",
+         note="nginx `listen … http2` (h2c), proxy_pass to the backend over HTTP/1.1 with "
+              "keep-alive; h2load, 10 streams per connection"),
+    Case("synaptic pass-through (h2c)", target="gateway", path="/pass/bench/item",
+         driver="h2load", versus="nginx http2 proxy_pass (h2c)",
+         note="the pass-through API over h2c (HTTP/2 with prior knowledge on the plain "
+              "listener), HTTP/1.1 to the backend; ratios against nginx http2 proxy_pass"),
+]
+
 LOADS = {
     # name: (method, body bytes)
     "GET": ("GET", 0),
@@ -342,6 +364,8 @@ PROXY_HTTP = """
     }}
     server {{
         listen 127.0.0.1:{port} reuseport;
+        listen 127.0.0.1:{h2_port} http2 reuseport;
+        http2_max_concurrent_streams 128;
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -382,7 +406,8 @@ class Servers:
 
     def pid(self, target: str) -> Optional[int]:
         """The pid of the server a case's load goes to (taskset execs it: same pid)."""
-        name = {"backend": "backend", "nginx": "proxy", "gateway": "synaptic"}[target]
+        name = {"backend": "backend", "nginx": "proxy", "nginx-h2": "proxy",
+                "gateway": "synaptic"}[target]
         return next((p.pid for n, p in self.procs if n == name), None)
 
     def nginx(self, name: str, body: str, workers: int, role: str) -> None:
@@ -613,6 +638,80 @@ def run_wrk(args, servers: Servers, url: str, script: Path, duration: str, conne
 # --------------------------------------------------------------------------------------------
 
 
+def h2load_body(path: Path, size: int, form_body: str = "") -> Optional[Path]:
+    """The request body file of an h2load load (None: GET)."""
+    if form_body:
+        path.write_text(form_body)
+        return path
+    if not size:
+        return None
+    path.write_text('{"data":"' + "x" * (size - len('{"data":""}')) + '"}')
+    return path
+
+
+def run_h2load(args, servers: Servers, url: str, body: Optional[Path], headers: dict,
+               duration: str, connections: int, pid: Optional[int] = None,
+               form: bool = False) -> dict:
+    """One closed-loop h2load run over h2c: `connections` requests in flight, as
+    connections/10 connections of 10 streams each; latency percentiles from its per-request
+    log; with `pid`, the CPU time and RSS of that server's process tree around it."""
+    streams = 10 if connections >= 10 else 1
+    clients = max(1, connections // streams)
+    threads = min(args.threads, clients)
+    seconds = to_ms(duration) / 1000.0
+    fd, name = tempfile.mkstemp(prefix="h2load-", suffix=".log")
+    os.close(fd)
+    log = Path(name)
+    cmd = servers.cpu("load") + ["h2load", "-c", str(clients), "-m", str(streams),
+                                 "-t", str(threads), "-D", f"{seconds:g}",
+                                 "--log-file", str(log)]
+    if body is not None:
+        cmd += ["-d", str(body), "-H",
+                "content-type: " + ("application/x-www-form-urlencoded" if form
+                                    else "application/json")]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    cmd.append(url)
+    cpu_before = cpu_seconds(pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    cpu_after = cpu_seconds(pid)
+    text = out.stdout
+    try:
+        if out.returncode != 0:
+            raise RuntimeError(f"h2load failed ({out.returncode}): {out.stderr}{text}")
+        res = {"raw": text}
+        m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", text)
+        res["rps"] = float(m.group(1)) if m else 0.0
+        m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed, (\d+) errored, (\d+) timeout", text)
+        done = int(m.group(2)) if m else 0
+        res["requests"] = done
+        m2 = re.search(r"status codes: (\d+) 2xx", text)
+        ok = int(m2.group(1)) if m2 else 0
+        # errored and timed-out requests and non-2xx answers (requests cut off when the
+        # duration ends count as "failed" in h2load's own line, not here)
+        res["errors"] = (int(m.group(5)) + int(m.group(6)) if m else 0) + max(0, done - ok)
+        times = []
+        try:
+            for line in log.read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 3:
+                    times.append(int(parts[2]) / 1000.0)  # µs -> ms
+        except (OSError, ValueError):
+            pass
+        times.sort()
+        for pct in (50, 99):
+            res[f"p{pct}"] = times[min(len(times) - 1, len(times) * pct // 100)] \
+                if times else float("nan")
+    finally:
+        log.unlink(missing_ok=True)
+    res["cpu_us"] = (cpu_after - cpu_before) * 1e6 / res["requests"] \
+        if res["requests"] else float("nan")
+    res["rss_mib"] = rss_mib(pid)
+    res["kinstr"] = float("nan")  # instructions are counted on wrk loads only
+    return res
+
+
 def machine_notes() -> dict:
     cpu = "?"
     try:
@@ -640,6 +739,7 @@ def machine_notes() -> dict:
         "kernel": platform.release(),
         "nginx": version(["nginx", "-v"]),
         "wrk": version(["wrk", "--version"]),
+        "h2load": version(["h2load", "--version"]),
         "synaptic": f"git {rev}",
     }
 
@@ -655,6 +755,7 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
     out.append(f"Command: `{args.command_line}`\n")
     out.append(f"Machine: {notes['cpus']} CPUs ({notes['cpu']}), kernel {notes['kernel']}, "
                f"load average at start {notes['loadavg']}; {notes['nginx']}; {notes['wrk']}; "
+               f"{notes['h2load']}; "
                f"synaptic {notes['synaptic']} (release build).\n")
     pin = "no CPU pinning" if args.no_pin else \
         "servers under test pinned to CPU 0, backend and wrk to CPU 1 (taskset)"
@@ -699,7 +800,8 @@ def report(args, notes: dict, results: dict, cases: list[Case]) -> str:
                 out[-1] += f" {r['kinstr']:.1f} | {fmt_ratio(r['ratio_kinstr']) if 'ratio_kinstr' in r else '—'} |"
     out.append("\nCases:\n")
     for c in cases:
-        out.append(f"* **{c.name}** — {c.note}")
+        vs = f" Ratios against `{c.versus}`." if c.versus else ""
+        out.append(f"* **{c.name}** — {c.note}.{vs}" if vs else f"* **{c.name}** — {c.note}")
     return "\n".join(out) + "\n"
 
 
@@ -741,14 +843,16 @@ def main() -> int:
              for conc in concurrencies for k, (m, size) in LOADS.items()
              if not args.loads or any(w.strip().lower() in k.lower()
                                       for w in args.loads.split(","))}
-    for tool in ("nginx", "wrk") + (("valgrind", "callgrind_control") if args.callgrind else ()):
+    tools = ["nginx", "wrk"] + (["h2load"] if any(c.driver == "h2load" for c in cases) else [])
+    tools += ["valgrind", "callgrind_control"] if args.callgrind else []
+    for tool in tools:
         if not shutil.which(tool):
             print(f"bench: {tool} is missing: run `bash .ci/setup.sh --bench`", file=sys.stderr)
             return 2
 
     work = Path(tempfile.mkdtemp(prefix="synaptic-bench-"))
     env = Env(work=work, backend_port=free_port(), nginx_port=free_port(),
-              gateway_port=free_port())
+              nginx_h2_port=free_port(), gateway_port=free_port())
     servers = Servers(args, env, cases)
     notes = machine_notes()
     results: dict = {load: {} for load in loads}
@@ -756,7 +860,7 @@ def main() -> int:
     headers: dict = {}
     try:
         servers.nginx("backend", BACKEND_HTTP.format(port=env.backend_port), 1, "backend")
-        servers.nginx("proxy", PROXY_HTTP.format(port=env.nginx_port,
+        servers.nginx("proxy", PROXY_HTTP.format(port=env.nginx_port, h2_port=env.nginx_h2_port,
                                                  backend_port=env.backend_port), 1, "proxy")
         if any(c.target == "gateway" for c in cases):
             binary = Path(args.gateway_bin)
@@ -787,14 +891,25 @@ def main() -> int:
                     if c.only_loads and not any(o in load for o in c.only_loads):
                         continue
                     port = {"backend": env.backend_port, "nginx": env.nginx_port,
+                            "nginx-h2": env.nginx_h2_port,
                             "gateway": env.gateway_port}[c.target]
                     url = f"http://127.0.0.1:{port}{c.path}"
                     script = work / f"load-{len(runs)}-{abs(hash((load, c.name)))}.lua"
-                    lua_script(script, method, size, headers.get(c.name, {}), c.form_body)
                     try:
-                        run_wrk(args, servers, url, script, args.warmup, conc)
-                        r = run_wrk(args, servers, url, script, args.duration, conc,
-                                    servers.pid(c.target))
+                        if c.driver == "h2load":
+                            body = h2load_body(script.with_suffix(".body"), size, c.form_body)
+                            h = headers.get(c.name, {})
+                            form = bool(c.form_body)
+                            run_h2load(args, servers, url, body, h, args.warmup, conc,
+                                       form=form)
+                            r = run_h2load(args, servers, url, body, h, args.duration, conc,
+                                           servers.pid(c.target), form=form)
+                        else:
+                            lua_script(script, method, size, headers.get(c.name, {}),
+                                       c.form_body)
+                            run_wrk(args, servers, url, script, args.warmup, conc)
+                            r = run_wrk(args, servers, url, script, args.duration, conc,
+                                        servers.pid(c.target))
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         failed_cases[c.name] = str(e)[:200]
                         continue
@@ -823,7 +938,9 @@ def main() -> int:
                 }
                 # Ratios per round, against the baseline measured in the same round (minutes
                 # apart at most), then the median: slow drift of a shared machine cancels out.
-                by_round = {r["round"]: r for r in runs.get((load, base), [])}
+                # A case with `versus` is compared with that case instead.
+                ref = next((c.versus for c in cases if c.name == name and c.versus), base)
+                by_round = {r["round"]: r for r in runs.get((load, ref), [])}
                 for key in ("rps", "p50", "p99", "cpu_us", "rss_mib", "kinstr"):
                     per = [r[key] / by_round[r["round"]][key] for r in rs
                            if r["round"] in by_round and by_round[r["round"]].get(key)]

@@ -673,3 +673,28 @@ fn run_exit_codes_follow_whether_a_fault_sequence_took_the_fault() {
         }
     }
 }
+
+#[test]
+fn run_continues_a_proxy_in_its_out_sequence_after_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = dir.path().join("proxy.xml");
+    std::fs::write(
+        &proxy,
+        r#"<proxy xmlns="http://ws.apache.org/ns/synapse" name="Looped"><target>
+    <inSequence><property name="in" value="ran"/><loopback/></inSequence>
+    <outSequence><property name="out" value="ran"/><log level="custom"><property name="at" value="out"/></log><send/></outSequence>
+</target></proxy>"#,
+    )
+    .unwrap();
+    let req = request_file(
+        dir.path(),
+        "POST /services/Looped HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+    );
+    let (code, out, err) = cli(&["run", &p(&proxy), "--request", &p(&req)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["flow"], "respond");
+    assert_eq!(v["properties"]["default"]["in"], "ran");
+    assert_eq!(v["properties"]["default"]["out"], "ran", "{v}");
+    assert_eq!(v["logs"][0]["message"], "at = out", "{v}");
+}

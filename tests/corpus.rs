@@ -56,6 +56,10 @@ fn corpus_lints_without_panic_to_a_golden_summary() {
                 synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
             let mut all = p.diagnostics;
             all.extend(d2);
+            all.extend(synaptic_gateway::artifacts::check(
+                std::slice::from_ref(&p.tree),
+                &map,
+            ));
             (program.is_some(), all)
         });
         let (ok, mut diags) = match result {

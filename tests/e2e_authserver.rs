@@ -33,6 +33,8 @@ enabled = true
 store = "data/auth.db"
 admin_token_env = "{ADMIN_ENV}"
 approval_title = "Synaptic <approval>"
+# several clients below list the password or implicit grant: opt in to them explicitly
+legacy_grants = true
 
 [[auth_server.scope]]
 name = "view"
@@ -796,20 +798,38 @@ async fn public_client_pkce_and_code_rules() {
         .api("GET", "/bookings", v["access_token"].as_str())
         .await;
     assert_eq!(s, 401, "code replay revokes its tokens");
-    // downgrade: a verifier for a code issued without a challenge
-    let code = env.code("rp", "view", false).await;
-    let (s, r) = env
-        .redeem("rp", Some(RP_SECRET), &code, Some(VERIFIER))
-        .await;
-    assert_eq!((s, r["error"].as_str()), (400, Some("invalid_grant")));
+    // a confidential client needs PKCE too (so no code without a challenge can be
+    // downgraded)
+    let q = [
+        ("response_type", "code"),
+        ("client_id", "rp"),
+        ("redirect_uri", cb.as_str()),
+        ("state", "s"),
+    ];
+    let resp = env
+        .http
+        .get(format!(
+            "{}?{}",
+            env.url("/oauth2/authorize"),
+            encode_form(&q)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let loc = resp.headers()["location"].to_str().unwrap();
+    assert!(
+        loc.starts_with(&cb) && loc.contains("error=invalid_request"),
+        "{loc}"
+    );
     // challenge without verifier
     let code = env.code("rp", "view", true).await;
     let (s, r) = env.redeem("rp", Some(RP_SECRET), &code, None).await;
     assert_eq!((s, r["error"].as_str()), (400, Some("invalid_grant")));
     // code bound to the client
-    let code = env.code("rp", "view", false).await;
+    let code = env.code("rp", "view", true).await;
     let (s, r) = env
-        .redeem("book-your-ticket", Some(SECRET), &code, None)
+        .redeem("book-your-ticket", Some(SECRET), &code, Some(VERIFIER))
         .await;
     assert_eq!((s, r["error"].as_str()), (400, Some("invalid_grant")));
 }
@@ -1051,6 +1071,8 @@ async fn approval_page_security_headers_csrf_and_escaping() {
         ("redirect_uri", &cb),
         ("scope", "view book"),
         ("state", "a b&c=<d>"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
     ]);
     let resp = env
         .http
@@ -1239,7 +1261,7 @@ async fn tokens_survive_a_restart_and_the_store_holds_no_secrets() {
     let t = env.password_token("book-your-ticket", SECRET, "view").await;
     let at = t["access_token"].as_str().unwrap().to_string();
     let rt = t["refresh_token"].as_str().unwrap().to_string();
-    let code = env.code("rp", "view", false).await;
+    let code = env.code("rp", "view", true).await;
     let Env {
         gw, origin, http, ..
     } = env;
@@ -1617,6 +1639,8 @@ async fn approval_template_can_be_replaced_but_keeps_the_form() {
         ("client_id", "rp"),
         ("redirect_uri", &cb),
         ("scope", "view"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
     ]);
     let r = reqwest::get(format!("{}?{q}", gw.url("/oauth2/authorize")))
         .await
@@ -1814,6 +1838,8 @@ async fn ten_thousand_anonymous_authorize_requests_do_not_expire_a_login_in_prog
         ("redirect_uri", cb.as_str()),
         ("scope", "view"),
         ("state", "mine"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
     ];
     let (cookie, csrf) = env.open_approval(&query).await;
     let page_url = format!("{}?{}", env.url("/oauth2/authorize"), encode_form(&query));
@@ -1911,6 +1937,8 @@ async fn a_newline_in_a_user_name_cannot_forge_a_log_line() {
         ("client_id", "book-your-ticket"),
         ("redirect_uri", cb.as_str()),
         ("scope", "view"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
     ];
     for _ in 0..7 {
         let (cookie, csrf) = env.open_approval(&query).await;

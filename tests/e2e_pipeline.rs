@@ -1,5 +1,6 @@
 //! End-to-end tests of the request pipeline: the fault sequence's context on every path, the
-//! deadline over a backend exchange including its body, `synaptic.toml` hot reload, the plan
+//! deadline over a backend exchange including its body, the out-flow after an in-flow's `<send>`
+//! or `<loopback/>`, `synaptic.toml` hot reload, the plan
 //! refusing a bad endpoint at load time, and the per-API metrics. Real gateways on 127.0.0.1:0
 //! in this process, in-process origins.
 
@@ -311,6 +312,104 @@ timeout = 1
     backend.abort();
 }
 
+// ===== the out-flow after a send in the in-flow =====
+
+#[tokio::test]
+async fn a_send_or_loopback_in_the_in_flow_continues_in_the_out_flow() {
+    let origin = MockOrigin::start(|_| {
+        MockResponse::json(200, &serde_json::json!({"from": "backend"})).header("X-Backend", "1")
+    })
+    .await;
+    let config = r#"
+[[api]]
+name = "Sent"
+context = "/sent"
+in_sequence = "send-in"
+out_sequence = "mark-out"
+
+[[api]]
+name = "Looped"
+context = "/looped"
+in_sequence = "loop-in"
+out_sequence = "mark-out"
+
+[[api]]
+name = "Answered"
+context = "/answered"
+in_sequence = "respond-in"
+out_sequence = "mark-out"
+"#;
+    let send_in = format!(
+        r#"<sequence name="send-in" xmlns="http://ws.apache.org/ns/synapse">
+        <send><endpoint><http method="get" uri-template="{}/quote"/></endpoint></send>
+    </sequence>"#,
+        origin.url()
+    );
+    let loop_in = r#"<sequence name="loop-in" xmlns="http://ws.apache.org/ns/synapse">
+        <payloadFactory media-type="json"><format>{"from": "client"}</format><args/></payloadFactory>
+        <loopback/>
+    </sequence>"#;
+    let respond_in = r#"<sequence name="respond-in" xmlns="http://ws.apache.org/ns/synapse">
+        <payloadFactory media-type="json"><format>{"from": "in-flow"}</format><args/></payloadFactory>
+        <respond/>
+    </sequence>"#;
+    let mark_out = r#"<sequence name="mark-out" xmlns="http://ws.apache.org/ns/synapse">
+        <enrich>
+            <source type="inline" clone="true">{"out": "ran"}</source>
+            <target action="child" xpath="json-eval($)"/>
+        </enrich>
+        <send/>
+    </sequence>"#;
+    let dir = GatewayDir::new(
+        config,
+        &[
+            ("sequences/send-in.xml", send_in.as_str()),
+            ("sequences/loop-in.xml", loop_in),
+            ("sequences/respond-in.xml", respond_in),
+            ("sequences/mark-out.xml", mark_out),
+        ],
+    );
+    let gw = synaptic_tests::gateway::start_running(&dir, ServeOptions::default()).await;
+    let http = client();
+    // the backend's answer to the in-flow's <send> goes through the out-flow
+    let r = http.get(url(&gw, "/sent/a")).send().await.expect("answer");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers().get("x-backend").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"from": "backend", "out": "ran"})
+    );
+    assert_eq!(origin.count(), 1);
+    // <loopback/> hands the message itself to the out-flow, without a backend
+    let r = http
+        .get(url(&gw, "/looped/a"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"from": "client", "out": "ran"})
+    );
+    // <respond/> answers at once: the out-flow does not run
+    let r = http
+        .get(url(&gw, "/answered/a"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await, serde_json::json!({"from": "in-flow"}));
+    assert_eq!(
+        origin.count(),
+        1,
+        "no request reached the backend after the first"
+    );
+    gw.shutdown().await;
+}
+
 // ===== configuration reload =====
 
 fn api_block(name: &str, context: &str, endpoint: &str) -> String {
@@ -555,6 +654,8 @@ async fn a_bad_endpoint_url_is_refused_when_the_gateway_is_built() {
             security: None,
             resource: Vec::new(),
             endpoint_security: None,
+            protocol: Default::default(),
+            backend_protocol: Default::default(),
         }],
         base_dir: tmp.path().to_path_buf(),
         ..Default::default()

@@ -333,7 +333,16 @@ fn shipped_sequences_lint_clean() {
         "sequences/ must ship both seed variants"
     );
     if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
-        let mut ex: Vec<PathBuf> = rd.flatten().map(|e| e.path().join("sequences")).collect();
+        // the sequences folder of each example, or its MI project's artifacts
+        let mut ex: Vec<PathBuf> = rd
+            .flatten()
+            .flat_map(|e| {
+                [
+                    e.path().join("sequences"),
+                    e.path().join("src/main/synapse-config"),
+                ]
+            })
+            .collect();
         ex.sort();
         folders.extend(ex.into_iter().filter(|p| p.is_dir()));
     }
@@ -351,6 +360,7 @@ fn shipped_sequences_lint_clean() {
         }
         let (_, d2) = synaptic_engine::compile(&arts, &CompileOptions::default());
         diags.extend(d2);
+        diags.extend(synaptic_gateway::artifacts::check(&arts, &map));
         bad.extend(
             diags
                 .iter()

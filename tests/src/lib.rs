@@ -10,6 +10,7 @@
 //!   from a closure; [`origin::RecordingProxy`] — a recording pass-through in front of a real
 //!   server (count token requests to a real peer, see their exact bytes).
 //! * [`gateway`] — the synaptic gateway in-process from a config text and files.
+//! * [`grpc`] — a real gRPC service (tonic's server) and tonic's client for it.
 //! * [`mediate`] — the engine in-process: scripted backend, in-memory registry, fixed clock.
 //! * [`logs::CapturedLogs`] — the log lines a test writes, in memory.
 //!
@@ -17,6 +18,7 @@
 //! naming the setup command, [`SETUP_COMMAND`].
 
 pub mod gateway;
+pub mod grpc;
 pub mod logs;
 pub mod mediate;
 pub mod origin;

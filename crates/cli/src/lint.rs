@@ -1,5 +1,6 @@
-//! `synaptic lint`: parse and compile sequence files together and print diagnostics like a
-//! compiler (`PATH:LINE:COL: error[CODE]: message`).
+//! `synaptic lint`: parse and compile Synapse artifact files together (sequences, APIs,
+//! endpoints, local entries, …), check what the gateway would deploy, and print diagnostics
+//! like a compiler (`PATH:LINE:COL: error[CODE]: message`).
 
 use anyhow::Context as _;
 use std::io::Write;
@@ -146,6 +147,8 @@ pub fn lint_files(files: &[PathBuf]) -> anyhow::Result<LintReport> {
     let (_, compile_diags) =
         synaptic_engine::compile(&artifacts, &synaptic_engine::CompileOptions::default());
     diagnostics.extend(compile_diags);
+    // what `serve` would not deploy or not serve (APIs' versions and contexts, proxies, …)
+    diagnostics.extend(synaptic_gateway::artifacts::check(&artifacts, &map));
     synaptic_diag::sort(&mut diagnostics);
     // the parser and the compiler may both report an unfilled placeholder or an unsupported
     // mediator at the same place

@@ -131,7 +131,9 @@ async fn run_async(
     ctx.set_observer(recorder.clone());
     // trace lines are printed while the mediation runs (between its awaits)
     let result = {
-        let mediation = engine.mediate(&seq_name, None, &mut ctx);
+        // an `<api>` resource's or `<proxy>`'s out-sequence runs on the response of a `<send>`
+        let out_seq = engine.program.out_flow_of(&seq_name);
+        let mediation = engine.mediate_flow(&seq_name, out_seq, None, &mut ctx);
         tokio::pin!(mediation);
         let mut printer = TracePrinter::default();
         let r = loop {

@@ -1,4 +1,4 @@
-//! `synaptic serve [--config PATH] [--check] [--wire]`
+//! `synaptic serve [--config PATH] [--check] [--strict] [--wire]`
 
 use anyhow::Context as _;
 use std::io::Write;
@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Load and validate the configuration and every sequence, print diagnostics, exit 0/1.
     #[arg(long)]
     pub check: bool,
+    /// Refuse to start when any artifact of the sequences folder has an error (by default
+    /// the artifacts that compile are deployed and the others reported with their positions).
+    #[arg(long)]
+    pub strict: bool,
     /// Log headers and bodies of every message in both directions (credentials redacted).
     #[arg(long)]
     pub wire: bool,
@@ -129,8 +133,12 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         listen: args.listen,
         listen_tls: None,
         config_path: Some(args.config.clone()),
+        strict: args.strict,
     };
     let config_path = args.config.clone();
+    // the configuration's text, to show plan errors (an API context served twice, …) at their
+    // positions
+    let config_sources = loaded.sources.clone();
     rt.block_on(async move {
         let started =
             synaptic_gateway::start_with_signal(loaded.config, opts, shutdown_signal()).await;
@@ -148,10 +156,22 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
                 writeln!(err, "synaptic: the sequences do not load")?;
                 return Ok(ExitCode::from(1));
             }
+            Err(StartError::Plan(diags)) => {
+                print_diags(err, &config_sources, &diags, format)?;
+                writeln!(err, "synaptic: the configuration does not compile")?;
+                return Ok(ExitCode::from(1));
+            }
             Err(e) => return Err(anyhow::Error::new(e)).context("cannot start the gateway"),
         };
-        for line in report.render() {
-            tracing::warn!(target: "synaptic::reload", "{line}");
+        for (line, d) in report.render().iter().zip(&report.diagnostics) {
+            if d.is_error() {
+                tracing::error!(target: "synaptic::reload", "{line}");
+            } else {
+                tracing::warn!(target: "synaptic::reload", "{line}");
+            }
+        }
+        for file in &report.undeployed {
+            tracing::error!(target: "synaptic::reload", "{file}: not deployed (see the errors above)");
         }
         let g = running.gateway();
         tracing::info!(

@@ -91,4 +91,6 @@ codes! {
     E0230 = "synapse-expression-syntax";
     E0231 = "synapse-expression-unknown-function";
     E0232 = "synapse-expression-arity";
+    // appended by the gateway's artifact deployment (`<api>` contexts)
+    E0117 = "context-served-twice";
 }

@@ -17,6 +17,11 @@ pub(crate) struct Ir {
     pub seq_by_name: HashMap<String, SeqId>,
     pub blocks: Vec<Vec<Node>>,
     pub endpoints: HashMap<String, EndpointIr>,
+    /// In-flow name → out-flow name, as `<api>` resources and `<proxy>` targets pair them.
+    pub out_flows: HashMap<String, String>,
+    /// `<localEntry>` texts (text or XML) by key: `get-property('key')` reads them when no
+    /// property of that name is set, as in Synapse.
+    pub local_entries: std::sync::Arc<HashMap<String, String>>,
 }
 
 #[derive(Debug)]
@@ -37,6 +42,8 @@ pub(crate) fn compile(
         seq_by_name: HashMap::new(),
         blocks: Vec::new(),
         endpoints: HashMap::new(),
+        out_flows: HashMap::new(),
+        local_entries: Default::default(),
     };
     let mut c = Compiler {
         opts,
@@ -105,6 +112,7 @@ pub(crate) fn compile(
             }
         }
     }
+    ir.local_entries = std::sync::Arc::new(c.local_entries.clone());
     // pass 2: bodies
     for (i, s) in order.iter().enumerate() {
         let body = mediators::block(&mut c, &mut ir.blocks, &s.mediators);
@@ -120,6 +128,20 @@ pub(crate) fn compile(
     // flows named by APIs and proxies
     for a in artifacts {
         let mut refs: Vec<&ast::FlowRef> = Vec::new();
+        let pairs = a
+            .apis
+            .iter()
+            .flat_map(|api| {
+                api.resources
+                    .iter()
+                    .map(|r| (&r.in_sequence, &r.out_sequence))
+            })
+            .chain(a.proxies.iter().map(|p| (&p.in_sequence, &p.out_sequence)));
+        for (i, o) in pairs {
+            if let (Some(i), Some(o)) = (i, o) {
+                ir.out_flows.insert(flow_name(i), flow_name(o));
+            }
+        }
         for api in &a.apis {
             for r in &api.resources {
                 refs.extend(
@@ -152,4 +174,11 @@ pub(crate) fn compile(
     let ok = !diags.iter().any(|d| d.is_error());
     ir.seq_by_name = std::mem::take(&mut c.seq_by_name);
     (ok.then_some(Program { ir }), diags)
+}
+
+fn flow_name(f: &ast::FlowRef) -> String {
+    match f {
+        ast::FlowRef::Inline(n) => n.clone(),
+        ast::FlowRef::Key(k) => k.value.clone(),
+    }
 }

@@ -259,6 +259,7 @@ impl Compiler<'_> {
             for (name, span) in reads {
                 if name.is_empty()
                     || self.set_names.contains(&name)
+                    || self.local_entries.contains_key(&name)
                     || BUILTIN_DEFAULT_NAMES.contains(&name.as_str())
                     || BUILTIN_DEFAULT_PREFIXES.iter().any(|p| name.starts_with(p))
                 {

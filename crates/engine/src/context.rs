@@ -36,6 +36,15 @@ pub(crate) struct State {
     pub observer: Option<std::sync::Arc<dyn crate::MediationObserver>>,
     /// Variables set by the `variable` mediator (`${vars.x}`).
     pub variables: HashMap<String, Value>,
+    /// A `<send>` to an endpoint (without `receive`) answered the message, or `<loopback/>`
+    /// turned it around: the flow's out-sequence is to run on it (`Engine::mediate_flow`).
+    pub sent: bool,
+    /// The `addressing` fields that hold what the client wrote (read from the request's SOAP
+    /// header, or copied from such a field by `makefault`): a bare `<send/>` and `<default/>`
+    /// never go to a client's `To`.
+    pub inbound: std::collections::BTreeSet<String>,
+    /// The program's `<localEntry>` texts (default-scope reads fall back to them).
+    pub local_entries: Option<std::sync::Arc<HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for State {
@@ -244,8 +253,12 @@ impl MessageContext {
         self.set_body_raw(resp.body, ct, true);
     }
 
-    /// The body as it would be sent now (formatted by `messageType`), and its Content-Type.
+    /// The body as it would be sent now (formatted by `messageType`), and its Content-Type;
+    /// none under axis2 `NO_ENTITY_BODY` = `true`.
     pub fn body_bytes(&mut self) -> Result<(Bytes, Option<String>), MediationError> {
+        if self.no_entity_body() {
+            return Ok((Bytes::new(), None));
+        }
         let mt = self.axis2_string("messageType");
         if let Payload::Raw(b) = &self.payload {
             let same = match (&mt, &self.content_type) {
@@ -332,6 +345,15 @@ impl MessageContext {
             .unwrap_or_else(|| self.method.clone())
     }
 
+    /// axis2 `NO_ENTITY_BODY` is `true`: the message is sent without a body.
+    fn no_entity_body(&self) -> bool {
+        self.properties
+            .axis2
+            .get("NO_ENTITY_BODY")
+            .and_then(value_string)
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    }
+
     /// Build an outbound request: formatted body (none for GET/HEAD, an empty DELETE or
     /// `NO_ENTITY_BODY`), the header map minus hop-by-hop headers.
     pub(crate) fn outbound(
@@ -340,12 +362,7 @@ impl MessageContext {
         url: String,
         timeout: Option<std::time::Duration>,
     ) -> Result<OutboundRequest, MediationError> {
-        let no_body_prop = self
-            .properties
-            .axis2
-            .get("NO_ENTITY_BODY")
-            .and_then(value_string)
-            .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        let no_body_prop = self.no_entity_body();
         let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
         let connection_named: Vec<String> = self
             .headers
@@ -402,7 +419,12 @@ impl MessageContext {
     pub(crate) fn ensure_built(&mut self) -> Result<(), MediationError> {
         if let Payload::Raw(b) = &self.payload {
             match synaptic_payload::build(b, self.content_type.as_deref()) {
-                Ok(p) => self.payload = p,
+                Ok(p) => {
+                    self.payload = p;
+                    if !self.st.body_upstream && !self.response {
+                        self.read_inbound_addressing();
+                    }
+                }
                 Err(e) => {
                     let origin = if self.st.body_upstream {
                         Origin::Upstream
@@ -419,6 +441,65 @@ impl MessageContext {
             }
         }
         Ok(())
+    }
+
+    /// Build a client's SOAP request (`text/xml`, `application/soap+xml`) that is still raw, so
+    /// its WS-Addressing headers are known; any other message is left as it is.
+    pub(crate) fn ensure_soap_request_built(&mut self) -> Result<(), MediationError> {
+        if self.st.body_upstream || self.response || !matches!(self.payload, Payload::Raw(_)) {
+            return Ok(());
+        }
+        let soap = self.content_type.as_deref().map(mime_of).is_some_and(|m| {
+            m.eq_ignore_ascii_case("text/xml") || m.eq_ignore_ascii_case("application/soap+xml")
+        });
+        if soap {
+            self.ensure_built()?;
+        }
+        Ok(())
+    }
+
+    /// The WS-Addressing headers of the client's SOAP request (`wsa:To`, `wsa:Action`,
+    /// `wsa:MessageID`, and the `Address` of `wsa:ReplyTo`/`FaultTo`/`From`), as Axis2's
+    /// addressing module reads them: `get-property('To')`, the log's `To:` and makefault's
+    /// `RelatesTo` see them. Fields a `<header>` already set are kept.
+    fn read_inbound_addressing(&mut self) {
+        const WSA: [&str; 2] = [
+            "http://www.w3.org/2005/08/addressing",
+            "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+        ];
+        let Payload::Xml(env) = &self.payload else {
+            return;
+        };
+        if env.version == synaptic_payload::SoapVersion::Pox {
+            return;
+        }
+        for h in env
+            .header
+            .iter()
+            .filter(|h| WSA.contains(&h.name.ns.as_str()))
+        {
+            let name = h.name.local.as_str();
+            let value = match name {
+                "To" | "Action" | "MessageID" => h.string_value(),
+                "ReplyTo" | "FaultTo" | "From" => h
+                    .children
+                    .iter()
+                    .find_map(|c| match c {
+                        synaptic_payload::Node::Element(a) if a.name.local == "Address" => {
+                            Some(a.string_value())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+                _ => continue,
+            };
+            let value = value.trim().to_string();
+            if value.is_empty() || self.st.addressing.contains_key(name) {
+                continue;
+            }
+            self.st.inbound.insert(name.to_string());
+            self.st.addressing.insert(name.to_string(), value);
+        }
     }
 
     /// Replace the body with raw bytes of a content type.
@@ -493,7 +574,11 @@ impl MessageContext {
     /// A property of a scope as expressions see it.
     pub(crate) fn read_property(&self, scope: Scope, name: &str, now_ms: i64) -> Option<Value> {
         match scope {
-            Scope::Default => self.default_property(name, now_ms),
+            Scope::Default => self.default_property(name, now_ms).or_else(|| {
+                // Synapse: a name no property holds is looked up among the local entries
+                let entries = self.st.local_entries.as_ref()?;
+                entries.get(name).map(|v| Value::String(v.clone()))
+            }),
             // Axis2 falls back to the client options (`axis2-client`)
             Scope::Axis2 => self
                 .properties

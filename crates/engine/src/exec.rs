@@ -36,7 +36,7 @@ pub(crate) fn respond_status(ctx: &mut MessageContext) {
 }
 
 /// The body is a SOAP fault (`SOAPBody.hasFault()`).
-fn body_has_fault(ctx: &MessageContext) -> bool {
+pub(crate) fn body_has_fault(ctx: &MessageContext) -> bool {
     match &ctx.payload {
         Payload::Xml(env) if env.version != SoapVersion::Pox => env
             .body

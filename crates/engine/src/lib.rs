@@ -64,6 +64,11 @@ impl Program {
     pub fn sequence_names(&self) -> Vec<String> {
         self.ir.seqs.iter().map(|s| s.name.clone()).collect()
     }
+    /// The out-sequence an `<api>` resource or a `<proxy>` pairs with the in-sequence
+    /// `sequence` (the synthetic name of an inline flow, or the key it names).
+    pub fn out_flow_of(&self, sequence: &str) -> Option<&str> {
+        self.ir.out_flows.get(sequence).map(String::as_str)
+    }
     /// Literal registry keys read anywhere in the program (to warm a registry cache).
     pub fn registry_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self
@@ -210,6 +215,8 @@ pub mod error_codes {
     pub const TIMEOUT: i64 = 101504;
     pub const CONNECTION_CLOSED: i64 = 101505;
     pub const ENDPOINT_NOT_READY: i64 = 303001;
+    /// A SOAP fault answer under `FORCE_ERROR_ON_SOAP_FAULT`.
+    pub const ENDPOINT_CUSTOM_ERROR: i64 = 500000;
 }
 
 /// An HTTP request the engine wants sent. `Debug` redacts credentials and omits the body.
@@ -358,5 +365,35 @@ impl Engine {
         ctx: &mut MessageContext,
     ) -> Result<Flow, MediationError> {
         run::mediate(self, sequence, fault_sequence, ctx).await
+    }
+
+    /// Run an in-sequence and, as Synapse does, its out-sequence on the response when the
+    /// in-sequence ended with a `<send>` to an endpoint, or on the message itself after
+    /// `<loopback/>` (a `<send receive="…">` runs its `receive` sequence instead; `<respond/>`
+    /// and `<drop/>` end the flow).
+    /// The out-sequence's message is then the answer (`Flow::Respond`) unless it drops it.
+    /// Without `out_sequence`, or when the in-sequence ended otherwise, this is [`mediate`].
+    ///
+    /// [`mediate`]: Engine::mediate
+    pub async fn mediate_flow(
+        &self,
+        in_sequence: &str,
+        out_sequence: Option<&str>,
+        fault_sequence: Option<&str>,
+        ctx: &mut MessageContext,
+    ) -> Result<Flow, MediationError> {
+        ctx.st.sent = false;
+        let flow = self.mediate(in_sequence, fault_sequence, ctx).await?;
+        let sent = std::mem::take(&mut ctx.st.sent);
+        match out_sequence {
+            // the out-sequence's message is the answer unless it drops it
+            Some(out) if sent && flow == Flow::Respond => {
+                match self.mediate(out, fault_sequence, ctx).await? {
+                    Flow::Drop => Ok(Flow::Drop),
+                    Flow::Continue | Flow::Respond => Ok(Flow::Respond),
+                }
+            }
+            _ => Ok(flow),
+        }
     }
 }

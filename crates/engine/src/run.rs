@@ -28,6 +28,9 @@ pub(crate) async fn mediate(
             format!("no sequence named `{sequence}` is loaded"),
         ));
     };
+    if ctx.st.local_entries.is_none() && !ir.local_entries.is_empty() {
+        ctx.st.local_entries = Some(ir.local_entries.clone());
+    }
     let mut fault_seq = fault_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
     let mut frames: Vec<Frame> = Vec::with_capacity(8);
     frames.push(seq_frame(ir, start));
@@ -190,6 +193,9 @@ async fn step(
                 ctx.st.registry.insert(key.clone(), v);
             }
         }
+    }
+    if node.reads_addressing {
+        ctx.ensure_soap_request_built()?;
     }
     if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
         ctx.ensure_built()?;

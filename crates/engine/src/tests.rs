@@ -369,6 +369,207 @@ fn every_mediator_has_one_module_per_crate_and_one_variant() {
     );
 }
 
+/// Answers every request with a fixed SOAP body (a fault when asked) and counts the requests.
+struct Answer {
+    body: &'static str,
+    seen: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Invoker for Answer {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        self.seen.lock().unwrap().push(req.url);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "text/xml".parse().unwrap());
+        Ok(InboundResponse {
+            status: 200,
+            headers,
+            body: Bytes::from_static(self.body.as_bytes()),
+        })
+    }
+}
+
+fn soap_request(header: &str, body: &str) -> MessageContext {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "text/xml".parse().unwrap());
+    let env = format!(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>{header}</s:Header><s:Body>{body}</s:Body></s:Envelope>"#
+    );
+    MessageContext::from_request(http::Method::POST, "/", headers, Bytes::from(env), None)
+}
+
+const FLOWS: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+    <proxy name="p"><target>
+        <inSequence><send><endpoint><address uri="http://backend.test/q"/></endpoint></send></inSequence>
+        <outSequence><property name="out" value="ran"/><send/></outSequence>
+    </target></proxy>
+    <proxy name="loop"><target>
+        <inSequence><loopback/></inSequence>
+        <outSequence><property name="out" value="ran"/></outSequence>
+    </target></proxy>
+    <proxy name="answer"><target>
+        <inSequence><respond/></inSequence>
+        <outSequence><property name="out" value="ran"/></outSequence>
+    </target></proxy>
+    <proxy name="recv"><target>
+        <inSequence><send receive="r"><endpoint><address uri="http://backend.test/q"/></endpoint></send></inSequence>
+        <outSequence><property name="out" value="ran"/></outSequence>
+    </target></proxy>
+    <sequence name="r"><property name="receive" value="ran"/></sequence>
+</definitions>"#;
+
+#[test]
+fn a_send_or_loopback_continues_in_the_out_sequence() {
+    let mut e = engine(FLOWS);
+    let answer = Arc::new(Answer {
+        body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r/></s:Body></s:Envelope>"#,
+        seen: Mutex::default(),
+    });
+    e.invoker = answer.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let out_of = |e: &Engine, inseq: &str| -> (Flow, Option<String>, Option<String>) {
+        let mut ctx = soap_request("", "<q/>");
+        let out = e.program.out_flow_of(inseq);
+        let flow = rt
+            .block_on(e.mediate_flow(inseq, out, None, &mut ctx))
+            .unwrap();
+        let props = ctx.scope_strings(Scope::Default);
+        (
+            flow,
+            props.get("out").cloned(),
+            props.get("receive").cloned(),
+        )
+    };
+    assert_eq!(
+        e.program.out_flow_of("proxy:p/inSequence"),
+        Some("proxy:p/outSequence")
+    );
+    let ran = Some("ran".to_string());
+    assert_eq!(
+        out_of(&e, "proxy:p/inSequence"),
+        (Flow::Respond, ran.clone(), None)
+    );
+    assert_eq!(answer.seen.lock().unwrap().len(), 1);
+    // an out-sequence that ends without <send/> still answers with its message
+    assert_eq!(
+        out_of(&e, "proxy:loop/inSequence"),
+        (Flow::Respond, ran.clone(), None)
+    );
+    assert_eq!(
+        out_of(&e, "proxy:answer/inSequence"),
+        (Flow::Respond, None, None)
+    );
+    assert_eq!(
+        out_of(&e, "proxy:recv/inSequence"),
+        (Flow::Respond, None, ran)
+    );
+    // without an out-sequence, mediate_flow is mediate
+    let mut ctx = soap_request("", "<q/>");
+    let flow = rt
+        .block_on(e.mediate_flow("proxy:p/inSequence", None, None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert!(!ctx.scope_strings(Scope::Default).contains_key("out"));
+}
+
+#[test]
+fn force_error_on_soap_fault_fails_the_send() {
+    let mut e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="FORCE_ERROR_ON_SOAP_FAULT" value="true"/>
+            <call><endpoint><address uri="http://backend.test/q"/></endpoint></call>
+        </sequence>"#,
+    );
+    e.invoker = Arc::new(Answer {
+        body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>"#,
+        seen: Mutex::default(),
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut ctx = soap_request("", "<q/>");
+    let err = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap_err();
+    assert_eq!(err.code, error_codes::ENDPOINT_CUSTOM_ERROR);
+    assert_eq!(err.origin, Origin::Upstream);
+}
+
+#[test]
+fn inbound_ws_addressing_is_read_but_a_client_to_is_never_followed() {
+    let mut e = engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+            <sequence name="s">
+                <property name="to" expression="get-property('To')"/>
+                <property name="action" expression="get-property('Action')"/>
+                <property name="reply" expression="get-property('ReplyTo')"/>
+                <send/>
+            </sequence>
+            <sequence name="d">
+                <property name="body" expression="$body/*"/>
+                <call><endpoint><default/></endpoint></call>
+            </sequence>
+            <sequence name="f">
+                <property name="body" expression="$body/*"/>
+                <makefault version="soap11">
+                    <code xmlns:soap11Env="http://schemas.xmlsoap.org/soap/envelope/" value="soap11Env:Server"/>
+                    <reason value="refused"/>
+                </makefault>
+                <send/>
+            </sequence>
+            <sequence name="h">
+                <property name="body" expression="$body/*"/>
+                <header name="To" value="http://configured.test/q"/>
+                <send/>
+            </sequence>
+        </definitions>"#,
+    );
+    let answer = Arc::new(Answer {
+        body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r/></s:Body></s:Envelope>"#,
+        seen: Mutex::default(),
+    });
+    e.invoker = answer.clone();
+    let wsa = r#"<wsa:To xmlns:wsa="http://www.w3.org/2005/08/addressing">http://internal.test/admin</wsa:To><wsa:Action xmlns:wsa="http://www.w3.org/2005/08/addressing">urn:getQuote</wsa:Action><wsa:ReplyTo xmlns:wsa="http://www.w3.org/2005/08/addressing"><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>"#;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // get-property('To') alone builds the SOAP request to read its headers
+    let mut ctx = soap_request(wsa, "<q/>");
+    let flow = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    let props = ctx.scope_strings(Scope::Default);
+    assert_eq!(
+        props.get("to").map(String::as_str),
+        Some("http://internal.test/admin")
+    );
+    assert_eq!(
+        props.get("action").map(String::as_str),
+        Some("urn:getQuote")
+    );
+    assert_eq!(
+        props.get("reply").map(String::as_str),
+        Some("http://www.w3.org/2005/08/addressing/anonymous")
+    );
+    // the bare <send/> hands the message on instead of sending it where the client said
+    assert_eq!(flow, Flow::Continue);
+    // <default/> does not go there either
+    let mut ctx = soap_request(wsa, "<q/>");
+    let err = rt.block_on(e.mediate("d", None, &mut ctx)).unwrap_err();
+    assert_eq!(err.code, error_codes::ENDPOINT_NOT_READY);
+    // nor a fault addressed to the client's ReplyTo
+    let mut ctx = soap_request(wsa, "<q/>");
+    let flow = rt.block_on(e.mediate("f", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Continue);
+    assert!(answer.seen.lock().unwrap().is_empty());
+    // an address the configuration sets is followed
+    let mut ctx = soap_request(wsa, "<q/>");
+    let flow = rt.block_on(e.mediate("h", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert_eq!(
+        *answer.seen.lock().unwrap(),
+        vec!["http://configured.test/q".to_string()]
+    );
+}
+
 #[tokio::test]
 async fn validate_recompiles_a_changed_registry_schema() {
     use synaptic_registry::Registry as _;

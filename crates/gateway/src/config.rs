@@ -96,6 +96,50 @@ pub struct ApiConfig {
     #[serde(default)]
     pub resource: Vec<ResourceConfig>,
     pub endpoint_security: Option<EndpointSecurity>,
+    /// What the API carries: `"http"` (default) or `"grpc"` (gRPC pass-through).
+    #[serde(default)]
+    pub protocol: ApiProtocol,
+    /// How the backend is spoken to: `"auto"` (default), `"http1"`, `"h2"`, `"h2c"`.
+    #[serde(default)]
+    pub backend_protocol: BackendProtocol,
+}
+
+/// `[[api]] protocol`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiProtocol {
+    /// HTTP requests; gRPC calls are still recognised by their content type.
+    #[default]
+    Http,
+    /// Every request is a gRPC call: streamed both ways over HTTP/2, faults as `grpc-status`.
+    Grpc,
+}
+
+/// `[[api]] backend_protocol`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendProtocol {
+    /// `https`: HTTP/2 or HTTP/1.1 as ALPN negotiates; `http`: HTTP/1.1, except gRPC calls,
+    /// which use HTTP/2 with prior knowledge.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (ALPN offers `http/1.1` alone).
+    Http1,
+    /// HTTP/2 over TLS: ALPN must agree on `h2` (`https` endpoints).
+    H2,
+    /// HTTP/2 without TLS, with prior knowledge (`http` endpoints).
+    H2c,
+}
+
+impl BackendProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendProtocol::Auto => "auto",
+            BackendProtocol::Http1 => "http1",
+            BackendProtocol::H2 => "h2",
+            BackendProtocol::H2c => "h2c",
+        }
+    }
 }
 
 /// `[[api.resource]]`
@@ -198,6 +242,14 @@ impl Config {
     /// Whether the gateway's own authorization server is on.
     pub fn auth_server_enabled(&self) -> bool {
         self.auth_server.as_ref().is_some_and(|a| a.enabled)
+    }
+
+    /// Whether secured APIs can be enforced: the gateway's own authorization server, or
+    /// trusted issuers of JWT access tokens.
+    pub fn oauth2_enforced(&self) -> bool {
+        self.auth_server
+            .as_ref()
+            .is_some_and(|a| a.enabled || !a.trusted_issuer.is_empty())
     }
 }
 
@@ -428,6 +480,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
         );
     }
     crate::tls::validate(config, &mut |path, msg| err(path, msg));
+    crate::authserver::config::validate(config, &mut |path, msg| err(path, msg));
     if let Some(ca) = &s.ca_file {
         if !config.resolve_path(ca).is_file() {
             err(
@@ -473,6 +526,9 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
                 err(&at("endpoint"), format!("invalid endpoint {ep:?}: {msg}"));
             }
         }
+        for (k, m) in protocol_problems(api) {
+            err(&at(k), format!("API {:?}: {m}", api.name));
+        }
         if let Some(t) = api.timeout {
             if secs(t).is_none() {
                 err(
@@ -490,10 +546,10 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
                     &at("security"),
                     format!("unknown security {sec:?} (expected \"oauth2\" or \"none\")"),
                 );
-            } else if api.is_oauth2_secured() && !config.auth_server_enabled() {
+            } else if api.is_oauth2_secured() && !config.oauth2_enforced() {
                 err(
                     &at("security"),
-                    "security = \"oauth2\" needs `[auth_server] enabled = true`".into(),
+                    "security = \"oauth2\" needs `[auth_server] enabled = true` or a `[[auth_server.trusted_issuer]]`".into(),
                 );
             }
         }
@@ -549,6 +605,66 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
         }
     }
     diags
+}
+
+/// Problems of `protocol` and `backend_protocol`, as (key, message).
+fn protocol_problems(api: &ApiConfig) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    let scheme = api
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.split_once("://"))
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match (api.backend_protocol, scheme.as_deref()) {
+        (BackendProtocol::H2, Some("http")) => v.push((
+            "backend_protocol",
+            "\"h2\" is HTTP/2 over TLS, negotiated by ALPN, but the endpoint is http (use \"h2c\" for HTTP/2 without TLS)".into(),
+        )),
+        (BackendProtocol::H2c, Some("https")) => v.push((
+            "backend_protocol",
+            "\"h2c\" is HTTP/2 without TLS, but the endpoint is https (use \"h2\" or \"auto\")".into(),
+        )),
+        _ => {}
+    }
+    if api.protocol != ApiProtocol::Grpc {
+        return v;
+    }
+    if api.backend_protocol == BackendProtocol::Http1 {
+        v.push((
+            "backend_protocol",
+            "gRPC needs HTTP/2 to the backend: backend_protocol = \"http1\" cannot carry it".into(),
+        ));
+    }
+    if api.endpoint.is_none() {
+        v.push((
+            "protocol",
+            "a gRPC API (protocol = \"grpc\") needs an endpoint".into(),
+        ));
+    }
+    let seqs = [
+        ("in_sequence", &api.in_sequence),
+        ("out_sequence", &api.out_sequence),
+        ("fault_sequence", &api.fault_sequence),
+    ];
+    let in_resources = api
+        .resource
+        .iter()
+        .any(|r| r.in_sequence.is_some() || r.out_sequence.is_some() || r.fault_sequence.is_some());
+    for (k, s) in seqs {
+        if s.is_some() {
+            v.push((
+                k,
+                format!("sequences do not mediate gRPC calls (protocol = \"grpc\"): remove {k}"),
+            ));
+        }
+    }
+    if in_resources {
+        v.push((
+            "resource",
+            "sequences do not mediate gRPC calls (protocol = \"grpc\"): remove the resources' sequences".into(),
+        ));
+    }
+    v
 }
 
 /// E0402 diagnostics for sequence names the configuration uses but `known` lacks.

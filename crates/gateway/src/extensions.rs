@@ -54,7 +54,7 @@ pub async fn build(config: &Arc<Config>, ctx: &BuildContext) -> Result<Extension
         };
         ext.upstream.push(up);
     }
-    if config.auth_server_enabled() {
+    if config.oauth2_enforced() {
         let (inbound, services) = build_auth_server(config, ctx).await?;
         ext.inbound = inbound;
         ext.services = services;

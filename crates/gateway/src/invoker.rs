@@ -1,7 +1,7 @@
 //! [`HttpInvoker`]: the engine's `call`/`send` through the upstream stack
 //! ([`crate::upstream`]), the same one the API's endpoint uses.
 
-use crate::proxy::{self, ClientError, HttpClient};
+use crate::proxy::{self, ClientError, Clients};
 use crate::upstream::{self, Upstream};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -19,13 +19,13 @@ pub struct HttpInvoker {
 
 impl HttpInvoker {
     pub fn new(
-        client: HttpClient,
+        clients: Clients,
         default_timeout: Duration,
         max_response: usize,
         wire: bool,
     ) -> Self {
         HttpInvoker {
-            upstream: Upstream::new(client, wire),
+            upstream: Upstream::new(clients, wire),
             default_timeout,
             max_response,
         }
@@ -33,13 +33,13 @@ impl HttpInvoker {
 
     /// An invoker with a client of its own and the default options (`synaptic run`).
     pub fn standalone(default_timeout: Duration, max_response: usize) -> Result<Self, ClientError> {
-        let client = proxy::build_client(&proxy::ClientOptions {
+        let clients = proxy::build_clients(&proxy::ClientOptions {
             pool_max_idle_per_host: 4,
             pool_idle_timeout: Duration::from_secs(30),
             extra_ca_pem: None,
         })?;
         Ok(HttpInvoker::new(
-            client,
+            clients,
             default_timeout,
             max_response,
             false,

@@ -5,11 +5,13 @@
 //! [`server::start`]. Seams to the OAuth2 features: [`hooks`] (traits) and [`extensions`]
 //! (where they are built). The one normalised path: [`path::normalize`].
 
+pub mod artifacts;
 pub mod authserver;
 pub mod backend_auth;
 pub mod config;
 pub mod extensions;
 pub mod fault;
+pub mod grpc;
 pub mod hooks;
 pub mod invoker;
 pub mod listener;

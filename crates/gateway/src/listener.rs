@@ -9,6 +9,9 @@
 //! - a connection with no request in flight and no traffic for `idle_timeout` is closed
 //!   (HTTP/1.1 keep-alive and HTTP/2 alike);
 //! - request heads are bounded (`max_head_size`, `max_headers`; larger heads get `431`);
+//! - HTTP/2 (ALPN `h2` over TLS, h2c with prior knowledge on the plain listener) bounds the
+//!   header list by `max_head_size`, the streams open at once and the flow-control windows by
+//!   `h2_max_concurrent_streams`, `h2_stream_window` and `h2_connection_window`;
 //! - accept errors (`EMFILE`, …) are backed off exponentially up to one second, never spun on;
 //! - every request passes the [`strict`](crate::strict) checks first, and every response the
 //!   [`wire`](crate::wire) tap when the wire log is on.
@@ -48,6 +51,13 @@ pub struct LimitsConfig {
     pub max_headers: usize,
     /// Bytes of each body the wire log shows.
     pub wire_body_limit: usize,
+    /// HTTP/2: streams (requests) a client may have open at once on one connection.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2: bytes of a request body a client may send ahead on one stream (its window).
+    pub h2_stream_window: u32,
+    /// HTTP/2: bytes of request bodies a client may send ahead on one connection, all
+    /// streams together.
+    pub h2_connection_window: u32,
 }
 
 impl Default for LimitsConfig {
@@ -59,6 +69,9 @@ impl Default for LimitsConfig {
             max_head_size: 64 * 1024,
             max_headers: 100,
             wire_body_limit: crate::wire::DEFAULT_BODY_LIMIT,
+            h2_max_concurrent_streams: 100,
+            h2_stream_window: 256 * 1024,
+            h2_connection_window: 1024 * 1024,
         }
     }
 }
@@ -100,6 +113,8 @@ pub fn config_problems(config: &Config) -> Vec<(&'static str, &'static str, Stri
 
 /// hyper's smallest read buffer.
 const MIN_HEAD_SIZE: usize = 8192;
+const H2_MIN_WINDOW: u32 = 65_535;
+const H2_MAX_WINDOW: u32 = (1 << 31) - 1;
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 impl LimitsConfig {
@@ -138,6 +153,24 @@ impl LimitsConfig {
         }
         if self.max_headers == 0 {
             v.push(("max_headers", "max_headers must be at least 1".into()));
+        }
+        if self.h2_max_concurrent_streams == 0 {
+            v.push((
+                "h2_max_concurrent_streams",
+                "h2_max_concurrent_streams must be at least 1".into(),
+            ));
+        }
+        // RFC 9113 §6.9.2: a window is at least the default 65,535 and at most 2^31-1
+        for (k, w) in [
+            ("h2_stream_window", self.h2_stream_window),
+            ("h2_connection_window", self.h2_connection_window),
+        ] {
+            if !(H2_MIN_WINDOW..=H2_MAX_WINDOW).contains(&w) {
+                v.push((
+                    k,
+                    format!("{k} must be between {H2_MIN_WINDOW} and {H2_MAX_WINDOW} bytes"),
+                ));
+            }
         }
         v
     }
@@ -314,10 +347,20 @@ pub async fn serve<H, Fut, B>(
         .max_buf_size(limits.max_head_size.max(MIN_HEAD_SIZE))
         .max_headers(limits.max_headers.max(1))
         .keep_alive(true);
+    // HTTP/2 (h2 by ALPN over TLS, h2c with prior knowledge on the plain listener): the
+    // header list is bounded like an HTTP/1.1 head, streams and flow-control windows by
+    // `[limits] h2_*`
     builder
         .http2()
         .timer(hyper_util::rt::TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_head_size).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_head_size).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.h2_max_concurrent_streams.max(1))
+        .initial_stream_window_size(limits.h2_stream_window.clamp(H2_MIN_WINDOW, H2_MAX_WINDOW))
+        .initial_connection_window_size(
+            limits
+                .h2_connection_window
+                .clamp(H2_MIN_WINDOW, H2_MAX_WINDOW),
+        );
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (header_read, idle) = (limits.header_read(), limits.idle());
     let mut backoff = Duration::ZERO;
@@ -376,6 +419,12 @@ pub async fn serve<H, Fut, B>(
                     async move {
                         let method = req.method().clone();
                         let resp = match front.check(&mut req, Some(peer)).await {
+                            // a gRPC call gets its refusal as a gRPC status
+                            Err(r) if crate::grpc::is_grpc(req.headers()) => {
+                                crate::grpc::from_answer(r)
+                                    .await
+                                    .map(crate::strict::FrontBody::Answer)
+                            }
                             Err(r) => r.map(crate::strict::FrontBody::Answer),
                             Ok(()) => handler(req, Some(peer))
                                 .await

@@ -10,8 +10,14 @@
 //! the upstream phase (the plain pass-through) is sent inline by [`Gateway::handle`], every
 //! other request runs [`Gateway::drive`] as one boxed future. Both send through the one
 //! upstream stack ([`crate::upstream`]) and fail through [`Gateway::fail`].
+//!
+//! A gRPC call ([`crate::grpc`]) takes the same path: its body streams both ways (trailers
+//! kept), sequences do not run on it, and the gateway's own answers to it are turned into
+//! `grpc-status` responses once, in [`Gateway::handle`].
 
+use crate::config::ApiProtocol;
 use crate::fault;
+use crate::grpc;
 use crate::hooks::Principal;
 use crate::path;
 use crate::plan::{ApiPlan, BodyMode, Flows, NoRoute, Plan, Route};
@@ -54,6 +60,8 @@ pub(crate) struct Rq<'p> {
     /// The request head as received, for the wire log (inbound authorization removes the
     /// client's token before anything else sees it).
     wire_headers: Option<HeaderMap>,
+    /// A gRPC call.
+    grpc: bool,
 }
 
 impl Rq<'_> {
@@ -140,9 +148,29 @@ impl Gateway {
         };
         let api = route.api;
         let name = Some(api.index);
-        let needs = route.needs;
+        let mut needs = route.needs;
+        let grpc = api.protocol == ApiProtocol::Grpc || grpc::is_grpc(req.headers());
+        if grpc {
+            if needs.context {
+                let m = "the API's sequences do not mediate gRPC calls";
+                return (
+                    answer(grpc::status_response(grpc::code::UNIMPLEMENTED, m)),
+                    name,
+                );
+            }
+            if api.endpoint.is_none() {
+                let m = "the API has no backend for gRPC calls";
+                return (
+                    answer(grpc::status_response(grpc::code::UNIMPLEMENTED, m)),
+                    name,
+                );
+            }
+            needs = needs.grpc();
+        }
         let (parts, body) = req.into_parts();
-        if needs.is_plain() {
+        // a gRPC call streams even with endpoint security and the wire log, which the plain
+        // send does not run
+        if needs.is_plain() && !(grpc && (api.upstream.is_some() || self.inner.wire)) {
             // the request is prepared here; only its send is awaited later
             if let Some(r) = too_large(plan, &parts.headers) {
                 return (Step::Answer(r), name);
@@ -152,7 +180,7 @@ impl Gateway {
                 return (Step::Answer(empty(StatusCode::ACCEPTED)), name);
             };
             let body = OutBody::Stream(body, usize::try_from(plan.max_body).unwrap_or(usize::MAX));
-            return match endpoint_request(api, ep, parts, rel, body) {
+            return match endpoint_request(api, ep, parts, rel, body, grpc) {
                 Ok(out) => (Step::Send(api, out), name),
                 Err(r) => (answer(r), name),
             };
@@ -168,6 +196,7 @@ impl Gateway {
             principal: None,
             peer,
             wire_headers: None,
+            grpc,
         };
         (Step::Later(Box::pin(self.drive(plan, rq, body))), name)
     }
@@ -255,7 +284,9 @@ impl Gateway {
                 bytes,
             ));
             if let Some(inseq) = &flows.inflow {
-                match engine.mediate(inseq, fault_seq, c).await {
+                // a `<send>` to an endpoint in the in-flow: the out-flow runs on its response
+                let outseq = flows.outflow.as_deref();
+                match engine.mediate_flow(inseq, outseq, fault_seq, c).await {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond) => return self.ctx_response(c, true),
                     Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
@@ -306,7 +337,7 @@ impl Gateway {
                     });
                 }
                 let head = std::mem::replace(&mut rq.parts, Request::new(()).into_parts().0);
-                endpoint_request(api, ep, head, rq.rel(), body)
+                endpoint_request(api, ep, head, rq.rel(), body, rq.grpc)
                     .map_err(|r| UpstreamError::Refused(Box::new(r)))
             }
         };
@@ -335,8 +366,9 @@ impl Gateway {
         api.stats.backend.observe(start.elapsed());
         // out-flow
         let (Some(outseq), Some(c), Some(engine)) = (&flows.outflow, ctx.as_mut(), &engine) else {
-            if self.inner.wire {
-                // the wire log shows the whole response: read it under the deadline
+            if self.inner.wire && !rq.grpc {
+                // the wire log shows the whole response: read it under the deadline (a gRPC
+                // call's streams and trailers are passed on as they come: its head only)
                 return match self.inner.upstream.read(ex, usize::MAX).await {
                     Ok((p, body)) => Response::from_parts(p, Either::Right(Full::new(body))),
                     Err(e) => {
@@ -663,6 +695,7 @@ fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageCont
 }
 
 /// The request to the API's endpoint: its URL with the path after the context and the query.
+/// A gRPC call's `grpc-timeout`, when shorter than the API's timeout, is its deadline.
 // The `Err` is a fault response, on the rare path; the `Ok` (a request head) is as large.
 #[allow(clippy::result_large_err)]
 fn endpoint_request(
@@ -671,7 +704,12 @@ fn endpoint_request(
     mut parts: http::request::Parts,
     rel: &str,
     body: OutBody,
+    grpc: bool,
 ) -> Result<Outgoing, Response<Full<Bytes>>> {
+    let timeout = match grpc.then(|| grpc::timeout(&parts.headers)).flatten() {
+        Some(t) => t.min(api.timeout),
+        None => api.timeout,
+    };
     let url = match parts.uri.query() {
         Some(q) => ep.url(&format!("{rel}?{q}")),
         None => ep.url(rel),
@@ -685,7 +723,9 @@ fn endpoint_request(
         parts,
         body,
         host: Some(ep.host.clone()),
-        timeout: api.timeout,
+        timeout,
+        protocol: api.backend_protocol,
+        grpc,
     })
 }
 
@@ -747,6 +787,16 @@ fn log_mediation_error(api: &ApiPlan, e: &MediationError, sources: &synaptic_dia
 /// Whether a query string carries an `access_token` parameter (any case of its escapes).
 fn query_has_access_token(query: &str) -> bool {
     form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+}
+
+/// A gRPC call's answer: the gateway's own answers (faults, refusals) as `grpc-status`; the
+/// backend's streamed response as it is.
+pub(crate) async fn grpc_answer(r: Response<ResponseBody>) -> Response<ResponseBody> {
+    let (parts, body) = r.into_parts();
+    match body {
+        Either::Left(streamed) => Response::from_parts(parts, Either::Left(streamed)),
+        Either::Right(answer) => full(grpc::from_answer(Response::from_parts(parts, answer)).await),
+    }
 }
 
 pub(crate) fn full(r: Response<Full<Bytes>>) -> Response<ResponseBody> {

@@ -63,6 +63,14 @@ pub struct ApiPlan {
     /// What a request needs on this API's own flows (without resources); `is_plain`: a plain
     /// pass-through.
     pub needs: Needs,
+    /// `protocol`: every request is a gRPC call (`grpc`), or only those with a gRPC content
+    /// type (`http`).
+    pub protocol: crate::config::ApiProtocol,
+    /// `backend_protocol`: which client speaks to the backend.
+    pub backend_protocol: crate::config::BackendProtocol,
+    /// An `<api>` of the sequences folder: a `<send>` (or `<loopback>`) in the in-flow hands
+    /// the response to the resource's out-flow, as in Synapse.
+    pub xml: bool,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -163,6 +171,10 @@ impl Plan {
             return Err((NoRoute::Api, None));
         };
         let api = &self.apis[i];
+        if api.xml && api.resources.is_empty() {
+            // an <api> without resources takes no request (as in Synapse)
+            return Err((NoRoute::Resource, Some(i)));
+        }
         if api.resources.is_empty() {
             let route = Route {
                 api,
@@ -334,15 +346,19 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             resource,
             upstream,
             stats: ApiStats::new(input.metrics, &a.name),
+            protocol: a.protocol,
+            backend_protocol: a.backend_protocol,
+            xml: false,
         });
     }
+    xml_apis(&input, &mut apis, &mut diags, &span);
     if diags.iter().any(|d| d.is_error()) {
         return (None, diags);
     }
     let max_body = config.server.max_body_size;
     let plan = Plan {
         generation: input.generation,
-        router: Router::new(&config.api),
+        router: Router::from_contexts(apis.iter().map(|a| a.context.as_str())),
         apis,
         max_body,
         replay_max_body: config.oauth.replay_max_body.unwrap_or(1 << 20),
@@ -359,6 +375,138 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
     };
     (Some(plan), diags)
 }
+
+/// The `<api>`s of the sequences folder, after the `[[api]]`s: a context or a name both
+/// define is an error at the `[[api]]`, naming the `<api>`'s file and position.
+fn xml_apis(
+    input: &PlanInput<'_>,
+    apis: &mut Vec<ApiPlan>,
+    diags: &mut Vec<Diagnostic>,
+    span: &dyn Fn(&[At<'_>]) -> Span,
+) {
+    let config = &input.config;
+    // Synapse's `fault` sequence handles the faults of a resource without its own
+    let default_fault = input
+        .program
+        .has_sequence("fault")
+        .then(|| Arc::<str>::from("fault"));
+    for x in &input.program.apis {
+        let key = crate::routing::context_key(&x.context);
+        let clash = config
+            .api
+            .iter()
+            .enumerate()
+            .find(|(_, a)| crate::routing::context_key(&a.context) == key || a.name == x.name);
+        if let Some((i, a)) = clash {
+            let (what, k) = if a.name == x.name {
+                (format!("name {:?}", a.name), "name")
+            } else {
+                (format!("context {:?}", x.context), "context")
+            };
+            diags.push(Diagnostic::error(
+                codes::E0117,
+                span(&api_at(i, k)),
+                format!(
+                    "API {:?}: {what} is also used by the <api> `{}` at {}",
+                    a.name, x.name, x.location
+                ),
+            ));
+            continue;
+        }
+        let facts = |f: &Flows| Facts {
+            inflow: f.inflow.is_some(),
+            outflow: f.outflow.is_some(),
+            fault: f.fault.is_some(),
+            wire: input.wire,
+            ..Facts::default()
+        };
+        let resource = x
+            .resources
+            .iter()
+            .map(|r| {
+                let mut flows = r.flows.clone();
+                if flows.fault.is_none() {
+                    flows.fault = default_fault.clone();
+                }
+                ResourcePlan {
+                    needs: decide(facts(&flows)),
+                    flows,
+                    scopes: Vec::new(),
+                }
+            })
+            .collect();
+        let matchers: Vec<crate::config::ResourceConfig> =
+            x.resources.iter().map(|r| r.matcher.clone()).collect();
+        let flows = Flows::default();
+        apis.push(ApiPlan {
+            index: apis.len(),
+            name: Arc::from(x.name.as_str()),
+            context: key.to_string(),
+            endpoint: None,
+            timeout: config.default_timeout(),
+            resources: ResourceTable::synapse(&matchers),
+            secured: false,
+            needs: decide(facts(&flows)),
+            flows,
+            resource,
+            upstream: None,
+            stats: ApiStats::new(input.metrics, &x.name),
+            protocol: Default::default(),
+            backend_protocol: Default::default(),
+            xml: true,
+        });
+    }
+    // Synapse's `main` sequence takes the requests no API takes (its responses run it again,
+    // in the response direction), unless an API is served at `/`
+    if input.program.has_sequence(MAIN) && !apis.iter().any(|a| a.context.is_empty()) {
+        let main = Some(Arc::<str>::from(MAIN));
+        let flows = Flows {
+            inflow: main.clone(),
+            outflow: main,
+            fault: default_fault,
+        };
+        let facts = Facts {
+            inflow: true,
+            outflow: true,
+            fault: flows.fault.is_some(),
+            wire: input.wire,
+            ..Facts::default()
+        };
+        let any = crate::config::ResourceConfig {
+            methods: Vec::new(),
+            uri_template: None,
+            url_mapping: None,
+            scopes: Vec::new(),
+            in_sequence: None,
+            out_sequence: None,
+            fault_sequence: None,
+        };
+        apis.push(ApiPlan {
+            index: apis.len(),
+            name: Arc::from(MAIN),
+            context: String::new(),
+            endpoint: None,
+            timeout: config.default_timeout(),
+            resources: ResourceTable::synapse(&[any]),
+            secured: false,
+            needs: decide(facts),
+            flows: Flows::default(),
+            resource: vec![ResourcePlan {
+                flows,
+                scopes: Vec::new(),
+                needs: decide(facts),
+            }],
+            upstream: None,
+            stats: ApiStats::new(input.metrics, MAIN),
+            protocol: Default::default(),
+            backend_protocol: Default::default(),
+            xml: true,
+        });
+    }
+}
+
+/// The sequence Synapse runs for requests no API or proxy takes.
+const MAIN: &str = "main";
 
 // ===== the decision =====
 
@@ -403,6 +551,18 @@ impl Needs {
     /// Nothing but the backend: the request is sent as it arrives and the answer streamed back.
     pub fn is_plain(&self) -> bool {
         !self.authorize && self.body == BodyMode::Stream && !self.context && !self.fault
+    }
+
+    /// What a gRPC call on the same route needs (a route with sequences never carries one):
+    /// its body streams both ways, whatever endpoint security or the wire log would keep, and
+    /// no fault sequence answers it (the gateway answers with a `grpc-status`). With endpoint
+    /// security the result may look plain: the pipeline still sends through endpoint security.
+    pub fn grpc(self) -> Needs {
+        Needs {
+            body: BodyMode::Stream,
+            fault: false,
+            ..self
+        }
     }
 }
 
@@ -491,12 +651,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn grpc_calls_stream_and_skip_the_fault_sequence() {
+        // endpoint security, a fault sequence, inbound authorization and the wire log: a gRPC
+        // call on such a route still streams, keeps its authorization, has no fault sequence
+        let facts = Facts {
+            secured: true,
+            fault: true,
+            endpoint: true,
+            endpoint_security: true,
+            wire: true,
+            ..Facts::default()
+        };
+        let n = decide(facts);
+        assert_eq!((n.body, n.fault), (Buffer, true));
+        let g = n.grpc();
+        assert_eq!(
+            (g.authorize, g.body, g.context, g.upstream, g.fault),
+            (true, Stream, false, true, false)
+        );
+    }
+
     fn loaded(names: &[&str]) -> Arc<Loaded> {
         Arc::new(Loaded {
             program: None,
             sources: synaptic_diag::SourceMap::new(),
             generation: 1,
             names: names.iter().map(|s| s.to_string()).collect(),
+            apis: Vec::new(),
         })
     }
 

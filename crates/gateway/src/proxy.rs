@@ -1,6 +1,6 @@
 //! Backend side: endpoints, URL joining (synapse-semantics.md §12), hop-by-hop headers
-//! (RFC 9110 §7.6.1), the pooled keep-alive client (HTTP and HTTPS over rustls) and sending
-//! with a timeout.
+//! (RFC 9110 §7.6.1), the pooled keep-alive clients (HTTP and HTTPS over rustls; HTTP/1.1,
+//! HTTP/2 by ALPN, HTTP/2 only) and sending with a timeout.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -13,8 +13,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Body of a request to a backend: the client's streamed body (bounded) or a buffered one.
-pub type ClientBody = Either<Limited<Incoming>, Full<Bytes>>;
+/// Body of a request to a backend: the client's streamed body (bounded as a whole, or per
+/// message for a gRPC call) or a buffered one.
+pub type ClientBody =
+    Either<Either<Limited<Incoming>, crate::grpc::PerMessage<Incoming>>, Full<Bytes>>;
 /// Body of a response to a client: a backend's streamed body or a buffered one.
 pub type ResponseBody = Either<Incoming, Full<Bytes>>;
 
@@ -173,8 +175,26 @@ pub enum ClientError {
     Tls(String),
 }
 
-/// Build the pooled HTTP/HTTPS client (rustls, webpki roots plus the optional CA file).
+/// The pooled clients, one per way of speaking to a backend (`[[api]] backend_protocol`); each
+/// keeps its own connections.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// ALPN offers `h2` and `http/1.1` over TLS; HTTP/1.1 without TLS.
+    pub auto: HttpClient,
+    /// HTTP/1.1 only.
+    pub http1: HttpClient,
+    /// HTTP/2 only: ALPN `h2` over TLS, prior knowledge (h2c) without.
+    pub h2: HttpClient,
+}
+
+/// Build the pooled HTTP/HTTPS client (rustls, webpki roots plus the optional CA file) that
+/// negotiates HTTP/2 or HTTP/1.1 by ALPN.
 pub fn build_client(opts: &ClientOptions) -> Result<HttpClient, ClientError> {
+    Ok(build_clients(opts)?.auto)
+}
+
+/// Build the three pooled clients (see [`Clients`]).
+pub fn build_clients(opts: &ClientOptions) -> Result<Clients, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = &opts.extra_ca_pem {
@@ -201,17 +221,34 @@ pub fn build_client(opts: &ClientOptions) -> Result<HttpClient, ClientError> {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_secs(10)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_idle_timeout(opts.pool_idle_timeout)
-        .pool_max_idle_per_host(opts.pool_max_idle_per_host)
-        .build(https))
+    let connector = || {
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+    };
+    let client = |https: Connector, h2_only: bool| {
+        Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(opts.pool_idle_timeout)
+            .pool_max_idle_per_host(opts.pool_max_idle_per_host)
+            .http2_only(h2_only)
+            .build(https)
+    };
+    Ok(Clients {
+        auto: client(
+            connector()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http.clone()),
+            false,
+        ),
+        http1: client(
+            connector().enable_http1().wrap_connector(http.clone()),
+            false,
+        ),
+        h2: client(connector().enable_http2().wrap_connector(http), true),
+    })
 }
 
 /// Why a backend exchange failed.
@@ -247,7 +284,9 @@ pub async fn send(
         Err(_) => Err(SendError::Timeout),
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
-            if error_chain_has::<http_body_util::LengthLimitError>(&e) {
+            if error_chain_has::<http_body_util::LengthLimitError>(&e)
+                || error_chain_has::<crate::grpc::MessageTooLarge>(&e)
+            {
                 Err(SendError::BodyTooLarge)
             } else if e.is_connect() {
                 Err(SendError::Connect(display_chain(&e)))

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synaptic_diag::{Diagnostic, SourceMap};
 use synaptic_engine::{CompileOptions, Program};
+use synaptic_syntax::ast::Artifact;
 
 /// One loaded generation of the sequences folder.
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub struct Loaded {
     pub generation: u64,
     /// Sequence names in this program.
     pub names: Vec<String>,
+    /// The `<api>` artifacts of the folder, served next to the `[[api]]`s of `synaptic.toml`.
+    pub apis: Vec<crate::artifacts::XmlApi>,
 }
 
 impl Loaded {
@@ -46,8 +49,10 @@ pub struct ProgramStore {
     dir: PathBuf,
     /// Sequence names the configuration needs.
     required: Vec<String>,
-    /// Last text of each file that parsed cleanly.
+    /// Last text of each file that was deployed.
     last_good: Mutex<HashMap<PathBuf, String>>,
+    /// Refuse the first load when any file has an error (`serve --strict`).
+    strict: bool,
 }
 
 /// What a load produced: the diagnostics (to print) and whether the program was replaced.
@@ -58,6 +63,9 @@ pub struct LoadReport {
     pub swapped: bool,
     /// Sequence names the configuration needs but the new program lacks.
     pub missing: Vec<String>,
+    /// Files left out because they do not parse or compile (or depend on one that does not),
+    /// with no previous version to keep serving.
+    pub undeployed: Vec<String>,
 }
 
 impl LoadReport {
@@ -99,19 +107,26 @@ fn sequence_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 impl ProgramStore {
-    /// Load the folder for the first time. Errors (any file that does not lint, a required
-    /// sequence missing) are returned in the report with `swapped = false`.
-    pub fn open(dir: PathBuf, required: Vec<String>) -> (Arc<ProgramStore>, LoadReport) {
+    /// Load the folder for the first time. A required sequence missing (or, when `strict`,
+    /// any file with an error) is returned in the report with `swapped = false`; otherwise
+    /// what compiles is deployed and the rest is named in [`LoadReport::undeployed`].
+    pub fn open(
+        dir: PathBuf,
+        required: Vec<String>,
+        strict: bool,
+    ) -> (Arc<ProgramStore>, LoadReport) {
         let store = Arc::new(ProgramStore {
             current: ArcSwap::from_pointee(Loaded {
                 program: None,
                 sources: SourceMap::new(),
                 generation: 0,
                 names: Vec::new(),
+                apis: Vec::new(),
             }),
             dir,
             required,
             last_good: Mutex::new(HashMap::new()),
+            strict,
         });
         let report = store.reload_with(true);
         (store, report)
@@ -146,14 +161,17 @@ impl ProgramStore {
         loaded
     }
 
-    /// Re-read and compile the folder without swapping anything in. `Some` when the result
-    /// may serve: it compiles and has every sequence in `required` (and, on the first load,
-    /// no file has errors).
+    /// Re-read and compile the folder without swapping anything in, deploying per artifact
+    /// file as Micro Integrator does: a file that does not parse or compile (and whatever then
+    /// no longer resolves) is left out, its previous version kept when there is one, and named
+    /// in [`LoadReport::undeployed`]. `Some` when the result may serve: every sequence in
+    /// `required` is there (and, with `strict` on the first load, no file has an error).
     pub fn prepare(&self, required: &[String], initial: bool) -> (Option<Loaded>, LoadReport) {
         let files = sequence_files(&self.dir);
         let mut sources = SourceMap::new();
         let mut diagnostics = Vec::new();
-        let mut artifacts = Vec::new();
+        let mut cands: Vec<Candidate> = Vec::new();
+        let mut undeployed = Vec::new();
         let mut last_good = self.last_good.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = Vec::new();
         for path in &files {
@@ -168,27 +186,79 @@ impl ProgramStore {
             let has_err = parse.diagnostics.iter().any(|d| d.is_error());
             diagnostics.extend(parse.diagnostics);
             if !has_err {
-                last_good.insert(path.clone(), text);
-                artifacts.push(parse.tree);
-            } else if let Some(old) = last_good.get(path) {
+                cands.push(Candidate {
+                    path: path.clone(),
+                    source: id,
+                    tree: parse.tree,
+                    text: Some(text),
+                });
+            } else if let Some(c) = previous(&mut sources, path, last_good.get(path)) {
                 // keep serving the last good version of this file
-                let id = sources.add(format!("{name} (previous version)"), old.clone());
-                let p = synaptic_syntax::parse_artifact(id, old);
-                artifacts.push(p.tree);
+                cands.push(c);
+            } else {
+                undeployed.push(name);
             }
         }
         last_good.retain(|p, _| seen.contains(p));
-        drop(last_good);
 
-        let (program, compile_diags) = if artifacts.is_empty() {
-            (None, Vec::new())
-        } else {
-            let (p, d) = synaptic_engine::compile(&artifacts, &CompileOptions::default());
-            (p, d)
-        };
-        let compile_failed = !artifacts.is_empty() && program.is_none();
-        diagnostics.extend(compile_diags);
+        // compile; the files with errors are left out (or go back to their previous version)
+        // until the rest compiles: each round removes at least one file
+        let mut program = None;
+        let mut compile_failed = false;
+        while !cands.is_empty() {
+            let trees: Vec<Artifact> = cands.iter().map(|c| c.tree.clone()).collect();
+            let (p, d) = synaptic_engine::compile(&trees, &CompileOptions::default());
+            let failing: std::collections::HashSet<synaptic_diag::SourceId> = d
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.primary_span().source)
+                .collect();
+            diagnostics.extend(d);
+            if p.is_some() {
+                program = p;
+                break;
+            }
+            if !cands.iter().any(|c| failing.contains(&c.source)) {
+                compile_failed = true;
+                break;
+            }
+            let mut next = Vec::with_capacity(cands.len());
+            for c in cands.drain(..) {
+                if !failing.contains(&c.source) {
+                    next.push(c);
+                    continue;
+                }
+                let prev = last_good
+                    .get(&c.path)
+                    .filter(|old| Some(*old) != c.text.as_ref());
+                match c
+                    .text
+                    .is_some()
+                    .then(|| previous(&mut sources, &c.path, prev))
+                    .flatten()
+                {
+                    Some(p) => next.push(p),
+                    None => undeployed.push(display_path(&c.path)),
+                }
+            }
+            cands = next;
+        }
+        for c in &cands {
+            if let Some(t) = &c.text {
+                last_good.insert(c.path.clone(), t.clone());
+            }
+        }
+        drop(last_good);
+        let trees: Vec<Artifact> = cands.into_iter().map(|c| c.tree).collect();
+        let (apis, api_diags) = crate::artifacts::apis(&trees, &sources);
+        diagnostics.extend(api_diags);
+        diagnostics.extend(crate::artifacts::check_unserved(&trees));
         synaptic_diag::sort(&mut diagnostics);
+        diagnostics.dedup_by(|a, b| {
+            a.code == b.code && a.primary_span() == b.primary_span() && a.message == b.message
+        });
+        undeployed.sort();
+        undeployed.dedup();
 
         let names: Vec<String> = program
             .as_ref()
@@ -204,21 +274,48 @@ impl ProgramStore {
                 .collect()
         };
         let any_error = diagnostics.iter().any(|d| d.is_error());
-        let ok = !compile_failed && missing.is_empty() && !(initial && any_error);
+        let ok = !compile_failed && missing.is_empty() && !(initial && self.strict && any_error);
         let loaded = ok.then(|| Loaded {
             program: program.map(Arc::new),
             sources: sources.clone(),
             generation: 0,
             names,
+            apis,
         });
         let report = LoadReport {
             diagnostics,
             sources,
             swapped: ok,
             missing,
+            undeployed,
         };
         (loaded, report)
     }
+}
+
+/// One file's artifact considered for deployment.
+struct Candidate {
+    path: PathBuf,
+    source: synaptic_diag::SourceId,
+    tree: Artifact,
+    /// The file's current text; `None` for its previous version.
+    text: Option<String>,
+}
+
+/// The previous version of a file, as a candidate (its diagnostics are not reported again).
+fn previous(sources: &mut SourceMap, path: &Path, old: Option<&String>) -> Option<Candidate> {
+    let old = old?;
+    let id = sources.add(
+        format!("{} (previous version)", display_path(path)),
+        old.clone(),
+    );
+    let p = synaptic_syntax::parse_artifact(id, old);
+    Some(Candidate {
+        path: path.to_path_buf(),
+        source: id,
+        tree: p.tree,
+        text: None,
+    })
 }
 
 fn display_path(p: &Path) -> String {
@@ -494,6 +591,9 @@ impl Gateway {
             return rejected(1);
         };
         let mut errors = log_diagnostics(&report.sources, &report.diagnostics);
+        for file in &report.undeployed {
+            tracing::error!(target: "synaptic::reload", "{file}: not deployed (see the errors above)");
+        }
         for m in &report.missing {
             tracing::error!(
                 target: "synaptic::reload",

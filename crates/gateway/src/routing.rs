@@ -18,10 +18,15 @@ pub struct Router {
 
 impl Router {
     pub fn new(apis: &[ApiConfig]) -> Router {
-        let mut entries: Vec<(String, usize)> = apis
-            .iter()
+        Router::from_contexts(apis.iter().map(|a| a.context.as_str()))
+    }
+
+    /// A router over contexts; an API's index is its position in `contexts`.
+    pub fn from_contexts<'c>(contexts: impl IntoIterator<Item = &'c str>) -> Router {
+        let mut entries: Vec<(String, usize)> = contexts
+            .into_iter()
             .enumerate()
-            .map(|(i, a)| (context_key(&a.context).to_string(), i))
+            .map(|(i, c)| (context_key(c).to_string(), i))
             .collect();
         entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         Router { entries }
@@ -57,6 +62,8 @@ pub enum ResourceMatch {
 #[derive(Clone, Debug, Default)]
 pub struct ResourceTable {
     resources: Vec<Resource>,
+    /// Synapse's REST dispatching rules (XML APIs) instead of first match in order.
+    synapse: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -95,7 +102,18 @@ impl ResourceTable {
                 },
             })
             .collect();
-        ResourceTable { resources }
+        ResourceTable {
+            resources,
+            synapse: false,
+        }
+    }
+
+    /// Resources matched by Synapse's REST dispatching rules (see [`ResourceTable::find`]).
+    pub fn synapse(resources: &[ResourceConfig]) -> ResourceTable {
+        ResourceTable {
+            synapse: true,
+            ..ResourceTable::new(resources)
+        }
     }
 
     pub fn for_api(api: &ApiConfig) -> ResourceTable {
@@ -110,8 +128,18 @@ impl ResourceTable {
     /// `/…`, no query). `HEAD` matches resources that allow `GET`. An API without resources
     /// matches everything (index `usize::MAX` is never returned: `Found(0, …)` is not used
     /// either; callers check [`ResourceTable::is_empty`] first).
+    ///
+    /// With Synapse's rules ([`ResourceTable::synapse`]) the resources that take the method
+    /// are dispatched in Synapse's order: URL mappings (an exact match, else the longest path
+    /// prefix in segments — the first on a tie, `/*` counting one —, else an extension), then
+    /// URI templates (the first that matches), then a resource with neither (the first). A
+    /// path no resource taking the method matches is 404, even when a resource for another
+    /// method matches it; 405 only when no resource takes the method and one matches the path.
     pub fn find(&self, method: &Method, rel_path: &str) -> ResourceMatch {
         let path = if rel_path.is_empty() { "/" } else { rel_path };
+        if self.synapse {
+            return self.find_synapse(method, path);
+        }
         let mut allowed: Vec<String> = Vec::new();
         for (i, r) in self.resources.iter().enumerate() {
             let Some(vars) = r.matcher.matches(path) else {
@@ -137,9 +165,131 @@ impl ResourceTable {
     }
 }
 
+impl ResourceTable {
+    fn find_synapse(&self, method: &Method, path: &str) -> ResourceMatch {
+        let takes = |r: &Resource| r.methods.is_empty() || r.methods.contains(method);
+        let acceptable: Vec<usize> = (0..self.resources.len())
+            .filter(|&i| takes(&self.resources[i]))
+            .collect();
+        if !acceptable.is_empty() {
+            return match self.dispatch_synapse(&acceptable, path) {
+                Some((i, vars)) => ResourceMatch::Found(i, vars),
+                None => ResourceMatch::NotFound,
+            };
+        }
+        let all: Vec<usize> = (0..self.resources.len()).collect();
+        match self.dispatch_synapse(&all, path) {
+            Some((i, _)) => ResourceMatch::MethodNotAllowed(
+                self.resources[i]
+                    .methods
+                    .iter()
+                    .map(|m| m.as_str().to_string())
+                    .collect(),
+            ),
+            None => ResourceMatch::NotFound,
+        }
+    }
+
+    /// Synapse's dispatchers in their order: URL mapping, URI template, default.
+    fn dispatch_synapse(
+        &self,
+        candidates: &[usize],
+        path: &str,
+    ) -> Option<(usize, Vec<(String, String)>)> {
+        let rs = &self.resources;
+        let mapped = || {
+            candidates
+                .iter()
+                .copied()
+                .filter(|&i| !matches!(rs[i].matcher, Matcher::Any | Matcher::Template(_)))
+        };
+        // exact
+        for i in mapped() {
+            if let Matcher::Exact(e) = &rs[i].matcher {
+                if synapse_exact(e, path) {
+                    return Some((i, Vec::new()));
+                }
+            }
+        }
+        // the longest path prefix, in segments (the first on a tie)
+        let mut best: Option<(usize, usize)> = None;
+        for i in mapped() {
+            if let Matcher::Prefix(p) = &rs[i].matcher {
+                let n = synapse_prefix_len(p, path);
+                if n > best.map_or(0, |b| b.1) {
+                    best = Some((i, n));
+                }
+            }
+        }
+        if let Some((i, _)) = best {
+            return Some((i, Vec::new()));
+        }
+        // extension
+        for i in mapped() {
+            if let Matcher::Extension(ext) = &rs[i].matcher {
+                if path.ends_with(ext.as_str()) {
+                    return Some((i, Vec::new()));
+                }
+            }
+        }
+        for &i in candidates {
+            if let Matcher::Template(t) = &rs[i].matcher {
+                if let Some(vars) = t.matches(path) {
+                    return Some((i, vars));
+                }
+            }
+        }
+        candidates
+            .iter()
+            .copied()
+            .find(|&i| matches!(rs[i].matcher, Matcher::Any))
+            .map(|i| (i, Vec::new()))
+    }
+}
+
+/// Synapse's exact URL mapping: trailing slashes of the path are ignored (not of `/`); a
+/// mapping written with one trailing slash is the mapping without it.
+fn synapse_exact(mapping: &str, path: &str) -> bool {
+    let m = if mapping.len() > 1 {
+        mapping.strip_suffix('/').unwrap_or(mapping)
+    } else {
+        mapping
+    };
+    let p = if path == "/" {
+        path
+    } else {
+        let t = path.trim_end_matches('/');
+        if t.is_empty() {
+            "/"
+        } else {
+            t
+        }
+    };
+    m == p
+}
+
+/// How many segments of the path a `/a/b/*` mapping matches (all of its segments, else 0);
+/// `/*` matches every path with length 1.
+fn synapse_prefix_len(prefix: &str, path: &str) -> usize {
+    let want: Vec<&str> = prefix
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if want.is_empty() {
+        return 1;
+    }
+    let have: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if have.len() < want.len() || want.iter().zip(&have).any(|(w, h)| w != h) {
+        return 0;
+    }
+    want.len()
+}
+
 fn url_mapping(m: &str) -> Matcher {
     if m == "/*" {
-        Matcher::Any
+        // every path (Synapse counts it as a one-segment prefix)
+        Matcher::Prefix(String::new())
     } else if let Some(p) = m.strip_suffix("/*") {
         Matcher::Prefix(p.to_string())
     } else if let Some(ext) = m.strip_prefix("*.") {
@@ -191,6 +341,8 @@ mod tests {
             security: None,
             resource: Vec::new(),
             endpoint_security: None,
+            protocol: Default::default(),
+            backend_protocol: Default::default(),
         }
     }
 
@@ -271,6 +423,148 @@ mod tests {
             ResourceMatch::NotFound
         );
         assert_eq!(t.find(&Method::GET, ""), ResourceMatch::NotFound);
+    }
+
+    /// Facts of Synapse's REST dispatch tests (URL mappings, URI templates, the default
+    /// resource), each path relative to the API context.
+    #[test]
+    fn synapse_url_mapping_dispatch() {
+        let one = |m: &str| ResourceTable::synapse(&[res(&["GET"], None, Some(m))]);
+        let hit =
+            |t: &ResourceTable, p: &str| t.find(&Method::GET, p) == ResourceMatch::Found(0, vec![]);
+        // "/" exactly: the API's root
+        assert!(hit(&one("/"), ""));
+        let t = one("/foo/bar/*");
+        for p in [
+            "/foo/bar",
+            "/foo/bar/",
+            "/foo/bar/index.jsp",
+            "/foo/bar/baz",
+        ] {
+            assert!(hit(&t, p), "{p}");
+        }
+        for p in ["/foo/bars", "/foo/"] {
+            assert!(!hit(&t, p), "{p}");
+        }
+        let t = one("*.jsp");
+        for p in ["/foo/bar/index.jsp", "/welcome.jsp", "/index.jsp"] {
+            assert!(hit(&t, p), "{p}");
+        }
+        assert!(!hit(&t, "/foo/index.html"));
+        let t = one("/foo/bar");
+        assert!(hit(&t, "/foo/bar") && hit(&t, "/foo/bar/"));
+        assert!(!hit(&t, "/foo") && !hit(&t, "/foo/bar/index.html"));
+        // several mappings: an exact match, else the longest prefix, else an extension
+        let t = ResourceTable::synapse(&[
+            res(&["GET"], None, Some("/foo/*")),
+            res(&["GET"], None, Some("/foo/bar/*")),
+            res(&["GET"], None, Some("*.jsp")),
+        ]);
+        let which = |p: &str| match t.find(&Method::GET, p) {
+            ResourceMatch::Found(i, _) => Some(i),
+            _ => None,
+        };
+        for (p, want) in [
+            ("/foo/", Some(0)),
+            ("/foo/index.html", Some(0)),
+            ("/foo/bars", Some(0)),
+            ("/foo/index.jsp", Some(0)),
+            ("/foo/bar/", Some(1)),
+            ("/foo/bar/hello", Some(1)),
+            ("/foo/bar/index.jsp", Some(1)),
+            ("/index.jsp", Some(2)),
+            ("/hello/index.jsp", Some(2)),
+            ("/foolish/bars/index.jsp", Some(2)),
+            ("/foolish/index.html", None),
+        ] {
+            assert_eq!(which(p), want, "{p}");
+        }
+        // `/*` counts as a one-segment prefix: on a tie the first resource wins
+        let t = ResourceTable::synapse(&[
+            res(&["GET"], None, Some("/*")),
+            res(&["GET"], None, Some("/a/*")),
+            res(&["GET"], None, Some("/a/b/*")),
+        ]);
+        assert_eq!(
+            t.find(&Method::GET, "/a/x"),
+            ResourceMatch::Found(0, vec![])
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/a/b/x"),
+            ResourceMatch::Found(2, vec![])
+        );
+    }
+
+    #[test]
+    fn synapse_uri_template_and_default_dispatch() {
+        let t = ResourceTable::synapse(&[res(&["GET"], Some("/~{user}"), None)]);
+        assert_eq!(
+            t.find(&Method::GET, "/~foo"),
+            ResourceMatch::Found(0, vec![("user".into(), "foo".into())])
+        );
+        assert_eq!(t.find(&Method::GET, "/foo"), ResourceMatch::NotFound);
+        assert_eq!(t.find(&Method::GET, "/~foo/bar"), ResourceMatch::NotFound);
+        let t = ResourceTable::synapse(&[
+            res(&["GET"], Some("/dictionary/{char}/{word}"), None),
+            res(&["GET"], Some("/dictionary/{char}"), None),
+        ]);
+        let cw = |c: &str, w: &str| vec![("char".into(), c.into()), ("word".into(), w.into())];
+        assert_eq!(
+            t.find(&Method::GET, "/dictionary/c/cat"),
+            ResourceMatch::Found(0, cw("c", "cat"))
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/dictionary/d/dog/"),
+            ResourceMatch::Found(0, cw("d", "dog"))
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/dictionary/d"),
+            ResourceMatch::Found(1, vec![("char".into(), "d".into())])
+        );
+        assert_eq!(
+            t.find(&Method::GET, "/dictionary/c/cat/test"),
+            ResourceMatch::NotFound
+        );
+        assert_eq!(
+            ResourceTable::synapse(&[res(&["GET"], Some("/"), None)]).find(&Method::GET, ""),
+            ResourceMatch::Found(0, vec![])
+        );
+        // URL mappings are dispatched before URI templates, templates before the default
+        let t = ResourceTable::synapse(&[
+            res(&[], None, None),
+            res(&[], Some("/a/{x}"), None),
+            res(&[], None, Some("/a/*")),
+        ]);
+        assert_eq!(
+            t.find(&Method::GET, "/a/1"),
+            ResourceMatch::Found(2, vec![])
+        );
+        assert_eq!(t.find(&Method::GET, "/b"), ResourceMatch::Found(0, vec![]));
+        let t = ResourceTable::synapse(&[res(&[], None, None), res(&[], Some("/a/{x}"), None)]);
+        assert_eq!(
+            t.find(&Method::GET, "/a/1"),
+            ResourceMatch::Found(1, vec![("x".into(), "1".into())])
+        );
+    }
+
+    /// Resources are chosen among those that take the method; 405 only when none does and a
+    /// resource matches the path; HEAD is a method of its own.
+    #[test]
+    fn synapse_method_rules() {
+        let t = ResourceTable::synapse(&[
+            res(&["GET"], Some("/items/{id}"), None),
+            res(&["POST"], Some("/items"), None),
+        ]);
+        assert_eq!(t.find(&Method::POST, "/items/1"), ResourceMatch::NotFound);
+        assert_eq!(
+            t.find(&Method::DELETE, "/items/1"),
+            ResourceMatch::MethodNotAllowed(vec!["GET".into()])
+        );
+        assert_eq!(t.find(&Method::DELETE, "/nothing"), ResourceMatch::NotFound);
+        assert_eq!(
+            t.find(&Method::HEAD, "/items/1"),
+            ResourceMatch::MethodNotAllowed(vec!["GET".into()])
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct ServeOptions {
     /// The configuration file: watched and reloaded (with the sequences) on change and on
     /// `SIGHUP`. Without it only the sequences folder is reloaded.
     pub config_path: Option<PathBuf>,
+    /// Refuse to start when any artifact of the sequences folder has an error (by default
+    /// the artifacts that compile are deployed and the others reported).
+    pub strict: bool,
 }
 
 /// What the gateway knows of the connection a request came on; a request extension set by
@@ -125,8 +128,9 @@ impl Gateway {
         let config = Arc::new(config);
         let required = crate::config::referenced_sequences(&config);
         let dir = config.sequences_dir();
+        let strict = opts.strict;
         let (store, report) =
-            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required))
+            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required, strict))
                 .await
                 .map_err(|e| StartError::Io {
                     path: "sequences".into(),
@@ -145,7 +149,7 @@ impl Gateway {
             }
             None => None,
         };
-        let client = proxy::build_client(&proxy::ClientOptions {
+        let clients = proxy::build_clients(&proxy::ClientOptions {
             pool_max_idle_per_host: config.server.pool_max_idle_per_host,
             pool_idle_timeout: crate::config::secs(config.server.pool_idle_timeout)
                 .unwrap_or(Duration::from_secs(90)),
@@ -153,7 +157,7 @@ impl Gateway {
         })?;
         let max_body = config.server.max_body_size;
         let invoker = Arc::new(HttpInvoker::new(
-            client.clone(),
+            clients.clone(),
             config.default_timeout(),
             usize::try_from(max_body).unwrap_or(usize::MAX).max(1 << 20),
             opts.wire,
@@ -206,7 +210,7 @@ impl Gateway {
             started: config,
             config_path: opts.config_path.clone(),
             ext,
-            upstream: Upstream::new(client, opts.wire),
+            upstream: Upstream::new(clients, opts.wire),
             store,
             registry,
             invoker,
@@ -265,6 +269,7 @@ impl Gateway {
         let method = req.method().clone();
         // the request's URI (a cheap shared clone), formatted only when the line is written
         let log_uri = plan.access_log.then(|| req.uri().clone());
+        let grpc = crate::grpc::is_grpc(req.headers());
         let (step, api_idx) = self.dispatch(&plan, req, peer);
         let resp = match step {
             Step::Answer(r) => r,
@@ -280,6 +285,15 @@ impl Gateway {
             log_uri.as_ref(),
             peer,
         );
+        // a gRPC call gets the gateway's own answers as a `grpc-status` (counted and logged
+        // above with the HTTP status they map from)
+        let grpc = grpc
+            || api_idx
+                .and_then(|i| plan.apis.get(i))
+                .is_some_and(|a| a.protocol == crate::config::ApiProtocol::Grpc);
+        if grpc && matches!(resp.body(), http_body_util::Either::Right(_)) {
+            return Box::pin(crate::pipeline::grpc_answer(resp)).await;
+        }
         resp
     }
 

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! wire log ─▶ endpoint security (authorize; after a 401, replay once when the body was kept)
-//!   ─▶ hop-by-hop headers and Host ─▶ one deadline over the whole exchange ─▶ HTTP client
+//!   ─▶ hop-by-hop headers and Host ─▶ one deadline over the whole exchange
+//!   ─▶ HTTP client for the backend protocol (auto, HTTP/1.1, HTTP/2)
 //! ```
 //!
 //! The deadline starts when a request is sent and bounds the response head and every body the
@@ -12,8 +13,9 @@
 //! [`UpstreamError`], mapped once to the engine's [`InvokeError`] and once to a fault response
 //! (`pipeline`).
 
+use crate::config::BackendProtocol;
 use crate::hooks::{HookResponse, UpstreamAuth};
-use crate::proxy::{self, ClientBody, HttpClient, SendError};
+use crate::proxy::{self, ClientBody, Clients, HttpClient, SendError};
 use crate::wire;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
@@ -23,10 +25,10 @@ use std::time::Duration;
 use synaptic_engine::{InvokeError, OutboundRequest};
 use tokio::time::Instant;
 
-/// The stack: the pooled client and whether to write the wire log. Cheap to clone.
+/// The stack: the pooled clients and whether to write the wire log. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: HttpClient,
+    clients: Clients,
     wire: bool,
 }
 
@@ -39,6 +41,10 @@ pub struct Outgoing {
     /// The backend's `Host` when known in advance (the API's endpoint); else from the URI.
     pub host: Option<HeaderValue>,
     pub timeout: Duration,
+    /// How the backend is spoken to (`[[api]] backend_protocol`).
+    pub protocol: BackendProtocol,
+    /// A gRPC call: HTTP/2 to the backend, `te: trailers` kept.
+    pub grpc: bool,
 }
 
 /// The body of an [`Outgoing`] request.
@@ -135,13 +141,17 @@ pub fn from_engine(req: OutboundRequest, timeout: Duration) -> Result<Outgoing, 
         body: OutBody::Kept(req.body),
         host: None,
         timeout,
+        protocol: BackendProtocol::Auto,
+        grpc: false,
     })
 }
 
-/// Hop-by-hop headers removed, the backend's `Host`, HTTP/1.1.
+/// Hop-by-hop headers removed (a gRPC call keeps `te: trailers`), the backend's `Host`,
+/// HTTP/1.1 (the client speaks HTTP/2 where the connection is HTTP/2).
 fn prepare_head(
     parts: &mut http::request::Parts,
     host: Option<HeaderValue>,
+    grpc: bool,
 ) -> Result<(), UpstreamError> {
     let shown = || parts.uri.to_string();
     match parts.uri.scheme_str() {
@@ -162,6 +172,11 @@ fn prepare_head(
             .ok_or_else(|| UpstreamError::BadUrl(format!("no host in URL {:?}", shown())))?,
     };
     proxy::strip_hop_by_hop(&mut parts.headers);
+    if grpc {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     parts.headers.insert(header::HOST, host);
     parts.version = http::Version::HTTP_11;
     Ok(())
@@ -178,19 +193,33 @@ fn copy_head(p: &http::request::Parts) -> http::request::Parts {
 }
 
 impl Upstream {
-    pub fn new(client: HttpClient, wire: bool) -> Upstream {
-        Upstream { client, wire }
+    pub fn new(clients: Clients, wire: bool) -> Upstream {
+        Upstream { clients, wire }
     }
 
+    /// The client of `backend_protocol = "auto"`.
     pub fn client(&self) -> &HttpClient {
-        &self.client
+        &self.clients.auto
+    }
+
+    /// The client for a request: `auto` speaks HTTP/2 to a cleartext backend only for a gRPC
+    /// call (with prior knowledge); over TLS, ALPN decides.
+    fn client_for(&self, protocol: BackendProtocol, grpc: bool, uri: &http::Uri) -> &HttpClient {
+        match protocol {
+            BackendProtocol::Http1 => &self.clients.http1,
+            BackendProtocol::H2 | BackendProtocol::H2c => &self.clients.h2,
+            BackendProtocol::Auto if grpc && uri.scheme_str() == Some("http") => &self.clients.h2,
+            BackendProtocol::Auto => &self.clients.auto,
+        }
     }
 
     /// Send a request through the stack without endpoint security. Its future is that of one
     /// send: the plain pass-through awaits it inline.
     pub async fn exchange_plain(&self, mut out: Outgoing) -> Result<Exchanged, UpstreamError> {
-        prepare_head(&mut out.parts, out.host.take())?;
-        self.send(out.parts, out.body, out.timeout).await
+        prepare_head(&mut out.parts, out.host.take(), out.grpc)?;
+        let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
+        self.send(client, out.parts, out.body, out.grpc, out.timeout)
+            .await
     }
 
     /// Send a request through the stack. With endpoint security, a 401 the hook asks to replay
@@ -208,7 +237,8 @@ impl Upstream {
         let Some(auth) = auth else {
             return self.exchange_plain(out).await;
         };
-        prepare_head(&mut out.parts, out.host.take())?;
+        prepare_head(&mut out.parts, out.host.take(), out.grpc)?;
+        let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
         let url = out.parts.uri.to_string();
         // the head as it was before authorization, for a replay: the hook may read the
         // caller's credentials in it (token exchange)
@@ -220,7 +250,9 @@ impl Upstream {
             .authorize_head_with(&out.parts.method, &url, &mut out.parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
-        let first = self.send(out.parts, out.body, out.timeout).await?;
+        let first = self
+            .send(client, out.parts, out.body, out.grpc, out.timeout)
+            .await?;
         if first.response.status() != StatusCode::UNAUTHORIZED
             || !auth.unauthorized(&ticket, first.response.headers()).await
         {
@@ -233,18 +265,27 @@ impl Upstream {
         auth.authorize_head_with(&parts.method, &url, &mut parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
-        self.send(parts, OutBody::Kept(body), out.timeout).await
+        self.send(client, parts, OutBody::Kept(body), out.grpc, out.timeout)
+            .await
     }
 
-    /// Wire log, deadline, client.
+    /// Wire log, deadline, client. A gRPC call's streamed body is bounded per message.
     async fn send(
         &self,
+        client: &HttpClient,
         parts: http::request::Parts,
         body: OutBody,
+        grpc: bool,
         timeout: Duration,
     ) -> Result<Exchanged, UpstreamError> {
+        let mut over = None;
         let body: ClientBody = match body {
-            OutBody::Stream(b, limit) => Either::Left(Limited::new(b, limit)),
+            OutBody::Stream(b, limit) if grpc => {
+                let b = crate::grpc::PerMessage::new(b, limit);
+                over = Some(b.over_limit());
+                Either::Left(Either::Right(b))
+            }
+            OutBody::Stream(b, limit) => Either::Left(Either::Left(Limited::new(b, limit))),
             OutBody::Kept(b) => {
                 if self.wire {
                     // as sent: hop-by-hop headers removed, the backend's Host, credentials
@@ -255,13 +296,15 @@ impl Upstream {
             }
         };
         let deadline = Instant::now() + timeout;
-        let response = proxy::send(
-            &self.client,
-            http::Request::from_parts(parts, body),
-            timeout,
-        )
-        .await
-        .map_err(UpstreamError::from)?;
+        let response = proxy::send(client, http::Request::from_parts(parts, body), timeout)
+            .await
+            .map_err(|e| match &over {
+                // over HTTP/2 the body's error reaches the client only as a stream reset
+                Some(o) if o.load(std::sync::atomic::Ordering::SeqCst) => {
+                    UpstreamError::RequestTooLarge
+                }
+                _ => UpstreamError::from(e),
+            })?;
         Ok(Exchanged { response, deadline })
     }
 

@@ -14,6 +14,65 @@ enum Seg {
     Literal(String),
     Var(String),
     Rest(Option<String>),
+    /// Text and variables within one segment (`~{user}`, `{id}.json`).
+    Mixed(Vec<Piece>),
+}
+
+#[derive(Clone, Debug)]
+enum Piece {
+    Text(String),
+    Var(String),
+}
+
+/// `~{user}` → [Text("~"), Var("user")]; two variables in a row cannot be told apart.
+fn mixed_segment(p: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut rest = p;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('{') {
+            let Some(end) = after.find('}') else {
+                return Err(format!("unclosed `{{` in template segment {p:?}"));
+            };
+            let name = &after[..end];
+            check_var(name)?;
+            if matches!(pieces.last(), Some(Piece::Var(_))) {
+                return Err(format!("two variables without text between them in {p:?}"));
+            }
+            pieces.push(Piece::Var(name.to_string()));
+            rest = &after[end + 1..];
+        } else {
+            let end = rest.find('{').unwrap_or(rest.len());
+            let text = &rest[..end];
+            if text.contains('}') {
+                return Err(format!("unsupported template segment {p:?}"));
+            }
+            pieces.push(Piece::Text(text.to_string()));
+            rest = &rest[end..];
+        }
+    }
+    Ok(pieces)
+}
+
+/// Match one path segment against its pieces; each variable takes at least one character.
+fn match_pieces(pieces: &[Piece], s: &str, vars: &mut Vec<(String, String)>) -> bool {
+    match pieces.split_first() {
+        None => s.is_empty(),
+        Some((Piece::Text(t), rest)) => s
+            .strip_prefix(t.as_str())
+            .is_some_and(|s| match_pieces(rest, s, vars)),
+        Some((Piece::Var(n), rest)) => {
+            let n0 = vars.len();
+            let ends = s.char_indices().map(|(i, _)| i).chain([s.len()]);
+            for i in ends.filter(|&i| i > 0) {
+                if match_pieces(rest, &s[i..], vars) {
+                    vars.insert(n0, (n.clone(), decode(&s[..i])));
+                    return true;
+                }
+                vars.truncate(n0);
+            }
+            false
+        }
+    }
 }
 
 impl UriTemplate {
@@ -50,7 +109,7 @@ impl UriTemplate {
                     segments.push(Seg::Var(inner.to_string()));
                 }
             } else if p.contains('{') || p.contains('}') {
-                return Err(format!("unsupported template segment {p:?}"));
+                segments.push(Seg::Mixed(mixed_segment(p)?));
             } else {
                 segments.push(Seg::Literal(p.to_string()));
             }
@@ -82,6 +141,12 @@ impl UriTemplate {
                         return None;
                     }
                     vars.push((n.clone(), decode(p)));
+                }
+                Seg::Mixed(pieces) => {
+                    let p = parts.next()?;
+                    if !match_pieces(pieces, p, &mut vars) {
+                        return None;
+                    }
                 }
             }
         }

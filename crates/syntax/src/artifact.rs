@@ -179,6 +179,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         let name = self.required(el, "name");
         let context = self.required(el, "context");
         let api_name = name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+        let mut other = self.attrs_named(el, &["hostname", "port", "binds-to"]);
         let mut resources = Vec::new();
         for child in self.children(el) {
             match self.syn_name(child) {
@@ -186,7 +187,8 @@ impl<'d, 'a> Cx<'d, 'a> {
                     let i = resources.len();
                     resources.push(self.resource(child, &format!("api:{api_name}/resource[{i}]")));
                 }
-                Some("handlers") | Some("description") => {}
+                Some("handlers") => other.push(Spanned::new("<handlers>".into(), child.name_span)),
+                Some("description") => {}
                 _ => self.unknown_element(child, el),
             }
         }
@@ -195,7 +197,10 @@ impl<'d, 'a> Cx<'d, 'a> {
                 span: el.span,
                 name,
                 context,
+                version: self.attr_s(el, "version"),
+                version_type: self.attr_s(el, "version-type"),
                 resources,
+                other,
             });
         }
     }
@@ -227,6 +232,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             in_sequence: self.attr_s(el, "inSequence").map(FlowRef::Key),
             out_sequence: self.attr_s(el, "outSequence").map(FlowRef::Key),
             fault_sequence: self.attr_s(el, "faultSequence").map(FlowRef::Key),
+            other: self.attrs_named(el, &["protocol", "content-type", "user-agent"]),
         };
         self.flows(
             el,

@@ -50,7 +50,14 @@ pub struct Api {
     pub span: Span,
     pub name: Spanned<String>,
     pub context: Spanned<String>,
+    /// `version="1.0.0"`.
+    pub version: Option<Spanned<String>>,
+    /// `version-type="context|url"`.
+    pub version_type: Option<Spanned<String>>,
     pub resources: Vec<Resource>,
+    /// Attributes and child elements that change how Synapse dispatches or handles the API
+    /// (`hostname`, `port`, `binds-to`, `<handlers>`, …), by name, where they are written.
+    pub other: Vec<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +70,9 @@ pub struct Resource {
     pub in_sequence: Option<FlowRef>,
     pub out_sequence: Option<FlowRef>,
     pub fault_sequence: Option<FlowRef>,
+    /// Attributes that restrict which requests the resource takes (`protocol`,
+    /// `content-type`, `user-agent`), by name, where they are written.
+    pub other: Vec<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

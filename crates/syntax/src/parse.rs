@@ -316,6 +316,17 @@ impl<'d, 'a> Cx<'d, 'a> {
         Spanned::new(a.value.to_string(), a.value_span)
     }
 
+    /// The attributes of `el` among `names`, as their names at their positions.
+    pub(crate) fn attrs_named(&self, el: El<'d, 'a>, names: &[&str]) -> Vec<Spanned<String>> {
+        names
+            .iter()
+            .filter_map(|n| {
+                el.attr(n)
+                    .map(|a| Spanned::new((*n).to_string(), a.name_span))
+            })
+            .collect()
+    }
+
     pub(crate) fn attr_s(&self, el: El<'d, 'a>, name: &str) -> Option<Spanned<String>> {
         el.attr(name).map(|a| self.spanned(a))
     }

@@ -4,7 +4,9 @@
 //!
 //! * `sequence` — configuration XML: a `<sequence>`, a `<definitions>` with several sequences,
 //!   local entries and endpoints, … (parsed and compiled as one file).
-//! * `run` — the sequence to run (default: the first); `fault` — the fault sequence.
+//! * `run` — the sequence to run (default: the first); `fault` — the fault sequence. When `run`
+//!   is an `<api>` resource's or a `<proxy>`'s in-sequence, its out-sequence runs on the
+//!   response of a `<send>` to an endpoint (`Engine::mediate_flow`).
 //! * `request` — `"METHOD PATH"` (default `"POST /"`, for a proxy's flow `"POST /services/<name>"`
 //!   with that path as the context); `context` — the API context.
 //! * `headers` — table of transport headers; `content_type` — shorthand for `Content-Type`.
@@ -39,14 +41,19 @@
 //! * `expect_absent` — `{ default = ["name"], … }`: properties that are not set.
 //! * `expect_xpath` — `[{ expr, value, namespaces }]`: an expression evaluated on the message
 //!   after the run (as a `<property expression>` would read it); `absent = true` for null.
-//! * `expect_outbound` — `[{ method, url, body, body_contains, headers, content_type }]`: the
-//!   requests sent to backends, in order (`expect_outbound_count` for the number alone).
+//! * `expect_log` — `[{ level, contains }]`: a `<log>` line (seen through the engine's
+//!   `MediationObserver`, redacted as the server logs it) of that level (`INFO`, `WARN`,
+//!   `ERROR`, `DEBUG`, `TRACE`; any when not given) whose message contains the text;
+//!   `expect_no_log` — texts no line contains.
+//! * `expect_outbound` — `[{ method, url, body, body_contains, payload, headers, content_type }]`:
+//!   the requests sent to backends, in order (`payload`: the elements of the SOAP body, as
+//!   `expect_payload`); `expect_outbound_count` for the number alone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use synaptic_engine::{Flow, MessageContext, Scope, Value};
+use synaptic_engine::{Flow, LogEntry, MediationObserver, MessageContext, Scope, Value};
 use synaptic_payload::xml::{Element, Node};
 use synaptic_tests::mediate::{compile_text, engine, Scripted, ScriptedInvoker, TestRegistry};
 
@@ -203,11 +210,16 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
             .and_then(|v| v.as_integer())
             .map(|s| s as u16);
     }
+    let logs = Arc::new(LogLines::default());
+    ctx.set_observer(logs.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let result = rt.block_on(engine.mediate(&seq, str_of(case, "fault"), &mut ctx));
+    // an API resource's or a proxy's out-sequence runs on the response of a `<send>`
+    let out_seq = engine.program.out_flow_of(&seq).map(str::to_string);
+    let result =
+        rt.block_on(engine.mediate_flow(&seq, out_seq.as_deref(), str_of(case, "fault"), &mut ctx));
 
     // the outcome
     match (&result, table_of(case, "expect_fault")) {
@@ -255,6 +267,33 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
     if let Some(st) = case.get("expect_status").and_then(|v| v.as_integer()) {
         if ctx.status.map(i64::from) != Some(st) {
             problems.push(format!("status: expected {st}, got {:?}", ctx.status));
+        }
+    }
+
+    // the lines `<log>` wrote
+    if let Some(want) = case.get("expect_log").and_then(|v| v.as_array()) {
+        let seen = logs.0.lock().map(|l| l.clone()).unwrap_or_default();
+        for w in want.iter().filter_map(|w| w.as_table()) {
+            let level = str_of(w, "level");
+            let text = str_of(w, "contains").unwrap_or("");
+            let found = seen
+                .iter()
+                .any(|(l, m)| level.is_none_or(|want| want == l) && m.contains(text));
+            if !found {
+                problems.push(format!(
+                    "log: expected a {} line containing `{text}`, got {seen:?}",
+                    level.unwrap_or("log")
+                ));
+            }
+        }
+    }
+
+    for text in strings(case, "expect_no_log") {
+        let seen = logs.0.lock().map(|l| l.clone()).unwrap_or_default();
+        if let Some((l, m)) = seen.iter().find(|(_, m)| m.contains(text)) {
+            problems.push(format!(
+                "log: expected no line containing `{text}`, got {l} `{m}`"
+            ));
         }
     }
 
@@ -353,19 +392,8 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
                     }
                 }
                 if let Some(want) = str_of(case, "expect_payload") {
-                    match synaptic_payload::build(&bytes, ct.as_deref()) {
-                        Ok(p) => {
-                            let env = synaptic_payload::to_envelope(&p);
-                            let got: String = env.body.iter().map(canonical).collect();
-                            match canonical_fragment(want) {
-                                Ok(w) if w == got => {}
-                                Ok(w) => problems.push(format!(
-                                    "payload: expected\n  {w}\ngot\n  {got}\n(sent: {text})"
-                                )),
-                                Err(e) => problems.push(e),
-                            }
-                        }
-                        Err(e) => problems.push(format!("the sent body does not build: {e}")),
+                    if let Err(e) = payload_is(&bytes, ct.as_deref(), want) {
+                        problems.push(format!("payload: {e}"));
                     }
                 }
             }
@@ -422,6 +450,15 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
                     ));
                 }
             }
+            if let Some(want) = str_of(w, "payload") {
+                let ct = r
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                if let Err(e) = payload_is(&r.body, ct, want) {
+                    problems.push(format!("outbound[{i}] payload: {e}"));
+                }
+            }
             if let Some(want) = str_of(w, "content_type") {
                 let got = r
                     .headers
@@ -446,6 +483,36 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
         }
     }
     finish(problems)
+}
+
+/// The elements of the SOAP body of `bytes` (the payload whatever its wire format) are `want`,
+/// compared as canonical XML.
+fn payload_is(bytes: &[u8], ct: Option<&str>, want: &str) -> Result<(), String> {
+    let p = synaptic_payload::build(bytes, ct)
+        .map_err(|e| format!("the sent body does not build: {e}"))?;
+    let env = synaptic_payload::to_envelope(&p);
+    let got: String = env.body.iter().map(canonical).collect();
+    let w = canonical_fragment(want)?;
+    if w == got {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected\n  {w}\ngot\n  {got}\n(sent: {})",
+            String::from_utf8_lossy(bytes)
+        ))
+    }
+}
+
+/// The `<log>` lines of a run: (level, message).
+#[derive(Default)]
+struct LogLines(std::sync::Mutex<Vec<(String, String)>>);
+
+impl MediationObserver for LogLines {
+    fn log(&self, entry: &LogEntry<'_>) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push((entry.level.to_string(), entry.message.to_string()));
+        }
+    }
 }
 
 fn finish(problems: Vec<String>) -> Result<(), String> {

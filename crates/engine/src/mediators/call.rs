@@ -3,6 +3,7 @@
 
 use crate::compiler::Compiler;
 use crate::convert::value_string;
+use crate::exec::body_has_fault;
 use crate::ir::EndpointIr;
 use crate::uri::{expand_uri_template, join_rest_postfix};
 use crate::{error_codes, Engine, ErrorKind, InvokeError, MediationError, MessageContext, Origin};
@@ -84,7 +85,10 @@ pub(crate) async fn call(
             *timeout_ms,
         ),
         Some(EndpointIr::Key(_)) | Some(EndpointIr::Default) | None => {
-            let to = ctx.st.addressing.get("To").cloned().unwrap_or_default();
+            let to = match ctx.st.addressing.get("To") {
+                Some(to) if !ctx.st.inbound.contains("To") => to.clone(),
+                _ => String::new(),
+            };
             (ctx.http_method(None), to, None)
         }
     };
@@ -126,6 +130,20 @@ pub(crate) async fn call(
                 ctx.set_body_raw(resp.body, ct, true);
             } else {
                 ctx.set_response(resp);
+                // `FORCE_ERROR_ON_SOAP_FAULT`: a SOAP fault answer fails the endpoint, as
+                // Synapse's callback receiver does (the fault handler sees the fault message)
+                let force = ctx.properties.default.get("FORCE_ERROR_ON_SOAP_FAULT");
+                if force.and_then(value_string).as_deref() == Some("true") {
+                    ctx.ensure_built()?;
+                    if body_has_fault(ctx) {
+                        return Err(MediationError::new(
+                            ErrorKind::Fault,
+                            Origin::Upstream,
+                            error_codes::ENDPOINT_CUSTOM_ERROR,
+                            format!("{target} answered with a SOAP fault"),
+                        ));
+                    }
+                }
             }
             Ok(())
         }

@@ -13,7 +13,7 @@ use synaptic_expr::{CompiledExpr, Dialect, Value};
 use synaptic_payload::Payload;
 use synaptic_syntax::ast;
 
-const ADDRESSING: &[&str] = &[
+pub(crate) const ADDRESSING: &[&str] = &[
     "To",
     "From",
     "Action",
@@ -158,6 +158,7 @@ pub(crate) fn header(
             ctx.headers.insert(n.clone(), hv);
         }
         HeaderTarget::Addressing(name) => {
+            ctx.st.inbound.remove(name);
             if h.remove {
                 ctx.st.addressing.remove(name);
             } else {

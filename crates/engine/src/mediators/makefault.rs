@@ -254,36 +254,39 @@ pub(crate) fn makefault(
     }
     if op.version != FaultVersion::Pox {
         // the fault goes to FaultTo, else ReplyTo, else nowhere; RelatesTo = MessageID
-        let to = ctx
-            .st
-            .addressing
-            .get("FaultTo")
-            .or_else(|| ctx.st.addressing.get("ReplyTo"))
-            .cloned();
-        match to {
-            Some(t) => {
-                ctx.st.addressing.insert("To".into(), t);
-            }
-            None => {
-                ctx.st.addressing.remove("To");
-            }
-        }
+        let from = ["FaultTo", "ReplyTo"]
+            .into_iter()
+            .find(|n| ctx.st.addressing.contains_key(*n));
+        set_to_from(ctx, from);
         if let Some(id) = ctx.st.addressing.get("MessageID").cloned() {
             ctx.st.addressing.insert("RelatesTo".into(), id);
         }
     }
     if op.response {
         ctx.response = true;
-        match ctx.st.addressing.get("ReplyTo").cloned() {
-            Some(t) => {
-                ctx.st.addressing.insert("To".into(), t);
-            }
-            None => {
-                ctx.st.addressing.remove("To");
-            }
-        }
+        let from = Some("ReplyTo").filter(|n| ctx.st.addressing.contains_key(*n));
+        set_to_from(ctx, from);
     }
     Ok(())
+}
+
+/// `To` becomes the addressing field `from` (or is cleared); it is the client's own address
+/// when `from` is.
+fn set_to_from(ctx: &mut MessageContext, from: Option<&str>) {
+    match from.and_then(|n| ctx.st.addressing.get(n).cloned().map(|t| (n, t))) {
+        Some((n, t)) => {
+            ctx.st.addressing.insert("To".into(), t);
+            if ctx.st.inbound.contains(n) {
+                ctx.st.inbound.insert("To".into());
+            } else {
+                ctx.st.inbound.remove("To");
+            }
+        }
+        None => {
+            ctx.st.addressing.remove("To");
+            ctx.st.inbound.remove("To");
+        }
+    }
 }
 
 pub(crate) fn exprs(m: &MakeFaultOp, visit: &mut dyn FnMut(&CompiledExpr)) {

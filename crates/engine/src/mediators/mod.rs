@@ -46,6 +46,9 @@ pub(crate) struct Node {
     /// The only body access is `json-eval($)`, which reads the raw JSON text when the body is
     /// unbuilt JSON (no DOM needed).
     pub raw_json_ok: bool,
+    /// One of its expressions reads a WS-Addressing property (`get-property('To')`, …): a SOAP
+    /// request's body is built first so the client's addressing headers are known.
+    pub reads_addressing: bool,
 }
 
 /// The closed set of compiled mediators: one variant per module.
@@ -144,8 +147,12 @@ pub(crate) fn node(
     registry_keys(&op, &mut keys);
     let mut touches = false;
     let mut needs_dom = false;
+    let mut reads_addressing = false;
     visit_exprs(&op, &mut |e| {
         keys.extend(e.registry_keys().iter().cloned());
+        reads_addressing |= e.property_reads().iter().any(|(sc, n)| {
+            *sc == synaptic_expr::Scope::Default && header::ADDRESSING.contains(&n.as_str())
+        });
         if e.touches_body() {
             touches = true;
             let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -164,6 +171,7 @@ pub(crate) fn node(
         registry_keys: keys.into_iter().collect(),
         touches_body: touches,
         raw_json_ok: touches && !needs_dom,
+        reads_addressing,
     })
 }
 

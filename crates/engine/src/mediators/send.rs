@@ -37,8 +37,9 @@ pub(crate) async fn run(
             respond_status(ctx);
             return Ok(Step::End(Flow::Respond));
         }
-        // an address set with `<header name="To">` is where Synapse sends the message
-        if !ctx.st.addressing.contains_key("To") {
+        // an address set with `<header name="To">` is where Synapse sends the message;
+        // a client's own `wsa:To` is not followed (the client would pick the backend)
+        if !ctx.st.addressing.contains_key("To") || ctx.st.inbound.contains("To") {
             return Ok(Step::End(Flow::Continue));
         }
         endpoint = Some(EndpointIr::Default);
@@ -50,6 +51,9 @@ pub(crate) async fn run(
     call(engine, &engine.program.ir.endpoints, &c, ctx).await?;
     Ok(match s.receive {
         Some(r) => Step::Receive(r),
-        None => Step::End(Flow::Respond),
+        None => {
+            ctx.st.sent = true;
+            Step::End(Flow::Respond)
+        }
     })
 }

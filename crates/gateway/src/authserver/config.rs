@@ -41,12 +41,49 @@ pub struct AuthServerConfig {
     /// URL of a logo image.
     pub approval_logo: Option<String>,
     pub approval_footer: Option<String>,
+    /// `opaque` (default) or `jwt` (RFC 9068, validated with the published keys).
+    pub access_token_format: Option<String>,
+    /// Algorithm of the generated signing keys: `ES256` (default).
+    pub signing_algorithm: Option<String>,
+    /// Days a signing key signs before a new one replaces it (default 30).
+    pub key_rotation_days: Option<f64>,
+    /// `aud` of JWT access tokens issued without a resource indicator (default: the issuer).
+    pub default_audience: Option<String>,
+    /// Seconds between reads of the revocation list from the store (default 1).
+    pub revocation_sync: Option<f64>,
+    /// Seconds a DPoP proof is accepted before or after its `iat` (default 60).
+    pub dpop_window: Option<u32>,
+    /// Allow the implicit and password grants for clients that list them (default false).
+    #[serde(default)]
+    pub legacy_grants: bool,
+    /// Issuers whose JWT access tokens secured APIs accept.
+    #[serde(default)]
+    pub trusted_issuer: Vec<TrustedIssuerConfig>,
     #[serde(default)]
     pub scope: Vec<ScopeConfig>,
     #[serde(default)]
     pub client: Vec<ClientConfig>,
     #[serde(default)]
     pub user: Vec<UserConfig>,
+}
+
+/// `[[auth_server.trusted_issuer]]`: another authorization server (another synaptic, any
+/// OpenID Connect provider) whose JWT access tokens are accepted.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Where its keys are published (RFC 7517 JWK Set).
+    pub jwks_uri: String,
+    /// The `aud` its tokens must carry (default: the issuer).
+    pub audience: Option<String>,
+    /// Seconds to wait for the key set (default 5).
+    pub timeout: Option<f64>,
+    /// Least seconds between two fetches of the key set, for unknown `kid`s (default 10).
+    pub min_refetch: Option<f64>,
+    /// Seconds a fetched key set is used before it is fetched again (default 3600).
+    pub cache_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -103,4 +140,124 @@ impl std::fmt::Debug for ClientConfig {
 pub struct UserConfig {
     pub name: String,
     pub password_hash: String,
+}
+
+/// Configuration mistakes of `[auth_server]` that `serve --check` reports with their place.
+pub(crate) fn validate(
+    config: &crate::config::Config,
+    err: &mut dyn FnMut(&[crate::config::At<'_>], String),
+) {
+    use crate::config::At;
+    let Some(ac) = &config.auth_server else {
+        return;
+    };
+    let at = |k: &'static str| [At::Key("auth_server"), At::Key(k)];
+    match ac.access_token_format.as_deref() {
+        None | Some("opaque") | Some("jwt") => {}
+        Some(f) => err(
+            &at("access_token_format"),
+            format!("unknown access_token_format {f:?} (expected \"opaque\" or \"jwt\")"),
+        ),
+    }
+    if let Some(a) = &ac.signing_algorithm {
+        if synaptic_oauth::server::jwt::SigningAlg::parse(a).is_none() {
+            err(
+                &at("signing_algorithm"),
+                format!("unsupported signing_algorithm {a:?} (expected \"ES256\")"),
+            );
+        }
+    }
+    if let Some(d) = ac.key_rotation_days {
+        if !(d.is_finite() && d > 0.0 && d <= 3650.0) {
+            err(
+                &at("key_rotation_days"),
+                "key_rotation_days must be a positive number of days (at most 3650)".into(),
+            );
+        }
+    }
+    if let Some(s) = ac.revocation_sync {
+        if crate::config::secs(s).is_none() {
+            err(
+                &at("revocation_sync"),
+                "revocation_sync must be a positive number of seconds".into(),
+            );
+        }
+    }
+    if ac.dpop_window.is_some_and(|w| w == 0 || w > 3600) {
+        err(
+            &at("dpop_window"),
+            "dpop_window must be between 1 and 3600 seconds".into(),
+        );
+    }
+    let jwt = ac.access_token_format.as_deref() == Some("jwt");
+    for (i, c) in ac.client.iter().enumerate() {
+        let cat = |k: &'static str| {
+            [
+                At::Key("auth_server"),
+                At::Key("client"),
+                At::Index(i),
+                At::Key(k),
+            ]
+        };
+        let legacy: Vec<&str> = c
+            .grants
+            .iter()
+            .map(String::as_str)
+            .filter(|g| matches!(*g, "password" | "implicit"))
+            .collect();
+        if !legacy.is_empty() && !ac.legacy_grants {
+            err(
+                &cat("grants"),
+                format!(
+                    "client {:?} lists the {} grant, which OAuth 2.1 removed: set `[auth_server] legacy_grants = true` to allow it",
+                    c.id,
+                    legacy.join(" and ")
+                ),
+            );
+        }
+        if jwt {
+            let l = c.token_lifetime.unwrap_or(3600);
+            if l == -1 || l > synaptic_oauth::server::jwt::MAX_JWT_LIFETIME {
+                err(
+                    &cat("token_lifetime"),
+                    format!(
+                        "client {:?}: JWT access tokens must expire within 30 days (token_lifetime at most 2592000)",
+                        c.id
+                    ),
+                );
+            }
+        }
+    }
+    for (i, t) in ac.trusted_issuer.iter().enumerate() {
+        let tat = |k: &'static str| {
+            [
+                At::Key("auth_server"),
+                At::Key("trusted_issuer"),
+                At::Index(i),
+                At::Key(k),
+            ]
+        };
+        if url::Url::parse(&t.issuer).is_err() {
+            err(
+                &tat("issuer"),
+                format!("issuer {:?} is not a URL", t.issuer),
+            );
+        }
+        match url::Url::parse(&t.jwks_uri) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => err(
+                &tat("jwks_uri"),
+                format!("jwks_uri {:?} is not an http(s) URL", t.jwks_uri),
+            ),
+        }
+        for (k, v) in [
+            ("timeout", t.timeout),
+            ("min_refetch", t.min_refetch),
+            ("cache_seconds", t.cache_seconds),
+        ] {
+            if v.is_some_and(|v| crate::config::secs(v).is_none()) {
+                err(&tat(k), format!("{k} must be a positive number of seconds"));
+            }
+        }
+    }
 }

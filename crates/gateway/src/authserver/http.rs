@@ -11,11 +11,12 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use http_body_util::Full;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use synaptic_oauth::server::jwt::TokenFormat;
 use synaptic_oauth::server::secret::ct_eq;
 use synaptic_oauth::server::{
-    AuthServer, AuthorizeError, AuthorizeRequest, ClientCredentials, ErrorCode, GrantType,
-    OAuthError, ResponseType, Secret,
+    AuthServer, AuthorizeError, AuthorizeRequest, ClientCredentials, DpopRequest, ErrorCode,
+    GrantType, OAuthError, ResponseType, Secret,
 };
 
 pub const TOKEN: &str = "/oauth2/token";
@@ -24,6 +25,17 @@ pub const REVOKE: &str = "/oauth2/revoke";
 pub const INTROSPECT: &str = "/oauth2/introspect";
 pub const METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const ADMIN_PURGE: &str = "/oauth2/admin/purge";
+pub const JWKS: &str = "/oauth2/jwks";
+/// RFC 9728 protected-resource metadata: this prefix followed by a secured API's context.
+pub const RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
+
+/// A secured API as its protected-resource metadata describes it.
+#[derive(Debug, Clone)]
+pub struct ProtectedResource {
+    pub name: String,
+    pub context: String,
+    pub scopes: Vec<String>,
+}
 
 const CSRF_COOKIE: &str = "synaptic_csrf";
 /// Pending approvals live this long (seconds).
@@ -36,38 +48,35 @@ const BUSY_RETRY_AFTER: &str = "1";
 pub struct Endpoints {
     server: Arc<AuthServer>,
     page: PageSettings,
-    issuer: Option<String>,
-    /// The address the gateway listens on: the issuer when none is configured.
-    listener: OnceLock<SocketAddr>,
     admin_token: Option<Secret>,
     metrics: super::AuthMetrics,
     /// Requests waiting for the resource owner, sealed into the approval form.
     approvals: Approvals,
+    resources: Vec<ProtectedResource>,
 }
 
 impl Endpoints {
     pub fn new(
         server: Arc<AuthServer>,
         page: PageSettings,
-        issuer: Option<String>,
         admin_token: Option<Secret>,
         metrics: super::AuthMetrics,
+        resources: Vec<ProtectedResource>,
     ) -> Self {
         Endpoints {
             server,
             page,
-            issuer,
-            listener: OnceLock::new(),
             admin_token,
             metrics,
             approvals: Approvals::new(PENDING_TTL),
+            resources,
         }
     }
 
     /// Where the gateway listens; the issuer (and every endpoint of the metadata) is derived
     /// from it when `[auth_server] issuer` is not set. The first address given is kept.
     pub fn set_listener(&self, addr: SocketAddr) {
-        let _ = self.listener.set(addr);
+        self.server.settings().issuer.set_listener(addr);
     }
 }
 
@@ -228,13 +237,75 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 impl Endpoints {
     /// The configured issuer, or `http://<listen address>`; never taken from the request.
     fn issuer(&self) -> String {
-        if let Some(i) = &self.issuer {
-            return i.trim_end_matches('/').to_string();
+        self.server.issuer()
+    }
+
+    fn protected_resource(&self, path: &str) -> Option<&ProtectedResource> {
+        let ctx = path.strip_prefix(RESOURCE_METADATA)?;
+        self.resources.iter().find(|r| r.context == ctx)
+    }
+
+    /// RFC 9728 metadata of a secured API.
+    fn resource_metadata(&self, method: &Method, path: &str) -> HookResponse {
+        if method != Method::GET && method != Method::HEAD {
+            return method_not_allowed("GET");
         }
-        match self.listener.get() {
-            Some(a) => format!("http://{a}"),
-            None => "http://127.0.0.1".to_string(),
+        let Some(r) = self.protected_resource(path) else {
+            return response(
+                StatusCode::NOT_FOUND,
+                "application/json",
+                r#"{"error":"not_found"}"#,
+            );
+        };
+        let iss = self.issuer();
+        let mut body = serde_json::json!({
+            "resource": self.server.resource_id(&r.context),
+            "resource_name": r.name,
+            "authorization_servers": [iss],
+            "scopes_supported": r.scopes,
+            "bearer_methods_supported": ["header"],
+        });
+        if self.jwt() {
+            body["dpop_signing_alg_values_supported"] = synaptic_oauth::server::dpop::ALGS
+                .split(' ')
+                .collect::<Vec<_>>()
+                .into();
+            body["dpop_bound_access_tokens_required"] = false.into();
         }
+        let mut resp = response(StatusCode::OK, "application/json", body.to_string());
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=300"),
+        );
+        resp
+    }
+
+    fn jwt(&self) -> bool {
+        self.server.settings().token_format == TokenFormat::Jwt
+    }
+
+    /// `GET /oauth2/jwks`: the public keys of JWT access tokens (404 with opaque tokens).
+    fn jwks(&self, method: &Method) -> HookResponse {
+        if !self.jwt() {
+            return response(
+                StatusCode::NOT_FOUND,
+                "application/json",
+                r#"{"error":"not_found"}"#,
+            );
+        }
+        if method != Method::GET && method != Method::HEAD {
+            return method_not_allowed("GET");
+        }
+        let mut r = response(
+            StatusCode::OK,
+            "application/jwk-set+json",
+            self.server.jwks().to_string(),
+        );
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        );
+        r
     }
 
     async fn token(
@@ -270,7 +341,36 @@ impl Endpoints {
             .find(|(k, _)| k == "grant_type")
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
-        match self.server.token(&pairs, basic.as_ref()).await {
+        let proofs: Vec<&HeaderValue> = headers.get_all("dpop").iter().collect();
+        let proof = match proofs.as_slice() {
+            [] => None,
+            [one] => match one.to_str() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    return oauth_error(
+                        &OAuthError::new(ErrorCode::InvalidDpopProof, "malformed DPoP proof"),
+                        basic_used,
+                    )
+                }
+            },
+            _ => {
+                return oauth_error(
+                    &OAuthError::new(ErrorCode::InvalidDpopProof, "more than one DPoP proof"),
+                    basic_used,
+                )
+            }
+        };
+        let mut urls = vec![format!("{}{TOKEN}", self.issuer())];
+        if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+            urls.push(format!("http://{host}{TOKEN}"));
+            urls.push(format!("https://{host}{TOKEN}"));
+        }
+        let dpop = proof.map(|proof| DpopRequest { proof, urls: &urls });
+        match self
+            .server
+            .token_with_dpop(&pairs, basic.as_ref(), dpop)
+            .await
+        {
             Ok(t) => {
                 self.metrics.token(&grant, "issued");
                 json(StatusCode::OK, t.to_json())
@@ -365,21 +465,33 @@ impl Endpoints {
             .iter()
             .map(|s| s.name.as_str())
             .collect();
-        let body = serde_json::json!({
+        let legacy = self.server.settings().legacy_grants;
+        let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
+        if legacy {
+            grants.extend(["password", "implicit"]);
+        }
+        let mut body = serde_json::json!({
             "issuer": iss,
             "authorization_endpoint": format!("{iss}{AUTHORIZE}"),
             "token_endpoint": format!("{iss}{TOKEN}"),
             "revocation_endpoint": format!("{iss}{REVOKE}"),
             "introspection_endpoint": format!("{iss}{INTROSPECT}"),
             "scopes_supported": scopes,
-            "response_types_supported": ["code", "token"],
-            "response_modes_supported": ["query", "fragment"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password", "implicit"],
+            "response_types_supported": if legacy { vec!["code", "token"] } else { vec!["code"] },
+            "response_modes_supported": if legacy { vec!["query", "fragment"] } else { vec!["query"] },
+            "grant_types_supported": grants,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
         });
+        if self.jwt() {
+            body["jwks_uri"] = format!("{iss}{JWKS}").into();
+            body["dpop_signing_alg_values_supported"] = synaptic_oauth::server::dpop::ALGS
+                .split(' ')
+                .collect::<Vec<_>>()
+                .into();
+        }
         let mut r = response(StatusCode::OK, "application/json", body.to_string());
         r.headers_mut().insert(
             header::CACHE_CONTROL,
@@ -564,10 +676,11 @@ impl Endpoints {
 #[async_trait]
 impl LocalService for Endpoints {
     fn matches(&self, path: &str) -> bool {
-        matches!(
-            path,
-            TOKEN | AUTHORIZE | REVOKE | INTROSPECT | METADATA | ADMIN_PURGE
-        )
+        self.protected_resource(path).is_some()
+            || matches!(
+                path,
+                TOKEN | AUTHORIZE | REVOKE | INTROSPECT | METADATA | ADMIN_PURGE | JWKS
+            )
     }
 
     fn listening(&self, addr: SocketAddr) {
@@ -588,6 +701,8 @@ impl LocalService for Endpoints {
             REVOKE => self.revoke(&method, &headers, &body).await,
             INTROSPECT => self.introspect(&method, &headers, &body).await,
             METADATA => self.metadata(&method),
+            JWKS => self.jwks(&method),
+            p if p.starts_with(RESOURCE_METADATA) => self.resource_metadata(&method, p),
             ADMIN_PURGE => self.purge(&method, &headers, peer).await,
             _ => response(
                 StatusCode::NOT_FOUND,

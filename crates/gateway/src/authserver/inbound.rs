@@ -5,6 +5,7 @@
 //! same [`ResourceTable`] over the same normalised path. Unmapped method/path combinations are
 //! denied.
 
+use super::trusted::TrustedIssuer;
 use crate::config::ApiConfig;
 use crate::hooks::{HookResponse, InboundAuth, MatchedRoute, Principal};
 use crate::routing::{ResourceMatch, ResourceTable};
@@ -14,7 +15,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use std::collections::HashMap;
 use std::sync::Arc;
-use synaptic_oauth::server::AuthServer;
+use synaptic_oauth::server::{dpop, jwt, AuthServer};
 
 /// Fault codes of the WSO2 API Manager family (seed 001).
 pub const MISSING_CREDENTIALS: i64 = 900_902;
@@ -32,22 +33,34 @@ const OVERRIDE_HEADERS: [&str; 3] = [
 
 #[derive(Debug)]
 struct ApiRules {
+    /// The API context: `issuer + context` is its resource identifier.
+    context: String,
     table: ResourceTable,
     /// Scopes per resource index (any one suffices; none = any valid token).
     scopes: Vec<Vec<String>>,
 }
 
-/// The `InboundAuth` of the gateway's own authorization server.
+/// The `InboundAuth` of the gateway's own authorization server and of trusted issuers.
 #[derive(Debug)]
 pub struct Enforcer {
-    server: Arc<AuthServer>,
+    /// The gateway's own authorization server (`None` with `enabled = false`: only trusted
+    /// issuers' JWT access tokens are accepted).
+    server: Option<Arc<AuthServer>>,
+    trusted: Vec<Arc<TrustedIssuer>>,
     apis: HashMap<String, ApiRules>,
     metrics: super::AuthMetrics,
+    /// Seconds a DPoP proof is accepted around its `iat`.
+    dpop_window: i64,
+    dpop_replay: dpop::ReplayCache,
+    /// With `[redis]`: proof ids are recorded there, so a proof used at one gateway is a
+    /// replay at every other.
+    shared_replay: Option<Arc<super::redis::RedisStore>>,
 }
 
 impl Enforcer {
     pub fn new(
-        server: Arc<AuthServer>,
+        server: Option<Arc<AuthServer>>,
+        trusted: Vec<Arc<TrustedIssuer>>,
         apis: &[ApiConfig],
         metrics: super::AuthMetrics,
     ) -> Enforcer {
@@ -58,14 +71,24 @@ impl Enforcer {
                 (
                     a.name.clone(),
                     ApiRules {
+                        context: a.context.clone(),
                         table: ResourceTable::for_api(a),
                         scopes: a.resource.iter().map(|r| r.scopes.clone()).collect(),
                     },
                 )
             })
             .collect();
+        let d = synaptic_oauth::server::Settings::default();
+        let (dpop_window, replay_max) = server
+            .as_ref()
+            .map(|s| (s.settings().dpop_window, s.settings().dpop_replay_max))
+            .unwrap_or((d.dpop_window, d.dpop_replay_max));
         Enforcer {
             server,
+            trusted,
+            dpop_window,
+            dpop_replay: dpop::ReplayCache::new(replay_max),
+            shared_replay: None,
             apis,
             metrics,
         }
@@ -140,6 +163,40 @@ fn insufficient_scope(path: &str, scopes: &[String]) -> HookResponse {
     )
 }
 
+fn store_unavailable(e: &dyn std::fmt::Display) -> HookResponse {
+    tracing::error!(error = %e, "token validation failed");
+    fault(
+        StatusCode::SERVICE_UNAVAILABLE,
+        INVALID_CREDENTIALS,
+        "Token validation unavailable",
+        "The authorization server's store is unavailable",
+        None,
+    )
+}
+
+/// The `host[:port]` of a URL as a `Host` header spells it (default ports omitted).
+fn authority(u: &url::Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// 401 with an RFC 9449 `WWW-Authenticate: DPoP` challenge.
+fn dpop_error(error: &str, description: &str) -> HookResponse {
+    fault(
+        StatusCode::UNAUTHORIZED,
+        INVALID_CREDENTIALS,
+        "Invalid Credentials",
+        description,
+        Some(format!(
+            "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{}\"",
+            dpop::ALGS
+        )),
+    )
+}
+
 /// RFC 6750 `b64token`.
 fn is_b64token(t: &str) -> bool {
     !t.is_empty()
@@ -177,6 +234,138 @@ impl InboundAuth for Enforcer {
 }
 
 impl Enforcer {
+    /// Share the DPoP replay cache through Redis.
+    pub fn with_shared_replay(mut self, store: Option<Arc<super::redis::RedisStore>>) -> Self {
+        self.shared_replay = store;
+        self
+    }
+
+    /// RFC 9449: a DPoP-bound token needs the `DPoP` scheme and a proof signed by its key for
+    /// this request (`htm`, `htu`, `iat`, `ath`, unseen `jti`); an unbound one the `Bearer`
+    /// scheme.
+    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
+    async fn check_binding(
+        &self,
+        dpop_scheme: bool,
+        jkt: Option<&str>,
+        token: &str,
+        api: &str,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<(), HookResponse> {
+        let jkt = match (dpop_scheme, jkt) {
+            (false, None) => return Ok(()),
+            (false, Some(_)) => {
+                return Err(dpop_error(
+                    "invalid_token",
+                    "a DPoP-bound token needs the DPoP scheme and a proof",
+                ))
+            }
+            (true, None) => return Err(dpop_error("invalid_token", "the token is not DPoP-bound")),
+            (true, Some(j)) => j,
+        };
+        let bad = |d: &str| dpop_error("invalid_dpop_proof", d);
+        let proofs: Vec<&HeaderValue> = headers.get_all("dpop").iter().collect();
+        let [proof] = proofs.as_slice() else {
+            return Err(bad("exactly one DPoP proof is required"));
+        };
+        let proof = proof.to_str().map_err(|_| bad("malformed DPoP proof"))?;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let context = self.apis.get(api).map(|r| r.context.as_str()).unwrap_or("");
+        let full = format!("{context}{path}");
+        let htu = |u: &str| {
+            url::Url::parse(u).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && authority(&u).eq_ignore_ascii_case(host)
+                    && (u.path() == full || (path == "/" && u.path() == context))
+            })
+        };
+        let now = synaptic_oauth::server::Clock::now(&synaptic_oauth::server::SystemClock);
+        let p = dpop::verify_proof(
+            proof,
+            &dpop::ProofExpect {
+                method: method.as_str(),
+                htu: &htu,
+                access_token: Some(token),
+                now,
+                window: self.dpop_window,
+            },
+        )
+        .map_err(|e| bad(e.0))?;
+        if p.jkt != jkt {
+            return Err(bad("the DPoP proof is not signed by the token's key"));
+        }
+        let fresh = match &self.shared_replay {
+            None => self.dpop_replay.check(&p, p.iat + self.dpop_window, now),
+            Some(r) => {
+                let ttl = (p.iat + self.dpop_window - now).max(1) as u64;
+                match r.first_use(&format!("{}.{}", p.jkt, p.jti), ttl).await {
+                    Ok(fresh) => fresh,
+                    Err(e) => {
+                        tracing::error!(error = %e, "DPoP replay cache unavailable");
+                        false
+                    }
+                }
+            }
+        };
+        if !fresh {
+            return Err(bad("DPoP proof replayed"));
+        }
+        Ok(())
+    }
+
+    /// A JWT access token: this server's (its keys, its revocation list) or a trusted
+    /// issuer's (their published keys). `aud` must be the issuer's audience or the API's
+    /// resource identifier.
+    async fn validate_jwt(
+        &self,
+        api: &str,
+        token: &str,
+    ) -> Result<(Principal, Option<String>), HookResponse> {
+        let invalid = || invalid_token("invalid_token");
+        let (header, iss) = jwt::peek(token).map_err(|_| invalid())?;
+        let context = self.apis.get(api).map(|r| r.context.as_str());
+        let verified = match &self.server {
+            Some(server) if server.issuer() == iss => {
+                let mut auds = vec![server.default_audience()];
+                auds.extend(context.map(|c| server.resource_id(c)));
+                server
+                    .validate_jwt(token, header.kid.as_deref(), &auds)
+                    .await
+                    .map_err(|e| store_unavailable(&e))?
+            }
+            _ => match self.trusted.iter().find(|t| t.issuer == iss) {
+                Some(t) => {
+                    let extra = context.map(|c| format!("{}{c}", iss.trim_end_matches('/')));
+                    let now =
+                        synaptic_oauth::server::Clock::now(&synaptic_oauth::server::SystemClock);
+                    t.verify(token, &header, &t.audiences(extra), now).await
+                }
+                None => None,
+            },
+        };
+        let v = verified.ok_or_else(invalid)?;
+        let client_id = if v.client_id.is_empty() {
+            v.sub.clone()
+        } else {
+            v.client_id.clone()
+        };
+        let username = (!v.sub.is_empty() && v.sub != client_id).then(|| v.sub.clone());
+        Ok((
+            Principal {
+                client_id,
+                username,
+                scopes: v.scopes,
+            },
+            v.jkt,
+        ))
+    }
+
     fn count(&self, r: &Result<Principal, HookResponse>) {
         match r {
             Ok(_) => self.metrics.inbound_allowed.inc(),
@@ -220,37 +409,51 @@ impl Enforcer {
         if auth.next().is_some() {
             return Err(invalid_token("invalid_request"));
         }
-        let Some(token) = value
+        let Some((scheme, token)) = value
             .to_str()
             .ok()
             .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
+            .filter(|(scheme, _)| {
+                scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")
+            })
+            .map(|(s, t)| (s, t.trim()))
         else {
             return Err(missing_credentials());
         };
+        let dpop_scheme = scheme.eq_ignore_ascii_case("dpop");
         if !is_b64token(token) {
             return Err(invalid_token("invalid_token"));
         }
-        let record = match self.server.validate_access(token).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(invalid_token("invalid_token")),
-            Err(e) => {
-                tracing::error!(error = %e, "token validation failed");
-                return Err(fault(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    INVALID_CREDENTIALS,
-                    "Token validation unavailable",
-                    "The authorization server's store is unavailable",
-                    None,
-                ));
+        let principal = if token.bytes().filter(|b| *b == b'.').count() == 2 {
+            let (principal, jkt) = self.validate_jwt(api, token).await?;
+            self.check_binding(
+                dpop_scheme,
+                jkt.as_deref(),
+                token,
+                api,
+                method,
+                path,
+                headers,
+            )
+            .await?;
+            principal
+        } else if dpop_scheme {
+            return Err(dpop_error("invalid_token", "the token is not DPoP-bound"));
+        } else {
+            let Some(server) = &self.server else {
+                return Err(invalid_token("invalid_token"));
+            };
+            match server.validate_access(token).await {
+                Ok(Some(r)) => Principal {
+                    client_id: r.client_id,
+                    username: r.username,
+                    scopes: r.scopes,
+                },
+                Ok(None) => return Err(invalid_token("invalid_token")),
+                Err(e) => return Err(store_unavailable(&e)),
             }
         };
-        let principal = Principal {
-            client_id: record.client_id.clone(),
-            username: record.username.clone(),
-            scopes: record.scopes.clone(),
-        };
+        let record = &principal;
         if let Some(need) = matched {
             return if need.is_empty() || need.iter().any(|s| record.scopes.contains(s)) {
                 Ok(principal)

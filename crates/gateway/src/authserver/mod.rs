@@ -12,6 +12,7 @@ pub mod page;
 pub mod pending;
 pub mod redis;
 pub mod sqlite;
+pub mod trusted;
 
 use crate::config::Config;
 use crate::hooks::{InboundAuth, LocalService};
@@ -20,10 +21,12 @@ use sqlite::{SqliteStore, SOURCE_CONFIG};
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use synaptic_oauth::server::gate::GateLimits;
+use synaptic_oauth::server::jwt::{IssuerCell, SigningAlg, TokenFormat};
 use synaptic_oauth::server::secret::{hash_password, is_valid_stored_hash, verify_secret};
 use synaptic_oauth::server::{
     AuthServer, Client, GrantType, ScopeDef, Secret, Settings, Store, StoreError, SystemClock, User,
 };
+use trusted::TrustedIssuer;
 
 /// Default store, relative to the config file's folder.
 pub const DEFAULT_STORE: &str = "data/auth.db";
@@ -43,6 +46,8 @@ pub enum AuthServerError {
     },
     #[error(transparent)]
     BadTemplate(#[from] page::TemplateError),
+    #[error("[auth_server] signing keys: {0}")]
+    Keys(String),
 }
 
 /// What administration needs beyond [`Store`]: where clients and users came from (the file or
@@ -136,8 +141,20 @@ pub async fn build(
     config: &Config,
     metrics: &crate::metrics::Registry,
 ) -> Result<(Option<Arc<dyn InboundAuth>>, Vec<Arc<dyn LocalService>>), AuthServerError> {
-    match build_parts_with(config, AuthMetrics::new(metrics)).await? {
-        None => Ok((None, Vec::new())),
+    let metrics = AuthMetrics::new(metrics);
+    match build_parts_with(config, metrics.clone()).await? {
+        None => {
+            // `enabled = false`: only trusted issuers' tokens
+            let trusted = trusted_issuers(config)?;
+            if trusted.is_empty() {
+                return Ok((None, Vec::new()));
+            }
+            let inbound: Arc<dyn InboundAuth> = Arc::new(
+                inbound::Enforcer::new(None, trusted, &config.api, metrics)
+                    .with_shared_replay(shared_replay(config)?),
+            );
+            Ok((Some(inbound), Vec::new()))
+        }
         Some(p) => {
             let svc: Arc<dyn LocalService> = p.endpoints;
             Ok((Some(p.inbound), vec![svc]))
@@ -162,8 +179,12 @@ async fn build_parts_with(
     let server = Arc::new(AuthServer::new(
         store.into_store(),
         Arc::new(SystemClock),
-        settings(ac),
+        settings(config, ac),
     ));
+    server
+        .load_keys()
+        .await
+        .map_err(|e| AuthServerError::Keys(e.to_string()))?;
     let page = page_settings(config, ac)?;
     let admin_token = match &ac.admin_token_env {
         Some(var) => std::env::var(var)
@@ -178,13 +199,27 @@ async fn build_parts_with(
     let endpoints = Arc::new(http::Endpoints::new(
         server.clone(),
         page,
-        ac.issuer.clone(),
         admin_token,
         metrics.clone(),
+        protected_resources(config),
     ));
-    let inbound: Arc<dyn InboundAuth> =
-        Arc::new(inbound::Enforcer::new(server.clone(), &config.api, metrics));
+    let inbound: Arc<dyn InboundAuth> = Arc::new(
+        inbound::Enforcer::new(
+            Some(server.clone()),
+            trusted_issuers(config)?,
+            &config.api,
+            metrics,
+        )
+        .with_shared_replay(shared_replay(config)?),
+    );
     spawn_purge(&server, ac.purge_interval.unwrap_or(3600));
+    if server.settings().token_format == TokenFormat::Jwt {
+        let every = ac
+            .revocation_sync
+            .and_then(crate::config::secs)
+            .unwrap_or(std::time::Duration::from_secs(1));
+        spawn_revocation_sync(&server, every);
+    }
     Ok(Some(Parts {
         server,
         inbound,
@@ -214,9 +249,87 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn AdminStore>, AuthServerErro
     Ok(Arc::new(SqliteStore::open(&store_path(config))?))
 }
 
-fn settings(ac: &AuthServerConfig) -> Settings {
+/// The secured APIs, for their RFC 9728 metadata.
+fn protected_resources(config: &Config) -> Vec<http::ProtectedResource> {
+    config
+        .api
+        .iter()
+        .filter(|a| a.is_oauth2_secured())
+        .map(|a| {
+            let mut scopes: Vec<String> = Vec::new();
+            for s in a.resource.iter().flat_map(|r| r.scopes.iter()) {
+                if !scopes.contains(s) {
+                    scopes.push(s.clone());
+                }
+            }
+            http::ProtectedResource {
+                name: a.name.clone(),
+                context: a.context.clone(),
+                scopes,
+            }
+        })
+        .collect()
+}
+
+/// The Redis that shares DPoP proof ids between gateways, when `[redis]` is configured.
+fn shared_replay(config: &Config) -> Result<Option<Arc<redis::RedisStore>>, AuthServerError> {
+    match &config.redis {
+        Some(r) => Ok(Some(Arc::new(redis::RedisStore::new(
+            &r.url,
+            r.key_prefix.as_deref(),
+        )?))),
+        None => Ok(None),
+    }
+}
+
+/// The trusted issuers of a configuration.
+pub fn trusted_issuers(config: &Config) -> Result<Vec<Arc<TrustedIssuer>>, AuthServerError> {
+    let Some(ac) = &config.auth_server else {
+        return Ok(Vec::new());
+    };
+    ac.trusted_issuer
+        .iter()
+        .map(|t| {
+            trusted::TrustedIssuer::new(t)
+                .map(Arc::new)
+                .map_err(AuthServerError::Config)
+        })
+        .collect()
+}
+
+fn settings(config: &Config, ac: &AuthServerConfig) -> Settings {
     let d = Settings::default();
     Settings {
+        token_format: match ac.access_token_format.as_deref() {
+            Some("jwt") => TokenFormat::Jwt,
+            _ => TokenFormat::Opaque,
+        },
+        signing_alg: ac
+            .signing_algorithm
+            .as_deref()
+            .and_then(SigningAlg::parse)
+            .unwrap_or_default(),
+        key_rotation_secs: ac
+            .key_rotation_days
+            .filter(|d| d.is_finite() && *d > 0.0)
+            .map(|d| (d * 86_400.0).min(3650.0 * 86_400.0) as i64)
+            .unwrap_or(d.key_rotation_secs)
+            .max(1),
+        default_audience: ac.default_audience.clone(),
+        resources: config
+            .api
+            .iter()
+            .filter(|a| a.is_oauth2_secured())
+            .map(|a| a.context.clone())
+            .collect(),
+        issuer: Arc::new(IssuerCell::new(ac.issuer.clone())),
+        legacy_grants: ac.legacy_grants,
+        dpop_window: ac
+            .dpop_window
+            .map(i64::from)
+            .unwrap_or(d.dpop_window)
+            .clamp(1, 3600),
+        dpop_replay_max: d.dpop_replay_max,
         code_lifetime: ac.code_lifetime.unwrap_or(d.code_lifetime).clamp(1, 600),
         refresh_token_lifetime: ac
             .refresh_token_lifetime
@@ -267,6 +380,24 @@ fn page_settings(
     }
     p.logo = ac.approval_logo.clone();
     Ok(p)
+}
+
+fn spawn_revocation_sync(server: &Arc<AuthServer>, every: std::time::Duration) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak: Weak<AuthServer> = Arc::downgrade(server);
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(server) = weak.upgrade() else { break };
+            if let Err(e) = server.sync_revocations().await {
+                tracing::warn!(error = %e, "cannot read the revocation list");
+            }
+        }
+    });
 }
 
 fn spawn_purge(server: &Arc<AuthServer>, interval: u64) {

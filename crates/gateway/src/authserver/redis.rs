@@ -5,16 +5,19 @@
 //!
 //! Keys under `<prefix>:as:` — `client:<id>`, `clients` (set), `user:<name>`, `users` (set),
 //! `family:<id>`, `family:<id>:revoked`, `client:<id>:families` (set), `code:<hash>`,
-//! `code:<hash>:used`, `token:<hash>`, `token:<hash>:consumed`, `tokens` (set). Codes and
-//! tokens expire with Redis TTLs at their own expiry.
+//! `code:<hash>:used`, `token:<hash>`, `token:<hash>:consumed`, `tokens` (set),
+//! `signing_keys` (hash by `kid`), `revocations` (sorted set of family ids by revocation time).
+//! Codes and tokens expire with Redis TTLs at their own expiry.
 
 use super::AdminStore;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::{json, Value};
 use std::time::Duration;
+use synaptic_oauth::server::jwt::{StoredKey, LEEWAY, MAX_JWT_LIFETIME};
 use synaptic_oauth::server::{
-    Client, CodeRecord, Consume, Family, GrantType, Store, StoreError, TokenKind, TokenRecord, User,
+    Client, CodeRecord, Consume, Family, GrantType, Secret, Store, StoreError, TokenKind,
+    TokenRecord, User,
 };
 use tokio::sync::Mutex;
 
@@ -151,6 +154,26 @@ fn family_from(s: &str, revoked: bool) -> Option<Family> {
     })
 }
 
+fn key_json(k: &StoredKey) -> String {
+    json!({
+        "kid": k.kid, "alg": k.alg, "private_pkcs8": k.private_pkcs8.expose(),
+        "created_at": k.created_at, "retires_at": k.retires_at, "keep_until": k.keep_until,
+    })
+    .to_string()
+}
+
+fn key_from(s: &str) -> Option<StoredKey> {
+    let v: Value = serde_json::from_str(s).ok()?;
+    Some(StoredKey {
+        kid: v["kid"].as_str()?.to_string(),
+        alg: v["alg"].as_str()?.to_string(),
+        private_pkcs8: Secret::new(v["private_pkcs8"].as_str()?),
+        created_at: v["created_at"].as_i64()?,
+        retires_at: v["retires_at"].as_i64()?,
+        keep_until: v["keep_until"].as_i64()?,
+    })
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -190,6 +213,26 @@ impl RedisStore {
             .map_err(err)?;
         *slot = Some(c.clone());
         Ok(c)
+    }
+
+    /// Record a one-time id (a DPoP proof's) for `ttl` seconds; `false` when it was recorded
+    /// before (a replay). Only the id's SHA-256 is written.
+    pub async fn first_use(&self, id: &str, ttl: u64) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let key = self.k(&format!(
+            "dpop:{}",
+            synaptic_oauth::server::secret::sha256_hex(id)
+        ));
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.max(1))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(set.is_some())
     }
 
     async fn get(&self, key: String) -> Result<Option<String>, StoreError> {
@@ -346,8 +389,16 @@ impl Store for RedisStore {
             .await?
             .and_then(|s| family_from(&s, revoked)))
     }
-    async fn revoke_family(&self, id: &str, _now: i64) -> Result<(), StoreError> {
+    async fn revoke_family(&self, id: &str, now: i64) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
+        let _: i64 = redis::cmd("ZADD")
+            .arg(self.k("revocations"))
+            .arg("NX")
+            .arg(now)
+            .arg(id)
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
         let _: () = redis::cmd("SET")
             .arg(self.k(&format!("family:{id}:revoked")))
             .arg("1")
@@ -453,9 +504,68 @@ impl Store for RedisStore {
         out.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then(a.hash.cmp(&b.hash)));
         Ok(out)
     }
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let mut c = self.conn().await?;
+        let all: Vec<String> = redis::cmd("HVALS")
+            .arg(self.k("signing_keys"))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(all.iter().filter_map(|s| key_from(s)).collect())
+    }
+    async fn put_signing_key(&self, k: &StoredKey) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let prev: Option<String> = redis::cmd("HGET")
+            .arg(self.k("signing_keys"))
+            .arg(&k.kid)
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        let mut k = k.clone();
+        if let Some(p) = prev.as_deref().and_then(key_from) {
+            k.keep_until = k.keep_until.max(p.keep_until);
+        }
+        let _: i64 = redis::cmd("HSET")
+            .arg(self.k("signing_keys"))
+            .arg(&k.kid)
+            .arg(key_json(&k))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut c = self.conn().await?;
+        let rows: Vec<(String, i64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.k("revocations"))
+            .arg(since)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(rows)
+    }
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         let mut removed = 0;
         let mut c = self.conn().await?;
+        let _: i64 = redis::cmd("ZREMRANGEBYSCORE")
+            .arg(self.k("revocations"))
+            .arg("-inf")
+            .arg(now - MAX_JWT_LIFETIME - LEEWAY)
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        for k in self.signing_keys().await? {
+            if k.keep_until <= now {
+                let _: i64 = redis::cmd("HDEL")
+                    .arg(self.k("signing_keys"))
+                    .arg(&k.kid)
+                    .query_async(&mut c)
+                    .await
+                    .map_err(err)?;
+            }
+        }
         for h in self.smembers(self.k("tokens")).await? {
             let t = self.token(&h).await?;
             let gone = match &t {

@@ -5,8 +5,10 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::Mutex;
+use synaptic_oauth::server::jwt::{StoredKey, LEEWAY, MAX_JWT_LIFETIME};
 use synaptic_oauth::server::{
-    Client, CodeRecord, Consume, Family, GrantType, Store, StoreError, TokenKind, TokenRecord, User,
+    Client, Clock as _, CodeRecord, Consume, Family, GrantType, Secret, Store, StoreError,
+    SystemClock, TokenKind, TokenRecord, User,
 };
 
 /// Where a client or user row came from: `config` rows are replaced at every start.
@@ -65,6 +67,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     generation INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS tokens_family ON tokens(family_id);
 CREATE INDEX IF NOT EXISTS tokens_client ON tokens(client_id);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY, alg TEXT NOT NULL, private_pkcs8 TEXT NOT NULL,
+    created_at INTEGER NOT NULL, retires_at INTEGER NOT NULL, keep_until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revocations (
+    family_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS revocations_at ON revocations(revoked_at);
 ";
 
 const TOKEN_COLS: &str = "t.hash, t.kind, t.client_id, t.username, t.scopes, t.family_id, \
@@ -287,6 +295,12 @@ fn revoke_family_tx(db: &Connection, id: &str, now: i64) -> Result<(), StoreErro
         params![id, now],
     )
     .map_err(err("cannot revoke a family"))?;
+    db.execute(
+        "INSERT INTO revocations (family_id, revoked_at) VALUES (?1, ?2) \
+         ON CONFLICT(family_id) DO NOTHING",
+        params![id, now],
+    )
+    .map_err(err("cannot record a revocation"))?;
     db.execute("UPDATE tokens SET revoked = 1 WHERE family_id = ?1", [id])
         .map_err(err("cannot revoke tokens"))?;
     Ok(())
@@ -324,6 +338,12 @@ impl Store for SqliteStore {
         self.with(|db| {
             db.execute("UPDATE families SET revoked = 1 WHERE client_id = ?1", [id])
                 .map_err(err("cannot revoke"))?;
+            db.execute(
+                "INSERT OR IGNORE INTO revocations (family_id, revoked_at) \
+                 SELECT id, ?2 FROM families WHERE client_id = ?1",
+                params![id, SystemClock.now()],
+            )
+            .map_err(err("cannot record a revocation"))?;
             db.execute("UPDATE tokens SET revoked = 1 WHERE client_id = ?1", [id])
                 .map_err(err("cannot revoke"))?;
             let n = db
@@ -581,9 +601,71 @@ impl Store for SqliteStore {
                 .map_err(err("cannot list tokens"))
         })
     }
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare(
+                    "SELECT kid, alg, private_pkcs8, created_at, retires_at, keep_until \
+                     FROM signing_keys",
+                )
+                .map_err(err("prepare"))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(StoredKey {
+                        kid: r.get(0)?,
+                        alg: r.get(1)?,
+                        private_pkcs8: Secret::new(r.get::<_, String>(2)?),
+                        created_at: r.get(3)?,
+                        retires_at: r.get(4)?,
+                        keep_until: r.get(5)?,
+                    })
+                })
+                .map_err(err("cannot read signing keys"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot read signing keys"))
+        })
+    }
+    async fn put_signing_key(&self, k: &StoredKey) -> Result<(), StoreError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retires_at, \
+                 keep_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(kid) DO UPDATE SET \
+                 keep_until = MAX(keep_until, excluded.keep_until)",
+                params![
+                    k.kid,
+                    k.alg,
+                    k.private_pkcs8.expose(),
+                    k.created_at,
+                    k.retires_at,
+                    k.keep_until
+                ],
+            )
+            .map_err(err("cannot store a signing key"))?;
+            Ok(())
+        })
+    }
+    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        self.with(|db| {
+            let mut st = db
+                .prepare("SELECT family_id, revoked_at FROM revocations WHERE revoked_at >= ?1")
+                .map_err(err("prepare"))?;
+            let rows = st
+                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err("cannot read revocations"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("cannot read revocations"))
+        })
+    }
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         self.with(|db| {
             let tx = db.unchecked_transaction().map_err(err("begin"))?;
+            tx.execute("DELETE FROM signing_keys WHERE keep_until <= ?1", [now])
+                .map_err(err("cannot purge signing keys"))?;
+            tx.execute(
+                "DELETE FROM revocations WHERE revoked_at <= ?1",
+                [now - MAX_JWT_LIFETIME - LEEWAY],
+            )
+            .map_err(err("cannot purge revocations"))?;
             let n = tx
                 .execute(
                     "DELETE FROM tokens WHERE revoked = 1 \

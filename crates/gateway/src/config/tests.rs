@@ -83,10 +83,19 @@ synaptic.toml:18:16: error[E0402]: invalid uri_template: invalid variable name "
 fn oauth2_security_needs_the_auth_server() {
     check(
         "[[api]]\nname = \"A\"\ncontext = \"/a\"\nsecurity = \"oauth2\"\n",
-        "synaptic.toml:4:12: error[E0402]: security = \"oauth2\" needs `[auth_server] enabled = true`",
+        "synaptic.toml:4:12: error[E0402]: security = \"oauth2\" needs `[auth_server] enabled = true` or a `[[auth_server.trusted_issuer]]`",
     );
     check(
         "[auth_server]\nenabled = true\n[[api]]\nname = \"A\"\ncontext = \"/a\"\nsecurity = \"oauth2\"\n",
         "ok",
+    );
+    // trusted issuers enforce secured APIs without the gateway's own endpoints
+    check(
+        "[auth_server]\nenabled = false\n[[auth_server.trusted_issuer]]\nissuer = \"https://as.test\"\njwks_uri = \"https://as.test/jwks\"\n[[api]]\nname = \"A\"\ncontext = \"/a\"\nsecurity = \"oauth2\"\n",
+        "ok",
+    );
+    check(
+        "[auth_server]\n[[auth_server.trusted_issuer]]\nissuer = \"https://as.test\"\njwks_uri = \"ftp://as.test/jwks\"\n",
+        "synaptic.toml:4:12: error[E0402]: jwks_uri \"ftp://as.test/jwks\" is not an http(s) URL",
     );
 }

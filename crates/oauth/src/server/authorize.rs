@@ -134,7 +134,7 @@ impl AuthServer {
         };
         match params.get("response_type") {
             Some("code") if client.allows(GrantType::AuthorizationCode) => {}
-            Some("token") if client.allows(GrantType::Implicit) => {}
+            Some("token") if client.allows(GrantType::Implicit) && self.settings.legacy_grants => {}
             Some("code") | Some("token") => {
                 return Err(fail(
                     &req,
@@ -201,14 +201,13 @@ impl AuthServer {
                         "code_challenge_method without code_challenge",
                     ))
                 }
-                (None, None) if client.is_public() => {
+                (None, None) => {
                     return Err(fail(
                         &req,
                         ErrorCode::InvalidRequest,
-                        "PKCE (S256) is required for public clients",
+                        "PKCE (S256) is required",
                     ))
                 }
-                (None, None) => {}
             }
         }
         Ok(req)
@@ -252,7 +251,9 @@ impl AuthServer {
                 let family = self
                     .new_family(&req.client, Some(username), &scopes)
                     .await?;
-                let t = self.issue(&req.client, &family, scopes, None).await?;
+                let t = self
+                    .issue(&req.client, &family, scopes, None, None, None)
+                    .await?;
                 let expires = t.expires_in.map(|e| e.to_string());
                 let scope = t.scope.clone();
                 let mut params = vec![

@@ -16,6 +16,10 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     ServerError,
     TemporarilyUnavailable,
+    /// RFC 8707: the `resource` is not one this server issues tokens for.
+    InvalidTarget,
+    /// RFC 9449: the DPoP proof is missing or invalid.
+    InvalidDpopProof,
 }
 
 impl ErrorCode {
@@ -32,6 +36,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 

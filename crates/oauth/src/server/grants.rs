@@ -2,11 +2,12 @@
 //! and introspection (RFC 7662).
 
 use super::error::{ErrorCode, OAuthError};
+use super::jwt::{TokenFormat, MAX_JWT_LIFETIME};
 use super::model::{
     parse_scope, scope_string, Client, Consume, Family, GrantType, TokenKind, TokenRecord,
 };
 use super::secret::{self, Secret};
-use super::{pkce, AuthServer};
+use super::{dpop, pkce, AuthServer};
 use std::collections::HashMap;
 
 /// Credentials from an `Authorization: Basic` header, already form-decoded (RFC 6749 §2.3.1).
@@ -32,13 +33,16 @@ pub struct TokenResponse {
     pub expires_in: Option<i64>,
     pub refresh_token: Option<Secret>,
     pub scope: String,
+    /// Bound to the client's DPoP key (`token_type` `DPoP`).
+    pub dpop: bool,
 }
 
 impl TokenResponse {
     pub fn to_json(&self) -> String {
         let mut m = serde_json::Map::new();
         m.insert("access_token".into(), self.access_token.expose().into());
-        m.insert("token_type".into(), "Bearer".into());
+        let kind = if self.dpop { "DPoP" } else { "Bearer" };
+        m.insert("token_type".into(), kind.into());
         if let Some(e) = self.expires_in {
             m.insert("expires_in".into(), e.into());
         }
@@ -122,7 +126,40 @@ impl Params {
     }
 }
 
+/// The `DPoP` header of a token request and the URLs its `htu` may name.
+#[derive(Debug, Clone, Copy)]
+pub struct DpopRequest<'a> {
+    pub proof: &'a str,
+    /// Accepted `htu` values (the token endpoint under the issuer and under the request's
+    /// `Host`).
+    pub urls: &'a [String],
+}
+
 impl AuthServer {
+    /// Verify a token request's DPoP proof (`htm` POST, `htu` the token endpoint, fresh `iat`,
+    /// unseen `jti`); the key's thumbprint.
+    fn check_dpop_proof(&self, d: &DpopRequest<'_>) -> Result<String, OAuthError> {
+        let bad = |desc| OAuthError::new(ErrorCode::InvalidDpopProof, desc);
+        let now = self.now();
+        let htu = |u: &str| d.urls.iter().any(|x| dpop::same_url(x, u));
+        let window = self.settings.dpop_window;
+        let proof = dpop::verify_proof(
+            d.proof,
+            &dpop::ProofExpect {
+                method: "POST",
+                htu: &htu,
+                access_token: None,
+                now,
+                window,
+            },
+        )
+        .map_err(|e| bad(e.0))?;
+        if !self.dpop_replay.check(&proof, proof.iat + window, now) {
+            return Err(bad("DPoP proof replayed"));
+        }
+        Ok(proof.jkt)
+    }
+
     /// Authenticate the client of a token, revocation or introspection request: HTTP Basic
     /// (`basic`) or `client_id` + `client_secret` in the body, never both; public clients send
     /// only `client_id`. Unknown clients and wrong secrets fail alike, in about the same time.
@@ -200,6 +237,22 @@ impl AuthServer {
         pairs: &[(String, String)],
         basic: Option<&ClientCredentials>,
     ) -> Result<TokenResponse, OAuthError> {
+        self.token_with_dpop(pairs, basic, None).await
+    }
+
+    /// The token endpoint with the request's `DPoP` proof header, if any: a valid proof binds
+    /// JWT access tokens to its key (`cnf.jkt`, `token_type` `DPoP`); an invalid one is
+    /// `invalid_dpop_proof`.
+    pub async fn token_with_dpop(
+        &self,
+        pairs: &[(String, String)],
+        basic: Option<&ClientCredentials>,
+        dpop: Option<DpopRequest<'_>>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let jkt = match dpop {
+            None => None,
+            Some(d) => Some(self.check_dpop_proof(&d)?),
+        };
         let params = Params::parse(pairs).map_err(OAuthError::invalid_request)?;
         let grant = params.required("grant_type", "grant_type is required")?;
         let grant = match GrantType::parse(grant) {
@@ -212,16 +265,19 @@ impl AuthServer {
             }
         };
         let client = self.authenticate(&params, basic).await?;
-        if !client.allows(grant) {
+        if !client.allows(grant) || (grant.is_legacy() && !self.settings.legacy_grants) {
             return Err(OAuthError::unauthorized_client(
                 "the client may not use this grant type",
             ));
         }
         match grant {
-            GrantType::AuthorizationCode => self.grant_code(&client, &params).await,
-            GrantType::RefreshToken => self.grant_refresh(&client, &params).await,
-            GrantType::ClientCredentials => self.grant_client_credentials(&client, &params).await,
-            GrantType::Password => self.grant_password(&client, &params).await,
+            GrantType::AuthorizationCode => self.grant_code(&client, &params, jkt.as_deref()).await,
+            GrantType::RefreshToken => self.grant_refresh(&client, &params, jkt.as_deref()).await,
+            GrantType::ClientCredentials => {
+                self.grant_client_credentials(&client, &params, jkt.as_deref())
+                    .await
+            }
+            GrantType::Password => self.grant_password(&client, &params, jkt.as_deref()).await,
             GrantType::Implicit => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "unsupported grant_type",
@@ -249,7 +305,12 @@ impl AuthServer {
         Ok(scopes)
     }
 
-    async fn grant_code(&self, client: &Client, p: &Params) -> Result<TokenResponse, OAuthError> {
+    async fn grant_code(
+        &self,
+        client: &Client,
+        p: &Params,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         let code = p.required("code", "code is required")?;
         let redirect_uri = p.required("redirect_uri", "redirect_uri is required")?;
         let verifier = p.get("code_verifier");
@@ -260,7 +321,7 @@ impl AuthServer {
             }
             Consume::Replayed(rec) => {
                 tracing::warn!(client = %rec.client_id, "authorization code replayed: revoking its tokens");
-                self.store.revoke_family(&rec.family_id, self.now()).await?;
+                self.revoke_family(&rec.family_id).await?;
                 return Err(OAuthError::invalid_grant("invalid authorization code"));
             }
             Consume::Fresh(rec) => rec,
@@ -284,10 +345,7 @@ impl AuthServer {
                     "code_verifier sent for a code issued without code_challenge",
                 ))
             }
-            (None, None) if client.is_public() => {
-                return Err(OAuthError::invalid_grant("PKCE is required"))
-            }
-            (None, None) => {}
+            (None, None) => return Err(OAuthError::invalid_grant("PKCE is required")),
         }
         let family = Family {
             id: rec.family_id.clone(),
@@ -298,7 +356,8 @@ impl AuthServer {
             revoked: false,
         };
         self.store.insert_family(&family).await?;
-        self.issue(client, &family, rec.scopes.clone(), Some(0))
+        let aud = self.resource_audience(p)?;
+        self.issue(client, &family, rec.scopes.clone(), Some(0), aud, jkt)
             .await
     }
 
@@ -306,6 +365,7 @@ impl AuthServer {
         &self,
         client: &Client,
         p: &Params,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let raw = p.required("refresh_token", "refresh_token is required")?;
         let hash = secret::sha256_hex(raw);
@@ -324,11 +384,12 @@ impl AuthServer {
             .await?
             .ok_or_else(invalid)?;
         let scopes = self.requested_scopes(p.get("scope"), &family.scopes)?;
+        let aud = self.resource_audience(p)?;
         let rec = match self.store.consume_refresh(&hash).await? {
             Consume::Unknown => return Err(invalid()),
             Consume::Replayed(rec) => {
                 tracing::warn!(client = %rec.client_id, "refresh token reused: revoking its family");
-                self.store.revoke_family(&rec.family_id, self.now()).await?;
+                self.revoke_family(&rec.family_id).await?;
                 return Err(invalid());
             }
             Consume::Fresh(rec) => rec,
@@ -346,13 +407,15 @@ impl AuthServer {
             .into_iter()
             .filter(|s| client.scopes.contains(s))
             .collect();
-        self.issue(client, &family, scopes, Some(next)).await
+        self.issue(client, &family, scopes, Some(next), aud, jkt)
+            .await
     }
 
     async fn grant_client_credentials(
         &self,
         client: &Client,
         p: &Params,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         if client.is_public() {
             return Err(OAuthError::unauthorized_client(
@@ -360,14 +423,16 @@ impl AuthServer {
             ));
         }
         let scopes = self.requested_scopes(p.get("scope"), &client.scopes)?;
+        let aud = self.resource_audience(p)?;
         let family = self.new_family(client, None, &scopes).await?;
-        self.issue(client, &family, scopes, None).await
+        self.issue(client, &family, scopes, None, aud, jkt).await
     }
 
     async fn grant_password(
         &self,
         client: &Client,
         p: &Params,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         if client.is_public() {
             return Err(OAuthError::unauthorized_client(
@@ -377,13 +442,14 @@ impl AuthServer {
         let username = p.required("username", "username is required")?;
         let password = p.required("password", "password is required")?;
         let scopes = self.requested_scopes(p.get("scope"), &client.scopes)?;
+        let aud = self.resource_audience(p)?;
         if !self.authenticate_user(username, password).await? {
             return Err(OAuthError::invalid_grant(
                 "invalid resource owner credentials",
             ));
         }
         let family = self.new_family(client, Some(username), &scopes).await?;
-        self.issue(client, &family, scopes, Some(0)).await
+        self.issue(client, &family, scopes, Some(0), aud, jkt).await
     }
 
     pub(crate) async fn new_family(
@@ -404,18 +470,71 @@ impl AuthServer {
         Ok(family)
     }
 
+    /// The audience a token request names with an RFC 8707 `resource` indicator: `None` when
+    /// absent, `invalid_target` unless it is the resource identifier of a secured API.
+    fn resource_audience(&self, p: &Params) -> Result<Option<String>, OAuthError> {
+        let Some(r) = p.get("resource") else {
+            return Ok(None);
+        };
+        let target = |d| OAuthError::new(ErrorCode::InvalidTarget, d);
+        let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none() && u.has_host());
+        if !ok {
+            return Err(target(
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        if self
+            .settings
+            .resources
+            .iter()
+            .any(|ctx| self.resource_id(ctx) == r)
+        {
+            Ok(Some(r.to_string()))
+        } else {
+            Err(target("unknown resource"))
+        }
+    }
+
     /// Issue an access token (and a refresh token of `refresh_generation` when the client's
-    /// refresh limit allows one more refresh).
+    /// refresh limit allows one more refresh). `audience`: a resource indicator's target (JWT
+    /// `aud`; the default audience when `None`).
     pub(crate) async fn issue(
         &self,
         client: &Client,
         family: &Family,
         scopes: Vec<String>,
         refresh_generation: Option<u32>,
+        audience: Option<String>,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
         let expires_in = (client.token_lifetime >= 0).then_some(client.token_lifetime);
-        let access = secret::random_token("syn_at_");
+        let access = match self.settings.token_format {
+            TokenFormat::Opaque => secret::random_token("syn_at_"),
+            TokenFormat::Jwt => {
+                let lifetime = expires_in
+                    .filter(|l| *l <= MAX_JWT_LIFETIME)
+                    .ok_or(OAuthError::unauthorized_client(
+                        "JWT access tokens expire within 30 days: the client's token_lifetime is too long",
+                    ))?;
+                let exp = now + lifetime;
+                let mut claims = serde_json::json!({
+                    "iss": self.issuer(),
+                    "sub": family.username.clone().unwrap_or_else(|| client.id.clone()),
+                    "aud": audience.unwrap_or_else(|| self.default_audience()),
+                    "exp": exp,
+                    "iat": now,
+                    "nbf": now,
+                    "jti": format!("{}.{}", family.id, &secret::random_id()[..16]),
+                    "client_id": client.id,
+                    "scope": scope_string(&scopes),
+                });
+                if let Some(k) = jkt {
+                    claims["cnf"] = serde_json::json!({ "jkt": k });
+                }
+                Secret::new(self.sign_access(&claims, exp).await?)
+            }
+        };
         self.store
             .insert_token(&TokenRecord {
                 hash: secret::sha256_hex(access.expose()),
@@ -461,6 +580,7 @@ impl AuthServer {
             expires_in,
             refresh_token: refresh,
             scope: scope_string(&scopes),
+            dpop: jkt.is_some() && self.settings.token_format == TokenFormat::Jwt,
         })
     }
 
@@ -470,7 +590,7 @@ impl AuthServer {
         let hash = secret::sha256_hex(token);
         if let Some(t) = self.store.token(&hash).await? {
             if t.client_id == client.id {
-                self.store.revoke_family(&t.family_id, self.now()).await?;
+                self.revoke_family(&t.family_id).await?;
             } else {
                 tracing::warn!(caller = %client.id, "revocation of another client's token ignored");
             }
@@ -482,7 +602,7 @@ impl AuthServer {
     pub async fn revoke_hash(&self, hash: &str) -> Result<bool, OAuthError> {
         match self.store.token(hash).await? {
             Some(t) => {
-                self.store.revoke_family(&t.family_id, self.now()).await?;
+                self.revoke_family(&t.family_id).await?;
                 Ok(true)
             }
             None => Ok(false),

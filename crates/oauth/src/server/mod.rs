@@ -3,9 +3,11 @@
 //! [`Clock`]; the gateway's `authserver` module puts HTTP around it.
 
 mod authorize;
+pub mod dpop;
 mod error;
 pub mod gate;
 mod grants;
+pub mod jwt;
 mod model;
 pub mod pkce;
 pub mod policy;
@@ -17,7 +19,7 @@ mod tests;
 
 pub use authorize::{AuthorizeError, AuthorizeRequest, ResponseType};
 pub use error::{ErrorCode, OAuthError, StoreError};
-pub use grants::{ClientCredentials, Introspection, TokenResponse};
+pub use grants::{ClientCredentials, DpopRequest, Introspection, TokenResponse};
 pub use model::{
     parse_scope, scope_string, Client, CodeRecord, Consume, Family, GrantType, TokenKind,
     TokenRecord, User, MAX_SCOPES, MAX_SCOPE_LEN,
@@ -89,6 +91,25 @@ pub struct Settings {
     pub scopes: Vec<ScopeDef>,
     /// Bounds of the slow password hashes ([`gate::HashGate`]).
     pub hashing: gate::GateLimits,
+    /// Opaque (default) or JWT access tokens.
+    pub token_format: jwt::TokenFormat,
+    /// Algorithm of generated signing keys.
+    pub signing_alg: jwt::SigningAlg,
+    /// Seconds a signing key signs before a new one replaces it.
+    pub key_rotation_secs: i64,
+    /// `aud` of tokens issued without a resource indicator; `None` = the issuer.
+    pub default_audience: Option<String>,
+    /// Contexts of the secured APIs: `issuer + context` is a resource identifier (RFC 8707).
+    pub resources: Vec<String>,
+    /// The issuer (shared with the HTTP endpoints, which learn the listen address).
+    pub issuer: Arc<jwt::IssuerCell>,
+    /// Allow the password and implicit grants (OAuth 2.1 removed them) for clients that list
+    /// them.
+    pub legacy_grants: bool,
+    /// Seconds a DPoP proof is accepted around its `iat`.
+    pub dpop_window: i64,
+    /// DPoP proof `jti`s remembered at once (replay cache bound).
+    pub dpop_replay_max: usize,
 }
 
 impl Default for Settings {
@@ -100,6 +121,15 @@ impl Default for Settings {
             lockout_secs: 900,
             scopes: Vec::new(),
             hashing: gate::GateLimits::default(),
+            token_format: jwt::TokenFormat::Opaque,
+            signing_alg: jwt::SigningAlg::Es256,
+            key_rotation_secs: 30 * 24 * 3600,
+            default_audience: None,
+            resources: Vec::new(),
+            issuer: Arc::new(jwt::IssuerCell::default()),
+            legacy_grants: false,
+            dpop_window: 60,
+            dpop_replay_max: 100_000,
         }
     }
 }
@@ -115,6 +145,9 @@ pub struct AuthServer {
     /// does not pay a slow hash per token request. Only a correct secret can ever get in.
     verified: Mutex<std::collections::HashSet<[u8; 32]>>,
     gate: gate::HashGate,
+    keyring: jwt::Keyring,
+    revoked: jwt::RevokedGrants,
+    dpop_replay: dpop::ReplayCache,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +160,7 @@ struct LoginFailures {
 impl AuthServer {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
         secret::warm_up();
+        let dpop_replay = dpop::ReplayCache::new(settings.dpop_replay_max);
         AuthServer {
             store,
             clock,
@@ -134,6 +168,146 @@ impl AuthServer {
             settings,
             failures: Mutex::new(HashMap::new()),
             verified: Mutex::new(Default::default()),
+            keyring: jwt::Keyring::default(),
+            revoked: jwt::RevokedGrants::default(),
+            dpop_replay,
+        }
+    }
+
+    /// The issuer (`iss` of JWT access tokens and of the metadata).
+    pub fn issuer(&self) -> String {
+        self.settings.issuer.get()
+    }
+
+    /// `aud` of a token issued without a resource indicator.
+    pub fn default_audience(&self) -> String {
+        self.settings
+            .default_audience
+            .clone()
+            .unwrap_or_else(|| self.issuer())
+    }
+
+    /// The resource identifier of an API context (RFC 8707): the issuer followed by it.
+    pub fn resource_id(&self, context: &str) -> String {
+        format!("{}{}", self.issuer(), context)
+    }
+
+    /// Load the signing keys from the store and, with JWT access tokens, make sure one signs.
+    pub async fn load_keys(&self) -> Result<(), OAuthError> {
+        let now = self.now();
+        self.keyring.replace(&self.store.signing_keys().await?, now);
+        if self.settings.token_format == jwt::TokenFormat::Jwt {
+            self.signing_key().await?;
+        }
+        self.sync_revocations().await?;
+        Ok(())
+    }
+
+    /// The key that signs now, generated (and stored) when none does.
+    async fn signing_key(&self) -> Result<Arc<jwt::LoadedKey>, OAuthError> {
+        let alg = self.settings.signing_alg;
+        if let Some(k) = self.keyring.signing(alg, self.now()) {
+            return Ok(k);
+        }
+        let _g = self.keyring.generating.lock().await;
+        let now = self.now();
+        // another gateway on the same store may have made one
+        self.keyring.replace(&self.store.signing_keys().await?, now);
+        if let Some(k) = self.keyring.signing(alg, now) {
+            return Ok(k);
+        }
+        let k = jwt::generate(alg, now, self.settings.key_rotation_secs).map_err(|e| {
+            tracing::error!(error = %e, "cannot generate a signing key");
+            OAuthError::server_error()
+        })?;
+        self.store.put_signing_key(&k).await?;
+        tracing::info!(kid = %k.kid, alg = %k.alg, "new signing key for JWT access tokens");
+        self.keyring.replace(&self.store.signing_keys().await?, now);
+        self.keyring
+            .signing(alg, now)
+            .ok_or_else(OAuthError::server_error)
+    }
+
+    /// Sign an RFC 9068 access token; the key is kept at least until the token expires.
+    pub(crate) async fn sign_access(
+        &self,
+        claims: &serde_json::Value,
+        exp: i64,
+    ) -> Result<String, OAuthError> {
+        let key = self.signing_key().await?;
+        if let Some(stored) = self.keyring.extend(&key, exp) {
+            self.store.put_signing_key(&stored).await?;
+        }
+        key.sign(claims).map_err(|e| {
+            tracing::error!(error = %e, "cannot sign an access token");
+            OAuthError::server_error()
+        })
+    }
+
+    /// The published keys (RFC 7517 JWK Set).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keyring.jwks(self.now())
+    }
+
+    /// Read revocations recorded in the store (by this process, the CLI, other gateways)
+    /// since the last read into the in-memory list JWT validation consults.
+    pub async fn sync_revocations(&self) -> Result<(), StoreError> {
+        let now = self.now();
+        let rows = self.store.revocations_since(self.revoked.since()).await?;
+        self.revoked.merge(&rows, now);
+        Ok(())
+    }
+
+    /// Revoke a family in the store and in this process's revocation list.
+    pub(crate) async fn revoke_family(&self, id: &str) -> Result<(), StoreError> {
+        let now = self.now();
+        self.store.revoke_family(id, now).await?;
+        self.revoked.note(id, now);
+        Ok(())
+    }
+
+    /// Validate one of this server's JWT access tokens with its keys (no store lookup unless
+    /// the `kid` is unknown, at most every few seconds): signature, `typ`, `iss`, `exp`,
+    /// `nbf`, an `aud` among `audiences`, and a grant not revoked. `None` when invalid.
+    pub async fn validate_jwt(
+        &self,
+        token: &str,
+        kid: Option<&str>,
+        audiences: &[String],
+    ) -> Result<Option<jwt::Verified>, StoreError> {
+        let now = self.now();
+        let Some(kid) = kid else { return Ok(None) };
+        let key = match self.keyring.find(kid, now) {
+            Some(k) => k,
+            None => {
+                if !self.keyring.may_reload(now) {
+                    return Ok(None);
+                }
+                self.keyring.replace(&self.store.signing_keys().await?, now);
+                match self.keyring.find(kid, now) {
+                    Some(k) => k,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let issuer = self.issuer();
+        let expect = jwt::Expect {
+            issuer: &issuer,
+            audiences,
+            now,
+            at_jwt_typ: true,
+        };
+        let Ok(v) = jwt::verify(token, &key.decoding, key.alg, &expect) else {
+            return Ok(None);
+        };
+        let family = v
+            .jti
+            .as_deref()
+            .and_then(|j| j.split_once('.'))
+            .map(|(f, _)| f);
+        match family {
+            Some(f) if !self.revoked.is_revoked(f) => Ok(Some(v)),
+            _ => Ok(None),
         }
     }
 

@@ -34,6 +34,12 @@ impl GrantType {
     pub fn parse(s: &str) -> Option<GrantType> {
         GrantType::ALL.into_iter().find(|g| g.as_str() == s)
     }
+
+    /// Removed by OAuth 2.1 (password, implicit): refused unless the server allows legacy
+    /// grants and the client lists them.
+    pub fn is_legacy(self) -> bool {
+        matches!(self, GrantType::Password | GrantType::Implicit)
+    }
 }
 
 impl fmt::Display for GrantType {

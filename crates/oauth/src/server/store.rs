@@ -4,7 +4,9 @@
 //! concurrent calls with the same hash, exactly one sees `Fresh`.
 
 use super::error::StoreError;
+use super::jwt::{StoredKey, LEEWAY, MAX_JWT_LIFETIME};
 use super::model::{Client, CodeRecord, Consume, Family, TokenRecord, User};
+use super::Clock as _;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,7 +29,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// created stays revoked).
     async fn insert_family(&self, family: &Family) -> Result<(), StoreError>;
     async fn family(&self, id: &str) -> Result<Option<Family>, StoreError>;
-    /// Revoke a family and all its tokens (creating a revoked marker if it does not exist yet).
+    /// Revoke a family and all its tokens (creating a revoked marker if it does not exist yet),
+    /// and record the revocation for [`revocations_since`](Store::revocations_since).
     async fn revoke_family(&self, id: &str, now: i64) -> Result<(), StoreError>;
 
     async fn insert_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
@@ -41,7 +44,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn consume_refresh(&self, hash: &str) -> Result<Consume<TokenRecord>, StoreError>;
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Delete expired and revoked tokens, expired codes and empty families; returns how many
+    /// Signing keys of JWT access tokens.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Insert or replace a signing key (by `kid`).
+    async fn put_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Families revoked at or after `since` (id, when): JWT access tokens of these grants are
+    /// refused without a lookup per request. Kept for [`MAX_JWT_LIFETIME`].
+    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Delete expired and revoked tokens, expired codes, empty families, signing keys past
+    /// their `keep_until` and revocations older than [`MAX_JWT_LIFETIME`]; returns how many
     /// tokens were removed. Consumed refresh tokens are kept until they expire (reuse detection).
     async fn purge(&self, now: i64) -> Result<u64, StoreError>;
 }
@@ -59,6 +71,8 @@ struct Mem {
     families: HashMap<String, Family>,
     codes: HashMap<String, (CodeRecord, bool)>,
     tokens: HashMap<String, TokenRecord>,
+    keys: HashMap<String, StoredKey>,
+    revocations: HashMap<String, i64>,
 }
 
 impl MemoryStore {
@@ -105,6 +119,19 @@ impl Store for MemoryStore {
                 t.revoked = true;
             }
         }
+        let now = super::SystemClock.now();
+        let fams: Vec<String> = m
+            .families
+            .values_mut()
+            .filter(|f| f.client_id == id)
+            .map(|f| {
+                f.revoked = true;
+                f.id.clone()
+            })
+            .collect();
+        for f in fams {
+            m.revocations.insert(f, now);
+        }
         Ok(m.clients.remove(id).is_some())
     }
     async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -145,6 +172,7 @@ impl Store for MemoryStore {
                 revoked: true,
             })
             .revoked = true;
+        m.revocations.insert(id.to_string(), now);
         for t in m.tokens.values_mut() {
             if t.family_id == id {
                 t.revoked = true;
@@ -207,8 +235,27 @@ impl Store for MemoryStore {
         v.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then(a.hash.cmp(&b.hash)));
         Ok(v)
     }
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        Ok(self.lock()?.keys.values().cloned().collect())
+    }
+    async fn put_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.lock()?.keys.insert(key.kid.clone(), key.clone());
+        Ok(())
+    }
+    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(self
+            .lock()?
+            .revocations
+            .iter()
+            .filter(|(_, at)| **at >= since)
+            .map(|(f, at)| (f.clone(), *at))
+            .collect())
+    }
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         let mut m = self.lock()?;
+        m.keys.retain(|_, k| k.keep_until > now);
+        m.revocations
+            .retain(|_, at| *at > now - MAX_JWT_LIFETIME - LEEWAY);
         let revoked_families: Vec<String> = m
             .families
             .values()

@@ -72,7 +72,12 @@ async fn fixture() -> Fx {
         })
         .await
         .unwrap();
-    let server = Arc::new(AuthServer::new(store, clock.clone(), Settings::default()));
+    // the fixture's clients use the password and implicit grants: opt in explicitly
+    let settings = Settings {
+        legacy_grants: true,
+        ..Settings::default()
+    };
+    let server = Arc::new(AuthServer::new(store, clock.clone(), settings));
     Fx { server, clock }
 }
 
@@ -180,14 +185,14 @@ async fn code_replay_revokes_issued_tokens() {
 #[tokio::test]
 async fn code_expires_and_is_bound() {
     let fx = fixture().await;
-    let code = code_for(&fx, "app", None, "view").await;
+    let code = code_for(&fx, "app", Some(CHALLENGE), "view").await;
     fx.clock.advance(601);
     assert_eq!(
-        exchange(&fx, &code, None).await.unwrap_err().code,
+        exchange(&fx, &code, Some(VERIFIER)).await.unwrap_err().code,
         ErrorCode::InvalidGrant
     );
     // another client
-    let code = code_for(&fx, "app", None, "view").await;
+    let code = code_for(&fx, "app", Some(CHALLENGE), "view").await;
     let e = fx
         .server
         .token(
@@ -195,6 +200,7 @@ async fn code_expires_and_is_bound() {
                 ("grant_type", "authorization_code"),
                 ("code", &code),
                 ("redirect_uri", "http://127.0.0.1:8080/cb"),
+                ("code_verifier", VERIFIER),
             ]),
             Some(&basic("other", "s3cr:%+t")),
         )
@@ -202,7 +208,7 @@ async fn code_expires_and_is_bound() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidGrant);
     // another redirect uri
-    let code = code_for(&fx, "app", None, "view").await;
+    let code = code_for(&fx, "app", Some(CHALLENGE), "view").await;
     let e = fx
         .server
         .token(
@@ -210,6 +216,7 @@ async fn code_expires_and_is_bound() {
                 ("grant_type", "authorization_code"),
                 ("code", &code),
                 ("redirect_uri", "http://127.0.0.1:8080/cb/"),
+                ("code_verifier", VERIFIER),
             ]),
             Some(&basic("app", "s3cr:%+t")),
         )
@@ -221,12 +228,28 @@ async fn code_expires_and_is_bound() {
 #[tokio::test]
 async fn pkce_rules() {
     let fx = fixture().await;
-    // downgrade: verifier for a code issued without challenge
-    let code = code_for(&fx, "app", None, "view").await;
-    assert_eq!(
-        exchange(&fx, &code, Some(VERIFIER)).await.unwrap_err().code,
-        ErrorCode::InvalidGrant
-    );
+    // a code without a challenge (stored before PKCE was required): neither a verifier
+    // (downgrade) nor its absence redeems it
+    for (raw, verifier) in [("legacy-code-1", Some(VERIFIER)), ("legacy-code-2", None)] {
+        fx.server
+            .store()
+            .insert_code(&CodeRecord {
+                hash: secret::sha256_hex(raw),
+                client_id: "app".into(),
+                redirect_uri: "http://127.0.0.1:8080/cb".into(),
+                username: "alice".into(),
+                scopes: vec!["view".into()],
+                code_challenge: None,
+                family_id: secret::random_id(),
+                expires_at: fx.server.now() + 600,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            exchange(&fx, raw, verifier).await.unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
+    }
     // challenge without verifier
     let code = code_for(&fx, "app", Some(CHALLENGE), "view").await;
     assert_eq!(
@@ -240,19 +263,23 @@ async fn pkce_rules() {
         exchange(&fx, &code, Some(&wrong)).await.unwrap_err().code,
         ErrorCode::InvalidGrant
     );
-    // plain refused, public client needs PKCE
-    let base = [
-        ("response_type", "code"),
-        ("client_id", "spa"),
-        ("redirect_uri", "http://127.0.0.1:8080/cb"),
-    ];
-    let mut plain = base.to_vec();
-    plain.push(("code_challenge", VERIFIER));
-    plain.push(("code_challenge_method", "plain"));
-    for q in [base.to_vec(), plain] {
-        match fx.server.validate_authorize(&p(&q)).await {
-            Err(AuthorizeError::Redirect(u)) => assert!(u.contains("error=invalid_request"), "{u}"),
-            other => panic!("{other:?}"),
+    // plain refused; public and confidential clients both need PKCE
+    for client in ["spa", "app"] {
+        let base = [
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", "http://127.0.0.1:8080/cb"),
+        ];
+        let mut plain = base.to_vec();
+        plain.push(("code_challenge", VERIFIER));
+        plain.push(("code_challenge_method", "plain"));
+        for q in [base.to_vec(), plain] {
+            match fx.server.validate_authorize(&p(&q)).await {
+                Err(AuthorizeError::Redirect(u)) => {
+                    assert!(u.contains("error=invalid_request"), "{client}: {u}")
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 }
@@ -706,6 +733,7 @@ async fn slow_fixture(hashing: gate::GateLimits) -> Arc<AuthServer> {
         .unwrap();
     let settings = Settings {
         hashing,
+        legacy_grants: true,
         ..Settings::default()
     };
     Arc::new(AuthServer::new(
@@ -845,4 +873,207 @@ async fn overlong_user_names_are_refused_without_being_tracked() {
         .authenticate_user("alice", "wonderland")
         .await
         .unwrap());
+}
+
+/// The fixture's store and clock with other settings.
+async fn fixture_with(settings: Settings) -> Fx {
+    let fx = fixture().await;
+    let server = Arc::new(AuthServer::new(
+        fx.server.store().clone(),
+        fx.clock.clone(),
+        settings,
+    ));
+    Fx {
+        server,
+        clock: fx.clock,
+    }
+}
+
+#[tokio::test]
+async fn password_and_implicit_need_legacy_grants() {
+    let fx = fixture_with(Settings::default()).await;
+    let e = fx
+        .server
+        .token(
+            &p(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+            ]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+    let q = p(&[
+        ("response_type", "token"),
+        ("client_id", "app"),
+        ("redirect_uri", "http://127.0.0.1:8080/cb"),
+    ]);
+    match fx.server.validate_authorize(&q).await {
+        Err(AuthorizeError::Redirect(u)) => {
+            assert!(u.contains("#error=unauthorized_client"), "{u}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // the other grants are unaffected
+    let t = fx
+        .server
+        .token(
+            &p(&[("grant_type", "client_credentials")]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
+        .await;
+    assert!(t.is_ok());
+}
+
+fn jwt_settings(issuer: &str) -> Settings {
+    Settings {
+        token_format: jwt::TokenFormat::Jwt,
+        key_rotation_secs: 1000,
+        resources: vec!["/travels/1.0".into()],
+        issuer: Arc::new(jwt::IssuerCell::new(Some(issuer.into()))),
+        ..Settings::default()
+    }
+}
+
+async fn jwt_cc(fx: &Fx, extra: &[(&str, &str)]) -> Result<TokenResponse, OAuthError> {
+    let mut q = vec![("grant_type", "client_credentials"), ("scope", "view")];
+    q.extend_from_slice(extra);
+    fx.server
+        .token(&p(&q), Some(&basic("app", "s3cr:%+t")))
+        .await
+}
+
+#[tokio::test]
+async fn jwt_tokens_rotation_and_revocation() {
+    let fx = fixture_with(jwt_settings("https://as.test")).await;
+    fx.server.load_keys().await.unwrap();
+    let aud = vec!["https://as.test".to_string()];
+    let t1 = jwt_cc(&fx, &[]).await.unwrap();
+    let (h1, _) = jwt::peek(t1.access_token.expose()).unwrap();
+    let v = fx
+        .server
+        .validate_jwt(t1.access_token.expose(), h1.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.scopes, vec!["view"]);
+    assert_eq!(v.client_id, "app");
+    // introspection still finds it
+    assert!(active(&fx, t1.access_token.expose()).await);
+
+    // after the rotation period a new key signs; the old one stays published while its
+    // tokens live (issued at 1 000 999: until 1 004 599)
+    fx.clock.advance(999);
+    let late = jwt_cc(&fx, &[]).await.unwrap();
+    fx.clock.advance(2);
+    let t2 = jwt_cc(&fx, &[]).await.unwrap();
+    let (h2, _) = jwt::peek(t2.access_token.expose()).unwrap();
+    assert_ne!(h1.kid, h2.kid);
+    assert_eq!(fx.server.jwks()["keys"].as_array().unwrap().len(), 2);
+    let (hl, _) = jwt::peek(late.access_token.expose()).unwrap();
+    assert_eq!(hl.kid, h1.kid);
+    fx.clock.advance(3600 - 3);
+    assert!(fx
+        .server
+        .validate_jwt(late.access_token.expose(), hl.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    // once the last token of the old key expired, it is no longer published, and purged
+    fx.clock.advance(2);
+    let keys = fx.server.jwks();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys["keys"][0]["kid"].as_str(), h2.kid.as_deref());
+    fx.server.purge().await.unwrap();
+    let stored = fx.server.store().signing_keys().await.unwrap();
+    assert!(stored.iter().all(|k| Some(&k.kid) != h1.kid.as_ref()));
+    assert!(stored.iter().any(|k| Some(&k.kid) == h2.kid.as_ref()));
+
+    // revocation: this process's list at once
+    let t3 = jwt_cc(&fx, &[]).await.unwrap();
+    let (h3, _) = jwt::peek(t3.access_token.expose()).unwrap();
+    let app = fx.server.store().client("app").await.unwrap().unwrap();
+    fx.server
+        .revoke(&app, t3.access_token.expose())
+        .await
+        .unwrap();
+    assert!(fx
+        .server
+        .validate_jwt(t3.access_token.expose(), h3.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+
+    // another server on the same store (another gateway) sees keys and revocations
+    let other = Arc::new(AuthServer::new(
+        fx.server.store().clone(),
+        fx.clock.clone(),
+        jwt_settings("https://as.test"),
+    ));
+    other.load_keys().await.unwrap();
+    let t4 = jwt_cc(&fx, &[]).await.unwrap();
+    let (h4, _) = jwt::peek(t4.access_token.expose()).unwrap();
+    assert!(other
+        .validate_jwt(t4.access_token.expose(), h4.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(other
+        .validate_jwt(t3.access_token.expose(), h3.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+    fx.server
+        .revoke(&app, t4.access_token.expose())
+        .await
+        .unwrap();
+    other.sync_revocations().await.unwrap();
+    assert!(other
+        .validate_jwt(t4.access_token.expose(), h4.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn jwt_resource_indicators_and_lifetimes() {
+    let fx = fixture_with(jwt_settings("https://as.test")).await;
+    let t = jwt_cc(&fx, &[("resource", "https://as.test/travels/1.0")])
+        .await
+        .unwrap();
+    let (h, _) = jwt::peek(t.access_token.expose()).unwrap();
+    let api = vec!["https://as.test/travels/1.0".to_string()];
+    let default = vec!["https://as.test".to_string()];
+    assert!(fx
+        .server
+        .validate_jwt(t.access_token.expose(), h.kid.as_deref(), &api)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(fx
+        .server
+        .validate_jwt(t.access_token.expose(), h.kid.as_deref(), &default)
+        .await
+        .unwrap()
+        .is_none());
+    for bad in [
+        "https://as.test/other",
+        "relative/x",
+        "https://as.test/travels/1.0#x",
+    ] {
+        let e = jwt_cc(&fx, &[("resource", bad)]).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidTarget, "{bad}");
+    }
+    // never-expiring clients cannot get JWTs
+    let e = fx
+        .server
+        .token(
+            &p(&[("grant_type", "client_credentials")]),
+            Some(&basic("forever", "s3cr:%+t")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnauthorizedClient);
 }

@@ -1,0 +1,372 @@
+//! The Synapse artifacts of the sequences folder that the gateway serves besides sequences,
+//! recognised by their root element wherever they are in the folder (an MI project's
+//! `src/main/synapse-config/` with `api/`, `endpoints/`, `local-entries/`, `sequences/` works as
+//! it is):
+//!
+//! - `<api name context [version version-type]>`: served at its context (`version-type="context"`
+//!   puts the version in place of `{version}`, `"url"` serves at `context/version`), its
+//!   resources dispatched by Synapse's REST rules ([`crate::routing::ResourceTable::synapse`]),
+//!   its inline or referenced `inSequence` / `outSequence` / `faultSequence` run by the one
+//!   request pipeline;
+//! - `<endpoint name>`, `<localEntry key>` and `<sequence name>`: compiled into the program
+//!   (`engine::compile`), used by `<send>`, `<call>`, `payloadFactory` and sequence references.
+//!
+//! [`check`] reports what synaptic does not serve (proxies, templates, attributes that would
+//! change which requests an API takes) where it is written, so that a project never lints
+//! clean and then answers 404. `synaptic lint` and the gateway's loader both call it.
+
+use crate::config::ResourceConfig;
+use crate::plan::Flows;
+use std::collections::HashMap;
+use std::sync::Arc;
+use synaptic_diag::{codes, Diagnostic, SourceMap, Span, Spanned};
+use synaptic_syntax::ast::{self, Artifact, FlowRef};
+
+/// An `<api>` ready for the plan.
+#[derive(Clone, Debug)]
+pub struct XmlApi {
+    pub name: String,
+    /// The context it is served at (version applied, no trailing `/`; `/` stays).
+    pub context: String,
+    /// Where the `<api>` is written (`file:line:col`), for messages naming both sides of a
+    /// conflict with `synaptic.toml`.
+    pub location: String,
+    pub resources: Vec<XmlResource>,
+}
+
+/// A `<resource>` of an [`XmlApi`].
+#[derive(Clone, Debug)]
+pub struct XmlResource {
+    /// Methods, `uri_template` / `url_mapping` (no scopes, no sequences).
+    pub matcher: ResourceConfig,
+    pub flows: Flows,
+}
+
+/// The APIs of `artifacts` and the diagnostics of the checks. An API with an error (a bad
+/// version, a context another API serves too) is left out.
+pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut out: Vec<XmlApi> = Vec::new();
+    let mut by_context: HashMap<String, Span> = HashMap::new();
+    let mut by_name: HashMap<String, Span> = HashMap::new();
+    for a in artifacts {
+        for api in &a.apis {
+            let Some(context) = served_context(api, &mut diags) else {
+                continue;
+            };
+            if let Some(prev) = by_name.get(&api.name.value) {
+                diags.push(
+                    Diagnostic::error(
+                        codes::E0117,
+                        api.name.span,
+                        format!("API `{}` is defined more than once", api.name.value),
+                    )
+                    .with_label(*prev, "first defined here"),
+                );
+                continue;
+            }
+            if let Some(prev) = by_context.get(&context) {
+                diags.push(
+                    Diagnostic::error(
+                        codes::E0117,
+                        api.context.span,
+                        format!(
+                            "context `{context}` of API `{}` is already served by another API",
+                            api.name.value
+                        ),
+                    )
+                    .with_label(*prev, "served here first"),
+                );
+                continue;
+            }
+            let mut bad = false;
+            let resources = api
+                .resources
+                .iter()
+                .map(|r| {
+                    if let Some(t) = &r.uri_template {
+                        if let Err(m) = crate::routing::UriTemplate::parse(&t.value) {
+                            bad = true;
+                            diags.push(Diagnostic::error(
+                                codes::E0106,
+                                t.span,
+                                format!("invalid uri-template `{}`: {m}", t.value),
+                            ));
+                        }
+                    }
+                    XmlResource {
+                        matcher: ResourceConfig {
+                            methods: r
+                                .methods
+                                .as_ref()
+                                .map(|m| m.value.split_whitespace().map(str::to_string).collect())
+                                .unwrap_or_default(),
+                            uri_template: r.uri_template.as_ref().map(|t| t.value.clone()),
+                            url_mapping: r.url_mapping.as_ref().map(|m| m.value.clone()),
+                            scopes: Vec::new(),
+                            in_sequence: None,
+                            out_sequence: None,
+                            fault_sequence: None,
+                        },
+                        flows: Flows {
+                            inflow: flow_name(&r.in_sequence),
+                            outflow: flow_name(&r.out_sequence),
+                            fault: flow_name(&r.fault_sequence),
+                        },
+                    }
+                })
+                .collect();
+            if bad {
+                continue;
+            }
+            by_name.insert(api.name.value.clone(), api.name.span);
+            by_context.insert(context.clone(), api.context.span);
+            let (line, col) = sources.line_col(api.name.span);
+            out.push(XmlApi {
+                name: api.name.value.clone(),
+                context,
+                location: format!("{}:{line}:{col}", sources.name(api.name.span.source)),
+                resources,
+            });
+        }
+    }
+    (out, diags)
+}
+
+/// What synaptic does not serve, where it is written (warnings), plus the errors of
+/// [`apis`]: `synaptic lint`'s view of the deployment.
+pub fn check(artifacts: &[Artifact], sources: &SourceMap) -> Vec<Diagnostic> {
+    let (_, mut diags) = apis(artifacts, sources);
+    diags.extend(check_unserved(artifacts));
+    synaptic_diag::sort(&mut diags);
+    diags
+}
+
+/// Warnings for what synaptic does not serve (proxies, templates, attributes that would change
+/// which requests an API takes, local entries read from elsewhere), where it is written.
+pub fn check_unserved(artifacts: &[Artifact]) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    for a in artifacts {
+        for api in &a.apis {
+            for o in &api.other {
+                diags.push(unserved_api_part(&api.name.value, o));
+            }
+            for r in &api.resources {
+                for o in &r.other {
+                    diags.push(Diagnostic::warning(
+                        codes::W0101,
+                        o.span,
+                        format!(
+                            "resource `{}` is ignored by synaptic: the resource takes requests \
+                             whatever their {}",
+                            o.value,
+                            match o.value.as_str() {
+                                "protocol" => "scheme",
+                                "content-type" => "content type",
+                                _ => "user agent",
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        for p in &a.proxies {
+            diags.push(Diagnostic::warning(
+                codes::W0103,
+                p.name.span,
+                format!(
+                    "proxy service `{}` is not served by synaptic: /services/{} answers 404",
+                    p.name.value, p.name.value
+                ),
+            ));
+        }
+        if a.root == "template" {
+            diags.push(Diagnostic::warning(
+                codes::W0103,
+                a.root_span,
+                "<template> is not served by synaptic: `call-template` and template endpoints \
+                 cannot use it",
+            ));
+        }
+        for le in &a.local_entries {
+            if let ast::LocalEntryValue::Src(src) = &le.value {
+                diags.push(Diagnostic::warning(
+                    codes::W0101,
+                    src.span,
+                    format!(
+                        "local entry `{}`: `src` is not fetched by synaptic; the entry is empty",
+                        le.key.value
+                    ),
+                ));
+            }
+        }
+    }
+    synaptic_diag::sort(&mut diags);
+    diags
+}
+
+fn unserved_api_part(api: &str, o: &Spanned<String>) -> Diagnostic {
+    let what = match o.value.as_str() {
+        "<handlers>" => {
+            "API handlers are Java classes synaptic does not run; use `[[api]] xml_api` in \
+             synaptic.toml for OAuth2 security"
+        }
+        "binds-to" => "the API is served on every listener",
+        _ => "the API is served whatever the request's host and port",
+    };
+    Diagnostic::warning(
+        codes::W0101,
+        o.span,
+        format!("API `{api}`: `{}` is ignored by synaptic: {what}", o.value),
+    )
+}
+
+/// The context an API is served at, or `None` (with an error) when its version settings are
+/// wrong. Synapse's rules: `version` needs `version-type`; `context` puts the version in place
+/// of `{version}`; `url` serves at `context/version`; no version type: the context alone.
+fn served_context(api: &ast::Api, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let ctx = &api.context;
+    if !ctx.value.starts_with('/') {
+        diags.push(Diagnostic::error(
+            codes::E0106,
+            ctx.span,
+            format!("API context `{}` must begin with `/`", ctx.value),
+        ));
+        return None;
+    }
+    let version = api.version.as_ref().filter(|v| !v.value.is_empty());
+    let vtype = api
+        .version_type
+        .as_ref()
+        .filter(|v| !v.value.trim().is_empty());
+    let full = match (version, vtype) {
+        (None, None) => ctx.value.clone(),
+        (Some(v), None) => {
+            diags.push(Diagnostic::error(
+                codes::E0105,
+                v.span,
+                format!(
+                    "API `{}` has a version but no `version-type` (\"context\" or \"url\")",
+                    api.name.value
+                ),
+            ));
+            return None;
+        }
+        (v, Some(t)) => {
+            let version = v.map(|v| v.value.as_str()).unwrap_or("");
+            match t.value.trim() {
+                "context" => ctx.value.replace("{version}", version),
+                "url" => format!("{}/{version}", ctx.value.trim_end_matches('/')),
+                other => {
+                    diags.push(Diagnostic::error(
+                        codes::E0106,
+                        t.span,
+                        format!("version-type `{other}` is not one of \"context\", \"url\""),
+                    ));
+                    return None;
+                }
+            }
+        }
+    };
+    let key = full.trim_end_matches('/');
+    Some(if key.is_empty() { "/" } else { key }.to_string())
+}
+
+fn flow_name(f: &Option<FlowRef>) -> Option<Arc<str>> {
+    match f.as_ref()? {
+        FlowRef::Inline(n) => Some(Arc::from(n.as_str())),
+        FlowRef::Key(k) => Some(Arc::from(k.value.as_str())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(files: &[(&str, &str)]) -> (Vec<XmlApi>, Vec<String>) {
+        let mut map = SourceMap::new();
+        let mut arts = Vec::new();
+        for (name, text) in files {
+            let id = map.add(*name, *text);
+            let p = synaptic_syntax::parse_artifact(id, text);
+            assert!(p.is_ok(), "{:?}", p.diagnostics);
+            arts.push(p.tree);
+        }
+        let (apis, _) = apis(&arts, &map);
+        let diags = check(&arts, &map)
+            .iter()
+            .map(|d| synaptic_diag::render::short(&map, d))
+            .collect();
+        (apis, diags)
+    }
+
+    const NS: &str = "xmlns=\"http://ws.apache.org/ns/synapse\"";
+
+    #[test]
+    fn versions_decide_the_context() {
+        let a = format!("<api {NS} name=\"A\" context=\"/a/{{version}}/x\" version=\"1.0\" version-type=\"context\"/>");
+        let b =
+            format!("<api {NS} name=\"B\" context=\"/b/\" version=\"2\" version-type=\"url\"/>");
+        let c = format!("<api {NS} name=\"C\" context=\"/c/\"/>");
+        let (apis, diags) = load(&[("a.xml", &a), ("b.xml", &b), ("c.xml", &c)]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let ctx: Vec<&str> = apis.iter().map(|a| a.context.as_str()).collect();
+        assert_eq!(ctx, ["/a/1.0/x", "/b/2", "/c"]);
+        assert_eq!(apis[0].location, "a.xml:1:52");
+    }
+
+    #[test]
+    fn version_without_type_and_unknown_types_are_errors() {
+        let a = format!("<api {NS} name=\"A\" context=\"/a\" version=\"1.0\"/>");
+        let b =
+            format!("<api {NS} name=\"B\" context=\"/b\" version=\"1\" version-type=\"header\"/>");
+        let (apis, diags) = load(&[("a.xml", &a), ("b.xml", &b)]);
+        assert!(apis.is_empty());
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert!(diags[0].starts_with("a.xml:1:"), "{diags:?}");
+        assert!(diags[0].contains("error[E0105]"), "{diags:?}");
+        assert!(diags[1].contains("version-type `header`"), "{diags:?}");
+    }
+
+    #[test]
+    fn a_context_served_twice_names_both_places() {
+        let a = format!("<api {NS} name=\"A\" context=\"/same\"/>");
+        let b = format!("<api {NS} name=\"B\" context=\"/same/\"/>");
+        let (apis, diags) = load(&[("a.xml", &a), ("b.xml", &b)]);
+        assert_eq!(apis.len(), 1);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].starts_with("b.xml:1:"), "{diags:?}");
+        assert!(diags[0].contains("error[E0117]"), "{diags:?}");
+    }
+
+    #[test]
+    fn what_synaptic_does_not_serve_is_reported_where_it_is_written() {
+        let a = format!(
+            "<api {NS} name=\"A\" context=\"/a\" hostname=\"h\"><resource methods=\"GET\" \
+             protocol=\"https\"><inSequence><respond/></inSequence></resource>\
+             <handlers><handler class=\"x.Y\"/></handlers></api>"
+        );
+        let p = format!(
+            "<proxy {NS} name=\"P\"><target><inSequence><respond/></inSequence></target></proxy>"
+        );
+        let l = format!("<localEntry {NS} key=\"k\" src=\"file:x.xml\"/>");
+        let (_, diags) = load(&[("a.xml", &a), ("p.xml", &p), ("l.xml", &l)]);
+        let codes: Vec<&str> = diags
+            .iter()
+            .map(|d| d.split(": ").nth(1).unwrap_or_default())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "warning[W0101]",
+                "warning[W0101]",
+                "warning[W0101]",
+                "warning[W0103]",
+                "warning[W0101]"
+            ],
+            "{diags:?}"
+        );
+        assert!(diags[3].starts_with("p.xml:1:"), "{diags:?}");
+        assert!(diags[3].contains("/services/P answers 404"), "{diags:?}");
+    }
+}

@@ -1,0 +1,321 @@
+//! DPoP proofs (RFC 9449): a JWS the client signs with its own key for each request, whose
+//! header carries the public key. The token endpoint binds tokens to the key's thumbprint
+//! (`cnf.jkt`); protected resources then require a proof with the same key for each request.
+//! No I/O: the replay cache is [`ReplayCache`], time comes from the caller.
+
+use super::jwt::{thumbprint, JwtError};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Longest proof accepted, in bytes.
+pub const MAX_PROOF_LEN: usize = 8 * 1024;
+/// Longest `jti` accepted.
+pub const MAX_JTI_LEN: usize = 256;
+/// Algorithms a proof may use (asymmetric only).
+pub const ALGS: &str = "ES256 ES384 RS256 PS256 EdDSA";
+
+/// What a proof must match.
+#[derive(Clone)]
+pub struct ProofExpect<'a> {
+    /// The request method (`htm`).
+    pub method: &'a str,
+    /// Accepts the proof's `htu` (the request URL without query and fragment).
+    pub htu: &'a dyn Fn(&str) -> bool,
+    /// The access token the proof must name (`ath`), at protected resources.
+    pub access_token: Option<&'a str>,
+    pub now: i64,
+    /// Seconds a proof is accepted after its `iat` (and before it, for clock skew).
+    pub window: i64,
+}
+
+/// A valid proof: the key's thumbprint, and the `jti` (for the replay check).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+}
+
+fn alg_of(s: &str) -> Option<Algorithm> {
+    match s {
+        "ES256" => Some(Algorithm::ES256),
+        "ES384" => Some(Algorithm::ES384),
+        "RS256" => Some(Algorithm::RS256),
+        "PS256" => Some(Algorithm::PS256),
+        "EdDSA" => Some(Algorithm::EdDSA),
+        _ => None,
+    }
+}
+
+/// The base64url SHA-256 of an access token (`ath`).
+pub fn ath(token: &str) -> String {
+    B64.encode(Sha256::digest(token.as_bytes()))
+}
+
+fn b64_json(part: &str) -> Result<Map<String, Value>, JwtError> {
+    let raw = B64
+        .decode(part)
+        .map_err(|_| JwtError("malformed DPoP proof"))?;
+    match serde_json::from_slice(&raw) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(JwtError("malformed DPoP proof")),
+    }
+}
+
+/// Verify a proof: `typ` `dpop+jwt`, an asymmetric `alg`, a public `jwk` in the header that
+/// verifies the signature, `jti`, `htm`, `htu`, `iat` within the window, and `ath` when an
+/// access token is given. The replay check is the caller's ([`ReplayCache`]).
+pub fn verify_proof(proof: &str, expect: &ProofExpect<'_>) -> Result<Proof, JwtError> {
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(JwtError("DPoP proof too long"));
+    }
+    let parts: Vec<&str> = proof.split('.').collect();
+    if parts.len() != 3 {
+        return Err(JwtError("malformed DPoP proof"));
+    }
+    let header = b64_json(parts[0])?;
+    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        return Err(JwtError("DPoP proof typ must be dpop+jwt"));
+    }
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(alg_of)
+        .ok_or(JwtError("unsupported DPoP proof algorithm"))?;
+    let jwk_v = header
+        .get("jwk")
+        .filter(|j| j.is_object())
+        .ok_or(JwtError("DPoP proof without jwk"))?;
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|m| jwk_v.get(*m).is_some())
+    {
+        return Err(JwtError("DPoP proof jwk holds a private key"));
+    }
+    let jwk: Jwk =
+        serde_json::from_value(jwk_v.clone()).map_err(|_| JwtError("unusable DPoP jwk"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| JwtError("unusable DPoP jwk"))?;
+    let kty_ok = match (jwk_v["kty"].as_str(), alg) {
+        (Some("EC"), Algorithm::ES256) => jwk_v["crv"] == "P-256",
+        (Some("EC"), Algorithm::ES384) => jwk_v["crv"] == "P-384",
+        (Some("RSA"), Algorithm::RS256 | Algorithm::PS256) => true,
+        (Some("OKP"), Algorithm::EdDSA) => jwk_v["crv"] == "Ed25519",
+        _ => false,
+    };
+    if !kty_ok {
+        return Err(JwtError("DPoP jwk does not match alg"));
+    }
+    let jkt = thumbprint(jwk_v).ok_or(JwtError("unusable DPoP jwk"))?;
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(proof, &key, &v)
+        .map_err(|_| JwtError("DPoP proof signature invalid"))?
+        .claims;
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+        .ok_or(JwtError("DPoP proof without a valid jti"))?;
+    if claims.get("htm").and_then(Value::as_str) != Some(expect.method) {
+        return Err(JwtError("DPoP proof htm does not match"));
+    }
+    let htu = claims
+        .get("htu")
+        .and_then(Value::as_str)
+        .ok_or(JwtError("DPoP proof without htu"))?;
+    let htu = htu.split(['?', '#']).next().unwrap_or("");
+    if !(expect.htu)(htu) {
+        return Err(JwtError("DPoP proof htu does not match"));
+    }
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .ok_or(JwtError("DPoP proof without iat"))?;
+    if iat < expect.now - expect.window || iat > expect.now + expect.window {
+        return Err(JwtError("DPoP proof iat outside the accepted window"));
+    }
+    if let Some(t) = expect.access_token {
+        let want = ath(t);
+        if claims.get("ath").and_then(Value::as_str) != Some(want.as_str()) {
+            return Err(JwtError("DPoP proof ath does not match the access token"));
+        }
+    }
+    Ok(Proof {
+        jkt,
+        jti: jti.to_string(),
+        iat,
+    })
+}
+
+/// Seen proof `jti`s (with their key's thumbprint) until their window ends, bounded: when
+/// full of unexpired entries, new proofs are refused (the client retries with a fresh one).
+#[derive(Debug)]
+pub struct ReplayCache {
+    seen: Mutex<HashMap<String, i64>>,
+    max: usize,
+}
+
+impl ReplayCache {
+    pub fn new(max: usize) -> ReplayCache {
+        ReplayCache {
+            seen: Mutex::new(HashMap::new()),
+            max: max.max(1),
+        }
+    }
+
+    /// Record a proof; `false` if it was seen before (a replay) or the cache is full.
+    pub fn check(&self, p: &Proof, until: i64, now: i64) -> bool {
+        let key = format!("{}.{}", p.jkt, p.jti);
+        let Ok(mut m) = self.seen.lock() else {
+            return false;
+        };
+        if m.len() >= self.max {
+            m.retain(|_, exp| *exp > now);
+            if m.len() >= self.max {
+                return false;
+            }
+        }
+        match m.get(&key) {
+            Some(exp) if *exp > now => false,
+            _ => {
+                m.insert(key, until);
+                true
+            }
+        }
+    }
+}
+
+/// Whether two URLs without query are the same resource: scheme and host case-insensitive,
+/// default ports dropped, paths compared exactly.
+pub fn same_url(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(x), Ok(y)) => {
+            x.scheme() == y.scheme()
+                && x.host_str() == y.host_str()
+                && x.port_or_known_default() == y.port_or_known_default()
+                && x.path() == y.path()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jwt::{generate, LoadedKey, SigningAlg};
+    use super::*;
+    use serde_json::json;
+
+    /// A proof with exactly this header `jwk` (private members kept), signed by `key`.
+    fn proof_with(key: &LoadedKey, jwk: Value, typ: &str, claims: Value) -> String {
+        let mut jwk = jwk;
+        if let Value::Object(m) = &mut jwk {
+            m.remove("kid");
+            m.remove("use");
+        }
+        let header = json!({"typ": typ, "alg": "ES256", "jwk": jwk});
+        let msg = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let sig =
+            jsonwebtoken::crypto::sign(msg.as_bytes(), &key.encoding, Algorithm::ES256).unwrap();
+        format!("{msg}.{sig}")
+    }
+
+    fn key() -> LoadedKey {
+        LoadedKey::from_stored(&generate(SigningAlg::Es256, 0, 10).unwrap()).unwrap()
+    }
+
+    const URL: &str = "http://gw.test:8280/travels/1.0/bookings";
+
+    fn expect<'a>(htu: &'a dyn Fn(&str) -> bool, token: Option<&'a str>) -> ProofExpect<'a> {
+        ProofExpect {
+            method: "GET",
+            htu,
+            access_token: token,
+            now: 1000,
+            window: 60,
+        }
+    }
+
+    #[test]
+    fn valid_and_invalid_proofs() {
+        let k = key();
+        let htu = |u: &str| same_url(u, URL);
+        let good = json!({"jti": "j1", "htm": "GET", "htu": format!("{URL}?q=1"), "iat": 1000,
+                          "ath": ath("tok")});
+        let p = proof_with(&k, k.jwk.clone(), "dpop+jwt", good.clone());
+        let ok = verify_proof(&p, &expect(&htu, Some("tok"))).unwrap();
+        assert_eq!(ok.jkt, thumbprint(&k.jwk).unwrap());
+        assert_eq!(ok.jti, "j1");
+
+        let mutate = |f: &dyn Fn(&mut Value)| {
+            let mut c = good.clone();
+            f(&mut c);
+            proof_with(&k, k.jwk.clone(), "dpop+jwt", c)
+        };
+        for (what, p) in [
+            ("htm", mutate(&|c| c["htm"] = "POST".into())),
+            (
+                "htu",
+                mutate(&|c| c["htu"] = "http://gw.test:8280/other".into()),
+            ),
+            ("old", mutate(&|c| c["iat"] = 900.into())),
+            ("future", mutate(&|c| c["iat"] = 1100.into())),
+            ("ath", mutate(&|c| c["ath"] = ath("other").into())),
+            ("no jti", mutate(&|c| c["jti"] = "".into())),
+            ("typ", proof_with(&k, k.jwk.clone(), "JWT", good.clone())),
+        ] {
+            assert!(
+                verify_proof(&p, &expect(&htu, Some("tok"))).is_err(),
+                "{what}"
+            );
+        }
+        // a jwk with a private part, or another key than the signer's
+        let mut private = k.jwk.clone();
+        private["d"] = "AAAA".into();
+        let p = proof_with(&k, private, "dpop+jwt", good.clone());
+        assert!(verify_proof(&p, &expect(&htu, Some("tok"))).is_err());
+        let other = key();
+        let p = proof_with(&k, other.jwk.clone(), "dpop+jwt", good.clone());
+        assert!(verify_proof(&p, &expect(&htu, Some("tok"))).is_err());
+        // garbage
+        assert!(verify_proof("a.b.c", &expect(&htu, None)).is_err());
+        assert!(verify_proof(&"x".repeat(MAX_PROOF_LEN + 1), &expect(&htu, None)).is_err());
+    }
+
+    #[test]
+    fn replays_are_refused_and_the_cache_is_bounded() {
+        let c = ReplayCache::new(2);
+        let p = |j: &str| Proof {
+            jkt: "k".into(),
+            jti: j.into(),
+            iat: 0,
+        };
+        assert!(c.check(&p("a"), 60, 0));
+        assert!(!c.check(&p("a"), 60, 10));
+        assert!(c.check(&p("b"), 60, 10));
+        // full of live entries: refused
+        assert!(!c.check(&p("c"), 60, 20));
+        // expired entries make room
+        assert!(c.check(&p("c"), 200, 100));
+    }
+
+    #[test]
+    fn urls_compare_by_scheme_host_port_and_path() {
+        assert!(same_url("http://A.test:80/x", "http://a.test/x"));
+        assert!(!same_url("https://a.test/x", "http://a.test/x"));
+        assert!(!same_url("http://a.test/x", "http://a.test/x/"));
+        assert!(!same_url("http://a.test:81/x", "http://a.test/x"));
+    }
+}

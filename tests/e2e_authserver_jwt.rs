@@ -1,0 +1,771 @@
+//! JWT access tokens of the gateway's authorization server (RFC 9068): signed with keys the
+//! gateway generates and keeps in its store, published at `/oauth2/jwks`, validated on secured
+//! APIs without a store lookup, resource indicators (RFC 8707) as `aud`, revocation through the
+//! revocation list, and trusted issuers: a second gateway that shares nothing with the first
+//! but its JWKS URL, and oidc-provider's JWT access tokens. Authlib's JOSE implementation
+//! verifies the tokens independently (`tests/py/verify_jwt.py`).
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::process::Command;
+use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::origin::{MockOrigin, MockResponse};
+use synaptic_tests::{peers, workspace_root};
+
+const ISSUER: &str = "https://as.example.test";
+
+fn issuer_config(backend: &str, extra: &str) -> String {
+    jwt_config(backend, &format!("issuer = \"{ISSUER}\"\n{extra}"))
+}
+
+fn jwt_config(backend: &str, extra: &str) -> String {
+    format!(
+        r#"
+[auth_server]
+enabled = true
+store = "data/auth.db"
+access_token_format = "jwt"
+{extra}
+
+[[auth_server.client]]
+id = "svc"
+secret = "svc-secret"
+grants = ["client_credentials"]
+scopes = ["view", "book"]
+token_lifetime = 600
+
+[[auth_server.client]]
+id = "rs"
+secret = "rs-secret"
+grants = ["client_credentials"]
+introspect_any = true
+
+[[api]]
+name = "TimeTravels"
+context = "/travels/1.0"
+endpoint = "{backend}"
+security = "oauth2"
+
+[[api.resource]]
+methods = ["GET"]
+uri_template = "/bookings"
+scopes = ["view"]
+
+[[api.resource]]
+methods = ["POST"]
+uri_template = "/bookings"
+scopes = ["book"]
+
+[[api]]
+name = "Other"
+context = "/other/1.0"
+endpoint = "{backend}"
+security = "oauth2"
+"#
+    )
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn b64json(part: &str) -> Value {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+/// (header, claims) of a compact JWS, unverified.
+fn parts(jwt: &str) -> (Value, Value) {
+    let p: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(p.len(), 3, "not a JWS: {jwt}");
+    (b64json(p[0]), b64json(p[1]))
+}
+
+async fn token(gw: &TestGateway, form: &[(&str, &str)]) -> (u16, Value) {
+    let resp = http()
+        .post(gw.url("/oauth2/token"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let s = resp.status().as_u16();
+    (s, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn cc_token(gw: &TestGateway, scope: &str) -> String {
+    let (s, v) = token(
+        gw,
+        &[("grant_type", "client_credentials"), ("scope", scope)],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["token_type"], "Bearer");
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+async fn call(gw: &TestGateway, method: &str, path: &str, token: &str) -> (u16, String) {
+    let resp = http()
+        .request(method.parse().unwrap(), gw.url(path))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    let s = resp.status().as_u16();
+    let www = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (s, www)
+}
+
+async fn introspect(gw: &TestGateway, token: &str) -> Value {
+    http()
+        .post(gw.url("/oauth2/introspect"))
+        .basic_auth("rs", Some("rs-secret"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Runs the script on a blocking thread: the gateway answers its JWKS request meanwhile.
+async fn authlib_verify(jwks_url: &str, token: &str) -> Value {
+    let (url, tok) = (jwks_url.to_string(), token.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(peers::python())
+            .arg(workspace_root().join("tests/py/verify_jwt.py"))
+            .arg(url)
+            .arg(tok)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "verify_jwt.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn jwt_access_tokens_are_signed_published_and_validated_locally() {
+    peers::ensure_installed();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"bookings": []}))).await;
+    let gw = start_gateway(&issuer_config(&origin.url(), ""), &[]).await;
+
+    // metadata names the key set; the key set has one ES256 key
+    let meta: Value = http()
+        .get(gw.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["jwks_uri"], format!("{ISSUER}/oauth2/jwks"));
+    let jwks: Value = http()
+        .get(gw.url("/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    assert_eq!(keys[0]["kty"], "EC");
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert!(keys[0].get("d").is_none(), "private part published: {jwks}");
+
+    // an RFC 9068 token
+    let at = cc_token(&gw, "view").await;
+    let (h, c) = parts(&at);
+    assert_eq!(h["typ"], "at+jwt");
+    assert_eq!(h["alg"], "ES256");
+    assert_eq!(h["kid"], keys[0]["kid"]);
+    assert_eq!(c["iss"], ISSUER);
+    assert_eq!(c["aud"], ISSUER);
+    assert_eq!(c["sub"], "svc");
+    assert_eq!(c["client_id"], "svc");
+    assert_eq!(c["scope"], "view");
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 600);
+    assert!(c["jti"].as_str().unwrap().len() > 16);
+
+    // Authlib verifies the signature with the published key set
+    let v = authlib_verify(&gw.url("/oauth2/jwks"), &at).await;
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["jwks_content_type"], "application/jwk-set+json");
+    assert_eq!(v["claims"]["scope"], "view");
+
+    // the API accepts it for GET (view) and refuses POST (book)
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+    let (s, www) = call(&gw, "POST", "/travels/1.0/bookings", &at).await;
+    assert_eq!(s, 403);
+    assert!(www.contains("insufficient_scope"), "{www}");
+
+    // a changed claim or signature is refused
+    let mut p: Vec<String> = at.split('.').map(str::to_string).collect();
+    let mut claims = c.clone();
+    claims["scope"] = "view book".into();
+    p[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+    let forged = p.join(".");
+    let (s, www) = call(&gw, "POST", "/travels/1.0/bookings", &forged).await;
+    assert_eq!(s, 401);
+    assert!(www.contains("invalid_token"), "{www}");
+    let mut p: Vec<String> = at.split('.').map(str::to_string).collect();
+    p[2] = format!("A{}", &p[2][1..]);
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &p.join("."))
+            .await
+            .0,
+        401
+    );
+
+    // resource indicator: the token is for that API only
+    let res = format!("{ISSUER}/travels/1.0");
+    let (s, v) = token(
+        &gw,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "view"),
+            ("resource", &res),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let scoped = v["access_token"].as_str().unwrap().to_string();
+    assert_eq!(parts(&scoped).1["aud"], res);
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &scoped).await.0,
+        200
+    );
+    assert_eq!(call(&gw, "GET", "/other/1.0/x", &scoped).await.0, 401);
+    // the default audience is accepted by every API
+    assert_eq!(call(&gw, "GET", "/other/1.0/x", &at).await.0, 200);
+    for bad in [
+        "https://elsewhere.test/api",
+        "not a uri",
+        "https://as.example.test/x#f",
+    ] {
+        let (s, v) = token(
+            &gw,
+            &[("grant_type", "client_credentials"), ("resource", bad)],
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}");
+        assert_eq!(v["error"], "invalid_target", "{bad}");
+    }
+
+    // introspection and revocation keep working
+    let i = introspect(&gw, &at).await;
+    assert_eq!(i["active"], true, "{i}");
+    assert_eq!(i["scope"], "view");
+    let r = http()
+        .post(gw.url("/oauth2/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    assert_eq!(introspect(&gw, &at).await["active"], false);
+    // other grants are not affected
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &scoped).await.0,
+        200
+    );
+
+    // restart on the same store: same key, old tokens still valid
+    let kid = keys[0]["kid"].clone();
+    let dir = gw.shutdown().await;
+    let gw = TestGateway::start(dir, Default::default()).await;
+    let jwks: Value = http()
+        .get(gw.url("/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], kid);
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &scoped).await.0,
+        200
+    );
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+
+    // revoked by the CLI (another connection to the store): refused within revocation_sync
+    let id = &synaptic_oauth::server::secret::sha256_hex(&scoped)[..16];
+    let config = gw.dir().config_path().display().to_string();
+    let argv: Vec<String> = ["synaptic", "tokens", "revoke", id, "--config", &config]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // the CLI runs its own runtime: on a blocking thread, as a separate process would
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = synaptic_cli::run(argv, &mut out, &mut err);
+        (code, out, err)
+    })
+    .await
+    .unwrap();
+    assert!(
+        code == std::process::ExitCode::SUCCESS,
+        "{}{}",
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&err)
+    );
+    let mut refused = false;
+    for _ in 0..50 {
+        if call(&gw, "GET", "/travels/1.0/bookings", &scoped).await.0 == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a token revoked by the CLI is still accepted");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_gateway_trusts_the_first_through_its_jwks_url_only() {
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let a = start_gateway(&issuer_config(&origin.url(), ""), &[]).await;
+    let b_config = |audience: &str| {
+        format!(
+            r#"
+[auth_server]
+enabled = false
+
+[[auth_server.trusted_issuer]]
+issuer = "{ISSUER}"
+jwks_uri = "{jwks}"
+{audience}
+
+[[api]]
+name = "TimeTravels"
+context = "/travels/1.0"
+endpoint = "{backend}"
+security = "oauth2"
+
+[[api.resource]]
+methods = ["GET"]
+uri_template = "/bookings"
+scopes = ["view"]
+"#,
+            jwks = a.url("/oauth2/jwks"),
+            backend = origin.url(),
+        )
+    };
+    let b = start_gateway(&b_config(""), &[]).await;
+    let at = cc_token(&a, "view").await;
+    assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+    // scope is enforced from the token's claims
+    let book = cc_token(&a, "book").await;
+    assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &book).await.0, 403);
+    // b has no token endpoint of its own
+    let r = http()
+        .post(b.url("/oauth2/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200);
+    // an opaque token, garbage, or a token for another audience: refused
+    assert_eq!(
+        call(&b, "GET", "/travels/1.0/bookings", "syn_at_abc")
+            .await
+            .0,
+        401
+    );
+    let c = start_gateway(&b_config("audience = \"https://api.example.test\""), &[]).await;
+    assert_eq!(call(&c, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+
+    // a gateway issuing with another key (same issuer name) is not trusted
+    let impostor = start_gateway(&issuer_config(&origin.url(), ""), &[]).await;
+    let fake = cc_token(&impostor, "view").await;
+    assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &fake).await.0, 401);
+    impostor.shutdown().await;
+    c.shutdown().await;
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn trusted_oidc_provider_jwt_access_tokens() {
+    let peer = peers::oidc_jwt();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let gw = start_gateway(
+        &format!(
+            r#"
+[auth_server]
+enabled = false
+
+[[auth_server.trusted_issuer]]
+issuer = "{iss}"
+jwks_uri = "{jwks}"
+audience = "urn:api:bookings"
+
+[[api]]
+name = "TimeTravels"
+context = "/travels/1.0"
+endpoint = "{backend}"
+security = "oauth2"
+
+[[api.resource]]
+methods = ["GET"]
+uri_template = "/bookings"
+scopes = ["view"]
+
+[[api.resource]]
+methods = ["POST"]
+uri_template = "/bookings"
+scopes = ["book"]
+"#,
+            iss = peer.issuer(),
+            jwks = peer.jwks_url().unwrap(),
+            backend = origin.url(),
+        ),
+        &[],
+    )
+    .await;
+    let creds = peer.client();
+    let v: Value = http()
+        .post(peer.token_url())
+        .basic_auth(creds.id, Some(creds.secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "view")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = v["access_token"].as_str().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(parts(at).0["typ"], "at+jwt");
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", at).await.0, 200);
+    assert_eq!(call(&gw, "POST", "/travels/1.0/bookings", at).await.0, 403);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_with_openid_client() {
+    peers::ensure_installed();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let gw = start_gateway(&jwt_config(&origin.url(), ""), &[]).await;
+    let api = gw.url("/travels/1.0/bookings");
+    let script =
+        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
+    let issuer = gw.url("");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || {
+            peers::run_node_script(
+                &script,
+                &[
+                    ("AS", issuer.as_str()),
+                    ("CID", "svc"),
+                    ("CSEC", "svc-secret"),
+                    ("API", api.as_str()),
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    assert_eq!(v["ok"], true, "{v}");
+    // (openid-client reports token_type in lower case)
+    assert!(
+        v["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop")),
+        "{v}"
+    );
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(v["status2"], 200, "{v}");
+    let at = v["access_token"].as_str().unwrap().to_string();
+    let (_, claims) = parts(&at);
+    let proofs = v["proofs"].as_array().unwrap();
+    assert_eq!(proofs.len(), 3, "{v}");
+    // the token is bound to the key of the proofs
+    let (ph, _) = parts(proofs[0]["proof"].as_str().unwrap());
+    assert_eq!(ph["typ"], "dpop+jwt");
+    let jkt = synaptic_oauth::server::jwt::thumbprint(&ph["jwk"]).unwrap();
+    assert_eq!(claims["cnf"]["jkt"], jkt);
+
+    let send = |scheme: &str, proof: Option<&str>, url: &str| {
+        let mut r = http()
+            .get(url)
+            .header("authorization", format!("{scheme} {at}"));
+        if let Some(p) = proof {
+            r = r.header("dpop", p);
+        }
+        r.send()
+    };
+    let www = |r: &reqwest::Response| {
+        r.headers()
+            .get("www-authenticate")
+            .map(|h| h.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    // the bound token as a bearer token: refused
+    let r = send("Bearer", None, &api).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        www(&r).starts_with("DPoP error=\"invalid_token\""),
+        "{}",
+        www(&r)
+    );
+    // without a proof, and replaying a proof already used: invalid_dpop_proof
+    let r = send("DPoP", None, &api).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(www(&r).contains("invalid_dpop_proof"), "{}", www(&r));
+    let used = proofs[1]["proof"].as_str().unwrap();
+    let r = send("DPoP", Some(used), &api).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(www(&r).contains("invalid_dpop_proof"), "{}", www(&r));
+    // the token endpoint's proof (htm POST, htu the token endpoint) is not valid here
+    let token_proof = proofs[0]["proof"].as_str().unwrap();
+    let r = send("DPoP", Some(token_proof), &api).await.unwrap();
+    assert_eq!(r.status(), 401);
+    // a replayed proof at the token endpoint is refused too
+    let r = http()
+        .post(gw.url("/oauth2/token"))
+        .basic_auth("svc", Some("svc-secret"))
+        .header("dpop", token_proof)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_dpop_proof");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_per_secured_api() {
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({}))).await;
+    let gw = start_gateway(&issuer_config(&origin.url(), ""), &[]).await;
+    let v: Value = http()
+        .get(gw.url("/.well-known/oauth-protected-resource/travels/1.0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["resource"], format!("{ISSUER}/travels/1.0"));
+    assert_eq!(v["authorization_servers"], json!([ISSUER]));
+    assert_eq!(v["scopes_supported"], json!(["view", "book"]));
+    assert_eq!(v["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(v["dpop_bound_access_tokens_required"], false);
+    assert!(v["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("ES256")));
+    let r = http()
+        .get(gw.url("/.well-known/oauth-protected-resource/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    gw.shutdown().await;
+}
+
+/// `serve --check` on a configuration; (exit code 0?, everything printed).
+fn serve_check(config: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("synaptic.toml");
+    std::fs::write(&path, config).unwrap();
+    let argv: Vec<String> = ["synaptic", "serve", "--check", "--config"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([path.display().to_string()])
+        .collect();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = synaptic_cli::run(argv, &mut out, &mut err);
+    (
+        code == std::process::ExitCode::SUCCESS,
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        ),
+    )
+}
+
+#[test]
+fn serve_check_names_legacy_grants_and_jwt_lifetimes() {
+    let client = |grants: &str, extra: &str| {
+        format!(
+            "[auth_server]\nenabled = true\n{extra}\n\n[[auth_server.client]]\nid = \"old-app\"\n\
+             secret = \"s\"\ngrants = [{grants}]\nredirect_uris = [\"https://app.test/cb\"]\n"
+        )
+    };
+    let (ok, out) = serve_check(&client("\"password\"", ""));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("E0402") && out.contains("old-app") && out.contains("password"),
+        "{out}"
+    );
+    assert!(out.contains("legacy_grants"), "{out}");
+    let (ok, out) = serve_check(&client("\"authorization_code\", \"implicit\"", ""));
+    assert!(!ok && out.contains("implicit"), "{out}");
+    let (ok, out) = serve_check(&client("\"password\"", "legacy_grants = true"));
+    assert!(ok, "{out}");
+    let (ok, out) = serve_check(&client(
+        "\"client_credentials\"",
+        "access_token_format = \"jwt\"",
+    ));
+    assert!(ok, "{out}");
+    let (ok, out) = serve_check(
+        &(client("\"client_credentials\"", "access_token_format = \"jwt\"")
+            + "token_lifetime = -1\n"),
+    );
+    assert!(!ok && out.contains("30 days"), "{out}");
+    let (ok, out) = serve_check(&client(
+        "\"client_credentials\"",
+        "signing_algorithm = \"HS256\"",
+    ));
+    assert!(!ok && out.contains("signing_algorithm"), "{out}");
+}
+
+#[tokio::test]
+async fn gateways_sharing_redis_share_keys_and_revocations() {
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let cfg = format!(
+        "{}\n[redis]\nurl = \"{}\"\nkey_prefix = \"jwt-e2e\"\n",
+        issuer_config(&origin.url(), "revocation_sync = 0.2"),
+        redis.url()
+    );
+    let a = start_gateway(&cfg, &[]).await;
+    let b = start_gateway(&cfg, &[]).await;
+    let jwks = |gw: &TestGateway| {
+        let url = gw.url("/oauth2/jwks");
+        async move {
+            http()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // one key for both: b found a's key in the store instead of making its own
+    assert_eq!(jwks(&a).await, jwks(&b).await);
+    let at = cc_token(&a, "view").await;
+    let other = cc_token(&b, "view").await;
+    for gw in [&a, &b] {
+        assert_eq!(call(gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+        assert_eq!(
+            call(gw, "GET", "/travels/1.0/bookings", &other).await.0,
+            200
+        );
+    }
+    // revoked at a: b refuses it within its revocation_sync, without a lookup per request
+    let r = http()
+        .post(a.url("/oauth2/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(&a, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    let mut refused = false;
+    for _ in 0..50 {
+        if call(&b, "GET", "/travels/1.0/bookings", &at).await.0 == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "b still accepts a token revoked at a");
+    assert_eq!(
+        call(&b, "GET", "/travels/1.0/bookings", &other).await.0,
+        200
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_used_at_one_gateway_is_a_replay_at_another_sharing_redis() {
+    peers::ensure_installed();
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let with_redis = |extra: &str| {
+        format!(
+            "{}\n[redis]\nurl = \"{}\"\nkey_prefix = \"dpop-e2e\"\n",
+            jwt_config(&origin.url(), extra),
+            redis.url()
+        )
+    };
+    let a = start_gateway(&with_redis(""), &[]).await;
+    // b is another instance of the same service: same issuer, same store
+    let b = start_gateway(&with_redis(&format!("issuer = \"{}\"", a.url(""))), &[]).await;
+    let api = a.url("/travels/1.0/bookings");
+    let script =
+        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
+    let issuer = a.url("");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || {
+            peers::run_node_script(
+                &script,
+                &[
+                    ("AS", issuer.as_str()),
+                    ("CID", "svc"),
+                    ("CSEC", "svc-secret"),
+                    ("API", api.as_str()),
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    assert_eq!(v["status"], 200, "{v}");
+    let at = v["access_token"].as_str().unwrap();
+    let used = v["proofs"][1]["proof"].as_str().unwrap();
+    // the proof names a's URL; sent to b as a load balancer would (same Host)
+    let r = http()
+        .get(b.url("/travels/1.0/bookings"))
+        .header("host", a.addr().to_string())
+        .header("authorization", format!("DPoP {at}"))
+        .header("dpop", used)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let www = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        www.contains("invalid_dpop_proof") && www.contains("replayed"),
+        "{www}"
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}

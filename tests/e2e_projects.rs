@@ -1,0 +1,398 @@
+//! End-to-end tests of Synapse projects served as written: `<api>`, `<endpoint>`,
+//! `<localEntry>` and `<sequence>` files anywhere in the sequences folder (an MI project's
+//! `src/main/synapse-config/`), next to the `[[api]]`s of `synaptic.toml`. Real gateways on
+//! 127.0.0.1 in this process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use synaptic_gateway::{Running, ServeOptions, StartError};
+use synaptic_tests::gateway::GatewayDir;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
+}
+
+fn url(gw: &Running, path: &str) -> String {
+    format!("http://{}{path}", gw.addr())
+}
+
+async fn json(resp: reqwest::Response) -> serde_json::Value {
+    let text = resp.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Copy every file of `src` (recursively) into `dir`, replacing `from` by `to` in the text.
+fn copy_tree(src: &Path, rel: &str, dir: &GatewayDir, from: &str, to: &str) {
+    let mut entries: Vec<_> = std::fs::read_dir(src.join(rel))
+        .unwrap()
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if e.path().is_dir() {
+            copy_tree(src, &r, dir, from, to);
+        } else {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            dir.write(&r, &text.replace(from, to));
+        }
+    }
+}
+
+async fn start_on(dir: &GatewayDir, port: u16) -> Result<Running, StartError> {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        watch: Some(false),
+        ..Default::default()
+    };
+    synaptic_gateway::start(loaded.config, opts)
+        .await
+        .map(|(r, _)| r)
+}
+
+fn started(r: Result<Running, StartError>) -> Running {
+    match r {
+        Ok(r) => r,
+        Err(StartError::Sequences(report)) => {
+            panic!("sequences do not load:\n{}", report.render().join("\n"))
+        }
+        Err(e) => panic!("gateway does not start: {e:?}"),
+    }
+}
+
+/// The example MI project, on a free port (its endpoint calls the gateway itself).
+async fn mi_project() -> (GatewayDir, Running) {
+    let port = synaptic_tests::free_port();
+    let src = synaptic_tests::workspace_root().join("examples/mi-project");
+    let dir = GatewayDir::new("", &[]);
+    copy_tree(
+        &src,
+        "",
+        &dir,
+        "127.0.0.1:8283",
+        &format!("127.0.0.1:{port}"),
+    );
+    let gw = started(start_on(&dir, port).await);
+    (dir, gw)
+}
+
+#[tokio::test]
+async fn the_mi_project_example_is_served_as_written() {
+    let (_dir, gw) = mi_project().await;
+    let c = client();
+    // GET resource: the in-flow sends to the named endpoint (another API of the project), the
+    // out-flow adds a header from the local entry
+    let r = c.get(url(&gw, "/orders/1.0/42")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-shop"], "PizzaShack Orders");
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"id":"42","item":"Margherita","status":"baking"})
+    );
+    // POST resource: a referenced sequence answers, reading the local entry too
+    let r = c
+        .post(url(&gw, "/orders/1.0"))
+        .header("content-type", "application/json")
+        .body(r#"{"item":"Diavola"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"accepted":true,"item":"Diavola","shop":"PizzaShack Orders"})
+    );
+    // no resource takes DELETE, and one matches the path: 405
+    let r = c.delete(url(&gw, "/orders/1.0/42")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    // GET takes no resource matching `/`: 404
+    let r = c.get(url(&gw, "/orders/1.0")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // the version is part of the path
+    let r = c.get(url(&gw, "/orders/42")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    gw.shutdown().await;
+}
+
+const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+
+/// An API whose every resource answers with its own name and `uri.var.*`.
+fn dispatch_api() -> String {
+    let res = |attrs: &str, name: &str| {
+        format!(
+            r#"<resource {attrs}><inSequence>
+                <payloadFactory media-type="json">
+                    <format>{{"r":"{name}","id":"$1","rest":"$2"}}</format>
+                    <args>
+                        <arg evaluator="xml" expression="get-property('uri.var.id')"/>
+                        <arg evaluator="xml" expression="get-property('uri.var.rest')"/>
+                    </args>
+                </payloadFactory>
+                <respond/>
+            </inSequence></resource>"#
+        )
+    };
+    format!(
+        r#"<api {NS} name="Shop" context="/shop/{{version}}/v" version="2" version-type="context">
+            {}{}{}{}{}{}
+        </api>"#,
+        res(r#"methods="GET" uri-template="/items/{id}""#, "item"),
+        res(r#"methods="GET" url-mapping="/items/*""#, "items-prefix"),
+        res(r#"methods="GET" url-mapping="/items/special""#, "special"),
+        res(r#"methods="GET" url-mapping="*.png""#, "png"),
+        res(r#"methods="POST" uri-template="/files/{+rest}""#, "files"),
+        res(r#"methods="PUT""#, "default"),
+    )
+}
+
+#[tokio::test]
+async fn xml_api_resources_follow_synapse_dispatching_next_to_toml_apis() {
+    let origin = "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"hello\">\
+        <payloadFactory media-type=\"json\"><format>{\"from\":\"toml\"}</format><args/></payloadFactory>\
+        <respond/></sequence>";
+    let dir = GatewayDir::new(
+        "[server]\nsequences = \"synapse-config\"\n\
+         [[api]]\nname = \"Toml\"\ncontext = \"/toml\"\nin_sequence = \"hello\"\n",
+        &[
+            ("synapse-config/api/deep/Shop.xml", &dispatch_api()),
+            ("synapse-config/sequences/hello.xml", origin),
+        ],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let c = client();
+    let get = |p: &str| c.get(url(&gw, p)).send();
+    let r = get("/toml/x").await.unwrap();
+    assert_eq!(json(r).await["from"], "toml");
+    // an exact URL mapping wins over everything
+    let v = json(get("/shop/2/v/items/special").await.unwrap()).await;
+    assert_eq!(v["r"], "special", "{v}");
+    // URL mappings are tried before URI templates: the prefix takes /items/7
+    let v = json(get("/shop/2/v/items/7").await.unwrap()).await;
+    assert_eq!(v["r"], "items-prefix", "{v}");
+    // an extension mapping, when no prefix matches
+    let v = json(get("/shop/2/v/pics/a.png").await.unwrap()).await;
+    assert_eq!(v["r"], "png", "{v}");
+    // a URI template binds uri.var.*
+    let v = json(
+        c.post(url(&gw, "/shop/2/v/files/a/b%20c"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((&v["r"], &v["rest"]), (&"files".into(), &"a/b c".into()));
+    // a resource with neither mapping nor template takes what the others leave
+    let v = json(c.put(url(&gw, "/shop/2/v/any/thing")).send().await.unwrap()).await;
+    assert_eq!(v["r"], "default", "{v}");
+    // a resource takes the method but none matches the path: 404, not 405
+    let r = c.post(url(&gw, "/shop/2/v/items/7")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // no resource takes DELETE: 405
+    let r = c
+        .delete(url(&gw, "/shop/2/v/items/7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    // the version is in place of {version}
+    assert_eq!(get("/shop/1/v/items/7").await.unwrap().status(), 404);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_context_served_twice_is_an_error_naming_both_places() {
+    let api = format!(
+        r#"<api {NS} name="Twice" context="/orders/"><resource><inSequence><respond/></inSequence></resource></api>"#
+    );
+    let dir = GatewayDir::new(
+        "[[api]]\nname = \"Orders\"\ncontext = \"/orders\"\nendpoint = \"http://127.0.0.1:9/x\"\n",
+        &[("sequences/api/Twice.xml", &api)],
+    );
+    let err = start_on(&dir, 0).await.expect_err("refused");
+    let StartError::Plan(diags) = err else {
+        panic!("expected plan errors, got {err:?}");
+    };
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let m = &diags[0].message;
+    assert_eq!(diags[0].code.id, "E0117");
+    assert!(m.contains("\"Orders\"") && m.contains("`Twice`"), "{m}");
+    assert!(m.contains("Twice.xml:1:"), "{m}");
+}
+
+#[tokio::test]
+async fn an_api_without_its_backend_answers_from_its_fault_sequence() {
+    let (dir, gw) = mi_project().await;
+    // the endpoint now points where nothing listens
+    let dead = synaptic_tests::free_port();
+    let ep = std::fs::read_to_string(
+        dir.path()
+            .join("src/main/synapse-config/endpoints/OrderBackendEP.xml"),
+    )
+    .unwrap();
+    let ep = ep.replace(
+        &format!("127.0.0.1:{}", gw.addr().port()),
+        &format!("127.0.0.1:{dead}"),
+    );
+    dir.write("src/main/synapse-config/endpoints/OrderBackendEP.xml", &ep);
+    assert!(matches!(
+        gw.gateway().reload().await,
+        synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+    ));
+    let r = client()
+        .get(url(&gw, "/orders/1.0/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"error":"the order service is unavailable","code":"101503"})
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_files_reload_and_a_broken_one_keeps_its_previous_version() {
+    let api = |answer: &str| {
+        format!(
+            r#"<api {NS} name="Hot" context="/hot"><resource methods="GET" uri-template="/">
+            <inSequence><payloadFactory media-type="json"><format>{{"v":"{answer}"}}</format><args/></payloadFactory>
+            <respond/></inSequence></resource></api>"#
+        )
+    };
+    let dir = GatewayDir::new("", &[("sequences/Hot.xml", &api("one"))]);
+    let gw = started(start_on(&dir, 0).await);
+    let c = client();
+    let v = json(c.get(url(&gw, "/hot")).send().await.unwrap()).await;
+    assert_eq!(v["v"], "one");
+    dir.write("sequences/Hot.xml", &api("two"));
+    gw.gateway().reload().await;
+    let v = json(c.get(url(&gw, "/hot/")).send().await.unwrap()).await;
+    assert_eq!(v["v"], "two");
+    // a broken file: the previous version keeps serving
+    dir.write("sequences/Hot.xml", &api("three").replace("</api>", ""));
+    gw.gateway().reload().await;
+    let v = json(c.get(url(&gw, "/hot")).send().await.unwrap()).await;
+    assert_eq!(v["v"], "two");
+    // a new API file is served after a reload
+    dir.write(
+        "sequences/more/Cold.xml",
+        &api("cold")
+            .replace("\"Hot\"", "\"Cold\"")
+            .replace("/hot", "/cold"),
+    );
+    gw.gateway().reload().await;
+    let v = json(c.get(url(&gw, "/cold")).send().await.unwrap()).await;
+    assert_eq!(v["v"], "cold");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_main_sequence_takes_what_no_api_takes_in_both_directions() {
+    let port = synaptic_tests::free_port();
+    let main = format!(
+        r#"<sequence {NS} name="main">
+            <in><send><endpoint><address uri="http://127.0.0.1:{port}/backend"/></endpoint></send></in>
+            <out><header name="X-Main" scope="transport" value="out"/><send/></out>
+        </sequence>"#
+    );
+    let backend = format!(
+        r#"<api {NS} name="Backend" context="/backend"><resource url-mapping="/*"><inSequence>
+            <payloadFactory media-type="json"><format>{{"path":"$1"}}</format>
+            <args><arg evaluator="xml" expression="get-property('REST_SUB_REQUEST_PATH')"/></args></payloadFactory>
+            <respond/></inSequence></resource></api>"#
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/main.xml", &main),
+            ("sequences/Backend.xml", &backend),
+        ],
+    );
+    let gw = started(start_on(&dir, port).await);
+    let r = client().get(url(&gw, "/zzz/y")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-main"], "out");
+    let v = json(r).await;
+    assert!(v.get("path").is_some(), "{v}");
+    // an API still takes its own requests
+    let r = client().get(url(&gw, "/backend/q")).send().await.unwrap();
+    assert!(r.headers().get("x-main").is_none());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_artifact_that_does_not_compile_is_not_deployed_unless_strict() {
+    let good = format!(
+        r#"<api {NS} name="Good" context="/good"><resource methods="GET"><inSequence>
+            <payloadFactory media-type="json"><format>{{"ok":true}}</format><args/></payloadFactory>
+            <respond/></inSequence></resource></api>"#
+    );
+    // names a sequence no file defines
+    let broken = format!(
+        r#"<api {NS} name="Broken" context="/broken"><resource methods="GET" inSequence="nowhere"/></api>"#
+    );
+    // depends on a file that does not parse
+    let dependent = format!(
+        r#"<api {NS} name="Dependent" context="/dep"><resource methods="GET" inSequence="half"/></api>"#
+    );
+    let half = format!(r#"<sequence {NS} name="half"><log/>"#);
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/api/Good.xml", &good),
+            ("sequences/api/Broken.xml", &broken),
+            ("sequences/api/Dependent.xml", &dependent),
+            ("sequences/half.xml", &half),
+        ],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).unwrap();
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let (gw, report) = synaptic_gateway::start(loaded.config, opts.clone())
+        .await
+        .expect("the rest is deployed");
+    let names: Vec<&str> = report
+        .undeployed
+        .iter()
+        .map(|f| f.rsplit('/').next().unwrap_or(f))
+        .collect();
+    assert_eq!(
+        names,
+        ["Broken.xml", "Dependent.xml", "half.xml"],
+        "{report:?}"
+    );
+    let rendered = report.render().join("\n");
+    assert!(rendered.contains("Broken.xml:1:"), "{rendered}");
+    let c = client();
+    assert_eq!(c.get(url(&gw, "/good")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(url(&gw, "/broken")).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(c.get(url(&gw, "/dep")).send().await.unwrap().status(), 404);
+    gw.shutdown().await;
+    // --strict refuses
+    let loaded = synaptic_gateway::load(&dir.config_path()).unwrap();
+    let strict = ServeOptions {
+        strict: true,
+        ..opts
+    };
+    match synaptic_gateway::start(loaded.config, strict).await {
+        Err(StartError::Sequences(report)) => assert!(report.has_errors()),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
