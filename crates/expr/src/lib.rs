@@ -16,7 +16,7 @@
 //! - `hmac-generate`, `encrypt`, `decrypt` are rejected at lint time (E0203). `json-eval(…)` is only recognised as the whole expression (as in Synapse). Synapse 4.4 expressions `${…}` are not XPath: `compile` rejects them (E0201) and the engine compiles them with [`synexpr`].
 //! - `base64Decode` accepts standard and URL-safe alphabets with or without padding and ignores whitespace; characters outside the alphabet are ignored (commons-codec style), so it never fails. Charsets: UTF-8 (default), US-ASCII, ISO-8859-1; others are an evaluation error.
 //! - `id()` always returns an empty node-set (no DTDs, so no ID attributes); `lang()` reads `xml:lang`.
-//! - Undeclared variables (`$foo`, `$bar:x`) are lint errors (E0209); Jaxen fails at run time.
+//! - `$var:name` reads a variable of the `variable` mediator (an XML variable as a node read, like `$ctx:`). Undeclared variables (`$foo`, `$bar:x`) are lint errors (E0209); Jaxen fails at run time.
 //! - Evaluation limits: expressions nest at most 64 levels and hold at most 512 binary operators (E0201 beyond).
 //! - JSONPath uses jsonpath-rust (RFC 9535 syntax) instead of Jayway: Jayway-only syntax (functions such as `.length()`, `$.`) is rejected at lint time (E0202). A definite path (names and indexes only) yields one value (scalars unquoted, JSON `null` → `null`, objects/arrays compact, missing → `""`); any other path yields a JSON array of the matches (Jayway returns a list too).
 //! - Java regexes: translated to the `regex` crate and matched against the whole string. `\d \w \s` are ASCII as in Java; back-references, lookaround, atomic groups, possessive quantifiers, octal escapes, `\G`, `\R` and the `d`/`u`/`c` flags are lint errors (E0208); `.` excludes only `\n` (Java also `\r`, U+0085, U+2028, U+2029).
@@ -173,6 +173,10 @@ pub trait ExprEnv {
     fn url_param(&self, name: &str) -> Option<String>;
     /// Epoch milliseconds (`SYSTEM_TIME`, `SYSTEM_DATE`).
     fn now_ms(&self) -> i64;
+    /// A variable set by the `variable` mediator (`$var:name`); none by default.
+    fn xpath_variable(&self, _name: &str) -> Option<Value> {
+        None
+    }
 }
 
 /// A checked expression. `Send + Sync`; no sxd-xpath types inside.

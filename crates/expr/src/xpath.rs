@@ -51,6 +51,7 @@ enum Req {
     Prop(Scope, String),
     Registry(String),
     Url(String),
+    Var(String),
 }
 
 #[derive(Default)]
@@ -90,6 +91,7 @@ fn resolve(req: &Req, env: &dyn ExprEnv) -> Option<Value> {
         Req::Prop(scope, name) => env.property(*scope, name),
         Req::Registry(key) => env.registry(key).map(Value::String),
         Req::Url(name) => env.url_param(name).map(Value::String),
+        Req::Var(name) => env.xpath_variable(name),
     }
 }
 
@@ -102,6 +104,7 @@ fn requests(read: &Read) -> Option<Req> {
         },
         Read::Var(k, n) => Some(match k.scope() {
             Some(s) => Req::Prop(s, n.clone()),
+            None if *k == props::VarKind::Var => Req::Var(n.clone()),
             None => Req::Url(n.clone()),
         }),
     }
@@ -123,6 +126,9 @@ impl Source for StateSource {
         STATE
             .with(|s| s.borrow_mut().get(Req::Url(name.to_string())))
             .map(|v| v.to_xpath_string())
+    }
+    fn variable(&self, name: &str) -> Option<Value> {
+        STATE.with(|s| s.borrow_mut().get(Req::Var(name.to_string())))
     }
     fn now_ms(&self) -> i64 {
         STATE.with(|s| s.borrow().now_ms)
