@@ -1,4 +1,4 @@
-//! OpenTelemetry traces (`[telemetry]`, ADR 0370): a span per request with child spans for
+//! OpenTelemetry traces (`[telemetry]`, ADR 0385): a span per request with child spans for
 //! inbound authorization, each sequence, each `call`/`send`, the token fetch of endpoint
 //! security and the backend exchange; the W3C `traceparent` of a client continues its trace and
 //! is sent on to backends and token endpoints.
