@@ -3,7 +3,7 @@
 # Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
 #
 #   bash .ci/setup.sh            test prerequisites: redis-server, chromium, curl + the real OAuth2 peers
-#   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client) and valgrind for bench/run.sh
+#   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client), openssl and valgrind for bench/run.sh
 #
 # Runs as root (or through sudo). Nothing else on the machine is assumed: every tool a test
 # starts is installed here. Packages' own services are never started (policy-rc.d), tests
@@ -38,6 +38,7 @@ if [ "$BENCH" = 1 ]; then
   want wrk wrk
   want callgrind_control valgrind
   want h2load nghttp2-client
+  want openssl openssl
 fi
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 # The peers' venv needs ensurepip (Debian's own python3 ships it in python3-venv).

@@ -63,6 +63,8 @@ class Env:
     backend_port: int  # nginx answering {"ok":true} (and a token at /token)
     nginx_port: int  # nginx proxy_pass -> backend (keep-alive upstream)
     nginx_h2_port: int  # the same nginx proxy on an `http2` (h2c) listener
+    nginx_tls_port: int  # the same nginx proxy on an `ssl` listener (HTTPS, HTTP/1.1)
+    gateway_tls_port: int  # synaptic's `listen_tls`
     gateway_port: int  # synaptic
 
     @property
@@ -79,8 +81,8 @@ class Case:
     """One line of the comparison table."""
 
     name: str
-    # which server the load goes to: "backend", "nginx", "nginx-h2" (its h2c listener) or
-    # "gateway"
+    # which server the load goes to: "backend", "nginx", "nginx-h2" (its h2c listener),
+    # "nginx-tls" (its HTTPS listener), "gateway" or "gateway-tls" (synaptic's HTTPS listener)
     target: str
     # request path on that server (the load's method and body apply)
     path: str = "/bench/item"
@@ -216,7 +218,7 @@ in_sequence = "simple-token-gen"
          files={"sequences/simple-token-gen.xml": "@simple-token-gen"},
          prepare=warm_token_cache,
          note="in-flow sequences/simple-token-gen.xml, token cached in the registry (`else` branch)"),
-    # Issue 4 item 9: the pass-through API again, with native endpoint security and a cached
+    # The pass-through API again, with native endpoint security and a cached
     # token; compare its req/s with "synaptic pass-through" (target: at least 95 %).
     Case("synaptic endpoint security (cached)", target="gateway", path="/es/bench/item",
          api="""
@@ -239,7 +241,7 @@ scope = "bench"
 ]
 
 CASES += [
-    # Issue 5 item 9: the pass-through API again, protected by the gateway's own authorization
+    # The pass-through API again, protected by the gateway's own authorization
     # server; every request's bearer token is validated (SHA-256 lookup in SQLite). Compare its
     # req/s with "synaptic pass-through" (target: at least 90 %).
     Case("synaptic oauth2-secured API", target="gateway", path="/sec/bench/item",
@@ -258,7 +260,7 @@ scopes = ["bench"]
          prepare=oauth2_bearer,
          note="pass-through plus `security = \"oauth2\"`: a bearer token from the gateway's own "
               "token endpoint, validated on every request"),
-    # Issue 5 item 9: client-credentials issuance rate of the token endpoint (argon2id-hashed
+    # Client-credentials issuance rate of the token endpoint (argon2id-hashed
     # secret, verified once then remembered; one SQLite insert per token).
     Case("synaptic token endpoint (client credentials)", target="gateway", path="/oauth2/token",
          config=AUTH_SERVER_CONFIG, prepare=oauth2_basic,
@@ -280,6 +282,39 @@ CASES += [
          note="the pass-through API over h2c (HTTP/2 with prior knowledge on the plain "
               "listener), HTTP/1.1 to the backend; ratios against nginx http2 proxy_pass"),
 ]
+
+CASES += [
+    # HTTPS: wrk over TLS (keep-alive, so handshakes are amortised) against nginx's `ssl`
+    # listener and synaptic's `listen_tls`, both with the same self-signed P-256 certificate.
+    Case("nginx proxy_pass (https)", target="nginx-tls",
+         note="nginx `listen … ssl` (TLS 1.2/1.3, P-256 certificate), proxy_pass to the backend "
+              "over HTTP/1.1 with keep-alive"),
+    Case("synaptic pass-through (https)", target="gateway-tls", path="/passtls/bench/item",
+         versus="nginx proxy_pass (https)",
+         api="""
+[[api]]
+name = "BenchPassTls"
+context = "/passtls"
+endpoint = "{backend}"
+""",
+         note="the pass-through API on `listen_tls` (rustls, same certificate); ratios against "
+              "nginx proxy_pass (https)"),
+]
+
+
+def self_signed(d: Path) -> tuple[Path, Path]:
+    """A P-256 certificate for 127.0.0.1 (openssl), for the HTTPS cases."""
+    d.mkdir(parents=True, exist_ok=True)
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(d, 0o755)
+    os.chmod(key, 0o644)  # nginx's worker reads it after dropping privileges
+    return cert, key
+
 
 LOADS = {
     # name: (method, body bytes)
@@ -365,6 +400,11 @@ PROXY_HTTP = """
     server {{
         listen 127.0.0.1:{port} reuseport;
         listen 127.0.0.1:{h2_port} http2 reuseport;
+        listen 127.0.0.1:{tls_port} ssl reuseport;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:bench:1m;
         http2_max_concurrent_streams 128;
         location / {{
             proxy_pass http://backend;
@@ -407,7 +447,7 @@ class Servers:
     def pid(self, target: str) -> Optional[int]:
         """The pid of the server a case's load goes to (taskset execs it: same pid)."""
         name = {"backend": "backend", "nginx": "proxy", "nginx-h2": "proxy",
-                "gateway": "synaptic"}[target]
+                "nginx-tls": "proxy", "gateway": "synaptic", "gateway-tls": "synaptic"}[target]
         return next((p.pid for n, p in self.procs if n == name), None)
 
     def nginx(self, name: str, body: str, workers: int, role: str) -> None:
@@ -442,16 +482,21 @@ listen = "127.0.0.1:{self.env.gateway_port}"
 sequences = "sequences"
 registry = "registry"
 access_log = {"true" if self.args.access_log == "on" else "false"}
+listen_tls = "127.0.0.1:{self.env.gateway_tls_port}"
+
+[server.tls]
+cert = "{self.env.work / 'tls' / 'cert.pem'}"
+key = "{self.env.work / 'tls' / 'key.pem'}"
 """]
         seen = set()
         for c in self.cases:
-            if c.target != "gateway":
+            if not c.target.startswith("gateway"):
                 continue
             if c.config and c.config not in seen:
                 seen.add(c.config)
                 config.append(c.config.format(**fmt))
         for c in self.cases:
-            if c.target != "gateway":
+            if not c.target.startswith("gateway"):
                 continue
             config.append(c.api.format(**fmt))
             for rel, text in c.files.items():
@@ -843,7 +888,7 @@ def main() -> int:
              for conc in concurrencies for k, (m, size) in LOADS.items()
              if not args.loads or any(w.strip().lower() in k.lower()
                                       for w in args.loads.split(","))}
-    tools = ["nginx", "wrk"] + (["h2load"] if any(c.driver == "h2load" for c in cases) else [])
+    tools = ["nginx", "wrk", "openssl"] + (["h2load"] if any(c.driver == "h2load" for c in cases) else [])
     tools += ["valgrind", "callgrind_control"] if args.callgrind else []
     for tool in tools:
         if not shutil.which(tool):
@@ -852,7 +897,8 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="synaptic-bench-"))
     env = Env(work=work, backend_port=free_port(), nginx_port=free_port(),
-              nginx_h2_port=free_port(), gateway_port=free_port())
+              nginx_h2_port=free_port(), nginx_tls_port=free_port(), gateway_port=free_port(),
+              gateway_tls_port=free_port())
     servers = Servers(args, env, cases)
     notes = machine_notes()
     results: dict = {load: {} for load in loads}
@@ -860,9 +906,11 @@ def main() -> int:
     headers: dict = {}
     try:
         servers.nginx("backend", BACKEND_HTTP.format(port=env.backend_port), 1, "backend")
+        cert, key = self_signed(work / "tls")
         servers.nginx("proxy", PROXY_HTTP.format(port=env.nginx_port, h2_port=env.nginx_h2_port,
+                                                 tls_port=env.nginx_tls_port, cert=cert, key=key,
                                                  backend_port=env.backend_port), 1, "proxy")
-        if any(c.target == "gateway" for c in cases):
+        if any(c.target.startswith("gateway") for c in cases):
             binary = Path(args.gateway_bin)
             try:
                 if not binary.exists():
@@ -871,7 +919,7 @@ def main() -> int:
             except RuntimeError as e:
                 print(f"bench: synaptic did not start: {e}", file=sys.stderr)
                 for c in cases:
-                    if c.target == "gateway":
+                    if c.target.startswith("gateway"):
                         failed_cases[c.name] = "gateway did not start"
         for c in cases:
             if c.name in failed_cases or c.prepare is None:
@@ -891,9 +939,11 @@ def main() -> int:
                     if c.only_loads and not any(o in load for o in c.only_loads):
                         continue
                     port = {"backend": env.backend_port, "nginx": env.nginx_port,
-                            "nginx-h2": env.nginx_h2_port,
-                            "gateway": env.gateway_port}[c.target]
-                    url = f"http://127.0.0.1:{port}{c.path}"
+                            "nginx-h2": env.nginx_h2_port, "nginx-tls": env.nginx_tls_port,
+                            "gateway": env.gateway_port,
+                            "gateway-tls": env.gateway_tls_port}[c.target]
+                    scheme = "https" if c.target.endswith("-tls") else "http"
+                    url = f"{scheme}://127.0.0.1:{port}{c.path}"
                     script = work / f"load-{len(runs)}-{abs(hash((load, c.name)))}.lua"
                     try:
                         if c.driver == "h2load":

@@ -257,7 +257,7 @@ async fn run_reports_a_fault_with_exit_1() {
 #[test]
 fn run_refuses_a_sequence_with_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let seq = root().join("tests/data/lint/err/seed-placeholders.xml");
+    let seq = root().join("tests/data/lint/err/token-gen-placeholders.xml");
     let req = request_file(dir.path(), "GET /menu HTTP/1.1\n\n");
     let (code, _, err) = cli(&["run", &p(&seq), "--request", &p(&req)]);
     assert_eq!(code, 2);
@@ -308,12 +308,13 @@ fn run_resolves_sequence_keys_from_a_folder() {
     assert_eq!(v["properties"]["axis2"]["REST_URL_POSTFIX"], "/api/x");
 }
 
-/// The seed 002 sequence exactly as printed (placeholders unfilled) fails lint with E0112 on
+/// The reference caching sequence exactly as WSO2's documentation prints it (placeholders unfilled,
+/// from `shared/seeds/` next to the repository, see README) fails lint with E0112 on
 /// both placeholders and nothing else but the portability notes.
 #[test]
-fn unfilled_seed_fails_with_placeholder_errors() {
+fn unfilled_reference_sequence_fails_with_placeholder_errors() {
     let dir = synaptic_tests::shared_dir().join("seeds");
-    let seed = std::fs::read_dir(&dir)
+    let doc = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -321,8 +322,8 @@ fn unfilled_seed_fails_with_placeholder_errors() {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("002"))
         })
-        .expect("seed 002");
-    let text = std::fs::read_to_string(seed).unwrap();
+        .expect("the caching simple-token-gen document (002…) in shared/seeds");
+    let text = std::fs::read_to_string(doc).unwrap();
     let start = text.find("<?xml").unwrap();
     let end = start + text[start..].find("```").unwrap();
     let xml: String = text[start..end]

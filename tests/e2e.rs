@@ -1,5 +1,5 @@
 //! End-to-end: the real gateway on 127.0.0.1:0 in this process, in-process mock origins for
-//! plain backends, the real Authlib server for the seed scenario.
+//! plain backends, the real Authlib server for the token-generation sequences.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
@@ -802,7 +802,7 @@ async fn a_fault_sequence_builds_its_own_response() {
     gw.shutdown().await;
 }
 
-// ===== the seed scenario with a real OAuth2 server =====
+// ===== the token-generation sequences with a real OAuth2 server =====
 
 fn token_gen_sequence(name: &str, token_url: &str, basic: &str, caching: bool) -> String {
     let reg = format!("local:/api-backend-credentials/{name}");
@@ -868,7 +868,7 @@ fn token_gen_sequence(name: &str, token_url: &str, basic: &str, caching: bool) -
     format!(r#"<sequence name="{name}" xmlns="http://ws.apache.org/ns/synapse">{body}</sequence>"#)
 }
 
-async fn seed_scenario(caching: bool) -> (usize, usize) {
+async fn token_gen_scenario(caching: bool) -> (usize, usize) {
     let peer = synaptic_tests::peers::authlib();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
     let creds = peer.client();
@@ -914,14 +914,14 @@ in_sequence = "{seq_name}"
 }
 
 #[tokio::test]
-async fn seed_caching_sequence_makes_one_token_request_for_many_calls() {
-    let (token_requests, _) = seed_scenario(true).await;
+async fn caching_token_gen_sequence_makes_one_token_request_for_many_calls() {
+    let (token_requests, _) = token_gen_scenario(true).await;
     assert_eq!(token_requests, 1);
 }
 
 #[tokio::test]
-async fn seed_non_caching_sequence_makes_one_token_request_per_call() {
-    let (token_requests, calls) = seed_scenario(false).await;
+async fn non_caching_token_gen_sequence_makes_one_token_request_per_call() {
+    let (token_requests, calls) = token_gen_scenario(false).await;
     assert_eq!(token_requests, calls);
 }
 

@@ -1,7 +1,8 @@
 //! The gateway as an OAuth2 authorization server (docs/AUTHSERVER.md): every grant driven by
 //! real client libraries (requests-oauthlib, Authlib — `tests/py/as_client.py`), the approval
 //! page clicked in headless Chromium (`tests/py/approve_in_chromium.mjs`), the security tests
-//! of the authorization-server guide §5, and the seed-004 scenario.
+//! of the authorization server (code replay, redirect and PKCE checks, token leaks), and the
+//! TimeTravels bookings scenario.
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -424,12 +425,12 @@ fn ok(v: &Value) -> &Value {
     &v["result"]
 }
 
-const SEED_001: &str = r#"{"fault":{"code":900902,"message":"Missing Credentials","description":"Required OAuth credentials not provided. Make sure your API invocation call has a header: \"Authorization: Bearer ACCESS_TOKEN\""}}"#;
+const MISSING_CREDENTIALS_FAULT: &str = r#"{"fault":{"code":900902,"message":"Missing Credentials","description":"Required OAuth credentials not provided. Make sure your API invocation call has a header: \"Authorization: Bearer ACCESS_TOKEN\""}}"#;
 
-// === seed 004 and enforcement ===
+// === TimeTravels bookings and enforcement ===
 
 #[tokio::test]
-async fn seed_004_view_token_gets_bookings_but_cannot_book() {
+async fn timetravels_view_token_gets_bookings_but_cannot_book() {
     let env = Env::new().await;
     // authorization code + PKCE through requests-oauthlib; the user grants only `view`
     let r = py(
@@ -488,7 +489,7 @@ async fn missing_invalid_and_revoked_tokens() {
     let env = Env::new().await;
     let (s, h, b) = env.api("GET", "/bookings", None).await;
     assert_eq!(s, 401);
-    assert_eq!(b, SEED_001);
+    assert_eq!(b, MISSING_CREDENTIALS_FAULT);
     assert_eq!(h["www-authenticate"], r#"Bearer realm="synaptic""#);
     let (s, h, b) = env.api("GET", "/bookings", Some("syn_at_notatoken")).await;
     assert_eq!(s, 401);
@@ -1215,6 +1216,17 @@ async fn approval_page_clicked_in_headless_chromium() {
     let v = run("approve").await;
     assert_eq!(v["page"]["client"], "Relying Party");
     assert_eq!(v["page"]["scopes"], json!(["view", "book"]));
+    // the page names where the user will be sent: the redirect URI's origin
+    let origin = format!("http://127.0.0.1:{}", env.cb_port);
+    assert_eq!(v["page"]["redirect_to"], origin.as_str(), "{v}");
+    // Approve is the primary button: first, first in keyboard order, and filled
+    assert_eq!(v["page"]["buttons"], json!(["approve", "deny"]), "{v}");
+    assert_eq!(v["page"]["tab_after_scopes"], "approve", "{v}");
+    assert_eq!(v["page"]["approve_background"], "rgb(26, 86, 219)", "{v}");
+    assert_ne!(
+        v["page"]["approve_background"], v["page"]["deny_background"],
+        "{v}"
+    );
     let cbu = v["callback"].as_str().unwrap();
     assert_eq!(query_param(cbu, "state").as_deref(), Some("xyz-1"));
     let code = query_param(cbu, "code").unwrap();

@@ -198,6 +198,44 @@ async fn the_body_limit_applies_to_each_message_of_a_stream() {
     gw.shutdown().await;
 }
 
+/// Long-lived streams are normal in gRPC: a bidirectional call silent for longer than
+/// `backend_read_timeout` between two messages, and lasting longer than the whole-body deadline
+/// of a streamed request body (`[server] timeout`), is not cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_streams_outlive_the_read_timeout_and_the_body_deadline() {
+    let backend = EchoServer::start().await;
+    let config = format!(
+        "[server]\ntimeout = 1\n[limits]\nbackend_read_timeout = 0.2\n{}",
+        grpc_api(
+            "Echo",
+            &format!("http://{}", backend.addr()),
+            "protocol = \"grpc\"",
+        )
+    );
+    let gw = start_gateway(&config, &[]).await;
+    let mut c = Caller::connect(gw.addr(), "").await;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut replies = c.bidi(rx).await.expect("bidi call");
+    for i in 0..4u32 {
+        // both streams silent for 0.5 s: over the read timeout each time, over the body
+        // deadline in all
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tx.send(Msg::new(&format!("b{i}"), i)).await.expect("send");
+        let m = tokio::time::timeout(Duration::from_secs(5), replies.message())
+            .await
+            .expect("a reply")
+            .expect("the stream is not cut")
+            .expect("a message");
+        assert_eq!(m.text, format!("re:b{i}"));
+    }
+    drop(tx);
+    let end = tokio::time::timeout(Duration::from_secs(5), replies.message())
+        .await
+        .expect("the end of the response stream");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    gw.shutdown().await;
+}
+
 /// With the wire log on, a gRPC call's heads are logged and its streams still flow both ways.
 #[tokio::test]
 async fn the_wire_log_shows_grpc_heads_without_holding_the_streams() {

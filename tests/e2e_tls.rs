@@ -292,3 +292,151 @@ async fn client_certificates_required_and_optional() {
         gw.shutdown().await;
     }
 }
+
+// ===== the authorization server over HTTPS =====
+
+const AUTH_SERVER: &str = r#"
+[auth_server]
+enabled = true
+store = "data/auth.db"
+{extra}
+
+[[auth_server.scope]]
+name = "view"
+
+[[auth_server.client]]
+id = "svc"
+secret = "svc-secret-0123456789"
+grants = ["client_credentials"]
+scopes = ["view"]
+"#;
+
+async fn start_auth_server(pki: &Pki, extra: &str) -> TestGateway {
+    let (cert, key) = pki.leaf(&["localhost"], "localhost");
+    let config = config("") + &AUTH_SERVER.replace("{extra}", extra);
+    let files = [
+        ("sequences/hello.xml", HELLO),
+        ("sequences/who.xml", WHO),
+        ("certs/default.pem", cert.as_str()),
+        ("certs/default.key", key.as_str()),
+    ];
+    TestGateway::start(
+        GatewayDir::new(&config, &files),
+        synaptic_gateway::ServeOptions::default(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_server_over_https_sends_hsts_and_plain_http_is_redirected() {
+    let pki = Pki::new();
+    let gw = start_auth_server(&pki, "").await;
+    let tls = gw.tls_addr().expect("an HTTPS listener").port();
+    let plain = gw.addr().port();
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let no_redirects = client(&pki, local, &["localhost"])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // over TLS: pages and endpoints carry HSTS, one year by default
+    let r = no_redirects
+        .get(format!(
+            "https://localhost:{tls}/.well-known/oauth-authorization-server"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    let r = no_redirects
+        .get(format!(
+            "https://localhost:{tls}/oauth2/authorize?client_id=nobody"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "an error page, still over TLS");
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    // over plain HTTP: redirected to the HTTPS listener, path and query kept
+    let r = no_redirects
+        .get(format!(
+            "http://localhost:{plain}/oauth2/authorize?client_id=a&state=s"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://localhost:{tls}/oauth2/authorize?client_id=a&state=s").as_str()
+    );
+    assert!(r.headers().get("strict-transport-security").is_none());
+    let form = [("grant_type", "client_credentials"), ("scope", "view")];
+    let r = no_redirects
+        .post(format!("http://localhost:{plain}/oauth2/token"))
+        .basic_auth("svc", Some("svc-secret-0123456789"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308, "a POST keeps its method and body");
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://localhost:{tls}/oauth2/token").as_str()
+    );
+    // a client that follows redirects gets its token over TLS (credentials in the body: a
+    // client drops `Authorization` when a redirect changes the origin)
+    let follows = client(&pki, local, &["localhost"]).build().unwrap();
+    let r = follows
+        .post(format!("http://localhost:{plain}/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "view"),
+            ("client_id", "svc"),
+            ("client_secret", "svc-secret-0123456789"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.url().scheme(), "https");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["access_token"].is_string(), "{v}");
+    // APIs on the plain listener are not redirected
+    let r = no_redirects
+        .get(format!("http://localhost:{plain}/hello/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_max_age_and_the_redirect_are_configurable() {
+    let pki = Pki::new();
+    let gw = start_auth_server(&pki, "hsts_max_age = 600\nhttps_redirect = false").await;
+    let tls = gw.tls_addr().expect("an HTTPS listener").port();
+    let plain = gw.addr().port();
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let c = client(&pki, local, &["localhost"])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let meta = "/.well-known/oauth-authorization-server";
+    let r = c
+        .get(format!("https://localhost:{tls}{meta}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=600");
+    let r = c
+        .get(format!("http://localhost:{plain}{meta}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "answered over plain HTTP");
+    assert!(r.headers().get("strict-transport-security").is_none());
+    gw.shutdown().await;
+}

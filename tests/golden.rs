@@ -330,7 +330,7 @@ fn shipped_sequences_lint_clean() {
     let mut folders = vec![root.join("sequences")];
     assert!(
         files_with_ext(&folders[0], "xml").len() >= 2,
-        "sequences/ must ship both seed variants"
+        "sequences/ must ship both token-generation variants"
     );
     if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
         // the sequences folder of each example, or its MI project's artifacts

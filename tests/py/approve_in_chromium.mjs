@@ -91,9 +91,21 @@ try {
   const evaluate = async (expr) =>
     (await s("Runtime.evaluate", { expression: expr, returnByValue: true })).result.value;
   const pageInfo = await evaluate(
-    `({title: document.title, client: document.querySelector('#client-name')?.textContent,
-       scopes: [...document.querySelectorAll('input[name=scope]')].map(e => e.value)})`,
+    `(() => {
+       const bg = (sel) => { const e = document.querySelector(sel); return e && getComputedStyle(e).backgroundColor; };
+       return {title: document.title, client: document.querySelector('#client-name')?.textContent,
+         scopes: [...document.querySelectorAll('input[name=scope]')].map(e => e.value),
+         redirect_to: document.querySelector('#redirect-origin')?.textContent,
+         approve_background: bg('#approve'), deny_background: bg('#deny'),
+         buttons: [...document.querySelectorAll('button')].map(e => e.id)};
+     })()`,
   );
+  // keyboard order: from the last permission checkbox, Tab reaches Approve first
+  await evaluate(`[...document.querySelectorAll('input[name=scope]')].pop().focus()`);
+  for (const type of ["keyDown", "keyUp"]) {
+    await s("Input.dispatchKeyEvent", { type, key: "Tab", code: "Tab", windowsVirtualKeyCode: 9 });
+  }
+  pageInfo.tab_after_scopes = await evaluate(`document.activeElement?.id`);
   const click = async (selector) => {
     const r = await evaluate(
       `(() => { const e = document.querySelector(${JSON.stringify(selector)});

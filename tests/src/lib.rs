@@ -13,6 +13,8 @@
 //! * [`grpc`] — a real gRPC service (tonic's server) and tonic's client for it.
 //! * [`mediate`] — the engine in-process: scripted backend, in-memory registry, fixed clock.
 //! * [`logs::CapturedLogs`] — the log lines a test writes, in memory.
+//! * [`otlp::OtlpReceiver`] — a real OTLP trace receiver (gRPC and HTTP/protobuf) that decodes
+//!   what the gateway exports.
 //!
 //! Nothing is ever skipped: when a prerequisite is missing, the helper panics with a message
 //! naming the setup command, [`SETUP_COMMAND`].
@@ -22,6 +24,7 @@ pub mod grpc;
 pub mod logs;
 pub mod mediate;
 pub mod origin;
+pub mod otlp;
 pub mod peers;
 pub mod process;
 pub mod redis;

@@ -1,5 +1,5 @@
-//! The real OAuth2 peers of `tests/peers/real-peers.sh` (see
-//! `../shared/guide/real-peers.md`), started on free loopback ports.
+//! The real OAuth2 peers of `tests/peers/real-peers.sh` (installed by `.ci/setup.sh`; each peer's
+//! clients and users are in `docs/TESTING.md`), started on free loopback ports.
 //!
 //! * [`authlib()`], [`dot()`], [`oidc()`], [`oidc_jwt()`], [`mock()`]: one shared instance of each
 //!   per test process, started on first use (about 0.4 s; DOT about 3 s the very first time

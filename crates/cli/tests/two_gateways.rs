@@ -1,4 +1,4 @@
-//! Issue 4, "two gateway processes sharing Redis, one token request between them", with real
+//! Two gateway processes sharing Redis make one token request between them, with real
 //! processes: two `synaptic serve` OS processes (the real binary) on their own ports and
 //! folders, one real `redis-server`, the real Authlib OAuth2 peer as token endpoint behind a
 //! recording proxy that counts token requests, and a mock backend that records the

@@ -1,5 +1,6 @@
 //! Criterion benches: parse + compile `simple-token-gen`, and its cached path (the `else`
-//! branch) on a GET, registry reads served from memory.
+//! branch) on a GET, registry reads served from memory; `validate` accepting a small JSON
+//! payload.
 //!
 //! `cargo bench -p synaptic-engine --bench engine`
 
@@ -133,5 +134,57 @@ fn cached_path_post_json(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, parse_compile, cached_path, cached_path_post_json);
+/// `validate` accepting a small JSON payload against a local-entry JSON Schema (the schema is
+/// compiled at load; the message is built from its bytes on every iteration).
+fn validate_accept(c: &mut Criterion) {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <localEntry key="order">{"type":"object","required":["id","qty"],
+          "properties":{"id":{"type":"string"},"qty":{"type":"integer","minimum":1}}}</localEntry>
+        <sequence name="v">
+          <validate><schema key="order"/><on-fail><drop/></on-fail></validate>
+        </sequence>
+      </definitions>"#;
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    let (prog, diags) =
+        synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    let engine = Engine {
+        program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
+        invoker: Arc::new(NoNetwork),
+        registry: Arc::new(MemoryRegistry::new()),
+        clock: Arc::new(FixedClock(NOW)),
+        limits: Limits::default(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    let body = Bytes::from_static(br#"{"id":"A-17","qty":3}"#);
+    c.bench_function("validate accept (small JSON, local-entry schema)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut ctx = MessageContext::from_request(
+                    http::Method::POST,
+                    "/orders",
+                    headers.clone(),
+                    body.clone(),
+                    None,
+                );
+                let flow = engine.mediate("v", None, &mut ctx).await.expect("mediates");
+                assert_eq!(flow, Flow::Continue);
+            })
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    parse_compile,
+    cached_path,
+    cached_path_post_json,
+    validate_accept
+);
 criterion_main!(benches);

@@ -125,7 +125,7 @@ impl Compiler<'_> {
         }
     }
 
-    /// The seed documents' unfilled placeholders.
+    /// The placeholders WSO2's documentation prints in its `simple-token-gen` sequence, left unfilled.
     pub(crate) fn placeholder_check(&mut self, l: &Spanned<String>) {
         let v = l.value.trim();
         if v.starts_with("{base64encoded(") || v == "{token-endpoint-url}" {

@@ -643,4 +643,7 @@ impl ExprEnv for Env<'_> {
     fn now_ms(&self) -> i64 {
         self.now_ms
     }
+    fn xpath_variable(&self, name: &str) -> Option<Value> {
+        self.ctx.st.variables.get(name).cloned()
+    }
 }

@@ -1,4 +1,4 @@
-//! Property `type` conversions (synapse-semantics.md §2, §16a).
+//! Property `type` conversions, and the empty-value rule of a numeric type (COMPATIBILITY.md D1).
 
 use synaptic_expr::Value;
 
@@ -61,11 +61,11 @@ impl PropertyType {
 pub(crate) enum Converted {
     /// Assign this value (`Value::Null` = a null assignment).
     Set(Value),
-    /// §16a: empty or missing under a numeric type: leave the property as it is.
+    /// Empty or missing under a numeric type: leave the property as it is (COMPATIBILITY.md D1).
     Unset,
 }
 
-/// The string of a value at the top level (§5.5); `None` for null.
+/// The string of a value at the top level, as Synapse stringifies it; `None` for null.
 pub(crate) fn value_string(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,

@@ -43,6 +43,39 @@ pub(crate) fn eval_src(
 }
 
 /// Whether an expression attribute is a Synapse Expression (`${…}`).
+/// A `source=` attribute read as text (`switch`, `filter` with `regex=`): an XPath result as
+/// `string()` gives it (`None` when missing), a Synapse Expression's text as Micro
+/// Integrator's `stringValueOf` gives it (`""` for null or an evaluation error).
+pub(crate) fn source_text(
+    engine: &Engine,
+    ctx: &MessageContext,
+    v: &ValueSrc,
+) -> Result<Option<String>, MediationError> {
+    match v {
+        ValueSrc::Syn(e) => {
+            let env = Env {
+                ctx,
+                now_ms: engine.clock.now_ms(),
+            };
+            Ok(Some(synexpr::string_value_of(e, &env)))
+        }
+        other => Ok(crate::convert::value_string(&eval_src(engine, ctx, other)?)),
+    }
+}
+
+/// Compile a `source=` attribute: `${…}` alone is a Synapse Expression, anything else XPath
+/// (or `json-eval(…)`).
+pub(crate) fn compile_source(
+    c: &mut crate::compiler::Compiler<'_>,
+    e: &ast::Expr,
+) -> Option<ValueSrc> {
+    if is_syn(e) {
+        Some(ValueSrc::Syn(compile_syn(e, &mut c.diags)?))
+    } else {
+        Some(ValueSrc::Expr(c.expr(e, synaptic_expr::Dialect::XPath)?))
+    }
+}
+
 pub(crate) fn is_syn(e: &ast::Expr) -> bool {
     synexpr::is_expression_attr(&e.text)
 }

@@ -7,7 +7,7 @@
 //! [traces](MediationObserver::traces).
 
 use crate::redact::redact_header_value;
-use crate::{MediationError, MessageContext};
+use crate::{InvokeError, MediationError, MessageContext, OutboundRequest};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use synaptic_diag::Span;
@@ -27,6 +27,12 @@ pub trait MediationObserver: Send + Sync {
     /// A mediator failed with `error`; `handler` names the sequence that handles it (`None`:
     /// nothing does, the mediation ends with the error).
     fn fault(&self, _error: &MediationError, _handler: Option<&str>) {}
+    /// A `call` or `send` (`mediator`) is about to send `req`; the observer may add headers
+    /// to it (a trace context).
+    fn outbound(&self, _mediator: &'static str, _req: &mut OutboundRequest) {}
+    /// The exchange announced by the last [`MediationObserver::outbound`] ended: the
+    /// backend's status, or why it failed.
+    fn outbound_done(&self, _result: Result<u16, &InvokeError>) {}
 }
 
 /// One `<log>` line.
@@ -167,6 +173,18 @@ pub(crate) fn after(
 pub(crate) fn log(ctx: &MessageContext, level: &'static str, at: Span, message: &str) {
     if let Some(o) = &ctx.st.observer {
         o.log(&LogEntry { level, at, message });
+    }
+}
+
+pub(crate) fn outbound(ctx: &MessageContext, mediator: &'static str, req: &mut OutboundRequest) {
+    if let Some(o) = &ctx.st.observer {
+        o.outbound(mediator, req);
+    }
+}
+
+pub(crate) fn outbound_done(ctx: &MessageContext, result: Result<u16, &InvokeError>) {
+    if let Some(o) = &ctx.st.observer {
+        o.outbound_done(result);
     }
 }
 

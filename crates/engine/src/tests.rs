@@ -569,3 +569,54 @@ fn inbound_ws_addressing_is_read_but_a_client_to_is_never_followed() {
         vec!["http://configured.test/q".to_string()]
     );
 }
+
+#[tokio::test]
+async fn validate_recompiles_a_changed_registry_schema() {
+    use synaptic_registry::Registry as _;
+    let mut e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <validate>
+                <schema key="conf:/s.json"/>
+                <on-fail><property name="failed" expression="get-property('ERROR_DETAIL')"/></on-fail>
+            </validate>
+        </sequence>"#,
+    );
+    let reg = Arc::new(synaptic_registry::MemoryRegistry::new());
+    e.registry = reg.clone();
+    let run = |e: Engine, body: &'static str| async move {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        let mut ctx = MessageContext::from_request(
+            http::Method::POST,
+            "/x",
+            headers,
+            Bytes::from_static(body.as_bytes()),
+            None,
+        );
+        let r = e.mediate("s", None, &mut ctx).await;
+        (r, ctx.properties.default.get("failed").cloned())
+    };
+    // no schema: a fault naming the key
+    let (r, _) = run(e.clone(), r#"{"n":1}"#).await;
+    assert!(r.unwrap_err().message.contains("conf:/s.json"));
+    reg.put("conf:/s.json", r#"{"properties":{"n":{"type":"integer"}}}"#)
+        .await
+        .unwrap();
+    let (r, failed) = run(e.clone(), r#"{"n":1}"#).await;
+    assert_eq!(r.unwrap(), Flow::Continue);
+    assert_eq!(failed, None);
+    let (_, failed) = run(e.clone(), r#"{"n":"one"}"#).await;
+    let detail = failed.unwrap().to_synapse_string().unwrap();
+    assert!(
+        detail.starts_with("Error while validating Json message ") && detail.contains("/n"),
+        "{detail}"
+    );
+    // the resource changes: the cached validator is replaced
+    reg.put("conf:/s.json", r#"{"properties":{"n":{"type":"string"}}}"#)
+        .await
+        .unwrap();
+    let (_, failed) = run(e.clone(), r#"{"n":"one"}"#).await;
+    assert_eq!(failed, None);
+    let (_, failed) = run(e, r#"{"n":1}"#).await;
+    assert!(failed.is_some());
+}

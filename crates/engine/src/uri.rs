@@ -1,5 +1,5 @@
 //! RFC 6570 `uri-template` expansion (the `<http>` endpoint) and the `REST_URL_POSTFIX` join of
-//! address endpoints (synapse-semantics.md §10, §12).
+//! address endpoints.
 
 /// One `{…}` expression of a template: its byte range (braces included), operator and variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,7 +163,7 @@ pub fn expand_uri_template(t: &str, lookup: &dyn Fn(&str) -> Option<String>) -> 
     out
 }
 
-/// Join an address and `REST_URL_POSTFIX` the Synapse way (§12).
+/// Join an address and `REST_URL_POSTFIX` the Synapse way.
 pub fn join_rest_postfix(address: &str, postfix: &str) -> String {
     if postfix.is_empty() {
         return address.to_string();

@@ -1,4 +1,4 @@
-//! The compile step (architecture.md §6.2): detect the dialect, parse, check function names and
+//! The compile step: detect the dialect, parse, check function names and
 //! arities, record what the expression reads, choose a fast path, and rewrite the text for
 //! sxd-xpath:
 //!
@@ -464,7 +464,7 @@ impl Analyzer<'_> {
                 None => self.error(
                     codes::E0209,
                     *range,
-                    format!("unknown variable ${local} (Synapse knows $body, $header, $ctx:, $axis2:, $trp:, $url:, $func:, $operation:, $sys:)"),
+                    format!("unknown variable ${local} (Synapse knows $body, $header, $ctx:, $axis2:, $trp:, $url:, $func:, $operation:, $sys:, $var:)"),
                 ),
                 Some(p) => match VarKind::parse(p) {
                     Some(k) => self.record(Read::Var(k, local.clone())),

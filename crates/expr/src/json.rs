@@ -1,4 +1,4 @@
-//! `json-eval(path)` and payloadFactory `evaluator="json"` (synapse-semantics.md §6), on
+//! `json-eval(path)` and payloadFactory `evaluator="json"`, on
 //! `serde_json::Value` through jsonpath-rust.
 
 use std::sync::Arc;

@@ -10,13 +10,13 @@
 //!
 //! - XPath runs on sxd-xpath 0.4.2 behind a rewriting adapter; expressions that never touch a node (literals, literal property reads, arithmetic, comparisons, `and`/`or`, `not`/`boolean`/`string`/`number`/`concat`) run on our own scalar evaluator instead, with the same results (a differential test and the `scalar` fuzz target check that). Comparisons (`= != < <= > >=`) are rewritten to internal functions with XPath 1.0 semantics (existential for node-sets, Java number parsing); `string()`, `number()`, `concat()`, `sum()` are replaced by our own versions. So `!=` is existential (sxd: `not(=)`), `string(-0)` is `0`, and string→number follows `Double.parseDouble` after trim (`'1e3'`→1000, `' 12 '`→12, `'inf'`→NaN, trailing `d`/`f` accepted; hex floats give NaN — Java accepts them). Other core functions (`substring`, `round`, `contains`…) still use sxd's conversions: a number argument given as a string is parsed Rust-style, and `-0` prints as `-0` there.
 //! - A missing property (Java null) is an empty node-set inside XPath; compared with `=`/`!=` it makes the comparison false, also against a boolean (`get-property('x') = false()` is false, as in Jaxen), as long as the property read appears directly as an operand. Wrapped reads (`(string(get-property('x'))) = …`) follow XPath rules.
-//! - Numeric-typed properties (INTEGER/LONG/SHORT/FLOAT/DOUBLE) are XPath numbers (§16b): `get-property('t') + 1` with LONG 5 is `6.0` (Synapse: NaN).
+//! - Numeric-typed properties (INTEGER/LONG/SHORT/FLOAT/DOUBLE) are XPath numbers (COMPATIBILITY.md D2): `get-property('t') + 1` with LONG 5 is `6.0` (Synapse: NaN).
 //! - OM (XML) properties enter XPath as their serialized text (a string), not as a node: `get-property('om')/child` does not navigate. JSON properties enter as compact JSON text.
 //! - `get-property('SYSTEM_DATE')` formats in UTC with English names; without a pattern it uses `M/d/yy h:mm a` (Synapse: JVM locale and zone). Pattern letters G y Y M L d D F w W E u a H k K h m s S z Z X and quoting are supported; `z` is always `UTC`, `Z` `+0000`, `X` `Z`; `Y` and `w` use ISO weeks (Java: locale weeks).
 //! - `hmac-generate`, `encrypt`, `decrypt` are rejected at lint time (E0203). `json-eval(…)` is only recognised as the whole expression (as in Synapse). Synapse 4.4 expressions `${…}` are not XPath: `compile` rejects them (E0201) and the engine compiles them with [`synexpr`].
 //! - `base64Decode` accepts standard and URL-safe alphabets with or without padding and ignores whitespace; characters outside the alphabet are ignored (commons-codec style), so it never fails. Charsets: UTF-8 (default), US-ASCII, ISO-8859-1; others are an evaluation error.
 //! - `id()` always returns an empty node-set (no DTDs, so no ID attributes); `lang()` reads `xml:lang`.
-//! - Undeclared variables (`$foo`, `$bar:x`) are lint errors (E0209); Jaxen fails at run time.
+//! - `$var:name` reads a variable of the `variable` mediator (an XML variable as a node read, like `$ctx:`). Undeclared variables (`$foo`, `$bar:x`) are lint errors (E0209); Jaxen fails at run time.
 //! - Evaluation limits: expressions nest at most 64 levels and hold at most 512 binary operators (E0201 beyond).
 //! - JSONPath uses jsonpath-rust (RFC 9535 syntax) instead of Jayway: Jayway-only syntax (functions such as `.length()`, `$.`) is rejected at lint time (E0202). A definite path (names and indexes only) yields one value (scalars unquoted, JSON `null` → `null`, objects/arrays compact, missing → `""`); any other path yields a JSON array of the matches (Jayway returns a list too).
 //! - Java regexes: translated to the `regex` crate and matched against the whole string. `\d \w \s` are ASCII as in Java; back-references, lookaround, atomic groups, possessive quantifiers, octal escapes, `\G`, `\R` and the `d`/`u`/`c` flags are lint errors (E0208); `.` excludes only `\n` (Java also `\r`, U+0085, U+2028, U+2029).
@@ -45,7 +45,7 @@ use synaptic_payload::Payload;
 pub use date::format_simple_date;
 pub use num::{java_double_to_string, java_parse_double, xpath_number_string};
 
-/// A property scope (synapse-semantics.md §1).
+/// A property scope (`default`, `axis2`, `transport`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     Default,
@@ -117,7 +117,7 @@ pub enum Value {
 
 impl Value {
     /// The string a property/header/log/payloadFactory gets from this value at the top level
-    /// (synapse-semantics.md §5.5, §5.6: Java `Double.toString` for numbers). `None` for Null.
+    /// (Synapse's stringification: Java `Double.toString` for numbers). `None` for Null.
     pub fn to_synapse_string(&self) -> Option<String> {
         Some(match self {
             Value::Null => return None,
@@ -173,6 +173,10 @@ pub trait ExprEnv {
     fn url_param(&self, name: &str) -> Option<String>;
     /// Epoch milliseconds (`SYSTEM_TIME`, `SYSTEM_DATE`).
     fn now_ms(&self) -> i64;
+    /// A variable set by the `variable` mediator (`$var:name`); none by default.
+    fn xpath_variable(&self, _name: &str) -> Option<Value> {
+        None
+    }
 }
 
 /// A checked expression. `Send + Sync`; no sxd-xpath types inside.

@@ -1,4 +1,4 @@
-//! Number conversions the Java way (synapse-semantics.md §5.4, §5.6).
+//! Number conversions the Java way (`Double.parseDouble`, `Double.toString`).
 
 /// `Double.parseDouble` after `String.trim()`, as Jaxen's `number()` does for strings: decimal
 /// with optional exponent and a trailing `d`/`f`, `NaN`, `Infinity`; anything else is NaN.

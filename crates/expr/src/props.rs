@@ -1,4 +1,4 @@
-//! `get-property()` and the `$ctx:`-style variables (synapse-semantics.md §3, §5.3), shared by
+//! `get-property()` and the `$ctx:`-style variables, shared by
 //! the bare-read fast path, the `concat` fast path and the sxd-xpath functions.
 
 use crate::{date, num, ExprEnv, Scope, Value};
@@ -21,6 +21,8 @@ pub(crate) enum VarKind {
     Func,
     Operation,
     Sys,
+    /// `$var:x`: a variable of the `variable` mediator.
+    Var,
 }
 
 impl VarKind {
@@ -33,16 +35,17 @@ impl VarKind {
             "func" => VarKind::Func,
             "operation" => VarKind::Operation,
             "sys" => VarKind::Sys,
+            "var" => VarKind::Var,
             _ => return None,
         })
     }
-    /// The scope read (`None` for `$url:`).
+    /// The scope read (`None` for `$url:` and `$var:`).
     pub fn scope(self) -> Option<Scope> {
         Some(match self {
             VarKind::Ctx => Scope::Default,
             VarKind::Axis2 => Scope::Axis2,
             VarKind::Trp => Scope::Transport,
-            VarKind::Url => return None,
+            VarKind::Url | VarKind::Var => return None,
             VarKind::Func => Scope::Func,
             VarKind::Operation => Scope::Operation,
             VarKind::Sys => Scope::System,
@@ -62,6 +65,7 @@ pub(crate) trait Source {
     fn property(&self, scope: Scope, name: &str) -> Option<Value>;
     fn registry(&self, key: &str) -> Option<String>;
     fn url_param(&self, name: &str) -> Option<String>;
+    fn variable(&self, name: &str) -> Option<Value>;
     fn now_ms(&self) -> i64;
 }
 
@@ -76,6 +80,9 @@ impl Source for EnvSource<'_> {
     }
     fn url_param(&self, name: &str) -> Option<String> {
         self.0.url_param(name)
+    }
+    fn variable(&self, name: &str) -> Option<Value> {
+        self.0.xpath_variable(name)
     }
     fn now_ms(&self) -> i64 {
         self.0.now_ms()
@@ -195,6 +202,11 @@ fn missing(scope: Scope) -> Value {
 /// Evaluate a `$prefix:name` variable.
 pub(crate) fn var(kind: VarKind, name: &str, src: &dyn Source) -> Value {
     match kind.scope() {
+        // Synapse hands Jaxen the variable's object: an XML variable reads as a node does
+        None if kind == VarKind::Var => match src.variable(name) {
+            Some(v) => as_node_read(v, Scope::Default),
+            None => Value::Null,
+        },
         None => Value::String(src.url_param(name).unwrap_or_default()),
         Some(scope) => match src.property(scope, name) {
             Some(v) => as_node_read(v, scope),

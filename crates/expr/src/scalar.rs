@@ -1,6 +1,6 @@
 //! The scalar evaluator: XPath expressions that never touch a node — literals, literal property
 //! reads, arithmetic, comparisons, `and`/`or` and a handful of functions — evaluated directly,
-//! without sxd-xpath. Filters such as seed 002's
+//! without sxd-xpath. Filters such as the `simple-token-gen` sequence's
 //! `get-property('SYSTEM_TIME') - get-property('generated-time') > 3600000 or
 //! get-property('access_token') = ''` run here on every request.
 //!

@@ -7,7 +7,7 @@ use synaptic_payload::Payload;
 
 use crate::{compile, eval, Dialect, ExprEnv, Scope, Value};
 
-/// SYSTEM_TIME in the reference table (synapse-semantics.md §5.7).
+/// SYSTEM_TIME in the reference table (Synapse's results, and synaptic's where they differ).
 const NOW: i64 = 1_700_003_600_001;
 
 #[derive(Default)]
@@ -15,6 +15,7 @@ struct Env {
     props: HashMap<(Scope, String), Value>,
     registry: HashMap<String, String>,
     url: HashMap<String, String>,
+    vars: HashMap<String, Value>,
     payload: Option<Payload>,
     raw_json: Option<String>,
 }
@@ -29,6 +30,10 @@ impl Env {
     }
     fn scoped(mut self, scope: Scope, name: &str, v: Value) -> Self {
         self.props.insert((scope, name.into()), v);
+        self
+    }
+    fn var(mut self, name: &str, v: Value) -> Self {
+        self.vars.insert(name.into(), v);
         self
     }
     fn reg(mut self, k: &str, v: &str) -> Self {
@@ -67,6 +72,9 @@ impl ExprEnv for Env {
     }
     fn now_ms(&self) -> i64 {
         NOW
+    }
+    fn xpath_variable(&self, name: &str) -> Option<Value> {
+        self.vars.get(name).cloned()
     }
 }
 
@@ -107,7 +115,7 @@ fn check(env: &Env, cases: &[(&str, &str)]) {
 
 const F: &str = "get-property('SYSTEM_TIME') - get-property('generated-time') > 3600000 or get-property('access_token') = ''";
 
-/// synapse-semantics.md §5.7, synaptic column.
+/// The reference table, synaptic's results.
 #[test]
 fn reference_table() {
     let long = Env::new()
@@ -803,4 +811,37 @@ fn clark_names() {
             ),
         ],
     );
+}
+
+#[test]
+fn var_prefix_reads_variables() {
+    let env = Env::new()
+        .prop("name", s("a property"))
+        .var("name", s("a variable"))
+        .var("n", Value::Integer(41))
+        .var("flag", Value::Boolean(true))
+        .var("order", Value::Xml("<order><id>7</id></order>".into()))
+        .var("leaf", Value::Xml("<id> 9 </id>".into()))
+        .var("doc", Value::Json(serde_json::json!({"a": 1})))
+        .json(r#"{"k":"a variable"}"#);
+    check(
+        &env,
+        &[
+            ("$var:name", "a variable"),
+            ("$ctx:name", "a property"),
+            ("get-property('name')", "a property"),
+            ("$var:n + 1", "42.0"),
+            ("$var:flag", "true"),
+            ("$var:leaf", "9"),
+            ("$var:missing", "null"),
+            ("concat($var:name, '!')", "a variable!"),
+            ("$var:name = 'a variable'", "true"),
+            ("$var:missing = ''", "false"),
+            ("string-length($var:doc)", "7.0"),
+            ("//k = $var:name", "true"),
+        ],
+    );
+    // a missing variable is null, as a missing property is
+    let c = compile("$var:missing", Span::detached(), &[], Dialect::XPath).unwrap();
+    assert_eq!(eval(&c, &env).unwrap(), Value::Null);
 }

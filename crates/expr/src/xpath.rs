@@ -1,4 +1,4 @@
-//! Evaluation through sxd-xpath (architecture.md §6.2). Everything `!Send` stays in this module:
+//! Evaluation through sxd-xpath (ADR 0001). Everything `!Send` stays in this module:
 //! a thread-local cache of compiled expressions with their function context, a thread-local
 //! empty document for expressions that do not touch the body, and a thread-local table of the
 //! property values the Synapse functions may return (resolved from the `ExprEnv` before
@@ -51,6 +51,7 @@ enum Req {
     Prop(Scope, String),
     Registry(String),
     Url(String),
+    Var(String),
 }
 
 #[derive(Default)]
@@ -90,6 +91,7 @@ fn resolve(req: &Req, env: &dyn ExprEnv) -> Option<Value> {
         Req::Prop(scope, name) => env.property(*scope, name),
         Req::Registry(key) => env.registry(key).map(Value::String),
         Req::Url(name) => env.url_param(name).map(Value::String),
+        Req::Var(name) => env.xpath_variable(name),
     }
 }
 
@@ -102,6 +104,7 @@ fn requests(read: &Read) -> Option<Req> {
         },
         Read::Var(k, n) => Some(match k.scope() {
             Some(s) => Req::Prop(s, n.clone()),
+            None if *k == props::VarKind::Var => Req::Var(n.clone()),
             None => Req::Url(n.clone()),
         }),
     }
@@ -123,6 +126,9 @@ impl Source for StateSource {
         STATE
             .with(|s| s.borrow_mut().get(Req::Url(name.to_string())))
             .map(|v| v.to_xpath_string())
+    }
+    fn variable(&self, name: &str) -> Option<Value> {
+        STATE.with(|s| s.borrow_mut().get(Req::Var(name.to_string())))
     }
     fn now_ms(&self) -> i64 {
         STATE.with(|s| s.borrow().now_ms)
@@ -332,7 +338,7 @@ fn to_value_with(v: XValue<'_>, rule: NodeRule) -> Value {
     }
 }
 
-/// synapse-semantics.md §5.5: text nodes concatenated, attribute → value, one element → its
+/// Synapse's stringification: text nodes concatenated, attribute → value, one element → its
 /// direct text trimmed if non-blank else its XML, several elements → each serialized. When the
 /// expression mentions `node()` (WSO2's rule), a lone element is always its XML, and when it
 /// ends with `node()` a lone text node gives its parent element's XML.

@@ -30,6 +30,8 @@ pub struct Config {
     pub limits: crate::listener::LimitsConfig,
     /// Optional admin listener (`listener.rs`).
     pub admin: Option<crate::listener::AdminConfig>,
+    /// OpenTelemetry traces (`telemetry.rs`).
+    pub telemetry: Option<crate::telemetry::TelemetryConfig>,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -485,6 +487,14 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
     }
     crate::tls::validate(config, &mut |path, msg| err(path, msg));
     crate::authserver::config::validate(config, &mut |path, msg| err(path, msg));
+    if let Some(t) = &config.telemetry {
+        for (key, msg) in t.problems() {
+            err(
+                &[At::Key("telemetry"), At::Key(key)],
+                format!("{key} {msg}"),
+            );
+        }
+    }
     if let Some(ca) = &s.ca_file {
         if !config.resolve_path(ca).is_file() {
             err(

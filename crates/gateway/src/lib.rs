@@ -27,6 +27,7 @@ pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod strict;
+pub mod telemetry;
 #[cfg(test)]
 mod test_pki;
 pub mod tls;

@@ -15,6 +15,7 @@
 //! kept), sequences do not run on it, and the gateway's own answers to it are turned into
 //! `grpc-status` responses once, in [`Gateway::handle`].
 
+use crate::authserver::transport;
 use crate::config::ApiProtocol;
 use crate::fault;
 use crate::grpc;
@@ -23,12 +24,16 @@ use crate::path;
 use crate::plan::{ApiPlan, BodyMode, Flows, NoRoute, Plan, Route};
 use crate::proxy::{self, ResponseBody};
 use crate::server::Gateway;
+use crate::telemetry::{self, Child};
 use crate::upstream::{self, Exchanged, OutBody, Outgoing, UpstreamError};
 use crate::wire;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 use std::future::Future;
 use std::net::SocketAddr;
 use synaptic_engine::{Engine, Flow, InboundResponse, MediationError, MessageContext, Value};
@@ -226,7 +231,13 @@ impl Gateway {
         let wire = self.inner.wire;
         // inbound authorization
         if rq.needs.authorize {
-            if let Err(r) = self.authorize(&mut rq).await {
+            let span = Child::start("inbound authorization", SpanKind::Internal, vec![]);
+            if let Err(r) = span.wrap(self.authorize(&mut rq)).await {
+                span.set(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(r.status().as_u16()),
+                ));
+                span.error("refused");
                 return r;
             }
         }
@@ -286,7 +297,16 @@ impl Gateway {
             if let Some(inseq) = &flows.inflow {
                 // a `<send>` to an endpoint in the in-flow: the out-flow runs on its response
                 let outseq = flows.outflow.as_deref();
-                match self.mediate(engine, inseq, outseq, fault_seq, c).await {
+                let span = sequence_span(inseq, "in");
+                let done = span
+                    .wrap(self.mediate(engine, inseq, outseq, fault_seq, c))
+                    .await;
+                telemetry::close_mediation_spans();
+                if done.is_err() {
+                    span.error("mediation fault");
+                }
+                drop(span);
+                match done {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond) => return self.ctx_response(c, true),
                     Ok(Flow::Drop) => return empty(StatusCode::ACCEPTED),
@@ -340,18 +360,30 @@ impl Gateway {
             }
         };
         let start = tokio::time::Instant::now();
+        let mut backend = None;
         let sent = match out {
-            Ok(out) => {
+            Ok(mut out) => {
                 let auth = api.upstream.as_deref();
                 // per-request credentials (scope, audience) evaluated after the in-flow
                 let values = auth.zip(ctx.as_ref()).and_then(|(a, c)| a.evaluate(c));
-                self.inner
-                    .upstream
-                    .exchange(out, auth, values.as_ref(), plan.replay_max_body)
-                    .await
+                let span = backend.insert(backend_span(&out));
+                span.inject(&mut out.parts.headers);
+                span.wrap(self.inner.upstream.exchange(
+                    out,
+                    auth,
+                    values.as_ref(),
+                    plan.replay_max_body,
+                ))
+                .await
             }
             Err(e) => Err(e),
         };
+        if let Some(span) = backend.take() {
+            match &sent {
+                Ok(ex) => span.status(ex.response.status().as_u16()),
+                Err(e) => span.error(upstream_error_name(e)),
+            }
+        }
         let ex = match sent {
             Ok(ex) => ex,
             Err(e) => {
@@ -391,7 +423,16 @@ impl Gateway {
             headers: p.headers,
             body,
         });
-        match self.mediate(engine, outseq, None, fault_seq, c).await {
+        let span = sequence_span(outseq, "out");
+        let done = span
+            .wrap(self.mediate(engine, outseq, None, fault_seq, c))
+            .await;
+        telemetry::close_mediation_spans();
+        if done.is_err() {
+            span.error("mediation fault");
+        }
+        drop(span);
+        match done {
             Ok(Flow::Drop) => empty(StatusCode::ACCEPTED),
             Ok(_) => self.ctx_response(c, false),
             Err(e) => {
@@ -562,7 +603,13 @@ impl Gateway {
         if !engine.program.has_sequence(fseq) {
             return None;
         }
-        match self.mediate(&engine, fseq, None, None, ctx).await {
+        let span = sequence_span(fseq, "fault");
+        let done = span
+            .wrap(self.mediate(&engine, fseq, None, None, ctx))
+            .await;
+        telemetry::close_mediation_spans();
+        drop(span);
+        match done {
             Ok(Flow::Respond) => Some(self.ctx_response(ctx, true)),
             Ok(Flow::Drop) => Some(empty(StatusCode::ACCEPTED)),
             Ok(Flow::Continue) => None,
@@ -612,10 +659,15 @@ impl Gateway {
             MessageContext::from_request(Method::GET, "/", HeaderMap::new(), Bytes::new(), None);
         let mut owned = std::mem::replace(ctx, blank);
         let handle = tokio::runtime::Handle::current();
+        let trace = opentelemetry::Context::current();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let (out, fault) = (out_seq.as_deref(), fault_seq.as_deref());
-            let run = engine.mediate_flow(&seq, out, fault, &mut owned);
+            // the request's trace context (the sequence's span) goes along to this thread: the
+            // spans of `call`/`send` and of fault handlers are its children
+            let run = engine
+                .mediate_flow(&seq, out, fault, &mut owned)
+                .with_context(trace);
             // stops at its next await once the budget is spent
             let r = handle.block_on(tokio::time::timeout_at(deadline, run));
             (r, owned)
@@ -694,6 +746,18 @@ impl Gateway {
         peer: Option<SocketAddr>,
     ) -> Response<ResponseBody> {
         let (parts, body) = req.into_parts();
+        // the authorization server over HTTPS: plain requests go there, TLS answers get HSTS
+        let ac = plan.config.auth_server.as_ref();
+        let over_tls = parts
+            .extensions
+            .get::<crate::server::ConnInfo>()
+            .is_some_and(|i| i.tls);
+        if !over_tls {
+            let tls_port = self.inner.tls_port.get().copied();
+            if let Some(r) = ac.and_then(|a| transport::https_redirect(a, &parts, tls_port)) {
+                return full(r);
+            }
+        }
         let body = match self.read_body(plan, &parts.headers, body).await {
             Ok(b) => b,
             Err(r) => return r,
@@ -704,10 +768,13 @@ impl Gateway {
             wire::log(">>", "client", &line, &parts.headers, &body);
         }
         // the response is wire-logged by the listener, as it is sent
-        full(
-            svc.handle(parts.method, parts.uri, parts.headers, body, peer)
-                .await,
-        )
+        let mut r = svc
+            .handle(parts.method, parts.uri, parts.headers, body, peer)
+            .await;
+        if let (true, Some(a)) = (over_tls, ac) {
+            transport::add_hsts(a, &mut r);
+        }
+        full(r)
     }
 }
 
@@ -767,7 +834,50 @@ fn new_context(
     if let Some(s) = subject {
         d.insert("SSL_CLIENT_SUBJECT".into(), Value::String(s.to_string()));
     }
+    if telemetry::traced() {
+        ctx.set_observer(telemetry::observer());
+    }
     ctx
+}
+
+/// The span of one sequence run (`flow`: `in`, `out` or `fault`).
+fn sequence_span(name: &str, flow: &'static str) -> Child {
+    Child::start(
+        format!("sequence {name}"),
+        SpanKind::Internal,
+        vec![
+            KeyValue::new("synaptic.sequence", name.to_string()),
+            KeyValue::new("synaptic.flow", flow),
+        ],
+    )
+}
+
+/// The span of the exchange with the API's endpoint (endpoint security's token fetch inside).
+pub(crate) fn backend_span(out: &Outgoing) -> Child {
+    let p = &out.parts;
+    let mut attrs = vec![
+        KeyValue::new("http.request.method", p.method.as_str().to_string()),
+        KeyValue::new("url.full", telemetry::url_attr(&p.uri.to_string())),
+    ];
+    if let Some(h) = p.uri.host() {
+        attrs.push(KeyValue::new("server.address", h.to_string()));
+    }
+    Child::start("backend", SpanKind::Client, attrs)
+}
+
+/// A backend failure as a span's error description.
+pub(crate) fn upstream_error_name(e: &UpstreamError) -> &'static str {
+    match e {
+        UpstreamError::Refused(_) => "refused by endpoint security",
+        UpstreamError::BadUrl(_) => "bad URL",
+        UpstreamError::Connect(_) => "connection failed",
+        UpstreamError::Timeout => "timeout",
+        UpstreamError::RequestTooLarge => "request too large",
+        UpstreamError::RequestMalformed => "malformed request body",
+        UpstreamError::RequestTimeout => "request body timeout",
+        UpstreamError::ResponseTooLarge => "response too large",
+        UpstreamError::Failed(_) => "exchange failed",
+    }
 }
 
 /// The fault sequence's context for a request that went upstream without one.

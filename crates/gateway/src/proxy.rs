@@ -1,4 +1,4 @@
-//! Backend side: endpoints, URL joining (synapse-semantics.md §12), hop-by-hop headers
+//! Backend side: endpoints, URL joining, hop-by-hop headers
 //! (RFC 9110 §7.6.1), the pooled keep-alive clients (HTTP and HTTPS over rustls; HTTP/1.1,
 //! HTTP/2 by ALPN, HTTP/2 only) and sending with a timeout.
 

@@ -81,6 +81,8 @@ pub enum StartError {
     Tls(crate::tls::TlsError),
     #[error("cannot open the registry")]
     Registry(#[from] synaptic_registry::RegistryError),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 /// The gateway: the current plan, the upstream stack, extensions. Cheap to clone.
@@ -110,6 +112,11 @@ pub(crate) struct Inner {
     /// Where sequences run: off the I/O threads, a bounded number at once, each within its
     /// budget.
     pub(crate) mediation: crate::pipeline::MediationSlots,
+    /// The HTTPS listener's port, once it is bound (plain requests to the authorization server
+    /// are redirected there).
+    pub(crate) tls_port: std::sync::OnceLock<u16>,
+    /// `[telemetry]`: the tracer requests are traced with (read at start).
+    pub(crate) telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -160,6 +167,12 @@ impl Gateway {
                 .unwrap_or(Duration::from_secs(90)),
             extra_ca_pem,
         })?;
+        let telemetry = match &config.telemetry {
+            Some(t) if t.otlp_endpoint.is_some() => {
+                Some(crate::telemetry::Telemetry::new(t, &clients.auto)?)
+            }
+            _ => None,
+        };
         let max_body = config.server.max_body_size;
         let invoker = Arc::new(HttpInvoker::new(
             clients.clone(),
@@ -226,6 +239,8 @@ impl Gateway {
             faults,
             reloading: tokio::sync::Mutex::new(()),
             mediation,
+            tls_port: std::sync::OnceLock::new(),
+            telemetry,
         });
         let weak = Arc::downgrade(&inner);
         inner.metrics.gauge_fn(
@@ -270,6 +285,10 @@ impl Gateway {
         peer: Option<SocketAddr>,
     ) -> Response<ResponseBody> {
         let start = tokio::time::Instant::now();
+        if let Some(t) = &self.inner.telemetry {
+            // traced: one boxed future, so the untraced one stays small
+            return Box::pin(self.handle_traced(t, req, peer)).await;
+        }
         // the plan this request starts on stays with it until it is answered
         let plan = self.inner.plan.load_full();
         let method = req.method().clone();
@@ -290,14 +309,69 @@ impl Gateway {
             &method,
             log_uri.as_ref(),
             peer,
+            None,
         );
-        // a gRPC call gets the gateway's own answers as a `grpc-status` (counted and logged
-        // above with the HTTP status they map from)
-        let grpc = grpc
-            || api_idx
-                .and_then(|i| plan.apis.get(i))
-                .is_some_and(|a| a.protocol == crate::config::ApiProtocol::Grpc);
-        if grpc && matches!(resp.body(), http_body_util::Either::Right(_)) {
+        if grpc_answer_needed(&plan, grpc, api_idx, &resp) {
+            return Box::pin(crate::pipeline::grpc_answer(resp)).await;
+        }
+        resp
+    }
+
+    /// [`Gateway::handle`] in a request span: the client's `traceparent` continued, the
+    /// span's context attached to everything the request runs, its trace id in the access log.
+    async fn handle_traced(
+        &self,
+        t: &crate::telemetry::Telemetry,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> Response<ResponseBody> {
+        use opentelemetry::context::FutureExt as _;
+        let start = tokio::time::Instant::now();
+        let plan = self.inner.plan.load_full();
+        let method = req.method().clone();
+        let tls = req.extensions().get::<ConnInfo>().is_some_and(|i| i.tls);
+        let cx = t.request(&method, req.uri(), req.headers(), tls, peer);
+        let log_uri = plan.access_log.then(|| req.uri().clone());
+        let grpc = crate::grpc::is_grpc(req.headers());
+        let (step, api_idx) = {
+            let _attached = cx.clone().attach();
+            self.dispatch(&plan, req, peer)
+        };
+        let resp = match step {
+            Step::Answer(r) => r,
+            Step::Send(api, mut out) => {
+                let backend = {
+                    let _attached = cx.clone().attach();
+                    crate::pipeline::backend_span(&out)
+                };
+                backend.inject(&mut out.parts.headers);
+                let in_span = backend.context().cloned().unwrap_or_else(|| cx.clone());
+                let r = self.send_plain(&plan, api, out).with_context(in_span).await;
+                backend.status(r.status().as_u16());
+                r
+            }
+            Step::Later(f) => f.with_context(cx.clone()).await,
+        };
+        let route = api_idx.and_then(|i| plan.apis.get(i)).map(|a| {
+            if a.context.is_empty() {
+                "/"
+            } else {
+                &a.context
+            }
+        });
+        crate::telemetry::finish_request(&cx, &method, route, resp.status().as_u16());
+        let trace_id = crate::telemetry::trace_id(&cx);
+        self.finish(
+            &plan,
+            &resp,
+            api_idx,
+            start,
+            &method,
+            log_uri.as_ref(),
+            peer,
+            Some(&trace_id),
+        );
+        if grpc_answer_needed(&plan, grpc, api_idx, &resp) {
             return Box::pin(crate::pipeline::grpc_answer(resp)).await;
         }
         resp
@@ -314,6 +388,7 @@ impl Gateway {
         method: &Method,
         log_uri: Option<&http::Uri>,
         peer: Option<SocketAddr>,
+        trace_id: Option<&str>,
     ) {
         self.inner.requests.inc();
         let status = resp.status().as_u16();
@@ -327,7 +402,18 @@ impl Gateway {
             a.stats.responses[class].inc();
             a.stats.latency.observe(elapsed);
         }
-        if let Some(u) = log_uri {
+        if let (Some(u), Some(trace_id)) = (log_uri, trace_id) {
+            tracing::info!(
+                target: "synaptic::access",
+                method = %method,
+                path = %LogPath(u),
+                status = status,
+                ms = %Millis(elapsed),
+                api = %api.map(|a| &*a.name).unwrap_or("-"),
+                peer = %OptAddr(peer),
+                trace_id = %trace_id,
+            );
+        } else if let Some(u) = log_uri {
             tracing::info!(
                 target: "synaptic::access",
                 method = %method,
@@ -506,6 +592,9 @@ pub async fn start_with_signal(
         None => None,
     };
     let tls_addr = tls_listener.as_ref().map(|(_, a, _)| *a);
+    if let Some(a) = tls_addr {
+        let _ = gateway.inner.tls_port.set(a.port());
+    }
     let watcher = reload::spawn(gateway.clone(), watch);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // one stop signal for every listener
@@ -528,6 +617,7 @@ pub async fn start_with_signal(
         })
     });
     let g = gateway.clone();
+    let telemetry = gateway.inner.telemetry.clone();
     let task = tokio::spawn(async move {
         let stop = async move {
             tokio::select! {
@@ -562,6 +652,10 @@ pub async fn start_with_signal(
             let _ = t.await;
         }
         drop(watcher);
+        // the spans still queued are exported before the server reports it stopped
+        if let Some(t) = telemetry {
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+        }
     });
     Ok((
         Running {
@@ -614,6 +708,21 @@ pub async fn serve_as(
         async move { g.handle(req, peer).await }
     };
     crate::listener::serve(listener, settings, handler, stop, grace).await
+}
+
+/// A gRPC call gets the gateway's own answers as a `grpc-status` (counted and logged with the
+/// HTTP status they map from).
+fn grpc_answer_needed(
+    plan: &Plan,
+    grpc: bool,
+    api_idx: Option<usize>,
+    resp: &Response<ResponseBody>,
+) -> bool {
+    let grpc = grpc
+        || api_idx
+            .and_then(|i| plan.apis.get(i))
+            .is_some_and(|a| a.protocol == crate::config::ApiProtocol::Grpc);
+    grpc && matches!(resp.body(), http_body_util::Either::Right(_))
 }
 
 #[cfg(test)]

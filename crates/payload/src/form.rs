@@ -1,4 +1,4 @@
-//! `application/x-www-form-urlencoded` (synapse-semantics.md §11).
+//! `application/x-www-form-urlencoded`, as Synapse's form formatter writes it.
 //!
 //! **Formatter** (`XFormURLEncodedFormatter`): take the body's first element; for each child
 //! element in order emit `localName=` + URL-encode(its direct text) with space as `%20`; join

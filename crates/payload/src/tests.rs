@@ -5,7 +5,7 @@ fn ser(payload: &Payload, mt: &str) -> (String, String) {
     (String::from_utf8(b.to_vec()).unwrap(), ct)
 }
 
-const SEED_SOAP: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
+const TOKEN_REQUEST_SOAP: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
     <soapenv:Header/>
     <soapenv:Body>
         <root xmlns=""><grant_type>client_credentials</grant_type></root>
@@ -13,8 +13,8 @@ const SEED_SOAP: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlso
 </soapenv:Envelope>"#;
 
 #[test]
-fn seed_soap_payload_formats_as_form() {
-    let p = build(SEED_SOAP.as_bytes(), Some("text/xml")).unwrap();
+fn token_request_soap_payload_formats_as_form() {
+    let p = build(TOKEN_REQUEST_SOAP.as_bytes(), Some("text/xml")).unwrap();
     let (body, ct) = ser(&p, "application/x-www-form-urlencoded");
     assert_eq!(body, "grant_type=client_credentials");
     assert_eq!(ct, "application/x-www-form-urlencoded; charset=UTF-8");
@@ -28,7 +28,7 @@ fn build_by_content_type() {
         (b"{\"a\":1}", Some("application/vnd.api+json"), "Json"),
         (b"<a/>", Some("application/xml"), "Pox"),
         (b"<a/>", Some("text/xml"), "Pox"),
-        (SEED_SOAP.as_bytes(), Some("text/xml"), "Soap11"),
+        (TOKEN_REQUEST_SOAP.as_bytes(), Some("text/xml"), "Soap11"),
         (
             b"<e:Envelope xmlns:e='http://www.w3.org/2003/05/soap-envelope'><e:Body><x/></e:Body></e:Envelope>",
             Some("application/soap+xml"),
@@ -102,7 +102,7 @@ fn form_body_is_xform_values() {
 fn serialize_by_message_type() {
     let json = build(br#"{"a":1,"b":["x","y"]}"#, Some("application/json")).unwrap();
     let pox = build(b"<r xmlns='urn:r'><a>1</a></r>", Some("application/xml")).unwrap();
-    let soap = build(SEED_SOAP.as_bytes(), Some("text/xml")).unwrap();
+    let soap = build(TOKEN_REQUEST_SOAP.as_bytes(), Some("text/xml")).unwrap();
     let text = Payload::Text("hi <there>".into());
     let cases: Vec<(&Payload, &str, &str, &str)> = vec![
         (

@@ -142,6 +142,7 @@ pub enum MediatorKind {
     MakeFault(MakeFault),
     /// `<variable>` (Micro Integrator 4.4)
     Variable(Variable),
+    Validate(Validate),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -484,4 +485,25 @@ pub struct MakeFault {
     pub node: Option<Spanned<String>>,
     pub role: Option<Spanned<String>>,
     pub detail: Option<FaultDetail>,
+}
+
+// === validate ===
+
+/// `<validate>`: check the message (or what `source=` selects) against a schema; `<on-fail>`
+/// runs when it does not conform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Validate {
+    /// `source=`: a JSONPath (`json-eval(…)`), `${…}` or XPath selecting what is validated;
+    /// the whole payload when absent.
+    pub source: Option<Expr>,
+    /// `<schema key="…">`, at least one (a local entry or a registry key).
+    pub schemas: Vec<Spanned<String>>,
+    /// `cache-schema=` (default true).
+    pub cache_schema: bool,
+    /// `<feature name=… value=…>` as written (XML Schema parser features).
+    pub features: Vec<(Spanned<String>, bool)>,
+    /// `<resource location=… key=…>` (imports of an XML Schema).
+    pub resources: Vec<(Spanned<String>, Spanned<String>)>,
+    /// `<on-fail>` (required, not empty).
+    pub on_fail: Vec<Mediator>,
 }

@@ -50,6 +50,7 @@ pub(crate) async fn call(
     engine: &Engine,
     endpoints: &HashMap<String, EndpointIr>,
     c: &CallOp,
+    mediator: &'static str,
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
     let mut ep = c.endpoint.clone();
@@ -104,8 +105,10 @@ pub(crate) async fn call(
         .map(Duration::from_millis)
         .unwrap_or(engine.limits.call_timeout);
     let target = safe_target(&url);
-    let req = ctx.outbound(method, url, Some(timeout))?;
+    let mut req = ctx.outbound(method, url, Some(timeout))?;
+    crate::observe::outbound(ctx, mediator, &mut req);
     let res = engine.invoker.invoke(req).await;
+    crate::observe::outbound_done(ctx, res.as_ref().map(|r| r.status));
     if c.blocking {
         for h in [
             "content-type",

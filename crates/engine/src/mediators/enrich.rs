@@ -15,6 +15,7 @@ use crate::{Engine, ErrorKind, MediationError, MessageContext};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Spanned};
+use synaptic_expr::synexpr::SynExpr;
 use synaptic_expr::{CompiledExpr, Dialect};
 use synaptic_expr::{Scope, Value};
 use synaptic_payload::xml::QName;
@@ -29,6 +30,8 @@ pub(crate) enum EnrichPath {
     Value(CompiledExpr),
     Json(crate::jpath::JPath),
     JsonValue(CompiledExpr),
+    /// `${…}` (sources only), evaluated as a value.
+    Syn(synaptic_expr::synexpr::SynExpr),
 }
 
 /// One path of an `enrich` remove source.
@@ -316,6 +319,23 @@ impl Compiler<'_> {
 
     pub(crate) fn enrich_path(&mut self, x: &ast::Expr, target: bool) -> Option<EnrichPath> {
         let what = if target { "target" } else { "source" };
+        if crate::eval::is_syn(x) {
+            if target {
+                // Synapse looks for the node to change with the target path; a Synapse
+                // Expression gives a value, never a node of the message
+                self.err(
+                    codes::E0108,
+                    x.span,
+                    "an `enrich` target cannot be a Synapse Expression: it selects no node of \
+                     the message to change (use an XPath location path or json-eval(…))",
+                );
+                return None;
+            }
+            return Some(EnrichPath::Syn(crate::eval::compile_syn(
+                x,
+                &mut self.diags,
+            )?));
+        }
         if let Some(inner) = crate::jpath::json_eval_inner(&x.text) {
             return match crate::jpath::parse(inner) {
                 Ok(p) => Some(EnrichPath::Json(p)),
@@ -419,13 +439,19 @@ pub(crate) fn exprs(e: &EnrichOp, visit: &mut dyn FnMut(&CompiledExpr)) {
     }
     let mut path = |p: &EnrichPath| match p {
         EnrichPath::Value(c) | EnrichPath::JsonValue(c) => visit(c),
-        EnrichPath::Nodes(_) | EnrichPath::Json(_) => {}
+        EnrichPath::Nodes(_) | EnrichPath::Json(_) | EnrichPath::Syn(_) => {}
     };
     if let EnrichSrc::Custom(p) = &e.source {
         path(p);
     }
     if let EnrichTgt::Custom(p) = &e.target {
         path(p);
+    }
+}
+
+pub(crate) fn syn_exprs<'a>(e: &'a EnrichOp, out: &mut Vec<&'a SynExpr>) {
+    if let EnrichSrc::Custom(EnrichPath::Syn(x)) = &e.source {
+        out.push(x);
     }
 }
 
@@ -585,6 +611,7 @@ fn parse_json_lenient(text: &str) -> Option<Json> {
 fn path_text(p: &EnrichPath) -> String {
     match p {
         EnrichPath::Value(c) | EnrichPath::JsonValue(c) => c.text.clone(),
+        EnrichPath::Syn(_) => "the Synapse Expression".into(),
         EnrichPath::Json(j) => format!("json-eval({})", jpath_text(j)),
         EnrichPath::Nodes(_) => "the target XPath".into(),
     }
@@ -930,6 +957,7 @@ fn enrich_xml(
     let value_source = match &op.source {
         EnrichSrc::Custom(EnrichPath::Value(c)) => Some(eval(engine, ctx, c)?),
         EnrichSrc::Custom(EnrichPath::JsonValue(c)) => Some(eval(engine, ctx, c)?),
+        EnrichSrc::Custom(EnrichPath::Syn(x)) => Some(crate::eval::eval_syn(engine, ctx, x)),
         _ => None,
     };
     if !(src_in_payload || tgt_in_payload) {
@@ -1018,6 +1046,14 @@ fn collect_sources(
             Some(Value::Xml(s)) => parse_fragment(&s),
             Some(Value::String(s)) => vec![SrcNode::Text(s)],
             _ => Vec::new(),
+        },
+        // a Synapse Expression: XML values as nodes, anything else as its text
+        EnrichSrc::Custom(EnrichPath::Syn(_)) => match value_source {
+            Some(Value::Xml(s)) => parse_fragment(&s),
+            Some(v) => value_string(&v)
+                .map(|s| vec![SrcNode::Text(s)])
+                .unwrap_or_default(),
+            None => Vec::new(),
         },
         EnrichSrc::Custom(EnrichPath::JsonValue(_)) => match value_source {
             Some(v) => value_string(&v)

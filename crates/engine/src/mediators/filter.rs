@@ -2,10 +2,9 @@
 //! taken as a boolean, or a regular expression matched against the whole of `source=`.
 
 use crate::compiler::Compiler;
-use crate::convert::value_string;
 use crate::eval::eval;
 use crate::exec::Step;
-use crate::ir::BlockId;
+use crate::ir::{BlockId, ValueSrc};
 use crate::mediators::{block, Node};
 use crate::{Engine, MediationError, MessageContext};
 use synaptic_expr::synexpr::SynExpr;
@@ -18,7 +17,8 @@ pub(crate) enum Cond {
     /// `xpath="${…}"`
     Syn(synaptic_expr::synexpr::SynExpr),
     Regex {
-        source: CompiledExpr,
+        /// An XPath/JSONPath expression or `${…}`.
+        source: ValueSrc,
         regex: regex::Regex,
     },
 }
@@ -41,7 +41,7 @@ pub(crate) fn compile(
         }
         ast::Condition::XPath(e) => Cond::XPath(c.expr(e, Dialect::XPath)?),
         ast::Condition::Regex { source, regex } => {
-            let source = c.expr(source, Dialect::XPath);
+            let source = crate::eval::compile_source(c, source);
             let regex = c.regex(regex);
             Cond::Regex {
                 source: source?,
@@ -71,7 +71,7 @@ pub(crate) fn run(
     let yes = match cond {
         Cond::XPath(e) => truthy(&eval(engine, ctx, e)?),
         Cond::Syn(e) => crate::eval::eval_syn_cond(engine, ctx, e),
-        Cond::Regex { source, regex } => match value_string(&eval(engine, ctx, source)?) {
+        Cond::Regex { source, regex } => match crate::eval::source_text(engine, ctx, source)? {
             None => false,
             Some(s) => regex.is_match(&s),
         },
@@ -101,13 +101,22 @@ pub(crate) fn truthy(v: &Value) -> bool {
 pub(crate) fn exprs(f: &FilterOp, visit: &mut dyn FnMut(&CompiledExpr)) {
     match &f.cond {
         Cond::XPath(e) => visit(e),
-        Cond::Regex { source, .. } => visit(source),
+        Cond::Regex {
+            source: ValueSrc::Expr(e),
+            ..
+        } => visit(e),
+        Cond::Regex { .. } => {}
         Cond::Syn(_) => {}
     }
 }
 
 pub(crate) fn syn_exprs<'a>(f: &'a FilterOp, out: &mut Vec<&'a SynExpr>) {
-    if let Cond::Syn(e) = &f.cond {
-        out.push(e);
+    match &f.cond {
+        Cond::Syn(e)
+        | Cond::Regex {
+            source: ValueSrc::Syn(e),
+            ..
+        } => out.push(e),
+        _ => {}
     }
 }

@@ -21,6 +21,7 @@ mod respond;
 mod send;
 mod sequence;
 mod switch;
+mod validate;
 mod variable;
 
 use crate::compiler::Compiler;
@@ -68,6 +69,7 @@ pub(crate) enum Op {
     Enrich(Box<enrich::EnrichOp>),
     MakeFault(Box<makefault::MakeFaultOp>),
     Variable(Box<variable::VariableOp>),
+    Validate(Box<validate::ValidateOp>),
     Direction(direction::DirectionOp),
 }
 
@@ -117,6 +119,7 @@ pub(crate) fn node(
             c.diags.extend(diags);
             Op::Variable(Box::new(op?))
         }
+        ast::MediatorKind::Validate(v) => Op::Validate(Box::new(validate::compile(c, blocks, v)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
@@ -184,7 +187,7 @@ pub(crate) async fn run(
         Op::Filter(f) => filter::run(engine, f, ctx),
         Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
         Op::Header(h) => next(header::header(engine, h, ctx)),
-        Op::Call(c) => next(call::call(engine, &engine.program.ir.endpoints, c, ctx).await),
+        Op::Call(c) => next(call::call(engine, &engine.program.ir.endpoints, c, "call", ctx).await),
         Op::Send(s) => send::run(engine, s, ctx).await,
         Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
         Op::Respond => Ok(respond::run(ctx)),
@@ -195,6 +198,7 @@ pub(crate) async fn run(
         Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
         Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
         Op::Variable(v) => next(variable::run(engine, v, ctx)),
+        Op::Validate(v) => validate::run(engine, v, ctx, node.span),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
     }
 }
@@ -217,6 +221,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Enrich(e) => enrich::exprs(e, f),
         Op::MakeFault(m) => makefault::exprs(m, f),
         Op::Variable(v) => variable::exprs(v, f),
+        Op::Validate(v) => validate::exprs(v, f),
         Op::Direction(_) => {}
     }
 }
@@ -236,10 +241,11 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Drop => {}
         Op::Loopback => {}
         Op::Sequence(_) => {}
-        Op::Switch(_) => {}
-        Op::Enrich(_) => {}
+        Op::Switch(s) => switch::syn_exprs(s, &mut out),
+        Op::Enrich(e) => enrich::syn_exprs(e, &mut out),
         Op::MakeFault(m) => makefault::syn_exprs(m, &mut out),
         Op::Variable(v) => variable::syn_exprs(v, &mut out),
+        Op::Validate(v) => validate::syn_exprs(v, &mut out),
         Op::Direction(_) => {}
     }
     out
@@ -264,6 +270,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Enrich(e) => enrich::registry_keys(e, keys),
         Op::MakeFault(_) => {}
         Op::Variable(_) => {}
+        Op::Validate(v) => validate::registry_keys(v, keys),
         Op::Direction(_) => {}
     }
 }

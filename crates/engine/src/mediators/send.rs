@@ -48,7 +48,7 @@ pub(crate) async fn run(
         blocking: false,
         endpoint,
     };
-    call(engine, &engine.program.ir.endpoints, &c, ctx).await?;
+    call(engine, &engine.program.ir.endpoints, &c, "send", ctx).await?;
     Ok(match s.receive {
         Some(r) => Step::Receive(r),
         None => {

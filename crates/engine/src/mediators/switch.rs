@@ -2,18 +2,18 @@
 //! `<default>`.
 
 use crate::compiler::Compiler;
-use crate::convert::value_string;
-use crate::eval::eval;
 use crate::exec::Step;
-use crate::ir::BlockId;
+use crate::ir::{BlockId, ValueSrc};
 use crate::mediators::{block, Node};
 use crate::{Engine, MediationError, MessageContext};
-use synaptic_expr::{CompiledExpr, Dialect};
+use synaptic_expr::synexpr::SynExpr;
+use synaptic_expr::CompiledExpr;
 use synaptic_syntax::ast;
 
 #[derive(Debug)]
 pub(crate) struct SwitchOp {
-    pub source: CompiledExpr,
+    /// An XPath/JSONPath expression or `${…}`.
+    pub source: ValueSrc,
     pub cases: Vec<(regex::Regex, BlockId)>,
     pub default: Option<BlockId>,
 }
@@ -23,7 +23,7 @@ pub(crate) fn compile(
     blocks: &mut Vec<Vec<Node>>,
     s: &ast::Switch,
 ) -> Option<SwitchOp> {
-    let source = c.expr(&s.source, Dialect::XPath);
+    let source = crate::eval::compile_source(c, &s.source);
     let mut cases = Vec::new();
     for case in &s.cases {
         let re = c.regex(&case.regex);
@@ -45,7 +45,7 @@ pub(crate) fn run(
     s: &SwitchOp,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
-    let v = value_string(&eval(engine, ctx, &s.source)?);
+    let v = crate::eval::source_text(engine, ctx, &s.source)?;
     if let Some(v) = v {
         for (re, b) in &s.cases {
             if re.is_match(&v) {
@@ -60,5 +60,13 @@ pub(crate) fn run(
 }
 
 pub(crate) fn exprs(s: &SwitchOp, visit: &mut dyn FnMut(&CompiledExpr)) {
-    visit(&s.source);
+    if let ValueSrc::Expr(e) = &s.source {
+        visit(e);
+    }
+}
+
+pub(crate) fn syn_exprs<'a>(s: &'a SwitchOp, out: &mut Vec<&'a SynExpr>) {
+    if let ValueSrc::Syn(e) = &s.source {
+        out.push(e);
+    }
 }

@@ -571,6 +571,9 @@ impl ExprEnv for XmlVarEnv<'_> {
     fn url_param(&self, name: &str) -> Option<String> {
         self.inner.url_param(name)
     }
+    fn xpath_variable(&self, name: &str) -> Option<Value> {
+        self.inner.xpath_variable(name)
+    }
     fn now_ms(&self) -> i64 {
         self.inner.now_ms()
     }

@@ -59,6 +59,13 @@ pub struct AuthServerConfig {
     /// Issuers whose JWT access tokens secured APIs accept.
     #[serde(default)]
     pub trusted_issuer: Vec<TrustedIssuerConfig>,
+    /// `Strict-Transport-Security: max-age=…` on the authorization server's pages and
+    /// endpoints answered over HTTPS, in seconds (default one year, 31536000; 0 = no header).
+    pub hsts_max_age: Option<u64>,
+    /// With both listeners running, a plain-HTTP request to the authorization server's
+    /// endpoints is redirected to the HTTPS listener (`301`; `308` for methods other than
+    /// `GET`/`HEAD`) instead of being answered (default true).
+    pub https_redirect: Option<bool>,
     #[serde(default)]
     pub scope: Vec<ScopeConfig>,
     #[serde(default)]
@@ -84,6 +91,23 @@ pub struct TrustedIssuerConfig {
     pub min_refetch: Option<f64>,
     /// Seconds a fetched key set is used before it is fetched again (default 3600).
     pub cache_seconds: Option<f64>,
+}
+
+/// The default `hsts_max_age`: one year.
+pub const DEFAULT_HSTS_MAX_AGE: u64 = 365 * 24 * 3600;
+
+impl AuthServerConfig {
+    /// The `Strict-Transport-Security` value for answers over HTTPS (`None`: no header).
+    pub fn hsts(&self) -> Option<http::HeaderValue> {
+        match self.hsts_max_age.unwrap_or(DEFAULT_HSTS_MAX_AGE) {
+            0 => None,
+            n => http::HeaderValue::from_str(&format!("max-age={n}")).ok(),
+        }
+    }
+    /// Whether plain-HTTP requests are redirected to the HTTPS listener (when it runs).
+    pub fn redirects_to_https(&self) -> bool {
+        self.https_redirect.unwrap_or(true)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -564,6 +564,7 @@ impl Endpoints {
     ) -> HookResponse {
         let scopes = self.server.describe_scopes(&req.scopes);
         let name = req.client.name.clone();
+        let destination = page::redirect_origin(&req.redirect_uri);
         let Some((csrf, nonce)) = self.approvals.seal(&req, self.server.now()) else {
             return html(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -578,6 +579,7 @@ impl Endpoints {
                 csrf: &csrf,
                 error,
                 username,
+                redirect_origin: &destination,
             },
         );
         let mut r = html(StatusCode::OK, body);

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use synaptic_oauth::server::{dpop, jwt, AuthServer};
 
-/// Fault codes of the WSO2 API Manager family (seed 001).
+/// Fault codes of the WSO2 API Manager family (its gateway's OAuth2 faults).
 pub const MISSING_CREDENTIALS: i64 = 900_902;
 pub const INVALID_CREDENTIALS: i64 = 900_901;
 pub const SCOPE_FAILURE: i64 = 900_910;
@@ -119,7 +119,7 @@ fn fault(
     r
 }
 
-/// 401 `900902`, as in seed 001.
+/// 401 `900902`, as WSO2 API Manager's gateway answers a call without a token.
 pub fn missing_credentials() -> HookResponse {
     fault(
         StatusCode::UNAUTHORIZED,

@@ -12,6 +12,7 @@ pub mod page;
 pub mod pending;
 pub mod redis;
 pub mod sqlite;
+pub mod transport;
 pub mod trusted;
 
 use crate::config::Config;

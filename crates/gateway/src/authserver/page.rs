@@ -70,6 +70,33 @@ pub struct FormData<'a> {
     pub csrf: &'a str,
     pub error: Option<&'a str>,
     pub username: &'a str,
+    /// Where the user is sent after choosing: the redirect URI's origin ([`redirect_origin`]).
+    pub redirect_origin: &'a str,
+}
+
+/// What the page names as the place the user will be sent: the origin of the redirect URI
+/// (`https://app.example`, `http://127.0.0.1:8080`); for a URI without a host (an app's own
+/// scheme, `com.example.app:/callback`) the URI without its query and fragment.
+pub fn redirect_origin(redirect_uri: &str) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(u) if u.host_str().is_some() => {
+            let mut o = format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default());
+            if let Some(p) = u.port() {
+                let _ = write!(o, ":{p}");
+            }
+            o
+        }
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => redirect_uri
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
 }
 
 /// Render the whole page.
@@ -87,10 +114,12 @@ pub fn render(settings: &PageSettings, form: &FormData<'_>) -> String {
     let _ = write!(
         f,
         "<p><strong id=\"client-name\">{}</strong> asks for access to your account.</p>\n\
+         <p class=\"destination\">When you choose, you will be sent to <strong id=\"redirect-origin\">{}</strong>.</p>\n\
          <label>User name <input type=\"text\" name=\"username\" id=\"username\" autocomplete=\"username\" value=\"{}\" required></label>\n\
          <label>Password <input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>\n\
          <fieldset><legend>Grant these permissions</legend>\n",
         escape(form.client_name),
+        escape(form.redirect_origin),
         escape(form.username)
     );
     for (name, desc) in form.scopes {
@@ -103,8 +132,8 @@ pub fn render(settings: &PageSettings, form: &FormData<'_>) -> String {
     }
     f.push_str(
         "</fieldset>\n<div class=\"buttons\">\n\
-         <button type=\"submit\" name=\"action\" value=\"approve\" id=\"approve\">Approve</button>\n\
-         <button type=\"submit\" name=\"action\" value=\"deny\" id=\"deny\" formnovalidate>Deny</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"approve\" id=\"approve\" class=\"primary\">Approve</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"deny\" id=\"deny\" class=\"secondary\" formnovalidate>Deny</button>\n\
          </div>\n</form>",
     );
     let logo = settings
@@ -172,12 +201,36 @@ mod tests {
                 csrf: "abc",
                 error: None,
                 username: "",
+                redirect_origin: "https://app.example\"><script>",
             },
         );
+        assert!(html.contains("sent to <strong id=\"redirect-origin\">https://app.example&quot;&gt;&lt;script&gt;</strong>"));
+        // Approve comes first (tab order) and is the primary button
+        let approve = html.find("id=\"approve\" class=\"primary\"").unwrap();
+        let deny = html.find("id=\"deny\" class=\"secondary\"").unwrap();
+        assert!(approve < deny);
+        assert!(!html.contains("tabindex"));
         assert!(html.contains("&lt;script&gt;{{form}}&lt;/script&gt;"));
         assert_eq!(html.matches("name=\"csrf_token\"").count(), 1);
         assert!(!html.contains("<img src=x"));
         assert!(html.contains("&lt;b&gt;View&lt;/b&gt; &quot;x&quot;"));
         assert!(!html.contains("unknown"));
+    }
+
+    #[test]
+    fn redirect_origin_is_scheme_host_and_port() {
+        assert_eq!(
+            redirect_origin("https://app.example/cb?x=1#f"),
+            "https://app.example"
+        );
+        assert_eq!(
+            redirect_origin("http://127.0.0.1:8080/a/cb"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            redirect_origin("com.example.app:/callback?code=1"),
+            "com.example.app:/callback"
+        );
+        assert_eq!(redirect_origin("not a uri?x#y"), "not a uri");
     }
 }

@@ -172,8 +172,32 @@ impl TokenHttp for ReqwestTokenHttp {
             v.set_sensitive(true);
             rb = rb.header(http::header::AUTHORIZATION, v);
         }
-        let mut resp = rb.send().await.map_err(|e| transport(&e))?;
+        // a traced request: the fetch is its child span, and the token endpoint continues it
+        let span = crate::telemetry::Child::start(
+            "token fetch",
+            opentelemetry::trace::SpanKind::Client,
+            vec![
+                opentelemetry::KeyValue::new("http.request.method", "POST"),
+                opentelemetry::KeyValue::new("url.full", crate::telemetry::url_attr(&req.url)),
+            ],
+        );
+        if span.is_traced() {
+            let mut h = http::HeaderMap::new();
+            span.inject(&mut h);
+            rb = rb.headers(h);
+        }
+        let mut resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                span.error("token endpoint unreachable");
+                return Err(transport(&e));
+            }
+        };
         let status = resp.status().as_u16();
+        span.status(status);
+        if status >= 400 {
+            span.error(format!("HTTP {status}"));
+        }
         let retry_after = resp
             .headers()
             .get(http::header::RETRY_AFTER)
@@ -192,6 +216,14 @@ impl TokenHttp for ReqwestTokenHttp {
             retry_after,
             body,
         })
+    }
+
+    fn fetch_task(
+        &self,
+        fetch: futures::future::BoxFuture<'static, ()>,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        // a traced request's fetch stays in its trace
+        crate::telemetry::carry_context(fetch)
     }
 }
 

@@ -99,3 +99,16 @@ fn oauth2_security_needs_the_auth_server() {
         "synaptic.toml:4:12: error[E0402]: jwks_uri \"ftp://as.test/jwks\" is not an http(s) URL",
     );
 }
+
+#[test]
+fn telemetry_mistakes_point_at_the_key() {
+    check(
+        "[telemetry]\notlp_endpoint = \"127.0.0.1:4317\"\nsampling_ratio = 2\n",
+        "synaptic.toml:2:17: error[E0402]: otlp_endpoint must be an http:// or https:// URL (`http://127.0.0.1:4317`)\n\
+         synaptic.toml:3:18: error[E0402]: sampling_ratio must be between 0.0 and 1.0",
+    );
+    check(
+        "[telemetry]\notlp_protocol = \"udp\"\n",
+        "synaptic.toml:2:17: error[E0401]: unknown variant `udp`, expected `grpc` or `http/protobuf`",
+    );
+}

@@ -17,6 +17,15 @@ use super::spec::{CacheKey, TokenHttpRequest};
 #[async_trait]
 pub trait TokenHttp: Send + Sync + std::fmt::Debug {
     async fn post_form(&self, req: TokenHttpRequest) -> Result<TokenHttpResponse, TransportError>;
+    /// Wrap a token fetch that runs in its own task on behalf of the calling task (called in
+    /// the caller, before the task starts): e.g. to carry the caller's trace context into it.
+    /// Default: unchanged.
+    fn fetch_task(
+        &self,
+        fetch: futures::future::BoxFuture<'static, ()>,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        fetch
+    }
 }
 
 /// A token request that got no HTTP answer.

@@ -541,10 +541,11 @@ fn start_or_join(inner: &Arc<Inner>, entry: &Arc<Entry>, kind: FlightKind) -> Fl
     drop(slot);
     let (inner, entry) = (inner.clone(), entry.clone());
     // The fetch runs in its own task so that a waiter giving up does not cancel it.
-    tokio::spawn(async move {
+    let http = inner.http.clone();
+    tokio::spawn(http.fetch_task(Box::pin(async move {
         let outcome = flight(&inner, &entry, kind).await;
         let _ = tx.send(Some(outcome));
-    });
+    })));
     rx
 }
 

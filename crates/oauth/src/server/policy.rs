@@ -192,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_004_matrix() {
+    fn timetravels_view_scope_matrix() {
         let p = policy();
         assert_eq!(p.decide("GET", "/bookings", &view()), Decision::Allow);
         assert_eq!(p.decide("GET", "/bookings/7", &view()), Decision::Allow);

@@ -21,6 +21,7 @@ mod respond;
 mod send;
 mod sequence;
 mod switch;
+mod validate;
 mod variable;
 
 use synaptic_diag::codes;
@@ -46,6 +47,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "switch",
     "enrich",
     "makefault",
+    "validate",
     "in",
     "out",
 ];
@@ -91,7 +93,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "throttle",
     "throwError",
     "transaction",
-    "validate",
     "xquery",
     "xslt",
 ];
@@ -160,6 +161,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "send" => MediatorKind::Send(self.send(el)),
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
+            "validate" => MediatorKind::Validate(self.validate(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),

@@ -1,4 +1,5 @@
-//! The seed sequences (`../shared/seeds/002…` caching variant as printed, and the non-caching
+//! The reference `simple-token-gen` sequences (the caching variant as WSO2's documentation
+//! prints it, from `shared/seeds/` next to the repository — see README — and the non-caching
 //! variant shipped in `sequences/`) run against a REAL OAuth2 token endpoint on loopback: the
 //! Authlib peer (`gw-client`/`gw-secret`), behind a recording pass-through so the token
 //! request's exact bytes can be checked. The backend is an in-process recording origin.
@@ -27,8 +28,8 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The caching sequence exactly as printed in seed 002 (the XML of its code block).
-fn seed_002_text() -> String {
+/// The caching sequence exactly as WSO2's documentation prints it (the XML of its code block).
+fn documented_caching_text() -> String {
     let dir = synaptic_tests::shared_dir().join("seeds");
     let file = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
@@ -38,9 +39,9 @@ fn seed_002_text() -> String {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("002"))
         })
-        .expect("seed 002");
+        .expect("the caching simple-token-gen document (002…) in shared/seeds");
     let text = std::fs::read_to_string(file).unwrap();
-    let start = text.find("<?xml").expect("seed 002 holds XML");
+    let start = text.find("<?xml").expect("the document holds XML");
     let end = start + text[start..].find("```").expect("end of the code block");
     text[start..end]
         .lines()
@@ -103,7 +104,7 @@ impl Invoker for HttpInvoker {
 
 fn make_engine(text: &str, registry: Arc<dyn Registry>) -> (Engine, String) {
     let mut map = synaptic_diag::SourceMap::new();
-    let id = map.add("seed.xml", text.to_string());
+    let id = map.add("simple-token-gen.xml", text.to_string());
     let parse = synaptic_syntax::parse_artifact(id, text);
     let errors: Vec<String> = parse
         .diagnostics
@@ -124,7 +125,7 @@ fn make_engine(text: &str, registry: Arc<dyn Registry>) -> (Engine, String) {
         .collect();
     assert!(
         bad.is_empty(),
-        "seed must lint clean apart from W09xx:\n{}",
+        "the sequence must lint clean apart from W09xx:\n{}",
         bad.join("\n")
     );
     let engine = Engine {
@@ -193,14 +194,14 @@ async fn registry_value(reg: &dyn Registry, key: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caching_seed_against_real_token_endpoint() {
+async fn caching_sequence_against_real_token_endpoint() {
     let peer = synaptic_tests::peers::authlib();
     let creds = peer.client();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
     let backend =
         MockOrigin::start(|_| MockResponse::json(200, &serde_json::json!({"ok": true}))).await;
     let text = fill(
-        &seed_002_text(),
+        &documented_caching_text(),
         &proxy.url_for("/oauth/token"),
         creds.id,
         creds.secret,
@@ -319,7 +320,7 @@ async fn caching_seed_against_real_token_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_caching_seed_fetches_a_token_per_request() {
+async fn non_caching_sequence_fetches_a_token_per_request() {
     let peer = synaptic_tests::peers::authlib();
     let creds = peer.client();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
@@ -429,7 +430,12 @@ async fn cached_path_reads_the_file_registry_from_memory() {
         .await
         .unwrap();
     registry.clear_cache();
-    let text = fill(&seed_002_text(), "http://127.0.0.1:9/never", "a", "b");
+    let text = fill(
+        &documented_caching_text(),
+        "http://127.0.0.1:9/never",
+        "a",
+        "b",
+    );
     let (engine, seq) = make_engine(&text, registry.clone());
     let mut first_reads = None;
     for i in 0..50 {
