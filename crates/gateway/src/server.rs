@@ -704,6 +704,21 @@ pub async fn serve_as(
     crate::listener::serve(listener, settings, handler, stop, grace).await
 }
 
+/// A gRPC call gets the gateway's own answers as a `grpc-status` (counted and logged with the
+/// HTTP status they map from).
+fn grpc_answer_needed(
+    plan: &Plan,
+    grpc: bool,
+    api_idx: Option<usize>,
+    resp: &Response<ResponseBody>,
+) -> bool {
+    let grpc = grpc
+        || api_idx
+            .and_then(|i| plan.apis.get(i))
+            .is_some_and(|a| a.protocol == crate::config::ApiProtocol::Grpc);
+    grpc && matches!(resp.body(), http_body_util::Either::Right(_))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,19 +756,4 @@ mod tests {
             "1000.00"
         );
     }
-}
-
-/// A gRPC call gets the gateway's own answers as a `grpc-status` (counted and logged with the
-/// HTTP status they map from).
-fn grpc_answer_needed(
-    plan: &Plan,
-    grpc: bool,
-    api_idx: Option<usize>,
-    resp: &Response<ResponseBody>,
-) -> bool {
-    let grpc = grpc
-        || api_idx
-            .and_then(|i| plan.apis.get(i))
-            .is_some_and(|a| a.protocol == crate::config::ApiProtocol::Grpc);
-    grpc && matches!(resp.body(), http_body_util::Either::Right(_))
 }
