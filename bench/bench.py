@@ -283,6 +283,14 @@ CASES += [
               "listener), HTTP/1.1 to the backend; ratios against nginx http2 proxy_pass"),
 ]
 
+# the pass-through API the HTTPS cases share (a `config` block: added once)
+PASS_TLS_API = """
+[[api]]
+name = "BenchPassTls"
+context = "/passtls"
+endpoint = "{backend}"
+"""
+
 CASES += [
     # HTTPS: wrk over TLS (keep-alive, so handshakes are amortised) against nginx's `ssl`
     # listener and synaptic's `listen_tls`, both with the same self-signed P-256 certificate.
@@ -290,15 +298,21 @@ CASES += [
          note="nginx `listen … ssl` (TLS 1.2/1.3, P-256 certificate), proxy_pass to the backend "
               "over HTTP/1.1 with keep-alive"),
     Case("synaptic pass-through (https)", target="gateway-tls", path="/passtls/bench/item",
-         versus="nginx proxy_pass (https)",
-         api="""
-[[api]]
-name = "BenchPassTls"
-context = "/passtls"
-endpoint = "{backend}"
-""",
+         versus="nginx proxy_pass (https)", config=PASS_TLS_API,
          note="the pass-through API on `listen_tls` (rustls, same certificate); ratios against "
               "nginx proxy_pass (https)"),
+    # full handshakes: `Connection: close` on every request, so each one opens a new TLS
+    # connection (wrk does not resume sessions)
+    Case("nginx https, handshake per request", target="nginx-tls", only_loads=("GET",),
+         prepare=lambda env: {"Connection": "close"},
+         note="as nginx proxy_pass (https), every request on a new connection (a full TLS "
+              "handshake each)"),
+    Case("synaptic https, handshake per request", target="gateway-tls",
+         path="/passtls/bench/item", only_loads=("GET",), config=PASS_TLS_API,
+         versus="nginx https, handshake per request",
+         prepare=lambda env: {"Connection": "close"},
+         note="as synaptic pass-through (https), every request on a new connection; ratios "
+              "against nginx https, handshake per request"),
 ]
 
 
