@@ -61,6 +61,10 @@ pub struct LimitsConfig {
     pub max_mediations: usize,
     /// Seconds one sequence run may take.
     pub mediation_timeout: f64,
+    /// A sequence whose message body is at most this many bytes (and not built yet) runs on
+    /// the I/O thread that received it: its cost is bounded by so small a body, and the hand-off
+    /// to the blocking pool would cost more than the run. `0`: every run goes to the pool.
+    pub mediation_inline_body: usize,
     /// HTTP/2: streams (requests) a client may have open at once on one connection.
     pub h2_max_concurrent_streams: u32,
     /// HTTP/2: bytes of a request body a client may send ahead on one stream (its window).
@@ -83,6 +87,7 @@ impl Default for LimitsConfig {
             wire_body_limit: crate::wire::DEFAULT_BODY_LIMIT,
             max_mediations: 64,
             mediation_timeout: 60.0,
+            mediation_inline_body: 16 * 1024,
             h2_max_concurrent_streams: 100,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 1024 * 1024,

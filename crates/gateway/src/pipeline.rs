@@ -36,7 +36,9 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 use std::future::Future;
 use std::net::SocketAddr;
-use synaptic_engine::{Engine, Flow, InboundResponse, MediationError, MessageContext, Value};
+use synaptic_engine::{
+    Engine, Flow, InboundResponse, MediationError, MessageContext, Payload, Value,
+};
 
 /// What answers a request, decided by [`Gateway::dispatch`].
 pub(crate) enum Step<'p> {
@@ -644,6 +646,18 @@ impl Gateway {
                 "mediation took longer than its time budget",
             )
         };
+        // a small body that is not built yet: the run is cheap, and stays on this thread
+        let small = match &ctx.payload {
+            Payload::Empty => slots.inline_body > 0,
+            Payload::Raw(b) => b.len() <= slots.inline_body,
+            _ => false,
+        };
+        if small {
+            let run = engine.mediate_flow(seq, out_seq, fault_seq, ctx);
+            return tokio::time::timeout_at(deadline, run)
+                .await
+                .unwrap_or_else(|_| Err(over()));
+        }
         let Ok(permit) =
             tokio::time::timeout_at(deadline, slots.permits.clone().acquire_owned()).await
         else {
@@ -783,6 +797,8 @@ impl Gateway {
 pub(crate) struct MediationSlots {
     permits: std::sync::Arc<tokio::sync::Semaphore>,
     budget: std::time::Duration,
+    /// `[limits] mediation_inline_body`.
+    inline_body: usize,
 }
 
 impl MediationSlots {
@@ -790,6 +806,7 @@ impl MediationSlots {
         MediationSlots {
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_mediations.max(1))),
             budget: limits.mediation_budget(),
+            inline_body: limits.mediation_inline_body,
         }
     }
 }
