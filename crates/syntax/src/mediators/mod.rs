@@ -48,6 +48,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "enrich",
     "makefault",
     "validate",
+    "variable",
     "in",
     "out",
 ];
