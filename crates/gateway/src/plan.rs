@@ -438,24 +438,17 @@ fn xml_apis(
             .collect();
         let matchers: Vec<crate::config::ResourceConfig> =
             x.resources.iter().map(|r| r.matcher.clone()).collect();
-        let flows = Flows::default();
-        apis.push(ApiPlan {
-            index: apis.len(),
-            name: Arc::from(x.name.as_str()),
-            context: key.to_string(),
-            endpoint: None,
-            timeout: config.default_timeout(),
-            resources: ResourceTable::synapse(&matchers),
-            secured: false,
-            needs: decide(facts(&flows)),
-            flows,
+        let index = apis.len();
+        apis.push(synapse_api(
+            index,
+            &x.name,
+            key.to_string(),
+            config.default_timeout(),
+            ResourceTable::synapse(&matchers),
+            decide(facts(&Flows::default())),
             resource,
-            upstream: None,
-            stats: ApiStats::new(input.metrics, &x.name),
-            protocol: Default::default(),
-            backend_protocol: Default::default(),
-            xml: true,
-        });
+            ApiStats::new(input.metrics, &x.name),
+        ));
     }
     // Synapse's `main` sequence takes the requests no API takes (its responses run it again,
     // in the response direction), unless an API is served at `/`
@@ -482,27 +475,53 @@ fn xml_apis(
             out_sequence: None,
             fault_sequence: None,
         };
-        apis.push(ApiPlan {
-            index: apis.len(),
-            name: Arc::from(MAIN),
-            context: String::new(),
-            endpoint: None,
-            timeout: config.default_timeout(),
-            resources: ResourceTable::synapse(&[any]),
-            secured: false,
-            needs: decide(facts),
-            flows: Flows::default(),
-            resource: vec![ResourcePlan {
+        let index = apis.len();
+        apis.push(synapse_api(
+            index,
+            MAIN,
+            String::new(),
+            config.default_timeout(),
+            ResourceTable::synapse(&[any]),
+            decide(facts),
+            vec![ResourcePlan {
                 flows,
                 scopes: Vec::new(),
                 needs: decide(facts),
             }],
-            upstream: None,
-            stats: ApiStats::new(input.metrics, MAIN),
-            protocol: Default::default(),
-            backend_protocol: Default::default(),
-            xml: true,
-        });
+            ApiStats::new(input.metrics, MAIN),
+        ));
+    }
+}
+
+/// The plan of an `<api>` (or of `main`): its flows are its resources', it has no endpoint of
+/// its own, no inbound security and the default protocols.
+#[allow(clippy::too_many_arguments)]
+fn synapse_api(
+    index: usize,
+    name: &str,
+    context: String,
+    timeout: std::time::Duration,
+    resources: ResourceTable,
+    needs: Needs,
+    resource: Vec<ResourcePlan>,
+    stats: ApiStats,
+) -> ApiPlan {
+    ApiPlan {
+        index,
+        name: Arc::from(name),
+        context,
+        endpoint: None,
+        timeout,
+        resources,
+        secured: false,
+        needs,
+        flows: Flows::default(),
+        resource,
+        upstream: None,
+        stats,
+        protocol: Default::default(),
+        backend_protocol: Default::default(),
+        xml: true,
     }
 }
 
