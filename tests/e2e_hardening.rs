@@ -771,7 +771,12 @@ async fn post(gw: &TestGateway, ct: &str, body: String) -> (u16, String, Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_element_with_60000_attributes_costs_no_quadratic_time() {
-    let gw = start_gateway(&heavy_api(""), &[("sequences/heavy.xml", HEAVY)]).await;
+    // a tree factor high enough to let the JSON form below be built
+    let gw = start_gateway(
+        &heavy_api("[limits]\nmax_tree_factor = 1000\n"),
+        &[("sequences/heavy.xml", HEAVY)],
+    )
+    .await;
     let attrs: String = (0..60_000).map(|i| format!(" a{i}=\"v\"")).collect();
     let (status, text, took) = post(&gw, "application/xml", format!("<r{attrs}/>")).await;
     assert_eq!(status, 400, "{text}");
@@ -800,7 +805,12 @@ fn many_elements(n: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_stays_responsive_while_two_costly_mediations_run() {
-    let gw = start_gateway(&heavy_api(""), &[("sequences/heavy.xml", HEAVY)]).await;
+    // a tree factor high enough to let these dense bodies be built
+    let gw = start_gateway(
+        &heavy_api("[limits]\nmax_tree_factor = 1000\n"),
+        &[("sequences/heavy.xml", HEAVY)],
+    )
+    .await;
     let body = many_elements(200_000);
     let started = Instant::now();
     let hostile = tokio::spawn({
@@ -853,7 +863,7 @@ async fn health_stays_responsive_while_two_costly_mediations_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mediation_over_its_time_budget_is_a_fault() {
     let gw = start_gateway(
-        &heavy_api("[limits]\nmediation_timeout = 0.2\n"),
+        &heavy_api("[limits]\nmediation_timeout = 0.2\nmax_tree_factor = 1000\n"),
         &[("sequences/heavy.xml", HEAVY)],
     )
     .await;
@@ -865,5 +875,36 @@ async fn a_mediation_over_its_time_budget_is_a_fault() {
     let (status, text, _) = post(&gw, "application/xml", many_elements(3)).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("\"n\":\"7"), "{text}");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_whose_tree_would_outgrow_its_factor_is_a_413_before_it_is_built() {
+    let gw = start_gateway(&heavy_api(""), &[("sequences/heavy.xml", HEAVY)]).await;
+    // 1.6 MB of `<a>1</a>`: its tree and XPath view would take over 200 times its size
+    let (status, text, _) = post(&gw, "application/xml", many_elements(200_000)).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("413002"), "{text}");
+    assert!(text.contains("memory"), "{text}");
+    // the same number of elements as JSON, by XPath: its XML form counts too
+    let json = format!("[{}]", vec!["1"; 200_000].join(","));
+    let (status, text, _) = post(&gw, "application/json", json).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("413002"), "{text}");
+    // a smaller one is served (within the 8 MiB every body may take)
+    let (status, text, _) = post(&gw, "application/xml", many_elements(4_000)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"n\":\"4004"), "{text}");
+    gw.shutdown().await;
+
+    // the factor is the operator's: raised, the dense body is built and counted
+    let gw = start_gateway(
+        &heavy_api("[limits]\nmax_tree_factor = 1000\n"),
+        &[("sequences/heavy.xml", HEAVY)],
+    )
+    .await;
+    let (status, text, _) = post(&gw, "application/xml", many_elements(200_000)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"n\":\"200004"), "{text}");
     gw.shutdown().await;
 }

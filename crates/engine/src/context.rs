@@ -45,6 +45,10 @@ pub(crate) struct State {
     pub inbound: std::collections::BTreeSet<String>,
     /// The program's `<localEntry>` texts (default-scope reads fall back to them).
     pub local_entries: Option<std::sync::Arc<HashMap<String, String>>>,
+    /// [`crate::Limits::tree_factor`] of the engine running this message (`None`: the default).
+    pub tree_factor: Option<usize>,
+    /// The memory budget of the body's tree, from the size of the body first built.
+    pub tree_budget: Option<usize>,
 }
 
 impl std::fmt::Debug for State {
@@ -418,7 +422,19 @@ impl MessageContext {
     /// Build the payload from raw bytes if it is not built yet.
     pub(crate) fn ensure_built(&mut self) -> Result<(), MediationError> {
         if let Payload::Raw(b) = &self.payload {
-            match synaptic_payload::build(b, self.content_type.as_deref()) {
+            let factor = self
+                .st
+                .tree_factor
+                .unwrap_or(crate::Limits::DEFAULT_TREE_FACTOR);
+            let budget = *self
+                .st
+                .tree_budget
+                .get_or_insert(synaptic_payload::TreeCost::budget(b.len(), factor));
+            let limits = synaptic_payload::xml::XmlLimits {
+                max_tree_bytes: budget,
+                ..Default::default()
+            };
+            match synaptic_payload::build_with(b, self.content_type.as_deref(), limits) {
                 Ok(p) => {
                     self.payload = p;
                     if !self.st.body_upstream && !self.response {
@@ -431,12 +447,13 @@ impl MessageContext {
                     } else {
                         Origin::Downstream
                     };
-                    return Err(MediationError::new(
-                        ErrorKind::BadBody,
-                        origin,
-                        0,
-                        e.to_string(),
-                    ));
+                    let (kind, code) = match e {
+                        synaptic_payload::PayloadError::TreeTooLarge(_) => {
+                            (ErrorKind::BodyTooLarge, crate::error_codes::TREE_TOO_LARGE)
+                        }
+                        _ => (ErrorKind::BadBody, 0),
+                    };
+                    return Err(MediationError::new(kind, origin, code, e.to_string()));
                 }
             }
         }
@@ -617,6 +634,16 @@ pub(crate) struct Env<'a> {
 }
 
 impl ExprEnv for Env<'_> {
+    fn tree_budget(&self) -> Option<usize> {
+        Some(self.ctx.st.tree_budget.unwrap_or_else(|| {
+            let factor = self
+                .ctx
+                .st
+                .tree_factor
+                .unwrap_or(crate::Limits::DEFAULT_TREE_FACTOR);
+            synaptic_payload::TreeCost::budget(0, factor)
+        }))
+    }
     fn property(&self, scope: Scope, name: &str) -> Option<Value> {
         self.ctx.read_property(scope, name, self.now_ms)
     }

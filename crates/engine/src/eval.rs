@@ -21,6 +21,23 @@ pub(crate) fn eval(
         now_ms: engine.clock.now_ms(),
     };
     synaptic_expr::eval(e, &env).map_err(|err| {
+        if let synaptic_expr::EvalError::Body(
+            tree @ synaptic_payload::PayloadError::TreeTooLarge(_),
+        ) = &err
+        {
+            let origin = if ctx.st.body_upstream {
+                crate::Origin::Upstream
+            } else {
+                crate::Origin::Downstream
+            };
+            return MediationError::new(
+                ErrorKind::BodyTooLarge,
+                origin,
+                crate::error_codes::TREE_TOO_LARGE,
+                format!("expression `{}` cannot read the body: {tree}", e.text),
+            )
+            .at(e.span);
+        }
         MediationError::internal(
             ErrorKind::Expression,
             format!("expression `{}` failed: {err}", e.text),

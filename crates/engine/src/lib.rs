@@ -217,6 +217,9 @@ pub mod error_codes {
     pub const ENDPOINT_NOT_READY: i64 = 303001;
     /// A SOAP fault answer under `FORCE_ERROR_ON_SOAP_FAULT`.
     pub const ENDPOINT_CUSTOM_ERROR: i64 = 500000;
+    /// A body whose tree would take more memory than [`crate::Limits::tree_factor`] allows
+    /// (synaptic's own: Synapse has no such bound).
+    pub const TREE_TOO_LARGE: i64 = 413002;
 }
 
 /// An HTTP request the engine wants sent. `Debug` redacts credentials and omits the body.
@@ -322,6 +325,15 @@ pub struct Limits {
     pub max_depth: u32,
     /// Default timeout of `call`/`send` when the endpoint names none.
     pub call_timeout: Duration,
+    /// A body's tree may take at most this many times the body's size in memory (and never
+    /// less than [`synaptic_payload::TreeCost::FLOOR`]); a body over it is refused before it
+    /// is built, with [`ErrorKind::BodyTooLarge`] and fault code 413002.
+    pub tree_factor: usize,
+}
+
+impl Limits {
+    /// Default of [`Limits::tree_factor`].
+    pub const DEFAULT_TREE_FACTOR: usize = 128;
 }
 
 impl Default for Limits {
@@ -330,6 +342,7 @@ impl Default for Limits {
             max_steps: 100_000,
             max_depth: 64,
             call_timeout: Duration::from_secs(30),
+            tree_factor: Limits::DEFAULT_TREE_FACTOR,
         }
     }
 }

@@ -28,6 +28,7 @@ pub(crate) async fn mediate(
             format!("no sequence named `{sequence}` is loaded"),
         ));
     };
+    ctx.st.tree_factor = Some(engine.limits.tree_factor);
     if ctx.st.local_entries.is_none() && !ir.local_entries.is_empty() {
         ctx.st.local_entries = Some(ir.local_entries.clone());
     }

@@ -174,6 +174,12 @@ pub trait ExprEnv {
     /// Epoch milliseconds (`SYSTEM_TIME`, `SYSTEM_DATE`).
     fn now_ms(&self) -> i64;
     /// A variable set by the `variable` mediator (`$var:name`); none by default.
+    /// The most memory the body's tree and the XPath view over it may take together
+    /// (`None`: no bound). An XPath that reads the body fails with
+    /// [`synaptic_payload::PayloadError::TreeTooLarge`] rather than build a view over it.
+    fn tree_budget(&self) -> Option<usize> {
+        None
+    }
     fn xpath_variable(&self, _name: &str) -> Option<Value> {
         None
     }

@@ -178,6 +178,13 @@ fn eval_with(
     let doc_package;
     let body_env;
     let body: Option<(&Package, &Envelope)> = if meta.touches_body {
+        if let Some(budget) = env.tree_budget() {
+            if synaptic_payload::TreeCost::with_view(env.payload()) > budget {
+                return Err(EvalError::Body(
+                    synaptic_payload::PayloadError::TreeTooLarge(budget),
+                ));
+            }
+        }
         body_env = envelope_of(env.payload());
         doc_package = Package::new();
         Some((&doc_package, &*body_env))

@@ -65,6 +65,9 @@ pub struct LimitsConfig {
     /// the I/O thread that received it: its cost is bounded by so small a body, and the hand-off
     /// to the blocking pool would cost more than the run. `0`: every run goes to the pool.
     pub mediation_inline_body: usize,
+    /// A message body's tree (built for mediation) may take at most this many times the
+    /// body's size in memory (at least 4 MiB); larger ones are refused (413 for a request).
+    pub max_tree_factor: usize,
     /// HTTP/2: streams (requests) a client may have open at once on one connection.
     pub h2_max_concurrent_streams: u32,
     /// HTTP/2: bytes of a request body a client may send ahead on one stream (its window).
@@ -88,6 +91,7 @@ impl Default for LimitsConfig {
             max_mediations: 64,
             mediation_timeout: 60.0,
             mediation_inline_body: 16 * 1024,
+            max_tree_factor: synaptic_engine::Limits::DEFAULT_TREE_FACTOR,
             h2_max_concurrent_streams: 100,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 1024 * 1024,
@@ -188,6 +192,12 @@ impl LimitsConfig {
             v.push((
                 "max_head_size",
                 format!("max_head_size must be at least {MIN_HEAD_SIZE}"),
+            ));
+        }
+        if self.max_tree_factor == 0 {
+            v.push((
+                "max_tree_factor",
+                "max_tree_factor must be at least 1".into(),
             ));
         }
         if self.max_mediations == 0 {

@@ -369,6 +369,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
         access_log: config.server.access_log,
         limits: synaptic_engine::Limits {
             call_timeout: config.default_timeout(),
+            tree_factor: config.limits.max_tree_factor,
             ..synaptic_engine::Limits::default()
         },
         program: input.program,

@@ -66,6 +66,9 @@ pub enum PayloadError {
     Utf8,
     #[error("body too deeply nested")]
     TooDeep,
+    /// Building the body would take more memory than its size allows (see [`TreeCost`]).
+    #[error("body's tree would take more than {0} bytes of memory")]
+    TreeTooLarge(usize),
     #[error("cannot format the XML body as JSON: {0}")]
     NotJson(#[from] json_xml::FormatError),
 }
@@ -74,6 +77,7 @@ impl From<xml::XmlError> for PayloadError {
     fn from(e: xml::XmlError) -> Self {
         match e {
             xml::XmlError::TooDeep(_) => PayloadError::TooDeep,
+            xml::XmlError::TreeTooLarge(n) => PayloadError::TreeTooLarge(n),
             other => PayloadError::Xml(other.to_string()),
         }
     }
@@ -145,6 +149,9 @@ pub fn build_with(
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Payload::Empty);
             }
+            if TreeCost::json(bytes) > limits.max_tree_bytes {
+                return Err(PayloadError::TreeTooLarge(limits.max_tree_bytes));
+            }
             let v: serde_json::Value =
                 serde_json::from_slice(bytes).map_err(|e| PayloadError::Json(e.to_string()))?;
             Ok(Payload::Json(v))
@@ -165,6 +172,156 @@ pub fn build_with(
         }
         MediaKind::Binary => Ok(Payload::Binary(Bytes::copy_from_slice(bytes))),
     }
+}
+
+/// The memory a body's tree costs, estimated so that a body can be refused before its tree
+/// outgrows a budget proportional to its size.
+///
+/// Two forms are counted. The built payload (an XML tree, or a JSON value) is estimated while
+/// it is built, and building stops once over the budget. The XPath view (a document built over
+/// the payload whenever an XPath reads the body, with, for JSON, the body's XML form besides)
+/// is estimated from the built payload before it is made, and must fit beside it. The
+/// constants are calibrated against real allocations, peaks included: a test measures the heap
+/// while a sequence builds the densest bodies there are (`[1,1,…]`, `<a/><a/>…`, attributes,
+/// long namespace names) and runs XPaths over them, and checks that what is accepted stays
+/// within its budget.
+#[derive(Clone, Copy, Debug)]
+pub struct TreeCost;
+
+impl TreeCost {
+    /// One JSON value as built (the value, its slot in its parent, a number's digits).
+    pub const JSON_VALUE: usize = 192;
+    /// One element, attribute, text, comment or namespace declaration of an XML tree.
+    pub const XML_NODE: usize = 384;
+    /// One node of the XPath view.
+    pub const VIEW_NODE: usize = 512;
+    /// One JSON value in the XPath view: its XML element and text in the body's XML form, and
+    /// both again in the view.
+    pub const JSON_VIEW_VALUE: usize = 2 * Self::XML_NODE + 2 * Self::VIEW_NODE;
+    /// Smallest budget of any body.
+    pub const FLOOR: usize = 8 * 1024 * 1024;
+
+    /// Bytes of names and text (held in the tree and again in the view).
+    pub fn text(len: usize) -> usize {
+        len.saturating_mul(2)
+    }
+    /// A name: namespace URI, prefix and local name.
+    pub fn name(q: &xml::QName) -> usize {
+        Self::text(q.ns.len() + q.prefix.len() + q.local.len())
+    }
+    /// The budget of a body of `len` bytes: `factor` times its size, and never less than
+    /// [`TreeCost::FLOOR`] (small bodies are always built).
+    pub fn budget(len: usize, factor: usize) -> usize {
+        len.saturating_mul(factor).max(Self::FLOOR)
+    }
+    /// The values of a JSON text, counted in one pass without building anything (each `[`,
+    /// `{`, `,` and `:` outside strings starts one).
+    fn json_values(bytes: &[u8]) -> usize {
+        let mut n = 1usize;
+        let mut in_str = false;
+        let mut esc = false;
+        for &b in bytes {
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+            } else {
+                match b {
+                    b'"' => in_str = true,
+                    b'[' | b'{' | b',' | b':' => n += 1,
+                    _ => {}
+                }
+            }
+        }
+        n
+    }
+    /// Estimate of a JSON text once built.
+    pub fn json(bytes: &[u8]) -> usize {
+        Self::json_values(bytes)
+            .saturating_mul(Self::JSON_VALUE)
+            .saturating_add(Self::text(bytes.len()))
+    }
+    /// Estimate of the built payload and the XPath view over it, together.
+    pub fn with_view(payload: &Payload) -> usize {
+        match payload {
+            Payload::Json(v) => {
+                let (values, text) = json_size(v);
+                values
+                    .saturating_mul(Self::JSON_VALUE + Self::JSON_VIEW_VALUE)
+                    .saturating_add(Self::text(text).saturating_mul(3))
+            }
+            Payload::Xml(env) => {
+                let (nodes, text) = env
+                    .header
+                    .iter()
+                    .chain(env.body.iter())
+                    .map(xml_size)
+                    .fold((0usize, 0usize), |(n, t), (a, b)| {
+                        (n.saturating_add(a), t.saturating_add(b))
+                    });
+                nodes
+                    .saturating_mul(Self::XML_NODE + Self::VIEW_NODE)
+                    .saturating_add(Self::text(text).saturating_mul(2))
+            }
+            Payload::Text(t) => Self::text(t.len()).saturating_mul(2),
+            Payload::Binary(b) | Payload::Raw(b) => b.len().saturating_mul(4),
+            Payload::Empty => 0,
+        }
+    }
+}
+
+/// Values and bytes of text (keys, strings, numbers) of a JSON value, without recursion.
+fn json_size(v: &serde_json::Value) -> (usize, usize) {
+    let (mut values, mut text) = (0usize, 0usize);
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        values += 1;
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    text += k.len();
+                    stack.push(v);
+                }
+            }
+            serde_json::Value::String(s) => text += s.len(),
+            serde_json::Value::Number(n) => text += n.as_str().len(),
+            _ => text += 5,
+        }
+    }
+    (values, text)
+}
+
+/// Nodes (elements, attributes, namespace declarations, texts) and bytes of names and text of
+/// an XML element, without recursion.
+fn xml_size(e: &Element) -> (usize, usize) {
+    let (mut nodes, mut text) = (0usize, 0usize);
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        nodes += 1 + e.attributes.len() + e.namespaces.len();
+        text += e.name.ns.len() + e.name.prefix.len() + e.name.local.len();
+        for a in &e.attributes {
+            text += a.name.ns.len() + a.name.local.len() + a.value.len();
+        }
+        for c in &e.children {
+            match c {
+                xml::Node::Element(c) => stack.push(c),
+                xml::Node::Text(t) | xml::Node::Comment(t) => {
+                    nodes += 1;
+                    text += t.len();
+                }
+                xml::Node::Pi { target, data } => {
+                    nodes += 1;
+                    text += target.len() + data.len();
+                }
+            }
+        }
+    }
+    (nodes, text)
 }
 
 fn sniff(bytes: &[u8]) -> MediaKind {

@@ -61,6 +61,10 @@ pub struct XmlLimits {
     /// per-element cost (duplicate checks, the XPath view's attribute lists) bounded, so that
     /// building a tree stays linear in the size of the document.
     pub max_attributes: usize,
+    /// Most memory the built tree may take, as [`crate::TreeCost`] estimates it while
+    /// building (the XPath view over it included). Over it the parse stops with
+    /// [`XmlError::TreeTooLarge`] before allocating more.
+    pub max_tree_bytes: usize,
 }
 
 impl Default for XmlLimits {
@@ -69,6 +73,7 @@ impl Default for XmlLimits {
             max_depth: 256,
             max_bytes: 64 * 1024 * 1024,
             max_attributes: DEFAULT_MAX_ATTRIBUTES,
+            max_tree_bytes: usize::MAX,
         }
     }
 }
@@ -92,6 +97,8 @@ pub enum XmlError {
     TooLarge(usize),
     #[error("an element with more than {0} attributes")]
     TooManyAttributes(usize),
+    #[error("document's tree would take more than {0} bytes of memory")]
+    TreeTooLarge(usize),
     #[error("no root element")]
     NoRoot,
     #[error("content after the root element")]
@@ -390,6 +397,8 @@ struct Parser<'a> {
     /// Open elements (with the ns stack length before their declarations).
     stack: Vec<(Element, usize)>,
     fragment: bool,
+    /// Estimated memory of what has been built so far (see [`crate::TreeCost`]).
+    tree_bytes: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -408,7 +417,17 @@ impl<'a> Parser<'a> {
             base_ns: 0,
             stack: Vec::new(),
             fragment: false,
+            tree_bytes: 0,
         }
+    }
+
+    /// Account for `bytes` more of tree; fail once over the budget.
+    fn grow(&mut self, bytes: usize) -> Result<(), XmlError> {
+        self.tree_bytes = self.tree_bytes.saturating_add(bytes);
+        if self.tree_bytes > self.limits.max_tree_bytes {
+            return Err(XmlError::TreeTooLarge(self.limits.max_tree_bytes));
+        }
+        Ok(())
     }
 
     fn syntax(&self, message: impl Into<String>) -> XmlError {
@@ -463,11 +482,17 @@ impl<'a> Parser<'a> {
         Ok(nodes)
     }
 
-    fn add_text(&mut self, t: &str) -> Step {
+    fn add_text(&mut self, t: &str) -> Result<Step, XmlError> {
         if t.is_empty() {
-            return Step::Nothing;
+            return Ok(Step::Nothing);
         }
-        match self.stack.last_mut() {
+        let joins = matches!(
+            self.stack.last().and_then(|(el, _)| el.children.last()),
+            Some(Node::Text(_))
+        );
+        let node = if joins { 0 } else { crate::TreeCost::XML_NODE };
+        self.grow(node + crate::TreeCost::text(t.len()))?;
+        Ok(match self.stack.last_mut() {
             Some((el, _)) => {
                 match el.children.last_mut() {
                     Some(Node::Text(prev)) => prev.push_str(t),
@@ -476,7 +501,7 @@ impl<'a> Parser<'a> {
                 Step::Nothing
             }
             None => Step::TopText(t.to_string()),
-        }
+        })
     }
 
     fn next_event(&mut self) -> Result<Step, XmlError> {
@@ -491,6 +516,10 @@ impl<'a> Parser<'a> {
             Event::PI(p) => {
                 // kept inside elements (the JSON formatter reads `<?xml-multiple?>`); a PI
                 // outside the root element is dropped
+                if !self.stack.is_empty() {
+                    let len = p.target().len() + p.content().len();
+                    self.grow(crate::TreeCost::XML_NODE + crate::TreeCost::text(len))?;
+                }
                 if let Some((el, _)) = self.stack.last_mut() {
                     el.children.push(Node::Pi {
                         target: p.target().to_string(),
@@ -524,7 +553,7 @@ impl<'a> Parser<'a> {
             },
             Event::Text(t) => {
                 let s = t.xml10_content();
-                Ok(self.add_text(&s))
+                self.add_text(&s)
             }
             Event::CData(c) => {
                 let s = c.xml10_content();
@@ -532,7 +561,7 @@ impl<'a> Parser<'a> {
                 if self.stack.is_empty() && !self.fragment {
                     return Err(self.syntax("CDATA outside the root element"));
                 }
-                Ok(self.add_text(&s))
+                self.add_text(&s)
             }
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref() {
@@ -550,9 +579,12 @@ impl<'a> Parser<'a> {
                     }
                     Err(e) => return Err(self.syntax(e.to_string())),
                 };
-                Ok(self.add_text(&resolved))
+                self.add_text(&resolved)
             }
             Event::Comment(c) => {
+                if !self.stack.is_empty() {
+                    self.grow(crate::TreeCost::XML_NODE + crate::TreeCost::text(c.len()))?;
+                }
                 if let Some((el, _)) = self.stack.last_mut() {
                     el.children
                         .push(Node::Comment(c.xml10_content().into_owned()));
@@ -644,11 +676,19 @@ impl<'a> Parser<'a> {
             self.push_ns(p.clone(), u.clone());
         }
         let name = self.resolve(&raw_name, true)?;
+        let mut cost = crate::TreeCost::XML_NODE + crate::TreeCost::name(&name);
+        for (p, u) in &decls {
+            cost += crate::TreeCost::XML_NODE + crate::TreeCost::text(p.len() + u.len());
+        }
         let mut attributes = Vec::with_capacity(attrs.len());
         for (k, v) in attrs {
             let name = self.resolve(&k, false)?;
+            cost += crate::TreeCost::XML_NODE
+                + crate::TreeCost::name(&name)
+                + crate::TreeCost::text(v.len());
             attributes.push(Attribute { name, value: v });
         }
+        self.grow(cost)?;
         Ok((
             Element {
                 name,
@@ -760,6 +800,7 @@ mod tests {
             max_depth: 10,
             max_bytes: 16,
             max_attributes: 4,
+            max_tree_bytes: usize::MAX,
         };
         assert_eq!(
             parse_with("<a>0123456789abcdef</a>", limits),
