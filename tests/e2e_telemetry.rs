@@ -280,3 +280,73 @@ fault_sequence = "sorry"
     assert_eq!(fault.attr("synaptic.flow"), Some("fault"));
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_sampling_ratio_exports_only_traces_a_client_sampled() {
+    let receiver = OtlpReceiver::start().await;
+    let backend = MockOrigin::start(|_| MockResponse::text("ok")).await;
+    let config = format!(
+        r#"
+[telemetry]
+otlp_endpoint = "{otlp}"
+sampling_ratio = 0.0
+export_interval = 0.2
+
+[[api]]
+name = "Plain"
+context = "/plain"
+endpoint = "{backend}"
+"#,
+        otlp = receiver.endpoint(),
+        backend = backend.url(),
+    );
+    let gw = start_gateway(&config, &[]).await;
+    let client = reqwest::Client::new();
+    // no traceparent: a new trace, not sampled at a ratio of 0
+    let r = client.get(gw.url("/plain/first")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // a client that sampled its trace: the gateway's spans follow its decision
+    let r = client
+        .get(gw.url("/plain/second"))
+        .header("traceparent", format!("00-{TRACE}-{CLIENT_SPAN}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // a client that did not sample: nothing exported either
+    let unsampled = "0af7651916cd43dd8448eb211c80319c";
+    let r = client
+        .get(gw.url("/plain/third"))
+        .header("traceparent", format!("00-{unsampled}-b7ad6b7169203331-00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    receiver
+        .wait_for(Duration::from_secs(20), |s| {
+            s.iter().any(|x| x.name == "GET /plain") && s.iter().any(|x| x.name == "backend")
+        })
+        .await;
+    // a later batch would hold the others: give it time to arrive
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().all(|s| s.trace_id == TRACE),
+        "only the client-sampled trace is exported: {spans:#?}"
+    );
+    let root = one(&spans, "GET /plain");
+    assert_eq!(root.parent_span_id, CLIENT_SPAN);
+    let exchange = one(&spans, "backend");
+    continues(backend.requests()[1].header("traceparent"), exchange);
+    // the unsampled trace still reaches the backend, marked unsampled, so that services behind
+    // the gateway keep one trace id
+    let third = backend.requests()[2]
+        .header("traceparent")
+        .map(str::to_string);
+    let third = third.expect("traceparent sent on an unsampled trace");
+    assert!(
+        third.starts_with(&format!("00-{unsampled}-")) && third.ends_with("-00"),
+        "{third}"
+    );
+    gw.shutdown().await;
+}
