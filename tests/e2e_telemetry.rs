@@ -84,8 +84,11 @@ client_secret = "gw-secret"
         backend = backend.url(),
         idp = idp.url(),
     );
-    let inseq = format!(
-        r#"<sequence name="orders_in" xmlns="http://ws.apache.org/ns/synapse">
+    let inseq = r#"<sequence name="orders_in" xmlns="http://ws.apache.org/ns/synapse">
+  <sequence key="stock_check"/>
+</sequence>"#;
+    let stock_check = format!(
+        r#"<sequence name="stock_check" xmlns="http://ws.apache.org/ns/synapse">
   <call blocking="true"><endpoint><address uri="{}/stock"/></endpoint></call>
 </sequence>"#,
         stock.url()
@@ -97,7 +100,8 @@ client_secret = "gw-secret"
     let gw = start_gateway(
         &config,
         &[
-            ("sequences/orders_in.xml", &inseq),
+            ("sequences/orders_in.xml", inseq),
+            ("sequences/stock_check.xml", &stock_check),
             ("sequences/orders_out.xml", outseq),
         ],
     )
@@ -126,6 +130,7 @@ client_secret = "gw-secret"
         "GET /orders",
         "inbound authorization",
         "sequence orders_in",
+        "sequence stock_check",
         "call",
         "backend",
         "token fetch",
@@ -153,6 +158,7 @@ client_secret = "gw-secret"
     assert_eq!(root.attr("http.response.status_code"), Some("200"));
     let auth = one(&spans, "inbound authorization");
     let inflow = one(&spans, "sequence orders_in");
+    let nested = one(&spans, "sequence stock_check");
     let call = one(&spans, "call");
     let exchange = one(&spans, "backend");
     let fetch = one(&spans, "token fetch");
@@ -167,7 +173,12 @@ client_secret = "gw-secret"
     assert_eq!(inflow.attr("synaptic.flow"), Some("in"));
     assert_eq!(outflow.attr("synaptic.flow"), Some("out"));
     assert_eq!(
-        call.parent_span_id, inflow.span_id,
+        nested.parent_span_id, inflow.span_id,
+        "a sequence called by another under its caller"
+    );
+    assert_eq!(nested.attr("synaptic.sequence"), Some("stock_check"));
+    assert_eq!(
+        call.parent_span_id, nested.span_id,
         "the call under its sequence"
     );
     assert_eq!(call.kind, 3, "client");

@@ -33,6 +33,12 @@ pub trait MediationObserver: Send + Sync {
     /// The exchange announced by the last [`MediationObserver::outbound`] ended: the
     /// backend's status, or why it failed.
     fn outbound_done(&self, _result: Result<u16, &InvokeError>) {}
+    /// A sequence called from another (`<sequence key>`, a switch or filter branch naming
+    /// one, `call-template`'s body…) started.
+    fn sequence_started(&self, _name: &str) {}
+    /// The sequence of the last unended [`MediationObserver::sequence_started`] ended;
+    /// `failed`: left by a fault.
+    fn sequence_ended(&self, _failed: bool) {}
 }
 
 /// One `<log>` line.
@@ -185,6 +191,18 @@ pub(crate) fn outbound(ctx: &MessageContext, mediator: &'static str, req: &mut O
 pub(crate) fn outbound_done(ctx: &MessageContext, result: Result<u16, &InvokeError>) {
     if let Some(o) = &ctx.st.observer {
         o.outbound_done(result);
+    }
+}
+
+pub(crate) fn sequence_started(ctx: &MessageContext, name: &str) {
+    if let Some(o) = &ctx.st.observer {
+        o.sequence_started(name);
+    }
+}
+
+pub(crate) fn sequence_ended(ctx: &MessageContext, failed: bool) {
+    if let Some(o) = &ctx.st.observer {
+        o.sequence_ended(failed);
     }
 }
 

@@ -13,6 +13,20 @@ struct Frame {
     pc: usize,
     /// The `onError` of the sequence this frame starts.
     on_error: Option<SeqId>,
+    /// A sequence called from another: its end is reported to the observer.
+    nested: bool,
+}
+
+/// Drop the frames from `len` on, reporting the nested sequences among them as ended
+/// (innermost first).
+fn unwind(frames: &mut Vec<Frame>, len: usize, ctx: &MessageContext, failed: bool) {
+    while frames.len() > len {
+        if let Some(f) = frames.pop() {
+            if f.nested {
+                observe::sequence_ended(ctx, failed);
+            }
+        }
+    }
 }
 
 pub(crate) async fn mediate(
@@ -54,7 +68,11 @@ pub(crate) async fn mediate(
         };
         let block = &ir.blocks[top.block as usize];
         let Some(node) = block.get(top.pc) else {
-            frames.pop();
+            if let Some(f) = frames.pop() {
+                if f.nested {
+                    observe::sequence_ended(ctx, false);
+                }
+            }
             continue;
         };
         top.pc += 1;
@@ -65,6 +83,7 @@ pub(crate) async fn mediate(
                 format!("mediation exceeded {} steps", engine.limits.max_steps),
             )
             .at(node.span);
+            unwind(&mut frames, 0, ctx, true);
             observe::fault(ctx, &e, None);
             return Err(e);
         }
@@ -76,13 +95,14 @@ pub(crate) async fn mediate(
             Err(e) => {
                 let e = e.at(node.span);
                 if e.kind == ErrorKind::Limit {
+                    unwind(&mut frames, 0, ctx, true);
                     observe::fault(ctx, &e, None);
                     return Err(e);
                 }
                 set_error_props(ctx, &e);
                 if let Some(i) = frames.iter().rposition(|f| f.on_error.is_some()) {
                     let handler = frames[i].on_error;
-                    frames.truncate(i);
+                    unwind(&mut frames, i, ctx, true);
                     if let Some(h) = handler {
                         observe::fault(ctx, &e, Some(&ir.seqs[h as usize].name));
                         let mut f = seq_frame(ir, h);
@@ -93,14 +113,15 @@ pub(crate) async fn mediate(
                     continue;
                 }
                 if let Some(fs) = fault_seq.take() {
+                    unwind(&mut frames, 0, ctx, true);
                     observe::fault(ctx, &e, Some(&ir.seqs[fs as usize].name));
-                    frames.clear();
                     let mut f = seq_frame(ir, fs);
                     f.on_error = None;
                     frames.push(f);
                     pending = Some(e);
                     continue;
                 }
+                unwind(&mut frames, 0, ctx, true);
                 observe::fault(ctx, &e, None);
                 return Err(e);
             }
@@ -108,20 +129,33 @@ pub(crate) async fn mediate(
         match next {
             Step::Next => {}
             Step::Push(b) => {
-                check_depth(engine, &frames, node, ctx)?;
+                if let Err(e) = check_depth(engine, &frames, node, ctx) {
+                    unwind(&mut frames, 0, ctx, true);
+                    return Err(e);
+                }
                 frames.push(Frame {
                     block: b,
                     pc: 0,
                     on_error: None,
+                    nested: false,
                 });
             }
             Step::PushSeq(s) => {
-                check_depth(engine, &frames, node, ctx)?;
-                frames.push(seq_frame(ir, s));
+                if let Err(e) = check_depth(engine, &frames, node, ctx) {
+                    unwind(&mut frames, 0, ctx, true);
+                    return Err(e);
+                }
+                observe::sequence_started(ctx, &ir.seqs[s as usize].name);
+                let mut f = seq_frame(ir, s);
+                f.nested = true;
+                frames.push(f);
             }
-            Step::End(flow) => return Ok(flow),
+            Step::End(flow) => {
+                unwind(&mut frames, 0, ctx, false);
+                return Ok(flow);
+            }
             Step::Receive(s) => {
-                frames.clear();
+                unwind(&mut frames, 0, ctx, false);
                 frames.push(seq_frame(ir, s));
                 final_flow = Flow::Respond;
             }
@@ -135,6 +169,7 @@ fn seq_frame(ir: &Ir, s: SeqId) -> Frame {
         block: seq.body,
         pc: 0,
         on_error: seq.on_error,
+        nested: false,
     }
 }
 

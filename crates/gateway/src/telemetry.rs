@@ -378,8 +378,9 @@ pub(crate) fn traced() -> bool {
     Context::map_current(|cx| cx.get::<Traced>().is_some())
 }
 
-/// The observer of traced mediations: a span for a fault handler's sequence and for each
-/// `call`/`send`, whose `traceparent` goes to the backend. Its spans are children of the span
+/// The observer of traced mediations: a span for a fault handler's sequence, for each
+/// sequence called from another, and for each `call`/`send`, whose `traceparent` goes to the
+/// backend. Its spans are children of the span
 /// current where the mediation runs (the sequence's).
 pub(crate) fn observer() -> Arc<dyn MediationObserver> {
     static OBSERVER: std::sync::OnceLock<Arc<dyn MediationObserver>> = std::sync::OnceLock::new();
@@ -428,6 +429,25 @@ impl MediationObserver for SpanObserver {
                     KeyValue::new("synaptic.error_code", error.code),
                 ],
             );
+        }
+    }
+
+    fn sequence_started(&self, name: &str) {
+        Self::open(
+            format!("sequence {name}"),
+            SpanKind::Internal,
+            vec![KeyValue::new("synaptic.sequence", name.to_string())],
+        );
+    }
+
+    fn sequence_ended(&self, failed: bool) {
+        let open = Context::map_current(|cx| cx.get::<Traced>().map(|t| t.1.clone()));
+        let Some(open) = open else {
+            return;
+        };
+        let child = open.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if let (Some(c), true) = (child, failed) {
+            c.error("fault");
         }
     }
 
