@@ -419,6 +419,15 @@ impl MessageContext {
                 .is_some_and(|c| mime_of(c).to_ascii_lowercase().contains("json"))
     }
 
+    /// Who is to blame for the current body: the backend that sent it, or the client.
+    pub(crate) fn body_origin(&self) -> Origin {
+        if self.st.body_upstream {
+            Origin::Upstream
+        } else {
+            Origin::Downstream
+        }
+    }
+
     /// Build the payload from raw bytes if it is not built yet.
     pub(crate) fn ensure_built(&mut self) -> Result<(), MediationError> {
         if let Payload::Raw(b) = &self.payload {
@@ -442,11 +451,7 @@ impl MessageContext {
                     }
                 }
                 Err(e) => {
-                    let origin = if self.st.body_upstream {
-                        Origin::Upstream
-                    } else {
-                        Origin::Downstream
-                    };
+                    let origin = self.body_origin();
                     let (kind, code) = match e {
                         synaptic_payload::PayloadError::TreeTooLarge(_) => {
                             (ErrorKind::BodyTooLarge, crate::error_codes::TREE_TOO_LARGE)
@@ -635,14 +640,13 @@ pub(crate) struct Env<'a> {
 
 impl ExprEnv for Env<'_> {
     fn tree_budget(&self) -> Option<usize> {
-        Some(self.ctx.st.tree_budget.unwrap_or_else(|| {
-            let factor = self
-                .ctx
+        // a body never built from bytes (made by a mediator) has the smallest budget
+        Some(
+            self.ctx
                 .st
-                .tree_factor
-                .unwrap_or(crate::Limits::DEFAULT_TREE_FACTOR);
-            synaptic_payload::TreeCost::budget(0, factor)
-        }))
+                .tree_budget
+                .unwrap_or(synaptic_payload::TreeCost::FLOOR),
+        )
     }
     fn property(&self, scope: Scope, name: &str) -> Option<Value> {
         self.ctx.read_property(scope, name, self.now_ms)

@@ -25,14 +25,9 @@ pub(crate) fn eval(
             tree @ synaptic_payload::PayloadError::TreeTooLarge(_),
         ) = &err
         {
-            let origin = if ctx.st.body_upstream {
-                crate::Origin::Upstream
-            } else {
-                crate::Origin::Downstream
-            };
             return MediationError::new(
                 ErrorKind::BodyTooLarge,
-                origin,
+                ctx.body_origin(),
                 crate::error_codes::TREE_TOO_LARGE,
                 format!("expression `{}` cannot read the body: {tree}", e.text),
             )

@@ -68,11 +68,8 @@ pub(crate) async fn mediate(
         };
         let block = &ir.blocks[top.block as usize];
         let Some(node) = block.get(top.pc) else {
-            if let Some(f) = frames.pop() {
-                if f.nested {
-                    observe::sequence_ended(ctx, false);
-                }
-            }
+            let outer = frames.len() - 1;
+            unwind(&mut frames, outer, ctx, false);
             continue;
         };
         top.pc += 1;

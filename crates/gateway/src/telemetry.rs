@@ -387,10 +387,15 @@ pub(crate) fn observer() -> Arc<dyn MediationObserver> {
     OBSERVER.get_or_init(|| Arc::new(SpanObserver)).clone()
 }
 
+/// The spans the engine's hooks opened in the current context (innermost last).
+fn open_spans() -> Option<Arc<Mutex<Vec<Child>>>> {
+    Context::map_current(|cx| cx.get::<Traced>().map(|t| t.1.clone()))
+}
+
 /// End the spans the engine's hooks left open (a fault handler's sequence ends with the
 /// mediation that ran it).
 pub(crate) fn close_mediation_spans() {
-    let open = Context::map_current(|cx| cx.get::<Traced>().map(|t| t.1.clone()));
+    let open = open_spans();
     if let Some(open) = open {
         let spans: Vec<Child> =
             std::mem::take(&mut *open.lock().unwrap_or_else(|e| e.into_inner()));
@@ -441,8 +446,7 @@ impl MediationObserver for SpanObserver {
     }
 
     fn sequence_ended(&self, failed: bool) {
-        let open = Context::map_current(|cx| cx.get::<Traced>().map(|t| t.1.clone()));
-        let Some(open) = open else {
+        let Some(open) = open_spans() else {
             return;
         };
         let child = open.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -465,8 +469,7 @@ impl MediationObserver for SpanObserver {
     }
 
     fn outbound_done(&self, result: Result<u16, &InvokeError>) {
-        let open = Context::map_current(|cx| cx.get::<Traced>().map(|t| t.1.clone()));
-        let Some(open) = open else {
+        let Some(open) = open_spans() else {
             return;
         };
         let child = open.lock().unwrap_or_else(|e| e.into_inner()).pop();
