@@ -5,7 +5,7 @@
 //! strings. Every comparison of secret material is constant time.
 
 use argon2::password_hash::{rand_core::OsRng as PhOsRng, PasswordHash, SaltString};
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -98,14 +98,41 @@ pub fn is_valid_stored_hash(stored: &str) -> bool {
 /// Verify `candidate` against a stored hash (argon2 PHC or `sha256:`), in constant time with
 /// respect to the secret's content. An unknown format never verifies.
 pub fn verify_secret(candidate: &str, stored: &str) -> bool {
+    verify_secret_in(candidate, stored, &mut Vec::new())
+}
+
+/// [`verify_secret`] with the argon2 working memory supplied by the caller: `memory` grows to
+/// the hash's memory cost and is kept for the next verification, so a bounded number of callers
+/// bounds the memory the hashes ever take, whatever the allocator does with freed blocks.
+pub fn verify_secret_in(candidate: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
     if let Some(hex) = stored.strip_prefix(SHA256_PREFIX) {
         let got = sha256_hex(candidate);
         return ct_eq(got.as_bytes(), hex.to_ascii_lowercase().as_bytes());
     }
-    match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(candidate.as_bytes(), &parsed)
-            .is_ok(),
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm);
+    let version = parsed.version.map(Version::try_from).transpose();
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&parsed))
+    else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::new());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version.unwrap_or_default(), params.clone());
+    let blocks = &mut memory[..params.block_count()];
+    match argon.hash_password_into_with_memory(candidate.as_bytes(), salt, &mut out, blocks) {
+        Ok(()) => ct_eq(&out, expected.as_bytes()),
         Err(_) => false,
     }
 }
@@ -143,6 +170,32 @@ mod tests {
         assert!(verify_secret("p:%+ w", &h));
         assert!(!verify_secret("p:%+w", &h));
         assert!(is_valid_stored_hash(&h));
+    }
+
+    #[test]
+    fn argon2_with_reused_memory_agrees_with_the_reference() {
+        let h = hash_password("s3cret").unwrap();
+        let mut memory = Vec::new();
+        assert!(verify_secret_in("s3cret", &h, &mut memory));
+        assert_eq!(memory.len(), Params::DEFAULT_M_COST as usize);
+        assert!(!verify_secret_in("s3creT", &h, &mut memory));
+        assert!(verify_secret_in("s3cret", &h, &mut memory));
+        // other parameters and algorithms, checked against the argon2 crate's own verifier
+        for (alg, m, t) in [(Algorithm::Argon2i, 64, 3), (Algorithm::Argon2d, 256, 1)] {
+            let params = Params::new(m, t, 1, Some(24)).unwrap();
+            let salt = SaltString::generate(&mut PhOsRng);
+            let other = Argon2::new(alg, Version::V0x13, params)
+                .hash_password(b"pw", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_secret_in("pw", &other, &mut memory), "{other}");
+            assert!(!verify_secret_in("pW", &other, &mut memory), "{other}");
+        }
+        assert!(!verify_secret_in(
+            "pw",
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ",
+            &mut memory
+        ));
     }
 
     #[test]
