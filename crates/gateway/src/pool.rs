@@ -24,7 +24,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The pool (cheap to clone: one shared set of connections).
 #[derive(Clone)]
