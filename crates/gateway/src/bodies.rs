@@ -55,6 +55,8 @@ pub struct BackendBody {
     idle: Option<Duration>,
     deadline: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The pooled connection the body comes on: returned once the body is read to the end.
+    lease: Option<crate::pool::Lease>,
 }
 
 impl BackendBody {
@@ -64,7 +66,31 @@ impl BackendBody {
             idle,
             deadline: Instant::now() + idle.unwrap_or_default(),
             sleep: None,
+            lease: None,
         }
+    }
+
+    /// The body of a response on a pooled connection (see [`crate::pool::Lease`]).
+    pub fn with_lease(mut self, lease: Option<crate::pool::Lease>) -> BackendBody {
+        self.lease = lease;
+        self.release_if_done();
+        self
+    }
+
+    /// Return the connection once the whole body has come.
+    fn release_if_done(&mut self) {
+        if self.lease.is_some() && self.inner.is_end_stream() {
+            if let Some(l) = self.lease.take() {
+                l.release();
+            }
+        }
+    }
+}
+
+impl Drop for BackendBody {
+    fn drop(&mut self) {
+        // a body dropped at its end (the server stops polling once it reports its end)
+        self.release_if_done();
     }
 }
 
@@ -89,6 +115,16 @@ impl Body for BackendBody {
             Poll::Ready(r) => {
                 if let Some(idle) = this.idle {
                     this.deadline = Instant::now() + idle;
+                }
+                match &r {
+                    None => {
+                        if let Some(l) = this.lease.take() {
+                            l.release();
+                        }
+                    }
+                    Some(Ok(_)) => this.release_if_done(),
+                    // a broken body: its connection is not reused
+                    Some(Err(_)) => this.lease = None,
                 }
                 Poll::Ready(r.map(|f| f.map_err(Into::into)))
             }

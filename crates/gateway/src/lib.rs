@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod path;
 pub mod pipeline;
 pub mod plan;
+pub mod pool;
 pub mod proxy;
 pub mod registry;
 pub mod reload;

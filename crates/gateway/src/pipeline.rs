@@ -947,6 +947,9 @@ fn stream_body(plan: &Plan, body: Incoming, grpc: bool) -> OutBody {
     let limit = usize::try_from(plan.max_body).unwrap_or(usize::MAX);
     if grpc {
         OutBody::Grpc(body, limit)
+    } else if hyper::body::Body::is_end_stream(&body) {
+        // no body (a GET): nothing to bound, and hyper sends the same head either way
+        OutBody::Kept(Bytes::new())
     } else {
         OutBody::Stream(crate::bodies::ClientStream::new(
             body,

@@ -186,6 +186,8 @@ pub struct Clients {
     pub http1: HttpClient,
     /// HTTP/2 only: ALPN `h2` over TLS, prior knowledge (h2c) without.
     pub h2: HttpClient,
+    /// HTTP/1.1 without TLS (`auto` and `http1` to an `http://` backend): the lean pool.
+    pub h1: crate::pool::H1Pool,
 }
 
 /// Build the pooled HTTP/HTTPS client (rustls, webpki roots plus the optional CA file) that
@@ -248,7 +250,11 @@ pub fn build_clients(opts: &ClientOptions) -> Result<Clients, ClientError> {
             connector().enable_http1().wrap_connector(http.clone()),
             false,
         ),
-        h2: client(connector().enable_http2().wrap_connector(http), true),
+        h2: client(
+            connector().enable_http2().wrap_connector(http.clone()),
+            true,
+        ),
+        h1: crate::pool::H1Pool::new(http, opts.pool_max_idle_per_host, opts.pool_idle_timeout),
     })
 }
 
@@ -264,7 +270,9 @@ pub enum SendError {
     Failed(String),
 }
 
-fn error_chain_has<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn error_chain_has<E: std::error::Error + 'static>(
+    e: &(dyn std::error::Error + 'static),
+) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if err.is::<E>() {
@@ -298,7 +306,7 @@ pub async fn send(
     }
 }
 
-fn display_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn display_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

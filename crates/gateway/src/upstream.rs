@@ -24,6 +24,7 @@
 use crate::bodies::{BackendBody, ClientBodyFailure, ClientStream};
 use crate::config::BackendProtocol;
 use crate::hooks::{HookResponse, UpstreamAuth};
+use crate::pool::{H1Pool, Lease};
 use crate::proxy::{self, ClientBody, Clients, HttpClient, SendError};
 use crate::wire;
 use bytes::Bytes;
@@ -77,6 +78,18 @@ pub struct Exchanged {
     pub deadline: Instant,
     /// A gRPC call: its response streams are not bounded by the backend read timeout.
     pub grpc: bool,
+    /// The pooled HTTP/1.1 connection the response came on, returned to the pool once its
+    /// body has been read to the end (closed when the response is dropped before).
+    lease: Option<Lease>,
+}
+
+/// How a request reaches its backend.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// hyper-util's pooled client (TLS, HTTP/2).
+    Client(&'a HttpClient),
+    /// The lean HTTP/1.1 pool (cleartext).
+    H1(&'a H1Pool),
 }
 
 /// Why a backend exchange failed, decided once here.
@@ -236,13 +249,17 @@ impl Upstream {
     }
 
     /// The client for a request: `auto` speaks HTTP/2 to a cleartext backend only for a gRPC
-    /// call (with prior knowledge); over TLS, ALPN decides.
-    fn client_for(&self, protocol: BackendProtocol, grpc: bool, uri: &http::Uri) -> &HttpClient {
+    /// call (with prior knowledge); over TLS, ALPN decides. HTTP/1.1 without TLS goes through
+    /// the lean pool ([`crate::pool`]).
+    fn client_for(&self, protocol: BackendProtocol, grpc: bool, uri: &http::Uri) -> Via<'_> {
+        let plain = uri.scheme_str() == Some("http");
         match protocol {
-            BackendProtocol::Http1 => &self.clients.http1,
-            BackendProtocol::H2 | BackendProtocol::H2c => &self.clients.h2,
-            BackendProtocol::Auto if grpc && uri.scheme_str() == Some("http") => &self.clients.h2,
-            BackendProtocol::Auto => &self.clients.auto,
+            BackendProtocol::Http1 if plain => Via::H1(&self.clients.h1),
+            BackendProtocol::Http1 => Via::Client(&self.clients.http1),
+            BackendProtocol::H2 | BackendProtocol::H2c => Via::Client(&self.clients.h2),
+            BackendProtocol::Auto if grpc && plain => Via::Client(&self.clients.h2),
+            BackendProtocol::Auto if plain => Via::H1(&self.clients.h1),
+            BackendProtocol::Auto => Via::Client(&self.clients.auto),
         }
     }
 
@@ -305,7 +322,7 @@ impl Upstream {
     /// Wire log, deadline, client. A gRPC call's streamed body is bounded per message.
     async fn send(
         &self,
-        client: &HttpClient,
+        client: Via<'_>,
         parts: http::request::Parts,
         body: OutBody,
         grpc: bool,
@@ -332,8 +349,12 @@ impl Upstream {
             }
         };
         let deadline = Instant::now() + timeout;
-        let response = proxy::send(client, http::Request::from_parts(parts, body), timeout).await;
-        let response = match (response, stream) {
+        let req = http::Request::from_parts(parts, body);
+        let response = match client {
+            Via::Client(c) => proxy::send(c, req, timeout).await.map(|r| (r, None)),
+            Via::H1(pool) => pool.send(req, timeout).await.map(|(r, l)| (r, Some(l))),
+        };
+        let (response, lease) = match (response, stream) {
             (Ok(r), _) => r,
             (Err(e), None) => {
                 return Err(match &over {
@@ -362,6 +383,7 @@ impl Upstream {
             response,
             deadline,
             grpc,
+            lease,
         })
     }
 
@@ -373,7 +395,7 @@ impl Upstream {
         }
         proxy::strip_hop_by_hop(&mut p.headers);
         let idle = (!ex.grpc).then_some(self.read_timeout);
-        Response::from_parts(p, BackendBody::new(b, idle))
+        Response::from_parts(p, BackendBody::new(b, idle).with_lease(ex.lease))
     }
 
     /// Read the response body under the exchange's deadline, up to `limit` bytes; hop-by-hop
@@ -390,6 +412,9 @@ impl Upstream {
             Ok(Err(proxy::ReadError::Io(m))) => return Err(UpstreamError::Failed(m)),
             Ok(Ok(b)) => b,
         };
+        if let Some(l) = ex.lease {
+            l.release();
+        }
         if self.wire {
             wire::log(">>", "backend", &status_line(p.status), &p.headers, &body);
         }
