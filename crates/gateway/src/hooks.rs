@@ -17,6 +17,8 @@ pub struct AuthTicket {
     pub fingerprint: std::sync::Arc<str>,
     /// Opaque generation number of the cached token.
     pub generation: u64,
+    /// The URL a DPoP proof was made for (its server's nonce is remembered after a 401).
+    pub dpop_url: Option<std::sync::Arc<str>>,
 }
 
 /// Values an [`UpstreamAuth`] evaluated on a mediated message, by name.
