@@ -514,7 +514,9 @@ async fn missing_invalid_and_revoked_tokens() {
     );
     assert_eq!(
         h["www-authenticate"],
-        format!(r#"Bearer realm="synaptic", error="invalid_token", resource_metadata="{metadata}""#)
+        format!(
+            r#"Bearer realm="synaptic", error="invalid_token", resource_metadata="{metadata}""#
+        )
     );
     // a token in the query string is refused, with or without a valid header token, and
     // never reaches the backend
