@@ -232,7 +232,7 @@ impl BackendAuth {
             }),
             counters,
             header: std::sync::Mutex::new(None),
-            per_request: per_request::PerRequest::new(es),
+            per_request: per_request::PerRequest::new(es, api.is_oauth2_secured()),
             dpop,
         }))
     }

@@ -116,6 +116,12 @@ impl UpstreamAuth for OAuthUpstream {
         self.authorize_headers(method, url, headers, values).await
     }
 
+    fn exchanges_caller_token(&self) -> bool {
+        self.per_request
+            .as_ref()
+            .is_some_and(|p| p.exchanges_checked_token())
+    }
+
     fn evaluate(&self, ctx: &synaptic_engine::MessageContext) -> Option<RequestValues> {
         self.per_request.as_ref()?.evaluate(ctx)
     }
@@ -142,7 +148,10 @@ impl OAuthUpstream {
         headers: &mut http::HeaderMap,
         values: Option<&RequestValues>,
     ) -> Result<AuthTicket, HookResponse> {
-        match self.request_token(headers, values).await {
+        let token = self.request_token(headers, values).await;
+        // the caller's token kept for the exchange never leaves for the backend
+        headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+        match token {
             Ok(t) => {
                 let failed = || {
                     unavailable(&TokenError::Timeout {
