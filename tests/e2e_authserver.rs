@@ -490,7 +490,22 @@ async fn missing_invalid_and_revoked_tokens() {
     let (s, h, b) = env.api("GET", "/bookings", None).await;
     assert_eq!(s, 401);
     assert_eq!(b, MISSING_CREDENTIALS_FAULT);
-    assert_eq!(h["www-authenticate"], r#"Bearer realm="synaptic""#);
+    // RFC 9728 §5.1: the challenge names the API's protected-resource metadata
+    let metadata = env.url("/.well-known/oauth-protected-resource/travels/1.0");
+    assert_eq!(
+        h["www-authenticate"],
+        format!(r#"Bearer realm="synaptic", resource_metadata="{metadata}""#)
+    );
+    let m: Value = env
+        .http
+        .get(&metadata)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["resource"], env.url("/travels/1.0"));
     let (s, h, b) = env.api("GET", "/bookings", Some("syn_at_notatoken")).await;
     assert_eq!(s, 401);
     assert_eq!(
@@ -499,7 +514,9 @@ async fn missing_invalid_and_revoked_tokens() {
     );
     assert_eq!(
         h["www-authenticate"],
-        r#"Bearer realm="synaptic", error="invalid_token""#
+        format!(
+            r#"Bearer realm="synaptic", error="invalid_token", resource_metadata="{metadata}""#
+        )
     );
     // a token in the query string is refused, with or without a valid header token, and
     // never reaches the backend

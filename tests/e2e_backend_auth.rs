@@ -540,6 +540,7 @@ async fn redis_stopped_and_restarted_mid_run() {
     let ticket = synaptic_gateway::hooks::AuthTicket {
         fingerprint: fp.into(),
         generation: 0,
+        dpop_url: None,
     };
     assert!(b.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);
     assert_eq!(b.get(&url).await.status, 200);
@@ -659,6 +660,7 @@ async fn secrets_and_tokens_never_reach_logs_or_fault_bodies() {
     let ticket = synaptic_gateway::hooks::AuthTicket {
         fingerprint: fp.into(),
         generation: 0,
+        dpop_url: None,
     };
     assert!(gw.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);
     assert_eq!(gw.get(&url).await.status, 200);
@@ -923,6 +925,7 @@ async fn redis_store_lock_compare_and_delete_and_sealing() {
         scope: None,
         auth: ClientAuth::Basic,
         params: Default::default(),
+        dpop: None,
     };
     let key = spec("s1").cache_key();
     let store = RedisTokenStore::new(&redis.url(), "prim", Sealer::new(None)).unwrap();

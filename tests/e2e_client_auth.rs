@@ -562,3 +562,114 @@ client_auth = "client_secret_jwt""#
     assert!(!log_text().contains(AuthlibJwtPeer::SECRET_JWT));
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn token_exchange_on_a_secured_api_exchanges_the_checked_caller_token() {
+    logs();
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    // a token endpoint that exchanges any subject token for `x-<its last 8 characters>`
+    let idp = MockOrigin::start(|r| {
+        let f: std::collections::HashMap<String, String> = r.form().into_iter().collect();
+        match (f.get("grant_type"), f.get("subject_token")) {
+            (Some(g), Some(t)) if g == EXCHANGE && t.len() > 8 => MockResponse::json(
+                200,
+                &serde_json::json!({
+                    "access_token": format!("x-{}", &t[t.len() - 8..]),
+                    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                }),
+            ),
+            _ => MockResponse::json(400, &serde_json::json!({"error": "invalid_request"})),
+        }
+    })
+    .await;
+    let origin = MockOrigin::start(|_| MockResponse::text("ok")).await;
+    let gw = start_gateway(
+        &format!(
+            r#"
+[auth_server]
+enabled = true
+store = "data/auth.db"
+
+[[auth_server.client]]
+id = "caller"
+secret = "caller-secret"
+grants = ["client_credentials"]
+scopes = ["view"]
+
+[[api]]
+name = "Ex"
+context = "/ex"
+endpoint = "{origin}"
+security = "oauth2"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "token_exchange"
+token_url = "{idp}/token"
+client_id = "gw"
+client_secret = "gw-secret"
+audience = "urn:backend"
+"#,
+            origin = origin.url(),
+            idp = idp.url()
+        ),
+        &[],
+    )
+    .await;
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(gw.url("/oauth2/token"))
+        .basic_auth("caller", Some("caller-secret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "view")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let caller = v["access_token"].as_str().unwrap().to_string();
+
+    // the checked token is the subject; a subject header the client sends is not
+    let r = reqwest::Client::new()
+        .get(gw.url("/ex/a"))
+        .bearer_auth(&caller)
+        .header("x-synaptic-subject-token", "forged-subject-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let asked = idp.requests();
+    assert_eq!(asked.len(), 1);
+    let form: std::collections::HashMap<String, String> = asked[0].form().into_iter().collect();
+    assert_eq!(form["subject_token"], caller);
+    assert_eq!(form["audience"], "urn:backend");
+    let seen = origin.requests();
+    let expected = format!("Bearer x-{}", &caller[caller.len() - 8..]);
+    assert_eq!(seen[0].header("authorization"), Some(expected.as_str()));
+    assert!(seen[0].header("x-synaptic-subject-token").is_none());
+    for (name, value) in seen[0].headers.iter() {
+        let value = value.to_str().unwrap_or_default();
+        assert!(
+            !value.contains(&caller),
+            "the caller's token reached the backend in {name}"
+        );
+        assert!(!value.contains("forged"), "{name}");
+    }
+
+    // the same caller again: the exchanged token is cached
+    let (status, _, _) = get(&gw, "/ex/b", Some(&caller)).await;
+    assert_eq!(status, 200);
+    assert_eq!(idp.count(), 1);
+    // no or an invalid token: the authorization server answers, nothing is exchanged
+    let (status, _, _) = get(&gw, "/ex/a", None).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = get(&gw, "/ex/a", Some("syn_at_not-a-token")).await;
+    assert_eq!(status, 401);
+    assert_eq!(idp.count(), 1);
+    assert_eq!(origin.count(), 2);
+    assert!(
+        !log_text().contains(&caller),
+        "the caller's token is never logged"
+    );
+}

@@ -742,3 +742,93 @@ impl Drop for AuthlibJwtPeer {
         }
     }
 }
+
+/// panva/oidc-provider (`tests/peers/oidc_dpop.mjs`) issuing DPoP-bound tokens (RFC 9449) to
+/// `dpop-client` / `dpop-secret` (a proof is required) and `plain-client` / `plain-secret`,
+/// with a protected resource `/api/whoami` that accepts them only with a valid proof by the
+/// bound key. With `require_nonce`, the token endpoint and the resource both demand
+/// server-provided nonces.
+#[derive(Debug)]
+pub struct DpopPeer {
+    port: u16,
+    dir: tempfile::TempDir,
+    script: PathBuf,
+    proc: Option<Supervised>,
+}
+
+impl DpopPeer {
+    pub fn start(require_nonce: bool) -> DpopPeer {
+        let node = node_dir();
+        let script = std::cell::RefCell::new(PathBuf::new());
+        let (port, dir, proc) = start_scripted("oidc-dpop", "/test/stats", |port, _dir| {
+            // ES modules resolve packages from the script's folder: run it from node/tmp
+            let tmp = node.join("tmp");
+            let _ = std::fs::create_dir_all(&tmp);
+            let path = tmp.join(format!("dpop-{port}-{}.mjs", std::process::id()));
+            std::fs::write(&path, include_str!("../peers/oidc_dpop.mjs"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let mut cmd = Command::new("node");
+            cmd.arg(&path)
+                .current_dir(&node)
+                .env("PORT", port.to_string())
+                .env("REQUIRE_NONCE", if require_nonce { "1" } else { "0" });
+            let old = script.replace(path);
+            let _ = std::fs::remove_file(old);
+            Ok(cmd)
+        });
+        DpopPeer {
+            port,
+            dir,
+            script: script.into_inner(),
+            proc: Some(proc),
+        }
+    }
+
+    /// The issuer, `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.base_url())
+    }
+
+    /// The protected resource (a backend for the gateway).
+    pub fn resource_url(&self) -> String {
+        format!("{}/api/whoami", self.base_url())
+    }
+
+    /// `{"tokens": N, "token_nonce_errors": N, "resource": {"ok", "nonce_challenges",
+    /// "refused", "proofs_with_nonce"}}`.
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/test/stats", self.base_url()))
+            .await
+            .expect("stats request")
+            .json()
+            .await
+            .expect("stats response")
+    }
+
+    /// From now on the resource hands out (and wants) a new nonce.
+    pub async fn rotate_resource_nonce(&self) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/test/rotate-nonce", self.base_url()))
+            .send()
+            .await
+            .expect("rotate request");
+        assert!(r.status().is_success());
+    }
+
+    pub fn log(&self) -> String {
+        crate::process::log_tail(&self.dir.path().join("peer.log"), 64 * 1024)
+    }
+}
+
+impl Drop for DpopPeer {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+        let _ = std::fs::remove_file(&self.script);
+    }
+}

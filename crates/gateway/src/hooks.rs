@@ -17,7 +17,15 @@ pub struct AuthTicket {
     pub fingerprint: std::sync::Arc<str>,
     /// Opaque generation number of the cached token.
     pub generation: u64,
+    /// The URL a DPoP proof was made for (its server's nonce is remembered after a 401).
+    pub dpop_url: Option<std::sync::Arc<str>>,
 }
+
+/// The header that carries a caller's bearer token from inbound authorization to token
+/// exchange on an API with `security = "oauth2"` (whose `Authorization` header is removed once
+/// checked). The core removes any copy a client sends; endpoint security removes it before the
+/// request leaves, so it never reaches a backend.
+pub const SUBJECT_TOKEN_HEADER: &str = "x-synaptic-subject-token";
 
 /// Values an [`UpstreamAuth`] evaluated on a mediated message, by name.
 pub type RequestValues = Vec<(&'static str, String)>;
@@ -78,6 +86,12 @@ pub trait UpstreamAuth: Send + Sync + std::fmt::Debug {
     /// request should be replayed once (the core then calls `authorize` again and resends the
     /// buffered body, if it has one under the replay limit).
     async fn unauthorized(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool;
+    /// Whether the caller's checked bearer token must be kept for this hook (token exchange on
+    /// a secured API): the core then moves it to [`SUBJECT_TOKEN_HEADER`] instead of dropping
+    /// it. Default: no.
+    fn exchanges_caller_token(&self) -> bool {
+        false
+    }
 }
 
 /// Token properties of an authenticated client request, visible to sequences as default-scope

@@ -470,7 +470,28 @@ impl Gateway {
         if inner.wire {
             rq.wire_headers = Some(parts.headers.clone());
         }
-        parts.headers.remove(header::AUTHORIZATION);
+        // a client cannot hand token exchange a subject of its own choosing
+        parts.headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+        let checked = parts.headers.remove(header::AUTHORIZATION);
+        let keep = rq
+            .route
+            .api
+            .upstream
+            .as_ref()
+            .is_some_and(|u| u.exchanges_caller_token());
+        if let (true, Some(v)) = (keep, checked) {
+            // token exchange: the checked bearer token, for endpoint security only
+            let token = v
+                .to_str()
+                .ok()
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .and_then(|(_, t)| HeaderValue::from_str(t.trim()).ok());
+            if let Some(mut t) = token {
+                t.set_sensitive(true);
+                parts.headers.insert(crate::hooks::SUBJECT_TOKEN_HEADER, t);
+            }
+        }
         proxy::strip_method_override(&mut parts.headers);
         Ok(())
     }

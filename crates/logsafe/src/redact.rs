@@ -39,6 +39,8 @@ const SECRET_WORDS: &[&str] = &[
     "codeverifier",
     "sessionid",
     "signature",
+    // DPoP proofs (RFC 9449) and the keys that sign them
+    "dpop",
 ];
 
 /// Names that are secret only when they are the whole name.
@@ -264,6 +266,9 @@ mod tests {
             "client_assertion",
             "new_password",
             "JSESSIONID",
+            "DPoP",
+            "dpop_key",
+            "DPOP_KEY_ENV",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -280,6 +285,7 @@ mod tests {
             "Accept",
             "Content-Type",
             "grant_type",
+            "dpop_signing_alg_values_supported",
             "",
         ] {
             assert!(!is_secret_name(n), "{n}");
@@ -302,6 +308,14 @@ mod tests {
         assert_eq!(redact_header("X-Access-Token", "abc"), "***");
         assert_eq!(redact_header("Private-Token", "abc"), "***");
         assert_eq!(redact_header("Accept", "*/*"), "*/*");
+        assert_eq!(
+            redact_header("DPoP", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.sig"),
+            "***"
+        );
+        assert_eq!(
+            redact_header("Authorization", "DPoP eyJhbGc.x.y"),
+            "DPoP ***"
+        );
         assert_eq!(
             redact_header("Location", "https://app/cb?code=syn_ac_abc&state=xyz"),
             "https://app/cb?code=***&state=xyz"

@@ -216,7 +216,7 @@ impl InboundAuth for Enforcer {
     ) -> Result<Principal, HookResponse> {
         let r = self.decide(api, method, path, headers, None).await;
         self.count(&r);
-        r
+        r.map_err(|e| self.with_resource_metadata(api, e))
     }
 
     async fn check_route(
@@ -229,11 +229,40 @@ impl InboundAuth for Enforcer {
             .decide(route.api, method, route.path, headers, Some(route.scopes))
             .await;
         self.count(&r);
-        r
+        r.map_err(|e| self.with_resource_metadata(route.api, e))
     }
 }
 
 impl Enforcer {
+    /// RFC 9728 §5.1: a 401's challenge names the API's protected-resource metadata
+    /// (`resource_metadata`), where a client learns which authorization server to ask. Only
+    /// when this gateway serves that metadata (its own authorization server is enabled).
+    fn with_resource_metadata(&self, api: &str, mut resp: HookResponse) -> HookResponse {
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return resp;
+        }
+        let (Some(server), Some(rules)) = (&self.server, self.apis.get(api)) else {
+            return resp;
+        };
+        let Some(www) = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return resp;
+        };
+        let url = format!(
+            "{}{}{}",
+            server.issuer(),
+            super::http::RESOURCE_METADATA,
+            rules.context
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("{www}, resource_metadata=\"{url}\"")) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+
     /// Share the DPoP replay cache through Redis.
     pub fn with_shared_replay(mut self, store: Option<Arc<super::redis::RedisStore>>) -> Self {
         self.shared_replay = store;
@@ -375,7 +404,7 @@ impl Enforcer {
                     if resp
                         .headers()
                         .get(header::WWW_AUTHENTICATE)
-                        .is_some_and(|v| v.as_bytes().ends_with(b"\"synaptic\"")) =>
+                        .is_some_and(|v| v.as_bytes() == b"Bearer realm=\"synaptic\"") =>
                 {
                     self.metrics.inbound_missing.inc()
                 }

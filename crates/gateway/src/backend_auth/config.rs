@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use synaptic_oauth::client::{ClientAuth, ClientIdentity, PrivateKey, SigningAlgorithm};
+use synaptic_oauth::client::{
+    ClientAuth, ClientIdentity, DpopAlgorithm, DpopKey, PrivateKey, SigningAlgorithm,
+};
 
 /// `[api.endpoint_security]` of one API.
 #[derive(Clone, Deserialize)]
@@ -56,6 +58,15 @@ pub struct EndpointSecurity {
     pub actor_token_type: Option<String>,
     /// Token exchange: `requested_token_type`.
     pub requested_token_type: Option<String>,
+    /// DPoP (RFC 9449): prove possession of a key at the token endpoint and to the backend.
+    pub dpop: Option<bool>,
+    /// DPoP: PEM file (PKCS#8) of this API's DPoP key; default: one key per gateway, generated
+    /// at start.
+    pub dpop_key: Option<String>,
+    /// DPoP: name of an environment variable holding the PEM text of the key.
+    pub dpop_key_env: Option<String>,
+    /// DPoP: `ES256` (default) or `EdDSA`.
+    pub dpop_algorithm: Option<String>,
     /// Extra token-request parameters (`audience`, `resource`, …).
     #[serde(default)]
     pub parameters: BTreeMap<String, String>,
@@ -108,6 +119,10 @@ impl std::fmt::Debug for EndpointSecurity {
             .field("actor_token_env", &self.actor_token_env)
             .field("actor_token_type", &self.actor_token_type)
             .field("requested_token_type", &self.requested_token_type)
+            .field("dpop", &self.dpop)
+            .field("dpop_key", &self.dpop_key)
+            .field("dpop_key_env", &self.dpop_key_env)
+            .field("dpop_algorithm", &self.dpop_algorithm)
             .field("parameters", &self.parameters)
             .finish()
     }
@@ -220,6 +235,10 @@ impl EndpointSecurity {
             Some("body") => "client_secret_post",
             Some(other) => other,
         }
+    }
+
+    pub fn uses_dpop(&self) -> bool {
+        self.dpop == Some(true)
     }
 
     pub fn is_token_exchange(&self) -> bool {
@@ -411,6 +430,30 @@ pub fn check_endpoint_security(es: &EndpointSecurity) -> Vec<(&'static str, Stri
             }
         }
     }
+    // DPoP
+    if let Some(a) = &es.dpop_algorithm {
+        if DpopAlgorithm::parse(a).is_none() {
+            out.push((
+                "dpop_algorithm",
+                format!("unknown dpop_algorithm {a:?} (expected \"ES256\" or \"EdDSA\")"),
+            ));
+        }
+    }
+    if es.dpop_key.is_some() && es.dpop_key_env.is_some() {
+        out.push((
+            "dpop_key_env",
+            "set either dpop_key or dpop_key_env, not both".into(),
+        ));
+    }
+    for (k, set) in [
+        ("dpop_key", es.dpop_key.is_some()),
+        ("dpop_key_env", es.dpop_key_env.is_some()),
+        ("dpop_algorithm", es.dpop_algorithm.is_some()),
+    ] {
+        if set && !es.uses_dpop() {
+            out.push((k, format!("{k} is only used with dpop = true")));
+        }
+    }
     for k in es.parameters.keys() {
         if synaptic_oauth::client::spec::is_reserved_param(k) || k == "scope" {
             out.push((
@@ -444,7 +487,68 @@ pub fn check_endpoint_security_files(
         Ok(_) | Err(AuthLoadError::MissingEnv { .. }) => {}
         Err(AuthLoadError::Config { key, message }) => out.push((key, message)),
     }
+    match load_dpop_key(es, base_dir, &|k| std::env::var(k).ok()) {
+        Ok(_) | Err(AuthLoadError::MissingEnv { .. }) => {}
+        Err(AuthLoadError::Config { key, message }) => out.push((key, message)),
+    }
     out
+}
+
+/// The algorithm of an API's DPoP proofs (`dpop_algorithm`, default ES256).
+pub fn dpop_algorithm(es: &EndpointSecurity) -> DpopAlgorithm {
+    es.dpop_algorithm
+        .as_deref()
+        .and_then(DpopAlgorithm::parse)
+        .unwrap_or(DpopAlgorithm::ES256)
+}
+
+/// The DPoP key an API configures (`dpop_key` file or `dpop_key_env`), if any. Messages name
+/// the file or variable and what is wrong, never the content.
+pub fn load_dpop_key(
+    es: &EndpointSecurity,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<DpopKey>, AuthLoadError> {
+    if !es.uses_dpop() {
+        return Ok(None);
+    }
+    let alg = dpop_algorithm(es);
+    let (key, what, pem) = match (&es.dpop_key, &es.dpop_key_env) {
+        (Some(p), _) => {
+            let path = if Path::new(p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                base_dir.join(p)
+            };
+            let pem = std::fs::read(&path).map_err(|e| AuthLoadError::Config {
+                key: "dpop_key",
+                message: format!("dpop_key {}: cannot read: {e}", path.display()),
+            })?;
+            (
+                "dpop_key",
+                format!("dpop_key {}", path.display()),
+                zeroize::Zeroizing::new(pem),
+            )
+        }
+        (None, Some(var)) => {
+            let text = env(var).ok_or_else(|| AuthLoadError::MissingEnv {
+                key: "dpop_key_env",
+                var: var.clone(),
+            })?;
+            (
+                "dpop_key_env",
+                format!("dpop_key_env (environment variable {var})"),
+                zeroize::Zeroizing::new(text.into_bytes()),
+            )
+        }
+        (None, None) => return Ok(None),
+    };
+    DpopKey::from_pem(&pem, alg)
+        .map(Some)
+        .map_err(|e| AuthLoadError::Config {
+            key,
+            message: format!("{what}: {e}"),
+        })
 }
 
 /// Why the client authentication material of an API could not be loaded.
@@ -858,6 +962,90 @@ url = "http://not-redis"
             matches!(&e, AuthLoadError::Config { message, .. } if message.contains("environment variable SYNAPTIC_TEST_UNSET_KEY_VAR: not a PEM private key")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn dpop_keys_are_checked_and_named_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = |extra: &str| {
+            es(&format!(
+                r#"
+                type = "oauth2"
+                grant_type = "client_credentials"
+                token_url = "https://idp.example/token"
+                client_id = "id"
+                client_secret = "s"
+                {extra}
+            "#
+            ))
+        };
+        let keys = |e: &EndpointSecurity| -> Vec<&'static str> {
+            check_endpoint_security(e)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert!(keys(&base("dpop = true")).is_empty());
+        // key options without dpop; both a file and a variable; an unknown algorithm
+        assert_eq!(
+            keys(&base("dpop_key = \"k.pem\"\ndpop_algorithm = \"ES256\"")),
+            ["dpop_key", "dpop_algorithm"]
+        );
+        assert_eq!(
+            keys(&base(
+                "dpop = true\ndpop_key = \"k.pem\"\ndpop_key_env = \"V\"\ndpop_algorithm = \"RS256\""
+            )),
+            ["dpop_algorithm", "dpop_key_env"]
+        );
+        // files: unreadable, wrong kind (an RSA key for ES256), good; the content never shown
+        let msgs = |e: &EndpointSecurity| -> Vec<String> {
+            check_endpoint_security_files(e, dir.path())
+                .into_iter()
+                .map(|(k, m)| format!("{k}: {m}"))
+                .collect()
+        };
+        let m = msgs(&base("dpop = true\ndpop_key = \"nope.pem\""));
+        assert!(
+            m.len() == 1 && m[0].starts_with("dpop_key: dpop_key ") && m[0].contains("nope.pem"),
+            "{m:?}"
+        );
+        let rsa = include_str!("../../../oauth/src/client/testdata/rsa.pem");
+        std::fs::write(dir.path().join("rsa.pem"), rsa).unwrap();
+        let m = msgs(&base("dpop = true\ndpop_key = \"rsa.pem\""));
+        assert!(
+            m.len() == 1 && m[0].contains("rsa.pem") && m[0].contains("ES256 needs"),
+            "{m:?}"
+        );
+        for line in rsa.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!m[0].contains(line), "{m:?}");
+        }
+        std::fs::write(
+            dir.path().join("ed.pem"),
+            include_str!("../../../oauth/src/client/testdata/ed25519.pem"),
+        )
+        .unwrap();
+        let good = base("dpop = true\ndpop_key = \"ed.pem\"\ndpop_algorithm = \"EdDSA\"");
+        assert!(msgs(&good).is_empty(), "{:?}", msgs(&good));
+        let k = load_dpop_key(&good, dir.path(), &|_| None)
+            .unwrap()
+            .unwrap();
+        assert!(!format!("{k:?}").contains("BEGIN"));
+        // a variable: unset is left to start-up, junk is named
+        let env = base("dpop = true\ndpop_key_env = \"SYNAPTIC_TEST_UNSET_DPOP\"");
+        assert!(msgs(&env).is_empty());
+        assert!(matches!(
+            load_dpop_key(&env, dir.path(), &|_| None),
+            Err(AuthLoadError::MissingEnv { .. })
+        ));
+        let e = load_dpop_key(&env, dir.path(), &|_| Some("junk".into())).unwrap_err();
+        assert!(
+            matches!(&e, AuthLoadError::Config { key: "dpop_key_env", message } if message.contains("SYNAPTIC_TEST_UNSET_DPOP") && message.contains("not a PEM")),
+            "{e:?}"
+        );
+        // without dpop no key is loaded
+        assert!(load_dpop_key(&base(""), dir.path(), &|_| None)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

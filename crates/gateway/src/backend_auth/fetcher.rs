@@ -172,6 +172,12 @@ impl TokenHttp for ReqwestTokenHttp {
             v.set_sensitive(true);
             rb = rb.header(http::header::AUTHORIZATION, v);
         }
+        if let Some(proof) = &req.dpop {
+            let mut v = http::HeaderValue::from_str(proof.expose())
+                .map_err(|_| TransportError::Other("invalid DPoP proof".into()))?;
+            v.set_sensitive(true);
+            rb = rb.header("dpop", v);
+        }
         // a traced request: the fetch is its child span, and the token endpoint continues it
         let span = crate::telemetry::Child::start(
             "token fetch",
@@ -204,6 +210,11 @@ impl TokenHttp for ReqwestTokenHttp {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let dpop_nonce = resp
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string());
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e))? {
             if body.len() + chunk.len() > MAX_RESPONSE {
@@ -214,6 +225,7 @@ impl TokenHttp for ReqwestTokenHttp {
         Ok(TokenHttpResponse {
             status,
             retry_after,
+            dpop_nonce,
             body,
         })
     }
@@ -272,6 +284,7 @@ mod tests {
             authorization: None,
             body: Secret::new("grant_type=client_credentials"),
             identity: None,
+            dpop: None,
         }
     }
 

@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use synaptic_oauth::client::spec::ACCESS_TOKEN_TYPE;
 use synaptic_oauth::client::{
-    ClientAuth, ClientSpec, Grant, KeyBytes, Options, Secret, SystemClock, TokenExchange,
-    TokenManager, TokenStore,
+    ClientAuth, ClientSpec, Dpop, DpopAlgorithm, DpopKey, Grant, KeyBytes, Options, Secret,
+    SystemClock, TokenExchange, TokenManager, TokenStore,
 };
 
 use crate::config::{ApiConfig, Config};
@@ -62,6 +62,9 @@ pub struct BackendAuth {
     metrics: Arc<metrics::AuthMetrics>,
     /// Where relative key and certificate paths start (the configuration's folder).
     base_dir: std::path::PathBuf,
+    /// The gateway's own DPoP keys (one per algorithm, generated on first use) for APIs with
+    /// `dpop = true` and no `dpop_key` of their own.
+    dpop_keys: Mutex<Vec<(DpopAlgorithm, Arc<Dpop>)>>,
 }
 
 impl BackendAuth {
@@ -134,7 +137,39 @@ impl BackendAuth {
             oauth,
             metrics,
             base_dir: config.base_dir.clone(),
+            dpop_keys: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The DPoP key of an API: its own (`dpop_key`), or the gateway's for the algorithm.
+    fn dpop_for(
+        &self,
+        api: &str,
+        es: &EndpointSecurity,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Arc<Dpop>>, BuildError> {
+        if !es.uses_dpop() {
+            return Ok(None);
+        }
+        match config::load_dpop_key(es, &self.base_dir, env) {
+            Ok(Some(k)) => return Ok(Some(Dpop::new(k))),
+            Ok(None) => {}
+            Err(e) => return Err(load_error(api, e)),
+        }
+        let alg = config::dpop_algorithm(es);
+        let mut keys = self.dpop_keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, d)) = keys.iter().find(|(a, _)| *a == alg) {
+            return Ok(Some(d.clone()));
+        }
+        let key = DpopKey::generate(alg).map_err(|e| BuildError::Config {
+            api: api.to_string(),
+            key: "dpop",
+            message: e.to_string(),
+        })?;
+        tracing::info!(alg = alg.name(), jkt = %key.thumbprint(), "generated this gateway's DPoP key");
+        let d = Dpop::new(key);
+        keys.push((alg, d.clone()));
+        Ok(Some(d))
     }
 
     pub fn manager(&self) -> &TokenManager {
@@ -159,7 +194,9 @@ impl BackendAuth {
                 key: "type",
                 message: "missing".into(),
             })?;
-        let spec = client_spec(&api.name, es, &self.base_dir, env)?;
+        let mut spec = client_spec(&api.name, es, &self.base_dir, env)?;
+        spec.dpop = self.dpop_for(&api.name, es, env)?;
+        let dpop = spec.dpop.clone();
         if let ClientAuth::TlsClientAuth(id) = &spec.auth {
             // a certificate and key TLS cannot use fail here, not at the first request
             self.http
@@ -195,7 +232,8 @@ impl BackendAuth {
             }),
             counters,
             header: std::sync::Mutex::new(None),
-            per_request: per_request::PerRequest::new(es),
+            per_request: per_request::PerRequest::new(es, api.is_oauth2_secured()),
+            dpop,
         }))
     }
 }
@@ -231,18 +269,7 @@ pub fn client_spec(
                 message: "missing".into(),
             }),
         };
-    let auth = config::load_client_auth(es, base_dir, env).map_err(|e| match e {
-        config::AuthLoadError::Config { key, message } => BuildError::Config {
-            api: api.to_string(),
-            key,
-            message,
-        },
-        config::AuthLoadError::MissingEnv { key, var } => BuildError::MissingEnv {
-            api: api.to_string(),
-            key,
-            var,
-        },
-    })?;
+    let auth = config::load_client_auth(es, base_dir, env).map_err(|e| load_error(api, e))?;
     let client_secret = if auth.uses_secret() {
         secret(&es.client_secret, &es.client_secret_env, "client_secret")?
     } else {
@@ -288,7 +315,23 @@ pub fn client_spec(
         scope: fixed(&es.scope),
         auth,
         params,
+        dpop: None,
     })
+}
+
+fn load_error(api: &str, e: config::AuthLoadError) -> BuildError {
+    match e {
+        config::AuthLoadError::Config { key, message } => BuildError::Config {
+            api: api.to_string(),
+            key,
+            message,
+        },
+        config::AuthLoadError::MissingEnv { key, var } => BuildError::MissingEnv {
+            api: api.to_string(),
+            key,
+            var,
+        },
+    }
 }
 
 fn redis_store(

@@ -26,13 +26,16 @@ pub const MAX_EVALUATED: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct PerRequest {
     exchange: bool,
+    /// The API has `security = "oauth2"`: the caller's token, checked and removed from
+    /// `Authorization` by the core, is in [`crate::hooks::SUBJECT_TOKEN_HEADER`].
+    secured: bool,
     scope: Option<Template>,
     audience: Option<Template>,
 }
 
 impl PerRequest {
     /// None when every request of the API uses one token.
-    pub fn new(es: &EndpointSecurity) -> Option<PerRequest> {
+    pub fn new(es: &EndpointSecurity, secured: bool) -> Option<PerRequest> {
         let scope = es
             .scope
             .as_deref()
@@ -44,6 +47,7 @@ impl PerRequest {
         let exchange = es.is_token_exchange();
         (exchange || scope.is_some() || audience.is_some()).then_some(PerRequest {
             exchange,
+            secured,
             scope,
             audience,
         })
@@ -83,7 +87,12 @@ impl PerRequest {
     ) -> Result<Variant, HookResponse> {
         let mut v = Variant::default();
         if self.exchange {
-            match bearer(headers) {
+            let subject = if self.secured {
+                subject_header(headers)
+            } else {
+                bearer(headers)
+            };
+            match subject {
                 Some(t) => v.subject_token = Some(t),
                 None => return Err(unauthorized("a bearer token is required", None)),
             }
@@ -150,6 +159,24 @@ pub fn bearer(headers: &HeaderMap) -> Option<Secret> {
     let (scheme, token) = v.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| Secret::new(token))
+}
+
+/// The caller's checked token that the core moved to [`crate::hooks::SUBJECT_TOKEN_HEADER`].
+fn subject_header(headers: &HeaderMap) -> Option<Secret> {
+    let v = headers
+        .get(crate::hooks::SUBJECT_TOKEN_HEADER)?
+        .to_str()
+        .ok()?
+        .trim();
+    (!v.is_empty() && v.len() <= MAX_SUBJECT_TOKEN).then(|| Secret::new(v))
+}
+
+impl PerRequest {
+    /// Whether the caller's token is exchanged on a secured API (see
+    /// [`crate::hooks::UpstreamAuth::exchanges_caller_token`]).
+    pub fn exchanges_checked_token(&self) -> bool {
+        self.exchange && self.secured
+    }
 }
 
 fn unauthorized(description: &str, error: Option<&str>) -> HookResponse {
@@ -334,9 +361,31 @@ mod tests {
     fn exchange() -> PerRequest {
         PerRequest {
             exchange: true,
+            secured: false,
             scope: None,
             audience: None,
         }
+    }
+
+    #[test]
+    fn on_a_secured_api_the_subject_is_the_checked_token_only() {
+        let p = PerRequest {
+            secured: true,
+            ..exchange()
+        };
+        assert!(p.exchanges_checked_token() && !exchange().exchanges_checked_token());
+        // the client's own Authorization (already removed by the core on a secured API) is
+        // not a subject there; the checked token the core kept is
+        assert!(p.variant(&headers("Bearer from-client"), None).is_err());
+        let mut h = HeaderMap::new();
+        h.insert(
+            crate::hooks::SUBJECT_TOKEN_HEADER,
+            HeaderValue::from_static("checked"),
+        );
+        let v = p.variant(&h, None).unwrap();
+        assert_eq!(v.subject_token.unwrap().expose(), "checked");
+        // on an unsecured API the subject header means nothing
+        assert!(exchange().variant(&h, None).is_err());
     }
 
     #[test]
@@ -359,6 +408,7 @@ mod tests {
 
         let p = PerRequest {
             exchange: false,
+            secured: false,
             scope: Template::parse("read {get-property('wanted-scope')}").unwrap(),
             audience: Template::parse("{$trp:X-Audience}").unwrap(),
         };

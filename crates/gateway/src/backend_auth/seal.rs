@@ -119,6 +119,7 @@ mod tests {
             scope: None,
             auth: ClientAuth::Basic,
             params: Default::default(),
+            dpop: None,
         }
         .cache_key()
     }

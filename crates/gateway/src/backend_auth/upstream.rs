@@ -28,6 +28,8 @@ pub struct OAuthUpstream {
     pub(super) header: std::sync::Mutex<Option<(u64, HeaderValue)>>,
     /// What each request changes in the token request (token exchange), if anything.
     pub(super) per_request: Option<super::per_request::PerRequest>,
+    /// DPoP (RFC 9449): the key whose proofs go with DPoP-bound tokens, and servers' nonces.
+    pub(super) dpop: Option<Arc<synaptic_oauth::client::Dpop>>,
 }
 
 /// The lowest bit of [`AuthTicket::generation`] (opaque to the core) marks a request that must
@@ -48,7 +50,12 @@ impl OAuthUpstream {
                 return Some(v.clone());
             }
         }
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", t.value.expose())).ok()?;
+        let scheme = if &*t.token_type == "DPoP" {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        let mut v = HeaderValue::from_str(&format!("{scheme} {}", t.value.expose())).ok()?;
         v.set_sensitive(true);
         *cache = Some((t.generation, v.clone()));
         Some(v)
@@ -86,27 +93,33 @@ fn insufficient_scope(headers: &HeaderMap) -> bool {
 #[async_trait]
 impl UpstreamAuth for OAuthUpstream {
     async fn authorize(&self, req: &mut OutboundRequest) -> Result<AuthTicket, HookResponse> {
-        self.authorize_head(&req.method, &req.url, &mut req.headers)
+        self.authorize_headers(&req.method, &req.url, &mut req.headers, None)
             .await
     }
 
     async fn authorize_head(
         &self,
         method: &http::Method,
-        _url: &str,
+        url: &str,
         headers: &mut http::HeaderMap,
     ) -> Result<AuthTicket, HookResponse> {
-        self.authorize_headers(method, headers, None).await
+        self.authorize_headers(method, url, headers, None).await
     }
 
     async fn authorize_head_with(
         &self,
         method: &http::Method,
-        _url: &str,
+        url: &str,
         headers: &mut http::HeaderMap,
         values: Option<&RequestValues>,
     ) -> Result<AuthTicket, HookResponse> {
-        self.authorize_headers(method, headers, values).await
+        self.authorize_headers(method, url, headers, values).await
+    }
+
+    fn exchanges_caller_token(&self) -> bool {
+        self.per_request
+            .as_ref()
+            .is_some_and(|p| p.exchanges_checked_token())
     }
 
     fn evaluate(&self, ctx: &synaptic_engine::MessageContext) -> Option<RequestValues> {
@@ -118,7 +131,7 @@ impl UpstreamAuth for OAuthUpstream {
         req: &mut OutboundRequest,
         values: Option<&RequestValues>,
     ) -> Result<AuthTicket, HookResponse> {
-        self.authorize_headers(&req.method, &mut req.headers, values)
+        self.authorize_headers(&req.method, &req.url, &mut req.headers, values)
             .await
     }
 
@@ -131,17 +144,43 @@ impl OAuthUpstream {
     async fn authorize_headers(
         &self,
         method: &http::Method,
+        url: &str,
         headers: &mut http::HeaderMap,
         values: Option<&RequestValues>,
     ) -> Result<AuthTicket, HookResponse> {
-        match self.request_token(headers, values).await {
+        let token = self.request_token(headers, values).await;
+        // the caller's token kept for the exchange never leaves for the backend
+        headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+        match token {
             Ok(t) => {
-                let v = self.header_for(&t).ok_or_else(|| {
+                let failed = || {
                     unavailable(&TokenError::Timeout {
                         retry_after: std::time::Duration::from_secs(1),
                     })
-                })?;
+                };
+                let v = self.header_for(&t).ok_or_else(failed)?;
                 headers.insert(http::header::AUTHORIZATION, v);
+                let mut dpop_url = None;
+                if let (Some(d), "DPoP") = (&self.dpop, &*t.token_type) {
+                    // a fresh proof per request: method, URL, the token's hash, the nonce
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(0);
+                    let proof = d
+                        .proof(method.as_str(), url, now, Some(&t.value))
+                        .map_err(|e| {
+                            tracing::warn!(api = %self.api, error = %e, "no DPoP proof for the backend");
+                            failed()
+                        })?;
+                    let mut pv = HeaderValue::from_str(proof.expose()).map_err(|_| failed())?;
+                    pv.set_sensitive(true);
+                    headers.insert("dpop", pv);
+                    dpop_url = Some(Arc::from(url));
+                } else {
+                    // a client's own proof never reaches the backend with the gateway's token
+                    headers.remove("dpop");
+                }
                 let replayable = match &self.replay_methods {
                     None => true,
                     Some(ms) => ms.contains(method) || headers.contains_key("idempotency-key"),
@@ -149,6 +188,7 @@ impl OAuthUpstream {
                 Ok(AuthTicket {
                     fingerprint: t.fingerprint.clone(),
                     generation: (t.generation << 1) | if replayable { 0 } else { NO_REPLAY },
+                    dpop_url,
                 })
             }
             Err(answer) => Err(answer),
@@ -156,6 +196,26 @@ impl OAuthUpstream {
     }
 
     async fn unauthorized_ticket(&self, ticket: &AuthTicket, response_headers: &HeaderMap) -> bool {
+        if let (Some(d), Some(url)) = (&self.dpop, &ticket.dpop_url) {
+            // RFC 9449 §9: the backend's nonce, to put in the next proofs
+            if let Some(n) = response_headers
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+            {
+                d.set_nonce(url, n.trim());
+            }
+            let asks = response_headers
+                .get_all(http::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(synaptic_oauth::client::dpop::asks_for_nonce);
+            if asks {
+                // the token is fine: send once more with a proof carrying the nonce
+                self.counters.replays.inc();
+                tracing::debug!(api = %self.api, "backend asked for a DPoP nonce; sending again with it");
+                return true;
+            }
+        }
         if insufficient_scope(response_headers) {
             self.counters.replays_skipped.inc();
             tracing::info!(api = %self.api, token = %ticket.fingerprint, "backend says insufficient_scope; not refreshing");

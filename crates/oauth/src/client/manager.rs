@@ -822,23 +822,46 @@ async fn request(
     spec: &ClientSpec,
     refresh_token: Option<&Secret>,
 ) -> Result<ParsedToken, (FetchFailure, Option<Duration>)> {
-    let req = spec
-        .request(refresh_token, inner.clock.now_ms())
-        .map_err(|m| {
-            (
-                FetchFailure::Rejected {
-                    status: 0,
-                    error: "invalid_client".into(),
-                    description: Some(m),
-                },
-                None,
-            )
+    // A DPoP server may ask for a nonce (`use_dpop_nonce` with `DPoP-Nonce`, RFC 9449 §8):
+    // the request is sent once more with it.
+    let mut nonce_retry = spec.dpop.is_some();
+    loop {
+        let req = spec
+            .request(refresh_token, inner.clock.now_ms())
+            .map_err(|m| {
+                (
+                    FetchFailure::Rejected {
+                        status: 0,
+                        error: "invalid_client".into(),
+                        description: Some(m),
+                    },
+                    None,
+                )
+            })?;
+        let resp = inner.http.post_form(req).await.map_err(|e| match e {
+            super::io::TransportError::Timeout => (FetchFailure::Timeout, None),
+            other => (FetchFailure::Transport(other.to_string()), None),
         })?;
-    let resp = inner.http.post_form(req).await.map_err(|e| match e {
-        super::io::TransportError::Timeout => (FetchFailure::Timeout, None),
-        other => (FetchFailure::Transport(other.to_string()), None),
-    })?;
-    parse_token_response(&resp, inner.opts.default_expires_in).map_err(|f| (f, resp.retry_after))
+        let new_nonce = match (&spec.dpop, &resp.dpop_nonce) {
+            (Some(d), Some(n)) => d.set_nonce(&spec.token_url, n),
+            _ => false,
+        };
+        match parse_token_response(&resp, inner.opts.default_expires_in) {
+            Err(FetchFailure::Rejected { ref error, .. })
+                if error == super::dpop::USE_DPOP_NONCE && nonce_retry && new_nonce =>
+            {
+                nonce_retry = false;
+                tracing::debug!(url = %spec.token_url, "token endpoint asked for a DPoP nonce; sending again with it");
+            }
+            Ok(t) if t.token_type == "DPoP" && spec.dpop.is_none() => {
+                return Err((
+                    FetchFailure::Garbage("a DPoP token without a DPoP key"),
+                    None,
+                ))
+            }
+            other => return other.map_err(|f| (f, resp.retry_after)),
+        }
+    }
 }
 
 /// `(refresh_at, usable_until)` of a token, without jitter at refresh_at's upper bound.

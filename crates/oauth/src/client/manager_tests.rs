@@ -72,6 +72,7 @@ fn ok(body: &str) -> Result<TokenHttpResponse, TransportError> {
     Ok(TokenHttpResponse {
         status: 200,
         retry_after: None,
+        dpop_nonce: None,
         body: body.as_bytes().to_vec(),
     })
 }
@@ -80,6 +81,7 @@ fn status(code: u16, body: &str) -> Result<TokenHttpResponse, TransportError> {
     Ok(TokenHttpResponse {
         status: code,
         retry_after: None,
+        dpop_nonce: None,
         body: body.as_bytes().to_vec(),
     })
 }
@@ -127,6 +129,7 @@ fn spec() -> ClientSpec {
         scope: Some("view".into()),
         auth: ClientAuth::Basic,
         params: BTreeMap::new(),
+        dpop: None,
     }
 }
 
@@ -792,4 +795,115 @@ async fn per_request_entries_are_bounded() {
     let calls = http.calls();
     base.variant(&subject("caller-199")).token().await.unwrap();
     assert_eq!(http.calls(), calls);
+}
+
+/// The `nonce` claim of a DPoP proof.
+fn proof_nonce(req: &TokenHttpRequest) -> Option<String> {
+    use base64::Engine as _;
+    let proof = req.dpop.as_ref()?.expose().to_string();
+    let payload = proof.split('.').nth(1)?;
+    let c: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?,
+    )
+    .ok()?;
+    c.get("nonce")?.as_str().map(str::to_string)
+}
+
+#[tokio::test(start_paused = true)]
+async fn dpop_nonce_challenge_is_answered_once_and_the_nonce_remembered() {
+    // the server wants the nonce it last gave; it gives a new one with every answer
+    let current = Arc::new(Mutex::new(0u64));
+    let cur = current.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let http = Script::new(move |n, req| {
+        let mut c = cur.lock().unwrap();
+        let want = format!("nonce-{}", *c);
+        let got = proof_nonce(req);
+        seen2.lock().unwrap().push(got.clone());
+        assert!(req.dpop.is_some(), "every token request carries a proof");
+        *c += 1;
+        let nonce = Some(format!("nonce-{}", *c));
+        let resp = if got.as_deref() == Some(want.as_str()) {
+            TokenHttpResponse {
+                status: 200,
+                retry_after: None,
+                dpop_nonce: nonce,
+                body: format!(
+                    r#"{{"access_token":"tok-{n}","token_type":"DPoP","expires_in":100}}"#
+                )
+                .into_bytes(),
+            }
+        } else {
+            TokenHttpResponse {
+                status: 400,
+                retry_after: None,
+                dpop_nonce: nonce,
+                body: br#"{"error":"use_dpop_nonce","error_description":"nonce needed"}"#.to_vec(),
+            }
+        };
+        (Duration::ZERO, Ok(resp))
+    });
+    let mut s = spec();
+    s.dpop = Some(dpop::Dpop::new(
+        dpop::DpopKey::generate(dpop::DpopAlgorithm::ES256).unwrap(),
+    ));
+    let m = manager(http.clone(), None, Arc::default());
+    let h = m.register(s.clone(), "api");
+    let t = h.token().await.unwrap();
+    assert_eq!(&*t.token_type, "DPoP");
+    assert_eq!(http.calls(), 2, "one challenge, one retry");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![None, Some("nonce-1".to_string())]
+    );
+    // the next token request uses the nonce of the last answer at once
+    assert!(h.invalidate(&t.fingerprint).await);
+    h.token().await.unwrap();
+    assert_eq!(http.calls(), 3);
+    assert_eq!(seen.lock().unwrap()[2].as_deref(), Some("nonce-2"));
+
+    // a server that keeps asking gets one retry per token request, then a refusal
+    let nagging = Script::new(|_, _| {
+        (
+            Duration::ZERO,
+            Ok(TokenHttpResponse {
+                status: 400,
+                retry_after: None,
+                dpop_nonce: Some(format!("n{}", rand::random::<u32>())),
+                body: br#"{"error":"use_dpop_nonce"}"#.to_vec(),
+            }),
+        )
+    });
+    let h = manager(nagging.clone(), None, Arc::default()).register(s, "api");
+    let e = h.token().await.unwrap_err();
+    assert!(
+        matches!(&e, TokenError::Unavailable { cause: FetchFailure::Rejected { error, .. }, .. } if error == "use_dpop_nonce"),
+        "{e:?}"
+    );
+    assert_eq!(nagging.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dpop_token_without_a_dpop_key_is_refused() {
+    let http = Script::new(|_, _| {
+        (
+            Duration::ZERO,
+            ok(r#"{"access_token":"a","token_type":"DPoP","expires_in":60}"#),
+        )
+    });
+    let h = manager(http, None, Arc::default()).register(spec(), "api");
+    let e = h.token().await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            TokenError::Unavailable {
+                cause: FetchFailure::Garbage(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

@@ -10,9 +10,11 @@
 //!   backoff and the distributed lease lock.
 //! * [`secret`]: secret wrappers whose `Debug` prints `"…"`.
 //! * [`assertion`]: signed client authentication (`client_secret_jwt`, `private_key_jwt`).
+//! * [`dpop`]: DPoP proofs (RFC 9449) for token requests and backend requests, and nonces.
 
 pub mod assertion;
 pub mod backoff;
+pub mod dpop;
 pub mod io;
 pub mod manager;
 pub mod response;
@@ -23,6 +25,7 @@ pub mod spec;
 mod manager_tests;
 
 pub use assertion::{KeyError, PrivateKey, SigningAlgorithm};
+pub use dpop::{Dpop, DpopAlgorithm, DpopKey};
 pub use io::{
     Clock, MemoryStore, StoreError, StoredToken, SystemClock, TokenHttp, TokenStore, TokioClock,
     TransportError,

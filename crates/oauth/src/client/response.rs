@@ -11,6 +11,8 @@ pub struct TokenHttpResponse {
     pub status: u16,
     /// Seconds from a `Retry-After` header, if any.
     pub retry_after: Option<Duration>,
+    /// The `DPoP-Nonce` header (RFC 9449 §8), if any.
+    pub dpop_nonce: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -108,7 +110,9 @@ fn parse_success(body: &[u8], default_expires_in: Duration) -> Result<ParsedToke
         Some(serde_json::Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {
             "Bearer".to_string()
         }
-        Some(_) => return Err(FetchFailure::Garbage("token_type is not Bearer")),
+        // RFC 9449 §5: a token bound to the client's DPoP key
+        Some(serde_json::Value::String(t)) if t.eq_ignore_ascii_case("dpop") => "DPoP".to_string(),
+        Some(_) => return Err(FetchFailure::Garbage("token_type is not Bearer or DPoP")),
     };
     let (expires_in, from_server) = match obj.get("expires_in").and_then(parse_seconds) {
         Some(secs) => (clamp_lifetime(secs), true),
@@ -176,6 +180,7 @@ mod tests {
         TokenHttpResponse {
             status,
             retry_after: None,
+            dpop_nonce: None,
             body: body.as_bytes().to_vec(),
         }
     }
@@ -238,7 +243,13 @@ mod tests {
             DEF,
         )
         .unwrap_err();
-        assert_eq!(e, FetchFailure::Garbage("token_type is not Bearer"));
+        assert_eq!(e, FetchFailure::Garbage("token_type is not Bearer or DPoP"));
+        let t = parse_token_response(
+            &resp(200, r#"{"access_token":"a","token_type":"dpop"}"#),
+            DEF,
+        )
+        .unwrap();
+        assert_eq!(t.token_type, "DPoP");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::assertion::{self, PrivateKey, JWT_BEARER_ASSERTION};
+use super::dpop::Dpop;
 use super::secret::{KeyBytes, Secret};
 
 /// The grant type URI of token exchange (RFC 8693).
@@ -161,6 +162,8 @@ pub struct ClientSpec {
     pub auth: ClientAuth,
     /// Extra token-request parameters (audience, resource, …).
     pub params: BTreeMap<String, String>,
+    /// DPoP (RFC 9449): the key proving possession at the token endpoint and the backend.
+    pub dpop: Option<std::sync::Arc<Dpop>>,
 }
 
 /// The deterministic cache key of a [`ClientSpec`]: 64 hex digits of SHA-256 over every field
@@ -210,6 +213,8 @@ pub struct TokenHttpRequest {
     pub body: Secret,
     /// The client certificate to present (`tls_client_auth`).
     pub identity: Option<ClientIdentity>,
+    /// The `DPoP` proof header (RFC 9449), when the client uses DPoP.
+    pub dpop: Option<Secret>,
 }
 
 /// Which grant a request uses.
@@ -335,6 +340,12 @@ impl ClientSpec {
             }
             ClientAuth::Basic | ClientAuth::Body | ClientAuth::SecretJwt => {}
         }
+        if let Some(d) = &self.dpop {
+            // a DPoP-bound token is usable with its key only
+            h.update(b"dpop\0");
+            h.update(d.digest());
+            any = true;
+        }
         if let Grant::TokenExchange(x) = &self.grant {
             if let Some(a) = &x.actor_token {
                 h.update(b"actor\0");
@@ -445,11 +456,16 @@ impl ClientSpec {
                 None
             }
         };
+        let dpop = match &self.dpop {
+            Some(d) => Some(d.proof("POST", &self.token_url, now_s, None)?),
+            None => None,
+        };
         Ok(TokenHttpRequest {
             url: self.token_url.clone(),
             authorization,
             body: Secret::new(form.finish()),
             identity,
+            dpop,
         })
     }
 }
@@ -498,6 +514,7 @@ mod tests {
             scope: Some("write  read read".into()),
             auth: ClientAuth::Basic,
             params: BTreeMap::from([("audience".to_string(), "orders & co".to_string())]),
+            dpop: None,
         }
     }
 
@@ -647,6 +664,29 @@ mod tests {
             y.cache_key().derived_seal_key().expose()
         );
         assert!(!format!("{x:?}").contains("caller-t"));
+    }
+
+    #[test]
+    fn dpop_adds_a_proof_for_the_token_endpoint_and_changes_the_key() {
+        use super::super::dpop::{DpopAlgorithm, DpopKey};
+        let mut s = spec();
+        assert!(s.request(None, 0).unwrap().dpop.is_none());
+        let plain = s.cache_key();
+        let d = Dpop::new(DpopKey::generate(DpopAlgorithm::ES256).unwrap());
+        d.set_nonce("https://idp.example/", "srv-nonce");
+        s.dpop = Some(d);
+        let req = s.request(None, 1_700_000_000_900).unwrap();
+        let proof = req.dpop.expect("a DPoP proof");
+        let c = claims(proof.expose());
+        assert_eq!(c["htm"], "POST");
+        assert_eq!(c["htu"], "https://idp.example/token");
+        assert_eq!(c["iat"], 1_700_000_000);
+        assert_eq!(c["nonce"], "srv-nonce");
+        assert!(c.get("ath").is_none());
+        assert_ne!(plain, s.cache_key(), "a bound token belongs to its key");
+        let mut other = s.clone();
+        other.dpop = Some(Dpop::new(DpopKey::generate(DpopAlgorithm::ES256).unwrap()));
+        assert_ne!(s.cache_key(), other.cache_key());
     }
 
     #[test]
