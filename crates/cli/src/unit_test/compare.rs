@@ -265,12 +265,10 @@ mod tests {
             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<a y=\"2\" x=\"1\">\n  <b>x &amp; y</b>\n  <c/>\n</a>",
             "<a x=\"1\" y=\"2\"><b>x &#38; y</b><c></c></a>",
         ));
-        assert!(
-            equal(
-                "&lt;Message&gt;Invalid&lt;/Message&gt;",
-                "<Message>Invalid</Message>"
-            ) == false
-        );
+        assert!(!equal(
+            "&lt;Message&gt;Invalid&lt;/Message&gt;",
+            "<Message>Invalid</Message>"
+        ));
         assert!(equal(
             "<Message>Invalid</Message>",
             "<Message>Invalid</Message>"

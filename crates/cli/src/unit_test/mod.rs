@@ -91,7 +91,7 @@ pub fn run(args: TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::
         .build()
         .context("cannot start the async runtime")?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let mut results = Vec::new();
     for s in &suites {
         let r = rt.block_on(suite::run_suite(s, timeout));

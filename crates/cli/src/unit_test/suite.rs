@@ -6,7 +6,7 @@ use super::{compare, CaseResult, Outcome, SuiteResult};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synaptic_diag::render::{render, Format};
 use synaptic_diag::{codes, Diagnostic, SourceId, SourceMap};
 use synaptic_engine::{Engine, Limits, MessageContext, Payload, SystemClock, Value};
@@ -14,6 +14,7 @@ use synaptic_syntax::ast::{Artifact, EndpointKind};
 use synaptic_syntax::unit_test::{
     self as ut, AssertionKind, MockService, PropertyScope, Suite, TestCase,
 };
+use tokio::time::Instant;
 
 /// What a suite names, read and parsed.
 struct Prepared {
@@ -413,7 +414,7 @@ fn rewritten(
             edits.push((s, s + auth_end, format!("http://{}", servers[i].addr)));
         }
         let mut t = text.to_string();
-        edits.sort_by(|a, b| b.0.cmp(&a.0));
+        edits.sort_by_key(|e| std::cmp::Reverse(e.0));
         for (s, e, new) in edits {
             t.replace_range(s..e, &new);
         }
