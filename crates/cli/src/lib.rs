@@ -9,6 +9,7 @@ mod lint;
 mod logging;
 mod run;
 mod serve;
+mod unit_test;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -33,6 +34,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Serve the APIs of synaptic.toml.
     Serve(serve::ServeArgs),
+    /// Run a project's unit-test suites (`<unit-test>` files) without a server.
+    Test(unit_test::TestArgs),
     /// Manage OAuth2 clients of the gateway's authorization server.
     Clients(admin::ClientsArgs),
     /// List, revoke and purge tokens of the gateway's authorization server.
@@ -59,6 +62,7 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> ExitC
         Command::Lint(a) => lint::run(a, out, err),
         Command::Run(a) => run::run(a, out, err),
         Command::Serve(a) => serve::run(a, out, err),
+        Command::Test(a) => unit_test::run(a, out, err),
         Command::Clients(a) => admin::clients(a, out, err),
         Command::Tokens(a) => admin::tokens(a, out, err),
         Command::Users(a) => admin::users(a, out, err),

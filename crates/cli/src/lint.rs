@@ -140,6 +140,11 @@ pub fn lint_files(files: &[PathBuf]) -> anyhow::Result<LintReport> {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let id = map.add(f.display().to_string(), text);
+        // unit-test suites and mock services are checked as such, not as artifacts
+        if let Some(d) = crate::unit_test::lint_suite_file(f, id, map.text(id)) {
+            diagnostics.extend(d);
+            continue;
+        }
         let parse = synaptic_syntax::parse_artifact(id, map.text(id));
         diagnostics.extend(parse.diagnostics);
         artifacts.push(parse.tree);

@@ -93,4 +93,8 @@ codes! {
     E0232 = "synapse-expression-arity";
     // appended by the gateway's artifact deployment (`<api>` contexts)
     E0117 = "context-served-twice";
+    // appended by unit-test suites (`synaptic test`)
+    E0130 = "unit-test-suite";
+    E0131 = "unit-test-artifact";
+    W0104 = "unit-test-ignored";
 }

@@ -620,3 +620,205 @@ async fn validate_recompiles_a_changed_registry_schema() {
     let (_, failed) = run(e, r#"{"n":1}"#).await;
     assert!(failed.is_some());
 }
+
+// ===== <rewrite>: Synapse's URLRewriteMediatorTest, translated =====
+
+const TARGET: &str = "http://localhost:9000/services/SimpleStockQuoteService";
+
+async fn rewrite_run(body: &str, to: Option<&str>, props: &[(&str, Value)]) -> MessageContext {
+    let xml = format!(
+        "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"main\">{body}</sequence>"
+    );
+    let e = engine(&xml);
+    let mut ctx = MessageContext::from_request(
+        http::Method::POST,
+        "/",
+        http::HeaderMap::new(),
+        bytes::Bytes::new(),
+        None,
+    );
+    if let Some(t) = to {
+        ctx.st.addressing.insert("To".into(), t.into());
+    }
+    for (k, v) in props {
+        ctx.properties.default.insert((*k).into(), v.clone());
+    }
+    e.mediate("main", None, &mut ctx).await.expect("mediates");
+    ctx
+}
+
+fn out_url(ctx: &MessageContext) -> Option<String> {
+    match ctx.properties.default.get("outURL") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn rewrite_unconditional_scenarios() {
+    // 1: the whole URL set, into the To address
+    let ctx = rewrite_run(
+        &format!("<rewrite><rewriterule><action value=\"{TARGET}\"/></rewriterule></rewrite>"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        ctx.st.addressing.get("To").map(String::as_str),
+        Some(TARGET)
+    );
+    // 2: into a property
+    let ctx = rewrite_run(
+        &format!("<rewrite outProperty=\"outURL\"><rewriterule><action value=\"{TARGET}\"/></rewriterule></rewrite>"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(out_url(&ctx).as_deref(), Some(TARGET));
+    // 3: a path and a port from an expression on top of the To address
+    let ctx = rewrite_run(
+        "<rewrite outProperty=\"outURL\"><rewriterule><action value=\"/services/SimpleStockQuoteService\" fragment=\"path\"/><action xpath=\"get-property('port')\" fragment=\"port\"/></rewriterule></rewrite>",
+        Some("http://localhost:8280"),
+        &[("port", Value::Integer(9000))],
+    )
+    .await;
+    assert_eq!(out_url(&ctx).as_deref(), Some(TARGET));
+}
+
+#[tokio::test]
+async fn rewrite_conditional_scenarios() {
+    // the port of the URL decides
+    let ctx = rewrite_run(
+        &format!("<rewrite outProperty=\"outURL\"><rewriterule><condition><equal type=\"url\" source=\"port\" value=\"8280\"/></condition><action value=\"{TARGET}\"/></rewriterule></rewrite>"),
+        Some("http://localhost:8280"),
+        &[],
+    )
+    .await;
+    assert_eq!(out_url(&ctx).as_deref(), Some(TARGET));
+    // a host that does not match skips the first rule; a path match runs the second
+    let ctx = rewrite_run(
+        "<rewrite outProperty=\"outURL\"><rewriterule><condition><equal type=\"url\" source=\"host\" value=\"myhost\"/></condition><action value=\"localhost\" fragment=\"host\"/></rewriterule><rewriterule><condition><match type=\"url\" source=\"path\" regex=\".*/MyService\"/></condition><action value=\"/services/SimpleStockQuoteService\" fragment=\"path\"/><action xpath=\"get-property('port')\" fragment=\"port\"/></rewriterule></rewrite>",
+        Some("http://myhost:8280/MyService"),
+        &[("port", Value::Integer(9000))],
+    )
+    .await;
+    assert_eq!(out_url(&ctx).as_deref(), Some(TARGET));
+    // an unmet condition leaves the URL as it was
+    let ctx = rewrite_run(
+        &format!("<rewrite outProperty=\"outURL\"><rewriterule><condition><equal type=\"url\" source=\"port\" value=\"8281\"/></condition><action value=\"{TARGET}\"/></rewriterule></rewrite>"),
+        Some("http://localhost:8280"),
+        &[],
+    )
+    .await;
+    assert_eq!(out_url(&ctx).as_deref(), Some("http://localhost:8280"));
+}
+
+#[tokio::test]
+async fn rewrite_full_scenario_with_and_not_and_property() {
+    let ctx = rewrite_run(
+        r#"<rewrite>
+    <rewriterule>
+        <condition><and>
+            <equal type="url" source="protocol" value="http"/>
+            <equal type="url" source="host" value="test.org"/>
+        </and></condition>
+        <action value="https" fragment="protocol"/>
+        <action value="test.com" fragment="host"/>
+        <action value="9443" fragment="port"/>
+    </rewriterule>
+    <rewriterule>
+        <condition><not><match type="url" source="path" regex="/services/.*"/></not></condition>
+        <action value="/services" type="prepend" fragment="path"/>
+    </rewriterule>
+    <rewriterule>
+        <condition><and>
+           <match type="url" source="path" regex=".*/MyService"/>
+           <equal type="property" source="prop1" value="value1"/>
+        </and></condition>
+        <action fragment="path" value="StockQuoteService" regex="MyService" type="replace"/>
+        <action fragment="ref" value="id"/>
+    </rewriterule>
+</rewrite>"#,
+        Some("http://test.org:9763/MyService"),
+        &[("prop1", Value::String("value1".into()))],
+    )
+    .await;
+    assert_eq!(
+        ctx.st.addressing.get("To").map(String::as_str),
+        Some("https://test.com:9443/services/StockQuoteService#id")
+    );
+}
+
+#[tokio::test]
+async fn rewrite_query_parameters_and_resolved_path_parameters() {
+    let base = "https://test.com:9443/services/StockQuoteService";
+    let case = |action: &str, start: &str| {
+        format!("<rewrite outProperty=\"outURL\"><rewriterule><action value=\"{start}\"/></rewriterule><rewriterule>{action}</rewriterule></rewrite>")
+    };
+    let ctx = rewrite_run(
+        &case(
+            "<action type=\"append\" fragment=\"query\" value=\"price=10\"/>",
+            &format!("{base}?symbol=IBM"),
+        ),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        out_url(&ctx),
+        Some(format!("{base}?symbol=IBM&amp;price=10").replace("&amp;", "&"))
+    );
+    let ctx = rewrite_run(
+        &case(
+            "<action type=\"prepend\" fragment=\"query\" value=\"price=10\"/>",
+            &format!("{base}?symbol=IBM"),
+        ),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(out_url(&ctx), Some(format!("{base}?price=10&symbol=IBM")));
+    let ctx = rewrite_run(
+        &case(
+            "<action type=\"remove-query-param\" fragment=\"query\" value=\"price\"/>",
+            &format!("{base}?symbol=IBM&amp;price=10"),
+        ),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(out_url(&ctx), Some(format!("{base}?symbol=IBM")));
+    let ctx = rewrite_run(
+        &case(
+            "<action type=\"set\" fragment=\"path\" resolve=\"true\" value=\"/services/StockQuoteService/{uri.var.symbol}\"/>",
+            base,
+        ),
+        None,
+        &[("uri.var.symbol", Value::String("IBM".into()))],
+    )
+    .await;
+    assert_eq!(out_url(&ctx), Some(format!("{base}/IBM")));
+}
+
+#[test]
+fn rewrite_mistakes_are_diagnostics() {
+    let xml = "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"s\"><rewrite><rewriterule><action type=\"replace\" fragment=\"paht\" value=\"x\"/><action type=\"remove-query-param\" fragment=\"path\" value=\"p\"/></rewriterule><rewriterule><condition><equals source=\"a\" value=\"b\"/></condition></rewriterule></rewrite></sequence>";
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    let msgs: Vec<String> = p
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.code.id, d.message))
+        .collect();
+    let has = |s: &str| msgs.iter().any(|m| m.contains(s));
+    assert!(has("E0106 fragment=\"paht\""), "{msgs:?}");
+    assert!(
+        has("E0105 <action type=\"replace\"> needs `regex`"),
+        "{msgs:?}"
+    );
+    assert!(has("E0116"), "{msgs:?}");
+    assert!(has("E0103 unknown evaluator <equals>"), "{msgs:?}");
+    assert!(
+        has("E0114 <rewriterule> needs at least one <action>"),
+        "{msgs:?}"
+    );
+}

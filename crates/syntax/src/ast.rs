@@ -143,6 +143,8 @@ pub enum MediatorKind {
     /// `<variable>` (Micro Integrator 4.4)
     Variable(Variable),
     Validate(Validate),
+    /// `<rewrite>` (Synapse's URL rewrite mediator)
+    Rewrite(Rewrite),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -506,4 +508,92 @@ pub struct Validate {
     pub resources: Vec<(Spanned<String>, Spanned<String>)>,
     /// `<on-fail>` (required, not empty).
     pub on_fail: Vec<Mediator>,
+}
+
+/// `<rewrite inProperty outProperty>`: rules applied in order to a URL (the `To` address or
+/// the `inProperty`), the result written to the `To` address or the `outProperty`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rewrite {
+    pub in_property: Option<Spanned<String>>,
+    pub out_property: Option<Spanned<String>>,
+    pub rules: Vec<RewriteRule>,
+}
+
+/// `<rewriterule>`: a `<condition>` (optional) and its `<action>`s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewriteRule {
+    pub span: Span,
+    pub condition: Option<RewriteCondition>,
+    pub actions: Vec<RewriteAction>,
+}
+
+/// A rule's condition (Synapse's evaluators).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RewriteCondition {
+    And(Vec<RewriteCondition>),
+    Or(Vec<RewriteCondition>),
+    Not(Box<RewriteCondition>),
+    /// `<equal type source value>`: the source's text equals `value`, ignoring case.
+    Equal {
+        source: ConditionSource,
+        value: String,
+    },
+    /// `<match type source regex>`: the whole of the source's text matches.
+    Match {
+        source: ConditionSource,
+        regex: Spanned<String>,
+    },
+}
+
+/// Where a condition reads its text (`type`, `source`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConditionSource {
+    /// `type="url"`: the URL being rewritten, or one fragment of it (`protocol`, `user`,
+    /// `host`, `port`, `path`, `query`, `ref`).
+    Url(Option<UrlFragment>),
+    /// `type="header"` (the default): a transport header.
+    Header(String),
+    /// `type="param"`: a query parameter of the URL.
+    Param(String),
+    /// `type="property"`: a default-scope property.
+    Property(String),
+    /// `type="soap"`: an XPath over the message.
+    Soap(Expr),
+}
+
+/// A part of a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlFragment {
+    Full,
+    Protocol,
+    User,
+    Host,
+    Port,
+    Path,
+    Query,
+    Ref,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RewriteActionType {
+    Set,
+    Append,
+    Prepend,
+    Replace,
+    Remove,
+    RemoveQueryParam,
+}
+
+/// `<action type fragment value|xpath regex resolve>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewriteAction {
+    pub span: Span,
+    pub action: RewriteActionType,
+    pub fragment: UrlFragment,
+    pub value: Option<Spanned<String>>,
+    pub xpath: Option<Expr>,
+    /// `type="replace"`: the Java regular expression replaced (every match).
+    pub regex: Option<Spanned<String>>,
+    /// `{name}` in the result replaced by the default-scope property `name`.
+    pub resolve: bool,
 }

@@ -15,6 +15,7 @@ mod endpoint;
 mod mediators;
 mod parse;
 mod ser;
+pub mod unit_test;
 mod xml;
 
 #[cfg(test)]

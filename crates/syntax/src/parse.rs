@@ -38,6 +38,8 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "filter" => &["then", "else"],
         "enrich" => &["source", "target"],
         "makefault" => &["code", "reason", "node", "role", "detail"],
+        "rewrite" => &["rewriterule"],
+        "rewriterule" => &["condition", "action"],
         "endpoint" => &[
             "address",
             "http",

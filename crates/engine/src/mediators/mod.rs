@@ -18,6 +18,7 @@ mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
+mod rewrite;
 mod send;
 mod sequence;
 mod switch;
@@ -70,6 +71,7 @@ pub(crate) enum Op {
     MakeFault(Box<makefault::MakeFaultOp>),
     Variable(Box<variable::VariableOp>),
     Validate(Box<validate::ValidateOp>),
+    Rewrite(Box<rewrite::RewriteOp>),
     Direction(direction::DirectionOp),
 }
 
@@ -120,6 +122,7 @@ pub(crate) fn node(
             Op::Variable(Box::new(op?))
         }
         ast::MediatorKind::Validate(v) => Op::Validate(Box::new(validate::compile(c, blocks, v)?)),
+        ast::MediatorKind::Rewrite(r) => Op::Rewrite(Box::new(rewrite::compile(c, r)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
@@ -199,6 +202,7 @@ pub(crate) async fn run(
         Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
         Op::Variable(v) => next(variable::run(engine, v, ctx)),
         Op::Validate(v) => validate::run(engine, v, ctx, node.span),
+        Op::Rewrite(r) => next(rewrite::run(engine, r, ctx)),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
     }
 }
@@ -222,6 +226,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::MakeFault(m) => makefault::exprs(m, f),
         Op::Variable(v) => variable::exprs(v, f),
         Op::Validate(v) => validate::exprs(v, f),
+        Op::Rewrite(r) => rewrite::exprs(r, f),
         Op::Direction(_) => {}
     }
 }
@@ -246,6 +251,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::MakeFault(m) => makefault::syn_exprs(m, &mut out),
         Op::Variable(v) => variable::syn_exprs(v, &mut out),
         Op::Validate(v) => validate::syn_exprs(v, &mut out),
+        Op::Rewrite(_) => {}
         Op::Direction(_) => {}
     }
     out
@@ -271,6 +277,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::MakeFault(_) => {}
         Op::Variable(_) => {}
         Op::Validate(v) => validate::registry_keys(v, keys),
+        Op::Rewrite(_) => {}
         Op::Direction(_) => {}
     }
 }

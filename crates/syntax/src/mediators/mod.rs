@@ -18,6 +18,7 @@ mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
+mod rewrite;
 mod send;
 mod sequence;
 mod switch;
@@ -49,6 +50,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "makefault",
     "validate",
     "variable",
+    "rewrite",
     "in",
     "out",
 ];
@@ -81,7 +83,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "oauthService",
     "pojoCommand",
     "publishEvent",
-    "rewrite",
     "router",
     "rule",
     "sampler",
@@ -163,6 +164,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
+            "rewrite" => MediatorKind::Rewrite(self.rewrite(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
