@@ -93,4 +93,7 @@ codes! {
     E0232 = "synapse-expression-arity";
     // appended by the gateway's artifact deployment (`<api>` contexts)
     E0117 = "context-served-twice";
+    // appended by the script mediator
+    E0330 = "script-language-unsupported";
+    E0331 = "script-syntax";
 }

@@ -322,6 +322,10 @@ pub struct Limits {
     pub max_depth: u32,
     /// Default timeout of `call`/`send` when the endpoint names none.
     pub call_timeout: Duration,
+    /// Longest run of one `<script>` (`[limits] script_timeout`).
+    pub script_timeout: Duration,
+    /// Most memory one `<script>` run may allocate (`[limits] script_memory`).
+    pub script_memory: usize,
 }
 
 impl Default for Limits {
@@ -330,6 +334,8 @@ impl Default for Limits {
             max_steps: 100_000,
             max_depth: 64,
             call_timeout: Duration::from_secs(30),
+            script_timeout: Duration::from_millis(100),
+            script_memory: 16 << 20,
         }
     }
 }

@@ -143,6 +143,8 @@ pub enum MediatorKind {
     /// `<variable>` (Micro Integrator 4.4)
     Variable(Variable),
     Validate(Validate),
+    /// `<script language="js">` (inline or `key=`)
+    Script(Script),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -506,4 +508,31 @@ pub struct Validate {
     pub resources: Vec<(Spanned<String>, Spanned<String>)>,
     /// `<on-fail>` (required, not empty).
     pub on_fail: Vec<Mediator>,
+}
+
+/// `<script language="js">`: JavaScript, inline or from a local entry / registry key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Script {
+    /// `language=` as written (`js`, `graalJs`, `nashornJs`, `rhinoJs`).
+    pub language: Spanned<String>,
+    pub source: ScriptSource,
+    /// `function=` (with `key=`; Synapse's default is `mediate`).
+    pub function: Option<Spanned<String>>,
+    /// `<include key>`: scripts evaluated before the keyed one.
+    pub includes: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptSource {
+    /// The element's text (CDATA or text).
+    Inline {
+        text: String,
+        /// The element's span (where a diagnostic goes when no position is known).
+        span: Span,
+        /// `(offset in text, byte offset in the file)` where each text or CDATA piece starts,
+        /// so a position inside the script maps back to the file.
+        anchors: Vec<(u32, u32)>,
+    },
+    /// `key=`: a local entry or a registry resource holding the script.
+    Key(Spanned<String>),
 }

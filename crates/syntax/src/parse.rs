@@ -38,6 +38,7 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "filter" => &["then", "else"],
         "enrich" => &["source", "target"],
         "makefault" => &["code", "reason", "node", "role", "detail"],
+        "script" => &["include"],
         "endpoint" => &[
             "address",
             "http",

@@ -18,6 +18,7 @@ mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
+mod script;
 mod send;
 mod sequence;
 mod switch;
@@ -70,6 +71,7 @@ pub(crate) enum Op {
     MakeFault(Box<makefault::MakeFaultOp>),
     Variable(Box<variable::VariableOp>),
     Validate(Box<validate::ValidateOp>),
+    Script(Box<script::ScriptOp>),
     Direction(direction::DirectionOp),
 }
 
@@ -120,6 +122,7 @@ pub(crate) fn node(
             Op::Variable(Box::new(op?))
         }
         ast::MediatorKind::Validate(v) => Op::Validate(Box::new(validate::compile(c, blocks, v)?)),
+        ast::MediatorKind::Script(s) => Op::Script(Box::new(script::compile(c, s)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
@@ -199,6 +202,7 @@ pub(crate) async fn run(
         Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
         Op::Variable(v) => next(variable::run(engine, v, ctx)),
         Op::Validate(v) => validate::run(engine, v, ctx, node.span),
+        Op::Script(s) => script::run(engine, s, ctx, node.span),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
     }
 }
@@ -222,6 +226,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::MakeFault(m) => makefault::exprs(m, f),
         Op::Variable(v) => variable::exprs(v, f),
         Op::Validate(v) => validate::exprs(v, f),
+        Op::Script(_) => {}
         Op::Direction(_) => {}
     }
 }
@@ -246,6 +251,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::MakeFault(m) => makefault::syn_exprs(m, &mut out),
         Op::Variable(v) => variable::syn_exprs(v, &mut out),
         Op::Validate(v) => validate::syn_exprs(v, &mut out),
+        Op::Script(_) => {}
         Op::Direction(_) => {}
     }
     out
@@ -271,6 +277,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::MakeFault(_) => {}
         Op::Variable(_) => {}
         Op::Validate(v) => validate::registry_keys(v, keys),
+        Op::Script(s) => script::registry_keys(s, keys),
         Op::Direction(_) => {}
     }
 }

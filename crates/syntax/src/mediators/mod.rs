@@ -18,6 +18,7 @@ mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
+mod script;
 mod send;
 mod sequence;
 mod switch;
@@ -49,6 +50,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "makefault",
     "validate",
     "variable",
+    "script",
     "in",
     "out",
 ];
@@ -86,7 +88,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "rule",
     "sampler",
     "scatter-gather",
-    "script",
     "smooks",
     "spring",
     "store",
@@ -163,6 +164,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
+            "script" => MediatorKind::Script(self.script(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
