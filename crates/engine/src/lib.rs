@@ -55,9 +55,16 @@ pub struct CompileOptions {
 #[derive(Debug)]
 pub struct Program {
     pub(crate) ir: compile::Ir,
+    /// Whether some sequence holds a `<script>` (its runs never stay on an I/O thread).
+    pub(crate) scripts: bool,
 }
 
 impl Program {
+    /// Whether some sequence runs a `<script>`: CPU work bounded by `[limits] script_timeout`
+    /// rather than by the message's size, so the gateway never runs it on an I/O thread.
+    pub fn runs_scripts(&self) -> bool {
+        self.scripts
+    }
     pub fn has_sequence(&self, name: &str) -> bool {
         self.ir.seq_by_name.contains_key(name)
     }

@@ -65,6 +65,10 @@ pub struct LimitsConfig {
     /// the I/O thread that received it: its cost is bounded by so small a body, and the hand-off
     /// to the blocking pool would cost more than the run. `0`: every run goes to the pool.
     pub mediation_inline_body: usize,
+    /// Seconds one `<script>` run may take before it is interrupted (a fault).
+    pub script_timeout: f64,
+    /// Bytes one `<script>` run may allocate in its JavaScript heap.
+    pub script_memory: usize,
     /// HTTP/2: streams (requests) a client may have open at once on one connection.
     pub h2_max_concurrent_streams: u32,
     /// HTTP/2: bytes of a request body a client may send ahead on one stream (its window).
@@ -88,6 +92,8 @@ impl Default for LimitsConfig {
             max_mediations: 64,
             mediation_timeout: 60.0,
             mediation_inline_body: 16 * 1024,
+            script_timeout: 0.1,
+            script_memory: 16 << 20,
             h2_max_concurrent_streams: 100,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 1024 * 1024,
@@ -150,6 +156,10 @@ impl LimitsConfig {
     pub fn mediation_budget(&self) -> Duration {
         crate::config::secs(self.mediation_timeout).unwrap_or(Duration::from_secs(60))
     }
+    /// The longest run of one `<script>`.
+    pub fn script_budget(&self) -> Duration {
+        crate::config::secs(self.script_timeout).unwrap_or(Duration::from_millis(100))
+    }
     /// The longest silence of a backend in the middle of a streamed response body.
     pub fn backend_read(&self) -> Duration {
         crate::config::secs(self.backend_read_timeout).unwrap_or(Duration::from_secs(30))
@@ -173,6 +183,7 @@ impl LimitsConfig {
             ("write_timeout", self.write_timeout),
             ("backend_read_timeout", self.backend_read_timeout),
             ("mediation_timeout", self.mediation_timeout),
+            ("script_timeout", self.script_timeout),
         ] {
             if crate::config::secs(secs).is_none() {
                 v.push((key, format!("{key} must be a positive number of seconds")));
@@ -188,6 +199,12 @@ impl LimitsConfig {
             v.push((
                 "max_head_size",
                 format!("max_head_size must be at least {MIN_HEAD_SIZE}"),
+            ));
+        }
+        if self.script_memory < 1 << 20 {
+            v.push((
+                "script_memory",
+                "script_memory must be at least 1048576 (1 MiB)".into(),
             ));
         }
         if self.max_mediations == 0 {

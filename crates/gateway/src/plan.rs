@@ -369,6 +369,8 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
         access_log: config.server.access_log,
         limits: synaptic_engine::Limits {
             call_timeout: config.default_timeout(),
+            script_timeout: config.limits.script_budget(),
+            script_memory: config.limits.script_memory,
             ..synaptic_engine::Limits::default()
         },
         program: input.program,

@@ -75,6 +75,11 @@ pub(crate) enum Op {
     Direction(direction::DirectionOp),
 }
 
+/// Whether an op runs a script (CPU work its message does not bound).
+pub(crate) fn runs_script(op: &Op) -> bool {
+    matches!(op, Op::Script(_))
+}
+
 /// Compile a list of mediators into a new block.
 pub(crate) fn block(
     c: &mut Compiler<'_>,
