@@ -93,7 +93,10 @@ codes! {
     E0232 = "synapse-expression-arity";
     // appended by the gateway's artifact deployment (`<api>` contexts)
     E0117 = "context-served-twice";
-    // appended by the script mediator
+    // appended by the script and xslt mediators
     E0330 = "script-language-unsupported";
     E0331 = "script-syntax";
+    E0332 = "xslt-stylesheet-invalid";
+    W0330 = "xslt-feature-ignored";
+    W0331 = "xslt-resource-unresolved";
 }

@@ -145,6 +145,8 @@ pub enum MediatorKind {
     Validate(Validate),
     /// `<script language="js">` (inline or `key=`)
     Script(Script),
+    /// `<xslt key="…">`
+    Xslt(Xslt),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -535,4 +537,23 @@ pub enum ScriptSource {
     },
     /// `key=`: a local entry or a registry resource holding the script.
     Key(Spanned<String>),
+}
+
+/// `<xslt key="…" source="…">`: an XSLT 1.0 transformation of the message (or of the node
+/// `source=` selects).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Xslt {
+    /// `key=`: the local entry or registry resource holding the stylesheet.
+    pub key: Spanned<String>,
+    /// `source=`: an XPath selecting the element transformed (the first body element when
+    /// absent).
+    pub source: Option<Expr>,
+    /// `<property name value|expression>`: stylesheet parameters.
+    pub params: Vec<(Spanned<String>, PropertyValue)>,
+    /// `<feature name value>` as written.
+    pub features: Vec<(Spanned<String>, bool)>,
+    /// `<attribute name value>` as written (transformer factory attributes).
+    pub attributes: Vec<Spanned<String>>,
+    /// `<resource location key>`.
+    pub resources: Vec<(Spanned<String>, Spanned<String>)>,
 }

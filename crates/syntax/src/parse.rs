@@ -39,6 +39,7 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "enrich" => &["source", "target"],
         "makefault" => &["code", "reason", "node", "role", "detail"],
         "script" => &["include"],
+        "xslt" => &["property", "feature", "attribute", "resource"],
         "endpoint" => &[
             "address",
             "http",

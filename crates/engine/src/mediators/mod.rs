@@ -24,6 +24,7 @@ mod sequence;
 mod switch;
 mod validate;
 mod variable;
+mod xslt;
 
 use crate::compiler::Compiler;
 use crate::exec::Step;
@@ -72,12 +73,13 @@ pub(crate) enum Op {
     Variable(Box<variable::VariableOp>),
     Validate(Box<validate::ValidateOp>),
     Script(Box<script::ScriptOp>),
+    Xslt(Box<xslt::XsltOp>),
     Direction(direction::DirectionOp),
 }
 
-/// Whether an op runs a script (CPU work its message does not bound).
+/// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
 pub(crate) fn runs_script(op: &Op) -> bool {
-    matches!(op, Op::Script(_))
+    matches!(op, Op::Script(_) | Op::Xslt(_))
 }
 
 /// Compile a list of mediators into a new block.
@@ -128,6 +130,7 @@ pub(crate) fn node(
         }
         ast::MediatorKind::Validate(v) => Op::Validate(Box::new(validate::compile(c, blocks, v)?)),
         ast::MediatorKind::Script(s) => Op::Script(Box::new(script::compile(c, s)?)),
+        ast::MediatorKind::Xslt(x) => Op::Xslt(Box::new(xslt::compile(c, x)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
@@ -208,6 +211,7 @@ pub(crate) async fn run(
         Op::Variable(v) => next(variable::run(engine, v, ctx)),
         Op::Validate(v) => validate::run(engine, v, ctx, node.span),
         Op::Script(s) => script::run(engine, s, ctx, node.span),
+        Op::Xslt(x) => next(xslt::run(engine, x, ctx, node.span)),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
     }
 }
@@ -232,6 +236,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Variable(v) => variable::exprs(v, f),
         Op::Validate(v) => validate::exprs(v, f),
         Op::Script(_) => {}
+        Op::Xslt(x) => xslt::exprs(x, f),
         Op::Direction(_) => {}
     }
 }
@@ -257,6 +262,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Variable(v) => variable::syn_exprs(v, &mut out),
         Op::Validate(v) => validate::syn_exprs(v, &mut out),
         Op::Script(_) => {}
+        Op::Xslt(x) => xslt::syn_exprs(x, &mut out),
         Op::Direction(_) => {}
     }
     out
@@ -283,6 +289,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Variable(_) => {}
         Op::Validate(v) => validate::registry_keys(v, keys),
         Op::Script(s) => script::registry_keys(s, keys),
+        Op::Xslt(x) => xslt::registry_keys(x, keys),
         Op::Direction(_) => {}
     }
 }

@@ -24,6 +24,7 @@ mod sequence;
 mod switch;
 mod validate;
 mod variable;
+mod xslt;
 
 use synaptic_diag::codes;
 use synaptic_diag::suggest::did_you_mean;
@@ -51,6 +52,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "validate",
     "variable",
     "script",
+    "xslt",
     "in",
     "out",
 ];
@@ -96,7 +98,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "throwError",
     "transaction",
     "xquery",
-    "xslt",
 ];
 
 impl<'d, 'a> Cx<'d, 'a> {
@@ -165,6 +166,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
             "script" => MediatorKind::Script(self.script(el)?),
+            "xslt" => MediatorKind::Xslt(self.xslt(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
