@@ -144,9 +144,9 @@ pub enum MediatorKind {
     Variable(Variable),
     Validate(Validate),
     /// `<script language="js">` (inline or `key=`)
-    Script(Script),
+    Script(Box<Script>),
     /// `<xslt key="…">`
-    Xslt(Xslt),
+    Xslt(Box<Xslt>),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,

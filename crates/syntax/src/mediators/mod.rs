@@ -143,6 +143,20 @@ impl<'d, 'a> Cx<'d, 'a> {
         out
     }
 
+    /// `<script>` and `<xslt>`, out of [`Cx::mediator`]'s frame (it recurses through nested
+    /// mediators, and an unoptimised build gives every arm its own stack slots).
+    #[inline(never)]
+    fn transformer(&mut self, el: El<'d, 'a>, name: &str) -> Option<Mediator> {
+        let kind = match name {
+            "script" => MediatorKind::Script(Box::new(self.script(el)?)),
+            _ => MediatorKind::Xslt(Box::new(self.xslt(el)?)),
+        };
+        Some(Mediator {
+            span: el.span,
+            kind,
+        })
+    }
+
     pub(crate) fn mediator(&mut self, el: El<'d, 'a>, parent: El<'d, 'a>) -> Option<Mediator> {
         let Some(name) = self.syn_name(el) else {
             self.err(
@@ -165,8 +179,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
-            "script" => MediatorKind::Script(self.script(el)?),
-            "xslt" => MediatorKind::Xslt(self.xslt(el)?),
+            "script" | "xslt" => return self.transformer(el, name),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
