@@ -55,13 +55,15 @@ pub struct CompileOptions {
 #[derive(Debug)]
 pub struct Program {
     pub(crate) ir: compile::Ir,
-    /// Whether some sequence holds a `<script>` (its runs never stay on an I/O thread).
+    /// Whether some sequence holds a `<script>` or an `<xslt>` (its runs never stay on an I/O
+    /// thread).
     pub(crate) scripts: bool,
 }
 
 impl Program {
-    /// Whether some sequence runs a `<script>`: CPU work bounded by `[limits] script_timeout`
-    /// rather than by the message's size, so the gateway never runs it on an I/O thread.
+    /// Whether some sequence runs a `<script>` or an `<xslt>`: CPU work bounded by
+    /// `[limits] script_timeout` or the stylesheet rather than by the message's size, so the
+    /// gateway never runs it on an I/O thread.
     pub fn runs_scripts(&self) -> bool {
         self.scripts
     }
