@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything synaptic's test suite needs, on a fresh Debian 12 machine that has Rust,
-# Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
+# Installs everything synaptic's build and test suite need, on a fresh Debian 12 machine that has
+# Rust, Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
 #
 #   bash .ci/setup.sh            test prerequisites: redis-server, chromium, curl + the real OAuth2 peers
 #   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client), openssl and valgrind for bench/run.sh
@@ -41,6 +41,11 @@ if [ "$BENCH" = 1 ]; then
   want openssl openssl
 fi
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+# The <xslt> mediator links the system's libxslt, libexslt and libxml2 (crates/xslt, ADR 0411),
+# found through pkg-config; rquickjs builds QuickJS's C with the C compiler (gcc).
+want pkg-config pkgconf
+want cc gcc
+[ -e /usr/include/libxslt/xslt.h ] && [ -e /usr/include/libexslt/exslt.h ] || need+=(libxslt1-dev)
 # The peers' venv needs ensurepip (Debian's own python3 ships it in python3-venv).
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 
@@ -71,7 +76,7 @@ else
   echo "setup: Debian packages present"
 fi
 
-for c in redis-server redis-cli curl chromium python3 node npm; do
+for c in redis-server redis-cli curl chromium python3 node npm pkg-config cc; do
   command -v "$c" >/dev/null || { echo "setup: $c still missing after install" >&2; exit 1; }
 done
 

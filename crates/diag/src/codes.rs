@@ -97,4 +97,10 @@ codes! {
     E0130 = "unit-test-suite";
     E0131 = "unit-test-artifact";
     W0104 = "unit-test-ignored";
+    // appended by the script and xslt mediators
+    E0330 = "script-language-unsupported";
+    E0331 = "script-syntax";
+    E0332 = "xslt-stylesheet-invalid";
+    W0330 = "xslt-feature-ignored";
+    W0331 = "xslt-resource-unresolved";
 }

@@ -173,7 +173,12 @@ pub(crate) fn compile(
     });
     let ok = !diags.iter().any(|d| d.is_error());
     ir.seq_by_name = std::mem::take(&mut c.seq_by_name);
-    (ok.then_some(Program { ir }), diags)
+    let scripts = ir
+        .blocks
+        .iter()
+        .flatten()
+        .any(|n| mediators::runs_script(&n.op));
+    (ok.then_some(Program { ir, scripts }), diags)
 }
 
 fn flow_name(f: &ast::FlowRef) -> String {

@@ -55,9 +55,18 @@ pub struct CompileOptions {
 #[derive(Debug)]
 pub struct Program {
     pub(crate) ir: compile::Ir,
+    /// Whether some sequence holds a `<script>` or an `<xslt>` (its runs never stay on an I/O
+    /// thread).
+    pub(crate) scripts: bool,
 }
 
 impl Program {
+    /// Whether some sequence runs a `<script>` or an `<xslt>`: CPU work bounded by
+    /// `[limits] script_timeout` or the stylesheet rather than by the message's size, so the
+    /// gateway never runs it on an I/O thread.
+    pub fn runs_scripts(&self) -> bool {
+        self.scripts
+    }
     pub fn has_sequence(&self, name: &str) -> bool {
         self.ir.seq_by_name.contains_key(name)
     }
@@ -325,6 +334,10 @@ pub struct Limits {
     pub max_depth: u32,
     /// Default timeout of `call`/`send` when the endpoint names none.
     pub call_timeout: Duration,
+    /// Longest run of one `<script>` (`[limits] script_timeout`).
+    pub script_timeout: Duration,
+    /// Most memory one `<script>` run may allocate (`[limits] script_memory`).
+    pub script_memory: usize,
     /// A body's tree may take at most this many times the body's size in memory (and never
     /// less than [`synaptic_payload::TreeCost::FLOOR`]); a body over it is refused before it
     /// is built, with [`ErrorKind::BodyTooLarge`] and fault code 413002.
@@ -342,6 +355,8 @@ impl Default for Limits {
             max_steps: 100_000,
             max_depth: 64,
             call_timeout: Duration::from_secs(30),
+            script_timeout: Duration::from_millis(100),
+            script_memory: 16 << 20,
             tree_factor: Limits::DEFAULT_TREE_FACTOR,
         }
     }

@@ -68,6 +68,10 @@ pub struct LimitsConfig {
     /// A message body's tree (built for mediation) may take at most this many times the
     /// body's size in memory (at least 4 MiB); larger ones are refused (413 for a request).
     pub max_tree_factor: usize,
+    /// Seconds one `<script>` run may take before it is interrupted (a fault).
+    pub script_timeout: f64,
+    /// Bytes one `<script>` run may allocate in its JavaScript heap.
+    pub script_memory: usize,
     /// HTTP/2: streams (requests) a client may have open at once on one connection.
     pub h2_max_concurrent_streams: u32,
     /// HTTP/2: bytes of a request body a client may send ahead on one stream (its window).
@@ -92,6 +96,8 @@ impl Default for LimitsConfig {
             mediation_timeout: 60.0,
             mediation_inline_body: 16 * 1024,
             max_tree_factor: synaptic_engine::Limits::DEFAULT_TREE_FACTOR,
+            script_timeout: 0.1,
+            script_memory: 16 << 20,
             h2_max_concurrent_streams: 100,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 1024 * 1024,
@@ -154,6 +160,10 @@ impl LimitsConfig {
     pub fn mediation_budget(&self) -> Duration {
         crate::config::secs(self.mediation_timeout).unwrap_or(Duration::from_secs(60))
     }
+    /// The longest run of one `<script>`.
+    pub fn script_budget(&self) -> Duration {
+        crate::config::secs(self.script_timeout).unwrap_or(Duration::from_millis(100))
+    }
     /// The longest silence of a backend in the middle of a streamed response body.
     pub fn backend_read(&self) -> Duration {
         crate::config::secs(self.backend_read_timeout).unwrap_or(Duration::from_secs(30))
@@ -177,6 +187,7 @@ impl LimitsConfig {
             ("write_timeout", self.write_timeout),
             ("backend_read_timeout", self.backend_read_timeout),
             ("mediation_timeout", self.mediation_timeout),
+            ("script_timeout", self.script_timeout),
         ] {
             if crate::config::secs(secs).is_none() {
                 v.push((key, format!("{key} must be a positive number of seconds")));
@@ -198,6 +209,12 @@ impl LimitsConfig {
             v.push((
                 "max_tree_factor",
                 "max_tree_factor must be at least 1".into(),
+            ));
+        }
+        if self.script_memory < 1 << 20 {
+            v.push((
+                "script_memory",
+                "script_memory must be at least 1048576 (1 MiB)".into(),
             ));
         }
         if self.max_mediations == 0 {

@@ -667,12 +667,14 @@ impl Gateway {
                 "mediation took longer than its time budget",
             )
         };
-        // a small body that is not built yet: the run is cheap, and stays on this thread
-        let small = match &ctx.payload {
-            Payload::Empty => slots.inline_body > 0,
-            Payload::Raw(b) => b.len() <= slots.inline_body,
-            _ => false,
-        };
+        // a small body that is not built yet: the run is cheap, and stays on this thread (unless
+        // the program runs scripts, whose cost the body does not bound)
+        let small = !engine.program.runs_scripts()
+            && match &ctx.payload {
+                Payload::Empty => slots.inline_body > 0,
+                Payload::Raw(b) => b.len() <= slots.inline_body,
+                _ => false,
+            };
         if small {
             let run = engine.mediate_flow(seq, out_seq, fault_seq, ctx);
             return tokio::time::timeout_at(deadline, run)

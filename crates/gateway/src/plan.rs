@@ -370,6 +370,8 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
         limits: synaptic_engine::Limits {
             call_timeout: config.default_timeout(),
             tree_factor: config.limits.max_tree_factor,
+            script_timeout: config.limits.script_budget(),
+            script_memory: config.limits.script_memory,
             ..synaptic_engine::Limits::default()
         },
         program: input.program,

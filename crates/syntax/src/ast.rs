@@ -145,6 +145,10 @@ pub enum MediatorKind {
     Validate(Validate),
     /// `<rewrite>` (Synapse's URL rewrite mediator)
     Rewrite(Rewrite),
+    /// `<script language="js">` (inline or `key=`)
+    Script(Box<Script>),
+    /// `<xslt key="…">`
+    Xslt(Box<Xslt>),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -596,4 +600,50 @@ pub struct RewriteAction {
     pub regex: Option<Spanned<String>>,
     /// `{name}` in the result replaced by the default-scope property `name`.
     pub resolve: bool,
+}
+
+/// `<script language="js">`: JavaScript, inline or from a local entry / registry key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Script {
+    /// `language=` as written (`js`, `graalJs`, `nashornJs`, `rhinoJs`).
+    pub language: Spanned<String>,
+    pub source: ScriptSource,
+    /// `function=` (with `key=`; Synapse's default is `mediate`).
+    pub function: Option<Spanned<String>>,
+    /// `<include key>`: scripts evaluated before the keyed one.
+    pub includes: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptSource {
+    /// The element's text (CDATA or text).
+    Inline {
+        text: String,
+        /// The element's span (where a diagnostic goes when no position is known).
+        span: Span,
+        /// `(offset in text, byte offset in the file)` where each text or CDATA piece starts,
+        /// so a position inside the script maps back to the file.
+        anchors: Vec<(u32, u32)>,
+    },
+    /// `key=`: a local entry or a registry resource holding the script.
+    Key(Spanned<String>),
+}
+
+/// `<xslt key="…" source="…">`: an XSLT 1.0 transformation of the message (or of the node
+/// `source=` selects).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Xslt {
+    /// `key=`: the local entry or registry resource holding the stylesheet.
+    pub key: Spanned<String>,
+    /// `source=`: an XPath selecting the element transformed (the first body element when
+    /// absent).
+    pub source: Option<Expr>,
+    /// `<property name value|expression>`: stylesheet parameters.
+    pub params: Vec<(Spanned<String>, PropertyValue)>,
+    /// `<feature name value>` as written.
+    pub features: Vec<(Spanned<String>, bool)>,
+    /// `<attribute name value>` as written (transformer factory attributes).
+    pub attributes: Vec<Spanned<String>>,
+    /// `<resource location key>`.
+    pub resources: Vec<(Spanned<String>, Spanned<String>)>,
 }

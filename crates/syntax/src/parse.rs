@@ -40,6 +40,8 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "makefault" => &["code", "reason", "node", "role", "detail"],
         "rewrite" => &["rewriterule"],
         "rewriterule" => &["condition", "action"],
+        "script" => &["include"],
+        "xslt" => &["property", "feature", "attribute", "resource"],
         "endpoint" => &[
             "address",
             "http",

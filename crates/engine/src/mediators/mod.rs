@@ -19,11 +19,13 @@ mod payload_factory;
 mod property;
 mod respond;
 mod rewrite;
+mod script;
 mod send;
 mod sequence;
 mod switch;
 mod validate;
 mod variable;
+mod xslt;
 
 use crate::compiler::Compiler;
 use crate::exec::Step;
@@ -72,7 +74,14 @@ pub(crate) enum Op {
     Variable(Box<variable::VariableOp>),
     Validate(Box<validate::ValidateOp>),
     Rewrite(Box<rewrite::RewriteOp>),
+    Script(Box<script::ScriptOp>),
+    Xslt(Box<xslt::XsltOp>),
     Direction(direction::DirectionOp),
+}
+
+/// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
+pub(crate) fn runs_script(op: &Op) -> bool {
+    matches!(op, Op::Script(_) | Op::Xslt(_))
 }
 
 /// Compile a list of mediators into a new block.
@@ -123,6 +132,8 @@ pub(crate) fn node(
         }
         ast::MediatorKind::Validate(v) => Op::Validate(Box::new(validate::compile(c, blocks, v)?)),
         ast::MediatorKind::Rewrite(r) => Op::Rewrite(Box::new(rewrite::compile(c, r)?)),
+        ast::MediatorKind::Script(s) => Op::Script(Box::new(script::compile(c, s)?)),
+        ast::MediatorKind::Xslt(x) => Op::Xslt(Box::new(xslt::compile(c, x)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
@@ -203,6 +214,8 @@ pub(crate) async fn run(
         Op::Variable(v) => next(variable::run(engine, v, ctx)),
         Op::Validate(v) => validate::run(engine, v, ctx, node.span),
         Op::Rewrite(r) => next(rewrite::run(engine, r, ctx)),
+        Op::Script(s) => script::run(engine, s, ctx, node.span),
+        Op::Xslt(x) => next(xslt::run(engine, x, ctx, node.span)),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
     }
 }
@@ -227,6 +240,8 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Variable(v) => variable::exprs(v, f),
         Op::Validate(v) => validate::exprs(v, f),
         Op::Rewrite(r) => rewrite::exprs(r, f),
+        Op::Script(_) => {}
+        Op::Xslt(x) => xslt::exprs(x, f),
         Op::Direction(_) => {}
     }
 }
@@ -252,6 +267,8 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Variable(v) => variable::syn_exprs(v, &mut out),
         Op::Validate(v) => validate::syn_exprs(v, &mut out),
         Op::Rewrite(_) => {}
+        Op::Script(_) => {}
+        Op::Xslt(x) => xslt::syn_exprs(x, &mut out),
         Op::Direction(_) => {}
     }
     out
@@ -278,6 +295,8 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Variable(_) => {}
         Op::Validate(v) => validate::registry_keys(v, keys),
         Op::Rewrite(_) => {}
+        Op::Script(s) => script::registry_keys(s, keys),
+        Op::Xslt(x) => xslt::registry_keys(x, keys),
         Op::Direction(_) => {}
     }
 }

@@ -19,11 +19,13 @@ mod payload_factory;
 mod property;
 mod respond;
 mod rewrite;
+mod script;
 mod send;
 mod sequence;
 mod switch;
 mod validate;
 mod variable;
+mod xslt;
 
 use synaptic_diag::codes;
 use synaptic_diag::suggest::did_you_mean;
@@ -51,6 +53,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "validate",
     "variable",
     "rewrite",
+    "script",
+    "xslt",
     "in",
     "out",
 ];
@@ -87,7 +91,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "rule",
     "sampler",
     "scatter-gather",
-    "script",
     "smooks",
     "spring",
     "store",
@@ -96,7 +99,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "throwError",
     "transaction",
     "xquery",
-    "xslt",
 ];
 
 impl<'d, 'a> Cx<'d, 'a> {
@@ -142,6 +144,20 @@ impl<'d, 'a> Cx<'d, 'a> {
         out
     }
 
+    /// `<script>` and `<xslt>`, out of [`Cx::mediator`]'s frame (it recurses through nested
+    /// mediators, and an unoptimised build gives every arm its own stack slots).
+    #[inline(never)]
+    fn transformer(&mut self, el: El<'d, 'a>, name: &str) -> Option<Mediator> {
+        let kind = match name {
+            "script" => MediatorKind::Script(Box::new(self.script(el)?)),
+            _ => MediatorKind::Xslt(Box::new(self.xslt(el)?)),
+        };
+        Some(Mediator {
+            span: el.span,
+            kind,
+        })
+    }
+
     pub(crate) fn mediator(&mut self, el: El<'d, 'a>, parent: El<'d, 'a>) -> Option<Mediator> {
         let Some(name) = self.syn_name(el) else {
             self.err(
@@ -165,6 +181,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
             "rewrite" => MediatorKind::Rewrite(self.rewrite(el)?),
+            "script" | "xslt" => return self.transformer(el, name),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
