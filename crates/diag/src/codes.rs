@@ -93,4 +93,10 @@ codes! {
     E0232 = "synapse-expression-arity";
     // appended by the gateway's artifact deployment (`<api>` contexts)
     E0117 = "context-served-twice";
+    // appended by the throttle and cache mediators, and `rate_limit`
+    E0320 = "invalid-throttle-policy";
+    E0321 = "invalid-cache-setting";
+    W0320 = "cache-hash-generator-replaced";
+    W0321 = "cache-setting-ignored";
+    E0410 = "invalid-rate-limit";
 }

@@ -69,6 +69,7 @@ fn cached_engine() -> (tokio::runtime::Runtime, Engine) {
         invoker: Arc::new(NoNetwork),
         registry,
         clock: Arc::new(FixedClock(NOW)),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits::default(),
     };
     (rt, engine)
@@ -152,6 +153,7 @@ fn validate_accept(c: &mut Criterion) {
         invoker: Arc::new(NoNetwork),
         registry: Arc::new(MemoryRegistry::new()),
         clock: Arc::new(FixedClock(NOW)),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -45,6 +45,10 @@ pub(crate) struct State {
     pub inbound: std::collections::BTreeSet<String>,
     /// The program's `<localEntry>` texts (default-scope reads fall back to them).
     pub local_entries: Option<std::sync::Arc<HashMap<String, String>>>,
+    /// Places taken in `<throttle>` concurrency gates, freed when the message is dropped.
+    pub permits: Vec<crate::shared::Permit>,
+    /// A response to store by a collector `<cache>`.
+    pub cache_pending: Option<crate::shared::PendingStore>,
 }
 
 impl std::fmt::Debug for State {

@@ -38,6 +38,17 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "filter" => &["then", "else"],
         "enrich" => &["source", "target"],
         "makefault" => &["code", "reason", "node", "role", "detail"],
+        "throttle" => &["policy", "onAccept", "onReject"],
+        "cache" => &["protocol", "onCacheHit", "implementation"],
+        "protocol" => &[
+            "methods",
+            "headersToExcludeInHash",
+            "headersToIncludeInHash",
+            "responseCodes",
+            "enableCacheControl",
+            "includeAgeHeader",
+            "hashGenerator",
+        ],
         "endpoint" => &[
             "address",
             "http",

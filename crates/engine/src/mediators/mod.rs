@@ -6,6 +6,7 @@
 //! Adding a mediator: a module here (and its parser in `synaptic-syntax`'s `mediators/`), a
 //! variant of [`Op`], and one line in each `match` of this file.
 
+mod cache;
 mod call;
 mod direction;
 mod drop;
@@ -21,6 +22,7 @@ mod respond;
 mod send;
 mod sequence;
 mod switch;
+mod throttle;
 mod validate;
 mod variable;
 
@@ -71,6 +73,8 @@ pub(crate) enum Op {
     Variable(Box<variable::VariableOp>),
     Validate(Box<validate::ValidateOp>),
     Direction(direction::DirectionOp),
+    Throttle(Box<throttle::ThrottleOp>),
+    Cache(Box<cache::CacheOp>),
 }
 
 /// Compile a list of mediators into a new block.
@@ -120,6 +124,10 @@ pub(crate) fn node(
             Op::Variable(Box::new(op?))
         }
         ast::MediatorKind::Validate(v) => Op::Validate(Box::new(validate::compile(c, blocks, v)?)),
+        ast::MediatorKind::Throttle(t) => {
+            Op::Throttle(Box::new(throttle::compile(c, blocks, t, span)?))
+        }
+        ast::MediatorKind::Cache(x) => Op::Cache(Box::new(cache::compile(c, blocks, x, span)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
@@ -200,6 +208,8 @@ pub(crate) async fn run(
         Op::Variable(v) => next(variable::run(engine, v, ctx)),
         Op::Validate(v) => validate::run(engine, v, ctx, node.span),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
+        Op::Throttle(t) => throttle::run(engine, t, ctx).await,
+        Op::Cache(x) => cache::run(engine, x, ctx).await,
     }
 }
 
@@ -223,6 +233,8 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Variable(v) => variable::exprs(v, f),
         Op::Validate(v) => validate::exprs(v, f),
         Op::Direction(_) => {}
+        Op::Throttle(_) => {}
+        Op::Cache(_) => {}
     }
 }
 
@@ -247,6 +259,8 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Variable(v) => variable::syn_exprs(v, &mut out),
         Op::Validate(v) => validate::syn_exprs(v, &mut out),
         Op::Direction(_) => {}
+        Op::Throttle(_) => {}
+        Op::Cache(_) => {}
     }
     out
 }
@@ -272,5 +286,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Variable(_) => {}
         Op::Validate(v) => validate::registry_keys(v, keys),
         Op::Direction(_) => {}
+        Op::Throttle(t) => throttle::registry_keys(t, keys),
+        Op::Cache(_) => {}
     }
 }

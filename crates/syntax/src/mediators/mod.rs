@@ -6,6 +6,7 @@
 //! `mediators/`), a variant of [`MediatorKind`], its name in [`SUPPORTED`] and one line in
 //! [`Cx::mediator`]'s `match`.
 
+mod cache;
 mod call;
 mod direction;
 mod drop;
@@ -21,6 +22,7 @@ mod respond;
 mod send;
 mod sequence;
 mod switch;
+mod throttle;
 mod validate;
 mod variable;
 
@@ -49,6 +51,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "makefault",
     "validate",
     "variable",
+    "throttle",
+    "cache",
     "in",
     "out",
 ];
@@ -59,7 +63,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "bam",
     "bean",
     "builder",
-    "cache",
     "call-template",
     "callout",
     "class",
@@ -91,7 +94,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "spring",
     "store",
     "switch-case",
-    "throttle",
     "throwError",
     "transaction",
     "xquery",
@@ -163,6 +165,8 @@ impl<'d, 'a> Cx<'d, 'a> {
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
+            "throttle" => MediatorKind::Throttle(self.throttle(el)?),
+            "cache" => MediatorKind::Cache(self.cache(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
