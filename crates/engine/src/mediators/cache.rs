@@ -469,4 +469,230 @@ mod tests {
         e.truncate(e.len() - 2);
         assert_eq!(Stored::decode(e), None);
     }
+
+    // ===== whole mediations =====
+
+    use crate::{
+        compile, CompileOptions, Engine, FixedClock, InvokeError, Invoker, Limits, MemoryState,
+        OutboundRequest,
+    };
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A backend answering `n=<call number>` with the status of the request's `status` query.
+    #[derive(Default)]
+    struct Counting(AtomicU64);
+
+    #[async_trait::async_trait]
+    impl Invoker for Counting {
+        async fn invoke(&self, r: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            let status = r
+                .url
+                .split_once("status=")
+                .and_then(|(_, s)| s.get(..3))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(200);
+            let mut headers = http::HeaderMap::new();
+            headers.insert("content-type", "application/json".parse().unwrap());
+            headers.insert("x-backend", "yes".parse().unwrap());
+            if r.url.contains("nostore") {
+                headers.insert("cache-control", "no-store".parse().unwrap());
+            }
+            Ok(InboundResponse {
+                status,
+                headers,
+                body: Bytes::from(format!("{{\"n\":{n}}}")),
+            })
+        }
+    }
+
+    fn engine(cache: &str, clock: i64, state: Arc<MemoryState>) -> (Engine, Arc<Counting>) {
+        let xml = format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+              <sequence name="hit"><property name="from" value="onCacheHit"/><respond/></sequence>
+              <sequence name="s">
+                {cache}
+                <call><endpoint><address uri="http://backend.test/api"/></endpoint></call>
+                <cache collector="true"/>
+                <respond/>
+              </sequence>
+            </definitions>"#
+        );
+        let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
+        assert!(p.diagnostics.iter().all(|d| !d.is_error()), "{:?}", p.diagnostics);
+        let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        let backend = Arc::new(Counting::default());
+        let e = Engine {
+            program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
+            invoker: backend.clone(),
+            registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
+            clock: Arc::new(FixedClock(clock)),
+            state,
+            limits: Limits::default(),
+        };
+        (e, backend)
+    }
+
+    async fn send(e: &Engine, method: &str, uri: &str, body: &str) -> MessageContext {
+        let mut ctx = MessageContext::from_request(
+            method.parse().unwrap(),
+            uri,
+            http::HeaderMap::new(),
+            Bytes::from(body.to_string()),
+            None,
+        );
+        let flow = e.mediate("s", None, &mut ctx).await.unwrap();
+        assert_eq!(flow, Flow::Respond);
+        ctx
+    }
+
+    fn body(ctx: &mut MessageContext) -> String {
+        String::from_utf8(ctx.body_bytes().unwrap().0.to_vec()).unwrap()
+    }
+
+    /// CacheTestCase / CollectorTypeTestCase: the second identical request is answered from
+    /// the cache (same body, status and headers), without calling the backend.
+    #[tokio::test]
+    async fn a_hit_answers_without_the_backend_with_the_stored_response() {
+        let state = Arc::new(MemoryState::default());
+        let (e, backend) = engine(
+            r#"<cache collector="false" timeout="60"><protocol type="HTTP"><methods>GET</methods>
+               </protocol></cache>"#,
+            1_000_000,
+            state.clone(),
+        );
+        let mut a = send(&e, "GET", "/api?q=1", "").await;
+        let mut b = send(&e, "GET", "/api?q=1", "").await;
+        assert_eq!(backend.0.load(Ordering::SeqCst), 1);
+        assert_eq!(body(&mut a), body(&mut b));
+        assert_eq!(b.status, Some(200));
+        assert_eq!(b.headers.get("x-backend").unwrap(), "yes");
+        assert!(b.headers.get("age").is_none());
+        // another query is another entry
+        let mut c = send(&e, "GET", "/api?q=2", "").await;
+        assert_eq!(body(&mut c), r#"{"n":2}"#);
+        // the entry expires after its timeout (the store's clock)
+        let (later, backend2) = engine(
+            r#"<cache collector="false" timeout="0"/>"#,
+            1_000_000,
+            Arc::new(MemoryState::default()),
+        );
+        send(&later, "GET", "/api", "").await;
+        send(&later, "GET", "/api", "").await;
+        assert_eq!(backend2.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// CacheResponseCodeRegexTestCase, methods, maxMessageSize, no-store with
+    /// enableCacheControl: such responses are not stored.
+    #[tokio::test]
+    async fn responses_outside_the_rules_are_not_stored() {
+        for (cache, method, uri) in [
+            (
+                r#"<cache collector="false"><protocol type="HTTP"><responseCodes>2[0-9][0-9]</responseCodes></protocol></cache>"#,
+                "GET",
+                "/api?status=500",
+            ),
+            (
+                r#"<cache collector="false"><protocol type="HTTP"><methods>GET</methods></protocol></cache>"#,
+                "POST",
+                "/api",
+            ),
+            (r#"<cache collector="false" maxMessageSize="3"/>"#, "GET", "/api"),
+            (
+                r#"<cache collector="false"><protocol type="HTTP"><enableCacheControl>true</enableCacheControl></protocol></cache>"#,
+                "GET",
+                "/api?nostore",
+            ),
+        ] {
+            let (e, backend) = engine(cache, 5, Arc::new(MemoryState::default()));
+            send(&e, method, uri, "{}").await;
+            send(&e, method, uri, "{}").await;
+            assert_eq!(backend.0.load(Ordering::SeqCst), 2, "{cache} {method} {uri}");
+        }
+        // a status the pattern matches is stored
+        let (e, backend) = engine(
+            r#"<cache collector="false"><protocol type="HTTP"><responseCodes>5..</responseCodes></protocol></cache>"#,
+            5,
+            Arc::new(MemoryState::default()),
+        );
+        send(&e, "GET", "/api?status=503", "").await;
+        let b = send(&e, "GET", "/api?status=503", "").await;
+        assert_eq!(backend.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.status, Some(503));
+    }
+
+    /// POST bodies are hashed; excluded headers are not; onCacheHit runs instead of the rest.
+    #[tokio::test]
+    async fn hash_reads_body_and_headers_and_on_cache_hit_runs() {
+        let (e, backend) = engine(
+            r#"<cache collector="false"><protocol type="HTTP">
+                 <headersToExcludeInHash>x-request-id</headersToExcludeInHash>
+                 <includeAgeHeader>true</includeAgeHeader></protocol>
+               <onCacheHit sequence="hit"/></cache>"#,
+            7,
+            Arc::new(MemoryState::default()),
+        );
+        send(&e, "POST", "/api", r#"{"a":1}"#).await;
+        send(&e, "POST", "/api", r#"{"a":2}"#).await;
+        assert_eq!(backend.0.load(Ordering::SeqCst), 2);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-request-id", "abc".parse().unwrap());
+        let mut ctx = MessageContext::from_request(
+            http::Method::POST,
+            "/api",
+            headers,
+            Bytes::from_static(br#"{"a":1}"#),
+            None,
+        );
+        e.mediate("s", None, &mut ctx).await.unwrap();
+        assert_eq!(backend.0.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            ctx.properties.default.get("from").and_then(value_string).as_deref(),
+            Some("onCacheHit")
+        );
+        assert_eq!(ctx.headers.get("age").unwrap(), "0");
+        assert_eq!(body(&mut ctx), r#"{"n":1}"#);
+        // another header value is another request
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-tenant", "t2".parse().unwrap());
+        let mut ctx = MessageContext::from_request(
+            http::Method::POST,
+            "/api",
+            headers,
+            Bytes::from_static(br#"{"a":1}"#),
+            None,
+        );
+        e.mediate("s", None, &mut ctx).await.unwrap();
+        assert_eq!(backend.0.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn lint_reports_bad_settings_and_replaced_hash_generators() {
+        let p = synaptic_syntax::parse_artifact(
+            synaptic_diag::SourceId(0),
+            r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+                <cache collector="maybe"/>
+                <cache collector="false" timeout="soon"/>
+                <cache collector="false"><protocol type="HTTP"><methods>GET,FETCH</methods></protocol></cache>
+              </sequence>"#,
+        );
+        let codes_seen: Vec<_> = p.diagnostics.iter().map(|d| d.code).collect();
+        assert!(codes_seen.contains(&codes::E0106), "{codes_seen:?}");
+        assert_eq!(codes_seen.iter().filter(|c| **c == codes::E0321).count(), 2);
+        let p = synaptic_syntax::parse_artifact(
+            synaptic_diag::SourceId(0),
+            r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+                <cache id="c" scope="per-host" collector="false" hashGenerator="org.wso2.caching.digest.REQUESTHASHGenerator" timeout="100">
+                  <implementation type="memory" maxSize="10"/>
+                </cache>
+                <cache collector="false"><protocol type="HTTP"><responseCodes>([</responseCodes></protocol></cache>
+              </sequence>"#,
+        );
+        assert!(p.diagnostics.iter().all(|d| !d.is_error()), "{:?}", p.diagnostics);
+        let (_, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        let codes_seen: Vec<_> = diags.iter().map(|d| d.code).collect();
+        assert!(codes_seen.contains(&codes::W0320), "{codes_seen:?}");
+        assert!(codes_seen.contains(&codes::W0321), "{codes_seen:?}");
+        assert!(codes_seen.contains(&codes::E0208), "{codes_seen:?}");
+    }
 }

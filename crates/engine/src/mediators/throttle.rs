@@ -619,4 +619,167 @@ mod tests {
             assert!(e.contains(reason), "{policy}: {e}");
         }
     }
+
+    // ===== whole mediations =====
+
+    use crate::{
+        compile, CompileOptions, Engine, FixedClock, Flow, InboundResponse, InvokeError, Invoker,
+        Limits, MemoryState, MessageContext, OutboundRequest,
+    };
+
+    struct NoNet;
+
+    #[async_trait::async_trait]
+    impl Invoker for NoNet {
+        async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+            Err(InvokeError::Connect("no network here".into()))
+        }
+    }
+
+    fn engine(xml: &str) -> Engine {
+        let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), xml);
+        assert!(p.diagnostics.iter().all(|d| !d.is_error()), "{:?}", p.diagnostics);
+        let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        Engine {
+            program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
+            invoker: Arc::new(NoNet),
+            registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
+            clock: Arc::new(FixedClock(1_700_000_000_000)),
+            state: Arc::new(MemoryState::default()),
+            limits: Limits::default(),
+        }
+    }
+
+    fn request(ip: &str) -> MessageContext {
+        let mut ctx = MessageContext::from_request(
+            http::Method::GET,
+            "/x",
+            http::HeaderMap::new(),
+            bytes::Bytes::new(),
+            None,
+        );
+        ctx.properties
+            .axis2
+            .insert("REMOTE_ADDR".into(), Value::String(ip.into()));
+        ctx
+    }
+
+    fn verdict(ctx: &MessageContext) -> Option<String> {
+        ctx.properties.default.get("verdict").and_then(value_string)
+    }
+
+    /// ThrottleMediatorTest.testMediate: a policy from a local entry; 192.168.8.212 falls in
+    /// the range 200–222 (3 per 800 s, 10 s prohibited): the 4th to 6th messages are refused.
+    #[tokio::test]
+    async fn policy_from_a_local_entry_refuses_the_fourth_message_of_a_range() {
+        let e = engine(&format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+              <localEntry key="throttlepolicy"><wsp:Policy {NS}><throttle:MediatorThrottleAssertion>
+                <wsp:Policy><throttle:ID throttle:type="IP">192.168.8.200-192.168.8.222</throttle:ID>
+                  <wsp:Policy><throttle:Control><wsp:Policy>
+                    <throttle:MaximumCount>3</throttle:MaximumCount>
+                    <throttle:UnitTime>800000</throttle:UnitTime>
+                    <throttle:ProhibitTimePeriod wsp:Optional="true">10000</throttle:ProhibitTimePeriod>
+                  </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>
+              </throttle:MediatorThrottleAssertion></wsp:Policy></localEntry>
+              <sequence name="s">
+                <throttle id="A">
+                  <policy key="throttlepolicy"/>
+                  <onAccept><property name="verdict" value="accept"/></onAccept>
+                  <onReject><property name="verdict" value="reject"/></onReject>
+                </throttle>
+                <property name="after" value="yes"/>
+              </sequence>
+            </definitions>"#
+        ));
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            let mut ctx = request("192.168.8.212");
+            let flow = e.mediate("s", None, &mut ctx).await.unwrap();
+            assert_eq!(flow, Flow::Continue);
+            // mediation goes on after the throttle either way
+            assert!(ctx.properties.default.contains_key("after"));
+            seen.push(verdict(&ctx).unwrap());
+        }
+        assert_eq!(seen, ["accept", "accept", "accept", "reject", "reject", "reject"]);
+        // another caller of the range shares the range's counter; one outside has no rule
+        let mut ctx = request("192.168.8.200");
+        e.mediate("s", None, &mut ctx).await.unwrap();
+        assert_eq!(verdict(&ctx).as_deref(), Some("reject"));
+        let mut ctx = request("10.0.0.1");
+        e.mediate("s", None, &mut ctx).await.unwrap();
+        assert_eq!(verdict(&ctx).as_deref(), Some("accept"));
+    }
+
+    /// ThrottleMediatorTest's concurrency policy and MI's ConcurrencyThrottlingMaxAccessOneTest:
+    /// messages in flight beyond MaximumConcurrentAccess are refused; an answered message frees
+    /// its place. Without onReject a refused message is dropped.
+    #[tokio::test]
+    async fn concurrency_refuses_beyond_the_limit_until_a_message_is_answered() {
+        let e = engine(&format!(
+            r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+                <throttle id="concurrency-unit-test">
+                  <policy><wsp:Policy {NS}><throttle:MediatorThrottleAssertion>
+                    <throttle:MaximumConcurrentAccess>4</throttle:MaximumConcurrentAccess>
+                  </throttle:MediatorThrottleAssertion></wsp:Policy></policy>
+                </throttle>
+                <property name="verdict" value="accept"/>
+              </sequence>"#
+        ));
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut ctx = request("127.0.0.1");
+            assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Continue);
+            held.push(ctx);
+        }
+        let mut ctx = request("127.0.0.1");
+        assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Drop);
+        assert_eq!(verdict(&ctx), None);
+        held.pop();
+        let mut ctx = request("127.0.0.1");
+        assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Continue);
+    }
+
+    #[tokio::test]
+    async fn deny_runs_the_on_reject_sequence_and_responses_pass() {
+        let e = engine(&format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+              <sequence name="rejected"><property name="verdict" value="reject"/><drop/></sequence>
+              <sequence name="s">
+                <throttle id="B" onReject="rejected">
+                  <policy><wsp:Policy {NS}><throttle:MediatorThrottleAssertion>
+                    <wsp:Policy><throttle:ID throttle:type="IP">other</throttle:ID>
+                      <wsp:Policy><throttle:Deny/></wsp:Policy></wsp:Policy>
+                  </throttle:MediatorThrottleAssertion></wsp:Policy></policy>
+                </throttle>
+                <property name="verdict" value="accept"/>
+              </sequence>
+            </definitions>"#
+        ));
+        let mut ctx = request("10.9.9.9");
+        assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Drop);
+        assert_eq!(verdict(&ctx).as_deref(), Some("reject"));
+        // a response passes untouched
+        let mut ctx = request("10.9.9.9");
+        ctx.response = true;
+        assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Continue);
+        assert_eq!(verdict(&ctx).as_deref(), Some("accept"));
+    }
+
+    #[test]
+    fn lint_reports_a_bad_policy_and_a_missing_id() {
+        let p = synaptic_syntax::parse_artifact(
+            synaptic_diag::SourceId(0),
+            r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+                <throttle id="x"><policy><wsp:Policy xmlns:wsp="w"><nothing/></wsp:Policy></policy></throttle>
+              </sequence>"#,
+        );
+        let (_, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        assert!(diags.iter().any(|d| d.code == codes::E0320), "{diags:?}");
+        let p = synaptic_syntax::parse_artifact(
+            synaptic_diag::SourceId(0),
+            r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s"><throttle/></sequence>"#,
+        );
+        assert!(p.diagnostics.iter().any(|d| d.code == codes::E0105), "{:?}", p.diagnostics);
+    }
 }
