@@ -26,6 +26,7 @@ pub mod registry;
 pub mod reload;
 pub mod routing;
 pub mod server;
+pub mod shared_state;
 pub mod strict;
 pub mod telemetry;
 #[cfg(test)]

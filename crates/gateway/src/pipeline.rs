@@ -296,6 +296,7 @@ impl Gateway {
                 head.headers,
                 bytes,
             ));
+            set_remote_addr(c, rq.peer);
             if let Some(inseq) = &flows.inflow {
                 // a `<send>` to an endpoint in the in-flow: the out-flow runs on its response
                 let outseq = flows.outflow.as_deref();
@@ -715,6 +716,7 @@ impl Gateway {
             invoker: self.inner.invoker.clone(),
             registry: self.inner.registry.clone(),
             clock: self.inner.clock.clone(),
+            state: self.inner.state.clone(),
             limits: plan.limits,
         })
     }
@@ -901,9 +903,21 @@ pub(crate) fn upstream_error_name(e: &UpstreamError) -> &'static str {
 fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageContext> {
     let h = head?;
     let principal = rq.principal.take();
-    Some(new_context(
+    let mut ctx = new_context(
         &rq.route, principal, h.subject, h.method, &h.uri, h.headers, h.body,
-    ))
+    );
+    set_remote_addr(&mut ctx, rq.peer);
+    Some(ctx)
+}
+
+/// `REMOTE_ADDR` (axis2 scope): the client's address, as Synapse's transport sets it (the
+/// throttle mediator's caller when no `X-Forwarded-For` names one).
+fn set_remote_addr(ctx: &mut MessageContext, peer: Option<SocketAddr>) {
+    if let Some(p) = peer {
+        ctx.properties
+            .axis2
+            .insert("REMOTE_ADDR".into(), Value::String(p.ip().to_string()));
+    }
 }
 
 /// The request to the API's endpoint: its URL with the path after the context and the query.
