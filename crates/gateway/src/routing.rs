@@ -349,6 +349,7 @@ mod tests {
 
     fn res(methods: &[&str], tpl: Option<&str>, map: Option<&str>) -> ResourceConfig {
         ResourceConfig {
+            rate_limit: None,
             methods: methods.iter().map(|s| s.to_string()).collect(),
             uri_template: tpl.map(Into::into),
             url_mapping: map.map(Into::into),
