@@ -98,5 +98,5 @@ codes! {
     E0321 = "invalid-cache-setting";
     W0320 = "cache-hash-generator-replaced";
     W0321 = "cache-setting-ignored";
-    E0410 = "invalid-rate-limit";
+    W0322 = "throttle-policy-without-assertion";
 }

@@ -289,7 +289,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
                     let mut p: Vec<At<'_>> = path.to_vec();
                     p.push(At::Key(field));
                     diags.push(Diagnostic::error(
-                        codes::E0410,
+                        codes::E0402,
                         span(&p),
                         format!("API {:?}: rate_limit: {m}", a.name),
                     ));

@@ -67,16 +67,26 @@ fn child<'e>(e: &'e Element, name: &str) -> Option<&'e Element> {
     e.child_elements().find(|c| local(c) == name)
 }
 
-/// Read a policy (the `wsp:Policy`, or the assertion itself).
-pub(crate) fn parse_policy(xml: &str) -> Result<Policy, String> {
+/// The namespace of the throttle assertions.
+const THROTTLE_NS: &str = "http://www.wso2.org/products/wso2commons/throttle";
+
+fn is_assertion(e: &Element) -> bool {
+    e.name.ns == THROTTLE_NS
+        && matches!(local(e), "MediatorThrottleAssertion" | "ThrottleAssertion")
+}
+
+/// Read a policy (the `wsp:Policy`, or the assertion itself). `None`: the policy holds no
+/// throttle assertion (in the throttle namespace), and so throttles nothing, as in Synapse.
+pub(crate) fn parse_policy(xml: &str) -> Result<Option<Policy>, String> {
     let root =
         synaptic_payload::xml::parse(xml).map_err(|e| format!("the policy is not XML: {e}"))?;
-    let assertion = if matches!(local(&root), "MediatorThrottleAssertion" | "ThrottleAssertion") {
+    let assertion = if is_assertion(&root) {
         &root
     } else {
-        root.child_elements()
-            .find(|c| matches!(local(c), "MediatorThrottleAssertion" | "ThrottleAssertion"))
-            .ok_or("no throttle:MediatorThrottleAssertion in the policy")?
+        match root.child_elements().find(|c| is_assertion(c)) {
+            Some(a) => a,
+            None => return Ok(None),
+        }
     };
     let mut p = Policy::default();
     for c in assertion.child_elements() {
@@ -123,7 +133,7 @@ pub(crate) fn parse_policy(xml: &str) -> Result<Policy, String> {
             _ => {}
         }
     }
-    Ok(p)
+    Ok(Some(p))
 }
 
 /// The first control under a caller (the first alternative of a `wsp:ExactlyOne` wins).
@@ -300,7 +310,18 @@ fn branch(
     })
 }
 
-fn fixed(id: &str, policy: Policy) -> PolicySrc {
+fn fixed(c: &mut Compiler<'_>, id: &str, policy: Option<Policy>, at: Span) -> PolicySrc {
+    let Some(policy) = policy else {
+        c.warn(
+            codes::W0322,
+            at,
+            format!(
+                "throttle policy: no throttle:MediatorThrottleAssertion in the namespace \
+                 {THROTTLE_NS}; nothing is throttled (as in Synapse)"
+            ),
+        );
+        return PolicySrc::None;
+    };
     let gate = policy.max_concurrent.map(|n| Gate::of(id, n));
     PolicySrc::Fixed {
         policy: Arc::new(policy),
@@ -317,7 +338,7 @@ pub(crate) fn compile(
     let id = t.id.value.trim().to_string();
     let policy = if let Some(p) = &t.policy {
         match parse_policy(&p.value) {
-            Ok(pol) => fixed(&id, pol),
+            Ok(pol) => fixed(c, &id, pol, p.span),
             Err(m) => {
                 c.err(codes::E0320, p.span, format!("throttle policy: {m}"));
                 PolicySrc::None
@@ -326,7 +347,7 @@ pub(crate) fn compile(
     } else if let Some(k) = &t.policy_key {
         match c.local_entries.get(&k.value).cloned() {
             Some(text) => match parse_policy(&text) {
-                Ok(pol) => fixed(&id, pol),
+                Ok(pol) => fixed(c, &id, pol, k.span),
                 Err(m) => {
                     c.err(
                         codes::E0320,
@@ -379,13 +400,14 @@ fn policy_of(
             let policy = match guard.as_ref() {
                 Some((t, p)) if *t == text => p.clone(),
                 _ => {
-                    let p = Arc::new(parse_policy(&text).map_err(|m| {
+                    let parsed = parse_policy(&text).map_err(|m| {
                         MediationError::internal(
                             ErrorKind::Registry,
                             format!("Error processing the throttling policy `{key}`: {m}"),
                         )
                         .at(op.at)
-                    })?);
+                    })?;
+                    let p = Arc::new(parsed.unwrap_or_default());
                     *guard = Some((text, p.clone()));
                     p
                 }
@@ -553,8 +575,8 @@ mod tests {
                 </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>
             </throttle:MediatorThrottleAssertion></wsp:Policy>"#
         );
-        let a = parse_policy(&normalised).unwrap();
-        let b = parse_policy(&nested).unwrap();
+        let a = parse_policy(&normalised).unwrap().unwrap();
+        let b = parse_policy(&nested).unwrap().unwrap();
         assert_eq!(a, b);
         assert_eq!(a.max_concurrent, Some(10));
         assert_eq!(
@@ -582,6 +604,7 @@ mod tests {
                 <wsp:Policy><throttle:Deny/></wsp:Policy></wsp:Policy>
             </throttle:MediatorThrottleAssertion></wsp:Policy>"#
         ))
+        .unwrap()
         .unwrap();
         assert_eq!(p.match_ip("10.1.2.9").unwrap().access, Access::Allow);
         assert_eq!(p.match_ip("10.1.2.7").unwrap().access, Access::Deny);
@@ -596,26 +619,31 @@ mod tests {
 
     #[test]
     fn invalid_policies_are_refused_with_a_reason() {
+        // InvalidThrottlingPolicyTest: an assertion in another namespace throttles nothing
+        let other_ns = r#"<wsp:Policy xmlns:wsp="w" xmlns:throttle="http://www.wso2.org/products/google/throttle"><throttle:MediatorThrottleAssertion/></wsp:Policy>"#;
+        assert_eq!(parse_policy(other_ns), Ok(None));
+        assert_eq!(parse_policy("<nope/>"), Ok(None));
+        let t = THROTTLE_NS;
         for (policy, reason) in [
-            ("<nope/>", "MediatorThrottleAssertion"),
+            ("<nope".to_string(), "not XML"),
             (
-                r#"<throttle:MediatorThrottleAssertion xmlns:throttle="t"><throttle:MaximumConcurrentAccess>ten</throttle:MaximumConcurrentAccess></throttle:MediatorThrottleAssertion>"#,
+                format!(r#"<throttle:MediatorThrottleAssertion xmlns:throttle="{t}"><throttle:MaximumConcurrentAccess>ten</throttle:MaximumConcurrentAccess></throttle:MediatorThrottleAssertion>"#),
                 "not a whole number",
             ),
             (
-                r#"<a:MediatorThrottleAssertion xmlns:a="t" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID><w:Policy><a:Control><w:Policy><a:MaximumCount>3</a:MaximumCount></w:Policy></a:Control></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#,
+                format!(r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID><w:Policy><a:Control><w:Policy><a:MaximumCount>3</a:MaximumCount></w:Policy></a:Control></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#),
                 "mandatory",
             ),
             (
-                r#"<a:MediatorThrottleAssertion xmlns:a="t" xmlns:w="w"><w:Policy><a:ID a:type="ROLE">x</a:ID><w:Policy><a:Allow/></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#,
+                format!(r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="ROLE">x</a:ID><w:Policy><a:Allow/></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#),
                 "unsupported throttle type",
             ),
             (
-                r#"<a:MediatorThrottleAssertion xmlns:a="t" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID></w:Policy></a:MediatorThrottleAssertion>"#,
+                format!(r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID></w:Policy></a:MediatorThrottleAssertion>"#),
                 "no control",
             ),
         ] {
-            let e = parse_policy(policy).unwrap_err();
+            let e = parse_policy(&policy).unwrap_err();
             assert!(e.contains(reason), "{policy}: {e}");
         }
     }
@@ -774,8 +802,22 @@ mod tests {
                 <throttle id="x"><policy><wsp:Policy xmlns:wsp="w"><nothing/></wsp:Policy></policy></throttle>
               </sequence>"#,
         );
-        let (_, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        assert!(diags.iter().any(|d| d.code == codes::W0322), "{diags:?}");
+        assert!(prog.is_some(), "a policy without an assertion still deploys");
+        let p = synaptic_syntax::parse_artifact(
+            synaptic_diag::SourceId(0),
+            &format!(
+                r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+                <throttle id="x"><policy><wsp:Policy {NS}><throttle:MediatorThrottleAssertion>
+                  <throttle:MaximumConcurrentAccess>many</throttle:MaximumConcurrentAccess>
+                </throttle:MediatorThrottleAssertion></wsp:Policy></policy></throttle>
+              </sequence>"#
+            ),
+        );
+        let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
         assert!(diags.iter().any(|d| d.code == codes::E0320), "{diags:?}");
+        assert!(prog.is_none());
         let p = synaptic_syntax::parse_artifact(
             synaptic_diag::SourceId(0),
             r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s"><throttle/></sequence>"#,
