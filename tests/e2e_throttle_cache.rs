@@ -84,7 +84,14 @@ async fn throttle_limit_holds_across_two_gateways_sharing_redis() {
     let a = Arc::new(start_gateway(&config(Some(&redis.url())), &files).await);
     let b = Arc::new(start_gateway(&config(Some(&redis.url())), &files).await);
     let http = client();
-    let tasks: Vec<_> = (0..150)
+    // one request each first: both gateways are connected to Redis before the burst
+    let mut accepted = 0;
+    for gw in [&a, &b] {
+        let r = http.get(gw.url("/t/x")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        accepted += 1;
+    }
+    let tasks: Vec<_> = (0..149)
         .flat_map(|_| [a.clone(), b.clone()])
         .map(|gw| {
             let http = http.clone();
@@ -94,7 +101,6 @@ async fn throttle_limit_holds_across_two_gateways_sharing_redis() {
             })
         })
         .collect();
-    let mut accepted = 0;
     let mut rejected = 0;
     for t in tasks {
         match t.await.unwrap() {

@@ -670,6 +670,23 @@ mod tests {
     use BodyMode::*;
 
     /// Every combination of the facts that change the decision, with its expected phases.
+    /// A rate-limited route is never the plain pass-through: the request is counted first.
+    #[test]
+    fn a_rate_limit_makes_a_route_not_plain() {
+        let plain = Facts {
+            endpoint: true,
+            ..Facts::default()
+        };
+        assert!(decide(plain).is_plain());
+        let limited = decide(Facts {
+            rate_limit: true,
+            ..plain
+        });
+        assert!(!limited.is_plain());
+        assert_eq!(limited.body, BodyMode::Stream);
+        assert!(!limited.grpc().is_plain());
+    }
+
     #[test]
     fn decision_table() {
         type In = (bool, bool, bool, bool, bool, bool, bool);
@@ -712,6 +729,7 @@ mod tests {
                 endpoint_security: es,
                 wire,
                 buffer: false,
+                rate_limit: false,
             };
             let n = decide(facts);
             assert_eq!(

@@ -9,8 +9,8 @@
 //!   are never lost. The script reads Redis's own clock (`TIME`), so gateways whose clocks
 //!   differ still agree on the windows.
 //! * Cache entries: `SET key value PX ttl`, `GET key`.
-//! * Every operation has a short timeout; a failure drops the connection so the next one
-//!   reconnects. Never `KEYS`.
+//! * Connected when the gateway starts; every operation has a 1 s timeout (3 s to connect); a
+//!   failure drops the connection so the next one reconnects. Never `KEYS`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,7 +133,7 @@ impl RedisState {
             client,
             conn: Mutex::new(None),
             prefix: format!("{prefix}:state"),
-            op_timeout: Duration::from_millis(500),
+            op_timeout: Duration::from_millis(1000),
             redacted_url: redact_url(&r.url),
             hit: redis::Script::new(HIT),
             metrics,
@@ -155,7 +155,7 @@ impl RedisState {
             .set_number_of_retries(1)
             .set_max_delay(200);
         let made = tokio::time::timeout(
-            self.op_timeout * 2,
+            self.op_timeout * 3,
             ConnectionManager::new_with_config(self.client.clone(), cfg),
         )
         .await
@@ -246,7 +246,19 @@ pub fn build(
 ) -> Result<Arc<dyn SharedState>, StateError> {
     let cm = CacheMetrics::new(m);
     match redis {
-        Some(r) => Ok(Arc::new(RedisState::new(r, cm)?)),
+        Some(r) => {
+            let state = Arc::new(RedisState::new(r, cm)?);
+            // connect now, not under the first burst of requests (a failure is retried then)
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let s = state.clone();
+                rt.spawn(async move {
+                    if let Err(e) = s.connection().await {
+                        tracing::warn!(error = %e, "redis (shared state) not reachable yet");
+                    }
+                });
+            }
+            Ok(state)
+        }
         None => {
             let mem = Arc::new(
                 MemoryState::default().with_events(Arc::new(move |e| cm.record(e))),
