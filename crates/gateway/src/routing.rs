@@ -342,6 +342,7 @@ mod tests {
             resource: Vec::new(),
             endpoint_security: None,
             request_buffering: false,
+            rate_limit: None,
             protocol: Default::default(),
             backend_protocol: Default::default(),
         }
