@@ -195,7 +195,10 @@ async fn the_in_memory_cache_answers_and_counts_in_metrics() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(metric(&http, &gw, "synaptic_cache_hits_total").await, 2.0);
     assert_eq!(metric(&http, &gw, "synaptic_cache_misses_total").await, 1.0);
-    assert_eq!(metric(&http, &gw, "synaptic_cache_evictions_total").await, 0.0);
+    assert_eq!(
+        metric(&http, &gw, "synaptic_cache_evictions_total").await,
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,10 +234,7 @@ uri_template = "/free"
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["ratelimit-policy"], "\"default\";q=3;w=60");
         let rl = r.headers()["ratelimit"].to_str().unwrap().to_string();
-        assert!(
-            rl.starts_with(&format!("\"default\";r={left};t=")),
-            "{rl}"
-        );
+        assert!(rl.starts_with(&format!("\"default\";r={left};t=")), "{rl}");
         assert!(r.headers().get("retry-after").is_none());
     }
     let r = http
@@ -244,7 +244,11 @@ uri_template = "/free"
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(r.headers()["ratelimit"]
         .to_str()
@@ -252,7 +256,11 @@ uri_template = "/free"
         .starts_with("\"default\";r=0;t="));
     let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(body["fault"]["code"], 429001);
-    assert_eq!(backend.count(), 3, "the refused request never reached the backend");
+    assert_eq!(
+        backend.count(),
+        3,
+        "the refused request never reached the backend"
+    );
     // another key is another caller; a resource without a limit is not counted
     let r = http
         .get(gw.url("/l/r"))

@@ -239,7 +239,10 @@ fn throttle_accept(c: &mut Criterion) {
         </sequence>"#,
     );
     let mut headers = http::HeaderMap::new();
-    headers.insert("x-forwarded-for", http::HeaderValue::from_static("10.1.2.3"));
+    headers.insert(
+        "x-forwarded-for",
+        http::HeaderValue::from_static("10.1.2.3"),
+    );
     c.bench_function("throttle accept (in-memory counter)", |b| {
         b.iter(|| {
             rt.block_on(async {

@@ -42,9 +42,7 @@ pub use context::hop_by_hop;
 pub use convert::PropertyType;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use redact::{redact_header_value, redact_text};
-pub use shared::{
-    CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window,
-};
+pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
 pub use uri::{expand_uri_template, join_rest_postfix};
 
 // ===== compile =====

@@ -137,7 +137,8 @@ type Slot = Arc<Mutex<(i64, u64, i64)>>;
 #[derive(Clone)]
 struct Entry {
     value: Bytes,
-    expires_at: std::time::Instant,
+    /// Epoch milliseconds (the store's clock).
+    expires_at: i64,
 }
 
 #[derive(Clone)]
@@ -161,8 +162,13 @@ impl quick_cache::Lifecycle<String, Entry> for Evictions {
     }
 }
 
-type EntryCache =
-    quick_cache::sync::Cache<String, Entry, EntryWeight, quick_cache::DefaultHashBuilder, Evictions>;
+type EntryCache = quick_cache::sync::Cache<
+    String,
+    Entry,
+    EntryWeight,
+    quick_cache::DefaultHashBuilder,
+    Evictions,
+>;
 
 /// Limits of [`MemoryState`].
 #[derive(Clone, Copy, Debug)]
@@ -189,6 +195,8 @@ pub struct MemoryState {
     cache: EntryCache,
     evictions: Evictions,
     events: Option<Arc<dyn Fn(CacheEvent) + Send + Sync>>,
+    /// When cached entries expire.
+    clock: Arc<dyn crate::Clock>,
 }
 
 impl std::fmt::Debug for MemoryState {
@@ -221,6 +229,7 @@ impl MemoryState {
             ),
             evictions,
             events: None,
+            clock: Arc::new(crate::SystemClock),
         }
     }
 
@@ -264,7 +273,7 @@ impl SharedState for MemoryState {
 
     async fn cache_get(&self, key: &str) -> Result<Option<Bytes>, StateError> {
         match self.cache.get(key) {
-            Some(e) if e.expires_at > std::time::Instant::now() => Ok(Some(e.value)),
+            Some(e) if e.expires_at > self.clock.now_ms() => Ok(Some(e.value)),
             Some(_) => {
                 self.cache.remove(key);
                 Ok(None)
@@ -274,7 +283,10 @@ impl SharedState for MemoryState {
     }
 
     async fn cache_put(&self, key: &str, value: Bytes, ttl_ms: u64) -> Result<(), StateError> {
-        let expires_at = std::time::Instant::now() + std::time::Duration::from_millis(ttl_ms);
+        let expires_at = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
         self.cache
             .insert(key.to_string(), Entry { value, expires_at });
         Ok(())
@@ -385,7 +397,9 @@ mod tests {
     #[test]
     fn window_admits_max_then_blocks_until_its_end() {
         let m = MemoryState::default();
-        let r: Vec<bool> = (0..5).map(|i| m.hit_now("k", W, 10_000 + i).allowed).collect();
+        let r: Vec<bool> = (0..5)
+            .map(|i| m.hit_now("k", W, 10_000 + i).allowed)
+            .collect();
         assert_eq!(r, [true, true, true, false, false]);
         let h = m.hit_now("k", W, 10_500);
         assert!(!h.allowed);
@@ -487,7 +501,9 @@ mod tests {
             max_counters: 100,
             max_cache_bytes: 64 * 1024,
         });
-        m.cache_put("a", Bytes::from_static(b"x"), 60_000).await.unwrap();
+        m.cache_put("a", Bytes::from_static(b"x"), 60_000)
+            .await
+            .unwrap();
         assert_eq!(m.cache_get("a").await.unwrap().as_deref(), Some(&b"x"[..]));
         m.cache_put("b", Bytes::from_static(b"y"), 0).await.unwrap();
         assert_eq!(m.cache_get("b").await.unwrap(), None);

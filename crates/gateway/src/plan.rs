@@ -282,7 +282,10 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             buffer: a.request_buffering,
             rate_limit: false,
         };
-        let limit = |id: String, c: &crate::rate_limit::RateLimitConfig, path: &[At<'_>], diags: &mut Vec<Diagnostic>| {
+        let limit = |id: String,
+                     c: &crate::rate_limit::RateLimitConfig,
+                     path: &[At<'_>],
+                     diags: &mut Vec<Diagnostic>| {
             match crate::rate_limit::RateLimit::compile(id, c, a.is_oauth2_secured()) {
                 Ok(rl) => Some(Arc::new(rl)),
                 Err((field, m)) => {

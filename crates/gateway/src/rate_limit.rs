@@ -117,9 +117,7 @@ impl RateLimit {
                 _ => {
                     return Err((
                         "key",
-                        format!(
-                            "key = {k:?}: expected \"ip\", \"client_id\" or \"header:<name>\""
-                        ),
+                        format!("key = {k:?}: expected \"ip\", \"client_id\" or \"header:<name>\""),
                     ))
                 }
             },

@@ -260,9 +260,7 @@ pub fn build(
             Ok(state)
         }
         None => {
-            let mem = Arc::new(
-                MemoryState::default().with_events(Arc::new(move |e| cm.record(e))),
-            );
+            let mem = Arc::new(MemoryState::default().with_events(Arc::new(move |e| cm.record(e))));
             let weak = Arc::downgrade(&mem);
             m.gauge_fn(
                 "synaptic_cache_evictions_total",

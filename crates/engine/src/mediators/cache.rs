@@ -114,7 +114,8 @@ pub(crate) fn compile(
         Some(ast::SeqBranch::Inline(ms)) => Hit::Block(block(c, blocks, ms)),
         Some(ast::SeqBranch::Key(k)) => Hit::Seq(c.resolve_seq(k)?),
     };
-    let lower = |v: &[String]| -> Vec<String> { v.iter().map(|h| h.to_ascii_lowercase()).collect() };
+    let lower =
+        |v: &[String]| -> Vec<String> { v.iter().map(|h| h.to_ascii_lowercase()).collect() };
     Some(CacheOp {
         collector: x.collector,
         name: x
@@ -326,10 +327,9 @@ pub(crate) async fn run(
         .await
         .map_err(|e| fault(format!("cache lookup failed: {e}"), op.at))?
         .and_then(Stored::decode);
-    ctx.properties.default.insert(
-        "requestHash".into(),
-        synaptic_expr::Value::String(hash),
-    );
+    ctx.properties
+        .default
+        .insert("requestHash".into(), synaptic_expr::Value::String(hash));
     let mut revalidate = None;
     if let Some(s) = found {
         if op.cache_control && must_revalidate(&s, ctx, now) {
@@ -414,7 +414,9 @@ async fn collect(
     }
     let (body, ct) = ctx.body_bytes()?;
     if p.max_size.is_some_and(|m| body.len() as u64 > m) {
-        tracing::debug!("Message size exceeds the upper bound for caching, request will not be cached");
+        tracing::debug!(
+            "Message size exceeds the upper bound for caching, request will not be cached"
+        );
         return Ok(());
     }
     let mut headers: Vec<(String, Bytes)> = ctx
@@ -451,13 +453,19 @@ mod tests {
             status: 201,
             stored_ms: 1_700_000_000_123,
             headers: vec![
-                ("content-type".into(), Bytes::from_static(b"application/json")),
+                (
+                    "content-type".into(),
+                    Bytes::from_static(b"application/json"),
+                ),
                 ("x-a".into(), Bytes::from_static(b"1")),
             ],
             body: Bytes::from_static(b"{\"a\":1}"),
         };
         assert_eq!(Stored::decode(s.encode()), Some(s));
-        assert_eq!(Stored::decode(Bytes::from_static(b"hello world, not ours")), None);
+        assert_eq!(
+            Stored::decode(Bytes::from_static(b"hello world, not ours")),
+            None
+        );
         // a truncated entry
         let mut e = Stored {
             status: 200,
@@ -519,7 +527,11 @@ mod tests {
             </definitions>"#
         );
         let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
-        assert!(p.diagnostics.iter().all(|d| !d.is_error()), "{:?}", p.diagnostics);
+        assert!(
+            p.diagnostics.iter().all(|d| !d.is_error()),
+            "{:?}",
+            p.diagnostics
+        );
         let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
         let backend = Arc::new(Counting::default());
         let e = Engine {
@@ -597,7 +609,11 @@ mod tests {
                 "POST",
                 "/api",
             ),
-            (r#"<cache collector="false" maxMessageSize="3"/>"#, "GET", "/api"),
+            (
+                r#"<cache collector="false" maxMessageSize="3"/>"#,
+                "GET",
+                "/api",
+            ),
             (
                 r#"<cache collector="false"><protocol type="HTTP"><enableCacheControl>true</enableCacheControl></protocol></cache>"#,
                 "GET",
@@ -607,7 +623,11 @@ mod tests {
             let (e, backend) = engine(cache, 5, Arc::new(MemoryState::default()));
             send(&e, method, uri, "{}").await;
             send(&e, method, uri, "{}").await;
-            assert_eq!(backend.0.load(Ordering::SeqCst), 2, "{cache} {method} {uri}");
+            assert_eq!(
+                backend.0.load(Ordering::SeqCst),
+                2,
+                "{cache} {method} {uri}"
+            );
         }
         // a status the pattern matches is stored
         let (e, backend) = engine(
@@ -647,7 +667,11 @@ mod tests {
         e.mediate("s", None, &mut ctx).await.unwrap();
         assert_eq!(backend.0.load(Ordering::SeqCst), 2);
         assert_eq!(
-            ctx.properties.default.get("from").and_then(value_string).as_deref(),
+            ctx.properties
+                .default
+                .get("from")
+                .and_then(value_string)
+                .as_deref(),
             Some("onCacheHit")
         );
         assert_eq!(ctx.headers.get("age").unwrap(), "0");
@@ -688,7 +712,11 @@ mod tests {
                 <cache collector="false"><protocol type="HTTP"><responseCodes>([</responseCodes></protocol></cache>
               </sequence>"#,
         );
-        assert!(p.diagnostics.iter().all(|d| !d.is_error()), "{:?}", p.diagnostics);
+        assert!(
+            p.diagnostics.iter().all(|d| !d.is_error()),
+            "{:?}",
+            p.diagnostics
+        );
         let (_, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
         let codes_seen: Vec<_> = diags.iter().map(|d| d.code).collect();
         assert!(codes_seen.contains(&codes::W0320), "{codes_seen:?}");

@@ -120,7 +120,9 @@ pub(crate) fn parse_policy(xml: &str) -> Result<Option<Policy>, String> {
                     )
                 })?;
                 let (key, last) = match value.split_once('-') {
-                    Some((a, b)) if ty == "IP" => (a.trim().to_string(), Some(b.trim().to_string())),
+                    Some((a, b)) if ty == "IP" => {
+                        (a.trim().to_string(), Some(b.trim().to_string()))
+                    }
                     _ => (value, None),
                 };
                 let caller = Caller { key, last, access };
@@ -205,11 +207,7 @@ fn control(e: &Element) -> Result<Access, String> {
 }
 
 fn last_octet(s: &str) -> Option<u32> {
-    s.rsplit_once('.')
-        .map_or(s, |(_, h)| h)
-        .trim()
-        .parse()
-        .ok()
+    s.rsplit_once('.').map_or(s, |(_, h)| h).trim().parse().ok()
 }
 
 impl Policy {
@@ -380,11 +378,14 @@ fn fault(msg: impl Into<String>, at: Span) -> MediationError {
     MediationError::internal(ErrorKind::SharedState, msg).at(at)
 }
 
+/// A policy and its concurrency gate, if it limits concurrency.
+type PolicyAndGate = (Arc<Policy>, Option<Arc<Gate>>);
+
 /// The policy and its gate for this message.
 fn policy_of(
     op: &ThrottleOp,
     ctx: &MessageContext,
-) -> Result<Option<(Arc<Policy>, Option<Arc<Gate>>)>, MediationError> {
+) -> Result<Option<PolicyAndGate>, MediationError> {
     match &op.policy {
         PolicySrc::None => Ok(None),
         PolicySrc::Fixed { policy, gate } => Ok(Some((policy.clone(), gate.clone()))),
@@ -426,7 +427,12 @@ fn caller_ip(ctx: &MessageContext) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
         .filter(|v| !v.is_empty());
-    xff.or_else(|| ctx.properties.axis2.get("REMOTE_ADDR").and_then(value_string))
+    xff.or_else(|| {
+        ctx.properties
+            .axis2
+            .get("REMOTE_ADDR")
+            .and_then(value_string)
+    })
 }
 
 /// The caller's domain: `X-Forwarded-Host`, else `REMOTE_HOST`.
@@ -435,7 +441,12 @@ fn caller_domain(ctx: &MessageContext) -> Option<String> {
         .get("x-forwarded-host")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| ctx.properties.axis2.get("REMOTE_HOST").and_then(value_string))
+        .or_else(|| {
+            ctx.properties
+                .axis2
+                .get("REMOTE_HOST")
+                .and_then(value_string)
+        })
 }
 
 /// Whether the caller may pass the policy's rate.
@@ -509,7 +520,11 @@ pub(crate) async fn run(
         "synapse.is.concurrent.access.allowed".into(),
         Value::Boolean(allowed),
     );
-    let branch = if allowed { &op.on_accept } else { &op.on_reject };
+    let branch = if allowed {
+        &op.on_accept
+    } else {
+        &op.on_reject
+    };
     Ok(match branch {
         Some(Branch::Block(b)) => Step::Push(*b),
         Some(Branch::Seq(s)) => Step::PushSeq(*s),
@@ -587,7 +602,10 @@ mod tests {
                 block_ms: 10_000
             })
         );
-        assert_eq!(caller(&a, "192.168.8.201").as_deref(), Some("192.168.8.201"));
+        assert_eq!(
+            caller(&a, "192.168.8.201").as_deref(),
+            Some("192.168.8.201")
+        );
         assert_eq!(caller(&a, "192.168.8.223").as_deref(), Some("other"));
         assert_eq!(caller(&a, "10.0.0.1").as_deref(), Some("other"));
     }
@@ -627,19 +645,27 @@ mod tests {
         for (policy, reason) in [
             ("<nope".to_string(), "not XML"),
             (
-                format!(r#"<throttle:MediatorThrottleAssertion xmlns:throttle="{t}"><throttle:MaximumConcurrentAccess>ten</throttle:MaximumConcurrentAccess></throttle:MediatorThrottleAssertion>"#),
+                format!(
+                    r#"<throttle:MediatorThrottleAssertion xmlns:throttle="{t}"><throttle:MaximumConcurrentAccess>ten</throttle:MaximumConcurrentAccess></throttle:MediatorThrottleAssertion>"#
+                ),
                 "not a whole number",
             ),
             (
-                format!(r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID><w:Policy><a:Control><w:Policy><a:MaximumCount>3</a:MaximumCount></w:Policy></a:Control></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#),
+                format!(
+                    r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID><w:Policy><a:Control><w:Policy><a:MaximumCount>3</a:MaximumCount></w:Policy></a:Control></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#
+                ),
                 "mandatory",
             ),
             (
-                format!(r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="ROLE">x</a:ID><w:Policy><a:Allow/></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#),
+                format!(
+                    r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="ROLE">x</a:ID><w:Policy><a:Allow/></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#
+                ),
                 "unsupported throttle type",
             ),
             (
-                format!(r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID></w:Policy></a:MediatorThrottleAssertion>"#),
+                format!(
+                    r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="IP">other</a:ID></w:Policy></a:MediatorThrottleAssertion>"#
+                ),
                 "no control",
             ),
         ] {
@@ -666,7 +692,11 @@ mod tests {
 
     fn engine(xml: &str) -> Engine {
         let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), xml);
-        assert!(p.diagnostics.iter().all(|d| !d.is_error()), "{:?}", p.diagnostics);
+        assert!(
+            p.diagnostics.iter().all(|d| !d.is_error()),
+            "{:?}",
+            p.diagnostics
+        );
         let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
         Engine {
             program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
@@ -729,7 +759,10 @@ mod tests {
             assert!(ctx.properties.default.contains_key("after"));
             seen.push(verdict(&ctx).unwrap());
         }
-        assert_eq!(seen, ["accept", "accept", "accept", "reject", "reject", "reject"]);
+        assert_eq!(
+            seen,
+            ["accept", "accept", "accept", "reject", "reject", "reject"]
+        );
         // another caller of the range shares the range's counter; one outside has no rule
         let mut ctx = request("192.168.8.200");
         e.mediate("s", None, &mut ctx).await.unwrap();
@@ -757,7 +790,10 @@ mod tests {
         let mut held = Vec::new();
         for _ in 0..4 {
             let mut ctx = request("127.0.0.1");
-            assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Continue);
+            assert_eq!(
+                e.mediate("s", None, &mut ctx).await.unwrap(),
+                Flow::Continue
+            );
             held.push(ctx);
         }
         let mut ctx = request("127.0.0.1");
@@ -765,7 +801,10 @@ mod tests {
         assert_eq!(verdict(&ctx), None);
         held.pop();
         let mut ctx = request("127.0.0.1");
-        assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Continue);
+        assert_eq!(
+            e.mediate("s", None, &mut ctx).await.unwrap(),
+            Flow::Continue
+        );
     }
 
     #[tokio::test]
@@ -790,7 +829,10 @@ mod tests {
         // a response passes untouched
         let mut ctx = request("10.9.9.9");
         ctx.response = true;
-        assert_eq!(e.mediate("s", None, &mut ctx).await.unwrap(), Flow::Continue);
+        assert_eq!(
+            e.mediate("s", None, &mut ctx).await.unwrap(),
+            Flow::Continue
+        );
         assert_eq!(verdict(&ctx).as_deref(), Some("accept"));
     }
 
@@ -804,7 +846,10 @@ mod tests {
         );
         let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
         assert!(diags.iter().any(|d| d.code == codes::W0322), "{diags:?}");
-        assert!(prog.is_some(), "a policy without an assertion still deploys");
+        assert!(
+            prog.is_some(),
+            "a policy without an assertion still deploys"
+        );
         let p = synaptic_syntax::parse_artifact(
             synaptic_diag::SourceId(0),
             &format!(
@@ -822,6 +867,10 @@ mod tests {
             synaptic_diag::SourceId(0),
             r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s"><throttle/></sequence>"#,
         );
-        assert!(p.diagnostics.iter().any(|d| d.code == codes::E0105), "{:?}", p.diagnostics);
+        assert!(
+            p.diagnostics.iter().any(|d| d.code == codes::E0105),
+            "{:?}",
+            p.diagnostics
+        );
     }
 }

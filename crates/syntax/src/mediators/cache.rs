@@ -158,10 +158,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                             self.err(
                                 codes::E0321,
                                 t.value_span,
-                                format!(
-                                    "protocol type \"{}\": only HTTP is supported",
-                                    t.value
-                                ),
+                                format!("protocol type \"{}\": only HTTP is supported", t.value),
                             );
                             ok = false;
                         }
@@ -172,8 +169,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                                 let (list, span) = self.cache_list(p);
                                 let list: Vec<String> =
                                     list.into_iter().map(|m| m.to_ascii_uppercase()).collect();
-                                if let Some(bad) = list.iter().find(|m| !METHODS.contains(&&***m))
-                                {
+                                if let Some(bad) = list.iter().find(|m| !METHODS.contains(&&***m)) {
                                     self.err(
                                         codes::E0321,
                                         span,

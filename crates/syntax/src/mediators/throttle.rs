@@ -55,8 +55,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                             });
                             match inline {
                                 Some(e) => {
-                                    policy =
-                                        Some(Spanned::new(ser::element(self.doc, e), e.span))
+                                    policy = Some(Spanned::new(ser::element(self.doc, e), e.span))
                                 }
                                 None => self.err(
                                     codes::E0114,
