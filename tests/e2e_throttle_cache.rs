@@ -296,10 +296,9 @@ rate_limit = { requests = 10, per = "1s", key = "client_id" }
         ..ServeOptions::default()
     };
     let map = loaded.sources;
-    let err = synaptic_gateway::Gateway::build(loaded.config, &opts)
-        .await
-        .err()
-        .expect("the plan is refused");
+    let Err(err) = synaptic_gateway::Gateway::build(loaded.config, &opts).await else {
+        panic!("the plan is refused");
+    };
     let synaptic_gateway::StartError::Plan(diags) = err else {
         panic!("expected plan diagnostics, got {err}");
     };
