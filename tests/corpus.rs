@@ -241,6 +241,7 @@ fn corpus_programs_run_without_panic() {
             invoker: std::sync::Arc::new(Canned),
             registry: std::sync::Arc::new(synaptic_registry::MemoryRegistry::new()),
             clock: std::sync::Arc::new(synaptic_engine::FixedClock(1_700_000_000_000)),
+            state: std::sync::Arc::new(synaptic_engine::MemoryState::default()),
             limits: synaptic_engine::Limits::default(),
         };
         for name in engine.program.sequence_names() {

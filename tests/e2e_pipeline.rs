@@ -655,6 +655,7 @@ async fn a_bad_endpoint_url_is_refused_when_the_gateway_is_built() {
             resource: Vec::new(),
             endpoint_security: None,
             request_buffering: false,
+            rate_limit: None,
             protocol: Default::default(),
             backend_protocol: Default::default(),
         }],

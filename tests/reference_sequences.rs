@@ -133,6 +133,7 @@ fn make_engine(text: &str, registry: Arc<dyn Registry>) -> (Engine, String) {
         invoker: Arc::new(HttpInvoker(reqwest::Client::new())),
         registry,
         clock: Arc::new(SystemClock),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits::default(),
     };
     (engine, name)

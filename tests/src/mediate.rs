@@ -189,6 +189,7 @@ pub fn engine(
         invoker,
         registry,
         clock: Arc::new(FixedClock(now_ms)),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits::default(),
     }
 }

@@ -111,6 +111,7 @@ async fn run_async(
         ),
         registry,
         clock: Arc::new(SystemClock),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits {
             call_timeout: Duration::from_millis(args.timeout_ms),
             ..Limits::default()

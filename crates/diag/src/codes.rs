@@ -103,4 +103,10 @@ codes! {
     E0332 = "xslt-stylesheet-invalid";
     W0330 = "xslt-feature-ignored";
     W0331 = "xslt-resource-unresolved";
+    // appended by the throttle and cache mediators, and `rate_limit`
+    E0320 = "invalid-throttle-policy";
+    E0321 = "invalid-cache-setting";
+    W0320 = "cache-hash-generator-replaced";
+    W0321 = "cache-setting-ignored";
+    W0322 = "throttle-policy-without-assertion";
 }

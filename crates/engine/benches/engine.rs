@@ -1,6 +1,7 @@
 //! Criterion benches: parse + compile `simple-token-gen`, and its cached path (the `else`
 //! branch) on a GET, registry reads served from memory; `validate` accepting a small JSON
-//! payload.
+//! payload; `throttle` accepting a message (in-memory counters) and `cache` answering a hit
+//! (in-memory store) on a small payload.
 //!
 //! `cargo bench -p synaptic-engine --bench engine`
 
@@ -69,6 +70,7 @@ fn cached_engine() -> (tokio::runtime::Runtime, Engine) {
         invoker: Arc::new(NoNetwork),
         registry,
         clock: Arc::new(FixedClock(NOW)),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits::default(),
     };
     (rt, engine)
@@ -152,6 +154,7 @@ fn validate_accept(c: &mut Criterion) {
         invoker: Arc::new(NoNetwork),
         registry: Arc::new(MemoryRegistry::new()),
         clock: Arc::new(FixedClock(NOW)),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -180,11 +183,124 @@ fn validate_accept(c: &mut Criterion) {
     });
 }
 
+fn engine_for(xml: &str) -> (tokio::runtime::Runtime, Engine) {
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    let (prog, diags) =
+        synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    let engine = Engine {
+        program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
+        invoker: Arc::new(OneAnswer),
+        registry: Arc::new(MemoryRegistry::new()),
+        clock: Arc::new(FixedClock(NOW)),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
+        limits: Limits::default(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    (rt, engine)
+}
+
+/// A backend answering a small JSON body (called once, to fill the cache).
+struct OneAnswer;
+
+#[async_trait]
+impl Invoker for OneAnswer {
+    async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(InboundResponse {
+            status: 200,
+            headers,
+            body: Bytes::from_static(br#"{"id":"A-17","qty":3,"state":"shipped"}"#),
+        })
+    }
+}
+
+/// `throttle` accepting a message: the policy's IP match (`other`) and one in-memory window
+/// step (the window is large enough never to close during the run).
+fn throttle_accept(c: &mut Criterion) {
+    let (rt, engine) = engine_for(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="t">
+          <throttle id="bench">
+            <policy><wsp:Policy xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy"
+                xmlns:throttle="http://www.wso2.org/products/wso2commons/throttle">
+              <throttle:MediatorThrottleAssertion>
+                <wsp:Policy><throttle:ID throttle:type="IP">other</throttle:ID>
+                  <wsp:Policy><throttle:Control><wsp:Policy>
+                    <throttle:MaximumCount>1000000000</throttle:MaximumCount>
+                    <throttle:UnitTime>3600000</throttle:UnitTime>
+                  </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>
+              </throttle:MediatorThrottleAssertion></wsp:Policy></policy>
+          </throttle>
+        </sequence>"#,
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        http::HeaderValue::from_static("10.1.2.3"),
+    );
+    c.bench_function("throttle accept (in-memory counter)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut ctx = MessageContext::from_request(
+                    http::Method::GET,
+                    "/orders/17",
+                    headers.clone(),
+                    Bytes::new(),
+                    None,
+                );
+                let flow = engine.mediate("t", None, &mut ctx).await.expect("mediates");
+                assert_eq!(flow, Flow::Continue);
+            })
+        })
+    });
+}
+
+/// `cache` answering from the in-memory store: the request hash (method, path, headers), the
+/// lookup, the stored response decoded into the message (a 40-byte JSON body).
+fn cache_hit(c: &mut Criterion) {
+    let (rt, engine) = engine_for(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="c">
+          <cache collector="false" timeout="3600"/>
+          <call><endpoint><address uri="http://127.0.0.1:9/orders"/></endpoint></call>
+          <cache collector="true"/>
+          <respond/>
+        </sequence>"#,
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert("accept", http::HeaderValue::from_static("application/json"));
+    let run = |headers: &http::HeaderMap| {
+        rt.block_on(async {
+            let mut ctx = MessageContext::from_request(
+                http::Method::GET,
+                "/orders/17",
+                headers.clone(),
+                Bytes::new(),
+                None,
+            );
+            let flow = engine.mediate("c", None, &mut ctx).await.expect("mediates");
+            assert_eq!(flow, Flow::Respond);
+            ctx
+        })
+    };
+    // fill the cache once
+    run(&headers);
+    c.bench_function("cache hit (in-memory store, small JSON)", |b| {
+        b.iter(|| run(&headers))
+    });
+}
+
 criterion_group!(
     benches,
     parse_compile,
     cached_path,
     cached_path_post_json,
-    validate_accept
+    validate_accept,
+    throttle_accept,
+    cache_hit
 );
 criterion_main!(benches);

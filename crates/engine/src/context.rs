@@ -49,6 +49,10 @@ pub(crate) struct State {
     pub tree_factor: Option<usize>,
     /// The memory budget of the body's tree, from the size of the body first built.
     pub tree_budget: Option<usize>,
+    /// Places taken in `<throttle>` concurrency gates, freed when the message is dropped.
+    pub permits: Vec<crate::shared::Permit>,
+    /// A response to store by a collector `<cache>`.
+    pub cache_pending: Option<crate::shared::PendingStore>,
 }
 
 impl std::fmt::Debug for State {

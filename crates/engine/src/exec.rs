@@ -14,6 +14,8 @@ pub(crate) enum Step {
     End(Flow),
     /// Run a sequence on the response of a `send`, then answer.
     Receive(SeqId),
+    /// Run a block instead of the rest of the flow, then answer (`<cache>`'s `onCacheHit`).
+    ReceiveBlock(BlockId),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

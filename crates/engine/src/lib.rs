@@ -2,7 +2,8 @@
 //! diagnostics), and [`Engine::mediate`] runs a sequence over a [`MessageContext`].
 //!
 //! Architecture Invariant: the engine does no network or filesystem I/O. The world comes in
-//! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`] and [`Clock`].
+//! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`], [`Clock`] and [`SharedState`]
+//! (rate counters and the response cache).
 //!
 //! Architecture Invariant: the compiled mediator set ([`compile`]'s arena IR) is a closed enum;
 //! every `match` over it is exhaustive. The interpreter is iterative (a frame stack), never a
@@ -20,6 +21,7 @@ mod mediators;
 mod observe;
 mod redact;
 mod run;
+mod shared;
 mod uri;
 mod xsel;
 
@@ -40,6 +42,7 @@ pub use context::hop_by_hop;
 pub use convert::PropertyType;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use redact::{redact_header_value, redact_text};
+pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
 pub use uri::{expand_uri_template, join_rest_postfix};
 
 // ===== compile =====
@@ -175,6 +178,8 @@ pub enum ErrorKind {
     Limit,
     /// An unhandled fault raised by a sequence (ERROR_CODE already set).
     Fault,
+    /// The shared state (rate counters, response cache) failed, e.g. Redis is unreachable.
+    SharedState,
 }
 
 #[derive(Clone, Debug)]
@@ -369,6 +374,9 @@ pub struct Engine {
     pub invoker: Arc<dyn Invoker>,
     pub registry: Arc<dyn Registry>,
     pub clock: Arc<dyn Clock>,
+    /// Counters (`<throttle>`) and the response cache (`<cache>`): in memory, or shared by
+    /// several gateways.
+    pub state: Arc<dyn SharedState>,
     pub limits: Limits,
 }
 

@@ -156,6 +156,15 @@ pub(crate) async fn mediate(
                 frames.push(seq_frame(ir, s));
                 final_flow = Flow::Respond;
             }
+            Step::ReceiveBlock(b) => {
+                frames.clear();
+                frames.push(Frame {
+                    block: b,
+                    pc: 0,
+                    on_error: None,
+                });
+                final_flow = Flow::Respond;
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ fn engine(xml: &str) -> Engine {
         invoker: Arc::new(NoNet),
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
         clock: Arc::new(FixedClock(1_700_000_000_000)),
+        state: Arc::new(crate::MemoryState::default()),
         limits: Limits::default(),
     }
 }
@@ -267,6 +268,7 @@ fn enrich_and_makefault_never_panic_on_damaged_input() {
             invoker: Arc::new(NoNet),
             registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
             clock: Arc::new(FixedClock(0)),
+            state: Arc::new(crate::MemoryState::default()),
             limits: Limits::default(),
         };
         for (ct, body) in bodies {

@@ -96,6 +96,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                     }
                     XmlResource {
                         matcher: ResourceConfig {
+                            rate_limit: None,
                             methods: r
                                 .methods
                                 .as_ref()

@@ -108,6 +108,8 @@ pub struct ApiConfig {
     /// `proxy_request_buffering on`), instead of streaming it.
     #[serde(default)]
     pub request_buffering: bool,
+    /// One limit for every request to the API (resources with their own count apart).
+    pub rate_limit: Option<crate::rate_limit::RateLimitConfig>,
 }
 
 /// `[[api]] protocol`
@@ -166,6 +168,8 @@ pub struct ResourceConfig {
     pub in_sequence: Option<String>,
     pub out_sequence: Option<String>,
     pub fault_sequence: Option<String>,
+    /// Requests per window on this resource (`429` above it).
+    pub rate_limit: Option<crate::rate_limit::RateLimitConfig>,
 }
 
 fn default_listen() -> String {

@@ -19,6 +19,8 @@ pub mod code {
     pub const NO_RESOURCE: i64 = 404_002;
     pub const METHOD_NOT_ALLOWED: i64 = 405_001;
     pub const BODY_TOO_LARGE: i64 = 413_001;
+    /// A `rate_limit` is reached.
+    pub const TOO_MANY_REQUESTS: i64 = 429_001;
     pub const INTERNAL: i64 = 500_001;
     pub const SEQUENCE_MISSING: i64 = 500_002;
     /// A sequence run took longer than `[limits] mediation_timeout`.

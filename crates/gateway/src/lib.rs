@@ -23,10 +23,12 @@ pub mod pipeline;
 pub mod plan;
 pub mod pool;
 pub mod proxy;
+pub mod rate_limit;
 pub mod registry;
 pub mod reload;
 pub mod routing;
 pub mod server;
+pub mod shared_state;
 pub mod strict;
 pub mod telemetry;
 #[cfg(test)]

@@ -243,6 +243,14 @@ impl Gateway {
                 return r;
             }
         }
+        // rate limit (after authorization: `client_id` is the token's client)
+        let mut limit_headers = None;
+        if let Some(rl) = rq.route.rate_limit {
+            match self.rate_limit(rl, &rq).await {
+                Ok(h) => limit_headers = h,
+                Err(r) => return r,
+            }
+        }
         // body
         let body = match self.body_phase(plan, &rq, body).await {
             Ok(b) => b,
@@ -263,7 +271,60 @@ impl Gateway {
             wire::log(">>", &peer, &line, headers, bytes);
         }
         // the response is wire-logged by the listener, as it is sent
-        self.flows(plan, rq, body).await
+        let mut resp = self.flows(plan, rq, body).await;
+        if let Some(h) = limit_headers {
+            resp.headers_mut().extend(h);
+        }
+        resp
+    }
+
+    /// Count the request against its route's `rate_limit`: the `RateLimit` headers for the
+    /// response, or a `429` with `Retry-After`. When the counters cannot be reached the request
+    /// passes (logged): the limit protects the backend, it does not take the API down.
+    async fn rate_limit(
+        &self,
+        rl: &crate::rate_limit::RateLimit,
+        rq: &Rq<'_>,
+    ) -> Result<Option<HeaderMap>, Response<ResponseBody>> {
+        use crate::rate_limit::KeyBy;
+        let caller = match &rl.key {
+            KeyBy::Ip => rq.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+            KeyBy::ClientId => rq
+                .principal
+                .as_ref()
+                .map(|p| p.client_id.clone())
+                .unwrap_or_default(),
+            KeyBy::Header(h) => rq
+                .parts
+                .headers
+                .get(h)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "-".into()),
+        };
+        let key = rl.counter_key(&caller);
+        let now = self.inner.clock.now_ms();
+        match self.inner.state.hit(&key, rl.window, now).await {
+            Ok(hit) => {
+                let headers = rl.headers(&hit, now);
+                if hit.allowed {
+                    return Ok(Some(headers));
+                }
+                let body = serde_json::json!({
+                    "fault": {
+                        "code": fault::code::TOO_MANY_REQUESTS,
+                        "message": "Too many requests",
+                        "description": "the rate limit of this resource is reached; retry after the time Retry-After gives",
+                    }
+                });
+                let mut r = full(fault::json_response(StatusCode::TOO_MANY_REQUESTS, &body));
+                r.headers_mut().extend(headers);
+                Err(r)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limit not counted: the request passes");
+                Ok(None)
+            }
+        }
     }
 
     /// In-flow, upstream, out-flow.
@@ -296,6 +357,7 @@ impl Gateway {
                 head.headers,
                 bytes,
             ));
+            set_remote_addr(c, rq.peer);
             if let Some(inseq) = &flows.inflow {
                 // a `<send>` to an endpoint in the in-flow: the out-flow runs on its response
                 let outseq = flows.outflow.as_deref();
@@ -738,6 +800,7 @@ impl Gateway {
             invoker: self.inner.invoker.clone(),
             registry: self.inner.registry.clone(),
             clock: self.inner.clock.clone(),
+            state: self.inner.state.clone(),
             limits: plan.limits,
         })
     }
@@ -924,9 +987,21 @@ pub(crate) fn upstream_error_name(e: &UpstreamError) -> &'static str {
 fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageContext> {
     let h = head?;
     let principal = rq.principal.take();
-    Some(new_context(
+    let mut ctx = new_context(
         &rq.route, principal, h.subject, h.method, &h.uri, h.headers, h.body,
-    ))
+    );
+    set_remote_addr(&mut ctx, rq.peer);
+    Some(ctx)
+}
+
+/// `REMOTE_ADDR` (axis2 scope): the client's address, as Synapse's transport sets it (the
+/// throttle mediator's caller when no `X-Forwarded-For` names one).
+fn set_remote_addr(ctx: &mut MessageContext, peer: Option<SocketAddr>) {
+    if let Some(p) = peer {
+        ctx.properties
+            .axis2
+            .insert("REMOTE_ADDR".into(), Value::String(p.ip().to_string()));
+    }
 }
 
 /// The request to the API's endpoint: its URL with the path after the context and the query.

@@ -60,6 +60,8 @@ pub struct ApiPlan {
     /// `[api.endpoint_security]`.
     pub upstream: Option<Arc<dyn UpstreamAuth>>,
     pub stats: ApiStats,
+    /// `rate_limit` of the `[[api]]`: one counter for the whole API.
+    pub rate_limit: Option<Arc<crate::rate_limit::RateLimit>>,
     /// What a request needs on this API's own flows (without resources); `is_plain`: a plain
     /// pass-through.
     pub needs: Needs,
@@ -93,6 +95,8 @@ pub struct ResourcePlan {
     pub scopes: Vec<String>,
     /// What a request on this resource needs; `is_plain`: a plain pass-through.
     pub needs: Needs,
+    /// Its own `rate_limit`, else the API's.
+    pub rate_limit: Option<Arc<crate::rate_limit::RateLimit>>,
 }
 
 /// The sequences of a flow: in, out, fault.
@@ -150,6 +154,8 @@ pub struct Route<'p> {
     pub vars: Vec<(String, String)>,
     /// The phases a request on this route needs, decided at load time.
     pub needs: Needs,
+    /// The limit counting requests on this route.
+    pub rate_limit: Option<&'p crate::rate_limit::RateLimit>,
 }
 
 /// Why a request has no route.
@@ -182,6 +188,7 @@ impl Plan {
                 scopes: &[],
                 vars: Vec::new(),
                 needs: api.needs,
+                rate_limit: api.rate_limit.as_deref(),
             };
             return Ok((route, rel));
         }
@@ -194,6 +201,7 @@ impl Plan {
                     scopes: &res.scopes,
                     vars,
                     needs: res.needs,
+                    rate_limit: res.rate_limit.as_deref(),
                 };
                 Ok((route, rel))
             }
@@ -272,7 +280,30 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             endpoint_security: has_upstream,
             wire: input.wire,
             buffer: a.request_buffering,
+            rate_limit: false,
         };
+        let limit = |id: String,
+                     c: &crate::rate_limit::RateLimitConfig,
+                     path: &[At<'_>],
+                     diags: &mut Vec<Diagnostic>| {
+            match crate::rate_limit::RateLimit::compile(id, c, a.is_oauth2_secured()) {
+                Ok(rl) => Some(Arc::new(rl)),
+                Err((field, m)) => {
+                    let mut p: Vec<At<'_>> = path.to_vec();
+                    p.push(At::Key(field));
+                    diags.push(Diagnostic::error(
+                        codes::E0402,
+                        span(&p),
+                        format!("API {:?}: rate_limit: {m}", a.name),
+                    ));
+                    None
+                }
+            }
+        };
+        let api_limit = a
+            .rate_limit
+            .as_ref()
+            .and_then(|c| limit(a.name.clone(), c, &at("rate_limit"), &mut diags));
         let none = None;
         let flows = Flows {
             inflow: flow(
@@ -326,16 +357,28 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
                         &mut diags,
                     ),
                 };
+                let rate_limit = match &r.rate_limit {
+                    Some(c) => limit(format!("{}#{j}", a.name), c, &rat("rate_limit"), &mut diags),
+                    None => api_limit.clone(),
+                };
                 ResourcePlan {
-                    needs: decide(facts(&flows)),
+                    needs: decide(Facts {
+                        rate_limit: rate_limit.is_some(),
+                        ..facts(&flows)
+                    }),
                     flows,
                     scopes: r.scopes.clone(),
+                    rate_limit,
                 }
             })
             .collect();
         let upstream = input.upstream.get(i).cloned().flatten();
         apis.push(ApiPlan {
-            needs: decide(facts(&flows)),
+            needs: decide(Facts {
+                rate_limit: api_limit.is_some(),
+                ..facts(&flows)
+            }),
+            rate_limit: api_limit,
             index: i,
             name: Arc::from(a.name.as_str()),
             context: crate::path::context_key(&a.context).to_string(),
@@ -436,6 +479,7 @@ fn xml_apis(
                     needs: decide(facts(&flows)),
                     flows,
                     scopes: Vec::new(),
+                    rate_limit: None,
                 }
             })
             .collect();
@@ -470,6 +514,7 @@ fn xml_apis(
             ..Facts::default()
         };
         let any = crate::config::ResourceConfig {
+            rate_limit: None,
             methods: Vec::new(),
             uri_template: None,
             url_mapping: None,
@@ -490,6 +535,7 @@ fn xml_apis(
                 flows,
                 scopes: Vec::new(),
                 needs: decide(facts),
+                rate_limit: None,
             }],
             ApiStats::new(input.metrics, MAIN),
         ));
@@ -522,6 +568,7 @@ fn synapse_api(
         resource,
         upstream: None,
         stats,
+        rate_limit: None,
         protocol: Default::default(),
         backend_protocol: Default::default(),
         xml: true,
@@ -558,6 +605,8 @@ pub struct Needs {
     pub upstream: bool,
     /// A fault sequence that may answer failures.
     pub fault: bool,
+    /// A `rate_limit` counts the request before anything else is done with it.
+    pub rate_limit: bool,
 }
 
 /// The facts [`decide`] looks at.
@@ -572,12 +621,18 @@ pub struct Facts {
     pub wire: bool,
     /// `request_buffering = true`: the body is read before the backend sees anything.
     pub buffer: bool,
+    /// A `rate_limit` applies.
+    pub rate_limit: bool,
 }
 
 impl Needs {
     /// Nothing but the backend: the request is sent as it arrives and the answer streamed back.
     pub fn is_plain(&self) -> bool {
-        !self.authorize && self.body == BodyMode::Stream && !self.context && !self.fault
+        !self.authorize
+            && self.body == BodyMode::Stream
+            && !self.context
+            && !self.fault
+            && !self.rate_limit
     }
 
     /// What a gRPC call on the same route needs (a route with sequences never carries one):
@@ -611,6 +666,7 @@ pub fn decide(f: Facts) -> Needs {
         context,
         upstream,
         fault: f.fault,
+        rate_limit: f.rate_limit,
     }
 }
 
@@ -620,6 +676,23 @@ mod tests {
     use BodyMode::*;
 
     /// Every combination of the facts that change the decision, with its expected phases.
+    /// A rate-limited route is never the plain pass-through: the request is counted first.
+    #[test]
+    fn a_rate_limit_makes_a_route_not_plain() {
+        let plain = Facts {
+            endpoint: true,
+            ..Facts::default()
+        };
+        assert!(decide(plain).is_plain());
+        let limited = decide(Facts {
+            rate_limit: true,
+            ..plain
+        });
+        assert!(!limited.is_plain());
+        assert_eq!(limited.body, BodyMode::Stream);
+        assert!(!limited.grpc().is_plain());
+    }
+
     #[test]
     fn decision_table() {
         type In = (bool, bool, bool, bool, bool, bool, bool);
@@ -662,6 +735,7 @@ mod tests {
                 endpoint_security: es,
                 wire,
                 buffer: false,
+                rate_limit: false,
             };
             let n = decide(facts);
             assert_eq!(

@@ -342,6 +342,7 @@ mod tests {
             resource: Vec::new(),
             endpoint_security: None,
             request_buffering: false,
+            rate_limit: None,
             protocol: Default::default(),
             backend_protocol: Default::default(),
         }
@@ -349,6 +350,7 @@ mod tests {
 
     fn res(methods: &[&str], tpl: Option<&str>, map: Option<&str>) -> ResourceConfig {
         ResourceConfig {
+            rate_limit: None,
             methods: methods.iter().map(|s| s.to_string()).collect(),
             uri_template: tpl.map(Into::into),
             url_mapping: map.map(Into::into),

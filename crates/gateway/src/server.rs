@@ -83,6 +83,8 @@ pub enum StartError {
     Registry(#[from] synaptic_registry::RegistryError),
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
+    #[error("{0}")]
+    SharedState(#[from] synaptic_engine::StateError),
 }
 
 /// The gateway: the current plan, the upstream stack, extensions. Cheap to clone.
@@ -105,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: metrics::Registry,
     pub(crate) wire: bool,
     pub(crate) clock: Arc<dyn synaptic_engine::Clock>,
+    /// Rate counters and the response cache (memory, or Redis with `[redis]`).
+    pub(crate) state: Arc<dyn synaptic_engine::SharedState>,
     pub(crate) requests: metrics::Counter,
     pub(crate) faults: metrics::Counter,
     /// One reload at a time.
@@ -189,6 +193,7 @@ impl Gateway {
         )
         .await?;
         let registry = crate::registry::open(&config.registry_dir())?;
+        let state = crate::shared_state::build(config.redis.as_ref(), &metrics)?;
         // the file's text, to tell later what a reload changed
         let text = match &opts.config_path {
             Some(p) => tokio::fs::read_to_string(p).await.ok(),
@@ -235,6 +240,7 @@ impl Gateway {
             metrics,
             wire: opts.wire,
             clock: Arc::new(SystemClock),
+            state,
             requests,
             faults,
             reloading: tokio::sync::Mutex::new(()),

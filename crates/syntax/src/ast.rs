@@ -149,6 +149,10 @@ pub enum MediatorKind {
     Script(Box<Script>),
     /// `<xslt key="…">`
     Xslt(Box<Xslt>),
+    /// `<throttle>` (Synapse's throttle mediator with its WS-Policy)
+    Throttle(Throttle),
+    /// `<cache>` (Micro Integrator's cache mediator, and the older form)
+    Cache(Cache),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -646,4 +650,60 @@ pub struct Xslt {
     pub attributes: Vec<Spanned<String>>,
     /// `<resource location key>`.
     pub resources: Vec<(Spanned<String>, Spanned<String>)>,
+}
+
+/// A branch a mediator runs: inline mediators, or a named sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeqBranch {
+    Inline(Vec<Mediator>),
+    Key(Spanned<String>),
+}
+
+/// `<throttle id>`: admit or refuse a message by its caller's rate (a WS-Policy throttle
+/// assertion) and by the messages in flight (`MaximumConcurrentAccess`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Throttle {
+    /// `id=` (required): the counters' name, shared by `<throttle>`s with the same id.
+    pub id: Spanned<String>,
+    /// `<policy>` with the policy inline: the `wsp:Policy` element as XML text.
+    pub policy: Option<Spanned<String>>,
+    /// `<policy key="…"/>`: a local entry or registry key holding the policy.
+    pub policy_key: Option<Spanned<String>>,
+    /// `<onAccept>` or `onAccept="seq"`.
+    pub on_accept: Option<SeqBranch>,
+    /// `<onReject>` or `onReject="seq"`.
+    pub on_reject: Option<SeqBranch>,
+}
+
+/// `<cache>`: answer a request from a stored response (`collector="false"`, in the request
+/// flow), or store the response (`collector="true"`, in the response flow).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cache {
+    pub collector: bool,
+    /// `id=` (older form): the name of the cache a collector stores into.
+    pub id: Option<Spanned<String>>,
+    /// `timeout=` seconds an entry lives (default 5000).
+    pub timeout_secs: u64,
+    /// `maxMessageSize=` bytes: larger responses are not stored (none: no limit).
+    pub max_message_size: Option<u64>,
+    /// `hashGenerator=` or `<protocol><hashGenerator>`: a Java class name, as written.
+    pub hash_generator: Option<Spanned<String>>,
+    /// `<protocol><methods>`: methods whose responses are stored (`*`: all).
+    pub methods: Vec<String>,
+    /// `<headersToIncludeInHash>`: only these headers go into the hash (empty: all).
+    pub headers_to_include: Vec<String>,
+    /// `<headersToExcludeInHash>`: these headers stay out of the hash.
+    pub headers_to_exclude: Vec<String>,
+    /// `<responseCodes>`: a regular expression the status must match to be stored.
+    pub response_codes: Option<Spanned<String>>,
+    /// `<enableCacheControl>`: honour `no-store`, `no-cache` and `max-age`.
+    pub cache_control: bool,
+    /// `<includeAgeHeader>`: an `Age` header on answers from the cache.
+    pub age_header: bool,
+    /// `<implementation maxSize>`: entries kept at most (older form).
+    pub max_entries: Option<u64>,
+    /// `<onCacheHit>`: inline mediators or `sequence="…"`.
+    pub on_cache_hit: Option<SeqBranch>,
+    /// Attributes and elements read but without effect in synaptic (`scope`, `implementation type`).
+    pub ignored: Vec<Spanned<String>>,
 }

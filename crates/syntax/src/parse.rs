@@ -42,6 +42,17 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "rewriterule" => &["condition", "action"],
         "script" => &["include"],
         "xslt" => &["property", "feature", "attribute", "resource"],
+        "throttle" => &["policy", "onAccept", "onReject"],
+        "cache" => &["protocol", "onCacheHit", "implementation"],
+        "protocol" => &[
+            "methods",
+            "headersToExcludeInHash",
+            "headersToIncludeInHash",
+            "responseCodes",
+            "enableCacheControl",
+            "includeAgeHeader",
+            "hashGenerator",
+        ],
         "endpoint" => &[
             "address",
             "http",

@@ -6,6 +6,7 @@
 //! Adding a mediator: a module here (and its parser in `synaptic-syntax`'s `mediators/`), a
 //! variant of [`Op`], and one line in each `match` of this file.
 
+mod cache;
 mod call;
 mod direction;
 mod drop;
@@ -23,6 +24,7 @@ mod script;
 mod send;
 mod sequence;
 mod switch;
+mod throttle;
 mod validate;
 mod variable;
 mod xslt;
@@ -77,6 +79,8 @@ pub(crate) enum Op {
     Script(Box<script::ScriptOp>),
     Xslt(Box<xslt::XsltOp>),
     Direction(direction::DirectionOp),
+    Throttle(Box<throttle::ThrottleOp>),
+    Cache(Box<cache::CacheOp>),
 }
 
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
@@ -134,6 +138,10 @@ pub(crate) fn node(
         ast::MediatorKind::Rewrite(r) => Op::Rewrite(Box::new(rewrite::compile(c, r)?)),
         ast::MediatorKind::Script(s) => Op::Script(Box::new(script::compile(c, s)?)),
         ast::MediatorKind::Xslt(x) => Op::Xslt(Box::new(xslt::compile(c, x)?)),
+        ast::MediatorKind::Throttle(t) => {
+            Op::Throttle(Box::new(throttle::compile(c, blocks, t, span)?))
+        }
+        ast::MediatorKind::Cache(x) => Op::Cache(Box::new(cache::compile(c, blocks, x, span)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
         }
@@ -217,6 +225,8 @@ pub(crate) async fn run(
         Op::Script(s) => script::run(engine, s, ctx, node.span),
         Op::Xslt(x) => next(xslt::run(engine, x, ctx, node.span)),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
+        Op::Throttle(t) => throttle::run(engine, t, ctx).await,
+        Op::Cache(x) => cache::run(engine, x, ctx).await,
     }
 }
 
@@ -243,6 +253,8 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Script(_) => {}
         Op::Xslt(x) => xslt::exprs(x, f),
         Op::Direction(_) => {}
+        Op::Throttle(_) => {}
+        Op::Cache(_) => {}
     }
 }
 
@@ -270,6 +282,8 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Script(_) => {}
         Op::Xslt(x) => xslt::syn_exprs(x, &mut out),
         Op::Direction(_) => {}
+        Op::Throttle(_) => {}
+        Op::Cache(_) => {}
     }
     out
 }
@@ -298,5 +312,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Script(s) => script::registry_keys(s, keys),
         Op::Xslt(x) => xslt::registry_keys(x, keys),
         Op::Direction(_) => {}
+        Op::Throttle(t) => throttle::registry_keys(t, keys),
+        Op::Cache(_) => {}
     }
 }

@@ -6,6 +6,7 @@
 //! `mediators/`), a variant of [`MediatorKind`], its name in [`SUPPORTED`] and one line in
 //! [`Cx::mediator`]'s `match`.
 
+mod cache;
 mod call;
 mod direction;
 mod drop;
@@ -23,6 +24,7 @@ mod script;
 mod send;
 mod sequence;
 mod switch;
+mod throttle;
 mod validate;
 mod variable;
 mod xslt;
@@ -55,6 +57,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "rewrite",
     "script",
     "xslt",
+    "throttle",
+    "cache",
     "in",
     "out",
 ];
@@ -65,7 +69,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "bam",
     "bean",
     "builder",
-    "cache",
     "call-template",
     "callout",
     "class",
@@ -95,7 +98,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "spring",
     "store",
     "switch-case",
-    "throttle",
     "throwError",
     "transaction",
     "xquery",
@@ -182,6 +184,8 @@ impl<'d, 'a> Cx<'d, 'a> {
             "validate" => MediatorKind::Validate(self.validate(el)?),
             "rewrite" => MediatorKind::Rewrite(self.rewrite(el)?),
             "script" | "xslt" => return self.transformer(el, name),
+            "throttle" => MediatorKind::Throttle(self.throttle(el)?),
+            "cache" => MediatorKind::Cache(self.cache(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),

@@ -1,0 +1,517 @@
+//! State shared by the messages of a gateway, or by several gateways: rate counters
+//! (`<throttle>`, `rate_limit`) and the response cache (`<cache>`). The engine reaches it only
+//! through [`SharedState`]; [`MemoryState`] keeps it in this process (bounded), the gateway
+//! implements it over Redis when `[redis]` is configured (ADR 0400).
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A fixed-window rate, the way Synapse's throttle counts a caller: the window starts at a
+/// caller's first hit and admits `max` hits; the hit over the limit blocks the caller for
+/// `block_ms` from that hit (`0`: until the window ends). The first hit after a block or after
+/// the window starts a new window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub max: u64,
+    pub window_ms: u64,
+    pub block_ms: u64,
+}
+
+/// The outcome of one hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub allowed: bool,
+    /// Hits counted in the current window (this one included when allowed).
+    pub count: u64,
+    /// Epoch milliseconds when the window ends (allowed) or the block ends (refused).
+    pub reset_at_ms: i64,
+}
+
+impl Hit {
+    /// Hits left in the window after this one.
+    pub fn remaining(&self, w: &Window) -> u64 {
+        if self.allowed {
+            w.max.saturating_sub(self.count)
+        } else {
+            0
+        }
+    }
+}
+
+/// A failure of the shared store (Redis unreachable, …). Carries no secret.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("shared state: {0}")]
+pub struct StateError(pub String);
+
+/// What the cache mediator saw (for the gateway's metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheEvent {
+    Hit,
+    Miss,
+    Store,
+}
+
+/// Counters and the response cache, shared by every message (and, over Redis, by every
+/// gateway using the same store).
+#[async_trait]
+pub trait SharedState: Send + Sync {
+    /// Count one hit on `key` (atomic: concurrent hits are never lost).
+    async fn hit(&self, key: &str, window: Window, now_ms: i64) -> Result<Hit, StateError>;
+    /// A cached entry, if present and not expired.
+    async fn cache_get(&self, key: &str) -> Result<Option<Bytes>, StateError>;
+    /// Store an entry for `ttl_ms` milliseconds.
+    async fn cache_put(&self, key: &str, value: Bytes, ttl_ms: u64) -> Result<(), StateError>;
+    /// A cache hit, miss or store (counted by the gateway's metrics).
+    fn cache_event(&self, _event: CacheEvent) {}
+}
+
+/// One window step, shared by [`MemoryState`] and documented next to the Redis script (which
+/// runs the same rule inside Redis).
+pub(crate) fn step(st: Option<(i64, u64, i64)>, w: Window, now: i64) -> ((i64, u64, i64), Hit) {
+    let win = w.window_ms as i64;
+    if w.max == 0 {
+        let s = st.unwrap_or((now, 0, 0));
+        return (
+            s,
+            Hit {
+                allowed: false,
+                count: 0,
+                reset_at_ms: now + win,
+            },
+        );
+    }
+    let fresh = |now: i64| {
+        (
+            (now, 1, 0),
+            Hit {
+                allowed: true,
+                count: 1,
+                reset_at_ms: now + win,
+            },
+        )
+    };
+    match st {
+        None => fresh(now),
+        Some((_, _, b)) if b > 0 && now >= b => fresh(now),
+        Some((s, c, b)) if b > 0 => (
+            (s, c, b),
+            Hit {
+                allowed: false,
+                count: c,
+                reset_at_ms: b,
+            },
+        ),
+        Some((s, _, _)) if now >= s + win => fresh(now),
+        Some((s, c, _)) if c < w.max => (
+            (s, c + 1, 0),
+            Hit {
+                allowed: true,
+                count: c + 1,
+                reset_at_ms: s + win,
+            },
+        ),
+        Some((s, c, _)) => {
+            let b = if w.block_ms == 0 {
+                s + win
+            } else {
+                now + w.block_ms as i64
+            };
+            (
+                (s, c, b),
+                Hit {
+                    allowed: false,
+                    count: c,
+                    reset_at_ms: b,
+                },
+            )
+        }
+    }
+}
+
+/// One counter: window start, count, blocked until (epoch ms; 0 = not blocked).
+type Slot = Arc<Mutex<(i64, u64, i64)>>;
+
+/// A cached entry and when it expires.
+#[derive(Clone)]
+struct Entry {
+    value: Bytes,
+    /// Epoch milliseconds (the store's clock).
+    expires_at: i64,
+}
+
+#[derive(Clone)]
+struct EntryWeight;
+
+impl quick_cache::Weighter<String, Entry> for EntryWeight {
+    fn weight(&self, key: &String, val: &Entry) -> u64 {
+        (key.len() + val.value.len() + 64) as u64
+    }
+}
+
+/// Counts the entries the cache evicts to stay within its size.
+#[derive(Clone, Default)]
+struct Evictions(Arc<AtomicU64>);
+
+impl quick_cache::Lifecycle<String, Entry> for Evictions {
+    type RequestState = ();
+    fn begin_request(&self) -> Self::RequestState {}
+    fn on_evict(&self, _state: &mut (), _key: String, _val: Entry) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+type EntryCache = quick_cache::sync::Cache<
+    String,
+    Entry,
+    EntryWeight,
+    quick_cache::DefaultHashBuilder,
+    Evictions,
+>;
+
+/// Limits of [`MemoryState`].
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryLimits {
+    /// Counters kept at most (the least used go first; an evicted counter starts over).
+    pub max_counters: usize,
+    /// Bytes of cached responses kept at most (keys and bodies).
+    pub max_cache_bytes: u64,
+}
+
+impl Default for MemoryLimits {
+    fn default() -> Self {
+        MemoryLimits {
+            max_counters: 100_000,
+            max_cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Counters and cache in this process, bounded (quick_cache: S3-FIFO eviction by weight);
+/// expired entries are dropped when read, and pushed out by newer ones.
+pub struct MemoryState {
+    counters: quick_cache::sync::Cache<String, Slot>,
+    cache: EntryCache,
+    evictions: Evictions,
+    events: Option<Arc<dyn Fn(CacheEvent) + Send + Sync>>,
+    /// When cached entries expire.
+    clock: Arc<dyn crate::Clock>,
+}
+
+impl std::fmt::Debug for MemoryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryState")
+            .field("counters", &self.counters.len())
+            .field("cache_entries", &self.cache.len())
+            .finish()
+    }
+}
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        MemoryState::new(MemoryLimits::default())
+    }
+}
+
+impl MemoryState {
+    pub fn new(limits: MemoryLimits) -> MemoryState {
+        let evictions = Evictions::default();
+        let items = (limits.max_cache_bytes / 4096).clamp(16, 1 << 20) as usize;
+        MemoryState {
+            counters: quick_cache::sync::Cache::new(limits.max_counters.max(16)),
+            cache: quick_cache::sync::Cache::with(
+                items,
+                limits.max_cache_bytes.max(1),
+                EntryWeight,
+                quick_cache::DefaultHashBuilder::default(),
+                evictions.clone(),
+            ),
+            evictions,
+            events: None,
+            clock: Arc::new(crate::SystemClock),
+        }
+    }
+
+    /// Report cache hits, misses and stores to `f` (the gateway's metrics).
+    pub fn with_events(mut self, f: Arc<dyn Fn(CacheEvent) + Send + Sync>) -> MemoryState {
+        self.events = Some(f);
+        self
+    }
+
+    /// Entries evicted from the cache to keep it within its size, so far.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.0.load(Ordering::Relaxed)
+    }
+
+    /// Counters held now.
+    pub fn counters(&self) -> usize {
+        self.counters.len()
+    }
+
+    /// Count one hit (synchronous: the lock is held for the step only).
+    pub fn hit_now(&self, key: &str, window: Window, now_ms: i64) -> Hit {
+        let slot = self
+            .counters
+            .get_or_insert_with(key, || {
+                Ok::<_, std::convert::Infallible>(Arc::new(Mutex::new((0, 0, 0))))
+            })
+            .unwrap_or_else(|e| match e {});
+        let mut g = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let prev = (g.0 != 0 || g.1 != 0 || g.2 != 0).then_some(*g);
+        let (next, hit) = step(prev, window, now_ms);
+        *g = next;
+        hit
+    }
+}
+
+#[async_trait]
+impl SharedState for MemoryState {
+    async fn hit(&self, key: &str, window: Window, now_ms: i64) -> Result<Hit, StateError> {
+        Ok(self.hit_now(key, window, now_ms))
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Bytes>, StateError> {
+        match self.cache.get(key) {
+            Some(e) if e.expires_at > self.clock.now_ms() => Ok(Some(e.value)),
+            Some(_) => {
+                self.cache.remove(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn cache_put(&self, key: &str, value: Bytes, ttl_ms: u64) -> Result<(), StateError> {
+        let expires_at = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        self.cache
+            .insert(key.to_string(), Entry { value, expires_at });
+        Ok(())
+    }
+
+    fn cache_event(&self, event: CacheEvent) {
+        if let Some(f) = &self.events {
+            f(event);
+        }
+    }
+}
+
+/// Messages in flight through the `<throttle>`s of one id (`MaximumConcurrentAccess`): local
+/// to this process, as a permit held by the message until it is answered.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    limit: u64,
+    in_use: AtomicU64,
+}
+
+/// A message's place in a [`Gate`]; dropping it (with the message) frees the place.
+#[derive(Debug)]
+pub(crate) struct Permit(Arc<Gate>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.in_use.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Gate {
+    /// The gate of `id` with `limit` places, shared by every `<throttle>` of that id (and kept
+    /// across reloads while a message holds a permit).
+    pub(crate) fn of(id: &str, limit: u64) -> Arc<Gate> {
+        type Gates = Mutex<Vec<(String, u64, std::sync::Weak<Gate>)>>;
+        static GATES: Gates = Mutex::new(Vec::new());
+        let mut all = GATES.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|(_, _, w)| w.strong_count() > 0);
+        if let Some(g) = all
+            .iter()
+            .find(|(i, l, _)| i == id && *l == limit)
+            .and_then(|(_, _, w)| w.upgrade())
+        {
+            return g;
+        }
+        let g = Arc::new(Gate {
+            limit,
+            in_use: AtomicU64::new(0),
+        });
+        all.push((id.to_string(), limit, Arc::downgrade(&g)));
+        g
+    }
+
+    /// A place, if one is free.
+    pub(crate) fn try_acquire(self: &Arc<Gate>) -> Option<Permit> {
+        let mut cur = self.in_use.load(Ordering::Acquire);
+        loop {
+            if cur >= self.limit {
+                return None;
+            }
+            match self.in_use.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Permit(self.clone())),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn in_use(&self) -> u64 {
+        self.in_use.load(Ordering::Acquire)
+    }
+}
+
+/// What a `<cache collector="false">` leaves on a message it did not answer, for the
+/// `<cache collector="true">` that stores the response.
+#[derive(Debug)]
+pub(crate) struct PendingStore {
+    /// The store key (the cache's name and the request's hash).
+    pub key: String,
+    /// The request's method (only the listed methods' responses are stored).
+    pub method: String,
+    pub ttl_ms: u64,
+    pub max_size: Option<u64>,
+    pub methods: Arc<[String]>,
+    pub codes: Option<Arc<regex::Regex>>,
+    pub cache_control: bool,
+    /// The stored response being revalidated (`no-cache` with an `ETag`): a `304` answers
+    /// with it.
+    pub revalidate: Option<Bytes>,
+    pub age_header: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Window = Window {
+        max: 3,
+        window_ms: 1000,
+        block_ms: 0,
+    };
+
+    #[test]
+    fn window_admits_max_then_blocks_until_its_end() {
+        let m = MemoryState::default();
+        let r: Vec<bool> = (0..5)
+            .map(|i| m.hit_now("k", W, 10_000 + i).allowed)
+            .collect();
+        assert_eq!(r, [true, true, true, false, false]);
+        let h = m.hit_now("k", W, 10_500);
+        assert!(!h.allowed);
+        assert_eq!(h.reset_at_ms, 11_000);
+        // the window is over: a new one starts with this hit
+        let h = m.hit_now("k", W, 11_000);
+        assert!(h.allowed && h.count == 1 && h.reset_at_ms == 12_000);
+        // other keys are counted apart
+        assert!(m.hit_now("other", W, 10_100).allowed);
+    }
+
+    #[test]
+    fn prohibit_period_blocks_from_the_refused_hit() {
+        let w = Window {
+            block_ms: 5000,
+            ..W
+        };
+        let m = MemoryState::default();
+        for i in 0..3 {
+            assert!(m.hit_now("k", w, 1000 + i).allowed);
+        }
+        let h = m.hit_now("k", w, 1500);
+        assert!(!h.allowed);
+        assert_eq!(h.reset_at_ms, 6500);
+        // past the window, still blocked
+        assert!(!m.hit_now("k", w, 3000).allowed);
+        // the block is over: a new window
+        let h = m.hit_now("k", w, 6500);
+        assert!(h.allowed && h.count == 1);
+        // a shorter block than the window frees the caller early
+        let w = Window {
+            block_ms: 100,
+            max: 1,
+            window_ms: 10_000,
+        };
+        assert!(m.hit_now("s", w, 1).allowed);
+        assert!(!m.hit_now("s", w, 2).allowed);
+        assert!(m.hit_now("s", w, 102).allowed);
+    }
+
+    #[test]
+    fn gate_admits_limit_and_frees_places_on_drop() {
+        let g = Gate::of("gate-test", 2);
+        let a = g.try_acquire().unwrap();
+        let b = Gate::of("gate-test", 2).try_acquire().unwrap();
+        assert!(g.try_acquire().is_none());
+        drop(a);
+        assert_eq!(g.in_use(), 1);
+        let c = g.try_acquire();
+        assert!(c.is_some());
+        drop((b, c));
+        assert_eq!(g.in_use(), 0);
+    }
+
+    #[test]
+    fn zero_max_refuses_every_hit() {
+        let m = MemoryState::default();
+        let w = Window { max: 0, ..W };
+        assert!(!m.hit_now("k", w, 5).allowed);
+    }
+
+    #[test]
+    fn concurrent_hits_are_never_lost() {
+        let m = Arc::new(MemoryState::default());
+        let w = Window {
+            max: 1000,
+            window_ms: 60_000,
+            block_ms: 0,
+        };
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    (0..200)
+                        .filter(|_| m.hit_now("k", w, 1_000).allowed)
+                        .count()
+                })
+            })
+            .collect();
+        let allowed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(allowed, 1000);
+    }
+
+    #[test]
+    fn counters_are_bounded() {
+        let m = MemoryState::new(MemoryLimits {
+            max_counters: 100,
+            max_cache_bytes: 1 << 20,
+        });
+        for i in 0..10_000 {
+            m.hit_now(&format!("k{i}"), W, 1);
+        }
+        assert!(m.counters() <= 200, "{} counters", m.counters());
+    }
+
+    #[tokio::test]
+    async fn cache_expires_and_evicts_within_its_size() {
+        let m = MemoryState::new(MemoryLimits {
+            max_counters: 100,
+            max_cache_bytes: 64 * 1024,
+        });
+        m.cache_put("a", Bytes::from_static(b"x"), 60_000)
+            .await
+            .unwrap();
+        assert_eq!(m.cache_get("a").await.unwrap().as_deref(), Some(&b"x"[..]));
+        m.cache_put("b", Bytes::from_static(b"y"), 0).await.unwrap();
+        assert_eq!(m.cache_get("b").await.unwrap(), None);
+        for i in 0..200 {
+            m.cache_put(&format!("k{i}"), Bytes::from(vec![0u8; 1024]), 60_000)
+                .await
+                .unwrap();
+        }
+        assert!(m.evictions() > 0);
+    }
+}

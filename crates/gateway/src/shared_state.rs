@@ -1,0 +1,292 @@
+//! The engine's [`SharedState`] (rate counters of `<throttle>` and `rate_limit`, the response
+//! cache of `<cache>`): in this process ([`MemoryState`], bounded), or in Redis when `[redis]` is
+//! configured, so that every gateway using the same Redis shares the counters and the cache
+//! (ADR 0400).
+//!
+//! * Keys: `<key_prefix>:state:<key>` (`throttle:…`, `rate:…`, `cache:<name>:<hash>`).
+//! * A hit is one Lua script (`EVALSHA`, loaded on first use): read the window, step it, write
+//!   it back with `PEXPIRE`, all atomic in Redis, so concurrent hits from any number of gateways
+//!   are never lost. The script reads Redis's own clock (`TIME`), so gateways whose clocks
+//!   differ still agree on the windows.
+//! * Cache entries: `SET key value PX ttl`, `GET key`.
+//! * Connected when the gateway starts; every operation has a 1 s timeout (3 s to connect); a
+//!   failure drops the connection so the next one reconnects. Never `KEYS`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use synaptic_engine::{CacheEvent, Hit, MemoryState, SharedState, StateError, Window};
+use tokio::sync::Mutex;
+
+use crate::backend_auth::config::{redact_url, RedisSettings};
+use crate::metrics;
+
+/// One window step inside Redis: the same rule as the engine's in-memory step (a window from
+/// the first hit admitting `max` hits; the hit over the limit blocks for `block` ms from it, or
+/// until the window ends when `block` is 0; a hit after the block or the window starts anew).
+/// Fields: `s` window start, `c` count, `b` blocked until (0: not blocked). Returns
+/// `{allowed, count, reset_at_ms}`.
+const HIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local max = tonumber(ARGV[1])
+local win = tonumber(ARGV[2])
+local block = tonumber(ARGV[3])
+if max <= 0 then
+  return {0, 0, now + win}
+end
+local v = redis.call('HMGET', KEYS[1], 's', 'c', 'b')
+local s = tonumber(v[1])
+local c = tonumber(v[2]) or 0
+local b = tonumber(v[3]) or 0
+local allowed = 1
+if s == nil or (b > 0 and now >= b) or (b == 0 and now >= s + win) then
+  s = now
+  c = 1
+  b = 0
+elseif b > 0 then
+  allowed = 0
+elseif c < max then
+  c = c + 1
+else
+  allowed = 0
+  if block == 0 then b = s + win else b = now + block end
+end
+redis.call('HSET', KEYS[1], 's', s, 'c', c, 'b', b)
+local reset = s + win
+if b > 0 then reset = b end
+redis.call('PEXPIRE', KEYS[1], math.max(reset - now, 1) + 1000)
+return {allowed, c, reset}";
+
+/// Cache hits, misses and stores, and evictions of the in-memory cache.
+#[derive(Clone, Debug)]
+pub struct CacheMetrics {
+    hits: metrics::Counter,
+    misses: metrics::Counter,
+    stores: metrics::Counter,
+}
+
+impl CacheMetrics {
+    pub fn new(m: &metrics::Registry) -> CacheMetrics {
+        CacheMetrics {
+            hits: m.counter(
+                "synaptic_cache_hits_total",
+                "Requests the <cache> mediator answered from the cache",
+                &[],
+            ),
+            misses: m.counter(
+                "synaptic_cache_misses_total",
+                "Requests the <cache> mediator did not find in the cache",
+                &[],
+            ),
+            stores: m.counter(
+                "synaptic_cache_stores_total",
+                "Responses a collector <cache> stored",
+                &[],
+            ),
+        }
+    }
+
+    pub fn record(&self, e: CacheEvent) {
+        match e {
+            CacheEvent::Hit => self.hits.inc(),
+            CacheEvent::Miss => self.misses.inc(),
+            CacheEvent::Store => self.stores.inc(),
+        }
+    }
+}
+
+/// Redis-backed [`SharedState`].
+pub struct RedisState {
+    client: redis::Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    prefix: String,
+    op_timeout: Duration,
+    redacted_url: String,
+    hit: redis::Script,
+    metrics: CacheMetrics,
+}
+
+impl std::fmt::Debug for RedisState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisState")
+            .field("url", &self.redacted_url)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> StateError {
+    StateError(e.to_string())
+}
+
+impl RedisState {
+    /// A store for `[redis]` (not connected yet: the first operation connects).
+    pub fn new(r: &RedisSettings, metrics: CacheMetrics) -> Result<RedisState, StateError> {
+        let client = redis::Client::open(r.url.as_str())
+            .map_err(|_| StateError(format!("invalid redis url {}", redact_url(&r.url))))?;
+        let prefix = r.key_prefix.clone().unwrap_or_else(|| "synaptic".into());
+        Ok(RedisState {
+            client,
+            conn: Mutex::new(None),
+            prefix: format!("{prefix}:state"),
+            op_timeout: Duration::from_millis(1000),
+            redacted_url: redact_url(&r.url),
+            hit: redis::Script::new(HIT),
+            metrics,
+        })
+    }
+
+    fn key(&self, k: &str) -> String {
+        format!("{}:{k}", self.prefix)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, StateError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.op_timeout)
+            .set_response_timeout(self.op_timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(200);
+        let made = tokio::time::timeout(
+            self.op_timeout * 3,
+            ConnectionManager::new_with_config(self.client.clone(), cfg),
+        )
+        .await
+        .map_err(|_| StateError("redis connect timed out".into()))?
+        .map_err(err)?;
+        *slot = Some(made.clone());
+        Ok(made)
+    }
+
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StateError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await?;
+        match tokio::time::timeout(self.op_timeout, op(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                    *self.conn.lock().await = None;
+                }
+                Err(err(e))
+            }
+            Err(_) => {
+                *self.conn.lock().await = None;
+                Err(StateError("redis operation timed out".into()))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SharedState for RedisState {
+    async fn hit(&self, key: &str, w: Window, _now_ms: i64) -> Result<Hit, StateError> {
+        let k = self.key(key);
+        let script = &self.hit;
+        let (allowed, count, reset): (i64, i64, i64) = self
+            .run(|mut c| async move {
+                script
+                    .key(k)
+                    .arg(w.max)
+                    .arg(w.window_ms)
+                    .arg(w.block_ms)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(Hit {
+            allowed: allowed == 1,
+            count: count.max(0) as u64,
+            reset_at_ms: reset,
+        })
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Bytes>, StateError> {
+        let k = self.key(key);
+        let v: Option<Vec<u8>> = self
+            .run(|mut c| async move { redis::cmd("GET").arg(k).query_async(&mut c).await })
+            .await?;
+        Ok(v.map(Bytes::from))
+    }
+
+    async fn cache_put(&self, key: &str, value: Bytes, ttl_ms: u64) -> Result<(), StateError> {
+        let k = self.key(key);
+        let ms = ttl_ms.max(1);
+        self.run(|mut c| async move {
+            redis::cmd("SET")
+                .arg(k)
+                .arg(value.as_ref())
+                .arg("PX")
+                .arg(ms)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    fn cache_event(&self, e: CacheEvent) {
+        self.metrics.record(e);
+    }
+}
+
+/// The shared state the configuration asks for: Redis with `[redis]`, else memory. Registers
+/// the cache metrics (and, in memory, the evictions) in `m`.
+pub fn build(
+    redis: Option<&RedisSettings>,
+    m: &metrics::Registry,
+) -> Result<Arc<dyn SharedState>, StateError> {
+    let cm = CacheMetrics::new(m);
+    match redis {
+        Some(r) => {
+            let state = Arc::new(RedisState::new(r, cm)?);
+            // connect now, not under the first burst of requests (a failure is retried then)
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let s = state.clone();
+                rt.spawn(async move {
+                    if let Err(e) = s.connection().await {
+                        tracing::warn!(error = %e, "redis (shared state) not reachable yet");
+                    }
+                });
+            }
+            Ok(state)
+        }
+        None => {
+            let mem = Arc::new(MemoryState::default().with_events(Arc::new(move |e| cm.record(e))));
+            let weak = Arc::downgrade(&mem);
+            m.gauge_fn(
+                "synaptic_cache_evictions_total",
+                "Entries the in-memory response cache evicted to stay within its size",
+                &[],
+                move || weak.upgrade().map_or(0.0, |s| s.evictions() as f64),
+            );
+            Ok(mem)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_state_counts_cache_events_in_metrics() {
+        let m = metrics::Registry::new();
+        let s = build(None, &m).unwrap();
+        s.cache_event(CacheEvent::Hit);
+        s.cache_event(CacheEvent::Miss);
+        s.cache_event(CacheEvent::Miss);
+        let text = m.render();
+        assert!(text.contains("synaptic_cache_hits_total 1"), "{text}");
+        assert!(text.contains("synaptic_cache_misses_total 2"), "{text}");
+        assert!(text.contains("synaptic_cache_evictions_total 0"), "{text}");
+    }
+}
