@@ -157,11 +157,12 @@ pub(crate) async fn mediate(
                 final_flow = Flow::Respond;
             }
             Step::ReceiveBlock(b) => {
-                frames.clear();
+                unwind(&mut frames, 0, ctx, false);
                 frames.push(Frame {
                     block: b,
                     pc: 0,
                     on_error: None,
+                    nested: false,
                 });
                 final_flow = Flow::Respond;
             }

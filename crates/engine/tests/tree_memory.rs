@@ -47,6 +47,7 @@ fn engine(sequence: &str, tree_factor: usize) -> Engine {
         program: Arc::new(prog),
         invoker: Arc::new(NoNet),
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         clock: Arc::new(FixedClock(1_700_000_000_000)),
         limits: Limits {
             tree_factor,

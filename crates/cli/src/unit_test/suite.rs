@@ -566,6 +566,8 @@ async fn run_sequence_cases(
         invoker: Arc::new(invoker),
         registry: Arc::new(registry),
         clock: Arc::new(SystemClock),
+        // one suite's cases share counters and cache, as on one running server
+        state: Arc::new(synaptic_engine::MemoryState::default()),
         limits: Limits {
             call_timeout: timeout,
             ..Limits::default()
