@@ -93,4 +93,13 @@ codes! {
     E0232 = "synapse-expression-arity";
     // appended by the gateway's artifact deployment (`<api>` contexts)
     E0117 = "context-served-twice";
+    // appended by endpoint groups, templates and proxy services
+    E0120 = "empty-endpoint-group";
+    E0121 = "invalid-endpoint-option";
+    E0340 = "undefined-template";
+    E0341 = "missing-template-parameter";
+    E0342 = "proxy-served-twice";
+    W0340 = "unsupported-balancing";
+    W0341 = "unknown-template-parameter";
+    W0342 = "proxy-transport-not-served";
 }

@@ -22,6 +22,8 @@ pub(crate) struct Ir {
     /// `<localEntry>` texts (text or XML) by key: `get-property('key')` reads them when no
     /// property of that name is set, as in Synapse.
     pub local_entries: std::sync::Arc<HashMap<String, String>>,
+    /// The states of named endpoints that keep one ([`crate::EndpointState`]), for metrics.
+    pub endpoint_states: Vec<std::sync::Arc<crate::EndpointState>>,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,7 @@ pub(crate) fn compile(
         endpoints: HashMap::new(),
         out_flows: HashMap::new(),
         local_entries: Default::default(),
+        endpoint_states: Vec::new(),
     };
     let mut c = Compiler {
         opts,
@@ -55,6 +58,7 @@ pub(crate) fn compile(
         reads: Vec::new(),
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
+        endpoint_states: Vec::new(),
     };
 
     // pass 1: names
@@ -173,6 +177,7 @@ pub(crate) fn compile(
     });
     let ok = !diags.iter().any(|d| d.is_error());
     ir.seq_by_name = std::mem::take(&mut c.seq_by_name);
+    ir.endpoint_states = std::mem::take(&mut c.endpoint_states);
     (ok.then_some(Program { ir }), diags)
 }
 

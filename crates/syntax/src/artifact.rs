@@ -332,6 +332,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         name: None,
                         kind: EndpointKind::Key(k),
                         timeout_ms: None,
+                        qos: EndpointQos::default(),
                     });
                     let mut ep = proxy.endpoint.take();
                     self.flows(

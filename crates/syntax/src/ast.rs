@@ -292,9 +292,29 @@ pub enum EndpointKind {
     Key(Spanned<String>),
     /// `<default/>`: the message's own `To`.
     Default,
-    /// An endpoint type synaptic does not run yet (`wsdl`, `loadbalance`, `failover`,
-    /// `recipientlist`, `template=`…). Accepted by the parser without a diagnostic; the engine
-    /// reports it if a flow actually uses it.
+    /// `<failover [dynamic] [buildMessage]>`: the next ready child when one fails.
+    Failover {
+        children: Vec<Endpoint>,
+        /// `dynamic="true"` (the default): always the first ready child; `false`: stay on the
+        /// child that last worked.
+        dynamic: bool,
+    },
+    /// `<loadbalance [algorithm] [failover]>`: round robin over the ready children.
+    Loadbalance {
+        children: Vec<Endpoint>,
+        /// `failover="true"` (the default): a failed child's message goes to the next one.
+        failover: bool,
+    },
+    /// `<recipientlist>`: a copy of the message to every ready child.
+    RecipientList { children: Vec<Endpoint> },
+    /// `<endpoint template="…" [uri="…"]>` with its `<parameter>`s.
+    Template {
+        target: Spanned<String>,
+        uri: Option<Spanned<String>>,
+        params: Vec<(Spanned<String>, Spanned<String>)>,
+    },
+    /// An endpoint type synaptic does not run yet (`wsdl`, `key-expression`…). Accepted by the
+    /// parser without a diagnostic; the engine reports it if a flow actually uses it.
     Unsupported { kind: String },
 }
 
@@ -305,6 +325,32 @@ pub struct Endpoint {
     pub kind: EndpointKind,
     /// `<timeout><duration>ms</duration>…` if given.
     pub timeout_ms: Option<Spanned<u64>>,
+    /// `<suspendOnFailure>`, `<markForSuspension>`, `<timeout><responseAction>`.
+    pub qos: EndpointQos,
+}
+
+/// How an endpoint reacts to failures (Synapse's `EndpointDefinition`).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct EndpointQos {
+    /// `<suspendOnFailure><errorCodes>`: empty = every error suspends.
+    pub suspend_codes: Vec<i64>,
+    /// `<initialDuration>` ms (Synapse's default: -1, read as 30 s).
+    pub initial_ms: Option<i64>,
+    /// `<progressionFactor>` (default 1).
+    pub progression: Option<f64>,
+    /// `<maximumDuration>` ms (default: unbounded).
+    pub maximum_ms: Option<i64>,
+    /// `<markForSuspension><errorCodes>`: empty = 101504 and 101505.
+    pub timeout_codes: Vec<i64>,
+    /// `<retriesBeforeSuspension>` (default 0).
+    pub retries: Option<u32>,
+    /// `<retryDelay>` ms (default 0).
+    pub retry_delay_ms: Option<u64>,
+    /// `<timeout><responseAction>discard</responseAction>`: a timed-out message is dropped
+    /// instead of running the fault handler.
+    pub discard_on_timeout: bool,
+    /// Whether any of the above is written (the endpoint then keeps a state even alone).
+    pub configured: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

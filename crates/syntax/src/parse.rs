@@ -45,7 +45,9 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
             "wsdl",
             "loadbalance",
             "failover",
+            "recipientlist",
         ],
+        "failover" | "loadbalance" | "recipientlist" => &["endpoint"],
         _ => &[],
     }
 }

@@ -187,7 +187,7 @@ pub(crate) async fn run(
         Op::Filter(f) => filter::run(engine, f, ctx),
         Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
         Op::Header(h) => next(header::header(engine, h, ctx)),
-        Op::Call(c) => next(call::call(engine, &engine.program.ir.endpoints, c, "call", ctx).await),
+        Op::Call(c) => call::run(engine, c, ctx).await,
         Op::Send(s) => send::run(engine, s, ctx).await,
         Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
         Op::Respond => Ok(respond::run(ctx)),
