@@ -5,11 +5,11 @@
 
 use crate::endpoint_state::{EndpointState, SuspendPolicy};
 use crate::ir::{EndpointIr, Group, GroupKind, SeqId, Tracked};
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
 use crate::uri::parse_template;
 use crate::CompileOptions;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use synaptic_diag::{codes, Diagnostic, Span, Spanned};
 use synaptic_expr::{CompiledExpr, Dialect, Scope};
 use synaptic_syntax::ast;
@@ -148,16 +148,20 @@ impl Compiler<'_> {
 
     /// An endpoint; `group` names the group it is a child of (its children keep a state,
     /// named `group/index` when they have no name of their own).
-    fn endpoint_in(&mut self, e: &ast::Endpoint, group: Option<(&str, usize)>) -> Option<EndpointIr> {
+    fn endpoint_in(
+        &mut self,
+        e: &ast::Endpoint,
+        group: Option<(&str, usize)>,
+    ) -> Option<EndpointIr> {
         let name = match (&e.name, group) {
             (Some(n), _) => Some(n.value.clone()),
             (None, Some((g, i))) => Some(format!("{g}/{i}")),
             (None, None) => None,
         };
         if let Some(kind) = match &e.kind {
-            ast::EndpointKind::Failover { dynamic, .. } => Some(GroupKind::Failover {
-                dynamic: *dynamic,
-            }),
+            ast::EndpointKind::Failover { dynamic, .. } => {
+                Some(GroupKind::Failover { dynamic: *dynamic })
+            }
             ast::EndpointKind::Loadbalance { failover, .. } => Some(GroupKind::Loadbalance {
                 failover: *failover,
             }),

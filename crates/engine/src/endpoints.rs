@@ -51,13 +51,18 @@ pub(crate) async fn send(
     ctx: &mut MessageContext,
 ) -> Result<Sent, MediationError> {
     match ep {
-        None => leaf(engine, None, blocking, mediator, ctx).await.map(|_| Sent::Answered),
+        None => leaf(engine, None, blocking, mediator, ctx)
+            .await
+            .map(|_| Sent::Answered),
         Some(ep) => dispatch(engine, ep, blocking, mediator, ctx, true).await,
     }
 }
 
 /// A key resolved to the named endpoint (any depth).
-fn resolve<'e>(engine: &'e Engine, mut ep: &'e EndpointIr) -> Result<&'e EndpointIr, MediationError> {
+fn resolve<'e>(
+    engine: &'e Engine,
+    mut ep: &'e EndpointIr,
+) -> Result<&'e EndpointIr, MediationError> {
     for _ in 0..MAX_KEY_DEPTH {
         let EndpointIr::Key(k) = ep else {
             return Ok(ep);
@@ -116,7 +121,9 @@ fn dispatch<'a>(
                 tracked(engine, t, blocking, mediator, ctx).await
             }
             EndpointIr::Group(g) => match g.kind {
-                GroupKind::RecipientList => recipient_list(engine, g, blocking, mediator, ctx).await,
+                GroupKind::RecipientList => {
+                    recipient_list(engine, g, blocking, mediator, ctx).await
+                }
                 _ => failover(engine, g, blocking, mediator, ctx).await,
             },
             leaf_ep => leaf(engine, Some(leaf_ep), blocking, mediator, ctx)
@@ -142,7 +149,11 @@ async fn tracked(
     settle(engine, t, r)
 }
 
-fn settle(engine: &Engine, t: &Tracked, r: Result<(), MediationError>) -> Result<Sent, MediationError> {
+fn settle(
+    engine: &Engine,
+    t: &Tracked,
+    r: Result<(), MediationError>,
+) -> Result<Sent, MediationError> {
     match r {
         Ok(()) => {
             t.state.on_success();
@@ -188,7 +199,10 @@ async fn failover(
             };
             let mut msg = format!("{what} endpoint : {} - no ready child endpoints", g.name);
             if let Some(e) = last {
-                msg.push_str(&format!("\nlast failure: {}", e.message.replace('\n', ": ")));
+                msg.push_str(&format!(
+                    "\nlast failure: {}",
+                    e.message.replace('\n', ": ")
+                ));
             }
             return Err(not_ready(error_codes::GROUP_NOT_READY, msg));
         };
@@ -244,7 +258,10 @@ async fn recipient_list(
     if sends.is_empty() {
         return Err(not_ready(
             error_codes::GROUP_NOT_READY,
-            format!("Recipient List endpoint : {} - no ready child endpoints", g.name),
+            format!(
+                "Recipient List endpoint : {} - no ready child endpoints",
+                g.name
+            ),
         ));
     }
     for (p, _) in sends.iter_mut() {
@@ -261,7 +278,11 @@ async fn recipient_list(
     }))
     .await;
     // in the order the answers came: the first success is the message
-    let mut done: Vec<(usize, usize)> = results.iter().enumerate().map(|(i, (o, _))| (*o, i)).collect();
+    let mut done: Vec<(usize, usize)> = results
+        .iter()
+        .enumerate()
+        .map(|(i, (o, _))| (*o, i))
+        .collect();
     done.sort_unstable();
     let mut first_ok: Option<usize> = None;
     let mut first_err: Option<MediationError> = None;
@@ -545,8 +566,7 @@ mod tests {
         fn new(xml: &str) -> T {
             let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
             assert!(p.is_ok(), "{:?}", p.diagnostics);
-            let (prog, diags) =
-                compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+            let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
             let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
             let hosts = Arc::new(Hosts::default());
             let clock = Arc::new(Manual::default());

@@ -39,8 +39,8 @@ pub use synaptic_expr::{Scope, Value};
 pub use synaptic_payload::Payload;
 
 pub use context::hop_by_hop;
-pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use convert::PropertyType;
+pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use redact::{redact_header_value, redact_text};
 pub use uri::{expand_uri_template, join_rest_postfix};

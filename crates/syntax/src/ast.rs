@@ -84,6 +84,11 @@ pub struct Proxy {
     pub fault_sequence: Option<FlowRef>,
     /// `<target endpoint="name">` (as `EndpointKind::Key`) or an inline `<endpoint>`.
     pub endpoint: Option<Endpoint>,
+    /// With an endpoint: the anonymous sequence (in `Artifact::sequences`) that runs the
+    /// in-sequence, then sends to the endpoint; the proxy's in-flow.
+    pub target: Option<String>,
+    /// An inline `<publishWSDL>` definition, serialized (served at `?wsdl`).
+    pub publish_wsdl: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

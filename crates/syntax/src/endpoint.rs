@@ -158,10 +158,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         .map(|children| EndpointKind::Failover { children, dynamic })
                 }
                 "loadbalance" => {
-                    self.check_attrs(
-                        child,
-                        &["algorithm", "failover", "buildMessage", "policy"],
-                    );
+                    self.check_attrs(child, &["algorithm", "failover", "buildMessage", "policy"]);
                     if let Some(a) = self.attr_s(child, "algorithm") {
                         if a.value.trim() != "org.apache.synapse.endpoints.algorithms.RoundRobin" {
                             self.diags.push(Diagnostic::warning(
@@ -319,9 +316,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                             Some("progressionFactor") => {
                                 let (text, span) = self.text_of(t);
                                 match text.trim().parse::<f64>() {
-                                    Ok(f) if f.is_finite() && f >= 0.0 => {
-                                        qos.progression = Some(f)
-                                    }
+                                    Ok(f) if f.is_finite() && f >= 0.0 => qos.progression = Some(f),
                                     _ => self.bad_number(&text, span),
                                 }
                             }
