@@ -59,6 +59,7 @@ pub(crate) fn compile(
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
         endpoint_states: Vec::new(),
+        templates: HashMap::new(),
     };
 
     // pass 1: names
@@ -91,7 +92,10 @@ pub(crate) fn compile(
             order.push(s);
         }
         for e in &a.endpoints {
-            if matches!(e.kind, ast::EndpointKind::Unsupported { .. }) {
+            if matches!(
+                e.kind,
+                ast::EndpointKind::Unsupported { .. } | ast::EndpointKind::Template { .. }
+            ) {
                 continue;
             }
             if let Some(n) = &e.name {
@@ -102,6 +106,17 @@ pub(crate) fn compile(
         }
     }
     for a in artifacts {
+        for t in &a.templates {
+            if let Some(seq) = &t.sequence {
+                c.templates.insert(
+                    t.name.value.clone(),
+                    crate::compiler::TemplateDecl {
+                        sequence: seq.clone(),
+                        params: t.params.clone(),
+                    },
+                );
+            }
+        }
         for le in &a.local_entries {
             match &le.value {
                 ast::LocalEntryValue::Text(t) => {

@@ -47,6 +47,14 @@ const BUILTIN_DEFAULT_NAMES: &[&str] = &[
 const BUILTIN_DEFAULT_PREFIXES: &[&str] =
     &["uri.var.", "query.param.", "oauth.", "api.ut.", "ERROR_"];
 
+/// A sequence template as `call-template` sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct TemplateDecl {
+    /// The anonymous sequence of its body.
+    pub sequence: String,
+    pub params: Vec<ast::TemplateParam>,
+}
+
 pub(crate) struct Compiler<'a> {
     pub(crate) opts: &'a CompileOptions,
     pub(crate) diags: Vec<Diagnostic>,
@@ -62,6 +70,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) numeric_uses: Vec<(String, Span)>,
     /// The states of named endpoints (and of the children of named groups), for metrics.
     pub(crate) endpoint_states: Vec<Arc<EndpointState>>,
+    /// Sequence templates by name (`call-template`).
+    pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
     pub(crate) local_entries: HashMap<String, String>,
 }

@@ -45,6 +45,8 @@ pub(crate) struct State {
     pub inbound: std::collections::BTreeSet<String>,
     /// The program's `<localEntry>` texts (default-scope reads fall back to them).
     pub local_entries: Option<std::sync::Arc<HashMap<String, String>>>,
+    /// The parameters of the templates being run, innermost last (`$func:x`).
+    pub func_params: Vec<std::sync::Arc<HashMap<String, Value>>>,
 }
 
 impl std::fmt::Debug for State {
@@ -630,7 +632,8 @@ impl MessageContext {
             )),
             Scope::Env => Some(Value::String(std::env::var(name).unwrap_or_default())),
             Scope::Registry => Some(Value::String(self.registry_value(name).unwrap_or_default())),
-            Scope::File | Scope::Func | Scope::Trace | Scope::Analytics => None,
+            Scope::Func => self.st.func_params.last()?.get(name).cloned(),
+            Scope::File | Scope::Trace | Scope::Analytics => None,
         }
     }
 

@@ -14,6 +14,11 @@ pub(crate) enum Step {
     End(Flow),
     /// Run a sequence on the response of a `send`, then answer.
     Receive(SeqId),
+    /// Run a sequence template with its parameters (`call-template`).
+    Template(
+        SeqId,
+        std::sync::Arc<std::collections::HashMap<String, synaptic_expr::Value>>,
+    ),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

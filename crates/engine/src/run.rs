@@ -13,6 +13,17 @@ struct Frame {
     pc: usize,
     /// The `onError` of the sequence this frame starts.
     on_error: Option<SeqId>,
+    /// A template's body: leaving it drops its parameters (`MessageContext`'s function stack).
+    template: bool,
+}
+
+/// Drop frames down to `len`, and the template parameters of those that were templates.
+fn truncate(frames: &mut Vec<Frame>, len: usize, ctx: &mut MessageContext) {
+    while frames.len() > len {
+        if frames.pop().is_some_and(|f| f.template) {
+            ctx.st.func_params.pop();
+        }
+    }
 }
 
 pub(crate) async fn mediate(
@@ -53,7 +64,8 @@ pub(crate) async fn mediate(
         };
         let block = &ir.blocks[top.block as usize];
         let Some(node) = block.get(top.pc) else {
-            frames.pop();
+            let len = frames.len() - 1;
+            truncate(&mut frames, len, ctx);
             continue;
         };
         top.pc += 1;
@@ -81,7 +93,7 @@ pub(crate) async fn mediate(
                 set_error_props(ctx, &e);
                 if let Some(i) = frames.iter().rposition(|f| f.on_error.is_some()) {
                     let handler = frames[i].on_error;
-                    frames.truncate(i);
+                    truncate(&mut frames, i, ctx);
                     if let Some(h) = handler {
                         observe::fault(ctx, &e, Some(&ir.seqs[h as usize].name));
                         let mut f = seq_frame(ir, h);
@@ -93,7 +105,7 @@ pub(crate) async fn mediate(
                 }
                 if let Some(fs) = fault_seq.take() {
                     observe::fault(ctx, &e, Some(&ir.seqs[fs as usize].name));
-                    frames.clear();
+                    truncate(&mut frames, 0, ctx);
                     let mut f = seq_frame(ir, fs);
                     f.on_error = None;
                     frames.push(f);
@@ -112,15 +124,26 @@ pub(crate) async fn mediate(
                     block: b,
                     pc: 0,
                     on_error: None,
+                    template: false,
                 });
             }
             Step::PushSeq(s) => {
                 check_depth(engine, &frames, node, ctx)?;
                 frames.push(seq_frame(ir, s));
             }
-            Step::End(flow) => return Ok(flow),
+            Step::Template(s, params) => {
+                check_depth(engine, &frames, node, ctx)?;
+                let mut f = seq_frame(ir, s);
+                f.template = true;
+                frames.push(f);
+                ctx.st.func_params.push(params);
+            }
+            Step::End(flow) => {
+                truncate(&mut frames, 0, ctx);
+                return Ok(flow);
+            }
             Step::Receive(s) => {
-                frames.clear();
+                truncate(&mut frames, 0, ctx);
                 frames.push(seq_frame(ir, s));
                 final_flow = Flow::Respond;
             }
@@ -134,6 +157,7 @@ fn seq_frame(ir: &Ir, s: SeqId) -> Frame {
         block: seq.body,
         pc: 0,
         on_error: seq.on_error,
+        template: false,
     }
 }
 

@@ -236,12 +236,15 @@ pub fn check_unserved(artifacts: &[Artifact]) -> Vec<Diagnostic> {
                 }
             }
         }
-        if a.root == "template" {
+        for t in a.templates.iter().filter(|t| t.sequence.is_none()) {
             diags.push(Diagnostic::warning(
                 codes::W0103,
-                a.root_span,
-                "<template> is not served by synaptic: `call-template` and template endpoints \
-                 cannot use it",
+                t.name.span,
+                format!(
+                    "endpoint template `{}` is not run by synaptic: endpoints with \
+                     template=\"{}\" cannot use it",
+                    t.name.value, t.name.value
+                ),
             ));
         }
         for le in &a.local_entries {

@@ -435,11 +435,11 @@ impl<'d, 'a> Cx<'d, 'a> {
             el,
             &["name", "onError", "description", "trace", "statistics"],
         );
-        let name = self
-            .required(el, "name")
-            .map(|n| n.value)
-            .unwrap_or_default();
+        let name = self.required(el, "name");
+        let tname = name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
         let mut seen = false;
+        let mut params = Vec::new();
+        let mut sequence = None;
         for child in self.children(el) {
             match self.syn_name(child) {
                 Some("sequence") => {
@@ -448,12 +448,35 @@ impl<'d, 'a> Cx<'d, 'a> {
                         continue;
                     }
                     seen = true;
-                    self.anonymous_sequence(child, format!("template:{name}"));
+                    sequence = Some(format!("template:{tname}"));
+                    self.anonymous_sequence(child, format!("template:{tname}"));
+                }
+                Some("parameter") => {
+                    self.check_attrs(
+                        child,
+                        &["name", "defaultValue", "isMandatory", "description"],
+                    );
+                    let mandatory = self.bool_attr(child, "isMandatory").unwrap_or(false);
+                    if let Some(n) = self.required(child, "name") {
+                        params.push(TemplateParam {
+                            name: n,
+                            default: self.attr_s(child, "defaultValue"),
+                            mandatory,
+                        });
+                    }
                 }
                 // endpoint templates are not run; their bodies hold $-parameters
-                Some("parameter" | "description" | "endpoint") => {}
+                Some("description" | "endpoint") => {}
                 _ => self.unknown_element(child, el),
             }
+        }
+        if let Some(name) = name {
+            self.art.templates.push(Template {
+                span: el.span,
+                name,
+                params,
+                sequence,
+            });
         }
     }
 

@@ -34,6 +34,40 @@ pub struct Artifact {
     /// `<localEntry key="…">` values. A local entry holding a `<sequence>` also adds that
     /// sequence to `sequences` under the entry's key.
     pub local_entries: Vec<LocalEntry>,
+    /// Sequence `<template>`s (their body is the anonymous sequence `template:{name}`).
+    pub templates: Vec<Template>,
+}
+
+/// A `<template name>` with a `<sequence>` body, called by `<call-template>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    pub span: Span,
+    pub name: Spanned<String>,
+    pub params: Vec<TemplateParam>,
+    /// The anonymous sequence of its body; `None` for an endpoint template.
+    pub sequence: Option<String>,
+}
+
+/// `<parameter name [defaultValue] [isMandatory]/>` of a template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateParam {
+    pub name: Spanned<String>,
+    pub default: Option<Spanned<String>>,
+    pub mandatory: bool,
+}
+
+/// `<call-template target>` with its `<with-param>`s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallTemplate {
+    pub target: Spanned<String>,
+    pub params: Vec<WithParam>,
+}
+
+/// `<with-param name value|expression/>`: `value="{xpath}"` is an expression, as in Synapse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WithParam {
+    pub name: Spanned<String>,
+    pub value: PropertyValue,
 }
 
 /// Where an API resource or proxy flow comes from.
@@ -148,6 +182,8 @@ pub enum MediatorKind {
     /// `<variable>` (Micro Integrator 4.4)
     Variable(Variable),
     Validate(Validate),
+    /// `<call-template target>`
+    CallTemplate(CallTemplate),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,

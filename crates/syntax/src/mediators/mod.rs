@@ -7,6 +7,7 @@
 //! [`Cx::mediator`]'s `match`.
 
 mod call;
+mod call_template;
 mod direction;
 mod drop;
 mod enrich;
@@ -49,6 +50,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "makefault",
     "validate",
     "variable",
+    "call-template",
     "in",
     "out",
 ];
@@ -60,7 +62,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "bean",
     "builder",
     "cache",
-    "call-template",
     "callout",
     "class",
     "clone",
@@ -163,6 +164,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
+            "call-template" => self.call_template(el)?,
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
