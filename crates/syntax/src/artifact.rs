@@ -452,15 +452,26 @@ impl<'d, 'a> Cx<'d, 'a> {
                     self.anonymous_sequence(child, format!("template:{tname}"));
                 }
                 Some("parameter") => {
+                    // `default` and `optional` are the older spellings (Synapse's EIP library)
                     self.check_attrs(
                         child,
-                        &["name", "defaultValue", "isMandatory", "description"],
+                        &[
+                            "name",
+                            "defaultValue",
+                            "isMandatory",
+                            "description",
+                            "default",
+                            "optional",
+                        ],
                     );
-                    let mandatory = self.bool_attr(child, "isMandatory").unwrap_or(false);
+                    let mandatory = self.bool_attr(child, "isMandatory").unwrap_or(false)
+                        || self.bool_attr(child, "optional") == Some(false);
                     if let Some(n) = self.required(child, "name") {
                         params.push(TemplateParam {
                             name: n,
-                            default: self.attr_s(child, "defaultValue"),
+                            default: self
+                                .attr_s(child, "defaultValue")
+                                .or_else(|| self.attr_s(child, "default")),
                             mandatory,
                         });
                     }
