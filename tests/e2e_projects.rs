@@ -121,6 +121,35 @@ async fn the_mi_project_example_is_served_as_written() {
     // the version is part of the path
     let r = c.get(url(&gw, "/orders/42")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    // the proxy service: the template stamps the order, the failover endpoint passes the
+    // refusing main kitchen by and the backup kitchen answers; the out-sequence adds a header
+    for _ in 0..2 {
+        let r = c
+            .post(url(&gw, "/services/KitchenProxy"))
+            .header("content-type", "application/json")
+            .body(r#"{"pizza":"Diavola"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-kitchen"], "served");
+        assert_eq!(
+            json(r).await,
+            serde_json::json!({"kitchen":"backup","handledBy":"KitchenProxy",
+                "shop":"PizzaShack Orders","order":{"pizza":"Diavola"}})
+        );
+    }
+    // the main kitchen is suspended, the backup active
+    let m = c.get(url(&gw, "/metrics")).send().await.unwrap();
+    let m = m.text().await.unwrap();
+    assert!(
+        m.contains("synaptic_endpoint_state{endpoint=\"MainKitchenEP\",state=\"suspended\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("synaptic_endpoint_state{endpoint=\"BackupKitchenEP\",state=\"active\"} 1"),
+        "{m}"
+    );
     gw.shutdown().await;
 }
 
