@@ -156,14 +156,17 @@ pub(crate) fn compile(
                     .map(|r| (&r.in_sequence, &r.out_sequence))
             })
             .map(|(i, o)| (i.as_ref().map(flow_name), o))
-            .chain(a.proxies.iter().map(|p| {
-                // a proxy's in-flow is its target (in-sequence, then the endpoint) when it has one
-                let i = p
-                    .target
-                    .clone()
-                    .or_else(|| p.in_sequence.as_ref().map(flow_name));
-                (i, &p.out_sequence)
-            }));
+            .chain(
+                a.proxies
+                    .iter()
+                    .map(|p| (p.in_sequence.as_ref().map(flow_name), &p.out_sequence)),
+            )
+            // a proxy's in-flow is its target (in-sequence, then the endpoint) when it has one
+            .chain(
+                a.proxies
+                    .iter()
+                    .map(|p| (p.target.clone(), &p.out_sequence)),
+            );
         for (i, o) in pairs {
             if let (Some(i), Some(o)) = (i, o) {
                 ir.out_flows.insert(i, flow_name(o));
