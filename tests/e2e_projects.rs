@@ -121,6 +121,35 @@ async fn the_mi_project_example_is_served_as_written() {
     // the version is part of the path
     let r = c.get(url(&gw, "/orders/42")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    // the proxy service: the template stamps the order, the failover endpoint passes the
+    // refusing main kitchen by and the backup kitchen answers; the out-sequence adds a header
+    for _ in 0..2 {
+        let r = c
+            .post(url(&gw, "/services/KitchenProxy"))
+            .header("content-type", "application/json")
+            .body(r#"{"pizza":"Diavola"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-kitchen"], "served");
+        assert_eq!(
+            json(r).await,
+            serde_json::json!({"kitchen":"backup","handledBy":"KitchenProxy",
+                "shop":"PizzaShack Orders","order":{"pizza":"Diavola"}})
+        );
+    }
+    // the main kitchen is suspended, the backup active
+    let m = c.get(url(&gw, "/metrics")).send().await.unwrap();
+    let m = m.text().await.unwrap();
+    assert!(
+        m.contains("synaptic_endpoint_state{endpoint=\"MainKitchenEP\",state=\"suspended\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("synaptic_endpoint_state{endpoint=\"BackupKitchenEP\",state=\"active\"} 1"),
+        "{m}"
+    );
     gw.shutdown().await;
 }
 
@@ -395,4 +424,139 @@ async fn an_artifact_that_does_not_compile_is_not_deployed_unless_strict() {
         Err(StartError::Sequences(report)) => assert!(report.has_errors()),
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
+}
+
+/// A proxy service in front of an echoing backend: SOAP 1.1 and 1.2 clients and a REST client.
+fn soap_proxy(backend: &str) -> String {
+    format!(
+        r#"<proxy {NS} name="StockQuote" transports="http https" startOnLoad="true">
+            <target>
+              <inSequence>
+                <property name="action" expression="get-property('Action')"/>
+                <header name="X-Action" scope="transport" expression="get-property('action')"/>
+                <header name="X-Soap" scope="transport" expression="$axis2:messageType"/>
+              </inSequence>
+              <endpoint><address uri="{backend}/quotes"/></endpoint>
+              <outSequence><header name="X-Out" scope="transport" value="yes"/><send/></outSequence>
+              <faultSequence><payloadFactory media-type="json"><format>{{"fault":"$1"}}</format>
+                <args><arg evaluator="xml" expression="get-property('ERROR_CODE')"/></args>
+                </payloadFactory><respond/></faultSequence>
+            </target>
+            <publishWSDL><wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" name="StockQuote"/></publishWSDL>
+          </proxy>"#
+    )
+}
+
+#[tokio::test]
+async fn a_proxy_service_serves_soap_and_rest_clients_under_services() {
+    let backend = synaptic_tests::origin::MockOrigin::echo().await;
+    let dir = GatewayDir::new(
+        "",
+        &[(
+            "sequences/proxy-services/StockQuote.xml",
+            &soap_proxy(&backend.url()),
+        )],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let c = client();
+    let soap11 = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><getQuote><symbol>IBM</symbol></getQuote></soapenv:Body></soapenv:Envelope>"#;
+    let r = c
+        .post(url(&gw, "/services/StockQuote"))
+        .header("content-type", "text/xml; charset=UTF-8")
+        .header("SOAPAction", "\"urn:getQuote\"")
+        .body(soap11)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-out"], "yes");
+    let v = json(r).await;
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["uri"], "/quotes");
+    assert_eq!(v["headers"]["x-action"], "urn:getQuote");
+    assert_eq!(v["headers"]["x-soap"], "text/xml");
+    assert!(
+        v["body"].as_str().unwrap().contains("<symbol>IBM</symbol>"),
+        "{v}"
+    );
+    // SOAP 1.2: the action is a parameter of the content type
+    let soap12 = soap11.replace(
+        "http://schemas.xmlsoap.org/soap/envelope/",
+        "http://www.w3.org/2003/05/soap-envelope",
+    );
+    let r = c
+        .post(url(&gw, "/services/StockQuote"))
+        .header(
+            "content-type",
+            "application/soap+xml; charset=UTF-8; action=\"urn:getQuote12\"",
+        )
+        .body(soap12)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v = json(r).await;
+    assert_eq!(v["headers"]["x-action"], "urn:getQuote12");
+    assert_eq!(v["headers"]["x-soap"], "application/soap+xml");
+    assert!(v["body"].as_str().unwrap().contains("soap-envelope"), "{v}");
+    // a REST client below the service's path: the rest of the path follows
+    let r = c
+        .get(url(&gw, "/services/StockQuote/symbols/IBM?full=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v = json(r).await;
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["uri"], "/quotes/symbols/IBM?full=1");
+    // the published WSDL
+    let r = c
+        .get(url(&gw, "/services/StockQuote?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("name=\"StockQuote\""));
+    assert_eq!(backend.count(), 3);
+    // another service name: 404
+    let r = c.get(url(&gw, "/services/Other")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn proxy_files_deploy_one_by_one_and_reload() {
+    let proxy = |name: &str, answer: &str| {
+        format!(
+            r#"<proxy {NS} name="{name}"><target><inSequence>
+                <payloadFactory media-type="json"><format>{{"v":"{answer}"}}</format><args/></payloadFactory>
+                <respond/></inSequence></target></proxy>"#
+        )
+    };
+    // a proxy whose endpoint is not defined is left out; the others serve
+    let broken = format!(r#"<proxy {NS} name="Broken"><target inSequence="nowhere"/></proxy>"#);
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/A.xml", &proxy("A", "one")),
+            ("sequences/Broken.xml", &broken),
+        ],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let c = client();
+    let v = json(c.get(url(&gw, "/services/A")).send().await.unwrap()).await;
+    assert_eq!(v["v"], "one");
+    let r = c.get(url(&gw, "/services/Broken")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // no published WSDL: 404 rather than a request to the in-sequence
+    let r = c.get(url(&gw, "/services/A?wsdl")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    dir.write("sequences/A.xml", &proxy("A", "two"));
+    dir.write("sequences/B.xml", &proxy("B", "bee"));
+    gw.gateway().reload().await;
+    let v = json(c.post(url(&gw, "/services/A")).send().await.unwrap()).await;
+    assert_eq!(v["v"], "two");
+    let v = json(c.get(url(&gw, "/services/B/x")).send().await.unwrap()).await;
+    assert_eq!(v["v"], "bee");
+    gw.shutdown().await;
 }

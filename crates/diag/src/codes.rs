@@ -109,4 +109,13 @@ codes! {
     W0320 = "cache-hash-generator-replaced";
     W0321 = "cache-setting-ignored";
     W0322 = "throttle-policy-without-assertion";
+    // appended by endpoint groups, templates and proxy services
+    E0120 = "empty-endpoint-group";
+    E0121 = "invalid-endpoint-option";
+    E0340 = "undefined-template";
+    E0341 = "missing-template-parameter";
+    E0342 = "proxy-served-twice";
+    W0340 = "unsupported-balancing";
+    W0341 = "unknown-template-parameter";
+    W0342 = "proxy-transport-not-served";
 }

@@ -22,6 +22,8 @@ pub(crate) struct Ir {
     /// `<localEntry>` texts (text or XML) by key: `get-property('key')` reads them when no
     /// property of that name is set, as in Synapse.
     pub local_entries: std::sync::Arc<HashMap<String, String>>,
+    /// The states of named endpoints that keep one ([`crate::EndpointState`]), for metrics.
+    pub endpoint_states: Vec<std::sync::Arc<crate::EndpointState>>,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,7 @@ pub(crate) fn compile(
         endpoints: HashMap::new(),
         out_flows: HashMap::new(),
         local_entries: Default::default(),
+        endpoint_states: Vec::new(),
     };
     let mut c = Compiler {
         opts,
@@ -55,6 +58,8 @@ pub(crate) fn compile(
         reads: Vec::new(),
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
+        endpoint_states: Vec::new(),
+        templates: HashMap::new(),
     };
 
     // pass 1: names
@@ -87,7 +92,10 @@ pub(crate) fn compile(
             order.push(s);
         }
         for e in &a.endpoints {
-            if matches!(e.kind, ast::EndpointKind::Unsupported { .. }) {
+            if matches!(
+                e.kind,
+                ast::EndpointKind::Unsupported { .. } | ast::EndpointKind::Template { .. }
+            ) {
                 continue;
             }
             if let Some(n) = &e.name {
@@ -98,6 +106,17 @@ pub(crate) fn compile(
         }
     }
     for a in artifacts {
+        for t in &a.templates {
+            if let Some(seq) = &t.sequence {
+                c.templates.insert(
+                    t.name.value.clone(),
+                    crate::compiler::TemplateDecl {
+                        sequence: seq.clone(),
+                        params: t.params.clone(),
+                    },
+                );
+            }
+        }
         for le in &a.local_entries {
             match &le.value {
                 ast::LocalEntryValue::Text(t) => {
@@ -136,10 +155,21 @@ pub(crate) fn compile(
                     .iter()
                     .map(|r| (&r.in_sequence, &r.out_sequence))
             })
-            .chain(a.proxies.iter().map(|p| (&p.in_sequence, &p.out_sequence)));
+            .map(|(i, o)| (i.as_ref().map(flow_name), o))
+            .chain(
+                a.proxies
+                    .iter()
+                    .map(|p| (p.in_sequence.as_ref().map(flow_name), &p.out_sequence)),
+            )
+            // a proxy's in-flow is its target (in-sequence, then the endpoint) when it has one
+            .chain(
+                a.proxies
+                    .iter()
+                    .map(|p| (p.target.clone(), &p.out_sequence)),
+            );
         for (i, o) in pairs {
             if let (Some(i), Some(o)) = (i, o) {
-                ir.out_flows.insert(flow_name(i), flow_name(o));
+                ir.out_flows.insert(i, flow_name(o));
             }
         }
         for api in &a.apis {
@@ -178,6 +208,7 @@ pub(crate) fn compile(
         .iter()
         .flatten()
         .any(|n| mediators::runs_script(&n.op));
+    ir.endpoint_states = std::mem::take(&mut c.endpoint_states);
     (ok.then_some(Program { ir, scripts }), diags)
 }
 

@@ -3,10 +3,13 @@
 //! checks), and the helpers mediators share: expressions, regular expressions, sequence
 //! references, endpoints, documentation placeholders.
 
-use crate::ir::{EndpointIr, SeqId};
+use crate::endpoint_state::{EndpointState, SuspendPolicy};
+use crate::ir::{EndpointIr, Group, GroupKind, SeqId, Tracked};
 use crate::uri::parse_template;
 use crate::CompileOptions;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use synaptic_diag::{codes, Diagnostic, Span, Spanned};
 use synaptic_expr::{CompiledExpr, Dialect, Scope};
 use synaptic_syntax::ast;
@@ -44,6 +47,14 @@ const BUILTIN_DEFAULT_NAMES: &[&str] = &[
 const BUILTIN_DEFAULT_PREFIXES: &[&str] =
     &["uri.var.", "query.param.", "oauth.", "api.ut.", "ERROR_"];
 
+/// A sequence template as `call-template` sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct TemplateDecl {
+    /// The anonymous sequence of its body.
+    pub sequence: String,
+    pub params: Vec<ast::TemplateParam>,
+}
+
 pub(crate) struct Compiler<'a> {
     pub(crate) opts: &'a CompileOptions,
     pub(crate) diags: Vec<Diagnostic>,
@@ -57,6 +68,10 @@ pub(crate) struct Compiler<'a> {
     pub(crate) reads: Vec<(String, Span)>,
     /// (name, span) of operands used numerically
     pub(crate) numeric_uses: Vec<(String, Span)>,
+    /// The states of named endpoints (and of the children of named groups), for metrics.
+    pub(crate) endpoint_states: Vec<Arc<EndpointState>>,
+    /// Sequence templates by name (`call-template`).
+    pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
     pub(crate) local_entries: HashMap<String, String>,
 }
@@ -138,6 +153,76 @@ impl Compiler<'_> {
     }
 
     pub(crate) fn endpoint(&mut self, e: &ast::Endpoint) -> Option<EndpointIr> {
+        self.endpoint_in(e, None)
+    }
+
+    /// An endpoint; `group` names the group it is a child of (its children keep a state,
+    /// named `group/index` when they have no name of their own).
+    fn endpoint_in(
+        &mut self,
+        e: &ast::Endpoint,
+        group: Option<(&str, usize)>,
+    ) -> Option<EndpointIr> {
+        let name = match (&e.name, group) {
+            (Some(n), _) => Some(n.value.clone()),
+            (None, Some((g, i))) => Some(format!("{g}/{i}")),
+            (None, None) => None,
+        };
+        if let Some(kind) = match &e.kind {
+            ast::EndpointKind::Failover { dynamic, .. } => {
+                Some(GroupKind::Failover { dynamic: *dynamic })
+            }
+            ast::EndpointKind::Loadbalance { failover, .. } => Some(GroupKind::Loadbalance {
+                failover: *failover,
+            }),
+            ast::EndpointKind::RecipientList { .. } => Some(GroupKind::RecipientList),
+            _ => None,
+        } {
+            let (ast::EndpointKind::Failover { children, .. }
+            | ast::EndpointKind::Loadbalance { children, .. }
+            | ast::EndpointKind::RecipientList { children }) = &e.kind
+            else {
+                return None;
+            };
+            let gname = name.unwrap_or_else(|| "anonymous".to_string());
+            let mut out = Vec::with_capacity(children.len());
+            let mut ok = true;
+            for (i, c) in children.iter().enumerate() {
+                match self.endpoint_in(c, Some((&gname, i))) {
+                    Some(ir) => out.push(ir),
+                    None => ok = false,
+                }
+            }
+            if !ok || out.is_empty() {
+                return None;
+            }
+            return Some(EndpointIr::Group(Arc::new(Group {
+                name: gname,
+                kind,
+                children: out,
+                cursor: AtomicUsize::new(0),
+            })));
+        }
+        let leaf = self.leaf_endpoint(e)?;
+        let tracked = group.is_some() || e.qos.configured;
+        if !tracked || matches!(leaf, EndpointIr::Key(_)) {
+            return Some(leaf);
+        }
+        let state = Arc::new(EndpointState::new(
+            name.clone().unwrap_or_else(|| "anonymous".to_string()),
+            SuspendPolicy::from_qos(&e.qos),
+        ));
+        if name.is_some() && !state.name.starts_with("anonymous") {
+            self.endpoint_states.push(state.clone());
+        }
+        Some(EndpointIr::Tracked(Arc::new(Tracked {
+            leaf,
+            state,
+            discard_on_timeout: e.qos.discard_on_timeout,
+        })))
+    }
+
+    fn leaf_endpoint(&mut self, e: &ast::Endpoint) -> Option<EndpointIr> {
         let timeout_ms = e.timeout_ms.as_ref().map(|t| t.value);
         Some(match &e.kind {
             ast::EndpointKind::Http {
@@ -192,6 +277,17 @@ impl Compiler<'_> {
                 );
                 return None;
             }
+            ast::EndpointKind::Template { .. } => {
+                self.err(
+                    codes::E0108,
+                    e.span,
+                    "`template` endpoints are not supported by synaptic yet",
+                );
+                return None;
+            }
+            ast::EndpointKind::Failover { .. }
+            | ast::EndpointKind::Loadbalance { .. }
+            | ast::EndpointKind::RecipientList { .. } => return None,
         })
     }
 

@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub permits: Vec<crate::shared::Permit>,
     /// A response to store by a collector `<cache>`.
     pub cache_pending: Option<crate::shared::PendingStore>,
+    /// The parameters of the templates being run, innermost last (`$func:x`).
+    pub func_params: Vec<std::sync::Arc<HashMap<String, Value>>>,
 }
 
 impl std::fmt::Debug for State {
@@ -575,13 +577,42 @@ impl MessageContext {
         }
     }
 
+    /// The `SOAPAction` header (quotes removed), or the `action` parameter of a SOAP 1.2
+    /// content type; `None` when empty.
+    fn soap_action(&self) -> Option<String> {
+        let header = self
+            .headers
+            .get("soapaction")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().trim_matches('"').to_string());
+        let param = || {
+            let ct = self.headers.get(CONTENT_TYPE)?.to_str().ok()?;
+            ct.split(';').skip(1).find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("action")
+                    .then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        header.or_else(param).filter(|a| !a.is_empty())
+    }
+
     fn default_property(&self, name: &str, now_ms: i64) -> Option<Value> {
         if let Some(v) = self.properties.default.get(name) {
             return Some(v.clone());
         }
         match name {
             "SYSTEM_TIME" => Some(Value::String(now_ms.to_string())),
-            "To" | "From" | "FaultTo" | "ReplyTo" | "Action" | "RelatesTo" => self
+            // a SOAP client's action: WS-Addressing's, else the `SOAPAction` header (SOAP 1.1)
+            // or the content type's `action` parameter (SOAP 1.2), as Axis2 reads it
+            "Action" => self
+                .st
+                .addressing
+                .get(name)
+                .cloned()
+                .or_else(|| self.soap_action())
+                .map(Value::String),
+            "To" | "From" | "FaultTo" | "ReplyTo" | "RelatesTo" => self
                 .st
                 .addressing
                 .get(name)
@@ -627,7 +658,8 @@ impl MessageContext {
             )),
             Scope::Env => Some(Value::String(std::env::var(name).unwrap_or_default())),
             Scope::Registry => Some(Value::String(self.registry_value(name).unwrap_or_default())),
-            Scope::File | Scope::Func | Scope::Trace | Scope::Analytics => None,
+            Scope::Func => self.st.func_params.last()?.get(name).cloned(),
+            Scope::File | Scope::Trace | Scope::Analytics => None,
         }
     }
 

@@ -156,6 +156,9 @@ impl SynEnv for Env<'_> {
     fn variable(&self, name: &str) -> Option<Value> {
         self.ctx.st.variables.get(name).cloned()
     }
+    fn function_param(&self, name: &str) -> Option<Value> {
+        self.ctx.st.func_params.last()?.get(name).cloned()
+    }
 }
 
 /// Evaluate `${…}` as the value an attribute sets (null on an evaluation error, as in MI).

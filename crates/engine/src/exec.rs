@@ -16,6 +16,11 @@ pub(crate) enum Step {
     Receive(SeqId),
     /// Run a block instead of the rest of the flow, then answer (`<cache>`'s `onCacheHit`).
     ReceiveBlock(BlockId),
+    /// Run a sequence template with its parameters (`call-template`).
+    Template(
+        SeqId,
+        std::sync::Arc<std::collections::HashMap<String, synaptic_expr::Value>>,
+    ),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

@@ -1,6 +1,9 @@
 //! The vocabulary compiled mediators share: block and sequence ids, where a value comes from
 //! (a literal, a classic expression or a Synapse Expression), and compiled endpoints.
 
+use crate::endpoint_state::EndpointState;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use synaptic_expr::{CompiledExpr, Value};
 
 pub(crate) type BlockId = u32;
@@ -29,4 +32,34 @@ pub(crate) enum EndpointIr {
     },
     Key(String),
     Default,
+    /// A leaf endpoint with a state (suspension, timeouts): in a group, or configured with
+    /// `<suspendOnFailure>` / `<markForSuspension>` / a discarding timeout.
+    Tracked(Arc<Tracked>),
+    /// `<failover>`, `<loadbalance>`, `<recipientlist>`.
+    Group(Arc<Group>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    pub leaf: EndpointIr,
+    pub state: Arc<EndpointState>,
+    /// `<timeout><responseAction>discard</responseAction>`.
+    pub discard_on_timeout: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// The endpoint's name, or `anonymous`.
+    pub name: String,
+    pub kind: GroupKind,
+    pub children: Vec<EndpointIr>,
+    /// Round robin's next child; static failover's current child.
+    pub cursor: AtomicUsize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GroupKind {
+    Failover { dynamic: bool },
+    Loadbalance { failover: bool },
+    RecipientList,
 }

@@ -13,6 +13,8 @@ mod compile;
 mod compiler;
 mod context;
 mod convert;
+mod endpoint_state;
+mod endpoints;
 mod eval;
 mod exec;
 mod ir;
@@ -40,6 +42,7 @@ pub use synaptic_payload::Payload;
 
 pub use context::hop_by_hop;
 pub use convert::PropertyType;
+pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
@@ -72,6 +75,11 @@ impl Program {
     }
     pub fn has_sequence(&self, name: &str) -> bool {
         self.ir.seq_by_name.contains_key(name)
+    }
+    /// The states of the named endpoints that keep one (in a group, or with
+    /// `<suspendOnFailure>` / `<markForSuspension>`), for metrics.
+    pub fn endpoint_states(&self) -> &[Arc<EndpointState>] {
+        &self.ir.endpoint_states
     }
     pub fn sequence_names(&self) -> Vec<String> {
         self.ir.seqs.iter().map(|s| s.name.clone()).collect()
@@ -229,6 +237,8 @@ pub mod error_codes {
     pub const TIMEOUT: i64 = 101504;
     pub const CONNECTION_CLOSED: i64 = 101505;
     pub const ENDPOINT_NOT_READY: i64 = 303001;
+    /// No child of a failover, load-balance or recipient-list endpoint is ready.
+    pub const GROUP_NOT_READY: i64 = 303000;
     /// A SOAP fault answer under `FORCE_ERROR_ON_SOAP_FAULT`.
     pub const ENDPOINT_CUSTOM_ERROR: i64 = 500000;
     /// A body whose tree would take more memory than [`crate::Limits::tree_factor`] allows

@@ -15,15 +15,20 @@ struct Frame {
     on_error: Option<SeqId>,
     /// A sequence called from another: its end is reported to the observer.
     nested: bool,
+    /// A template's body: leaving it drops its parameters (`MessageContext`'s function stack).
+    template: bool,
 }
 
 /// Drop the frames from `len` on, reporting the nested sequences among them as ended
-/// (innermost first).
-fn unwind(frames: &mut Vec<Frame>, len: usize, ctx: &MessageContext, failed: bool) {
+/// (innermost first) and dropping the parameters of the templates among them.
+fn unwind(frames: &mut Vec<Frame>, len: usize, ctx: &mut MessageContext, failed: bool) {
     while frames.len() > len {
         if let Some(f) = frames.pop() {
             if f.nested {
                 observe::sequence_ended(ctx, failed);
+            }
+            if f.template {
+                ctx.st.func_params.pop();
             }
         }
     }
@@ -135,6 +140,7 @@ pub(crate) async fn mediate(
                     pc: 0,
                     on_error: None,
                     nested: false,
+                    template: false,
                 });
             }
             Step::PushSeq(s) => {
@@ -146,6 +152,18 @@ pub(crate) async fn mediate(
                 let mut f = seq_frame(ir, s);
                 f.nested = true;
                 frames.push(f);
+            }
+            Step::Template(s, params) => {
+                if let Err(e) = check_depth(engine, &frames, node, ctx) {
+                    unwind(&mut frames, 0, ctx, true);
+                    return Err(e);
+                }
+                observe::sequence_started(ctx, &ir.seqs[s as usize].name);
+                let mut f = seq_frame(ir, s);
+                f.nested = true;
+                f.template = true;
+                frames.push(f);
+                ctx.st.func_params.push(params);
             }
             Step::End(flow) => {
                 unwind(&mut frames, 0, ctx, false);
@@ -163,6 +181,7 @@ pub(crate) async fn mediate(
                     pc: 0,
                     on_error: None,
                     nested: false,
+                    template: false,
                 });
                 final_flow = Flow::Respond;
             }
@@ -177,6 +196,7 @@ fn seq_frame(ir: &Ir, s: SeqId) -> Frame {
         pc: 0,
         on_error: seq.on_error,
         nested: false,
+        template: false,
     }
 }
 

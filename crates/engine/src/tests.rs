@@ -824,3 +824,78 @@ fn rewrite_mistakes_are_diagnostics() {
         "{msgs:?}"
     );
 }
+
+/// Sequence templates: each call passes its own parameters (Synapse's sample 750 calls one
+/// template from the in- and the out-sequence with different values), defaults fill what is
+/// not passed, a nested call sees only its own, and the caller sees none after the call.
+#[test]
+fn call_template_passes_parameters_each_call_its_own() {
+    let e = engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+            <template name="tag">
+              <parameter name="key"/>
+              <parameter name="suffix" defaultValue="-d" isMandatory="false"/>
+              <sequence>
+                <property name="{$func:key}" expression="concat($func:key, get-property('func', 'suffix'))"/>
+                <property name="last" expression="$func:key"/>
+                <property name="syn" expression="${params.functionParams.suffix}"/>
+              </sequence>
+            </template>
+            <template name="outer">
+              <parameter name="key" isMandatory="true"/>
+              <sequence>
+                <call-template target="tag">
+                  <with-param name="key" value="{concat('in-', $func:key)}"/>
+                  <with-param name="suffix" value="!"/>
+                </call-template>
+                <property name="after-inner" expression="$func:key"/>
+              </sequence>
+            </template>
+            <sequence name="s">
+              <property name="k" value="b"/>
+              <call-template target="tag"><with-param name="key" value="a"/></call-template>
+              <call-template target="tag">
+                <with-param name="key" value="{get-property('k')}"/>
+                <with-param name="suffix" value="-x"/>
+              </call-template>
+              <call-template target="outer"><with-param name="key" value="o"/></call-template>
+              <property name="after" expression="get-property('func', 'key')"/>
+            </sequence>
+        </definitions>"#,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut ctx = MessageContext::from_request(
+        http::Method::POST,
+        "/x",
+        http::HeaderMap::new(),
+        Bytes::new(),
+        None,
+    );
+    rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    let p = ctx.scope_strings(Scope::Default);
+    assert_eq!(p.get("a").map(String::as_str), Some("a-d"));
+    assert_eq!(p.get("b").map(String::as_str), Some("b-x"));
+    assert_eq!(p.get("in-o").map(String::as_str), Some("in-o!"));
+    assert_eq!(p.get("last").map(String::as_str), Some("in-o"));
+    assert_eq!(p.get("syn").map(String::as_str), Some("!"));
+    assert_eq!(p.get("after-inner").map(String::as_str), Some("o"));
+    assert!(p.get("after").is_none_or(|v| v.is_empty()), "{p:?}");
+}
+
+#[test]
+fn call_template_mistakes_are_reported_where_written() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <template name="t"><parameter name="x" isMandatory="true"/><sequence><log/></sequence></template>
+        <sequence name="s">
+          <call-template target="t"><with-param name="y" value="1"/></call-template>
+          <call-template target="missing"/>
+        </sequence></definitions>"#;
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    assert!(p.is_ok(), "{:?}", p.diagnostics);
+    let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    assert!(prog.is_none());
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert_eq!(codes, ["E0341", "W0341", "E0340"], "{diags:?}");
+}

@@ -8,10 +8,14 @@
 //!   resources dispatched by Synapse's REST rules ([`crate::routing::ResourceTable::synapse`]),
 //!   its inline or referenced `inSequence` / `outSequence` / `faultSequence` run by the one
 //!   request pipeline;
+//! - `<proxy name>`: served at `/services/{name}` and every path below it, for every method (SOAP
+//!   and REST clients alike), its target's in-sequence (then the target endpoint, when it has
+//!   one), out-sequence and fault sequence run by the same pipeline as an API resource's; an
+//!   inline `<publishWSDL>` answers `GET /services/{name}?wsdl`;
 //! - `<endpoint name>`, `<localEntry key>` and `<sequence name>`: compiled into the program
 //!   (`engine::compile`), used by `<send>`, `<call>`, `payloadFactory` and sequence references.
 //!
-//! [`check`] reports what synaptic does not serve (proxies, templates, attributes that would
+//! [`check`] reports what synaptic does not serve (templates, attributes that would
 //! change which requests an API takes) where it is written, so that a project never lints
 //! clean and then answers 404. `synaptic lint` and the gateway's loader both call it.
 
@@ -32,6 +36,9 @@ pub struct XmlApi {
     /// conflict with `synaptic.toml`.
     pub location: String,
     pub resources: Vec<XmlResource>,
+    /// A `<proxy>`'s inline `<publishWSDL>`: the answer to `GET …?wsdl` (empty for a proxy
+    /// without one: 404); `None` for an `<api>`.
+    pub wsdl: Option<String>,
 }
 
 /// A `<resource>` of an [`XmlApi`].
@@ -128,6 +135,65 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 context,
                 location: format!("{}:{line}:{col}", sources.name(api.name.span.source)),
                 resources,
+                wsdl: None,
+            });
+        }
+    }
+    // proxy services: served at `/services/{name}` and below, every method, their target's
+    // flows run by the same pipeline as an API resource's
+    let mut proxies: HashMap<String, Span> = HashMap::new();
+    for a in artifacts {
+        for p in &a.proxies {
+            let name = &p.name.value;
+            if name.is_empty() {
+                continue;
+            }
+            let context = format!("/services/{name}");
+            let clash = proxies.get(name).or_else(|| by_context.get(&context));
+            if let Some(prev) = clash {
+                diags.push(
+                    Diagnostic::error(
+                        codes::E0342,
+                        p.name.span,
+                        format!("proxy `{name}`: /services/{name} is already served"),
+                    )
+                    .with_label(*prev, "served here first"),
+                );
+                continue;
+            }
+            proxies.insert(name.clone(), p.name.span);
+            let inflow = p
+                .target
+                .as_deref()
+                .map(Arc::from)
+                .or_else(|| flow_name(&p.in_sequence));
+            let (line, col) = sources.line_col(p.name.span);
+            out.push(XmlApi {
+                name: name.clone(),
+                context,
+                location: format!("{}:{line}:{col}", sources.name(p.name.span.source)),
+                resources: vec![XmlResource {
+                    matcher: ResourceConfig {
+                        methods: Vec::new(),
+                        uri_template: None,
+                        url_mapping: Some("/*".into()),
+                        scopes: Vec::new(),
+                        in_sequence: None,
+                        out_sequence: None,
+                        fault_sequence: None,
+                    },
+                    flows: Flows {
+                        inflow,
+                        outflow: flow_name(&p.out_sequence),
+                        fault: flow_name(&p.fault_sequence),
+                    },
+                }],
+                wsdl: Some(
+                    p.publish_wsdl
+                        .as_ref()
+                        .map(|w| w.value.clone())
+                        .unwrap_or_default(),
+                ),
             });
         }
     }
@@ -143,7 +209,7 @@ pub fn check(artifacts: &[Artifact], sources: &SourceMap) -> Vec<Diagnostic> {
     diags
 }
 
-/// Warnings for what synaptic does not serve (proxies, templates, attributes that would change
+/// Warnings for what synaptic does not serve (templates, attributes that would change
 /// which requests an API takes, local entries read from elsewhere), where it is written.
 pub fn check_unserved(artifacts: &[Artifact]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
@@ -171,22 +237,15 @@ pub fn check_unserved(artifacts: &[Artifact]) -> Vec<Diagnostic> {
                 }
             }
         }
-        for p in &a.proxies {
+        for t in a.templates.iter().filter(|t| t.sequence.is_none()) {
             diags.push(Diagnostic::warning(
                 codes::W0103,
-                p.name.span,
+                t.name.span,
                 format!(
-                    "proxy service `{}` is not served by synaptic: /services/{} answers 404",
-                    p.name.value, p.name.value
+                    "endpoint template `{}` is not run by synaptic: endpoints with \
+                     template=\"{}\" cannot use it",
+                    t.name.value, t.name.value
                 ),
-            ));
-        }
-        if a.root == "template" {
-            diags.push(Diagnostic::warning(
-                codes::W0103,
-                a.root_span,
-                "<template> is not served by synaptic: `call-template` and template endpoints \
-                 cannot use it",
             ));
         }
         for le in &a.local_entries {
@@ -356,18 +415,53 @@ mod tests {
             .iter()
             .map(|d| d.split(": ").nth(1).unwrap_or_default())
             .collect();
+        // the proxy is served
         assert_eq!(
             codes,
             [
                 "warning[W0101]",
                 "warning[W0101]",
                 "warning[W0101]",
-                "warning[W0103]",
                 "warning[W0101]"
             ],
             "{diags:?}"
         );
-        assert!(diags[3].starts_with("p.xml:1:"), "{diags:?}");
-        assert!(diags[3].contains("/services/P answers 404"), "{diags:?}");
+        assert!(diags[3].starts_with("l.xml:1:"), "{diags:?}");
+    }
+
+    #[test]
+    fn proxies_are_served_under_services_once() {
+        let p = format!(
+            "<proxy {NS} name=\"P\" transports=\"http https\"><target endpoint=\"E\">\
+             <outSequence><send/></outSequence></target>\
+             <publishWSDL><definitions xmlns=\"http://schemas.xmlsoap.org/wsdl/\"/></publishWSDL></proxy>"
+        );
+        let q = format!(
+            "<proxy {NS} name=\"P\"><target><inSequence><respond/></inSequence></target></proxy>"
+        );
+        let j =
+            format!("<proxy {NS} name=\"J\" transports=\"jms\"><target inSequence=\"s\"/></proxy>");
+        let (apis, diags) = load(&[("p.xml", &p), ("q.xml", &q), ("j.xml", &j)]);
+        let served: Vec<(&str, &str)> = apis
+            .iter()
+            .map(|a| (a.name.as_str(), a.context.as_str()))
+            .collect();
+        assert_eq!(served, [("P", "/services/P"), ("J", "/services/J")]);
+        let p = &apis[0];
+        assert_eq!(p.resources.len(), 1);
+        assert_eq!(
+            p.resources[0].flows.inflow.as_deref(),
+            Some("proxy:P/target")
+        );
+        assert_eq!(
+            p.resources[0].flows.outflow.as_deref(),
+            Some("proxy:P/outSequence")
+        );
+        assert!(p.wsdl.as_deref().unwrap().contains("wsdl"), "{:?}", p.wsdl);
+        assert_eq!(apis[1].resources[0].flows.inflow.as_deref(), Some("s"));
+        assert_eq!(apis[1].wsdl.as_deref(), Some(""));
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].starts_with("q.xml:1:"), "{diags:?}");
+        assert!(diags[0].contains("error[E0342]"), "{diags:?}");
     }
 }

@@ -61,6 +61,13 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<F
 pub fn status_for(e: &MediationError) -> StatusCode {
     match (e.origin, e.kind) {
         (Origin::Upstream, ErrorKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+        // no endpoint of a group is ready, or a suspended endpoint
+        (Origin::Upstream, _)
+            if e.code == synaptic_engine::error_codes::GROUP_NOT_READY
+                || e.code == synaptic_engine::error_codes::ENDPOINT_NOT_READY =>
+        {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         (Origin::Upstream, _) => StatusCode::BAD_GATEWAY,
         (Origin::Downstream, ErrorKind::BodyTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
         (Origin::Downstream, _) => StatusCode::BAD_REQUEST,

@@ -105,10 +105,15 @@ struct Family {
     series: BTreeMap<String, Value>,
 }
 
+/// A gauge family whose series are computed when `/metrics` is scraped: `(labels, value)`.
+type CollectFn = Arc<dyn Fn() -> Vec<(Vec<(String, String)>, f64)> + Send + Sync>;
+
 /// The registry. Cheap to clone (shared).
 #[derive(Clone, Default)]
 pub struct Registry {
     families: Arc<Mutex<BTreeMap<String, Family>>>,
+    /// name → (help, series at scrape time)
+    collectors: Arc<Mutex<BTreeMap<String, (String, CollectFn)>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -222,6 +227,19 @@ impl Registry {
         });
     }
 
+    /// A gauge family whose set of series is computed when `/metrics` is scraped (e.g. the
+    /// endpoints of the plan serving requests, which a reload changes). Replaces an earlier
+    /// one of the same name.
+    pub fn gauge_collector(
+        &self,
+        name: &str,
+        help: &str,
+        f: impl Fn() -> Vec<(Vec<(String, String)>, f64)> + Send + Sync + 'static,
+    ) {
+        let mut c = self.collectors.lock().unwrap_or_else(|e| e.into_inner());
+        c.insert(name.to_string(), (help.to_string(), Arc::new(f)));
+    }
+
     /// Remove one series (e.g. a token that left the cache).
     pub fn remove(&self, name: &str, labels: &[(&str, &str)]) {
         let key = render_labels(labels);
@@ -255,7 +273,28 @@ impl Registry {
                 })
                 .collect()
         };
+        let collectors: Vec<(String, String, CollectFn)> = {
+            let c = self.collectors.lock().unwrap_or_else(|e| e.into_inner());
+            c.iter()
+                .map(|(n, (h, f))| (n.clone(), h.clone(), f.clone()))
+                .collect()
+        };
         let mut out = String::new();
+        for (name, help, f) in collectors {
+            let series = f();
+            if series.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} {}", help.replace('\n', " "));
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for (labels, v) in series {
+                let labels: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let _ = writeln!(out, "{name}{} {}", render_labels(&labels), fmt_f64(v));
+            }
+        }
         for (name, help, kind, series) in snapshot {
             let _ = writeln!(out, "# HELP {name} {}", help.replace('\n', " "));
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -371,5 +410,23 @@ mod tests {
         assert!(text.contains("lat_seconds_count{api=\"A\"} 3\n"), "{text}");
         assert_eq!(h.count(), 3);
         assert!(!r.render().contains("left{"));
+    }
+
+    #[test]
+    fn collectors_render_the_series_of_the_moment() {
+        let r = Registry::new();
+        let n = Arc::new(std::sync::atomic::AtomicU64::new(1));
+        let n2 = n.clone();
+        r.gauge_collector("ep_state", "State", move || {
+            (0..n2.load(Ordering::Relaxed))
+                .map(|i| (vec![("endpoint".to_string(), format!("e{i}"))], i as f64))
+                .collect()
+        });
+        assert_eq!(
+            r.render(),
+            "# HELP ep_state State\n# TYPE ep_state gauge\nep_state{endpoint=\"e0\"} 0\n"
+        );
+        n.store(0, Ordering::Relaxed);
+        assert_eq!(r.render(), "");
     }
 }

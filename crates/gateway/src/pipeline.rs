@@ -155,6 +155,21 @@ impl Gateway {
         };
         let api = route.api;
         let name = Some(api.index);
+        // a proxy service's published WSDL
+        if let Some(wsdl) = &api.wsdl {
+            let q = req.uri().query().unwrap_or("");
+            if req.method() == Method::GET && (q.eq_ignore_ascii_case("wsdl") || q == "wsdl2") {
+                if wsdl.is_empty() {
+                    return (answer(fault::not_found_resource()), name);
+                }
+                let mut r = Response::new(Full::new(wsdl.clone()));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/xml; charset=utf-8"),
+                );
+                return (answer(r), name);
+            }
+        }
         let mut needs = route.needs;
         let grpc = api.protocol == ApiProtocol::Grpc || grpc::is_grpc(req.headers());
         if grpc {

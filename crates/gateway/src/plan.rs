@@ -13,6 +13,7 @@ use crate::metrics;
 use crate::proxy::Endpoint;
 use crate::reload::Loaded;
 use crate::routing::{ResourceMatch, ResourceTable, Router};
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 use synaptic_diag::{codes, Diagnostic, SourceId, Span};
@@ -73,6 +74,9 @@ pub struct ApiPlan {
     /// An `<api>` of the sequences folder: a `<send>` (or `<loopback>`) in the in-flow hands
     /// the response to the resource's out-flow, as in Synapse.
     pub xml: bool,
+    /// A `<proxy>`'s inline `<publishWSDL>`: the answer to `GET …?wsdl` (empty: the proxy
+    /// publishes none, 404); `None` for an API.
+    pub wsdl: Option<Bytes>,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -393,6 +397,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             protocol: a.protocol,
             backend_protocol: a.backend_protocol,
             xml: false,
+            wsdl: None,
         });
     }
     xml_apis(&input, &mut apis, &mut diags, &span);
@@ -496,6 +501,9 @@ fn xml_apis(
             resource,
             ApiStats::new(input.metrics, &x.name),
         ));
+        if let Some(a) = apis.last_mut() {
+            a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
+        }
     }
     // Synapse's `main` sequence takes the requests no API takes (its responses run it again,
     // in the response direction), unless an API is served at `/`
@@ -572,6 +580,7 @@ fn synapse_api(
         protocol: Default::default(),
         backend_protocol: Default::default(),
         xml: true,
+        wsdl: None,
     }
 }
 

@@ -258,6 +258,34 @@ impl Gateway {
                     .map_or(0.0, |i| i.plan.load().generation as f64)
             },
         );
+        let weak = Arc::downgrade(&inner);
+        inner.metrics.gauge_collector(
+            "synaptic_endpoint_state",
+            "State of each named endpoint that keeps one (1 for its state: active, timeout, \
+             suspended)",
+            move || {
+                let Some(program) = weak
+                    .upgrade()
+                    .and_then(|i| i.plan.load().program.program.clone())
+                else {
+                    return Vec::new();
+                };
+                let mut out = Vec::new();
+                for st in program.endpoint_states() {
+                    let now = st.status();
+                    for s in synaptic_engine::EndpointStatus::ALL {
+                        out.push((
+                            vec![
+                                ("endpoint".to_string(), st.name.clone()),
+                                ("state".to_string(), s.as_str().to_string()),
+                            ],
+                            if s == now { 1.0 } else { 0.0 },
+                        ));
+                    }
+                }
+                out
+            },
+        );
         Ok((Gateway { inner }, report))
     }
 

@@ -310,6 +310,8 @@ impl<'d, 'a> Cx<'d, 'a> {
             out_sequence: None,
             fault_sequence: None,
             endpoint: None,
+            target: None,
+            publish_wsdl: None,
         };
         let mut seen_target = false;
         for child in self.children(el) {
@@ -332,6 +334,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                         name: None,
                         kind: EndpointKind::Key(k),
                         timeout_ms: None,
+                        qos: EndpointQos::default(),
                     });
                     let mut ep = proxy.endpoint.take();
                     self.flows(
@@ -344,9 +347,27 @@ impl<'d, 'a> Cx<'d, 'a> {
                     );
                     proxy.endpoint = ep;
                 }
+                Some("publishWSDL") => {
+                    // an inline WSDL is served at `?wsdl`; one fetched from elsewhere is not
+                    let inline = child.elements().next();
+                    match inline {
+                        Some(d) if child.attr("uri").is_none() && child.attr("key").is_none() => {
+                            proxy.publish_wsdl =
+                                Some(Spanned::new(ser::element(self.doc, d), d.span));
+                        }
+                        _ => self.diags.push(Diagnostic::warning(
+                            codes::W0101,
+                            child.name_span,
+                            format!(
+                                "proxy `{pname}`: only an inline <publishWSDL> is published; \
+                                 /services/{pname}?wsdl answers 404"
+                            ),
+                        )),
+                    }
+                }
                 Some(
-                    "description" | "publishWSDL" | "policy" | "parameter" | "enableSec"
-                    | "enableRM" | "enableAddressing",
+                    "description" | "policy" | "parameter" | "enableSec" | "enableRM"
+                    | "enableAddressing",
                 ) => {}
                 _ => self.unknown_element(child, el),
             }
@@ -358,6 +379,54 @@ impl<'d, 'a> Cx<'d, 'a> {
                 format!("proxy `{pname}` has no <target>"),
             );
         }
+        if let Some(t) = self.attr_s(el, "transports") {
+            let served = t
+                .value
+                .split([' ', ','])
+                .any(|x| matches!(x.trim(), "http" | "https"));
+            if !served && !t.value.trim().is_empty() {
+                self.diags.push(Diagnostic::warning(
+                    codes::W0342,
+                    t.span,
+                    format!(
+                        "proxy `{pname}`: transports `{}` are not served by synaptic; it is \
+                         served over HTTP at /services/{pname}",
+                        t.value.trim()
+                    ),
+                ));
+            }
+        }
+        // the target's endpoint: after the in-sequence (when it goes on), the message is sent
+        // there, as Synapse's proxy message receiver does
+        if let Some(ep) = &proxy.endpoint {
+            let name = format!("proxy:{pname}/target");
+            let mut mediators = Vec::new();
+            if let Some(i) = &proxy.in_sequence {
+                let key = match i {
+                    FlowRef::Inline(n) => Spanned::new(n.clone(), ep.span),
+                    FlowRef::Key(k) => k.clone(),
+                };
+                mediators.push(Mediator {
+                    span: ep.span,
+                    kind: MediatorKind::SequenceRef(key),
+                });
+            }
+            mediators.push(Mediator {
+                span: ep.span,
+                kind: MediatorKind::Send(Send {
+                    endpoint: Some(ep.clone()),
+                    receive: None,
+                }),
+            });
+            self.art.sequences.push(Sequence {
+                name: Spanned::new(name.clone(), ep.span),
+                anonymous: true,
+                on_error: None,
+                span: ep.span,
+                mediators,
+            });
+            proxy.target = Some(name);
+        }
         self.art.proxies.push(proxy);
     }
 
@@ -366,11 +435,11 @@ impl<'d, 'a> Cx<'d, 'a> {
             el,
             &["name", "onError", "description", "trace", "statistics"],
         );
-        let name = self
-            .required(el, "name")
-            .map(|n| n.value)
-            .unwrap_or_default();
+        let name = self.required(el, "name");
+        let tname = name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
         let mut seen = false;
+        let mut params = Vec::new();
+        let mut sequence = None;
         for child in self.children(el) {
             match self.syn_name(child) {
                 Some("sequence") => {
@@ -379,12 +448,46 @@ impl<'d, 'a> Cx<'d, 'a> {
                         continue;
                     }
                     seen = true;
-                    self.anonymous_sequence(child, format!("template:{name}"));
+                    sequence = Some(format!("template:{tname}"));
+                    self.anonymous_sequence(child, format!("template:{tname}"));
+                }
+                Some("parameter") => {
+                    // `default` and `optional` are the older spellings (Synapse's EIP library)
+                    self.check_attrs(
+                        child,
+                        &[
+                            "name",
+                            "defaultValue",
+                            "isMandatory",
+                            "description",
+                            "default",
+                            "optional",
+                        ],
+                    );
+                    let mandatory = self.bool_attr(child, "isMandatory").unwrap_or(false)
+                        || self.bool_attr(child, "optional") == Some(false);
+                    if let Some(n) = self.required(child, "name") {
+                        params.push(TemplateParam {
+                            name: n,
+                            default: self
+                                .attr_s(child, "defaultValue")
+                                .or_else(|| self.attr_s(child, "default")),
+                            mandatory,
+                        });
+                    }
                 }
                 // endpoint templates are not run; their bodies hold $-parameters
-                Some("parameter" | "description" | "endpoint") => {}
+                Some("description" | "endpoint") => {}
                 _ => self.unknown_element(child, el),
             }
+        }
+        if let Some(name) = name {
+            self.art.templates.push(Template {
+                span: el.span,
+                name,
+                params,
+                sequence,
+            });
         }
     }
 

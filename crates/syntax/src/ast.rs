@@ -34,6 +34,40 @@ pub struct Artifact {
     /// `<localEntry key="…">` values. A local entry holding a `<sequence>` also adds that
     /// sequence to `sequences` under the entry's key.
     pub local_entries: Vec<LocalEntry>,
+    /// Sequence `<template>`s (their body is the anonymous sequence `template:{name}`).
+    pub templates: Vec<Template>,
+}
+
+/// A `<template name>` with a `<sequence>` body, called by `<call-template>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    pub span: Span,
+    pub name: Spanned<String>,
+    pub params: Vec<TemplateParam>,
+    /// The anonymous sequence of its body; `None` for an endpoint template.
+    pub sequence: Option<String>,
+}
+
+/// `<parameter name [defaultValue] [isMandatory]/>` of a template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateParam {
+    pub name: Spanned<String>,
+    pub default: Option<Spanned<String>>,
+    pub mandatory: bool,
+}
+
+/// `<call-template target>` with its `<with-param>`s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallTemplate {
+    pub target: Spanned<String>,
+    pub params: Vec<WithParam>,
+}
+
+/// `<with-param name value|expression/>`: `value="{xpath}"` is an expression, as in Synapse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WithParam {
+    pub name: Spanned<String>,
+    pub value: PropertyValue,
 }
 
 /// Where an API resource or proxy flow comes from.
@@ -84,6 +118,11 @@ pub struct Proxy {
     pub fault_sequence: Option<FlowRef>,
     /// `<target endpoint="name">` (as `EndpointKind::Key`) or an inline `<endpoint>`.
     pub endpoint: Option<Endpoint>,
+    /// With an endpoint: the anonymous sequence (in `Artifact::sequences`) that runs the
+    /// in-sequence, then sends to the endpoint; the proxy's in-flow.
+    pub target: Option<String>,
+    /// An inline `<publishWSDL>` definition, serialized (served at `?wsdl`).
+    pub publish_wsdl: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -153,6 +192,8 @@ pub enum MediatorKind {
     Throttle(Throttle),
     /// `<cache>` (Micro Integrator's cache mediator, and the older form)
     Cache(Cache),
+    /// `<call-template target>`
+    CallTemplate(CallTemplate),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -302,9 +343,29 @@ pub enum EndpointKind {
     Key(Spanned<String>),
     /// `<default/>`: the message's own `To`.
     Default,
-    /// An endpoint type synaptic does not run yet (`wsdl`, `loadbalance`, `failover`,
-    /// `recipientlist`, `template=`…). Accepted by the parser without a diagnostic; the engine
-    /// reports it if a flow actually uses it.
+    /// `<failover [dynamic] [buildMessage]>`: the next ready child when one fails.
+    Failover {
+        children: Vec<Endpoint>,
+        /// `dynamic="true"` (the default): always the first ready child; `false`: stay on the
+        /// child that last worked.
+        dynamic: bool,
+    },
+    /// `<loadbalance [algorithm] [failover]>`: round robin over the ready children.
+    Loadbalance {
+        children: Vec<Endpoint>,
+        /// `failover="true"` (the default): a failed child's message goes to the next one.
+        failover: bool,
+    },
+    /// `<recipientlist>`: a copy of the message to every ready child.
+    RecipientList { children: Vec<Endpoint> },
+    /// `<endpoint template="…" [uri="…"]>` with its `<parameter>`s.
+    Template {
+        target: Spanned<String>,
+        uri: Option<Spanned<String>>,
+        params: Vec<(Spanned<String>, Spanned<String>)>,
+    },
+    /// An endpoint type synaptic does not run yet (`wsdl`, `key-expression`…). Accepted by the
+    /// parser without a diagnostic; the engine reports it if a flow actually uses it.
     Unsupported { kind: String },
 }
 
@@ -315,6 +376,32 @@ pub struct Endpoint {
     pub kind: EndpointKind,
     /// `<timeout><duration>ms</duration>…` if given.
     pub timeout_ms: Option<Spanned<u64>>,
+    /// `<suspendOnFailure>`, `<markForSuspension>`, `<timeout><responseAction>`.
+    pub qos: EndpointQos,
+}
+
+/// How an endpoint reacts to failures (Synapse's `EndpointDefinition`).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct EndpointQos {
+    /// `<suspendOnFailure><errorCodes>`: empty = every error suspends.
+    pub suspend_codes: Vec<i64>,
+    /// `<initialDuration>` ms (Synapse's default: -1, read as 30 s).
+    pub initial_ms: Option<i64>,
+    /// `<progressionFactor>` (default 1).
+    pub progression: Option<f64>,
+    /// `<maximumDuration>` ms (default: unbounded).
+    pub maximum_ms: Option<i64>,
+    /// `<markForSuspension><errorCodes>`: empty = 101504 and 101505.
+    pub timeout_codes: Vec<i64>,
+    /// `<retriesBeforeSuspension>` (default 0).
+    pub retries: Option<u32>,
+    /// `<retryDelay>` ms (default 0).
+    pub retry_delay_ms: Option<u64>,
+    /// `<timeout><responseAction>discard</responseAction>`: a timed-out message is dropped
+    /// instead of running the fault handler.
+    pub discard_on_timeout: bool,
+    /// Whether any of the above is written (the endpoint then keeps a state even alone).
+    pub configured: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

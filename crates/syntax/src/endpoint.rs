@@ -1,8 +1,9 @@
-//! `<endpoint>`: a key, or one definition (`<address>`, `<http>`, `<default>`; other kinds are
-//! kept as unsupported), with its `<timeout>`. Used by `<call>`, `<send>`, proxies and
-//! top-level endpoints.
+//! `<endpoint>`: a key, a template instance, or one definition (`<address>`, `<http>`,
+//! `<default>`, the groups `<failover>`, `<loadbalance>`, `<recipientlist>`; other kinds are kept
+//! as unsupported), with its `<timeout>`, `<suspendOnFailure>` and `<markForSuspension>`. Used by
+//! `<call>`, `<send>`, proxies, templates and top-level endpoints.
 
-use synaptic_diag::{codes, Spanned};
+use synaptic_diag::{codes, Diagnostic, Span, Spanned};
 
 use crate::ast::*;
 use crate::parse::{Cx, El};
@@ -35,30 +36,66 @@ impl<'d, 'a> Cx<'d, 'a> {
                 name,
                 kind: EndpointKind::Key(key),
                 timeout_ms: None,
+                qos: EndpointQos::default(),
             });
         }
-        if el.attr("template").is_some() || el.attr("key-expression").is_some() {
-            let kind = if el.attr("template").is_some() {
-                "template"
-            } else {
-                "key-expression"
-            };
+        if let Some(target) = self.attr_s(el, "template") {
+            let mut params = Vec::new();
+            for child in self.children(el) {
+                match self.syn_name(child) {
+                    Some("parameter") => {
+                        self.check_attrs(child, &["name", "value"]);
+                        if let (Some(n), Some(v)) =
+                            (self.required(child, "name"), self.required(child, "value"))
+                        {
+                            params.push((n, v));
+                        }
+                    }
+                    Some("description" | "property") => {}
+                    _ => self.unknown_element(child, el),
+                }
+            }
             return Some(Endpoint {
                 span: el.span,
                 name,
-                kind: EndpointKind::Unsupported { kind: kind.into() },
+                kind: EndpointKind::Template {
+                    target,
+                    uri: self.attr_s(el, "uri"),
+                    params,
+                },
                 timeout_ms: None,
+                qos: EndpointQos::default(),
+            });
+        }
+        if el.attr("key-expression").is_some() {
+            return Some(Endpoint {
+                span: el.span,
+                name,
+                kind: EndpointKind::Unsupported {
+                    kind: "key-expression".into(),
+                },
+                timeout_ms: None,
+                qos: EndpointQos::default(),
             });
         }
         let mut kind: Option<EndpointKind> = None;
         let mut timeout_ms = None;
+        let mut qos = EndpointQos::default();
         let mut seen_kind = false;
         for child in self.children(el) {
             let Some(n) = self.syn_name(child) else {
                 self.unknown_element(child, el);
                 continue;
             };
+            let members = child
+                .elements()
+                .any(|c| matches!(c.local(), "member" | "endpoints"));
             let this = match n {
+                "failover" | "loadbalance" | "recipientlist" if members => {
+                    Some(EndpointKind::Unsupported {
+                        kind: format!("{n} with members"),
+                    })
+                }
                 "http" => {
                     self.check_attrs(
                         child,
@@ -79,7 +116,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                     if let Some(u) = &uri_template {
                         self.placeholder(u);
                     }
-                    timeout_ms = timeout_ms.or(self.endpoint_options(child));
+                    timeout_ms = timeout_ms.or(self.endpoint_options(child, &mut qos));
                     uri_template.map(|uri_template| EndpointKind::Http {
                         method,
                         uri_template,
@@ -102,7 +139,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                     if let Some(u) = &uri {
                         self.placeholder(u);
                     }
-                    timeout_ms = timeout_ms.or(self.endpoint_options(child));
+                    timeout_ms = timeout_ms.or(self.endpoint_options(child, &mut qos));
                     uri.map(|uri| EndpointKind::Address { uri })
                 }
                 "default" => {
@@ -110,11 +147,51 @@ impl<'d, 'a> Cx<'d, 'a> {
                         child,
                         &["format", "optimize", "encoding", "statistics", "trace"],
                     );
-                    timeout_ms = timeout_ms.or(self.endpoint_options(child));
+                    timeout_ms = timeout_ms.or(self.endpoint_options(child, &mut qos));
                     Some(EndpointKind::Default)
                 }
-                "wsdl" | "loadbalance" | "failover" | "recipientlist" | "session"
-                | "dynamicLoadbalance" => Some(EndpointKind::Unsupported {
+                "failover" => {
+                    self.check_attrs(child, &["dynamic", "buildMessage"]);
+                    let dynamic = self.bool_attr(child, "dynamic").unwrap_or(true);
+                    let _ = self.bool_attr(child, "buildMessage");
+                    self.group_children(child)
+                        .map(|children| EndpointKind::Failover { children, dynamic })
+                }
+                "loadbalance" => {
+                    self.check_attrs(child, &["algorithm", "failover", "buildMessage", "policy"]);
+                    if let Some(a) = self.attr_s(child, "algorithm") {
+                        if a.value.trim() != "org.apache.synapse.endpoints.algorithms.RoundRobin" {
+                            self.diags.push(Diagnostic::warning(
+                                codes::W0340,
+                                a.span,
+                                format!(
+                                    "load-balance algorithm `{}` is not run by synaptic: the \
+                                     children take turns (round robin)",
+                                    a.value.trim()
+                                ),
+                            ));
+                        }
+                    }
+                    let failover = self.bool_attr(child, "failover").unwrap_or(true);
+                    let _ = self.bool_attr(child, "buildMessage");
+                    self.group_children(child)
+                        .map(|children| EndpointKind::Loadbalance { children, failover })
+                }
+                "recipientlist" => {
+                    self.check_attrs(child, &["name"]);
+                    self.group_children(child)
+                        .map(|children| EndpointKind::RecipientList { children })
+                }
+                "session" => {
+                    self.diags.push(Diagnostic::warning(
+                        codes::W0340,
+                        child.name_span,
+                        "session affinity is not kept by synaptic: every request is balanced \
+                         on its own",
+                    ));
+                    continue;
+                }
+                "wsdl" | "dynamicLoadbalance" => Some(EndpointKind::Unsupported {
                     kind: n.to_string(),
                 }),
                 "property" | "parameter" | "description" => continue,
@@ -147,11 +224,46 @@ impl<'d, 'a> Cx<'d, 'a> {
             name,
             kind: kind?,
             timeout_ms,
+            qos,
         })
     }
 
-    /// Children of `<address>`/`<http>`/`<default>`: returns `<timeout><duration>` in ms.
-    pub(crate) fn endpoint_options(&mut self, el: El<'d, 'a>) -> Option<Spanned<u64>> {
+    /// The `<endpoint>` children of a group. `<member>`s (cluster members) are not run: the
+    /// group is then unsupported.
+    fn group_children(&mut self, el: El<'d, 'a>) -> Option<Vec<Endpoint>> {
+        let mut out = Vec::new();
+        let mut members = false;
+        for child in self.children(el) {
+            match self.syn_name(child) {
+                Some("endpoint") => out.extend(self.endpoint(child)),
+                Some("member" | "endpoints") => members = true,
+                Some("description") => {}
+                _ => self.unknown_element(child, el),
+            }
+        }
+        if members {
+            // kept so that a flow using it reports E0108 where it is used
+            return Some(Vec::new());
+        }
+        if out.is_empty() {
+            self.err(
+                codes::E0120,
+                el.name_span,
+                format!("<{}> needs at least one child <endpoint>", el.local()),
+            );
+            return None;
+        }
+        Some(out)
+    }
+
+    /// Children of `<address>`/`<http>`/`<default>`: returns `<timeout><duration>` in ms and
+    /// fills `qos` from `<timeout><responseAction>`, `<suspendOnFailure>` and
+    /// `<markForSuspension>`.
+    pub(crate) fn endpoint_options(
+        &mut self,
+        el: El<'d, 'a>,
+        qos: &mut EndpointQos,
+    ) -> Option<Spanned<u64>> {
         let mut out = None;
         for child in self.children(el) {
             match self.syn_name(child) {
@@ -173,18 +285,104 @@ impl<'d, 'a> Cx<'d, 'a> {
                                     ),
                                 }
                             }
-                            Some("responseAction" | "action") => {}
+                            Some("responseAction" | "action") => {
+                                let (text, span) = self.text_of(t);
+                                match text.trim() {
+                                    "discard" => {
+                                        qos.discard_on_timeout = true;
+                                        qos.configured = true;
+                                    }
+                                    "fault" | "never" | "" => {}
+                                    other => self.err(
+                                        codes::E0121,
+                                        span,
+                                        format!(
+                                            "timeout action `{other}` is not one of \"fault\", \
+                                             \"discard\", \"never\""
+                                        ),
+                                    ),
+                                }
+                            }
                             _ => self.unknown_element(t, child),
                         }
                     }
                 }
-                // QoS and resilience options synaptic does not interpret (yet)
+                Some("suspendOnFailure") => {
+                    qos.configured = true;
+                    for t in self.children(child) {
+                        match self.syn_name(t) {
+                            Some("errorCodes") => qos.suspend_codes = self.error_codes(t),
+                            Some("initialDuration") => qos.initial_ms = self.number(t),
+                            Some("progressionFactor") => {
+                                let (text, span) = self.text_of(t);
+                                match text.trim().parse::<f64>() {
+                                    Ok(f) if f.is_finite() && f >= 0.0 => qos.progression = Some(f),
+                                    _ => self.bad_number(&text, span),
+                                }
+                            }
+                            Some("maximumDuration") => qos.maximum_ms = self.number(t),
+                            _ => self.unknown_element(t, child),
+                        }
+                    }
+                }
+                Some("markForSuspension") => {
+                    qos.configured = true;
+                    for t in self.children(child) {
+                        match self.syn_name(t) {
+                            Some("errorCodes") => qos.timeout_codes = self.error_codes(t),
+                            Some("retriesBeforeSuspension") => {
+                                qos.retries = self.number(t).map(|n| n.clamp(0, 1000) as u32)
+                            }
+                            Some("retryDelay") => {
+                                qos.retry_delay_ms = self.number(t).map(|n| n.max(0) as u64)
+                            }
+                            _ => self.unknown_element(t, child),
+                        }
+                    }
+                }
+                // QoS options synaptic does not interpret (yet)
                 Some(
-                    "suspendOnFailure" | "markForSuspension" | "retryConfig" | "enableSec"
-                    | "enableAddressing" | "enableRM" | "authentication" | "description"
-                    | "property" | "parameter",
+                    "retryConfig" | "enableSec" | "enableAddressing" | "enableRM"
+                    | "authentication" | "description" | "property" | "parameter",
                 ) => {}
                 _ => self.unknown_element(child, el),
+            }
+        }
+        out
+    }
+
+    fn bad_number(&mut self, text: &str, span: Span) {
+        self.err(
+            codes::E0121,
+            span,
+            format!("`{}` is not a number", text.trim()),
+        );
+    }
+
+    /// A whole number (milliseconds, retries); `None` with E0121 when it is not one.
+    fn number(&mut self, el: El<'d, 'a>) -> Option<i64> {
+        let (text, span) = self.text_of(el);
+        match text.trim().parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.bad_number(&text, span);
+                None
+            }
+        }
+    }
+
+    /// `<errorCodes>101503, 101504</errorCodes>`.
+    fn error_codes(&mut self, el: El<'d, 'a>) -> Vec<i64> {
+        let (text, span) = self.text_of(el);
+        let mut out = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.parse::<i64>() {
+                Ok(n) => out.push(n),
+                Err(_) => self.err(
+                    codes::E0121,
+                    span,
+                    format!("error code `{part}` is not a number"),
+                ),
             }
         }
         out

@@ -33,6 +33,7 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "payloadFactory" => &["format", "args"],
         "args" => &["arg"],
         "call" | "send" => &["endpoint"],
+        "call-template" => &["with-param"],
         "log" => &["property"],
         "switch" => &["case", "default"],
         "filter" => &["then", "else"],
@@ -60,7 +61,9 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
             "wsdl",
             "loadbalance",
             "failover",
+            "recipientlist",
         ],
+        "failover" | "loadbalance" | "recipientlist" => &["endpoint"],
         _ => &[],
     }
 }

@@ -8,6 +8,7 @@
 
 mod cache;
 mod call;
+mod call_template;
 mod direction;
 mod drop;
 mod enrich;
@@ -64,6 +65,7 @@ pub(crate) enum Op {
     PayloadFactory(Box<payload_factory::PayloadFactoryOp>),
     Header(Box<header::HeaderOp>),
     Call(Box<call::CallOp>),
+    CallTemplate(Box<call_template::CallTemplateOp>),
     Send(Box<send::SendOp>),
     Log(Box<log::LogOp>),
     Respond,
@@ -119,6 +121,9 @@ pub(crate) fn node(
         ast::MediatorKind::PayloadFactory(p) => Op::PayloadFactory(Box::new(c.payload_factory(p)?)),
         ast::MediatorKind::Header(h) => Op::Header(Box::new(c.header(h, span)?)),
         ast::MediatorKind::Call(x) => Op::Call(Box::new(call::compile(c, x)?)),
+        ast::MediatorKind::CallTemplate(t) => {
+            Op::CallTemplate(Box::new(call_template::compile(c, t)?))
+        }
         ast::MediatorKind::Send(s) => Op::Send(Box::new(send::compile(c, s)?)),
         ast::MediatorKind::Log(l) => Op::Log(Box::new(c.log(l)?)),
         ast::MediatorKind::Respond => Op::Respond,
@@ -209,7 +214,8 @@ pub(crate) async fn run(
         Op::Filter(f) => filter::run(engine, f, ctx),
         Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
         Op::Header(h) => next(header::header(engine, h, ctx)),
-        Op::Call(c) => next(call::call(engine, &engine.program.ir.endpoints, c, "call", ctx).await),
+        Op::Call(c) => call::run(engine, c, ctx).await,
+        Op::CallTemplate(t) => call_template::run(engine, t, ctx),
         Op::Send(s) => send::run(engine, s, ctx).await,
         Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
         Op::Respond => Ok(respond::run(ctx)),
@@ -238,6 +244,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::PayloadFactory(p) => payload_factory::exprs(p, f),
         Op::Header(h) => header::exprs(h, f),
         Op::Call(_) => {}
+        Op::CallTemplate(t) => call_template::exprs(t, f),
         Op::Send(_) => {}
         Op::Log(l) => log::exprs(l, f),
         Op::Respond => {}
@@ -267,6 +274,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::PayloadFactory(p) => payload_factory::syn_exprs(p, &mut out),
         Op::Header(h) => header::syn_exprs(h, &mut out),
         Op::Call(_) => {}
+        Op::CallTemplate(t) => call_template::syn_exprs(t, &mut out),
         Op::Send(_) => {}
         Op::Log(l) => log::syn_exprs(l, &mut out),
         Op::Respond => {}
@@ -297,6 +305,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::PayloadFactory(p) => payload_factory::registry_keys(p, keys),
         Op::Header(_) => {}
         Op::Call(_) => {}
+        Op::CallTemplate(_) => {}
         Op::Send(_) => {}
         Op::Log(_) => {}
         Op::Respond => {}

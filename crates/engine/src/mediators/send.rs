@@ -1,8 +1,8 @@
 //! `<send>`: send the message to an endpoint and answer with the response (or run `receive=`
 //! on it); without an endpoint, a response goes back to the client.
 
-use super::call::{call, CallOp};
 use crate::compiler::Compiler;
+use crate::endpoints::{self, Sent};
 use crate::exec::{respond_status, Step};
 use crate::ir::{EndpointIr, SeqId};
 use crate::{Engine, Flow, MediationError, MessageContext};
@@ -44,11 +44,9 @@ pub(crate) async fn run(
         }
         endpoint = Some(EndpointIr::Default);
     }
-    let c = CallOp {
-        blocking: false,
-        endpoint,
-    };
-    call(engine, &engine.program.ir.endpoints, &c, "send", ctx).await?;
+    if endpoints::send(engine, endpoint.as_ref(), false, "send", ctx).await? == Sent::Discarded {
+        return Ok(Step::End(Flow::Drop));
+    }
     Ok(match s.receive {
         Some(r) => Step::Receive(r),
         None => {

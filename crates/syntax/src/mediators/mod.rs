@@ -8,6 +8,7 @@
 
 mod cache;
 mod call;
+mod call_template;
 mod direction;
 mod drop;
 mod enrich;
@@ -59,6 +60,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "xslt",
     "throttle",
     "cache",
+    "call-template",
     "in",
     "out",
 ];
@@ -70,6 +72,7 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "bean",
     "builder",
     "call-template",
+    "cache",
     "callout",
     "class",
     "clone",
@@ -186,6 +189,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "script" | "xslt" => return self.transformer(el, name),
             "throttle" => MediatorKind::Throttle(self.throttle(el)?),
             "cache" => MediatorKind::Cache(self.cache(el)?),
+            "call-template" => self.call_template(el)?,
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),

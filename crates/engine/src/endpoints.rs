@@ -1,0 +1,841 @@
+//! Sending a message to an endpoint, for `<call>` and `<send>`: a leaf (`<address>`, `<http>`,
+//! `<default>`, the message's `To`), a named endpoint, a leaf with a state (suspended endpoints
+//! are skipped; every answer or failure updates the state, [`crate::EndpointState`]), and the
+//! groups as Synapse runs them:
+//!
+//! - `<failover>`: the first ready child (`dynamic="false"`: the child that last worked while it
+//!   is ready); on a failure, the next ready child. Each child is tried at most once per message.
+//! - `<loadbalance>`: the ready children in turn (round robin, one counter per group); with
+//!   `failover` (the default) a failed child's message goes to the next ready child.
+//! - `<recipientlist>`: a copy to every ready child at once; the first answer (in the order they
+//!   arrive) becomes the message, as the first response to reach the client wins in Synapse.
+//!
+//! No ready child: `ERROR_CODE` 303000 (a leaf sent to alone while it is suspended: 303001).
+
+use crate::convert::value_string;
+use crate::exec::body_has_fault;
+use crate::ir::{EndpointIr, Group, GroupKind, Tracked};
+use crate::uri::{expand_uri_template, join_rest_postfix};
+use crate::{
+    error_codes, Engine, ErrorKind, InboundResponse, InvokeError, MediationError, MessageContext,
+    Origin, OutboundRequest,
+};
+use http::header::CONTENT_TYPE;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use synaptic_expr::Value;
+
+/// How a send ended when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// The answer is the message (non-blocking) or its body (blocking).
+    Answered,
+    /// A timeout on an endpoint with `<responseAction>discard</responseAction>`: the message
+    /// is dropped and no fault handler runs.
+    Discarded,
+}
+
+type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Sent, MediationError>> + Send + 'a>>;
+
+/// How deep named endpoints may reference each other (a key naming a key…).
+const MAX_KEY_DEPTH: usize = 16;
+
+/// Send `ctx` to `ep` (`None`: the message's `To`).
+pub(crate) async fn send(
+    engine: &Engine,
+    ep: Option<&EndpointIr>,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+) -> Result<Sent, MediationError> {
+    match ep {
+        None => leaf(engine, None, blocking, mediator, ctx)
+            .await
+            .map(|_| Sent::Answered),
+        Some(ep) => dispatch(engine, ep, blocking, mediator, ctx, true).await,
+    }
+}
+
+/// A key resolved to the named endpoint (any depth).
+fn resolve<'e>(
+    engine: &'e Engine,
+    mut ep: &'e EndpointIr,
+) -> Result<&'e EndpointIr, MediationError> {
+    for _ in 0..MAX_KEY_DEPTH {
+        let EndpointIr::Key(k) = ep else {
+            return Ok(ep);
+        };
+        ep = engine.program.ir.endpoints.get(k).ok_or_else(|| {
+            MediationError::new(
+                ErrorKind::Fault,
+                Origin::Internal,
+                error_codes::ENDPOINT_NOT_READY,
+                format!("endpoint `{k}` is not defined"),
+            )
+        })?;
+    }
+    Err(MediationError::new(
+        ErrorKind::Fault,
+        Origin::Internal,
+        error_codes::ENDPOINT_NOT_READY,
+        "named endpoints reference each other in a loop",
+    ))
+}
+
+/// `readyToSend`: a leaf without a state is always ready; a group when one child is.
+fn ready(engine: &Engine, ep: &EndpointIr, now: i64, depth: usize) -> bool {
+    if depth > MAX_KEY_DEPTH {
+        return false;
+    }
+    match resolve(engine, ep) {
+        Ok(EndpointIr::Tracked(t)) => t.state.ready(now),
+        Ok(EndpointIr::Group(g)) => g.children.iter().any(|c| ready(engine, c, now, depth + 1)),
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+fn dispatch<'a>(
+    engine: &'a Engine,
+    ep: &'a EndpointIr,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &'a mut MessageContext,
+    root: bool,
+) -> SendFuture<'a> {
+    Box::pin(async move {
+        match resolve(engine, ep)? {
+            EndpointIr::Tracked(t) => {
+                if root && !t.state.ready(engine.clock.now_ms()) {
+                    return Err(not_ready(
+                        error_codes::ENDPOINT_NOT_READY,
+                        format!(
+                            "Currently, Address endpoint : {} is {}",
+                            t.state.name,
+                            t.state.status().as_str()
+                        ),
+                    ));
+                }
+                tracked(engine, t, blocking, mediator, ctx).await
+            }
+            EndpointIr::Group(g) => match g.kind {
+                GroupKind::RecipientList => {
+                    recipient_list(engine, g, blocking, mediator, ctx).await
+                }
+                _ => failover(engine, g, blocking, mediator, ctx).await,
+            },
+            leaf_ep => leaf(engine, Some(leaf_ep), blocking, mediator, ctx)
+                .await
+                .map(|_| Sent::Answered),
+        }
+    })
+}
+
+fn not_ready(code: i64, message: String) -> MediationError {
+    MediationError::new(ErrorKind::ConnectFailed, Origin::Upstream, code, message)
+}
+
+/// A leaf with a state: the result updates it.
+async fn tracked(
+    engine: &Engine,
+    t: &Tracked,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+) -> Result<Sent, MediationError> {
+    let r = leaf(engine, Some(&t.leaf), blocking, mediator, ctx).await;
+    settle(engine, t, r)
+}
+
+fn settle(
+    engine: &Engine,
+    t: &Tracked,
+    r: Result<(), MediationError>,
+) -> Result<Sent, MediationError> {
+    match r {
+        Ok(()) => {
+            t.state.on_success();
+            Ok(Sent::Answered)
+        }
+        Err(e) if e.origin == Origin::Upstream => {
+            t.state.on_error(e.code, engine.clock.now_ms());
+            if t.discard_on_timeout && e.code == error_codes::TIMEOUT {
+                return Ok(Sent::Discarded);
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `<failover>` and `<loadbalance>`: pick a ready child not yet tried, send, and on a backend
+/// failure go on with the next one (a load balancer with `failover="false"` stops there).
+async fn failover(
+    engine: &Engine,
+    g: &Group,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+) -> Result<Sent, MediationError> {
+    let n = g.children.len();
+    let mut tried = vec![false; n];
+    let mut last: Option<MediationError> = None;
+    let start = match g.kind {
+        GroupKind::Loadbalance { .. } => g.cursor.fetch_add(1, Ordering::Relaxed) % n,
+        GroupKind::Failover { dynamic: false } => g.cursor.load(Ordering::Relaxed) % n,
+        _ => 0,
+    };
+    loop {
+        let now = engine.clock.now_ms();
+        let pick = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| !tried[i] && ready(engine, &g.children[i], now, 0));
+        let Some(i) = pick else {
+            let what = match g.kind {
+                GroupKind::Loadbalance { .. } => "Loadbalance",
+                _ => "Failover",
+            };
+            let mut msg = format!("{what} endpoint : {} - no ready child endpoints", g.name);
+            if let Some(e) = last {
+                msg.push_str(&format!(
+                    "\nlast failure: {}",
+                    e.message.replace('\n', ": ")
+                ));
+            }
+            return Err(not_ready(error_codes::GROUP_NOT_READY, msg));
+        };
+        tried[i] = true;
+        if let GroupKind::Failover { dynamic: false } = g.kind {
+            g.cursor.store(i, Ordering::Relaxed);
+        }
+        match dispatch(engine, &g.children[i], blocking, mediator, ctx, false).await {
+            Err(e) if e.origin == Origin::Upstream => {
+                ctx.properties.default.remove("BLOCKING_SENDER_ERROR");
+                if matches!(g.kind, GroupKind::Loadbalance { failover: false }) {
+                    return Err(e);
+                }
+                last = Some(e);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `<recipientlist>`: every ready child at once; the first answer wins.
+async fn recipient_list(
+    engine: &Engine,
+    g: &Group,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+) -> Result<Sent, MediationError> {
+    let now = engine.clock.now_ms();
+    let mut sends = Vec::new();
+    for child in &g.children {
+        if !ready(engine, child, now, 0) {
+            continue;
+        }
+        let (leaf_ep, state) = match resolve(engine, child)? {
+            EndpointIr::Tracked(t) => (&t.leaf, Some(t.as_ref())),
+            EndpointIr::Group(inner) => {
+                return Err(MediationError::new(
+                    ErrorKind::Fault,
+                    Origin::Internal,
+                    error_codes::ENDPOINT_NOT_READY,
+                    format!(
+                        "recipient list `{}`: a group (`{}`) as a recipient is not supported",
+                        g.name, inner.name
+                    ),
+                ))
+            }
+            other => (other, None),
+        };
+        let p = prepare(engine, Some(leaf_ep), blocking, ctx)?;
+        sends.push((p, state));
+    }
+    if sends.is_empty() {
+        return Err(not_ready(
+            error_codes::GROUP_NOT_READY,
+            format!(
+                "Recipient List endpoint : {} - no ready child endpoints",
+                g.name
+            ),
+        ));
+    }
+    for (p, _) in sends.iter_mut() {
+        crate::observe::outbound(ctx, mediator, &mut p.req);
+    }
+    let order = std::sync::atomic::AtomicUsize::new(0);
+    let order = &order;
+    let results = futures::future::join_all(sends.iter().map(|(p, _)| {
+        let req = p.req.clone();
+        async move {
+            let r = engine.invoker.invoke(req).await;
+            (order.fetch_add(1, Ordering::Relaxed), r)
+        }
+    }))
+    .await;
+    // in the order the answers came: the first success is the message
+    let mut done: Vec<(usize, usize)> = results
+        .iter()
+        .enumerate()
+        .map(|(i, (o, _))| (*o, i))
+        .collect();
+    done.sort_unstable();
+    let mut first_ok: Option<usize> = None;
+    let mut first_err: Option<MediationError> = None;
+    for (_, i) in done {
+        let (p, state) = &sends[i];
+        let r = &results[i].1;
+        crate::observe::outbound_done(ctx, r.as_ref().map(|r| r.status));
+        let outcome = match r {
+            Ok(_) => Ok(()),
+            Err(e) => Err(invoke_error(e, &p.target, p.timeout)),
+        };
+        if let Some(t) = state {
+            match &outcome {
+                Ok(()) => t.state.on_success(),
+                Err(e) => t.state.on_error(e.code, engine.clock.now_ms()),
+            }
+        }
+        match outcome {
+            Ok(()) if first_ok.is_none() => first_ok = Some(i),
+            Err(e) if first_err.is_none() => first_err = Some(e),
+            _ => {}
+        }
+    }
+    let mut results = results;
+    match first_ok {
+        Some(i) => {
+            let (p, _) = &sends[i];
+            let r = std::mem::replace(&mut results[i].1, Err(InvokeError::Timeout));
+            apply(r, blocking, &p.target, p.timeout, ctx)?;
+            Ok(Sent::Answered)
+        }
+        None => Err(first_err.unwrap_or_else(|| {
+            not_ready(error_codes::GROUP_NOT_READY, "no recipient answered".into())
+        })),
+    }
+}
+
+fn lookup_uri_var(ctx: &MessageContext, name: &str) -> Option<String> {
+    ctx.properties.default.get(name).and_then(value_string)
+}
+
+fn safe_target(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "the endpoint".to_string(),
+    }
+}
+
+/// A request ready to go to a leaf.
+struct Prepared {
+    req: OutboundRequest,
+    /// `scheme://host:port`, for messages.
+    target: String,
+    timeout: Duration,
+}
+
+fn prepare(
+    engine: &Engine,
+    ep: Option<&EndpointIr>,
+    blocking: bool,
+    ctx: &mut MessageContext,
+) -> Result<Prepared, MediationError> {
+    let postfix = ctx.axis2_string("REST_URL_POSTFIX").unwrap_or_default();
+    let (method, url, timeout_ms) = match ep {
+        Some(EndpointIr::Http {
+            method,
+            template,
+            timeout_ms,
+        }) => {
+            let mut url = expand_uri_template(template, &|n| lookup_uri_var(ctx, n));
+            if blocking {
+                url = join_rest_postfix(&url, &postfix);
+            }
+            (ctx.http_method(method.as_ref()), url, *timeout_ms)
+        }
+        Some(EndpointIr::Address { uri, timeout_ms }) => (
+            ctx.http_method(None),
+            join_rest_postfix(uri, &postfix),
+            *timeout_ms,
+        ),
+        _ => {
+            let to = match ctx.st.addressing.get("To") {
+                Some(to) if !ctx.st.inbound.contains("To") => to.clone(),
+                _ => String::new(),
+            };
+            (ctx.http_method(None), to, None)
+        }
+    };
+    if url.trim().is_empty() {
+        return Err(MediationError::new(
+            ErrorKind::Fault,
+            Origin::Internal,
+            error_codes::ENDPOINT_NOT_READY,
+            "the call has no endpoint address",
+        ));
+    }
+    let timeout = timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(engine.limits.call_timeout);
+    let target = safe_target(&url);
+    let req = ctx.outbound(method, url, Some(timeout))?;
+    Ok(Prepared {
+        req,
+        target,
+        timeout,
+    })
+}
+
+/// One leaf: `<http>`, `<address>`, `<default>` or the message's `To` (`None`).
+async fn leaf(
+    engine: &Engine,
+    ep: Option<&EndpointIr>,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+) -> Result<(), MediationError> {
+    let Prepared {
+        mut req,
+        target,
+        timeout,
+    } = prepare(engine, ep, blocking, ctx)?;
+    crate::observe::outbound(ctx, mediator, &mut req);
+    let res = engine.invoker.invoke(req).await;
+    crate::observe::outbound_done(ctx, res.as_ref().map(|r| r.status));
+    apply(res, blocking, &target, timeout, ctx)
+}
+
+/// A leaf's answer into the message (blocking: the body; non-blocking: the whole response).
+fn apply(
+    res: Result<InboundResponse, InvokeError>,
+    blocking: bool,
+    target: &str,
+    timeout: Duration,
+    ctx: &mut MessageContext,
+) -> Result<(), MediationError> {
+    if blocking {
+        for h in [
+            "content-type",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "date",
+        ] {
+            ctx.headers.remove(h);
+        }
+    }
+    match res {
+        Ok(resp) => {
+            if blocking {
+                let ct = resp
+                    .headers
+                    .get(CONTENT_TYPE)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                ctx.properties
+                    .axis2
+                    .insert("HTTP_SC".into(), Value::Integer(resp.status as i64));
+                ctx.set_body_raw(resp.body, ct, true);
+            } else {
+                ctx.set_response(resp);
+                // `FORCE_ERROR_ON_SOAP_FAULT`: a SOAP fault answer fails the endpoint, as
+                // Synapse's callback receiver does (the fault handler sees the fault message)
+                let force = ctx.properties.default.get("FORCE_ERROR_ON_SOAP_FAULT");
+                if force.and_then(value_string).as_deref() == Some("true") {
+                    ctx.ensure_built()?;
+                    if body_has_fault(ctx) {
+                        return Err(MediationError::new(
+                            ErrorKind::Fault,
+                            Origin::Upstream,
+                            error_codes::ENDPOINT_CUSTOM_ERROR,
+                            format!("{target} answered with a SOAP fault"),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if blocking {
+                ctx.properties
+                    .default
+                    .insert("BLOCKING_SENDER_ERROR".into(), Value::String("true".into()));
+            }
+            Err(invoke_error(&e, target, timeout))
+        }
+    }
+}
+
+/// The first line is Synapse's `ERROR_MESSAGE` wording (its transport's), the second names the
+/// target for `ERROR_DETAIL`.
+fn invoke_error(e: &InvokeError, target: &str, timeout: Duration) -> MediationError {
+    match e {
+        InvokeError::Connect(_) => MediationError::new(
+            ErrorKind::ConnectFailed,
+            Origin::Upstream,
+            error_codes::CONNECTION_FAILED,
+            format!("Error connecting to the back end\nconnection to {target} failed"),
+        ),
+        InvokeError::Timeout => MediationError::new(
+            ErrorKind::Timeout,
+            Origin::Upstream,
+            error_codes::TIMEOUT,
+            format!(
+                "Error in Sender\n{target} did not answer within {} ms",
+                timeout.as_millis()
+            ),
+        ),
+        InvokeError::TooLarge => MediationError::new(
+            ErrorKind::BodyTooLarge,
+            Origin::Upstream,
+            error_codes::RECEIVE_FAILED,
+            format!("the response from {target} is too large"),
+        ),
+        InvokeError::Other(_) => MediationError::new(
+            ErrorKind::ConnectFailed,
+            Origin::Upstream,
+            error_codes::SEND_FAILED,
+            format!("Error in Sender\nsending to {target} failed"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Mutex;
+    use synaptic_diag::SourceId;
+
+    /// Backends by host: `up*` answer with their name, `down*` refuse, `slow*` time out.
+    #[derive(Default)]
+    struct Hosts {
+        log: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Invoker for Hosts {
+        async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+            let host = url::Url::parse(&req.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            self.log.lock().unwrap().push(host.clone());
+            if host.starts_with("down") {
+                return Err(InvokeError::Connect("refused".into()));
+            }
+            if host.starts_with("slow") {
+                return Err(InvokeError::Timeout);
+            }
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+            Ok(InboundResponse {
+                status: 200,
+                headers,
+                body: Bytes::from(host),
+            })
+        }
+    }
+
+    /// A clock the test moves.
+    #[derive(Default)]
+    struct Manual(AtomicI64);
+    impl Clock for Manual {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    struct T {
+        engine: Engine,
+        hosts: Arc<Hosts>,
+        clock: Arc<Manual>,
+        rt: tokio::runtime::Runtime,
+    }
+
+    impl T {
+        fn new(xml: &str) -> T {
+            let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+            assert!(p.is_ok(), "{:?}", p.diagnostics);
+            let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+            let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+            let hosts = Arc::new(Hosts::default());
+            let clock = Arc::new(Manual::default());
+            T {
+                engine: Engine {
+                    program: Arc::new(prog),
+                    invoker: hosts.clone(),
+                    registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
+                    clock: clock.clone(),
+                    limits: Limits::default(),
+                },
+                hosts,
+                clock,
+                rt: tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap(),
+            }
+        }
+        /// Run sequence `s`: the answer's body, or the error code.
+        fn run(&self) -> Result<String, i64> {
+            let mut ctx = MessageContext::from_request(
+                http::Method::POST,
+                "/x",
+                http::HeaderMap::new(),
+                Bytes::from_static(b"hi"),
+                None,
+            );
+            match self.rt.block_on(self.engine.mediate("s", None, &mut ctx)) {
+                Ok(Flow::Drop) => Ok("<dropped>".into()),
+                Ok(_) => Ok(String::from_utf8_lossy(&ctx.body_bytes().unwrap().0).into_owned()),
+                Err(e) => Err(e.code),
+            }
+        }
+        fn sent(&self) -> Vec<String> {
+            std::mem::take(&mut *self.hosts.log.lock().unwrap())
+        }
+        fn at(&self, ms: i64) {
+            self.clock.0.store(ms, Ordering::Relaxed);
+        }
+        fn state(&self, name: &str) -> EndpointStatus {
+            self.engine
+                .program
+                .endpoint_states()
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("no state {name}"))
+                .status()
+        }
+    }
+
+    const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+
+    fn program(endpoint: &str) -> String {
+        format!(
+            r#"<definitions {NS}>{endpoint}
+               <sequence name="s"><call><endpoint key="E"/></call><respond/></sequence>
+               </definitions>"#
+        )
+    }
+
+    #[test]
+    fn failover_skips_a_refusing_child_and_suspends_it_until_it_recovers() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><failover>
+                 <endpoint name="A"><address uri="http://down-a/x">
+                   <suspendOnFailure><initialDuration>1000</initialDuration>
+                     <progressionFactor>2</progressionFactor></suspendOnFailure>
+                 </address></endpoint>
+                 <endpoint name="B"><address uri="http://up-b/x"/></endpoint>
+               </failover></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Ok("up-b".into()));
+        assert_eq!(t.sent(), ["down-a", "up-b"]);
+        assert_eq!(t.state("A"), EndpointStatus::Suspended);
+        assert_eq!(t.state("B"), EndpointStatus::Active);
+        // suspended: not tried again before its time
+        t.at(999);
+        assert_eq!(t.run(), Ok("up-b".into()));
+        assert_eq!(t.sent(), ["up-b"]);
+        // retried after 1 s, fails again: suspended twice as long
+        t.at(1000);
+        assert_eq!(t.run(), Ok("up-b".into()));
+        assert_eq!(t.sent(), ["down-a", "up-b"]);
+        t.at(2999);
+        t.run().unwrap();
+        assert_eq!(t.sent(), ["up-b"]);
+        t.at(3000);
+        t.run().unwrap();
+        assert_eq!(t.sent(), ["down-a", "up-b"]);
+    }
+
+    #[test]
+    fn a_recovered_primary_takes_over_again() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><failover>
+                 <endpoint name="A"><address uri="http://up-a/x"/></endpoint>
+                 <endpoint name="B"><address uri="http://up-b/x"/></endpoint>
+               </failover></endpoint>"#,
+        ));
+        // A fails once (as if refused): mark it by hand through the state machine
+        let a = t.engine.program.endpoint_states()[0].clone();
+        assert_eq!(a.name, "A");
+        a.on_error(error_codes::CONNECTION_FAILED, 0);
+        assert_eq!(t.run(), Ok("up-b".into()));
+        // the default suspension is 30 s
+        t.at(DEFAULT_SUSPEND_MS);
+        assert_eq!(t.run(), Ok("up-a".into()));
+        assert_eq!(t.state("A"), EndpointStatus::Active);
+        assert_eq!(t.sent(), ["up-b", "up-a"]);
+    }
+
+    #[test]
+    fn static_failover_stays_on_the_child_that_worked() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><failover dynamic="false" buildMessage="true">
+                 <endpoint name="A"><address uri="http://up-a/x"/></endpoint>
+                 <endpoint name="B"><address uri="http://up-b/x"/></endpoint>
+               </failover></endpoint>"#,
+        ));
+        let a = t.engine.program.endpoint_states()[0].clone();
+        a.on_error(error_codes::CONNECTION_FAILED, 0);
+        assert_eq!(t.run(), Ok("up-b".into()));
+        t.at(DEFAULT_SUSPEND_MS);
+        // A is ready again, but a static failover keeps B until B fails
+        assert_eq!(t.run(), Ok("up-b".into()));
+    }
+
+    #[test]
+    fn no_ready_child_is_303000_and_a_suspended_leaf_alone_is_303001() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><failover>
+                 <endpoint><address uri="http://down-a/x"/></endpoint>
+                 <endpoint><address uri="http://slow-b/x"/></endpoint>
+               </failover></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Err(error_codes::GROUP_NOT_READY));
+        assert_eq!(t.sent(), ["down-a", "slow-b"]);
+        // both suspended now: nothing is sent
+        assert_eq!(t.run(), Err(error_codes::GROUP_NOT_READY));
+        assert!(t.sent().is_empty());
+
+        let t = T::new(&program(
+            r#"<endpoint name="E"><address uri="http://down-a/x">
+                 <suspendOnFailure><errorCodes>101503</errorCodes></suspendOnFailure>
+               </address></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Err(error_codes::CONNECTION_FAILED));
+        assert_eq!(t.run(), Err(error_codes::ENDPOINT_NOT_READY));
+        assert_eq!(t.sent(), ["down-a"]);
+    }
+
+    #[test]
+    fn loadbalance_takes_turns_and_fails_over() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><loadbalance algorithm="org.apache.synapse.endpoints.algorithms.RoundRobin">
+                 <endpoint name="A"><address uri="http://up-a/x"/></endpoint>
+                 <endpoint name="B"><address uri="http://up-b/x"/></endpoint>
+                 <endpoint name="C"><address uri="http://up-c/x"/></endpoint>
+               </loadbalance></endpoint>"#,
+        ));
+        let answers: Vec<String> = (0..6).map(|_| t.run().unwrap()).collect();
+        assert_eq!(answers, ["up-a", "up-b", "up-c", "up-a", "up-b", "up-c"]);
+
+        let t = T::new(&program(
+            r#"<endpoint name="E"><loadbalance>
+                 <endpoint name="A"><address uri="http://up-a/x"/></endpoint>
+                 <endpoint name="B"><address uri="http://down-b/x"/></endpoint>
+                 <endpoint name="C"><address uri="http://up-c/x"/></endpoint>
+               </loadbalance></endpoint>"#,
+        ));
+        let answers: Vec<String> = (0..5).map(|_| t.run().unwrap()).collect();
+        assert_eq!(answers, ["up-a", "up-c", "up-c", "up-a", "up-c"]);
+        assert_eq!(t.sent(), ["up-a", "down-b", "up-c", "up-c", "up-a", "up-c"]);
+        assert_eq!(t.state("B"), EndpointStatus::Suspended);
+    }
+
+    #[test]
+    fn loadbalance_without_failover_reports_the_failure() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><loadbalance failover="false">
+                 <endpoint><address uri="http://down-a/x"/></endpoint>
+                 <endpoint><address uri="http://up-b/x"/></endpoint>
+               </loadbalance></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Err(error_codes::CONNECTION_FAILED));
+        assert_eq!(t.run(), Ok("up-b".into()));
+    }
+
+    #[test]
+    fn recipient_list_sends_to_all_and_the_first_answer_wins() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><recipientlist>
+                 <endpoint><address uri="http://down-a/x"/></endpoint>
+                 <endpoint><address uri="http://up-b/x"/></endpoint>
+                 <endpoint><address uri="http://up-c/x"/></endpoint>
+               </recipientlist></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Ok("up-b".into()));
+        let mut sent = t.sent();
+        sent.sort();
+        assert_eq!(sent, ["down-a", "up-b", "up-c"]);
+        // the refusing one is suspended
+        t.run().unwrap();
+        let mut sent = t.sent();
+        sent.sort();
+        assert_eq!(sent, ["up-b", "up-c"]);
+    }
+
+    #[test]
+    fn nested_groups_and_keys() {
+        let t = T::new(&format!(
+            r#"<definitions {NS}>
+                 <endpoint name="Backup"><address uri="http://up-backup/x"/></endpoint>
+                 <endpoint name="E"><failover>
+                   <endpoint name="Pool"><loadbalance>
+                     <endpoint><address uri="http://down-a/x"/></endpoint>
+                     <endpoint><address uri="http://down-b/x"/></endpoint>
+                   </loadbalance></endpoint>
+                   <endpoint key="Backup"/>
+                 </failover></endpoint>
+                 <sequence name="s"><send><endpoint key="E"/></send></sequence>
+               </definitions>"#
+        ));
+        assert_eq!(t.run(), Ok("up-backup".into()));
+        assert_eq!(t.sent(), ["down-a", "down-b", "up-backup"]);
+        assert_eq!(t.state("Pool/0"), EndpointStatus::Suspended);
+        assert_eq!(t.run(), Ok("up-backup".into()));
+        assert_eq!(t.sent(), ["up-backup"]);
+    }
+
+    #[test]
+    fn a_discarding_timeout_drops_the_message() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><address uri="http://slow-a/x">
+                 <timeout><duration>10</duration><responseAction>discard</responseAction></timeout>
+               </address></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Ok("<dropped>".into()));
+        let t = T::new(&program(
+            r#"<endpoint name="E"><address uri="http://slow-a/x">
+                 <timeout><duration>10</duration><responseAction>fault</responseAction></timeout>
+               </address></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Err(error_codes::TIMEOUT));
+    }
+
+    #[test]
+    fn timeouts_retry_the_same_child_only_after_the_retry_delay() {
+        let t = T::new(&program(
+            r#"<endpoint name="E"><failover>
+                 <endpoint name="A"><address uri="http://slow-a/x">
+                   <markForSuspension><retriesBeforeSuspension>1</retriesBeforeSuspension>
+                     <retryDelay>100</retryDelay></markForSuspension>
+                   <suspendOnFailure><initialDuration>5000</initialDuration></suspendOnFailure>
+                 </address></endpoint>
+                 <endpoint name="B"><address uri="http://up-b/x"/></endpoint>
+               </failover></endpoint>"#,
+        ));
+        assert_eq!(t.run(), Ok("up-b".into()));
+        assert_eq!(t.state("A"), EndpointStatus::Timeout);
+        t.at(50);
+        t.run().unwrap();
+        assert_eq!(t.sent(), ["slow-a", "up-b", "up-b"]);
+        t.at(100);
+        t.run().unwrap();
+        assert_eq!(t.sent(), ["slow-a", "up-b"]);
+        assert_eq!(t.state("A"), EndpointStatus::Suspended);
+        t.at(5099);
+        t.run().unwrap();
+        assert_eq!(t.sent(), ["up-b"]);
+    }
+}

@@ -1,0 +1,135 @@
+//! `<call-template target="…">`: run a sequence template with parameters. Each `<with-param>`
+//! is evaluated in the caller's message when the call starts; a parameter not passed takes the
+//! template's `defaultValue`. Inside the template, `$func:name`, `get-property('func', 'name')`
+//! and `${params.functionParams.name}` read them; a template called from a template sees only
+//! its own parameters.
+
+use crate::compiler::Compiler;
+use crate::eval::{compile_syn, eval_src, is_syn};
+use crate::exec::Step;
+use crate::ir::{SeqId, ValueSrc};
+use crate::{Engine, MediationError, MessageContext};
+use std::collections::HashMap;
+use std::sync::Arc;
+use synaptic_diag::{codes, Diagnostic};
+use synaptic_expr::synexpr::SynExpr;
+use synaptic_expr::{CompiledExpr, Dialect, Value};
+use synaptic_syntax::ast;
+
+#[derive(Debug)]
+pub(crate) struct CallTemplateOp {
+    pub target: SeqId,
+    /// Parameters passed, by name.
+    pub params: Vec<(String, ValueSrc)>,
+    /// The template's defaults for the parameters not passed.
+    pub defaults: Vec<(String, Value)>,
+}
+
+pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<CallTemplateOp> {
+    let Some(decl) = c.templates.get(&t.target.value).cloned() else {
+        c.err(
+            codes::E0340,
+            t.target.span,
+            format!("no sequence template named `{}`", t.target.value),
+        );
+        return None;
+    };
+    let target = c.resolve_seq(&synaptic_diag::Spanned::new(
+        decl.sequence.clone(),
+        t.target.span,
+    ))?;
+    let mut params = Vec::new();
+    let mut ok = true;
+    for p in &t.params {
+        if !decl.params.iter().any(|d| d.name.value == p.name.value) {
+            c.diags.push(Diagnostic::warning(
+                codes::W0341,
+                p.name.span,
+                format!(
+                    "template `{}` declares no parameter `{}`",
+                    t.target.value, p.name.value
+                ),
+            ));
+        }
+        let src = match &p.value {
+            ast::PropertyValue::Literal(l) => ValueSrc::Literal(Value::String(l.value.clone())),
+            ast::PropertyValue::Expression(e) if is_syn(e) => match compile_syn(e, &mut c.diags) {
+                Some(s) => ValueSrc::Syn(s),
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+            ast::PropertyValue::Expression(e) => match c.expr(e, Dialect::XPath) {
+                Some(x) => ValueSrc::Expr(x),
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+            ast::PropertyValue::Inline(x) => ValueSrc::Literal(Value::Xml(x.value.clone())),
+            ast::PropertyValue::None => ValueSrc::None,
+        };
+        params.push((p.name.value.clone(), src));
+    }
+    let mut defaults = Vec::new();
+    for d in &decl.params {
+        if t.params.iter().any(|p| p.name.value == d.name.value) {
+            continue;
+        }
+        match &d.default {
+            Some(v) => defaults.push((d.name.value.clone(), Value::String(v.value.clone()))),
+            None if d.mandatory => {
+                c.diags.push(
+                    Diagnostic::error(
+                        codes::E0341,
+                        t.target.span,
+                        format!(
+                            "template `{}` needs parameter `{}`",
+                            t.target.value, d.name.value
+                        ),
+                    )
+                    .with_label(d.name.span, "declared mandatory here"),
+                );
+                ok = false;
+            }
+            None => {}
+        }
+    }
+    ok.then_some(CallTemplateOp {
+        target,
+        params,
+        defaults,
+    })
+}
+
+pub(crate) fn run(
+    engine: &Engine,
+    t: &CallTemplateOp,
+    ctx: &MessageContext,
+) -> Result<Step, MediationError> {
+    let mut values: HashMap<String, Value> = HashMap::with_capacity(t.params.len());
+    for (name, v) in &t.defaults {
+        values.insert(name.clone(), v.clone());
+    }
+    for (name, src) in &t.params {
+        values.insert(name.clone(), eval_src(engine, ctx, src)?);
+    }
+    Ok(Step::Template(t.target, Arc::new(values)))
+}
+
+pub(crate) fn exprs(t: &CallTemplateOp, f: &mut dyn FnMut(&CompiledExpr)) {
+    for (_, v) in &t.params {
+        if let ValueSrc::Expr(e) = v {
+            f(e);
+        }
+    }
+}
+
+pub(crate) fn syn_exprs<'a>(t: &'a CallTemplateOp, out: &mut Vec<&'a SynExpr>) {
+    for (_, v) in &t.params {
+        if let ValueSrc::Syn(e) = v {
+            out.push(e);
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! End-to-end tests of endpoint groups and endpoint states: `<failover>`, `<loadbalance>`,
+//! `<recipientlist>` over real backends on 127.0.0.1 (one refusing connections, one too slow),
+//! suspension and recovery, and the states in `/metrics`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use synaptic_gateway::{Running, ServeOptions, StartError};
+use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::origin::{MockOrigin, MockResponse};
+
+const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
+}
+
+async fn start(dir: &GatewayDir) -> Running {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        ..Default::default()
+    };
+    match synaptic_gateway::start(loaded.config, opts).await {
+        Ok((r, _)) => r,
+        Err(StartError::Sequences(report)) => {
+            panic!("sequences do not load:\n{}", report.render().join("\n"))
+        }
+        Err(e) => panic!("gateway does not start: {e:?}"),
+    }
+}
+
+/// An API at `/t` sending every request to the endpoint `E`.
+fn api() -> String {
+    format!(
+        r#"<api {NS} name="T" context="/t"><resource methods="GET POST" url-mapping="/*">
+             <inSequence><send><endpoint key="E"/></send></inSequence></resource></api>"#
+    )
+}
+
+async fn get(gw: &Running) -> (u16, String) {
+    let r = client()
+        .get(format!("http://{}/t/x", gw.addr()))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The `synaptic_endpoint_state` series of `endpoint` that is 1.
+async fn state(gw: &Running, endpoint: &str) -> String {
+    let text = client()
+        .get(format!("http://{}/metrics", gw.addr()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("synaptic_endpoint_state{{endpoint=\"{endpoint}\",state=\"");
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .find_map(|l| l.strip_suffix("\"} 1"))
+        .unwrap_or_else(|| panic!("no state for {endpoint} in:\n{text}"))
+        .to_string()
+}
+
+fn named(text: &'static str) -> MockResponse {
+    MockResponse::text(text)
+}
+
+#[tokio::test]
+async fn failover_passes_a_refusing_backend_by_and_takes_it_back_when_it_recovers() {
+    // nothing listens on this port yet: connections are refused
+    let down_port = synaptic_tests::free_port();
+    let b = MockOrigin::start(|_| named("from-b")).await;
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><failover>
+             <endpoint name="Primary"><address uri="http://127.0.0.1:{down_port}/p">
+               <suspendOnFailure><errorCodes>101503,101504</errorCodes>
+                 <initialDuration>1500</initialDuration><progressionFactor>2</progressionFactor>
+                 <maximumDuration>60000</maximumDuration></suspendOnFailure>
+               <markForSuspension><retriesBeforeSuspension>0</retriesBeforeSuspension></markForSuspension>
+             </address></endpoint>
+             <endpoint name="Backup"><address uri="{}/b"/></endpoint>
+           </failover></endpoint>"#,
+        b.url()
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
+    );
+    let gw = start(&dir).await;
+    assert_eq!(state(&gw, "Primary").await, "active");
+    assert_eq!(get(&gw).await, (200, "from-b".into()));
+    assert_eq!(state(&gw, "Primary").await, "suspended");
+    assert_eq!(state(&gw, "Backup").await, "active");
+
+    // the primary comes back while it is suspended: not tried before its suspension ends
+    let a = MockOrigin::start_on(
+        Some(SocketAddr::from(([127, 0, 0, 1], down_port))),
+        |_| async { named("from-a") },
+    )
+    .await;
+    assert_eq!(get(&gw).await, (200, "from-b".into()));
+    assert_eq!(a.count(), 0);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(get(&gw).await, (200, "from-a".into()));
+    assert_eq!(state(&gw, "Primary").await, "active");
+    assert_eq!(b.count(), 2);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn loadbalance_takes_turns_and_a_slow_backend_is_suspended() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    let slow = MockOrigin::start(|_| named("slow").delay(Duration::from_secs(3))).await;
+    let c = MockOrigin::start(|_| named("c")).await;
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><loadbalance algorithm="org.apache.synapse.endpoints.algorithms.RoundRobin">
+             <endpoint name="A"><address uri="{}/"/></endpoint>
+             <endpoint name="Slow"><address uri="{}/">
+               <timeout><duration>300</duration><responseAction>fault</responseAction></timeout>
+               <suspendOnFailure><initialDuration>60000</initialDuration></suspendOnFailure>
+             </address></endpoint>
+             <endpoint name="C"><address uri="{}/"/></endpoint>
+           </loadbalance></endpoint>"#,
+        a.url(),
+        slow.url(),
+        c.url()
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
+    );
+    let gw = start(&dir).await;
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let (status, body) = get(&gw).await;
+        assert_eq!(status, 200, "{body}");
+        answers.push(body);
+    }
+    // the slow one's turn goes on to the next; then it is suspended and skipped
+    assert_eq!(answers, ["a", "c", "c", "a", "c", "c"]);
+    assert_eq!(slow.count(), 1);
+    assert_eq!(state(&gw, "Slow").await, "suspended");
+    assert_eq!(state(&gw, "A").await, "active");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_ready_endpoint_is_a_503_with_synapse_error_code_and_runs_the_fault_sequence() {
+    let p1 = synaptic_tests::free_port();
+    let p2 = synaptic_tests::free_port();
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><failover>
+             <endpoint><address uri="http://127.0.0.1:{p1}/"/></endpoint>
+             <endpoint><address uri="http://127.0.0.1:{p2}/"/></endpoint>
+           </failover></endpoint>"#
+    );
+    let with_fault = format!(
+        r#"<api {NS} name="F" context="/f"><resource methods="GET">
+             <inSequence><send><endpoint key="E"/></send></inSequence>
+             <faultSequence><payloadFactory media-type="json">
+               <format>{{"code":$1}}</format>
+               <args><arg evaluator="xml" expression="get-property('ERROR_CODE')"/></args>
+             </payloadFactory><respond/></faultSequence></resource></api>"#
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/T.xml", &api()),
+            ("sequences/F.xml", &with_fault),
+            ("sequences/E.xml", &endpoint),
+        ],
+    );
+    let gw = start(&dir).await;
+    let (status, body) = get(&gw).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("303000"), "{body}");
+    let r = client()
+        .get(format!("http://{}/f", gw.addr()))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(v, serde_json::json!({"code": 303000}));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn recipient_list_reaches_every_backend_and_answers_with_the_first() {
+    let fast = MockOrigin::start(|_| named("fast")).await;
+    let later = MockOrigin::start(|_| named("later").delay(Duration::from_millis(300))).await;
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><recipientlist>
+             <endpoint><address uri="{}/"/></endpoint>
+             <endpoint><address uri="{}/"/></endpoint>
+           </recipientlist></endpoint>"#,
+        later.url(),
+        fast.url()
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
+    );
+    let gw = start(&dir).await;
+    let r = client()
+        .post(format!("http://{}/t/x", gw.addr()))
+        .header("content-type", "application/json")
+        .body(r#"{"order":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "fast");
+    assert_eq!(fast.requests()[0].body_str(), r#"{"order":1}"#);
+    assert_eq!(later.requests()[0].body_str(), r#"{"order":1}"#);
+    gw.shutdown().await;
+}
