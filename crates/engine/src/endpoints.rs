@@ -576,6 +576,7 @@ mod tests {
                     invoker: hosts.clone(),
                     registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
                     clock: clock.clone(),
+                    state: Arc::new(crate::MemoryState::default()),
                     limits: Limits::default(),
                 },
                 hosts,

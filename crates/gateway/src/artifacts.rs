@@ -181,6 +181,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                         in_sequence: None,
                         out_sequence: None,
                         fault_sequence: None,
+                        rate_limit: None,
                     },
                     flows: Flows {
                         inflow,
