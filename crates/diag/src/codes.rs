@@ -93,4 +93,8 @@ codes! {
     E0232 = "synapse-expression-arity";
     // appended by the gateway's artifact deployment (`<api>` contexts)
     E0117 = "context-served-twice";
+    // appended by the EIP mediators (iterate, clone, aggregate)
+    E0350 = "eip-target";
+    E0351 = "eip-expression";
+    E0352 = "eip-number";
 }

@@ -14,6 +14,8 @@ pub(crate) enum Step {
     End(Flow),
     /// Run a sequence on the response of a `send`, then answer.
     Receive(SeqId),
+    /// Run the branches of `iterate`/`clone` (the interpreter runs them; ADR 0430).
+    Fork(Box<crate::eip::Fork>),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

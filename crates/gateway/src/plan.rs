@@ -369,6 +369,8 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
         access_log: config.server.access_log,
         limits: synaptic_engine::Limits {
             call_timeout: config.default_timeout(),
+            branches_in_flight: config.limits.eip_branches_in_flight,
+            max_branches: config.limits.eip_max_branches,
             ..synaptic_engine::Limits::default()
         },
         program: input.program,

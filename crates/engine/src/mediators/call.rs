@@ -133,6 +133,9 @@ pub(crate) async fn call(
                 ctx.set_body_raw(resp.body, ct, true);
             } else {
                 ctx.set_response(resp);
+                // in a fan-out branch, the flow goes on after the `iterate`/`clone` (Synapse's
+                // continuation of a non-blocking call)
+                ctx.st.resumed = true;
                 // `FORCE_ERROR_ON_SOAP_FAULT`: a SOAP fault answer fails the endpoint, as
                 // Synapse's callback receiver does (the fault handler sees the fault message)
                 let force = ctx.properties.default.get("FORCE_ERROR_ON_SOAP_FAULT");

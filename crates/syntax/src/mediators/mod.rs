@@ -6,12 +6,15 @@
 //! `mediators/`), a variant of [`MediatorKind`], its name in [`SUPPORTED`] and one line in
 //! [`Cx::mediator`]'s `match`.
 
+mod aggregate;
 mod call;
+mod clone;
 mod direction;
 mod drop;
 mod enrich;
 mod filter;
 mod header;
+mod iterate;
 mod log;
 mod loopback;
 mod makefault;
@@ -51,11 +54,13 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "variable",
     "in",
     "out",
+    "iterate",
+    "clone",
+    "aggregate",
 ];
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
 pub(crate) const UNSUPPORTED: &[&str] = &[
-    "aggregate",
     "bam",
     "bean",
     "builder",
@@ -63,7 +68,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "call-template",
     "callout",
     "class",
-    "clone",
     "conditionalRouter",
     "datamapper",
     "dblookup",
@@ -74,7 +78,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "event",
     "fastXSLT",
     "foreach",
-    "iterate",
     "jsontransform",
     "kill",
     "ntlm",
@@ -163,6 +166,9 @@ impl<'d, 'a> Cx<'d, 'a> {
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
             "validate" => MediatorKind::Validate(self.validate(el)?),
+            "iterate" => MediatorKind::Iterate(self.iterate(el)?),
+            "clone" => MediatorKind::Clone(self.clone_m(el)?),
+            "aggregate" => MediatorKind::Aggregate(self.aggregate(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
