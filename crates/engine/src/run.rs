@@ -306,7 +306,9 @@ fn run_branch(
         ctx.st.sent = false;
         ctx.st.resumed = false;
         let mut r = run_frames(engine, vec![first], handler, out_seq, &mut ctx).await;
-        if matches!(r, Ok(Flow::Continue)) && std::mem::take(&mut ctx.st.resumed) && !cont.is_empty()
+        if matches!(r, Ok(Flow::Continue))
+            && std::mem::take(&mut ctx.st.resumed)
+            && !cont.is_empty()
         {
             r = run_frames(engine, cont, handler, out_seq, &mut ctx).await;
         }
@@ -369,7 +371,14 @@ async fn run_fork(
         }
         while running.len() < limit {
             match waiting.next() {
-                Some(b) => running.push(run_branch(engine, b.ctx, b.target, handler, out_seq, cont.clone())),
+                Some(b) => running.push(run_branch(
+                    engine,
+                    b.ctx,
+                    b.target,
+                    handler,
+                    out_seq,
+                    cont.clone(),
+                )),
                 None => break,
             }
         }
@@ -383,7 +392,14 @@ async fn run_fork(
                 if let Some((ctx, target)) =
                     crate::mediators::complete_aggregate(engine, &key, messages)?
                 {
-                    running.push(run_branch(engine, ctx, target, handler, out_seq, Vec::new()));
+                    running.push(run_branch(
+                        engine,
+                        ctx,
+                        target,
+                        handler,
+                        out_seq,
+                        Vec::new(),
+                    ));
                 }
             }
             continue;
@@ -401,7 +417,14 @@ async fn run_fork(
                             if let Some((ctx, target)) =
                                 crate::mediators::complete_aggregate(engine, &key, messages)?
                             {
-                                running.push(run_branch(engine, ctx, target, handler, out_seq, Vec::new()));
+                                running.push(run_branch(
+                                    engine,
+                                    ctx,
+                                    target,
+                                    handler,
+                                    out_seq,
+                                    Vec::new(),
+                                ));
                             }
                         }
                         continue;
