@@ -33,13 +33,19 @@ pub(crate) struct TargetIr {
 }
 
 impl TargetIr {
-    /// Set the target's `to` and `soapAction` on a branch's message (WS-Addressing fields, as
-    /// a `<header name="To"|"Action">` sets them).
+    /// Set the target's `to` and `soapAction` on a branch's message: the WS-Addressing fields a
+    /// `<header name="To"|"Action">` sets, and the SOAP action goes out as the `SOAPAction`
+    /// header (quoted, as Axis2 writes it).
     pub(crate) fn apply(&self, ctx: &mut MessageContext) {
         for (name, v) in [("To", &self.to), ("Action", &self.soap_action)] {
             if let Some(v) = v {
                 ctx.st.addressing.insert(name.to_string(), v.clone());
                 ctx.st.inbound.remove(name);
+            }
+        }
+        if let Some(a) = &self.soap_action {
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{a}\"")) {
+                ctx.headers.insert("soapaction", v);
             }
         }
     }

@@ -55,37 +55,32 @@ pub(crate) fn compile(
     let is_json = jpath::json_eval_inner(&it.expression.text).is_some();
     let split = if is_json {
         let path = json_path(c, &it.expression);
+        // Synapse's default attach path for JSON is the root, `$`
         let attach = match &it.attach_path {
             Some(a) if it.preserve_payload => Some(json_path(c, a)?),
+            None if it.preserve_payload => Some(JPath { segs: Vec::new() }),
             _ => None,
         };
-        if it.preserve_payload && it.attach_path.is_none() {
-            c.err(
-                codes::E0351,
-                it.expression.span,
-                "<iterate preservePayload=\"true\"> over JSON needs `attachPath=` (where each \
-                 member goes)",
-            );
-            return None;
-        }
         Split::Json {
             path: path?,
             attach,
         }
     } else {
         let path = xml_path(c, &it.expression);
+        // Synapse's default attach path for XML is `.` (the envelope: nothing to attach to)
         let attach = match &it.attach_path {
             Some(a) if it.preserve_payload => Some(xml_path(c, a)?),
+            None if it.preserve_payload => {
+                c.err(
+                    codes::E0351,
+                    it.expression.span,
+                    "<iterate preservePayload=\"true\"> over XML needs `attachPath=` (the \
+                     element each part is added to)",
+                );
+                return None;
+            }
             _ => None,
         };
-        if it.preserve_payload && it.attach_path.is_none() {
-            c.err(
-                codes::E0351,
-                it.expression.span,
-                "<iterate preservePayload=\"true\"> needs `attachPath=` (where each part goes)",
-            );
-            return None;
-        }
         Split::Xml {
             path: path?,
             attach,

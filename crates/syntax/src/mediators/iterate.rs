@@ -37,6 +37,13 @@ impl<'d, 'a> Cx<'d, 'a> {
         let preserve_payload = self.bool_attr(el, "preservePayload").unwrap_or(false);
         let sequential = self.bool_attr(el, "sequential").unwrap_or(false);
         let continue_parent = self.bool_attr(el, "continueParent").unwrap_or(false);
+        if let (Some(a), false) = (el.attr("attachPath"), preserve_payload) {
+            self.err(
+                codes::E0115,
+                a.name_span,
+                "`attachPath` needs preservePayload=\"true\" (Synapse refuses it otherwise)",
+            );
+        }
         let target = self.eip_targets(el, "iterate");
         let mut target = target.into_iter();
         let first = target.next();
