@@ -130,6 +130,9 @@ pub(crate) struct Pending {
     pub owner: u64,
     /// Epoch ms after which it completes with what it has (`completeCondition timeout`).
     pub deadline_ms: Option<i64>,
+    /// `messageCount min`/`max` as evaluated on the first message (`-1`: none).
+    pub min: i64,
+    pub max: i64,
 }
 
 /// The aggregates of one request, shared by its branches. Dropped with the request: nothing

@@ -497,7 +497,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             &["sequence", "endpoint", "to", "soapAction", "description"],
         );
         // `sequence="anon"` is what Synapse's serializer writes for an inline sequence
-        let sequence_key = self
+        let mut sequence_key = self
             .attr_s(el, "sequence")
             .filter(|k| !(k.value == "anon" && has_child(el, "sequence")));
         let endpoint_key = self
@@ -507,6 +507,11 @@ impl<'d, 'a> Cx<'d, 'a> {
         let mut endpoint = None;
         for child in self.children(el) {
             match self.syn_name(child) {
+                // `<sequence key="…"/>` in a target refers to a named sequence
+                Some("sequence") if child.attr("key").is_some() && sequence_key.is_none() => {
+                    self.check_attrs(child, &["key", "description"]);
+                    sequence_key = self.attr_s(child, "key");
+                }
                 Some("sequence") => {
                     self.check_attrs(
                         child,

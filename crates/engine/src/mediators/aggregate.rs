@@ -31,6 +31,13 @@ pub(crate) enum Gather {
     Json(JPath),
 }
 
+/// A `messageCount` bound: a number, or `{xpath}` evaluated on the first message.
+#[derive(Debug)]
+pub(crate) enum Count {
+    Fixed(i64),
+    Expr(CompiledExpr),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ElementType {
     Root,
@@ -42,8 +49,8 @@ pub(crate) struct AggregateOp {
     pub id: Option<String>,
     pub correlate: Option<CompiledExpr>,
     pub timeout_ms: Option<i64>,
-    pub min: i64,
-    pub max: i64,
+    pub min: Count,
+    pub max: Count,
     pub gather: Gather,
     /// The `<onComplete expression>` as `expr` compiled it (checked; reads the body).
     pub expr: CompiledExpr,
@@ -52,21 +59,21 @@ pub(crate) struct AggregateOp {
     pub on_complete: BranchTarget,
 }
 
-fn count(c: &mut Compiler<'_>, v: &Option<Spanned<String>>, what: &str) -> Option<i64> {
-    let Some(v) = v else { return Some(-1) };
+fn count(c: &mut Compiler<'_>, v: &Option<Spanned<String>>, what: &str) -> Option<Count> {
+    let Some(v) = v else {
+        return Some(Count::Fixed(-1));
+    };
     let t = v.value.trim();
-    if t.starts_with('{') {
-        c.err(
-            codes::E0352,
-            v.span,
-            format!(
-                "{what}=\"{t}\": a dynamic message count is not supported yet (write a number)"
-            ),
-        );
-        return None;
+    if let Some(inner) = t.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+        let e = ast::Expr {
+            text: inner.to_string(),
+            span: v.span,
+            namespaces: Vec::new(),
+        };
+        return Some(Count::Expr(c.expr(&e, Dialect::XPath)?));
     }
     match t.parse::<f64>() {
-        Ok(n) if n.is_finite() => Some(n as i64),
+        Ok(n) if n.is_finite() => Some(Count::Fixed(n as i64)),
         _ => {
             c.err(
                 codes::E0352,
@@ -171,6 +178,11 @@ pub(crate) fn exprs(op: &AggregateOp, f: &mut dyn FnMut(&CompiledExpr)) {
     if let Some(c) = &op.correlate {
         f(c);
     }
+    for n in [&op.min, &op.max] {
+        if let Count::Expr(e) = n {
+            f(e);
+        }
+    }
     f(&op.expr);
 }
 
@@ -223,11 +235,29 @@ pub(crate) fn run(
         correlation,
     };
     let now = engine.clock.now_ms();
+    let bound = |n: &Count| -> Result<i64, MediationError> {
+        match n {
+            Count::Fixed(n) => Ok(*n),
+            Count::Expr(e) => {
+                let v = crate::eval::eval(engine, ctx, e)?;
+                let t = value_string(&v).unwrap_or_default();
+                t.trim().parse::<f64>().map(|n| n as i64).map_err(|_| {
+                    fault(format!(
+                        "message count `{}` gave `{t}`, not a number",
+                        e.text
+                    ))
+                })
+            }
+        }
+    };
+    let (min, max) = (bound(&op.min)?, bound(&op.max)?);
     let messages = {
         let mut map = store.pending.lock().unwrap_or_else(|e| e.into_inner());
         let p = map.entry(key).or_insert_with(|| Pending {
             owner,
             deadline_ms: op.timeout_ms.map(|t| now.saturating_add(t)),
+            min,
+            max,
             ..Pending::default()
         });
         if p.completed {
@@ -244,7 +274,7 @@ pub(crate) fn run(
             ));
         }
         p.messages.push(ctx.fork_child());
-        if !complete(op, &p.messages) {
+        if !complete(op, p.min, p.max, &p.messages) {
             return Ok(Step::End(Flow::Drop));
         }
         p.completed = true;
@@ -260,7 +290,7 @@ pub(crate) fn run(
     })
 }
 
-fn complete(op: &AggregateOp, messages: &[MessageContext]) -> bool {
+fn complete(op: &AggregateOp, min: i64, max: i64, messages: &[MessageContext]) -> bool {
     let n = messages.len() as i64;
     let name = match &op.id {
         Some(id) => format!("{MESSAGE_SEQUENCE}.{id}"),
@@ -275,7 +305,7 @@ fn complete(op: &AggregateOp, messages: &[MessageContext]) -> bool {
                 .nth(1)
                 .and_then(|t| t.trim().parse::<i64>().ok())
         });
-    total.is_some_and(|t| n >= t) || (op.min > 0 && n >= op.min) || (op.max > 0 && n >= op.max)
+    total.is_some_and(|t| n >= t) || (min > 0 && n >= min) || (max > 0 && n >= max)
 }
 
 /// The message `<onComplete>` runs on, made of the collected ones (at least one).
