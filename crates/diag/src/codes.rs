@@ -118,4 +118,8 @@ codes! {
     W0340 = "unsupported-balancing";
     W0341 = "unknown-template-parameter";
     W0342 = "proxy-transport-not-served";
+    // appended by the EIP mediators (iterate, clone, aggregate)
+    E0350 = "eip-target";
+    E0351 = "eip-expression";
+    E0352 = "eip-number";
 }

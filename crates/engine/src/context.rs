@@ -55,6 +55,18 @@ pub(crate) struct State {
     pub cache_pending: Option<crate::shared::PendingStore>,
     /// The parameters of the templates being run, innermost last (`$func:x`).
     pub func_params: Vec<std::sync::Arc<HashMap<String, Value>>>,
+    /// The aggregates of this request's `iterate`/`clone` branches (shared by the branches).
+    pub eip: Option<std::sync::Arc<crate::eip::Store>>,
+    /// The fan-out this message is a branch of (0: the request itself).
+    pub fork: u64,
+    /// How many fan-outs this message is nested in.
+    pub fork_depth: u32,
+    /// A non-blocking `call` answered: a branch whose target ends normally then goes on after
+    /// the `iterate`/`clone` in the parent's sequence, as Synapse's continuation does.
+    pub resumed: bool,
+    /// A branch's message that answered the client while the parent went on
+    /// (`continueParent="true"`): the first answer wins.
+    pub branch_response: Option<Box<MessageContext>>,
 }
 
 impl std::fmt::Debug for State {
@@ -151,6 +163,47 @@ fn header_str(h: &HeaderMap, n: &HeaderName) -> Option<String> {
 // === impl MessageContext ===
 
 impl MessageContext {
+    /// A copy of this message for an `iterate`/`clone` branch (Synapse's
+    /// `MessageHelper.cloneMessageContext`): headers, properties, variables and the body; not
+    /// the registry prefetch, a fault in progress or an answer already chosen.
+    pub(crate) fn fork_child(&self) -> MessageContext {
+        MessageContext {
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            headers: self.headers.clone(),
+            payload: self.payload.clone(),
+            content_type: self.content_type.clone(),
+            properties: self.properties.clone(),
+            status: self.status,
+            response: self.response,
+            st: State {
+                original: self.st.original.clone(),
+                body_upstream: self.st.body_upstream,
+                registry: HashMap::new(),
+                addressing: self.st.addressing.clone(),
+                axis2_client: self.st.axis2_client.clone(),
+                fault: false,
+                fault_response: self.st.fault_response,
+                observer: self.st.observer.clone(),
+                variables: self.st.variables.clone(),
+                sent: false,
+                inbound: self.st.inbound.clone(),
+                local_entries: self.st.local_entries.clone(),
+                eip: self.st.eip.clone(),
+                fork: self.st.fork,
+                fork_depth: self.st.fork_depth,
+                resumed: false,
+                branch_response: None,
+                tree_factor: self.st.tree_factor,
+                tree_budget: self.st.tree_budget,
+                // the `<throttle>` places stay the request's; a branch stores no response
+                permits: Vec::new(),
+                cache_pending: None,
+                func_params: self.st.func_params.clone(),
+            },
+        }
+    }
+
     /// A request entering the engine. `api_context` sets `REST_URL_POSTFIX` to the path and
     /// query after it (the whole path when `None`). Query parameters become default-scope
     /// `query.param.<name>` properties; `HTTP_METHOD`, `messageType` and `ContentType` are set

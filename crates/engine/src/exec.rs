@@ -21,6 +21,8 @@ pub(crate) enum Step {
         SeqId,
         std::sync::Arc<std::collections::HashMap<String, synaptic_expr::Value>>,
     ),
+    /// Run the branches of `iterate`/`clone` (the interpreter runs them; ADR 0430).
+    Fork(Box<crate::eip::Fork>),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

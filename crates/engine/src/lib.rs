@@ -13,6 +13,7 @@ mod compile;
 mod compiler;
 mod context;
 mod convert;
+mod eip;
 mod endpoint_state;
 mod endpoints;
 mod eval;
@@ -27,6 +28,8 @@ mod shared;
 mod uri;
 mod xsel;
 
+#[cfg(test)]
+mod eip_tests;
 #[cfg(test)]
 mod tests;
 
@@ -313,6 +316,13 @@ pub enum InvokeError {
 #[async_trait]
 pub trait Invoker: Send + Sync {
     async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError>;
+
+    /// Wait `d`: the timer of `<aggregate>`'s completion timeout. The default never wakes
+    /// (without a timer, an aggregate completes when its fan-out ends).
+    async fn sleep(&self, d: Duration) {
+        let _ = d;
+        std::future::pending::<()>().await
+    }
 }
 
 pub trait Clock: Send + Sync {
@@ -349,6 +359,10 @@ pub struct Limits {
     pub max_depth: u32,
     /// Default timeout of `call`/`send` when the endpoint names none.
     pub call_timeout: Duration,
+    /// Branches of one `iterate`/`clone` fan-out running at the same time.
+    pub branches_in_flight: u32,
+    /// Branches one fan-out may make, and messages one aggregate may hold.
+    pub max_branches: u32,
     /// Longest run of one `<script>` (`[limits] script_timeout`).
     pub script_timeout: Duration,
     /// Most memory one `<script>` run may allocate (`[limits] script_memory`).
@@ -370,6 +384,8 @@ impl Default for Limits {
             max_steps: 100_000,
             max_depth: 64,
             call_timeout: Duration::from_secs(30),
+            branches_in_flight: 20,
+            max_branches: 1000,
             script_timeout: Duration::from_millis(100),
             script_memory: 16 << 20,
             tree_factor: Limits::DEFAULT_TREE_FACTOR,
@@ -429,7 +445,7 @@ impl Engine {
         ctx: &mut MessageContext,
     ) -> Result<Flow, MediationError> {
         ctx.st.sent = false;
-        let flow = self.mediate(in_sequence, fault_sequence, ctx).await?;
+        let flow = run::mediate_with(self, in_sequence, fault_sequence, out_sequence, ctx).await?;
         let sent = std::mem::take(&mut ctx.st.sent);
         match out_sequence {
             // the out-sequence's message is the answer unless it drops it

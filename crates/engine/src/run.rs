@@ -1,13 +1,23 @@
-//! The interpreter: an iterative loop over the arena IR with a frame stack.
+//! The interpreter: an iterative loop over the arena IR with a frame stack. A fan-out
+//! (`iterate`, `clone`) runs its branches here, each through the same loop on its own message
+//! (ADR 0430).
 
 use crate::compile::Ir;
+use crate::eip::{BranchTarget, Fork};
 use crate::exec::{respond_status, Step};
 use crate::ir::{BlockId, SeqId};
 use crate::mediators::Node;
 use crate::observe;
 use crate::{Engine, ErrorKind, Flow, MediationError, MessageContext};
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
 use synaptic_expr::Value;
 
+/// How deep fan-outs may nest (an `iterate` in a branch of an `iterate` …).
+const MAX_FORK_NESTING: u32 = 8;
+
+#[derive(Clone)]
 struct Frame {
     block: BlockId,
     pc: usize,
@@ -40,6 +50,18 @@ pub(crate) async fn mediate(
     fault_sequence: Option<&str>,
     ctx: &mut MessageContext,
 ) -> Result<Flow, MediationError> {
+    mediate_with(engine, sequence, fault_sequence, None, ctx).await
+}
+
+/// Run `sequence`; `out_sequence` is where the answers of `<send>`s in fan-out branches go
+/// (the flow's out-sequence, as Synapse's out-flow receives them).
+pub(crate) async fn mediate_with(
+    engine: &Engine,
+    sequence: &str,
+    fault_sequence: Option<&str>,
+    out_sequence: Option<&str>,
+    ctx: &mut MessageContext,
+) -> Result<Flow, MediationError> {
     let ir: &Ir = &engine.program.ir;
     let Some(&start) = ir.seq_by_name.get(sequence) else {
         return Err(MediationError::internal(
@@ -51,9 +73,40 @@ pub(crate) async fn mediate(
     if ctx.st.local_entries.is_none() && !ir.local_entries.is_empty() {
         ctx.st.local_entries = Some(ir.local_entries.clone());
     }
-    let mut fault_seq = fault_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
-    let mut frames: Vec<Frame> = Vec::with_capacity(8);
-    frames.push(seq_frame(ir, start));
+    let fault_seq = fault_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
+    let out_seq = out_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
+    run_frames(engine, vec![seq_frame(ir, start)], fault_seq, out_seq, ctx).await
+}
+
+/// Run from `first` to the end; a branch's answer kept while the parent went on
+/// (`continueParent`) is the answer when the parent ends (the first answer wins).
+async fn run_frames(
+    engine: &Engine,
+    first: Vec<Frame>,
+    fault_seq: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+) -> Result<Flow, MediationError> {
+    let r = run_loop(engine, first, fault_seq, out_seq, ctx).await;
+    match (r, ctx.st.branch_response.take()) {
+        (Ok(_), Some(answer)) => {
+            *ctx = *answer;
+            Ok(Flow::Respond)
+        }
+        (r, _) => r,
+    }
+}
+
+async fn run_loop(
+    engine: &Engine,
+    first: Vec<Frame>,
+    fault_seq: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+) -> Result<Flow, MediationError> {
+    let ir: &Ir = &engine.program.ir;
+    let mut fault_seq = fault_seq;
+    let mut frames: Vec<Frame> = first;
     let mut steps: u32 = 0;
     let mut pending: Option<MediationError> = None;
     let mut final_flow = Flow::Continue;
@@ -64,7 +117,12 @@ pub(crate) async fn mediate(
                 Some(e) => Err(e),
                 // a non-blocking call turned the request into a response: answer with it
                 // (or a `makefault response="true"`): answer with it
-                None if final_flow == Flow::Continue && ctx.response && !started_as_response => {
+                // (a branch answers only when it says so: `respond`, `send`, `loopback`)
+                None if final_flow == Flow::Continue
+                    && ctx.response
+                    && !started_as_response
+                    && ctx.st.fork == 0 =>
+                {
                     respond_status(ctx);
                     Ok(Flow::Respond)
                 }
@@ -91,6 +149,25 @@ pub(crate) async fn mediate(
         }
         let snap = observe::before(ctx);
         let result = step(engine, node, ctx).await;
+        let result = match result {
+            Ok(Step::Fork(f)) => {
+                // a parallel branch's faults go to the handler in force here (Synapse copies
+                // the fault stack into each copy); a sequential one's to this flow
+                let handler = if f.sequential {
+                    None
+                } else {
+                    frames.iter().rev().find_map(|f| f.on_error).or(fault_seq)
+                };
+                // where a branch goes on after a non-blocking `call`: after this mediator (the
+                // parent's sequences stay the parent's to report as ended)
+                let mut cont = frames.clone();
+                cont.iter_mut().for_each(|f| f.nested = false);
+                run_fork(engine, *f, handler, out_seq, cont, ctx)
+                    .await
+                    .map_err(|e| e.at(node.span))
+            }
+            other => other,
+        };
         observe::after(ctx, node.span, frames.len(), snap, result.is_err());
         let next = match result {
             Ok(s) => s,
@@ -148,9 +225,11 @@ pub(crate) async fn mediate(
                     unwind(&mut frames, 0, ctx, true);
                     return Err(e);
                 }
-                observe::sequence_started(ctx, &ir.seqs[s as usize].name);
                 let mut f = seq_frame(ir, s);
-                f.nested = true;
+                f.nested = reports_sequences(ctx);
+                if f.nested {
+                    observe::sequence_started(ctx, &ir.seqs[s as usize].name);
+                }
                 frames.push(f);
             }
             Step::Template(s, params) => {
@@ -158,9 +237,11 @@ pub(crate) async fn mediate(
                     unwind(&mut frames, 0, ctx, true);
                     return Err(e);
                 }
-                observe::sequence_started(ctx, &ir.seqs[s as usize].name);
                 let mut f = seq_frame(ir, s);
-                f.nested = true;
+                f.nested = reports_sequences(ctx);
+                if f.nested {
+                    observe::sequence_started(ctx, &ir.seqs[s as usize].name);
+                }
                 f.template = true;
                 frames.push(f);
                 ctx.st.func_params.push(params);
@@ -185,8 +266,17 @@ pub(crate) async fn mediate(
                 });
                 final_flow = Flow::Respond;
             }
+            // `run_fork` turned it into another step
+            Step::Fork(_) => {}
         }
     }
+}
+
+/// Whether the sequences this message enters are reported to the observer: the request's own
+/// message only, since the branches of a fan-out run interleaved on one task and the spans of
+/// their sequences would nest into each other.
+fn reports_sequences(ctx: &MessageContext) -> bool {
+    ctx.st.fork == 0
 }
 
 fn seq_frame(ir: &Ir, s: SeqId) -> Frame {
@@ -264,4 +354,205 @@ async fn step(
         ctx.ensure_built()?;
     }
     crate::mediators::run(engine, node, ctx).await
+}
+
+type BranchRun<'a> =
+    Pin<Box<dyn Future<Output = (Result<Flow, MediationError>, MessageContext)> + Send + 'a>>;
+
+/// One branch on its own message: its target, then, when it ended with a `<send>` to an
+/// endpoint, the flow's out-sequence on the answer (where `<aggregate>` usually waits).
+fn run_branch(
+    engine: &Engine,
+    mut ctx: MessageContext,
+    target: BranchTarget,
+    handler: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    cont: Vec<Frame>,
+) -> BranchRun<'_> {
+    Box::pin(async move {
+        let ir: &Ir = &engine.program.ir;
+        let first = match target {
+            BranchTarget::Block(b) => Frame {
+                block: b,
+                pc: 0,
+                on_error: None,
+                nested: false,
+                template: false,
+            },
+            BranchTarget::Seq(s) => seq_frame(ir, s),
+        };
+        ctx.st.sent = false;
+        ctx.st.resumed = false;
+        let mut r = run_frames(engine, vec![first], handler, out_seq, &mut ctx).await;
+        if matches!(r, Ok(Flow::Continue))
+            && std::mem::take(&mut ctx.st.resumed)
+            && !cont.is_empty()
+        {
+            r = run_frames(engine, cont, handler, out_seq, &mut ctx).await;
+        }
+        if let (Ok(Flow::Respond), Some(out)) = (&r, out_seq) {
+            if std::mem::take(&mut ctx.st.sent) {
+                r = run_frames(engine, vec![seq_frame(ir, out)], handler, out_seq, &mut ctx)
+                    .await
+                    .map(|f| match f {
+                        Flow::Drop => Flow::Drop,
+                        Flow::Continue | Flow::Respond => Flow::Respond,
+                    });
+            }
+        }
+        (r, ctx)
+    })
+}
+
+/// Run a fan-out's branches, at most `Limits::branches_in_flight` at a time (one at a time
+/// when sequential), completing the aggregates whose timeout passes meanwhile and, at the
+/// end, those of this fan-out still open (no more of their messages can come). The first
+/// branch that answers gives the answer: the flow ends with it, or, with `continueParent`,
+/// goes on and answers with it at its end. Without an answer and without `continueParent`,
+/// the first fault of a branch is the flow's fault, else the flow ends (`Flow::Drop`).
+async fn run_fork(
+    engine: &Engine,
+    fork: Fork,
+    handler: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    cont: Vec<Frame>,
+    parent: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    let Fork {
+        id,
+        branches,
+        sequential,
+        continue_parent,
+    } = fork;
+    if parent.st.fork_depth >= MAX_FORK_NESTING {
+        return Err(MediationError::internal(
+            ErrorKind::Limit,
+            format!("fan-outs nested deeper than {MAX_FORK_NESTING}"),
+        ));
+    }
+    let store = parent.st.eip.get_or_insert_with(Default::default).clone();
+    let limit = if sequential {
+        1
+    } else {
+        engine.limits.branches_in_flight.max(1) as usize
+    };
+    let mut waiting = branches.into_iter();
+    let mut running: FuturesUnordered<BranchRun<'_>> = FuturesUnordered::new();
+    let mut answer: Option<MessageContext> = None;
+    let mut first_err: Option<MediationError> = None;
+    let mut timed_out = false;
+    loop {
+        if timed_out && answer.is_some() {
+            // an aggregate answered at its timeout: what is still running could only reach a
+            // completed aggregate (Synapse drops those messages); it is cancelled
+            break;
+        }
+        while running.len() < limit {
+            match waiting.next() {
+                Some(b) => running.push(run_branch(
+                    engine,
+                    b.ctx,
+                    b.target,
+                    handler,
+                    out_seq,
+                    cont.clone(),
+                )),
+                None => break,
+            }
+        }
+        if running.is_empty() {
+            // the fan-out is over: what its aggregates hold is all they will get
+            let left = store.take_owned(id);
+            if left.is_empty() {
+                break;
+            }
+            for (key, messages) in left {
+                if let Some((ctx, target)) =
+                    crate::mediators::complete_aggregate(engine, &key, messages)?
+                {
+                    running.push(run_branch(
+                        engine,
+                        ctx,
+                        target,
+                        handler,
+                        out_seq,
+                        Vec::new(),
+                    ));
+                }
+            }
+            continue;
+        }
+        let done = match store.next_deadline() {
+            None => running.next().await,
+            Some(deadline) => {
+                let wait = deadline.saturating_sub(engine.clock.now_ms()).max(0) as u64;
+                let sleep = engine.invoker.sleep(std::time::Duration::from_millis(wait));
+                match futures::future::select(running.next(), sleep).await {
+                    futures::future::Either::Left((done, _)) => done,
+                    futures::future::Either::Right(((), _)) => {
+                        timed_out = true;
+                        for (key, messages) in store.take_expired(engine.clock.now_ms()) {
+                            if let Some((ctx, target)) =
+                                crate::mediators::complete_aggregate(engine, &key, messages)?
+                            {
+                                running.push(run_branch(
+                                    engine,
+                                    ctx,
+                                    target,
+                                    handler,
+                                    out_seq,
+                                    Vec::new(),
+                                ));
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some((r, ctx)) = done else { continue };
+        match r {
+            Ok(Flow::Respond) => {
+                if answer.is_none() {
+                    answer = Some(ctx);
+                }
+            }
+            Ok(_) => {}
+            Err(e) if sequential => {
+                // Synapse copies the faulty branch's properties to the parent, then fails it
+                store.forget(id);
+                for (k, v) in ctx.properties.default {
+                    parent.properties.default.insert(k, v);
+                }
+                return Err(e);
+            }
+            Err(e) => {
+                if first_err.is_none() {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    store.forget(id);
+    if let Some(mut a) = answer {
+        a.st.sent = false;
+        a.st.branch_response = None;
+        if continue_parent {
+            if parent.st.branch_response.is_none() {
+                parent.st.branch_response = Some(Box::new(a));
+            }
+            return Ok(Step::Next);
+        }
+        let keep = parent.st.branch_response.take();
+        *parent = a;
+        parent.st.branch_response = keep;
+        return Ok(Step::End(Flow::Respond));
+    }
+    if continue_parent {
+        return Ok(Step::Next);
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(Step::End(Flow::Drop)),
+    }
 }

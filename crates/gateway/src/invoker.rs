@@ -59,4 +59,8 @@ impl Invoker for HttpInvoker {
             body,
         })
     }
+
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await
+    }
 }

@@ -79,6 +79,10 @@ pub struct LimitsConfig {
     /// HTTP/2: bytes of request bodies a client may send ahead on one connection, all
     /// streams together.
     pub h2_connection_window: u32,
+    /// Branches of one `<iterate>`/`<clone>` running at the same time.
+    pub eip_branches_in_flight: u32,
+    /// Branches one `<iterate>`/`<clone>` may make (and messages one `<aggregate>` may hold).
+    pub eip_max_branches: u32,
 }
 
 impl Default for LimitsConfig {
@@ -101,6 +105,8 @@ impl Default for LimitsConfig {
             h2_max_concurrent_streams: 100,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 1024 * 1024,
+            eip_branches_in_flight: 20,
+            eip_max_branches: 1000,
         }
     }
 }
@@ -191,6 +197,14 @@ impl LimitsConfig {
         ] {
             if crate::config::secs(secs).is_none() {
                 v.push((key, format!("{key} must be a positive number of seconds")));
+            }
+        }
+        for (key, n) in [
+            ("eip_branches_in_flight", self.eip_branches_in_flight),
+            ("eip_max_branches", self.eip_max_branches),
+        ] {
+            if n == 0 {
+                v.push((key, format!("{key} must be at least 1")));
             }
         }
         if self.max_connections == 0 {

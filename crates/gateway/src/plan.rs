@@ -420,6 +420,8 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             tree_factor: config.limits.max_tree_factor,
             script_timeout: config.limits.script_budget(),
             script_memory: config.limits.script_memory,
+            branches_in_flight: config.limits.eip_branches_in_flight,
+            max_branches: config.limits.eip_max_branches,
             ..synaptic_engine::Limits::default()
         },
         program: input.program,

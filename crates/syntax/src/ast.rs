@@ -194,6 +194,12 @@ pub enum MediatorKind {
     Cache(Cache),
     /// `<call-template target>`
     CallTemplate(CallTemplate),
+    /// `<iterate>`: split the message, one branch per part.
+    Iterate(Iterate),
+    /// `<clone>`: one branch per `<target>`, each on a copy of the message.
+    Clone(CloneM),
+    /// `<aggregate>`: collect the branches' messages into one.
+    Aggregate(Aggregate),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -793,4 +799,67 @@ pub struct Cache {
     pub on_cache_hit: Option<SeqBranch>,
     /// Attributes and elements read but without effect in synaptic (`scope`, `implementation type`).
     pub ignored: Vec<Spanned<String>>,
+// === iterate, clone, aggregate (EIP) ===
+
+/// A branch of `<iterate>` or `<clone>`: `<target sequence="key" endpoint="key">` or an inline
+/// `<sequence>` / `<endpoint>` child.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EipTarget {
+    pub span: Span,
+    /// `sequence="key"`.
+    pub sequence_key: Option<Spanned<String>>,
+    /// `endpoint="key"`.
+    pub endpoint_key: Option<Spanned<String>>,
+    /// An inline `<sequence>`.
+    pub sequence: Option<Vec<Mediator>>,
+    /// An inline `<endpoint>`.
+    pub endpoint: Option<Endpoint>,
+    /// `to=`: the address a bare `<send/>` in the branch goes to.
+    pub to: Option<Spanned<String>>,
+    /// `soapAction=`: the branch message's SOAP action.
+    pub soap_action: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Iterate {
+    pub id: Option<Spanned<String>>,
+    /// `expression=`: XPath selecting the elements, or `json-eval(…)` selecting a JSON array.
+    pub expression: Expr,
+    /// `attachPath=` (with `preservePayload="true"`).
+    pub attach_path: Option<Expr>,
+    pub preserve_payload: bool,
+    /// `sequential=` (default false: branches run in parallel).
+    pub sequential: bool,
+    pub continue_parent: bool,
+    pub target: EipTarget,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CloneM {
+    pub id: Option<Spanned<String>>,
+    pub sequential: bool,
+    pub continue_parent: bool,
+    pub targets: Vec<EipTarget>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    pub id: Option<Spanned<String>>,
+    /// `<correlateOn expression>`.
+    pub correlate: Option<Expr>,
+    /// `<completeCondition timeout="seconds">`.
+    pub timeout_s: Option<Spanned<String>>,
+    /// `<messageCount min max>` as written (`-1` = unset).
+    pub min: Option<Spanned<String>>,
+    pub max: Option<Spanned<String>>,
+    /// `<onComplete expression>` (XPath, or `json-eval(…)`).
+    pub expression: Expr,
+    /// `enclosingElementProperty=`.
+    pub enclosing_property: Option<Spanned<String>>,
+    /// `aggregateElementType="root|child"` (JSON aggregation).
+    pub element_type: Option<Spanned<String>>,
+    /// `sequence="key"` of `<onComplete>`.
+    pub sequence_key: Option<Spanned<String>>,
+    /// The inline mediators of `<onComplete>`.
+    pub on_complete: Vec<Mediator>,
 }

@@ -28,7 +28,15 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
             "endpoint",
         ],
         "api" => &["resource", "handlers"],
-        "resource" | "target" => &["inSequence", "outSequence", "faultSequence", "endpoint"],
+        "resource" | "target" => &[
+            "inSequence",
+            "outSequence",
+            "faultSequence",
+            "endpoint",
+            "sequence",
+        ],
+        "iterate" | "clone" => &["target"],
+        "aggregate" => &["correlateOn", "completeCondition", "onComplete"],
         "template" => &["sequence", "parameter", "endpoint"],
         "payloadFactory" => &["format", "args"],
         "args" => &["arg"],
@@ -494,4 +502,95 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
         (text, span.unwrap_or(el.span))
     }
+}
+
+// === impl Cx: the `<target>` of `<iterate>` and `<clone>` ===
+
+impl<'d, 'a> Cx<'d, 'a> {
+    /// `<target sequence="key" endpoint="key">` with an optional inline `<sequence>` or
+    /// `<endpoint>`: exactly one of the four says where the branch goes.
+    pub(crate) fn eip_target(&mut self, el: El<'d, 'a>) -> Option<EipTarget> {
+        self.check_attrs(
+            el,
+            &["sequence", "endpoint", "to", "soapAction", "description"],
+        );
+        // `sequence="anon"` is what Synapse's serializer writes for an inline sequence
+        let mut sequence_key = self
+            .attr_s(el, "sequence")
+            .filter(|k| !(k.value == "anon" && has_child(el, "sequence")));
+        let endpoint_key = self
+            .attr_s(el, "endpoint")
+            .filter(|k| !(k.value == "anon" && has_child(el, "endpoint")));
+        let mut sequence = None;
+        let mut endpoint = None;
+        for child in self.children(el) {
+            match self.syn_name(child) {
+                // `<sequence key="…"/>` in a target refers to a named sequence
+                Some("sequence") if child.attr("key").is_some() && sequence_key.is_none() => {
+                    self.check_attrs(child, &["key", "description"]);
+                    sequence_key = self.attr_s(child, "key");
+                }
+                Some("sequence") => {
+                    self.check_attrs(
+                        child,
+                        &["name", "description", "onError", "trace", "statistics"],
+                    );
+                    let ms = self.mediators(child);
+                    if sequence.is_some() {
+                        self.dup_element(child);
+                    } else {
+                        sequence = Some(ms);
+                    }
+                }
+                Some("endpoint") => {
+                    let e = self.endpoint(child);
+                    if endpoint.is_some() {
+                        self.dup_element(child);
+                    } else {
+                        endpoint = e;
+                    }
+                }
+                Some("description") => {}
+                _ => self.unknown_element(child, el),
+            }
+        }
+        let has_seq = sequence_key.is_some() || sequence.is_some();
+        let has_ep = endpoint_key.is_some() || endpoint.is_some();
+        if !has_seq && !has_ep {
+            self.err(
+                codes::E0350,
+                el.name_span,
+                "<target> needs a sequence or an endpoint (a `sequence=`/`endpoint=` key or an \
+                 inline <sequence>/<endpoint>)",
+            );
+            return None;
+        }
+        if (has_seq && has_ep)
+            || (sequence_key.is_some() && sequence.is_some())
+            || (endpoint_key.is_some() && endpoint.is_some())
+        {
+            self.err(
+                codes::E0350,
+                el.name_span,
+                "<target> takes one sequence or one endpoint (send from the sequence to reach an \
+                 endpoint after it)",
+            );
+            return None;
+        }
+        Some(EipTarget {
+            span: el.span,
+            sequence_key,
+            endpoint_key,
+            sequence,
+            endpoint,
+            to: self.attr_s(el, "to"),
+            soap_action: self.attr_s(el, "soapAction"),
+        })
+    }
+}
+
+fn has_child(el: El<'_, '_>, local: &str) -> bool {
+    el.children
+        .iter()
+        .any(|c| matches!(c, Node::Element(e) if e.local() == local))
 }

@@ -35,7 +35,14 @@ pub(crate) async fn run(
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
     match endpoints::send(engine, c.endpoint.as_ref(), c.blocking, "call", ctx).await? {
-        Sent::Answered => Ok(Step::Next),
+        Sent::Answered => {
+            // in a fan-out branch, the flow goes on after the `iterate`/`clone` (Synapse's
+            // continuation of a non-blocking call)
+            if !c.blocking {
+                ctx.st.resumed = true;
+            }
+            Ok(Step::Next)
+        }
         Sent::Discarded => Ok(Step::End(Flow::Drop)),
     }
 }

@@ -9,11 +9,15 @@
 mod cache;
 mod call;
 mod call_template;
+mod aggregate;
+mod call;
+mod clone;
 mod direction;
 mod drop;
 mod enrich;
 mod filter;
 mod header;
+mod iterate;
 mod log;
 mod loopback;
 mod makefault;
@@ -88,6 +92,9 @@ pub(crate) enum Op {
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
 pub(crate) fn runs_script(op: &Op) -> bool {
     matches!(op, Op::Script(_) | Op::Xslt(_))
+    Iterate(Box<iterate::IterateOp>),
+    Clone(Box<clone::CloneOp>),
+    Aggregate(Box<aggregate::AggregateOp>),
 }
 
 /// Compile a list of mediators into a new block.
@@ -149,6 +156,13 @@ pub(crate) fn node(
         ast::MediatorKind::Cache(x) => Op::Cache(Box::new(cache::compile(c, blocks, x, span)?)),
         ast::MediatorKind::Direction { dir, mediators } => {
             Op::Direction(direction::compile(c, blocks, *dir, mediators))
+        }
+        ast::MediatorKind::Iterate(i) => {
+            Op::Iterate(Box::new(iterate::compile(c, blocks, i, span)?))
+        }
+        ast::MediatorKind::Clone(x) => Op::Clone(Box::new(clone::compile(c, blocks, x, span)?)),
+        ast::MediatorKind::Aggregate(a) => {
+            Op::Aggregate(Box::new(aggregate::compile(c, blocks, a)?))
         }
         ast::MediatorKind::Unsupported { name } => {
             // The parser reports E0108; make sure no program contains it even if not.
@@ -233,6 +247,9 @@ pub(crate) async fn run(
         Op::Direction(d) => Ok(direction::run(d, ctx)),
         Op::Throttle(t) => throttle::run(engine, t, ctx).await,
         Op::Cache(x) => cache::run(engine, x, ctx).await,
+        Op::Iterate(i) => iterate::run(engine, i, ctx),
+        Op::Clone(c) => clone::run(engine, c, ctx),
+        Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
     }
 }
 
@@ -262,6 +279,9 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Direction(_) => {}
         Op::Throttle(_) => {}
         Op::Cache(_) => {}
+        Op::Iterate(i) => iterate::exprs(i, f),
+        Op::Clone(_) => {}
+        Op::Aggregate(a) => aggregate::exprs(a, f),
     }
 }
 
@@ -292,6 +312,9 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Direction(_) => {}
         Op::Throttle(_) => {}
         Op::Cache(_) => {}
+        Op::Iterate(_) => {}
+        Op::Clone(_) => {}
+        Op::Aggregate(_) => {}
     }
     out
 }
@@ -323,5 +346,80 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Direction(_) => {}
         Op::Throttle(t) => throttle::registry_keys(t, keys),
         Op::Cache(_) => {}
+        Op::Iterate(_) => {}
+        Op::Clone(_) => {}
+        Op::Aggregate(_) => {}
     }
+}
+
+/// Compile the `<target>` of `<iterate>`/`<clone>`: a named sequence, an inline sequence, or
+/// an endpoint (a block holding a `<send>` to it, as Synapse's `Target` sends there).
+pub(crate) fn eip_target(
+    c: &mut Compiler<'_>,
+    blocks: &mut Vec<Vec<Node>>,
+    t: &ast::EipTarget,
+    _span: Span,
+) -> Option<crate::eip::TargetIr> {
+    let run = eip_branch(c, blocks, t)?;
+    Some(crate::eip::TargetIr {
+        run,
+        to: t.to.as_ref().map(|s| s.value.clone()),
+        soap_action: t.soap_action.as_ref().map(|s| s.value.clone()),
+    })
+}
+
+fn eip_branch(
+    c: &mut Compiler<'_>,
+    blocks: &mut Vec<Vec<Node>>,
+    t: &ast::EipTarget,
+) -> Option<crate::eip::BranchTarget> {
+    use crate::eip::BranchTarget;
+    if let Some(k) = &t.sequence_key {
+        return Some(BranchTarget::Seq(c.resolve_seq(k)?));
+    }
+    if let Some(ms) = &t.sequence {
+        return Some(BranchTarget::Block(block(c, blocks, ms)));
+    }
+    let endpoint = match (&t.endpoint_key, &t.endpoint) {
+        (Some(k), _) => crate::ir::EndpointIr::Key(k.value.clone()),
+        (None, Some(e)) => c.endpoint(e)?,
+        (None, None) => return None,
+    };
+    let id = blocks.len() as BlockId;
+    blocks.push(vec![Node {
+        op: Op::Send(Box::new(send::SendOp {
+            endpoint: Some(endpoint),
+            receive: None,
+        })),
+        span: t.span,
+        registry_keys: Box::new([]),
+        touches_body: false,
+        raw_json_ok: false,
+        reads_addressing: false,
+    }]);
+    Some(BranchTarget::Block(id))
+}
+
+/// Complete an aggregate with the messages it holds (its fan-out ended, or its timeout
+/// passed): the message `<onComplete>` runs on, and where it runs.
+pub(crate) fn complete_aggregate(
+    engine: &Engine,
+    key: &crate::eip::AggKey,
+    messages: Vec<MessageContext>,
+) -> Result<Option<(MessageContext, crate::eip::BranchTarget)>, MediationError> {
+    let found = engine
+        .program
+        .ir
+        .blocks
+        .iter()
+        .flatten()
+        .find_map(|n| match &n.op {
+            Op::Aggregate(a) if n.span.source.0 == key.source && n.span.start == key.at => Some(a),
+            _ => None,
+        });
+    let Some(op) = found else { return Ok(None) };
+    if messages.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((aggregate::build(op, messages)?, op.on_complete)))
 }

@@ -9,11 +9,15 @@
 mod cache;
 mod call;
 mod call_template;
+mod aggregate;
+mod call;
+mod clone;
 mod direction;
 mod drop;
 mod enrich;
 mod filter;
 mod header;
+mod iterate;
 mod log;
 mod loopback;
 mod makefault;
@@ -63,11 +67,13 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "call-template",
     "in",
     "out",
+    "iterate",
+    "clone",
+    "aggregate",
 ];
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
 pub(crate) const UNSUPPORTED: &[&str] = &[
-    "aggregate",
     "bam",
     "bean",
     "builder",
@@ -75,7 +81,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "cache",
     "callout",
     "class",
-    "clone",
     "conditionalRouter",
     "datamapper",
     "dblookup",
@@ -86,7 +91,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "event",
     "fastXSLT",
     "foreach",
-    "iterate",
     "jsontransform",
     "kill",
     "ntlm",
@@ -190,6 +194,9 @@ impl<'d, 'a> Cx<'d, 'a> {
             "throttle" => MediatorKind::Throttle(self.throttle(el)?),
             "cache" => MediatorKind::Cache(self.cache(el)?),
             "call-template" => self.call_template(el)?,
+            "iterate" => MediatorKind::Iterate(self.iterate(el)?),
+            "clone" => MediatorKind::Clone(self.clone_m(el)?),
+            "aggregate" => MediatorKind::Aggregate(self.aggregate(el)?),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),

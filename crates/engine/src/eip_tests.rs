@@ -1,0 +1,424 @@
+//! Fan-out (`iterate`, `clone`) and `aggregate` through the whole engine: branches on their
+//! own messages, concurrency bounded by `Limits::branches_in_flight`, the out-flow pattern
+//! (branch `<send>` → out-sequence `<aggregate>` → answer), timeouts and faulty branches.
+
+use crate::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use synaptic_diag::SourceId;
+
+/// Echoes each request body inside `<echo>` after `delay_ms` (per URL path `/slow`: `slow_ms`);
+/// counts requests and the most in flight at once; `/down` fails to connect.
+#[derive(Default)]
+struct Echo {
+    delay_ms: u64,
+    slow_ms: u64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    seen: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Invoker for Echo {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.seen
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&req.body).into_owned());
+        let delay = if req.url.contains("/slow") {
+            self.slow_ms
+        } else {
+            self.delay_ms
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if req.url.contains("/down") {
+            return Err(InvokeError::Connect("refused".into()));
+        }
+        let ct = req
+            .headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let mut headers = http::HeaderMap::new();
+        let body = if ct.contains("json") {
+            headers.insert("content-type", "application/json".parse().unwrap());
+            format!(
+                r#"{{"echo":{}}}"#,
+                String::from_utf8_lossy(&req.body).trim()
+            )
+        } else {
+            headers.insert("content-type", "application/xml".parse().unwrap());
+            format!("<echo>{}</echo>", String::from_utf8_lossy(&req.body))
+        };
+        Ok(InboundResponse {
+            status: 200,
+            headers,
+            body: Bytes::from(body),
+        })
+    }
+
+    async fn sleep(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await
+    }
+}
+
+fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    assert!(
+        p.diagnostics.iter().all(|d| !d.is_error()),
+        "{:?}",
+        p.diagnostics
+    );
+    let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+    Engine {
+        program: Arc::new(prog),
+        invoker: echo,
+        registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
+        clock: Arc::new(SystemClock),
+        limits: Limits::default(),
+    }
+}
+
+fn request(ct: &str, body: &str) -> MessageContext {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", ct.parse().unwrap());
+    MessageContext::from_request(
+        http::Method::POST,
+        "/orders",
+        headers,
+        Bytes::from(body.to_string()),
+        None,
+    )
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+fn body(ctx: &mut MessageContext) -> String {
+    String::from_utf8_lossy(&ctx.body_bytes().unwrap().0).into_owned()
+}
+
+const ITEMS: &str = "<order><item>a</item><item>b</item><item>c</item></order>";
+
+fn flow(in_seq: &str, out_seq: &str) -> String {
+    format!(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="in">{in_seq}</sequence>
+        <sequence name="out">{out_seq}</sequence>
+        <sequence name="fault"><property name="FAULTED" value="yes"/><respond/></sequence>
+        </definitions>"#
+    )
+}
+
+const SEND_EACH: &str = r#"<iterate expression="//item" id="it">
+    <target><sequence><send><endpoint><address uri="http://backend.test/item"/></endpoint></send></sequence></target>
+</iterate>"#;
+
+const GATHER: &str = r#"<aggregate id="it">
+    <completeCondition><messageCount min="-1" max="-1"/></completeCondition>
+    <onComplete expression="//echo" enclosingElementProperty="WRAP"><send/></onComplete>
+</aggregate>"#;
+
+#[test]
+fn iterate_send_and_aggregate_in_the_out_flow_answer_once_with_every_part() {
+    let echo = Arc::new(Echo {
+        delay_ms: 20,
+        ..Echo::default()
+    });
+    let in_seq =
+        format!(r#"<property name="WRAP" type="OM"><all xmlns=""/></property>{SEND_EACH}"#);
+    let e = engine(&flow(&in_seq, GATHER), echo.clone());
+    let mut ctx = request("application/xml", ITEMS);
+    let flow = rt()
+        .block_on(e.mediate_flow("in", Some("out"), Some("fault"), &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    let out = body(&mut ctx);
+    assert!(out.starts_with("<all>"), "{out}");
+    for p in ["<item>a</item>", "<item>b</item>", "<item>c</item>"] {
+        assert!(out.contains(&format!("<echo>{p}</echo>")), "{out}");
+    }
+    assert_eq!(out.matches("<echo>").count(), 3, "{out}");
+    // each backend saw one part alone
+    let mut seen = echo.seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["<item>a</item>", "<item>b</item>", "<item>c</item>"]);
+    // parallel: all three in flight together
+    assert_eq!(echo.max_in_flight.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn branches_in_flight_are_capped_and_sequential_runs_one_at_a_time() {
+    let many = format!(
+        "<order>{}</order>",
+        (0..9)
+            .map(|i| format!("<item>{i}</item>"))
+            .collect::<String>()
+    );
+    for (sequential, cap, expect) in [(false, 4, 4), (true, 20, 1)] {
+        let echo = Arc::new(Echo {
+            delay_ms: 15,
+            ..Echo::default()
+        });
+        let in_seq = format!(
+            r#"<property name="WRAP" type="OM"><all xmlns=""/></property>
+            <iterate expression="//item" id="it" sequential="{sequential}">
+              <target><sequence><send><endpoint><address uri="http://backend.test/item"/></endpoint></send></sequence></target>
+            </iterate>"#
+        );
+        let mut e = engine(&flow(&in_seq, GATHER), echo.clone());
+        e.limits.branches_in_flight = cap;
+        let mut ctx = request("application/xml", &many);
+        rt().block_on(e.mediate_flow("in", Some("out"), None, &mut ctx))
+            .unwrap();
+        assert_eq!(body(&mut ctx).matches("<echo>").count(), 9);
+        assert_eq!(echo.max_in_flight.load(Ordering::SeqCst), expect);
+    }
+}
+
+#[test]
+fn call_in_branches_then_aggregate_in_the_target() {
+    let echo = Arc::new(Echo::default());
+    let in_seq = r#"<iterate expression="//item" sequential="true">
+        <target><sequence>
+          <call><endpoint><address uri="http://backend.test/item"/></endpoint></call>
+          <aggregate>
+            <onComplete expression="//echo"><respond/></onComplete>
+          </aggregate>
+        </sequence></target>
+      </iterate>"#;
+    let e = engine(&flow(in_seq, ""), echo);
+    let mut ctx = request("application/xml", ITEMS);
+    let flow = rt()
+        .block_on(e.mediate_flow("in", None, None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    // no enclosing element: the echoes are the body's children, in order (sequential); as
+    // plain XML only the first is written (Axis2's POX formatter writes the first element)
+    let Payload::Xml(env) = &ctx.payload else {
+        panic!("not XML")
+    };
+    let parts: Vec<String> = env.body.iter().map(|e| e.to_xml()).collect();
+    assert_eq!(
+        parts,
+        [
+            "<echo><item>a</item></echo>",
+            "<echo><item>b</item></echo>",
+            "<echo><item>c</item></echo>"
+        ]
+    );
+    assert_eq!(body(&mut ctx), "<echo><item>a</item></echo>");
+}
+
+#[test]
+fn clone_to_endpoints_and_aggregate_in_the_out_flow() {
+    let echo = Arc::new(Echo::default());
+    let in_seq = r#"<property name="WRAP" type="OM"><all xmlns=""/></property>
+      <clone id="it">
+        <target><endpoint><address uri="http://backend.test/a"/></endpoint></target>
+        <target><sequence><payloadFactory media-type="xml"><format><other xmlns="">x</other></format><args/></payloadFactory>
+          <send><endpoint><address uri="http://backend.test/b"/></endpoint></send></sequence></target>
+      </clone>"#;
+    let e = engine(&flow(in_seq, GATHER), echo.clone());
+    let mut ctx = request("application/xml", "<q>1</q>");
+    rt().block_on(e.mediate_flow("in", Some("out"), None, &mut ctx))
+        .unwrap();
+    let out = body(&mut ctx);
+    assert!(out.contains("<echo><q>1</q></echo>"), "{out}");
+    assert!(out.contains("<echo><other>x</other></echo>"), "{out}");
+    assert_eq!(echo.seen.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_slow_branch_past_the_timeout_is_left_out() {
+    let echo = Arc::new(Echo {
+        delay_ms: 5,
+        slow_ms: 3_000,
+        ..Echo::default()
+    });
+    let in_seq = r#"<property name="WRAP" type="OM"><all xmlns=""/></property>
+      <clone id="it">
+        <target><endpoint><address uri="http://backend.test/a"/></endpoint></target>
+        <target><endpoint><address uri="http://backend.test/slow"/></endpoint></target>
+        <target><endpoint><address uri="http://backend.test/b"/></endpoint></target>
+      </clone>"#;
+    let out_seq = r#"<aggregate id="it">
+        <completeCondition timeout="0.3"/>
+        <onComplete expression="//echo" enclosingElementProperty="WRAP"><send/></onComplete>
+      </aggregate>"#;
+    let e = engine(&flow(in_seq, out_seq), echo);
+    let mut ctx = request("application/xml", "<q>1</q>");
+    let started = std::time::Instant::now();
+    rt().block_on(e.mediate_flow("in", Some("out"), None, &mut ctx))
+        .unwrap();
+    // answered at the timeout, not when the slow backend would have answered
+    assert!(started.elapsed() < std::time::Duration::from_millis(2_000));
+    assert_eq!(body(&mut ctx).matches("<echo>").count(), 2);
+}
+
+#[test]
+fn a_failed_branch_runs_the_fault_sequence_and_its_answer_wins() {
+    let echo = Arc::new(Echo {
+        delay_ms: 50,
+        ..Echo::default()
+    });
+    let in_seq = r#"<clone id="it">
+        <target><endpoint><address uri="http://backend.test/down"/></endpoint></target>
+        <target><endpoint><address uri="http://backend.test/a"/></endpoint></target>
+      </clone>"#;
+    let out_seq =
+        r#"<aggregate id="it"><onComplete expression="//echo"><send/></onComplete></aggregate>"#;
+    let e = engine(&flow(in_seq, out_seq), echo);
+    let mut ctx = request("application/xml", "<q>1</q>");
+    let flow = rt()
+        .block_on(e.mediate_flow("in", Some("out"), Some("fault"), &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    // the fault sequence answered first (the failed branch's own copy of the message)
+    assert_eq!(
+        ctx.properties.default.get("FAULTED"),
+        Some(&Value::String("yes".into()))
+    );
+    assert_eq!(
+        ctx.properties.default.get("ERROR_CODE"),
+        Some(&Value::Integer(error_codes::CONNECTION_FAILED))
+    );
+}
+
+#[test]
+fn without_a_fault_handler_the_others_are_aggregated_when_the_fan_out_ends() {
+    let echo = Arc::new(Echo::default());
+    let in_seq = r#"<property name="WRAP" type="OM"><all xmlns=""/></property>
+      <clone id="it">
+        <target><endpoint><address uri="http://backend.test/down"/></endpoint></target>
+        <target><endpoint><address uri="http://backend.test/a"/></endpoint></target>
+        <target><endpoint><address uri="http://backend.test/b"/></endpoint></target>
+      </clone>"#;
+    let out_seq = r#"<aggregate id="it"><onComplete expression="//echo" enclosingElementProperty="WRAP"><send/></onComplete></aggregate>"#;
+    let e = engine(&flow(in_seq, out_seq), echo);
+    let mut ctx = request("application/xml", "<q>1</q>");
+    let flow = rt()
+        .block_on(e.mediate_flow("in", Some("out"), None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert_eq!(body(&mut ctx).matches("<echo>").count(), 2);
+}
+
+#[test]
+fn json_iterate_and_json_aggregate() {
+    let echo = Arc::new(Echo::default());
+    let in_seq = r#"<iterate expression="json-eval($.items)" id="j">
+        <target><sequence><send><endpoint><address uri="http://backend.test/j"/></endpoint></send></sequence></target>
+      </iterate>"#;
+    let out_seq = r#"<aggregate id="j"><onComplete expression="json-eval($.echo)"><send/></onComplete></aggregate>"#;
+    let e = engine(&flow(in_seq, out_seq), echo);
+    let mut ctx = request("application/json", r#"{"items":[{"n":1},{"n":2},{"n":3}]}"#);
+    rt().block_on(e.mediate_flow("in", Some("out"), None, &mut ctx))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+    let mut ns: Vec<i64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["n"].as_i64().unwrap())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, [1, 2, 3]);
+}
+
+#[test]
+fn preserve_payload_attaches_each_part_and_continue_parent_goes_on() {
+    let echo = Arc::new(Echo::default());
+    let in_seq = r#"<iterate expression="//item" preservePayload="true" attachPath="//order" continueParent="true" sequential="true">
+        <target><sequence><call><endpoint><address uri="http://backend.test/x"/></endpoint></call></sequence></target>
+      </iterate>
+      <property name="parent" value="went-on"/>"#;
+    let e = engine(&flow(in_seq, ""), echo.clone());
+    let mut ctx = request(
+        "application/xml",
+        r#"<order id="7"><item>a</item><note/><item>b</item></order>"#,
+    );
+    let flow = rt()
+        .block_on(e.mediate_flow("in", None, None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(
+        ctx.properties.default.get("parent"),
+        Some(&Value::String("went-on".into()))
+    );
+    let seen = echo.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            r#"<order id="7"><note/><item>a</item></order>"#,
+            r#"<order id="7"><note/><item>b</item></order>"#
+        ]
+    );
+}
+
+#[test]
+fn too_many_branches_fail_before_any_runs() {
+    let echo = Arc::new(Echo::default());
+    let e = {
+        let mut e = engine(&flow(SEND_EACH, GATHER), echo.clone());
+        e.limits.max_branches = 2;
+        e
+    };
+    let mut ctx = request("application/xml", ITEMS);
+    let err = rt()
+        .block_on(e.mediate_flow("in", Some("out"), None, &mut ctx))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Limit);
+    assert!(echo.seen.lock().unwrap().is_empty());
+}
+
+#[test]
+fn an_aggregate_outside_a_fan_out_lets_the_message_through() {
+    let echo = Arc::new(Echo::default());
+    let in_seq = r#"<aggregate><onComplete expression="//x"><property name="done" value="1"/></onComplete></aggregate>
+        <property name="after" value="1"/>"#;
+    let e = engine(&flow(in_seq, ""), echo);
+    let mut ctx = request("application/xml", "<x/>");
+    rt().block_on(e.mediate_flow("in", None, None, &mut ctx))
+        .unwrap();
+    assert!(ctx.properties.default.contains_key("after"));
+    assert!(!ctx.properties.default.contains_key("done"));
+}
+
+#[test]
+fn after_a_non_blocking_call_a_branch_goes_on_after_the_iterate() {
+    // Micro Integrator's usual shape: iterate { call } then aggregate in the same sequence
+    let echo = Arc::new(Echo::default());
+    let in_seq = r#"<iterate id="j" preservePayload="true" attachPath="json-eval($.list)" expression="json-eval($.list)">
+          <target><sequence><call><endpoint><address uri="http://backend.test/j"/></endpoint></call></sequence></target>
+        </iterate>
+        <aggregate>
+          <completeCondition><messageCount min="3" max="-1"/></completeCondition>
+          <onComplete expression="json-eval($)"><respond/></onComplete>
+        </aggregate>
+        <property name="not-reached" value="1"/>"#;
+    let e = engine(&flow(in_seq, ""), echo.clone());
+    let mut ctx = request("application/json", r#"{"list":[{"n":1},{"n":2},{"n":3}]}"#);
+    let flow = rt()
+        .block_on(e.mediate_flow("in", None, None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert!(!ctx.properties.default.contains_key("not-reached"));
+    let v: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+    let mut ns: Vec<i64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["echo"]["list"]["n"].as_i64().unwrap())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, [1, 2, 3]);
+}

@@ -1,0 +1,195 @@
+//! End-to-end tests of the EIP mediators over real HTTP on 127.0.0.1: an `<api>` that splits a
+//! request with `<iterate>`, sends each part to a real backend, and answers with what
+//! `<aggregate>` gathered in the out-sequence; the same with `call` in the branches and the
+//! aggregate after the iterate; the branches run concurrently and at most
+//! `[limits] eip_branches_in_flight` at a time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use synaptic_tests::gateway::start_gateway;
+use synaptic_tests::origin::{MockOrigin, MockResponse};
+
+const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+
+/// A backend answering `{"sku": <the sku it got>, "price": …}` after `delay`, counting the
+/// requests in flight at once.
+async fn prices(delay: Duration) -> (MockOrigin, Arc<AtomicUsize>) {
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let (n, m) = (now.clone(), max.clone());
+    let origin = MockOrigin::start_async(move |r| {
+        let (n, m) = (n.clone(), m.clone());
+        async move {
+            let cur = n.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(cur, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            let item: serde_json::Value = serde_json::from_str(&r.body_str()).unwrap_or_default();
+            let sku = item["sku"].as_str().unwrap_or("?").to_string();
+            MockResponse::json(
+                200,
+                &serde_json::json!({ "sku": sku, "price": sku.len() * 10 }),
+            )
+        }
+    })
+    .await;
+    (origin, max)
+}
+
+fn send_api(backend: &str) -> String {
+    format!(
+        r#"<api {NS} name="Quotes" context="/quotes">
+  <resource methods="POST" uri-template="/all">
+    <inSequence>
+      <iterate id="items" expression="json-eval($.items)">
+        <target><sequence><send><endpoint><http method="POST" uri-template="{backend}/price"/></endpoint></send></sequence></target>
+      </iterate>
+    </inSequence>
+    <outSequence>
+      <aggregate id="items">
+        <completeCondition timeout="10"><messageCount min="-1" max="-1"/></completeCondition>
+        <onComplete expression="json-eval($)"><send/></onComplete>
+      </aggregate>
+    </outSequence>
+  </resource>
+</api>"#
+    )
+}
+
+fn call_api(backend: &str) -> String {
+    format!(
+        r#"<api {NS} name="Quotes2" context="/quotes2">
+  <resource methods="POST" uri-template="/all">
+    <inSequence>
+      <iterate expression="json-eval($.items)">
+        <target><sequence><call><endpoint><http method="POST" uri-template="{backend}/price"/></endpoint></call></sequence></target>
+      </iterate>
+      <aggregate>
+        <onComplete expression="json-eval($)"><respond/></onComplete>
+      </aggregate>
+    </inSequence>
+  </resource>
+</api>"#
+    )
+}
+
+fn skus(v: &serde_json::Value) -> Vec<String> {
+    let mut s: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x["sku"].as_str().unwrap().to_string())
+        .collect();
+    s.sort();
+    s
+}
+
+#[tokio::test]
+async fn iterate_send_and_out_flow_aggregate_answer_with_three_backend_calls() {
+    let delay = Duration::from_millis(300);
+    let (origin, max_in_flight) = prices(delay).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/Quotes.xml", &send_api(&origin.url())),
+            ("sequences/Quotes2.xml", &call_api(&origin.url())),
+        ],
+    )
+    .await;
+    let c = reqwest::Client::new();
+    for path in ["/quotes/all", "/quotes2/all"] {
+        origin.clear();
+        let started = Instant::now();
+        let r = c
+            .post(gw.url(path))
+            .header("content-type", "application/json")
+            .body(r#"{"items":[{"sku":"a"},{"sku":"bb"},{"sku":"ccc"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(r.status(), 200, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(skus(&v), ["a", "bb", "ccc"], "{path}: {v}");
+        for x in v.as_array().unwrap() {
+            let sku = x["sku"].as_str().unwrap();
+            assert_eq!(x["price"].as_u64().unwrap() as usize, sku.len() * 10);
+        }
+        // three real calls, each with one item, made at the same time
+        assert_eq!(origin.count(), 3, "{path}");
+        let mut sent: Vec<String> = origin.requests().iter().map(|r| r.body_str()).collect();
+        sent.sort();
+        assert_eq!(
+            sent,
+            [r#"{"sku":"a"}"#, r#"{"sku":"bb"}"#, r#"{"sku":"ccc"}"#],
+            "{path}"
+        );
+        assert!(
+            elapsed < delay * 3,
+            "{path}: the branches ran one after the other ({elapsed:?})"
+        );
+    }
+    assert_eq!(max_in_flight.load(Ordering::SeqCst), 3);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn branches_in_flight_follow_the_limit() {
+    let (origin, max_in_flight) = prices(Duration::from_millis(100)).await;
+    let gw = start_gateway(
+        "[limits]\neip_branches_in_flight = 2\n",
+        &[("sequences/Quotes.xml", &send_api(&origin.url()))],
+    )
+    .await;
+    let items: Vec<serde_json::Value> = (0..7)
+        .map(|i| serde_json::json!({ "sku": format!("s{i}") }))
+        .collect();
+    let r = reqwest::Client::new()
+        .post(gw.url("/quotes/all"))
+        .json(&serde_json::json!({ "items": items }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(skus(&v).len(), 7);
+    assert_eq!(origin.count(), 7);
+    assert_eq!(max_in_flight.load(Ordering::SeqCst), 2);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_backend_down_for_one_branch_still_answers_with_the_others() {
+    let (origin, _) = prices(Duration::from_millis(10)).await;
+    let dead = format!("http://127.0.0.1:{}", synaptic_tests::free_port());
+    let api = format!(
+        r#"<api {NS} name="Mix" context="/mix">
+  <resource methods="POST" uri-template="/all">
+    <inSequence>
+      <clone id="c">
+        <target><endpoint><http method="POST" uri-template="{ok}/price"/></endpoint></target>
+        <target><endpoint><http method="POST" uri-template="{dead}/price"/></endpoint></target>
+        <target><endpoint><http method="POST" uri-template="{ok}/price"/></endpoint></target>
+      </clone>
+    </inSequence>
+    <outSequence>
+      <aggregate id="c"><onComplete expression="json-eval($)"><send/></onComplete></aggregate>
+    </outSequence>
+  </resource>
+</api>"#,
+        ok = origin.url()
+    );
+    let gw = start_gateway("", &[("sequences/Mix.xml", &api)]).await;
+    let r = reqwest::Client::new()
+        .post(gw.url("/mix/all"))
+        .header("content-type", "application/json")
+        .body(r#"{"sku":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(skus(&v), ["x", "x"]);
+    gw.shutdown().await;
+}
