@@ -79,6 +79,7 @@ fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
         invoker: echo,
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
         clock: Arc::new(SystemClock),
+        state: Arc::new(crate::MemoryState::default()),
         limits: Limits::default(),
     }
 }

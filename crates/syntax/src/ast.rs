@@ -799,6 +799,8 @@ pub struct Cache {
     pub on_cache_hit: Option<SeqBranch>,
     /// Attributes and elements read but without effect in synaptic (`scope`, `implementation type`).
     pub ignored: Vec<Spanned<String>>,
+}
+
 // === iterate, clone, aggregate (EIP) ===
 
 /// A branch of `<iterate>` or `<clone>`: `<target sequence="key" endpoint="key">` or an inline

@@ -6,11 +6,10 @@
 //! Adding a mediator: a module here (and its parser in `synaptic-syntax`'s `mediators/`), a
 //! variant of [`Op`], and one line in each `match` of this file.
 
+mod aggregate;
 mod cache;
 mod call;
 mod call_template;
-mod aggregate;
-mod call;
 mod clone;
 mod direction;
 mod drop;
@@ -87,14 +86,14 @@ pub(crate) enum Op {
     Direction(direction::DirectionOp),
     Throttle(Box<throttle::ThrottleOp>),
     Cache(Box<cache::CacheOp>),
+    Iterate(Box<iterate::IterateOp>),
+    Clone(Box<clone::CloneOp>),
+    Aggregate(Box<aggregate::AggregateOp>),
 }
 
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
 pub(crate) fn runs_script(op: &Op) -> bool {
     matches!(op, Op::Script(_) | Op::Xslt(_))
-    Iterate(Box<iterate::IterateOp>),
-    Clone(Box<clone::CloneOp>),
-    Aggregate(Box<aggregate::AggregateOp>),
 }
 
 /// Compile a list of mediators into a new block.

@@ -6,11 +6,10 @@
 //! `mediators/`), a variant of [`MediatorKind`], its name in [`SUPPORTED`] and one line in
 //! [`Cx::mediator`]'s `match`.
 
+mod aggregate;
 mod cache;
 mod call;
 mod call_template;
-mod aggregate;
-mod call;
 mod clone;
 mod direction;
 mod drop;
