@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synaptic_tests::gateway::start_gateway;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 
@@ -100,7 +100,6 @@ async fn iterate_send_and_out_flow_aggregate_answer_with_three_backend_calls() {
     let c = reqwest::Client::new();
     for path in ["/quotes/all", "/quotes2/all"] {
         origin.clear();
-        let started = Instant::now();
         let r = c
             .post(gw.url(path))
             .header("content-type", "application/json")
@@ -108,7 +107,6 @@ async fn iterate_send_and_out_flow_aggregate_answer_with_three_backend_calls() {
             .send()
             .await
             .unwrap();
-        let elapsed = started.elapsed();
         assert_eq!(r.status(), 200, "{path}");
         let v: serde_json::Value = r.json().await.unwrap();
         assert_eq!(skus(&v), ["a", "bb", "ccc"], "{path}: {v}");
@@ -125,11 +123,8 @@ async fn iterate_send_and_out_flow_aggregate_answer_with_three_backend_calls() {
             [r#"{"sku":"a"}"#, r#"{"sku":"bb"}"#, r#"{"sku":"ccc"}"#],
             "{path}"
         );
-        assert!(
-            elapsed < delay * 3,
-            "{path}: the branches ran one after the other ({elapsed:?})"
-        );
     }
+    // the three calls were at the backend at the same time
     assert_eq!(max_in_flight.load(Ordering::SeqCst), 3);
     gw.shutdown().await;
 }

@@ -154,7 +154,9 @@ struct Env(synaptic_payload::Payload);
 
 impl synaptic_expr::ExprEnv for Env {
     fn property(&self, _: synaptic_expr::Scope, name: &str) -> Option<synaptic_expr::Value> {
-        (name.len() % 2 == 0).then(|| synaptic_expr::Value::String("1".into()))
+        name.len()
+            .is_multiple_of(2)
+            .then(|| synaptic_expr::Value::String("1".into()))
     }
     fn registry(&self, _: &str) -> Option<String> {
         None

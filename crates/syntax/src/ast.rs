@@ -189,17 +189,17 @@ pub enum MediatorKind {
     /// `<xslt key="…">`
     Xslt(Box<Xslt>),
     /// `<throttle>` (Synapse's throttle mediator with its WS-Policy)
-    Throttle(Throttle),
+    Throttle(Box<Throttle>),
     /// `<cache>` (Micro Integrator's cache mediator, and the older form)
-    Cache(Cache),
+    Cache(Box<Cache>),
     /// `<call-template target>`
     CallTemplate(CallTemplate),
     /// `<iterate>`: split the message, one branch per part.
-    Iterate(Iterate),
+    Iterate(Box<Iterate>),
     /// `<clone>`: one branch per `<target>`, each on a copy of the message.
-    Clone(CloneM),
+    Clone(Box<CloneM>),
     /// `<aggregate>`: collect the branches' messages into one.
-    Aggregate(Aggregate),
+    Aggregate(Box<Aggregate>),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,

@@ -172,13 +172,8 @@ mod tests {
         assert!(busy >= 20 - 2 - 4, "busy {busy}");
         assert!(checked >= 2);
         // every hash worked in one of at most two memories, kept for the next ones
-        let memories = lock(&gate.memories);
-        assert!(
-            !memories.is_empty() && memories.len() <= 2,
-            "{}",
-            memories.len()
-        );
-        drop(memories);
+        let memories = lock(&gate.memories).len();
+        assert!((1..=2).contains(&memories), "{memories}");
         // the gate is free again afterwards
         assert_eq!(gate.verify("right", &stored).await, Ok(true));
     }
