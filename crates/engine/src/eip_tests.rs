@@ -65,6 +65,18 @@ impl Invoker for Echo {
     }
 }
 
+/// The clock of the runtime's timers (paused in the tests that measure waiting), so that
+/// aggregate deadlines and the timers that wait for them agree.
+#[derive(Default)]
+struct TimerClock(std::sync::OnceLock<tokio::time::Instant>);
+
+impl crate::Clock for TimerClock {
+    fn now_ms(&self) -> i64 {
+        let since = self.0.get_or_init(tokio::time::Instant::now).elapsed();
+        1_700_000_000_000 + since.as_millis() as i64
+    }
+}
+
 fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
     let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
     assert!(
@@ -78,7 +90,7 @@ fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
         program: Arc::new(prog),
         invoker: echo,
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
-        clock: Arc::new(SystemClock),
+        clock: Arc::new(TimerClock::default()),
         state: Arc::new(crate::MemoryState::default()),
         limits: Limits::default(),
     }
