@@ -899,3 +899,37 @@ fn call_template_mistakes_are_reported_where_written() {
     let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
     assert_eq!(codes, ["E0341", "W0341", "E0340"], "{diags:?}");
 }
+
+/// Mediators nested as deep as the parser allows are parsed and compiled on a thread with a
+/// small stack: both grow their stack on the heap instead of overflowing it.
+#[test]
+fn mediators_nested_to_the_depth_limit_compile_on_a_small_stack() {
+    // each level is two elements deep (`<filter>`, `<then>`)
+    let depth = synaptic_syntax::MAX_DEPTH / 2 - 2;
+    let mut text = String::from(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">"#);
+    for _ in 0..depth {
+        text.push_str(r#"<filter xpath="true()"><then>"#);
+    }
+    text.push_str(r#"<property name="deep" value="yes"/>"#);
+    for _ in 0..depth {
+        text.push_str("</then></filter>");
+    }
+    text.push_str("</sequence>");
+    let compiled = std::thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let p = synaptic_syntax::parse_artifact(SourceId(0), &text);
+            let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+            let codes: Vec<&str> = p
+                .diagnostics
+                .iter()
+                .chain(&diags)
+                .map(|d| d.code.id)
+                .collect();
+            (prog.is_some(), codes)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(compiled, (true, vec![]));
+}

@@ -106,7 +106,9 @@ pub(crate) fn block(
     blocks.push(Vec::new());
     let mut nodes = Vec::with_capacity(ms.len());
     for m in ms {
-        if let Some(n) = node(c, blocks, m) {
+        // mediators nest (as deep as the parser allows): the stack grows on the heap when
+        // little is left, whatever the thread's stack size
+        if let Some(n) = stacker::maybe_grow(64 * 1024, 1024 * 1024, || node(c, blocks, m)) {
             nodes.push(n);
         }
     }

@@ -109,6 +109,11 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "xquery",
 ];
 
+/// Stack left below which parsing a nested mediator continues on a new stack segment.
+const STACK_RED_ZONE: usize = 64 * 1024;
+/// Size of each new stack segment.
+const STACK_SEGMENT: usize = 1024 * 1024;
+
 impl<'d, 'a> Cx<'d, 'a> {
     pub(crate) fn mediators(&mut self, parent: El<'d, 'a>) -> Vec<Mediator> {
         self.mediators_of(parent, parent.children.iter())
@@ -129,7 +134,12 @@ impl<'d, 'a> Cx<'d, 'a> {
         for node in nodes {
             match node {
                 Node::Element(el) => {
-                    if let Some(m) = self.mediator(el, parent) {
+                    // mediators nest (up to the XML depth limit): the stack grows on the heap
+                    // when little is left, whatever the thread's stack size
+                    let m = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                        self.mediator(el, parent)
+                    });
+                    if let Some(m) = m {
                         out.push(m);
                     }
                 }
