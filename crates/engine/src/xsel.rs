@@ -7,7 +7,9 @@
 //! node Synapse uses), `$body` and `$header` as the first step, `.`, `..`, `*`, `prefix:*`,
 //! `prefix:name`, `name`, `text()`, `node()`, `@name`, `@*`, and predicates `[n]`, `[last()]`,
 //! `[position() = n]`, `[operand]`, `[operand = 'literal']`, `[operand != 'literal']` where the
-//! operand is `local-name()`, `name()`, `text()`, `.`, `@name` or a child element name.
+//! operand is `local-name()`, `name()`, `text()`, `.`, `@name` or a child element name
+//! (`fn:position()`, `fn:last()` too); and unions of such paths (`a | b`), selected in
+//! document order (the idiom `s11:Body/child::*[1] | s12:Body/child::*[1]`).
 
 use synaptic_payload::{Element, Envelope, Node};
 
@@ -19,6 +21,8 @@ const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 pub(crate) struct Path {
     start: Start,
     steps: Vec<Step>,
+    /// The other paths of a union (`self | a | b`).
+    union: Vec<Path>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -101,6 +105,36 @@ pub(crate) enum NodeRef {
 
 /// Compile `text` if it is in the subset; `Err` names what is not.
 pub(crate) fn parse(text: &str, namespaces: &[(String, String)]) -> Result<Path, String> {
+    let mut branches = split_union(text).into_iter();
+    let mut first = parse_one(branches.next().unwrap_or(text), namespaces)?;
+    for b in branches {
+        first.union.push(parse_one(b, namespaces)?);
+    }
+    Ok(first)
+}
+
+/// `text` split at each `|` outside brackets, parentheses and string literals.
+fn split_union(text: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '(') => depth += 1,
+            (None, ']' | ')') => depth -= 1,
+            (None, '|') if depth == 0 => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+fn parse_one(text: &str, namespaces: &[(String, String)]) -> Result<Path, String> {
     let mut p = Parser {
         s: text.trim().as_bytes(),
         text: text.trim(),
@@ -168,7 +202,11 @@ impl Parser<'_> {
                 break;
             }
         }
-        Ok(Path { start, steps })
+        Ok(Path {
+            start,
+            steps,
+            union: Vec::new(),
+        })
     }
 
     fn step(&mut self, deep: bool) -> Result<Step, String> {
@@ -292,6 +330,12 @@ impl Parser<'_> {
         if let Some(n) = self.number() {
             return Ok(Pred::Position(n));
         }
+        // `fn:` is the XPath functions' prefix Synapse declares
+        self.ws();
+        let rest = &self.text[self.i..];
+        if rest.starts_with("fn:position()") || rest.starts_with("fn:last()") {
+            self.i += 3;
+        }
         if self.eat("last()") {
             return Ok(Pred::Last);
         }
@@ -404,6 +448,39 @@ impl Parser<'_> {
 
 /// The selected nodes, in document order (as far as the subset allows).
 pub(crate) fn select(path: &Path, env: &Envelope) -> Vec<NodeRef> {
+    if path.union.is_empty() {
+        return select_one(path, env);
+    }
+    let mut all = select_one(path, env);
+    for p in &path.union {
+        for n in select_one(p, env) {
+            if !all.contains(&n) {
+                all.push(n);
+            }
+        }
+    }
+    all.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    all
+}
+
+/// Where a node comes in document order: the envelope, the header and its nodes, the body and
+/// its nodes (an element before its text and attributes, which come in their own order).
+fn order_key(n: &NodeRef) -> (u8, Vec<usize>, u8, usize) {
+    let part = |p: &Part| match p {
+        Part::Header => 2,
+        Part::Body => 3,
+    };
+    match n {
+        NodeRef::Root => (0, Vec::new(), 0, 0),
+        NodeRef::Envelope => (1, Vec::new(), 0, 0),
+        NodeRef::Part(p) => (part(p), Vec::new(), 0, 0),
+        NodeRef::Elem(p, path) => (part(p), path.clone(), 0, 0),
+        NodeRef::Attr(p, path, i) => (part(p), path.clone(), 1, *i),
+        NodeRef::Text(p, path, i) => (part(p), path.clone(), 2, *i),
+    }
+}
+
+fn select_one(path: &Path, env: &Envelope) -> Vec<NodeRef> {
     let mut cur = vec![match path.start {
         Start::Root => NodeRef::Root,
         Start::Context => NodeRef::Envelope,
@@ -746,13 +823,22 @@ mod tests {
         check(DOC, "//a", &[]);
         check(DOC, "Body/m:r", &[]);
         check(DOC, "//m:a[position() = 1]/@*", &["@1"]);
+        // unions, in document order
+        check(DOC, "//c | //m:a[1]", &["a", "c"]);
+        check(DOC, "//m:a/@id | //m:a[1]", &["a", "@1", "@2"]);
+        check(
+            DOC,
+            "soapenv:Body/child::*[fn:position()=1] | m:x/child::*[fn:position()=1]",
+            &["r"],
+        );
+        check(DOC, "$body/m:r/*[fn:last()]", &["c"]);
     }
 
     #[test]
     fn outside_the_subset_is_refused() {
         let ns = vec![("m".to_string(), "urn:m".to_string())];
         for p in [
-            "//a | //b",
+            "//a | count(//b)",
             "count(//a)",
             "//a[contains(., 'x')]",
             "//x:a",
