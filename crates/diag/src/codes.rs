@@ -122,4 +122,9 @@ codes! {
     E0350 = "eip-target";
     E0351 = "eip-expression";
     E0352 = "eip-number";
+    // appended by the callout mediator
+    E0360 = "callout-ws-security";
+    E0361 = "callout-xpath";
+    W0360 = "callout-client-configuration-ignored";
+    W0361 = "callout-endpoint-overridden";
 }

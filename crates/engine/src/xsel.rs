@@ -459,7 +459,7 @@ pub(crate) fn select(path: &Path, env: &Envelope) -> Vec<NodeRef> {
             }
         }
     }
-    all.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    all.sort_by_key(order_key);
     all
 }
 

@@ -169,6 +169,8 @@ pub enum MediatorKind {
     PayloadFactory(PayloadFactory),
     Header(Header),
     Call(Call),
+    /// `<callout>`: a blocking request with a source payload and a target for the answer.
+    Callout(Box<Callout>),
     Send(Send),
     Log(Log),
     Respond,
@@ -415,6 +417,36 @@ pub struct Call {
     pub blocking: bool,
     /// None = the message's `To` / API endpoint.
     pub endpoint: Option<Endpoint>,
+}
+
+/// `<callout>`: `serviceURL`/`endpointKey`/`<endpoint>` folded into `endpoint` (`None`: the
+/// message's `To`), `action` (the SOAP action), what is sent and where the answer goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Callout {
+    pub endpoint: Option<Endpoint>,
+    pub action: Option<Spanned<String>>,
+    pub source: CalloutSource,
+    pub target: CalloutTarget,
+}
+
+/// `<source>` of a `<callout>`: the message as it is (no `<source>`, `type="envelope"`, or any
+/// JSON message), the first element an XPath selects, or a property (or local entry) holding
+/// XML.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CalloutSource {
+    Envelope,
+    XPath(Expr),
+    Key(Spanned<String>),
+}
+
+/// `<target>` of a `<callout>`: the whole message replaced by the answer (no `<target>`), the
+/// first node an XPath selects replaced by the answer's first body element, or a property set
+/// to that element.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CalloutTarget {
+    Envelope,
+    XPath(Expr),
+    Key(Spanned<String>),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -50,6 +50,7 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "rewrite" => &["rewriterule"],
         "rewriterule" => &["condition", "action"],
         "script" => &["include"],
+        "callout" => &["endpoint", "source", "target", "configuration", "enableSec"],
         "xslt" => &["property", "feature", "attribute", "resource"],
         "throttle" => &["policy", "onAccept", "onReject"],
         "cache" => &["protocol", "onCacheHit", "implementation"],

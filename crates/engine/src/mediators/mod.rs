@@ -10,6 +10,7 @@ mod aggregate;
 mod cache;
 mod call;
 mod call_template;
+mod callout;
 mod clone;
 mod direction;
 mod drop;
@@ -68,6 +69,7 @@ pub(crate) enum Op {
     PayloadFactory(Box<payload_factory::PayloadFactoryOp>),
     Header(Box<header::HeaderOp>),
     Call(Box<call::CallOp>),
+    Callout(Box<callout::CalloutOp>),
     CallTemplate(Box<call_template::CallTemplateOp>),
     Send(Box<send::SendOp>),
     Log(Box<log::LogOp>),
@@ -129,6 +131,7 @@ pub(crate) fn node(
         ast::MediatorKind::PayloadFactory(p) => Op::PayloadFactory(Box::new(c.payload_factory(p)?)),
         ast::MediatorKind::Header(h) => Op::Header(Box::new(c.header(h, span)?)),
         ast::MediatorKind::Call(x) => Op::Call(Box::new(call::compile(c, x)?)),
+        ast::MediatorKind::Callout(x) => Op::Callout(Box::new(callout::compile(c, x)?)),
         ast::MediatorKind::CallTemplate(t) => {
             Op::CallTemplate(Box::new(call_template::compile(c, t)?))
         }
@@ -230,6 +233,7 @@ pub(crate) async fn run(
         Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
         Op::Header(h) => next(header::header(engine, h, ctx)),
         Op::Call(c) => call::run(engine, c, ctx).await,
+        Op::Callout(c) => callout::run(engine, c, ctx).await,
         Op::CallTemplate(t) => call_template::run(engine, t, ctx),
         Op::Send(s) => send::run(engine, s, ctx).await,
         Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
@@ -262,6 +266,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::PayloadFactory(p) => payload_factory::exprs(p, f),
         Op::Header(h) => header::exprs(h, f),
         Op::Call(_) => {}
+        Op::Callout(_) => {}
         Op::CallTemplate(t) => call_template::exprs(t, f),
         Op::Send(_) => {}
         Op::Log(l) => log::exprs(l, f),
@@ -295,6 +300,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::PayloadFactory(p) => payload_factory::syn_exprs(p, &mut out),
         Op::Header(h) => header::syn_exprs(h, &mut out),
         Op::Call(_) => {}
+        Op::Callout(_) => {}
         Op::CallTemplate(t) => call_template::syn_exprs(t, &mut out),
         Op::Send(_) => {}
         Op::Log(l) => log::syn_exprs(l, &mut out),
@@ -329,6 +335,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::PayloadFactory(p) => payload_factory::registry_keys(p, keys),
         Op::Header(_) => {}
         Op::Call(_) => {}
+        Op::Callout(_) => {}
         Op::CallTemplate(_) => {}
         Op::Send(_) => {}
         Op::Log(_) => {}

@@ -10,6 +10,7 @@ mod aggregate;
 mod cache;
 mod call;
 mod call_template;
+mod callout;
 mod clone;
 mod direction;
 mod drop;
@@ -47,6 +48,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "payloadFactory",
     "header",
     "call",
+    "callout",
     "send",
     "log",
     "respond",
@@ -76,9 +78,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "bam",
     "bean",
     "builder",
-    "call-template",
-    "cache",
-    "callout",
     "class",
     "conditionalRouter",
     "datamapper",
@@ -194,6 +193,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "payloadFactory" => MediatorKind::PayloadFactory(self.payload_factory(el)?),
             "header" => MediatorKind::Header(self.header(el)?),
             "call" => MediatorKind::Call(self.call(el)),
+            "callout" => MediatorKind::Callout(Box::new(self.callout(el)?)),
             "send" => MediatorKind::Send(self.send(el)),
             "log" => MediatorKind::Log(self.log(el)),
             "variable" => MediatorKind::Variable(self.variable(el)?),
