@@ -70,7 +70,7 @@ in_sequence = "orders_in"
 out_sequence = "orders_out"
 
 [[api.resource]]
-uri_template = "/*"
+uri_template = "/{{id}}"
 scopes = ["orders"]
 
 [api.endpoint_security]
@@ -127,7 +127,7 @@ client_secret = "gw-secret"
         .unwrap();
     assert_eq!(r.status(), 200);
     let names = [
-        "GET /orders",
+        "GET /orders/{id}",
         "inbound authorization",
         "sequence orders_in",
         "sequence stock_check",
@@ -144,7 +144,8 @@ client_secret = "gw-secret"
         })
         .await;
     let spans: Vec<ReceivedSpan> = spans.into_iter().filter(|s| s.trace_id == TRACE).collect();
-    let root = one(&spans, "GET /orders");
+    // named after the resource's template, not the path
+    let root = one(&spans, "GET /orders/{id}");
     assert_eq!(
         root.parent_span_id, CLIENT_SPAN,
         "the client's trace continues"
@@ -153,7 +154,7 @@ client_secret = "gw-secret"
     assert_eq!(root.service, "orders-gateway");
     assert_eq!(root.via, "grpc");
     assert_eq!(root.attr("http.request.method"), Some("GET"));
-    assert_eq!(root.attr("http.route"), Some("/orders"));
+    assert_eq!(root.attr("http.route"), Some("/orders/{id}"));
     assert_eq!(root.attr("url.path"), Some("/orders/7"));
     assert_eq!(root.attr("http.response.status_code"), Some("200"));
     let auth = one(&spans, "inbound authorization");

@@ -112,7 +112,7 @@ impl Gateway {
         plan: &'p Plan,
         req: Request<Incoming>,
         peer: Option<SocketAddr>,
-    ) -> (Step<'p>, Option<usize>) {
+    ) -> (Step<'p>, Matched) {
         let inner = &*self.inner;
         let raw_path = req.uri().path();
         // built-in endpoints
@@ -121,7 +121,10 @@ impl Gateway {
                 "status": "UP",
                 "generation": plan.generation,
             });
-            return (answer(fault::json_response(StatusCode::OK, &body)), None);
+            return (
+                answer(fault::json_response(StatusCode::OK, &body)),
+                Matched::default(),
+            );
         }
         if raw_path == "/metrics" && req.method() == Method::GET {
             let mut r = Response::new(Full::new(Bytes::from(inner.metrics.render())));
@@ -129,32 +132,37 @@ impl Gateway {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
-            return (answer(r), None);
+            return (answer(r), Matched::default());
         }
         // normalise once: local services, routing and authorization all see this path
         let norm = match path::normalize(raw_path) {
             Ok(p) => p,
-            Err(e) => return (answer(fault::bad_path(e)), None),
+            Err(e) => return (answer(fault::bad_path(e)), Matched::default()),
         };
         for svc in &inner.ext.services {
             if svc.matches(norm.as_str()) {
                 let svc = svc.as_ref();
                 return (
                     Step::Later(Box::pin(self.local_service(plan, svc, req, peer))),
-                    None,
+                    Matched::default(),
                 );
             }
         }
         let (route, rel) = match plan.route(req.method(), norm.as_str()) {
             Ok(x) => x,
-            Err((NoRoute::Api, _)) => return (answer(fault::not_found_api()), None),
-            Err((NoRoute::Resource, i)) => return (answer(fault::not_found_resource()), i),
+            Err((NoRoute::Api, _)) => return (answer(fault::not_found_api()), Matched::default()),
+            Err((NoRoute::Resource, i)) => {
+                return (answer(fault::not_found_resource()), Matched::api(i))
+            }
             Err((NoRoute::Method(allowed), i)) => {
-                return (answer(fault::method_not_allowed(&allowed)), i)
+                return (answer(fault::method_not_allowed(&allowed)), Matched::api(i))
             }
         };
         let api = route.api;
-        let name = Some(api.index);
+        let name = Matched {
+            api: Some(api.index),
+            resource: route.resource,
+        };
         // a proxy service's published WSDL
         if let Some(wsdl) = &api.wsdl {
             let q = req.uri().query().unwrap_or("");
@@ -1150,4 +1158,35 @@ fn empty(status: StatusCode) -> Response<ResponseBody> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::new())));
     *r.status_mut() = status;
     r
+}
+
+/// What the router matched for a request: its API (also when no resource or method matched)
+/// and its resource.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Matched {
+    pub api: Option<usize>,
+    pub resource: Option<usize>,
+}
+
+impl Matched {
+    fn api(api: Option<usize>) -> Matched {
+        Matched {
+            api,
+            resource: None,
+        }
+    }
+
+    /// The route template requests on it are reported under (`http.route`): the resource's
+    /// template, else the API's context.
+    pub(crate) fn route<'p>(&self, plan: &'p crate::plan::Plan) -> Option<&'p str> {
+        let api = plan.apis.get(self.api?)?;
+        if let Some(r) = self.resource.and_then(|r| api.resource.get(r)) {
+            return Some(&r.route);
+        }
+        Some(if api.context.is_empty() {
+            "/"
+        } else {
+            &api.context
+        })
+    }
 }

@@ -101,6 +101,27 @@ pub struct ResourcePlan {
     pub needs: Needs,
     /// Its own `rate_limit`, else the API's.
     pub rate_limit: Option<Arc<crate::rate_limit::RateLimit>>,
+    /// The route template requests on it are reported under (`http.route`): the API's
+    /// context followed by the resource's `uri-template` or `url-mapping` without its query.
+    pub route: Arc<str>,
+}
+
+/// The route template of a resource (see [`ResourcePlan::route`]).
+pub(crate) fn route_template(context: &str, r: &crate::config::ResourceConfig) -> Arc<str> {
+    let ctx = crate::path::context_key(context);
+    let tail = r
+        .uri_template
+        .as_deref()
+        .or(r.url_mapping.as_deref())
+        .unwrap_or("");
+    let tail = tail.split('?').next().unwrap_or("");
+    let route = match (ctx, tail) {
+        ("", "") => "/".to_string(),
+        (c, "") => c.to_string(),
+        (c, t) if t.starts_with('/') => format!("{c}{t}"),
+        (c, t) => format!("{c}/{t}"),
+    };
+    Arc::from(route)
 }
 
 /// The sequences of a flow: in, out, fault.
@@ -160,6 +181,8 @@ pub struct Route<'p> {
     pub needs: Needs,
     /// The limit counting requests on this route.
     pub rate_limit: Option<&'p crate::rate_limit::RateLimit>,
+    /// The matched resource's index in its API (`None`: an API without resources).
+    pub resource: Option<usize>,
 }
 
 /// Why a request has no route.
@@ -193,6 +216,7 @@ impl Plan {
                 vars: Vec::new(),
                 needs: api.needs,
                 rate_limit: api.rate_limit.as_deref(),
+                resource: None,
             };
             return Ok((route, rel));
         }
@@ -206,6 +230,7 @@ impl Plan {
                     vars,
                     needs: res.needs,
                     rate_limit: res.rate_limit.as_deref(),
+                    resource: Some(r),
                 };
                 Ok((route, rel))
             }
@@ -373,6 +398,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
                     flows,
                     scopes: r.scopes.clone(),
                     rate_limit,
+                    route: route_template(&a.context, r),
                 }
             })
             .collect();
@@ -487,6 +513,7 @@ fn xml_apis(
                     flows,
                     scopes: Vec::new(),
                     rate_limit: None,
+                    route: route_template(&x.context, &r.matcher),
                 }
             })
             .collect();
@@ -546,6 +573,8 @@ fn xml_apis(
                 scopes: Vec::new(),
                 needs: decide(facts),
                 rate_limit: None,
+                // every request no API takes
+                route: Arc::from("/*"),
             }],
             ApiStats::new(input.metrics, MAIN),
         ));

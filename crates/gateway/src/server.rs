@@ -329,7 +329,8 @@ impl Gateway {
         // the request's URI (a cheap shared clone), formatted only when the line is written
         let log_uri = plan.access_log.then(|| req.uri().clone());
         let grpc = crate::grpc::is_grpc(req.headers());
-        let (step, api_idx) = self.dispatch(&plan, req, peer);
+        let (step, matched) = self.dispatch(&plan, req, peer);
+        let api_idx = matched.api;
         let resp = match step {
             Step::Answer(r) => r,
             Step::Send(api, out) => self.send_plain(&plan, api, out).await,
@@ -367,10 +368,11 @@ impl Gateway {
         let cx = t.request(&method, req.uri(), req.headers(), tls, peer);
         let log_uri = plan.access_log.then(|| req.uri().clone());
         let grpc = crate::grpc::is_grpc(req.headers());
-        let (step, api_idx) = {
+        let (step, matched) = {
             let _attached = cx.clone().attach();
             self.dispatch(&plan, req, peer)
         };
+        let api_idx = matched.api;
         let resp = match step {
             Step::Answer(r) => r,
             Step::Send(api, mut out) => {
@@ -386,13 +388,7 @@ impl Gateway {
             }
             Step::Later(f) => f.with_context(cx.clone()).await,
         };
-        let route = api_idx.and_then(|i| plan.apis.get(i)).map(|a| {
-            if a.context.is_empty() {
-                "/"
-            } else {
-                &a.context
-            }
-        });
+        let route = matched.route(&plan);
         crate::telemetry::finish_request(&cx, &method, route, resp.status().as_u16());
         let trace_id = crate::telemetry::trace_id(&cx);
         self.finish(
