@@ -274,6 +274,49 @@ uri_template = "/free"
     assert!(r.headers().get("ratelimit").is_none());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synapse_expression_key_counts_each_tenant_and_item_apart() {
+    let backend = MockOrigin::start(|_| MockResponse::text("ok")).await;
+    let cfg = format!(
+        r#"[server]
+sequences = "sequences"
+
+[[api]]
+name = "limited"
+context = "/l"
+endpoint = "{}"
+
+[[api.resource]]
+uri_template = "/items/{{id}}"
+rate_limit = {{ requests = 2, per = "1m", key = '${{headers["X-Tenant"] + ":" + string(params.pathParams.id)}}' }}
+"#,
+        backend.url()
+    );
+    let gw = start_gateway(&cfg, &[("sequences/.keep", "")]).await;
+    let http = client();
+    let get = |tenant: &'static str, id: &'static str| {
+        let http = http.clone();
+        let url = gw.url(&format!("/l/items/{id}"));
+        async move {
+            http.get(url)
+                .header("x-tenant", tenant)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(get("acme", "1").await, 200);
+    assert_eq!(get("acme", "1").await, 200);
+    assert_eq!(get("acme", "1").await, 429, "acme:1 used its two requests");
+    // another item of the same tenant, and the same item of another tenant, are other callers
+    assert_eq!(get("acme", "2").await, 200);
+    assert_eq!(get("globex", "1").await, 200);
+    assert_eq!(get("globex", "1").await, 200);
+    assert_eq!(get("globex", "1").await, 429);
+    assert_eq!(backend.count(), 5);
+}
+
 #[tokio::test]
 async fn rate_limit_mistakes_are_diagnostics_with_positions() {
     let cfg = r#"[server]
@@ -288,6 +331,10 @@ rate_limit = { requests = 10, per = "soon" }
 [[api.resource]]
 uri_template = "/r"
 rate_limit = { requests = 10, per = "1s", key = "client_id" }
+
+[[api.resource]]
+uri_template = "/p"
+rate_limit = { requests = 10, per = "1s", key = "${payload.user}" }
 "#;
     let dir = GatewayDir::new(cfg, &[("sequences/.keep", "")]);
     let loaded = synaptic_gateway::load(&dir.config_path()).expect("the TOML loads");
@@ -307,13 +354,17 @@ rate_limit = { requests = 10, per = "1s", key = "client_id" }
         .map(|d| synaptic_diag::render::short(&map, d))
         .collect();
     let all = text.join("\n");
-    assert_eq!(text.len(), 2, "{all}");
+    assert_eq!(text.len(), 3, "{all}");
     assert!(
         all.contains("synaptic.toml:8:") && all.contains("E0402") && all.contains("\"soon\""),
         "{all}"
     );
     assert!(
         all.contains("synaptic.toml:12:") && all.contains("oauth2"),
+        "{all}"
+    );
+    assert!(
+        all.contains("synaptic.toml:16:") && all.contains("reads the body"),
         "{all}"
     );
 }

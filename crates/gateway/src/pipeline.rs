@@ -323,6 +323,19 @@ impl Gateway {
                 .get(h)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_else(|| "-".into()),
+            KeyBy::Expr(e) => {
+                // the request head as a sequence would see it, without the body
+                let ctx = new_context(
+                    &rq.route,
+                    rq.principal.clone(),
+                    client_subject(&rq.parts),
+                    rq.parts.method.clone(),
+                    &rq.uri(),
+                    rq.parts.headers.clone(),
+                    Bytes::new(),
+                );
+                e.string_value(&ctx, self.inner.clock.now_ms())
+            }
         };
         let key = rl.counter_key(&caller);
         let now = self.inner.clock.now_ms();

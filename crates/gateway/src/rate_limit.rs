@@ -1,5 +1,5 @@
 //! `rate_limit` on `[[api]]` and `[[api.resource]]`: a fixed window of `requests` per `per`,
-//! counted by caller (`ip`, `client_id`, or `header:<name>`) through the engine's
+//! counted by caller (`ip`, `client_id`, `header:<name>` or a `${…}` Synapse Expression) through the engine's
 //! [`SharedState`](synaptic_engine::SharedState) (Redis with `[redis]`: one limit across every
 //! gateway). A request over the limit gets `429` with `Retry-After`; every counted response
 //! carries the `RateLimit-Policy` and `RateLimit` fields of draft-ietf-httpapi-ratelimit-headers
@@ -18,8 +18,8 @@ pub struct RateLimitConfig {
     pub requests: u64,
     /// The window: `"500ms"`, `"1s"`, `"1m"`, `"1h"`.
     pub per: String,
-    /// Who is counted: `"ip"` (default), `"client_id"` (APIs with `security = "oauth2"`), or
-    /// `"header:<name>"`.
+    /// Who is counted: `"ip"` (default), `"client_id"` (APIs with `security = "oauth2"`),
+    /// `"header:<name>"`, or a Synapse Expression `"${…}"` over the request head.
     #[serde(default = "default_key")]
     pub key: String,
 }
@@ -29,7 +29,7 @@ fn default_key() -> String {
 }
 
 /// Who a request is counted as.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum KeyBy {
     /// The client's address (the TCP peer; `X-Forwarded-For` is not trusted).
     Ip,
@@ -37,6 +37,9 @@ pub enum KeyBy {
     ClientId,
     /// A request header's value (a missing header counts as one caller, `-`).
     Header(HeaderName),
+    /// A Synapse Expression's value over the request (headers, query and path parameters,
+    /// properties; never the body, which is not read yet). Empty values share one count.
+    Expr(synaptic_engine::Expression),
 }
 
 /// A compiled `rate_limit`.
@@ -96,32 +99,47 @@ impl RateLimit {
                 ))
             }
         };
-        let key = match c.key.as_str() {
-            "ip" => KeyBy::Ip,
-            "client_id" if oauth2 => KeyBy::ClientId,
-            "client_id" => {
-                return Err((
+        let key =
+            match c.key.as_str() {
+                k if k.trim_start().starts_with("${") => {
+                    let e = synaptic_engine::Expression::compile(k).map_err(|m| ("key", m))?;
+                    if e.reads_body() {
+                        return Err((
+                            "key",
+                            format!(
+                            "key = {k:?} reads the body, which is not read yet when a request is \
+                             counted: use headers, params or properties"
+                        ),
+                        ));
+                    }
+                    KeyBy::Expr(e)
+                }
+                "ip" => KeyBy::Ip,
+                "client_id" if oauth2 => KeyBy::ClientId,
+                "client_id" => return Err((
                     "key",
                     "key = \"client_id\" needs security = \"oauth2\" on the API (the client is \
                      known from its access token)"
                         .into(),
-                ))
-            }
-            k => match k.strip_prefix("header:").map(str::trim) {
-                Some(h) if !h.is_empty() => match HeaderName::from_bytes(h.as_bytes()) {
-                    Ok(n) => KeyBy::Header(n),
-                    Err(_) => {
-                        return Err(("key", format!("key = {k:?}: {h:?} is not a header name")))
+                )),
+                k => match k.strip_prefix("header:").map(str::trim) {
+                    Some(h) if !h.is_empty() => match HeaderName::from_bytes(h.as_bytes()) {
+                        Ok(n) => KeyBy::Header(n),
+                        Err(_) => {
+                            return Err(("key", format!("key = {k:?}: {h:?} is not a header name")))
+                        }
+                    },
+                    _ => {
+                        return Err((
+                            "key",
+                            format!(
+                                "key = {k:?}: expected \"ip\", \"client_id\", \"header:<name>\" \
+                             or a Synapse Expression \"${{…}}\""
+                            ),
+                        ))
                     }
                 },
-                _ => {
-                    return Err((
-                        "key",
-                        format!("key = {k:?}: expected \"ip\", \"client_id\" or \"header:<name>\""),
-                    ))
-                }
-            },
-        };
+            };
         let w_secs = window_ms.div_ceil(1000);
         let policy = HeaderValue::try_from(format!("\"default\";q={};w={w_secs}", c.requests))
             .map_err(|_| ("per", "cannot form RateLimit-Policy".to_string()))?;
@@ -193,7 +211,7 @@ mod tests {
     fn compile_checks_each_field() {
         let ok = RateLimit::compile("a".into(), &cfg(100, "1s", "ip"), false).unwrap();
         assert_eq!(ok.window.max, 100);
-        assert_eq!(ok.key, KeyBy::Ip);
+        assert!(matches!(ok.key, KeyBy::Ip));
         for (c, oauth, field) in [
             (cfg(0, "1s", "ip"), false, "requests"),
             (cfg(1, "1 week", "ip"), false, "per"),
@@ -202,16 +220,28 @@ mod tests {
             (cfg(1, "1s", "header:"), false, "key"),
             (cfg(1, "1s", "header:bad name"), false, "key"),
             (cfg(1, "1s", "cookie"), false, "key"),
+            (cfg(1, "1s", "${headers["), false, "key"),
+            (cfg(1, "1s", "${payload.user}"), false, "key"),
+            (cfg(1, "1s", "${nosuch(1)} tail"), false, "key"),
         ] {
             let e = RateLimit::compile("a".into(), &c, oauth).unwrap_err();
             assert_eq!(e.0, field, "{c:?}: {}", e.1);
         }
-        assert_eq!(
+        assert!(matches!(
             RateLimit::compile("a".into(), &cfg(1, "1s", "client_id"), true)
                 .unwrap()
                 .key,
             KeyBy::ClientId
-        );
+        ));
+        let e =
+            RateLimit::compile("a".into(), &cfg(1, "1s", "${payload.user}"), false).unwrap_err();
+        assert!(e.1.contains("reads the body"), "{}", e.1);
+        assert!(matches!(
+            RateLimit::compile("a".into(), &cfg(1, "1s", "${headers[\"X-Tenant\"]}"), false)
+                .unwrap()
+                .key,
+            KeyBy::Expr(_)
+        ));
     }
 
     #[test]
