@@ -60,7 +60,32 @@ pub(crate) fn compile(
         local_entries: HashMap::new(),
         endpoint_states: Vec::new(),
         templates: HashMap::new(),
+        endpoint_templates: HashMap::new(),
+        expanding: 0,
     };
+    // templates first: endpoints instantiate them while names are collected
+    for a in artifacts {
+        for t in &a.templates {
+            if let Some(seq) = &t.sequence {
+                c.templates.insert(
+                    t.name.value.clone(),
+                    crate::compiler::TemplateDecl {
+                        sequence: seq.clone(),
+                        params: t.params.clone(),
+                    },
+                );
+            }
+            if let Some(ep) = &t.endpoint {
+                c.endpoint_templates.insert(
+                    t.name.value.clone(),
+                    crate::compiler::EndpointTemplate {
+                        params: t.params.clone(),
+                        xml: ep.value.clone(),
+                    },
+                );
+            }
+        }
+    }
 
     // pass 1: names
     let mut first_span: HashMap<String, Span> = HashMap::new();
@@ -92,10 +117,7 @@ pub(crate) fn compile(
             order.push(s);
         }
         for e in &a.endpoints {
-            if matches!(
-                e.kind,
-                ast::EndpointKind::Unsupported { .. } | ast::EndpointKind::Template { .. }
-            ) {
+            if matches!(e.kind, ast::EndpointKind::Unsupported { .. }) {
                 continue;
             }
             if let Some(n) = &e.name {
@@ -106,17 +128,6 @@ pub(crate) fn compile(
         }
     }
     for a in artifacts {
-        for t in &a.templates {
-            if let Some(seq) = &t.sequence {
-                c.templates.insert(
-                    t.name.value.clone(),
-                    crate::compiler::TemplateDecl {
-                        sequence: seq.clone(),
-                        params: t.params.clone(),
-                    },
-                );
-            }
-        }
         for le in &a.local_entries {
             match &le.value {
                 ast::LocalEntryValue::Text(t) => {

@@ -46,6 +46,9 @@ pub struct Template {
     pub params: Vec<TemplateParam>,
     /// The anonymous sequence of its body; `None` for an endpoint template.
     pub sequence: Option<String>,
+    /// The `<endpoint>` of an endpoint template as XML text (its `$parameter`s are replaced
+    /// in the text, as Synapse does, before an instance is parsed).
+    pub endpoint: Option<Spanned<String>>,
 }
 
 /// `<parameter name [defaultValue] [isMandatory]/>` of a template.
