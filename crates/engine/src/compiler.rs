@@ -370,7 +370,7 @@ impl Compiler<'_> {
             }
         }
         // longer names first: `$uriPath` is not `$uri` followed by `Path`
-        values.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        values.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
         let mut xml = t.xml.clone();
         for (n, v) in &values {
             xml = xml.replace(&format!("${n}"), &xml_escape(v));
