@@ -303,3 +303,68 @@ fn template_endpoint_mistakes_are_diagnostics() {
     assert!(has("E0340", "sequence template"), "{got:?}");
     assert!(has("E0341", "`uri`"), "{got:?}");
 }
+
+#[tokio::test]
+async fn a_recipient_list_of_endpoints_value_sends_a_copy_to_each_address() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    let b = MockOrigin::start(|_| named("b")).await;
+    let api = format!(
+        r#"<api {NS} name="T" context="/t">
+             <resource methods="POST" uri-template="/dynamic">
+               <inSequence>
+                 <property name="to" expression="$trp:X-Recipients"/>
+                 <call><endpoint name="Fan"><recipientlist>
+                   <endpoints value="{{get-property('to')}}"/>
+                 </recipientlist></endpoint></call>
+                 <respond/>
+               </inSequence></resource>
+             <resource methods="POST" uri-template="/literal">
+               <inSequence>
+                 <call><endpoint><recipientlist>
+                   <endpoints value="{}/one, {}/two"/>
+                 </recipientlist></endpoint></call>
+                 <respond/>
+               </inSequence></resource>
+           </api>"#,
+        a.url().trim_end_matches('/'),
+        b.url().trim_end_matches('/')
+    );
+    let dir = GatewayDir::new("", &[("sequences/T.xml", &api)]);
+    let gw = start(&dir).await;
+    let post = |path: &str, to: Option<String>| {
+        let mut r = client()
+            .post(format!("http://{}/t/{path}", gw.addr()))
+            .header("content-type", "application/json")
+            .body(r#"{"order":1}"#);
+        if let Some(to) = to {
+            r = r.header("x-recipients", to);
+        }
+        r.send()
+    };
+    let both = format!(
+        "{}/x,{}/y",
+        a.url().trim_end_matches('/'),
+        b.url().trim_end_matches('/')
+    );
+    let r = post("dynamic", Some(both)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((a.count(), b.count()), (1, 1), "a copy to each recipient");
+    assert_eq!(a.requests()[0].body.as_ref(), br#"{"order":1}"#);
+    // the list is read per message: one recipient this time
+    let r = post(
+        "dynamic",
+        Some(format!("{}/only", b.url().trim_end_matches('/'))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((a.count(), b.count()), (1, 2));
+    // a value that is not a list of URLs faults (no request goes out)
+    let r = post("dynamic", Some("not a url".into())).await.unwrap();
+    assert_eq!(r.status(), 500, "{}", r.text().await.unwrap());
+    assert_eq!((a.count(), b.count()), (1, 2));
+    let r = post("literal", None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((a.count(), b.count()), (2, 3));
+    gw.shutdown().await;
+}

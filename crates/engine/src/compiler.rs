@@ -190,6 +190,27 @@ impl Compiler<'_> {
             (None, Some((g, i))) => Some(format!("{g}/{i}")),
             (None, None) => None,
         };
+        if let ast::EndpointKind::DynamicRecipientList { value, span } = &e.kind {
+            let value = match value {
+                ast::PropertyValue::Expression(x) => {
+                    crate::ir::ValueSrc::Expr(self.expr(x, synaptic_expr::Dialect::XPath)?)
+                }
+                ast::PropertyValue::Literal(l) => {
+                    for u in l.value.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                        if url::Url::parse(u).is_err() {
+                            self.err(codes::E0308, *span, format!("`{u}` is not a valid URI"));
+                            return None;
+                        }
+                    }
+                    crate::ir::ValueSrc::Literal(synaptic_expr::Value::String(l.value.clone()))
+                }
+                _ => return None,
+            };
+            return Some(EndpointIr::Recipients(Arc::new(crate::ir::Recipients {
+                name: name.unwrap_or_else(|| "anonymous".to_string()),
+                value,
+            })));
+        }
         if let Some(kind) = match &e.kind {
             ast::EndpointKind::Failover { dynamic, .. } => {
                 Some(GroupKind::Failover { dynamic: *dynamic })
@@ -303,7 +324,8 @@ impl Compiler<'_> {
             ast::EndpointKind::Template { .. } => return None,
             ast::EndpointKind::Failover { .. }
             | ast::EndpointKind::Loadbalance { .. }
-            | ast::EndpointKind::RecipientList { .. } => return None,
+            | ast::EndpointKind::RecipientList { .. }
+            | ast::EndpointKind::DynamicRecipientList { .. } => return None,
         })
     }
 
@@ -536,6 +558,14 @@ fn respan_endpoint(e: &mut ast::Endpoint, span: Span) {
         }
         ast::EndpointKind::Address { uri } => uri.span = span,
         ast::EndpointKind::Key(k) => k.span = span,
+        ast::EndpointKind::DynamicRecipientList { value, span: s } => {
+            *s = span;
+            match value {
+                ast::PropertyValue::Literal(l) => l.span = span,
+                ast::PropertyValue::Expression(x) => x.span = span,
+                _ => {}
+            }
+        }
         ast::EndpointKind::Failover { children, .. }
         | ast::EndpointKind::Loadbalance { children, .. }
         | ast::EndpointKind::RecipientList { children } => {

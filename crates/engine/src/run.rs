@@ -321,13 +321,13 @@ fn set_error_props(ctx: &mut MessageContext, e: &MediationError) {
     d.insert("ERROR_DETAIL".into(), Value::String(e.message.clone()));
 }
 
-async fn step(
+/// Read `keys` from the registry into the message's registry view, for expressions to read.
+pub(crate) async fn prefetch(
     engine: &Engine,
-    node: &Node,
+    keys: &[String],
     ctx: &mut MessageContext,
-) -> Result<Step, MediationError> {
-    // Registry reads are fetched before the mediator runs (expressions are synchronous).
-    for key in node.registry_keys.iter() {
+) -> Result<(), MediationError> {
+    for key in keys {
         let v = engine.registry.get(key).await.map_err(|e| {
             MediationError::internal(ErrorKind::Registry, format!("registry read failed: {e}"))
         })?;
@@ -347,6 +347,16 @@ async fn step(
             }
         }
     }
+    Ok(())
+}
+
+async fn step(
+    engine: &Engine,
+    node: &Node,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    // Registry reads are fetched before the mediator runs (expressions are synchronous).
+    prefetch(engine, &node.registry_keys, ctx).await?;
     if node.reads_addressing {
         ctx.ensure_soap_request_built()?;
     }

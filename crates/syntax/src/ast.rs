@@ -369,6 +369,14 @@ pub enum EndpointKind {
     },
     /// `<recipientlist>`: a copy of the message to every ready child.
     RecipientList { children: Vec<Endpoint> },
+    /// `<recipientlist><endpoints value="{expression}"/></recipientlist>`: a copy of the
+    /// message to each address of the comma-separated list the value gives (a literal list, or
+    /// an XPath in braces evaluated per message).
+    DynamicRecipientList {
+        /// A literal list, or the expression (braces removed).
+        value: PropertyValue,
+        span: Span,
+    },
     /// `<endpoint template="…" [uri="…"]>` with its `<parameter>`s.
     Template {
         target: Spanned<String>,
