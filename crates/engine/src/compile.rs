@@ -58,6 +58,7 @@ pub(crate) fn compile(
         reads: Vec::new(),
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
+        foreach_refs: Vec::new(),
         endpoint_states: Vec::new(),
         templates: HashMap::new(),
         endpoint_templates: HashMap::new(),
@@ -205,6 +206,7 @@ pub(crate) fn compile(
             }
         }
     }
+    crate::mediators::foreach::check_refs(&mut c, &ir);
     c.finish_checks();
 
     let mut diags = std::mem::take(&mut c.diags);

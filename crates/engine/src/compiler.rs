@@ -84,6 +84,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) endpoint_templates: HashMap<String, EndpointTemplate>,
     /// Template endpoints being expanded (a template that instantiates itself stops here).
     pub(crate) expanding: u32,
+    /// The sequences Synapse-form `<foreach sequence="key">`s run, checked once compiled.
+    pub(crate) foreach_refs: Vec<(SeqId, Span)>,
 }
 
 impl Compiler<'_> {

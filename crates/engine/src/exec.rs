@@ -23,6 +23,8 @@ pub(crate) enum Step {
     ),
     /// Run the branches of `iterate`/`clone` (the interpreter runs them; ADR 0430).
     Fork(Box<crate::eip::Fork>),
+    /// Run a sequence on each element of a `foreach` (the interpreter runs it).
+    Foreach(Box<crate::mediators::foreach::Loop>),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

@@ -205,6 +205,8 @@ pub enum MediatorKind {
     Clone(Box<CloneM>),
     /// `<aggregate>`: collect the branches' messages into one.
     Aggregate(Box<Aggregate>),
+    /// `<foreach>`: run a sequence on each element of a collection and merge the results.
+    Foreach(Box<Foreach>),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -907,4 +909,36 @@ pub struct Aggregate {
     pub sequence_key: Option<Spanned<String>>,
     /// The inline mediators of `<onComplete>`.
     pub on_complete: Vec<Mediator>,
+}
+
+// === foreach ===
+
+/// `<foreach>`, in Synapse's form (`expression=`: each element mediated in turn, in the same
+/// message, and written back) or Micro Integrator 4.4's (`collection=`: each element in its own
+/// copy of the message, the results aggregated into the payload or a variable).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Foreach {
+    pub id: Option<Spanned<String>>,
+    /// `expression=` (Synapse's form): an XPath or `json-eval(…)` path.
+    pub expression: Option<Expr>,
+    /// `collection=` (Micro Integrator 4.4's form): a `${…}` expression.
+    pub collection: Option<Expr>,
+    /// `sequence="key"`: a named sequence instead of the inline one.
+    pub sequence_key: Option<Spanned<String>>,
+    /// The inline `<sequence>`.
+    pub sequence: Option<Vec<Mediator>>,
+    /// `parallel-execution=` (default true).
+    pub parallel: bool,
+    /// `continue-without-aggregation=` (default false).
+    pub continue_without_aggregation: bool,
+    /// `update-original=` (default true).
+    pub update_original: bool,
+    /// `target-variable=`: where the results go when the original is not updated.
+    pub target_variable: Option<Spanned<String>>,
+    /// `result-content-type="JSON|XML"`.
+    pub result_content_type: Option<Spanned<String>>,
+    /// `result-enclosing-element=`: the element enclosing XML results.
+    pub result_enclosing_element: Option<Spanned<String>>,
+    /// `counter-variable=`: the variable holding the element's index (sequential runs only).
+    pub counter_variable: Option<Spanned<String>>,
 }

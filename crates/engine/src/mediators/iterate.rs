@@ -188,7 +188,12 @@ pub(crate) fn run(
 }
 
 fn envelope(ctx: &MessageContext) -> Envelope {
-    match &ctx.payload {
+    envelope_of(&ctx.payload)
+}
+
+/// The XML view of a payload (the envelope itself when it is XML).
+pub(crate) fn envelope_of(payload: &Payload) -> Envelope {
+    match payload {
         Payload::Xml(env) => env.clone(),
         other => synaptic_payload::to_envelope(other),
     }
@@ -249,7 +254,7 @@ fn split_xml(
     Ok(out)
 }
 
-fn detach(env: &mut Envelope, part: Part, at: &[usize]) {
+pub(crate) fn detach(env: &mut Envelope, part: Part, at: &[usize]) {
     let Some((last, parent)) = at.split_last() else {
         return;
     };

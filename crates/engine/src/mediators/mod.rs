@@ -16,6 +16,7 @@ mod direction;
 mod drop;
 mod enrich;
 mod filter;
+pub(crate) mod foreach;
 mod header;
 mod iterate;
 mod log;
@@ -91,6 +92,7 @@ pub(crate) enum Op {
     Iterate(Box<iterate::IterateOp>),
     Clone(Box<clone::CloneOp>),
     Aggregate(Box<aggregate::AggregateOp>),
+    Foreach(Box<foreach::ForeachOp>),
 }
 
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
@@ -167,6 +169,9 @@ pub(crate) fn node(
         ast::MediatorKind::Clone(x) => Op::Clone(Box::new(clone::compile(c, blocks, x, span)?)),
         ast::MediatorKind::Aggregate(a) => {
             Op::Aggregate(Box::new(aggregate::compile(c, blocks, a)?))
+        }
+        ast::MediatorKind::Foreach(f) => {
+            Op::Foreach(Box::new(foreach::compile(c, blocks, f, span)?))
         }
         ast::MediatorKind::Unsupported { name } => {
             // The parser reports E0108; make sure no program contains it even if not.
@@ -255,6 +260,7 @@ pub(crate) async fn run(
         Op::Iterate(i) => iterate::run(engine, i, ctx),
         Op::Clone(c) => clone::run(engine, c, ctx),
         Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
+        Op::Foreach(f) => foreach::run(engine, f, ctx),
     }
 }
 
@@ -288,6 +294,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Iterate(i) => iterate::exprs(i, f),
         Op::Clone(_) => {}
         Op::Aggregate(a) => aggregate::exprs(a, f),
+        Op::Foreach(x) => foreach::exprs(x, f),
     }
 }
 
@@ -322,6 +329,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Iterate(_) => {}
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
+        Op::Foreach(_) => {}
     }
     out
 }
@@ -357,6 +365,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Iterate(_) => {}
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
+        Op::Foreach(_) => {}
     }
 }
 

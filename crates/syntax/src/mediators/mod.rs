@@ -16,6 +16,7 @@ mod direction;
 mod drop;
 mod enrich;
 mod filter;
+mod foreach;
 mod header;
 mod iterate;
 mod log;
@@ -71,6 +72,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "iterate",
     "clone",
     "aggregate",
+    "foreach",
 ];
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
@@ -88,7 +90,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "entitlementService",
     "event",
     "fastXSLT",
-    "foreach",
     "jsontransform",
     "kill",
     "ntlm",
@@ -206,6 +207,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "iterate" => MediatorKind::Iterate(Box::new(self.iterate(el)?)),
             "clone" => MediatorKind::Clone(Box::new(self.clone_m(el)?)),
             "aggregate" => MediatorKind::Aggregate(Box::new(self.aggregate(el)?)),
+            "foreach" => MediatorKind::Foreach(Box::new(self.foreach(el)?)),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
