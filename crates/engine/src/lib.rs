@@ -32,6 +32,8 @@ mod xsel;
 #[cfg(test)]
 mod eip_tests;
 #[cfg(test)]
+mod foreach_tests;
+#[cfg(test)]
 mod tests;
 
 use async_trait::async_trait;

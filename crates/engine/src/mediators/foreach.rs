@@ -500,7 +500,10 @@ impl InPlace {
                 ctx.set_payload(Payload::Xml(body), self.ct.clone());
             }
             InPlaceState::Json { items, .. } => {
-                let j = items.get_mut(i).and_then(Option::take).unwrap_or(Json::Null);
+                let j = items
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .unwrap_or(Json::Null);
                 ctx.set_payload(Payload::Json(j), Some("application/json".into()));
             }
         }
@@ -658,7 +661,9 @@ impl Copies {
                             .unwrap_or(Json::Null)
                     })
                     .collect();
-                ctx.st.variables.insert(var.clone(), Value::Json(Json::Array(arr)));
+                ctx.st
+                    .variables
+                    .insert(var.clone(), Value::Json(Json::Array(arr)));
                 Ok(())
             }
             Gather::VarXml { var, enclosing } => {
@@ -668,7 +673,9 @@ impl Copies {
                         root.push(e);
                     }
                 }
-                ctx.st.variables.insert(var.clone(), Value::Xml(root.to_xml()));
+                ctx.st
+                    .variables
+                    .insert(var.clone(), Value::Xml(root.to_xml()));
                 Ok(())
             }
             Gather::UpdateOriginal => match select {

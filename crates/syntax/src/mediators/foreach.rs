@@ -20,9 +20,9 @@
 use synaptic_diag::codes;
 
 use crate::ast::{Foreach, Mediator};
-use synaptic_diag::Spanned;
 use crate::parse::{Cx, El};
 use crate::xml::Node;
+use synaptic_diag::Spanned;
 
 /// The mediators that leave the flow, which Synapse refuses in a `<foreach>` sequence.
 const LEAVES_FLOW: &[&str] = &["call", "send", "callout"];
@@ -224,7 +224,10 @@ impl<'d, 'a> Cx<'d, 'a> {
             }
             return;
         }
-        if target_variable.as_ref().is_none_or(|t| t.value.trim().is_empty()) {
+        if target_variable
+            .as_ref()
+            .is_none_or(|t| t.value.trim().is_empty())
+        {
             self.err(
                 codes::E0354,
                 el.name_span,
@@ -232,7 +235,10 @@ impl<'d, 'a> Cx<'d, 'a> {
                  results go to)",
             );
         }
-        match content_type.as_ref().map(|c| (c, c.value.trim().to_ascii_uppercase())) {
+        match content_type
+            .as_ref()
+            .map(|c| (c, c.value.trim().to_ascii_uppercase()))
+        {
             None => self.err(
                 codes::E0354,
                 el.name_span,
