@@ -125,7 +125,6 @@ codes! {
     // appended by the foreach mediator
     E0353 = "foreach-leaves-flow";
     E0354 = "foreach-result";
-    W0350 = "foreach-counter-ignored";
     // appended by the callout mediator
     E0360 = "callout-ws-security";
     E0361 = "callout-xpath";

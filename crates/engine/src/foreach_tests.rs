@@ -278,3 +278,59 @@ fn a_referenced_sequence_that_calls_out_is_refused_for_the_synapse_form() {
     assert!(prog.is_none());
     assert!(diags.iter().any(|d| d.code.id == "E0353"), "{diags:?}");
 }
+
+#[test]
+fn continue_loop_on_failure_skips_a_failed_json_member_and_keeps_a_failed_xml_element() {
+    let script = r#"<script language="js"><![CDATA[
+        var p = mc.getPayloadJSON();
+        if (p.name == 'bad') { throw new Error('bad member'); }
+        mc.setPayloadJSON({"ok": p.name});
+      ]]></script>"#;
+    let e = engine(
+        &seq(&format!(
+            r#"<foreach expression="json-eval($.info)" continueLoopOnFailure="true">
+              <sequence>{script}</sequence>
+            </foreach>
+            <respond/>"#
+        )),
+        Arc::new(Echo::default()),
+    );
+    let mut ctx = request(
+        "application/json",
+        r#"{"info":[{"name":"a"},{"name":"bad"},{"name":"c"}]}"#,
+    );
+    let flow = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    let out: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+    assert_eq!(out, serde_json::json!({"info":[{"ok":"a"},{"ok":"c"}]}));
+    assert_eq!(prop(&ctx, "FOREACH_COUNTER"), Some(Value::Integer(2)));
+
+    // XML: the failed element goes back as it was, and is counted
+    let e = engine(
+        &seq(
+            r#"<foreach expression="//info" continueLoopOnFailure="true">
+              <sequence>
+                <script language="js"><![CDATA[
+                  if (mc.getPayloadXML().indexOf('bad') >= 0) { throw new Error('bad element'); }
+                ]]></script>
+                <payloadFactory media-type="xml">
+                  <format><ok xmlns="">$1</ok></format>
+                  <args><arg expression="//name"/></args>
+                </payloadFactory>
+              </sequence>
+            </foreach>
+            <respond/>"#,
+        ),
+        Arc::new(Echo::default()),
+    );
+    let mut ctx = request(
+        "application/xml",
+        "<r><info><name>a</name></info><info><name>bad</name></info><info><name>c</name></info></r>",
+    );
+    rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    assert_eq!(
+        body(&mut ctx),
+        "<r><ok>a</ok><info><name>bad</name></info><ok>c</ok></r>"
+    );
+    assert_eq!(prop(&ctx, "FOREACH_COUNTER"), Some(Value::Integer(3)));
+}

@@ -614,6 +614,7 @@ async fn run_foreach(
         ));
     }
     let body = lp.body;
+    let go_on = lp.continue_on_failure;
     match lp.kind {
         LoopKind::InPlace(mut st) => {
             ctx.st.fork_depth += 1;
@@ -628,14 +629,29 @@ async fn run_foreach(
                             break;
                         }
                     }
-                    // Synapse keeps the element and ends the loop; the flow goes on
+                    // Synapse keeps the element and ends the loop (unless told to go on); the
+                    // flow goes on
                     Ok(Flow::Drop) => {
                         r = st.collect(ctx);
-                        break;
+                        if r.is_err() || !go_on {
+                            break;
+                        }
                     }
                     Ok(Flow::Respond) => {
                         answered = true;
                         break;
+                    }
+                    Err(e) if go_on && e.kind != ErrorKind::Limit => {
+                        tracing::warn!(
+                            "error in the foreach sequence, going on with the next element: {}",
+                            e.message
+                        );
+                        // the fault was handled here: the message is not in fault
+                        ctx.st.fault = false;
+                        if let Err(e) = st.failed(ctx) {
+                            r = Err(e);
+                            break;
+                        }
                     }
                     Err(e) => {
                         r = Err(e);

@@ -927,6 +927,9 @@ pub struct Foreach {
     pub sequence_key: Option<Spanned<String>>,
     /// The inline `<sequence>`.
     pub sequence: Option<Vec<Mediator>>,
+    /// `continueLoopOnFailure=` (Synapse's form): a fault in the sequence skips to the next
+    /// element instead of failing the flow.
+    pub continue_on_failure: bool,
     /// `parallel-execution=` (default true).
     pub parallel: bool,
     /// `continue-without-aggregation=` (default false).

@@ -69,6 +69,8 @@ pub(crate) struct ForeachOp {
     pub id: Option<String>,
     pub select: Select,
     pub body: BranchTarget,
+    /// `continueLoopOnFailure` (Synapse's form).
+    pub continue_on_failure: bool,
     /// Micro Integrator's form; `None` for Synapse's.
     pub collection: Option<Collection>,
     /// The expression as compiled by `expr` (Synapse's form: checked, and read as a body use).
@@ -133,6 +135,7 @@ pub(crate) fn compile(
         id: f.id.as_ref().map(|s| s.value.clone()),
         select,
         body,
+        continue_on_failure: f.continue_on_failure,
         collection,
         expr,
     })
@@ -280,6 +283,8 @@ fn fault(msg: impl Into<String>) -> MediationError {
 /// What the interpreter runs: the sequence on each element.
 pub(crate) struct Loop {
     pub body: BranchTarget,
+    /// A fault in the sequence (and a `drop`) goes on with the next element.
+    pub continue_on_failure: bool,
     pub kind: LoopKind,
 }
 
@@ -301,6 +306,7 @@ pub(crate) fn run(
     };
     Ok(Step::Foreach(Box::new(Loop {
         body: op.body,
+        continue_on_failure: op.continue_on_failure,
         kind,
     })))
 }
@@ -528,6 +534,15 @@ impl InPlace {
             .default
             .insert(self.counter_name.clone(), Value::Integer(self.done as i64));
         Ok(())
+    }
+
+    /// The sequence failed on the current element (`continueLoopOnFailure`): as Synapse, an
+    /// XML element goes back as the fault left it and is counted; a JSON member is left out.
+    pub(crate) fn failed(&mut self, ctx: &mut MessageContext) -> Result<(), MediationError> {
+        match self.state {
+            InPlaceState::Xml { .. } => self.collect(ctx),
+            InPlaceState::Json { .. } => Ok(()),
+        }
     }
 
     /// The merged message: the envelope with the results where the elements were, or the

@@ -35,6 +35,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                 "id",
                 "expression",
                 "sequence",
+                "continueLoopOnFailure",
                 "collection",
                 "parallel-execution",
                 "continue-without-aggregation",
@@ -93,12 +94,24 @@ impl<'d, 'a> Cx<'d, 'a> {
                 _ => self.unknown_element(child, el),
             }
         }
-        if let (Some(k), Some(_)) = (&sequence_key, &sequence) {
+        let mut sequence_key = sequence_key;
+        if v2 {
+            // Micro Integrator's form runs only the inline sequence
+            if let Some(k) = sequence_key.take() {
+                self.err(
+                    codes::W0101,
+                    k.span,
+                    "`sequence=` is ignored by <foreach collection> (Micro Integrator 4.4 runs \
+                     the inline <sequence>)",
+                );
+            }
+        } else if let (Some(k), Some(_)) = (&sequence_key, &sequence) {
             self.err(
-                codes::E0115,
+                codes::W0101,
                 k.span,
-                "<foreach> takes `sequence=` or an inline <sequence>, not both",
+                "the inline <sequence> is ignored: Synapse runs the one `sequence=` names",
             );
+            sequence = None;
         }
         if sequence_key.is_none() && sequence.is_none() {
             self.err(
@@ -108,6 +121,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             );
             return None;
         }
+        let continue_on_failure = self.bool_attr(el, "continueLoopOnFailure").unwrap_or(false);
         let parallel = self.bool_attr(el, "parallel-execution").unwrap_or(true);
         let continue_without_aggregation = self
             .bool_attr(el, "continue-without-aggregation")
@@ -118,12 +132,12 @@ impl<'d, 'a> Cx<'d, 'a> {
         let result_enclosing_element = self.attr_s(el, "result-enclosing-element");
         let counter_variable = self.attr_s(el, "counter-variable");
         if v2 {
-            if let Some(k) = &sequence_key {
+            if let Some(a) = el.attr("continueLoopOnFailure") {
                 self.err(
-                    codes::E0115,
-                    k.span,
-                    "`sequence=` belongs to Synapse's <foreach expression>; with `collection=` \
-                     the sequence is inline",
+                    codes::W0101,
+                    a.name_span,
+                    "`continueLoopOnFailure` belongs to Synapse's <foreach expression>; <foreach \
+                     collection> ignores it",
                 );
             }
             self.foreach_result_checks(
@@ -136,10 +150,10 @@ impl<'d, 'a> Cx<'d, 'a> {
             );
             if let (Some(c), true) = (&counter_variable, parallel) {
                 self.err(
-                    codes::W0350,
+                    codes::E0354,
                     c.span,
-                    "`counter-variable` is set only when the elements run one after another \
-                     (parallel-execution=\"false\"); here it is never set",
+                    "`counter-variable` needs parallel-execution=\"false\" (Micro Integrator \
+                     refuses it on parallel runs)",
                 );
             }
         } else {
@@ -170,6 +184,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             collection,
             sequence_key,
             sequence,
+            continue_on_failure,
             parallel,
             continue_without_aggregation,
             update_original,
@@ -237,7 +252,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
         match content_type
             .as_ref()
-            .map(|c| (c, c.value.trim().to_ascii_uppercase()))
+            .map(|c| (c, c.value.trim().to_string()))
         {
             None => self.err(
                 codes::E0354,
