@@ -25,6 +25,8 @@ pub(crate) enum Step {
     Fork(Box<crate::eip::Fork>),
     /// Run a sequence on each element of a `foreach` (the interpreter runs it).
     Foreach(Box<crate::mediators::foreach::Loop>),
+    /// Run the copies of a `scatter-gather` and gather them (the interpreter runs them).
+    ScatterGather(Box<crate::mediators::scatter_gather::Scatter>),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

@@ -169,6 +169,9 @@ async fn run_loop(
             Ok(Step::Foreach(l)) => run_foreach(engine, *l, out_seq, ctx)
                 .await
                 .map_err(|e| e.at(node.span)),
+            Ok(Step::ScatterGather(s)) => run_scatter(engine, *s, out_seq, ctx)
+                .await
+                .map_err(|e| e.at(node.span)),
             other => other,
         };
         observe::after(ctx, node.span, frames.len(), snap, result.is_err());
@@ -270,7 +273,7 @@ async fn run_loop(
                 final_flow = Flow::Respond;
             }
             // `run_fork` / `run_foreach` turned it into another step
-            Step::Fork(_) | Step::Foreach(_) => {}
+            Step::Fork(_) | Step::Foreach(_) | Step::ScatterGather(_) => {}
         }
     }
 }
@@ -706,4 +709,79 @@ async fn run_foreach(
             Ok(Step::Next)
         }
     }
+}
+
+/// Run the copies of a `scatter-gather`, at most `Limits::branches_in_flight` at a time (one at
+/// a time when not parallel), gathering those that end normally and meet the condition, in the
+/// order they finish, until every copy has ended, enough have been gathered
+/// (`min-messages`/`max-messages`) or the timeout passes; the copies still running then are
+/// cancelled. A fault in a copy is the flow's fault.
+async fn run_scatter(
+    engine: &Engine,
+    sg: crate::mediators::scatter_gather::Scatter,
+    out_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    use crate::mediators::scatter_gather::{accepts, enough, gather};
+    if ctx.st.fork_depth >= MAX_FORK_NESTING {
+        return Err(MediationError::internal(
+            ErrorKind::Limit,
+            format!("scatter-gather and fan-outs nested deeper than {MAX_FORK_NESTING}"),
+        ));
+    }
+    let cfg = sg.cfg;
+    let limit = if cfg.parallel {
+        engine.limits.branches_in_flight.max(1) as usize
+    } else {
+        1
+    };
+    let deadline = cfg.timeout_ms.map(|t| {
+        engine
+            .clock
+            .now_ms()
+            .saturating_add(t.min(i64::MAX as u64) as i64)
+    });
+    let (fork, _) = crate::eip::new_fork(ctx);
+    let mut waiting = sg.branches.into_iter();
+    let mut running: FuturesUnordered<BranchRun<'_>> = FuturesUnordered::new();
+    let mut got: Vec<MessageContext> = Vec::new();
+    loop {
+        while running.len() < limit {
+            let Some((mut b, target)) = waiting.next() else {
+                break;
+            };
+            b.st.fork = fork;
+            running.push(run_branch(engine, b, target, None, out_seq, Vec::new()));
+        }
+        let done = match deadline {
+            None => running.next().await,
+            Some(d) => {
+                let wait = d.saturating_sub(engine.clock.now_ms()).max(0) as u64;
+                let sleep = engine.invoker.sleep(std::time::Duration::from_millis(wait));
+                match futures::future::select(running.next(), sleep).await {
+                    futures::future::Either::Left((done, _)) => done,
+                    // the timeout: what was gathered is the result
+                    futures::future::Either::Right(((), _)) => break,
+                }
+            }
+        };
+        let Some((r, mut bctx)) = done else {
+            break;
+        };
+        match r {
+            Ok(Flow::Continue) => {
+                if accepts(engine, &cfg, &mut bctx)? {
+                    got.push(bctx);
+                    if enough(&cfg, got.len()) {
+                        break;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    drop(running);
+    gather(engine, &cfg, got, ctx)?;
+    Ok(Step::Next)
 }

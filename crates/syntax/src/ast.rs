@@ -207,6 +207,8 @@ pub enum MediatorKind {
     Aggregate(Box<Aggregate>),
     /// `<foreach>`: run a sequence on each element of a collection and merge the results.
     Foreach(Box<Foreach>),
+    /// `<scatter-gather>` (Micro Integrator 4.4): each sequence on a copy, results gathered.
+    ScatterGather(Box<ScatterGather>),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -944,4 +946,33 @@ pub struct Foreach {
     pub result_enclosing_element: Option<Spanned<String>>,
     /// `counter-variable=`: the variable holding the element's index (sequential runs only).
     pub counter_variable: Option<Spanned<String>>,
+}
+
+// === scatter-gather ===
+
+/// `<scatter-gather>` (Micro Integrator 4.4): a copy of the message into each `<sequence>`,
+/// the results gathered by `<aggregation>` into the body or a variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScatterGather {
+    /// `parallel-execution=` (default true).
+    pub parallel: bool,
+    /// `target="body|variable"`.
+    pub target: Option<Spanned<String>>,
+    /// `target-variable=` (with `target="variable"`).
+    pub target_variable: Option<Spanned<String>>,
+    /// `result-content-type="JSON|XML"`.
+    pub result_content_type: Option<Spanned<String>>,
+    /// `result-enclosing-element=` (XML results).
+    pub result_enclosing_element: Option<Spanned<String>>,
+    /// `<aggregation expression>`: what is taken from each copy.
+    pub expression: Expr,
+    /// `<aggregation condition>`: a copy is gathered only when this reads `true`.
+    pub condition: Option<Expr>,
+    /// `<aggregation timeout>` (milliseconds), as written.
+    pub timeout: Option<Spanned<String>>,
+    /// `<aggregation min-messages max-messages>`, as written.
+    pub min: Option<Spanned<String>>,
+    pub max: Option<Spanned<String>>,
+    /// The `<sequence>`s, one copy each.
+    pub sequences: Vec<Vec<Mediator>>,
 }

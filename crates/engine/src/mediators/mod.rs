@@ -26,6 +26,7 @@ mod payload_factory;
 mod property;
 mod respond;
 mod rewrite;
+pub(crate) mod scatter_gather;
 mod script;
 mod send;
 mod sequence;
@@ -93,6 +94,7 @@ pub(crate) enum Op {
     Clone(Box<clone::CloneOp>),
     Aggregate(Box<aggregate::AggregateOp>),
     Foreach(Box<foreach::ForeachOp>),
+    ScatterGather(Box<scatter_gather::ScatterGatherOp>),
 }
 
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
@@ -172,6 +174,9 @@ pub(crate) fn node(
         }
         ast::MediatorKind::Foreach(f) => {
             Op::Foreach(Box::new(foreach::compile(c, blocks, f, span)?))
+        }
+        ast::MediatorKind::ScatterGather(s) => {
+            Op::ScatterGather(Box::new(scatter_gather::compile(c, blocks, s)?))
         }
         ast::MediatorKind::Unsupported { name } => {
             // The parser reports E0108; make sure no program contains it even if not.
@@ -261,6 +266,7 @@ pub(crate) async fn run(
         Op::Clone(c) => clone::run(engine, c, ctx),
         Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
         Op::Foreach(f) => foreach::run(engine, f, ctx),
+        Op::ScatterGather(s) => scatter_gather::run(engine, s, ctx),
     }
 }
 
@@ -295,6 +301,8 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Clone(_) => {}
         Op::Aggregate(a) => aggregate::exprs(a, f),
         Op::Foreach(x) => foreach::exprs(x, f),
+        // evaluated on the copies, not on this message
+        Op::ScatterGather(_) => {}
     }
 }
 
@@ -330,6 +338,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
         Op::Foreach(_) => {}
+        Op::ScatterGather(_) => {}
     }
     out
 }
@@ -366,6 +375,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
         Op::Foreach(_) => {}
+        Op::ScatterGather(_) => {}
     }
 }
 

@@ -26,6 +26,7 @@ mod payload_factory;
 mod property;
 mod respond;
 mod rewrite;
+mod scatter_gather;
 mod script;
 mod send;
 mod sequence;
@@ -73,6 +74,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "clone",
     "aggregate",
     "foreach",
+    "scatter-gather",
 ];
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
@@ -99,7 +101,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "router",
     "rule",
     "sampler",
-    "scatter-gather",
     "smooks",
     "spring",
     "store",
@@ -208,6 +209,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "clone" => MediatorKind::Clone(Box::new(self.clone_m(el)?)),
             "aggregate" => MediatorKind::Aggregate(Box::new(self.aggregate(el)?)),
             "foreach" => MediatorKind::Foreach(Box::new(self.foreach(el)?)),
+            "scatter-gather" => MediatorKind::ScatterGather(Box::new(self.scatter_gather(el)?)),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
