@@ -1,7 +1,8 @@
 //! End-to-end tests of `<foreach>` over real HTTP on 127.0.0.1: Micro Integrator's form calling
 //! a real backend per element (in parallel, results in the collection's order; one at a time
 //! with a counter, results in a variable), Synapse's form rewriting each element in place
-//! before the merged message goes to a real backend, and the element limit.
+//! before the merged message goes to a real backend, and the element limit; `<scatter-gather>`
+//! sending a copy to two real backends and answering with what they said.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -264,5 +265,100 @@ async fn more_elements_than_the_limit_fail_before_any_call() {
         .unwrap();
     assert!(r.status().is_server_error(), "{}", r.status());
     assert_eq!(origin.count(), 0);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn scatter_gather_asks_two_backends_and_answers_with_both() {
+    let (quotes, max_in_flight) = prices().await;
+    let stock = MockOrigin::start_async(|r| async move {
+        let item: serde_json::Value = serde_json::from_str(&r.body_str()).unwrap_or_default();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        MockResponse::json(
+            200,
+            &serde_json::json!({ "sku": item["sku"], "in_stock": true }),
+        )
+    })
+    .await;
+    let api = format!(
+        r#"<api {NS} name="Both" context="/both">
+  <resource methods="POST" uri-template="/item">
+    <inSequence>
+      <scatter-gather parallel-execution="true" target="body" result-content-type="JSON">
+        <aggregation expression="${{payload}}" timeout="5000"/>
+        <sequence>
+          <call><endpoint><http method="POST" uri-template="{q}/price"/></endpoint></call>
+        </sequence>
+        <sequence>
+          <call><endpoint><http method="POST" uri-template="{s}/stock"/></endpoint></call>
+        </sequence>
+      </scatter-gather>
+      <respond/>
+    </inSequence>
+  </resource>
+  <resource methods="POST" uri-template="/xml">
+    <inSequence>
+      <scatter-gather parallel-execution="false" target="variable" target-variable="answers"
+                      result-content-type="XML" result-enclosing-element="answers">
+        <aggregation expression="${{xpath('$body/*')}}"/>
+        <sequence>
+          <call><endpoint><http method="POST" uri-template="{q}/price"/></endpoint></call>
+        </sequence>
+        <sequence>
+          <call><endpoint><http method="POST" uri-template="{s}/stock"/></endpoint></call>
+        </sequence>
+      </scatter-gather>
+      <payloadFactory media-type="xml" template-type="default">
+        <format><out xmlns="">${{vars.answers}}</out></format>
+      </payloadFactory>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>"#,
+        q = quotes.url(),
+        s = stock.url()
+    );
+    let gw = start_gateway("", &[("sequences/Both.xml", &api)]).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .post(gw.url("/both/item"))
+        .header("content-type", "application/json")
+        .body(r#"{"sku":"bb"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("application/json")));
+    let v: serde_json::Value = r.json().await.unwrap();
+    // gathered as they came back: the price (200 ms) after the stock (50 ms)
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"sku":"bb","in_stock":true},
+            {"sku":"bb","price":20}
+        ])
+    );
+    assert_eq!(quotes.requests()[0].body_str(), r#"{"sku":"bb"}"#);
+    assert_eq!(stock.requests()[0].body_str(), r#"{"sku":"bb"}"#);
+    assert_eq!(max_in_flight.load(Ordering::SeqCst), 1);
+
+    // one after another, into a variable, as XML
+    let r = c
+        .post(gw.url("/both/xml"))
+        .header("content-type", "application/json")
+        .body(r#"{"sku":"a"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        text,
+        "<out><answers><jsonObject><sku>a</sku><price>10</price></jsonObject>\
+         <jsonObject><sku>a</sku><in_stock>true</in_stock></jsonObject></answers></out>"
+    );
     gw.shutdown().await;
 }
