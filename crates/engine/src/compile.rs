@@ -206,7 +206,7 @@ pub(crate) fn compile(
             }
         }
     }
-    crate::mediators::foreach::check_refs(&mut c, &ir);
+    crate::mediators::check_foreach_refs(&mut c, &ir);
     c.finish_checks();
 
     let mut diags = std::mem::take(&mut c.diags);

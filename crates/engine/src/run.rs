@@ -605,11 +605,11 @@ fn run_inline<'a>(
 /// Integrator's form). A fault in the sequence is the flow's fault.
 async fn run_foreach(
     engine: &Engine,
-    lp: crate::mediators::foreach::Loop,
+    lp: crate::mediators::Loop,
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
-    use crate::mediators::foreach::{Copies, LoopKind};
+    use crate::mediators::{Copies, LoopKind};
     if ctx.st.fork_depth >= MAX_FORK_NESTING {
         return Err(MediationError::internal(
             ErrorKind::Limit,
@@ -718,11 +718,11 @@ async fn run_foreach(
 /// cancelled. A fault in a copy is the flow's fault.
 async fn run_scatter(
     engine: &Engine,
-    sg: crate::mediators::scatter_gather::Scatter,
+    sg: crate::mediators::Scatter,
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
-    use crate::mediators::scatter_gather::{accepts, enough, gather};
+    use crate::mediators::{accepts, enough, gather};
     if ctx.st.fork_depth >= MAX_FORK_NESTING {
         return Err(MediationError::internal(
             ErrorKind::Limit,

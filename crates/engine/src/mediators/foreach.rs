@@ -133,11 +133,10 @@ pub(crate) fn compile(
     let _ = span;
     if f.collection.is_none() {
         // the properties this foreach sets, for the never-set check (W0201)
-        let prefix = f
-            .id
-            .as_ref()
-            .map(|i| format!("{}_", i.value))
-            .unwrap_or_default();
+        let prefix =
+            f.id.as_ref()
+                .map(|i| format!("{}_", i.value))
+                .unwrap_or_default();
         for name in [FOREACH_COUNTER, FOREACH_ORIGINAL_MESSAGE] {
             c.set_names.insert(format!("{prefix}{name}"));
         }
