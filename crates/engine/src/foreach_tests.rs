@@ -334,3 +334,27 @@ fn continue_loop_on_failure_skips_a_failed_json_member_and_keeps_a_failed_xml_el
     );
     assert_eq!(prop(&ctx, "FOREACH_COUNTER"), Some(Value::Integer(3)));
 }
+
+#[test]
+fn synapse_form_over_json_takes_members_of_any_type_and_a_root_array() {
+    for (expr, input) in [
+        (
+            "json-eval($.getQuote)",
+            r#"{"getQuote":["check",{"hello":"world"},true,1]}"#,
+        ),
+        ("json-eval($)", r#"[{"a":1},"two",[3],null]"#),
+    ] {
+        let e = engine(
+            &seq(&format!(
+                r#"<foreach expression="{expr}"><sequence><log level="full"/></sequence></foreach>
+                <respond/>"#
+            )),
+            Arc::new(Echo::default()),
+        );
+        let mut ctx = request("application/json", input);
+        rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+        let out: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+        let want: serde_json::Value = serde_json::from_str(input).unwrap();
+        assert_eq!(out, want, "{expr}");
+    }
+}
