@@ -358,3 +358,28 @@ fn synapse_form_over_json_takes_members_of_any_type_and_a_root_array() {
         assert_eq!(out, want, "{expr}");
     }
 }
+
+#[test]
+fn collection_form_over_an_empty_collection_goes_on_without_a_result() {
+    let e = engine(
+        &seq(
+            r#"<foreach collection="${payload.items}" update-original="false"
+                 target-variable="out" result-content-type="JSON">
+              <sequence><log/></sequence>
+            </foreach>
+            <respond/>"#,
+        ),
+        Arc::new(Echo::default()),
+    );
+    let mut ctx = request("application/json", r#"{"items":[]}"#);
+    let flow = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert_eq!(ctx.st.variables.get("out"), None);
+    // a collection that is not an array faults
+    let mut ctx = request("application/json", r#"{"items":{"a":1}}"#);
+    let err = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap_err();
+    assert!(
+        err.message.contains("did not resolve to a valid array"),
+        "{err:?}"
+    );
+}

@@ -419,6 +419,16 @@ fn array_at(root: &Json, path: &JPath, what: &str) -> Result<Vec<Json>, Mediatio
     }
 }
 
+/// The array a Micro Integrator collection names (its error as Micro Integrator words it).
+fn collection_at(root: &Json, path: &JPath) -> Result<Vec<Json>, MediationError> {
+    match path.read(root) {
+        Ok(Json::Array(a)) => Ok(a.clone()),
+        _ => Err(fault(
+            "Expression of the foreach collection did not resolve to a valid array",
+        )),
+    }
+}
+
 /// Synapse's form: the message's own elements, mediated one after another.
 pub(crate) struct InPlace {
     counter_name: String,
@@ -628,14 +638,14 @@ impl Copies {
             }
             Select::Json(path) => {
                 let root = json_of(&ctx.payload).unwrap_or(Json::Null);
-                array_at(&root, path, "of the collection")?
+                collection_at(&root, path)?
                     .into_iter()
                     .map(Payload::Json)
                     .collect()
             }
             Select::VarJson(name, path) => {
                 let root = var_json(ctx, name).unwrap_or(Json::Null);
-                array_at(&root, path, "of the collection")?
+                collection_at(&root, path)?
                     .into_iter()
                     .map(Payload::Json)
                     .collect()
@@ -675,6 +685,10 @@ impl Copies {
         results: Vec<Option<MessageContext>>,
         ctx: &mut MessageContext,
     ) -> Result<(), MediationError> {
+        // an empty collection: Micro Integrator goes on without aggregating
+        if results.is_empty() {
+            return Ok(());
+        }
         match gather {
             Gather::None => Ok(()),
             Gather::VarJson(var) => {
@@ -749,7 +763,7 @@ fn merged(
     path: &JPath,
     results: &[Option<MessageContext>],
 ) -> Result<Json, MediationError> {
-    let mut arr = array_at(root, path, "of the collection")?;
+    let mut arr = collection_at(root, path)?;
     for (i, slot) in arr.iter_mut().enumerate() {
         if let Some(m) = results.get(i).and_then(Option::as_ref) {
             *slot = json_of(&m.payload).unwrap_or(Json::Null);
