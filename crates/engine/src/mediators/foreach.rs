@@ -20,7 +20,7 @@ use crate::compiler::Compiler;
 use crate::eip::BranchTarget;
 use crate::exec::Step;
 use crate::jpath::{self, JPath};
-use crate::mediators::{block, iterate, Node, Op};
+use crate::mediators::{block, Node, Op};
 use crate::xsel::{self, NodeRef, Part};
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
 use serde_json::Value as Json;
@@ -383,7 +383,7 @@ pub(crate) fn detach_all(
     let mut order: Vec<&(Part, Vec<usize>)> = parts.iter().collect();
     order.sort_by(|a, b| b.1.cmp(&a.1));
     for (p, at) in order {
-        iterate::detach(env, *p, at);
+        xsel::detach(env, *p, at);
     }
     Ok((elements, parent))
 }
@@ -464,7 +464,7 @@ impl InPlace {
         let original = match &ctx.payload {
             Payload::Json(j) => Value::Json(j.clone()),
             other => {
-                let env = iterate::envelope_of(other);
+                let env = xsel::envelope_of(other);
                 Value::Xml(env.to_xml_as(env.version))
             }
         };
@@ -474,7 +474,7 @@ impl InPlace {
         let ct = ctx.content_type.clone();
         let state = match &op.select {
             Select::Xml(path) => {
-                let mut env = iterate::envelope_of(&ctx.payload);
+                let mut env = xsel::envelope_of(&ctx.payload);
                 let (elements, parent) = detach_all(&mut env, path)?;
                 over_limit(elements.len(), limit)?;
                 InPlaceState::Xml {
@@ -540,7 +540,7 @@ impl InPlace {
         ctx.ensure_built()?;
         match &mut self.state {
             InPlaceState::Xml { env, parent, .. } => {
-                let first = iterate::envelope_of(&ctx.payload).body.into_iter().next();
+                let first = xsel::envelope_of(&ctx.payload).body.into_iter().next();
                 if let (Some(e), Some(at)) = (first, parent.as_ref()) {
                     attach(env, at, e)?;
                 }
@@ -617,7 +617,7 @@ impl Copies {
         let ct = ctx.content_type.clone();
         let bodies: Vec<Payload> = match &op.select {
             Select::Xml(path) => {
-                let env = iterate::envelope_of(&ctx.payload);
+                let env = xsel::envelope_of(&ctx.payload);
                 let version = env.version;
                 let mut out = Vec::new();
                 for n in xsel::select(path, &env) {
@@ -708,7 +708,7 @@ impl Copies {
             Gather::VarXml { var, enclosing } => {
                 let mut root = Element::local(enclosing.clone());
                 for m in results.iter().flatten() {
-                    if let Some(e) = iterate::envelope_of(&m.payload).body.into_iter().next() {
+                    if let Some(e) = xsel::envelope_of(&m.payload).body.into_iter().next() {
                         root.push(e);
                     }
                 }
@@ -719,14 +719,14 @@ impl Copies {
             }
             Gather::UpdateOriginal => match select {
                 Select::Xml(path) => {
-                    let mut env = iterate::envelope_of(&ctx.payload);
+                    let mut env = xsel::envelope_of(&ctx.payload);
                     let (old, parent) = detach_all(&mut env, path)?;
                     let Some(at) = parent else { return Ok(()) };
                     for (i, orig) in old.into_iter().enumerate() {
                         let e = results
                             .get(i)
                             .and_then(Option::as_ref)
-                            .and_then(|m| iterate::envelope_of(&m.payload).body.into_iter().next())
+                            .and_then(|m| xsel::envelope_of(&m.payload).body.into_iter().next())
                             .unwrap_or(orig);
                         attach(&mut env, &at, e)?;
                     }
