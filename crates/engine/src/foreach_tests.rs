@@ -383,3 +383,59 @@ fn collection_form_over_an_empty_collection_goes_on_without_a_result() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_dropped_copy_gives_no_result_and_respond_in_place_answers_with_the_element() {
+    let body_of = |gather: &str, input: &str| {
+        let e = engine(
+            &seq(&format!(
+                r#"<foreach collection="${{payload.items}}" parallel-execution="false" {gather}>
+                  <sequence>
+                    <filter source="json-eval($.n)" regex="2"><then><drop/></then></filter>
+                    <payloadFactory media-type="json"><format>{{"done":$1}}</format>
+                      <args><arg evaluator="json" expression="$.n"/></args></payloadFactory>
+                  </sequence>
+                </foreach>
+                <respond/>"#
+            )),
+            Arc::new(Echo::default()),
+        );
+        let mut ctx = request("application/json", input);
+        rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+        ctx
+    };
+    let input = r#"{"items":[{"n":1},{"n":2},{"n":3}]}"#;
+    let mut ctx = body_of("", input);
+    let out: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+    assert_eq!(
+        out,
+        serde_json::json!({"items":[{"done":1},{"n":2},{"done":3}]})
+    );
+    let ctx = body_of(
+        r#"update-original="false" target-variable="out" result-content-type="JSON""#,
+        input,
+    );
+    assert_eq!(
+        ctx.st.variables.get("out"),
+        Some(&Value::Json(
+            serde_json::json!([{"done":1},null,{"done":3}])
+        ))
+    );
+
+    // Synapse's form: <respond/> answers with the element being mediated
+    let e = engine(
+        &seq(r#"<foreach expression="//item">
+              <sequence><filter xpath="//item = 'b'"><then><respond/></then></filter></sequence>
+            </foreach>
+            <property name="AFTER" value="yes"/>"#),
+        Arc::new(Echo::default()),
+    );
+    let mut ctx = request(
+        "application/xml",
+        "<order><item>a</item><item>b</item><item>c</item></order>",
+    );
+    let flow = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert_eq!(body(&mut ctx), "<item>b</item>");
+    assert_eq!(prop(&ctx, "AFTER"), None);
+}
