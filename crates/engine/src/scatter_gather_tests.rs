@@ -149,3 +149,27 @@ fn a_fault_in_a_copy_is_the_flows_fault() {
     let mut ctx = request("application/json", r#"{"q":1}"#);
     assert!(rt().block_on(e.mediate("in", None, &mut ctx)).is_err());
 }
+
+#[test]
+fn the_flow_goes_on_with_the_last_gathered_copy_and_a_dropped_copy_is_left_out() {
+    let e = engine(
+        &seq(
+            r#"<scatter-gather parallel-execution="false" target="body" result-content-type="JSON">
+              <aggregation expression="${payload.n}"/>
+              <sequence><property name="WHO" value="first"/><payloadFactory media-type="json"><format>{"n":1}</format><args/></payloadFactory></sequence>
+              <sequence><property name="WHO" value="second"/><drop/></sequence>
+              <sequence><property name="WHO" value="third"/><payloadFactory media-type="json"><format>{"n":3}</format><args/></payloadFactory></sequence>
+            </scatter-gather>
+            <respond/>"#,
+        ),
+        echo(0),
+    );
+    let mut ctx = request("application/json", "{}");
+    rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+    assert_eq!(out, serde_json::json!([1, 3]));
+    assert_eq!(
+        ctx.properties.default.get("WHO"),
+        Some(&Value::String("third".into()))
+    );
+}
