@@ -53,6 +53,9 @@ pub struct AuthServerConfig {
     pub revocation_sync: Option<f64>,
     /// Seconds a DPoP proof is accepted before or after its `iat` (default 60).
     pub dpop_window: Option<u32>,
+    /// JWT access tokens kept validated at once, so a token presented again skips the
+    /// signature check (default 10000; 0 = no cache).
+    pub jwt_cache_entries: Option<usize>,
     /// Allow the implicit and password grants for clients that list them (default false).
     #[serde(default)]
     pub legacy_grants: bool,

@@ -368,6 +368,84 @@ impl RevokedGrants {
     }
 }
 
+/// Default bound of the [`ValidatedCache`], in entries.
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+
+/// Tokens whose signature and request-independent claims (`typ`, `iss`, `exp`, `nbf`, `iat`)
+/// were verified, keyed by the SHA-256 of the token (the token itself is never kept), so a
+/// token presented again skips the signature check.
+///
+/// An entry is used only while the token is accepted (until `exp` plus [`LEEWAY`]) and while
+/// the key that signed it (by `kid`) is still in the keyring; what depends on the request (the
+/// audience, the resource's scopes) and revocation are checked by the caller on every hit.
+/// Bounded: when full, expired entries are dropped, then arbitrary ones.
+#[derive(Debug)]
+pub struct ValidatedCache {
+    map: RwLock<HashMap<[u8; 32], Arc<CachedToken>>>,
+    max: usize,
+}
+
+/// A validated token: what it says, and the key that signed it.
+#[derive(Debug)]
+pub struct CachedToken {
+    pub kid: String,
+    pub verified: Verified,
+}
+
+impl ValidatedCache {
+    /// A cache of at most `max` tokens (`0`: nothing is cached).
+    pub fn new(max: usize) -> ValidatedCache {
+        ValidatedCache {
+            map: RwLock::new(HashMap::new()),
+            max,
+        }
+    }
+
+    /// The cache key of a token.
+    pub fn key(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The entry of `key` if the token is still accepted at `now`.
+    pub fn get(&self, key: &[u8; 32], now: i64) -> Option<Arc<CachedToken>> {
+        if self.max == 0 {
+            return None;
+        }
+        let hit = self.map.read().ok()?.get(key).cloned()?;
+        (hit.verified.exp + LEEWAY > now).then_some(hit)
+    }
+
+    /// Remember a validated token.
+    pub fn insert(&self, key: [u8; 32], entry: CachedToken, now: i64) {
+        if self.max == 0 {
+            return;
+        }
+        let Ok(mut m) = self.map.write() else { return };
+        if m.len() >= self.max && !m.contains_key(&key) {
+            m.retain(|_, e| e.verified.exp + LEEWAY > now);
+            while m.len() >= self.max {
+                let Some(k) = m.keys().next().copied() else { break };
+                m.remove(&k);
+            }
+        }
+        m.insert(key, Arc::new(entry));
+    }
+
+    /// Forget a token (its key is gone, it was found revoked).
+    pub fn remove(&self, key: &[u8; 32]) {
+        if let Ok(mut m) = self.map.write() {
+            m.remove(key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().map(|m| m.len()).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What a validated access token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
@@ -379,6 +457,15 @@ pub struct Verified {
     pub exp: i64,
     /// `cnf.jkt`: the DPoP key thumbprint the token is bound to.
     pub jkt: Option<String>,
+    /// `aud`, as a list.
+    pub aud: Vec<String>,
+}
+
+impl Verified {
+    /// Whether the token's `aud` contains one of `audiences`.
+    pub fn has_audience(&self, audiences: &[String]) -> bool {
+        self.aud.iter().any(|a| audiences.iter().any(|e| e == a))
+    }
 }
 
 /// The unverified header and `iss` of a compact JWS, to pick the key set; `Err` when it is not
@@ -519,6 +606,7 @@ pub fn verify(
             .and_then(|x| x.get("jkt"))
             .and_then(Value::as_str)
             .map(str::to_string),
+        aud: auds.into_iter().map(str::to_string).collect(),
     })
 }
 

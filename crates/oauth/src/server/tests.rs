@@ -1077,3 +1077,145 @@ async fn jwt_resource_indicators_and_lifetimes() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::UnauthorizedClient);
 }
+
+#[tokio::test]
+async fn validated_jwts_are_cached_but_audience_revocation_expiry_and_keys_still_apply() {
+    let fx = fixture_with(Settings {
+        jwt_cache_entries: 2,
+        ..jwt_settings("https://as.test")
+    })
+    .await;
+    fx.server.load_keys().await.unwrap();
+    let aud = vec!["https://as.test".to_string()];
+    let api = vec!["https://as.test/travels/1.0".to_string()];
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    let v = fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fx.server.jwt_cache().len(), 1);
+    // a hit answers without a key id: the signature is not checked again
+    assert_eq!(fx.server.cached_jwt(tok, &aud), Some(Some(v.clone())));
+    assert_eq!(
+        fx.server.validate_jwt(tok, None, &aud).await.unwrap(),
+        Some(v.clone())
+    );
+    // the audience is checked per request
+    assert_eq!(fx.server.cached_jwt(tok, &api), Some(None));
+    // another signature over the same claims is another token: not a hit, and refused
+    let (body, sig) = tok.rsplit_once('.').unwrap();
+    let forged = format!("{body}.{}", sig.chars().rev().collect::<String>());
+    assert_eq!(fx.server.cached_jwt(&forged, &aud), None);
+    assert!(fx
+        .server
+        .validate_jwt(&forged, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+
+    // bounded: a third token pushes one out
+    for _ in 0..2 {
+        let t = jwt_cc(&fx, &[]).await.unwrap();
+        let tk = t.access_token.expose();
+        let (hk, _) = jwt::peek(tk).unwrap();
+        assert!(fx
+            .server
+            .validate_jwt(tk, hk.kid.as_deref(), &aud)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(fx.server.jwt_cache().len() <= 2);
+    }
+    // revoked after it was cached: refused at once
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(matches!(fx.server.cached_jwt(tok, &aud), Some(Some(_))));
+    let app = fx.server.store().client("app").await.unwrap().unwrap();
+    fx.server.revoke(&app, tok).await.unwrap();
+    assert_eq!(fx.server.cached_jwt(tok, &aud), Some(None));
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+
+    // the signing key is gone from the keyring: the entry is not used (nor the token accepted)
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    let keys = fx.server.store().signing_keys().await.unwrap();
+    fx.server.keyring.replace(&[], fx.server.now());
+    assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+    fx.server.keyring.replace(&keys, fx.server.now());
+
+    // expired (beyond the leeway): the entry is not used, the token refused
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    let v = fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .unwrap();
+    fx.clock.advance(v.exp + jwt::LEEWAY - fx.server.now() - 1);
+    assert!(matches!(fx.server.cached_jwt(tok, &aud), Some(Some(_))));
+    fx.clock.advance(1);
+    assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn jwt_cache_can_be_turned_off() {
+    let fx = fixture_with(Settings {
+        jwt_cache_entries: 0,
+        ..jwt_settings("https://as.test")
+    })
+    .await;
+    let aud = vec!["https://as.test".to_string()];
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    for _ in 0..2 {
+        assert!(fx
+            .server
+            .validate_jwt(tok, h.kid.as_deref(), &aud)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    }
+    assert!(fx.server.jwt_cache().is_empty());
+    // and without the cache a key id is needed
+    assert!(fx.server.validate_jwt(tok, None, &aud).await.unwrap().is_none());
+}
