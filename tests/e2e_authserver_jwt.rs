@@ -769,3 +769,84 @@ async fn a_dpop_proof_used_at_one_gateway_is_a_replay_at_another_sharing_redis()
     b.shutdown().await;
     a.shutdown().await;
 }
+
+async fn metric(gw: &TestGateway, line: &str) -> bool {
+    let m = http()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.lines().any(|l| l == line)
+}
+
+#[tokio::test]
+async fn validated_tokens_are_cached_while_scope_audience_and_revocation_apply_per_request() {
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let gw = start_gateway(
+        &issuer_config(&origin.url(), "jwt_cache_entries = 2"),
+        &[],
+    )
+    .await;
+    let at = cc_token(&gw, "view").await;
+    // verified once, then taken from the cache
+    for _ in 0..3 {
+        assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+    }
+    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="miss"} 1"#).await);
+    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="hit"} 2"#).await);
+    // the resource's scopes are checked per request
+    let (s, www) = call(&gw, "POST", "/travels/1.0/bookings", &at).await;
+    assert_eq!(s, 403, "{www}");
+    assert_eq!(call(&gw, "GET", "/other/1.0/x", &at).await.0, 200);
+    // the audience too: a token for TimeTravels' resource, cached there, is refused at Other
+    let (s, v) = token(
+        &gw,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "view"),
+            ("resource", &format!("{ISSUER}/travels/1.0")),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let narrow = v["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &narrow).await.0,
+        200
+    );
+    assert_eq!(call(&gw, "GET", "/other/1.0/x", &narrow).await.0, 401);
+    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="miss"} 2"#).await);
+    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="hit"} 5"#).await);
+    // a forged signature over the same claims is another token: verified, refused
+    let (body, sig) = at.rsplit_once('.').unwrap();
+    let forged = format!("{body}.{}", sig.chars().rev().collect::<String>());
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &forged).await.0, 401);
+    // revoked while cached: refused at the next request
+    let r = http()
+        .post(gw.url("/oauth2/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    // the bound holds with more tokens than entries: each is still answered right
+    let more: Vec<String> = view_tokens(&gw, 3).await;
+    for t in more.iter().chain(more.iter()) {
+        assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", t).await.0, 200);
+    }
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    gw.shutdown().await;
+}
+
+async fn view_tokens(gw: &TestGateway, n: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(cc_token(gw, "view").await);
+    }
+    v
+}

@@ -369,14 +369,20 @@ impl Enforcer {
             .as_ref()
             .and_then(|s| s.cached_jwt(token, &own_audiences(s)));
         let verified = match (cached, &self.server) {
-            (Some(answer), _) => answer,
+            (Some(answer), _) => {
+                self.metrics.jwt_cache_hit.inc();
+                answer
+            }
             (None, server) => {
                 let (header, iss) = jwt::peek(token).map_err(|_| invalid())?;
                 match server {
-                    Some(server) if server.issuer() == iss => server
-                        .validate_jwt(token, header.kid.as_deref(), &own_audiences(server))
-                        .await
-                        .map_err(|e| store_unavailable(&e))?,
+                    Some(server) if server.issuer() == iss => {
+                        self.metrics.jwt_cache_miss.inc();
+                        server
+                            .validate_jwt(token, header.kid.as_deref(), &own_audiences(server))
+                            .await
+                            .map_err(|e| store_unavailable(&e))?
+                    }
                     _ => self.trusted_jwt(token, &header, &iss, context).await,
                 }
             }
