@@ -43,7 +43,7 @@ pub struct AuthServerConfig {
     pub approval_footer: Option<String>,
     /// `opaque` (default) or `jwt` (RFC 9068, validated with the published keys).
     pub access_token_format: Option<String>,
-    /// Algorithm of the generated signing keys: `ES256` (default).
+    /// Algorithm of the generated signing keys: `ES256` (default), `RS256`, `PS256`, `EdDSA`.
     pub signing_algorithm: Option<String>,
     /// Days a signing key signs before a new one replaces it (default 30).
     pub key_rotation_days: Option<f64>,
@@ -190,7 +190,10 @@ pub(crate) fn validate(
         if synaptic_oauth::server::jwt::SigningAlg::parse(a).is_none() {
             err(
                 &at("signing_algorithm"),
-                format!("unsupported signing_algorithm {a:?} (expected \"ES256\")"),
+                format!(
+                    "unsupported signing_algorithm {a:?} (expected {})",
+                    synaptic_oauth::server::jwt::SigningAlg::NAMES
+                ),
             );
         }
     }

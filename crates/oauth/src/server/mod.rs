@@ -221,10 +221,15 @@ impl AuthServer {
         if let Some(k) = self.keyring.signing(alg, now) {
             return Ok(k);
         }
-        let k = jwt::generate(alg, now, self.settings.key_rotation_secs).map_err(|e| {
-            tracing::error!(error = %e, "cannot generate a signing key");
-            OAuthError::server_error()
-        })?;
+        // RSA key generation takes a while (tens to hundreds of milliseconds): off the runtime
+        let rotation = self.settings.key_rotation_secs;
+        let k = tokio::task::spawn_blocking(move || jwt::generate(alg, now, rotation))
+            .await
+            .unwrap_or(Err(jwt::JwtError("key generation stopped")))
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot generate a signing key");
+                OAuthError::server_error()
+            })?;
         self.store.put_signing_key(&k).await?;
         tracing::info!(kid = %k.kid, alg = %k.alg, "new signing key for JWT access tokens");
         self.keyring.replace(&self.store.signing_keys().await?, now);

@@ -1219,3 +1219,60 @@ async fn jwt_cache_can_be_turned_off() {
     // and without the cache a key id is needed
     assert!(fx.server.validate_jwt(tok, None, &aud).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn rsa_signing_keys_and_a_switch_of_algorithm_on_the_same_store() {
+    let fx = fixture_with(jwt_settings("https://as.test")).await;
+    fx.server.load_keys().await.unwrap();
+    let aud = vec!["https://as.test".to_string()];
+    let es = jwt_cc(&fx, &[]).await.unwrap();
+    // the same store, now configured for RS256: a new RSA key signs, the P-256 key stays
+    // published (and accepted) while its tokens live
+    let rs_server = Arc::new(AuthServer::new(
+        fx.server.store().clone(),
+        fx.clock.clone(),
+        Settings {
+            signing_alg: jwt::SigningAlg::Rs256,
+            ..jwt_settings("https://as.test")
+        },
+    ));
+    rs_server.load_keys().await.unwrap();
+    let app = fx.server.store().client("app").await.unwrap().unwrap();
+    let t = rs_server
+        .token(
+            &p(&[("grant_type", "client_credentials"), ("scope", "view")]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
+        .await
+        .unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert_eq!(h.alg, jsonwebtoken::Algorithm::RS256);
+    let v = rs_server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.scopes, vec!["view"]);
+    let keys = rs_server.jwks();
+    let keys = keys["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let rsa = keys.iter().find(|k| k["kty"] == "RSA").unwrap();
+    assert_eq!(rsa["alg"], "RS256");
+    assert_eq!(rsa["kid"].as_str(), h.kid.as_deref());
+    assert!(rsa.get("d").is_none());
+    // the ES256 token is still accepted there
+    let (he, _) = jwt::peek(es.access_token.expose()).unwrap();
+    assert!(rs_server
+        .validate_jwt(es.access_token.expose(), he.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    // the RSA token is revoked like any other
+    rs_server.revoke(&app, tok).await.unwrap();
+    assert!(rs_server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+}
