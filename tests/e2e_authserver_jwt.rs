@@ -850,3 +850,93 @@ async fn view_tokens(gw: &TestGateway, n: usize) -> Vec<String> {
     }
     v
 }
+
+#[tokio::test]
+async fn rsa_and_eddsa_signing_keys_are_published_and_verified_by_authlib() {
+    peers::ensure_installed();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    for (alg, kty) in [("RS256", "RSA"), ("PS256", "RSA"), ("EdDSA", "OKP")] {
+        let gw = start_gateway(
+            &issuer_config(&origin.url(), &format!("signing_algorithm = \"{alg}\"")),
+            &[],
+        )
+        .await;
+        let jwks: Value = http()
+            .get(gw.url("/oauth2/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1, "{jwks}");
+        let k = &keys[0];
+        assert_eq!(k["kty"], kty, "{jwks}");
+        assert_eq!(k["alg"], alg, "{jwks}");
+        assert_eq!(k["use"], "sig");
+        if kty == "RSA" {
+            assert_eq!(k["e"], "AQAB");
+            let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(k["n"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(n.len(), 256, "a 2048-bit modulus");
+        } else {
+            assert_eq!(k["crv"], "Ed25519");
+        }
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(k.get(private).is_none(), "{alg} publishes {private}");
+        }
+        let at = cc_token(&gw, "view").await;
+        let (h, _) = parts(&at);
+        assert_eq!(h["alg"], alg);
+        assert_eq!(h["kid"], k["kid"]);
+        // an independent implementation verifies it with the published key set
+        let v = authlib_verify(&gw.url("/oauth2/jwks"), &at).await;
+        assert_eq!(v["verified"], true, "{alg}: {v}");
+        assert_eq!(v["header"]["alg"], alg);
+        assert_eq!(v["claims"]["scope"], "view");
+        // and so does the gateway; a forged payload is refused
+        assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+        let p: Vec<&str> = at.split('.').collect();
+        let forged_claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(json!({"iss": ISSUER, "aud": ISSUER, "sub": "svc", "client_id": "svc",
+                           "scope": "view book", "exp": 4_000_000_000i64, "jti": "x.y"})
+                .to_string());
+        let forged = format!("{}.{forged_claims}.{}", p[0], p[2]);
+        assert_eq!(
+            call(&gw, "POST", "/travels/1.0/bookings", &forged).await.0,
+            401,
+            "{alg}"
+        );
+        if alg == "RS256" {
+            // another gateway trusting this one through its key set accepts the RSA token
+            let b = start_gateway(
+                &format!(
+                    r#"
+[auth_server]
+enabled = false
+
+[[auth_server.trusted_issuer]]
+issuer = "{ISSUER}"
+jwks_uri = "{jwks}"
+
+[[api]]
+name = "TimeTravels"
+context = "/travels/1.0"
+endpoint = "{backend}"
+security = "oauth2"
+"#,
+                    jwks = gw.url("/oauth2/jwks"),
+                    backend = origin.url(),
+                ),
+                &[],
+            )
+            .await;
+            assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+            assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &forged).await.0, 401);
+            b.shutdown().await;
+        }
+        gw.shutdown().await;
+    }
+}
