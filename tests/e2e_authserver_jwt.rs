@@ -785,18 +785,26 @@ async fn metric(gw: &TestGateway, line: &str) -> bool {
 #[tokio::test]
 async fn validated_tokens_are_cached_while_scope_audience_and_revocation_apply_per_request() {
     let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
-    let gw = start_gateway(
-        &issuer_config(&origin.url(), "jwt_cache_entries = 2"),
-        &[],
-    )
-    .await;
+    let gw = start_gateway(&issuer_config(&origin.url(), "jwt_cache_entries = 2"), &[]).await;
     let at = cc_token(&gw, "view").await;
     // verified once, then taken from the cache
     for _ in 0..3 {
         assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
     }
-    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="miss"} 1"#).await);
-    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="hit"} 2"#).await);
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="miss"} 1"#
+        )
+        .await
+    );
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="hit"} 2"#
+        )
+        .await
+    );
     // the resource's scopes are checked per request
     let (s, www) = call(&gw, "POST", "/travels/1.0/bookings", &at).await;
     assert_eq!(s, 403, "{www}");
@@ -818,12 +826,27 @@ async fn validated_tokens_are_cached_while_scope_audience_and_revocation_apply_p
         200
     );
     assert_eq!(call(&gw, "GET", "/other/1.0/x", &narrow).await.0, 401);
-    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="miss"} 2"#).await);
-    assert!(metric(&gw, r#"synaptic_authserver_jwt_cache_total{result="hit"} 5"#).await);
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="miss"} 2"#
+        )
+        .await
+    );
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="hit"} 5"#
+        )
+        .await
+    );
     // a forged signature over the same claims is another token: verified, refused
     let (body, sig) = at.rsplit_once('.').unwrap();
     let forged = format!("{body}.{}", sig.chars().rev().collect::<String>());
-    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &forged).await.0, 401);
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &forged).await.0,
+        401
+    );
     // revoked while cached: refused at the next request
     let r = http()
         .post(gw.url("/oauth2/revoke"))
@@ -899,10 +922,11 @@ async fn rsa_and_eddsa_signing_keys_are_published_and_verified_by_authlib() {
         // and so does the gateway; a forged payload is refused
         assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
         let p: Vec<&str> = at.split('.').collect();
-        let forged_claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(json!({"iss": ISSUER, "aud": ISSUER, "sub": "svc", "client_id": "svc",
+        let forged_claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            json!({"iss": ISSUER, "aud": ISSUER, "sub": "svc", "client_id": "svc",
                            "scope": "view book", "exp": 4_000_000_000i64, "jti": "x.y"})
-                .to_string());
+            .to_string(),
+        );
         let forged = format!("{}.{forged_claims}.{}", p[0], p[2]);
         assert_eq!(
             call(&gw, "POST", "/travels/1.0/bookings", &forged).await.0,
@@ -934,7 +958,10 @@ security = "oauth2"
             )
             .await;
             assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &at).await.0, 200);
-            assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &forged).await.0, 401);
+            assert_eq!(
+                call(&b, "GET", "/travels/1.0/bookings", &forged).await.0,
+                401
+            );
             b.shutdown().await;
         }
         gw.shutdown().await;

@@ -7,6 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
+use std::sync::Arc;
 use synaptic_oauth::client::{DpopAlgorithm, DpopKey, Secret};
 use synaptic_oauth::server::dpop::{self, ProofExpect, ReplayCache};
 use synaptic_oauth::server::jwt::{self, Expect, LoadedKey, SigningAlg};
@@ -14,7 +15,6 @@ use synaptic_oauth::server::{
     secret, AuthServer, Client, ClientCredentials, GrantType, ManualClock, MemoryStore, Settings,
     Store,
 };
-use std::sync::Arc;
 
 const NOW: i64 = 1_800_000_000;
 const ISSUER: &str = "https://gw.example";

@@ -137,7 +137,7 @@ fn code_from(s: &str) -> Option<CodeRecord> {
 fn family_json(f: &Family) -> String {
     json!({
         "id": f.id, "client_id": f.client_id, "username": f.username, "scopes": f.scopes,
-        "created_at": f.created_at,
+        "created_at": f.created_at, "jkt": f.jkt,
     })
     .to_string()
 }
@@ -151,6 +151,7 @@ fn family_from(s: &str, revoked: bool) -> Option<Family> {
         scopes: strs(&v["scopes"]),
         created_at: v["created_at"].as_i64().unwrap_or(0),
         revoked,
+        jkt: v["jkt"].as_str().map(str::to_string),
     })
 }
 

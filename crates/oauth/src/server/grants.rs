@@ -354,6 +354,8 @@ impl AuthServer {
             scopes: rec.scopes.clone(),
             created_at: now,
             revoked: false,
+            // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key
+            jkt: jkt.filter(|_| client.is_public()).map(str::to_string),
         };
         self.store.insert_family(&family).await?;
         let aud = self.resource_audience(p)?;
@@ -383,6 +385,22 @@ impl AuthServer {
             .family(&pre.family_id)
             .await?
             .ok_or_else(invalid)?;
+        if let Some(bound) = &family.jkt {
+            // RFC 9449 §5: only the key the grant is bound to may refresh it
+            match jkt {
+                None => {
+                    return Err(OAuthError::invalid_grant(
+                        "the refresh token is DPoP-bound: a DPoP proof with its key is required",
+                    ))
+                }
+                Some(k) if !secret::ct_eq(k.as_bytes(), bound.as_bytes()) => {
+                    return Err(OAuthError::invalid_grant(
+                        "the DPoP proof is not signed by the key the refresh token is bound to",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         let scopes = self.requested_scopes(p.get("scope"), &family.scopes)?;
         let aud = self.resource_audience(p)?;
         let rec = match self.store.consume_refresh(&hash).await? {
@@ -465,6 +483,7 @@ impl AuthServer {
             scopes: scopes.to_vec(),
             created_at: self.now(),
             revoked: false,
+            jkt: None,
         };
         self.store.insert_family(&family).await?;
         Ok(family)

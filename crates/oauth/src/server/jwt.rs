@@ -159,7 +159,12 @@ impl LoadedKey {
                 let decoding = DecodingKey::from_ec_components(&x, &y)
                     .map_err(|_| JwtError("cannot build the P-256 verification key"))?;
                 let jwk = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
-                (Algorithm::ES256, jwk, decoding, EncodingKey::from_ec_der(&der))
+                (
+                    Algorithm::ES256,
+                    jwk,
+                    decoding,
+                    EncodingKey::from_ec_der(&der),
+                )
             }
             "RS256" | "PS256" => {
                 use rsa::pkcs1::EncodeRsaPrivateKey as _;
@@ -183,7 +188,12 @@ impl LoadedKey {
                     Algorithm::RS256
                 };
                 let jwk = json!({"kty": "RSA", "n": n, "e": e});
-                (alg, jwk, decoding, EncodingKey::from_rsa_der(pkcs1.as_bytes()))
+                (
+                    alg,
+                    jwk,
+                    decoding,
+                    EncodingKey::from_rsa_der(pkcs1.as_bytes()),
+                )
             }
             "EdDSA" => {
                 use ring::signature::KeyPair as _;
@@ -193,7 +203,12 @@ impl LoadedKey {
                 let decoding = DecodingKey::from_ed_components(&x)
                     .map_err(|_| JwtError("cannot build the Ed25519 verification key"))?;
                 let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": x});
-                (Algorithm::EdDSA, jwk, decoding, EncodingKey::from_ed_der(&der))
+                (
+                    Algorithm::EdDSA,
+                    jwk,
+                    decoding,
+                    EncodingKey::from_ed_der(&der),
+                )
             }
             _ => return Err(JwtError("unsupported signing algorithm of a stored key")),
         };
@@ -496,7 +511,9 @@ impl ValidatedCache {
         if m.len() >= self.max && !m.contains_key(&key) {
             m.retain(|_, e| e.verified.exp + LEEWAY > now);
             while m.len() >= self.max {
-                let Some(k) = m.keys().next().copied() else { break };
+                let Some(k) = m.keys().next().copied() else {
+                    break;
+                };
                 m.remove(&k);
             }
         }
@@ -756,10 +773,20 @@ mod tests {
             at_jwt_typ: true,
         };
         for (alg, jwk_alg, kty, members) in [
-            (SigningAlg::Es256, Algorithm::ES256, "EC", &["crv", "x", "y"][..]),
+            (
+                SigningAlg::Es256,
+                Algorithm::ES256,
+                "EC",
+                &["crv", "x", "y"][..],
+            ),
             (SigningAlg::Rs256, Algorithm::RS256, "RSA", &["n", "e"][..]),
             (SigningAlg::Ps256, Algorithm::PS256, "RSA", &["n", "e"][..]),
-            (SigningAlg::EdDsa, Algorithm::EdDSA, "OKP", &["crv", "x"][..]),
+            (
+                SigningAlg::EdDsa,
+                Algorithm::EdDSA,
+                "OKP",
+                &["crv", "x"][..],
+            ),
         ] {
             let name = alg.as_str();
             assert_eq!(SigningAlg::parse(name), Some(alg));
@@ -773,7 +800,10 @@ mod tests {
             assert_eq!(k.jwk["alg"], name);
             assert_eq!(k.jwk["use"], "sig");
             for m in members {
-                assert!(k.jwk[*m].as_str().is_some_and(|v| !v.is_empty()), "{name} {m}");
+                assert!(
+                    k.jwk[*m].as_str().is_some_and(|v| !v.is_empty()),
+                    "{name} {m}"
+                );
             }
             // the public JWK only
             for m in ["d", "p", "q", "dp", "dq", "qi"] {
@@ -793,7 +823,10 @@ mod tests {
             // tampered claims, or the algorithm of another key, are refused
             let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
             parts[1] = B64.encode(claims("http://as", 9999).to_string());
-            assert!(verify(&parts.join("."), &k.decoding, k.alg, &e).is_err(), "{name}");
+            assert!(
+                verify(&parts.join("."), &k.decoding, k.alg, &e).is_err(),
+                "{name}"
+            );
             let other = Algorithm::ES384;
             assert_eq!(
                 verify(&t, &k.decoding, other, &e),

@@ -1217,7 +1217,12 @@ async fn jwt_cache_can_be_turned_off() {
     }
     assert!(fx.server.jwt_cache().is_empty());
     // and without the cache a key id is needed
-    assert!(fx.server.validate_jwt(tok, None, &aud).await.unwrap().is_none());
+    assert!(fx
+        .server
+        .validate_jwt(tok, None, &aud)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -1275,4 +1280,109 @@ async fn rsa_signing_keys_and_a_switch_of_algorithm_on_the_same_store() {
         .await
         .unwrap()
         .is_none());
+}
+
+const TOKEN_URL: &str = "https://as.test/oauth2/token";
+
+/// A token request of `client_id` (public) with a DPoP proof of `key`, if any.
+async fn dpop_token(
+    fx: &Fx,
+    form: &[(&str, &str)],
+    key: Option<&crate::client::DpopKey>,
+) -> Result<TokenResponse, OAuthError> {
+    let urls = vec![TOKEN_URL.to_string()];
+    let proof = key.map(|k| {
+        k.proof("POST", TOKEN_URL, fx.server.now(), None, None)
+            .unwrap()
+    });
+    let dpop = proof.as_ref().map(|pr| DpopRequest {
+        proof: pr.expose(),
+        urls: &urls,
+    });
+    fx.server.token_with_dpop(&p(form), None, dpop).await
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_tokens_are_bound_to_its_dpop_key() {
+    use crate::client::{DpopAlgorithm, DpopKey};
+    let fx = fixture_with(jwt_settings("https://as.test")).await;
+    let key = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let other = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let code = code_for(&fx, "spa", Some(CHALLENGE), "view").await;
+    let t = dpop_token(
+        &fx,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:8080/cb"),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(&key),
+    )
+    .await
+    .unwrap();
+    assert!(t.dpop);
+    let rt = t.refresh_token.unwrap();
+    let refresh = |rt: &str| {
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", "spa"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a, b.to_string()))
+        .collect::<Vec<_>>()
+    };
+    let form = refresh(rt.expose());
+    let form: Vec<(&str, &str)> = form.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    // without a proof, or with another key: refused, and the refresh token is not burnt
+    let e = dpop_token(&fx, &form, None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(e.description.contains("DPoP"), "{}", e.description);
+    let e = dpop_token(&fx, &form, Some(&other)).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    // with the key: a new bound access token and a refresh token still bound
+    let t2 = dpop_token(&fx, &form, Some(&key)).await.unwrap();
+    assert!(t2.dpop);
+    let (_, c) = jwt::peek(t2.access_token.expose()).unwrap();
+    assert_eq!(c, "https://as.test");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            t2.access_token.expose().split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
+    let rt2 = t2.refresh_token.unwrap();
+    let form2 = refresh(rt2.expose());
+    let form2: Vec<(&str, &str)> = form2.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    assert_eq!(
+        dpop_token(&fx, &form2, None).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
+    assert!(dpop_token(&fx, &form2, Some(&key)).await.is_ok());
+
+    // a public client that did not use DPoP keeps unbound refresh tokens
+    let code = code_for(&fx, "spa", Some(CHALLENGE), "view").await;
+    let t = dpop_token(
+        &fx,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:8080/cb"),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!t.dpop);
+    let rt = t.refresh_token.unwrap();
+    let form = refresh(rt.expose());
+    let form: Vec<(&str, &str)> = form.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    assert!(dpop_token(&fx, &form, None).await.is_ok());
 }
