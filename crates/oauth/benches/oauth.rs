@@ -79,6 +79,7 @@ fn dpop_proofs(c: &mut Criterion) {
                 jkt: "thumbprint".into(),
                 jti: n.to_string(),
                 iat: NOW,
+                nonce: None,
             };
             // entries expire at once, so the cache stays small and the figure is per check
             cache.check(black_box(&p), NOW, NOW)

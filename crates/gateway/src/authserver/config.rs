@@ -56,6 +56,10 @@ pub struct AuthServerConfig {
     /// JWT access tokens kept validated at once, so a token presented again skips the
     /// signature check (default 10000; 0 = no cache).
     pub jwt_cache_entries: Option<usize>,
+    /// Require DPoP proofs to carry a nonce the server provides (`DPoP-Nonce`), at the token
+    /// endpoint and at secured APIs (default false).
+    #[serde(default)]
+    pub dpop_nonce: bool,
     /// Allow the implicit and password grants for clients that list them (default false).
     #[serde(default)]
     pub legacy_grants: bool,

@@ -329,6 +329,21 @@ impl Enforcer {
         if p.jkt != jkt {
             return Err(bad("the DPoP proof is not signed by the token's key"));
         }
+        if let Some(server) = &self.server {
+            if !server.dpop_nonce_ok(p.nonce.as_deref()) {
+                let mut r = dpop_error(
+                    "use_dpop_nonce",
+                    "the DPoP proof must carry the nonce in the DPoP-Nonce header",
+                );
+                if let Some(v) = server
+                    .dpop_nonce()
+                    .and_then(|n| HeaderValue::from_str(&n).ok())
+                {
+                    r.headers_mut().insert("dpop-nonce", v);
+                }
+                return Err(r);
+            }
+        }
         let fresh = match &self.shared_replay {
             None => self.dpop_replay.check(&p, p.iat + self.dpop_window, now),
             Some(r) => {

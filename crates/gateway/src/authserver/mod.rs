@@ -340,6 +340,7 @@ fn settings(config: &Config, ac: &AuthServerConfig) -> Settings {
             .clamp(1, 3600),
         dpop_replay_max: d.dpop_replay_max,
         jwt_cache_entries: ac.jwt_cache_entries.unwrap_or(d.jwt_cache_entries),
+        dpop_nonce: ac.dpop_nonce,
         code_lifetime: ac.code_lifetime.unwrap_or(d.code_lifetime).clamp(1, 600),
         refresh_token_lifetime: ac
             .refresh_token_lifetime

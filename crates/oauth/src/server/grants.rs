@@ -154,6 +154,13 @@ impl AuthServer {
             },
         )
         .map_err(|e| bad(e.0))?;
+        if !self.dpop_nonce_ok(proof.nonce.as_deref()) {
+            // before the replay check: the client sends a new proof with the nonce
+            return Err(OAuthError::new(
+                ErrorCode::UseDpopNonce,
+                "the DPoP proof must carry the nonce in the DPoP-Nonce header",
+            ));
+        }
         if !self.dpop_replay.check(&proof, proof.iat + window, now) {
             return Err(bad("DPoP proof replayed"));
         }

@@ -112,6 +112,9 @@ pub struct Settings {
     pub dpop_replay_max: usize,
     /// JWT access tokens kept validated at once ([`jwt::ValidatedCache`]; `0` = no cache).
     pub jwt_cache_entries: usize,
+    /// Require DPoP proofs to carry a server-provided nonce (RFC 9449 §8, §9), at the token
+    /// endpoint and at secured APIs.
+    pub dpop_nonce: bool,
 }
 
 impl Default for Settings {
@@ -133,6 +136,7 @@ impl Default for Settings {
             dpop_window: 60,
             dpop_replay_max: 100_000,
             jwt_cache_entries: jwt::DEFAULT_CACHE_ENTRIES,
+            dpop_nonce: false,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct AuthServer {
     revoked: jwt::RevokedGrants,
     jwt_cache: jwt::ValidatedCache,
     dpop_replay: dpop::ReplayCache,
+    dpop_nonces: dpop::NonceSource,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,6 +175,7 @@ impl AuthServer {
             clock,
             gate: gate::HashGate::new(settings.hashing),
             jwt_cache: jwt::ValidatedCache::new(settings.jwt_cache_entries),
+            dpop_nonces: dpop::NonceSource::new(settings.dpop_window),
             settings,
             failures: Mutex::new(HashMap::new()),
             verified: Mutex::new(Default::default()),
@@ -252,6 +258,18 @@ impl AuthServer {
             tracing::error!(error = %e, "cannot sign an access token");
             OAuthError::server_error()
         })
+    }
+
+    /// The nonce DPoP proofs must carry now (`DPoP-Nonce`), when `dpop_nonce` is on.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.settings
+            .dpop_nonce
+            .then(|| self.dpop_nonces.current(self.now()))
+    }
+
+    /// Whether a proof's `nonce` claim satisfies the nonce requirement (always, when off).
+    pub fn dpop_nonce_ok(&self, nonce: Option<&str>) -> bool {
+        !self.settings.dpop_nonce || nonce.is_some_and(|n| self.dpop_nonces.accepts(n, self.now()))
     }
 
     /// The published keys (RFC 7517 JWK Set).

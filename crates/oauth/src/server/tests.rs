@@ -1386,3 +1386,61 @@ async fn a_public_clients_refresh_tokens_are_bound_to_its_dpop_key() {
     let form: Vec<(&str, &str)> = form.iter().map(|(a, b)| (*a, b.as_str())).collect();
     assert!(dpop_token(&fx, &form, None).await.is_ok());
 }
+
+#[tokio::test]
+async fn dpop_nonces_at_the_token_endpoint_when_required() {
+    use crate::client::{DpopAlgorithm, DpopKey};
+    let fx = fixture_with(Settings {
+        dpop_nonce: true,
+        ..jwt_settings("https://as.test")
+    })
+    .await;
+    let key = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let urls = vec![TOKEN_URL.to_string()];
+    let form = p(&[("grant_type", "client_credentials"), ("scope", "view")]);
+    let creds = basic("app", "s3cr:%+t");
+    let request = |nonce: Option<String>| {
+        let proof = key
+            .proof("POST", TOKEN_URL, fx.server.now(), None, nonce.as_deref())
+            .unwrap();
+        let (form, creds, urls) = (&form, &creds, &urls);
+        let server = fx.server.clone();
+        async move {
+            server
+                .token_with_dpop(
+                    form,
+                    Some(creds),
+                    Some(DpopRequest {
+                        proof: proof.expose(),
+                        urls,
+                    }),
+                )
+                .await
+        }
+    };
+    // no nonce, a made-up one: use_dpop_nonce
+    assert_eq!(
+        request(None).await.unwrap_err().code,
+        ErrorCode::UseDpopNonce
+    );
+    assert_eq!(
+        request(Some("made-up".into())).await.unwrap_err().code,
+        ErrorCode::UseDpopNonce
+    );
+    // the server's nonce: a bound token
+    let nonce = fx.server.dpop_nonce().unwrap();
+    assert!(fx.server.dpop_nonce_ok(Some(&nonce)));
+    let t = request(Some(nonce.clone())).await.unwrap();
+    assert!(t.dpop);
+    // a nonce goes stale after two windows
+    fx.clock.advance(2 * fx.server.settings().dpop_window);
+    assert_eq!(
+        request(Some(nonce)).await.unwrap_err().code,
+        ErrorCode::UseDpopNonce
+    );
+    assert!(request(fx.server.dpop_nonce()).await.is_ok());
+    // without the setting nonces are neither handed out nor required
+    let off = fixture_with(jwt_settings("https://as.test")).await;
+    assert_eq!(off.server.dpop_nonce(), None);
+    assert!(off.server.dpop_nonce_ok(None));
+}
