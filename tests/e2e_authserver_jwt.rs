@@ -967,3 +967,306 @@ security = "oauth2"
         gw.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn openid_client_follows_dpop_nonces_at_the_token_endpoint_and_the_api() {
+    peers::ensure_installed();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let gw = start_gateway(&jwt_config(&origin.url(), "dpop_nonce = true"), &[]).await;
+    let api = gw.url("/travels/1.0/bookings");
+    let script =
+        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
+    let issuer = gw.url("");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || {
+            peers::run_node_script(
+                &script,
+                &[
+                    ("AS", issuer.as_str()),
+                    ("CID", "svc"),
+                    ("CSEC", "svc-secret"),
+                    ("API", api.as_str()),
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(v["status2"], 200, "{v}");
+    // each first proof went without a nonce and was answered use_dpop_nonce; openid-client
+    // retried with the DPoP-Nonce it was given
+    let proofs: Vec<(String, Value)> = v["proofs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let proof = p["proof"].as_str().unwrap();
+            (p["url"].as_str().unwrap().to_string(), parts(proof).1)
+        })
+        .collect();
+    let token_proofs: Vec<&Value> = proofs
+        .iter()
+        .filter(|(u, _)| u.ends_with("/oauth2/token"))
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(token_proofs.len(), 2, "{v}");
+    assert!(token_proofs[0].get("nonce").is_none(), "{v}");
+    let nonce = token_proofs[1]["nonce"]
+        .as_str()
+        .expect("a nonce")
+        .to_string();
+    let api_proofs: Vec<&Value> = proofs
+        .iter()
+        .filter(|(u, _)| !u.ends_with("/oauth2/token"))
+        .map(|(_, c)| c)
+        .collect();
+    assert!(!api_proofs.is_empty(), "{v}");
+    assert!(
+        api_proofs.iter().all(|c| c["nonce"] == nonce.as_str()),
+        "{v}"
+    );
+
+    // by hand: a proof without the nonce at the API is answered use_dpop_nonce, with one
+    let key =
+        synaptic_oauth::client::DpopKey::generate(synaptic_oauth::client::DpopAlgorithm::ES256)
+            .unwrap();
+    let t = http()
+        .post(gw.url("/oauth2/token"))
+        .basic_auth("svc", Some("svc-secret"))
+        .header(
+            "dpop",
+            key.proof("POST", &gw.url("/oauth2/token"), now(), None, None)
+                .unwrap()
+                .expose(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.status(), 400);
+    let fresh = t.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let e: Value = t.json().await.unwrap();
+    assert_eq!(e["error"], "use_dpop_nonce");
+    let t: Value = http()
+        .post(gw.url("/oauth2/token"))
+        .basic_auth("svc", Some("svc-secret"))
+        .header(
+            "dpop",
+            key.proof("POST", &gw.url("/oauth2/token"), now(), None, Some(&fresh))
+                .unwrap()
+                .expose(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mine = synaptic_oauth::client::Secret::new(t["access_token"].as_str().unwrap());
+    let r = http()
+        .get(&api)
+        .header("authorization", format!("DPoP {}", mine.expose()))
+        .header(
+            "dpop",
+            key.proof("GET", &api, now(), Some(&mine), None)
+                .unwrap()
+                .expose(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("dpop-nonce"));
+    let www = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(www.starts_with("DPoP error=\"use_dpop_nonce\""), "{www}");
+    let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let r = http()
+        .get(&api)
+        .header("authorization", format!("DPoP {}", mine.expose()))
+        .header(
+            "dpop",
+            key.proof("GET", &api, now(), Some(&mine), Some(&nonce))
+                .unwrap()
+                .expose(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.shutdown().await;
+}
+
+fn now() -> i64 {
+    synaptic_oauth::server::Clock::now(&synaptic_oauth::server::SystemClock)
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K8jbKFHeQNb0dNXv-gJsCe_5Mc";
+const CHALLENGE: &str = "OQPuZhq9querLlZWwFwKCdDv5Zl4MlwdpAAllyEIKiE";
+const CB: &str = "http://127.0.0.1:9/cb";
+
+/// alice approves `spa` on the approval page; the authorization code.
+async fn spa_code(gw: &TestGateway) -> String {
+    let q: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", CB),
+        ("scope", "view"),
+        ("state", "s1"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let page = http()
+        .get(gw.url("/oauth2/authorize"))
+        .query(&q)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let i = html.find(marker).expect("csrf field") + marker.len();
+    let csrf = html[i..].split('"').next().unwrap().to_string();
+    let r = http()
+        .post(gw.url("/oauth2/authorize"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("action", "approve"),
+            ("scope", "view"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    loc.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code")
+}
+
+/// A public client's token request with a DPoP proof of `key` (if any): (status, body).
+async fn spa_token(
+    gw: &TestGateway,
+    form: &[(&str, &str)],
+    key: Option<&synaptic_oauth::client::DpopKey>,
+) -> (u16, Value) {
+    let url = gw.url("/oauth2/token");
+    let mut r = http().post(&url).form(form);
+    if let Some(k) = key {
+        r = r.header(
+            "dpop",
+            k.proof("POST", &url, now(), None, None).unwrap().expose(),
+        );
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_token_is_bound_to_its_dpop_key() {
+    use synaptic_oauth::client::{DpopAlgorithm, DpopKey};
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let hash = synaptic_oauth::server::secret::hash_password("wonderland").unwrap();
+    let extra = format!(
+        r#"
+[[auth_server.client]]
+id = "spa"
+grants = ["authorization_code", "refresh_token"]
+redirect_uris = ["{CB}"]
+scopes = ["view"]
+token_lifetime = 600
+refresh_limit = 5
+
+[[auth_server.user]]
+name = "alice"
+password_hash = "{hash}"
+"#
+    );
+    let config = format!("{}{extra}", issuer_config(&origin.url(), ""));
+    let gw = start_gateway(&config, &[]).await;
+    let key = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let thief = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let code = spa_code(&gw).await;
+    let (s, t) = spa_token(
+        &gw,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(&key),
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["token_type"], "DPoP");
+    assert_eq!(
+        parts(t["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
+        key.thumbprint()
+    );
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+        ("client_id", "spa"),
+    ];
+    // a stolen refresh token is useless without the key: no proof, another key
+    let (s, e) = spa_token(&gw, &refresh, None).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, e) = spa_token(&gw, &refresh, Some(&thief)).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    // the holder of the key refreshes (the refused attempts did not burn the token)
+    let (s, t2) = spa_token(&gw, &refresh, Some(&key)).await;
+    assert_eq!(s, 200, "{t2}");
+    assert_eq!(t2["token_type"], "DPoP");
+    assert_eq!(
+        parts(t2["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
+        key.thumbprint()
+    );
+    // the next refresh token is bound as well
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
+    let refresh2 = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt2.as_str()),
+        ("client_id", "spa"),
+    ];
+    let (s, _) = spa_token(&gw, &refresh2, Some(&thief)).await;
+    assert_eq!(s, 400);
+    // the binding survives a restart (it is kept in the store)
+    let dir = gw.shutdown().await;
+    let gw = TestGateway::start(dir, Default::default()).await;
+    let (s, e) = spa_token(&gw, &refresh2, None).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, t3) = spa_token(&gw, &refresh2, Some(&key)).await;
+    assert_eq!(s, 200, "{t3}");
+    gw.shutdown().await;
+}
