@@ -678,3 +678,33 @@ impl AdminStore for RedisStore {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_familys_dpop_key_round_trips_and_old_records_have_none() {
+        let f = Family {
+            id: "fam".into(),
+            client_id: "spa".into(),
+            username: Some("alice".into()),
+            scopes: vec!["view".into()],
+            created_at: 7,
+            revoked: false,
+            jkt: Some("thumb".into()),
+        };
+        assert_eq!(family_from(&family_json(&f), false), Some(f.clone()));
+        let unbound = Family { jkt: None, ..f };
+        assert_eq!(
+            family_from(&family_json(&unbound), true),
+            Some(Family {
+                revoked: true,
+                ..unbound
+            })
+        );
+        // a record written before keys were kept
+        let old = r#"{"id":"o","client_id":"c","username":null,"scopes":["view"],"created_at":1}"#;
+        assert_eq!(family_from(old, false).unwrap().jkt, None);
+    }
+}
