@@ -260,6 +260,27 @@ scopes = ["bench"]
          prepare=oauth2_bearer,
          note="pass-through plus `security = \"oauth2\"`: a bearer token from the gateway's own "
               "token endpoint, validated on every request"),
+    # The same secured API with JWT access tokens (RFC 9068, ES256): the first request verifies
+    # the signature, later ones find the token in the validated-token cache (SHA-256 of the
+    # token; revocation, audience and scope still checked per request). Compare with
+    # "synaptic pass-through" (target: at least 95 %).
+    Case("synaptic oauth2-secured API (JWT)", target="gateway", path="/sec/bench/item",
+         config=AUTH_SERVER_CONFIG.replace(
+             "purge_interval = 60\n", 'purge_interval = 60\naccess_token_format = "jwt"\n'),
+         api="""
+[[api]]
+name = "BenchSecured"
+context = "/sec"
+endpoint = "{backend}"
+security = "oauth2"
+
+[[api.resource]]
+uri_template = "/*"
+scopes = ["bench"]
+""",
+         prepare=oauth2_bearer,
+         note="the oauth2-secured API with `access_token_format = \"jwt\"`: a JWT from the "
+              "gateway's own token endpoint, validated from the validated-token cache"),
     # Client-credentials issuance rate of the token endpoint (argon2id-hashed
     # secret, verified once then remembered; one SQLite insert per token).
     Case("synaptic token endpoint (client credentials)", target="gateway", path="/oauth2/token",
