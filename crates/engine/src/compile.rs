@@ -24,6 +24,8 @@ pub(crate) struct Ir {
     pub local_entries: std::sync::Arc<HashMap<String, String>>,
     /// The states of named endpoints that keep one ([`crate::EndpointState`]), for metrics.
     pub endpoint_states: Vec<std::sync::Arc<crate::EndpointState>>,
+    /// Message stores and processors.
+    pub stores: crate::store::Defs,
 }
 
 #[derive(Debug)]
@@ -47,6 +49,7 @@ pub(crate) fn compile(
         out_flows: HashMap::new(),
         local_entries: Default::default(),
         endpoint_states: Vec::new(),
+        stores: Default::default(),
     };
     let mut c = Compiler {
         opts,
@@ -60,6 +63,7 @@ pub(crate) fn compile(
         local_entries: HashMap::new(),
         endpoint_states: Vec::new(),
         templates: HashMap::new(),
+        stores: HashMap::new(),
     };
 
     // pass 1: names
@@ -132,6 +136,7 @@ pub(crate) fn compile(
         }
     }
     ir.local_entries = std::sync::Arc::new(c.local_entries.clone());
+    crate::store::compile_stores(&mut c, artifacts);
     // pass 2: bodies
     for (i, s) in order.iter().enumerate() {
         let body = mediators::block(&mut c, &mut ir.blocks, &s.mediators);
@@ -194,6 +199,8 @@ pub(crate) fn compile(
             }
         }
     }
+    ir.stores.processors = crate::store::compile_processors(&mut c, artifacts, &ir.endpoints);
+    ir.stores.stores = std::mem::take(&mut c.stores);
     c.finish_checks();
 
     let mut diags = std::mem::take(&mut c.diags);

@@ -74,6 +74,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
     pub(crate) local_entries: HashMap<String, String>,
+    /// Message stores by name (`<store>` and the processors name them).
+    pub(crate) stores: HashMap<String, crate::store::StoreDef>,
 }
 
 impl Compiler<'_> {

@@ -28,6 +28,7 @@ mod rewrite;
 mod script;
 mod send;
 mod sequence;
+mod store;
 mod switch;
 mod throttle;
 mod validate;
@@ -91,6 +92,7 @@ pub(crate) enum Op {
     Iterate(Box<iterate::IterateOp>),
     Clone(Box<clone::CloneOp>),
     Aggregate(Box<aggregate::AggregateOp>),
+    Store(Box<store::StoreOp>),
 }
 
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
@@ -168,6 +170,7 @@ pub(crate) fn node(
         ast::MediatorKind::Aggregate(a) => {
             Op::Aggregate(Box::new(aggregate::compile(c, blocks, a)?))
         }
+        ast::MediatorKind::Store(x) => Op::Store(Box::new(store::compile(c, blocks, x, span)?)),
         ast::MediatorKind::Unsupported { name } => {
             // The parser reports E0108; make sure no program contains it even if not.
             // at the element name, where the parser reports it too (so the two dedupe)
@@ -255,6 +258,7 @@ pub(crate) async fn run(
         Op::Iterate(i) => iterate::run(engine, i, ctx),
         Op::Clone(c) => clone::run(engine, c, ctx),
         Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
+        Op::Store(s) => store::run(engine, s, ctx).await,
     }
 }
 
@@ -288,6 +292,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Iterate(i) => iterate::exprs(i, f),
         Op::Clone(_) => {}
         Op::Aggregate(a) => aggregate::exprs(a, f),
+        Op::Store(_) => {}
     }
 }
 
@@ -322,6 +327,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Iterate(_) => {}
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
+        Op::Store(_) => {}
     }
     out
 }
@@ -357,6 +363,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Iterate(_) => {}
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
+        Op::Store(_) => {}
     }
 }
 

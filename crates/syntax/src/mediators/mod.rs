@@ -28,6 +28,7 @@ mod rewrite;
 mod script;
 mod send;
 mod sequence;
+mod store;
 mod switch;
 mod throttle;
 mod validate;
@@ -71,6 +72,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "iterate",
     "clone",
     "aggregate",
+    "store",
 ];
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
@@ -101,7 +103,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "scatter-gather",
     "smooks",
     "spring",
-    "store",
     "switch-case",
     "throwError",
     "transaction",
@@ -210,6 +211,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
             "sequence" => self.sequence_ref(el)?,
+            "store" => self.store(el)?,
             "switch" => MediatorKind::Switch(self.switch(el)?),
             "enrich" => MediatorKind::Enrich(self.enrich(el)?),
             "makefault" => MediatorKind::MakeFault(self.makefault(el)?),
