@@ -64,11 +64,16 @@ impl<'d, 'a> Cx<'d, 'a> {
                     continue;
                 }
             }
-            self.check_attrs(c, &["name"]);
+            // `expression=` (an XPath, e.g. a resequencer's `seqNumXpath`) and `key=` are
+            // kept as written, in place of the text
+            self.check_attrs(c, &["name", "expression", "key"]);
             let Some(name) = self.required(c, "name") else {
                 continue;
             };
-            let (text, span) = self.text_of(c);
+            let (text, span) = match self.attr_s(c, "expression").or(self.attr_s(c, "key")) {
+                Some(v) => (v.value, v.span),
+                None => self.text_of(c),
+            };
             if out.iter().any(|p| p.name.value == name.value) {
                 self.dup_element(c);
                 continue;
