@@ -355,3 +355,161 @@ async fn a_full_store_is_a_fault_and_the_message_is_not_taken() {
     assert_eq!(backend.count(), 0);
     gw.shutdown().await;
 }
+
+async fn metrics(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_the_messages_of_each_store() {
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &backend.url(),
+                    r#"<parameter name="is.active">false</parameter>"#,
+                    "",
+                ),
+            ),
+        ],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(post(&gw.url("/orders/m"), "{}").await.0, 202);
+    }
+    let line = r#"synaptic_message_store_messages{store="Orders"} 3"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = metrics(&gw.url("/metrics")).await;
+        if text.contains(line) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(text.contains(line), "{text}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reload_restarts_the_processors_with_the_new_configuration() {
+    let old = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let new = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(&old.url(), "", ""),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/1"), r#"{"to":"old"}"#).await.0, 202);
+    assert!(old.wait_for(1, WAIT).await);
+    // the processor now forwards elsewhere: the running one stops, the new one takes over
+    gw.dir().write(
+        "sequences/store.xml",
+        &store_and_processor(&new.url(), "", ""),
+    );
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(post(&gw.url("/orders/2"), r#"{"to":"new"}"#).await.0, 202);
+    let wanted = r#"{"to":"new"}"#;
+    let mut bodies: Vec<String> = Vec::new();
+    for n in 1..=2 {
+        assert!(
+            new.wait_for(n, WAIT).await,
+            "{} at the new backend",
+            new.count()
+        );
+        bodies = new.requests().iter().map(|r| r.body_str()).collect();
+        if bodies.last().map(String::as_str) == Some(wanted) {
+            break;
+        }
+    }
+    // delivery is at least once: when the reload stopped the old processor between the old
+    // backend's answer and the removal, the new one sends that message again, first
+    match bodies.as_slice() {
+        [only] => assert_eq!(only, wanted),
+        [again, last] => {
+            assert_eq!(again, r#"{"to":"old"}"#);
+            assert_eq!(last, wanted);
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the old processor is gone
+    assert_eq!(old.count(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_redis_stored_messages_outlive_the_gateway_that_stored_them() {
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-store\"\n",
+        redis.url()
+    );
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    // a JMS store (W0370) is served by Redis here; the first gateway's processor is inactive
+    let defs = |active: bool| {
+        format!(
+            r#"<definitions {NS}>
+  <endpoint name="Backend"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders" class="org.apache.synapse.message.store.impl.jms.JmsStore">
+    <parameter name="store.jms.destination">orders</parameter>
+  </messageStore>
+  <messageProcessor name="Forwarder" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Backend">
+    <parameter name="interval">50</parameter>
+    <parameter name="is.active">{active}</parameter>
+  </messageProcessor>
+</definitions>"#,
+            backend.url()
+        )
+    };
+    let first = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(false)),
+        ],
+    )
+    .await;
+    for i in 0..3 {
+        assert_eq!(
+            post(&first.url("/orders/r"), &format!(r#"{{"r":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    first.shutdown().await;
+    assert_eq!(backend.count(), 0);
+    let second = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(true)),
+        ],
+    )
+    .await;
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(bodies, [r#"{"r":0}"#, r#"{"r":1}"#, r#"{"r":2}"#]);
+    second.shutdown().await;
+}

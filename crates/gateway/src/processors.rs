@@ -17,7 +17,7 @@
 //! * `SamplingProcessor`: every `interval` ms, up to `concurrency` messages are taken from the
 //!   store and mediated through its sequence, at the same time.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use synaptic_engine::{
@@ -30,19 +30,43 @@ use crate::server::Gateway;
 
 const TARGET: &str = "synaptic::processor";
 
+/// How often the messages held by each store are counted for `/metrics`.
+const GAUGE_EVERY: Duration = Duration::from_secs(1);
+
 /// Run the processors of the current plan until the task is aborted (the gateway stops):
-/// restarted whenever a reload installs a new plan.
+/// restarted whenever a reload installs a new plan. Also counts the messages of each store for
+/// the `synaptic_message_store_messages` gauge.
 pub(crate) async fn supervise(gateway: Gateway) {
+    let lengths: Arc<Mutex<Vec<(String, f64)>>> = Arc::default();
+    let read = Arc::downgrade(&lengths);
+    gateway.inner.metrics.gauge_collector(
+        "synaptic_message_store_messages",
+        "Messages held by each message store (counted every second)",
+        move || {
+            read.upgrade()
+                .map(|l| {
+                    l.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .map(|(n, v)| (vec![("store".to_string(), n.clone())], *v))
+                        .collect()
+                })
+                .unwrap_or_default()
+        },
+    );
     let mut generation = 0u64;
     let mut running: JoinSet<()> = JoinSet::new();
+    let mut engine: Option<Engine> = None;
+    let mut tick = tokio::time::interval(GAUGE_EVERY);
     loop {
         let plan = gateway.inner.plan.load_full();
         if plan.generation != generation {
             generation = plan.generation;
-            // dropping the set aborts every task of the previous generation
+            // every task of the previous generation stops
             running.abort_all();
             running = JoinSet::new();
-            if let Some(engine) = gateway.engine_for(&plan) {
+            engine = gateway.engine_for(&plan);
+            if let Some(engine) = &engine {
                 for p in engine.program.message_processors() {
                     if !p.active {
                         tracing::info!(target: TARGET, processor = %p.name, "message processor is not active (is.active = false)");
@@ -53,7 +77,20 @@ pub(crate) async fn supervise(gateway: Gateway) {
                 }
             }
         }
-        gateway.inner.processors_changed.notified().await;
+        tokio::select! {
+            _ = gateway.inner.processors_changed.notified() => {}
+            _ = tick.tick() => {
+                let mut counted = Vec::new();
+                if let Some(engine) = &engine {
+                    for s in engine.program.message_stores() {
+                        if let Ok(n) = engine.state.queue_len(&s.name).await {
+                            counted.push((s.name.clone(), n as f64));
+                        }
+                    }
+                }
+                *lengths.lock().unwrap_or_else(|p| p.into_inner()) = counted;
+            }
+        }
     }
 }
 
