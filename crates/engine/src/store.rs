@@ -179,6 +179,12 @@ fn duplicate(c: &mut Compiler<'_>, what: &str, name: &Spanned<String>, first: Sp
     );
 }
 
+/// "; did you mean …?" among the program's message stores.
+pub(crate) fn store_hint(c: &Compiler<'_>, name: &str) -> String {
+    let names: Vec<&str> = c.stores.keys().map(String::as_str).collect();
+    synaptic_diag::suggest::did_you_mean(name, &names)
+}
+
 /// Pass 1: the message stores (a `<store>` compiled later checks its store's name here).
 pub(crate) fn compile_stores(c: &mut Compiler<'_>, artifacts: &[ast::Artifact]) {
     let mut first: HashMap<String, Span> = HashMap::new();
@@ -279,7 +285,11 @@ fn processor(
         c.err(
             codes::E0370,
             p.store.span,
-            format!("no message store named `{}`", p.store.value),
+            format!(
+                "no message store named `{}`{}",
+                p.store.value,
+                store_hint(c, &p.store.value)
+            ),
         );
         ok = false;
     }
@@ -388,8 +398,13 @@ fn processor(
                     codes::E0373,
                     span,
                     format!(
-                        "message processor `{}` forwards to `{ep}`, which is not a named endpoint",
-                        p.name.value
+                        "message processor `{}` forwards to `{ep}`, which is not a named \
+                         endpoint{}",
+                        p.name.value,
+                        {
+                            let names: Vec<&str> = endpoints.keys().map(String::as_str).collect();
+                            synaptic_diag::suggest::did_you_mean(ep, &names)
+                        }
                     ),
                 );
                 ok = false;

@@ -31,7 +31,11 @@ pub(crate) fn compile(
         c.err(
             codes::E0370,
             s.store.span,
-            format!("no message store named `{}`", s.store.value),
+            format!(
+                "no message store named `{}`{}",
+                s.store.value,
+                crate::store::store_hint(c, &s.store.value)
+            ),
         );
         return None;
     };
