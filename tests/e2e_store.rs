@@ -513,3 +513,44 @@ async fn with_redis_stored_messages_outlive_the_gateway_that_stored_them() {
     assert_eq!(bodies, [r#"{"r":0}"#, r#"{"r":1}"#, r#"{"r":2}"#]);
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_older_forwarder_takes_its_endpoint_from_the_message() {
+    // Synapse sample 705's form: the older package name and parameter spellings, no
+    // targetEndpoint; the message names its endpoint in the property `target.endpoint`
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="StockQuoteServiceEp"><address uri="{}/quotes"/></endpoint>
+  <api name="Quotes" context="/quotes">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="target.endpoint" value="StockQuoteServiceEp"/>
+        <store messageStore="MyStore"/>
+      </inSequence>
+    </resource>
+  </api>
+  <messageStore name="MyStore"/>
+  <messageProcessor class="org.apache.synapse.message.processors.forward.ScheduledMessageForwardingProcessor" name="ScheduledProcessor" messageStore="MyStore">
+    <parameter name="interval">50</parameter>
+    <parameter name="max.deliver.attempts">3</parameter>
+    <parameter name="max.deliver.drop">true</parameter>
+  </messageProcessor>
+</definitions>"#,
+        backend.url()
+    );
+    let gw = start_gateway("", &[("sequences/defs.xml", &defs)]).await;
+    assert_eq!(
+        post(&gw.url("/quotes/ibm"), r#"{"symbol":"IBM"}"#).await.0,
+        202
+    );
+    assert!(
+        backend.wait_for(1, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    let sent = backend.requests();
+    assert_eq!(sent[0].path(), "/quotes/ibm");
+    assert_eq!(sent[0].body_str(), r#"{"symbol":"IBM"}"#);
+    gw.shutdown().await;
+}
