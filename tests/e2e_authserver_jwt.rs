@@ -769,3 +769,504 @@ async fn a_dpop_proof_used_at_one_gateway_is_a_replay_at_another_sharing_redis()
     b.shutdown().await;
     a.shutdown().await;
 }
+
+async fn metric(gw: &TestGateway, line: &str) -> bool {
+    let m = http()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.lines().any(|l| l == line)
+}
+
+#[tokio::test]
+async fn validated_tokens_are_cached_while_scope_audience_and_revocation_apply_per_request() {
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let gw = start_gateway(&issuer_config(&origin.url(), "jwt_cache_entries = 2"), &[]).await;
+    let at = cc_token(&gw, "view").await;
+    // verified once, then taken from the cache
+    for _ in 0..3 {
+        assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+    }
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="miss"} 1"#
+        )
+        .await
+    );
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="hit"} 2"#
+        )
+        .await
+    );
+    // the resource's scopes are checked per request
+    let (s, www) = call(&gw, "POST", "/travels/1.0/bookings", &at).await;
+    assert_eq!(s, 403, "{www}");
+    assert_eq!(call(&gw, "GET", "/other/1.0/x", &at).await.0, 200);
+    // the audience too: a token for TimeTravels' resource, cached there, is refused at Other
+    let (s, v) = token(
+        &gw,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "view"),
+            ("resource", &format!("{ISSUER}/travels/1.0")),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let narrow = v["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &narrow).await.0,
+        200
+    );
+    assert_eq!(call(&gw, "GET", "/other/1.0/x", &narrow).await.0, 401);
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="miss"} 2"#
+        )
+        .await
+    );
+    assert!(
+        metric(
+            &gw,
+            r#"synaptic_authserver_jwt_cache_total{result="hit"} 5"#
+        )
+        .await
+    );
+    // a forged signature over the same claims is another token: verified, refused
+    let (body, sig) = at.rsplit_once('.').unwrap();
+    let forged = format!("{body}.{}", sig.chars().rev().collect::<String>());
+    assert_eq!(
+        call(&gw, "GET", "/travels/1.0/bookings", &forged).await.0,
+        401
+    );
+    // revoked while cached: refused at the next request
+    let r = http()
+        .post(gw.url("/oauth2/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    // the bound holds with more tokens than entries: each is still answered right
+    let more: Vec<String> = view_tokens(&gw, 3).await;
+    for t in more.iter().chain(more.iter()) {
+        assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", t).await.0, 200);
+    }
+    assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    gw.shutdown().await;
+}
+
+async fn view_tokens(gw: &TestGateway, n: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(cc_token(gw, "view").await);
+    }
+    v
+}
+
+#[tokio::test]
+async fn rsa_and_eddsa_signing_keys_are_published_and_verified_by_authlib() {
+    peers::ensure_installed();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    for (alg, kty) in [("RS256", "RSA"), ("PS256", "RSA"), ("EdDSA", "OKP")] {
+        let gw = start_gateway(
+            &issuer_config(&origin.url(), &format!("signing_algorithm = \"{alg}\"")),
+            &[],
+        )
+        .await;
+        let jwks: Value = http()
+            .get(gw.url("/oauth2/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1, "{jwks}");
+        let k = &keys[0];
+        assert_eq!(k["kty"], kty, "{jwks}");
+        assert_eq!(k["alg"], alg, "{jwks}");
+        assert_eq!(k["use"], "sig");
+        if kty == "RSA" {
+            assert_eq!(k["e"], "AQAB");
+            let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(k["n"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(n.len(), 256, "a 2048-bit modulus");
+        } else {
+            assert_eq!(k["crv"], "Ed25519");
+        }
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(k.get(private).is_none(), "{alg} publishes {private}");
+        }
+        let at = cc_token(&gw, "view").await;
+        let (h, _) = parts(&at);
+        assert_eq!(h["alg"], alg);
+        assert_eq!(h["kid"], k["kid"]);
+        // an independent implementation verifies it with the published key set
+        let v = authlib_verify(&gw.url("/oauth2/jwks"), &at).await;
+        assert_eq!(v["verified"], true, "{alg}: {v}");
+        assert_eq!(v["header"]["alg"], alg);
+        assert_eq!(v["claims"]["scope"], "view");
+        // and so does the gateway; a forged payload is refused
+        assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+        let p: Vec<&str> = at.split('.').collect();
+        let forged_claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            json!({"iss": ISSUER, "aud": ISSUER, "sub": "svc", "client_id": "svc",
+                           "scope": "view book", "exp": 4_000_000_000i64, "jti": "x.y"})
+            .to_string(),
+        );
+        let forged = format!("{}.{forged_claims}.{}", p[0], p[2]);
+        assert_eq!(
+            call(&gw, "POST", "/travels/1.0/bookings", &forged).await.0,
+            401,
+            "{alg}"
+        );
+        if alg == "RS256" {
+            // another gateway trusting this one through its key set accepts the RSA token
+            let b = start_gateway(
+                &format!(
+                    r#"
+[auth_server]
+enabled = false
+
+[[auth_server.trusted_issuer]]
+issuer = "{ISSUER}"
+jwks_uri = "{jwks}"
+
+[[api]]
+name = "TimeTravels"
+context = "/travels/1.0"
+endpoint = "{backend}"
+security = "oauth2"
+"#,
+                    jwks = gw.url("/oauth2/jwks"),
+                    backend = origin.url(),
+                ),
+                &[],
+            )
+            .await;
+            assert_eq!(call(&b, "GET", "/travels/1.0/bookings", &at).await.0, 200);
+            assert_eq!(
+                call(&b, "GET", "/travels/1.0/bookings", &forged).await.0,
+                401
+            );
+            b.shutdown().await;
+        }
+        gw.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn openid_client_follows_dpop_nonces_at_the_token_endpoint_and_the_api() {
+    peers::ensure_installed();
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let gw = start_gateway(&jwt_config(&origin.url(), "dpop_nonce = true"), &[]).await;
+    let api = gw.url("/travels/1.0/bookings");
+    let script =
+        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
+    let issuer = gw.url("");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || {
+            peers::run_node_script(
+                &script,
+                &[
+                    ("AS", issuer.as_str()),
+                    ("CID", "svc"),
+                    ("CSEC", "svc-secret"),
+                    ("API", api.as_str()),
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(v["status2"], 200, "{v}");
+    // each first proof went without a nonce and was answered use_dpop_nonce; openid-client
+    // retried with the DPoP-Nonce it was given
+    let proofs: Vec<(String, Value)> = v["proofs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let proof = p["proof"].as_str().unwrap();
+            (p["url"].as_str().unwrap().to_string(), parts(proof).1)
+        })
+        .collect();
+    let token_proofs: Vec<&Value> = proofs
+        .iter()
+        .filter(|(u, _)| u.ends_with("/oauth2/token"))
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(token_proofs.len(), 2, "{v}");
+    assert!(token_proofs[0].get("nonce").is_none(), "{v}");
+    let nonce = token_proofs[1]["nonce"]
+        .as_str()
+        .expect("a nonce")
+        .to_string();
+    let api_proofs: Vec<&Value> = proofs
+        .iter()
+        .filter(|(u, _)| !u.ends_with("/oauth2/token"))
+        .map(|(_, c)| c)
+        .collect();
+    assert!(!api_proofs.is_empty(), "{v}");
+    assert!(
+        api_proofs.iter().all(|c| c["nonce"] == nonce.as_str()),
+        "{v}"
+    );
+
+    // by hand: a proof without the nonce at the API is answered use_dpop_nonce, with one
+    let key =
+        synaptic_oauth::client::DpopKey::generate(synaptic_oauth::client::DpopAlgorithm::ES256)
+            .unwrap();
+    let t = http()
+        .post(gw.url("/oauth2/token"))
+        .basic_auth("svc", Some("svc-secret"))
+        .header(
+            "dpop",
+            key.proof("POST", &gw.url("/oauth2/token"), now(), None, None)
+                .unwrap()
+                .expose(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.status(), 400);
+    let fresh = t.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let e: Value = t.json().await.unwrap();
+    assert_eq!(e["error"], "use_dpop_nonce");
+    let t: Value = http()
+        .post(gw.url("/oauth2/token"))
+        .basic_auth("svc", Some("svc-secret"))
+        .header(
+            "dpop",
+            key.proof("POST", &gw.url("/oauth2/token"), now(), None, Some(&fresh))
+                .unwrap()
+                .expose(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mine = synaptic_oauth::client::Secret::new(t["access_token"].as_str().unwrap());
+    let r = http()
+        .get(&api)
+        .header("authorization", format!("DPoP {}", mine.expose()))
+        .header(
+            "dpop",
+            key.proof("GET", &api, now(), Some(&mine), None)
+                .unwrap()
+                .expose(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("dpop-nonce"));
+    let www = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(www.starts_with("DPoP error=\"use_dpop_nonce\""), "{www}");
+    let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let r = http()
+        .get(&api)
+        .header("authorization", format!("DPoP {}", mine.expose()))
+        .header(
+            "dpop",
+            key.proof("GET", &api, now(), Some(&mine), Some(&nonce))
+                .unwrap()
+                .expose(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.shutdown().await;
+}
+
+fn now() -> i64 {
+    synaptic_oauth::server::Clock::now(&synaptic_oauth::server::SystemClock)
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K8jbKFHeQNb0dNXv-gJsCe_5Mc";
+const CHALLENGE: &str = "OQPuZhq9querLlZWwFwKCdDv5Zl4MlwdpAAllyEIKiE";
+const CB: &str = "http://127.0.0.1:9/cb";
+
+/// alice approves `spa` on the approval page; the authorization code.
+async fn spa_code(gw: &TestGateway) -> String {
+    let q: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", CB),
+        ("scope", "view"),
+        ("state", "s1"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let page = http()
+        .get(gw.url("/oauth2/authorize"))
+        .query(&q)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let i = html.find(marker).expect("csrf field") + marker.len();
+    let csrf = html[i..].split('"').next().unwrap().to_string();
+    let r = http()
+        .post(gw.url("/oauth2/authorize"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("action", "approve"),
+            ("scope", "view"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    loc.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code")
+}
+
+/// A public client's token request with a DPoP proof of `key` (if any): (status, body).
+async fn spa_token(
+    gw: &TestGateway,
+    form: &[(&str, &str)],
+    key: Option<&synaptic_oauth::client::DpopKey>,
+) -> (u16, Value) {
+    let url = gw.url("/oauth2/token");
+    let mut r = http().post(&url).form(form);
+    if let Some(k) = key {
+        r = r.header(
+            "dpop",
+            k.proof("POST", &url, now(), None, None).unwrap().expose(),
+        );
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_token_is_bound_to_its_dpop_key() {
+    use synaptic_oauth::client::{DpopAlgorithm, DpopKey};
+    let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
+    let hash = synaptic_oauth::server::secret::hash_password("wonderland").unwrap();
+    let extra = format!(
+        r#"
+[[auth_server.client]]
+id = "spa"
+grants = ["authorization_code", "refresh_token"]
+redirect_uris = ["{CB}"]
+scopes = ["view"]
+token_lifetime = 600
+refresh_limit = 5
+
+[[auth_server.user]]
+name = "alice"
+password_hash = "{hash}"
+"#
+    );
+    let config = format!("{}{extra}", issuer_config(&origin.url(), ""));
+    let gw = start_gateway(&config, &[]).await;
+    let key = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let thief = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let code = spa_code(&gw).await;
+    let (s, t) = spa_token(
+        &gw,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(&key),
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["token_type"], "DPoP");
+    assert_eq!(
+        parts(t["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
+        key.thumbprint()
+    );
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+        ("client_id", "spa"),
+    ];
+    // a stolen refresh token is useless without the key: no proof, another key
+    let (s, e) = spa_token(&gw, &refresh, None).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, e) = spa_token(&gw, &refresh, Some(&thief)).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    // the holder of the key refreshes (the refused attempts did not burn the token)
+    let (s, t2) = spa_token(&gw, &refresh, Some(&key)).await;
+    assert_eq!(s, 200, "{t2}");
+    assert_eq!(t2["token_type"], "DPoP");
+    assert_eq!(
+        parts(t2["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
+        key.thumbprint()
+    );
+    // the next refresh token is bound as well
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
+    let refresh2 = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt2.as_str()),
+        ("client_id", "spa"),
+    ];
+    let (s, _) = spa_token(&gw, &refresh2, Some(&thief)).await;
+    assert_eq!(s, 400);
+    // the binding survives a restart (it is kept in the store)
+    let dir = gw.shutdown().await;
+    let gw = TestGateway::start(dir, Default::default()).await;
+    let (s, e) = spa_token(&gw, &refresh2, None).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, t3) = spa_token(&gw, &refresh2, Some(&key)).await;
+    assert_eq!(s, 200, "{t3}");
+    gw.shutdown().await;
+}

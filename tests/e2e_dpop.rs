@@ -281,3 +281,70 @@ dpop = true"#,
     assert_eq!(origin.count(), 3);
     assert_not_in_logs(&[token, proof, "gw-b-secret".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateways_endpoint_security_answers_its_own_authorization_servers_nonces() {
+    logs();
+    // gateway A demands DPoP nonces; gateway B is its DPoP client
+    let origin = MockOrigin::start(|_| MockResponse::text("inner ok")).await;
+    let a = start_gateway(
+        &format!(
+            r#"
+[auth_server]
+enabled = true
+store = "data/auth.db"
+access_token_format = "jwt"
+dpop_nonce = true
+
+[[auth_server.client]]
+id = "gw-b"
+secret = "gw-b-secret"
+grants = ["client_credentials"]
+scopes = ["view"]
+token_lifetime = 600
+
+[[api]]
+name = "Inner"
+context = "/inner"
+endpoint = "{}"
+security = "oauth2"
+"#,
+            origin.url()
+        ),
+        &[],
+    )
+    .await;
+    let security = format!(
+        r#"token_url = "{}"
+client_id = "gw-b"
+client_secret = "gw-b-secret"
+scope = "view"
+dpop = true"#,
+        a.url("/oauth2/token")
+    );
+    let b = start_gateway(&api("outer", &a.url("/inner"), &security), &[]).await;
+    for _ in 0..3 {
+        let (status, body) = call(&b, "GET", "/outer/things", "").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, "inner ok");
+    }
+    assert_eq!(origin.count(), 3);
+    // B's first token request was answered use_dpop_nonce, its retry with the nonce got the
+    // token; the API accepted B's proofs (which carry the nonce)
+    let metrics = reqwest::get(a.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"synaptic_authserver_token_requests_total{grant_type="client_credentials",outcome="use_dpop_nonce"} 1"#,
+        r#"synaptic_authserver_token_requests_total{grant_type="client_credentials",outcome="issued"} 1"#,
+        r#"synaptic_authserver_inbound_total{result="allowed"} 3"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+}

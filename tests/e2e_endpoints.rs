@@ -221,3 +221,150 @@ async fn recipient_list_reaches_every_backend_and_answers_with_the_first() {
     assert_eq!(later.requests()[0].body_str(), r#"{"order":1}"#);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn template_endpoints_are_instantiated_with_their_name_uri_and_parameters() {
+    // nothing listens here: the first instance fails and the failover takes the second
+    let down_port = synaptic_tests::free_port();
+    let b = MockOrigin::start(|r| MockResponse::text(format!("b saw {}", r.uri))).await;
+    let template = format!(
+        r#"<template {NS} name="Backend">
+             <parameter name="name"/><parameter name="uri"/>
+             <parameter name="suffix" defaultValue="/default"/>
+             <parameter name="timeout" defaultValue="5000"/>
+             <endpoint name="$name">
+               <address uri="$uri$suffix">
+                 <timeout><duration>$timeout</duration><responseAction>fault</responseAction></timeout>
+                 <suspendOnFailure><initialDuration>60000</initialDuration></suspendOnFailure>
+                 <markForSuspension><retriesBeforeSuspension>0</retriesBeforeSuspension></markForSuspension>
+               </address>
+             </endpoint>
+           </template>"#
+    );
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><failover>
+             <endpoint name="Primary" template="Backend" uri="http://127.0.0.1:{down_port}"/>
+             <endpoint name="Secondary" template="Backend" uri="{}">
+               <parameter name="suffix" value="/given"/>
+             </endpoint>
+           </failover></endpoint>"#,
+        b.url().trim_end_matches('/')
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/T.xml", &api()),
+            ("sequences/E.xml", &endpoint),
+            ("sequences/Backend.xml", &template),
+        ],
+    );
+    let gw = start(&dir).await;
+    // each instance is an endpoint of its own, named as the instance
+    assert_eq!(state(&gw, "Primary").await, "active");
+    let (status, body) = get(&gw).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("b saw /given"), "{body}");
+    assert_eq!(state(&gw, "Primary").await, "suspended");
+    assert_eq!(state(&gw, "Secondary").await, "active");
+    gw.shutdown().await;
+}
+
+#[test]
+fn template_endpoint_mistakes_are_diagnostics() {
+    let xml = format!(
+        r#"<definitions {NS}>
+             <template name="Needs"><parameter name="uri"/><parameter name="x" isMandatory="true"/>
+               <endpoint name="$name"><address uri="$uri/$x"/></endpoint></template>
+             <template name="Seq"><sequence><log/></sequence></template>
+             <endpoint name="A" template="Needs" uri="http://127.0.0.1:9/"><parameter name="typo" value="1"/></endpoint>
+             <endpoint name="B" template="Missing" uri="http://127.0.0.1:9/"/>
+             <endpoint name="C" template="Seq" uri="http://127.0.0.1:9/"/>
+             <endpoint name="D" template="Needs"><parameter name="x" value="1"/></endpoint>
+           </definitions>"#
+    );
+    let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    let (prog, diags) = synaptic_engine::compile(
+        std::slice::from_ref(&p.tree),
+        &synaptic_engine::CompileOptions::default(),
+    );
+    assert!(prog.is_none());
+    let got: Vec<(&str, &str)> = diags
+        .iter()
+        .map(|d| (d.code.id, d.message.as_str()))
+        .collect();
+    let has = |code: &str, text: &str| got.iter().any(|(c, m)| *c == code && m.contains(text));
+    assert!(has("W0341", "`typo`"), "{got:?}");
+    assert!(has("E0341", "`x`"), "{got:?}");
+    assert!(
+        has("E0340", "no endpoint template named `Missing`"),
+        "{got:?}"
+    );
+    assert!(has("E0340", "sequence template"), "{got:?}");
+    assert!(has("E0341", "`uri`"), "{got:?}");
+}
+
+#[tokio::test]
+async fn a_recipient_list_of_endpoints_value_sends_a_copy_to_each_address() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    let b = MockOrigin::start(|_| named("b")).await;
+    let api = format!(
+        r#"<api {NS} name="T" context="/t">
+             <resource methods="POST" uri-template="/dynamic">
+               <inSequence>
+                 <property name="to" expression="$trp:X-Recipients"/>
+                 <call><endpoint name="Fan"><recipientlist>
+                   <endpoints value="{{get-property('to')}}"/>
+                 </recipientlist></endpoint></call>
+                 <respond/>
+               </inSequence></resource>
+             <resource methods="POST" uri-template="/literal">
+               <inSequence>
+                 <call><endpoint><recipientlist>
+                   <endpoints value="{}/one, {}/two"/>
+                 </recipientlist></endpoint></call>
+                 <respond/>
+               </inSequence></resource>
+           </api>"#,
+        a.url().trim_end_matches('/'),
+        b.url().trim_end_matches('/')
+    );
+    let dir = GatewayDir::new("", &[("sequences/T.xml", &api)]);
+    let gw = start(&dir).await;
+    let post = |path: &str, to: Option<String>| {
+        let mut r = client()
+            .post(format!("http://{}/t/{path}", gw.addr()))
+            .header("content-type", "application/json")
+            .body(r#"{"order":1}"#);
+        if let Some(to) = to {
+            r = r.header("x-recipients", to);
+        }
+        r.send()
+    };
+    let both = format!(
+        "{}/x,{}/y",
+        a.url().trim_end_matches('/'),
+        b.url().trim_end_matches('/')
+    );
+    let r = post("dynamic", Some(both)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((a.count(), b.count()), (1, 1), "a copy to each recipient");
+    assert_eq!(a.requests()[0].body.as_ref(), br#"{"order":1}"#);
+    // the list is read per message: one recipient this time
+    let r = post(
+        "dynamic",
+        Some(format!("{}/only", b.url().trim_end_matches('/'))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((a.count(), b.count()), (1, 2));
+    // a value that is not a list of URLs faults (no request goes out)
+    let r = post("dynamic", Some("not a url".into())).await.unwrap();
+    assert_eq!(r.status(), 500, "{}", r.text().await.unwrap());
+    assert_eq!((a.count(), b.count()), (1, 2));
+    let r = post("literal", None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((a.count(), b.count()), (2, 3));
+    gw.shutdown().await;
+}

@@ -122,6 +122,11 @@ codes! {
     E0350 = "eip-target";
     E0351 = "eip-expression";
     E0352 = "eip-number";
+    // appended by the foreach mediator
+    E0353 = "foreach-leaves-flow";
+    E0354 = "foreach-result";
+    // appended by the scatter-gather mediator
+    E0355 = "scatter-gather-result";
     // appended by the callout mediator
     E0360 = "callout-ws-security";
     E0361 = "callout-xpath";

@@ -61,10 +61,36 @@ pub(crate) fn compile(
         reads: Vec::new(),
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
+        foreach_refs: Vec::new(),
         endpoint_states: Vec::new(),
         templates: HashMap::new(),
         stores: HashMap::new(),
+        endpoint_templates: HashMap::new(),
+        expanding: 0,
     };
+    // templates first: endpoints instantiate them while names are collected
+    for a in artifacts {
+        for t in &a.templates {
+            if let Some(seq) = &t.sequence {
+                c.templates.insert(
+                    t.name.value.clone(),
+                    crate::compiler::TemplateDecl {
+                        sequence: seq.clone(),
+                        params: t.params.clone(),
+                    },
+                );
+            }
+            if let Some(ep) = &t.endpoint {
+                c.endpoint_templates.insert(
+                    t.name.value.clone(),
+                    crate::compiler::EndpointTemplate {
+                        params: t.params.clone(),
+                        xml: ep.value.clone(),
+                    },
+                );
+            }
+        }
+    }
 
     // pass 1: names
     let mut first_span: HashMap<String, Span> = HashMap::new();
@@ -96,10 +122,7 @@ pub(crate) fn compile(
             order.push(s);
         }
         for e in &a.endpoints {
-            if matches!(
-                e.kind,
-                ast::EndpointKind::Unsupported { .. } | ast::EndpointKind::Template { .. }
-            ) {
+            if matches!(e.kind, ast::EndpointKind::Unsupported { .. }) {
                 continue;
             }
             if let Some(n) = &e.name {
@@ -110,17 +133,6 @@ pub(crate) fn compile(
         }
     }
     for a in artifacts {
-        for t in &a.templates {
-            if let Some(seq) = &t.sequence {
-                c.templates.insert(
-                    t.name.value.clone(),
-                    crate::compiler::TemplateDecl {
-                        sequence: seq.clone(),
-                        params: t.params.clone(),
-                    },
-                );
-            }
-        }
         for le in &a.local_entries {
             match &le.value {
                 ast::LocalEntryValue::Text(t) => {
@@ -201,6 +213,7 @@ pub(crate) fn compile(
     }
     ir.stores.processors = crate::store::compile_processors(&mut c, artifacts, &ir.endpoints);
     ir.stores.stores = std::mem::take(&mut c.stores);
+    crate::mediators::check_foreach_refs(&mut c, &ir);
     c.finish_checks();
 
     let mut diags = std::mem::take(&mut c.diags);

@@ -55,6 +55,12 @@ pub(crate) struct TemplateDecl {
     pub params: Vec<ast::TemplateParam>,
 }
 
+/// An endpoint `<template>`: its parameters and its `<endpoint>` as XML, `$parameter`s in place.
+pub(crate) struct EndpointTemplate {
+    pub params: Vec<ast::TemplateParam>,
+    pub xml: String,
+}
+
 pub(crate) struct Compiler<'a> {
     pub(crate) opts: &'a CompileOptions,
     pub(crate) diags: Vec<Diagnostic>,
@@ -76,6 +82,12 @@ pub(crate) struct Compiler<'a> {
     pub(crate) local_entries: HashMap<String, String>,
     /// Message stores by name (`<store>` and the processors name them).
     pub(crate) stores: HashMap<String, crate::store::StoreDef>,
+    /// Endpoint templates by name (`<endpoint template>`).
+    pub(crate) endpoint_templates: HashMap<String, EndpointTemplate>,
+    /// Template endpoints being expanded (a template that instantiates itself stops here).
+    pub(crate) expanding: u32,
+    /// The sequences Synapse-form `<foreach sequence="key">`s run, checked once compiled.
+    pub(crate) foreach_refs: Vec<(SeqId, Span)>,
 }
 
 impl Compiler<'_> {
@@ -165,11 +177,44 @@ impl Compiler<'_> {
         e: &ast::Endpoint,
         group: Option<(&str, usize)>,
     ) -> Option<EndpointIr> {
+        if let ast::EndpointKind::Template {
+            target,
+            uri,
+            params,
+        } = &e.kind
+        {
+            let expanded = self.expand_template(e, target, uri.as_ref(), params)?;
+            self.expanding += 1;
+            let ir = self.endpoint_in(&expanded, group);
+            self.expanding -= 1;
+            return ir;
+        }
         let name = match (&e.name, group) {
             (Some(n), _) => Some(n.value.clone()),
             (None, Some((g, i))) => Some(format!("{g}/{i}")),
             (None, None) => None,
         };
+        if let ast::EndpointKind::DynamicRecipientList { value, span } = &e.kind {
+            let value = match value {
+                ast::PropertyValue::Expression(x) => {
+                    crate::ir::ValueSrc::Expr(self.expr(x, synaptic_expr::Dialect::XPath)?)
+                }
+                ast::PropertyValue::Literal(l) => {
+                    for u in l.value.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                        if url::Url::parse(u).is_err() {
+                            self.err(codes::E0308, *span, format!("`{u}` is not a valid URI"));
+                            return None;
+                        }
+                    }
+                    crate::ir::ValueSrc::Literal(synaptic_expr::Value::String(l.value.clone()))
+                }
+                _ => return None,
+            };
+            return Some(EndpointIr::Recipients(Arc::new(crate::ir::Recipients {
+                name: name.unwrap_or_else(|| "anonymous".to_string()),
+                value,
+            })));
+        }
         if let Some(kind) = match &e.kind {
             ast::EndpointKind::Failover { dynamic, .. } => {
                 Some(GroupKind::Failover { dynamic: *dynamic })
@@ -279,18 +324,126 @@ impl Compiler<'_> {
                 );
                 return None;
             }
-            ast::EndpointKind::Template { .. } => {
-                self.err(
-                    codes::E0108,
-                    e.span,
-                    "`template` endpoints are not supported by synaptic yet",
-                );
-                return None;
-            }
+            // expanded by `endpoint_in` before a leaf is compiled
+            ast::EndpointKind::Template { .. } => return None,
             ast::EndpointKind::Failover { .. }
             | ast::EndpointKind::Loadbalance { .. }
-            | ast::EndpointKind::RecipientList { .. } => return None,
+            | ast::EndpointKind::RecipientList { .. }
+            | ast::EndpointKind::DynamicRecipientList { .. } => return None,
         })
+    }
+
+    /// The endpoint an `<endpoint template="T" [name] [uri]>` stands for: T's `<endpoint>`
+    /// with `$name`, `$uri` and each `$parameter` replaced by the instance's values (a
+    /// parameter's `defaultValue` when the instance gives none), named as the instance.
+    fn expand_template(
+        &mut self,
+        e: &ast::Endpoint,
+        target: &Spanned<String>,
+        uri: Option<&Spanned<String>>,
+        given: &[(Spanned<String>, Spanned<String>)],
+    ) -> Option<ast::Endpoint> {
+        if self.expanding >= 8 {
+            self.err(
+                codes::E0340,
+                target.span,
+                format!(
+                    "template `{}` instantiates templates more than 8 deep (a template that \
+                     names itself?)",
+                    target.value
+                ),
+            );
+            return None;
+        }
+        let Some(t) = self.endpoint_templates.get(&target.value) else {
+            let other = if self.templates.contains_key(&target.value) {
+                " (it is a sequence template: call it with <call-template>)"
+            } else {
+                ""
+            };
+            self.err(
+                codes::E0340,
+                target.span,
+                format!("no endpoint template named `{}`{other}", target.value),
+            );
+            return None;
+        };
+        let mut values: Vec<(String, String)> = Vec::new();
+        if let Some(n) = &e.name {
+            values.push(("name".into(), n.value.clone()));
+        }
+        if let Some(u) = uri {
+            values.push(("uri".into(), u.value.clone()));
+        }
+        for (n, v) in given {
+            values.push((n.value.clone(), v.value.clone()));
+        }
+        let mut missing = Vec::new();
+        let mut unknown = Vec::new();
+        for p in &t.params {
+            if values.iter().any(|(n, _)| *n == p.name.value) {
+                continue;
+            }
+            match &p.default {
+                Some(d) => values.push((p.name.value.clone(), d.value.clone())),
+                None if p.mandatory || p.name.value == "uri" => missing.push(p.name.value.clone()),
+                None => {}
+            }
+        }
+        for (n, _) in given {
+            if !t.params.iter().any(|p| p.name.value == n.value) {
+                unknown.push(n.clone());
+            }
+        }
+        // longer names first: `$uriPath` is not `$uri` followed by `Path`
+        values.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
+        let mut xml = t.xml.clone();
+        for (n, v) in &values {
+            xml = xml.replace(&format!("${n}"), &xml_escape(v));
+        }
+        for n in unknown {
+            self.warn(
+                codes::W0341,
+                n.span,
+                format!(
+                    "template `{}` declares no parameter `{}`: nothing in it reads the value",
+                    target.value, n.value
+                ),
+            );
+        }
+        if !missing.is_empty() {
+            self.err(
+                codes::E0341,
+                e.span,
+                format!(
+                    "template `{}` needs {}",
+                    target.value,
+                    missing
+                        .iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            return None;
+        }
+        // the instance is parsed from the replaced text; what it says is reported at the
+        // instance, which is where it can be fixed
+        let parsed = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(u32::MAX), &xml);
+        let here = |m: &str| format!("template `{}` instantiated here: {m}", target.value);
+        for d in &parsed.diagnostics {
+            let mut d = d.clone();
+            d.message = here(&d.message);
+            d.labels.iter_mut().for_each(|l| l.span = e.span);
+            self.diags.push(d);
+        }
+        if parsed.diagnostics.iter().any(|d| d.is_error()) {
+            return None;
+        }
+        let mut body = parsed.tree.endpoints.into_iter().next()?;
+        respan_endpoint(&mut body, e.span);
+        body.name = e.name.clone();
+        Some(body)
     }
 
     pub(crate) fn check_template(&mut self, t: &Spanned<String>) -> Option<()> {
@@ -386,4 +539,67 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// Point every span of an instantiated template endpoint at the instance.
+fn respan_endpoint(e: &mut ast::Endpoint, span: Span) {
+    e.span = span;
+    if let Some(n) = &mut e.name {
+        n.span = span;
+    }
+    if let Some(t) = &mut e.timeout_ms {
+        t.span = span;
+    }
+    match &mut e.kind {
+        ast::EndpointKind::Http {
+            method,
+            uri_template,
+        } => {
+            if let Some(m) = method {
+                m.span = span;
+            }
+            uri_template.span = span;
+        }
+        ast::EndpointKind::Address { uri } => uri.span = span,
+        ast::EndpointKind::Key(k) => k.span = span,
+        ast::EndpointKind::DynamicRecipientList { value, span: s } => {
+            *s = span;
+            match value {
+                ast::PropertyValue::Literal(l) => l.span = span,
+                ast::PropertyValue::Expression(x) => x.span = span,
+                _ => {}
+            }
+        }
+        ast::EndpointKind::Failover { children, .. }
+        | ast::EndpointKind::Loadbalance { children, .. }
+        | ast::EndpointKind::RecipientList { children } => {
+            for c in children {
+                respan_endpoint(c, span);
+            }
+        }
+        ast::EndpointKind::Template {
+            target,
+            uri,
+            params,
+        } => {
+            target.span = span;
+            if let Some(u) = uri {
+                u.span = span;
+            }
+            for (n, v) in params {
+                n.span = span;
+                v.span = span;
+            }
+        }
+        ast::EndpointKind::Default | ast::EndpointKind::Unsupported { .. } => {}
+    }
+}
+
+/// A parameter value written into the template's XML text.
+fn xml_escape(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }

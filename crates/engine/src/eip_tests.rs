@@ -10,12 +10,12 @@ use synaptic_diag::SourceId;
 /// Echoes each request body inside `<echo>` after `delay_ms` (per URL path `/slow`: `slow_ms`);
 /// counts requests and the most in flight at once; `/down` fails to connect.
 #[derive(Default)]
-struct Echo {
-    delay_ms: u64,
-    slow_ms: u64,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-    seen: Mutex<Vec<String>>,
+pub(crate) struct Echo {
+    pub(crate) delay_ms: u64,
+    pub(crate) slow_ms: u64,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) max_in_flight: AtomicUsize,
+    pub(crate) seen: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -77,7 +77,7 @@ impl crate::Clock for TimerClock {
     }
 }
 
-fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
+pub(crate) fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
     let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
     assert!(
         p.diagnostics.iter().all(|d| !d.is_error()),
@@ -96,7 +96,7 @@ fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
     }
 }
 
-fn request(ct: &str, body: &str) -> MessageContext {
+pub(crate) fn request(ct: &str, body: &str) -> MessageContext {
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", ct.parse().unwrap());
     MessageContext::from_request(
@@ -108,14 +108,14 @@ fn request(ct: &str, body: &str) -> MessageContext {
     )
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap()
 }
 
-fn body(ctx: &mut MessageContext) -> String {
+pub(crate) fn body(ctx: &mut MessageContext) -> String {
     String::from_utf8_lossy(&ctx.body_bytes().unwrap().0).into_owned()
 }
 

@@ -126,6 +126,13 @@ fn dispatch<'a>(
                 }
                 _ => failover(engine, g, blocking, mediator, ctx).await,
             },
+            EndpointIr::Recipients(r) => {
+                if let crate::ir::ValueSrc::Expr(e) = &r.value {
+                    crate::run::prefetch(engine, e.registry_keys(), ctx).await?;
+                }
+                let g = recipients(engine, r, ctx)?;
+                recipient_list(engine, &g, blocking, mediator, ctx).await
+            }
             leaf_ep => leaf(engine, Some(leaf_ep), blocking, mediator, ctx)
                 .await
                 .map(|_| Sent::Answered),
@@ -224,6 +231,53 @@ async fn failover(
 }
 
 /// `<recipientlist>`: every ready child at once; the first answer wins.
+/// Most recipients one `<endpoints value>` list may name.
+const MAX_RECIPIENTS: usize = 64;
+
+/// The group a dynamic recipient list stands for on this message: an address endpoint per
+/// URL of the comma-separated value.
+fn recipients(
+    engine: &Engine,
+    r: &crate::ir::Recipients,
+    ctx: &MessageContext,
+) -> Result<Group, MediationError> {
+    let fault = |m: String| {
+        MediationError::new(
+            ErrorKind::Fault,
+            Origin::Internal,
+            error_codes::ENDPOINT_NOT_READY,
+            m,
+        )
+    };
+    let v = crate::eval::eval_src(engine, ctx, &r.value)?;
+    let list = value_string(&v).unwrap_or_default();
+    let mut children = Vec::new();
+    for u in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        if children.len() == MAX_RECIPIENTS {
+            return Err(fault(format!(
+                "recipient list `{}` names more than {MAX_RECIPIENTS} endpoints",
+                r.name
+            )));
+        }
+        if url::Url::parse(u).is_err() {
+            return Err(fault(format!(
+                "recipient list `{}`: `{u}` is not a valid URI",
+                r.name
+            )));
+        }
+        children.push(EndpointIr::Address {
+            uri: u.to_string(),
+            timeout_ms: None,
+        });
+    }
+    Ok(Group {
+        name: r.name.clone(),
+        kind: GroupKind::RecipientList,
+        children,
+        cursor: std::sync::atomic::AtomicUsize::new(0),
+    })
+}
+
 async fn recipient_list(
     engine: &Engine,
     g: &Group,

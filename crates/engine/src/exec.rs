@@ -23,6 +23,10 @@ pub(crate) enum Step {
     ),
     /// Run the branches of `iterate`/`clone` (the interpreter runs them; ADR 0430).
     Fork(Box<crate::eip::Fork>),
+    /// Run a sequence on each element of a `foreach` (the interpreter runs it).
+    Foreach(Box<crate::mediators::Loop>),
+    /// Run the copies of a `scatter-gather` and gather them (the interpreter runs them).
+    ScatterGather(Box<crate::mediators::Scatter>),
 }
 
 pub(crate) fn respond_status(ctx: &mut MessageContext) {

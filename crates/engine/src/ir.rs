@@ -37,6 +37,16 @@ pub(crate) enum EndpointIr {
     Tracked(Arc<Tracked>),
     /// `<failover>`, `<loadbalance>`, `<recipientlist>`.
     Group(Arc<Group>),
+    /// `<recipientlist><endpoints value=…/>`: the recipients' addresses, a comma-separated
+    /// list evaluated per message.
+    Recipients(Arc<Recipients>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Recipients {
+    /// The endpoint's name, or `anonymous`.
+    pub name: String,
+    pub value: ValueSrc,
 }
 
 #[derive(Debug)]

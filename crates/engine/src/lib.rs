@@ -33,6 +33,10 @@ mod xsel;
 #[cfg(test)]
 mod eip_tests;
 #[cfg(test)]
+mod foreach_tests;
+#[cfg(test)]
+mod scatter_gather_tests;
+#[cfg(test)]
 mod tests;
 
 use async_trait::async_trait;

@@ -166,6 +166,12 @@ async fn run_loop(
                     .await
                     .map_err(|e| e.at(node.span))
             }
+            Ok(Step::Foreach(l)) => run_foreach(engine, *l, out_seq, ctx)
+                .await
+                .map_err(|e| e.at(node.span)),
+            Ok(Step::ScatterGather(s)) => run_scatter(engine, *s, out_seq, ctx)
+                .await
+                .map_err(|e| e.at(node.span)),
             other => other,
         };
         observe::after(ctx, node.span, frames.len(), snap, result.is_err());
@@ -266,8 +272,8 @@ async fn run_loop(
                 });
                 final_flow = Flow::Respond;
             }
-            // `run_fork` turned it into another step
-            Step::Fork(_) => {}
+            // `run_fork` / `run_foreach` turned it into another step
+            Step::Fork(_) | Step::Foreach(_) | Step::ScatterGather(_) => {}
         }
     }
 }
@@ -321,13 +327,13 @@ fn set_error_props(ctx: &mut MessageContext, e: &MediationError) {
     d.insert("ERROR_DETAIL".into(), Value::String(e.message.clone()));
 }
 
-async fn step(
+/// Read `keys` from the registry into the message's registry view, for expressions to read.
+pub(crate) async fn prefetch(
     engine: &Engine,
-    node: &Node,
+    keys: &[String],
     ctx: &mut MessageContext,
-) -> Result<Step, MediationError> {
-    // Registry reads are fetched before the mediator runs (expressions are synchronous).
-    for key in node.registry_keys.iter() {
+) -> Result<(), MediationError> {
+    for key in keys {
         let v = engine.registry.get(key).await.map_err(|e| {
             MediationError::internal(ErrorKind::Registry, format!("registry read failed: {e}"))
         })?;
@@ -347,6 +353,16 @@ async fn step(
             }
         }
     }
+    Ok(())
+}
+
+async fn step(
+    engine: &Engine,
+    node: &Node,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    // Registry reads are fetched before the mediator runs (expressions are synchronous).
+    prefetch(engine, &node.registry_keys, ctx).await?;
     if node.reads_addressing {
         ctx.ensure_soap_request_built()?;
     }
@@ -371,16 +387,7 @@ fn run_branch(
 ) -> BranchRun<'_> {
     Box::pin(async move {
         let ir: &Ir = &engine.program.ir;
-        let first = match target {
-            BranchTarget::Block(b) => Frame {
-                block: b,
-                pc: 0,
-                on_error: None,
-                nested: false,
-                template: false,
-            },
-            BranchTarget::Seq(s) => seq_frame(ir, s),
-        };
+        let first = target_frame(ir, target);
         ctx.st.sent = false;
         ctx.st.resumed = false;
         let mut r = run_frames(engine, vec![first], handler, out_seq, &mut ctx).await;
@@ -555,4 +562,226 @@ async fn run_fork(
         Some(e) => Err(e),
         None => Ok(Step::End(Flow::Drop)),
     }
+}
+
+fn target_frame(ir: &Ir, target: BranchTarget) -> Frame {
+    match target {
+        BranchTarget::Block(b) => Frame {
+            block: b,
+            pc: 0,
+            on_error: None,
+            nested: false,
+            template: false,
+        },
+        BranchTarget::Seq(s) => seq_frame(ir, s),
+    }
+}
+
+type InlineRun<'a> = Pin<Box<dyn Future<Output = Result<Flow, MediationError>> + Send + 'a>>;
+
+/// Run a `foreach` sequence on the message itself (Synapse's form). Its faults go to the
+/// handlers in force where the `foreach` is (the caller's loop), so none is passed here; an
+/// answer a clone kept for the parent stays the parent's.
+fn run_inline<'a>(
+    engine: &'a Engine,
+    ctx: &'a mut MessageContext,
+    target: BranchTarget,
+    out_seq: Option<SeqId>,
+) -> InlineRun<'a> {
+    Box::pin(async move {
+        let first = target_frame(&engine.program.ir, target);
+        let keep = ctx.st.branch_response.take();
+        let r = run_frames(engine, vec![first], None, out_seq, ctx).await;
+        if ctx.st.branch_response.is_none() {
+            ctx.st.branch_response = keep;
+        }
+        r
+    })
+}
+
+/// Run a `foreach`: its sequence on each element of the message in turn (Synapse's form), or
+/// on a copy of the message per element, at most `Limits::branches_in_flight` at a time (one
+/// at a time when not parallel), the results merged in the elements' order (Micro
+/// Integrator's form). A fault in the sequence is the flow's fault.
+async fn run_foreach(
+    engine: &Engine,
+    lp: crate::mediators::Loop,
+    out_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    use crate::mediators::{Copies, LoopKind};
+    if ctx.st.fork_depth >= MAX_FORK_NESTING {
+        return Err(MediationError::internal(
+            ErrorKind::Limit,
+            format!("foreach and fan-outs nested deeper than {MAX_FORK_NESTING}"),
+        ));
+    }
+    let body = lp.body;
+    let go_on = lp.continue_on_failure;
+    match lp.kind {
+        LoopKind::InPlace(mut st) => {
+            ctx.st.fork_depth += 1;
+            let mut answered = false;
+            let mut r = Ok(());
+            for i in 0..st.len() {
+                st.enter(i, ctx);
+                match run_inline(engine, ctx, body, out_seq).await {
+                    Ok(Flow::Continue) => {
+                        if let Err(e) = st.collect(ctx) {
+                            r = Err(e);
+                            break;
+                        }
+                    }
+                    // Synapse keeps the element and ends the loop (unless told to go on); the
+                    // flow goes on
+                    Ok(Flow::Drop) => {
+                        r = st.collect(ctx);
+                        if r.is_err() || !go_on {
+                            break;
+                        }
+                    }
+                    Ok(Flow::Respond) => {
+                        answered = true;
+                        break;
+                    }
+                    Err(e) if go_on && e.kind != ErrorKind::Limit => {
+                        tracing::warn!(
+                            "error in the foreach sequence, going on with the next element: {}",
+                            e.message
+                        );
+                        // the fault was handled here: the message is not in fault
+                        ctx.st.fault = false;
+                        if let Err(e) = st.failed(ctx) {
+                            r = Err(e);
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                }
+            }
+            ctx.st.fork_depth -= 1;
+            r?;
+            if answered {
+                return Ok(Step::End(Flow::Respond));
+            }
+            st.finish(ctx)?;
+            Ok(Step::Next)
+        }
+        LoopKind::Copies(c) => {
+            let (parallel, branches, select, gather) = c.plan();
+            let mut results: Vec<Option<MessageContext>> = branches.iter().map(|_| None).collect();
+            let limit = if parallel {
+                engine.limits.branches_in_flight.max(1) as usize
+            } else {
+                1
+            };
+            let (fork, _) = crate::eip::new_fork(ctx);
+            let mut waiting = branches.into_iter().enumerate();
+            let mut running = FuturesUnordered::new();
+            loop {
+                while running.len() < limit {
+                    let Some((i, mut b)) = waiting.next() else {
+                        break;
+                    };
+                    // a branch answers only when it says so (`respond`): a `call`'s response
+                    // is its result
+                    b.st.fork = fork;
+                    let run = run_branch(engine, b, body, None, out_seq, Vec::new());
+                    running.push(async move { (i, run.await) });
+                }
+                let Some((i, (r, bctx))) = running.next().await else {
+                    break;
+                };
+                match r {
+                    Ok(Flow::Continue) => {
+                        if let Some(slot) = results.get_mut(i) {
+                            *slot = Some(bctx);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Copies::finish(&select, &gather, results, ctx)?;
+            Ok(Step::Next)
+        }
+    }
+}
+
+/// Run the copies of a `scatter-gather`, at most `Limits::branches_in_flight` at a time (one at
+/// a time when not parallel), gathering those that end normally and meet the condition, in the
+/// order they finish, until every copy has ended, enough have been gathered
+/// (`min-messages`/`max-messages`) or the timeout passes; the copies still running then are
+/// cancelled. A fault in a copy is the flow's fault.
+async fn run_scatter(
+    engine: &Engine,
+    sg: crate::mediators::Scatter,
+    out_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    use crate::mediators::{accepts, enough, gather};
+    if ctx.st.fork_depth >= MAX_FORK_NESTING {
+        return Err(MediationError::internal(
+            ErrorKind::Limit,
+            format!("scatter-gather and fan-outs nested deeper than {MAX_FORK_NESTING}"),
+        ));
+    }
+    let cfg = sg.cfg;
+    let limit = if cfg.parallel {
+        engine.limits.branches_in_flight.max(1) as usize
+    } else {
+        1
+    };
+    let deadline = cfg.timeout_ms.map(|t| {
+        engine
+            .clock
+            .now_ms()
+            .saturating_add(t.min(i64::MAX as u64) as i64)
+    });
+    let (fork, _) = crate::eip::new_fork(ctx);
+    let mut waiting = sg.branches.into_iter();
+    let mut running: FuturesUnordered<BranchRun<'_>> = FuturesUnordered::new();
+    let mut got: Vec<MessageContext> = Vec::new();
+    loop {
+        while running.len() < limit {
+            let Some((mut b, target)) = waiting.next() else {
+                break;
+            };
+            b.st.fork = fork;
+            running.push(run_branch(engine, b, target, None, out_seq, Vec::new()));
+        }
+        let done = match deadline {
+            None => running.next().await,
+            Some(d) => {
+                let wait = d.saturating_sub(engine.clock.now_ms()).max(0) as u64;
+                let sleep = engine.invoker.sleep(std::time::Duration::from_millis(wait));
+                match futures::future::select(running.next(), sleep).await {
+                    futures::future::Either::Left((done, _)) => done,
+                    // the timeout: what was gathered is the result
+                    futures::future::Either::Right(((), _)) => break,
+                }
+            }
+        };
+        let Some((r, mut bctx)) = done else {
+            break;
+        };
+        match r {
+            Ok(Flow::Continue) => {
+                if accepts(engine, &cfg, &mut bctx)? {
+                    got.push(bctx);
+                    if enough(&cfg, got.len()) {
+                        break;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    drop(running);
+    gather(engine, &cfg, got, ctx)?;
+    Ok(Step::Next)
 }

@@ -232,6 +232,29 @@ fn enrich_and_makefault_never_panic_on_damaged_input() {
 <makefault version="pox"><detail><m:d/></detail></makefault>
 <makefault><code value="e:Server"/><reason value="r"/><role>r</role><detail>d</detail></makefault>
 </sequence>"#;
+    damaged_input_never_panics(doc);
+}
+
+/// Every truncation of a file full of foreach and scatter-gather shapes parses and compiles
+/// without panicking, and whatever compiles runs without panicking.
+#[test]
+fn foreach_and_scatter_gather_never_panic_on_damaged_input() {
+    let doc = r#"<sequence xmlns="http://ws.apache.org/ns/synapse" xmlns:m="urn:m" name="s">
+<foreach id="f" expression="//m:a/b" continueLoopOnFailure="true"><sequence><payloadFactory media-type="xml"><format><c xmlns="">$1</c></format><args><arg expression="get-property('f_FOREACH_COUNTER')"/></args></payloadFactory></sequence></foreach>
+<foreach expression="json-eval($.a)"><sequence><filter xpath="//b = 1"><then><drop/></then></filter></sequence></foreach>
+<foreach expression="json-eval($)"><sequence><log/></sequence></foreach>
+<foreach collection="${payload.a}" parallel-execution="false" counter-variable="i" update-original="false" target-variable="v" result-content-type="JSON"><sequence><call><endpoint><address uri="http://127.0.0.1:9/x"/></endpoint></call></sequence></foreach>
+<foreach collection="${xpath('//b')}" update-original="false" target-variable="x" result-content-type="XML" result-enclosing-element="r"><sequence><log/></sequence></foreach>
+<foreach collection="${vars.v}"><sequence><foreach expression="//c"><sequence><log/></sequence></foreach></sequence></foreach>
+<scatter-gather target="body" result-content-type="JSON"><aggregation expression="${payload}" condition="${payload.ok}" timeout="10" max-messages="1"/><sequence><log/></sequence><sequence><drop/></sequence></scatter-gather>
+<scatter-gather target="variable" target-variable="s" result-content-type="XML" result-enclosing-element="all"><aggregation expression="$body/*"/><sequence><log/></sequence></scatter-gather>
+</sequence>"#;
+    damaged_input_never_panics(doc);
+}
+
+/// Parse and compile every truncation of `doc` (the whole of it must compile) and run what
+/// compiles over a JSON, an XML, a SOAP and a text body.
+fn damaged_input_never_panics(doc: &str) {
     let bodies: [(&str, &str); 4] = [
         ("application/json", r#"{"a":[{"b":1},2],"m":"é"}"#),
         (

@@ -771,6 +771,34 @@ fn pred_holds(env: &Envelope, n: &NodeRef, p: &Pred, pos: usize, len: usize) -> 
     }
 }
 
+/// The XML view of a payload a selection works on (the envelope itself when it is XML).
+pub(crate) fn envelope_of(payload: &synaptic_payload::Payload) -> Envelope {
+    match payload {
+        synaptic_payload::Payload::Xml(env) => env.clone(),
+        other => synaptic_payload::to_envelope(other),
+    }
+}
+
+/// Remove the element at `at` (a path from [`select`]) from `env`.
+pub(crate) fn detach(env: &mut Envelope, part: Part, at: &[usize]) {
+    let Some((last, parent)) = at.split_last() else {
+        return;
+    };
+    if parent.is_empty() {
+        let list = match part {
+            Part::Header => &mut env.header,
+            Part::Body => &mut env.body,
+        };
+        if *last < list.len() {
+            list.remove(*last);
+        }
+    } else if let Some(p) = element_mut(env, part, parent) {
+        if *last < p.children.len() {
+            p.children.remove(*last);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -238,17 +238,6 @@ pub fn check_unserved(artifacts: &[Artifact]) -> Vec<Diagnostic> {
                 }
             }
         }
-        for t in a.templates.iter().filter(|t| t.sequence.is_none()) {
-            diags.push(Diagnostic::warning(
-                codes::W0103,
-                t.name.span,
-                format!(
-                    "endpoint template `{}` is not run by synaptic: endpoints with \
-                     template=\"{}\" cannot use it",
-                    t.name.value, t.name.value
-                ),
-            ));
-        }
         for le in &a.local_entries {
             if let ast::LocalEntryValue::Src(src) = &le.value {
                 diags.push(Diagnostic::warning(

@@ -443,6 +443,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         let mut seen = false;
         let mut params = Vec::new();
         let mut sequence = None;
+        let mut endpoint = None;
         for child in self.children(el) {
             match self.syn_name(child) {
                 Some("sequence") => {
@@ -479,8 +480,17 @@ impl<'d, 'a> Cx<'d, 'a> {
                         });
                     }
                 }
-                // endpoint templates are not run; their bodies hold $-parameters
-                Some("description" | "endpoint") => {}
+                // an endpoint template: `$name`, `$uri` and the parameters are replaced where
+                // an `<endpoint template>` instantiates it
+                Some("endpoint") => {
+                    if seen {
+                        self.dup_element(child);
+                        continue;
+                    }
+                    seen = true;
+                    endpoint = Some(Spanned::new(ser::element(self.doc, child), child.span));
+                }
+                Some("description") => {}
                 _ => self.unknown_element(child, el),
             }
         }
@@ -490,6 +500,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                 name,
                 params,
                 sequence,
+                endpoint,
             });
         }
     }

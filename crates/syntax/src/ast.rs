@@ -87,6 +87,9 @@ pub struct Template {
     pub params: Vec<TemplateParam>,
     /// The anonymous sequence of its body; `None` for an endpoint template.
     pub sequence: Option<String>,
+    /// The `<endpoint>` of an endpoint template as XML text (its `$parameter`s are replaced
+    /// in the text, as Synapse does, before an instance is parsed).
+    pub endpoint: Option<Spanned<String>>,
 }
 
 /// `<parameter name [defaultValue] [isMandatory]/>` of a template.
@@ -245,6 +248,10 @@ pub enum MediatorKind {
     Aggregate(Box<Aggregate>),
     /// `<store messageStore>`: a copy of the message into a message store.
     Store(Store),
+    /// `<foreach>`: run a sequence on each element of a collection and merge the results.
+    Foreach(Box<Foreach>),
+    /// `<scatter-gather>` (Micro Integrator 4.4): each sequence on a copy, results gathered.
+    ScatterGather(Box<ScatterGather>),
     /// `<in>` / `<out>` (legacy proxy flows): children run only in that direction.
     Direction {
         dir: Dir,
@@ -409,6 +416,14 @@ pub enum EndpointKind {
     },
     /// `<recipientlist>`: a copy of the message to every ready child.
     RecipientList { children: Vec<Endpoint> },
+    /// `<recipientlist><endpoints value="{expression}"/></recipientlist>`: a copy of the
+    /// message to each address of the comma-separated list the value gives (a literal list, or
+    /// an XPath in braces evaluated per message).
+    DynamicRecipientList {
+        /// A literal list, or the expression (braces removed).
+        value: PropertyValue,
+        span: Span,
+    },
     /// `<endpoint template="…" [uri="…"]>` with its `<parameter>`s.
     Template {
         target: Spanned<String>,
@@ -939,4 +954,68 @@ pub struct Aggregate {
     pub sequence_key: Option<Spanned<String>>,
     /// The inline mediators of `<onComplete>`.
     pub on_complete: Vec<Mediator>,
+}
+
+// === foreach ===
+
+/// `<foreach>`, in Synapse's form (`expression=`: each element mediated in turn, in the same
+/// message, and written back) or Micro Integrator 4.4's (`collection=`: each element in its own
+/// copy of the message, the results aggregated into the payload or a variable).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Foreach {
+    pub id: Option<Spanned<String>>,
+    /// `expression=` (Synapse's form): an XPath or `json-eval(…)` path.
+    pub expression: Option<Expr>,
+    /// `collection=` (Micro Integrator 4.4's form): a `${…}` expression.
+    pub collection: Option<Expr>,
+    /// `sequence="key"`: a named sequence instead of the inline one.
+    pub sequence_key: Option<Spanned<String>>,
+    /// The inline `<sequence>`.
+    pub sequence: Option<Vec<Mediator>>,
+    /// `continueLoopOnFailure=` (Synapse's form): a fault in the sequence skips to the next
+    /// element instead of failing the flow.
+    pub continue_on_failure: bool,
+    /// `parallel-execution=` (default true).
+    pub parallel: bool,
+    /// `continue-without-aggregation=` (default false).
+    pub continue_without_aggregation: bool,
+    /// `update-original=` (default true).
+    pub update_original: bool,
+    /// `target-variable=`: where the results go when the original is not updated.
+    pub target_variable: Option<Spanned<String>>,
+    /// `result-content-type="JSON|XML"`.
+    pub result_content_type: Option<Spanned<String>>,
+    /// `result-enclosing-element=`: the element enclosing XML results.
+    pub result_enclosing_element: Option<Spanned<String>>,
+    /// `counter-variable=`: the variable holding the element's index (sequential runs only).
+    pub counter_variable: Option<Spanned<String>>,
+}
+
+// === scatter-gather ===
+
+/// `<scatter-gather>` (Micro Integrator 4.4): a copy of the message into each `<sequence>`,
+/// the results gathered by `<aggregation>` into the body or a variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScatterGather {
+    /// `parallel-execution=` (default true).
+    pub parallel: bool,
+    /// `target="body|variable"`.
+    pub target: Option<Spanned<String>>,
+    /// `target-variable=` (with `target="variable"`).
+    pub target_variable: Option<Spanned<String>>,
+    /// `result-content-type="JSON|XML"`.
+    pub result_content_type: Option<Spanned<String>>,
+    /// `result-enclosing-element=` (XML results).
+    pub result_enclosing_element: Option<Spanned<String>>,
+    /// `<aggregation expression>`: what is taken from each copy.
+    pub expression: Expr,
+    /// `<aggregation condition>`: a copy is gathered only when this reads `true`.
+    pub condition: Option<Expr>,
+    /// `<aggregation timeout>` (milliseconds), as written.
+    pub timeout: Option<Spanned<String>>,
+    /// `<aggregation min-messages max-messages>`, as written.
+    pub min: Option<Spanned<String>>,
+    pub max: Option<Spanned<String>>,
+    /// The `<sequence>`s, one copy each.
+    pub sequences: Vec<Vec<Mediator>>,
 }

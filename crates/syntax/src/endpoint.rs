@@ -90,7 +90,42 @@ impl<'d, 'a> Cx<'d, 'a> {
             let members = child
                 .elements()
                 .any(|c| matches!(c.local(), "member" | "endpoints"));
+            let dynamic = (n == "recipientlist")
+                .then(|| {
+                    child
+                        .elements()
+                        .find(|c| c.ns == crate::SYNAPSE_NS && c.local() == "endpoints")
+                })
+                .flatten();
             let this = match n {
+                "recipientlist" if dynamic.is_some() => {
+                    let ends = dynamic.expect("checked");
+                    self.check_attrs(child, &["name"]);
+                    self.check_attrs(ends, &["value", "max-cache"]);
+                    if child.elements().count() > 1 {
+                        self.err(
+                            codes::E0115,
+                            child.name_span,
+                            "a <recipientlist> takes either <endpoints value=…> or child \
+                             endpoints, not both",
+                        );
+                    }
+                    self.required(ends, "value").map(|v| {
+                        let t = v.value.trim();
+                        let value = match ends.attr("value") {
+                            Some(a) if t.starts_with('{') && t.ends_with('}') => {
+                                let mut e = self.expr(ends, a);
+                                e.text = t[1..t.len() - 1].to_string();
+                                PropertyValue::Expression(e)
+                            }
+                            _ => PropertyValue::Literal(v.clone()),
+                        };
+                        EndpointKind::DynamicRecipientList {
+                            value,
+                            span: v.span,
+                        }
+                    })
+                }
                 "failover" | "loadbalance" | "recipientlist" if members => {
                     Some(EndpointKind::Unsupported {
                         kind: format!("{n} with members"),

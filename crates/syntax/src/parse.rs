@@ -40,6 +40,8 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         ],
         "iterate" | "clone" => &["target"],
         "aggregate" => &["correlateOn", "completeCondition", "onComplete"],
+        "foreach" => &["sequence"],
+        "scatter-gather" => &["aggregation", "sequence"],
         "template" => &["sequence", "parameter", "endpoint"],
         "payloadFactory" => &["format", "args"],
         "args" => &["arg"],

@@ -188,10 +188,7 @@ pub(crate) fn run(
 }
 
 fn envelope(ctx: &MessageContext) -> Envelope {
-    match &ctx.payload {
-        Payload::Xml(env) => env.clone(),
-        other => synaptic_payload::to_envelope(other),
-    }
+    xsel::envelope_of(&ctx.payload)
 }
 
 fn split_xml(
@@ -219,7 +216,7 @@ fn split_xml(
     let mut order: Vec<&(Part, Vec<usize>)> = parts.iter().collect();
     order.sort_by(|a, b| b.1.cmp(&a.1));
     for (p, at) in order {
-        detach(&mut env, *p, at);
+        xsel::detach(&mut env, *p, at);
     }
     if attach.is_none() {
         env.body.clear();
@@ -247,25 +244,6 @@ fn split_xml(
         out.push(Payload::Xml(m));
     }
     Ok(out)
-}
-
-fn detach(env: &mut Envelope, part: Part, at: &[usize]) {
-    let Some((last, parent)) = at.split_last() else {
-        return;
-    };
-    if parent.is_empty() {
-        let list = match part {
-            Part::Header => &mut env.header,
-            Part::Body => &mut env.body,
-        };
-        if *last < list.len() {
-            list.remove(*last);
-        }
-    } else if let Some(p) = xsel::element_mut(env, part, parent) {
-        if *last < p.children.len() {
-            p.children.remove(*last);
-        }
-    }
 }
 
 fn json_doc(ctx: &MessageContext) -> Result<Json, MediationError> {

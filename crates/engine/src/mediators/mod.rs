@@ -16,6 +16,7 @@ mod direction;
 mod drop;
 mod enrich;
 mod filter;
+mod foreach;
 mod header;
 mod iterate;
 mod log;
@@ -25,6 +26,7 @@ mod payload_factory;
 mod property;
 mod respond;
 mod rewrite;
+mod scatter_gather;
 mod script;
 mod send;
 mod sequence;
@@ -36,9 +38,12 @@ mod variable;
 mod xslt;
 
 use crate::compiler::Compiler;
+// what the interpreter runs for `foreach` and `scatter-gather`
 use crate::exec::Step;
 use crate::ir::BlockId;
 use crate::{Engine, MediationError, MessageContext};
+pub(crate) use foreach::{check_refs as check_foreach_refs, Copies, Loop, LoopKind};
+pub(crate) use scatter_gather::{accepts, enough, gather, Scatter};
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::synexpr::SynExpr;
@@ -93,6 +98,8 @@ pub(crate) enum Op {
     Clone(Box<clone::CloneOp>),
     Aggregate(Box<aggregate::AggregateOp>),
     Store(Box<store::StoreOp>),
+    Foreach(Box<foreach::ForeachOp>),
+    ScatterGather(Box<scatter_gather::ScatterGatherOp>),
 }
 
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
@@ -171,6 +178,12 @@ pub(crate) fn node(
             Op::Aggregate(Box::new(aggregate::compile(c, blocks, a)?))
         }
         ast::MediatorKind::Store(x) => Op::Store(Box::new(store::compile(c, blocks, x, span)?)),
+        ast::MediatorKind::Foreach(f) => {
+            Op::Foreach(Box::new(foreach::compile(c, blocks, f, span)?))
+        }
+        ast::MediatorKind::ScatterGather(s) => {
+            Op::ScatterGather(Box::new(scatter_gather::compile(c, blocks, s)?))
+        }
         ast::MediatorKind::Unsupported { name } => {
             // The parser reports E0108; make sure no program contains it even if not.
             // at the element name, where the parser reports it too (so the two dedupe)
@@ -259,6 +272,8 @@ pub(crate) async fn run(
         Op::Clone(c) => clone::run(engine, c, ctx),
         Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
         Op::Store(s) => store::run(engine, s, ctx).await,
+        Op::Foreach(f) => foreach::run(engine, f, ctx),
+        Op::ScatterGather(s) => scatter_gather::run(engine, s, ctx),
     }
 }
 
@@ -293,6 +308,9 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Clone(_) => {}
         Op::Aggregate(a) => aggregate::exprs(a, f),
         Op::Store(_) => {}
+        Op::Foreach(x) => foreach::exprs(x, f),
+        // evaluated on the copies, not on this message
+        Op::ScatterGather(_) => {}
     }
 }
 
@@ -328,6 +346,8 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
         Op::Store(_) => {}
+        Op::Foreach(_) => {}
+        Op::ScatterGather(_) => {}
     }
     out
 }
@@ -364,6 +384,8 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
         Op::Store(_) => {}
+        Op::Foreach(_) => {}
+        Op::ScatterGather(_) => {}
     }
 }
 

@@ -43,7 +43,7 @@ pub struct AuthServerConfig {
     pub approval_footer: Option<String>,
     /// `opaque` (default) or `jwt` (RFC 9068, validated with the published keys).
     pub access_token_format: Option<String>,
-    /// Algorithm of the generated signing keys: `ES256` (default).
+    /// Algorithm of the generated signing keys: `ES256` (default), `RS256`, `PS256`, `EdDSA`.
     pub signing_algorithm: Option<String>,
     /// Days a signing key signs before a new one replaces it (default 30).
     pub key_rotation_days: Option<f64>,
@@ -53,6 +53,13 @@ pub struct AuthServerConfig {
     pub revocation_sync: Option<f64>,
     /// Seconds a DPoP proof is accepted before or after its `iat` (default 60).
     pub dpop_window: Option<u32>,
+    /// JWT access tokens kept validated at once, so a token presented again skips the
+    /// signature check (default 10000; 0 = no cache).
+    pub jwt_cache_entries: Option<usize>,
+    /// Require DPoP proofs to carry a nonce the server provides (`DPoP-Nonce`), at the token
+    /// endpoint and at secured APIs (default false).
+    #[serde(default)]
+    pub dpop_nonce: bool,
     /// Allow the implicit and password grants for clients that list them (default false).
     #[serde(default)]
     pub legacy_grants: bool,
@@ -187,7 +194,10 @@ pub(crate) fn validate(
         if synaptic_oauth::server::jwt::SigningAlg::parse(a).is_none() {
             err(
                 &at("signing_algorithm"),
-                format!("unsupported signing_algorithm {a:?} (expected \"ES256\")"),
+                format!(
+                    "unsupported signing_algorithm {a:?} (expected {})",
+                    synaptic_oauth::server::jwt::SigningAlg::NAMES
+                ),
             );
         }
     }

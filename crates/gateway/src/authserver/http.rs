@@ -366,7 +366,7 @@ impl Endpoints {
             urls.push(format!("https://{host}{TOKEN}"));
         }
         let dpop = proof.map(|proof| DpopRequest { proof, urls: &urls });
-        match self
+        let mut resp = match self
             .server
             .token_with_dpop(&pairs, basic.as_ref(), dpop)
             .await
@@ -379,7 +379,18 @@ impl Endpoints {
                 self.metrics.token(&grant, e.code.as_str());
                 oauth_error(&e, basic_used)
             }
+        };
+        // RFC 9449 §8: the nonce for the next proof, to every request that sent one
+        if proof.is_some() {
+            if let Some(v) = self
+                .server
+                .dpop_nonce()
+                .and_then(|n| HeaderValue::from_str(&n).ok())
+            {
+                resp.headers_mut().insert("dpop-nonce", v);
+            }
         }
+        resp
     }
 
     /// Authenticate the caller of revoke/introspect; `(pairs, client)` or the error response.

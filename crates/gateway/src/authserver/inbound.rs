@@ -329,6 +329,21 @@ impl Enforcer {
         if p.jkt != jkt {
             return Err(bad("the DPoP proof is not signed by the token's key"));
         }
+        if let Some(server) = &self.server {
+            if !server.dpop_nonce_ok(p.nonce.as_deref()) {
+                let mut r = dpop_error(
+                    "use_dpop_nonce",
+                    "the DPoP proof must carry the nonce in the DPoP-Nonce header",
+                );
+                if let Some(v) = server
+                    .dpop_nonce()
+                    .and_then(|n| HeaderValue::from_str(&n).ok())
+                {
+                    r.headers_mut().insert("dpop-nonce", v);
+                }
+                return Err(r);
+            }
+        }
         let fresh = match &self.shared_replay {
             None => self.dpop_replay.check(&p, p.iat + self.dpop_window, now),
             Some(r) => {
@@ -357,26 +372,35 @@ impl Enforcer {
         token: &str,
     ) -> Result<(Principal, Option<String>), HookResponse> {
         let invalid = || invalid_token("invalid_token");
-        let (header, iss) = jwt::peek(token).map_err(|_| invalid())?;
         let context = self.apis.get(api).map(|r| r.context.as_str());
-        let verified = match &self.server {
-            Some(server) if server.issuer() == iss => {
-                let mut auds = vec![server.default_audience()];
-                auds.extend(context.map(|c| server.resource_id(c)));
-                server
-                    .validate_jwt(token, header.kid.as_deref(), &auds)
-                    .await
-                    .map_err(|e| store_unavailable(&e))?
+        let own_audiences = |server: &AuthServer| {
+            let mut auds = vec![server.default_audience()];
+            auds.extend(context.map(|c| server.resource_id(c)));
+            auds
+        };
+        // a token this server validated before: no parsing, no signature check
+        let cached = self
+            .server
+            .as_ref()
+            .and_then(|s| s.cached_jwt(token, &own_audiences(s)));
+        let verified = match (cached, &self.server) {
+            (Some(answer), _) => {
+                self.metrics.jwt_cache_hit.inc();
+                answer
             }
-            _ => match self.trusted.iter().find(|t| t.issuer == iss) {
-                Some(t) => {
-                    let extra = context.map(|c| format!("{}{c}", iss.trim_end_matches('/')));
-                    let now =
-                        synaptic_oauth::server::Clock::now(&synaptic_oauth::server::SystemClock);
-                    t.verify(token, &header, &t.audiences(extra), now).await
+            (None, server) => {
+                let (header, iss) = jwt::peek(token).map_err(|_| invalid())?;
+                match server {
+                    Some(server) if server.issuer() == iss => {
+                        self.metrics.jwt_cache_miss.inc();
+                        server
+                            .validate_jwt(token, header.kid.as_deref(), &own_audiences(server))
+                            .await
+                            .map_err(|e| store_unavailable(&e))?
+                    }
+                    _ => self.trusted_jwt(token, &header, &iss, context).await,
                 }
-                None => None,
-            },
+            }
         };
         let v = verified.ok_or_else(invalid)?;
         let client_id = if v.client_id.is_empty() {
@@ -393,6 +417,24 @@ impl Enforcer {
             },
             v.jkt,
         ))
+    }
+
+    /// A trusted issuer's JWT access token, checked with its published keys.
+    async fn trusted_jwt(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+        iss: &str,
+        context: Option<&str>,
+    ) -> Option<jwt::Verified> {
+        match self.trusted.iter().find(|t| t.issuer == iss) {
+            Some(t) => {
+                let extra = context.map(|c| format!("{}{c}", iss.trim_end_matches('/')));
+                let now = synaptic_oauth::server::Clock::now(&synaptic_oauth::server::SystemClock);
+                t.verify(token, header, &t.audiences(extra), now).await
+            }
+            None => None,
+        }
     }
 
     fn count(&self, r: &Result<Principal, HookResponse>) {

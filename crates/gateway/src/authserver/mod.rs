@@ -94,10 +94,16 @@ pub struct AuthMetrics {
     pub inbound_missing: crate::metrics::Counter,
     pub inbound_invalid: crate::metrics::Counter,
     pub inbound_scope: crate::metrics::Counter,
+    /// This server's JWT access tokens taken from the validated-token cache, or verified.
+    pub jwt_cache_hit: crate::metrics::Counter,
+    pub jwt_cache_miss: crate::metrics::Counter,
 }
 
 const INBOUND: &str = "synaptic_authserver_inbound_total";
 const INBOUND_HELP: &str = "Requests to oauth2-secured APIs by outcome";
+const JWT_CACHE: &str = "synaptic_authserver_jwt_cache_total";
+const JWT_CACHE_HELP: &str =
+    "This server's JWT access tokens found in the validated-token cache (hit) or verified (miss)";
 
 impl AuthMetrics {
     pub fn new(registry: &crate::metrics::Registry) -> AuthMetrics {
@@ -108,6 +114,8 @@ impl AuthMetrics {
             inbound_missing: c("missing_credentials"),
             inbound_invalid: c("invalid_token"),
             inbound_scope: c("insufficient_scope"),
+            jwt_cache_hit: registry.counter(JWT_CACHE, JWT_CACHE_HELP, &[("result", "hit")]),
+            jwt_cache_miss: registry.counter(JWT_CACHE, JWT_CACHE_HELP, &[("result", "miss")]),
         }
     }
 
@@ -331,6 +339,8 @@ fn settings(config: &Config, ac: &AuthServerConfig) -> Settings {
             .unwrap_or(d.dpop_window)
             .clamp(1, 3600),
         dpop_replay_max: d.dpop_replay_max,
+        jwt_cache_entries: ac.jwt_cache_entries.unwrap_or(d.jwt_cache_entries),
+        dpop_nonce: ac.dpop_nonce,
         code_lifetime: ac.code_lifetime.unwrap_or(d.code_lifetime).clamp(1, 600),
         refresh_token_lifetime: ac
             .refresh_token_lifetime

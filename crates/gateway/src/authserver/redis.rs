@@ -137,7 +137,7 @@ fn code_from(s: &str) -> Option<CodeRecord> {
 fn family_json(f: &Family) -> String {
     json!({
         "id": f.id, "client_id": f.client_id, "username": f.username, "scopes": f.scopes,
-        "created_at": f.created_at,
+        "created_at": f.created_at, "jkt": f.jkt,
     })
     .to_string()
 }
@@ -151,6 +151,7 @@ fn family_from(s: &str, revoked: bool) -> Option<Family> {
         scopes: strs(&v["scopes"]),
         created_at: v["created_at"].as_i64().unwrap_or(0),
         revoked,
+        jkt: v["jkt"].as_str().map(str::to_string),
     })
 }
 
@@ -675,5 +676,35 @@ impl AdminStore for RedisStore {
     }
     fn into_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Store> {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_familys_dpop_key_round_trips_and_old_records_have_none() {
+        let f = Family {
+            id: "fam".into(),
+            client_id: "spa".into(),
+            username: Some("alice".into()),
+            scopes: vec!["view".into()],
+            created_at: 7,
+            revoked: false,
+            jkt: Some("thumb".into()),
+        };
+        assert_eq!(family_from(&family_json(&f), false), Some(f.clone()));
+        let unbound = Family { jkt: None, ..f };
+        assert_eq!(
+            family_from(&family_json(&unbound), true),
+            Some(Family {
+                revoked: true,
+                ..unbound
+            })
+        );
+        // a record written before keys were kept
+        let old = r#"{"id":"o","client_id":"c","username":null,"scopes":["view"],"created_at":1}"#;
+        assert_eq!(family_from(old, false).unwrap().jkt, None);
     }
 }

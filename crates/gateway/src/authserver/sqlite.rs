@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, source TEXT NOT NULL DEFAULT 'cli');
 CREATE TABLE IF NOT EXISTS families (
     id TEXT PRIMARY KEY, client_id TEXT NOT NULL, username TEXT, scopes TEXT NOT NULL,
-    created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+    created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, jkt TEXT);
 CREATE TABLE IF NOT EXISTS codes (
     hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
     username TEXT NOT NULL, scopes TEXT NOT NULL, code_challenge TEXT, family_id TEXT NOT NULL,
@@ -171,6 +171,12 @@ impl SqliteStore {
             .map_err(err("pragma"))?;
         conn.execute_batch(SCHEMA)
             .map_err(err("cannot create the schema"))?;
+        // stores made before refresh tokens could be DPoP-bound
+        let has_jkt = conn.prepare("SELECT jkt FROM families LIMIT 0").is_ok();
+        if !has_jkt {
+            conn.execute_batch("ALTER TABLE families ADD COLUMN jkt TEXT;")
+                .map_err(err("cannot add the families.jkt column"))?;
+        }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             cache: std::sync::RwLock::new(TokenCache::default()),
@@ -400,9 +406,9 @@ impl Store for SqliteStore {
     async fn insert_family(&self, f: &Family) -> Result<(), StoreError> {
         self.with(|db| {
             db.execute(
-                "INSERT OR IGNORE INTO families (id, client_id, username, scopes, created_at, revoked) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![f.id, f.client_id, f.username, f.scopes.join(" "), f.created_at, f.revoked as i64],
+                "INSERT OR IGNORE INTO families (id, client_id, username, scopes, created_at, revoked, jkt) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![f.id, f.client_id, f.username, f.scopes.join(" "), f.created_at, f.revoked as i64, f.jkt],
             )
             .map_err(err("cannot write a family"))?;
             Ok(())
@@ -411,7 +417,7 @@ impl Store for SqliteStore {
     async fn family(&self, id: &str) -> Result<Option<Family>, StoreError> {
         self.with(|db| {
             db.query_row(
-                "SELECT id, client_id, username, scopes, created_at, revoked FROM families WHERE id = ?1",
+                "SELECT id, client_id, username, scopes, created_at, revoked, jkt FROM families WHERE id = ?1",
                 [id],
                 |r| {
                     Ok(Family {
@@ -421,6 +427,7 @@ impl Store for SqliteStore {
                         scopes: split(&r.get::<_, String>(3)?),
                         created_at: r.get(4)?,
                         revoked: r.get::<_, i64>(5)? != 0,
+                        jkt: r.get(6)?,
                     })
                 },
             )
@@ -736,6 +743,44 @@ mod tests {
         assert!(!a.token("h2").await.unwrap().unwrap().revoked);
         a.revoke_family("fam2", 5).await.unwrap();
         assert!(a.token("h2").await.unwrap().unwrap().revoked);
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_dpop_bound_refresh_tokens_gains_the_key_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE families (id TEXT PRIMARY KEY, client_id TEXT NOT NULL, \
+                 username TEXT, scopes TEXT NOT NULL, created_at INTEGER NOT NULL, \
+                 revoked INTEGER NOT NULL DEFAULT 0); \
+                 INSERT INTO families VALUES ('old', 'c', NULL, 'view', 1, 0);",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let old = s.family("old").await.unwrap().unwrap();
+        assert_eq!(old.jkt, None);
+        assert_eq!(old.scopes, vec!["view"]);
+        s.insert_family(&Family {
+            id: "bound".into(),
+            client_id: "c".into(),
+            username: Some("alice".into()),
+            scopes: vec!["view".into()],
+            created_at: 2,
+            revoked: false,
+            jkt: Some("thumb".into()),
+        })
+        .await
+        .unwrap();
+        // opening again (the column exists now) keeps it
+        drop(s);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            s.family("bound").await.unwrap().unwrap().jkt.as_deref(),
+            Some("thumb")
+        );
     }
 
     #[tokio::test]

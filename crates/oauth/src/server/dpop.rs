@@ -40,6 +40,64 @@ pub struct Proof {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// The `nonce` claim, if any (checked by the caller against its [`NonceSource`]).
+    pub nonce: Option<String>,
+}
+
+/// Longest `nonce` claim accepted.
+pub const MAX_NONCE_LEN: usize = 256;
+
+/// Server-provided nonces (RFC 9449 §8, §9): a nonce is an HMAC of the current time period
+/// under a key of this process, so none is stored; one is accepted during its period and the
+/// next (between `period` and twice `period` seconds).
+pub struct NonceSource {
+    key: ring::hmac::Key,
+    period: i64,
+}
+
+impl std::fmt::Debug for NonceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceSource")
+            .field("period", &self.period)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NonceSource {
+    /// Nonces changing every `period` seconds, under a fresh random key.
+    pub fn new(period: i64) -> NonceSource {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).unwrap_or_else(|_| {
+            // the system generator failing is not recoverable in any useful way; a key from
+            // the thread generator keeps nonces unpredictable
+            let bytes: [u8; 32] = rand::random();
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)
+        });
+        NonceSource {
+            key,
+            period: period.max(1),
+        }
+    }
+
+    fn of(&self, slot: i64) -> String {
+        B64.encode(ring::hmac::sign(&self.key, &slot.to_be_bytes()).as_ref())
+    }
+
+    /// The nonce to hand out at `now`.
+    pub fn current(&self, now: i64) -> String {
+        self.of(now.div_euclid(self.period))
+    }
+
+    /// Whether `nonce` is the current or the previous period's.
+    pub fn accepts(&self, nonce: &str, now: i64) -> bool {
+        let slot = now.div_euclid(self.period);
+        nonce.len() <= MAX_NONCE_LEN
+            && [slot, slot - 1].iter().any(|s| {
+                let want = self.of(*s);
+                want.len() == nonce.len()
+                    && subtle::ConstantTimeEq::ct_eq(want.as_bytes(), nonce.as_bytes()).into()
+            })
+    }
 }
 
 fn alg_of(s: &str) -> Option<Algorithm> {
@@ -149,10 +207,16 @@ pub fn verify_proof(proof: &str, expect: &ProofExpect<'_>) -> Result<Proof, JwtE
             return Err(JwtError("DPoP proof ath does not match the access token"));
         }
     }
+    let nonce = match claims.get("nonce") {
+        None => None,
+        Some(Value::String(n)) if n.len() <= MAX_NONCE_LEN => Some(n.clone()),
+        Some(_) => return Err(JwtError("DPoP proof nonce is not a valid string")),
+    };
     Ok(Proof {
         jkt,
         jti: jti.to_string(),
         iat,
+        nonce,
     })
 }
 
@@ -301,6 +365,7 @@ mod tests {
             jkt: "k".into(),
             jti: j.into(),
             iat: 0,
+            nonce: None,
         };
         assert!(c.check(&p("a"), 60, 0));
         assert!(!c.check(&p("a"), 60, 10));
@@ -309,6 +374,47 @@ mod tests {
         assert!(!c.check(&p("c"), 60, 20));
         // expired entries make room
         assert!(c.check(&p("c"), 200, 100));
+    }
+
+    #[test]
+    fn nonces_last_one_to_two_periods_and_are_unguessable() {
+        let n = NonceSource::new(60);
+        let first = n.current(1000);
+        assert!(first.len() >= 40);
+        assert_eq!(n.current(1019), first, "same period (960..1020)");
+        assert!(n.accepts(&first, 1000));
+        assert!(n.accepts(&first, 1079), "the next period still accepts it");
+        assert!(!n.accepts(&first, 1080), "two periods later it is stale");
+        assert_ne!(n.current(1020), first);
+        // another process's nonces, garbage, an overlong value
+        let other = NonceSource::new(60);
+        assert!(!n.accepts(&other.current(1000), 1000));
+        assert!(!n.accepts("", 1000));
+        assert!(!n.accepts(&"A".repeat(MAX_NONCE_LEN + 1), 1000));
+        let mut tampered = first.clone().into_bytes();
+        tampered[0] ^= 1;
+        assert!(!n.accepts(&String::from_utf8(tampered).unwrap(), 1000));
+        // a negative clock does not panic
+        let _ = n.current(-5);
+    }
+
+    #[test]
+    fn the_nonce_claim_is_returned_and_must_be_a_short_string() {
+        let k = key();
+        let htu = |u: &str| same_url(u, URL);
+        let claims = |nonce: Value| json!({"jti": "j", "htm": "GET", "htu": URL, "iat": 1000, "nonce": nonce});
+        let p = proof_with(&k, k.jwk.clone(), "dpop+jwt", claims("abc".into()));
+        assert_eq!(
+            verify_proof(&p, &expect(&htu, None))
+                .unwrap()
+                .nonce
+                .as_deref(),
+            Some("abc")
+        );
+        for bad in [json!(5), json!("x".repeat(MAX_NONCE_LEN + 1))] {
+            let p = proof_with(&k, k.jwk.clone(), "dpop+jwt", claims(bad));
+            assert!(verify_proof(&p, &expect(&htu, None)).is_err());
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     InvalidTarget,
     /// RFC 9449: the DPoP proof is missing or invalid.
     InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the nonce the server provides (`DPoP-Nonce`).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

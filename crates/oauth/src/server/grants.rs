@@ -154,6 +154,13 @@ impl AuthServer {
             },
         )
         .map_err(|e| bad(e.0))?;
+        if !self.dpop_nonce_ok(proof.nonce.as_deref()) {
+            // before the replay check: the client sends a new proof with the nonce
+            return Err(OAuthError::new(
+                ErrorCode::UseDpopNonce,
+                "the DPoP proof must carry the nonce in the DPoP-Nonce header",
+            ));
+        }
         if !self.dpop_replay.check(&proof, proof.iat + window, now) {
             return Err(bad("DPoP proof replayed"));
         }
@@ -354,6 +361,8 @@ impl AuthServer {
             scopes: rec.scopes.clone(),
             created_at: now,
             revoked: false,
+            // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key
+            jkt: jkt.filter(|_| client.is_public()).map(str::to_string),
         };
         self.store.insert_family(&family).await?;
         let aud = self.resource_audience(p)?;
@@ -383,6 +392,22 @@ impl AuthServer {
             .family(&pre.family_id)
             .await?
             .ok_or_else(invalid)?;
+        if let Some(bound) = &family.jkt {
+            // RFC 9449 §5: only the key the grant is bound to may refresh it
+            match jkt {
+                None => {
+                    return Err(OAuthError::invalid_grant(
+                        "the refresh token is DPoP-bound: a DPoP proof with its key is required",
+                    ))
+                }
+                Some(k) if !secret::ct_eq(k.as_bytes(), bound.as_bytes()) => {
+                    return Err(OAuthError::invalid_grant(
+                        "the DPoP proof is not signed by the key the refresh token is bound to",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         let scopes = self.requested_scopes(p.get("scope"), &family.scopes)?;
         let aud = self.resource_audience(p)?;
         let rec = match self.store.consume_refresh(&hash).await? {
@@ -465,6 +490,7 @@ impl AuthServer {
             scopes: scopes.to_vec(),
             created_at: self.now(),
             revoked: false,
+            jkt: None,
         };
         self.store.insert_family(&family).await?;
         Ok(family)

@@ -38,20 +38,39 @@ pub enum TokenFormat {
 /// Signature algorithm of generated keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SigningAlg {
+    /// ECDSA P-256 with SHA-256.
     #[default]
     Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys).
+    Rs256,
+    /// RSASSA-PSS with SHA-256 (2048-bit keys).
+    Ps256,
+    /// Ed25519.
+    EdDsa,
 }
 
+/// Bits of generated RSA keys.
+pub const RSA_BITS: usize = 2048;
+
 impl SigningAlg {
+    /// Every algorithm, as configured.
+    pub const NAMES: &'static str = "\"ES256\", \"RS256\", \"PS256\" or \"EdDSA\"";
+
     pub fn parse(s: &str) -> Option<SigningAlg> {
         match s {
             "ES256" => Some(SigningAlg::Es256),
+            "RS256" => Some(SigningAlg::Rs256),
+            "PS256" => Some(SigningAlg::Ps256),
+            "EdDSA" => Some(SigningAlg::EdDsa),
             _ => None,
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlg::Es256 => "ES256",
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Ps256 => "PS256",
+            SigningAlg::EdDsa => "EdDSA",
         }
     }
 }
@@ -121,7 +140,7 @@ impl LoadedKey {
                 .decode(k.private_pkcs8.expose())
                 .map_err(|_| JwtError("a stored signing key is not base64"))?,
         );
-        let (alg, jwk, decoding) = match k.alg.as_str() {
+        let (alg, jwk, decoding, encoding) = match k.alg.as_str() {
             "ES256" => {
                 let rng = ring::rand::SystemRandom::new();
                 let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
@@ -140,11 +159,59 @@ impl LoadedKey {
                 let decoding = DecodingKey::from_ec_components(&x, &y)
                     .map_err(|_| JwtError("cannot build the P-256 verification key"))?;
                 let jwk = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
-                (Algorithm::ES256, jwk, decoding)
+                (
+                    Algorithm::ES256,
+                    jwk,
+                    decoding,
+                    EncodingKey::from_ec_der(&der),
+                )
+            }
+            "RS256" | "PS256" => {
+                use rsa::pkcs1::EncodeRsaPrivateKey as _;
+                use rsa::pkcs8::DecodePrivateKey as _;
+                use rsa::traits::PublicKeyParts as _;
+                let key = rsa::RsaPrivateKey::from_pkcs8_der(&der)
+                    .map_err(|_| JwtError("a stored signing key is not an RSA PKCS#8 key"))?;
+                let n = B64.encode(key.n().to_bytes_be());
+                let e = B64.encode(key.e().to_bytes_be());
+                let decoding = DecodingKey::from_rsa_components(&n, &e)
+                    .map_err(|_| JwtError("cannot build the RSA verification key"))?;
+                let pkcs1 = key
+                    .to_pkcs1_der()
+                    .map_err(|_| JwtError("cannot encode the RSA signing key"))?;
+                // ring signs: it must accept the key (it refuses keys under 2048 bits)
+                ring::signature::RsaKeyPair::from_der(pkcs1.as_bytes())
+                    .map_err(|_| JwtError("a stored RSA signing key is not usable"))?;
+                let alg = if k.alg == "PS256" {
+                    Algorithm::PS256
+                } else {
+                    Algorithm::RS256
+                };
+                let jwk = json!({"kty": "RSA", "n": n, "e": e});
+                (
+                    alg,
+                    jwk,
+                    decoding,
+                    EncodingKey::from_rsa_der(pkcs1.as_bytes()),
+                )
+            }
+            "EdDSA" => {
+                use ring::signature::KeyPair as _;
+                let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                    .map_err(|_| JwtError("a stored signing key is not an Ed25519 PKCS#8 key"))?;
+                let x = B64.encode(pair.public_key().as_ref());
+                let decoding = DecodingKey::from_ed_components(&x)
+                    .map_err(|_| JwtError("cannot build the Ed25519 verification key"))?;
+                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+                (
+                    Algorithm::EdDSA,
+                    jwk,
+                    decoding,
+                    EncodingKey::from_ed_der(&der),
+                )
             }
             _ => return Err(JwtError("unsupported signing algorithm of a stored key")),
         };
-        let encoding = EncodingKey::from_ec_der(&der);
         let mut jwk = jwk;
         if let Value::Object(m) = &mut jwk {
             m.insert("kid".into(), k.kid.clone().into());
@@ -196,17 +263,37 @@ pub fn thumbprint(jwk: &Value) -> Option<String> {
 /// Generate a key of `alg`, signing from `now` for `rotation` seconds.
 pub fn generate(alg: SigningAlg, now: i64, rotation: i64) -> Result<StoredKey, JwtError> {
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = match alg {
+    let failed = |_| JwtError("cannot generate a signing key");
+    let pkcs8: zeroize::Zeroizing<Vec<u8>> = match alg {
         SigningAlg::Es256 => ring::signature::EcdsaKeyPair::generate_pkcs8(
             &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
             &rng,
         )
-        .map_err(|_| JwtError("cannot generate a signing key"))?,
+        .map_err(failed)?
+        .as_ref()
+        .to_vec()
+        .into(),
+        SigningAlg::EdDsa => ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(failed)?
+            .as_ref()
+            .to_vec()
+            .into(),
+        SigningAlg::Rs256 | SigningAlg::Ps256 => {
+            // ring cannot generate RSA keys (docs/adr/0476-rsa-signing-keys.md)
+            use rsa::pkcs8::EncodePrivateKey as _;
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, RSA_BITS)
+                .map_err(|_| JwtError("cannot generate a signing key"))?;
+            key.to_pkcs8_der()
+                .map_err(|_| JwtError("cannot encode a signing key"))?
+                .as_bytes()
+                .to_vec()
+                .into()
+        }
     };
     let mut k = StoredKey {
         kid: String::new(),
         alg: alg.as_str().to_string(),
-        private_pkcs8: Secret::new(base64::engine::general_purpose::STANDARD.encode(pkcs8)),
+        private_pkcs8: Secret::new(base64::engine::general_purpose::STANDARD.encode(&*pkcs8)),
         created_at: now,
         retires_at: now + rotation.max(1),
         keep_until: now + rotation.max(1),
@@ -368,6 +455,86 @@ impl RevokedGrants {
     }
 }
 
+/// Default bound of the [`ValidatedCache`], in entries.
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+
+/// Tokens whose signature and request-independent claims (`typ`, `iss`, `exp`, `nbf`, `iat`)
+/// were verified, keyed by the SHA-256 of the token (the token itself is never kept), so a
+/// token presented again skips the signature check.
+///
+/// An entry is used only while the token is accepted (until `exp` plus [`LEEWAY`]) and while
+/// the key that signed it (by `kid`) is still in the keyring; what depends on the request (the
+/// audience, the resource's scopes) and revocation are checked by the caller on every hit.
+/// Bounded: when full, expired entries are dropped, then arbitrary ones.
+#[derive(Debug)]
+pub struct ValidatedCache {
+    map: RwLock<HashMap<[u8; 32], Arc<CachedToken>>>,
+    max: usize,
+}
+
+/// A validated token: what it says, and the key that signed it.
+#[derive(Debug)]
+pub struct CachedToken {
+    pub kid: String,
+    pub verified: Verified,
+}
+
+impl ValidatedCache {
+    /// A cache of at most `max` tokens (`0`: nothing is cached).
+    pub fn new(max: usize) -> ValidatedCache {
+        ValidatedCache {
+            map: RwLock::new(HashMap::new()),
+            max,
+        }
+    }
+
+    /// The cache key of a token.
+    pub fn key(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The entry of `key` if the token is still accepted at `now`.
+    pub fn get(&self, key: &[u8; 32], now: i64) -> Option<Arc<CachedToken>> {
+        if self.max == 0 {
+            return None;
+        }
+        let hit = self.map.read().ok()?.get(key).cloned()?;
+        (hit.verified.exp + LEEWAY > now).then_some(hit)
+    }
+
+    /// Remember a validated token.
+    pub fn insert(&self, key: [u8; 32], entry: CachedToken, now: i64) {
+        if self.max == 0 {
+            return;
+        }
+        let Ok(mut m) = self.map.write() else { return };
+        if m.len() >= self.max && !m.contains_key(&key) {
+            m.retain(|_, e| e.verified.exp + LEEWAY > now);
+            while m.len() >= self.max {
+                let Some(k) = m.keys().next().copied() else {
+                    break;
+                };
+                m.remove(&k);
+            }
+        }
+        m.insert(key, Arc::new(entry));
+    }
+
+    /// Forget a token (its key is gone, it was found revoked).
+    pub fn remove(&self, key: &[u8; 32]) {
+        if let Ok(mut m) = self.map.write() {
+            m.remove(key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().map(|m| m.len()).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What a validated access token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
@@ -379,6 +546,15 @@ pub struct Verified {
     pub exp: i64,
     /// `cnf.jkt`: the DPoP key thumbprint the token is bound to.
     pub jkt: Option<String>,
+    /// `aud`, as a list.
+    pub aud: Vec<String>,
+}
+
+impl Verified {
+    /// Whether the token's `aud` contains one of `audiences`.
+    pub fn has_audience(&self, audiences: &[String]) -> bool {
+        self.aud.iter().any(|a| audiences.iter().any(|e| e == a))
+    }
 }
 
 /// The unverified header and `iss` of a compact JWS, to pick the key set; `Err` when it is not
@@ -519,6 +695,7 @@ pub fn verify(
             .and_then(|x| x.get("jkt"))
             .and_then(Value::as_str)
             .map(str::to_string),
+        aud: auds.into_iter().map(str::to_string).collect(),
     })
 }
 
@@ -584,6 +761,89 @@ mod tests {
         let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
         parts[1] = B64.encode(claims("http://as", 9999).to_string());
         assert!(verify(&parts.join("."), &k.decoding, k.alg, &e).is_err());
+    }
+
+    #[test]
+    fn every_signing_algorithm_signs_publishes_and_verifies() {
+        let auds = vec!["http://as".to_string()];
+        let e = Expect {
+            issuer: "http://as",
+            audiences: &auds,
+            now: 1500,
+            at_jwt_typ: true,
+        };
+        for (alg, jwk_alg, kty, members) in [
+            (
+                SigningAlg::Es256,
+                Algorithm::ES256,
+                "EC",
+                &["crv", "x", "y"][..],
+            ),
+            (SigningAlg::Rs256, Algorithm::RS256, "RSA", &["n", "e"][..]),
+            (SigningAlg::Ps256, Algorithm::PS256, "RSA", &["n", "e"][..]),
+            (
+                SigningAlg::EdDsa,
+                Algorithm::EdDSA,
+                "OKP",
+                &["crv", "x"][..],
+            ),
+        ] {
+            let name = alg.as_str();
+            assert_eq!(SigningAlg::parse(name), Some(alg));
+            let stored = generate(alg, 1000, 100).unwrap();
+            assert_eq!(stored.alg, name);
+            let k = LoadedKey::from_stored(&stored).unwrap();
+            assert_eq!(k.alg, jwk_alg, "{name}");
+            assert_eq!(k.kid, stored.kid);
+            assert_eq!(k.kid, thumbprint(&k.jwk).unwrap(), "{name}");
+            assert_eq!(k.jwk["kty"], kty, "{name}");
+            assert_eq!(k.jwk["alg"], name);
+            assert_eq!(k.jwk["use"], "sig");
+            for m in members {
+                assert!(
+                    k.jwk[*m].as_str().is_some_and(|v| !v.is_empty()),
+                    "{name} {m}"
+                );
+            }
+            // the public JWK only
+            for m in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(k.jwk.get(m).is_none(), "{name} publishes {m}");
+            }
+            if kty == "RSA" {
+                let n = B64.decode(k.jwk["n"].as_str().unwrap()).unwrap();
+                assert_eq!(n.len() * 8, RSA_BITS, "{name}");
+                assert_eq!(k.jwk["e"], "AQAB");
+            }
+            let t = k.sign(&claims("http://as", 2000)).unwrap();
+            let (h, _) = peek(&t).unwrap();
+            assert_eq!(h.alg, jwk_alg);
+            assert_eq!(h.kid.as_deref(), Some(k.kid.as_str()));
+            let v = verify(&t, &k.decoding, k.alg, &e).unwrap();
+            assert_eq!(v.sub, "alice", "{name}");
+            // tampered claims, or the algorithm of another key, are refused
+            let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
+            parts[1] = B64.encode(claims("http://as", 9999).to_string());
+            assert!(
+                verify(&parts.join("."), &k.decoding, k.alg, &e).is_err(),
+                "{name}"
+            );
+            let other = Algorithm::ES384;
+            assert_eq!(
+                verify(&t, &k.decoding, other, &e),
+                Err(JwtError("unexpected algorithm"))
+            );
+            // the stored form parses again to the same key
+            let again = LoadedKey::from_stored(&stored).unwrap();
+            assert_eq!(again.jwk, k.jwk);
+        }
+        // a stored key whose algorithm does not match its bytes is refused, not a panic
+        let mut wrong = generate(SigningAlg::Es256, 0, 10).unwrap();
+        wrong.alg = "RS256".into();
+        assert!(LoadedKey::from_stored(&wrong).is_err());
+        wrong.alg = "EdDSA".into();
+        assert!(LoadedKey::from_stored(&wrong).is_err());
+        assert_eq!(SigningAlg::parse("HS256"), None);
+        assert_eq!(SigningAlg::parse("rs256"), None);
     }
 
     #[test]

@@ -110,6 +110,11 @@ pub struct Settings {
     pub dpop_window: i64,
     /// DPoP proof `jti`s remembered at once (replay cache bound).
     pub dpop_replay_max: usize,
+    /// JWT access tokens kept validated at once ([`jwt::ValidatedCache`]; `0` = no cache).
+    pub jwt_cache_entries: usize,
+    /// Require DPoP proofs to carry a server-provided nonce (RFC 9449 §8, §9), at the token
+    /// endpoint and at secured APIs.
+    pub dpop_nonce: bool,
 }
 
 impl Default for Settings {
@@ -130,6 +135,8 @@ impl Default for Settings {
             legacy_grants: false,
             dpop_window: 60,
             dpop_replay_max: 100_000,
+            jwt_cache_entries: jwt::DEFAULT_CACHE_ENTRIES,
+            dpop_nonce: false,
         }
     }
 }
@@ -147,7 +154,9 @@ pub struct AuthServer {
     gate: gate::HashGate,
     keyring: jwt::Keyring,
     revoked: jwt::RevokedGrants,
+    jwt_cache: jwt::ValidatedCache,
     dpop_replay: dpop::ReplayCache,
+    dpop_nonces: dpop::NonceSource,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +174,8 @@ impl AuthServer {
             store,
             clock,
             gate: gate::HashGate::new(settings.hashing),
+            jwt_cache: jwt::ValidatedCache::new(settings.jwt_cache_entries),
+            dpop_nonces: dpop::NonceSource::new(settings.dpop_window),
             settings,
             failures: Mutex::new(HashMap::new()),
             verified: Mutex::new(Default::default()),
@@ -216,10 +227,15 @@ impl AuthServer {
         if let Some(k) = self.keyring.signing(alg, now) {
             return Ok(k);
         }
-        let k = jwt::generate(alg, now, self.settings.key_rotation_secs).map_err(|e| {
-            tracing::error!(error = %e, "cannot generate a signing key");
-            OAuthError::server_error()
-        })?;
+        // RSA key generation takes a while (tens to hundreds of milliseconds): off the runtime
+        let rotation = self.settings.key_rotation_secs;
+        let k = tokio::task::spawn_blocking(move || jwt::generate(alg, now, rotation))
+            .await
+            .unwrap_or(Err(jwt::JwtError("key generation stopped")))
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot generate a signing key");
+                OAuthError::server_error()
+            })?;
         self.store.put_signing_key(&k).await?;
         tracing::info!(kid = %k.kid, alg = %k.alg, "new signing key for JWT access tokens");
         self.keyring.replace(&self.store.signing_keys().await?, now);
@@ -242,6 +258,18 @@ impl AuthServer {
             tracing::error!(error = %e, "cannot sign an access token");
             OAuthError::server_error()
         })
+    }
+
+    /// The nonce DPoP proofs must carry now (`DPoP-Nonce`), when `dpop_nonce` is on.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.settings
+            .dpop_nonce
+            .then(|| self.dpop_nonces.current(self.now()))
+    }
+
+    /// Whether a proof's `nonce` claim satisfies the nonce requirement (always, when off).
+    pub fn dpop_nonce_ok(&self, nonce: Option<&str>) -> bool {
+        !self.settings.dpop_nonce || nonce.is_some_and(|n| self.dpop_nonces.accepts(n, self.now()))
     }
 
     /// The published keys (RFC 7517 JWK Set).
@@ -269,12 +297,18 @@ impl AuthServer {
     /// Validate one of this server's JWT access tokens with its keys (no store lookup unless
     /// the `kid` is unknown, at most every few seconds): signature, `typ`, `iss`, `exp`,
     /// `nbf`, an `aud` among `audiences`, and a grant not revoked. `None` when invalid.
+    ///
+    /// A token validated before is taken from the [`jwt::ValidatedCache`] without checking its
+    /// signature again; its audience and revocation are checked on every call.
     pub async fn validate_jwt(
         &self,
         token: &str,
         kid: Option<&str>,
         audiences: &[String],
     ) -> Result<Option<jwt::Verified>, StoreError> {
+        if let Some(answer) = self.cached_jwt(token, audiences) {
+            return Ok(answer);
+        }
         let now = self.now();
         let Some(kid) = kid else { return Ok(None) };
         let key = match self.keyring.find(kid, now) {
@@ -300,15 +334,50 @@ impl AuthServer {
         let Ok(v) = jwt::verify(token, &key.decoding, key.alg, &expect) else {
             return Ok(None);
         };
-        let family = v
-            .jti
-            .as_deref()
-            .and_then(|j| j.split_once('.'))
-            .map(|(f, _)| f);
-        match family {
-            Some(f) if !self.revoked.is_revoked(f) => Ok(Some(v)),
-            _ => Ok(None),
+        if self.is_revoked(&v) {
+            return Ok(None);
         }
+        self.jwt_cache.insert(
+            jwt::ValidatedCache::key(token),
+            jwt::CachedToken {
+                kid: key.kid.clone(),
+                verified: v.clone(),
+            },
+            now,
+        );
+        Ok(Some(v))
+    }
+
+    /// The answer for a token found in the validated-token cache: `None` when it is not there
+    /// (or no longer usable: expired, its signing key gone), `Some(None)` when it is refused
+    /// for this request (another audience, revoked since), `Some(Some(_))` when accepted.
+    pub fn cached_jwt(&self, token: &str, audiences: &[String]) -> Option<Option<jwt::Verified>> {
+        let now = self.now();
+        let key = jwt::ValidatedCache::key(token);
+        let hit = self.jwt_cache.get(&key, now)?;
+        if self.keyring.find(&hit.kid, now).is_none() || hit.verified.iss != self.issuer() {
+            self.jwt_cache.remove(&key);
+            return None;
+        }
+        let v = &hit.verified;
+        if !v.has_audience(audiences) || self.is_revoked(v) {
+            return Some(None);
+        }
+        Some(Some(v.clone()))
+    }
+
+    /// Whether the grant of a JWT access token (`jti` = `<grant id>.<n>`) was revoked; a
+    /// token without such a `jti` counts as revoked.
+    fn is_revoked(&self, v: &jwt::Verified) -> bool {
+        match v.jti.as_deref().and_then(|j| j.split_once('.')) {
+            Some((family, _)) => self.revoked.is_revoked(family),
+            None => true,
+        }
+    }
+
+    /// The validated-token cache (its size, for tests and metrics).
+    pub fn jwt_cache(&self) -> &jwt::ValidatedCache {
+        &self.jwt_cache
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

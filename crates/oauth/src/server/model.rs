@@ -117,6 +117,9 @@ pub struct Family {
     pub scopes: Vec<String>,
     pub created_at: i64,
     pub revoked: bool,
+    /// RFC 9449 §5: the DPoP key thumbprint a public client's refresh tokens of this grant are
+    /// bound to (the key of the proof sent with the grant's first token request).
+    pub jkt: Option<String>,
 }
 
 /// Kind of a stored token.

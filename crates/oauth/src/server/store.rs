@@ -170,6 +170,7 @@ impl Store for MemoryStore {
                 scopes: Vec::new(),
                 created_at: now,
                 revoked: true,
+                jkt: None,
             })
             .revoked = true;
         m.revocations.insert(id.to_string(), now);

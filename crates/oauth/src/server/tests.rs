@@ -1077,3 +1077,370 @@ async fn jwt_resource_indicators_and_lifetimes() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::UnauthorizedClient);
 }
+
+#[tokio::test]
+async fn validated_jwts_are_cached_but_audience_revocation_expiry_and_keys_still_apply() {
+    let fx = fixture_with(Settings {
+        jwt_cache_entries: 2,
+        ..jwt_settings("https://as.test")
+    })
+    .await;
+    fx.server.load_keys().await.unwrap();
+    let aud = vec!["https://as.test".to_string()];
+    let api = vec!["https://as.test/travels/1.0".to_string()];
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    let v = fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fx.server.jwt_cache().len(), 1);
+    // a hit answers without a key id: the signature is not checked again
+    assert_eq!(fx.server.cached_jwt(tok, &aud), Some(Some(v.clone())));
+    assert_eq!(
+        fx.server.validate_jwt(tok, None, &aud).await.unwrap(),
+        Some(v.clone())
+    );
+    // the audience is checked per request
+    assert_eq!(fx.server.cached_jwt(tok, &api), Some(None));
+    // another signature over the same claims is another token: not a hit, and refused
+    let (body, sig) = tok.rsplit_once('.').unwrap();
+    let forged = format!("{body}.{}", sig.chars().rev().collect::<String>());
+    assert_eq!(fx.server.cached_jwt(&forged, &aud), None);
+    assert!(fx
+        .server
+        .validate_jwt(&forged, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+
+    // bounded: a third token pushes one out
+    for _ in 0..2 {
+        let t = jwt_cc(&fx, &[]).await.unwrap();
+        let tk = t.access_token.expose();
+        let (hk, _) = jwt::peek(tk).unwrap();
+        assert!(fx
+            .server
+            .validate_jwt(tk, hk.kid.as_deref(), &aud)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(fx.server.jwt_cache().len() <= 2);
+    }
+    // revoked after it was cached: refused at once
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(matches!(fx.server.cached_jwt(tok, &aud), Some(Some(_))));
+    let app = fx.server.store().client("app").await.unwrap().unwrap();
+    fx.server.revoke(&app, tok).await.unwrap();
+    assert_eq!(fx.server.cached_jwt(tok, &aud), Some(None));
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+
+    // the signing key is gone from the keyring: the entry is not used (nor the token accepted)
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    let keys = fx.server.store().signing_keys().await.unwrap();
+    fx.server.keyring.replace(&[], fx.server.now());
+    assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+    fx.server.keyring.replace(&keys, fx.server.now());
+
+    // expired (beyond the leeway): the entry is not used, the token refused
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    let v = fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .unwrap();
+    fx.clock.advance(v.exp + jwt::LEEWAY - fx.server.now() - 1);
+    assert!(matches!(fx.server.cached_jwt(tok, &aud), Some(Some(_))));
+    fx.clock.advance(1);
+    assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    assert!(fx
+        .server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn jwt_cache_can_be_turned_off() {
+    let fx = fixture_with(Settings {
+        jwt_cache_entries: 0,
+        ..jwt_settings("https://as.test")
+    })
+    .await;
+    let aud = vec!["https://as.test".to_string()];
+    let t = jwt_cc(&fx, &[]).await.unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    for _ in 0..2 {
+        assert!(fx
+            .server
+            .validate_jwt(tok, h.kid.as_deref(), &aud)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(fx.server.cached_jwt(tok, &aud), None);
+    }
+    assert!(fx.server.jwt_cache().is_empty());
+    // and without the cache a key id is needed
+    assert!(fx
+        .server
+        .validate_jwt(tok, None, &aud)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn rsa_signing_keys_and_a_switch_of_algorithm_on_the_same_store() {
+    let fx = fixture_with(jwt_settings("https://as.test")).await;
+    fx.server.load_keys().await.unwrap();
+    let aud = vec!["https://as.test".to_string()];
+    let es = jwt_cc(&fx, &[]).await.unwrap();
+    // the same store, now configured for RS256: a new RSA key signs, the P-256 key stays
+    // published (and accepted) while its tokens live
+    let rs_server = Arc::new(AuthServer::new(
+        fx.server.store().clone(),
+        fx.clock.clone(),
+        Settings {
+            signing_alg: jwt::SigningAlg::Rs256,
+            ..jwt_settings("https://as.test")
+        },
+    ));
+    rs_server.load_keys().await.unwrap();
+    let app = fx.server.store().client("app").await.unwrap().unwrap();
+    let t = rs_server
+        .token(
+            &p(&[("grant_type", "client_credentials"), ("scope", "view")]),
+            Some(&basic("app", "s3cr:%+t")),
+        )
+        .await
+        .unwrap();
+    let tok = t.access_token.expose();
+    let (h, _) = jwt::peek(tok).unwrap();
+    assert_eq!(h.alg, jsonwebtoken::Algorithm::RS256);
+    let v = rs_server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.scopes, vec!["view"]);
+    let keys = rs_server.jwks();
+    let keys = keys["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let rsa = keys.iter().find(|k| k["kty"] == "RSA").unwrap();
+    assert_eq!(rsa["alg"], "RS256");
+    assert_eq!(rsa["kid"].as_str(), h.kid.as_deref());
+    assert!(rsa.get("d").is_none());
+    // the ES256 token is still accepted there
+    let (he, _) = jwt::peek(es.access_token.expose()).unwrap();
+    assert!(rs_server
+        .validate_jwt(es.access_token.expose(), he.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_some());
+    // the RSA token is revoked like any other
+    rs_server.revoke(&app, tok).await.unwrap();
+    assert!(rs_server
+        .validate_jwt(tok, h.kid.as_deref(), &aud)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+const TOKEN_URL: &str = "https://as.test/oauth2/token";
+
+/// A token request of `client_id` (public) with a DPoP proof of `key`, if any.
+async fn dpop_token(
+    fx: &Fx,
+    form: &[(&str, &str)],
+    key: Option<&crate::client::DpopKey>,
+) -> Result<TokenResponse, OAuthError> {
+    let urls = vec![TOKEN_URL.to_string()];
+    let proof = key.map(|k| {
+        k.proof("POST", TOKEN_URL, fx.server.now(), None, None)
+            .unwrap()
+    });
+    let dpop = proof.as_ref().map(|pr| DpopRequest {
+        proof: pr.expose(),
+        urls: &urls,
+    });
+    fx.server.token_with_dpop(&p(form), None, dpop).await
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_tokens_are_bound_to_its_dpop_key() {
+    use crate::client::{DpopAlgorithm, DpopKey};
+    let fx = fixture_with(jwt_settings("https://as.test")).await;
+    let key = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let other = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let code = code_for(&fx, "spa", Some(CHALLENGE), "view").await;
+    let t = dpop_token(
+        &fx,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:8080/cb"),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+        Some(&key),
+    )
+    .await
+    .unwrap();
+    assert!(t.dpop);
+    let rt = t.refresh_token.unwrap();
+    let refresh = |rt: &str| {
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", "spa"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a, b.to_string()))
+        .collect::<Vec<_>>()
+    };
+    let form = refresh(rt.expose());
+    let form: Vec<(&str, &str)> = form.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    // without a proof, or with another key: refused, and the refresh token is not burnt
+    let e = dpop_token(&fx, &form, None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(e.description.contains("DPoP"), "{}", e.description);
+    let e = dpop_token(&fx, &form, Some(&other)).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    // with the key: a new bound access token and a refresh token still bound
+    let t2 = dpop_token(&fx, &form, Some(&key)).await.unwrap();
+    assert!(t2.dpop);
+    let (_, c) = jwt::peek(t2.access_token.expose()).unwrap();
+    assert_eq!(c, "https://as.test");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            t2.access_token.expose().split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
+    let rt2 = t2.refresh_token.unwrap();
+    let form2 = refresh(rt2.expose());
+    let form2: Vec<(&str, &str)> = form2.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    assert_eq!(
+        dpop_token(&fx, &form2, None).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
+    assert!(dpop_token(&fx, &form2, Some(&key)).await.is_ok());
+
+    // a public client that did not use DPoP keeps unbound refresh tokens
+    let code = code_for(&fx, "spa", Some(CHALLENGE), "view").await;
+    let t = dpop_token(
+        &fx,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:8080/cb"),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!t.dpop);
+    let rt = t.refresh_token.unwrap();
+    let form = refresh(rt.expose());
+    let form: Vec<(&str, &str)> = form.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    assert!(dpop_token(&fx, &form, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn dpop_nonces_at_the_token_endpoint_when_required() {
+    use crate::client::{DpopAlgorithm, DpopKey};
+    let fx = fixture_with(Settings {
+        dpop_nonce: true,
+        ..jwt_settings("https://as.test")
+    })
+    .await;
+    let key = DpopKey::generate(DpopAlgorithm::ES256).unwrap();
+    let urls = vec![TOKEN_URL.to_string()];
+    let form = p(&[("grant_type", "client_credentials"), ("scope", "view")]);
+    let creds = basic("app", "s3cr:%+t");
+    let request = |nonce: Option<String>| {
+        let proof = key
+            .proof("POST", TOKEN_URL, fx.server.now(), None, nonce.as_deref())
+            .unwrap();
+        let (form, creds, urls) = (&form, &creds, &urls);
+        let server = fx.server.clone();
+        async move {
+            server
+                .token_with_dpop(
+                    form,
+                    Some(creds),
+                    Some(DpopRequest {
+                        proof: proof.expose(),
+                        urls,
+                    }),
+                )
+                .await
+        }
+    };
+    // no nonce, a made-up one: use_dpop_nonce
+    assert_eq!(
+        request(None).await.unwrap_err().code,
+        ErrorCode::UseDpopNonce
+    );
+    assert_eq!(
+        request(Some("made-up".into())).await.unwrap_err().code,
+        ErrorCode::UseDpopNonce
+    );
+    // the server's nonce: a bound token
+    let nonce = fx.server.dpop_nonce().unwrap();
+    assert!(fx.server.dpop_nonce_ok(Some(&nonce)));
+    let t = request(Some(nonce.clone())).await.unwrap();
+    assert!(t.dpop);
+    // a nonce goes stale after two windows
+    fx.clock.advance(2 * fx.server.settings().dpop_window);
+    assert_eq!(
+        request(Some(nonce)).await.unwrap_err().code,
+        ErrorCode::UseDpopNonce
+    );
+    assert!(request(fx.server.dpop_nonce()).await.is_ok());
+    // without the setting nonces are neither handed out nor required
+    let off = fixture_with(jwt_settings("https://as.test")).await;
+    assert_eq!(off.server.dpop_nonce(), None);
+    assert!(off.server.dpop_nonce_ok(None));
+}

@@ -16,6 +16,7 @@ mod direction;
 mod drop;
 mod enrich;
 mod filter;
+mod foreach;
 mod header;
 mod iterate;
 mod log;
@@ -25,6 +26,7 @@ mod payload_factory;
 mod property;
 mod respond;
 mod rewrite;
+mod scatter_gather;
 mod script;
 mod send;
 mod sequence;
@@ -73,6 +75,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "clone",
     "aggregate",
     "store",
+    "foreach",
+    "scatter-gather",
 ];
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
@@ -90,7 +94,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "entitlementService",
     "event",
     "fastXSLT",
-    "foreach",
     "jsontransform",
     "kill",
     "ntlm",
@@ -100,7 +103,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "router",
     "rule",
     "sampler",
-    "scatter-gather",
     "smooks",
     "spring",
     "switch-case",
@@ -207,6 +209,8 @@ impl<'d, 'a> Cx<'d, 'a> {
             "iterate" => MediatorKind::Iterate(Box::new(self.iterate(el)?)),
             "clone" => MediatorKind::Clone(Box::new(self.clone_m(el)?)),
             "aggregate" => MediatorKind::Aggregate(Box::new(self.aggregate(el)?)),
+            "foreach" => MediatorKind::Foreach(Box::new(self.foreach(el)?)),
+            "scatter-gather" => MediatorKind::ScatterGather(Box::new(self.scatter_gather(el)?)),
             "respond" => self.respond(el),
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
