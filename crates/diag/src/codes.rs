@@ -132,4 +132,13 @@ codes! {
     E0361 = "callout-xpath";
     W0360 = "callout-client-configuration-ignored";
     W0361 = "callout-endpoint-overridden";
+    // appended by the store mediator, message stores and message processors
+    E0370 = "unknown-message-store";
+    E0371 = "invalid-store-parameter";
+    E0372 = "unsupported-message-processor";
+    E0373 = "message-processor-target";
+    E0374 = "message-store-defined-twice";
+    W0370 = "message-store-not-persistent";
+    W0371 = "unknown-store-parameter";
+    W0372 = "store-parameter-ignored";
 }

@@ -24,6 +24,8 @@ pub(crate) struct Ir {
     pub local_entries: std::sync::Arc<HashMap<String, String>>,
     /// The states of named endpoints that keep one ([`crate::EndpointState`]), for metrics.
     pub endpoint_states: Vec<std::sync::Arc<crate::EndpointState>>,
+    /// Message stores and processors.
+    pub stores: crate::store::Defs,
 }
 
 #[derive(Debug)]
@@ -47,6 +49,7 @@ pub(crate) fn compile(
         out_flows: HashMap::new(),
         local_entries: Default::default(),
         endpoint_states: Vec::new(),
+        stores: Default::default(),
     };
     let mut c = Compiler {
         opts,
@@ -61,6 +64,7 @@ pub(crate) fn compile(
         foreach_refs: Vec::new(),
         endpoint_states: Vec::new(),
         templates: HashMap::new(),
+        stores: HashMap::new(),
         endpoint_templates: HashMap::new(),
         expanding: 0,
     };
@@ -144,6 +148,7 @@ pub(crate) fn compile(
         }
     }
     ir.local_entries = std::sync::Arc::new(c.local_entries.clone());
+    crate::store::compile_stores(&mut c, artifacts);
     // pass 2: bodies
     for (i, s) in order.iter().enumerate() {
         let body = mediators::block(&mut c, &mut ir.blocks, &s.mediators);
@@ -206,6 +211,8 @@ pub(crate) fn compile(
             }
         }
     }
+    ir.stores.processors = crate::store::compile_processors(&mut c, artifacts, &ir.endpoints);
+    ir.stores.stores = std::mem::take(&mut c.stores);
     crate::mediators::check_foreach_refs(&mut c, &ir);
     c.finish_checks();
 

@@ -80,6 +80,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
     pub(crate) local_entries: HashMap<String, String>,
+    /// Message stores by name (`<store>` and the processors name them).
+    pub(crate) stores: HashMap<String, crate::store::StoreDef>,
     /// Endpoint templates by name (`<endpoint template>`).
     pub(crate) endpoint_templates: HashMap<String, EndpointTemplate>,
     /// Template endpoints being expanded (a template that instantiates itself stops here).

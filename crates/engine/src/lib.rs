@@ -26,6 +26,7 @@ mod observe;
 mod redact;
 mod run;
 mod shared;
+mod store;
 mod uri;
 mod xsel;
 
@@ -55,6 +56,10 @@ pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
+pub use store::{
+    decode as decode_stored_message, ForwardDef, ProcessorDef, ProcessorKind, SampleDef, StoreDef,
+    DEFAULT_MAX_MESSAGES,
+};
 pub use uri::{expand_uri_template, join_rest_postfix};
 
 // ===== compile =====
@@ -89,6 +94,16 @@ impl Program {
     /// `<suspendOnFailure>` / `<markForSuspension>`), for metrics.
     pub fn endpoint_states(&self) -> &[Arc<EndpointState>] {
         &self.ir.endpoint_states
+    }
+    /// The message stores (`<messageStore>`), by name.
+    pub fn message_stores(&self) -> Vec<&StoreDef> {
+        let mut v: Vec<&StoreDef> = self.ir.stores.stores.values().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+    /// The message processors (`<messageProcessor>`) the gateway runs.
+    pub fn message_processors(&self) -> &[ProcessorDef] {
+        &self.ir.stores.processors
     }
     pub fn sequence_names(&self) -> Vec<String> {
         self.ir.seqs.iter().map(|s| s.name.clone()).collect()
@@ -463,5 +478,20 @@ impl Engine {
             }
             _ => Ok(flow),
         }
+    }
+
+    /// Send a message to the named endpoint as a `<call>` would (the endpoint's state, groups
+    /// and timeouts apply); the response becomes the message (`status`, headers, body). An
+    /// error answer (status 400 and above) is returned as `Ok` with that status: the caller
+    /// decides (the forwarding processor retries it).
+    pub async fn forward(
+        &self,
+        endpoint: &str,
+        ctx: &mut MessageContext,
+    ) -> Result<(), MediationError> {
+        let ep = ir::EndpointIr::Key(endpoint.to_string());
+        endpoints::send(self, Some(&ep), false, "store", ctx)
+            .await
+            .map(|_| ())
     }
 }

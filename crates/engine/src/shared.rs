@@ -65,6 +65,16 @@ pub trait SharedState: Send + Sync {
     async fn cache_put(&self, key: &str, value: Bytes, ttl_ms: u64) -> Result<(), StateError>;
     /// A cache hit, miss or store (counted by the gateway's metrics).
     fn cache_event(&self, _event: CacheEvent) {}
+    /// Append a message to the message store `queue` (newest last) unless it already holds
+    /// `max_len` messages: `Ok(false)` then, and nothing is stored.
+    async fn queue_push(&self, queue: &str, msg: Bytes, max_len: u64) -> Result<bool, StateError>;
+    /// The oldest message of `queue`, left in place (a forwarding processor removes it once it
+    /// is delivered).
+    async fn queue_peek(&self, queue: &str) -> Result<Option<Bytes>, StateError>;
+    /// Remove and return the oldest message of `queue`.
+    async fn queue_pop(&self, queue: &str) -> Result<Option<Bytes>, StateError>;
+    /// Messages held in `queue`.
+    async fn queue_len(&self, queue: &str) -> Result<u64, StateError>;
 }
 
 /// One window step, shared by [`MemoryState`] and documented next to the Redis script (which
@@ -192,6 +202,8 @@ impl Default for MemoryLimits {
 /// expired entries are dropped when read, and pushed out by newer ones.
 pub struct MemoryState {
     counters: quick_cache::sync::Cache<String, Slot>,
+    /// Message stores: one FIFO per store, each bounded by the length its pushes give.
+    queues: Mutex<std::collections::HashMap<String, std::collections::VecDeque<Bytes>>>,
     cache: EntryCache,
     evictions: Evictions,
     events: Option<Arc<dyn Fn(CacheEvent) + Send + Sync>>,
@@ -220,6 +232,7 @@ impl MemoryState {
         let items = (limits.max_cache_bytes / 4096).clamp(16, 1 << 20) as usize;
         MemoryState {
             counters: quick_cache::sync::Cache::new(limits.max_counters.max(16)),
+            queues: Mutex::new(std::collections::HashMap::new()),
             cache: quick_cache::sync::Cache::with(
                 items,
                 limits.max_cache_bytes.max(1),
@@ -296,6 +309,31 @@ impl SharedState for MemoryState {
         if let Some(f) = &self.events {
             f(event);
         }
+    }
+
+    async fn queue_push(&self, queue: &str, msg: Bytes, max_len: u64) -> Result<bool, StateError> {
+        let mut all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let q = all.entry(queue.to_string()).or_default();
+        if q.len() as u64 >= max_len {
+            return Ok(false);
+        }
+        q.push_back(msg);
+        Ok(true)
+    }
+
+    async fn queue_peek(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        let all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all.get(queue).and_then(|q| q.front().cloned()))
+    }
+
+    async fn queue_pop(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        let mut all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all.get_mut(queue).and_then(|q| q.pop_front()))
+    }
+
+    async fn queue_len(&self, queue: &str) -> Result<u64, StateError> {
+        let all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all.get(queue).map_or(0, |q| q.len() as u64))
     }
 }
 
@@ -493,6 +531,42 @@ mod tests {
             m.hit_now(&format!("k{i}"), W, 1);
         }
         assert!(m.counters() <= 200, "{} counters", m.counters());
+    }
+
+    #[tokio::test]
+    async fn message_queues_are_fifo_per_store_and_bounded() {
+        let m = MemoryState::default();
+        for i in 0..3u8 {
+            assert!(m.queue_push("a", Bytes::from(vec![i]), 3).await.unwrap());
+        }
+        // full: refused, nothing stored
+        assert!(!m
+            .queue_push("a", Bytes::from_static(b"x"), 3)
+            .await
+            .unwrap());
+        assert!(m
+            .queue_push("b", Bytes::from_static(b"b"), 3)
+            .await
+            .unwrap());
+        assert_eq!(m.queue_len("a").await.unwrap(), 3);
+        // peek leaves the oldest in place
+        assert_eq!(
+            m.queue_peek("a").await.unwrap().as_deref(),
+            Some(&[0u8][..])
+        );
+        assert_eq!(m.queue_len("a").await.unwrap(), 3);
+        let popped: Vec<u8> = [
+            m.queue_pop("a").await.unwrap(),
+            m.queue_pop("a").await.unwrap(),
+            m.queue_pop("a").await.unwrap(),
+        ]
+        .into_iter()
+        .map(|b| b.unwrap()[0])
+        .collect();
+        assert_eq!(popped, [0, 1, 2]);
+        assert_eq!(m.queue_pop("a").await.unwrap(), None);
+        assert_eq!(m.queue_len("b").await.unwrap(), 1);
+        assert_eq!(m.queue_len("none").await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -956,3 +956,197 @@ fn mediators_nested_to_the_depth_limit_compile_on_a_small_stack() {
         .unwrap();
     assert_eq!(compiled, (true, vec![]));
 }
+
+// ===== store mediator, message stores and processors =====
+
+const STORE_DEFS: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <messageStore name="S"><parameter name="max.messages">2</parameter></messageStore>
+  <sequence name="mark"><property name="marked" value="yes"/></sequence>
+  <sequence name="main">
+    <property name="before" value="1"/>
+    <store messageStore="S"/>
+    <property name="after" value="2"/>
+  </sequence>
+  <sequence name="withSeq"><store messageStore="S" sequence="mark"/></sequence>
+</definitions>"#;
+
+fn json_request(body: &str) -> MessageContext {
+    let mut h = http::HeaderMap::new();
+    h.insert("content-type", "application/json".parse().unwrap());
+    h.insert("x-trace", "abc".parse().unwrap());
+    MessageContext::from_request(
+        http::Method::PUT,
+        "/orders/7?x=1",
+        h,
+        Bytes::from(body.to_string()),
+        Some("/orders"),
+    )
+}
+
+#[tokio::test]
+async fn store_keeps_a_copy_and_the_flow_goes_on() {
+    let e = engine(STORE_DEFS);
+    let mut ctx = json_request(r#"{"id":7}"#);
+    assert_eq!(
+        e.mediate("main", None, &mut ctx).await.unwrap(),
+        Flow::Continue
+    );
+    // the flow went on after <store>
+    assert!(ctx.properties.default.contains_key("after"));
+    assert_eq!(e.state.queue_len("S").await.unwrap(), 1);
+    let raw = e.state.queue_pop("S").await.unwrap().unwrap();
+    let mut got = decode_stored_message(&raw).unwrap();
+    assert_eq!(got.method, http::Method::PUT);
+    assert_eq!(got.uri, "/orders/7?x=1");
+    assert_eq!(got.headers.get("x-trace").unwrap(), "abc");
+    let (body, ct) = got.body_bytes().unwrap();
+    assert_eq!(&body[..], br#"{"id":7}"#);
+    assert_eq!(ct.as_deref(), Some("application/json"));
+    let props = got.scope_strings(Scope::Default);
+    assert_eq!(props.get("before").map(String::as_str), Some("1"));
+    // a copy as it was at the <store>
+    assert!(!props.contains_key("after"));
+    assert_eq!(
+        got.scope_strings(Scope::Axis2)
+            .get("REST_URL_POSTFIX")
+            .map(String::as_str),
+        Some("/7?x=1")
+    );
+}
+
+#[tokio::test]
+async fn store_runs_its_sequence_first_and_a_full_store_faults() {
+    let e = engine(STORE_DEFS);
+    let mut ctx = json_request("{}");
+    e.mediate("withSeq", None, &mut ctx).await.unwrap();
+    let raw = e.state.queue_peek("S").await.unwrap().unwrap();
+    let got = decode_stored_message(&raw).unwrap();
+    assert_eq!(
+        got.scope_strings(Scope::Default)
+            .get("marked")
+            .map(String::as_str),
+        Some("yes")
+    );
+    e.mediate("main", None, &mut json_request("{}"))
+        .await
+        .unwrap();
+    // max.messages = 2: the third is refused
+    let err = e
+        .mediate("main", None, &mut json_request("{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::SharedState);
+    assert!(
+        err.message.contains("`S` is full (2 messages)"),
+        "{}",
+        err.message
+    );
+    assert_eq!(e.state.queue_len("S").await.unwrap(), 2);
+}
+
+fn store_diags(xml: &str) -> (Option<Program>, Vec<String>) {
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    let codes = p
+        .diagnostics
+        .iter()
+        .chain(&diags)
+        .map(|d| format!("{}: {}", d.code.id, d.message))
+        .collect();
+    (prog, codes)
+}
+
+#[test]
+fn processors_compile_with_synapse_defaults() {
+    let (prog, diags) = store_diags(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <endpoint name="EP"><address uri="http://127.0.0.1:9/x"/></endpoint>
+  <sequence name="reply"><log/></sequence>
+  <messageStore name="S"/>
+  <messageProcessor name="F" messageStore="S" targetEndpoint="EP"
+      class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
+    <parameter name="message.processor.reply.sequence">reply</parameter>
+    <parameter name="non.retry.status.codes">400, 404</parameter>
+  </messageProcessor>
+  <messageProcessor name="P" messageStore="S"
+      class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor">
+    <parameter name="sequence">reply</parameter>
+    <parameter name="interval">250</parameter>
+    <parameter name="concurrency">3</parameter>
+  </messageProcessor>
+</definitions>"#,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let prog = prog.unwrap();
+    assert_eq!(prog.message_stores()[0].max_messages, DEFAULT_MAX_MESSAGES);
+    let ps = prog.message_processors();
+    assert_eq!(ps.len(), 2);
+    assert_eq!((ps[0].interval_ms, ps[0].active), (1000, true));
+    let ProcessorKind::Forward(f) = &ps[0].kind else {
+        panic!("a forwarder")
+    };
+    assert_eq!(f.endpoint.as_deref(), Some("EP"));
+    assert_eq!(
+        (f.retry_interval_ms, f.max_attempts, f.drop_on_max),
+        (1000, Some(4), false)
+    );
+    assert_eq!(f.reply_sequence.as_deref(), Some("reply"));
+    assert_eq!(f.non_retry_codes, [400, 404]);
+    assert_eq!(
+        ps[1].kind,
+        ProcessorKind::Sample(SampleDef {
+            sequence: "reply".into(),
+            concurrency: 3
+        })
+    );
+    assert_eq!(ps[1].interval_ms, 250);
+}
+
+#[test]
+fn store_and_processor_mistakes_are_diagnostics() {
+    let (prog, diags) = store_diags(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <messageStore name="J" class="org.apache.synapse.message.store.impl.jms.JmsStore">
+    <parameter name="store.jms.destination">q</parameter>
+  </messageStore>
+  <messageStore name="J"/>
+  <messageStore name="M"><parameter name="colour">red</parameter></messageStore>
+  <sequence name="main"><store messageStore="nope"/></sequence>
+  <messageProcessor name="A" messageStore="gone" targetEndpoint="nowhere"
+      class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
+    <parameter name="interval">soon</parameter>
+    <parameter name="cronExpression">0 * * * * ?</parameter>
+    <parameter name="wibble">1</parameter>
+  </messageProcessor>
+  <messageProcessor name="R" messageStore="J"
+      class="org.apache.synapse.message.processors.resequence.ResequencingProcessor"/>
+  <messageProcessor name="P" messageStore="J"
+      class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor"/>
+</definitions>"#,
+    );
+    assert!(prog.is_none());
+    let has = |code: &str, text: &str| {
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with(code) && d.contains(text)),
+            "{code} {text}: {diags:#?}"
+        )
+    };
+    has("W0370", "served by synaptic's own store");
+    has("E0374", "message store `J` is defined more than once");
+    has("W0371", "unknown parameter `colour`");
+    has("E0370", "no message store named `nope`");
+    has("E0370", "no message store named `gone`");
+    has("E0373", "`nowhere`, which is not a named endpoint");
+    has("E0371", "parameter `interval` = `soon`");
+    has("W0372", "`cronExpression`");
+    has("W0371", "unknown parameter `wibble`");
+    has("E0372", "ResequencingProcessor");
+    has("E0373", "needs a `sequence` parameter");
+    // the JMS store's own settings are not reported one by one
+    assert!(
+        !diags.iter().any(|d| d.contains("store.jms.destination")),
+        "{diags:#?}"
+    );
+}

@@ -22,6 +22,7 @@ pub mod path;
 pub mod pipeline;
 pub mod plan;
 pub mod pool;
+mod processors;
 pub mod proxy;
 pub mod rate_limit;
 pub mod registry;

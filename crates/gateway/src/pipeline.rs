@@ -829,6 +829,11 @@ impl Gateway {
         }
     }
 
+    /// The engine running `plan`'s program (none when the plan has no program).
+    pub(crate) fn engine_for(&self, plan: &Plan) -> Option<Engine> {
+        self.engine(plan)
+    }
+
     fn engine(&self, plan: &Plan) -> Option<Engine> {
         let program = plan.program.program.clone()?;
         Some(Engine {

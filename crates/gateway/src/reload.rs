@@ -662,6 +662,7 @@ impl Gateway {
         new_plan.config_text = text.or(old_text);
         inner.store.install(loaded);
         inner.plan.store(Arc::new(new_plan));
+        inner.processors_changed.notify_one();
         tracing::info!(
             target: "synaptic::reload",
             "reloaded: generation {}, {} API(s), {} sequence(s){}",

@@ -113,6 +113,8 @@ pub(crate) struct Inner {
     pub(crate) faults: metrics::Counter,
     /// One reload at a time.
     pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// Told when a reload installs a new plan (the message processors restart on it).
+    pub(crate) processors_changed: tokio::sync::Notify,
     /// Where sequences run: off the I/O threads, a bounded number at once, each within its
     /// budget.
     pub(crate) mediation: crate::pipeline::MediationSlots,
@@ -244,6 +246,7 @@ impl Gateway {
             requests,
             faults,
             reloading: tokio::sync::Mutex::new(()),
+            processors_changed: tokio::sync::Notify::new(),
             mediation,
             tls_port: std::sync::OnceLock::new(),
             telemetry,
@@ -626,6 +629,7 @@ pub async fn start_with_signal(
         let _ = gateway.inner.tls_port.set(a.port());
     }
     let watcher = reload::spawn(gateway.clone(), watch);
+    let processors = tokio::spawn(crate::processors::supervise(gateway.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // one stop signal for every listener
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -682,6 +686,10 @@ pub async fn start_with_signal(
             let _ = t.await;
         }
         drop(watcher);
+        // the message processors stop with the server (a message being delivered stays in
+        // its store)
+        processors.abort();
+        let _ = processors.await;
         // the spans still queued are exported before the server reports it stopped
         if let Some(t) = telemetry {
             let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;

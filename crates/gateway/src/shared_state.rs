@@ -9,6 +9,9 @@
 //!   are never lost. The script reads Redis's own clock (`TIME`), so gateways whose clocks
 //!   differ still agree on the windows.
 //! * Cache entries: `SET key value PX ttl`, `GET key`.
+//! * Message stores: one list per store, `<key_prefix>:state:queue:<store>`; a stored message
+//!   is pushed on the left by a script that checks the length first (`LLEN`, `LPUSH`), the
+//!   oldest is read with `LINDEX -1` and removed with `RPOP` (ADR 0480).
 //! * Connected when the gateway starts; every operation has a 1 s timeout (3 s to connect); a
 //!   failure drops the connection so the next one reconnects. Never `KEYS`.
 
@@ -61,6 +64,15 @@ if b > 0 then reset = b end
 redis.call('PEXPIRE', KEYS[1], math.max(reset - now, 1) + 1000)
 return {allowed, c, reset}";
 
+/// Append a message to a store's list unless it holds `ARGV[2]` messages already (newest at
+/// the left: `LPUSH`, the oldest taken with `RPOP`). Returns 1 when stored, 0 when full.
+const PUSH: &str = r"
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+return 1";
+
 /// Cache hits, misses and stores, and evictions of the in-memory cache.
 #[derive(Clone, Debug)]
 pub struct CacheMetrics {
@@ -107,6 +119,7 @@ pub struct RedisState {
     op_timeout: Duration,
     redacted_url: String,
     hit: redis::Script,
+    push: redis::Script,
     metrics: CacheMetrics,
 }
 
@@ -136,6 +149,7 @@ impl RedisState {
             op_timeout: Duration::from_millis(1000),
             redacted_url: redact_url(&r.url),
             hit: redis::Script::new(HIT),
+            push: redis::Script::new(PUSH),
             metrics,
         })
     }
@@ -235,6 +249,50 @@ impl SharedState for RedisState {
 
     fn cache_event(&self, e: CacheEvent) {
         self.metrics.record(e);
+    }
+
+    async fn queue_push(&self, queue: &str, msg: Bytes, max_len: u64) -> Result<bool, StateError> {
+        let k = self.key(&format!("queue:{queue}"));
+        let script = &self.push;
+        let stored: i64 = self
+            .run(|mut c| async move {
+                script
+                    .key(k)
+                    .arg(msg.as_ref())
+                    .arg(max_len)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(stored == 1)
+    }
+
+    async fn queue_peek(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        let k = self.key(&format!("queue:{queue}"));
+        let v: Option<Vec<u8>> = self
+            .run(|mut c| async move {
+                redis::cmd("LINDEX")
+                    .arg(k)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(v.map(Bytes::from))
+    }
+
+    async fn queue_pop(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        let k = self.key(&format!("queue:{queue}"));
+        let v: Option<Vec<u8>> = self
+            .run(|mut c| async move { redis::cmd("RPOP").arg(k).query_async(&mut c).await })
+            .await?;
+        Ok(v.map(Bytes::from))
+    }
+
+    async fn queue_len(&self, queue: &str) -> Result<u64, StateError> {
+        let k = self.key(&format!("queue:{queue}"));
+        self.run(|mut c| async move { redis::cmd("LLEN").arg(k).query_async(&mut c).await })
+            .await
     }
 }
 

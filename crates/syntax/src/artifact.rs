@@ -14,8 +14,6 @@ const SKIPPED_ARTIFACTS: &[&str] = &[
     "registry",
     "taskManager",
     "task",
-    "messageStore",
-    "messageProcessor",
     "import",
     "eventSource",
     "executor",
@@ -64,12 +62,15 @@ impl<'d, 'a> Cx<'d, 'a> {
             "template" => self.template(root),
             "localEntry" => self.local_entry(root),
             "endpoint" => self.top_endpoint(root),
+            "messageStore" => self.message_store(root),
+            "messageProcessor" => self.message_processor(root),
             other => self.err(
                 codes::E0109,
                 root.name_span,
                 format!(
                     "<{other}> cannot be the root: expected <sequence>, <definitions>, <api>, \
-                     <proxy>, <template>, <localEntry> or <endpoint>"
+                     <proxy>, <template>, <localEntry>, <endpoint>, <messageStore> or \
+                     <messageProcessor>"
                 ),
             ),
         }
@@ -89,6 +90,8 @@ impl<'d, 'a> Cx<'d, 'a> {
                 "template" => self.template(child),
                 "localEntry" => self.local_entry(child),
                 "endpoint" => self.top_endpoint(child),
+                "messageStore" => self.message_store(child),
+                "messageProcessor" => self.message_processor(child),
                 "description" => {}
                 n if SKIPPED_ARTIFACTS.contains(&n) => self.diags.push(Diagnostic::warning(
                     codes::W0103,

@@ -36,6 +36,47 @@ pub struct Artifact {
     pub local_entries: Vec<LocalEntry>,
     /// Sequence `<template>`s (their body is the anonymous sequence `template:{name}`).
     pub templates: Vec<Template>,
+    /// `<messageStore name [class]>` definitions (root, or in `<definitions>`).
+    pub message_stores: Vec<MessageStore>,
+    /// `<messageProcessor name class messageStore [targetEndpoint]>` definitions.
+    pub message_processors: Vec<MessageProcessor>,
+}
+
+/// `<parameter name="…">value</parameter>` of a message store or a message processor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreParam {
+    pub name: Spanned<String>,
+    /// The text content (trimmed), or `value=`.
+    pub value: Spanned<String>,
+}
+
+/// `<messageStore name [class]>` with its parameters (the class and its parameters are checked
+/// by `engine::compile`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageStore {
+    pub span: Span,
+    pub name: Spanned<String>,
+    pub class: Option<Spanned<String>>,
+    pub params: Vec<StoreParam>,
+}
+
+/// `<messageProcessor name class messageStore [targetEndpoint]>` with its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageProcessor {
+    pub span: Span,
+    pub name: Spanned<String>,
+    pub class: Spanned<String>,
+    pub store: Spanned<String>,
+    pub target_endpoint: Option<Spanned<String>>,
+    pub params: Vec<StoreParam>,
+}
+
+/// `<store messageStore="name" [sequence="key"]/>`: store a copy of the message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Store {
+    pub store: Spanned<String>,
+    /// The sequence run on the message before it is stored.
+    pub sequence: Option<Spanned<String>>,
 }
 
 /// A `<template name>` with a `<sequence>` body, called by `<call-template>`.
@@ -205,6 +246,8 @@ pub enum MediatorKind {
     Clone(Box<CloneM>),
     /// `<aggregate>`: collect the branches' messages into one.
     Aggregate(Box<Aggregate>),
+    /// `<store messageStore>`: a copy of the message into a message store.
+    Store(Store),
     /// `<foreach>`: run a sequence on each element of a collection and merge the results.
     Foreach(Box<Foreach>),
     /// `<scatter-gather>` (Micro Integrator 4.4): each sequence on a copy, results gathered.

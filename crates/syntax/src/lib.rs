@@ -15,6 +15,7 @@ mod endpoint;
 mod mediators;
 mod parse;
 mod ser;
+mod store;
 pub mod unit_test;
 mod xml;
 

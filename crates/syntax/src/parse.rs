@@ -26,7 +26,10 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
             "template",
             "localEntry",
             "endpoint",
+            "messageStore",
+            "messageProcessor",
         ],
+        "messageStore" | "messageProcessor" => &["parameter"],
         "api" => &["resource", "handlers"],
         "resource" | "target" => &[
             "inSequence",

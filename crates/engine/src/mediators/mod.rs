@@ -30,6 +30,7 @@ mod scatter_gather;
 mod script;
 mod send;
 mod sequence;
+mod store;
 mod switch;
 mod throttle;
 mod validate;
@@ -96,6 +97,7 @@ pub(crate) enum Op {
     Iterate(Box<iterate::IterateOp>),
     Clone(Box<clone::CloneOp>),
     Aggregate(Box<aggregate::AggregateOp>),
+    Store(Box<store::StoreOp>),
     Foreach(Box<foreach::ForeachOp>),
     ScatterGather(Box<scatter_gather::ScatterGatherOp>),
 }
@@ -175,6 +177,7 @@ pub(crate) fn node(
         ast::MediatorKind::Aggregate(a) => {
             Op::Aggregate(Box::new(aggregate::compile(c, blocks, a)?))
         }
+        ast::MediatorKind::Store(x) => Op::Store(Box::new(store::compile(c, blocks, x, span)?)),
         ast::MediatorKind::Foreach(f) => {
             Op::Foreach(Box::new(foreach::compile(c, blocks, f, span)?))
         }
@@ -268,6 +271,7 @@ pub(crate) async fn run(
         Op::Iterate(i) => iterate::run(engine, i, ctx),
         Op::Clone(c) => clone::run(engine, c, ctx),
         Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
+        Op::Store(s) => store::run(engine, s, ctx).await,
         Op::Foreach(f) => foreach::run(engine, f, ctx),
         Op::ScatterGather(s) => scatter_gather::run(engine, s, ctx),
     }
@@ -303,6 +307,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Iterate(i) => iterate::exprs(i, f),
         Op::Clone(_) => {}
         Op::Aggregate(a) => aggregate::exprs(a, f),
+        Op::Store(_) => {}
         Op::Foreach(x) => foreach::exprs(x, f),
         // evaluated on the copies, not on this message
         Op::ScatterGather(_) => {}
@@ -340,6 +345,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Iterate(_) => {}
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
+        Op::Store(_) => {}
         Op::Foreach(_) => {}
         Op::ScatterGather(_) => {}
     }
@@ -377,6 +383,7 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Iterate(_) => {}
         Op::Clone(_) => {}
         Op::Aggregate(_) => {}
+        Op::Store(_) => {}
         Op::Foreach(_) => {}
         Op::ScatterGather(_) => {}
     }

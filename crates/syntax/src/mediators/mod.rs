@@ -30,6 +30,7 @@ mod scatter_gather;
 mod script;
 mod send;
 mod sequence;
+mod store;
 mod switch;
 mod throttle;
 mod validate;
@@ -73,6 +74,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "iterate",
     "clone",
     "aggregate",
+    "store",
     "foreach",
     "scatter-gather",
 ];
@@ -103,7 +105,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "sampler",
     "smooks",
     "spring",
-    "store",
     "switch-case",
     "throwError",
     "transaction",
@@ -214,6 +215,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             "drop" => self.drop(el),
             "loopback" => self.loopback(el),
             "sequence" => self.sequence_ref(el)?,
+            "store" => self.store(el)?,
             "switch" => MediatorKind::Switch(self.switch(el)?),
             "enrich" => MediatorKind::Enrich(self.enrich(el)?),
             "makefault" => MediatorKind::MakeFault(self.makefault(el)?),

@@ -1,0 +1,547 @@
+//! Message stores and message processors (Synapse's guaranteed-delivery pattern): their
+//! definitions compiled from `<messageStore>` / `<messageProcessor>` (classes and parameters
+//! checked, references resolved), and the stored form of a message. The queues themselves live
+//! in [`crate::SharedState`] (ADR 0480); the processors run in the gateway, one background task
+//! each (ADR 0481).
+
+use crate::compiler::Compiler;
+use crate::context::mime_of;
+use crate::convert::value_string;
+use crate::{ErrorKind, MediationError, MessageContext, Value};
+use base64::Engine as _;
+use bytes::Bytes;
+use std::collections::HashMap;
+use synaptic_diag::{codes, Diagnostic, Span, Spanned};
+use synaptic_syntax::ast;
+
+/// Messages a store holds at most unless its `max.messages` parameter says otherwise.
+pub const DEFAULT_MAX_MESSAGES: u64 = 10_000;
+
+/// A message store of the program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreDef {
+    pub name: String,
+    /// Messages it holds at most; a `<store>` into a full store faults.
+    pub max_messages: u64,
+}
+
+/// What a message processor does with the messages of its store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessorKind {
+    /// `ScheduledMessageForwardingProcessor`: deliver each message to an endpoint, in order.
+    Forward(ForwardDef),
+    /// `SamplingProcessor`: mediate messages through a sequence.
+    Sample(SampleDef),
+}
+
+/// A `ScheduledMessageForwardingProcessor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardDef {
+    /// `targetEndpoint` (a named endpoint); `None`: the message's `target.endpoint` property.
+    pub endpoint: Option<String>,
+    /// `client.retry.interval` (ms, default 1000): the wait before a failed message is sent
+    /// again.
+    pub retry_interval_ms: u64,
+    /// `max.delivery.attempts` (default 4); `None` (0 or negative): no limit.
+    pub max_attempts: Option<u32>,
+    /// `max.delivery.drop` = `Enabled`: drop the message after the last attempt (else the
+    /// processor deactivates).
+    pub drop_on_max: bool,
+    /// `message.processor.reply.sequence`: runs on each response.
+    pub reply_sequence: Option<String>,
+    /// `message.processor.fault.sequence`: runs on each failed attempt.
+    pub fault_sequence: Option<String>,
+    /// `message.processor.deactivate.sequence`: runs when the processor deactivates.
+    pub deactivate_sequence: Option<String>,
+    /// `non.retry.status.codes`: error statuses that count as delivered (no retry).
+    pub non_retry_codes: Vec<u16>,
+}
+
+/// A `SamplingProcessor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SampleDef {
+    /// `sequence`: the sequence each message is mediated through.
+    pub sequence: String,
+    /// `concurrency` (default 1): messages taken per interval.
+    pub concurrency: u32,
+}
+
+/// A message processor of the program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessorDef {
+    pub name: String,
+    /// The store it takes messages from.
+    pub store: String,
+    /// `interval` (ms, default 1000): the wait between two polls of the store.
+    pub interval_ms: u64,
+    /// `is.active` (default true): a deactivated processor does not start.
+    pub active: bool,
+    pub kind: ProcessorKind,
+}
+
+const FORWARDERS: &[&str] = &[
+    "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor",
+    "org.apache.synapse.message.processors.forward.ScheduledMessageForwardingProcessor",
+];
+const SAMPLERS: &[&str] = &[
+    "org.apache.synapse.message.processor.impl.sampler.SamplingProcessor",
+    "org.apache.synapse.message.processors.sampler.SamplingProcessor",
+];
+/// Store classes synaptic's own store is: no warning.
+const MEMORY_STORES: &[&str] = &[
+    "org.apache.synapse.message.store.impl.memory.InMemoryStore",
+    "org.apache.synapse.message.store.InMemoryMessageStore",
+];
+/// Parameters of Synapse's processors that synaptic reads nothing from (W0372).
+const IGNORED_PROCESSOR_PARAMS: &[&str] = &[
+    "cronExpression",
+    "member.count",
+    "throttle",
+    "max.store.connection.attempts",
+    "store.connection.retry.interval",
+    "quartz.conf",
+    "client.axis2.xml",
+    "axis2.repo",
+    "axis2.config",
+    "message.processor.failMessagesStore",
+    "max.delivery.attempts.store",
+    "bind-processor-server",
+    "message.target.endpoint",
+    "dropMessageOnFailure",
+];
+
+/// Stores and processors compiled from the artifacts.
+#[derive(Debug, Default)]
+pub(crate) struct Defs {
+    pub stores: HashMap<String, StoreDef>,
+    pub processors: Vec<ProcessorDef>,
+}
+
+fn number(c: &mut Compiler<'_>, p: &ast::StoreParam) -> Option<i64> {
+    match p.value.value.trim().parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            c.err(
+                codes::E0371,
+                p.value.span,
+                format!(
+                    "parameter `{}` = `{}`: expected a whole number",
+                    p.name.value, p.value.value
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn positive(c: &mut Compiler<'_>, p: &ast::StoreParam) -> Option<u64> {
+    let n = number(c, p)?;
+    if n <= 0 {
+        c.err(
+            codes::E0371,
+            p.value.span,
+            format!(
+                "parameter `{}` = `{n}`: expected a number greater than 0",
+                p.name.value
+            ),
+        );
+        return None;
+    }
+    Some(n as u64)
+}
+
+fn boolean(c: &mut Compiler<'_>, p: &ast::StoreParam) -> Option<bool> {
+    match p.value.value.trim().to_ascii_lowercase().as_str() {
+        "true" | "enabled" => Some(true),
+        "false" | "disabled" => Some(false),
+        _ => {
+            c.err(
+                codes::E0371,
+                p.value.span,
+                format!(
+                    "parameter `{}` = `{}`: expected true or false (Enabled or Disabled)",
+                    p.name.value, p.value.value
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn duplicate(c: &mut Compiler<'_>, what: &str, name: &Spanned<String>, first: Span) {
+    c.diags.push(
+        Diagnostic::error(
+            codes::E0374,
+            name.span,
+            format!("{what} `{}` is defined more than once", name.value),
+        )
+        .with_label(first, "first defined here"),
+    );
+}
+
+/// "; did you mean …?" among the program's message stores.
+pub(crate) fn store_hint(c: &Compiler<'_>, name: &str) -> String {
+    let names: Vec<&str> = c.stores.keys().map(String::as_str).collect();
+    synaptic_diag::suggest::did_you_mean(name, &names)
+}
+
+/// Pass 1: the message stores (a `<store>` compiled later checks its store's name here).
+pub(crate) fn compile_stores(c: &mut Compiler<'_>, artifacts: &[ast::Artifact]) {
+    let mut first: HashMap<String, Span> = HashMap::new();
+    for s in artifacts.iter().flat_map(|a| &a.message_stores) {
+        if let Some(prev) = first.get(&s.name.value) {
+            duplicate(c, "message store", &s.name, *prev);
+            continue;
+        }
+        first.insert(s.name.value.clone(), s.name.span);
+        let memory = match &s.class {
+            None => true,
+            Some(cl) => MEMORY_STORES.contains(&cl.value.trim()),
+        };
+        if let (false, Some(cl)) = (memory, &s.class) {
+            c.warn(
+                codes::W0370,
+                cl.span,
+                format!(
+                    "message store `{}` ({}) is served by synaptic's own store: in memory, or \
+                     in Redis when [redis] is configured; without Redis its messages do not \
+                     survive a restart",
+                    s.name.value,
+                    cl.value.rsplit('.').next().unwrap_or(&cl.value)
+                ),
+            );
+        }
+        let mut max_messages = DEFAULT_MAX_MESSAGES;
+        for p in &s.params {
+            match p.name.value.as_str() {
+                "max.messages" => {
+                    if let Some(n) = positive(c, p) {
+                        max_messages = n;
+                    }
+                }
+                // a broker's or a database's settings: the class warning says they are unused
+                _ if !memory => {}
+                other => c.warn(
+                    codes::W0371,
+                    p.name.span,
+                    format!(
+                        "unknown parameter `{other}` of an in-memory message store (it takes \
+                         max.messages)"
+                    ),
+                ),
+            }
+        }
+        c.stores.insert(
+            s.name.value.clone(),
+            StoreDef {
+                name: s.name.value.clone(),
+                max_messages,
+            },
+        );
+    }
+}
+
+/// After the bodies: the processors (their sequences and endpoints resolved).
+pub(crate) fn compile_processors(
+    c: &mut Compiler<'_>,
+    artifacts: &[ast::Artifact],
+    endpoints: &HashMap<String, crate::ir::EndpointIr>,
+) -> Vec<ProcessorDef> {
+    let mut out = Vec::new();
+    let mut first: HashMap<String, Span> = HashMap::new();
+    for p in artifacts.iter().flat_map(|a| &a.message_processors) {
+        if let Some(prev) = first.get(&p.name.value) {
+            duplicate(c, "message processor", &p.name, *prev);
+            continue;
+        }
+        first.insert(p.name.value.clone(), p.name.span);
+        if let Some(d) = processor(c, p, endpoints) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn processor(
+    c: &mut Compiler<'_>,
+    p: &ast::MessageProcessor,
+    endpoints: &HashMap<String, crate::ir::EndpointIr>,
+) -> Option<ProcessorDef> {
+    let class = p.class.value.trim();
+    let forward = FORWARDERS.contains(&class);
+    if !forward && !SAMPLERS.contains(&class) {
+        c.err(
+            codes::E0372,
+            p.class.span,
+            format!(
+                "message processor class `{class}` is not supported: synaptic runs \
+                 ScheduledMessageForwardingProcessor and SamplingProcessor"
+            ),
+        );
+        return None;
+    }
+    let mut ok = true;
+    if !c.stores.contains_key(&p.store.value) {
+        c.err(
+            codes::E0370,
+            p.store.span,
+            format!(
+                "no message store named `{}`{}",
+                p.store.value,
+                store_hint(c, &p.store.value)
+            ),
+        );
+        ok = false;
+    }
+    let mut interval_ms = 1000;
+    let mut active = true;
+    let mut fwd = ForwardDef {
+        endpoint: p.target_endpoint.as_ref().map(|e| e.value.clone()),
+        retry_interval_ms: 1000,
+        max_attempts: Some(4),
+        drop_on_max: false,
+        reply_sequence: None,
+        fault_sequence: None,
+        deactivate_sequence: None,
+        non_retry_codes: Vec::new(),
+    };
+    let mut endpoint_span = p.target_endpoint.as_ref().map(|e| e.span);
+    let mut sequence: Option<Spanned<String>> = None;
+    let mut concurrency = 1u32;
+    let seq_param = |c: &mut Compiler<'_>, v: &Spanned<String>| -> Option<String> {
+        let name = Spanned::new(v.value.trim().to_string(), v.span);
+        c.resolve_seq(&name).map(|_| name.value)
+    };
+    for prm in &p.params {
+        let name = prm.name.value.as_str();
+        let v = &prm.value;
+        match (name, forward) {
+            ("interval", _) => match positive(c, prm) {
+                Some(n) => interval_ms = n,
+                None => ok = false,
+            },
+            ("is.active", _) => match boolean(c, prm) {
+                Some(b) => active = b,
+                None => ok = false,
+            },
+            ("client.retry.interval", true) => match positive(c, prm) {
+                Some(n) => fwd.retry_interval_ms = n,
+                None => ok = false,
+            },
+            ("max.delivery.attempts" | "max.deliver.attempts", true) => match number(c, prm) {
+                Some(n) if n > 0 => fwd.max_attempts = Some(u32::try_from(n).unwrap_or(u32::MAX)),
+                Some(_) => fwd.max_attempts = None,
+                None => ok = false,
+            },
+            ("max.delivery.drop" | "max.deliver.drop", true) => match boolean(c, prm) {
+                Some(b) => fwd.drop_on_max = b,
+                None => ok = false,
+            },
+            ("message.processor.reply.sequence", true) => fwd.reply_sequence = seq_param(c, v),
+            ("message.processor.fault.sequence", true) => fwd.fault_sequence = seq_param(c, v),
+            ("message.processor.deactivate.sequence", true) => {
+                fwd.deactivate_sequence = seq_param(c, v)
+            }
+            ("target.endpoint", true) => {
+                fwd.endpoint = Some(v.value.trim().to_string());
+                endpoint_span = Some(v.span);
+            }
+            ("non.retry.status.codes", true) => {
+                for code in v.value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    match code.parse::<u16>() {
+                        Ok(n) if (100..=599).contains(&n) => fwd.non_retry_codes.push(n),
+                        _ => {
+                            c.err(
+                                codes::E0371,
+                                v.span,
+                                format!(
+                                    "non.retry.status.codes: `{code}` is not an HTTP status \
+                                     code"
+                                ),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            ("sequence", false) => sequence = Some(v.clone()),
+            ("concurrency", false) => match positive(c, prm) {
+                Some(n) => concurrency = u32::try_from(n).unwrap_or(u32::MAX),
+                None => ok = false,
+            },
+            (n, _) if IGNORED_PROCESSOR_PARAMS.contains(&n) => c.warn(
+                codes::W0372,
+                prm.name.span,
+                format!(
+                    "parameter `{n}` of message processor `{}` is ignored by synaptic",
+                    p.name.value
+                ),
+            ),
+            (n, _) => c.warn(
+                codes::W0371,
+                prm.name.span,
+                format!(
+                    "unknown parameter `{n}` for a {} (it is ignored)",
+                    if forward {
+                        "ScheduledMessageForwardingProcessor"
+                    } else {
+                        "SamplingProcessor"
+                    }
+                ),
+            ),
+        }
+    }
+    let kind = if forward {
+        if let (Some(ep), Some(span)) = (&fwd.endpoint, endpoint_span) {
+            if !endpoints.contains_key(ep) {
+                c.err(
+                    codes::E0373,
+                    span,
+                    format!(
+                        "message processor `{}` forwards to `{ep}`, which is not a named \
+                         endpoint{}",
+                        p.name.value,
+                        {
+                            let names: Vec<&str> = endpoints.keys().map(String::as_str).collect();
+                            synaptic_diag::suggest::did_you_mean(ep, &names)
+                        }
+                    ),
+                );
+                ok = false;
+            }
+        }
+        ProcessorKind::Forward(fwd)
+    } else {
+        match sequence {
+            None => {
+                c.err(
+                    codes::E0373,
+                    p.name.span,
+                    format!(
+                        "sampling processor `{}` needs a `sequence` parameter (the sequence its \
+                         messages are mediated through)",
+                        p.name.value
+                    ),
+                );
+                return None;
+            }
+            Some(s) => {
+                let name = Spanned::new(s.value.trim().to_string(), s.span);
+                c.resolve_seq(&name)?;
+                ProcessorKind::Sample(SampleDef {
+                    sequence: name.value,
+                    concurrency,
+                })
+            }
+        }
+    };
+    ok.then(|| ProcessorDef {
+        name: p.name.value.clone(),
+        store: p.store.value.clone(),
+        interval_ms,
+        active,
+        kind,
+    })
+}
+
+// ===== stored messages =====
+
+/// The stored form of a message: method, URI, transport headers, the body as it would be sent
+/// (formatted by `messageType`) with its content type, and the default- and axis2-scope
+/// properties that hold a value with a text form (as text). JSON, one object.
+pub(crate) fn encode(ctx: &mut MessageContext) -> Result<Bytes, MediationError> {
+    let (body, ct) = ctx.body_bytes()?;
+    let headers: Vec<serde_json::Value> = ctx
+        .headers
+        .iter()
+        .filter(|(k, _)| *k != http::header::CONTENT_LENGTH)
+        .map(|(k, v)| serde_json::json!([k.as_str(), String::from_utf8_lossy(v.as_bytes())]))
+        .collect();
+    let props = |m: &std::collections::BTreeMap<String, Value>| -> serde_json::Map<String, serde_json::Value> {
+        m.iter()
+            .filter_map(|(k, v)| value_string(v).map(|s| (k.clone(), serde_json::Value::String(s))))
+            .collect()
+    };
+    let doc = serde_json::json!({
+        "v": 1,
+        "method": ctx.method.as_str(),
+        "uri": ctx.uri,
+        "headers": headers,
+        "content_type": ct,
+        "body": base64::engine::general_purpose::STANDARD.encode(&body),
+        "default": props(&ctx.properties.default),
+        "axis2": props(&ctx.properties.axis2),
+    });
+    serde_json::to_vec(&doc).map(Bytes::from).map_err(|e| {
+        MediationError::internal(
+            ErrorKind::Conversion,
+            format!("cannot store the message: {e}"),
+        )
+    })
+}
+
+/// A message taken from a store, ready to be sent or mediated.
+pub fn decode(bytes: &[u8]) -> Result<MessageContext, String> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("stored message unreadable: {e}"))?;
+    let s = |k: &str| doc.get(k).and_then(|v| v.as_str());
+    let method = s("method")
+        .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())
+        .unwrap_or(http::Method::POST);
+    let uri = s("uri").unwrap_or("/");
+    let mut headers = http::HeaderMap::new();
+    for h in doc
+        .get("headers")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(k), Some(v)) = (
+            h.get(0).and_then(|v| v.as_str()),
+            h.get(1).and_then(|v| v.as_str()),
+        ) {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                headers.append(k, v);
+            }
+        }
+    }
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(s("body").unwrap_or(""))
+        .map_err(|e| format!("stored message unreadable: {e}"))?;
+    let ct = s("content_type").map(str::to_string);
+    headers.remove(http::header::CONTENT_TYPE);
+    if let Some(ct) = &ct {
+        if let Ok(v) = http::HeaderValue::from_str(ct) {
+            headers.insert(http::header::CONTENT_TYPE, v);
+        }
+    }
+    let mut ctx = MessageContext::from_request(method, uri, headers, Bytes::from(body), None);
+    for (scope, map) in [
+        ("axis2", &mut ctx.properties.axis2),
+        ("default", &mut ctx.properties.default),
+    ] {
+        for (k, v) in doc
+            .get(scope)
+            .and_then(|v| v.as_object())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(v) = v.as_str() {
+                map.insert(k.clone(), Value::String(v.to_string()));
+            }
+        }
+    }
+    // the body's own type wins over a stale one
+    if let Some(ct) = &ct {
+        ctx.properties
+            .axis2
+            .insert("messageType".into(), Value::String(mime_of(ct).to_string()));
+        ctx.properties
+            .axis2
+            .insert("ContentType".into(), Value::String(ct.clone()));
+    }
+    Ok(ctx)
+}

@@ -1,0 +1,263 @@
+//! Message processors (`<messageProcessor>`): one background task each, for the program of
+//! the plan serving requests. A supervisor starts them when the gateway starts, stops and
+//! starts them again when a reload installs a new plan, and stops them when the gateway stops
+//! (ADR 0481). A message being delivered when its processor stops stays in its store (it is
+//! removed only once delivered), so it is sent again by the next generation: delivery is at
+//! least once.
+//!
+//! * `ScheduledMessageForwardingProcessor`: every `interval` ms, the oldest message of the
+//!   store goes to the target endpoint (through the engine, as a `<call>` sends). Delivered (an
+//!   answer below 400, or a status of `non.retry.status.codes`): removed, and the reply
+//!   sequence runs on the answer. Failed (no answer, or 400 and above): the fault sequence
+//!   runs, and the same message is tried again after `client.retry.interval`; after
+//!   `max.delivery.attempts` it is dropped (`max.delivery.drop`) or the processor deactivates
+//!   (the deactivate sequence runs on the stored message; messages stay in the store until
+//!   the next reload). The reply and fault sequences run on the answer (the stored message
+//!   when there is none).
+//! * `SamplingProcessor`: every `interval` ms, up to `concurrency` messages are taken from the
+//!   store and mediated through its sequence, at the same time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use synaptic_engine::{
+    decode_stored_message, Engine, ForwardDef, MessageContext, ProcessorDef, ProcessorKind,
+    SampleDef, Value,
+};
+use tokio::task::JoinSet;
+
+use crate::server::Gateway;
+
+const TARGET: &str = "synaptic::processor";
+
+/// How often the messages held by each store are counted for `/metrics`.
+const GAUGE_EVERY: Duration = Duration::from_secs(1);
+
+/// Run the processors of the current plan until the task is aborted (the gateway stops):
+/// restarted whenever a reload installs a new plan. Also counts the messages of each store for
+/// the `synaptic_message_store_messages` gauge.
+pub(crate) async fn supervise(gateway: Gateway) {
+    let lengths: Arc<Mutex<Vec<(String, f64)>>> = Arc::default();
+    let read = Arc::downgrade(&lengths);
+    gateway.inner.metrics.gauge_collector(
+        "synaptic_message_store_messages",
+        "Messages held by each message store (counted every second)",
+        move || {
+            read.upgrade()
+                .map(|l| {
+                    l.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .map(|(n, v)| (vec![("store".to_string(), n.clone())], *v))
+                        .collect()
+                })
+                .unwrap_or_default()
+        },
+    );
+    let mut generation = 0u64;
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut engine: Option<Engine> = None;
+    let mut tick = tokio::time::interval(GAUGE_EVERY);
+    loop {
+        let plan = gateway.inner.plan.load_full();
+        if plan.generation != generation {
+            generation = plan.generation;
+            // every task of the previous generation stops
+            running.abort_all();
+            running = JoinSet::new();
+            engine = gateway.engine_for(&plan);
+            if let Some(engine) = &engine {
+                for p in engine.program.message_processors() {
+                    if !p.active {
+                        tracing::info!(target: TARGET, processor = %p.name, "message processor is not active (is.active = false)");
+                        continue;
+                    }
+                    tracing::info!(target: TARGET, processor = %p.name, store = %p.store, "message processor started");
+                    running.spawn(run(engine.clone(), p.clone()));
+                }
+            }
+        }
+        tokio::select! {
+            _ = gateway.inner.processors_changed.notified() => {}
+            _ = tick.tick() => {
+                let mut counted = Vec::new();
+                if let Some(engine) = &engine {
+                    for s in engine.program.message_stores() {
+                        if let Ok(n) = engine.state.queue_len(&s.name).await {
+                            counted.push((s.name.clone(), n as f64));
+                        }
+                    }
+                }
+                *lengths.lock().unwrap_or_else(|p| p.into_inner()) = counted;
+            }
+        }
+    }
+}
+
+async fn run(engine: Engine, p: ProcessorDef) {
+    match &p.kind {
+        ProcessorKind::Forward(f) => forward(&engine, &p, f).await,
+        ProcessorKind::Sample(s) => sample(&engine, &p, s).await,
+    }
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+/// How one delivery went.
+enum Delivery {
+    Delivered,
+    Failed,
+}
+
+/// The forwarding processor: the oldest message, one at a time, in order.
+async fn forward(engine: &Engine, p: &ProcessorDef, f: &ForwardDef) {
+    let mut attempts: u32 = 0;
+    loop {
+        let raw = match engine.state.queue_peek(&p.store).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                tokio::time::sleep(millis(p.interval_ms)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(target: TARGET, processor = %p.name, error = %e, "message store not reachable");
+                tokio::time::sleep(millis(p.interval_ms)).await;
+                continue;
+            }
+        };
+        let mut ctx = match decode_stored_message(&raw) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(target: TARGET, processor = %p.name, error = %e, "unreadable message removed from the store");
+                remove(engine, p).await;
+                continue;
+            }
+        };
+        let endpoint =
+            f.endpoint
+                .clone()
+                .or_else(|| match ctx.properties.default.get("target.endpoint") {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                });
+        let Some(endpoint) = endpoint else {
+            tracing::warn!(target: TARGET, processor = %p.name, "the message names no target endpoint (property target.endpoint): removed from the store");
+            remove(engine, p).await;
+            continue;
+        };
+        match deliver(engine, f, &endpoint, &mut ctx).await {
+            Delivery::Delivered => {
+                remove(engine, p).await;
+                attempts = 0;
+                if let Some(seq) = &f.reply_sequence {
+                    mediate(engine, p, seq, &mut ctx).await;
+                }
+                tokio::time::sleep(millis(p.interval_ms)).await;
+            }
+            Delivery::Failed => {
+                attempts = attempts.saturating_add(1);
+                if let Some(seq) = &f.fault_sequence {
+                    mediate(engine, p, seq, &mut ctx).await;
+                }
+                match f.max_attempts {
+                    Some(max) if attempts >= max => {
+                        if f.drop_on_max {
+                            tracing::warn!(target: TARGET, processor = %p.name, attempts, "message dropped after its last delivery attempt");
+                            remove(engine, p).await;
+                            attempts = 0;
+                            tokio::time::sleep(millis(p.interval_ms)).await;
+                        } else {
+                            tracing::error!(target: TARGET, processor = %p.name, attempts, "message processor deactivated after the last delivery attempt; the message stays in the store");
+                            // on the stored message, as Synapse runs it
+                            if let (Some(seq), Ok(mut stored)) =
+                                (&f.deactivate_sequence, decode_stored_message(&raw))
+                            {
+                                mediate(engine, p, seq, &mut stored).await;
+                            }
+                            return;
+                        }
+                    }
+                    _ => tokio::time::sleep(millis(f.retry_interval_ms)).await,
+                }
+            }
+        }
+    }
+}
+
+async fn deliver(
+    engine: &Engine,
+    f: &ForwardDef,
+    endpoint: &str,
+    ctx: &mut MessageContext,
+) -> Delivery {
+    match engine.forward(endpoint, ctx).await {
+        Ok(()) => {
+            let status = ctx.status.unwrap_or(200);
+            if status < 400 || f.non_retry_codes.contains(&status) {
+                Delivery::Delivered
+            } else {
+                set_error(
+                    ctx,
+                    i64::from(status),
+                    format!("endpoint `{endpoint}` answered HTTP {status}"),
+                );
+                tracing::warn!(target: TARGET, endpoint, status, "delivery failed");
+                Delivery::Failed
+            }
+        }
+        Err(e) => {
+            tracing::warn!(target: TARGET, endpoint, error = %e, "delivery failed");
+            set_error(ctx, e.code, e.message);
+            Delivery::Failed
+        }
+    }
+}
+
+fn set_error(ctx: &mut MessageContext, code: i64, message: String) {
+    let d = &mut ctx.properties.default;
+    d.insert("ERROR_CODE".into(), Value::Integer(code));
+    d.insert("ERROR_MESSAGE".into(), Value::String(message));
+}
+
+async fn remove(engine: &Engine, p: &ProcessorDef) {
+    if let Err(e) = engine.state.queue_pop(&p.store).await {
+        tracing::warn!(target: TARGET, processor = %p.name, error = %e, "could not remove the message from the store");
+    }
+}
+
+async fn mediate(engine: &Engine, p: &ProcessorDef, seq: &str, ctx: &mut MessageContext) {
+    if let Err(e) = engine.mediate(seq, None, ctx).await {
+        tracing::warn!(target: TARGET, processor = %p.name, sequence = seq, error = %e, "sequence failed");
+    }
+}
+
+/// The sampling processor: up to `concurrency` messages per interval through its sequence.
+async fn sample(engine: &Engine, p: &ProcessorDef, s: &SampleDef) {
+    let seq: Arc<str> = Arc::from(s.sequence.as_str());
+    loop {
+        tokio::time::sleep(millis(p.interval_ms)).await;
+        let mut batch = Vec::new();
+        for _ in 0..s.concurrency {
+            match engine.state.queue_pop(&p.store).await {
+                Ok(Some(raw)) => match decode_stored_message(&raw) {
+                    Ok(ctx) => batch.push(ctx),
+                    Err(e) => {
+                        tracing::error!(target: TARGET, processor = %p.name, error = %e, "unreadable message removed from the store")
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(target: TARGET, processor = %p.name, error = %e, "message store not reachable");
+                    break;
+                }
+            }
+        }
+        let runs = batch.into_iter().map(|mut ctx| {
+            let seq = seq.clone();
+            async move { mediate(engine, p, &seq, &mut ctx).await }
+        });
+        futures::future::join_all(runs).await;
+    }
+}

@@ -1,0 +1,556 @@
+//! End-to-end tests of guaranteed delivery over real HTTP on 127.0.0.1: an API stores each
+//! request with `<store>` and answers 202 at once; a forwarding message processor delivers the
+//! stored messages to a backend in order, retries while the backend is down, drops a message
+//! after its last attempt when told to; a sampling processor mediates stored messages through
+//! its sequence; a full store is a fault.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use synaptic_tests::free_port;
+use synaptic_tests::gateway::start_gateway;
+use synaptic_tests::origin::{MockOrigin, MockResponse};
+
+const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+const FORWARDER: &str =
+    "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor";
+/// Long enough for a loaded machine; the tests end as soon as what they wait for happens.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// An API at `/orders` whose POSTs go to the store `Orders` (answered 202); its fault sequence
+/// answers 503 with the error message.
+fn store_api() -> String {
+    format!(
+        r#"<api {NS} name="Orders" context="/orders">
+  <resource methods="POST" uri-template="/*">
+    <inSequence>
+      <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+      <store messageStore="Orders"/>
+    </inSequence>
+    <faultSequence>
+      <payloadFactory media-type="json"><format>{{"fault":"$1"}}</format>
+        <args><arg expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory>
+      <property name="HTTP_SC" value="503" scope="axis2"/>
+      <respond/>
+    </faultSequence>
+  </resource>
+</api>"#
+    )
+}
+
+fn store_and_processor(backend: &str, params: &str, store_params: &str) -> String {
+    format!(
+        r#"<definitions {NS}>
+  <endpoint name="Backend"><address uri="{backend}/ingest"/></endpoint>
+  <messageStore name="Orders">{store_params}</messageStore>
+  <messageProcessor name="Forwarder" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Backend">
+    <parameter name="interval">50</parameter>
+    <parameter name="client.retry.interval">50</parameter>
+    {params}
+  </messageProcessor>
+</definitions>"#
+    )
+}
+
+async fn post(url: &str, body: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn stored_messages_are_answered_202_and_delivered_in_order() {
+    let backend =
+        MockOrigin::start(|_| MockResponse::json(200, &serde_json::json!({"ok": 1}))).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(&backend.url(), "", ""),
+            ),
+        ],
+    )
+    .await;
+    for i in 0..5 {
+        let (status, body) = post(&gw.url("/orders/new"), &format!(r#"{{"n":{i}}}"#)).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body, "");
+    }
+    assert!(
+        backend.wait_for(5, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    let sent = backend.requests();
+    let bodies: Vec<String> = sent.iter().map(|r| r.body_str()).collect();
+    assert_eq!(
+        bodies,
+        (0..5)
+            .map(|i| format!(r#"{{"n":{i}}}"#))
+            .collect::<Vec<_>>()
+    );
+    // sent as the client sent it: method, content type, the path after the API's context
+    assert_eq!(sent[0].method, http::Method::POST);
+    assert_eq!(sent[0].path(), "/ingest/new");
+    assert_eq!(sent[0].header("content-type"), Some("application/json"));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_backend_down_then_up_gets_the_message_after_retries() {
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // the fault sequence reports each failed attempt here
+    let failures = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &format!("http://{addr}"),
+                    r#"<parameter name="max.delivery.attempts">-1</parameter>
+    <parameter name="message.processor.fault.sequence">failed</parameter>"#,
+                    "",
+                ),
+            ),
+            (
+                "sequences/failed.xml",
+                &format!(
+                    r#"<sequence {NS} name="failed">
+  <property name="REST_URL_POSTFIX" scope="axis2" action="remove"/>
+  <header name="x-error" scope="transport" expression="get-property('ERROR_CODE')"/>
+  <call><endpoint><address uri="{}/failed"/></endpoint></call>
+</sequence>"#,
+                    failures.url()
+                ),
+            ),
+        ],
+    )
+    .await;
+    let (status, _) = post(&gw.url("/orders/a"), r#"{"first":true}"#).await;
+    assert_eq!(status, 202);
+    let (status, _) = post(&gw.url("/orders/b"), r#"{"second":true}"#).await;
+    assert_eq!(status, 202);
+    // the backend is down: each attempt fails and runs the fault sequence; no limit on attempts
+    assert!(
+        failures.wait_for(3, WAIT).await,
+        "{} failures",
+        failures.count()
+    );
+    // connection refused: ERROR_CODE 101503
+    assert_eq!(failures.requests()[0].header("x-error"), Some("101503"));
+    let backend = MockOrigin::start_on(Some(addr), |r| async move {
+        let _ = r;
+        MockResponse::new(200)
+    })
+    .await;
+    assert!(
+        backend.wait_for(2, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the first message first, each once
+    let ingested: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(ingested, [r#"{"first":true}"#, r#"{"second":true}"#]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_the_last_attempt_a_message_is_dropped_and_the_next_goes_on() {
+    // the first message is refused (500) every time; the others are taken
+    let backend = MockOrigin::start(|r| {
+        if r.body_str().contains("poison") {
+            MockResponse::new(500)
+        } else {
+            MockResponse::new(200)
+        }
+    })
+    .await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &backend.url(),
+                    r#"<parameter name="max.delivery.attempts">3</parameter>
+    <parameter name="max.delivery.drop">Enabled</parameter>"#,
+                    "",
+                ),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/x"), r#"{"poison":1}"#).await.0, 202);
+    assert_eq!(post(&gw.url("/orders/x"), r#"{"good":2}"#).await.0, 202);
+    assert!(
+        backend.wait_for(4, WAIT).await,
+        "{} requests",
+        backend.count()
+    );
+    // give a fourth attempt of the dropped message the time to show up, if it ever would
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            r#"{"poison":1}"#,
+            r#"{"poison":1}"#,
+            r#"{"poison":1}"#,
+            r#"{"good":2}"#
+        ]
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_the_last_attempt_without_drop_the_processor_deactivates() {
+    let backend = MockOrigin::start(|r| {
+        if r.path().starts_with("/deactivated") {
+            MockResponse::new(200)
+        } else {
+            MockResponse::new(503)
+        }
+    })
+    .await;
+    let deactivate = format!(
+        r#"<sequence {NS} name="onDeactivate">
+  <call><endpoint><address uri="{}/deactivated"/></endpoint></call>
+</sequence>"#,
+        backend.url()
+    );
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &backend.url(),
+                    r#"<parameter name="max.delivery.attempts">2</parameter>
+    <parameter name="message.processor.deactivate.sequence">onDeactivate</parameter>"#,
+                    "",
+                ),
+            ),
+            ("sequences/deactivate.xml", &deactivate),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/x"), r#"{"a":1}"#).await.0, 202);
+    assert_eq!(post(&gw.url("/orders/x"), r#"{"b":2}"#).await.0, 202);
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} requests",
+        backend.count()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let paths: Vec<String> = backend
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.path(), r.body_str()))
+        .collect();
+    // two attempts of the first message, then the deactivate sequence; the second message is
+    // never sent
+    assert_eq!(
+        paths,
+        [
+            r#"/ingest/x {"a":1}"#,
+            r#"/ingest/x {"a":1}"#,
+            r#"/deactivated/x {"a":1}"#
+        ]
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_sampling_processor_runs_its_sequence_on_stored_messages() {
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = format!(
+        r#"<definitions {NS}>
+  <messageStore name="Orders"/>
+  <sequence name="audit">
+    <property name="REST_URL_POSTFIX" scope="axis2" action="remove"/>
+    <header name="x-sampled" scope="transport" value="yes"/>
+    <call><endpoint><address uri="{}/audit"/></endpoint></call>
+  </sequence>
+  <messageProcessor name="Sampler" messageStore="Orders"
+      class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor">
+    <parameter name="sequence">audit</parameter>
+    <parameter name="interval">50</parameter>
+    <parameter name="concurrency">2</parameter>
+  </messageProcessor>
+</definitions>"#,
+        backend.url()
+    );
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs),
+        ],
+    )
+    .await;
+    for i in 0..3 {
+        assert_eq!(
+            post(&gw.url("/orders/s"), &format!(r#"{{"s":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} sampled",
+        backend.count()
+    );
+    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    bodies.sort();
+    assert_eq!(bodies, [r#"{"s":0}"#, r#"{"s":1}"#, r#"{"s":2}"#]);
+    for r in backend.requests() {
+        assert_eq!(r.path(), "/audit");
+        assert_eq!(r.header("x-sampled"), Some("yes"));
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_store_is_a_fault_and_the_message_is_not_taken() {
+    // an inactive processor: the store only fills
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &backend.url(),
+                    r#"<parameter name="is.active">false</parameter>"#,
+                    r#"<parameter name="max.messages">2</parameter>"#,
+                ),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/1"), "{}").await.0, 202);
+    assert_eq!(post(&gw.url("/orders/2"), "{}").await.0, 202);
+    let (status, body) = post(&gw.url("/orders/3"), "{}").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("message store `Orders` is full (2 messages)"),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(backend.count(), 0);
+    gw.shutdown().await;
+}
+
+async fn metrics(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_the_messages_of_each_store() {
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &backend.url(),
+                    r#"<parameter name="is.active">false</parameter>"#,
+                    "",
+                ),
+            ),
+        ],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(post(&gw.url("/orders/m"), "{}").await.0, 202);
+    }
+    let line = r#"synaptic_message_store_messages{store="Orders"} 3"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = metrics(&gw.url("/metrics")).await;
+        if text.contains(line) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(text.contains(line), "{text}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reload_restarts_the_processors_with_the_new_configuration() {
+    let old = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let new = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(&old.url(), "", ""),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/1"), r#"{"to":"old"}"#).await.0, 202);
+    assert!(old.wait_for(1, WAIT).await);
+    // the processor now forwards elsewhere: the running one stops, the new one takes over
+    gw.dir().write(
+        "sequences/store.xml",
+        &store_and_processor(&new.url(), "", ""),
+    );
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(post(&gw.url("/orders/2"), r#"{"to":"new"}"#).await.0, 202);
+    let wanted = r#"{"to":"new"}"#;
+    let mut bodies: Vec<String> = Vec::new();
+    for n in 1..=2 {
+        assert!(
+            new.wait_for(n, WAIT).await,
+            "{} at the new backend",
+            new.count()
+        );
+        bodies = new.requests().iter().map(|r| r.body_str()).collect();
+        if bodies.last().map(String::as_str) == Some(wanted) {
+            break;
+        }
+    }
+    // delivery is at least once: when the reload stopped the old processor between the old
+    // backend's answer and the removal, the new one sends that message again, first
+    match bodies.as_slice() {
+        [only] => assert_eq!(only, wanted),
+        [again, last] => {
+            assert_eq!(again, r#"{"to":"old"}"#);
+            assert_eq!(last, wanted);
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the old processor is gone
+    assert_eq!(old.count(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_redis_stored_messages_outlive_the_gateway_that_stored_them() {
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-store\"\n",
+        redis.url()
+    );
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    // a JMS store (W0370) is served by Redis here; the first gateway's processor is inactive
+    let defs = |active: bool| {
+        format!(
+            r#"<definitions {NS}>
+  <endpoint name="Backend"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders" class="org.apache.synapse.message.store.impl.jms.JmsStore">
+    <parameter name="store.jms.destination">orders</parameter>
+  </messageStore>
+  <messageProcessor name="Forwarder" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Backend">
+    <parameter name="interval">50</parameter>
+    <parameter name="is.active">{active}</parameter>
+  </messageProcessor>
+</definitions>"#,
+            backend.url()
+        )
+    };
+    let first = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(false)),
+        ],
+    )
+    .await;
+    for i in 0..3 {
+        assert_eq!(
+            post(&first.url("/orders/r"), &format!(r#"{{"r":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    first.shutdown().await;
+    assert_eq!(backend.count(), 0);
+    let second = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(true)),
+        ],
+    )
+    .await;
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(bodies, [r#"{"r":0}"#, r#"{"r":1}"#, r#"{"r":2}"#]);
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_older_forwarder_takes_its_endpoint_from_the_message() {
+    // Synapse sample 705's form: the older package name and parameter spellings, no
+    // targetEndpoint; the message names its endpoint in the property `target.endpoint`
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="StockQuoteServiceEp"><address uri="{}/quotes"/></endpoint>
+  <api name="Quotes" context="/quotes">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="target.endpoint" value="StockQuoteServiceEp"/>
+        <store messageStore="MyStore"/>
+      </inSequence>
+    </resource>
+  </api>
+  <messageStore name="MyStore"/>
+  <messageProcessor class="org.apache.synapse.message.processors.forward.ScheduledMessageForwardingProcessor" name="ScheduledProcessor" messageStore="MyStore">
+    <parameter name="interval">50</parameter>
+    <parameter name="max.deliver.attempts">3</parameter>
+    <parameter name="max.deliver.drop">true</parameter>
+  </messageProcessor>
+</definitions>"#,
+        backend.url()
+    );
+    let gw = start_gateway("", &[("sequences/defs.xml", &defs)]).await;
+    assert_eq!(
+        post(&gw.url("/quotes/ibm"), r#"{"symbol":"IBM"}"#).await.0,
+        202
+    );
+    assert!(
+        backend.wait_for(1, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    let sent = backend.requests();
+    assert_eq!(sent[0].path(), "/quotes/ibm");
+    assert_eq!(sent[0].body_str(), r#"{"symbol":"IBM"}"#);
+    gw.shutdown().await;
+}
