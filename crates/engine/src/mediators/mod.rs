@@ -119,7 +119,7 @@ pub(crate) fn block(
     for m in ms {
         // mediators nest (as deep as the parser allows): the stack grows on the heap when
         // little is left, whatever the thread's stack size
-        if let Some(n) = stacker::maybe_grow(64 * 1024, 1024 * 1024, || node(c, blocks, m)) {
+        if let Some(n) = stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || node(c, blocks, m)) {
             nodes.push(n);
         }
     }
