@@ -168,6 +168,8 @@ AUTH_SERVER_CONFIG = """
 enabled = true
 store = "data/auth.db"
 purge_interval = 60
+# the bench fetches its tokens over plain HTTP on loopback, also when the HTTPS cases run
+https_redirect = false
 
 [[auth_server.scope]]
 name = "bench"
@@ -942,6 +944,17 @@ def main() -> int:
     if args.cases:
         wanted = [w.strip().lower() for w in args.cases.split(",") if w.strip()]
         cases = [c for c in CASES if c.baseline or any(w in c.name.lower() for w in wanted)]
+    # one synaptic process serves every selected case: two cases whose `config` blocks set the
+    # same top-level section differently (the authorization server with opaque or JWT access
+    # tokens) cannot run together
+    owners: dict = {}
+    for c in cases:
+        for section in re.findall(r"^\[([\w.]+)\]\s*$", c.config, re.M):
+            other = owners.setdefault(section, c)
+            if other.config != c.config:
+                print(f"bench: cases {other.name!r} and {c.name!r} need different [{section}] "
+                      "sections; select them in separate runs (--cases)", file=sys.stderr)
+                return 2
     concurrencies = [int(c) for c in str(args.connections).split(",") if c.strip()]
     loads = {f"{k}, c={conc}": (m, size, conc)
              for conc in concurrencies for k, (m, size) in LOADS.items()
