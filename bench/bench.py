@@ -926,7 +926,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the whole matrix, report the median rps (1)")
     ap.add_argument("--cases", default="",
-                    help="comma-separated substrings: run only matching cases (+ the baseline)")
+                    help="comma-separated substrings: run only matching cases (+ the baseline); "
+                         "`=name` matches one case by its whole name")
     ap.add_argument("--loads", default="", help="comma-separated substrings of load names")
     ap.add_argument("--gateway-bin", default=str(ROOT / "target" / "release" / "synaptic"))
     ap.add_argument("--out", default="", help="Markdown report path (bench/results/<time>.md)")
@@ -943,7 +944,9 @@ def main() -> int:
     cases = CASES
     if args.cases:
         wanted = [w.strip().lower() for w in args.cases.split(",") if w.strip()]
-        cases = [c for c in CASES if c.baseline or any(w in c.name.lower() for w in wanted)]
+        cases = [c for c in CASES if c.baseline or any(
+            c.name.lower() == w[1:] if w.startswith("=") else w in c.name.lower()
+            for w in wanted)]
     # one synaptic process serves every selected case: two cases whose `config` blocks set the
     # same top-level section differently (the authorization server with opaque or JWT access
     # tokens) cannot run together

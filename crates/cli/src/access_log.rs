@@ -119,15 +119,38 @@ fn set_date(b: &mut Buf, secs: u64) {
 fn format_line(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
     set_date(b, secs);
     b.line.clear();
-    let _ = write!(
-        b.line,
-        "{}.{micros:06}Z {:>5} {}:",
-        b.date,
-        event.metadata().level(),
-        event.metadata().target()
-    );
+    // pushed piece by piece: `write!` with padding costs more than the rest of the line
+    b.line.push_str(&b.date);
+    b.line.push('.');
+    push_padded(&mut b.line, u64::from(micros), 6);
+    b.line.push_str(match *event.metadata().level() {
+        tracing::Level::ERROR => "Z ERROR ",
+        tracing::Level::WARN => "Z  WARN ",
+        tracing::Level::INFO => "Z  INFO ",
+        tracing::Level::DEBUG => "Z DEBUG ",
+        tracing::Level::TRACE => "Z TRACE ",
+    });
+    b.line.push_str(event.metadata().target());
+    b.line.push(':');
     event.record(&mut Fields(&mut b.line));
     b.line.push('\n');
+}
+
+/// `n` in decimal, left-padded with zeros to `width` digits.
+fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    // only ASCII digits were written
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 /// `name=value` pairs as tracing-subscriber's default formatter writes them (Display fields
@@ -155,11 +178,14 @@ impl Visit for Fields<'_> {
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.name(field);
-        let _ = write!(self.0, "{value}");
+        push_padded(self.0, value, 1);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.name(field);
-        let _ = write!(self.0, "{value}");
+        if value < 0 {
+            self.0.push('-');
+        }
+        push_padded(self.0, value.unsigned_abs(), 1);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.name(field);
@@ -285,6 +311,28 @@ mod tests {
         let parsed = chrono::DateTime::parse_from_rfc3339(ts);
         let age = chrono::Utc::now().signed_duration_since(parsed.unwrap_or_default());
         assert!(age.num_seconds().abs() < 60, "timestamp {ts} is not now");
+    }
+
+    #[test]
+    fn numbers_are_written_as_format_writes_them() {
+        for (n, width, want) in [
+            (0u64, 6, "000000"),
+            (42, 6, "000042"),
+            (123_456, 6, "123456"),
+            (7, 1, "7"),
+            (u64::MAX, 1, "18446744073709551615"),
+        ] {
+            let mut s = String::new();
+            push_padded(&mut s, n, width);
+            assert_eq!(s, want);
+        }
+        let text = capture(|| {
+            tracing::info!(target: "synaptic::access", a = -12i64, b = 0u64, c = i64::MIN);
+        });
+        assert!(
+            text.ends_with(" a=-12 b=0 c=-9223372036854775808\n"),
+            "{text}"
+        );
     }
 
     #[test]

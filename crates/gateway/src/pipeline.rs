@@ -246,7 +246,7 @@ impl Gateway {
             }
             Err(e) => {
                 let f = Failure::Upstream(e);
-                Box::pin(self.fail(plan, api, &api.flows, None, f)).await
+                self.fail(plan, api, &api.flows, None, f).await
             }
         }
     }
@@ -639,7 +639,21 @@ impl Gateway {
 
     /// The failure exit: a typed failure becomes the fault sequence's answer (when there is
     /// one and a context to run it on) or the JSON fault for its origin.
-    pub(crate) async fn fail(
+    ///
+    /// Boxed: the exit is rare, and awaited inline its state (a fault sequence run) would
+    /// enlarge every request's future, which is moved whole when it is created.
+    pub(crate) fn fail<'a>(
+        &'a self,
+        plan: &'a Plan,
+        api: &'a ApiPlan,
+        flows: &'a Flows,
+        ctx: Option<&'a mut MessageContext>,
+        f: Failure,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + 'a>> {
+        Box::pin(self.fail_now(plan, api, flows, ctx, f))
+    }
+
+    async fn fail_now(
         &self,
         plan: &Plan,
         api: &ApiPlan,
@@ -747,7 +761,19 @@ impl Gateway {
     /// `[limits] max_mediations` at once (more wait for a slot), each within
     /// `[limits] mediation_timeout` (past it the request gets a `500` fault `500003`; work that
     /// cannot be interrupted keeps its slot until it ends, so it cannot pile up).
-    async fn mediate(
+    /// Boxed, like [`Gateway::fail`]: only requests that run a sequence pay for its state.
+    fn mediate<'a>(
+        &'a self,
+        engine: &'a Engine,
+        seq: &'a str,
+        out_seq: Option<&'a str>,
+        fault_seq: Option<&'a str>,
+        ctx: &'a mut MessageContext,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Flow, MediationError>> + Send + 'a>> {
+        Box::pin(self.mediate_now(engine, seq, out_seq, fault_seq, ctx))
+    }
+
+    async fn mediate_now(
         &self,
         engine: &Engine,
         seq: &str,
@@ -986,27 +1012,30 @@ fn new_context(
 
 /// The span of one sequence run (`flow`: `in`, `out` or `fault`).
 fn sequence_span(name: &str, flow: &'static str) -> Child {
-    Child::start(
-        format!("sequence {name}"),
-        SpanKind::Internal,
-        vec![
-            KeyValue::new("synaptic.sequence", name.to_string()),
-            KeyValue::new("synaptic.flow", flow),
-        ],
-    )
+    Child::start_with(SpanKind::Internal, || {
+        (
+            format!("sequence {name}").into(),
+            vec![
+                KeyValue::new("synaptic.sequence", name.to_string()),
+                KeyValue::new("synaptic.flow", flow),
+            ],
+        )
+    })
 }
 
 /// The span of the exchange with the API's endpoint (endpoint security's token fetch inside).
 pub(crate) fn backend_span(out: &Outgoing) -> Child {
     let p = &out.parts;
-    let mut attrs = vec![
-        KeyValue::new("http.request.method", p.method.as_str().to_string()),
-        KeyValue::new("url.full", telemetry::url_attr(&p.uri.to_string())),
-    ];
-    if let Some(h) = p.uri.host() {
-        attrs.push(KeyValue::new("server.address", h.to_string()));
-    }
-    Child::start("backend", SpanKind::Client, attrs)
+    Child::start_with(SpanKind::Client, || {
+        let mut attrs = vec![
+            KeyValue::new("http.request.method", p.method.as_str().to_string()),
+            KeyValue::new("url.full", telemetry::url_attr(&p.uri.to_string())),
+        ];
+        if let Some(h) = p.uri.host() {
+            attrs.push(KeyValue::new("server.address", h.to_string()));
+        }
+        ("backend".into(), attrs)
+    })
 }
 
 /// A backend failure as a span's error description.

@@ -33,8 +33,13 @@ pub struct H1Pool {
     inner: Arc<PoolInner>,
 }
 
+/// Idle connections per backend address, hashed with foldhash (seeded per process) rather than
+/// SipHash: the map is looked up twice per request, and SipHash over an `Authority` (hashed a
+/// byte at a time, case-folded) cost more than the rest of the checkout.
+type IdleMap = HashMap<Authority, Vec<Idle>, foldhash::fast::RandomState>;
+
 struct PoolInner {
-    idle: Mutex<HashMap<Authority, Vec<Idle>>>,
+    idle: Mutex<IdleMap>,
     max_idle: usize,
     idle_timeout: Duration,
     connector: HttpConnector,
@@ -97,7 +102,7 @@ impl H1Pool {
     pub fn new(connector: HttpConnector, max_idle: usize, idle_timeout: Duration) -> H1Pool {
         H1Pool {
             inner: Arc::new(PoolInner {
-                idle: Mutex::new(HashMap::new()),
+                idle: Mutex::new(IdleMap::default()),
                 max_idle,
                 idle_timeout,
                 connector,
@@ -142,7 +147,9 @@ impl PoolInner {
         loop {
             let (mut tx, reused) = match self.checkout(&key) {
                 Some(tx) => (tx, true),
-                None => (self.connect(&key).await?, false),
+                // boxed: a new connection is rare, and its state (resolution, connect,
+                // handshake) would otherwise enlarge every request's future
+                None => (Box::pin(self.connect(&key)).await?, false),
             };
             match tx.try_send_request(req).await {
                 Ok(resp) => {

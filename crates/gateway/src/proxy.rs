@@ -111,16 +111,28 @@ const HOP_BY_HOP: &[HeaderName] = &[
 /// Remove hop-by-hop headers: the fixed list, `Keep-Alive`, `Proxy-Connection` and every header
 /// the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
+        // `keep-alive` and `close`, the usual values, name no header to parse and collect
+        let mut named: Vec<HeaderName> = Vec::new();
+        for token in headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|list| list.split(','))
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| HeaderName::from_bytes(s.as_bytes()).ok())
-            .collect();
+            .map(str::trim)
+        {
+            if token.is_empty()
+                || token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("keep-alive")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
         headers.remove(header::CONNECTION);
         for name in named {
             // never let Connection strip end-to-end essentials
@@ -132,10 +144,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // one pass over the (few) names present instead of a hashed removal per listed name: a
     // backend's `Connection: keep-alive` alone is gone already
     let present = headers.keys().any(|k| {
-        HOP_BY_HOP.contains(k)
-            || *k == header::EXPECT
-            || k.as_str() == "keep-alive"
-            || k.as_str() == "proxy-connection"
+        HOP_BY_HOP.contains(k) || *k == header::EXPECT || *k == KEEP_ALIVE || *k == PROXY_CONNECTION
     });
     if !present {
         return;
@@ -143,8 +152,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for h in HOP_BY_HOP {
         headers.remove(h);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
     // `Expect: 100-continue` is answered by the gateway's own server; the backend gets the body
     headers.remove(header::EXPECT);
 }
@@ -152,9 +161,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Method-override headers: a backend honouring them would see another method than the one
 /// routing and authorization saw.
 pub fn strip_method_override(headers: &mut HeaderMap) {
-    headers.remove("x-http-method-override");
-    headers.remove("x-http-method");
-    headers.remove("x-method-override");
+    // removal by `&str` would parse each name on every request
+    const NAMES: [HeaderName; 3] = [
+        HeaderName::from_static("x-http-method-override"),
+        HeaderName::from_static("x-http-method"),
+        HeaderName::from_static("x-method-override"),
+    ];
+    for n in NAMES {
+        headers.remove(n);
+    }
 }
 
 // === client ===

@@ -466,10 +466,44 @@ struct OptAddr(Option<SocketAddr>);
 impl std::fmt::Display for OptAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
+            // the usual case written with one call: std's formatting of an address goes
+            // through the padding machinery for each octet
+            Some(SocketAddr::V4(a)) => {
+                let mut buf = [0u8; 21];
+                let mut n = 0;
+                for (i, o) in a.ip().octets().into_iter().enumerate() {
+                    if i > 0 {
+                        buf[n] = b'.';
+                        n += 1;
+                    }
+                    n += put_decimal(&mut buf[n..], u32::from(o));
+                }
+                buf[n] = b':';
+                n += 1;
+                n += put_decimal(&mut buf[n..], u32::from(a.port()));
+                f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("-"))
+            }
             Some(a) => a.fmt(f),
             None => f.write_str("-"),
         }
     }
+}
+
+/// Write `v` in decimal at the start of `out` (which has room for its digits); how many.
+fn put_decimal(out: &mut [u8], v: u32) -> usize {
+    let mut tmp = [0u8; 10];
+    let (mut i, mut v) = (tmp.len(), v);
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let digits = &tmp[i..];
+    out[..digits.len()].copy_from_slice(digits);
+    digits.len()
 }
 
 /// The access log's `path`: the path, and the query with its values redacted (as
@@ -506,7 +540,15 @@ impl std::fmt::Display for Millis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // hundredths of a millisecond, rounded half up
         let h = (self.0.as_nanos() + 5_000) / 10_000;
-        write!(f, "{}.{:02}", h / 100, h % 100)
+        let whole = u32::try_from(h / 100).unwrap_or(u32::MAX);
+        let mut buf = [0u8; 13];
+        let mut n = put_decimal(&mut buf, whole);
+        let frac = (h % 100) as u8;
+        buf[n] = b'.';
+        buf[n + 1] = b'0' + frac / 10;
+        buf[n + 2] = b'0' + frac % 10;
+        n += 3;
+        f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("0.00"))
     }
 }
 
@@ -783,6 +825,22 @@ mod tests {
             };
             assert_eq!(LogPath(&u).to_string(), old, "{s}");
         }
+    }
+
+    #[test]
+    fn access_log_peers_are_written_as_std_writes_them() {
+        for a in [
+            "127.0.0.1:8080",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.20.3.4:443",
+        ] {
+            let addr: SocketAddr = a.parse().unwrap();
+            assert_eq!(OptAddr(Some(addr)).to_string(), addr.to_string());
+        }
+        let v6: SocketAddr = "[::1]:8443".parse().unwrap();
+        assert_eq!(OptAddr(Some(v6)).to_string(), "[::1]:8443");
+        assert_eq!(OptAddr(None).to_string(), "-");
     }
 
     #[test]

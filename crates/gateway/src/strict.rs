@@ -29,7 +29,7 @@ use crate::fault;
 use crate::hooks::InboundAuth;
 use crate::routing::{ResourceMatch, ResourceTable, Router};
 use bytes::Bytes;
-use http::{header, HeaderMap, Method, Request, Response, StatusCode, Version};
+use http::{header, HeaderMap, HeaderName, Method, Request, Response, StatusCode, Version};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
 use std::collections::HashSet;
@@ -49,7 +49,11 @@ pub mod code {
 const STANDARD_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 const DANGEROUS_METHODS: [&str; 3] = ["TRACE", "TRACK", "CONNECT"];
 /// Request headers never passed on.
-const STRIPPED: [&str; 2] = ["x-original-url", "x-rewrite-url"];
+/// Constants rather than `&str`: a lookup by `&str` parses the name on every request.
+const STRIPPED: [HeaderName; 2] = [
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+];
 const ADMIN_PREFIX: &str = "/oauth2/admin/";
 
 /// Which listener a [`Front`] guards.

@@ -268,8 +268,18 @@ impl Child {
         kind: SpanKind,
         attrs: Vec<KeyValue>,
     ) -> Child {
+        Child::start_with(kind, || (name.into(), attrs))
+    }
+
+    /// [`Child::start`] with the name and attributes built only when the task is traced: an
+    /// untraced request formats no URL and allocates no attribute.
+    pub(crate) fn start_with(
+        kind: SpanKind,
+        build: impl FnOnce() -> (Cow<'static, str>, Vec<KeyValue>),
+    ) -> Child {
         Child(Context::map_current(|cx| {
             let tracer = cx.get::<Traced>()?.0.clone();
+            let (name, attrs) = build();
             let span = tracer
                 .span_builder(name)
                 .with_kind(kind)

@@ -179,14 +179,19 @@ impl TokenHttp for ReqwestTokenHttp {
             rb = rb.header("dpop", v);
         }
         // a traced request: the fetch is its child span, and the token endpoint continues it
-        let span = crate::telemetry::Child::start(
-            "token fetch",
-            opentelemetry::trace::SpanKind::Client,
-            vec![
-                opentelemetry::KeyValue::new("http.request.method", "POST"),
-                opentelemetry::KeyValue::new("url.full", crate::telemetry::url_attr(&req.url)),
-            ],
-        );
+        let span =
+            crate::telemetry::Child::start_with(opentelemetry::trace::SpanKind::Client, || {
+                (
+                    "token fetch".into(),
+                    vec![
+                        opentelemetry::KeyValue::new("http.request.method", "POST"),
+                        opentelemetry::KeyValue::new(
+                            "url.full",
+                            crate::telemetry::url_attr(&req.url),
+                        ),
+                    ],
+                )
+            });
         if span.is_traced() {
             let mut h = http::HeaderMap::new();
             span.inject(&mut h);
