@@ -1068,9 +1068,10 @@ fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageCont
 /// throttle mediator's caller when no `X-Forwarded-For` names one).
 fn set_remote_addr(ctx: &mut MessageContext, peer: Option<SocketAddr>) {
     if let Some(p) = peer {
-        ctx.properties
-            .axis2
-            .insert("REMOTE_ADDR".into(), Value::String(p.ip().to_string()));
+        ctx.properties.axis2.insert(
+            "REMOTE_ADDR".into(),
+            Value::String(crate::numfmt::ip_string(p.ip())),
+        );
     }
 }
 

@@ -470,40 +470,16 @@ impl std::fmt::Display for OptAddr {
             // through the padding machinery for each octet
             Some(SocketAddr::V4(a)) => {
                 let mut buf = [0u8; 21];
-                let mut n = 0;
-                for (i, o) in a.ip().octets().into_iter().enumerate() {
-                    if i > 0 {
-                        buf[n] = b'.';
-                        n += 1;
-                    }
-                    n += put_decimal(&mut buf[n..], u32::from(o));
-                }
+                let mut n = crate::numfmt::put_ipv4(&mut buf, *a.ip());
                 buf[n] = b':';
                 n += 1;
-                n += put_decimal(&mut buf[n..], u32::from(a.port()));
+                n += crate::numfmt::put_decimal(&mut buf[n..], u32::from(a.port()));
                 f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("-"))
             }
             Some(a) => a.fmt(f),
             None => f.write_str("-"),
         }
     }
-}
-
-/// Write `v` in decimal at the start of `out` (which has room for its digits); how many.
-fn put_decimal(out: &mut [u8], v: u32) -> usize {
-    let mut tmp = [0u8; 10];
-    let (mut i, mut v) = (tmp.len(), v);
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let digits = &tmp[i..];
-    out[..digits.len()].copy_from_slice(digits);
-    digits.len()
 }
 
 /// The access log's `path`: the path, and the query with its values redacted (as
@@ -542,7 +518,7 @@ impl std::fmt::Display for Millis {
         let h = (self.0.as_nanos() + 5_000) / 10_000;
         let whole = u32::try_from(h / 100).unwrap_or(u32::MAX);
         let mut buf = [0u8; 13];
-        let mut n = put_decimal(&mut buf, whole);
+        let mut n = crate::numfmt::put_decimal(&mut buf, whole);
         let frac = (h % 100) as u8;
         buf[n] = b'.';
         buf[n + 1] = b'0' + frac / 10;

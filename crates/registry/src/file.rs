@@ -38,10 +38,19 @@ pub struct FileRegistry {
     write_lock: tokio::sync::Mutex<()>,
 }
 
+type Fast = foldhash::fast::RandomState;
+
+/// Keys parsed before, by their text: sequences read the same few keys on every message, and
+/// parsing one (prefix, property, segments) cost more than the cached read itself. Bounded:
+/// keys may come from messages, so the memo is emptied when it reaches [`PARSED_MAX`].
+type Parsed = HashMap<Box<str>, Arc<Key>, Fast>;
+const PARSED_MAX: usize = 1024;
+
 #[derive(Debug)]
 struct Inner {
     root: PathBuf,
-    cache: RwLock<HashMap<(Space, String), Resource>>,
+    cache: RwLock<HashMap<(Space, String), Resource, Fast>>,
+    parsed: RwLock<Parsed>,
     tmp_counter: AtomicU64,
     /// Disk reads done (cache misses), for tests and metrics.
     disk_reads: AtomicU64,
@@ -58,7 +67,8 @@ impl FileRegistry {
         Ok(FileRegistry {
             inner: Arc::new(Inner {
                 root,
-                cache: RwLock::new(HashMap::new()),
+                cache: RwLock::new(HashMap::default()),
+                parsed: RwLock::new(Parsed::default()),
                 tmp_counter: AtomicU64::new(0),
                 disk_reads: AtomicU64::new(0),
             }),
@@ -68,6 +78,36 @@ impl FileRegistry {
 
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// [`Key::parse`], remembered (see [`Parsed`]); a key that does not parse is not kept.
+    fn parse_key(&self, key: &str) -> Result<Arc<Key>, RegistryError> {
+        if let Some(k) = self
+            .inner
+            .parsed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+        {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(Key::parse(key)?);
+        let mut parsed = self.inner.parsed.write().unwrap_or_else(|e| e.into_inner());
+        if parsed.len() >= PARSED_MAX {
+            parsed.clear();
+        }
+        parsed.insert(key.into(), k.clone());
+        Ok(k)
+    }
+
+    /// Keys remembered as parsed (tests).
+    #[cfg(test)]
+    pub(crate) fn parsed_keys(&self) -> usize {
+        self.inner
+            .parsed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Forget every cached value (e.g. after the folder was edited by hand).
@@ -128,8 +168,8 @@ impl FileRegistry {
 #[async_trait]
 impl Registry for FileRegistry {
     async fn get(&self, key: &str) -> Result<Option<String>, RegistryError> {
-        let k = Key::parse(key)?;
-        let id = (k.space, k.path);
+        let k = self.parse_key(key)?;
+        let id = (k.space, k.path.clone());
         {
             // fast path: clone only the value asked for
             let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());

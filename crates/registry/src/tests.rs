@@ -225,6 +225,31 @@ async fn reads_are_served_from_the_cache() {
 }
 
 #[tokio::test]
+async fn parsed_keys_are_remembered_within_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    reg.put("conf:/a/b", "v").await.unwrap();
+    // spellings of one key are remembered apart and read the same resource
+    for k in ["conf:/a/b", "conf:a/b", "conf:/a//b/"] {
+        for _ in 0..3 {
+            assert_eq!(reg.get(k).await.unwrap().as_deref(), Some("v"), "{k}");
+        }
+    }
+    assert_eq!(reg.parsed_keys(), 3);
+    // a key that does not parse is an error every time, and is not remembered
+    for _ in 0..2 {
+        assert!(reg.get("conf:/a/../b").await.is_err());
+    }
+    assert_eq!(reg.parsed_keys(), 3);
+    // keys read from messages cannot grow the memo without bound
+    for i in 0..3000 {
+        assert_eq!(reg.get(&format!("conf:/n/{i}")).await.unwrap(), None);
+    }
+    assert!(reg.parsed_keys() <= 1024, "{}", reg.parsed_keys());
+    assert_eq!(reg.get("conf:/a/b").await.unwrap().as_deref(), Some("v"));
+}
+
+#[tokio::test]
 async fn corrupt_properties_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let reg = FileRegistry::open(dir.path()).unwrap();
