@@ -350,9 +350,16 @@ impl Upstream {
         };
         let deadline = Instant::now() + timeout;
         let req = http::Request::from_parts(parts, body);
+        // the client's exchange boxed: its state (hyper's dispatch, the timeout) would otherwise
+        // be part of every future that awaits a backend, and those are moved whole when they
+        // are created (into hyper's slot for the service future, into the pipeline's box)
         let response = match client {
-            Via::Client(c) => proxy::send(c, req, timeout).await.map(|r| (r, None)),
-            Via::H1(pool) => pool.send(req, timeout).await.map(|(r, l)| (r, Some(l))),
+            Via::Client(c) => Box::pin(proxy::send(c, req, timeout))
+                .await
+                .map(|r| (r, None)),
+            Via::H1(pool) => Box::pin(pool.send(req, timeout))
+                .await
+                .map(|(r, l)| (r, Some(l))),
         };
         let (response, lease) = match (response, stream) {
             (Ok(r), _) => r,
