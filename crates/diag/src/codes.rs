@@ -141,4 +141,7 @@ codes! {
     W0370 = "message-store-not-persistent";
     W0371 = "unknown-store-parameter";
     W0372 = "store-parameter-ignored";
+    // appended by lazily resolved references and expressions Synapse checks when they run
+    W0304 = "unresolved-sequence";
+    W0343 = "unresolved-template";
 }

@@ -63,7 +63,13 @@ pub(crate) async fn mediate_with(
     ctx: &mut MessageContext,
 ) -> Result<Flow, MediationError> {
     let ir: &Ir = &engine.program.ir;
-    let Some(&start) = ir.seq_by_name.get(sequence) else {
+    // a flow an `<api>` or `<proxy>` names that no artifact defines: its stand-in faults as
+    // Synapse does, and the fault sequence runs
+    let Some(&start) = ir
+        .seq_by_name
+        .get(sequence)
+        .or_else(|| ir.unresolved_flows.get(sequence))
+    else {
         return Err(MediationError::internal(
             ErrorKind::Fault,
             format!("no sequence named `{sequence}` is loaded"),

@@ -157,7 +157,12 @@ pub(crate) fn compile(
         }
     };
     let on_complete = match &a.sequence_key {
-        Some(k) => BranchTarget::Seq(c.resolve_seq(k)?),
+        Some(k) => BranchTarget::Seq(c.resolve_seq_lazy(
+            k,
+            crate::compiler::Unresolved::Fault(
+                "Unable to find the sequence for the mediation of the aggregated message".into(),
+            ),
+        )?),
         None => BranchTarget::Block(block(c, blocks, &a.on_complete)),
     };
     Some(AggregateOp {

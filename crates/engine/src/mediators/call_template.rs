@@ -4,7 +4,7 @@
 //! and `${params.functionParams.name}` read them; a template called from a template sees only
 //! its own parameters.
 
-use crate::compiler::Compiler;
+use crate::compiler::{Compiler, Unresolved};
 use crate::eval::{compile_syn, eval_src, is_syn};
 use crate::exec::Step;
 use crate::ir::{SeqId, ValueSrc};
@@ -26,22 +26,53 @@ pub(crate) struct CallTemplateOp {
 }
 
 pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<CallTemplateOp> {
-    let Some(decl) = c.templates.get(&t.target.value).cloned() else {
-        c.err(
-            codes::E0340,
+    let decl = c.templates.get(&t.target.value).cloned();
+    let target = match &decl {
+        Some(decl) => c.resolve_seq(&synaptic_diag::Spanned::new(
+            decl.sequence.clone(),
             t.target.span,
-            format!("no sequence template named `{}`", t.target.value),
-        );
-        return None;
+        ))?,
+        None if c.is_unavailable(&t.target.value) => {
+            c.err(
+                codes::E0340,
+                t.target.span,
+                format!(
+                    "sequence template `{}` is not deployed: the artifact that defines it has \
+                     errors",
+                    t.target.value
+                ),
+            );
+            return None;
+        }
+        None => {
+            // Synapse's `InvokeMediator` looks the template up when a message gets here
+            let message = format!("Sequence template {} cannot be found", t.target.value);
+            let other = if c.endpoint_templates.contains_key(&t.target.value) {
+                " (an endpoint template of that name is, which <call-template> cannot run)"
+            } else {
+                ""
+            };
+            c.diags.push(
+                Diagnostic::warning(
+                    codes::W0343,
+                    t.target.span,
+                    format!(
+                        "no sequence template named `{}` is deployed{other}; Synapse looks it \
+                         up when a message gets here: a message that gets here faults \
+                         (`{message}`)",
+                        t.target.value
+                    ),
+                )
+                .with_note("deploy the template (hot reload picks it up) or fix the name"),
+            );
+            c.stand_in(&t.target, Unresolved::Fault(message))
+        }
     };
-    let target = c.resolve_seq(&synaptic_diag::Spanned::new(
-        decl.sequence.clone(),
-        t.target.span,
-    ))?;
     let mut params = Vec::new();
     let mut ok = true;
     for p in &t.params {
-        if !decl.params.iter().any(|d| d.name.value == p.name.value) {
+        let declared = decl.as_ref().map(|d| &d.params);
+        if declared.is_some_and(|ps| !ps.iter().any(|d| d.name.value == p.name.value)) {
             c.diags.push(Diagnostic::warning(
                 codes::W0341,
                 p.name.span,
@@ -73,7 +104,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
         params.push((p.name.value.clone(), src));
     }
     let mut defaults = Vec::new();
-    for d in &decl.params {
+    for d in decl.iter().flat_map(|d| &d.params) {
         if t.params.iter().any(|p| p.name.value == d.name.value) {
             continue;
         }

@@ -102,6 +102,11 @@ pub(crate) enum Op {
     ScatterGather(Box<scatter_gather::ScatterGatherOp>),
 }
 
+/// The body of a stand-in for a sequence no artifact defines.
+pub(crate) fn sequence_stand_in(u: crate::compiler::Unresolved) -> sequence::SequenceOp {
+    sequence::SequenceOp::Unresolved(Box::new(u))
+}
+
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
 pub(crate) fn runs_script(op: &Op) -> bool {
     matches!(op, Op::Script(_) | Op::Xslt(_))
@@ -412,7 +417,13 @@ fn eip_branch(
 ) -> Option<crate::eip::BranchTarget> {
     use crate::eip::BranchTarget;
     if let Some(k) = &t.sequence_key {
-        return Some(BranchTarget::Seq(c.resolve_seq(k)?));
+        return Some(BranchTarget::Seq(c.resolve_seq_lazy(
+            k,
+            crate::compiler::Unresolved::Fault(format!(
+                "Couldn't find the sequence named : {}",
+                k.value
+            )),
+        )?));
     }
     if let Some(ms) = &t.sequence {
         return Some(BranchTarget::Block(block(c, blocks, ms)));
