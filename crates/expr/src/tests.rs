@@ -454,6 +454,30 @@ fn json_eval() {
             ("json-eval($.{get-property('member')}['a'])", "[1,2]"),
         ],
     );
+    // as Synapse and Jayway read them: one trailing `.` dropped (`$.` is the whole body), a
+    // path not starting with `$` put after `$.`, a dot member taken whatever its characters
+    let odd = Env::new().json(r#"{"a":{"b-c":1,"x.y":2},"'$'":"q","n":{"'$'":3}}"#);
+    check(
+        &odd,
+        &[
+            (
+                "json-eval($.)",
+                r#"{"a":{"b-c":1,"x.y":2},"'$'":"q","n":{"'$'":3}}"#,
+            ),
+            ("json-eval($.a.)", r#"{"b-c":1,"x.y":2}"#),
+            ("json-eval('$')", "q"),
+            ("json-eval($.n.'$')", "3"),
+            ("json-eval($..'$')", r#"["q",3]"#),
+            ("json-eval($.a.b-c)", "1"),
+            ("json-eval(a.b-c)", "1"),
+            ("json-eval($.a['x.y'])", "2"),
+        ],
+    );
+    let c = compile("$.", Span::detached(), &[], Dialect::JsonPath).unwrap();
+    assert_eq!(
+        eval(&c, &odd).unwrap(),
+        s(r#"{"a":{"b-c":1,"x.y":2},"'$'":"q","n":{"'$'":3}}"#)
+    );
     // raw JSON text is kept byte for byte
     let raw = Env::new().json("{ \"a\" : 1 }");
     assert_eq!(run("json-eval($)", &raw), "{ \"a\" : 1 }");
