@@ -63,7 +63,8 @@ codes! {
     E0302 = "unknown-type";
     E0303 = "literal-type-mismatch";
     E0304 = "undefined-sequence";
-    E0305 = "unbindable-uri-variable";
+    // E0305 "unbindable-uri-variable": retired (Synapse deploys such a template: W0305);
+    // never reused
     E0306 = "read-only-scope";
     E0307 = "duplicate-sequence";
     E0308 = "invalid-uri";
@@ -144,4 +145,5 @@ codes! {
     // appended by lazily resolved references and expressions Synapse checks when they run
     W0304 = "unresolved-sequence";
     W0343 = "unresolved-template";
+    W0305 = "unbound-uri-variable";
 }

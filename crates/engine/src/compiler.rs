@@ -597,18 +597,22 @@ impl Compiler<'_> {
             }
             for v in &e.vars {
                 if !(v.name.starts_with("uri.var.") || v.name.starts_with("query.param.")) {
+                    // Synapse's `HTTPEndpoint` binds only these properties; the endpoint
+                    // deploys, and the variable expands to nothing
                     self.diags.push(
-                        Diagnostic::error(
-                            codes::E0305,
+                        Diagnostic::warning(
+                            codes::W0305,
                             t.span,
                             format!(
-                                "`{}` in a uri-template can never be bound (only `uri.var.*` and `query.param.*` are)",
+                                "`{}` in a uri-template is never bound (only `uri.var.*` and `query.param.*` properties are)",
                                 text
                             ),
                         )
-                        .with_note("an unbound variable expands to nothing"),
+                        .with_note(
+                            "it expands to nothing; when the message has no `uri.var.*` or \
+                             `query.param.*` property at all, the URL is the template as written",
+                        ),
                     );
-                    ok = false;
                 }
             }
         }

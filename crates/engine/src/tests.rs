@@ -1282,3 +1282,54 @@ fn unresolved_flows_of_apis_and_proxies_fault_with_synapses_messages() {
         );
     }
 }
+
+/// Records the URL of each request and answers 200.
+#[derive(Default)]
+struct Urls(Mutex<Vec<String>>);
+
+#[async_trait]
+impl Invoker for Urls {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        self.0.lock().unwrap().push(req.url);
+        Ok(InboundResponse {
+            status: 200,
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+        })
+    }
+}
+
+#[test]
+fn uri_template_variables_bind_as_synapses_http_endpoint_binds_them() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="none"><call><endpoint><http method="get"
+            uri-template="http://b.example/n/{invocation.uuid}-x"/></endpoint></call></sequence>
+        <sequence name="some"><property name="uri.var.id" value="7"/>
+          <property name="invocation.uuid" value="never"/>
+          <call><endpoint><http method="get"
+            uri-template="http://b.example/n/{uri.var.id}/{invocation.uuid}-x"/></endpoint></call></sequence>
+      </definitions>"#;
+    let (_, diags) = compile_xml(xml, &CompileOptions::default());
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert_eq!(codes, ["W0305", "W0305"], "{diags:?}");
+    let urls = Arc::new(Urls::default());
+    let mut e = engine(xml);
+    e.invoker = urls.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for s in ["none", "some"] {
+        let mut ctx = get_request();
+        rt.block_on(e.mediate(s, None, &mut ctx)).unwrap();
+    }
+    let got = urls.0.lock().unwrap().clone();
+    // nothing to bind: the template as written; otherwise only `uri.var.*` binds
+    assert_eq!(
+        got,
+        [
+            "http://b.example/n/{invocation.uuid}-x",
+            "http://b.example/n/7/-x"
+        ]
+    );
+}
