@@ -57,7 +57,8 @@ codes! {
     E0206 = "undeclared-prefix";
     E0207 = "dynamic-registry-key";
     E0208 = "invalid-regex";
-    E0209 = "unknown-variable";
+    // E0209 "unknown-variable": retired (Jaxen resolves variables when it evaluates: W0209);
+    // never reused
     // semantics
     E0301 = "unknown-scope";
     E0302 = "unknown-type";
@@ -146,4 +147,6 @@ codes! {
     W0304 = "unresolved-sequence";
     W0343 = "unresolved-template";
     W0305 = "unbound-uri-variable";
+    W0204 = "unresolved-function";
+    W0209 = "unresolved-variable";
 }

@@ -1333,3 +1333,66 @@ fn uri_template_variables_bind_as_synapses_http_endpoint_binds_them() {
         ]
     );
 }
+
+#[test]
+fn names_jaxen_resolves_when_it_evaluates_fault_only_when_reached() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="handler"><respond/></sequence>
+        <sequence name="s" onError="handler">
+          <property name="which" expression="get-property('w')"/>
+          <filter source="get-property('w')" regex="bad">
+            <then><property name="symbol" expression="fn:concatXXX()"/></then>
+            <else><property name="symbol" value="fine"/></else>
+          </filter>
+        </sequence>
+        <sequence name="v" onError="handler">
+          <switch source="$bodym:Item" xmlns:m="urn:m"><case regex="x"><drop/></case></switch>
+        </sequence>
+      </definitions>"#;
+    let (_, diags) = compile_xml(xml, &CompileOptions::default());
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert!(
+        codes.contains(&"W0204") && codes.contains(&"W0209"),
+        "{diags:?}"
+    );
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    let e = engine(xml);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // the branch that does not evaluate it runs as usual
+    let mut ctx = get_request();
+    ctx.properties
+        .default
+        .insert("w".into(), Value::String("good".into()));
+    assert_eq!(
+        rt.block_on(e.mediate("s", None, &mut ctx)).unwrap(),
+        Flow::Continue
+    );
+    assert_eq!(
+        ctx.scope_strings(Scope::Default)
+            .get("symbol")
+            .map(String::as_str),
+        Some("fine")
+    );
+    // the one that does faults with Synapse's message
+    for (seq, w, text) in [("s", "bad", "fn:concatXXX()"), ("v", "", "$bodym:Item")] {
+        let mut ctx = soap_request("", "<m:Item xmlns:m=\"urn:m\">x</m:Item>");
+        ctx.properties
+            .default
+            .insert("w".into(), Value::String(w.into()));
+        assert_eq!(
+            rt.block_on(e.mediate(seq, None, &mut ctx)).unwrap(),
+            Flow::Respond
+        );
+        assert_eq!(
+            ctx.scope_strings(Scope::Default)
+                .get("ERROR_MESSAGE")
+                .cloned(),
+            Some(format!(
+                "Evaluation of the XPath expression {text} resulted in an error"
+            ))
+        );
+    }
+}
