@@ -39,6 +39,7 @@ fn unwind(frames: &mut Vec<Frame>, len: usize, ctx: &mut MessageContext, failed:
             }
             if f.template {
                 ctx.st.func_params.pop();
+                ctx.st.func_paths.pop();
             }
         }
     }
@@ -244,7 +245,7 @@ async fn run_loop(
                 }
                 frames.push(f);
             }
-            Step::Template(s, params) => {
+            Step::Template(s, params, paths) => {
                 if let Err(e) = check_depth(engine, &frames, node, ctx) {
                     unwind(&mut frames, 0, ctx, true);
                     return Err(e);
@@ -257,6 +258,7 @@ async fn run_loop(
                 f.template = true;
                 frames.push(f);
                 ctx.st.func_params.push(params);
+                ctx.st.func_paths.push(paths);
             }
             Step::End(flow) => {
                 unwind(&mut frames, 0, ctx, false);

@@ -23,6 +23,14 @@ pub(crate) struct CallTemplateOp {
     pub params: Vec<(String, ValueSrc)>,
     /// The template's defaults for the parameters not passed.
     pub defaults: Vec<(String, Value)>,
+    /// The parameters passed as `{{xpath}}`.
+    pub paths: crate::mediators::FuncPaths,
+}
+
+/// A `{{xpath}}` value, which the parser keeps as the expression `{xpath}`.
+fn is_escaped_xpath(e: &ast::Expr) -> bool {
+    let t = e.text.trim();
+    t.len() >= 2 && t.starts_with('{') && t.ends_with('}')
 }
 
 pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<CallTemplateOp> {
@@ -69,6 +77,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
         }
     };
     let mut params = Vec::new();
+    let mut paths = Vec::new();
     let mut ok = true;
     for p in &t.params {
         let declared = decl.as_ref().map(|d| &d.params);
@@ -84,6 +93,20 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
         }
         let src = match &p.value {
             ast::PropertyValue::Literal(l) => ValueSrc::Literal(Value::String(l.value.clone())),
+            // `{{xpath}}` (kept as `{xpath}`): the XPath itself, for the template's EIP
+            // expressions written `$func:name`; read as a value, the text as written
+            ast::PropertyValue::Expression(e) if is_escaped_xpath(e) => {
+                let t = e.text.trim();
+                let mut inner = e.clone();
+                inner.text = t[1..t.len() - 1].to_string();
+                if c.expr(&inner, Dialect::XPath).is_none() {
+                    ok = false;
+                    continue;
+                }
+                let written = format!("{{{t}}}");
+                paths.push((p.name.value.clone(), Arc::new(inner)));
+                ValueSrc::Literal(Value::String(written))
+            }
             ast::PropertyValue::Expression(e) if is_syn(e) => match compile_syn(e, &mut c.diags) {
                 Some(s) => ValueSrc::Syn(s),
                 None => {
@@ -131,6 +154,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
         target,
         params,
         defaults,
+        paths: paths.into(),
     })
 }
 
@@ -146,7 +170,7 @@ pub(crate) fn run(
     for (name, src) in &t.params {
         values.insert(name.clone(), eval_src(engine, ctx, src)?);
     }
-    Ok(Step::Template(t.target, Arc::new(values)))
+    Ok(Step::Template(t.target, Arc::new(values), t.paths.clone()))
 }
 
 pub(crate) fn exprs(t: &CallTemplateOp, f: &mut dyn FnMut(&CompiledExpr)) {
