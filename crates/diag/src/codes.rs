@@ -54,7 +54,8 @@ codes! {
     E0203 = "unknown-function";
     E0204 = "wrong-arity";
     E0205 = "w3c-fn-namespace";
-    E0206 = "undeclared-prefix";
+    // E0206 "undeclared-prefix": retired (Jaxen resolves prefixes when it evaluates: W0206);
+    // never reused
     E0207 = "dynamic-registry-key";
     E0208 = "invalid-regex";
     // E0209 "unknown-variable": retired (Jaxen resolves variables when it evaluates: W0209);
@@ -149,4 +150,5 @@ codes! {
     W0305 = "unbound-uri-variable";
     W0204 = "unresolved-function";
     W0209 = "unresolved-variable";
+    W0206 = "unresolved-prefix";
 }

@@ -592,8 +592,9 @@ impl Analyzer<'_> {
                                 self.prefixes.push(p.clone());
                             }
                         } else {
-                            self.error(
-                                codes::E0206,
+                            // Jaxen resolves a name test's prefix when it tests a node
+                            self.unresolved(
+                                codes::W0206,
                                 s.range,
                                 format!("undeclared namespace prefix {p:?} (declare xmlns:{p} on this element or an ancestor)"),
                             );
