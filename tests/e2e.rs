@@ -1104,6 +1104,23 @@ fn serve_check_reports_config_and_sequence_errors_with_positions() {
     let (code, out, _) = check(&broken_seq);
     assert_eq!(code, 1);
     assert!(out.contains("menu.xml:1:24: error[E0103]"), "{out}");
+
+    // a sequence key no file defines yet: a warning, as Synapse resolves it when a message
+    // reaches it; the check passes
+    let later_seq = GatewayDir::new(
+        "[[api]]\nname = \"Menu\"\ncontext = \"/menu\"\nin_sequence = \"menu\"\n",
+        &[(
+            "sequences/menu.xml",
+            "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"menu\"><sequence key=\"later\"/></sequence>",
+        )],
+    );
+    let (code, out, err) = check(&later_seq);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("warning[W0304]: no sequence named `later`"),
+        "{out}"
+    );
+    assert!(err.contains("0 error(s), 1 warning(s)"), "{err}");
 }
 
 #[test]

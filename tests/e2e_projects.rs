@@ -367,9 +367,10 @@ async fn an_artifact_that_does_not_compile_is_not_deployed_unless_strict() {
             <payloadFactory media-type="json"><format>{{"ok":true}}</format><args/></payloadFactory>
             <respond/></inSequence></resource></api>"#
     );
-    // names a sequence no file defines
+    // does not compile (a scope Synapse does not have)
     let broken = format!(
-        r#"<api {NS} name="Broken" context="/broken"><resource methods="GET" inSequence="nowhere"/></api>"#
+        r#"<api {NS} name="Broken" context="/broken"><resource methods="GET"><inSequence>
+            <property name="p" value="1" scope="axis3"/></inSequence></resource></api>"#
     );
     // depends on a file that does not parse
     let dependent = format!(
@@ -405,7 +406,7 @@ async fn an_artifact_that_does_not_compile_is_not_deployed_unless_strict() {
         "{report:?}"
     );
     let rendered = report.render().join("\n");
-    assert!(rendered.contains("Broken.xml:1:"), "{rendered}");
+    assert!(rendered.contains("Broken.xml:2:"), "{rendered}");
     let c = client();
     assert_eq!(c.get(url(&gw, "/good")).send().await.unwrap().status(), 200);
     assert_eq!(
@@ -424,6 +425,86 @@ async fn an_artifact_that_does_not_compile_is_not_deployed_unless_strict() {
         Err(StartError::Sequences(report)) => assert!(report.has_errors()),
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
+}
+
+/// As in Synapse, an artifact naming a sequence no file defines is deployed: a message that
+/// reaches the name faults with Synapse's message (the fault sequence runs), and once a reload
+/// deploys the sequence the same artifact runs it.
+#[tokio::test]
+async fn an_unresolved_sequence_faults_until_a_reload_deploys_it() {
+    let api = format!(
+        r#"<api {NS} name="Lazy" context="/lazy">
+            <resource methods="GET" uri-template="/flow" inSequence="later" faultSequence="onFault"/>
+            <resource methods="GET" uri-template="/key" faultSequence="notThere"><inSequence>
+              <sequence key="later"/><respond/></inSequence></resource>
+          </api>"#
+    );
+    let fault_seq = |name: &str, who: &str| {
+        format!(
+            r#"<sequence {NS} name="{name}">
+            <payloadFactory media-type="json"><format>{{"by":"{who}","error":"$1"}}</format>
+              <args><arg evaluator="xml" expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory>
+            <property name="HTTP_SC" value="500" scope="axis2"/><respond/></sequence>"#
+        )
+    };
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/api/Lazy.xml", &api),
+            ("sequences/onFault.xml", &fault_seq("onFault", "onFault")),
+            ("sequences/fault.xml", &fault_seq("fault", "fault")),
+        ],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).unwrap();
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        // warnings do not stop a strict start
+        strict: true,
+        ..Default::default()
+    };
+    let (gw, report) = synaptic_gateway::start(loaded.config, opts)
+        .await
+        .expect("deployed");
+    assert!(report.undeployed.is_empty(), "{report:?}");
+    let rendered = report.render().join("\n");
+    assert!(rendered.contains("warning[W0304]"), "{rendered}");
+    let c = client();
+    let r = c.get(url(&gw, "/lazy/flow")).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"by":"onFault","error":"Specified sequence: later cannot be found"})
+    );
+    // a fault sequence no file defines gives way to `fault`
+    let r = c.get(url(&gw, "/lazy/key")).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({
+            "by":"fault",
+            "error":"Sequence named Value {name ='null', keyValue ='later'} cannot be found"
+        })
+    );
+    // the sequence arrives: both references run it, the API file untouched
+    dir.write(
+        "sequences/later.xml",
+        &format!(
+            r#"<sequence {NS} name="later">
+            <payloadFactory media-type="json"><format>{{"v":"later"}}</format><args/></payloadFactory>
+            <respond/></sequence>"#
+        ),
+    );
+    assert!(matches!(
+        gw.gateway().reload().await,
+        synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+    ));
+    for path in ["/lazy/flow", "/lazy/key"] {
+        let r = c.get(url(&gw, path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(json(r).await, serde_json::json!({"v":"later"}), "{path}");
+    }
+    gw.shutdown().await;
 }
 
 /// A proxy service in front of an echoing backend: SOAP 1.1 and 1.2 clients and a REST client.
@@ -533,7 +614,7 @@ async fn proxy_files_deploy_one_by_one_and_reload() {
                 <respond/></inSequence></target></proxy>"#
         )
     };
-    // a proxy whose endpoint is not defined is left out; the others serve
+    // a proxy naming an in-sequence no file defines is deployed and faults as Synapse's does
     let broken = format!(r#"<proxy {NS} name="Broken"><target inSequence="nowhere"/></proxy>"#);
     let dir = GatewayDir::new(
         "",
@@ -547,7 +628,9 @@ async fn proxy_files_deploy_one_by_one_and_reload() {
     let v = json(c.get(url(&gw, "/services/A")).send().await.unwrap()).await;
     assert_eq!(v["v"], "one");
     let r = c.get(url(&gw, "/services/Broken")).send().await.unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 500);
+    let t = r.text().await.unwrap();
+    assert!(t.contains("Unable to find in-sequence : nowhere"), "{t}");
     // no published WSDL: 404 rather than a request to the in-sequence
     let r = c.get(url(&gw, "/services/A?wsdl")).send().await.unwrap();
     assert_eq!(r.status(), 404);

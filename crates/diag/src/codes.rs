@@ -54,16 +54,19 @@ codes! {
     E0203 = "unknown-function";
     E0204 = "wrong-arity";
     E0205 = "w3c-fn-namespace";
-    E0206 = "undeclared-prefix";
+    // E0206 "undeclared-prefix": retired (Jaxen resolves prefixes when it evaluates: W0206);
+    // never reused
     E0207 = "dynamic-registry-key";
     E0208 = "invalid-regex";
-    E0209 = "unknown-variable";
+    // E0209 "unknown-variable": retired (Jaxen resolves variables when it evaluates: W0209);
+    // never reused
     // semantics
     E0301 = "unknown-scope";
     E0302 = "unknown-type";
     E0303 = "literal-type-mismatch";
     E0304 = "undefined-sequence";
-    E0305 = "unbindable-uri-variable";
+    // E0305 "unbindable-uri-variable": retired (Synapse deploys such a template: W0305);
+    // never reused
     E0306 = "read-only-scope";
     E0307 = "duplicate-sequence";
     E0308 = "invalid-uri";
@@ -141,4 +144,11 @@ codes! {
     W0370 = "message-store-not-persistent";
     W0371 = "unknown-store-parameter";
     W0372 = "store-parameter-ignored";
+    // appended by lazily resolved references and expressions Synapse checks when they run
+    W0304 = "unresolved-sequence";
+    W0343 = "unresolved-template";
+    W0305 = "unbound-uri-variable";
+    W0204 = "unresolved-function";
+    W0209 = "unresolved-variable";
+    W0206 = "unresolved-prefix";
 }

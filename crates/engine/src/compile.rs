@@ -1,7 +1,7 @@
 //! `compile`: artifacts → arena IR with resolved references, checked expressions and semantic
 //! diagnostics.
 
-use crate::compiler::Compiler;
+use crate::compiler::{Compiler, Unresolved};
 use crate::ir::{BlockId, EndpointIr, SeqId};
 use crate::mediators::{self, Node};
 use crate::{CompileOptions, Program};
@@ -26,6 +26,10 @@ pub(crate) struct Ir {
     pub endpoint_states: Vec<std::sync::Arc<crate::EndpointState>>,
     /// Message stores and processors.
     pub stores: crate::store::Defs,
+    /// The in- and out-flows `<api>` resources and `<proxy>` targets name that no artifact
+    /// defines, each to the stand-in that faults as Synapse does when a message gets there
+    /// (not sequences of the program: `has_sequence` does not know them).
+    pub unresolved_flows: HashMap<String, SeqId>,
 }
 
 #[derive(Debug)]
@@ -33,6 +37,8 @@ pub(crate) struct Seq {
     pub name: String,
     pub body: BlockId,
     pub on_error: Option<SeqId>,
+    /// A stand-in for a name no artifact defines (`Compiler::unresolved`).
+    pub stand_in: bool,
 }
 
 // ===== compile =====
@@ -50,6 +56,7 @@ pub(crate) fn compile(
         local_entries: Default::default(),
         endpoint_states: Vec::new(),
         stores: Default::default(),
+        unresolved_flows: HashMap::new(),
     };
     let mut c = Compiler {
         opts,
@@ -67,6 +74,9 @@ pub(crate) fn compile(
         stores: HashMap::new(),
         endpoint_templates: HashMap::new(),
         expanding: 0,
+        seq_count: 0,
+        unresolved: Vec::new(),
+        current_seq: String::new(),
     };
     // templates first: endpoints instantiate them while names are collected
     for a in artifacts {
@@ -118,6 +128,7 @@ pub(crate) fn compile(
                 name,
                 body: 0,
                 on_error: None,
+                stand_in: false,
             });
             order.push(s);
         }
@@ -149,21 +160,24 @@ pub(crate) fn compile(
     }
     ir.local_entries = std::sync::Arc::new(c.local_entries.clone());
     crate::store::compile_stores(&mut c, artifacts);
+    c.seq_count = ir.seqs.len();
     // pass 2: bodies
     for (i, s) in order.iter().enumerate() {
+        c.current_seq.clone_from(&s.name.value);
         let body = mediators::block(&mut c, &mut ir.blocks, &s.mediators);
         ir.seqs[i].body = body;
         if let Some(on_err) = &s.on_error {
-            ir.seqs[i].on_error = c.resolve_seq(on_err);
+            ir.seqs[i].on_error = c.resolve_on_error(on_err);
         }
     }
+    c.current_seq.clear();
     // duplicates are still checked
     for s in duplicates {
         mediators::block(&mut c, &mut ir.blocks, &s.mediators);
     }
     // flows named by APIs and proxies
     for a in artifacts {
-        let mut refs: Vec<&ast::FlowRef> = Vec::new();
+        let mut refs: Vec<(&ast::FlowRef, Option<String>)> = Vec::new();
         let pairs = a
             .apis
             .iter()
@@ -189,27 +203,68 @@ pub(crate) fn compile(
                 ir.out_flows.insert(i, flow_name(o));
             }
         }
+        // Synapse's messages when a message reaches a flow no artifact defines (`Resource`,
+        // `ProxyServiceMessageReceiver`, `Axis2SynapseEnvironment`); a fault sequence that
+        // is not there gives way to the `fault` sequence, as in Synapse
+        let api_flow = |k: &str| format!("Specified sequence: {k} cannot be found");
         for api in &a.apis {
             for r in &api.resources {
-                refs.extend(
-                    [&r.in_sequence, &r.out_sequence, &r.fault_sequence]
-                        .into_iter()
-                        .flatten(),
-                );
+                for f in [&r.in_sequence, &r.out_sequence].into_iter().flatten() {
+                    refs.push((f, Some(api_flow(flow_key(f)))));
+                }
+                refs.extend(r.fault_sequence.iter().map(|f| (f, None)));
             }
         }
         for p in &a.proxies {
-            refs.extend(
-                [&p.in_sequence, &p.out_sequence, &p.fault_sequence]
-                    .into_iter()
-                    .flatten(),
-            );
+            if let Some(f) = &p.in_sequence {
+                // with an endpoint, the target's `<sequence key>` runs it (and reports it)
+                if p.target.is_none() {
+                    let k = flow_key(f);
+                    refs.push((f, Some(format!("Unable to find in-sequence : {k}"))));
+                }
+            }
+            if let Some(f) = &p.out_sequence {
+                let k = flow_key(f);
+                refs.push((
+                    f,
+                    Some(format!(
+                        "Unable to find the out-sequence specified by the name {k}"
+                    )),
+                ));
+            }
+            refs.extend(p.fault_sequence.iter().map(|f| (f, None)));
         }
-        for r in refs {
-            if let ast::FlowRef::Key(k) = r {
-                c.resolve_seq(k);
+        for (r, message) in refs {
+            let ast::FlowRef::Key(k) = r else { continue };
+            match message {
+                Some(m) => {
+                    if let Some(id) = c.resolve_seq_lazy(k, Unresolved::Fault(m)) {
+                        if id as usize >= c.seq_count {
+                            ir.unresolved_flows.entry(k.value.clone()).or_insert(id);
+                        }
+                    }
+                }
+                None => fault_flow(&mut c, k),
             }
         }
+    }
+    // the stand-ins, after every sequence (their ids follow)
+    for (name, u, span) in std::mem::take(&mut c.unresolved) {
+        let body = ir.blocks.len() as BlockId;
+        ir.blocks.push(vec![Node {
+            op: mediators::Op::Sequence(mediators::sequence_stand_in(u)),
+            span,
+            registry_keys: Box::new([]),
+            touches_body: false,
+            raw_json_ok: false,
+            reads_addressing: false,
+        }]);
+        ir.seqs.push(Seq {
+            name,
+            body,
+            on_error: None,
+            stand_in: true,
+        });
     }
     ir.stores.processors = crate::store::compile_processors(&mut c, artifacts, &ir.endpoints);
     ir.stores.stores = std::mem::take(&mut c.stores);
@@ -230,6 +285,37 @@ pub(crate) fn compile(
         .any(|n| mediators::runs_script(&n.op));
     ir.endpoint_states = std::mem::take(&mut c.endpoint_states);
     (ok.then_some(Program { ir, scripts }), diags)
+}
+
+fn flow_key(f: &ast::FlowRef) -> &str {
+    match f {
+        ast::FlowRef::Inline(n) => n,
+        ast::FlowRef::Key(k) => &k.value,
+    }
+}
+
+/// A `faultSequence` key: when no artifact defines it, Synapse pushes its `fault` sequence
+/// instead (W0304).
+fn fault_flow(c: &mut Compiler<'_>, k: &synaptic_diag::Spanned<String>) {
+    if c.seq_by_name.contains_key(&k.value) || c.opts.external_sequences.contains(&k.value) {
+        return;
+    }
+    if c.is_unavailable(&k.value) {
+        c.unavailable_seq(k);
+        return;
+    }
+    c.diags.push(
+        Diagnostic::warning(
+            codes::W0304,
+            k.span,
+            format!(
+                "no sequence named `{}` is deployed; as in Synapse, the `fault` sequence \
+                 handles the faults here until one is",
+                k.value
+            ),
+        )
+        .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
+    );
 }
 
 fn flow_name(f: &ast::FlowRef) -> String {

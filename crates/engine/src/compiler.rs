@@ -88,6 +88,23 @@ pub(crate) struct Compiler<'a> {
     pub(crate) expanding: u32,
     /// The sequences Synapse-form `<foreach sequence="key">`s run, checked once compiled.
     pub(crate) foreach_refs: Vec<(SeqId, Span)>,
+    /// How many sequences the artifacts define (the ids past it are the stand-ins below).
+    pub(crate) seq_count: usize,
+    /// Stand-ins for the sequences references name but no artifact defines: Synapse looks a
+    /// sequence up when a message reaches the reference, so each runs what Synapse does then.
+    pub(crate) unresolved: Vec<(String, Unresolved, Span)>,
+    /// The sequence whose body is being compiled (a proxy's target names its in-sequence).
+    pub(crate) current_seq: String,
+}
+
+/// What a reference to a sequence no artifact defines does when a message reaches it, as
+/// Synapse's lookup at that point does.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Unresolved {
+    /// `handleException`: a fault with this `ERROR_MESSAGE`, handled like any other.
+    Fault(String),
+    /// Logged as a warning, and the message goes no further (a `<send receive>` sequence).
+    Drop(String),
 }
 
 impl Compiler<'_> {
@@ -98,16 +115,12 @@ impl Compiler<'_> {
         self.diags.push(Diagnostic::warning(code, span, msg));
     }
 
+    /// A sequence reference that must resolve now (message processors' sequences): E0304.
     pub(crate) fn resolve_seq(&mut self, name: &Spanned<String>) -> Option<SeqId> {
         match self.seq_by_name.get(&name.value) {
             Some(id) => Some(*id),
             None => {
-                if !self
-                    .opts
-                    .external_sequences
-                    .iter()
-                    .any(|n| n == &name.value)
-                {
+                if !self.is_external(&name.value) {
                     self.err(
                         codes::E0304,
                         name.span,
@@ -117,6 +130,122 @@ impl Compiler<'_> {
                 None
             }
         }
+    }
+
+    fn is_external(&self, name: &str) -> bool {
+        self.opts.external_sequences.iter().any(|n| n == name)
+    }
+
+    /// Whether `name` is a sequence or template of an artifact left out of the program
+    /// because it does not compile: its referrers are left out too.
+    pub(crate) fn is_unavailable(&self, name: &str) -> bool {
+        self.opts.unavailable.iter().any(|n| n == name)
+    }
+
+    /// E0304 for a reference to a sequence whose artifact does not compile.
+    pub(crate) fn unavailable_seq(&mut self, name: &Spanned<String>) {
+        self.diags.push(
+            Diagnostic::error(
+                codes::E0304,
+                name.span,
+                format!(
+                    "sequence `{}` is not deployed: the artifact that defines it has errors",
+                    name.value
+                ),
+            )
+            .with_note("fix that artifact; this one is deployed with it"),
+        );
+    }
+
+    /// A sequence reference Synapse resolves when a message reaches it (`<sequence key>`,
+    /// EIP targets, `receive`, `onAccept`, …): a sequence of the program, or, when no artifact
+    /// defines the name, a stand-in that does what Synapse does then (`on_missing`), with a
+    /// W0304 warning. A name whose artifact does not compile is E0304.
+    pub(crate) fn resolve_seq_lazy(
+        &mut self,
+        name: &Spanned<String>,
+        on_missing: Unresolved,
+    ) -> Option<SeqId> {
+        if let Some(id) = self.seq_by_name.get(&name.value) {
+            return Some(*id);
+        }
+        if self.is_external(&name.value) {
+            return None;
+        }
+        if self.is_unavailable(&name.value) {
+            self.unavailable_seq(name);
+            return None;
+        }
+        self.warn_unresolved(name, &on_missing);
+        Some(self.stand_in(name, on_missing))
+    }
+
+    /// W0304 at a reference no artifact defines.
+    pub(crate) fn warn_unresolved(&mut self, name: &Spanned<String>, on_missing: &Unresolved) {
+        let then = match on_missing {
+            Unresolved::Fault(m) => format!("a message that gets here faults (`{m}`)"),
+            Unresolved::Drop(_) => {
+                "a response that gets here is logged and goes no further".to_string()
+            }
+        };
+        self.diags.push(
+            Diagnostic::warning(
+                codes::W0304,
+                name.span,
+                format!(
+                    "no sequence named `{}` is deployed; Synapse looks it up when a message \
+                     gets here: {then}",
+                    name.value
+                ),
+            )
+            .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
+        );
+    }
+
+    /// The id of the stand-in for `name` with this behaviour (one per pair).
+    /// (Its faults point at the first reference.)
+    pub(crate) fn stand_in(&mut self, name: &Spanned<String>, on_missing: Unresolved) -> SeqId {
+        let i = match self
+            .unresolved
+            .iter()
+            .position(|(n, u, _)| *n == name.value && *u == on_missing)
+        {
+            Some(i) => i,
+            None => {
+                self.unresolved
+                    .push((name.value.clone(), on_missing, name.span));
+                self.unresolved.len() - 1
+            }
+        };
+        (self.seq_count + i) as SeqId
+    }
+
+    /// An `onError` sequence: when no artifact defines it, Synapse logs that it cannot be
+    /// found and runs the sequence without an error handler (W0304).
+    pub(crate) fn resolve_on_error(&mut self, name: &Spanned<String>) -> Option<SeqId> {
+        if let Some(id) = self.seq_by_name.get(&name.value) {
+            return Some(*id);
+        }
+        if self.is_external(&name.value) {
+            return None;
+        }
+        if self.is_unavailable(&name.value) {
+            self.unavailable_seq(name);
+            return None;
+        }
+        self.diags.push(
+            Diagnostic::warning(
+                codes::W0304,
+                name.span,
+                format!(
+                    "no sequence named `{}` is deployed; as in Synapse, the sequence runs \
+                     without an error handler until one is",
+                    name.value
+                ),
+            )
+            .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
+        );
+        None
     }
 
     pub(crate) fn expr(&mut self, e: &ast::Expr, dialect: Dialect) -> Option<CompiledExpr> {
@@ -468,18 +597,22 @@ impl Compiler<'_> {
             }
             for v in &e.vars {
                 if !(v.name.starts_with("uri.var.") || v.name.starts_with("query.param.")) {
+                    // Synapse's `HTTPEndpoint` binds only these properties; the endpoint
+                    // deploys, and the variable expands to nothing
                     self.diags.push(
-                        Diagnostic::error(
-                            codes::E0305,
+                        Diagnostic::warning(
+                            codes::W0305,
                             t.span,
                             format!(
-                                "`{}` in a uri-template can never be bound (only `uri.var.*` and `query.param.*` are)",
+                                "`{}` in a uri-template is never bound (only `uri.var.*` and `query.param.*` properties are)",
                                 text
                             ),
                         )
-                        .with_note("an unbound variable expands to nothing"),
+                        .with_note(
+                            "it expands to nothing; when the message has no `uri.var.*` or \
+                             `query.param.*` property at all, the URL is the template as written",
+                        ),
                     );
-                    ok = false;
                 }
             }
         }

@@ -55,6 +55,10 @@ pub(crate) struct State {
     pub cache_pending: Option<crate::shared::PendingStore>,
     /// The parameters of the templates being run, innermost last (`$func:x`).
     pub func_params: Vec<std::sync::Arc<HashMap<String, Value>>>,
+    /// Beside each of `func_params`: the parameters passed as `{{xpath}}` (the XPath itself, as
+    /// Synapse passes a `SynapseXPath`), which `<iterate>`/`<aggregate>` expressions written
+    /// `$func:name` select with.
+    pub func_paths: Vec<crate::mediators::FuncPaths>,
     /// The aggregates of this request's `iterate`/`clone` branches (shared by the branches).
     pub eip: Option<std::sync::Arc<crate::eip::Store>>,
     /// The fan-out this message is a branch of (0: the request itself).
@@ -200,6 +204,7 @@ impl MessageContext {
                 permits: Vec::new(),
                 cache_pending: None,
                 func_params: self.st.func_params.clone(),
+                func_paths: self.st.func_paths.clone(),
             },
         }
     }

@@ -452,3 +452,60 @@ fn after_a_non_blocking_call_a_branch_goes_on_after_the_iterate() {
     ns.sort();
     assert_eq!(ns, [1, 2, 3]);
 }
+
+/// Synapse's EIP library templates: `<iterate expression="$func:…">` and `<onComplete
+/// expression="$func:…">` select with the XPath the caller passes as `{{xpath}}`; a parameter
+/// passed as a plain value selects nothing.
+#[test]
+fn template_parameters_passed_as_xpath_select_the_parts() {
+    let echo = Arc::new(Echo::default());
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <template name="splitter">
+          <parameter name="iterate_exp"/><parameter name="aggregate_exp"/>
+          <sequence>
+            <iterate expression="$func:iterate_exp" sequential="true">
+              <target><sequence>
+                <call><endpoint><address uri="http://backend.test/item"/></endpoint></call>
+                <aggregate><onComplete expression="$func:aggregate_exp"><respond/></onComplete></aggregate>
+              </sequence></target>
+            </iterate>
+          </sequence>
+        </template>
+        <sequence name="in">
+          <call-template target="splitter">
+            <with-param name="iterate_exp" xmlns:o="urn:o" value="{{//o:order/o:item}}"/>
+            <with-param name="aggregate_exp" value="{{//echo}}"/>
+          </call-template>
+        </sequence>
+        <sequence name="plain">
+          <call-template target="splitter">
+            <with-param name="iterate_exp" value="//item"/>
+            <with-param name="aggregate_exp" value="{{//echo}}"/>
+          </call-template>
+        </sequence>
+      </definitions>"#;
+    let e = engine(xml, echo);
+    let items = r#"<o:order xmlns:o="urn:o"><o:item>a</o:item><o:item>b</o:item></o:order>"#;
+    let mut ctx = request("application/xml", items);
+    let flow = rt()
+        .block_on(e.mediate_flow("in", None, None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Respond);
+    let Payload::Xml(env) = &ctx.payload else {
+        panic!("not XML")
+    };
+    let parts: Vec<String> = env.body.iter().map(|e| e.to_xml()).collect();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert!(
+        parts[0].starts_with("<echo><o:item") && parts[0].contains(">a</o:item>"),
+        "{parts:?}"
+    );
+    assert!(parts[1].contains(">b</o:item>"), "{parts:?}");
+    // a plain value is no node set: nothing to split (and, without continueParent, the flow
+    // ends there)
+    let mut ctx = request("application/xml", "<order><item>a</item></order>");
+    let flow = rt()
+        .block_on(e.mediate_flow("plain", None, None, &mut ctx))
+        .unwrap();
+    assert_eq!(flow, Flow::Drop);
+}

@@ -411,7 +411,16 @@ fn prepare(
             template,
             timeout_ms,
         }) => {
-            let mut url = expand_uri_template(template, &|n| lookup_uri_var(ctx, n));
+            // as Synapse's `HTTPEndpoint`: with no `uri.var.*` / `query.param.*` property to
+            // bind, the template is the URL as written
+            let bindable = |k: &str| k.starts_with("uri.var.") || k.starts_with("query.param.");
+            let mut url = if ctx.properties.default.keys().any(|k| bindable(k)) {
+                expand_uri_template(template, &|n| {
+                    bindable(n).then(|| lookup_uri_var(ctx, n)).flatten()
+                })
+            } else {
+                template.to_string()
+            };
             if blocking {
                 url = join_rest_postfix(&url, &postfix);
             }

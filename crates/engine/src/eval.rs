@@ -33,6 +33,10 @@ pub(crate) fn eval(
             )
             .at(e.span);
         }
+        if let synaptic_expr::EvalError::Unresolvable(m) = err {
+            // Synapse's own message, as `ERROR_MESSAGE`
+            return MediationError::internal(ErrorKind::Fault, m).at(e.span);
+        }
         MediationError::internal(
             ErrorKind::Expression,
             format!("expression `{}` failed: {err}", e.text),

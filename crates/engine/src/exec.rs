@@ -20,6 +20,7 @@ pub(crate) enum Step {
     Template(
         SeqId,
         std::sync::Arc<std::collections::HashMap<String, synaptic_expr::Value>>,
+        crate::mediators::FuncPaths,
     ),
     /// Run the branches of `iterate`/`clone` (the interpreter runs them; ADR 0430).
     Fork(Box<crate::eip::Fork>),

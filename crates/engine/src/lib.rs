@@ -69,6 +69,10 @@ pub use uri::{expand_uri_template, join_rest_postfix};
 pub struct CompileOptions {
     /// Sequence names that exist outside the compiled artifacts (none by default).
     pub external_sequences: Vec<String>,
+    /// Names of the sequences and templates of artifacts left out because they do not
+    /// compile: a reference to one is an error (E0304, E0340), so that its referrer is left
+    /// out too, where a name no artifact defines is resolved when a message reaches it.
+    pub unavailable: Vec<String>,
 }
 
 /// Compiled, `Send + Sync` mediation program: every sequence of the given artifacts.
@@ -106,7 +110,12 @@ impl Program {
         &self.ir.stores.processors
     }
     pub fn sequence_names(&self) -> Vec<String> {
-        self.ir.seqs.iter().map(|s| s.name.clone()).collect()
+        self.ir
+            .seqs
+            .iter()
+            .filter(|s| !s.stand_in)
+            .map(|s| s.name.clone())
+            .collect()
     }
     /// The out-sequence an `<api>` resource or a `<proxy>` pairs with the in-sequence
     /// `sequence` (the synthetic name of an inline flow, or the key it names).

@@ -39,6 +39,7 @@ fn unwind(frames: &mut Vec<Frame>, len: usize, ctx: &mut MessageContext, failed:
             }
             if f.template {
                 ctx.st.func_params.pop();
+                ctx.st.func_paths.pop();
             }
         }
     }
@@ -63,7 +64,13 @@ pub(crate) async fn mediate_with(
     ctx: &mut MessageContext,
 ) -> Result<Flow, MediationError> {
     let ir: &Ir = &engine.program.ir;
-    let Some(&start) = ir.seq_by_name.get(sequence) else {
+    // a flow an `<api>` or `<proxy>` names that no artifact defines: its stand-in faults as
+    // Synapse does, and the fault sequence runs
+    let Some(&start) = ir
+        .seq_by_name
+        .get(sequence)
+        .or_else(|| ir.unresolved_flows.get(sequence))
+    else {
         return Err(MediationError::internal(
             ErrorKind::Fault,
             format!("no sequence named `{sequence}` is loaded"),
@@ -238,7 +245,7 @@ async fn run_loop(
                 }
                 frames.push(f);
             }
-            Step::Template(s, params) => {
+            Step::Template(s, params, paths) => {
                 if let Err(e) = check_depth(engine, &frames, node, ctx) {
                     unwind(&mut frames, 0, ctx, true);
                     return Err(e);
@@ -251,6 +258,7 @@ async fn run_loop(
                 f.template = true;
                 frames.push(f);
                 ctx.st.func_params.push(params);
+                ctx.st.func_paths.push(paths);
             }
             Step::End(flow) => {
                 unwind(&mut frames, 0, ctx, false);

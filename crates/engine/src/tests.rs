@@ -920,7 +920,7 @@ fn call_template_mistakes_are_reported_where_written() {
     let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
     assert!(prog.is_none());
     let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
-    assert_eq!(codes, ["E0341", "W0341", "E0340"], "{diags:?}");
+    assert_eq!(codes, ["E0341", "W0341", "W0343"], "{diags:?}");
 }
 
 /// Mediators nested as deep as the parser allows are parsed and compiled on a thread with a
@@ -1149,4 +1149,250 @@ fn store_and_processor_mistakes_are_diagnostics() {
         !diags.iter().any(|d| d.contains("store.jms.destination")),
         "{diags:#?}"
     );
+}
+
+fn compile_xml(xml: &str, opts: &CompileOptions) -> (Option<Program>, Vec<Diagnostic>) {
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    assert!(p.is_ok(), "{:?}", p.diagnostics);
+    compile(std::slice::from_ref(&p.tree), opts)
+}
+
+fn get_request() -> MessageContext {
+    MessageContext::from_request(
+        http::Method::GET,
+        "/",
+        http::HeaderMap::new(),
+        Bytes::new(),
+        None,
+    )
+}
+
+#[test]
+fn references_no_artifact_defines_warn_and_fault_as_synapse_does() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="handler"><property name="handled" value="yes"/><respond/></sequence>
+        <sequence name="s" onError="handler">
+          <property name="before" value="1"/>
+          <sequence key="later"/>
+          <property name="after" value="1"/>
+        </sequence>
+        <sequence name="t" onError="gone"><call-template target="lib.tpl"/></sequence>
+        <sequence name="u"><iterate expression="//a"><target sequence="each"/></iterate></sequence>
+      </definitions>"#;
+    let (prog, diags) = compile_xml(xml, &CompileOptions::default());
+    let got: Vec<(&str, &str)> = diags
+        .iter()
+        .map(|d| (d.code.id, d.message.as_str()))
+        .collect();
+    assert!(diags.iter().all(|d| !d.is_error()), "{got:?}");
+    let has = |code: &str, text: &str| got.iter().any(|(c, m)| *c == code && m.contains(text));
+    assert!(has("W0304", "`later`"), "{got:?}");
+    assert!(has("W0304", "`gone`"), "{got:?}");
+    assert!(has("W0304", "`each`"), "{got:?}");
+    assert!(has("W0343", "`lib.tpl`"), "{got:?}");
+    let prog = prog.expect("deployed");
+    // stand-ins are not sequences of the program
+    assert!(!prog.has_sequence("later"));
+    assert!(!prog.sequence_names().iter().any(|n| n == "each"));
+    let e = engine(xml);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // the fault is handled by the sequence's onError, with Synapse's message
+    let mut ctx = get_request();
+    let flow = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    let props = ctx.scope_strings(Scope::Default);
+    assert_eq!(props.get("handled").map(String::as_str), Some("yes"));
+    assert_eq!(props.get("before").map(String::as_str), Some("1"));
+    assert!(!props.contains_key("after"), "{props:?}");
+    assert_eq!(
+        props.get("ERROR_MESSAGE").map(String::as_str),
+        Some("Sequence named Value {name ='null', keyValue ='later'} cannot be found")
+    );
+    assert_eq!(props.get("ERROR_CODE").map(String::as_str), Some("0"));
+    // an onError no artifact defines: no handler, the fault is the caller's
+    let mut ctx = get_request();
+    let err = rt.block_on(e.mediate("t", None, &mut ctx)).unwrap_err();
+    assert_eq!(err.message, "Sequence template lib.tpl cannot be found");
+    // an iterate target: each branch faults into the handler in force
+    let mut ctx = soap_request("", "<r><a/></r>");
+    let flow = rt.block_on(e.mediate("u", Some("handler"), &mut ctx));
+    assert_eq!(flow.ok(), Some(Flow::Respond));
+    assert_eq!(
+        ctx.scope_strings(Scope::Default)
+            .get("ERROR_MESSAGE")
+            .map(String::as_str),
+        Some("Couldn't find the sequence named : each")
+    );
+}
+
+#[test]
+fn references_to_a_left_out_artifact_stay_errors() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="s" onError="broken"><sequence key="broken"/>
+          <call-template target="brokenTpl"/></sequence>
+      </definitions>"#;
+    let opts = CompileOptions {
+        unavailable: vec!["broken".into(), "brokenTpl".into()],
+        ..CompileOptions::default()
+    };
+    let (prog, diags) = compile_xml(xml, &opts);
+    assert!(prog.is_none());
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert_eq!(codes, ["E0304", "E0304", "E0340"], "{diags:?}");
+    assert!(diags[0].message.contains("has errors"), "{diags:?}");
+}
+
+#[test]
+fn unresolved_flows_of_apis_and_proxies_fault_with_synapses_messages() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <api name="A" context="/a">
+          <resource methods="GET" inSequence="apiIn" faultSequence="noFault"/>
+        </api>
+        <proxy name="P"><target inSequence="proxyIn"/></proxy>
+        <proxy name="Q"><target inSequence="qIn"><endpoint><address uri="http://127.0.0.1:9/"/></endpoint></target></proxy>
+        <sequence name="fault"><property name="in_fault" value="yes"/></sequence>
+      </definitions>"#;
+    let (prog, diags) = compile_xml(xml, &CompileOptions::default());
+    let w: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert_eq!(w, ["W0304", "W0304", "W0304", "W0304"], "{diags:?}");
+    assert!(prog.is_some());
+    let e = engine(xml);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (flow, message) in [
+        ("apiIn", "Specified sequence: apiIn cannot be found"),
+        ("proxyIn", "Unable to find in-sequence : proxyIn"),
+        ("proxy:Q/target", "Unable to find in-sequence : qIn"),
+    ] {
+        let mut ctx = get_request();
+        let err = rt
+            .block_on(e.mediate_flow(flow, None, Some("fault"), &mut ctx))
+            .unwrap_err();
+        assert_eq!(err.message, message);
+        let props = ctx.scope_strings(Scope::Default);
+        assert_eq!(props.get("in_fault").map(String::as_str), Some("yes"));
+        assert_eq!(
+            props.get("ERROR_MESSAGE").map(String::as_str),
+            Some(message)
+        );
+    }
+}
+
+/// Records the URL of each request and answers 200.
+#[derive(Default)]
+struct Urls(Mutex<Vec<String>>);
+
+#[async_trait]
+impl Invoker for Urls {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        self.0.lock().unwrap().push(req.url);
+        Ok(InboundResponse {
+            status: 200,
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+        })
+    }
+}
+
+#[test]
+fn uri_template_variables_bind_as_synapses_http_endpoint_binds_them() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="none"><call><endpoint><http method="get"
+            uri-template="http://b.example/n/{invocation.uuid}-x"/></endpoint></call></sequence>
+        <sequence name="some"><property name="uri.var.id" value="7"/>
+          <property name="invocation.uuid" value="never"/>
+          <call><endpoint><http method="get"
+            uri-template="http://b.example/n/{uri.var.id}/{invocation.uuid}-x"/></endpoint></call></sequence>
+      </definitions>"#;
+    let (_, diags) = compile_xml(xml, &CompileOptions::default());
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert_eq!(codes, ["W0305", "W0305"], "{diags:?}");
+    let urls = Arc::new(Urls::default());
+    let mut e = engine(xml);
+    e.invoker = urls.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for s in ["none", "some"] {
+        let mut ctx = get_request();
+        rt.block_on(e.mediate(s, None, &mut ctx)).unwrap();
+    }
+    let got = urls.0.lock().unwrap().clone();
+    // nothing to bind: the template as written; otherwise only `uri.var.*` binds
+    assert_eq!(
+        got,
+        [
+            "http://b.example/n/{invocation.uuid}-x",
+            "http://b.example/n/7/-x"
+        ]
+    );
+}
+
+#[test]
+fn names_jaxen_resolves_when_it_evaluates_fault_only_when_reached() {
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="handler"><respond/></sequence>
+        <sequence name="s" onError="handler">
+          <property name="which" expression="get-property('w')"/>
+          <filter source="get-property('w')" regex="bad">
+            <then><property name="symbol" expression="fn:concatXXX()"/></then>
+            <else><property name="symbol" value="fine"/></else>
+          </filter>
+        </sequence>
+        <sequence name="v" onError="handler">
+          <switch source="$bodym:Item" xmlns:m="urn:m"><case regex="x"><drop/></case></switch>
+        </sequence>
+      </definitions>"#;
+    let (_, diags) = compile_xml(xml, &CompileOptions::default());
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert!(
+        codes.contains(&"W0204") && codes.contains(&"W0209"),
+        "{diags:?}"
+    );
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    let e = engine(xml);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // the branch that does not evaluate it runs as usual
+    let mut ctx = get_request();
+    ctx.properties
+        .default
+        .insert("w".into(), Value::String("good".into()));
+    assert_eq!(
+        rt.block_on(e.mediate("s", None, &mut ctx)).unwrap(),
+        Flow::Continue
+    );
+    assert_eq!(
+        ctx.scope_strings(Scope::Default)
+            .get("symbol")
+            .map(String::as_str),
+        Some("fine")
+    );
+    // the one that does faults with Synapse's message
+    for (seq, w, text) in [("s", "bad", "fn:concatXXX()"), ("v", "", "$bodym:Item")] {
+        let mut ctx = soap_request("", "<m:Item xmlns:m=\"urn:m\">x</m:Item>");
+        ctx.properties
+            .default
+            .insert("w".into(), Value::String(w.into()));
+        assert_eq!(
+            rt.block_on(e.mediate(seq, None, &mut ctx)).unwrap(),
+            Flow::Respond
+        );
+        assert_eq!(
+            ctx.scope_strings(Scope::Default)
+                .get("ERROR_MESSAGE")
+                .cloned(),
+            Some(format!(
+                "Evaluation of the XPath expression {text} resulted in an error"
+            ))
+        );
+    }
 }

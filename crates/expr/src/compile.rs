@@ -30,6 +30,9 @@ pub(crate) enum Kind {
     Concat(Vec<Part>),
     Json(JsonExpr),
     XPath(XPathExpr),
+    /// An XPath naming a function or variable nothing provides: Jaxen compiles it and fails
+    /// when it is evaluated, with this message.
+    Unresolvable(Arc<str>),
 }
 
 #[derive(Clone, Debug)]
@@ -262,6 +265,7 @@ fn xpath_kind(
         ns: namespaces,
         at,
         errors: Vec::new(),
+        unresolved: Vec::new(),
         meta: Meta::default(),
         prefixes: Vec::new(),
         prefetch: Vec::new(),
@@ -269,6 +273,17 @@ fn xpath_kind(
     a.walk(&ast);
     if !a.errors.is_empty() {
         return Err(a.errors);
+    }
+    if !a.unresolved.is_empty() {
+        // `SynapseXPath.stringValueOf`'s message when Jaxen cannot resolve a name
+        let mut meta = a.meta;
+        meta.warnings.append(&mut a.unresolved);
+        return Ok((
+            Kind::Unresolvable(
+                format!("Evaluation of the XPath expression {text} resulted in an error").into(),
+            ),
+            meta,
+        ));
     }
     let mut meta = a.meta;
     let top = strip_groups(&ast);
@@ -371,6 +386,8 @@ struct Analyzer<'a> {
     ns: &'a [(String, String)],
     at: &'a dyn Fn((usize, usize)) -> Span,
     errors: Vec<Diagnostic>,
+    /// Names only evaluation resolves, which nothing provides (W0204, W0209).
+    unresolved: Vec<Diagnostic>,
     meta: Meta,
     prefixes: Vec<String>,
     prefetch: Vec<Read>,
@@ -380,6 +397,20 @@ impl Analyzer<'_> {
     fn error(&mut self, code: synaptic_diag::Code, r: (usize, usize), msg: impl Into<String>) {
         let span = (self.at)(r);
         self.errors.push(Diagnostic::error(code, span, msg));
+    }
+
+    /// A name Jaxen resolves only when the expression is evaluated (a function or a variable
+    /// nothing provides): the expression compiles, and faults each time it runs.
+    fn unresolved(&mut self, code: synaptic_diag::Code, r: (usize, usize), msg: String) {
+        let span = (self.at)(r);
+        self.unresolved.push(
+            Diagnostic::warning(
+                code,
+                span,
+                format!("{msg}: Synapse deploys it, and evaluating the expression faults"),
+            )
+            .with_note("a message that reaches this expression faults"),
+        );
     }
 
     /// The default-scope property a bare read names, for W0902.
@@ -461,15 +492,15 @@ impl Analyzer<'_> {
                 range,
             } => match prefix {
                 None if local == "body" || local == "header" => self.meta.touches_body = true,
-                None => self.error(
-                    codes::E0209,
+                None => self.unresolved(
+                    codes::W0209,
                     *range,
                     format!("unknown variable ${local} (Synapse knows $body, $header, $ctx:, $axis2:, $trp:, $url:, $func:, $operation:, $sys:, $var:)"),
                 ),
                 Some(p) => match VarKind::parse(p) {
                     Some(k) => self.record(Read::Var(k, local.clone())),
-                    None => self.error(
-                        codes::E0209,
+                    None => self.unresolved(
+                        codes::W0209,
                         *range,
                         format!("unknown variable ${p}:{local}"),
                     ),
@@ -492,8 +523,10 @@ impl Analyzer<'_> {
                                     prefix.as_deref().unwrap_or("fn")
                                 ),
                             );
-                        } else {
+                        } else if name == "json-eval" {
                             self.error(codes::E0203, *range, msg);
+                        } else {
+                            self.unresolved(codes::W0204, *range, msg);
                         }
                     }
                     Ok(spec) => {
@@ -559,8 +592,9 @@ impl Analyzer<'_> {
                                 self.prefixes.push(p.clone());
                             }
                         } else {
-                            self.error(
-                                codes::E0206,
+                            // Jaxen resolves a name test's prefix when it tests a node
+                            self.unresolved(
+                                codes::W0206,
                                 s.range,
                                 format!("undeclared namespace prefix {p:?} (declare xmlns:{p} on this element or an ancestor)"),
                             );

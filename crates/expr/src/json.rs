@@ -94,10 +94,74 @@ fn jayway_forms(path: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Jayway reads a dot member up to the next `.`, `[` or `(` whatever its characters
+/// (`$.'$'` names the member `'$'`, `$.a-b` the member `a-b`): written in brackets, as
+/// RFC 9535 takes them. Members of plain names, filters and brackets are left as they are.
+fn bracket_members(path: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |t: &str| {
+        t == "*"
+            || t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii())
+    };
+    let mut out = String::new();
+    let mut last = 0;
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut chars = path.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' if depth > 0 => quote = Some(c),
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                let deep = path[i + 1..].starts_with('.');
+                let start = i + 1 + usize::from(deep);
+                let end = path[start..]
+                    .find(['.', '[', '('])
+                    .map_or(path.len(), |e| start + e);
+                let token = &path[start..end];
+                if token.is_empty()
+                    || plain(token)
+                    || token.contains(' ')
+                    || path[end..].starts_with('(')
+                {
+                    if deep {
+                        chars.next();
+                    }
+                    continue;
+                }
+                out.push_str(&path[last..i]);
+                out.push_str(if deep { "..['" } else { "['" });
+                out.push_str(&token.replace('\\', "\\\\").replace('\'', "\\'"));
+                out.push_str("']");
+                last = end;
+                while chars.peek().is_some_and(|(j, _)| *j < end) {
+                    chars.next();
+                }
+            }
+            _ => {}
+        }
+    }
+    if last == 0 {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    out.push_str(&path[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
 pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
     let path = jayway_forms(path.trim());
     let (source, rest) = split_source(&path);
+    // Synapse's `SynapseJsonPath` drops one trailing `.` before Jayway compiles the path
+    // (`$.` is the whole body)
     let rest = rest.trim();
+    let rest = rest.strip_suffix('.').unwrap_or(rest);
     let norm = if rest.is_empty() {
         "$".to_string()
     } else if rest.starts_with('$') {
@@ -107,6 +171,7 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
     } else {
         format!("$.{rest}")
     };
+    let norm = bracket_members(&norm);
     let query = jsonpath_rust::parser::parse_json_path(&norm)
         .map_err(|e| format!("{norm:?}: {}", one_line(&e.to_string())))?;
     let definite = query.segments.iter().all(|s| match s {

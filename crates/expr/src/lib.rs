@@ -16,7 +16,7 @@
 //! - `hmac-generate`, `encrypt`, `decrypt` are rejected at lint time (E0203). `json-eval(…)` is only recognised as the whole expression (as in Synapse). Synapse 4.4 expressions `${…}` are not XPath: `compile` rejects them (E0201) and the engine compiles them with [`synexpr`].
 //! - `base64Decode` accepts standard and URL-safe alphabets with or without padding and ignores whitespace; characters outside the alphabet are ignored (commons-codec style), so it never fails. Charsets: UTF-8 (default), US-ASCII, ISO-8859-1; others are an evaluation error.
 //! - `id()` always returns an empty node-set (no DTDs, so no ID attributes); `lang()` reads `xml:lang`.
-//! - `$var:name` reads a variable of the `variable` mediator (an XML variable as a node read, like `$ctx:`). Undeclared variables (`$foo`, `$bar:x`) are lint errors (E0209); Jaxen fails at run time.
+//! - `$var:name` reads a variable of the `variable` mediator (an XML variable as a node read, like `$ctx:`). Variables nothing provides (`$foo`, `$bar:x`) and unknown functions compile with a warning (W0209, W0204) and fail when evaluated, as Jaxen resolves both only then.
 //! - Evaluation limits: expressions nest at most 64 levels and hold at most 512 binary operators (E0201 beyond).
 //! - JSONPath uses jsonpath-rust (RFC 9535 syntax) instead of Jayway: Jayway-only syntax (functions such as `.length()`, `$.`) is rejected at lint time (E0202). A definite path (names and indexes only) yields one value (scalars unquoted, JSON `null` → `null`, objects/arrays compact, missing → `""`); any other path yields a JSON array of the matches (Jayway returns a list too).
 //! - Java regexes: translated to the `regex` crate and matched against the whole string. `\d \w \s` are ASCII as in Java; back-references, lookaround, atomic groups, possessive quantifiers, octal escapes, `\G`, `\R` and the `d`/`u`/`c` flags are lint errors (E0208); `.` excludes only `\n` (Java also `\r`, U+0085, U+2028, U+2029).
@@ -268,6 +268,10 @@ pub fn compile(
 pub enum EvalError {
     #[error("{0}")]
     Failed(String),
+    /// A function or variable nothing provides (Jaxen's `UnresolvableException`), with
+    /// Synapse's message.
+    #[error("{0}")]
+    Unresolvable(String),
     #[error("body: {0}")]
     Body(#[from] synaptic_payload::PayloadError),
 }
@@ -288,6 +292,7 @@ pub fn eval(e: &CompiledExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> {
             Some(s) => Ok(scalar::eval(s, env)),
             None => xpath::eval(x, &e.meta, env),
         },
+        compile::Kind::Unresolvable(m) => Err(EvalError::Unresolvable(m.to_string())),
     }
 }
 

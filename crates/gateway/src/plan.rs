@@ -505,7 +505,12 @@ fn xml_apis(
             .iter()
             .map(|r| {
                 let mut flows = r.flows.clone();
-                if flows.fault.is_none() {
+                // a `faultSequence` no artifact defines: Synapse's `fault` sequence (W0304)
+                if flows
+                    .fault
+                    .as_deref()
+                    .is_none_or(|f| !input.program.has_sequence(f))
+                {
                     flows.fault = default_fault.clone();
                 }
                 ResourcePlan {

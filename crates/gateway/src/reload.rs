@@ -172,6 +172,7 @@ impl ProgramStore {
         let mut diagnostics = Vec::new();
         let mut cands: Vec<Candidate> = Vec::new();
         let mut undeployed = Vec::new();
+        let mut unavailable: Vec<String> = Vec::new();
         let mut last_good = self.last_good.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = Vec::new();
         for path in &files {
@@ -185,6 +186,9 @@ impl ProgramStore {
             let parse = synaptic_syntax::parse_artifact(id, &text);
             let has_err = parse.diagnostics.iter().any(|d| d.is_error());
             diagnostics.extend(parse.diagnostics);
+            if has_err {
+                defined_names(&parse.tree, &mut unavailable);
+            }
             if !has_err {
                 cands.push(Candidate {
                     path: path.clone(),
@@ -207,7 +211,11 @@ impl ProgramStore {
         let mut compile_failed = false;
         while !cands.is_empty() {
             let trees: Vec<Artifact> = cands.iter().map(|c| c.tree.clone()).collect();
-            let (p, d) = synaptic_engine::compile(&trees, &CompileOptions::default());
+            // what the left-out files define: their referrers are left out too, where a
+            // name no file defines is resolved when a message reaches it
+            let mut opts = CompileOptions::default();
+            opts.unavailable.clone_from(&unavailable);
+            let (p, d) = synaptic_engine::compile(&trees, &opts);
             let failing: std::collections::HashSet<synaptic_diag::SourceId> = d
                 .iter()
                 .filter(|d| d.is_error())
@@ -238,7 +246,10 @@ impl ProgramStore {
                     .flatten()
                 {
                     Some(p) => next.push(p),
-                    None => undeployed.push(display_path(&c.path)),
+                    None => {
+                        defined_names(&c.tree, &mut unavailable);
+                        undeployed.push(display_path(&c.path));
+                    }
                 }
             }
             cands = next;
@@ -291,6 +302,13 @@ impl ProgramStore {
         };
         (loaded, report)
     }
+}
+
+/// The sequences and templates an artifact defines (for one left out: what its referrers
+/// may not resolve to).
+fn defined_names(tree: &Artifact, out: &mut Vec<String>) {
+    out.extend(tree.sequences.iter().map(|s| s.name.value.clone()));
+    out.extend(tree.templates.iter().map(|t| t.name.value.clone()));
 }
 
 /// One file's artifact considered for deployment.

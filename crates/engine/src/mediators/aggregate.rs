@@ -28,6 +28,8 @@ use synaptic_syntax::ast;
 #[derive(Debug)]
 pub(crate) enum Gather {
     Xml(xsel::Path),
+    /// `$func:name`: the XPath the running template was passed as `{{xpath}}`.
+    Func(String),
     Json(JPath),
 }
 
@@ -127,6 +129,11 @@ pub(crate) fn compile(
                 return None;
             }
         },
+        None if crate::mediators::func_param_name(&a.expression).is_some() => Gather::Func(
+            crate::mediators::func_param_name(&a.expression)
+                .unwrap_or_default()
+                .to_string(),
+        ),
         None => match xsel::parse(&a.expression.text, &a.expression.namespaces) {
             Ok(p) => Gather::Xml(p),
             Err(why) => {
@@ -157,7 +164,12 @@ pub(crate) fn compile(
         }
     };
     let on_complete = match &a.sequence_key {
-        Some(k) => BranchTarget::Seq(c.resolve_seq(k)?),
+        Some(k) => BranchTarget::Seq(c.resolve_seq_lazy(
+            k,
+            crate::compiler::Unresolved::Fault(
+                "Unable to find the sequence for the mediation of the aggregated message".into(),
+            ),
+        )?),
         None => BranchTarget::Block(block(c, blocks, &a.on_complete)),
     };
     Some(AggregateOp {
@@ -318,12 +330,26 @@ pub(crate) fn build(
     };
     let mut out = first.fork_child();
     out.st.fork = first.st.fork;
+    // `$func:name`: resolved in the template the messages were split in; a parameter not
+    // passed as an XPath selects nothing, as Synapse's variable is then no node set
+    let func_path = match &op.gather {
+        Gather::Func(name) => crate::mediators::func_path(first, name)?,
+        _ => None,
+    };
+    let path = match &op.gather {
+        Gather::Xml(path) => Some(path),
+        _ => func_path.as_ref(),
+    };
     match &op.gather {
-        Gather::Xml(path) => {
+        Gather::Xml(_) | Gather::Func(_) => {
+            let elements = |env: &Envelope| match path {
+                Some(p) => elements(env, p),
+                None => Vec::new(),
+            };
             let mut env = envelope(first);
             // the first message: what the expression selects goes to the body, out of the
             // element that held it (Synapse's EIPUtils.enrichEnvelope)
-            let sel = elements(&env, path);
+            let sel = elements(&env);
             if let Some((p0, _)) = sel.first() {
                 if p0.len() > 1 {
                     let top = p0[0];
@@ -334,7 +360,7 @@ pub(crate) fn build(
                 }
             }
             for m in &messages[1..] {
-                let sel = elements(&envelope(m), path);
+                let sel = elements(&envelope(m));
                 if sel.is_empty() {
                     return Err(fault("Could not find matching elements to aggregate."));
                 }

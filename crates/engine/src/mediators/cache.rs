@@ -112,7 +112,14 @@ pub(crate) fn compile(
     let on_hit = match &x.on_cache_hit {
         None => Hit::Respond,
         Some(ast::SeqBranch::Inline(ms)) => Hit::Block(block(c, blocks, ms)),
-        Some(ast::SeqBranch::Key(k)) => Hit::Seq(c.resolve_seq(k)?),
+        // Micro Integrator's cache mediator calls `mediate` on the lookup's `null`: the
+        // message of a `NullPointerException` without one
+        Some(ast::SeqBranch::Key(k)) => Hit::Seq(c.resolve_seq_lazy(
+            k,
+            crate::compiler::Unresolved::Fault(
+                "Runtime error occurred while mediating the message".into(),
+            ),
+        )?),
     };
     let lower =
         |v: &[String]| -> Vec<String> { v.iter().map(|h| h.to_ascii_lowercase()).collect() };

@@ -4,7 +4,7 @@
 //! and `${params.functionParams.name}` read them; a template called from a template sees only
 //! its own parameters.
 
-use crate::compiler::Compiler;
+use crate::compiler::{Compiler, Unresolved};
 use crate::eval::{compile_syn, eval_src, is_syn};
 use crate::exec::Step;
 use crate::ir::{SeqId, ValueSrc};
@@ -23,25 +23,65 @@ pub(crate) struct CallTemplateOp {
     pub params: Vec<(String, ValueSrc)>,
     /// The template's defaults for the parameters not passed.
     pub defaults: Vec<(String, Value)>,
+    /// The parameters passed as `{{xpath}}`.
+    pub paths: crate::mediators::FuncPaths,
+}
+
+/// A `{{xpath}}` value, which the parser keeps as the expression `{xpath}`.
+fn is_escaped_xpath(e: &ast::Expr) -> bool {
+    let t = e.text.trim();
+    t.len() >= 2 && t.starts_with('{') && t.ends_with('}')
 }
 
 pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<CallTemplateOp> {
-    let Some(decl) = c.templates.get(&t.target.value).cloned() else {
-        c.err(
-            codes::E0340,
+    let decl = c.templates.get(&t.target.value).cloned();
+    let target = match &decl {
+        Some(decl) => c.resolve_seq(&synaptic_diag::Spanned::new(
+            decl.sequence.clone(),
             t.target.span,
-            format!("no sequence template named `{}`", t.target.value),
-        );
-        return None;
+        ))?,
+        None if c.is_unavailable(&t.target.value) => {
+            c.err(
+                codes::E0340,
+                t.target.span,
+                format!(
+                    "sequence template `{}` is not deployed: the artifact that defines it has \
+                     errors",
+                    t.target.value
+                ),
+            );
+            return None;
+        }
+        None => {
+            // Synapse's `InvokeMediator` looks the template up when a message gets here
+            let message = format!("Sequence template {} cannot be found", t.target.value);
+            let other = if c.endpoint_templates.contains_key(&t.target.value) {
+                " (an endpoint template of that name is, which <call-template> cannot run)"
+            } else {
+                ""
+            };
+            c.diags.push(
+                Diagnostic::warning(
+                    codes::W0343,
+                    t.target.span,
+                    format!(
+                        "no sequence template named `{}` is deployed{other}; Synapse looks it \
+                         up when a message gets here: a message that gets here faults \
+                         (`{message}`)",
+                        t.target.value
+                    ),
+                )
+                .with_note("deploy the template (hot reload picks it up) or fix the name"),
+            );
+            c.stand_in(&t.target, Unresolved::Fault(message))
+        }
     };
-    let target = c.resolve_seq(&synaptic_diag::Spanned::new(
-        decl.sequence.clone(),
-        t.target.span,
-    ))?;
     let mut params = Vec::new();
+    let mut paths = Vec::new();
     let mut ok = true;
     for p in &t.params {
-        if !decl.params.iter().any(|d| d.name.value == p.name.value) {
+        let declared = decl.as_ref().map(|d| &d.params);
+        if declared.is_some_and(|ps| !ps.iter().any(|d| d.name.value == p.name.value)) {
             c.diags.push(Diagnostic::warning(
                 codes::W0341,
                 p.name.span,
@@ -53,6 +93,20 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
         }
         let src = match &p.value {
             ast::PropertyValue::Literal(l) => ValueSrc::Literal(Value::String(l.value.clone())),
+            // `{{xpath}}` (kept as `{xpath}`): the XPath itself, for the template's EIP
+            // expressions written `$func:name`; read as a value, the text as written
+            ast::PropertyValue::Expression(e) if is_escaped_xpath(e) => {
+                let t = e.text.trim();
+                let mut inner = e.clone();
+                inner.text = t[1..t.len() - 1].to_string();
+                if c.expr(&inner, Dialect::XPath).is_none() {
+                    ok = false;
+                    continue;
+                }
+                let written = format!("{{{t}}}");
+                paths.push((p.name.value.clone(), Arc::new(inner)));
+                ValueSrc::Literal(Value::String(written))
+            }
             ast::PropertyValue::Expression(e) if is_syn(e) => match compile_syn(e, &mut c.diags) {
                 Some(s) => ValueSrc::Syn(s),
                 None => {
@@ -73,7 +127,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
         params.push((p.name.value.clone(), src));
     }
     let mut defaults = Vec::new();
-    for d in &decl.params {
+    for d in decl.iter().flat_map(|d| &d.params) {
         if t.params.iter().any(|p| p.name.value == d.name.value) {
             continue;
         }
@@ -100,6 +154,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
         target,
         params,
         defaults,
+        paths: paths.into(),
     })
 }
 
@@ -115,7 +170,7 @@ pub(crate) fn run(
     for (name, src) in &t.params {
         values.insert(name.clone(), eval_src(engine, ctx, src)?);
     }
-    Ok(Step::Template(t.target, Arc::new(values)))
+    Ok(Step::Template(t.target, Arc::new(values), t.paths.clone()))
 }
 
 pub(crate) fn exprs(t: &CallTemplateOp, f: &mut dyn FnMut(&CompiledExpr)) {

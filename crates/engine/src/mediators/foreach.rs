@@ -95,7 +95,13 @@ pub(crate) fn compile(
     let body = match (&f.sequence, &f.sequence_key) {
         (Some(ms), _) => BranchTarget::Block(block(c, blocks, ms)),
         (None, Some(k)) => {
-            let s = c.resolve_seq(k)?;
+            let s = c.resolve_seq_lazy(
+                k,
+                crate::compiler::Unresolved::Fault(format!(
+                    "Couldn't find the sequence named : {}",
+                    k.value
+                )),
+            )?;
             if f.collection.is_none() {
                 // checked once every sequence is compiled (E0353)
                 c.foreach_refs.push((s, k.span));

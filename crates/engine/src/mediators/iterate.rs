@@ -24,13 +24,37 @@ use synaptic_syntax::ast;
 #[derive(Debug)]
 pub(crate) enum Split {
     Xml {
-        path: xsel::Path,
-        attach: Option<xsel::Path>,
+        path: XmlSel,
+        attach: Option<XmlSel>,
     },
     Json {
         path: JPath,
         attach: Option<JPath>,
     },
+}
+
+/// An XML selection: a location path known at load, or `$func:name`, the XPath the running
+/// template was passed as `{{xpath}}` (Synapse evaluates the variable's `SynapseXPath`).
+#[derive(Debug)]
+pub(crate) enum XmlSel {
+    Path(xsel::Path),
+    Func(String),
+}
+
+impl XmlSel {
+    /// The path to select with now; `None` selects nothing (a parameter not passed as an
+    /// XPath is not a node set in Synapse either).
+    fn resolve(
+        &self,
+        ctx: &MessageContext,
+    ) -> Result<Option<std::borrow::Cow<'_, xsel::Path>>, MediationError> {
+        match self {
+            XmlSel::Path(p) => Ok(Some(std::borrow::Cow::Borrowed(p))),
+            XmlSel::Func(name) => {
+                Ok(crate::mediators::func_path(ctx, name)?.map(std::borrow::Cow::Owned))
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -66,10 +90,10 @@ pub(crate) fn compile(
             attach,
         }
     } else {
-        let path = xml_path(c, &it.expression);
+        let path = xml_sel(c, &it.expression);
         // Synapse's default attach path for XML is `.` (the envelope: nothing to attach to)
         let attach = match &it.attach_path {
-            Some(a) if it.preserve_payload => Some(xml_path(c, a)?),
+            Some(a) if it.preserve_payload => Some(xml_sel(c, a)?),
             None if it.preserve_payload => {
                 c.err(
                     codes::E0351,
@@ -117,6 +141,13 @@ fn json_path(c: &mut Compiler<'_>, e: &ast::Expr) -> Option<JPath> {
     }
 }
 
+fn xml_sel(c: &mut Compiler<'_>, e: &ast::Expr) -> Option<XmlSel> {
+    match crate::mediators::func_param_name(e) {
+        Some(name) => Some(XmlSel::Func(name.to_string())),
+        None => xml_path(c, e).map(XmlSel::Path),
+    }
+}
+
 fn xml_path(c: &mut Compiler<'_>, e: &ast::Expr) -> Option<xsel::Path> {
     match xsel::parse(&e.text, &e.namespaces) {
         Ok(p) => Some(p),
@@ -149,7 +180,16 @@ pub(crate) fn run(
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
     let bodies: Vec<Payload> = match &op.split {
-        Split::Xml { path, attach } => split_xml(ctx, path, attach.as_ref())?,
+        Split::Xml { path, attach } => {
+            let attach = match attach {
+                Some(a) => a.resolve(ctx)?,
+                None => None,
+            };
+            match path.resolve(ctx)? {
+                Some(path) => split_xml(ctx, &path, attach.as_deref())?,
+                None => Vec::new(),
+            }
+        }
         Split::Json { path, attach } => split_json(ctx, path, attach.as_ref(), op)?,
     };
     let limit = engine.limits.max_branches as usize;

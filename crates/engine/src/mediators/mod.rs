@@ -102,6 +102,53 @@ pub(crate) enum Op {
     ScatterGather(Box<scatter_gather::ScatterGatherOp>),
 }
 
+/// The template parameters a `call-template` passed as `{{xpath}}`: name → the XPath (text and
+/// namespaces, as written on the `<with-param>`).
+pub(crate) type FuncPaths = std::sync::Arc<[(String, std::sync::Arc<ast::Expr>)]>;
+
+/// The XPath a `$func:name` EIP expression stands for in the running template, as a location
+/// path: `None` when the parameter was not passed as `{{xpath}}` (Synapse's variable is then
+/// not a node set, and selects nothing).
+pub(crate) fn func_path(
+    ctx: &crate::MessageContext,
+    name: &str,
+) -> Result<Option<crate::xsel::Path>, crate::MediationError> {
+    let Some(e) = ctx
+        .st
+        .func_paths
+        .last()
+        .and_then(|ps| ps.iter().find(|(n, _)| n == name).map(|(_, e)| e.clone()))
+    else {
+        return Ok(None);
+    };
+    crate::xsel::parse(&e.text, &e.namespaces)
+        .map(Some)
+        .map_err(|why| {
+            crate::MediationError::internal(
+                crate::ErrorKind::Fault,
+                format!(
+                    "`$func:{name}` is `{}`: synaptic selects parts by a location path \
+                     (names, `//`, `*`, predicates; {why})",
+                    e.text
+                ),
+            )
+        })
+}
+
+/// `$func:name` written as a whole EIP expression: the parameter's name.
+pub(crate) fn func_param_name(e: &ast::Expr) -> Option<&str> {
+    let n = e.text.trim().strip_prefix("$func:")?;
+    (!n.is_empty()
+        && n.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    .then_some(n)
+}
+
+/// The body of a stand-in for a sequence no artifact defines.
+pub(crate) fn sequence_stand_in(u: crate::compiler::Unresolved) -> sequence::SequenceOp {
+    sequence::SequenceOp::Unresolved(Box::new(u))
+}
+
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).
 pub(crate) fn runs_script(op: &Op) -> bool {
     matches!(op, Op::Script(_) | Op::Xslt(_))
@@ -412,7 +459,13 @@ fn eip_branch(
 ) -> Option<crate::eip::BranchTarget> {
     use crate::eip::BranchTarget;
     if let Some(k) = &t.sequence_key {
-        return Some(BranchTarget::Seq(c.resolve_seq(k)?));
+        return Some(BranchTarget::Seq(c.resolve_seq_lazy(
+            k,
+            crate::compiler::Unresolved::Fault(format!(
+                "Couldn't find the sequence named : {}",
+                k.value
+            )),
+        )?));
     }
     if let Some(ms) = &t.sequence {
         return Some(BranchTarget::Block(block(c, blocks, ms)));

@@ -20,7 +20,14 @@ pub(crate) fn compile(c: &mut Compiler<'_>, s: &ast::Send) -> Option<SendOp> {
         None => None,
     };
     let receive = match &s.receive {
-        Some(r) => Some(c.resolve_seq(r)?),
+        // Synapse logs it and injects the response nowhere
+        Some(r) => Some(c.resolve_seq_lazy(
+            r,
+            crate::compiler::Unresolved::Drop(format!(
+                "Cannot find a Sequence with name: {} for injecting the response message",
+                r.value
+            )),
+        )?),
         None => None,
     };
     Some(SendOp { endpoint, receive })

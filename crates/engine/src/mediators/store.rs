@@ -41,6 +41,29 @@ pub(crate) fn compile(
     };
     let then = match &s.sequence {
         None => None,
+        // Synapse's `MessageStoreMediator` runs the sequence only when it finds it
+        Some(name)
+            if !c.seq_by_name.contains_key(&name.value)
+                && !c.opts.external_sequences.contains(&name.value) =>
+        {
+            if c.is_unavailable(&name.value) {
+                c.unavailable_seq(name);
+                return None;
+            }
+            c.diags.push(
+                synaptic_diag::Diagnostic::warning(
+                    codes::W0304,
+                    name.span,
+                    format!(
+                        "no sequence named `{}` is deployed; as in Synapse, the message is \
+                         stored without running it until one is",
+                        name.value
+                    ),
+                )
+                .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
+            );
+            None
+        }
         Some(name) => {
             let seq = sequence::compile(c, name)?;
             let id = blocks.len() as BlockId;

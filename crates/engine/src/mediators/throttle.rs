@@ -300,11 +300,22 @@ fn branch(
     c: &mut Compiler<'_>,
     blocks: &mut Vec<Vec<Node>>,
     b: &Option<ast::SeqBranch>,
+    which: &str,
 ) -> Result<Option<Branch>, ()> {
     Ok(match b {
         None => None,
         Some(ast::SeqBranch::Inline(ms)) => Some(Branch::Block(block(c, blocks, ms))),
-        Some(ast::SeqBranch::Key(k)) => Some(Branch::Seq(c.resolve_seq(k).ok_or(())?)),
+        // Synapse's `ThrottleMediator` looks the key up when it decides
+        Some(ast::SeqBranch::Key(k)) => Some(Branch::Seq(
+            c.resolve_seq_lazy(
+                k,
+                crate::compiler::Unresolved::Fault(format!(
+                    "Unable to find {which} sequence with key : {}",
+                    k.value
+                )),
+            )
+            .ok_or(())?,
+        )),
     })
 }
 
@@ -363,8 +374,8 @@ pub(crate) fn compile(
     } else {
         PolicySrc::None
     };
-    let on_accept = branch(c, blocks, &t.on_accept);
-    let on_reject = branch(c, blocks, &t.on_reject);
+    let on_accept = branch(c, blocks, &t.on_accept, "onAccept");
+    let on_reject = branch(c, blocks, &t.on_reject, "onReject");
     Some(ThrottleOp {
         id,
         policy,

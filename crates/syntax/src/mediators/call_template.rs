@@ -1,5 +1,6 @@
 //! `<call-template target="…">` with `<with-param name="…" value="…"/>` children (a value
-//! written `{xpath}` is an expression, as in Synapse; `expression=` is accepted too).
+//! written `{xpath}` is an expression, as in Synapse; `expression=` is accepted too; a value
+//! written `{{xpath}}` passes the XPath itself, kept as an expression `{xpath}`).
 
 use crate::ast::{CallTemplate, MediatorKind, PropertyValue, WithParam};
 use crate::parse::{Cx, El};
@@ -23,6 +24,18 @@ impl<'d, 'a> Cx<'d, 'a> {
                                 && !v.value.trim().starts_with("{{") =>
                         {
                             // `{get-property('x')}`: an XPath expression
+                            let a = child.attr("value")?;
+                            let mut e = self.expr(child, a);
+                            let t = e.text.trim();
+                            e.text = t[1..t.len() - 1].to_string();
+                            PropertyValue::Expression(e)
+                        }
+                        Some(PropertyValue::Literal(v))
+                            if v.value.trim().starts_with("{{")
+                                && v.value.trim().ends_with("}}") =>
+                        {
+                            // `{{xpath}}`: the XPath itself is passed (Synapse's escaped
+                            // expression), kept as `{xpath}` with its namespaces
                             let a = child.attr("value")?;
                             let mut e = self.expr(child, a);
                             let t = e.text.trim();
