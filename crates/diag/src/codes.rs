@@ -141,4 +141,9 @@ codes! {
     W0370 = "message-store-not-persistent";
     W0371 = "unknown-store-parameter";
     W0372 = "store-parameter-ignored";
+    // appended by the database mediators (dblookup, dbreport)
+    E0380 = "unknown-jdbc-type";
+    E0381 = "invalid-db-result";
+    W0380 = "database-unavailable";
+    W0381 = "db-pool-property-ignored";
 }
