@@ -26,6 +26,8 @@ pub(crate) struct Ir {
     pub endpoint_states: Vec<std::sync::Arc<crate::EndpointState>>,
     /// Message stores and processors.
     pub stores: crate::store::Defs,
+    /// The data sources of `<dblookup>`/`<dbreport>`, by id.
+    pub data_sources: Vec<std::sync::Arc<crate::db::DataSourceDef>>,
 }
 
 #[derive(Debug)]
@@ -50,6 +52,7 @@ pub(crate) fn compile(
         local_entries: Default::default(),
         endpoint_states: Vec::new(),
         stores: Default::default(),
+        data_sources: Vec::new(),
     };
     let mut c = Compiler {
         opts,
@@ -62,6 +65,7 @@ pub(crate) fn compile(
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
         foreach_refs: Vec::new(),
+        data_sources: Vec::new(),
         endpoint_states: Vec::new(),
         templates: HashMap::new(),
         stores: HashMap::new(),
@@ -229,6 +233,7 @@ pub(crate) fn compile(
         .flatten()
         .any(|n| mediators::runs_script(&n.op));
     ir.endpoint_states = std::mem::take(&mut c.endpoint_states);
+    ir.data_sources = std::mem::take(&mut c.data_sources);
     (ok.then_some(Program { ir, scripts }), diags)
 }
 

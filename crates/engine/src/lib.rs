@@ -13,6 +13,7 @@ mod compile;
 mod compiler;
 mod context;
 mod convert;
+mod db;
 mod eip;
 mod endpoint_state;
 mod endpoints;
@@ -51,6 +52,10 @@ pub use synaptic_payload::Payload;
 
 pub use context::hop_by_hop;
 pub use convert::PropertyType;
+pub use db::{
+    driver_for, DataSourceDef, Database, DbDriver, DbError, DbFailure, DbPassword, JdbcType,
+    NoDatabase, SqlOutcome, SqlRow, SqlStatement, SqlValue,
+};
 pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
@@ -100,6 +105,10 @@ impl Program {
         let mut v: Vec<&StoreDef> = self.ir.stores.stores.values().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+    /// The data sources of `<dblookup>`/`<dbreport>` (one per distinct `<pool>`), by id.
+    pub fn data_sources(&self) -> &[Arc<DataSourceDef>] {
+        &self.ir.data_sources
     }
     /// The message processors (`<messageProcessor>`) the gateway runs.
     pub fn message_processors(&self) -> &[ProcessorDef] {
@@ -212,6 +221,8 @@ pub enum ErrorKind {
     Fault,
     /// The shared state (rate counters, response cache) failed, e.g. Redis is unreachable.
     SharedState,
+    /// A `<dblookup>`/`<dbreport>` statement failed, or its database could not be reached.
+    Database,
 }
 
 #[derive(Clone, Debug)]
@@ -424,6 +435,8 @@ pub struct Engine {
     /// Counters (`<throttle>`) and the response cache (`<cache>`): in memory, or shared by
     /// several gateways.
     pub state: Arc<dyn SharedState>,
+    /// The databases of `<dblookup>`/`<dbreport>` ([`NoDatabase`] where there are none).
+    pub db: Arc<dyn Database>,
     pub limits: Limits,
 }
 
