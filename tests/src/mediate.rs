@@ -191,7 +191,6 @@ pub fn engine(
         clock: Arc::new(FixedClock(now_ms)),
         state: Arc::new(synaptic_engine::MemoryState::default()),
         db: std::sync::Arc::new(synaptic_engine::NoDatabase),
-        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits::default(),
     }
 }

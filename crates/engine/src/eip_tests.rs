@@ -93,7 +93,6 @@ pub(crate) fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
         clock: Arc::new(TimerClock::default()),
         state: Arc::new(crate::MemoryState::default()),
         db: std::sync::Arc::new(crate::NoDatabase),
-        db: std::sync::Arc::new(crate::NoDatabase),
         limits: Limits::default(),
     }
 }

@@ -29,7 +29,6 @@ fn engine(xml: &str) -> Engine {
         clock: Arc::new(FixedClock(1_700_000_000_000)),
         state: Arc::new(crate::MemoryState::default()),
         db: std::sync::Arc::new(crate::NoDatabase),
-        db: std::sync::Arc::new(crate::NoDatabase),
         limits: Limits::default(),
     }
 }

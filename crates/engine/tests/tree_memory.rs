@@ -50,7 +50,6 @@ fn engine(sequence: &str, tree_factor: usize) -> Engine {
         state: Arc::new(synaptic_engine::MemoryState::default()),
         clock: Arc::new(FixedClock(1_700_000_000_000)),
         db: std::sync::Arc::new(synaptic_engine::NoDatabase),
-        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits {
             tree_factor,
             ..Limits::default()

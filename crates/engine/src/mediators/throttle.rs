@@ -705,7 +705,6 @@ mod tests {
             clock: Arc::new(FixedClock(1_700_000_000_000)),
             state: Arc::new(MemoryState::default()),
             db: std::sync::Arc::new(crate::NoDatabase),
-            db: std::sync::Arc::new(crate::NoDatabase),
             limits: Limits::default(),
         }
     }
