@@ -509,13 +509,17 @@ fn statement(c: &mut Compiler<'_>, s: &ast::DbStatement) -> Option<StatementIr> 
     for p in &s.parameters {
         let Some(ty) = JdbcType::parse(&p.ty.value) else {
             let hint = synaptic_diag::suggest::did_you_mean(&p.ty.value, JDBC_TYPES);
+            let hint = if hint.is_empty() {
+                format!(" (it takes {})", JDBC_TYPES.join(", "))
+            } else {
+                hint
+            };
             c.err(
                 codes::E0380,
                 p.ty.span,
                 format!(
-                    "unknown JDBC type `{}`{hint}: Synapse refuses the mediator (types: {})",
-                    p.ty.value,
-                    JDBC_TYPES.join(", ")
+                    "unknown JDBC type `{}`, which Synapse refuses{hint}",
+                    p.ty.value
                 ),
             );
             ok = false;
@@ -528,10 +532,7 @@ fn statement(c: &mut Compiler<'_>, s: &ast::DbStatement) -> Option<StatementIr> 
                     c.err(
                         codes::E0303,
                         v.span,
-                        format!(
-                            "{e}: the statement would fault every time it runs (a {} parameter)",
-                            p.ty.value
-                        ),
+                        format!("{e}: the statement would fault every time it runs"),
                     );
                     ok = false;
                     continue;
@@ -680,8 +681,7 @@ fn data_source(c: &mut Compiler<'_>, conn: &ast::DbConnection) -> Arc<DataSource
                             codes::W0381,
                             name.span,
                             format!(
-                                "pool property `{n}` is not one Synapse knows{hint}: it is \
-                                 ignored"
+                                "pool property `{n}` is not one Synapse knows, it is ignored{hint}"
                             ),
                         );
                     }

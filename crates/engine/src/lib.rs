@@ -32,6 +32,8 @@ mod uri;
 mod xsel;
 
 #[cfg(test)]
+mod db_tests;
+#[cfg(test)]
 mod eip_tests;
 #[cfg(test)]
 mod foreach_tests;
