@@ -138,6 +138,17 @@ fn mediators_with_the_same_pool_share_one_data_source_and_results_count_as_set()
     let shown = format!("{:?}", sources[0]);
     assert!(!shown.contains("hunter2"), "{shown}");
     assert_eq!(sources[0].password.expose(), "hunter2");
+    assert_eq!(format!("{}", sources[0].password), "***");
+    // a fault names the data source by its URL, credentials redacted
+    let with_secret = DataSourceDef {
+        url: "jdbc:mysql://db/shop?user=u&password=hunter2".into(),
+        ..(*sources[0]).clone()
+    };
+    let name = with_secret.display_name();
+    assert!(
+        !name.contains("hunter2") && name.starts_with("jdbc:mysql://db/shop"),
+        "{name}"
+    );
 }
 
 /// Answers from a script, and records what it was asked.

@@ -2,8 +2,8 @@
 //! diagnostics), and [`Engine::mediate`] runs a sequence over a [`MessageContext`].
 //!
 //! Architecture Invariant: the engine does no network or filesystem I/O. The world comes in
-//! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`], [`Clock`] and [`SharedState`]
-//! (rate counters and the response cache).
+//! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`], [`Clock`], [`SharedState`]
+//! (rate counters and the response cache) and [`Database`] (`<dblookup>`/`<dbreport>`).
 //!
 //! Architecture Invariant: the compiled mediator set ([`compile`]'s arena IR) is a closed enum;
 //! every `match` over it is exhaustive. The interpreter is iterative (a frame stack), never a
