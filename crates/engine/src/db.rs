@@ -50,6 +50,9 @@ impl std::fmt::Display for DbPassword {
 pub enum DbDriver {
     /// `org.sqlite.JDBC`, `jdbc:sqlite:PATH`.
     Sqlite,
+    /// MySQL and MariaDB: `com.mysql.jdbc.Driver`, `com.mysql.cj.jdbc.Driver`,
+    /// `org.mariadb.jdbc.Driver`, `jdbc:mysql://…`, `jdbc:mariadb://…`.
+    Mysql,
 }
 
 /// One data source of the program: a distinct `<connection><pool>` (mediators with the same
@@ -86,9 +89,17 @@ pub fn driver_for(driver_class: &str, url: &str) -> Result<DbDriver, String> {
     if driver_class == "org.sqlite.JDBC" || url.starts_with("jdbc:sqlite:") {
         return Ok(DbDriver::Sqlite);
     }
+    if matches!(
+        driver_class,
+        "com.mysql.jdbc.Driver" | "com.mysql.cj.jdbc.Driver" | "org.mariadb.jdbc.Driver"
+    ) || url.starts_with("jdbc:mysql:")
+        || url.starts_with("jdbc:mariadb:")
+    {
+        return Ok(DbDriver::Mysql);
+    }
     Err(format!(
-        "synaptic has no client for the JDBC driver `{driver_class}` (it runs SQLite: \
-         org.sqlite.JDBC, jdbc:sqlite:PATH)"
+        "synaptic has no client for the JDBC driver `{driver_class}` (it runs SQLite and \
+         MySQL/MariaDB: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver)"
     ))
 }
 

@@ -87,8 +87,8 @@ fn compile_reports_types_literals_columns_and_pool_settings_at_their_place() {
              <parameter value="x" type="VARCHR"/>
              <parameter value="abc" type="INTEGER"/>
              <result name="p" column="0"/></statement></dblookup>
-           <dbreport><connection><pool><driver>com.mysql.cj.jdbc.Driver</driver>
-             <url>jdbc:mysql://db:3306/shop</url><user>u</user><password>p</password>
+           <dbreport><connection><pool><driver>org.h2.Driver</driver>
+             <url>jdbc:h2:mem:shop</url><user>u</user><password>p</password>
              <property name="maxactive" value="lots"/><property name="maxidel" value="2"/>
              <property name="validationquery" value="select 1"/></pool></connection>
              <statement><sql>delete from t</sql></statement></dbreport>
@@ -103,7 +103,7 @@ fn compile_reports_types_literals_columns_and_pool_settings_at_their_place() {
         r#"E0380 "VARCHR": unknown JDBC type `VARCHR`, which Synapse refuses; did you mean `VARCHAR`?"#,
         r#"E0303 "abc": `abc` is not an INTEGER: the statement would fault every time it runs"#,
         r#"E0381 "0": column="0": columns are numbered from 1 (the statement would fault whenever it returns a row)"#,
-        r#"W0380 "com.mysql.cj.jdbc.Driver": synaptic has no client for the JDBC driver `com.mysql.cj.jdbc.Driver` (it runs SQLite: org.sqlite.JDBC, jdbc:sqlite:PATH): this mediator faults at runtime"#,
+        r#"W0380 "org.h2.Driver": synaptic has no client for the JDBC driver `org.h2.Driver` (it runs SQLite and MySQL/MariaDB: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver): this mediator faults at runtime"#,
         r#"W0381 "lots": maxactive="lots" is not a whole number: it is ignored (as Synapse ignores it)"#,
         r#"W0381 "maxidel": pool property `maxidel` is not one Synapse knows, it is ignored; did you mean `maxidle`?"#,
         r#"W0380 "jdbc/Shop": data source `jdbc/Shop`: synaptic has no named (JNDI or Micro Integrator) data sources, so this mediator faults at runtime; give the <pool> a <driver>, <url>, <user> and <password> of its own"#,
@@ -135,6 +135,15 @@ fn mediators_with_the_same_pool_share_one_data_source_and_results_count_as_set()
     assert_eq!(sources[0].driver, Ok(DbDriver::Sqlite));
     assert_eq!(sources[1].url, "jdbc:sqlite:/tmp/other.db");
     // the password never shows
+    // MySQL and MariaDB by driver class or URL
+    for (class, url) in [
+        ("com.mysql.jdbc.Driver", "$url"),
+        ("org.mariadb.jdbc.Driver", "jdbc:mariadb://db/shop"),
+        ("x.Unknown", "jdbc:mysql://db/shop"),
+    ] {
+        assert_eq!(driver_for(class, url), Ok(DbDriver::Mysql), "{class} {url}");
+    }
+    assert!(driver_for("org.apache.derby.jdbc.ClientDriver", "jdbc:derby://h/db").is_err());
     let shown = format!("{:?}", sources[0]);
     assert!(!shown.contains("hunter2"), "{shown}");
     assert_eq!(sources[0].password.expose(), "hunter2");

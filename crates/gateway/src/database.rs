@@ -22,9 +22,15 @@ use tokio::sync::Semaphore;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One data source's pool.
+enum Pool {
+    Sqlite(Arc<SqlitePool>),
+    Mysql(MysqlPool),
+}
+
 /// The pools of one plan, by data source id.
 pub struct Databases {
-    pools: Vec<Result<Arc<SqlitePool>, String>>,
+    pools: Vec<Result<Pool, String>>,
     timeout: Duration,
 }
 
@@ -44,7 +50,10 @@ impl Databases {
         let pools = sources
             .iter()
             .map(|s| match &s.driver {
-                Ok(DbDriver::Sqlite) => SqlitePool::new(s, max_connections, timeout).map(Arc::new),
+                Ok(DbDriver::Sqlite) => {
+                    SqlitePool::new(s, max_connections, timeout).map(|p| Pool::Sqlite(Arc::new(p)))
+                }
+                Ok(DbDriver::Mysql) => MysqlPool::new(s, max_connections, timeout).map(Pool::Mysql),
                 Err(why) => Err(why.clone()),
             })
             .collect::<Vec<_>>();
@@ -73,12 +82,12 @@ impl Database for Databases {
             index: 0,
             error: DbError::Unavailable(m),
         };
-        let pool = match self.pools.get(source.id) {
-            Some(Ok(p)) => p.clone(),
-            Some(Err(why)) => return Err(unavailable(why.clone())),
-            None => return Err(unavailable("unknown data source".into())),
-        };
-        pool.run(statements, transaction, self.timeout).await
+        match self.pools.get(source.id) {
+            Some(Ok(Pool::Sqlite(p))) => p.clone().run(statements, transaction, self.timeout).await,
+            Some(Ok(Pool::Mysql(p))) => p.run(statements, transaction, self.timeout).await,
+            Some(Err(why)) => Err(unavailable(why.clone())),
+            None => Err(unavailable("unknown data source".into())),
+        }
     }
 }
 
@@ -285,6 +294,234 @@ impl rusqlite::ToSql for Bind<'_> {
     }
 }
 
+/// A MySQL or MariaDB server (mysql_async's pool).
+struct MysqlPool {
+    pool: mysql_async::Pool,
+    wait: Duration,
+}
+
+/// `jdbc:mysql://host[:port][,more hosts]/database[?settings]` (or `jdbc:mariadb:`): the first
+/// host, its port (3306 by default) and the database.
+fn mysql_address(url: &str) -> Option<(String, u16, Option<String>)> {
+    let rest = url
+        .strip_prefix("jdbc:mysql://")
+        .or_else(|| url.strip_prefix("jdbc:mariadb://"))?;
+    let rest = rest.split('?').next().unwrap_or_default();
+    let (hosts, db) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = hosts.split(',').next().unwrap_or_default();
+    let (name, port) = match host.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
+        _ => (host, 3306),
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.is_empty() {
+        return None;
+    }
+    Some((
+        name.to_string(),
+        port,
+        (!db.is_empty()).then(|| db.to_string()),
+    ))
+}
+
+impl MysqlPool {
+    fn new(s: &DataSourceDef, max_connections: u32, timeout: Duration) -> Result<Self, String> {
+        let url = resolve(&s.url)?;
+        let Some((host, port, db)) = mysql_address(&url) else {
+            return Err(format!(
+                "`{}` is not a MySQL JDBC URL (jdbc:mysql://HOST[:PORT]/DATABASE)",
+                synaptic_engine::redact_text(&url)
+            ));
+        };
+        let user = resolve(&s.user)?;
+        let password = resolve(s.password.expose())?;
+        let max = s.max_active.unwrap_or(max_connections).max(1) as usize;
+        let constraints = mysql_async::PoolConstraints::new(0, max)
+            .ok_or_else(|| "invalid connection pool bounds".to_string())?;
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host)
+            .tcp_port(port)
+            .db_name(db)
+            .user((!user.is_empty()).then_some(user))
+            .pass((!password.is_empty()).then_some(password))
+            .prefer_socket(false)
+            .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
+        Ok(MysqlPool {
+            pool: mysql_async::Pool::new(opts),
+            wait: s.max_wait_ms.map(Duration::from_millis).unwrap_or(timeout),
+        })
+    }
+
+    async fn run(
+        &self,
+        statements: Vec<SqlStatement>,
+        transaction: bool,
+        timeout: Duration,
+    ) -> Result<Vec<SqlOutcome>, DbFailure> {
+        let conn = match tokio::time::timeout(self.wait, self.pool.get_conn()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return Err(DbFailure {
+                    index: 0,
+                    error: DbError::Unavailable(format!("cannot connect: {e}")),
+                })
+            }
+            Err(_) => {
+                return Err(DbFailure {
+                    index: 0,
+                    error: DbError::Unavailable(format!("no connection within {:?}", self.wait)),
+                })
+            }
+        };
+        match tokio::time::timeout(timeout, mysql_batch(conn, &statements, transaction)).await {
+            Ok(r) => r,
+            // the connection is dropped with the unfinished exchange (the pool discards it)
+            Err(_) => Err(DbFailure {
+                index: 0,
+                error: DbError::Timeout(timeout),
+            }),
+        }
+    }
+}
+
+fn mysql_err(index: usize) -> impl Fn(mysql_async::Error) -> DbFailure {
+    move |e| DbFailure {
+        index,
+        error: match e {
+            mysql_async::Error::Server(s) => DbError::Sql(s.to_string()),
+            mysql_async::Error::Driver(d) => DbError::Sql(d.to_string()),
+            other => DbError::Unavailable(other.to_string()),
+        },
+    }
+}
+
+async fn mysql_batch(
+    mut conn: mysql_async::Conn,
+    statements: &[SqlStatement],
+    transaction: bool,
+) -> Result<Vec<SqlOutcome>, DbFailure> {
+    let mut out = Vec::with_capacity(statements.len());
+    if !transaction {
+        for (i, s) in statements.iter().enumerate() {
+            out.push(mysql_one(&mut conn, s).await.map_err(mysql_err(i))?);
+        }
+        return Ok(out);
+    }
+    let mut tx = conn
+        .start_transaction(mysql_async::TxOpts::default())
+        .await
+        .map_err(mysql_err(0))?;
+    for (i, s) in statements.iter().enumerate() {
+        match mysql_one(&mut tx, s).await {
+            Ok(o) => out.push(o),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(mysql_err(i)(e));
+            }
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(mysql_err(statements.len().saturating_sub(1)))?;
+    Ok(out)
+}
+
+async fn mysql_one<Q: mysql_async::prelude::Queryable>(
+    q: &mut Q,
+    s: &SqlStatement,
+) -> Result<SqlOutcome, mysql_async::Error> {
+    use mysql_async::Value as V;
+    let params: Vec<V> = s
+        .params
+        .iter()
+        .map(|p| match p {
+            SqlValue::Null => V::NULL,
+            SqlValue::Text(t) | SqlValue::Decimal(t) => V::Bytes(t.clone().into_bytes()),
+            SqlValue::Integer(n) => V::Int(*n),
+            SqlValue::Real(f) => V::Double(*f),
+            SqlValue::Bool(b) => V::Int(*b as i64),
+            SqlValue::Blob(b) => V::Bytes(b.clone()),
+        })
+        .collect();
+    let params = if params.is_empty() {
+        mysql_async::Params::Empty
+    } else {
+        mysql_async::Params::Positional(params)
+    };
+    let mut result = q.exec_iter(s.sql.as_str(), params).await?;
+    if !s.query {
+        let n = result.affected_rows();
+        result.drop_result().await?;
+        return Ok(SqlOutcome::Updated(n));
+    }
+    let row = result.next().await?;
+    result.drop_result().await?;
+    let Some(row) = row else {
+        return Ok(SqlOutcome::Row(None));
+    };
+    let columns: Vec<String> = row
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    let types: Vec<_> = row.columns_ref().iter().map(|c| c.column_type()).collect();
+    let values = row
+        .unwrap()
+        .into_iter()
+        .zip(types)
+        .map(|(v, ty)| mysql_value(v, ty))
+        .collect();
+    Ok(SqlOutcome::Row(Some(SqlRow { columns, values })))
+}
+
+/// A column's value as JDBC's `getObject(…).toString()` gives it.
+fn mysql_value(v: mysql_async::Value, ty: mysql_async::consts::ColumnType) -> SqlValue {
+    use mysql_async::consts::ColumnType as T;
+    use mysql_async::Value as V;
+    match v {
+        V::NULL => SqlValue::Null,
+        V::Int(n) => SqlValue::Integer(n),
+        V::UInt(n) => i64::try_from(n)
+            .map(SqlValue::Integer)
+            .unwrap_or_else(|_| SqlValue::Text(n.to_string())),
+        // a FLOAT prints as Java's Float.toString does: its shortest decimal form
+        V::Float(f) => SqlValue::Real(f.to_string().parse().unwrap_or(f as f64)),
+        V::Double(f) => SqlValue::Real(f),
+        V::Bytes(b) => match ty {
+            T::MYSQL_TYPE_BLOB
+            | T::MYSQL_TYPE_TINY_BLOB
+            | T::MYSQL_TYPE_MEDIUM_BLOB
+            | T::MYSQL_TYPE_LONG_BLOB
+            | T::MYSQL_TYPE_VAR_STRING
+            | T::MYSQL_TYPE_STRING
+            | T::MYSQL_TYPE_VARCHAR => match String::from_utf8(b) {
+                Ok(t) => SqlValue::Text(t),
+                Err(e) => SqlValue::Blob(e.into_bytes()),
+            },
+            _ => SqlValue::Text(String::from_utf8_lossy(&b).into_owned()),
+        },
+        V::Date(y, mo, d, h, mi, s, us) => SqlValue::Text(match ty {
+            T::MYSQL_TYPE_DATE | T::MYSQL_TYPE_NEWDATE => format!("{y:04}-{mo:02}-{d:02}"),
+            // java.sql.Timestamp.toString: at least one digit of fraction
+            _ => {
+                let frac = if us == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{us:06}").trim_end_matches('0').to_string()
+                };
+                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{frac}")
+            }
+        }),
+        V::Time(neg, days, h, mi, s, _) => {
+            let hours = days * 24 + u32::from(h);
+            SqlValue::Text(format!(
+                "{}{hours:02}:{mi:02}:{s:02}",
+                if neg { "-" } else { "" }
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +625,24 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(wrong.error, DbError::Sql(_)));
+    }
+
+    #[test]
+    fn mysql_urls_give_the_first_host_its_port_and_the_database() {
+        assert_eq!(
+            mysql_address("jdbc:mysql://db.example:3307/shop?useSSL=false"),
+            Some(("db.example".into(), 3307, Some("shop".into())))
+        );
+        assert_eq!(
+            mysql_address("jdbc:mariadb://a,b:1/x"),
+            Some(("a".into(), 3306, Some("x".into())))
+        );
+        assert_eq!(
+            mysql_address("jdbc:mysql://127.0.0.1"),
+            Some(("127.0.0.1".into(), 3306, None))
+        );
+        assert_eq!(mysql_address("$SampleDBForAutomation"), None);
+        assert_eq!(mysql_address("jdbc:mysql:///x"), None);
     }
 
     #[tokio::test]
