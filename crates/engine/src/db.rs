@@ -56,8 +56,8 @@ pub enum DbDriver {
 }
 
 /// One data source of the program: a distinct `<connection><pool>` (mediators with the same
-/// pool share it).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// pool share it). `Debug` redacts credentials in the URL and never shows the password.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DataSourceDef {
     /// Its index in [`crate::Program::data_sources`].
     pub id: usize,
@@ -74,6 +74,21 @@ pub struct DataSourceDef {
     pub max_active: Option<u32>,
     /// `maxwait`: milliseconds to wait for a free connection (else the gateway's default).
     pub max_wait_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for DataSourceDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataSourceDef")
+            .field("id", &self.id)
+            .field("driver_class", &self.driver_class)
+            .field("url", &self.display_name())
+            .field("user", &self.user)
+            .field("password", &self.password)
+            .field("driver", &self.driver)
+            .field("max_active", &self.max_active)
+            .field("max_wait_ms", &self.max_wait_ms)
+            .finish()
+    }
 }
 
 impl DataSourceDef {
