@@ -1,7 +1,8 @@
 //! The engine's [`Database`] for `<dblookup>`/`<dbreport>`: one bounded connection pool per data
 //! source of the program, made when the plan is compiled (connections are opened on first
 //! use and kept for the next statement). SQLite runs through rusqlite on the blocking pool,
-//! never on an I/O thread ([ADR 0495](../../../docs/adr/0495-database-mediators.md)).
+//! never on an I/O thread; MySQL and MariaDB through mysql_async's own pool (ADR 0495,
+//! `docs/adr/0495-database-mediators.md`).
 //!
 //! Bounds (`[limits]`, docs/CONFIG.md): at most `maxactive` (else `db_max_connections`)
 //! connections per pool; a statement waits at most `maxwait` ms (else `db_timeout`) for a free
