@@ -48,9 +48,14 @@ impl MariaDb {
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temp dir for MariaDB: {e}"));
         let data = dir.path().join("data");
+        // temporary tables in the server's own folder: servers of tests running at the same
+        // time never share one
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("cannot create {tmp:?}: {e}"));
         let out = Command::new(binary(&["mariadb-install-db", "mysql_install_db"]))
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg("--user=root")
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
@@ -97,6 +102,10 @@ impl MariaDb {
             .arg(format!(
                 "--datadir={}",
                 self.dir.path().join("data").display()
+            ))
+            .arg(format!(
+                "--tmpdir={}",
+                self.dir.path().join("tmp").display()
             ))
             .arg(format!("--port={}", self.port))
             .arg("--bind-address=127.0.0.1")
