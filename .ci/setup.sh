@@ -2,7 +2,7 @@
 # Installs everything synaptic's build and test suite need, on a fresh Debian 12 machine that has
 # Rust, Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
 #
-#   bash .ci/setup.sh            test prerequisites: redis-server, chromium, curl + the real OAuth2 peers
+#   bash .ci/setup.sh            test prerequisites: redis-server, mariadb-server, chromium, curl + the real OAuth2 peers
 #   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client), openssl and valgrind for bench/run.sh
 #
 # Runs as root (or through sudo). Nothing else on the machine is assumed: every tool a test
@@ -33,6 +33,9 @@ want redis-server redis-server
 want redis-cli redis-tools
 want curl curl
 want chromium chromium
+# <dblookup>/<dbreport> tests start their own MariaDB server (mariadb-install-db + mariadbd,
+# tests/src/mariadb.rs); the package's service is never started
+[ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ] || need+=(mariadb-server)
 if [ "$BENCH" = 1 ]; then
   want nginx nginx-light
   want wrk wrk
@@ -61,7 +64,7 @@ retry() {  # retry CMD... : registries can fail transiently
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need[*]}"
-  # Keep the packages' own services (redis on :6379, nginx on :80) from starting.
+  # Keep the packages' own services (redis on :6379, MariaDB on :3306, nginx on :80) from starting.
   made_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
@@ -76,7 +79,7 @@ else
   echo "setup: Debian packages present"
 fi
 
-for c in redis-server redis-cli curl chromium python3 node npm pkg-config cc; do
+for c in redis-server redis-cli curl chromium python3 node npm pkg-config cc mariadb mariadb-install-db /usr/sbin/mariadbd; do
   command -v "$c" >/dev/null || { echo "setup: $c still missing after install" >&2; exit 1; }
 done
 

@@ -242,6 +242,7 @@ fn corpus_programs_run_without_panic() {
             registry: std::sync::Arc::new(synaptic_registry::MemoryRegistry::new()),
             clock: std::sync::Arc::new(synaptic_engine::FixedClock(1_700_000_000_000)),
             state: std::sync::Arc::new(synaptic_engine::MemoryState::default()),
+            db: std::sync::Arc::new(synaptic_engine::NoDatabase),
             limits: synaptic_engine::Limits::default(),
         };
         for name in engine.program.sequence_names() {

@@ -134,6 +134,7 @@ fn make_engine(text: &str, registry: Arc<dyn Registry>) -> (Engine, String) {
         registry,
         clock: Arc::new(SystemClock),
         state: Arc::new(synaptic_engine::MemoryState::default()),
+        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits::default(),
     };
     (engine, name)

@@ -3,6 +3,8 @@
 //!
 //! * [`free_port`] — an ephemeral loopback port.
 //! * [`redis::RedisServer`] — a real `redis-server` per test, stop/restart on the same port.
+//! * [`mariadb::MariaDb`] — a real MariaDB server per test (`mariadb-install-db` into a
+//!   temporary folder, `mariadbd` on a free loopback port), with a database and a user.
 //! * [`peers`] — the real OAuth2 servers of `tests/peers/real-peers.sh` (Authlib,
 //!   django-oauth-toolkit, panva/oidc-provider, oauth2-mock-server), started lazily on free
 //!   ports and killed when the test process ends, however it ends.
@@ -22,6 +24,7 @@
 pub mod gateway;
 pub mod grpc;
 pub mod logs;
+pub mod mariadb;
 pub mod mediate;
 pub mod origin;
 pub mod otlp;

@@ -190,6 +190,7 @@ pub fn engine(
         registry,
         clock: Arc::new(FixedClock(now_ms)),
         state: Arc::new(synaptic_engine::MemoryState::default()),
+        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits::default(),
     }
 }

@@ -99,8 +99,9 @@ async fn run_async(
     let req = parse_request(&raw).with_context(|| format!("{}", args.request.display()))?;
 
     let registry = open_registry(args.registry.as_deref())?;
+    let program = Arc::new(program);
     let engine = Engine {
-        program: Arc::new(program),
+        program: program.clone(),
         // the gateway's upstream stack, as `<call>`/`<send>` use it when serving
         invoker: Arc::new(
             synaptic_gateway::invoker::HttpInvoker::standalone(
@@ -112,6 +113,12 @@ async fn run_async(
         registry,
         clock: Arc::new(SystemClock),
         state: Arc::new(synaptic_engine::MemoryState::default()),
+        // the gateway's pools, as `<dblookup>`/`<dbreport>` use them when serving
+        db: Arc::new(synaptic_gateway::database::Databases::new(
+            program.data_sources(),
+            synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
+            synaptic_gateway::database::DEFAULT_TIMEOUT,
+        )),
         limits: Limits {
             call_timeout: Duration::from_millis(args.timeout_ms),
             ..Limits::default()

@@ -151,4 +151,9 @@ codes! {
     W0204 = "unresolved-function";
     W0209 = "unresolved-variable";
     W0206 = "unresolved-prefix";
+    // appended by the database mediators (dblookup, dbreport)
+    E0380 = "unknown-jdbc-type";
+    E0381 = "invalid-db-result";
+    W0380 = "database-unavailable";
+    W0381 = "db-pool-property-ignored";
 }

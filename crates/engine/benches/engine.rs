@@ -71,6 +71,7 @@ fn cached_engine() -> (tokio::runtime::Runtime, Engine) {
         registry,
         clock: Arc::new(FixedClock(NOW)),
         state: Arc::new(synaptic_engine::MemoryState::default()),
+        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits::default(),
     };
     (rt, engine)
@@ -155,6 +156,7 @@ fn validate_accept(c: &mut Criterion) {
         registry: Arc::new(MemoryRegistry::new()),
         clock: Arc::new(FixedClock(NOW)),
         state: Arc::new(synaptic_engine::MemoryState::default()),
+        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -193,6 +195,7 @@ fn engine_for(xml: &str) -> (tokio::runtime::Runtime, Engine) {
         registry: Arc::new(MemoryRegistry::new()),
         clock: Arc::new(FixedClock(NOW)),
         state: Arc::new(synaptic_engine::MemoryState::default()),
+        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -30,6 +30,8 @@ pub(crate) struct Ir {
     /// defines, each to the stand-in that faults as Synapse does when a message gets there
     /// (not sequences of the program: `has_sequence` does not know them).
     pub unresolved_flows: HashMap<String, SeqId>,
+    /// The data sources of `<dblookup>`/`<dbreport>`, by id.
+    pub data_sources: Vec<std::sync::Arc<crate::db::DataSourceDef>>,
 }
 
 #[derive(Debug)]
@@ -57,6 +59,7 @@ pub(crate) fn compile(
         endpoint_states: Vec::new(),
         stores: Default::default(),
         unresolved_flows: HashMap::new(),
+        data_sources: Vec::new(),
     };
     let mut c = Compiler {
         opts,
@@ -69,6 +72,7 @@ pub(crate) fn compile(
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
         foreach_refs: Vec::new(),
+        data_sources: Vec::new(),
         endpoint_states: Vec::new(),
         templates: HashMap::new(),
         stores: HashMap::new(),
@@ -284,6 +288,7 @@ pub(crate) fn compile(
         .flatten()
         .any(|n| mediators::runs_script(&n.op));
     ir.endpoint_states = std::mem::take(&mut c.endpoint_states);
+    ir.data_sources = std::mem::take(&mut c.data_sources);
     (ok.then_some(Program { ir, scripts }), diags)
 }
 

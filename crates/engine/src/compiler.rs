@@ -86,6 +86,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) endpoint_templates: HashMap<String, EndpointTemplate>,
     /// Template endpoints being expanded (a template that instantiates itself stops here).
     pub(crate) expanding: u32,
+    /// The data sources of `<dblookup>`/`<dbreport>`, one per distinct `<pool>`.
+    pub(crate) data_sources: Vec<Arc<crate::db::DataSourceDef>>,
     /// The sequences Synapse-form `<foreach sequence="key">`s run, checked once compiled.
     pub(crate) foreach_refs: Vec<(SeqId, Span)>,
     /// How many sequences the artifacts define (the ids past it are the stand-ins below).

@@ -92,6 +92,7 @@ pub(crate) fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
         clock: Arc::new(TimerClock::default()),
         state: Arc::new(crate::MemoryState::default()),
+        db: std::sync::Arc::new(crate::NoDatabase),
         limits: Limits::default(),
     }
 }

@@ -640,6 +640,7 @@ mod tests {
                     registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
                     clock: clock.clone(),
                     state: Arc::new(crate::MemoryState::default()),
+                    db: std::sync::Arc::new(crate::NoDatabase),
                     limits: Limits::default(),
                 },
                 hosts,

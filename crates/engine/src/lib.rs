@@ -2,8 +2,8 @@
 //! diagnostics), and [`Engine::mediate`] runs a sequence over a [`MessageContext`].
 //!
 //! Architecture Invariant: the engine does no network or filesystem I/O. The world comes in
-//! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`], [`Clock`] and [`SharedState`]
-//! (rate counters and the response cache).
+//! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`], [`Clock`], [`SharedState`]
+//! (rate counters and the response cache) and [`Database`] (`<dblookup>`/`<dbreport>`).
 //!
 //! Architecture Invariant: the compiled mediator set ([`compile`]'s arena IR) is a closed enum;
 //! every `match` over it is exhaustive. The interpreter is iterative (a frame stack), never a
@@ -13,6 +13,7 @@ mod compile;
 mod compiler;
 mod context;
 mod convert;
+mod db;
 mod eip;
 mod endpoint_state;
 mod endpoints;
@@ -30,6 +31,8 @@ mod store;
 mod uri;
 mod xsel;
 
+#[cfg(test)]
+mod db_tests;
 #[cfg(test)]
 mod eip_tests;
 #[cfg(test)]
@@ -51,6 +54,10 @@ pub use synaptic_payload::Payload;
 
 pub use context::hop_by_hop;
 pub use convert::PropertyType;
+pub use db::{
+    driver_for, DataSourceDef, Database, DbDriver, DbError, DbFailure, DbPassword, JdbcType,
+    NoDatabase, SqlOutcome, SqlRow, SqlStatement, SqlValue,
+};
 pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
@@ -104,6 +111,10 @@ impl Program {
         let mut v: Vec<&StoreDef> = self.ir.stores.stores.values().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+    /// The data sources of `<dblookup>`/`<dbreport>` (one per distinct `<pool>`), by id.
+    pub fn data_sources(&self) -> &[Arc<DataSourceDef>] {
+        &self.ir.data_sources
     }
     /// The message processors (`<messageProcessor>`) the gateway runs.
     pub fn message_processors(&self) -> &[ProcessorDef] {
@@ -221,6 +232,8 @@ pub enum ErrorKind {
     Fault,
     /// The shared state (rate counters, response cache) failed, e.g. Redis is unreachable.
     SharedState,
+    /// A `<dblookup>`/`<dbreport>` statement failed, or its database could not be reached.
+    Database,
 }
 
 #[derive(Clone, Debug)]
@@ -433,6 +446,8 @@ pub struct Engine {
     /// Counters (`<throttle>`) and the response cache (`<cache>`): in memory, or shared by
     /// several gateways.
     pub state: Arc<dyn SharedState>,
+    /// The databases of `<dblookup>`/`<dbreport>` ([`NoDatabase`] where there are none).
+    pub db: Arc<dyn Database>,
     pub limits: Limits,
 }
 

@@ -28,6 +28,7 @@ fn engine(xml: &str) -> Engine {
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
         clock: Arc::new(FixedClock(1_700_000_000_000)),
         state: Arc::new(crate::MemoryState::default()),
+        db: std::sync::Arc::new(crate::NoDatabase),
         limits: Limits::default(),
     }
 }
@@ -292,6 +293,7 @@ fn damaged_input_never_panics(doc: &str) {
             registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
             clock: Arc::new(FixedClock(0)),
             state: Arc::new(crate::MemoryState::default()),
+            db: std::sync::Arc::new(crate::NoDatabase),
             limits: Limits::default(),
         };
         for (ct, body) in bodies {

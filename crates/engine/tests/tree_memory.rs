@@ -49,6 +49,7 @@ fn engine(sequence: &str, tree_factor: usize) -> Engine {
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
         state: Arc::new(synaptic_engine::MemoryState::default()),
         clock: Arc::new(FixedClock(1_700_000_000_000)),
+        db: std::sync::Arc::new(synaptic_engine::NoDatabase),
         limits: Limits {
             tree_factor,
             ..Limits::default()

@@ -83,6 +83,11 @@ pub struct LimitsConfig {
     pub eip_branches_in_flight: u32,
     /// Branches one `<iterate>`/`<clone>` may make (and messages one `<aggregate>` may hold).
     pub eip_max_branches: u32,
+    /// Connections per `<dblookup>`/`<dbreport>` pool whose `<pool>` names no `maxactive`.
+    pub db_max_connections: u32,
+    /// Seconds a `<dblookup>`/`<dbreport>` may wait for a connection (unless its `<pool>`
+    /// names a `maxwait`), and may run one batch of statements.
+    pub db_timeout: f64,
 }
 
 impl Default for LimitsConfig {
@@ -107,6 +112,8 @@ impl Default for LimitsConfig {
             h2_connection_window: 1024 * 1024,
             eip_branches_in_flight: 20,
             eip_max_branches: 1000,
+            db_max_connections: crate::database::DEFAULT_MAX_CONNECTIONS,
+            db_timeout: crate::database::DEFAULT_TIMEOUT.as_secs_f64(),
         }
     }
 }
@@ -170,6 +177,10 @@ impl LimitsConfig {
     pub fn script_budget(&self) -> Duration {
         crate::config::secs(self.script_timeout).unwrap_or(Duration::from_millis(100))
     }
+    /// The longest a database statement may take (and wait for a connection).
+    pub fn db_budget(&self) -> Duration {
+        crate::config::secs(self.db_timeout).unwrap_or(crate::database::DEFAULT_TIMEOUT)
+    }
     /// The longest silence of a backend in the middle of a streamed response body.
     pub fn backend_read(&self) -> Duration {
         crate::config::secs(self.backend_read_timeout).unwrap_or(Duration::from_secs(30))
@@ -194,6 +205,7 @@ impl LimitsConfig {
             ("backend_read_timeout", self.backend_read_timeout),
             ("mediation_timeout", self.mediation_timeout),
             ("script_timeout", self.script_timeout),
+            ("db_timeout", self.db_timeout),
         ] {
             if crate::config::secs(secs).is_none() {
                 v.push((key, format!("{key} must be a positive number of seconds")));
@@ -202,6 +214,7 @@ impl LimitsConfig {
         for (key, n) in [
             ("eip_branches_in_flight", self.eip_branches_in_flight),
             ("eip_max_branches", self.eip_max_branches),
+            ("db_max_connections", self.db_max_connections),
         ] {
             if n == 0 {
                 v.push((key, format!("{key} must be at least 1")));

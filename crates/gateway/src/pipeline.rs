@@ -868,6 +868,7 @@ impl Gateway {
             registry: self.inner.registry.clone(),
             clock: self.inner.clock.clone(),
             state: self.inner.state.clone(),
+            db: plan.db.clone(),
             limits: plan.limits,
         })
     }

@@ -41,6 +41,8 @@ pub struct Plan {
     pub access_log: bool,
     /// The engine's limits (`<call>` timeout when the request names none).
     pub limits: synaptic_engine::Limits,
+    /// The connection pools of the program's `<dblookup>`/`<dbreport>` data sources.
+    pub db: Arc<crate::database::Databases>,
 }
 
 /// One API, ready to serve.
@@ -450,6 +452,16 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             max_branches: config.limits.eip_max_branches,
             ..synaptic_engine::Limits::default()
         },
+        db: Arc::new(crate::database::Databases::new(
+            input
+                .program
+                .program
+                .as_ref()
+                .map(|p| p.data_sources())
+                .unwrap_or_default(),
+            config.limits.db_max_connections,
+            config.limits.db_budget(),
+        )),
         program: input.program,
         config: input.config,
     };

@@ -79,6 +79,65 @@ pub struct Store {
     pub sequence: Option<Spanned<String>>,
 }
 
+/// `<dblookup>` / `<dbreport>`: SQL statements run against a database, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbMediator {
+    pub connection: DbConnection,
+    pub statements: Vec<DbStatement>,
+    /// `<dbreport useTransaction="true">`: every statement in one transaction.
+    pub use_transaction: bool,
+}
+
+/// `<connection><pool>`: a pool of its own, or a named data source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DbConnection {
+    /// `<driver>`, `<url>`, `<user>`, `<password>` and `<property name value>`s.
+    Pool {
+        driver: DbValue,
+        url: DbValue,
+        user: DbValue,
+        password: DbValue,
+        properties: Vec<(Spanned<String>, Spanned<String>)>,
+        span: Span,
+    },
+    /// `<dsName>` (with `<icClass>`, `<url>`, `<user>`, `<password>` for a JNDI look-up).
+    DataSource { name: Spanned<String>, span: Span },
+}
+
+/// A `<driver>`, `<url>`, `<user>` or `<password>`: its text, or a registry key (`key=`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbValue {
+    pub value: Spanned<String>,
+    pub registry_key: bool,
+}
+
+/// `<statement><sql>…</sql><parameter …/>*<result …/>*</statement>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbStatement {
+    pub sql: Spanned<String>,
+    pub parameters: Vec<DbParameter>,
+    pub results: Vec<DbResult>,
+    pub span: Span,
+}
+
+/// `<parameter value|expression type>`: one `?` of the statement, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbParameter {
+    pub value: Option<Spanned<String>>,
+    pub expression: Option<Expr>,
+    /// The JDBC type name (`VARCHAR`, `INTEGER`, …).
+    pub ty: Spanned<String>,
+    pub span: Span,
+}
+
+/// `<result name column>`: a message property set from a column of the first row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbResult {
+    pub name: Spanned<String>,
+    /// A column name, or its number from 1.
+    pub column: Spanned<String>,
+}
+
 /// A `<template name>` with a `<sequence>` body, called by `<call-template>`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template {
@@ -248,6 +307,10 @@ pub enum MediatorKind {
     Aggregate(Box<Aggregate>),
     /// `<store messageStore>`: a copy of the message into a message store.
     Store(Store),
+    /// `<dblookup>`: message properties from the first row of SQL queries.
+    DbLookup(Box<DbMediator>),
+    /// `<dbreport>`: SQL statements that change a database.
+    DbReport(Box<DbMediator>),
     /// `<foreach>`: run a sequence on each element of a collection and merge the results.
     Foreach(Box<Foreach>),
     /// `<scatter-gather>` (Micro Integrator 4.4): each sequence on a copy, results gathered.

@@ -11,6 +11,7 @@
 
 mod artifact;
 pub mod ast;
+mod db;
 mod endpoint;
 mod mediators;
 mod parse;

@@ -55,6 +55,12 @@ pub(crate) fn known_children(parent: &str) -> &'static [&'static str] {
         "rewrite" => &["rewriterule"],
         "rewriterule" => &["condition", "action"],
         "script" => &["include"],
+        "dblookup" | "dbreport" => &["connection", "statement"],
+        "connection" => &["pool"],
+        "pool" => &[
+            "driver", "url", "user", "password", "dsName", "icClass", "property",
+        ],
+        "statement" => &["sql", "parameter", "result"],
         "callout" => &["endpoint", "source", "target", "configuration", "enableSec"],
         "xslt" => &["property", "feature", "attribute", "resource"],
         "throttle" => &["policy", "onAccept", "onReject"],

@@ -43,8 +43,102 @@ fn describe(k: &MediatorKind) -> String {
             PropertyValue::None => "none".into(),
         },
         MediatorKind::Header(h) => format!("header {:?} ns={:?}", h.name.value, h.namespace),
+        MediatorKind::DbLookup(m) | MediatorKind::DbReport(m) => {
+            let conn = match &m.connection {
+                DbConnection::Pool {
+                    driver,
+                    url,
+                    properties,
+                    ..
+                } => format!(
+                    "pool {:?} {:?} key={} props={:?}",
+                    driver.value.value,
+                    url.value.value,
+                    driver.registry_key,
+                    properties
+                        .iter()
+                        .map(|(n, v)| format!("{}={}", n.value, v.value))
+                        .collect::<Vec<_>>()
+                ),
+                DbConnection::DataSource { name, .. } => format!("dsName {:?}", name.value),
+            };
+            let stmts: Vec<String> = m
+                .statements
+                .iter()
+                .map(|s| {
+                    let params: Vec<String> = s
+                        .parameters
+                        .iter()
+                        .map(|p| match (&p.value, &p.expression) {
+                            (Some(v), _) => format!("{}={:?}", p.ty.value, v.value),
+                            (None, Some(e)) => format!("{}=expr {:?}", p.ty.value, e.text),
+                            (None, None) => p.ty.value.clone(),
+                        })
+                        .collect();
+                    let results: Vec<String> = s
+                        .results
+                        .iter()
+                        .map(|r| format!("{}<-{}", r.name.value, r.column.value))
+                        .collect();
+                    format!("[{:?} {params:?} {results:?}]", s.sql.value)
+                })
+                .collect();
+            format!("db tx={} {conn} {}", m.use_transaction, stmts.join(" "))
+        }
         other => format!("{other:?}"),
     }
+}
+
+#[test]
+fn db_mediators_read_their_pool_statements_parameters_and_results() {
+    check(
+        r#"<dblookup><connection><pool><driver>org.sqlite.JDBC</driver>
+             <url> jdbc:sqlite:/tmp/a.db </url><user>u</user><password>p</password>
+             <property name="maxactive" value="3"/></pool></connection>
+           <statement><sql><![CDATA[select * from t where a = ? and b < ?]]></sql>
+             <parameter expression="//a:x" type="VARCHAR"/>
+             <parameter value="5" type="INTEGER"/>
+             <result name="p" column="name"/><result name="q" column="2"/></statement>
+           <statement><sql>select 1</sql></statement></dblookup>
+           <dbreport useTransaction="true"><connection><pool><dsName>jdbc/Shop</dsName></pool></connection>
+           <statement><sql>delete from t</sql><result name="r" column="1"/></statement></dbreport>"#,
+        expect![[r#"
+            db tx=false pool "org.sqlite.JDBC" "jdbc:sqlite:/tmp/a.db" key=false props=["maxactive=3"] ["select * from t where a = ? and b < ?" ["VARCHAR=expr \"//a:x\"", "INTEGER=\"5\""] ["p<-name", "q<-2"]] ["select 1" [] []]
+            db tx=true dsName "jdbc/Shop" ["delete from t" [] []]
+            warning[W0301] "result": <result> in a <dbreport> does nothing: only <dblookup> sets properties from a row
+        "#]],
+    );
+}
+
+#[test]
+fn db_mediator_mistakes_are_reported_where_they_are() {
+    check(
+        r#"<dblookup useTransaction="true"><statement><sql>select 1</sql></statement></dblookup>
+           <dblookup><connection><pool><driver>d</driver><url>u</url></pool></connection></dblookup>
+           <dblookup><connection><pool><user>u</user></pool></connection></dblookup>
+           <dbreport><connection><pool><driver key="conf:/driver"/><url>u</url><user/><password/>
+             <property name="maxactive"/></pool></connection>
+             <statement><parameter value="1" type="INTEGER"/></statement>
+             <statement><sql>x</sql><parameter type="VARCHAR"/><parameter value="a"/>
+               <parameter value="a" expression="//b" type="CHAR"/></statement></dbreport>
+           <dblookup><connection><pool><dsName>x</dsName></pool></connection>
+             <statement><sql>x</sql><result name="n"/><colour/></statement></dblookup>"#,
+        expect![[r#"
+            db tx=false dsName "x" ["x" [] []]
+            error[E0114] "dblookup": <dblookup> has no <connection>: give it a <connection><pool> with a <driver> (a pool of its own) or a <dsName> (a data source)
+            error[E0104] "useTransaction": unknown attribute `useTransaction` on <dblookup> (expected one of: description)
+            error[E0114] "pool": <pool> has no <user>: Synapse needs <driver>, <url>, <user> and <password> (they may be empty)
+            error[E0114] "pool": <pool> has no <password>: Synapse needs <driver>, <url>, <user> and <password> (they may be empty)
+            error[E0114] "pool": <pool> has neither <driver> nor <dsName>: Synapse needs the connection information for a pool of its own (<driver>, <url>, <user>, <password>) or a data source name
+            error[E0105] "property": <property> is missing the required attribute `value`
+            error[E0114] "statement": <statement> has no <sql>: write the SQL, with `?` for each <parameter>
+            warning[W0301] "parameter": <parameter> without value= or expression= is skipped (as in Synapse): the statement's `?`s are bound to the other parameters
+            error[E0105] "parameter": <parameter> has no type=: give its JDBC type (VARCHAR, INTEGER, DOUBLE, …)
+            warning[W0101] "expression": expression= is ignored: the parameter has a value= (Synapse binds the value)
+            error[E0105] "result": <result> is missing the required attribute `column`
+            error[E0103] "colour": unknown element <colour> in <statement>
+        "#]],
+    );
 }
 
 #[test]

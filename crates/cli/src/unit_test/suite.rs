@@ -561,13 +561,20 @@ async fn run_sequence_cases(
         .map_err(|e| format!("cannot open the registry: {e}"))?;
     let invoker = synaptic_gateway::invoker::HttpInvoker::standalone(timeout, 64 << 20)
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let program = Arc::new(program);
     let engine = Engine {
-        program: Arc::new(program),
+        program: program.clone(),
         invoker: Arc::new(invoker),
         registry: Arc::new(registry),
         clock: Arc::new(SystemClock),
         // one suite's cases share counters and cache, as on one running server
         state: Arc::new(synaptic_engine::MemoryState::default()),
+        // the gateway's pools, as `<dblookup>`/`<dbreport>` use them when serving
+        db: Arc::new(synaptic_gateway::database::Databases::new(
+            program.data_sources(),
+            synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
+            synaptic_gateway::database::DEFAULT_TIMEOUT,
+        )),
         limits: Limits {
             call_timeout: timeout,
             ..Limits::default()

@@ -547,6 +547,7 @@ mod tests {
             registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
             clock: Arc::new(FixedClock(clock)),
             state,
+            db: std::sync::Arc::new(crate::NoDatabase),
             limits: Limits::default(),
         };
         (e, backend)

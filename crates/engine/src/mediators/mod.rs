@@ -12,6 +12,8 @@ mod call;
 mod call_template;
 mod callout;
 mod clone;
+mod dblookup;
+mod dbreport;
 mod direction;
 mod drop;
 mod enrich;
@@ -100,6 +102,8 @@ pub(crate) enum Op {
     Store(Box<store::StoreOp>),
     Foreach(Box<foreach::ForeachOp>),
     ScatterGather(Box<scatter_gather::ScatterGatherOp>),
+    Dblookup(Box<crate::db::DbOp>),
+    Dbreport(Box<crate::db::DbOp>),
 }
 
 /// The template parameters a `call-template` passed as `{{xpath}}`: name → the XPath (text and
@@ -231,6 +235,8 @@ pub(crate) fn node(
         ast::MediatorKind::ScatterGather(s) => {
             Op::ScatterGather(Box::new(scatter_gather::compile(c, blocks, s)?))
         }
+        ast::MediatorKind::DbLookup(m) => Op::Dblookup(Box::new(dblookup::compile(c, m)?)),
+        ast::MediatorKind::DbReport(m) => Op::Dbreport(Box::new(dbreport::compile(c, m)?)),
         ast::MediatorKind::Unsupported { name } => {
             // The parser reports E0108; make sure no program contains it even if not.
             // at the element name, where the parser reports it too (so the two dedupe)
@@ -321,6 +327,8 @@ pub(crate) async fn run(
         Op::Store(s) => store::run(engine, s, ctx).await,
         Op::Foreach(f) => foreach::run(engine, f, ctx),
         Op::ScatterGather(s) => scatter_gather::run(engine, s, ctx),
+        Op::Dblookup(d) => next(dblookup::run(engine, d, ctx, node.span).await),
+        Op::Dbreport(d) => next(dbreport::run(engine, d, ctx, node.span).await),
     }
 }
 
@@ -358,6 +366,8 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Foreach(x) => foreach::exprs(x, f),
         // evaluated on the copies, not on this message
         Op::ScatterGather(_) => {}
+        Op::Dblookup(d) => dblookup::exprs(d, f),
+        Op::Dbreport(d) => dbreport::exprs(d, f),
     }
 }
 
@@ -395,6 +405,8 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Store(_) => {}
         Op::Foreach(_) => {}
         Op::ScatterGather(_) => {}
+        Op::Dblookup(d) => dblookup::syn_exprs(d, &mut out),
+        Op::Dbreport(d) => dbreport::syn_exprs(d, &mut out),
     }
     out
 }
@@ -433,6 +445,8 @@ fn registry_keys(op: &Op, keys: &mut BTreeSet<String>) {
         Op::Store(_) => {}
         Op::Foreach(_) => {}
         Op::ScatterGather(_) => {}
+        Op::Dblookup(_) => {}
+        Op::Dbreport(_) => {}
     }
 }
 

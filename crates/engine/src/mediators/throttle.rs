@@ -715,6 +715,7 @@ mod tests {
             registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
             clock: Arc::new(FixedClock(1_700_000_000_000)),
             state: Arc::new(MemoryState::default()),
+            db: std::sync::Arc::new(crate::NoDatabase),
             limits: Limits::default(),
         }
     }

@@ -12,6 +12,8 @@ mod call;
 mod call_template;
 mod callout;
 mod clone;
+mod dblookup;
+mod dbreport;
 mod direction;
 mod drop;
 mod enrich;
@@ -77,6 +79,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "store",
     "foreach",
     "scatter-gather",
+    "dblookup",
+    "dbreport",
 ];
 
 /// Synapse / Micro Integrator mediators we recognise but do not run yet (E0108).
@@ -87,8 +91,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "class",
     "conditionalRouter",
     "datamapper",
-    "dblookup",
-    "dbreport",
     "ejb",
     "enqueue",
     "entitlementService",
@@ -216,6 +218,8 @@ impl<'d, 'a> Cx<'d, 'a> {
             "loopback" => self.loopback(el),
             "sequence" => self.sequence_ref(el)?,
             "store" => self.store(el)?,
+            "dblookup" => self.dblookup(el)?,
+            "dbreport" => self.dbreport(el)?,
             "switch" => MediatorKind::Switch(self.switch(el)?),
             "enrich" => MediatorKind::Enrich(self.enrich(el)?),
             "makefault" => MediatorKind::MakeFault(self.makefault(el)?),
