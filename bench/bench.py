@@ -183,6 +183,21 @@ token_lifetime = 3600
 """
 
 
+# the pass-through API behind `security = "oauth2"` (one resource, scope `bench`), shared by the
+# opaque-token and the JWT cases
+SECURED_API = """
+[[api]]
+name = "BenchSecured"
+context = "/sec"
+endpoint = "{backend}"
+security = "oauth2"
+
+[[api.resource]]
+uri_template = "/*"
+scopes = ["bench"]
+"""
+
+
 def simple_token_gen_sequence() -> str:
     """The shipped sequence, with its token endpoint pointed at the bench backend."""
     text = (ROOT / "sequences" / "simple-token-gen.xml").read_text()
@@ -248,17 +263,7 @@ CASES += [
     # req/s with "synaptic pass-through" (target: at least 90 %).
     Case("synaptic oauth2-secured API", target="gateway", path="/sec/bench/item",
          config=AUTH_SERVER_CONFIG,
-         api="""
-[[api]]
-name = "BenchSecured"
-context = "/sec"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-uri_template = "/*"
-scopes = ["bench"]
-""",
+         api=SECURED_API,
          prepare=oauth2_bearer,
          note="pass-through plus `security = \"oauth2\"`: a bearer token from the gateway's own "
               "token endpoint, validated on every request"),
@@ -269,17 +274,7 @@ scopes = ["bench"]
     Case("synaptic oauth2-secured API (JWT)", target="gateway", path="/sec/bench/item",
          config=AUTH_SERVER_CONFIG.replace(
              "purge_interval = 60\n", 'purge_interval = 60\naccess_token_format = "jwt"\n'),
-         api="""
-[[api]]
-name = "BenchSecured"
-context = "/sec"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-uri_template = "/*"
-scopes = ["bench"]
-""",
+         api=SECURED_API,
          prepare=oauth2_bearer,
          note="the oauth2-secured API with `access_token_format = \"jwt\"`: a JWT from the "
               "gateway's own token endpoint, validated from the validated-token cache"),

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use synaptic_gateway::numfmt::push_padded;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
@@ -134,23 +135,6 @@ fn format_line(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
     b.line.push(':');
     event.record(&mut Fields(&mut b.line));
     b.line.push('\n');
-}
-
-/// `n` in decimal, left-padded with zeros to `width` digits.
-fn push_padded(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let start = i.min(digits.len().saturating_sub(width));
-    // only ASCII digits were written
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 /// `name=value` pairs as tracing-subscriber's default formatter writes them (Display fields

@@ -19,7 +19,7 @@ pub mod invoker;
 pub mod listener;
 pub mod log_config;
 pub mod metrics;
-mod numfmt;
+pub mod numfmt;
 pub mod path;
 pub mod pipeline;
 pub mod plan;

@@ -4,21 +4,38 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-/// Write `v` in decimal at the start of `out` (which has room for its digits); how many.
-pub(crate) fn put_decimal(out: &mut [u8], v: u32) -> usize {
-    let mut tmp = [0u8; 10];
-    let (mut i, mut v) = (tmp.len(), v);
+/// The decimal digits of `v`, at the end of `buf`.
+fn digits(v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let (mut i, mut v) = (buf.len(), v);
     loop {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
+        buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    let digits = &tmp[i..];
-    out[..digits.len()].copy_from_slice(digits);
-    digits.len()
+    &buf[i..]
+}
+
+/// Write `v` in decimal at the start of `out` (which has room for its digits); how many.
+pub(crate) fn put_decimal(out: &mut [u8], v: u32) -> usize {
+    let mut buf = [0u8; 20];
+    let d = digits(u64::from(v), &mut buf);
+    out[..d.len()].copy_from_slice(d);
+    d.len()
+}
+
+/// Append `n` in decimal, left-padded with zeros to `width` digits (the access log's numbers
+/// and microseconds).
+pub fn push_padded(out: &mut String, n: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let d = digits(n, &mut buf);
+    for _ in d.len()..width {
+        out.push('0');
+    }
+    // only ASCII digits were written
+    out.push_str(std::str::from_utf8(d).unwrap_or_default());
 }
 
 /// `a.b.c.d` at the start of `out` (at least 15 bytes); how many bytes.
@@ -68,6 +85,15 @@ mod tests {
         for v in [0u32, 7, 10, 65535, u32::MAX] {
             let n = put_decimal(&mut buf, v);
             assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), v.to_string());
+        }
+        for (n, width, want) in [
+            (0u64, 6, "000000"),
+            (42, 6, "000042"),
+            (123_456, 6, "123456"),
+        ] {
+            let mut s = String::new();
+            push_padded(&mut s, n, width);
+            assert_eq!(s, want);
         }
     }
 }
