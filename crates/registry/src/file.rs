@@ -43,7 +43,14 @@ type Fast = foldhash::fast::RandomState;
 /// Keys parsed before, by their text: sequences read the same few keys on every message, and
 /// parsing one (prefix, property, segments) cost more than the cached read itself. Bounded:
 /// keys may come from messages, so the memo is emptied when it reaches [`PARSED_MAX`].
-type Parsed = HashMap<Box<str>, Arc<Key>, Fast>;
+type Parsed = HashMap<Box<str>, Arc<ParsedKey>, Fast>;
+
+/// A parsed key as the cache looks it up: the resource's id and the property asked for.
+#[derive(Debug)]
+struct ParsedKey {
+    id: (Space, String),
+    prop: Option<String>,
+}
 const PARSED_MAX: usize = 1024;
 
 #[derive(Debug)]
@@ -81,7 +88,7 @@ impl FileRegistry {
     }
 
     /// [`Key::parse`], remembered (see [`Parsed`]); a key that does not parse is not kept.
-    fn parse_key(&self, key: &str) -> Result<Arc<Key>, RegistryError> {
+    fn parse_key(&self, key: &str) -> Result<Arc<ParsedKey>, RegistryError> {
         if let Some(k) = self
             .inner
             .parsed
@@ -91,7 +98,11 @@ impl FileRegistry {
         {
             return Ok(k.clone());
         }
-        let k = Arc::new(Key::parse(key)?);
+        let Key { space, path, prop } = Key::parse(key)?;
+        let k = Arc::new(ParsedKey {
+            id: (space, path),
+            prop,
+        });
         let mut parsed = self.inner.parsed.write().unwrap_or_else(|e| e.into_inner());
         if parsed.len() >= PARSED_MAX {
             parsed.clear();
@@ -169,18 +180,18 @@ impl FileRegistry {
 impl Registry for FileRegistry {
     async fn get(&self, key: &str) -> Result<Option<String>, RegistryError> {
         let k = self.parse_key(key)?;
-        let id = (k.space, k.path.clone());
+        let id = &k.id;
         {
             // fast path: clone only the value asked for
             let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = cache.get(&id) {
+            if let Some(r) = cache.get(id) {
                 return Ok(match &k.prop {
                     Some(p) => r.props.get(p).cloned(),
                     None => r.content.clone(),
                 });
             }
         }
-        let r = self.load(&id).await?;
+        let r = self.load(id).await?;
         Ok(match &k.prop {
             Some(p) => r.props.get(p).cloned(),
             None => r.content,
