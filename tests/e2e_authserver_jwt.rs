@@ -865,6 +865,40 @@ async fn validated_tokens_are_cached_while_scope_audience_and_revocation_apply_p
         assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", t).await.0, 200);
     }
     assert_eq!(call(&gw, "GET", "/travels/1.0/bookings", &at).await.0, 401);
+    // a cached token decides without waiting, and the request goes on exactly as a checked
+    // one: the client's token and a subject token of its choosing never reach the backend,
+    // a method override is refused
+    let cached = &more[0];
+    let r = http()
+        .get(gw.url("/travels/1.0/bookings?x=1"))
+        .bearer_auth(cached)
+        .header("X-Synaptic-Subject-Token", "chosen-by-the-client")
+        .header("X-Trace", "kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http()
+        .get(gw.url("/travels/1.0/bookings"))
+        .bearer_auth(cached)
+        .header("X-HTTP-Method-Override", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let seen = origin.requests();
+    assert!(!seen.is_empty());
+    for req in &seen {
+        assert_eq!(req.header("authorization"), None, "{:?}", req.path());
+        assert_ne!(
+            req.header("x-synaptic-subject-token"),
+            Some("chosen-by-the-client")
+        );
+    }
+    let last = seen.last().unwrap();
+    assert_eq!(last.path(), "/bookings");
+    assert_eq!(last.query(), Some("x=1"));
+    assert_eq!(last.header("x-trace"), Some("kept"));
     gw.shutdown().await;
 }
 

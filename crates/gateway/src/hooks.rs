@@ -128,6 +128,19 @@ pub trait InboundAuth: Send + Sync + std::fmt::Debug {
         self.check(route.api, method, route.path, headers).await
     }
 
+    /// [`check_route`](Self::check_route) when the answer needs no waiting (a token this
+    /// process validated before, credentials refused outright): the gateway then sends a
+    /// request with nothing else to do as it sends an unsecured one. `None`: call
+    /// `check_route`. The default never decides.
+    fn check_route_now(
+        &self,
+        _route: MatchedRoute<'_>,
+        _method: &Method,
+        _headers: &HeaderMap,
+    ) -> Option<Result<Principal, HookResponse>> {
+        None
+    }
+
     /// Check a client request before mediation. `path` is the one normalised path (relative to
     /// the API context, the same one routing used). `Ok` to proceed (the core then removes the
     /// client's `Authorization` header); `Err` is the 401/403 to answer.

@@ -197,7 +197,16 @@ impl Gateway {
             }
             needs = needs.grpc();
         }
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        // a request that has nothing to do but authorization, decided without waiting (a
+        // token validated before), is sent as an unsecured one is
+        if needs.authorize && !grpc && needs.authorized().is_plain() {
+            match self.authorize_now(&route, rel, &mut parts) {
+                Some(Ok(())) => needs = needs.authorized(),
+                Some(Err(r)) => return (Step::Answer(r), name),
+                None => {}
+            }
+        }
         // a gRPC call streams even with endpoint security and the wire log, which the plain
         // send does not run
         if needs.is_plain() && !(grpc && (api.upstream.is_some() || self.inner.wire)) {
@@ -592,6 +601,44 @@ impl Gateway {
         }
         proxy::strip_method_override(&mut parts.headers);
         Ok(())
+    }
+
+    /// [`authorize`](Self::authorize) when the authorization server decides without waiting
+    /// ([`InboundAuth::check_route_now`](crate::hooks::InboundAuth::check_route_now)): the
+    /// request's headers made ready for the backend the same way. `None`: the full phase runs.
+    fn authorize_now(
+        &self,
+        route: &Route<'_>,
+        rel: &str,
+        parts: &mut http::request::Parts,
+    ) -> Option<Result<(), Response<ResponseBody>>> {
+        let inb = self.inner.ext.inbound.as_ref()?;
+        if parts.uri.query().is_some_and(query_has_access_token) {
+            return None;
+        }
+        let matched = crate::hooks::MatchedRoute {
+            api: &route.api.name,
+            path: rel,
+            scopes: route.scopes,
+        };
+        let decided = inb.check_route_now(matched, &parts.method, &parts.headers)?;
+        let span = Child::start_with(SpanKind::Internal, || {
+            ("inbound authorization".into(), vec![])
+        });
+        if let Err(r) = decided {
+            span.set(KeyValue::new(
+                "http.response.status_code",
+                i64::from(r.status().as_u16()),
+            ));
+            span.error("refused");
+            return Some(Err(full(r)));
+        }
+        // as `authorize`: no subject token of the client's choosing, its token kept from the
+        // backend (token exchange, which would keep it, never takes this path)
+        parts.headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+        parts.headers.remove(header::AUTHORIZATION);
+        proxy::strip_method_override(&mut parts.headers);
+        Some(Ok(()))
     }
 
     /// The body phase: 413 above the limit; read fully when it is kept or buffered.

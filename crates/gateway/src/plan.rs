@@ -692,6 +692,14 @@ impl Needs {
             && !self.rate_limit
     }
 
+    /// What is left once inbound authorization is done.
+    pub fn authorized(self) -> Needs {
+        Needs {
+            authorize: false,
+            ..self
+        }
+    }
+
     /// What a gRPC call on the same route needs (a route with sequences never carries one):
     /// its body streams both ways, whatever endpoint security or the wire log would keep, and
     /// no fault sequence answers it (the gateway answers with a `grpc-status`). With endpoint

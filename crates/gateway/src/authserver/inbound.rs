@@ -240,6 +240,17 @@ impl InboundAuth for Enforcer {
         self.count(&r);
         r.map_err(|e| self.with_resource_metadata(route.api, e))
     }
+
+    fn check_route_now(
+        &self,
+        route: MatchedRoute<'_>,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Option<Result<Principal, HookResponse>> {
+        let r = self.decide_now(route.api, method, route.path, headers, route.scopes)?;
+        self.count(&r);
+        Some(r.map_err(|e| self.with_resource_metadata(route.api, e)))
+    }
 }
 
 impl Enforcer {
@@ -388,10 +399,10 @@ impl Enforcer {
             auds
         };
         // a token this server validated before: no parsing, no signature check
-        let cached = self
-            .server
-            .as_ref()
-            .and_then(|s| s.cached_jwt(token, &own_audiences(s)));
+        let cached = self.server.as_ref().and_then(|s| {
+            s.cached_jwt_in(token, |a| s.accepts_audience(a, context))
+                .map(|hit| hit.map(|t| t.verified.clone()))
+        });
         let verified = match (cached, &self.server) {
             (Some(answer), _) => {
                 self.metrics.jwt_cache_hit.inc();
@@ -412,20 +423,7 @@ impl Enforcer {
             }
         };
         let v = verified.ok_or_else(invalid)?;
-        let client_id = if v.client_id.is_empty() {
-            v.sub.clone()
-        } else {
-            v.client_id.clone()
-        };
-        let username = (!v.sub.is_empty() && v.sub != client_id).then(|| v.sub.clone());
-        Ok((
-            Principal {
-                client_id,
-                username,
-                scopes: v.scopes,
-            },
-            v.jkt,
-        ))
+        Ok((principal_of(&v), v.jkt))
     }
 
     /// A trusted issuer's JWT access token, checked with its published keys.
@@ -473,38 +471,8 @@ impl Enforcer {
         headers: &HeaderMap,
         matched: Option<&[String]>,
     ) -> Result<Principal, HookResponse> {
-        if OVERRIDE_HEADERS.iter().any(|h| headers.contains_key(h)) {
-            return Err(fault(
-                StatusCode::BAD_REQUEST,
-                METHOD_OVERRIDE,
-                "Method override not allowed",
-                "X-HTTP-Method-Override and similar headers are not accepted on secured APIs",
-                None,
-            ));
-        }
-        let mut auth = headers.get_all(header::AUTHORIZATION).iter();
-        let Some(value) = auth.next() else {
-            return Err(missing_credentials());
-        };
-        if auth.next().is_some() {
-            return Err(invalid_token("invalid_request"));
-        }
-        let Some((scheme, token)) = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| {
-                scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")
-            })
-            .map(|(s, t)| (s, t.trim()))
-        else {
-            return Err(missing_credentials());
-        };
-        let dpop_scheme = scheme.eq_ignore_ascii_case("dpop");
-        if !is_b64token(token) {
-            return Err(invalid_token("invalid_token"));
-        }
-        let principal = if token.bytes().filter(|b| *b == b'.').count() == 2 {
+        let (dpop_scheme, token) = credentials(headers)?;
+        let principal = if is_jwt_shaped(token) {
             let (principal, jkt) = self.validate_jwt(api, token).await?;
             self.check_binding(
                 dpop_scheme,
@@ -533,6 +501,54 @@ impl Enforcer {
                 Err(e) => return Err(store_unavailable(&e)),
             }
         };
+        self.scopes_allow(api, method, path, matched, principal)
+    }
+
+    /// [`decide`](Self::decide) when it needs no waiting: the request's credentials are
+    /// refused outright, or its token is one of this server's JWTs found in the
+    /// validated-token cache and bound to no DPoP key. `None`: the full check must run.
+    fn decide_now(
+        &self,
+        api: &str,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        matched: &[String],
+    ) -> Option<Result<Principal, HookResponse>> {
+        let (dpop_scheme, token) = match credentials(headers) {
+            Ok(c) => c,
+            Err(r) => return Some(Err(r)),
+        };
+        if dpop_scheme || !is_jwt_shaped(token) {
+            return None;
+        }
+        let server = self.server.as_ref()?;
+        let context = self.apis.get(api).map(|r| r.context.as_str());
+        let hit = server.cached_jwt_in(token, |a| server.accepts_audience(a, context))?;
+        let principal = match hit {
+            // bound to a key: the proof is checked on the full path
+            Some(t) if t.verified.jkt.is_some() => return None,
+            Some(t) => principal_of(&t.verified),
+            None => {
+                self.metrics.jwt_cache_hit.inc();
+                return Some(Err(invalid_token("invalid_token")));
+            }
+        };
+        self.metrics.jwt_cache_hit.inc();
+        Some(self.scopes_allow(api, method, path, Some(matched), principal))
+    }
+
+    /// The scope check: any one of the resource's scopes (none: any valid token).
+    // the refusal is the response itself, as everywhere in this module
+    #[allow(clippy::result_large_err)]
+    fn scopes_allow(
+        &self,
+        api: &str,
+        method: &Method,
+        path: &str,
+        matched: Option<&[String]>,
+        principal: Principal,
+    ) -> Result<Principal, HookResponse> {
         let record = &principal;
         if let Some(need) = matched {
             return if need.is_empty() || need.iter().any(|s| record.scopes.contains(s)) {
@@ -560,5 +576,64 @@ impl Enforcer {
                 Err(insufficient_scope(path, &[]))
             }
         }
+    }
+}
+
+/// The checks on a request's credentials that need nothing but its headers: no method
+/// override, exactly one `Authorization` header with the `Bearer` or `DPoP` scheme and an RFC
+/// 6750 token. `(DPoP scheme, token)`.
+#[allow(clippy::result_large_err)]
+fn credentials(headers: &HeaderMap) -> Result<(bool, &str), HookResponse> {
+    if OVERRIDE_HEADERS.iter().any(|h| headers.contains_key(h)) {
+        return Err(fault(
+            StatusCode::BAD_REQUEST,
+            METHOD_OVERRIDE,
+            "Method override not allowed",
+            "X-HTTP-Method-Override and similar headers are not accepted on secured APIs",
+            None,
+        ));
+    }
+    let mut auth = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = auth.next() else {
+        return Err(missing_credentials());
+    };
+    if auth.next().is_some() {
+        return Err(invalid_token("invalid_request"));
+    }
+    let Some((scheme, token)) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")
+        })
+        .map(|(s, t)| (s, t.trim()))
+    else {
+        return Err(missing_credentials());
+    };
+    if !is_b64token(token) {
+        return Err(invalid_token("invalid_token"));
+    }
+    Ok((scheme.eq_ignore_ascii_case("dpop"), token))
+}
+
+/// A JWS compact serialisation has exactly two dots; an opaque token has none.
+fn is_jwt_shaped(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Who a validated JWT access token speaks for: its `client_id` (or `sub` without one), and
+/// `sub` as the user when it names someone else.
+fn principal_of(v: &jwt::Verified) -> Principal {
+    let client_id = if v.client_id.is_empty() {
+        v.sub.clone()
+    } else {
+        v.client_id.clone()
+    };
+    let username = (!v.sub.is_empty() && v.sub != client_id).then(|| v.sub.clone());
+    Principal {
+        client_id,
+        username,
+        scopes: v.scopes.clone(),
     }
 }

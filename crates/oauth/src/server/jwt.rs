@@ -322,13 +322,15 @@ impl IssuerCell {
         let _ = self.listener.set(format!("http://{addr}"));
     }
     pub fn get(&self) -> String {
-        if let Some(i) = &self.configured {
-            return i.clone();
+        self.as_str().to_string()
+    }
+    /// [`get`](Self::get) without a copy.
+    pub fn as_str(&self) -> &str {
+        match (&self.configured, self.listener.get()) {
+            (Some(i), _) => i,
+            (None, Some(l)) => l,
+            (None, None) => "http://127.0.0.1",
         }
-        self.listener
-            .get()
-            .cloned()
-            .unwrap_or_else(|| "http://127.0.0.1".to_string())
     }
 }
 
@@ -371,6 +373,14 @@ impl Keyring {
                 k.stored.alg == alg.as_str() && k.created_at <= now + LEEWAY && k.retires_at > now
             })
             .cloned()
+    }
+
+    /// Whether the key `kid` is still usable at `now` (no copy of the keyring).
+    pub fn has(&self, kid: &str, now: i64) -> bool {
+        self.keys.read().is_ok_and(|k| {
+            k.iter()
+                .any(|k| k.kid == kid && k.keep_until() > now - LEEWAY)
+        })
     }
 
     pub fn find(&self, kid: &str, now: i64) -> Option<Arc<LoadedKey>> {
@@ -554,6 +564,10 @@ impl Verified {
     /// Whether the token's `aud` contains one of `audiences`.
     pub fn has_audience(&self, audiences: &[String]) -> bool {
         self.aud.iter().any(|a| audiences.iter().any(|e| e == a))
+    }
+    /// Whether one of its audiences is accepted.
+    pub fn has_audience_in(&self, accepts: impl Fn(&str) -> bool) -> bool {
+        self.aud.iter().any(|a| accepts(a))
     }
 }
 

@@ -189,6 +189,21 @@ impl AuthServer {
     pub fn issuer(&self) -> String {
         self.settings.issuer.get()
     }
+    /// [`issuer`](Self::issuer) without a copy.
+    pub fn issuer_str(&self) -> &str {
+        self.settings.issuer.as_str()
+    }
+
+    /// Whether `aud` is an audience of this server's tokens for the API at `context`: the
+    /// default audience, or the API's resource identifier (compared without building either).
+    pub fn accepts_audience(&self, aud: &str, context: Option<&str>) -> bool {
+        let issuer = self.issuer_str();
+        let default = self.settings.default_audience.as_deref().unwrap_or(issuer);
+        aud == default
+            || context.is_some_and(|c| {
+                aud.len() == issuer.len() + c.len() && aud.starts_with(issuer) && aud.ends_with(c)
+            })
+    }
 
     /// `aud` of a token issued without a resource indicator.
     pub fn default_audience(&self) -> String {
@@ -352,18 +367,29 @@ impl AuthServer {
     /// (or no longer usable: expired, its signing key gone), `Some(None)` when it is refused
     /// for this request (another audience, revoked since), `Some(Some(_))` when accepted.
     pub fn cached_jwt(&self, token: &str, audiences: &[String]) -> Option<Option<jwt::Verified>> {
+        let hit = self.cached_jwt_in(token, |a| audiences.iter().any(|e| e == a))?;
+        Some(hit.map(|h| h.verified.clone()))
+    }
+
+    /// [`cached_jwt`](Self::cached_jwt) with the accepted audiences as a test, the entry
+    /// shared rather than copied: the request path's form.
+    pub fn cached_jwt_in(
+        &self,
+        token: &str,
+        accepts: impl Fn(&str) -> bool,
+    ) -> Option<Option<Arc<jwt::CachedToken>>> {
         let now = self.now();
         let key = jwt::ValidatedCache::key(token);
         let hit = self.jwt_cache.get(&key, now)?;
-        if self.keyring.find(&hit.kid, now).is_none() || hit.verified.iss != self.issuer() {
+        if !self.keyring.has(&hit.kid, now) || hit.verified.iss != self.issuer_str() {
             self.jwt_cache.remove(&key);
             return None;
         }
         let v = &hit.verified;
-        if !v.has_audience(audiences) || self.is_revoked(v) {
+        if !v.has_audience_in(accepts) || self.is_revoked(v) {
             return Some(None);
         }
-        Some(Some(v.clone()))
+        Some(Some(hit))
     }
 
     /// Whether the grant of a JWT access token (`jti` = `<grant id>.<n>`) was revoked; a

@@ -1444,3 +1444,50 @@ async fn dpop_nonces_at_the_token_endpoint_when_required() {
     assert_eq!(off.server.dpop_nonce(), None);
     assert!(off.server.dpop_nonce_ok(None));
 }
+
+#[test]
+fn accepted_audiences_are_the_default_one_and_the_apis_resource_identifier() {
+    let server = |default_audience: Option<&str>| {
+        AuthServer::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(ManualClock::new(1_000_000)),
+            Settings {
+                issuer: Arc::new(jwt::IssuerCell::new(Some("https://as.test/".into()))),
+                default_audience: default_audience.map(str::to_string),
+                ..Settings::default()
+            },
+        )
+    };
+    let s = server(None);
+    assert_eq!(s.issuer_str(), "https://as.test");
+    // without a configured default audience, the issuer itself
+    assert!(s.accepts_audience("https://as.test", None));
+    assert!(s.accepts_audience("https://as.test", Some("/shop/1.0")));
+    // the API's resource identifier: issuer and context exactly
+    assert!(s.accepts_audience("https://as.test/shop/1.0", Some("/shop/1.0")));
+    assert!(!s.accepts_audience("https://as.test/shop/1.0", None));
+    assert!(!s.accepts_audience("https://as.test/shop/1.0", Some("/other/1.0")));
+    assert!(!s.accepts_audience("https://as.test/shop/1.0x", Some("/shop/1.0")));
+    assert!(!s.accepts_audience("https://as.tes/shop/1.0", Some("/shop/1.0")));
+    assert!(!s.accepts_audience("https://evil.test/shop/1.0", Some("/shop/1.0")));
+    assert!(!s.accepts_audience("", Some("/shop/1.0")));
+    // a configured default audience replaces the issuer
+    let s = server(Some("api://gateway"));
+    assert!(s.accepts_audience("api://gateway", None));
+    assert!(!s.accepts_audience("https://as.test", None));
+    assert!(s.accepts_audience("https://as.test/shop/1.0", Some("/shop/1.0")));
+    // the form with a list agrees
+    let audiences = ["api://gateway".to_string(), s.resource_id("/shop/1.0")];
+    for aud in [
+        "api://gateway",
+        "https://as.test/shop/1.0",
+        "https://as.test",
+        "x",
+    ] {
+        assert_eq!(
+            audiences.iter().any(|a| a == aud),
+            s.accepts_audience(aud, Some("/shop/1.0")),
+            "{aud}"
+        );
+    }
+}
