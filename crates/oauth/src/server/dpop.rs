@@ -10,7 +10,8 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 
 /// Longest proof accepted, in bytes.
@@ -222,39 +223,97 @@ pub fn verify_proof(proof: &str, expect: &ProofExpect<'_>) -> Result<Proof, JwtE
 
 /// Seen proof `jti`s (with their key's thumbprint) until their window ends, bounded: when
 /// full of unexpired entries, new proofs are refused (the client retries with a fresh one).
+///
+/// An entry is a 64-bit hash of thumbprint and `jti` (seeded per process, so a client cannot
+/// aim at another's entry; a collision can only refuse a fresh proof, never accept a replay)
+/// and its end in a queue kept in arrival order: expired entries leave from the front, a
+/// constant cost per proof however full the cache is. Ends are not quite in arrival order
+/// (`iat` varies within the window), so an entry may stay up to one window longer than it
+/// must; a proof that old is refused by its `iat` anyway.
 #[derive(Debug)]
 pub struct ReplayCache {
-    seen: Mutex<HashMap<String, i64>>,
+    seen: Mutex<Seen>,
+    hasher: foldhash::fast::RandomState,
     max: usize,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    keys: HashSet<u64, IdentityHash>,
+    ends: VecDeque<(i64, u64)>,
+}
+
+/// The keys are hashes already.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdentityHash;
+
+impl BuildHasher for IdentityHash {
+    type Hasher = Identity;
+    fn build_hasher(&self) -> Identity {
+        Identity(0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 impl ReplayCache {
     pub fn new(max: usize) -> ReplayCache {
         ReplayCache {
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
+            hasher: foldhash::fast::RandomState::default(),
             max: max.max(1),
         }
     }
 
     /// Record a proof; `false` if it was seen before (a replay) or the cache is full.
     pub fn check(&self, p: &Proof, until: i64, now: i64) -> bool {
-        let key = format!("{}.{}", p.jkt, p.jti);
-        let Ok(mut m) = self.seen.lock() else {
+        let key = {
+            let mut h = self.hasher.build_hasher();
+            h.write(p.jkt.as_bytes());
+            h.write_u8(b'.');
+            h.write(p.jti.as_bytes());
+            h.finish()
+        };
+        let Ok(mut seen) = self.seen.lock() else {
             return false;
         };
-        if m.len() >= self.max {
-            m.retain(|_, exp| *exp > now);
-            if m.len() >= self.max {
-                return false;
+        let Seen { keys, ends } = &mut *seen;
+        while let Some(&(end, k)) = ends.front() {
+            if end > now {
+                break;
             }
+            ends.pop_front();
+            keys.remove(&k);
         }
-        match m.get(&key) {
-            Some(exp) if *exp > now => false,
-            _ => {
-                m.insert(key, until);
-                true
-            }
+        if keys.contains(&key) || keys.len() >= self.max {
+            return false;
         }
+        keys.insert(key);
+        ends.push_back((until, key));
+        true
+    }
+
+    /// Proofs remembered now.
+    pub fn len(&self) -> usize {
+        self.seen.lock().map(|s| s.keys.len()).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -374,6 +433,36 @@ mod tests {
         assert!(!c.check(&p("c"), 60, 20));
         // expired entries make room
         assert!(c.check(&p("c"), 200, 100));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_full_window_of_proofs_costs_one_step_each_and_leaves_in_time() {
+        // many live proofs: every one still answered, replays still caught, and all of them
+        // gone once their window has passed
+        let c = ReplayCache::new(1_000_000);
+        let p = |j: usize| Proof {
+            jkt: "k".into(),
+            jti: format!("jti-{j}"),
+            iat: 0,
+            nonce: None,
+        };
+        for j in 0..200_000 {
+            assert!(c.check(&p(j), 60 + (j % 7) as i64, 1));
+        }
+        assert_eq!(c.len(), 200_000);
+        for j in (0..200_000).step_by(997) {
+            assert!(!c.check(&p(j), 60, 2), "replay {j}");
+        }
+        // a proof with another key's thumbprint and the same jti is another proof
+        let other = Proof {
+            jkt: "other".into(),
+            ..p(5)
+        };
+        assert!(c.check(&other, 60, 2));
+        // past every end: the queue empties as new proofs arrive
+        assert!(c.check(&p(200_001), 200, 100));
+        assert_eq!(c.len(), 1);
     }
 
     #[test]

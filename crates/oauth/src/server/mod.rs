@@ -134,7 +134,7 @@ impl Default for Settings {
             issuer: Arc::new(jwt::IssuerCell::default()),
             legacy_grants: false,
             dpop_window: 60,
-            dpop_replay_max: 100_000,
+            dpop_replay_max: 1_000_000,
             jwt_cache_entries: jwt::DEFAULT_CACHE_ENTRIES,
             dpop_nonce: false,
         }
