@@ -3,7 +3,8 @@
 # Rust, Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
 #
 #   bash .ci/setup.sh            test prerequisites: redis-server, mariadb-server, chromium, curl + the real OAuth2 peers
-#   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client), openssl and valgrind for bench/run.sh
+#   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client), openssl, valgrind and
+#                                python3-cryptography for bench/run.sh
 #
 # Runs as root (or through sudo). Nothing else on the machine is assumed: every tool a test
 # starts is installed here. Packages' own services are never started (policy-rc.d), tests
@@ -42,6 +43,8 @@ if [ "$BENCH" = 1 ]; then
   want callgrind_control valgrind
   want h2load nghttp2-client
   want openssl openssl
+  # the DPoP case signs its proofs with Python's cryptography
+  python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 fi
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 # The <xslt> mediator links the system's libxslt, libexslt and libxml2 (crates/xslt, ADR 0411),

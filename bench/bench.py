@@ -106,6 +106,9 @@ class Case:
     driver: str = "wrk"
     # the case this one's ratios are computed against (None: the baseline case)
     versus: Optional[str] = None
+    # every request carries a fresh DPoP proof (RFC 9449), signed before the run: the case's
+    # `prepare` returns its key under "_dpop" (see `oauth2_dpop`)
+    dpop: bool = False
 
 
 def http(method: str, url: str, body: bytes = b"", headers: Optional[dict] = None,
@@ -155,6 +158,103 @@ def oauth2_bearer(env: Env) -> dict:
     if status != 200:
         raise RuntimeError(f"warm-up GET /sec/bench/item -> {status}: {body[:200]!r}")
     return {"Authorization": "Bearer " + token}
+
+
+class DpopSigner:
+    """An ES256 key and the proofs it signs (`cryptography`: `bash .ci/setup.sh --bench`
+    installs it). Proofs share their header and differ in `jti`; each is a real signature."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        nums = self.key.public_key().public_numbers()
+        jwk = {"crv": "P-256", "kty": "EC", "x": b64u(nums.x.to_bytes(32, "big")),
+               "y": b64u(nums.y.to_bytes(32, "big"))}
+        self.header = b64u(json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk},
+                                      separators=(",", ":")).encode())
+
+    def proof(self, method: str, url: str, token: str = "", iat: int = 0) -> str:
+        import hashlib
+        import secrets
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        claims = {"jti": secrets.token_urlsafe(16), "htm": method, "htu": url,
+                  "iat": iat or int(time.time())}
+        if token:
+            claims["ath"] = b64u(hashlib.sha256(token.encode()).digest())
+        signing_input = self.header + "." + b64u(json.dumps(claims, separators=(",", ":")).encode())
+        r, s_ = decode_dss_signature(self.key.sign(signing_input.encode(),
+                                                   ec.ECDSA(hashes.SHA256())))
+        return signing_input + "." + b64u(r.to_bytes(32, "big") + s_.to_bytes(32, "big"))
+
+
+def b64u(raw: bytes) -> str:
+    import base64
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def oauth2_dpop(env: Env) -> dict:
+    """A DPoP-bound JWT access token (client credentials with a proof at the token endpoint);
+    the load sends it with the `DPoP` scheme and a fresh proof on every request."""
+    import base64
+    signer = DpopSigner()
+    basic = base64.b64encode(b"bench-client:bench-client-secret").decode()
+    token_url = env.gateway + "/oauth2/token"
+    status, body = http("POST", token_url, b"grant_type=client_credentials",
+                        {"Authorization": "Basic " + basic,
+                         "Content-Type": "application/x-www-form-urlencoded",
+                         "DPoP": signer.proof("POST", token_url)})
+    if status != 200:
+        raise RuntimeError(f"token endpoint (DPoP) -> {status}: {body[:200]!r}")
+    answer = json.loads(body)
+    if answer.get("token_type") != "DPoP":
+        raise RuntimeError(f"token endpoint gave a {answer.get('token_type')!r} token, not DPoP")
+    token = answer["access_token"]
+    url = env.gateway + DPOP_PATH
+    status, body = http("GET", url, headers={"Authorization": "DPoP " + token,
+                                             "DPoP": signer.proof("GET", url, token)})
+    if status != 200:
+        raise RuntimeError(f"warm-up GET {DPOP_PATH} -> {status}: {body[:200]!r}")
+    return {"Authorization": "DPoP " + token, "_dpop": signer}
+
+
+DPOP_PATH = "/sec/bench/item"
+
+
+def dpop_script(path: Path, env: Env, headers: dict, count: int, threads: int) -> None:
+    """A wrk script sending `count` fresh proofs, split between its threads (one file each,
+    read at start); a thread that runs out sends a proof the gateway refuses, which shows as
+    errors rather than as a replay accepted."""
+    signer: DpopSigner = headers["_dpop"]
+    token = headers["Authorization"].split(" ", 1)[1]
+    url = env.gateway + DPOP_PATH
+    iat = int(time.time())
+    files = [open(path.with_suffix(f".proofs{t}"), "w") for t in range(threads)]
+    try:
+        for i in range(count):
+            files[i % threads].write(signer.proof("GET", url, token, iat) + "\n")
+    finally:
+        for f in files:
+            f.close()
+    prefix = str(path.with_suffix(".proofs"))
+    path.write_text(f"""wrk.method = "GET"
+local auth = "{headers['Authorization']}"
+local n = 0
+function setup(thread)
+  thread:set("id", n)
+  n = n + 1
+end
+function init(args)
+  proofs = {{}}
+  for line in io.lines("{prefix}" .. id) do proofs[#proofs + 1] = line end
+  i = 0
+end
+function request()
+  i = i + 1
+  return wrk.format(nil, nil, {{["Authorization"] = auth, ["DPoP"] = proofs[i] or "spent"}})
+end
+""")
 
 
 def oauth2_basic(env: Env) -> dict:
@@ -278,6 +378,18 @@ CASES += [
          prepare=oauth2_bearer,
          note="the oauth2-secured API with `access_token_format = \"jwt\"`: a JWT from the "
               "gateway's own token endpoint, validated from the validated-token cache"),
+    # The JWT case with DPoP-bound tokens (RFC 9449): every request carries a fresh ES256
+    # proof, whose signature the gateway verifies and whose `jti` it remembers. Compare with
+    # "synaptic pass-through" (target: at least 85 %). The proofs are signed before each run.
+    Case("synaptic oauth2-secured API (JWT, DPoP)", target="gateway", path=DPOP_PATH,
+         config=AUTH_SERVER_CONFIG.replace(
+             "purge_interval = 60\n", 'purge_interval = 60\naccess_token_format = "jwt"\n'),
+         api=SECURED_API,
+         prepare=oauth2_dpop,
+         dpop=True,
+         only_loads=("GET",),
+         note="the JWT case with a DPoP-bound token: a fresh proof per request (ES256 signature "
+              "verified, `jti` remembered), signed by the harness before each run"),
     # Client-credentials issuance rate of the token endpoint (argon2id-hashed
     # secret, verified once then remembered; one SQLite insert per token).
     Case("synaptic token endpoint (client credentials)", target="gateway", path="/oauth2/token",
@@ -675,6 +787,14 @@ def callgrind_instructions(root: Optional[int], work: Path, action: str) -> floa
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
+def seconds(duration: str) -> int:
+    """A wrk duration (`10s`, `2m`, `1h`) in whole seconds."""
+    m = re.fullmatch(r"(\d+)([smh]?)", duration.strip())
+    if not m:
+        raise ValueError(f"unparsable duration {duration!r}")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
 def to_ms(text: str) -> float:
     m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
     if not m:
@@ -692,7 +812,8 @@ def lua_script(path: Path, method: str, size: int, headers: dict, form_body: str
         lines.append(f'wrk.body = \'{{"data":"{filler}"}}\'')
         lines.append('wrk.headers["Content-Type"] = "application/json"')
     for k, v in headers.items():
-        lines.append(f'wrk.headers["{k}"] = "{v}"')
+        if not k.startswith("_"):
+            lines.append(f'wrk.headers["{k}"] = "{v}"')
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -1024,6 +1145,20 @@ def main() -> int:
                                        form=form)
                             r = run_h2load(args, servers, url, body, h, args.duration, conc,
                                            servers.pid(c.target), form=form)
+                        elif c.dpop:
+                            # proofs for the warm-up at a generous rate, then for the measured
+                            # run at half as much again as the warm-up's rate
+                            if seconds(args.duration) > 40:
+                                raise RuntimeError("a DPoP proof lasts 60 s: run this case with "
+                                                   "--duration 40s or less")
+                            h = headers.get(c.name, {})
+                            threads = min(args.threads, conc)
+                            dpop_script(script, env, h, 20000 * seconds(args.warmup), threads)
+                            w = run_wrk(args, servers, url, script, args.warmup, conc)
+                            want = int(w["rps"] * seconds(args.duration) * 1.5) + 2000
+                            dpop_script(script, env, h, want, threads)
+                            r = run_wrk(args, servers, url, script, args.duration, conc,
+                                        servers.pid(c.target))
                         else:
                             lua_script(script, method, size, headers.get(c.name, {}),
                                        c.form_body)
