@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 use synaptic_engine::OutboundRequest;
 
 /// A complete, small response produced by a hook (faults, token endpoint answers, pages).
@@ -25,7 +25,8 @@ pub struct AuthTicket {
 /// exchange on an API with `security = "oauth2"` (whose `Authorization` header is removed once
 /// checked). The core removes any copy a client sends; endpoint security removes it before the
 /// request leaves, so it never reaches a backend.
-pub const SUBJECT_TOKEN_HEADER: &str = "x-synaptic-subject-token";
+/// A constant name: removal by `&str` would parse it on every request.
+pub const SUBJECT_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-synaptic-subject-token");
 
 /// Values an [`UpstreamAuth`] evaluated on a mediated message, by name.
 pub type RequestValues = Vec<(&'static str, String)>;
@@ -132,12 +133,15 @@ pub trait InboundAuth: Send + Sync + std::fmt::Debug {
     /// process validated before, credentials refused outright): the gateway then sends a
     /// request with nothing else to do as it sends an unsecured one. `None`: call
     /// `check_route`. The default never decides.
+    ///
+    /// Only for requests that need no [`Principal`] afterwards (no sequence, no rate limit by
+    /// client): `Ok(())` is the same verdict as `check_route`'s `Ok`.
     fn check_route_now(
         &self,
         _route: MatchedRoute<'_>,
         _method: &Method,
         _headers: &HeaderMap,
-    ) -> Option<Result<Principal, HookResponse>> {
+    ) -> Option<Result<(), HookResponse>> {
         None
     }
 

@@ -198,20 +198,32 @@ fn dpop_error(error: &str, description: &str) -> HookResponse {
     )
 }
 
-/// RFC 6750 `b64token`.
-fn is_b64token(t: &str) -> bool {
+/// The number of dots of an RFC 6750 `b64token` (a JWS has two), `None` when it is not one.
+fn b64token_dots(t: &str) -> Option<usize> {
     // folded without an early exit, so that the compiler checks many bytes at once: a JWT is
     // hundreds of bytes long and this runs on every request
-    !t.is_empty()
-        && t.trim_end_matches('=').bytes().fold(true, |ok, b| {
-            ok & (b.is_ascii_alphanumeric()
-                | (b == b'-')
-                | (b == b'.')
-                | (b == b'_')
-                | (b == b'~')
-                | (b == b'+')
-                | (b == b'/'))
-        })
+    let (ok, dots) = t
+        .trim_end_matches('=')
+        .bytes()
+        .fold((true, 0usize), |(ok, dots), b| {
+            (
+                ok & (b.is_ascii_alphanumeric()
+                    | (b == b'-')
+                    | (b == b'.')
+                    | (b == b'_')
+                    | (b == b'~')
+                    | (b == b'+')
+                    | (b == b'/')),
+                dots + usize::from(b == b'.'),
+            )
+        });
+    (ok && !t.is_empty()).then_some(dots)
+}
+
+/// Whether granted scopes satisfy a resource: any one of its scopes, or any token when it
+/// names none.
+fn scopes_granted(need: &[String], granted: &[String]) -> bool {
+    need.is_empty() || need.iter().any(|s| granted.contains(s))
 }
 
 #[async_trait]
@@ -244,10 +256,10 @@ impl InboundAuth for Enforcer {
     fn check_route_now(
         &self,
         route: MatchedRoute<'_>,
-        method: &Method,
+        _method: &Method,
         headers: &HeaderMap,
-    ) -> Option<Result<Principal, HookResponse>> {
-        let r = self.decide_now(route.api, method, route.path, headers, route.scopes)?;
+    ) -> Option<Result<(), HookResponse>> {
+        let r = self.decide_now(route.api, route.path, headers, route.scopes)?;
         self.count(&r);
         Some(r.map_err(|e| self.with_resource_metadata(route.api, e)))
     }
@@ -444,7 +456,7 @@ impl Enforcer {
         }
     }
 
-    fn count(&self, r: &Result<Principal, HookResponse>) {
+    fn count<T>(&self, r: &Result<T, HookResponse>) {
         match r {
             Ok(_) => self.metrics.inbound_allowed.inc(),
             Err(resp) => match resp.status() {
@@ -471,8 +483,12 @@ impl Enforcer {
         headers: &HeaderMap,
         matched: Option<&[String]>,
     ) -> Result<Principal, HookResponse> {
-        let (dpop_scheme, token) = credentials(headers)?;
-        let principal = if is_jwt_shaped(token) {
+        let Credentials {
+            dpop_scheme,
+            token,
+            jwt,
+        } = credentials(headers)?;
+        let principal = if jwt {
             let (principal, jkt) = self.validate_jwt(api, token).await?;
             self.check_binding(
                 dpop_scheme,
@@ -510,32 +526,36 @@ impl Enforcer {
     fn decide_now(
         &self,
         api: &str,
-        method: &Method,
         path: &str,
         headers: &HeaderMap,
         matched: &[String],
-    ) -> Option<Result<Principal, HookResponse>> {
-        let (dpop_scheme, token) = match credentials(headers) {
+    ) -> Option<Result<(), HookResponse>> {
+        let c = match credentials(headers) {
             Ok(c) => c,
             Err(r) => return Some(Err(r)),
         };
-        if dpop_scheme || !is_jwt_shaped(token) {
+        if c.dpop_scheme || !c.jwt {
             return None;
         }
+        let token = c.token;
         let server = self.server.as_ref()?;
         let context = self.apis.get(api).map(|r| r.context.as_str());
         let hit = server.cached_jwt_in(token, |a| server.accepts_audience(a, context))?;
-        let principal = match hit {
+        let granted = match &hit {
             // bound to a key: the proof is checked on the full path
             Some(t) if t.verified.jkt.is_some() => return None,
-            Some(t) => principal_of(&t.verified),
+            Some(t) => &t.verified.scopes,
             None => {
                 self.metrics.jwt_cache_hit.inc();
                 return Some(Err(invalid_token("invalid_token")));
             }
         };
         self.metrics.jwt_cache_hit.inc();
-        Some(self.scopes_allow(api, method, path, Some(matched), principal))
+        Some(if scopes_granted(matched, granted) {
+            Ok(())
+        } else {
+            Err(insufficient_scope(path, matched))
+        })
     }
 
     /// The scope check: any one of the resource's scopes (none: any valid token).
@@ -551,7 +571,7 @@ impl Enforcer {
     ) -> Result<Principal, HookResponse> {
         let record = &principal;
         if let Some(need) = matched {
-            return if need.is_empty() || need.iter().any(|s| record.scopes.contains(s)) {
+            return if scopes_granted(need, &record.scopes) {
                 Ok(principal)
             } else {
                 Err(insufficient_scope(path, need))
@@ -566,7 +586,7 @@ impl Enforcer {
         match rules.table.find(method, path) {
             ResourceMatch::Found(i, _) => {
                 let need = rules.scopes.get(i).cloned().unwrap_or_default();
-                if need.is_empty() || need.iter().any(|s| record.scopes.contains(s)) {
+                if scopes_granted(&need, &record.scopes) {
                     Ok(principal)
                 } else {
                     Err(insufficient_scope(path, &need))
@@ -581,9 +601,9 @@ impl Enforcer {
 
 /// The checks on a request's credentials that need nothing but its headers: no method
 /// override, exactly one `Authorization` header with the `Bearer` or `DPoP` scheme and an RFC
-/// 6750 token. `(DPoP scheme, token)`.
+/// 6750 token.
 #[allow(clippy::result_large_err)]
-fn credentials(headers: &HeaderMap) -> Result<(bool, &str), HookResponse> {
+fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, HookResponse> {
     if OVERRIDE_HEADERS.iter().any(|h| headers.contains_key(h)) {
         return Err(fault(
             StatusCode::BAD_REQUEST,
@@ -611,15 +631,22 @@ fn credentials(headers: &HeaderMap) -> Result<(bool, &str), HookResponse> {
     else {
         return Err(missing_credentials());
     };
-    if !is_b64token(token) {
+    let Some(dots) = b64token_dots(token) else {
         return Err(invalid_token("invalid_token"));
-    }
-    Ok((scheme.eq_ignore_ascii_case("dpop"), token))
+    };
+    Ok(Credentials {
+        dpop_scheme: scheme.eq_ignore_ascii_case("dpop"),
+        token,
+        // a JWS compact serialisation has exactly two dots; an opaque token has none
+        jwt: dots == 2,
+    })
 }
 
-/// A JWS compact serialisation has exactly two dots; an opaque token has none.
-fn is_jwt_shaped(token: &str) -> bool {
-    token.bytes().filter(|b| *b == b'.').count() == 2
+/// A request's token, as [`credentials`] found it.
+struct Credentials<'h> {
+    dpop_scheme: bool,
+    token: &'h str,
+    jwt: bool,
 }
 
 /// Who a validated JWT access token speaks for: its `client_id` (or `sub` without one), and
@@ -635,5 +662,32 @@ fn principal_of(v: &jwt::Verified) -> Principal {
         client_id,
         username,
         scopes: v.scopes.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_b64token_is_checked_and_its_dots_counted_in_one_pass() {
+        assert_eq!(b64token_dots("eyJh.eyJz.c2ln"), Some(2));
+        assert_eq!(b64token_dots("opaque-Token_0~+/"), Some(0));
+        assert_eq!(b64token_dots("abc=="), Some(0));
+        assert_eq!(b64token_dots("a.b.c.d"), Some(3));
+        assert_eq!(b64token_dots(""), None);
+        assert_eq!(b64token_dots("a b"), None);
+        assert_eq!(b64token_dots("a.b.c\u{e9}"), None);
+        // padding only at the end
+        assert_eq!(b64token_dots("ab=c"), None);
+    }
+
+    #[test]
+    fn a_resource_without_scopes_takes_any_token_else_one_of_its_scopes() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(scopes_granted(&[], &[]));
+        assert!(scopes_granted(&s(&["a", "b"]), &s(&["b"])));
+        assert!(!scopes_granted(&s(&["a"]), &s(&["b"])));
+        assert!(!scopes_granted(&s(&["a"]), &[]));
     }
 }
