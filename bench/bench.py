@@ -87,7 +87,7 @@ class Case:
     # request path on that server (the load's method and body apply)
     path: str = "/bench/item"
     # TOML appended to synaptic.toml for this case ([[api]] and its sub-tables); formatted with
-    # {backend}, {backend_port}, {gateway}, {gateway_port}
+    # {backend}, {backend_port}, {gateway}, {gateway_port}; identical blocks are written once
     api: str = ""
     # top-level TOML sections this case needs (e.g. [auth_server]); identical blocks are merged
     config: str = ""
@@ -663,10 +663,14 @@ key = "{self.env.work / 'tls' / 'key.pem'}"
             if c.config and c.config not in seen:
                 seen.add(c.config)
                 config.append(c.config.format(**fmt))
+        apis = set()
         for c in self.cases:
             if not c.target.startswith("gateway"):
                 continue
-            config.append(c.api.format(**fmt))
+            # cases that load one API differently (bearer and DPoP tokens) share its block
+            if c.api not in apis:
+                apis.add(c.api)
+                config.append(c.api.format(**fmt))
             for rel, text in c.files.items():
                 if text == "@simple-token-gen":
                     text = simple_token_gen_sequence()
