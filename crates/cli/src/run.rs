@@ -101,6 +101,7 @@ async fn run_async(
     let registry = open_registry(args.registry.as_deref())?;
     let program = Arc::new(program);
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: program.clone(),
         // the gateway's upstream stack, as `<call>`/`<send>` use it when serving
         invoker: Arc::new(

@@ -563,6 +563,7 @@ async fn run_sequence_cases(
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let program = Arc::new(program);
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: program.clone(),
         invoker: Arc::new(invoker),
         registry: Arc::new(registry),
