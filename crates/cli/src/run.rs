@@ -117,6 +117,7 @@ async fn run_async(
         // the gateway's pools, as `<dblookup>`/`<dbreport>` use them when serving
         db: Arc::new(synaptic_gateway::database::Databases::new(
             program.data_sources(),
+            &Default::default(),
             synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
             synaptic_gateway::database::DEFAULT_TIMEOUT,
         )),
