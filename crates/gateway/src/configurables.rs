@@ -32,13 +32,25 @@ use synaptic_oauth::client::Secret;
 use crate::config::{span_of, At, Config};
 
 /// A value of `[configs]`: text, or a number or boolean written as TOML (kept as its text).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// `Debug` shows the kind, not the value (configurables may be credentials too).
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum ConfigValue {
     Text(String),
     Integer(i64),
     Float(f64),
     Boolean(bool),
+}
+
+impl std::fmt::Debug for ConfigValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConfigValue::Text(_) => "Text(…)",
+            ConfigValue::Integer(_) => "Integer(…)",
+            ConfigValue::Float(_) => "Float(…)",
+            ConfigValue::Boolean(_) => "Boolean(…)",
+        })
+    }
 }
 
 impl ConfigValue {
@@ -445,6 +457,9 @@ inline = { value = "inline-pw" }
         assert!(dbg.contains("\"api\""), "{dbg}");
         let config: Config = toml::from_str(text).unwrap();
         assert!(!format!("{config:?}").contains("inline-pw"));
+        let config: Config = toml::from_str("[configs]\npass = \"cfg-pw\"\n").unwrap();
+        let dbg = format!("{config:?}");
+        assert!(!dbg.contains("cfg-pw") && dbg.contains("pass"), "{dbg}");
     }
 
     #[test]
