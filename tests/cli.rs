@@ -580,7 +580,11 @@ fn every_documented_example_produces_its_code() {
             } else {
                 lines.iter().map(|l| format!("[server]\n{l}")).collect()
             };
-            let severity = if code.starts_with('E') { "error" } else { "warning" };
+            let severity = if code.starts_with('E') {
+                "error"
+            } else {
+                "warning"
+            };
             for (j, text) in files.iter().enumerate() {
                 let sub = dir.path().join(format!("config-{i}-{j}"));
                 std::fs::create_dir_all(&sub).unwrap();
