@@ -570,16 +570,35 @@ fn every_documented_example_produces_its_code() {
     let mut failures = Vec::new();
     for (i, (code, cell)) in rows.iter().enumerate() {
         let snippets = xml_snippets(cell);
-        if code.starts_with("E04") {
-            // lines of synaptic.toml's `[server]` table
+        if code.starts_with("E04") || code.starts_with("W04") {
+            // lines of synaptic.toml's `[server]` table, or a whole file when the example
+            // starts with a table header (its lines then go together)
             let lines: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
             assert!(!lines.is_empty(), "{code}: no example");
-            for (j, line) in lines.iter().enumerate() {
-                let f = dir.path().join(format!("config-{i}-{j}.toml"));
-                std::fs::write(&f, format!("[server]\n{line}\n")).unwrap();
+            let files: Vec<String> = if lines[0].starts_with('[') {
+                vec![lines.join("\n")]
+            } else {
+                lines.iter().map(|l| format!("[server]\n{l}")).collect()
+            };
+            let severity = if code.starts_with('E') {
+                "error"
+            } else {
+                "warning"
+            };
+            for (j, text) in files.iter().enumerate() {
+                let sub = dir.path().join(format!("config-{i}-{j}"));
+                std::fs::create_dir_all(&sub).unwrap();
+                if code == "W0402" {
+                    // the MI project whose config.properties the example's folder names
+                    let conf = sub.join("proj/src/main/wso2mi/resources/conf");
+                    std::fs::create_dir_all(&conf).unwrap();
+                    std::fs::write(conf.join("config.properties"), "msg:string\n").unwrap();
+                }
+                let f = sub.join("synaptic.toml");
+                std::fs::write(&f, format!("{text}\n")).unwrap();
                 let (_, out, err) = cli(&["serve", "--check", "--config", &p(&f)]);
-                if !format!("{out}{err}").contains(&format!("error[{code}]")) {
-                    failures.push(format!("{code}: `{line}` gives\n{out}{err}"));
+                if !format!("{out}{err}").contains(&format!("{severity}[{code}]")) {
+                    failures.push(format!("{code}: `{text}` gives\n{out}{err}"));
                 }
             }
             continue;

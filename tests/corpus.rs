@@ -237,6 +237,7 @@ fn corpus_programs_run_without_panic() {
             continue;
         };
         let engine = synaptic_engine::Engine {
+            configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
             program: std::sync::Arc::new(program),
             invoker: std::sync::Arc::new(Canned),
             registry: std::sync::Arc::new(synaptic_registry::MemoryRegistry::new()),

@@ -129,6 +129,7 @@ fn make_engine(text: &str, registry: Arc<dyn Registry>) -> (Engine, String) {
         bad.join("\n")
     );
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: Arc::new(program.expect("program")),
         invoker: Arc::new(HttpInvoker(reqwest::Client::new())),
         registry,

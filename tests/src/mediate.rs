@@ -185,6 +185,7 @@ pub fn engine(
     now_ms: i64,
 ) -> Engine {
     Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: Arc::new(program),
         invoker,
         registry,

@@ -101,6 +101,7 @@ async fn run_async(
     let registry = open_registry(args.registry.as_deref())?;
     let program = Arc::new(program);
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: program.clone(),
         // the gateway's upstream stack, as `<call>`/`<send>` use it when serving
         invoker: Arc::new(
@@ -116,6 +117,7 @@ async fn run_async(
         // the gateway's pools, as `<dblookup>`/`<dbreport>` use them when serving
         db: Arc::new(synaptic_gateway::database::Databases::new(
             program.data_sources(),
+            &Default::default(),
             synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
             synaptic_gateway::database::DEFAULT_TIMEOUT,
         )),

@@ -107,6 +107,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
             })
         }
     };
+    print_diags(err, &loaded.sources, &loaded.warnings, format)?;
     crate::logging::init(&loaded.config.log, &loaded.config.base_dir, args.wire)?;
     let workers = match args.workers {
         Some(n) if n > 0 => n,

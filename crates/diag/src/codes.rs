@@ -156,4 +156,7 @@ codes! {
     E0381 = "invalid-db-result";
     W0380 = "database-unavailable";
     W0381 = "db-pool-property-ignored";
+    // appended by `[configs]` and `[secrets]`
+    W0401 = "secret-in-config-file";
+    W0402 = "configurable-without-value";
 }

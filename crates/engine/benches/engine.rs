@@ -66,6 +66,7 @@ fn cached_engine() -> (tokio::runtime::Runtime, Engine) {
             .expect("put");
     });
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: Arc::new(prog.expect("compiles")),
         invoker: Arc::new(NoNetwork),
         registry,
@@ -151,6 +152,7 @@ fn validate_accept(c: &mut Criterion) {
     let (prog, diags) =
         synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
         invoker: Arc::new(NoNetwork),
         registry: Arc::new(MemoryRegistry::new()),
@@ -190,6 +192,7 @@ fn engine_for(xml: &str) -> (tokio::runtime::Runtime, Engine) {
     let (prog, diags) =
         synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
         invoker: Arc::new(OneAnswer),
         registry: Arc::new(MemoryRegistry::new()),

@@ -730,6 +730,19 @@ impl MessageContext {
 pub(crate) struct Env<'a> {
     pub ctx: &'a MessageContext,
     pub now_ms: i64,
+    /// `configs.*` and secrets.
+    pub values: &'a dyn crate::Configurables,
+}
+
+impl<'a> Env<'a> {
+    /// The view of `ctx` while `engine` runs it.
+    pub fn of(engine: &'a crate::Engine, ctx: &'a MessageContext) -> Env<'a> {
+        Env {
+            ctx,
+            now_ms: engine.clock.now_ms(),
+            values: &*engine.configurables,
+        }
+    }
 }
 
 impl ExprEnv for Env<'_> {
@@ -770,5 +783,8 @@ impl ExprEnv for Env<'_> {
     }
     fn xpath_variable(&self, name: &str) -> Option<Value> {
         self.ctx.st.variables.get(name).cloned()
+    }
+    fn secret(&self, alias: &str) -> Option<String> {
+        self.values.secret(alias)
     }
 }

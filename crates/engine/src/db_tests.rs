@@ -195,6 +195,7 @@ impl Invoker for NoNet {
 fn engine_with(xml: &str, db: Arc<Scripted>) -> Engine {
     let (prog, d) = compile_text(xml);
     Engine {
+        configurables: std::sync::Arc::new(crate::NoConfigurables),
         program: Arc::new(prog.unwrap_or_else(|| panic!("{d:?}"))),
         invoker: Arc::new(NoNet),
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),

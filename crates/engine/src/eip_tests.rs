@@ -87,6 +87,7 @@ pub(crate) fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
     let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
     let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
     Engine {
+        configurables: std::sync::Arc::new(crate::NoConfigurables),
         program: Arc::new(prog),
         invoker: echo,
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),

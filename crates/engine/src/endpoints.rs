@@ -635,6 +635,7 @@ mod tests {
             let clock = Arc::new(Manual::default());
             T {
                 engine: Engine {
+                    configurables: std::sync::Arc::new(crate::NoConfigurables),
                     program: Arc::new(prog),
                     invoker: hosts.clone(),
                     registry: Arc::new(synaptic_registry::MemoryRegistry::new()),

@@ -16,10 +16,7 @@ pub(crate) fn eval(
     ctx: &MessageContext,
     e: &CompiledExpr,
 ) -> Result<Value, MediationError> {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
+    let env = Env::of(engine, ctx);
     synaptic_expr::eval(e, &env).map_err(|err| {
         if let synaptic_expr::EvalError::Body(
             tree @ synaptic_payload::PayloadError::TreeTooLarge(_),
@@ -69,10 +66,7 @@ pub(crate) fn source_text(
 ) -> Result<Option<String>, MediationError> {
     match v {
         ValueSrc::Syn(e) => {
-            let env = Env {
-                ctx,
-                now_ms: engine.clock.now_ms(),
-            };
+            let env = Env::of(engine, ctx);
             Ok(Some(synexpr::string_value_of(e, &env)))
         }
         other => Ok(crate::convert::value_string(&eval_src(engine, ctx, other)?)),
@@ -136,10 +130,7 @@ pub(crate) fn compile_template(
 
 /// Render a template against the message (a failed expression reads as empty).
 pub(crate) fn render(engine: &Engine, ctx: &MessageContext, t: &synexpr::Template) -> String {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
+    let env = Env::of(engine, ctx);
     t.render(&env)
 }
 
@@ -163,22 +154,19 @@ impl SynEnv for Env<'_> {
     fn function_param(&self, name: &str) -> Option<Value> {
         self.ctx.st.func_params.last()?.get(name).cloned()
     }
+    fn config(&self, name: &str) -> Option<String> {
+        self.values.config(name)
+    }
 }
 
 /// Evaluate `${…}` as the value an attribute sets (null on an evaluation error, as in MI).
 pub(crate) fn eval_syn(engine: &Engine, ctx: &MessageContext, e: &SynExpr) -> Value {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
+    let env = Env::of(engine, ctx);
     synexpr::object_value_of(e, &env)
 }
 
 /// Evaluate `${…}` as a condition.
 pub(crate) fn eval_syn_cond(engine: &Engine, ctx: &MessageContext, e: &SynExpr) -> bool {
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
+    let env = Env::of(engine, ctx);
     synexpr::eval_condition(e, &env)
 }

@@ -39,9 +39,22 @@ impl Expression {
     }
 
     /// Its value as text, as Micro Integrator's `stringValueOf` gives it: `""` for null or an
-    /// evaluation error. `now_ms` is the time date functions read.
-    pub fn string_value(&self, ctx: &MessageContext, now_ms: i64) -> String {
-        synexpr::string_value_of(&self.0, &Env { ctx, now_ms })
+    /// evaluation error. `now_ms` is the time date functions read; `values` what `configs.*`
+    /// and `wso2-vault(…)` read.
+    pub fn string_value(
+        &self,
+        ctx: &MessageContext,
+        now_ms: i64,
+        values: &dyn crate::Configurables,
+    ) -> String {
+        synexpr::string_value_of(
+            &self.0,
+            &Env {
+                ctx,
+                now_ms,
+                values,
+            },
+        )
     }
 }
 
@@ -68,15 +81,15 @@ mod tests {
         let c = ctx();
         let e = Expression::compile("${headers[\"X-Tenant\"]}").unwrap();
         assert!(!e.reads_body());
-        assert_eq!(e.string_value(&c, 0), "acme");
+        assert_eq!(e.string_value(&c, 0, &crate::NoConfigurables), "acme");
         let e = Expression::compile(" ${params.queryParams.user} ").unwrap();
-        assert_eq!(e.string_value(&c, 0), "ann");
+        assert_eq!(e.string_value(&c, 0, &crate::NoConfigurables), "ann");
         let e = Expression::compile("${headers[\"X-Tenant\"] + '-' + params.queryParams.user}")
             .unwrap();
-        assert_eq!(e.string_value(&c, 0), "acme-ann");
+        assert_eq!(e.string_value(&c, 0, &crate::NoConfigurables), "acme-ann");
         // missing values read as empty, as in Micro Integrator
         let e = Expression::compile("${headers[\"X-Missing\"]}").unwrap();
-        assert_eq!(e.string_value(&c, 0), "");
+        assert_eq!(e.string_value(&c, 0, &crate::NoConfigurables), "");
     }
 
     #[test]

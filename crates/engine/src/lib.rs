@@ -386,6 +386,31 @@ impl Clock for SystemClock {
     }
 }
 
+/// What `${configs.name}` (Micro Integrator 4.4's configurable values), `wso2-vault(alias)`
+/// and `wso2:vault-lookup('alias')` read. The host loads both with its configuration (the
+/// gateway: `[configs]`, `[secrets]` and the environment); the engine never reads a file or
+/// the environment for them.
+pub trait Configurables: Send + Sync {
+    /// The value of a configurable; `None` when it has none (`${configs.name}` then fails, as
+    /// in Micro Integrator).
+    fn config(&self, name: &str) -> Option<String>;
+    /// A secret by alias; `None` when there is none.
+    fn secret(&self, alias: &str) -> Option<String>;
+}
+
+/// No configurable values and no secrets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoConfigurables;
+
+impl Configurables for NoConfigurables {
+    fn config(&self, _name: &str) -> Option<String> {
+        None
+    }
+    fn secret(&self, _alias: &str) -> Option<String> {
+        None
+    }
+}
+
 /// A clock stuck at one instant (tests, benches).
 #[derive(Clone, Copy, Debug)]
 pub struct FixedClock(pub i64);
@@ -448,6 +473,8 @@ pub struct Engine {
     pub state: Arc<dyn SharedState>,
     /// The databases of `<dblookup>`/`<dbreport>` ([`NoDatabase`] where there are none).
     pub db: Arc<dyn Database>,
+    /// `${configs.*}` values and secrets ([`NoConfigurables`] where there are none).
+    pub configurables: Arc<dyn Configurables>,
     pub limits: Limits,
 }
 

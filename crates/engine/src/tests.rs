@@ -23,6 +23,7 @@ fn engine(xml: &str) -> Engine {
     let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
     let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
     Engine {
+        configurables: std::sync::Arc::new(crate::NoConfigurables),
         program: Arc::new(prog),
         invoker: Arc::new(NoNet),
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
@@ -288,6 +289,7 @@ fn damaged_input_never_panics(doc: &str) {
         }
         compiled += 1;
         let e = Engine {
+            configurables: std::sync::Arc::new(crate::NoConfigurables),
             program: Arc::new(prog),
             invoker: Arc::new(NoNet),
             registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
@@ -1397,4 +1399,78 @@ fn names_jaxen_resolves_when_it_evaluates_fault_only_when_reached() {
             ))
         );
     }
+}
+
+/// Configurable values and secrets of a test host.
+struct Values;
+
+impl Configurables for Values {
+    fn config(&self, name: &str) -> Option<String> {
+        match name {
+            "backend" => Some("http://orders:9000".into()),
+            "port" => Some("8080".into()),
+            _ => None,
+        }
+    }
+    fn secret(&self, alias: &str) -> Option<String> {
+        match alias {
+            "db" => Some("db-pw".into()),
+            "api" => Some("k\"1".into()),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn configs_and_secrets_come_from_the_host() {
+    let mut e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="pw" expression="wso2:vault-lookup('db')"/>
+            <property name="none" expression="wso2:vault-lookup('nope')"/>
+            <property name="url" expression="${configs.backend}"/>
+            <property name="missing" expression="${configs.nope}"/>
+            <payloadFactory media-type="json">
+                <format>{"url":"$1","pw":"$2","key":"${wso2-vault('api')}","n":${configs.port + 1},"missing":"$3","none":"$4","novault":"${wso2-vault('nope')}"}</format>
+                <args>
+                    <arg expression="$ctx:url"/>
+                    <arg expression="$ctx:pw"/>
+                    <arg expression="$ctx:missing"/>
+                    <arg expression="$ctx:none"/>
+                </args>
+            </payloadFactory>
+        </sequence>"#,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let text = |e: &Engine| {
+        let mut ctx = MessageContext::from_request(
+            http::Method::GET,
+            "/x",
+            Default::default(),
+            Bytes::new(),
+            None,
+        );
+        rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+        let (body, _) = ctx.body_bytes().unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    let run = |e: &Engine| serde_json::from_str::<serde_json::Value>(&text(e)).unwrap();
+    // without a host's values every configurable and secret reads as "" (a bare `${…}` too)
+    let bare = text(&e);
+    for part in [r#""url":"""#, r#""pw":"""#, r#""key":"""#, r#""n":,"#] {
+        assert!(bare.contains(part), "{part} in {bare}");
+    }
+    e.configurables = Arc::new(Values);
+    let v = run(&e);
+    assert_eq!(v["url"], "http://orders:9000");
+    assert_eq!(v["pw"], "db-pw");
+    // escaped for JSON where it is quoted
+    assert_eq!(v["key"], "k\"1");
+    // a configurable that looks like a number is a number (MI's tryParseNumber)
+    assert_eq!(v["n"], 8081);
+    // MI: a configurable without a value fails the expression: the property gets no value
+    assert_eq!(v["missing"], "");
+    assert_eq!(v["none"], "");
+    assert_eq!(v["novault"], "");
 }

@@ -44,6 +44,7 @@ fn engine(sequence: &str, tree_factor: usize) -> Engine {
     let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
     let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
     Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: Arc::new(prog),
         invoker: Arc::new(NoNet),
         registry: Arc::new(synaptic_registry::MemoryRegistry::new()),

@@ -75,6 +75,8 @@ static FUNCTIONS: &[FnSpec] = &[
     f("base64Encode", 1, 2, Class::Synapse, false),
     f("base64Decode", 1, 2, Class::Synapse, false),
     f("url-encode", 1, 2, Class::Synapse, false),
+    // `wso2:vault-lookup('alias'[, type, isEncrypted])`: the host's secret by alias
+    f("vault-lookup", 1, 3, Class::Synapse, false),
     f("hmac-generate", 2, 3, Class::Unsupported, false),
     f("encrypt", 1, MANY, Class::Unsupported, false),
     f("decrypt", 1, MANY, Class::Unsupported, false),

@@ -183,6 +183,12 @@ pub trait ExprEnv {
     fn xpath_variable(&self, _name: &str) -> Option<Value> {
         None
     }
+    /// A secret by alias, for `wso2:vault-lookup('alias')` in XPath and `wso2-vault(alias)` in
+    /// Synapse Expressions; none by default. The host loads secrets with its configuration:
+    /// evaluation never reads a file or the environment for them.
+    fn secret(&self, _alias: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A checked expression. `Send + Sync`; no sxd-xpath types inside.

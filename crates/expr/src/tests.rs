@@ -18,6 +18,7 @@ struct Env {
     vars: HashMap<String, Value>,
     payload: Option<Payload>,
     raw_json: Option<String>,
+    secrets: HashMap<String, String>,
 }
 
 impl Env {
@@ -75,6 +76,9 @@ impl ExprEnv for Env {
     }
     fn xpath_variable(&self, name: &str) -> Option<Value> {
         self.vars.get(name).cloned()
+    }
+    fn secret(&self, alias: &str) -> Option<String> {
+        self.secrets.get(alias).cloned()
     }
 }
 
@@ -891,4 +895,34 @@ fn var_prefix_reads_variables() {
     // a missing variable is null, as a missing property is
     let c = compile("$var:missing", Span::detached(), &[], Dialect::XPath).unwrap();
     assert_eq!(eval(&c, &env).unwrap(), Value::Null);
+}
+
+#[test]
+fn vault_lookup_reads_the_hosts_secrets() {
+    let mut e = Env::new().prop("alias", s("db"));
+    e.secrets.insert("db".into(), "s3cret".into());
+    e.secrets.insert("other".into(), "x y".into());
+    check(
+        &e,
+        &[
+            // any prefix, declared or not, as Synapse resolves the function by its name
+            ("wso2:vault-lookup('db')", "s3cret"),
+            ("vault-lookup('db')", "s3cret"),
+            ("wso2:vault-lookup('db', 'DOCKER', 'false')", "s3cret"),
+            (
+                "fn:concat('Basic ', base64Encode(wso2:vault-lookup('other')))",
+                "Basic eCB5",
+            ),
+            // a computed alias
+            ("wso2:vault-lookup(get-property('alias'))", "s3cret"),
+            ("wso2:vault-lookup('nope')", ""),
+            ("string-length(wso2:vault-lookup('db'))", "6.0"),
+        ],
+    );
+    // without a secret store, every alias reads as empty
+    assert_eq!(run("wso2:vault-lookup('db')", &Env::new()), "");
+    let d = run("wso2:vault-lookup()", &e);
+    assert!(d.starts_with("error E0204"), "{d}");
+    let d = run("wso2:vault-lookup('a', 'b', 'c', 'd')", &e);
+    assert!(d.starts_with("error E0204"), "{d}");
 }

@@ -52,6 +52,8 @@ enum Req {
     Registry(String),
     Url(String),
     Var(String),
+    /// `vault-lookup(alias)`: a secret; the table is cleared when the evaluation ends.
+    Secret(String),
 }
 
 #[derive(Default)]
@@ -92,6 +94,7 @@ fn resolve(req: &Req, env: &dyn ExprEnv) -> Option<Value> {
         Req::Registry(key) => env.registry(key).map(Value::String),
         Req::Url(name) => env.url_param(name).map(Value::String),
         Req::Var(name) => env.xpath_variable(name),
+        Req::Secret(alias) => env.secret(alias).map(Value::String),
     }
 }
 
@@ -203,9 +206,9 @@ fn eval_with(
         };
         let misses = STATE.with(|s| std::mem::take(&mut s.borrow_mut().misses));
         if misses.is_empty() {
-            let result = result?;
+            // what was read (secrets among it) does not outlive the evaluation
             STATE.with(|s| s.borrow_mut().resolved.clear());
-            return Ok(result);
+            return result;
         }
         STATE.with(|s| {
             let mut s = s.borrow_mut();
@@ -215,6 +218,7 @@ fn eval_with(
             }
         });
     }
+    STATE.with(|s| s.borrow_mut().resolved.clear());
     Err(EvalError::Failed(
         "too many computed property names in one expression".into(),
     ))
@@ -616,6 +620,7 @@ fn register(ctx: &mut Context<'static>) {
     ctx.set_function("base64Encode", Base64Encode);
     ctx.set_function("base64Decode", Base64Decode);
     ctx.set_function("url-encode", UrlEncode);
+    ctx.set_function("vault-lookup", VaultLookup);
     ctx.set_function("_var", VarFn);
     ctx.set_function("_body", SoapPart("Body"));
     ctx.set_function("_header", SoapPart("Header"));
@@ -774,6 +779,26 @@ impl Function for GetProperty {
         arity(&args, 0, 3)?;
         let args: Vec<String> = args.iter().map(xstring).collect();
         Ok(to_xvalue(props::get_property(&args, &StateSource)))
+    }
+}
+
+/// `wso2:vault-lookup('alias'[, type, isEncrypted])`: the host's secret for `alias` (the
+/// empty string when it has none, as Synapse's resolver gives an empty value). The type
+/// (`DOCKER`, `FILE`, `ENV`) and `isEncrypted` arguments are accepted: where the secret comes
+/// from is the host's configuration, not the call.
+struct VaultLookup;
+impl Function for VaultLookup {
+    fn evaluate<'c, 'd>(
+        &self,
+        _: &Evaluation<'c, 'd>,
+        args: Vec<XValue<'d>>,
+    ) -> Result<XValue<'d>, FnError> {
+        arity(&args, 1, 3)?;
+        let alias = xstring(&args[0]);
+        let v = STATE.with(|s| s.borrow_mut().get(Req::Secret(alias)));
+        Ok(XValue::String(
+            v.and_then(|v| v.to_synapse_string()).unwrap_or_default(),
+        ))
     }
 }
 

@@ -32,9 +32,18 @@ pub struct Config {
     pub admin: Option<crate::listener::AdminConfig>,
     /// OpenTelemetry traces (`telemetry.rs`).
     pub telemetry: Option<crate::telemetry::TelemetryConfig>,
+    /// `[configs]`: values of `${configs.name}` (`configurables.rs`).
+    #[serde(default)]
+    pub configs: std::collections::BTreeMap<String, crate::configurables::ConfigValue>,
+    /// `[secrets]`: where each secret alias is read from (`configurables.rs`).
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, crate::configurables::SecretSource>,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The configurable values and secrets, loaded with the configuration.
+    #[serde(skip)]
+    pub configurables: std::sync::Arc<crate::configurables::Configurables>,
 }
 
 /// `[server]`
@@ -286,6 +295,9 @@ pub struct LoadedConfig {
     pub path: PathBuf,
     pub sources: SourceMap,
     pub source: SourceId,
+    /// Warnings found while loading (`W0401` a secret written in the file, `W0402` a
+    /// configurable without a value), for the caller to report.
+    pub warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -312,6 +324,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
             path: path.to_path_buf(),
             sources: checked.sources,
             source: checked.source,
+            warnings: checked.diagnostics,
         }),
         _ => Err(ConfigError::Invalid {
             diagnostics: checked.diagnostics,
@@ -395,7 +408,11 @@ pub fn check_str(
         }
     };
     config.base_dir = base_dir;
-    let diags = validate(&config, source, text);
+    let mut diags = validate(&config, source, text);
+    let env = |name: &str| std::env::var(name).ok();
+    config.configurables = std::sync::Arc::new(crate::configurables::load(
+        &config, source, text, &env, &mut diags,
+    ));
     (Some(config), diags)
 }
 

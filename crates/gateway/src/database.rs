@@ -47,14 +47,23 @@ impl std::fmt::Debug for Databases {
 impl Databases {
     /// A pool for each data source (none is connected yet). `max_connections` and `timeout`
     /// apply where the `<pool>` names no `maxactive` / `maxwait`.
-    pub fn new(sources: &[Arc<DataSourceDef>], max_connections: u32, timeout: Duration) -> Self {
+    /// A `<password>` with `{wso2:vault-lookup('alias')}` gets the secret `alias` of
+    /// `secrets`, as Synapse's secure vault resolver gives it when the data source is made.
+    pub fn new(
+        sources: &[Arc<DataSourceDef>],
+        secrets: &crate::configurables::Configurables,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> Self {
         let pools = sources
             .iter()
             .map(|s| match &s.driver {
                 Ok(DbDriver::Sqlite) => {
                     SqlitePool::new(s, max_connections, timeout).map(|p| Pool::Sqlite(Arc::new(p)))
                 }
-                Ok(DbDriver::Mysql) => MysqlPool::new(s, max_connections, timeout).map(Pool::Mysql),
+                Ok(DbDriver::Mysql) => {
+                    MysqlPool::new(s, secrets, max_connections, timeout).map(Pool::Mysql)
+                }
                 Err(why) => Err(why.clone()),
             })
             .collect::<Vec<_>>();
@@ -326,7 +335,12 @@ fn mysql_address(url: &str) -> Option<(String, u16, Option<String>)> {
 }
 
 impl MysqlPool {
-    fn new(s: &DataSourceDef, max_connections: u32, timeout: Duration) -> Result<Self, String> {
+    fn new(
+        s: &DataSourceDef,
+        secrets: &crate::configurables::Configurables,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         let url = resolve(&s.url)?;
         let Some((host, port, db)) = mysql_address(&url) else {
             return Err(format!(
@@ -335,7 +349,12 @@ impl MysqlPool {
             ));
         };
         let user = resolve(&s.user)?;
-        let password = resolve(s.password.expose())?;
+        let written = s.password.expose();
+        let password = if written.contains(":vault-lookup(") {
+            secrets.resolve_vault_lookups(written)?
+        } else {
+            resolve(written)?
+        };
         let max = s.max_active.unwrap_or(max_connections).max(1) as usize;
         let constraints = mysql_async::PoolConstraints::new(0, max)
             .ok_or_else(|| "invalid connection pool bounds".to_string())?;
@@ -553,7 +572,12 @@ mod tests {
     async fn sqlite_runs_updates_queries_and_rolls_back_a_failed_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let src = source(&dir.path().join("t.db"));
-        let db = Databases::new(std::slice::from_ref(&src), 8, DEFAULT_TIMEOUT);
+        let db = Databases::new(
+            std::slice::from_ref(&src),
+            &Default::default(),
+            8,
+            DEFAULT_TIMEOUT,
+        );
         let r = db
             .run(
                 &src,
@@ -656,7 +680,7 @@ mod tests {
             ..other.clone()
         };
         let sources = [Arc::new(other), Arc::new(mysql)];
-        let db = Databases::new(&sources, 8, DEFAULT_TIMEOUT);
+        let db = Databases::new(&sources, &Default::default(), 8, DEFAULT_TIMEOUT);
         for s in &sources {
             let f = db.run(s, vec![stmt("select 1", vec![], true)], false).await;
             assert!(matches!(

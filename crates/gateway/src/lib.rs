@@ -10,6 +10,7 @@ pub mod authserver;
 pub mod backend_auth;
 pub mod bodies;
 pub mod config;
+pub mod configurables;
 pub mod database;
 pub mod extensions;
 pub mod fault;

@@ -343,7 +343,8 @@ impl Gateway {
                     rq.parts.headers.clone(),
                     Bytes::new(),
                 );
-                e.string_value(&ctx, self.inner.clock.now_ms())
+                let plan = self.inner.plan.load();
+                e.string_value(&ctx, self.inner.clock.now_ms(), &*plan.configurables)
             }
         };
         let key = rl.counter_key(&caller);
@@ -916,6 +917,7 @@ impl Gateway {
             clock: self.inner.clock.clone(),
             state: self.inner.state.clone(),
             db: plan.db.clone(),
+            configurables: plan.configurables.clone(),
             limits: plan.limits,
         })
     }

@@ -43,6 +43,8 @@ pub struct Plan {
     pub limits: synaptic_engine::Limits,
     /// The connection pools of the program's `<dblookup>`/`<dbreport>` data sources.
     pub db: Arc<crate::database::Databases>,
+    /// `[configs]` values and `[secrets]`, as loaded with the configuration.
+    pub configurables: Arc<crate::configurables::Configurables>,
 }
 
 /// One API, ready to serve.
@@ -459,9 +461,11 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
                 .as_ref()
                 .map(|p| p.data_sources())
                 .unwrap_or_default(),
+            &config.configurables,
             config.limits.db_max_connections,
             config.limits.db_budget(),
         )),
+        configurables: config.configurables.clone(),
         program: input.program,
         config: input.config,
     };

@@ -564,6 +564,7 @@ impl Gateway {
                 let loaded = tokio::task::spawn_blocking(move || config::load(&p)).await;
                 match loaded {
                     Ok(Ok(l)) => {
+                        log_diagnostics(&l.sources, &l.warnings);
                         let text = l.sources.text(l.source).to_string();
                         let old = current.config_text.clone();
                         (Arc::new(l.config), Some(text), old)

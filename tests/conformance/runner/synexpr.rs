@@ -7,7 +7,7 @@
 //! `variables_file` (a JSON object; `{"$xml": "…"}` is an XML value), `json_variables` and
 //! `xml_variables` (name → JSON or XML text); `properties` (synapse
 //! scope), `axis2_properties`, `headers`, `query_params`, `path_params`, `function_params`,
-//! `configs`, `registry` (key → text), `registry_properties` (key → {name → value}), `namespaces` (prefix → URI), `now_ms`. Expected: `expect`
+//! `configs`, `secrets` (alias → secret), `registry` (key → text), `registry_properties` (key → {name → value}), `namespaces` (prefix → URI), `now_ms`. Expected: `expect`
 //! (the string value, `""` for null or an evaluation error), or `expect_error` (a diagnostic
 //! code the expression must be refused with), or `content_aware` (whether it reads the body).
 
@@ -58,6 +58,7 @@ struct Env {
     query: HashMap<String, String>,
     func: HashMap<String, Value>,
     configs: HashMap<String, String>,
+    secrets: HashMap<String, String>,
     registry: HashMap<String, String>,
     registry_props: HashMap<(String, String), String>,
     now: i64,
@@ -83,6 +84,9 @@ impl ExprEnv for Env {
     }
     fn now_ms(&self) -> i64 {
         self.now
+    }
+    fn secret(&self, alias: &str) -> Option<String> {
+        self.secrets.get(alias).cloned()
     }
 }
 
@@ -184,6 +188,9 @@ fn build_env(case: &toml::Table) -> Result<Env, String> {
     }
     for (k, v) in table(case, "function_params") {
         env.func.insert(k.clone(), toml_value(v));
+    }
+    for (k, v) in table(case, "secrets") {
+        env.secrets.insert(k.clone(), text(v));
     }
     for (k, v) in table(case, "configs") {
         env.configs.insert(k.clone(), text(v));

@@ -563,6 +563,7 @@ async fn run_sequence_cases(
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let program = Arc::new(program);
     let engine = Engine {
+        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
         program: program.clone(),
         invoker: Arc::new(invoker),
         registry: Arc::new(registry),
@@ -572,6 +573,7 @@ async fn run_sequence_cases(
         // the gateway's pools, as `<dblookup>`/`<dbreport>` use them when serving
         db: Arc::new(synaptic_gateway::database::Databases::new(
             program.data_sources(),
+            &Default::default(),
             synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
             synaptic_gateway::database::DEFAULT_TIMEOUT,
         )),

@@ -542,6 +542,7 @@ mod tests {
         let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
         let backend = Arc::new(Counting::default());
         let e = Engine {
+            configurables: std::sync::Arc::new(crate::NoConfigurables),
             program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
             invoker: backend.clone(),
             registry: Arc::new(synaptic_registry::MemoryRegistry::new()),

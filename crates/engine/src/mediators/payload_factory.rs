@@ -294,10 +294,7 @@ pub(crate) fn render_pf(
     xml: bool,
 ) -> String {
     use synexpr::{SynValue, TemplatePiece};
-    let env = Env {
-        ctx,
-        now_ms: engine.clock.now_ms(),
-    };
+    let env = Env::of(engine, ctx);
     let pieces: Vec<TemplatePiece<'_>> = t.pieces().collect();
     let mut out = String::new();
     for (i, p) in pieces.iter().enumerate() {

@@ -710,6 +710,7 @@ mod tests {
         );
         let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
         Engine {
+            configurables: std::sync::Arc::new(crate::NoConfigurables),
             program: Arc::new(prog.unwrap_or_else(|| panic!("{diags:?}"))),
             invoker: Arc::new(NoNet),
             registry: Arc::new(synaptic_registry::MemoryRegistry::new()),

@@ -224,10 +224,7 @@ pub(crate) fn run(
                     value_string(&crate::eval::eval(engine, ctx, c)?).unwrap_or_default()
                 }
                 Source::Syn(s) => {
-                    let env = crate::context::Env {
-                        ctx,
-                        now_ms: engine.clock.now_ms(),
-                    };
+                    let env = crate::context::Env::of(engine, ctx);
                     synaptic_expr::synexpr::string_value_of(s, &env)
                 }
                 Source::XPath(_) => String::new(),

@@ -174,10 +174,7 @@ pub(crate) fn run(
             typed_from_text(v, op.ty).map_err(fail)?
         }
         VarSrc::Syn(e) => {
-            let env = Env {
-                ctx,
-                now_ms: engine.clock.now_ms(),
-            };
+            let env = Env::of(engine, ctx);
             match op.ty {
                 Some(VarType::String) => Value::String(synexpr::string_value_of(e, &env)),
                 Some(VarType::Xml) => {

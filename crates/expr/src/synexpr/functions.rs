@@ -377,11 +377,18 @@ pub fn call(ev: &Evaluator, f: Func, args: &[Node], cur: Option<&Json>) -> R<Syn
             let alias = s0()?;
             SynValue::Str(
                 ev.env
+                    .as_expr()
                     .secret(alias)
                     .ok_or_else(|| format!("no secret for alias {alias}"))?,
             )
         }
-        HashicorpVault => return Err("hashicorp-vault is not supported".into()),
+        HashicorpVault => {
+            return Err(
+                "hashicorp-vault(…) is not supported: synaptic has no HashiCorp Vault \
+                        client; use wso2-vault(alias) with the alias in [secrets]"
+                    .into(),
+            )
+        }
         Exists | Now | XPath => unreachable!("handled before"),
     })
 }

@@ -33,7 +33,8 @@
 //!   reads patterns with `y M d H h m s S a E` and quoted text.
 //! - Integer subtraction and long multiplication that overflow become `long`/`double` instead
 //!   of wrapping.
-//! - `hashicorp-vault(…)` is not supported yet (an evaluation error).
+//! - `hashicorp-vault(…)` is not supported (an evaluation error saying so): synaptic has no
+//!   HashiCorp Vault client.
 
 mod decimal;
 mod eval;
@@ -64,12 +65,10 @@ pub trait SynEnv: ExprEnv {
     fn function_param(&self, _name: &str) -> Option<Value> {
         None
     }
-    /// A configuration value (`configs.x`).
+    /// A configuration value (`configs.x`); `None` when the name has no value, which makes the
+    /// read an evaluation error, as in Micro Integrator. (`wso2-vault(alias)` reads
+    /// [`ExprEnv::secret`].)
     fn config(&self, _name: &str) -> Option<String> {
-        None
-    }
-    /// A secret by alias (`wso2-vault(alias)`).
-    fn secret(&self, _alias: &str) -> Option<String> {
         None
     }
     /// A property of a registry resource (`registry(key).property(name)`).

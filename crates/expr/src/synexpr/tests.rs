@@ -14,6 +14,8 @@ struct Env {
     payload: Option<Payload>,
     vars: HashMap<String, Value>,
     props: HashMap<(Scope, String), Value>,
+    configs: HashMap<String, String>,
+    secrets: HashMap<String, String>,
 }
 
 static EMPTY: Payload = Payload::Empty;
@@ -37,6 +39,9 @@ impl ExprEnv for Env {
     fn now_ms(&self) -> i64 {
         0
     }
+    fn secret(&self, alias: &str) -> Option<String> {
+        self.secrets.get(alias).cloned()
+    }
 }
 
 impl SynEnv for Env {
@@ -45,6 +50,9 @@ impl SynEnv for Env {
     }
     fn variable(&self, name: &str) -> Option<Value> {
         self.vars.get(name).cloned()
+    }
+    fn config(&self, name: &str) -> Option<String> {
+        self.configs.get(name).cloned()
     }
 }
 
@@ -200,4 +208,42 @@ fn templates() {
     let d = Template::compile(text, Span::new(SourceId(0), 10, 10 + text.len()), &[]).unwrap_err();
     // `${` at 2, the expression at 4..7, the error at its end
     assert_eq!(d[0].primary_span().range().start, 10 + 7);
+}
+
+#[test]
+fn configuration_values_and_secrets() {
+    let mut env = Env::default();
+    env.configs.insert("url".into(), "http://b:9/x".into());
+    env.configs.insert("port".into(), "8080".into());
+    env.configs.insert("rate".into(), "1.5".into());
+    env.configs.insert("flag".into(), "true".into());
+    env.secrets.insert("db".into(), "s3cret".into());
+    assert_eq!(run("configs.url", &env), "http://b:9/x");
+    assert_eq!(run("configs['url'] + '/y'", &env), "http://b:9/x/y");
+    // values read as Micro Integrator's tryParseNumber gives them: numbers are numbers
+    let c = compile("configs.port", Span::detached(), &[]).unwrap();
+    assert_eq!(evaluate(&c, &env), Ok(SynValue::Int(8080)));
+    assert_eq!(run("configs.port + 1", &env), "8081");
+    assert_eq!(run("configs.rate * 2", &env), "3.0");
+    assert_eq!(run("configs.flag", &env), "true");
+    // a name without a value is an evaluation error ("" as text, null as a value)
+    let c = compile("configs.missing", Span::detached(), &[]).unwrap();
+    let e = evaluate(&c, &env).unwrap_err();
+    assert!(e.contains("missing"), "{e}");
+    assert_eq!(string_value_of(&c, &env), "");
+    assert_eq!(object_value_of(&c, &env), Value::Null);
+    assert_eq!(run("exists(configs.missing)", &env), "false");
+    assert_eq!(run("exists(configs.url)", &env), "true");
+    // secrets
+    assert_eq!(run("wso2-vault('db')", &env), "s3cret");
+    assert_eq!(run("'pw=' + wso2-vault(\"db\")", &env), "pw=s3cret");
+    let c = compile("wso2-vault('nope')", Span::detached(), &[]).unwrap();
+    let e = evaluate(&c, &env).unwrap_err();
+    assert!(e.contains("no secret for alias nope"), "{e}");
+    assert_eq!(string_value_of(&c, &env), "");
+    let c = compile("hashicorp-vault('kv', 'pw')", Span::detached(), &[]).unwrap();
+    let e = evaluate(&c, &env).unwrap_err();
+    assert!(e.contains("not supported"), "{e}");
+    // the classic XPath function, through `xpath(…)`
+    assert_eq!(run("xpath(\"wso2:vault-lookup('db')\")", &env), "s3cret");
 }

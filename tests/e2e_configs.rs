@@ -1,0 +1,238 @@
+//! End-to-end tests of `[configs]` and `[secrets]` (Micro Integrator 4.4's `${configs.name}`,
+//! `wso2-vault(alias)` and `wso2:vault-lookup('alias')`) over real HTTP on 127.0.0.1: values
+//! reach the backend and the response, an environment variable named as a configurable
+//! overrides `[configs]`, a reload picks up a changed value, a database password written as
+//! `{wso2:vault-lookup('alias')}` opens a real MariaDB server, and no secret shows in the
+//! gateway's log output or in an error body.
+
+use synaptic_gateway::ServeOptions;
+use synaptic_tests::gateway::{start_running, GatewayDir};
+use synaptic_tests::mariadb::{self, MariaDb};
+use synaptic_tests::origin::MockOrigin;
+
+const API_KEY: &str = "k-7f3a9c1e-api-key";
+const TOKEN: &str = "tok-5b2d8e4f-from-env";
+
+/// An `<api>` reading configurables and secrets every way a sequence can: Synapse
+/// Expressions in a header and a payloadFactory, the XPath function in a property.
+fn api(backend: &str) -> String {
+    format!(
+        r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Cfg" context="/cfg">
+  <resource methods="GET" uri-template="/hello">
+    <inSequence>
+      <header name="X-Api-Key" scope="transport" expression="${{wso2-vault('api')}}"/>
+      <header name="X-Token" scope="transport" expression="wso2:vault-lookup('token')"/>
+      <header name="X-Region" scope="transport" expression="${{configs.e2e_cfg_region}}"/>
+      <log level="custom">
+        <property name="greeting" expression="${{configs.greeting}}"/>
+        <property name="key-length" expression="${{length(wso2-vault('api'))}}"/>
+      </log>
+      <call><endpoint><address uri="{backend}/backend"/></endpoint></call>
+      <property name="seen" expression="json-eval($.headers.x-api-key)"/>
+      <payloadFactory media-type="json">
+        <format>{{"greeting":"${{configs.greeting}}","region":"${{configs.e2e_cfg_region}}","next":${{configs.port + 1}},"missing":"${{configs.not_declared}}","key_seen":"$1","token":"$2"}}</format>
+        <args>
+          <arg expression="$ctx:seen"/>
+          <arg expression="wso2:vault-lookup('token')"/>
+        </args>
+      </payloadFactory>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>"#
+    )
+}
+
+fn config(greeting: &str) -> String {
+    format!(
+        r#"[server]
+access_log = true
+
+[configs]
+greeting = "{greeting}"
+port = 8080
+e2e_cfg_region = "from-toml"
+
+[secrets]
+api = {{ file = "secrets/api" }}
+token = {{ env = "SYNAPTIC_E2E_CFG_TOKEN" }}
+"#
+    )
+}
+
+async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_and_secrets_reach_the_backend_and_the_response_and_a_reload() {
+    let logs = synaptic_tests::logs::capture_global();
+    // the environment overrides `[configs]` for a name it declares; the token is a secret
+    // read from the environment
+    std::env::set_var("e2e_cfg_region", "from-env");
+    std::env::set_var("SYNAPTIC_E2E_CFG_TOKEN", TOKEN);
+    let backend = MockOrigin::echo().await;
+    let dir = GatewayDir::new(
+        &config("hello"),
+        &[
+            ("sequences/cfg.xml", &api(&backend.url())),
+            // as a mounted secret file: a line break at the end
+            ("secrets/api", &format!("{API_KEY}\n")),
+        ],
+    );
+    let opts = ServeOptions {
+        config_path: Some(dir.config_path()),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let gw = start_running(&dir, opts).await;
+    let url = format!("http://{}/cfg/hello", gw.addr());
+
+    let (status, body) = get_json(&url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["greeting"], "hello");
+    assert_eq!(body["region"], "from-env");
+    // a configurable that looks like a number is a number
+    assert_eq!(body["next"], 8081);
+    // a name nothing declares: the expression fails and reads as "" (as in MI)
+    assert_eq!(body["missing"], "");
+    assert_eq!(body["key_seen"], API_KEY);
+    assert_eq!(body["token"], TOKEN);
+    let sent = backend.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("x-api-key"), Some(API_KEY));
+    assert_eq!(sent[0].header("x-token"), Some(TOKEN));
+    assert_eq!(sent[0].header("x-region"), Some("from-env"));
+
+    // a changed `[configs]` value is picked up by a reload; the environment still wins
+    dir.write("synaptic.toml", &config("good evening"));
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    let (_, body) = get_json(&url).await;
+    assert_eq!(body["greeting"], "good evening");
+    assert_eq!(body["region"], "from-env");
+    assert_eq!(body["token"], TOKEN);
+
+    // a secret whose file disappeared: the reload is rejected with the file and key named,
+    // and the previous plan keeps serving
+    dir.remove("secrets/api");
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Rejected { .. }
+        ),
+        "{outcome:?}"
+    );
+    let (_, body) = get_json(&url).await;
+    assert_eq!(body["key_seen"], API_KEY);
+
+    gw.shutdown().await;
+    let text = logs.text();
+    assert!(
+        text.contains("greeting = good evening") || text.contains("greeting = hello"),
+        "the log mediator's lines are captured:\n{text}"
+    );
+    assert!(
+        text.contains("synaptic.toml:10:16") && text.contains("secret `api`"),
+        "the rejected reload names the key's position:\n{text}"
+    );
+    for secret in [API_KEY, TOKEN] {
+        assert!(
+            !text.contains(secret),
+            "secret {secret:?} in the logs:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vault_lookup_password_opens_a_real_database() {
+    let logs = synaptic_tests::logs::capture_global();
+    let server = tokio::task::spawn_blocking(MariaDb::start).await.unwrap();
+    server.sql(
+        "create table company(id varchar(10), name varchar(40));
+         insert into company values ('c2', 'WSO2');",
+    );
+    let pool = |password: &str| {
+        format!(
+            r#"<connection><pool><driver>com.mysql.cj.jdbc.Driver</driver><url>{}</url>
+              <user>{}</user><password>{password}</password></pool></connection>"#,
+            server.jdbc_url(),
+            mariadb::USER
+        )
+    };
+    let api = |password: &str| {
+        format!(
+            r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Db" context="/db">
+  <resource methods="GET" uri-template="/company">
+    <inSequence>
+      <dblookup>{}
+        <statement>
+          <sql>select id from company where name = ?</sql>
+          <parameter value="WSO2" type="VARCHAR"/>
+          <result name="id" column="id"/>
+        </statement>
+      </dblookup>
+      <payloadFactory media-type="json"><format>{{"id":"$1"}}</format>
+        <args><arg expression="$ctx:id"/></args></payloadFactory>
+      <respond/>
+    </inSequence>
+    <faultSequence>
+      <payloadFactory media-type="json"><format>{{"error":"$1"}}</format>
+        <args><arg expression="$ctx:ERROR_MESSAGE"/></args></payloadFactory>
+      <property name="HTTP_SC" value="500" scope="axis2"/>
+      <respond/>
+    </faultSequence>
+  </resource>
+</api>"#,
+            pool(password)
+        )
+    };
+    let config = "[secrets]\ndb = { file = \"db-password\" }\n";
+    let dir = GatewayDir::new(
+        config,
+        &[
+            ("sequences/db.xml", &api("{wso2:vault-lookup('db')}")),
+            ("db-password", mariadb::PASSWORD),
+        ],
+    );
+    let opts = ServeOptions {
+        config_path: Some(dir.config_path()),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let gw = start_running(&dir, opts).await;
+    let (status, body) = get_json(&format!("http://{}/db/company", gw.addr())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, serde_json::json!({"id": "c2"}));
+
+    // an alias `[secrets]` lacks: the data source cannot be used, and the fault says why
+    dir.write("sequences/db.xml", &api("{wso2:vault-lookup('other')}"));
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    let (status, body) = get_json(&format!("http://{}/db/company", gw.addr())).await;
+    assert_eq!(status, 500, "{body}");
+    gw.shutdown().await;
+    let text = logs.text();
+    assert!(text.contains("no secret `other`"), "{text}");
+    assert!(
+        !text.contains(mariadb::PASSWORD) && !body.to_string().contains(mariadb::PASSWORD),
+        "the password shows:\n{text}\n{body}"
+    );
+}
