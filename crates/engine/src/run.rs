@@ -173,9 +173,14 @@ async fn run_loop(
                     .await
                     .map_err(|e| e.at(node.span))
             }
-            Ok(Step::Foreach(l)) => run_foreach(engine, *l, out_seq, ctx)
-                .await
-                .map_err(|e| e.at(node.span)),
+            Ok(Step::Foreach(l)) => {
+                // detached copies' faults go to the handler in force here, as a parallel
+                // branch's do
+                let handler = frames.iter().rev().find_map(|f| f.on_error).or(fault_seq);
+                run_foreach(engine, *l, handler, out_seq, ctx)
+                    .await
+                    .map_err(|e| e.at(node.span))
+            }
             Ok(Step::ScatterGather(s)) => run_scatter(engine, *s, out_seq, ctx)
                 .await
                 .map_err(|e| e.at(node.span)),
@@ -610,10 +615,14 @@ fn run_inline<'a>(
 /// Run a `foreach`: its sequence on each element of the message in turn (Synapse's form), or
 /// on a copy of the message per element, at most `Limits::branches_in_flight` at a time (one
 /// at a time when not parallel), the results merged in the elements' order (Micro
-/// Integrator's form). A fault in the sequence is the flow's fault.
+/// Integrator's form). A fault in the sequence is the flow's fault. With
+/// `continue-without-aggregation` the copies are handed to the host to run on their own
+/// ([`detached_copies`]) and the flow goes on at once, the message unchanged; `handler` is
+/// where their faults go.
 async fn run_foreach(
     engine: &Engine,
     lp: crate::mediators::Loop,
+    handler: Option<SeqId>,
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
@@ -680,6 +689,19 @@ async fn run_foreach(
         }
         LoopKind::Copies(c) => {
             let (parallel, branches, select, gather) = c.plan();
+            if matches!(gather, crate::mediators::Gather::None) {
+                if branches.is_empty() {
+                    return Ok(Step::Next);
+                }
+                let (fork, _) = crate::eip::new_fork(ctx);
+                let work =
+                    detached_copies(engine, branches, body, handler, out_seq, parallel, fork);
+                // a host that cannot take it now: the copies run here, the flow waits for them
+                if let Err(work) = engine.invoker.detach(work) {
+                    work.await;
+                }
+                return Ok(Step::Next);
+            }
             let mut results: Vec<Option<MessageContext>> = branches.iter().map(|_| None).collect();
             let limit = if parallel {
                 engine.limits.branches_in_flight.max(1) as usize
@@ -717,6 +739,58 @@ async fn run_foreach(
             Ok(Step::Next)
         }
     }
+}
+
+/// The copies of a `foreach continue-without-aggregation="true"` as work of their own (ADR
+/// 0497): at most `Limits::branches_in_flight` at a time when parallel, one after another
+/// otherwise, each as a branch with `handler` for its faults. Nothing they make goes back to
+/// the message that made them: an answer (`respond`) answers nobody, and a fault (after its
+/// handler) is logged.
+fn detached_copies(
+    engine: &Engine,
+    branches: Vec<MessageContext>,
+    body: BranchTarget,
+    handler: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    parallel: bool,
+    fork: u64,
+) -> crate::DetachedWork {
+    let engine = engine.clone();
+    Box::pin(async move {
+        let limit = if parallel {
+            engine.limits.branches_in_flight.max(1) as usize
+        } else {
+            1
+        };
+        let count = branches.len();
+        let mut waiting = branches.into_iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < limit {
+                let Some((i, mut b)) = waiting.next() else {
+                    break;
+                };
+                b.st.fork = fork;
+                let run = run_branch(&engine, b, body, handler, out_seq, Vec::new());
+                running.push(async move { (i, run.await) });
+            }
+            let Some((i, (r, _))) = running.next().await else {
+                break;
+            };
+            match r {
+                Ok(Flow::Respond) => tracing::debug!(
+                    "foreach copy {i} of {count} answered after its flow went on: the answer \
+                     goes nowhere"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    code = e.code,
+                    "foreach copy {i} of {count} (continue-without-aggregation) failed: {}",
+                    e.message
+                ),
+            }
+        }
+    })
 }
 
 /// Run the copies of a `scatter-gather`, at most `Limits::branches_in_flight` at a time (one at

@@ -11,6 +11,7 @@ pub mod backend_auth;
 pub mod bodies;
 pub mod config;
 pub mod database;
+pub mod detached;
 pub mod extensions;
 pub mod fault;
 pub mod grpc;
