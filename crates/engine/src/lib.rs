@@ -35,6 +35,8 @@ mod xsel;
 #[cfg(test)]
 mod db_tests;
 #[cfg(test)]
+mod dynamic_key_tests;
+#[cfg(test)]
 mod eip_tests;
 #[cfg(test)]
 mod foreach_tests;
