@@ -3,7 +3,7 @@
 //! Integrator's (a copy per element, calls out, results in the collection's order or in a
 //! variable), and the limits.
 
-use crate::eip_tests::{body, engine, request, rt, Echo};
+use crate::eip_tests::{body, engine, holding_engine, request, rt, Echo, Holding};
 use crate::*;
 use std::sync::atomic::Ordering;
 use synaptic_diag::SourceId;
@@ -438,47 +438,6 @@ fn a_dropped_copy_gives_no_result_and_respond_in_place_answers_with_the_element(
     assert_eq!(flow, Flow::Respond);
     assert_eq!(body(&mut ctx), "<item>b</item>");
     assert_eq!(prop(&ctx, "AFTER"), None);
-}
-
-/// A host that holds detached work until the test runs it: the flow that made it must not
-/// wait for it.
-#[derive(Default)]
-struct Holding {
-    echo: Echo,
-    held: std::sync::Mutex<Vec<DetachedWork>>,
-    refuse: bool,
-}
-
-#[async_trait::async_trait]
-impl Invoker for Holding {
-    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
-        self.echo.invoke(req).await
-    }
-    fn detach(&self, work: DetachedWork) -> Result<(), DetachedWork> {
-        if self.refuse {
-            return Err(work);
-        }
-        self.held.lock().unwrap().push(work);
-        Ok(())
-    }
-}
-
-impl Holding {
-    /// Run what was detached so far, one work after another.
-    fn release(&self) -> usize {
-        let works: Vec<DetachedWork> = std::mem::take(&mut *self.held.lock().unwrap());
-        let n = works.len();
-        for w in works {
-            rt().block_on(w);
-        }
-        n
-    }
-}
-
-fn holding_engine(xml: &str, host: Arc<Holding>) -> Engine {
-    let mut e = engine(xml, Arc::new(Echo::default()));
-    e.invoker = host;
-    e
 }
 
 const DETACHED: &str = r#"<foreach collection="${payload.items}" parallel-execution="PAR" continue-without-aggregation="true">

@@ -61,8 +61,9 @@ pub struct LimitsConfig {
     pub max_mediations: usize,
     /// Seconds one sequence run may take (and one detached work).
     pub mediation_timeout: f64,
-    /// Detached mediation works (`<foreach continue-without-aggregation="true">`) running at
-    /// once; one that finds no place runs in place (its message waits for it).
+    /// Detached mediation works (`<foreach continue-without-aggregation="true">`, parallel
+    /// `continueParent` fan-outs) running at once; one that finds no place runs in place (its
+    /// message waits for it).
     pub max_detached: usize,
     /// A sequence whose message body is at most this many bytes (and not built yet) runs on
     /// the I/O thread that received it: its cost is bounded by so small a body, and the hand-off
