@@ -2,7 +2,8 @@
 //! request with `<iterate>`, sends each part to a real backend, and answers with what
 //! `<aggregate>` gathered in the out-sequence; the same with `call` in the branches and the
 //! aggregate after the iterate; the branches run concurrently and at most
-//! `[limits] eip_branches_in_flight` at a time.
+//! `[limits] eip_branches_in_flight` at a time; a `<clone continueParent="true">` whose parent
+//! answers at once, its branches' calls still pending.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -186,5 +187,76 @@ async fn a_backend_down_for_one_branch_still_answers_with_the_others() {
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(skus(&v), ["x", "x"]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn clone_continue_parent_answers_while_the_branches_calls_are_pending() {
+    // a backend that holds every request until the test opens the gate
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let (g, a) = (gate.clone(), answered.clone());
+    let origin = MockOrigin::start_async(move |_r| {
+        let (g, a) = (g.clone(), a.clone());
+        async move {
+            if let Ok(p) = g.acquire().await {
+                p.forget();
+            }
+            a.fetch_add(1, Ordering::SeqCst);
+            MockResponse::text("audited")
+        }
+    })
+    .await;
+    let api = format!(
+        r#"<api {NS} name="Audit" context="/audit">
+  <resource methods="POST" uri-template="/order">
+    <inSequence>
+      <clone continueParent="true">
+        <target><sequence><call><endpoint><http method="POST" uri-template="{backend}/audit"/></endpoint></call></sequence></target>
+        <target><sequence><call><endpoint><http method="POST" uri-template="{backend}/archive"/></endpoint></call></sequence></target>
+      </clone>
+      <payloadFactory media-type="json"><format>{{"accepted":true}}</format><args/></payloadFactory>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>"#,
+        backend = origin.url()
+    );
+    let gw = start_gateway("", &[("sequences/Audit.xml", &api)]).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        reqwest::Client::new()
+            .post(gw.url("/audit/order"))
+            .header("content-type", "application/json")
+            .body(r#"{"order":7}"#)
+            .send(),
+    )
+    .await
+    .expect("the client is answered while the branches' calls are held")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), r#"{"accepted":true}"#);
+    assert_eq!(answered.load(Ordering::SeqCst), 0);
+    // both branches' calls reach the backend with the order, and end once it answers
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while origin.count() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut paths: Vec<String> = origin
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/archive", "/audit"]);
+    assert!(origin
+        .requests()
+        .iter()
+        .all(|r| r.body_str() == r#"{"order":7}"#));
+    gate.add_permits(2);
+    while answered.load(Ordering::SeqCst) < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 2);
     gw.shutdown().await;
 }

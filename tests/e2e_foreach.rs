@@ -1,8 +1,10 @@
 //! End-to-end tests of `<foreach>` over real HTTP on 127.0.0.1: Micro Integrator's form calling
 //! a real backend per element (in parallel, results in the collection's order; one at a time
 //! with a counter, results in a variable), Synapse's form rewriting each element in place
-//! before the merged message goes to a real backend, and the element limit; `<scatter-gather>`
-//! sending a copy to two real backends and answering with what they said.
+//! before the merged message goes to a real backend, and the element limit;
+//! `continue-without-aggregation` answering the client while the copies' backend calls are
+//! still pending; `<scatter-gather>` sending a copy to two real backends and answering with
+//! what they said.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -359,6 +361,83 @@ async fn scatter_gather_asks_two_backends_and_answers_with_both() {
         text,
         "<out><answers><jsonObject><sku>a</sku><price>10</price></jsonObject>\
          <jsonObject><sku>a</sku><in_stock>true</in_stock></jsonObject></answers></out>"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn continue_without_aggregation_answers_before_the_copies_calls_end() {
+    // a backend that holds every request until the test opens the gate
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let (g, a) = (gate.clone(), answered.clone());
+    let origin = MockOrigin::start_async(move |r| {
+        let (g, a) = (g.clone(), a.clone());
+        async move {
+            if let Ok(p) = g.acquire().await {
+                p.forget();
+            }
+            a.fetch_add(1, Ordering::SeqCst);
+            MockResponse::json(200, &serde_json::json!({ "got": r.body_str() }))
+        }
+    })
+    .await;
+    let api = format!(
+        r#"<api {NS} name="Notify" context="/notify">
+  <resource methods="POST" uri-template="/all">
+    <inSequence>
+      <foreach collection="${{payload.items}}" continue-without-aggregation="true">
+        <sequence>
+          <call><endpoint><http method="POST" uri-template="{backend}/notify"/></endpoint></call>
+        </sequence>
+      </foreach>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>"#,
+        backend = origin.url()
+    );
+    let gw = start_gateway("", &[("sequences/Notify.xml", &api)]).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        reqwest::Client::new()
+            .post(gw.url("/notify/all"))
+            .header("content-type", "application/json")
+            .body(ITEMS)
+            .send(),
+    )
+    .await
+    .expect("the client is answered while the copies' calls are held")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // the original message, unchanged
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v, serde_json::from_str::<serde_json::Value>(ITEMS).unwrap());
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        0,
+        "no backend call has ended"
+    );
+    // the copies' calls all reach the backend, and end once it answers
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while origin.count() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut sent: Vec<String> = origin.requests().iter().map(|r| r.body_str()).collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [r#"{"sku":"a"}"#, r#"{"sku":"bb"}"#, r#"{"sku":"ccc"}"#]
+    );
+    gate.add_permits(3);
+    while answered.load(Ordering::SeqCst) < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+    let metrics = gw.gateway().metrics().render();
+    assert!(
+        metrics.contains("synaptic_detached_total{outcome=\"started\"} 1"),
+        "{metrics}"
     );
     gw.shutdown().await;
 }

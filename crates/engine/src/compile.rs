@@ -41,6 +41,19 @@ pub(crate) struct Seq {
     pub on_error: Option<SeqId>,
     /// A stand-in for a name no artifact defines (`Compiler::unresolved`).
     pub stand_in: bool,
+    /// An inline flow (an API resource's, a proxy's, a template's body): no `<sequence key>`
+    /// names it.
+    pub anonymous: bool,
+}
+
+impl Ir {
+    /// The sequence a dynamic `<sequence key>` names: a named sequence (or local-entry
+    /// sequence) of the program, never an inline flow nor a stand-in.
+    pub(crate) fn named_sequence(&self, name: &str) -> Option<SeqId> {
+        let id = *self.seq_by_name.get(name)?;
+        let s = self.seqs.get(id as usize)?;
+        (!s.anonymous && !s.stand_in).then_some(id)
+    }
 }
 
 // ===== compile =====
@@ -133,6 +146,7 @@ pub(crate) fn compile(
                 body: 0,
                 on_error: None,
                 stand_in: false,
+                anonymous: s.anonymous,
             });
             order.push(s);
         }
@@ -268,6 +282,7 @@ pub(crate) fn compile(
             body,
             on_error: None,
             stand_in: true,
+            anonymous: true,
         });
     }
     ir.stores.processors = crate::store::compile_processors(&mut c, artifacts, &ir.endpoints);

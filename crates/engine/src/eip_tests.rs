@@ -98,6 +98,47 @@ pub(crate) fn engine(xml: &str, echo: Arc<Echo>) -> Engine {
     }
 }
 
+/// A host that holds detached work until the test runs it: the flow that made it must not
+/// wait for it.
+#[derive(Default)]
+pub(crate) struct Holding {
+    pub(crate) echo: Echo,
+    pub(crate) held: std::sync::Mutex<Vec<DetachedWork>>,
+    pub(crate) refuse: bool,
+}
+
+#[async_trait::async_trait]
+impl Invoker for Holding {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        self.echo.invoke(req).await
+    }
+    fn detach(&self, work: DetachedWork) -> Result<(), DetachedWork> {
+        if self.refuse {
+            return Err(work);
+        }
+        self.held.lock().unwrap().push(work);
+        Ok(())
+    }
+}
+
+impl Holding {
+    /// Run what was detached so far, one work after another.
+    pub(crate) fn release(&self) -> usize {
+        let works: Vec<DetachedWork> = std::mem::take(&mut *self.held.lock().unwrap());
+        let n = works.len();
+        for w in works {
+            rt().block_on(w);
+        }
+        n
+    }
+}
+
+pub(crate) fn holding_engine(xml: &str, host: Arc<Holding>) -> Engine {
+    let mut e = engine(xml, Arc::new(Echo::default()));
+    e.invoker = host;
+    e
+}
+
 pub(crate) fn request(ct: &str, body: &str) -> MessageContext {
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", ct.parse().unwrap());
@@ -510,4 +551,78 @@ fn template_parameters_passed_as_xpath_select_the_parts() {
         .block_on(e.mediate_flow("plain", None, None, &mut ctx))
         .unwrap();
     assert_eq!(flow, Flow::Drop);
+}
+
+#[test]
+fn a_parallel_continue_parent_fan_out_runs_detached_once_the_parent_answered() {
+    for mediator in ["clone", "iterate"] {
+        let fan_out = if mediator == "clone" {
+            r#"<clone continueParent="true">
+                 <target><sequence><call><endpoint><address uri="http://backend.test/one"/></endpoint></call></sequence></target>
+                 <target><sequence><call><endpoint><address uri="http://backend.test/two"/></endpoint></call></sequence></target>
+               </clone>"#
+        } else {
+            r#"<iterate expression="//item" continueParent="true">
+                 <target><sequence><call><endpoint><address uri="http://backend.test/item"/></endpoint></call><respond/></sequence></target>
+               </iterate>"#
+        };
+        let host = Arc::new(Holding::default());
+        let e = holding_engine(
+            &flow(
+                &format!(r#"{fan_out}<property name="PARENT" value="went-on"/><respond/>"#),
+                "",
+            ),
+            host.clone(),
+        );
+        let mut ctx = request(
+            "application/xml",
+            "<order><item>a</item><item>b</item></order>",
+        );
+        let flow = rt()
+            .block_on(e.mediate_flow("in", None, None, &mut ctx))
+            .unwrap();
+        // the parent went on at once and answered with its own message; no branch has run
+        assert_eq!(flow, Flow::Respond, "{mediator}");
+        assert_eq!(
+            ctx.properties.default.get("PARENT"),
+            Some(&Value::String("went-on".into()))
+        );
+        assert_eq!(
+            body(&mut ctx),
+            "<order><item>a</item><item>b</item></order>",
+            "{mediator}"
+        );
+        assert!(host.echo.seen.lock().unwrap().is_empty(), "{mediator}");
+        // released, the branches make their calls (their answers go nowhere)
+        assert_eq!(host.release(), 1, "{mediator}");
+        assert_eq!(host.echo.seen.lock().unwrap().len(), 2, "{mediator}");
+    }
+}
+
+#[test]
+fn a_parallel_continue_parent_branch_answers_a_parent_that_gave_no_answer() {
+    let host = Arc::new(Holding::default());
+    let e = holding_engine(
+        &flow(
+            r#"<iterate expression="//item" continueParent="true">
+                 <target><sequence><call><endpoint><address uri="http://backend.test/item"/></endpoint></call><respond/></sequence></target>
+               </iterate>
+               <call><endpoint><address uri="http://backend.test/parent"/></endpoint></call>
+               <drop/>"#,
+            "",
+        ),
+        host.clone(),
+    );
+    let mut ctx = request("application/xml", ITEMS);
+    let flow = rt()
+        .block_on(e.mediate_flow("in", None, None, &mut ctx))
+        .unwrap();
+    // the parent's own call went first (it did not wait for the branches); it ended without
+    // an answer, so the branches ran in the request and the first one's answer is the answer
+    assert_eq!(flow, Flow::Respond);
+    let seen = host.echo.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen[0], ITEMS);
+    assert!(body(&mut ctx).starts_with("<echo><item>"));
+    assert_eq!(host.release(), 0);
 }

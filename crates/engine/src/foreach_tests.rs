@@ -3,7 +3,7 @@
 //! Integrator's (a copy per element, calls out, results in the collection's order or in a
 //! variable), and the limits.
 
-use crate::eip_tests::{body, engine, request, rt, Echo};
+use crate::eip_tests::{body, engine, holding_engine, request, rt, Echo, Holding};
 use crate::*;
 use std::sync::atomic::Ordering;
 use synaptic_diag::SourceId;
@@ -438,4 +438,109 @@ fn a_dropped_copy_gives_no_result_and_respond_in_place_answers_with_the_element(
     assert_eq!(flow, Flow::Respond);
     assert_eq!(body(&mut ctx), "<item>b</item>");
     assert_eq!(prop(&ctx, "AFTER"), None);
+}
+
+const DETACHED: &str = r#"<foreach collection="${payload.items}" parallel-execution="PAR" continue-without-aggregation="true">
+      <sequence>
+        <call><endpoint><address uri="http://backend.test/item"/></endpoint></call>
+        <property name="COPY" value="done"/>
+      </sequence>
+    </foreach>
+    <property name="AFTER" value="went-on"/>
+    <respond/>"#;
+
+#[test]
+fn continue_without_aggregation_goes_on_before_the_copies_run() {
+    for parallel in [true, false] {
+        let host = Arc::new(Holding::default());
+        let e = holding_engine(
+            &seq(&DETACHED.replace("PAR", &parallel.to_string())),
+            host.clone(),
+        );
+        let input = r#"{"k":1,"items":[1,2,3]}"#;
+        let mut ctx = request("application/json", input);
+        let flow = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+        // the flow went on and answered with the message as it was; no copy has run
+        assert_eq!(flow, Flow::Respond);
+        assert_eq!(prop(&ctx, "AFTER"), Some(Value::String("went-on".into())));
+        assert_eq!(prop(&ctx, "COPY"), None);
+        let out: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+        assert_eq!(out, serde_json::json!({"k":1,"items":[1,2,3]}));
+        assert!(host.echo.seen.lock().unwrap().is_empty());
+        // released, the copies make their calls (all at once when parallel)
+        assert_eq!(host.release(), 1);
+        let mut seen = host.echo.seen.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(seen, ["1", "2", "3"], "parallel={parallel}");
+        let most = host.echo.max_in_flight.load(Ordering::SeqCst);
+        assert_eq!(most, if parallel { 3 } else { 1 }, "parallel={parallel}");
+    }
+}
+
+#[test]
+fn continue_without_aggregation_runs_in_place_when_the_host_refuses() {
+    let host = Arc::new(Holding {
+        refuse: true,
+        ..Holding::default()
+    });
+    let e = holding_engine(&seq(&DETACHED.replace("PAR", "true")), host.clone());
+    let mut ctx = request("application/json", r#"{"items":[1,2]}"#);
+    let flow = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    // the copies ran before the flow went on; the message is still the original
+    assert_eq!(host.echo.seen.lock().unwrap().len(), 2);
+    assert_eq!(prop(&ctx, "COPY"), None);
+    let out: serde_json::Value = serde_json::from_str(&body(&mut ctx)).unwrap();
+    assert_eq!(out, serde_json::json!({"items":[1,2]}));
+}
+
+#[test]
+fn a_fault_in_a_detached_copy_goes_to_its_handler_and_never_to_the_flow() {
+    let host = Arc::new(Holding::default());
+    let e = holding_engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+        <sequence name="in" onError="err">
+          <foreach collection="${payload.items}" continue-without-aggregation="true">
+            <sequence>
+              <filter source="${payload}" regex="2"><then><script language="js"><![CDATA[throw new Error('bad item');]]></script></then></filter>
+              <call><endpoint><address uri="http://backend.test/item"/></endpoint></call>
+            </sequence>
+          </foreach>
+          <property name="AFTER" value="went-on"/>
+          <respond/>
+        </sequence>
+        <sequence name="err">
+          <payloadFactory media-type="json"><format>{"handled":"$1"}</format><args><arg expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory>
+          <call><endpoint><address uri="http://backend.test/handled"/></endpoint></call>
+          <respond/>
+        </sequence>
+        </definitions>"#,
+        host.clone(),
+    );
+    let mut ctx = request("application/json", r#"{"items":[1,2,3]}"#);
+    let flow = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert_eq!(prop(&ctx, "AFTER"), Some(Value::String("went-on".into())));
+    assert_eq!(prop(&ctx, "ERROR_MESSAGE"), None);
+    host.release();
+    // copies 1 and 3 called the backend; copy 2 failed and its handler ran on it (its
+    // answer goes nowhere)
+    let mut seen = host.echo.seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[..2], ["1", "3"]);
+    assert!(
+        seen[2].contains("handled") && seen[2].contains("bad item"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn an_empty_collection_detaches_nothing() {
+    let host = Arc::new(Holding::default());
+    let e = holding_engine(&seq(&DETACHED.replace("PAR", "true")), host.clone());
+    let mut ctx = request("application/json", r#"{"items":[]}"#);
+    let flow = rt().block_on(e.mediate("in", None, &mut ctx)).unwrap();
+    assert_eq!(flow, Flow::Respond);
+    assert_eq!(host.release(), 0);
 }

@@ -2,7 +2,8 @@
 //! diagnostics), and [`Engine::mediate`] runs a sequence over a [`MessageContext`].
 //!
 //! Architecture Invariant: the engine does no network or filesystem I/O. The world comes in
-//! through [`Invoker`] (HTTP), [`synaptic_registry::Registry`], [`Clock`], [`SharedState`]
+//! through [`Invoker`] (HTTP, timers, and detached work: [`Invoker::detach`]),
+//! [`synaptic_registry::Registry`], [`Clock`], [`SharedState`]
 //! (rate counters and the response cache) and [`Database`] (`<dblookup>`/`<dbreport>`).
 //!
 //! Architecture Invariant: the compiled mediator set ([`compile`]'s arena IR) is a closed enum;
@@ -33,6 +34,8 @@ mod xsel;
 
 #[cfg(test)]
 mod db_tests;
+#[cfg(test)]
+mod dynamic_key_tests;
 #[cfg(test)]
 mod eip_tests;
 #[cfg(test)]
@@ -355,10 +358,25 @@ pub enum InvokeError {
     Other(String),
 }
 
+/// Mediation the engine hands to its host to run on its own, after the message that made it
+/// has gone on: the copies of a `<foreach continue-without-aggregation="true">`, the branches
+/// of a parallel `continueParent="true"` fan-out whose flow answered on its own. It owns all
+/// it needs (the engine's handles, the copies), reports its own failures (as `tracing`
+/// warnings) and resolves to `()` (ADR 0497).
+pub type DetachedWork = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
 /// Sends HTTP for `call`/`send`. The gateway implements it with a pooled client; tests script it.
 #[async_trait]
 pub trait Invoker: Send + Sync {
     async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError>;
+
+    /// Run `work` on its own, without the caller waiting for it. A host that cannot take it
+    /// now (none of its own, or its limit of detached work is reached) gives it back, and the
+    /// engine runs it in place: the message then goes on once the work has ended. The default
+    /// gives every work back.
+    fn detach(&self, work: DetachedWork) -> Result<(), DetachedWork> {
+        Err(work)
+    }
 
     /// Wait `d`: the timer of `<aggregate>`'s completion timeout. The default never wakes
     /// (without a timer, an aggregate completes when its fan-out ends).

@@ -1,6 +1,7 @@
 //! The interpreter: an iterative loop over the arena IR with a frame stack. A fan-out
 //! (`iterate`, `clone`) runs its branches here, each through the same loop on its own message
-//! (ADR 0430).
+//! (ADR 0430); a parallel `continueParent` one when the parent's flow has ended, and copies
+//! nobody waits for are handed to the host as detached work (ADR 0497).
 
 use crate::compile::Ir;
 use crate::eip::{BranchTarget, Fork};
@@ -86,7 +87,8 @@ pub(crate) async fn mediate_with(
 }
 
 /// Run from `first` to the end; a branch's answer kept while the parent went on
-/// (`continueParent`) is the answer when the parent ends (the first answer wins).
+/// (`continueParent`) is the answer when the parent ends (the first answer wins). The
+/// parallel `continueParent` fan-outs the flow went on past run then ([`settle_deferred`]).
 async fn run_frames(
     engine: &Engine,
     first: Vec<Frame>,
@@ -95,6 +97,7 @@ async fn run_frames(
     ctx: &mut MessageContext,
 ) -> Result<Flow, MediationError> {
     let r = run_loop(engine, first, fault_seq, out_seq, ctx).await;
+    let r = settle_deferred(engine, r, ctx).await;
     match (r, ctx.st.branch_response.take()) {
         (Ok(_), Some(answer)) => {
             *ctx = *answer;
@@ -169,13 +172,24 @@ async fn run_loop(
                 // parent's sequences stay the parent's to report as ended)
                 let mut cont = frames.clone();
                 cont.iter_mut().for_each(|f| f.nested = false);
-                run_fork(engine, *f, handler, out_seq, cont, ctx)
+                if f.continue_parent && !f.sequential {
+                    // Synapse hands the copies to its pool and the parent goes on at once:
+                    // they run when this flow ends (`settle_deferred`)
+                    defer(*f, handler, out_seq, cont, ctx).map_err(|e| e.at(node.span))
+                } else {
+                    run_fork(engine, *f, handler, out_seq, cont, ctx)
+                        .await
+                        .map_err(|e| e.at(node.span))
+                }
+            }
+            Ok(Step::Foreach(l)) => {
+                // detached copies' faults go to the handler in force here, as a parallel
+                // branch's do
+                let handler = frames.iter().rev().find_map(|f| f.on_error).or(fault_seq);
+                run_foreach(engine, *l, handler, out_seq, ctx)
                     .await
                     .map_err(|e| e.at(node.span))
             }
-            Ok(Step::Foreach(l)) => run_foreach(engine, *l, out_seq, ctx)
-                .await
-                .map_err(|e| e.at(node.span)),
             Ok(Step::ScatterGather(s)) => run_scatter(engine, *s, out_seq, ctx)
                 .await
                 .map_err(|e| e.at(node.span)),
@@ -559,8 +573,10 @@ async fn run_fork(
             return Ok(Step::Next);
         }
         let keep = parent.st.branch_response.take();
+        let keep_deferred = std::mem::take(&mut parent.st.deferred);
         *parent = a;
         parent.st.branch_response = keep;
+        parent.st.deferred = keep_deferred;
         return Ok(Step::End(Flow::Respond));
     }
     if continue_parent {
@@ -570,6 +586,101 @@ async fn run_fork(
         Some(e) => Err(e),
         None => Ok(Step::End(Flow::Drop)),
     }
+}
+
+/// A parallel `continueParent="true"` fan-out the parent went on past (ADR 0497).
+pub(crate) struct Deferred {
+    fork: Fork,
+    handler: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    cont: Vec<Frame>,
+}
+
+/// Keep a parallel `continueParent` fan-out for the end of this flow; the flow goes on.
+fn defer(
+    fork: Fork,
+    handler: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    cont: Vec<Frame>,
+    ctx: &mut MessageContext,
+) -> Result<Step, MediationError> {
+    if ctx.st.fork_depth >= MAX_FORK_NESTING {
+        return Err(MediationError::internal(
+            ErrorKind::Limit,
+            format!("fan-outs nested deeper than {MAX_FORK_NESTING}"),
+        ));
+    }
+    ctx.st.eip.get_or_insert_with(Default::default);
+    ctx.st.deferred.push(Deferred {
+        fork,
+        handler,
+        out_seq,
+        cont,
+    });
+    Ok(Step::Next)
+}
+
+/// The parallel `continueParent` fan-outs a flow went on past, once it has ended (`r`). When
+/// the flow gave no answer of its own, they run here, in order, and the first answer of their
+/// branches is the flow's (as when a copy answers a Synapse client the parent left waiting);
+/// once there is an answer (the flow's, a branch's, or a fault), the others are handed to the
+/// host to run on their own ([`crate::Invoker::detach`]; run here when it gives them back).
+async fn settle_deferred(
+    engine: &Engine,
+    r: Result<Flow, MediationError>,
+    ctx: &mut MessageContext,
+) -> Result<Flow, MediationError> {
+    if ctx.st.deferred.is_empty() {
+        return r;
+    }
+    let deferred = std::mem::take(&mut ctx.st.deferred);
+    let mut answered =
+        !matches!(r, Ok(Flow::Continue) | Ok(Flow::Drop)) || ctx.st.branch_response.is_some();
+    for d in deferred {
+        if answered {
+            let work = detached_fork(engine, d, ctx);
+            if let Err(work) = engine.invoker.detach(work) {
+                work.await;
+            }
+            continue;
+        }
+        run_fork(engine, d.fork, d.handler, d.out_seq, d.cont, ctx).await?;
+        answered = ctx.st.branch_response.is_some();
+    }
+    r
+}
+
+/// A deferred fan-out as work of its own: its branches run as in the request, their answer
+/// goes nowhere, a failure is logged.
+fn detached_fork(engine: &Engine, d: Deferred, ctx: &MessageContext) -> crate::DetachedWork {
+    let engine = engine.clone();
+    let (store, depth) = (ctx.st.eip.clone(), ctx.st.fork_depth);
+    Box::pin(async move {
+        // a stand-in for the parent: what the fan-out reads of it (its aggregates, its
+        // nesting) and where it would keep an answer
+        let mut parent = MessageContext::from_request(
+            http::Method::POST,
+            "/",
+            http::HeaderMap::new(),
+            bytes::Bytes::new(),
+            None,
+        );
+        parent.st.eip = store;
+        parent.st.fork_depth = depth;
+        let r = run_fork(&engine, d.fork, d.handler, d.out_seq, d.cont, &mut parent).await;
+        if let Err(e) = r {
+            tracing::warn!(
+                code = e.code,
+                "a continueParent fan-out running after its flow answered failed: {}",
+                e.message
+            );
+        } else if parent.st.branch_response.is_some() {
+            tracing::debug!(
+                "a continueParent branch answered after its flow had answered: the answer \
+                 goes nowhere"
+            );
+        }
+    })
 }
 
 fn target_frame(ir: &Ir, target: BranchTarget) -> Frame {
@@ -599,10 +710,12 @@ fn run_inline<'a>(
     Box::pin(async move {
         let first = target_frame(&engine.program.ir, target);
         let keep = ctx.st.branch_response.take();
+        let keep_deferred = std::mem::take(&mut ctx.st.deferred);
         let r = run_frames(engine, vec![first], None, out_seq, ctx).await;
         if ctx.st.branch_response.is_none() {
             ctx.st.branch_response = keep;
         }
+        ctx.st.deferred = keep_deferred;
         r
     })
 }
@@ -610,10 +723,14 @@ fn run_inline<'a>(
 /// Run a `foreach`: its sequence on each element of the message in turn (Synapse's form), or
 /// on a copy of the message per element, at most `Limits::branches_in_flight` at a time (one
 /// at a time when not parallel), the results merged in the elements' order (Micro
-/// Integrator's form). A fault in the sequence is the flow's fault.
+/// Integrator's form). A fault in the sequence is the flow's fault. With
+/// `continue-without-aggregation` the copies are handed to the host to run on their own
+/// ([`detached_copies`]) and the flow goes on at once, the message unchanged; `handler` is
+/// where their faults go.
 async fn run_foreach(
     engine: &Engine,
     lp: crate::mediators::Loop,
+    handler: Option<SeqId>,
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
@@ -680,6 +797,19 @@ async fn run_foreach(
         }
         LoopKind::Copies(c) => {
             let (parallel, branches, select, gather) = c.plan();
+            if matches!(gather, crate::mediators::Gather::None) {
+                if branches.is_empty() {
+                    return Ok(Step::Next);
+                }
+                let (fork, _) = crate::eip::new_fork(ctx);
+                let work =
+                    detached_copies(engine, branches, body, handler, out_seq, parallel, fork);
+                // a host that cannot take it now: the copies run here, the flow waits for them
+                if let Err(work) = engine.invoker.detach(work) {
+                    work.await;
+                }
+                return Ok(Step::Next);
+            }
             let mut results: Vec<Option<MessageContext>> = branches.iter().map(|_| None).collect();
             let limit = if parallel {
                 engine.limits.branches_in_flight.max(1) as usize
@@ -717,6 +847,58 @@ async fn run_foreach(
             Ok(Step::Next)
         }
     }
+}
+
+/// The copies of a `foreach continue-without-aggregation="true"` as work of their own (ADR
+/// 0497): at most `Limits::branches_in_flight` at a time when parallel, one after another
+/// otherwise, each as a branch with `handler` for its faults. Nothing they make goes back to
+/// the message that made them: an answer (`respond`) answers nobody, and a fault (after its
+/// handler) is logged.
+fn detached_copies(
+    engine: &Engine,
+    branches: Vec<MessageContext>,
+    body: BranchTarget,
+    handler: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    parallel: bool,
+    fork: u64,
+) -> crate::DetachedWork {
+    let engine = engine.clone();
+    Box::pin(async move {
+        let limit = if parallel {
+            engine.limits.branches_in_flight.max(1) as usize
+        } else {
+            1
+        };
+        let count = branches.len();
+        let mut waiting = branches.into_iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < limit {
+                let Some((i, mut b)) = waiting.next() else {
+                    break;
+                };
+                b.st.fork = fork;
+                let run = run_branch(&engine, b, body, handler, out_seq, Vec::new());
+                running.push(async move { (i, run.await) });
+            }
+            let Some((i, (r, _))) = running.next().await else {
+                break;
+            };
+            match r {
+                Ok(Flow::Respond) => tracing::debug!(
+                    "foreach copy {i} of {count} answered after its flow went on: the answer \
+                     goes nowhere"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    code = e.code,
+                    "foreach copy {i} of {count} (continue-without-aggregation) failed: {}",
+                    e.message
+                ),
+            }
+        }
+    })
 }
 
 /// Run the copies of a `scatter-gather`, at most `Limits::branches_in_flight` at a time (one at

@@ -5,7 +5,7 @@ use crate::proxy::{self, ClientError, Clients};
 use crate::upstream::{self, Upstream};
 use async_trait::async_trait;
 use std::time::Duration;
-use synaptic_engine::{InboundResponse, InvokeError, Invoker, OutboundRequest};
+use synaptic_engine::{DetachedWork, InboundResponse, InvokeError, Invoker, OutboundRequest};
 
 /// Sends the engine's requests with the shared pooled client.
 #[derive(Clone, Debug)]
@@ -15,6 +15,8 @@ pub struct HttpInvoker {
     default_timeout: Duration,
     /// Largest response body read.
     max_response: usize,
+    /// Where detached work runs (none: the engine runs it in place).
+    detached: Option<crate::detached::Detached>,
 }
 
 impl HttpInvoker {
@@ -28,7 +30,15 @@ impl HttpInvoker {
             upstream: Upstream::new(clients, wire),
             default_timeout,
             max_response,
+            detached: None,
         }
+    }
+
+    /// Run the engine's detached work (`foreach continue-without-aggregation`, parallel
+    /// `continueParent` fan-outs) in `d`.
+    pub fn with_detached(mut self, d: crate::detached::Detached) -> Self {
+        self.detached = Some(d);
+        self
     }
 
     /// An invoker with a client of its own and the default options (`synaptic run`).
@@ -62,5 +72,12 @@ impl Invoker for HttpInvoker {
 
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await
+    }
+
+    fn detach(&self, work: DetachedWork) -> Result<(), DetachedWork> {
+        match &self.detached {
+            Some(d) => d.spawn(work),
+            None => Err(work),
+        }
     }
 }

@@ -59,8 +59,12 @@ pub struct LimitsConfig {
     pub wire_body_limit: usize,
     /// Sequences (in-flow, out-flow, fault) running at once, each on a thread of its own.
     pub max_mediations: usize,
-    /// Seconds one sequence run may take.
+    /// Seconds one sequence run may take (and one detached work).
     pub mediation_timeout: f64,
+    /// Detached mediation works (`<foreach continue-without-aggregation="true">`, parallel
+    /// `continueParent` fan-outs) running at once; one that finds no place runs in place (its
+    /// message waits for it).
+    pub max_detached: usize,
     /// A sequence whose message body is at most this many bytes (and not built yet) runs on
     /// the I/O thread that received it: its cost is bounded by so small a body, and the hand-off
     /// to the blocking pool would cost more than the run. `0`: every run goes to the pool.
@@ -103,6 +107,7 @@ impl Default for LimitsConfig {
             wire_body_limit: crate::wire::DEFAULT_BODY_LIMIT,
             max_mediations: 64,
             mediation_timeout: 60.0,
+            max_detached: 64,
             mediation_inline_body: 16 * 1024,
             max_tree_factor: synaptic_engine::Limits::DEFAULT_TREE_FACTOR,
             script_timeout: 0.1,
@@ -246,6 +251,9 @@ impl LimitsConfig {
         }
         if self.max_mediations == 0 {
             v.push(("max_mediations", "max_mediations must be at least 1".into()));
+        }
+        if self.max_detached == 0 {
+            v.push(("max_detached", "max_detached must be at least 1".into()));
         }
         if self.max_headers == 0 {
             v.push(("max_headers", "max_headers must be at least 1".into()));

@@ -180,13 +180,21 @@ impl Gateway {
             _ => None,
         };
         let max_body = config.server.max_body_size;
-        let invoker = Arc::new(HttpInvoker::new(
-            clients.clone(),
-            config.default_timeout(),
-            usize::try_from(max_body).unwrap_or(usize::MAX).max(1 << 20),
-            opts.wire,
-        ));
         let metrics = metrics::Registry::new();
+        let detached = crate::detached::Detached::new(
+            config.limits.max_detached,
+            config.limits.mediation_budget(),
+            &metrics,
+        );
+        let invoker = Arc::new(
+            HttpInvoker::new(
+                clients.clone(),
+                config.default_timeout(),
+                usize::try_from(max_body).unwrap_or(usize::MAX).max(1 << 20),
+                opts.wire,
+            )
+            .with_detached(detached),
+        );
         let ext = extensions::build(
             &config,
             &BuildContext {

@@ -411,7 +411,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                 };
                 mediators.push(Mediator {
                     span: ep.span,
-                    kind: MediatorKind::SequenceRef(key),
+                    kind: MediatorKind::SequenceRef(SequenceKey::Static(key)),
                 });
             }
             mediators.push(Mediator {

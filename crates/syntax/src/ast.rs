@@ -280,7 +280,7 @@ pub enum MediatorKind {
     Drop,
     Loopback,
     /// `<sequence key="…"/>`
-    SequenceRef(Spanned<String>),
+    SequenceRef(SequenceKey),
     Switch(Switch),
     Enrich(Enrich),
     MakeFault(MakeFault),
@@ -881,10 +881,23 @@ pub enum ScriptSource {
 
 /// `<xslt key="…" source="…">`: an XSLT 1.0 transformation of the message (or of the node
 /// `source=` selects).
+/// The key of a `<sequence key="…"/>`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SequenceKey {
+    /// A sequence's name.
+    Static(Spanned<String>),
+    /// `key="{…}"`: a dynamic key, the expression (without its braces) whose text names the
+    /// sequence when a message gets there.
+    Dynamic(Expr),
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Xslt {
     /// `key=`: the local entry or registry resource holding the stylesheet.
     pub key: Spanned<String>,
+    /// `key="{…}"`: a dynamic key, the expression (without its braces) whose text is the key
+    /// when a message gets there (`key` then holds the attribute as written).
+    pub dynamic_key: Option<Expr>,
     /// `source=`: an XPath selecting the element transformed (the first body element when
     /// absent).
     pub source: Option<Expr>,

@@ -428,6 +428,41 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
     }
 
+    /// A key attribute written `{expression}` (Synapse's `ValueFactory`: a dynamic key): the
+    /// expression without its braces, its span narrowed to it when the value is written
+    /// without entity references. `None` for a static key, and for an escaped one (`{{…}}`,
+    /// the static key `{…}`).
+    pub(crate) fn dynamic_key(&self, el: El<'d, 'a>, a: &Attr<'a>) -> Option<Expr> {
+        let v: &str = &a.value;
+        let escaped = {
+            let t = v.trim();
+            t.len() > 3 && t.starts_with("{{") && t.ends_with("}}")
+        };
+        if escaped || v.len() < 2 || !v.starts_with('{') || !v.ends_with('}') {
+            return None;
+        }
+        let r = a.value_span.range();
+        let span = if r.len() == v.len() {
+            Span::new(a.value_span.source, r.start + 1, r.end - 1)
+        } else {
+            a.value_span
+        };
+        Some(Expr {
+            text: v[1..v.len() - 1].to_string(),
+            span,
+            namespaces: self.doc.in_scope(el.scope),
+        })
+    }
+
+    /// A static key as Synapse reads it: an escaped `{{…}}` loses one pair of braces.
+    pub(crate) fn static_key(&self, a: &Attr<'a>) -> Spanned<String> {
+        let t = a.value.trim();
+        if t.len() > 3 && t.starts_with("{{") && t.ends_with("}}") {
+            return Spanned::new(t[1..t.len() - 1].to_string(), a.value_span);
+        }
+        self.spanned(a)
+    }
+
     pub(crate) fn expr(&self, el: El<'d, 'a>, a: &Attr<'a>) -> Expr {
         Expr {
             text: a.value.to_string(),

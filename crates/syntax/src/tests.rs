@@ -85,8 +85,59 @@ fn describe(k: &MediatorKind) -> String {
                 .collect();
             format!("db tx={} {conn} {}", m.use_transaction, stmts.join(" "))
         }
+        MediatorKind::SequenceRef(SequenceKey::Static(k)) => format!("sequence {:?}", k.value),
+        MediatorKind::SequenceRef(SequenceKey::Dynamic(e)) => {
+            format!("sequence dynamic {:?} ns={:?}", e.text, e.namespaces)
+        }
+        MediatorKind::Xslt(x) => format!(
+            "xslt {:?} dynamic={:?}",
+            x.key.value,
+            x.dynamic_key.as_ref().map(|e| &e.text)
+        ),
         other => format!("{other:?}"),
     }
+}
+
+/// The text a dynamic key's span covers.
+fn dynamic_key_text(body: &str) -> String {
+    let text =
+        format!(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="t">{body}</sequence>"#);
+    let parse = parse_artifact(synaptic_diag::SourceId(0), &text);
+    match &parse.tree.sequences[0].mediators[0].kind {
+        MediatorKind::SequenceRef(SequenceKey::Dynamic(e)) => text[e.span.range()].to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sequence_and_xslt_keys_written_in_braces_are_dynamic() {
+    check(
+        r#"<sequence key="plain"/>
+           <sequence key="{get-property('X')}"/>
+           <sequence key="{//a:route}"/>
+           <sequence key="{{escaped}}"/>
+           <sequence key="{${vars.next}}"/>
+           <xslt key="{$ctx:sheet}"/>
+           <xslt key="static.xsl"/>"#,
+        expect![[r#"
+            sequence "plain"
+            sequence dynamic "get-property('X')" ns=[("", "http://ws.apache.org/ns/synapse"), ("a", "urn:a")]
+            sequence dynamic "//a:route" ns=[("", "http://ws.apache.org/ns/synapse"), ("a", "urn:a")]
+            sequence "{escaped}"
+            sequence dynamic "${vars.next}" ns=[("", "http://ws.apache.org/ns/synapse"), ("a", "urn:a")]
+            xslt "{$ctx:sheet}" dynamic=Some("$ctx:sheet")
+            xslt "static.xsl" dynamic=None
+        "#]],
+    );
+    // the expression's span is inside the braces (the whole value when it has references)
+    assert_eq!(
+        dynamic_key_text(r#"<sequence key="{get-property('X')}"/>"#),
+        "get-property('X')"
+    );
+    assert_eq!(
+        dynamic_key_text(r#"<sequence key="{concat('a','&amp;')}"/>"#),
+        "{concat('a','&amp;')}"
+    );
 }
 
 #[test]

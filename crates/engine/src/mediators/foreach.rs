@@ -14,7 +14,8 @@
 //! Micro Integrator 4.4's form (`collection=`), as its `ForEachMediatorV2`: each element goes
 //! to the sequence in its own copy of the message (which may call out); the results, in the
 //! collection's order, replace the collection (`update-original`) or go to `target-variable`
-//! as a JSON array or an XML element.
+//! as a JSON array or an XML element. With `continue-without-aggregation="true"` the copies
+//! run on their own (handed to the host, ADR 0497) and the message goes on at once, unchanged.
 
 use crate::compiler::Compiler;
 use crate::eip::BranchTarget;
@@ -53,7 +54,7 @@ pub(crate) enum Gather {
     VarJson(String),
     /// Into a variable, as an XML element enclosing the results.
     VarXml { var: String, enclosing: String },
-    /// `continue-without-aggregation="true"`: the results are not kept.
+    /// `continue-without-aggregation="true"`: the copies run detached, nothing comes back.
     None,
 }
 

@@ -44,7 +44,7 @@ use crate::compiler::Compiler;
 use crate::exec::Step;
 use crate::ir::BlockId;
 use crate::{Engine, MediationError, MessageContext};
-pub(crate) use foreach::{check_refs as check_foreach_refs, Copies, Loop, LoopKind};
+pub(crate) use foreach::{check_refs as check_foreach_refs, Copies, Gather, Loop, LoopKind};
 pub(crate) use scatter_gather::{accepts, enough, gather, Scatter};
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
@@ -200,7 +200,12 @@ pub(crate) fn node(
         ast::MediatorKind::Respond => Op::Respond,
         ast::MediatorKind::Drop => Op::Drop,
         ast::MediatorKind::Loopback => Op::Loopback,
-        ast::MediatorKind::SequenceRef(name) => Op::Sequence(sequence::compile(c, name)?),
+        ast::MediatorKind::SequenceRef(ast::SequenceKey::Static(name)) => {
+            Op::Sequence(sequence::compile(c, name)?)
+        }
+        ast::MediatorKind::SequenceRef(ast::SequenceKey::Dynamic(e)) => {
+            Op::Sequence(sequence::compile_dynamic(c, e)?)
+        }
         ast::MediatorKind::Switch(s) => Op::Switch(Box::new(switch::compile(c, blocks, s)?)),
         ast::MediatorKind::Enrich(e) => Op::Enrich(Box::new(c.enrich(e)?)),
         ast::MediatorKind::MakeFault(f) => Op::MakeFault(Box::new(c.makefault(f)?)),
@@ -309,7 +314,7 @@ pub(crate) async fn run(
         Op::Respond => Ok(respond::run(ctx)),
         Op::Drop => Ok(drop::run()),
         Op::Loopback => Ok(loopback::run(ctx)),
-        Op::Sequence(s) => sequence::run(s),
+        Op::Sequence(s) => sequence::run(engine, s, ctx),
         Op::Switch(s) => switch::run(engine, s, ctx),
         Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
         Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
@@ -317,7 +322,7 @@ pub(crate) async fn run(
         Op::Validate(v) => validate::run(engine, v, ctx, node.span),
         Op::Rewrite(r) => next(rewrite::run(engine, r, ctx)),
         Op::Script(s) => script::run(engine, s, ctx, node.span),
-        Op::Xslt(x) => next(xslt::run(engine, x, ctx, node.span)),
+        Op::Xslt(x) => next(xslt::run(engine, x, ctx, node.span).await),
         Op::Direction(d) => Ok(direction::run(d, ctx)),
         Op::Throttle(t) => throttle::run(engine, t, ctx).await,
         Op::Cache(x) => cache::run(engine, x, ctx).await,
@@ -347,7 +352,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Respond => {}
         Op::Drop => {}
         Op::Loopback => {}
-        Op::Sequence(_) => {}
+        Op::Sequence(s) => sequence::exprs(s, f),
         Op::Switch(s) => switch::exprs(s, f),
         Op::Enrich(e) => enrich::exprs(e, f),
         Op::MakeFault(m) => makefault::exprs(m, f),
@@ -387,7 +392,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Respond => {}
         Op::Drop => {}
         Op::Loopback => {}
-        Op::Sequence(_) => {}
+        Op::Sequence(s) => sequence::syn_exprs(s, &mut out),
         Op::Switch(s) => switch::syn_exprs(s, &mut out),
         Op::Enrich(e) => enrich::syn_exprs(e, &mut out),
         Op::MakeFault(m) => makefault::syn_exprs(m, &mut out),

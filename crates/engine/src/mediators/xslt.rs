@@ -6,7 +6,8 @@
 //! text result (`xsl:output method="text"`), Synapse's text wrapper
 //! `<axis2ns:text xmlns:axis2ns="http://ws.apache.org/commons/ns/payload">`. `<property>`s are
 //! stylesheet parameters (strings). A stylesheet in a local entry is compiled at load (errors
-//! are `E0332`); one from the registry when first used. Compiled stylesheets are kept per
+//! are `E0332`); one from the registry when first used. A dynamic key (`key="{…}"`) is
+//! evaluated on each message and names a local entry or a registry resource. Compiled stylesheets are kept per
 //! thread (libxslt's are not shared between threads here), keyed by their text.
 
 use std::cell::RefCell;
@@ -32,6 +33,9 @@ enum Sheet {
     Text(String),
     /// A registry resource, read when the message arrives.
     Registry(String),
+    /// `key="{…}"`: the key is the expression's text on each message, a local entry or else
+    /// a registry resource (Synapse's `getEntry`).
+    Dynamic(ValueSrc),
 }
 
 #[derive(Debug)]
@@ -49,6 +53,9 @@ pub(crate) fn exprs(op: &XsltOp, visit: &mut dyn FnMut(&CompiledExpr)) {
     if let Some(e) = &op.source_expr {
         visit(e);
     }
+    if let Sheet::Dynamic(ValueSrc::Expr(e)) = &op.sheet {
+        visit(e);
+    }
     for (_, v) in &op.params {
         if let ValueSrc::Expr(e) = v {
             visit(e);
@@ -57,6 +64,9 @@ pub(crate) fn exprs(op: &XsltOp, visit: &mut dyn FnMut(&CompiledExpr)) {
 }
 
 pub(crate) fn syn_exprs<'a>(op: &'a XsltOp, out: &mut Vec<&'a SynExpr>) {
+    if let Sheet::Dynamic(ValueSrc::Syn(e)) = &op.sheet {
+        out.push(e);
+    }
     for (_, v) in &op.params {
         if let ValueSrc::Syn(e) = v {
             out.push(e);
@@ -158,7 +168,21 @@ pub(crate) fn compile(c: &mut Compiler<'_>, x: &ast::Xslt) -> Option<XsltOp> {
             ),
         ));
     }
-    let sheet = match c.local_entries.get(&x.key.value).cloned() {
+    let local = match &x.dynamic_key {
+        Some(_) => None,
+        None => c.local_entries.get(&x.key.value).cloned(),
+    };
+    let sheet = match local {
+        None if x.dynamic_key.is_some() => {
+            match x
+                .dynamic_key
+                .as_ref()
+                .and_then(|e| crate::eval::compile_source(c, e))
+            {
+                Some(v) => Sheet::Dynamic(v),
+                None => return None,
+            }
+        }
         Some(text) => {
             if let Err(e) = build(&text) {
                 c.err(
@@ -290,17 +314,26 @@ fn fault(msg: impl Into<String>, at: Span) -> MediationError {
 const TEXT_NS: &str = "http://ws.apache.org/commons/ns/payload";
 
 /// Transform the selected element and put the result in its place.
-pub(crate) fn run(
+pub(crate) async fn run(
     engine: &Engine,
     op: &XsltOp,
     ctx: &mut MessageContext,
     at: Span,
 ) -> Result<(), MediationError> {
+    let missing = |k: &str| fault(format!("xslt: no stylesheet under the key `{k}`"), at);
     let text = match &op.sheet {
         Sheet::Text(t) => t.clone(),
-        Sheet::Registry(k) => ctx
-            .registry_value(k)
-            .ok_or_else(|| fault(format!("xslt: no stylesheet under the key `{k}`"), at))?,
+        Sheet::Registry(k) => ctx.registry_value(k).ok_or_else(|| missing(k))?,
+        Sheet::Dynamic(v) => {
+            let k = crate::eval::source_text(engine, ctx, v)?.unwrap_or_default();
+            match engine.program.ir.local_entries.get(k.as_str()) {
+                Some(t) => t.clone(),
+                None => {
+                    crate::run::prefetch(engine, std::slice::from_ref(&k), ctx).await?;
+                    ctx.registry_value(&k).ok_or_else(|| missing(&k))?
+                }
+            }
+        }
     };
     let mut params = Vec::with_capacity(op.params.len());
     for (name, v) in &op.params {

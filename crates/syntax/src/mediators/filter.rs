@@ -101,7 +101,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         match child.attr("sequence") {
             Some(key) => vec![Mediator {
                 span: child.span,
-                kind: MediatorKind::SequenceRef(self.spanned(key)),
+                kind: MediatorKind::SequenceRef(SequenceKey::Static(self.spanned(key))),
             }],
             None => ms,
         }

@@ -1,9 +1,10 @@
-//! `<sequence key="…"/>` in a mediator list: a reference to a named sequence (an inline
-//! anonymous `<sequence>` is not supported yet).
+//! `<sequence key="…"/>` in a mediator list: a reference to a named sequence, or, written
+//! `key="{expression}"`, a dynamic key whose value names the sequence when a message gets
+//! there (an inline anonymous `<sequence>` is not supported yet).
 
 use synaptic_diag::codes;
 
-use crate::ast::MediatorKind;
+use crate::ast::{MediatorKind, SequenceKey};
 use crate::parse::{Cx, El};
 
 impl<'d, 'a> Cx<'d, 'a> {
@@ -20,8 +21,11 @@ impl<'d, 'a> Cx<'d, 'a> {
             }
         } else {
             self.leaf(el, &["key", "description"]);
-            let key = self.attr_s(el, "key")?;
-            MediatorKind::SequenceRef(key)
+            let a = el.attr("key")?;
+            match self.dynamic_key(el, a) {
+                Some(e) => MediatorKind::SequenceRef(SequenceKey::Dynamic(e)),
+                None => MediatorKind::SequenceRef(SequenceKey::Static(self.static_key(a))),
+            }
         })
     }
 }

@@ -14,6 +14,7 @@ impl<'d, 'a> Cx<'d, 'a> {
     pub(crate) fn xslt(&mut self, el: El<'d, 'a>) -> Option<Xslt> {
         self.check_attrs(el, &["key", "source", "description"]);
         let key = self.required(el, "key");
+        let dynamic_key = el.attr("key").and_then(|a| self.dynamic_key(el, a));
         let source = el.attr("source").map(|a| self.expr(el, a));
         let mut params = Vec::new();
         let mut features = Vec::new();
@@ -63,6 +64,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
         Some(Xslt {
             key: key?,
+            dynamic_key,
             source,
             params,
             features,

@@ -1,0 +1,290 @@
+//! Dynamic keys (`key="{…}"`) of `<sequence>` and `<xslt>`: compiled at load (errors inside
+//! the expression), evaluated on each message, the named sequence or stylesheet looked up
+//! then; a name that names nothing faults with Synapse's message.
+
+use crate::*;
+use synaptic_diag::SourceId;
+
+struct NoNet;
+
+#[async_trait]
+impl Invoker for NoNet {
+    async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        Err(InvokeError::Connect("no network in unit tests".into()))
+    }
+}
+
+fn compiled(xml: &str) -> (Option<Program>, Vec<synaptic_diag::Diagnostic>) {
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    let mut diags = p.diagnostics.clone();
+    if diags.iter().any(|d| d.is_error()) {
+        return (None, diags);
+    }
+    let (prog, more) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+    diags.extend(more);
+    (prog, diags)
+}
+
+fn engine_with(xml: &str, registry: synaptic_registry::MemoryRegistry) -> Engine {
+    let (prog, diags) = compiled(xml);
+    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+    Engine {
+        program: Arc::new(prog),
+        invoker: Arc::new(NoNet),
+        registry: Arc::new(registry),
+        clock: Arc::new(FixedClock(1_700_000_000_000)),
+        state: Arc::new(crate::MemoryState::default()),
+        db: std::sync::Arc::new(crate::NoDatabase),
+        limits: Limits::default(),
+    }
+}
+
+fn engine(xml: &str) -> Engine {
+    engine_with(xml, synaptic_registry::MemoryRegistry::new())
+}
+
+fn request(ct: &str, body: &str) -> MessageContext {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", ct.parse().unwrap());
+    MessageContext::from_request(
+        http::Method::POST,
+        "/x",
+        headers,
+        Bytes::from(body.to_string()),
+        None,
+    )
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn prop(ctx: &MessageContext, name: &str) -> Option<String> {
+    match ctx.properties.default.get(name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(format!("{other:?}")),
+        None => None,
+    }
+}
+
+/// Two sequences a dynamic key chooses between, each marking the message.
+const TARGETS: &str = r#"
+  <sequence name="seq-a"><property name="RAN" value="a"/></sequence>
+  <sequence name="seq-b"><property name="RAN" value="b"/></sequence>"#;
+
+fn defs(main: &str) -> String {
+    format!(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <sequence name="main">{main}<property name="AFTER" value="yes"/></sequence>{TARGETS}
+</definitions>"#
+    )
+}
+
+fn run_main(e: &Engine, ctx: &mut MessageContext) -> Result<Flow, MediationError> {
+    rt().block_on(e.mediate("main", None, ctx))
+}
+
+#[test]
+fn a_property_names_the_sequence_on_each_message() {
+    let e = engine(&defs(r#"<sequence key="{get-property('TARGET')}"/>"#));
+    for (target, ran) in [("seq-a", "a"), ("seq-b", "b")] {
+        let mut ctx = request("application/xml", "<x/>");
+        ctx.properties
+            .default
+            .insert("TARGET".into(), Value::String(target.into()));
+        assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Continue);
+        // the named sequence ran, and the flow went on after the mediator
+        assert_eq!(prop(&ctx, "RAN").as_deref(), Some(ran));
+        assert_eq!(prop(&ctx, "AFTER").as_deref(), Some("yes"));
+    }
+}
+
+#[test]
+fn xpath_json_eval_synapse_expressions_and_concat_name_the_sequence() {
+    let cases = [
+        (
+            r#"<sequence xmlns:m="urn:m" key="{//m:route}"/>"#,
+            "application/xml",
+            r#"<m:order xmlns:m="urn:m"><m:route>seq-b</m:route></m:order>"#,
+            "b",
+        ),
+        (
+            r#"<sequence key="{json-eval($.route)}"/>"#,
+            "application/json",
+            r#"{"route":"seq-a"}"#,
+            "a",
+        ),
+        (
+            r#"<variable name="r" value="seq-b"/><sequence key="{${vars.r}}"/>"#,
+            "application/json",
+            "{}",
+            "b",
+        ),
+        (
+            r#"<property name="n" value="a"/><sequence key="{fn:concat('seq-', get-property('n'))}"/>"#,
+            "application/xml",
+            "<x/>",
+            "a",
+        ),
+        (
+            r#"<property name="n" value="seq-b"/><sequence key="{$ctx:n}"/>"#,
+            "application/xml",
+            "<x/>",
+            "b",
+        ),
+    ];
+    for (i, (main, ct, body, ran)) in cases.into_iter().enumerate() {
+        let e = engine(&defs(main));
+        let mut ctx = request(ct, body);
+        run_main(&e, &mut ctx).unwrap_or_else(|err| panic!("case {i}: {err}"));
+        assert_eq!(prop(&ctx, "RAN").as_deref(), Some(ran), "case {i}");
+        assert_eq!(prop(&ctx, "AFTER").as_deref(), Some("yes"), "case {i}");
+    }
+}
+
+#[test]
+fn a_template_parameter_names_the_sequence() {
+    let e = engine(&format!(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <template name="route"><parameter name="target"/>
+    <sequence><sequence key="{{$func:target}}"/></sequence>
+  </template>
+  <sequence name="main"><call-template target="route"><with-param name="target" value="seq-b"/></call-template></sequence>{TARGETS}
+</definitions>"#
+    ));
+    let mut ctx = request("application/xml", "<x/>");
+    run_main(&e, &mut ctx).unwrap();
+    assert_eq!(prop(&ctx, "RAN").as_deref(), Some("b"));
+}
+
+#[test]
+fn a_name_that_names_no_sequence_faults_with_synapses_message() {
+    let e = engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <sequence name="main" onError="err"><sequence key="{get-property('TARGET')}"/><property name="AFTER" value="yes"/></sequence>
+  <sequence name="err"><property name="SEEN" expression="get-property('ERROR_MESSAGE')"/><drop/></sequence>
+</definitions>"#,
+    );
+    for target in [Some("nowhere"), None] {
+        let mut ctx = request("application/xml", "<x/>");
+        if let Some(t) = target {
+            ctx.properties
+                .default
+                .insert("TARGET".into(), Value::String(t.into()));
+        }
+        assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop);
+        assert_eq!(
+            prop(&ctx, "SEEN").as_deref(),
+            Some("Sequence named Value {name ='null', expression =get-property('TARGET')} cannot be found")
+        );
+        assert_eq!(prop(&ctx, "AFTER"), None);
+    }
+}
+
+#[test]
+fn an_apis_own_flow_is_not_a_sequence_a_key_names() {
+    let e = engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <api name="A" context="/a"><resource methods="GET"><inSequence><property name="RAN" value="api"/></inSequence></resource></api>
+  <sequence name="main"><sequence key="{get-property('TARGET')}"/></sequence>
+</definitions>"#,
+    );
+    let name = e
+        .program
+        .ir
+        .seqs
+        .iter()
+        .find(|s| s.anonymous && s.name.starts_with("api:"))
+        .map(|s| s.name.clone())
+        .expect("the API's in-sequence");
+    let mut ctx = request("application/xml", "<x/>");
+    ctx.properties
+        .default
+        .insert("TARGET".into(), Value::String(name));
+    let err = run_main(&e, &mut ctx).unwrap_err();
+    assert!(err.message.contains("cannot be found"), "{err}");
+    assert_eq!(prop(&ctx, "RAN"), None);
+}
+
+#[test]
+fn a_local_entry_sequence_is_found() {
+    let e = engine(
+        r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <localEntry key="le-seq"><sequence xmlns="http://ws.apache.org/ns/synapse"><property name="RAN" value="le"/></sequence></localEntry>
+  <sequence name="main"><sequence key="{'le-seq'}"/></sequence>
+</definitions>"#,
+    );
+    let mut ctx = request("application/xml", "<x/>");
+    run_main(&e, &mut ctx).unwrap();
+    assert_eq!(prop(&ctx, "RAN").as_deref(), Some("le"));
+}
+
+#[test]
+fn a_bad_expression_is_an_error_inside_it_and_an_escaped_key_is_static() {
+    let xml = defs(r#"<sequence key="{get-property('X'}"/>"#);
+    let (prog, diags) = compiled(&xml);
+    assert!(prog.is_none());
+    let err = diags
+        .iter()
+        .find(|d| d.is_error())
+        .unwrap_or_else(|| panic!("{diags:?}"));
+    // the error points inside the braces
+    let open = xml.find("{get-property").unwrap();
+    assert!(
+        err.primary_span().start as usize > open && (err.primary_span().end as usize) <= open + 17,
+        "{err:?} (expression at {open})"
+    );
+    // `{{…}}` is Synapse's escaped form: the static key `{…}`, resolved when reached
+    let (prog, diags) = compiled(&defs(r#"<sequence key="{{seq-a}}"/>"#));
+    assert!(prog.is_some(), "{diags:?}");
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code.id == "W0304" && d.message.contains("`{seq-a}`")),
+        "{diags:?}"
+    );
+}
+
+const SHEET: &str = r#"<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/"><NAME xmlns=""><xsl:value-of select="//v"/></NAME></xsl:template></xsl:stylesheet>"#;
+
+#[test]
+fn a_dynamic_xslt_key_names_a_local_entry_or_a_registry_resource() {
+    let registry = synaptic_registry::MemoryRegistry::new();
+    rt().block_on(synaptic_registry::Registry::put(
+        &registry,
+        "conf:/xslt/reg.xsl",
+        &SHEET.replace("NAME", "from-registry"),
+    ))
+    .unwrap();
+    let e = engine_with(
+        &format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <localEntry key="local.xsl">{}</localEntry>
+  <sequence name="main"><xslt key="{{get-property('SHEET')}}"/></sequence>
+</definitions>"#,
+            SHEET.replace("NAME", "from-local")
+        ),
+        registry,
+    );
+    for (sheet, out) in [
+        ("local.xsl", "<from-local>7</from-local>"),
+        ("conf:/xslt/reg.xsl", "<from-registry>7</from-registry>"),
+    ] {
+        let mut ctx = request("application/xml", "<in><v>7</v></in>");
+        ctx.properties
+            .default
+            .insert("SHEET".into(), Value::String(sheet.into()));
+        run_main(&e, &mut ctx).unwrap();
+        let (body, _) = ctx.body_bytes().unwrap();
+        assert_eq!(String::from_utf8_lossy(&body), out, "{sheet}");
+    }
+    let mut ctx = request("application/xml", "<in><v>7</v></in>");
+    ctx.properties
+        .default
+        .insert("SHEET".into(), Value::String("missing.xsl".into()));
+    let err = run_main(&e, &mut ctx).unwrap_err();
+    assert!(err.message.contains("`missing.xsl`"), "{err}");
+}
