@@ -35,6 +35,7 @@ fn engine_with(xml: &str, registry: synaptic_registry::MemoryRegistry) -> Engine
         clock: Arc::new(FixedClock(1_700_000_000_000)),
         state: Arc::new(crate::MemoryState::default()),
         db: std::sync::Arc::new(crate::NoDatabase),
+        configurables: std::sync::Arc::new(crate::NoConfigurables),
         limits: Limits::default(),
     }
 }
