@@ -453,12 +453,7 @@ async fn run_fork(
         sequential,
         continue_parent,
     } = fork;
-    if parent.st.fork_depth >= MAX_FORK_NESTING {
-        return Err(MediationError::internal(
-            ErrorKind::Limit,
-            format!("fan-outs nested deeper than {MAX_FORK_NESTING}"),
-        ));
-    }
+    nesting_allowed(parent, "fan-outs")?;
     let store = parent.st.eip.get_or_insert_with(Default::default).clone();
     let limit = if sequential {
         1
@@ -604,12 +599,7 @@ fn defer(
     cont: Vec<Frame>,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
-    if ctx.st.fork_depth >= MAX_FORK_NESTING {
-        return Err(MediationError::internal(
-            ErrorKind::Limit,
-            format!("fan-outs nested deeper than {MAX_FORK_NESTING}"),
-        ));
-    }
+    nesting_allowed(ctx, "fan-outs")?;
     ctx.st.eip.get_or_insert_with(Default::default);
     ctx.st.deferred.push(Deferred {
         fork,
@@ -735,12 +725,7 @@ async fn run_foreach(
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
     use crate::mediators::{Copies, LoopKind};
-    if ctx.st.fork_depth >= MAX_FORK_NESTING {
-        return Err(MediationError::internal(
-            ErrorKind::Limit,
-            format!("foreach and fan-outs nested deeper than {MAX_FORK_NESTING}"),
-        ));
-    }
+    nesting_allowed(ctx, "foreach and fan-outs")?;
     let body = lp.body;
     let go_on = lp.continue_on_failure;
     match lp.kind {
@@ -913,12 +898,7 @@ async fn run_scatter(
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
     use crate::mediators::{accepts, enough, gather};
-    if ctx.st.fork_depth >= MAX_FORK_NESTING {
-        return Err(MediationError::internal(
-            ErrorKind::Limit,
-            format!("scatter-gather and fan-outs nested deeper than {MAX_FORK_NESTING}"),
-        ));
-    }
+    nesting_allowed(ctx, "scatter-gather and fan-outs")?;
     let cfg = sg.cfg;
     let limit = if cfg.parallel {
         engine.limits.branches_in_flight.max(1) as usize
@@ -974,4 +954,15 @@ async fn run_scatter(
     drop(running);
     gather(engine, &cfg, got, ctx)?;
     Ok(Step::Next)
+}
+
+/// Refuse one more level of fan-out (`what` names it in the error) beyond [`MAX_FORK_NESTING`].
+fn nesting_allowed(ctx: &MessageContext, what: &str) -> Result<(), MediationError> {
+    if ctx.st.fork_depth >= MAX_FORK_NESTING {
+        return Err(MediationError::internal(
+            ErrorKind::Limit,
+            format!("{what} nested deeper than {MAX_FORK_NESTING}"),
+        ));
+    }
+    Ok(())
 }
