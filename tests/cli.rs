@@ -319,11 +319,11 @@ fn run_resolves_sequence_keys_from_a_folder() {
 }
 
 /// The reference caching sequence exactly as WSO2's documentation prints it (placeholders unfilled,
-/// from `shared/seeds/` next to the repository, see README) fails lint with E0112 on
+/// from `SYNAPTIC_REFERENCE_DOCS_DIR`, see README) fails lint with E0112 on
 /// both placeholders and nothing else but the portability notes.
 #[test]
 fn unfilled_reference_sequence_fails_with_placeholder_errors() {
-    let dir = synaptic_tests::shared_dir().join("seeds");
+    let dir = synaptic_tests::reference_docs_dir();
     let doc = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -332,7 +332,7 @@ fn unfilled_reference_sequence_fails_with_placeholder_errors() {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("002"))
         })
-        .expect("the caching simple-token-gen document (002…) in shared/seeds");
+        .expect("the caching simple-token-gen document (002…) in SYNAPTIC_REFERENCE_DOCS_DIR");
     let text = std::fs::read_to_string(doc).unwrap();
     let start = text.find("<?xml").unwrap();
     let end = start + text[start..].find("```").unwrap();

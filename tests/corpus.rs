@@ -1,4 +1,4 @@
-//! The conformance corpus (`../shared/corpus/synapse/`, 268 real Synapse files): every file
+//! The conformance corpus (268 Synapse files from real projects, in `SYNAPTIC_CORPUS_DIR`): every file
 //! parses and lints without panicking, and the outcome of linting each file on its own is
 //! pinned in `tests/data/lint/corpus.summary` (bless with `UPDATE_EXPECT=1`).
 
@@ -9,7 +9,7 @@ use synaptic_diag::SourceMap;
 use synaptic_engine::CompileOptions;
 
 fn corpus_dir() -> PathBuf {
-    let dir = synaptic_tests::shared_dir().join("corpus").join("synapse");
+    let dir = synaptic_tests::corpus_dir();
     assert!(dir.is_dir(), "the corpus is missing at {}", dir.display());
     dir
 }

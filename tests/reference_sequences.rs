@@ -1,5 +1,5 @@
 //! The reference `simple-token-gen` sequences (the caching variant as WSO2's documentation
-//! prints it, from `shared/seeds/` next to the repository — see README — and the non-caching
+//! prints it, from `SYNAPTIC_REFERENCE_DOCS_DIR` (see README), and the non-caching
 //! variant shipped in `sequences/`) run against a REAL OAuth2 token endpoint on loopback: the
 //! Authlib peer (`gw-client`/`gw-secret`), behind a recording pass-through so the token
 //! request's exact bytes can be checked. The backend is an in-process recording origin.
@@ -30,7 +30,7 @@ fn root() -> PathBuf {
 
 /// The caching sequence exactly as WSO2's documentation prints it (the XML of its code block).
 fn documented_caching_text() -> String {
-    let dir = synaptic_tests::shared_dir().join("seeds");
+    let dir = synaptic_tests::reference_docs_dir();
     let file = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .flatten()
@@ -39,7 +39,7 @@ fn documented_caching_text() -> String {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("002"))
         })
-        .expect("the caching simple-token-gen document (002…) in shared/seeds");
+        .expect("the caching simple-token-gen document (002…) in SYNAPTIC_REFERENCE_DOCS_DIR");
     let text = std::fs::read_to_string(file).unwrap();
     let start = text.find("<?xml").expect("the document holds XML");
     let end = start + text[start..].find("```").expect("end of the code block");

@@ -44,18 +44,35 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
-/// The `shared/` folder next to the repository (the Synapse corpus and the reference sequences),
-/// `<root>/../shared`. Panics with a message naming the folder when it is not there: the tests
-/// that read it cannot run without it (README, "Quick start").
-pub fn shared_dir() -> PathBuf {
-    let dir = workspace_root().join("..").join("shared");
+/// Material some tests read that is not redistributed with synaptic: a corpus of third-party
+/// Synapse files and WSO2's documented reference sequences. `SYNAPTIC_CORPUS_DIR` and
+/// `SYNAPTIC_REFERENCE_DOCS_DIR` name their folders; unset, they are found where the CI machines
+/// keep them, beside the checkout. Panics with the variable's name when the folder is missing:
+/// the tests that read it cannot run without it (README, "Tests").
+fn external_dir(var: &str, default: &[&str]) -> PathBuf {
+    let dir = match std::env::var_os(var) {
+        Some(v) => PathBuf::from(v),
+        None => default
+            .iter()
+            .fold(workspace_root().join(".."), |d, part| d.join(part)),
+    };
     assert!(
         dir.is_dir(),
-        "this test reads the folder `shared/` next to the repository (Synapse corpus, reference \
-         sequences), and {} does not exist",
+        "this test reads material not shipped with synaptic; set {var} to its folder \
+         ({} does not exist)",
         dir.display()
     );
     dir
+}
+
+/// The Synapse corpus: 268 Synapse configuration files from real projects (README, "Tests").
+pub fn corpus_dir() -> PathBuf {
+    external_dir("SYNAPTIC_CORPUS_DIR", &["shared", "corpus", "synapse"])
+}
+
+/// WSO2's documentation pages that print the reference `simple-token-gen` sequences.
+pub fn reference_docs_dir() -> PathBuf {
+    external_dir("SYNAPTIC_REFERENCE_DOCS_DIR", &["shared", "seeds"])
 }
 
 /// A port on 127.0.0.1 that was free a moment ago. Another process may take it before it is

@@ -71,7 +71,10 @@ fn goldens() {
 
 #[test]
 fn corpus_parses_without_panic() {
-    let dir = workspace_root().join("../shared/corpus/synapse");
+    // The corpus is not shipped with synaptic: `SYNAPTIC_CORPUS_DIR`, or where CI keeps it.
+    let dir = std::env::var_os("SYNAPTIC_CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/corpus/synapse"));
     let mut files = Vec::new();
     let mut stack = vec![dir.clone()];
     while let Some(d) = stack.pop() {
