@@ -30,10 +30,11 @@ fn api(backend: &str) -> String {
       <call><endpoint><address uri="{backend}/backend"/></endpoint></call>
       <property name="seen" expression="json-eval($.headers.x-api-key)"/>
       <payloadFactory media-type="json">
-        <format>{{"greeting":"${{configs.greeting}}","region":"${{configs.e2e_cfg_region}}","next":${{configs.port + 1}},"missing":"${{configs.not_declared}}","key_seen":"$1","token":"$2"}}</format>
+        <format>{{"greeting":"${{configs.greeting}}","region":"${{configs.e2e_cfg_region}}","next":${{configs.port + 1}},"missing":"${{configs.not_declared}}","key_seen":"$1","token":"$2","env":"$3"}}</format>
         <args>
           <arg expression="$ctx:seen"/>
           <arg expression="wso2:vault-lookup('token')"/>
+          <arg expression="get-property('env', 'e2e_cfg_region')"/>
         </args>
       </payloadFactory>
       <respond/>
@@ -102,6 +103,8 @@ async fn configs_and_secrets_reach_the_backend_and_the_response_and_a_reload() {
     assert_eq!(body["missing"], "");
     assert_eq!(body["key_seen"], API_KEY);
     assert_eq!(body["token"], TOKEN);
+    // `get-property('env', …)` reads the gateway's process environment
+    assert_eq!(body["env"], "from-env");
     let sent = backend.requests();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].header("x-api-key"), Some(API_KEY));

@@ -101,7 +101,10 @@ async fn run_async(
     let registry = open_registry(args.registry.as_deref())?;
     let program = Arc::new(program);
     let engine = Engine {
-        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
+        // no `[configs]` or `[secrets]` here, but the process environment as `serve` sees it
+        configurables: std::sync::Arc::new(
+            synaptic_gateway::configurables::Configurables::default(),
+        ),
         program: program.clone(),
         // the gateway's upstream stack, as `<call>`/`<send>` use it when serving
         invoker: Arc::new(

@@ -718,7 +718,8 @@ impl MessageContext {
                     .and_then(|m| m.get(name).cloned())
                     .unwrap_or_default(),
             )),
-            Scope::Env => Some(Value::String(std::env::var(name).unwrap_or_default())),
+            // the environment is the host's (`Configurables::env`), read by `Env::property`
+            Scope::Env => None,
             Scope::Registry => Some(Value::String(self.registry_value(name).unwrap_or_default())),
             Scope::Func => self.st.func_params.last()?.get(name).cloned(),
             Scope::File | Scope::Trace | Scope::Analytics => None,
@@ -760,6 +761,9 @@ impl ExprEnv for Env<'_> {
         )
     }
     fn property(&self, scope: Scope, name: &str) -> Option<Value> {
+        if scope == Scope::Env {
+            return Some(Value::String(self.values.env(name).unwrap_or_default()));
+        }
         self.ctx.read_property(scope, name, self.now_ms)
     }
     fn registry(&self, key: &str) -> Option<String> {

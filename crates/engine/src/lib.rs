@@ -405,15 +405,20 @@ impl Clock for SystemClock {
 }
 
 /// What `${configs.name}` (Micro Integrator 4.4's configurable values), `wso2-vault(alias)`
-/// and `wso2:vault-lookup('alias')` read. The host loads both with its configuration (the
-/// gateway: `[configs]`, `[secrets]` and the environment); the engine never reads a file or
-/// the environment for them.
+/// and `wso2:vault-lookup('alias')` read, and the environment `get-property('env', …)` sees.
+/// The host loads them with its configuration (the gateway: `[configs]`, `[secrets]` and the
+/// process environment); the engine never reads a file or the environment itself.
 pub trait Configurables: Send + Sync {
     /// The value of a configurable; `None` when it has none (`${configs.name}` then fails, as
     /// in Micro Integrator).
     fn config(&self, name: &str) -> Option<String>;
     /// A secret by alias; `None` when there is none.
     fn secret(&self, alias: &str) -> Option<String>;
+    /// An environment variable, as `get-property('env', name)` reads it; `None` when unset or
+    /// when the host does not expose its environment (the default).
+    fn env(&self, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 /// No configurable values and no secrets.

@@ -1419,6 +1419,40 @@ impl Configurables for Values {
             _ => None,
         }
     }
+    fn env(&self, name: &str) -> Option<String> {
+        (name == "REGION").then(|| "eu-west".into())
+    }
+}
+
+/// `get-property('env', …)` reads the host's environment, never the process's directly.
+#[test]
+fn env_scope_is_the_hosts() {
+    let mut e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="region" expression="get-property('env', 'REGION')"/>
+            <property name="path" expression="get-property('env', 'PATH')"/>
+        </sequence>"#,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let run = |e: &Engine| {
+        let mut ctx = MessageContext::from_request(
+            http::Method::GET,
+            "/x",
+            Default::default(),
+            Bytes::new(),
+            None,
+        );
+        rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+        let p = ctx.scope_strings(Scope::Default);
+        (p.get("region").cloned(), p.get("path").cloned())
+    };
+    // a host that exposes no environment: empty, even for a variable the process has
+    assert!(std::env::var_os("PATH").is_some());
+    assert_eq!(run(&e), (Some(String::new()), Some(String::new())));
+    e.configurables = Arc::new(Values);
+    assert_eq!(run(&e), (Some("eu-west".into()), Some(String::new())));
 }
 
 #[test]

@@ -113,6 +113,10 @@ impl synaptic_engine::Configurables for Configurables {
     fn secret(&self, alias: &str) -> Option<String> {
         self.secrets.get(alias).map(|s| s.expose().to_string())
     }
+    // Synapse's `get-property('env', name)` reads the process environment
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
 }
 
 impl Configurables {

@@ -563,7 +563,10 @@ async fn run_sequence_cases(
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let program = Arc::new(program);
     let engine = Engine {
-        configurables: std::sync::Arc::new(synaptic_engine::NoConfigurables),
+        // no `[configs]` or `[secrets]` here, but the process environment as `serve` sees it
+        configurables: std::sync::Arc::new(
+            synaptic_gateway::configurables::Configurables::default(),
+        ),
         program: program.clone(),
         invoker: Arc::new(invoker),
         registry: Arc::new(registry),
