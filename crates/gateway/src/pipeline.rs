@@ -578,29 +578,7 @@ impl Gateway {
         if inner.wire {
             rq.wire_headers = Some(parts.headers.clone());
         }
-        // a client cannot hand token exchange a subject of its own choosing
-        parts.headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
-        let checked = parts.headers.remove(header::AUTHORIZATION);
-        let keep = rq
-            .route
-            .api
-            .upstream
-            .as_ref()
-            .is_some_and(|u| u.exchanges_caller_token());
-        if let (true, Some(v)) = (keep, checked) {
-            // token exchange: the checked bearer token, for endpoint security only
-            let token = v
-                .to_str()
-                .ok()
-                .and_then(|v| v.split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .and_then(|(_, t)| HeaderValue::from_str(t.trim()).ok());
-            if let Some(mut t) = token {
-                t.set_sensitive(true);
-                parts.headers.insert(crate::hooks::SUBJECT_TOKEN_HEADER, t);
-            }
-        }
-        proxy::strip_method_override(&mut parts.headers);
+        ready_for_backend(&mut parts.headers, rq.route.api);
         Ok(())
     }
 
@@ -634,11 +612,7 @@ impl Gateway {
             span.error("refused");
             return Some(Err(full(r)));
         }
-        // as `authorize`: no subject token of the client's choosing, its token kept from the
-        // backend (token exchange, which would keep it, never takes this path)
-        parts.headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
-        parts.headers.remove(header::AUTHORIZATION);
-        proxy::strip_method_override(&mut parts.headers);
+        ready_for_backend(&mut parts.headers, route.api);
         Some(Ok(()))
     }
 
@@ -1287,4 +1261,30 @@ impl Matched {
             &api.context
         })
     }
+}
+
+/// The headers of an authorized request made ready for the backend: no subject token of the
+/// client's choosing, the client's token kept from the backend (an API whose endpoint security
+/// exchanges the caller's token gets it as the subject token, for endpoint security only), and
+/// no method override.
+fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
+    headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+    let checked = headers.remove(header::AUTHORIZATION);
+    let exchanges = api
+        .upstream
+        .as_ref()
+        .is_some_and(|u| u.exchanges_caller_token());
+    if let (true, Some(v)) = (exchanges, checked) {
+        let token = v
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .and_then(|(_, t)| HeaderValue::from_str(t.trim()).ok());
+        if let Some(mut t) = token {
+            t.set_sensitive(true);
+            headers.insert(crate::hooks::SUBJECT_TOKEN_HEADER, t);
+        }
+    }
+    proxy::strip_method_override(headers);
 }
