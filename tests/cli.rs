@@ -570,6 +570,34 @@ fn every_documented_example_produces_its_code() {
     let mut failures = Vec::new();
     for (i, (code, cell)) in rows.iter().enumerate() {
         let snippets = xml_snippets(cell);
+        if code == "E0403" || code == "W0403" {
+            // deploy-time parameters are resolved when artifacts are deployed: an endpoint
+            // artifact in the sequences folder, checked by `serve --check`
+            assert!(!snippets.is_empty(), "{code}: no example");
+            let severity = if code.starts_with('E') {
+                "error"
+            } else {
+                "warning"
+            };
+            for (j, xml) in snippets.iter().enumerate() {
+                let sub = dir.path().join(format!("deploy-{i}-{j}"));
+                std::fs::create_dir_all(sub.join("sequences")).unwrap();
+                std::fs::write(
+                    sub.join("sequences/ep.xml"),
+                    format!(
+                        "<endpoint xmlns=\"http://ws.apache.org/ns/synapse\" name=\"E\">{xml}</endpoint>\n"
+                    ),
+                )
+                .unwrap();
+                let f = sub.join("synaptic.toml");
+                std::fs::write(&f, "").unwrap();
+                let (_, out, err) = cli(&["serve", "--check", "--config", &p(&f)]);
+                if !format!("{out}{err}").contains(&format!("{severity}[{code}]")) {
+                    failures.push(format!("{code}: `{xml}` gives\n{out}{err}"));
+                }
+            }
+            continue;
+        }
         if code.starts_with("E04") || code.starts_with("W04") {
             // lines of synaptic.toml's `[server]` table, or a whole file when the example
             // starts with a table header (its lines then go together)

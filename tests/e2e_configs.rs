@@ -239,3 +239,104 @@ async fn a_vault_lookup_password_opens_a_real_database() {
         "the password shows:\n{text}\n{body}"
     );
 }
+
+/// Deploy-time parameters, as Micro Integrator injects them into artifacts: an endpoint's
+/// whole `uri` written as `$SYSTEM:NAME`, `${configs.NAME}` or `$FILE:KEY` (from
+/// `[server] file_properties`) is the backend a request reaches; a changed properties file is
+/// read by a reload; an endpoint whose parameter has no value is not deployed (the rest is),
+/// with its position in the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_time_parameters_choose_the_backend() {
+    let env_backend = MockOrigin::echo().await;
+    let cfg_backend = MockOrigin::echo().await;
+    let file_backend = MockOrigin::echo().await;
+    let later_backend = MockOrigin::echo().await;
+    std::env::set_var(
+        "SYNAPTIC_E2E_DEPLOY_EP",
+        format!("{}/env", env_backend.url()),
+    );
+    let api = |ctx: &str, uri: &str| {
+        format!(
+            r#"<api xmlns="http://ws.apache.org/ns/synapse" name="{ctx}" context="/{ctx}">
+  <resource methods="GET" uri-template="/*">
+    <inSequence><call><endpoint><address uri="{uri}"/></endpoint></call><respond/></inSequence>
+  </resource>
+</api>"#
+        )
+    };
+    let config = format!(
+        r#"[server]
+file_properties = "conf/file.properties"
+
+[configs]
+deploy_ep = "{}/cfg"
+"#,
+        cfg_backend.url()
+    );
+    let props = |url: &str| format!("# backends\nfile.ep = unused\nfile_ep = {url}/file\n");
+    let dir = GatewayDir::new(
+        &config,
+        &[
+            (
+                "sequences/env.xml",
+                &api("env", "$SYSTEM:SYNAPTIC_E2E_DEPLOY_EP"),
+            ),
+            ("sequences/cfg.xml", &api("cfg", "${configs.deploy_ep}")),
+            ("sequences/file.xml", &api("file", "$FILE:file_ep")),
+            (
+                "sequences/unset.xml",
+                &api("unset", "$SYSTEM:SYNAPTIC_E2E_NEVER_SET"),
+            ),
+            ("conf/file.properties", &props(&file_backend.url())),
+        ],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).unwrap();
+    let opts = ServeOptions {
+        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        config_path: Some(dir.config_path()),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let (gw, report) = synaptic_gateway::start(loaded.config, opts)
+        .await
+        .expect("what resolves is deployed");
+    assert_eq!(report.undeployed.len(), 1, "{report:?}");
+    assert!(report.undeployed[0].ends_with("unset.xml"), "{report:?}");
+    let rendered = report.render().join("\n");
+    assert!(
+        rendered.contains("E0403")
+            && rendered.contains("unset.xml:3:")
+            && rendered.contains("SYNAPTIC_E2E_NEVER_SET"),
+        "{rendered}"
+    );
+    let get = |path: &str| {
+        let url = format!("http://{}{path}", gw.addr());
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    for (path, backend, seen) in [
+        ("/env/a", &env_backend, "/env/a"),
+        ("/cfg/b", &cfg_backend, "/cfg/b"),
+        ("/file/c", &file_backend, "/file/c"),
+    ] {
+        assert_eq!(get(path).await, 200, "{path}");
+        let sent = backend.requests();
+        assert_eq!(sent.len(), 1, "{path}");
+        assert_eq!(sent[0].path(), seen);
+    }
+    assert_eq!(get("/unset/x").await, 404);
+
+    // the properties file is read again by a reload
+    dir.write("conf/file.properties", &props(&later_backend.url()));
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(get("/file/d").await, 200);
+    assert_eq!(later_backend.requests().len(), 1);
+    assert_eq!(file_backend.requests().len(), 1);
+    gw.shutdown().await;
+}

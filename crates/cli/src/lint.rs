@@ -60,7 +60,7 @@ pub fn run(args: LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::
         args.paths.clone()
     };
     let files = collect_files(&paths)?;
-    let report = lint_files(&files)?;
+    let report = lint_files(&files, None)?;
     let format = match args.format {
         LintFormat::Short => Format::Short,
         LintFormat::Rich => Format::Rich,
@@ -132,7 +132,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Parse every file and compile them together (sequence references resolve across files).
-pub fn lint_files(files: &[PathBuf]) -> anyhow::Result<LintReport> {
+/// `deploy`: the values deploy-time parameters take (`serve --check`); `None` (`lint`) leaves
+/// them for deployment.
+pub fn lint_files(
+    files: &[PathBuf],
+    deploy: Option<synaptic_engine::DeployValues>,
+) -> anyhow::Result<LintReport> {
     let mut map = SourceMap::new();
     let mut artifacts = Vec::with_capacity(files.len());
     let mut diagnostics = Vec::new();
@@ -149,8 +154,11 @@ pub fn lint_files(files: &[PathBuf]) -> anyhow::Result<LintReport> {
         diagnostics.extend(parse.diagnostics);
         artifacts.push(parse.tree);
     }
-    let (_, compile_diags) =
-        synaptic_engine::compile(&artifacts, &synaptic_engine::CompileOptions::default());
+    let opts = synaptic_engine::CompileOptions {
+        deploy,
+        ..Default::default()
+    };
+    let (_, compile_diags) = synaptic_engine::compile(&artifacts, &opts);
     diagnostics.extend(compile_diags);
     // what `serve` would not deploy or not serve (APIs' versions and contexts, proxies, …)
     diagnostics.extend(synaptic_gateway::artifacts::check(&artifacts, &map));

@@ -80,7 +80,14 @@ async fn run_async(
         bail!("{} holds no sequence", args.sequence_file.display());
     };
     let seq_name = first.name.value.clone();
-    let (program, compile_diags) = synaptic_engine::compile(&artifacts, &CompileOptions::default());
+    // no `[configs]`, `[secrets]` or properties file here, but the process environment as
+    // `serve` sees it (`$SYSTEM:NAME`, `get-property('env', …)`)
+    let values = std::sync::Arc::new(synaptic_gateway::configurables::Configurables::default());
+    let opts = CompileOptions {
+        deploy: Some(synaptic_engine::DeployValues(values.clone())),
+        ..Default::default()
+    };
+    let (program, compile_diags) = synaptic_engine::compile(&artifacts, &opts);
     diags.extend(compile_diags);
     synaptic_diag::sort(&mut diags);
     let has_errors = diags.iter().any(|d| d.is_error());
@@ -101,10 +108,7 @@ async fn run_async(
     let registry = open_registry(args.registry.as_deref())?;
     let program = Arc::new(program);
     let engine = Engine {
-        // no `[configs]` or `[secrets]` here, but the process environment as `serve` sees it
-        configurables: std::sync::Arc::new(
-            synaptic_gateway::configurables::Configurables::default(),
-        ),
+        configurables: values,
         program: program.clone(),
         // the gateway's upstream stack, as `<call>`/`<send>` use it when serving
         invoker: Arc::new(

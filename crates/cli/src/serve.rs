@@ -217,7 +217,12 @@ fn check(
     } else {
         Vec::new()
     };
-    let report = crate::lint::lint_files(&files)?;
+    // as `serve` deploys them: with the configuration's deploy-time parameter values
+    let deploy = checked
+        .config
+        .as_ref()
+        .map(|c| synaptic_engine::DeployValues(c.configurables.clone()));
+    let report = crate::lint::lint_files(&files, deploy)?;
     let (e, w) = print_diags(out, &report.map, &report.diagnostics, format)?;
     errors += e;
     warnings += w;

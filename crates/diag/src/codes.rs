@@ -159,4 +159,7 @@ codes! {
     // appended by `[configs]` and `[secrets]`
     W0401 = "secret-in-config-file";
     W0402 = "configurable-without-value";
+    // appended by deploy-time parameters ($SYSTEM:, $FILE:, ${configs.})
+    E0403 = "deploy-parameter-unresolved";
+    W0403 = "deploy-parameter-suffix";
 }

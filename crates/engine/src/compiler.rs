@@ -400,6 +400,44 @@ impl Compiler<'_> {
         })))
     }
 
+    /// A deploy-time parameter (`$SYSTEM:NAME`, `$FILE:KEY`, `${configs.NAME}`) as the value
+    /// of an attribute Synapse resolves when the artifact is deployed (see
+    /// [`crate::deploy_param`]). A value that is none of them is [`Deploy::Literal`]; one with
+    /// no value is E0403 (`None`), as Synapse refuses to deploy the artifact.
+    pub(crate) fn deploy_param(&mut self, v: &Spanned<String>) -> Option<Deploy> {
+        let p = match crate::deploy_param(&v.value) {
+            None => return Some(Deploy::Literal),
+            Some(Ok(p)) => p,
+            Some(Err(why)) => {
+                self.err(codes::E0403, v.span, why);
+                return None;
+            }
+        };
+        if !p.rest.is_empty() {
+            self.diags.push(
+                Diagnostic::warning(
+                    codes::W0403,
+                    v.span,
+                    format!(
+                        "only `{}` is read: `{}` after it is dropped, as Synapse does",
+                        p.written, p.rest
+                    ),
+                )
+                .with_note("a deploy-time parameter is the attribute's whole value"),
+            );
+        }
+        let Some(host) = &self.opts.deploy else {
+            return Some(Deploy::Deferred);
+        };
+        match p.resolve(&*host.0) {
+            Ok(value) => Some(Deploy::Resolved(value)),
+            Err(why) => {
+                self.err(codes::E0403, v.span, why);
+                None
+            }
+        }
+    }
+
     fn leaf_endpoint(&mut self, e: &ast::Endpoint) -> Option<EndpointIr> {
         let timeout_ms = e.timeout_ms.as_ref().map(|t| t.value);
         Some(match &e.kind {
@@ -423,15 +461,38 @@ impl Compiler<'_> {
                         }
                     }
                 };
-                self.check_template(uri_template)?;
+                let template = match self.deploy_param(uri_template)? {
+                    Deploy::Literal => {
+                        self.check_template(uri_template)?;
+                        uri_template.value.clone()
+                    }
+                    Deploy::Resolved(v) => {
+                        self.check_template(&Spanned {
+                            value: v.clone(),
+                            span: uri_template.span,
+                        })?;
+                        v
+                    }
+                    Deploy::Deferred => uri_template.value.clone(),
+                };
                 EndpointIr::Http {
                     method,
-                    template: uri_template.value.clone(),
+                    template,
                     timeout_ms,
                 }
             }
             ast::EndpointKind::Address { uri } => {
-                let u = uri.value.trim();
+                let resolved = match self.deploy_param(uri)? {
+                    Deploy::Literal => None,
+                    Deploy::Resolved(v) => Some(v),
+                    Deploy::Deferred => {
+                        return Some(EndpointIr::Address {
+                            uri: uri.value.trim().to_string(),
+                            timeout_ms,
+                        })
+                    }
+                };
+                let u = resolved.as_deref().unwrap_or(&uri.value).trim();
                 if u.starts_with('{') {
                     self.placeholder_check(uri);
                     return None;
@@ -737,4 +798,14 @@ fn xml_escape(v: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+}
+
+/// What [`Compiler::deploy_param`] made of a value.
+pub(crate) enum Deploy {
+    /// Not a deploy-time parameter: the value as written.
+    Literal,
+    /// The parameter's value.
+    Resolved(String),
+    /// No host to resolve it (lint): left as written, not checked further.
+    Deferred,
 }

@@ -15,6 +15,7 @@ mod compiler;
 mod context;
 mod convert;
 mod db;
+mod deploy;
 mod eip;
 mod endpoint_state;
 mod endpoints;
@@ -61,6 +62,7 @@ pub use db::{
     driver_for, DataSourceDef, Database, DbDriver, DbError, DbFailure, DbPassword, JdbcType,
     NoDatabase, SqlOutcome, SqlRow, SqlStatement, SqlValue,
 };
+pub use deploy::{deploy_param, DeployParam, ParamKind};
 pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
@@ -83,6 +85,20 @@ pub struct CompileOptions {
     /// compile: a reference to one is an error (E0304, E0340), so that its referrer is left
     /// out too, where a name no artifact defines is resolved when a message reaches it.
     pub unavailable: Vec<String>,
+    /// The values deploy-time parameters resolve to (`$SYSTEM:NAME`, `$FILE:KEY` and
+    /// `${configs.NAME}` as an endpoint's whole `uri`), from the host serving the artifacts.
+    /// `None` (lint): such a value is left for deployment and not checked further.
+    pub deploy: Option<DeployValues>,
+}
+
+/// The host values deploy-time parameters read (see [`CompileOptions::deploy`]).
+#[derive(Clone)]
+pub struct DeployValues(pub Arc<dyn Configurables>);
+
+impl std::fmt::Debug for DeployValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeployValues(..)")
+    }
 }
 
 /// Compiled, `Send + Sync` mediation program: every sequence of the given artifacts.
@@ -417,6 +433,11 @@ pub trait Configurables: Send + Sync {
     /// An environment variable, as `get-property('env', name)` reads it; `None` when unset or
     /// when the host does not expose its environment (the default).
     fn env(&self, _name: &str) -> Option<String> {
+        None
+    }
+    /// A key of the deployment's properties file, as `$FILE:KEY` reads it; `None` when there
+    /// is no such key or no file (the default).
+    fn file_property(&self, _key: &str) -> Option<String> {
         None
     }
 }

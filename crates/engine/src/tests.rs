@@ -1420,8 +1420,116 @@ impl Configurables for Values {
         }
     }
     fn env(&self, name: &str) -> Option<String> {
-        (name == "REGION").then(|| "eu-west".into())
+        match name {
+            "REGION" => Some("eu-west".into()),
+            "ORDERS_EP" => Some("http://env-orders:9001/o".into()),
+            _ => None,
+        }
     }
+    fn file_property(&self, key: &str) -> Option<String> {
+        (key == "ep_url").then(|| "http://file-orders:9002/f/{uri.var.id}".into())
+    }
+}
+
+/// Records the URL of every request and fails it.
+#[derive(Default)]
+struct UrlRecorder(Mutex<Vec<String>>);
+
+#[async_trait]
+impl Invoker for UrlRecorder {
+    async fn invoke(&self, r: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        self.0.lock().unwrap().push(r.url.clone());
+        Err(InvokeError::Connect("recorded".into()))
+    }
+}
+
+/// Deploy-time parameters in endpoint addresses take the host's values when the artifacts
+/// are compiled for serving; lint leaves them for deployment; one without a value is E0403.
+#[test]
+fn deploy_time_parameters_in_endpoints() {
+    let xml = r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+        <switch source="$ctx:which">
+            <case regex="env"><call><endpoint><address uri="$SYSTEM:ORDERS_EP"/></endpoint></call></case>
+            <case regex="cfg"><call><endpoint><address uri="${configs.backend}"/></endpoint></call></case>
+            <case regex="file"><call><endpoint><http method="get" uri-template="$FILE:ep_url"/></endpoint></call></case>
+        </switch>
+    </sequence>"#;
+    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
+    let trees = std::slice::from_ref(&p.tree);
+    // (W0201: `which` is set by the test, not by the sequence)
+    let codes = |diags: &[Diagnostic]| {
+        diags
+            .iter()
+            .map(|d| d.code.id)
+            .filter(|c| *c != "W0201")
+            .collect::<Vec<_>>()
+    };
+    // lint: nothing to resolve against, nothing reported
+    let (prog, diags) = compile(trees, &CompileOptions::default());
+    assert!(
+        prog.is_some() && !diags.iter().any(|d| d.is_error()),
+        "{diags:?}"
+    );
+    // serving
+    let values: Arc<dyn Configurables> = Arc::new(Values);
+    let opts = CompileOptions {
+        deploy: Some(crate::DeployValues(values.clone())),
+        ..Default::default()
+    };
+    let (prog, diags) = compile(trees, &opts);
+    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+    let rec = Arc::new(UrlRecorder::default());
+    let mut e = engine(xml);
+    e.program = Arc::new(prog);
+    e.invoker = rec.clone();
+    e.configurables = values;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for which in ["env", "cfg", "file"] {
+        let mut ctx = MessageContext::from_request(
+            http::Method::GET,
+            "/x",
+            Default::default(),
+            Bytes::new(),
+            None,
+        );
+        ctx.properties
+            .default
+            .insert("which".into(), Value::String(which.into()));
+        ctx.properties
+            .default
+            .insert("uri.var.id".into(), Value::String("42".into()));
+        let _ = rt.block_on(e.mediate("s", None, &mut ctx));
+    }
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        // an address endpoint appends the request's path (`REST_URL_POSTFIX`), as Synapse does
+        [
+            "http://env-orders:9001/o/x",
+            "http://orders:9000/x",
+            "http://file-orders:9002/f/42"
+        ]
+    );
+    // a parameter without a value: the artifact does not deploy, the span is the attribute's
+    let missing = xml.replace("$SYSTEM:ORDERS_EP", "$SYSTEM:NOT_SET_ANYWHERE");
+    let p = synaptic_syntax::parse_artifact(SourceId(0), &missing);
+    let (prog, diags) = compile(std::slice::from_ref(&p.tree), &opts);
+    assert!(prog.is_none());
+    assert_eq!(codes(&diags), ["E0403"], "{diags:?}");
+    let e0403 = diags.iter().find(|d| d.code.id == "E0403").unwrap();
+    assert!(e0403.message.contains("NOT_SET_ANYWHERE"), "{diags:?}");
+    let at = e0403.primary_span();
+    assert_eq!(
+        &missing[at.start as usize..at.end as usize],
+        "$SYSTEM:NOT_SET_ANYWHERE"
+    );
+    // something after the parameter is dropped, with a warning
+    let suffixed = xml.replace("$SYSTEM:ORDERS_EP", "$SYSTEM:ORDERS_EP/extra");
+    let p = synaptic_syntax::parse_artifact(SourceId(0), &suffixed);
+    let (prog, diags) = compile(std::slice::from_ref(&p.tree), &opts);
+    assert!(prog.is_some());
+    assert_eq!(codes(&diags), ["W0403"], "{diags:?}");
 }
 
 /// `get-property('env', …)` reads the host's environment, never the process's directly.

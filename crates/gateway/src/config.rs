@@ -86,6 +86,9 @@ pub struct ServerConfig {
     pub listen_tls: Option<String>,
     /// `[server.tls]`: certificates of the HTTPS listener.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// A Java properties file whose keys `$FILE:KEY` reads in artifact attributes (Micro
+    /// Integrator's `file.properties`), read at every load.
+    pub file_properties: Option<String>,
 }
 
 /// `[[api]]`
@@ -225,6 +228,7 @@ impl Default for ServerConfig {
             access_log: true,
             listen_tls: None,
             tls: None,
+            file_properties: None,
         }
     }
 }

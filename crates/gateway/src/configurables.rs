@@ -94,6 +94,8 @@ impl std::fmt::Debug for SecretSource {
 pub struct Configurables {
     configs: BTreeMap<String, String>,
     secrets: BTreeMap<String, Secret>,
+    /// `[server] file_properties`: what `$FILE:KEY` reads.
+    files: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Configurables {
@@ -102,6 +104,7 @@ impl std::fmt::Debug for Configurables {
         f.debug_struct("Configurables")
             .field("configs", &self.configs.keys().collect::<Vec<_>>())
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("files", &self.files.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -116,6 +119,9 @@ impl synaptic_engine::Configurables for Configurables {
     // Synapse's `get-property('env', name)` reads the process environment
     fn env(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
+    }
+    fn file_property(&self, key: &str) -> Option<String> {
+        self.files.get(key).cloned()
     }
 }
 
@@ -332,7 +338,29 @@ pub fn load(
         };
         secrets.insert(alias.clone(), secret);
     }
-    Configurables { configs, secrets }
+    let mut files = BTreeMap::new();
+    if let Some(file) = &config.server.file_properties {
+        let path = config.resolve_path(file);
+        let at = span(&[At::Key("server"), At::Key("file_properties")]);
+        let read = std::fs::File::open(&path)
+            .map_err(|e| e.kind().to_string())
+            .and_then(|f| {
+                java_properties::read(std::io::BufReader::new(f)).map_err(|e| e.to_string())
+            });
+        match read {
+            Ok(map) => files.extend(map),
+            Err(e) => diags.push(Diagnostic::error(
+                codes::E0402,
+                at,
+                format!("cannot read the properties file {}: {e}", path.display()),
+            )),
+        }
+    }
+    Configurables {
+        configs,
+        secrets,
+        files,
+    }
 }
 
 #[cfg(test)]

@@ -48,21 +48,21 @@ impl Databases {
     /// A pool for each data source (none is connected yet). `max_connections` and `timeout`
     /// apply where the `<pool>` names no `maxactive` / `maxwait`.
     /// A `<password>` with `{wso2:vault-lookup('alias')}` gets the secret `alias` of
-    /// `secrets`, as Synapse's secure vault resolver gives it when the data source is made.
+    /// `values`, as Synapse's secure vault resolver gives it when the data source is made;
+    /// deploy-time parameters in the settings are read from `values` too.
     pub fn new(
         sources: &[Arc<DataSourceDef>],
-        secrets: &crate::configurables::Configurables,
+        values: &crate::configurables::Configurables,
         max_connections: u32,
         timeout: Duration,
     ) -> Self {
         let pools = sources
             .iter()
             .map(|s| match &s.driver {
-                Ok(DbDriver::Sqlite) => {
-                    SqlitePool::new(s, max_connections, timeout).map(|p| Pool::Sqlite(Arc::new(p)))
-                }
+                Ok(DbDriver::Sqlite) => SqlitePool::new(s, values, max_connections, timeout)
+                    .map(|p| Pool::Sqlite(Arc::new(p))),
                 Ok(DbDriver::Mysql) => {
-                    MysqlPool::new(s, secrets, max_connections, timeout).map(Pool::Mysql)
+                    MysqlPool::new(s, values, max_connections, timeout).map(Pool::Mysql)
                 }
                 Err(why) => Err(why.clone()),
             })
@@ -101,12 +101,13 @@ impl Database for Databases {
     }
 }
 
-/// `$SYSTEM:NAME` (Synapse's system resolver): the environment variable `NAME`.
-fn resolve(v: &str) -> Result<String, String> {
-    match v.strip_prefix("$SYSTEM:") {
-        Some(name) => std::env::var(name)
-            .map_err(|_| format!("the environment variable `{name}` ($SYSTEM:{name}) is not set")),
+/// A pool setting with a deploy-time parameter (`$SYSTEM:NAME`, `$FILE:KEY`,
+/// `${configs.NAME}`) takes its value, as Synapse's resolvers give it when the data source is
+/// made; any other setting is taken as written.
+fn resolve(v: &str, values: &crate::configurables::Configurables) -> Result<String, String> {
+    match synaptic_engine::deploy_param(v) {
         None => Ok(v.to_string()),
+        Some(p) => p?.resolve(values),
     }
 }
 
@@ -119,8 +120,13 @@ struct SqlitePool {
 }
 
 impl SqlitePool {
-    fn new(s: &DataSourceDef, max_connections: u32, timeout: Duration) -> Result<Self, String> {
-        let url = resolve(&s.url)?;
+    fn new(
+        s: &DataSourceDef,
+        values: &crate::configurables::Configurables,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let url = resolve(&s.url, values)?;
         let Some(rest) = url.strip_prefix("jdbc:sqlite:") else {
             return Err(format!(
                 "`{}` is not an SQLite JDBC URL (jdbc:sqlite:PATH)",
@@ -337,23 +343,23 @@ fn mysql_address(url: &str) -> Option<(String, u16, Option<String>)> {
 impl MysqlPool {
     fn new(
         s: &DataSourceDef,
-        secrets: &crate::configurables::Configurables,
+        values: &crate::configurables::Configurables,
         max_connections: u32,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let url = resolve(&s.url)?;
+        let url = resolve(&s.url, values)?;
         let Some((host, port, db)) = mysql_address(&url) else {
             return Err(format!(
                 "`{}` is not a MySQL JDBC URL (jdbc:mysql://HOST[:PORT]/DATABASE)",
                 synaptic_engine::redact_text(&url)
             ));
         };
-        let user = resolve(&s.user)?;
+        let user = resolve(&s.user, values)?;
         let written = s.password.expose();
         let password = if written.contains(":vault-lookup(") {
-            secrets.resolve_vault_lookups(written)?
+            values.resolve_vault_lookups(written)?
         } else {
-            resolve(written)?
+            resolve(written, values)?
         };
         let max = s.max_active.unwrap_or(max_connections).max(1) as usize;
         let constraints = mysql_async::PoolConstraints::new(0, max)

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synaptic_diag::{Diagnostic, SourceMap};
-use synaptic_engine::{CompileOptions, Program};
+use synaptic_engine::{CompileOptions, DeployValues, Program};
 use synaptic_syntax::ast::Artifact;
 
 /// One loaded generation of the sequences folder.
@@ -114,6 +114,7 @@ impl ProgramStore {
         dir: PathBuf,
         required: Vec<String>,
         strict: bool,
+        deploy: DeployValues,
     ) -> (Arc<ProgramStore>, LoadReport) {
         let store = Arc::new(ProgramStore {
             current: ArcSwap::from_pointee(Loaded {
@@ -128,7 +129,10 @@ impl ProgramStore {
             last_good: Mutex::new(HashMap::new()),
             strict,
         });
-        let report = store.reload_with(true);
+        let (loaded, report) = store.prepare(&store.required, &deploy, true);
+        if let Some(l) = loaded {
+            store.commit(l);
+        }
         (store, report)
     }
 
@@ -138,14 +142,6 @@ impl ProgramStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    fn reload_with(&self, initial: bool) -> LoadReport {
-        let (loaded, report) = self.prepare(&self.required, initial);
-        if let Some(l) = loaded {
-            self.commit(l);
-        }
-        report
     }
 
     /// Swap in a program whose generation is set.
@@ -166,7 +162,14 @@ impl ProgramStore {
     /// no longer resolves) is left out, its previous version kept when there is one, and named
     /// in [`LoadReport::undeployed`]. `Some` when the result may serve: every sequence in
     /// `required` is there (and, with `strict` on the first load, no file has an error).
-    pub fn prepare(&self, required: &[String], initial: bool) -> (Option<Loaded>, LoadReport) {
+    /// `deploy` holds the values of deploy-time parameters (`$SYSTEM:`, `$FILE:`,
+    /// `${configs.}`).
+    pub fn prepare(
+        &self,
+        required: &[String],
+        deploy: &DeployValues,
+        initial: bool,
+    ) -> (Option<Loaded>, LoadReport) {
         let files = sequence_files(&self.dir);
         let mut sources = SourceMap::new();
         let mut diagnostics = Vec::new();
@@ -215,6 +218,7 @@ impl ProgramStore {
             // name no file defines is resolved when a message reaches it
             let mut opts = CompileOptions::default();
             opts.unavailable.clone_from(&unavailable);
+            opts.deploy = Some(deploy.clone());
             let (p, d) = synaptic_engine::compile(&trees, &opts);
             let failing: std::collections::HashSet<synaptic_diag::SourceId> = d
                 .iter()
@@ -601,8 +605,9 @@ impl Gateway {
         // the sequences
         let required = config::referenced_sequences(&config);
         let store = inner.store.clone();
+        let deploy = DeployValues(config.configurables.clone());
         let prepared = tokio::task::spawn_blocking(move || {
-            let (l, r) = store.prepare(&required, false);
+            let (l, r) = store.prepare(&required, &deploy, false);
             (l, r)
         })
         .await;

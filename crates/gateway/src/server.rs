@@ -147,8 +147,9 @@ impl Gateway {
         let required = crate::config::referenced_sequences(&config);
         let dir = config.sequences_dir();
         let strict = opts.strict;
+        let deploy = synaptic_engine::DeployValues(config.configurables.clone());
         let (store, report) =
-            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required, strict))
+            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required, strict, deploy))
                 .await
                 .map_err(|e| StartError::Io {
                     path: "sequences".into(),

@@ -552,8 +552,14 @@ async fn run_sequence_cases(
         let id = map.add(name.clone(), text.clone());
         trees.push(synaptic_syntax::parse_artifact(id, map.text(id)).tree);
     }
-    let (program, diags) =
-        synaptic_engine::compile(&trees, &synaptic_engine::CompileOptions::default());
+    // no `[configs]`, `[secrets]` or properties file here, but the process environment as
+    // `serve` sees it (`$SYSTEM:NAME`, `get-property('env', …)`)
+    let values = Arc::new(synaptic_gateway::configurables::Configurables::default());
+    let opts = synaptic_engine::CompileOptions {
+        deploy: Some(synaptic_engine::DeployValues(values.clone())),
+        ..Default::default()
+    };
+    let (program, diags) = synaptic_engine::compile(&trees, &opts);
     let Some(program) = program.filter(|_| !diags.iter().any(|d| d.is_error())) else {
         return Err(render_all(&map, &diags).join("\n"));
     };
@@ -563,10 +569,7 @@ async fn run_sequence_cases(
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let program = Arc::new(program);
     let engine = Engine {
-        // no `[configs]` or `[secrets]` here, but the process environment as `serve` sees it
-        configurables: std::sync::Arc::new(
-            synaptic_gateway::configurables::Configurables::default(),
-        ),
+        configurables: values,
         program: program.clone(),
         invoker: Arc::new(invoker),
         registry: Arc::new(registry),
