@@ -438,3 +438,44 @@ fn an_unsupported_source_path_is_refused_at_load() {
         "{d:?}"
     );
 }
+
+#[test]
+fn a_dynamic_key_names_a_local_entry_or_a_registry_resource_per_message() {
+    let reg = Arc::new(synaptic_registry::MemoryRegistry::new());
+    let wants_b = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="r"><xs:complexType><xs:sequence><xs:element name="key" type="xs:string"/><xs:element name="b"/></xs:sequence></xs:complexType></xs:element></xs:schema>"#;
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(reg.put("conf:/b.xsd", wants_b))
+        .unwrap();
+    let wants_a = wants_b.replace("\"b\"", "\"a\"");
+    let e = engine_with(
+        &defs(
+            &[("a.xsd", &wants_a)],
+            &format!(r#"<validate><schema key="{{//key}}"/>{ON_FAIL}</validate>"#),
+        ),
+        reg,
+    );
+    for (key, child, fails) in [
+        ("a.xsd", "a", false),
+        ("a.xsd", "b", true),
+        ("conf:/b.xsd", "b", false),
+        ("conf:/b.xsd", "a", true),
+    ] {
+        let mut ctx = request(
+            "application/xml",
+            &format!("<r><key>{key}</key><{child}/></r>"),
+        );
+        run(&e, &mut ctx).unwrap();
+        assert_eq!(prop(&ctx, "FAILED").is_some(), fails, "{key} {child}");
+    }
+    let err = run(
+        &e,
+        &mut request("application/xml", "<r><key>none.xsd</key><a/></r>"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "No Schema is available with the key  : none.xsd"
+    );
+}

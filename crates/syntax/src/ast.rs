@@ -755,6 +755,9 @@ pub struct Validate {
     /// `<schema key="…">`, at least one (a local entry or a registry key); XML Schemas are
     /// combined, JSON uses the last.
     pub schemas: Vec<Spanned<String>>,
+    /// For each of `schemas`, the expression of a dynamic key (`key="{…}"`), evaluated on each
+    /// message to the key of a local entry or registry resource.
+    pub dynamic_keys: Vec<Option<Expr>>,
     /// `cache-schema=` (default true).
     pub cache_schema: bool,
     /// `json-source=` (default false): validate as JSON whatever the payload is.

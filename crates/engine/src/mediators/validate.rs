@@ -29,7 +29,7 @@ use synaptic_syntax::ast;
 use crate::compiler::Compiler;
 use crate::convert::value_string;
 use crate::exec::Step;
-use crate::ir::BlockId;
+use crate::ir::{BlockId, ValueSrc};
 use crate::mediators::{block, Node};
 use crate::xsel::{self, NodeRef, Part};
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
@@ -65,10 +65,17 @@ enum Slot<T, K> {
 /// The text of every `<schema key>` (XML) and of every `<resource>` key, `None` when missing.
 type XmlTexts = (Vec<Option<String>>, Vec<Option<String>>);
 
+/// A `<schema key>`: as written, or `key="{…}"` evaluated on each message.
+#[derive(Debug)]
+enum Key {
+    Static(String),
+    Dynamic(ValueSrc),
+}
+
 #[derive(Debug)]
 pub(crate) struct ValidateOp {
     source: Option<Source>,
-    keys: Vec<String>,
+    keys: Vec<Key>,
     /// `<resource location key>`.
     resources: Vec<(String, String)>,
     json: Slot<jsonschema::Validator, String>,
@@ -84,20 +91,33 @@ pub(crate) fn exprs(op: &ValidateOp, visit: &mut dyn FnMut(&CompiledExpr)) {
         Some(Source::JsonPath(c)) | Some(Source::XPath { expr: c, .. }) => visit(c),
         _ => {}
     }
+    for k in &op.keys {
+        if let Key::Dynamic(ValueSrc::Expr(e)) = k {
+            visit(e);
+        }
+    }
 }
 
 pub(crate) fn syn_exprs<'a>(op: &'a ValidateOp, out: &mut Vec<&'a SynExpr>) {
     if let Some(Source::Syn(s)) = &op.source {
         out.push(s);
     }
+    for k in &op.keys {
+        if let Key::Dynamic(ValueSrc::Syn(e)) = k {
+            out.push(e);
+        }
+    }
 }
 
 /// The registry keys read when the message is validated (the schemas and resources no local
-/// entry holds).
+/// entry holds; a dynamic key's resource is read when the key is known).
 pub(crate) fn registry_keys(op: &ValidateOp, keys: &mut BTreeSet<String>) {
     let lazy = matches!(op.json, Slot::Lazy(_)) || matches!(op.xml, Slot::Lazy(_));
     if lazy {
-        keys.extend(op.keys.iter().cloned());
+        keys.extend(op.keys.iter().filter_map(|k| match k {
+            Key::Static(k) => Some(k.clone()),
+            Key::Dynamic(_) => None,
+        }));
         keys.extend(op.resources.iter().map(|(_, k)| k.clone()));
     }
 }
@@ -215,14 +235,27 @@ pub(crate) fn compile(
             ));
         }
     }
-    let keys: Vec<String> = v.schemas.iter().map(|k| k.value.clone()).collect();
+    let mut keys = Vec::with_capacity(v.schemas.len());
+    for (i, k) in v.schemas.iter().enumerate() {
+        keys.push(match v.dynamic_keys.get(i).cloned().flatten() {
+            Some(e) => Key::Dynamic(crate::eval::compile_source(c, &e)?),
+            None => Key::Static(k.value.clone()),
+        });
+    }
     let resources: Vec<(String, String)> = v
         .resources
         .iter()
         .map(|(l, k)| (l.value.clone(), k.value.clone()))
         .collect();
     let local = |k: &str| c.local_entries.get(k).cloned();
-    let texts: Vec<Option<String>> = keys.iter().map(|k| local(k)).collect();
+    let texts: Vec<Option<String>> = keys
+        .iter()
+        .map(|k| match k {
+            Key::Static(k) => local(k),
+            Key::Dynamic(_) => None,
+        })
+        .collect();
+    let names: Vec<String> = v.schemas.iter().map(|k| k.value.clone()).collect();
     let res_texts: Vec<Option<String>> = resources.iter().map(|(_, k)| local(k)).collect();
     let all_local = texts.iter().chain(&res_texts).all(Option::is_some);
 
@@ -248,17 +281,17 @@ pub(crate) fn compile(
         None => Slot::Lazy(Mutex::new(None)),
     };
     // XML: every key, with the resources; compiled now when all are local entries
-    let not_xml = keys
+    let not_xml = names
         .iter()
         .zip(&texts)
         .find(|(_, t)| t.as_deref().is_some_and(|t| !is_xml(t)));
     let xml = if let Some((k, _)) = not_xml {
         Slot::Refused(format!(
-            "Error creating a new schema objects for schemas : {keys:?}: `{k}` is not an XML \
+            "Error creating a new schema objects for schemas : {names:?}: `{k}` is not an XML \
              Schema and the message is XML"
         ))
     } else if all_local {
-        match build_xml(&keys, &resources, &(texts, res_texts)) {
+        match build_xml(&names, &resources, &(texts, res_texts)) {
             Ok(s) => Slot::Ready(Arc::new(s)),
             Err(e) => {
                 let span = e
@@ -347,27 +380,49 @@ fn fail(op: &ValidateOp, ctx: &mut MessageContext, message: String, detail: Stri
 
 /// Validate the message: when it does not conform, `<on-fail>` runs (with `ERROR_MESSAGE` and
 /// `ERROR_DETAIL` set), then mediation goes on after the `validate`.
-pub(crate) fn run(
+pub(crate) async fn run(
     engine: &Engine,
     op: &ValidateOp,
     ctx: &mut MessageContext,
     at: Span,
 ) -> Result<Step, MediationError> {
     ctx.ensure_built()?;
-    if op.json_source || matches!(ctx.payload, Payload::Json(_)) {
-        run_json(engine, op, ctx, at)
+    let json = op.json_source || matches!(ctx.payload, Payload::Json(_));
+    // the keys of this message: a dynamic one is evaluated (as Synapse's `Value`), and the
+    // registry resource it names read
+    let mut keys = Vec::with_capacity(op.keys.len());
+    let mut fetch = Vec::new();
+    for k in &op.keys {
+        let k = match k {
+            Key::Static(k) => k.clone(),
+            Key::Dynamic(v) => {
+                let k = crate::eval::source_text(engine, ctx, v)?.unwrap_or_default();
+                if !engine.program.ir.local_entries.contains_key(k.as_str()) {
+                    fetch.push(k.clone());
+                }
+                k
+            }
+        };
+        keys.push(k);
+    }
+    if !fetch.is_empty() {
+        crate::run::prefetch(engine, &fetch, ctx).await?;
+    }
+    if json {
+        run_json(engine, op, &keys, ctx, at)
     } else {
-        run_xml(engine, op, ctx, at)
+        run_xml(engine, op, &keys, ctx, at)
     }
 }
 
 fn run_json(
     engine: &Engine,
     op: &ValidateOp,
+    keys: &[String],
     ctx: &mut MessageContext,
     at: Span,
 ) -> Result<Step, MediationError> {
-    let last = op.keys.last().map(String::as_str).unwrap_or_default();
+    let last = keys.last().map(String::as_str).unwrap_or_default();
     let validator = compiled(
         &op.json,
         op.cache_schema,
@@ -444,6 +499,7 @@ fn run_json(
 fn run_xml(
     engine: &Engine,
     op: &ValidateOp,
+    keys: &[String],
     ctx: &mut MessageContext,
     at: Span,
 ) -> Result<Step, MediationError> {
@@ -479,7 +535,6 @@ fn run_xml(
             at,
         ));
     };
-    let keys = &op.keys;
     let schema = compiled(
         &op.xml,
         op.cache_schema,

@@ -23,6 +23,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         let cache_schema = self.bool_attr(el, "cache-schema").unwrap_or(true);
         let json_source = self.bool_attr(el, "json-source").unwrap_or(false);
         let mut schemas = Vec::new();
+        let mut dynamic_keys = Vec::new();
         let mut features = Vec::new();
         let mut resources = Vec::new();
         let mut on_fail: Option<Vec<Mediator>> = None;
@@ -30,8 +31,11 @@ impl<'d, 'a> Cx<'d, 'a> {
             match self.syn_name(child) {
                 Some("schema") => {
                     self.check_attrs(child, &["key"]);
-                    if let Some(k) = self.required(child, "key") {
-                        schemas.push(k);
+                    if self.required(child, "key").is_some() {
+                        if let Some(a) = child.attr("key") {
+                            schemas.push(self.static_key(a));
+                            dynamic_keys.push(self.dynamic_key(child, a));
+                        }
                     }
                 }
                 Some("feature") => {
@@ -94,6 +98,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         Some(Validate {
             source,
             schemas,
+            dynamic_keys,
             cache_schema,
             json_source,
             features,

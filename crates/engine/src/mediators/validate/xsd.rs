@@ -486,6 +486,24 @@ mod tests {
     }
 
     #[test]
+    fn a_document_both_given_and_imported_is_loaded_once() {
+        let base = format!(
+            r#"<xs:schema xmlns:xs="{XS}" targetNamespace="urn:b" elementFormDefault="qualified"><xs:element name="b" type="xs:string"/></xs:schema>"#
+        );
+        let outer = format!(
+            r#"<xs:schema xmlns:xs="{XS}" xmlns:b="urn:b" targetNamespace="urn:o" elementFormDefault="qualified"><xs:import namespace="urn:b" schemaLocation="base.xsd"/><xs:element name="o"><xs:complexType><xs:sequence><xs:element ref="b:b"/></xs:sequence></xs:complexType></xs:element></xs:schema>"#
+        );
+        let s = XsdSchema::compile(
+            vec![doc("base", &base), doc("outer", &outer)],
+            &[("base.xsd".into(), doc("base", &base))],
+        )
+        .unwrap();
+        let ok = r#"<o xmlns="urn:o"><b xmlns="urn:b">x</b></o>"#;
+        assert!(errors(&s, ok).is_empty());
+        assert!(!errors(&s, r#"<o xmlns="urn:o"/>"#).is_empty());
+    }
+
+    #[test]
     fn imports_read_resources_and_nothing_else() {
         let common = format!(
             r#"<xs:schema xmlns:xs="{XS}" targetNamespace="urn:c"><xs:simpleType name="code"><xs:restriction base="xs:string"><xs:maxLength value="3"/></xs:restriction></xs:simpleType></xs:schema>"#
