@@ -45,6 +45,8 @@ mod foreach_tests;
 mod scatter_gather_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate_tests;
 
 use async_trait::async_trait;
 use bytes::Bytes;

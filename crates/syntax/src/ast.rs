@@ -752,10 +752,16 @@ pub struct Validate {
     /// `source=`: a JSONPath (`json-eval(…)`), `${…}` or XPath selecting what is validated;
     /// the whole payload when absent.
     pub source: Option<Expr>,
-    /// `<schema key="…">`, at least one (a local entry or a registry key).
+    /// `<schema key="…">`, at least one (a local entry or a registry key); XML Schemas are
+    /// combined, JSON uses the last.
     pub schemas: Vec<Spanned<String>>,
+    /// For each of `schemas`, the expression of a dynamic key (`key="{…}"`), evaluated on each
+    /// message to the key of a local entry or registry resource.
+    pub dynamic_keys: Vec<Option<Expr>>,
     /// `cache-schema=` (default true).
     pub cache_schema: bool,
+    /// `json-source=` (default false): validate as JSON whatever the payload is.
+    pub json_source: bool,
     /// `<feature name=… value=…>` as written (XML Schema parser features).
     pub features: Vec<(Spanned<String>, bool)>,
     /// `<resource location=… key=…>` (imports of an XML Schema).

@@ -310,3 +310,28 @@ fn enrich_clone_is_case_insensitive_like_parse_boolean() {
         "#]],
     );
 }
+
+#[test]
+fn validate_schema_keys_in_braces_are_dynamic_and_json_source_is_read() {
+    let text = r#"<sequence xmlns="http://ws.apache.org/ns/synapse" xmlns:m="urn:m" name="t"><validate json-source="true"><schema key="plain"/><schema key="{//m:key}"/><schema key="{{escaped}}"/><on-fail><drop/></on-fail></validate></sequence>"#;
+    let parse = parse_artifact(synaptic_diag::SourceId(0), text);
+    assert!(parse.diagnostics.is_empty(), "{:?}", parse.diagnostics);
+    let MediatorKind::Validate(v) = &parse.tree.sequences[0].mediators[0].kind else {
+        panic!("not a validate");
+    };
+    assert!(v.json_source);
+    let keys: Vec<&str> = v.schemas.iter().map(|k| k.value.as_str()).collect();
+    assert_eq!(keys, ["plain", "{//m:key}", "{escaped}"]);
+    let dynamic: Vec<Option<&str>> = v
+        .dynamic_keys
+        .iter()
+        .map(|e| e.as_ref().map(|e| e.text.as_str()))
+        .collect();
+    assert_eq!(dynamic, [None, Some("//m:key"), None]);
+    let e = v.dynamic_keys[1].as_ref().unwrap();
+    assert!(e.namespaces.iter().any(|(p, u)| p == "m" && u == "urn:m"));
+    // a json-source that is not a boolean is refused
+    let bad = text.replace(r#"json-source="true""#, r#"json-source="yes""#);
+    let parse = parse_artifact(synaptic_diag::SourceId(0), &bad);
+    assert!(parse.diagnostics.iter().any(|d| d.is_error()));
+}

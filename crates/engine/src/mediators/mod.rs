@@ -319,7 +319,7 @@ pub(crate) async fn run(
         Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
         Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
         Op::Variable(v) => next(variable::run(engine, v, ctx)),
-        Op::Validate(v) => validate::run(engine, v, ctx, node.span),
+        Op::Validate(v) => validate::run(engine, v, ctx, node.span).await,
         Op::Rewrite(r) => next(rewrite::run(engine, r, ctx)),
         Op::Script(s) => script::run(engine, s, ctx, node.span),
         Op::Xslt(x) => next(xslt::run(engine, x, ctx, node.span).await),

@@ -1,5 +1,5 @@
-//! `<validate>`: check the message (or the part `source=` selects) against a schema and run
-//! `<on-fail>` when it does not conform.
+//! `<validate>`: check the message (or the part `source=` selects) against a schema (JSON Schema
+//! or XML Schema) and run `<on-fail>` when it does not conform.
 //!
 //! ```xml
 //! <validate source="json-eval($.order)" cache-schema="true">
@@ -15,10 +15,15 @@ use crate::parse::{Cx, El};
 
 impl<'d, 'a> Cx<'d, 'a> {
     pub(crate) fn validate(&mut self, el: El<'d, 'a>) -> Option<Validate> {
-        self.check_attrs(el, &["source", "cache-schema", "description"]);
+        self.check_attrs(
+            el,
+            &["source", "cache-schema", "json-source", "description"],
+        );
         let source = el.attr("source").map(|a| self.expr(el, a));
         let cache_schema = self.bool_attr(el, "cache-schema").unwrap_or(true);
+        let json_source = self.bool_attr(el, "json-source").unwrap_or(false);
         let mut schemas = Vec::new();
+        let mut dynamic_keys = Vec::new();
         let mut features = Vec::new();
         let mut resources = Vec::new();
         let mut on_fail: Option<Vec<Mediator>> = None;
@@ -26,8 +31,11 @@ impl<'d, 'a> Cx<'d, 'a> {
             match self.syn_name(child) {
                 Some("schema") => {
                     self.check_attrs(child, &["key"]);
-                    if let Some(k) = self.required(child, "key") {
-                        schemas.push(k);
+                    if self.required(child, "key").is_some() {
+                        if let Some(a) = child.attr("key") {
+                            schemas.push(self.static_key(a));
+                            dynamic_keys.push(self.dynamic_key(child, a));
+                        }
                     }
                 }
                 Some("feature") => {
@@ -90,7 +98,9 @@ impl<'d, 'a> Cx<'d, 'a> {
         Some(Validate {
             source,
             schemas,
+            dynamic_keys,
             cache_schema,
+            json_source,
             features,
             resources,
             on_fail,
