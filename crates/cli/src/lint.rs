@@ -60,7 +60,13 @@ pub fn run(args: LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::
         args.paths.clone()
     };
     let files = collect_files(&paths)?;
-    let report = lint_files(&files)?;
+    // `<wsdl uri=…>` paths are relative to the project: the folder linted (or the file's)
+    let base = match paths.first() {
+        Some(p) if p.is_dir() => p.clone(),
+        Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        None => PathBuf::new(),
+    };
+    let report = lint_files(&files, &base)?;
     let format = match args.format {
         LintFormat::Short => Format::Short,
         LintFormat::Rich => Format::Rich,
@@ -131,8 +137,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parse every file and compile them together (sequence references resolve across files).
-pub fn lint_files(files: &[PathBuf]) -> anyhow::Result<LintReport> {
+/// Parse every file and compile them together (sequence references resolve across files);
+/// `<wsdl uri=…>` documents are read relative to `base`, the project folder.
+pub fn lint_files(files: &[PathBuf], base: &Path) -> anyhow::Result<LintReport> {
     let mut map = SourceMap::new();
     let mut artifacts = Vec::with_capacity(files.len());
     let mut diagnostics = Vec::new();
@@ -149,8 +156,11 @@ pub fn lint_files(files: &[PathBuf]) -> anyhow::Result<LintReport> {
         diagnostics.extend(parse.diagnostics);
         artifacts.push(parse.tree);
     }
-    let (_, compile_diags) =
-        synaptic_engine::compile(&artifacts, &synaptic_engine::CompileOptions::default());
+    let opts = synaptic_engine::CompileOptions {
+        wsdl_documents: synaptic_gateway::wsdl::load(&artifacts, base),
+        ..Default::default()
+    };
+    let (_, compile_diags) = synaptic_engine::compile(&artifacts, &opts);
     diagnostics.extend(compile_diags);
     // what `serve` would not deploy or not serve (APIs' versions and contexts, proxies, …)
     diagnostics.extend(synaptic_gateway::artifacts::check(&artifacts, &map));

@@ -80,7 +80,20 @@ async fn run_async(
         bail!("{} holds no sequence", args.sequence_file.display());
     };
     let seq_name = first.name.value.clone();
-    let (program, compile_diags) = synaptic_engine::compile(&artifacts, &CompileOptions::default());
+    // `<wsdl uri=…>` paths are relative to the sequences folder, else to the file's
+    let base = match &args.sequences {
+        Some(d) => d.clone(),
+        None => args
+            .sequence_file
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    let opts = CompileOptions {
+        wsdl_documents: synaptic_gateway::wsdl::load(&artifacts, &base),
+        ..Default::default()
+    };
+    let (program, compile_diags) = synaptic_engine::compile(&artifacts, &opts);
     diags.extend(compile_diags);
     synaptic_diag::sort(&mut diags);
     let has_errors = diags.iter().any(|d| d.is_error());

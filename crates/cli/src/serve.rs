@@ -217,7 +217,7 @@ fn check(
     } else {
         Vec::new()
     };
-    let report = crate::lint::lint_files(&files)?;
+    let report = crate::lint::lint_files(&files, &dir)?;
     let (e, w) = print_diags(out, &report.map, &report.diagnostics, format)?;
     errors += e;
     warnings += w;
