@@ -65,6 +65,8 @@ pub(crate) struct State {
     pub fork: u64,
     /// How many fan-outs this message is nested in.
     pub fork_depth: u32,
+    /// How many registry sequences (run by a dynamic `<sequence key>`) this message is in.
+    pub registry_depth: u32,
     /// A non-blocking `call` answered: a branch whose target ends normally then goes on after
     /// the `iterate`/`clone` in the parent's sequence, as Synapse's continuation does.
     pub resumed: bool,
@@ -199,6 +201,7 @@ impl MessageContext {
                 eip: self.st.eip.clone(),
                 fork: self.st.fork,
                 fork_depth: self.st.fork_depth,
+                registry_depth: self.st.registry_depth,
                 resumed: false,
                 branch_response: None,
                 deferred: Vec::new(),

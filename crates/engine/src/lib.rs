@@ -29,6 +29,7 @@ mod redact;
 mod run;
 mod shared;
 mod store;
+mod text_cache;
 mod uri;
 mod xsel;
 

@@ -5,7 +5,9 @@
 //! use, then cached with the text they were compiled from (`cache-schema="false"` compiles them
 //! on every message). XML Schema is not supported yet (see ADR 0395).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::text_cache::TextCache;
 
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::synexpr::SynExpr;
@@ -40,7 +42,7 @@ enum Schema {
     /// A registry key, compiled at first use.
     Registry {
         key: String,
-        cache: Mutex<Option<(String, Arc<jsonschema::Validator>)>>,
+        cache: TextCache<jsonschema::Validator>,
     },
 }
 
@@ -145,7 +147,7 @@ pub(crate) fn compile(
         },
         None => Schema::Registry {
             key: key.value.clone(),
-            cache: Mutex::new(None),
+            cache: TextCache::default(),
         },
     };
     Some(ValidateOp {
@@ -167,19 +169,9 @@ fn validator(op: &ValidateOp, ctx: &MessageContext) -> Result<Arc<jsonschema::Va
             let text = ctx
                 .registry_value(key)
                 .ok_or_else(|| format!("Can not find JSON Schema {key}"))?;
-            if op.cache_schema {
-                let guard = cache.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some((t, v)) = guard.as_ref() {
-                    if *t == text {
-                        return Ok(v.clone());
-                    }
-                }
-            }
-            let v = Arc::new(build(&text).map_err(|m| format!("schema `{key}`: {m}"))?);
-            if op.cache_schema {
-                *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((text, v.clone()));
-            }
-            Ok(v)
+            cache.get_or_compile(key, text, op.cache_schema, |t| {
+                build(t).map_err(|m| format!("schema `{key}`: {m}"))
+            })
         }
     }
 }
