@@ -52,8 +52,15 @@ fn corpus_lints_without_panic_to_a_golden_summary() {
         let id = map.add(rel.clone(), text.clone());
         let result = std::panic::catch_unwind(|| {
             let p = synaptic_syntax::parse_artifact(id, &text);
-            let (program, d2) =
-                synaptic_engine::compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+            // as the loader does: `<wsdl uri=…>` documents read beside the file
+            let opts = CompileOptions {
+                wsdl_documents: synaptic_gateway::wsdl::load(
+                    std::slice::from_ref(&p.tree),
+                    f.parent().unwrap(),
+                ),
+                ..Default::default()
+            };
+            let (program, d2) = synaptic_engine::compile(std::slice::from_ref(&p.tree), &opts);
             let mut all = p.diagnostics;
             all.extend(d2);
             all.extend(synaptic_gateway::artifacts::check(

@@ -368,3 +368,141 @@ async fn a_recipient_list_of_endpoints_value_sends_a_copy_to_each_address() {
     assert_eq!((a.count(), b.count()), (2, 3));
     gw.shutdown().await;
 }
+
+/// A WSDL 1.1 document whose service `Stock` has a SOAP 1.1 and a SOAP 1.2 port at `base`.
+fn stock_wsdl(base: &str) -> String {
+    format!(
+        r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+             xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+             xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
+             xmlns:tns="http://services.samples" targetNamespace="http://services.samples">
+           <wsdl:service name="Stock">
+             <wsdl:port name="Soap11" binding="tns:Soap11Binding">
+               <soap:address location="{base}/services/Stock11"/>
+             </wsdl:port>
+             <wsdl:port name="Soap12" binding="tns:Soap12Binding">
+               <soap12:address location="{base}/services/Stock12"/>
+             </wsdl:port>
+           </wsdl:service>
+         </wsdl:definitions>"#
+    )
+}
+
+#[tokio::test]
+async fn wsdl_endpoints_send_to_the_port_address_in_the_port_soap_version() {
+    let backend = MockOrigin::start(|_| {
+        MockResponse::text(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ok/></soapenv:Body></soapenv:Envelope>"#,
+        )
+        .header("content-type", "text/xml")
+    })
+    .await;
+    let wsdl = stock_wsdl(&backend.url());
+    // one endpoint reads the document from a file of the project, one has it inline
+    let from_file = format!(
+        r#"<endpoint {NS} name="FromFile"><wsdl uri="wsdl/stock.wsdl" service="Stock" port="Soap12"/></endpoint>"#
+    );
+    let inline = format!(
+        r#"<endpoint {NS} name="Inline"><wsdl service="Stock" port="Soap11">{wsdl}</wsdl></endpoint>"#
+    );
+    let api = format!(
+        r#"<api {NS} name="T" context="/t">
+             <resource methods="POST" uri-template="/twelve/*">
+               <inSequence><header name="Action" value="urn:getQuote"/><call><endpoint key="FromFile"/></call><respond/></inSequence></resource>
+             <resource methods="POST" uri-template="/eleven/*">
+               <inSequence><header name="Action" value="urn:getQuote"/><call><endpoint key="Inline"/></call><respond/></inSequence></resource>
+           </api>"#
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/T.xml", &api),
+            ("sequences/FromFile.xml", &from_file),
+            ("sequences/Inline.xml", &inline),
+            ("sequences/wsdl/stock.wsdl", &wsdl),
+        ],
+    );
+    let gw = start(&dir).await;
+    let post = |path: &'static str| {
+        client()
+            .post(format!("http://{}{path}", gw.addr()))
+            .header("content-type", "application/xml")
+            .body(r#"<getQuote xmlns="http://services.samples"><symbol>WSO2</symbol></getQuote>"#)
+            .send()
+    };
+
+    let r = post("/t/twelve/x").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = backend.requests();
+    assert_eq!(seen.len(), 1);
+    let req = &seen[0];
+    // the port's address as it is: a SOAP port takes no REST postfix
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path(), "/services/Stock12");
+    let ct = req.header("content-type").unwrap_or_default();
+    assert!(
+        ct.starts_with("application/soap+xml") && ct.contains(r#"action="urn:getQuote""#),
+        "{ct}"
+    );
+    assert!(req.header("soapaction").is_none());
+    let body = req.body_str();
+    assert!(
+        body.contains("http://www.w3.org/2003/05/soap-envelope")
+            && body.contains("<symbol>WSO2</symbol>"),
+        "{body}"
+    );
+
+    backend.clear();
+    let r = post("/t/eleven/x").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = backend.requests();
+    assert_eq!(seen.len(), 1);
+    let req = &seen[0];
+    assert_eq!(req.path(), "/services/Stock11");
+    assert_eq!(req.header("content-type"), Some("text/xml"));
+    assert_eq!(req.header("soapaction"), Some("\"urn:getQuote\""));
+    let body = req.body_str();
+    assert!(
+        body.contains("http://schemas.xmlsoap.org/soap/envelope/")
+            && body.contains("<symbol>WSO2</symbol>"),
+        "{body}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wsdl_endpoint_naming_a_port_the_document_lacks_is_not_deployed() {
+    let wsdl = stock_wsdl("http://127.0.0.1:9");
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><wsdl uri="file:wsdl/stock.wsdl" service="Stock" port="Soap13"/></endpoint>"#
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/T.xml", &api()),
+            ("sequences/E.xml", &endpoint),
+            ("sequences/wsdl/stock.wsdl", &wsdl),
+        ],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        strict: true,
+        ..Default::default()
+    };
+    match synaptic_gateway::start(loaded.config, opts).await {
+        Err(StartError::Sequences(report)) => {
+            let text = report.render().join("\n");
+            assert!(
+                text.contains("E0122") && text.contains("no port `Soap13`"),
+                "{text}"
+            );
+        }
+        Ok((gw, _)) => {
+            gw.shutdown().await;
+            panic!("a strict gateway started with an unresolved WSDL port")
+        }
+        Err(e) => panic!("unexpected start error: {e:?}"),
+    }
+}

@@ -441,3 +441,134 @@ async fn continue_without_aggregation_answers_before_the_copies_calls_end() {
     );
     gw.shutdown().await;
 }
+
+/// A gateway whose `/notify/one` answers at once while a detached copy calls `held` (which
+/// waits for `gate`), then `after`; stopped by a real SIGTERM, with `grace` seconds to drain.
+async fn notify_gateway_stopped_by_sigterm(
+    held: &MockOrigin,
+    after: &MockOrigin,
+    grace: f64,
+) -> (
+    synaptic_tests::gateway::GatewayDir,
+    tokio::task::JoinHandle<()>,
+    std::net::SocketAddr,
+) {
+    let api = format!(
+        r#"<api {NS} name="Notify" context="/notify">
+  <resource methods="POST" uri-template="/one">
+    <inSequence>
+      <foreach collection="${{payload.items}}" continue-without-aggregation="true">
+        <sequence>
+          <call><endpoint><http method="POST" uri-template="{held}/held"/></endpoint></call>
+          <call><endpoint><http method="POST" uri-template="{after}/after"/></endpoint></call>
+        </sequence>
+      </foreach>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>"#,
+        held = held.url(),
+        after = after.url()
+    );
+    let dir = synaptic_tests::gateway::GatewayDir::new(
+        &format!("[server]\nshutdown_grace = {grace}\n"),
+        &[("sequences/Notify.xml", &api)],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = synaptic_gateway::ServeOptions {
+        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        ..Default::default()
+    };
+    // the signal `synaptic serve` stops on, installed before it is sent
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+    let signal = async move {
+        term.recv().await;
+    };
+    let (running, _) = synaptic_gateway::start_with_signal(loaded.config, opts, signal)
+        .await
+        .expect("gateway starts");
+    let addr = running.addr();
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/notify/one"))
+        .header("content-type", "application/json")
+        .body(r#"{"items":[{"sku":"a"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the client is answered while the copy runs"
+    );
+    // the copy's first call is held by the backend
+    assert!(held.wait_for(1, Duration::from_secs(10)).await);
+    assert_eq!(after.count(), 0);
+    synaptic_tests::process::signal(std::process::id(), "TERM");
+    (dir, tokio::spawn(running.wait()), addr)
+}
+
+#[tokio::test]
+async fn sigterm_waits_for_a_detached_copy_within_the_grace_period() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let g = gate.clone();
+    let held = MockOrigin::start_async(move |_| {
+        let g = g.clone();
+        async move {
+            if let Ok(p) = g.acquire().await {
+                p.forget();
+            }
+            MockResponse::json(200, &serde_json::json!({ "ok": true }))
+        }
+    })
+    .await;
+    let after = MockOrigin::start(|_| MockResponse::json(200, &serde_json::json!({}))).await;
+    let (_dir, stopped, addr) = notify_gateway_stopped_by_sigterm(&held, &after, 10.0).await;
+    // the listener stops taking connections, but the gateway has not stopped: the copy runs
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stopped.is_finished(),
+        "stopped before its detached copy ended"
+    );
+    // the held call ends: the copy goes on to its second backend before the gateway stops
+    gate.add_permits(1);
+    tokio::time::timeout(Duration::from_secs(10), stopped)
+        .await
+        .expect("the gateway stops once the copy ended")
+        .unwrap();
+    assert_eq!(
+        after.count(),
+        1,
+        "the copy's second call reached its backend"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_abandons_a_detached_copy_still_running_when_the_grace_period_ends() {
+    let (logs, _guard) = synaptic_tests::logs::capture();
+    // never answers within the test
+    let held = MockOrigin::start(|_| {
+        MockResponse::json(200, &serde_json::json!({})).delay(Duration::from_secs(30))
+    })
+    .await;
+    let after = MockOrigin::start(|_| MockResponse::json(200, &serde_json::json!({}))).await;
+    let started = tokio::time::Instant::now();
+    let (_dir, stopped, _) = notify_gateway_stopped_by_sigterm(&held, &after, 0.5).await;
+    tokio::time::timeout(Duration::from_secs(10), stopped)
+        .await
+        .expect("the gateway stops when the grace period ends")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(after.count(), 0);
+    let text = logs.text();
+    assert!(
+        text.contains("1 detached mediation work(s) still running") && text.contains("abandoned"),
+        "{text}"
+    );
+}

@@ -60,7 +60,13 @@ pub fn run(args: LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::
         args.paths.clone()
     };
     let files = collect_files(&paths)?;
-    let report = lint_files(&files, None)?;
+    // `<wsdl uri=…>` paths are relative to the project: the folder linted (or the file's)
+    let base = match paths.first() {
+        Some(p) if p.is_dir() => p.clone(),
+        Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        None => PathBuf::new(),
+    };
+    let report = lint_files(&files, &base, None)?;
     let format = match args.format {
         LintFormat::Short => Format::Short,
         LintFormat::Rich => Format::Rich,
@@ -131,11 +137,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parse every file and compile them together (sequence references resolve across files).
-/// `deploy`: the values deploy-time parameters take (`serve --check`); `None` (`lint`) leaves
-/// them for deployment.
+/// Parse every file and compile them together (sequence references resolve across files);
+/// `<wsdl uri=…>` documents are read relative to `base`, the project folder. `deploy`: the
+/// values deploy-time parameters take (`serve --check`); `None` (`lint`) leaves them for
+/// deployment.
 pub fn lint_files(
     files: &[PathBuf],
+    base: &Path,
     deploy: Option<synaptic_engine::DeployValues>,
 ) -> anyhow::Result<LintReport> {
     let mut map = SourceMap::new();
@@ -156,6 +164,7 @@ pub fn lint_files(
     }
     let opts = synaptic_engine::CompileOptions {
         deploy,
+        wsdl_documents: synaptic_gateway::wsdl::load(&artifacts, base),
         ..Default::default()
     };
     let (_, compile_diags) = synaptic_engine::compile(&artifacts, &opts);

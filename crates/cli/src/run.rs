@@ -80,11 +80,21 @@ async fn run_async(
         bail!("{} holds no sequence", args.sequence_file.display());
     };
     let seq_name = first.name.value.clone();
+    // `<wsdl uri=…>` paths are relative to the sequences folder, else to the file's
+    let base = match &args.sequences {
+        Some(d) => d.clone(),
+        None => args
+            .sequence_file
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    };
     // no `[configs]`, `[secrets]` or properties file here, but the process environment as
     // `serve` sees it (`$SYSTEM:NAME`, `get-property('env', …)`)
     let values = std::sync::Arc::new(synaptic_gateway::configurables::Configurables::default());
     let opts = CompileOptions {
         deploy: Some(synaptic_engine::DeployValues(values.clone())),
+        wsdl_documents: synaptic_gateway::wsdl::load(&artifacts, &base),
         ..Default::default()
     };
     let (program, compile_diags) = synaptic_engine::compile(&artifacts, &opts);

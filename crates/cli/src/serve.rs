@@ -222,7 +222,7 @@ fn check(
         .config
         .as_ref()
         .map(|c| synaptic_engine::DeployValues(c.configurables.clone()));
-    let report = crate::lint::lint_files(&files, deploy)?;
+    let report = crate::lint::lint_files(&files, &dir, deploy)?;
     let (e, w) = print_diags(out, &report.map, &report.diagnostics, format)?;
     errors += e;
     warnings += w;

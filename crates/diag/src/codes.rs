@@ -115,6 +115,7 @@ codes! {
     // appended by endpoint groups, templates and proxy services
     E0120 = "empty-endpoint-group";
     E0121 = "invalid-endpoint-option";
+    E0122 = "wsdl-port-unresolved";
     E0340 = "undefined-template";
     E0341 = "missing-template-parameter";
     E0342 = "proxy-served-twice";

@@ -489,6 +489,7 @@ impl Compiler<'_> {
                         return Some(EndpointIr::Address {
                             uri: uri.value.trim().to_string(),
                             timeout_ms,
+                            format: None,
                         })
                     }
                 };
@@ -504,6 +505,27 @@ impl Compiler<'_> {
                 EndpointIr::Address {
                     uri: u.to_string(),
                     timeout_ms,
+                    format: None,
+                }
+            }
+            ast::EndpointKind::Wsdl(w) => {
+                let port = self.wsdl_port(w)?;
+                if url::Url::parse(&port.address).is_err() {
+                    let span = w.uri.as_ref().map(|u| u.span).unwrap_or(w.port.span);
+                    self.err(
+                        codes::E0122,
+                        span,
+                        format!(
+                            "the address `{}` of port `{}` is not a valid URI",
+                            port.address, w.port.value
+                        ),
+                    );
+                    return None;
+                }
+                EndpointIr::Address {
+                    uri: port.address,
+                    timeout_ms,
+                    format: Some(port.format),
                 }
             }
             ast::EndpointKind::Key(k) => EndpointIr::Key(k.value.clone()),
@@ -523,6 +545,47 @@ impl Compiler<'_> {
             | ast::EndpointKind::RecipientList { .. }
             | ast::EndpointKind::DynamicRecipientList { .. } => return None,
         })
+    }
+
+    /// The port a `<wsdl>` endpoint names: resolved by the parser for an inline document, else
+    /// in the document the loader read for its `uri`.
+    fn wsdl_port(&mut self, w: &ast::WsdlEndpoint) -> Option<ast::WsdlPort> {
+        if let Some(p) = &w.resolved {
+            return Some(p.clone());
+        }
+        // without a uri the parser reported the endpoint already
+        let uri = w.uri.as_ref()?;
+        let text = match self.opts.wsdl_documents.get(uri.value.trim()) {
+            Some(Ok(text)) => text,
+            Some(Err(why)) => {
+                self.err(codes::E0122, uri.span, why.clone());
+                return None;
+            }
+            None => {
+                self.err(
+                    codes::E0122,
+                    uri.span,
+                    format!("the WSDL `{}` was not loaded", uri.value.trim()),
+                );
+                return None;
+            }
+        };
+        match synaptic_syntax::wsdl::port_of_document(text, &w.service.value, &w.port.value) {
+            Ok(p) => Some(p),
+            Err(problem) => {
+                let span = match &problem {
+                    synaptic_syntax::wsdl::WsdlProblem::Service(_) => w.service.span,
+                    synaptic_syntax::wsdl::WsdlProblem::Port(_) => w.port.span,
+                    synaptic_syntax::wsdl::WsdlProblem::Document(_) => uri.span,
+                };
+                self.err(
+                    codes::E0122,
+                    span,
+                    format!("{problem} (in `{}`)", uri.value.trim()),
+                );
+                None
+            }
+        }
     }
 
     /// The endpoint an `<endpoint template="T" [name] [uri]>` stands for: T's `<endpoint>`
@@ -757,6 +820,13 @@ fn respan_endpoint(e: &mut ast::Endpoint, span: Span) {
             uri_template.span = span;
         }
         ast::EndpointKind::Address { uri } => uri.span = span,
+        ast::EndpointKind::Wsdl(w) => {
+            w.service.span = span;
+            w.port.span = span;
+            if let Some(u) = &mut w.uri {
+                u.span = span;
+            }
+        }
         ast::EndpointKind::Key(k) => k.span = span,
         ast::EndpointKind::DynamicRecipientList { value, span: s } => {
             *s = span;

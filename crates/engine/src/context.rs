@@ -65,6 +65,8 @@ pub(crate) struct State {
     pub fork: u64,
     /// How many fan-outs this message is nested in.
     pub fork_depth: u32,
+    /// How many registry sequences (run by a dynamic `<sequence key>`) this message is in.
+    pub registry_depth: u32,
     /// A non-blocking `call` answered: a branch whose target ends normally then goes on after
     /// the `iterate`/`clone` in the parent's sequence, as Synapse's continuation does.
     pub resumed: bool,
@@ -199,6 +201,7 @@ impl MessageContext {
                 eip: self.st.eip.clone(),
                 fork: self.st.fork,
                 fork_depth: self.st.fork_depth,
+                registry_depth: self.st.registry_depth,
                 resumed: false,
                 branch_response: None,
                 deferred: Vec::new(),
@@ -435,23 +438,7 @@ impl MessageContext {
         timeout: Option<std::time::Duration>,
     ) -> Result<OutboundRequest, MediationError> {
         let no_body_prop = self.no_entity_body();
-        let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
-        let connection_named: Vec<String> = self
-            .headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-            .collect();
-        for (k, v) in &self.headers {
-            if hop_by_hop(k)
-                || *k == CONTENT_TYPE
-                || connection_named.iter().any(|c| c == k.as_str())
-            {
-                continue;
-            }
-            headers.append(k.clone(), v.clone());
-        }
+        let mut headers = self.outbound_headers();
         let (body, ct) =
             if method == http::Method::GET || method == http::Method::HEAD || no_body_prop {
                 (Bytes::new(), None)
@@ -470,6 +457,80 @@ impl MessageContext {
         }
         Ok(OutboundRequest {
             method,
+            url,
+            headers,
+            body,
+            timeout,
+        })
+    }
+
+    /// The message's headers for an outbound request: hop-by-hop headers, those `Connection`
+    /// names and `Content-Type` left out.
+    fn outbound_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
+        let connection_named: Vec<String> = self
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+            .collect();
+        for (k, v) in &self.headers {
+            if hop_by_hop(k)
+                || *k == CONTENT_TYPE
+                || connection_named.iter().any(|c| c == k.as_str())
+            {
+                continue;
+            }
+            headers.append(k.clone(), v.clone());
+        }
+        headers
+    }
+
+    /// An outbound POST of the message as a SOAP envelope of `version`, whatever its own
+    /// format (a `<wsdl>` endpoint whose port is SOAP 1.1 or 1.2, as Synapse's `format`): the
+    /// body is wrapped or converted, the content type is the version's, and the SOAP action
+    /// travels as SOAP 1.1's `SOAPAction` header or SOAP 1.2's `action` parameter.
+    pub(crate) fn outbound_soap(
+        &mut self,
+        version: synaptic_payload::SoapVersion,
+        url: String,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<OutboundRequest, MediationError> {
+        if !matches!(self.payload, Payload::Empty) {
+            self.ensure_built()?;
+        }
+        // the WS-Addressing action when no SOAP action is set, as Synapse does
+        let action = self
+            .soap_action()
+            .or_else(|| self.st.addressing.get("Action").cloned())
+            .filter(|a| !a.is_empty());
+        let mut headers = self.outbound_headers();
+        let mut env = synaptic_payload::to_envelope(&self.payload);
+        env.version = version;
+        let body = Bytes::from(env.to_xml_as(version));
+        let ct = match version {
+            synaptic_payload::SoapVersion::Soap12 => {
+                headers.remove("soapaction");
+                match &action {
+                    Some(a) => format!("application/soap+xml; action=\"{a}\""),
+                    None => "application/soap+xml".to_string(),
+                }
+            }
+            _ => {
+                if let Some(a) = &action {
+                    if let Ok(v) = HeaderValue::from_str(&format!("\"{a}\"")) {
+                        headers.insert(HeaderName::from_static("soapaction"), v);
+                    }
+                }
+                "text/xml".to_string()
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&ct) {
+            headers.insert(CONTENT_TYPE, v);
+        }
+        Ok(OutboundRequest {
+            method: http::Method::POST,
             url,
             headers,
             body,

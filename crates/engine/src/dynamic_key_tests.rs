@@ -289,3 +289,128 @@ fn a_dynamic_xslt_key_names_a_local_entry_or_a_registry_resource() {
     let err = run_main(&e, &mut ctx).unwrap_err();
     assert!(err.message.contains("`missing.xsl`"), "{err}");
 }
+
+fn put(registry: &synaptic_registry::MemoryRegistry, key: &str, value: &str) {
+    rt().block_on(synaptic_registry::Registry::put(registry, key, value))
+        .unwrap();
+}
+
+/// `main` runs the sequence its `TARGET` property names, then marks the message; `err`
+/// keeps the fault's message.
+const REGISTRY_MAIN: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <sequence name="main" onError="err"><sequence key="{get-property('TARGET')}"/><property name="AFTER" value="yes"/></sequence>
+  <sequence name="err"><property name="SEEN" expression="get-property('ERROR_MESSAGE')"/><property name="DETAIL" expression="get-property('ERROR_DETAIL')"/><drop/></sequence>
+  <sequence name="seq-a"><property name="RAN" value="deployed"/></sequence>
+</definitions>"#;
+
+fn targeting(target: &str) -> MessageContext {
+    let mut ctx = request("application/xml", "<x/>");
+    ctx.properties
+        .default
+        .insert("TARGET".into(), Value::String(target.into()));
+    ctx
+}
+
+#[test]
+fn a_key_naming_a_registry_sequence_runs_it_and_a_change_is_compiled_again() {
+    let registry = synaptic_registry::MemoryRegistry::new();
+    put(
+        &registry,
+        "gov:/sequences/reg.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="reg"><property name="RAN" expression="fn:concat('registry-', get-property('TARGET'))"/></sequence>"#,
+    );
+    let e = engine_with(REGISTRY_MAIN, registry);
+    for _ in 0..2 {
+        let mut ctx = targeting("gov:/sequences/reg.xml");
+        assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Continue);
+        assert_eq!(
+            prop(&ctx, "RAN").as_deref(),
+            Some("registry-gov:/sequences/reg.xml")
+        );
+        assert_eq!(prop(&ctx, "AFTER").as_deref(), Some("yes"));
+    }
+    // a deployed sequence of the name still wins
+    let mut ctx = targeting("seq-a");
+    run_main(&e, &mut ctx).unwrap();
+    assert_eq!(prop(&ctx, "RAN").as_deref(), Some("deployed"));
+
+    // the resource changes: the new text runs
+    rt().block_on(e.registry.put(
+        "gov:/sequences/reg.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="reg"><property name="RAN" value="v2"/><drop/></sequence>"#,
+    ))
+    .unwrap();
+    let mut ctx = targeting("gov:/sequences/reg.xml");
+    assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop);
+    assert_eq!(prop(&ctx, "RAN").as_deref(), Some("v2"));
+    assert_eq!(prop(&ctx, "AFTER"), None);
+}
+
+#[test]
+fn a_fault_in_a_registry_sequence_goes_to_the_callers_handler() {
+    let registry = synaptic_registry::MemoryRegistry::new();
+    put(
+        &registry,
+        "conf:/seq/bare.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="bare"><sequence key="nowhere"/></sequence>"#,
+    );
+    let e = engine_with(REGISTRY_MAIN, registry);
+    let mut ctx = targeting("conf:/seq/bare.xml");
+    assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop);
+    assert!(
+        prop(&ctx, "SEEN").unwrap().contains("keyValue ='nowhere'"),
+        "{:?}",
+        prop(&ctx, "SEEN")
+    );
+}
+
+#[test]
+fn a_registry_resource_that_is_not_a_sequence_faults_with_the_reason() {
+    let registry = synaptic_registry::MemoryRegistry::new();
+    put(&registry, "gov:/text.txt", "just text");
+    put(
+        &registry,
+        "gov:/api.xml",
+        r#"<api xmlns="http://ws.apache.org/ns/synapse" name="A" context="/a"/>"#,
+    );
+    put(
+        &registry,
+        "gov:/broken.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="b"><property name="x" expression="fn:nope("/></sequence>"#,
+    );
+    put(
+        &registry,
+        "gov:/self.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s"><sequence key="{'gov:/self.xml'}"/></sequence>"#,
+    );
+    let e = engine_with(REGISTRY_MAIN, registry);
+    for (key, why) in [
+        (
+            "gov:/text.txt",
+            "registry resource `gov:/text.txt` is not a valid sequence",
+        ),
+        ("gov:/api.xml", "its root is <api>, not <sequence>"),
+        (
+            "gov:/broken.xml",
+            "registry resource `gov:/broken.xml` is not a valid sequence",
+        ),
+    ] {
+        let mut ctx = targeting(key);
+        assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop, "{key}");
+        assert_eq!(
+            prop(&ctx, "SEEN").as_deref(),
+            Some("Sequence named Value {name ='null', expression =get-property('TARGET')} cannot be found"),
+            "{key}"
+        );
+        let detail = prop(&ctx, "DETAIL").unwrap_or_default();
+        assert!(detail.contains(why), "{key}: {detail}");
+    }
+    // a sequence naming itself: a limit, not a stack overflow
+    let mut ctx = targeting("gov:/self.xml");
+    let err = run_main(&e, &mut ctx).unwrap_err();
+    assert!(
+        err.message.contains("nested deeper than"),
+        "{}",
+        err.message
+    );
+}

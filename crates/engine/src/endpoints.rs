@@ -26,6 +26,8 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use synaptic_expr::Value;
+use synaptic_payload::SoapVersion;
+use synaptic_syntax::ast::WsdlFormat;
 
 /// How a send ended when it did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,6 +270,7 @@ fn recipients(
         children.push(EndpointIr::Address {
             uri: u.to_string(),
             timeout_ms: None,
+            format: None,
         });
     }
     Ok(Group {
@@ -405,6 +408,7 @@ fn prepare(
     ctx: &mut MessageContext,
 ) -> Result<Prepared, MediationError> {
     let postfix = ctx.axis2_string("REST_URL_POSTFIX").unwrap_or_default();
+    let mut soap = None;
     let (method, url, timeout_ms) = match ep {
         Some(EndpointIr::Http {
             method,
@@ -426,11 +430,32 @@ fn prepare(
             }
             (ctx.http_method(method.as_ref()), url, *timeout_ms)
         }
-        Some(EndpointIr::Address { uri, timeout_ms }) => (
-            ctx.http_method(None),
-            join_rest_postfix(uri, &postfix),
-            *timeout_ms,
-        ),
+        Some(EndpointIr::Address {
+            uri,
+            timeout_ms,
+            format,
+        }) => match format {
+            // a SOAP port: POSTed as an envelope of its version, without the REST postfix
+            // (Synapse's forced SOAP formats are never REST)
+            Some(WsdlFormat::Soap11) => {
+                soap = Some(SoapVersion::Soap11);
+                (http::Method::POST, uri.clone(), *timeout_ms)
+            }
+            Some(WsdlFormat::Soap12) => {
+                soap = Some(SoapVersion::Soap12);
+                (http::Method::POST, uri.clone(), *timeout_ms)
+            }
+            Some(WsdlFormat::Get) => (
+                http::Method::GET,
+                join_rest_postfix(uri, &postfix),
+                *timeout_ms,
+            ),
+            Some(WsdlFormat::Rest) | None => (
+                ctx.http_method(None),
+                join_rest_postfix(uri, &postfix),
+                *timeout_ms,
+            ),
+        },
         _ => {
             let to = match ctx.st.addressing.get("To") {
                 Some(to) if !ctx.st.inbound.contains("To") => to.clone(),
@@ -451,7 +476,10 @@ fn prepare(
         .map(Duration::from_millis)
         .unwrap_or(engine.limits.call_timeout);
     let target = safe_target(&url);
-    let req = ctx.outbound(method, url, Some(timeout))?;
+    let req = match soap {
+        Some(v) => ctx.outbound_soap(v, url, Some(timeout))?,
+        None => ctx.outbound(method, url, Some(timeout))?,
+    };
     Ok(Prepared {
         req,
         target,

@@ -29,6 +29,9 @@ pub(crate) enum EndpointIr {
     Address {
         uri: String,
         timeout_ms: Option<u64>,
+        /// A `<wsdl>` endpoint's format (its port's address element): the message goes as
+        /// SOAP 1.1 / 1.2 (POSTed), or as a GET; `None` keeps the message's own format.
+        format: Option<synaptic_syntax::ast::WsdlFormat>,
     },
     Key(String),
     Default,

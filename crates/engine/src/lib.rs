@@ -30,6 +30,7 @@ mod redact;
 mod run;
 mod shared;
 mod store;
+mod text_cache;
 mod uri;
 mod xsel;
 
@@ -87,6 +88,10 @@ pub struct CompileOptions {
     /// compile: a reference to one is an error (E0304, E0340), so that its referrer is left
     /// out too, where a name no artifact defines is resolved when a message reaches it.
     pub unavailable: Vec<String>,
+    /// The documents of `<wsdl uri=…>` endpoints, read by the loader (the engine does no I/O):
+    /// by `uri` as written (trimmed), the text, or why it could not be read. A `uri` missing
+    /// here is an error (E0122) where the endpoint is written.
+    pub wsdl_documents: std::collections::HashMap<String, Result<String, String>>,
     /// The values deploy-time parameters resolve to (`$SYSTEM:NAME`, `$FILE:KEY` and
     /// `${configs.NAME}` as an endpoint's whole `uri`), from the host serving the artifacts.
     /// `None` (lint): such a value is left for deployment and not checked further.

@@ -17,6 +17,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Clone, Debug)]
 pub struct Detached {
     permits: Arc<Semaphore>,
+    /// How many may run at once (the permits when none runs).
+    limit: usize,
     budget: Duration,
     started: Counter,
     in_place: Counter,
@@ -50,6 +52,7 @@ impl Detached {
         };
         Detached {
             permits: Arc::new(Semaphore::new(limit.max(1))),
+            limit: limit.max(1),
             budget,
             started: outcome("started"),
             in_place: outcome("in_place"),
@@ -60,6 +63,22 @@ impl Detached {
                 "Detached mediation works running now",
                 &[],
             ),
+        }
+    }
+
+    /// How many detached works are running now.
+    pub fn running(&self) -> usize {
+        self.limit.saturating_sub(self.permits.available_permits())
+    }
+
+    /// Wait until no detached work runs, or until `deadline`; returns how many were still
+    /// running then (abandoned: they end with the process). Used when the gateway shuts down,
+    /// with the deadline of the requests' drain.
+    pub async fn drain(&self, deadline: tokio::time::Instant) -> usize {
+        let all = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        match tokio::time::timeout_at(deadline, self.permits.acquire_many(all)).await {
+            Ok(Ok(_every_place)) => 0,
+            _ => self.running(),
         }
     }
 
@@ -191,5 +210,37 @@ mod tests {
     fn without_a_runtime_the_work_is_given_back() {
         let d = Detached::new(1, Duration::from_secs(1), &Registry::new());
         assert!(d.spawn(Box::pin(async {})).is_err());
+    }
+
+    #[test]
+    fn drain_waits_for_running_works_up_to_its_deadline() {
+        let d = Detached::new(4, Duration::from_secs(5), &Registry::new());
+        rt().block_on(async {
+            // nothing runs: at once
+            let now = tokio::time::Instant::now();
+            assert_eq!(d.drain(now + Duration::from_secs(5)).await, 0);
+            assert!(now.elapsed() < Duration::from_secs(1));
+            // a work that ends in 100 ms is waited for
+            let done = Arc::new(AtomicUsize::new(0));
+            let d2 = done.clone();
+            d.spawn(Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                d2.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap_or_else(|_| panic!("no place"));
+            assert_eq!(d.running(), 1);
+            let now = tokio::time::Instant::now();
+            assert_eq!(d.drain(now + Duration::from_secs(5)).await, 0);
+            assert_eq!(done.load(Ordering::SeqCst), 1);
+            // one held past the deadline is counted as abandoned
+            let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+            d.spawn(Box::pin(async move {
+                let _ = rx.await;
+            }))
+            .unwrap_or_else(|_| panic!("no place"));
+            let now = tokio::time::Instant::now();
+            assert_eq!(d.drain(now + Duration::from_millis(100)).await, 1);
+            assert!(now.elapsed() < Duration::from_secs(2));
+        });
     }
 }

@@ -41,6 +41,11 @@ impl HttpInvoker {
         self
     }
 
+    /// Where detached work runs, when it runs on its own.
+    pub fn detached(&self) -> Option<&crate::detached::Detached> {
+        self.detached.as_ref()
+    }
+
     /// An invoker with a client of its own and the default options (`synaptic run`).
     pub fn standalone(default_timeout: Duration, max_response: usize) -> Result<Self, ClientError> {
         let clients = proxy::build_clients(&proxy::ClientOptions {

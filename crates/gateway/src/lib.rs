@@ -42,6 +42,7 @@ pub mod tls;
 pub mod upstream;
 pub mod uri_template;
 pub mod wire;
+pub mod wsdl;
 
 pub use config::{load, Config, LoadedConfig};
 pub use server::{start, start_with_signal, Gateway, Running, ServeOptions, StartError};

@@ -679,12 +679,17 @@ pub async fn start_with_signal(
     });
     let g = gateway.clone();
     let telemetry = gateway.inner.telemetry.clone();
+    let detached = gateway.inner.invoker.detached().cloned();
+    // when the stop came: detached work is waited for up to the requests' drain deadline
+    let stopped_at = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
+    let stop_seen = stopped_at.clone();
     let task = tokio::spawn(async move {
         let stop = async move {
             tokio::select! {
                 _ = rx => {}
                 _ = signal => {}
             }
+            let _ = stop_seen.set(tokio::time::Instant::now());
             let _ = stop_tx.send(true);
         };
         match admin {
@@ -711,6 +716,26 @@ pub async fn start_with_signal(
         }
         if let Some(t) = tls_task {
             let _ = t.await;
+        }
+        // the detached copies (`foreach continue-without-aggregation`, `continueParent`
+        // fan-outs) the answered requests left running: waited for until the same deadline
+        if let Some(d) = &detached {
+            let since = stopped_at
+                .get()
+                .copied()
+                .unwrap_or_else(tokio::time::Instant::now);
+            let running = d.running();
+            if running > 0 {
+                tracing::info!(running, "waiting for detached mediation work to end");
+            }
+            let abandoned = d.drain(since + grace).await;
+            if abandoned > 0 {
+                tracing::warn!(
+                    abandoned,
+                    "shutdown: {abandoned} detached mediation work(s) still running after the \
+                     grace period ({grace:?}) are abandoned"
+                );
+            }
         }
         drop(watcher);
         // the message processors stop with the server (a message being delivered stays in

@@ -40,6 +40,8 @@ pub struct Artifact {
     pub message_stores: Vec<MessageStore>,
     /// `<messageProcessor name class messageStore [targetEndpoint]>` definitions.
     pub message_processors: Vec<MessageProcessor>,
+    /// The `uri=` of every `<wsdl>` endpoint, for the loader to read before compiling.
+    pub wsdl_uris: Vec<Spanned<String>>,
 }
 
 /// `<parameter name="…">value</parameter>` of a message store or a message processor.
@@ -493,9 +495,42 @@ pub enum EndpointKind {
         uri: Option<Spanned<String>>,
         params: Vec<(Spanned<String>, Spanned<String>)>,
     },
-    /// An endpoint type synaptic does not run yet (`wsdl`, `key-expression`…). Accepted by the
+    /// `<wsdl service port (uri=… | <wsdl:definitions>)>`: an address endpoint whose address
+    /// and message format are those of a port of a WSDL 1.1 service.
+    Wsdl(WsdlEndpoint),
+    /// An endpoint type synaptic does not run yet (`key-expression`, `dynamicLoadbalance`…). Accepted by the
     /// parser without a diagnostic; the engine reports it if a flow actually uses it.
     Unsupported { kind: String },
+}
+
+/// `<wsdl service="…" port="…" [uri="…"]>` with its inline `<wsdl:definitions>` or a `uri`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WsdlEndpoint {
+    pub service: Spanned<String>,
+    pub port: Spanned<String>,
+    /// `uri=` as written (a `file:` URL or a path relative to the project): the loader reads
+    /// the document (`engine::CompileOptions::wsdl_documents`).
+    pub uri: Option<Spanned<String>>,
+    /// The port, when the document is inline (resolved by the parser).
+    pub resolved: Option<WsdlPort>,
+}
+
+/// What a WSDL port says about sending to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsdlPort {
+    /// The `location` of its `soap:address`, `soap12:address` or `http:address`.
+    pub address: String,
+    pub format: WsdlFormat,
+}
+
+/// The message format a port's address element (and binding) asks for, as Synapse's
+/// `format` of the endpoint: `soap11`, `soap12`, `rest` or `get`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsdlFormat {
+    Soap11,
+    Soap12,
+    Rest,
+    Get,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -226,7 +226,11 @@ impl<'d, 'a> Cx<'d, 'a> {
                     ));
                     continue;
                 }
-                "wsdl" | "dynamicLoadbalance" => Some(EndpointKind::Unsupported {
+                "wsdl" => {
+                    timeout_ms = timeout_ms.or(self.endpoint_options(child, &mut qos));
+                    self.wsdl_endpoint(child)
+                }
+                "dynamicLoadbalance" => Some(EndpointKind::Unsupported {
                     kind: n.to_string(),
                 }),
                 "property" | "parameter" | "description" => continue,
@@ -301,6 +305,13 @@ impl<'d, 'a> Cx<'d, 'a> {
     ) -> Option<Spanned<u64>> {
         let mut out = None;
         for child in self.children(el) {
+            // an inline WSDL document of a `<wsdl>` endpoint
+            if matches!(
+                child.ns.as_ref(),
+                crate::wsdl::WSDL11_NS | crate::wsdl::WSDL20_NS
+            ) {
+                continue;
+            }
             match self.syn_name(child) {
                 Some("timeout") => {
                     for t in self.children(child) {
@@ -384,6 +395,93 @@ impl<'d, 'a> Cx<'d, 'a> {
             }
         }
         out
+    }
+
+    /// `<wsdl service port (uri | <wsdl:definitions>)>`: an inline document is resolved here;
+    /// a `uri` is recorded for the loader and resolved by `engine::compile`.
+    fn wsdl_endpoint(&mut self, el: El<'d, 'a>) -> Option<EndpointKind> {
+        self.check_attrs(
+            el,
+            &[
+                "uri",
+                "service",
+                "port",
+                "format",
+                "optimize",
+                "encoding",
+                "statistics",
+                "trace",
+                "description",
+            ],
+        );
+        let service = self.required(el, "service");
+        let port = self.required(el, "port");
+        let uri = self.attr_s(el, "uri");
+        let inline = el
+            .elements()
+            .find(|c| c.ns == crate::wsdl::WSDL11_NS && c.local() == "definitions");
+        if let Some(d) = el
+            .elements()
+            .find(|c| c.ns == crate::wsdl::WSDL20_NS && c.local() == "description")
+        {
+            self.err(
+                codes::E0108,
+                d.name_span,
+                "WSDL 2.0 endpoints are not supported (as in Synapse): describe the service in \
+                 WSDL 1.1",
+            );
+            return None;
+        }
+        let resolved = match (&uri, inline) {
+            (Some(u), Some(d)) => {
+                self.err(
+                    codes::E0115,
+                    d.name_span,
+                    format!(
+                        "a <wsdl> endpoint takes either uri=\"{}\" or an inline document, not both",
+                        u.value
+                    ),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.err(
+                    codes::E0114,
+                    el.name_span,
+                    "a <wsdl> endpoint needs uri=\"…\" or an inline <wsdl:definitions>",
+                );
+                return None;
+            }
+            (Some(u), None) => {
+                if u.value.trim().is_empty() {
+                    self.err(codes::E0106, u.span, "the WSDL uri is empty");
+                    return None;
+                }
+                self.art.wsdl_uris.push(u.clone());
+                None
+            }
+            (None, Some(d)) => {
+                let (service, port) = (service.as_ref()?, port.as_ref()?);
+                match crate::wsdl::port_in(d, &service.value, &port.value) {
+                    Ok(p) => Some(p),
+                    Err(problem) => {
+                        let span = match &problem {
+                            crate::wsdl::WsdlProblem::Service(_) => service.span,
+                            crate::wsdl::WsdlProblem::Port(_) => port.span,
+                            crate::wsdl::WsdlProblem::Document(_) => d.name_span,
+                        };
+                        self.err(codes::E0122, span, problem.to_string());
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(EndpointKind::Wsdl(WsdlEndpoint {
+            service: service?,
+            port: port?,
+            uri,
+            resolved,
+        }))
     }
 
     fn bad_number(&mut self, text: &str, span: Span) {

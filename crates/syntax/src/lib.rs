@@ -18,6 +18,7 @@ mod parse;
 mod ser;
 mod store;
 pub mod unit_test;
+pub mod wsdl;
 mod xml;
 
 #[cfg(test)]

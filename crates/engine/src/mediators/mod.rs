@@ -314,7 +314,7 @@ pub(crate) async fn run(
         Op::Respond => Ok(respond::run(ctx)),
         Op::Drop => Ok(drop::run()),
         Op::Loopback => Ok(loopback::run(ctx)),
-        Op::Sequence(s) => sequence::run(engine, s, ctx),
+        Op::Sequence(s) => sequence::run(engine, s, ctx).await,
         Op::Switch(s) => switch::run(engine, s, ctx),
         Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
         Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),

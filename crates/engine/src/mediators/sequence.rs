@@ -5,13 +5,24 @@
 //! A dynamic key (`key="{expression}"`: XPath, `json-eval(…)` or `${…}`), as Synapse's
 //! `SequenceMediator` with a dynamic `Value`: the expression is compiled at load and evaluated
 //! on each message; its text names a sequence of the deployed program (a named sequence or a
-//! local-entry sequence, never an API's or a proxy's own flow), which then runs; a name that
-//! names none faults with Synapse's message.
+//! local-entry sequence, never an API's or a proxy's own flow), which then runs; else, as
+//! Synapse's `getSequence` falls back to the registry, a registry resource of that key
+//! (`gov:/sequences/foo.xml`, `conf:…`) holding a `<sequence>`, read, compiled and cached with
+//! its text on first use ([`TextCache`]), then run on the message (its `onError` handles its
+//! faults, the rest go to the handler in force here). A resource that is not a valid sequence
+//! faults; a name that names nothing faults with Synapse's message. A registry sequence is
+//! compiled on its own: the sequences it names by key are looked up in the registry too, not
+//! among the deployed ones.
 
 use crate::compiler::{Compiler, Unresolved};
 use crate::exec::Step;
 use crate::ir::{SeqId, ValueSrc};
+use crate::text_cache::TextCache;
+use crate::Program;
 use crate::{Engine, ErrorKind, Flow, MediationError, MessageContext};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use synaptic_diag::Spanned;
 use synaptic_expr::synexpr::SynExpr;
 use synaptic_expr::CompiledExpr;
@@ -35,6 +46,93 @@ pub(crate) struct DynamicKey {
     /// The fault's message when the name names no sequence (Synapse prints the key's
     /// `Value.toString()`).
     pub missing: String,
+    /// Registry sequences by key, with the text each was compiled from.
+    pub registry: TextCache<RegistrySequence>,
+}
+
+/// A `<sequence>` read from the registry, compiled on its own.
+#[derive(Debug)]
+pub(crate) struct RegistrySequence {
+    program: Arc<Program>,
+    name: String,
+}
+
+/// Registry sequences nested deeper than this (one naming itself, say) fault.
+const MAX_REGISTRY_NESTING: u32 = 16;
+
+/// Compile a registry resource's text as a `<sequence>`; the error says why it is not one.
+fn compile_registry_sequence(key: &str, text: &str) -> Result<RegistrySequence, String> {
+    let not = |why: String| format!("registry resource `{key}` is not a valid sequence: {why}");
+    let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), text);
+    if let Some(d) = p.diagnostics.iter().find(|d| d.is_error()) {
+        return Err(not(d.message.clone()));
+    }
+    if p.tree.root != "sequence" {
+        return Err(not(format!(
+            "its root is <{}>, not <sequence>",
+            if p.tree.root.is_empty() {
+                "nothing"
+            } else {
+                &p.tree.root
+            }
+        )));
+    }
+    let Some(name) = p.tree.sequences.iter().find(|s| !s.anonymous) else {
+        return Err(not("it holds no named <sequence>".into()));
+    };
+    let name = name.name.value.clone();
+    let (program, diags) = crate::compile(
+        std::slice::from_ref(&p.tree),
+        &crate::CompileOptions::default(),
+    );
+    match program {
+        Some(program) => Ok(RegistrySequence {
+            program: Arc::new(program),
+            name,
+        }),
+        None => Err(not(diags
+            .iter()
+            .find(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .unwrap_or_else(|| "it does not compile".into()))),
+    }
+}
+
+type Nested<'a> = Pin<Box<dyn Future<Output = Result<Step, MediationError>> + Send + 'a>>;
+
+/// Run a registry sequence on the message: its own program, with this engine's host parts
+/// (boxed: the interpreter runs it from inside a mediator).
+fn run_registry<'a>(
+    engine: &'a Engine,
+    seq: Arc<RegistrySequence>,
+    ctx: &'a mut MessageContext,
+) -> Nested<'a> {
+    Box::pin(async move {
+        if ctx.st.registry_depth >= MAX_REGISTRY_NESTING {
+            return Err(MediationError::internal(
+                ErrorKind::Limit,
+                format!("registry sequences nested deeper than {MAX_REGISTRY_NESTING}"),
+            ));
+        }
+        let sub = Engine {
+            program: seq.program.clone(),
+            invoker: engine.invoker.clone(),
+            registry: engine.registry.clone(),
+            clock: engine.clock.clone(),
+            state: engine.state.clone(),
+            db: engine.db.clone(),
+            configurables: engine.configurables.clone(),
+            limits: engine.limits,
+        };
+        // the deployed local entries stay in view (the message keeps them)
+        ctx.st.registry_depth += 1;
+        let r = crate::run::mediate(&sub, &seq.name, None, ctx).await;
+        ctx.st.registry_depth -= 1;
+        match r? {
+            Flow::Continue => Ok(Step::Next),
+            flow => Ok(Step::End(flow)),
+        }
+    })
 }
 
 /// `key="{…}"`: compile the expression (its errors are diagnostics inside it).
@@ -46,6 +144,7 @@ pub(crate) fn compile_dynamic(c: &mut Compiler<'_>, e: &ast::Expr) -> Option<Seq
             "Sequence named Value {{name ='null', expression ={}}} cannot be found",
             e.text.trim()
         ),
+        registry: TextCache::default(),
     })))
 }
 
@@ -97,21 +196,38 @@ pub(crate) fn compile(c: &mut Compiler<'_>, name: &Spanned<String>) -> Option<Se
     Some(SequenceOp::Unresolved(Box::new(u)))
 }
 
-pub(crate) fn run(
+pub(crate) async fn run(
     engine: &Engine,
     s: &SequenceOp,
-    ctx: &MessageContext,
+    ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
     match s {
         SequenceOp::Dynamic(d) => {
             let name = crate::eval::source_text(engine, ctx, &d.key)?.unwrap_or_default();
-            match engine.program.ir.named_sequence(&name) {
-                Some(id) => Ok(Step::PushSeq(id)),
-                None => Err(MediationError::internal(
+            if let Some(id) = engine.program.ir.named_sequence(&name) {
+                return Ok(Step::PushSeq(id));
+            }
+            let name = name.trim();
+            if name.is_empty() || synaptic_registry::Key::parse(name).is_err() {
+                return Err(MediationError::internal(
                     ErrorKind::Fault,
                     d.missing.clone(),
-                )),
+                ));
             }
+            crate::run::prefetch(engine, &[name.to_string()], ctx).await?;
+            let Some(text) = ctx.registry_value(name) else {
+                return Err(MediationError::internal(
+                    ErrorKind::Fault,
+                    d.missing.clone(),
+                ));
+            };
+            let seq = d
+                .registry
+                .get_or_compile(name, text, true, |t| compile_registry_sequence(name, t))
+                .map_err(|why| {
+                    MediationError::internal(ErrorKind::Fault, format!("{}\n{why}", d.missing))
+                })?;
+            run_registry(engine, seq, ctx).await
         }
         SequenceOp::Local(s) => Ok(Step::PushSeq(*s)),
         SequenceOp::External(name) => Err(MediationError::internal(
