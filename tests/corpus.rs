@@ -57,6 +57,7 @@ fn corpus_lints_without_panic_to_a_golden_summary() {
                 wsdl_documents: synaptic_gateway::wsdl::load(
                     std::slice::from_ref(&p.tree),
                     f.parent().unwrap(),
+                    None,
                 ),
                 ..Default::default()
             };

@@ -251,6 +251,7 @@ async fn deploy_time_parameters_choose_the_backend() {
     let cfg_backend = MockOrigin::echo().await;
     let file_backend = MockOrigin::echo().await;
     let later_backend = MockOrigin::echo().await;
+    let wsdl_backend = MockOrigin::echo().await;
     std::env::set_var(
         "SYNAPTIC_E2E_DEPLOY_EP",
         format!("{}/env", env_backend.url()),
@@ -270,9 +271,23 @@ file_properties = "conf/file.properties"
 
 [configs]
 deploy_ep = "{}/cfg"
+svc_wsdl = "wsdl/svc.wsdl"
 "#,
         cfg_backend.url()
     );
+    // a WSDL endpoint whose document is named by a configurable
+    let wsdl = format!(
+        r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/"
+             xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/">
+  <service name="Svc"><port name="P" binding="B"><soap:address location="{}/wsdl"/></port></service>
+</definitions>"#,
+        wsdl_backend.url()
+    );
+    let wsdl_api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="w" context="/w">
+  <resource methods="POST" uri-template="/*">
+    <inSequence><call><endpoint><wsdl uri="${configs.svc_wsdl}" service="Svc" port="P"/></endpoint></call><respond/></inSequence>
+  </resource>
+</api>"#;
     let props = |url: &str| format!("# backends\nfile.ep = unused\nfile_ep = {url}/file\n");
     let dir = GatewayDir::new(
         &config,
@@ -288,6 +303,8 @@ deploy_ep = "{}/cfg"
                 &api("unset", "$SYSTEM:SYNAPTIC_E2E_NEVER_SET"),
             ),
             ("conf/file.properties", &props(&file_backend.url())),
+            ("sequences/w.xml", wsdl_api),
+            ("sequences/wsdl/svc.wsdl", &wsdl),
         ],
     );
     let loaded = synaptic_gateway::load(&dir.config_path()).unwrap();
@@ -324,6 +341,17 @@ deploy_ep = "{}/cfg"
         assert_eq!(sent[0].path(), seen);
     }
     assert_eq!(get("/unset/x").await, 404);
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/w/q", gw.addr()))
+        .header("content-type", "application/xml")
+        .body("<q/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let sent = wsdl_backend.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path(), "/wsdl");
 
     // the properties file is read again by a reload
     dir.write("conf/file.properties", &props(&later_backend.url()));

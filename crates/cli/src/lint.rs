@@ -162,9 +162,11 @@ pub fn lint_files(
         diagnostics.extend(parse.diagnostics);
         artifacts.push(parse.tree);
     }
+    let wsdl_documents =
+        synaptic_gateway::wsdl::load(&artifacts, base, deploy.as_ref().map(|d| &*d.0));
     let opts = synaptic_engine::CompileOptions {
         deploy,
-        wsdl_documents: synaptic_gateway::wsdl::load(&artifacts, base),
+        wsdl_documents,
         ..Default::default()
     };
     let (_, compile_diags) = synaptic_engine::compile(&artifacts, &opts);

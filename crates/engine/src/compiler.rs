@@ -509,6 +509,16 @@ impl Compiler<'_> {
                 }
             }
             ast::EndpointKind::Wsdl(w) => {
+                // a `uri` that is a deploy-time parameter: the loader read the file it names
+                if let (None, Some(uri)) = (&w.resolved, &w.uri) {
+                    if let Deploy::Deferred = self.deploy_param(uri)? {
+                        return Some(EndpointIr::Address {
+                            uri: uri.value.trim().to_string(),
+                            timeout_ms,
+                            format: None,
+                        });
+                    }
+                }
                 let port = self.wsdl_port(w)?;
                 if url::Url::parse(&port.address).is_err() {
                     let span = w.uri.as_ref().map(|u| u.span).unwrap_or(w.port.span);

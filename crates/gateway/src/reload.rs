@@ -213,7 +213,8 @@ impl ProgramStore {
         let mut program = None;
         let mut compile_failed = false;
         // the documents of `<wsdl uri=…>` endpoints, read once for every round
-        let wsdl_documents = crate::wsdl::load(cands.iter().map(|c| &c.tree), &self.dir);
+        let wsdl_documents =
+            crate::wsdl::load(cands.iter().map(|c| &c.tree), &self.dir, Some(&*deploy.0));
         while !cands.is_empty() {
             let trees: Vec<Artifact> = cands.iter().map(|c| c.tree.clone()).collect();
             // what the left-out files define: their referrers are left out too, where a

@@ -11,19 +11,30 @@ use synaptic_syntax::ast::Artifact;
 pub const MAX_WSDL_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Every `<wsdl uri=…>` document of `artifacts`, read relative to `base` (the project folder):
-/// by `uri` as written (trimmed), its text or why it could not be read. For
-/// `engine::CompileOptions::wsdl_documents`.
+/// by `uri` as written (trimmed), its text or why it could not be read. A `uri` that is a
+/// deploy-time parameter (`$SYSTEM:NAME`, …) names the file its value from `deploy` names
+/// (without `deploy`, it is not read). For `engine::CompileOptions::wsdl_documents`.
 pub fn load<'a>(
     artifacts: impl IntoIterator<Item = &'a Artifact>,
     base: &Path,
+    deploy: Option<&dyn synaptic_engine::Configurables>,
 ) -> HashMap<String, Result<String, String>> {
     let mut out = HashMap::new();
     for a in artifacts {
         for u in &a.wsdl_uris {
             let uri = u.value.trim();
-            if !out.contains_key(uri) {
-                out.insert(uri.to_string(), read(uri, base));
+            if out.contains_key(uri) {
+                continue;
             }
+            let read = match synaptic_engine::deploy_param(uri) {
+                None => read(uri, base),
+                Some(param) => match (param, deploy) {
+                    (Ok(p), Some(values)) => p.resolve(values).and_then(|v| read(&v, base)),
+                    (Err(why), _) => Err(why),
+                    (Ok(_), None) => continue,
+                },
+            };
+            out.insert(uri.to_string(), read);
         }
     }
     out
