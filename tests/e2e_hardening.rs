@@ -299,6 +299,27 @@ async fn request_heads_are_held_to_http_1_1() {
     gw.shutdown().await;
 }
 
+/// The HTTP/1.1 `Upgrade: h2c` handshake is not taken up: the request is answered over
+/// HTTP/1.1 (no `101`, no HTTP/2 frames after it) and the upgrade headers stop at the gateway.
+#[tokio::test]
+async fn an_h2c_upgrade_request_is_served_over_http_1_1() {
+    let origin = MockOrigin::echo().await;
+    let gw = gateway(&origin.url(), "").await;
+    let (status, text) = raw(
+        &gw,
+        b"GET /shop/up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let sent = origin.requests().pop().unwrap();
+    assert_eq!(sent.path(), "/up");
+    for h in ["upgrade", "http2-settings"] {
+        assert!(sent.header(h).is_none(), "{h} forwarded");
+    }
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn content_length_with_chunked_smuggles_nothing_past_the_gateway() {
     let origin = MockOrigin::echo().await;
