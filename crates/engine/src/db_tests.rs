@@ -183,26 +183,11 @@ impl Database for Scripted {
     }
 }
 
-struct NoNet;
-
-#[async_trait]
-impl Invoker for NoNet {
-    async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
-        Err(InvokeError::Connect("no network in unit tests".into()))
-    }
-}
-
 fn engine_with(xml: &str, db: Arc<Scripted>) -> Engine {
-    let (prog, d) = compile_text(xml);
     Engine {
-        configurables: std::sync::Arc::new(crate::NoConfigurables),
-        program: Arc::new(prog.unwrap_or_else(|| panic!("{d:?}"))),
-        invoker: Arc::new(NoNet),
-        registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
-        clock: Arc::new(FixedClock(0)),
-        state: Arc::new(MemoryState::default()),
         db,
-        limits: Limits::default(),
+        clock: Arc::new(FixedClock(0)),
+        ..crate::test_support::engine_of(xml)
     }
 }
 

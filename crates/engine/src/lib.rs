@@ -45,6 +45,8 @@ mod foreach_tests;
 #[cfg(test)]
 mod scatter_gather_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod validate_tests;

@@ -4,35 +4,7 @@ use crate::*;
 use std::sync::Mutex;
 use synaptic_diag::SourceId;
 
-struct NoNet;
-
-#[async_trait]
-impl Invoker for NoNet {
-    async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
-        Err(InvokeError::Connect("no network in unit tests".into()))
-    }
-}
-
-fn engine(xml: &str) -> Engine {
-    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
-    assert!(
-        p.diagnostics.iter().all(|d| !d.is_error()),
-        "{:?}",
-        p.diagnostics
-    );
-    let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
-    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
-    Engine {
-        configurables: std::sync::Arc::new(crate::NoConfigurables),
-        program: Arc::new(prog),
-        invoker: Arc::new(NoNet),
-        registry: Arc::new(synaptic_registry::MemoryRegistry::new()),
-        clock: Arc::new(FixedClock(1_700_000_000_000)),
-        state: Arc::new(crate::MemoryState::default()),
-        db: std::sync::Arc::new(crate::NoDatabase),
-        limits: Limits::default(),
-    }
-}
+use crate::test_support::{engine_of as engine, NoNet};
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);

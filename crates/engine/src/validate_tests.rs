@@ -5,46 +5,19 @@
 //! recompiled when they change, and what happens when the message and schema kinds differ.
 
 use crate::*;
-use synaptic_diag::SourceId;
 use synaptic_registry::Registry as _;
 
-struct NoNet;
-
-#[async_trait]
-impl Invoker for NoNet {
-    async fn invoke(&self, _: OutboundRequest) -> Result<InboundResponse, InvokeError> {
-        Err(InvokeError::Connect("no network in unit tests".into()))
-    }
-}
-
-fn compiled(xml: &str) -> (Option<Program>, Vec<synaptic_diag::Diagnostic>) {
-    let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
-    let mut diags = p.diagnostics.clone();
-    if diags.iter().any(|d| d.is_error()) {
-        return (None, diags);
-    }
-    let (prog, more) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
-    diags.extend(more);
-    (prog, diags)
-}
+use crate::test_support::{compiled, engine_of};
 
 fn engine_with(xml: &str, registry: Arc<synaptic_registry::MemoryRegistry>) -> Engine {
-    let (prog, diags) = compiled(xml);
-    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
     Engine {
-        program: Arc::new(prog),
-        invoker: Arc::new(NoNet),
         registry,
-        clock: Arc::new(FixedClock(1_700_000_000_000)),
-        state: Arc::new(crate::MemoryState::default()),
-        db: std::sync::Arc::new(crate::NoDatabase),
-        configurables: std::sync::Arc::new(crate::NoConfigurables),
-        limits: Limits::default(),
+        ..engine_of(xml)
     }
 }
 
 fn engine(xml: &str) -> Engine {
-    engine_with(xml, Arc::new(synaptic_registry::MemoryRegistry::new()))
+    engine_of(xml)
 }
 
 fn request(ct: &str, body: &str) -> MessageContext {
