@@ -4,7 +4,7 @@
 
 use crate::*;
 
-use crate::test_support::{compiled, engine_of};
+use crate::test_support::{compiled, engine_of, request};
 
 fn engine_with(xml: &str, registry: synaptic_registry::MemoryRegistry) -> Engine {
     Engine {
@@ -15,18 +15,6 @@ fn engine_with(xml: &str, registry: synaptic_registry::MemoryRegistry) -> Engine
 
 fn engine(xml: &str) -> Engine {
     engine_of(xml)
-}
-
-fn request(ct: &str, body: &str) -> MessageContext {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", ct.parse().unwrap());
-    MessageContext::from_request(
-        http::Method::POST,
-        "/x",
-        headers,
-        Bytes::from(body.to_string()),
-        None,
-    )
 }
 
 fn rt() -> tokio::runtime::Runtime {

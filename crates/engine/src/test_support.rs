@@ -44,3 +44,16 @@ pub(crate) fn engine_of(xml: &str) -> Engine {
         limits: Limits::default(),
     }
 }
+
+/// A `POST /x` request with this content type and body.
+pub(crate) fn request(ct: &str, body: &str) -> MessageContext {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", ct.parse().unwrap());
+    MessageContext::from_request(
+        http::Method::POST,
+        "/x",
+        headers,
+        Bytes::from(body.to_string()),
+        None,
+    )
+}

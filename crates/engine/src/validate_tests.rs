@@ -7,7 +7,7 @@
 use crate::*;
 use synaptic_registry::Registry as _;
 
-use crate::test_support::{compiled, engine_of};
+use crate::test_support::{compiled, engine_of, request};
 
 fn engine_with(xml: &str, registry: Arc<synaptic_registry::MemoryRegistry>) -> Engine {
     Engine {
@@ -18,18 +18,6 @@ fn engine_with(xml: &str, registry: Arc<synaptic_registry::MemoryRegistry>) -> E
 
 fn engine(xml: &str) -> Engine {
     engine_of(xml)
-}
-
-fn request(ct: &str, body: &str) -> MessageContext {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", ct.parse().unwrap());
-    MessageContext::from_request(
-        http::Method::POST,
-        "/x",
-        headers,
-        Bytes::from(body.to_string()),
-        None,
-    )
 }
 
 fn soap11(body: &str) -> MessageContext {
