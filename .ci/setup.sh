@@ -34,6 +34,8 @@ want redis-server redis-server
 want redis-cli redis-tools
 want curl curl
 want chromium chromium
+# encrypted `[secrets]` tests encrypt with openssl, as an operator would
+want openssl openssl
 # <dblookup>/<dbreport> tests start their own MariaDB server (mariadb-install-db + mariadbd,
 # tests/src/mariadb.rs); the package's service is never started
 [ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ] || need+=(mariadb-server)
@@ -82,7 +84,7 @@ else
   echo "setup: Debian packages present"
 fi
 
-for c in redis-server redis-cli curl chromium python3 node npm pkg-config cc mariadb mariadb-install-db /usr/sbin/mariadbd; do
+for c in redis-server redis-cli curl openssl chromium python3 node npm pkg-config cc mariadb mariadb-install-db /usr/sbin/mariadbd; do
   command -v "$c" >/dev/null || { echo "setup: $c still missing after install" >&2; exit 1; }
 done
 

@@ -368,3 +368,89 @@ svc_wsdl = "wsdl/svc.wsdl"
     assert_eq!(file_backend.requests().len(), 1);
     gw.shutdown().await;
 }
+
+/// A secret kept only as Micro Integrator cipher text (here encrypted by openssl with the
+/// vault key's public half, RSA OAEP/SHA-1, as the cipher tool does) reaches the backend in
+/// clear through `wso2:vault-lookup('alias', 'ENV', 'true')`, and the gateway's logs never
+/// show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_secret_is_decrypted_with_the_vault_key() {
+    use base64::Engine as _;
+    let logs = synaptic_tests::logs::capture_global();
+    const PLAIN: &str = "pw-91c2e7-decrypted";
+    let backend = MockOrigin::echo().await;
+    let dir = GatewayDir::new("", &[]);
+    let key = dir.path().join("vault.pem");
+    let run = |args: &[&str], input: &[u8]| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("openssl")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl (bash .ci/setup.sh installs it)");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}");
+        out.stdout
+    };
+    let k = key.to_str().unwrap();
+    run(
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            k,
+        ],
+        b"",
+    );
+    let cipher = base64::engine::general_purpose::STANDARD.encode(run(
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-inkey",
+            k,
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha1",
+        ],
+        PLAIN.as_bytes(),
+    ));
+    std::env::set_var("SYNAPTIC_E2E_ENC_SECRET", &cipher);
+    let api = format!(
+        r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Enc" context="/enc">
+  <resource methods="GET" uri-template="/*">
+    <inSequence>
+      <header name="X-Db-Password" scope="transport" expression="wso2:vault-lookup('db', 'ENV', 'true')"/>
+      <call><endpoint><address uri="{}/b"/></endpoint></call><respond/>
+    </inSequence>
+  </resource>
+</api>"#,
+        backend.url()
+    );
+    dir.write("sequences/enc.xml", &api);
+    dir.write(
+        "synaptic.toml",
+        "[secure_vault]\nprivate_key = \"vault.pem\"\n\n[secrets]\ndb = { env = \"SYNAPTIC_E2E_ENC_SECRET\", encrypted = true }\n",
+    );
+    let opts = ServeOptions {
+        config_path: Some(dir.config_path()),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let gw = start_running(&dir, opts).await;
+    let r = reqwest::get(format!("http://{}/enc/x", gw.addr()))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let sent = backend.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("x-db-password"), Some(PLAIN));
+    gw.shutdown().await;
+    let text = logs.text();
+    assert!(!text.contains(PLAIN), "the secret in the logs:\n{text}");
+}

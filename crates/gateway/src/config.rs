@@ -38,6 +38,8 @@ pub struct Config {
     /// `[secrets]`: where each secret alias is read from (`configurables.rs`).
     #[serde(default)]
     pub secrets: std::collections::BTreeMap<String, crate::configurables::SecretSource>,
+    /// `[secure_vault]`: the key that decrypts `[secrets]` marked `encrypted`.
+    pub secure_vault: Option<crate::configurables::SecureVault>,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -77,6 +77,103 @@ pub struct SecretSource {
     pub file: Option<String>,
     /// The secret itself, written in `synaptic.toml` (warned about).
     pub value: Option<String>,
+    /// The value read is Micro Integrator cipher text (the cipher tool's or `apictl secret
+    /// encrypt`'s output), decrypted with `[secure_vault]`'s key.
+    #[serde(default)]
+    pub encrypted: bool,
+}
+
+/// `[secure_vault]`: the private key of Micro Integrator's secure vault (its primary
+/// keystore's key, exported as PEM), which decrypts the secrets marked `encrypted`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureVault {
+    /// The RSA private key, PEM (PKCS#8 or PKCS#1), relative to the configuration's folder.
+    pub private_key: String,
+    /// The cipher tool's transformation: `RSA/ECB/OAEPwithSHA1andMGF1Padding` (its default)
+    /// or `RSA/ECB/PKCS1Padding`.
+    #[serde(default = "default_vault_algorithm")]
+    pub algorithm: String,
+}
+
+fn default_vault_algorithm() -> String {
+    "RSA/ECB/OAEPwithSHA1andMGF1Padding".into()
+}
+
+/// A loaded `[secure_vault]` key.
+struct VaultKey {
+    key: rsa::RsaPrivateKey,
+    oaep: bool,
+}
+
+impl VaultKey {
+    /// Read the key; `Err` says why (never its content).
+    fn load(config: &Config, vault: &SecureVault) -> Result<VaultKey, (&'static str, String)> {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        let oaep = match vault.algorithm.to_ascii_lowercase().as_str() {
+            "rsa/ecb/oaepwithsha1andmgf1padding" | "rsa-oaep" => true,
+            "rsa/ecb/pkcs1padding" | "rsa" => false,
+            other => {
+                return Err((
+                    "algorithm",
+                    format!(
+                    "`{other}` is not a cipher tool algorithm: RSA/ECB/OAEPwithSHA1andMGF1Padding \
+                         or RSA/ECB/PKCS1Padding"
+                ),
+                ))
+            }
+        };
+        let path = config.resolve_path(&vault.private_key);
+        let pem = std::fs::read_to_string(&path).map_err(|e| {
+            (
+                "private_key",
+                format!("cannot read {}: {}", path.display(), e.kind()),
+            )
+        })?;
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem)
+            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&pem))
+            .map_err(|_| {
+                (
+                    "private_key",
+                    format!("{} is not an RSA private key in PEM", path.display()),
+                )
+            })?;
+        Ok(VaultKey { key, oaep })
+    }
+
+    /// Decrypt cipher text as the cipher tool writes it: base64 of the RSA cipher text, or of
+    /// a self-contained cipher text (a JSON object whose `c` is that base64 and whose `t`
+    /// names the transformation).
+    fn decrypt(&self, text: &str) -> Result<String, &'static str> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let raw = b64
+            .decode(text.trim())
+            .map_err(|_| "the value is not base64 cipher text")?;
+        let (cipher, oaep) = match serde_json::from_slice::<serde_json::Value>(&raw) {
+            Ok(serde_json::Value::Object(o)) => {
+                let c = o
+                    .get("c")
+                    .and_then(|c| c.as_str())
+                    .and_then(|c| b64.decode(c).ok())
+                    .ok_or("the self-contained cipher text has no base64 `c`")?;
+                let oaep = match o.get("t").and_then(|t| t.as_str()) {
+                    Some(t) => t.to_ascii_lowercase().contains("oaep"),
+                    None => self.oaep,
+                };
+                (c, oaep)
+            }
+            _ => (raw, self.oaep),
+        };
+        let plain = if oaep {
+            self.key.decrypt(rsa::Oaep::new::<sha1::Sha1>(), &cipher)
+        } else {
+            self.key.decrypt(rsa::Pkcs1v15Encrypt, &cipher)
+        }
+        .map_err(|_| "it does not decrypt with [secure_vault]'s key")?;
+        String::from_utf8(plain).map_err(|_| "the decrypted secret is not UTF-8 text")
+    }
 }
 
 impl std::fmt::Debug for SecretSource {
@@ -265,6 +362,17 @@ pub fn load(
             }
         }
     }
+    let vault = config.secure_vault.as_ref().and_then(|v| {
+        VaultKey::load(config, v)
+            .map_err(|(key, why)| {
+                diags.push(Diagnostic::error(
+                    codes::E0402,
+                    span(&[At::Key("secure_vault"), At::Key(key)]),
+                    format!("[secure_vault] {key}: {why}"),
+                ))
+            })
+            .ok()
+    });
     let mut secrets = BTreeMap::new();
     for (alias, src) in &config.secrets {
         let at = |k: &'static str| span(&[At::Key("secrets"), At::Key(alias), At::Key(k)]);
@@ -336,6 +444,33 @@ pub fn load(
             }
             (None, None, None) => continue,
         };
+        let secret = match (src.encrypted, &vault) {
+            (false, _) => secret,
+            (true, Some(key)) => match key.decrypt(secret.expose()) {
+                Ok(plain) => Secret::new(plain),
+                Err(why) => {
+                    diags.push(Diagnostic::error(
+                        codes::E0402,
+                        at("encrypted"),
+                        format!("secret `{alias}` is marked encrypted, but {why}"),
+                    ));
+                    continue;
+                }
+            },
+            (true, None) => {
+                if config.secure_vault.is_none() {
+                    diags.push(Diagnostic::error(
+                        codes::E0402,
+                        at("encrypted"),
+                        format!(
+                            "secret `{alias}` is encrypted: [secure_vault] private_key names \
+                             the key that decrypts it"
+                        ),
+                    ));
+                }
+                continue;
+            }
+        };
         secrets.insert(alias.clone(), secret);
     }
     let mut files = BTreeMap::new();
@@ -387,6 +522,152 @@ mod tests {
             &mut diags,
         );
         (c, diags)
+    }
+
+    /// `openssl` with these arguments; its standard output.
+    fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("openssl")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl (bash .ci/setup.sh installs it)");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}");
+        out.stdout
+    }
+
+    /// Secrets encrypted as Micro Integrator's cipher tool encrypts them (RSA with OAEP/SHA-1
+    /// by default, or PKCS#1 v1.5, base64; also wrapped as a self-contained cipher text), here
+    /// by openssl with the vault's public key, are decrypted with `[secure_vault]`'s private
+    /// key; a wrong key, a value that is not cipher text and a missing key are E0402 at the
+    /// entry, naming no secret.
+    #[test]
+    fn encrypted_secrets_are_decrypted_with_the_vault_key() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("vault.pem");
+        let k = key.to_str().unwrap();
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                k,
+            ],
+            b"",
+        );
+        let encrypt = |padding: &[&str], plain: &str| {
+            let mut args = vec!["pkeyutl", "-encrypt", "-inkey", k];
+            args.extend_from_slice(padding);
+            b64.encode(openssl(&args, plain.as_bytes()))
+        };
+        let oaep = encrypt(
+            &[
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                "rsa_oaep_md:sha1",
+            ],
+            "db-pa55",
+        );
+        let pkcs1 = encrypt(&["-pkeyopt", "rsa_padding_mode:pkcs1"], "api-k3y");
+        let wrapped = b64.encode(
+            serde_json::json!({
+                "c": encrypt(&["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha1"], "wr4pped"),
+                "t": "RSA/ECB/OAEPwithSHA1andMGF1Padding",
+                "tp": "thumb",
+                "tpd": "SHA-1"
+            })
+            .to_string(),
+        );
+        std::fs::write(dir.path().join("db.enc"), format!("{oaep}\n")).unwrap();
+        let text = format!(
+            r#"
+[secure_vault]
+private_key = "vault.pem"
+
+[secrets]
+db = {{ file = "db.enc", encrypted = true }}
+wrapped = {{ value = "{wrapped}", encrypted = true }}
+plain = {{ env = "PLAIN" }}
+"#
+        );
+        let (c, d) = load_with(&text, dir.path(), &[("PLAIN", "as-is")]);
+        assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+        assert_eq!(c.secret("db").unwrap().expose(), "db-pa55");
+        assert_eq!(c.secret("wrapped").unwrap().expose(), "wr4pped");
+        assert_eq!(c.secret("plain").unwrap().expose(), "as-is");
+
+        // PKCS#1 v1.5, as the cipher tool's other algorithm
+        let text = format!(
+            "[secure_vault]\nprivate_key = \"vault.pem\"\nalgorithm = \"RSA/ECB/PKCS1Padding\"\n\
+             [secrets]\napi = {{ value = \"{pkcs1}\", encrypted = true }}\n"
+        );
+        let (c, d) = load_with(&text, dir.path(), &[]);
+        assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+        assert_eq!(c.secret("api").unwrap().expose(), "api-k3y");
+
+        // another key, text that is not cipher text, no [secure_vault]
+        let other = dir.path().join("other.pem");
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                other.to_str().unwrap(),
+            ],
+            b"",
+        );
+        let text = format!(
+            "[secure_vault]\nprivate_key = \"other.pem\"\n[secrets]\ndb = {{ env = \"ENC\", encrypted = true }}\nraw = {{ env = \"RAW\", encrypted = true }}\n"
+        );
+        let (c, d) = load_with(
+            &text,
+            dir.path(),
+            &[("ENC", &oaep), ("RAW", "not-cipher-text!")],
+        );
+        assert!(c.secret("db").is_none() && c.secret("raw").is_none());
+        let msgs: Vec<String> = d
+            .iter()
+            .map(|d| format!("{} {}", d.code.id, d.message))
+            .collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("E0402 secret `db`") && m.contains("does not decrypt")),
+            "{msgs:?}"
+        );
+        assert!(msgs.iter().any(|m| m.contains("not base64")), "{msgs:?}");
+        assert!(
+            msgs.iter().all(|m| !m.contains("not-cipher-text")),
+            "{msgs:?}"
+        );
+        assert_eq!(line_col(&text, &d[0]), "true }");
+        let (_, d) = load_with(
+            "[secrets]\ndb = { env = \"ENC\", encrypted = true }\n",
+            dir.path(),
+            &[("ENC", &oaep)],
+        );
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("[secure_vault] private_key"), "{d:?}");
+        // a key file that is not a key
+        let (_, d) = load_with(
+            "[secure_vault]\nprivate_key = \"db.enc\"\n",
+            dir.path(),
+            &[],
+        );
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("not an RSA private key"), "{d:?}");
     }
 
     fn line_col(text: &str, d: &Diagnostic) -> String {
