@@ -73,9 +73,6 @@ pub(crate) struct State {
     /// A branch's message that answered the client while the parent went on
     /// (`continueParent="true"`): the first answer wins.
     pub branch_response: Option<Box<MessageContext>>,
-    /// Parallel `continueParent="true"` fan-outs this message went on past: they run when its
-    /// flow ends, in the request when the flow gave no answer, else detached (ADR 0497).
-    pub deferred: Vec<crate::run::Deferred>,
 }
 
 impl std::fmt::Debug for State {
@@ -204,7 +201,6 @@ impl MessageContext {
                 registry_depth: self.st.registry_depth,
                 resumed: false,
                 branch_response: None,
-                deferred: Vec::new(),
                 tree_factor: self.st.tree_factor,
                 tree_budget: self.st.tree_budget,
                 // the `<throttle>` places stay the request's; a branch stores no response
