@@ -383,9 +383,9 @@ pub enum InvokeError {
 
 /// Mediation the engine hands to its host to run on its own, after the message that made it
 /// has gone on: the copies of a `<foreach continue-without-aggregation="true">`, the branches
-/// of a parallel `continueParent="true"` fan-out whose flow answered on its own. It owns all
-/// it needs (the engine's handles, the copies), reports its own failures (as `tracing`
-/// warnings) and resolves to `()` (ADR 0497).
+/// of a `continueParent="true"` fan-out still running when its flow answered on its own. It
+/// owns all it needs (the engine's handles, the copies), reports its own failures (as
+/// `tracing` warnings) and resolves to `()` (ADR 0497).
 pub type DetachedWork = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
 /// Sends HTTP for `call`/`send`. The gateway implements it with a pooled client; tests script it.
