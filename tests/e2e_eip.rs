@@ -362,3 +362,92 @@ async fn continue_parent_fan_outs_answer_while_a_copys_call_is_held() {
     }
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_flow_going_on_to_its_endpoint_does_not_wait_for_a_copys_held_call() {
+    // `/held/…` waits until the test opens the gate; `/quotes` answers at once
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (g, a) = (gate.clone(), ended.clone());
+    let origin = MockOrigin::start_async(move |r| {
+        let (g, a) = (g.clone(), a.clone());
+        async move {
+            if r.path().starts_with("/held") {
+                if let Ok(p) = g.acquire().await {
+                    p.forget();
+                }
+                a.fetch_add(1, Ordering::SeqCst);
+                return MockResponse::text("copy");
+            }
+            MockResponse::json(200, &serde_json::json!({ "quote": 42 }))
+        }
+    })
+    .await;
+    let backend = origin.url();
+    let clone = format!(
+        r#"<clone continueParent="true" sequential="true">
+        <target><endpoint><http method="POST" uri-template="{backend}/held/audit"/></endpoint></target>
+      </clone>"#
+    );
+    // a proxy: its in-sequence, then its endpoint
+    let proxy = format!(
+        r#"<proxy {NS} name="Quote" transports="http">
+  <target>
+    <inSequence>{clone}</inSequence>
+    <endpoint><http method="POST" uri-template="{backend}/quotes"/></endpoint>
+    <outSequence><send/></outSequence>
+  </target>
+</proxy>"#
+    );
+    // a configured API: its in-flow, then its endpoint
+    let config = format!(
+        r#"
+[[api]]
+name = "Tee"
+context = "/tee"
+endpoint = "{backend}/quotes"
+in_sequence = "tee-in"
+"#
+    );
+    let tee = format!(r#"<sequence {NS} name="tee-in">{clone}</sequence>"#);
+    let gw = start_gateway(
+        &config,
+        &[("sequences/Quote.xml", &proxy), ("sequences/tee.xml", &tee)],
+    )
+    .await;
+    for path in ["/services/Quote", "/tee"] {
+        origin.clear();
+        ended.store(0, Ordering::SeqCst);
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            reqwest::Client::new()
+                .post(gw.url(path))
+                .header("content-type", "application/json")
+                .body(r#"{"sym":"X"}"#)
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the flow waited for the copy's call"))
+        .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["quote"], 42, "{path}");
+        assert_eq!(ended.load(Ordering::SeqCst), 0, "{path}");
+        // the copy's call reached the backend with the message, and ends once it answers
+        assert!(origin.wait_for(2, Duration::from_secs(10)).await, "{path}");
+        let held: Vec<String> = origin
+            .requests()
+            .iter()
+            .filter(|r| r.path() == "/held/audit")
+            .map(|r| r.body_str())
+            .collect();
+        assert_eq!(held, [r#"{"sym":"X"}"#], "{path}");
+        gate.add_permits(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while ended.load(Ordering::SeqCst) < 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(ended.load(Ordering::SeqCst), 1, "{path}");
+    }
+    gw.shutdown().await;
+}

@@ -869,3 +869,48 @@ fn an_aggregate_after_a_continue_parent_clone_gathers_the_copies() {
         assert_eq!(echo.seen.lock().unwrap().len(), 2, "{what}");
     }
 }
+
+#[test]
+fn a_flow_the_host_goes_on_with_does_not_wait_for_its_copies() {
+    // a proxy's in-sequence that ends normally goes on to the proxy's endpoint: the copies
+    // beside it are handed off as when it answers
+    for sequential in [false, true] {
+        let host = Arc::new(Gated::default());
+        let mut e = engine(
+            &flow(
+                &format!(
+                    r#"{}<property name="PARENT" value="went-on"/>"#,
+                    fan_out("clone", sequential)
+                ),
+                "",
+            ),
+            Arc::new(Echo::default()),
+        );
+        e.invoker = host.clone();
+        let rt = rt();
+        let mut ctx = request("application/xml", "<order/>");
+        ctx.set_host_goes_on();
+        let flow = rt
+            .block_on(async {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    e.mediate_flow("in", None, None, &mut ctx),
+                )
+                .await
+            })
+            .expect("the flow does not wait for the copies' held calls")
+            .unwrap();
+        let what = format!("sequential={sequential}");
+        assert_eq!(flow, Flow::Continue, "{what}");
+        assert_eq!(body(&mut ctx), "<order/>", "{what}");
+        assert_eq!(
+            host.started.load(Ordering::SeqCst),
+            1 + usize::from(!sequential)
+        );
+        assert_eq!(host.detached.load(Ordering::SeqCst), 1, "{what}");
+        // it is for that run alone
+        assert!(!ctx.st.host_goes_on, "{what}");
+        host.gate.add_permits(10);
+        wait_until(&rt, || host.ended.load(Ordering::SeqCst) == 2);
+    }
+}

@@ -573,6 +573,8 @@ impl Engine {
         match out_sequence {
             // the out-sequence's message is the answer unless it drops it
             Some(out) if sent && flow == Flow::Respond => {
+                // its normal end answers with its message
+                ctx.set_host_goes_on();
                 match self.mediate(out, fault_sequence, ctx).await? {
                     Flow::Drop => Ok(Flow::Drop),
                     Flow::Continue | Flow::Respond => Ok(Flow::Respond),

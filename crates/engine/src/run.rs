@@ -83,7 +83,13 @@ pub(crate) async fn mediate_with(
     }
     let fault_seq = fault_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
     let out_seq = out_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
-    run_frames(engine, vec![seq_frame(ir, start)], fault_seq, out_seq, ctx).await
+    // this run's alone: the sequences it runs inside do not inherit it
+    let beside = Beside {
+        continue_answers: std::mem::take(&mut ctx.st.host_goes_on),
+        ..Beside::default()
+    };
+    let first = vec![seq_frame(ir, start)];
+    run_frames_beside(engine, first, fault_seq, out_seq, ctx, beside).await
 }
 
 /// Run from `first` to the end; a branch's answer kept while the parent went on
@@ -96,7 +102,17 @@ async fn run_frames(
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
 ) -> Result<Flow, MediationError> {
-    let mut beside = Beside::default();
+    run_frames_beside(engine, first, fault_seq, out_seq, ctx, Beside::default()).await
+}
+
+async fn run_frames_beside(
+    engine: &Engine,
+    first: Vec<Frame>,
+    fault_seq: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+    mut beside: Beside,
+) -> Result<Flow, MediationError> {
     let r = run_loop(engine, first, fault_seq, out_seq, ctx, &mut beside).await;
     let r = beside.settle(engine, r, ctx).await;
     match (r, ctx.st.branch_response.take()) {
@@ -612,6 +628,9 @@ struct Beside {
     /// The first failure of a fan-out beside the flow (its branches' faults went to their
     /// handler; this is what the fan-out itself failed with).
     failed: Option<MediationError>,
+    /// The host answers with the message when the flow ends normally
+    /// ([`MessageContext::set_host_goes_on`]): that end counts as an answer.
+    continue_answers: bool,
 }
 
 impl Beside {
@@ -690,8 +709,14 @@ impl Beside {
         ctx: &mut MessageContext,
     ) -> Result<Flow, MediationError> {
         self.absorb(ctx);
+        let goes_on = self.continue_answers;
         let answered = |r: &Result<Flow, MediationError>, ctx: &MessageContext| {
-            !matches!(r, Ok(Flow::Continue) | Ok(Flow::Drop)) || ctx.st.branch_response.is_some()
+            let own = match r {
+                Ok(Flow::Drop) => false,
+                Ok(Flow::Continue) => goes_on,
+                _ => true,
+            };
+            own || ctx.st.branch_response.is_some()
         };
         if !answered(&r, ctx) {
             while let Some(done) = self.running.next().await {
@@ -722,7 +747,7 @@ impl Beside {
             }
         }
         match self.failed {
-            Some(e) if !answered(&r, ctx) && r.is_ok() => Err(e),
+            Some(e) if !answered(&r, ctx) => Err(e),
             Some(e) => {
                 tracing::warn!(
                     code = e.code,
