@@ -2,8 +2,9 @@
 //! request with `<iterate>`, sends each part to a real backend, and answers with what
 //! `<aggregate>` gathered in the out-sequence; the same with `call` in the branches and the
 //! aggregate after the iterate; the branches run concurrently and at most
-//! `[limits] eip_branches_in_flight` at a time; a `<clone continueParent="true">` whose parent
-//! answers at once, its branches' calls still pending.
+//! `[limits] eip_branches_in_flight` at a time; `<clone>`/`<iterate continueParent="true">`
+//! (parallel and sequential) whose parent makes its own call and answers while its copies'
+//! calls are still held.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -258,5 +259,195 @@ async fn clone_continue_parent_answers_while_the_branches_calls_are_pending() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(answered.load(Ordering::SeqCst), 2);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn continue_parent_fan_outs_answer_while_a_copys_call_is_held() {
+    // `/held/…` waits until the test opens the gate; `/parent` answers at once
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (g, a) = (gate.clone(), ended.clone());
+    let origin = MockOrigin::start_async(move |r| {
+        let (g, a) = (g.clone(), a.clone());
+        async move {
+            if r.path().starts_with("/held") {
+                if let Ok(p) = g.acquire().await {
+                    p.forget();
+                }
+                a.fetch_add(1, Ordering::SeqCst);
+                return MockResponse::text("copy");
+            }
+            MockResponse::json(200, &serde_json::json!({ "checked": true }))
+        }
+    })
+    .await;
+    let backend = origin.url();
+    let resource = |name: &str, fan_out: &str| {
+        format!(
+            r#"<resource methods="POST" uri-template="/{name}">
+    <inSequence>
+      {fan_out}
+      <call><endpoint><http method="POST" uri-template="{backend}/parent"/></endpoint></call>
+      <payloadFactory media-type="json"><format>{{"accepted":$1}}</format><args><arg evaluator="json" expression="$.checked"/></args></payloadFactory>
+      <respond/>
+    </inSequence>
+  </resource>"#
+        )
+    };
+    let mut resources = String::new();
+    for sequential in [false, true] {
+        resources.push_str(&resource(
+            &format!("clone-{sequential}"),
+            &format!(
+                r#"<clone continueParent="true" sequential="{sequential}">
+        <target><sequence><call><endpoint><http method="POST" uri-template="{backend}/held/audit"/></endpoint></call></sequence></target>
+        <target><sequence><call><endpoint><http method="POST" uri-template="{backend}/held/archive"/></endpoint></call></sequence></target>
+      </clone>"#
+            ),
+        ));
+        resources.push_str(&resource(
+            &format!("iterate-{sequential}"),
+            &format!(
+                r#"<iterate continueParent="true" sequential="{sequential}" expression="json-eval($.lines)">
+        <target><sequence><call><endpoint><http method="POST" uri-template="{backend}/held/line"/></endpoint></call><respond/></sequence></target>
+      </iterate>"#
+            ),
+        ));
+    }
+    let api = format!(r#"<api {NS} name="Orders" context="/orders">{resources}</api>"#);
+    let gw = start_gateway("", &[("sequences/Orders.xml", &api)]).await;
+    let client = reqwest::Client::new();
+    for mediator in ["clone", "iterate"] {
+        for sequential in [false, true] {
+            let what = format!("{mediator} sequential={sequential}");
+            origin.clear();
+            ended.store(0, Ordering::SeqCst);
+            let r = tokio::time::timeout(
+                Duration::from_secs(10),
+                client
+                    .post(gw.url(&format!("/orders/{mediator}-{sequential}")))
+                    .header("content-type", "application/json")
+                    .body(r#"{"lines":[{"n":1},{"n":2}]}"#)
+                    .send(),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the client waited for the copies' held calls"))
+            .unwrap();
+            // the parent's own call and answer, while no copy's call has ended
+            assert_eq!(r.status(), 200, "{what}");
+            assert_eq!(r.text().await.unwrap(), r#"{"accepted":true}"#, "{what}");
+            assert_eq!(ended.load(Ordering::SeqCst), 0, "{what}");
+            let parent_calls = origin
+                .requests()
+                .iter()
+                .filter(|r| r.path() == "/parent")
+                .count();
+            assert_eq!(parent_calls, 1, "{what}");
+            // the copies' calls all reach the backend and end once it answers (one after the
+            // other when sequential)
+            gate.add_permits(2);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while ended.load(Ordering::SeqCst) < 2 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(ended.load(Ordering::SeqCst), 2, "{what}");
+            let held = origin
+                .requests()
+                .iter()
+                .filter(|r| r.path().starts_with("/held"))
+                .count();
+            assert_eq!(held, 2, "{what}");
+        }
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flow_going_on_to_its_endpoint_does_not_wait_for_a_copys_held_call() {
+    // `/held/…` waits until the test opens the gate; `/quotes` answers at once
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (g, a) = (gate.clone(), ended.clone());
+    let origin = MockOrigin::start_async(move |r| {
+        let (g, a) = (g.clone(), a.clone());
+        async move {
+            if r.path().starts_with("/held") {
+                if let Ok(p) = g.acquire().await {
+                    p.forget();
+                }
+                a.fetch_add(1, Ordering::SeqCst);
+                return MockResponse::text("copy");
+            }
+            MockResponse::json(200, &serde_json::json!({ "quote": 42 }))
+        }
+    })
+    .await;
+    let backend = origin.url();
+    let clone = format!(
+        r#"<clone continueParent="true" sequential="true">
+        <target><endpoint><http method="POST" uri-template="{backend}/held/audit"/></endpoint></target>
+      </clone>"#
+    );
+    // a proxy: its in-sequence, then its endpoint
+    let proxy = format!(
+        r#"<proxy {NS} name="Quote" transports="http">
+  <target>
+    <inSequence>{clone}</inSequence>
+    <endpoint><http method="POST" uri-template="{backend}/quotes"/></endpoint>
+    <outSequence><send/></outSequence>
+  </target>
+</proxy>"#
+    );
+    // a configured API: its in-flow, then its endpoint
+    let config = format!(
+        r#"
+[[api]]
+name = "Tee"
+context = "/tee"
+endpoint = "{backend}/quotes"
+in_sequence = "tee-in"
+"#
+    );
+    let tee = format!(r#"<sequence {NS} name="tee-in">{clone}</sequence>"#);
+    let gw = start_gateway(
+        &config,
+        &[("sequences/Quote.xml", &proxy), ("sequences/tee.xml", &tee)],
+    )
+    .await;
+    for path in ["/services/Quote", "/tee"] {
+        origin.clear();
+        ended.store(0, Ordering::SeqCst);
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            reqwest::Client::new()
+                .post(gw.url(path))
+                .header("content-type", "application/json")
+                .body(r#"{"sym":"X"}"#)
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the flow waited for the copy's call"))
+        .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["quote"], 42, "{path}");
+        assert_eq!(ended.load(Ordering::SeqCst), 0, "{path}");
+        // the copy's call reached the backend with the message, and ends once it answers
+        assert!(origin.wait_for(2, Duration::from_secs(10)).await, "{path}");
+        let held: Vec<String> = origin
+            .requests()
+            .iter()
+            .filter(|r| r.path() == "/held/audit")
+            .map(|r| r.body_str())
+            .collect();
+        assert_eq!(held, [r#"{"sym":"X"}"#], "{path}");
+        gate.add_permits(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while ended.load(Ordering::SeqCst) < 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(ended.load(Ordering::SeqCst), 1, "{path}");
+    }
     gw.shutdown().await;
 }

@@ -73,9 +73,9 @@ pub(crate) struct State {
     /// A branch's message that answered the client while the parent went on
     /// (`continueParent="true"`): the first answer wins.
     pub branch_response: Option<Box<MessageContext>>,
-    /// Parallel `continueParent="true"` fan-outs this message went on past: they run when its
-    /// flow ends, in the request when the flow gave no answer, else detached (ADR 0497).
-    pub deferred: Vec<crate::run::Deferred>,
+    /// The host goes on with this message when the next mediation ends normally
+    /// ([`MessageContext::set_host_goes_on`]).
+    pub host_goes_on: bool,
 }
 
 impl std::fmt::Debug for State {
@@ -204,7 +204,7 @@ impl MessageContext {
                 registry_depth: self.st.registry_depth,
                 resumed: false,
                 branch_response: None,
-                deferred: Vec::new(),
+                host_goes_on: false,
                 tree_factor: self.st.tree_factor,
                 tree_budget: self.st.tree_budget,
                 // the `<throttle>` places stay the request's; a branch stores no response
@@ -304,6 +304,15 @@ impl MessageContext {
         let url = join_rest_postfix(address, &postfix);
         let method = self.http_method(None);
         self.outbound(method, url, None)
+    }
+
+    /// The host goes on with this message when the next mediation (one `Engine::mediate` or
+    /// `Engine::mediate_flow`) ends normally (`Flow::Continue`): it sends it to an endpoint (a
+    /// proxy's target) or answers the client with it (an out-flow). A `continueParent` fan-out
+    /// still running beside the flow then is handed off as detached work instead of being
+    /// waited for, as when the flow answers (ADR 0502).
+    pub fn set_host_goes_on(&mut self) {
+        self.st.host_goes_on = true;
     }
 
     /// Replace this context's message with a backend response (for the out-flow): default

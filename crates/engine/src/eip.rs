@@ -1,6 +1,6 @@
 //! What the EIP mediators share with the interpreter: a fan-out ([`Fork`], returned by
-//! `iterate` and `clone` as a [`crate::exec::Step`] and run by the interpreter loop; a parallel
-//! `continueParent` one after the parent's flow, ADR 0497), and the
+//! `iterate` and `clone` as a [`crate::exec::Step`] and run by the interpreter loop; a
+//! `continueParent` one beside the parent's flow, ADR 0497), and the
 //! aggregates of one request ([`Store`]), which the branches fill and `aggregate` completes
 //! ([ADR 0430](../../../docs/adr/0430-eip-fan-out-in-the-interpreter.md)).
 

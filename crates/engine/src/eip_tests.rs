@@ -553,23 +553,164 @@ fn template_parameters_passed_as_xpath_select_the_parts() {
     assert_eq!(flow, Flow::Drop);
 }
 
-#[test]
-fn a_parallel_continue_parent_fan_out_runs_detached_once_the_parent_answered() {
-    for mediator in ["clone", "iterate"] {
-        let fan_out = if mediator == "clone" {
-            r#"<clone continueParent="true">
-                 <target><sequence><call><endpoint><address uri="http://backend.test/one"/></endpoint></call></sequence></target>
-                 <target><sequence><call><endpoint><address uri="http://backend.test/two"/></endpoint></call></sequence></target>
-               </clone>"#
+/// A host whose backend holds every call to a `/held` URL until the test opens the gate,
+/// recording, for each other call, how many held calls had started and ended by then; it runs
+/// detached work on the runtime, as the gateway does.
+struct Gated {
+    gate: tokio::sync::Semaphore,
+    started: AtomicUsize,
+    ended: AtomicUsize,
+    /// (URL, held calls started, held calls ended) of each call not held.
+    others: Mutex<Vec<(String, usize, usize)>>,
+    detached: AtomicUsize,
+}
+
+#[async_trait]
+impl Invoker for Gated {
+    async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+        if req.url.contains("/held") {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            if let Ok(p) = self.gate.acquire().await {
+                p.forget();
+            }
+            self.ended.fetch_add(1, Ordering::SeqCst);
         } else {
-            r#"<iterate expression="//item" continueParent="true">
-                 <target><sequence><call><endpoint><address uri="http://backend.test/item"/></endpoint></call><respond/></sequence></target>
+            let (s, e) = (
+                self.started.load(Ordering::SeqCst),
+                self.ended.load(Ordering::SeqCst),
+            );
+            self.others.lock().unwrap().push((req.url.clone(), s, e));
+        }
+        Ok(InboundResponse {
+            status: 200,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from(format!(
+                "<echo>{}</echo>",
+                String::from_utf8_lossy(&req.body)
+            )),
+        })
+    }
+    fn detach(&self, work: DetachedWork) -> Result<(), DetachedWork> {
+        self.detached.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(work);
+        Ok(())
+    }
+}
+
+impl Default for Gated {
+    fn default() -> Self {
+        Gated {
+            gate: tokio::sync::Semaphore::new(0),
+            started: AtomicUsize::new(0),
+            ended: AtomicUsize::new(0),
+            others: Mutex::new(Vec::new()),
+            detached: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Drive `rt` until `done` holds (the detached work runs on it), at most a few seconds.
+fn wait_until(rt: &tokio::runtime::Runtime, done: impl Fn() -> bool) {
+    rt.block_on(async {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    assert!(done(), "not reached in time");
+}
+
+fn fan_out(mediator: &str, sequential: bool) -> String {
+    if mediator == "clone" {
+        format!(
+            r#"<clone continueParent="true" sequential="{sequential}">
+                 <target><sequence><call><endpoint><address uri="http://backend.test/held/one"/></endpoint></call></sequence></target>
+                 <target><sequence><call><endpoint><address uri="http://backend.test/held/two"/></endpoint></call></sequence></target>
+               </clone>"#
+        )
+    } else {
+        format!(
+            r#"<iterate expression="//item" continueParent="true" sequential="{sequential}">
+                 <target><sequence><call><endpoint><address uri="http://backend.test/held/item"/></endpoint></call><respond/></sequence></target>
                </iterate>"#
-        };
+        )
+    }
+}
+
+#[test]
+fn a_continue_parent_fan_out_runs_beside_the_parent_which_answers_without_waiting() {
+    for mediator in ["clone", "iterate"] {
+        for sequential in [false, true] {
+            let what = format!("{mediator} sequential={sequential}");
+            let host = Arc::new(Gated::default());
+            let mut e = engine(
+                &flow(
+                    &format!(
+                        r#"{}<call><endpoint><address uri="http://backend.test/parent"/></endpoint></call>
+                           <property name="PARENT" value="went-on"/>
+                           <payloadFactory media-type="xml"><format><parent-answer xmlns=""/></format><args/></payloadFactory>
+                           <respond/>"#,
+                        fan_out(mediator, sequential)
+                    ),
+                    "",
+                ),
+                Arc::new(Echo::default()),
+            );
+            e.invoker = host.clone();
+            let rt = rt();
+            let mut ctx = request(
+                "application/xml",
+                "<order><item>a</item><item>b</item></order>",
+            );
+            let flow = rt
+                .block_on(async {
+                    tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        e.mediate_flow("in", None, None, &mut ctx),
+                    )
+                    .await
+                })
+                .expect("the parent does not wait for the copies' held calls")
+                .unwrap();
+            // the parent went on, made its own call while a copy's call was held, and
+            // answered with its own message
+            assert_eq!(flow, Flow::Respond, "{what}");
+            assert_eq!(body(&mut ctx), "<parent-answer/>", "{what}");
+            assert_eq!(
+                ctx.properties.default.get("PARENT"),
+                Some(&Value::String("went-on".into())),
+                "{what}"
+            );
+            let others = host.others.lock().unwrap().clone();
+            assert_eq!(others.len(), 1, "{what}: {others:?}");
+            let (url, started, ended) = &others[0];
+            assert!(url.contains("/parent"), "{what}: {url}");
+            // the copies started before the parent's next mediator: all of them in parallel,
+            // the first when sequential
+            assert_eq!(*started, if sequential { 1 } else { 2 }, "{what}");
+            assert_eq!(*ended, 0, "{what}");
+            assert_eq!(host.ended.load(Ordering::SeqCst), 0, "{what}");
+            // what still runs went to the host, and ends once the backend answers
+            assert_eq!(host.detached.load(Ordering::SeqCst), 1, "{what}");
+            host.gate.add_permits(10);
+            wait_until(&rt, || host.ended.load(Ordering::SeqCst) == 2);
+            assert_eq!(host.started.load(Ordering::SeqCst), 2, "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_held_host_gets_the_copies_once_the_parent_answered() {
+    for mediator in ["clone", "iterate"] {
         let host = Arc::new(Holding::default());
         let e = holding_engine(
             &flow(
-                &format!(r#"{fan_out}<property name="PARENT" value="went-on"/><respond/>"#),
+                &format!(
+                    r#"{}<property name="PARENT" value="went-on"/><respond/>"#,
+                    fan_out(mediator, false)
+                ),
                 "",
             ),
             host.clone(),
@@ -578,51 +719,198 @@ fn a_parallel_continue_parent_fan_out_runs_detached_once_the_parent_answered() {
             "application/xml",
             "<order><item>a</item><item>b</item></order>",
         );
-        let flow = rt()
+        let rt = rt();
+        let flow = rt
             .block_on(e.mediate_flow("in", None, None, &mut ctx))
             .unwrap();
-        // the parent went on at once and answered with its own message; no branch has run
+        // the parent went on at once and answered with its own message; the copies, started,
+        // were handed to the host
         assert_eq!(flow, Flow::Respond, "{mediator}");
-        assert_eq!(
-            ctx.properties.default.get("PARENT"),
-            Some(&Value::String("went-on".into()))
-        );
         assert_eq!(
             body(&mut ctx),
             "<order><item>a</item><item>b</item></order>",
             "{mediator}"
         );
-        assert!(host.echo.seen.lock().unwrap().is_empty(), "{mediator}");
-        // released, the branches make their calls (their answers go nowhere)
-        assert_eq!(host.release(), 1, "{mediator}");
+        let held: Vec<DetachedWork> = std::mem::take(&mut *host.held.lock().unwrap());
+        assert_eq!(held.len(), 1, "{mediator}");
+        // run (on the runtime their calls started on), the copies end their calls (their
+        // answers go nowhere)
+        for w in held {
+            rt.block_on(w);
+        }
         assert_eq!(host.echo.seen.lock().unwrap().len(), 2, "{mediator}");
+        assert_eq!(host.echo.in_flight.load(Ordering::SeqCst), 0, "{mediator}");
     }
 }
 
 #[test]
-fn a_parallel_continue_parent_branch_answers_a_parent_that_gave_no_answer() {
-    let host = Arc::new(Holding::default());
-    let e = holding_engine(
-        &flow(
-            r#"<iterate expression="//item" continueParent="true">
-                 <target><sequence><call><endpoint><address uri="http://backend.test/item"/></endpoint></call><respond/></sequence></target>
-               </iterate>
-               <call><endpoint><address uri="http://backend.test/parent"/></endpoint></call>
-               <drop/>"#,
-            "",
-        ),
-        host.clone(),
-    );
-    let mut ctx = request("application/xml", ITEMS);
-    let flow = rt()
-        .block_on(e.mediate_flow("in", None, None, &mut ctx))
-        .unwrap();
-    // the parent's own call went first (it did not wait for the branches); it ended without
-    // an answer, so the branches ran in the request and the first one's answer is the answer
-    assert_eq!(flow, Flow::Respond);
-    let seen = host.echo.seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 4, "{seen:?}");
-    assert_eq!(seen[0], ITEMS);
-    assert!(body(&mut ctx).starts_with("<echo><item>"));
-    assert_eq!(host.release(), 0);
+fn a_continue_parent_branch_answers_a_parent_that_gave_no_answer() {
+    for sequential in [false, true] {
+        let host = Arc::new(Holding::default());
+        let e = holding_engine(
+            &flow(
+                &format!(
+                    r#"<iterate expression="//item" continueParent="true" sequential="{sequential}">
+                     <target><sequence><call><endpoint><address uri="http://backend.test/item"/></endpoint></call><respond/></sequence></target>
+                   </iterate>
+                   <call><endpoint><address uri="http://backend.test/parent"/></endpoint></call>
+                   <drop/>"#
+                ),
+                "",
+            ),
+            host.clone(),
+        );
+        let mut ctx = request("application/xml", ITEMS);
+        let flow = rt()
+            .block_on(e.mediate_flow("in", None, None, &mut ctx))
+            .unwrap();
+        // the parent made its own call beside the copies and ended without an answer: the
+        // request waited for the copies, and a copy's answer is the answer
+        assert_eq!(flow, Flow::Respond, "sequential={sequential}");
+        let seen = host.echo.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(seen.iter().any(|s| s == ITEMS), "{seen:?}");
+        assert!(body(&mut ctx).starts_with("<echo><item>"));
+        assert_eq!(host.release(), 0);
+    }
+}
+
+#[test]
+fn a_continue_parent_copy_that_faults_runs_the_handler_and_the_parent_goes_on() {
+    // Synapse's copies carry the fault stack, and its Target handles a sequential copy's fault
+    // on the copy: the parent goes on either way
+    for sequential in [false, true] {
+        let echo = Arc::new(Echo::default());
+        let e = engine(
+            &format!(
+                r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+                <sequence name="in" onError="onerr">
+                  <clone continueParent="true" sequential="{sequential}">
+                    <target><sequence><call><endpoint><address uri="http://backend.test/down"/></endpoint></call></sequence></target>
+                    <target><sequence><call><endpoint><address uri="http://backend.test/fine"/></endpoint></call></sequence></target>
+                  </clone>
+                  <property name="PARENT" value="went-on"/>
+                </sequence>
+                <sequence name="onerr">
+                  <property name="HANDLED" value="yes"/>
+                  <payloadFactory media-type="xml"><format><handled xmlns=""/></format><args/></payloadFactory>
+                  <call><endpoint><address uri="http://backend.test/handler"/></endpoint></call>
+                </sequence>
+                </definitions>"#
+            ),
+            echo.clone(),
+        );
+        let mut ctx = request("application/xml", ITEMS);
+        let r = rt().block_on(e.mediate_flow("in", None, None, &mut ctx));
+        let what = format!("sequential={sequential}");
+        assert_eq!(r.unwrap(), Flow::Continue, "{what}");
+        assert_eq!(
+            ctx.properties.default.get("PARENT"),
+            Some(&Value::String("went-on".into())),
+            "{what}"
+        );
+        assert!(!ctx.properties.default.contains_key("HANDLED"), "{what}");
+        // the handler ran on the faulty copy; the other copy made its call
+        let seen = echo.seen.lock().unwrap().clone();
+        assert_eq!(
+            seen.iter().filter(|s| *s == "<handled/>").count(),
+            1,
+            "{what}: {seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|s| *s == ITEMS).count(),
+            2,
+            "{what}: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn an_aggregate_after_a_continue_parent_clone_gathers_the_copies() {
+    // Micro Integrator's shape: clone { call } then aggregate in the same sequence; the parent
+    // passes the aggregate (it is no copy) and ends without an answer, so the request waits
+    // for the copies, which go on after the clone and complete the aggregate
+    for sequential in [false, true] {
+        let echo = Arc::new(Echo {
+            delay_ms: 5,
+            ..Echo::default()
+        });
+        let e = engine(
+            &flow(
+                &format!(
+                    r#"<clone continueParent="true" sequential="{sequential}">
+                     <target><sequence><call><endpoint><address uri="http://backend.test/one"/></endpoint></call></sequence></target>
+                     <target><sequence><call><endpoint><address uri="http://backend.test/two"/></endpoint></call></sequence></target>
+                   </clone>
+                   <aggregate>
+                     <completeCondition><messageCount min="2" max="-1"/></completeCondition>
+                     <onComplete expression="//echo"><respond/></onComplete>
+                   </aggregate>
+                   <property name="PARENT" value="went-on"/>"#
+                ),
+                "",
+            ),
+            echo.clone(),
+        );
+        let mut ctx = request("application/xml", "<order/>");
+        let flow = rt()
+            .block_on(e.mediate_flow("in", None, None, &mut ctx))
+            .unwrap();
+        let what = format!("sequential={sequential}");
+        assert_eq!(flow, Flow::Respond, "{what}");
+        let Payload::Xml(env) = &ctx.payload else {
+            panic!("not XML")
+        };
+        assert_eq!(env.body.len(), 2, "{what}");
+        assert!(env
+            .body
+            .iter()
+            .all(|e| e.to_xml() == "<echo><order/></echo>"));
+        assert_eq!(echo.seen.lock().unwrap().len(), 2, "{what}");
+    }
+}
+
+#[test]
+fn a_flow_the_host_goes_on_with_does_not_wait_for_its_copies() {
+    // a proxy's in-sequence that ends normally goes on to the proxy's endpoint: the copies
+    // beside it are handed off as when it answers
+    for sequential in [false, true] {
+        let host = Arc::new(Gated::default());
+        let mut e = engine(
+            &flow(
+                &format!(
+                    r#"{}<property name="PARENT" value="went-on"/>"#,
+                    fan_out("clone", sequential)
+                ),
+                "",
+            ),
+            Arc::new(Echo::default()),
+        );
+        e.invoker = host.clone();
+        let rt = rt();
+        let mut ctx = request("application/xml", "<order/>");
+        ctx.set_host_goes_on();
+        let flow = rt
+            .block_on(async {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    e.mediate_flow("in", None, None, &mut ctx),
+                )
+                .await
+            })
+            .expect("the flow does not wait for the copies' held calls")
+            .unwrap();
+        let what = format!("sequential={sequential}");
+        assert_eq!(flow, Flow::Continue, "{what}");
+        assert_eq!(body(&mut ctx), "<order/>", "{what}");
+        assert_eq!(
+            host.started.load(Ordering::SeqCst),
+            1 + usize::from(!sequential)
+        );
+        assert_eq!(host.detached.load(Ordering::SeqCst), 1, "{what}");
+        // it is for that run alone
+        assert!(!ctx.st.host_goes_on, "{what}");
+        host.gate.add_permits(10);
+        wait_until(&rt, || host.ended.load(Ordering::SeqCst) == 2);
+    }
 }

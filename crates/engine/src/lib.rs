@@ -385,9 +385,9 @@ pub enum InvokeError {
 
 /// Mediation the engine hands to its host to run on its own, after the message that made it
 /// has gone on: the copies of a `<foreach continue-without-aggregation="true">`, the branches
-/// of a parallel `continueParent="true"` fan-out whose flow answered on its own. It owns all
-/// it needs (the engine's handles, the copies), reports its own failures (as `tracing`
-/// warnings) and resolves to `()` (ADR 0497).
+/// of a `continueParent="true"` fan-out still running when its flow answered on its own. It
+/// owns all it needs (the engine's handles, the copies), reports its own failures (as
+/// `tracing` warnings) and resolves to `()` (ADR 0497).
 pub type DetachedWork = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
 /// Sends HTTP for `call`/`send`. The gateway implements it with a pooled client; tests script it.
@@ -575,6 +575,8 @@ impl Engine {
         match out_sequence {
             // the out-sequence's message is the answer unless it drops it
             Some(out) if sent && flow == Flow::Respond => {
+                // its normal end answers with its message
+                ctx.set_host_goes_on();
                 match self.mediate(out, fault_sequence, ctx).await? {
                     Flow::Drop => Ok(Flow::Drop),
                     Flow::Continue | Flow::Respond => Ok(Flow::Respond),

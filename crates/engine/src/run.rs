@@ -1,7 +1,7 @@
 //! The interpreter: an iterative loop over the arena IR with a frame stack. A fan-out
 //! (`iterate`, `clone`) runs its branches here, each through the same loop on its own message
-//! (ADR 0430); a parallel `continueParent` one when the parent's flow has ended, and copies
-//! nobody waits for are handed to the host as detached work (ADR 0497).
+//! (ADR 0430); a `continueParent` one beside its parent ([`Beside`]), and copies nobody waits
+//! for are handed to the host as detached work (ADR 0497).
 
 use crate::compile::Ir;
 use crate::eip::{BranchTarget, Fork};
@@ -83,12 +83,18 @@ pub(crate) async fn mediate_with(
     }
     let fault_seq = fault_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
     let out_seq = out_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
-    run_frames(engine, vec![seq_frame(ir, start)], fault_seq, out_seq, ctx).await
+    // this run's alone: the sequences it runs inside do not inherit it
+    let beside = Beside {
+        continue_answers: std::mem::take(&mut ctx.st.host_goes_on),
+        ..Beside::default()
+    };
+    let first = vec![seq_frame(ir, start)];
+    run_frames_beside(engine, first, fault_seq, out_seq, ctx, beside).await
 }
 
 /// Run from `first` to the end; a branch's answer kept while the parent went on
 /// (`continueParent`) is the answer when the parent ends (the first answer wins). The
-/// parallel `continueParent` fan-outs the flow went on past run then ([`settle_deferred`]).
+/// `continueParent` fan-outs that ran beside the flow are settled then ([`Beside::settle`]).
 async fn run_frames(
     engine: &Engine,
     first: Vec<Frame>,
@@ -96,8 +102,19 @@ async fn run_frames(
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
 ) -> Result<Flow, MediationError> {
-    let r = run_loop(engine, first, fault_seq, out_seq, ctx).await;
-    let r = settle_deferred(engine, r, ctx).await;
+    run_frames_beside(engine, first, fault_seq, out_seq, ctx, Beside::default()).await
+}
+
+async fn run_frames_beside(
+    engine: &Engine,
+    first: Vec<Frame>,
+    fault_seq: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+    mut beside: Beside,
+) -> Result<Flow, MediationError> {
+    let r = run_loop(engine, first, fault_seq, out_seq, ctx, &mut beside).await;
+    let r = beside.settle(engine, r, ctx).await;
     match (r, ctx.st.branch_response.take()) {
         (Ok(_), Some(answer)) => {
             *ctx = *answer;
@@ -113,6 +130,7 @@ async fn run_loop(
     fault_seq: Option<SeqId>,
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
+    beside: &mut Beside,
 ) -> Result<Flow, MediationError> {
     let ir: &Ir = &engine.program.ir;
     let mut fault_seq = fault_seq;
@@ -158,12 +176,14 @@ async fn run_loop(
             return Err(e);
         }
         let snap = observe::before(ctx);
-        let result = step(engine, node, ctx).await;
+        // whatever the parent waits for, the fan-outs running beside it go on meanwhile
+        let result = beside.drive(step(engine, node, ctx)).await;
         let result = match result {
             Ok(Step::Fork(f)) => {
-                // a parallel branch's faults go to the handler in force here (Synapse copies
-                // the fault stack into each copy); a sequential one's to this flow
-                let handler = if f.sequential {
+                // a branch's faults go to the handler in force here (Synapse copies the fault
+                // stack into each copy); a sequential one's that the parent waits for, to
+                // this flow
+                let handler = if f.sequential && !f.continue_parent {
                     None
                 } else {
                     frames.iter().rev().find_map(|f| f.on_error).or(fault_seq)
@@ -172,12 +192,16 @@ async fn run_loop(
                 // parent's sequences stay the parent's to report as ended)
                 let mut cont = frames.clone();
                 cont.iter_mut().for_each(|f| f.nested = false);
-                if f.continue_parent && !f.sequential {
-                    // Synapse hands the copies to its pool and the parent goes on at once:
-                    // they run when this flow ends (`settle_deferred`)
-                    defer(*f, handler, out_seq, cont, ctx).map_err(|e| e.at(node.span))
+                if f.continue_parent {
+                    // Synapse hands the copies to its pool (or mediates sequential ones up to
+                    // their first non-blocking call) and the parent goes on at once
+                    beside
+                        .start(engine, *f, handler, out_seq, cont, ctx)
+                        .await
+                        .map_err(|e| e.at(node.span))
                 } else {
-                    run_fork(engine, *f, handler, out_seq, cont, ctx)
+                    beside
+                        .drive(run_fork(engine, *f, handler, out_seq, cont, ctx))
                         .await
                         .map_err(|e| e.at(node.span))
                 }
@@ -186,15 +210,19 @@ async fn run_loop(
                 // detached copies' faults go to the handler in force here, as a parallel
                 // branch's do
                 let handler = frames.iter().rev().find_map(|f| f.on_error).or(fault_seq);
-                run_foreach(engine, *l, handler, out_seq, ctx)
+                beside
+                    .drive(run_foreach(engine, *l, handler, out_seq, ctx))
                     .await
                     .map_err(|e| e.at(node.span))
             }
-            Ok(Step::ScatterGather(s)) => run_scatter(engine, *s, out_seq, ctx)
+            Ok(Step::ScatterGather(s)) => beside
+                .drive(run_scatter(engine, *s, out_seq, ctx))
                 .await
                 .map_err(|e| e.at(node.span)),
             other => other,
         };
+        // an answer a fan-out beside the parent gave meanwhile is kept (the first wins)
+        beside.absorb(ctx);
         observe::after(ctx, node.span, frames.len(), snap, result.is_err());
         let next = match result {
             Ok(s) => s,
@@ -542,7 +570,7 @@ async fn run_fork(
                 }
             }
             Ok(_) => {}
-            Err(e) if sequential => {
+            Err(e) if sequential && !continue_parent => {
                 // Synapse copies the faulty branch's properties to the parent, then fails it
                 store.forget(id);
                 for (k, v) in ctx.properties.default {
@@ -568,10 +596,8 @@ async fn run_fork(
             return Ok(Step::Next);
         }
         let keep = parent.st.branch_response.take();
-        let keep_deferred = std::mem::take(&mut parent.st.deferred);
         *parent = a;
         parent.st.branch_response = keep;
-        parent.st.deferred = keep_deferred;
         return Ok(Step::End(Flow::Respond));
     }
     if continue_parent {
@@ -583,71 +609,173 @@ async fn run_fork(
     }
 }
 
-/// A parallel `continueParent="true"` fan-out the parent went on past (ADR 0497).
-pub(crate) struct Deferred {
-    fork: Fork,
-    handler: Option<SeqId>,
-    out_seq: Option<SeqId>,
-    cont: Vec<Frame>,
+/// A `continueParent="true"` fan-out running beside its parent: it owns what it needs, and
+/// resolves to the answer a branch gave (`None`: none did).
+type BesideRun =
+    Pin<Box<dyn Future<Output = Result<Option<MessageContext>, MediationError>> + Send + 'static>>;
+
+/// The `continueParent="true"` fan-outs of one flow, running beside it (ADR 0497). They make
+/// progress whenever the flow waits (a backend call, a timer, a fan-out of its own:
+/// [`Beside::drive`]); an answer one gives meanwhile is the flow's answer when it ends, the
+/// first one winning ([`Beside::absorb`]). When the flow ends ([`Beside::settle`]) with an
+/// answer of its own (or a fault), what is still running is handed to the host as detached
+/// work; without one, the flow waits for them until one answers.
+#[derive(Default)]
+struct Beside {
+    running: FuturesUnordered<BesideRun>,
+    /// Fan-outs that ended and were not yet looked at.
+    done: Vec<Result<Option<MessageContext>, MediationError>>,
+    /// The first failure of a fan-out beside the flow (its branches' faults went to their
+    /// handler; this is what the fan-out itself failed with).
+    failed: Option<MediationError>,
+    /// The host answers with the message when the flow ends normally
+    /// ([`MessageContext::set_host_goes_on`]): that end counts as an answer.
+    continue_answers: bool,
 }
 
-/// Keep a parallel `continueParent` fan-out for the end of this flow; the flow goes on.
-fn defer(
-    fork: Fork,
-    handler: Option<SeqId>,
-    out_seq: Option<SeqId>,
-    cont: Vec<Frame>,
-    ctx: &mut MessageContext,
-) -> Result<Step, MediationError> {
-    nesting_allowed(ctx, "fan-outs")?;
-    ctx.st.eip.get_or_insert_with(Default::default);
-    ctx.st.deferred.push(Deferred {
-        fork,
-        handler,
-        out_seq,
-        cont,
-    });
-    Ok(Step::Next)
-}
-
-/// The parallel `continueParent` fan-outs a flow went on past, once it has ended (`r`). When
-/// the flow gave no answer of its own, they run here, in order, and the first answer of their
-/// branches is the flow's (as when a copy answers a Synapse client the parent left waiting);
-/// once there is an answer (the flow's, a branch's, or a fault), the others are handed to the
-/// host to run on their own ([`crate::Invoker::detach`]; run here when it gives them back).
-async fn settle_deferred(
-    engine: &Engine,
-    r: Result<Flow, MediationError>,
-    ctx: &mut MessageContext,
-) -> Result<Flow, MediationError> {
-    if ctx.st.deferred.is_empty() {
-        return r;
+impl Beside {
+    /// Start a fan-out beside the flow: its branches run at once, up to their first wait,
+    /// then whenever the flow waits. The flow goes on.
+    async fn start(
+        &mut self,
+        engine: &Engine,
+        fork: Fork,
+        handler: Option<SeqId>,
+        out_seq: Option<SeqId>,
+        cont: Vec<Frame>,
+        ctx: &mut MessageContext,
+    ) -> Result<Step, MediationError> {
+        nesting_allowed(ctx, "fan-outs")?;
+        let mut run = beside_fork(engine, fork, handler, out_seq, cont, ctx);
+        // Synapse's pool takes the copies at once, and it mediates sequential ones in the
+        // caller's thread until their first non-blocking call: the copies start before the
+        // parent's next mediator
+        match futures::poll!(run.as_mut()) {
+            std::task::Poll::Ready(done) => self.done.push(done),
+            std::task::Poll::Pending => self.running.push(run),
+        }
+        self.absorb(ctx);
+        Ok(Step::Next)
     }
-    let deferred = std::mem::take(&mut ctx.st.deferred);
-    let mut answered =
-        !matches!(r, Ok(Flow::Continue) | Ok(Flow::Drop)) || ctx.st.branch_response.is_some();
-    for d in deferred {
-        if answered {
-            let work = detached_fork(engine, d, ctx);
+
+    /// Wait for `fut`, the fan-outs beside the flow making progress meanwhile.
+    async fn drive<T>(&mut self, fut: impl Future<Output = T>) -> T {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if self.running.is_empty() {
+                return fut.await;
+            }
+            match futures::future::select(fut.as_mut(), self.running.next()).await {
+                futures::future::Either::Left((out, _)) => return out,
+                futures::future::Either::Right((Some(done), _)) => self.done.push(done),
+                futures::future::Either::Right((None, _)) => {}
+            }
+        }
+    }
+
+    /// Keep the first answer of the fan-outs that ended, unless the flow keeps one already,
+    /// and their first failure.
+    fn absorb(&mut self, ctx: &mut MessageContext) {
+        for done in self.done.drain(..) {
+            match done {
+                Ok(Some(answer)) => {
+                    if ctx.st.branch_response.is_none() {
+                        ctx.st.branch_response = Some(Box::new(answer));
+                    } else {
+                        tracing::debug!(
+                            "a continueParent branch answered after another answer: the \
+                             answer goes nowhere"
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if self.failed.is_none() {
+                        self.failed = Some(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The flow ended with `r`. Without an answer (its own, or a fan-out's), wait for the
+    /// fan-outs until one answers; then hand what still runs to the host, its answers going
+    /// nowhere ([`crate::Invoker::detach`]; run here when the host gives it back). A fan-out
+    /// that failed fails a flow that has no answer; else it is logged.
+    async fn settle(
+        mut self,
+        engine: &Engine,
+        r: Result<Flow, MediationError>,
+        ctx: &mut MessageContext,
+    ) -> Result<Flow, MediationError> {
+        self.absorb(ctx);
+        let goes_on = self.continue_answers;
+        let answered = |r: &Result<Flow, MediationError>, ctx: &MessageContext| {
+            let own = match r {
+                Ok(Flow::Drop) => false,
+                Ok(Flow::Continue) => goes_on,
+                _ => true,
+            };
+            own || ctx.st.branch_response.is_some()
+        };
+        if !answered(&r, ctx) {
+            while let Some(done) = self.running.next().await {
+                self.done.push(done);
+                self.absorb(ctx);
+                if ctx.st.branch_response.is_some() {
+                    break;
+                }
+            }
+        }
+        for run in std::mem::take(&mut self.running) {
+            let work: crate::DetachedWork = Box::pin(async move {
+                match run.await {
+                    Ok(Some(_)) => tracing::debug!(
+                        "a continueParent branch answered after its flow had answered: the \
+                         answer goes nowhere"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        code = e.code,
+                        "a continueParent fan-out running after its flow answered failed: {}",
+                        e.message
+                    ),
+                }
+            });
             if let Err(work) = engine.invoker.detach(work) {
                 work.await;
             }
-            continue;
         }
-        run_fork(engine, d.fork, d.handler, d.out_seq, d.cont, ctx).await?;
-        answered = ctx.st.branch_response.is_some();
+        match self.failed {
+            Some(e) if !answered(&r, ctx) => Err(e),
+            Some(e) => {
+                tracing::warn!(
+                    code = e.code,
+                    "a continueParent fan-out failed after its flow had an answer: {}",
+                    e.message
+                );
+                r
+            }
+            None => r,
+        }
     }
-    r
 }
 
-/// A deferred fan-out as work of its own: its branches run as in the request, their answer
-/// goes nowhere, a failure is logged.
-fn detached_fork(engine: &Engine, d: Deferred, ctx: &MessageContext) -> crate::DetachedWork {
+/// A `continueParent` fan-out as a run of its own, beside its parent: its branches run as in
+/// the request; it resolves to the first branch answer.
+fn beside_fork(
+    engine: &Engine,
+    fork: Fork,
+    handler: Option<SeqId>,
+    out_seq: Option<SeqId>,
+    cont: Vec<Frame>,
+    ctx: &MessageContext,
+) -> BesideRun {
     let engine = engine.clone();
     let (store, depth) = (ctx.st.eip.clone(), ctx.st.fork_depth);
     Box::pin(async move {
         // a stand-in for the parent: what the fan-out reads of it (its aggregates, its
-        // nesting) and where it would keep an answer
+        // nesting) and where it keeps an answer
         let mut parent = MessageContext::from_request(
             http::Method::POST,
             "/",
@@ -657,19 +785,8 @@ fn detached_fork(engine: &Engine, d: Deferred, ctx: &MessageContext) -> crate::D
         );
         parent.st.eip = store;
         parent.st.fork_depth = depth;
-        let r = run_fork(&engine, d.fork, d.handler, d.out_seq, d.cont, &mut parent).await;
-        if let Err(e) = r {
-            tracing::warn!(
-                code = e.code,
-                "a continueParent fan-out running after its flow answered failed: {}",
-                e.message
-            );
-        } else if parent.st.branch_response.is_some() {
-            tracing::debug!(
-                "a continueParent branch answered after its flow had answered: the answer \
-                 goes nowhere"
-            );
-        }
+        run_fork(&engine, fork, handler, out_seq, cont, &mut parent).await?;
+        Ok(parent.st.branch_response.take().map(|b| *b))
     })
 }
 
@@ -700,12 +817,10 @@ fn run_inline<'a>(
     Box::pin(async move {
         let first = target_frame(&engine.program.ir, target);
         let keep = ctx.st.branch_response.take();
-        let keep_deferred = std::mem::take(&mut ctx.st.deferred);
         let r = run_frames(engine, vec![first], None, out_seq, ctx).await;
         if ctx.st.branch_response.is_none() {
             ctx.st.branch_response = keep;
         }
-        ctx.st.deferred = keep_deferred;
         r
     })
 }

@@ -1,7 +1,7 @@
 //! Detached mediation work ([`synaptic_engine::Invoker::detach`], ADR 0497): the copies of a
-//! `<foreach continue-without-aggregation="true">`, and the branches of a parallel
-//! `continueParent="true"` fan-out whose flow answered on its own, run after the message that
-//! made them has gone on. Each work is a tokio task that runs it on the blocking pool (as sequences run,
+//! `<foreach continue-without-aggregation="true">`, and the branches of a `continueParent="true"`
+//! fan-out still running when its flow answered on its own, run after the message that made
+//! them has gone on. Each work is a tokio task that runs it on the blocking pool (as sequences run,
 //! ADR 0390) within `[limits] mediation_timeout`; at most `[limits] max_detached` run at once,
 //! and a work that finds no place is given back to the engine, which runs it in place (the
 //! message waits for it). Failures are logged and counted; none reaches a client.

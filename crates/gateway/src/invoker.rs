@@ -34,8 +34,8 @@ impl HttpInvoker {
         }
     }
 
-    /// Run the engine's detached work (`foreach continue-without-aggregation`, parallel
-    /// `continueParent` fan-outs) in `d`.
+    /// Run the engine's detached work (`foreach continue-without-aggregation`, `continueParent`
+    /// fan-outs still running when their flow answered) in `d`.
     pub fn with_detached(mut self, d: crate::detached::Detached) -> Self {
         self.detached = Some(d);
         self

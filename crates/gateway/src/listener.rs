@@ -61,8 +61,8 @@ pub struct LimitsConfig {
     pub max_mediations: usize,
     /// Seconds one sequence run may take (and one detached work).
     pub mediation_timeout: f64,
-    /// Detached mediation works (`<foreach continue-without-aggregation="true">`, parallel
-    /// `continueParent` fan-outs) running at once; one that finds no place runs in place (its
+    /// Detached mediation works (`<foreach continue-without-aggregation="true">`,
+    /// `continueParent` fan-outs still running when their flow answered) running at once; one that finds no place runs in place (its
     /// message waits for it).
     pub max_detached: usize,
     /// A sequence whose message body is at most this many bytes (and not built yet) runs on

@@ -407,6 +407,11 @@ impl Gateway {
             if let Some(inseq) = &flows.inflow {
                 // a `<send>` to an endpoint in the in-flow: the out-flow runs on its response
                 let outseq = flows.outflow.as_deref();
+                if api.endpoint.is_some() {
+                    // its normal end goes on to the endpoint: copies beside it are not waited
+                    // for (ADR 0502)
+                    c.set_host_goes_on();
+                }
                 let span = sequence_span(inseq, "in");
                 let done = span
                     .wrap(self.mediate(engine, inseq, outseq, fault_seq, c))
@@ -534,6 +539,8 @@ impl Gateway {
             body,
         });
         let span = sequence_span(outseq, "out");
+        // its normal end answers the client (ADR 0502)
+        c.set_host_goes_on();
         let done = span
             .wrap(self.mediate(engine, outseq, None, fault_seq, c))
             .await;

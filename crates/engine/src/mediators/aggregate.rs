@@ -294,10 +294,8 @@ pub(crate) fn run(
     };
     let aggregated = build(op, messages)?;
     let keep_response = ctx.st.branch_response.take();
-    let keep_deferred = std::mem::take(&mut ctx.st.deferred);
     *ctx = aggregated;
     ctx.st.branch_response = keep_response;
-    ctx.st.deferred = keep_deferred;
     Ok(match op.on_complete {
         BranchTarget::Block(b) => Step::Push(b),
         BranchTarget::Seq(s) => Step::PushSeq(s),
