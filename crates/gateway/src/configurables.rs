@@ -628,11 +628,11 @@ plain = {{ env = "PLAIN" }}
             ],
             b"",
         );
-        let text = format!(
-            "[secure_vault]\nprivate_key = \"other.pem\"\n[secrets]\ndb = {{ env = \"ENC\", encrypted = true }}\nraw = {{ env = \"RAW\", encrypted = true }}\n"
-        );
+        let text = "[secure_vault]\nprivate_key = \"other.pem\"\n[secrets]\n\
+                    db = { env = \"ENC\", encrypted = true }\n\
+                    raw = { env = \"RAW\", encrypted = true }\n";
         let (c, d) = load_with(
-            &text,
+            text,
             dir.path(),
             &[("ENC", &oaep), ("RAW", "not-cipher-text!")],
         );
@@ -652,7 +652,7 @@ plain = {{ env = "PLAIN" }}
             msgs.iter().all(|m| !m.contains("not-cipher-text")),
             "{msgs:?}"
         );
-        assert_eq!(line_col(&text, &d[0]), "true }");
+        assert_eq!(line_col(text, &d[0]), "true }");
         let (_, d) = load_with(
             "[secrets]\ndb = { env = \"ENC\", encrypted = true }\n",
             dir.path(),
