@@ -53,6 +53,8 @@ pub enum DbDriver {
     /// MySQL and MariaDB: `com.mysql.jdbc.Driver`, `com.mysql.cj.jdbc.Driver`,
     /// `org.mariadb.jdbc.Driver`, `jdbc:mysql://…`, `jdbc:mariadb://…`.
     Mysql,
+    /// PostgreSQL: `org.postgresql.Driver`, `jdbc:postgresql://…`.
+    Postgres,
 }
 
 /// One data source of the program: a distinct `<connection><pool>` (mediators with the same
@@ -112,9 +114,13 @@ pub fn driver_for(driver_class: &str, url: &str) -> Result<DbDriver, String> {
     {
         return Ok(DbDriver::Mysql);
     }
+    if driver_class == "org.postgresql.Driver" || url.starts_with("jdbc:postgresql:") {
+        return Ok(DbDriver::Postgres);
+    }
     Err(format!(
-        "synaptic has no client for the JDBC driver `{driver_class}` (it runs SQLite and \
-         MySQL/MariaDB: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver)"
+        "synaptic has no client for the JDBC driver `{driver_class}` (it runs SQLite, \
+         MySQL/MariaDB and PostgreSQL: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, \
+         org.mariadb.jdbc.Driver, org.postgresql.Driver)"
     ))
 }
 
@@ -152,6 +158,10 @@ impl SqlValue {
 pub struct SqlStatement {
     pub sql: String,
     pub params: Vec<SqlValue>,
+    /// The JDBC type each parameter was bound as (`params[i]`'s is `types[i]`): a strictly
+    /// typed database (PostgreSQL) is sent each value as its type's own SQL type, as the JDBC
+    /// driver's `setString`, `setInt`, … send it.
+    pub types: Vec<JdbcType>,
     /// A query (`<dblookup>`: the first row is wanted) rather than an update.
     pub query: bool,
 }
@@ -813,6 +823,7 @@ fn prepare(
     ctx: &MessageContext,
 ) -> Result<SqlStatement, String> {
     let mut params = Vec::with_capacity(s.params.len());
+    let types = s.params.iter().map(|p| p.ty).collect();
     for (i, p) in s.params.iter().enumerate() {
         let v = match &p.value {
             ParamValue::Literal(v) => v.clone(),
@@ -827,6 +838,7 @@ fn prepare(
     Ok(SqlStatement {
         sql: s.sql.clone(),
         params,
+        types,
         query: op.lookup,
     })
 }

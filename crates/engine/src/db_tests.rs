@@ -103,7 +103,7 @@ fn compile_reports_types_literals_columns_and_pool_settings_at_their_place() {
         r#"E0380 "VARCHR": unknown JDBC type `VARCHR`, which Synapse refuses; did you mean `VARCHAR`?"#,
         r#"E0303 "abc": `abc` is not an INTEGER: the statement would fault every time it runs"#,
         r#"E0381 "0": column="0": columns are numbered from 1 (the statement would fault whenever it returns a row)"#,
-        r#"W0380 "org.h2.Driver": synaptic has no client for the JDBC driver `org.h2.Driver` (it runs SQLite and MySQL/MariaDB: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver): this mediator faults at runtime"#,
+        r#"W0380 "org.h2.Driver": synaptic has no client for the JDBC driver `org.h2.Driver` (it runs SQLite, MySQL/MariaDB and PostgreSQL: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver, org.postgresql.Driver): this mediator faults at runtime"#,
         r#"W0381 "lots": maxactive="lots" is not a whole number: it is ignored (as Synapse ignores it)"#,
         r#"W0381 "maxidel": pool property `maxidel` is not one Synapse knows, it is ignored; did you mean `maxidle`?"#,
         r#"W0380 "jdbc/Shop": data source `jdbc/Shop`: synaptic has no named (JNDI or Micro Integrator) data sources, so this mediator faults at runtime; give the <pool> a <driver>, <url>, <user> and <password> of its own"#,
@@ -142,6 +142,18 @@ fn mediators_with_the_same_pool_share_one_data_source_and_results_count_as_set()
         ("x.Unknown", "jdbc:mysql://db/shop"),
     ] {
         assert_eq!(driver_for(class, url), Ok(DbDriver::Mysql), "{class} {url}");
+    }
+    // PostgreSQL by driver class or URL
+    for (class, url) in [
+        ("org.postgresql.Driver", "$url"),
+        ("x.Unknown", "jdbc:postgresql://db:5433/shop?ssl=false"),
+        ("", "jdbc:postgresql:shop"),
+    ] {
+        assert_eq!(
+            driver_for(class, url),
+            Ok(DbDriver::Postgres),
+            "{class} {url}"
+        );
     }
     assert!(driver_for("org.apache.derby.jdbc.ClientDriver", "jdbc:derby://h/db").is_err());
     let shown = format!("{:?}", sources[0]);
@@ -267,6 +279,12 @@ async fn lookup_binds_each_statement_after_the_previous_one_set_its_properties()
     assert_eq!(
         asked[1].1[0].params,
         vec![SqlValue::Integer(7), SqlValue::Integer(3)]
+    );
+    // each value goes with the JDBC type it was bound as
+    assert_eq!(asked[0].1[0].types, vec![JdbcType::Varchar]);
+    assert_eq!(
+        asked[1].1[0].types,
+        vec![JdbcType::Integer, JdbcType::SmallInt]
     );
 }
 
