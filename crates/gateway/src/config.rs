@@ -38,6 +38,10 @@ pub struct Config {
     /// `[secrets]`: where each secret alias is read from (`configurables.rs`).
     #[serde(default)]
     pub secrets: std::collections::BTreeMap<String, crate::configurables::SecretSource>,
+    /// `[[datasource]]`: the data sources a `<dblookup>`/`<dbreport>` `<dsName>` names
+    /// (`datasources.rs`).
+    #[serde(default)]
+    pub datasource: Vec<crate::datasources::DataSourceConfig>,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -475,6 +479,7 @@ pub fn resource_at(i: usize, j: usize, k: &str) -> [At<'_>; 5] {
 
 fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
+    let mut diags_extra = Vec::new();
     let mut err = |path: &[At<'_>], msg: String| {
         diags.push(Diagnostic::error(
             codes::E0402,
@@ -511,6 +516,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
         );
     }
     crate::tls::validate(config, &mut |path, msg| err(path, msg));
+    crate::datasources::validate(config, source, text, &mut diags_extra);
     crate::authserver::config::validate(config, &mut |path, msg| err(path, msg));
     if let Some(t) = &config.telemetry {
         for (key, msg) in t.problems() {
@@ -643,6 +649,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
             err(&[At::Key("redis"), At::Key(k)], m);
         }
     }
+    diags.extend(diags_extra);
     diags
 }
 

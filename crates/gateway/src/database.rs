@@ -581,6 +581,7 @@ mod tests {
             driver: Ok(DbDriver::Sqlite),
             max_active: Some(2),
             max_wait_ms: None,
+            ds_name: None,
         })
     }
 
