@@ -2,7 +2,7 @@
 # Installs everything synaptic's build and test suite need, on a fresh Debian 12 machine that has
 # Rust, Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
 #
-#   bash .ci/setup.sh            test prerequisites: redis-server, mariadb-server, chromium, curl + the real OAuth2 peers
+#   bash .ci/setup.sh            test prerequisites: redis-server, mariadb-server, postgresql, chromium, curl + the real OAuth2 peers
 #   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client), openssl, valgrind and
 #                                python3-cryptography for bench/run.sh
 #
@@ -39,6 +39,13 @@ want openssl openssl
 # <dblookup>/<dbreport> tests start their own MariaDB server (mariadb-install-db + mariadbd,
 # tests/src/mariadb.rs); the package's service is never started
 [ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ] || need+=(mariadb-server)
+# ... and their own PostgreSQL server (initdb + postgres from /usr/lib/postgresql/N/bin, run as the
+# package's `postgres` user when the tests run as root; tests/src/postgres.rs)
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+b=$(pg_bin)
+[ -n "$b" ] && [ -x "$b/initdb" ] && [ -x "$b/postgres" ] && [ -x "$b/psql" ] && id postgres >/dev/null 2>&1 \
+  || need+=(postgresql)
+want setpriv util-linux
 if [ "$BENCH" = 1 ]; then
   want nginx nginx-light
   want wrk wrk
@@ -69,7 +76,8 @@ retry() {  # retry CMD... : registries can fail transiently
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need[*]}"
-  # Keep the packages' own services (redis on :6379, MariaDB on :3306, nginx on :80) from starting.
+  # Keep the packages' own services (redis on :6379, MariaDB on :3306, PostgreSQL on :5432, nginx
+  # on :80) from starting.
   made_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
@@ -84,9 +92,12 @@ else
   echo "setup: Debian packages present"
 fi
 
-for c in redis-server redis-cli curl openssl chromium python3 node npm pkg-config cc mariadb mariadb-install-db /usr/sbin/mariadbd; do
+b=$(pg_bin)
+for c in redis-server redis-cli curl openssl chromium python3 node npm pkg-config cc mariadb mariadb-install-db /usr/sbin/mariadbd \
+         setpriv "$b/initdb" "$b/postgres" "$b/psql"; do
   command -v "$c" >/dev/null || { echo "setup: $c still missing after install" >&2; exit 1; }
 done
+id postgres >/dev/null 2>&1 || { echo "setup: the postgres user is still missing after install" >&2; exit 1; }
 
 # --- real OAuth2 peers (tests/peers/real-peers.sh) ----------------------------------------------
 # Authlib, django-oauth-toolkit, oidc-provider, oauth2-mock-server and the client libraries

@@ -570,6 +570,28 @@ fn every_documented_example_produces_its_code() {
     let mut failures = Vec::new();
     for (i, (code, cell)) in rows.iter().enumerate() {
         let snippets = xml_snippets(cell);
+        if code == "E0382" {
+            // data sources are the configuration's: a sequence in the sequences folder,
+            // checked by `serve --check` against a configuration that defines none
+            for (j, xml) in snippets.iter().enumerate() {
+                let sub = dir.path().join(format!("datasource-{i}-{j}"));
+                std::fs::create_dir_all(sub.join("sequences")).unwrap();
+                std::fs::write(
+                    sub.join("sequences/s.xml"),
+                    format!(
+                        "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"s\">{xml}</sequence>\n"
+                    ),
+                )
+                .unwrap();
+                let f = sub.join("synaptic.toml");
+                std::fs::write(&f, "").unwrap();
+                let (_, out, err) = cli(&["serve", "--check", "--config", &p(&f)]);
+                if !format!("{out}{err}").contains("error[E0382]") {
+                    failures.push(format!("{code}: `{xml}` gives\n{out}{err}"));
+                }
+            }
+            continue;
+        }
         if code == "E0403" || code == "W0403" {
             // deploy-time parameters are resolved when artifacts are deployed: an endpoint
             // artifact in the sequences folder, checked by `serve --check`

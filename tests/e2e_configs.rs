@@ -9,6 +9,7 @@ use synaptic_gateway::ServeOptions;
 use synaptic_tests::gateway::{start_running, GatewayDir};
 use synaptic_tests::mariadb::{self, MariaDb};
 use synaptic_tests::origin::MockOrigin;
+use synaptic_tests::postgres::{self, Postgres};
 
 const API_KEY: &str = "k-7f3a9c1e-api-key";
 const TOKEN: &str = "tok-5b2d8e4f-from-env";
@@ -237,6 +238,142 @@ async fn a_vault_lookup_password_opens_a_real_database() {
     assert!(
         !text.contains(mariadb::PASSWORD) && !body.to_string().contains(mariadb::PASSWORD),
         "the password shows:\n{text}\n{body}"
+    );
+}
+
+/// `[[datasource]]` with Micro Integrator's `deployment.toml` keys: a `<dsName>` naming it by
+/// its id or its JNDI name (`jdbc/ID`) reaches a real PostgreSQL server with the password of
+/// `[secrets]` (`$secret{alias}`); faults name the data source; a `<dsName>` no `[[datasource]]`
+/// defines is a load error, positioned, and the file's previous version keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_data_source_of_the_configuration_opens_a_real_database() {
+    let logs = synaptic_tests::logs::capture_global();
+    let server = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    server.sql(
+        "create table company(id varchar(10), name varchar(40));
+         insert into company values ('c2', 'WSO2');",
+    );
+    let api = |lookup: &str| {
+        format!(
+            r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Db" context="/db">
+  <resource methods="POST" uri-template="/company">
+    <inSequence>
+      <dbreport>
+        <connection><pool><dsName>ShopDB</dsName></pool></connection>
+        <statement>
+          <sql>insert into company values (?, ?)</sql>
+          <parameter expression="json-eval($.id)" type="VARCHAR"/>
+          <parameter expression="json-eval($.name)" type="VARCHAR"/>
+        </statement>
+      </dbreport>
+      <dblookup>
+        <connection><pool><dsName>{lookup}</dsName></pool></connection>
+        <statement>
+          <sql>select id from company where name = ?</sql>
+          <parameter expression="json-eval($.name)" type="VARCHAR"/>
+          <result name="id" column="id"/>
+        </statement>
+      </dblookup>
+      <payloadFactory media-type="json"><format>{{"id":"$1","count":$2}}</format>
+        <args><arg expression="$ctx:id"/>
+              <arg expression="get-property('DBREPORT_MODIFIED_RAW_COUNT')"/></args></payloadFactory>
+      <respond/>
+    </inSequence>
+    <faultSequence>
+      <payloadFactory media-type="json"><format>{{"error":"$1"}}</format>
+        <args><arg expression="$ctx:ERROR_MESSAGE"/></args></payloadFactory>
+      <property name="HTTP_SC" value="500" scope="axis2"/>
+      <respond/>
+    </faultSequence>
+  </resource>
+</api>"#
+        )
+    };
+    let config = format!(
+        r#"[secrets]
+db = {{ file = "db-password" }}
+
+[[datasource]]
+id = "ShopDB"
+url = "{}"
+username = "{}"
+password = "$secret{{db}}"
+driver = "org.postgresql.Driver"
+pool_options.maxActive = 2
+pool_options.maxWait = 5000
+pool_options.testOnBorrow = true
+"#,
+        server.jdbc_url(),
+        postgres::USER
+    );
+    let dir = GatewayDir::new(
+        &config,
+        &[
+            ("sequences/db.xml", &api("jdbc/ShopDB")),
+            ("db-password", postgres::PASSWORD),
+        ],
+    );
+    let opts = ServeOptions {
+        config_path: Some(dir.config_path()),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let gw = start_running(&dir, opts).await;
+    let url = format!("http://{}/db/company", gw.addr());
+    let post = |body: serde_json::Value| {
+        let url = url.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            (status, v)
+        }
+    };
+    let (status, body) = post(serde_json::json!({"id": "c3", "name": "ACME"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, serde_json::json!({"id": "c3", "count": 1}));
+    assert_eq!(
+        server
+            .sql("select id from company where name = 'ACME'")
+            .trim(),
+        "c3"
+    );
+    // a value too long for its column: the database refuses it, the fault names the data source
+    let (status, body) = post(serde_json::json!({"id": "much-too-long-id", "name": "X"})).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body["error"],
+        "SQL Error while executing insert statement : insert into company values (?, ?) \
+         against DataSource : ShopDB"
+    );
+
+    // a name no [[datasource]] defines: the file is not deployed, its last version serves
+    dir.write("sequences/db.xml", &api("jdbc/ShopDV"));
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    let (status, body) = post(serde_json::json!({"id": "c4", "name": "Initech"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "c4");
+    gw.shutdown().await;
+    let text = logs.text();
+    assert!(
+        text.contains("no data source `jdbc/ShopDV`") && text.contains("did you mean `ShopDB`"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(postgres::PASSWORD) && !body.to_string().contains(postgres::PASSWORD),
+        "the password shows:\n{text}"
     );
 }
 

@@ -1,6 +1,6 @@
 //! End-to-end tests of `<dblookup>` and `<dbreport>` over real HTTP on 127.0.0.1, against a
-//! real SQLite database file the test creates and a real MariaDB server the test starts
-//! (`synaptic_tests::mariadb`): looked-up properties feed a payloadFactory, a query without a
+//! real SQLite database file the test creates, a real MariaDB server and a real PostgreSQL
+//! server the test starts (`synaptic_tests::mariadb`, `synaptic_tests::postgres`): looked-up properties feed a payloadFactory, a query without a
 //! row leaves them unset, statements run in order (a later one reads what an earlier one set),
 //! rows written by `<dbreport>` are read back, a transaction that fails is rolled back, a
 //! stored procedure is called, and an SQL error or a database synaptic has no client for runs
@@ -8,6 +8,7 @@
 
 use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::mariadb::{self, MariaDb};
+use synaptic_tests::postgres::{self, Postgres};
 
 /// Where the tests' tables are: the `<connection>` to write, the URL fault messages name, the
 /// SQL for "now", and the MariaDB server that must outlive the test.
@@ -16,6 +17,7 @@ struct Db {
     url: String,
     now: &'static str,
     server: Option<MariaDb>,
+    pg: Option<Postgres>,
     sqlite_file: Option<std::path::PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -23,6 +25,9 @@ struct Db {
 impl Db {
     /// `select count(*) from audit`, read without synaptic.
     fn audit_rows(&self) -> i64 {
+        if let Some(pg) = &self.pg {
+            return pg.sql("select count(*) from audit").trim().parse().unwrap();
+        }
         match (&self.server, &self.sqlite_file) {
             (Some(server), _) => server
                 .sql("select count(*) from audit")
@@ -46,6 +51,7 @@ fn sqlite() -> Db {
         url: format!("jdbc:sqlite:{}", path.display()),
         now: "datetime('now')",
         server: None,
+        pg: None,
         sqlite_file: Some(path),
         _dir: Some(dir),
     }
@@ -76,9 +82,48 @@ fn mariadb() -> Db {
         url: server.jdbc_url(),
         now: "now()",
         server: Some(server),
+        pg: None,
         sqlite_file: None,
         _dir: None,
     }
+}
+
+/// A PostgreSQL server with the same tables, reached with `org.postgresql.Driver`, and
+/// `item`, whose columns are of PostgreSQL's common types.
+fn postgresql() -> Db {
+    let server = Postgres::start();
+    server.sql(
+        "create table company(id varchar(10), name varchar(40) unique, price double precision);
+         insert into company values ('c1', 'IBM', 120.5), ('c2', 'WSO2', 99.0);
+         create table audit(name varchar(40) not null, at timestamp);
+         create table item(n integer, amount numeric(10, 2), active boolean, born date,
+                           seen timestamp, ratio double precision, big bigint, note text);
+         insert into item values (7, 120.50, true, '2024-05-01', '2024-05-01 10:00:00.25', 99,
+                                  9007199254740993, null);",
+    );
+    Db {
+        pool: pg_pool(&server.jdbc_url(), postgres::PASSWORD),
+        url: server.jdbc_url(),
+        now: "now()",
+        server: None,
+        pg: Some(server),
+        sqlite_file: None,
+        _dir: None,
+    }
+}
+
+fn pg_pool(url: &str, password: &str) -> String {
+    format!(
+        r#"<connection><pool>
+          <driver>org.postgresql.Driver</driver>
+          <url>{url}</url>
+          <user>{}</user>
+          <password>{password}</password>
+          <property name="maxactive" value="4"/>
+          <property name="maxwait" value="5000"/>
+        </pool></connection>"#,
+        postgres::USER
+    )
 }
 
 const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
@@ -268,6 +313,13 @@ macro_rules! on_both {
             $(#[tokio::test]
             async fn $scenario() {
                 let db = tokio::task::spawn_blocking(super::mariadb).await.unwrap();
+                super::$scenario(db).await
+            })*
+        }
+        mod postgresql_server {
+            $(#[tokio::test]
+            async fn $scenario() {
+                let db = tokio::task::spawn_blocking(super::postgresql).await.unwrap();
                 super::$scenario(db).await
             })*
         }
@@ -466,6 +518,283 @@ async fn a_wrong_mariadb_password_faults_without_showing_it() {
         url: server.jdbc_url(),
         now: "now()",
         server: Some(server),
+        pg: None,
+        sqlite_file: None,
+        _dir: None,
+    };
+    let gw = gateway(&db).await;
+    let r = reqwest::get(gw.url("/db/company/IBM")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&format!(
+            "Error executing statement : select id, name, price from company where name = ? \
+             against DataSource : {}",
+            db.url
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-password"), "{text}");
+    gw.shutdown().await;
+}
+
+/// Resources that read PostgreSQL's common types, bind each JDBC type, and fault.
+fn pg_api(pool: &str, unreachable: &str) -> String {
+    format!(
+        r#"<api {NS} name="Items" context="/pg">
+  <resource methods="GET" uri-template="/item/{{n}}">
+    <inSequence>
+      <property name="note" value="kept"/>
+      <dblookup>
+        {pool}
+        <statement>
+          <sql>select n, amount, active, born, seen, ratio, big, note from item
+               where n = ? and born = ? and seen &lt; ? and active = ? and amount &gt;= ?
+               and ratio &lt; ? and big &gt; ? and '?' = '?'</sql>
+          <parameter expression="get-property('uri.var.n')" type="INTEGER"/>
+          <parameter value="2024-5-1" type="DATE"/>
+          <parameter value="2030-01-01 00:00:00" type="TIMESTAMP"/>
+          <parameter value="TRUE" type="BIT"/>
+          <parameter value="10.5" type="DECIMAL"/>
+          <parameter value="99.5" type="REAL"/>
+          <parameter value="9007199254740992" type="BIGINT"/>
+          <result name="n" column="n"/>
+          <result name="amount" column="amount"/>
+          <result name="active" column="active"/>
+          <result name="born" column="born"/>
+          <result name="seen" column="seen"/>
+          <result name="ratio" column="ratio"/>
+          <result name="big" column="big"/>
+          <result name="note" column="note"/>
+        </statement>
+      </dblookup>
+      <payloadFactory media-type="json">
+        <format>{{"n":"$1","amount":"$2","active":"$3","born":"$4","seen":"$5","ratio":"$6","big":"$7","note":"$8"}}</format>
+        <args><arg expression="$ctx:n"/><arg expression="$ctx:amount"/><arg expression="$ctx:active"/>
+              <arg expression="$ctx:born"/><arg expression="$ctx:seen"/><arg expression="$ctx:ratio"/>
+              <arg expression="$ctx:big"/><arg expression="$ctx:note"/></args></payloadFactory>
+      <respond/>
+    </inSequence>
+    {PG_FAULT}
+  </resource>
+  <resource methods="POST" uri-template="/item">
+    <inSequence>
+      <dbreport>
+        {pool}
+        <statement>
+          <sql>insert into item(n, born, seen, note) values (?, ?, ?, ?)</sql>
+          <parameter expression="json-eval($.n)" type="SMALLINT"/>
+          <parameter expression="json-eval($.born)" type="DATE"/>
+          <parameter expression="json-eval($.seen)" type="TIMESTAMP"/>
+          <parameter expression="json-eval($.note)" type="VARCHAR"/>
+        </statement>
+      </dbreport>
+      <dblookup>
+        {pool}
+        <statement>
+          <sql>select born, seen, note, amount from item where n = ?</sql>
+          <parameter expression="json-eval($.n)" type="INTEGER"/>
+          <result name="born" column="born"/>
+          <result name="seen" column="seen"/>
+          <result name="note" column="note"/>
+          <result name="amount" column="amount"/>
+        </statement>
+      </dblookup>
+      <payloadFactory media-type="json">
+        <format>{{"count":$1,"born":"$2","seen":"$3","note":"$4","amount":"$5"}}</format>
+        <args><arg expression="get-property('DBREPORT_MODIFIED_RAW_COUNT')"/>
+              <arg expression="$ctx:born"/><arg expression="$ctx:seen"/>
+              <arg expression="$ctx:note"/><arg expression="$ctx:amount"/></args></payloadFactory>
+      <respond/>
+    </inSequence>
+    {PG_FAULT}
+  </resource>
+  <resource methods="GET" uri-template="/typeerror">
+    <inSequence>
+      <dblookup>
+        {pool}
+        <statement>
+          <sql>select note from item where n = ?</sql>
+          <parameter value="7" type="VARCHAR"/>
+          <result name="note" column="note"/>
+        </statement>
+      </dblookup>
+      <respond/>
+    </inSequence>
+    {PG_FAULT}
+  </resource>
+  <resource methods="GET" uri-template="/unreadable">
+    <inSequence>
+      <dblookup>
+        {pool}
+        <statement>
+          <sql>select interval '1 day' as span</sql>
+          <result name="span" column="span"/>
+        </statement>
+      </dblookup>
+      <respond/>
+    </inSequence>
+    {PG_FAULT}
+  </resource>
+  <resource methods="GET" uri-template="/unreachable">
+    <inSequence>
+      <dblookup>
+        {unreachable}
+        <statement><sql>select 1</sql><result name="one" column="1"/></statement>
+      </dblookup>
+      <respond/>
+    </inSequence>
+    {PG_FAULT}
+  </resource>
+</api>"#
+    )
+}
+
+const PG_FAULT: &str = r#"<faultSequence>
+      <payloadFactory media-type="json"><format>{"fault":"$1","code":"$2","detail":"$3"}</format>
+        <args><arg expression="get-property('ERROR_MESSAGE')"/>
+              <arg expression="get-property('ERROR_CODE')"/>
+              <arg expression="get-property('ERROR_DETAIL')"/></args></payloadFactory>
+      <property name="HTTP_SC" value="500" scope="axis2"/>
+      <respond/>
+    </faultSequence>"#;
+
+async fn pg_gateway() -> (Db, TestGateway, String) {
+    let db = tokio::task::spawn_blocking(postgresql).await.unwrap();
+    // a port nothing listens on
+    let unreachable_url = format!(
+        "jdbc:postgresql://127.0.0.1:{}/shop",
+        synaptic_tests::free_port()
+    );
+    let api = pg_api(&db.pool, &pg_pool(&unreachable_url, "x"));
+    let gw = start_gateway("", &[("sequences/pg.xml", &api)]).await;
+    (db, gw, unreachable_url)
+}
+
+#[tokio::test]
+async fn postgresql_columns_read_as_jdbc_getstring_prints_them_and_null_leaves_the_property() {
+    let (_db, gw, _) = pg_gateway().await;
+    let (status, body) = get(&gw, "/pg/item/7").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "n": "7", "amount": "120.50", "active": "t", "born": "2024-05-01",
+            "seen": "2024-05-01 10:00:00.25", "ratio": "99.0", "big": "9007199254740993",
+            "note": "kept"
+        })
+    );
+    // no row: nothing is set
+    let (status, body) = get(&gw, "/pg/item/8").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["n"], "", "{body}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn postgresql_dbreport_binds_dates_and_a_null_and_commits() {
+    let (db, gw, _) = pg_gateway().await;
+    let (status, body) = post(
+        &gw,
+        "/pg/item",
+        serde_json::json!({"n": 9, "born": "1999-12-31", "seen": "2024-02-29 23:59:59.5", "note": "new"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"count": 1, "born": "1999-12-31", "seen": "2024-02-29 23:59:59.5",
+                           "note": "new", "amount": ""})
+    );
+    // committed: another session sees the row; an empty value is SQL NULL
+    let pg = db.pg.as_ref().unwrap();
+    assert_eq!(pg.sql("select note from item where n = 9").trim(), "new");
+    let (status, body) = post(
+        &gw,
+        "/pg/item",
+        serde_json::json!({"n": 10, "born": "2000-01-01", "seen": "2000-01-01 00:00:00", "note": ""}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        pg.sql("select note is null from item where n = 10").trim(),
+        "t"
+    );
+    // a value not of its type is a fault before the database is asked
+    let (status, body) = post(
+        &gw,
+        "/pg/item",
+        serde_json::json!({"n": 11, "born": "yesterday", "seen": "2000-01-01 00:00:00", "note": "x"}),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["fault"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error while executing insert statement : insert into item"),
+        "{body}"
+    );
+    assert_eq!(pg.sql("select count(*) from item where n = 11").trim(), "0");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_postgresql_type_error_is_an_sql_exception_fault() {
+    let (db, gw, _) = pg_gateway().await;
+    // a VARCHAR parameter is sent as `character varying`, as the JDBC driver's setString sends
+    // it: PostgreSQL has no `integer = character varying`
+    let (status, body) = get(&gw, "/pg/typeerror").await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body["fault"],
+        format!(
+            "SQL Exception occurred while executing statement : select note from item where n = ? \
+             against DataSource : {}",
+            db.url
+        )
+    );
+    assert_eq!(body["code"], "0");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("operator does not exist: integer = character varying"),
+        "{detail}"
+    );
+    // a column of a type synaptic does not read: the fault says how to read it
+    let (status, body) = get(&gw, "/pg/unreadable").await;
+    assert_eq!(status, 500, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("`interval`") && detail.contains("span::text"),
+        "{detail}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_postgresql_server_faults_with_synapses_message() {
+    let (_db, gw, url) = pg_gateway().await;
+    let (status, body) = get(&gw, "/pg/unreachable").await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body["fault"],
+        format!("Error executing statement : select 1 against DataSource : {url}")
+    );
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("cannot connect"), "{detail}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_postgresql_password_faults_without_showing_it() {
+    let server = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    server.sql("create table company(id varchar(10), name varchar(40), price double precision);");
+    let db = Db {
+        pool: pg_pool(&server.jdbc_url(), "not-the-password"),
+        url: server.jdbc_url(),
+        now: "now()",
+        server: None,
+        pg: Some(server),
         sqlite_file: None,
         _dir: None,
     };

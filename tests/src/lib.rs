@@ -29,6 +29,7 @@ pub mod mediate;
 pub mod origin;
 pub mod otlp;
 pub mod peers;
+pub mod postgres;
 pub mod process;
 pub mod redis;
 

@@ -155,6 +155,7 @@ codes! {
     // appended by the database mediators (dblookup, dbreport)
     E0380 = "unknown-jdbc-type";
     E0381 = "invalid-db-result";
+    E0382 = "unknown-data-source";
     W0380 = "database-unavailable";
     W0381 = "db-pool-property-ignored";
     // appended by `[configs]` and `[secrets]`

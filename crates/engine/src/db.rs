@@ -53,6 +53,8 @@ pub enum DbDriver {
     /// MySQL and MariaDB: `com.mysql.jdbc.Driver`, `com.mysql.cj.jdbc.Driver`,
     /// `org.mariadb.jdbc.Driver`, `jdbc:mysql://…`, `jdbc:mariadb://…`.
     Mysql,
+    /// PostgreSQL: `org.postgresql.Driver`, `jdbc:postgresql://…`.
+    Postgres,
 }
 
 /// One data source of the program: a distinct `<connection><pool>` (mediators with the same
@@ -74,6 +76,33 @@ pub struct DataSourceDef {
     pub max_active: Option<u32>,
     /// `maxwait`: milliseconds to wait for a free connection (else the gateway's default).
     pub max_wait_ms: Option<u64>,
+    /// The `<dsName>` it was named by (a data source of the gateway's configuration); fault
+    /// messages name it by this.
+    pub ds_name: Option<String>,
+}
+
+/// A data source the host defines by name (`[[datasource]]` of `synaptic.toml`, as Micro
+/// Integrator's `deployment.toml`), which a `<pool><dsName>` refers to by its `id` or by
+/// `jdbc/` and its `id` (its JNDI name in Micro Integrator). The settings are written as in
+/// a `<pool>` (a password may be `{wso2:vault-lookup('alias')}` or a deploy-time parameter).
+/// `Debug` never shows the password.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NamedDataSource {
+    pub id: String,
+    pub driver_class: String,
+    pub url: String,
+    pub user: String,
+    pub password: DbPassword,
+    pub max_active: Option<u32>,
+    pub max_wait_ms: Option<u64>,
+}
+
+impl NamedDataSource {
+    /// Whether a `<dsName>` names it.
+    pub fn is_named(&self, name: &str) -> bool {
+        let name = name.trim();
+        name == self.id || name.strip_prefix("jdbc/") == Some(self.id.as_str())
+    }
 }
 
 impl std::fmt::Debug for DataSourceDef {
@@ -87,6 +116,7 @@ impl std::fmt::Debug for DataSourceDef {
             .field("driver", &self.driver)
             .field("max_active", &self.max_active)
             .field("max_wait_ms", &self.max_wait_ms)
+            .field("ds_name", &self.ds_name)
             .finish()
     }
 }
@@ -95,7 +125,10 @@ impl DataSourceDef {
     /// The name Synapse gives it in error messages: its URL (or data source name), credentials
     /// redacted.
     pub fn display_name(&self) -> String {
-        crate::redact_text(&self.url)
+        match &self.ds_name {
+            Some(n) => n.clone(),
+            None => crate::redact_text(&self.url),
+        }
     }
 }
 
@@ -112,9 +145,13 @@ pub fn driver_for(driver_class: &str, url: &str) -> Result<DbDriver, String> {
     {
         return Ok(DbDriver::Mysql);
     }
+    if driver_class == "org.postgresql.Driver" || url.starts_with("jdbc:postgresql:") {
+        return Ok(DbDriver::Postgres);
+    }
     Err(format!(
-        "synaptic has no client for the JDBC driver `{driver_class}` (it runs SQLite and \
-         MySQL/MariaDB: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver)"
+        "synaptic has no client for the JDBC driver `{driver_class}` (it runs SQLite, \
+         MySQL/MariaDB and PostgreSQL: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, \
+         org.mariadb.jdbc.Driver, org.postgresql.Driver)"
     ))
 }
 
@@ -152,6 +189,10 @@ impl SqlValue {
 pub struct SqlStatement {
     pub sql: String,
     pub params: Vec<SqlValue>,
+    /// The JDBC type each parameter was bound as (`params[i]`'s is `types[i]`): a strictly
+    /// typed database (PostgreSQL) is sent each value as its type's own SQL type, as the JDBC
+    /// driver's `setString`, `setInt`, … send it.
+    pub types: Vec<JdbcType>,
     /// A query (`<dblookup>`: the first row is wanted) rather than an update.
     pub query: bool,
 }
@@ -614,31 +655,7 @@ fn column(c: &Spanned<String>) -> Result<Column, String> {
 
 fn data_source(c: &mut Compiler<'_>, conn: &ast::DbConnection) -> Arc<DataSourceDef> {
     let mut def = match conn {
-        ast::DbConnection::DataSource { name, .. } => {
-            c.warn(
-                codes::W0380,
-                name.span,
-                format!(
-                    "data source `{}`: synaptic has no named (JNDI or Micro Integrator) data \
-                     sources, so this mediator faults at runtime; give the <pool> a <driver>, \
-                     <url>, <user> and <password> of its own",
-                    name.value
-                ),
-            );
-            DataSourceDef {
-                id: 0,
-                driver_class: String::new(),
-                url: name.value.clone(),
-                user: String::new(),
-                password: DbPassword::new(""),
-                driver: Err(format!(
-                    "synaptic has no named data sources (`{}`)",
-                    name.value
-                )),
-                max_active: None,
-                max_wait_ms: None,
-            }
-        }
+        ast::DbConnection::DataSource { name, .. } => named_data_source(c, name),
         ast::DbConnection::Pool {
             driver,
             url,
@@ -722,6 +739,7 @@ fn data_source(c: &mut Compiler<'_>, conn: &ast::DbConnection) -> Arc<DataSource
                 driver: kind,
                 max_active,
                 max_wait_ms,
+                ds_name: None,
             }
         }
     };
@@ -736,6 +754,80 @@ fn data_source(c: &mut Compiler<'_>, conn: &ast::DbConnection) -> Arc<DataSource
     let def = Arc::new(def);
     c.data_sources.push(def.clone());
     def
+}
+
+/// The data source a `<dsName>` names, from [`crate::CompileOptions::data_sources`]: a name
+/// none has is an error (`E0382`) where it is written. Without the host's data sources (lint,
+/// `synaptic run`), the mediator faults at runtime saying so.
+fn named_data_source(c: &mut Compiler<'_>, name: &Spanned<String>) -> DataSourceDef {
+    let unresolved = |why: String| DataSourceDef {
+        id: 0,
+        driver_class: String::new(),
+        url: String::new(),
+        user: String::new(),
+        password: DbPassword::new(""),
+        driver: Err(why),
+        max_active: None,
+        max_wait_ms: None,
+        ds_name: Some(name.value.trim().to_string()),
+    };
+    let known = c
+        .opts
+        .data_sources
+        .clone()
+        .or_else(|| c.opts.deploy.as_ref().and_then(|d| d.0.data_sources()));
+    let Some(known) = known else {
+        return unresolved(format!(
+            "data source `{}` is defined by the gateway's configuration ([[datasource]] of \
+             synaptic.toml), which is not loaded here",
+            name.value.trim()
+        ));
+    };
+    let Some(ds) = known.iter().find(|d| d.is_named(&name.value)) else {
+        let ids: Vec<&str> = known.iter().map(|d| d.id.as_str()).collect();
+        let wanted = name.value.trim();
+        let hint = synaptic_diag::suggest::did_you_mean(
+            wanted.strip_prefix("jdbc/").unwrap_or(wanted),
+            &ids,
+        );
+        let hint = if hint.is_empty() && !ids.is_empty() {
+            format!(" (the configuration defines {})", ids.join(", "))
+        } else {
+            hint
+        };
+        c.err(
+            codes::E0382,
+            name.span,
+            format!(
+                "no data source `{wanted}`: define it in synaptic.toml as a [[datasource]] \
+                 with id = \"{}\"{hint}",
+                wanted.strip_prefix("jdbc/").unwrap_or(wanted)
+            ),
+        );
+        return unresolved(format!("no data source `{wanted}`"));
+    };
+    let driver = driver_for(&ds.driver_class, &ds.url);
+    if let Err(msg) = &driver {
+        c.warn(
+            codes::W0380,
+            name.span,
+            format!(
+                "data source `{}`: {msg}: this mediator faults at runtime",
+                name.value.trim()
+            ),
+        );
+    }
+    DataSourceDef {
+        id: 0,
+        driver_class: ds.driver_class.clone(),
+        url: ds.url.clone(),
+        user: ds.user.clone(),
+        password: ds.password.clone(),
+        driver,
+        max_active: ds.max_active,
+        max_wait_ms: ds.max_wait_ms,
+        ds_name: Some(name.value.trim().to_string()),
+    }
 }
 
 /// Expressions of the parameters.
@@ -813,6 +905,7 @@ fn prepare(
     ctx: &MessageContext,
 ) -> Result<SqlStatement, String> {
     let mut params = Vec::with_capacity(s.params.len());
+    let types = s.params.iter().map(|p| p.ty).collect();
     for (i, p) in s.params.iter().enumerate() {
         let v = match &p.value {
             ParamValue::Literal(v) => v.clone(),
@@ -827,6 +920,7 @@ fn prepare(
     Ok(SqlStatement {
         sql: s.sql.clone(),
         params,
+        types,
         query: op.lookup,
     })
 }

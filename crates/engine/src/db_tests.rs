@@ -103,13 +103,88 @@ fn compile_reports_types_literals_columns_and_pool_settings_at_their_place() {
         r#"E0380 "VARCHR": unknown JDBC type `VARCHR`, which Synapse refuses; did you mean `VARCHAR`?"#,
         r#"E0303 "abc": `abc` is not an INTEGER: the statement would fault every time it runs"#,
         r#"E0381 "0": column="0": columns are numbered from 1 (the statement would fault whenever it returns a row)"#,
-        r#"W0380 "org.h2.Driver": synaptic has no client for the JDBC driver `org.h2.Driver` (it runs SQLite and MySQL/MariaDB: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver): this mediator faults at runtime"#,
+        r#"W0380 "org.h2.Driver": synaptic has no client for the JDBC driver `org.h2.Driver` (it runs SQLite, MySQL/MariaDB and PostgreSQL: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver, org.postgresql.Driver): this mediator faults at runtime"#,
         r#"W0381 "lots": maxactive="lots" is not a whole number: it is ignored (as Synapse ignores it)"#,
         r#"W0381 "maxidel": pool property `maxidel` is not one Synapse knows, it is ignored; did you mean `maxidle`?"#,
-        r#"W0380 "jdbc/Shop": data source `jdbc/Shop`: synaptic has no named (JNDI or Micro Integrator) data sources, so this mediator faults at runtime; give the <pool> a <driver>, <url>, <user> and <password> of its own"#,
         r#"W0380 "conf:/db/url": a connection setting read from the registry (key="conf:/db/url") is not supported: this mediator faults at runtime; write the value in the <pool>"#,
     ];
     assert_eq!(d, expected, "{d:#?}");
+}
+
+#[test]
+fn ds_names_resolve_to_the_hosts_data_sources_by_id_or_jndi_name() {
+    let xml = seq(
+        r#"<dblookup><connection><pool><dsName>jdbc/Shop</dsName></pool></connection>
+             <statement><sql>select 1</sql></statement></dblookup>
+           <dbreport><connection><pool><dsName>Shop</dsName></pool></connection>
+             <statement><sql>delete from t</sql></statement></dbreport>
+           <dblookup><connection><pool><dsName>jdbc/Shp</dsName></pool></connection>
+             <statement><sql>select 1</sql></statement></dblookup>
+           <dblookup><connection><pool><dsName>Old</dsName></pool></connection>
+             <statement><sql>select 1</sql></statement></dblookup>"#,
+    );
+    let p = synaptic_syntax::parse_artifact(SourceId(0), &xml);
+    let shop = NamedDataSource {
+        id: "Shop".into(),
+        driver_class: "org.postgresql.Driver".into(),
+        url: "jdbc:postgresql://db/shop".into(),
+        user: "u".into(),
+        password: DbPassword::new("{wso2:vault-lookup('db')}"),
+        max_active: Some(3),
+        max_wait_ms: Some(500),
+    };
+    let old = NamedDataSource {
+        id: "Old".into(),
+        driver_class: "org.h2.Driver".into(),
+        url: "jdbc:h2:mem:x".into(),
+        ..shop.clone()
+    };
+    let opts = CompileOptions {
+        data_sources: Some(Arc::new(vec![shop, old])),
+        ..Default::default()
+    };
+    let (prog, d) = compile(std::slice::from_ref(&p.tree), &opts);
+    let shown: Vec<String> = d
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {:?}: {}",
+                d.code.id,
+                &xml[d.primary_span().range()],
+                d.message
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            r#"E0382 "jdbc/Shp": no data source `jdbc/Shp`: define it in synaptic.toml as a [[datasource]] with id = "Shp"; did you mean `Shop`?"#,
+            r#"W0380 "Old": data source `Old`: synaptic has no client for the JDBC driver `org.h2.Driver` (it runs SQLite, MySQL/MariaDB and PostgreSQL: org.sqlite.JDBC, com.mysql.cj.jdbc.Driver, org.mariadb.jdbc.Driver, org.postgresql.Driver): this mediator faults at runtime"#,
+        ],
+        "{shown:#?}"
+    );
+    assert!(prog.is_none());
+    // without the mistake, the two names of `Shop` share one data source, named as written
+    let fixed = xml.replace("jdbc/Shp", "Shop");
+    let p = synaptic_syntax::parse_artifact(SourceId(0), &fixed);
+    let (prog, d) = compile(std::slice::from_ref(&p.tree), &opts);
+    assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+    let sources = prog.unwrap().data_sources().to_vec();
+    assert_eq!(sources.len(), 3);
+    assert_eq!(sources[0].driver, Ok(DbDriver::Postgres));
+    assert_eq!(sources[0].url, "jdbc:postgresql://db/shop");
+    assert_eq!(sources[0].max_active, Some(3));
+    assert_eq!(sources[0].display_name(), "jdbc/Shop");
+    assert_eq!(sources[1].display_name(), "Shop");
+    assert_eq!(sources[1].url, sources[0].url);
+    // no data sources known (lint, `synaptic run`): no diagnostic, a fault at runtime
+    let (prog, d) = compile_text(&fixed);
+    assert!(d.is_empty(), "{d:?}");
+    let s = prog.unwrap().data_sources()[0].clone();
+    assert!(
+        matches!(&s.driver, Err(m) if m.contains("[[datasource]]")),
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -142,6 +217,18 @@ fn mediators_with_the_same_pool_share_one_data_source_and_results_count_as_set()
         ("x.Unknown", "jdbc:mysql://db/shop"),
     ] {
         assert_eq!(driver_for(class, url), Ok(DbDriver::Mysql), "{class} {url}");
+    }
+    // PostgreSQL by driver class or URL
+    for (class, url) in [
+        ("org.postgresql.Driver", "$url"),
+        ("x.Unknown", "jdbc:postgresql://db:5433/shop?ssl=false"),
+        ("", "jdbc:postgresql:shop"),
+    ] {
+        assert_eq!(
+            driver_for(class, url),
+            Ok(DbDriver::Postgres),
+            "{class} {url}"
+        );
     }
     assert!(driver_for("org.apache.derby.jdbc.ClientDriver", "jdbc:derby://h/db").is_err());
     let shown = format!("{:?}", sources[0]);
@@ -252,6 +339,12 @@ async fn lookup_binds_each_statement_after_the_previous_one_set_its_properties()
     assert_eq!(
         asked[1].1[0].params,
         vec![SqlValue::Integer(7), SqlValue::Integer(3)]
+    );
+    // each value goes with the JDBC type it was bound as
+    assert_eq!(asked[0].1[0].types, vec![JdbcType::Varchar]);
+    assert_eq!(
+        asked[1].1[0].types,
+        vec![JdbcType::Integer, JdbcType::SmallInt]
     );
 }
 

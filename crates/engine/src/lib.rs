@@ -65,7 +65,7 @@ pub use context::hop_by_hop;
 pub use convert::PropertyType;
 pub use db::{
     driver_for, DataSourceDef, Database, DbDriver, DbError, DbFailure, DbPassword, JdbcType,
-    NoDatabase, SqlOutcome, SqlRow, SqlStatement, SqlValue,
+    NamedDataSource, NoDatabase, SqlOutcome, SqlRow, SqlStatement, SqlValue,
 };
 pub use deploy::{deploy_param, DeployParam, ParamKind};
 pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
@@ -98,6 +98,10 @@ pub struct CompileOptions {
     /// `${configs.NAME}` as an endpoint's whole `uri`), from the host serving the artifacts.
     /// `None` (lint): such a value is left for deployment and not checked further.
     pub deploy: Option<DeployValues>,
+    /// The data sources a `<dblookup>`/`<dbreport>` `<dsName>` may name (`[[datasource]]`
+    /// of `synaptic.toml`). `None` (lint, `synaptic run`): a `<dsName>` is not checked, and
+    /// its mediator faults at runtime.
+    pub data_sources: Option<Arc<Vec<NamedDataSource>>>,
 }
 
 /// The host values deploy-time parameters read (see [`CompileOptions::deploy`]).
@@ -447,6 +451,12 @@ pub trait Configurables: Send + Sync {
     /// A key of the deployment's properties file, as `$FILE:KEY` reads it; `None` when there
     /// is no such key or no file (the default).
     fn file_property(&self, _key: &str) -> Option<String> {
+        None
+    }
+    /// The data sources a `<dsName>` may name (`[[datasource]]`), when the host loaded a
+    /// configuration that defines them (the default: none is known, see
+    /// [`CompileOptions::data_sources`]).
+    fn data_sources(&self) -> Option<Arc<Vec<NamedDataSource>>> {
         None
     }
 }

@@ -40,6 +40,10 @@ pub struct Config {
     pub secrets: std::collections::BTreeMap<String, crate::configurables::SecretSource>,
     /// `[secure_vault]`: the key that decrypts `[secrets]` marked `encrypted`.
     pub secure_vault: Option<crate::configurables::SecureVault>,
+    /// `[[datasource]]`: the data sources a `<dblookup>`/`<dbreport>` `<dsName>` names
+    /// (`datasources.rs`).
+    #[serde(default)]
+    pub datasource: Vec<crate::datasources::DataSourceConfig>,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -477,6 +481,7 @@ pub fn resource_at(i: usize, j: usize, k: &str) -> [At<'_>; 5] {
 
 fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
+    let mut diags_extra = Vec::new();
     let mut err = |path: &[At<'_>], msg: String| {
         diags.push(Diagnostic::error(
             codes::E0402,
@@ -513,6 +518,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
         );
     }
     crate::tls::validate(config, &mut |path, msg| err(path, msg));
+    crate::datasources::validate(config, source, text, &mut diags_extra);
     crate::authserver::config::validate(config, &mut |path, msg| err(path, msg));
     if let Some(t) = &config.telemetry {
         for (key, msg) in t.problems() {
@@ -645,6 +651,7 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
             err(&[At::Key("redis"), At::Key(k)], m);
         }
     }
+    diags.extend(diags_extra);
     diags
 }
 

@@ -193,6 +193,8 @@ pub struct Configurables {
     secrets: BTreeMap<String, Secret>,
     /// `[server] file_properties`: what `$FILE:KEY` reads.
     files: BTreeMap<String, String>,
+    /// `[[datasource]]`: what a `<dsName>` names (`None`: no configuration was loaded).
+    data_sources: Option<std::sync::Arc<Vec<synaptic_engine::NamedDataSource>>>,
 }
 
 impl std::fmt::Debug for Configurables {
@@ -202,6 +204,13 @@ impl std::fmt::Debug for Configurables {
             .field("configs", &self.configs.keys().collect::<Vec<_>>())
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .field("files", &self.files.keys().collect::<Vec<_>>())
+            .field(
+                "data_sources",
+                &self
+                    .data_sources
+                    .as_ref()
+                    .map(|d| d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>()),
+            )
             .finish()
     }
 }
@@ -219,6 +228,9 @@ impl synaptic_engine::Configurables for Configurables {
     }
     fn file_property(&self, key: &str) -> Option<String> {
         self.files.get(key).cloned()
+    }
+    fn data_sources(&self) -> Option<std::sync::Arc<Vec<synaptic_engine::NamedDataSource>>> {
+        self.data_sources.clone()
     }
 }
 
@@ -495,6 +507,7 @@ pub fn load(
         configs,
         secrets,
         files,
+        data_sources: Some(std::sync::Arc::new(crate::datasources::named(config))),
     }
 }
 

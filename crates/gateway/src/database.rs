@@ -1,7 +1,8 @@
 //! The engine's [`Database`] for `<dblookup>`/`<dbreport>`: one bounded connection pool per data
 //! source of the program, made when the plan is compiled (connections are opened on first
 //! use and kept for the next statement). SQLite runs through rusqlite on the blocking pool,
-//! never on an I/O thread; MySQL and MariaDB through mysql_async's own pool (ADR 0495,
+//! never on an I/O thread; MySQL and MariaDB through mysql_async's own pool; PostgreSQL
+//! through tokio-postgres in a pool of the SQLite pool's shape (`postgres`) (ADR 0495,
 //! `docs/adr/0495-database-mediators.md`).
 //!
 //! Bounds (`[limits]`, docs/CONFIG.md): at most `maxactive` (else `db_max_connections`)
@@ -19,6 +20,8 @@ use synaptic_engine::{
 };
 use tokio::sync::Semaphore;
 
+mod postgres;
+
 /// Defaults of `[limits] db_max_connections` and `db_timeout`.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +30,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 enum Pool {
     Sqlite(Arc<SqlitePool>),
     Mysql(MysqlPool),
+    Postgres(Box<postgres::PgPool>),
 }
 
 /// The pools of one plan, by data source id.
@@ -64,6 +68,10 @@ impl Databases {
                 Ok(DbDriver::Mysql) => {
                     MysqlPool::new(s, values, max_connections, timeout).map(Pool::Mysql)
                 }
+                Ok(DbDriver::Postgres) => {
+                    postgres::PgPool::new(s, values, max_connections, timeout)
+                        .map(|p| Pool::Postgres(Box::new(p)))
+                }
                 Err(why) => Err(why.clone()),
             })
             .collect::<Vec<_>>();
@@ -95,6 +103,7 @@ impl Database for Databases {
         match self.pools.get(source.id) {
             Some(Ok(Pool::Sqlite(p))) => p.clone().run(statements, transaction, self.timeout).await,
             Some(Ok(Pool::Mysql(p))) => p.run(statements, transaction, self.timeout).await,
+            Some(Ok(Pool::Postgres(p))) => p.run(statements, transaction, self.timeout).await,
             Some(Err(why)) => Err(unavailable(why.clone())),
             None => Err(unavailable("unknown data source".into())),
         }
@@ -108,6 +117,20 @@ fn resolve(v: &str, values: &crate::configurables::Configurables) -> Result<Stri
     match synaptic_engine::deploy_param(v) {
         None => Ok(v.to_string()),
         Some(p) => p?.resolve(values),
+    }
+}
+
+/// The `<password>`: a `{wso2:vault-lookup('alias')}` gets the secret `alias` of `[secrets]`,
+/// as Synapse's secure vault resolver gives it; a deploy-time parameter its value.
+fn password(
+    s: &DataSourceDef,
+    values: &crate::configurables::Configurables,
+) -> Result<String, String> {
+    let written = s.password.expose();
+    if written.contains(":vault-lookup(") {
+        values.resolve_vault_lookups(written)
+    } else {
+        resolve(written, values)
     }
 }
 
@@ -355,12 +378,7 @@ impl MysqlPool {
             ));
         };
         let user = resolve(&s.user, values)?;
-        let written = s.password.expose();
-        let password = if written.contains(":vault-lookup(") {
-            values.resolve_vault_lookups(written)?
-        } else {
-            resolve(written, values)?
-        };
+        let password = password(s, values)?;
         let max = s.max_active.unwrap_or(max_connections).max(1) as usize;
         let constraints = mysql_async::PoolConstraints::new(0, max)
             .ok_or_else(|| "invalid connection pool bounds".to_string())?;
@@ -563,12 +581,14 @@ mod tests {
             driver: Ok(DbDriver::Sqlite),
             max_active: Some(2),
             max_wait_ms: None,
+            ds_name: None,
         })
     }
 
     fn stmt(sql: &str, params: Vec<SqlValue>, query: bool) -> SqlStatement {
         SqlStatement {
             sql: sql.into(),
+            types: vec![synaptic_engine::JdbcType::Varchar; params.len()],
             params,
             query,
         }

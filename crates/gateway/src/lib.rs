@@ -12,6 +12,7 @@ pub mod bodies;
 pub mod config;
 pub mod configurables;
 pub mod database;
+pub mod datasources;
 pub mod detached;
 pub mod extensions;
 pub mod fault;
