@@ -591,3 +591,44 @@ async fn an_encrypted_secret_is_decrypted_with_the_vault_key() {
     let text = logs.text();
     assert!(!text.contains(PLAIN), "the secret in the logs:\n{text}");
 }
+
+/// The properties file of `$FILE:` parameters is watched like the configuration: a changed
+/// value is served within seconds, without a signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_properties_file_is_picked_up_by_the_watcher() {
+    let first = MockOrigin::echo().await;
+    let second = MockOrigin::echo().await;
+    let api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="f" context="/f">
+  <resource methods="GET" uri-template="/*">
+    <inSequence><call><endpoint><address uri="$FILE:ep"/></endpoint></call><respond/></inSequence>
+  </resource>
+</api>"#;
+    let dir = GatewayDir::new(
+        "[server]\nfile_properties = \"file.properties\"\n",
+        &[
+            ("sequences/f.xml", api),
+            ("file.properties", &format!("ep={}/one\n", first.url())),
+        ],
+    );
+    let opts = ServeOptions {
+        config_path: Some(dir.config_path()),
+        watch: Some(true),
+        ..Default::default()
+    };
+    let gw = start_running(&dir, opts).await;
+    let url = format!("http://{}/f/x", gw.addr());
+    assert_eq!(reqwest::get(&url).await.unwrap().status().as_u16(), 200);
+    assert_eq!(first.requests().len(), 1);
+    dir.write("file.properties", &format!("ep={}/two\n", second.url()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while second.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the changed properties file was not picked up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let _ = reqwest::get(&url).await.unwrap();
+    }
+    assert_eq!(second.requests()[0].path(), "/two/x");
+    gw.shutdown().await;
+}

@@ -349,12 +349,13 @@ fn display_path(p: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-/// Watch the sequences folder (and the configuration file, when given) and call `changed`
-/// after each change (debounced), until the returned handle is dropped. Uses the platform
-/// watcher, or polling when it cannot be created; a light poll of both runs as a safety net.
+/// Watch the sequences folder (and `files`: the configuration file, the properties file of
+/// deploy-time parameters) and call `changed` after each change (debounced), until the
+/// returned handle is dropped. Uses the platform watcher for the folder, or polling when it
+/// cannot be created; a light poll of everything runs as a safety net.
 pub fn watch_files(
     dir: PathBuf,
-    config: Option<PathBuf>,
+    files: Vec<PathBuf>,
     changed: impl Fn() + Send + Sync + 'static,
 ) -> WatchHandle {
     use notify::Watcher as _;
@@ -411,9 +412,7 @@ pub fn watch_files(
     let poller = tokio::spawn(async move {
         let print = move || {
             let mut f = fingerprint(&dir);
-            if let Some(c) = &config {
-                f.push(file_fingerprint(c.clone()));
-            }
+            f.extend(files.iter().cloned().map(file_fingerprint));
             f
         };
         let print = Arc::new(print);
@@ -735,7 +734,21 @@ pub fn spawn(gateway: Gateway, watch: bool) -> Reloader {
     let handle = watch.then(|| {
         let tx = tx.clone();
         let dir = gateway.inner.store.dir().to_path_buf();
-        watch_files(dir, gateway.inner.config_path.clone(), move || {
+        let config = gateway.config();
+        let files = gateway
+            .inner
+            .config_path
+            .iter()
+            .cloned()
+            .chain(
+                config
+                    .server
+                    .file_properties
+                    .as_deref()
+                    .map(|f| config.resolve_path(f)),
+            )
+            .collect();
+        watch_files(dir, files, move || {
             let _ = tx.send(());
         })
     });
