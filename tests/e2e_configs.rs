@@ -620,10 +620,10 @@ async fn a_changed_properties_file_is_picked_up_by_the_watcher() {
     assert_eq!(reqwest::get(&url).await.unwrap().status().as_u16(), 200);
     assert_eq!(first.requests().len(), 1);
     dir.write("file.properties", &format!("ep={}/two\n", second.url()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while second.requests().is_empty() {
         assert!(
-            std::time::Instant::now() < deadline,
+            tokio::time::Instant::now() < deadline,
             "the changed properties file was not picked up"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
