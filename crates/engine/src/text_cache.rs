@@ -1,6 +1,8 @@
 //! Artifacts read from the registry when a message first needs them and compiled then (the
-//! sequences a dynamic `<sequence key>` names): each kept with the text it was compiled from, so a resource that changes is compiled again and one that does not is
-//! compiled once. Bounded: at most [`MAX_ENTRIES`] keys per cache (a full cache starts afresh).
+//! sequences a dynamic `<sequence key>` names, the schemas of `<validate>`): each kept with the
+//! text (or texts) it was compiled from, so a resource that changes is compiled again and one
+//! that does not is compiled once. Bounded: at most [`MAX_ENTRIES`] keys per cache (a full
+//! cache starts afresh).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,12 +10,13 @@ use std::sync::{Arc, Mutex};
 /// Keys one cache keeps at most.
 pub(crate) const MAX_ENTRIES: usize = 256;
 
+/// `K`: what a value is compiled from (one text, or several for a schema set).
 #[derive(Debug)]
-pub(crate) struct TextCache<T> {
-    entries: Mutex<HashMap<String, (String, Arc<T>)>>,
+pub(crate) struct TextCache<T, K = String> {
+    entries: Mutex<HashMap<String, (K, Arc<T>)>>,
 }
 
-impl<T> Default for TextCache<T> {
+impl<T, K> Default for TextCache<T, K> {
     fn default() -> Self {
         TextCache {
             entries: Mutex::new(HashMap::new()),
@@ -21,15 +24,15 @@ impl<T> Default for TextCache<T> {
     }
 }
 
-impl<T> TextCache<T> {
+impl<T, K: PartialEq> TextCache<T, K> {
     /// What `key`'s `text` compiles to: the cached value when it was compiled from this very
     /// text, else `compile(text)`, kept when `keep` (an error is never kept).
     pub(crate) fn get_or_compile<E>(
         &self,
         key: &str,
-        text: String,
+        text: K,
         keep: bool,
-        compile: impl FnOnce(&str) -> Result<T, E>,
+        compile: impl FnOnce(&K) -> Result<T, E>,
     ) -> Result<Arc<T>, E> {
         if keep {
             let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -61,7 +64,7 @@ mod tests {
     fn compiled_once_per_text_again_when_the_text_changes_errors_not_kept() {
         let cache: TextCache<usize> = TextCache::default();
         let runs = Cell::new(0);
-        let compile = |t: &str| -> Result<usize, String> {
+        let compile = |t: &String| -> Result<usize, String> {
             runs.set(runs.get() + 1);
             if t == "bad" {
                 Err("bad".into())

@@ -17,7 +17,9 @@
 mod xsd;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::text_cache::TextCache;
 
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::synexpr::SynExpr;
@@ -59,7 +61,7 @@ enum Slot<T, K> {
     /// The fault a message of this kind raises (e.g. an XML Schema for a JSON message).
     Refused(String),
     /// Compiled at first use and kept with what it was compiled from.
-    Lazy(Mutex<Option<(K, Arc<T>)>>),
+    Lazy(TextCache<T, K>),
 }
 
 /// The text of every `<schema key>` (XML) and of every `<resource>` key, `None` when missing.
@@ -278,7 +280,7 @@ pub(crate) fn compile(
                 return None;
             }
         },
-        None => Slot::Lazy(Mutex::new(None)),
+        None => Slot::Lazy(TextCache::default()),
     };
     // XML: every key, with the resources; compiled now when all are local entries
     let not_xml = names
@@ -315,7 +317,7 @@ pub(crate) fn compile(
             }
         }
     } else {
-        Slot::Lazy(Mutex::new(None))
+        Slot::Lazy(TextCache::default())
     };
     ok.then_some(ValidateOp {
         source,
@@ -354,20 +356,8 @@ fn compiled<T, K: PartialEq>(
         Slot::Refused(msg) => return Err(msg.clone()),
         Slot::Lazy(cache) => cache,
     };
-    let texts = texts()?;
-    if cache_schema {
-        let guard = cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((t, s)) = guard.as_ref() {
-            if *t == texts {
-                return Ok(s.clone());
-            }
-        }
-    }
-    let s = Arc::new(build(&texts)?);
-    if cache_schema {
-        *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((texts, s.clone()));
-    }
-    Ok(s)
+    // one set of schemas per mediator: the entry's key is empty
+    cache.get_or_compile("", texts()?, cache_schema, build)
 }
 
 /// Record a failure as Synapse does and run `<on-fail>`.
