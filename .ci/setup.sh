@@ -2,7 +2,7 @@
 # Installs everything synaptic's build and test suite need, on a fresh Debian 12 machine that has
 # Rust, Python 3 and Node/npm. Idempotent: a second run only checks, and takes about a second.
 #
-#   bash .ci/setup.sh            test prerequisites: redis-server, mariadb-server, postgresql, chromium, curl + the real OAuth2 peers
+#   bash .ci/setup.sh            test prerequisites: redis-server, mariadb-server, postgresql, openssl, chromium, curl + the real OAuth2 peers
 #   bash .ci/setup.sh --bench    also nginx-light, wrk, h2load (nghttp2-client), openssl, valgrind and
 #                                python3-cryptography for bench/run.sh
 #
