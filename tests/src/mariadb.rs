@@ -52,20 +52,15 @@ impl MariaDb {
         // time never share one
         let tmp = dir.path().join("tmp");
         std::fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("cannot create {tmp:?}: {e}"));
-        let out = Command::new(binary(&["mariadb-install-db", "mysql_install_db"]))
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg("--user=root")
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run mariadb-install-db: {e}"));
-        assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        crate::output_ok(
+            &mut Command::new(binary(&["mariadb-install-db", "mysql_install_db"]))
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
+                .arg("--user=root")
+                .arg("--auth-root-authentication-method=normal")
+                .arg("--skip-test-db"),
+            "mariadb-install-db",
         );
         let mut server = MariaDb {
             port: 0,

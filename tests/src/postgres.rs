@@ -119,24 +119,19 @@ impl Postgres {
         if root {
             chown_all(&pwfile, id("-u", "postgres"), id("-g", "postgres"));
         }
-        let out = server
-            .command(&bin.join("initdb"))
-            .arg("--pgdata")
-            .arg(server.data())
-            .arg(format!("--username={SUPERUSER}"))
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .arg("--auth-local=trust")
-            .arg("--auth-host=scram-sha-256")
-            .arg("--encoding=UTF8")
-            .arg("--no-locale")
-            .arg("--no-sync")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run initdb: {e}"));
-        assert!(
-            out.status.success(),
-            "initdb failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        crate::output_ok(
+            server
+                .command(&bin.join("initdb"))
+                .arg("--pgdata")
+                .arg(server.data())
+                .arg(format!("--username={SUPERUSER}"))
+                .arg(format!("--pwfile={}", pwfile.display()))
+                .arg("--auth-local=trust")
+                .arg("--auth-host=scram-sha-256")
+                .arg("--encoding=UTF8")
+                .arg("--no-locale")
+                .arg("--no-sync"),
+            "initdb",
         );
         let mut last_err = String::new();
         // a free port can be taken between finding and binding it: retry with a new one
