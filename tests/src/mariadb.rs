@@ -53,7 +53,7 @@ impl MariaDb {
         let tmp = dir.path().join("tmp");
         std::fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("cannot create {tmp:?}: {e}"));
         crate::output_ok(
-            &mut Command::new(binary(&["mariadb-install-db", "mysql_install_db"]))
+            Command::new(binary(&["mariadb-install-db", "mysql_install_db"]))
                 .arg("--no-defaults")
                 .arg(format!("--datadir={}", data.display()))
                 .arg(format!("--tmpdir={}", tmp.display()))
