@@ -62,6 +62,16 @@ token = {{ env = "SYNAPTIC_E2E_CFG_TOKEN" }}
     )
 }
 
+/// Start the gateway of `dir` on its `synaptic.toml`, reloaded from it, watching the files or not.
+async fn serve(dir: &GatewayDir, watch: bool) -> synaptic_gateway::Running {
+    let opts = ServeOptions {
+        config_path: Some(dir.config_path()),
+        watch: Some(watch),
+        ..Default::default()
+    };
+    start_running(dir, opts).await
+}
+
 async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let r = reqwest::get(url).await.unwrap();
     let status = r.status().as_u16();
@@ -86,12 +96,7 @@ async fn configs_and_secrets_reach_the_backend_and_the_response_and_a_reload() {
             ("secrets/api", &format!("{API_KEY}\n")),
         ],
     );
-    let opts = ServeOptions {
-        config_path: Some(dir.config_path()),
-        watch: Some(false),
-        ..Default::default()
-    };
-    let gw = start_running(&dir, opts).await;
+    let gw = serve(&dir, false).await;
     let url = format!("http://{}/cfg/hello", gw.addr());
 
     let (status, body) = get_json(&url).await;
@@ -210,12 +215,7 @@ async fn a_vault_lookup_password_opens_a_real_database() {
             ("db-password", mariadb::PASSWORD),
         ],
     );
-    let opts = ServeOptions {
-        config_path: Some(dir.config_path()),
-        watch: Some(false),
-        ..Default::default()
-    };
-    let gw = start_running(&dir, opts).await;
+    let gw = serve(&dir, false).await;
     let (status, body) = get_json(&format!("http://{}/db/company", gw.addr())).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, serde_json::json!({"id": "c2"}));
@@ -313,12 +313,7 @@ pool_options.testOnBorrow = true
             ("db-password", postgres::PASSWORD),
         ],
     );
-    let opts = ServeOptions {
-        config_path: Some(dir.config_path()),
-        watch: Some(false),
-        ..Default::default()
-    };
-    let gw = start_running(&dir, opts).await;
+    let gw = serve(&dir, false).await;
     let url = format!("http://{}/db/company", gw.addr());
     let post = |body: serde_json::Value| {
         let url = url.clone();
@@ -574,12 +569,7 @@ async fn an_encrypted_secret_is_decrypted_with_the_vault_key() {
         "synaptic.toml",
         "[secure_vault]\nprivate_key = \"vault.pem\"\n\n[secrets]\ndb = { env = \"SYNAPTIC_E2E_ENC_SECRET\", encrypted = true }\n",
     );
-    let opts = ServeOptions {
-        config_path: Some(dir.config_path()),
-        watch: Some(false),
-        ..Default::default()
-    };
-    let gw = start_running(&dir, opts).await;
+    let gw = serve(&dir, false).await;
     let r = reqwest::get(format!("http://{}/enc/x", gw.addr()))
         .await
         .unwrap();
@@ -610,12 +600,7 @@ async fn a_changed_properties_file_is_picked_up_by_the_watcher() {
             ("file.properties", &format!("ep={}/one\n", first.url())),
         ],
     );
-    let opts = ServeOptions {
-        config_path: Some(dir.config_path()),
-        watch: Some(true),
-        ..Default::default()
-    };
-    let gw = start_running(&dir, opts).await;
+    let gw = serve(&dir, true).await;
     let url = format!("http://{}/f/x", gw.addr());
     assert_eq!(reqwest::get(&url).await.unwrap().status().as_u16(), 200);
     assert_eq!(first.requests().len(), 1);
