@@ -262,14 +262,16 @@ async fn clone_continue_parent_answers_while_the_branches_calls_are_pending() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn continue_parent_fan_outs_answer_while_a_copys_call_is_held() {
-    // `/held/…` waits until the test opens the gate; `/parent` answers at once
+/// A backend whose `/held/…` requests wait until the test adds permits to the gate (each
+/// then answers `copy` and counts in `ended`); any other path answers `answer` at once.
+async fn held_origin(
+    answer: serde_json::Value,
+) -> (MockOrigin, Arc<tokio::sync::Semaphore>, Arc<AtomicUsize>) {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let ended = Arc::new(AtomicUsize::new(0));
     let (g, a) = (gate.clone(), ended.clone());
     let origin = MockOrigin::start_async(move |r| {
-        let (g, a) = (g.clone(), a.clone());
+        let (g, a, answer) = (g.clone(), a.clone(), answer.clone());
         async move {
             if r.path().starts_with("/held") {
                 if let Ok(p) = g.acquire().await {
@@ -278,10 +280,17 @@ async fn continue_parent_fan_outs_answer_while_a_copys_call_is_held() {
                 a.fetch_add(1, Ordering::SeqCst);
                 return MockResponse::text("copy");
             }
-            MockResponse::json(200, &serde_json::json!({ "checked": true }))
+            MockResponse::json(200, &answer)
         }
     })
     .await;
+    (origin, gate, ended)
+}
+
+#[tokio::test]
+async fn continue_parent_fan_outs_answer_while_a_copys_call_is_held() {
+    // `/held/…` waits until the test opens the gate; `/parent` answers at once
+    let (origin, gate, ended) = held_origin(serde_json::json!({ "checked": true })).await;
     let backend = origin.url();
     let resource = |name: &str, fan_out: &str| {
         format!(
@@ -366,23 +375,7 @@ async fn continue_parent_fan_outs_answer_while_a_copys_call_is_held() {
 #[tokio::test]
 async fn a_flow_going_on_to_its_endpoint_does_not_wait_for_a_copys_held_call() {
     // `/held/…` waits until the test opens the gate; `/quotes` answers at once
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let ended = Arc::new(AtomicUsize::new(0));
-    let (g, a) = (gate.clone(), ended.clone());
-    let origin = MockOrigin::start_async(move |r| {
-        let (g, a) = (g.clone(), a.clone());
-        async move {
-            if r.path().starts_with("/held") {
-                if let Ok(p) = g.acquire().await {
-                    p.forget();
-                }
-                a.fetch_add(1, Ordering::SeqCst);
-                return MockResponse::text("copy");
-            }
-            MockResponse::json(200, &serde_json::json!({ "quote": 42 }))
-        }
-    })
-    .await;
+    let (origin, gate, ended) = held_origin(serde_json::json!({ "quote": 42 })).await;
     let backend = origin.url();
     let clone = format!(
         r#"<clone continueParent="true" sequential="true">
