@@ -46,6 +46,26 @@ fn run(e: &Engine, ctx: &mut MessageContext) -> Result<Flow, MediationError> {
         .block_on(e.mediate("main", None, ctx))
 }
 
+/// `body` of content type `ct` passes validation: `<on-fail>` does not run.
+fn assert_passes(e: &Engine, ct: &str, body: &str) {
+    let mut ctx = request(ct, body);
+    run(e, &mut ctx).unwrap();
+    assert_eq!(
+        prop(&ctx, "FAILED"),
+        None,
+        "{:?}",
+        prop(&ctx, "ERROR_MESSAGE")
+    );
+}
+
+/// `body` of content type `ct` fails validation: `<on-fail>` runs; the message after it.
+fn assert_fails(e: &Engine, ct: &str, body: &str) -> MessageContext {
+    let mut ctx = request(ct, body);
+    run(e, &mut ctx).unwrap();
+    assert_eq!(prop(&ctx, "FAILED").as_deref(), Some("yes"));
+    ctx
+}
+
 fn prop(ctx: &MessageContext, name: &str) -> Option<String> {
     match ctx.properties.default.get(name) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -218,17 +238,8 @@ fn resources_supply_included_documents() {
             r#"<validate><schema key="main"/><resource location="common.xsd" key="common"/>{ON_FAIL}</validate>"#
         ),
     ));
-    let mut ctx = request("application/xml", "<currency>EUR</currency>");
-    run(&e, &mut ctx).unwrap();
-    assert_eq!(
-        prop(&ctx, "FAILED"),
-        None,
-        "{:?}",
-        prop(&ctx, "ERROR_MESSAGE")
-    );
-    let mut ctx = request("application/xml", "<currency>euro</currency>");
-    run(&e, &mut ctx).unwrap();
-    assert_eq!(prop(&ctx, "FAILED").as_deref(), Some("yes"));
+    assert_passes(&e, "application/xml", "<currency>EUR</currency>");
+    let ctx = assert_fails(&e, "application/xml", "<currency>euro</currency>");
     assert!(prop(&ctx, "ERROR_MESSAGE")
         .unwrap()
         .contains("cvc-pattern-valid"));
@@ -373,17 +384,8 @@ fn message_and_schema_kinds_that_differ_fault_as_in_synapse() {
             r#"<validate json-source="true" source="json-eval($.r)"><schema key="js"/>{ON_FAIL}</validate>"#
         ),
     ));
-    let mut ctx = request("application/xml", "<r><a>1</a></r>");
-    run(&e, &mut ctx).unwrap();
-    assert_eq!(
-        prop(&ctx, "FAILED"),
-        None,
-        "{:?}",
-        prop(&ctx, "ERROR_MESSAGE")
-    );
-    let mut ctx = request("application/xml", "<r><b>1</b></r>");
-    run(&e, &mut ctx).unwrap();
-    assert_eq!(prop(&ctx, "FAILED").as_deref(), Some("yes"));
+    assert_passes(&e, "application/xml", "<r><a>1</a></r>");
+    assert_fails(&e, "application/xml", "<r><b>1</b></r>");
 }
 
 #[test]
