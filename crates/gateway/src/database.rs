@@ -96,10 +96,6 @@ impl Database for Databases {
         statements: Vec<SqlStatement>,
         transaction: bool,
     ) -> Result<Vec<SqlOutcome>, DbFailure> {
-        let unavailable = |m: String| DbFailure {
-            index: 0,
-            error: DbError::Unavailable(m),
-        };
         match self.pools.get(source.id) {
             Some(Ok(Pool::Sqlite(p))) => p.clone().run(statements, transaction, self.timeout).await,
             Some(Ok(Pool::Mysql(p))) => p.run(statements, transaction, self.timeout).await,
@@ -131,6 +127,27 @@ fn password(
         values.resolve_vault_lookups(written)
     } else {
         resolve(written, values)
+    }
+}
+
+/// A data source that cannot serve the statements (pool, connection), with the reason.
+fn unavailable(m: String) -> DbFailure {
+    DbFailure {
+        index: 0,
+        error: DbError::Unavailable(m),
+    }
+}
+
+/// One of the pool's connections, waited for until `deadline` (`maxwait` after the request).
+async fn permit(
+    permits: &Arc<Semaphore>,
+    deadline: tokio::time::Instant,
+    wait: Duration,
+) -> Result<tokio::sync::OwnedSemaphorePermit, DbFailure> {
+    match tokio::time::timeout_at(deadline, permits.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(_)) => Err(unavailable("the connection pool is closed".into())),
+        Err(_) => Err(unavailable(format!("no free connection within {wait:?}"))),
     }
 }
 
@@ -181,21 +198,8 @@ impl SqlitePool {
         transaction: bool,
         timeout: Duration,
     ) -> Result<Vec<SqlOutcome>, DbFailure> {
-        let unavailable = |m: String| DbFailure {
-            index: 0,
-            error: DbError::Unavailable(m),
-        };
-        let permit =
-            match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => return Err(unavailable("the connection pool is closed".into())),
-                Err(_) => {
-                    return Err(unavailable(format!(
-                        "no free connection within {:?}",
-                        self.wait
-                    )))
-                }
-            };
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let permit = permit(&self.permits, deadline, self.wait).await?;
         let conn = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         let conn = match conn {
             Some(c) => c,
@@ -404,18 +408,8 @@ impl MysqlPool {
     ) -> Result<Vec<SqlOutcome>, DbFailure> {
         let conn = match tokio::time::timeout(self.wait, self.pool.get_conn()).await {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Err(DbFailure {
-                    index: 0,
-                    error: DbError::Unavailable(format!("cannot connect: {e}")),
-                })
-            }
-            Err(_) => {
-                return Err(DbFailure {
-                    index: 0,
-                    error: DbError::Unavailable(format!("no connection within {:?}", self.wait)),
-                })
-            }
+            Ok(Err(e)) => return Err(unavailable(format!("cannot connect: {e}"))),
+            Err(_) => return Err(unavailable(format!("no connection within {:?}", self.wait))),
         };
         match tokio::time::timeout(timeout, mysql_batch(conn, &statements, transaction)).await {
             Ok(r) => r,

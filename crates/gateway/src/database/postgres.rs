@@ -175,22 +175,8 @@ impl PgPool {
         transaction: bool,
         timeout: Duration,
     ) -> Result<Vec<SqlOutcome>, DbFailure> {
-        let unavailable = |m: String| DbFailure {
-            index: 0,
-            error: DbError::Unavailable(m),
-        };
         let deadline = tokio::time::Instant::now() + self.wait;
-        let _permit =
-            match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => return Err(unavailable("the connection pool is closed".into())),
-                Err(_) => {
-                    return Err(unavailable(format!(
-                        "no free connection within {:?}",
-                        self.wait
-                    )))
-                }
-            };
+        let _permit = super::permit(&self.permits, deadline, self.wait).await?;
         let reused = self.idle.lock().map(|mut v| {
             // a client whose connection ended (server restart, idle timeout) is dropped
             v.retain(|c| !c.is_closed());
@@ -207,8 +193,13 @@ impl PgPool {
                     });
                     client
                 }
-                Ok(Err(e)) => return Err(unavailable(format!("cannot connect: {e}"))),
-                Err(_) => return Err(unavailable(format!("no connection within {:?}", self.wait))),
+                Ok(Err(e)) => return Err(super::unavailable(format!("cannot connect: {e}"))),
+                Err(_) => {
+                    return Err(super::unavailable(format!(
+                        "no connection within {:?}",
+                        self.wait
+                    )))
+                }
             },
         };
         match tokio::time::timeout(timeout, pg_batch(&mut client, &statements, transaction)).await {
