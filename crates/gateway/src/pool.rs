@@ -34,9 +34,28 @@ pub struct H1Pool {
 }
 
 /// Idle connections per backend address, hashed with foldhash (seeded per process) rather than
-/// SipHash: the map is looked up twice per request, and SipHash over an `Authority` (hashed a
-/// byte at a time, case-folded) cost more than the rest of the checkout.
-type IdleMap = HashMap<Authority, Vec<Idle>, foldhash::fast::RandomState>;
+/// SipHash: the map is looked up twice per request.
+type IdleMap = HashMap<Key, Vec<Idle>, foldhash::fast::RandomState>;
+
+/// A backend address as its URL spells it. Hashed and compared as one string: `Authority`'s
+/// own `Hash` folds the case a byte at a time, which cost more than the rest of the checkout.
+/// Two spellings of one host that differ in case keep separate stacks of connections.
+#[derive(Clone, Debug)]
+struct Key(Authority);
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_str().as_bytes());
+    }
+}
 
 struct PoolInner {
     idle: Mutex<IdleMap>,
@@ -65,7 +84,7 @@ impl std::fmt::Debug for H1Pool {
 /// body has been read to the end returns it to the pool; dropping the lease closes it.
 pub struct Lease {
     pool: Arc<PoolInner>,
-    key: Authority,
+    key: Key,
     tx: Option<SendRequest<ClientBody>>,
 }
 
@@ -113,7 +132,7 @@ impl H1Pool {
 
     /// Idle connections kept for `authority` (tests).
     pub fn idle_count(&self, authority: &str) -> usize {
-        let Ok(key) = authority.parse::<Authority>() else {
+        let Ok(key) = authority.parse::<Authority>().map(Key) else {
             return 0;
         };
         let idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -127,7 +146,7 @@ impl H1Pool {
         mut req: Request<ClientBody>,
         timeout: Duration,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
-        let Some(key) = req.uri().authority().cloned() else {
+        let Some(key) = req.uri().authority().cloned().map(Key) else {
             return Err(SendError::Failed("no host in the URL".into()));
         };
         origin_form(req.uri_mut());
@@ -141,7 +160,7 @@ impl H1Pool {
 impl PoolInner {
     async fn exchange(
         self: Arc<Self>,
-        key: Authority,
+        key: Key,
         mut req: Request<ClientBody>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         loop {
@@ -171,7 +190,7 @@ impl PoolInner {
     }
 
     /// The most recently returned idle connection that is still open and not expired.
-    fn checkout(&self, key: &Authority) -> Option<SendRequest<ClientBody>> {
+    fn checkout(&self, key: &Key) -> Option<SendRequest<ClientBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let stack = idle.get_mut(key)?;
         while let Some(i) = stack.pop() {
@@ -182,7 +201,7 @@ impl PoolInner {
         None
     }
 
-    fn put(self: &Arc<Self>, key: Authority, tx: SendRequest<ClientBody>) {
+    fn put(self: &Arc<Self>, key: Key, tx: SendRequest<ClientBody>) {
         if self.max_idle == 0 {
             return;
         }
@@ -233,11 +252,11 @@ impl PoolInner {
 
     /// A new connection: TCP (`TCP_NODELAY`, connect timeout, every resolved address tried),
     /// the HTTP/1.1 handshake, its task spawned.
-    async fn connect(&self, key: &Authority) -> Result<SendRequest<ClientBody>, SendError> {
+    async fn connect(&self, key: &Key) -> Result<SendRequest<ClientBody>, SendError> {
         use tower::ServiceExt as _;
         let uri = Uri::builder()
             .scheme("http")
-            .authority(key.clone())
+            .authority(key.0.clone())
             .path_and_query("/")
             .build()
             .map_err(|e| SendError::Failed(e.to_string()))?;
