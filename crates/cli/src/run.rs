@@ -11,8 +11,7 @@ use std::time::Duration;
 use synaptic_diag::render::{render, Format};
 use synaptic_diag::{SourceMap, Span};
 use synaptic_engine::{
-    Change, CompileOptions, Engine, Flow, Limits, LogEntry, MediationError, MediationObserver,
-    MessageContext, Scope, SystemClock, TraceStep,
+    Change, Flow, LogEntry, MediationError, MediationObserver, MessageContext, Scope, TraceStep,
 };
 use synaptic_registry::Registry;
 
@@ -89,14 +88,7 @@ async fn run_async(
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default(),
     };
-    // no `[configs]`, `[secrets]` or properties file here, but the process environment as
-    // `serve` sees it (`$SYSTEM:NAME`, `get-property('env', …)`)
-    let values = std::sync::Arc::new(synaptic_gateway::configurables::Configurables::default());
-    let opts = CompileOptions {
-        deploy: Some(synaptic_engine::DeployValues(values.clone())),
-        wsdl_documents: synaptic_gateway::wsdl::load(&artifacts, &base, Some(&*values)),
-        ..Default::default()
-    };
+    let (opts, values) = synaptic_gateway::standalone::compile_options(&artifacts, &base);
     let (program, compile_diags) = synaptic_engine::compile(&artifacts, &opts);
     diags.extend(compile_diags);
     synaptic_diag::sort(&mut diags);
@@ -117,32 +109,13 @@ async fn run_async(
 
     let registry = open_registry(args.registry.as_deref())?;
     let program = Arc::new(program);
-    let engine = Engine {
-        configurables: values,
-        program: program.clone(),
-        // the gateway's upstream stack, as `<call>`/`<send>` use it when serving
-        invoker: Arc::new(
-            synaptic_gateway::invoker::HttpInvoker::standalone(
-                Duration::from_millis(args.timeout_ms),
-                64 << 20,
-            )
-            .context("cannot build the HTTP client")?,
-        ),
+    let engine = synaptic_gateway::standalone::engine(
+        program.clone(),
+        values,
         registry,
-        clock: Arc::new(SystemClock),
-        state: Arc::new(synaptic_engine::MemoryState::default()),
-        // the gateway's pools, as `<dblookup>`/`<dbreport>` use them when serving
-        db: Arc::new(synaptic_gateway::database::Databases::new(
-            program.data_sources(),
-            &Default::default(),
-            synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
-            synaptic_gateway::database::DEFAULT_TIMEOUT,
-        )),
-        limits: Limits {
-            call_timeout: Duration::from_millis(args.timeout_ms),
-            ..Limits::default()
-        },
-    };
+        Duration::from_millis(args.timeout_ms),
+    )
+    .context("cannot build the HTTP client")?;
     let mut ctx = MessageContext::from_request(
         req.method,
         &req.uri,

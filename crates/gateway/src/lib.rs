@@ -35,6 +35,7 @@ pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod shared_state;
+pub mod standalone;
 pub mod strict;
 pub mod telemetry;
 #[cfg(test)]

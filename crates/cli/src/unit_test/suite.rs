@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synaptic_diag::render::{render, Format};
 use synaptic_diag::{codes, Diagnostic, SourceId, SourceMap};
-use synaptic_engine::{Engine, Limits, MessageContext, Payload, SystemClock, Value};
+use synaptic_engine::{MessageContext, Payload, Value};
 use synaptic_syntax::ast::{Artifact, EndpointKind};
 use synaptic_syntax::unit_test::{
     self as ut, AssertionKind, MockService, PropertyScope, Suite, TestCase,
@@ -552,42 +552,18 @@ async fn run_sequence_cases(
         let id = map.add(name.clone(), text.clone());
         trees.push(synaptic_syntax::parse_artifact(id, map.text(id)).tree);
     }
-    // no `[configs]`, `[secrets]` or properties file here, but the process environment as
-    // `serve` sees it (`$SYSTEM:NAME`, `get-property('env', …)`)
-    let values = Arc::new(synaptic_gateway::configurables::Configurables::default());
-    let opts = synaptic_engine::CompileOptions {
-        deploy: Some(synaptic_engine::DeployValues(values.clone())),
-        ..Default::default()
-    };
+    let (opts, values) = synaptic_gateway::standalone::compile_options(&trees, &p.root);
     let (program, diags) = synaptic_engine::compile(&trees, &opts);
     let Some(program) = program.filter(|_| !diags.iter().any(|d| d.is_error())) else {
         return Err(render_all(&map, &diags).join("\n"));
     };
     let registry = synaptic_registry::FileRegistry::open(reg_dir)
         .map_err(|e| format!("cannot open the registry: {e}"))?;
-    let invoker = synaptic_gateway::invoker::HttpInvoker::standalone(timeout, 64 << 20)
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let program = Arc::new(program);
-    let engine = Engine {
-        configurables: values,
-        program: program.clone(),
-        invoker: Arc::new(invoker),
-        registry: Arc::new(registry),
-        clock: Arc::new(SystemClock),
-        // one suite's cases share counters and cache, as on one running server
-        state: Arc::new(synaptic_engine::MemoryState::default()),
-        // the gateway's pools, as `<dblookup>`/`<dbreport>` use them when serving
-        db: Arc::new(synaptic_gateway::database::Databases::new(
-            program.data_sources(),
-            &Default::default(),
-            synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
-            synaptic_gateway::database::DEFAULT_TIMEOUT,
-        )),
-        limits: Limits {
-            call_timeout: timeout,
-            ..Limits::default()
-        },
-    };
+    // one suite's cases share counters and cache, as on one running server
+    let engine =
+        synaptic_gateway::standalone::engine(program.clone(), values, Arc::new(registry), timeout)
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     for case in &p.suite.cases {
         let t0 = Instant::now();
         take_misses(misses);
