@@ -600,7 +600,10 @@ class Servers:
         if self.args.callgrind and role == "proxy" and name:
             out = self.env.work / "callgrind"
             out.mkdir(exist_ok=True)
+            # names written out in every dump, so that each one (a measured run) can be read
+            # on its own with callgrind_annotate (the scratch folder stays with --keep)
             pre += ["valgrind", "--tool=callgrind", "--trace-children=yes",
+                    "--compress-strings=no", "--compress-pos=no",
                     f"--callgrind-out-file={out}/{name}.%p"]
         return pre
 
