@@ -30,6 +30,7 @@ pub mod pool;
 mod processors;
 pub mod proxy;
 pub mod rate_limit;
+mod redis_conn;
 pub mod registry;
 pub mod reload;
 pub mod routing;

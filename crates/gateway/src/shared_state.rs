@@ -20,9 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use synaptic_engine::{CacheEvent, Hit, MemoryState, SharedState, StateError, Window};
-use tokio::sync::Mutex;
 
 use crate::backend_auth::config::{redact_url, RedisSettings};
 use crate::metrics;
@@ -113,10 +112,8 @@ impl CacheMetrics {
 
 /// Redis-backed [`SharedState`].
 pub struct RedisState {
-    client: redis::Client,
-    conn: Mutex<Option<ConnectionManager>>,
+    redis: crate::redis_conn::RedisConn,
     prefix: String,
-    op_timeout: Duration,
     redacted_url: String,
     hit: redis::Script,
     push: redis::Script,
@@ -143,10 +140,12 @@ impl RedisState {
             .map_err(|_| StateError(format!("invalid redis url {}", redact_url(&r.url))))?;
         let prefix = r.key_prefix.clone().unwrap_or_else(|| "synaptic".into());
         Ok(RedisState {
-            client,
-            conn: Mutex::new(None),
+            redis: crate::redis_conn::RedisConn::new(
+                client,
+                Duration::from_millis(1000),
+                Duration::from_millis(3000),
+            ),
             prefix: format!("{prefix}:state"),
-            op_timeout: Duration::from_millis(1000),
             redacted_url: redact_url(&r.url),
             hit: redis::Script::new(HIT),
             push: redis::Script::new(PUSH),
@@ -158,46 +157,12 @@ impl RedisState {
         format!("{}:{k}", self.prefix)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StateError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.op_timeout)
-            .set_response_timeout(self.op_timeout)
-            .set_number_of_retries(1)
-            .set_max_delay(200);
-        let made = tokio::time::timeout(
-            self.op_timeout * 3,
-            ConnectionManager::new_with_config(self.client.clone(), cfg),
-        )
-        .await
-        .map_err(|_| StateError("redis connect timed out".into()))?
-        .map_err(err)?;
-        *slot = Some(made.clone());
-        Ok(made)
-    }
-
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StateError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.connection().await?;
-        match tokio::time::timeout(self.op_timeout, op(conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-                    *self.conn.lock().await = None;
-                }
-                Err(err(e))
-            }
-            Err(_) => {
-                *self.conn.lock().await = None;
-                Err(StateError("redis operation timed out".into()))
-            }
-        }
+        self.redis.run(op).await.map_err(err)
     }
 }
 
@@ -310,7 +275,7 @@ pub fn build(
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 let s = state.clone();
                 rt.spawn(async move {
-                    if let Err(e) = s.connection().await {
+                    if let Err(e) = s.redis.connection().await {
                         tracing::warn!(error = %e, "redis (shared state) not reachable yet");
                     }
                 });

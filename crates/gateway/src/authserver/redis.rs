@@ -11,7 +11,7 @@
 
 use super::AdminStore;
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 use std::time::Duration;
 use synaptic_oauth::server::jwt::{StoredKey, LEEWAY, MAX_JWT_LIFETIME};
@@ -19,11 +19,9 @@ use synaptic_oauth::server::{
     Client, CodeRecord, Consume, Family, GrantType, Secret, Store, StoreError, TokenKind,
     TokenRecord, User,
 };
-use tokio::sync::Mutex;
 
 pub struct RedisStore {
-    client: redis::Client,
-    conn: Mutex<Option<ConnectionManager>>,
+    redis: crate::redis_conn::RedisConn,
     prefix: String,
 }
 
@@ -190,8 +188,11 @@ impl RedisStore {
         let client =
             redis::Client::open(url).map_err(|_| StoreError::new("invalid [redis] url"))?;
         Ok(RedisStore {
-            client,
-            conn: Mutex::new(None),
+            redis: crate::redis_conn::RedisConn::new(
+                client,
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+            ),
             prefix: format!("{}:as", prefix.unwrap_or("synaptic")),
         })
     }
@@ -201,19 +202,10 @@ impl RedisStore {
     }
 
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1);
-        let c = ConnectionManager::new_with_config(self.client.clone(), cfg)
+        self.redis
+            .connection()
             .await
-            .map_err(err)?;
-        *slot = Some(c.clone());
-        Ok(c)
+            .map_err(|e| StoreError::with("redis", e))
     }
 
     /// Record a one-time id (a DPoP proof's) for `ttl` seconds; `false` when it was recorded

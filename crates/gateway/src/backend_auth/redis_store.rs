@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use synaptic_oauth::client::{CacheKey, StoreError, StoredToken, TokenStore};
-use tokio::sync::Mutex;
 
 use super::seal::Sealer;
 
@@ -39,11 +38,9 @@ return 0";
 
 /// Redis-backed [`TokenStore`].
 pub struct RedisTokenStore {
-    client: redis::Client,
-    conn: Mutex<Option<ConnectionManager>>,
+    redis: crate::redis_conn::RedisConn,
     prefix: String,
     sealer: Sealer,
-    op_timeout: Duration,
     redacted_url: String,
     scripts: Arc<Scripts>,
 }
@@ -77,11 +74,14 @@ impl RedisTokenStore {
             ))
         })?;
         Ok(RedisTokenStore {
-            client,
-            conn: Mutex::new(None),
+            // a dead Redis costs a request at most this (the memory cache takes over)
+            redis: crate::redis_conn::RedisConn::new(
+                client,
+                Duration::from_millis(500),
+                Duration::from_millis(1000),
+            ),
             prefix: prefix.to_string(),
             sealer,
-            op_timeout: Duration::from_millis(500),
             redacted_url: super::config::redact_url(url),
             scripts: Arc::new(Scripts {
                 remove_if: redis::Script::new(REMOVE_IF),
@@ -99,48 +99,13 @@ impl RedisTokenStore {
         format!("{}:v1:{}:lock", self.prefix, key.as_str())
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.op_timeout)
-            .set_response_timeout(self.op_timeout)
-            .set_number_of_retries(1)
-            .set_max_delay(200);
-        let made = tokio::time::timeout(
-            self.op_timeout * 2,
-            ConnectionManager::new_with_config(self.client.clone(), cfg),
-        )
-        .await
-        .map_err(|_| StoreError("connect timed out".into()))?
-        .map_err(err)?;
-        *slot = Some(made.clone());
-        Ok(made)
-    }
-
-    /// Run one operation with the timeout; a failure drops the connection so the next
-    /// operation reconnects.
+    /// Run one operation within the operation timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.connection().await?;
-        match tokio::time::timeout(self.op_timeout, op(conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-                    *self.conn.lock().await = None;
-                }
-                Err(err(e))
-            }
-            Err(_) => {
-                *self.conn.lock().await = None;
-                Err(StoreError("operation timed out".into()))
-            }
-        }
+        self.redis.run(op).await.map_err(err)
     }
 }
 
