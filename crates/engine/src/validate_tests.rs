@@ -286,21 +286,39 @@ fn a_broken_schema_in_a_local_entry_is_an_error_at_its_key() {
 }
 
 #[test]
-fn an_undefined_type_of_a_top_level_element_is_found_when_a_message_needs_it() {
-    // the validator resolves it lazily (Xerces refuses the schema at load): the message that
-    // reaches the element fails with src-resolve
-    let lazy = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="a" type="xs:nosuch"/><xs:element name="b" type="xs:string"/></xs:schema>"#;
-    let e = engine(&defs(
-        &[("lazy", lazy)],
-        &format!(r#"<validate><schema key="lazy"/>{ON_FAIL}</validate>"#),
+fn an_element_whose_type_is_undefined_makes_the_schema_refused() {
+    // as Xerces refuses it: at load for a local entry, at first use from the registry
+    let bad = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="a" type="xs:nosuch"/><xs:element name="b" type="xs:string"/></xs:schema>"#;
+    let d = lint(&defs(
+        &[("bad", bad)],
+        &format!(r#"<validate><schema key="bad"/>{ON_FAIL}</validate>"#),
     ));
+    assert_eq!(d, vec![("E0106".into(), "bad".into())]);
+    let (_, diags) = compiled(&defs(
+        &[("bad", bad)],
+        &format!(r#"<validate><schema key="bad"/>{ON_FAIL}</validate>"#),
+    ));
+    let text = diags.iter().map(|d| d.message.clone()).collect::<Vec<_>>();
+    assert!(
+        text.iter()
+            .any(|m| m.contains("src-resolve") && m.contains("nosuch")),
+        "{text:?}"
+    );
+    let reg = Arc::new(synaptic_registry::MemoryRegistry::new());
+    let e = engine_with(
+        &defs(
+            &[],
+            &format!(r#"<validate><schema key="conf:/bad.xsd"/>{ON_FAIL}</validate>"#),
+        ),
+        reg.clone(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(reg.put("conf:/bad.xsd", bad)).unwrap();
     let mut ctx = request("application/xml", "<b>x</b>");
-    run(&e, &mut ctx).unwrap();
-    assert_eq!(prop(&ctx, "FAILED"), None);
-    let mut ctx = request("application/xml", "<a>x</a>");
-    run(&e, &mut ctx).unwrap();
-    let message = prop(&ctx, "ERROR_MESSAGE").unwrap();
-    assert!(message.starts_with("src-resolve: "), "{message}");
+    let fault = run(&e, &mut ctx).unwrap_err();
+    assert!(fault.to_string().contains("src-resolve"), "{fault}");
 }
 
 #[test]

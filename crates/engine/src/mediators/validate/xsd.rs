@@ -225,13 +225,31 @@ impl XsdSchema {
                 .map_err(|e| self.error(e))?;
         }
         let compiled = builder.compile().map_err(|e| self.error(e))?;
-        Ok(compiled.into_schema_set())
+        let set = compiled.into_schema_set();
+        // an element whose `type` names no type compiles, its error kept for the first
+        // instance that reaches it; Xerces refuses such a schema, and so does synaptic
+        if let Some(d) = set
+            .arenas
+            .elements
+            .values()
+            .find_map(|e| e.deferred_type_error.as_ref())
+        {
+            let mut e = self.error_text(format!("src-resolve: {}", d.message));
+            if e.key.is_none() {
+                e.key = self.schemas.first().map(|d| d.key.clone());
+            }
+            return Err(e);
+        }
+        Ok(set)
     }
 
     /// A compile error, with our URIs given back as the keys they stand for; the key is the
     /// one of the document the message names first.
     fn error(&self, e: SchemaError) -> XsdError {
-        let mut message = e.to_string();
+        self.error_text(e.to_string())
+    }
+
+    fn error_text(&self, mut message: String) -> XsdError {
         let mut first: Option<(usize, &str)> = None;
         for (uri, key) in &self.named {
             if let Some(at) = message.find(uri.as_str()) {
