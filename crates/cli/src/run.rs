@@ -135,6 +135,10 @@ async fn run_async(
         db: Arc::new(synaptic_gateway::database::Databases::new(
             program.data_sources(),
             &Default::default(),
+            &synaptic_gateway::database::DbFolders {
+                config: base.clone(),
+                project: base.clone(),
+            },
             synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
             synaptic_gateway::database::DEFAULT_TIMEOUT,
         )),

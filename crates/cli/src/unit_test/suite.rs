@@ -580,6 +580,10 @@ async fn run_sequence_cases(
         db: Arc::new(synaptic_gateway::database::Databases::new(
             program.data_sources(),
             &Default::default(),
+            &synaptic_gateway::database::DbFolders {
+                config: p.root.clone(),
+                project: p.root.clone(),
+            },
             synaptic_gateway::database::DEFAULT_MAX_CONNECTIONS,
             synaptic_gateway::database::DEFAULT_TIMEOUT,
         )),

@@ -18,12 +18,18 @@ use synaptic_engine::{
     DataSourceDef, DbError, DbFailure, JdbcType, SqlOutcome, SqlRow, SqlStatement, SqlValue,
 };
 use tokio::sync::Semaphore;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type};
-use tokio_postgres::{Client, GenericClient, NoTls};
+use tokio_postgres::{Client, GenericClient};
+
+use super::pg_tls::{PgTls, SslMode, TlsSettings};
 
 /// Connections to one PostgreSQL server and database.
 pub(super) struct PgPool {
     config: tokio_postgres::Config,
+    tls: PgTls,
+    /// `host:port`, for messages.
+    server: String,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
     wait: Duration,
@@ -40,8 +46,8 @@ pub(super) struct PgAddress {
     pub password: Option<String>,
     pub current_schema: Option<String>,
     pub application_name: Option<String>,
-    /// `ssl=true` or `sslmode=require` / `verify-ca` / `verify-full`.
-    pub tls_required: bool,
+    /// `ssl`, `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslpassword`, `sslfactory`.
+    pub tls: TlsSettings,
 }
 
 fn decode(s: &str) -> String {
@@ -53,7 +59,8 @@ fn decode(s: &str) -> String {
 /// `jdbc:postgresql://HOST[:PORT][,HOST2[:PORT2]…]/DATABASE[?SETTINGS]`,
 /// `jdbc:postgresql:DATABASE` or `jdbc:postgresql:/` (localhost): the first host, its port
 /// (5432 by default), the database and, of the settings, `user`, `password`, `currentSchema`,
-/// `ApplicationName`, `ssl` and `sslmode` (the others are not read).
+/// `ApplicationName` and the TLS settings (`ssl`, `sslmode`, `sslrootcert`, `sslcert`,
+/// `sslkey`, `sslpassword`, `sslfactory`); the others are not read.
 pub(super) fn pg_address(url: &str) -> Option<PgAddress> {
     let rest = url.strip_prefix("jdbc:postgresql:")?;
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -96,20 +103,21 @@ pub(super) fn pg_address(url: &str) -> Option<PgAddress> {
             "password" => a.password = Some(v),
             "currentSchema" => a.current_schema = Some(v),
             "ApplicationName" => a.application_name = Some(v),
-            "ssl" => a.tls_required |= v.is_empty() || v.eq_ignore_ascii_case("true"),
-            "sslmode" => {
-                a.tls_required |= matches!(v.as_str(), "require" | "verify-ca" | "verify-full")
+            _ => {
+                a.tls.set(k, v);
             }
-            _ => {}
         }
     }
     Some(a)
 }
 
 impl PgPool {
+    /// The pool of a data source; relative file paths of its URL (`sslrootcert`, …) resolve
+    /// against `base`.
     pub(super) fn new(
         s: &DataSourceDef,
         values: &crate::configurables::Configurables,
+        base: &std::path::Path,
         max_connections: u32,
         timeout: Duration,
     ) -> Result<Self, String> {
@@ -120,12 +128,14 @@ impl PgPool {
                 synaptic_engine::redact_text(&url)
             ));
         };
-        if a.tls_required {
-            return Err(
-                "the URL asks for TLS (ssl=true or sslmode=require/verify-ca/verify-full), \
-                 which synaptic's PostgreSQL client does not speak: it never connects in \
-                 plain text in its place"
-                    .into(),
+        let tls = PgTls::new(&a.tls, base)?;
+        if tls.mode == SslMode::Require && a.tls.sslrootcert.is_some() {
+            tracing::warn!(
+                target: "synaptic::db",
+                data_source = %s.display_name(),
+                "sslmode=require encrypts without verifying the server's certificate, as the \
+                 PostgreSQL JDBC driver does: sslrootcert is not used (verify-ca or verify-full \
+                 verify the certificate with it)"
             );
         }
         // settings in the URL win over <user> and <password>, as in the JDBC driver
@@ -146,7 +156,6 @@ impl PgPool {
             .host(&a.host)
             .port(a.port)
             .user(&user)
-            .ssl_mode(tokio_postgres::config::SslMode::Disable)
             .connect_timeout(wait)
             .application_name(a.application_name.as_deref().unwrap_or("synaptic"));
         if !password.is_empty() {
@@ -161,8 +170,15 @@ impl PgPool {
             config.options(format!("-c search_path={escaped}"));
         }
         let max = s.max_active.unwrap_or(max_connections).max(1);
+        let server = if a.host.contains(':') {
+            format!("[{}]:{}", a.host, a.port)
+        } else {
+            format!("{}:{}", a.host, a.port)
+        };
         Ok(PgPool {
             config,
+            tls,
+            server,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max as usize)),
             wait,
@@ -184,20 +200,13 @@ impl PgPool {
         });
         let mut client = match reused.unwrap_or(None) {
             Some(c) => c,
-            None => match tokio::time::timeout_at(deadline, self.config.connect(NoTls)).await {
-                Ok(Ok((client, connection))) => {
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::debug!(target: "synaptic::db", "PostgreSQL connection ended: {e}");
-                        }
-                    });
-                    client
-                }
-                Ok(Err(e)) => return Err(super::unavailable(format!("cannot connect: {e}"))),
+            None => match tokio::time::timeout_at(deadline, self.connect()).await {
+                Ok(Ok(client)) => client,
+                Ok(Err(e)) => return Err(super::unavailable(e)),
                 Err(_) => {
                     return Err(super::unavailable(format!(
-                        "no connection within {:?}",
-                        self.wait
+                        "no connection to {} within {:?}",
+                        self.server, self.wait
                     )))
                 }
             },
@@ -214,8 +223,9 @@ impl PgPool {
             Err(_) => {
                 // stop the statement on the server; the client is not reused
                 let cancel = client.cancel_token();
+                let tls = self.tls.connector.clone();
                 tokio::spawn(async move {
-                    let _ = cancel.cancel_query(NoTls).await;
+                    let _ = cancel.cancel_query(tls).await;
                 });
                 Err(DbFailure {
                     index: 0,
@@ -223,6 +233,61 @@ impl PgPool {
                 })
             }
         }
+    }
+}
+
+impl PgPool {
+    /// A new connection in the pool's TLS mode. `allow` and `prefer` try again the other way
+    /// when the server refuses the first connection's authorization (`28000`, as a
+    /// `pg_hba.conf` with only `hostssl` or `hostnossl` lines for the client does), as the
+    /// JDBC driver does; the other modes connect once.
+    async fn connect(&self) -> Result<Client, String> {
+        use tokio_postgres::config::SslMode as Wire;
+        let (first, second) = match self.tls.mode {
+            SslMode::Disable => (Wire::Disable, None),
+            SslMode::Allow => (Wire::Disable, Some(Wire::Require)),
+            SslMode::Prefer => (Wire::Prefer, Some(Wire::Disable)),
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => (Wire::Require, None),
+        };
+        let e = match self.connect_with(first).await {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        let refused = e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION);
+        if let (true, Some(mode)) = (refused, second) {
+            return self
+                .connect_with(mode)
+                .await
+                .map_err(|e| self.connect_error(&e));
+        }
+        Err(self.connect_error(&e))
+    }
+
+    async fn connect_with(
+        &self,
+        mode: tokio_postgres::config::SslMode,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let mut config = self.config.clone();
+        config.ssl_mode(mode);
+        let (client, connection) = config.connect(self.tls.connector.clone()).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(target: "synaptic::db", "PostgreSQL connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Why a connection failed: the server and the cause (the server's refusal, a TLS
+    /// handshake failure, …), never the password.
+    fn connect_error(&self, e: &tokio_postgres::Error) -> String {
+        let mut m = format!("cannot connect to {}: {}", self.server, causes(e));
+        if e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+            && self.tls.mode == SslMode::Disable
+        {
+            m.push_str(" (sslmode=disable: the server may accept TLS connections only)");
+        }
+        m
     }
 }
 
@@ -257,6 +322,22 @@ async fn pg_batch(
     Ok(out)
 }
 
+/// An error and its causes, `: `-separated (tokio-postgres's own message says only what
+/// failed: "error performing TLS handshake", "db error").
+fn causes(e: &(dyn StdError + 'static)) -> String {
+    let mut m = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        let c_text = c.to_string();
+        if !m.ends_with(&c_text) {
+            m.push_str(": ");
+            m.push_str(&c_text);
+        }
+        source = c.source();
+    }
+    m
+}
+
 /// Why a statement failed, before its index is known.
 struct PgFailure(DbError);
 
@@ -274,7 +355,7 @@ impl From<tokio_postgres::Error> for PgFailure {
         PgFailure(match e.as_db_error() {
             // the server refused it (the JDBC driver's PSQLException): `ERROR: …`
             Some(db) => DbError::Sql(db.to_string()),
-            None => DbError::Unavailable(e.to_string()),
+            None => DbError::Unavailable(causes(&e)),
         })
     }
 }
@@ -773,7 +854,10 @@ mod tests {
                 password: Some("p@ss".into()),
                 current_schema: Some("s1".into()),
                 application_name: None,
-                tls_required: false,
+                tls: TlsSettings {
+                    ssl: Some("false".into()),
+                    ..Default::default()
+                },
             }
         );
         let a = pg_address("jdbc:postgresql://[::1]/x").unwrap();
@@ -785,20 +869,35 @@ mod tests {
         );
         let a = pg_address("jdbc:postgresql:/").unwrap();
         assert_eq!(a.database, None);
-        assert!(
-            pg_address("jdbc:postgresql://h/db?sslmode=require")
-                .unwrap()
-                .tls_required
+        // the TLS settings, percent-decoded, for the pool to read
+        let a = pg_address(
+            "jdbc:postgresql://h/db?sslmode=verify-ca&sslrootcert=certs%2Fca.pem&sslcert=c.pem\
+             &sslkey=/k.pk8&sslpassword=pw&sslfactory=org.postgresql.ssl.NonValidatingFactory&ssl",
+        )
+        .unwrap();
+        assert_eq!(
+            a.tls,
+            TlsSettings {
+                ssl: Some(String::new()),
+                sslmode: Some("verify-ca".into()),
+                sslrootcert: Some("certs/ca.pem".into()),
+                sslcert: Some("c.pem".into()),
+                sslkey: Some("/k.pk8".into()),
+                sslpassword: true,
+                sslfactory: Some("org.postgresql.ssl.NonValidatingFactory".into()),
+            }
         );
-        assert!(
-            pg_address("jdbc:postgresql://h/db?ssl")
+        assert_eq!(a.tls.mode(), Ok(SslMode::VerifyCa));
+        assert_eq!(
+            pg_address("jdbc:postgresql://h/db?ssl=true")
                 .unwrap()
-                .tls_required
+                .tls
+                .mode(),
+            Ok(SslMode::VerifyFull)
         );
-        assert!(
-            !pg_address("jdbc:postgresql://h/db?sslmode=prefer")
-                .unwrap()
-                .tls_required
+        assert_eq!(
+            pg_address("jdbc:postgresql://h/db").unwrap().tls.mode(),
+            Ok(SslMode::Prefer)
         );
         for bad in [
             "jdbc:postgresql://:5432/x",
