@@ -243,7 +243,8 @@ async fn a_vault_lookup_password_opens_a_real_database() {
 
 /// `[[datasource]]` with Micro Integrator's `deployment.toml` keys: a `<dsName>` naming it by
 /// its id or its JNDI name (`jdbc/ID`) reaches a real PostgreSQL server with the password of
-/// `[secrets]` (`$secret{alias}`); faults name the data source; a `<dsName>` no `[[datasource]]`
+/// `[secrets]` (`$secret{alias}`), both names through one pool (one connection to the server);
+/// faults name the data source as the `<dsName>` writes it; a `<dsName>` no `[[datasource]]`
 /// defines is a load error, positioned, and the file's previous version keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_data_source_of_the_configuration_opens_a_real_database() {
@@ -259,7 +260,7 @@ async fn a_named_data_source_of_the_configuration_opens_a_real_database() {
   <resource methods="POST" uri-template="/company">
     <inSequence>
       <dbreport>
-        <connection><pool><dsName>ShopDB</dsName></pool></connection>
+        <connection><pool><dsName>jdbc/ShopDB</dsName></pool></connection>
         <statement>
           <sql>insert into company values (?, ?)</sql>
           <parameter expression="json-eval($.id)" type="VARCHAR"/>
@@ -309,7 +310,7 @@ pool_options.testOnBorrow = true
     let dir = GatewayDir::new(
         &config,
         &[
-            ("sequences/db.xml", &api("jdbc/ShopDB")),
+            ("sequences/db.xml", &api("ShopDB")),
             ("db-password", postgres::PASSWORD),
         ],
     );
@@ -338,13 +339,21 @@ pool_options.testOnBorrow = true
             .trim(),
         "c3"
     );
+    // `jdbc/ShopDB` and `ShopDB` are one data source: one pool, whose one connection served
+    // both mediators
+    assert_eq!(
+        server
+            .sql("select count(*) from pg_stat_activity where application_name = 'synaptic'")
+            .trim(),
+        "1"
+    );
     // a value too long for its column: the database refuses it, the fault names the data source
     let (status, body) = post(serde_json::json!({"id": "much-too-long-id", "name": "X"})).await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(
         body["error"],
         "SQL Error while executing insert statement : insert into company values (?, ?) \
-         against DataSource : ShopDB"
+         against DataSource : jdbc/ShopDB"
     );
 
     // a name no [[datasource]] defines: the file is not deployed, its last version serves

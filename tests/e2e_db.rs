@@ -634,7 +634,7 @@ fn pg_api(pool: &str, unreachable: &str) -> String {
       <dblookup>
         {pool}
         <statement>
-          <sql>select interval '1 day' as span</sql>
+          <sql>select point '(1,2)' as span</sql>
           <result name="span" column="span"/>
         </statement>
       </dblookup>
@@ -771,7 +771,7 @@ async fn a_postgresql_type_error_is_an_sql_exception_fault() {
     assert_eq!(status, 500, "{body}");
     let detail = body["detail"].as_str().unwrap();
     assert!(
-        detail.contains("`interval`") && detail.contains("span::text"),
+        detail.contains("`point`") && detail.contains("span::text"),
         "{detail}"
     );
     gw.shutdown().await;
@@ -805,4 +805,111 @@ async fn a_wrong_postgresql_password_faults_without_showing_it() {
         _dir: None,
     };
     a_wrong_password_faults_without_showing_it(db).await;
+}
+
+/// Values of `interval` and array types, each read by `<dblookup>` (binary, decoded by
+/// synaptic) beside the server's own text of it (`::text`), as response headers.
+const PG_TEXTS: &[&str] = &[
+    "interval '1 year 2 mons 3 days 04:05:06.5'",
+    "interval '0'",
+    "interval '-1 day +02:00'",
+    "interval '1 year -2 mons'",
+    "interval '-1 year 2 mons -3 days -04:05:06'",
+    "interval '-0.000001 seconds'",
+    "interval '1 mon 1 day'",
+    "interval '100 hours'",
+    "interval '2 days -1 second'",
+    "interval '-14 mons 1 second'",
+    "array[1, 2, 3]",
+    "array['a b', null, '', 'NULL', 'x\"y', 'back\\slash', '{}', 'c,d', 'tab\t', 'plain']",
+    "array[[1, 2], [3, 4]]",
+    "array[[[1]], [[2]]]",
+    "'{}'::int[]",
+    "'[0:1]={7,8}'::int[]",
+    "array[null]::int[]",
+    "array[1.5, 99, 1e20, 1e15, 123456789012345, 0.0001, 1e-5, -0.0, 'NaN', '-Infinity']::float8[]",
+    "array[0.1, 1e6, 123456, 1.5e-7]::float4[]",
+    "array[120.50, -3.1, 0.000]::numeric[]",
+    "array[true, false]",
+    "array[1::int2, -2::int2]",
+    "array[9007199254740993::int8]",
+    "array['2024-05-01'::date, '0044-03-15 BC'::date]",
+    "array['2024-05-01 10:00:00.25'::timestamp]",
+    "array['2024-05-01 10:00:00+02'::timestamptz]",
+    "array['10:00:01.5'::time]",
+    "array['\\x01ff'::bytea]",
+    "array['12121212-1212-1212-1212-121212121212'::uuid]",
+    "array[interval '1 day', interval '-1 mon']",
+    "array['{\"a\": [1, \"b c\"]}'::jsonb]",
+    "array['x'::char(3), 'y'::varchar]",
+];
+
+fn pg_texts_api(pool: &str) -> String {
+    let columns: Vec<String> = PG_TEXTS
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("({e}) as c{i}, ({e})::text as t{i}"))
+        .collect();
+    let sql = columns
+        .join(", ")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;");
+    let mut results = String::new();
+    let mut headers = String::new();
+    for i in 0..PG_TEXTS.len() {
+        results.push_str(&format!(
+            r#"<result name="c{i}" column="c{i}"/><result name="t{i}" column="t{i}"/>"#
+        ));
+        headers.push_str(&format!(
+            r#"<header name="X-C{i}" scope="transport" expression="$ctx:c{i}"/>
+               <header name="X-T{i}" scope="transport" expression="$ctx:t{i}"/>"#
+        ));
+    }
+    format!(
+        r#"<api {NS} name="Texts" context="/texts">
+  <resource methods="GET" uri-template="/">
+    <inSequence>
+      <dblookup>
+        {pool}
+        <statement><sql>select {sql}</sql>{results}</statement>
+      </dblookup>
+      {headers}
+      <payloadFactory media-type="json"><format>{{"ok":true}}</format><args/></payloadFactory>
+      <respond/>
+    </inSequence>
+    {PG_FAULT}
+  </resource>
+</api>"#
+    )
+}
+
+#[tokio::test]
+async fn postgresql_intervals_and_arrays_read_as_the_server_prints_them() {
+    let db = tokio::task::spawn_blocking(postgresql).await.unwrap();
+    let gw = start_gateway("", &[("sequences/texts.xml", &pg_texts_api(&db.pool))]).await;
+    let r = reqwest::get(gw.url("/texts/")).await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap());
+    let header = |name: String| {
+        headers
+            .get(&name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    for (i, e) in PG_TEXTS.iter().enumerate() {
+        let (ours, servers) = (header(format!("x-c{i}")), header(format!("x-t{i}")));
+        assert_eq!(ours, servers, "{e}");
+    }
+    // what the server printed, for the record
+    assert_eq!(header("x-c0".into()), "1 year 2 mons 3 days 04:05:06.5");
+    assert_eq!(header("x-c2".into()), "-1 days +02:00:00");
+    assert_eq!(
+        header("x-c11".into()),
+        r#"{"a b",NULL,"","NULL","x\"y","back\\slash","{}","c,d","tab	",plain}"#
+    );
+    assert_eq!(header("x-c12".into()), "{{1,2},{3,4}}");
+    gw.shutdown().await;
 }

@@ -6,6 +6,9 @@
 //! that user (`setpriv`, which execs it: the supervised pid is the server's). A database and a
 //! user with a password (scram-sha-256 over TCP) are created for the test; `sql` runs
 //! statements as the superuser through the server's socket with `psql`.
+//! [`Postgres::start_with`] starts one with TLS (`ssl=on` with the test's certificate and key,
+//! optionally a CA for client certificates) and the `pg_hba.conf` lines the test gives (to
+//! accept TCP clients over TLS only, say).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,25 @@ pub const PASSWORD: &str = "s3cret-pw";
 /// The superuser `initdb` makes (reached through the socket only).
 const SUPERUSER: &str = "postgres";
 
+/// How [`Postgres::start_with`] sets the server up.
+#[derive(Debug, Default)]
+pub struct PgOptions {
+    /// `ssl=on` with these files.
+    pub tls: Option<PgServerTls>,
+    /// The `pg_hba.conf` lines for TCP clients, in place of initdb's (`host all all
+    /// 127.0.0.1/32 scram-sha-256`, …); the socket stays `trust` for `sql`.
+    pub hba: Option<Vec<String>>,
+}
+
+/// The server's certificate chain and key (PEM files; copied into the server's folder with the
+/// permissions PostgreSQL demands) and the CA client certificates are verified with.
+#[derive(Debug)]
+pub struct PgServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A running `postgres`.
 #[derive(Debug)]
 pub struct Postgres {
@@ -29,6 +51,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     /// `setpriv` arguments that run a command as the server's user (empty: as this process).
     run_as: Vec<String>,
+    /// `-c` settings of TLS (`ssl=on`, its files).
+    tls: Vec<String>,
     proc: Option<Supervised>,
 }
 
@@ -86,6 +110,11 @@ impl Postgres {
     /// [`USER`] / [`PASSWORD`]. Panics with a clear message (naming the setup command when
     /// PostgreSQL is missing) if it cannot start.
     pub fn start() -> Postgres {
+        Postgres::start_with(&PgOptions::default())
+    }
+
+    /// [`Postgres::start`], set up as `opts` says.
+    pub fn start_with(opts: &PgOptions) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("synaptic-postgres-")
@@ -112,6 +141,7 @@ impl Postgres {
             port: 0,
             dir,
             run_as,
+            tls: Vec::new(),
             proc: None,
         };
         let pwfile = server.dir.path().join("pw");
@@ -133,6 +163,7 @@ impl Postgres {
                 .arg("--no-sync"),
             "initdb",
         );
+        server.set_up(opts, root);
         let mut last_err = String::new();
         // a free port can be taken between finding and binding it: retry with a new one
         for _ in 0..5 {
@@ -152,6 +183,44 @@ impl Postgres {
             }
         }
         panic!("postgres did not start after 5 attempts: {last_err}")
+    }
+
+    /// The TLS files and `pg_hba.conf` of `opts`, owned by the server's user.
+    fn set_up(&mut self, opts: &PgOptions, root: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let owned = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("cannot chmod {path:?}: {e}"));
+            if root {
+                chown_all(path, id("-u", "postgres"), id("-g", "postgres"));
+            }
+        };
+        if let Some(tls) = &opts.tls {
+            let mut files = vec![("ssl_cert_file", &tls.cert, "server.crt")];
+            files.push(("ssl_key_file", &tls.key, "server.key"));
+            if let Some(ca) = &tls.client_ca {
+                files.push(("ssl_ca_file", ca, "client-ca.crt"));
+            }
+            self.tls.push("ssl=on".into());
+            for (setting, from, name) in files {
+                let to = self.dir.path().join(name);
+                std::fs::copy(from, &to)
+                    .unwrap_or_else(|e| panic!("cannot copy {from:?} for PostgreSQL: {e}"));
+                // the key must be readable by the server's user only
+                owned(&to, 0o600);
+                self.tls.push(format!("{setting}={}", to.display()));
+            }
+        }
+        if let Some(lines) = &opts.hba {
+            let hba = self.data().join("pg_hba.conf");
+            let mut text = String::from("local all all trust\n");
+            for l in lines {
+                text.push_str(l);
+                text.push('\n');
+            }
+            std::fs::write(&hba, text).unwrap_or_else(|e| panic!("cannot write {hba:?}: {e}"));
+            owned(&hba, 0o600);
+        }
     }
 
     /// A command that runs `program` as the server's user.
@@ -188,6 +257,9 @@ impl Postgres {
             .args(["-c", "shared_buffers=16MB"])
             .args(["-c", "max_connections=30"])
             .args(["-c", "TimeZone=UTC"]);
+        for setting in &self.tls {
+            cmd.arg("-c").arg(setting);
+        }
         let mut proc = Supervised::spawn("postgres", &log, &cmd)?;
         if wait_until(&mut proc, 1200, || self.ping()) {
             self.proc = Some(proc);

@@ -113,6 +113,7 @@ async fn run_async(
         program.clone(),
         values,
         registry,
+        &base,
         Duration::from_millis(args.timeout_ms),
     )
     .context("cannot build the HTTP client")?;

@@ -76,8 +76,8 @@ pub struct DataSourceDef {
     pub max_active: Option<u32>,
     /// `maxwait`: milliseconds to wait for a free connection (else the gateway's default).
     pub max_wait_ms: Option<u64>,
-    /// The `<dsName>` it was named by (a data source of the gateway's configuration); fault
-    /// messages name it by this.
+    /// The data source of the gateway's configuration a `<dsName>` names: its `id`, however
+    /// the `<dsName>` spells it (`ID` or `jdbc/ID`), so both spellings share one pool.
     pub ds_name: Option<String>,
 }
 
@@ -122,8 +122,8 @@ impl std::fmt::Debug for DataSourceDef {
 }
 
 impl DataSourceDef {
-    /// The name Synapse gives it in error messages: its URL (or data source name), credentials
-    /// redacted.
+    /// A name for it in logs: the id of the data source a `<dsName>` names, else its URL,
+    /// credentials redacted.
     pub fn display_name(&self) -> String {
         match &self.ds_name {
             Some(n) => n.clone(),
@@ -492,6 +492,9 @@ fn is_timestamp_time(t: &str) -> bool {
 #[derive(Debug)]
 pub(crate) struct DbOp {
     pub source: Arc<DataSourceDef>,
+    /// The data source as Synapse's messages name it: the `<dsName>` as written, else the URL
+    /// (credentials redacted).
+    pub name: String,
     pub statements: Vec<StatementIr>,
     /// `<dbreport useTransaction="true">`.
     pub transaction: bool,
@@ -548,6 +551,10 @@ const POOL_PROPERTIES: &[&str] = &[
 
 pub(crate) fn compile(c: &mut Compiler<'_>, m: &ast::DbMediator, lookup: bool) -> Option<DbOp> {
     let source = data_source(c, &m.connection);
+    let name = match &m.connection {
+        ast::DbConnection::DataSource { name, .. } => name.value.trim().to_string(),
+        ast::DbConnection::Pool { .. } => source.display_name(),
+    };
     let mut ok = true;
     let mut statements = Vec::with_capacity(m.statements.len());
     for s in &m.statements {
@@ -564,6 +571,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, m: &ast::DbMediator, lookup: bool) -
     }
     Some(DbOp {
         source,
+        name,
         statements,
         transaction: m.use_transaction,
         lookup,
@@ -826,7 +834,7 @@ fn named_data_source(c: &mut Compiler<'_>, name: &Spanned<String>) -> DataSource
         driver,
         max_active: ds.max_active,
         max_wait_ms: ds.max_wait_ms,
-        ds_name: Some(name.value.trim().to_string()),
+        ds_name: Some(ds.id.clone()),
     }
 }
 
@@ -957,7 +965,7 @@ fn set_results(s: &StatementIr, row: &SqlRow, ctx: &mut MessageContext) -> Resul
 /// error.
 fn fail(op: &DbOp, i: usize, sql: bool, cause: String, span: Span) -> MediationError {
     let stmt = op.statements.get(i).map(|s| s.sql.as_str()).unwrap_or("");
-    let ds = op.source.display_name();
+    let ds = &op.name;
     let head = match (op.lookup, sql) {
         (true, true) => "SQL Exception occurred while executing statement",
         (true, false) => "Error executing statement",

@@ -20,6 +20,7 @@ use synaptic_engine::{
 };
 use tokio::sync::Semaphore;
 
+mod pg_tls;
 mod postgres;
 
 /// Defaults of `[limits] db_max_connections` and `db_timeout`.
@@ -31,6 +32,17 @@ enum Pool {
     Sqlite(Arc<SqlitePool>),
     Mysql(MysqlPool),
     Postgres(Box<postgres::PgPool>),
+}
+
+/// The folders relative file paths of data source settings resolve against (a PostgreSQL
+/// URL's `sslrootcert`, `sslcert` and `sslkey`).
+#[derive(Clone, Debug, Default)]
+pub struct DbFolders {
+    /// Of a `[[datasource]]` (named by a `<dsName>`): synaptic.toml's folder, as its other
+    /// paths.
+    pub config: std::path::PathBuf,
+    /// Of a `<pool>` written in an artifact: the project folder, as `<wsdl uri>`'s.
+    pub project: std::path::PathBuf,
 }
 
 /// The pools of one plan, by data source id.
@@ -53,10 +65,12 @@ impl Databases {
     /// apply where the `<pool>` names no `maxactive` / `maxwait`.
     /// A `<password>` with `{wso2:vault-lookup('alias')}` gets the secret `alias` of
     /// `values`, as Synapse's secure vault resolver gives it when the data source is made;
-    /// deploy-time parameters in the settings are read from `values` too.
+    /// deploy-time parameters in the settings are read from `values` too. Files the settings
+    /// name are read now, relative to `folders`.
     pub fn new(
         sources: &[Arc<DataSourceDef>],
         values: &crate::configurables::Configurables,
+        folders: &DbFolders,
         max_connections: u32,
         timeout: Duration,
     ) -> Self {
@@ -69,7 +83,11 @@ impl Databases {
                     MysqlPool::new(s, values, max_connections, timeout).map(Pool::Mysql)
                 }
                 Ok(DbDriver::Postgres) => {
-                    postgres::PgPool::new(s, values, max_connections, timeout)
+                    let base = match s.ds_name {
+                        Some(_) => &folders.config,
+                        None => &folders.project,
+                    };
+                    postgres::PgPool::new(s, values, base, max_connections, timeout)
                         .map(|p| Pool::Postgres(Box::new(p)))
                 }
                 Err(why) => Err(why.clone()),
@@ -595,6 +613,7 @@ mod tests {
         let db = Databases::new(
             std::slice::from_ref(&src),
             &Default::default(),
+            &Default::default(),
             8,
             DEFAULT_TIMEOUT,
         );
@@ -691,6 +710,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_postgresql_urls_files_resolve_against_the_folder_of_where_it_is_written() {
+        let pg = |id: usize, ds_name: Option<&str>| {
+            Arc::new(DataSourceDef {
+                id,
+                driver_class: "org.postgresql.Driver".into(),
+                url: "jdbc:postgresql://127.0.0.1:1/db?sslmode=verify-full&sslrootcert=ca.pem"
+                    .into(),
+                driver: Ok(DbDriver::Postgres),
+                ds_name: ds_name.map(String::from),
+                ..(*source(std::path::Path::new("x"))).clone()
+            })
+        };
+        // a `<pool>` of an artifact, and a `[[datasource]]` a `<dsName>` names
+        let sources = [pg(0, None), pg(1, Some("Shop"))];
+        let folders = DbFolders {
+            config: "/etc/synaptic".into(),
+            project: "/srv/project".into(),
+        };
+        let db = Databases::new(&sources, &Default::default(), &folders, 8, DEFAULT_TIMEOUT);
+        for (s, dir) in sources.iter().zip(["/srv/project", "/etc/synaptic"]) {
+            let f = db
+                .run(s, vec![stmt("select 1", vec![], true)], false)
+                .await
+                .unwrap_err();
+            let DbError::Unavailable(why) = f.error else {
+                panic!("{f:?}")
+            };
+            assert!(
+                why.starts_with(&format!("sslrootcert {dir}/ca.pem cannot be read")),
+                "{why}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_source_without_a_client_or_a_sqlite_url_is_unavailable() {
         let mut other = (*source(std::path::Path::new("x"))).clone();
         other.url = "$url".into();
@@ -700,7 +754,13 @@ mod tests {
             ..other.clone()
         };
         let sources = [Arc::new(other), Arc::new(mysql)];
-        let db = Databases::new(&sources, &Default::default(), 8, DEFAULT_TIMEOUT);
+        let db = Databases::new(
+            &sources,
+            &Default::default(),
+            &Default::default(),
+            8,
+            DEFAULT_TIMEOUT,
+        );
         for s in &sources {
             let f = db.run(s, vec![stmt("select 1", vec![], true)], false).await;
             assert!(matches!(

@@ -462,6 +462,10 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
                 .map(|p| p.data_sources())
                 .unwrap_or_default(),
             &config.configurables,
+            &crate::database::DbFolders {
+                config: config.base_dir.clone(),
+                project: config.sequences_dir(),
+            },
             config.limits.db_max_connections,
             config.limits.db_budget(),
         )),

@@ -29,18 +29,24 @@ pub fn compile_options<'a>(
 }
 
 /// An engine for `program`: the gateway's upstream stack for `<call>`/`<send>` (every
-/// exchange bounded by `timeout` unless the endpoint says otherwise), its database pools,
-/// in-memory counters and cache, the system clock.
+/// exchange bounded by `timeout` unless the endpoint says otherwise), its database pools
+/// (files their settings name are relative to `base`), in-memory counters and cache, the
+/// system clock.
 pub fn engine(
     program: Arc<Program>,
     values: Arc<Configurables>,
     registry: Arc<dyn synaptic_registry::Registry>,
+    base: &Path,
     timeout: Duration,
 ) -> Result<Engine, crate::proxy::ClientError> {
     let invoker = crate::invoker::HttpInvoker::standalone(timeout, MAX_RESPONSE)?;
     let db = crate::database::Databases::new(
         program.data_sources(),
         &Default::default(),
+        &crate::database::DbFolders {
+            config: base.to_path_buf(),
+            project: base.to_path_buf(),
+        },
         crate::database::DEFAULT_MAX_CONNECTIONS,
         crate::database::DEFAULT_TIMEOUT,
     );

@@ -561,9 +561,14 @@ async fn run_sequence_cases(
         .map_err(|e| format!("cannot open the registry: {e}"))?;
     let program = Arc::new(program);
     // one suite's cases share counters and cache, as on one running server
-    let engine =
-        synaptic_gateway::standalone::engine(program.clone(), values, Arc::new(registry), timeout)
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let engine = synaptic_gateway::standalone::engine(
+        program.clone(),
+        values,
+        Arc::new(registry),
+        &p.root,
+        timeout,
+    )
+    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     for case in &p.suite.cases {
         let t0 = Instant::now();
         take_misses(misses);

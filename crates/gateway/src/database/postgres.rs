@@ -18,12 +18,18 @@ use synaptic_engine::{
     DataSourceDef, DbError, DbFailure, JdbcType, SqlOutcome, SqlRow, SqlStatement, SqlValue,
 };
 use tokio::sync::Semaphore;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type};
-use tokio_postgres::{Client, GenericClient, NoTls};
+use tokio_postgres::{Client, GenericClient};
+
+use super::pg_tls::{PgTls, SslMode, TlsSettings};
 
 /// Connections to one PostgreSQL server and database.
 pub(super) struct PgPool {
     config: tokio_postgres::Config,
+    tls: PgTls,
+    /// `host:port`, for messages.
+    server: String,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
     wait: Duration,
@@ -40,8 +46,8 @@ pub(super) struct PgAddress {
     pub password: Option<String>,
     pub current_schema: Option<String>,
     pub application_name: Option<String>,
-    /// `ssl=true` or `sslmode=require` / `verify-ca` / `verify-full`.
-    pub tls_required: bool,
+    /// `ssl`, `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslpassword`, `sslfactory`.
+    pub tls: TlsSettings,
 }
 
 fn decode(s: &str) -> String {
@@ -53,7 +59,8 @@ fn decode(s: &str) -> String {
 /// `jdbc:postgresql://HOST[:PORT][,HOST2[:PORT2]…]/DATABASE[?SETTINGS]`,
 /// `jdbc:postgresql:DATABASE` or `jdbc:postgresql:/` (localhost): the first host, its port
 /// (5432 by default), the database and, of the settings, `user`, `password`, `currentSchema`,
-/// `ApplicationName`, `ssl` and `sslmode` (the others are not read).
+/// `ApplicationName` and the TLS settings (`ssl`, `sslmode`, `sslrootcert`, `sslcert`,
+/// `sslkey`, `sslpassword`, `sslfactory`); the others are not read.
 pub(super) fn pg_address(url: &str) -> Option<PgAddress> {
     let rest = url.strip_prefix("jdbc:postgresql:")?;
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -96,20 +103,21 @@ pub(super) fn pg_address(url: &str) -> Option<PgAddress> {
             "password" => a.password = Some(v),
             "currentSchema" => a.current_schema = Some(v),
             "ApplicationName" => a.application_name = Some(v),
-            "ssl" => a.tls_required |= v.is_empty() || v.eq_ignore_ascii_case("true"),
-            "sslmode" => {
-                a.tls_required |= matches!(v.as_str(), "require" | "verify-ca" | "verify-full")
+            _ => {
+                a.tls.set(k, v);
             }
-            _ => {}
         }
     }
     Some(a)
 }
 
 impl PgPool {
+    /// The pool of a data source; relative file paths of its URL (`sslrootcert`, …) resolve
+    /// against `base`.
     pub(super) fn new(
         s: &DataSourceDef,
         values: &crate::configurables::Configurables,
+        base: &std::path::Path,
         max_connections: u32,
         timeout: Duration,
     ) -> Result<Self, String> {
@@ -120,12 +128,14 @@ impl PgPool {
                 synaptic_engine::redact_text(&url)
             ));
         };
-        if a.tls_required {
-            return Err(
-                "the URL asks for TLS (ssl=true or sslmode=require/verify-ca/verify-full), \
-                 which synaptic's PostgreSQL client does not speak: it never connects in \
-                 plain text in its place"
-                    .into(),
+        let tls = PgTls::new(&a.tls, base)?;
+        if tls.mode == SslMode::Require && a.tls.sslrootcert.is_some() {
+            tracing::warn!(
+                target: "synaptic::db",
+                data_source = %s.display_name(),
+                "sslmode=require encrypts without verifying the server's certificate, as the \
+                 PostgreSQL JDBC driver does: sslrootcert is not used (verify-ca or verify-full \
+                 verify the certificate with it)"
             );
         }
         // settings in the URL win over <user> and <password>, as in the JDBC driver
@@ -146,7 +156,6 @@ impl PgPool {
             .host(&a.host)
             .port(a.port)
             .user(&user)
-            .ssl_mode(tokio_postgres::config::SslMode::Disable)
             .connect_timeout(wait)
             .application_name(a.application_name.as_deref().unwrap_or("synaptic"));
         if !password.is_empty() {
@@ -161,8 +170,15 @@ impl PgPool {
             config.options(format!("-c search_path={escaped}"));
         }
         let max = s.max_active.unwrap_or(max_connections).max(1);
+        let server = if a.host.contains(':') {
+            format!("[{}]:{}", a.host, a.port)
+        } else {
+            format!("{}:{}", a.host, a.port)
+        };
         Ok(PgPool {
             config,
+            tls,
+            server,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max as usize)),
             wait,
@@ -184,20 +200,13 @@ impl PgPool {
         });
         let mut client = match reused.unwrap_or(None) {
             Some(c) => c,
-            None => match tokio::time::timeout_at(deadline, self.config.connect(NoTls)).await {
-                Ok(Ok((client, connection))) => {
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::debug!(target: "synaptic::db", "PostgreSQL connection ended: {e}");
-                        }
-                    });
-                    client
-                }
-                Ok(Err(e)) => return Err(super::unavailable(format!("cannot connect: {e}"))),
+            None => match tokio::time::timeout_at(deadline, self.connect()).await {
+                Ok(Ok(client)) => client,
+                Ok(Err(e)) => return Err(super::unavailable(e)),
                 Err(_) => {
                     return Err(super::unavailable(format!(
-                        "no connection within {:?}",
-                        self.wait
+                        "no connection to {} within {:?}",
+                        self.server, self.wait
                     )))
                 }
             },
@@ -214,8 +223,9 @@ impl PgPool {
             Err(_) => {
                 // stop the statement on the server; the client is not reused
                 let cancel = client.cancel_token();
+                let tls = self.tls.connector.clone();
                 tokio::spawn(async move {
-                    let _ = cancel.cancel_query(NoTls).await;
+                    let _ = cancel.cancel_query(tls).await;
                 });
                 Err(DbFailure {
                     index: 0,
@@ -223,6 +233,61 @@ impl PgPool {
                 })
             }
         }
+    }
+}
+
+impl PgPool {
+    /// A new connection in the pool's TLS mode. `allow` and `prefer` try again the other way
+    /// when the server refuses the first connection's authorization (`28000`, as a
+    /// `pg_hba.conf` with only `hostssl` or `hostnossl` lines for the client does), as the
+    /// JDBC driver does; the other modes connect once.
+    async fn connect(&self) -> Result<Client, String> {
+        use tokio_postgres::config::SslMode as Wire;
+        let (first, second) = match self.tls.mode {
+            SslMode::Disable => (Wire::Disable, None),
+            SslMode::Allow => (Wire::Disable, Some(Wire::Require)),
+            SslMode::Prefer => (Wire::Prefer, Some(Wire::Disable)),
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => (Wire::Require, None),
+        };
+        let e = match self.connect_with(first).await {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        let refused = e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION);
+        if let (true, Some(mode)) = (refused, second) {
+            return self
+                .connect_with(mode)
+                .await
+                .map_err(|e| self.connect_error(&e));
+        }
+        Err(self.connect_error(&e))
+    }
+
+    async fn connect_with(
+        &self,
+        mode: tokio_postgres::config::SslMode,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let mut config = self.config.clone();
+        config.ssl_mode(mode);
+        let (client, connection) = config.connect(self.tls.connector.clone()).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(target: "synaptic::db", "PostgreSQL connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Why a connection failed: the server and the cause (the server's refusal, a TLS
+    /// handshake failure, …), never the password.
+    fn connect_error(&self, e: &tokio_postgres::Error) -> String {
+        let mut m = format!("cannot connect to {}: {}", self.server, causes(e));
+        if e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+            && self.tls.mode == SslMode::Disable
+        {
+            m.push_str(" (sslmode=disable: the server may accept TLS connections only)");
+        }
+        m
     }
 }
 
@@ -257,6 +322,22 @@ async fn pg_batch(
     Ok(out)
 }
 
+/// An error and its causes, `: `-separated (tokio-postgres's own message says only what
+/// failed: "error performing TLS handshake", "db error").
+fn causes(e: &(dyn StdError + 'static)) -> String {
+    let mut m = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        let c_text = c.to_string();
+        if !m.ends_with(&c_text) {
+            m.push_str(": ");
+            m.push_str(&c_text);
+        }
+        source = c.source();
+    }
+    m
+}
+
 /// Why a statement failed, before its index is known.
 struct PgFailure(DbError);
 
@@ -274,7 +355,7 @@ impl From<tokio_postgres::Error> for PgFailure {
         PgFailure(match e.as_db_error() {
             // the server refused it (the JDBC driver's PSQLException): `ERROR: …`
             Some(db) => DbError::Sql(db.to_string()),
-            None => DbError::Unavailable(e.to_string()),
+            None => DbError::Unavailable(causes(&e)),
         })
     }
 }
@@ -420,9 +501,7 @@ fn exact<const N: usize>(b: &[u8]) -> Option<[u8; N]> {
 /// JDBC driver's `getString` gives; `real` and `double precision` as Java prints them.
 /// `None`: a type synaptic does not read.
 pub(super) fn pg_value(ty: &Type, b: &[u8]) -> Option<SqlValue> {
-    let utf8 = |b: &[u8]| SqlValue::Text(String::from_utf8_lossy(b).into_owned());
     Some(match *ty {
-        Type::BOOL => SqlValue::Text(if b.first()? != &0 { "t" } else { "f" }.into()),
         Type::INT2 => SqlValue::Integer(i16::from_be_bytes(exact(b)?).into()),
         Type::INT4 => SqlValue::Integer(i32::from_be_bytes(exact(b)?).into()),
         Type::INT8 => SqlValue::Integer(i64::from_be_bytes(exact(b)?)),
@@ -434,6 +513,24 @@ pub(super) fn pg_value(ty: &Type, b: &[u8]) -> Option<SqlValue> {
         }
         Type::FLOAT8 => SqlValue::Real(f64::from_be_bytes(exact(b)?)),
         Type::NUMERIC => SqlValue::Decimal(numeric(b)?),
+        _ => SqlValue::Text(pg_text(ty, b)?),
+    })
+}
+
+/// A value (binary format) as the server's output function prints it (`DateStyle` ISO,
+/// `IntervalStyle` postgres, `extra_float_digits` above zero, the session in UTC).
+/// `None`: a type synaptic does not read, or bytes that are not a value of the type.
+fn pg_text(ty: &Type, b: &[u8]) -> Option<String> {
+    let utf8 = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Some(match *ty {
+        Type::BOOL => if b.first()? != &0 { "t" } else { "f" }.into(),
+        Type::INT2 => i16::from_be_bytes(exact(b)?).to_string(),
+        Type::INT4 => i32::from_be_bytes(exact(b)?).to_string(),
+        Type::INT8 => i64::from_be_bytes(exact(b)?).to_string(),
+        Type::OID => u32::from_be_bytes(exact(b)?).to_string(),
+        Type::FLOAT4 => float_text(f32::from_be_bytes(exact(b)?)),
+        Type::FLOAT8 => float_text(f64::from_be_bytes(exact(b)?)),
+        Type::NUMERIC => numeric(b)?,
         Type::TEXT
         | Type::VARCHAR
         | Type::BPCHAR
@@ -451,45 +548,263 @@ pub(super) fn pg_value(ty: &Type, b: &[u8]) -> Option<SqlValue> {
             if h.len() != 32 {
                 return None;
             }
-            SqlValue::Text(format!(
+            format!(
                 "{}-{}-{}-{}-{}",
                 &h[..8],
                 &h[8..12],
                 &h[12..16],
                 &h[16..20],
                 &h[20..]
-            ))
+            )
         }
-        Type::BYTEA => SqlValue::Text(format!("\\x{}", hex::encode(b))),
-        Type::DATE => SqlValue::Text(date(i32::from_be_bytes(exact(b)?))),
-        Type::TIME => SqlValue::Text(time_of_day(i64::from_be_bytes(exact(b)?))),
+        Type::BYTEA => format!("\\x{}", hex::encode(b)),
+        Type::DATE => date(i32::from_be_bytes(exact(b)?)),
+        Type::TIME => time_of_day(i64::from_be_bytes(exact(b)?)),
         Type::TIMETZ => {
             let (t, z) = b.split_at_checked(8)?;
             let west = i32::from_be_bytes(exact(z)?);
-            SqlValue::Text(format!(
+            format!(
                 "{}{}",
                 time_of_day(i64::from_be_bytes(exact(t)?)),
                 offset(-west)
-            ))
+            )
         }
-        Type::TIMESTAMP => SqlValue::Text(timestamp(i64::from_be_bytes(exact(b)?))?),
+        Type::TIMESTAMP => timestamp(i64::from_be_bytes(exact(b)?))?,
         // the session's time zone is UTC
         Type::TIMESTAMPTZ => {
             let us = i64::from_be_bytes(exact(b)?);
             let t = timestamp(us)?;
-            SqlValue::Text(if us == i64::MAX || us == i64::MIN {
+            if us == i64::MAX || us == i64::MIN {
                 t
             } else {
                 format!("{t}+00")
-            })
+            }
+        }
+        Type::INTERVAL => {
+            let (us, rest) = b.split_at_checked(8)?;
+            let (days, months) = rest.split_at_checked(4)?;
+            interval(
+                i64::from_be_bytes(exact(us)?),
+                i32::from_be_bytes(exact(days)?),
+                i32::from_be_bytes(exact(months)?),
+            )
         }
         _ => match ty.kind() {
             // an enum's value and a domain over text travel as their text
             Kind::Enum(_) => utf8(b),
+            Kind::Array(member) => array(member, b)?,
             _ if ty.name() == "citext" => utf8(b),
             _ => return None,
         },
     })
+}
+
+/// A `real` or `double precision` as `float4out`/`float8out` print it: the shortest digits
+/// that read back as the same value, in positional form for decimal exponents from -4 to
+/// below 6 (`real`) or 15 (`double precision`), else as `1.5e+20`.
+fn float_text<F: std::fmt::LowerExp + Into<f64> + Copy>(f: F) -> String {
+    let wide: f64 = f.into();
+    if wide.is_nan() {
+        return "NaN".into();
+    }
+    if wide.is_infinite() {
+        return if wide > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let fixed_below = if std::mem::size_of::<F>() == 4 { 6 } else { 15 };
+    // Rust's `{:e}`: the shortest round-trip digits, `d.ddde±x`
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if digits == "0" {
+        return format!("{sign}0");
+    }
+    if (-4..fixed_below).contains(&exp) {
+        let point = exp + 1;
+        let n = digits.len() as i32;
+        let text = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point >= n {
+            format!("{digits}{}", "0".repeat((point - n) as usize))
+        } else {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        };
+        return format!("{sign}{text}");
+    }
+    let (first, rest) = digits.split_at(1);
+    let point = if rest.is_empty() { "" } else { "." };
+    let esign = if exp < 0 { '-' } else { '+' };
+    format!(
+        "{sign}{first}{point}{rest}e{esign}{:02}",
+        exp.unsigned_abs()
+    )
+}
+
+/// An `interval` (microseconds, days, months) as `interval_out` prints it with `IntervalStyle`
+/// `postgres` (the default): `1 year 2 mons 3 days 04:05:06.5`, `-1 days +02:00:00`, `00:00:00`.
+fn interval(us: i64, days: i32, months: i32) -> String {
+    let mut out = String::new();
+    // each non-zero part says `+` before the next one's positive value when it was negative
+    let mut before_negative = false;
+    for (n, unit) in [
+        (i64::from(months / 12), "year"),
+        (i64::from(months % 12), "mon"),
+        (i64::from(days), "day"),
+    ] {
+        if n == 0 {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if before_negative && n > 0 {
+            out.push('+');
+        }
+        out.push_str(&format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
+        before_negative = n < 0;
+    }
+    if out.is_empty() || us != 0 {
+        let sign = if us < 0 {
+            "-"
+        } else if before_negative {
+            "+"
+        } else {
+            ""
+        };
+        let a = us.unsigned_abs();
+        let (h, m, sec, frac) = (
+            a / 3_600_000_000,
+            (a / 60_000_000) % 60,
+            (a / 1_000_000) % 60,
+            a % 1_000_000,
+        );
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&format!("{sign}{h:02}:{m:02}:{sec:02}"));
+        if frac != 0 {
+            out.push_str(format!(".{frac:06}").trim_end_matches('0'));
+        }
+    }
+    out
+}
+
+/// An array (binary format: dimensions, lower bounds, elements) as `array_out` prints it:
+/// `{1,2,3}`, `{{1,2},{3,4}}`, `{"a b",NULL}`, `[0:1]={x,y}` when a lower bound is not 1. An
+/// element is quoted when it is empty, `NULL` (any case), or holds a brace, a comma, a quote, a
+/// backslash or white space; in quotes, `"` and `\` are escaped with a backslash.
+fn array(member: &Type, b: &[u8]) -> Option<String> {
+    let int = |at: usize| {
+        b.get(at..at + 4)
+            .map(|w| i32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    let ndim = usize::try_from(int(0)?).ok()?;
+    // PostgreSQL's MAXDIM
+    if ndim > 6 {
+        return None;
+    }
+    if ndim == 0 {
+        return Some("{}".into());
+    }
+    let mut dims = Vec::with_capacity(ndim);
+    let mut bounds = Vec::with_capacity(ndim);
+    for d in 0..ndim {
+        dims.push(usize::try_from(int(12 + 8 * d)?).ok()?);
+        bounds.push(int(16 + 8 * d)?);
+    }
+    let count = dims.iter().try_fold(1usize, |n, d| n.checked_mul(*d))?;
+    let mut at = 12 + 8 * ndim;
+    let mut elements = Vec::with_capacity(count.min(b.len() / 4));
+    for _ in 0..count {
+        let len = int(at)?;
+        at += 4;
+        if len < 0 {
+            elements.push(None);
+            continue;
+        }
+        let e = b.get(at..at + len as usize)?;
+        at += len as usize;
+        elements.push(Some(pg_text(member, e)?));
+    }
+    if at != b.len() {
+        return None;
+    }
+    let mut out = String::new();
+    if bounds.iter().any(|lb| *lb != 1) {
+        for (lb, d) in bounds.iter().zip(&dims) {
+            let lb = i64::from(*lb);
+            out.push_str(&format!("[{lb}:{}]", lb + *d as i64 - 1));
+        }
+        out.push('=');
+    }
+    // the elements in order, a brace opened where an index of the dimensions starts over
+    let mut index = vec![0usize; ndim];
+    for (i, e) in elements.iter().enumerate() {
+        let opening = index
+            .iter()
+            .rev()
+            .take_while(|x| **x == 0)
+            .count()
+            .min(ndim);
+        if i > 0 {
+            out.push(',');
+        }
+        for _ in 0..opening {
+            out.push('{');
+        }
+        match e {
+            None => out.push_str("NULL"),
+            Some(t) => quoted(t, &mut out),
+        }
+        // the next index; a brace closed for each dimension that completes
+        let mut d = ndim;
+        while d > 0 {
+            d -= 1;
+            index[d] += 1;
+            out.extend((index[d] == dims[d]).then_some('}'));
+            if index[d] < dims[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    if count == 0 {
+        // a dimension of length zero: PostgreSQL sends such an array as empty
+        return Some("{}".into());
+    }
+    Some(out)
+}
+
+/// An array element as `array_out` writes it.
+fn quoted(t: &str, out: &mut String) {
+    let needs = t.is_empty()
+        || t.eq_ignore_ascii_case("NULL")
+        || t.chars().any(|c| {
+            matches!(
+                c,
+                '"' | '\\' | '{' | '}' | ',' | ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'
+            )
+        });
+    if !needs {
+        out.push_str(t);
+        return;
+    }
+    out.push('"');
+    for c in t.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 /// `numeric`'s binary form (base-10000 digits, weight, sign, display scale) as `numeric_out`
@@ -773,7 +1088,10 @@ mod tests {
                 password: Some("p@ss".into()),
                 current_schema: Some("s1".into()),
                 application_name: None,
-                tls_required: false,
+                tls: TlsSettings {
+                    ssl: Some("false".into()),
+                    ..Default::default()
+                },
             }
         );
         let a = pg_address("jdbc:postgresql://[::1]/x").unwrap();
@@ -785,20 +1103,35 @@ mod tests {
         );
         let a = pg_address("jdbc:postgresql:/").unwrap();
         assert_eq!(a.database, None);
-        assert!(
-            pg_address("jdbc:postgresql://h/db?sslmode=require")
-                .unwrap()
-                .tls_required
+        // the TLS settings, percent-decoded, for the pool to read
+        let a = pg_address(
+            "jdbc:postgresql://h/db?sslmode=verify-ca&sslrootcert=certs%2Fca.pem&sslcert=c.pem\
+             &sslkey=/k.pk8&sslpassword=pw&sslfactory=org.postgresql.ssl.NonValidatingFactory&ssl",
+        )
+        .unwrap();
+        assert_eq!(
+            a.tls,
+            TlsSettings {
+                ssl: Some(String::new()),
+                sslmode: Some("verify-ca".into()),
+                sslrootcert: Some("certs/ca.pem".into()),
+                sslcert: Some("c.pem".into()),
+                sslkey: Some("/k.pk8".into()),
+                sslpassword: true,
+                sslfactory: Some("org.postgresql.ssl.NonValidatingFactory".into()),
+            }
         );
-        assert!(
-            pg_address("jdbc:postgresql://h/db?ssl")
+        assert_eq!(a.tls.mode(), Ok(SslMode::VerifyCa));
+        assert_eq!(
+            pg_address("jdbc:postgresql://h/db?ssl=true")
                 .unwrap()
-                .tls_required
+                .tls
+                .mode(),
+            Ok(SslMode::VerifyFull)
         );
-        assert!(
-            !pg_address("jdbc:postgresql://h/db?sslmode=prefer")
-                .unwrap()
-                .tls_required
+        assert_eq!(
+            pg_address("jdbc:postgresql://h/db").unwrap().tls.mode(),
+            Ok(SslMode::Prefer)
         );
         for bad in [
             "jdbc:postgresql://:5432/x",
@@ -896,7 +1229,7 @@ mod tests {
             pg_value(&Type::BYTEA, &[0xde, 0xad]),
             Some(SqlValue::Text("\\xdead".into()))
         );
-        assert_eq!(pg_value(&Type::INTERVAL, &[0; 16]), None);
+        assert_eq!(pg_value(&Type::POINT, &[0; 16]), None);
         // parameters: the server reads each as its type's input
         assert_eq!(
             text(&SqlValue::Real(f64::NEG_INFINITY)).as_deref(),
@@ -907,5 +1240,182 @@ mod tests {
         assert_eq!(text(&SqlValue::Null), None);
         assert_eq!(pg_type(JdbcType::Varchar), Type::VARCHAR);
         assert_eq!(pg_type(JdbcType::Date), Type::UNKNOWN);
+    }
+
+    fn interval_bytes(us: i64, days: i32, months: i32) -> Vec<u8> {
+        let mut b = us.to_be_bytes().to_vec();
+        b.extend(days.to_be_bytes());
+        b.extend(months.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn intervals_print_as_the_server_prints_them_with_intervalstyle_postgres() {
+        let hms = |h: i64, m: i64, s: i64| ((h * 60 + m) * 60 + s) * 1_000_000;
+        let cases = [
+            (
+                (hms(4, 5, 6) + 500_000, 3, 14),
+                "1 year 2 mons 3 days 04:05:06.5",
+            ),
+            ((0, 0, 0), "00:00:00"),
+            ((0, 1, 1), "1 mon 1 day"),
+            ((0, -1, 0), "-1 days"),
+            ((hms(2, 0, 0), -1, 0), "-1 days +02:00:00"),
+            ((0, 0, 10), "10 mons"),
+            ((0, 0, -36), "-3 years"),
+            ((0, 0, 12 - 2), "10 mons"),
+            ((0, 3, -10), "-10 mons +3 days"),
+            ((-hms(4, 5, 6), -3, -10), "-10 mons -3 days -04:05:06"),
+            ((-1, 0, 0), "-00:00:00.000001"),
+            ((hms(100, 0, 0), 0, 0), "100:00:00"),
+            ((-hms(0, 0, 1), 2, 0), "2 days -00:00:01"),
+            ((hms(0, 0, 1), 0, -14), "-1 years -2 mons +00:00:01"),
+        ];
+        for ((us, days, months), want) in cases {
+            assert_eq!(
+                pg_value(&Type::INTERVAL, &interval_bytes(us, days, months)),
+                Some(SqlValue::Text(want.into())),
+                "{us} {days} {months}"
+            );
+        }
+        assert_eq!(pg_value(&Type::INTERVAL, &[0; 15]), None);
+    }
+
+    #[test]
+    fn floats_print_as_float4out_and_float8out_print_them() {
+        let cases: [(f64, &str); 12] = [
+            (99.0, "99"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (1e20, "1e+20"),
+            (1e15, "1e+15"),
+            (123456789012345.0, "123456789012345"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-1.25e-100, "-1.25e-100"),
+            (-0.0, "-0"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(float_text(f), want, "{f}");
+        }
+        assert_eq!(float_text(0.1f32), "0.1");
+        assert_eq!(float_text(123456f32), "123456");
+        assert_eq!(float_text(1e6f32), "1e+06");
+        assert_eq!(float_text(1.5e-7f32), "1.5e-07");
+    }
+
+    /// An array's binary form: element type, (length, lower bound) per dimension, elements.
+    fn array_bytes(oid: u32, dims: &[(i32, i32)], elements: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut b = (dims.len() as i32).to_be_bytes().to_vec();
+        b.extend(i32::from(elements.iter().any(Option::is_none)).to_be_bytes());
+        b.extend(oid.to_be_bytes());
+        for (len, lb) in dims {
+            b.extend(len.to_be_bytes());
+            b.extend(lb.to_be_bytes());
+        }
+        for e in elements {
+            match e {
+                None => b.extend((-1i32).to_be_bytes()),
+                Some(e) => {
+                    b.extend((e.len() as i32).to_be_bytes());
+                    b.extend(*e);
+                }
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn arrays_print_as_array_out_prints_them() {
+        let int = |n: i32| n.to_be_bytes().to_vec();
+        let ints: Vec<Vec<u8>> = (1..=4).map(int).collect();
+        fn some(v: &[Vec<u8>]) -> Vec<Option<&[u8]>> {
+            v.iter().map(|e| Some(e.as_slice())).collect()
+        }
+        let text = |ty: &Type, b: Vec<u8>| pg_value(ty, &b).and_then(|v| v.to_text());
+        assert_eq!(
+            text(
+                &Type::INT4_ARRAY,
+                array_bytes(23, &[(3, 1)], &some(&ints[..3]))
+            )
+            .as_deref(),
+            Some("{1,2,3}")
+        );
+        assert_eq!(
+            text(
+                &Type::INT4_ARRAY,
+                array_bytes(23, &[(2, 1), (2, 1)], &some(&ints))
+            )
+            .as_deref(),
+            Some("{{1,2},{3,4}}")
+        );
+        assert_eq!(
+            text(
+                &Type::INT4_ARRAY,
+                array_bytes(23, &[(2, 1), (1, 1), (2, 1)], &some(&ints))
+            )
+            .as_deref(),
+            Some("{{{1,2}},{{3,4}}}")
+        );
+        assert_eq!(
+            text(
+                &Type::INT4_ARRAY,
+                array_bytes(23, &[(2, 0)], &some(&ints[..2]))
+            )
+            .as_deref(),
+            Some("[0:1]={1,2}")
+        );
+        assert_eq!(
+            text(&Type::INT4_ARRAY, array_bytes(23, &[], &[])).as_deref(),
+            Some("{}")
+        );
+        let words: [Option<&[u8]>; 9] = [
+            Some(b"a b"),
+            None,
+            Some(b""),
+            Some(b"null"),
+            Some(b"x\"y"),
+            Some(b"back\\slash"),
+            Some(b"{}"),
+            Some(b"c,d"),
+            Some(b"plain"),
+        ];
+        assert_eq!(
+            text(&Type::TEXT_ARRAY, array_bytes(25, &[(9, 1)], &words)).as_deref(),
+            Some(r#"{"a b",NULL,"","null","x\"y","back\\slash","{}","c,d",plain}"#)
+        );
+        let bytea: [Option<&[u8]>; 1] = [Some(&[1, 0xff])];
+        assert_eq!(
+            text(&Type::BYTEA_ARRAY, array_bytes(17, &[(1, 1)], &bytea)).as_deref(),
+            Some(r#"{"\\x01ff"}"#)
+        );
+        let floats = [
+            Some(&99f64.to_be_bytes()[..]),
+            Some(&1e20f64.to_be_bytes()[..]),
+        ];
+        assert_eq!(
+            text(&Type::FLOAT8_ARRAY, array_bytes(701, &[(2, 1)], &floats)).as_deref(),
+            Some("{99,1e+20}")
+        );
+        // bytes that are not an array of the type: not read
+        let mut short = array_bytes(23, &[(3, 1)], &some(&ints[..3]));
+        short.pop();
+        assert_eq!(pg_value(&Type::INT4_ARRAY, &short), None);
+        let mut long = array_bytes(23, &[(3, 1)], &some(&ints[..3]));
+        long.push(0);
+        assert_eq!(pg_value(&Type::INT4_ARRAY, &long), None);
+        let huge = array_bytes(23, &[(i32::MAX, 1), (i32::MAX, 1), (i32::MAX, 1)], &[]);
+        assert_eq!(pg_value(&Type::INT4_ARRAY, &huge), None);
+        assert_eq!(
+            pg_value(&Type::INT4_ARRAY, &array_bytes(23, &[(1, 1); 7], &[])),
+            None
+        );
+        let bad_member: [Option<&[u8]>; 1] = [Some(&[0, 1])];
+        assert_eq!(
+            pg_value(&Type::INT4_ARRAY, &array_bytes(23, &[(1, 1)], &bad_member)),
+            None
+        );
     }
 }
