@@ -18,10 +18,7 @@ fn engine(xml: &str) -> Engine {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    crate::test_support::rt()
 }
 
 fn prop(ctx: &MessageContext, name: &str) -> Option<String> {

@@ -152,10 +152,7 @@ pub(crate) fn request(ct: &str, body: &str) -> MessageContext {
 }
 
 pub(crate) fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
+    crate::test_support::rt()
 }
 
 pub(crate) fn body(ctx: &mut MessageContext) -> String {

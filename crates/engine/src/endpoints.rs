@@ -674,9 +674,7 @@ mod tests {
                 },
                 hosts,
                 clock,
-                rt: tokio::runtime::Builder::new_current_thread()
-                    .build()
-                    .unwrap(),
+                rt: crate::test_support::rt(),
             }
         }
         /// Run sequence `s`: the answer's body, or the error code.

@@ -57,3 +57,11 @@ pub(crate) fn request(ct: &str, body: &str) -> MessageContext {
         None,
     )
 }
+
+/// A current-thread runtime for one test (timers and I/O enabled).
+pub(crate) fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -54,9 +54,7 @@ fn log_mediator_redacts_credentials() {
         None,
     );
     tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = crate::test_support::rt();
         rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
     });
     let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -82,9 +80,7 @@ fn limits_stop_runaway_recursion() {
         Bytes::new(),
         None,
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     let err = rt.block_on(e.mediate("a", None, &mut ctx)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Limit);
 }
@@ -105,9 +101,7 @@ fn malformed_json_body_is_a_client_error_only_when_read() {
         Bytes::from_static(b"{not json"),
         None,
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     assert_eq!(
         rt.block_on(e.mediate("s", None, &mut ctx)).unwrap(),
         Flow::Continue
@@ -152,9 +146,7 @@ fn json_eval_whole_body_keeps_the_body_unbuilt() {
     let body = Bytes::from_static(br#"{ "a" : [1, 2.50, "x"] }"#);
     let mut ctx =
         MessageContext::from_request(http::Method::POST, "/", headers, body.clone(), None);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
     assert!(matches!(ctx.payload, Payload::Raw(_)), "no DOM was built");
     assert_eq!(
@@ -241,9 +233,7 @@ fn damaged_input_never_panics(doc: &str) {
         ),
         ("text/plain", "plain"),
     ];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     let mut compiled = 0;
     let cuts: Vec<usize> = doc.char_indices().map(|(i, _)| i).step_by(7).collect();
     for end in cuts.into_iter().chain([doc.len()]) {
@@ -427,9 +417,7 @@ fn a_send_or_loopback_continues_in_the_out_sequence() {
         seen: Mutex::default(),
     });
     e.invoker = answer.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     let out_of = |e: &Engine, inseq: &str| -> (Flow, Option<String>, Option<String>) {
         let mut ctx = soap_request("", "<q/>");
         let out = e.program.out_flow_of(inseq);
@@ -487,9 +475,7 @@ fn force_error_on_soap_fault_fails_the_send() {
         body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>"#,
         seen: Mutex::default(),
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     let mut ctx = soap_request("", "<q/>");
     let err = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap_err();
     assert_eq!(err.code, error_codes::ENDPOINT_CUSTOM_ERROR);
@@ -531,9 +517,7 @@ fn inbound_ws_addressing_is_read_but_a_client_to_is_never_followed() {
     });
     e.invoker = answer.clone();
     let wsa = r#"<wsa:To xmlns:wsa="http://www.w3.org/2005/08/addressing">http://internal.test/admin</wsa:To><wsa:Action xmlns:wsa="http://www.w3.org/2005/08/addressing">urn:getQuote</wsa:Action><wsa:ReplyTo xmlns:wsa="http://www.w3.org/2005/08/addressing"><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>"#;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     // get-property('To') alone builds the SOAP request to read its headers
     let mut ctx = soap_request(wsa, "<q/>");
     let flow = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
@@ -862,9 +846,7 @@ fn call_template_passes_parameters_each_call_its_own() {
             </sequence>
         </definitions>"#,
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     let mut ctx = MessageContext::from_request(
         http::Method::POST,
         "/x",
@@ -1171,10 +1153,7 @@ fn references_no_artifact_defines_warn_and_fault_as_synapse_does() {
     assert!(!prog.has_sequence("later"));
     assert!(!prog.sequence_names().iter().any(|n| n == "each"));
     let e = engine(xml);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     // the fault is handled by the sequence's onError, with Synapse's message
     let mut ctx = get_request();
     let flow = rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
@@ -1236,10 +1215,7 @@ fn unresolved_flows_of_apis_and_proxies_fault_with_synapses_messages() {
     assert_eq!(w, ["W0304", "W0304", "W0304", "W0304"], "{diags:?}");
     assert!(prog.is_some());
     let e = engine(xml);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     for (flow, message) in [
         ("apiIn", "Specified sequence: apiIn cannot be found"),
         ("proxyIn", "Unable to find in-sequence : proxyIn"),
@@ -1291,10 +1267,7 @@ fn uri_template_variables_bind_as_synapses_http_endpoint_binds_them() {
     let urls = Arc::new(Urls::default());
     let mut e = engine(xml);
     e.invoker = urls.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     for s in ["none", "some"] {
         let mut ctx = get_request();
         rt.block_on(e.mediate(s, None, &mut ctx)).unwrap();
@@ -1333,10 +1306,7 @@ fn names_jaxen_resolves_when_it_evaluates_fault_only_when_reached() {
     );
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
     let e = engine(xml);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     // the branch that does not evaluate it runs as usual
     let mut ctx = get_request();
     ctx.properties
@@ -1455,9 +1425,7 @@ fn deploy_time_parameters_in_endpoints() {
     e.program = Arc::new(prog);
     e.invoker = rec.clone();
     e.configurables = values;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     for which in ["env", "cfg", "file"] {
         let mut ctx = MessageContext::from_request(
             http::Method::GET,
@@ -1513,9 +1481,7 @@ fn env_scope_is_the_hosts() {
             <property name="path" expression="get-property('env', 'PATH')"/>
         </sequence>"#,
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     let run = |e: &Engine| {
         let mut ctx = MessageContext::from_request(
             http::Method::GET,
@@ -1554,9 +1520,7 @@ fn configs_and_secrets_come_from_the_host() {
             </payloadFactory>
         </sequence>"#,
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     let text = |e: &Engine| {
         let mut ctx = MessageContext::from_request(
             http::Method::GET,

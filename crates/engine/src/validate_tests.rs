@@ -39,11 +39,7 @@ fn soap12(body: &str) -> MessageContext {
 }
 
 fn run(e: &Engine, ctx: &mut MessageContext) -> Result<Flow, MediationError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(e.mediate("main", None, ctx))
+    crate::test_support::rt().block_on(e.mediate("main", None, ctx))
 }
 
 /// `body` of content type `ct` passes validation: `<on-fail>` does not run.
@@ -312,9 +308,7 @@ fn an_element_whose_type_is_undefined_makes_the_schema_refused() {
         ),
         reg.clone(),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = crate::test_support::rt();
     rt.block_on(reg.put("conf:/bad.xsd", bad)).unwrap();
     let mut ctx = request("application/xml", "<b>x</b>");
     let fault = run(&e, &mut ctx).unwrap_err();
@@ -332,9 +326,7 @@ fn registry_schemas_compile_at_first_use_and_follow_changes() {
     };
     for cache in ["", r#"cache-schema="false""#] {
         let e = engine_with(&xml(cache), reg.clone());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = crate::test_support::rt();
         rt.block_on(reg.put("conf:/price.xsd", &price_xsd()))
             .unwrap();
         let mut ctx = soap11(VALID);
@@ -424,9 +416,7 @@ fn an_unsupported_source_path_is_refused_at_load() {
 fn a_dynamic_key_names_a_local_entry_or_a_registry_resource_per_message() {
     let reg = Arc::new(synaptic_registry::MemoryRegistry::new());
     let wants_b = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="r"><xs:complexType><xs:sequence><xs:element name="key" type="xs:string"/><xs:element name="b"/></xs:sequence></xs:complexType></xs:element></xs:schema>"#;
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
+    crate::test_support::rt()
         .block_on(reg.put("conf:/b.xsd", wants_b))
         .unwrap();
     let wants_a = wants_b.replace("\"b\"", "\"a\"");
