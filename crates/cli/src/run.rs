@@ -94,7 +94,7 @@ async fn run_async(
     let values = std::sync::Arc::new(synaptic_gateway::configurables::Configurables::default());
     let opts = CompileOptions {
         deploy: Some(synaptic_engine::DeployValues(values.clone())),
-        wsdl_documents: synaptic_gateway::wsdl::load(&artifacts, &base, Some(&*values)),
+        wsdl: Some(synaptic_gateway::wsdl::ProjectWsdl::new(&base).source()),
         ..Default::default()
     };
     let (program, compile_diags) = synaptic_engine::compile(&artifacts, &opts);

@@ -213,8 +213,7 @@ impl ProgramStore {
         let mut program = None;
         let mut compile_failed = false;
         // the documents of `<wsdl uri=…>` endpoints, read once for every round
-        let wsdl_documents =
-            crate::wsdl::load(cands.iter().map(|c| &c.tree), &self.dir, Some(&*deploy.0));
+        let wsdl = crate::wsdl::ProjectWsdl::new(&self.dir);
         while !cands.is_empty() {
             let trees: Vec<Artifact> = cands.iter().map(|c| c.tree.clone()).collect();
             // what the left-out files define: their referrers are left out too, where a
@@ -222,7 +221,7 @@ impl ProgramStore {
             let mut opts = CompileOptions::default();
             opts.unavailable.clone_from(&unavailable);
             opts.deploy = Some(deploy.clone());
-            opts.wsdl_documents.clone_from(&wsdl_documents);
+            opts.wsdl = Some(wsdl.source());
             let (p, d) = synaptic_engine::compile(&trees, &opts);
             let failing: std::collections::HashSet<synaptic_diag::SourceId> = d
                 .iter()
