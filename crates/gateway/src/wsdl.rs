@@ -4,7 +4,8 @@
 //! An `http(s)` WSDL is not fetched (docs/adr/0501-wsdl-endpoints-resolved-at-load.md): the
 //! endpoint is an error that says to keep the document in the project.
 
-use std::collections::{BTreeSet, HashMap};
+use crate::reload::{file_fingerprint, Fingerprint};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use synaptic_engine::{WsdlReader, WsdlSource, WsdlText};
@@ -17,8 +18,12 @@ pub const MAX_WSDL_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct ProjectWsdl {
     base: PathBuf,
-    read: Mutex<HashMap<PathBuf, Result<WsdlText, String>>>,
+    /// By path as named.
+    read: Mutex<HashMap<PathBuf, Read>>,
 }
+
+/// What reading a file gave, and the file as it was just before.
+type Read = (Result<WsdlText, String>, Fingerprint);
 
 impl ProjectWsdl {
     /// Reads relative to `base` (the project folder).
@@ -37,9 +42,15 @@ impl ProjectWsdl {
     /// Every file a `uri` or an import named, read or not (one that does not exist yet is
     /// watched too).
     pub fn files(&self) -> Vec<PathBuf> {
+        self.stamps().into_iter().map(|f| f.0).collect()
+    }
+
+    /// [`files`](Self::files) as they were when they were read.
+    pub(crate) fn stamps(&self) -> Vec<Fingerprint> {
         let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        let set: BTreeSet<&PathBuf> = read.keys().collect();
-        set.into_iter().cloned().collect()
+        let mut out: Vec<Fingerprint> = read.values().map(|(_, f)| f.clone()).collect();
+        out.sort();
+        out
     }
 }
 
@@ -61,14 +72,18 @@ impl WsdlReader for ProjectWsdl {
         cache
             .entry(path.clone())
             .or_insert_with(|| {
-                let text = read(&path)?;
-                // the id tells a document from another whatever the path that names it
-                let id = std::fs::canonicalize(&path).unwrap_or(path.clone());
-                Ok(WsdlText {
-                    id: id.to_string_lossy().into_owned(),
-                    text: Arc::from(text),
-                })
+                let stamp = file_fingerprint(path.clone());
+                let text = read(&path).map(|text| {
+                    // the id tells a document from another whatever the path that names it
+                    let id = std::fs::canonicalize(&path).unwrap_or(path.clone());
+                    WsdlText {
+                        id: id.to_string_lossy().into_owned(),
+                        text: Arc::from(text),
+                    }
+                });
+                (text, stamp)
             })
+            .0
             .clone()
     }
 }
