@@ -135,6 +135,20 @@ fn an_inline_document_is_resolved_and_its_mistakes_are_where_they_are_written() 
         address(&prog, "E"),
         ("http://h:1/s12".into(), Some(WsdlFormat::Soap12), None)
     );
+    // an inline document's imports are read relative to the project (no document `from`)
+    let files = Files::of(&[("service.wsdl", &wsdl(PORTS))]);
+    let xml = format!(
+        r#"<endpoint {NS} name="E"><wsdl service="Stock" port="Soap11"><wsdl:definitions
+             xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:stock">
+             <wsdl:import namespace="urn:stock" location="service.wsdl"/></wsdl:definitions></wsdl></endpoint>"#
+    );
+    let (prog, diags) = compile_with(&xml, &opts(&files, false));
+    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+    assert_eq!(address(&prog, "E").0, "http://h:1/s11");
+    assert_eq!(
+        *files.asked.lock().unwrap(),
+        [("service.wsdl".to_string(), None)]
+    );
     for (service, port, at, says) in [
         ("Stock", "Soap9", "Soap9", "no port `Soap9`"),
         ("Stok", "Soap11", "Stok", "no service `Stok`"),
