@@ -683,6 +683,19 @@ impl Compiler<'_> {
     ) -> Option<ast::Endpoint> {
         // the instance's attributes and parameter values take deploy-time parameters, as
         // Micro Integrator's `TemplateEndpointFactory` resolves them
+        if self.opts.deploy.is_none() && crate::deploy_param(&target.value).is_some() {
+            // lint: which template is known only when deployed; an address left for
+            // deployment stands in for it
+            return Some(ast::Endpoint {
+                span: e.span,
+                name: e.name.clone(),
+                kind: ast::EndpointKind::Address {
+                    uri: target.clone(),
+                },
+                timeout_ms: None,
+                qos: ast::EndpointQos::default(),
+            });
+        }
         let target = &self.instance_value(target)?;
         let name = match &e.name {
             Some(n) => Some(self.instance_value(n)?),

@@ -78,6 +78,7 @@ impl Configurables for Values {
             "STOCK_WSDL" => Some("stock.wsdl".into()),
             "EP_TIMEOUT" => Some("2500".into()),
             "STORE_MAX" => Some("7".into()),
+            "EP_TEMPLATE" => Some("T".into()),
             _ => None,
         }
     }
@@ -330,6 +331,20 @@ fn deploy_time_parameters_of_wsdl_endpoints_templates_and_stores() {
         address(&prog, "I"),
         ("http://h:2/i".into(), None, Some(2500))
     );
+    // the template itself named by a parameter: resolved when deployed, left alone by lint
+    let named = format!(
+        r#"<endpoint {NS} name="J" template="$SYSTEM:EP_TEMPLATE" uri="http://h:3/j"><parameter name="timeout" value="100"/></endpoint>"#
+    );
+    let trees: Vec<_> = [&template, &named]
+        .iter()
+        .enumerate()
+        .map(|(i, x)| synaptic_syntax::parse_artifact(SourceId(i as u32), x).tree)
+        .collect();
+    let (prog, diags) = compile(&trees, &opts(&files, true));
+    let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+    assert_eq!(address(&prog, "J").0, "http://h:3/j");
+    let (prog, diags) = compile(&trees, &opts(&files, false));
+    assert!(prog.is_some() && errors(&diags).is_empty(), "{diags:?}");
 
     // a message store's `max.messages`
     let store = format!(
