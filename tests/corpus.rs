@@ -54,11 +54,7 @@ fn corpus_lints_without_panic_to_a_golden_summary() {
             let p = synaptic_syntax::parse_artifact(id, &text);
             // as the loader does: `<wsdl uri=…>` documents read beside the file
             let opts = CompileOptions {
-                wsdl_documents: synaptic_gateway::wsdl::load(
-                    std::slice::from_ref(&p.tree),
-                    f.parent().unwrap(),
-                    None,
-                ),
+                wsdl: Some(synaptic_gateway::wsdl::ProjectWsdl::new(f.parent().unwrap()).source()),
                 ..Default::default()
             };
             let (program, d2) = synaptic_engine::compile(std::slice::from_ref(&p.tree), &opts);

@@ -383,7 +383,8 @@ pool_options.testOnBorrow = true
 
 /// Deploy-time parameters, as Micro Integrator injects them into artifacts: an endpoint's
 /// whole `uri` written as `$SYSTEM:NAME`, `${configs.NAME}` or `$FILE:KEY` (from
-/// `[server] file_properties`) is the backend a request reaches; a changed properties file is
+/// `[server] file_properties`) is the backend a request reaches, and a WSDL endpoint's
+/// document, service and port are named the same ways; a changed properties file is
 /// read by a reload; an endpoint whose parameter has no value is not deployed (the rest is),
 /// with its position in the report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,10 +414,12 @@ file_properties = "conf/file.properties"
 [configs]
 deploy_ep = "{}/cfg"
 svc_wsdl = "wsdl/svc.wsdl"
+svc_name = "Svc"
 "#,
         cfg_backend.url()
     );
-    // a WSDL endpoint whose document is named by a configurable
+    // a WSDL endpoint whose document and service are named by configurables, its port by
+    // the properties file
     let wsdl = format!(
         r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/"
              xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/">
@@ -426,10 +429,11 @@ svc_wsdl = "wsdl/svc.wsdl"
     );
     let wsdl_api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="w" context="/w">
   <resource methods="POST" uri-template="/*">
-    <inSequence><call><endpoint><wsdl uri="${configs.svc_wsdl}" service="Svc" port="P"/></endpoint></call><respond/></inSequence>
+    <inSequence><call><endpoint><wsdl uri="${configs.svc_wsdl}" service="${configs.svc_name}" port="$FILE:svc_port"/></endpoint></call><respond/></inSequence>
   </resource>
 </api>"#;
-    let props = |url: &str| format!("# backends\nfile.ep = unused\nfile_ep = {url}/file\n");
+    let props =
+        |url: &str| format!("# backends\nfile.ep = unused\nfile_ep = {url}/file\nsvc_port = P\n");
     let dir = GatewayDir::new(
         &config,
         &[
@@ -624,5 +628,94 @@ async fn a_changed_properties_file_is_picked_up_by_the_watcher() {
         let _ = reqwest::get(&url).await.unwrap();
     }
     assert_eq!(second.requests()[0].path(), "/two/x");
+    gw.shutdown().await;
+}
+
+/// `POST <q/>` to `url`: the status.
+async fn post_xml(url: &str) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/xml")
+        .body("<q/>")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Posts to `url` every 200 ms until `done()`, for at most 10 s.
+async fn post_until(url: &str, what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} was not picked up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let _ = post_xml(url).await;
+    }
+}
+
+/// A WSDL file outside the sequences folder, and the documents it imports, are watched like
+/// the artifacts: a changed port address in an imported document is served without a signal,
+/// and so is a document the WSDL starts to import after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_wsdl_outside_the_sequences_folder_is_picked_up_by_the_watcher() {
+    let first = MockOrigin::echo().await;
+    let second = MockOrigin::echo().await;
+    let third = MockOrigin::echo().await;
+    let api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="w" context="/w">
+  <resource methods="POST" uri-template="/*">
+    <inSequence><call><endpoint><wsdl uri="../wsdl/main.wsdl" service="Svc" port="P"/></endpoint></call><respond/></inSequence>
+  </resource>
+</api>"#;
+    let main = |imported: &str| {
+        format!(
+            r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:svc">
+  <import namespace="urn:svc" location="{imported}"/>
+</definitions>"#
+        )
+    };
+    let service = |url: String| {
+        format!(
+            r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/"
+             xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" targetNamespace="urn:svc">
+  <service name="Svc"><port name="P" binding="B"><soap:address location="{url}"/></port></service>
+</definitions>"#
+        )
+    };
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/w.xml", api),
+            ("wsdl/main.wsdl", &main("svc.wsdl")),
+            ("wsdl/svc.wsdl", &service(format!("{}/one", first.url()))),
+        ],
+    );
+    let gw = serve(&dir, true).await;
+    let url = format!("http://{}/w/x", gw.addr());
+    assert_eq!(post_xml(&url).await, 200);
+    assert_eq!(first.requests()[0].path(), "/one");
+    // the imported document changes
+    dir.write("wsdl/svc.wsdl", &service(format!("{}/two", second.url())));
+    post_until(&url, "the changed imported WSDL", || {
+        !second.requests().is_empty()
+    })
+    .await;
+    assert_eq!(second.requests()[0].path(), "/two");
+    // the WSDL imports another document, which is then watched too
+    dir.write("wsdl/svc3.wsdl", &service(format!("{}/three", first.url())));
+    dir.write("wsdl/main.wsdl", &main("svc3.wsdl"));
+    post_until(&url, "the changed WSDL", || {
+        first.requests().iter().any(|r| r.path() == "/three")
+    })
+    .await;
+    dir.write("wsdl/svc3.wsdl", &service(format!("{}/four", third.url())));
+    post_until(&url, "the newly imported WSDL", || {
+        !third.requests().is_empty()
+    })
+    .await;
+    assert_eq!(third.requests()[0].path(), "/four");
     gw.shutdown().await;
 }

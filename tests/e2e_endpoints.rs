@@ -506,3 +506,138 @@ async fn a_wsdl_endpoint_naming_a_port_the_document_lacks_is_not_deployed() {
         Err(e) => panic!("unexpected start error: {e:?}"),
     }
 }
+
+/// A WSDL whose service and bindings are in the documents it imports (relative to the
+/// importing one, in folders of their own), read by a plain endpoint and by an endpoint
+/// template instantiated with the document and the port as parameters: each request reaches
+/// the port's address in the port's format (a SOAP 1.1 or 1.2 POST, or a GET when the
+/// imported binding says so). A WSDL importing an `http` document is not deployed.
+#[tokio::test]
+async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
+    let backend = MockOrigin::start(|_| {
+        MockResponse::text(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ok/></soapenv:Body></soapenv:Envelope>"#,
+        )
+        .header("content-type", "text/xml")
+    })
+    .await;
+    let base = backend.url();
+    let main = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+        targetNamespace="http://services.samples">
+      <wsdl:import namespace="http://services.samples" location="parts/service.wsdl"/>
+    </wsdl:definitions>"#;
+    let service = format!(
+        r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+             xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+             xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
+             xmlns:http="http://schemas.xmlsoap.org/wsdl/http/"
+             xmlns:b="http://bindings.samples" targetNamespace="http://services.samples">
+           <wsdl:import namespace="http://bindings.samples" location="../bindings/http.wsdl"/>
+           <wsdl:service name="Stock">
+             <wsdl:port name="Soap11" binding="b:Soap11Binding"><soap:address location="{base}/services/Stock11"/></wsdl:port>
+             <wsdl:port name="Soap12" binding="b:Soap12Binding"><soap12:address location="{base}/services/Stock12"/></wsdl:port>
+             <wsdl:port name="Get" binding="b:GetBinding"><http:address location="{base}/rest/stock"/></wsdl:port>
+           </wsdl:service>
+         </wsdl:definitions>"#
+    );
+    let bindings = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+        xmlns:http="http://schemas.xmlsoap.org/wsdl/http/" targetNamespace="http://bindings.samples">
+      <wsdl:import namespace="http://services.samples" location="../main.wsdl"/>
+      <wsdl:binding name="GetBinding" type="x:StockPortType"><http:binding verb="GET"/></wsdl:binding>
+    </wsdl:definitions>"#;
+    let remote = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:r">
+      <wsdl:import namespace="urn:r" location="http://127.0.0.1:9/types?wsdl"/>
+    </wsdl:definitions>"#;
+    let endpoints = format!(
+        r#"<definitions {NS}>
+             <endpoint name="Imported"><wsdl uri="wsdl/main.wsdl" service="Stock" port="Soap11"/></endpoint>
+             <endpoint name="ImportedGet"><wsdl uri="wsdl/main.wsdl" service="Stock" port="Get"/></endpoint>
+           </definitions>"#
+    );
+    let template = format!(
+        r#"<template {NS} name="StockTemplate">
+             <parameter name="port"/>
+             <endpoint name="$name"><wsdl uri="$uri" service="Stock" port="$port"/></endpoint>
+           </template>"#
+    );
+    let instance = format!(
+        r#"<endpoint {NS} name="FromTemplate" template="StockTemplate" uri="wsdl/main.wsdl">
+             <parameter name="port" value="Soap12"/>
+           </endpoint>"#
+    );
+    let remote_ep = format!(
+        r#"<endpoint {NS} name="Remote"><wsdl uri="wsdl/remote.wsdl" service="S" port="P"/></endpoint>"#
+    );
+    let api = format!(
+        r#"<api {NS} name="T" context="/t">
+             <resource methods="POST" uri-template="/eleven/*">
+               <inSequence><header name="Action" value="urn:getQuote"/><call><endpoint key="Imported"/></call><respond/></inSequence></resource>
+             <resource methods="POST" uri-template="/get/*">
+               <inSequence><call><endpoint key="ImportedGet"/></call><respond/></inSequence></resource>
+             <resource methods="POST" uri-template="/twelve/*">
+               <inSequence><header name="Action" value="urn:getQuote"/><call><endpoint key="FromTemplate"/></call><respond/></inSequence></resource>
+           </api>"#
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/T.xml", &api),
+            ("sequences/endpoints.xml", &endpoints),
+            ("sequences/StockTemplate.xml", &template),
+            ("sequences/FromTemplate.xml", &instance),
+            ("sequences/Remote.xml", &remote_ep),
+            ("sequences/wsdl/main.wsdl", main),
+            ("sequences/wsdl/parts/service.wsdl", &service),
+            ("sequences/wsdl/bindings/http.wsdl", bindings),
+            ("sequences/wsdl/remote.wsdl", remote),
+        ],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let (gw, report) = synaptic_gateway::start(loaded.config, opts)
+        .await
+        .expect("what resolves is deployed");
+    // the http import: that endpoint alone is left out, with the reason where it is written
+    assert_eq!(report.undeployed.len(), 1, "{report:?}");
+    assert!(report.undeployed[0].ends_with("Remote.xml"), "{report:?}");
+    let text = report.render().join("\n");
+    assert!(
+        text.contains("Remote.xml:1:")
+            && text.contains("E0122")
+            && text.contains("imports `http://127.0.0.1:9/types?wsdl`")
+            && text.contains("not fetched over http"),
+        "{text}"
+    );
+    let post = |path: &'static str| {
+        client()
+            .post(format!("http://{}{path}", gw.addr()))
+            .header("content-type", "application/xml")
+            .body(r#"<getQuote xmlns="http://services.samples"><symbol>WSO2</symbol></getQuote>"#)
+            .send()
+    };
+    for (path, method, seen_path, content_type) in [
+        ("/t/eleven/x", "POST", "/services/Stock11", "text/xml"),
+        ("/t/get/x", "GET", "/rest/stock/get/x", ""),
+        (
+            "/t/twelve/x",
+            "POST",
+            "/services/Stock12",
+            "application/soap+xml",
+        ),
+    ] {
+        backend.clear();
+        let r = post(path).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let seen = backend.requests();
+        assert_eq!(seen.len(), 1, "{path}");
+        assert_eq!(seen[0].method, method, "{path}");
+        assert_eq!(seen[0].path(), seen_path, "{path}");
+        let ct = seen[0].header("content-type").unwrap_or_default();
+        assert!(ct.starts_with(content_type), "{path}: {ct}");
+    }
+    gw.shutdown().await;
+}

@@ -162,11 +162,9 @@ pub fn lint_files(
         diagnostics.extend(parse.diagnostics);
         artifacts.push(parse.tree);
     }
-    let wsdl_documents =
-        synaptic_gateway::wsdl::load(&artifacts, base, deploy.as_ref().map(|d| &*d.0));
     let opts = synaptic_engine::CompileOptions {
         deploy,
-        wsdl_documents,
+        wsdl: Some(synaptic_gateway::wsdl::ProjectWsdl::new(base).source()),
         ..Default::default()
     };
     let (_, compile_diags) = synaptic_engine::compile(&artifacts, &opts);

@@ -88,7 +88,7 @@ async fn run_async(
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default(),
     };
-    let (opts, values) = synaptic_gateway::standalone::compile_options(&artifacts, &base);
+    let (opts, values) = synaptic_gateway::standalone::compile_options(&base);
     let (program, compile_diags) = synaptic_engine::compile(&artifacts, &opts);
     diags.extend(compile_diags);
     synaptic_diag::sort(&mut diags);

@@ -509,19 +509,24 @@ impl Compiler<'_> {
                 }
             }
             ast::EndpointKind::Wsdl(w) => {
-                // a `uri` that is a deploy-time parameter: the loader read the file it names
-                if let (None, Some(uri)) = (&w.resolved, &w.uri) {
-                    if let Deploy::Deferred = self.deploy_param(uri)? {
+                let port = match self.wsdl_port(w)? {
+                    WsdlTarget::Port(p) => p,
+                    // a deploy-time parameter, left for deployment (lint)
+                    WsdlTarget::Deferred(written) => {
                         return Some(EndpointIr::Address {
-                            uri: uri.value.trim().to_string(),
+                            uri: written,
                             timeout_ms,
                             format: None,
-                        });
+                        })
                     }
-                }
-                let port = self.wsdl_port(w)?;
+                };
                 if url::Url::parse(&port.address).is_err() {
-                    let span = w.uri.as_ref().map(|u| u.span).unwrap_or(w.port.span);
+                    let span = w
+                        .uri
+                        .as_ref()
+                        .or(w.inline.as_ref())
+                        .map(|u| u.span)
+                        .unwrap_or(w.port.span);
                     self.err(
                         codes::E0122,
                         span,
@@ -557,42 +562,110 @@ impl Compiler<'_> {
         })
     }
 
-    /// The port a `<wsdl>` endpoint names: resolved by the parser for an inline document, else
-    /// in the document the loader read for its `uri`.
-    fn wsdl_port(&mut self, w: &ast::WsdlEndpoint) -> Option<ast::WsdlPort> {
-        if let Some(p) = &w.resolved {
-            return Some(p.clone());
-        }
-        // without a uri the parser reported the endpoint already
-        let uri = w.uri.as_ref()?;
-        let text = match self.opts.wsdl_documents.get(uri.value.trim()) {
-            Some(Ok(text)) => text,
-            Some(Err(why)) => {
-                self.err(codes::E0122, uri.span, why.clone());
-                return None;
-            }
-            None => {
-                self.err(
-                    codes::E0122,
-                    uri.span,
-                    format!("the WSDL `{}` was not loaded", uri.value.trim()),
-                );
-                return None;
+    /// A value Synapse resolves when it deploys the artifact: the value itself, or the
+    /// deploy-time parameter's value (`None`: E0403 reported; `Some(None)`: left for
+    /// deployment, as `synaptic lint` compiles without values).
+    fn deployed(&mut self, v: &Spanned<String>) -> Option<Option<Spanned<String>>> {
+        Some(match self.deploy_param(v)? {
+            Deploy::Literal => Some(v.clone()),
+            Deploy::Resolved(value) => Some(Spanned::new(value, v.span)),
+            Deploy::Deferred => None,
+        })
+    }
+
+    /// The port a `<wsdl>` endpoint names, in its inline document or in the one its `uri`
+    /// names (read through the host's [`crate::WsdlReader`]), with the documents they import.
+    /// `service`, `port` and `uri` take deploy-time parameters, as Micro Integrator's
+    /// `WSDLEndpointFactory` resolves them.
+    fn wsdl_port(&mut self, w: &ast::WsdlEndpoint) -> Option<WsdlTarget> {
+        let service = self.deployed(&w.service);
+        let port = self.deployed(&w.port);
+        let uri = w.uri.as_ref().map(|u| self.deployed(u));
+        // a parameter without a value was reported (E0403)
+        let (Some(service), Some(port)) = (service, port) else {
+            return None;
+        };
+        let uri = match uri {
+            None => None,
+            Some(None) => return None,
+            Some(Some(u)) => Some(u),
+        };
+        // each is `None` when left for deployment
+        let (service, port, uri) = match (service, port, uri) {
+            (Some(s), Some(p), None) => (s, p, None),
+            (Some(s), Some(p), Some(Some(u))) => (s, p, Some(u)),
+            _ => {
+                let written = w.uri.as_ref().unwrap_or(&w.service).value.trim();
+                return Some(WsdlTarget::Deferred(written.to_string()));
             }
         };
-        match synaptic_syntax::wsdl::port_of_document(text, &w.service.value, &w.port.value) {
-            Ok(p) => Some(p),
+        let reader = self.opts.wsdl.clone();
+        let (root_id, root_text, shown) = match (&uri, &w.inline) {
+            (Some(uri), _) => {
+                let u = uri.value.trim();
+                let why = if u.starts_with('$') && self.expanding > 0 {
+                    Some(format!(
+                        "`{u}` is a parameter of the template with no value here: a WSDL is read \
+                         when the project is loaded, so the template instance must name it \
+                         (uri=\"…\" or <parameter name=\"…\" value=\"…\"/>)"
+                    ))
+                } else if u.starts_with('{') {
+                    Some(format!(
+                        "`{u}` is evaluated per message, but a WSDL is read when the project is \
+                         loaded: name the file (or a deploy-time parameter holding its name)"
+                    ))
+                } else if reader.is_none() {
+                    Some(format!(
+                        "the WSDL `{u}` is not read here (no project folder)"
+                    ))
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    self.err(codes::E0122, uri.span, why);
+                    return None;
+                }
+                let read = reader.as_ref()?.0.read(u, None);
+                match read {
+                    Ok(t) => (Some(t.id), t.text, Some(u.to_string())),
+                    Err(why) => {
+                        self.err(codes::E0122, uri.span, why);
+                        return None;
+                    }
+                }
+            }
+            (None, Some(inline)) => (None, Arc::from(inline.value.as_str()), None),
+            // without either the parser reported the endpoint already
+            (None, None) => return None,
+        };
+        let doc_span = uri
+            .as_ref()
+            .or(w.inline.as_ref())
+            .map(|u| u.span)
+            .unwrap_or(w.port.span);
+        let mut read = |location: &str, from: Option<&str>| match &reader {
+            Some(r) => r.0.read(location, from),
+            None => Err(format!("`{location}` is not read here (no project folder)")),
+        };
+        match synaptic_syntax::wsdl::resolve_port(
+            root_id.as_deref(),
+            &root_text,
+            &service.value,
+            &port.value,
+            &mut read,
+        ) {
+            Ok(p) => Some(WsdlTarget::Port(p)),
             Err(problem) => {
                 let span = match &problem {
-                    synaptic_syntax::wsdl::WsdlProblem::Service(_) => w.service.span,
-                    synaptic_syntax::wsdl::WsdlProblem::Port(_) => w.port.span,
-                    synaptic_syntax::wsdl::WsdlProblem::Document(_) => uri.span,
+                    synaptic_syntax::wsdl::WsdlProblem::Service(_) => service.span,
+                    synaptic_syntax::wsdl::WsdlProblem::Port(_) => port.span,
+                    synaptic_syntax::wsdl::WsdlProblem::Document(_) => doc_span,
                 };
-                self.err(
-                    codes::E0122,
-                    span,
-                    format!("{problem} (in `{}`)", uri.value.trim()),
-                );
+                let message = match &shown {
+                    Some(u) => format!("{problem} (in `{u}`)"),
+                    None => problem.to_string(),
+                };
+                self.err(codes::E0122, span, message);
                 None
             }
         }
@@ -608,6 +681,35 @@ impl Compiler<'_> {
         uri: Option<&Spanned<String>>,
         given: &[(Spanned<String>, Spanned<String>)],
     ) -> Option<ast::Endpoint> {
+        // the instance's attributes and parameter values take deploy-time parameters, as
+        // Micro Integrator's `TemplateEndpointFactory` resolves them
+        if self.opts.deploy.is_none() && crate::deploy_param(&target.value).is_some() {
+            // lint: which template is known only when deployed; an address left for
+            // deployment stands in for it
+            return Some(ast::Endpoint {
+                span: e.span,
+                name: e.name.clone(),
+                kind: ast::EndpointKind::Address {
+                    uri: target.clone(),
+                },
+                timeout_ms: None,
+                qos: ast::EndpointQos::default(),
+            });
+        }
+        let target = &self.instance_value(target)?;
+        let name = match &e.name {
+            Some(n) => Some(self.instance_value(n)?),
+            None => None,
+        };
+        let uri = match uri {
+            Some(u) => Some(self.instance_value(u)?),
+            None => None,
+        };
+        let mut resolved = Vec::with_capacity(given.len());
+        for (n, v) in given {
+            resolved.push((n.clone(), self.instance_value(v)?));
+        }
+        let given = &resolved[..];
         if self.expanding >= 8 {
             self.err(
                 codes::E0340,
@@ -634,7 +736,7 @@ impl Compiler<'_> {
             return None;
         };
         let mut values: Vec<(String, String)> = Vec::new();
-        if let Some(n) = &e.name {
+        if let Some(n) = &name {
             values.push(("name".into(), n.value.clone()));
         }
         if let Some(u) = uri {
@@ -707,8 +809,21 @@ impl Compiler<'_> {
         }
         let mut body = parsed.tree.endpoints.into_iter().next()?;
         respan_endpoint(&mut body, e.span);
-        body.name = e.name.clone();
+        body.name = name;
         Some(body)
+    }
+
+    /// An attribute or parameter value of a template instance, its deploy-time parameter
+    /// resolved when the host's values are there (else as written: the template's own
+    /// attributes resolve what they take, or are left for deployment).
+    fn instance_value(&mut self, v: &Spanned<String>) -> Option<Spanned<String>> {
+        if self.opts.deploy.is_none() {
+            return Some(v.clone());
+        }
+        Some(match self.deploy_param(v)? {
+            Deploy::Resolved(value) => Spanned::new(value, v.span),
+            Deploy::Literal | Deploy::Deferred => v.clone(),
+        })
     }
 
     pub(crate) fn check_template(&mut self, t: &Spanned<String>) -> Option<()> {
@@ -878,6 +993,13 @@ fn xml_escape(v: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+}
+
+/// What [`Compiler::wsdl_port`] found.
+enum WsdlTarget {
+    Port(ast::WsdlPort),
+    /// A deploy-time parameter left for deployment: the value as written.
+    Deferred(String),
 }
 
 /// What [`Compiler::deploy_param`] made of a value.

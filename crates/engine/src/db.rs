@@ -13,7 +13,7 @@ use synaptic_diag::{codes, Span, Spanned};
 use synaptic_expr::Value;
 use synaptic_syntax::ast;
 
-use crate::compiler::Compiler;
+use crate::compiler::{Compiler, Deploy};
 use crate::ir::ValueSrc;
 use crate::{Engine, ErrorKind, MediationError, MessageContext, Origin};
 
@@ -767,7 +767,13 @@ fn data_source(c: &mut Compiler<'_>, conn: &ast::DbConnection) -> Arc<DataSource
 /// The data source a `<dsName>` names, from [`crate::CompileOptions::data_sources`]: a name
 /// none has is an error (`E0382`) where it is written. Without the host's data sources (lint,
 /// `synaptic run`), the mediator faults at runtime saying so.
-fn named_data_source(c: &mut Compiler<'_>, name: &Spanned<String>) -> DataSourceDef {
+fn named_data_source(c: &mut Compiler<'_>, written: &Spanned<String>) -> DataSourceDef {
+    // a deploy-time parameter, as `AbstractDBMediatorFactory` resolves the name
+    let deployed = c.deploy_param(written);
+    let name = &match &deployed {
+        Some(Deploy::Resolved(v)) => Spanned::new(v.clone(), written.span),
+        _ => written.clone(),
+    };
     let unresolved = |why: String| DataSourceDef {
         id: 0,
         driver_class: String::new(),
@@ -779,6 +785,10 @@ fn named_data_source(c: &mut Compiler<'_>, name: &Spanned<String>) -> DataSource
         max_wait_ms: None,
         ds_name: Some(name.value.trim().to_string()),
     };
+    if deployed.is_none() {
+        // E0403 reported: the artifact is not deployed
+        return unresolved(format!("`{}` has no value", written.value.trim()));
+    }
     let known = c
         .opts
         .data_sources

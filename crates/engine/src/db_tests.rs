@@ -187,6 +187,57 @@ fn ds_names_resolve_to_the_hosts_data_sources_by_id_or_jndi_name() {
     );
 }
 
+/// A `<dsName>` takes a deploy-time parameter, as `AbstractDBMediatorFactory` resolves it.
+#[test]
+fn a_ds_name_may_be_a_deploy_time_parameter() {
+    struct Host(Arc<Vec<NamedDataSource>>);
+    impl Configurables for Host {
+        fn config(&self, name: &str) -> Option<String> {
+            (name == "shop_ds").then(|| "jdbc/Shop".into())
+        }
+        fn secret(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn data_sources(&self) -> Option<Arc<Vec<NamedDataSource>>> {
+            Some(self.0.clone())
+        }
+    }
+    let shop = NamedDataSource {
+        id: "Shop".into(),
+        driver_class: "org.postgresql.Driver".into(),
+        url: "jdbc:postgresql://db/shop".into(),
+        user: "u".into(),
+        password: DbPassword::new("p"),
+        max_active: None,
+        max_wait_ms: None,
+    };
+    let opts = CompileOptions {
+        deploy: Some(DeployValues(Arc::new(Host(Arc::new(vec![shop]))))),
+        ..Default::default()
+    };
+    let xml = |name: &str| {
+        seq(&format!(
+            r#"<dblookup><connection><pool><dsName>{name}</dsName></pool></connection>
+                 <statement><sql>select 1</sql></statement></dblookup>"#
+        ))
+    };
+    let text = xml("${configs.shop_ds}");
+    let p = synaptic_syntax::parse_artifact(SourceId(0), &text);
+    let (prog, d) = compile(std::slice::from_ref(&p.tree), &opts);
+    assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+    let s = prog.unwrap().data_sources()[0].clone();
+    assert_eq!(s.url, "jdbc:postgresql://db/shop");
+    assert_eq!(s.display_name(), "jdbc/Shop");
+    // one without a value is E0403 at it, and nothing else
+    let text = xml("${configs.nothing}");
+    let p = synaptic_syntax::parse_artifact(SourceId(0), &text);
+    let (prog, d) = compile(std::slice::from_ref(&p.tree), &opts);
+    assert!(prog.is_none());
+    let codes: Vec<&str> = d.iter().map(|d| d.code.id).collect();
+    assert_eq!(codes, ["E0403"], "{d:?}");
+    assert_eq!(&text[d[0].primary_span().range()], "${configs.nothing}");
+}
+
 #[test]
 fn mediators_with_the_same_pool_share_one_data_source_and_results_count_as_set() {
     let xml = seq(&format!(

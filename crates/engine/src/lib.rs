@@ -50,6 +50,8 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod validate_tests;
+#[cfg(test)]
+mod wsdl_tests;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -60,6 +62,7 @@ use synaptic_registry::Registry;
 
 pub use synaptic_expr::{Scope, Value};
 pub use synaptic_payload::Payload;
+pub use synaptic_syntax::wsdl::WsdlText;
 
 pub use context::hop_by_hop;
 pub use convert::PropertyType;
@@ -90,12 +93,12 @@ pub struct CompileOptions {
     /// compile: a reference to one is an error (E0304, E0340), so that its referrer is left
     /// out too, where a name no artifact defines is resolved when a message reaches it.
     pub unavailable: Vec<String>,
-    /// The documents of `<wsdl uri=…>` endpoints, read by the loader (the engine does no I/O):
-    /// by `uri` as written (trimmed), the text, or why it could not be read. A `uri` missing
-    /// here is an error (E0122) where the endpoint is written.
-    pub wsdl_documents: std::collections::HashMap<String, Result<String, String>>,
+    /// Reads the documents of `<wsdl uri=…>` endpoints and the documents they import (the
+    /// engine does no I/O). `None`: a `uri` is an error (E0122) where it is written.
+    pub wsdl: Option<WsdlSource>,
     /// The values deploy-time parameters resolve to (`$SYSTEM:NAME`, `$FILE:KEY` and
-    /// `${configs.NAME}` as an endpoint's whole `uri`), from the host serving the artifacts.
+    /// `${configs.NAME}` as the whole value of an attribute Synapse resolves when it deploys
+    /// the artifact), from the host serving the artifacts.
     /// `None` (lint): such a value is left for deployment and not checked further.
     pub deploy: Option<DeployValues>,
     /// The data sources a `<dblookup>`/`<dbreport>` `<dsName>` may name (`[[datasource]]`
@@ -111,6 +114,24 @@ pub struct DeployValues(pub Arc<dyn Configurables>);
 impl std::fmt::Debug for DeployValues {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DeployValues(..)")
+    }
+}
+
+/// Reads WSDL documents for the compiler: the host's files (see [`CompileOptions::wsdl`]).
+pub trait WsdlReader: Send + Sync {
+    /// The document at `location` as written: an endpoint's `uri` (deploy-time parameters
+    /// resolved) or an import's `location`, relative to the document `from` (an id this reader
+    /// returned) or, when `from` is `None`, to the project. `Err` says why it cannot be read.
+    fn read(&self, location: &str, from: Option<&str>) -> Result<WsdlText, String>;
+}
+
+/// The host's [`WsdlReader`] (see [`CompileOptions::wsdl`]).
+#[derive(Clone)]
+pub struct WsdlSource(pub Arc<dyn WsdlReader>);
+
+impl std::fmt::Debug for WsdlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WsdlSource(..)")
     }
 }
 

@@ -4,7 +4,7 @@
 //! in [`crate::SharedState`] (ADR 0480); the processors run in the gateway, one background task
 //! each (ADR 0481).
 
-use crate::compiler::Compiler;
+use crate::compiler::{Compiler, Deploy};
 use crate::context::mime_of;
 use crate::convert::value_string;
 use crate::{ErrorKind, MediationError, MessageContext, Value};
@@ -214,8 +214,20 @@ pub(crate) fn compile_stores(c: &mut Compiler<'_>, artifacts: &[ast::Artifact]) 
         let mut max_messages = DEFAULT_MAX_MESSAGES;
         for p in &s.params {
             match p.name.value.as_str() {
+                // a store's parameters take deploy-time parameters, as Micro Integrator's
+                // `MessageStoreFactory` resolves them
                 "max.messages" => {
-                    if let Some(n) = positive(c, p) {
+                    let value = match c.deploy_param(&p.value) {
+                        Some(Deploy::Literal) => Some(p.value.clone()),
+                        Some(Deploy::Resolved(v)) => Some(Spanned::new(v, p.value.span)),
+                        // E0403 reported, or left for deployment
+                        Some(Deploy::Deferred) | None => None,
+                    };
+                    let resolved = value.map(|value| ast::StoreParam {
+                        name: p.name.clone(),
+                        value,
+                    });
+                    if let Some(n) = resolved.and_then(|p| positive(c, &p)) {
                         max_messages = n;
                     }
                 }

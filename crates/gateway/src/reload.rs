@@ -53,6 +53,9 @@ pub struct ProgramStore {
     last_good: Mutex<HashMap<PathBuf, String>>,
     /// Refuse the first load when any file has an error (`serve --strict`).
     strict: bool,
+    /// The WSDL files the last load read or looked for, as they were then (watched with the
+    /// folder).
+    wsdl_files: Mutex<Vec<Fingerprint>>,
 }
 
 /// What a load produced: the diagnostics (to print) and whether the program was replaced.
@@ -128,6 +131,7 @@ impl ProgramStore {
             required,
             last_good: Mutex::new(HashMap::new()),
             strict,
+            wsdl_files: Mutex::new(Vec::new()),
         });
         let (loaded, report) = store.prepare(&store.required, &deploy, true);
         if let Some(l) = loaded {
@@ -142,6 +146,16 @@ impl ProgramStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The WSDL files the last load read or looked for (its `<wsdl uri>` documents and the
+    /// documents they import), as they were when it read them: a change to one should reload
+    /// the project.
+    pub(crate) fn wsdl_files(&self) -> Vec<Fingerprint> {
+        self.wsdl_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Swap in a program whose generation is set.
@@ -213,8 +227,7 @@ impl ProgramStore {
         let mut program = None;
         let mut compile_failed = false;
         // the documents of `<wsdl uri=…>` endpoints, read once for every round
-        let wsdl_documents =
-            crate::wsdl::load(cands.iter().map(|c| &c.tree), &self.dir, Some(&*deploy.0));
+        let wsdl = crate::wsdl::ProjectWsdl::new(&self.dir);
         while !cands.is_empty() {
             let trees: Vec<Artifact> = cands.iter().map(|c| c.tree.clone()).collect();
             // what the left-out files define: their referrers are left out too, where a
@@ -222,7 +235,7 @@ impl ProgramStore {
             let mut opts = CompileOptions::default();
             opts.unavailable.clone_from(&unavailable);
             opts.deploy = Some(deploy.clone());
-            opts.wsdl_documents.clone_from(&wsdl_documents);
+            opts.wsdl = Some(wsdl.source());
             let (p, d) = synaptic_engine::compile(&trees, &opts);
             let failing: std::collections::HashSet<synaptic_diag::SourceId> = d
                 .iter()
@@ -268,6 +281,7 @@ impl ProgramStore {
             }
         }
         drop(last_good);
+        *self.wsdl_files.lock().unwrap_or_else(|e| e.into_inner()) = wsdl.stamps();
         let trees: Vec<Artifact> = cands.into_iter().map(|c| c.tree).collect();
         let (apis, api_diags) = crate::artifacts::apis(&trees, &sources);
         diagnostics.extend(api_diags);
@@ -350,12 +364,15 @@ fn display_path(p: &Path) -> String {
 }
 
 /// Watch the sequences folder (and `files`: the configuration file, the properties file of
-/// deploy-time parameters) and call `changed` after each change (debounced), until the
+/// deploy-time parameters; and the files `more` names when asked, with their fingerprints when
+/// they were read: the WSDL files the project reads, wherever they are) and call `changed` after each change (debounced), until the
 /// returned handle is dropped. Uses the platform watcher for the folder, or polling when it
-/// cannot be created; a light poll of everything runs as a safety net.
+/// cannot be created; a light poll of everything runs as a safety net, and is what watches
+/// the files outside the folder.
 pub fn watch_files(
     dir: PathBuf,
     files: Vec<PathBuf>,
+    more: impl Fn() -> Vec<Fingerprint> + Send + Sync + 'static,
     changed: impl Fn() + Send + Sync + 'static,
 ) -> WatchHandle {
     use notify::Watcher as _;
@@ -413,7 +430,11 @@ pub fn watch_files(
         let print = move || {
             let mut f = fingerprint(&dir);
             f.extend(files.iter().cloned().map(file_fingerprint));
-            f
+            let m: Vec<(Fingerprint, Fingerprint)> = more()
+                .into_iter()
+                .map(|loaded| (file_fingerprint(loaded.0.clone()), loaded))
+                .collect();
+            (f, m)
         };
         let print = Arc::new(print);
         let p = print.clone();
@@ -426,10 +447,10 @@ pub fn watch_files(
             let now = tokio::task::spawn_blocking(move || p())
                 .await
                 .unwrap_or_default();
-            if now != last {
-                last = now;
+            if now.0 != last.0 || changed_since(&last.1, &now.1) {
                 let _ = poll_tx.send(());
             }
+            last = now;
         }
     });
     let task = tokio::spawn(async move {
@@ -446,13 +467,22 @@ pub fn watch_files(
     }
 }
 
-type Fingerprint = (PathBuf, Option<std::time::SystemTime>, u64);
+/// A file's path, modified time and length (`None`, 0: it does not exist).
+pub(crate) type Fingerprint = (PathBuf, Option<std::time::SystemTime>, u64);
 
-fn file_fingerprint(p: PathBuf) -> Fingerprint {
+pub(crate) fn file_fingerprint(p: PathBuf) -> Fingerprint {
     let m = std::fs::metadata(&p).ok();
     let t = m.as_ref().and_then(|m| m.modified().ok());
     let l = m.map(|m| m.len()).unwrap_or(0);
     (p, t, l)
+}
+
+/// Whether one of the files `more` lists changed: since the last poll, or, for one the last
+/// poll did not list (a reload read a new WSDL), since the load read it.
+fn changed_since(last: &[(Fingerprint, Fingerprint)], now: &[(Fingerprint, Fingerprint)]) -> bool {
+    let last: HashMap<&PathBuf, &Fingerprint> = last.iter().map(|(f, _)| (&f.0, f)).collect();
+    now.iter()
+        .any(|(current, loaded)| current != *last.get(&current.0).unwrap_or(&loaded))
 }
 
 /// (path, modified time, length) of every sequence file.
@@ -748,9 +778,15 @@ pub fn spawn(gateway: Gateway, watch: bool) -> Reloader {
                     .map(|f| config.resolve_path(f)),
             )
             .collect();
-        watch_files(dir, files, move || {
-            let _ = tx.send(());
-        })
+        let store = gateway.inner.store.clone();
+        watch_files(
+            dir,
+            files,
+            move || store.wsdl_files(),
+            move || {
+                let _ = tx.send(());
+            },
+        )
     });
     #[cfg(unix)]
     {
@@ -779,5 +815,47 @@ pub fn spawn(gateway: Gateway, watch: bool) -> Reloader {
             _watcher: None,
             tasks,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn at(path: &str, secs: u64, len: u64) -> Fingerprint {
+        (
+            PathBuf::from(path),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+            len,
+        )
+    }
+
+    #[test]
+    fn a_watched_wsdl_changed_since_the_last_poll_or_since_it_was_read() {
+        let a = at("a.wsdl", 1, 10);
+        let b_read = at("b.wsdl", 1, 10);
+        let last = vec![(a.clone(), a.clone())];
+        // nothing changed; a file joining the list as it was read is no change
+        assert!(!changed_since(&last, &[(a.clone(), a.clone())]));
+        assert!(!changed_since(
+            &last,
+            &[(a.clone(), a.clone()), (b_read.clone(), b_read.clone())]
+        ));
+        // one that changed after the load read it, before this poll first saw it
+        assert!(changed_since(
+            &last,
+            &[
+                (a.clone(), a.clone()),
+                (at("b.wsdl", 2, 10), b_read.clone())
+            ]
+        ));
+        // one changed since the last poll; one that appeared where none was
+        assert!(changed_since(&last, &[(at("a.wsdl", 2, 10), a.clone())]));
+        let missing = (PathBuf::from("c.wsdl"), None, 0);
+        let last = vec![(missing.clone(), missing.clone())];
+        assert!(changed_since(&last, &[(at("c.wsdl", 3, 5), missing)]));
+        // a file leaving the list is no change
+        assert!(!changed_since(&last, &[]));
     }
 }

@@ -8,21 +8,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use synaptic_engine::{CompileOptions, Engine, Limits, Program, SystemClock};
-use synaptic_syntax::ast::Artifact;
 
 /// The largest backend answer a `<call>` reads when run without a server.
 const MAX_RESPONSE: usize = 64 << 20;
 
-/// Compile options for `artifacts`: deploy-time values from the environment, and the WSDL
-/// documents their endpoints name (`<wsdl uri>` paths are relative to `base`).
-pub fn compile_options<'a>(
-    artifacts: impl IntoIterator<Item = &'a Artifact>,
-    base: &Path,
-) -> (CompileOptions, Arc<Configurables>) {
+/// Compile options: deploy-time values from the environment, and the WSDL documents
+/// endpoints name read from files (`<wsdl uri>` paths are relative to `base`).
+pub fn compile_options(base: &Path) -> (CompileOptions, Arc<Configurables>) {
     let values = Arc::new(Configurables::default());
     let opts = CompileOptions {
         deploy: Some(synaptic_engine::DeployValues(values.clone())),
-        wsdl_documents: crate::wsdl::load(artifacts, base, Some(&*values)),
+        wsdl: Some(crate::wsdl::ProjectWsdl::new(base).source()),
         ..Default::default()
     };
     (opts, values)

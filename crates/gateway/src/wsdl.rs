@@ -1,48 +1,97 @@
-//! The documents of `<wsdl uri=…>` endpoints, read when the project is loaded (the engine does
-//! no I/O): a `file:` URL, or a path relative to the project folder. An `http(s)` WSDL is not
-//! fetched (docs/adr/0501-wsdl-endpoints-resolved-at-load.md): the endpoint is an error that
-//! says to keep the document in the project.
+//! The documents of `<wsdl uri=…>` endpoints and the documents they import, read for
+//! `engine::compile` when the project is loaded (the engine does no I/O): a `file:` URL, or a
+//! path relative to the project folder (an import: relative to the document that imports it).
+//! An `http(s)` WSDL is not fetched (docs/adr/0501-wsdl-endpoints-resolved-at-load.md): the
+//! endpoint is an error that says to keep the document in the project.
 
+use crate::reload::{file_fingerprint, Fingerprint};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use synaptic_syntax::ast::Artifact;
+use std::sync::{Arc, Mutex};
+use synaptic_engine::{WsdlReader, WsdlSource, WsdlText};
 
 /// A WSDL larger than this is refused (a service description, not a data set).
 pub const MAX_WSDL_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Every `<wsdl uri=…>` document of `artifacts`, read relative to `base` (the project folder):
-/// by `uri` as written (trimmed), its text or why it could not be read. A `uri` that is a
-/// deploy-time parameter (`$SYSTEM:NAME`, …) names the file its value from `deploy` names
-/// (without `deploy`, it is not read). For `engine::CompileOptions::wsdl_documents`.
-pub fn load<'a>(
-    artifacts: impl IntoIterator<Item = &'a Artifact>,
-    base: &Path,
-    deploy: Option<&dyn synaptic_engine::Configurables>,
-) -> HashMap<String, Result<String, String>> {
-    let mut out = HashMap::new();
-    for a in artifacts {
-        for u in &a.wsdl_uris {
-            let uri = u.value.trim();
-            if out.contains_key(uri) {
-                continue;
-            }
-            let read = match synaptic_engine::deploy_param(uri) {
-                None => read(uri, base),
-                Some(param) => match (param, deploy) {
-                    (Ok(p), Some(values)) => p.resolve(values).and_then(|v| read(&v, base)),
-                    (Err(why), _) => Err(why),
-                    (Ok(_), None) => continue,
-                },
-            };
-            out.insert(uri.to_string(), read);
-        }
-    }
-    out
+/// The WSDL files of one load of a project: each read once, however many endpoints and
+/// compile rounds name it, and every file asked for remembered (for the reloader to watch).
+#[derive(Debug)]
+pub struct ProjectWsdl {
+    base: PathBuf,
+    /// By path as named.
+    read: Mutex<HashMap<PathBuf, Read>>,
 }
 
-/// The file a `uri` names: `file:/abs`, `file:///abs`, `file:rel` (relative to `base`, as
-/// Synapse reads `file:` URLs relative to its home), or a plain path.
-fn path_of(uri: &str, base: &Path) -> Result<PathBuf, String> {
+/// What reading a file gave, and the file as it was just before.
+type Read = (Result<WsdlText, String>, Fingerprint);
+
+impl ProjectWsdl {
+    /// Reads relative to `base` (the project folder).
+    pub fn new(base: &Path) -> Arc<ProjectWsdl> {
+        Arc::new(ProjectWsdl {
+            base: base.to_path_buf(),
+            read: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// For `engine::CompileOptions::wsdl`.
+    pub fn source(self: &Arc<Self>) -> WsdlSource {
+        WsdlSource(self.clone())
+    }
+
+    /// Every file a `uri` or an import named, read or not (one that does not exist yet is
+    /// watched too).
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.stamps().into_iter().map(|f| f.0).collect()
+    }
+
+    /// [`files`](Self::files) as they were when they were read.
+    pub(crate) fn stamps(&self) -> Vec<Fingerprint> {
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<Fingerprint> = read.values().map(|(_, f)| f.clone()).collect();
+        out.sort();
+        out
+    }
+}
+
+impl WsdlReader for ProjectWsdl {
+    fn read(&self, location: &str, from: Option<&str>) -> Result<WsdlText, String> {
+        let location = location.trim();
+        let (base, what) = match from {
+            None => (self.base.clone(), "uri"),
+            Some(doc) => (
+                Path::new(doc)
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| self.base.clone()),
+                "the import's location",
+            ),
+        };
+        let path = path_of(location, &base, what)?;
+        let mut cache = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(path.clone())
+            .or_insert_with(|| {
+                let stamp = file_fingerprint(path.clone());
+                let text = read(&path).map(|text| {
+                    // the id tells a document from another whatever the path that names it
+                    let id = std::fs::canonicalize(&path).unwrap_or(path.clone());
+                    WsdlText {
+                        id: id.to_string_lossy().into_owned(),
+                        text: Arc::from(text),
+                    }
+                });
+                (text, stamp)
+            })
+            .0
+            .clone()
+    }
+}
+
+/// The file a `uri` (or an import's location) names: `file:/abs`, `file:///abs`, `file:rel`
+/// (relative to `base`, as Synapse reads `file:` URLs relative to its home and Java resolves
+/// an import's `file:` location against the importing document), or a plain path.
+fn path_of(uri: &str, base: &Path, what: &str) -> Result<PathBuf, String> {
     if let Some(rest) = uri.strip_prefix("file:") {
         if rest.starts_with('/') {
             return url::Url::parse(uri)
@@ -63,13 +112,12 @@ fn path_of(uri: &str, base: &Path) -> Result<PathBuf, String> {
             if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
                 Err(format!(
                     "the WSDL `{uri}` is not fetched over {}: save it in the project and point \
-                     uri at the file (a file: URL or a path relative to the project)",
+                     {what} at the file (a file: URL or a relative path)",
                     scheme.to_ascii_lowercase()
                 ))
             } else {
                 Err(format!(
-                    "the WSDL `{uri}` is not a file: only file: URLs and paths relative to the \
-                     project are read"
+                    "the WSDL `{uri}` is not a file: only file: URLs and relative paths are read"
                 ))
             }
         }
@@ -77,11 +125,10 @@ fn path_of(uri: &str, base: &Path) -> Result<PathBuf, String> {
     }
 }
 
-fn read(uri: &str, base: &Path) -> Result<String, String> {
-    let path = path_of(uri, base)?;
+fn read(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
     let shown = path.display();
-    let meta =
-        std::fs::metadata(&path).map_err(|e| format!("cannot read the WSDL {shown}: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the WSDL {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("the WSDL {shown} is not a file"));
     }
@@ -91,7 +138,17 @@ fn read(uri: &str, base: &Path) -> Result<String, String> {
             MAX_WSDL_BYTES / (1024 * 1024)
         ));
     }
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the WSDL {shown}: {e}"))?;
+    // at most one byte more than allowed, should the file have grown since
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_WSDL_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read the WSDL {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_WSDL_BYTES {
+        return Err(format!(
+            "the WSDL {shown} is larger than {} MiB",
+            MAX_WSDL_BYTES / (1024 * 1024)
+        ));
+    }
     String::from_utf8(bytes).map_err(|_| format!("the WSDL {shown} is not UTF-8 text"))
 }
 
@@ -105,19 +162,56 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("wsdl")).unwrap();
         std::fs::write(dir.path().join("wsdl/a.wsdl"), "<a/>").unwrap();
         let abs = dir.path().join("wsdl/a.wsdl");
-        let base = dir.path();
-        assert_eq!(read("wsdl/a.wsdl", base).unwrap(), "<a/>");
-        assert_eq!(read("file:wsdl/a.wsdl", base).unwrap(), "<a/>");
+        let files = ProjectWsdl::new(dir.path());
+        let text = |r: Result<WsdlText, String>| r.map(|t| t.text.to_string());
+        assert_eq!(text(files.read("wsdl/a.wsdl", None)).unwrap(), "<a/>");
+        assert_eq!(text(files.read("file:wsdl/a.wsdl", None)).unwrap(), "<a/>");
         let url = url::Url::from_file_path(&abs).unwrap().to_string();
-        assert_eq!(read(&url, Path::new("/nowhere")).unwrap(), "<a/>");
-        let e = read("http://127.0.0.1:1/a?wsdl", base).unwrap_err();
+        let elsewhere = ProjectWsdl::new(Path::new("/nowhere"));
+        assert_eq!(text(elsewhere.read(&url, None)).unwrap(), "<a/>");
+        // the same document by two names is one document
+        assert_eq!(
+            files.read("wsdl/a.wsdl", None).unwrap().id,
+            files.read("./wsdl/../wsdl/a.wsdl", None).unwrap().id
+        );
+        let e = files.read("http://127.0.0.1:1/a?wsdl", None).unwrap_err();
         assert!(e.contains("not fetched over http"), "{e}");
-        let e = read("gov:/wsdl/a.wsdl", base).unwrap_err();
+        let e = files.read("gov:/wsdl/a.wsdl", None).unwrap_err();
         assert!(e.contains("only file: URLs"), "{e}");
-        let e = read("wsdl/missing.wsdl", base).unwrap_err();
+        let e = files.read("wsdl/missing.wsdl", None).unwrap_err();
         assert!(e.contains("cannot read the WSDL"), "{e}");
-        let e = read("wsdl", base).unwrap_err();
+        let e = files.read("wsdl", None).unwrap_err();
         assert!(e.contains("is not a file"), "{e}");
+        // every file asked for, read or not, is there to watch
+        let asked = files.files();
+        assert!(
+            asked.contains(&dir.path().join("wsdl/missing.wsdl")),
+            "{asked:?}"
+        );
+        assert!(asked.contains(&dir.path().join("wsdl/a.wsdl")), "{asked:?}");
+    }
+
+    #[test]
+    fn an_import_is_read_relative_to_the_document_that_imports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("wsdl/parts")).unwrap();
+        std::fs::write(dir.path().join("wsdl/main.wsdl"), "<main/>").unwrap();
+        std::fs::write(dir.path().join("wsdl/parts/b.wsdl"), "<b/>").unwrap();
+        std::fs::write(dir.path().join("wsdl/c.wsdl"), "<c/>").unwrap();
+        let files = ProjectWsdl::new(dir.path());
+        let main = files.read("wsdl/main.wsdl", None).unwrap();
+        let b = files.read("parts/b.wsdl", Some(&main.id)).unwrap();
+        assert_eq!(&*b.text, "<b/>");
+        assert_eq!(&*files.read("../c.wsdl", Some(&b.id)).unwrap().text, "<c/>");
+        assert_eq!(
+            &*files.read("file:../c.wsdl", Some(&b.id)).unwrap().text,
+            "<c/>"
+        );
+        let e = files.read("https://h/x.wsdl", Some(&b.id)).unwrap_err();
+        assert!(
+            e.contains("not fetched over https") && e.contains("the import's location"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -125,7 +219,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = std::fs::File::create(dir.path().join("big.wsdl")).unwrap();
         f.set_len(MAX_WSDL_BYTES + 1).unwrap();
-        let e = read("big.wsdl", dir.path()).unwrap_err();
+        let e = ProjectWsdl::new(dir.path())
+            .read("big.wsdl", None)
+            .unwrap_err();
         assert!(e.contains("larger than 4 MiB"), "{e}");
     }
 }

@@ -40,8 +40,6 @@ pub struct Artifact {
     pub message_stores: Vec<MessageStore>,
     /// `<messageProcessor name class messageStore [targetEndpoint]>` definitions.
     pub message_processors: Vec<MessageProcessor>,
-    /// The `uri=` of every `<wsdl>` endpoint, for the loader to read before compiling.
-    pub wsdl_uris: Vec<Spanned<String>>,
 }
 
 /// `<parameter name="…">value</parameter>` of a message store or a message processor.
@@ -508,11 +506,13 @@ pub enum EndpointKind {
 pub struct WsdlEndpoint {
     pub service: Spanned<String>,
     pub port: Spanned<String>,
-    /// `uri=` as written (a `file:` URL or a path relative to the project): the loader reads
-    /// the document (`engine::CompileOptions::wsdl_documents`).
+    /// `uri=` as written (a `file:` URL or a path relative to the project, or a deploy-time
+    /// parameter naming one): the compiler reads the document through the host
+    /// (`engine::CompileOptions::wsdl`).
     pub uri: Option<Spanned<String>>,
-    /// The port, when the document is inline (resolved by the parser).
-    pub resolved: Option<WsdlPort>,
+    /// The inline `<wsdl:definitions>`, written out on its own with the namespace bindings it
+    /// uses (at the element's name); the compiler resolves the port.
+    pub inline: Option<Spanned<String>>,
 }
 
 /// What a WSDL port says about sending to it.

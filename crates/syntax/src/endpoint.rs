@@ -397,8 +397,8 @@ impl<'d, 'a> Cx<'d, 'a> {
         out
     }
 
-    /// `<wsdl service port (uri | <wsdl:definitions>)>`: an inline document is resolved here;
-    /// a `uri` is recorded for the loader and resolved by `engine::compile`.
+    /// `<wsdl service port (uri | <wsdl:definitions>)>`: the document (inline, or read through
+    /// the host for a `uri`) is resolved by `engine::compile`.
     fn wsdl_endpoint(&mut self, el: El<'d, 'a>) -> Option<EndpointKind> {
         self.check_attrs(
             el,
@@ -432,7 +432,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             );
             return None;
         }
-        let resolved = match (&uri, inline) {
+        let inline = match (&uri, inline) {
             (Some(u), Some(d)) => {
                 self.err(
                     codes::E0115,
@@ -457,30 +457,15 @@ impl<'d, 'a> Cx<'d, 'a> {
                     self.err(codes::E0106, u.span, "the WSDL uri is empty");
                     return None;
                 }
-                self.art.wsdl_uris.push(u.clone());
                 None
             }
-            (None, Some(d)) => {
-                let (service, port) = (service.as_ref()?, port.as_ref()?);
-                match crate::wsdl::port_in(d, &service.value, &port.value) {
-                    Ok(p) => Some(p),
-                    Err(problem) => {
-                        let span = match &problem {
-                            crate::wsdl::WsdlProblem::Service(_) => service.span,
-                            crate::wsdl::WsdlProblem::Port(_) => port.span,
-                            crate::wsdl::WsdlProblem::Document(_) => d.name_span,
-                        };
-                        self.err(codes::E0122, span, problem.to_string());
-                        return None;
-                    }
-                }
-            }
+            (None, Some(d)) => Some(Spanned::new(crate::ser::element(self.doc, d), d.name_span)),
         };
         Some(EndpointKind::Wsdl(WsdlEndpoint {
             service: service?,
             port: port?,
             uri,
-            resolved,
+            inline,
         }))
     }
 

@@ -3,9 +3,17 @@
 //! `WSDL11EndpointBuilder` reads them (`soap:address` → SOAP 1.1, `soap12:address` → SOAP 1.2,
 //! `http:address` → REST, or a GET when the port's `http:binding` says `verb="GET"`).
 //! WSDL 2.0 descriptions are refused, as Synapse refuses them.
+//!
+//! The `<wsdl:import location>`s of a document are followed as WSDL4J follows them for Synapse:
+//! every imported document is read (through the caller, which does the I/O), a service is looked
+//! up in the document the endpoint names and in the imported documents of the same target
+//! namespace, and a port's binding wherever it is defined. A document imported twice, or again
+//! through a cycle, is read once. Imports nest at most [`MAX_IMPORT_DEPTH`] deep, at most
+//! [`MAX_IMPORTED`] documents and [`MAX_TOTAL_BYTES`] in all.
 
 use crate::ast::{WsdlFormat, WsdlPort};
-use crate::xml::Element;
+use crate::xml::{Document, Element};
+use std::sync::Arc;
 use synaptic_diag::SourceId;
 
 /// WSDL 1.1.
@@ -16,11 +24,34 @@ const SOAP11_BINDING_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
 const SOAP12_BINDING_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap12/";
 const HTTP_BINDING_NS: &str = "http://schemas.xmlsoap.org/wsdl/http/";
 
+/// How deep `wsdl:import`s may nest (the document the endpoint names imports at depth 1).
+pub const MAX_IMPORT_DEPTH: usize = 8;
+/// How many documents the imports of one endpoint's document may bring in.
+pub const MAX_IMPORTED: usize = 32;
+/// How many `wsdl:import` elements are followed for one endpoint, in all its documents.
+pub const MAX_IMPORT_ELEMENTS: usize = 256;
+/// The size of one endpoint's documents together.
+pub const MAX_TOTAL_BYTES: usize = 16 * 1024 * 1024;
+
+/// A WSDL document the caller read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsdlText {
+    /// Where the document is (a path): its imports are read relative to it, and two imports
+    /// that come to the same `id` read the document once.
+    pub id: String,
+    pub text: Arc<str>,
+}
+
+/// Reads the document at `location` (as written in a `uri` or an import), relative to the
+/// document `from` (an [`WsdlText::id`] it returned), or to the project when `from` is `None`
+/// (an endpoint's `uri`, and the imports of an inline document). `Err` says why it cannot.
+pub type ReadWsdl<'r> = dyn FnMut(&str, Option<&str>) -> Result<WsdlText, String> + 'r;
+
 /// Why a port could not be resolved, by what it is about (so that a diagnostic points at the
 /// `service=`, the `port=`, or the document).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WsdlProblem {
-    /// The document is not a readable WSDL 1.1 document.
+    /// The document (or one it imports) is not a readable WSDL 1.1 document.
     Document(String),
     /// No service of that name.
     Service(String),
@@ -38,30 +69,193 @@ impl std::fmt::Display for WsdlProblem {
     }
 }
 
-/// The port `port` of the service `service` of the WSDL document `text`.
-pub fn port_of_document(text: &str, service: &str, port: &str) -> Result<WsdlPort, WsdlProblem> {
-    let (doc, diags) = crate::xml::read(SourceId(u32::MAX), text);
-    if let Some(d) = diags.iter().find(|d| d.is_error()) {
-        return Err(WsdlProblem::Document(format!(
-            "the WSDL document is not well-formed XML: {}",
-            d.message
-        )));
+/// One document of an endpoint: the root (`location` empty) or an imported one.
+struct Read {
+    id: Option<String>,
+    text: Arc<str>,
+    depth: usize,
+    /// The import's `location` as written.
+    location: String,
+}
+
+impl Read {
+    /// How messages name it.
+    fn shown(&self) -> String {
+        if self.location.is_empty() {
+            "the WSDL".to_string()
+        } else {
+            format!("`{}`", self.location)
+        }
     }
-    let Some(root) = &doc.root else {
-        return Err(WsdlProblem::Document("the WSDL document is empty".into()));
-    };
-    match (root.ns.as_ref(), root.local()) {
-        (WSDL11_NS, "definitions") => port_in(root, service, port),
-        (WSDL20_NS, "description") => Err(WsdlProblem::Document(
+}
+
+fn parse(text: &str) -> Result<Document<'_>, String> {
+    let (doc, diags) = crate::xml::read(SourceId(u32::MAX), text);
+    match diags.iter().find(|d| d.is_error()) {
+        Some(d) => Err(d.message.clone()),
+        None => Ok(doc),
+    }
+}
+
+fn is_definitions(el: &Element<'_>) -> bool {
+    el.ns == WSDL11_NS && el.local() == "definitions"
+}
+
+/// The port `port` of the service `service` of the WSDL document `root_text` (read from
+/// `root_id`, or inline when `None`), with the documents it imports read through `read`.
+pub fn resolve_port(
+    root_id: Option<&str>,
+    root_text: &str,
+    service: &str,
+    port: &str,
+    read: &mut ReadWsdl<'_>,
+) -> Result<WsdlPort, WsdlProblem> {
+    let docs = read_imports(root_id, root_text, read)?;
+    // every document parsed again, now that none is added (each parsed cleanly above)
+    let parsed: Vec<(Document<'_>, &Read)> = docs
+        .iter()
+        .filter_map(|d| parse(&d.text).ok().map(|doc| (doc, d)))
+        .collect();
+    let defs: Vec<Defs<'_, '_>> = parsed
+        .iter()
+        .filter_map(|(doc, read)| {
+            let root = doc.root.as_ref().filter(|r| is_definitions(r))?;
+            Some(Defs {
+                doc,
+                root,
+                tns: root
+                    .attr("targetNamespace")
+                    .map(|a| a.value.trim())
+                    .unwrap_or(""),
+                read,
+            })
+        })
+        .collect();
+    port_in(&defs, service, port)
+}
+
+/// The document and, breadth first, every document its imports bring in.
+fn read_imports(
+    root_id: Option<&str>,
+    root_text: &str,
+    read: &mut ReadWsdl<'_>,
+) -> Result<Vec<Read>, WsdlProblem> {
+    let mut docs = vec![Read {
+        id: root_id.map(str::to_string),
+        text: Arc::from(root_text),
+        depth: 0,
+        location: String::new(),
+    }];
+    let mut total = root_text.len();
+    let mut followed = 0usize;
+    let mut i = 0;
+    while i < docs.len() {
+        let locations: Vec<String> = {
+            let d = &docs[i];
+            let doc = parse(&d.text).map_err(|m| {
+                WsdlProblem::Document(if i == 0 {
+                    format!("the WSDL document is not well-formed XML: {m}")
+                } else {
+                    format!(
+                        "the imported WSDL {} is not well-formed XML: {m}",
+                        d.shown()
+                    )
+                })
+            })?;
+            let Some(root) = &doc.root else {
+                return Err(WsdlProblem::Document(format!(
+                    "{} document is empty",
+                    if i == 0 {
+                        "the WSDL".to_string()
+                    } else {
+                        format!("the imported WSDL {}", d.shown())
+                    }
+                )));
+            };
+            if !is_definitions(root) {
+                if i == 0 {
+                    return Err(not_wsdl11(root));
+                }
+                // an imported schema (or WSDL 2.0): it has no service, port or binding
+                i += 1;
+                continue;
+            }
+            wsdl_children(root, "import")
+                .filter_map(|im| im.attr("location"))
+                .map(|l| l.value.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        };
+        let (from, depth) = (docs[i].id.clone(), docs[i].depth);
+        let importer = docs[i].shown();
+        for location in locations {
+            followed += 1;
+            if followed > MAX_IMPORT_ELEMENTS {
+                return Err(WsdlProblem::Document(format!(
+                    "the WSDL's documents hold more than {MAX_IMPORT_ELEMENTS} imports"
+                )));
+            }
+            if depth + 1 > MAX_IMPORT_DEPTH {
+                return Err(WsdlProblem::Document(format!(
+                    "the WSDL's imports nest more than {MAX_IMPORT_DEPTH} deep ({importer} \
+                     imports `{location}`)"
+                )));
+            }
+            let text = read(&location, from.as_deref()).map_err(|why| {
+                WsdlProblem::Document(format!("{importer} imports `{location}`: {why}"))
+            })?;
+            // read already: a second import of it, or a cycle
+            if docs
+                .iter()
+                .any(|d| d.id.as_deref() == Some(text.id.as_str()))
+            {
+                continue;
+            }
+            if docs.len() > MAX_IMPORTED {
+                return Err(WsdlProblem::Document(format!(
+                    "the WSDL imports more than {MAX_IMPORTED} documents"
+                )));
+            }
+            total += text.text.len();
+            if total > MAX_TOTAL_BYTES {
+                return Err(WsdlProblem::Document(format!(
+                    "the WSDL and the documents it imports are larger than {} MiB together",
+                    MAX_TOTAL_BYTES / (1024 * 1024)
+                )));
+            }
+            docs.push(Read {
+                id: Some(text.id),
+                text: text.text,
+                depth: depth + 1,
+                location,
+            });
+        }
+        i += 1;
+    }
+    Ok(docs)
+}
+
+fn not_wsdl11(root: &Element<'_>) -> WsdlProblem {
+    if root.ns == WSDL20_NS && root.local() == "description" {
+        WsdlProblem::Document(
             "WSDL 2.0 endpoints are not supported (as in Synapse): describe the service in \
              WSDL 1.1"
                 .into(),
-        )),
-        _ => Err(WsdlProblem::Document(format!(
+        )
+    } else {
+        WsdlProblem::Document(format!(
             "the document is not a WSDL 1.1 <wsdl:definitions> (its root is <{}>)",
             root.qname
-        ))),
+        ))
     }
+}
+
+/// A `<wsdl:definitions>` of an endpoint's documents.
+struct Defs<'d, 'a> {
+    doc: &'d Document<'a>,
+    root: &'d Element<'a>,
+    tns: &'d str,
+    read: &'d Read,
 }
 
 fn wsdl_children<'e, 'a>(
@@ -85,19 +279,38 @@ fn names_of<'e, 'a: 'e>(els: impl Iterator<Item = &'e Element<'a>>) -> String {
     }
 }
 
-/// The port in a `<wsdl:definitions>` element.
-pub(crate) fn port_in(
-    defs: &Element<'_>,
-    service: &str,
-    port: &str,
-) -> Result<WsdlPort, WsdlProblem> {
+/// The port in the documents (`defs[0]` is the one the endpoint names). The service is looked
+/// up as WSDL4J's `getService(QName)` does: by name in the target namespace of the first
+/// document, in it and in the imported documents of that namespace.
+fn port_in(defs: &[Defs<'_, '_>], service: &str, port: &str) -> Result<WsdlPort, WsdlProblem> {
     let service = service.trim();
     let port = port.trim();
-    let Some(svc) = wsdl_children(defs, "service").find(|s| named(s) == service) else {
-        return Err(WsdlProblem::Service(format!(
+    let Some(first) = defs.first() else {
+        return Err(WsdlProblem::Document("the WSDL document is empty".into()));
+    };
+    let in_ns = || defs.iter().filter(|d| d.tns == first.tns);
+    let Some((at, svc)) = in_ns().find_map(|d| {
+        wsdl_children(d.root, "service")
+            .find(|s| named(s) == service)
+            .map(|s| (d, s))
+    }) else {
+        let mut m = format!(
             "the WSDL has no service `{service}` (its services: {})",
-            names_of(wsdl_children(defs, "service"))
-        )));
+            names_of(in_ns().flat_map(|d| wsdl_children(d.root, "service")))
+        );
+        if let Some(other) = defs.iter().find(|d| {
+            d.tns != first.tns && wsdl_children(d.root, "service").any(|s| named(s) == service)
+        }) {
+            m.push_str(&format!(
+                "; the imported {} has one in the namespace `{}`, but a service is looked up in \
+                 the target namespace of the document the endpoint names (`{}`), as Synapse \
+                 does",
+                other.read.shown(),
+                other.tns,
+                first.tns
+            ));
+        }
+        return Err(WsdlProblem::Service(m));
     };
     let Some(p) = wsdl_children(svc, "port").find(|p| named(p) == port) else {
         return Err(WsdlProblem::Port(format!(
@@ -109,7 +322,7 @@ pub(crate) fn port_in(
         let format = match (a.ns.as_ref(), a.local()) {
             (SOAP11_BINDING_NS, "address") => WsdlFormat::Soap11,
             (SOAP12_BINDING_NS, "address") => WsdlFormat::Soap12,
-            (HTTP_BINDING_NS, "address") => http_format(defs, p),
+            (HTTP_BINDING_NS, "address") => http_format(defs, at, p),
             _ => continue,
         };
         let location = a
@@ -133,15 +346,25 @@ pub(crate) fn port_in(
     )))
 }
 
+fn binding_named<'d, 'a>(d: &Defs<'d, 'a>, local: &str) -> Option<&'d Element<'a>> {
+    wsdl_children(d.root, "binding").find(|b| named(b) == local)
+}
+
 /// An `http:address` port: `get` when its binding's `http:binding` says `verb="GET"`, else
-/// `rest`.
-fn http_format(defs: &Element<'_>, port: &Element<'_>) -> WsdlFormat {
-    let binding = port
-        .attr("binding")
-        .map(|b| b.value.rsplit(':').next().unwrap_or("").trim().to_string())
-        .unwrap_or_default();
-    let verb = wsdl_children(defs, "binding")
-        .find(|b| named(b) == binding)
+/// `rest`. The binding is the one its qualified name names (in any of the documents of that
+/// target namespace), or, when the prefix is not bound, the first of that name.
+fn http_format(defs: &[Defs<'_, '_>], at: &Defs<'_, '_>, port: &Element<'_>) -> WsdlFormat {
+    let written = port.attr("binding").map(|b| b.value.trim()).unwrap_or("");
+    let (prefix, local) = written.split_once(':').unwrap_or(("", written));
+    let ns = at.doc.resolve(port.scope, prefix);
+    let binding = ns
+        .and_then(|ns| {
+            defs.iter()
+                .filter(|d| d.tns == ns)
+                .find_map(|d| binding_named(d, local))
+        })
+        .or_else(|| defs.iter().find_map(|d| binding_named(d, local)));
+    let verb = binding
         .and_then(|b| {
             b.elements()
                 .find(|e| e.ns == HTTP_BINDING_NS && e.local() == "binding")
@@ -159,6 +382,7 @@ fn http_format(defs: &Element<'_>, port: &Element<'_>) -> WsdlFormat {
 mod tests {
     use super::*;
     use crate::ast::EndpointKind;
+    use std::collections::HashMap;
     use synaptic_diag::SourceId;
 
     /// A WSDL 1.1 document with a SOAP 1.1, a SOAP 1.2 and an HTTP GET port, and a port
@@ -185,8 +409,15 @@ mod tests {
       </wsdl:service>
     </wsdl:definitions>"#;
 
+    /// Resolves a document that imports nothing.
+    fn alone(text: &str, service: &str, port: &str) -> Result<WsdlPort, WsdlProblem> {
+        resolve_port(None, text, service, port, &mut |l, _| {
+            Err(format!("`{l}` is not read here"))
+        })
+    }
+
     fn port(service: &str, port: &str) -> Result<WsdlPort, WsdlProblem> {
-        port_of_document(STOCK, service, port)
+        alone(STOCK, service, port)
     }
 
     #[test]
@@ -229,17 +460,272 @@ mod tests {
 
     #[test]
     fn documents_that_are_not_wsdl_11_are_refused() {
-        let e = port_of_document("<definitions/>", "S", "P").unwrap_err();
+        let e = alone("<definitions/>", "S", "P").unwrap_err();
         assert!(matches!(&e, WsdlProblem::Document(m) if m.contains("not a WSDL 1.1")));
-        let e = port_of_document(
+        let e = alone(
             r#"<description xmlns="http://www.w3.org/ns/wsdl"/>"#,
             "S",
             "P",
         )
         .unwrap_err();
         assert!(matches!(&e, WsdlProblem::Document(m) if m.contains("WSDL 2.0")));
-        let e = port_of_document("<wsdl:definitions", "S", "P").unwrap_err();
+        let e = alone("<wsdl:definitions", "S", "P").unwrap_err();
         assert!(matches!(&e, WsdlProblem::Document(m) if m.contains("not well-formed")));
+    }
+
+    /// Documents by path, read as a loader reads them: a location relative to the folder of
+    /// the importing document (or to the root of the map).
+    struct Files {
+        files: HashMap<String, String>,
+        /// (location, from) of every read.
+        asked: Vec<(String, Option<String>)>,
+    }
+
+    impl Files {
+        fn new(files: &[(&str, String)]) -> Files {
+            Files {
+                files: files
+                    .iter()
+                    .map(|(p, t)| (p.to_string(), t.clone()))
+                    .collect(),
+                asked: Vec::new(),
+            }
+        }
+        fn read(&mut self, location: &str, from: Option<&str>) -> Result<WsdlText, String> {
+            self.asked
+                .push((location.to_string(), from.map(str::to_string)));
+            let dir = from
+                .and_then(|f| f.rsplit_once('/').map(|(d, _)| format!("{d}/")))
+                .unwrap_or_default();
+            let mut path: Vec<&str> = Vec::new();
+            let joined = format!("{dir}{location}");
+            for part in joined.split('/') {
+                match part {
+                    ".." => {
+                        path.pop();
+                    }
+                    "." | "" => {}
+                    p => path.push(p),
+                }
+            }
+            let id = path.join("/");
+            match self.files.get(&id) {
+                Some(t) => Ok(WsdlText {
+                    id,
+                    text: Arc::from(t.as_str()),
+                }),
+                None => Err(format!("no file {id}")),
+            }
+        }
+        fn resolve(
+            &mut self,
+            root: &str,
+            service: &str,
+            port: &str,
+        ) -> Result<WsdlPort, WsdlProblem> {
+            let text = self.files[root].clone();
+            resolve_port(Some(root), &text, service, port, &mut |l, f| {
+                self.read(l, f)
+            })
+        }
+    }
+
+    const NS: &str = r#"xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+        xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+        xmlns:http="http://schemas.xmlsoap.org/wsdl/http/""#;
+
+    fn defs(tns: &str, body: &str) -> String {
+        format!(
+            r#"<wsdl:definitions {NS} xmlns:tns="{tns}" targetNamespace="{tns}">{body}</wsdl:definitions>"#
+        )
+    }
+
+    fn import(location: &str) -> String {
+        format!(r#"<wsdl:import namespace="urn:x" location="{location}"/>"#)
+    }
+
+    #[test]
+    fn a_service_and_a_binding_in_imported_documents_are_found() {
+        // the service in an imported document of the same namespace; its binding (a GET) in a
+        // document that one imports, from a folder of its own
+        let mut files = Files::new(&[
+            (
+                "wsdl/main.wsdl",
+                defs("urn:stock", &import("svc/service.wsdl")),
+            ),
+            (
+                "wsdl/svc/service.wsdl",
+                defs(
+                    "urn:stock",
+                    &format!(
+                        r#"{}<wsdl:service name="Stock"><wsdl:port name="Get" binding="b:GetBinding"
+                           xmlns:b="urn:bindings"><http:address location="http://h/get"/></wsdl:port></wsdl:service>"#,
+                        import("../binding/binding.wsdl")
+                    ),
+                ),
+            ),
+            (
+                "wsdl/binding/binding.wsdl",
+                defs(
+                    "urn:bindings",
+                    r#"<wsdl:binding name="GetBinding" type="x:T"><http:binding verb="GET"/></wsdl:binding>"#,
+                ),
+            ),
+        ]);
+        let p = files.resolve("wsdl/main.wsdl", "Stock", "Get").unwrap();
+        assert_eq!(p.address, "http://h/get");
+        assert_eq!(p.format, WsdlFormat::Get);
+        assert_eq!(
+            files.asked,
+            [
+                (
+                    "svc/service.wsdl".to_string(),
+                    Some("wsdl/main.wsdl".to_string())
+                ),
+                (
+                    "../binding/binding.wsdl".to_string(),
+                    Some("wsdl/svc/service.wsdl".to_string())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cycle_and_a_second_import_read_a_document_once() {
+        let svc = r#"<wsdl:service name="S"><wsdl:port name="P" binding="tns:B"><soap:address location="http://h/s"/></wsdl:port></wsdl:service>"#;
+        let mut files = Files::new(&[
+            (
+                "a.wsdl",
+                defs(
+                    "urn:a",
+                    &format!("{}{}", import("b.wsdl"), import("c.wsdl")),
+                ),
+            ),
+            (
+                "b.wsdl",
+                defs(
+                    "urn:a",
+                    &format!("{}{}", import("a.wsdl"), import("c.wsdl")),
+                ),
+            ),
+            (
+                "c.wsdl",
+                defs("urn:a", &format!("{}{svc}", import("b.wsdl"))),
+            ),
+        ]);
+        let p = files.resolve("a.wsdl", "S", "P").unwrap();
+        assert_eq!(p.address, "http://h/s");
+        // each import element is followed once; b and c are read, a never again as a new one
+        assert_eq!(files.asked.len(), 5, "{:?}", files.asked);
+    }
+
+    #[test]
+    fn an_import_that_cannot_be_read_is_an_error_naming_it() {
+        let mut files = Files::new(&[(
+            "main.wsdl",
+            defs(
+                "urn:a",
+                &format!(
+                    r#"{}<wsdl:service name="S"><wsdl:port name="P"><soap:address location="http://h/"/></wsdl:port></wsdl:service>"#,
+                    import("types.wsdl")
+                ),
+            ),
+        )]);
+        let e = files.resolve("main.wsdl", "S", "P").unwrap_err();
+        assert_eq!(
+            e,
+            WsdlProblem::Document("the WSDL imports `types.wsdl`: no file types.wsdl".into())
+        );
+        // a nested one names the document that imports it; a broken one says so
+        let mut files = Files::new(&[
+            ("a.wsdl", defs("urn:a", &import("b.wsdl"))),
+            ("b.wsdl", defs("urn:a", &import("c.wsdl"))),
+            ("c.wsdl", "<wsdl:definitions".to_string()),
+        ]);
+        let e = files.resolve("a.wsdl", "S", "P").unwrap_err();
+        assert!(
+            matches!(&e, WsdlProblem::Document(m) if m.contains("imported WSDL `c.wsdl` is not well-formed")),
+            "{e:?}"
+        );
+        files.files.remove("c.wsdl");
+        let e = files.resolve("a.wsdl", "S", "P").unwrap_err();
+        assert!(
+            matches!(&e, WsdlProblem::Document(m) if m.starts_with("`b.wsdl` imports `c.wsdl`: no file")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn imports_are_bounded_in_depth_and_number() {
+        // a chain one deeper than allowed
+        let chain: Vec<(String, String)> = (0..=MAX_IMPORT_DEPTH + 1)
+            .map(|i| {
+                (
+                    format!("d{i}.wsdl"),
+                    defs("urn:a", &import(&format!("d{}.wsdl", i + 1))),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, String)> =
+            chain.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
+        let e = Files::new(&refs).resolve("d0.wsdl", "S", "P").unwrap_err();
+        assert!(
+            matches!(&e, WsdlProblem::Document(m) if m.contains("nest more than 8 deep")),
+            "{e:?}"
+        );
+        // a document importing more documents than allowed
+        let many: String = (0..=MAX_IMPORTED)
+            .map(|i| import(&format!("m{i}.wsdl")))
+            .collect();
+        let mut list = vec![("root.wsdl".to_string(), defs("urn:a", &many))];
+        list.extend((0..=MAX_IMPORTED).map(|i| (format!("m{i}.wsdl"), defs("urn:a", ""))));
+        let refs: Vec<(&str, String)> = list.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
+        let e = Files::new(&refs)
+            .resolve("root.wsdl", "S", "P")
+            .unwrap_err();
+        assert!(
+            matches!(&e, WsdlProblem::Document(m) if m.contains("more than 32 documents")),
+            "{e:?}"
+        );
+        // the same import repeated is followed a bounded number of times
+        let repeated: String = (0..=MAX_IMPORT_ELEMENTS)
+            .map(|_| import("one.wsdl"))
+            .collect();
+        let mut files = Files::new(&[
+            ("root.wsdl", defs("urn:a", &repeated)),
+            ("one.wsdl", defs("urn:a", "")),
+        ]);
+        let e = files.resolve("root.wsdl", "S", "P").unwrap_err();
+        assert!(
+            matches!(&e, WsdlProblem::Document(m) if m.contains("more than 256 imports")),
+            "{e:?}"
+        );
+        assert_eq!(files.asked.len(), MAX_IMPORT_ELEMENTS);
+    }
+
+    #[test]
+    fn a_service_is_looked_up_in_the_namespace_of_the_named_document() {
+        let svc = r#"<wsdl:service name="S"><wsdl:port name="P"><soap:address location="http://h/"/></wsdl:port></wsdl:service>"#;
+        let mut files = Files::new(&[
+            (
+                "main.wsdl",
+                defs(
+                    "urn:main",
+                    &format!("{}{}", import("other.wsdl"), import("types.xsd")),
+                ),
+            ),
+            ("other.wsdl", defs("urn:other", svc)),
+            // an imported schema is read and skipped
+            (
+                "types.xsd",
+                r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>"#.to_string(),
+            ),
+        ]);
+        let e = files.resolve("main.wsdl", "S", "P").unwrap_err();
+        assert!(
+            matches!(&e, WsdlProblem::Service(m) if m.contains("the imported `other.wsdl` has one in the namespace `urn:other`")),
+            "{e:?}"
+        );
     }
 
     fn parse(endpoint_body: &str) -> crate::Parse<crate::ast::Artifact> {
@@ -249,12 +735,8 @@ mod tests {
         crate::parse_artifact(SourceId(0), &text)
     }
 
-    fn span_text(src: &str, span: synaptic_diag::Span) -> String {
-        src[span.start as usize..span.end as usize].to_string()
-    }
-
     #[test]
-    fn an_inline_document_is_resolved_by_the_parser() {
+    fn the_parser_keeps_an_inline_document_or_a_uri_for_the_compiler() {
         let p = parse(&format!(
             r#"<wsdl service="StockQuote" port="Soap12">{STOCK}<timeout><duration>1500</duration></timeout></wsdl>"#
         ));
@@ -264,46 +746,25 @@ mod tests {
         let EndpointKind::Wsdl(w) = &e.kind else {
             panic!("{:?}", e.kind)
         };
-        assert_eq!(w.resolved.as_ref().unwrap().format, WsdlFormat::Soap12);
-        assert!(p.tree.wsdl_uris.is_empty());
-    }
+        assert!(w.uri.is_none());
+        // the document on its own, with the bindings it uses
+        let inline = &w.inline.as_ref().unwrap().value;
+        assert_eq!(
+            alone(inline, "StockQuote", "Soap12").unwrap().format,
+            WsdlFormat::Soap12
+        );
 
-    #[test]
-    fn a_uri_is_recorded_for_the_loader() {
         let p = parse(r#"<wsdl uri="file:wsdl/stock.wsdl" service="S" port="P"/>"#);
         assert!(p.is_ok(), "{:?}", p.diagnostics);
-        assert_eq!(p.tree.wsdl_uris.len(), 1);
-        assert_eq!(p.tree.wsdl_uris[0].value, "file:wsdl/stock.wsdl");
         let EndpointKind::Wsdl(w) = &p.tree.endpoints[0].kind else {
             panic!()
         };
-        assert!(w.resolved.is_none());
+        assert_eq!(w.uri.as_ref().unwrap().value, "file:wsdl/stock.wsdl");
+        assert!(w.inline.is_none());
     }
 
     #[test]
-    fn inline_mistakes_are_errors_where_they_are_written() {
-        let body = format!(r#"<wsdl service="StockQuote" port="Soap9">{STOCK}</wsdl>"#);
-        let src = format!(
-            r#"<endpoint xmlns="http://ws.apache.org/ns/synapse" name="E">{body}</endpoint>"#
-        );
-        let p = parse(&body);
-        let d = p.diagnostics.iter().find(|d| d.is_error()).unwrap();
-        assert_eq!(d.code.id, "E0122");
-        assert_eq!(span_text(&src, d.primary_span()), "Soap9");
-        assert!(d.message.contains("no port `Soap9`"), "{}", d.message);
-
-        let body = format!(r#"<wsdl service="Stock" port="Soap11">{STOCK}</wsdl>"#);
-        let src = format!(
-            r#"<endpoint xmlns="http://ws.apache.org/ns/synapse" name="E">{body}</endpoint>"#
-        );
-        let d = parse(&body)
-            .diagnostics
-            .into_iter()
-            .find(|d| d.is_error())
-            .unwrap();
-        assert_eq!(d.code.id, "E0122");
-        assert_eq!(span_text(&src, d.primary_span()), "Stock");
-
+    fn structural_mistakes_are_parse_errors() {
         let codes = |body: &str| -> Vec<&'static str> {
             parse(body)
                 .diagnostics
@@ -326,5 +787,7 @@ mod tests {
             ),
             ["E0108"]
         );
+        // a service or port an inline document lacks is the compiler's to report
+        assert!(codes(&format!(r#"<wsdl service="Nope" port="P">{STOCK}</wsdl>"#)).is_empty());
     }
 }

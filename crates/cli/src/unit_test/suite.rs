@@ -552,7 +552,7 @@ async fn run_sequence_cases(
         let id = map.add(name.clone(), text.clone());
         trees.push(synaptic_syntax::parse_artifact(id, map.text(id)).tree);
     }
-    let (opts, values) = synaptic_gateway::standalone::compile_options(&trees, &p.root);
+    let (opts, values) = synaptic_gateway::standalone::compile_options(&p.root);
     let (program, diags) = synaptic_engine::compile(&trees, &opts);
     let Some(program) = program.filter(|_| !diags.iter().any(|d| d.is_error())) else {
         return Err(render_all(&map, &diags).join("\n"));
