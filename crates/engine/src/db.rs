@@ -550,11 +550,8 @@ const POOL_PROPERTIES: &[&str] = &[
 ];
 
 pub(crate) fn compile(c: &mut Compiler<'_>, m: &ast::DbMediator, lookup: bool) -> Option<DbOp> {
-    let source = data_source(c, &m.connection);
-    let name = match &m.connection {
-        ast::DbConnection::DataSource { name, .. } => name.value.trim().to_string(),
-        ast::DbConnection::Pool { .. } => source.display_name(),
-    };
+    let (source, ds_name) = data_source(c, &m.connection);
+    let name = ds_name.unwrap_or_else(|| source.display_name());
     let mut ok = true;
     let mut statements = Vec::with_capacity(m.statements.len());
     for s in &m.statements {
@@ -661,9 +658,19 @@ fn column(c: &Spanned<String>) -> Result<Column, String> {
     }
 }
 
-fn data_source(c: &mut Compiler<'_>, conn: &ast::DbConnection) -> Arc<DataSourceDef> {
+/// The data source of a connection, and for a `<dsName>` the name as written (a deploy-time
+/// parameter's value), which Synapse's messages give.
+fn data_source(
+    c: &mut Compiler<'_>,
+    conn: &ast::DbConnection,
+) -> (Arc<DataSourceDef>, Option<String>) {
+    let mut ds_name = None;
     let mut def = match conn {
-        ast::DbConnection::DataSource { name, .. } => named_data_source(c, name),
+        ast::DbConnection::DataSource { name, .. } => {
+            let (def, name) = named_data_source(c, name);
+            ds_name = Some(name);
+            def
+        }
         ast::DbConnection::Pool {
             driver,
             url,
@@ -756,24 +763,34 @@ fn data_source(c: &mut Compiler<'_>, conn: &ast::DbConnection) -> Arc<DataSource
         other.id = 0;
         other == def
     }) {
-        return same.clone();
+        return (same.clone(), ds_name);
     }
     def.id = c.data_sources.len();
     let def = Arc::new(def);
     c.data_sources.push(def.clone());
-    def
+    (def, ds_name)
 }
 
 /// The data source a `<dsName>` names, from [`crate::CompileOptions::data_sources`]: a name
 /// none has is an error (`E0382`) where it is written. Without the host's data sources (lint,
 /// `synaptic run`), the mediator faults at runtime saying so.
-fn named_data_source(c: &mut Compiler<'_>, written: &Spanned<String>) -> DataSourceDef {
+fn named_data_source(c: &mut Compiler<'_>, written: &Spanned<String>) -> (DataSourceDef, String) {
     // a deploy-time parameter, as `AbstractDBMediatorFactory` resolves the name
     let deployed = c.deploy_param(written);
     let name = &match &deployed {
         Some(Deploy::Resolved(v)) => Spanned::new(v.clone(), written.span),
         _ => written.clone(),
     };
+    let shown = name.value.trim().to_string();
+    (named_source(c, written, name, deployed.is_some()), shown)
+}
+
+fn named_source(
+    c: &mut Compiler<'_>,
+    written: &Spanned<String>,
+    name: &Spanned<String>,
+    deployed: bool,
+) -> DataSourceDef {
     let unresolved = |why: String| DataSourceDef {
         id: 0,
         driver_class: String::new(),
@@ -785,7 +802,7 @@ fn named_data_source(c: &mut Compiler<'_>, written: &Spanned<String>) -> DataSou
         max_wait_ms: None,
         ds_name: Some(name.value.trim().to_string()),
     };
-    if deployed.is_none() {
+    if !deployed {
         // E0403 reported: the artifact is not deployed
         return unresolved(format!("`{}` has no value", written.value.trim()));
     }
