@@ -311,18 +311,20 @@ def simple_token_gen_sequence() -> str:
 # CASES -- add yours here
 # --------------------------------------------------------------------------------------------
 
+# the pass-through API: its cases over HTTP/1.1 and h2c share it, whichever is selected
+PASS_API = """
+[[api]]
+name = "BenchPass"
+context = "/pass"
+endpoint = "{backend}"
+"""
+
 CASES: list[Case] = [
     Case("backend direct", target="backend",
          note="nginx `return 200` with a 16-byte JSON body"),
     Case("nginx proxy_pass", target="nginx", baseline=True,
          note="upstream keepalive 64, HTTP/1.1 to the backend"),
-    Case("synaptic pass-through", target="gateway", path="/pass/bench/item",
-         api="""
-[[api]]
-name = "BenchPass"
-context = "/pass"
-endpoint = "{backend}"
-""",
+    Case("synaptic pass-through", target="gateway", path="/pass/bench/item", api=PASS_API,
          note="no sequence"),
     Case("synaptic simple-token-gen (cached)", target="gateway", path="/stg/bench/item",
          api="""
@@ -408,7 +410,7 @@ CASES += [
          note="nginx `listen … http2` (h2c), proxy_pass to the backend over HTTP/1.1 with "
               "keep-alive; h2load, 10 streams per connection"),
     Case("synaptic pass-through (h2c)", target="gateway", path="/pass/bench/item",
-         driver="h2load", versus="nginx http2 proxy_pass (h2c)",
+         api=PASS_API, driver="h2load", versus="nginx http2 proxy_pass (h2c)",
          note="the pass-through API over h2c (HTTP/2 with prior knowledge on the plain "
               "listener), HTTP/1.1 to the backend; ratios against nginx http2 proxy_pass"),
 ]
