@@ -1130,9 +1130,13 @@ pub struct ScatterGather {
     pub condition: Option<Expr>,
     /// `<aggregation timeout>` (milliseconds), as written.
     pub timeout: Option<Spanned<String>>,
-    /// `<aggregation min-messages max-messages>`, as written.
+    /// `<aggregation min-messages max-messages>`, as written (`None` when written `{…}`).
     pub min: Option<Spanned<String>>,
     pub max: Option<Spanned<String>>,
+    /// `min-messages="{…}"`/`max-messages="{…}"` (Synapse's `ValueFactory`: `{xpath}`,
+    /// `{json-eval(…)}` or `{${…}}`): the expression without its braces, read per message.
+    pub min_expr: Option<Expr>,
+    pub max_expr: Option<Expr>,
     /// The `<sequence>`s, one copy each.
     pub sequences: Vec<Vec<Mediator>>,
 }

@@ -45,7 +45,7 @@ use crate::exec::Step;
 use crate::ir::BlockId;
 use crate::{Engine, MediationError, MessageContext};
 pub(crate) use foreach::{check_refs as check_foreach_refs, Copies, Gather, Loop, LoopKind};
-pub(crate) use scatter_gather::{accepts, enough, gather, Scatter};
+pub(crate) use scatter_gather::{accepts, bounds, enough, gather, Scatter};
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::synexpr::SynExpr;
