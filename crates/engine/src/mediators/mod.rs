@@ -367,7 +367,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Iterate(i) => iterate::exprs(i, f),
         Op::Clone(_) => {}
         Op::Aggregate(a) => aggregate::exprs(a, f),
-        Op::Store(_) => {}
+        Op::Store(s) => store::exprs(s, f),
         Op::Foreach(x) => foreach::exprs(x, f),
         // evaluated on the copies, not on this message
         Op::ScatterGather(_) => {}
