@@ -554,3 +554,88 @@ async fn the_older_forwarder_takes_its_endpoint_from_the_message() {
     assert_eq!(sent[0].body_str(), r#"{"symbol":"IBM"}"#);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_store_named_by_an_xpath_takes_each_message_to_its_own_store() {
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let b = backend.url();
+    let api = format!(
+        r#"<api {NS} name="Route" context="/route">
+  <resource methods="POST">
+    <inSequence>
+      <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+      <store messageStore="{{$trp:X-Queue}}"/>
+    </inSequence>
+    <faultSequence>
+      <payloadFactory media-type="json"><format>{{"fault":"$1"}}</format>
+        <args><arg expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory>
+      <property name="HTTP_SC" value="503" scope="axis2"/>
+      <respond/>
+    </faultSequence>
+  </resource>
+</api>"#
+    );
+    let stores = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Eu"><address uri="{b}/eu"/></endpoint>
+  <endpoint name="Us"><address uri="{b}/us"/></endpoint>
+  <messageStore name="EuQueue"/>
+  <messageStore name="UsQueue"/>
+  <messageProcessor name="ToEu" class="{FORWARDER}" messageStore="EuQueue" targetEndpoint="Eu">
+    <parameter name="interval">50</parameter>
+  </messageProcessor>
+  <messageProcessor name="ToUs" class="{FORWARDER}" messageStore="UsQueue" targetEndpoint="Us">
+    <parameter name="interval">50</parameter>
+  </messageProcessor>
+</definitions>"#
+    );
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &api),
+            ("sequences/store.xml", &stores),
+        ],
+    )
+    .await;
+    let send = |queue: &'static str, n: u32| {
+        let url = gw.url("/route");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-queue", queue)
+                .body(format!(r#"{{"n":{n}}}"#))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(send("UsQueue", 1).await.0, 202);
+    assert_eq!(send("EuQueue", 2).await.0, 202);
+    assert_eq!(send("UsQueue", 3).await.0, 202);
+    // a name no store has: Synapse's fault, and nothing is stored
+    let (status, body) = send("AsiaQueue", 4).await;
+    assert_eq!(status, 503);
+    assert_eq!(body, r#"{"fault":"Message Store does not exist."}"#);
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    let mut sent: Vec<(String, String)> = backend
+        .requests()
+        .iter()
+        .map(|r| (r.path().to_string(), r.body_str()))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![
+            ("/eu".to_string(), r#"{"n":2}"#.to_string()),
+            ("/us".to_string(), r#"{"n":1}"#.to_string()),
+            ("/us".to_string(), r#"{"n":3}"#.to_string()),
+        ]
+    );
+    gw.shutdown().await;
+}

@@ -73,6 +73,9 @@ pub(crate) struct State {
     /// A branch's message that answered the client while the parent went on
     /// (`continueParent="true"`): the first answer wins.
     pub branch_response: Option<Box<MessageContext>>,
+    /// The stores chosen by `<store messageStore="{xpath}" sequence>`s whose sequence runs,
+    /// innermost last (name, `max.messages`).
+    pub stores_chosen: Vec<(String, u64)>,
     /// The host goes on with this message when the next mediation ends normally
     /// ([`MessageContext::set_host_goes_on`]).
     pub host_goes_on: bool,
@@ -212,6 +215,7 @@ impl MessageContext {
                 cache_pending: None,
                 func_params: self.st.func_params.clone(),
                 func_paths: self.st.func_paths.clone(),
+                stores_chosen: Vec::new(),
             },
         }
     }

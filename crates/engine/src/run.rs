@@ -1012,7 +1012,7 @@ async fn run_scatter(
     out_seq: Option<SeqId>,
     ctx: &mut MessageContext,
 ) -> Result<Step, MediationError> {
-    use crate::mediators::{accepts, enough, gather};
+    use crate::mediators::{accepts, bounds, enough, gather};
     nesting_allowed(ctx, "scatter-gather and fan-outs")?;
     let cfg = sg.cfg;
     let limit = if cfg.parallel {
@@ -1030,6 +1030,8 @@ async fn run_scatter(
     let mut waiting = sg.branches.into_iter();
     let mut running: FuturesUnordered<BranchRun<'_>> = FuturesUnordered::new();
     let mut got: Vec<MessageContext> = Vec::new();
+    // `min-messages`/`max-messages`, read on the first copy gathered
+    let mut limits = (-1, -1);
     loop {
         while running.len() < limit {
             let Some((mut b, target)) = waiting.next() else {
@@ -1056,8 +1058,11 @@ async fn run_scatter(
         match r {
             Ok(Flow::Continue) => {
                 if accepts(engine, &cfg, &mut bctx)? {
+                    if got.is_empty() {
+                        limits = bounds(engine, &cfg, &mut bctx)?;
+                    }
                     got.push(bctx);
-                    if enough(&cfg, got.len()) {
+                    if enough(limits, got.len()) {
                         break;
                     }
                 }

@@ -173,3 +173,109 @@ fn the_flow_goes_on_with_the_last_gathered_copy_and_a_dropped_copy_is_left_out()
         Some(&Value::String("third".into()))
     );
 }
+
+/// Run a scatter-gather of a slow and a fast copy with `agg` as its `<aggregation>`, after
+/// `before` (mediators setting what the bounds read).
+fn gather_with(before: &str, agg: &str, slow_ms: u64) -> (Result<Flow, MediationError>, String) {
+    let backend = echo(slow_ms);
+    let e = engine(
+        &seq(&format!(
+            r#"{before}
+            <scatter-gather target="body" result-content-type="JSON">
+              {agg}
+              {CALL_SLOW}
+              {CALL_FAST}
+            </scatter-gather>
+            <respond/>"#
+        )),
+        backend,
+    );
+    let mut ctx = request("application/json", r#"{"q":1,"n":"1"}"#);
+    let r = rt().block_on(e.mediate("in", None, &mut ctx));
+    let out = if r.is_ok() {
+        body(&mut ctx)
+    } else {
+        String::new()
+    };
+    (r, out)
+}
+
+#[test]
+fn min_and_max_messages_written_as_expressions_are_read_on_the_first_copy_gathered() {
+    for (before, agg) in [
+        (
+            r#"<variable name="n" type="INTEGER" value="1"/>"#,
+            r#"<aggregation expression="${payload}" max-messages="{${vars.n}}"/>"#,
+        ),
+        (
+            r#"<property name="n" value=" 1.9 "/>"#,
+            r#"<aggregation expression="${payload}" min-messages="{get-property('n')}"/>"#,
+        ),
+        // read on the copy: its answer echoes the request, `{"echo":{"q":1,"n":"1"}}`
+        (
+            "",
+            r#"<aggregation expression="${payload}" max-messages="{json-eval($.echo.n)}"/>"#,
+        ),
+    ] {
+        let (r, out) = gather_with(before, agg, 2_000);
+        assert_eq!(r.unwrap(), Flow::Respond, "{agg}");
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        // one copy completed the aggregation: the slow one was not waited for
+        assert_eq!(out, serde_json::json!([{"echo":{"q":1,"n":"1"}}]), "{agg}");
+    }
+}
+
+#[test]
+fn a_bound_of_zero_or_less_is_no_bound_and_one_not_a_number_faults() {
+    for n in ["-1", "0"] {
+        let (r, out) = gather_with(
+            &format!(r#"<property name="n" value="{n}"/>"#),
+            r#"<aggregation expression="${payload}" max-messages="{get-property('n')}"/>"#,
+            60,
+        );
+        assert_eq!(r.unwrap(), Flow::Respond);
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out.as_array().map(Vec::len), Some(2), "n={n}: {out}");
+    }
+    for before in [r#"<property name="n" value="many"/>"#, ""] {
+        let (r, _) = gather_with(
+            before,
+            r#"<aggregation expression="${payload}" min-messages="{get-property('n')}"/>"#,
+            60,
+        );
+        let err = r.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Fault);
+        assert!(
+            err.message
+                .contains(r#"<aggregation min-messages="{get-property('n')}"> gave"#)
+                && err.message.contains("not a number"),
+            "{}",
+            err.message
+        );
+    }
+}
+
+#[test]
+fn a_bound_expression_is_compiled_when_loaded() {
+    for (agg, code) in [
+        (r#"max-messages="{${vars.}}""#, "E0230"),
+        (r#"min-messages="{count(}""#, "E0201"),
+        (r#"min-messages="${vars.n}""#, "E0352"),
+    ] {
+        let text = seq(&format!(
+            r#"<scatter-gather target="body" result-content-type="JSON">
+              <aggregation expression="${{payload}}" {agg}/>
+              {CALL_FAST}
+            </scatter-gather>"#
+        ));
+        let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &text);
+        let (_, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        let codes: Vec<&str> = p
+            .diagnostics
+            .iter()
+            .chain(&diags)
+            .map(|d| d.code.id)
+            .collect();
+        assert_eq!(codes, vec![code], "{agg}");
+    }
+}

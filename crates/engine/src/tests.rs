@@ -1002,6 +1002,100 @@ async fn store_runs_its_sequence_first_and_a_full_store_faults() {
     assert_eq!(e.state.queue_len("S").await.unwrap(), 2);
 }
 
+const DYNAMIC_STORE_DEFS: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <messageStore name="A"><parameter name="max.messages">1</parameter></messageStore>
+  <messageStore name="B"/>
+  <sequence name="pick">
+    <property name="marked" value="yes"/>
+    <property name="to" value="B"/>
+  </sequence>
+  <sequence name="plain"><store messageStore="{$ctx:to}"/></sequence>
+  <sequence name="withSeq"><store messageStore="{get-property('to')}" sequence="pick"/></sequence>
+</definitions>"#;
+
+#[tokio::test]
+async fn a_store_named_by_an_expression_is_chosen_per_message() {
+    let e = engine(DYNAMIC_STORE_DEFS);
+    let to = |name: &str| {
+        let mut ctx = json_request("{}");
+        ctx.properties
+            .default
+            .insert("to".into(), Value::String(name.into()));
+        ctx
+    };
+    e.mediate("plain", None, &mut to("B")).await.unwrap();
+    assert_eq!(e.state.queue_len("B").await.unwrap(), 1);
+    assert_eq!(e.state.queue_len("A").await.unwrap(), 0);
+    // the store is chosen before its sequence runs (which names another one here), as
+    // Synapse looks it up first
+    e.mediate("withSeq", None, &mut to("A")).await.unwrap();
+    assert_eq!(e.state.queue_len("A").await.unwrap(), 1);
+    let raw = e.state.queue_peek("A").await.unwrap().unwrap();
+    let got = decode_stored_message(&raw).unwrap();
+    assert_eq!(
+        got.scope_strings(Scope::Default)
+            .get("marked")
+            .map(String::as_str),
+        Some("yes")
+    );
+    // the chosen store's own bound applies
+    let err = e.mediate("plain", None, &mut to("A")).await.unwrap_err();
+    assert!(
+        err.message.contains("`A` is full (1 messages)"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_name_no_store_has_faults_as_synapse_does_without_running_the_sequence() {
+    let e = engine(DYNAMIC_STORE_DEFS);
+    for name in ["C", ""] {
+        let mut ctx = json_request("{}");
+        if !name.is_empty() {
+            ctx.properties
+                .default
+                .insert("to".into(), Value::String(name.into()));
+        }
+        let err = e.mediate("withSeq", None, &mut ctx).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Fault);
+        assert_eq!(err.message, "Message Store does not exist.");
+        assert!(!ctx.properties.default.contains_key("marked"));
+    }
+    assert_eq!(e.state.queue_len("A").await.unwrap(), 0);
+    assert_eq!(e.state.queue_len("B").await.unwrap(), 0);
+}
+
+#[test]
+fn a_dynamic_store_name_is_an_xpath_compiled_when_loaded() {
+    for (store, code) in [
+        ("{get-property('to'}", Some("E0201")),
+        ("{${vars.to}}", Some("E0201")),
+        ("{}", Some("E0106")),
+        ("{$ctx:to}", None),
+    ] {
+        let (prog, diags) = store_diags(&format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <messageStore name="A"/>
+  <sequence name="s"><store messageStore="{store}"/></sequence>
+</definitions>"#
+        ));
+        let codes: Vec<&str> = diags
+            .iter()
+            .map(|d| &d[..5])
+            .filter(|c| c.starts_with('E'))
+            .collect();
+        assert_eq!(
+            codes,
+            code.into_iter().collect::<Vec<_>>(),
+            "{store}: {diags:?}"
+        );
+        if code.is_none() {
+            assert!(prog.is_some(), "{store}");
+        }
+    }
+}
+
 fn store_diags(xml: &str) -> (Option<Program>, Vec<String>) {
     let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
     let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());

@@ -74,7 +74,10 @@ pub struct MessageProcessor {
 /// `<store messageStore="name" [sequence="key"]/>`: store a copy of the message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Store {
+    /// `messageStore=` as written.
     pub store: Spanned<String>,
+    /// `messageStore="{xpath}"`: the XPath (without its braces) naming the store per message.
+    pub dynamic: Option<Expr>,
     /// The sequence run on the message before it is stored.
     pub sequence: Option<Spanned<String>>,
 }
@@ -1130,9 +1133,17 @@ pub struct ScatterGather {
     pub condition: Option<Expr>,
     /// `<aggregation timeout>` (milliseconds), as written.
     pub timeout: Option<Spanned<String>>,
-    /// `<aggregation min-messages max-messages>`, as written.
+    /// `<aggregation min-messages max-messages>`, as written (`None` when written `{…}`).
     pub min: Option<Spanned<String>>,
     pub max: Option<Spanned<String>>,
+    /// `min-messages="{…}"`/`max-messages="{…}"` (Synapse's `ValueFactory`: `{xpath}`,
+    /// `{json-eval(…)}` or `{${…}}`): the expression without its braces, read per message.
+    pub min_expr: Option<Expr>,
+    pub max_expr: Option<Expr>,
     /// The `<sequence>`s, one copy each.
     pub sequences: Vec<Vec<Mediator>>,
 }
+    /// `min-messages="{…}"`/`max-messages="{…}"` (Synapse's `ValueFactory`: `{xpath}`,
+    /// `{json-eval(…)}` or `{${…}}`): the expression without its braces, read per message.
+    pub min_expr: Option<Expr>,
+    pub max_expr: Option<Expr>,

@@ -45,7 +45,7 @@ use crate::exec::Step;
 use crate::ir::BlockId;
 use crate::{Engine, MediationError, MessageContext};
 pub(crate) use foreach::{check_refs as check_foreach_refs, Copies, Gather, Loop, LoopKind};
-pub(crate) use scatter_gather::{accepts, enough, gather, Scatter};
+pub(crate) use scatter_gather::{accepts, bounds, enough, gather, Scatter};
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::synexpr::SynExpr;
@@ -367,7 +367,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Iterate(i) => iterate::exprs(i, f),
         Op::Clone(_) => {}
         Op::Aggregate(a) => aggregate::exprs(a, f),
-        Op::Store(_) => {}
+        Op::Store(s) => store::exprs(s, f),
         Op::Foreach(x) => foreach::exprs(x, f),
         // evaluated on the copies, not on this message
         Op::ScatterGather(_) => {}

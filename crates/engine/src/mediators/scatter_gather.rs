@@ -39,11 +39,18 @@ pub(crate) struct Config {
     pub expression: ValueSrc,
     pub condition: Option<ValueSrc>,
     pub timeout_ms: Option<u64>,
-    /// `-1`: none.
-    pub min: i64,
-    pub max: i64,
+    pub min: Bound,
+    pub max: Bound,
     pub shape: Shape,
     pub into: Dest,
+}
+
+/// `min-messages`/`max-messages`: a number (`-1`: none), or `{…}` read on the first copy
+/// gathered, as Micro Integrator reads it when that copy creates the aggregate.
+#[derive(Debug)]
+pub(crate) enum Bound {
+    Fixed(i64),
+    Expr(ValueSrc),
 }
 
 #[derive(Debug)]
@@ -72,6 +79,12 @@ pub(crate) fn compile(
             .and_then(|s| s.value.trim().parse::<i64>().ok())
             .unwrap_or(-1)
     };
+    let bound = |c: &mut Compiler<'_>, fixed, e: &Option<ast::Expr>| match e {
+        None => Some(Bound::Fixed(fixed)),
+        Some(e) => compile_source(c, e).map(Bound::Expr),
+    };
+    let min = bound(c, num(&sg.min), &sg.min_expr);
+    let max = bound(c, num(&sg.max), &sg.max_expr);
     let timeout_ms = match num(&sg.timeout) {
         t if t > 0 => Some(t as u64),
         _ => None,
@@ -96,8 +109,8 @@ pub(crate) fn compile(
             expression: expression?,
             condition,
             timeout_ms,
-            min: num(&sg.min),
-            max: num(&sg.max),
+            min: min?,
+            max: max?,
             shape,
             into,
         }),
@@ -153,10 +166,65 @@ pub(crate) fn accepts(
     Ok(source_text(engine, m, cond)?.is_some_and(|s| s.trim().eq_ignore_ascii_case("true")))
 }
 
+/// `min-messages` and `max-messages` for this aggregation, read on `first`, the first copy
+/// gathered (Micro Integrator reads them when that copy creates the aggregate). A value is
+/// read as Java's `Double.parseDouble` reads it and cut to a whole number (`2.7` is 2); one
+/// that is not a number is a fault; zero or less means no bound.
+pub(crate) fn bounds(
+    engine: &Engine,
+    cfg: &Config,
+    first: &mut MessageContext,
+) -> Result<(i64, i64), MediationError> {
+    let mut read = |b: &Bound, what: &str| -> Result<i64, MediationError> {
+        match b {
+            Bound::Fixed(n) => Ok(*n),
+            Bound::Expr(src) => {
+                first.ensure_built()?;
+                let t = source_text(engine, first, src)?.unwrap_or_default();
+                java_double(&t).map(|d| d as i32 as i64).ok_or_else(|| {
+                    fault(format!(
+                        "<aggregation {what}=\"{{{}}}\"> gave `{}`, not a number",
+                        expr_text(src),
+                        t.chars().take(64).collect::<String>()
+                    ))
+                })
+            }
+        }
+    };
+    Ok((
+        read(&cfg.min, "min-messages")?,
+        read(&cfg.max, "max-messages")?,
+    ))
+}
+
+/// A number as Java's `Double.parseDouble` reads it: surrounding white space (and control
+/// characters) ignored, an optional `f`/`d` suffix, `NaN` and `Infinity` by those names.
+fn java_double(s: &str) -> Option<f64> {
+    let t = s.trim_matches(|c: char| c <= ' ');
+    let unsigned = t.trim_start_matches(['+', '-']);
+    if unsigned == "NaN" || unsigned == "Infinity" {
+        if t.len() - unsigned.len() > 1 {
+            return None;
+        }
+        return t.parse::<f64>().ok();
+    }
+    let body = t.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(t);
+    // Rust also reads `inf`, `nan`, … which Java refuses; Java's hexadecimal form is rare
+    // enough to be refused too
+    if body.is_empty()
+        || !body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+    {
+        return None;
+    }
+    body.parse::<f64>().ok()
+}
+
 /// Whether `n` gathered copies complete the aggregation before every copy has ended.
-pub(crate) fn enough(cfg: &Config, n: usize) -> bool {
+pub(crate) fn enough((min, max): (i64, i64), n: usize) -> bool {
     let n = n as i64;
-    (cfg.min > 0 && n >= cfg.min) || (cfg.max > 0 && n >= cfg.max)
+    (min > 0 && n >= min) || (max > 0 && n >= max)
 }
 
 fn fault(msg: impl Into<String>) -> MediationError {
@@ -254,7 +322,7 @@ enum Gathered {
 fn expr_text(v: &ValueSrc) -> String {
     match v {
         ValueSrc::Expr(e) => e.text.clone(),
-        ValueSrc::Syn(_) => "${…}".into(),
+        ValueSrc::Syn(s) => format!("${{{}}}", s.text),
         _ => String::new(),
     }
 }

@@ -37,6 +37,8 @@ impl<'d, 'a> Cx<'d, 'a> {
         let mut timeout = None;
         let mut min = None;
         let mut max = None;
+        let mut min_expr = None;
+        let mut max_expr = None;
         let mut sequences: Vec<Vec<Mediator>> = Vec::new();
         for child in self.children(el) {
             match self.syn_name(child) {
@@ -63,8 +65,19 @@ impl<'d, 'a> Cx<'d, 'a> {
                     );
                     let condition = child.attr("condition").map(|a| self.expr(child, a));
                     timeout = self.attr_s(child, "timeout");
-                    min = self.attr_s(child, "min-messages");
-                    max = self.attr_s(child, "max-messages");
+                    // `ValueFactory`: `{…}` is an expression read on each message
+                    min_expr = child
+                        .attr("min-messages")
+                        .and_then(|a| self.dynamic_key(child, a));
+                    max_expr = child
+                        .attr("max-messages")
+                        .and_then(|a| self.dynamic_key(child, a));
+                    if min_expr.is_none() {
+                        min = self.attr_s(child, "min-messages");
+                    }
+                    if max_expr.is_none() {
+                        max = self.attr_s(child, "max-messages");
+                    }
                     aggregation = Some((expression, condition));
                 }
                 Some("sequence") => {
@@ -85,11 +98,17 @@ impl<'d, 'a> Cx<'d, 'a> {
         ] {
             if let Some(v) = v {
                 if v.value.trim().parse::<i64>().is_err() {
+                    let hint = if what != "timeout" && v.value.trim().starts_with("${") {
+                        " (an expression is written in braces: `{${…}}`, `{xpath}` or \
+                         `{json-eval(…)}`)"
+                    } else {
+                        ""
+                    };
                     self.err(
                         codes::E0352,
                         v.span,
                         format!(
-                            "<aggregation {what}=\"{}\">: synaptic takes a whole number here",
+                            "<aggregation {what}=\"{}\">: synaptic takes a whole number here{hint}",
                             v.value
                         ),
                     );
@@ -132,6 +151,8 @@ impl<'d, 'a> Cx<'d, 'a> {
             timeout,
             min,
             max,
+            min_expr,
+            max_expr,
             sequences,
         })
     }
