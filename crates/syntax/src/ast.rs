@@ -1143,7 +1143,3 @@ pub struct ScatterGather {
     /// The `<sequence>`s, one copy each.
     pub sequences: Vec<Vec<Mediator>>,
 }
-    /// `min-messages="{…}"`/`max-messages="{…}"` (Synapse's `ValueFactory`: `{xpath}`,
-    /// `{json-eval(…)}` or `{${…}}`): the expression without its braces, read per message.
-    pub min_expr: Option<Expr>,
-    pub max_expr: Option<Expr>,
