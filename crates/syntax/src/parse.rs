@@ -438,7 +438,18 @@ impl<'d, 'a> Cx<'d, 'a> {
             let t = v.trim();
             t.len() > 3 && t.starts_with("{{") && t.ends_with("}}")
         };
-        if escaped || v.len() < 2 || !v.starts_with('{') || !v.ends_with('}') {
+        if escaped {
+            return None;
+        }
+        self.braced(el, a)
+    }
+
+    /// An attribute written `{…}`: the text between the braces as an expression, its span
+    /// narrowed to it when the value is written without entity references. `None` when the
+    /// value is not in braces.
+    pub(crate) fn braced(&self, el: El<'d, 'a>, a: &Attr<'a>) -> Option<Expr> {
+        let v: &str = &a.value;
+        if v.len() < 2 || !v.starts_with('{') || !v.ends_with('}') {
             return None;
         }
         let r = a.value_span.range();

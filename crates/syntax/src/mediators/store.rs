@@ -2,9 +2,9 @@
 //! (or `messageStore="{xpath}"`: the store named by an XPath read on each message, as Synapse's
 //! `MessageStoreMediatorFactory` reads a value in braces).
 
-use synaptic_diag::{codes, Span};
+use synaptic_diag::codes;
 
-use crate::ast::{Expr, MediatorKind, Store};
+use crate::ast::{MediatorKind, Store};
 use crate::parse::{Cx, El};
 
 impl<'d, 'a> Cx<'d, 'a> {
@@ -12,23 +12,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         self.leaf(el, &["messageStore", "sequence", "description"]);
         let store = self.required(el, "messageStore")?;
         // Synapse takes the value as written: braces first and last make it an XPath
-        let dynamic = el.attr("messageStore").and_then(|a| {
-            let v: &str = &a.value;
-            if v.len() < 2 || !v.starts_with('{') || !v.ends_with('}') {
-                return None;
-            }
-            let r = a.value_span.range();
-            let span = if r.len() == v.len() {
-                Span::new(a.value_span.source, r.start + 1, r.end - 1)
-            } else {
-                a.value_span
-            };
-            Some(Expr {
-                text: v[1..v.len() - 1].to_string(),
-                span,
-                namespaces: self.doc.in_scope(el.scope),
-            })
-        });
+        let dynamic = el.attr("messageStore").and_then(|a| self.braced(el, a));
         let v = store.value.trim();
         if dynamic.as_ref().is_some_and(|e| e.text.trim().is_empty()) {
             self.err(
