@@ -1690,3 +1690,24 @@ fn a_received_request_knows_its_transport_and_its_operation() {
     let p = ctx.scope_strings(Scope::Default);
     assert_eq!((p.get("op"), p.get("t")), (None, None));
 }
+
+/// A JSONPath that `enrich` or `foreach` reads itself ends with a character Jayway never
+/// reads: a warning at that character.
+#[test]
+fn an_unread_last_character_of_a_json_path_is_a_warning_at_it() {
+    let xml = r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+        <enrich><source type="property" property="p"/><target xpath="json-eval(a.b[0]c)"/></enrich>
+        <foreach expression="json-eval($.items[0]])"><sequence><log/></sequence></foreach>
+    </sequence>"#;
+    let (prog, diags) = crate::test_support::compiled(xml);
+    assert!(prog.is_some(), "{diags:?}");
+    let w: Vec<(&str, String)> = diags
+        .iter()
+        .filter(|d| d.code.id == "W0210")
+        .map(|d| {
+            let s = d.primary_span();
+            (d.code.id, xml[s.start as usize..s.end as usize].to_string())
+        })
+        .collect();
+    assert_eq!(w, [("W0210", "c".to_string()), ("W0210", "]".to_string())]);
+}
