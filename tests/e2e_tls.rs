@@ -440,3 +440,112 @@ async fn hsts_max_age_and_the_redirect_are_configurable() {
     assert!(r.headers().get("strict-transport-security").is_none());
     gw.shutdown().await;
 }
+
+// ===== what Synapse's transport and dispatch set on a request =====
+
+/// An `<api>` and two proxies that answer with `TRANSPORT_IN_NAME` and `OperationName`.
+const DISPATCH_API: &str = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Seen" context="/seen">
+  <resource methods="GET POST"><inSequence>
+    <payloadFactory media-type="text"><format>$1 $2</format>
+      <args><arg expression="get-property('TRANSPORT_IN_NAME')"/><arg expression="get-property('OperationName')"/></args>
+    </payloadFactory>
+    <respond/>
+  </inSequence></resource>
+</api>"#;
+
+const DISPATCH_PROXIES: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+<proxy name="Plain"><target><inSequence>
+    <payloadFactory media-type="text"><format>$1 $2</format>
+      <args><arg expression="get-property('TRANSPORT_IN_NAME')"/><arg expression="get-property('OperationName')"/></args>
+    </payloadFactory>
+    <respond/>
+</inSequence></target></proxy>
+<proxy name="Stock"><target><inSequence>
+    <payloadFactory media-type="text"><format>$1 $2</format>
+      <args><arg expression="get-property('TRANSPORT_IN_NAME')"/><arg expression="get-property('OperationName')"/></args>
+    </payloadFactory>
+    <respond/>
+  </inSequence></target>
+  <publishWSDL><wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+      xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="urn:s" targetNamespace="urn:s">
+    <wsdl:portType name="PT"><wsdl:operation name="getQuote"/><wsdl:operation name="placeOrder"/></wsdl:portType>
+    <wsdl:binding name="B" type="tns:PT">
+      <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation>
+      <wsdl:operation name="placeOrder"><soap:operation soapAction="urn:placeOrder"/></wsdl:operation>
+    </wsdl:binding>
+  </wsdl:definitions></publishWSDL>
+</proxy>
+</definitions>"#;
+
+/// `TRANSPORT_IN_NAME` is the listener's transport (`http`, `https`), and `OperationName` the
+/// operation Micro Integrator dispatches to: `mediate` for an API and a proxy without a WSDL,
+/// a published WSDL's operation by the SOAP action or the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_see_the_transport_and_the_operation_of_a_request() {
+    let pki = Pki::new();
+    let gw = start(
+        &pki,
+        "",
+        &[
+            ("sequences/seen.xml", DISPATCH_API.to_string()),
+            ("sequences/proxies.xml", DISPATCH_PROXIES.to_string()),
+        ],
+    )
+    .await;
+    let tls = gw.tls_addr().unwrap();
+    let https = client(&pki, tls, &["default.test"]).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let on_https = |p: &str| format!("https://default.test:{}{p}", tls.port());
+    let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
+    let cases: Vec<(&reqwest::Client, String, Option<&str>, &str)> = vec![
+        (&http, gw.url("/seen/x"), None, "http mediate"),
+        (
+            &https,
+            on_https("/seen/x"),
+            Some("urn:getQuote"),
+            "https mediate",
+        ),
+        (
+            &http,
+            gw.url("/services/Plain"),
+            Some("urn:getQuote"),
+            "http mediate",
+        ),
+        (
+            &https,
+            on_https("/services/Stock"),
+            Some("\"urn:getQuote\""),
+            "https getQuote",
+        ),
+        (
+            &http,
+            gw.url("/services/Stock"),
+            Some("urn:placeOrder"),
+            "http placeOrder",
+        ),
+        (
+            &http,
+            gw.url("/services/Stock/placeOrder"),
+            None,
+            "http placeOrder",
+        ),
+        // the body does not choose: no envelope is built before Micro Integrator dispatches
+        (&http, gw.url("/services/Stock"), None, "http mediate"),
+    ];
+    for (c, url, action, want) in cases {
+        let mut rq = c
+            .post(&url)
+            .header("content-type", "text/xml")
+            .body(soap.to_string());
+        if let Some(a) = action {
+            rq = rq.header("soapaction", a);
+        }
+        let r = rq.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url} {action:?}");
+        assert_eq!(r.text().await.unwrap(), want, "{url} {action:?}");
+    }
+    gw.shutdown().await;
+}

@@ -124,6 +124,12 @@ async fn run_async(
         req.body,
         args.api_context.as_deref(),
     );
+    // what Synapse's HTTP transport and Axis2's dispatch set on the request
+    program.receive(
+        &mut ctx,
+        synaptic_engine::Service::of_flow(&seq_name),
+        "http",
+    );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let recorder = Arc::new(Recorder {
         trace: args.trace.then_some(tx),

@@ -164,4 +164,6 @@ codes! {
     // appended by deploy-time parameters ($SYSTEM:, $FILE:, ${configs.})
     E0403 = "deploy-parameter-unresolved";
     W0403 = "deploy-parameter-suffix";
+    // appended by JSONPath as Jayway reads it
+    W0210 = "jsonpath-character-ignored";
 }

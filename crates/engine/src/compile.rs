@@ -32,6 +32,9 @@ pub(crate) struct Ir {
     pub unresolved_flows: HashMap<String, SeqId>,
     /// The data sources of `<dblookup>`/`<dbreport>`, by id.
     pub data_sources: Vec<std::sync::Arc<crate::db::DataSourceDef>>,
+    /// The operations of each proxy service that publishes an inline WSDL, by proxy name
+    /// (the others have only `mediate`).
+    pub proxy_operations: HashMap<String, Vec<synaptic_syntax::wsdl::WsdlOperation>>,
 }
 
 #[derive(Debug)]
@@ -73,6 +76,7 @@ pub(crate) fn compile(
         stores: Default::default(),
         unresolved_flows: HashMap::new(),
         data_sources: Vec::new(),
+        proxy_operations: HashMap::new(),
     };
     let mut c = Compiler {
         opts,
@@ -234,6 +238,14 @@ pub(crate) fn compile(
             }
         }
         for p in &a.proxies {
+            // a WSDL Synapse could not read leaves the proxy with `mediate` alone
+            if let Some(Ok(ops)) = p
+                .publish_wsdl
+                .as_ref()
+                .map(|w| synaptic_syntax::wsdl::operations_of_document(&w.value))
+            {
+                ir.proxy_operations.insert(p.name.value.clone(), ops);
+            }
             if let Some(f) = &p.in_sequence {
                 // with an endpoint, the target's `<sequence key>` runs it (and reports it)
                 if p.target.is_none() {

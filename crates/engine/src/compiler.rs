@@ -271,6 +271,13 @@ impl Compiler<'_> {
         }
     }
 
+    /// The warnings of a JSONPath read here rather than through [`Compiler::expr`] (W0210: a
+    /// last character Jayway never reads).
+    pub(crate) fn jsonpath_warnings(&mut self, e: &ast::Expr) {
+        self.diags
+            .extend(synaptic_expr::jsonpath_warnings(&e.text, e.span));
+    }
+
     pub(crate) fn regex(&mut self, r: &Spanned<String>) -> Option<regex::Regex> {
         match synaptic_expr::compile_java_regex(&r.value) {
             Ok(re) => Some(re),

@@ -79,6 +79,9 @@ pub(crate) struct State {
     /// The host goes on with this message when the next mediation ends normally
     /// ([`MessageContext::set_host_goes_on`]).
     pub host_goes_on: bool,
+    /// The Axis2 operation the request was dispatched to (`get-property('OperationName')`),
+    /// set by [`crate::Program::receive`].
+    pub operation: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for State {
@@ -216,6 +219,7 @@ impl MessageContext {
                 func_params: self.st.func_params.clone(),
                 func_paths: self.st.func_paths.clone(),
                 stores_chosen: Vec::new(),
+                operation: self.st.operation.clone(),
             },
         }
     }
@@ -715,7 +719,7 @@ impl MessageContext {
 
     /// The `SOAPAction` header (quotes removed), or the `action` parameter of a SOAP 1.2
     /// content type; `None` when empty.
-    fn soap_action(&self) -> Option<String> {
+    pub(crate) fn soap_action(&self) -> Option<String> {
         let header = self
             .headers
             .get("soapaction")
@@ -760,6 +764,12 @@ impl MessageContext {
                 if self.st.fault { "TRUE" } else { "" }.to_string(),
             )),
             "MESSAGE_FORMAT" => Some(Value::String(self.message_format().to_string())),
+            // the Axis2 operation the request was dispatched to, as Synapse reads it
+            "OperationName" => self
+                .st
+                .operation
+                .as_deref()
+                .map(|o| Value::String(o.to_string())),
             _ => None,
         }
     }

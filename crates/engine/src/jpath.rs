@@ -1,6 +1,7 @@
 //! Definite JSONPaths (`$`, `$.`, `$.a.b`, `$['a']`, `$.a[0]`, `$.a[-1]`) for `enrich`: read,
 //! set, and delete one location of a `serde_json::Value`, with Jayway's outcomes (a missing
-//! leaf is not an error for `set`; a missing intermediate member is).
+//! leaf is not an error for `set`; a missing intermediate member is). The text is read as
+//! Jayway reads it ([`synaptic_expr::jayway`]): `a.b` is `$.a.b`, `$.a[0]b` is `$.a[0].b`.
 
 use serde_json::Value as Json;
 
@@ -45,63 +46,28 @@ pub(crate) fn parse_wildcards(text: &str) -> Result<JPath, String> {
 }
 
 fn parse_with(text: &str, wildcards: bool) -> Result<JPath, String> {
+    use synaptic_expr::jayway::Step;
     let t = text.trim();
-    let rest = t
-        .strip_prefix('$')
-        .ok_or_else(|| format!("`{t}` does not start with `$`"))?;
-    let b = rest.as_bytes();
-    let mut i = 0;
-    let mut segs = Vec::new();
-    if rest == "." {
-        return Ok(JPath { segs });
+    // Synapse drops one trailing `.` before Jayway reads the path (`$.` is the root)
+    let t = t.strip_suffix('.').unwrap_or(t);
+    if t.is_empty() {
+        return Err("the path is empty".into());
     }
-    while i < b.len() {
-        match b[i] {
-            b'.' => {
-                if b.get(i + 1) == Some(&b'.') {
-                    return Err("deep scan `..` is not a definite path".into());
-                }
-                let start = i + 1;
-                let mut j = start;
-                while j < b.len() && b[j] != b'.' && b[j] != b'[' {
-                    j += 1;
-                }
-                let name = &rest[start..j];
-                if wildcards && name == "*" {
-                    segs.push(Seg::Any);
-                    i = j;
-                    continue;
-                }
-                if name.is_empty() || name == "*" || name.contains('(') {
-                    return Err(format!("`.{name}` is not a member name"));
-                }
-                segs.push(Seg::Key(name.to_string()));
-                i = j;
-            }
-            b'[' => {
-                let close = rest[i..].find(']').map(|k| i + k).ok_or("missing `]`")?;
-                let inner = rest[i + 1..close].trim();
-                if wildcards && inner == "*" {
-                    segs.push(Seg::Any);
-                } else if let Some(q) = inner.chars().next().filter(|c| *c == '\'' || *c == '"') {
-                    let name = inner
-                        .strip_prefix(q)
-                        .and_then(|s| s.strip_suffix(q))
-                        .ok_or("unterminated quoted member name")?;
-                    if name.contains(q) {
-                        return Err("a union of names is not a definite path".into());
-                    }
-                    segs.push(Seg::Key(name.to_string()));
-                } else {
-                    let n: i64 = inner
-                        .parse()
-                        .map_err(|_| format!("`[{inner}]` is not a definite index"))?;
-                    segs.push(Seg::Index(n));
-                }
-                i = close + 1;
-            }
-            _ => return Err(format!("unexpected `{}`", &rest[i..])),
-        }
+    let p = synaptic_expr::jayway::parse(t).map_err(|e| e.message)?;
+    let mut segs = Vec::with_capacity(p.steps.len());
+    for (step, _) in p.steps {
+        segs.push(match step {
+            Step::Names(mut n) if n.len() == 1 => Seg::Key(n.remove(0)),
+            Step::Names(_) => return Err("a union of names is not a definite path".into()),
+            Step::Indexes(v) if v.len() == 1 => Seg::Index(v[0]),
+            Step::Indexes(_) => return Err("a union of indexes is not a definite path".into()),
+            Step::Wildcard if wildcards => Seg::Any,
+            Step::Wildcard => return Err("`*` is not a definite path".into()),
+            Step::Scan => return Err("deep scan `..` is not a definite path".into()),
+            Step::Slice(..) => return Err("a slice is not a definite path".into()),
+            Step::Filter(f) => return Err(format!("the filter `[{f}]` is not a definite path")),
+            Step::Function(f) => return Err(format!("`{f}` is a function, not a member name")),
+        });
     }
     Ok(JPath { segs })
 }
@@ -294,12 +260,40 @@ mod tests {
             "$.a[*]",
             "$.*",
             "$.a[?(@.x)]",
-            "a.b",
             "$.a['x','y']",
+            "$.a[0,1]",
+            "$.a[1:]",
             "$.a.length()",
+            "$.a b",
+            "",
         ] {
             assert!(parse(bad).is_err(), "{bad} should be refused");
         }
+        // as Jayway reads them: without `$`, a member right after a bracket, a dot before
+        // one, a last character after a complete step not read
+        let keys = |p: &str| {
+            parse(p)
+                .map(|p| p.segs)
+                .unwrap_or_else(|e| panic!("{p}: {e}"))
+        };
+        let abc = vec![Seg::Key("a".into()), Seg::Index(0), Seg::Key("bc".into())];
+        for p in [
+            "a[0]bc",
+            "$.a[0]bc",
+            "$.a.[0].bc",
+            "a[0].bc",
+            "@.a[0]['bc']",
+            "$.a[0].bc.",
+        ] {
+            assert_eq!(keys(p), abc, "{p}");
+        }
+        // one character alone after a bracket is that last character
+        assert_eq!(keys("$.a[0]b"), keys("$.a[0]"));
+        assert_eq!(keys("$.a[0])"), keys("$.a[0]"));
+        assert_eq!(
+            keys("$.a-b.'c'"),
+            vec![Seg::Key("a-b".into()), Seg::Key("'c'".into())]
+        );
         assert_eq!(json_eval_inner(" json-eval( $.a ) "), Some("$.a"));
         assert_eq!(json_eval_inner("//a"), None);
     }

@@ -16,6 +16,7 @@ mod context;
 mod convert;
 mod db;
 mod deploy;
+mod dispatch;
 mod eip;
 mod endpoint_state;
 mod endpoints;
@@ -71,6 +72,7 @@ pub use db::{
     NamedDataSource, NoDatabase, SqlOutcome, SqlRow, SqlStatement, SqlValue,
 };
 pub use deploy::{deploy_param, DeployParam, ParamKind};
+pub use dispatch::Service;
 pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
@@ -180,6 +182,17 @@ impl Program {
             .filter(|s| !s.stand_in)
             .map(|s| s.name.clone())
             .collect()
+    }
+    /// What the transport and Axis2's dispatch set on a request entering the program through
+    /// `service` over `transport` (`http` or `https`), as in Synapse: the default-scope
+    /// `TRANSPORT_IN_NAME`, and the operation `get-property('OperationName')` reads (`mediate`,
+    /// or for a proxy that publishes a WSDL the operation its SOAP action or path names).
+    pub fn receive(&self, ctx: &mut MessageContext, service: Service<'_>, transport: &str) {
+        let ops = match service {
+            Service::Proxy(name) => self.ir.proxy_operations.get(name).map(Vec::as_slice),
+            Service::Synapse => None,
+        };
+        dispatch::receive(ctx, ops, service, transport);
     }
     /// The out-sequence an `<api>` resource or a `<proxy>` pairs with the in-sequence
     /// `sequence` (the synthetic name of an inline flow, or the key it names).

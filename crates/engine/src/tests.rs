@@ -1646,3 +1646,126 @@ fn configs_and_secrets_come_from_the_host() {
     assert_eq!(v["none"], "");
     assert_eq!(v["novault"], "");
 }
+
+const DISPATCHED: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+    <proxy name="Stock"><target><inSequence>
+        <property name="op" expression="get-property('OperationName')"/>
+        <property name="t" expression="get-property('TRANSPORT_IN_NAME')"/>
+        <property name="tc" expression="$ctx:TRANSPORT_IN_NAME"/>
+        <respond/>
+    </inSequence></target>
+    <publishWSDL><wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+        xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="urn:s" targetNamespace="urn:s">
+      <wsdl:portType name="PT">
+        <wsdl:operation name="getQuote"/><wsdl:operation name="placeOrder"/>
+      </wsdl:portType>
+      <wsdl:binding name="B" type="tns:PT">
+        <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation>
+        <wsdl:operation name="placeOrder"><soap:operation soapAction="urn:placeOrder"/></wsdl:operation>
+      </wsdl:binding>
+    </wsdl:definitions></publishWSDL></proxy>
+    <proxy name="Plain"><target><inSequence>
+        <property name="op" expression="get-property('OperationName')"/>
+        <respond/>
+    </inSequence></target></proxy>
+    <sequence name="s">
+        <property name="op" expression="get-property('OperationName')"/>
+        <property name="t" expression="get-property('TRANSPORT_IN_NAME')"/>
+    </sequence>
+</definitions>"#;
+
+/// `TRANSPORT_IN_NAME` and `OperationName`, as Synapse's transport and Axis2's dispatch set
+/// them before a sequence runs: `mediate` for Synapse's own service and a proxy without a
+/// WSDL, a published WSDL's operation by SOAP action or path.
+#[test]
+fn a_received_request_knows_its_transport_and_its_operation() {
+    let e = engine(DISPATCHED);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let run = |seq: &str, service: Service<'_>, uri: &str, action: Option<&str>, tls: bool| {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "text/xml".parse().unwrap());
+        if let Some(a) = action {
+            headers.insert("soapaction", a.parse().unwrap());
+        }
+        let body = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><placeOrder/></s:Body></s:Envelope>"#;
+        let mut ctx =
+            MessageContext::from_request(http::Method::POST, uri, headers, Bytes::from(body), None);
+        e.program
+            .receive(&mut ctx, service, if tls { "https" } else { "http" });
+        rt.block_on(e.mediate(seq, None, &mut ctx)).unwrap();
+        ctx.scope_strings(Scope::Default)
+    };
+    let stock = "proxy:Stock/inSequence";
+    let p = run(
+        stock,
+        Service::Proxy("Stock"),
+        "/services/Stock",
+        Some("\"urn:getQuote\""),
+        true,
+    );
+    assert_eq!(p.get("op").map(String::as_str), Some("getQuote"));
+    assert_eq!(p.get("t").map(String::as_str), Some("https"));
+    assert_eq!(p.get("tc").map(String::as_str), Some("https"));
+    let p = run(
+        stock,
+        Service::Proxy("Stock"),
+        "/services/Stock/placeOrder",
+        None,
+        false,
+    );
+    assert_eq!(p.get("op").map(String::as_str), Some("placeOrder"));
+    assert_eq!(p.get("t").map(String::as_str), Some("http"));
+    // the body's first element does not choose (no envelope is built before dispatch)
+    let p = run(
+        stock,
+        Service::Proxy("Stock"),
+        "/services/Stock",
+        Some("urn:x"),
+        false,
+    );
+    assert_eq!(p.get("op").map(String::as_str), Some("mediate"));
+    let p = run(
+        "proxy:Plain/inSequence",
+        Service::Proxy("Plain"),
+        "/services/Plain/getQuote",
+        Some("urn:getQuote"),
+        false,
+    );
+    assert_eq!(p.get("op").map(String::as_str), Some("mediate"));
+    let p = run(
+        "s",
+        Service::Synapse,
+        "/api/getQuote",
+        Some("urn:getQuote"),
+        false,
+    );
+    assert_eq!(p.get("op").map(String::as_str), Some("mediate"));
+    // a request nothing received (a message store's, a task's) has neither
+    let mut ctx = crate::test_support::request("text/xml", "<a/>");
+    rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    let p = ctx.scope_strings(Scope::Default);
+    assert_eq!((p.get("op"), p.get("t")), (None, None));
+}
+
+/// A JSONPath that `enrich` or `foreach` reads itself ends with a character Jayway never
+/// reads: a warning at that character.
+#[test]
+fn an_unread_last_character_of_a_json_path_is_a_warning_at_it() {
+    let xml = r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+        <enrich><source type="property" property="p"/><target xpath="json-eval(a.b[0]c)"/></enrich>
+        <foreach expression="json-eval($.items[0]])"><sequence><log/></sequence></foreach>
+    </sequence>"#;
+    let (prog, diags) = crate::test_support::compiled(xml);
+    assert!(prog.is_some(), "{diags:?}");
+    let w: Vec<(&str, String)> = diags
+        .iter()
+        .filter(|d| d.code.id == "W0210")
+        .map(|d| {
+            let s = d.primary_span();
+            (d.code.id, xml[s.start as usize..s.end as usize].to_string())
+        })
+        .collect();
+    assert_eq!(w, [("W0210", "c".to_string()), ("W0210", "]".to_string())]);
+}

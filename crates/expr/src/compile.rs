@@ -98,7 +98,7 @@ pub(crate) fn compile(
         Dialect::JsonPath => json_kind(trimmed, namespaces, &at)?,
         Dialect::XPath => {
             if let Some(inner) = json_eval_inner(trimmed) {
-                let off = trimmed.len() - trimmed.trim_start_matches("json-eval(").len();
+                let off = offset_in(trimmed, inner);
                 let inner_at = |r: (usize, usize)| at((r.0 + off, r.1 + off));
                 json_kind(inner, namespaces, &inner_at)?
             } else if trimmed.starts_with("${") {
@@ -168,6 +168,33 @@ fn json_eval_inner(t: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
+/// The byte offset of `part`, a slice of `whole`, in `whole`.
+fn offset_in(whole: &str, part: &str) -> usize {
+    (part.as_ptr() as usize)
+        .saturating_sub(whole.as_ptr() as usize)
+        .min(whole.len())
+}
+
+/// The warnings of the JSONPath of `text` (`json-eval(…)`, or the path alone) as Jayway reads
+/// it (W0210), where `span` says it is written.
+pub(crate) fn jsonpath_warnings(text: &str, span: Span) -> Vec<Diagnostic> {
+    let lead = text.len() - text.trim_start().len();
+    let trimmed = text.trim();
+    let (path, off) = match json_eval_inner(trimmed) {
+        Some(inner) => (inner, lead + offset_in(trimmed, inner)),
+        None => (trimmed, lead),
+    };
+    let at = |r: (usize, usize)| sub_span(span, text, (r.0 + off, r.1 + off));
+    match json::to_rfc(path) {
+        Ok(rfc) => rfc
+            .ignored
+            .map(|(i, c)| ignored_character(path, i, c, &at))
+            .into_iter()
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// A span inside the attribute value when the text maps 1:1 onto the source.
 fn sub_span(span: Span, text: &str, r: (usize, usize)) -> Span {
     if (span.end - span.start) as usize == text.len() && r.0 <= r.1 && r.1 <= text.len() {
@@ -223,6 +250,9 @@ fn json_kind(
                 may_be_empty: true,
                 ..Meta::default()
             };
+            if let Some((i, c)) = j.ignored() {
+                meta.warnings.push(ignored_character(path, i, c, at));
+            }
             if let Some((scope, name)) = j.property() {
                 meta.property_reads.push((scope, name.to_string()));
             }
@@ -240,6 +270,24 @@ fn json_kind(
             ),
         }]),
     }
+}
+
+/// W0210: the last character of a JSONPath that Jayway never reads (`$.a[0])`).
+pub(crate) fn ignored_character(
+    path: &str,
+    at: usize,
+    c: char,
+    span: &dyn Fn((usize, usize)) -> Span,
+) -> Diagnostic {
+    Diagnostic::warning(
+        codes::W0210,
+        span((at, at + c.len_utf8())),
+        format!(
+            "`{c}` at the end of the JSONPath `{}` is not read: after a complete step, Jayway \
+             (and so Synapse) ignores one last character; remove it",
+            path.trim()
+        ),
+    )
 }
 
 fn xpath_kind(

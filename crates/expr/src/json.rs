@@ -6,6 +6,7 @@ use std::sync::Arc;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value as Json;
 
+use crate::jayway::Step;
 use crate::props::{self, EnvSource, Read, VarKind};
 use crate::{EvalError, ExprEnv, Scope, Value};
 
@@ -20,6 +21,8 @@ pub(crate) struct JsonExpr {
     /// A path written with `{expression}` parts (`{$ctx:p}`, `$.{$ctx:p}.book[3]`): the path is
     /// put together from them at run time, then compiled and run on the body.
     dynamic: Option<Arc<[DynPart]>>,
+    /// A last character Jayway never reads (its byte offset in the path, and itself).
+    ignored: Option<(usize, char)>,
 }
 
 #[derive(Clone, Debug)]
@@ -29,7 +32,7 @@ pub(crate) enum DynPart {
 }
 
 #[derive(Clone, Debug)]
-enum Source {
+pub(crate) enum Source {
     Body,
     /// `$ctx:p.a`: the text of property `p`.
     Property(VarKind, String),
@@ -64,116 +67,200 @@ pub(crate) fn compile_dynamic(parts: Vec<DynPart>) -> JsonExpr {
         definite: false,
         query: Arc::new(JpQuery::new(Vec::new())),
         dynamic: Some(parts.into()),
+        ignored: None,
     }
 }
 
-/// Jayway also accepts a dot before a bracket (`$.[0]`, `$.a.['b']`): drop it.
-fn jayway_forms(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains(".[") {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len());
+/// Jayway reads `.[` as `[` (`$.a.[0]`) in the paths inside a filter too: drop the dot,
+/// outside strings (`..[` is a deep scan, kept). Each kept character with its byte offset.
+fn jayway_forms(path: &str) -> Vec<(usize, char)> {
+    let mut out = Vec::with_capacity(path.len());
     let mut quote: Option<char> = None;
-    let mut chars = path.chars().peekable();
+    let mut chars = path.char_indices().peekable();
     let mut prev = '\0';
-    while let Some(c) = chars.next() {
+    while let Some((i, c)) = chars.next() {
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
-            // `..[` is a deep scan, kept
-            None if c == '.' && prev != '.' && chars.peek() == Some(&'[') => {
+            None if c == '.' && prev != '.' && chars.peek().map(|p| p.1) == Some('[') => {
                 prev = c;
                 continue;
             }
             None => {}
         }
         prev = c;
-        out.push(c);
+        out.push((i, c));
     }
-    std::borrow::Cow::Owned(out)
+    out
 }
 
-/// Jayway reads a dot member up to the next `.`, `[` or `(` whatever its characters
-/// (`$.'$'` names the member `'$'`, `$.a-b` the member `a-b`): written in brackets, as
-/// RFC 9535 takes them. Members of plain names, filters and brackets are left as they are.
-fn bracket_members(path: &str) -> std::borrow::Cow<'_, str> {
-    let plain = |t: &str| {
-        t == "*"
-            || t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii())
-    };
-    let mut out = String::new();
-    let mut last = 0;
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut chars = path.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
+/// A path as jsonpath-rust (RFC 9535) reads it, from the path as Synapse and Jayway read it.
+#[derive(Debug)]
+pub(crate) struct Rfc {
+    pub source: Source,
+    /// The path in RFC 9535 form (`$['a'][0][?(…)]`).
+    pub text: String,
+    /// For each byte of `text` (and its end), the byte offset in the path it comes from.
+    pub map: Vec<usize>,
+    /// A character Jayway leaves unread (the byte offset in the path, and the character).
+    pub ignored: Option<(usize, char)>,
+}
+
+/// Synapse's `SynapseJsonPath` → Jayway's `PathCompiler` → RFC 9535: `$ctx:p`, `$trp:p`,
+/// `$axis2:p` at the start name the property the path reads (its name: letters, digits, `_`
+/// and `-`; the path is `$` and what follows), one trailing `.` is dropped (`$.` is the whole
+/// document), and the rest is read as Jayway reads it ([`crate::jayway`]). `Err`: the byte
+/// offset in `path` and why.
+pub(crate) fn to_rfc(path: &str) -> Result<Rfc, (usize, String)> {
+    let lead = path.len() - path.trim_start().len();
+    let t = path.trim();
+    let mut source = Source::Body;
+    // the text Jayway reads, and the offset in `path` of its first byte (a `$` put before a
+    // property's path stands at the end of the property's name)
+    let (jw, base, virtual_root) = match ["ctx", "trp", "axis2"].iter().find(|p| {
+        t.strip_prefix('$')
+            .and_then(|r| r.strip_prefix(**p))
+            .is_some_and(|r| r.starts_with(':'))
+    }) {
+        Some(prefix) => {
+            let head = prefix.len() + 2;
+            let rest = &t[head..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            if end == 0 {
+                return Err((
+                    lead + head,
+                    format!("expected a property name after `${prefix}:`"),
+                ));
             }
-            continue;
+            let kind = VarKind::parse(prefix).unwrap_or(VarKind::Ctx);
+            source = Source::Property(kind, rest[..end].to_string());
+            (format!("${}", &rest[end..]), lead + head + end, true)
         }
-        match c {
-            '\'' | '"' if depth > 0 => quote = Some(c),
-            '[' | '(' => depth += 1,
-            ']' | ')' => depth = depth.saturating_sub(1),
-            '.' if depth == 0 => {
-                let deep = path[i + 1..].starts_with('.');
-                let start = i + 1 + usize::from(deep);
-                let end = path[start..]
-                    .find(['.', '[', '('])
-                    .map_or(path.len(), |e| start + e);
-                let token = &path[start..end];
-                if token.is_empty()
-                    || plain(token)
-                    || token.contains(' ')
-                    || path[end..].starts_with('(')
-                {
-                    if deep {
-                        chars.next();
-                    }
+        None => (t.to_string(), lead, false),
+    };
+    // Synapse drops one trailing `.` before Jayway compiles the path
+    let jw = jw.strip_suffix('.').unwrap_or(&jw);
+    let at = |o: usize| {
+        if virtual_root {
+            base + o.saturating_sub(1)
+        } else {
+            base + o
+        }
+    };
+    let mut text = String::with_capacity(jw.len() + 8);
+    let mut map = Vec::with_capacity(jw.len() + 8);
+    let push = |text: &mut String, map: &mut Vec<usize>, s: &str, o: usize| {
+        text.push_str(s);
+        map.extend(std::iter::repeat_n(o, s.len()));
+    };
+    let ignored;
+    if jw.is_empty() || jw == "$" {
+        push(&mut text, &mut map, "$", at(0));
+        ignored = None;
+    } else {
+        let parsed = crate::jayway::parse(jw).map_err(|e| (at(e.at), e.message))?;
+        ignored = parsed
+            .ignored
+            .and_then(|o| jw[o..].chars().next().map(|c| (at(o), c)));
+        push(&mut text, &mut map, "$", at(0));
+        let mut scan = false;
+        for (step, range) in &parsed.steps {
+            let o = at(range.start);
+            let dot = if scan { "" } else { "." };
+            match step {
+                Step::Scan => {
+                    push(&mut text, &mut map, "..", o);
+                    scan = true;
                     continue;
                 }
-                out.push_str(&path[last..i]);
-                out.push_str(if deep { "..['" } else { "['" });
-                out.push_str(&token.replace('\\', "\\\\").replace('\'', "\\'"));
-                out.push_str("']");
-                last = end;
-                while chars.peek().is_some_and(|(j, _)| *j < end) {
-                    chars.next();
+                Step::Names(names) => match names.as_slice() {
+                    [n] if plain(n) => push(&mut text, &mut map, &format!("{dot}{n}"), o),
+                    _ => {
+                        let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
+                        push(&mut text, &mut map, &format!("[{}]", quoted.join(",")), o);
+                    }
+                },
+                Step::Indexes(v) => {
+                    let list: Vec<String> = v.iter().map(i64::to_string).collect();
+                    push(&mut text, &mut map, &format!("[{}]", list.join(",")), o);
+                }
+                Step::Slice(from, to) => {
+                    let n = |x: &Option<i64>| x.map(|v| v.to_string()).unwrap_or_default();
+                    push(&mut text, &mut map, &format!("[{}:{}]", n(from), n(to)), o);
+                }
+                Step::Wildcard => push(&mut text, &mut map, "[*]", o),
+                Step::Filter(f) => {
+                    // the condition as written (its paths with Jayway's `.[` read as `[`)
+                    push(&mut text, &mut map, "[", o);
+                    let inner = range.start + jw[range.clone()].find('[').map_or(0, |b| b + 1);
+                    for (i, c) in jayway_forms(f) {
+                        let mut b = [0u8; 4];
+                        push(&mut text, &mut map, c.encode_utf8(&mut b), at(inner + i));
+                    }
+                    push(&mut text, &mut map, "]", at(range.end.saturating_sub(1)));
+                }
+                Step::Function(f) => {
+                    // not RFC 9535: jsonpath-rust reports it where it is written
+                    push(&mut text, &mut map, dot, o);
+                    for (i, c) in f.char_indices() {
+                        let mut b = [0u8; 4];
+                        push(
+                            &mut text,
+                            &mut map,
+                            c.encode_utf8(&mut b),
+                            at(range.start + i),
+                        );
+                    }
                 }
             }
-            _ => {}
+            scan = false;
         }
     }
-    if last == 0 {
-        return std::borrow::Cow::Borrowed(path);
+    map.push(at(jw.len()));
+    Ok(Rfc {
+        source,
+        text,
+        map,
+        ignored,
+    })
+}
+
+/// A member RFC 9535 takes after a dot (`.name`).
+fn plain(n: &str) -> bool {
+    let mut cs = n.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || !c.is_ascii())
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii())
+}
+
+/// A name as an RFC 9535 string literal.
+fn quote(n: &str) -> String {
+    let mut out = String::with_capacity(n.len() + 2);
+    out.push('\'');
+    for c in n.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
     }
-    out.push_str(&path[last..]);
-    std::borrow::Cow::Owned(out)
+    out.push('\'');
+    out
 }
 
 pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
-    let path = jayway_forms(path.trim());
-    let (source, rest) = split_source(&path);
-    // Synapse's `SynapseJsonPath` drops one trailing `.` before Jayway compiles the path
-    // (`$.` is the whole body)
-    let rest = rest.trim();
-    let rest = rest.strip_suffix('.').unwrap_or(rest);
-    let norm = if rest.is_empty() {
-        "$".to_string()
-    } else if rest.starts_with('$') {
-        rest.to_string()
-    } else if rest.starts_with('.') || rest.starts_with('[') {
-        format!("${rest}")
-    } else {
-        format!("$.{rest}")
-    };
-    let norm = bracket_members(&norm);
-    let query = jsonpath_rust::parser::parse_json_path(&norm)
-        .map_err(|e| format!("{norm:?}: {}", one_line(&e.to_string())))?;
+    let rfc = to_rfc(path).map_err(|(_, m)| format!("{:?}: {m}", path.trim()))?;
+    let query = jsonpath_rust::parser::parse_json_path(&rfc.text)
+        .map_err(|e| format!("{:?}: {}", rfc.text, one_line(&e.to_string())))?;
     let definite = query.segments.iter().all(|s| match s {
         Segment::Selector(Selector::Name(_) | Selector::Index(_)) => true,
         Segment::Selectors(v) => {
@@ -182,34 +269,20 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
         _ => false,
     });
     Ok(JsonExpr {
-        source,
+        source: rfc.source,
         whole: query.segments.is_empty(),
         definite,
         query: Arc::new(query),
         dynamic: None,
+        ignored: rfc.ignored,
     })
 }
 
-/// `$ctx:name.rest` → (property source, `$.rest`); otherwise the body.
-fn split_source(path: &str) -> (Source, &str) {
-    for prefix in ["ctx", "trp", "axis2"] {
-        if let Some(rest) = path
-            .strip_prefix('$')
-            .and_then(|r| r.strip_prefix(prefix))
-            .and_then(|r| r.strip_prefix(':'))
-        {
-            let end = rest.find(['.', '[']).unwrap_or(rest.len());
-            let kind = VarKind::parse(prefix).unwrap_or(VarKind::Ctx);
-            return (
-                Source::Property(kind, rest[..end].to_string()),
-                &rest[end..],
-            );
-        }
-    }
-    (Source::Body, path)
-}
-
 impl JsonExpr {
+    /// A last character Jayway never reads: its byte offset in the path, and itself.
+    pub fn ignored(&self) -> Option<(usize, char)> {
+        self.ignored
+    }
     pub fn touches_body(&self) -> bool {
         matches!(self.source, Source::Body)
     }
@@ -281,9 +354,9 @@ pub(crate) fn eval(j: &JsonExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> 
 
 /// The normalized paths of the locations `path` matches in `doc`.
 pub(crate) fn match_paths(path: &str, doc: &Json) -> Result<Vec<String>, String> {
-    let path = jayway_forms(path.trim());
-    let query = jsonpath_rust::parser::parse_json_path(&path)
-        .map_err(|e| format!("{path:?}: {}", one_line(&e.to_string())))?;
+    let rfc = to_rfc(path).map_err(|(_, m)| format!("{:?}: {m}", path.trim()))?;
+    let query = jsonpath_rust::parser::parse_json_path(&rfc.text)
+        .map_err(|e| format!("{:?}: {}", rfc.text, one_line(&e.to_string())))?;
     jsonpath_rust::query::js_path_process(&query, doc)
         .map(|refs| refs.into_iter().map(|r| r.path()).collect())
         .map_err(|e| one_line(&e.to_string()))

@@ -505,6 +505,86 @@ fn json_eval() {
     assert_eq!(eval(&c, &env).unwrap(), s("5"));
 }
 
+/// Paths as Synapse's `SynapseJsonPath` and Jayway read them: the property a `$ctx:`/`$trp:`
+/// path starts with, `$`-less paths, a member right after a bracket, a last character Jayway
+/// never reads (with a warning that points at it), and what Jayway refuses.
+#[test]
+fn json_paths_as_jayway_reads_them() {
+    let store = r#"{"store":{"book":[{"t":"a","price":8.95},{"t":"b","price":12.99},{"t":"c","price":22.99}]}}"#;
+    let env = Env::new()
+        .json(r#"{"exchange":{"sponsor":{"spo":[{"spo_emad_spo_srs":"a@x; b@y"}]}}}"#)
+        .scoped(Scope::Transport, "prop", s(store))
+        .prop(
+            "original",
+            s(r#"[{"t":"b","price":12.99},{"t":"c","price":22.99}]"#),
+        )
+        .prop("my-p", Value::Json(serde_json::json!({"a": [1, 2]})));
+    check(
+        &env,
+        &[
+            (
+                "json-eval(exchange.sponsor.spo[0]spo_emad_spo_srs)",
+                "a@x; b@y",
+            ),
+            (
+                "json-eval($.exchange.sponsor.spo[0].spo_emad_spo_srs)",
+                "a@x; b@y",
+            ),
+            // `.a` is `$..a`
+            ("json-eval(.spo_emad_spo_srs)", r#"["a@x; b@y"]"#),
+            (
+                "json-eval($trp:prop.store.book[?(@.price > 20)])",
+                r#"[{"t":"c","price":22.99}]"#,
+            ),
+            (
+                "json-eval($trp:prop.store.book[?(@.price > 20)]))",
+                r#"[{"t":"c","price":22.99}]"#,
+            ),
+            ("json-eval($ctx:original.[0])", r#"{"t":"b","price":12.99}"#),
+            ("json-eval($ctx:original[1].t)", "c"),
+            ("json-eval($ctx:my-p.a[1])", "2"),
+            ("json-eval($ctx:my-p)", r#"{"a":[1,2]}"#),
+            (
+                "json-eval($.exchange.sponsor.spo[0]])",
+                r#"{"spo_emad_spo_srs":"a@x; b@y"}"#,
+            ),
+        ],
+    );
+    // the JSONPath of an `evaluator="json"` argument: the extra `)` is not read, and said so
+    let text = "$trp:prop.store.book[?(@.price > 20)])";
+    let src = synaptic_diag::SourceId(7);
+    let span = Span::new(src, 40, 40 + text.len());
+    let c = compile(text, span, &[], Dialect::JsonPath).unwrap();
+    assert_eq!(eval(&c, &env).unwrap(), s(r#"[{"t":"c","price":22.99}]"#));
+    let w: Vec<_> = c
+        .warnings()
+        .iter()
+        .map(|d| (d.code.id, d.primary_span()))
+        .collect();
+    assert_eq!(w, [("W0210", Span::new(src, 40 + 37, 40 + 38))]);
+    assert!(c.warnings()[0].message.contains("`)` at the end"));
+    let c = compile("json-eval($.a[0])", span, &[], Dialect::XPath).unwrap();
+    assert!(c.warnings().is_empty());
+    // what Jayway refuses, with the position inside the path
+    for (expr, at) in [
+        ("json-eval($.a b)", 13),
+        ("json-eval($ctx:p:x)", 16),
+        ("json-eval($ctx:.a)", 15),
+        ("json-eval($x)", 11),
+        ("json-eval($[?])", 11),
+    ] {
+        let span = Span::new(src, 0, expr.len());
+        let e = compile(expr, span, &[], Dialect::XPath).unwrap_err();
+        assert_eq!(e[0].code.id, "E0202", "{expr}");
+        assert_eq!(
+            e[0].primary_span().start as usize,
+            at,
+            "{expr}: {}",
+            e[0].message
+        );
+    }
+}
+
 #[test]
 fn compile_errors() {
     let e = Env::new();

@@ -98,7 +98,7 @@ pub(crate) enum Failure {
 
 /// The request head kept for a fault sequence when the request itself went upstream.
 struct FaultHead {
-    subject: Option<std::sync::Arc<str>>,
+    conn: Conn,
     method: Method,
     uri: String,
     headers: HeaderMap,
@@ -334,16 +334,17 @@ impl Gateway {
                 .unwrap_or_else(|| "-".into()),
             KeyBy::Expr(e) => {
                 // the request head as a sequence would see it, without the body
+                let plan = self.inner.plan.load();
                 let ctx = new_context(
                     &rq.route,
+                    plan.program.program.as_deref(),
                     rq.principal.clone(),
-                    client_subject(&rq.parts),
+                    conn(&rq.parts),
                     rq.parts.method.clone(),
                     &rq.uri(),
                     rq.parts.headers.clone(),
                     Bytes::new(),
                 );
-                let plan = self.inner.plan.load();
                 e.string_value(&ctx, self.inner.clock.now_ms(), &*plan.configurables)
             }
         };
@@ -393,11 +394,11 @@ impl Gateway {
             };
             let uri = rq.uri();
             let head = std::mem::replace(&mut rq.parts, Request::new(()).into_parts().0);
-            let subject = client_subject(&head);
             let c = ctx.insert(new_context(
                 &rq.route,
+                Some(&*engine.program),
                 rq.principal.take(),
-                subject,
+                conn(&head),
                 head.method,
                 &uri,
                 head.headers,
@@ -459,7 +460,7 @@ impl Gateway {
                 if rq.needs.fault {
                     // a copy of the request head for the fault sequence, only when there is one
                     fault_head = Some(FaultHead {
-                        subject: client_subject(&rq.parts),
+                        conn: conn(&rq.parts),
                         method: rq.parts.method.clone(),
                         uri: rq.uri(),
                         headers: rq.parts.headers.clone(),
@@ -503,7 +504,7 @@ impl Gateway {
             Ok(ex) => ex,
             Err(e) => {
                 // the fault sequence's context: the flow's, or one built from the request
-                let mut ctx = ctx.or_else(|| fault_context(&mut rq, fault_head));
+                let mut ctx = ctx.or_else(|| fault_context(plan, &mut rq, fault_head));
                 let f = Failure::Upstream(e);
                 return self.fail(plan, api, flows, ctx.as_mut(), f).await;
             }
@@ -517,7 +518,7 @@ impl Gateway {
                 return match self.inner.upstream.read(ex, usize::MAX).await {
                     Ok((p, body)) => Response::from_parts(p, Either::Right(Full::new(body))),
                     Err(e) => {
-                        let mut ctx = ctx.or_else(|| fault_context(&mut rq, fault_head));
+                        let mut ctx = ctx.or_else(|| fault_context(plan, &mut rq, fault_head));
                         let f = Failure::Upstream(e);
                         self.fail(plan, api, flows, ctx.as_mut(), f).await
                     }
@@ -995,21 +996,34 @@ impl MediationSlots {
     }
 }
 
-/// The subject of the client certificate the HTTPS listener verified, if any.
-fn client_subject(parts: &http::request::Parts) -> Option<std::sync::Arc<str>> {
-    parts
-        .extensions
-        .get::<crate::server::ConnInfo>()
-        .and_then(|i| i.client_subject.clone())
+/// What the listener knows of the request's connection: whether it came over TLS, and the
+/// subject of the client certificate the HTTPS listener verified, if any.
+#[derive(Clone, Debug, Default)]
+struct Conn {
+    tls: bool,
+    subject: Option<std::sync::Arc<str>>,
+}
+
+fn conn(parts: &http::request::Parts) -> Conn {
+    match parts.extensions.get::<crate::server::ConnInfo>() {
+        Some(i) => Conn {
+            tls: i.tls,
+            subject: i.client_subject.clone(),
+        },
+        None => Conn::default(),
+    }
 }
 
 /// The message context of a routed request, built the same way for the in-flow and for a
-/// fault sequence: the request, `uri.var.*`, `oauth.*`, `SYNAPSE_REST_API` and, over HTTPS
-/// with a verified client certificate, `SSL_CLIENT_SUBJECT`.
+/// fault sequence: the request, `uri.var.*`, `oauth.*`, `SYNAPSE_REST_API`, what Synapse's
+/// transport and dispatch set (`TRANSPORT_IN_NAME`, the operation; with the program) and, over
+/// HTTPS with a verified client certificate, `SSL_CLIENT_SUBJECT`.
+#[allow(clippy::too_many_arguments)]
 fn new_context(
     route: &Route<'_>,
+    program: Option<&synaptic_engine::Program>,
     principal: Option<Principal>,
-    subject: Option<std::sync::Arc<str>>,
+    conn: Conn,
     method: Method,
     uri: &str,
     headers: HeaderMap,
@@ -1017,6 +1031,14 @@ fn new_context(
 ) -> MessageContext {
     let api = route.api;
     let mut ctx = MessageContext::from_request(method, uri, headers, body, Some(&api.context));
+    if let Some(p) = program {
+        // a proxy service is the plan of an `<api>` that answers `?wsdl`
+        let service = match api.wsdl {
+            Some(_) => synaptic_engine::Service::Proxy(&api.name),
+            None => synaptic_engine::Service::Synapse,
+        };
+        p.receive(&mut ctx, service, if conn.tls { "https" } else { "http" });
+    }
     let d = &mut ctx.properties.default;
     for (k, v) in &route.vars {
         d.insert(format!("uri.var.{k}"), Value::String(v.clone()));
@@ -1032,7 +1054,7 @@ fn new_context(
         "SYNAPSE_REST_API".into(),
         Value::String(api.name.to_string()),
     );
-    if let Some(s) = subject {
+    if let Some(s) = conn.subject {
         d.insert("SSL_CLIENT_SUBJECT".into(), Value::String(s.to_string()));
     }
     if telemetry::traced() {
@@ -1085,11 +1107,18 @@ pub(crate) fn upstream_error_name(e: &UpstreamError) -> &'static str {
 }
 
 /// The fault sequence's context for a request that went upstream without one.
-fn fault_context(rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageContext> {
+fn fault_context(plan: &Plan, rq: &mut Rq<'_>, head: Option<FaultHead>) -> Option<MessageContext> {
     let h = head?;
     let principal = rq.principal.take();
     let mut ctx = new_context(
-        &rq.route, principal, h.subject, h.method, &h.uri, h.headers, h.body,
+        &rq.route,
+        plan.program.program.as_deref(),
+        principal,
+        h.conn,
+        h.method,
+        &h.uri,
+        h.headers,
+        h.body,
     );
     set_remote_addr(&mut ctx, rq.peer);
     Some(ctx)

@@ -258,6 +258,96 @@ struct Defs<'d, 'a> {
     read: &'d Read,
 }
 
+/// An operation of a WSDL 1.1 description, as Axis2 dispatches a request to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WsdlOperation {
+    /// The operation's name (its port type's `<operation name>`).
+    pub name: String,
+    /// The actions that name it: the `soapAction` of its binding operations (SOAP 1.1 and 1.2)
+    /// and the WS-Addressing `Action` of its input, when written.
+    pub actions: Vec<String>,
+}
+
+/// WS-Addressing's WSDL binding and metadata namespaces (`wsaw:Action`, `wsam:Action`).
+const WSA_ACTION_NS: &[&str] = &[
+    "http://www.w3.org/2006/05/addressing/wsdl",
+    "http://www.w3.org/2007/05/addressing/metadata",
+    "http://www.w3.org/2006/02/addressing/wsdl",
+];
+
+/// The operations of the WSDL 1.1 document `text` (a proxy service's `<publishWSDL>`), in the
+/// order their port types declare them, each once.
+pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProblem> {
+    let (doc, diags) = crate::xml::read(SourceId(u32::MAX), text);
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        return Err(WsdlProblem::Document(format!(
+            "the WSDL document is not well-formed XML: {}",
+            d.message
+        )));
+    }
+    let Some(root) = &doc.root else {
+        return Err(WsdlProblem::Document("the WSDL document is empty".into()));
+    };
+    if (root.ns.as_ref(), root.local()) != (WSDL11_NS, "definitions") {
+        return Err(WsdlProblem::Document(format!(
+            "the document is not a WSDL 1.1 <wsdl:definitions> (its root is <{}>)",
+            root.qname
+        )));
+    }
+    let mut ops: Vec<WsdlOperation> = Vec::new();
+    for pt in wsdl_children(root, "portType") {
+        for op in wsdl_children(pt, "operation") {
+            let name = named(op).trim();
+            if name.is_empty() {
+                continue;
+            }
+            let i = match ops.iter().position(|o| o.name == name) {
+                Some(i) => i,
+                None => {
+                    ops.push(WsdlOperation {
+                        name: name.to_string(),
+                        actions: Vec::new(),
+                    });
+                    ops.len() - 1
+                }
+            };
+            let wsa = wsdl_children(op, "input").flat_map(|input| {
+                input.attrs.iter().filter(|a| {
+                    a.prefix().is_some_and(|p| {
+                        doc.resolve(input.scope, p)
+                            .is_some_and(|ns| WSA_ACTION_NS.contains(&ns))
+                    }) && a.qname.ends_with(":Action")
+                })
+            });
+            for a in wsa {
+                push_action(&mut ops[i].actions, &a.value);
+            }
+        }
+    }
+    for b in wsdl_children(root, "binding") {
+        for bop in wsdl_children(b, "operation") {
+            let Some(o) = ops.iter_mut().find(|o| o.name == named(bop).trim()) else {
+                continue;
+            };
+            for s in bop.elements().filter(|e| {
+                (e.ns == SOAP11_BINDING_NS || e.ns == SOAP12_BINDING_NS) && e.local() == "operation"
+            }) {
+                if let Some(a) = s.attr("soapAction") {
+                    push_action(&mut o.actions, &a.value);
+                }
+            }
+        }
+    }
+    Ok(ops)
+}
+
+fn push_action(actions: &mut Vec<String>, a: &str) {
+    let a = a.trim();
+    if !a.is_empty() && !actions.iter().any(|x| x == a) {
+        actions.push(a.to_string());
+    }
+}
+
 fn wsdl_children<'e, 'a>(
     el: &'e Element<'a>,
     local: &'static str,
@@ -456,6 +546,46 @@ mod tests {
             matches!(&e, WsdlProblem::Port(m) if m.contains("no soap:address")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn operations_carry_their_soap_actions_and_input_actions() {
+        let doc = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+            xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+            xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
+            xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl"
+            xmlns:tns="http://services.samples" targetNamespace="http://services.samples">
+          <wsdl:portType name="StockPortType">
+            <wsdl:operation name="getQuote">
+              <wsdl:input message="tns:getQuoteRequest" wsaw:Action="urn:getQuoteInput"/>
+            </wsdl:operation>
+            <wsdl:operation name="placeOrder"><wsdl:input message="tns:placeOrderRequest"/></wsdl:operation>
+            <wsdl:operation name=""/>
+          </wsdl:portType>
+          <wsdl:binding name="Soap11" type="tns:StockPortType">
+            <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation>
+            <wsdl:operation name="placeOrder"><soap:operation soapAction=""/></wsdl:operation>
+          </wsdl:binding>
+          <wsdl:binding name="Soap12" type="tns:StockPortType">
+            <wsdl:operation name="getQuote"><soap12:operation soapAction="urn:getQuote"/></wsdl:operation>
+            <wsdl:operation name="placeOrder"><soap12:operation soapAction="urn:placeOrder12"/></wsdl:operation>
+          </wsdl:binding>
+        </wsdl:definitions>"#;
+        assert_eq!(
+            operations_of_document(doc),
+            Ok(vec![
+                WsdlOperation {
+                    name: "getQuote".into(),
+                    actions: vec!["urn:getQuoteInput".into(), "urn:getQuote".into()],
+                },
+                WsdlOperation {
+                    name: "placeOrder".into(),
+                    actions: vec!["urn:placeOrder12".into()],
+                },
+            ])
+        );
+        assert!(operations_of_document("<definitions/>").is_err());
+        assert!(operations_of_document("<wsdl:definitions").is_err());
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   is an `<api>` resource's or a `<proxy>`'s in-sequence, its out-sequence runs on the
 //!   response of a `<send>` to an endpoint (`Engine::mediate_flow`).
 //! * `request` — `"METHOD PATH"` (default `"POST /"`, for a proxy's flow `"POST /services/<name>"`
-//!   with that path as the context); `context` — the API context.
+//!   with that path as the context); `context` — the API context. The request is received as
+//!   over HTTP (`TRANSPORT_IN_NAME` `http`, the operation Axis2 dispatches it to:
+//!   `Program::receive`).
 //! * `headers` — table of transport headers; `content_type` — shorthand for `Content-Type`.
 //! * `body` — the request body; `soap_body` — XML placed in a SOAP 1.1 envelope (content
 //!   type `text/xml` unless given).
@@ -53,7 +55,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use synaptic_engine::{Flow, LogEntry, MediationObserver, MessageContext, Scope, Value};
+use synaptic_engine::{Flow, LogEntry, MediationObserver, MessageContext, Scope, Service, Value};
 use synaptic_payload::xml::{Element, Node};
 use synaptic_tests::mediate::{compile_text, engine, Scripted, ScriptedInvoker, TestRegistry};
 
@@ -197,6 +199,10 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
         .unwrap_or(1_700_003_600_001);
     let engine = engine(program, invoker.clone(), registry, now);
     let mut ctx = MessageContext::from_request(method, path, headers, Bytes::from(body), context);
+    // what the transport and Axis2's dispatch set: the Java tests call over HTTP
+    engine
+        .program
+        .receive(&mut ctx, Service::of_flow(&seq), "http");
     for (k, v) in string_map(table_of(case, "properties"))? {
         ctx.properties.default.insert(k, Value::String(v));
     }

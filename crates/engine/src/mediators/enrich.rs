@@ -338,7 +338,10 @@ impl Compiler<'_> {
         }
         if let Some(inner) = crate::jpath::json_eval_inner(&x.text) {
             return match crate::jpath::parse(inner) {
-                Ok(p) => Some(EnrichPath::Json(p)),
+                Ok(p) => {
+                    self.jsonpath_warnings(x);
+                    Some(EnrichPath::Json(p))
+                }
                 Err(msg) if target => {
                     self.err(
                         codes::E0108,

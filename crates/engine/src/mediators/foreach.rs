@@ -181,7 +181,10 @@ fn classic_select(c: &mut Compiler<'_>, e: &ast::Expr) -> Option<Select> {
 
 fn json_path(c: &mut Compiler<'_>, e: &ast::Expr, path: &str) -> Option<JPath> {
     match jpath::parse(path) {
-        Ok(p) => Some(p),
+        Ok(p) => {
+            c.jsonpath_warnings(e);
+            Some(p)
+        }
         Err(why) => {
             c.err(
                 codes::E0351,

@@ -81,7 +81,11 @@ pub(crate) fn compile(
         let path = json_path(c, &it.expression);
         // Synapse's default attach path for JSON is the root, `$`
         let attach = match &it.attach_path {
-            Some(a) if it.preserve_payload => Some(json_path(c, a)?),
+            Some(a) if it.preserve_payload => {
+                // the expression's own warnings come with its compilation above
+                c.jsonpath_warnings(a);
+                Some(json_path(c, a)?)
+            }
             None if it.preserve_payload => Some(JPath { segs: Vec::new() }),
             _ => None,
         };

@@ -1,6 +1,6 @@
 #![no_main]
-//! Compile arbitrary text as XPath and as JSONPath: never panics; what compiles also evaluates
-//! (against a JSON and an XML body) without panicking.
+//! Compile arbitrary text as XPath and as JSONPath (and read it as Jayway reads a path): never
+//! panics; what compiles also evaluates (against a JSON and an XML body) without panicking.
 
 use libfuzzer_sys::fuzz_target;
 use synaptic_diag::Span;
@@ -24,4 +24,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = synaptic_expr::compile_java_regex(text);
+    let _ = synaptic_expr::jayway::parse(text.trim());
+    let _ = synaptic_expr::jsonpath_warnings(text, Span::detached());
 });
