@@ -21,6 +21,12 @@ use crate::{MessageContext, Value};
 /// The operation of Synapse's own service and of a proxy without a WSDL.
 pub(crate) const MEDIATE: &str = "mediate";
 
+/// [`MEDIATE`], shared: most requests are dispatched to it, and take it without allocating.
+fn mediate() -> Arc<str> {
+    static M: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(MEDIATE));
+    M.clone()
+}
+
 /// Where a request is received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service<'a> {
@@ -54,7 +60,7 @@ pub(crate) fn operation(ops: &[WsdlOperation], proxy: &str, ctx: &MessageContext
     };
     match by_action.or_else(by_uri) {
         Some(o) => Arc::from(o.name.as_str()),
-        None => Arc::from(MEDIATE),
+        None => mediate(),
     }
 }
 
@@ -84,7 +90,7 @@ pub(crate) fn receive(
     );
     let op = match (service, operations) {
         (Service::Proxy(name), Some(ops)) => operation(ops, name, ctx),
-        _ => Arc::from(MEDIATE),
+        _ => mediate(),
     };
     ctx.st.operation = Some(op);
 }
