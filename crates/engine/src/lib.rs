@@ -46,6 +46,8 @@ mod foreach_tests;
 #[cfg(test)]
 mod scatter_gather_tests;
 #[cfg(test)]
+mod script_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
