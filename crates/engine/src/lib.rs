@@ -55,6 +55,8 @@ mod tests;
 mod validate_tests;
 #[cfg(test)]
 mod wsdl_tests;
+#[cfg(test)]
+mod xslt_tests;
 
 use async_trait::async_trait;
 use bytes::Bytes;
