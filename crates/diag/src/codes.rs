@@ -104,6 +104,7 @@ codes! {
     E0330 = "script-language-unsupported";
     E0331 = "script-syntax";
     E0332 = "xslt-stylesheet-invalid";
+    E0333 = "script-result-target";
     W0330 = "xslt-feature-ignored";
     W0331 = "xslt-resource-unresolved";
     // appended by the throttle and cache mediators, and `rate_limit`

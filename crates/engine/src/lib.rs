@@ -46,6 +46,8 @@ mod foreach_tests;
 #[cfg(test)]
 mod scatter_gather_tests;
 #[cfg(test)]
+mod script_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
@@ -53,6 +55,8 @@ mod tests;
 mod validate_tests;
 #[cfg(test)]
 mod wsdl_tests;
+#[cfg(test)]
+mod xslt_tests;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -906,6 +906,34 @@ pub struct Script {
     pub function: Option<Spanned<String>>,
     /// `<include key>`: scripts evaluated before the keyed one.
     pub includes: Vec<Spanned<String>>,
+    /// `target=` (Micro Integrator 4.4, with `key=`): where the function's return value goes.
+    /// `None` without `target=`: the function's `false` stops the mediation, as before 4.4.
+    pub target: Option<ScriptTarget>,
+    /// `<inputs><argument …/></inputs>` (with `target=`): the function's arguments after `mc`,
+    /// in order.
+    pub inputs: Vec<ScriptArgument>,
+}
+
+/// `<script target=…>`: where the keyed function's return value goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptTarget {
+    /// `target="body"`: the value becomes the JSON body.
+    Body,
+    /// `target="variable" target-variable="name"`.
+    Variable(Spanned<String>),
+    /// `target="none"`: the value is dropped (and the mediation goes on).
+    None,
+}
+
+/// `<argument name type value|expression/>` of a script's `<inputs>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptArgument {
+    pub name: Spanned<String>,
+    /// `type=` (`STRING`, `BOOLEAN`, `INTEGER`, `LONG`, `DOUBLE`, `JSON`, `XML`), as a
+    /// `<variable>`'s.
+    pub ty: Option<Spanned<String>>,
+    /// `value=` (a literal) or `expression=` (`${…}`, XPath or `json-eval`).
+    pub value: PropertyValue,
 }
 
 #[derive(Clone, Debug, PartialEq)]

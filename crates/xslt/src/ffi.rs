@@ -46,6 +46,34 @@ pub const XSLT_SECPREF_WRITE_NETWORK: c_int = 5;
 
 /// `xmlParserOption`: no network access while parsing.
 pub const XML_PARSE_NONET: c_int = 1 << 11;
+/// `xmlParserOption`: substitute entities.
+pub const XML_PARSE_NOENT: c_int = 1 << 1;
+/// `xmlParserOption`: load the external subset.
+pub const XML_PARSE_DTDLOAD: c_int = 1 << 2;
+/// `xmlParserOption`: default DTD attributes.
+pub const XML_PARSE_DTDATTR: c_int = 1 << 3;
+
+/// `xsltLoadType`: a document loaded for an `xsl:import` or `xsl:include`.
+pub const XSLT_LOAD_STYLESHEET: c_int = 1;
+
+/// `xsltDocLoaderFunc` (`URI` is an `xmlChar *`, `dict` an `xmlDictPtr`).
+pub type DocLoaderFunc = Option<
+    unsafe extern "C" fn(
+        uri: *const c_char,
+        dict: *mut c_void,
+        options: c_int,
+        ctxt: *mut c_void,
+        kind: c_int,
+    ) -> *mut XmlDoc,
+>;
+
+/// libxml2's I/O callbacks (`xmlInputMatchCallback`, `xmlInputOpenCallback`,
+/// `xmlInputReadCallback`, `xmlInputCloseCallback`).
+pub type InputMatch = Option<unsafe extern "C" fn(filename: *const c_char) -> c_int>;
+pub type InputOpen = Option<unsafe extern "C" fn(filename: *const c_char) -> *mut c_void>;
+pub type InputRead =
+    Option<unsafe extern "C" fn(context: *mut c_void, buffer: *mut c_char, len: c_int) -> c_int>;
+pub type InputClose = Option<unsafe extern "C" fn(context: *mut c_void) -> c_int>;
 
 extern "C" {
     pub fn xmlInitParser();
@@ -61,6 +89,14 @@ extern "C" {
     pub fn xmlSetGenericErrorFunc(ctx: *mut c_void, handler: GenericErrorFunc);
     /// libxml2's deallocator (a global function pointer).
     pub static xmlFree: unsafe extern "C" fn(ptr: *mut c_void);
+    /// `xmlCatalogAllow`: `XML_CATA_ALLOW_NONE` (0) turns catalog resolution off.
+    pub fn xmlCatalogSetDefaults(allow: c_int);
+    pub fn xmlRegisterInputCallbacks(
+        match_func: InputMatch,
+        open_func: InputOpen,
+        read_func: InputRead,
+        close_func: InputClose,
+    ) -> c_int;
 
     pub fn xsltInit();
     pub fn xsltParseStylesheetDoc(doc: *mut XmlDoc) -> *mut XsltStylesheet;
@@ -101,6 +137,10 @@ extern "C" {
         ctxt: *mut XsltTransformContext,
         value: *const c_char,
     ) -> c_int;
+
+    /// The loader libxslt calls for imports, includes and `document()` (a global variable).
+    pub static xsltDocDefaultLoader: DocLoaderFunc;
+    pub fn xsltSetLoaderFunc(f: DocLoaderFunc);
 
     pub fn exsltRegisterAll();
 }

@@ -359,7 +359,7 @@ pub(crate) fn visit_exprs(op: &Op, f: &mut dyn FnMut(&CompiledExpr)) {
         Op::Variable(v) => variable::exprs(v, f),
         Op::Validate(v) => validate::exprs(v, f),
         Op::Rewrite(r) => rewrite::exprs(r, f),
-        Op::Script(_) => {}
+        Op::Script(s) => script::exprs(s, f),
         Op::Xslt(x) => xslt::exprs(x, f),
         Op::Direction(_) => {}
         Op::Throttle(_) => {}
@@ -399,7 +399,7 @@ pub(crate) fn syn_exprs(op: &Op) -> Vec<&SynExpr> {
         Op::Variable(v) => variable::syn_exprs(v, &mut out),
         Op::Validate(v) => validate::syn_exprs(v, &mut out),
         Op::Rewrite(_) => {}
-        Op::Script(_) => {}
+        Op::Script(s) => script::syn_exprs(s, &mut out),
         Op::Xslt(x) => xslt::syn_exprs(x, &mut out),
         Op::Direction(_) => {}
         Op::Throttle(_) => {}

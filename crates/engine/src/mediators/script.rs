@@ -12,6 +12,12 @@
 //! `script_memory`. The engine has no filesystem, network, module loader or timers.
 //! An inline script's value `false` stops the mediation (Synapse's mediator returns false);
 //! an exception, or a script over its time or memory budget, is a fault.
+//!
+//! Micro Integrator 4.4's form of a keyed script: `<inputs>` give the function arguments after
+//! `mc` (typed as a `<variable>`'s value is; JSON values as JavaScript values, XML as its text)
+//! and `target=` says where its return value goes: `body` (the JSON body), `variable`
+//! (`target-variable=`) or `none`. With a target the mediation goes on whatever the function
+//! returns; `undefined`/`null` for `body` or `variable` is a fault, as in Micro Integrator.
 
 // The script budget is a watchdog over real CPU work inside QuickJS: it must follow the wall
 // clock even when a test pauses tokio's time, so it reads `std::time::Instant`.
@@ -26,10 +32,12 @@ use rquickjs::context::EvalOptions;
 use rquickjs::function::Opt;
 use rquickjs::{Context, Ctx, Function, Object, Runtime};
 use synaptic_diag::{codes, Span};
-use synaptic_expr::Value;
+use synaptic_expr::synexpr::SynExpr;
+use synaptic_expr::{CompiledExpr, Dialect, Value};
 use synaptic_payload::{Envelope, Payload};
 use synaptic_syntax::ast;
 
+use super::variable::{self, ResolveError, VarSrc, VarType};
 use crate::compiler::Compiler;
 use crate::exec::Step;
 use crate::{Engine, ErrorKind, Flow, MediationError, MessageContext};
@@ -51,6 +59,54 @@ pub(crate) struct ScriptOp {
     includes: Vec<Code>,
     /// How errors name the script.
     label: String,
+    /// `target=` (a keyed script): where the function's return value goes.
+    target: Option<Target>,
+    /// `<inputs>`: the function's arguments after `mc`.
+    inputs: Vec<Input>,
+}
+
+/// Where a keyed function's return value goes.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    Body,
+    Variable(String),
+    None,
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Body => "body",
+            Target::Variable(_) => "variable",
+            Target::None => "none",
+        }
+    }
+}
+
+/// An `<argument>`: its name, type and source.
+#[derive(Debug)]
+struct Input {
+    name: String,
+    ty: Option<VarType>,
+    src: VarSrc,
+}
+
+/// Every classic expression of the arguments.
+pub(crate) fn exprs(op: &ScriptOp, visit: &mut dyn FnMut(&CompiledExpr)) {
+    for i in &op.inputs {
+        if let VarSrc::XPath(e) = &i.src {
+            visit(e);
+        }
+    }
+}
+
+/// Every Synapse Expression of the arguments.
+pub(crate) fn syn_exprs<'a>(op: &'a ScriptOp, out: &mut Vec<&'a SynExpr>) {
+    for i in &op.inputs {
+        if let VarSrc::Syn(e) = &i.src {
+            out.push(e);
+        }
+    }
 }
 
 /// Registry keys read when the message arrives (scripts no local entry holds).
@@ -124,11 +180,34 @@ pub(crate) fn compile(c: &mut Compiler<'_>, s: &ast::Script) -> Option<ScriptOp>
         }
     };
     let includes = s.includes.iter().map(|k| keyed(c, k)).collect();
+    let target = s.target.as_ref().map(|t| match t {
+        ast::ScriptTarget::Body => Target::Body,
+        ast::ScriptTarget::Variable(v) => Target::Variable(v.value.clone()),
+        ast::ScriptTarget::None => Target::None,
+    });
+    let mut inputs = Vec::with_capacity(s.inputs.len());
+    for a in &s.inputs {
+        let mut diags = Vec::new();
+        let typed = variable::compile_typed(&a.value, a.ty.as_ref(), &mut diags, &mut |e| {
+            c.expr(e, Dialect::XPath)
+        });
+        c.diags.extend(diags);
+        match typed {
+            Some((ty, src)) => inputs.push(Input {
+                name: a.name.value.clone(),
+                ty,
+                src,
+            }),
+            None => ok = false,
+        }
+    }
     ok.then_some(ScriptOp {
         main,
         function,
         includes,
         label,
+        target,
+        inputs,
     })
 }
 
@@ -686,9 +765,12 @@ fn install_print(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
 }
 
 /// How a run ended.
+#[derive(Debug)]
 enum Outcome {
     Continue,
     Stop,
+    /// The function's return value (a script with a target); `Null` for `undefined`/`null`.
+    Returned(Value),
 }
 
 enum RunError {
@@ -697,10 +779,57 @@ enum RunError {
 }
 
 /// Run the script on a snapshot of the message: its changes are in the state afterwards.
+#[cfg(test)]
 fn execute(
     op: &ScriptOp,
     texts: &[String],
     main: &str,
+    st: &St,
+    budget: Duration,
+    memory: usize,
+) -> Result<Outcome, RunError> {
+    execute_with(op, texts, main, &[], st, budget, memory)
+}
+
+/// A function's return value as a message value: numbers as Micro Integrator's script engine
+/// hands them over (a whole number in the `int` range as an integer, others as doubles),
+/// objects and arrays as JSON. `Err` for a value JSON cannot hold (a function, a symbol).
+fn returned<'js>(ctx: &Ctx<'js>, v: rquickjs::Value<'js>) -> rquickjs::Result<Option<Value>> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Some(Value::Null));
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Some(Value::Boolean(b)));
+    }
+    if let Some(i) = v.as_int() {
+        return Ok(Some(Value::Integer(i as i64)));
+    }
+    if let Some(f) = v.as_float() {
+        let whole = f.fract() == 0.0 && f >= i32::MIN as f64 && f <= i32::MAX as f64;
+        return Ok(Some(if whole {
+            Value::Integer(f as i64)
+        } else {
+            Value::Number(f)
+        }));
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Some(Value::String(s.to_string()?)));
+    }
+    if v.is_function() || v.is_symbol() {
+        return Ok(None);
+    }
+    Ok(match ctx.json_stringify(v)? {
+        Some(t) => serde_json::from_str(&t.to_string()?).ok().map(Value::Json),
+        None => None,
+    })
+}
+
+/// [`execute`] with the function's arguments after `mc` (each as JSON text).
+fn execute_with(
+    op: &ScriptOp,
+    texts: &[String],
+    main: &str,
+    args: &[String],
     st: &St,
     budget: Duration,
     memory: usize,
@@ -714,7 +843,7 @@ fn execute(
             column: 0,
         })?;
         context.with(|ctx| {
-            let run = || -> rquickjs::Result<bool> {
+            let run = || -> rquickjs::Result<Outcome> {
                 install_print(&ctx)?;
                 let n = natives(&ctx, st)?;
                 let make: Function = ctx.eval(PRELUDE)?;
@@ -734,13 +863,32 @@ fn execute(
                                 &format!("no function `{f}` in the script"),
                             ));
                         };
-                        func.call((mc,))?
+                        let mut call = rquickjs::function::Args::new(ctx.clone(), 1 + args.len());
+                        call.push_arg(mc)?;
+                        for a in args {
+                            call.push_arg(ctx.json_parse(a.as_str())?)?;
+                        }
+                        func.call_arg(call)?
                     }
                 };
-                Ok(v.as_bool() != Some(false))
+                if op.target.is_some() {
+                    return match returned(&ctx, v)? {
+                        Some(v) => Ok(Outcome::Returned(v)),
+                        None => Err(rquickjs::Exception::throw_type(
+                            &ctx,
+                            "Return object type is not supported. Supported types are String, \
+                             Boolean, Integer, Long, Double, JSON",
+                        )),
+                    };
+                }
+                Ok(if v.as_bool() == Some(false) {
+                    Outcome::Stop
+                } else {
+                    Outcome::Continue
+                })
             };
             match run() {
-                Ok(go) => Ok(go),
+                Ok(o) => Ok(o),
                 Err(rquickjs::Error::Exception) => Err(js_error(&ctx, 0)),
                 Err(e) => Err(JsError {
                     message: e.to_string(),
@@ -752,8 +900,7 @@ fn execute(
     });
     DEADLINE.with(|d| d.set(None));
     match r {
-        Ok(true) => Ok(Outcome::Continue),
-        Ok(false) => Ok(Outcome::Stop),
+        Ok(o) => Ok(o),
         Err(_) if Instant::now() >= deadline => Err(RunError::Timeout),
         Err(e) => Err(RunError::Js(e)),
     }
@@ -785,12 +932,25 @@ pub(crate) fn run(
         .collect::<Result<Vec<_>, _>>()
         .map_err(fault)?;
     ctx.ensure_built()?;
+    let mut args = Vec::with_capacity(op.inputs.len());
+    for i in &op.inputs {
+        let v = variable::resolve(engine, ctx, i.ty, &i.src).map_err(|e| match e {
+            ResolveError::Mediation(e) => e,
+            ResolveError::Type(msg) => MediationError::internal(
+                ErrorKind::Conversion,
+                format!("script argument `{}`: {msg}", i.name),
+            )
+            .at(at),
+        })?;
+        args.push(to_js_json(&v));
+    }
     let st: St = Rc::new(RefCell::new(snapshot(ctx)));
     let budget = engine.limits.script_timeout;
-    let outcome = execute(
+    let outcome = execute_with(
         op,
         &includes,
         &main,
+        &args,
         &st,
         budget,
         engine.limits.script_memory,
@@ -831,7 +991,64 @@ pub(crate) fn run(
     Ok(match outcome {
         Outcome::Continue => Step::Next,
         Outcome::Stop => Step::End(Flow::Drop),
+        Outcome::Returned(v) => {
+            if let Some(t) = &op.target {
+                set_result(ctx, t, v).map_err(|e| e.at(at))?;
+            }
+            Step::Next
+        }
     })
+}
+
+/// The function's return value to its target, as Micro Integrator's `setResultTarget` puts
+/// it: the body gets the value's text read as JSON (a string is JSON text, other values their
+/// JSON), a variable the value itself; `none` drops it.
+fn set_result(ctx: &mut MessageContext, target: &Target, v: Value) -> Result<(), MediationError> {
+    if *target == Target::None {
+        return Ok(());
+    }
+    if v == Value::Null {
+        return Err(MediationError::internal(
+            ErrorKind::Expression,
+            format!(
+                "Return object is null. Cannot set null object to the target : {}",
+                target.name()
+            ),
+        ));
+    }
+    match target {
+        Target::Body => {
+            let json = match v {
+                Value::String(s) | Value::Xml(s) => {
+                    serde_json::from_str(s.trim()).map_err(|e| {
+                        MediationError::internal(
+                            ErrorKind::BadBody,
+                            format!(
+                            "the script's result is not JSON text, so it cannot be the body: {e}"
+                        ),
+                        )
+                    })?
+                }
+                Value::Json(j) => j,
+                Value::Integer(i) => serde_json::Value::from(i),
+                Value::Number(n) => serde_json::Number::from_f64(n)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null),
+                Value::Boolean(b) => serde_json::Value::Bool(b),
+                Value::Null => serde_json::Value::Null,
+            };
+            let ct = ctx
+                .content_type
+                .clone()
+                .or_else(|| Some("application/json".into()));
+            ctx.set_payload(Payload::Json(json), ct);
+        }
+        Target::Variable(name) => {
+            ctx.st.variables.insert(name.clone(), v);
+        }
+        Target::None => {}
+    }
+    Ok(())
 }
 
 fn apply(ctx: &mut MessageContext, changes: Vec<Change>) -> Result<(), MediationError> {
@@ -986,6 +1203,8 @@ mod tests {
             function: None,
             includes: Vec::new(),
             label: "inline script".into(),
+            target: None,
+            inputs: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! `BOOLEAN`, `INTEGER`, `DOUBLE`, `LONG`, `XML` or `JSON`; an `expression=` without a type keeps
 //! the expression's own type (a number stays a number, a JSON object stays JSON).
 
-use synaptic_diag::{codes, Diagnostic};
+use synaptic_diag::{codes, Diagnostic, Spanned};
 use synaptic_expr::synexpr::{self, SynExpr};
 use synaptic_expr::{CompiledExpr, Value};
 use synaptic_syntax::ast;
@@ -75,40 +75,10 @@ pub(crate) fn compile(
     diags: &mut Vec<Diagnostic>,
     xpath: &mut dyn FnMut(&ast::Expr) -> Option<CompiledExpr>,
 ) -> Option<VariableOp> {
-    let ty = match &v.ty {
-        None => None,
-        Some(t) => match VarType::parse(&t.value) {
-            Some(t) => Some(t),
-            None => {
-                diags.push(Diagnostic::error(
-                    codes::E0302,
-                    t.span,
-                    format!("unknown variable type `{}`", t.value),
-                ));
-                return None;
-            }
-        },
-    };
-    let value = if v.remove {
-        VarSrc::None
+    let (ty, value) = if v.remove {
+        (parse_type(v.ty.as_ref(), diags)?, VarSrc::None)
     } else {
-        match &v.value {
-            ast::PropertyValue::Literal(l) => match convert_literal(&l.value, ty) {
-                Ok(v) => VarSrc::Literal(v),
-                Err(msg) => {
-                    diags.push(Diagnostic::error(
-                        codes::E0303,
-                        l.span,
-                        format!("value `{}` does not convert: {msg}", l.value),
-                    ));
-                    return None;
-                }
-            },
-            ast::PropertyValue::Expression(e) if is_syn(e) => VarSrc::Syn(compile_syn(e, diags)?),
-            ast::PropertyValue::Expression(e) => VarSrc::XPath(xpath(e)?),
-            ast::PropertyValue::Inline(x) => VarSrc::Literal(Value::Xml(x.value.clone())),
-            ast::PropertyValue::None => VarSrc::None,
-        }
+        compile_typed(&v.value, v.ty.as_ref(), diags, xpath)?
     };
     Some(VariableOp {
         name: v.name.value.clone(),
@@ -116,6 +86,56 @@ pub(crate) fn compile(
         ty,
         value,
     })
+}
+
+fn parse_type(
+    ty: Option<&Spanned<String>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Option<VarType>> {
+    match ty {
+        None => Some(None),
+        Some(t) => match VarType::parse(&t.value) {
+            Some(t) => Some(Some(t)),
+            None => {
+                diags.push(Diagnostic::error(
+                    codes::E0302,
+                    t.span,
+                    format!("unknown variable type `{}`", t.value),
+                ));
+                None
+            }
+        },
+    }
+}
+
+/// A typed value (a `<variable>`'s, a script `<argument>`'s), as Micro Integrator reads one:
+/// `value=` converted to its `type=` at load (E0303 when it does not convert), an expression
+/// compiled.
+pub(crate) fn compile_typed(
+    value: &ast::PropertyValue,
+    ty: Option<&Spanned<String>>,
+    diags: &mut Vec<Diagnostic>,
+    xpath: &mut dyn FnMut(&ast::Expr) -> Option<CompiledExpr>,
+) -> Option<(Option<VarType>, VarSrc)> {
+    let ty = parse_type(ty, diags)?;
+    let src = match value {
+        ast::PropertyValue::Literal(l) => match convert_literal(&l.value, ty) {
+            Ok(v) => VarSrc::Literal(v),
+            Err(msg) => {
+                diags.push(Diagnostic::error(
+                    codes::E0303,
+                    l.span,
+                    format!("value `{}` does not convert: {msg}", l.value),
+                ));
+                return None;
+            }
+        },
+        ast::PropertyValue::Expression(e) if is_syn(e) => VarSrc::Syn(compile_syn(e, diags)?),
+        ast::PropertyValue::Expression(e) => VarSrc::XPath(xpath(e)?),
+        ast::PropertyValue::Inline(x) => VarSrc::Literal(Value::Xml(x.value.clone())),
+        ast::PropertyValue::None => VarSrc::None,
+    };
+    Some((ty, src))
 }
 
 /// A `value=` converted by type, as Micro Integrator does at load.
@@ -160,32 +180,13 @@ pub(crate) fn run(
         ctx.st.variables.remove(&op.name);
         return Ok(());
     }
-    let fail = |msg: String| {
-        MediationError::internal(
+    let v = resolve(engine, ctx, op.ty, &op.value).map_err(|e| match e {
+        ResolveError::Mediation(e) => e,
+        ResolveError::Type(msg) => MediationError::internal(
             ErrorKind::Conversion,
             format!("variable `{}`: {msg}", op.name),
-        )
-    };
-    let v = match &op.value {
-        VarSrc::Literal(v) => v.clone(),
-        VarSrc::None => Value::Null,
-        VarSrc::XPath(e) => {
-            let v = crate::eval::eval(engine, ctx, e)?;
-            typed_from_text(v, op.ty).map_err(fail)?
-        }
-        VarSrc::Syn(e) => {
-            let env = Env::of(engine, ctx);
-            match op.ty {
-                Some(VarType::String) => Value::String(synexpr::string_value_of(e, &env)),
-                Some(VarType::Xml) => {
-                    let s = synexpr::string_value_of(e, &env);
-                    synaptic_payload::xml::parse(&s).map_err(|e| fail(format!("not XML: {e}")))?;
-                    Value::Xml(s)
-                }
-                ty => check_type(synexpr::object_value_of(e, &env), ty).map_err(fail)?,
-            }
-        }
-    };
+        ),
+    })?;
     if v == Value::Null {
         // MI stores null; reading it back is the same as an unset variable
         ctx.st.variables.remove(&op.name);
@@ -193,6 +194,48 @@ pub(crate) fn run(
         ctx.st.variables.insert(op.name.clone(), v);
     }
     Ok(())
+}
+
+/// The value of a typed source on this message: a literal as converted at load, an expression's
+/// result converted to (or checked against) the type as Micro Integrator does. An evaluation
+/// error is a mediation error; a value that does not fit the type is `Err(message)`.
+pub(crate) fn resolve(
+    engine: &Engine,
+    ctx: &MessageContext,
+    ty: Option<VarType>,
+    src: &VarSrc,
+) -> Result<Value, ResolveError> {
+    Ok(match src {
+        VarSrc::Literal(v) => v.clone(),
+        VarSrc::None => Value::Null,
+        VarSrc::XPath(e) => {
+            let v = crate::eval::eval(engine, ctx, e).map_err(ResolveError::Mediation)?;
+            typed_from_text(v, ty).map_err(ResolveError::Type)?
+        }
+        VarSrc::Syn(e) => {
+            let env = Env::of(engine, ctx);
+            match ty {
+                Some(VarType::String) => Value::String(synexpr::string_value_of(e, &env)),
+                Some(VarType::Xml) => {
+                    let s = synexpr::string_value_of(e, &env);
+                    synaptic_payload::xml::parse(&s)
+                        .map_err(|e| ResolveError::Type(format!("not XML: {e}")))?;
+                    Value::Xml(s)
+                }
+                ty => {
+                    check_type(synexpr::object_value_of(e, &env), ty).map_err(ResolveError::Type)?
+                }
+            }
+        }
+    })
+}
+
+/// Why a typed value could not be had.
+pub(crate) enum ResolveError {
+    /// The expression's evaluation failed.
+    Mediation(MediationError),
+    /// The value does not fit the declared type.
+    Type(String),
 }
 
 /// An expression result checked against the declared type (MI faults on a mismatch).

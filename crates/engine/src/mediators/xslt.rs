@@ -7,8 +7,11 @@
 //! `<axis2ns:text xmlns:axis2ns="http://ws.apache.org/commons/ns/payload">`. `<property>`s are
 //! stylesheet parameters (strings). A stylesheet in a local entry is compiled at load (errors
 //! are `E0332`); one from the registry when first used. A dynamic key (`key="{…}"`) is
-//! evaluated on each message and names a local entry or a registry resource. Compiled stylesheets are kept per
-//! thread (libxslt's are not shared between threads here), keyed by their text.
+//! evaluated on each message and names a local entry or a registry resource. `<resource
+//! location key>`s give the stylesheets an `xsl:import`/`xsl:include` of `location` reads: a
+//! local entry, or a registry resource read when the message arrives (an href no `<resource>`
+//! maps fails; no file or URL is read). Compiled stylesheets are kept per thread (libxslt's are
+//! not shared between threads here), keyed by their text and the texts of their resources.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -47,7 +50,23 @@ pub(crate) struct XsltOp {
     /// The same, compiled as an expression (what it reads, for body access).
     source_expr: Option<CompiledExpr>,
     params: Vec<(String, ValueSrc)>,
+    /// `<resource location key>`: what an import or include of `location` reads.
+    resources: Vec<(String, Resource)>,
 }
+
+/// The stylesheet a `<resource>` names.
+#[derive(Debug)]
+enum Resource {
+    /// A local entry.
+    Text(String),
+    /// A registry resource, read when the message arrives.
+    Registry(String),
+}
+
+/// An empty stylesheet: what a registry resource stands for when a stylesheet is checked at
+/// load.
+const EMPTY_SHEET: &str =
+    r#"<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"/>"#;
 
 pub(crate) fn exprs(op: &XsltOp, visit: &mut dyn FnMut(&CompiledExpr)) {
     if let Some(e) = &op.source_expr {
@@ -77,6 +96,11 @@ pub(crate) fn syn_exprs<'a>(op: &'a XsltOp, out: &mut Vec<&'a SynExpr>) {
 pub(crate) fn registry_keys(op: &XsltOp, keys: &mut BTreeSet<String>) {
     if let Sheet::Registry(k) = &op.sheet {
         keys.insert(k.clone());
+    }
+    for (_, r) in &op.resources {
+        if let Resource::Registry(k) = r {
+            keys.insert(k.clone());
+        }
     }
 }
 
@@ -157,16 +181,20 @@ pub(crate) fn compile(c: &mut Compiler<'_>, x: &ast::Xslt) -> Option<XsltOp> {
             ),
         ));
     }
-    for (location, _) in &x.resources {
-        c.diags.push(Diagnostic::warning(
-            codes::W0331,
-            location.span,
-            format!(
-                "xslt resource `{}` is not resolved: an xsl:import or xsl:include of it fails \
-                 (imports are not read from the registry, and stylesheets read no file or URL)",
-                location.value
-            ),
-        ));
+    // a location given twice: the later key, as Synapse's resource map keeps it
+    let mut resources: Vec<(String, Resource, Span)> = Vec::new();
+    for (location, key) in &x.resources {
+        let r = match c.local_entries.get(&key.value) {
+            Some(t) => Resource::Text(t.clone()),
+            None => Resource::Registry(key.value.clone()),
+        };
+        match resources.iter_mut().find(|(l, _, _)| *l == location.value) {
+            Some(slot) => {
+                slot.1 = r;
+                slot.2 = location.span;
+            }
+            None => resources.push((location.value.clone(), r, location.span)),
+        }
     }
     let local = match &x.dynamic_key {
         Some(_) => None,
@@ -184,13 +212,40 @@ pub(crate) fn compile(c: &mut Compiler<'_>, x: &ast::Xslt) -> Option<XsltOp> {
             }
         }
         Some(text) => {
-            if let Err(e) = build(&text) {
-                c.err(
-                    codes::E0332,
-                    x.key.span,
-                    format!("stylesheet `{}`: {e}", x.key.value),
-                );
-                ok = false;
+            // registry resources stand as empty stylesheets until a message reads them
+            let imports: Vec<(&str, &str)> = resources
+                .iter()
+                .map(|(l, r, _)| match r {
+                    Resource::Text(t) => (l.as_str(), t.as_str()),
+                    Resource::Registry(_) => (l.as_str(), EMPTY_SHEET),
+                })
+                .collect();
+            match build(&text, &imports) {
+                Ok(sheet) => {
+                    let all_local = resources
+                        .iter()
+                        .all(|(_, r, _)| matches!(r, Resource::Text(_)));
+                    for (l, _, span) in &resources {
+                        if all_local && !sheet.imported().iter().any(|i| i == l) {
+                            c.diags.push(Diagnostic::warning(
+                                codes::W0331,
+                                *span,
+                                format!(
+                                    "xslt resource `{l}` is not read: the stylesheet and its \
+                                     imports import or include no such href"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Err(e) => {
+                    c.err(
+                        codes::E0332,
+                        x.key.span,
+                        format!("stylesheet `{}`: {e}", x.key.value),
+                    );
+                    ok = false;
+                }
             }
             Sheet::Text(text)
         }
@@ -202,6 +257,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, x: &ast::Xslt) -> Option<XsltOp> {
         source,
         source_expr,
         params,
+        resources: resources.into_iter().map(|(l, r, _)| (l, r)).collect(),
     })
 }
 
@@ -247,10 +303,23 @@ const XSLT1_ELEMENTS: &[&str] = &[
     "with-param",
 ];
 
-/// Check a stylesheet, then compile it. libxslt only warns about an `xsl:` element XSLT 1.0
-/// does not have in a `version="1.0"` stylesheet and leaves it out; Java's processors (and the
-/// XSLT 1.0 specification, outside forwards-compatible mode) refuse the stylesheet.
-fn build(text: &str) -> Result<synaptic_xslt::Stylesheet, String> {
+/// Check a stylesheet and the stylesheets it may import, then compile it. libxslt only warns
+/// about an `xsl:` element XSLT 1.0 does not have in a `version="1.0"` stylesheet and leaves it
+/// out; Java's processors (and the XSLT 1.0 specification, outside forwards-compatible mode)
+/// refuse the stylesheet.
+fn build(text: &str, imports: &[(&str, &str)]) -> Result<synaptic_xslt::Stylesheet, String> {
+    check_version_1(text)?;
+    for (location, t) in imports {
+        check_version_1(t).map_err(|e| format!("imported `{location}`: {e}"))?;
+    }
+    if imports.is_empty() {
+        synaptic_xslt::compile(text).map_err(|e| e.to_string())
+    } else {
+        synaptic_xslt::compile_with_imports(text, imports).map_err(|e| e.to_string())
+    }
+}
+
+fn check_version_1(text: &str) -> Result<(), String> {
     if let Ok(root) = synaptic_payload::xml::parse(text) {
         let version = root
             .attributes
@@ -266,7 +335,7 @@ fn build(text: &str) -> Result<synaptic_xslt::Stylesheet, String> {
             }
         }
     }
-    synaptic_xslt::compile(text).map_err(|e| e.to_string())
+    Ok(())
 }
 
 fn unknown_instruction(el: &Element) -> Option<String> {
@@ -279,30 +348,59 @@ fn unknown_instruction(el: &Element) -> Option<String> {
 /// Compiled stylesheets kept per thread.
 const CACHE_MAX: usize = 64;
 
-thread_local! {
-    static CACHE: RefCell<HashMap<u64, (String, Rc<synaptic_xslt::Stylesheet>)>> =
-        RefCell::new(HashMap::new());
+/// A compiled stylesheet with the texts it was compiled from.
+struct Cached {
+    text: String,
+    imports: Vec<(String, String)>,
+    sheet: Rc<synaptic_xslt::Stylesheet>,
 }
 
-fn stylesheet(text: &str) -> Result<Rc<synaptic_xslt::Stylesheet>, String> {
+thread_local! {
+    static CACHE: RefCell<HashMap<u64, Cached>> = RefCell::new(HashMap::new());
+}
+
+/// The compiled stylesheet of `text` whose imports read `imports`, from this thread's cache
+/// when the stylesheet and every import text are the same as when it was compiled.
+fn stylesheet(
+    text: &str,
+    imports: &[(&str, &str)],
+) -> Result<Rc<synaptic_xslt::Stylesheet>, String> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut h);
+    imports.hash(&mut h);
     let id = h.finish();
     if let Some(s) = CACHE.with(|c| {
         c.borrow()
             .get(&id)
-            .filter(|(t, _)| t == text)
-            .map(|(_, s)| s.clone())
+            .filter(|e| {
+                e.text == text
+                    && e.imports.len() == imports.len()
+                    && e.imports
+                        .iter()
+                        .zip(imports)
+                        .all(|((l, t), (l2, t2))| l == l2 && t == t2)
+            })
+            .map(|e| e.sheet.clone())
     }) {
         return Ok(s);
     }
-    let s = Rc::new(build(text)?);
+    let s = Rc::new(build(text, imports)?);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= CACHE_MAX {
             c.clear();
         }
-        c.insert(id, (text.to_string(), s.clone()));
+        c.insert(
+            id,
+            Cached {
+                text: text.to_string(),
+                imports: imports
+                    .iter()
+                    .map(|(l, t)| (l.to_string(), t.to_string()))
+                    .collect(),
+                sheet: s.clone(),
+            },
+        );
     });
     Ok(s)
 }
@@ -367,7 +465,21 @@ pub(crate) async fn run(
     let input = xsel::element(&env, part, &path)
         .map(|e| e.to_xml())
         .unwrap_or_default();
-    let sheet = stylesheet(&text).map_err(|e| fault(format!("xslt `{}`: {e}", op.key), at));
+    // the resources' texts (a registry resource no one holds is left out: an import of it
+    // fails, naming it)
+    let texts: Vec<(&str, std::borrow::Cow<'_, str>)> = op
+        .resources
+        .iter()
+        .filter_map(|(l, r)| match r {
+            Resource::Text(t) => Some((l.as_str(), std::borrow::Cow::Borrowed(t.as_str()))),
+            Resource::Registry(k) => ctx
+                .registry_value(k)
+                .map(|t| (l.as_str(), std::borrow::Cow::Owned(t))),
+        })
+        .collect();
+    let imports: Vec<(&str, &str)> = texts.iter().map(|(l, t)| (*l, t.as_ref())).collect();
+    let sheet =
+        stylesheet(&text, &imports).map_err(|e| fault(format!("xslt `{}`: {e}", op.key), at));
     let pairs: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
