@@ -386,6 +386,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_large_body_streams_and_its_connection_is_kept() {
+        // a backend answering 4 MiB, more than the socket buffers hold
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|_req: Request<Incoming>| async {
+                        let big = Bytes::from(vec![b'x'; 4 << 20]);
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(big)))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        let p = pool();
+        let t = Duration::from_secs(5);
+        for _ in 0..3 {
+            let (resp, lease) = p.send(get(addr, "/big"), t).await.unwrap();
+            assert_eq!(read(resp, lease).await.len(), 4 << 20);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_gives_its_request_back_to_another() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // answers one request with keep-alive, then closes the connection a moment later
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let _ = tcp
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                });
+            }
+        });
+        let p = pool();
+        let t = Duration::from_secs(5);
+        for _ in 0..3 {
+            let (resp, lease) = p.send(get(addr, "/"), t).await.unwrap();
+            assert_eq!(read(resp, lease).await, "ok");
+            // the backend closes it while it is idle
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
     async fn a_response_dropped_unread_closes_its_connection() {
         let (addr, accepted) = backend(None).await;
         let p = pool();
