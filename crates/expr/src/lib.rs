@@ -27,6 +27,7 @@ mod diagnose;
 mod functions;
 pub mod jayway;
 mod json;
+mod jwfn;
 mod num;
 mod props;
 mod regex_java;
