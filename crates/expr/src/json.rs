@@ -76,7 +76,7 @@ pub(crate) fn compile_dynamic(parts: Vec<DynPart>) -> JsonExpr {
 
 /// Jayway reads `.[` as `[` (`$.a.[0]`) in the paths inside a filter too: drop the dot,
 /// outside strings (`..[` is a deep scan, kept). Each kept character with its byte offset.
-fn jayway_forms(path: &str) -> Vec<(usize, char)> {
+pub(crate) fn jayway_forms(path: &str) -> Vec<(usize, char)> {
     let mut out = Vec::with_capacity(path.len());
     let mut quote: Option<char> = None;
     let mut chars = path.char_indices().peekable();
@@ -108,7 +108,8 @@ pub(crate) struct Rfc {
     pub map: Vec<usize>,
     /// A character Jayway leaves unread (the byte offset in the path, and the character).
     pub ignored: Option<(usize, char)>,
-    /// A path ending in a function (`$.a.length()`): `text` is the path before it.
+    /// A path that calls a function (`$.a.length()`, `$.a[?(@.b.length() > 1)]`): `text`
+    /// holds the calls as written, which jsonpath-rust does not read.
     pub function: Option<FnPath>,
     /// The text Jayway reads, and how its offsets map to the path's (see [`Rfc::at`]).
     pub jw: String,
@@ -116,11 +117,10 @@ pub(crate) struct Rfc {
     virtual_root: bool,
 }
 
-/// The steps of a path that ends in a function.
+/// The steps of a path that calls a function (at its end, or in a filter).
 #[derive(Debug)]
 pub(crate) struct FnPath {
     pub steps: Vec<(Step, std::ops::Range<usize>)>,
-    pub function: crate::jayway::Function,
 }
 
 impl Rfc {
@@ -195,10 +195,14 @@ pub(crate) fn to_rfc(path: &str) -> Result<Rfc, (usize, String)> {
             .and_then(|o| jw[o..].chars().next().map(|c| (at(o), c)));
         push(&mut text, &mut map, "$", at(0));
         render(jw, &parsed.steps, &at, &mut text, &mut map);
-        if let Some((Step::Function(f), _)) = parsed.steps.last() {
+        let calls = parsed.steps.iter().any(|(s, _)| match s {
+            Step::Function(_) => true,
+            Step::Filter(cond) => !crate::jwfn::function_operands(cond).is_empty(),
+            _ => false,
+        });
+        if calls {
             function = Some(FnPath {
                 steps: parsed.steps.clone(),
-                function: f.clone(),
             });
         }
     }
@@ -283,7 +287,7 @@ fn plain(n: &str) -> bool {
 }
 
 /// A name as an RFC 9535 string literal.
-fn quote(n: &str) -> String {
+pub(crate) fn quote(n: &str) -> String {
     let mut out = String::with_capacity(n.len() + 2);
     out.push('\'');
     for c in n.chars() {
@@ -305,6 +309,19 @@ fn quote(n: &str) -> String {
 
 pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
     let rfc = to_rfc(path).map_err(|(_, m)| format!("{:?}: {m}", path.trim()))?;
+    if let Some(f) = &rfc.function {
+        let jw = crate::jwfn::compile(&rfc.jw, &f.steps, &|o| rfc.at(o))
+            .map_err(|e| format!("{:?}: {e}", path.trim()))?;
+        return Ok(JsonExpr {
+            source: rfc.source,
+            whole: false,
+            definite: false,
+            query: Arc::new(JpQuery::new(Vec::new())),
+            dynamic: None,
+            ignored: rfc.ignored,
+            function: Some(Arc::new(jw)),
+        });
+    }
     let query = jsonpath_rust::parser::parse_json_path(&rfc.text)
         .map_err(|e| format!("{:?}: {}", rfc.text, one_line(&e.to_string())))?;
     let definite = query.segments.iter().all(|s| match s {
@@ -314,21 +331,14 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
         }
         _ => false,
     });
-    let function = match &rfc.function {
-        Some(f) => Some(Arc::new(
-            crate::jwfn::compile(&rfc.jw, &f.steps, &|o| rfc.at(o))
-                .map_err(|e| format!("{:?}: {e}", path.trim()))?,
-        )),
-        None => None,
-    };
     Ok(JsonExpr {
         source: rfc.source,
-        whole: query.segments.is_empty() && function.is_none(),
+        whole: query.segments.is_empty(),
         definite,
         query: Arc::new(query),
         dynamic: None,
         ignored: rfc.ignored,
-        function,
+        function: None,
     })
 }
 
@@ -409,11 +419,10 @@ pub(crate) fn eval(j: &JsonExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> 
 /// The normalized paths of the locations `path` matches in `doc`.
 pub(crate) fn match_paths(path: &str, doc: &Json) -> Result<Vec<String>, String> {
     let rfc = to_rfc(path).map_err(|(_, m)| format!("{:?}: {m}", path.trim()))?;
-    if let Some(f) = &rfc.function {
+    if rfc.function.is_some() {
         return Err(format!(
-            "{:?}: the function `{}` selects no location",
-            path.trim(),
-            f.function.name
+            "{:?}: a path that calls a function is not supported here",
+            path.trim()
         ));
     }
     let query = jsonpath_rust::parser::parse_json_path(&rfc.text)
@@ -445,7 +454,7 @@ fn query(j: &JsonExpr, doc: &Json) -> String {
     }
 }
 
-fn scalar_text(v: &Json) -> String {
+pub(crate) fn scalar_text(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
         Json::Null => "null".into(),

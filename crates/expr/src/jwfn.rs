@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value as Json;
 
 use crate::jayway::{Arg, Function, Step};
@@ -28,11 +28,33 @@ use crate::num::java_double_to_string;
 /// A path as Jayway evaluates it: the steps before a function, and the function.
 #[derive(Clone, Debug)]
 pub(crate) struct JwPath {
-    query: Arc<JpQuery>,
+    query: Arc<[Piece]>,
     definite: bool,
     call: Option<Call>,
     /// The path with `[*]` after it: `length`'s path argument is read so.
-    wild: Option<Arc<JpQuery>>,
+    wild: Option<Arc<[Piece]>>,
+}
+
+/// A part of a path: steps jsonpath-rust runs, or a filter with functions in its condition.
+#[derive(Clone, Debug)]
+enum Piece {
+    /// The RFC 9535 text of the steps (after `$`), and the query it is from the document.
+    Segments(String, Arc<JpQuery>),
+    Filter(FnFilter),
+}
+
+/// `[?(@.authors.length() > 1)]`: the condition is run by jsonpath-rust on each candidate once
+/// the function operands are replaced by their values there.
+#[derive(Clone, Debug)]
+struct FnFilter {
+    /// After `..`: the candidates are the children of every node below too.
+    descendant: bool,
+    /// The condition (`?(…)`), cut around the operands: `parts[i]`, operand `i`, …
+    parts: Vec<String>,
+    /// Each operand, and whether it reads the candidate (`@`) rather than the document (`$`).
+    operands: Vec<(JwPath, bool)>,
+    /// The condition reads the document (`$`) outside the operands.
+    reads_root: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -81,10 +103,75 @@ fn name(n: &str) -> Option<Name> {
     })
 }
 
-fn parse_query(text: &str) -> Result<Arc<JpQuery>, String> {
+fn parse_query(text: &str) -> Result<JpQuery, String> {
     jsonpath_rust::parser::parse_json_path(text)
-        .map(Arc::new)
         .map_err(|e| format!("{text:?}: {}", crate::json::one_line(&e.to_string())))
+}
+
+/// The operands of a filter's condition that call a function (`@.a.length()`, `$.b.max()`):
+/// each byte range, as Jayway's `FilterCompiler.readPath` delimits a path (up to a relational
+/// operator, a space, or a `)` it did not open), outside strings and regular expressions.
+pub(crate) fn function_operands(cond: &str) -> Vec<std::ops::Range<usize>> {
+    let b = cond.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_quoted = |i: usize, q: u8| -> usize {
+        let mut j = i + 1;
+        while j < b.len() && b[j] != q {
+            j += if b[j] == b'\\' { 2 } else { 1 };
+        }
+        j + 1
+    };
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'/') => i = skip_quoted(i, q),
+            b'@' | b'$' => {
+                let start = i;
+                let mut depth = 0i32;
+                let mut j = i + 1;
+                let mut call = false;
+                while j < b.len() {
+                    match b[j] {
+                        b'[' => {
+                            let mut d = 0;
+                            while j < b.len() {
+                                match b[j] {
+                                    q @ (b'\'' | b'"') => {
+                                        j = skip_quoted(j, q);
+                                        continue;
+                                    }
+                                    b'[' => d += 1,
+                                    b']' => {
+                                        d -= 1;
+                                        if d == 0 {
+                                            break;
+                                        }
+                                    }
+                                    _ => {}
+                                }
+                                j += 1;
+                            }
+                        }
+                        b'(' => {
+                            depth += 1;
+                            call = true;
+                        }
+                        b')' if depth > 0 => depth -= 1,
+                        b')' | b' ' | b'<' | b'>' | b'=' | b'!' | b'~' => break,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                let end = j.min(b.len());
+                if call {
+                    out.push(start..end);
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    out
 }
 
 fn definite_step(s: &Step) -> bool {
@@ -106,15 +193,12 @@ pub(crate) fn compile(
         Some(((Step::Function(f), _), body)) => (body, Some(f)),
         _ => (steps, None),
     };
-    let mut text = String::from("$");
-    let mut map = vec![0];
-    crate::json::render(jw, body, at, &mut text, &mut map);
-    let query = parse_query(&text)?;
+    let query = pieces(jw, body, at, false)?;
     let definite = body.iter().all(|(s, _)| definite_step(s));
     let wild = if body.is_empty() {
         None
     } else {
-        Some(parse_query(&format!("{text}[*]"))?)
+        Some(pieces(jw, body, at, true)?)
     };
     let Some(f) = function else {
         return Ok(JwPath {
@@ -134,7 +218,7 @@ pub(crate) fn compile(
             wild,
         };
         return Ok(JwPath {
-            query: parse_query("$")?,
+            query: Arc::from(vec![]),
             definite: true,
             call: Some(Call {
                 name,
@@ -158,6 +242,124 @@ pub(crate) fn compile(
     })
 }
 
+/// The steps as pieces: runs of steps for jsonpath-rust, and filters with functions (`wild`:
+/// with `[*]` after them).
+fn pieces(
+    jw: &str,
+    steps: &[(Step, std::ops::Range<usize>)],
+    at: &dyn Fn(usize) -> usize,
+    wild: bool,
+) -> Result<Arc<[Piece]>, String> {
+    let mut out = Vec::new();
+    let mut run: Vec<(Step, std::ops::Range<usize>)> = Vec::new();
+    let flush = |run: &mut Vec<(Step, std::ops::Range<usize>)>,
+                 out: &mut Vec<Piece>|
+     -> Result<(), String> {
+        if !run.is_empty() {
+            let mut text = String::from("$");
+            let mut map = vec![0];
+            crate::json::render(jw, run, at, &mut text, &mut map);
+            let q = parse_query(&text)?;
+            out.push(Piece::Segments(text[1..].to_string(), Arc::new(q)));
+            run.clear();
+        }
+        Ok(())
+    };
+    for (step, range) in steps {
+        let ops = match step {
+            Step::Filter(cond) => function_operands(cond),
+            _ => Vec::new(),
+        };
+        let Step::Filter(cond) = step else {
+            run.push((step.clone(), range.clone()));
+            continue;
+        };
+        if ops.is_empty() {
+            run.push((step.clone(), range.clone()));
+            continue;
+        }
+        let descendant = matches!(run.last(), Some((Step::Scan, _)));
+        if descendant {
+            run.pop();
+        }
+        flush(&mut run, &mut out)?;
+        // where the condition starts in `jw` (after the `[`)
+        let inner = range.start
+            + jw.get(range.clone())
+                .and_then(|r| r.find('['))
+                .map_or(0, |b| b + 1);
+        let mut parts = Vec::with_capacity(ops.len() + 1);
+        let mut operands = Vec::with_capacity(ops.len());
+        let mut last = 0;
+        for op in ops {
+            parts.push(cond[last..op.start].to_string());
+            let text = &cond[op.clone()];
+            let parsed = crate::jayway::parse(text).map_err(|e| {
+                format!(
+                    "the filter operand `{text}` at {}: {}",
+                    at(inner + op.start + e.at),
+                    e.message
+                )
+            })?;
+            if !matches!(parsed.steps.last(), Some((Step::Function(_), _))) {
+                return Err(format!(
+                    "the filter operand `{text}`: a function ends the path"
+                ));
+            }
+            // the operand's ranges are in `text`: read it as its own path
+            operands.push((
+                compile(text, &parsed.steps, &|o| at(inner + op.start + o))?,
+                text.starts_with('@'),
+            ));
+            last = op.end;
+        }
+        parts.push(cond[last..].to_string());
+        let reads_root = parts.iter().any(|p| p.contains('$'));
+        let f = FnFilter {
+            descendant,
+            parts,
+            operands,
+            reads_root,
+        };
+        // the condition must read once the operands are values
+        let probe = f.condition(&vec!["null".to_string(); f.operands.len()]);
+        filter_of(&probe)?;
+        out.push(Piece::Filter(f));
+    }
+    if wild {
+        run.push((Step::Wildcard, 0..0));
+    }
+    flush(&mut run, &mut out)?;
+    Ok(Arc::from(out))
+}
+
+impl FnFilter {
+    /// The condition with each operand replaced by `values[i]` (RFC 9535 literals or paths).
+    fn condition(&self, values: &[String]) -> String {
+        let mut out = String::new();
+        for (i, p) in self.parts.iter().enumerate() {
+            out.push_str(p);
+            if let Some(v) = values.get(i) {
+                out.push_str(v);
+            }
+        }
+        out
+    }
+}
+
+/// The filter of `[cond]` (`cond` is `?(…)`), read by jsonpath-rust.
+fn filter_of(cond: &str) -> Result<jsonpath_rust::parser::model::Filter, String> {
+    let text: String = crate::json::jayway_forms(cond)
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    let q = parse_query(&format!("$[{text}]"))?;
+    match q.segments.into_iter().next() {
+        Some(Segment::Selector(Selector::Filter(f))) => Ok(f),
+        _ => Err(format!("`[{cond}]` is not a filter")),
+    }
+}
+
 /// A value as Jayway's functions see it: a Java object, or a Gson element (object, array).
 #[derive(Clone, Debug, PartialEq)]
 enum Java {
@@ -173,8 +375,15 @@ enum Java {
     Elem(Json),
 }
 
-/// The evaluation failed (Jayway threw); Synapse gives the empty string.
-struct Fail;
+/// The evaluation failed (Jayway threw); Synapse gives the empty string. In a filter, a path
+/// that finds nothing is undefined (its comparisons are false); other failures fail the path.
+#[derive(Debug)]
+struct Fail {
+    missing: bool,
+}
+
+const MISSING: Fail = Fail { missing: true };
+const ERROR: Fail = Fail { missing: false };
 
 type R<T> = Result<T, Fail>;
 
@@ -347,27 +556,150 @@ enum Param {
     Gson(Json),
 }
 
-fn run(q: &JpQuery, doc: &Json) -> R<Vec<Json>> {
+/// A value found, with its normalized path in the document (`$['a'][0]`).
+type Found = (String, Json);
+
+/// Run `query` (RFC 9535 text) on `doc`.
+fn query(text: &str, doc: &Json) -> R<Vec<Found>> {
+    let q = parse_query(text).map_err(|_| ERROR)?;
+    query_with(&q, doc)
+}
+
+fn query_with(q: &JpQuery, doc: &Json) -> R<Vec<Found>> {
     jsonpath_rust::query::js_path_process(q, doc)
-        .map(|refs| refs.into_iter().map(|r| r.val().clone()).collect())
-        .map_err(|_| Fail)
+        .map(|refs| {
+            refs.into_iter()
+                .map(|r| {
+                    let v = r.clone().val().clone();
+                    (r.path(), v)
+                })
+                .collect()
+        })
+        .map_err(|_| ERROR)
+}
+
+/// The values the pieces find from the value at `from` (a normalized path) in `doc`.
+fn run(pieces: &[Piece], from: &str, doc: &Json) -> R<Vec<Found>> {
+    let mut current: Vec<Found> = Vec::new();
+    let mut first = true;
+    for piece in pieces {
+        let starts: Vec<String> = if first {
+            vec![from.to_string()]
+        } else {
+            current.iter().map(|(p, _)| p.clone()).collect()
+        };
+        first = false;
+        current = match piece {
+            Piece::Segments(text, q) => {
+                let mut out = Vec::new();
+                for start in &starts {
+                    if start == "$" {
+                        out.extend(query_with(q, doc)?);
+                    } else {
+                        out.extend(query(&format!("{start}{text}"), doc)?);
+                    }
+                }
+                out
+            }
+            Piece::Filter(f) => {
+                let mut out = Vec::new();
+                for start in &starts {
+                    out.extend(f.apply(start, doc)?);
+                }
+                out
+            }
+        };
+    }
+    if first {
+        // no step: the value itself
+        return Ok(query(from, doc)?.into_iter().take(1).collect());
+    }
+    Ok(current)
+}
+
+/// A value as a literal of an RFC 9535 condition; what has none (an object, an array, a path
+/// that found nothing) is a path that finds nothing, so its comparisons are false.
+fn literal(v: R<Java>) -> R<String> {
+    let nothing = || format!("@[{}]", crate::json::quote("\u{1}"));
+    Ok(match v {
+        Err(Fail { missing: true }) => nothing(),
+        Err(e) => return Err(e),
+        Ok(Java::Null) => "null".into(),
+        Ok(Java::Bool(b)) => b.to_string(),
+        Ok(Java::Int(i)) => i.to_string(),
+        Ok(Java::Double(d)) if d.is_finite() => java_double_to_string(d).to_lowercase(),
+        Ok(Java::Big(t)) => t.to_lowercase(),
+        Ok(Java::Str(s)) => crate::json::quote(&s),
+        Ok(_) => nothing(),
+    })
+}
+
+impl FnFilter {
+    /// The children of the value at `at` (after `..`, every value below it) that pass the
+    /// condition.
+    fn apply(&self, at: &str, doc: &Json) -> R<Vec<Found>> {
+        let all = if self.descendant { "..[*]" } else { "[*]" };
+        let candidates = query(&format!("{at}{all}"), doc)?;
+        let mut of_root: Vec<Option<String>> = vec![None; self.operands.len()];
+        // a condition that reads `$` is tested among the siblings: the paths that pass, by
+        // condition
+        let mut among: Vec<(String, Vec<String>)> = Vec::new();
+        let mut kept = Vec::new();
+        for (path, value) in candidates {
+            let mut values = Vec::with_capacity(self.operands.len());
+            for (i, (op, relative)) in self.operands.iter().enumerate() {
+                if *relative {
+                    values.push(literal(evaluate(op, &path, doc))?);
+                } else {
+                    if of_root[i].is_none() {
+                        of_root[i] = Some(literal(evaluate(op, "$", doc))?);
+                    }
+                    values.push(of_root[i].clone().unwrap_or_default());
+                }
+            }
+            let cond: String = crate::json::jayway_forms(&self.condition(&values))
+                .into_iter()
+                .map(|(_, c)| c)
+                .collect();
+            let pass = if self.reads_root && !self.descendant {
+                let hit = match among.iter().position(|(c, _)| *c == cond) {
+                    Some(i) => i,
+                    None => {
+                        let found = query(&format!("{at}[{cond}]"), doc)?;
+                        among.push((cond.clone(), found.into_iter().map(|f| f.0).collect()));
+                        among.len() - 1
+                    }
+                };
+                among[hit].1.contains(&path)
+            } else {
+                // the candidate alone, in an array the condition filters
+                !query(&format!("$[{cond}]"), &Json::Array(vec![value.clone()]))?.is_empty()
+            };
+            if pass {
+                kept.push((path, value));
+            }
+        }
+        Ok(kept)
+    }
 }
 
 /// Jayway's `path.evaluate(model, root).getValue()`: a definite path's one value (failing when
 /// there is none), an indefinite path's list of values.
-fn evaluate(p: &JwPath, model: &Json, root: &Json) -> R<Java> {
-    let found = run(&p.query, model)?;
+fn evaluate(p: &JwPath, from: &str, doc: &Json) -> R<Java> {
+    let found = run(&p.query, from, doc)?;
     match &p.call {
-        None if p.definite => found.first().map(unwrap).ok_or(Fail),
-        None => Ok(Java::Elem(Json::Array(found))),
+        None if p.definite => found.first().map(|f| unwrap(&f.1)).ok_or(MISSING),
+        None => Ok(Java::Elem(Json::Array(
+            found.into_iter().map(|f| f.1).collect(),
+        ))),
         Some(call) if p.definite => {
-            let m = found.first().ok_or(Fail)?;
-            invoke(call, m, root)
+            let m = found.first().ok_or(MISSING)?;
+            invoke(call, &m.1, doc)
         }
         Some(call) => {
             let mut out = Vec::with_capacity(found.len());
             for m in &found {
-                out.push(tree(invoke(call, m, root)?));
+                out.push(tree(invoke(call, &m.1, doc)?));
             }
             Ok(Java::Elem(Json::Array(out)))
         }
@@ -416,7 +748,7 @@ fn invoke(call: &Call, model: &Json, root: &Json) -> R<Java> {
     let mut path_values = Vec::with_capacity(call.args.len());
     for a in &call.args {
         path_values.push(match a {
-            CArg::Path(p) => Some(evaluate(p, root, root)?),
+            CArg::Path(p) => Some(evaluate(p, "$", root)?),
             CArg::Json(_) => None,
         });
     }
@@ -429,8 +761,8 @@ fn invoke(call: &Call, model: &Json, root: &Json) -> R<Java> {
                 (_, Some(v)) => Ok(Param::Java(v.clone())),
                 (CArg::Json(t), None) => serde_json::from_str::<Json>(t.trim())
                     .map(Param::Gson)
-                    .map_err(|_| Fail),
-                (CArg::Path(_), None) => Err(Fail),
+                    .map_err(|_| ERROR),
+                (CArg::Path(_), None) => Err(ERROR),
             })
             .collect()
     };
@@ -444,7 +776,7 @@ fn invoke(call: &Call, model: &Json, root: &Json) -> R<Java> {
             values.extend(numbers(&params()?));
             if values.is_empty() {
                 // "Aggregation function attempted to calculate value using empty array"
-                return Err(Fail);
+                return Err(ERROR);
             }
             let n = values.len() as f64;
             let sum = values.iter().fold(0.0, |s, v| s + v);
@@ -481,11 +813,13 @@ fn invoke(call: &Call, model: &Json, root: &Json) -> R<Java> {
             if let Some(first) = call.args.first() {
                 let CArg::Path(p) = first else {
                     // Jayway reads the argument's path, which JSON has not
-                    return Err(Fail);
+                    return Err(ERROR);
                 };
                 let inner = match (&p.call, &p.wild) {
-                    (None, Some(w)) => Java::Elem(Json::Array(run(w, model)?)),
-                    _ => evaluate(p, model, model)?,
+                    (None, Some(w)) => Java::Elem(Json::Array(
+                        run(w, "$", model)?.into_iter().map(|f| f.1).collect(),
+                    )),
+                    _ => evaluate(p, "$", model)?,
                 };
                 if let Java::Elem(Json::Array(a)) = inner {
                     return Ok(Java::Int(a.len() as i64));
@@ -517,12 +851,12 @@ fn invoke(call: &Call, model: &Json, root: &Json) -> R<Java> {
             _ => Java::Null,
         }),
         Name::First | Name::Last | Name::Index => {
-            let items = items.ok_or(Fail)?;
+            let items = items.ok_or(ERROR)?;
             let target: i64 = match call.name {
                 Name::First => 0,
                 Name::Last => -1,
                 _ => {
-                    let n = *numbers(&params()?).first().ok_or(Fail)?;
+                    let n = *numbers(&params()?).first().ok_or(ERROR)?;
                     // `Number.intValue()`
                     n as i32 as i64
                 }
@@ -533,19 +867,30 @@ fn invoke(call: &Call, model: &Json, root: &Json) -> R<Java> {
                 // Jayway takes a position from the end only when it is above 0
                 let real = items.len() as i64 + target;
                 if real <= 0 {
-                    return Err(Fail);
+                    return Err(ERROR);
                 }
                 real
             };
-            items.get(at as usize).cloned().ok_or(Fail)
+            items.get(at as usize).cloned().ok_or(ERROR)
         }
     }
 }
 
 /// The text `SynapseJsonPath.stringValueOf` gives for the path on `doc`.
 pub(crate) fn print(p: &JwPath, doc: &Json) -> String {
-    match evaluate(p, doc, doc) {
-        Err(Fail) => String::new(),
+    if p.call.is_none() {
+        // no function at the end (one in a filter): printed as any path is
+        return match run(&p.query, "$", doc) {
+            Err(_) => String::new(),
+            Ok(found) if p.definite => found
+                .first()
+                .map(|f| crate::json::scalar_text(&f.1))
+                .unwrap_or_default(),
+            Ok(found) => Json::Array(found.into_iter().map(|f| f.1).collect()).to_string(),
+        };
+    }
+    match evaluate(p, "$", doc) {
+        Err(_) => String::new(),
         Ok(v) => match v {
             Java::Int(_) | Java::Double(_) | Java::Big(_) => java_string(&v),
             Java::Elem(e) => e.to_string(),
@@ -554,12 +899,6 @@ pub(crate) fn print(p: &JwPath, doc: &Json) -> String {
             Java::Str(_) | Java::Bool(_) | Java::Null => String::new(),
         },
     }
-}
-
-/// The value of the path on `doc` as a filter compares it: a number, string, boolean, null,
-/// or JSON (`None`: the evaluation failed).
-pub(crate) fn value(p: &JwPath, doc: &Json) -> Option<Json> {
-    evaluate(p, doc, doc).ok().map(tree)
 }
 
 #[cfg(test)]

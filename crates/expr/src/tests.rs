@@ -1121,6 +1121,20 @@ fn json_path_function_errors() {
         );
         assert!(e[0].message.contains(says), "{expr}: {}", e[0].message);
     }
+    // in a filter too
+    let e = compile(
+        "json-eval($.a[?(@.b.count() > 1)])",
+        Span::detached(),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap_err();
+    assert_eq!(e[0].code.id, "E0202");
+    assert!(
+        e[0].message.contains("`count` is not a JSONPath function"),
+        "{}",
+        e[0].message
+    );
     // with arguments, one last character is not read, as after any step
     let c = compile(
         "json-eval($.a.sum($.b)))",
@@ -1130,4 +1144,57 @@ fn json_path_function_errors() {
     )
     .unwrap();
     assert_eq!(c.warnings()[0].code.id, "W0210");
+}
+
+/// Functions inside filters: `@` operands are evaluated on each candidate, `$` operands on the
+/// document, and their values compared by the condition.
+#[test]
+fn json_path_functions_in_filters() {
+    let doc = r#"{"books":[{"t":"A","authors":["x","y"],"price":10,"n":[1,2]},
+        {"t":"B","authors":["z"],"price":30,"n":[5,7]},
+        {"t":"C","authors":"solo","price":5,"n":[]}],
+        "limits":{"max":[8,12],"low":4},"cut":11}"#;
+    let env = Env::new().json(doc);
+    check(
+        &env,
+        &[
+            (
+                "json-eval($.books[?(@.authors.length() > 1)].t)",
+                r#"["A"]"#,
+            ),
+            (
+                "json-eval($.books[?(@.authors.length() == 1)].t)",
+                r#"["B"]"#,
+            ),
+            // the length of a string is null: no comparison holds
+            ("json-eval($.books[?(@.authors.length() < 1)].t)", "[]"),
+            (
+                "json-eval($.books[?(@.price > $.limits.max.max())].t)",
+                r#"["B"]"#,
+            ),
+            (
+                "json-eval($.books[?(@.price <= $.limits.max.min())].t)",
+                r#"["C"]"#,
+            ),
+            // a plain `$` path beside a function operand
+            (
+                "json-eval($.books[?(@.authors.length() > 0 && @.price < $.cut)].t)",
+                r#"["A"]"#,
+            ),
+            // a failing function (the sum of an empty array) fails the path
+            ("json-eval($.books[?(@.n.sum() > 2)].t)", ""),
+            // a missing operand path is undefined
+            ("json-eval($.books[?(@.nope.length() > 0)].t)", "[]"),
+            // with a function at the end too
+            (
+                "json-eval($.books[?(@.authors.length() > 0)].price.sum())",
+                "",
+            ),
+            (
+                "json-eval($.books[?(@.authors.length() > 0)].length())",
+                "[4,4]",
+            ),
+            ("json-eval($..[?(@.authors.length() > 1)].t)", r#"["A"]"#),
+        ],
+    );
 }
