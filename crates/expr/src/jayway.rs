@@ -379,6 +379,15 @@ impl Reader {
                 ));
             }
         }
+        if matches!(name.as_str(), "length" | "size")
+            && matches!(args.first(), Some((Arg::Json(_), _)))
+        {
+            // Jayway reads the path of `length`'s argument, and JSON has none
+            return Err(PathError {
+                at: args[0].1.start,
+                message: format!("the argument of `{name}` is a path (`$.a`, `@.a`), not JSON"),
+            });
+        }
         let no_args = args.is_empty() && self.at(paren + 1) == Some(')');
         let close = if no_args { next + 1 } else { next };
         self.push(Step::Function(Function { name, args }), start, close);

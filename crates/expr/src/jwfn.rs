@@ -242,6 +242,28 @@ pub(crate) fn compile(
     })
 }
 
+/// The first function operand of a filter that Jayway refuses: the byte offset in the user's
+/// path (through `at`) and why.
+pub(crate) fn operand_error(
+    jw: &str,
+    steps: &[(Step, std::ops::Range<usize>)],
+    at: &dyn Fn(usize) -> usize,
+) -> Option<(usize, String)> {
+    for (step, range) in steps {
+        let Step::Filter(cond) = step else { continue };
+        let inner = range.start
+            + jw.get(range.clone())
+                .and_then(|r| r.find('['))
+                .map_or(0, |b| b + 1);
+        for op in function_operands(cond) {
+            if let Err(e) = crate::jayway::parse(&cond[op.clone()]) {
+                return Some((at(inner + op.start + e.at), e.message));
+            }
+        }
+    }
+    None
+}
+
 /// The steps as pieces: runs of steps for jsonpath-rust, and filters with functions (`wild`:
 /// with `[*]` after them).
 fn pieces(
@@ -294,13 +316,8 @@ fn pieces(
         for op in ops {
             parts.push(cond[last..op.start].to_string());
             let text = &cond[op.clone()];
-            let parsed = crate::jayway::parse(text).map_err(|e| {
-                format!(
-                    "the filter operand `{text}` at {}: {}",
-                    at(inner + op.start + e.at),
-                    e.message
-                )
-            })?;
+            let parsed = crate::jayway::parse(text)
+                .map_err(|e| format!("the filter operand `{text}`: {}", e.message))?;
             if !matches!(parsed.steps.last(), Some((Step::Function(_), _))) {
                 return Err(format!(
                     "the filter operand `{text}`: a function ends the path"
