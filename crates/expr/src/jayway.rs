@@ -112,6 +112,7 @@ pub fn parse(path: &str) -> Result<Path, PathError> {
         pos: 0,
         steps: Vec::new(),
         ignored: None,
+        depth: 0,
     };
     r.compile()?;
     Ok(Path {
@@ -127,7 +128,12 @@ struct Reader {
     pos: usize,
     steps: Vec<(Step, Range<usize>)>,
     ignored: Option<usize>,
+    /// How many function arguments this path is inside.
+    depth: usize,
 }
+
+/// How deep paths may nest as function arguments (`$.sum($.a.sum($.b…))`).
+const MAX_DEPTH: usize = 16;
 
 /// What a token reader did: read its token, or found the text is not its kind.
 type Read = Result<bool, PathError>;
@@ -506,6 +512,12 @@ impl Reader {
 
     /// A path argument (the characters at `idx`), read as its own path.
     fn sub_path(&self, idx: &[usize]) -> Result<Path, PathError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(
+                idx.first().copied().unwrap_or(0),
+                format!("function arguments nest deeper than {MAX_DEPTH} paths"),
+            ));
+        }
         let mut off: Vec<usize> = idx.iter().map(|&j| self.off[j]).collect();
         off.push(idx.last().map_or(0, |&l| self.off[l + 1]));
         let mut r = Reader {
@@ -514,6 +526,7 @@ impl Reader {
             pos: 0,
             steps: Vec::new(),
             ignored: None,
+            depth: self.depth + 1,
         };
         r.compile()?;
         Ok(Path {
@@ -901,6 +914,12 @@ mod tests {
         }
         // after arguments, one last character is not read
         assert_eq!(parse("$.a.sum($.b))").unwrap().ignored, Some(12));
+        // Jayway ends an argument at the first `)` back at its level, so a function with
+        // arguments inside another's arguments is cut short (a no-argument one is read)
+        let deep = format!("{}$.a{}", "$.sum(".repeat(40), ")".repeat(40));
+        assert!(parse(&deep).is_err());
+        assert!(parse("$.sum($.sum($.a))").is_err());
+        assert!(parse("$.sum($.a.avg(), $.b.sum())").is_ok());
     }
 
     #[test]
