@@ -1,6 +1,7 @@
-//! End-to-end tests of endpoint groups and endpoint states: `<failover>`, `<loadbalance>`,
-//! `<recipientlist>` over real backends on 127.0.0.1 (one refusing connections, one too slow),
-//! suspension and recovery, and the states in `/metrics`.
+//! End-to-end tests of endpoint groups and endpoint states: `<failover>`, `<loadbalance>` (over
+//! child endpoints and over static `<member>`s), `<recipientlist>` over real backends on
+//! 127.0.0.1 (one refusing connections, one too slow), suspension and recovery, and the states
+//! in `/metrics`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -148,6 +149,70 @@ async fn loadbalance_takes_turns_and_a_slow_backend_is_suspended() {
     assert_eq!(slow.count(), 1);
     assert_eq!(state(&gw, "Slow").await, "suspended");
     assert_eq!(state(&gw, "A").await, "active");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn loadbalance_over_members_sends_the_request_path_to_each_in_turn_and_fails_over() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    let b = MockOrigin::start(|_| named("b")).await;
+    // nothing listens on this port: connections are refused
+    let down_port = synaptic_tests::free_port();
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><loadbalance algorithm="org.apache.synapse.endpoints.algorithms.RoundRobin">
+             <member hostName="127.0.0.1" httpPort="{}" httpsPort="1"/>
+             <member hostName="127.0.0.1" httpPort="{down_port}"/>
+             <member hostName="127.0.0.1" httpPort="{}"/>
+           </loadbalance></endpoint>"#,
+        a.addr().port(),
+        b.addr().port()
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
+    );
+    let gw = start(&dir).await;
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let r = client()
+            .get(format!("http://{}/t/item/{i}?q=v", gw.addr()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        answers.push(r.text().await.unwrap());
+    }
+    // the refusing member's turn goes on to the next, and it is left out after that
+    assert_eq!(answers, ["a", "b", "a", "b"]);
+    // each member got the request's own path and query (the message's `To`)
+    let uris =
+        |o: &MockOrigin| -> Vec<String> { o.requests().into_iter().map(|r| r.uri).collect() };
+    assert_eq!(uris(&a), ["/t/item/0?q=v", "/t/item/2?q=v"]);
+    assert_eq!(uris(&b), ["/t/item/1?q=v", "/t/item/3?q=v"]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn loadbalance_over_members_without_failover_answers_the_failure() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    let down_port = synaptic_tests::free_port();
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><loadbalance failover="false">
+             <member hostName="127.0.0.1" httpPort="{down_port}"/>
+             <member hostName="127.0.0.1" httpPort="{}"/>
+           </loadbalance></endpoint>"#,
+        a.addr().port()
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
+    );
+    let gw = start(&dir).await;
+    let (status, body) = get(&gw).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("101503"), "{body}");
+    assert_eq!(get(&gw).await, (200, "a".into()));
+    assert_eq!(a.count(), 1);
     gw.shutdown().await;
 }
 

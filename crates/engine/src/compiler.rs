@@ -353,6 +353,26 @@ impl Compiler<'_> {
                 value,
             })));
         }
+        if let ast::EndpointKind::MemberLoadbalance { members, failover } = &e.kind {
+            let mut out = Vec::with_capacity(members.len());
+            for m in members {
+                // a deploy-time parameter's value, as Synapse's resolver gives it
+                let host = match self.deployed(&m.host)? {
+                    Some(v) => v.value,
+                    None => m.host.value.clone(),
+                };
+                out.push(crate::members::Member::new(
+                    host,
+                    m.http_port.as_ref().map(|p| p.value),
+                    m.https_port.as_ref().map(|p| p.value),
+                ));
+            }
+            return Some(EndpointIr::Members(Arc::new(crate::members::Members::new(
+                name.unwrap_or_else(|| "anonymous".to_string()),
+                out,
+                *failover,
+            ))));
+        }
         if let Some(kind) = match &e.kind {
             ast::EndpointKind::Failover { dynamic, .. } => {
                 Some(GroupKind::Failover { dynamic: *dynamic })
@@ -564,6 +584,7 @@ impl Compiler<'_> {
             ast::EndpointKind::Template { .. } => return None,
             ast::EndpointKind::Failover { .. }
             | ast::EndpointKind::Loadbalance { .. }
+            | ast::EndpointKind::MemberLoadbalance { .. }
             | ast::EndpointKind::RecipientList { .. }
             | ast::EndpointKind::DynamicRecipientList { .. } => return None,
         })
@@ -987,6 +1008,15 @@ fn respan_endpoint(e: &mut ast::Endpoint, span: Span) {
             for (n, v) in params {
                 n.span = span;
                 v.span = span;
+            }
+        }
+        ast::EndpointKind::MemberLoadbalance { members, .. } => {
+            for m in members {
+                m.span = span;
+                m.host.span = span;
+                for p in [&mut m.http_port, &mut m.https_port].into_iter().flatten() {
+                    p.span = span;
+                }
             }
         }
         ast::EndpointKind::Default | ast::EndpointKind::Unsupported { .. } => {}

@@ -94,6 +94,7 @@ fn ready(engine: &Engine, ep: &EndpointIr, now: i64, depth: usize) -> bool {
     match resolve(engine, ep) {
         Ok(EndpointIr::Tracked(t)) => t.state.ready(now),
         Ok(EndpointIr::Group(g)) => g.children.iter().any(|c| ready(engine, c, now, depth + 1)),
+        Ok(EndpointIr::Members(m)) => m.ready(now),
         Ok(_) => true,
         Err(_) => false,
     }
@@ -128,6 +129,9 @@ fn dispatch<'a>(
                 }
                 _ => failover(engine, g, blocking, mediator, ctx).await,
             },
+            EndpointIr::Members(m) => {
+                crate::members::send(engine, m, blocking, mediator, ctx).await
+            }
             EndpointIr::Recipients(r) => {
                 if let crate::ir::ValueSrc::Expr(e) = &r.value {
                     crate::run::prefetch(engine, e.registry_keys(), ctx).await?;
@@ -456,6 +460,7 @@ fn prepare(
                 *timeout_ms,
             ),
         },
+        Some(EndpointIr::Url(u)) => (ctx.http_method(None), u.clone(), None),
         _ => {
             let to = match ctx.st.addressing.get("To") {
                 Some(to) if !ctx.st.inbound.contains("To") => to.clone(),
@@ -485,6 +490,17 @@ fn prepare(
         target,
         timeout,
     })
+}
+
+/// The message to `url` as it is (a load balancer's member).
+pub(crate) async fn send_to_url(
+    engine: &Engine,
+    url: String,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+) -> Result<(), MediationError> {
+    leaf(engine, Some(&EndpointIr::Url(url)), blocking, mediator, ctx).await
 }
 
 /// One leaf: `<http>`, `<address>`, `<default>` or the message's `To` (`None`).

@@ -43,6 +43,10 @@ pub(crate) enum EndpointIr {
     /// `<recipientlist><endpoints value=…/>`: the recipients' addresses, a comma-separated
     /// list evaluated per message.
     Recipients(Arc<Recipients>),
+    /// `<loadbalance>` over `<member>`s.
+    Members(Arc<crate::members::Members>),
+    /// A URL the message goes to as it is (a member of a load balancer, with its path).
+    Url(String),
 }
 
 #[derive(Debug)]

@@ -66,7 +66,9 @@ fn parse_with(text: &str, wildcards: bool) -> Result<JPath, String> {
             Step::Scan => return Err("deep scan `..` is not a definite path".into()),
             Step::Slice(..) => return Err("a slice is not a definite path".into()),
             Step::Filter(f) => return Err(format!("the filter `[{f}]` is not a definite path")),
-            Step::Function(f) => return Err(format!("`{f}` is a function, not a member name")),
+            Step::Function(f) => {
+                return Err(format!("`{}()` is a function, not a member name", f.name))
+            }
         });
     }
     Ok(JPath { segs })

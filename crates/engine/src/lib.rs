@@ -26,6 +26,7 @@ mod expression;
 mod ir;
 mod jpath;
 mod mediators;
+mod members;
 mod observe;
 mod redact;
 mod run;

@@ -38,6 +38,18 @@ pub(crate) fn xpath_error(text: &str, at: usize, message: &str) -> String {
 /// `evaluator="json"` argument): the byte offset in `path`, and the message.
 pub(crate) fn jsonpath_error(path: &str) -> Option<(usize, String)> {
     let rfc = crate::json::to_rfc(path);
+    if let Ok(r) = &rfc {
+        if let Some(f) = &r.function {
+            // a path that calls a function is not read by jsonpath-rust as a whole: a function
+            // operand of a filter Jayway refuses, where it is
+            let (at, what) = crate::jwfn::operand_error(&r.jw, &f.steps, &|o| r.at(o))?;
+            let (n, _) = position(path, at);
+            return Some((
+                at,
+                format!("JSONPath syntax error at character {n} of `{path}`: {what}"),
+            ));
+        }
+    }
     let failed = match &rfc {
         Ok(r) => jsonpath_rust::parser::parse_json_path(&r.text).is_err(),
         Err(_) => true,

@@ -13,8 +13,11 @@
 //! - Brackets: quoted names (`['a']`, `["a"]`, `['a','b']`, with backslash escapes), indexes
 //!   (`[0]`, `[-1]`, `[1, 2]`), slices (`[1:2]`, `[:2]`, `[-1:]`; a step after a second `:`
 //!   is ignored), `[*]`, and filters `[?(…)]` (their condition is not read here).
-//! - A member followed by `(` is a function (`.length()`): the rest of the path is kept as
-//!   written, in one step.
+//! - A member followed by `(` is a function (`.length()`, `.sum($.a, 2)`), read as Jayway's
+//!   `readPropertyOrFunctionToken` and `parseFunctionParameters` read it: the name must be one
+//!   of Jayway's functions (`PathFunctionFactory`), each argument is a path (starting with `$`
+//!   or `@`) or JSON (starting with `{`, `"`, a digit or `-`; anything else is skipped, as Jayway
+//!   skips it), and nothing but the one last character Jayway leaves unread may follow it.
 
 use std::ops::Range;
 
@@ -33,9 +36,45 @@ pub enum Step {
     Wildcard,
     /// `[?(…)]`: the text between the brackets, as written.
     Filter(String),
-    /// `.name(…)` and whatever follows it, as written (`name(…)…`).
-    Function(String),
+    /// `.name(…)`: a function of Jayway's, the last step of its path.
+    Function(Function),
 }
+
+/// A function call in a path (`.length()`, `.concat("-", $.b)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    /// One of [`FUNCTIONS`].
+    pub name: String,
+    /// The arguments, each with the byte range of its text.
+    pub args: Vec<(Arg, Range<usize>)>,
+}
+
+/// An argument of a function, as Jayway's `parseFunctionParameters` takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    /// A path, evaluated on the whole document (`$.a`, `@.a`).
+    Path(Path),
+    /// JSON text, parsed when the function runs (`"x"`, `{"a":1}`, `2`).
+    Json(String),
+}
+
+/// The functions of Jayway JsonPath 2.x (`PathFunctionFactory`), with the number of arguments
+/// each takes (`None`: any number).
+pub const FUNCTIONS: &[(&str, Option<(usize, usize)>)] = &[
+    ("avg", None),
+    ("stddev", None),
+    ("sum", None),
+    ("min", None),
+    ("max", None),
+    ("concat", None),
+    ("length", Some((0, 1))),
+    ("size", Some((0, 1))),
+    ("append", None),
+    ("keys", Some((0, 0))),
+    ("first", Some((0, 0))),
+    ("last", Some((0, 0))),
+    ("index", Some((1, 1))),
+];
 
 /// A path read into steps.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +112,7 @@ pub fn parse(path: &str) -> Result<Path, PathError> {
         pos: 0,
         steps: Vec::new(),
         ignored: None,
+        depth: 0,
     };
     r.compile()?;
     Ok(Path {
@@ -88,7 +128,12 @@ struct Reader {
     pos: usize,
     steps: Vec<(Step, Range<usize>)>,
     ignored: Option<usize>,
+    /// How many function arguments this path is inside.
+    depth: usize,
 }
+
+/// How deep paths may nest as function arguments (`$.sum($.a.sum($.b…))`).
+const MAX_DEPTH: usize = 16;
 
 /// What a token reader did: read its token, or found the text is not its kind.
 type Read = Result<bool, PathError>;
@@ -281,15 +326,213 @@ impl Reader {
             }
         }
         if function {
-            let text: String = self.cs[start..].iter().collect();
-            self.push(Step::Function(text), start, self.len());
-            self.pos = self.len();
-            return Ok(());
+            return self.function(start, end);
         }
         let name: String = self.cs[start..end].iter().collect();
         self.push(Step::Names(vec![name]), start, end);
         self.pos = end;
         self.then_next()
+    }
+
+    /// `name(…)`, `name` starting at `start` and `(` at `paren`.
+    fn function(&mut self, start: usize, paren: usize) -> Result<(), PathError> {
+        let name: String = self.cs[start..paren].iter().collect();
+        // Jayway counts parentheses to the end of the path, strings or not
+        let mut open = 1;
+        for &c in &self.cs[paren + 1..] {
+            match c {
+                ')' => open -= 1,
+                '(' => open += 1,
+                _ => {}
+            }
+            if open == 0 {
+                break;
+            }
+        }
+        if open != 0 {
+            return Err(self.err(
+                paren,
+                format!("the arguments of the function `{name}` are not closed with `)`"),
+            ));
+        }
+        let Some(arity) = FUNCTIONS.iter().find(|f| f.0 == name).map(|f| f.1) else {
+            let known: Vec<&str> = FUNCTIONS.iter().map(|f| f.0).collect();
+            return Err(self.err(
+                start,
+                format!(
+                    "`{name}` is not a JSONPath function; Jayway's are {}",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let (args, next) = if self.at(paren + 1) == Some(')') {
+            (Vec::new(), paren + 1)
+        } else {
+            self.pos = paren + 1;
+            let args = self.arguments(&name)?;
+            (args, self.pos)
+        };
+        if let Some((min, max)) = arity {
+            if args.len() < min || args.len() > max {
+                let want = match (min, max) {
+                    (0, 0) => "no argument".to_string(),
+                    (1, 1) => "one argument".to_string(),
+                    (a, b) => format!("{a} to {b} arguments"),
+                };
+                return Err(self.err(
+                    start,
+                    format!("the function `{name}` takes {want}, not {}", args.len()),
+                ));
+            }
+        }
+        if matches!(name.as_str(), "length" | "size")
+            && matches!(args.first(), Some((Arg::Json(_), _)))
+        {
+            // Jayway reads the path of `length`'s argument, and JSON has none
+            return Err(PathError {
+                at: args[0].1.start,
+                message: format!("the argument of `{name}` is a path (`$.a`, `@.a`), not JSON"),
+            });
+        }
+        let no_args = args.is_empty() && self.at(paren + 1) == Some(')');
+        let close = if no_args { next + 1 } else { next };
+        self.push(Step::Function(Function { name, args }), start, close);
+        // no argument: Jayway stands on the `)`, done when it is the last character; with
+        // arguments it stands after the `)`, and leaves one last character unread
+        if close >= self.len() {
+            self.pos = self.len();
+            return Ok(());
+        }
+        if !no_args && close == self.end() {
+            self.ignored = Some(self.off[close]);
+            self.pos = self.len();
+            return Ok(());
+        }
+        Err(self.err(
+            close,
+            "a function ends the path: nothing may follow its `)`",
+        ))
+    }
+
+    /// Jayway's `parseFunctionParameters`: the arguments after the `(` the reader stands
+    /// after, up to its `)`; the reader ends after that `)`.
+    fn arguments(&mut self, name: &str) -> Result<Vec<(Arg, Range<usize>)>, PathError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Kind {
+            Json,
+            Path,
+        }
+        let mut kind: Option<Kind> = None;
+        let (mut paren, mut bracket, mut brace, mut quote) = (1i32, 0i32, 0i32, 0i32);
+        let mut prior = '\0';
+        let mut args = Vec::new();
+        // the characters of the argument being read, with their indexes
+        let mut param: Vec<usize> = Vec::new();
+        let mut end_of_stream = false;
+        while self.pos < self.len() && !end_of_stream {
+            let i = self.pos;
+            let c = self.cs[i];
+            self.pos += 1;
+            if kind.is_none() {
+                if matches!(c, ' ' | '\t' | '\n' | '\r') {
+                    continue;
+                }
+                if c == '{' || c.is_ascii_digit() || c == '"' || c == '-' {
+                    kind = Some(Kind::Json);
+                } else if c == '$' || c == '@' {
+                    kind = Some(Kind::Path);
+                }
+            }
+            let mut close_arg = false;
+            match c {
+                '"' => {
+                    if prior != '\\' && quote > 0 {
+                        quote -= 1;
+                    } else {
+                        quote += 1;
+                    }
+                }
+                '(' => paren += 1,
+                '{' => brace += 1,
+                '[' => bracket += 1,
+                '}' => {
+                    if brace == 0 {
+                        return Err(self.err(i, "a `}` that closes nothing"));
+                    }
+                    brace -= 1;
+                }
+                ']' => {
+                    if bracket == 0 {
+                        return Err(self.err(i, "a `]` that closes nothing"));
+                    }
+                    bracket -= 1;
+                }
+                ')' => {
+                    paren -= 1;
+                    if (paren < 0 || prior == '(') && kind.is_some() {
+                        param.push(i);
+                    }
+                    close_arg = true;
+                }
+                ',' => close_arg = true,
+                _ => {}
+            }
+            if close_arg
+                && quote == 0
+                && brace == 0
+                && bracket == 0
+                && ((paren == 0 && c == ')') || paren == 1)
+            {
+                end_of_stream = paren == 0;
+                if let Some(k) = kind.take() {
+                    let from = param.first().copied().unwrap_or(i);
+                    let to = param.last().map_or(i, |l| l + 1);
+                    let range = self.off[from]..self.off[to.min(self.len())];
+                    let arg = match k {
+                        Kind::Json => Arg::Json(param.iter().map(|&j| self.cs[j]).collect()),
+                        Kind::Path => Arg::Path(self.sub_path(&param)?),
+                    };
+                    args.push((arg, range));
+                    param.clear();
+                }
+            }
+            if kind.is_some() && !(c == ',' && brace == 0 && bracket == 0 && paren == 1) {
+                param.push(i);
+            }
+            prior = c;
+        }
+        if brace != 0 || paren != 0 || bracket != 0 {
+            return Err(self.err(
+                self.pos.min(self.end()),
+                format!("the arguments of the function `{name}` are not closed with `)`"),
+            ));
+        }
+        Ok(args)
+    }
+
+    /// A path argument (the characters at `idx`), read as its own path.
+    fn sub_path(&self, idx: &[usize]) -> Result<Path, PathError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(
+                idx.first().copied().unwrap_or(0),
+                format!("function arguments nest deeper than {MAX_DEPTH} paths"),
+            ));
+        }
+        let mut off: Vec<usize> = idx.iter().map(|&j| self.off[j]).collect();
+        off.push(idx.last().map_or(0, |&l| self.off[l + 1]));
+        let mut r = Reader {
+            cs: idx.iter().map(|&j| self.cs[j]).collect(),
+            off,
+            pos: 0,
+            steps: Vec::new(),
+            ignored: None,
+            depth: self.depth + 1,
+        };
+        r.compile()?;
+        Ok(Path {
+            steps: r.steps,
+            ignored: r.ignored,
+        })
     }
 
     /// `['a']`, `["a","b"]`.
@@ -602,8 +845,81 @@ mod tests {
         );
         assert_eq!(
             steps("$.a.length()"),
-            vec![name("a"), Step::Function("length()".into())]
+            vec![
+                name("a"),
+                Step::Function(Function {
+                    name: "length".into(),
+                    args: vec![]
+                })
+            ]
         );
+    }
+
+    #[test]
+    fn function_arguments_as_parse_function_parameters_reads_them() {
+        let f = |p: &str| match steps(p).pop() {
+            Some(Step::Function(f)) => f,
+            other => panic!("{p}: {other:?}"),
+        };
+        let args = |p: &str| -> Vec<String> {
+            f(p).args
+                .into_iter()
+                .map(|(a, _)| match a {
+                    Arg::Json(t) => format!("json {t}"),
+                    Arg::Path(p) => format!("path {}", p.steps.len()),
+                })
+                .collect()
+        };
+        assert_eq!(f("$.a.sum()").args, vec![]);
+        assert_eq!(
+            args(r#"$.concat( "a,b" , $.x.y, {"k": [1, 2]}, -2)"#),
+            // Jayway drops a comma between quotes too
+            [
+                r#"json "ab" "#,
+                "path 2",
+                r#"json {"k": [1, 2]}"#,
+                "json -2"
+            ]
+        );
+        // nested functions and filters in a path argument
+        assert_eq!(
+            args("$.sum($.a.avg(), $.b[?(@.c > 1)].d)"),
+            ["path 2", "path 3"]
+        );
+        // what starts neither a path nor JSON is skipped, as Jayway skips it
+        assert_eq!(args("$.concat('x', true)"), Vec::<String>::new());
+        assert_eq!(args("$.index([1])"), ["json 1]"]);
+        // the range of an argument is where it is written
+        let p = parse("$.a.sum($.b, 2)").unwrap();
+        let Some((Step::Function(func), range)) = p.steps.last() else {
+            panic!()
+        };
+        assert_eq!(range, &(4..15));
+        assert_eq!(func.args[0].1, 8..11);
+        assert_eq!(func.args[1].1, 13..14);
+        // `size` is `length`; the name is checked, and so is the number of arguments
+        assert_eq!(f("$.size()").name, "size");
+        for bad in [
+            "$.a.count()",
+            "$.a.first(1)",
+            "$.a.index()",
+            "$.a.length().b",
+            "$.a.length())",
+            "$.a.sum($.b",
+            "$.a.sum($.b c)",
+            "$.a.sum({1)",
+            "$.a.sum(1])",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
+        // after arguments, one last character is not read
+        assert_eq!(parse("$.a.sum($.b))").unwrap().ignored, Some(12));
+        // Jayway ends an argument at the first `)` back at its level, so a function with
+        // arguments inside another's arguments is cut short (a no-argument one is read)
+        let deep = format!("{}$.a{}", "$.sum(".repeat(40), ")".repeat(40));
+        assert!(parse(&deep).is_err());
+        assert!(parse("$.sum($.sum($.a))").is_err());
+        assert!(parse("$.sum($.a.avg(), $.b.sum())").is_ok());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub(crate) struct JsonExpr {
     dynamic: Option<Arc<[DynPart]>>,
     /// A last character Jayway never reads (its byte offset in the path, and itself).
     ignored: Option<(usize, char)>,
+    /// A path ending in a function (`$.items.length()`), evaluated as Jayway does.
+    function: Option<Arc<crate::jwfn::JwPath>>,
 }
 
 #[derive(Clone, Debug)]
@@ -68,12 +70,13 @@ pub(crate) fn compile_dynamic(parts: Vec<DynPart>) -> JsonExpr {
         query: Arc::new(JpQuery::new(Vec::new())),
         dynamic: Some(parts.into()),
         ignored: None,
+        function: None,
     }
 }
 
 /// Jayway reads `.[` as `[` (`$.a.[0]`) in the paths inside a filter too: drop the dot,
 /// outside strings (`..[` is a deep scan, kept). Each kept character with its byte offset.
-fn jayway_forms(path: &str) -> Vec<(usize, char)> {
+pub(crate) fn jayway_forms(path: &str) -> Vec<(usize, char)> {
     let mut out = Vec::with_capacity(path.len());
     let mut quote: Option<char> = None;
     let mut chars = path.char_indices().peekable();
@@ -105,6 +108,30 @@ pub(crate) struct Rfc {
     pub map: Vec<usize>,
     /// A character Jayway leaves unread (the byte offset in the path, and the character).
     pub ignored: Option<(usize, char)>,
+    /// A path that calls a function (`$.a.length()`, `$.a[?(@.b.length() > 1)]`): `text`
+    /// holds the calls as written, which jsonpath-rust does not read.
+    pub function: Option<FnPath>,
+    /// The text Jayway reads, and how its offsets map to the path's (see [`Rfc::at`]).
+    pub jw: String,
+    base: usize,
+    virtual_root: bool,
+}
+
+/// The steps of a path that calls a function (at its end, or in a filter).
+#[derive(Debug)]
+pub(crate) struct FnPath {
+    pub steps: Vec<(Step, std::ops::Range<usize>)>,
+}
+
+impl Rfc {
+    /// The byte offset in the user's path of byte `o` of the text Jayway reads.
+    pub fn at(&self, o: usize) -> usize {
+        if self.virtual_root {
+            self.base + o.saturating_sub(1)
+        } else {
+            self.base + o
+        }
+    }
 }
 
 /// Synapse's `SynapseJsonPath` → Jayway's `PathCompiler` → RFC 9535: `$ctx:p`, `$trp:p`,
@@ -157,6 +184,7 @@ pub(crate) fn to_rfc(path: &str) -> Result<Rfc, (usize, String)> {
         map.extend(std::iter::repeat_n(o, s.len()));
     };
     let ignored;
+    let mut function = None;
     if jw.is_empty() || jw == "$" {
         push(&mut text, &mut map, "$", at(0));
         ignored = None;
@@ -166,57 +194,16 @@ pub(crate) fn to_rfc(path: &str) -> Result<Rfc, (usize, String)> {
             .ignored
             .and_then(|o| jw[o..].chars().next().map(|c| (at(o), c)));
         push(&mut text, &mut map, "$", at(0));
-        let mut scan = false;
-        for (step, range) in &parsed.steps {
-            let o = at(range.start);
-            let dot = if scan { "" } else { "." };
-            match step {
-                Step::Scan => {
-                    push(&mut text, &mut map, "..", o);
-                    scan = true;
-                    continue;
-                }
-                Step::Names(names) => match names.as_slice() {
-                    [n] if plain(n) => push(&mut text, &mut map, &format!("{dot}{n}"), o),
-                    _ => {
-                        let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
-                        push(&mut text, &mut map, &format!("[{}]", quoted.join(",")), o);
-                    }
-                },
-                Step::Indexes(v) => {
-                    let list: Vec<String> = v.iter().map(i64::to_string).collect();
-                    push(&mut text, &mut map, &format!("[{}]", list.join(",")), o);
-                }
-                Step::Slice(from, to) => {
-                    let n = |x: &Option<i64>| x.map(|v| v.to_string()).unwrap_or_default();
-                    push(&mut text, &mut map, &format!("[{}:{}]", n(from), n(to)), o);
-                }
-                Step::Wildcard => push(&mut text, &mut map, "[*]", o),
-                Step::Filter(f) => {
-                    // the condition as written (its paths with Jayway's `.[` read as `[`)
-                    push(&mut text, &mut map, "[", o);
-                    let inner = range.start + jw[range.clone()].find('[').map_or(0, |b| b + 1);
-                    for (i, c) in jayway_forms(f) {
-                        let mut b = [0u8; 4];
-                        push(&mut text, &mut map, c.encode_utf8(&mut b), at(inner + i));
-                    }
-                    push(&mut text, &mut map, "]", at(range.end.saturating_sub(1)));
-                }
-                Step::Function(f) => {
-                    // not RFC 9535: jsonpath-rust reports it where it is written
-                    push(&mut text, &mut map, dot, o);
-                    for (i, c) in f.char_indices() {
-                        let mut b = [0u8; 4];
-                        push(
-                            &mut text,
-                            &mut map,
-                            c.encode_utf8(&mut b),
-                            at(range.start + i),
-                        );
-                    }
-                }
-            }
-            scan = false;
+        render(jw, &parsed.steps, &at, &mut text, &mut map);
+        let calls = parsed.steps.iter().any(|(s, _)| match s {
+            Step::Function(_) => true,
+            Step::Filter(cond) => !crate::jwfn::function_operands(cond).is_empty(),
+            _ => false,
+        });
+        if calls {
+            function = Some(FnPath {
+                steps: parsed.steps.clone(),
+            });
         }
     }
     map.push(at(jw.len()));
@@ -225,7 +212,70 @@ pub(crate) fn to_rfc(path: &str) -> Result<Rfc, (usize, String)> {
         text,
         map,
         ignored,
+        function,
+        jw: jw.to_string(),
+        base,
+        virtual_root,
     })
+}
+
+/// Append the RFC 9535 form of `steps` (read from `jw`) to `text`, each byte's offset in the
+/// user's path (through `at`) to `map`. A function (the last step) is not rendered.
+pub(crate) fn render(
+    jw: &str,
+    steps: &[(Step, std::ops::Range<usize>)],
+    at: &dyn Fn(usize) -> usize,
+    text: &mut String,
+    map: &mut Vec<usize>,
+) {
+    let push = |text: &mut String, map: &mut Vec<usize>, s: &str, o: usize| {
+        text.push_str(s);
+        map.extend(std::iter::repeat_n(o, s.len()));
+    };
+    let mut scan = false;
+    for (step, range) in steps {
+        let o = at(range.start);
+        let dot = if scan { "" } else { "." };
+        match step {
+            Step::Scan => {
+                push(text, map, "..", o);
+                scan = true;
+                continue;
+            }
+            Step::Names(names) => match names.as_slice() {
+                [n] if plain(n) => push(text, map, &format!("{dot}{n}"), o),
+                _ => {
+                    let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
+                    push(text, map, &format!("[{}]", quoted.join(",")), o);
+                }
+            },
+            Step::Indexes(v) => {
+                let list: Vec<String> = v.iter().map(i64::to_string).collect();
+                push(text, map, &format!("[{}]", list.join(",")), o);
+            }
+            Step::Slice(from, to) => {
+                let n = |x: &Option<i64>| x.map(|v| v.to_string()).unwrap_or_default();
+                push(text, map, &format!("[{}:{}]", n(from), n(to)), o);
+            }
+            Step::Wildcard => push(text, map, "[*]", o),
+            Step::Filter(f) => {
+                // the condition as written (its paths with Jayway's `.[` read as `[`)
+                push(text, map, "[", o);
+                let inner = range.start
+                    + jw.get(range.clone())
+                        .and_then(|r| r.find('['))
+                        .map_or(0, |b| b + 1);
+                for (i, c) in jayway_forms(f) {
+                    let mut b = [0u8; 4];
+                    push(text, map, c.encode_utf8(&mut b), at(inner + i));
+                }
+                push(text, map, "]", at(range.end.saturating_sub(1)));
+            }
+            // the last step, evaluated by `jwfn` on what the steps before it find
+            Step::Function(_) => {}
+        }
+        scan = false;
+    }
 }
 
 /// A member RFC 9535 takes after a dot (`.name`).
@@ -237,7 +287,7 @@ fn plain(n: &str) -> bool {
 }
 
 /// A name as an RFC 9535 string literal.
-fn quote(n: &str) -> String {
+pub(crate) fn quote(n: &str) -> String {
     let mut out = String::with_capacity(n.len() + 2);
     out.push('\'');
     for c in n.chars() {
@@ -259,6 +309,19 @@ fn quote(n: &str) -> String {
 
 pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
     let rfc = to_rfc(path).map_err(|(_, m)| format!("{:?}: {m}", path.trim()))?;
+    if let Some(f) = &rfc.function {
+        let jw = crate::jwfn::compile(&rfc.jw, &f.steps, &|o| rfc.at(o))
+            .map_err(|e| format!("{:?}: {e}", path.trim()))?;
+        return Ok(JsonExpr {
+            source: rfc.source,
+            whole: false,
+            definite: false,
+            query: Arc::new(JpQuery::new(Vec::new())),
+            dynamic: None,
+            ignored: rfc.ignored,
+            function: Some(Arc::new(jw)),
+        });
+    }
     let query = jsonpath_rust::parser::parse_json_path(&rfc.text)
         .map_err(|e| format!("{:?}: {}", rfc.text, one_line(&e.to_string())))?;
     let definite = query.segments.iter().all(|s| match s {
@@ -275,6 +338,7 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
         query: Arc::new(query),
         dynamic: None,
         ignored: rfc.ignored,
+        function: None,
     })
 }
 
@@ -355,6 +419,12 @@ pub(crate) fn eval(j: &JsonExpr, env: &dyn ExprEnv) -> Result<Value, EvalError> 
 /// The normalized paths of the locations `path` matches in `doc`.
 pub(crate) fn match_paths(path: &str, doc: &Json) -> Result<Vec<String>, String> {
     let rfc = to_rfc(path).map_err(|(_, m)| format!("{:?}: {m}", path.trim()))?;
+    if rfc.function.is_some() {
+        return Err(format!(
+            "{:?}: a path that calls a function is not supported here",
+            path.trim()
+        ));
+    }
     let query = jsonpath_rust::parser::parse_json_path(&rfc.text)
         .map_err(|e| format!("{:?}: {}", rfc.text, one_line(&e.to_string())))?;
     jsonpath_rust::query::js_path_process(&query, doc)
@@ -364,6 +434,9 @@ pub(crate) fn match_paths(path: &str, doc: &Json) -> Result<Vec<String>, String>
 
 /// Run the query and stringify the result the Synapse way.
 fn query(j: &JsonExpr, doc: &Json) -> String {
+    if let Some(f) = &j.function {
+        return crate::jwfn::print(f, doc);
+    }
     if j.whole {
         return doc.to_string();
     }
@@ -381,7 +454,7 @@ fn query(j: &JsonExpr, doc: &Json) -> String {
     }
 }
 
-fn scalar_text(v: &Json) -> String {
+pub(crate) fn scalar_text(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
         Json::Null => "null".into(),
@@ -390,7 +463,7 @@ fn scalar_text(v: &Json) -> String {
 }
 
 /// pest errors span several lines; keep the expectation and the position.
-fn one_line(msg: &str) -> String {
+pub(crate) fn one_line(msg: &str) -> String {
     let pos = msg
         .lines()
         .find_map(|l| l.split_once("-->").map(|(_, p)| p.trim().to_string()));

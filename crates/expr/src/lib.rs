@@ -18,7 +18,7 @@
 //! - `id()` always returns an empty node-set (no DTDs, so no ID attributes); `lang()` reads `xml:lang`.
 //! - `$var:name` reads a variable of the `variable` mediator (an XML variable as a node read, like `$ctx:`). Variables nothing provides (`$foo`, `$bar:x`) and unknown functions compile with a warning (W0209, W0204) and fail when evaluated, as Jaxen resolves both only then.
 //! - Evaluation limits: expressions nest at most 64 levels and hold at most 512 binary operators (E0201 beyond).
-//! - JSONPath is read as Jayway's `PathCompiler` reads it ([`jayway`]: `$`-less paths, members after brackets, one last character after a complete step not read, with W0210) and run by jsonpath-rust (RFC 9535) instead of Jayway: Jayway-only syntax (functions such as `.length()`) is rejected at lint time (E0202). A definite path (names and indexes only) yields one value (scalars unquoted, JSON `null` → `null`, objects/arrays compact, missing → `""`); any other path yields a JSON array of the matches (Jayway returns a list too).
+//! - JSONPath is read as Jayway's `PathCompiler` reads it ([`jayway`]: `$`-less paths, members after brackets, one last character after a complete step not read, with W0210) and run by jsonpath-rust (RFC 9535) instead of Jayway; Jayway's path functions (`.length()`, `.sum()`, `.keys()`, …, at the end of a path or as filter operands) are evaluated by [`jwfn`] as Jayway evaluates them with the Gson provider Synapse configures. A definite path (names and indexes only) yields one value (scalars unquoted, JSON `null` → `null`, objects/arrays compact, missing → `""`); any other path yields a JSON array of the matches (Jayway returns a list too).
 //! - Java regexes: translated to the `regex` crate and matched against the whole string. `\d \w \s` are ASCII as in Java; back-references, lookaround, atomic groups, possessive quantifiers, octal escapes, `\G`, `\R` and the `d`/`u`/`c` flags are lint errors (E0208); `.` excludes only `\n` (Java also `\r`, U+0085, U+2028, U+2029).
 
 mod compile;
@@ -27,6 +27,7 @@ mod diagnose;
 mod functions;
 pub mod jayway;
 mod json;
+mod jwfn;
 mod num;
 mod props;
 mod regex_java;

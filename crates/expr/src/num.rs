@@ -99,6 +99,10 @@ pub fn java_double_to_string(n: f64) -> String {
         return if n.is_sign_negative() { "-0.0" } else { "0.0" }.into();
     }
     let abs = n.abs();
+    if abs == f64::from_bits(1) {
+        // `Double.MIN_VALUE`: Java writes two digits, the closer to its value (4.94…E-324)
+        return if n > 0.0 { "4.9E-324" } else { "-4.9E-324" }.into();
+    }
     if (1e-3..1e7).contains(&abs) {
         let s = format!("{n}");
         if s.contains('.') {

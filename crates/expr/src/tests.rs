@@ -1006,3 +1006,195 @@ fn vault_lookup_reads_the_hosts_secrets() {
     let d = run("wso2:vault-lookup('a', 'b', 'c', 'd')", &e);
     assert!(d.starts_with("error E0204"), "{d}");
 }
+
+/// Jayway's path functions at the end of a `json-eval` path, as Synapse evaluates them (Gson
+/// provider) and prints them (`SynapseJsonPath.stringValueOf`).
+#[test]
+fn json_path_functions_as_jayway_evaluates_them() {
+    let doc = r#"{"items":[{"n":"a","tags":["x","y"],"price":8.95},{"n":"b","tags":["z"],"price":12.99}],
+        "nums":[1,2,3,4],"neg":[-3,-1],"one":[7],"empty":[],"words":["ab","cd",5],
+        "obj":{"k1":1,"k2":"v"},"name":"abc","limits":{"low":2,"hi":[5,9]},"i":1,
+        "mixed":[1,"2",3.5,null,true],"big":[2.50,1e2]}"#;
+    let env = Env::new().json(doc).prop("p", s(r#"{"a":[10,20]}"#));
+    check(
+        &env,
+        &[
+            // length/size: of an array, of an object; a string or number has none
+            ("json-eval($.items.length())", "2"),
+            ("json-eval($.nums.size())", "4"),
+            ("json-eval($.obj.length())", "2"),
+            ("json-eval($.name.length())", ""),
+            ("json-eval($.length())", "12"),
+            // the numeric functions give a Double, printed as Java prints it
+            ("json-eval($.nums.sum())", "10.0"),
+            ("json-eval($.nums.avg())", "2.5"),
+            ("json-eval($.nums.min())", "1.0"),
+            ("json-eval($.nums.max())", "4.0"),
+            ("json-eval($.nums.stddev())", "1.118033988749895"),
+            ("json-eval($.one.avg())", "7.0"),
+            // only numbers count; an empty array fails (the empty string)
+            ("json-eval($.mixed.sum())", "4.5"),
+            ("json-eval($.empty.sum())", ""),
+            ("json-eval($.name.sum())", ""),
+            // Jayway's max starts from the smallest positive double
+            ("json-eval($.neg.max())", "4.9E-324"),
+            ("json-eval($.neg.min())", "-3.0"),
+            // path arguments add their numbers; JSON numbers are Gson elements, not counted
+            ("json-eval($.nums.sum($.limits.low))", "12.0"),
+            ("json-eval($.nums.sum($.limits.hi))", "24.0"),
+            ("json-eval($.nums.sum(100))", "10.0"),
+            ("json-eval($.sum($.nums, $.i))", "11.0"),
+            // a deep scan before the function: `$..price.sum()` is `$.sum($..price)`
+            // the same double arithmetic as Java
+            ("json-eval($..price.sum())", "21.939999999999998"),
+            ("json-eval($..tags.length())", "3"),
+            // an indefinite path calls the function on each value: the list of results
+            ("json-eval($.items[*].tags.length())", "[2,1]"),
+            ("json-eval($.items[*].length())", "[3,3]"),
+            ("json-eval($.items[*].tags.first())", r#"["x","z"]"#),
+            ("json-eval($.items[?(@.price > 10)].tags.length())", "[1]"),
+            ("json-eval($.items[?(@.price > 100)].tags.length())", "[]"),
+            // a per-value failure fails the whole path
+            ("json-eval($.items[*].price.sum())", ""),
+            // keys
+            ("json-eval($.obj.keys())", r#"["k1","k2"]"#),
+            ("json-eval($.nums.keys())", ""),
+            // first/last/index: numbers print as Gson unwraps them, other values fail
+            ("json-eval($.nums.first())", "1"),
+            ("json-eval($.nums.last())", "4"),
+            ("json-eval($.big.first())", "2.5"),
+            ("json-eval($.big.last())", "100"),
+            (
+                "json-eval($.items.first())",
+                r#"{"n":"a","tags":["x","y"],"price":8.95}"#,
+            ),
+            ("json-eval($.words.first())", ""),
+            ("json-eval($.one.last())", ""),
+            ("json-eval($.empty.first())", ""),
+            ("json-eval($.nums.index($.i))", "2"),
+            ("json-eval($.nums.index(1))", ""),
+            // concat: the strings of the array, then the arguments; a string result fails in
+            // Synapse's printing, and prints inside a list
+            ("json-eval($.words.concat())", ""),
+            (
+                "json-eval($.items[*].tags.concat(\"-\", $.i))",
+                r#"["xy\"-\"1","z\"-\"1"]"#,
+            ),
+            // append: the array with the arguments after it
+            (
+                "json-eval($.nums.append(5, \"x\", $.limits.low))",
+                r#"[1,2,3,4,5,"x",2]"#,
+            ),
+            ("json-eval($.obj.append(5))", r#"{"k1":1,"k2":"v"}"#),
+            // a missing definite path: nothing
+            ("json-eval($.nope.length())", ""),
+            ("json-eval($.nums.sum($.nope))", ""),
+            // a property's JSON
+            ("json-eval($ctx:p.a.avg())", "15.0"),
+            ("json-eval($ctx:p.a.length())", "2"),
+        ],
+    );
+}
+
+/// Functions Jayway does not have, wrong argument counts and text after a function are
+/// refused at lint (E0202), where they are written.
+#[test]
+fn json_path_function_errors() {
+    let src = synaptic_diag::SourceId(7);
+    for (expr, at, says) in [
+        ("json-eval($.a.count())", 14, "not a JSONPath function"),
+        ("json-eval($.a.first(1))", 14, "takes no argument"),
+        ("json-eval($.a.index())", 14, "takes one argument"),
+        ("json-eval($.a.length($.b, $.c))", 14, "0 to 1 arguments"),
+        ("json-eval($.a.length().b)", 22, "nothing may follow"),
+        ("json-eval($.a.sum($.b c))", 21, "['my name']"),
+        ("json-eval($.a.sum($.b)", 17, "never closed"),
+    ] {
+        let span = Span::new(src, 0, expr.len());
+        let e = compile(expr, span, &[], Dialect::XPath).unwrap_err();
+        assert_eq!(e[0].code.id, "E0202", "{expr}");
+        assert_eq!(
+            e[0].primary_span().start as usize,
+            at,
+            "{expr}: {}",
+            e[0].message
+        );
+        assert!(e[0].message.contains(says), "{expr}: {}", e[0].message);
+    }
+    // in a filter too
+    let e = compile(
+        "json-eval($.a[?(@.b.count() > 1)])",
+        Span::detached(),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap_err();
+    assert_eq!(e[0].code.id, "E0202");
+    assert!(
+        e[0].message.contains("`count` is not a JSONPath function"),
+        "{}",
+        e[0].message
+    );
+    // with arguments, one last character is not read, as after any step
+    let c = compile(
+        "json-eval($.a.sum($.b)))",
+        Span::new(src, 0, 24),
+        &[],
+        Dialect::XPath,
+    )
+    .unwrap();
+    assert_eq!(c.warnings()[0].code.id, "W0210");
+}
+
+/// Functions inside filters: `@` operands are evaluated on each candidate, `$` operands on the
+/// document, and their values compared by the condition.
+#[test]
+fn json_path_functions_in_filters() {
+    let doc = r#"{"books":[{"t":"A","authors":["x","y"],"price":10,"n":[1,2]},
+        {"t":"B","authors":["z"],"price":30,"n":[5,7]},
+        {"t":"C","authors":"solo","price":5,"n":[]}],
+        "limits":{"max":[8,12],"low":4},"cut":11}"#;
+    let env = Env::new().json(doc);
+    check(
+        &env,
+        &[
+            (
+                "json-eval($.books[?(@.authors.length() > 1)].t)",
+                r#"["A"]"#,
+            ),
+            (
+                "json-eval($.books[?(@.authors.length() == 1)].t)",
+                r#"["B"]"#,
+            ),
+            // the length of a string is null: no comparison holds
+            ("json-eval($.books[?(@.authors.length() < 1)].t)", "[]"),
+            (
+                "json-eval($.books[?(@.price > $.limits.max.max())].t)",
+                r#"["B"]"#,
+            ),
+            (
+                "json-eval($.books[?(@.price <= $.limits.max.min())].t)",
+                r#"["C"]"#,
+            ),
+            // a plain `$` path beside a function operand
+            (
+                "json-eval($.books[?(@.authors.length() > 0 && @.price < $.cut)].t)",
+                r#"["A"]"#,
+            ),
+            // a failing function (the sum of an empty array) fails the path
+            ("json-eval($.books[?(@.n.sum() > 2)].t)", ""),
+            // a missing operand path is undefined
+            ("json-eval($.books[?(@.nope.length() > 0)].t)", "[]"),
+            // with a function at the end too
+            (
+                "json-eval($.books[?(@.authors.length() > 0)].price.sum())",
+                "",
+            ),
+            (
+                "json-eval($.books[?(@.authors.length() > 0)].length())",
+                "[4,4]",
+            ),
+            ("json-eval($..[?(@.authors.length() > 1)].t)", r#"["A"]"#),
+        ],
+    );
+}

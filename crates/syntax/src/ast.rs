@@ -480,6 +480,14 @@ pub enum EndpointKind {
         /// `failover="true"` (the default): a failed child's message goes to the next one.
         failover: bool,
     },
+    /// `<loadbalance>` over `<member hostName httpPort httpsPort/>`s: round robin over the
+    /// members, each sent the path of the message's `To`.
+    MemberLoadbalance {
+        members: Vec<Member>,
+        /// `failover="true"` (the default): a member that fails is left out and the message
+        /// goes to the next one.
+        failover: bool,
+    },
     /// `<recipientlist>`: a copy of the message to every ready child.
     RecipientList { children: Vec<Endpoint> },
     /// `<recipientlist><endpoints value="{expression}"/></recipientlist>`: a copy of the
@@ -502,6 +510,17 @@ pub enum EndpointKind {
     /// An endpoint type synaptic does not run yet (`key-expression`, `dynamicLoadbalance`…). Accepted by the
     /// parser without a diagnostic; the engine reports it if a flow actually uses it.
     Unsupported { kind: String },
+}
+
+/// `<member hostName="…" httpPort="…" httpsPort="…"/>` of a load balancer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    pub span: Span,
+    pub host: Spanned<String>,
+    /// The port for a message received over http.
+    pub http_port: Option<Spanned<u16>>,
+    /// The port for a message received over https.
+    pub https_port: Option<Spanned<u16>>,
 }
 
 /// `<wsdl service="…" port="…" [uri="…"]>` with its inline `<wsdl:definitions>` or a `uri`.

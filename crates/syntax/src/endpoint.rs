@@ -1,5 +1,6 @@
 //! `<endpoint>`: a key, a template instance, or one definition (`<address>`, `<http>`,
-//! `<default>`, the groups `<failover>`, `<loadbalance>`, `<recipientlist>`; other kinds are kept
+//! `<default>`, the groups `<failover>`, `<loadbalance>` (over `<member>`s too: `members.rs`),
+//! `<recipientlist>`; other kinds are kept
 //! as unsupported), with its `<timeout>`, `<suspendOnFailure>` and `<markForSuspension>`. Used by
 //! `<call>`, `<send>`, proxies, templates and top-level endpoints.
 
@@ -125,6 +126,14 @@ impl<'d, 'a> Cx<'d, 'a> {
                             span: v.span,
                         }
                     })
+                }
+                "loadbalance"
+                    if child
+                        .elements()
+                        .any(|c| c.ns == crate::SYNAPSE_NS && c.local() == "member") =>
+                {
+                    self.check_attrs(child, &["algorithm", "failover", "buildMessage", "policy"]);
+                    self.member_loadbalance(child)
                 }
                 "failover" | "loadbalance" | "recipientlist" if members => {
                     Some(EndpointKind::Unsupported {

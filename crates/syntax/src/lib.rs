@@ -14,6 +14,7 @@ pub mod ast;
 mod db;
 mod endpoint;
 mod mediators;
+mod members;
 mod parse;
 mod ser;
 mod store;

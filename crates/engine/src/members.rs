@@ -1,0 +1,386 @@
+//! `<loadbalance>` over static `<member hostName httpPort httpsPort/>`s, as Synapse's
+//! `LoadbalanceEndpoint.sendToApplicationMember` sends: the message goes to
+//! `transport://hostName:port` followed by the path of its `To` address, where the transport is
+//! the one the message came in on (`TRANSPORT_IN_NAME`: `http` takes `httpPort`, `https`
+//! `httpsPort`), the members taking turns (round robin). With `failover` (the default) a member
+//! that fails is left out and the message goes to the next one; Synapse re-admits a left-out
+//! member once a connection to it succeeds (a timer probing every half second), synaptic tries
+//! it again after [`LEFT_OUT_MS`].
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+use crate::convert::value_string;
+use crate::endpoints::Sent;
+use crate::{error_codes, Engine, ErrorKind, MediationError, MessageContext, Origin};
+
+/// How long a member that failed is left out before it is tried again (Synapse's timer first
+/// probes after one second).
+pub(crate) const LEFT_OUT_MS: i64 = 1000;
+
+#[derive(Debug)]
+pub(crate) struct Members {
+    /// The endpoint's name, or `anonymous`.
+    pub name: String,
+    pub members: Vec<Member>,
+    pub failover: bool,
+    /// The next member's turn.
+    cursor: AtomicUsize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Member {
+    pub host: String,
+    pub http_port: Option<u16>,
+    pub https_port: Option<u16>,
+    /// Left out until this time (ms; 0: in).
+    left_out_until: AtomicI64,
+}
+
+impl Member {
+    pub(crate) fn new(host: String, http_port: Option<u16>, https_port: Option<u16>) -> Member {
+        Member {
+            host,
+            http_port,
+            https_port,
+            left_out_until: AtomicI64::new(0),
+        }
+    }
+
+    fn active(&self, now: i64) -> bool {
+        self.left_out_until.load(Ordering::Relaxed) <= now
+    }
+}
+
+impl Members {
+    pub(crate) fn new(name: String, members: Vec<Member>, failover: bool) -> Members {
+        Members {
+            name,
+            members,
+            failover,
+            cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// At least one member is in.
+    pub(crate) fn ready(&self, now: i64) -> bool {
+        self.members.iter().any(|m| m.active(now))
+    }
+}
+
+fn fault(message: String) -> MediationError {
+    MediationError::new(
+        ErrorKind::Fault,
+        Origin::Internal,
+        error_codes::ENDPOINT_NOT_READY,
+        message,
+    )
+}
+
+/// The path the members are sent: the message's `To` (one a `<header name="To">` set, else the
+/// request's own path and query), or the path of it when it is a URL (`URL.getPath()`: no
+/// query).
+fn to_path(ctx: &MessageContext) -> Result<String, MediationError> {
+    let to = match ctx.st.addressing.get("To") {
+        Some(to) if !ctx.st.inbound.contains("To") => to.clone(),
+        _ => ctx.uri.clone(),
+    };
+    if !to.contains(':') {
+        return Ok(to);
+    }
+    match url::Url::parse(&to) {
+        Ok(u) if u.has_host() => Ok(u.path().to_string()),
+        _ => Err(fault(format!("URL {to} is malformed"))),
+    }
+}
+
+/// Send the message to the next member, and on a backend failure (with failover) to the next.
+pub(crate) async fn send(
+    engine: &Engine,
+    m: &Members,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+) -> Result<Sent, MediationError> {
+    let transport = ctx
+        .properties
+        .default
+        .get("TRANSPORT_IN_NAME")
+        .and_then(value_string)
+        .unwrap_or_else(|| "http".to_string());
+    if transport != "http" && transport != "https" {
+        return Err(fault(format!(
+            "Cannot load balance for non-HTTP/S transport {transport}"
+        )));
+    }
+    let path = to_path(ctx)?;
+    let n = m.members.len();
+    let mut tried = vec![false; n];
+    let mut last: Option<MediationError> = None;
+    loop {
+        let now = engine.clock.now_ms();
+        let start = m.cursor.load(Ordering::Relaxed) % n.max(1);
+        let pick = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| !tried[i] && m.members[i].active(now));
+        let Some(i) = pick else {
+            let mut msg = format!(
+                "Loadbalance endpoint : {} - No application members available",
+                m.name
+            );
+            if let Some(e) = last {
+                msg.push_str(&format!(
+                    "\nlast failure: {}",
+                    e.message.replace('\n', ": ")
+                ));
+            }
+            return Err(MediationError::new(
+                ErrorKind::ConnectFailed,
+                Origin::Upstream,
+                error_codes::GROUP_NOT_READY,
+                msg,
+            ));
+        };
+        tried[i] = true;
+        // the next turn is the member after this one (left-out members are passed by)
+        m.cursor.store(i + 1, Ordering::Relaxed);
+        let member = &m.members[i];
+        let port = if transport == "https" {
+            member.https_port
+        } else {
+            member.http_port
+        };
+        let result = match port {
+            Some(port) => {
+                let host = if member.host.contains(':') && !member.host.starts_with('[') {
+                    format!("[{}]", member.host)
+                } else {
+                    member.host.clone()
+                };
+                let url = format!("{transport}://{host}:{port}{path}");
+                crate::endpoints::send_to_url(engine, url, blocking, mediator, ctx).await
+            }
+            None => Err(MediationError::new(
+                ErrorKind::ConnectFailed,
+                Origin::Upstream,
+                error_codes::CONNECTION_FAILED,
+                format!(
+                    "Error connecting to the back end\nmember {} has no {transport} port",
+                    member.host
+                ),
+            )),
+        };
+        match result {
+            Err(e) if e.origin == Origin::Upstream => {
+                ctx.properties.default.remove("BLOCKING_SENDER_ERROR");
+                if !m.failover {
+                    return Err(e);
+                }
+                member
+                    .left_out_until
+                    .store(now + LEFT_OUT_MS, Ordering::Relaxed);
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(Sent::Answered),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Mutex;
+
+    /// Backends by host: `down*` refuse connections, the others answer with the URL they got.
+    #[derive(Default)]
+    struct Hosts {
+        log: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Invoker for Hosts {
+        async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
+            self.log.lock().unwrap().push(req.url.clone());
+            let host = url::Url::parse(&req.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            if host.starts_with("down") {
+                return Err(InvokeError::Connect("refused".into()));
+            }
+            Ok(InboundResponse {
+                status: 200,
+                headers: http::HeaderMap::new(),
+                body: Bytes::from(req.url),
+            })
+        }
+    }
+
+    #[derive(Default)]
+    struct Manual(AtomicI64);
+    impl Clock for Manual {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    struct T {
+        engine: Engine,
+        hosts: Arc<Hosts>,
+        clock: Arc<Manual>,
+        rt: tokio::runtime::Runtime,
+    }
+
+    const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
+
+    impl T {
+        fn new(members: &str, attrs: &str) -> T {
+            let xml = format!(
+                r#"<definitions {NS}>
+                   <endpoint name="E"><loadbalance {attrs}>{members}</loadbalance></endpoint>
+                   <sequence name="s"><call><endpoint key="E"/></call><respond/></sequence>
+                   <sequence name="h"><header name="To" value="http://elsewhere.test:8080/svc/q?x=1"/>
+                     <call><endpoint key="E"/></call><respond/></sequence>
+                   </definitions>"#
+            );
+            let hosts = Arc::new(Hosts::default());
+            let clock = Arc::new(Manual::default());
+            T {
+                engine: Engine {
+                    invoker: hosts.clone(),
+                    clock: clock.clone(),
+                    ..crate::test_support::engine_of(&xml)
+                },
+                hosts,
+                clock,
+                rt: crate::test_support::rt(),
+            }
+        }
+        /// Run `seq` on `GET uri` received over `transport`: the answer, or the error.
+        fn run(&self, seq: &str, uri: &str, transport: &str) -> Result<String, MediationError> {
+            let mut ctx = MessageContext::from_request(
+                http::Method::GET,
+                uri,
+                http::HeaderMap::new(),
+                Bytes::new(),
+                None,
+            );
+            ctx.properties.default.insert(
+                "TRANSPORT_IN_NAME".into(),
+                Value::String(transport.to_string()),
+            );
+            self.rt.block_on(self.engine.mediate(seq, None, &mut ctx))?;
+            Ok(String::from_utf8_lossy(&ctx.body_bytes().unwrap().0).into_owned())
+        }
+        fn get(&self, uri: &str) -> String {
+            self.run("s", uri, "http").unwrap()
+        }
+        fn sent(&self) -> Vec<String> {
+            std::mem::take(&mut *self.hosts.log.lock().unwrap())
+        }
+    }
+
+    const TWO: &str = r#"<member hostName="a.test" httpPort="9001" httpsPort="9441"/>
+                         <member hostName="b.test" httpPort="9002" httpsPort="9442"/>"#;
+
+    #[test]
+    fn members_take_turns_with_the_path_of_the_request() {
+        let t = T::new(TWO, "");
+        assert_eq!(
+            t.get("/services/P?q=1"),
+            "http://a.test:9001/services/P?q=1"
+        );
+        assert_eq!(t.get("/t/x"), "http://b.test:9002/t/x");
+        assert_eq!(t.get("/t/y"), "http://a.test:9001/t/y");
+        // over https, the https port
+        assert_eq!(
+            t.run("s", "/t/z", "https").unwrap(),
+            "https://b.test:9442/t/z"
+        );
+        // a `To` set by the flow: its path (a URL's path has no query, as `URL.getPath()`)
+        assert_eq!(
+            t.run("h", "/t/w", "http").unwrap(),
+            "http://a.test:9001/svc/q"
+        );
+    }
+
+    #[test]
+    fn a_refusing_member_is_passed_by_and_left_out_for_a_while() {
+        let t = T::new(
+            r#"<member hostName="down.test" httpPort="9001"/>
+               <member hostName="b.test" httpPort="9002"/>
+               <member hostName="c.test" httpPort="9003"/>"#,
+            "",
+        );
+        assert_eq!(t.get("/p"), "http://b.test:9002/p");
+        assert_eq!(
+            t.sent(),
+            ["http://down.test:9001/p", "http://b.test:9002/p"]
+        );
+        // left out: the turns go on among the others
+        assert_eq!(t.get("/p"), "http://c.test:9003/p");
+        assert_eq!(t.get("/p"), "http://b.test:9002/p");
+        assert_eq!(t.get("/p"), "http://c.test:9003/p");
+        assert!(t.sent().iter().all(|u| !u.contains("down")));
+        // tried again once its time is over
+        t.clock.0.store(super::LEFT_OUT_MS, Ordering::Relaxed);
+        let _ = t.get("/p");
+        assert!(t.sent().iter().any(|u| u.contains("down")));
+    }
+
+    #[test]
+    fn without_failover_a_failure_is_the_flows_and_no_member_left_is_a_fault() {
+        let t = T::new(
+            r#"<member hostName="down-a.test" httpPort="9001"/>
+               <member hostName="b.test" httpPort="9002"/>"#,
+            r#"failover="false""#,
+        );
+        let e = t.run("s", "/p", "http").unwrap_err();
+        assert_eq!(e.code, error_codes::CONNECTION_FAILED);
+        assert_eq!(t.get("/p"), "http://b.test:9002/p");
+        // every member refusing: Synapse's "No application members available"
+        let t = T::new(
+            r#"<member hostName="down-a.test" httpPort="9001"/>
+               <member hostName="down-b.test" httpPort="9002"/>"#,
+            "",
+        );
+        let e = t.run("s", "/p", "http").unwrap_err();
+        assert_eq!(e.code, error_codes::GROUP_NOT_READY);
+        assert!(
+            e.message.contains("No application members available"),
+            "{}",
+            e.message
+        );
+        assert_eq!(t.sent().len(), 2);
+        // a member without the port of the transport counts as refusing
+        let t = T::new(r#"<member hostName="a.test" httpPort="9001"/>"#, "");
+        let e = t.run("s", "/p", "https").unwrap_err();
+        assert!(
+            e.message.contains("No application members"),
+            "{}",
+            e.message
+        );
+        assert!(t.sent().is_empty());
+    }
+
+    #[test]
+    fn members_are_checked_when_the_configuration_is_read() {
+        for (members, code) in [
+            (r#"<member hostName="a" httpPort="x"/>"#, "E0121"),
+            (r#"<member hostName="a"/>"#, "E0105"),
+            (r#"<member httpPort="80"/>"#, "E0105"),
+            (
+                r#"<member hostName="a" httpPort="80"/><endpoint><address uri="http://b/"/></endpoint>"#,
+                "E0115",
+            ),
+        ] {
+            let xml = format!(
+                r#"<endpoint {NS} name="E"><loadbalance>{members}</loadbalance></endpoint>"#
+            );
+            let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
+            let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code.id).collect();
+            assert!(codes.contains(&code), "{members}: {codes:?}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `<loadbalance>` over static `<member hostName httpPort httpsPort/>`s, as Synapse's
+//! `LoadbalanceEndpointFactory` reads it: members only (not beside child `<endpoint>`s), each
+//! with a host and the port for http and for https.
+
+use synaptic_diag::{codes, Diagnostic, Spanned};
+
+use crate::ast::*;
+use crate::parse::{Cx, El};
+
+impl<'d, 'a> Cx<'d, 'a> {
+    /// `<loadbalance failover="…">` whose children are `<member>`s.
+    pub(crate) fn member_loadbalance(&mut self, el: El<'d, 'a>) -> Option<EndpointKind> {
+        if let Some(a) = self.attr_s(el, "algorithm") {
+            if a.value.trim() != "org.apache.synapse.endpoints.algorithms.RoundRobin" {
+                self.diags.push(Diagnostic::warning(
+                    codes::W0340,
+                    a.span,
+                    format!(
+                        "load-balance algorithm `{}` is not run by synaptic: the members take \
+                         turns (round robin)",
+                        a.value.trim()
+                    ),
+                ));
+            }
+        }
+        let failover = self.bool_attr(el, "failover").unwrap_or(true);
+        let _ = self.bool_attr(el, "buildMessage");
+        let mut members = Vec::new();
+        let mut ok = true;
+        for child in self.children(el) {
+            match self.syn_name(child) {
+                Some("member") => match self.member(child) {
+                    Some(m) => members.push(m),
+                    None => ok = false,
+                },
+                Some("endpoint") => {
+                    // "loadbalanceEndpoint element cannot have both member & endpoint child
+                    // elements"
+                    self.err(
+                        codes::E0115,
+                        child.name_span,
+                        "a <loadbalance> takes either <member>s or child <endpoint>s, not both",
+                    );
+                    ok = false;
+                }
+                Some("description") => {}
+                _ => self.unknown_element(child, el),
+            }
+        }
+        (ok && !members.is_empty()).then_some(EndpointKind::MemberLoadbalance { members, failover })
+    }
+
+    fn member(&mut self, el: El<'d, 'a>) -> Option<Member> {
+        self.check_attrs(el, &["hostName", "httpPort", "httpsPort"]);
+        let host = self.required(el, "hostName")?;
+        if host.value.trim().is_empty() {
+            self.err(codes::E0121, host.span, "a <member> needs a hostName");
+            return None;
+        }
+        let http_port = self.port(el, "httpPort")?;
+        let https_port = self.port(el, "httpsPort")?;
+        if http_port.is_none() && https_port.is_none() {
+            self.err(
+                codes::E0105,
+                el.name_span,
+                "a <member> needs an httpPort or an httpsPort (the port of the transport the \
+                 message came in on)",
+            );
+            return None;
+        }
+        Some(Member {
+            span: el.span,
+            host: Spanned::new(host.value.trim().to_string(), host.span),
+            http_port,
+            https_port,
+        })
+    }
+
+    /// A port attribute: absent (or an empty `httpsPort`, as Synapse skips it) is `Some(None)`;
+    /// not a port number is E0121 and `None`.
+    fn port(&mut self, el: El<'d, 'a>, name: &str) -> Option<Option<Spanned<u16>>> {
+        let Some(a) = self.attr_s(el, name) else {
+            return Some(None);
+        };
+        let t = a.value.trim();
+        if t.is_empty() && name == "httpsPort" {
+            return Some(None);
+        }
+        match t.parse::<u16>() {
+            Ok(p) if p > 0 => Some(Some(Spanned::new(p, a.span))),
+            _ => {
+                self.err(
+                    codes::E0121,
+                    a.span,
+                    format!("{name}=\"{t}\" is not a port number"),
+                );
+                None
+            }
+        }
+    }
+}
