@@ -1304,7 +1304,20 @@ impl Matched {
 /// exchanges the caller's token gets it as the subject token, for endpoint security only), and
 /// no method override.
 fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
-    headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+    // one pass over the names instead of a hashed lookup per name removed
+    let (mut subject, mut overrides) = (false, false);
+    for k in headers.keys() {
+        subject |= *k == crate::hooks::SUBJECT_TOKEN_HEADER;
+        overrides |= proxy::METHOD_OVERRIDE.contains(k);
+    }
+    if subject {
+        headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+    }
+    if overrides {
+        for n in proxy::METHOD_OVERRIDE {
+            headers.remove(n);
+        }
+    }
     let checked = headers.remove(header::AUTHORIZATION);
     let exchanges = api
         .upstream
@@ -1322,5 +1335,4 @@ fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
             headers.insert(crate::hooks::SUBJECT_TOKEN_HEADER, t);
         }
     }
-    proxy::strip_method_override(headers);
 }

@@ -161,15 +161,25 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Method-override headers: a backend honouring them would see another method than the one
 /// routing and authorization saw.
 pub fn strip_method_override(headers: &mut HeaderMap) {
-    // removal by `&str` would parse each name on every request
-    const NAMES: [HeaderName; 3] = [
-        HeaderName::from_static("x-http-method-override"),
-        HeaderName::from_static("x-http-method"),
-        HeaderName::from_static("x-method-override"),
-    ];
-    for n in NAMES {
-        headers.remove(n);
+    if has_method_override(headers) {
+        for n in METHOD_OVERRIDE {
+            headers.remove(n);
+        }
     }
+}
+
+/// The headers that ask a backend to treat a request as another method. Constants: a lookup by
+/// `&str` would parse each name on every request.
+pub const METHOD_OVERRIDE: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
+
+/// Whether a request carries one of [`METHOD_OVERRIDE`]: one pass over the request's few
+/// header names costs less than a map lookup of each, which hashes the name.
+pub fn has_method_override(headers: &HeaderMap) -> bool {
+    headers.keys().any(|k| METHOD_OVERRIDE.contains(k))
 }
 
 // === client ===
@@ -359,6 +369,35 @@ pub enum ReadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn method_overrides_are_found_in_one_pass_and_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::HOST, "b".parse().unwrap());
+        h.insert("x-other", "1".parse().unwrap());
+        assert!(!has_method_override(&h));
+        strip_method_override(&mut h);
+        assert_eq!(h.len(), 2);
+        for name in [
+            "X-HTTP-Method-Override",
+            "x-http-method",
+            "X-Method-Override",
+        ] {
+            let mut h = h.clone();
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                "DELETE".parse().unwrap(),
+            );
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                "PUT".parse().unwrap(),
+            );
+            assert!(has_method_override(&h), "{name}");
+            strip_method_override(&mut h);
+            assert!(!has_method_override(&h), "{name}");
+            assert_eq!(h.len(), 2, "{name}: every value removed, the rest kept");
+        }
+    }
 
     #[test]
     fn join() {

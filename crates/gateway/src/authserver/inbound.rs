@@ -11,7 +11,7 @@ use crate::hooks::{HookResponse, InboundAuth, MatchedRoute, Principal};
 use crate::routing::{ResourceMatch, ResourceTable};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,15 +22,6 @@ pub const MISSING_CREDENTIALS: i64 = 900_902;
 pub const INVALID_CREDENTIALS: i64 = 900_901;
 pub const SCOPE_FAILURE: i64 = 900_910;
 pub const METHOD_OVERRIDE: i64 = 400_003;
-
-/// Headers that ask a backend to treat the request as another method: refused, since the scope
-/// check saw the real method.
-/// Header names as constants: a lookup by `&str` parses the name first, on every request.
-const OVERRIDE_HEADERS: [HeaderName; 3] = [
-    HeaderName::from_static("x-http-method-override"),
-    HeaderName::from_static("x-http-method"),
-    HeaderName::from_static("x-method-override"),
-];
 
 #[derive(Debug)]
 struct ApiRules {
@@ -48,7 +39,8 @@ pub struct Enforcer {
     /// issuers' JWT access tokens are accepted).
     server: Option<Arc<AuthServer>>,
     trusted: Vec<Arc<TrustedIssuer>>,
-    apis: HashMap<String, ApiRules>,
+    /// Looked up on every request: foldhash (seeded per process) rather than SipHash.
+    apis: HashMap<String, ApiRules, foldhash::fast::RandomState>,
     metrics: super::AuthMetrics,
     /// Seconds a DPoP proof is accepted around its `iat`.
     dpop_window: i64,
@@ -408,7 +400,7 @@ impl Enforcer {
         };
         // a token this server validated before: no parsing, no signature check
         let cached = self.server.as_ref().and_then(|s| {
-            s.cached_jwt_in(token, |a| s.accepts_audience(a, context))
+            s.cached_jwt_in(token.as_bytes(), |a| s.accepts_audience(a, context))
                 .map(|hit| hit.map(|t| t.verified.clone()))
         });
         let verified = match (cached, &self.server) {
@@ -526,7 +518,7 @@ impl Enforcer {
         headers: &HeaderMap,
         matched: &[String],
     ) -> Option<Result<(), HookResponse>> {
-        if OVERRIDE_HEADERS.iter().any(|h| headers.contains_key(h)) {
+        if crate::proxy::has_method_override(headers) {
             return Some(credentials(headers).map(|_| ()));
         }
         // a token found in the validated-token cache is, byte for byte, one that passed every
@@ -540,8 +532,7 @@ impl Enforcer {
             .as_bytes()
             .strip_prefix(b"Bearer ")
             .or_else(|| value.as_bytes().strip_prefix(b"bearer "))
-            .map(|t| t.trim_ascii())
-            .and_then(|t| std::str::from_utf8(t).ok())?;
+            .map(|t| t.trim_ascii())?;
         let server = self.server.as_ref()?;
         let context = self.apis.get(api).map(|r| r.context.as_str());
         let hit = server.cached_jwt_in(token, |a| server.accepts_audience(a, context))?;
@@ -608,7 +599,7 @@ impl Enforcer {
 /// 6750 token.
 #[allow(clippy::result_large_err)]
 fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, HookResponse> {
-    if OVERRIDE_HEADERS.iter().any(|h| headers.contains_key(h)) {
+    if crate::proxy::has_method_override(headers) {
         return Err(fault(
             StatusCode::BAD_REQUEST,
             METHOD_OVERRIDE,

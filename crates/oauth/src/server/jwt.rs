@@ -498,9 +498,9 @@ impl ValidatedCache {
         }
     }
 
-    /// The cache key of a token.
-    pub fn key(token: &str) -> [u8; 32] {
-        Sha256::digest(token.as_bytes()).into()
+    /// The cache key of a token (its bytes as the request carried them).
+    pub fn key(token: &[u8]) -> [u8; 32] {
+        Sha256::digest(token).into()
     }
 
     /// The entry of `key` if the token is still accepted at `now`.
