@@ -9,6 +9,8 @@
 # cargo test --workspace --no-fail-fast.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# A one-off build keeps no incremental state (it would double the target folder on a CI disk).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 bash .ci/setup.sh
 

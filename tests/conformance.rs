@@ -4,7 +4,7 @@
 //! Every case runs; the suite fails when a case without a `deviation` / `not_yet` marker fails,
 //! when a marked case passes (the marker is stale), when fewer than 95 % of the cases pass, or
 //! when the "Conformance" table of `docs/COMPATIBILITY.md` is not the one the cases give
-//! (bless with `UPDATE_EXPECT=1 cargo nextest run -p synaptic-tests --test conformance`).
+//! (bless with `UPDATE_EXPECT=1 cargo nextest run -p synaptic-tests conformance::`).
 
 #[path = "conformance/runner/mediate.rs"]
 mod mediate;

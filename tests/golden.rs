@@ -6,7 +6,7 @@
 //! * `tests/data/lint/ok/*.xml` lint without errors or warnings; `tests/data/lint/err/*.xml`
 //!   lint to `<case>.stderr` (short format).
 //!
-//! Bless with `UPDATE_EXPECT=1 cargo test -p synaptic-tests --test golden`; a missing golden is
+//! Bless with `UPDATE_EXPECT=1 cargo test -p synaptic-tests --test all golden::`; a missing golden is
 //! written on first run.
 //!
 //! Header comment lines (`key: value`, one per line):

@@ -227,7 +227,7 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
             }
         }
         let got = tpl.render(&env);
-        let want = crate::field(case, "expect")?;
+        let want = super::field(case, "expect")?;
         return if got == want {
             Ok(())
         } else {
@@ -236,7 +236,7 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
             ))
         };
     }
-    let expr = crate::field(case, "expression")?;
+    let expr = super::field(case, "expression")?;
     let compiled = synexpr::compile(expr, Span::detached(), &ns);
     if let Some(code) = case.get("expect_error").and_then(|v| v.as_str()) {
         return match compiled {
@@ -264,7 +264,7 @@ pub fn run(case: &toml::Table) -> Result<(), String> {
             Err(format!("{expr:?}: content aware should be {ca}"))
         };
     }
-    let want = crate::field(case, "expect")?;
+    let want = super::field(case, "expect")?;
     let got = synexpr::string_value_of(&compiled, &env);
     if got == want {
         Ok(())
