@@ -2,17 +2,40 @@
 //! value) the way Synapse hands it on: the element with the namespace bindings it uses made
 //! explicit (as Axiom writes an element of a larger document on its own; an unused binding of an
 //! ancestor, such as the configuration's default Synapse namespace, is left out), whitespace-only
-//! text dropped, comments and processing instructions gone.
+//! text dropped, comments and processing instructions gone. Whitespace-only text is kept where
+//! it means something: inside `xsl:text` (an XSLT stylesheet's literal text, the only
+//! whitespace-only text XSLT does not strip from a stylesheet) and under `xml:space="preserve"`.
 
 use crate::xml::{Document, Element, Node};
 
 pub(crate) fn element(doc: &Document<'_>, el: &Element<'_>) -> String {
     let mut out = String::new();
-    write_element(doc, el, true, &mut out);
+    write_element(doc, el, true, false, &mut out);
     out
 }
 
-fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut String) {
+const XSLT_NS: &str = "http://www.w3.org/1999/XSL/Transform";
+
+/// Whether whitespace-only text inside `el` is kept: `xsl:text`, or `xml:space="preserve"` on
+/// it or inherited (`"default"` ends it).
+fn preserves(el: &Element<'_>, inherited: bool) -> bool {
+    if el.ns == XSLT_NS && &el.qname[el.local_at..] == "text" {
+        return true;
+    }
+    match el.attrs.iter().find(|a| a.qname == "xml:space") {
+        Some(a) => a.value == "preserve",
+        None => inherited,
+    }
+}
+
+fn write_element(
+    doc: &Document<'_>,
+    el: &Element<'_>,
+    top: bool,
+    inherited: bool,
+    out: &mut String,
+) {
+    let keep_space = preserves(el, inherited);
     out.push('<');
     out.push_str(&el.qname);
     for a in &el.attrs {
@@ -51,7 +74,9 @@ fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut Stri
     }
     let has_content = el.children.iter().any(|c| match c {
         Node::Element(_) | Node::Pi(_) => true,
-        Node::Text { text, cdata, .. } => *cdata || !text.trim().is_empty(),
+        Node::Text { text, cdata, .. } => {
+            *cdata || !text.trim().is_empty() || (keep_space && !text.is_empty())
+        }
     });
     if !has_content {
         out.push_str("/>");
@@ -60,7 +85,7 @@ fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut Stri
     out.push('>');
     for c in &el.children {
         match c {
-            Node::Element(e) => write_element(doc, e, false, out),
+            Node::Element(e) => write_element(doc, e, false, keep_space, out),
             Node::Pi(p) => {
                 out.push_str("<?");
                 out.push_str(p);
@@ -74,7 +99,7 @@ fn write_element(doc: &Document<'_>, el: &Element<'_>, top: bool, out: &mut Stri
                 out.push_str("]]>");
             }
             Node::Text { text, .. } => {
-                if !text.trim().is_empty() {
+                if keep_space || !text.trim().is_empty() {
                     escape_text(text, out);
                 }
             }
