@@ -426,21 +426,20 @@ pub fn watch_files(
     };
     // a light fingerprint poll: the configuration file, a folder created later, missed events
     let poll_tx = tx.clone();
+    let print = move || {
+        let mut f = fingerprint(&dir);
+        f.extend(files.iter().cloned().map(file_fingerprint));
+        let m: Vec<(Fingerprint, Fingerprint)> = more()
+            .into_iter()
+            .map(|loaded| (file_fingerprint(loaded.0.clone()), loaded))
+            .collect();
+        (f, m)
+    };
+    // The first fingerprint is taken before returning: a change made right after the start is
+    // a change, however late the polling task first runs.
+    let mut last = print();
+    let print = Arc::new(print);
     let poller = tokio::spawn(async move {
-        let print = move || {
-            let mut f = fingerprint(&dir);
-            f.extend(files.iter().cloned().map(file_fingerprint));
-            let m: Vec<(Fingerprint, Fingerprint)> = more()
-                .into_iter()
-                .map(|loaded| (file_fingerprint(loaded.0.clone()), loaded))
-                .collect();
-            (f, m)
-        };
-        let print = Arc::new(print);
-        let p = print.clone();
-        let mut last = tokio::task::spawn_blocking(move || p())
-            .await
-            .unwrap_or_default();
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let p = print.clone();
