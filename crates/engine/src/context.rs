@@ -253,34 +253,31 @@ impl MessageContext {
         };
         props
             .axis2
-            .insert("REST_URL_POSTFIX".into(), Value::String(postfix));
-        props.axis2.insert(
-            "HTTP_METHOD".into(),
-            Value::String(method.as_str().to_string()),
-        );
+            .insert("REST_URL_POSTFIX", Value::String(postfix));
+        props
+            .axis2
+            .insert("HTTP_METHOD", Value::String(method.as_str().to_string()));
         if let Some(ct) = &content_type {
             props
                 .axis2
-                .insert("messageType".into(), Value::String(mime_of(ct).to_string()));
-            props
-                .axis2
-                .insert("ContentType".into(), Value::String(ct.clone()));
+                .insert("messageType", Value::String(mime_of(ct).to_string()));
+            props.axis2.insert("ContentType", Value::String(ct.clone()));
         }
         if let Some(ctx) = api_context {
             props
                 .default
-                .insert("REST_API_CONTEXT".into(), Value::String(ctx.to_string()));
+                .insert("REST_API_CONTEXT", Value::String(ctx.to_string()));
         }
-        props.default.insert(
-            "REST_FULL_REQUEST_PATH".into(),
-            Value::String(uri.to_string()),
-        );
+        props
+            .default
+            .insert("REST_FULL_REQUEST_PATH", Value::String(uri.to_string()));
         if let Some((_, q)) = uri.split_once('?') {
             for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
                 props
                     .default
-                    .entry(format!("query.param.{k}"))
-                    .or_insert_with(|| Value::String(v.into_owned()));
+                    .get_or_insert_with(format!("query.param.{k}"), || {
+                        Value::String(v.into_owned())
+                    });
             }
         }
         let (payload, original) = if body.is_empty() {
@@ -330,14 +327,14 @@ impl MessageContext {
         self.properties.axis2.clear();
         self.properties
             .axis2
-            .insert("HTTP_SC".into(), Value::Integer(resp.status as i64));
+            .insert("HTTP_SC", Value::Integer(resp.status as i64));
         if let Some(ct) = &ct {
             self.properties
                 .axis2
-                .insert("messageType".into(), Value::String(mime_of(ct).to_string()));
+                .insert("messageType", Value::String(mime_of(ct).to_string()));
             self.properties
                 .axis2
-                .insert("ContentType".into(), Value::String(ct.clone()));
+                .insert("ContentType", Value::String(ct.clone()));
         }
         self.headers = resp.headers;
         self.status = Some(resp.status);
@@ -388,16 +385,22 @@ impl MessageContext {
 
     /// The properties of a scope as strings (for `synaptic run` and logs).
     pub fn scope_strings(&self, scope: Scope) -> BTreeMap<String, String> {
+        let strings = |(k, v): (&str, &Value)| value_string(v).map(|s| (k.to_string(), s));
         let map = match scope {
             Scope::Default => &self.properties.default,
             Scope::Axis2 => &self.properties.axis2,
             Scope::Operation => &self.properties.operation,
-            Scope::Axis2Client => &self.st.axis2_client,
+            Scope::Axis2Client => {
+                return self
+                    .st
+                    .axis2_client
+                    .iter()
+                    .filter_map(|(k, v)| strings((k, v)))
+                    .collect()
+            }
             _ => return BTreeMap::new(),
         };
-        map.iter()
-            .filter_map(|(k, v)| value_string(v).map(|s| (k.clone(), s)))
-            .collect()
+        map.iter().filter_map(strings).collect()
     }
 
     /// Whether the message is a response, as Synapse's `isResponse()` answers: a default-scope
@@ -695,10 +698,10 @@ impl MessageContext {
     pub(crate) fn set_message_type(&mut self, mt: &str) {
         self.properties
             .axis2
-            .insert("messageType".into(), Value::String(mt.to_string()));
+            .insert("messageType", Value::String(mt.to_string()));
         self.properties
             .axis2
-            .insert("ContentType".into(), Value::String(mt.to_string()));
+            .insert("ContentType", Value::String(mt.to_string()));
         if let Ok(v) = HeaderValue::from_str(mt) {
             self.headers.insert(CONTENT_TYPE, v);
         }

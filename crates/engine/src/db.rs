@@ -927,7 +927,7 @@ pub(crate) async fn run(
 
 fn set_count(ctx: &mut MessageContext, n: u64) {
     ctx.properties.default.insert(
-        "DBREPORT_MODIFIED_RAW_COUNT".into(),
+        "DBREPORT_MODIFIED_RAW_COUNT",
         Value::Integer(n.min(i64::MAX as u64) as i64),
     );
 }

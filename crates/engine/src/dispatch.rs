@@ -84,10 +84,9 @@ pub(crate) fn receive(
     service: Service<'_>,
     transport: &str,
 ) {
-    ctx.properties.default.insert(
-        "TRANSPORT_IN_NAME".into(),
-        Value::String(transport.to_string()),
-    );
+    ctx.properties
+        .default
+        .insert("TRANSPORT_IN_NAME", Value::String(transport.to_string()));
     let op = match (service, operations) {
         (Service::Proxy(name), Some(ops)) => operation(ops, name, ctx),
         _ => mediate(),

@@ -53,7 +53,7 @@ fn a_property_names_the_sequence_on_each_message() {
         let mut ctx = request("application/xml", "<x/>");
         ctx.properties
             .default
-            .insert("TARGET".into(), Value::String(target.into()));
+            .insert("TARGET", Value::String(target.into()));
         assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Continue);
         // the named sequence ran, and the flow went on after the mediator
         assert_eq!(prop(&ctx, "RAN").as_deref(), Some(ran));
@@ -132,7 +132,7 @@ fn a_name_that_names_no_sequence_faults_with_synapses_message() {
         if let Some(t) = target {
             ctx.properties
                 .default
-                .insert("TARGET".into(), Value::String(t.into()));
+                .insert("TARGET", Value::String(t.into()));
         }
         assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop);
         assert_eq!(
@@ -160,9 +160,7 @@ fn an_apis_own_flow_is_not_a_sequence_a_key_names() {
         .map(|s| s.name.clone())
         .expect("the API's in-sequence");
     let mut ctx = request("application/xml", "<x/>");
-    ctx.properties
-        .default
-        .insert("TARGET".into(), Value::String(name));
+    ctx.properties.default.insert("TARGET", Value::String(name));
     let err = run_main(&e, &mut ctx).unwrap_err();
     assert!(err.message.contains("cannot be found"), "{err}");
     assert_eq!(prop(&ctx, "RAN"), None);
@@ -235,7 +233,7 @@ fn a_dynamic_xslt_key_names_a_local_entry_or_a_registry_resource() {
         let mut ctx = request("application/xml", "<in><v>7</v></in>");
         ctx.properties
             .default
-            .insert("SHEET".into(), Value::String(sheet.into()));
+            .insert("SHEET", Value::String(sheet.into()));
         run_main(&e, &mut ctx).unwrap();
         let (body, _) = ctx.body_bytes().unwrap();
         assert_eq!(String::from_utf8_lossy(&body), out, "{sheet}");
@@ -243,7 +241,7 @@ fn a_dynamic_xslt_key_names_a_local_entry_or_a_registry_resource() {
     let mut ctx = request("application/xml", "<in><v>7</v></in>");
     ctx.properties
         .default
-        .insert("SHEET".into(), Value::String("missing.xsl".into()));
+        .insert("SHEET", Value::String("missing.xsl".into()));
     let err = run_main(&e, &mut ctx).unwrap_err();
     assert!(err.message.contains("`missing.xsl`"), "{err}");
 }
@@ -265,7 +263,7 @@ fn targeting(target: &str) -> MessageContext {
     let mut ctx = request("application/xml", "<x/>");
     ctx.properties
         .default
-        .insert("TARGET".into(), Value::String(target.into()));
+        .insert("TARGET", Value::String(target.into()));
     ctx
 }
 

@@ -93,7 +93,7 @@ pub(crate) fn mark_branch(
     use synaptic_expr::Value;
     let d = &mut ctx.properties.default;
     d.insert(
-        AGGREGATE_CORRELATION.into(),
+        AGGREGATE_CORRELATION,
         Value::String(correlation.to_string()),
     );
     let seq = Value::String(format!("{index}/{count}"));
@@ -106,7 +106,7 @@ pub(crate) fn mark_branch(
             d.insert(format!("{MESSAGE_SEQUENCE}.{id}"), seq);
         }
         None => {
-            d.insert(MESSAGE_SEQUENCE.into(), seq);
+            d.insert(MESSAGE_SEQUENCE, seq);
         }
     }
     ctx.st.fork = fork;

@@ -422,7 +422,7 @@ fn prepare(
             // as Synapse's `HTTPEndpoint`: with no `uri.var.*` / `query.param.*` property to
             // bind, the template is the URL as written
             let bindable = |k: &str| k.starts_with("uri.var.") || k.starts_with("query.param.");
-            let mut url = if ctx.properties.default.keys().any(|k| bindable(k)) {
+            let mut url = if ctx.properties.default.keys().any(bindable) {
                 expand_uri_template(template, &|n| {
                     bindable(n).then(|| lookup_uri_var(ctx, n)).flatten()
                 })
@@ -550,7 +550,7 @@ fn apply(
                     .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
                 ctx.properties
                     .axis2
-                    .insert("HTTP_SC".into(), Value::Integer(resp.status as i64));
+                    .insert("HTTP_SC", Value::Integer(resp.status as i64));
                 ctx.set_body_raw(resp.body, ct, true);
             } else {
                 ctx.set_response(resp);
@@ -575,7 +575,7 @@ fn apply(
             if blocking {
                 ctx.properties
                     .default
-                    .insert("BLOCKING_SENDER_ERROR".into(), Value::String("true".into()));
+                    .insert("BLOCKING_SENDER_ERROR", Value::String("true".into()));
             }
             Err(invoke_error(&e, target, timeout))
         }

@@ -28,6 +28,7 @@ mod jpath;
 mod mediators;
 mod members;
 mod observe;
+mod props;
 mod redact;
 mod run;
 mod shared;
@@ -81,6 +82,7 @@ pub use dispatch::Service;
 pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
+pub use props::{PropMap, PropName};
 pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
 pub use store::{
@@ -234,9 +236,9 @@ pub fn compile(
 /// names only (values may be tokens).
 #[derive(Clone, Default)]
 pub struct Properties {
-    pub default: std::collections::BTreeMap<String, Value>,
-    pub axis2: std::collections::BTreeMap<String, Value>,
-    pub operation: std::collections::BTreeMap<String, Value>,
+    pub default: PropMap,
+    pub axis2: PropMap,
+    pub operation: PropMap,
 }
 
 impl std::fmt::Debug for Properties {

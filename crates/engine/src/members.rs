@@ -266,10 +266,9 @@ mod tests {
                 Bytes::new(),
                 None,
             );
-            ctx.properties.default.insert(
-                "TRANSPORT_IN_NAME".into(),
-                Value::String(transport.to_string()),
-            );
+            ctx.properties
+                .default
+                .insert("TRANSPORT_IN_NAME", Value::String(transport.to_string()));
             self.rt.block_on(self.engine.mediate(seq, None, &mut ctx))?;
             Ok(String::from_utf8_lossy(&ctx.body_bytes().unwrap().0).into_owned())
         }

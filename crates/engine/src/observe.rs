@@ -228,21 +228,21 @@ mod tests {
         );
         ctx.properties
             .default
-            .insert("keep".into(), Value::String("1".into()));
+            .insert("keep", Value::String("1".into()));
         ctx.properties
             .default
-            .insert("gone".into(), Value::String("2".into()));
+            .insert("gone", Value::String("2".into()));
         ctx.properties
             .default
-            .insert("changed".into(), Value::String("a".into()));
+            .insert("changed", Value::String("a".into()));
         let before = snapshot(&ctx);
         ctx.properties.default.remove("gone");
         ctx.properties
             .default
-            .insert("changed".into(), Value::String("b".into()));
+            .insert("changed", Value::String("b".into()));
         ctx.properties
             .axis2
-            .insert("access_token".into(), Value::String("abc".into()));
+            .insert("access_token", Value::String("abc".into()));
         ctx.headers.insert("x-a", "v".parse().unwrap());
         let changes = diff(&before, &snapshot(&ctx));
         let c = |scope, name: &str, old: Option<&str>, new: Option<&str>| Change {

@@ -371,10 +371,10 @@ fn set_error_props(ctx: &mut MessageContext, e: &MediationError) {
     if d.contains_key("ERROR_CODE") {
         return;
     }
-    d.insert("ERROR_CODE".into(), Value::Integer(e.code));
+    d.insert("ERROR_CODE", Value::Integer(e.code));
     let first_line = e.message.lines().next().unwrap_or("").to_string();
-    d.insert("ERROR_MESSAGE".into(), Value::String(first_line));
-    d.insert("ERROR_DETAIL".into(), Value::String(e.message.clone()));
+    d.insert("ERROR_MESSAGE", Value::String(first_line));
+    d.insert("ERROR_DETAIL", Value::String(e.message.clone()));
 }
 
 /// Read `keys` from the registry into the message's registry view, for expressions to read.

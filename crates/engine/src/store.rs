@@ -469,9 +469,11 @@ pub(crate) fn encode(ctx: &mut MessageContext) -> Result<Bytes, MediationError> 
         .filter(|(k, _)| *k != http::header::CONTENT_LENGTH)
         .map(|(k, v)| serde_json::json!([k.as_str(), String::from_utf8_lossy(v.as_bytes())]))
         .collect();
-    let props = |m: &std::collections::BTreeMap<String, Value>| -> serde_json::Map<String, serde_json::Value> {
+    let props = |m: &crate::PropMap| -> serde_json::Map<String, serde_json::Value> {
         m.iter()
-            .filter_map(|(k, v)| value_string(v).map(|s| (k.clone(), serde_json::Value::String(s))))
+            .filter_map(|(k, v)| {
+                value_string(v).map(|s| (k.to_string(), serde_json::Value::String(s)))
+            })
             .collect()
     };
     let doc = serde_json::json!({
@@ -550,10 +552,10 @@ pub fn decode(bytes: &[u8]) -> Result<MessageContext, String> {
     if let Some(ct) = &ct {
         ctx.properties
             .axis2
-            .insert("messageType".into(), Value::String(mime_of(ct).to_string()));
+            .insert("messageType", Value::String(mime_of(ct).to_string()));
         ctx.properties
             .axis2
-            .insert("ContentType".into(), Value::String(ct.clone()));
+            .insert("ContentType", Value::String(ct.clone()));
     }
     Ok(ctx)
 }

@@ -168,7 +168,7 @@ fn debug_output_has_no_secrets() {
         None,
     );
     ctx.properties.default.insert(
-        "generated-access-token".into(),
+        "generated-access-token",
         Value::String("tok-secret-2".into()),
     );
     ctx.st
@@ -626,7 +626,7 @@ async fn rewrite_run(body: &str, to: Option<&str>, props: &[(&str, Value)]) -> M
         ctx.st.addressing.insert("To".into(), t.into());
     }
     for (k, v) in props {
-        ctx.properties.default.insert((*k).into(), v.clone());
+        ctx.properties.default.insert(k.to_string(), v.clone());
     }
     e.mediate("main", None, &mut ctx).await.expect("mediates");
     ctx
@@ -1020,7 +1020,7 @@ async fn a_store_named_by_an_expression_is_chosen_per_message() {
         let mut ctx = json_request("{}");
         ctx.properties
             .default
-            .insert("to".into(), Value::String(name.into()));
+            .insert("to", Value::String(name.into()));
         ctx
     };
     e.mediate("plain", None, &mut to("B")).await.unwrap();
@@ -1055,7 +1055,7 @@ async fn a_name_no_store_has_faults_as_synapse_does_without_running_the_sequence
         if !name.is_empty() {
             ctx.properties
                 .default
-                .insert("to".into(), Value::String(name.into()));
+                .insert("to", Value::String(name.into()));
         }
         let err = e.mediate("withSeq", None, &mut ctx).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Fault);
@@ -1405,7 +1405,7 @@ fn names_jaxen_resolves_when_it_evaluates_fault_only_when_reached() {
     let mut ctx = get_request();
     ctx.properties
         .default
-        .insert("w".into(), Value::String("good".into()));
+        .insert("w", Value::String("good".into()));
     assert_eq!(
         rt.block_on(e.mediate("s", None, &mut ctx)).unwrap(),
         Flow::Continue
@@ -1419,9 +1419,7 @@ fn names_jaxen_resolves_when_it_evaluates_fault_only_when_reached() {
     // the one that does faults with Synapse's message
     for (seq, w, text) in [("s", "bad", "fn:concatXXX()"), ("v", "", "$bodym:Item")] {
         let mut ctx = soap_request("", "<m:Item xmlns:m=\"urn:m\">x</m:Item>");
-        ctx.properties
-            .default
-            .insert("w".into(), Value::String(w.into()));
+        ctx.properties.default.insert("w", Value::String(w.into()));
         assert_eq!(
             rt.block_on(e.mediate(seq, None, &mut ctx)).unwrap(),
             Flow::Respond
@@ -1530,10 +1528,10 @@ fn deploy_time_parameters_in_endpoints() {
         );
         ctx.properties
             .default
-            .insert("which".into(), Value::String(which.into()));
+            .insert("which", Value::String(which.into()));
         ctx.properties
             .default
-            .insert("uri.var.id".into(), Value::String("42".into()));
+            .insert("uri.var.id", Value::String("42".into()));
         let _ = rt.block_on(e.mediate("s", None, &mut ctx));
     }
     assert_eq!(

@@ -743,13 +743,13 @@ impl Gateway {
             let status = default.status();
             ctx.properties
                 .default
-                .insert("ERROR_CODE".into(), Value::Integer(code));
+                .insert("ERROR_CODE", Value::Integer(code));
             ctx.properties
                 .default
-                .insert("ERROR_MESSAGE".into(), Value::String(msg.into()));
+                .insert("ERROR_MESSAGE", Value::String(msg.into()));
             ctx.properties
                 .axis2
-                .insert("HTTP_SC".into(), Value::Integer(i64::from(status.as_u16())));
+                .insert("HTTP_SC", Value::Integer(i64::from(status.as_u16())));
             if let Some(r) = self.run_fault_sequence(plan, api, fseq, ctx).await {
                 return r;
             }
@@ -1041,21 +1041,18 @@ fn new_context(
     }
     let d = &mut ctx.properties.default;
     for (k, v) in &route.vars {
-        d.insert(format!("uri.var.{k}"), Value::String(v.clone()));
+        d.insert(k.property(), Value::String(v.clone()));
     }
     if let Some(p) = principal {
-        d.insert("oauth.client_id".into(), Value::String(p.client_id));
+        d.insert("oauth.client_id", Value::String(p.client_id));
         if let Some(u) = p.username {
-            d.insert("oauth.username".into(), Value::String(u));
+            d.insert("oauth.username", Value::String(u));
         }
-        d.insert("oauth.scope".into(), Value::String(p.scopes.join(" ")));
+        d.insert("oauth.scope", Value::String(p.scopes.join(" ")));
     }
-    d.insert(
-        "SYNAPSE_REST_API".into(),
-        Value::String(api.name.to_string()),
-    );
+    d.insert("SYNAPSE_REST_API", Value::String(api.name.to_string()));
     if let Some(s) = conn.subject {
-        d.insert("SSL_CLIENT_SUBJECT".into(), Value::String(s.to_string()));
+        d.insert("SSL_CLIENT_SUBJECT", Value::String(s.to_string()));
     }
     if telemetry::traced() {
         ctx.set_observer(telemetry::observer());
@@ -1129,7 +1126,7 @@ fn fault_context(plan: &Plan, rq: &mut Rq<'_>, head: Option<FaultHead>) -> Optio
 fn set_remote_addr(ctx: &mut MessageContext, peer: Option<SocketAddr>) {
     if let Some(p) = peer {
         ctx.properties.axis2.insert(
-            "REMOTE_ADDR".into(),
+            "REMOTE_ADDR",
             Value::String(crate::numfmt::ip_string(p.ip())),
         );
     }

@@ -180,7 +180,7 @@ pub struct Route<'p> {
     pub flows: &'p Flows,
     /// The matched resource's scopes (empty without resources).
     pub scopes: &'p [String],
-    pub vars: Vec<(String, String)>,
+    pub vars: crate::routing::Vars,
     /// The phases a request on this route needs, decided at load time.
     pub needs: Needs,
     /// The limit counting requests on this route.
@@ -941,7 +941,7 @@ mod tests {
         assert_eq!(rel, "/r/7");
         assert_eq!(route.flows.inflow.as_deref(), Some("in"));
         assert_eq!(route.scopes, ["s1".to_string()]);
-        assert_eq!(route.vars, vec![("id".to_string(), "7".to_string())]);
+        assert_eq!(route.vars, vec![("id".into(), "7".to_string())]);
         // decided at load time: an in-flow buffers the body into a message context
         assert_eq!(route.needs.body, BodyMode::Buffer);
         assert!(route.needs.context && !route.needs.is_plain());

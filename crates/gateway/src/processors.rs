@@ -217,8 +217,8 @@ async fn deliver(
 
 fn set_error(ctx: &mut MessageContext, code: i64, message: String) {
     let d = &mut ctx.properties.default;
-    d.insert("ERROR_CODE".into(), Value::Integer(code));
-    d.insert("ERROR_MESSAGE".into(), Value::String(message));
+    d.insert("ERROR_CODE", Value::Integer(code));
+    d.insert("ERROR_MESSAGE", Value::String(message));
 }
 
 async fn remove(engine: &Engine, p: &ProcessorDef) {

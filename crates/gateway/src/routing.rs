@@ -6,7 +6,7 @@
 
 use crate::config::{ApiConfig, ResourceConfig};
 pub use crate::path::context_key;
-pub use crate::uri_template::UriTemplate;
+pub use crate::uri_template::{UriTemplate, VarName, Vars};
 use http::Method;
 
 /// APIs by context, longest first.
@@ -52,7 +52,7 @@ impl Router {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResourceMatch {
     /// Resource index and the `uri.var.*` bindings of its template.
-    Found(usize, Vec<(String, String)>),
+    Found(usize, Vars),
     /// A resource matches the path but not the method (405); the allowed methods.
     MethodNotAllowed(Vec<String>),
     NotFound,
@@ -191,11 +191,7 @@ impl ResourceTable {
     }
 
     /// Synapse's dispatchers in their order: URL mapping, URI template, default.
-    fn dispatch_synapse(
-        &self,
-        candidates: &[usize],
-        path: &str,
-    ) -> Option<(usize, Vec<(String, String)>)> {
+    fn dispatch_synapse(&self, candidates: &[usize], path: &str) -> Option<(usize, Vars)> {
         let rs = &self.resources;
         let mapped = || {
             candidates
@@ -308,7 +304,7 @@ fn trim_trailing(p: &str) -> &str {
 }
 
 impl Matcher {
-    fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+    fn matches(&self, path: &str) -> Option<Vars> {
         match self {
             Matcher::Any => Some(Vec::new()),
             Matcher::Template(t) => t.matches(path),

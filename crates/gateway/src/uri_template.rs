@@ -9,11 +9,47 @@ pub struct UriTemplate {
     segments: Vec<Seg>,
 }
 
+/// A template variable's name, held as the property name it binds (`uri.var.<name>`), shared by
+/// every request that matches: binding it allocates no name.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VarName(std::sync::Arc<str>);
+
+const VAR_PREFIX: &str = "uri.var.";
+
+impl VarName {
+    fn new(name: &str) -> VarName {
+        VarName(format!("{VAR_PREFIX}{name}").into())
+    }
+    /// The name as the template writes it.
+    pub fn name(&self) -> &str {
+        &self.0[VAR_PREFIX.len()..]
+    }
+    /// `uri.var.<name>`.
+    pub fn property(&self) -> &std::sync::Arc<str> {
+        &self.0
+    }
+}
+
+impl From<&str> for VarName {
+    fn from(name: &str) -> VarName {
+        VarName::new(name)
+    }
+}
+
+impl std::fmt::Debug for VarName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.name(), f)
+    }
+}
+
+/// The variables a matched template binds: names and percent-decoded values, in order.
+pub type Vars = Vec<(VarName, String)>;
+
 #[derive(Clone, Debug)]
 enum Seg {
     Literal(String),
-    Var(String),
-    Rest(Option<String>),
+    Var(VarName),
+    Rest(Option<VarName>),
     /// Text and variables within one segment (`~{user}`, `{id}.json`).
     Mixed(Vec<Piece>),
 }
@@ -21,7 +57,7 @@ enum Seg {
 #[derive(Clone, Debug)]
 enum Piece {
     Text(String),
-    Var(String),
+    Var(VarName),
 }
 
 /// `~{user}` → [Text("~"), Var("user")]; two variables in a row cannot be told apart.
@@ -38,7 +74,7 @@ fn mixed_segment(p: &str) -> Result<Vec<Piece>, String> {
             if matches!(pieces.last(), Some(Piece::Var(_))) {
                 return Err(format!("two variables without text between them in {p:?}"));
             }
-            pieces.push(Piece::Var(name.to_string()));
+            pieces.push(Piece::Var(VarName::new(name)));
             rest = &after[end + 1..];
         } else {
             let end = rest.find('{').unwrap_or(rest.len());
@@ -54,7 +90,7 @@ fn mixed_segment(p: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// Match one path segment against its pieces; each variable takes at least one character.
-fn match_pieces(pieces: &[Piece], s: &str, vars: &mut Vec<(String, String)>) -> bool {
+fn match_pieces(pieces: &[Piece], s: &str, vars: &mut Vars) -> bool {
     match pieces.split_first() {
         None => s.is_empty(),
         Some((Piece::Text(t), rest)) => s
@@ -103,10 +139,10 @@ impl UriTemplate {
                         return Err("`{+var}` must be the last segment".into());
                     }
                     check_var(v)?;
-                    segments.push(Seg::Rest(Some(v.to_string())));
+                    segments.push(Seg::Rest(Some(VarName::new(v))));
                 } else {
                     check_var(inner)?;
-                    segments.push(Seg::Var(inner.to_string()));
+                    segments.push(Seg::Var(VarName::new(inner)));
                 }
             } else if p.contains('{') || p.contains('}') {
                 segments.push(Seg::Mixed(mixed_segment(p)?));
@@ -118,7 +154,7 @@ impl UriTemplate {
     }
 
     /// Bindings when `path` (normalised, starting with `/`) matches.
-    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+    pub fn matches(&self, path: &str) -> Option<Vars> {
         let mut parts = path[1.min(path.len())..].split('/').peekable();
         let mut vars = Vec::new();
         for seg in &self.segments {

@@ -600,7 +600,7 @@ fn probe(
     let got = ctx.scope_strings(Scope::Default).get(NAME).cloned();
     ctx.properties.default.remove(NAME);
     if let Some(b) = before {
-        ctx.properties.default.insert(NAME.into(), b);
+        ctx.properties.default.insert(NAME, b);
     }
     Ok(got)
 }

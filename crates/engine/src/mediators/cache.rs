@@ -336,7 +336,7 @@ pub(crate) async fn run(
         .and_then(Stored::decode);
     ctx.properties
         .default
-        .insert("requestHash".into(), synaptic_expr::Value::String(hash));
+        .insert("requestHash", synaptic_expr::Value::String(hash));
     let mut revalidate = None;
     if let Some(s) = found {
         if op.cache_control && must_revalidate(&s, ctx, now) {

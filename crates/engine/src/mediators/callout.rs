@@ -159,7 +159,7 @@ pub(crate) async fn run(
     // a callout is a request-response operation: always POST, with the SOAP action
     out.properties
         .axis2
-        .insert("HTTP_METHOD".into(), Value::String("POST".into()));
+        .insert("HTTP_METHOD", Value::String("POST".into()));
     if let Some(a) = &op.action {
         if let Ok(v) = http::HeaderValue::from_str(&format!("\"{a}\"")) {
             out.headers.insert("soapaction", v);
@@ -204,7 +204,7 @@ pub(crate) async fn run(
         }
     }
     if let Some(s) = status {
-        ctx.properties.axis2.insert("HTTP_SC".into(), s);
+        ctx.properties.axis2.insert("HTTP_SC", s);
     }
     Ok(Step::Next)
 }

@@ -37,7 +37,8 @@ const PROPERTY_TYPES: &[&str] = &[
 
 #[derive(Debug)]
 pub(crate) enum PropName {
-    Literal(String),
+    /// Shared with every message that sets it: setting it allocates no name.
+    Literal(std::sync::Arc<str>),
     Dynamic(CompiledExpr),
 }
 
@@ -147,7 +148,7 @@ impl Compiler<'_> {
                     self.numeric_names.insert(p.name.value.clone());
                 }
             }
-            PropName::Literal(p.name.value.clone())
+            PropName::Literal(p.name.value.as_str().into())
         };
         if scope == Scope::Transport && !remove {
             if let PropName::Literal(n) = &name {
@@ -250,28 +251,29 @@ pub(crate) async fn property(
     p: &PropertyOp,
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
-    let name: std::borrow::Cow<'_, str> = match &p.name {
-        PropName::Literal(n) => n.as_str().into(),
+    let key: crate::PropName = match &p.name {
+        PropName::Literal(n) => n.into(),
         PropName::Dynamic(e) => value_string(&eval(engine, ctx, e)?)
             .unwrap_or_default()
             .into(),
     };
+    let name = key.as_str();
     if p.remove {
         match p.scope {
             Scope::Default => {
-                ctx.properties.default.remove(name.as_ref());
+                ctx.properties.default.remove(name);
             }
             Scope::Axis2 => {
-                ctx.properties.axis2.remove(name.as_ref());
+                ctx.properties.axis2.remove(name);
             }
             Scope::Axis2Client => {
-                ctx.st.axis2_client.remove(name.as_ref());
+                ctx.st.axis2_client.remove(name);
             }
             Scope::Operation => {
-                ctx.properties.operation.remove(name.as_ref());
+                ctx.properties.operation.remove(name);
             }
             Scope::Transport => {
-                ctx.headers.remove(name.as_ref());
+                ctx.headers.remove(name);
             }
             Scope::Registry
             | Scope::System
@@ -306,11 +308,10 @@ pub(crate) async fn property(
         Converted::Unset => return Ok(()),
         Converted::Set(v) => v,
     };
-    let name = name.as_ref();
     match p.scope {
         Scope::Default => {
             if v != Value::Null {
-                ctx.properties.default.insert(name.to_string(), v);
+                ctx.properties.default.insert(key.clone(), v);
             }
         }
         Scope::Axis2 => {
@@ -324,7 +325,7 @@ pub(crate) async fn property(
             } else if v == Value::Null {
                 ctx.properties.axis2.remove(name);
             } else {
-                ctx.properties.axis2.insert(name.to_string(), v);
+                ctx.properties.axis2.insert(key.clone(), v);
             }
         }
         Scope::Axis2Client => {
@@ -336,7 +337,7 @@ pub(crate) async fn property(
         }
         Scope::Operation => {
             if v != Value::Null {
-                ctx.properties.operation.insert(name.to_string(), v);
+                ctx.properties.operation.insert(key.clone(), v);
             }
         }
         Scope::Transport => {

@@ -399,6 +399,11 @@ fn scope_name(s: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// A scope's properties as the script's own map (it may set and remove any of them).
+fn owned(m: &crate::PropMap) -> BTreeMap<String, Value> {
+    m.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
 impl State {
     fn map(&mut self, scope: &str) -> &mut BTreeMap<String, Value> {
         match scope {
@@ -572,9 +577,9 @@ fn snapshot(ctx: &MessageContext) -> State {
             .get("MessageID")
             .cloned()
             .unwrap_or_default(),
-        props: ctx.properties.default.clone(),
-        axis2: ctx.properties.axis2.clone(),
-        operation: ctx.properties.operation.clone(),
+        props: owned(&ctx.properties.default),
+        axis2: owned(&ctx.properties.axis2),
+        operation: owned(&ctx.properties.operation),
         transport,
         variables: ctx
             .st

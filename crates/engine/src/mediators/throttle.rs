@@ -528,7 +528,7 @@ pub(crate) async fn run(
         ctx.st.permits.push(p);
     }
     ctx.properties.default.insert(
-        "synapse.is.concurrent.access.allowed".into(),
+        "synapse.is.concurrent.access.allowed",
         Value::Boolean(allowed),
     );
     let branch = if allowed {
@@ -731,7 +731,7 @@ mod tests {
         );
         ctx.properties
             .axis2
-            .insert("REMOTE_ADDR".into(), Value::String(ip.into()));
+            .insert("REMOTE_ADDR", Value::String(ip.into()));
         ctx
     }
 

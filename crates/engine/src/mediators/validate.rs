@@ -363,8 +363,8 @@ fn compiled<T, K: PartialEq>(
 /// Record a failure as Synapse does and run `<on-fail>`.
 fn fail(op: &ValidateOp, ctx: &mut MessageContext, message: String, detail: String) -> Step {
     let d = &mut ctx.properties.default;
-    d.insert("ERROR_MESSAGE".into(), Value::String(message));
-    d.insert("ERROR_DETAIL".into(), Value::String(detail));
+    d.insert("ERROR_MESSAGE", Value::String(message));
+    d.insert("ERROR_DETAIL", Value::String(detail));
     Step::Push(op.on_fail)
 }
 

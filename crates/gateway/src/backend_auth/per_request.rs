@@ -422,7 +422,7 @@ mod tests {
         ctx.headers.insert("x-audience", "billing".parse().unwrap());
         ctx.properties
             .default
-            .insert("wanted-scope".into(), Value::String("write".into()));
+            .insert("wanted-scope", Value::String("write".into()));
         let values = p.evaluate(&ctx).unwrap();
         assert_eq!(
             values,
