@@ -66,6 +66,47 @@ pub struct SampleDef {
     pub concurrency: u32,
 }
 
+/// A processor's `cronExpression`: Quartz's syntax (seconds, minutes, hours, day of month,
+/// month, day of week, an optional year; `?`, `L`, `W`, `#`, `0/5` steps, names of days and
+/// months), read by croner (ADR 0505). Times are the gateway's local time, as Quartz reads them
+/// in the JVM's time zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CronSchedule {
+    /// The expression as written.
+    pub text: String,
+    cron: croner::Cron,
+}
+
+impl CronSchedule {
+    /// Read a Quartz cron expression; the error says why it is not one.
+    pub fn parse(text: &str) -> Result<CronSchedule, String> {
+        let parser = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .year(croner::parser::Year::Optional)
+            // Quartz numbers the days of the week from 1 (Sunday) to 7 (Saturday)
+            .alternative_weekdays(true)
+            // Quartz's `0/15` (from 0, every 15)
+            .sloppy_ranges(true)
+            .build();
+        let cron = parser.parse(text.trim()).map_err(|e| e.to_string())?;
+        Ok(CronSchedule {
+            text: text.trim().to_string(),
+            cron,
+        })
+    }
+
+    /// The first time after `now` the expression fires (`None`: never again).
+    pub fn next_after<Tz: chrono::TimeZone>(
+        &self,
+        now: &chrono::DateTime<Tz>,
+    ) -> Option<chrono::DateTime<Tz>>
+    where
+        chrono::DateTime<Tz>: croner::CronDateTime,
+    {
+        self.cron.find_next_occurrence(now, false).ok()
+    }
+}
+
 /// A message processor of the program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessorDef {
@@ -74,6 +115,9 @@ pub struct ProcessorDef {
     pub store: String,
     /// `interval` (ms, default 1000): the wait between two polls of the store.
     pub interval_ms: u64,
+    /// `cronExpression`: when set, the store is polled when it fires, instead of every
+    /// `interval`.
+    pub cron: Option<CronSchedule>,
     /// `is.active` (default true): a deactivated processor does not start.
     pub active: bool,
     pub kind: ProcessorKind,
@@ -94,7 +138,6 @@ const MEMORY_STORES: &[&str] = &[
 ];
 /// Parameters of Synapse's processors that synaptic reads nothing from (W0372).
 const IGNORED_PROCESSOR_PARAMS: &[&str] = &[
-    "cronExpression",
     "member.count",
     "throttle",
     "max.store.connection.attempts",
@@ -306,6 +349,7 @@ fn processor(
         ok = false;
     }
     let mut interval_ms = 1000;
+    let mut cron = None;
     let mut active = true;
     let mut fwd = ForwardDef {
         endpoint: p.target_endpoint.as_ref().map(|e| e.value.clone()),
@@ -331,6 +375,21 @@ fn processor(
             ("interval", _) => match positive(c, prm) {
                 Some(n) => interval_ms = n,
                 None => ok = false,
+            },
+            ("cronExpression", _) => match CronSchedule::parse(&v.value) {
+                Ok(s) => cron = Some(s),
+                Err(e) => {
+                    c.err(
+                        codes::E0375,
+                        v.span,
+                        format!(
+                            "cronExpression `{}` is not a Quartz cron expression (seconds \
+                             minutes hours day-of-month month day-of-week [year]): {e}",
+                            v.value
+                        ),
+                    );
+                    ok = false;
+                }
             },
             ("is.active", _) => match boolean(c, prm) {
                 Some(b) => active = b,
@@ -451,6 +510,7 @@ fn processor(
         name: p.name.value.clone(),
         store: p.store.value.clone(),
         interval_ms,
+        cron,
         active,
         kind,
     })

@@ -1154,6 +1154,39 @@ fn processors_compile_with_synapse_defaults() {
     assert_eq!(ps[1].interval_ms, 250);
 }
 
+/// `cronExpression` in Quartz's syntax: seconds first, `?`, `0/15` steps, days of the week
+/// numbered from Sunday (1) as Quartz numbers them, an optional year.
+#[test]
+fn cron_expressions_read_as_quartz_reads_them() {
+    use chrono::{Datelike, TimeZone, Timelike};
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 3, 4, 10, 20, 30)
+        .unwrap(); // a Wednesday
+    let next = |e: &str| {
+        crate::CronSchedule::parse(e)
+            .unwrap_or_else(|err| panic!("{e}: {err}"))
+            .next_after(&at)
+            .unwrap()
+    };
+    assert_eq!(next("* * * * * ?"), at + chrono::Duration::seconds(1));
+    assert_eq!(next("0/15 * * * * ?").second(), 45);
+    assert_eq!(next("0 0 12 * * ?").hour(), 12);
+    // 2 is Monday in Quartz
+    let monday = next("0 0 12 ? * 2");
+    assert_eq!(monday.weekday(), chrono::Weekday::Mon);
+    assert_eq!(next("0 0 12 ? * MON"), monday);
+    assert_eq!(next("0 0 0 1 1 ? 2030").year(), 2030);
+    for bad in [
+        "",
+        "0 * * * ?",
+        "61 * * * * ?",
+        "* * * * * * * *",
+        "every second",
+    ] {
+        assert!(crate::CronSchedule::parse(bad).is_err(), "{bad}");
+    }
+}
+
 #[test]
 fn store_and_processor_mistakes_are_diagnostics() {
     let (prog, diags) = store_diags(
@@ -1167,7 +1200,8 @@ fn store_and_processor_mistakes_are_diagnostics() {
   <messageProcessor name="A" messageStore="gone" targetEndpoint="nowhere"
       class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
     <parameter name="interval">soon</parameter>
-    <parameter name="cronExpression">0 * * * * ?</parameter>
+    <parameter name="cronExpression">0 * * * ?</parameter>
+    <parameter name="member.count">2</parameter>
     <parameter name="wibble">1</parameter>
   </messageProcessor>
   <messageProcessor name="R" messageStore="J"
@@ -1192,7 +1226,11 @@ fn store_and_processor_mistakes_are_diagnostics() {
     has("E0370", "no message store named `gone`");
     has("E0373", "`nowhere`, which is not a named endpoint");
     has("E0371", "parameter `interval` = `soon`");
-    has("W0372", "`cronExpression`");
+    has(
+        "E0375",
+        "cronExpression `0 * * * ?` is not a Quartz cron expression",
+    );
+    has("W0372", "`member.count`");
     has("W0371", "unknown parameter `wibble`");
     has("E0372", "ResequencingProcessor");
     has("E0373", "needs a `sequence` parameter");
