@@ -708,3 +708,70 @@ async fn a_processor_with_a_cron_expression_of_every_second_delivers_stored_mess
     );
     gw.shutdown().await;
 }
+
+/// `message.processor.failMessagesStore`: a backend that always fails; after its last attempt
+/// each message moves, as it was stored, to the fail store and the forwarder goes on with the
+/// next one (it does not deactivate). A sampling processor on the fail store shows what it
+/// holds, in order.
+#[tokio::test]
+async fn after_the_last_attempt_a_message_moves_to_the_fail_store() {
+    let backend = MockOrigin::start(|_| MockResponse::new(500)).await;
+    let inspector = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let url = backend.url();
+    let inspected = inspector.url();
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Backend"><address uri="{url}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Failed"/>
+  <messageProcessor name="Forwarder" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Backend">
+    <parameter name="interval">50</parameter>
+    <parameter name="client.retry.interval">50</parameter>
+    <parameter name="max.delivery.attempts">2</parameter>
+    <parameter name="message.processor.failMessagesStore">Failed</parameter>
+  </messageProcessor>
+  <sequence name="inspect"><call><endpoint><address uri="{inspected}/failed"/></endpoint></call></sequence>
+  <messageProcessor name="Inspector" class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor" messageStore="Failed">
+    <parameter name="sequence">inspect</parameter>
+    <parameter name="interval">50</parameter>
+  </messageProcessor>
+</definitions>"#
+    );
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/a"), r#"{"n":1}"#).await.0, 202);
+    assert_eq!(post(&gw.url("/orders/b"), r#"{"n":2}"#).await.0, 202);
+    assert!(
+        inspector.wait_for(2, WAIT).await,
+        "{} messages reached the fail store's processor ({} delivery attempts)",
+        inspector.count(),
+        backend.count()
+    );
+    let failed: Vec<(String, String)> = inspector
+        .requests()
+        .iter()
+        .map(|r| (r.path().to_string(), r.body_str()))
+        .collect();
+    // the stored message as it was: its body and the path after the API's context
+    assert_eq!(
+        failed,
+        [
+            ("/failed/a".to_string(), r#"{"n":1}"#.to_string()),
+            ("/failed/b".to_string(), r#"{"n":2}"#.to_string())
+        ]
+    );
+    // two attempts each, and nothing after the move
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(
+        bodies,
+        [r#"{"n":1}"#, r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":2}"#]
+    );
+    gw.shutdown().await;
+}

@@ -55,6 +55,9 @@ pub struct ForwardDef {
     pub deactivate_sequence: Option<String>,
     /// `non.retry.status.codes`: error statuses that count as delivered (no retry).
     pub non_retry_codes: Vec<u16>,
+    /// `message.processor.failMessagesStore`: after the last attempt the message moves to this
+    /// store and the processor goes on (unless `max.delivery.drop` drops it first).
+    pub fail_store: Option<StoreDef>,
 }
 
 /// A `SamplingProcessor`.
@@ -146,7 +149,6 @@ const IGNORED_PROCESSOR_PARAMS: &[&str] = &[
     "client.axis2.xml",
     "axis2.repo",
     "axis2.config",
-    "message.processor.failMessagesStore",
     "max.delivery.attempts.store",
     "bind-processor-server",
     "message.target.endpoint",
@@ -360,7 +362,10 @@ fn processor(
         fault_sequence: None,
         deactivate_sequence: None,
         non_retry_codes: Vec::new(),
+        fail_store: None,
     };
+    let mut fail_store: Option<&Spanned<String>> = None;
+    let mut drop_span: Option<Span> = None;
     let mut endpoint_span = p.target_endpoint.as_ref().map(|e| e.span);
     let mut sequence: Option<Spanned<String>> = None;
     let mut concurrency = 1u32;
@@ -405,9 +410,17 @@ fn processor(
                 None => ok = false,
             },
             ("max.delivery.drop" | "max.deliver.drop", true) => match boolean(c, prm) {
-                Some(b) => fwd.drop_on_max = b,
+                Some(b) => {
+                    fwd.drop_on_max = b;
+                    drop_span = Some(prm.name.span);
+                }
                 None => ok = false,
             },
+            // an empty name is no store, as Synapse reads it
+            ("message.processor.failMessagesStore", true) if !v.value.trim().is_empty() => {
+                fail_store = Some(v)
+            }
+            ("message.processor.failMessagesStore", true) => {}
             ("message.processor.reply.sequence", true) => fwd.reply_sequence = seq_param(c, v),
             ("message.processor.fault.sequence", true) => fwd.fault_sequence = seq_param(c, v),
             ("message.processor.deactivate.sequence", true) => {
@@ -460,6 +473,38 @@ fn processor(
                     }
                 ),
             ),
+        }
+    }
+    if let Some(v) = fail_store {
+        let name = v.value.trim();
+        match c.stores.get(name) {
+            Some(def) => fwd.fail_store = Some(def.clone()),
+            None => {
+                c.err(
+                    codes::E0370,
+                    v.span,
+                    format!(
+                        "message.processor.failMessagesStore: no message store named \
+                         `{name}`{}",
+                        store_hint(c, name)
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if let (true, Some(at), Some(_)) = (fwd.drop_on_max, drop_span, fwd.max_attempts) {
+            c.diags.push(
+                Diagnostic::warning(
+                    codes::W0301,
+                    v.span,
+                    format!(
+                        "message.processor.failMessagesStore `{name}` is never used: \
+                         max.delivery.drop is enabled, and Synapse drops the message after its \
+                         last attempt before it looks at the fail store"
+                    ),
+                )
+                .with_label(at, "drops the message"),
+            );
         }
     }
     let kind = if forward {

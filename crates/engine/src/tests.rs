@@ -1187,6 +1187,62 @@ fn cron_expressions_read_as_quartz_reads_them() {
     }
 }
 
+/// `message.processor.failMessagesStore` names a store of the program (else E0370 at the
+/// value); with `max.delivery.drop` enabled it is never used (W0301), as Synapse drops first.
+#[test]
+fn fail_messages_store_is_resolved_and_drop_takes_precedence() {
+    let xml = |params: &str| {
+        format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <endpoint name="E"><address uri="http://127.0.0.1:9/"/></endpoint>
+  <messageStore name="S"/>
+  <messageStore name="Failed"><parameter name="max.messages">7</parameter></messageStore>
+  <messageProcessor name="F" messageStore="S" targetEndpoint="E"
+      class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
+    {params}
+  </messageProcessor>
+</definitions>"#
+        )
+    };
+    let (prog, diags) = store_diags(&xml(
+        r#"<parameter name="message.processor.failMessagesStore">Failed</parameter>"#,
+    ));
+    assert!(diags.is_empty(), "{diags:#?}");
+    let prog = prog.unwrap();
+    let ProcessorKind::Forward(f) = &prog.message_processors()[0].kind else {
+        panic!("a forwarder")
+    };
+    assert_eq!(
+        f.fail_store,
+        Some(crate::StoreDef {
+            name: "Failed".into(),
+            max_messages: 7
+        })
+    );
+    let (prog, diags) = store_diags(&xml(
+        r#"<parameter name="message.processor.failMessagesStore">Faild</parameter>"#,
+    ));
+    assert!(prog.is_none());
+    assert!(
+        diags.iter().any(|d| d.starts_with("E0370")
+            && d.contains(
+                "failMessagesStore: no message store named `Faild`; did you mean `Failed`?"
+            )),
+        "{diags:#?}"
+    );
+    let (prog, diags) = store_diags(&xml(
+        r#"<parameter name="max.delivery.drop">Enabled</parameter>
+    <parameter name="message.processor.failMessagesStore">Failed</parameter>"#,
+    ));
+    assert!(prog.is_some());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.starts_with("W0301") && d.contains("`Failed` is never used")),
+        "{diags:#?}"
+    );
+}
+
 #[test]
 fn store_and_processor_mistakes_are_diagnostics() {
     let (prog, diags) = store_diags(

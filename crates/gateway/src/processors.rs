@@ -11,7 +11,8 @@
 //!   answer below 400, or a status of `non.retry.status.codes`): removed, and the reply
 //!   sequence runs on the answer. Failed (no answer, or 400 and above): the fault sequence
 //!   runs, and the same message is tried again after `client.retry.interval`; after
-//!   `max.delivery.attempts` it is dropped (`max.delivery.drop`) or the processor deactivates
+//!   `max.delivery.attempts` it is dropped (`max.delivery.drop`), moved to the
+//!   `message.processor.failMessagesStore` (the processor goes on), or the processor deactivates
 //!   (the deactivate sequence runs on the stored message; messages stay in the store until
 //!   the next reload). The reply and fault sequences run on the answer (the stored message
 //!   when there is none).
@@ -190,6 +191,10 @@ async fn forward(engine: &Engine, p: &ProcessorDef, f: &ForwardDef) {
                             remove(engine, p).await;
                             attempts = 0;
                             next_poll(p).await;
+                        } else if move_to_fail_store(engine, p, f, &raw).await {
+                            remove(engine, p).await;
+                            attempts = 0;
+                            next_poll(p).await;
                         } else {
                             tracing::error!(target: TARGET, processor = %p.name, attempts, "message processor deactivated after the last delivery attempt; the message stays in the store");
                             // on the stored message, as Synapse runs it
@@ -241,6 +246,38 @@ fn set_error(ctx: &mut MessageContext, code: i64, message: String) {
     let d = &mut ctx.properties.default;
     d.insert("ERROR_CODE".into(), Value::Integer(code));
     d.insert("ERROR_MESSAGE".into(), Value::String(message));
+}
+
+/// `message.processor.failMessagesStore`: the stored message, as it was, into the fail store
+/// (within that store's `max.messages`). `false` when there is none or it cannot take the
+/// message: then the processor deactivates, as Synapse's does.
+async fn move_to_fail_store(
+    engine: &Engine,
+    p: &ProcessorDef,
+    f: &ForwardDef,
+    raw: &bytes::Bytes,
+) -> bool {
+    let Some(fail) = &f.fail_store else {
+        return false;
+    };
+    match engine
+        .state
+        .queue_push(&fail.name, raw.clone(), fail.max_messages)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(target: TARGET, processor = %p.name, fail_store = %fail.name, "message moved to the fail-messages store after its last delivery attempt");
+            true
+        }
+        Ok(false) => {
+            tracing::error!(target: TARGET, processor = %p.name, fail_store = %fail.name, "the fail-messages store is full");
+            false
+        }
+        Err(e) => {
+            tracing::error!(target: TARGET, processor = %p.name, fail_store = %fail.name, error = %e, "the fail-messages store is not reachable");
+            false
+        }
+    }
 }
 
 async fn remove(engine: &Engine, p: &ProcessorDef) {
