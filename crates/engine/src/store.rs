@@ -142,6 +142,7 @@ const MEMORY_STORES: &[&str] = &[
 /// Parameters of Synapse's processors that synaptic reads nothing from (W0372).
 const IGNORED_PROCESSOR_PARAMS: &[&str] = &[
     "member.count",
+    // a sampling processor's: Synapse's sampler does not read it either
     "throttle",
     "max.store.connection.attempts",
     "store.connection.retry.interval",
@@ -351,6 +352,7 @@ fn processor(
         ok = false;
     }
     let mut interval_ms = 1000;
+    let mut throttle = true;
     let mut cron = None;
     let mut active = true;
     let mut fwd = ForwardDef {
@@ -390,6 +392,22 @@ fn processor(
                         format!(
                             "cronExpression `{}` is not a Quartz cron expression (seconds \
                              minutes hours day-of-month month day-of-week [year]): {e}",
+                            v.value
+                        ),
+                    );
+                    ok = false;
+                }
+            },
+            // Boolean.parseBoolean, but a value other than true/false is a mistake here
+            ("throttle", true) => match v.value.trim().to_ascii_lowercase().as_str() {
+                "true" => throttle = true,
+                "false" => throttle = false,
+                _ => {
+                    c.err(
+                        codes::E0371,
+                        v.span,
+                        format!(
+                            "parameter `throttle` = `{}`: expected true or false",
                             v.value
                         ),
                     );
@@ -551,6 +569,11 @@ fn processor(
             }
         }
     };
+    // `throttle` = false: Synapse's forwarder takes one message each time its task fires, and
+    // the task fires at most once a second (a shorter `interval` is raised to 1000 ms)
+    if forward && !throttle && cron.is_none() {
+        interval_ms = interval_ms.max(1000);
+    }
     ok.then(|| ProcessorDef {
         name: p.name.value.clone(),
         store: p.store.value.clone(),

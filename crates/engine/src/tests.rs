@@ -1243,6 +1243,46 @@ fn fail_messages_store_is_resolved_and_drop_takes_precedence() {
     );
 }
 
+/// A forwarder's `throttle`: true or false; false polls at most once a second, as Synapse's
+/// task fires; anything else is E0371.
+#[test]
+fn forwarder_throttle_is_true_or_false() {
+    let xml = |throttle: &str, interval: &str| {
+        format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <endpoint name="E"><address uri="http://127.0.0.1:9/"/></endpoint>
+  <messageStore name="S"/>
+  <messageProcessor name="F" messageStore="S" targetEndpoint="E"
+      class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
+    <parameter name="throttle">{throttle}</parameter>
+    <parameter name="interval">{interval}</parameter>
+  </messageProcessor>
+</definitions>"#
+        )
+    };
+    for (throttle, interval, expect) in [
+        ("true", "200", 200),
+        ("TRUE", "200", 200),
+        ("false", "200", 1000),
+        ("false", "5000", 5000),
+    ] {
+        let (prog, diags) = store_diags(&xml(throttle, interval));
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(
+            prog.unwrap().message_processors()[0].interval_ms,
+            expect,
+            "throttle={throttle} interval={interval}"
+        );
+    }
+    let (prog, diags) = store_diags(&xml("Enabled", "200"));
+    assert!(prog.is_none());
+    assert!(
+        diags.iter().any(|d| d.starts_with("E0371")
+            && d.contains("parameter `throttle` = `Enabled`: expected true or false")),
+        "{diags:#?}"
+    );
+}
+
 #[test]
 fn store_and_processor_mistakes_are_diagnostics() {
     let (prog, diags) = store_diags(
