@@ -639,3 +639,139 @@ async fn a_store_named_by_an_xpath_takes_each_message_to_its_own_store() {
     );
     gw.shutdown().await;
 }
+
+/// `cronExpression` (Quartz syntax, with seconds) instead of `interval`: a processor whose
+/// expression fires every second delivers the stored messages, although its `interval` (ten
+/// minutes) would have it wait; a sampling processor on a cron expression runs its sequence.
+#[tokio::test]
+async fn a_processor_with_a_cron_expression_of_every_second_delivers_stored_messages() {
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let sampled = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let url = backend.url();
+    let sampled_url = sampled.url();
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Backend"><address uri="{url}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageProcessor name="Forwarder" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Backend">
+    <parameter name="interval">600000</parameter>
+    <parameter name="cronExpression">* * * * * ?</parameter>
+  </messageProcessor>
+  <messageStore name="Samples"/>
+  <sequence name="sampler"><call><endpoint><address uri="{sampled_url}/sampled"/></endpoint></call></sequence>
+  <messageProcessor name="Sampler" class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor" messageStore="Samples">
+    <parameter name="sequence">sampler</parameter>
+    <parameter name="interval">600000</parameter>
+    <parameter name="cronExpression">0/1 * * ? * *</parameter>
+  </messageProcessor>
+  <api name="Samples" context="/samples">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Samples"/>
+      </inSequence>
+    </resource>
+  </api>
+</definitions>"#
+    );
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs),
+        ],
+    )
+    .await;
+    // let both processors find their stores empty and wait for their schedules
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..3 {
+        assert_eq!(
+            post(&gw.url("/orders/x"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    assert_eq!(post(&gw.url("/samples/x"), r#"{"s":1}"#).await.0, 202);
+    assert_eq!(post(&gw.url("/samples/x"), r#"{"s":2}"#).await.0, 202);
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(bodies, [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#]);
+    assert!(
+        sampled.wait_for(2, WAIT).await,
+        "{} sampled",
+        sampled.count()
+    );
+    gw.shutdown().await;
+}
+
+/// `message.processor.failMessagesStore`: a backend that always fails; after its last attempt
+/// each message moves, as it was stored, to the fail store and the forwarder goes on with the
+/// next one (it does not deactivate). A sampling processor on the fail store shows what it
+/// holds, in order.
+#[tokio::test]
+async fn after_the_last_attempt_a_message_moves_to_the_fail_store() {
+    let backend = MockOrigin::start(|_| MockResponse::new(500)).await;
+    let inspector = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let url = backend.url();
+    let inspected = inspector.url();
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Backend"><address uri="{url}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Failed"/>
+  <messageProcessor name="Forwarder" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Backend">
+    <parameter name="interval">50</parameter>
+    <parameter name="client.retry.interval">50</parameter>
+    <parameter name="max.delivery.attempts">2</parameter>
+    <parameter name="message.processor.failMessagesStore">Failed</parameter>
+  </messageProcessor>
+  <sequence name="inspect"><call><endpoint><address uri="{inspected}/failed"/></endpoint></call></sequence>
+  <messageProcessor name="Inspector" class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor" messageStore="Failed">
+    <parameter name="sequence">inspect</parameter>
+    <parameter name="interval">50</parameter>
+  </messageProcessor>
+</definitions>"#
+    );
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/a"), r#"{"n":1}"#).await.0, 202);
+    assert_eq!(post(&gw.url("/orders/b"), r#"{"n":2}"#).await.0, 202);
+    assert!(
+        inspector.wait_for(2, WAIT).await,
+        "{} messages reached the fail store's processor ({} delivery attempts)",
+        inspector.count(),
+        backend.count()
+    );
+    let failed: Vec<(String, String)> = inspector
+        .requests()
+        .iter()
+        .map(|r| (r.path().to_string(), r.body_str()))
+        .collect();
+    // the stored message as it was: its body and the path after the API's context
+    assert_eq!(
+        failed,
+        [
+            ("/failed/a".to_string(), r#"{"n":1}"#.to_string()),
+            ("/failed/b".to_string(), r#"{"n":2}"#.to_string())
+        ]
+    );
+    // two attempts each, and nothing after the move
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(
+        bodies,
+        [r#"{"n":1}"#, r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":2}"#]
+    );
+    gw.shutdown().await;
+}

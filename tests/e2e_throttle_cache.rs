@@ -201,6 +201,60 @@ async fn the_in_memory_cache_answers_and_counts_in_metrics() {
     );
 }
 
+/// `<implementation type="memory" maxSize="2"/>` through the gateway: the third item stored
+/// evicts the least recently used one (counted in `synaptic_cache_evictions_total`), the two
+/// others are still answered from the cache, and a response stored again under a key the
+/// cache holds evicts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_with_max_size_evicts_its_least_recently_used_entry() {
+    let (backend, calls) = counting_backend().await;
+    let api = cached_api(&backend.url()).replace(
+        r#"<cache collector="false" timeout="60">"#,
+        r#"<cache id="two" collector="false" timeout="60">
+        <implementation type="memory" maxSize="2"/>"#,
+    );
+    let gw = start_gateway(&config(None), &[("sequences/api.xml", api.as_str())]).await;
+    let http = client();
+    let get = |id: u32| {
+        let http = http.clone();
+        let url = gw.url(&format!("/c/item/{id}"));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    assert_eq!(get(1).await, r#"{"n":1}"#);
+    assert_eq!(get(2).await, r#"{"n":2}"#);
+    // item 1 read again (a hit): item 2 is now the least recently used
+    assert_eq!(get(1).await, r#"{"n":1}"#);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        metric(&http, &gw, "synaptic_cache_evictions_total").await,
+        0.0
+    );
+    assert_eq!(get(3).await, r#"{"n":3}"#);
+    assert_eq!(
+        metric(&http, &gw, "synaptic_cache_evictions_total").await,
+        1.0
+    );
+    // 1 and 3 are held
+    assert_eq!(get(1).await, r#"{"n":1}"#);
+    assert_eq!(get(3).await, r#"{"n":3}"#);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // 2 was evicted: the backend answers again, and storing it evicts item 1 (now the least
+    // recently used)
+    assert_eq!(get(2).await, r#"{"n":4}"#);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        metric(&http, &gw, "synaptic_cache_evictions_total").await,
+        2.0
+    );
+    assert_eq!(get(3).await, r#"{"n":3}"#);
+    assert_eq!(get(1).await, r#"{"n":5}"#);
+    assert_eq!(metric(&http, &gw, "synaptic_cache_hits_total").await, 4.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     let backend = MockOrigin::start(|_| MockResponse::text("ok")).await;

@@ -143,6 +143,7 @@ codes! {
     E0372 = "unsupported-message-processor";
     E0373 = "message-processor-target";
     E0374 = "message-store-defined-twice";
+    E0375 = "invalid-cron-expression";
     W0370 = "message-store-not-persistent";
     W0371 = "unknown-store-parameter";
     W0372 = "store-parameter-ignored";

@@ -86,8 +86,8 @@ pub use props::{PropMap, PropName};
 pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
 pub use store::{
-    decode as decode_stored_message, ForwardDef, ProcessorDef, ProcessorKind, SampleDef, StoreDef,
-    DEFAULT_MAX_MESSAGES,
+    decode as decode_stored_message, CronSchedule, ForwardDef, ProcessorDef, ProcessorKind,
+    SampleDef, StoreDef, DEFAULT_MAX_MESSAGES,
 };
 pub use uri::{expand_uri_template, join_rest_postfix};
 

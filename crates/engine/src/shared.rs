@@ -63,6 +63,22 @@ pub trait SharedState: Send + Sync {
     async fn cache_get(&self, key: &str) -> Result<Option<Bytes>, StateError>;
     /// Store an entry for `ttl_ms` milliseconds.
     async fn cache_put(&self, key: &str, value: Bytes, ttl_ms: u64) -> Result<(), StateError>;
+    /// Store an entry of the cache named `cache`, which keeps at most `max_entries` entries
+    /// (`<implementation maxSize>`): a new key stored into a full cache first evicts that
+    /// cache's least recently used entry (read or stored); storing a key the cache holds
+    /// replaces it and evicts nothing. The default ignores the limit (the Redis store: entries
+    /// only expire).
+    async fn cache_put_bounded(
+        &self,
+        cache: &str,
+        key: &str,
+        value: Bytes,
+        ttl_ms: u64,
+        max_entries: u64,
+    ) -> Result<(), StateError> {
+        let _ = (cache, max_entries);
+        self.cache_put(key, value, ttl_ms).await
+    }
     /// A cache hit, miss or store (counted by the gateway's metrics).
     fn cache_event(&self, _event: CacheEvent) {}
     /// Append a message to the message store `queue` (newest last) unless it already holds
@@ -160,25 +176,88 @@ impl quick_cache::Weighter<String, Entry> for EntryWeight {
     }
 }
 
-/// Counts the entries the cache evicts to stay within its size.
+/// Collects the keys one insertion pushed out of the cache. quick_cache reports the entry an
+/// insertion replaces (the same key) as evicted too: [`MemoryState::cache_put`] counts only
+/// the other keys.
 #[derive(Clone, Default)]
-struct Evictions(Arc<AtomicU64>);
+struct Evicted;
 
-impl quick_cache::Lifecycle<String, Entry> for Evictions {
-    type RequestState = ();
-    fn begin_request(&self) -> Self::RequestState {}
-    fn on_evict(&self, _state: &mut (), _key: String, _val: Entry) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+impl quick_cache::Lifecycle<String, Entry> for Evicted {
+    type RequestState = Vec<String>;
+    fn begin_request(&self) -> Self::RequestState {
+        Vec::new()
+    }
+    fn on_evict(&self, state: &mut Vec<String>, key: String, _val: Entry) {
+        state.push(key);
     }
 }
 
-type EntryCache = quick_cache::sync::Cache<
-    String,
-    Entry,
-    EntryWeight,
-    quick_cache::DefaultHashBuilder,
-    Evictions,
->;
+/// The entries of the caches with an entry limit (`<implementation maxSize>`), in the order
+/// they were last used.
+#[derive(Default)]
+struct Lru {
+    tick: u64,
+    /// Entry key → its cache and its last use.
+    keys: std::collections::HashMap<String, (Arc<str>, u64)>,
+    /// Cache → last use → entry key (the first is the least recently used).
+    order: std::collections::HashMap<Arc<str>, std::collections::BTreeMap<u64, String>>,
+}
+
+impl Lru {
+    /// A read of `key`: it becomes the most recently used of its cache.
+    fn touch(&mut self, key: &str) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some((cache, last)) = self.keys.get_mut(key) {
+            if let Some(o) = self.order.get_mut(cache) {
+                o.remove(last);
+                o.insert(tick, key.to_string());
+            }
+            *last = tick;
+        }
+    }
+
+    /// `key` left the store (expired, or evicted to keep the store within its bytes).
+    fn forget(&mut self, key: &str) {
+        if let Some((cache, last)) = self.keys.remove(key) {
+            if let Some(o) = self.order.get_mut(&cache) {
+                o.remove(&last);
+                if o.is_empty() {
+                    self.order.remove(&cache);
+                }
+            }
+        }
+    }
+
+    /// `key` is stored in `cache`: the keys to evict so that the cache holds at most `max`
+    /// (its least recently used; none when `key` was already there).
+    fn stored(&mut self, cache: &str, key: &str, max: u64) -> Vec<String> {
+        if self.keys.get(key).is_some_and(|(c, _)| &**c == cache) {
+            self.touch(key);
+            return Vec::new();
+        }
+        self.forget(key);
+        self.tick += 1;
+        let name: Arc<str> = match self.order.get_key_value(cache) {
+            Some((n, _)) => n.clone(),
+            None => Arc::from(cache),
+        };
+        self.keys.insert(key.to_string(), (name.clone(), self.tick));
+        let o = self.order.entry(name).or_default();
+        o.insert(self.tick, key.to_string());
+        let mut out = Vec::new();
+        while o.len() as u64 > max {
+            if let Some((_, k)) = o.pop_first() {
+                self.keys.remove(&k);
+                out.push(k);
+            }
+        }
+        out
+    }
+}
+
+type EntryCache =
+    quick_cache::sync::Cache<String, Entry, EntryWeight, quick_cache::DefaultHashBuilder, Evicted>;
 
 /// Limits of [`MemoryState`].
 #[derive(Clone, Copy, Debug)]
@@ -205,7 +284,11 @@ pub struct MemoryState {
     /// Message stores: one FIFO per store, each bounded by the length its pushes give.
     queues: Mutex<std::collections::HashMap<String, std::collections::VecDeque<Bytes>>>,
     cache: EntryCache,
-    evictions: Evictions,
+    /// Entries evicted so far: to stay within the store's bytes, or within a cache's
+    /// `maxSize`.
+    evictions: AtomicU64,
+    /// The caches with an entry limit.
+    lru: Mutex<Lru>,
     events: Option<Arc<dyn Fn(CacheEvent) + Send + Sync>>,
     /// When cached entries expire.
     clock: Arc<dyn crate::Clock>,
@@ -228,7 +311,6 @@ impl Default for MemoryState {
 
 impl MemoryState {
     pub fn new(limits: MemoryLimits) -> MemoryState {
-        let evictions = Evictions::default();
         let items = (limits.max_cache_bytes / 4096).clamp(16, 1 << 20) as usize;
         MemoryState {
             counters: quick_cache::sync::Cache::new(limits.max_counters.max(16)),
@@ -238,9 +320,10 @@ impl MemoryState {
                 limits.max_cache_bytes.max(1),
                 EntryWeight,
                 quick_cache::DefaultHashBuilder::default(),
-                evictions.clone(),
+                Evicted,
             ),
-            evictions,
+            evictions: AtomicU64::new(0),
+            lru: Mutex::new(Lru::default()),
             events: None,
             clock: Arc::new(crate::SystemClock),
         }
@@ -252,9 +335,34 @@ impl MemoryState {
         self
     }
 
-    /// Entries evicted from the cache to keep it within its size, so far.
+    /// Entries evicted from the cache so far, to keep it within its size or a cache within its
+    /// `maxSize` (an entry replaced by a newer response for the same key is not one).
     pub fn evictions(&self) -> u64 {
-        self.evictions.0.load(Ordering::Relaxed)
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    fn lru(&self) -> std::sync::MutexGuard<'_, Lru> {
+        self.lru.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Insert, counting the other entries the insertion evicted.
+    fn insert_entry(&self, key: &str, value: Bytes, ttl_ms: u64) {
+        let expires_at = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        let evicted = self
+            .cache
+            .insert_with_lifecycle(key.to_string(), Entry { value, expires_at });
+        let others: Vec<&String> = evicted.iter().filter(|k| *k != key).collect();
+        if !others.is_empty() {
+            self.evictions
+                .fetch_add(others.len() as u64, Ordering::Relaxed);
+            let mut lru = self.lru();
+            for k in others {
+                lru.forget(k);
+            }
+        }
     }
 
     /// Counters held now.
@@ -286,9 +394,13 @@ impl SharedState for MemoryState {
 
     async fn cache_get(&self, key: &str) -> Result<Option<Bytes>, StateError> {
         match self.cache.get(key) {
-            Some(e) if e.expires_at > self.clock.now_ms() => Ok(Some(e.value)),
+            Some(e) if e.expires_at > self.clock.now_ms() => {
+                self.lru().touch(key);
+                Ok(Some(e.value))
+            }
             Some(_) => {
                 self.cache.remove(key);
+                self.lru().forget(key);
                 Ok(None)
             }
             None => Ok(None),
@@ -296,12 +408,29 @@ impl SharedState for MemoryState {
     }
 
     async fn cache_put(&self, key: &str, value: Bytes, ttl_ms: u64) -> Result<(), StateError> {
-        let expires_at = self
-            .clock
-            .now_ms()
-            .saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
-        self.cache
-            .insert(key.to_string(), Entry { value, expires_at });
+        self.insert_entry(key, value, ttl_ms);
+        Ok(())
+    }
+
+    async fn cache_put_bounded(
+        &self,
+        cache: &str,
+        key: &str,
+        value: Bytes,
+        ttl_ms: u64,
+        max_entries: u64,
+    ) -> Result<(), StateError> {
+        if max_entries == 0 {
+            // a cache of no entries keeps nothing
+            return Ok(());
+        }
+        let out = self.lru().stored(cache, key, max_entries);
+        for k in &out {
+            if self.cache.remove(k.as_str()).is_some() {
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.insert_entry(key, value, ttl_ms);
         Ok(())
     }
 
@@ -409,6 +538,10 @@ impl Gate {
 pub(crate) struct PendingStore {
     /// The store key (the cache's name and the request's hash).
     pub key: String,
+    /// The cache's name (`id=`, else `default`).
+    pub cache: String,
+    /// `<implementation maxSize>`: entries the cache keeps at most.
+    pub max_entries: Option<u64>,
     /// The request's method (only the listed methods' responses are stored).
     pub method: String,
     pub ttl_ms: u64,
@@ -587,5 +720,60 @@ mod tests {
                 .unwrap();
         }
         assert!(m.evictions() > 0);
+    }
+
+    #[tokio::test]
+    async fn a_bounded_cache_evicts_its_least_recently_used_entry() {
+        let m = MemoryState::default();
+        let put =
+            |k: &'static str| m.cache_put_bounded("c", k, Bytes::from_static(b"v"), 60_000, 2);
+        put("a").await.unwrap();
+        put("b").await.unwrap();
+        // a read makes `a` the most recently used: `b` goes first
+        assert!(m.cache_get("a").await.unwrap().is_some());
+        put("c").await.unwrap();
+        assert!(m.cache_get("b").await.unwrap().is_none());
+        assert!(m.cache_get("a").await.unwrap().is_some());
+        assert!(m.cache_get("c").await.unwrap().is_some());
+        assert_eq!(m.evictions(), 1);
+        // storing a key the cache holds replaces it: nothing is evicted, nothing counted
+        for _ in 0..5 {
+            put("c").await.unwrap();
+            put("a").await.unwrap();
+        }
+        assert_eq!(m.evictions(), 1);
+        assert!(m.cache_get("a").await.unwrap().is_some());
+        assert!(m.cache_get("c").await.unwrap().is_some());
+        // another cache has its own limit; the unbounded store is not counted against it
+        m.cache_put_bounded("other", "x", Bytes::from_static(b"v"), 60_000, 1)
+            .await
+            .unwrap();
+        m.cache_put("free", Bytes::from_static(b"v"), 60_000)
+            .await
+            .unwrap();
+        assert!(m.cache_get("a").await.unwrap().is_some());
+        assert!(m.cache_get("x").await.unwrap().is_some());
+        m.cache_put_bounded("other", "y", Bytes::from_static(b"v"), 60_000, 1)
+            .await
+            .unwrap();
+        assert!(m.cache_get("x").await.unwrap().is_none());
+        assert_eq!(m.evictions(), 2);
+        // no entries at all
+        m.cache_put_bounded("none", "z", Bytes::from_static(b"v"), 60_000, 0)
+            .await
+            .unwrap();
+        assert!(m.cache_get("z").await.unwrap().is_none());
+        assert_eq!(m.evictions(), 2);
+    }
+
+    #[tokio::test]
+    async fn replacing_an_entry_is_not_an_eviction() {
+        let m = MemoryState::default();
+        for _ in 0..100 {
+            m.cache_put("k", Bytes::from_static(b"v"), 60_000)
+                .await
+                .unwrap();
+        }
+        assert_eq!(m.evictions(), 0);
     }
 }

@@ -55,6 +55,9 @@ pub struct ForwardDef {
     pub deactivate_sequence: Option<String>,
     /// `non.retry.status.codes`: error statuses that count as delivered (no retry).
     pub non_retry_codes: Vec<u16>,
+    /// `message.processor.failMessagesStore`: after the last attempt the message moves to this
+    /// store and the processor goes on (unless `max.delivery.drop` drops it first).
+    pub fail_store: Option<StoreDef>,
 }
 
 /// A `SamplingProcessor`.
@@ -66,6 +69,47 @@ pub struct SampleDef {
     pub concurrency: u32,
 }
 
+/// A processor's `cronExpression`: Quartz's syntax (seconds, minutes, hours, day of month,
+/// month, day of week, an optional year; `?`, `L`, `W`, `#`, `0/5` steps, names of days and
+/// months), read by croner (ADR 0505). Times are the gateway's local time, as Quartz reads them
+/// in the JVM's time zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CronSchedule {
+    /// The expression as written.
+    pub text: String,
+    cron: croner::Cron,
+}
+
+impl CronSchedule {
+    /// Read a Quartz cron expression; the error says why it is not one.
+    pub fn parse(text: &str) -> Result<CronSchedule, String> {
+        let parser = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .year(croner::parser::Year::Optional)
+            // Quartz numbers the days of the week from 1 (Sunday) to 7 (Saturday)
+            .alternative_weekdays(true)
+            // Quartz's `0/15` (from 0, every 15)
+            .sloppy_ranges(true)
+            .build();
+        let cron = parser.parse(text.trim()).map_err(|e| e.to_string())?;
+        Ok(CronSchedule {
+            text: text.trim().to_string(),
+            cron,
+        })
+    }
+
+    /// The first time after `now` the expression fires (`None`: never again).
+    pub fn next_after<Tz: chrono::TimeZone>(
+        &self,
+        now: &chrono::DateTime<Tz>,
+    ) -> Option<chrono::DateTime<Tz>>
+    where
+        chrono::DateTime<Tz>: croner::CronDateTime,
+    {
+        self.cron.find_next_occurrence(now, false).ok()
+    }
+}
+
 /// A message processor of the program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessorDef {
@@ -74,6 +118,9 @@ pub struct ProcessorDef {
     pub store: String,
     /// `interval` (ms, default 1000): the wait between two polls of the store.
     pub interval_ms: u64,
+    /// `cronExpression`: when set, the store is polled when it fires, instead of every
+    /// `interval`.
+    pub cron: Option<CronSchedule>,
     /// `is.active` (default true): a deactivated processor does not start.
     pub active: bool,
     pub kind: ProcessorKind,
@@ -94,8 +141,8 @@ const MEMORY_STORES: &[&str] = &[
 ];
 /// Parameters of Synapse's processors that synaptic reads nothing from (W0372).
 const IGNORED_PROCESSOR_PARAMS: &[&str] = &[
-    "cronExpression",
     "member.count",
+    // a sampling processor's: Synapse's sampler does not read it either
     "throttle",
     "max.store.connection.attempts",
     "store.connection.retry.interval",
@@ -103,7 +150,6 @@ const IGNORED_PROCESSOR_PARAMS: &[&str] = &[
     "client.axis2.xml",
     "axis2.repo",
     "axis2.config",
-    "message.processor.failMessagesStore",
     "max.delivery.attempts.store",
     "bind-processor-server",
     "message.target.endpoint",
@@ -306,6 +352,8 @@ fn processor(
         ok = false;
     }
     let mut interval_ms = 1000;
+    let mut throttle = true;
+    let mut cron = None;
     let mut active = true;
     let mut fwd = ForwardDef {
         endpoint: p.target_endpoint.as_ref().map(|e| e.value.clone()),
@@ -316,7 +364,10 @@ fn processor(
         fault_sequence: None,
         deactivate_sequence: None,
         non_retry_codes: Vec::new(),
+        fail_store: None,
     };
+    let mut fail_store: Option<&Spanned<String>> = None;
+    let mut drop_span: Option<Span> = None;
     let mut endpoint_span = p.target_endpoint.as_ref().map(|e| e.span);
     let mut sequence: Option<Spanned<String>> = None;
     let mut concurrency = 1u32;
@@ -332,6 +383,37 @@ fn processor(
                 Some(n) => interval_ms = n,
                 None => ok = false,
             },
+            ("cronExpression", _) => match CronSchedule::parse(&v.value) {
+                Ok(s) => cron = Some(s),
+                Err(e) => {
+                    c.err(
+                        codes::E0375,
+                        v.span,
+                        format!(
+                            "cronExpression `{}` is not a Quartz cron expression (seconds \
+                             minutes hours day-of-month month day-of-week [year]): {e}",
+                            v.value
+                        ),
+                    );
+                    ok = false;
+                }
+            },
+            // Boolean.parseBoolean, but a value other than true/false is a mistake here
+            ("throttle", true) => match v.value.trim().to_ascii_lowercase().as_str() {
+                "true" => throttle = true,
+                "false" => throttle = false,
+                _ => {
+                    c.err(
+                        codes::E0371,
+                        v.span,
+                        format!(
+                            "parameter `throttle` = `{}`: expected true or false",
+                            v.value
+                        ),
+                    );
+                    ok = false;
+                }
+            },
             ("is.active", _) => match boolean(c, prm) {
                 Some(b) => active = b,
                 None => ok = false,
@@ -346,9 +428,17 @@ fn processor(
                 None => ok = false,
             },
             ("max.delivery.drop" | "max.deliver.drop", true) => match boolean(c, prm) {
-                Some(b) => fwd.drop_on_max = b,
+                Some(b) => {
+                    fwd.drop_on_max = b;
+                    drop_span = Some(prm.name.span);
+                }
                 None => ok = false,
             },
+            // an empty name is no store, as Synapse reads it
+            ("message.processor.failMessagesStore", true) if !v.value.trim().is_empty() => {
+                fail_store = Some(v)
+            }
+            ("message.processor.failMessagesStore", true) => {}
             ("message.processor.reply.sequence", true) => fwd.reply_sequence = seq_param(c, v),
             ("message.processor.fault.sequence", true) => fwd.fault_sequence = seq_param(c, v),
             ("message.processor.deactivate.sequence", true) => {
@@ -403,6 +493,38 @@ fn processor(
             ),
         }
     }
+    if let Some(v) = fail_store {
+        let name = v.value.trim();
+        match c.stores.get(name) {
+            Some(def) => fwd.fail_store = Some(def.clone()),
+            None => {
+                c.err(
+                    codes::E0370,
+                    v.span,
+                    format!(
+                        "message.processor.failMessagesStore: no message store named \
+                         `{name}`{}",
+                        store_hint(c, name)
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if let (true, Some(at), Some(_)) = (fwd.drop_on_max, drop_span, fwd.max_attempts) {
+            c.diags.push(
+                Diagnostic::warning(
+                    codes::W0301,
+                    v.span,
+                    format!(
+                        "message.processor.failMessagesStore `{name}` is never used: \
+                         max.delivery.drop is enabled, and Synapse drops the message after its \
+                         last attempt before it looks at the fail store"
+                    ),
+                )
+                .with_label(at, "drops the message"),
+            );
+        }
+    }
     let kind = if forward {
         if let (Some(ep), Some(span)) = (&fwd.endpoint, endpoint_span) {
             if !endpoints.contains_key(ep) {
@@ -447,10 +569,16 @@ fn processor(
             }
         }
     };
+    // `throttle` = false: Synapse's forwarder takes one message each time its task fires, and
+    // the task fires at most once a second (a shorter `interval` is raised to 1000 ms)
+    if forward && !throttle && cron.is_none() {
+        interval_ms = interval_ms.max(1000);
+    }
     ok.then(|| ProcessorDef {
         name: p.name.value.clone(),
         store: p.store.value.clone(),
         interval_ms,
+        cron,
         active,
         kind,
     })

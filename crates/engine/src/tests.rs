@@ -1154,6 +1154,135 @@ fn processors_compile_with_synapse_defaults() {
     assert_eq!(ps[1].interval_ms, 250);
 }
 
+/// `cronExpression` in Quartz's syntax: seconds first, `?`, `0/15` steps, days of the week
+/// numbered from Sunday (1) as Quartz numbers them, an optional year.
+#[test]
+fn cron_expressions_read_as_quartz_reads_them() {
+    use chrono::{Datelike, TimeZone, Timelike};
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 3, 4, 10, 20, 30)
+        .unwrap(); // a Wednesday
+    let next = |e: &str| {
+        crate::CronSchedule::parse(e)
+            .unwrap_or_else(|err| panic!("{e}: {err}"))
+            .next_after(&at)
+            .unwrap()
+    };
+    assert_eq!(next("* * * * * ?"), at + chrono::Duration::seconds(1));
+    assert_eq!(next("0/15 * * * * ?").second(), 45);
+    assert_eq!(next("0 0 12 * * ?").hour(), 12);
+    // 2 is Monday in Quartz
+    let monday = next("0 0 12 ? * 2");
+    assert_eq!(monday.weekday(), chrono::Weekday::Mon);
+    assert_eq!(next("0 0 12 ? * MON"), monday);
+    assert_eq!(next("0 0 0 1 1 ? 2030").year(), 2030);
+    for bad in [
+        "",
+        "0 * * * ?",
+        "61 * * * * ?",
+        "* * * * * * * *",
+        "every second",
+    ] {
+        assert!(crate::CronSchedule::parse(bad).is_err(), "{bad}");
+    }
+}
+
+/// `message.processor.failMessagesStore` names a store of the program (else E0370 at the
+/// value); with `max.delivery.drop` enabled it is never used (W0301), as Synapse drops first.
+#[test]
+fn fail_messages_store_is_resolved_and_drop_takes_precedence() {
+    let xml = |params: &str| {
+        format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <endpoint name="E"><address uri="http://127.0.0.1:9/"/></endpoint>
+  <messageStore name="S"/>
+  <messageStore name="Failed"><parameter name="max.messages">7</parameter></messageStore>
+  <messageProcessor name="F" messageStore="S" targetEndpoint="E"
+      class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
+    {params}
+  </messageProcessor>
+</definitions>"#
+        )
+    };
+    let (prog, diags) = store_diags(&xml(
+        r#"<parameter name="message.processor.failMessagesStore">Failed</parameter>"#,
+    ));
+    assert!(diags.is_empty(), "{diags:#?}");
+    let prog = prog.unwrap();
+    let ProcessorKind::Forward(f) = &prog.message_processors()[0].kind else {
+        panic!("a forwarder")
+    };
+    assert_eq!(
+        f.fail_store,
+        Some(crate::StoreDef {
+            name: "Failed".into(),
+            max_messages: 7
+        })
+    );
+    let (prog, diags) = store_diags(&xml(
+        r#"<parameter name="message.processor.failMessagesStore">Faild</parameter>"#,
+    ));
+    assert!(prog.is_none());
+    assert!(
+        diags.iter().any(|d| d.starts_with("E0370")
+            && d.contains(
+                "failMessagesStore: no message store named `Faild`; did you mean `Failed`?"
+            )),
+        "{diags:#?}"
+    );
+    let (prog, diags) = store_diags(&xml(
+        r#"<parameter name="max.delivery.drop">Enabled</parameter>
+    <parameter name="message.processor.failMessagesStore">Failed</parameter>"#,
+    ));
+    assert!(prog.is_some());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.starts_with("W0301") && d.contains("`Failed` is never used")),
+        "{diags:#?}"
+    );
+}
+
+/// A forwarder's `throttle`: true or false; false polls at most once a second, as Synapse's
+/// task fires; anything else is E0371.
+#[test]
+fn forwarder_throttle_is_true_or_false() {
+    let xml = |throttle: &str, interval: &str| {
+        format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <endpoint name="E"><address uri="http://127.0.0.1:9/"/></endpoint>
+  <messageStore name="S"/>
+  <messageProcessor name="F" messageStore="S" targetEndpoint="E"
+      class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
+    <parameter name="throttle">{throttle}</parameter>
+    <parameter name="interval">{interval}</parameter>
+  </messageProcessor>
+</definitions>"#
+        )
+    };
+    for (throttle, interval, expect) in [
+        ("true", "200", 200),
+        ("TRUE", "200", 200),
+        ("false", "200", 1000),
+        ("false", "5000", 5000),
+    ] {
+        let (prog, diags) = store_diags(&xml(throttle, interval));
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(
+            prog.unwrap().message_processors()[0].interval_ms,
+            expect,
+            "throttle={throttle} interval={interval}"
+        );
+    }
+    let (prog, diags) = store_diags(&xml("Enabled", "200"));
+    assert!(prog.is_none());
+    assert!(
+        diags.iter().any(|d| d.starts_with("E0371")
+            && d.contains("parameter `throttle` = `Enabled`: expected true or false")),
+        "{diags:#?}"
+    );
+}
+
 #[test]
 fn store_and_processor_mistakes_are_diagnostics() {
     let (prog, diags) = store_diags(
@@ -1167,7 +1296,8 @@ fn store_and_processor_mistakes_are_diagnostics() {
   <messageProcessor name="A" messageStore="gone" targetEndpoint="nowhere"
       class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
     <parameter name="interval">soon</parameter>
-    <parameter name="cronExpression">0 * * * * ?</parameter>
+    <parameter name="cronExpression">0 * * * ?</parameter>
+    <parameter name="member.count">2</parameter>
     <parameter name="wibble">1</parameter>
   </messageProcessor>
   <messageProcessor name="R" messageStore="J"
@@ -1192,7 +1322,11 @@ fn store_and_processor_mistakes_are_diagnostics() {
     has("E0370", "no message store named `gone`");
     has("E0373", "`nowhere`, which is not a named endpoint");
     has("E0371", "parameter `interval` = `soon`");
-    has("W0372", "`cronExpression`");
+    has(
+        "E0375",
+        "cronExpression `0 * * * ?` is not a Quartz cron expression",
+    );
+    has("W0372", "`member.count`");
     has("W0371", "unknown parameter `wibble`");
     has("E0372", "ResequencingProcessor");
     has("E0373", "needs a `sequence` parameter");

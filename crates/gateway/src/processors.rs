@@ -5,16 +5,18 @@
 //! removed only once delivered), so it is sent again by the next generation: delivery is at
 //! least once.
 //!
-//! * `ScheduledMessageForwardingProcessor`: every `interval` ms, the oldest message of the
+//! * `ScheduledMessageForwardingProcessor`: every `interval` ms (or whenever its
+//!   `cronExpression` fires), the oldest message of the
 //!   store goes to the target endpoint (through the engine, as a `<call>` sends). Delivered (an
 //!   answer below 400, or a status of `non.retry.status.codes`): removed, and the reply
 //!   sequence runs on the answer. Failed (no answer, or 400 and above): the fault sequence
 //!   runs, and the same message is tried again after `client.retry.interval`; after
-//!   `max.delivery.attempts` it is dropped (`max.delivery.drop`) or the processor deactivates
+//!   `max.delivery.attempts` it is dropped (`max.delivery.drop`), moved to the
+//!   `message.processor.failMessagesStore` (the processor goes on), or the processor deactivates
 //!   (the deactivate sequence runs on the stored message; messages stay in the store until
 //!   the next reload). The reply and fault sequences run on the answer (the stored message
 //!   when there is none).
-//! * `SamplingProcessor`: every `interval` ms, up to `concurrency` messages are taken from the
+//! * `SamplingProcessor`: every `interval` ms (or whenever its `cronExpression` fires), up to `concurrency` messages are taken from the
 //!   store and mediated through its sequence, at the same time.
 
 use std::sync::{Arc, Mutex};
@@ -105,6 +107,27 @@ fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
+/// The wait until the processor polls its store again: until its `cronExpression` next fires
+/// (the gateway's local time, as Quartz reads it), else `interval`. An expression that never
+/// fires again leaves the processor waiting until the next reload.
+async fn next_poll(p: &ProcessorDef) {
+    let Some(cron) = &p.cron else {
+        tokio::time::sleep(millis(p.interval_ms)).await;
+        return;
+    };
+    let now = chrono::Local::now();
+    match cron.next_after(&now) {
+        Some(at) => {
+            let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::sleep(wait).await;
+        }
+        None => {
+            tracing::warn!(target: TARGET, processor = %p.name, cron = %cron.text, "the cron expression fires no more: the processor waits for the next reload");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// How one delivery went.
 enum Delivery {
     Delivered,
@@ -118,12 +141,12 @@ async fn forward(engine: &Engine, p: &ProcessorDef, f: &ForwardDef) {
         let raw = match engine.state.queue_peek(&p.store).await {
             Ok(Some(m)) => m,
             Ok(None) => {
-                tokio::time::sleep(millis(p.interval_ms)).await;
+                next_poll(p).await;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(target: TARGET, processor = %p.name, error = %e, "message store not reachable");
-                tokio::time::sleep(millis(p.interval_ms)).await;
+                next_poll(p).await;
                 continue;
             }
         };
@@ -154,7 +177,7 @@ async fn forward(engine: &Engine, p: &ProcessorDef, f: &ForwardDef) {
                 if let Some(seq) = &f.reply_sequence {
                     mediate(engine, p, seq, &mut ctx).await;
                 }
-                tokio::time::sleep(millis(p.interval_ms)).await;
+                next_poll(p).await;
             }
             Delivery::Failed => {
                 attempts = attempts.saturating_add(1);
@@ -167,7 +190,11 @@ async fn forward(engine: &Engine, p: &ProcessorDef, f: &ForwardDef) {
                             tracing::warn!(target: TARGET, processor = %p.name, attempts, "message dropped after its last delivery attempt");
                             remove(engine, p).await;
                             attempts = 0;
-                            tokio::time::sleep(millis(p.interval_ms)).await;
+                            next_poll(p).await;
+                        } else if move_to_fail_store(engine, p, f, &raw).await {
+                            remove(engine, p).await;
+                            attempts = 0;
+                            next_poll(p).await;
                         } else {
                             tracing::error!(target: TARGET, processor = %p.name, attempts, "message processor deactivated after the last delivery attempt; the message stays in the store");
                             // on the stored message, as Synapse runs it
@@ -221,6 +248,38 @@ fn set_error(ctx: &mut MessageContext, code: i64, message: String) {
     d.insert("ERROR_MESSAGE", Value::String(message));
 }
 
+/// `message.processor.failMessagesStore`: the stored message, as it was, into the fail store
+/// (within that store's `max.messages`). `false` when there is none or it cannot take the
+/// message: then the processor deactivates, as Synapse's does.
+async fn move_to_fail_store(
+    engine: &Engine,
+    p: &ProcessorDef,
+    f: &ForwardDef,
+    raw: &bytes::Bytes,
+) -> bool {
+    let Some(fail) = &f.fail_store else {
+        return false;
+    };
+    match engine
+        .state
+        .queue_push(&fail.name, raw.clone(), fail.max_messages)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(target: TARGET, processor = %p.name, fail_store = %fail.name, "message moved to the fail-messages store after its last delivery attempt");
+            true
+        }
+        Ok(false) => {
+            tracing::error!(target: TARGET, processor = %p.name, fail_store = %fail.name, "the fail-messages store is full");
+            false
+        }
+        Err(e) => {
+            tracing::error!(target: TARGET, processor = %p.name, fail_store = %fail.name, error = %e, "the fail-messages store is not reachable");
+            false
+        }
+    }
+}
+
 async fn remove(engine: &Engine, p: &ProcessorDef) {
     if let Err(e) = engine.state.queue_pop(&p.store).await {
         tracing::warn!(target: TARGET, processor = %p.name, error = %e, "could not remove the message from the store");
@@ -237,7 +296,7 @@ async fn mediate(engine: &Engine, p: &ProcessorDef, seq: &str, ctx: &mut Message
 async fn sample(engine: &Engine, p: &ProcessorDef, s: &SampleDef) {
     let seq: Arc<str> = Arc::from(s.sequence.as_str());
     loop {
-        tokio::time::sleep(millis(p.interval_ms)).await;
+        next_poll(p).await;
         let mut batch = Vec::new();
         for _ in 0..s.concurrency {
             match engine.state.queue_pop(&p.store).await {

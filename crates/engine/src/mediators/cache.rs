@@ -54,6 +54,8 @@ pub(crate) struct CacheOp {
     name: String,
     ttl_ms: u64,
     max_size: Option<u64>,
+    /// `<implementation maxSize>`: entries this cache keeps at most.
+    max_entries: Option<u64>,
     methods: Arc<[String]>,
     include: Vec<String>,
     exclude: Vec<String>,
@@ -131,6 +133,7 @@ pub(crate) fn compile(
             .map_or_else(|| "default".to_string(), |i| i.value.trim().to_string()),
         ttl_ms: x.timeout_secs.saturating_mul(1000),
         max_size: x.max_message_size,
+        max_entries: x.max_entries,
         methods: x.methods.clone().into(),
         include: lower(&x.headers_to_include),
         exclude_all: x.headers_to_exclude.first().is_some_and(|h| h == "*"),
@@ -357,6 +360,8 @@ pub(crate) async fn run(
     engine.state.cache_event(CacheEvent::Miss);
     ctx.st.cache_pending = Some(PendingStore {
         key,
+        cache: op.name.clone(),
+        max_entries: op.max_entries,
         method: ctx.method.as_str().to_string(),
         ttl_ms: op.ttl_ms,
         max_size: op.max_size,
@@ -441,11 +446,21 @@ async fn collect(
         headers,
         body,
     };
-    engine
-        .state
-        .cache_put(&p.key, stored.encode(), p.ttl_ms)
-        .await
-        .map_err(|e| fault(format!("cache store failed: {e}"), op.at))?;
+    let put = match p.max_entries {
+        Some(max) => {
+            engine
+                .state
+                .cache_put_bounded(&p.cache, &p.key, stored.encode(), p.ttl_ms, max)
+                .await
+        }
+        None => {
+            engine
+                .state
+                .cache_put(&p.key, stored.encode(), p.ttl_ms)
+                .await
+        }
+    };
+    put.map_err(|e| fault(format!("cache store failed: {e}"), op.at))?;
     engine.state.cache_event(CacheEvent::Store);
     Ok(())
 }
@@ -697,6 +712,50 @@ mod tests {
         );
         e.mediate("s", None, &mut ctx).await.unwrap();
         assert_eq!(backend.0.load(Ordering::SeqCst), 3);
+    }
+
+    /// `<implementation type="memory" maxSize="2"/>`: the cache keeps two entries, the least
+    /// recently used goes first, and another cache (another `id`) is not counted against it.
+    #[tokio::test]
+    async fn implementation_max_size_keeps_that_many_entries_least_recently_used_first() {
+        let state = Arc::new(MemoryState::default());
+        let (e, backend) = engine(
+            r#"<cache id="small" collector="false" timeout="60">
+                 <implementation type="memory" maxSize="2"/></cache>"#,
+            1_000_000,
+            state.clone(),
+        );
+        let calls = || backend.0.load(Ordering::SeqCst);
+        send(&e, "GET", "/api?q=1", "").await;
+        send(&e, "GET", "/api?q=2", "").await;
+        assert_eq!(calls(), 2);
+        // q=1 read again: now q=2 is the least recently used
+        send(&e, "GET", "/api?q=1", "").await;
+        assert_eq!(calls(), 2);
+        send(&e, "GET", "/api?q=3", "").await;
+        assert_eq!(calls(), 3);
+        assert_eq!(state.evictions(), 1);
+        // q=1 and q=3 are held, q=2 was evicted
+        send(&e, "GET", "/api?q=1", "").await;
+        send(&e, "GET", "/api?q=3", "").await;
+        assert_eq!(calls(), 3);
+        let mut again = send(&e, "GET", "/api?q=2", "").await;
+        assert_eq!(calls(), 4);
+        assert_eq!(body(&mut again), r#"{"n":4}"#);
+        // a cache without maxSize, on the same store, keeps what it stores
+        let (free, backend2) = engine(
+            r#"<cache id="big" collector="false" timeout="60"/>"#,
+            1_000_000,
+            state.clone(),
+        );
+        for q in 0..10 {
+            send(&free, "GET", &format!("/api?q={q}"), "").await;
+        }
+        for q in 0..10 {
+            send(&free, "GET", &format!("/api?q={q}"), "").await;
+        }
+        assert_eq!(backend2.0.load(Ordering::SeqCst), 10);
+        assert_eq!(state.evictions(), 2);
     }
 
     #[test]
