@@ -302,8 +302,10 @@ impl Gateway {
             let line = upstream::request_line(&rq.parts.method, &rq.parts.uri);
             wire::log(">>", &peer, &line, headers, bytes);
         }
-        // the response is wire-logged by the listener, as it is sent
-        let mut resp = self.flows(plan, rq, body).await;
+        // the response is wire-logged by the listener, as it is sent. Boxed: a future awaited
+        // inline is held twice in its caller's state (the value and the awaited slot), and
+        // this one is large; the request's own future stays small enough to move cheaply.
+        let mut resp = Box::pin(self.flows(plan, rq, body)).await;
         if let Some(h) = limit_headers {
             resp.headers_mut().extend(h);
         }
@@ -484,12 +486,13 @@ impl Gateway {
                 let values = auth.zip(ctx.as_ref()).and_then(|(a, c)| a.evaluate(c));
                 let span = backend.insert(backend_span(&out));
                 span.inject(&mut out.parts.headers);
-                span.wrap(self.inner.upstream.exchange(
+                // boxed for the same reason as the flows
+                span.wrap(Box::pin(self.inner.upstream.exchange(
                     out,
                     auth,
                     values.as_ref(),
                     plan.replay_max_body,
-                ))
+                )))
                 .await
             }
             Err(e) => Err(e),
