@@ -70,6 +70,24 @@ impl Compiler<'_> {
                 let Some(u) = u else {
                     return Outcome::Nothing;
                 };
+                // not fetched (ADR 0501), where Synapse would fetch it: the proxy is served
+                // without a published WSDL
+                let scheme = u.value.trim().split_once(':').map(|(s, _)| s);
+                if scheme.is_some_and(|s| {
+                    s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https")
+                }) {
+                    self.diags.push(Diagnostic::warning(
+                        codes::W0101,
+                        u.span,
+                        format!(
+                            "proxy `{name}`: the WSDL `{}` is not fetched over the network: save \
+                             it in the project and point uri at the file; \
+                             /services/{name}?wsdl answers 404",
+                            u.value.trim()
+                        ),
+                    ));
+                    return Outcome::Nothing;
+                }
                 let read = match &self.opts.wsdl {
                     _ if u.value.trim().starts_with('{') => Err(format!(
                         "`{}` is evaluated per message, but a published WSDL is read when the \

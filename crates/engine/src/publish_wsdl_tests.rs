@@ -216,6 +216,19 @@ fn in_safe_mode_an_unreadable_uri_leaves_the_proxy_unstarted() {
 }
 
 #[test]
+fn an_http_uri_is_not_fetched_and_the_proxy_is_served_without_a_wsdl() {
+    let xml = proxy(r#"<publishWSDL uri="http://127.0.0.1:1/Q?wsdl"/>"#, "");
+    let (p, d) = compile_in(&xml, &[], None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].code, synaptic_diag::codes::W0101);
+    assert_eq!(text_at(&xml, &d[0]), "http://127.0.0.1:1/Q?wsdl");
+    assert!(p.published_wsdl("Q").is_none());
+    assert!(p.proxy_started("Q"));
+    assert_eq!(dispatched(&p, "urn:getQuote").0, "mediate");
+}
+
+#[test]
 fn resources_map_import_locations_to_keyed_documents() {
     let entries = format!(
         r#"<localEntry key="w">{WSDL}</localEntry>
