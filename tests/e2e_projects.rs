@@ -643,3 +643,145 @@ async fn proxy_files_deploy_one_by_one_and_reload() {
     assert_eq!(v["v"], "bee");
     gw.shutdown().await;
 }
+
+/// A WSDL 1.1 document of the port type `PT` in the namespace `tns`, with `getQuote` (SOAP
+/// action `urn:getQuote`) and `placeOrder`, importing the schema `common.xsd`.
+fn published_wsdl(tns: &str) -> String {
+    format!(
+        r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="{tns}" targetNamespace="{tns}">
+  <wsdl:types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema"><xsd:import namespace="urn:common" schemaLocation="common.xsd"/></xsd:schema></wsdl:types>
+  <wsdl:portType name="PT"><wsdl:operation name="getQuote"/><wsdl:operation name="placeOrder"/></wsdl:portType>
+  <wsdl:binding name="B" type="tns:PT">
+    <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation>
+  </wsdl:binding>
+</wsdl:definitions>"#
+    )
+}
+
+/// A proxy answering the operation it was dispatched to, publishing `publish`.
+fn operation_proxy(name: &str, publish: &str) -> String {
+    format!(
+        r#"<proxy {NS} name="{name}"><target><inSequence>
+            <payloadFactory media-type="json"><format>{{"op":"$1","ns":"$2"}}</format><args>
+              <arg expression="get-property('OperationName')"/>
+              <arg expression="get-property('OperationNamespace')"/>
+            </args></payloadFactory>
+            <respond/></inSequence></target>{publish}</proxy>"#
+    )
+}
+
+#[tokio::test]
+async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_file() {
+    let quotes = format!(
+        r#"<localEntry {NS} key="quotes.wsdl">{}</localEntry>"#,
+        published_wsdl("urn:quotes")
+    );
+    let common = format!(
+        r#"<localEntry {NS} key="common.xsd"><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:common"/></localEntry>"#
+    );
+    let keyed = operation_proxy(
+        "Keyed",
+        r#"<publishWSDL key="quotes.wsdl"><resource location="common.xsd" key="common.xsd"/></publishWSDL>"#,
+    );
+    let from_file = operation_proxy("FromFile", r#"<publishWSDL uri="file:wsdl/orders.wsdl"/>"#);
+    let from_registry = operation_proxy(
+        "FromRegistry",
+        r#"<publishWSDL key="gov:/wsdl/registry.wsdl"/>"#,
+    );
+    // Synapse does not deploy a proxy whose WSDL key names nothing, and does not start one
+    // whose WSDL file cannot be read in safe mode
+    let missing = operation_proxy("Missing", r#"<publishWSDL key="gov:/wsdl/none.wsdl"/>"#);
+    let safe = operation_proxy(
+        "Safe",
+        r#"<publishWSDL uri="wsdl/none.wsdl"/><parameter name="enablePublishWSDLSafeMode">true</parameter>"#,
+    );
+    let orders = published_wsdl("urn:orders");
+    let registry = published_wsdl("urn:registry");
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/local-entries/quotes.xml", &quotes),
+            ("sequences/local-entries/common.xml", &common),
+            ("sequences/proxy-services/Keyed.xml", &keyed),
+            ("sequences/proxy-services/FromFile.xml", &from_file),
+            ("sequences/proxy-services/FromRegistry.xml", &from_registry),
+            ("sequences/proxy-services/Missing.xml", &missing),
+            ("sequences/proxy-services/Safe.xml", &safe),
+            ("sequences/wsdl/orders.wsdl", &orders),
+            ("registry/gov/wsdl/registry.wsdl", &registry),
+        ],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let c = client();
+    let get = |path: &str| c.get(url(&gw, path)).send();
+    // the published documents, and the schema the first one imports
+    for (proxy, tns) in [
+        ("Keyed", "urn:quotes"),
+        ("FromFile", "urn:orders"),
+        ("FromRegistry", "urn:registry"),
+    ] {
+        let r = get(&format!("/services/{proxy}?wsdl")).await.unwrap();
+        assert_eq!(r.status(), 200, "{proxy}");
+        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+        let t = r.text().await.unwrap();
+        assert!(t.contains(&format!("targetNamespace=\"{tns}\"")), "{t}");
+    }
+    let r = get("/services/Keyed?xsd=common.xsd").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let t = r.text().await.unwrap();
+    assert!(t.contains("targetNamespace=\"urn:common\""), "{t}");
+    assert_eq!(
+        get("/services/Keyed?xsd=other.xsd").await.unwrap().status(),
+        404
+    );
+    // requests are dispatched to the operations of the published document
+    let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
+    let post = |path: &str, action: Option<&str>| {
+        let mut r = c
+            .post(url(&gw, path))
+            .header("content-type", "text/xml")
+            .body(soap);
+        if let Some(a) = action {
+            r = r.header("SOAPAction", a);
+        }
+        r.send()
+    };
+    let v = json(
+        post("/services/Keyed", Some("\"urn:getQuote\""))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (v["op"].as_str(), v["ns"].as_str()),
+        (Some("getQuote"), Some("urn:quotes"))
+    );
+    let v = json(post("/services/FromFile/placeOrder", None).await.unwrap()).await;
+    assert_eq!(
+        (v["op"].as_str(), v["ns"].as_str()),
+        (Some("placeOrder"), Some("urn:orders"))
+    );
+    let v = json(
+        post("/services/FromRegistry", Some("urn:getQuote"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (v["op"].as_str(), v["ns"].as_str()),
+        (Some("getQuote"), Some("urn:registry"))
+    );
+    // no operation of that action: `mediate`, without a namespace
+    let v = json(post("/services/Keyed", Some("urn:nothing")).await.unwrap()).await;
+    assert_eq!(
+        (v["op"].as_str(), v["ns"].as_str()),
+        (Some("mediate"), Some(""))
+    );
+    // neither the proxy whose key names nothing nor the unstarted one is served
+    for proxy in ["Missing", "Safe"] {
+        let r = post(&format!("/services/{proxy}"), None).await.unwrap();
+        assert_eq!(r.status(), 404, "{proxy}");
+    }
+    gw.shutdown().await;
+}

@@ -66,7 +66,7 @@ pub fn run(args: LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::
         Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
         None => PathBuf::new(),
     };
-    let report = lint_files(&files, &base, None)?;
+    let report = lint_files(&files, &base, None, None)?;
     let format = match args.format {
         LintFormat::Short => Format::Short,
         LintFormat::Rich => Format::Rich,
@@ -140,11 +140,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 /// Parse every file and compile them together (sequence references resolve across files);
 /// `<wsdl uri=…>` documents are read relative to `base`, the project folder. `deploy`: the
 /// values deploy-time parameters take (`serve --check`); `None` (`lint`) leaves them for
-/// deployment.
+/// deployment. `registry`: the file registry a `<publishWSDL key>` naming no local entry is
+/// read from (`serve --check`); `None` (`lint`) leaves such a key for deployment.
 pub fn lint_files(
     files: &[PathBuf],
     base: &Path,
     deploy: Option<synaptic_engine::DeployValues>,
+    registry: Option<&Path>,
 ) -> anyhow::Result<LintReport> {
     let mut map = SourceMap::new();
     let mut artifacts = Vec::with_capacity(files.len());
@@ -164,7 +166,13 @@ pub fn lint_files(
     }
     let opts = synaptic_engine::CompileOptions {
         deploy,
-        wsdl: Some(synaptic_gateway::wsdl::ProjectWsdl::new(base).source()),
+        wsdl: Some(
+            match registry {
+                Some(r) => synaptic_gateway::wsdl::ProjectWsdl::with_registry(base, r),
+                None => synaptic_gateway::wsdl::ProjectWsdl::new(base),
+            }
+            .source(),
+        ),
         ..Default::default()
     };
     let (_, compile_diags) = synaptic_engine::compile(&artifacts, &opts);

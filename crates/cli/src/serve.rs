@@ -222,7 +222,8 @@ fn check(
         .config
         .as_ref()
         .map(|c| synaptic_engine::DeployValues(c.configurables.clone()));
-    let report = crate::lint::lint_files(&files, &dir, deploy)?;
+    let registry = checked.config.as_ref().map(|c| c.registry_dir());
+    let report = crate::lint::lint_files(&files, &dir, deploy, registry.as_deref())?;
     let (e, w) = print_diags(out, &report.map, &report.diagnostics, format)?;
     errors += e;
     warnings += w;

@@ -117,6 +117,8 @@ codes! {
     E0120 = "empty-endpoint-group";
     E0121 = "invalid-endpoint-option";
     E0122 = "wsdl-port-unresolved";
+    E0123 = "published-wsdl-unresolved";
+    W0123 = "proxy-not-started";
     E0340 = "undefined-template";
     E0341 = "missing-template-parameter";
     E0342 = "proxy-served-twice";

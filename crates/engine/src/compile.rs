@@ -32,9 +32,14 @@ pub(crate) struct Ir {
     pub unresolved_flows: HashMap<String, SeqId>,
     /// The data sources of `<dblookup>`/`<dbreport>`, by id.
     pub data_sources: Vec<std::sync::Arc<crate::db::DataSourceDef>>,
-    /// The operations of each proxy service that publishes an inline WSDL, by proxy name
-    /// (the others have only `mediate`).
+    /// The operations of each proxy service that publishes a WSDL 1.1 document, by proxy
+    /// name (the others have only `mediate`).
     pub proxy_operations: HashMap<String, Vec<synaptic_syntax::wsdl::WsdlOperation>>,
+    /// What each proxy service with a `<publishWSDL>` publishes, by proxy name.
+    pub published_wsdl: HashMap<String, crate::PublishedWsdl>,
+    /// The proxy services Synapse would not start (`enablePublishWSDLSafeMode` and a WSDL
+    /// that cannot be read).
+    pub unstarted_proxies: HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -77,6 +82,8 @@ pub(crate) fn compile(
         unresolved_flows: HashMap::new(),
         data_sources: Vec::new(),
         proxy_operations: HashMap::new(),
+        published_wsdl: HashMap::new(),
+        unstarted_proxies: HashSet::new(),
     };
     let mut c = Compiler {
         opts,
@@ -88,6 +95,7 @@ pub(crate) fn compile(
         reads: Vec::new(),
         numeric_uses: Vec::new(),
         local_entries: HashMap::new(),
+        local_xml: HashSet::new(),
         foreach_refs: Vec::new(),
         data_sources: Vec::new(),
         endpoint_states: Vec::new(),
@@ -175,6 +183,7 @@ pub(crate) fn compile(
                 ast::LocalEntryValue::Xml(x) => {
                     c.local_entries
                         .insert(le.key.value.clone(), x.value.clone());
+                    c.local_xml.insert(le.key.value.clone());
                 }
                 ast::LocalEntryValue::Src(_) | ast::LocalEntryValue::Sequence(_) => {}
             }
@@ -238,13 +247,17 @@ pub(crate) fn compile(
             }
         }
         for p in &a.proxies {
-            // a WSDL Synapse could not read leaves the proxy with `mediate` alone
-            if let Some(Ok(ops)) = p
-                .publish_wsdl
-                .as_ref()
-                .map(|w| synaptic_syntax::wsdl::operations_of_document(&w.value))
-            {
-                ir.proxy_operations.insert(p.name.value.clone(), ops);
+            match c.publish_wsdl(p) {
+                crate::publish_wsdl::Outcome::Published(w, ops) => {
+                    if !ops.is_empty() {
+                        ir.proxy_operations.insert(p.name.value.clone(), ops);
+                    }
+                    ir.published_wsdl.insert(p.name.value.clone(), w);
+                }
+                crate::publish_wsdl::Outcome::NotStarted => {
+                    ir.unstarted_proxies.insert(p.name.value.clone());
+                }
+                crate::publish_wsdl::Outcome::Nothing | crate::publish_wsdl::Outcome::Failed => {}
             }
             if let Some(f) = &p.in_sequence {
                 // with an endpoint, the target's `<sequence key>` runs it (and reports it)

@@ -28,6 +28,7 @@ const BUILTIN_DEFAULT_NAMES: &[&str] = &[
     "FAULT",
     "MESSAGE_FORMAT",
     "OperationName",
+    "OperationNamespace",
     "ERROR_CODE",
     "ERROR_MESSAGE",
     "ERROR_DETAIL",
@@ -80,6 +81,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
     pub(crate) local_entries: HashMap<String, String>,
+    /// The keys of the local entries that hold XML (the others hold text).
+    pub(crate) local_xml: HashSet<String>,
     /// Message stores by name (`<store>` and the processors name them).
     pub(crate) stores: HashMap<String, crate::store::StoreDef>,
     /// Endpoint templates by name (`<endpoint template>`).
@@ -593,7 +596,7 @@ impl Compiler<'_> {
     /// A value Synapse resolves when it deploys the artifact: the value itself, or the
     /// deploy-time parameter's value (`None`: E0403 reported; `Some(None)`: left for
     /// deployment, as `synaptic lint` compiles without values).
-    fn deployed(&mut self, v: &Spanned<String>) -> Option<Option<Spanned<String>>> {
+    pub(crate) fn deployed(&mut self, v: &Spanned<String>) -> Option<Option<Spanned<String>>> {
         Some(match self.deploy_param(v)? {
             Deploy::Literal => Some(v.clone()),
             Deploy::Resolved(value) => Some(Spanned::new(value, v.span)),

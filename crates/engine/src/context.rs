@@ -82,6 +82,9 @@ pub(crate) struct State {
     /// The Axis2 operation the request was dispatched to (`get-property('OperationName')`),
     /// set by [`crate::Program::receive`].
     pub operation: Option<std::sync::Arc<str>>,
+    /// The namespace of that operation's name (`get-property('OperationNamespace')`): the
+    /// target namespace of the WSDL port type it comes from, empty for `mediate`.
+    pub operation_ns: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for State {
@@ -220,6 +223,7 @@ impl MessageContext {
                 func_paths: self.st.func_paths.clone(),
                 stores_chosen: Vec::new(),
                 operation: self.st.operation.clone(),
+                operation_ns: self.st.operation_ns.clone(),
             },
         }
     }
@@ -771,6 +775,11 @@ impl MessageContext {
             "OperationName" => self
                 .st
                 .operation
+                .as_deref()
+                .map(|o| Value::String(o.to_string())),
+            "OperationNamespace" => self
+                .st
+                .operation_ns
                 .as_deref()
                 .map(|o| Value::String(o.to_string())),
             _ => None,

@@ -9,7 +9,9 @@
 //! the `action` parameter of a SOAP 1.2 content type: an operation of that name, or one whose
 //! binding `soapAction` or input `wsaw:Action` it is), then by the path after
 //! `/services/<proxy>/` (an operation of that name); else `mediate`
-//! (`SynapseDispatcher`'s default). The pass-through transport builds no envelope before
+//! (`SynapseDispatcher`'s default). The operation's name is a QName: its namespace
+//! (`get-property('OperationNamespace')`) is the target namespace of the WSDL port type it comes
+//! from, and empty for `mediate` (Synapse's `new QName("mediate")`). The pass-through transport builds no envelope before
 //! dispatch, so neither WS-Addressing headers nor the body's first element choose an operation.
 
 use std::sync::Arc;
@@ -21,9 +23,11 @@ use crate::{MessageContext, Value};
 /// The operation of Synapse's own service and of a proxy without a WSDL.
 pub(crate) const MEDIATE: &str = "mediate";
 
-/// [`MEDIATE`], shared: most requests are dispatched to it, and take it without allocating.
-fn mediate() -> Arc<str> {
-    static M: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(MEDIATE));
+/// [`MEDIATE`] and its namespace (none), shared: most requests are dispatched to it, and take
+/// it without allocating.
+fn mediate() -> (Arc<str>, Arc<str>) {
+    static M: std::sync::LazyLock<(Arc<str>, Arc<str>)> =
+        std::sync::LazyLock::new(|| (Arc::from(MEDIATE), Arc::from("")));
     M.clone()
 }
 
@@ -46,8 +50,13 @@ impl<'a> Service<'a> {
     }
 }
 
-/// The operation a request to a proxy with these WSDL operations is dispatched to.
-pub(crate) fn operation(ops: &[WsdlOperation], proxy: &str, ctx: &MessageContext) -> Arc<str> {
+/// The operation a request to a proxy with these WSDL operations is dispatched to: its name
+/// and its namespace.
+pub(crate) fn operation(
+    ops: &[WsdlOperation],
+    proxy: &str,
+    ctx: &MessageContext,
+) -> (Arc<str>, Arc<str>) {
     let by_action = ctx.soap_action().and_then(|a| by_action(ops, &a));
     let by_uri = || {
         let path = ctx.uri.split_once('?').map_or(ctx.uri.as_str(), |(p, _)| p);
@@ -59,7 +68,7 @@ pub(crate) fn operation(ops: &[WsdlOperation], proxy: &str, ctx: &MessageContext
             .flatten()
     };
     match by_action.or_else(by_uri) {
-        Some(o) => Arc::from(o.name.as_str()),
+        Some(o) => (Arc::from(o.name.as_str()), Arc::from(o.namespace.as_str())),
         None => mediate(),
     }
 }
@@ -87,11 +96,12 @@ pub(crate) fn receive(
     ctx.properties
         .default
         .insert("TRANSPORT_IN_NAME", Value::String(transport.to_string()));
-    let op = match (service, operations) {
+    let (op, ns) = match (service, operations) {
         (Service::Proxy(name), Some(ops)) => operation(ops, name, ctx),
         _ => mediate(),
     };
     ctx.st.operation = Some(op);
+    ctx.st.operation_ns = Some(ns);
 }
 
 #[cfg(test)]
@@ -104,10 +114,12 @@ mod tests {
             WsdlOperation {
                 name: "getQuote".into(),
                 actions: vec!["urn:getQuote".into(), "urn:shared".into()],
+                namespace: "urn:stock".into(),
             },
             WsdlOperation {
                 name: "placeOrder".into(),
                 actions: vec!["urn:placeOrder".into(), "urn:shared".into()],
+                namespace: "urn:orders".into(),
             },
         ]
     }
@@ -124,7 +136,9 @@ mod tests {
     }
 
     fn op(uri: &str, headers: &[(&str, &str)]) -> String {
-        operation(&ops(), "StockQuoteProxy", &ctx(uri, headers)).to_string()
+        operation(&ops(), "StockQuoteProxy", &ctx(uri, headers))
+            .0
+            .to_string()
     }
 
     #[test]
@@ -185,9 +199,14 @@ mod tests {
             Some(&Value::String("https".into()))
         );
         assert_eq!(c.st.operation.as_deref(), Some("getQuote"));
+        assert_eq!(c.st.operation_ns.as_deref(), Some("urn:stock"));
+        let mut c = ctx("/services/P/placeOrder", &[]);
+        receive(&mut c, Some(&ops()), Service::Proxy("P"), "https");
+        assert_eq!(c.st.operation_ns.as_deref(), Some("urn:orders"));
         let mut c = ctx("/services/P/getQuote", &[]);
         receive(&mut c, None, Service::Proxy("P"), "http");
         assert_eq!(c.st.operation.as_deref(), Some("mediate"));
+        assert_eq!(c.st.operation_ns.as_deref(), Some(""));
         let mut c = ctx("/api/getQuote", &[("soapaction", "urn:getQuote")]);
         receive(&mut c, Some(&ops()), Service::Synapse, "http");
         assert_eq!(c.st.operation.as_deref(), Some("mediate"));

@@ -29,6 +29,7 @@ mod mediators;
 mod members;
 mod observe;
 mod props;
+mod publish_wsdl;
 mod redact;
 mod run;
 mod shared;
@@ -45,6 +46,8 @@ mod dynamic_key_tests;
 mod eip_tests;
 #[cfg(test)]
 mod foreach_tests;
+#[cfg(test)]
+mod publish_wsdl_tests;
 #[cfg(test)]
 mod scatter_gather_tests;
 #[cfg(test)]
@@ -83,6 +86,7 @@ pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_S
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use props::{PropMap, PropName};
+pub use publish_wsdl::PublishedWsdl;
 pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
 pub use store::{
@@ -132,6 +136,14 @@ pub trait WsdlReader: Send + Sync {
     /// resolved) or an import's `location`, relative to the document `from` (an id this reader
     /// returned) or, when `from` is `None`, to the project. `Err` says why it cannot be read.
     fn read(&self, location: &str, from: Option<&str>) -> Result<WsdlText, String>;
+
+    /// The registry resource `key` (a proxy's `<publishWSDL key>` or `<resource key>` that
+    /// names no local entry): `Ok(None)` when this host reads no registry at load (the key is
+    /// then left for deployment, as `synaptic lint` leaves it), `Err` when the registry has no
+    /// such resource or it cannot be read.
+    fn registry(&self, _key: &str) -> Result<Option<WsdlText>, String> {
+        Ok(None)
+    }
 }
 
 /// The host's [`WsdlReader`] (see [`CompileOptions::wsdl`]).
@@ -189,6 +201,16 @@ impl Program {
             .filter(|s| !s.stand_in)
             .map(|s| s.name.clone())
             .collect()
+    }
+    /// What the proxy service `name` publishes at `?wsdl` (its `<publishWSDL>` resolved when
+    /// the program was compiled); `None` without one.
+    pub fn published_wsdl(&self, name: &str) -> Option<&PublishedWsdl> {
+        self.ir.published_wsdl.get(name)
+    }
+    /// Whether Synapse would leave the proxy service `name` unstarted: its
+    /// `enablePublishWSDLSafeMode` is `true` and its published WSDL could not be read (W0123).
+    pub fn proxy_started(&self, name: &str) -> bool {
+        !self.ir.unstarted_proxies.contains(name)
     }
     /// What the transport and Axis2's dispatch set on a request entering the program through
     /// `service` over `transport` (`http` or `https`), as in Synapse: the default-scope

@@ -11,7 +11,7 @@
 //! - `<proxy name>`: served at `/services/{name}` and every path below it, for every method (SOAP
 //!   and REST clients alike), its target's in-sequence (then the target endpoint, when it has
 //!   one), out-sequence and fault sequence run by the same pipeline as an API resource's; an
-//!   inline `<publishWSDL>` answers `GET /services/{name}?wsdl`;
+//!   `<publishWSDL>` (resolved by the compiler) answers `GET /services/{name}?wsdl`;
 //! - `<endpoint name>`, `<localEntry key>` and `<sequence name>`: compiled into the program
 //!   (`engine::compile`), used by `<send>`, `<call>`, `payloadFactory` and sequence references.
 //!
@@ -36,9 +36,12 @@ pub struct XmlApi {
     /// conflict with `synaptic.toml`.
     pub location: String,
     pub resources: Vec<XmlResource>,
-    /// A `<proxy>`'s inline `<publishWSDL>`: the answer to `GET …?wsdl` (empty for a proxy
-    /// without one: 404); `None` for an `<api>`.
+    /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty for a proxy without
+    /// one: 404), filled from the compiled program by [`publish`]; `None` for an `<api>`.
     pub wsdl: Option<String>,
+    /// A `<proxy>`'s `<publishWSDL>` `<resource>`s: each location with its document, the
+    /// answer to `GET …?xsd=location`.
+    pub wsdl_resources: Vec<(String, String)>,
 }
 
 /// A `<resource>` of an [`XmlApi`].
@@ -136,6 +139,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 location: format!("{}:{line}:{col}", sources.name(api.name.span.source)),
                 resources,
                 wsdl: None,
+                wsdl_resources: Vec::new(),
             });
         }
     }
@@ -189,16 +193,32 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                         fault: flow_name(&p.fault_sequence),
                     },
                 }],
-                wsdl: Some(
-                    p.publish_wsdl
-                        .as_ref()
-                        .map(|w| w.value.clone())
-                        .unwrap_or_default(),
-                ),
+                wsdl: Some(String::new()),
+                wsdl_resources: Vec::new(),
             });
         }
     }
     (out, diags)
+}
+
+/// The proxies of `apis` as the compiled `program` publishes them: their `<publishWSDL>`
+/// documents (resolved when the program was compiled), and without the proxies Synapse would
+/// not start (`enablePublishWSDLSafeMode` and a WSDL that could not be read).
+pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program>) {
+    let Some(program) = program else {
+        return;
+    };
+    apis.retain(|x| x.wsdl.is_none() || program.proxy_started(&x.name));
+    for x in apis.iter_mut().filter(|x| x.wsdl.is_some()) {
+        if let Some(w) = program.published_wsdl(&x.name) {
+            x.wsdl = Some(w.text.to_string());
+            x.wsdl_resources = w
+                .resources
+                .iter()
+                .map(|(l, t)| (l.clone(), t.to_string()))
+                .collect();
+        }
+    }
 }
 
 /// What synaptic does not serve, where it is written (warnings), plus the errors of
@@ -447,7 +467,8 @@ mod tests {
             p.resources[0].flows.outflow.as_deref(),
             Some("proxy:P/outSequence")
         );
-        assert!(p.wsdl.as_deref().unwrap().contains("wsdl"), "{:?}", p.wsdl);
+        // a proxy; what it publishes comes from the compiled program (`publish`)
+        assert_eq!(p.wsdl.as_deref(), Some(""));
         assert_eq!(apis[1].resources[0].flows.inflow.as_deref(), Some("s"));
         assert_eq!(apis[1].wsdl.as_deref(), Some(""));
         assert_eq!(diags.len(), 1, "{diags:?}");

@@ -170,12 +170,20 @@ impl Gateway {
                 if wsdl.is_empty() {
                     return (answer(fault::not_found_resource()), name);
                 }
-                let mut r = Response::new(Full::new(wsdl.clone()));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/xml; charset=utf-8"),
-                );
-                return (answer(r), name);
+                return (answer(xml_document(wsdl.clone())), name);
+            }
+            // a document an import of the WSDL names (`<resource location key>`)
+            if req.method() == Method::GET && !api.wsdl_resources.is_empty() {
+                let asked = url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k.eq_ignore_ascii_case("xsd"))
+                    .map(|(_, v)| v);
+                if let Some(asked) = asked {
+                    let r = match api.wsdl_resources.iter().find(|(l, _)| *l == asked) {
+                        Some((_, doc)) => xml_document(doc.clone()),
+                        None => fault::not_found_resource(),
+                    };
+                    return (answer(r), name);
+                }
             }
         }
         let mut needs = route.needs;
@@ -1335,4 +1343,14 @@ fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
             headers.insert(crate::hooks::SUBJECT_TOKEN_HEADER, t);
         }
     }
+}
+
+/// A published WSDL, or a document it imports, as the answer to a `GET`.
+fn xml_document(doc: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(doc));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    r
 }

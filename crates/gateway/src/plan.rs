@@ -78,9 +78,11 @@ pub struct ApiPlan {
     /// An `<api>` of the sequences folder: a `<send>` (or `<loopback>`) in the in-flow hands
     /// the response to the resource's out-flow, as in Synapse.
     pub xml: bool,
-    /// A `<proxy>`'s inline `<publishWSDL>`: the answer to `GET …?wsdl` (empty: the proxy
-    /// publishes none, 404); `None` for an API.
+    /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty: the proxy publishes
+    /// none, 404); `None` for an API.
     pub wsdl: Option<Bytes>,
+    /// A `<proxy>`'s `<publishWSDL>` `<resource>`s: the answer to `GET …?xsd=location`.
+    pub wsdl_resources: Vec<(String, Bytes)>,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -428,6 +430,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             backend_protocol: a.backend_protocol,
             xml: false,
             wsdl: None,
+            wsdl_resources: Vec::new(),
         });
     }
     xml_apis(&input, &mut apis, &mut diags, &span);
@@ -557,6 +560,11 @@ fn xml_apis(
         ));
         if let Some(a) = apis.last_mut() {
             a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
+            a.wsdl_resources = x
+                .wsdl_resources
+                .iter()
+                .map(|(l, t)| (l.clone(), Bytes::from(t.clone())))
+                .collect();
         }
     }
     // Synapse's `main` sequence takes the requests no API takes (its responses run it again,
@@ -637,6 +645,7 @@ fn synapse_api(
         backend_protocol: Default::default(),
         xml: true,
         wsdl: None,
+        wsdl_resources: Vec::new(),
     }
 }
 

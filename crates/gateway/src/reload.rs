@@ -56,6 +56,9 @@ pub struct ProgramStore {
     /// The WSDL files the last load read or looked for, as they were then (watched with the
     /// folder).
     wsdl_files: Mutex<Vec<Fingerprint>>,
+    /// The file registry's root (`[server] registry`): a `<publishWSDL key>` naming no local
+    /// entry is read there.
+    registry: Option<PathBuf>,
 }
 
 /// What a load produced: the diagnostics (to print) and whether the program was replaced.
@@ -118,6 +121,7 @@ impl ProgramStore {
         required: Vec<String>,
         strict: bool,
         deploy: DeployValues,
+        registry: Option<PathBuf>,
     ) -> (Arc<ProgramStore>, LoadReport) {
         let store = Arc::new(ProgramStore {
             current: ArcSwap::from_pointee(Loaded {
@@ -132,6 +136,7 @@ impl ProgramStore {
             last_good: Mutex::new(HashMap::new()),
             strict,
             wsdl_files: Mutex::new(Vec::new()),
+            registry,
         });
         let (loaded, report) = store.prepare(&store.required, &deploy, true);
         if let Some(l) = loaded {
@@ -227,7 +232,10 @@ impl ProgramStore {
         let mut program = None;
         let mut compile_failed = false;
         // the documents of `<wsdl uri=…>` endpoints, read once for every round
-        let wsdl = crate::wsdl::ProjectWsdl::new(&self.dir);
+        let wsdl = match &self.registry {
+            Some(r) => crate::wsdl::ProjectWsdl::with_registry(&self.dir, r),
+            None => crate::wsdl::ProjectWsdl::new(&self.dir),
+        };
         while !cands.is_empty() {
             let trees: Vec<Artifact> = cands.iter().map(|c| c.tree.clone()).collect();
             // what the left-out files define: their referrers are left out too, where a
@@ -283,7 +291,8 @@ impl ProgramStore {
         drop(last_good);
         *self.wsdl_files.lock().unwrap_or_else(|e| e.into_inner()) = wsdl.stamps();
         let trees: Vec<Artifact> = cands.into_iter().map(|c| c.tree).collect();
-        let (apis, api_diags) = crate::artifacts::apis(&trees, &sources);
+        let (mut apis, api_diags) = crate::artifacts::apis(&trees, &sources);
+        crate::artifacts::publish(&mut apis, program.as_ref());
         diagnostics.extend(api_diags);
         diagnostics.extend(crate::artifacts::check_unserved(&trees));
         synaptic_diag::sort(&mut diagnostics);

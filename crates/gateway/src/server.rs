@@ -148,13 +148,15 @@ impl Gateway {
         let dir = config.sequences_dir();
         let strict = opts.strict;
         let deploy = synaptic_engine::DeployValues(config.configurables.clone());
-        let (store, report) =
-            tokio::task::spawn_blocking(move || ProgramStore::open(dir, required, strict, deploy))
-                .await
-                .map_err(|e| StartError::Io {
-                    path: "sequences".into(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+        let registry = Some(config.registry_dir());
+        let (store, report) = tokio::task::spawn_blocking(move || {
+            ProgramStore::open(dir, required, strict, deploy, registry)
+        })
+        .await
+        .map_err(|e| StartError::Io {
+            path: "sequences".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         if !report.swapped {
             return Err(StartError::Sequences(Box::new(report)));
         }

@@ -18,6 +18,9 @@ pub const MAX_WSDL_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct ProjectWsdl {
     base: PathBuf,
+    /// The root of the file registry (`[server] registry`) a `<publishWSDL key>` naming no
+    /// local entry is read from; `None` (lint, `synaptic run`): such a key is not checked.
+    registry: Option<PathBuf>,
     /// By path as named.
     read: Mutex<HashMap<PathBuf, Read>>,
 }
@@ -30,6 +33,16 @@ impl ProjectWsdl {
     pub fn new(base: &Path) -> Arc<ProjectWsdl> {
         Arc::new(ProjectWsdl {
             base: base.to_path_buf(),
+            registry: None,
+            read: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Reads relative to `base`, and registry resources from the file registry at `registry`.
+    pub fn with_registry(base: &Path, registry: &Path) -> Arc<ProjectWsdl> {
+        Arc::new(ProjectWsdl {
+            base: base.to_path_buf(),
+            registry: Some(registry.to_path_buf()),
             read: Mutex::new(HashMap::new()),
         })
     }
@@ -85,6 +98,32 @@ impl WsdlReader for ProjectWsdl {
             })
             .0
             .clone()
+    }
+
+    fn registry(&self, key: &str) -> Result<Option<WsdlText>, String> {
+        let Some(root) = &self.registry else {
+            return Ok(None);
+        };
+        let k = synaptic_registry::Key::parse(key).map_err(|e| e.to_string())?;
+        if k.prop.is_some() {
+            return Err(format!("`{key}` names a resource property, not a document"));
+        }
+        let mut path = root.join(k.space.dir_name());
+        path.extend(k.path.split('/'));
+        let mut cache = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let (text, _) = cache.entry(path.clone()).or_insert_with(|| {
+            let stamp = file_fingerprint(path.clone());
+            let text = read(&path).map(|text| WsdlText {
+                id: path.to_string_lossy().into_owned(),
+                text: Arc::from(text),
+            });
+            (text, stamp)
+        });
+        match text {
+            Ok(t) => Ok(Some(t.clone())),
+            Err(_) if !path.exists() => Err("not in the registry".to_string()),
+            Err(why) => Err(why.clone()),
+        }
     }
 }
 

@@ -290,6 +290,87 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
     }
 
+    /// A proxy's `<publishWSDL>`: which of `endpoint`, `key`, `uri` and an inline document
+    /// Synapse's `ProxyServiceFactory` takes (in that order), and its `<resource>`s.
+    fn publish_wsdl(&mut self, el: El<'d, 'a>) -> PublishWsdl {
+        self.check_attrs(el, &["uri", "key", "endpoint", "preservePolicy"]);
+        let mut resources = Vec::new();
+        let mut inline = None;
+        for c in el.elements() {
+            if self.syn_name(c) == Some("resource") {
+                self.check_attrs(c, &["location", "key"]);
+                if let (Some(l), Some(k)) = (self.required(c, "location"), self.required(c, "key"))
+                {
+                    resources.push((l, k));
+                }
+                continue;
+            }
+            let wsdl = (c.ns == crate::wsdl::WSDL11_NS && c.local() == "definitions")
+                || (c.ns == crate::wsdl::WSDL20_NS && c.local() == "description");
+            if wsdl && inline.is_none() {
+                inline = Some(Spanned::new(ser::element(self.doc, c), c.span));
+            } else {
+                self.diags.push(Diagnostic::warning(
+                    codes::W0101,
+                    c.name_span,
+                    format!(
+                        "<{}> in <publishWSDL> is ignored: it takes one WSDL 1.1 \
+                         <wsdl:definitions> or WSDL 2.0 <description> and <resource>s",
+                        c.qname
+                    ),
+                ));
+            }
+        }
+        let attr = |n: &str| self.attr_s(el, n);
+        let (endpoint, key, uri) = (attr("endpoint"), attr("key"), attr("uri"));
+        let taken = endpoint.is_some() as u8 + key.is_some() as u8 + uri.is_some() as u8;
+        let from = match (endpoint, key, uri) {
+            (Some(e), _, _) => WsdlFrom::Endpoint(e),
+            (None, Some(k), _) => WsdlFrom::Key(k),
+            (None, None, Some(u)) => WsdlFrom::Uri(u),
+            (None, None, None) => inline.take().map_or(WsdlFrom::Nothing, WsdlFrom::Inline),
+        };
+        let used = match &from {
+            WsdlFrom::Endpoint(_) => "endpoint",
+            WsdlFrom::Key(_) => "key",
+            _ => "uri",
+        };
+        if taken > 1 || (taken == 1 && inline.is_some()) {
+            self.diags.push(Diagnostic::warning(
+                codes::W0101,
+                el.name_span,
+                format!(
+                    "<publishWSDL> names its WSDL more than once: `{used}` is used, as in \
+                     Synapse (endpoint, then key, then uri, then the inline document)"
+                ),
+            ));
+        }
+        if let WsdlFrom::Endpoint(e) = &from {
+            self.diags.push(Diagnostic::warning(
+                codes::W0101,
+                e.span,
+                "<publishWSDL endpoint> is not published: the WSDL would be fetched from the \
+                 endpoint's address when the proxy deploys; save it in the project and use \
+                 uri=\"…\" or key=\"…\" (?wsdl answers 404)",
+            ));
+        }
+        if let Some(p) = self.attr_s(el, "preservePolicy") {
+            if p.value.trim() == "false" {
+                self.diags.push(Diagnostic::warning(
+                    codes::W0101,
+                    p.span,
+                    "preservePolicy=\"false\" is ignored: the WSDL is published with its \
+                     policies",
+                ));
+            }
+        }
+        PublishWsdl {
+            span: el.name_span,
+            from,
+            resources,
+        }
+    }
+
     pub(crate) fn proxy(&mut self, el: El<'d, 'a>) {
         self.check_attrs(
             el,
@@ -315,6 +396,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             endpoint: None,
             target: None,
             publish_wsdl: None,
+            wsdl_safe_mode: false,
         };
         let mut seen_target = false;
         for child in self.children(el) {
@@ -351,27 +433,22 @@ impl<'d, 'a> Cx<'d, 'a> {
                     proxy.endpoint = ep;
                 }
                 Some("publishWSDL") => {
-                    // an inline WSDL is served at `?wsdl`; one fetched from elsewhere is not
-                    let inline = child.elements().next();
-                    match inline {
-                        Some(d) if child.attr("uri").is_none() && child.attr("key").is_none() => {
-                            proxy.publish_wsdl =
-                                Some(Spanned::new(ser::element(self.doc, d), d.span));
-                        }
-                        _ => self.diags.push(Diagnostic::warning(
-                            codes::W0101,
-                            child.name_span,
-                            format!(
-                                "proxy `{pname}`: only an inline <publishWSDL> is published; \
-                                 /services/{pname}?wsdl answers 404"
-                            ),
-                        )),
+                    if proxy.publish_wsdl.is_some() {
+                        self.dup_element(child);
+                        continue;
+                    }
+                    proxy.publish_wsdl = Some(self.publish_wsdl(child));
+                }
+                Some("parameter") => {
+                    if child
+                        .attr("name")
+                        .is_some_and(|n| n.value == "enablePublishWSDLSafeMode")
+                    {
+                        let (text, _) = self.text_of(child);
+                        proxy.wsdl_safe_mode = text.trim().eq_ignore_ascii_case("true");
                     }
                 }
-                Some(
-                    "description" | "policy" | "parameter" | "enableSec" | "enableRM"
-                    | "enableAddressing",
-                ) => {}
+                Some("description" | "policy" | "enableSec" | "enableRM" | "enableAddressing") => {}
                 _ => self.unknown_element(child, el),
             }
         }

@@ -227,8 +227,38 @@ pub struct Proxy {
     /// With an endpoint: the anonymous sequence (in `Artifact::sequences`) that runs the
     /// in-sequence, then sends to the endpoint; the proxy's in-flow.
     pub target: Option<String>,
-    /// An inline `<publishWSDL>` definition, serialized (served at `?wsdl`).
-    pub publish_wsdl: Option<Spanned<String>>,
+    /// `<publishWSDL>`: the WSDL published at `?wsdl` and whose operations requests are
+    /// dispatched to.
+    pub publish_wsdl: Option<PublishWsdl>,
+    /// `<parameter name="enablePublishWSDLSafeMode">true</parameter>`: a `uri` that cannot be
+    /// read leaves the proxy unstarted (a warning) instead of failing its deployment.
+    pub wsdl_safe_mode: bool,
+}
+
+/// A proxy's `<publishWSDL>`, as Synapse's `ProxyServiceFactory` reads it: `endpoint`, else
+/// `key`, else `uri`, else an inline WSDL 1.1 `<definitions>` or WSDL 2.0 `<description>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishWsdl {
+    /// The `<publishWSDL>` element's name.
+    pub span: Span,
+    pub from: WsdlFrom,
+    /// `<resource location="…" key="…"/>`: the document an import's `location` stands for.
+    pub resources: Vec<(Spanned<String>, Spanned<String>)>,
+}
+
+/// Where a published WSDL comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WsdlFrom {
+    /// The document, serialized.
+    Inline(Spanned<String>),
+    /// A local entry or a registry resource.
+    Key(Spanned<String>),
+    /// A file (`file:` URL or a path relative to the project).
+    Uri(Spanned<String>),
+    /// `endpoint=`: fetched from the endpoint's address (not done).
+    Endpoint(Spanned<String>),
+    /// No WSDL (an empty `<publishWSDL/>`, or one holding no WSDL document).
+    Nothing,
 }
 
 #[derive(Clone, Debug, PartialEq)]

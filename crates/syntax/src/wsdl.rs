@@ -266,6 +266,10 @@ pub struct WsdlOperation {
     /// The actions that name it: the `soapAction` of its binding operations (SOAP 1.1 and 1.2)
     /// and the WS-Addressing `Action` of its input, when written.
     pub actions: Vec<String>,
+    /// The namespace of its name (`get-property('OperationNamespace')`): the target namespace
+    /// of the document that declares its port type, as Axis2's `WSDL11ToAxisServiceBuilder`
+    /// names an operation after its port type's namespace (empty without one).
+    pub namespace: String,
 }
 
 /// WS-Addressing's WSDL binding and metadata namespaces (`wsaw:Action`, `wsam:Action`).
@@ -274,6 +278,34 @@ const WSA_ACTION_NS: &[&str] = &[
     "http://www.w3.org/2007/05/addressing/metadata",
     "http://www.w3.org/2006/02/addressing/wsdl",
 ];
+
+/// The WSDL version of a published document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsdlVersion {
+    Wsdl11,
+    Wsdl20,
+}
+
+/// Whether `text` is a WSDL document Synapse's `ProxyService` builds a service from: XML whose
+/// root is a WSDL 1.1 `<definitions>` or a WSDL 2.0 `<description>` (`Err` says why not).
+pub fn document_version(text: &str) -> Result<WsdlVersion, String> {
+    let (doc, diags) = crate::xml::read(SourceId(u32::MAX), text);
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        return Err(format!("the WSDL is not well-formed XML: {}", d.message));
+    }
+    let Some(root) = &doc.root else {
+        return Err("the WSDL is not XML: it has no element".into());
+    };
+    match (root.ns.as_ref(), root.local()) {
+        (WSDL11_NS, "definitions") => Ok(WsdlVersion::Wsdl11),
+        (WSDL20_NS, "description") => Ok(WsdlVersion::Wsdl20),
+        _ => Err(format!(
+            "the WSDL's root <{}> is neither a WSDL 1.1 <definitions> nor a WSDL 2.0 \
+             <description> (Synapse: unknown WSDL format)",
+            root.qname
+        )),
+    }
+}
 
 /// The operations of the WSDL 1.1 document `text` (a proxy service's `<publishWSDL>`), in the
 /// order their port types declare them, each once.
@@ -294,6 +326,10 @@ pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProb
             root.qname
         )));
     }
+    let tns = root
+        .attr("targetNamespace")
+        .map(|a| a.value.trim().to_string())
+        .unwrap_or_default();
     let mut ops: Vec<WsdlOperation> = Vec::new();
     for pt in wsdl_children(root, "portType") {
         for op in wsdl_children(pt, "operation") {
@@ -307,6 +343,7 @@ pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProb
                     ops.push(WsdlOperation {
                         name: name.to_string(),
                         actions: Vec::new(),
+                        namespace: tns.clone(),
                     });
                     ops.len() - 1
                 }
@@ -577,10 +614,12 @@ mod tests {
                 WsdlOperation {
                     name: "getQuote".into(),
                     actions: vec!["urn:getQuoteInput".into(), "urn:getQuote".into()],
+                    namespace: "http://services.samples".into(),
                 },
                 WsdlOperation {
                     name: "placeOrder".into(),
                     actions: vec!["urn:placeOrder12".into()],
+                    namespace: "http://services.samples".into(),
                 },
             ])
         );
