@@ -4,15 +4,19 @@
 //! and tests can capture it). tracing-subscriber's general formatter costs a few percent of a
 //! small request's CPU time; this layer writes the same line — `2026-11-22T20:31:54.123456Z
 //!  INFO synaptic::access: method=GET path=/x status=200 …` — from a per-thread buffer, with
-//! the date part of the timestamp formatted once per second, in one `write` per line. The
-//! general formatter handles every other target. With `[log] format = "json"` the line is the
+//! the date part of the timestamp formatted once per second. Lines are collected in one shared
+//! buffer and written together: every [`FLUSH_EVERY`], when [`FLUSH_AT`] bytes are waiting, when
+//! the layer is dropped and when the process ends ([`flush_all`]), so a busy gateway makes one
+//! `write` per batch instead of one per request (from several worker threads into one file).
+//! The general formatter handles every other target. With `[log] format = "json"` the line is the
 //! JSON object tracing-subscriber's JSON formatter writes (`timestamp`, `level`, `fields`,
 //! `target`).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use synaptic_gateway::numfmt::push_padded;
 use tracing::field::{Field, Visit};
@@ -23,20 +27,96 @@ use tracing_subscriber::layer::{Context, Layer};
 /// The target of the gateway's access-log events.
 pub const TARGET: &str = "synaptic::access";
 
+/// How long a line may wait in the buffer before it is written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// Waiting bytes written at once, whatever the time (the buffer's bound).
+pub const FLUSH_AT: usize = 64 * 1024;
+
 /// The layer; `W` is where lines go (stderr in `synaptic serve`).
-pub struct AccessLog<W> {
-    make: W,
+pub struct AccessLog<W: for<'w> MakeWriter<'w> + Send + Sync + 'static> {
+    out: Arc<Pending<W>>,
     json: bool,
 }
 
-impl<W> AccessLog<W> {
+/// Lines formatted and not yet written, and where they go.
+struct Pending<W: for<'w> MakeWriter<'w>> {
+    make: W,
+    buf: Mutex<Vec<u8>>,
+}
+
+trait Flush: Send + Sync {
+    fn flush(&self);
+}
+
+impl<W: for<'w> MakeWriter<'w> + Send + Sync> Flush for Pending<W> {
+    /// Write what waits (under the lock: lines keep their order). A full or closed
+    /// destination loses the lines, never a request.
+    fn flush(&self) {
+        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        if !buf.is_empty() {
+            let _ = self.make.make_writer().write_all(&buf);
+            buf.clear();
+        }
+    }
+}
+
+impl<W: for<'w> MakeWriter<'w>> Drop for Pending<W> {
+    fn drop(&mut self) {
+        let buf = self.buf.get_mut().unwrap_or_else(|e| e.into_inner());
+        if !buf.is_empty() {
+            let _ = self.make.make_writer().write_all(buf);
+        }
+    }
+}
+
+/// Every live layer's buffer, for [`flush_all`].
+static LIVE: Mutex<Vec<Weak<dyn Flush>>> = Mutex::new(Vec::new());
+
+/// Write every access line still waiting (the process calls it before it exits).
+pub fn flush_all() {
+    let live: Vec<Arc<dyn Flush>> = LIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for p in live {
+        p.flush();
+    }
+}
+
+impl<W: for<'w> MakeWriter<'w> + Send + Sync + 'static> AccessLog<W> {
     /// Text lines, like the default formatter's.
     pub fn new(make: W) -> Self {
-        AccessLog { make, json: false }
+        Self::with(make, false)
     }
     /// One JSON object per line, like the JSON formatter's.
     pub fn json(make: W) -> Self {
-        AccessLog { make, json: true }
+        Self::with(make, true)
+    }
+
+    fn with(make: W, json: bool) -> Self {
+        let out = Arc::new(Pending {
+            make,
+            buf: Mutex::new(Vec::new()),
+        });
+        let weak: Weak<dyn Flush> = Arc::downgrade(&(out.clone() as Arc<dyn Flush>));
+        {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            live.retain(|w| w.strong_count() > 0);
+            live.push(weak.clone());
+        }
+        // the writer of batches: ends with the layer
+        let _ = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || loop {
+                std::thread::sleep(FLUSH_EVERY);
+                match weak.upgrade() {
+                    Some(p) => p.flush(),
+                    None => return,
+                }
+            });
+        AccessLog { out, json }
     }
 }
 
@@ -61,7 +141,7 @@ thread_local! {
 impl<S, W> Layer<S> for AccessLog<W>
 where
     S: Subscriber,
-    W: for<'w> MakeWriter<'w> + 'static,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         if event.metadata().target() != TARGET {
@@ -80,8 +160,12 @@ where
             } else {
                 format_line(b, now.as_secs(), now.subsec_micros(), event);
             }
-            // one write per line; a full or closed stderr loses the line, never the request
-            let _ = self.make.make_writer().write_all(b.line.as_bytes());
+            let mut buf = self.out.buf.lock().unwrap_or_else(|e| e.into_inner());
+            buf.extend_from_slice(b.line.as_bytes());
+            if buf.len() >= FLUSH_AT {
+                let _ = self.out.make.make_writer().write_all(&buf);
+                buf.clear();
+            }
         });
     }
 }
@@ -265,6 +349,23 @@ mod tests {
         tracing::subscriber::with_default(sub, f);
         let bytes = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         String::from_utf8(bytes).unwrap_or_default()
+    }
+
+    #[test]
+    fn waiting_lines_are_written_in_order_by_flush_all_while_the_layer_lives() {
+        let sink = Sink::default();
+        let out = sink.clone();
+        let sub = tracing_subscriber::registry().with(AccessLog::new(move || out.clone()));
+        let _guard = tracing::subscriber::set_default(sub);
+        for i in 0..200u32 {
+            tracing::info!(target: "synaptic::access", n = i);
+        }
+        flush_all();
+        let text = String::from_utf8(sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default();
+        let ns: Vec<&str> = text.lines().filter_map(|l| l.split("n=").nth(1)).collect();
+        let want: Vec<String> = (0..200).map(|i| i.to_string()).collect();
+        assert_eq!(ns, want, "{text}");
     }
 
     #[test]

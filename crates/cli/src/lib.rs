@@ -81,5 +81,7 @@ pub fn main() -> ExitCode {
     let args = std::env::args().collect();
     // Unlocked handles: each write takes the lock briefly, so tracing (which writes to stderr
     // too) can never deadlock against the command's own output.
-    run(args, &mut std::io::stdout(), &mut std::io::stderr())
+    let code = run(args, &mut std::io::stdout(), &mut std::io::stderr());
+    access_log::flush_all();
+    code
 }
