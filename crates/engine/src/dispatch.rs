@@ -64,11 +64,11 @@ pub(crate) fn operation(
         let rest = path.rsplit_once("/services/")?.1;
         let (service, op) = rest.split_once('/')?;
         (service == proxy && !op.is_empty())
-            .then(|| ops.iter().find(|o| o.name == op))
+            .then(|| ops.iter().find(|o| &*o.name == op))
             .flatten()
     };
     match by_action.or_else(by_uri) {
-        Some(o) => (Arc::from(o.name.as_str()), Arc::from(o.namespace.as_str())),
+        Some(o) => (o.name.clone(), o.namespace.clone()),
         None => mediate(),
     }
 }
@@ -76,7 +76,7 @@ pub(crate) fn operation(
 /// Axis2's `getOperationBySOAPAction`: an operation of that name, else the one operation the
 /// action is an alias of (an action two operations share names neither).
 fn by_action<'o>(ops: &'o [WsdlOperation], action: &str) -> Option<&'o WsdlOperation> {
-    if let Some(o) = ops.iter().find(|o| o.name == action) {
+    if let Some(o) = ops.iter().find(|o| &*o.name == action) {
         return Some(o);
     }
     let mut named = ops.iter().filter(|o| o.actions.iter().any(|a| a == action));

@@ -108,8 +108,7 @@ impl WsdlReader for ProjectWsdl {
         if k.prop.is_some() {
             return Err(format!("`{key}` names a resource property, not a document"));
         }
-        let mut path = root.join(k.space.dir_name());
-        path.extend(k.path.split('/'));
+        let path = k.content_path_in(root);
         let mut cache = self.read.lock().unwrap_or_else(|e| e.into_inner());
         let (text, _) = cache.entry(path.clone()).or_insert_with(|| {
             let stamp = file_fingerprint(path.clone());

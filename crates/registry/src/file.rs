@@ -266,9 +266,7 @@ impl Registry for FileRegistry {
 
 impl Inner {
     fn content_path(&self, space: Space, path: &str) -> PathBuf {
-        let mut p = self.root.join(space.dir_name());
-        p.extend(path.split('/'));
-        p
+        content_file(&self.root, space, path)
     }
 
     fn props_path(&self, space: Space, path: &str) -> PathBuf {
@@ -416,4 +414,12 @@ async fn blocking<T: Send + 'static>(
             source: std::io::Error::other(e.to_string()),
         }),
     }
+}
+
+/// The file under a file registry's `root` that holds the content of `path` in `space` (the
+/// one layout rule: `<root>/<space dir>/<path segments>`).
+pub(crate) fn content_file(root: &Path, space: Space, path: &str) -> PathBuf {
+    let mut p = root.join(space.dir_name());
+    p.extend(path.split('/'));
+    p
 }

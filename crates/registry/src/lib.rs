@@ -49,6 +49,12 @@ pub struct Key {
 
 impl Key {
     /// Keys without a known prefix go to the governance space (as in Micro Integrator).
+    /// The file holding this key's content in a file registry rooted at `root` (what
+    /// [`FileRegistry`] reads), for a reader that only needs the one document.
+    pub fn content_path_in(&self, root: &std::path::Path) -> std::path::PathBuf {
+        file::content_file(root, self.space, &self.path)
+    }
+
     pub fn parse(key: &str) -> Result<Key, RegistryError> {
         let invalid = |reason: &'static str| RegistryError::InvalidKey {
             key: key.to_string(),

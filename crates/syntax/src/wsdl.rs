@@ -261,15 +261,17 @@ struct Defs<'d, 'a> {
 /// An operation of a WSDL 1.1 description, as Axis2 dispatches a request to it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WsdlOperation {
-    /// The operation's name (its port type's `<operation name>`).
-    pub name: String,
+    /// The operation's name (its port type's `<operation name>`), shared with every message
+    /// dispatched to it.
+    pub name: std::sync::Arc<str>,
     /// The actions that name it: the `soapAction` of its binding operations (SOAP 1.1 and 1.2)
     /// and the WS-Addressing `Action` of its input, when written.
     pub actions: Vec<String>,
     /// The namespace of its name (`get-property('OperationNamespace')`): the target namespace
     /// of the document that declares its port type, as Axis2's `WSDL11ToAxisServiceBuilder`
-    /// names an operation after its port type's namespace (empty without one).
-    pub namespace: String,
+    /// names an operation after its port type's namespace (empty without one); shared like
+    /// the name.
+    pub namespace: std::sync::Arc<str>,
 }
 
 /// WS-Addressing's WSDL binding and metadata namespaces (`wsaw:Action`, `wsam:Action`).
@@ -326,10 +328,10 @@ pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProb
             root.qname
         )));
     }
-    let tns = root
+    let tns: std::sync::Arc<str> = root
         .attr("targetNamespace")
-        .map(|a| a.value.trim().to_string())
-        .unwrap_or_default();
+        .map_or("", |a| a.value.trim())
+        .into();
     let mut ops: Vec<WsdlOperation> = Vec::new();
     for pt in wsdl_children(root, "portType") {
         for op in wsdl_children(pt, "operation") {
@@ -337,11 +339,11 @@ pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProb
             if name.is_empty() {
                 continue;
             }
-            let i = match ops.iter().position(|o| o.name == name) {
+            let i = match ops.iter().position(|o| &*o.name == name) {
                 Some(i) => i,
                 None => {
                     ops.push(WsdlOperation {
-                        name: name.to_string(),
+                        name: name.into(),
                         actions: Vec::new(),
                         namespace: tns.clone(),
                     });
@@ -363,7 +365,7 @@ pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProb
     }
     for b in wsdl_children(root, "binding") {
         for bop in wsdl_children(b, "operation") {
-            let Some(o) = ops.iter_mut().find(|o| o.name == named(bop).trim()) else {
+            let Some(o) = ops.iter_mut().find(|o| &*o.name == named(bop).trim()) else {
                 continue;
             };
             for s in bop.elements().filter(|e| {
