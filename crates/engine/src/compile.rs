@@ -301,6 +301,7 @@ pub(crate) fn compile(
             touches_body: false,
             raw_json_ok: false,
             reads_addressing: false,
+            sync: false,
         }]);
         ir.seqs.push(Seq {
             name,

@@ -23,7 +23,7 @@ pub(crate) struct State {
     /// Whether the current body came from a backend (blame for a malformed body).
     pub body_upstream: bool,
     /// Registry values prefetched for the running mediator (`None` = missing).
-    pub registry: HashMap<String, Option<String>>,
+    pub registry: HashMap<String, Option<String>, foldhash::fast::RandomState>,
     /// WS-Addressing fields set by `header` in SOAP scope (`To`, `Action`, …).
     pub addressing: BTreeMap<String, String>,
     pub axis2_client: BTreeMap<String, Value>,
@@ -197,7 +197,7 @@ impl MessageContext {
             st: State {
                 original: self.st.original.clone(),
                 body_upstream: self.st.body_upstream,
-                registry: HashMap::new(),
+                registry: HashMap::default(),
                 addressing: self.st.addressing.clone(),
                 axis2_client: self.st.axis2_client.clone(),
                 fault: false,

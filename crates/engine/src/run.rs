@@ -177,7 +177,10 @@ async fn run_loop(
         }
         let snap = observe::before(ctx);
         // whatever the parent waits for, the fan-outs running beside it go on meanwhile
-        let result = beside.drive(step(engine, node, ctx)).await;
+        let result = match step_now(engine, node, ctx) {
+            Some(r) => r,
+            None => beside.drive(step(engine, node, ctx)).await,
+        };
         let result = match result {
             Ok(Step::Fork(f)) => {
                 // a branch's faults go to the handler in force here (Synapse copies the fault
@@ -404,6 +407,29 @@ pub(crate) async fn prefetch(
         }
     }
     Ok(())
+}
+
+/// A mediator that never waits, run in place (no future to build, move and drop); `None` for
+/// one that may wait.
+fn step_now(
+    engine: &Engine,
+    node: &Node,
+    ctx: &mut MessageContext,
+) -> Option<Result<Step, MediationError>> {
+    if !node.sync {
+        return None;
+    }
+    if node.reads_addressing {
+        if let Err(e) = ctx.ensure_soap_request_built() {
+            return Some(Err(e));
+        }
+    }
+    if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
+        if let Err(e) = ctx.ensure_built() {
+            return Some(Err(e));
+        }
+    }
+    crate::mediators::run_now(engine, node, ctx)
 }
 
 async fn step(

@@ -67,6 +67,9 @@ pub(crate) struct Node {
     /// One of its expressions reads a WS-Addressing property (`get-property('To')`, …): a SOAP
     /// request's body is built first so the client's addressing headers are known.
     pub reads_addressing: bool,
+    /// It reads nothing from the registry and never waits: the interpreter runs it in place,
+    /// without a future of its own ([`run_now`]).
+    pub sync: bool,
 }
 
 /// The closed set of compiled mediators: one variant per module.
@@ -284,6 +287,7 @@ pub(crate) fn node(
         touches = true;
         needs_dom = true;
     }
+    let sync = keys.is_empty() && is_sync(&op);
     Some(Node {
         op,
         span,
@@ -291,6 +295,82 @@ pub(crate) fn node(
         touches_body: touches,
         raw_json_ok: touches && !needs_dom,
         reads_addressing,
+        sync,
+    })
+}
+
+/// Whether an op never waits (no registry write, no I/O): [`run_now`] runs it.
+fn is_sync(op: &Op) -> bool {
+    match op {
+        Op::Property(p) => property::is_sync(p),
+        Op::Filter(_)
+        | Op::PayloadFactory(_)
+        | Op::Header(_)
+        | Op::CallTemplate(_)
+        | Op::Log(_)
+        | Op::Respond
+        | Op::Drop
+        | Op::Loopback
+        | Op::Switch(_)
+        | Op::Enrich(_)
+        | Op::MakeFault(_)
+        | Op::Variable(_)
+        | Op::Rewrite(_)
+        | Op::Script(_)
+        | Op::Direction(_)
+        | Op::Iterate(_)
+        | Op::Clone(_)
+        | Op::Aggregate(_)
+        | Op::Foreach(_)
+        | Op::ScatterGather(_) => true,
+        Op::Call(_)
+        | Op::Callout(_)
+        | Op::Send(_)
+        | Op::Sequence(_)
+        | Op::Validate(_)
+        | Op::Xslt(_)
+        | Op::Throttle(_)
+        | Op::Cache(_)
+        | Op::Store(_)
+        | Op::Dblookup(_)
+        | Op::Dbreport(_) => false,
+    }
+}
+
+/// Run a mediator that never waits ([`Node::sync`]) in place; `None` for one that may wait
+/// (the caller runs [`run`] instead).
+pub(crate) fn run_now(
+    engine: &Engine,
+    node: &Node,
+    ctx: &mut MessageContext,
+) -> Option<Result<Step, MediationError>> {
+    let next = |r: Result<(), MediationError>| r.map(|_| Step::Next);
+    Some(match &node.op {
+        // a registry-scoped one waits for its write: never here
+        Op::Property(p) if property::is_sync(p) => {
+            property::property_now(engine, p, ctx).map(|_| Step::Next)
+        }
+        Op::Filter(f) => filter::run(engine, f, ctx),
+        Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
+        Op::Header(h) => next(header::header(engine, h, ctx)),
+        Op::CallTemplate(t) => call_template::run(engine, t, ctx),
+        Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
+        Op::Respond => Ok(respond::run(ctx)),
+        Op::Drop => Ok(drop::run()),
+        Op::Loopback => Ok(loopback::run(ctx)),
+        Op::Switch(s) => switch::run(engine, s, ctx),
+        Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
+        Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
+        Op::Variable(v) => next(variable::run(engine, v, ctx)),
+        Op::Rewrite(r) => next(rewrite::run(engine, r, ctx)),
+        Op::Script(s) => script::run(engine, s, ctx, node.span),
+        Op::Direction(d) => Ok(direction::run(d, ctx)),
+        Op::Iterate(i) => iterate::run(engine, i, ctx),
+        Op::Clone(c) => clone::run(engine, c, ctx),
+        Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
+        Op::Foreach(f) => foreach::run(engine, f, ctx),
+        Op::ScatterGather(s) => scatter_gather::run(engine, s, ctx),
+        _ => return None,
     })
 }
 
@@ -505,6 +585,7 @@ fn eip_branch(
         touches_body: false,
         raw_json_ok: false,
         reads_addressing: false,
+        sync: false,
     }]);
     Some(BranchTarget::Block(id))
 }

@@ -246,11 +246,34 @@ impl Compiler<'_> {
     }
 }
 
+/// Whether the mediator never waits: every scope but the registry's (a write there goes
+/// through the registry).
+pub(crate) fn is_sync(p: &PropertyOp) -> bool {
+    p.scope != Scope::Registry
+}
+
 pub(crate) async fn property(
     engine: &Engine,
     p: &PropertyOp,
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
+    let Some((name, s)) = property_now(engine, p, ctx)? else {
+        return Ok(());
+    };
+    engine.registry.put(&name, &s).await.map_err(|e| {
+        MediationError::internal(ErrorKind::Registry, format!("registry write failed: {e}"))
+    })?;
+    ctx.st.registry.insert(name, Some(s));
+    Ok(())
+}
+
+/// Everything but the registry write itself: a registry-scoped property gives back the key
+/// and the text to write.
+pub(crate) fn property_now(
+    engine: &Engine,
+    p: &PropertyOp,
+    ctx: &mut MessageContext,
+) -> Result<Option<(String, String)>, MediationError> {
     let key: crate::PropName = match &p.name {
         PropName::Literal(n) => n.into(),
         PropName::Dynamic(e) => value_string(&eval(engine, ctx, e)?)
@@ -283,7 +306,7 @@ pub(crate) async fn property(
             | Scope::Trace
             | Scope::Analytics => {}
         }
-        return Ok(());
+        return Ok(None);
     }
     let literal = matches!(p.value, ValueSrc::Literal(_));
     let mut v = eval_src(engine, ctx, &p.value)?;
@@ -305,7 +328,7 @@ pub(crate) async fn property(
         })?
     };
     let v = match conv {
-        Converted::Unset => return Ok(()),
+        Converted::Unset => return Ok(None),
         Converted::Set(v) => v,
     };
     match p.scope {
@@ -351,10 +374,7 @@ pub(crate) async fn property(
                     format!("cannot write a null value to registry key `{name}`"),
                 ));
             };
-            engine.registry.put(name, &s).await.map_err(|e| {
-                MediationError::internal(ErrorKind::Registry, format!("registry write failed: {e}"))
-            })?;
-            ctx.st.registry.insert(name.to_string(), Some(s));
+            return Ok(Some((name.to_string(), s)));
         }
         Scope::System => {
             if let Some(s) = value_string(&v) {
@@ -366,7 +386,7 @@ pub(crate) async fn property(
         // read-only scopes are refused by compile; trace/analytics are not kept
         Scope::Env | Scope::File | Scope::Func | Scope::Trace | Scope::Analytics => {}
     }
-    Ok(())
+    Ok(None)
 }
 
 fn set_header(ctx: &mut MessageContext, name: &str, value: &str) -> Result<(), MediationError> {

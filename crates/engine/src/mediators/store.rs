@@ -127,6 +127,7 @@ pub(crate) fn compile(
                 touches_body: false,
                 raw_json_ok: false,
                 reads_addressing: false,
+                sync: false,
             };
             blocks.push(vec![
                 node(Op::Sequence(seq)),
