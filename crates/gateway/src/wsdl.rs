@@ -257,7 +257,7 @@ fn fetch(url: &str, bounds: &WsdlFetch) -> Result<String, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            rt.block_on(async {
+            let got = rt.block_on(async {
                 match tokio::time::timeout(bounds.timeout, get(parsed, &bounds)).await {
                     Ok(r) => r,
                     Err(_) => Err(format!(
@@ -265,7 +265,10 @@ fn fetch(url: &str, bounds: &WsdlFetch) -> Result<String, String> {
                         limit.as_secs_f64()
                     )),
                 }
-            })
+            });
+            // a name lookup still running on the runtime's blocking pool is not waited for
+            rt.shutdown_background();
+            got
         })
         .map_err(|e| format!("cannot fetch the WSDL {shown}: {e}"))?;
     worker
