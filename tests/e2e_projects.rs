@@ -785,3 +785,312 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
     }
     gw.shutdown().await;
 }
+
+/// Start a gateway on the folder, keeping the load report (its diagnostics rendered).
+async fn start_reporting(dir: &GatewayDir) -> (Running, Vec<String>) {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        ..Default::default()
+    };
+    match synaptic_gateway::start(loaded.config, opts).await {
+        Ok((gw, report)) => (gw, report.render()),
+        Err(e) => panic!("gateway does not start: {e:?}"),
+    }
+}
+
+/// The one rendered diagnostic of `file` (`path:line:col: …`), which must carry `code`.
+fn diagnostic_of<'a>(lines: &'a [String], file: &str, code: &str) -> &'a str {
+    let of: Vec<&String> = lines.iter().filter(|l| l.contains(file)).collect();
+    assert_eq!(of.len(), 1, "{file}: {lines:#?}");
+    assert!(of[0].contains(code), "{}", of[0]);
+    of[0]
+}
+
+#[tokio::test]
+async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_load() {
+    // the WSDL is served by a real proxy of another gateway
+    let origin_dir = GatewayDir::new(
+        "",
+        &[(
+            "sequences/Origin.xml",
+            &operation_proxy(
+                "Origin",
+                &format!(
+                    "<publishWSDL>{}</publishWSDL>",
+                    published_wsdl("urn:origin")
+                ),
+            ),
+        )],
+    );
+    let origin = started(start_on(&origin_dir, 0).await);
+    let at = url(&origin, "/services/Origin");
+    // a server answering text, and one answering a document larger than the limit
+    let text = synaptic_tests::origin::MockOrigin::start(|_| {
+        synaptic_tests::origin::MockResponse::text("hello, no WSDL here")
+    })
+    .await;
+    let big = format!(
+        "{}<!-- {} -->",
+        published_wsdl("urn:big"),
+        "x".repeat(8 * 1024)
+    );
+    let large = synaptic_tests::origin::MockOrigin::start(move |_| {
+        synaptic_tests::origin::MockResponse::text(big.clone()).header("content-type", "text/xml")
+    })
+    .await;
+    let nobody = format!("http://127.0.0.1:{}/none?wsdl", synaptic_tests::free_port());
+    let safe = r#"<parameter name="enablePublishWSDLSafeMode">true</parameter>"#;
+    let proxies = [
+        (
+            "ByEndpoint",
+            r#"<publishWSDL endpoint="OriginEP"/>"#.to_string(),
+        ),
+        ("ByUri", format!(r#"<publishWSDL uri="{at}?wsdl"/>"#)),
+        ("Unreachable", format!(r#"<publishWSDL uri="{nobody}"/>"#)),
+        (
+            "UnreachableSafe",
+            format!(r#"<publishWSDL uri="{nobody}"/>{safe}"#),
+        ),
+        (
+            "NotXml",
+            format!(r#"<publishWSDL uri="{}/text?wsdl"/>{safe}"#, text.url()),
+        ),
+        (
+            "TooLarge",
+            format!(r#"<publishWSDL uri="{}/big?wsdl"/>"#, large.url()),
+        ),
+    ];
+    let endpoint = format!(r#"<endpoint {NS} name="OriginEP"><address uri="{at}"/></endpoint>"#);
+    let mut files: Vec<(String, String)> = proxies
+        .iter()
+        .map(|(n, p)| {
+            (
+                format!("sequences/proxy-services/{n}.xml"),
+                operation_proxy(n, p),
+            )
+        })
+        .collect();
+    files.push(("sequences/endpoints/OriginEP.xml".into(), endpoint));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let dir = GatewayDir::new(
+        "[limits]\nwsdl_fetch_timeout = 5.0\nwsdl_fetch_max_size = 4096\n",
+        &files,
+    );
+    let (gw, report) = start_reporting(&dir).await;
+    // failures are positioned diagnostics of their files: fetch failures fail the deployment
+    // (or, in safe mode, leave the proxy unstarted); a document that is not XML fails it in
+    // safe mode too, as Synapse cannot build the service from it
+    let d = diagnostic_of(&report, "Unreachable.xml", "E0123");
+    assert!(d.contains("cannot fetch the WSDL"), "{d}");
+    let d = diagnostic_of(&report, "UnreachableSafe.xml", "W0123");
+    assert!(d.contains("is not started"), "{d}");
+    let d = diagnostic_of(&report, "NotXml.xml", "E0123");
+    assert!(d.contains("not well-formed"), "{d}");
+    let d = diagnostic_of(&report, "TooLarge.xml", "E0123");
+    assert!(d.contains("larger than 4096 bytes"), "{d}");
+    // positions: the attribute value naming the WSDL
+    let written = operation_proxy("TooLarge", &proxies[5].1);
+    let at_value = written.find("uri=\"").unwrap() + "uri=\"".len();
+    let line = written[..at_value].matches('\n').count() + 1;
+    let col = at_value - written[..at_value].rfind('\n').map_or(0, |i| i + 1) + 1;
+    assert!(
+        diagnostic_of(&report, "TooLarge.xml", "E0123")
+            .contains(&format!("TooLarge.xml:{line}:{col}: error[E0123]")),
+        "{report:?}"
+    );
+    assert!(
+        !report
+            .iter()
+            .any(|l| l.contains("ByEndpoint") || l.contains("ByUri")),
+        "{report:?}"
+    );
+    // each document was fetched once, whatever the compile rounds
+    assert_eq!(text.count(), 1);
+    assert_eq!(text.requests()[0].query(), Some("wsdl"));
+    assert_eq!(large.count(), 1);
+    let c = client();
+    for proxy in ["ByEndpoint", "ByUri"] {
+        let r = c
+            .get(url(&gw, &format!("/services/{proxy}?wsdl")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{proxy}");
+        let t = r.text().await.unwrap();
+        assert!(t.contains("targetNamespace=\"urn:origin\""), "{proxy}: {t}");
+        // and requests are dispatched to its operations
+        let v = json(
+            c.post(url(&gw, &format!("/services/{proxy}")))
+                .header("content-type", "text/xml")
+                .header("SOAPAction", "urn:getQuote")
+                .body("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (v["op"].as_str(), v["ns"].as_str()),
+            (Some("getQuote"), Some("urn:origin")),
+            "{proxy}"
+        );
+    }
+    // the proxies whose WSDL could not be had answer as unknown services
+    for proxy in ["Unreachable", "UnreachableSafe", "NotXml", "TooLarge"] {
+        let r = c
+            .post(url(&gw, &format!("/services/{proxy}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{proxy}");
+    }
+    gw.shutdown().await;
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_proxy_pinned_to_other_servers_is_not_deployed_on_this_one() {
+    let logs = synaptic_tests::logs::capture_global();
+    let pinned = |name: &str, servers: &str, extra: &str| {
+        format!(
+            r#"<proxy {NS} name="{name}" pinnedServers="{servers}"><target><inSequence>
+            <payloadFactory media-type="json"><format>{{"proxy":"{name}"}}</format><args/></payloadFactory>
+            <respond/></inSequence></target>{extra}</proxy>"#
+        )
+    };
+    // pinned elsewhere, its WSDL would not even be fetchable: Synapse does not build it
+    let nobody = format!("http://127.0.0.1:{}/none?wsdl", synaptic_tests::free_port());
+    let dir = GatewayDir::new(
+        "[server]\nname = \"gw-east\"\n",
+        &[
+            (
+                "sequences/Here.xml",
+                &pinned("Here", "gw-west, gw-east", ""),
+            ),
+            (
+                "sequences/Elsewhere.xml",
+                &pinned(
+                    "Elsewhere",
+                    "gw-west gw-north",
+                    &format!(r#"<publishWSDL uri="{nobody}"/>"#),
+                ),
+            ),
+            ("sequences/Anywhere.xml", &pinned("Anywhere", "", "")),
+        ],
+    );
+    let (gw, report) = start_reporting(&dir).await;
+    assert!(report.is_empty(), "{report:#?}");
+    let c = client();
+    for (proxy, status) in [("Here", 200), ("Anywhere", 200), ("Elsewhere", 404)] {
+        let r = c
+            .post(url(&gw, &format!("/services/{proxy}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{proxy}");
+        let r = c
+            .get(url(&gw, &format!("/services/{proxy}?wsdl")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{proxy}");
+    }
+    // as an unknown service
+    let unknown = c.post(url(&gw, "/services/Nothing")).send().await.unwrap();
+    let elsewhere = c
+        .post(url(&gw, "/services/Elsewhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.headers().get("content-type"),
+        unknown.headers().get("content-type")
+    );
+    assert_eq!(
+        elsewhere.text().await.unwrap(),
+        unknown.text().await.unwrap()
+    );
+    let text = logs.text();
+    assert!(
+        text.lines().any(|l| l.contains("INFO")
+            && l.contains("proxy service `Elsewhere` is pinned to gw-west, gw-north: not deployed on this server")
+            && l.contains("server=gw-east")),
+        "{text}"
+    );
+    gw.shutdown().await;
+
+    // the server's name defaults to the machine's host name
+    let host = synaptic_gateway::config::host_name();
+    let dir = GatewayDir::new(
+        "",
+        &[(
+            "sequences/Host.xml",
+            &pinned("Host", &format!("other {host}"), ""),
+        )],
+    );
+    let (gw, _) = start_reporting(&dir).await;
+    let r = c.post(url(&gw, "/services/Host")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "host name {host}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_processor_pinned_to_other_servers_is_not_started_on_this_one() {
+    use synaptic_tests::origin::{MockOrigin, MockResponse};
+    let logs = synaptic_tests::logs::capture_global();
+    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = |servers: &str| {
+        format!(
+            r#"<definitions {NS}>
+  <endpoint name="Backend"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageProcessor name="Forwarder" messageStore="Orders" targetEndpoint="Backend"
+      class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
+    <parameter name="interval">50</parameter>
+    <parameter name="pinnedServers">{servers}</parameter>
+  </messageProcessor>
+  <api name="Orders" context="/orders"><resource methods="POST" uri-template="/*"><inSequence>
+    <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+    <store messageStore="Orders"/>
+  </inSequence></resource></api>
+</definitions>"#,
+            backend.url()
+        )
+    };
+    let c = client();
+    for (servers, delivered) in [("gw-west", false), ("gw-west,gw-east", true)] {
+        let dir = GatewayDir::new(
+            "[server]\nname = \"gw-east\"\n",
+            &[("sequences/store.xml", &defs(servers))],
+        );
+        let gw = started(start_on(&dir, 0).await);
+        let r = c
+            .post(url(&gw, "/orders/o"))
+            .header("content-type", "application/json")
+            .body(r#"{"o":1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let got = backend
+            .wait_for(
+                1,
+                Duration::from_millis(if delivered { 20_000 } else { 1_000 }),
+            )
+            .await;
+        assert_eq!(got, delivered, "{servers}");
+        gw.shutdown().await;
+    }
+    let text = logs.text();
+    assert!(
+        text.contains(
+            "message processor `Forwarder` is pinned to gw-west: not started on this server"
+        ),
+        "{text}"
+    );
+}

@@ -66,7 +66,7 @@ pub fn run(args: LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::
         Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
         None => PathBuf::new(),
     };
-    let report = lint_files(&files, &base, None, None)?;
+    let report = lint_files(&files, &base, None)?;
     let format = match args.format {
         LintFormat::Short => Format::Short,
         LintFormat::Rich => Format::Rich,
@@ -138,15 +138,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Parse every file and compile them together (sequence references resolve across files);
-/// `<wsdl uri=…>` documents are read relative to `base`, the project folder. `deploy`: the
-/// values deploy-time parameters take (`serve --check`); `None` (`lint`) leaves them for
-/// deployment. `registry`: the file registry a `<publishWSDL key>` naming no local entry is
-/// read from (`serve --check`); `None` (`lint`) leaves such a key for deployment.
+/// `<wsdl uri=…>` documents are read relative to `base`, the project folder. `serve`: the
+/// configuration `serve --check` loads the files as `serve` would with (the values of
+/// deploy-time parameters, the file registry a `<publishWSDL key>` naming no local entry is
+/// read from, published WSDLs fetched over `http(s)`, the server name `pinnedServers` is
+/// matched against); `None` (`lint`) leaves all of these for deployment.
 pub fn lint_files(
     files: &[PathBuf],
     base: &Path,
-    deploy: Option<synaptic_engine::DeployValues>,
-    registry: Option<&Path>,
+    serve: Option<&synaptic_gateway::config::Config>,
 ) -> anyhow::Result<LintReport> {
     let mut map = SourceMap::new();
     let mut artifacts = Vec::with_capacity(files.len());
@@ -164,15 +164,13 @@ pub fn lint_files(
         diagnostics.extend(parse.diagnostics);
         artifacts.push(parse.tree);
     }
+    let settings = serve
+        .map(synaptic_gateway::reload::LoadSettings::of)
+        .unwrap_or_default();
     let opts = synaptic_engine::CompileOptions {
-        deploy,
-        wsdl: Some(
-            match registry {
-                Some(r) => synaptic_gateway::wsdl::ProjectWsdl::with_registry(base, r),
-                None => synaptic_gateway::wsdl::ProjectWsdl::new(base),
-            }
-            .source(),
-        ),
+        deploy: serve.map(|c| synaptic_engine::DeployValues(c.configurables.clone())),
+        wsdl: Some(settings.wsdl(base).source()),
+        server_name: settings.server_name.clone(),
         ..Default::default()
     };
     let (_, compile_diags) = synaptic_engine::compile(&artifacts, &opts);

@@ -217,13 +217,9 @@ fn check(
     } else {
         Vec::new()
     };
-    // as `serve` deploys them: with the configuration's deploy-time parameter values
-    let deploy = checked
-        .config
-        .as_ref()
-        .map(|c| synaptic_engine::DeployValues(c.configurables.clone()));
-    let registry = checked.config.as_ref().map(|c| c.registry_dir());
-    let report = crate::lint::lint_files(&files, &dir, deploy, registry.as_deref())?;
+    // as `serve` deploys them: with the configuration's deploy-time parameter values, its
+    // registry, its server name, published WSDLs fetched
+    let report = crate::lint::lint_files(&files, &dir, checked.config.as_ref())?;
     let (e, w) = print_diags(out, &report.map, &report.diagnostics, format)?;
     errors += e;
     warnings += w;

@@ -119,6 +119,7 @@ codes! {
     E0122 = "wsdl-port-unresolved";
     E0123 = "published-wsdl-unresolved";
     W0123 = "proxy-not-started";
+    W0124 = "published-wsdl-source-unchecked";
     E0340 = "undefined-template";
     E0341 = "missing-template-parameter";
     E0342 = "proxy-served-twice";

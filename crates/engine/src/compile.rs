@@ -40,6 +40,9 @@ pub(crate) struct Ir {
     /// The proxy services Synapse would not start (`enablePublishWSDLSafeMode` and a WSDL
     /// that cannot be read).
     pub unstarted_proxies: HashSet<String>,
+    /// The proxy services pinned to other servers (`pinnedServers` without this server's
+    /// name), with the servers they are pinned to: not deployed here.
+    pub pinned_elsewhere: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug)]
@@ -84,6 +87,7 @@ pub(crate) fn compile(
         proxy_operations: HashMap::new(),
         published_wsdl: HashMap::new(),
         unstarted_proxies: HashSet::new(),
+        pinned_elsewhere: Vec::new(),
     };
     let mut c = Compiler {
         opts,
@@ -206,6 +210,12 @@ pub(crate) fn compile(
     for s in duplicates {
         mediators::block(&mut c, &mut ir.blocks, &s.mediators);
     }
+    // the named endpoints, for `<publishWSDL endpoint>`
+    let named_endpoints: HashMap<&str, &ast::Endpoint> = artifacts
+        .iter()
+        .flat_map(|a| &a.endpoints)
+        .filter_map(|e| Some((e.name.as_ref()?.value.as_str(), e)))
+        .collect();
     // flows named by APIs and proxies
     for a in artifacts {
         let mut refs: Vec<(&ast::FlowRef, Option<String>)> = Vec::new();
@@ -247,7 +257,12 @@ pub(crate) fn compile(
             }
         }
         for p in &a.proxies {
-            match c.publish_wsdl(p) {
+            if let Some(servers) = c.pinned_elsewhere(p) {
+                // Synapse does not build the proxy: its WSDL is not read either
+                ir.pinned_elsewhere.push((p.name.value.clone(), servers));
+                continue;
+            }
+            match c.publish_wsdl(p, &named_endpoints) {
                 crate::publish_wsdl::Outcome::Published(w, ops) => {
                     if !ops.is_empty() {
                         ir.proxy_operations.insert(p.name.value.clone(), ops);

@@ -604,6 +604,23 @@ impl Compiler<'_> {
         })
     }
 
+    /// The servers `p` is pinned to when its `pinnedServers` (deploy-time parameters
+    /// resolved, as `ProxyServiceFactory` resolves them) does not name this server
+    /// ([`CompileOptions::server_name`]): Synapse does not deploy it here. `None` when it is
+    /// deployed (not pinned, pinned here, no server name given, or a parameter left for
+    /// deployment; one without a value is reported, E0403, and the proxy is not deployed).
+    pub(crate) fn pinned_elsewhere(&mut self, p: &ast::Proxy) -> Option<Vec<String>> {
+        let v = p.pinned_servers.as_ref()?;
+        let server = self.opts.server_name.clone()?;
+        let servers = match self.deployed(v) {
+            Some(Some(v)) => crate::pinned_servers(&v.value),
+            // left for deployment, or without a value (E0403: the file is not deployed)
+            _ => return None,
+        };
+        // an empty list pins nothing, as in Synapse
+        (!servers.is_empty() && !servers.contains(&server)).then_some(servers)
+    }
+
     /// The port a `<wsdl>` endpoint names, in its inline document or in the one its `uri`
     /// names (read through the host's [`crate::WsdlReader`]), with the documents they import.
     /// `service`, `port` and `uri` take deploy-time parameters, as Micro Integrator's

@@ -118,6 +118,9 @@ pub struct CompileOptions {
     /// of `synaptic.toml`). `None` (lint, `synaptic run`): a `<dsName>` is not checked, and
     /// its mediator faults at runtime.
     pub data_sources: Option<Arc<Vec<NamedDataSource>>>,
+    /// This server's name (`[server] name`): a proxy whose `pinnedServers` does not name it
+    /// is not deployed, as Synapse leaves it. `None` (lint, `synaptic run`): every proxy is.
+    pub server_name: Option<String>,
 }
 
 /// The host values deploy-time parameters read (see [`CompileOptions::deploy`]).
@@ -144,6 +147,33 @@ pub trait WsdlReader: Send + Sync {
     fn registry(&self, _key: &str) -> Result<Option<WsdlText>, String> {
         Ok(None)
     }
+
+    /// Whether this host fetches `http(s)` documents when it loads the project (a proxy's
+    /// `<publishWSDL uri="http…">` or `<publishWSDL endpoint>`, fetched as Synapse fetches
+    /// them when it deploys the proxy). `false` (`synaptic lint`, `synaptic run`): such a
+    /// document is left for deployment.
+    fn fetches(&self) -> bool {
+        false
+    }
+
+    /// The document at the `http(s)` URL `url`, fetched within the host's bounds (time,
+    /// size). `Err` says why it could not be fetched (unreachable, an error status, too large,
+    /// not UTF-8 text), with no credential of the URL in it.
+    fn fetch(&self, _url: &str) -> Result<WsdlText, String> {
+        Err("documents are not fetched here".to_string())
+    }
+}
+
+/// The server names of a `pinnedServers` value (a proxy's attribute, a message processor's
+/// parameter): separated by spaces or commas, as Synapse's `StringTokenizer(value, " ,")`
+/// splits them.
+pub fn pinned_servers(value: &str) -> Vec<String> {
+    value
+        .split([' ', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The host's [`WsdlReader`] (see [`CompileOptions::wsdl`]).
@@ -206,6 +236,16 @@ impl Program {
     /// the program was compiled); `None` without one.
     pub fn published_wsdl(&self, name: &str) -> Option<&PublishedWsdl> {
         self.ir.published_wsdl.get(name)
+    }
+    /// The proxy services not deployed on this server because their `pinnedServers` name
+    /// other servers ([`CompileOptions::server_name`]), each with those servers.
+    pub fn proxies_pinned_elsewhere(&self) -> &[(String, Vec<String>)] {
+        &self.ir.pinned_elsewhere
+    }
+    /// Whether the proxy service `name` is deployed and started here: not pinned to other
+    /// servers, and not left unstarted by `enablePublishWSDLSafeMode` (W0123).
+    pub fn proxy_deployed(&self, name: &str) -> bool {
+        self.proxy_started(name) && !self.ir.pinned_elsewhere.iter().any(|(n, _)| n == name)
     }
     /// Whether Synapse would leave the proxy service `name` unstarted: its
     /// `enablePublishWSDLSafeMode` is `true` and its published WSDL could not be read (W0123).

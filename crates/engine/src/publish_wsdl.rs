@@ -1,15 +1,19 @@
 //! A proxy service's `<publishWSDL>`, resolved when the artifacts are compiled, as Synapse's
 //! `ProxyService.buildAxisService` reads it when it deploys the proxy: an inline document, a
-//! local entry or a registry resource (`key`), or a file (`uri`, read through the host's
-//! [`crate::WsdlReader`], as `<wsdl>` endpoints' documents are), with the `<resource location
+//! local entry or a registry resource (`key`), a file (`uri`, read through the host's
+//! [`crate::WsdlReader`], as `<wsdl>` endpoints' documents are), an `http(s)` `uri` or the
+//! address of an `endpoint` (with `?wsdl`), fetched by the host, with the `<resource location
 //! key>`s its imports map to. The document's operations are what requests to the proxy are
 //! dispatched to (`OperationName`, `OperationNamespace`).
 //!
-//! As in Synapse, a `key` naming nothing, a document that is not XML, or one that is neither
-//! WSDL 1.1 nor WSDL 2.0 fails the proxy's deployment (E0123); a `uri` that cannot be read
-//! does too, unless the proxy's `enablePublishWSDLSafeMode` parameter is `true`: then the
-//! proxy is not started (W0123), as Synapse skips it.
+//! As in Synapse, a `key` or `endpoint` naming nothing, a document that is not XML, or one
+//! that is neither WSDL 1.1 nor WSDL 2.0 fails the proxy's deployment (E0123); a `uri` (or
+//! an endpoint's WSDL) that cannot be read or fetched does too, unless the proxy's
+//! `enablePublishWSDLSafeMode` parameter is `true`: then the proxy is not started (W0123), as
+//! Synapse skips it. Where the host reads no registry and fetches nothing (`synaptic lint`), a
+//! key or endpoint the linted files do not define is a warning (W0124).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use synaptic_diag::{codes, Diagnostic, Spanned};
@@ -41,14 +45,18 @@ pub(crate) enum Outcome {
 }
 
 impl Compiler<'_> {
-    /// Resolve `p`'s `<publishWSDL>`.
-    pub(crate) fn publish_wsdl(&mut self, p: &ast::Proxy) -> Outcome {
+    /// Resolve `p`'s `<publishWSDL>`; `endpoints`: the named endpoints of the artifacts.
+    pub(crate) fn publish_wsdl(
+        &mut self,
+        p: &ast::Proxy,
+        endpoints: &HashMap<&str, &ast::Endpoint>,
+    ) -> Outcome {
         let Some(w) = &p.publish_wsdl else {
             return Outcome::Nothing;
         };
         let name = &p.name.value;
         let (text, at) = match &w.from {
-            ast::WsdlFrom::Nothing | ast::WsdlFrom::Endpoint(_) => return Outcome::Nothing,
+            ast::WsdlFrom::Nothing => return Outcome::Nothing,
             ast::WsdlFrom::Inline(t) => (Arc::<str>::from(t.value.as_str()), t.span),
             ast::WsdlFrom::Key(k) => {
                 let Some(k) = self.deployed(k) else {
@@ -59,7 +67,13 @@ impl Compiler<'_> {
                 };
                 match self.keyed_document(&k, name, true) {
                     Keyed::Found(t) => (t, k.span),
-                    Keyed::Unchecked => return Outcome::Nothing,
+                    Keyed::Unchecked => {
+                        // its resources are still looked at (lint: W0124)
+                        return match self.resources(w, name) {
+                            Some(_) => Outcome::Nothing,
+                            None => Outcome::Failed,
+                        };
+                    }
                     Keyed::Failed => return Outcome::Failed,
                 }
             }
@@ -70,53 +84,20 @@ impl Compiler<'_> {
                 let Some(u) = u else {
                     return Outcome::Nothing;
                 };
-                // not fetched (ADR 0501), where Synapse would fetch it: the proxy is served
-                // without a published WSDL
-                let scheme = u.value.trim().split_once(':').map(|(s, _)| s);
-                if scheme.is_some_and(|s| {
-                    s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https")
-                }) {
-                    self.diags.push(Diagnostic::warning(
-                        codes::W0101,
-                        u.span,
-                        format!(
-                            "proxy `{name}`: the WSDL `{}` is not fetched over the network: save \
-                             it in the project and point uri at the file; \
-                             /services/{name}?wsdl answers 404",
-                            u.value.trim()
-                        ),
-                    ));
-                    return Outcome::Nothing;
-                }
-                let read = match &self.opts.wsdl {
-                    _ if u.value.trim().starts_with('{') => Err(format!(
-                        "`{}` is evaluated per message, but a published WSDL is read when the \
-                         project is loaded",
-                        u.value.trim()
-                    )),
-                    Some(r) => r.0.read(u.value.trim(), None).map(|t| t.text),
-                    None => Err(format!(
-                        "the WSDL `{}` is not read here (no project folder)",
-                        u.value.trim()
-                    )),
-                };
-                match read {
+                match self.wsdl_at(p, u.value.trim(), u.span) {
                     Ok(t) => (t, u.span),
-                    Err(why) if p.wsdl_safe_mode => {
-                        self.diags.push(Diagnostic::warning(
-                            codes::W0123,
-                            u.span,
-                            format!(
-                                "proxy `{name}` is not started: {why} \
-                                 (enablePublishWSDLSafeMode is true)"
-                            ),
-                        ));
-                        return Outcome::NotStarted;
-                    }
-                    Err(why) => {
-                        self.err(codes::E0123, u.span, format!("proxy `{name}`: {why}"));
-                        return Outcome::Failed;
-                    }
+                    Err(o) => return o,
+                }
+            }
+            ast::WsdlFrom::Endpoint(e) => {
+                let location = match self.endpoint_wsdl(p, e, endpoints) {
+                    Ok(Some(l)) => l,
+                    Ok(None) => return Outcome::Nothing,
+                    Err(o) => return o,
+                };
+                match self.wsdl_at(p, &location, e.span) {
+                    Ok(t) => (t, e.span),
+                    Err(o) => return o,
                 }
             }
         };
@@ -130,10 +111,19 @@ impl Compiler<'_> {
                 return Outcome::Failed;
             }
         };
+        match self.resources(w, name) {
+            Some(resources) => Outcome::Published(PublishedWsdl { text, resources }, ops),
+            None => Outcome::Failed,
+        }
+    }
+
+    /// The documents of `w`'s `<resource location key>`s, by location; `None` when one fails
+    /// the proxy (E0123, reported).
+    fn resources(&mut self, w: &ast::PublishWsdl, proxy: &str) -> Option<Vec<(String, Arc<str>)>> {
         let mut resources: Vec<(String, Arc<str>)> = Vec::new();
         let mut failed = false;
         for (location, key) in &w.resources {
-            match self.keyed_document(key, name, false) {
+            match self.keyed_document(key, proxy, false) {
                 Keyed::Found(t) => {
                     // a location given twice: the later key, as Synapse's resource map keeps it
                     resources.retain(|(l, _)| *l != location.value);
@@ -143,10 +133,136 @@ impl Compiler<'_> {
                 Keyed::Failed => failed = true,
             }
         }
-        if failed {
-            return Outcome::Failed;
+        (!failed).then_some(resources)
+    }
+
+    /// The document at `location` (a proxy's `uri`, or what its `endpoint` gives): an
+    /// `http(s)` URL fetched through the host (left for deployment when the host fetches
+    /// nothing), else a file read through the host. A document that cannot be read fails the
+    /// proxy's deployment (E0123), or leaves the proxy unstarted in safe mode (W0123), as
+    /// `ProxyService.buildAxisService` handles the `IOException` of reading it.
+    fn wsdl_at(
+        &mut self,
+        p: &ast::Proxy,
+        location: &str,
+        at: synaptic_diag::Span,
+    ) -> Result<Arc<str>, Outcome> {
+        let name = &p.name.value;
+        let location = location.trim();
+        let read = match &self.opts.wsdl {
+            _ if location.starts_with('{') => Err(format!(
+                "`{location}` is evaluated per message, but a published WSDL is read when the \
+                 project is loaded"
+            )),
+            Some(r) if is_http(location) => {
+                if !r.0.fetches() {
+                    return Err(Outcome::Nothing);
+                }
+                r.0.fetch(location).map(|t| t.text)
+            }
+            Some(r) => r.0.read(location, None).map(|t| t.text),
+            None if is_http(location) => return Err(Outcome::Nothing),
+            None => Err(format!(
+                "the WSDL `{location}` is not read here (no project folder)"
+            )),
+        };
+        match read {
+            Ok(t) => Ok(t),
+            Err(why) if p.wsdl_safe_mode => {
+                self.diags.push(Diagnostic::warning(
+                    codes::W0123,
+                    at,
+                    format!(
+                        "proxy `{name}` is not started: {why} \
+                         (enablePublishWSDLSafeMode is true)"
+                    ),
+                ));
+                Err(Outcome::NotStarted)
+            }
+            Err(why) => {
+                self.err(codes::E0123, at, format!("proxy `{name}`: {why}"));
+                Err(Outcome::Failed)
+            }
         }
-        Outcome::Published(PublishedWsdl { text, resources }, ops)
+    }
+
+    /// Where `<publishWSDL endpoint="e">` reads the WSDL, as `ProxyService.buildAxisService`
+    /// takes it: an address endpoint's address with `?wsdl` appended, a `<wsdl>` endpoint's
+    /// `uri`. Any other endpoint, or a name no artifact defines, fails the proxy's
+    /// deployment (E0123); `synaptic lint`, which fetches nothing, warns (W0124) of a name the
+    /// linted files do not define, since Synapse may find the endpoint in the registry.
+    /// `Ok(None)`: left for deployment (a deploy-time parameter `lint` does not resolve).
+    fn endpoint_wsdl(
+        &mut self,
+        p: &ast::Proxy,
+        e: &Spanned<String>,
+        endpoints: &HashMap<&str, &ast::Endpoint>,
+    ) -> Result<Option<String>, Outcome> {
+        let proxy = &p.name.value;
+        // the name takes deploy-time parameters, as Micro Integrator resolves it
+        let Some(e) = self.deployed(e) else {
+            return Err(Outcome::Failed);
+        };
+        let Some(e) = e else {
+            return Ok(None);
+        };
+        let k = e.value.trim();
+        let Some(ep) = endpoints.get(k) else {
+            let fetches = self.opts.wsdl.as_ref().is_some_and(|r| r.0.fetches());
+            if fetches || self.opts.unavailable.iter().any(|u| u == k) {
+                self.err(
+                    codes::E0123,
+                    e.span,
+                    format!("proxy `{proxy}`: the WSDL endpoint `{k}` names no deployed endpoint"),
+                );
+                return Err(Outcome::Failed);
+            }
+            self.warn(
+                codes::W0124,
+                e.span,
+                format!(
+                    "proxy `{proxy}`: no endpoint named `{k}` in the linted files; the proxy \
+                     deploys only if the endpoint is found where it deploys (Synapse also looks \
+                     in the registry)"
+                ),
+            );
+            return Ok(None);
+        };
+        let at = match &ep.kind {
+            ast::EndpointKind::Address { uri } => uri,
+            ast::EndpointKind::Wsdl(w) => match &w.uri {
+                Some(u) => u,
+                None => {
+                    self.err(
+                        codes::E0123,
+                        e.span,
+                        format!(
+                            "proxy `{proxy}`: the WSDL endpoint `{k}` holds its WSDL inline: \
+                             Synapse reads a published WSDL from a <wsdl> endpoint's uri only"
+                        ),
+                    );
+                    return Err(Outcome::Failed);
+                }
+            },
+            _ => {
+                self.err(
+                    codes::E0123,
+                    e.span,
+                    format!(
+                        "proxy `{proxy}`: the WSDL endpoint `{k}` is neither an <address> nor \
+                         a <wsdl> endpoint (Synapse reads the WSDL of those only)"
+                    ),
+                );
+                return Err(Outcome::Failed);
+            }
+        };
+        let Some(at) = self.deployed(at) else {
+            return Err(Outcome::Failed);
+        };
+        Ok(at.map(|u| match &ep.kind {
+            ast::EndpointKind::Address { .. } => format!("{}?wsdl", u.value.trim()),
+            _ => u.value.trim().to_string(),
+        }))
     }
 
     /// The document a key names: a local entry, else a registry resource read through the
@@ -169,12 +285,24 @@ impl Compiler<'_> {
             }
             return Keyed::Found(Arc::from(t.as_str()));
         }
+        let unchecked = |c: &mut Self| {
+            c.warn(
+                codes::W0124,
+                key.span,
+                format!(
+                    "proxy `{proxy}`: the {what} key `{k}` names no local entry of the linted \
+                     files; it must be a registry resource where the proxy deploys, or the \
+                     proxy is not deployed"
+                ),
+            );
+            Keyed::Unchecked
+        };
         let Some(reader) = &self.opts.wsdl else {
-            return Keyed::Unchecked;
+            return unchecked(self);
         };
         match reader.0.registry(k) {
             Ok(Some(t)) => Keyed::Found(t.text),
-            Ok(None) => Keyed::Unchecked,
+            Ok(None) => unchecked(self),
             Err(why) => {
                 self.err(
                     codes::E0123,
@@ -192,7 +320,14 @@ impl Compiler<'_> {
 
 enum Keyed {
     Found(Arc<str>),
-    /// Not a local entry, and the registry is not read here (`synaptic lint`).
+    /// Not a local entry, and the registry is not read here (`synaptic lint`: W0124).
     Unchecked,
     Failed,
+}
+
+/// Whether `location` is an `http:` or `https:` URL.
+fn is_http(location: &str) -> bool {
+    location
+        .split_once(':')
+        .is_some_and(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
 }

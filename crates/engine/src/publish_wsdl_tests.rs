@@ -15,10 +15,13 @@ const WSDL: &str = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/w
   </wsdl:binding>
 </wsdl:definitions>"#;
 
-/// Project files and registry resources, by name; `registry: false` reads no registry (lint).
+/// Project files and registry resources, by name; `registry: None` reads no registry (lint).
+/// `fetched`: the documents at `http(s)` URLs (`Err`: why one cannot be fetched); `None`
+/// fetches nothing (lint).
 struct Host {
     files: HashMap<String, String>,
     registry: Option<HashMap<String, String>>,
+    fetched: Option<HashMap<String, Result<String, String>>>,
 }
 
 impl WsdlReader for Host {
@@ -30,6 +33,19 @@ impl WsdlReader for Host {
                 text: Arc::from(t.as_str()),
             })
             .ok_or_else(|| format!("cannot read the WSDL {location}"))
+    }
+    fn fetches(&self) -> bool {
+        self.fetched.is_some()
+    }
+    fn fetch(&self, url: &str) -> Result<WsdlText, String> {
+        match self.fetched.as_ref().and_then(|f| f.get(url)) {
+            Some(Ok(t)) => Ok(WsdlText {
+                id: url.to_string(),
+                text: Arc::from(t.as_str()),
+            }),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!("cannot fetch the WSDL {url}: connection refused")),
+        }
     }
     fn registry(&self, key: &str) -> Result<Option<WsdlText>, String> {
         let Some(r) = &self.registry else {
@@ -50,6 +66,18 @@ fn compile_in(
     files: &[(&str, &str)],
     registry: Option<&[(&str, &str)]>,
 ) -> (Option<Program>, Vec<Diagnostic>) {
+    compile_with(xml, files, registry, None, None)
+}
+
+/// As [`compile_in`], with documents at `http(s)` URLs (`None`: nothing fetched) and this
+/// server's name (`None`: every proxy deployed).
+fn compile_with(
+    xml: &str,
+    files: &[(&str, &str)],
+    registry: Option<&[(&str, &str)]>,
+    fetched: Option<&[(&str, Result<&str, &str>)]>,
+    server: Option<&str>,
+) -> (Option<Program>, Vec<Diagnostic>) {
     let map = |v: &[(&str, &str)]| {
         v.iter()
             .map(|(k, t)| (k.to_string(), t.to_string()))
@@ -58,9 +86,15 @@ fn compile_in(
     let host = Host {
         files: map(files),
         registry: registry.map(map),
+        fetched: fetched.map(|f| {
+            f.iter()
+                .map(|(u, r)| (u.to_string(), r.map(str::to_string).map_err(str::to_string)))
+                .collect()
+        }),
     };
     let opts = CompileOptions {
         wsdl: Some(WsdlSource(Arc::new(host))),
+        server_name: server.map(str::to_string),
         ..Default::default()
     };
     let p = synaptic_syntax::parse_artifact(SourceId(0), xml);
@@ -148,9 +182,17 @@ fn a_key_naming_nothing_or_text_fails_the_proxy_where_it_is_written() {
     assert!(d[0]
         .message
         .contains("names no local entry and no registry resource"));
-    // without a registry to read (lint), the key is left for deployment
+    // without a registry to read (lint), the key is left for deployment, with a warning
+    // where it is written
     let (p, d) = compile_in(&xml, &[], None);
-    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].code, synaptic_diag::codes::W0124);
+    assert_eq!(text_at(&xml, &d[0]), "nothing");
+    assert!(
+        d[0].message.contains("names no local entry"),
+        "{}",
+        d[0].message
+    );
     assert!(p.unwrap().published_wsdl("Q").is_none());
     // a text local entry is not a WSDL for Synapse
     let xml = proxy(
@@ -216,16 +258,149 @@ fn in_safe_mode_an_unreadable_uri_leaves_the_proxy_unstarted() {
 }
 
 #[test]
-fn an_http_uri_is_not_fetched_and_the_proxy_is_served_without_a_wsdl() {
-    let xml = proxy(r#"<publishWSDL uri="http://127.0.0.1:1/Q?wsdl"/>"#, "");
+fn an_http_uri_is_fetched_by_the_host_that_fetches() {
+    let url = "http://127.0.0.1:1/Q?wsdl";
+    let xml = proxy(&format!(r#"<publishWSDL uri="{url}"/>"#), "");
+    let (p, d) = compile_with(&xml, &[], Some(&[]), Some(&[(url, Ok(WSDL))]), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(&*p.published_wsdl("Q").unwrap().text, WSDL);
+    assert_eq!(dispatched(&p, "urn:getQuote").0, "getQuote");
+    // a host that fetches nothing (lint) leaves it for deployment, silently
     let (p, d) = compile_in(&xml, &[], None);
     let p = p.unwrap_or_else(|| panic!("{d:?}"));
-    assert_eq!(d.len(), 1, "{d:?}");
-    assert_eq!(d[0].code, synaptic_diag::codes::W0101);
-    assert_eq!(text_at(&xml, &d[0]), "http://127.0.0.1:1/Q?wsdl");
+    assert!(d.is_empty(), "{d:?}");
     assert!(p.published_wsdl("Q").is_none());
     assert!(p.proxy_started("Q"));
-    assert_eq!(dispatched(&p, "urn:getQuote").0, "mediate");
+}
+
+#[test]
+fn a_wsdl_that_cannot_be_fetched_fails_the_proxy_unless_in_safe_mode() {
+    let url = "https://127.0.0.1:1/Q?wsdl";
+    let xml = proxy(&format!(r#"<publishWSDL uri="{url}"/>"#), "");
+    let failed = Err("cannot fetch the WSDL https://127.0.0.1:1/Q?wsdl: the server answered 500");
+    let (p, d) = compile_with(&xml, &[], Some(&[]), Some(&[(url, failed)]), None);
+    assert!(p.is_none());
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].code, synaptic_diag::codes::E0123);
+    assert_eq!(text_at(&xml, &d[0]), url);
+    assert!(d[0].message.contains("answered 500"), "{}", d[0].message);
+    // safe mode: not started
+    let safe = proxy(
+        &format!(
+            r#"<publishWSDL uri="{url}"/><parameter name="enablePublishWSDLSafeMode">true</parameter>"#
+        ),
+        "",
+    );
+    let (p, d) = compile_with(&safe, &[], Some(&[]), Some(&[(url, failed)]), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].code, synaptic_diag::codes::W0123);
+    assert!(!p.proxy_started("Q"));
+    assert!(!p.proxy_deployed("Q"));
+    // fetched but not XML: Synapse cannot build the service, safe mode or not
+    let (p, d) = compile_with(&safe, &[], Some(&[]), Some(&[(url, Ok("<html"))]), None);
+    assert!(p.is_none());
+    assert_eq!(d[0].code, synaptic_diag::codes::E0123);
+    assert!(d[0].message.contains("not well-formed"), "{}", d[0].message);
+}
+
+/// A WSDL 1.1 document with the service `S` and its SOAP 1.1 port `P`.
+const SERVICE_WSDL: &str = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="urn:svc" targetNamespace="urn:svc">
+  <wsdl:portType name="PT"><wsdl:operation name="ping"/></wsdl:portType>
+  <wsdl:binding name="B" type="tns:PT"><soap:binding transport="http://schemas.xmlsoap.org/soap/http"/>
+    <wsdl:operation name="ping"><soap:operation soapAction="urn:ping"/></wsdl:operation></wsdl:binding>
+  <wsdl:service name="S"><wsdl:port name="P" binding="tns:B"><soap:address location="http://127.0.0.1:9/services/S"/></wsdl:port></wsdl:service>
+</wsdl:definitions>"#;
+
+#[test]
+fn an_endpoint_gives_its_address_with_wsdl_or_its_wsdl_uri() {
+    let endpoints =
+        r#"<endpoint name="Addr"><address uri="http://127.0.0.1:9/services/S"/></endpoint>
+        <endpoint name="Wsdl"><wsdl uri="file:w.wsdl" service="S" port="P"/></endpoint>
+        <endpoint name="Http"><http method="get" uri-template="http://127.0.0.1:9/x"/></endpoint>
+        <endpoint name="Inline"><wsdl service="S" port="P">"#
+            .to_string()
+            + SERVICE_WSDL
+            + "</wsdl></endpoint>";
+    let files = [("file:w.wsdl", SERVICE_WSDL)];
+    let fetched: &[(&str, Result<&str, &str>)] =
+        &[("http://127.0.0.1:9/services/S?wsdl", Ok(WSDL))];
+    // an address endpoint: its address with `?wsdl`, fetched
+    let xml = proxy(r#"<publishWSDL endpoint="Addr"/>"#, &endpoints);
+    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(&*p.published_wsdl("Q").unwrap().text, WSDL);
+    assert_eq!(dispatched(&p, "urn:getQuote").1, "urn:quotes");
+    // a `<wsdl>` endpoint: its own document (here a project file)
+    let xml = proxy(r#"<publishWSDL endpoint="Wsdl"/>"#, &endpoints);
+    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(&*p.published_wsdl("Q").unwrap().text, SERVICE_WSDL);
+    assert_eq!(dispatched(&p, "urn:ping").0, "ping");
+    // lint fetches nothing: the address endpoint's WSDL is left for deployment
+    let xml = proxy(r#"<publishWSDL endpoint="Addr"/>"#, &endpoints);
+    let (p, d) = compile_in(&xml, &files, None);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(p.unwrap().published_wsdl("Q").is_none());
+    // other endpoints, an inline WSDL, or a name no artifact defines: not deployed
+    for (ep, says) in [
+        ("Http", "neither an <address> nor a <wsdl> endpoint"),
+        ("Inline", "holds its WSDL inline"),
+        ("None", "names no deployed endpoint"),
+    ] {
+        let xml = proxy(&format!(r#"<publishWSDL endpoint="{ep}"/>"#), &endpoints);
+        let (p, d) = compile_with(&xml, &files, Some(&[]), Some(fetched), None);
+        assert!(p.is_none(), "{ep}");
+        let d: Vec<_> = d
+            .iter()
+            .filter(|d| d.code == synaptic_diag::codes::E0123)
+            .collect();
+        assert_eq!(d.len(), 1, "{ep}: {d:?}");
+        assert_eq!(text_at(&xml, d[0]), ep);
+        assert!(d[0].message.contains(says), "{ep}: {}", d[0].message);
+    }
+    // lint (nothing fetched): a name the linted files do not define is a warning
+    let xml = proxy(r#"<publishWSDL endpoint="None"/>"#, "");
+    let (p, d) = compile_in(&xml, &[], None);
+    assert!(p.is_some(), "{d:?}");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].code, synaptic_diag::codes::W0124);
+    assert_eq!(text_at(&xml, &d[0]), "None");
+}
+
+#[test]
+fn a_proxy_pinned_to_other_servers_is_not_deployed_and_its_wsdl_not_read() {
+    let xml = |pinned: &str| {
+        format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+            <proxy name="Q" pinnedServers="{pinned}"><target><inSequence><respond/></inSequence></target>
+            <publishWSDL uri="http://127.0.0.1:1/none?wsdl"/></proxy></definitions>"#
+        )
+    };
+    let fetched: &[(&str, Result<&str, &str>)] = &[("http://127.0.0.1:1/none?wsdl", Ok(WSDL))];
+    // pinned elsewhere: nothing fetched (the host would refuse), no diagnostic
+    let (p, d) = compile_with(&xml("a, b"), &[], Some(&[]), Some(&[]), Some("gw1"));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert!(d.is_empty(), "{d:?}");
+    assert!(!p.proxy_deployed("Q"));
+    assert_eq!(
+        p.proxies_pinned_elsewhere(),
+        &[("Q".to_string(), vec!["a".to_string(), "b".to_string()])]
+    );
+    // pinned here (spaces or commas between names), or an empty list: deployed
+    for pinned in ["gw1", "a gw1", "a,gw1", " ,gw1, ", ""] {
+        let (p, d) = compile_with(&xml(pinned), &[], Some(&[]), Some(fetched), Some("gw1"));
+        let p = p.unwrap_or_else(|| panic!("{pinned}: {d:?}"));
+        assert!(p.proxy_deployed("Q"), "{pinned}");
+        assert!(p.published_wsdl("Q").is_some(), "{pinned}");
+    }
+    // no server name (lint): every proxy is deployed
+    let (p, _) = compile_with(&xml("a"), &[], Some(&[]), Some(fetched), None);
+    assert!(p.unwrap().proxy_deployed("Q"));
+    assert_eq!(crate::pinned_servers(" a,,b  c "), ["a", "b", "c"]);
 }
 
 #[test]

@@ -123,6 +123,9 @@ pub struct ProcessorDef {
     pub cron: Option<CronSchedule>,
     /// `is.active` (default true): a deactivated processor does not start.
     pub active: bool,
+    /// `pinnedServers`: the servers the processor starts on (empty: every server); on
+    /// another, Synapse's `ScheduledMessageProcessor` leaves it deactivated.
+    pub pinned_servers: Vec<String>,
     pub kind: ProcessorKind,
 }
 
@@ -355,6 +358,7 @@ fn processor(
     let mut throttle = true;
     let mut cron = None;
     let mut active = true;
+    let mut pinned = Vec::new();
     let mut fwd = ForwardDef {
         endpoint: p.target_endpoint.as_ref().map(|e| e.value.clone()),
         retry_interval_ms: 1000,
@@ -414,6 +418,7 @@ fn processor(
                     ok = false;
                 }
             },
+            ("pinnedServers", _) => pinned = crate::pinned_servers(&v.value),
             ("is.active", _) => match boolean(c, prm) {
                 Some(b) => active = b,
                 None => ok = false,
@@ -580,6 +585,7 @@ fn processor(
         interval_ms,
         cron,
         active,
+        pinned_servers: pinned,
         kind,
     })
 }

@@ -208,7 +208,8 @@ pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program
     let Some(program) = program else {
         return;
     };
-    apis.retain(|x| x.wsdl.is_none() || program.proxy_started(&x.name));
+    // a proxy pinned to other servers, or left unstarted, answers as an unknown service
+    apis.retain(|x| x.wsdl.is_none() || program.proxy_deployed(&x.name));
     for x in apis.iter_mut().filter(|x| x.wsdl.is_some()) {
         if let Some(w) = program.published_wsdl(&x.name) {
             x.wsdl = Some(w.text.to_string());

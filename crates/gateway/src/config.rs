@@ -95,6 +95,9 @@ pub struct ServerConfig {
     /// A Java properties file whose keys `$FILE:KEY` reads in artifact attributes (Micro
     /// Integrator's `file.properties`), read at every load.
     pub file_properties: Option<String>,
+    /// This server's name, matched against the `pinnedServers` of proxies and message
+    /// processors (Synapse's `serverName`); default: the machine's host name.
+    pub name: Option<String>,
 }
 
 /// `[[api]]`
@@ -235,6 +238,7 @@ impl Default for ServerConfig {
             listen_tls: None,
             tls: None,
             file_properties: None,
+            name: None,
         }
     }
 }
@@ -242,6 +246,15 @@ impl Default for ServerConfig {
 // === impl Config ===
 
 impl Config {
+    /// This server's name for `pinnedServers`: `[server] name`, else the host name, else
+    /// `localhost`, as Synapse falls back from its `serverName` to the local host's name.
+    pub fn server_name(&self) -> String {
+        match self.server.name.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => host_name(),
+        }
+    }
+
     /// A path from the configuration, resolved against the config file's folder.
     pub fn resolve_path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
@@ -800,3 +813,12 @@ pub fn referenced_sequences(config: &Config) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The machine's host name (`localhost` when it has none).
+pub fn host_name() -> String {
+    whoami::hostname()
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

@@ -92,6 +92,11 @@ pub struct LimitsConfig {
     /// Seconds a `<dblookup>`/`<dbreport>` may wait for a connection (unless its `<pool>`
     /// names a `maxwait`), and may run one batch of statements.
     pub db_timeout: f64,
+    /// Seconds one fetch of a proxy's published WSDL over `http(s)` may take when the
+    /// project is loaded (`<publishWSDL uri="http…">`, `<publishWSDL endpoint>`).
+    pub wsdl_fetch_timeout: f64,
+    /// Bytes a published WSDL fetched over `http(s)` may have.
+    pub wsdl_fetch_max_size: u64,
 }
 
 impl Default for LimitsConfig {
@@ -119,6 +124,8 @@ impl Default for LimitsConfig {
             eip_max_branches: 1000,
             db_max_connections: crate::database::DEFAULT_MAX_CONNECTIONS,
             db_timeout: crate::database::DEFAULT_TIMEOUT.as_secs_f64(),
+            wsdl_fetch_timeout: 20.0,
+            wsdl_fetch_max_size: crate::wsdl::MAX_WSDL_BYTES,
         }
     }
 }
@@ -186,6 +193,10 @@ impl LimitsConfig {
     pub fn db_budget(&self) -> Duration {
         crate::config::secs(self.db_timeout).unwrap_or(crate::database::DEFAULT_TIMEOUT)
     }
+    /// The longest one fetch of a published WSDL may take.
+    pub fn wsdl_fetch_budget(&self) -> Duration {
+        crate::config::secs(self.wsdl_fetch_timeout).unwrap_or(Duration::from_secs(20))
+    }
     /// The longest silence of a backend in the middle of a streamed response body.
     pub fn backend_read(&self) -> Duration {
         crate::config::secs(self.backend_read_timeout).unwrap_or(Duration::from_secs(30))
@@ -211,6 +222,7 @@ impl LimitsConfig {
             ("mediation_timeout", self.mediation_timeout),
             ("script_timeout", self.script_timeout),
             ("db_timeout", self.db_timeout),
+            ("wsdl_fetch_timeout", self.wsdl_fetch_timeout),
         ] {
             if crate::config::secs(secs).is_none() {
                 v.push((key, format!("{key} must be a positive number of seconds")));
@@ -257,6 +269,12 @@ impl LimitsConfig {
         }
         if self.max_headers == 0 {
             v.push(("max_headers", "max_headers must be at least 1".into()));
+        }
+        if self.wsdl_fetch_max_size == 0 {
+            v.push((
+                "wsdl_fetch_max_size",
+                "wsdl_fetch_max_size must be at least 1".into(),
+            ));
         }
         if self.h2_max_concurrent_streams == 0 {
             v.push((

@@ -56,6 +56,8 @@ pub(crate) async fn supervise(gateway: Gateway) {
                 .unwrap_or_default()
         },
     );
+    // `pinnedServers`: a processor pinned to other servers is not started here
+    let server = gateway.inner.started.server_name();
     let mut generation = 0u64;
     let mut running: JoinSet<()> = JoinSet::new();
     let mut engine: Option<Engine> = None;
@@ -72,6 +74,10 @@ pub(crate) async fn supervise(gateway: Gateway) {
                 for p in engine.program.message_processors() {
                     if !p.active {
                         tracing::info!(target: TARGET, processor = %p.name, "message processor is not active (is.active = false)");
+                        continue;
+                    }
+                    if !p.pinned_servers.is_empty() && !p.pinned_servers.contains(&server) {
+                        tracing::info!(target: TARGET, processor = %p.name, server = %server, "message processor `{}` is pinned to {}: not started on this server", p.name, p.pinned_servers.join(", "));
                         continue;
                     }
                     tracing::info!(target: TARGET, processor = %p.name, store = %p.store, "message processor started");

@@ -56,9 +56,49 @@ pub struct ProgramStore {
     /// The WSDL files the last load read or looked for, as they were then (watched with the
     /// folder).
     wsdl_files: Mutex<Vec<Fingerprint>>,
+    /// What every load reads with: the file registry, this server's name, the bounds of
+    /// fetching published WSDLs.
+    settings: LoadSettings,
+}
+
+/// What every load of the project reads with, fixed when the gateway starts.
+#[derive(Clone, Debug, Default)]
+pub struct LoadSettings {
     /// The file registry's root (`[server] registry`): a `<publishWSDL key>` naming no local
     /// entry is read there.
-    registry: Option<PathBuf>,
+    pub registry: Option<PathBuf>,
+    /// This server's name (`[server] name`): a proxy pinned to other servers is not
+    /// deployed.
+    pub server_name: Option<String>,
+    /// The bounds of fetching a proxy's published WSDL over `http(s)`; `None`: not fetched.
+    pub fetch: Option<crate::wsdl::WsdlFetch>,
+}
+
+impl LoadSettings {
+    /// What `serve` (and `serve --check`) loads the project of `config` with. `[server]
+    /// ca_file` is read here for the fetches' trust; a file that cannot be read is left out
+    /// (the gateway's start reports it).
+    pub fn of(config: &crate::config::Config) -> LoadSettings {
+        let extra_ca_pem = config
+            .server
+            .ca_file
+            .as_ref()
+            .and_then(|p| std::fs::read(config.resolve_path(p)).ok());
+        LoadSettings {
+            registry: Some(config.registry_dir()),
+            server_name: Some(config.server_name()),
+            fetch: Some(crate::wsdl::WsdlFetch {
+                timeout: config.limits.wsdl_fetch_budget(),
+                max_bytes: config.limits.wsdl_fetch_max_size,
+                extra_ca_pem,
+            }),
+        }
+    }
+
+    /// The WSDL reader of one load of the project in `dir`.
+    pub fn wsdl(&self, dir: &Path) -> Arc<crate::wsdl::ProjectWsdl> {
+        crate::wsdl::ProjectWsdl::for_load(dir, self.registry.as_deref(), self.fetch.clone())
+    }
 }
 
 /// What a load produced: the diagnostics (to print) and whether the program was replaced.
@@ -121,7 +161,7 @@ impl ProgramStore {
         required: Vec<String>,
         strict: bool,
         deploy: DeployValues,
-        registry: Option<PathBuf>,
+        settings: LoadSettings,
     ) -> (Arc<ProgramStore>, LoadReport) {
         let store = Arc::new(ProgramStore {
             current: ArcSwap::from_pointee(Loaded {
@@ -136,7 +176,7 @@ impl ProgramStore {
             last_good: Mutex::new(HashMap::new()),
             strict,
             wsdl_files: Mutex::new(Vec::new()),
-            registry,
+            settings,
         });
         let (loaded, report) = store.prepare(&store.required, &deploy, true);
         if let Some(l) = loaded {
@@ -232,10 +272,7 @@ impl ProgramStore {
         let mut program = None;
         let mut compile_failed = false;
         // the documents of `<wsdl uri=…>` endpoints, read once for every round
-        let wsdl = match &self.registry {
-            Some(r) => crate::wsdl::ProjectWsdl::with_registry(&self.dir, r),
-            None => crate::wsdl::ProjectWsdl::new(&self.dir),
-        };
+        let wsdl = self.settings.wsdl(&self.dir);
         while !cands.is_empty() {
             let trees: Vec<Artifact> = cands.iter().map(|c| c.tree.clone()).collect();
             // what the left-out files define: their referrers are left out too, where a
@@ -244,6 +281,7 @@ impl ProgramStore {
             opts.unavailable.clone_from(&unavailable);
             opts.deploy = Some(deploy.clone());
             opts.wsdl = Some(wsdl.source());
+            opts.server_name.clone_from(&self.settings.server_name);
             let (p, d) = synaptic_engine::compile(&trees, &opts);
             let failing: std::collections::HashSet<synaptic_diag::SourceId> = d
                 .iter()
@@ -293,6 +331,17 @@ impl ProgramStore {
         let trees: Vec<Artifact> = cands.into_iter().map(|c| c.tree).collect();
         let (mut apis, api_diags) = crate::artifacts::apis(&trees, &sources);
         crate::artifacts::publish(&mut apis, program.as_ref());
+        if let (Some(p), Some(server)) = (&program, &self.settings.server_name) {
+            for (proxy, servers) in p.proxies_pinned_elsewhere() {
+                tracing::info!(
+                    target: "synaptic::reload",
+                    proxy = %proxy,
+                    server = %server,
+                    "proxy service `{proxy}` is pinned to {}: not deployed on this server",
+                    servers.join(", ")
+                );
+            }
+        }
         diagnostics.extend(api_diags);
         diagnostics.extend(crate::artifacts::check_unserved(&trees));
         synaptic_diag::sort(&mut diagnostics);
@@ -544,6 +593,7 @@ fn restart_only(started: &Config, new: &Config) -> Vec<&'static str> {
     diff(a.listen != b.listen, "[server] listen");
     diff(a.sequences != b.sequences, "[server] sequences");
     diff(a.registry != b.registry, "[server] registry");
+    diff(a.name != b.name, "[server] name");
     diff(a.ca_file != b.ca_file, "[server] ca_file");
     diff(
         a.pool_max_idle_per_host != b.pool_max_idle_per_host,
@@ -557,6 +607,15 @@ fn restart_only(started: &Config, new: &Config) -> Vec<&'static str> {
     diff(
         a.shutdown_grace != b.shutdown_grace,
         "[server] shutdown_grace",
+    );
+    let (l, m) = (&started.limits, &new.limits);
+    diff(
+        l.wsdl_fetch_timeout != m.wsdl_fetch_timeout,
+        "[limits] wsdl_fetch_timeout",
+    );
+    diff(
+        l.wsdl_fetch_max_size != m.wsdl_fetch_max_size,
+        "[limits] wsdl_fetch_max_size",
     );
     out
 }

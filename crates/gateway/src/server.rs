@@ -148,9 +148,9 @@ impl Gateway {
         let dir = config.sequences_dir();
         let strict = opts.strict;
         let deploy = synaptic_engine::DeployValues(config.configurables.clone());
-        let registry = Some(config.registry_dir());
+        let settings = crate::reload::LoadSettings::of(&config);
         let (store, report) = tokio::task::spawn_blocking(move || {
-            ProgramStore::open(dir, required, strict, deploy, registry)
+            ProgramStore::open(dir, required, strict, deploy, settings)
         })
         .await
         .map_err(|e| StartError::Io {

@@ -1,8 +1,11 @@
 //! The documents of `<wsdl uri=…>` endpoints and the documents they import, read for
 //! `engine::compile` when the project is loaded (the engine does no I/O): a `file:` URL, or a
 //! path relative to the project folder (an import: relative to the document that imports it).
-//! An `http(s)` WSDL is not fetched (docs/adr/0501-wsdl-endpoints-resolved-at-load.md): the
-//! endpoint is an error that says to keep the document in the project.
+//! An `http(s)` WSDL endpoint is not fetched (docs/adr/0501-wsdl-endpoints-resolved-at-load.md):
+//! the endpoint is an error that says to keep the document in the project. A proxy's
+//! `<publishWSDL uri="http…">` or `<publishWSDL endpoint>` is fetched once per load when the
+//! loader was given [`WsdlFetch`] bounds (`serve`), as Synapse fetches it when it deploys the
+//! proxy (docs/adr/0507-published-wsdl-fetched-at-load.md).
 
 use crate::reload::{file_fingerprint, Fingerprint};
 use std::collections::HashMap;
@@ -12,6 +15,30 @@ use synaptic_engine::{WsdlReader, WsdlSource, WsdlText};
 
 /// A WSDL larger than this is refused (a service description, not a data set).
 pub const MAX_WSDL_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The bounds of fetching a published WSDL over `http(s)` when the project is loaded
+/// (`[limits] wsdl_fetch_timeout`, `wsdl_fetch_max_size`).
+#[derive(Clone)]
+pub struct WsdlFetch {
+    /// The whole fetch: connecting, the answer's head and its body, redirects included.
+    pub timeout: std::time::Duration,
+    /// The largest document accepted, in bytes.
+    pub max_bytes: u64,
+    /// Certificates (PEM) trusted besides the built-in roots (`[server] ca_file`).
+    pub extra_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WsdlFetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsdlFetch")
+            .field("timeout", &self.timeout)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Redirects followed when fetching a WSDL (Java's `HttpURLConnection` follows them too).
+const MAX_REDIRECTS: usize = 5;
 
 /// The WSDL files of one load of a project: each read once, however many endpoints and
 /// compile rounds name it, and every file asked for remembered (for the reloader to watch).
@@ -23,6 +50,10 @@ pub struct ProjectWsdl {
     registry: Option<PathBuf>,
     /// By path as named.
     read: Mutex<HashMap<PathBuf, Read>>,
+    /// The bounds of fetching `http(s)` documents; `None`: nothing is fetched.
+    fetch: Option<WsdlFetch>,
+    /// The documents fetched by this load, by URL as named.
+    fetched: Mutex<HashMap<String, Result<WsdlText, String>>>,
 }
 
 /// What reading a file gave, and the file as it was just before.
@@ -35,6 +66,8 @@ impl ProjectWsdl {
             base: base.to_path_buf(),
             registry: None,
             read: Mutex::new(HashMap::new()),
+            fetch: None,
+            fetched: Mutex::new(HashMap::new()),
         })
     }
 
@@ -44,6 +77,20 @@ impl ProjectWsdl {
             base: base.to_path_buf(),
             registry: Some(registry.to_path_buf()),
             read: Mutex::new(HashMap::new()),
+            fetch: None,
+            fetched: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// What a gateway's load reads: files relative to `base`, registry resources from the
+    /// file registry at `registry`, and `http(s)` documents fetched within `fetch`.
+    pub fn for_load(base: &Path, registry: Option<&Path>, fetch: Option<WsdlFetch>) -> Arc<Self> {
+        Arc::new(ProjectWsdl {
+            base: base.to_path_buf(),
+            registry: registry.map(Path::to_path_buf),
+            read: Mutex::new(HashMap::new()),
+            fetch,
+            fetched: Mutex::new(HashMap::new()),
         })
     }
 
@@ -97,6 +144,28 @@ impl WsdlReader for ProjectWsdl {
                 (text, stamp)
             })
             .0
+            .clone()
+    }
+
+    fn fetches(&self) -> bool {
+        self.fetch.is_some()
+    }
+
+    fn fetch(&self, url: &str) -> Result<WsdlText, String> {
+        let Some(bounds) = &self.fetch else {
+            return Err("documents are not fetched here".to_string());
+        };
+        let url = url.trim();
+        let mut cache = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+        // once per load, however many proxies and compile rounds name it
+        cache
+            .entry(url.to_string())
+            .or_insert_with(|| {
+                fetch(url, bounds).map(|text| WsdlText {
+                    id: shown(url),
+                    text: Arc::from(text),
+                })
+            })
             .clone()
     }
 
@@ -161,6 +230,111 @@ fn path_of(uri: &str, base: &Path, what: &str) -> Result<PathBuf, String> {
         }
         _ => Ok(base.join(uri)),
     }
+}
+
+/// `url` fit for a message: its password and secret query parameters replaced by `***`.
+pub(crate) fn shown(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Ok(mut u) = url::Url::parse(url) {
+        if u.password().is_some() && u.set_password(Some("***")).is_ok() {
+            out = u.to_string();
+        }
+    }
+    synaptic_logsafe::redact_url(&out)
+}
+
+/// Fetch the document at `url` within `bounds`, on a thread of its own (the load is
+/// synchronous, and may run inside or outside the gateway's runtime).
+fn fetch(url: &str, bounds: &WsdlFetch) -> Result<String, String> {
+    let shown = shown(url);
+    let parsed = url::Url::parse(url).map_err(|e| format!("`{shown}` is not a URL ({e})"))?;
+    let bounds = bounds.clone();
+    let limit = bounds.timeout;
+    let worker = std::thread::Builder::new()
+        .name("wsdl-fetch".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let got = rt.block_on(async {
+                match tokio::time::timeout(bounds.timeout, get(parsed, &bounds)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(format!(
+                        "no complete answer within {} s ([limits] wsdl_fetch_timeout)",
+                        limit.as_secs_f64()
+                    )),
+                }
+            });
+            // a name lookup still running on the runtime's blocking pool is not waited for
+            rt.shutdown_background();
+            got
+        })
+        .map_err(|e| format!("cannot fetch the WSDL {shown}: {e}"))?;
+    worker
+        .join()
+        .unwrap_or_else(|_| Err("the fetch stopped".to_string()))
+        .map_err(|why| format!("cannot fetch the WSDL {shown}: {why}"))
+}
+
+async fn get(url: url::Url, bounds: &WsdlFetch) -> Result<String, String> {
+    let mut client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .connect_timeout(bounds.timeout);
+    if let Some(pem) = &bounds.extra_ca_pem {
+        for c in reqwest::Certificate::from_pem_bundle(pem).map_err(described)? {
+            client = client.add_root_certificate(c);
+        }
+    }
+    let client = client.build().map_err(described)?;
+    // user information in the URL is sent as Basic authentication, as Synapse sends it
+    let mut resp = client
+        .get(url)
+        .header(
+            http::header::ACCEPT,
+            "application/wsdl+xml, text/xml, application/xml, */*",
+        )
+        .send()
+        .await
+        .map_err(described)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("the server answered {status}"));
+    }
+    let too_large = || {
+        format!(
+            "the document is larger than {} bytes ([limits] wsdl_fetch_max_size)",
+            bounds.max_bytes
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > bounds.max_bytes) {
+        return Err(too_large());
+    }
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(described)? {
+        if (body.len() + chunk.len()) as u64 > bounds.max_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| "the document is not UTF-8 text".to_string())
+}
+
+/// A client error without its URL (which may hold credentials), with its causes.
+fn described(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !out.contains(&c_text) {
+            out.push_str(": ");
+            out.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -250,6 +424,140 @@ mod tests {
             e.contains("not fetched over https") && e.contains("the import's location"),
             "{e}"
         );
+    }
+
+    /// A server on 127.0.0.1 answering every connection with `answer` (raw HTTP; `None`:
+    /// never answers), recording each request head; its base URL.
+    fn serve(answer: Option<Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{Read as _, Write as _};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let heads = seen.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { break };
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+                    head.push(b[0]);
+                }
+                heads
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                match &answer {
+                    Some(a) => {
+                        let _ = c.write_all(a);
+                    }
+                    None => {
+                        std::thread::spawn(move || {
+                            std::thread::sleep(std::time::Duration::from_secs(5));
+                            drop(c);
+                        });
+                    }
+                }
+            }
+        });
+        (base, seen)
+    }
+
+    fn fetcher(timeout_ms: u64, max_bytes: u64) -> Arc<ProjectWsdl> {
+        ProjectWsdl::for_load(
+            Path::new("/nowhere"),
+            None,
+            Some(WsdlFetch {
+                timeout: std::time::Duration::from_millis(timeout_ms),
+                max_bytes,
+                extra_ca_pem: None,
+            }),
+        )
+    }
+
+    fn http(status: &str, headers: &str, body: &[u8]) -> Option<Vec<u8>> {
+        let mut a = format!(
+            "HTTP/1.1 {status}\r\nconnection: close\r\n{headers}content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        a.extend_from_slice(body);
+        Some(a)
+    }
+
+    #[test]
+    fn a_published_wsdl_is_fetched_once_per_load_with_its_credentials_sent_not_shown() {
+        let (base, seen) = serve(http("200 OK", "content-type: text/xml\r\n", b"<w/>"));
+        let f = fetcher(5000, 1024);
+        assert!(f.fetches());
+        let url = base.replace("http://", "http://user:s3cret@") + "/services/S?wsdl";
+        let t = f.fetch(&url).unwrap();
+        assert_eq!(&*t.text, "<w/>");
+        assert!(!t.id.contains("s3cret"), "{}", t.id);
+        // the same URL again: the document this load already has
+        assert_eq!(&*f.fetch(&url).unwrap().text, "<w/>");
+        let heads = seen.lock().unwrap().clone();
+        assert_eq!(heads.len(), 1, "{heads:?}");
+        assert!(
+            heads[0].starts_with("GET /services/S?wsdl HTTP/1.1"),
+            "{}",
+            heads[0]
+        );
+        // user information goes as Basic authentication (user:s3cret)
+        assert!(
+            heads[0]
+                .to_ascii_lowercase()
+                .contains("authorization: basic dxnlcjpzm2nyzxq="),
+            "{}",
+            heads[0]
+        );
+        // a reader without bounds fetches nothing
+        assert!(!ProjectWsdl::new(Path::new("/nowhere")).fetches());
+    }
+
+    #[test]
+    fn a_wsdl_that_cannot_be_fetched_says_why_without_the_password() {
+        let cases: Vec<(Option<Vec<u8>>, &str)> = vec![
+            (
+                http("404 Not Found", "", b"gone"),
+                "the server answered 404 Not Found",
+            ),
+            (http("200 OK", "", &[b'x'; 2000]), "larger than 1024 bytes"),
+            (
+                // no length: counted as it comes
+                Some(
+                    [
+                        &b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"[..],
+                        &[b'y'; 3000][..],
+                    ]
+                    .concat(),
+                ),
+                "larger than 1024 bytes",
+            ),
+            (http("200 OK", "", &[0xff, 0xfe, b'<']), "not UTF-8 text"),
+            (None, "no complete answer within 0.3 s"),
+        ];
+        for (answer, says) in cases {
+            let (base, _) = serve(answer);
+            let url = base.replace("http://", "http://user:s3cret@") + "/w?wsdl";
+            let e = fetcher(300, 1024).fetch(&url).unwrap_err();
+            assert!(e.contains(says), "{says}: {e}");
+            assert!(
+                e.starts_with("cannot fetch the WSDL http://user:***@"),
+                "{e}"
+            );
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // nobody listening
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = fetcher(2000, 1024)
+            .fetch(&format!("http://127.0.0.1:{port}/w?wsdl&password=p4ss"))
+            .unwrap_err();
+        assert!(e.contains("cannot fetch the WSDL"), "{e}");
+        assert!(!e.contains("p4ss"), "{e}");
     }
 
     #[test]

@@ -345,15 +345,6 @@ impl<'d, 'a> Cx<'d, 'a> {
                 ),
             ));
         }
-        if let WsdlFrom::Endpoint(e) = &from {
-            self.diags.push(Diagnostic::warning(
-                codes::W0101,
-                e.span,
-                "<publishWSDL endpoint> is not published: the WSDL would be fetched from the \
-                 endpoint's address when the proxy deploys; save it in the project and use \
-                 uri=\"…\" or key=\"…\" (?wsdl answers 404)",
-            ));
-        }
         if let Some(p) = self.attr_s(el, "preservePolicy") {
             if p.value.trim() == "false" {
                 self.diags.push(Diagnostic::warning(
@@ -397,6 +388,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             target: None,
             publish_wsdl: None,
             wsdl_safe_mode: false,
+            pinned_servers: self.attr_s(el, "pinnedServers"),
         };
         let mut seen_target = false;
         for child in self.children(el) {

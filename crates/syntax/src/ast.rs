@@ -233,6 +233,9 @@ pub struct Proxy {
     /// `<parameter name="enablePublishWSDLSafeMode">true</parameter>`: a `uri` that cannot be
     /// read leaves the proxy unstarted (a warning) instead of failing its deployment.
     pub wsdl_safe_mode: bool,
+    /// `pinnedServers`: the servers the proxy is deployed on (names separated by spaces or
+    /// commas, as Synapse's `ProxyServiceFactory` splits them); `None`: every server.
+    pub pinned_servers: Option<Spanned<String>>,
 }
 
 /// A proxy's `<publishWSDL>`, as Synapse's `ProxyServiceFactory` reads it: `endpoint`, else
@@ -255,7 +258,8 @@ pub enum WsdlFrom {
     Key(Spanned<String>),
     /// A file (`file:` URL or a path relative to the project).
     Uri(Spanned<String>),
-    /// `endpoint=`: fetched from the endpoint's address (not done).
+    /// `endpoint=`: fetched from the endpoint's address with `?wsdl` appended (a `<wsdl>`
+    /// endpoint: from its `uri`) when the proxy deploys.
     Endpoint(Spanned<String>),
     /// No WSDL (an empty `<publishWSDL/>`, or one holding no WSDL document).
     Nothing,

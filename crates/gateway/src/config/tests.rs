@@ -35,7 +35,7 @@ fn syntax_and_schema_errors_are_e0401_with_positions() {
     );
     check(
         "[server]\nlisen = \"x\"\n",
-        "synaptic.toml:2:1: error[E0401]: unknown field `lisen`, expected one of `listen`, `sequences`, `registry`, `max_body_size`, `timeout`, `ca_file`, `pool_max_idle_per_host`, `pool_idle_timeout`, `watch`, `shutdown_grace`, `access_log`, `listen_tls`, `tls`, `file_properties`",
+        "synaptic.toml:2:1: error[E0401]: unknown field `lisen`, expected one of `listen`, `sequences`, `registry`, `max_body_size`, `timeout`, `ca_file`, `pool_max_idle_per_host`, `pool_idle_timeout`, `watch`, `shutdown_grace`, `access_log`, `listen_tls`, `tls`, `file_properties`, `name`",
     );
     check(
         "[[api]]\nname = \"A\"\n",
