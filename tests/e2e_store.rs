@@ -775,3 +775,294 @@ async fn after_the_last_attempt_a_message_moves_to_the_fail_store() {
     );
     gw.shutdown().await;
 }
+
+/// `member.count`: that many consumers of the store deliver side by side, each message to one
+/// of them. The first three deliveries hang at the backend: with three members all three are
+/// at the backend at once, each a different message (a single consumer would send one and
+/// wait). With fast answers every message is delivered exactly once.
+#[tokio::test]
+async fn members_deliver_side_by_side_each_message_once() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let backend = MockOrigin::start(move |_| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let r = MockResponse::new(200);
+        if n < 3 {
+            r.delay(Duration::from_secs(40))
+        } else {
+            r
+        }
+    })
+    .await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &backend.url(),
+                    r#"<parameter name="member.count">3</parameter>"#,
+                    "",
+                ),
+            ),
+        ],
+    )
+    .await;
+    for i in 0..6 {
+        assert_eq!(
+            post(&gw.url("/orders/m"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} at the backend",
+        backend.count()
+    );
+    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 3, "three different messages: {bodies:?}");
+    gw.shutdown().await;
+}
+
+/// Two gateways sharing one Redis, each running a forwarder of two members on the same store:
+/// every stored message reaches the backend exactly once (claims, not peeks).
+#[tokio::test]
+async fn members_of_two_gateways_sharing_redis_deliver_each_message_once() {
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-members\"\n",
+        redis.url()
+    );
+    let backend =
+        MockOrigin::start(|_| MockResponse::new(200).delay(Duration::from_millis(20))).await;
+    let files = [
+        ("sequences/api.xml".to_string(), store_api()),
+        (
+            "sequences/store.xml".to_string(),
+            store_and_processor(
+                &backend.url(),
+                r#"<parameter name="member.count">2</parameter>"#,
+                "",
+            ),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let a = start_gateway(&config, &files).await;
+    let b = start_gateway(&config, &files).await;
+    for i in 0..40 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            post(&gw.url("/orders/m"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    assert!(
+        backend.wait_for(40, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    // nothing more comes
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    bodies.sort();
+    let mut expected: Vec<String> = (0..40).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// `max.store.connection.attempts` and `store.connection.retry.interval`: with Redis down, the
+/// processor reads its store that many times, that far apart, then stops until the next
+/// reload (as Synapse deactivates it); Redis back, a stored message stays in the store. A
+/// processor with the default (attempts without end) delivers once Redis is back.
+#[tokio::test]
+async fn a_store_unreachable_for_its_attempts_stops_the_processor() {
+    let logs = synaptic_tests::logs::capture_global();
+    let mut redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-retries\"\n",
+        redis.url()
+    );
+    let limited = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let patient = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Limited"><address uri="{}/ingest"/></endpoint>
+  <endpoint name="Patient"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Others"/>
+  <messageProcessor name="StopsAfterThree" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Limited">
+    <parameter name="max.store.connection.attempts">3</parameter>
+    <parameter name="store.connection.retry.interval">100</parameter>
+  </messageProcessor>
+  <messageProcessor name="NeverStops" class="{FORWARDER}" messageStore="Others" targetEndpoint="Patient">
+    <parameter name="store.connection.retry.interval">100</parameter>
+  </messageProcessor>
+  <api name="Others" context="/others">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Others"/>
+      </inSequence>
+    </resource>
+  </api>
+</definitions>"#,
+        limited.url(),
+        patient.url()
+    );
+    let gw = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs),
+        ],
+    )
+    .await;
+    // both processors read their (empty) stores
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.stop();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !logs
+        .text()
+        .contains("the message store was not reachable after max.store.connection.attempts")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the processor did not stop: {}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = logs.text();
+    let stopped = text
+        .lines()
+        .filter(|l| l.contains("max.store.connection.attempts"))
+        .collect::<Vec<_>>();
+    assert!(
+        stopped.iter().all(|l| l.contains("StopsAfterThree")),
+        "{stopped:?}"
+    );
+    redis.restart();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let a = post(&gw.url("/orders/x"), r#"{"n":1}"#).await.0;
+        if a == 202 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "store: {a}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(post(&gw.url("/others/x"), r#"{"n":2}"#).await.0, 202);
+    assert!(
+        patient.wait_for(1, WAIT).await,
+        "the processor with attempts without end delivers once Redis is back"
+    );
+    // the stopped one has had time to deliver too, and did not
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(limited.count(), 0);
+    gw.shutdown().await;
+}
+
+/// `cron.expression` with `throttle.interval` (Synapse's forwarder "running under a cron
+/// expression"): each firing of the `cronExpression` delivers every stored message, one after
+/// another, whatever `throttle` says; without them and `throttle` = false a firing delivers
+/// one message.
+#[tokio::test]
+async fn under_a_cron_expression_with_a_throttle_interval_a_firing_empties_the_store() {
+    let drained = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let one_each = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Drained"><address uri="{}/ingest"/></endpoint>
+  <endpoint name="OneEach"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Others"/>
+  <messageProcessor name="Drainer" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Drained">
+    <parameter name="cronExpression">0/10 * * * * ?</parameter>
+    <parameter name="cron.expression">0/10 * * * * ?</parameter>
+    <parameter name="throttle.interval">10</parameter>
+    <parameter name="throttle">false</parameter>
+  </messageProcessor>
+  <messageProcessor name="OneEach" class="{FORWARDER}" messageStore="Others" targetEndpoint="OneEach">
+    <parameter name="cronExpression">0/10 * * * * ?</parameter>
+    <parameter name="throttle">false</parameter>
+  </messageProcessor>
+  <api name="Others" context="/others">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Others"/>
+      </inSequence>
+    </resource>
+  </api>
+</definitions>"#,
+        drained.url(),
+        one_each.url()
+    );
+    // stored while no processor runs (the files deploy later), so the first firing finds all
+    let gw = start_gateway("", &[("sequences/api.xml", &store_api())]).await;
+    gw.dir().write("sequences/store.xml", &defs);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if post(&gw.url("/others/x"), r#"{"n":0}"#).await.0 == 202 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not deployed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // store the rest just after a firing (every ten seconds), so no firing comes between
+    let secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 10_000
+    };
+    while !(500..6000).contains(&secs()) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = one_each.count();
+    for i in 1..4 {
+        assert_eq!(
+            post(&gw.url("/others/x"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    for i in 0..4 {
+        assert_eq!(
+            post(&gw.url("/orders/x"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    // the next firing sends all four to one and one to the other
+    assert!(
+        drained.wait_for(4, WAIT).await,
+        "{} delivered",
+        drained.count()
+    );
+    let bodies: Vec<String> = drained.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(
+        bodies,
+        (0..4)
+            .map(|i| format!(r#"{{"n":{i}}}"#))
+            .collect::<Vec<_>>()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(one_each.count(), before + 1, "one message per firing");
+    gw.shutdown().await;
+}
