@@ -66,8 +66,7 @@ pub trait SharedState: Send + Sync {
     /// Store an entry of the cache named `cache`, which keeps at most `max_entries` entries
     /// (`<implementation maxSize>`): a new key stored into a full cache first evicts that
     /// cache's least recently used entry (read or stored); storing a key the cache holds
-    /// replaces it and evicts nothing. The default ignores the limit (the Redis store: entries
-    /// only expire).
+    /// replaces it and evicts nothing. The default ignores the limit.
     async fn cache_put_bounded(
         &self,
         cache: &str,
@@ -78,6 +77,13 @@ pub trait SharedState: Send + Sync {
     ) -> Result<(), StateError> {
         let _ = (cache, max_entries);
         self.cache_put(key, value, ttl_ms).await
+    }
+    /// A cached entry of the cache named `cache`, which keeps a bounded number of entries
+    /// (`<implementation maxSize>`): a hit makes it that cache's most recently used entry. The
+    /// default reads it as [`SharedState::cache_get`] does.
+    async fn cache_get_bounded(&self, cache: &str, key: &str) -> Result<Option<Bytes>, StateError> {
+        let _ = cache;
+        self.cache_get(key).await
     }
     /// A cache hit, miss or store (counted by the gateway's metrics).
     fn cache_event(&self, _event: CacheEvent) {}

@@ -8,7 +8,10 @@
 //!   it back with `PEXPIRE`, all atomic in Redis, so concurrent hits from any number of gateways
 //!   are never lost. The script reads Redis's own clock (`TIME`), so gateways whose clocks
 //!   differ still agree on the windows.
-//! * Cache entries: `SET key value PX ttl`, `GET key`.
+//! * Cache entries: `SET key value PX ttl`, `GET key`. A cache with `<implementation maxSize>`
+//!   also keeps its entry keys in a sorted set by last use (`cache-lru:<name>`, ranked by the
+//!   counter `cache-lru-tick:<name>`); storing and reading are each one script that keeps the
+//!   cache within its size for every gateway of that Redis (ADR 0511).
 //! * Message stores: one list per store, `<key_prefix>:state:queue:<store>`; a stored message
 //!   is pushed on the left by a script that checks the length first (`LLEN`, `LPUSH`), the
 //!   oldest is read with `LINDEX -1` and removed with `RPOP` (ADR 0480). Consumers of a
@@ -117,12 +120,52 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 if m and ARGV[2] == '1' then redis.call('RPUSH', KEYS[1], m) end
 return 1";
 
+/// Store an entry of a cache with an entry limit (`<implementation maxSize>`) and keep that
+/// cache within it, atomically: `KEYS` the entry, the cache's sorted set of entry keys by last
+/// use, its use counter; `ARGV` the value, the time to live (ms), the limit. The entry becomes
+/// the most recently used; a key the cache did not hold then pushes out the least recently used
+/// keys until the set holds the limit. Returns the entries evicted (a key whose entry had
+/// already expired leaves the set without counting).
+const PUT_BOUNDED: &str = r"
+local tick = redis.call('INCR', KEYS[3])
+local held = redis.call('ZSCORE', KEYS[2], KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], tick, KEYS[1])
+local evicted = 0
+if not held then
+  local max = tonumber(ARGV[3])
+  local over = redis.call('ZCARD', KEYS[2]) - max
+  if over > 0 then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+    for _, k in ipairs(oldest) do
+      redis.call('ZREM', KEYS[2], k)
+      evicted = evicted + redis.call('DEL', k)
+    end
+  end
+end
+return evicted";
+
+/// Read an entry of a cache with an entry limit: a hit becomes the most recently used
+/// (`ZADD XX`), a key whose entry expired leaves the set. `KEYS` as [`PUT_BOUNDED`]'s.
+const GET_BOUNDED: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local tick = redis.call('INCR', KEYS[3])
+  redis.call('ZADD', KEYS[2], 'XX', tick, KEYS[1])
+else
+  redis.call('ZREM', KEYS[2], KEYS[1])
+end
+return v";
+
 /// Cache hits, misses and stores, and evictions of the in-memory cache.
 #[derive(Clone, Debug)]
 pub struct CacheMetrics {
     hits: metrics::Counter,
     misses: metrics::Counter,
     stores: metrics::Counter,
+    /// Entries evicted from Redis to keep a cache within its `maxSize` (counted by the gateway
+    /// whose store evicted them); in memory the store counts its own evictions.
+    evictions: Option<metrics::Counter>,
 }
 
 impl CacheMetrics {
@@ -143,7 +186,19 @@ impl CacheMetrics {
                 "Responses a collector <cache> stored",
                 &[],
             ),
+            evictions: None,
         }
+    }
+
+    /// Count evictions here (the Redis store).
+    fn with_evictions(mut self, m: &metrics::Registry) -> CacheMetrics {
+        self.evictions = Some(m.counter(
+            "synaptic_cache_evictions_total",
+            "Entries this gateway evicted from the shared (Redis) response cache to keep a cache \
+             within its maxSize",
+            &[],
+        ));
+        self
     }
 
     pub fn record(&self, e: CacheEvent) {
@@ -165,6 +220,8 @@ pub struct RedisState {
     claim: redis::Script,
     renew: redis::Script,
     settle: redis::Script,
+    put_bounded: redis::Script,
+    get_bounded: redis::Script,
     metrics: CacheMetrics,
 }
 
@@ -200,12 +257,23 @@ impl RedisState {
             claim: redis::Script::new(&format!("{REQUEUE_LAPSED}{CLAIM}")),
             renew: redis::Script::new(RENEW),
             settle: redis::Script::new(SETTLE),
+            put_bounded: redis::Script::new(PUT_BOUNDED),
+            get_bounded: redis::Script::new(GET_BOUNDED),
             metrics,
         })
     }
 
     fn key(&self, k: &str) -> String {
         format!("{}:{k}", self.prefix)
+    }
+
+    /// A bounded cache's entry, its sorted set of entry keys by last use and its use counter.
+    fn cache_lru_keys(&self, cache: &str, key: &str) -> [String; 3] {
+        [
+            self.key(key),
+            self.key(&format!("cache-lru:{cache}")),
+            self.key(&format!("cache-lru-tick:{cache}")),
+        ]
     }
 
     /// A store's list, its hash of claims and its sorted set of leases.
@@ -287,6 +355,47 @@ impl SharedState for RedisState {
                 .await
         })
         .await
+    }
+
+    async fn cache_put_bounded(
+        &self,
+        cache: &str,
+        key: &str,
+        value: Bytes,
+        ttl_ms: u64,
+        max_entries: u64,
+    ) -> Result<(), StateError> {
+        if max_entries == 0 {
+            // a cache of no entries keeps nothing
+            return Ok(());
+        }
+        let keys = self.cache_lru_keys(cache, key);
+        let script = &self.put_bounded;
+        let ms = ttl_ms.max(1);
+        let evicted: u64 = self
+            .run(|mut c| async move {
+                script
+                    .key(&keys[..])
+                    .arg(value.as_ref())
+                    .arg(ms)
+                    .arg(max_entries)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        if let (Some(c), true) = (&self.metrics.evictions, evicted > 0) {
+            c.add(evicted);
+        }
+        Ok(())
+    }
+
+    async fn cache_get_bounded(&self, cache: &str, key: &str) -> Result<Option<Bytes>, StateError> {
+        let keys = self.cache_lru_keys(cache, key);
+        let script = &self.get_bounded;
+        let v: Option<Vec<u8>> = self
+            .run(|mut c| async move { script.key(&keys[..]).invoke_async(&mut c).await })
+            .await?;
+        Ok(v.map(Bytes::from))
     }
 
     fn cache_event(&self, e: CacheEvent) {
@@ -410,7 +519,7 @@ pub fn build(
     let cm = CacheMetrics::new(m);
     match redis {
         Some(r) => {
-            let state = Arc::new(RedisState::new(r, cm)?);
+            let state = Arc::new(RedisState::new(r, cm.with_evictions(m))?);
             // connect now, not under the first burst of requests (a failure is retried then)
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 let s = state.clone();
