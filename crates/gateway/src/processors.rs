@@ -310,7 +310,7 @@ async fn forward(engine: &Engine, p: &ProcessorDef, f: &ForwardDef, member: u32)
 
 /// An empty store is read again this long after, within a firing that goes on (Synapse reads
 /// it again at once).
-const EMPTY_POLL: Duration = Duration::from_millis(50);
+const EMPTY_POLL: Duration = Duration::from_millis(100);
 
 /// One firing: take a message and deliver it (with its retries); then, "under a cron
 /// expression" (`cron.expression` with `throttle.interval`), go on until the store is empty,
