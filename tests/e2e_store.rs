@@ -1066,3 +1066,188 @@ async fn under_a_cron_expression_with_a_throttle_interval_a_firing_empties_the_s
     assert_eq!(one_each.count(), before + 1, "one message per firing");
     gw.shutdown().await;
 }
+
+/// The claims of several consumers in a real Redis, through the gateway's shared state: each
+/// claim takes a message no other holds; claimed messages stay counted (and count against the
+/// store's bound); a released claim goes back first; a claim whose lease lapsed (its consumer
+/// died) is taken again by the next claim, and can no longer be renewed.
+#[tokio::test]
+async fn redis_claims_are_exclusive_counted_and_come_back() {
+    use bytes::Bytes;
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let settings: synaptic_gateway::backend_auth::config::RedisSettings = toml::from_str(&format!(
+        "url = \"{}\"\nkey_prefix = \"claims\"\n",
+        redis.url()
+    ))
+    .unwrap();
+    let m = synaptic_gateway::metrics::Registry::new();
+    let s = synaptic_gateway::shared_state::build(Some(&settings), &m).unwrap();
+    for i in 0..4u8 {
+        assert!(s.queue_push("q", Bytes::from(vec![i]), 4).await.unwrap());
+    }
+    let a = s.queue_claim("q", "a", 60_000).await.unwrap().unwrap();
+    let b = s.queue_claim("q", "b", 150).await.unwrap().unwrap();
+    assert_eq!((a[0], b[0]), (0, 1));
+    assert_eq!(s.queue_len("q").await.unwrap(), 4);
+    assert!(!s
+        .queue_push("q", Bytes::from_static(b"x"), 4)
+        .await
+        .unwrap());
+    s.queue_ack("q", "a").await.unwrap();
+    assert_eq!(s.queue_len("q").await.unwrap(), 3);
+    // b's consumer died: after its lease the next claim takes its message first
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = s.queue_claim("q", "c", 60_000).await.unwrap().unwrap();
+    assert_eq!(c[0], 1, "the lapsed claim came back first");
+    assert!(!s.queue_renew("q", "b", 60_000).await.unwrap());
+    assert!(s.queue_renew("q", "c", 60_000).await.unwrap());
+    // released: back at the oldest end, so the single consumer's peek sees it first
+    s.queue_release("q", "c").await.unwrap();
+    assert_eq!(s.queue_peek("q").await.unwrap().unwrap()[0], 1);
+    let order: Vec<u8> = [
+        s.queue_claim("q", "d", 60_000).await.unwrap(),
+        s.queue_claim("q", "e", 60_000).await.unwrap(),
+        s.queue_claim("q", "f", 60_000).await.unwrap(),
+        s.queue_claim("q", "g", 60_000).await.unwrap(),
+    ]
+    .into_iter()
+    .map(|m| m.map_or(255, |m| m[0]))
+    .collect();
+    assert_eq!(order, [1, 2, 3, 255]);
+    for t in ["d", "e", "f"] {
+        s.queue_ack("q", t).await.unwrap();
+    }
+    assert_eq!(s.queue_len("q").await.unwrap(), 0);
+}
+
+/// A reload while a member of a processor is delivering a message it claimed: the stopped
+/// member gives the claim back, so the new generation delivers the message again at once
+/// (well before the claim's lease of 30 s would have lapsed).
+#[tokio::test]
+async fn a_reload_gives_back_the_claims_of_stopped_members() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let backend = MockOrigin::start(move |_| {
+        let r = MockResponse::new(200);
+        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            r.delay(Duration::from_secs(60))
+        } else {
+            r
+        }
+    })
+    .await;
+    let defs = |interval: u32| {
+        store_and_processor(
+            &backend.url(),
+            &format!(
+                r#"<parameter name="member.count">2</parameter><parameter name="throttle">{}</parameter>"#,
+                interval % 2 == 0
+            ),
+            "",
+        )
+    };
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(0)),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/1"), r#"{"n":1}"#).await.0, 202);
+    assert!(backend.wait_for(1, WAIT).await, "the first delivery hangs");
+    gw.dir().write("sequences/store.xml", &defs(1));
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        backend.wait_for(2, WAIT).await,
+        "{} at the backend",
+        backend.count()
+    );
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(bodies, [r#"{"n":1}"#, r#"{"n":1}"#]);
+    gw.shutdown().await;
+}
+
+/// `throttle` with an `interval` of a second or more: each firing delivers messages back to
+/// back for about a second (all three stored ones here), as Synapse's forwarder does; with
+/// `throttle` = `false` a firing delivers one. The messages are stored in Redis by a gateway
+/// whose processors are inactive; a second gateway's processors start with three messages in
+/// each store, and their next firing is thirty seconds away.
+#[tokio::test]
+async fn with_throttle_a_firing_delivers_for_a_second_and_without_it_one_message() {
+    let burst = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let single = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = |active: bool| {
+        format!(
+            r#"<definitions {NS}>
+  <endpoint name="Burst"><address uri="{}/ingest"/></endpoint>
+  <endpoint name="Single"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Others"/>
+  <messageProcessor name="Burst" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Burst">
+    <parameter name="interval">30000</parameter>
+    <parameter name="is.active">{active}</parameter>
+  </messageProcessor>
+  <messageProcessor name="Single" class="{FORWARDER}" messageStore="Others" targetEndpoint="Single">
+    <parameter name="interval">30000</parameter>
+    <parameter name="throttle">false</parameter>
+    <parameter name="is.active">{active}</parameter>
+  </messageProcessor>
+  <api name="Others" context="/others">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Others"/>
+      </inSequence>
+    </resource>
+  </api>
+</definitions>"#,
+            burst.url(),
+            single.url()
+        )
+    };
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-throttle\"\n",
+        redis.url()
+    );
+    let first = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(false)),
+        ],
+    )
+    .await;
+    for i in 0..3 {
+        let body = format!(r#"{{"n":{i}}}"#);
+        assert_eq!(post(&first.url("/orders/x"), &body).await.0, 202);
+        assert_eq!(post(&first.url("/others/x"), &body).await.0, 202);
+    }
+    first.shutdown().await;
+    let gw = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(true)),
+        ],
+    )
+    .await;
+    assert!(
+        burst.wait_for(3, WAIT).await,
+        "{} delivered by the first firing",
+        burst.count()
+    );
+    assert!(single.wait_for(1, WAIT).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(single.count(), 1, "one message per firing");
+    assert_eq!(burst.count(), 3);
+    gw.shutdown().await;
+}
