@@ -147,9 +147,11 @@ async fn next_firing(p: &ProcessorDef, previous: Option<Firing>) -> Firing {
     };
     match (&p.cron, previous) {
         (None, None) => {}
-        (None, Some(prev)) => {
-            tokio::time::sleep_until(prev.at + millis(p.firing_period_ms())).await;
-        }
+        (None, Some(prev)) => match prev.at.checked_add(millis(p.firing_period_ms())) {
+            Some(at) => tokio::time::sleep_until(at).await,
+            // an interval past any clock: the processor never fires again
+            None => std::future::pending::<()>().await,
+        },
         (Some(cron), prev) => {
             let from = prev.map_or_else(chrono::Local::now, |f| f.local);
             match cron.next_after(&from) {
