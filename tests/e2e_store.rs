@@ -2,7 +2,10 @@
 //! request with `<store>` and answers 202 at once; a forwarding message processor delivers the
 //! stored messages to a backend in order, retries while the backend is down, drops a message
 //! after its last attempt when told to; a sampling processor mediates stored messages through
-//! its sequence; a full store is a fault.
+//! its sequence; a full store is a fault. A processor's members deliver side by side, each
+//! message once (also two gateways' members sharing Redis); a store unreachable for its
+//! attempts stops a processor; firings deliver for a second (`throttle`), one message, or the
+//! whole store (`cron.expression` with `throttle.interval`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
