@@ -2,7 +2,10 @@
 //! request with `<store>` and answers 202 at once; a forwarding message processor delivers the
 //! stored messages to a backend in order, retries while the backend is down, drops a message
 //! after its last attempt when told to; a sampling processor mediates stored messages through
-//! its sequence; a full store is a fault.
+//! its sequence; a full store is a fault. A processor's members deliver side by side, each
+//! message once (also two gateways' members sharing Redis); a store unreachable for its
+//! attempts stops a processor; firings deliver for a second (`throttle`), one message, or the
+//! whole store (`cron.expression` with `throttle.interval`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -773,5 +776,481 @@ async fn after_the_last_attempt_a_message_moves_to_the_fail_store() {
         bodies,
         [r#"{"n":1}"#, r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":2}"#]
     );
+    gw.shutdown().await;
+}
+
+/// `member.count`: that many consumers of the store deliver side by side, each message to one
+/// of them. The first three deliveries hang at the backend: with three members all three are
+/// at the backend at once, each a different message (a single consumer would send one and
+/// wait). With fast answers every message is delivered exactly once.
+#[tokio::test]
+async fn members_deliver_side_by_side_each_message_once() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let backend = MockOrigin::start(move |_| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let r = MockResponse::new(200);
+        if n < 3 {
+            r.delay(Duration::from_secs(40))
+        } else {
+            r
+        }
+    })
+    .await;
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            (
+                "sequences/store.xml",
+                &store_and_processor(
+                    &backend.url(),
+                    r#"<parameter name="member.count">3</parameter>"#,
+                    "",
+                ),
+            ),
+        ],
+    )
+    .await;
+    for i in 0..6 {
+        assert_eq!(
+            post(&gw.url("/orders/m"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    assert!(
+        backend.wait_for(3, WAIT).await,
+        "{} at the backend",
+        backend.count()
+    );
+    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 3, "three different messages: {bodies:?}");
+    gw.shutdown().await;
+}
+
+/// Two gateways sharing one Redis, each running a forwarder of two members on the same store:
+/// every stored message reaches the backend exactly once (claims, not peeks).
+#[tokio::test]
+async fn members_of_two_gateways_sharing_redis_deliver_each_message_once() {
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-members\"\n",
+        redis.url()
+    );
+    let backend =
+        MockOrigin::start(|_| MockResponse::new(200).delay(Duration::from_millis(20))).await;
+    let files = [
+        ("sequences/api.xml".to_string(), store_api()),
+        (
+            "sequences/store.xml".to_string(),
+            store_and_processor(
+                &backend.url(),
+                r#"<parameter name="member.count">2</parameter>"#,
+                "",
+            ),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let a = start_gateway(&config, &files).await;
+    let b = start_gateway(&config, &files).await;
+    for i in 0..40 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            post(&gw.url("/orders/m"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    assert!(
+        backend.wait_for(40, WAIT).await,
+        "{} delivered",
+        backend.count()
+    );
+    // nothing more comes
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    bodies.sort();
+    let mut expected: Vec<String> = (0..40).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// `max.store.connection.attempts` and `store.connection.retry.interval`: with Redis down, the
+/// processor reads its store that many times, that far apart, then stops until the next
+/// reload (as Synapse deactivates it); Redis back, a stored message stays in the store. A
+/// processor with the default (attempts without end) delivers once Redis is back.
+#[tokio::test]
+async fn a_store_unreachable_for_its_attempts_stops_the_processor() {
+    let logs = synaptic_tests::logs::capture_global();
+    let mut redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-retries\"\n",
+        redis.url()
+    );
+    let limited = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let patient = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Limited"><address uri="{}/ingest"/></endpoint>
+  <endpoint name="Patient"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Others"/>
+  <messageProcessor name="StopsAfterThree" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Limited">
+    <parameter name="max.store.connection.attempts">3</parameter>
+    <parameter name="store.connection.retry.interval">100</parameter>
+  </messageProcessor>
+  <messageProcessor name="NeverStops" class="{FORWARDER}" messageStore="Others" targetEndpoint="Patient">
+    <parameter name="store.connection.retry.interval">100</parameter>
+  </messageProcessor>
+  <api name="Others" context="/others">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Others"/>
+      </inSequence>
+    </resource>
+  </api>
+</definitions>"#,
+        limited.url(),
+        patient.url()
+    );
+    let gw = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs),
+        ],
+    )
+    .await;
+    // both processors read their (empty) stores
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.stop();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !logs
+        .text()
+        .contains("the message store was not reachable after max.store.connection.attempts")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the processor did not stop: {}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = logs.text();
+    let stopped = text
+        .lines()
+        .filter(|l| l.contains("max.store.connection.attempts"))
+        .collect::<Vec<_>>();
+    assert!(
+        stopped.iter().all(|l| l.contains("StopsAfterThree")),
+        "{stopped:?}"
+    );
+    redis.restart();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let a = post(&gw.url("/orders/x"), r#"{"n":1}"#).await.0;
+        if a == 202 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "store: {a}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(post(&gw.url("/others/x"), r#"{"n":2}"#).await.0, 202);
+    assert!(
+        patient.wait_for(1, WAIT).await,
+        "the processor with attempts without end delivers once Redis is back"
+    );
+    // the stopped one has had time to deliver too, and did not
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(limited.count(), 0);
+    gw.shutdown().await;
+}
+
+/// `cron.expression` with `throttle.interval` (Synapse's forwarder "running under a cron
+/// expression"): each firing of the `cronExpression` delivers every stored message, one after
+/// another, whatever `throttle` says; without them and `throttle` = false a firing delivers
+/// one message.
+#[tokio::test]
+async fn under_a_cron_expression_with_a_throttle_interval_a_firing_empties_the_store() {
+    let drained = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let one_each = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = format!(
+        r#"<definitions {NS}>
+  <endpoint name="Drained"><address uri="{}/ingest"/></endpoint>
+  <endpoint name="OneEach"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Others"/>
+  <messageProcessor name="Drainer" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Drained">
+    <parameter name="cronExpression">0/10 * * * * ?</parameter>
+    <parameter name="cron.expression">0/10 * * * * ?</parameter>
+    <parameter name="throttle.interval">10</parameter>
+    <parameter name="throttle">false</parameter>
+  </messageProcessor>
+  <messageProcessor name="OneEach" class="{FORWARDER}" messageStore="Others" targetEndpoint="OneEach">
+    <parameter name="cronExpression">0/10 * * * * ?</parameter>
+    <parameter name="throttle">false</parameter>
+  </messageProcessor>
+  <api name="Others" context="/others">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Others"/>
+      </inSequence>
+    </resource>
+  </api>
+</definitions>"#,
+        drained.url(),
+        one_each.url()
+    );
+    // stored while no processor runs (the files deploy later), so the first firing finds all
+    let gw = start_gateway("", &[("sequences/api.xml", &store_api())]).await;
+    gw.dir().write("sequences/store.xml", &defs);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if post(&gw.url("/others/x"), r#"{"n":0}"#).await.0 == 202 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not deployed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // store the rest just after a firing (every ten seconds), so no firing comes between
+    let secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 10_000
+    };
+    while !(500..6000).contains(&secs()) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = one_each.count();
+    for i in 1..4 {
+        assert_eq!(
+            post(&gw.url("/others/x"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    for i in 0..4 {
+        assert_eq!(
+            post(&gw.url("/orders/x"), &format!(r#"{{"n":{i}}}"#))
+                .await
+                .0,
+            202
+        );
+    }
+    // the next firing sends all four to one and one to the other
+    assert!(
+        drained.wait_for(4, WAIT).await,
+        "{} delivered",
+        drained.count()
+    );
+    let bodies: Vec<String> = drained.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(
+        bodies,
+        (0..4)
+            .map(|i| format!(r#"{{"n":{i}}}"#))
+            .collect::<Vec<_>>()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(one_each.count(), before + 1, "one message per firing");
+    gw.shutdown().await;
+}
+
+/// The claims of several consumers in a real Redis, through the gateway's shared state: each
+/// claim takes a message no other holds; claimed messages stay counted (and count against the
+/// store's bound); a released claim goes back first; a claim whose lease lapsed (its consumer
+/// died) is taken again by the next claim, and can no longer be renewed.
+#[tokio::test]
+async fn redis_claims_are_exclusive_counted_and_come_back() {
+    use bytes::Bytes;
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let settings: synaptic_gateway::backend_auth::config::RedisSettings = toml::from_str(&format!(
+        "url = \"{}\"\nkey_prefix = \"claims\"\n",
+        redis.url()
+    ))
+    .unwrap();
+    let m = synaptic_gateway::metrics::Registry::new();
+    let s = synaptic_gateway::shared_state::build(Some(&settings), &m).unwrap();
+    for i in 0..4u8 {
+        assert!(s.queue_push("q", Bytes::from(vec![i]), 4).await.unwrap());
+    }
+    let a = s.queue_claim("q", "a", 60_000).await.unwrap().unwrap();
+    let b = s.queue_claim("q", "b", 150).await.unwrap().unwrap();
+    assert_eq!((a[0], b[0]), (0, 1));
+    assert_eq!(s.queue_len("q").await.unwrap(), 4);
+    assert!(!s
+        .queue_push("q", Bytes::from_static(b"x"), 4)
+        .await
+        .unwrap());
+    s.queue_ack("q", "a").await.unwrap();
+    assert_eq!(s.queue_len("q").await.unwrap(), 3);
+    // b's consumer died: after its lease the next claim takes its message first
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = s.queue_claim("q", "c", 60_000).await.unwrap().unwrap();
+    assert_eq!(c[0], 1, "the lapsed claim came back first");
+    assert!(!s.queue_renew("q", "b", 60_000).await.unwrap());
+    assert!(s.queue_renew("q", "c", 60_000).await.unwrap());
+    // released: back at the oldest end, so the single consumer's peek sees it first
+    s.queue_release("q", "c").await.unwrap();
+    assert_eq!(s.queue_peek("q").await.unwrap().unwrap()[0], 1);
+    let order: Vec<u8> = [
+        s.queue_claim("q", "d", 60_000).await.unwrap(),
+        s.queue_claim("q", "e", 60_000).await.unwrap(),
+        s.queue_claim("q", "f", 60_000).await.unwrap(),
+        s.queue_claim("q", "g", 60_000).await.unwrap(),
+    ]
+    .into_iter()
+    .map(|m| m.map_or(255, |m| m[0]))
+    .collect();
+    assert_eq!(order, [1, 2, 3, 255]);
+    for t in ["d", "e", "f"] {
+        s.queue_ack("q", t).await.unwrap();
+    }
+    assert_eq!(s.queue_len("q").await.unwrap(), 0);
+}
+
+/// A reload while a member of a processor is delivering a message it claimed: the stopped
+/// member gives the claim back, so the new generation delivers the message again at once
+/// (well before the claim's lease of 30 s would have lapsed).
+#[tokio::test]
+async fn a_reload_gives_back_the_claims_of_stopped_members() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let backend = MockOrigin::start(move |_| {
+        let r = MockResponse::new(200);
+        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            r.delay(Duration::from_secs(60))
+        } else {
+            r
+        }
+    })
+    .await;
+    // the second generation differs in `throttle` only
+    let defs = |throttle: bool| {
+        store_and_processor(
+            &backend.url(),
+            &format!(
+                r#"<parameter name="member.count">2</parameter><parameter name="throttle">{throttle}</parameter>"#
+            ),
+            "",
+        )
+    };
+    let gw = start_gateway(
+        "",
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(true)),
+        ],
+    )
+    .await;
+    assert_eq!(post(&gw.url("/orders/1"), r#"{"n":1}"#).await.0, 202);
+    assert!(backend.wait_for(1, WAIT).await, "the first delivery hangs");
+    gw.dir().write("sequences/store.xml", &defs(false));
+    let outcome = gw.gateway().reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        backend.wait_for(2, WAIT).await,
+        "{} at the backend",
+        backend.count()
+    );
+    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    assert_eq!(bodies, [r#"{"n":1}"#, r#"{"n":1}"#]);
+    gw.shutdown().await;
+}
+
+/// `throttle` with an `interval` of a second or more: each firing delivers messages back to
+/// back for about a second (all three stored ones here), as Synapse's forwarder does; with
+/// `throttle` = `false` a firing delivers one. The messages are stored in Redis by a gateway
+/// whose processors are inactive; a second gateway's processors start with three messages in
+/// each store, and their next firing is thirty seconds away.
+#[tokio::test]
+async fn with_throttle_a_firing_delivers_for_a_second_and_without_it_one_message() {
+    let burst = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let single = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let defs = |active: bool| {
+        format!(
+            r#"<definitions {NS}>
+  <endpoint name="Burst"><address uri="{}/ingest"/></endpoint>
+  <endpoint name="Single"><address uri="{}/ingest"/></endpoint>
+  <messageStore name="Orders"/>
+  <messageStore name="Others"/>
+  <messageProcessor name="Burst" class="{FORWARDER}" messageStore="Orders" targetEndpoint="Burst">
+    <parameter name="interval">30000</parameter>
+    <parameter name="is.active">{active}</parameter>
+  </messageProcessor>
+  <messageProcessor name="Single" class="{FORWARDER}" messageStore="Others" targetEndpoint="Single">
+    <parameter name="interval">30000</parameter>
+    <parameter name="throttle">false</parameter>
+    <parameter name="is.active">{active}</parameter>
+  </messageProcessor>
+  <api name="Others" context="/others">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Others"/>
+      </inSequence>
+    </resource>
+  </api>
+</definitions>"#,
+            burst.url(),
+            single.url()
+        )
+    };
+    let redis = synaptic_tests::redis::RedisServer::start();
+    let config = format!(
+        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-throttle\"\n",
+        redis.url()
+    );
+    let first = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(false)),
+        ],
+    )
+    .await;
+    for i in 0..3 {
+        let body = format!(r#"{{"n":{i}}}"#);
+        assert_eq!(post(&first.url("/orders/x"), &body).await.0, 202);
+        assert_eq!(post(&first.url("/others/x"), &body).await.0, 202);
+    }
+    first.shutdown().await;
+    let gw = start_gateway(
+        &config,
+        &[
+            ("sequences/api.xml", &store_api()),
+            ("sequences/store.xml", &defs(true)),
+        ],
+    )
+    .await;
+    assert!(
+        burst.wait_for(3, WAIT).await,
+        "{} delivered by the first firing",
+        burst.count()
+    );
+    assert!(single.wait_for(1, WAIT).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(single.count(), 1, "one message per firing");
+    assert_eq!(burst.count(), 3);
     gw.shutdown().await;
 }

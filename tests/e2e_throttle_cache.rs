@@ -255,6 +255,99 @@ async fn a_cache_with_max_size_evicts_its_least_recently_used_entry() {
     assert_eq!(metric(&http, &gw, "synaptic_cache_hits_total").await, 4.0);
 }
 
+/// `<implementation maxSize="2"/>` with `[redis]`: two gateways sharing one Redis share one
+/// bound. What either stores pushes out the cache's least recently used entry, whoever stored
+/// or read it; a hit at either gateway makes an entry the most recently used; the evictions
+/// are counted by the gateway that made them; Redis holds two entries of the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_with_max_size_holds_its_bound_across_gateways_sharing_redis() {
+    let redis = RedisServer::start();
+    let (backend, calls) = counting_backend().await;
+    let api = cached_api(&backend.url()).replace(
+        r#"<cache collector="false" timeout="60">"#,
+        r#"<cache id="two" collector="false" timeout="60">
+        <implementation type="memory" maxSize="2"/>"#,
+    );
+    let files = [("sequences/api.xml", api.as_str())];
+    let a = start_gateway(&config(Some(&redis.url())), &files).await;
+    let b = start_gateway(&config(Some(&redis.url())), &files).await;
+    let http = client();
+    let get = |gw: &TestGateway, id: u32| {
+        let http = http.clone();
+        let url = gw.url(&format!("/c/item/{id}"));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let held = || async {
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let n: u64 = redis::cmd("ZCARD")
+            .arg("e2e:state:cache-lru:two")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = redis::cmd("SCAN")
+            .arg(0)
+            .arg("MATCH")
+            .arg("e2e:state:cache:two:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async::<(u64, Vec<String>)>(&mut c)
+            .await
+            .unwrap()
+            .1;
+        keys.sort();
+        (n, keys.len())
+    };
+    assert_eq!(get(&a, 1).await, r#"{"n":1}"#);
+    assert_eq!(get(&b, 2).await, r#"{"n":2}"#);
+    // item 1 read at B (a hit): item 2 is now the least recently used
+    assert_eq!(get(&b, 1).await, r#"{"n":1}"#);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(held().await, (2, 2));
+    // A stores item 3: item 2 goes, whoever stored it
+    assert_eq!(get(&a, 3).await, r#"{"n":3}"#);
+    assert_eq!(held().await, (2, 2));
+    assert_eq!(
+        metric(&http, &a, "synaptic_cache_evictions_total").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&http, &b, "synaptic_cache_evictions_total").await,
+        0.0
+    );
+    assert_eq!(get(&b, 1).await, r#"{"n":1}"#);
+    assert_eq!(get(&b, 3).await, r#"{"n":3}"#);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // item 2 was evicted: the backend answers again, and B storing it evicts item 1
+    assert_eq!(get(&b, 2).await, r#"{"n":4}"#);
+    assert_eq!(
+        metric(&http, &b, "synaptic_cache_evictions_total").await,
+        1.0
+    );
+    assert_eq!(get(&a, 3).await, r#"{"n":3}"#);
+    assert_eq!(get(&a, 1).await, r#"{"n":5}"#);
+    assert_eq!(held().await, (2, 2));
+    // many stores from both at once: the bound still holds
+    let tasks: Vec<_> = (10..40)
+        .map(|id| {
+            let http = http.clone();
+            let url = if id % 2 == 0 { &a } else { &b }.url(&format!("/c/item/{id}"));
+            tokio::spawn(async move { http.get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(held().await, (2, 2));
+    let evicted = metric(&http, &a, "synaptic_cache_evictions_total").await
+        + metric(&http, &b, "synaptic_cache_evictions_total").await;
+    assert_eq!(evicted, 3.0 + 30.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     let backend = MockOrigin::start(|_| MockResponse::text("ok")).await;

@@ -113,6 +113,7 @@ codes! {
     W0320 = "cache-hash-generator-replaced";
     W0321 = "cache-setting-ignored";
     W0322 = "throttle-policy-without-assertion";
+    W0323 = "throttle-role-never-applied";
     // appended by endpoint groups, templates and proxy services
     E0120 = "empty-endpoint-group";
     E0121 = "invalid-endpoint-option";

@@ -91,7 +91,7 @@ pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};
 pub use store::{
     decode as decode_stored_message, CronSchedule, ForwardDef, ProcessorDef, ProcessorKind,
-    SampleDef, StoreDef, DEFAULT_MAX_MESSAGES,
+    SampleDef, StoreDef, StoreRetry, DEFAULT_MAX_MESSAGES, MAX_MEMBERS,
 };
 pub use uri::{expand_uri_template, join_rest_postfix};
 

@@ -66,8 +66,7 @@ pub trait SharedState: Send + Sync {
     /// Store an entry of the cache named `cache`, which keeps at most `max_entries` entries
     /// (`<implementation maxSize>`): a new key stored into a full cache first evicts that
     /// cache's least recently used entry (read or stored); storing a key the cache holds
-    /// replaces it and evicts nothing. The default ignores the limit (the Redis store: entries
-    /// only expire).
+    /// replaces it and evicts nothing. The default ignores the limit.
     async fn cache_put_bounded(
         &self,
         cache: &str,
@@ -79,6 +78,13 @@ pub trait SharedState: Send + Sync {
         let _ = (cache, max_entries);
         self.cache_put(key, value, ttl_ms).await
     }
+    /// A cached entry of the cache named `cache`, which keeps a bounded number of entries
+    /// (`<implementation maxSize>`): a hit makes it that cache's most recently used entry. The
+    /// default reads it as [`SharedState::cache_get`] does.
+    async fn cache_get_bounded(&self, cache: &str, key: &str) -> Result<Option<Bytes>, StateError> {
+        let _ = cache;
+        self.cache_get(key).await
+    }
     /// A cache hit, miss or store (counted by the gateway's metrics).
     fn cache_event(&self, _event: CacheEvent) {}
     /// Append a message to the message store `queue` (newest last) unless it already holds
@@ -89,8 +95,31 @@ pub trait SharedState: Send + Sync {
     async fn queue_peek(&self, queue: &str) -> Result<Option<Bytes>, StateError>;
     /// Remove and return the oldest message of `queue`.
     async fn queue_pop(&self, queue: &str) -> Result<Option<Bytes>, StateError>;
-    /// Messages held in `queue`.
+    /// Messages held in `queue` (claimed ones included).
     async fn queue_len(&self, queue: &str) -> Result<u64, StateError>;
+    /// Take the oldest message of `queue` for one consumer of several (`member.count`): it
+    /// leaves the queue's order but stays held (counted by `queue_len` and by the bound of
+    /// `queue_push`) under `claim`, a token unique to this claim, until acknowledged
+    /// (`queue_ack`), released (`queue_release`: back at the oldest end) or until its lease of
+    /// `lease_ms` lapses without `queue_renew` (its consumer died): claims whose lease lapsed go
+    /// back to the oldest end first, so a later claim takes them again.
+    async fn queue_claim(
+        &self,
+        queue: &str,
+        claim: &str,
+        lease_ms: u64,
+    ) -> Result<Option<Bytes>, StateError>;
+    /// Extend a claim's lease; `false` when the claim is no longer held (its lease lapsed).
+    async fn queue_renew(
+        &self,
+        queue: &str,
+        claim: &str,
+        lease_ms: u64,
+    ) -> Result<bool, StateError>;
+    /// The claimed message was delivered: it leaves the store.
+    async fn queue_ack(&self, queue: &str, claim: &str) -> Result<(), StateError>;
+    /// The claimed message was not delivered: it goes back to the oldest end of the queue.
+    async fn queue_release(&self, queue: &str, claim: &str) -> Result<(), StateError>;
 }
 
 /// One window step, shared by [`MemoryState`] and documented next to the Redis script (which
@@ -256,6 +285,35 @@ impl Lru {
     }
 }
 
+/// A message store in memory: its messages in order, and those claimed by consumers (claim →
+/// message and when its lease lapses).
+#[derive(Default)]
+struct Queue {
+    items: std::collections::VecDeque<Bytes>,
+    claims: std::collections::HashMap<String, (Bytes, i64)>,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.items.len() + self.claims.len()
+    }
+
+    /// Claims whose lease lapsed go back to the oldest end.
+    fn requeue_lapsed(&mut self, now: i64) {
+        let lapsed: Vec<String> = self
+            .claims
+            .iter()
+            .filter(|(_, (_, until))| *until <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in lapsed {
+            if let Some((m, _)) = self.claims.remove(&k) {
+                self.items.push_front(m);
+            }
+        }
+    }
+}
+
 type EntryCache =
     quick_cache::sync::Cache<String, Entry, EntryWeight, quick_cache::DefaultHashBuilder, Evicted>;
 
@@ -282,7 +340,7 @@ impl Default for MemoryLimits {
 pub struct MemoryState {
     counters: quick_cache::sync::Cache<String, Slot>,
     /// Message stores: one FIFO per store, each bounded by the length its pushes give.
-    queues: Mutex<std::collections::HashMap<String, std::collections::VecDeque<Bytes>>>,
+    queues: Mutex<std::collections::HashMap<String, Queue>>,
     cache: EntryCache,
     /// Entries evicted so far: to stay within the store's bytes, or within a cache's
     /// `maxSize`.
@@ -339,6 +397,10 @@ impl MemoryState {
     /// `maxSize` (an entry replaced by a newer response for the same key is not one).
     pub fn evictions(&self) -> u64 {
         self.evictions.load(Ordering::Relaxed)
+    }
+
+    fn queues(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Queue>> {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lru(&self) -> std::sync::MutexGuard<'_, Lru> {
@@ -441,28 +503,86 @@ impl SharedState for MemoryState {
     }
 
     async fn queue_push(&self, queue: &str, msg: Bytes, max_len: u64) -> Result<bool, StateError> {
-        let mut all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.queues();
         let q = all.entry(queue.to_string()).or_default();
         if q.len() as u64 >= max_len {
             return Ok(false);
         }
-        q.push_back(msg);
+        q.items.push_back(msg);
         Ok(true)
     }
 
     async fn queue_peek(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
-        let all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(all.get(queue).and_then(|q| q.front().cloned()))
+        let all = self.queues();
+        Ok(all.get(queue).and_then(|q| q.items.front().cloned()))
     }
 
     async fn queue_pop(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
-        let mut all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(all.get_mut(queue).and_then(|q| q.pop_front()))
+        let mut all = self.queues();
+        Ok(all.get_mut(queue).and_then(|q| q.items.pop_front()))
     }
 
     async fn queue_len(&self, queue: &str) -> Result<u64, StateError> {
-        let all = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let all = self.queues();
         Ok(all.get(queue).map_or(0, |q| q.len() as u64))
+    }
+
+    async fn queue_claim(
+        &self,
+        queue: &str,
+        claim: &str,
+        lease_ms: u64,
+    ) -> Result<Option<Bytes>, StateError> {
+        let now = self.clock.now_ms();
+        let mut all = self.queues();
+        let Some(q) = all.get_mut(queue) else {
+            return Ok(None);
+        };
+        q.requeue_lapsed(now);
+        let Some(m) = q.items.pop_front() else {
+            return Ok(None);
+        };
+        let until = now.saturating_add(i64::try_from(lease_ms).unwrap_or(i64::MAX));
+        q.claims.insert(claim.to_string(), (m.clone(), until));
+        Ok(Some(m))
+    }
+
+    async fn queue_renew(
+        &self,
+        queue: &str,
+        claim: &str,
+        lease_ms: u64,
+    ) -> Result<bool, StateError> {
+        let until = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(lease_ms).unwrap_or(i64::MAX));
+        let mut all = self.queues();
+        Ok(
+            match all.get_mut(queue).and_then(|q| q.claims.get_mut(claim)) {
+                Some(c) => {
+                    c.1 = until;
+                    true
+                }
+                None => false,
+            },
+        )
+    }
+
+    async fn queue_ack(&self, queue: &str, claim: &str) -> Result<(), StateError> {
+        if let Some(q) = self.queues().get_mut(queue) {
+            q.claims.remove(claim);
+        }
+        Ok(())
+    }
+
+    async fn queue_release(&self, queue: &str, claim: &str) -> Result<(), StateError> {
+        if let Some(q) = self.queues().get_mut(queue) {
+            if let Some((m, _)) = q.claims.remove(claim) {
+                q.items.push_front(m);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -664,6 +784,49 @@ mod tests {
             m.hit_now(&format!("k{i}"), W, 1);
         }
         assert!(m.counters() <= 200, "{} counters", m.counters());
+    }
+
+    /// Several consumers of one store: each claim takes a message no other claim holds; claimed
+    /// messages stay counted until acknowledged; a released claim, or one whose lease lapsed,
+    /// goes back to the oldest end.
+    #[tokio::test]
+    async fn claims_give_each_consumer_its_own_message_and_come_back_when_not_acknowledged() {
+        let m = MemoryState::default();
+        for i in 0..4u8 {
+            assert!(m.queue_push("q", Bytes::from(vec![i]), 4).await.unwrap());
+        }
+        let a = m.queue_claim("q", "a", 60_000).await.unwrap().unwrap();
+        let b = m.queue_claim("q", "b", 60_000).await.unwrap().unwrap();
+        assert_eq!((a[0], b[0]), (0, 1));
+        // still held: counted, and the bound counts them
+        assert_eq!(m.queue_len("q").await.unwrap(), 4);
+        assert!(!m
+            .queue_push("q", Bytes::from_static(b"x"), 4)
+            .await
+            .unwrap());
+        m.queue_ack("q", "a").await.unwrap();
+        assert_eq!(m.queue_len("q").await.unwrap(), 3);
+        // released: first again
+        m.queue_release("q", "b").await.unwrap();
+        assert_eq!(m.queue_peek("q").await.unwrap().unwrap()[0], 1);
+        assert!(m.queue_renew("q", "c", 10).await.is_ok_and(|held| !held));
+        // a lease that lapsed: the next claim takes the message back first
+        let c = m.queue_claim("q", "c", 0).await.unwrap().unwrap();
+        assert_eq!(c[0], 1);
+        let d = m.queue_claim("q", "d", 60_000).await.unwrap().unwrap();
+        assert_eq!(d[0], 1, "the lapsed claim came back first");
+        assert!(!m.queue_renew("q", "c", 60_000).await.unwrap());
+        assert!(m.queue_renew("q", "d", 60_000).await.unwrap());
+        assert_eq!(
+            m.queue_claim("q", "e", 60_000).await.unwrap().unwrap()[0],
+            2
+        );
+        assert_eq!(
+            m.queue_claim("q", "f", 60_000).await.unwrap().unwrap()[0],
+            3
+        );
+        assert_eq!(m.queue_claim("q", "g", 60_000).await.unwrap(), None);
+        assert_eq!(m.queue_claim("none", "g", 60_000).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -37,6 +37,13 @@ pub enum ProcessorKind {
 /// A `ScheduledMessageForwardingProcessor`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardDef {
+    /// `throttle` (default true): each firing goes on taking messages for about a second (else
+    /// one message per firing).
+    pub throttle: bool,
+    /// `throttle.interval` when `cron.expression` is also given (Synapse's "running under a
+    /// cron expression"): each firing takes messages until the store is empty, waiting this
+    /// many ms after each one, whatever `throttle` says.
+    pub drain_pause_ms: Option<u64>,
     /// `targetEndpoint` (a named endpoint); `None`: the message's `target.endpoint` property.
     pub endpoint: Option<String>,
     /// `client.retry.interval` (ms, default 1000): the wait before a failed message is sent
@@ -110,23 +117,60 @@ impl CronSchedule {
     }
 }
 
+/// Consumers a processor runs at most (`member.count`).
+pub const MAX_MEMBERS: u32 = 64;
+
 /// A message processor of the program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessorDef {
     pub name: String,
     /// The store it takes messages from.
     pub store: String,
-    /// `interval` (ms, default 1000): the wait between two polls of the store.
+    /// `interval` (ms, default 1000), as written: Synapse's task fires every `interval`, but at
+    /// least 1000 ms apart ([`ProcessorDef::firing_period_ms`]); a forwarder with a shorter
+    /// `interval` waits it between messages within a firing.
     pub interval_ms: u64,
-    /// `cronExpression`: when set, the store is polled when it fires, instead of every
-    /// `interval`.
+    /// `cronExpression`: when set, the task fires when it fires, instead of every `interval`.
     pub cron: Option<CronSchedule>,
     /// `is.active` (default true): a deactivated processor does not start.
     pub active: bool,
     /// `pinnedServers`: the servers the processor starts on (empty: every server); on
     /// another, Synapse's `ScheduledMessageProcessor` leaves it deactivated.
     pub pinned_servers: Vec<String>,
+    /// `member.count` (default 1, at most [`MAX_MEMBERS`]): consumers of the store run side by
+    /// side, each its own task, as Synapse schedules one task per member.
+    pub members: u32,
+    /// `max.store.connection.attempts` and `store.connection.retry.interval`.
+    pub store_retry: StoreRetry,
     pub kind: ProcessorKind,
+}
+
+impl ProcessorDef {
+    /// How often the processor's task fires without a `cronExpression`: `interval`, at least
+    /// 1000 ms (Synapse's task manager takes no shorter interval).
+    pub fn firing_period_ms(&self) -> u64 {
+        self.interval_ms.max(1000)
+    }
+}
+
+/// How a processor reads a store that cannot be reached (Synapse's `fetch`): it tries
+/// `attempts` times (`None`: without end, `max.store.connection.attempts` = -1, the default),
+/// `interval_ms` apart (`store.connection.retry.interval`, default 1000); after the last
+/// failed attempt the processor stops until the next reload (a forwarder deactivates).
+/// `Some(0)` (a value of 0 or below other than -1): Synapse's loop never reads the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreRetry {
+    pub attempts: Option<u32>,
+    pub interval_ms: u64,
+}
+
+impl Default for StoreRetry {
+    fn default() -> Self {
+        StoreRetry {
+            attempts: None,
+            interval_ms: 1000,
+        }
+    }
 }
 
 const FORWARDERS: &[&str] = &[
@@ -144,11 +188,8 @@ const MEMORY_STORES: &[&str] = &[
 ];
 /// Parameters of Synapse's processors that synaptic reads nothing from (W0372).
 const IGNORED_PROCESSOR_PARAMS: &[&str] = &[
-    "member.count",
     // a sampling processor's: Synapse's sampler does not read it either
     "throttle",
-    "max.store.connection.attempts",
-    "store.connection.retry.interval",
     "quartz.conf",
     "client.axis2.xml",
     "axis2.repo",
@@ -355,11 +396,16 @@ fn processor(
         ok = false;
     }
     let mut interval_ms = 1000;
-    let mut throttle = true;
     let mut cron = None;
     let mut active = true;
     let mut pinned = Vec::new();
+    let mut members = 1u32;
+    let mut store_retry = StoreRetry::default();
+    let mut cron_param: Option<Span> = None;
+    let mut throttle_interval: Option<(i64, Span)> = None;
     let mut fwd = ForwardDef {
+        throttle: true,
+        drain_pause_ms: None,
         endpoint: p.target_endpoint.as_ref().map(|e| e.value.clone()),
         retry_interval_ms: 1000,
         max_attempts: Some(4),
@@ -404,8 +450,8 @@ fn processor(
             },
             // Boolean.parseBoolean, but a value other than true/false is a mistake here
             ("throttle", true) => match v.value.trim().to_ascii_lowercase().as_str() {
-                "true" => throttle = true,
-                "false" => throttle = false,
+                "true" => fwd.throttle = true,
+                "false" => fwd.throttle = false,
                 _ => {
                     c.err(
                         codes::E0371,
@@ -419,6 +465,62 @@ fn processor(
                 }
             },
             ("pinnedServers", _) => pinned = crate::pinned_servers(&v.value),
+            // ForwardingService's own parameter (not the task's `cronExpression`): any value
+            // turns on "running under a cron expression" together with `throttle.interval`
+            ("cron.expression", true) => cron_param = Some(prm.name.span),
+            ("throttle.interval", true) => match number(c, prm) {
+                Some(n) => throttle_interval = Some((n, prm.name.span)),
+                None => ok = false,
+            },
+            ("member.count", _) => match positive(c, prm) {
+                Some(n) if n <= u64::from(MAX_MEMBERS) => members = n as u32,
+                Some(n) => {
+                    c.err(
+                        codes::E0371,
+                        v.span,
+                        format!(
+                            "parameter `member.count` = `{n}`: synaptic runs at most \
+                             {MAX_MEMBERS} consumers per processor"
+                        ),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            },
+            ("max.store.connection.attempts", _) => match number(c, prm) {
+                Some(-1) => store_retry.attempts = None,
+                Some(n) if n > 0 => {
+                    store_retry.attempts = Some(u32::try_from(n).unwrap_or(u32::MAX))
+                }
+                Some(n) => {
+                    c.warn(
+                        codes::W0301,
+                        v.span,
+                        format!(
+                            "max.store.connection.attempts = `{n}`: the processor never reads \
+                             its store (as in Synapse, whose loop makes no attempt); -1 tries \
+                             without end"
+                        ),
+                    );
+                    store_retry.attempts = Some(0);
+                }
+                None => ok = false,
+            },
+            ("store.connection.retry.interval", _) => match number(c, prm) {
+                Some(n) if n >= 0 => store_retry.interval_ms = n as u64,
+                Some(n) => {
+                    c.err(
+                        codes::E0371,
+                        v.span,
+                        format!(
+                            "parameter `store.connection.retry.interval` = `{n}`: expected 0 \
+                             or more milliseconds"
+                        ),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            },
             ("is.active", _) => match boolean(c, prm) {
                 Some(b) => active = b,
                 None => ok = false,
@@ -530,7 +632,7 @@ fn processor(
             );
         }
     }
-    let kind = if forward {
+    let mut kind = if forward {
         if let (Some(ep), Some(span)) = (&fwd.endpoint, endpoint_span) {
             if !endpoints.contains_key(ep) {
                 c.err(
@@ -574,10 +676,26 @@ fn processor(
             }
         }
     };
-    // `throttle` = false: Synapse's forwarder takes one message each time its task fires, and
-    // the task fires at most once a second (a shorter `interval` is raised to 1000 ms)
-    if forward && !throttle && cron.is_none() {
-        interval_ms = interval_ms.max(1000);
+    if let ProcessorKind::Forward(f) = &mut kind {
+        // ForwardingService reads `throttle.interval` only when `cron.expression` is given, and
+        // runs "under a cron expression" only when it is -1 or more
+        match (cron_param, throttle_interval) {
+            (Some(_), Some((n, _))) if n >= 0 => f.drain_pause_ms = Some(n as u64),
+            (Some(_), Some(_)) => {}
+            (Some(at), None) => c.warn(
+                codes::W0301,
+                at,
+                "parameter `cron.expression` has no effect without `throttle.interval` (Synapse's \
+                 forwarder then runs as without it; the schedule is `cronExpression`)",
+            ),
+            (None, Some((_, at))) => c.warn(
+                codes::W0301,
+                at,
+                "parameter `throttle.interval` is not read without the parameter \
+                 `cron.expression` (as in Synapse's forwarder)",
+            ),
+            (None, None) => {}
+        }
     }
     ok.then(|| ProcessorDef {
         name: p.name.value.clone(),
@@ -586,6 +704,8 @@ fn processor(
         cron,
         active,
         pinned_servers: pinned,
+        members,
+        store_retry,
         kind,
     })
 }

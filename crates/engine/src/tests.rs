@@ -1243,8 +1243,8 @@ fn fail_messages_store_is_resolved_and_drop_takes_precedence() {
     );
 }
 
-/// A forwarder's `throttle`: true or false; false polls at most once a second, as Synapse's
-/// task fires; anything else is E0371.
+/// A forwarder's `throttle`: true or false (anything else is E0371); `interval` is kept as
+/// written, and the task fires at most once a second, as Synapse's task manager fires it.
 #[test]
 fn forwarder_throttle_is_true_or_false() {
     let xml = |throttle: &str, interval: &str| {
@@ -1260,19 +1260,25 @@ fn forwarder_throttle_is_true_or_false() {
 </definitions>"#
         )
     };
-    for (throttle, interval, expect) in [
-        ("true", "200", 200),
-        ("TRUE", "200", 200),
-        ("false", "200", 1000),
-        ("false", "5000", 5000),
+    for (throttle, interval, expect, period) in [
+        ("true", "200", true, 1000),
+        ("TRUE", "200", true, 1000),
+        ("false", "200", false, 1000),
+        ("false", "5000", false, 5000),
     ] {
         let (prog, diags) = store_diags(&xml(throttle, interval));
         assert!(diags.is_empty(), "{diags:#?}");
+        let prog = prog.unwrap();
+        let p = &prog.message_processors()[0];
+        let ProcessorKind::Forward(f) = &p.kind else {
+            panic!("a forwarder")
+        };
         assert_eq!(
-            prog.unwrap().message_processors()[0].interval_ms,
-            expect,
+            (f.throttle, p.firing_period_ms(), f.drain_pause_ms),
+            (expect, period, None),
             "throttle={throttle} interval={interval}"
         );
+        assert_eq!(p.interval_ms.to_string(), interval);
     }
     let (prog, diags) = store_diags(&xml("Enabled", "200"));
     assert!(prog.is_none());
@@ -1281,6 +1287,163 @@ fn forwarder_throttle_is_true_or_false() {
             && d.contains("parameter `throttle` = `Enabled`: expected true or false")),
         "{diags:#?}"
     );
+}
+
+/// `member.count`, the store connection retries and `throttle.interval` (read, as Synapse's
+/// forwarder reads it, only with `cron.expression`).
+#[test]
+fn members_store_retries_and_throttle_interval_are_read() {
+    let xml = |kind: &str, params: &str| {
+        let (class, extra, seq) = if kind == "forward" {
+            (
+                "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor",
+                r#"targetEndpoint="E""#,
+                "",
+            )
+        } else {
+            (
+                "org.apache.synapse.message.processor.impl.sampler.SamplingProcessor",
+                "",
+                r#"<parameter name="sequence">q</parameter>"#,
+            )
+        };
+        format!(
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <endpoint name="E"><address uri="http://127.0.0.1:9/"/></endpoint>
+  <sequence name="q"><log/></sequence>
+  <messageStore name="S"/>
+  <messageProcessor name="F" messageStore="S" {extra} class="{class}">
+    {seq}
+    {params}
+  </messageProcessor>
+</definitions>"#
+        )
+    };
+    // defaults: one member, store connection attempts without end, one second apart
+    let (prog, _) = store_diags(&xml("forward", ""));
+    let prog = prog.unwrap();
+    let p = &prog.message_processors()[0];
+    assert_eq!(p.members, 1);
+    assert_eq!(p.store_retry, crate::StoreRetry::default());
+    assert_eq!(p.store_retry.attempts, None);
+    assert_eq!(p.store_retry.interval_ms, 1000);
+    for kind in ["forward", "sample"] {
+        let (prog, diags) = store_diags(&xml(
+            kind,
+            r#"<parameter name="member.count">3</parameter>
+    <parameter name="max.store.connection.attempts">5</parameter>
+    <parameter name="store.connection.retry.interval">250</parameter>"#,
+        ));
+        let prog = prog.unwrap();
+        let p = &prog.message_processors()[0];
+        assert!(
+            !diags
+                .iter()
+                .any(|d| d.starts_with('W') || d.starts_with('E')),
+            "{kind}: {diags:#?}"
+        );
+        assert_eq!(p.members, 3);
+        assert_eq!(
+            p.store_retry,
+            crate::StoreRetry {
+                attempts: Some(5),
+                interval_ms: 250
+            }
+        );
+    }
+    // a cron-driven forwarder that drains the store, pausing between messages
+    let (prog, diags) = store_diags(&xml(
+        "forward",
+        r#"<parameter name="cronExpression">0/5 * * * * ?</parameter>
+    <parameter name="cron.expression">yes</parameter>
+    <parameter name="throttle.interval">20</parameter>"#,
+    ));
+    assert!(diags.is_empty(), "{diags:#?}");
+    let prog = prog.unwrap();
+    let ProcessorKind::Forward(f) = &prog.message_processors()[0].kind else {
+        panic!("a forwarder")
+    };
+    assert_eq!(f.drain_pause_ms, Some(20));
+    // each without the other does nothing (W0301); -1 is "not under a cron expression"
+    for (params, warning) in [
+        (
+            r#"<parameter name="throttle.interval">20</parameter>"#,
+            "`throttle.interval` is not read without the parameter `cron.expression`",
+        ),
+        (
+            r#"<parameter name="cron.expression">x</parameter>"#,
+            "`cron.expression` has no effect without `throttle.interval`",
+        ),
+    ] {
+        let (prog, diags) = store_diags(&xml("forward", params));
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with("W0301") && d.contains(warning)),
+            "{diags:#?}"
+        );
+        let prog = prog.unwrap();
+        let ProcessorKind::Forward(f) = &prog.message_processors()[0].kind else {
+            panic!("a forwarder")
+        };
+        assert_eq!(f.drain_pause_ms, None);
+    }
+    let (prog, _) = store_diags(&xml(
+        "forward",
+        r#"<parameter name="cron.expression">x</parameter>
+    <parameter name="throttle.interval">-1</parameter>"#,
+    ));
+    let prog = prog.unwrap();
+    let ProcessorKind::Forward(f) = &prog.message_processors()[0].kind else {
+        panic!("a forwarder")
+    };
+    assert_eq!(f.drain_pause_ms, None);
+    // 0 attempts: Synapse's loop never reads the store (W0301); mistakes are E0371
+    let (prog, diags) = store_diags(&xml(
+        "sample",
+        r#"<parameter name="max.store.connection.attempts">0</parameter>"#,
+    ));
+    assert_eq!(
+        prog.unwrap().message_processors()[0].store_retry.attempts,
+        Some(0)
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.starts_with("W0301") && d.contains("never reads its store")),
+        "{diags:#?}"
+    );
+    for (params, error) in [
+        (
+            r#"<parameter name="member.count">0</parameter>"#,
+            "`member.count` = `0`: expected a number greater than 0",
+        ),
+        (
+            r#"<parameter name="member.count">65</parameter>"#,
+            "at most 64 consumers",
+        ),
+        (
+            r#"<parameter name="store.connection.retry.interval">-5</parameter>"#,
+            "expected 0 or more milliseconds",
+        ),
+        (
+            r#"<parameter name="max.store.connection.attempts">many</parameter>"#,
+            "expected a whole number",
+        ),
+        (
+            r#"<parameter name="cron.expression">x</parameter><parameter name="throttle.interval">soon</parameter>"#,
+            "`throttle.interval` = `soon`",
+        ),
+    ] {
+        let (prog, diags) = store_diags(&xml("forward", params));
+        assert!(prog.is_none(), "{params}");
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with("E0371") && d.contains(error)),
+            "{params}: {diags:#?}"
+        );
+    }
 }
 
 #[test]
@@ -1297,7 +1460,7 @@ fn store_and_processor_mistakes_are_diagnostics() {
       class="org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor">
     <parameter name="interval">soon</parameter>
     <parameter name="cronExpression">0 * * * ?</parameter>
-    <parameter name="member.count">2</parameter>
+    <parameter name="quartz.conf">q.properties</parameter>
     <parameter name="wibble">1</parameter>
   </messageProcessor>
   <messageProcessor name="R" messageStore="J"
@@ -1326,7 +1489,7 @@ fn store_and_processor_mistakes_are_diagnostics() {
         "E0375",
         "cronExpression `0 * * * ?` is not a Quartz cron expression",
     );
-    has("W0372", "`member.count`");
+    has("W0372", "`quartz.conf`");
     has("W0371", "unknown parameter `wibble`");
     has("E0372", "ResequencingProcessor");
     has("E0373", "needs a `sequence` parameter");

@@ -331,12 +331,12 @@ pub(crate) async fn run(
     let hash = request_hash(op, ctx)?;
     let key = format!("cache:{}:{hash}", op.name);
     let now = engine.clock.now_ms();
-    let found = engine
-        .state
-        .cache_get(&key)
-        .await
-        .map_err(|e| fault(format!("cache lookup failed: {e}"), op.at))?
-        .and_then(Stored::decode);
+    let found = match op.max_entries {
+        Some(_) => engine.state.cache_get_bounded(&op.name, &key).await,
+        None => engine.state.cache_get(&key).await,
+    }
+    .map_err(|e| fault(format!("cache lookup failed: {e}"), op.at))?
+    .and_then(Stored::decode);
     ctx.properties
         .default
         .insert("requestHash", synaptic_expr::Value::String(hash));

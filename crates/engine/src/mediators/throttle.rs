@@ -50,6 +50,9 @@ pub(crate) struct Policy {
     pub max_concurrent: Option<u64>,
     ip: Vec<Caller>,
     domain: Vec<Caller>,
+    /// The values of `throttle:ID type="ROLE"`: read and checked as Synapse's policy reader
+    /// does, never matched, as Synapse's mediator matches callers by DOMAIN and IP only.
+    pub roles: Vec<String>,
 }
 
 const OTHER: &str = "other";
@@ -108,7 +111,7 @@ pub(crate) fn parse_policy(xml: &str) -> Result<Option<Policy>, String> {
                     .iter()
                     .find(|a| a.name.local == "type")
                     .map(|a| a.value.trim().to_string())
-                    .ok_or("throttle:ID needs throttle:type=\"IP\" or \"DOMAIN\"")?;
+                    .ok_or("throttle:ID needs throttle:type=\"IP\", \"DOMAIN\" or \"ROLE\"")?;
                 let value = text(id);
                 if value.is_empty() {
                     return Err("throttle:ID has no value".into());
@@ -129,6 +132,7 @@ pub(crate) fn parse_policy(xml: &str) -> Result<Option<Policy>, String> {
                 match ty.as_str() {
                     "IP" => p.ip.push(caller),
                     "DOMAIN" => p.domain.push(caller),
+                    "ROLE" => p.roles.push(caller.key),
                     other => return Err(format!("unsupported throttle type `{other}`")),
                 }
             }
@@ -319,6 +323,17 @@ fn branch(
     })
 }
 
+/// What a policy's role-based callers do: nothing, as in Synapse.
+fn role_warning(roles: &[String]) -> String {
+    let names: Vec<String> = roles.iter().map(|r| format!("`{r}`")).collect();
+    format!(
+        "throttle policy: throttle:ID type=\"ROLE\" ({}) is never applied: Synapse's throttle \
+         mediator reads role-based callers but matches a caller by DOMAIN and IP only, so their \
+         controls limit nobody (as in Synapse)",
+        names.join(", ")
+    )
+}
+
 fn fixed(c: &mut Compiler<'_>, id: &str, policy: Option<Policy>, at: Span) -> PolicySrc {
     let Some(policy) = policy else {
         c.warn(
@@ -331,6 +346,9 @@ fn fixed(c: &mut Compiler<'_>, id: &str, policy: Option<Policy>, at: Span) -> Po
         );
         return PolicySrc::None;
     };
+    if !policy.roles.is_empty() {
+        c.warn(codes::W0323, at, role_warning(&policy.roles));
+    }
     let gate = policy.max_concurrent.map(|n| Gate::of(id, n));
     PolicySrc::Fixed {
         policy: Arc::new(policy),
@@ -420,6 +438,9 @@ fn policy_of(
                         .at(op.at)
                     })?;
                     let p = Arc::new(parsed.unwrap_or_default());
+                    if !p.roles.is_empty() {
+                        tracing::warn!(target: "synaptic::throttle", policy = %key, "{}", role_warning(&p.roles));
+                    }
                     *guard = Some((text, p.clone()));
                     p
                 }
@@ -669,9 +690,16 @@ mod tests {
             ),
             (
                 format!(
-                    r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="ROLE">x</a:ID><w:Policy><a:Allow/></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#
+                    r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="USER">x</a:ID><w:Policy><a:Allow/></w:Policy></w:Policy></a:MediatorThrottleAssertion>"#
                 ),
                 "unsupported throttle type",
+            ),
+            (
+                // a role-based caller is checked as the others are (a control is mandatory)
+                format!(
+                    r#"<a:MediatorThrottleAssertion xmlns:a="{t}" xmlns:w="w"><w:Policy><a:ID a:type="ROLE">admin</a:ID></w:Policy></a:MediatorThrottleAssertion>"#
+                ),
+                "no control",
             ),
             (
                 format!(
@@ -737,6 +765,59 @@ mod tests {
 
     fn verdict(ctx: &MessageContext) -> Option<String> {
         ctx.properties.default.get("verdict").and_then(value_string)
+    }
+
+    /// `throttle:ID type="ROLE"`: Synapse's policy reader takes it, its mediator never matches
+    /// a caller by role. The policy deploys with W0323, the role's control limits nobody, and a
+    /// caller the policy's IP entries match is still counted.
+    #[tokio::test]
+    async fn role_based_callers_are_read_and_never_applied() {
+        let xml = format!(
+            r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+                <throttle id="R"><policy><wsp:Policy {NS}><throttle:MediatorThrottleAssertion>
+                  <wsp:Policy><throttle:ID throttle:type="ROLE">admin</throttle:ID>
+                    <wsp:Policy><throttle:Control><wsp:Policy>
+                      <throttle:MaximumCount>1</throttle:MaximumCount>
+                      <throttle:UnitTime>800000</throttle:UnitTime>
+                    </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>
+                  <wsp:Policy><throttle:ID throttle:type="IP">10.0.0.9</throttle:ID>
+                    <wsp:Policy><throttle:Control><wsp:Policy>
+                      <throttle:MaximumCount>2</throttle:MaximumCount>
+                      <throttle:UnitTime>800000</throttle:UnitTime>
+                    </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>
+                </throttle:MediatorThrottleAssertion></wsp:Policy></policy>
+                  <onAccept><property name="verdict" value="accept"/></onAccept>
+                  <onReject><property name="verdict" value="reject"/></onReject>
+                </throttle>
+              </sequence>"#
+        );
+        let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
+        let (prog, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
+        assert!(prog.is_some(), "{diags:?}");
+        let w: Vec<_> = diags.iter().filter(|d| d.code == codes::W0323).collect();
+        assert_eq!(w.len(), 1, "{diags:?}");
+        assert!(w[0].message.contains("(`admin`) is never applied"), "{w:?}");
+        let e = engine(&xml);
+        // callers no IP entry matches: never refused, whatever the role's control says
+        for _ in 0..5 {
+            let mut ctx = request("192.168.1.1");
+            e.mediate("s", None, &mut ctx).await.unwrap();
+            assert_eq!(verdict(&ctx).as_deref(), Some("accept"));
+        }
+        let verdicts: Vec<_> = futures::future::join_all((0..3).map(|_| async {
+            let mut ctx = request("10.0.0.9");
+            e.mediate("s", None, &mut ctx).await.unwrap();
+            verdict(&ctx)
+        }))
+        .await;
+        assert_eq!(
+            verdicts
+                .iter()
+                .filter(|v| v.as_deref() == Some("reject"))
+                .count(),
+            1,
+            "{verdicts:?}"
+        );
     }
 
     /// ThrottleMediatorTest.testMediate: a policy from a local entry; 192.168.8.212 falls in
