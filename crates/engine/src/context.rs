@@ -240,7 +240,11 @@ impl MessageContext {
         api_context: Option<&str>,
     ) -> MessageContext {
         let content_type = header_str(&headers, &CONTENT_TYPE);
-        let mut props = Properties::default();
+        let mut props = Properties {
+            default: crate::PropMap::with_capacity(16),
+            axis2: crate::PropMap::with_capacity(8),
+            ..Properties::default()
+        };
         let postfix = match api_context {
             None => uri.to_string(),
             Some(ctx) => {

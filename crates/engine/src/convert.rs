@@ -81,6 +81,15 @@ pub(crate) fn value_string(v: &Value) -> Option<String> {
     }
 }
 
+/// [`value_string`] of a value the caller no longer needs: its text moved out, not copied.
+pub(crate) fn into_value_string(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) | Value::Xml(s) => Some(s),
+        Value::Json(serde_json::Value::String(s)) => Some(s),
+        other => value_string(&other),
+    }
+}
+
 /// Java `Double.toString`.
 pub(crate) fn java_double_to_string(n: f64) -> String {
     if n.is_nan() {

@@ -124,6 +124,14 @@ impl PropMap {
         }
     }
 
+    /// Room for `n` properties before the vector grows (a request's context starts with the
+    /// dozen or so the gateway and a typical sequence set, without reallocating on the way).
+    pub fn with_capacity(n: usize) -> Self {
+        PropMap {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     fn find(&self, name: &str) -> Result<usize, usize> {
         self.entries.binary_search_by(|(k, _)| k.as_str().cmp(name))
     }

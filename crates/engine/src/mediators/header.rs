@@ -2,7 +2,7 @@
 //! (namespace-qualified, or written inline).
 
 use crate::compiler::Compiler;
-use crate::convert::value_string;
+use crate::convert::{into_value_string, value_string};
 use crate::eval::eval_src;
 use crate::ir::ValueSrc;
 use crate::{Engine, ErrorKind, MediationError, MessageContext};
@@ -148,8 +148,9 @@ pub(crate) fn header(
                 return Ok(());
             }
             let v = eval_src(engine, ctx, &h.value)?;
-            let s = value_string(&v).unwrap_or_default();
-            let hv = HeaderValue::from_str(&s).map_err(|_| {
+            // the text becomes the header value's bytes without a copy
+            let s = into_value_string(v).unwrap_or_default();
+            let hv = HeaderValue::try_from(s).map_err(|_| {
                 MediationError::internal(
                     ErrorKind::Conversion,
                     format!("the value for header `{n}` contains characters not allowed in HTTP"),
