@@ -24,8 +24,9 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 
+use synaptic_gateway::access;
 /// The target of the gateway's access-log events.
-pub const TARGET: &str = "synaptic::access";
+pub use synaptic_gateway::access::TARGET;
 
 /// How long a line may wait in the buffer before it is written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
@@ -138,6 +139,76 @@ thread_local! {
     };
 }
 
+impl<W: for<'w> MakeWriter<'w> + Send + Sync + 'static> Pending<W> {
+    /// Format one line in this thread's buffer (`format(buf, seconds, microseconds)`) and add
+    /// it to the waiting lines.
+    fn push(&self, format: impl FnOnce(&mut Buf, u64, u32)) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        BUF.with(|b| {
+            let Ok(mut b) = b.try_borrow_mut() else {
+                return;
+            };
+            let b = &mut *b;
+            format(b, now.as_secs(), now.subsec_micros());
+            let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+            buf.extend_from_slice(b.line.as_bytes());
+            if buf.len() >= FLUSH_AT {
+                let _ = self.make.make_writer().write_all(&buf);
+                buf.clear();
+            }
+        });
+    }
+}
+
+impl<W: for<'w> MakeWriter<'w> + Send + Sync + 'static> AccessLog<W> {
+    /// The gateway's access sink writing into this layer's lines: records are formatted from
+    /// their fields, without going through a `tracing` event (the same line either way).
+    pub fn sink(&self) -> Sink<W> {
+        Sink {
+            out: self.out.clone(),
+            json: self.json,
+        }
+    }
+}
+
+/// See [`AccessLog::sink`].
+pub struct Sink<W: for<'w> MakeWriter<'w> + Send + Sync + 'static> {
+    out: Arc<Pending<W>>,
+    json: bool,
+}
+
+impl<W: for<'w> MakeWriter<'w> + Send + Sync + 'static> access::Sink for Sink<W> {
+    fn record(&self, r: &access::Record<'_>) {
+        if self.json {
+            self.out.push(|b, secs, micros| {
+                json_head(b, secs, micros, tracing::Level::INFO);
+                let mut first = true;
+                r.fields(|name, v| {
+                    if !first {
+                        b.line.push(',');
+                    }
+                    first = false;
+                    json_str(&mut b.line, name);
+                    b.line.push(':');
+                    match v {
+                        access::Field::Text(t) => json_str(&mut b.line, t),
+                        access::Field::Number(n) => push_padded(&mut b.line, n, 1),
+                    }
+                });
+                json_tail(b, TARGET);
+            });
+        } else {
+            self.out.push(|b, secs, micros| {
+                line_head(b, secs, micros, tracing::Level::INFO, TARGET);
+                r.push_text(&mut b.line);
+                b.line.push('\n');
+            });
+        }
+    }
+}
+
 impl<S, W> Layer<S> for AccessLog<W>
 where
     S: Subscriber,
@@ -147,46 +218,42 @@ where
         if event.metadata().target() != TARGET {
             return;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        BUF.with(|b| {
-            let Ok(mut b) = b.try_borrow_mut() else {
-                return;
-            };
-            let b = &mut *b;
-            if self.json {
-                format_json(b, now.as_secs(), now.subsec_micros(), event);
-            } else {
-                format_line(b, now.as_secs(), now.subsec_micros(), event);
-            }
-            let mut buf = self.out.buf.lock().unwrap_or_else(|e| e.into_inner());
-            buf.extend_from_slice(b.line.as_bytes());
-            if buf.len() >= FLUSH_AT {
-                let _ = self.out.make.make_writer().write_all(&buf);
-                buf.clear();
-            }
-        });
+        if self.json {
+            self.out
+                .push(|b, secs, micros| format_json(b, secs, micros, event));
+        } else {
+            self.out
+                .push(|b, secs, micros| format_line(b, secs, micros, event));
+        }
     }
 }
 
-fn format_json(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
+/// `{"timestamp":"…","level":"…","fields":{` of a JSON line.
+fn json_head(b: &mut Buf, secs: u64, micros: u32, level: tracing::Level) {
     set_date(b, secs);
     b.line.clear();
     let _ = write!(
         b.line,
         "{{\"timestamp\":\"{}.{micros:06}Z\",\"level\":\"{}\",\"fields\":{{",
-        b.date,
-        event.metadata().level()
+        b.date, level
     );
+}
+
+/// `},"target":"…"}` and the end of a JSON line.
+fn json_tail(b: &mut Buf, target: &str) {
+    b.line.push_str("},\"target\":");
+    json_str(&mut b.line, target);
+    b.line.push_str("}\n");
+}
+
+fn format_json(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
+    json_head(b, secs, micros, *event.metadata().level());
     let mut v = JsonFields {
         out: &mut b.line,
         first: true,
     };
     event.record(&mut v);
-    b.line.push_str("},\"target\":");
-    json_str(&mut b.line, event.metadata().target());
-    b.line.push_str("}\n");
+    json_tail(b, event.metadata().target());
 }
 
 fn set_date(b: &mut Buf, secs: u64) {
@@ -201,22 +268,33 @@ fn set_date(b: &mut Buf, secs: u64) {
     }
 }
 
-fn format_line(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
+/// `2026-11-22T20:31:54.123456Z  INFO target:` of a text line.
+fn line_head(b: &mut Buf, secs: u64, micros: u32, level: tracing::Level, target: &str) {
     set_date(b, secs);
     b.line.clear();
     // pushed piece by piece: `write!` with padding costs more than the rest of the line
     b.line.push_str(&b.date);
     b.line.push('.');
     push_padded(&mut b.line, u64::from(micros), 6);
-    b.line.push_str(match *event.metadata().level() {
+    b.line.push_str(match level {
         tracing::Level::ERROR => "Z ERROR ",
         tracing::Level::WARN => "Z  WARN ",
         tracing::Level::INFO => "Z  INFO ",
         tracing::Level::DEBUG => "Z DEBUG ",
         tracing::Level::TRACE => "Z TRACE ",
     });
-    b.line.push_str(event.metadata().target());
+    b.line.push_str(target);
     b.line.push(':');
+}
+
+fn format_line(b: &mut Buf, secs: u64, micros: u32, event: &Event<'_>) {
+    line_head(
+        b,
+        secs,
+        micros,
+        *event.metadata().level(),
+        event.metadata().target(),
+    );
     event.record(&mut Fields(&mut b.line));
     b.line.push('\n');
 }
@@ -396,6 +474,44 @@ mod tests {
         let parsed = chrono::DateTime::parse_from_rfc3339(ts);
         let age = chrono::Utc::now().signed_duration_since(parsed.unwrap_or_default());
         assert!(age.num_seconds().abs() < 60, "timestamp {ts} is not now");
+    }
+
+    #[test]
+    fn the_sink_writes_a_record_as_the_layer_writes_its_event() {
+        let uri: http::Uri = "/shop/1.0/token?access_token=x&y".parse().unwrap();
+        let rec = access::Record {
+            method: &http::Method::POST,
+            uri: &uri,
+            status: 201,
+            elapsed: std::time::Duration::from_micros(1_250),
+            api: Some("Shop \"1\""),
+            peer: Some("10.0.0.7:5123".parse().unwrap()),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        };
+        for json in [false, true] {
+            let out = Sink::default();
+            let to = out.clone();
+            let make = move || to.clone();
+            let layer = if json {
+                AccessLog::json(make)
+            } else {
+                AccessLog::new(make)
+            };
+            let sink = layer.sink();
+            let sub = tracing_subscriber::registry().with(layer);
+            tracing::subscriber::with_default(sub, || rec.event());
+            access::Sink::record(&sink, &rec);
+            drop(sink);
+            flush_all();
+            let text = String::from_utf8(out.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 2, "{text}");
+            // the same line but for the time it was written
+            let skip = if json { 41 } else { 27 };
+            assert_eq!(lines[0][skip..], lines[1][skip..], "{text}");
+            assert!(lines[0].contains("status"), "{text}");
+        }
     }
 
     #[test]

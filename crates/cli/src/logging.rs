@@ -103,7 +103,7 @@ pub fn init(cfg: &LogConfig, base_dir: &Path, wire: bool) -> anyhow::Result<()> 
                     .with_writer(std::io::stderr)
                     .with_filter(not_access()),
             )
-            .with(AccessLog::new(dest))
+            .with(with_sink(AccessLog::new(dest)))
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -114,8 +114,15 @@ pub fn init(cfg: &LogConfig, base_dir: &Path, wire: bool) -> anyhow::Result<()> 
                     .with_writer(std::io::stderr)
                     .with_filter(not_access()),
             )
-            .with(AccessLog::json(dest))
+            .with(with_sink(AccessLog::json(dest)))
             .try_init(),
     };
     Ok(())
+}
+
+/// The layer, with its sink installed as the gateway's: access records are formatted from
+/// their fields, never becoming `tracing` events (the layer still writes any such event).
+fn with_sink(layer: AccessLog<Dest>) -> AccessLog<Dest> {
+    synaptic_gateway::access::set_sink(Box::new(layer.sink()));
+    layer
 }

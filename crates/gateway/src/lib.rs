@@ -5,6 +5,7 @@
 //! [`server::start`]. Seams to the OAuth2 features: [`hooks`] (traits) and [`extensions`]
 //! (where they are built). The one normalised path: [`path::normalize`].
 
+pub mod access;
 pub mod artifacts;
 pub mod authserver;
 pub mod backend_auth;

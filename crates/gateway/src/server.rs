@@ -446,96 +446,18 @@ impl Gateway {
             a.stats.responses[class].inc();
             a.stats.latency.observe(elapsed);
         }
-        if let (Some(u), Some(trace_id)) = (log_uri, trace_id) {
-            tracing::info!(
-                target: "synaptic::access",
-                method = %method,
-                path = %LogPath(u),
-                status = status,
-                ms = %Millis(elapsed),
-                api = %api.map(|a| &*a.name).unwrap_or("-"),
-                peer = %OptAddr(peer),
-                trace_id = %trace_id,
-            );
-        } else if let Some(u) = log_uri {
-            tracing::info!(
-                target: "synaptic::access",
-                method = %method,
-                path = %LogPath(u),
-                status = status,
-                ms = %Millis(elapsed),
-                api = %api.map(|a| &*a.name).unwrap_or("-"),
-                peer = %OptAddr(peer),
-            );
-        }
-    }
-}
-
-/// Displays an optional address without allocating (`-` when absent).
-struct OptAddr(Option<SocketAddr>);
-
-impl std::fmt::Display for OptAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            // the usual case written with one call: std's formatting of an address goes
-            // through the padding machinery for each octet
-            Some(SocketAddr::V4(a)) => {
-                let mut buf = [0u8; 21];
-                let mut n = crate::numfmt::put_ipv4(&mut buf, *a.ip());
-                buf[n] = b':';
-                n += 1;
-                n += crate::numfmt::put_decimal(&mut buf[n..], u32::from(a.port()));
-                f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("-"))
+        if let Some(uri) = log_uri {
+            crate::access::Record {
+                method,
+                uri,
+                status,
+                elapsed,
+                api: api.map(|a| &*a.name),
+                peer,
+                trace_id,
             }
-            Some(a) => a.fmt(f),
-            None => f.write_str("-"),
+            .log();
         }
-    }
-}
-
-/// The access log's `path`: the path, and the query with its values redacted (as
-/// [`wire::redact_query`]), written straight into the log line.
-struct LogPath<'a>(&'a http::Uri);
-
-impl std::fmt::Display for LogPath<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.path())?;
-        let Some(q) = self.0.query() else {
-            return Ok(());
-        };
-        f.write_str("?")?;
-        for (i, kv) in q.split('&').enumerate() {
-            if i > 0 {
-                f.write_str("&")?;
-            }
-            match kv.split_once('=') {
-                Some((k, _)) => {
-                    f.write_str(k)?;
-                    f.write_str("=…")?;
-                }
-                None => f.write_str(kv)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A duration in milliseconds with two decimals (`1.25`), without floating point.
-struct Millis(Duration);
-
-impl std::fmt::Display for Millis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // hundredths of a millisecond, rounded half up
-        let h = (self.0.as_nanos() + 5_000) / 10_000;
-        let whole = u32::try_from(h / 100).unwrap_or(u32::MAX);
-        let mut buf = [0u8; 13];
-        let mut n = crate::numfmt::put_decimal(&mut buf, whole);
-        let frac = (h % 100) as u8;
-        buf[n] = b'.';
-        buf[n + 1] = b'0' + frac / 10;
-        buf[n + 2] = b'0' + frac % 10;
-        n += 3;
-        f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("0.00"))
     }
 }
 
@@ -815,59 +737,4 @@ fn grpc_answer_needed(
             .and_then(|i| plan.apis.get(i))
             .is_some_and(|a| a.protocol == crate::config::ApiProtocol::Grpc);
     grpc && matches!(resp.body(), http_body_util::Either::Right(_))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn access_log_path_redacts_query_values_like_the_wire_log() {
-        for s in [
-            "/a/b",
-            "/a?access_token=abc&x=1&flag",
-            "/a?",
-            "/a?x=1&&y",
-            "/?=v&k=",
-        ] {
-            let u: http::Uri = s.parse().expect("uri");
-            let old = match u.query() {
-                Some(q) => format!("{}?{}", u.path(), crate::wire::redact_query(q)),
-                None => u.path().to_string(),
-            };
-            assert_eq!(LogPath(&u).to_string(), old, "{s}");
-        }
-    }
-
-    #[test]
-    fn access_log_peers_are_written_as_std_writes_them() {
-        for a in [
-            "127.0.0.1:8080",
-            "0.0.0.0:0",
-            "255.255.255.255:65535",
-            "10.20.3.4:443",
-        ] {
-            let addr: SocketAddr = a.parse().unwrap();
-            assert_eq!(OptAddr(Some(addr)).to_string(), addr.to_string());
-        }
-        let v6: SocketAddr = "[::1]:8443".parse().unwrap();
-        assert_eq!(OptAddr(Some(v6)).to_string(), "[::1]:8443");
-        assert_eq!(OptAddr(None).to_string(), "-");
-    }
-
-    #[test]
-    fn access_log_millis_has_two_decimals() {
-        assert_eq!(Millis(Duration::from_micros(1_234)).to_string(), "1.23");
-        assert_eq!(Millis(Duration::from_micros(1_236)).to_string(), "1.24");
-        assert_eq!(Millis(Duration::from_micros(5)).to_string(), "0.01");
-        assert_eq!(Millis(Duration::ZERO).to_string(), "0.00");
-        assert_eq!(
-            Millis(Duration::from_millis(12_345)).to_string(),
-            "12345.00"
-        );
-        assert_eq!(
-            Millis(Duration::from_micros(999_996)).to_string(),
-            "1000.00"
-        );
-    }
 }
