@@ -387,30 +387,62 @@ pub(crate) async fn prefetch(
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
     for key in keys {
-        let v = engine.registry.get(key).await.map_err(|e| {
-            MediationError::internal(ErrorKind::Registry, format!("registry read failed: {e}"))
-        })?;
-        let v = v.map(|mut s| {
-            if s.ends_with('\n') {
+        let v = engine.registry.get(key).await;
+        keep_prefetched(ctx, key, v)?;
+    }
+    Ok(())
+}
+
+/// [`prefetch`] when every key's value is held in memory by the registry (`Ok(false)`, having
+/// fetched none, when one is not).
+fn prefetch_now(
+    engine: &Engine,
+    keys: &[String],
+    ctx: &mut MessageContext,
+) -> Result<bool, MediationError> {
+    let mut got = Vec::with_capacity(keys.len());
+    for key in keys {
+        match engine.registry.get_now(key) {
+            Some(v) => got.push(v),
+            None => return Ok(false),
+        }
+    }
+    for (key, v) in keys.iter().zip(got) {
+        keep_prefetched(ctx, key, v)?;
+    }
+    Ok(true)
+}
+
+/// A prefetched registry value, kept for the mediator's expressions as Synapse reads a
+/// resource's text (one trailing newline dropped).
+fn keep_prefetched(
+    ctx: &mut MessageContext,
+    key: &str,
+    v: Result<Option<String>, synaptic_registry::RegistryError>,
+) -> Result<(), MediationError> {
+    let v = v.map_err(|e| {
+        MediationError::internal(ErrorKind::Registry, format!("registry read failed: {e}"))
+    })?;
+    let v = v.map(|mut s| {
+        if s.ends_with('\n') {
+            s.pop();
+            if s.ends_with('\r') {
                 s.pop();
-                if s.ends_with('\r') {
-                    s.pop();
-                }
             }
-            s
-        });
-        match ctx.st.registry.get_mut(key.as_str()) {
-            Some(slot) => *slot = v,
-            None => {
-                ctx.st.registry.insert(key.clone(), v);
-            }
+        }
+        s
+    });
+    match ctx.st.registry.get_mut(key) {
+        Some(slot) => *slot = v,
+        None => {
+            ctx.st.registry.insert(key.to_string(), v);
         }
     }
     Ok(())
 }
 
-/// A mediator that never waits, run in place (no future to build, move and drop); `None` for
-/// one that may wait.
+/// A mediator that never waits, run in place (no future to build, move and drop) when the
+/// registry values it reads are in memory; `None` for one that may wait.
 fn step_now(
     engine: &Engine,
     node: &Node,
@@ -418,6 +450,14 @@ fn step_now(
 ) -> Option<Result<Step, MediationError>> {
     if !node.sync {
         return None;
+    }
+    if !node.registry_keys.is_empty() {
+        match prefetch_now(engine, &node.registry_keys, ctx) {
+            Ok(true) => {}
+            // not all in memory: the step waits for the registry
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e)),
+        }
     }
     if node.reads_addressing {
         if let Err(e) = ctx.ensure_soap_request_built() {

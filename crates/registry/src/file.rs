@@ -178,19 +178,26 @@ impl FileRegistry {
 
 #[async_trait]
 impl Registry for FileRegistry {
+    fn get_now(&self, key: &str) -> Option<Result<Option<String>, RegistryError>> {
+        let k = match self.parse_key(key) {
+            Ok(k) => k,
+            Err(e) => return Some(Err(e)),
+        };
+        // clone only the value asked for
+        let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+        let r = cache.get(&k.id)?;
+        Some(Ok(match &k.prop {
+            Some(p) => r.props.get(p).cloned(),
+            None => r.content.clone(),
+        }))
+    }
+
     async fn get(&self, key: &str) -> Result<Option<String>, RegistryError> {
+        if let Some(r) = self.get_now(key) {
+            return r;
+        }
         let k = self.parse_key(key)?;
         let id = &k.id;
-        {
-            // fast path: clone only the value asked for
-            let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = cache.get(id) {
-                return Ok(match &k.prop {
-                    Some(p) => r.props.get(p).cloned(),
-                    None => r.content.clone(),
-                });
-            }
-        }
         let r = self.load(id).await?;
         Ok(match &k.prop {
             Some(p) => r.props.get(p).cloned(),

@@ -152,6 +152,11 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// returned exactly as stored (a reader that wants Synapse's text semantics trims one
     /// trailing newline itself).
     async fn get(&self, key: &str) -> Result<Option<String>, RegistryError>;
+    /// What [`Registry::get`] would give when it needs no I/O (the resource is held in memory);
+    /// `None` when the caller has to wait for `get`. The default: always `None`.
+    fn get_now(&self, _key: &str) -> Option<Result<Option<String>, RegistryError>> {
+        None
+    }
     /// Write a resource's content (or property). Atomic. Writing a property leaves the content
     /// as it is (Micro Integrator empties it; see docs/COMPATIBILITY.md).
     async fn put(&self, key: &str, value: &str) -> Result<(), RegistryError>;

@@ -53,9 +53,8 @@ impl MemoryRegistry {
     }
 }
 
-#[async_trait]
-impl Registry for MemoryRegistry {
-    async fn get(&self, key: &str) -> Result<Option<String>, RegistryError> {
+impl MemoryRegistry {
+    fn read(&self, key: &str) -> Result<Option<String>, RegistryError> {
         let k = Key::parse(key)?;
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let Some(r) = map.get(&(k.space, k.path)) else {
@@ -65,6 +64,17 @@ impl Registry for MemoryRegistry {
             Some(p) => r.props.get(p).cloned(),
             None => r.content.clone(),
         })
+    }
+}
+
+#[async_trait]
+impl Registry for MemoryRegistry {
+    fn get_now(&self, key: &str) -> Option<Result<Option<String>, RegistryError>> {
+        Some(self.read(key))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, RegistryError> {
+        self.read(key)
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), RegistryError> {

@@ -67,8 +67,8 @@ pub(crate) struct Node {
     /// One of its expressions reads a WS-Addressing property (`get-property('To')`, …): a SOAP
     /// request's body is built first so the client's addressing headers are known.
     pub reads_addressing: bool,
-    /// It reads nothing from the registry and never waits: the interpreter runs it in place,
-    /// without a future of its own ([`run_now`]).
+    /// It never waits (its registry reads aside, which the interpreter may find in memory): the
+    /// interpreter runs it in place, without a future of its own ([`run_now`]).
     pub sync: bool,
 }
 
@@ -287,7 +287,7 @@ pub(crate) fn node(
         touches = true;
         needs_dom = true;
     }
-    let sync = keys.is_empty() && is_sync(&op);
+    let sync = is_sync(&op);
     Some(Node {
         op,
         span,
