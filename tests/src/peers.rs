@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::origin::RecordingProxy;
 use crate::process::{http_get_status, wait_until, Supervised};
 
 /// Which server.
@@ -444,6 +445,45 @@ pub fn oidc_jwt() -> &'static Peer {
 pub fn mock() -> &'static Peer {
     static CELL: OnceLock<Peer> = OnceLock::new();
     shared(&CELL, PeerKind::Mock, PeerOptions::default())
+}
+
+// === endpoint security against Authlib ===
+
+/// A real Authlib peer of the test's own (a count sees nobody else's token requests) behind a
+/// [`RecordingProxy`] that records them: configure `proxy.url_for("/oauth/token")` as the
+/// token endpoint and count with `proxy.count_path("/oauth/token")`.
+pub async fn counted_authlib() -> (Peer, RecordingProxy) {
+    let peer = Peer::start(PeerKind::Authlib, PeerOptions::default());
+    let proxy = RecordingProxy::start(&peer.base_url()).await;
+    (peer, proxy)
+}
+
+/// The `synaptic.toml` lines of the API `bookings` at `/bookings` in front of `backend`, with
+/// OAuth2 endpoint security as the Authlib peer's `gw-client`: the client credentials grant at
+/// `token_url`, the client secret read from the environment variable `secret_env`, client
+/// authentication in a Basic header, `scope`.
+pub fn authlib_bookings_api(
+    backend: &str,
+    token_url: &str,
+    secret_env: &str,
+    scope: &str,
+) -> String {
+    format!(
+        r#"[[api]]
+name = "bookings"
+context = "/bookings"
+endpoint = "{backend}"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "{token_url}"
+client_id = "gw-client"
+client_secret_env = "{secret_env}"
+scope = "{scope}"
+client_auth = "basic"
+"#
+    )
 }
 
 // === signed and certificate client authentication, token exchange ===
