@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use synaptic_tests::free_port;
-use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::gateway::{assert_reloaded, start_gateway, TestGateway};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::redis::RedisServer;
 
@@ -175,14 +175,7 @@ fn bodies(origin: &MockOrigin) -> Vec<String> {
 /// Writes `store.xml` anew and reloads; the reload must succeed.
 async fn reload_store(gw: &TestGateway, definitions: &str) {
     gw.dir().write("sequences/store.xml", definitions);
-    let outcome = gw.gateway().reload().await;
-    assert!(
-        matches!(
-            outcome,
-            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-        ),
-        "{outcome:?}"
-    );
+    assert_reloaded(gw.gateway()).await;
 }
 
 // === scenarios ===
