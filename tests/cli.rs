@@ -2,31 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut argv = vec!["synaptic".to_string()];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = synaptic_cli::run(argv, &mut out, &mut err);
-    // ExitCode has no accessor: compare against the known values
-    let n = [0u8, 1, 2]
-        .into_iter()
-        .find(|n| std::process::ExitCode::from(*n) == code)
-        .unwrap_or(255);
-    (
-        n,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
-}
+use synaptic_tests::{run_cli as cli, workspace_root as root};
 
 fn p(path: &Path) -> String {
     path.display().to_string()

@@ -11,6 +11,7 @@ use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
 use synaptic_tests::origin::{MockOrigin, MockResponse, RecordingProxy};
+use synaptic_tests::run_cli as cli;
 
 // ===== helpers =====
 
@@ -1045,27 +1046,6 @@ async fn example_fault_handling_answers_with_its_fault_sequence() {
 fn check(dir: &GatewayDir) -> (u8, String, String) {
     let config = dir.config_path().display().to_string();
     cli(&["serve", "--check", "--config", &config])
-}
-
-/// `synaptic ARGS…` in this process: exit code (0, 1, else 2), stdout, stderr.
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut argv = vec!["synaptic".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let code = synaptic_cli::run(argv, &mut out, &mut err);
-    let code = if code == std::process::ExitCode::SUCCESS {
-        0
-    } else if code == std::process::ExitCode::from(1) {
-        1
-    } else {
-        2
-    };
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
 }
 
 #[test]

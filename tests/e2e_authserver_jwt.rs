@@ -462,33 +462,38 @@ scopes = ["book"]
     gw.shutdown().await;
 }
 
+/// `tests/py/openid_client_dpop.mjs` (openid-client) as the client `svc` of the gateway's
+/// authorization server, calling `/travels/1.0/bookings` with DPoP: the JSON it reports, once
+/// it exited with success.
+async fn openid_client_dpop(gw: &TestGateway) -> Value {
+    let api = gw.url("/travels/1.0/bookings");
+    let script =
+        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
+    let issuer = gw.url("");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        peers::run_node_script(
+            &script,
+            &[
+                ("AS", issuer.as_str()),
+                ("CID", "svc"),
+                ("CSEC", "svc-secret"),
+                ("API", api.as_str()),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stdout}\n{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"))
+}
+
 #[tokio::test]
 async fn dpop_bound_tokens_with_openid_client() {
     peers::ensure_installed();
     let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
     let gw = start_gateway(&jwt_config(&origin.url(), ""), &[]).await;
     let api = gw.url("/travels/1.0/bookings");
-    let script =
-        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
-    let issuer = gw.url("");
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
-        let api = api.clone();
-        move || {
-            peers::run_node_script(
-                &script,
-                &[
-                    ("AS", issuer.as_str()),
-                    ("CID", "svc"),
-                    ("CSEC", "svc-secret"),
-                    ("API", api.as_str()),
-                ],
-            )
-        }
-    })
-    .await
-    .unwrap();
-    assert!(ok, "{stdout}\n{stderr}");
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    let v = openid_client_dpop(&gw).await;
     assert_eq!(v["ok"], true, "{v}");
     // (openid-client reports token_type in lower case)
     assert!(
@@ -725,28 +730,7 @@ async fn a_dpop_proof_used_at_one_gateway_is_a_replay_at_another_sharing_redis()
     let a = start_gateway(&with_redis(""), &[]).await;
     // b is another instance of the same service: same issuer, same store
     let b = start_gateway(&with_redis(&format!("issuer = \"{}\"", a.url(""))), &[]).await;
-    let api = a.url("/travels/1.0/bookings");
-    let script =
-        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
-    let issuer = a.url("");
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
-        let api = api.clone();
-        move || {
-            peers::run_node_script(
-                &script,
-                &[
-                    ("AS", issuer.as_str()),
-                    ("CID", "svc"),
-                    ("CSEC", "svc-secret"),
-                    ("API", api.as_str()),
-                ],
-            )
-        }
-    })
-    .await
-    .unwrap();
-    assert!(ok, "{stdout}\n{stderr}");
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    let v = openid_client_dpop(&a).await;
     assert_eq!(v["status"], 200, "{v}");
     let at = v["access_token"].as_str().unwrap();
     let used = v["proofs"][1]["proof"].as_str().unwrap();
@@ -1010,27 +994,7 @@ async fn openid_client_follows_dpop_nonces_at_the_token_endpoint_and_the_api() {
     let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
     let gw = start_gateway(&jwt_config(&origin.url(), "dpop_nonce = true"), &[]).await;
     let api = gw.url("/travels/1.0/bookings");
-    let script =
-        std::fs::read_to_string(workspace_root().join("tests/py/openid_client_dpop.mjs")).unwrap();
-    let issuer = gw.url("");
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking({
-        let api = api.clone();
-        move || {
-            peers::run_node_script(
-                &script,
-                &[
-                    ("AS", issuer.as_str()),
-                    ("CID", "svc"),
-                    ("CSEC", "svc-secret"),
-                    ("API", api.as_str()),
-                ],
-            )
-        }
-    })
-    .await
-    .unwrap();
-    assert!(ok, "{stdout}\n{stderr}");
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"));
+    let v = openid_client_dpop(&gw).await;
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(v["status2"], 200, "{v}");

@@ -210,15 +210,6 @@ fn token_requests(proxy: &RecordingProxy, path: &str) -> usize {
     proxy.count_path(path)
 }
 
-/// A backend that accepts any bearer token and records what it got.
-async fn bearer_backend() -> MockOrigin {
-    MockOrigin::start(|r| match r.header("authorization") {
-        Some(a) if a.starts_with("Bearer ") && a.len() > 7 => MockResponse::text("ok"),
-        _ => MockResponse::new(401),
-    })
-    .await
-}
-
 // === scenarios ===
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -253,9 +244,8 @@ async fn many_requests_one_token_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_cold_requests_one_token_request() {
     // its own peer: the shared one may be busy with other tests under `cargo test`
-    let peer = Peer::start(PeerKind::Authlib, PeerOptions::default());
-    let proxy = RecordingProxy::start(&peer.base_url()).await;
-    let backend = bearer_backend().await;
+    let (_peer, proxy) = peers::counted_authlib().await;
+    let backend = MockOrigin::bearer().await;
     let gw = Arc::new(Gw::new(&authlib_es(&proxy, None)));
     let tasks: Vec<_> = (0..200)
         .map(|_| {
@@ -282,7 +272,7 @@ async fn two_gateways_sharing_redis_make_one_token_request() {
     let redis = RedisServer::start();
     let peer = peers::authlib();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
-    let backend = bearer_backend().await;
+    let backend = MockOrigin::bearer().await;
     let a = Arc::new(Gw::new(&authlib_es(&proxy, Some(redis.url()))));
     let b = Arc::new(Gw::new(&authlib_es(&proxy, Some(redis.url()))));
     let tasks: Vec<_> = (0..100)
@@ -458,7 +448,7 @@ async fn retry_on_401_false_lets_the_401_through_but_drops_the_token() {
 async fn token_endpoint_failing_keeps_a_valid_token_else_503_with_retry_after() {
     let peer = peers::authlib();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
-    let backend = bearer_backend().await;
+    let backend = MockOrigin::bearer().await;
     let url = format!("{}/x", backend.url());
     let warm = Gw::new(&authlib_es(&proxy, None));
     assert_eq!(warm.get(&url).await.status, 200);
@@ -508,7 +498,7 @@ async fn redis_stopped_and_restarted_mid_run() {
     let mut redis = RedisServer::start();
     let peer = peers::authlib();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
-    let backend = bearer_backend().await;
+    let backend = MockOrigin::bearer().await;
     let url = format!("{}/x", backend.url());
     let a = Gw::new(&authlib_es(&proxy, Some(redis.url())));
     assert_eq!(a.get(&url).await.status, 200);
@@ -642,7 +632,7 @@ async fn secrets_and_tokens_never_reach_logs_or_fault_bodies() {
     let redis = RedisServer::start();
     let peer = peers::authlib();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
-    let backend = bearer_backend().await;
+    let backend = MockOrigin::bearer().await;
     let url = format!("{}/x", backend.url());
     let es = Es {
         grant: "password",
@@ -703,24 +693,8 @@ async fn secrets_and_tokens_never_reach_logs_or_fault_bodies() {
 // === through the real gateway (hyper server, routing, proxy core) ===
 
 fn gateway_config(backend: &str, token_url: &str, scope: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[api]]
-name = "bookings"
-context = "/bookings"
-endpoint = "{backend}"
-
-[api.endpoint_security]
-type = "oauth2"
-grant_type = "client_credentials"
-token_url = "{token_url}"
-client_id = "gw-client"
-client_secret_env = "SYNAPTIC_TEST_GW_SECRET"
-scope = "{scope}"
-client_auth = "basic"
-{extra}
-"#
-    )
+    let api = peers::authlib_bookings_api(backend, token_url, "SYNAPTIC_TEST_GW_SECRET", scope);
+    format!("\n{api}{extra}\n")
 }
 
 fn set_secret_env() {
@@ -860,7 +834,7 @@ async fn two_gateway_servers_share_redis_and_a_dead_token_endpoint_gives_503() {
     let redis = RedisServer::start();
     let peer = peers::authlib();
     let proxy = RecordingProxy::start(&peer.base_url()).await;
-    let backend = bearer_backend().await;
+    let backend = MockOrigin::bearer().await;
     let cfg = gateway_config(
         &backend.url(),
         &proxy.url_for("/oauth/token"),

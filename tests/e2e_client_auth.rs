@@ -23,16 +23,7 @@ async fn setup() -> (TestPki, ClientAuthPeer, MockOrigin) {
     logs();
     let pki = TestPki::new();
     let peer = ClientAuthPeer::start(&pki);
-    (pki, peer, backend().await)
-}
-
-/// A backend that answers 200 to any bearer token and records what it got.
-async fn backend() -> MockOrigin {
-    MockOrigin::start(|r| match r.header("authorization") {
-        Some(a) if a.starts_with("Bearer ") && a.len() > 7 => MockResponse::text("ok"),
-        _ => MockResponse::new(401),
-    })
-    .await
+    (pki, peer, MockOrigin::bearer().await)
 }
 
 /// One API `name` at `/<name>` in front of `backend`, with these endpoint-security lines.

@@ -6,7 +6,7 @@
 //! gateway's log output or in an error body.
 
 use synaptic_gateway::ServeOptions;
-use synaptic_tests::gateway::{start_running, GatewayDir};
+use synaptic_tests::gateway::{assert_reloaded, start_running, GatewayDir};
 use synaptic_tests::mariadb::{self, MariaDb};
 use synaptic_tests::origin::MockOrigin;
 use synaptic_tests::postgres::{self, Postgres};
@@ -119,14 +119,7 @@ async fn configs_and_secrets_reach_the_backend_and_the_response_and_a_reload() {
 
     // a changed `[configs]` value is picked up by a reload; the environment still wins
     dir.write("synaptic.toml", &config("good evening"));
-    let outcome = gw.gateway().reload().await;
-    assert!(
-        matches!(
-            outcome,
-            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-        ),
-        "{outcome:?}"
-    );
+    assert_reloaded(gw.gateway()).await;
     let (_, body) = get_json(&url).await;
     assert_eq!(body["greeting"], "good evening");
     assert_eq!(body["region"], "from-env");
@@ -222,14 +215,7 @@ async fn a_vault_lookup_password_opens_a_real_database() {
 
     // an alias `[secrets]` lacks: the data source cannot be used, and the fault says why
     dir.write("sequences/db.xml", &api("{wso2:vault-lookup('other')}"));
-    let outcome = gw.gateway().reload().await;
-    assert!(
-        matches!(
-            outcome,
-            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-        ),
-        "{outcome:?}"
-    );
+    assert_reloaded(gw.gateway()).await;
     let (status, body) = get_json(&format!("http://{}/db/company", gw.addr())).await;
     assert_eq!(status, 500, "{body}");
     gw.shutdown().await;
@@ -358,14 +344,7 @@ pool_options.testOnBorrow = true
 
     // a name no [[datasource]] defines: the file is not deployed, its last version serves
     dir.write("sequences/db.xml", &api("jdbc/ShopDV"));
-    let outcome = gw.gateway().reload().await;
-    assert!(
-        matches!(
-            outcome,
-            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-        ),
-        "{outcome:?}"
-    );
+    assert_reloaded(gw.gateway()).await;
     let (status, body) = post(serde_json::json!({"id": "c4", "name": "Initech"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["id"], "c4");
@@ -500,14 +479,7 @@ svc_name = "Svc"
 
     // the properties file is read again by a reload
     dir.write("conf/file.properties", &props(&later_backend.url()));
-    let outcome = gw.gateway().reload().await;
-    assert!(
-        matches!(
-            outcome,
-            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-        ),
-        "{outcome:?}"
-    );
+    assert_reloaded(gw.gateway()).await;
     assert_eq!(get("/file/d").await, 200);
     assert_eq!(later_backend.requests().len(), 1);
     assert_eq!(file_backend.requests().len(), 1);

@@ -43,6 +43,51 @@ scope = "view"
     )
 }
 
+/// Gateway A: an authorization server issuing JWT access tokens (with these further
+/// `[auth_server]` lines) to the client `gw-b`, and the API `Inner` at `/inner` in front of
+/// `origin`, secured by them.
+async fn authorization_server(origin: &MockOrigin, extra: &str) -> TestGateway {
+    start_gateway(
+        &format!(
+            r#"
+[auth_server]
+enabled = true
+store = "data/auth.db"
+access_token_format = "jwt"
+{extra}
+
+[[auth_server.client]]
+id = "gw-b"
+secret = "gw-b-secret"
+grants = ["client_credentials"]
+scopes = ["view"]
+token_lifetime = 600
+
+[[api]]
+name = "Inner"
+context = "/inner"
+endpoint = "{}"
+security = "oauth2"
+"#,
+            origin.url()
+        ),
+        &[],
+    )
+    .await
+}
+
+/// Gateway B's endpoint-security lines: DPoP as `gw-b` at gateway A's token endpoint.
+fn dpop_security(a: &TestGateway) -> String {
+    format!(
+        r#"token_url = "{}"
+client_id = "gw-b"
+client_secret = "gw-b-secret"
+scope = "view"
+dpop = true"#,
+        a.url("/oauth2/token")
+    )
+}
+
 async fn call(gw: &TestGateway, method: &str, path: &str, body: &str) -> (u16, String) {
     let m = http::Method::from_bytes(method.as_bytes()).unwrap();
     let r = reqwest::Client::new()
@@ -189,42 +234,10 @@ async fn the_gateways_own_authorization_server_binds_and_enforces_the_gateways_d
     logs();
     // gateway A: authorization server with JWT access tokens and a secured API
     let origin = MockOrigin::start(|_| MockResponse::text("inner ok")).await;
-    let a = start_gateway(
-        &format!(
-            r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-access_token_format = "jwt"
-
-[[auth_server.client]]
-id = "gw-b"
-secret = "gw-b-secret"
-grants = ["client_credentials"]
-scopes = ["view"]
-token_lifetime = 600
-
-[[api]]
-name = "Inner"
-context = "/inner"
-endpoint = "{}"
-security = "oauth2"
-"#,
-            origin.url()
-        ),
-        &[],
-    )
-    .await;
+    let a = authorization_server(&origin, "").await;
     // gateway B: endpoint security with DPoP against A; "peek" shows what B sends
     let peek = MockOrigin::start(|_| MockResponse::text("peek")).await;
-    let security = format!(
-        r#"token_url = "{}"
-client_id = "gw-b"
-client_secret = "gw-b-secret"
-scope = "view"
-dpop = true"#,
-        a.url("/oauth2/token")
-    );
+    let security = dpop_security(&a);
     let b = start_gateway(
         &format!(
             "{}{}",
@@ -287,41 +300,8 @@ async fn the_gateways_endpoint_security_answers_its_own_authorization_servers_no
     logs();
     // gateway A demands DPoP nonces; gateway B is its DPoP client
     let origin = MockOrigin::start(|_| MockResponse::text("inner ok")).await;
-    let a = start_gateway(
-        &format!(
-            r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-access_token_format = "jwt"
-dpop_nonce = true
-
-[[auth_server.client]]
-id = "gw-b"
-secret = "gw-b-secret"
-grants = ["client_credentials"]
-scopes = ["view"]
-token_lifetime = 600
-
-[[api]]
-name = "Inner"
-context = "/inner"
-endpoint = "{}"
-security = "oauth2"
-"#,
-            origin.url()
-        ),
-        &[],
-    )
-    .await;
-    let security = format!(
-        r#"token_url = "{}"
-client_id = "gw-b"
-client_secret = "gw-b-secret"
-scope = "view"
-dpop = true"#,
-        a.url("/oauth2/token")
-    );
+    let a = authorization_server(&origin, "dpop_nonce = true").await;
+    let security = dpop_security(&a);
     let b = start_gateway(&api("outer", &a.url("/inner"), &security), &[]).await;
     for _ in 0..3 {
         let (status, body) = call(&b, "GET", "/outer/things", "").await;

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use rustls::pki_types::pem::PemObject;
 use synaptic_tests::gateway::{start_gateway, GatewayDir, TestGateway};
 use synaptic_tests::grpc::{Caller, EchoServer, Msg};
+use synaptic_tests::peers::TestCa;
 use tonic::{Code, Request};
 
 /// `[[api]]` for the echo service at `backend` (`http://…` or `https://…`).
@@ -426,18 +427,9 @@ async fn endpoint_security_puts_the_backend_token_in_the_metadata() {
 
 /// A throwaway CA and a certificate for `localhost` and 127.0.0.1 signed by it.
 fn pki() -> (String, String, String) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.distinguished_name
-        .push(rcgen::DnType::CommonName, "synaptic test CA");
-    let ca = p.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.subject_alt_names
-        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
-    let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
-    (ca.pem(), cert.pem(), key.serialize_pem())
+    let ca = TestCa::new();
+    let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"], "localhost");
+    (ca.pem(), cert, key)
 }
 
 /// gRPC over TLS on both sides: the client reaches the HTTPS listener by ALPN `h2`, the gateway

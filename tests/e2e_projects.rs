@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions, StartError};
-use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::gateway::{assert_reloaded, GatewayDir};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -273,10 +273,7 @@ async fn an_api_without_its_backend_answers_from_its_fault_sequence() {
         &format!("127.0.0.1:{dead}"),
     );
     dir.write("src/main/synapse-config/endpoints/OrderBackendEP.xml", &ep);
-    assert!(matches!(
-        gw.gateway().reload().await,
-        synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-    ));
+    assert_reloaded(gw.gateway()).await;
     let r = client()
         .get(url(&gw, "/orders/1.0/1"))
         .send()
@@ -495,10 +492,7 @@ async fn an_unresolved_sequence_faults_until_a_reload_deploys_it() {
             <respond/></sequence>"#
         ),
     );
-    assert!(matches!(
-        gw.gateway().reload().await,
-        synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-    ));
+    assert_reloaded(gw.gateway()).await;
     for path in ["/lazy/flow", "/lazy/key"] {
         let r = c.get(url(&gw, path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");

@@ -6,17 +6,24 @@
 //! message once (also two gateways' members sharing Redis); a store unreachable for its
 //! attempts stops a processor; firings deliver for a second (`throttle`), one message, or the
 //! whole store (`cron.expression` with `throttle.interval`).
+//!
+//! Each scenario starts its gateway with [`StoreGateway`]: the API `Orders` of [`store_api`]
+//! and the scenario's store, processor and endpoint artifacts, in memory or in a real Redis.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use synaptic_tests::free_port;
-use synaptic_tests::gateway::start_gateway;
+use synaptic_tests::gateway::{assert_reloaded, start_gateway, TestGateway};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
+use synaptic_tests::redis::RedisServer;
+
+// === harness ===
 
 const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
 const FORWARDER: &str =
     "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor";
+const SAMPLER: &str = "org.apache.synapse.message.processor.impl.sampler.SamplingProcessor";
 /// Long enough for a loaded machine; the tests end as soon as what they wait for happens.
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -41,6 +48,20 @@ fn store_api() -> String {
     )
 }
 
+/// An API at `/others` whose POSTs go to the store `Others` (answered 202), to stand inside
+/// `<definitions>` next to that store.
+const OTHERS_API: &str = r#"<api name="Others" context="/others">
+    <resource methods="POST" uri-template="/*">
+      <inSequence>
+        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+        <store messageStore="Others"/>
+      </inSequence>
+    </resource>
+  </api>"#;
+
+/// The endpoint `Backend` (`{backend}/ingest`), the store `Orders` (with `store_params`) and
+/// the forwarder `Forwarder` from one to the other, firing every 50 ms and retrying after
+/// 50 ms, with `params`.
 fn store_and_processor(backend: &str, params: &str, store_params: &str) -> String {
     format!(
         r#"<definitions {NS}>
@@ -55,6 +76,66 @@ fn store_and_processor(backend: &str, params: &str, store_params: &str) -> Strin
     )
 }
 
+/// The files and configuration of a store scenario's gateway: the API of [`store_api`] at
+/// `sequences/api.xml`, the store artifacts at `sequences/store.xml`, more files, and either an
+/// empty `synaptic.toml` (stores in memory) or one whose stores are in a real Redis.
+struct StoreGateway {
+    config: String,
+    files: Vec<(&'static str, String)>,
+}
+
+impl StoreGateway {
+    /// The API `Orders` alone: no store artifacts (yet).
+    fn api_only() -> StoreGateway {
+        StoreGateway {
+            config: String::new(),
+            files: vec![("sequences/api.xml", store_api())],
+        }
+    }
+
+    /// The API `Orders` and these store, processor and endpoint artifacts.
+    fn with(definitions: String) -> StoreGateway {
+        StoreGateway::api_only().file("sequences/store.xml", definitions)
+    }
+
+    /// The API `Orders` and [`store_and_processor`]: the store `Orders` forwarded to
+    /// `{backend}/ingest`.
+    fn forwarder(backend: &MockOrigin, params: &str, store_params: &str) -> StoreGateway {
+        StoreGateway::with(store_and_processor(&backend.url(), params, store_params))
+    }
+
+    /// One more file (or another content for one already there).
+    fn file(mut self, path: &'static str, content: String) -> StoreGateway {
+        self.files.retain(|(p, _)| *p != path);
+        self.files.push((path, content));
+        self
+    }
+
+    /// Stores kept in this Redis, under this key prefix.
+    fn redis(mut self, redis: &RedisServer, key_prefix: &str) -> StoreGateway {
+        self.config = format!(
+            "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"{key_prefix}\"\n",
+            redis.url()
+        );
+        self
+    }
+
+    /// A gateway started from these files (each call a gateway of its own, in its own folder).
+    async fn start(&self) -> TestGateway {
+        let files: Vec<(&str, &str)> = self
+            .files
+            .iter()
+            .map(|(path, content)| (*path, content.as_str()))
+            .collect();
+        start_gateway(&self.config, &files).await
+    }
+}
+
+/// A backend answering 200 to everything.
+async fn ok_backend() -> MockOrigin {
+    MockOrigin::start(|_| MockResponse::new(200)).await
+}
+
 async fn post(url: &str, body: &str) -> (u16, String) {
     let r = reqwest::Client::new()
         .post(url)
@@ -66,35 +147,53 @@ async fn post(url: &str, body: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// POST `body` to `path` of the gateway; the status.
+async fn post_status(gw: &TestGateway, path: &str, body: &str) -> u16 {
+    post(&gw.url(path), body).await.0
+}
+
+/// `{"n":i}` POSTed to `path` for each `i`, each answered 202.
+async fn store_numbered(gw: &TestGateway, path: &str, key: &str, n: impl Iterator<Item = u32>) {
+    for i in n {
+        assert_eq!(
+            post_status(gw, path, &format!(r#"{{"{key}":{i}}}"#)).await,
+            202
+        );
+    }
+}
+
+/// Waits (at most [`WAIT`]) for `n` requests at `origin`; fails with its count and `what`.
+async fn wait_for(origin: &MockOrigin, n: usize, what: &str) {
+    assert!(origin.wait_for(n, WAIT).await, "{} {what}", origin.count());
+}
+
+/// The bodies `origin` received, in order.
+fn bodies(origin: &MockOrigin) -> Vec<String> {
+    origin.requests().iter().map(|r| r.body_str()).collect()
+}
+
+/// Writes `store.xml` anew and reloads; the reload must succeed.
+async fn reload_store(gw: &TestGateway, definitions: &str) {
+    gw.dir().write("sequences/store.xml", definitions);
+    assert_reloaded(gw.gateway()).await;
+}
+
+// === scenarios ===
+
 #[tokio::test]
 async fn stored_messages_are_answered_202_and_delivered_in_order() {
     let backend =
         MockOrigin::start(|_| MockResponse::json(200, &serde_json::json!({"ok": 1}))).await;
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(&backend.url(), "", ""),
-            ),
-        ],
-    )
-    .await;
+    let gw = StoreGateway::forwarder(&backend, "", "").start().await;
     for i in 0..5 {
         let (status, body) = post(&gw.url("/orders/new"), &format!(r#"{{"n":{i}}}"#)).await;
         assert_eq!(status, 202, "{body}");
         assert_eq!(body, "");
     }
-    assert!(
-        backend.wait_for(5, WAIT).await,
-        "{} delivered",
-        backend.count()
-    );
+    wait_for(&backend, 5, "delivered").await;
     let sent = backend.requests();
-    let bodies: Vec<String> = sent.iter().map(|r| r.body_str()).collect();
     assert_eq!(
-        bodies,
+        bodies(&backend),
         (0..5)
             .map(|i| format!(r#"{{"n":{i}}}"#))
             .collect::<Vec<_>>()
@@ -111,44 +210,36 @@ async fn a_backend_down_then_up_gets_the_message_after_retries() {
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     // the fault sequence reports each failed attempt here
-    let failures = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(
-                    &format!("http://{addr}"),
-                    r#"<parameter name="max.delivery.attempts">-1</parameter>
+    let failures = ok_backend().await;
+    let gw = StoreGateway::with(store_and_processor(
+        &format!("http://{addr}"),
+        r#"<parameter name="max.delivery.attempts">-1</parameter>
     <parameter name="message.processor.fault.sequence">failed</parameter>"#,
-                    "",
-                ),
-            ),
-            (
-                "sequences/failed.xml",
-                &format!(
-                    r#"<sequence {NS} name="failed">
+        "",
+    ))
+    .file(
+        "sequences/failed.xml",
+        format!(
+            r#"<sequence {NS} name="failed">
   <property name="REST_URL_POSTFIX" scope="axis2" action="remove"/>
   <header name="x-error" scope="transport" expression="get-property('ERROR_CODE')"/>
   <call><endpoint><address uri="{}/failed"/></endpoint></call>
 </sequence>"#,
-                    failures.url()
-                ),
-            ),
-        ],
+            failures.url()
+        ),
     )
+    .start()
     .await;
-    let (status, _) = post(&gw.url("/orders/a"), r#"{"first":true}"#).await;
-    assert_eq!(status, 202);
-    let (status, _) = post(&gw.url("/orders/b"), r#"{"second":true}"#).await;
-    assert_eq!(status, 202);
-    // the backend is down: each attempt fails and runs the fault sequence; no limit on attempts
-    assert!(
-        failures.wait_for(3, WAIT).await,
-        "{} failures",
-        failures.count()
+    assert_eq!(
+        post_status(&gw, "/orders/a", r#"{"first":true}"#).await,
+        202
     );
+    assert_eq!(
+        post_status(&gw, "/orders/b", r#"{"second":true}"#).await,
+        202
+    );
+    // the backend is down: each attempt fails and runs the fault sequence; no limit on attempts
+    wait_for(&failures, 3, "failures").await;
     // connection refused: ERROR_CODE 101503
     assert_eq!(failures.requests()[0].header("x-error"), Some("101503"));
     let backend = MockOrigin::start_on(Some(addr), |r| async move {
@@ -156,15 +247,13 @@ async fn a_backend_down_then_up_gets_the_message_after_retries() {
         MockResponse::new(200)
     })
     .await;
-    assert!(
-        backend.wait_for(2, WAIT).await,
-        "{} delivered",
-        backend.count()
-    );
+    wait_for(&backend, 2, "delivered").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // the first message first, each once
-    let ingested: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
-    assert_eq!(ingested, [r#"{"first":true}"#, r#"{"second":true}"#]);
+    assert_eq!(
+        bodies(&backend),
+        [r#"{"first":true}"#, r#"{"second":true}"#]
+    );
     gw.shutdown().await;
 }
 
@@ -179,34 +268,21 @@ async fn after_the_last_attempt_a_message_is_dropped_and_the_next_goes_on() {
         }
     })
     .await;
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(
-                    &backend.url(),
-                    r#"<parameter name="max.delivery.attempts">3</parameter>
+    let gw = StoreGateway::forwarder(
+        &backend,
+        r#"<parameter name="max.delivery.attempts">3</parameter>
     <parameter name="max.delivery.drop">Enabled</parameter>"#,
-                    "",
-                ),
-            ),
-        ],
+        "",
     )
+    .start()
     .await;
-    assert_eq!(post(&gw.url("/orders/x"), r#"{"poison":1}"#).await.0, 202);
-    assert_eq!(post(&gw.url("/orders/x"), r#"{"good":2}"#).await.0, 202);
-    assert!(
-        backend.wait_for(4, WAIT).await,
-        "{} requests",
-        backend.count()
-    );
+    assert_eq!(post_status(&gw, "/orders/x", r#"{"poison":1}"#).await, 202);
+    assert_eq!(post_status(&gw, "/orders/x", r#"{"good":2}"#).await, 202);
+    wait_for(&backend, 4, "requests").await;
     // give a fourth attempt of the dropped message the time to show up, if it ever would
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
     assert_eq!(
-        bodies,
+        bodies(&backend),
         [
             r#"{"poison":1}"#,
             r#"{"poison":1}"#,
@@ -233,30 +309,18 @@ async fn after_the_last_attempt_without_drop_the_processor_deactivates() {
 </sequence>"#,
         backend.url()
     );
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(
-                    &backend.url(),
-                    r#"<parameter name="max.delivery.attempts">2</parameter>
+    let gw = StoreGateway::forwarder(
+        &backend,
+        r#"<parameter name="max.delivery.attempts">2</parameter>
     <parameter name="message.processor.deactivate.sequence">onDeactivate</parameter>"#,
-                    "",
-                ),
-            ),
-            ("sequences/deactivate.xml", &deactivate),
-        ],
+        "",
     )
+    .file("sequences/deactivate.xml", deactivate)
+    .start()
     .await;
-    assert_eq!(post(&gw.url("/orders/x"), r#"{"a":1}"#).await.0, 202);
-    assert_eq!(post(&gw.url("/orders/x"), r#"{"b":2}"#).await.0, 202);
-    assert!(
-        backend.wait_for(3, WAIT).await,
-        "{} requests",
-        backend.count()
-    );
+    assert_eq!(post_status(&gw, "/orders/x", r#"{"a":1}"#).await, 202);
+    assert_eq!(post_status(&gw, "/orders/x", r#"{"b":2}"#).await, 202);
+    wait_for(&backend, 3, "requests").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let paths: Vec<String> = backend
         .requests()
@@ -278,8 +342,8 @@ async fn after_the_last_attempt_without_drop_the_processor_deactivates() {
 
 #[tokio::test]
 async fn the_sampling_processor_runs_its_sequence_on_stored_messages() {
-    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let defs = format!(
+    let backend = ok_backend().await;
+    let gw = StoreGateway::with(format!(
         r#"<definitions {NS}>
   <messageStore name="Orders"/>
   <sequence name="audit">
@@ -288,36 +352,19 @@ async fn the_sampling_processor_runs_its_sequence_on_stored_messages() {
     <call><endpoint><address uri="{}/audit"/></endpoint></call>
   </sequence>
   <messageProcessor name="Sampler" messageStore="Orders"
-      class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor">
+      class="{SAMPLER}">
     <parameter name="sequence">audit</parameter>
     <parameter name="interval">50</parameter>
     <parameter name="concurrency">2</parameter>
   </messageProcessor>
 </definitions>"#,
         backend.url()
-    );
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs),
-        ],
-    )
+    ))
+    .start()
     .await;
-    for i in 0..3 {
-        assert_eq!(
-            post(&gw.url("/orders/s"), &format!(r#"{{"s":{i}}}"#))
-                .await
-                .0,
-            202
-        );
-    }
-    assert!(
-        backend.wait_for(3, WAIT).await,
-        "{} sampled",
-        backend.count()
-    );
-    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    store_numbered(&gw, "/orders/s", "s", 0..3).await;
+    wait_for(&backend, 3, "sampled").await;
+    let mut bodies = bodies(&backend);
     bodies.sort();
     assert_eq!(bodies, [r#"{"s":0}"#, r#"{"s":1}"#, r#"{"s":2}"#]);
     for r in backend.requests() {
@@ -330,24 +377,16 @@ async fn the_sampling_processor_runs_its_sequence_on_stored_messages() {
 #[tokio::test]
 async fn a_full_store_is_a_fault_and_the_message_is_not_taken() {
     // an inactive processor: the store only fills
-    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(
-                    &backend.url(),
-                    r#"<parameter name="is.active">false</parameter>"#,
-                    r#"<parameter name="max.messages">2</parameter>"#,
-                ),
-            ),
-        ],
+    let backend = ok_backend().await;
+    let gw = StoreGateway::forwarder(
+        &backend,
+        r#"<parameter name="is.active">false</parameter>"#,
+        r#"<parameter name="max.messages">2</parameter>"#,
     )
+    .start()
     .await;
-    assert_eq!(post(&gw.url("/orders/1"), "{}").await.0, 202);
-    assert_eq!(post(&gw.url("/orders/2"), "{}").await.0, 202);
+    assert_eq!(post_status(&gw, "/orders/1", "{}").await, 202);
+    assert_eq!(post_status(&gw, "/orders/2", "{}").await, 202);
     let (status, body) = post(&gw.url("/orders/3"), "{}").await;
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -365,24 +404,16 @@ async fn metrics(url: &str) -> String {
 
 #[tokio::test]
 async fn metrics_count_the_messages_of_each_store() {
-    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let gw = start_gateway(
+    let backend = ok_backend().await;
+    let gw = StoreGateway::forwarder(
+        &backend,
+        r#"<parameter name="is.active">false</parameter>"#,
         "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(
-                    &backend.url(),
-                    r#"<parameter name="is.active">false</parameter>"#,
-                    "",
-                ),
-            ),
-        ],
     )
+    .start()
     .await;
     for _ in 0..3 {
-        assert_eq!(post(&gw.url("/orders/m"), "{}").await.0, 202);
+        assert_eq!(post_status(&gw, "/orders/m", "{}").await, 202);
     }
     let line = r#"synaptic_message_store_messages{store="Orders"} 3"#;
     let mut text = String::new();
@@ -399,44 +430,19 @@ async fn metrics_count_the_messages_of_each_store() {
 
 #[tokio::test]
 async fn a_reload_restarts_the_processors_with_the_new_configuration() {
-    let old = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let new = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(&old.url(), "", ""),
-            ),
-        ],
-    )
-    .await;
-    assert_eq!(post(&gw.url("/orders/1"), r#"{"to":"old"}"#).await.0, 202);
+    let old = ok_backend().await;
+    let new = ok_backend().await;
+    let gw = StoreGateway::forwarder(&old, "", "").start().await;
+    assert_eq!(post_status(&gw, "/orders/1", r#"{"to":"old"}"#).await, 202);
     assert!(old.wait_for(1, WAIT).await);
     // the processor now forwards elsewhere: the running one stops, the new one takes over
-    gw.dir().write(
-        "sequences/store.xml",
-        &store_and_processor(&new.url(), "", ""),
-    );
-    let outcome = gw.gateway().reload().await;
-    assert!(
-        matches!(
-            outcome,
-            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-        ),
-        "{outcome:?}"
-    );
-    assert_eq!(post(&gw.url("/orders/2"), r#"{"to":"new"}"#).await.0, 202);
+    reload_store(&gw, &store_and_processor(&new.url(), "", "")).await;
+    assert_eq!(post_status(&gw, "/orders/2", r#"{"to":"new"}"#).await, 202);
     let wanted = r#"{"to":"new"}"#;
     let mut bodies: Vec<String> = Vec::new();
     for n in 1..=2 {
-        assert!(
-            new.wait_for(n, WAIT).await,
-            "{} at the new backend",
-            new.count()
-        );
-        bodies = new.requests().iter().map(|r| r.body_str()).collect();
+        wait_for(&new, n, "at the new backend").await;
+        bodies = self::bodies(&new);
         if bodies.last().map(String::as_str) == Some(wanted) {
             break;
         }
@@ -459,12 +465,8 @@ async fn a_reload_restarts_the_processors_with_the_new_configuration() {
 
 #[tokio::test]
 async fn with_redis_stored_messages_outlive_the_gateway_that_stored_them() {
-    let redis = synaptic_tests::redis::RedisServer::start();
-    let config = format!(
-        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-store\"\n",
-        redis.url()
-    );
-    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let redis = RedisServer::start();
+    let backend = ok_backend().await;
     // a JMS store (W0370) is served by Redis here; the first gateway's processor is inactive
     let defs = |active: bool| {
         format!(
@@ -481,39 +483,19 @@ async fn with_redis_stored_messages_outlive_the_gateway_that_stored_them() {
             backend.url()
         )
     };
-    let first = start_gateway(
-        &config,
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs(false)),
-        ],
-    )
-    .await;
-    for i in 0..3 {
-        assert_eq!(
-            post(&first.url("/orders/r"), &format!(r#"{{"r":{i}}}"#))
-                .await
-                .0,
-            202
-        );
-    }
+    let first = StoreGateway::with(defs(false))
+        .redis(&redis, "e2e-store")
+        .start()
+        .await;
+    store_numbered(&first, "/orders/r", "r", 0..3).await;
     first.shutdown().await;
     assert_eq!(backend.count(), 0);
-    let second = start_gateway(
-        &config,
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs(true)),
-        ],
-    )
-    .await;
-    assert!(
-        backend.wait_for(3, WAIT).await,
-        "{} delivered",
-        backend.count()
-    );
-    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
-    assert_eq!(bodies, [r#"{"r":0}"#, r#"{"r":1}"#, r#"{"r":2}"#]);
+    let second = StoreGateway::with(defs(true))
+        .redis(&redis, "e2e-store")
+        .start()
+        .await;
+    wait_for(&backend, 3, "delivered").await;
+    assert_eq!(bodies(&backend), [r#"{"r":0}"#, r#"{"r":1}"#, r#"{"r":2}"#]);
     second.shutdown().await;
 }
 
@@ -521,7 +503,7 @@ async fn with_redis_stored_messages_outlive_the_gateway_that_stored_them() {
 async fn the_older_forwarder_takes_its_endpoint_from_the_message() {
     // Synapse sample 705's form: the older package name and parameter spellings, no
     // targetEndpoint; the message names its endpoint in the property `target.endpoint`
-    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let backend = ok_backend().await;
     let defs = format!(
         r#"<definitions {NS}>
   <endpoint name="StockQuoteServiceEp"><address uri="{}/quotes"/></endpoint>
@@ -542,16 +524,13 @@ async fn the_older_forwarder_takes_its_endpoint_from_the_message() {
 </definitions>"#,
         backend.url()
     );
+    // its own API: no `Orders` API and no `store.xml`
     let gw = start_gateway("", &[("sequences/defs.xml", &defs)]).await;
     assert_eq!(
-        post(&gw.url("/quotes/ibm"), r#"{"symbol":"IBM"}"#).await.0,
+        post_status(&gw, "/quotes/ibm", r#"{"symbol":"IBM"}"#).await,
         202
     );
-    assert!(
-        backend.wait_for(1, WAIT).await,
-        "{} delivered",
-        backend.count()
-    );
+    wait_for(&backend, 1, "delivered").await;
     let sent = backend.requests();
     assert_eq!(sent[0].path(), "/quotes/ibm");
     assert_eq!(sent[0].body_str(), r#"{"symbol":"IBM"}"#);
@@ -560,7 +539,7 @@ async fn the_older_forwarder_takes_its_endpoint_from_the_message() {
 
 #[tokio::test]
 async fn a_store_named_by_an_xpath_takes_each_message_to_its_own_store() {
-    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let backend = ok_backend().await;
     let b = backend.url();
     let api = format!(
         r#"<api {NS} name="Route" context="/route">
@@ -592,14 +571,11 @@ async fn a_store_named_by_an_xpath_takes_each_message_to_its_own_store() {
   </messageProcessor>
 </definitions>"#
     );
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &api),
-            ("sequences/store.xml", &stores),
-        ],
-    )
-    .await;
+    // the API `Route` in the place of `Orders`
+    let gw = StoreGateway::with(stores)
+        .file("sequences/api.xml", api)
+        .start()
+        .await;
     let send = |queue: &'static str, n: u32| {
         let url = gw.url("/route");
         async move {
@@ -621,11 +597,7 @@ async fn a_store_named_by_an_xpath_takes_each_message_to_its_own_store() {
     let (status, body) = send("AsiaQueue", 4).await;
     assert_eq!(status, 503);
     assert_eq!(body, r#"{"fault":"Message Store does not exist."}"#);
-    assert!(
-        backend.wait_for(3, WAIT).await,
-        "{} delivered",
-        backend.count()
-    );
+    wait_for(&backend, 3, "delivered").await;
     let mut sent: Vec<(String, String)> = backend
         .requests()
         .iter()
@@ -648,11 +620,11 @@ async fn a_store_named_by_an_xpath_takes_each_message_to_its_own_store() {
 /// minutes) would have it wait; a sampling processor on a cron expression runs its sequence.
 #[tokio::test]
 async fn a_processor_with_a_cron_expression_of_every_second_delivers_stored_messages() {
-    let backend = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let sampled = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let backend = ok_backend().await;
+    let sampled = ok_backend().await;
     let url = backend.url();
     let sampled_url = sampled.url();
-    let defs = format!(
+    let gw = StoreGateway::with(format!(
         r#"<definitions {NS}>
   <endpoint name="Backend"><address uri="{url}/ingest"/></endpoint>
   <messageStore name="Orders"/>
@@ -662,7 +634,7 @@ async fn a_processor_with_a_cron_expression_of_every_second_delivers_stored_mess
   </messageProcessor>
   <messageStore name="Samples"/>
   <sequence name="sampler"><call><endpoint><address uri="{sampled_url}/sampled"/></endpoint></call></sequence>
-  <messageProcessor name="Sampler" class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor" messageStore="Samples">
+  <messageProcessor name="Sampler" class="{SAMPLER}" messageStore="Samples">
     <parameter name="sequence">sampler</parameter>
     <parameter name="interval">600000</parameter>
     <parameter name="cronExpression">0/1 * * ? * *</parameter>
@@ -676,39 +648,17 @@ async fn a_processor_with_a_cron_expression_of_every_second_delivers_stored_mess
     </resource>
   </api>
 </definitions>"#
-    );
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs),
-        ],
-    )
+    ))
+    .start()
     .await;
     // let both processors find their stores empty and wait for their schedules
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for i in 0..3 {
-        assert_eq!(
-            post(&gw.url("/orders/x"), &format!(r#"{{"n":{i}}}"#))
-                .await
-                .0,
-            202
-        );
-    }
-    assert_eq!(post(&gw.url("/samples/x"), r#"{"s":1}"#).await.0, 202);
-    assert_eq!(post(&gw.url("/samples/x"), r#"{"s":2}"#).await.0, 202);
-    assert!(
-        backend.wait_for(3, WAIT).await,
-        "{} delivered",
-        backend.count()
-    );
-    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
-    assert_eq!(bodies, [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#]);
-    assert!(
-        sampled.wait_for(2, WAIT).await,
-        "{} sampled",
-        sampled.count()
-    );
+    store_numbered(&gw, "/orders/x", "n", 0..3).await;
+    assert_eq!(post_status(&gw, "/samples/x", r#"{"s":1}"#).await, 202);
+    assert_eq!(post_status(&gw, "/samples/x", r#"{"s":2}"#).await, 202);
+    wait_for(&backend, 3, "delivered").await;
+    assert_eq!(bodies(&backend), [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#]);
+    wait_for(&sampled, 2, "sampled").await;
     gw.shutdown().await;
 }
 
@@ -719,10 +669,10 @@ async fn a_processor_with_a_cron_expression_of_every_second_delivers_stored_mess
 #[tokio::test]
 async fn after_the_last_attempt_a_message_moves_to_the_fail_store() {
     let backend = MockOrigin::start(|_| MockResponse::new(500)).await;
-    let inspector = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let inspector = ok_backend().await;
     let url = backend.url();
     let inspected = inspector.url();
-    let defs = format!(
+    let gw = StoreGateway::with(format!(
         r#"<definitions {NS}>
   <endpoint name="Backend"><address uri="{url}/ingest"/></endpoint>
   <messageStore name="Orders"/>
@@ -734,22 +684,16 @@ async fn after_the_last_attempt_a_message_moves_to_the_fail_store() {
     <parameter name="message.processor.failMessagesStore">Failed</parameter>
   </messageProcessor>
   <sequence name="inspect"><call><endpoint><address uri="{inspected}/failed"/></endpoint></call></sequence>
-  <messageProcessor name="Inspector" class="org.apache.synapse.message.processor.impl.sampler.SamplingProcessor" messageStore="Failed">
+  <messageProcessor name="Inspector" class="{SAMPLER}" messageStore="Failed">
     <parameter name="sequence">inspect</parameter>
     <parameter name="interval">50</parameter>
   </messageProcessor>
 </definitions>"#
-    );
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs),
-        ],
-    )
+    ))
+    .start()
     .await;
-    assert_eq!(post(&gw.url("/orders/a"), r#"{"n":1}"#).await.0, 202);
-    assert_eq!(post(&gw.url("/orders/b"), r#"{"n":2}"#).await.0, 202);
+    assert_eq!(post_status(&gw, "/orders/a", r#"{"n":1}"#).await, 202);
+    assert_eq!(post_status(&gw, "/orders/b", r#"{"n":2}"#).await, 202);
     assert!(
         inspector.wait_for(2, WAIT).await,
         "{} messages reached the fail store's processor ({} delivery attempts)",
@@ -771,9 +715,8 @@ async fn after_the_last_attempt_a_message_moves_to_the_fail_store() {
     );
     // two attempts each, and nothing after the move
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
     assert_eq!(
-        bodies,
+        bodies(&backend),
         [r#"{"n":1}"#, r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":2}"#]
     );
     gw.shutdown().await;
@@ -797,35 +740,16 @@ async fn members_deliver_side_by_side_each_message_once() {
         }
     })
     .await;
-    let gw = start_gateway(
+    let gw = StoreGateway::forwarder(
+        &backend,
+        r#"<parameter name="member.count">3</parameter>"#,
         "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            (
-                "sequences/store.xml",
-                &store_and_processor(
-                    &backend.url(),
-                    r#"<parameter name="member.count">3</parameter>"#,
-                    "",
-                ),
-            ),
-        ],
     )
+    .start()
     .await;
-    for i in 0..6 {
-        assert_eq!(
-            post(&gw.url("/orders/m"), &format!(r#"{{"n":{i}}}"#))
-                .await
-                .0,
-            202
-        );
-    }
-    assert!(
-        backend.wait_for(3, WAIT).await,
-        "{} at the backend",
-        backend.count()
-    );
-    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    store_numbered(&gw, "/orders/m", "n", 0..6).await;
+    wait_for(&backend, 3, "at the backend").await;
+    let mut bodies = bodies(&backend);
     bodies.sort();
     bodies.dedup();
     assert_eq!(bodies.len(), 3, "three different messages: {bodies:?}");
@@ -836,47 +760,28 @@ async fn members_deliver_side_by_side_each_message_once() {
 /// every stored message reaches the backend exactly once (claims, not peeks).
 #[tokio::test]
 async fn members_of_two_gateways_sharing_redis_deliver_each_message_once() {
-    let redis = synaptic_tests::redis::RedisServer::start();
-    let config = format!(
-        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-members\"\n",
-        redis.url()
-    );
+    let redis = RedisServer::start();
     let backend =
         MockOrigin::start(|_| MockResponse::new(200).delay(Duration::from_millis(20))).await;
-    let files = [
-        ("sequences/api.xml".to_string(), store_api()),
-        (
-            "sequences/store.xml".to_string(),
-            store_and_processor(
-                &backend.url(),
-                r#"<parameter name="member.count">2</parameter>"#,
-                "",
-            ),
-        ),
-    ];
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let a = start_gateway(&config, &files).await;
-    let b = start_gateway(&config, &files).await;
+    let setup = StoreGateway::forwarder(
+        &backend,
+        r#"<parameter name="member.count">2</parameter>"#,
+        "",
+    )
+    .redis(&redis, "e2e-members");
+    let a = setup.start().await;
+    let b = setup.start().await;
     for i in 0..40 {
         let gw = if i % 2 == 0 { &a } else { &b };
         assert_eq!(
-            post(&gw.url("/orders/m"), &format!(r#"{{"n":{i}}}"#))
-                .await
-                .0,
+            post_status(gw, "/orders/m", &format!(r#"{{"n":{i}}}"#)).await,
             202
         );
     }
-    assert!(
-        backend.wait_for(40, WAIT).await,
-        "{} delivered",
-        backend.count()
-    );
+    wait_for(&backend, 40, "delivered").await;
     // nothing more comes
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
+    let mut bodies = bodies(&backend);
     bodies.sort();
     let mut expected: Vec<String> = (0..40).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
     expected.sort();
@@ -892,14 +797,10 @@ async fn members_of_two_gateways_sharing_redis_deliver_each_message_once() {
 #[tokio::test]
 async fn a_store_unreachable_for_its_attempts_stops_the_processor() {
     let logs = synaptic_tests::logs::capture_global();
-    let mut redis = synaptic_tests::redis::RedisServer::start();
-    let config = format!(
-        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-retries\"\n",
-        redis.url()
-    );
-    let limited = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let patient = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let defs = format!(
+    let mut redis = RedisServer::start();
+    let limited = ok_backend().await;
+    let patient = ok_backend().await;
+    let gw = StoreGateway::with(format!(
         r#"<definitions {NS}>
   <endpoint name="Limited"><address uri="{}/ingest"/></endpoint>
   <endpoint name="Patient"><address uri="{}/ingest"/></endpoint>
@@ -912,25 +813,13 @@ async fn a_store_unreachable_for_its_attempts_stops_the_processor() {
   <messageProcessor name="NeverStops" class="{FORWARDER}" messageStore="Others" targetEndpoint="Patient">
     <parameter name="store.connection.retry.interval">100</parameter>
   </messageProcessor>
-  <api name="Others" context="/others">
-    <resource methods="POST" uri-template="/*">
-      <inSequence>
-        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
-        <store messageStore="Others"/>
-      </inSequence>
-    </resource>
-  </api>
+  {OTHERS_API}
 </definitions>"#,
         limited.url(),
         patient.url()
-    );
-    let gw = start_gateway(
-        &config,
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs),
-        ],
-    )
+    ))
+    .redis(&redis, "e2e-retries")
+    .start()
     .await;
     // both processors read their (empty) stores
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -959,14 +848,14 @@ async fn a_store_unreachable_for_its_attempts_stops_the_processor() {
     redis.restart();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let a = post(&gw.url("/orders/x"), r#"{"n":1}"#).await.0;
+        let a = post_status(&gw, "/orders/x", r#"{"n":1}"#).await;
         if a == 202 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "store: {a}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(post(&gw.url("/others/x"), r#"{"n":2}"#).await.0, 202);
+    assert_eq!(post_status(&gw, "/others/x", r#"{"n":2}"#).await, 202);
     assert!(
         patient.wait_for(1, WAIT).await,
         "the processor with attempts without end delivers once Redis is back"
@@ -983,8 +872,8 @@ async fn a_store_unreachable_for_its_attempts_stops_the_processor() {
 /// one message.
 #[tokio::test]
 async fn under_a_cron_expression_with_a_throttle_interval_a_firing_empties_the_store() {
-    let drained = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let one_each = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let drained = ok_backend().await;
+    let one_each = ok_backend().await;
     let defs = format!(
         r#"<definitions {NS}>
   <endpoint name="Drained"><address uri="{}/ingest"/></endpoint>
@@ -1001,24 +890,17 @@ async fn under_a_cron_expression_with_a_throttle_interval_a_firing_empties_the_s
     <parameter name="cronExpression">0/10 * * * * ?</parameter>
     <parameter name="throttle">false</parameter>
   </messageProcessor>
-  <api name="Others" context="/others">
-    <resource methods="POST" uri-template="/*">
-      <inSequence>
-        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
-        <store messageStore="Others"/>
-      </inSequence>
-    </resource>
-  </api>
+  {OTHERS_API}
 </definitions>"#,
         drained.url(),
         one_each.url()
     );
     // stored while no processor runs (the files deploy later), so the first firing finds all
-    let gw = start_gateway("", &[("sequences/api.xml", &store_api())]).await;
+    let gw = StoreGateway::api_only().start().await;
     gw.dir().write("sequences/store.xml", &defs);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if post(&gw.url("/others/x"), r#"{"n":0}"#).await.0 == 202 {
+        if post_status(&gw, "/others/x", r#"{"n":0}"#).await == 202 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "not deployed");
@@ -1036,31 +918,12 @@ async fn under_a_cron_expression_with_a_throttle_interval_a_firing_empties_the_s
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let before = one_each.count();
-    for i in 1..4 {
-        assert_eq!(
-            post(&gw.url("/others/x"), &format!(r#"{{"n":{i}}}"#))
-                .await
-                .0,
-            202
-        );
-    }
-    for i in 0..4 {
-        assert_eq!(
-            post(&gw.url("/orders/x"), &format!(r#"{{"n":{i}}}"#))
-                .await
-                .0,
-            202
-        );
-    }
+    store_numbered(&gw, "/others/x", "n", 1..4).await;
+    store_numbered(&gw, "/orders/x", "n", 0..4).await;
     // the next firing sends all four to one and one to the other
-    assert!(
-        drained.wait_for(4, WAIT).await,
-        "{} delivered",
-        drained.count()
-    );
-    let bodies: Vec<String> = drained.requests().iter().map(|r| r.body_str()).collect();
+    wait_for(&drained, 4, "delivered").await;
     assert_eq!(
-        bodies,
+        bodies(&drained),
         (0..4)
             .map(|i| format!(r#"{{"n":{i}}}"#))
             .collect::<Vec<_>>()
@@ -1077,7 +940,7 @@ async fn under_a_cron_expression_with_a_throttle_interval_a_firing_empties_the_s
 #[tokio::test]
 async fn redis_claims_are_exclusive_counted_and_come_back() {
     use bytes::Bytes;
-    let redis = synaptic_tests::redis::RedisServer::start();
+    let redis = RedisServer::start();
     let settings: synaptic_gateway::backend_auth::config::RedisSettings = toml::from_str(&format!(
         "url = \"{}\"\nkey_prefix = \"claims\"\n",
         redis.url()
@@ -1140,41 +1003,23 @@ async fn a_reload_gives_back_the_claims_of_stopped_members() {
     })
     .await;
     // the second generation differs in `throttle` only
-    let defs = |throttle: bool| {
-        store_and_processor(
-            &backend.url(),
-            &format!(
-                r#"<parameter name="member.count">2</parameter><parameter name="throttle">{throttle}</parameter>"#
-            ),
-            "",
+    let params = |throttle: bool| {
+        format!(
+            r#"<parameter name="member.count">2</parameter><parameter name="throttle">{throttle}</parameter>"#
         )
     };
-    let gw = start_gateway(
-        "",
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs(true)),
-        ],
+    let gw = StoreGateway::forwarder(&backend, &params(true), "")
+        .start()
+        .await;
+    assert_eq!(post_status(&gw, "/orders/1", r#"{"n":1}"#).await, 202);
+    assert!(backend.wait_for(1, WAIT).await, "the first delivery hangs");
+    reload_store(
+        &gw,
+        &store_and_processor(&backend.url(), &params(false), ""),
     )
     .await;
-    assert_eq!(post(&gw.url("/orders/1"), r#"{"n":1}"#).await.0, 202);
-    assert!(backend.wait_for(1, WAIT).await, "the first delivery hangs");
-    gw.dir().write("sequences/store.xml", &defs(false));
-    let outcome = gw.gateway().reload().await;
-    assert!(
-        matches!(
-            outcome,
-            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
-        ),
-        "{outcome:?}"
-    );
-    assert!(
-        backend.wait_for(2, WAIT).await,
-        "{} at the backend",
-        backend.count()
-    );
-    let bodies: Vec<String> = backend.requests().iter().map(|r| r.body_str()).collect();
-    assert_eq!(bodies, [r#"{"n":1}"#, r#"{"n":1}"#]);
+    wait_for(&backend, 2, "at the backend").await;
+    assert_eq!(bodies(&backend), [r#"{"n":1}"#, r#"{"n":1}"#]);
     gw.shutdown().await;
 }
 
@@ -1185,8 +1030,8 @@ async fn a_reload_gives_back_the_claims_of_stopped_members() {
 /// each store, and their next firing is thirty seconds away.
 #[tokio::test]
 async fn with_throttle_a_firing_delivers_for_a_second_and_without_it_one_message() {
-    let burst = MockOrigin::start(|_| MockResponse::new(200)).await;
-    let single = MockOrigin::start(|_| MockResponse::new(200)).await;
+    let burst = ok_backend().await;
+    let single = ok_backend().await;
     let defs = |active: bool| {
         format!(
             r#"<definitions {NS}>
@@ -1203,51 +1048,28 @@ async fn with_throttle_a_firing_delivers_for_a_second_and_without_it_one_message
     <parameter name="throttle">false</parameter>
     <parameter name="is.active">{active}</parameter>
   </messageProcessor>
-  <api name="Others" context="/others">
-    <resource methods="POST" uri-template="/*">
-      <inSequence>
-        <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
-        <store messageStore="Others"/>
-      </inSequence>
-    </resource>
-  </api>
+  {OTHERS_API}
 </definitions>"#,
             burst.url(),
             single.url()
         )
     };
-    let redis = synaptic_tests::redis::RedisServer::start();
-    let config = format!(
-        "[server]\nsequences = \"sequences\"\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e-throttle\"\n",
-        redis.url()
-    );
-    let first = start_gateway(
-        &config,
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs(false)),
-        ],
-    )
-    .await;
+    let redis = RedisServer::start();
+    let first = StoreGateway::with(defs(false))
+        .redis(&redis, "e2e-throttle")
+        .start()
+        .await;
     for i in 0..3 {
         let body = format!(r#"{{"n":{i}}}"#);
-        assert_eq!(post(&first.url("/orders/x"), &body).await.0, 202);
-        assert_eq!(post(&first.url("/others/x"), &body).await.0, 202);
+        assert_eq!(post_status(&first, "/orders/x", &body).await, 202);
+        assert_eq!(post_status(&first, "/others/x", &body).await, 202);
     }
     first.shutdown().await;
-    let gw = start_gateway(
-        &config,
-        &[
-            ("sequences/api.xml", &store_api()),
-            ("sequences/store.xml", &defs(true)),
-        ],
-    )
-    .await;
-    assert!(
-        burst.wait_for(3, WAIT).await,
-        "{} delivered by the first firing",
-        burst.count()
-    );
+    let gw = StoreGateway::with(defs(true))
+        .redis(&redis, "e2e-throttle")
+        .start()
+        .await;
+    wait_for(&burst, 3, "delivered by the first firing").await;
     assert!(single.wait_for(1, WAIT).await);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(single.count(), 1, "one message per firing");

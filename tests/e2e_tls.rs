@@ -7,34 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use synaptic_tests::gateway::{GatewayDir, TestGateway};
-
-/// A throwaway CA and leaf certificates signed by it.
-struct Pki {
-    ca: rcgen::Certificate,
-    ca_key: rcgen::KeyPair,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, "synaptic test CA");
-        let ca = p.self_signed(&ca_key).unwrap();
-        Pki { ca, ca_key }
-    }
-    /// (certificate PEM, key PEM) for these DNS names, with `cn` as common name.
-    fn leaf(&self, names: &[&str], cn: &str) -> (String, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut p =
-            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
+use synaptic_tests::peers::TestCa;
 
 const HELLO: &str = r#"<sequence name="hello" xmlns="http://ws.apache.org/ns/synapse">
   <payloadFactory media-type="json"><format>{"hello":"tls"}</format></payloadFactory>
@@ -74,11 +47,11 @@ in_sequence = "who"
 }
 
 /// A client that trusts `pki`'s CA and resolves every name below to the gateway.
-fn client(pki: &Pki, tls: SocketAddr, names: &[&str]) -> reqwest::ClientBuilder {
+fn client(pki: &TestCa, tls: SocketAddr, names: &[&str]) -> reqwest::ClientBuilder {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.pem().as_bytes()).unwrap())
         .timeout(Duration::from_secs(10));
     for n in names {
         b = b.resolve(n, tls);
@@ -86,7 +59,7 @@ fn client(pki: &Pki, tls: SocketAddr, names: &[&str]) -> reqwest::ClientBuilder 
     b
 }
 
-async fn start(pki: &Pki, tls_extra: &str, files: &[(&str, String)]) -> TestGateway {
+async fn start(pki: &TestCa, tls_extra: &str, files: &[(&str, String)]) -> TestGateway {
     let (cert, key) = pki.leaf(&["localhost", "default.test"], "default");
     let mut all: Vec<(&str, String)> = vec![
         ("sequences/hello.xml", HELLO.to_string()),
@@ -105,7 +78,7 @@ async fn start(pki: &Pki, tls_extra: &str, files: &[(&str, String)]) -> TestGate
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sni_chooses_the_certificate_by_name() {
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let (a_cert, a_key) = pki.leaf(&["a.test"], "a");
     let (b_cert, b_key) = pki.leaf(&["*.b.test"], "b");
     let gw = start(
@@ -162,7 +135,7 @@ key = "certs/b.key"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_by_alpn() {
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let gw = start(&pki, "", &[]).await;
     let tls = gw.tls_addr().unwrap();
     let c = client(&pki, tls, &["default.test"]).build().unwrap();
@@ -178,7 +151,7 @@ async fn http2_by_alpn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_certificate_is_served_without_a_failed_request() {
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let gw = start(&pki, "", &[]).await;
     let tls = gw.tls_addr().unwrap();
     let port = tls.port();
@@ -243,10 +216,10 @@ async fn a_renewed_certificate_is_served_without_a_failed_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_required_and_optional() {
-    let pki = Pki::new();
-    let client_pki = Pki::new();
+    let pki = TestCa::new();
+    let client_pki = TestCa::new();
     let (ccert, ckey) = client_pki.leaf(&["client.test"], "trusted-client");
-    let ca = client_pki.ca.pem();
+    let ca = client_pki.pem();
     for mode in ["required", "optional"] {
         let gw = start(
             &pki,
@@ -279,7 +252,7 @@ async fn client_certificates_required_and_optional() {
             }
         }
         // a certificate of another CA is refused in both modes
-        let stranger = Pki::new();
+        let stranger = TestCa::new();
         let (scert, skey) = stranger.leaf(&["x.test"], "stranger");
         let bad = client(&pki, tls, &["default.test"])
             .identity(reqwest::Identity::from_pem(format!("{scert}{skey}").as_bytes()).unwrap())
@@ -311,7 +284,7 @@ grants = ["client_credentials"]
 scopes = ["view"]
 "#;
 
-async fn start_auth_server(pki: &Pki, extra: &str) -> TestGateway {
+async fn start_auth_server(pki: &TestCa, extra: &str) -> TestGateway {
     let (cert, key) = pki.leaf(&["localhost"], "localhost");
     let config = config("") + &AUTH_SERVER.replace("{extra}", extra);
     let files = [
@@ -329,7 +302,7 @@ async fn start_auth_server(pki: &Pki, extra: &str) -> TestGateway {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_server_over_https_sends_hsts_and_plain_http_is_redirected() {
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let gw = start_auth_server(&pki, "").await;
     let tls = gw.tls_addr().expect("an HTTPS listener").port();
     let plain = gw.addr().port();
@@ -415,7 +388,7 @@ async fn authorization_server_over_https_sends_hsts_and_plain_http_is_redirected
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsts_max_age_and_the_redirect_are_configurable() {
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let gw = start_auth_server(&pki, "hsts_max_age = 600\nhttps_redirect = false").await;
     let tls = gw.tls_addr().expect("an HTTPS listener").port();
     let plain = gw.addr().port();
@@ -482,7 +455,7 @@ const DISPATCH_PROXIES: &str = r#"<definitions xmlns="http://ws.apache.org/ns/sy
 /// a published WSDL's operation by the SOAP action or the path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequences_see_the_transport_and_the_operation_of_a_request() {
-    let pki = Pki::new();
+    let pki = TestCa::new();
     let gw = start(
         &pki,
         "",

@@ -3,28 +3,9 @@
 //! fixture project in the Micro Integrator 4.x layout holds a deliberately failing case, which
 //! makes the command exit 1 and shows in the JUnit report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn root() -> PathBuf {
-    synaptic_tests::workspace_root()
-}
-
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut argv = vec!["synaptic".to_string()];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = synaptic_cli::run(argv, &mut out, &mut err);
-    let n = [0u8, 1, 2]
-        .into_iter()
-        .find(|n| std::process::ExitCode::from(*n) == code)
-        .unwrap_or(255);
-    (
-        n,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
-}
+use synaptic_tests::{run_cli as cli, workspace_root as root};
 
 fn p(path: &Path) -> String {
     path.display().to_string()

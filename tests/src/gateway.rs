@@ -25,6 +25,19 @@ use std::path::{Path, PathBuf};
 
 use synaptic_gateway::{Running, ServeOptions};
 
+/// Reload the gateway's files now, as a hot reload does, and assert that the reload took (its
+/// outcome is `Reloaded`).
+pub async fn assert_reloaded(gateway: &synaptic_gateway::Gateway) {
+    let outcome = gateway.reload().await;
+    assert!(
+        matches!(
+            outcome,
+            synaptic_gateway::reload::ReloadOutcome::Reloaded { .. }
+        ),
+        "{outcome:?}"
+    );
+}
+
 /// A temporary gateway home: `synaptic.toml` plus files at relative paths. Removed on drop.
 #[derive(Debug)]
 pub struct GatewayDir {

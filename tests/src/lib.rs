@@ -11,7 +11,8 @@
 //! * [`origin::MockOrigin`] — an in-process HTTP backend that records requests and answers
 //!   from a closure; [`origin::RecordingProxy`] — a recording pass-through in front of a real
 //!   server (count token requests to a real peer, see their exact bytes).
-//! * [`gateway`] — the synaptic gateway in-process from a config text and files.
+//! * [`gateway`] — the synaptic gateway in-process from a config text and files; [`run_cli`] —
+//!   the `synaptic` command in-process.
 //! * [`grpc`] — a real gRPC service (tonic's server) and tonic's client for it.
 //! * [`mediate`] — the engine in-process: scripted backend, in-memory registry, fixed clock.
 //! * [`logs::CapturedLogs`] — the log lines a test writes, in memory.
@@ -43,6 +44,27 @@ pub const SETUP_COMMAND: &str = "bash .ci/setup.sh";
 pub fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// `synaptic ARGS…` run in this process through `synaptic_cli::run`: the exit code (0, 1 or 2;
+/// 255 for any other), standard output and standard error. It starts a runtime of its own:
+/// from async code, call it on a blocking thread.
+pub fn run_cli(args: &[&str]) -> (u8, String, String) {
+    let mut argv = vec!["synaptic".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = synaptic_cli::run(argv, &mut out, &mut err);
+    // ExitCode has no accessor: compare against the known values
+    let n = [0u8, 1, 2]
+        .into_iter()
+        .find(|n| std::process::ExitCode::from(*n) == code)
+        .unwrap_or(255);
+    (
+        n,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
 }
 
 /// Material some tests read that is not redistributed with synaptic: a corpus of third-party

@@ -355,6 +355,16 @@ impl MockOrigin {
         MockOrigin { addr, log, task }
     }
 
+    /// A backend behind endpoint security: `ok` to a request with a bearer token, 401 to one
+    /// without; it records the token it got.
+    pub async fn bearer() -> MockOrigin {
+        MockOrigin::start(|r| match r.header("authorization") {
+            Some(a) if a.starts_with("Bearer ") && a.len() > 7 => MockResponse::text("ok"),
+            _ => MockResponse::new(401),
+        })
+        .await
+    }
+
     /// A backend that echoes the request back as JSON: `{"method","uri","headers":{..},"body"}`.
     pub async fn echo() -> MockOrigin {
         MockOrigin::start(|r| {

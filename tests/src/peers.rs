@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::origin::RecordingProxy;
 use crate::process::{http_get_status, wait_until, Supervised};
 
 /// Which server.
@@ -446,6 +447,45 @@ pub fn mock() -> &'static Peer {
     shared(&CELL, PeerKind::Mock, PeerOptions::default())
 }
 
+// === endpoint security against Authlib ===
+
+/// A real Authlib peer of the test's own (a count sees nobody else's token requests) behind a
+/// [`RecordingProxy`] that records them: configure `proxy.url_for("/oauth/token")` as the
+/// token endpoint and count with `proxy.count_path("/oauth/token")`.
+pub async fn counted_authlib() -> (Peer, RecordingProxy) {
+    let peer = Peer::start(PeerKind::Authlib, PeerOptions::default());
+    let proxy = RecordingProxy::start(&peer.base_url()).await;
+    (peer, proxy)
+}
+
+/// The `synaptic.toml` lines of the API `bookings` at `/bookings` in front of `backend`, with
+/// OAuth2 endpoint security as the Authlib peer's `gw-client`: the client credentials grant at
+/// `token_url`, the client secret read from the environment variable `secret_env`, client
+/// authentication in a Basic header, `scope`.
+pub fn authlib_bookings_api(
+    backend: &str,
+    token_url: &str,
+    secret_env: &str,
+    scope: &str,
+) -> String {
+    format!(
+        r#"[[api]]
+name = "bookings"
+context = "/bookings"
+endpoint = "{backend}"
+
+[api.endpoint_security]
+type = "oauth2"
+grant_type = "client_credentials"
+token_url = "{token_url}"
+client_id = "gw-client"
+client_secret_env = "{secret_env}"
+scope = "{scope}"
+client_auth = "basic"
+"#
+    )
+}
+
 // === signed and certificate client authentication, token exchange ===
 
 /// Start `cmd(port, folder)` under the supervisor on a free port with a fresh temporary folder
@@ -483,6 +523,53 @@ fn start_scripted(
     panic!("{name} did not start: {last}")
 }
 
+/// A throwaway certificate authority (`CN=synaptic test CA`) and the leaf certificates it
+/// signs, in memory.
+pub struct TestCa {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "synaptic test CA");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        TestCa { cert, key }
+    }
+
+    /// The CA's certificate, PEM.
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// (certificate PEM, private key PEM) of a leaf signed by the CA, with these subject
+    /// alternative names (an IP address literal is an IP address name) and `cn` as its common
+    /// name.
+    pub fn leaf(&self, names: &[&str], cn: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        TestCa::new()
+    }
+}
+
 /// A throwaway PKI for mutual TLS with [`ClientAuthPeer`]: a CA, the peer's server certificate
 /// for 127.0.0.1, the client certificate its `mtls-client` is registered with
 /// (`CN=gw-mtls-client`), and one for another subject, all signed by the CA. PEM files in
@@ -498,31 +585,20 @@ impl TestPki {
             .prefix("synaptic-pki-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-        let ca_key = rcgen::KeyPair::generate().expect("CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "synaptic test CA");
-        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let ca = TestCa::new();
         let write = |name: &str, text: &str| {
             std::fs::write(dir.path().join(name), text)
                 .unwrap_or_else(|e| panic!("cannot write {name}: {e}"))
         };
         write("ca.pem", &ca.pem());
-        let leaf = |file: &str, sans: Vec<String>, cn: &str| {
-            let key = rcgen::KeyPair::generate().expect("key");
-            let mut params = rcgen::CertificateParams::new(sans).expect("params");
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, cn);
-            let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
-            write(&format!("{file}.pem"), &cert.pem());
-            write(&format!("{file}.key"), &key.serialize_pem());
+        let leaf = |file: &str, names: &[&str], cn: &str| {
+            let (cert, key) = ca.leaf(names, cn);
+            write(&format!("{file}.pem"), &cert);
+            write(&format!("{file}.key"), &key);
         };
-        leaf("server", vec!["127.0.0.1".into()], "127.0.0.1");
-        leaf("client", Vec::new(), "gw-mtls-client");
-        leaf("intruder", Vec::new(), "intruder");
+        leaf("server", &["127.0.0.1"], "127.0.0.1");
+        leaf("client", &[], "gw-mtls-client");
+        leaf("intruder", &[], "intruder");
         TestPki { dir }
     }
 

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use synaptic_tests::origin::{MockOrigin, MockResponse, RecordingProxy};
-use synaptic_tests::peers::{Peer, PeerKind, PeerOptions};
+use synaptic_tests::origin::MockOrigin;
+use synaptic_tests::peers::{authlib_bookings_api, counted_authlib};
 use synaptic_tests::process::{http_get_status, wait_until, Supervised};
 use synaptic_tests::redis::RedisServer;
 
@@ -42,6 +42,7 @@ impl GatewayProcess {
                 .tempdir()
                 .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
             let port = synaptic_tests::free_port();
+            let api = authlib_bookings_api(backend, token_url, SECRET_ENV, "view");
             let config = format!(
                 r#"[server]
 listen = "127.0.0.1:{port}"
@@ -49,20 +50,7 @@ registry = "registry"
 watch = false
 shutdown_grace = 1
 
-[[api]]
-name = "bookings"
-context = "/bookings"
-endpoint = "{backend}"
-
-[api.endpoint_security]
-type = "oauth2"
-grant_type = "client_credentials"
-token_url = "{token_url}"
-client_id = "gw-client"
-client_secret_env = "{SECRET_ENV}"
-scope = "view"
-client_auth = "basic"
-
+{api}
 [redis]
 url = "{redis_url}"
 key_prefix = "{KEY_PREFIX}"
@@ -152,13 +140,8 @@ async fn get_text(http: &reqwest::Client, url: &str) -> String {
 async fn two_synaptic_processes_share_one_token_through_redis() {
     let redis = RedisServer::start();
     // a peer of this test alone (the count must not see anyone else's token requests)
-    let peer = Peer::start(PeerKind::Authlib, PeerOptions::default());
-    let proxy = RecordingProxy::start(&peer.base_url()).await;
-    let backend = MockOrigin::start(|r| match r.header("authorization") {
-        Some(a) if a.starts_with("Bearer ") && a.len() > 7 => MockResponse::text("ok"),
-        _ => MockResponse::new(401),
-    })
-    .await;
+    let (peer, proxy) = counted_authlib().await;
+    let backend = MockOrigin::bearer().await;
 
     let token_url = proxy.url_for("/oauth/token");
     let (a, b) = tokio::task::block_in_place(|| {
