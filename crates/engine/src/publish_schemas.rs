@@ -55,11 +55,18 @@ pub(crate) struct Served {
     pub schemas: Vec<(String, Arc<str>)>,
 }
 
+/// Where an external's `schemaLocation` is written, and the document it resolved to (`None`:
+/// not read here).
+type Link = (Range<usize>, Option<usize>);
+
+/// A document found: where it was read, what it resolves against, its text.
+type Found = Option<(String, Base, Arc<str>)>;
+
 struct Doc {
     name: String,
     text: Arc<str>,
-    /// Each external with a `schemaLocation`, and the document it resolved to.
-    links: Vec<(Range<usize>, Option<usize>)>,
+    /// Each external with a `schemaLocation`.
+    links: Vec<Link>,
 }
 
 struct Walk<'a> {
@@ -172,7 +179,7 @@ impl Walk<'_> {
         base: &Base,
         shown: &str,
         depth: usize,
-    ) -> Result<Vec<(Range<usize>, Option<usize>)>, String> {
+    ) -> Result<Vec<Link>, String> {
         let mut links = Vec::with_capacity(externals.len());
         for e in externals {
             let loc = e.location.as_str();
@@ -234,7 +241,7 @@ impl Walk<'_> {
     /// Where `loc` (named by a document read from `base`) is: its source (what names it),
     /// what its own locations resolve against, and its text. `Ok(None)`: not read here (a
     /// registry key lint does not read, a URL a host that fetches nothing leaves).
-    fn resolve(&self, loc: &str, base: &Base) -> Result<Option<(String, Base, Arc<str>)>, String> {
+    fn resolve(&self, loc: &str, base: &Base) -> Result<Found, String> {
         if let Some((key, text)) = self.resources.get(loc) {
             return Ok(text.as_ref().map(|t| {
                 (
@@ -295,7 +302,7 @@ impl Walk<'_> {
     }
 }
 
-fn fetch(reader: &dyn WsdlReader, url: &str) -> Result<Option<(String, Base, Arc<str>)>, String> {
+fn fetch(reader: &dyn WsdlReader, url: &str) -> Result<Found, String> {
     if !reader.fetches() {
         return Ok(None);
     }
@@ -303,11 +310,7 @@ fn fetch(reader: &dyn WsdlReader, url: &str) -> Result<Option<(String, Base, Arc
     Ok(Some((masked(url), Base::Http(url.to_string()), t.text)))
 }
 
-fn read(
-    reader: &dyn WsdlReader,
-    loc: &str,
-    from: Option<&str>,
-) -> Result<Option<(String, Base, Arc<str>)>, String> {
+fn read(reader: &dyn WsdlReader, loc: &str, from: Option<&str>) -> Result<Found, String> {
     let t = reader.read(loc, from)?;
     // a file URL: Axis2 names the schema by the path's last segment
     let source = match t.id.strip_prefix('/') {

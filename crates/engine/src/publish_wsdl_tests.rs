@@ -537,7 +537,8 @@ fn a_registry_key_ending_in_xsd_and_a_fetched_schema_keep_their_names() {
 
 #[test]
 fn a_schema_that_cannot_be_served_fails_the_proxy_where_the_wsdl_is_named() {
-    let cases: [(&[(&str, &str)], &str, &str); 3] = [
+    type Files<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Files, &str, &str); 3] = [
         // a file that is not there
         (
             &[],
