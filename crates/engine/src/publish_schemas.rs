@@ -269,10 +269,8 @@ impl Walk<'_> {
             }
             Base::File(id) => read(reader, loc, Some(id)),
             Base::Project => read(reader, loc, None),
-            Base::Resource(key) if has_scheme(loc) => {
-                let _ = key;
-                read(reader, loc, None)
-            }
+            // an absolute URL (a `file:` one: other schemes are not read)
+            Base::Resource(_) if has_scheme(loc) => read(reader, loc, None),
             Base::Resource(key) => Err(format!(
                 "it is no <resource> location of the proxy, and the resource `{key}` it is \
                  imported from has no location of its own to resolve it against"
@@ -347,4 +345,68 @@ fn has_scheme(location: &str) -> bool {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_axis2s_name_table() {
+        let resources = Resources::new();
+        let mut w = Walk {
+            reader: None,
+            resources: &resources,
+            docs: Vec::new(),
+            by_source: HashMap::new(),
+            count: 0,
+            bytes: 0,
+        };
+        let mut named = |source: &str| {
+            let n = w.name_of(source);
+            w.docs.push(Doc {
+                name: n.clone(),
+                text: Arc::from(""),
+                links: Vec::new(),
+            });
+            n
+        };
+        assert_eq!(named("synapse-reg:///gov:/schemas/a.xsd"), "a");
+        assert_eq!(named("synapse-reg:///types"), "xsd0");
+        assert_eq!(named("file:///p/b/a.xsd"), "a1");
+        assert_eq!(named("file:///p/a.XSD"), "xsd2");
+        assert_eq!(named("http://h/s/a.xsd"), "http://h/s/a.xsd");
+        assert_eq!(with_dot("xsd0"), "xsd0.xsd");
+        assert_eq!(with_dot("http://h.example/s/a"), "http://h.example/s/a");
+    }
+
+    #[test]
+    fn a_url_names_a_schema_without_its_user_information() {
+        assert_eq!(masked("http://u:secret@h/a.xsd"), "http://h/a.xsd");
+        assert_eq!(masked("https://h/a.xsd?x=1"), "https://h/a.xsd?x=1");
+    }
+
+    #[test]
+    fn what_the_host_does_not_read_keeps_its_location() {
+        let mut resources = Resources::new();
+        resources.insert("c.xsd".into(), ("gov:/c.xsd".into(), None));
+        let wsdl: Arc<str> = Arc::from(
+            r#"<d xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:schema><xs:import schemaLocation="c.xsd"/><xs:include schemaLocation="http://h/i.xsd"/></xs:schema></d>"#,
+        );
+        let s = serve(None, &resources, &wsdl, Base::Project, "P", false).unwrap();
+        assert_eq!(s.wsdl, wsdl);
+        assert!(s.schemas.is_empty());
+        // useOriginalwsdl rewrites the relative ones whatever is read
+        let s = serve(None, &resources, &wsdl, Base::Project, "P", true).unwrap();
+        assert!(
+            s.wsdl.contains(r#"schemaLocation="P?xsd=c.xsd""#),
+            "{}",
+            s.wsdl
+        );
+        assert!(
+            s.wsdl.contains(r#"schemaLocation="http://h/i.xsd""#),
+            "{}",
+            s.wsdl
+        );
+    }
 }
