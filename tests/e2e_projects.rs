@@ -982,9 +982,11 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
     let nobody = format!("http://127.0.0.1:{}/none?wsdl", synaptic_tests::free_port());
     let safe = r#"<parameter name="enablePublishWSDLSafeMode">true</parameter>"#;
     let proxies = [
+        // an endpoint's WSDL resolves its imports against the project (Synapse's home), so the
+        // origin's relative location is mapped to a local entry, as Synapse users map it
         (
             "ByEndpoint",
-            r#"<publishWSDL endpoint="OriginEP"/>"#.to_string(),
+            r#"<publishWSDL endpoint="OriginEP"><resource location="Origin?xsd=common.xsd" key="common.xsd"/></publishWSDL>"#.to_string(),
         ),
         ("ByUri", format!(r#"<publishWSDL uri="{at}?wsdl"/>"#)),
         ("Unreachable", format!(r#"<publishWSDL uri="{nobody}"/>"#)),
@@ -1012,6 +1014,12 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
         })
         .collect();
     files.push(("sequences/endpoints/OriginEP.xml".into(), endpoint));
+    files.push((
+        "sequences/local-entries/common.xml".into(),
+        format!(
+            r#"<localEntry {NS} key="common.xsd"><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:common-local"/></localEntry>"#
+        ),
+    ));
     let files: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
@@ -1062,9 +1070,13 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
         assert_eq!(r.status(), 200, "{proxy}");
         let t = r.text().await.unwrap();
         assert!(t.contains("targetNamespace=\"urn:origin\""), "{proxy}: {t}");
-        // the schema the fetched WSDL imports (through the origin's proxy) is fetched too,
-        // and named by its URL, as Axis2 names a schema read over http
-        let schema = format!("{at}?xsd=common.xsd");
+        // by `uri`, the schema the fetched WSDL imports is fetched relative to it (through
+        // the origin's proxy) and named by its URL, as Axis2 names a schema read over http;
+        // by `endpoint`, the `<resource>` for its location as written
+        let (schema, tns) = match proxy {
+            "ByUri" => (format!("{at}?xsd=common.xsd"), "urn:common"),
+            _ => ("common.xsd".to_string(), "urn:common-local"),
+        };
         assert!(
             t.contains(&format!(r#"schemaLocation="{proxy}?xsd={schema}""#)),
             "{proxy}: {t}"
@@ -1076,7 +1088,10 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
             .unwrap();
         assert_eq!(r.status(), 200, "{proxy}");
         let t = r.text().await.unwrap();
-        assert!(t.contains("targetNamespace=\"urn:common\""), "{proxy}: {t}");
+        assert!(
+            t.contains(&format!("targetNamespace=\"{tns}\"")),
+            "{proxy}: {t}"
+        );
         // and requests are dispatched to its operations
         let v = json(
             c.post(url(&gw, &format!("/services/{proxy}")))

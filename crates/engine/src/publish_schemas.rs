@@ -11,8 +11,8 @@
 //! A location resolves as Synapse's `CustomXmlSchemaURIResolver` resolves it: a `<resource
 //! location key>` with that location as written (the schema's source is
 //! `synapse-reg:///{key}`), else relative to the document that names it: a file relative to
-//! the file, a URL relative to the URL, an inline or keyed WSDL's imports relative to the
-//! project (Synapse: its home). A schema read from a `<resource>` has no location its own
+//! the file, a URL relative to the URL, the imports of an inline or keyed WSDL, or of an
+//! `endpoint`'s, relative to the project (Synapse's base is the proxy's `uri`, else its home). A schema read from a `<resource>` has no location its own
 //! relative imports resolve against: they must be `<resource>`s too.
 
 use std::collections::HashMap;

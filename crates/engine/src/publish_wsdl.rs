@@ -101,8 +101,10 @@ impl Compiler<'_> {
                     Ok(None) => return Outcome::Nothing,
                     Err(o) => return o,
                 };
+                // Synapse's base URI for the WSDL's imports is the proxy's `uri`, and its
+                // home without one: an endpoint's WSDL imports resolve against the project
                 match self.wsdl_at(p, &location, e.span) {
-                    Ok((t, base)) => (t, e.span, base),
+                    Ok((t, _)) => (t, e.span, Base::Project),
                     Err(o) => return o,
                 }
             }

@@ -536,6 +536,37 @@ fn a_registry_key_ending_in_xsd_and_a_fetched_schema_keep_their_names() {
 }
 
 #[test]
+fn an_endpoints_wsdl_resolves_its_imports_against_the_project_as_synapse_does() {
+    // Synapse's base URI is the proxy's `uri`, its home without one: not the endpoint's URL
+    let endpoints =
+        r#"<endpoint name="Addr"><address uri="http://127.0.0.1:9/services/S"/></endpoint>"#;
+    let wsdl = importing(&["a.xsd"]);
+    let project = schema("urn:project", &[]);
+    let remote = schema("urn:remote", &[]);
+    let fetched: &[(&str, Result<&str, &str>)] = &[
+        ("http://127.0.0.1:9/services/S?wsdl", Ok(wsdl.as_str())),
+        ("http://127.0.0.1:9/services/a.xsd", Ok(remote.as_str())),
+    ];
+    let xml = proxy(r#"<publishWSDL endpoint="Addr"/>"#, endpoints);
+    let (p, d) = compile_with(&xml, &[("a.xsd", &project)], Some(&[]), Some(fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    assert_eq!(w.schemas.len(), 1);
+    assert_eq!(w.schemas[0].0, "a");
+    assert!(w.schemas[0].1.contains("urn:project"));
+    // the same document by `uri`: relative to its URL
+    let xml = proxy(
+        r#"<publishWSDL uri="http://127.0.0.1:9/services/S?wsdl"/>"#,
+        endpoints,
+    );
+    let (p, d) = compile_with(&xml, &[("a.xsd", &project)], Some(&[]), Some(fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    assert_eq!(w.schemas[0].0, "http://127.0.0.1:9/services/a.xsd");
+    assert!(w.schemas[0].1.contains("urn:remote"));
+}
+
+#[test]
 fn a_schema_that_cannot_be_served_fails_the_proxy_where_the_wsdl_is_named() {
     type Files<'a> = &'a [(&'a str, &'a str)];
     let cases: [(Files, &str, &str); 3] = [
