@@ -692,6 +692,7 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
     );
     let orders = published_wsdl("urn:orders");
     let registry = published_wsdl("urn:registry");
+    let common_file = r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:common"/>"#;
     let dir = GatewayDir::new(
         "",
         &[
@@ -704,6 +705,10 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
             ("sequences/proxy-services/Safe.xml", &safe),
             ("sequences/wsdl/orders.wsdl", &orders),
             ("registry/gov/wsdl/registry.wsdl", &registry),
+            // the schema the file's WSDL imports, relative to it, and the registry's,
+            // relative to the project
+            ("sequences/wsdl/common.xsd", common_file),
+            ("sequences/common.xsd", common_file),
         ],
     );
     let gw = started(start_on(&dir, 0).await);
@@ -720,6 +725,11 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
         assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
         let t = r.text().await.unwrap();
         assert!(t.contains(&format!("targetNamespace=\"{tns}\"")), "{t}");
+        // the import points at the schema through the proxy, by Axis2's name for it
+        assert!(
+            t.contains(&format!(r#"schemaLocation="{proxy}?xsd=common.xsd""#)),
+            "{t}"
+        );
     }
     let r = get("/services/Keyed?xsd=common.xsd").await.unwrap();
     assert_eq!(r.status(), 200);
@@ -780,6 +790,128 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
     gw.shutdown().await;
 }
 
+/// The `schemaLocation`s written in `doc`, unescaped.
+fn schema_locations(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while let Some(i) = rest.find("schemaLocation=") {
+        rest = &rest[i + "schemaLocation=".len()..];
+        let q = rest.chars().next().unwrap();
+        let end = rest[1..].find(q).unwrap();
+        out.push(rest[1..1 + end].replace("&amp;", "&"));
+        rest = &rest[1 + end..];
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locations() {
+    let wsdl = published_wsdl("urn:chain").replace(
+        r#"<xsd:import namespace="urn:common" schemaLocation="common.xsd"/>"#,
+        r#"<xsd:import namespace="urn:common" schemaLocation="common.xsd"/><xsd:import namespace="urn:order" schemaLocation="types/order.xsd"/>"#,
+    );
+    let xs = |tns: &str, refs: &str| {
+        format!(
+            r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tns}">{refs}<xs:element name="e"/></xs:schema>"#
+        )
+    };
+    let common = xs("urn:common", "");
+    let order = xs(
+        "urn:order",
+        r#"<xs:include schemaLocation="order-lines.xsd"/><xs:import namespace="urn:ids" schemaLocation="../shared/ids"/><xs:import namespace="urn:common" schemaLocation="common.xsd"/>"#,
+    );
+    let lines = xs("urn:order", "");
+    let ids = xs("urn:ids", "");
+    let chained = operation_proxy(
+        "Chained",
+        r#"<publishWSDL uri="file:wsdl/chain.wsdl"><resource location="common.xsd" key="conf:/schemas/common.xsd"/></publishWSDL>"#,
+    );
+    let broken = operation_proxy("Broken", r#"<publishWSDL uri="file:wsdl/broken.wsdl"/>"#);
+    let broken_wsdl = published_wsdl("urn:broken").replace("common.xsd", "nowhere.xsd");
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/proxy-services/Chained.xml", &chained),
+            ("sequences/proxy-services/Broken.xml", &broken),
+            ("sequences/wsdl/chain.wsdl", &wsdl),
+            ("sequences/wsdl/broken.wsdl", &broken_wsdl),
+            ("sequences/wsdl/types/order.xsd", &order),
+            ("sequences/wsdl/types/order-lines.xsd", &lines),
+            ("sequences/wsdl/shared/ids", &ids),
+            ("registry/conf/schemas/common.xsd", &common),
+        ],
+    );
+    let (gw, report) = start_reporting(&dir).await;
+    let report = report.join("\n");
+    // a schema that cannot be read: the proxy is not deployed, said where its WSDL is named
+    assert!(
+        report.contains("E0123") && report.contains("`nowhere.xsd` of the WSDL cannot be read"),
+        "{report}"
+    );
+    let c = client();
+    let r = c
+        .get(url(&gw, "/services/Broken?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // follow every location from the WSDL, as a SOAP toolkit does
+    let start = reqwest::Url::parse(&url(&gw, "/services/Chained?wsdl")).unwrap();
+    let mut todo = vec![start.clone()];
+    let mut seen: Vec<String> = vec![start.to_string()];
+    let mut schemas = Vec::new();
+    while let Some(u) = todo.pop() {
+        let r = c.get(u.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{u}");
+        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+        let t = r.text().await.unwrap();
+        if u != start {
+            assert!(t.starts_with("<xs:schema"), "{u}: {t}");
+            schemas.push(u.query().unwrap_or("").to_string());
+        }
+        for l in schema_locations(&t) {
+            assert!(l.starts_with("Chained?xsd="), "{u}: {l}");
+            let next = u.join(&l).unwrap();
+            if !seen.contains(&next.to_string()) {
+                seen.push(next.to_string());
+                todo.push(next);
+            }
+        }
+    }
+    schemas.sort();
+    // Axis2's names: a registry key's or a file's last segment, `xsd0` for one without
+    // `.xsd`; each schema served once, whoever imports it
+    assert_eq!(
+        schemas,
+        [
+            "xsd=common.xsd",
+            "xsd=order-lines.xsd",
+            "xsd=order.xsd",
+            "xsd=xsd0.xsd"
+        ]
+    );
+    let ids = c
+        .get(url(&gw, "/services/Chained?xsd=xsd0.xsd"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ids.contains(r#"targetNamespace="urn:ids""#), "{ids}");
+    // a location as written is not a name
+    for asked in ["types/order.xsd", "../shared/ids", "nothing.xsd"] {
+        let r = c
+            .get(url(&gw, &format!("/services/Chained?xsd={asked}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{asked}");
+    }
+    gw.shutdown().await;
+}
+
 /// Start a gateway on the folder, keeping the load report (its diagnostics rendered).
 async fn start_reporting(dir: &GatewayDir) -> (Running, Vec<String>) {
     let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
@@ -807,16 +939,23 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
     // the WSDL is served by a real proxy of another gateway
     let origin_dir = GatewayDir::new(
         "",
-        &[(
-            "sequences/Origin.xml",
-            &operation_proxy(
-                "Origin",
-                &format!(
-                    "<publishWSDL>{}</publishWSDL>",
-                    published_wsdl("urn:origin")
+        &[
+            (
+                "sequences/Origin.xml",
+                &operation_proxy(
+                    "Origin",
+                    &format!(
+                        "<publishWSDL>{}</publishWSDL>",
+                        published_wsdl("urn:origin")
+                    ),
                 ),
             ),
-        )],
+            // the schema its WSDL imports, relative to the project
+            (
+                "sequences/common.xsd",
+                r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:common"/>"#,
+            ),
+        ],
     );
     let origin = started(start_on(&origin_dir, 0).await);
     let at = url(&origin, "/services/Origin");
@@ -837,9 +976,11 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
     let nobody = format!("http://127.0.0.1:{}/none?wsdl", synaptic_tests::free_port());
     let safe = r#"<parameter name="enablePublishWSDLSafeMode">true</parameter>"#;
     let proxies = [
+        // an endpoint's WSDL resolves its imports against the project (Synapse's home), so the
+        // origin's relative location is mapped to a local entry, as Synapse users map it
         (
             "ByEndpoint",
-            r#"<publishWSDL endpoint="OriginEP"/>"#.to_string(),
+            r#"<publishWSDL endpoint="OriginEP"><resource location="Origin?xsd=common.xsd" key="common.xsd"/></publishWSDL>"#.to_string(),
         ),
         ("ByUri", format!(r#"<publishWSDL uri="{at}?wsdl"/>"#)),
         ("Unreachable", format!(r#"<publishWSDL uri="{nobody}"/>"#)),
@@ -867,6 +1008,12 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
         })
         .collect();
     files.push(("sequences/endpoints/OriginEP.xml".into(), endpoint));
+    files.push((
+        "sequences/local-entries/common.xml".into(),
+        format!(
+            r#"<localEntry {NS} key="common.xsd"><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:common-local"/></localEntry>"#
+        ),
+    ));
     let files: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
@@ -917,6 +1064,28 @@ async fn a_proxy_publishes_the_wsdl_fetched_from_its_endpoint_or_an_http_uri_at_
         assert_eq!(r.status(), 200, "{proxy}");
         let t = r.text().await.unwrap();
         assert!(t.contains("targetNamespace=\"urn:origin\""), "{proxy}: {t}");
+        // by `uri`, the schema the fetched WSDL imports is fetched relative to it (through
+        // the origin's proxy) and named by its URL, as Axis2 names a schema read over http;
+        // by `endpoint`, the `<resource>` for its location as written
+        let (schema, tns) = match proxy {
+            "ByUri" => (format!("{at}?xsd=common.xsd"), "urn:common"),
+            _ => ("common.xsd".to_string(), "urn:common-local"),
+        };
+        assert!(
+            t.contains(&format!(r#"schemaLocation="{proxy}?xsd={schema}""#)),
+            "{proxy}: {t}"
+        );
+        let r = c
+            .get(url(&gw, &format!("/services/{proxy}?xsd={schema}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{proxy}");
+        let t = r.text().await.unwrap();
+        assert!(
+            t.contains(&format!("targetNamespace=\"{tns}\"")),
+            "{proxy}: {t}"
+        );
         // and requests are dispatched to its operations
         let v = json(
             c.post(url(&gw, &format!("/services/{proxy}")))

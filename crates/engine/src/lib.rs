@@ -29,6 +29,7 @@ mod mediators;
 mod members;
 mod observe;
 mod props;
+mod publish_schemas;
 mod publish_wsdl;
 mod redact;
 mod run;
@@ -86,6 +87,7 @@ pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_S
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use props::{PropMap, PropName};
+pub use publish_schemas::{find_schema, MAX_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
 pub use publish_wsdl::PublishedWsdl;
 pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};

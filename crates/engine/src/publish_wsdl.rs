@@ -2,9 +2,11 @@
 //! `ProxyService.buildAxisService` reads it when it deploys the proxy: an inline document, a
 //! local entry or a registry resource (`key`), a file (`uri`, read through the host's
 //! [`crate::WsdlReader`], as `<wsdl>` endpoints' documents are), an `http(s)` `uri` or the
-//! address of an `endpoint` (with `?wsdl`), fetched by the host, with the `<resource location
-//! key>`s its imports map to. The document's operations are what requests to the proxy are
-//! dispatched to (`OperationName`, `OperationNamespace`).
+//! address of an `endpoint` (with `?wsdl`), fetched by the host, with the schemas its types
+//! import, include or redefine (through the `<resource location key>`s, or relative to the
+//! document), named and pointed at as Axis2 serves them (`crate::publish_schemas`). The
+//! document's operations are what requests to the proxy are dispatched to (`OperationName`,
+//! `OperationNamespace`).
 //!
 //! As in Synapse, a `key` or `endpoint` naming nothing, a document that is not XML, or one
 //! that is neither WSDL 1.1 nor WSDL 2.0 fails the proxy's deployment (E0123); a `uri` (or
@@ -21,14 +23,18 @@ use synaptic_syntax::ast;
 use synaptic_syntax::wsdl::{document_version, WsdlOperation, WsdlVersion};
 
 use crate::compiler::Compiler;
+use crate::publish_schemas::{self, is_http, Base, Resources};
 
 /// What a proxy publishes.
 #[derive(Clone, Debug, Default)]
 pub struct PublishedWsdl {
-    /// The document, answered to `GET /services/{name}?wsdl`.
+    /// The document, answered to `GET /services/{name}?wsdl`, its schemas' locations
+    /// pointing at `{name}?xsd=…`.
     pub text: Arc<str>,
-    /// Each `<resource location key>`: the location as written and the resource's text.
-    pub resources: Vec<(String, Arc<str>)>,
+    /// The schemas it imports, includes or redefines, and theirs, by Axis2's name for them
+    /// (`common`, `xsd0`, or a URL), their own locations pointing at `{name}?xsd=…`: the
+    /// answers to `GET /services/{name}?xsd=…` (looked up with [`crate::find_schema`]).
+    pub schemas: Vec<(String, Arc<str>)>,
 }
 
 /// A proxy's `<publishWSDL>` compiled.
@@ -55,9 +61,9 @@ impl Compiler<'_> {
             return Outcome::Nothing;
         };
         let name = &p.name.value;
-        let (text, at) = match &w.from {
+        let (text, at, base) = match &w.from {
             ast::WsdlFrom::Nothing => return Outcome::Nothing,
-            ast::WsdlFrom::Inline(t) => (Arc::<str>::from(t.value.as_str()), t.span),
+            ast::WsdlFrom::Inline(t) => (Arc::<str>::from(t.value.as_str()), t.span, Base::Project),
             ast::WsdlFrom::Key(k) => {
                 let Some(k) = self.deployed(k) else {
                     return Outcome::Failed;
@@ -66,7 +72,7 @@ impl Compiler<'_> {
                     return Outcome::Nothing;
                 };
                 match self.keyed_document(&k, name, true) {
-                    Keyed::Found(t) => (t, k.span),
+                    Keyed::Found(t) => (t, k.span, Base::Project),
                     Keyed::Unchecked => {
                         // its resources are still looked at (lint: W0124)
                         return match self.resources(w, name) {
@@ -85,7 +91,7 @@ impl Compiler<'_> {
                     return Outcome::Nothing;
                 };
                 match self.wsdl_at(p, u.value.trim(), u.span) {
-                    Ok(t) => (t, u.span),
+                    Ok((t, base)) => (t, u.span, base),
                     Err(o) => return o,
                 }
             }
@@ -95,8 +101,10 @@ impl Compiler<'_> {
                     Ok(None) => return Outcome::Nothing,
                     Err(o) => return o,
                 };
+                // Synapse's base URI for the WSDL's imports is the proxy's `uri`, and its
+                // home without one: an endpoint's WSDL imports resolve against the project
                 match self.wsdl_at(p, &location, e.span) {
-                    Ok(t) => (t, e.span),
+                    Ok((t, _)) => (t, e.span, Base::Project),
                     Err(o) => return o,
                 }
             }
@@ -111,27 +119,50 @@ impl Compiler<'_> {
                 return Outcome::Failed;
             }
         };
-        match self.resources(w, name) {
-            Some(resources) => Outcome::Published(PublishedWsdl { text, resources }, ops),
-            None => Outcome::Failed,
+        let Some(resources) = self.resources(w, name) else {
+            return Outcome::Failed;
+        };
+        let reader = self.opts.wsdl.clone();
+        let served = publish_schemas::serve(
+            reader.as_ref().map(|r| &*r.0),
+            &resources,
+            &text,
+            base,
+            name,
+            p.use_original_wsdl,
+        );
+        match served {
+            Ok(s) => Outcome::Published(
+                PublishedWsdl {
+                    text: s.wsdl,
+                    schemas: s.schemas,
+                },
+                ops,
+            ),
+            Err(why) => {
+                // Axis2 cannot build the service: the proxy is not deployed, safe mode or not
+                self.err(codes::E0123, at, format!("proxy `{name}`: {why}"));
+                Outcome::Failed
+            }
         }
     }
 
-    /// The documents of `w`'s `<resource location key>`s, by location; `None` when one fails
-    /// the proxy (E0123, reported).
-    fn resources(&mut self, w: &ast::PublishWsdl, proxy: &str) -> Option<Vec<(String, Arc<str>)>> {
-        let mut resources: Vec<(String, Arc<str>)> = Vec::new();
+    /// The keys and documents of `w`'s `<resource location key>`s, by location as written;
+    /// `None` when one fails the proxy (E0123, reported).
+    fn resources(&mut self, w: &ast::PublishWsdl, proxy: &str) -> Option<Resources> {
+        let mut resources = Resources::new();
         let mut failed = false;
         for (location, key) in &w.resources {
-            match self.keyed_document(key, proxy, false) {
-                Keyed::Found(t) => {
-                    // a location given twice: the later key, as Synapse's resource map keeps it
-                    resources.retain(|(l, _)| *l != location.value);
-                    resources.push((location.value.clone(), t));
+            let text = match self.keyed_document(key, proxy, false) {
+                Keyed::Found(t) => Some(t),
+                Keyed::Unchecked => None,
+                Keyed::Failed => {
+                    failed = true;
+                    continue;
                 }
-                Keyed::Unchecked => {}
-                Keyed::Failed => failed = true,
-            }
+            };
+            // a location given twice: the later key, as Synapse's resource map keeps it
+            resources.insert(location.value.clone(), (key.value.trim().to_string(), text));
         }
         (!failed).then_some(resources)
     }
@@ -146,7 +177,7 @@ impl Compiler<'_> {
         p: &ast::Proxy,
         location: &str,
         at: synaptic_diag::Span,
-    ) -> Result<Arc<str>, Outcome> {
+    ) -> Result<(Arc<str>, Base), Outcome> {
         let name = &p.name.value;
         let location = location.trim();
         let read = match &self.opts.wsdl {
@@ -158,9 +189,10 @@ impl Compiler<'_> {
                 if !r.0.fetches() {
                     return Err(Outcome::Nothing);
                 }
-                r.0.fetch(location).map(|t| t.text)
+                r.0.fetch(location)
+                    .map(|t| (t.text, Base::Http(location.to_string())))
             }
-            Some(r) => r.0.read(location, None).map(|t| t.text),
+            Some(r) => r.0.read(location, None).map(|t| (t.text, Base::File(t.id))),
             None if is_http(location) => return Err(Outcome::Nothing),
             None => Err(format!(
                 "the WSDL `{location}` is not read here (no project folder)"
@@ -323,11 +355,4 @@ enum Keyed {
     /// Not a local entry, and the registry is not read here (`synaptic lint`: W0124).
     Unchecked,
     Failed,
-}
-
-/// Whether `location` is an `http:` or `https:` URL.
-fn is_http(location: &str) -> bool {
-    location
-        .split_once(':')
-        .is_some_and(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
 }

@@ -8,7 +8,7 @@ use synaptic_diag::SourceId;
 
 const WSDL: &str = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
     xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="urn:quotes" targetNamespace="urn:quotes">
-  <wsdl:types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema"><xsd:import namespace="urn:c" schemaLocation="common.xsd"/></xsd:schema></wsdl:types>
+  <wsdl:types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:quotes"/></wsdl:types>
   <wsdl:portType name="PT"><wsdl:operation name="getQuote"/><wsdl:operation name="placeOrder"/></wsdl:portType>
   <wsdl:binding name="B" type="tns:PT">
     <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation>
@@ -403,11 +403,259 @@ fn a_proxy_pinned_to_other_servers_is_not_deployed_and_its_wsdl_not_read() {
     assert_eq!(crate::pinned_servers(" a,,b  c "), ["a", "b", "c"]);
 }
 
+/// A WSDL whose types import each of `locations`.
+fn importing(locations: &[&str]) -> String {
+    let imports: String = locations
+        .iter()
+        .map(|l| format!(r#"<xsd:import namespace="urn:x" schemaLocation="{l}"/>"#))
+        .collect();
+    WSDL.replace(
+        r#"targetNamespace="urn:quotes"/>"#,
+        &format!(r#"targetNamespace="urn:quotes">{imports}</xsd:schema>"#),
+    )
+}
+
+/// A schema importing or including each of `locations`.
+fn schema(tns: &str, body: &[(&str, &str)]) -> String {
+    let refs: String = body
+        .iter()
+        .map(|(how, l)| format!(r#"<xs:{how} schemaLocation="{l}"/>"#))
+        .collect();
+    format!(
+        r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tns}">{refs}<xs:element name="e"/></xs:schema>"#
+    )
+}
+
+#[test]
+fn schemas_are_named_and_pointed_at_as_axis2_serves_them() {
+    let entries = format!(
+        r#"<localEntry key="w">{}</localEntry><localEntry key="c">{}</localEntry>"#,
+        importing(&["common.xsd", "types/order.xsd"]),
+        schema("urn:c", &[])
+    );
+    let xml = proxy(
+        r#"<publishWSDL key="w"><resource location="common.xsd" key="c"/></publishWSDL>"#,
+        &entries,
+    );
+    let order = schema(
+        "urn:o",
+        &[
+            ("include", "order-parts.xsd"),
+            ("import", "common.xsd"),
+            ("import", "other/order.xsd"),
+        ],
+    );
+    let parts = schema("urn:o", &[]);
+    let other = schema("urn:p", &[("import", "types/order.xsd")]);
+    let files = [
+        ("types/order.xsd", order.as_str()),
+        ("order-parts.xsd", parts.as_str()),
+        ("other/order.xsd", other.as_str()),
+    ];
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    // a resource of a key without `.xsd` is `xsd0`; a file is named by its name; a name
+    // taken gets the counter; each document is named once, depth first
+    let names: Vec<&str> = w.schemas.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["xsd0", "order", "order-parts", "order1"]);
+    assert!(
+        w.text
+            .contains(r#"schemaLocation="Q?xsd=xsd0.xsd"/><xsd:import namespace="urn:x" schemaLocation="Q?xsd=order.xsd"/>"#),
+        "{}",
+        w.text
+    );
+    let o = find_schema(&w.schemas, "order.xsd").unwrap();
+    assert!(
+        o.contains(r#"<xs:include schemaLocation="Q?xsd=order-parts.xsd"/><xs:import schemaLocation="Q?xsd=xsd0.xsd"/><xs:import schemaLocation="Q?xsd=order1.xsd"/>"#),
+        "{o}"
+    );
+    let o1 = find_schema(&w.schemas, "order1.xsd").unwrap();
+    assert!(o1.contains(r#"schemaLocation="Q?xsd=order.xsd""#), "{o1}");
+    // as `printXSD` looks names up: exactly, else without the extension (and `./`)
+    assert!(find_schema(&w.schemas, "xsd0").is_some());
+    assert!(find_schema(&w.schemas, "./order-parts.xsd").is_some());
+    assert!(find_schema(&w.schemas, "order.txt").is_some());
+    assert!(find_schema(&w.schemas, "types/order.xsd").is_none());
+    assert!(find_schema(&w.schemas, "common.xsd").is_none());
+
+    // `useOriginalwsdl`: the WSDL's relative locations as written, behind `?xsd=`
+    let xml = xml.replace(
+        "</publishWSDL>",
+        r#"</publishWSDL><parameter name="useOriginalwsdl">true</parameter>"#,
+    );
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    assert!(
+        w.text.contains(r#"schemaLocation="Q?xsd=common.xsd""#)
+            && w.text.contains(r#"schemaLocation="Q?xsd=types/order.xsd""#),
+        "{}",
+        w.text
+    );
+    assert_eq!(w.schemas.len(), 4);
+}
+
+#[test]
+fn a_registry_key_ending_in_xsd_and_a_fetched_schema_keep_their_names() {
+    let xml = proxy(
+        r#"<publishWSDL uri="http://h/svc?wsdl"><resource location="common.xsd" key="gov:/schemas/common.xsd"/></publishWSDL>"#,
+        "",
+    );
+    let wsdl = importing(&["common.xsd", "x/a.xsd"]);
+    let a = schema("urn:a", &[("import", "../b.xsd")]);
+    let b = schema("urn:b", &[]);
+    let fetched = [
+        ("http://h/svc?wsdl", Ok(wsdl.as_str())),
+        ("http://h/x/a.xsd", Ok(a.as_str())),
+        ("http://h/b.xsd", Ok(b.as_str())),
+    ];
+    let c = schema("urn:c", &[]);
+    let (p, d) = compile_with(
+        &xml,
+        &[],
+        Some(&[("gov:/schemas/common.xsd", &c)]),
+        Some(&fetched),
+        None,
+    );
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    let names: Vec<&str> = w.schemas.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["common", "http://h/x/a.xsd", "http://h/b.xsd"]);
+    assert!(
+        w.text
+            .contains(r#"schemaLocation="Q?xsd=http://h/x/a.xsd""#),
+        "{}",
+        w.text
+    );
+    let a = find_schema(&w.schemas, "http://h/x/a.xsd").unwrap();
+    assert!(
+        a.contains(r#"schemaLocation="Q?xsd=http://h/b.xsd""#),
+        "{a}"
+    );
+}
+
+#[test]
+fn an_endpoints_wsdl_resolves_its_imports_against_the_project_as_synapse_does() {
+    // Synapse's base URI is the proxy's `uri`, its home without one: not the endpoint's URL
+    let endpoints =
+        r#"<endpoint name="Addr"><address uri="http://127.0.0.1:9/services/S"/></endpoint>"#;
+    let wsdl = importing(&["a.xsd"]);
+    let project = schema("urn:project", &[]);
+    let remote = schema("urn:remote", &[]);
+    let fetched: &[(&str, Result<&str, &str>)] = &[
+        ("http://127.0.0.1:9/services/S?wsdl", Ok(wsdl.as_str())),
+        ("http://127.0.0.1:9/services/a.xsd", Ok(remote.as_str())),
+    ];
+    let xml = proxy(r#"<publishWSDL endpoint="Addr"/>"#, endpoints);
+    let (p, d) = compile_with(&xml, &[("a.xsd", &project)], Some(&[]), Some(fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    assert_eq!(w.schemas.len(), 1);
+    assert_eq!(w.schemas[0].0, "a");
+    assert!(w.schemas[0].1.contains("urn:project"));
+    // the same document by `uri`: relative to its URL
+    let xml = proxy(
+        r#"<publishWSDL uri="http://127.0.0.1:9/services/S?wsdl"/>"#,
+        endpoints,
+    );
+    let (p, d) = compile_with(&xml, &[("a.xsd", &project)], Some(&[]), Some(fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    assert_eq!(w.schemas[0].0, "http://127.0.0.1:9/services/a.xsd");
+    assert!(w.schemas[0].1.contains("urn:remote"));
+}
+
+#[test]
+fn a_schema_that_cannot_be_served_fails_the_proxy_where_the_wsdl_is_named() {
+    type Files<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Files, &str, &str); 3] = [
+        // a file that is not there
+        (
+            &[],
+            "missing.xsd",
+            "`missing.xsd` of the WSDL cannot be read",
+        ),
+        // not a schema
+        (
+            &[("missing.xsd", "<x/>")],
+            "missing.xsd",
+            "not an XML schema",
+        ),
+        // a resource's relative import that is not a resource
+        (
+            &[],
+            "common.xsd",
+            "`b.xsd` of `common.xsd` cannot be read: it is no <resource>",
+        ),
+    ];
+    for (files, import, why) in cases {
+        let entries = format!(
+            r#"<localEntry key="w">{}</localEntry><localEntry key="c">{}</localEntry>"#,
+            importing(&[import]),
+            schema("urn:c", &[("import", "b.xsd")])
+        );
+        let xml = proxy(
+            r#"<publishWSDL key="w"><resource location="common.xsd" key="c"/></publishWSDL>"#,
+            &entries,
+        );
+        let (p, d) = compile_in(&xml, files, Some(&[]));
+        assert!(p.is_none(), "{import}");
+        assert_eq!(d[0].code, synaptic_diag::codes::E0123);
+        assert_eq!(text_at(&xml, &d[0]), "w");
+        assert!(d[0].message.contains(why), "{}", d[0].message);
+    }
+}
+
+#[test]
+fn imports_are_bounded_in_depth_and_a_cycle_is_read_once() {
+    // a.xsd ⇄ b.xsd
+    let entries = format!(
+        r#"<localEntry key="w">{}</localEntry>"#,
+        importing(&["a.xsd"])
+    );
+    let xml = proxy(r#"<publishWSDL key="w"/>"#, &entries);
+    let a = schema("urn:a", &[("import", "b.xsd")]);
+    let b = schema("urn:b", &[("import", "a.xsd")]);
+    let (p, d) = compile_in(&xml, &[("a.xsd", &a), ("b.xsd", &b)], Some(&[]));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(p.published_wsdl("Q").unwrap().schemas.len(), 2);
+    // s0.xsd → s1.xsd → … deeper than allowed
+    let chain: Vec<(String, String)> = (0..=MAX_SCHEMA_DEPTH)
+        .map(|i| {
+            (
+                format!("s{i}.xsd"),
+                schema("urn:s", &[("include", &format!("s{}.xsd", i + 1))]),
+            )
+        })
+        .collect();
+    let mut files: Vec<(&str, &str)> = chain
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let last = schema("urn:s", &[]);
+    let end = format!("s{}.xsd", MAX_SCHEMA_DEPTH + 1);
+    files.push((&end, &last));
+    let entries = format!(
+        r#"<localEntry key="w">{}</localEntry>"#,
+        importing(&["s0.xsd"])
+    );
+    let xml = proxy(r#"<publishWSDL key="w"/>"#, &entries);
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    assert!(p.is_none());
+    assert!(
+        d[0].message.contains("levels below the WSDL"),
+        "{}",
+        d[0].message
+    );
+}
+
 #[test]
 fn resources_map_import_locations_to_keyed_documents() {
     let entries = format!(
-        r#"<localEntry key="w">{WSDL}</localEntry>
-        <localEntry key="c"><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:c"/></localEntry>"#
+        r#"<localEntry key="w">{}</localEntry>
+        <localEntry key="c"><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:c"/></localEntry>"#,
+        importing(&["common.xsd"])
     );
     let xml = proxy(
         r#"<publishWSDL key="w"><resource location="common.xsd" key="c"/><resource location="other.xsd" key="gov:/x.xsd"/></publishWSDL>"#,
@@ -416,15 +664,11 @@ fn resources_map_import_locations_to_keyed_documents() {
     let (p, d) = compile_in(&xml, &[], Some(&[("gov:/x.xsd", "<x/>")]));
     let p = p.unwrap_or_else(|| panic!("{d:?}"));
     let w = p.published_wsdl("Q").unwrap();
-    let r: Vec<(&str, &str)> = w
-        .resources
-        .iter()
-        .map(|(l, t)| (l.as_str(), &**t))
-        .collect();
-    assert_eq!(r.len(), 2);
-    assert_eq!(r[0].0, "common.xsd");
+    // only what the WSDL's schemas reach is served, by Axis2's name
+    let r: Vec<(&str, &str)> = w.schemas.iter().map(|(l, t)| (l.as_str(), &**t)).collect();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, "xsd0");
     assert!(r[0].1.contains("targetNamespace=\"urn:c\""), "{}", r[0].1);
-    assert_eq!(r[1], ("other.xsd", "<x/>"));
     // a resource key naming nothing
     let (p, d) = compile_in(&xml, &[], Some(&[]));
     assert!(p.is_none());

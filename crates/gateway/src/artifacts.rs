@@ -39,8 +39,8 @@ pub struct XmlApi {
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty for a proxy without
     /// one: 404), filled from the compiled program by [`publish`]; `None` for an `<api>`.
     pub wsdl: Option<String>,
-    /// A `<proxy>`'s `<publishWSDL>` `<resource>`s: each location with its document, the
-    /// answer to `GET …?xsd=location`.
+    /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name for each: the answers to
+    /// `GET …?xsd=name.xsd` (see `synaptic_engine::find_schema`).
     pub wsdl_resources: Vec<(String, String)>,
 }
 
@@ -214,7 +214,7 @@ pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program
         if let Some(w) = program.published_wsdl(&x.name) {
             x.wsdl = Some(w.text.to_string());
             x.wsdl_resources = w
-                .resources
+                .schemas
                 .iter()
                 .map(|(l, t)| (l.clone(), t.to_string()))
                 .collect();

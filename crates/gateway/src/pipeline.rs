@@ -172,14 +172,14 @@ impl Gateway {
                 }
                 return (answer(xml_document(wsdl.clone())), name);
             }
-            // a document an import of the WSDL names (`<resource location key>`)
+            // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
             if req.method() == Method::GET && !api.wsdl_resources.is_empty() {
                 let asked = url::form_urlencoded::parse(q.as_bytes())
                     .find(|(k, _)| k.eq_ignore_ascii_case("xsd"))
                     .map(|(_, v)| v);
                 if let Some(asked) = asked {
-                    let r = match api.wsdl_resources.iter().find(|(l, _)| *l == asked) {
-                        Some((_, doc)) => xml_document(doc.clone()),
+                    let r = match synaptic_engine::find_schema(&api.wsdl_resources, &asked) {
+                        Some(doc) => xml_document(doc.clone()),
                         None => fault::not_found_resource(),
                     };
                     return (answer(r), name);

@@ -81,7 +81,8 @@ pub struct ApiPlan {
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty: the proxy publishes
     /// none, 404); `None` for an API.
     pub wsdl: Option<Bytes>,
-    /// A `<proxy>`'s `<publishWSDL>` `<resource>`s: the answer to `GET …?xsd=location`.
+    /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name: the answers to
+    /// `GET …?xsd=name.xsd` (`synaptic_engine::find_schema`).
     pub wsdl_resources: Vec<(String, Bytes)>,
 }
 

@@ -388,6 +388,7 @@ impl<'d, 'a> Cx<'d, 'a> {
             target: None,
             publish_wsdl: None,
             wsdl_safe_mode: false,
+            use_original_wsdl: false,
             pinned_servers: self.attr_s(el, "pinnedServers"),
         };
         let mut seen_target = false;
@@ -431,15 +432,17 @@ impl<'d, 'a> Cx<'d, 'a> {
                     }
                     proxy.publish_wsdl = Some(self.publish_wsdl(child));
                 }
-                Some("parameter") => {
-                    if child
-                        .attr("name")
-                        .is_some_and(|n| n.value == "enablePublishWSDLSafeMode")
-                    {
+                Some("parameter") => match child.attr("name").map(|n| n.value.as_ref()) {
+                    Some("enablePublishWSDLSafeMode") => {
                         let (text, _) = self.text_of(child);
                         proxy.wsdl_safe_mode = text.trim().eq_ignore_ascii_case("true");
                     }
-                }
+                    Some("useOriginalwsdl") => {
+                        let (text, _) = self.text_of(child);
+                        proxy.use_original_wsdl = text.trim() == "true";
+                    }
+                    _ => {}
+                },
                 Some("description" | "policy" | "enableSec" | "enableRM" | "enableAddressing") => {}
                 _ => self.unknown_element(child, el),
             }

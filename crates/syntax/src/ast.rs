@@ -233,6 +233,10 @@ pub struct Proxy {
     /// `<parameter name="enablePublishWSDLSafeMode">true</parameter>`: a `uri` that cannot be
     /// read leaves the proxy unstarted (a warning) instead of failing its deployment.
     pub wsdl_safe_mode: bool,
+    /// `<parameter name="useOriginalwsdl">true</parameter>` (`true` in lower case, as Axis2
+    /// reads it; white space around it aside): the published WSDL's relative schema locations
+    /// point at `?xsd=` and the location as written, instead of Axis2's names.
+    pub use_original_wsdl: bool,
     /// `pinnedServers`: the servers the proxy is deployed on (names separated by spaces or
     /// commas, as Synapse's `ProxyServiceFactory` splits them); `None`: every server.
     pub pinned_servers: Option<Spanned<String>>,

@@ -21,6 +21,7 @@ mod store;
 pub mod unit_test;
 pub mod wsdl;
 mod xml;
+pub mod xsd;
 
 #[cfg(test)]
 mod tests;

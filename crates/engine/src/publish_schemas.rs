@@ -1,0 +1,412 @@
+//! The schemas of a published WSDL, served as Axis2 serves those of a Synapse proxy (see
+//! docs/adr/0512-published-wsdl-schemas-named-as-axis2-names-them.md): every schema its
+//! types import, include or redefine, and theirs in turn, read when the project is loaded,
+//! each named once by where it was read from (`AxisService.populateSchemaMappings`): the last
+//! segment of its source without `.xsd` (`xsd0`, `xsd1`, … when it does not end in `.xsd`;
+//! a counter appended to a name already taken), or the whole URL of one fetched over http(s).
+//! The `schemaLocation`s of the published WSDL and of every schema point at
+//! `{proxy}?xsd={name}.xsd`, so that a client following them fetches everything through the
+//! proxy.
+//!
+//! A location resolves as Synapse's `CustomXmlSchemaURIResolver` resolves it: a `<resource
+//! location key>` with that location as written (the schema's source is
+//! `synapse-reg:///{key}`), else relative to the document that names it: a file relative to
+//! the file, a URL relative to the URL, the imports of an inline or keyed WSDL, or of an
+//! `endpoint`'s, relative to the project (Synapse's base is the proxy's `uri`, else its home). A schema read from a `<resource>` has no location its own
+//! relative imports resolve against: they must be `<resource>`s too.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use synaptic_syntax::xsd;
+
+use crate::WsdlReader;
+
+/// The schemas of one published WSDL, at most.
+pub const MAX_SCHEMAS: usize = 100;
+/// How deep imports go below the WSDL, at most.
+pub const MAX_SCHEMA_DEPTH: usize = 16;
+/// The schemas' text, all together, at most (each file or fetched document is also bounded
+/// by the host, 4 MiB).
+pub const MAX_SCHEMA_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a document's relative locations resolve against.
+#[derive(Clone, Debug)]
+pub(crate) enum Base {
+    /// An inline WSDL or one of a key: the project.
+    Project,
+    /// A file read through the host (its id).
+    File(String),
+    /// A document fetched over http(s) (its URL).
+    Http(String),
+    /// A `<resource>`'s document (its key).
+    Resource(String),
+}
+
+/// A proxy's `<resource>`s by location as written: the key, and its document (`None`: not
+/// read here, as `synaptic lint` leaves a registry key).
+pub(crate) type Resources = HashMap<String, (String, Option<Arc<str>>)>;
+
+/// The published WSDL with its locations rewritten, and the schemas served at `?xsd=`, by
+/// name (without the `.xsd` Axis2 adds to a name that has no dot).
+pub(crate) struct Served {
+    pub wsdl: Arc<str>,
+    pub schemas: Vec<(String, Arc<str>)>,
+}
+
+/// Where an external's `schemaLocation` is written, and the document it resolved to (`None`:
+/// not read here).
+type Link = (Range<usize>, Option<usize>);
+
+/// A document found: where it was read, what it resolves against, its text.
+type Found = Option<(String, Base, Arc<str>)>;
+
+struct Doc {
+    name: String,
+    text: Arc<str>,
+    /// Each external with a `schemaLocation`.
+    links: Vec<Link>,
+}
+
+struct Walk<'a> {
+    reader: Option<&'a dyn WsdlReader>,
+    resources: &'a Resources,
+    docs: Vec<Doc>,
+    by_source: HashMap<String, usize>,
+    /// Axis2's counter of generated names.
+    count: usize,
+    bytes: usize,
+}
+
+/// The schemas of `wsdl` (read from `base`) for the proxy `proxy`; `original`: the proxy's
+/// `useOriginalwsdl` is `true` (the WSDL's relative locations then point at
+/// `{proxy}?xsd={location as written}`, as `AxisService.printUserWSDL` writes them). `Err`
+/// says which schema cannot be served and why (the proxy is not deployed, as Axis2 fails to
+/// build its service).
+pub(crate) fn serve(
+    reader: Option<&dyn WsdlReader>,
+    resources: &Resources,
+    wsdl: &Arc<str>,
+    base: Base,
+    proxy: &str,
+    original: bool,
+) -> Result<Served, String> {
+    let Ok(root) = xsd::externals(wsdl) else {
+        // not XML: reported as such by the caller
+        return Ok(Served {
+            wsdl: wsdl.clone(),
+            schemas: Vec::new(),
+        });
+    };
+    let mut w = Walk {
+        reader,
+        resources,
+        docs: Vec::new(),
+        by_source: HashMap::new(),
+        count: 0,
+        bytes: 0,
+    };
+    let links = w.visit(&root.externals, &base, "the WSDL", 1)?;
+    let at = |i: usize, docs: &[Doc]| format!("{proxy}?xsd={}", with_dot(&docs[i].name));
+    let changes: Vec<(Range<usize>, String)> = if original {
+        root.externals
+            .iter()
+            .filter(|e| !e.location.contains("://") && !e.location.contains("?xsd="))
+            .map(|e| (e.at.clone(), format!("{proxy}?xsd={}", e.location)))
+            .collect()
+    } else {
+        links
+            .iter()
+            .filter_map(|(r, i)| i.map(|i| (r.clone(), at(i, &w.docs))))
+            .collect()
+    };
+    let text = if changes.is_empty() {
+        wsdl.clone()
+    } else {
+        Arc::from(xsd::rewrite(wsdl, &changes))
+    };
+    let schemas = w
+        .docs
+        .iter()
+        .map(|d| {
+            let changes: Vec<_> = d
+                .links
+                .iter()
+                .filter_map(|(r, i)| i.map(|i| (r.clone(), at(i, &w.docs))))
+                .collect();
+            let t = if changes.is_empty() {
+                d.text.clone()
+            } else {
+                Arc::from(xsd::rewrite(&d.text, &changes))
+            };
+            (d.name.clone(), t)
+        })
+        .collect();
+    Ok(Served {
+        wsdl: text,
+        schemas,
+    })
+}
+
+/// The schema served for `?xsd={asked}`, as `AxisService.printXSD` looks it up: by name,
+/// else by the name without its extension (and without `./`).
+pub fn find_schema<'s, T>(schemas: &'s [(String, T)], asked: &str) -> Option<&'s T> {
+    if let Some((_, t)) = schemas.iter().find(|(n, _)| n == asked) {
+        return Some(t);
+    }
+    let dot = asked.rfind('.').filter(|&d| d > 0)?;
+    let key = asked[..dot].replace("./", "");
+    schemas.iter().find(|(n, _)| *n == key).map(|(_, t)| t)
+}
+
+/// A name as it appears in a location: with `.xsd` when it has no dot.
+fn with_dot(name: &str) -> String {
+    if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("{name}.xsd")
+    }
+}
+
+impl Walk<'_> {
+    /// Resolve `externals` (of a document read from `base`, named `shown` in messages), and
+    /// theirs, depth first, naming each new schema before its own imports, as
+    /// `AxisService.calculateSchemaNames` does.
+    fn visit(
+        &mut self,
+        externals: &[xsd::External],
+        base: &Base,
+        shown: &str,
+        depth: usize,
+    ) -> Result<Vec<Link>, String> {
+        let mut links = Vec::with_capacity(externals.len());
+        for e in externals {
+            let loc = e.location.as_str();
+            let found = self
+                .resolve(loc, base)
+                .map_err(|why| format!("the schema `{loc}` of {shown} cannot be read: {why}"))?;
+            let Some((source, base, text)) = found else {
+                links.push((e.at.clone(), None));
+                continue;
+            };
+            if let Some(&i) = self.by_source.get(&source) {
+                links.push((e.at.clone(), Some(i)));
+                continue;
+            }
+            if depth > MAX_SCHEMA_DEPTH {
+                return Err(format!(
+                    "the schema `{loc}` of {shown} is imported more than {MAX_SCHEMA_DEPTH} \
+                     levels below the WSDL"
+                ));
+            }
+            if self.docs.len() >= MAX_SCHEMAS {
+                return Err(format!(
+                    "the schema `{loc}` of {shown} is one more than the {MAX_SCHEMAS} schemas \
+                     a published WSDL may import"
+                ));
+            }
+            self.bytes += text.len();
+            if self.bytes > MAX_SCHEMA_BYTES {
+                return Err(format!(
+                    "the schemas of the WSDL, up to `{loc}`, are larger than {} MiB together",
+                    MAX_SCHEMA_BYTES / (1024 * 1024)
+                ));
+            }
+            let read = match xsd::externals(&text) {
+                Ok(r) if r.is_schema => r,
+                Ok(_) => {
+                    return Err(format!(
+                        "the schema `{loc}` of {shown} is not an XML schema (its root is not \
+                         xsd:schema)"
+                    ))
+                }
+                Err(why) => return Err(format!("the schema `{loc}` of {shown} is not XML: {why}")),
+            };
+            let i = self.docs.len();
+            let name = self.name_of(&source);
+            self.by_source.insert(source, i);
+            self.docs.push(Doc {
+                name,
+                text,
+                links: Vec::new(),
+            });
+            links.push((e.at.clone(), Some(i)));
+            let own = self.visit(&read.externals, &base, &format!("`{loc}`"), depth + 1)?;
+            self.docs[i].links = own;
+        }
+        Ok(links)
+    }
+
+    /// Where `loc` (named by a document read from `base`) is: its source (what names it),
+    /// what its own locations resolve against, and its text. `Ok(None)`: not read here (a
+    /// registry key lint does not read, a URL a host that fetches nothing leaves).
+    fn resolve(&self, loc: &str, base: &Base) -> Result<Found, String> {
+        if let Some((key, text)) = self.resources.get(loc) {
+            return Ok(text.as_ref().map(|t| {
+                (
+                    format!("synapse-reg:///{key}"),
+                    Base::Resource(key.clone()),
+                    t.clone(),
+                )
+            }));
+        }
+        let Some(reader) = self.reader else {
+            return Ok(None);
+        };
+        if is_http(loc) {
+            return fetch(reader, loc);
+        }
+        match base {
+            Base::Http(u) => {
+                let joined = url::Url::parse(u)
+                    .and_then(|u| u.join(loc))
+                    .map_err(|e| format!("not a URL relative to the document ({e})"))?;
+                if !is_http(joined.as_str()) {
+                    return Err("a document fetched over http(s) imports only http(s) URLs".into());
+                }
+                fetch(reader, joined.as_str())
+            }
+            Base::File(id) => read(reader, loc, Some(id)),
+            Base::Project => read(reader, loc, None),
+            // an absolute URL (a `file:` one: other schemes are not read)
+            Base::Resource(_) if has_scheme(loc) => read(reader, loc, None),
+            Base::Resource(key) => Err(format!(
+                "it is no <resource> location of the proxy, and the resource `{key}` it is \
+                 imported from has no location of its own to resolve it against"
+            )),
+        }
+    }
+
+    /// Axis2's name for the schema read from `source` (`AxisService.insertIntoNameTable`).
+    fn name_of(&mut self, source: &str) -> String {
+        if source.starts_with("http") {
+            return source.to_string();
+        }
+        let last = &source[source.rfind(['/', '\\']).map_or(0, |i| i + 1)..];
+        let mut name = match last.strip_suffix(".xsd") {
+            Some(stem) => stem.to_string(),
+            None => {
+                let n = format!("xsd{}", self.count);
+                self.count += 1;
+                n
+            }
+        };
+        while self.docs.iter().any(|d| d.name == name) {
+            name = format!("{name}{}", self.count);
+            self.count += 1;
+        }
+        name
+    }
+}
+
+fn fetch(reader: &dyn WsdlReader, url: &str) -> Result<Found, String> {
+    if !reader.fetches() {
+        return Ok(None);
+    }
+    let t = reader.fetch(url)?;
+    Ok(Some((masked(url), Base::Http(url.to_string()), t.text)))
+}
+
+fn read(reader: &dyn WsdlReader, loc: &str, from: Option<&str>) -> Result<Found, String> {
+    let t = reader.read(loc, from)?;
+    // a file URL: Axis2 names the schema by the path's last segment
+    let source = match t.id.strip_prefix('/') {
+        Some(path) => format!("file:///{path}"),
+        None => format!("file:///{}", t.id),
+    };
+    Ok(Some((source, Base::File(t.id.clone()), t.text)))
+}
+
+/// `url` without its password (a schema fetched over http(s) is named by its URL, and the
+/// name is written in the documents served).
+fn masked(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Whether `location` is an `http:` or `https:` URL.
+pub(crate) fn is_http(location: &str) -> bool {
+    location
+        .split_once(':')
+        .is_some_and(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+}
+
+/// Whether `location` starts with a URL scheme (not a Windows drive letter).
+fn has_scheme(location: &str) -> bool {
+    location.split_once(':').is_some_and(|(s, _)| {
+        s.len() > 1
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_axis2s_name_table() {
+        let resources = Resources::new();
+        let mut w = Walk {
+            reader: None,
+            resources: &resources,
+            docs: Vec::new(),
+            by_source: HashMap::new(),
+            count: 0,
+            bytes: 0,
+        };
+        let mut named = |source: &str| {
+            let n = w.name_of(source);
+            w.docs.push(Doc {
+                name: n.clone(),
+                text: Arc::from(""),
+                links: Vec::new(),
+            });
+            n
+        };
+        assert_eq!(named("synapse-reg:///gov:/schemas/a.xsd"), "a");
+        assert_eq!(named("synapse-reg:///types"), "xsd0");
+        assert_eq!(named("file:///p/b/a.xsd"), "a1");
+        assert_eq!(named("file:///p/a.XSD"), "xsd2");
+        assert_eq!(named("http://h/s/a.xsd"), "http://h/s/a.xsd");
+        assert_eq!(with_dot("xsd0"), "xsd0.xsd");
+        assert_eq!(with_dot("http://h.example/s/a"), "http://h.example/s/a");
+    }
+
+    #[test]
+    fn a_url_names_a_schema_without_its_user_information() {
+        assert_eq!(masked("http://u:secret@h/a.xsd"), "http://h/a.xsd");
+        assert_eq!(masked("https://h/a.xsd?x=1"), "https://h/a.xsd?x=1");
+    }
+
+    #[test]
+    fn what_the_host_does_not_read_keeps_its_location() {
+        let mut resources = Resources::new();
+        resources.insert("c.xsd".into(), ("gov:/c.xsd".into(), None));
+        let wsdl: Arc<str> = Arc::from(
+            r#"<d xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:schema><xs:import schemaLocation="c.xsd"/><xs:include schemaLocation="http://h/i.xsd"/></xs:schema></d>"#,
+        );
+        let s = serve(None, &resources, &wsdl, Base::Project, "P", false).unwrap();
+        assert_eq!(s.wsdl, wsdl);
+        assert!(s.schemas.is_empty());
+        // useOriginalwsdl rewrites the relative ones whatever is read
+        let s = serve(None, &resources, &wsdl, Base::Project, "P", true).unwrap();
+        assert!(
+            s.wsdl.contains(r#"schemaLocation="P?xsd=c.xsd""#),
+            "{}",
+            s.wsdl
+        );
+        assert!(
+            s.wsdl.contains(r#"schemaLocation="http://h/i.xsd""#),
+            "{}",
+            s.wsdl
+        );
+    }
+}
