@@ -286,20 +286,32 @@ impl RedisState {
     }
 
     async fn settle(&self, queue: &str, claim: &str, release: bool) -> Result<(), StateError> {
-        let keys = self.queue_keys(queue);
-        let script = &self.settle;
-        let claim = claim.to_string();
         let _: i64 = self
-            .run(|mut c| async move {
-                script
-                    .key(&keys[..])
-                    .arg(claim)
-                    .arg(if release { 1 } else { 0 })
-                    .invoke_async(&mut c)
-                    .await
-            })
+            .claim_script(&self.settle, queue, claim, u64::from(release))
             .await?;
         Ok(())
+    }
+
+    /// One of the queue's claim scripts on its keys, with the claim and one number (a lease in
+    /// milliseconds, or whether to release).
+    async fn claim_script<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        queue: &str,
+        claim: &str,
+        n: u64,
+    ) -> Result<T, StateError> {
+        let keys = self.queue_keys(queue);
+        let claim = claim.to_string();
+        self.run(|mut c| async move {
+            script
+                .key(&keys[..])
+                .arg(claim)
+                .arg(n)
+                .invoke_async(&mut c)
+                .await
+        })
+        .await
     }
 
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StateError>
@@ -463,18 +475,8 @@ impl SharedState for RedisState {
         claim: &str,
         lease_ms: u64,
     ) -> Result<Option<Bytes>, StateError> {
-        let keys = self.queue_keys(queue);
-        let script = &self.claim;
-        let claim = claim.to_string();
         let v: Option<Vec<u8>> = self
-            .run(|mut c| async move {
-                script
-                    .key(&keys[..])
-                    .arg(claim)
-                    .arg(lease_ms)
-                    .invoke_async(&mut c)
-                    .await
-            })
+            .claim_script(&self.claim, queue, claim, lease_ms)
             .await?;
         Ok(v.map(Bytes::from))
     }
@@ -485,18 +487,8 @@ impl SharedState for RedisState {
         claim: &str,
         lease_ms: u64,
     ) -> Result<bool, StateError> {
-        let keys = self.queue_keys(queue);
-        let script = &self.renew;
-        let claim = claim.to_string();
         let held: i64 = self
-            .run(|mut c| async move {
-                script
-                    .key(&keys[..])
-                    .arg(claim)
-                    .arg(lease_ms)
-                    .invoke_async(&mut c)
-                    .await
-            })
+            .claim_script(&self.renew, queue, claim, lease_ms)
             .await?;
         Ok(held == 1)
     }
