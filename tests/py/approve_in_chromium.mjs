@@ -35,10 +35,17 @@ const chrome = spawn(
   [...a.flags, `--user-data-dir=${profile}`, "--remote-debugging-port=0", "about:blank"],
   { stdio: ["ignore", "ignore", "pipe"] },
 );
-let cleanup = () => {
+const chromeExited = new Promise((res) => chrome.once("exit", res));
+// the profile folder goes once Chromium has exited (its helper processes may still write to
+// it for a moment after the browser process is killed)
+let cleanup = async () => {
   try { chrome.kill("SIGKILL"); } catch {}
   server.close();
-  try { fs.rmSync(profile, { recursive: true, force: true }); } catch {}
+  await Promise.race([chromeExited, new Promise((res) => setTimeout(res, 5000))]);
+  await new Promise((res) => setTimeout(res, 200));
+  try {
+    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  } catch {}
 };
 
 try {
@@ -129,6 +136,6 @@ try {
 } catch (e) {
   console.log(JSON.stringify({ ok: false, error: String(e) }));
 } finally {
-  cleanup();
+  await cleanup();
 }
 process.exit(0);
