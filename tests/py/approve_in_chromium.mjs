@@ -33,15 +33,22 @@ const profile = fs.mkdtempSync(path.join(os.tmpdir(), "synaptic-chromium-"));
 const chrome = spawn(
   a.chromium,
   [...a.flags, `--user-data-dir=${profile}`, "--remote-debugging-port=0", "about:blank"],
-  { stdio: ["ignore", "ignore", "pipe"] },
+  // its own temporary files (singleton socket, shared memory) in the profile, removed with it
+  { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, TMPDIR: profile } },
 );
 const chromeExited = new Promise((res) => chrome.once("exit", res));
 // the profile folder goes once Chromium has exited (its helper processes may still write to
 // it for a moment after the browser process is killed)
+const exitedWithin = (ms) =>
+  Promise.race([chromeExited.then(() => true), new Promise((res) => setTimeout(() => res(false), ms))]);
 let cleanup = async () => {
-  try { chrome.kill("SIGKILL"); } catch {}
   server.close();
-  await Promise.race([chromeExited, new Promise((res) => setTimeout(res, 5000))]);
+  // asked to stop first, so that it removes what it made; killed when it does not
+  try { chrome.kill("SIGTERM"); } catch {}
+  if (!(await exitedWithin(5000))) {
+    try { chrome.kill("SIGKILL"); } catch {}
+    await exitedWithin(5000);
+  }
   await new Promise((res) => setTimeout(res, 200));
   try {
     fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
