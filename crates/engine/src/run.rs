@@ -459,17 +459,22 @@ fn step_now(
             Err(e) => return Some(Err(e)),
         }
     }
-    if node.reads_addressing {
-        if let Err(e) = ctx.ensure_soap_request_built() {
-            return Some(Err(e));
-        }
-    }
-    if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
-        if let Err(e) = ctx.ensure_built() {
-            return Some(Err(e));
-        }
+    if let Err(e) = build_what_it_reads(node, ctx) {
+        return Some(Err(e));
     }
     crate::mediators::run_now(engine, node, ctx)
+}
+
+/// The message built as far as the mediator's expressions read it: a SOAP request's body for
+/// its addressing headers, the body unless `json-eval($)` reads the raw JSON.
+fn build_what_it_reads(node: &Node, ctx: &mut MessageContext) -> Result<(), MediationError> {
+    if node.reads_addressing {
+        ctx.ensure_soap_request_built()?;
+    }
+    if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
+        ctx.ensure_built()?;
+    }
+    Ok(())
 }
 
 async fn step(
@@ -479,12 +484,7 @@ async fn step(
 ) -> Result<Step, MediationError> {
     // Registry reads are fetched before the mediator runs (expressions are synchronous).
     prefetch(engine, &node.registry_keys, ctx).await?;
-    if node.reads_addressing {
-        ctx.ensure_soap_request_built()?;
-    }
-    if node.touches_body && !(node.raw_json_ok && ctx.has_raw_json()) {
-        ctx.ensure_built()?;
-    }
+    build_what_it_reads(node, ctx)?;
     crate::mediators::run(engine, node, ctx).await
 }
 

@@ -370,7 +370,19 @@ pub(crate) fn run_now(
         Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
         Op::Foreach(f) => foreach::run(engine, f, ctx),
         Op::ScatterGather(s) => scatter_gather::run(engine, s, ctx),
-        _ => return None,
+        // they may wait: [`run`]
+        Op::Property(_)
+        | Op::Call(_)
+        | Op::Callout(_)
+        | Op::Send(_)
+        | Op::Sequence(_)
+        | Op::Validate(_)
+        | Op::Xslt(_)
+        | Op::Throttle(_)
+        | Op::Cache(_)
+        | Op::Store(_)
+        | Op::Dblookup(_)
+        | Op::Dbreport(_) => return None,
     })
 }
 
@@ -382,38 +394,26 @@ pub(crate) async fn run(
 ) -> Result<Step, MediationError> {
     let next = |r: Result<(), MediationError>| r.map(|_| Step::Next);
     match &node.op {
-        Op::Property(p) => next(property::property(engine, p, ctx).await),
-        Op::Filter(f) => filter::run(engine, f, ctx),
-        Op::PayloadFactory(p) => next(payload_factory::payload_factory(engine, p, ctx)),
-        Op::Header(h) => next(header::header(engine, h, ctx)),
+        Op::Property(p) if !property::is_sync(p) => next(property::property(engine, p, ctx).await),
         Op::Call(c) => call::run(engine, c, ctx).await,
         Op::Callout(c) => callout::run(engine, c, ctx).await,
-        Op::CallTemplate(t) => call_template::run(engine, t, ctx),
         Op::Send(s) => send::run(engine, s, ctx).await,
-        Op::Log(l) => next(log::log(engine, l, ctx, node.span)),
-        Op::Respond => Ok(respond::run(ctx)),
-        Op::Drop => Ok(drop::run()),
-        Op::Loopback => Ok(loopback::run(ctx)),
         Op::Sequence(s) => sequence::run(engine, s, ctx).await,
-        Op::Switch(s) => switch::run(engine, s, ctx),
-        Op::Enrich(e) => next(enrich::enrich(engine, e, ctx)),
-        Op::MakeFault(m) => next(makefault::makefault(engine, m, ctx)),
-        Op::Variable(v) => next(variable::run(engine, v, ctx)),
         Op::Validate(v) => validate::run(engine, v, ctx, node.span).await,
-        Op::Rewrite(r) => next(rewrite::run(engine, r, ctx)),
-        Op::Script(s) => script::run(engine, s, ctx, node.span),
         Op::Xslt(x) => next(xslt::run(engine, x, ctx, node.span).await),
-        Op::Direction(d) => Ok(direction::run(d, ctx)),
         Op::Throttle(t) => throttle::run(engine, t, ctx).await,
         Op::Cache(x) => cache::run(engine, x, ctx).await,
-        Op::Iterate(i) => iterate::run(engine, i, ctx),
-        Op::Clone(c) => clone::run(engine, c, ctx),
-        Op::Aggregate(a) => aggregate::run(engine, a, ctx, node.span),
         Op::Store(s) => store::run(engine, s, ctx).await,
-        Op::Foreach(f) => foreach::run(engine, f, ctx),
-        Op::ScatterGather(s) => scatter_gather::run(engine, s, ctx),
         Op::Dblookup(d) => next(dblookup::run(engine, d, ctx, node.span).await),
         Op::Dbreport(d) => next(dbreport::run(engine, d, ctx, node.span).await),
+        // the others never wait: [`run_now`]'s exhaustive match runs each of them
+        _ => run_now(engine, node, ctx).unwrap_or_else(|| {
+            Err(MediationError::internal(
+                crate::ErrorKind::Limit,
+                "a mediator that may wait reached the in-place runner",
+            )
+            .at(node.span))
+        }),
     }
 }
 
