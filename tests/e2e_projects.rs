@@ -914,16 +914,11 @@ async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locati
 
 /// Start a gateway on the folder, keeping the load report (its diagnostics rendered).
 async fn start_reporting(dir: &GatewayDir) -> (Running, Vec<String>) {
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
     let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         watch: Some(false),
         ..Default::default()
     };
-    match synaptic_gateway::start(loaded.config, opts).await {
-        Ok((gw, report)) => (gw, report.render()),
-        Err(e) => panic!("gateway does not start: {e:?}"),
-    }
+    synaptic_tests::gateway::start_reporting(dir, opts).await
 }
 
 /// The one rendered diagnostic of `file` (`path:line:col: …`), which must carry `code`.

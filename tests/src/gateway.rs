@@ -118,7 +118,13 @@ pub async fn start_gateway(config: &str, files: &[(&str, &str)]) -> TestGateway 
 /// Start the gateway of a folder the caller keeps (`listen`, and `listen_tls` unless `opts`
 /// names one, are forced to `127.0.0.1:0`);
 /// panics with the rendered diagnostics if the configuration or a sequence does not load.
-pub async fn start_running(dir: &GatewayDir, mut opts: ServeOptions) -> Running {
+pub async fn start_running(dir: &GatewayDir, opts: ServeOptions) -> Running {
+    start_reporting(dir, opts).await.0
+}
+
+/// [`start_running`], with the load report's diagnostics rendered (`path:line:col: …`): the
+/// artifacts that were not deployed, the warnings.
+pub async fn start_reporting(dir: &GatewayDir, mut opts: ServeOptions) -> (Running, Vec<String>) {
     let loaded = match synaptic_gateway::load(&dir.config_path()) {
         Ok(l) => l,
         Err(synaptic_gateway::config::ConfigError::Invalid {
@@ -138,7 +144,7 @@ pub async fn start_running(dir: &GatewayDir, mut opts: ServeOptions) -> Running 
     opts.listen_tls
         .get_or_insert(SocketAddr::from(([127, 0, 0, 1], 0)));
     match synaptic_gateway::start(loaded.config, opts).await {
-        Ok((running, _report)) => running,
+        Ok((running, report)) => (running, report.render()),
         Err(synaptic_gateway::StartError::Sequences(report)) => panic!(
             "sequences do not load:\n{}\nmissing: {:?}",
             report.render().join("\n"),
