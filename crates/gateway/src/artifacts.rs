@@ -41,7 +41,7 @@ pub struct XmlApi {
     pub wsdl: Option<String>,
     /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name for each: the answers to
     /// `GET …?xsd=name.xsd` (see `synaptic_engine::find_schema`).
-    pub wsdl_resources: Vec<(String, String)>,
+    pub wsdl_schemas: Vec<(String, String)>,
 }
 
 /// A `<resource>` of an [`XmlApi`].
@@ -139,7 +139,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 location: format!("{}:{line}:{col}", sources.name(api.name.span.source)),
                 resources,
                 wsdl: None,
-                wsdl_resources: Vec::new(),
+                wsdl_schemas: Vec::new(),
             });
         }
     }
@@ -194,7 +194,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                     },
                 }],
                 wsdl: Some(String::new()),
-                wsdl_resources: Vec::new(),
+                wsdl_schemas: Vec::new(),
             });
         }
     }
@@ -213,7 +213,7 @@ pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program
     for x in apis.iter_mut().filter(|x| x.wsdl.is_some()) {
         if let Some(w) = program.published_wsdl(&x.name) {
             x.wsdl = Some(w.text.to_string());
-            x.wsdl_resources = w
+            x.wsdl_schemas = w
                 .schemas
                 .iter()
                 .map(|(l, t)| (l.clone(), t.to_string()))

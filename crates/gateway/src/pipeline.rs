@@ -173,12 +173,12 @@ impl Gateway {
                 return (answer(xml_document(wsdl.clone())), name);
             }
             // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
-            if req.method() == Method::GET && !api.wsdl_resources.is_empty() {
+            if req.method() == Method::GET && !api.wsdl_schemas.is_empty() {
                 let asked = url::form_urlencoded::parse(q.as_bytes())
                     .find(|(k, _)| k.eq_ignore_ascii_case("xsd"))
                     .map(|(_, v)| v);
                 if let Some(asked) = asked {
-                    let r = match synaptic_engine::find_schema(&api.wsdl_resources, &asked) {
+                    let r = match synaptic_engine::find_schema(&api.wsdl_schemas, &asked) {
                         Some(doc) => xml_document(doc.clone()),
                         None => fault::not_found_resource(),
                     };

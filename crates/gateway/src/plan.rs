@@ -83,7 +83,7 @@ pub struct ApiPlan {
     pub wsdl: Option<Bytes>,
     /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name: the answers to
     /// `GET …?xsd=name.xsd` (`synaptic_engine::find_schema`).
-    pub wsdl_resources: Vec<(String, Bytes)>,
+    pub wsdl_schemas: Vec<(String, Bytes)>,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -431,7 +431,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             backend_protocol: a.backend_protocol,
             xml: false,
             wsdl: None,
-            wsdl_resources: Vec::new(),
+            wsdl_schemas: Vec::new(),
         });
     }
     xml_apis(&input, &mut apis, &mut diags, &span);
@@ -561,8 +561,8 @@ fn xml_apis(
         ));
         if let Some(a) = apis.last_mut() {
             a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
-            a.wsdl_resources = x
-                .wsdl_resources
+            a.wsdl_schemas = x
+                .wsdl_schemas
                 .iter()
                 .map(|(l, t)| (l.clone(), Bytes::from(t.clone())))
                 .collect();
@@ -646,7 +646,7 @@ fn synapse_api(
         backend_protocol: Default::default(),
         xml: true,
         wsdl: None,
-        wsdl_resources: Vec::new(),
+        wsdl_schemas: Vec::new(),
     }
 }
 
