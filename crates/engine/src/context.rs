@@ -79,12 +79,18 @@ pub(crate) struct State {
     /// The host goes on with this message when the next mediation ends normally
     /// ([`MessageContext::set_host_goes_on`]).
     pub host_goes_on: bool,
-    /// The Axis2 operation the request was dispatched to (`get-property('OperationName')`),
-    /// set by [`crate::Program::receive`].
-    pub operation: Option<std::sync::Arc<str>>,
-    /// The namespace of that operation's name (`get-property('OperationNamespace')`): the
-    /// target namespace of the WSDL port type it comes from, empty for `mediate`.
-    pub operation_ns: Option<std::sync::Arc<str>>,
+    /// The Axis2 operation the request was dispatched to, set by [`crate::Program::receive`].
+    pub operation: Option<Operation>,
+}
+
+/// An Axis2 operation a request was dispatched to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// Its name (`get-property('OperationName')`).
+    pub name: std::sync::Arc<str>,
+    /// The namespace of its name (`get-property('OperationNamespace')`): the target namespace
+    /// of the WSDL port type it comes from, empty for `mediate`.
+    pub namespace: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for State {
@@ -223,7 +229,6 @@ impl MessageContext {
                 func_paths: self.st.func_paths.clone(),
                 stores_chosen: Vec::new(),
                 operation: self.st.operation.clone(),
-                operation_ns: self.st.operation_ns.clone(),
             },
         }
     }
@@ -779,13 +784,13 @@ impl MessageContext {
             "OperationName" => self
                 .st
                 .operation
-                .as_deref()
-                .map(|o| Value::String(o.to_string())),
+                .as_ref()
+                .map(|o| Value::String(o.name.to_string())),
             "OperationNamespace" => self
                 .st
-                .operation_ns
-                .as_deref()
-                .map(|o| Value::String(o.to_string())),
+                .operation
+                .as_ref()
+                .map(|o| Value::String(o.namespace.to_string())),
             _ => None,
         }
     }

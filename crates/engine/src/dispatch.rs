@@ -100,8 +100,10 @@ pub(crate) fn receive(
         (Service::Proxy(name), Some(ops)) => operation(ops, name, ctx),
         _ => mediate(),
     };
-    ctx.st.operation = Some(op);
-    ctx.st.operation_ns = Some(ns);
+    ctx.st.operation = Some(crate::context::Operation {
+        name: op,
+        namespace: ns,
+    });
 }
 
 #[cfg(test)]
@@ -198,17 +200,23 @@ mod tests {
             c.properties.default.get("TRANSPORT_IN_NAME"),
             Some(&Value::String("https".into()))
         );
-        assert_eq!(c.st.operation.as_deref(), Some("getQuote"));
-        assert_eq!(c.st.operation_ns.as_deref(), Some("urn:stock"));
+        assert_eq!(c.st.operation.as_ref().map(|o| &*o.name), Some("getQuote"));
+        assert_eq!(
+            c.st.operation.as_ref().map(|o| &*o.namespace),
+            Some("urn:stock")
+        );
         let mut c = ctx("/services/P/placeOrder", &[]);
         receive(&mut c, Some(&ops()), Service::Proxy("P"), "https");
-        assert_eq!(c.st.operation_ns.as_deref(), Some("urn:orders"));
+        assert_eq!(
+            c.st.operation.as_ref().map(|o| &*o.namespace),
+            Some("urn:orders")
+        );
         let mut c = ctx("/services/P/getQuote", &[]);
         receive(&mut c, None, Service::Proxy("P"), "http");
-        assert_eq!(c.st.operation.as_deref(), Some("mediate"));
-        assert_eq!(c.st.operation_ns.as_deref(), Some(""));
+        assert_eq!(c.st.operation.as_ref().map(|o| &*o.name), Some("mediate"));
+        assert_eq!(c.st.operation.as_ref().map(|o| &*o.namespace), Some(""));
         let mut c = ctx("/api/getQuote", &[("soapaction", "urn:getQuote")]);
         receive(&mut c, Some(&ops()), Service::Synapse, "http");
-        assert_eq!(c.st.operation.as_deref(), Some("mediate"));
+        assert_eq!(c.st.operation.as_ref().map(|o| &*o.name), Some("mediate"));
     }
 }
