@@ -483,7 +483,10 @@ impl MessageContext {
                     (b, ct)
                 }
             };
-        if let Some(ct) = ct {
+        if let Some(mut ct) = ct {
+            if mime_of(&ct).eq_ignore_ascii_case(synaptic_payload::form::MEDIA_TYPE) {
+                ct = synaptic_payload::form::content_type_with_action(self.action().as_deref());
+            }
             if let Ok(v) = HeaderValue::from_str(&ct) {
                 headers.insert(CONTENT_TYPE, v);
             }
@@ -533,11 +536,7 @@ impl MessageContext {
         if !matches!(self.payload, Payload::Empty) {
             self.ensure_built()?;
         }
-        // the WS-Addressing action when no SOAP action is set, as Synapse does
-        let action = self
-            .soap_action()
-            .or_else(|| self.st.addressing.get("Action").cloned())
-            .filter(|a| !a.is_empty());
+        let action = self.action();
         let mut headers = self.outbound_headers();
         let mut env = synaptic_payload::to_envelope(&self.payload);
         env.version = version;
@@ -735,6 +734,14 @@ impl MessageContext {
 
     /// The `SOAPAction` header (quotes removed), or the `action` parameter of a SOAP 1.2
     /// content type; `None` when empty.
+    /// The action an outbound message carries: the SOAP action, else the WS-Addressing
+    /// action, as Synapse passes it to the formatter.
+    fn action(&self) -> Option<String> {
+        self.soap_action()
+            .or_else(|| self.st.addressing.get("Action").cloned())
+            .filter(|a| !a.is_empty())
+    }
+
     pub(crate) fn soap_action(&self) -> Option<String> {
         let header = self
             .headers

@@ -361,15 +361,21 @@ fn every_mediator_has_one_module_per_crate_and_one_variant() {
 }
 
 /// Answers every request with a fixed SOAP body (a fault when asked) and counts the requests.
+#[derive(Default)]
 struct Answer {
     body: &'static str,
     seen: Mutex<Vec<String>>,
+    /// The Content-Type of each request, in order.
+    content_types: Mutex<Vec<Option<String>>>,
 }
 
 #[async_trait]
 impl Invoker for Answer {
     async fn invoke(&self, req: OutboundRequest) -> Result<InboundResponse, InvokeError> {
         self.seen.lock().unwrap().push(req.url);
+        let ct = req.headers.get(http::header::CONTENT_TYPE);
+        let ct = ct.and_then(|v| v.to_str().ok()).map(str::to_string);
+        self.content_types.lock().unwrap().push(ct);
         let mut headers = http::HeaderMap::new();
         headers.insert("content-type", "text/xml".parse().unwrap());
         Ok(InboundResponse {
@@ -414,7 +420,7 @@ fn a_send_or_loopback_continues_in_the_out_sequence() {
     let mut e = engine(FLOWS);
     let answer = Arc::new(Answer {
         body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r/></s:Body></s:Envelope>"#,
-        seen: Mutex::default(),
+        ..Answer::default()
     });
     e.invoker = answer.clone();
     let rt = crate::test_support::rt();
@@ -473,7 +479,7 @@ fn force_error_on_soap_fault_fails_the_send() {
     );
     e.invoker = Arc::new(Answer {
         body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>"#,
-        seen: Mutex::default(),
+        ..Answer::default()
     });
     let rt = crate::test_support::rt();
     let mut ctx = soap_request("", "<q/>");
@@ -513,7 +519,7 @@ fn inbound_ws_addressing_is_read_but_a_client_to_is_never_followed() {
     );
     let answer = Arc::new(Answer {
         body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r/></s:Body></s:Envelope>"#,
-        seen: Mutex::default(),
+        ..Answer::default()
     });
     e.invoker = answer.clone();
     let wsa = r#"<wsa:To xmlns:wsa="http://www.w3.org/2005/08/addressing">http://internal.test/admin</wsa:To><wsa:Action xmlns:wsa="http://www.w3.org/2005/08/addressing">urn:getQuote</wsa:Action><wsa:ReplyTo xmlns:wsa="http://www.w3.org/2005/08/addressing"><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>"#;
@@ -552,6 +558,40 @@ fn inbound_ws_addressing_is_read_but_a_client_to_is_never_followed() {
     assert_eq!(
         *answer.seen.lock().unwrap(),
         vec!["http://configured.test/q".to_string()]
+    );
+}
+
+#[test]
+fn a_form_sent_on_names_the_messages_soap_action_in_its_content_type() {
+    let mut e = engine(
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+            <property name="messageType" value="application/x-www-form-urlencoded" scope="axis2"/>
+            <call><endpoint><address uri="http://backend.test/form"/></endpoint></call>
+        </sequence>"#,
+    );
+    let answer = Arc::new(Answer {
+        body: "<r/>",
+        ..Answer::default()
+    });
+    e.invoker = answer.clone();
+    let rt = crate::test_support::rt();
+    let send = |action: Option<&str>| {
+        let mut ctx = soap_request("", "<q><a>1 2</a></q>");
+        if let Some(a) = action {
+            ctx.headers.insert("soapaction", a.parse().unwrap());
+        }
+        rt.block_on(e.mediate("s", None, &mut ctx)).unwrap();
+    };
+    send(Some("\"urn:order\""));
+    send(None);
+    send(Some("\"\""));
+    assert_eq!(
+        *answer.content_types.lock().unwrap(),
+        vec![
+            Some("application/x-www-form-urlencoded; charset=UTF-8;action=\"urn:order\";".into()),
+            Some("application/x-www-form-urlencoded; charset=UTF-8".into()),
+            Some("application/x-www-form-urlencoded; charset=UTF-8".into()),
+        ]
     );
 }
 

@@ -175,15 +175,22 @@ pub trait ExprEnv {
     fn url_param(&self, name: &str) -> Option<String>;
     /// Epoch milliseconds (`SYSTEM_TIME`, `SYSTEM_DATE`).
     fn now_ms(&self) -> i64;
-    /// A variable set by the `variable` mediator (`$var:name`); none by default.
     /// The most memory the body's tree and the XPath view over it may take together
     /// (`None`: no bound). An XPath that reads the body fails with
     /// [`synaptic_payload::PayloadError::TreeTooLarge`] rather than build a view over it.
     fn tree_budget(&self) -> Option<usize> {
         None
     }
+    /// A variable set by the `variable` mediator (`$var:name`); none by default.
     fn xpath_variable(&self, _name: &str) -> Option<Value> {
         None
+    }
+    /// Whether the body's one element is an XML document of its own rather than a message in
+    /// a SOAP envelope: XPath's root (`/`) is then the document holding that element, and the
+    /// element is the context node, as when XPath runs over an XML value kept in a variable.
+    /// `false` by default: the root holds `soapenv:Envelope`, the context node.
+    fn standalone_xml(&self) -> bool {
+        false
     }
     /// A secret by alias, for `wso2:vault-lookup('alias')` in XPath and `wso2-vault(alias)` in
     /// Synapse Expressions; none by default. The host loads secrets with its configuration:

@@ -195,7 +195,16 @@ fn eval_with(
         None
     };
     let built = body.map(|(pkg, envl)| (pkg.as_document(), envl));
-    let root_el = built.as_ref().map(|(doc, envl)| build_document(doc, envl));
+    let root_el = built
+        .as_ref()
+        .map(|(doc, envl)| match envl.body.as_slice() {
+            [one] if env.standalone_xml() => {
+                let el = element(doc, one);
+                doc.root().append_child(el);
+                el
+            }
+            _ => build_document(doc, envl),
+        });
     for _ in 0..MAX_ROUNDS {
         let result = match root_el {
             Some(el) => run(&entry, Node::Element(el), conv),

@@ -19,8 +19,20 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::xml::Element;
 
+/// The form media type.
+pub const MEDIA_TYPE: &str = "application/x-www-form-urlencoded";
 /// Content-Type written by the formatter.
 pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=UTF-8";
+/// The formatter's Content-Type for a message that carries a SOAP action: Synapse's form
+/// formatter appends `;action="…";` to it (so a SOAP client's request sent on as a form still
+/// names its action); no action, a blank one or `""` adds nothing.
+pub fn content_type_with_action(action: Option<&str>) -> String {
+    match action.map(str::trim) {
+        Some(a) if !a.is_empty() && a != "\"\"" => format!("{CONTENT_TYPE};action=\"{a}\";"),
+        _ => CONTENT_TYPE.to_string(),
+    }
+}
+
 /// The root element built for a form body.
 pub const XFORM_VALUES: &str = "xformValues";
 

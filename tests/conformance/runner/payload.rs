@@ -94,8 +94,14 @@ pub fn run(kind: &str, case: &toml::Table) -> Result<(), String> {
 
 fn format_and_compare(payload: &Payload, case: &toml::Table) -> Result<(), String> {
     let mt = field(case, "message_type")?;
-    let (bytes, ct) =
+    let (bytes, mut ct) =
         synaptic_payload::serialize(payload, mt).map_err(|e| format!("format failed: {e}"))?;
+    // the SOAP action the formatter is given: a form names it in its Content-Type
+    if let Some(action) = case.get("soap_action").and_then(|v| v.as_str()) {
+        if mt == synaptic_payload::form::MEDIA_TYPE {
+            ct = synaptic_payload::form::content_type_with_action(Some(action));
+        }
+    }
     if let Some(want) = case.get("expect").and_then(|v| v.as_str()) {
         let got = String::from_utf8_lossy(&bytes);
         if got != want {

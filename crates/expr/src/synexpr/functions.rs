@@ -560,6 +560,8 @@ struct Fields {
 struct XmlVarEnv<'a> {
     inner: &'a dyn ExprEnv,
     payload: Payload,
+    /// A field of a JSON variable (a connector's XML payload): read as a document of its own.
+    standalone: bool,
 }
 
 impl ExprEnv for XmlVarEnv<'_> {
@@ -584,10 +586,17 @@ impl ExprEnv for XmlVarEnv<'_> {
     fn now_ms(&self) -> i64 {
         self.inner.now_ms()
     }
+    fn standalone_xml(&self) -> bool {
+        self.standalone
+    }
 }
 
 /// `xpath(expr)` on the message, `xpath(expr, "var")` on an XML variable, `xpath(expr,
-/// "var.field")` on an XML field of a JSON variable (a connector's response).
+/// "var.field")` on an XML field of a JSON variable (a connector's response). The field is
+/// read as Synapse reads a connector's payload element: a document of its own whose root
+/// holds the element (`/order/@id`), the element being the context node (`item/@quantity`);
+/// a whole variable is read as the body of a message, as Synapse reads `$var:name` followed by
+/// the path.
 pub fn xpath(
     ev: &Evaluator,
     x: &Node,
@@ -646,6 +655,7 @@ pub fn xpath(
             let env = XmlVarEnv {
                 inner: ev.env.as_expr(),
                 payload: Payload::Xml(Envelope::pox(root)),
+                standalone: field.is_some(),
             };
             crate::eval(c, &env)
         }

@@ -247,3 +247,28 @@ fn configuration_values_and_secrets() {
     // the classic XPath function, through `xpath(…)`
     assert_eq!(run("xpath(\"wso2:vault-lookup('db')\")", &env), "s3cret");
 }
+
+#[test]
+fn xpath_over_a_variables_xml_field_reads_it_as_a_document_of_its_own() {
+    let mut env = Env::default();
+    env.vars.insert(
+        "order".into(),
+        Value::Json(serde_json::json!({
+            "payload": "<order id=\"ORD-1\"><item quantity=\"3\"><price>9.99</price></item></order>"
+        })),
+    );
+    // the root holds the element: an absolute path starts at it
+    assert_eq!(run("xpath('/order/@id', 'order.payload')", &env), "ORD-1");
+    // the element is the context node: a relative path starts below it
+    assert_eq!(run("xpath('item/@quantity', 'order.payload')", &env), "3");
+    assert_eq!(
+        run("xpath('//price/text()', 'order.payload')", &env),
+        "9.99"
+    );
+    // nothing above the element: no envelope, no body
+    assert_eq!(
+        run("xpath('boolean(/*/item)', 'order.payload')", &env),
+        "true"
+    );
+    assert_eq!(run("xpath('name(/*)', 'order.payload')", &env), "order");
+}
