@@ -576,7 +576,8 @@ async fn a_wsdl_endpoint_naming_a_port_the_document_lacks_is_not_deployed() {
 /// importing one, in folders of their own), read by a plain endpoint and by an endpoint
 /// template instantiated with the document and the port as parameters: each request reaches
 /// the port's address in the port's format (a SOAP 1.1 or 1.2 POST, or a GET when the
-/// imported binding says so). A WSDL importing an `http` document is not deployed.
+/// imported binding says so). A WSDL importing an `http` document nobody serves is not
+/// deployed.
 #[tokio::test]
 async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
     let backend = MockOrigin::start(|_| {
@@ -666,7 +667,8 @@ async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
     let (gw, report) = synaptic_gateway::start(loaded.config, opts)
         .await
         .expect("what resolves is deployed");
-    // the http import: that endpoint alone is left out, with the reason where it is written
+    // the http import nobody serves: that endpoint alone is left out, with the reason where
+    // it is written
     assert_eq!(report.undeployed.len(), 1, "{report:?}");
     assert!(report.undeployed[0].ends_with("Remote.xml"), "{report:?}");
     let text = report.render().join("\n");
@@ -674,7 +676,7 @@ async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
         text.contains("Remote.xml:1:")
             && text.contains("E0122")
             && text.contains("imports `http://127.0.0.1:9/types?wsdl`")
-            && text.contains("not fetched over http"),
+            && text.contains("cannot fetch the WSDL http://127.0.0.1:9/types?wsdl"),
         "{text}"
     );
     let post = |path: &'static str| {
@@ -704,5 +706,152 @@ async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
         let ct = seen[0].header("content-type").unwrap_or_default();
         assert!(ct.starts_with(content_type), "{path}: {ct}");
     }
+    gw.shutdown().await;
+}
+
+/// The documents of a WSDL served over http on 127.0.0.1: `/ws/main.wsdl` imports
+/// `parts/service.wsdl` (relative to its URL), whose service `Stock` has the port `Soap11` at
+/// the address the test sets; both answer 401 without the Basic credentials `user:s3cret`.
+struct WsdlServer {
+    origin: MockOrigin,
+    backend: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl WsdlServer {
+    async fn start(backend: &str) -> WsdlServer {
+        let at = std::sync::Arc::new(std::sync::Mutex::new(backend.to_string()));
+        let port_at = at.clone();
+        let origin = MockOrigin::start(move |req| {
+            // user:s3cret
+            if req.header("authorization") != Some("Basic dXNlcjpzM2NyZXQ=") {
+                return MockResponse::new(401);
+            }
+            let body = match req.path() {
+                "/ws/main.wsdl" => r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+                    targetNamespace="http://services.samples">
+                  <wsdl:import namespace="http://services.samples" location="parts/service.wsdl"/>
+                </wsdl:definitions>"#
+                    .to_string(),
+                "/ws/parts/service.wsdl" => {
+                    let base = port_at.lock().unwrap().clone();
+                    format!(
+                        r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+                             xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+                             xmlns:tns="http://services.samples" targetNamespace="http://services.samples">
+                           <wsdl:service name="Stock">
+                             <wsdl:port name="Soap11" binding="tns:Soap11Binding">
+                               <soap:address location="{base}/services/Stock11"/>
+                             </wsdl:port>
+                           </wsdl:service>
+                         </wsdl:definitions>"#
+                    )
+                }
+                _ => return MockResponse::new(404),
+            };
+            MockResponse::text(body).header("content-type", "text/xml")
+        })
+        .await;
+        WsdlServer {
+            origin,
+            backend: at,
+        }
+    }
+
+    /// `path` of this server with the credentials in the URL.
+    fn url(&self, path: &str) -> String {
+        format!("http://user:s3cret@{}{path}", self.origin.addr())
+    }
+}
+
+/// A `<wsdl uri="http://…">` endpoint: the gateway fetches the document and the document it
+/// imports (relative to its URL, with the URL's credentials) when it loads the project, and
+/// again on every reload; a request reaches the port's address. A WSDL that cannot be fetched
+/// leaves its endpoint undeployed, with the reason at the `uri`, the password masked.
+#[tokio::test]
+async fn an_http_wsdl_endpoint_and_its_import_are_fetched_at_each_load() {
+    let soap_ok = || {
+        MockResponse::text(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ok/></soapenv:Body></soapenv:Envelope>"#,
+        )
+        .header("content-type", "text/xml")
+    };
+    let first = MockOrigin::start(move |_| soap_ok()).await;
+    let second = MockOrigin::start(move |_| soap_ok()).await;
+    let server = WsdlServer::start(&first.url()).await;
+    let fetched = format!(
+        r#"<endpoint {NS} name="E"><wsdl uri="{}" service="Stock" port="Soap11"/></endpoint>"#,
+        server.url("/ws/main.wsdl")
+    );
+    let nobody = format!(
+        "http://user:s3cret@127.0.0.1:{}/ws/main.wsdl",
+        synaptic_tests::free_port()
+    );
+    let unreachable = format!(
+        r#"<endpoint {NS} name="Unreachable">
+             <wsdl uri="{nobody}" service="Stock" port="Soap11"/></endpoint>"#
+    );
+    let dir = GatewayDir::new(
+        "[limits]\nwsdl_fetch_timeout = 5.0\n",
+        &[
+            ("sequences/T.xml", &api()),
+            ("sequences/E.xml", &fetched),
+            ("sequences/Unreachable.xml", &unreachable),
+        ],
+    );
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        watch: Some(false),
+        ..Default::default()
+    };
+    let (gw, report) = synaptic_gateway::start(loaded.config, opts)
+        .await
+        .expect("what resolves is deployed");
+    assert_eq!(report.undeployed.len(), 1, "{report:?}");
+    assert!(
+        report.undeployed[0].ends_with("Unreachable.xml"),
+        "{report:?}"
+    );
+    let text = report.render().join("\n");
+    // the column of the uri's value on the endpoint's second line
+    let at = unreachable.find("uri=\"").unwrap() + "uri=\"".len();
+    let at_uri = at - unreachable[..at].rfind('\n').unwrap();
+    assert!(
+        text.contains(&format!("Unreachable.xml:2:{at_uri}: error[E0122]"))
+            && text.contains("cannot fetch the WSDL http://user:***@127.0.0.1:"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    // both documents were fetched, with the credentials
+    let paths: Vec<String> = server
+        .origin
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
+    assert_eq!(paths, ["/ws/main.wsdl", "/ws/parts/service.wsdl"]);
+
+    let post = || {
+        client()
+            .post(format!("http://{}/t/x", gw.addr()))
+            .header("content-type", "application/xml")
+            .body(r#"<getQuote xmlns="http://services.samples"><symbol>WSO2</symbol></getQuote>"#)
+            .send()
+    };
+    let r = post().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = first.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path(), "/services/Stock11");
+    assert_eq!(seen[0].header("content-type"), Some("text/xml"));
+
+    // the service moves: a reload fetches the documents again
+    *server.backend.lock().unwrap() = second.url();
+    synaptic_tests::gateway::assert_reloaded(gw.gateway()).await;
+    assert_eq!(server.origin.count(), 4);
+    let r = post().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((first.count(), second.count()), (1, 1));
+    assert_eq!(second.requests()[0].path(), "/services/Stock11");
     gw.shutdown().await;
 }

@@ -673,10 +673,20 @@ impl Compiler<'_> {
                     self.err(codes::E0122, uri.span, why);
                     return None;
                 }
-                let read = reader.as_ref()?.0.read(u, None);
-                match read {
-                    Ok(t) => (Some(t.id), t.text, Some(u.to_string())),
+                let reader = reader.as_ref()?;
+                // an http(s) document is fetched by a serving host; `lint`, which fetches
+                // nothing, leaves it for deployment
+                if crate::publish_schemas::is_http(u) && self.lints_only(reader) {
+                    return Some(WsdlTarget::Deferred(u.to_string()));
+                }
+                match reader.0.read(u, None) {
+                    Ok(t) => (
+                        Some(t.id),
+                        t.text,
+                        Some(crate::redact::url_passwords_masked(u)),
+                    ),
                     Err(why) => {
+                        let why = crate::redact::url_passwords_masked(&why);
                         self.err(codes::E0122, uri.span, why);
                         return None;
                     }
@@ -691,32 +701,51 @@ impl Compiler<'_> {
             .or(w.inline.as_ref())
             .map(|u| u.span)
             .unwrap_or(w.port.span);
+        let lints_only = reader.as_ref().is_some_and(|r| self.lints_only(r));
+        // an http(s) import `lint` leaves for deployment
+        let mut left = false;
         let mut read = |location: &str, from: Option<&str>| match &reader {
+            Some(_) if lints_only && crate::publish_schemas::is_http(location) => {
+                left = true;
+                Err("fetched when deployed".to_string())
+            }
             Some(r) => r.0.read(location, from),
             None => Err(format!("`{location}` is not read here (no project folder)")),
         };
-        match synaptic_syntax::wsdl::resolve_port(
+        let resolved = synaptic_syntax::wsdl::resolve_port(
             root_id.as_deref(),
             &root_text,
             &service.value,
             &port.value,
             &mut read,
-        ) {
+        );
+        match resolved {
             Ok(p) => Some(WsdlTarget::Port(p)),
+            Err(_) if left => {
+                let written = w.uri.as_ref().unwrap_or(&w.port).value.trim();
+                Some(WsdlTarget::Deferred(written.to_string()))
+            }
             Err(problem) => {
                 let span = match &problem {
                     synaptic_syntax::wsdl::WsdlProblem::Service(_) => service.span,
                     synaptic_syntax::wsdl::WsdlProblem::Port(_) => port.span,
                     synaptic_syntax::wsdl::WsdlProblem::Document(_) => doc_span,
                 };
-                let message = match &shown {
+                let message = crate::redact::url_passwords_masked(&match &shown {
                     Some(u) => format!("{problem} (in `{u}`)"),
                     None => problem.to_string(),
-                };
+                });
                 self.err(codes::E0122, span, message);
                 None
             }
         }
+    }
+
+    /// Whether this compile is `synaptic lint`'s: a host that fetches nothing and no
+    /// deploy-time values. Such a compile leaves an `http(s)` WSDL for deployment, where a
+    /// host that runs without serving (`synaptic run`, `synaptic test`) cannot resolve it.
+    fn lints_only(&self, reader: &crate::WsdlSource) -> bool {
+        !reader.0.fetches() && self.opts.deploy.is_none()
     }
 
     /// The endpoint an `<endpoint template="T" [name] [uri]>` stands for: T's `<endpoint>`
