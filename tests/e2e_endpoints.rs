@@ -192,6 +192,60 @@ async fn loadbalance_over_members_sends_the_request_path_to_each_in_turn_and_fai
     gw.shutdown().await;
 }
 
+/// A member whose backend is down is taken out (its state in `/metrics` says so); once the
+/// backend listens, the gateway's probe connects to it and the member gets its turns again,
+/// without a reload.
+#[tokio::test]
+async fn loadbalance_over_members_readmits_a_member_once_it_takes_connections() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    // nothing listens on this port yet: connections are refused
+    let down_port = synaptic_tests::free_port();
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><loadbalance>
+             <member hostName="127.0.0.1" httpPort="{}"/>
+             <member hostName="127.0.0.1" httpPort="{down_port}"/>
+           </loadbalance></endpoint>"#,
+        a.addr().port()
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
+    );
+    let gw = start(&dir).await;
+    assert_eq!(state(&gw, "E/1").await, "active");
+    // the second member's turn fails over to the first, and it is taken out
+    for _ in 0..4 {
+        assert_eq!(get(&gw).await, (200, "a".into()));
+    }
+    assert_eq!(state(&gw, "E/0").await, "active");
+    assert_eq!(state(&gw, "E/1").await, "suspended");
+    // the backend comes up: within a few probes (every half second) the member is back
+    let b = MockOrigin::start_on(
+        Some(SocketAddr::from(([127, 0, 0, 1], down_port))),
+        |_| async { named("b") },
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state(&gw, "E/1").await != "active" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the member was not re-admitted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = get(&gw).await;
+        assert_eq!(status, 200);
+        answers.push(body);
+    }
+    answers.sort();
+    assert_eq!(answers, ["a", "a", "b", "b"]);
+    // the probes only connected: the backend saw nothing but the requests
+    assert_eq!(b.count(), 2);
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn loadbalance_over_members_without_failover_answers_the_failure() {
     let a = MockOrigin::start(|_| named("a")).await;

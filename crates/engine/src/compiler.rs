@@ -77,6 +77,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) numeric_uses: Vec<(String, Span)>,
     /// The states of named endpoints (and of the children of named groups), for metrics.
     pub(crate) endpoint_states: Vec<Arc<EndpointState>>,
+    /// Every `<loadbalance>` over `<member>`s (their inactive members are probed).
+    pub(crate) member_groups: Vec<Arc<crate::members::Members>>,
     /// Sequence templates by name (`call-template`).
     pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
@@ -364,17 +366,17 @@ impl Compiler<'_> {
                     Some(v) => v.value,
                     None => m.host.value.clone(),
                 };
-                out.push(crate::members::Member::new(
-                    host,
-                    m.http_port.as_ref().map(|p| p.value),
-                    m.https_port.as_ref().map(|p| p.value),
-                ));
+                let http_port = self.member_port(m.http_port.as_ref(), "httpPort")?;
+                let https_port = self.member_port(m.https_port.as_ref(), "httpsPort")?;
+                out.push(crate::members::Member::new(host, http_port, https_port));
             }
-            return Some(EndpointIr::Members(Arc::new(crate::members::Members::new(
+            let group = Arc::new(crate::members::Members::new(
                 name.unwrap_or_else(|| "anonymous".to_string()),
                 out,
                 *failover,
-            ))));
+            ));
+            self.member_groups.push(group.clone());
+            return Some(EndpointIr::Members(group));
         }
         if let Some(kind) = match &e.kind {
             ast::EndpointKind::Failover { dynamic, .. } => {
@@ -602,6 +604,36 @@ impl Compiler<'_> {
             Deploy::Resolved(value) => Some(Spanned::new(value, v.span)),
             Deploy::Deferred => None,
         })
+    }
+
+    /// A `<member>`'s `httpPort` / `httpsPort`: a number, or a deploy-time parameter resolved
+    /// (E0403 when it has no value) whose value must be a port (E0121); an empty `httpsPort`
+    /// is none, as Synapse skips it. `Some(None)`: no port (or one left for deployment, lint).
+    fn member_port(&mut self, port: Option<&Spanned<String>>, attr: &str) -> Option<Option<u16>> {
+        let Some(port) = port else {
+            return Some(None);
+        };
+        let Some(v) = self.deployed(port)? else {
+            return Some(None);
+        };
+        let t = v.value.trim();
+        if t.is_empty() && attr == "httpsPort" {
+            return Some(None);
+        }
+        match synaptic_syntax::members::port_number(t) {
+            Some(p) => Some(Some(p)),
+            None => {
+                self.err(
+                    codes::E0121,
+                    port.span,
+                    format!(
+                        "{attr}=\"{}\" is `{t}`, which is not a port number",
+                        port.value
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// The servers `p` is pinned to when its `pinnedServers` (deploy-time parameters

@@ -555,10 +555,11 @@ pub enum EndpointKind {
 pub struct Member {
     pub span: Span,
     pub host: Spanned<String>,
-    /// The port for a message received over http.
-    pub http_port: Option<Spanned<u16>>,
-    /// The port for a message received over https.
-    pub https_port: Option<Spanned<u16>>,
+    /// The port for a message received over http, as written: a port number, or a
+    /// deploy-time parameter the compiler resolves (and checks).
+    pub http_port: Option<Spanned<String>>,
+    /// The port for a message received over https, as written.
+    pub https_port: Option<Spanned<String>>,
 }
 
 /// `<wsdl service="…" port="…" [uri="…"]>` with its inline `<wsdl:definitions>` or a `uri`.

@@ -77,8 +77,9 @@ impl<'d, 'a> Cx<'d, 'a> {
     }
 
     /// A port attribute: absent (or an empty `httpsPort`, as Synapse skips it) is `Some(None)`;
-    /// not a port number is E0121 and `None`.
-    fn port(&mut self, el: El<'d, 'a>, name: &str) -> Option<Option<Spanned<u16>>> {
+    /// a deploy-time parameter (`$…`) is kept for the compiler, which resolves and checks it;
+    /// anything else that is not a port number is E0121 and `None`.
+    fn port(&mut self, el: El<'d, 'a>, name: &str) -> Option<Option<Spanned<String>>> {
         let Some(a) = self.attr_s(el, name) else {
             return Some(None);
         };
@@ -86,16 +87,19 @@ impl<'d, 'a> Cx<'d, 'a> {
         if t.is_empty() && name == "httpsPort" {
             return Some(None);
         }
-        match t.parse::<u16>() {
-            Ok(p) if p > 0 => Some(Some(Spanned::new(p, a.span))),
-            _ => {
-                self.err(
-                    codes::E0121,
-                    a.span,
-                    format!("{name}=\"{t}\" is not a port number"),
-                );
-                None
-            }
+        if t.starts_with('$') || port_number(t).is_some() {
+            return Some(Some(Spanned::new(t.to_string(), a.span)));
         }
+        self.err(
+            codes::E0121,
+            a.span,
+            format!("{name}=\"{t}\" is not a port number"),
+        );
+        None
     }
+}
+
+/// `text` as a member's port: a number from 1 to 65535.
+pub fn port_number(text: &str) -> Option<u16> {
+    text.trim().parse::<u16>().ok().filter(|p| *p > 0)
 }
