@@ -341,6 +341,51 @@ async fn recipient_list_reaches_every_backend_and_answers_with_the_first() {
     gw.shutdown().await;
 }
 
+/// A `<recipientlist>` over `<member>`s: every member gets a copy at `http://host:port` with
+/// the request's path and query, and the first answer is the message; a member that refuses
+/// connections does not keep the others from theirs.
+#[tokio::test]
+async fn a_recipient_list_of_members_sends_a_copy_to_each_member() {
+    let fast = MockOrigin::start(|_| named("fast")).await;
+    let later = MockOrigin::start(|_| named("later").delay(Duration::from_millis(300))).await;
+    let down_port = synaptic_tests::free_port();
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><recipientlist>
+             <member hostName="127.0.0.1" httpPort="{}"/>
+             <member hostName="127.0.0.1" httpPort="{down_port}"/>
+             <member hostName="127.0.0.1" httpPort="{}" httpsPort="1"/>
+           </recipientlist></endpoint>"#,
+        later.addr().port(),
+        fast.addr().port()
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
+    );
+    let gw = start(&dir).await;
+    for order in 1..=2 {
+        let r = client()
+            .post(format!("http://{}/t/orders/{order}?v=2", gw.addr()))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"order":{order}}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "fast");
+    }
+    for backend in [&fast, &later] {
+        let seen = backend.requests();
+        assert_eq!(seen.len(), 2);
+        for (i, req) in seen.iter().enumerate() {
+            assert_eq!(req.method, "POST");
+            assert_eq!(req.uri, format!("/t/orders/{}?v=2", i + 1));
+            assert_eq!(req.body_str(), format!(r#"{{"order":{}}}"#, i + 1));
+        }
+    }
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn template_endpoints_are_instantiated_with_their_name_uri_and_parameters() {
     // nothing listens here: the first instance fails and the failover takes the second

@@ -359,24 +359,24 @@ impl Compiler<'_> {
             })));
         }
         if let ast::EndpointKind::MemberLoadbalance { members, failover } = &e.kind {
-            let mut out = Vec::with_capacity(members.len());
-            for m in members {
-                // a deploy-time parameter's value, as Synapse's resolver gives it
-                let host = match self.deployed(&m.host)? {
-                    Some(v) => v.value,
-                    None => m.host.value.clone(),
-                };
-                let http_port = self.member_port(m.http_port.as_ref(), "httpPort")?;
-                let https_port = self.member_port(m.https_port.as_ref(), "httpsPort")?;
-                out.push(crate::members::Member::new(host, http_port, https_port));
-            }
             let group = Arc::new(crate::members::Members::new(
                 name.unwrap_or_else(|| "anonymous".to_string()),
-                out,
+                self.members(members)?,
                 *failover,
             ));
             self.member_groups.push(group.clone());
             return Some(EndpointIr::Members(group));
+        }
+        if let ast::EndpointKind::MemberRecipientList { members } = &e.kind {
+            // every member gets a copy; none is taken out, as Synapse's recipient list builds
+            // a fresh address endpoint per member and message
+            return Some(EndpointIr::MemberRecipients(Arc::new(
+                crate::members::Members::new(
+                    name.unwrap_or_else(|| "anonymous".to_string()),
+                    self.members(members)?,
+                    false,
+                ),
+            )));
         }
         if let Some(kind) = match &e.kind {
             ast::EndpointKind::Failover { dynamic, .. } => {
@@ -590,6 +590,7 @@ impl Compiler<'_> {
             ast::EndpointKind::Failover { .. }
             | ast::EndpointKind::Loadbalance { .. }
             | ast::EndpointKind::MemberLoadbalance { .. }
+            | ast::EndpointKind::MemberRecipientList { .. }
             | ast::EndpointKind::RecipientList { .. }
             | ast::EndpointKind::DynamicRecipientList { .. } => return None,
         })
@@ -604,6 +605,22 @@ impl Compiler<'_> {
             Deploy::Resolved(value) => Some(Spanned::new(value, v.span)),
             Deploy::Deferred => None,
         })
+    }
+
+    /// A group's `<member>`s, their `hostName` and ports resolved when they are deploy-time
+    /// parameters, as Synapse's resolver gives them.
+    fn members(&mut self, members: &[ast::Member]) -> Option<Vec<crate::members::Member>> {
+        let mut out = Vec::with_capacity(members.len());
+        for m in members {
+            let host = match self.deployed(&m.host)? {
+                Some(v) => v.value,
+                None => m.host.value.clone(),
+            };
+            let http_port = self.member_port(m.http_port.as_ref(), "httpPort")?;
+            let https_port = self.member_port(m.https_port.as_ref(), "httpsPort")?;
+            out.push(crate::members::Member::new(host, http_port, https_port));
+        }
+        Some(out)
     }
 
     /// A `<member>`'s `httpPort` / `httpsPort`: a number, or a deploy-time parameter resolved
@@ -1091,7 +1108,8 @@ fn respan_endpoint(e: &mut ast::Endpoint, span: Span) {
                 v.span = span;
             }
         }
-        ast::EndpointKind::MemberLoadbalance { members, .. } => {
+        ast::EndpointKind::MemberLoadbalance { members, .. }
+        | ast::EndpointKind::MemberRecipientList { members } => {
             for m in members {
                 m.span = span;
                 m.host.span = span;

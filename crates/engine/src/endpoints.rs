@@ -132,6 +132,10 @@ fn dispatch<'a>(
             EndpointIr::Members(m) => {
                 crate::members::send(engine, m, blocking, mediator, ctx).await
             }
+            EndpointIr::MemberRecipients(m) => {
+                let g = crate::members::recipients(m, ctx)?;
+                recipient_list(engine, &g, blocking, mediator, ctx).await
+            }
             EndpointIr::Recipients(r) => {
                 if let crate::ir::ValueSrc::Expr(e) = &r.value {
                     crate::run::prefetch(engine, e.registry_keys(), ctx).await?;

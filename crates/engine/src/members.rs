@@ -159,6 +159,83 @@ fn fault(message: String) -> MediationError {
     )
 }
 
+/// The transport the message came in on (`TRANSPORT_IN_NAME`, `http` when unset).
+fn transport_in(ctx: &MessageContext) -> String {
+    ctx.properties
+        .default
+        .get("TRANSPORT_IN_NAME")
+        .and_then(value_string)
+        .unwrap_or_else(|| "http".to_string())
+}
+
+/// The transport the members are sent over: the one the message came in on, when it is
+/// `http` or `https`.
+fn transport(ctx: &MessageContext) -> Option<&'static str> {
+    match transport_in(ctx).as_str() {
+        "http" => Some("http"),
+        "https" => Some("https"),
+        _ => None,
+    }
+}
+
+impl Member {
+    /// `transport://hostName:port` + `path`, with the port of `transport`; `None` when the
+    /// member has none.
+    fn url(&self, transport: &str, path: &str) -> Option<String> {
+        let port = if transport == "https" {
+            self.https_port
+        } else {
+            self.http_port
+        }?;
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        Some(format!("{transport}://{host}:{port}{path}"))
+    }
+}
+
+/// The copies a `<recipientlist>` over `<member>`s sends, as Synapse's
+/// `RecipientListEndpoint.sendToApplicationMembers`: an address per member,
+/// `transport://hostName:port` followed by the path of the message's `To`, without a state. A
+/// member without the port of the transport is passed by; with none left (or a message that
+/// came in on another transport) the message faults with "no ready child members".
+pub(crate) fn recipients(
+    m: &Members,
+    ctx: &MessageContext,
+) -> Result<crate::ir::Group, MediationError> {
+    let path = to_path(ctx)?;
+    let children: Vec<crate::ir::EndpointIr> = match transport(ctx) {
+        Some(transport) => m
+            .members
+            .iter()
+            .filter_map(|member| member.url(transport, &path))
+            .map(crate::ir::EndpointIr::Url)
+            .collect(),
+        None => Vec::new(),
+    };
+    if children.is_empty() {
+        return Err(MediationError::new(
+            ErrorKind::ConnectFailed,
+            Origin::Upstream,
+            error_codes::GROUP_NOT_READY,
+            format!(
+                "Recipient List endpoint : {} - no ready child members (the message came in \
+                 over {}; members need its port)",
+                m.name,
+                transport_in(ctx)
+            ),
+        ));
+    }
+    Ok(crate::ir::Group {
+        name: m.name.clone(),
+        kind: crate::ir::GroupKind::RecipientList,
+        children,
+        cursor: AtomicUsize::new(0),
+    })
+}
+
 /// The path the members are sent: the message's `To` (one a `<header name="To">` set, else the
 /// request's own path and query), or the path of it when it is a URL (`URL.getPath()`: no
 /// query).
@@ -184,17 +261,12 @@ pub(crate) async fn send(
     mediator: &'static str,
     ctx: &mut MessageContext,
 ) -> Result<Sent, MediationError> {
-    let transport = ctx
-        .properties
-        .default
-        .get("TRANSPORT_IN_NAME")
-        .and_then(value_string)
-        .unwrap_or_else(|| "http".to_string());
-    if transport != "http" && transport != "https" {
+    let Some(transport) = transport(ctx) else {
         return Err(fault(format!(
-            "Cannot load balance for non-HTTP/S transport {transport}"
+            "Cannot load balance for non-HTTP/S transport {}",
+            transport_in(ctx)
         )));
-    }
+    };
     let path = to_path(ctx)?;
     let n = m.members.len();
     let mut tried = vec![false; n];
@@ -226,21 +298,8 @@ pub(crate) async fn send(
         // the next turn is the member after this one (left-out members are passed by)
         m.cursor.store(i + 1, Ordering::Relaxed);
         let member = &m.members[i];
-        let port = if transport == "https" {
-            member.https_port
-        } else {
-            member.http_port
-        };
-        let result = match port {
-            Some(port) => {
-                let host = if member.host.contains(':') && !member.host.starts_with('[') {
-                    format!("[{}]", member.host)
-                } else {
-                    member.host.clone()
-                };
-                let url = format!("{transport}://{host}:{port}{path}");
-                crate::endpoints::send_to_url(engine, url, blocking, mediator, ctx).await
-            }
+        let result = match member.url(transport, &path) {
+            Some(url) => crate::endpoints::send_to_url(engine, url, blocking, mediator, ctx).await,
             None => Err(MediationError::new(
                 ErrorKind::ConnectFailed,
                 Origin::Upstream,
@@ -551,6 +610,65 @@ mod tests {
     }
 
     #[test]
+    fn a_recipient_list_of_members_sends_a_copy_to_each_member() {
+        let t = T::new(TWO, "");
+        let xml = format!(
+            r#"<definitions {NS}>
+               <endpoint name="R"><recipientlist>{TWO}
+                 <member hostName="down.test" httpPort="9003"/>
+                 <member hostName="c.test" httpsPort="9444"/></recipientlist></endpoint>
+               <sequence name="s"><call><endpoint key="R"/></call><respond/></sequence>
+               </definitions>"#
+        );
+        let t = T {
+            engine: Engine {
+                invoker: t.hosts.clone(),
+                clock: t.clock.clone(),
+                ..crate::test_support::engine_of(&xml)
+            },
+            ..t
+        };
+        // over http: the members with an http port, each with the request's path and query; a
+        // member that refuses does not stop the others
+        let answer = t.get("/t/x?q=1");
+        let mut sent = t.sent();
+        sent.sort();
+        assert_eq!(
+            sent,
+            [
+                "http://a.test:9001/t/x?q=1",
+                "http://b.test:9002/t/x?q=1",
+                "http://down.test:9003/t/x?q=1"
+            ]
+        );
+        assert!(answer.ends_with("/t/x?q=1"), "{answer}");
+        // none is taken out: the refusing member gets the next copy too
+        let _ = t.get("/t/y");
+        assert_eq!(t.sent().len(), 3);
+        // over https, the https ports
+        let _ = t.run("s", "/t/z", "https").unwrap();
+        let mut sent = t.sent();
+        sent.sort();
+        assert_eq!(
+            sent,
+            [
+                "https://a.test:9441/t/z",
+                "https://b.test:9442/t/z",
+                "https://c.test:9444/t/z"
+            ]
+        );
+        // another transport: nothing is sent
+        let e = t.run("s", "/t/z", "vfs").unwrap_err();
+        assert_eq!(e.code, error_codes::GROUP_NOT_READY);
+        assert!(
+            e.message.contains("no ready child members"),
+            "{}",
+            e.message
+        );
+        assert!(t.sent().is_empty());
+    }
+
+    #[test]
     fn members_are_checked_when_the_configuration_is_read() {
         for (members, code) in [
             (r#"<member hostName="a" httpPort="x"/>"#, "E0121"),
@@ -561,12 +679,13 @@ mod tests {
                 "E0115",
             ),
         ] {
-            let xml = format!(
-                r#"<endpoint {NS} name="E"><loadbalance>{members}</loadbalance></endpoint>"#
-            );
-            let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
-            let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code.id).collect();
-            assert!(codes.contains(&code), "{members}: {codes:?}");
+            for group in ["loadbalance", "recipientlist"] {
+                let xml =
+                    format!(r#"<endpoint {NS} name="E"><{group}>{members}</{group}></endpoint>"#);
+                let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
+                let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code.id).collect();
+                assert!(codes.contains(&code), "{group} {members}: {codes:?}");
+            }
         }
     }
 }

@@ -528,6 +528,9 @@ pub enum EndpointKind {
     },
     /// `<recipientlist>`: a copy of the message to every ready child.
     RecipientList { children: Vec<Endpoint> },
+    /// `<recipientlist>` over `<member hostName httpPort httpsPort/>`s: a copy of the message
+    /// to every member, each sent the path of the message's `To`.
+    MemberRecipientList { members: Vec<Member> },
     /// `<recipientlist><endpoints value="{expression}"/></recipientlist>`: a copy of the
     /// message to each address of the comma-separated list the value gives (a literal list, or
     /// an XPath in braces evaluated per message).

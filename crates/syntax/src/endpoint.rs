@@ -135,6 +135,14 @@ impl<'d, 'a> Cx<'d, 'a> {
                     self.check_attrs(child, &["algorithm", "failover", "buildMessage", "policy"]);
                     self.member_loadbalance(child)
                 }
+                "recipientlist"
+                    if child
+                        .elements()
+                        .any(|c| c.ns == crate::SYNAPSE_NS && c.local() == "member") =>
+                {
+                    self.check_attrs(child, &["name"]);
+                    self.member_recipient_list(child)
+                }
                 "failover" | "loadbalance" | "recipientlist" if members => {
                     Some(EndpointKind::Unsupported {
                         kind: format!("{n} with members"),

@@ -1,6 +1,7 @@
-//! `<loadbalance>` over static `<member hostName httpPort httpsPort/>`s, as Synapse's
-//! `LoadbalanceEndpointFactory` reads it: members only (not beside child `<endpoint>`s), each
-//! with a host and the port for http and for https.
+//! `<loadbalance>` and `<recipientlist>` over static `<member hostName httpPort httpsPort/>`s,
+//! as Synapse's `LoadbalanceEndpointFactory` and `RecipientListEndpointFactory` read them:
+//! members only (not beside child `<endpoint>`s), each with a host and the port for http and
+//! for https.
 
 use synaptic_diag::{codes, Diagnostic, Spanned};
 
@@ -25,6 +26,19 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
         let failover = self.bool_attr(el, "failover").unwrap_or(true);
         let _ = self.bool_attr(el, "buildMessage");
+        let members = self.members(el)?;
+        Some(EndpointKind::MemberLoadbalance { members, failover })
+    }
+
+    /// `<recipientlist>` whose children are `<member>`s.
+    pub(crate) fn member_recipient_list(&mut self, el: El<'d, 'a>) -> Option<EndpointKind> {
+        let members = self.members(el)?;
+        Some(EndpointKind::MemberRecipientList { members })
+    }
+
+    /// The `<member>`s of a group; a child `<endpoint>` beside them is E0115, as Synapse's
+    /// factories refuse "both member & endpoint child elements".
+    fn members(&mut self, el: El<'d, 'a>) -> Option<Vec<Member>> {
         let mut members = Vec::new();
         let mut ok = true;
         for child in self.children(el) {
@@ -34,12 +48,13 @@ impl<'d, 'a> Cx<'d, 'a> {
                     None => ok = false,
                 },
                 Some("endpoint") => {
-                    // "loadbalanceEndpoint element cannot have both member & endpoint child
-                    // elements"
                     self.err(
                         codes::E0115,
                         child.name_span,
-                        "a <loadbalance> takes either <member>s or child <endpoint>s, not both",
+                        format!(
+                            "a <{}> takes either <member>s or child <endpoint>s, not both",
+                            el.local()
+                        ),
                     );
                     ok = false;
                 }
@@ -47,7 +62,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                 _ => self.unknown_element(child, el),
             }
         }
-        (ok && !members.is_empty()).then_some(EndpointKind::MemberLoadbalance { members, failover })
+        (ok && !members.is_empty()).then_some(members)
     }
 
     fn member(&mut self, el: El<'d, 'a>) -> Option<Member> {
