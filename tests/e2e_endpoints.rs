@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use synaptic_gateway::reload::LoadReport;
 use synaptic_gateway::{Running, ServeOptions, StartError};
 use synaptic_tests::gateway::GatewayDir;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
@@ -18,20 +19,43 @@ fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-async fn start(dir: &GatewayDir) -> Running {
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    let opts = ServeOptions {
+/// On 127.0.0.1, an ephemeral port, without watching the files.
+fn options() -> ServeOptions {
+    ServeOptions {
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         watch: Some(false),
         ..Default::default()
-    };
-    match synaptic_gateway::start(loaded.config, opts).await {
+    }
+}
+
+async fn start(dir: &GatewayDir) -> Running {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    match synaptic_gateway::start(loaded.config, options()).await {
         Ok((r, _)) => r,
         Err(StartError::Sequences(report)) => {
             panic!("sequences do not load:\n{}", report.render().join("\n"))
         }
         Err(e) => panic!("gateway does not start: {e:?}"),
     }
+}
+
+/// A gateway serving what deploys, and the report of its load (the files left out, and why).
+async fn start_partly(dir: &GatewayDir) -> (Running, LoadReport) {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    synaptic_gateway::start(loaded.config, options())
+        .await
+        .expect("what resolves is deployed")
+}
+
+/// A gateway serving [`api`] and `endpoint` (the endpoint `E`); the folder lives as long as
+/// it is kept.
+async fn serve_endpoint(endpoint: &str) -> (GatewayDir, Running) {
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", endpoint)],
+    );
+    let gw = start(&dir).await;
+    (dir, gw)
 }
 
 /// An API at `/t` sending every request to the endpoint `E`.
@@ -90,11 +114,7 @@ async fn failover_passes_a_refusing_backend_by_and_takes_it_back_when_it_recover
            </failover></endpoint>"#,
         b.url()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     assert_eq!(state(&gw, "Primary").await, "active");
     assert_eq!(get(&gw).await, (200, "from-b".into()));
     assert_eq!(state(&gw, "Primary").await, "suspended");
@@ -133,11 +153,7 @@ async fn loadbalance_takes_turns_and_a_slow_backend_is_suspended() {
         slow.url(),
         c.url()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let mut answers = Vec::new();
     for _ in 0..6 {
         let (status, body) = get(&gw).await;
@@ -167,11 +183,7 @@ async fn loadbalance_over_members_sends_the_request_path_to_each_in_turn_and_fai
         a.addr().port(),
         b.addr().port()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let mut answers = Vec::new();
     for i in 0..4 {
         let r = client()
@@ -207,11 +219,7 @@ async fn loadbalance_over_members_readmits_a_member_once_it_takes_connections() 
            </loadbalance></endpoint>"#,
         a.addr().port()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     assert_eq!(state(&gw, "E/1").await, "active");
     // the second member's turn fails over to the first, and it is taken out
     for _ in 0..4 {
@@ -257,11 +265,7 @@ async fn loadbalance_over_members_without_failover_answers_the_failure() {
            </loadbalance></endpoint>"#,
         a.addr().port()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let (status, body) = get(&gw).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("101503"), "{body}");
@@ -322,11 +326,7 @@ async fn recipient_list_reaches_every_backend_and_answers_with_the_first() {
         later.url(),
         fast.url()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let r = client()
         .post(format!("http://{}/t/x", gw.addr()))
         .header("content-type", "application/json")
@@ -358,11 +358,7 @@ async fn a_recipient_list_of_members_sends_a_copy_to_each_member() {
         later.addr().port(),
         fast.addr().port()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     for order in 1..=2 {
         let r = client()
             .post(format!("http://{}/t/orders/{order}?v=2", gw.addr()))
@@ -650,10 +646,8 @@ async fn a_wsdl_endpoint_naming_a_port_the_document_lacks_is_not_deployed() {
     );
     let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
     let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        watch: Some(false),
         strict: true,
-        ..Default::default()
+        ..options()
     };
     match synaptic_gateway::start(loaded.config, opts).await {
         Err(StartError::Sequences(report)) => {
@@ -757,15 +751,7 @@ async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
             ("sequences/wsdl/remote.wsdl", remote),
         ],
     );
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        watch: Some(false),
-        ..Default::default()
-    };
-    let (gw, report) = synaptic_gateway::start(loaded.config, opts)
-        .await
-        .expect("what resolves is deployed");
+    let (gw, report) = start_partly(&dir).await;
     // the http import nobody serves: that endpoint alone is left out, with the reason where
     // it is written
     assert_eq!(report.undeployed.len(), 1, "{report:?}");
@@ -897,15 +883,7 @@ async fn an_http_wsdl_endpoint_and_its_import_are_fetched_at_each_load() {
             ("sequences/Unreachable.xml", &unreachable),
         ],
     );
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        watch: Some(false),
-        ..Default::default()
-    };
-    let (gw, report) = synaptic_gateway::start(loaded.config, opts)
-        .await
-        .expect("what resolves is deployed");
+    let (gw, report) = start_partly(&dir).await;
     assert_eq!(report.undeployed.len(), 1, "{report:?}");
     assert!(
         report.undeployed[0].ends_with("Unreachable.xml"),
