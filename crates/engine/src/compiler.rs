@@ -752,10 +752,10 @@ impl Compiler<'_> {
             .unwrap_or(w.port.span);
         let lints_only = reader.as_ref().is_some_and(|r| self.lints_only(r));
         // an http(s) import `lint` leaves for deployment
-        let mut left = false;
+        let mut left: Option<String> = None;
         let mut read = |location: &str, from: Option<&str>| match &reader {
             Some(_) if lints_only && crate::publish_schemas::is_http(location) => {
-                left = true;
+                left = Some(location.to_string());
                 Err("fetched when deployed".to_string())
             }
             Some(r) => r.0.read(location, from),
@@ -770,9 +770,10 @@ impl Compiler<'_> {
         );
         match resolved {
             Ok(p) => Some(WsdlTarget::Port(p)),
-            Err(_) if left => {
-                let written = w.uri.as_ref().unwrap_or(&w.port).value.trim();
-                Some(WsdlTarget::Deferred(written.to_string()))
+            Err(_) if left.is_some() => {
+                // the endpoint's uri, or (an inline document) the import left for deployment
+                let written = w.uri.as_ref().map(|u| u.value.trim().to_string());
+                Some(WsdlTarget::Deferred(written.or(left).unwrap_or_default()))
             }
             Err(problem) => {
                 let span = match &problem {

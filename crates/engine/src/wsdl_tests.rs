@@ -238,6 +238,16 @@ fn an_http_wsdl_is_left_for_deployment_by_lint_and_its_password_is_never_shown()
         *files.asked.lock().unwrap(),
         [("main.wsdl".to_string(), None)]
     );
+    // an inline document importing one: the address is left as the import's location
+    let inline = format!(
+        r#"<endpoint {NS} name="E"><wsdl service="Stock" port="Soap11">{main}</wsdl></endpoint>"#
+    );
+    let (prog, diags) = compile_with(&inline, &opts(&files, false));
+    assert!(errors(&diags).is_empty(), "{diags:?}");
+    assert_eq!(
+        address(&prog.unwrap(), "E").0,
+        "http://u:s3cret@h/service.wsdl"
+    );
     // a host that compiles to run: what the reader says is the endpoint's error, with the
     // URLs' passwords masked
     let xml = endpoint("main.wsdl");
