@@ -244,6 +244,35 @@ fn run_refuses_a_sequence_with_errors() {
     assert!(err.contains("E0112"), "{err}");
 }
 
+/// A WSDL endpoint whose document is at an http URL: `lint` leaves it for deployment, `run`
+/// (which fetches nothing) refuses it where it is written, without the URL's password.
+#[test]
+fn an_http_wsdl_endpoint_is_left_by_lint_and_refused_by_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = dir.path().join("main.xml");
+    std::fs::write(
+        &seq,
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="main">
+  <call><endpoint><wsdl uri="http://u:s3cret@127.0.0.1:9/stock?wsdl" service="Stock" port="Soap11"/></endpoint></call>
+  <respond/>
+</sequence>"#,
+    )
+    .unwrap();
+    let (code, out, err) = cli(&["lint", &p(&seq)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("E0122"), "{out}");
+    let req = request_file(dir.path(), "GET /x HTTP/1.1\n\n");
+    let (code, _, err) = cli(&["run", &p(&seq), "--request", &p(&req)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("main.xml:2:")
+            && err.contains("E0122")
+            && err.contains("is fetched over http(s) only when the project is served"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
 #[test]
 fn run_resolves_sequence_keys_from_a_folder() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use synaptic_gateway::reload::LoadReport;
 use synaptic_gateway::{Running, ServeOptions, StartError};
 use synaptic_tests::gateway::GatewayDir;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
@@ -18,20 +19,43 @@ fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-async fn start(dir: &GatewayDir) -> Running {
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    let opts = ServeOptions {
+/// On 127.0.0.1, an ephemeral port, without watching the files.
+fn options() -> ServeOptions {
+    ServeOptions {
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         watch: Some(false),
         ..Default::default()
-    };
-    match synaptic_gateway::start(loaded.config, opts).await {
+    }
+}
+
+async fn start(dir: &GatewayDir) -> Running {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    match synaptic_gateway::start(loaded.config, options()).await {
         Ok((r, _)) => r,
         Err(StartError::Sequences(report)) => {
             panic!("sequences do not load:\n{}", report.render().join("\n"))
         }
         Err(e) => panic!("gateway does not start: {e:?}"),
     }
+}
+
+/// A gateway serving what deploys, and the report of its load (the files left out, and why).
+async fn start_partly(dir: &GatewayDir) -> (Running, LoadReport) {
+    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
+    synaptic_gateway::start(loaded.config, options())
+        .await
+        .expect("what resolves is deployed")
+}
+
+/// A gateway serving [`api`] and `endpoint` (the endpoint `E`); the folder lives as long as
+/// it is kept.
+async fn serve_endpoint(endpoint: &str) -> (GatewayDir, Running) {
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/T.xml", &api()), ("sequences/E.xml", endpoint)],
+    );
+    let gw = start(&dir).await;
+    (dir, gw)
 }
 
 /// An API at `/t` sending every request to the endpoint `E`.
@@ -90,11 +114,7 @@ async fn failover_passes_a_refusing_backend_by_and_takes_it_back_when_it_recover
            </failover></endpoint>"#,
         b.url()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     assert_eq!(state(&gw, "Primary").await, "active");
     assert_eq!(get(&gw).await, (200, "from-b".into()));
     assert_eq!(state(&gw, "Primary").await, "suspended");
@@ -133,11 +153,7 @@ async fn loadbalance_takes_turns_and_a_slow_backend_is_suspended() {
         slow.url(),
         c.url()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let mut answers = Vec::new();
     for _ in 0..6 {
         let (status, body) = get(&gw).await;
@@ -167,11 +183,7 @@ async fn loadbalance_over_members_sends_the_request_path_to_each_in_turn_and_fai
         a.addr().port(),
         b.addr().port()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let mut answers = Vec::new();
     for i in 0..4 {
         let r = client()
@@ -192,6 +204,56 @@ async fn loadbalance_over_members_sends_the_request_path_to_each_in_turn_and_fai
     gw.shutdown().await;
 }
 
+/// A member whose backend is down is taken out (its state in `/metrics` says so); once the
+/// backend listens, the gateway's probe connects to it and the member gets its turns again,
+/// without a reload.
+#[tokio::test]
+async fn loadbalance_over_members_readmits_a_member_once_it_takes_connections() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    // nothing listens on this port yet: connections are refused
+    let down_port = synaptic_tests::free_port();
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><loadbalance>
+             <member hostName="127.0.0.1" httpPort="{}"/>
+             <member hostName="127.0.0.1" httpPort="{down_port}"/>
+           </loadbalance></endpoint>"#,
+        a.addr().port()
+    );
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
+    assert_eq!(state(&gw, "E/1").await, "active");
+    // the second member's turn fails over to the first, and it is taken out
+    for _ in 0..4 {
+        assert_eq!(get(&gw).await, (200, "a".into()));
+    }
+    assert_eq!(state(&gw, "E/0").await, "active");
+    assert_eq!(state(&gw, "E/1").await, "suspended");
+    // the backend comes up: within a few probes (every half second) the member is back
+    let b = MockOrigin::start_on(
+        Some(SocketAddr::from(([127, 0, 0, 1], down_port))),
+        |_| async { named("b") },
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state(&gw, "E/1").await != "active" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the member was not re-admitted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = get(&gw).await;
+        assert_eq!(status, 200);
+        answers.push(body);
+    }
+    answers.sort();
+    assert_eq!(answers, ["a", "a", "b", "b"]);
+    // the probes only connected: the backend saw nothing but the requests
+    assert_eq!(b.count(), 2);
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn loadbalance_over_members_without_failover_answers_the_failure() {
     let a = MockOrigin::start(|_| named("a")).await;
@@ -203,11 +265,7 @@ async fn loadbalance_over_members_without_failover_answers_the_failure() {
            </loadbalance></endpoint>"#,
         a.addr().port()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let (status, body) = get(&gw).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("101503"), "{body}");
@@ -268,11 +326,7 @@ async fn recipient_list_reaches_every_backend_and_answers_with_the_first() {
         later.url(),
         fast.url()
     );
-    let dir = GatewayDir::new(
-        "",
-        &[("sequences/T.xml", &api()), ("sequences/E.xml", &endpoint)],
-    );
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
     let r = client()
         .post(format!("http://{}/t/x", gw.addr()))
         .header("content-type", "application/json")
@@ -284,6 +338,47 @@ async fn recipient_list_reaches_every_backend_and_answers_with_the_first() {
     assert_eq!(r.text().await.unwrap(), "fast");
     assert_eq!(fast.requests()[0].body_str(), r#"{"order":1}"#);
     assert_eq!(later.requests()[0].body_str(), r#"{"order":1}"#);
+    gw.shutdown().await;
+}
+
+/// A `<recipientlist>` over `<member>`s: every member gets a copy at `http://host:port` with
+/// the request's path and query, and the first answer is the message; a member that refuses
+/// connections does not keep the others from theirs.
+#[tokio::test]
+async fn a_recipient_list_of_members_sends_a_copy_to_each_member() {
+    let fast = MockOrigin::start(|_| named("fast")).await;
+    let later = MockOrigin::start(|_| named("later").delay(Duration::from_millis(300))).await;
+    let down_port = synaptic_tests::free_port();
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><recipientlist>
+             <member hostName="127.0.0.1" httpPort="{}"/>
+             <member hostName="127.0.0.1" httpPort="{down_port}"/>
+             <member hostName="127.0.0.1" httpPort="{}" httpsPort="1"/>
+           </recipientlist></endpoint>"#,
+        later.addr().port(),
+        fast.addr().port()
+    );
+    let (_dir, gw) = serve_endpoint(&endpoint).await;
+    for order in 1..=2 {
+        let r = client()
+            .post(format!("http://{}/t/orders/{order}?v=2", gw.addr()))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"order":{order}}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "fast");
+    }
+    for backend in [&fast, &later] {
+        let seen = backend.requests();
+        assert_eq!(seen.len(), 2);
+        for (i, req) in seen.iter().enumerate() {
+            assert_eq!(req.method, "POST");
+            assert_eq!(req.uri, format!("/t/orders/{}?v=2", i + 1));
+            assert_eq!(req.body_str(), format!(r#"{{"order":{}}}"#, i + 1));
+        }
+    }
     gw.shutdown().await;
 }
 
@@ -551,10 +646,8 @@ async fn a_wsdl_endpoint_naming_a_port_the_document_lacks_is_not_deployed() {
     );
     let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
     let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        watch: Some(false),
         strict: true,
-        ..Default::default()
+        ..options()
     };
     match synaptic_gateway::start(loaded.config, opts).await {
         Err(StartError::Sequences(report)) => {
@@ -576,7 +669,8 @@ async fn a_wsdl_endpoint_naming_a_port_the_document_lacks_is_not_deployed() {
 /// importing one, in folders of their own), read by a plain endpoint and by an endpoint
 /// template instantiated with the document and the port as parameters: each request reaches
 /// the port's address in the port's format (a SOAP 1.1 or 1.2 POST, or a GET when the
-/// imported binding says so). A WSDL importing an `http` document is not deployed.
+/// imported binding says so). A WSDL importing an `http` document nobody serves is not
+/// deployed.
 #[tokio::test]
 async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
     let backend = MockOrigin::start(|_| {
@@ -657,16 +751,9 @@ async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
             ("sequences/wsdl/remote.wsdl", remote),
         ],
     );
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        watch: Some(false),
-        ..Default::default()
-    };
-    let (gw, report) = synaptic_gateway::start(loaded.config, opts)
-        .await
-        .expect("what resolves is deployed");
-    // the http import: that endpoint alone is left out, with the reason where it is written
+    let (gw, report) = start_partly(&dir).await;
+    // the http import nobody serves: that endpoint alone is left out, with the reason where
+    // it is written
     assert_eq!(report.undeployed.len(), 1, "{report:?}");
     assert!(report.undeployed[0].ends_with("Remote.xml"), "{report:?}");
     let text = report.render().join("\n");
@@ -674,7 +761,7 @@ async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
         text.contains("Remote.xml:1:")
             && text.contains("E0122")
             && text.contains("imports `http://127.0.0.1:9/types?wsdl`")
-            && text.contains("not fetched over http"),
+            && text.contains("cannot fetch the WSDL http://127.0.0.1:9/types?wsdl"),
         "{text}"
     );
     let post = |path: &'static str| {
@@ -704,5 +791,144 @@ async fn wsdl_imports_and_endpoint_templates_reach_the_port_address() {
         let ct = seen[0].header("content-type").unwrap_or_default();
         assert!(ct.starts_with(content_type), "{path}: {ct}");
     }
+    gw.shutdown().await;
+}
+
+/// The documents of a WSDL served over http on 127.0.0.1: `/ws/main.wsdl` imports
+/// `parts/service.wsdl` (relative to its URL), whose service `Stock` has the port `Soap11` at
+/// the address the test sets; both answer 401 without the Basic credentials `user:s3cret`.
+struct WsdlServer {
+    origin: MockOrigin,
+    backend: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl WsdlServer {
+    async fn start(backend: &str) -> WsdlServer {
+        let at = std::sync::Arc::new(std::sync::Mutex::new(backend.to_string()));
+        let port_at = at.clone();
+        let origin = MockOrigin::start(move |req| {
+            // user:s3cret
+            if req.header("authorization") != Some("Basic dXNlcjpzM2NyZXQ=") {
+                return MockResponse::new(401);
+            }
+            let body = match req.path() {
+                "/ws/main.wsdl" => r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+                    targetNamespace="http://services.samples">
+                  <wsdl:import namespace="http://services.samples" location="parts/service.wsdl"/>
+                </wsdl:definitions>"#
+                    .to_string(),
+                "/ws/parts/service.wsdl" => {
+                    let base = port_at.lock().unwrap().clone();
+                    format!(
+                        r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+                             xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+                             xmlns:tns="http://services.samples" targetNamespace="http://services.samples">
+                           <wsdl:service name="Stock">
+                             <wsdl:port name="Soap11" binding="tns:Soap11Binding">
+                               <soap:address location="{base}/services/Stock11"/>
+                             </wsdl:port>
+                           </wsdl:service>
+                         </wsdl:definitions>"#
+                    )
+                }
+                _ => return MockResponse::new(404),
+            };
+            MockResponse::text(body).header("content-type", "text/xml")
+        })
+        .await;
+        WsdlServer {
+            origin,
+            backend: at,
+        }
+    }
+
+    /// `path` of this server with the credentials in the URL.
+    fn url(&self, path: &str) -> String {
+        format!("http://user:s3cret@{}{path}", self.origin.addr())
+    }
+}
+
+/// A `<wsdl uri="http://…">` endpoint: the gateway fetches the document and the document it
+/// imports (relative to its URL, with the URL's credentials) when it loads the project, and
+/// again on every reload; a request reaches the port's address. A WSDL that cannot be fetched
+/// leaves its endpoint undeployed, with the reason at the `uri`, the password masked.
+#[tokio::test]
+async fn an_http_wsdl_endpoint_and_its_import_are_fetched_at_each_load() {
+    let soap_ok = || {
+        MockResponse::text(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ok/></soapenv:Body></soapenv:Envelope>"#,
+        )
+        .header("content-type", "text/xml")
+    };
+    let first = MockOrigin::start(move |_| soap_ok()).await;
+    let second = MockOrigin::start(move |_| soap_ok()).await;
+    let server = WsdlServer::start(&first.url()).await;
+    let fetched = format!(
+        r#"<endpoint {NS} name="E"><wsdl uri="{}" service="Stock" port="Soap11"/></endpoint>"#,
+        server.url("/ws/main.wsdl")
+    );
+    let nobody = format!(
+        "http://user:s3cret@127.0.0.1:{}/ws/main.wsdl",
+        synaptic_tests::free_port()
+    );
+    let unreachable = format!(
+        r#"<endpoint {NS} name="Unreachable">
+             <wsdl uri="{nobody}" service="Stock" port="Soap11"/></endpoint>"#
+    );
+    let dir = GatewayDir::new(
+        "[limits]\nwsdl_fetch_timeout = 5.0\n",
+        &[
+            ("sequences/T.xml", &api()),
+            ("sequences/E.xml", &fetched),
+            ("sequences/Unreachable.xml", &unreachable),
+        ],
+    );
+    let (gw, report) = start_partly(&dir).await;
+    assert_eq!(report.undeployed.len(), 1, "{report:?}");
+    assert!(
+        report.undeployed[0].ends_with("Unreachable.xml"),
+        "{report:?}"
+    );
+    let text = report.render().join("\n");
+    // the column of the uri's value on the endpoint's second line
+    let at = unreachable.find("uri=\"").unwrap() + "uri=\"".len();
+    let at_uri = at - unreachable[..at].rfind('\n').unwrap();
+    assert!(
+        text.contains(&format!("Unreachable.xml:2:{at_uri}: error[E0122]"))
+            && text.contains("cannot fetch the WSDL http://user:***@127.0.0.1:"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    // both documents were fetched, with the credentials
+    let paths: Vec<String> = server
+        .origin
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
+    assert_eq!(paths, ["/ws/main.wsdl", "/ws/parts/service.wsdl"]);
+
+    let post = || {
+        client()
+            .post(format!("http://{}/t/x", gw.addr()))
+            .header("content-type", "application/xml")
+            .body(r#"<getQuote xmlns="http://services.samples"><symbol>WSO2</symbol></getQuote>"#)
+            .send()
+    };
+    let r = post().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = first.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path(), "/services/Stock11");
+    assert_eq!(seen[0].header("content-type"), Some("text/xml"));
+
+    // the service moves: a reload fetches the documents again
+    *server.backend.lock().unwrap() = second.url();
+    synaptic_tests::gateway::assert_reloaded(gw.gateway()).await;
+    assert_eq!(server.origin.count(), 4);
+    let r = post().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((first.count(), second.count()), (1, 1));
+    assert_eq!(second.requests()[0].path(), "/services/Stock11");
     gw.shutdown().await;
 }

@@ -127,6 +127,7 @@ codes! {
     W0340 = "unsupported-balancing";
     W0341 = "unknown-template-parameter";
     W0342 = "proxy-transport-not-served";
+    W0344 = "duplicate-group-endpoint";
     // appended by the EIP mediators (iterate, clone, aggregate)
     E0350 = "eip-target";
     E0351 = "eip-expression";

@@ -24,6 +24,9 @@ pub(crate) struct Ir {
     pub local_entries: std::sync::Arc<HashMap<String, String>>,
     /// The states of named endpoints that keep one ([`crate::EndpointState`]), for metrics.
     pub endpoint_states: Vec<std::sync::Arc<crate::EndpointState>>,
+    /// Every `<loadbalance>` over `<member>`s, for probing their inactive members and for
+    /// metrics.
+    pub member_groups: Vec<std::sync::Arc<crate::members::Members>>,
     /// Message stores and processors.
     pub stores: crate::store::Defs,
     /// The in- and out-flows `<api>` resources and `<proxy>` targets name that no artifact
@@ -81,6 +84,7 @@ pub(crate) fn compile(
         out_flows: HashMap::new(),
         local_entries: Default::default(),
         endpoint_states: Vec::new(),
+        member_groups: Vec::new(),
         stores: Default::default(),
         unresolved_flows: HashMap::new(),
         data_sources: Vec::new(),
@@ -103,6 +107,7 @@ pub(crate) fn compile(
         foreach_refs: Vec::new(),
         data_sources: Vec::new(),
         endpoint_states: Vec::new(),
+        member_groups: Vec::new(),
         templates: HashMap::new(),
         stores: HashMap::new(),
         endpoint_templates: HashMap::new(),
@@ -344,6 +349,7 @@ pub(crate) fn compile(
         .flatten()
         .any(|n| mediators::runs_script(&n.op));
     ir.endpoint_states = std::mem::take(&mut c.endpoint_states);
+    ir.member_groups = std::mem::take(&mut c.member_groups);
     ir.data_sources = std::mem::take(&mut c.data_sources);
     (ok.then_some(Program { ir, scripts }), diags)
 }

@@ -77,6 +77,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) numeric_uses: Vec<(String, Span)>,
     /// The states of named endpoints (and of the children of named groups), for metrics.
     pub(crate) endpoint_states: Vec<Arc<EndpointState>>,
+    /// Every `<loadbalance>` over `<member>`s (their inactive members are probed).
+    pub(crate) member_groups: Vec<Arc<crate::members::Members>>,
     /// Sequence templates by name (`call-template`).
     pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
@@ -357,24 +359,24 @@ impl Compiler<'_> {
             })));
         }
         if let ast::EndpointKind::MemberLoadbalance { members, failover } = &e.kind {
-            let mut out = Vec::with_capacity(members.len());
-            for m in members {
-                // a deploy-time parameter's value, as Synapse's resolver gives it
-                let host = match self.deployed(&m.host)? {
-                    Some(v) => v.value,
-                    None => m.host.value.clone(),
-                };
-                out.push(crate::members::Member::new(
-                    host,
-                    m.http_port.as_ref().map(|p| p.value),
-                    m.https_port.as_ref().map(|p| p.value),
-                ));
-            }
-            return Some(EndpointIr::Members(Arc::new(crate::members::Members::new(
+            let group = Arc::new(crate::members::Members::new(
                 name.unwrap_or_else(|| "anonymous".to_string()),
-                out,
+                self.members(members)?,
                 *failover,
-            ))));
+            ));
+            self.member_groups.push(group.clone());
+            return Some(EndpointIr::Members(group));
+        }
+        if let ast::EndpointKind::MemberRecipientList { members } = &e.kind {
+            // every member gets a copy; none is taken out, as Synapse's recipient list builds
+            // a fresh address endpoint per member and message
+            return Some(EndpointIr::MemberRecipients(Arc::new(
+                crate::members::Members::new(
+                    name.unwrap_or_else(|| "anonymous".to_string()),
+                    self.members(members)?,
+                    false,
+                ),
+            )));
         }
         if let Some(kind) = match &e.kind {
             ast::EndpointKind::Failover { dynamic, .. } => {
@@ -588,6 +590,7 @@ impl Compiler<'_> {
             ast::EndpointKind::Failover { .. }
             | ast::EndpointKind::Loadbalance { .. }
             | ast::EndpointKind::MemberLoadbalance { .. }
+            | ast::EndpointKind::MemberRecipientList { .. }
             | ast::EndpointKind::RecipientList { .. }
             | ast::EndpointKind::DynamicRecipientList { .. } => return None,
         })
@@ -602,6 +605,52 @@ impl Compiler<'_> {
             Deploy::Resolved(value) => Some(Spanned::new(value, v.span)),
             Deploy::Deferred => None,
         })
+    }
+
+    /// A group's `<member>`s, their `hostName` and ports resolved when they are deploy-time
+    /// parameters, as Synapse's resolver gives them.
+    fn members(&mut self, members: &[ast::Member]) -> Option<Vec<crate::members::Member>> {
+        let mut out = Vec::with_capacity(members.len());
+        for m in members {
+            let host = match self.deployed(&m.host)? {
+                Some(v) => v.value,
+                None => m.host.value.clone(),
+            };
+            let http_port = self.member_port(m.http_port.as_ref(), "httpPort")?;
+            let https_port = self.member_port(m.https_port.as_ref(), "httpsPort")?;
+            out.push(crate::members::Member::new(host, http_port, https_port));
+        }
+        Some(out)
+    }
+
+    /// A `<member>`'s `httpPort` / `httpsPort`: a number, or a deploy-time parameter resolved
+    /// (E0403 when it has no value) whose value must be a port (E0121); an empty `httpsPort`
+    /// is none, as Synapse skips it. `Some(None)`: no port (or one left for deployment, lint).
+    fn member_port(&mut self, port: Option<&Spanned<String>>, attr: &str) -> Option<Option<u16>> {
+        let Some(port) = port else {
+            return Some(None);
+        };
+        let Some(v) = self.deployed(port)? else {
+            return Some(None);
+        };
+        let t = v.value.trim();
+        if t.is_empty() && attr == "httpsPort" {
+            return Some(None);
+        }
+        match synaptic_syntax::members::port_number(t) {
+            Some(p) => Some(Some(p)),
+            None => {
+                self.err(
+                    codes::E0121,
+                    port.span,
+                    format!(
+                        "{attr}=\"{}\" is `{t}`, which is not a port number",
+                        port.value
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// The servers `p` is pinned to when its `pinnedServers` (deploy-time parameters
@@ -673,10 +722,20 @@ impl Compiler<'_> {
                     self.err(codes::E0122, uri.span, why);
                     return None;
                 }
-                let read = reader.as_ref()?.0.read(u, None);
-                match read {
-                    Ok(t) => (Some(t.id), t.text, Some(u.to_string())),
+                let reader = reader.as_ref()?;
+                // an http(s) document is fetched by a serving host; `lint`, which fetches
+                // nothing, leaves it for deployment
+                if crate::publish_schemas::is_http(u) && self.lints_only(reader) {
+                    return Some(WsdlTarget::Deferred(u.to_string()));
+                }
+                match reader.0.read(u, None) {
+                    Ok(t) => (
+                        Some(t.id),
+                        t.text,
+                        Some(crate::redact::url_passwords_masked(u)),
+                    ),
                     Err(why) => {
+                        let why = crate::redact::url_passwords_masked(&why);
                         self.err(codes::E0122, uri.span, why);
                         return None;
                     }
@@ -691,32 +750,52 @@ impl Compiler<'_> {
             .or(w.inline.as_ref())
             .map(|u| u.span)
             .unwrap_or(w.port.span);
+        let lints_only = reader.as_ref().is_some_and(|r| self.lints_only(r));
+        // an http(s) import `lint` leaves for deployment
+        let mut left: Option<String> = None;
         let mut read = |location: &str, from: Option<&str>| match &reader {
+            Some(_) if lints_only && crate::publish_schemas::is_http(location) => {
+                left = Some(location.to_string());
+                Err("fetched when deployed".to_string())
+            }
             Some(r) => r.0.read(location, from),
             None => Err(format!("`{location}` is not read here (no project folder)")),
         };
-        match synaptic_syntax::wsdl::resolve_port(
+        let resolved = synaptic_syntax::wsdl::resolve_port(
             root_id.as_deref(),
             &root_text,
             &service.value,
             &port.value,
             &mut read,
-        ) {
+        );
+        match resolved {
             Ok(p) => Some(WsdlTarget::Port(p)),
+            Err(_) if left.is_some() => {
+                // the endpoint's uri, or (an inline document) the import left for deployment
+                let written = w.uri.as_ref().map(|u| u.value.trim().to_string());
+                Some(WsdlTarget::Deferred(written.or(left).unwrap_or_default()))
+            }
             Err(problem) => {
                 let span = match &problem {
                     synaptic_syntax::wsdl::WsdlProblem::Service(_) => service.span,
                     synaptic_syntax::wsdl::WsdlProblem::Port(_) => port.span,
                     synaptic_syntax::wsdl::WsdlProblem::Document(_) => doc_span,
                 };
-                let message = match &shown {
+                let message = crate::redact::url_passwords_masked(&match &shown {
                     Some(u) => format!("{problem} (in `{u}`)"),
                     None => problem.to_string(),
-                };
+                });
                 self.err(codes::E0122, span, message);
                 None
             }
         }
+    }
+
+    /// Whether this compile is `synaptic lint`'s: a host that fetches nothing and no
+    /// deploy-time values. Such a compile leaves an `http(s)` WSDL for deployment, where a
+    /// host that runs without serving (`synaptic run`, `synaptic test`) cannot resolve it.
+    fn lints_only(&self, reader: &crate::WsdlSource) -> bool {
+        !reader.0.fetches() && self.opts.deploy.is_none()
     }
 
     /// The endpoint an `<endpoint template="T" [name] [uri]>` stands for: T's `<endpoint>`
@@ -1030,7 +1109,8 @@ fn respan_endpoint(e: &mut ast::Endpoint, span: Span) {
                 v.span = span;
             }
         }
-        ast::EndpointKind::MemberLoadbalance { members, .. } => {
+        ast::EndpointKind::MemberLoadbalance { members, .. }
+        | ast::EndpointKind::MemberRecipientList { members } => {
             for m in members {
                 m.span = span;
                 m.host.span = span;

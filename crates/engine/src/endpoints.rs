@@ -94,7 +94,7 @@ fn ready(engine: &Engine, ep: &EndpointIr, now: i64, depth: usize) -> bool {
     match resolve(engine, ep) {
         Ok(EndpointIr::Tracked(t)) => t.state.ready(now),
         Ok(EndpointIr::Group(g)) => g.children.iter().any(|c| ready(engine, c, now, depth + 1)),
-        Ok(EndpointIr::Members(m)) => m.ready(now),
+        Ok(EndpointIr::Members(m)) => m.ready(),
         Ok(_) => true,
         Err(_) => false,
     }
@@ -131,6 +131,10 @@ fn dispatch<'a>(
             },
             EndpointIr::Members(m) => {
                 crate::members::send(engine, m, blocking, mediator, ctx).await
+            }
+            EndpointIr::MemberRecipients(m) => {
+                let g = crate::members::recipients(m, ctx)?;
+                recipient_list(engine, &g, blocking, mediator, ctx).await
             }
             EndpointIr::Recipients(r) => {
                 if let crate::ir::ValueSrc::Expr(e) = &r.value {

@@ -45,6 +45,8 @@ pub(crate) enum EndpointIr {
     Recipients(Arc<Recipients>),
     /// `<loadbalance>` over `<member>`s.
     Members(Arc<crate::members::Members>),
+    /// `<recipientlist>` over `<member>`s: a copy to each (failover and turns unused).
+    MemberRecipients(Arc<crate::members::Members>),
     /// A URL the message goes to as it is (a member of a load balancer, with its path).
     Url(String),
 }

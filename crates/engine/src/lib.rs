@@ -85,6 +85,7 @@ pub use deploy::{deploy_param, DeployParam, ParamKind};
 pub use dispatch::Service;
 pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_SUSPEND_MS};
 pub use expression::Expression;
+pub use members::{MemberProbe, PROBE_CONNECT_TIMEOUT, PROBE_EVERY, PROBE_FIRST};
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use props::{PropMap, PropName};
 pub use publish_schemas::{find_schema, MAX_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
@@ -517,6 +518,14 @@ pub trait Invoker: Send + Sync {
     async fn sleep(&self, d: Duration) {
         let _ = d;
         std::future::pending::<()>().await
+    }
+
+    /// Open a TCP connection to `host:port` within `timeout` and close it: how a
+    /// `<loadbalance>` member taken out is probed ([`Engine::probe_members`]). `Err` says why
+    /// it could not connect. The default connects nowhere.
+    async fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+        let _ = (host, port, timeout);
+        Err("this host opens no connections".to_string())
     }
 }
 

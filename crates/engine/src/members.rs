@@ -3,19 +3,26 @@
 //! `transport://hostName:port` followed by the path of its `To` address, where the transport is
 //! the one the message came in on (`TRANSPORT_IN_NAME`: `http` takes `httpPort`, `https`
 //! `httpsPort`), the members taking turns (round robin). With `failover` (the default) a member
-//! that fails is left out and the message goes to the next one; Synapse re-admits a left-out
-//! member once a connection to it succeeds (a timer probing every half second), synaptic tries
-//! it again after [`LEFT_OUT_MS`].
+//! that fails is taken out and the message goes to the next one. A member taken out comes back
+//! when a TCP connection to it succeeds, as Synapse's `MemberActivatorTask` re-admits it: the
+//! engine lists the members to probe ([`Engine::probe_members`]) and the host probes them
+//! ([`crate::Invoker::connect`]) on its own timer ([`PROBE_FIRST`], [`PROBE_EVERY`]).
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::convert::value_string;
 use crate::endpoints::Sent;
 use crate::{error_codes, Engine, ErrorKind, MediationError, MessageContext, Origin};
 
-/// How long a member that failed is left out before it is tried again (Synapse's timer first
-/// probes after one second).
-pub(crate) const LEFT_OUT_MS: i64 = 1000;
+/// When the host first probes the members taken out, after the program is loaded (Synapse's
+/// timer starts one second after the endpoint is built).
+pub const PROBE_FIRST: Duration = Duration::from_secs(1);
+/// How often the host probes the members taken out (Synapse's timer: every 500 ms).
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// How long one probe's connection may take (Synapse's: 10 s).
+pub const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub(crate) struct Members {
@@ -32,8 +39,8 @@ pub(crate) struct Member {
     pub host: String,
     pub http_port: Option<u16>,
     pub https_port: Option<u16>,
-    /// Left out until this time (ms; 0: in).
-    left_out_until: AtomicI64,
+    /// Taken out after a failure, until a probe connects to it.
+    inactive: AtomicBool,
 }
 
 impl Member {
@@ -42,12 +49,12 @@ impl Member {
             host,
             http_port,
             https_port,
-            left_out_until: AtomicI64::new(0),
+            inactive: AtomicBool::new(false),
         }
     }
 
-    fn active(&self, now: i64) -> bool {
-        self.left_out_until.load(Ordering::Relaxed) <= now
+    fn active(&self) -> bool {
+        !self.inactive.load(Ordering::Relaxed)
     }
 }
 
@@ -62,8 +69,84 @@ impl Members {
     }
 
     /// At least one member is in.
-    pub(crate) fn ready(&self, now: i64) -> bool {
-        self.members.iter().any(|m| m.active(now))
+    pub(crate) fn ready(&self) -> bool {
+        self.members.iter().any(Member::active)
+    }
+}
+
+/// A member taken out of its `<loadbalance>` after a failure, for the host to probe: when a
+/// TCP connection to each of its ports succeeds (Synapse connects to the http and the https
+/// port, each that is set), [`MemberProbe::readmit`] puts it back in turn.
+#[derive(Clone, Debug)]
+pub struct MemberProbe {
+    group: Arc<Members>,
+    index: usize,
+}
+
+impl MemberProbe {
+    /// The `<loadbalance>` endpoint's name (`anonymous` without one).
+    pub fn endpoint(&self) -> &str {
+        &self.group.name
+    }
+    /// The member's `hostName`.
+    pub fn host(&self) -> &str {
+        &self.group.members[self.index].host
+    }
+    /// The ports to connect to: `httpPort` and `httpsPort`, each that is set.
+    pub fn ports(&self) -> Vec<u16> {
+        let m = &self.group.members[self.index];
+        m.http_port.into_iter().chain(m.https_port).collect()
+    }
+    /// Put the member back in turn.
+    pub fn readmit(&self) {
+        self.group.members[self.index]
+            .inactive
+            .store(false, Ordering::Relaxed);
+    }
+}
+
+impl Engine {
+    /// The members of the program's `<loadbalance>` groups that are taken out now, for the
+    /// host to probe (the engine does no I/O).
+    pub fn probe_members(&self) -> Vec<MemberProbe> {
+        self.program.member_probes(false)
+    }
+}
+
+impl crate::Program {
+    /// Whether some `<loadbalance>` of the program is over `<member>`s (the host then runs a
+    /// prober).
+    pub fn has_members(&self) -> bool {
+        !self.ir.member_groups.is_empty()
+    }
+
+    /// The members of every named `<loadbalance>` group, each named `group/index` as an
+    /// unnamed child of a named group is, and whether it is in turn (for metrics).
+    pub fn member_states(&self) -> Vec<(String, bool)> {
+        self.member_probes(true)
+            .into_iter()
+            .filter(|p| p.group.name != "anonymous")
+            .map(|p| {
+                let active = p.group.members[p.index].active();
+                (format!("{}/{}", p.group.name, p.index), active)
+            })
+            .collect()
+    }
+
+    /// The members of every group: all of them, or those taken out.
+    fn member_probes(&self, all: bool) -> Vec<MemberProbe> {
+        let mut out = Vec::new();
+        for g in &self.ir.member_groups {
+            for (index, m) in g.members.iter().enumerate() {
+                if all || !m.active() {
+                    out.push(MemberProbe {
+                        group: g.clone(),
+                        index,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -74,6 +157,83 @@ fn fault(message: String) -> MediationError {
         error_codes::ENDPOINT_NOT_READY,
         message,
     )
+}
+
+/// The transport the message came in on (`TRANSPORT_IN_NAME`, `http` when unset).
+fn transport_in(ctx: &MessageContext) -> String {
+    ctx.properties
+        .default
+        .get("TRANSPORT_IN_NAME")
+        .and_then(value_string)
+        .unwrap_or_else(|| "http".to_string())
+}
+
+/// The transport the members are sent over: the one the message came in on, when it is
+/// `http` or `https`.
+fn transport(ctx: &MessageContext) -> Option<&'static str> {
+    match transport_in(ctx).as_str() {
+        "http" => Some("http"),
+        "https" => Some("https"),
+        _ => None,
+    }
+}
+
+impl Member {
+    /// `transport://hostName:port` + `path`, with the port of `transport`; `None` when the
+    /// member has none.
+    fn url(&self, transport: &str, path: &str) -> Option<String> {
+        let port = if transport == "https" {
+            self.https_port
+        } else {
+            self.http_port
+        }?;
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        Some(format!("{transport}://{host}:{port}{path}"))
+    }
+}
+
+/// The copies a `<recipientlist>` over `<member>`s sends, as Synapse's
+/// `RecipientListEndpoint.sendToApplicationMembers`: an address per member,
+/// `transport://hostName:port` followed by the path of the message's `To`, without a state. A
+/// member without the port of the transport is passed by; with none left (or a message that
+/// came in on another transport) the message faults with "no ready child members".
+pub(crate) fn recipients(
+    m: &Members,
+    ctx: &MessageContext,
+) -> Result<crate::ir::Group, MediationError> {
+    let path = to_path(ctx)?;
+    let children: Vec<crate::ir::EndpointIr> = match transport(ctx) {
+        Some(transport) => m
+            .members
+            .iter()
+            .filter_map(|member| member.url(transport, &path))
+            .map(crate::ir::EndpointIr::Url)
+            .collect(),
+        None => Vec::new(),
+    };
+    if children.is_empty() {
+        return Err(MediationError::new(
+            ErrorKind::ConnectFailed,
+            Origin::Upstream,
+            error_codes::GROUP_NOT_READY,
+            format!(
+                "Recipient List endpoint : {} - no ready child members (the message came in \
+                 over {}; members need its port)",
+                m.name,
+                transport_in(ctx)
+            ),
+        ));
+    }
+    Ok(crate::ir::Group {
+        name: m.name.clone(),
+        kind: crate::ir::GroupKind::RecipientList,
+        children,
+        cursor: AtomicUsize::new(0),
+    })
 }
 
 /// The path the members are sent: the message's `To` (one a `<header name="To">` set, else the
@@ -101,27 +261,21 @@ pub(crate) async fn send(
     mediator: &'static str,
     ctx: &mut MessageContext,
 ) -> Result<Sent, MediationError> {
-    let transport = ctx
-        .properties
-        .default
-        .get("TRANSPORT_IN_NAME")
-        .and_then(value_string)
-        .unwrap_or_else(|| "http".to_string());
-    if transport != "http" && transport != "https" {
+    let Some(transport) = transport(ctx) else {
         return Err(fault(format!(
-            "Cannot load balance for non-HTTP/S transport {transport}"
+            "Cannot load balance for non-HTTP/S transport {}",
+            transport_in(ctx)
         )));
-    }
+    };
     let path = to_path(ctx)?;
     let n = m.members.len();
     let mut tried = vec![false; n];
     let mut last: Option<MediationError> = None;
     loop {
-        let now = engine.clock.now_ms();
         let start = m.cursor.load(Ordering::Relaxed) % n.max(1);
         let pick = (0..n)
             .map(|k| (start + k) % n)
-            .find(|&i| !tried[i] && m.members[i].active(now));
+            .find(|&i| !tried[i] && m.members[i].active());
         let Some(i) = pick else {
             let mut msg = format!(
                 "Loadbalance endpoint : {} - No application members available",
@@ -144,21 +298,8 @@ pub(crate) async fn send(
         // the next turn is the member after this one (left-out members are passed by)
         m.cursor.store(i + 1, Ordering::Relaxed);
         let member = &m.members[i];
-        let port = if transport == "https" {
-            member.https_port
-        } else {
-            member.http_port
-        };
-        let result = match port {
-            Some(port) => {
-                let host = if member.host.contains(':') && !member.host.starts_with('[') {
-                    format!("[{}]", member.host)
-                } else {
-                    member.host.clone()
-                };
-                let url = format!("{transport}://{host}:{port}{path}");
-                crate::endpoints::send_to_url(engine, url, blocking, mediator, ctx).await
-            }
+        let result = match member.url(transport, &path) {
+            Some(url) => crate::endpoints::send_to_url(engine, url, blocking, mediator, ctx).await,
             None => Err(MediationError::new(
                 ErrorKind::ConnectFailed,
                 Origin::Upstream,
@@ -175,9 +316,8 @@ pub(crate) async fn send(
                 if !m.failover {
                     return Err(e);
                 }
-                member
-                    .left_out_until
-                    .store(now + LEFT_OUT_MS, Ordering::Relaxed);
+                // taken out until a probe connects to it
+                member.inactive.store(true, Ordering::Relaxed);
                 last = Some(e);
             }
             Err(e) => return Err(e),
@@ -305,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refusing_member_is_passed_by_and_left_out_for_a_while() {
+    fn a_refusing_member_is_taken_out_until_a_probe_readmits_it() {
         let t = T::new(
             r#"<member hostName="down.test" httpPort="9001"/>
                <member hostName="b.test" httpPort="9002"/>
@@ -322,10 +462,116 @@ mod tests {
         assert_eq!(t.get("/p"), "http://b.test:9002/p");
         assert_eq!(t.get("/p"), "http://c.test:9003/p");
         assert!(t.sent().iter().all(|u| !u.contains("down")));
-        // tried again once its time is over
-        t.clock.0.store(super::LEFT_OUT_MS, Ordering::Relaxed);
+        // however long it has been out: only a probe puts it back
+        t.clock.0.store(3_600_000, Ordering::Relaxed);
+        for _ in 0..4 {
+            let _ = t.get("/p");
+        }
+        assert!(t.sent().iter().all(|u| !u.contains("down")));
+        // the host is told which member to probe, and where
+        let probes = t.engine.probe_members();
+        assert_eq!(probes.len(), 1);
+        assert_eq!(
+            (probes[0].endpoint(), probes[0].host(), probes[0].ports()),
+            ("E", "down.test", vec![9001])
+        );
+        assert_eq!(
+            t.engine.program.member_states(),
+            [
+                ("E/0".to_string(), false),
+                ("E/1".to_string(), true),
+                ("E/2".to_string(), true)
+            ]
+        );
+        probes[0].readmit();
+        assert!(t.engine.probe_members().is_empty());
+        // back in turn: its turn comes round again
+        let _ = t.get("/p");
+        let _ = t.get("/p");
         let _ = t.get("/p");
         assert!(t.sent().iter().any(|u| u.contains("down")));
+    }
+
+    #[test]
+    fn a_member_with_both_ports_is_probed_on_both() {
+        let t = T::new(
+            r#"<member hostName="down.test" httpPort="9001" httpsPort="9443"/>
+               <member hostName="b.test" httpPort="9002"/>"#,
+            "",
+        );
+        assert!(t.engine.probe_members().is_empty());
+        assert_eq!(t.get("/p"), "http://b.test:9002/p");
+        assert_eq!(t.engine.probe_members()[0].ports(), [9001, 9443]);
+    }
+
+    #[test]
+    fn member_ports_take_deploy_time_parameters() {
+        struct Env;
+        impl Configurables for Env {
+            fn config(&self, name: &str) -> Option<String> {
+                (name == "b_port").then(|| "9442".into())
+            }
+            fn secret(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn env(&self, name: &str) -> Option<String> {
+                match name {
+                    "A_PORT" => Some(" 9001 ".into()),
+                    "NOT_A_PORT" => Some("http".into()),
+                    _ => None,
+                }
+            }
+        }
+        let compile = |members: &str, deploy: bool| {
+            let xml = format!(
+                r#"<endpoint {NS} name="E"><loadbalance>{members}</loadbalance></endpoint>"#
+            );
+            let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
+            assert!(p.is_ok(), "{:?}", p.diagnostics);
+            let opts = CompileOptions {
+                deploy: deploy.then(|| DeployValues(Arc::new(Env))),
+                ..Default::default()
+            };
+            let (prog, diags) = compile(std::slice::from_ref(&p.tree), &opts);
+            (prog, diags, xml)
+        };
+        let (prog, diags, _) = compile(
+            r#"<member hostName="a.test" httpPort="$SYSTEM:A_PORT" httpsPort="${configs.b_port}"/>"#,
+            true,
+        );
+        let prog = prog.unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(prog.member_probes(true)[0].ports(), [9001, 9442]);
+        // lint leaves them for deployment
+        let (prog, diags, _) = compile(
+            r#"<member hostName="a" httpPort="$SYSTEM:NOT_A_PORT"/>"#,
+            false,
+        );
+        assert!(prog.is_some() && diags.is_empty(), "{diags:?}");
+        // a value that is not a port, or no value at all, where it is written
+        for (members, code, says) in [
+            (
+                r#"<member hostName="a" httpPort="$SYSTEM:NOT_A_PORT"/>"#,
+                "E0121",
+                "is `http`, which is not a port number",
+            ),
+            (
+                r#"<member hostName="a" httpPort="$SYSTEM:UNSET"/>"#,
+                "E0403",
+                "UNSET",
+            ),
+        ] {
+            let (prog, diags, xml) = compile(members, true);
+            assert!(prog.is_none(), "{members}");
+            let e: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+            assert_eq!(e.len(), 1, "{diags:?}");
+            assert_eq!(e[0].code.id, code, "{diags:?}");
+            assert!(e[0].message.contains(says), "{}", e[0].message);
+            let sp = e[0].primary_span();
+            assert!(
+                xml[sp.start as usize..sp.end as usize].starts_with("$SYSTEM:"),
+                "{members}"
+            );
+        }
     }
 
     #[test]
@@ -364,6 +610,65 @@ mod tests {
     }
 
     #[test]
+    fn a_recipient_list_of_members_sends_a_copy_to_each_member() {
+        let t = T::new(TWO, "");
+        let xml = format!(
+            r#"<definitions {NS}>
+               <endpoint name="R"><recipientlist>{TWO}
+                 <member hostName="down.test" httpPort="9003"/>
+                 <member hostName="c.test" httpsPort="9444"/></recipientlist></endpoint>
+               <sequence name="s"><call><endpoint key="R"/></call><respond/></sequence>
+               </definitions>"#
+        );
+        let t = T {
+            engine: Engine {
+                invoker: t.hosts.clone(),
+                clock: t.clock.clone(),
+                ..crate::test_support::engine_of(&xml)
+            },
+            ..t
+        };
+        // over http: the members with an http port, each with the request's path and query; a
+        // member that refuses does not stop the others
+        let answer = t.get("/t/x?q=1");
+        let mut sent = t.sent();
+        sent.sort();
+        assert_eq!(
+            sent,
+            [
+                "http://a.test:9001/t/x?q=1",
+                "http://b.test:9002/t/x?q=1",
+                "http://down.test:9003/t/x?q=1"
+            ]
+        );
+        assert!(answer.ends_with("/t/x?q=1"), "{answer}");
+        // none is taken out: the refusing member gets the next copy too
+        let _ = t.get("/t/y");
+        assert_eq!(t.sent().len(), 3);
+        // over https, the https ports
+        let _ = t.run("s", "/t/z", "https").unwrap();
+        let mut sent = t.sent();
+        sent.sort();
+        assert_eq!(
+            sent,
+            [
+                "https://a.test:9441/t/z",
+                "https://b.test:9442/t/z",
+                "https://c.test:9444/t/z"
+            ]
+        );
+        // another transport: nothing is sent
+        let e = t.run("s", "/t/z", "vfs").unwrap_err();
+        assert_eq!(e.code, error_codes::GROUP_NOT_READY);
+        assert!(
+            e.message.contains("no ready child members"),
+            "{}",
+            e.message
+        );
+        assert!(t.sent().is_empty());
+    }
+
+    #[test]
     fn members_are_checked_when_the_configuration_is_read() {
         for (members, code) in [
             (r#"<member hostName="a" httpPort="x"/>"#, "E0121"),
@@ -374,12 +679,13 @@ mod tests {
                 "E0115",
             ),
         ] {
-            let xml = format!(
-                r#"<endpoint {NS} name="E"><loadbalance>{members}</loadbalance></endpoint>"#
-            );
-            let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
-            let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code.id).collect();
-            assert!(codes.contains(&code), "{members}: {codes:?}");
+            for group in ["loadbalance", "recipientlist"] {
+                let xml =
+                    format!(r#"<endpoint {NS} name="E"><{group}>{members}</{group}></endpoint>"#);
+                let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), &xml);
+                let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code.id).collect();
+                assert!(codes.contains(&code), "{group} {members}: {codes:?}");
+            }
         }
     }
 }

@@ -59,9 +59,30 @@ pub fn redact_text(s: &str) -> String {
     out.into_owned()
 }
 
+/// `text` with the password of every URL in it (`scheme://user:password@host`) replaced by
+/// `***`: messages about documents fetched over http(s) name their URLs.
+pub(crate) fn url_passwords_masked(text: &str) -> String {
+    static P: OnceLock<Regex> = OnceLock::new();
+    let re = P
+        .get_or_init(|| Regex::new(r"(://[^/\s@:`'\x22]*):[^/\s@`'\x22]*@").expect("static regex"));
+    re.replace_all(text, "${1}:***@").into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_passwords_are_masked_in_messages() {
+        assert_eq!(
+            url_passwords_masked("imports `http://u:s3cret@h:8/a.wsdl` and https://v:p@h/b"),
+            "imports `http://u:***@h:8/a.wsdl` and https://v:***@h/b"
+        );
+        assert_eq!(
+            url_passwords_masked("http://h/a?wsdl and file:///x"),
+            "http://h/a?wsdl and file:///x"
+        );
+    }
 
     #[test]
     fn redacts() {

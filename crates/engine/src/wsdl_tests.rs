@@ -218,6 +218,58 @@ fn a_uri_document_and_its_imports_are_read_through_the_host() {
 }
 
 #[test]
+fn an_http_wsdl_is_left_for_deployment_by_lint_and_its_password_is_never_shown() {
+    let main = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:stock">
+        <wsdl:import namespace="urn:stock" location="http://u:s3cret@h/service.wsdl"/></wsdl:definitions>"#;
+    let files = Files::of(&[("main.wsdl", main)]);
+    let endpoint = |uri: &str| {
+        format!(
+            r#"<endpoint {NS} name="E"><wsdl uri="{uri}" service="Stock" port="Soap11"/></endpoint>"#
+        )
+    };
+    // lint (no fetching, no deploy-time values): an http(s) uri, or a document importing
+    // one, is left for deployment; the uri is not asked for
+    for uri in ["http://u:s3cret@h/stock?wsdl", "main.wsdl"] {
+        let (prog, diags) = compile_with(&endpoint(uri), &opts(&files, false));
+        assert!(errors(&diags).is_empty(), "{uri}: {diags:?}");
+        assert!(prog.is_some(), "{uri}");
+    }
+    assert_eq!(
+        *files.asked.lock().unwrap(),
+        [("main.wsdl".to_string(), None)]
+    );
+    // an inline document importing one: the address is left as the import's location
+    let inline = format!(
+        r#"<endpoint {NS} name="E"><wsdl service="Stock" port="Soap11">{main}</wsdl></endpoint>"#
+    );
+    let (prog, diags) = compile_with(&inline, &opts(&files, false));
+    assert!(errors(&diags).is_empty(), "{diags:?}");
+    assert_eq!(
+        address(&prog.unwrap(), "E").0,
+        "http://u:s3cret@h/service.wsdl"
+    );
+    // a host that compiles to run: what the reader says is the endpoint's error, with the
+    // URLs' passwords masked
+    let xml = endpoint("main.wsdl");
+    let (prog, diags) = compile_with(&xml, &opts(&files, true));
+    assert!(prog.is_none());
+    let e = errors(&diags);
+    assert_eq!(e.len(), 1, "{diags:?}");
+    assert_eq!(e[0].code.id, "E0122");
+    assert_eq!(text_at(&xml, e[0]), "main.wsdl");
+    assert_eq!(
+        e[0].message,
+        "the WSDL imports `http://u:***@h/service.wsdl`: no file http://u:***@h/service.wsdl \
+         (in `main.wsdl`)"
+    );
+    let xml = endpoint("http://u:s3cret@h/stock?wsdl");
+    let (_, diags) = compile_with(&xml, &opts(&files, true));
+    let e = errors(&diags);
+    assert_eq!(text_at(&xml, e[0]), "http://u:s3cret@h/stock?wsdl");
+    assert_eq!(e[0].message, "no file http://u:***@h/stock?wsdl");
+}
+
+#[test]
 fn a_wsdl_endpoint_in_a_template_is_resolved_for_each_instance() {
     let files = Files::of(&[("stock.wsdl", &wsdl(PORTS))]);
     let template = format!(

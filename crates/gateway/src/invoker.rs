@@ -79,6 +79,16 @@ impl Invoker for HttpInvoker {
         tokio::time::sleep(d).await
     }
 
+    async fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+        // a host written as an IPv6 literal in brackets is looked up without them
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no connection within {} s", timeout.as_secs_f64())),
+        }
+    }
+
     fn detach(&self, work: DetachedWork) -> Result<(), DetachedWork> {
         match &self.detached {
             Some(d) => d.spawn(work),

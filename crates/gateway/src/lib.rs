@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod invoker;
 pub mod listener;
 pub mod log_config;
+mod member_probe;
 pub mod metrics;
 pub mod numfmt;
 pub mod path;

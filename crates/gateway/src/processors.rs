@@ -45,8 +45,9 @@ const TARGET: &str = "synaptic::processor";
 /// How often the messages held by each store are counted for `/metrics`.
 const GAUGE_EVERY: Duration = Duration::from_secs(1);
 
-/// Run the processors of the current plan until the task is aborted (the gateway stops):
-/// restarted whenever a reload installs a new plan. Also counts the messages of each store for
+/// Run the processors of the current plan, and the prober of its load-balance members
+/// (`member_probe`), until the task is aborted (the gateway stops): restarted whenever a
+/// reload installs a new plan. Also counts the messages of each store for
 /// the `synaptic_message_store_messages` gauge.
 pub(crate) async fn supervise(gateway: Gateway) {
     let lengths: Arc<Mutex<Vec<(String, f64)>>> = Arc::default();
@@ -81,6 +82,8 @@ pub(crate) async fn supervise(gateway: Gateway) {
             running = JoinSet::new();
             engine = gateway.engine_for(&plan);
             if let Some(engine) = &engine {
+                // the plan's load-balance members taken out are probed while it serves
+                running.spawn(crate::member_probe::run(engine.clone()));
                 for p in engine.program.message_processors() {
                     if !p.active {
                         tracing::info!(target: TARGET, processor = %p.name, "message processor is not active (is.active = false)");

@@ -275,8 +275,8 @@ impl Gateway {
         let weak = Arc::downgrade(&inner);
         inner.metrics.gauge_collector(
             "synaptic_endpoint_state",
-            "State of each named endpoint that keeps one (1 for its state: active, timeout, \
-             suspended)",
+            "State of each named endpoint that keeps one, and of each member of a named \
+             load balancer (1 for its state: active, timeout, suspended)",
             move || {
                 let Some(program) = weak
                     .upgrade()
@@ -284,13 +284,26 @@ impl Gateway {
                 else {
                     return Vec::new();
                 };
+                use synaptic_engine::EndpointStatus;
+                let states = program
+                    .endpoint_states()
+                    .iter()
+                    .map(|st| (st.name.clone(), st.status()))
+                    // a load-balance member is active, or suspended while it is taken out
+                    .chain(program.member_states().into_iter().map(|(name, active)| {
+                        let now = if active {
+                            EndpointStatus::Active
+                        } else {
+                            EndpointStatus::Suspended
+                        };
+                        (name, now)
+                    }));
                 let mut out = Vec::new();
-                for st in program.endpoint_states() {
-                    let now = st.status();
-                    for s in synaptic_engine::EndpointStatus::ALL {
+                for (name, now) in states {
+                    for s in EndpointStatus::ALL {
                         out.push((
                             vec![
-                                ("endpoint".to_string(), st.name.clone()),
+                                ("endpoint".to_string(), name.clone()),
                                 ("state".to_string(), s.as_str().to_string()),
                             ],
                             if s == now { 1.0 } else { 0.0 },

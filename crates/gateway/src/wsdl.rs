@@ -1,11 +1,12 @@
 //! The documents of `<wsdl uri=…>` endpoints and the documents they import, read for
 //! `engine::compile` when the project is loaded (the engine does no I/O): a `file:` URL, or a
 //! path relative to the project folder (an import: relative to the document that imports it).
-//! An `http(s)` WSDL endpoint is not fetched (docs/adr/0501-wsdl-endpoints-resolved-at-load.md):
-//! the endpoint is an error that says to keep the document in the project. A proxy's
-//! `<publishWSDL uri="http…">` or `<publishWSDL endpoint>` is fetched once per load when the
-//! loader was given [`WsdlFetch`] bounds (`serve`), as Synapse fetches it when it deploys the
-//! proxy (docs/adr/0507-published-wsdl-fetched-at-load.md).
+//! A proxy's `<publishWSDL uri="http…">` or `<publishWSDL endpoint>`, an `http(s)` WSDL
+//! endpoint and an `http(s)` import are fetched once per load when the loader was given
+//! [`WsdlFetch`] bounds (`serve`), as Synapse fetches them when it deploys the artifact
+//! (docs/adr/0507-published-wsdl-fetched-at-load.md,
+//! docs/adr/0513-wsdl-endpoints-fetched-at-load.md); an import of a fetched document is
+//! resolved against its URL and fetched too, never read from a local file.
 
 use crate::reload::{file_fingerprint, Fingerprint};
 use std::collections::HashMap;
@@ -54,6 +55,9 @@ pub struct ProjectWsdl {
     fetch: Option<WsdlFetch>,
     /// The documents fetched by this load, by URL as named.
     fetched: Mutex<HashMap<String, Result<WsdlText, String>>>,
+    /// The URL each fetched document came from, by its id (the URL as shown): its imports
+    /// are resolved against it.
+    origins: Mutex<HashMap<String, String>>,
 }
 
 /// What reading a file gave, and the file as it was just before.
@@ -68,6 +72,7 @@ impl ProjectWsdl {
             read: Mutex::new(HashMap::new()),
             fetch: None,
             fetched: Mutex::new(HashMap::new()),
+            origins: Mutex::new(HashMap::new()),
         })
     }
 
@@ -79,6 +84,7 @@ impl ProjectWsdl {
             read: Mutex::new(HashMap::new()),
             fetch: None,
             fetched: Mutex::new(HashMap::new()),
+            origins: Mutex::new(HashMap::new()),
         })
     }
 
@@ -91,6 +97,7 @@ impl ProjectWsdl {
             read: Mutex::new(HashMap::new()),
             fetch,
             fetched: Mutex::new(HashMap::new()),
+            origins: Mutex::new(HashMap::new()),
         })
     }
 
@@ -114,20 +121,66 @@ impl ProjectWsdl {
     }
 }
 
+impl ProjectWsdl {
+    /// The URL of the fetched document `id`, if it is one.
+    fn origin(&self, id: &str) -> Option<String> {
+        let origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        origins.get(id).cloned()
+    }
+
+    /// An import of the document fetched from `base`: its location resolved against the URL
+    /// (as Java resolves it) and fetched; a `file:` location is refused, since a remote
+    /// document must not read the gateway's files.
+    fn read_remote(&self, location: &str, base: &str) -> Result<WsdlText, String> {
+        let url = url::Url::parse(base)
+            .and_then(|b| b.join(location))
+            .map_err(|e| {
+                format!(
+                    "the import's location `{}` is not a URL relative to {} ({e})",
+                    shown(location),
+                    shown(base)
+                )
+            })?;
+        match url.scheme() {
+            "http" | "https" => self.fetch(url.as_str()),
+            "file" => Err(format!(
+                "`{}` is a local file, and a document fetched over http(s) ({}) must not read \
+                 local files",
+                shown(location),
+                shown(base)
+            )),
+            other => Err(format!(
+                "`{}` is a {other}: URL: only http(s) locations are read from a fetched document",
+                shown(location)
+            )),
+        }
+    }
+}
+
 impl WsdlReader for ProjectWsdl {
     fn read(&self, location: &str, from: Option<&str>) -> Result<WsdlText, String> {
         let location = location.trim();
-        let (base, what) = match from {
-            None => (self.base.clone(), "uri"),
-            Some(doc) => (
-                Path::new(doc)
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| self.base.clone()),
-                "the import's location",
-            ),
+        if let Some(base) = from.and_then(|id| self.origin(id)) {
+            return self.read_remote(location, &base);
+        }
+        if is_http(location) {
+            return match self.fetch {
+                Some(_) => self.fetch(location),
+                None => Err(format!(
+                    "the WSDL {} is fetched over http(s) only when the project is served \
+                     (`synaptic serve`)",
+                    shown(location)
+                )),
+            };
+        }
+        let base = match from {
+            None => self.base.clone(),
+            Some(doc) => Path::new(doc)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| self.base.clone()),
         };
-        let path = path_of(location, &base, what)?;
+        let path = path_of(location, &base)?;
         let mut cache = self.read.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry(path.clone())
@@ -158,7 +211,7 @@ impl WsdlReader for ProjectWsdl {
         let url = url.trim();
         let mut cache = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
         // once per load, however many proxies and compile rounds name it
-        cache
+        let got = cache
             .entry(url.to_string())
             .or_insert_with(|| {
                 fetch(url, bounds).map(|text| WsdlText {
@@ -166,7 +219,14 @@ impl WsdlReader for ProjectWsdl {
                     text: Arc::from(text),
                 })
             })
-            .clone()
+            .clone();
+        if let Ok(t) = &got {
+            let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+            origins
+                .entry(t.id.clone())
+                .or_insert_with(|| url.to_string());
+        }
+        got
     }
 
     fn registry(&self, key: &str) -> Result<Option<WsdlText>, String> {
@@ -198,7 +258,7 @@ impl WsdlReader for ProjectWsdl {
 /// The file a `uri` (or an import's location) names: `file:/abs`, `file:///abs`, `file:rel`
 /// (relative to `base`, as Synapse reads `file:` URLs relative to its home and Java resolves
 /// an import's `file:` location against the importing document), or a plain path.
-fn path_of(uri: &str, base: &Path, what: &str) -> Result<PathBuf, String> {
+fn path_of(uri: &str, base: &Path) -> Result<PathBuf, String> {
     if let Some(rest) = uri.strip_prefix("file:") {
         if rest.starts_with('/') {
             return url::Url::parse(uri)
@@ -216,20 +276,20 @@ fn path_of(uri: &str, base: &Path, what: &str) -> Result<PathBuf, String> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
         {
-            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
-                Err(format!(
-                    "the WSDL `{uri}` is not fetched over {}: save it in the project and point \
-                     {what} at the file (a file: URL or a relative path)",
-                    scheme.to_ascii_lowercase()
-                ))
-            } else {
-                Err(format!(
-                    "the WSDL `{uri}` is not a file: only file: URLs and relative paths are read"
-                ))
-            }
+            Err(format!(
+                "the WSDL `{uri}` is not a file: only file: URLs, relative paths and http(s) \
+                 URLs are read"
+            ))
         }
         _ => Ok(base.join(uri)),
     }
+}
+
+/// Whether `location` is an `http:` or `https:` URL.
+fn is_http(location: &str) -> bool {
+    location
+        .split_once(':')
+        .is_some_and(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
 }
 
 /// `url` fit for a message: its password and secret query parameters replaced by `***`.
@@ -386,8 +446,15 @@ mod tests {
             files.read("wsdl/a.wsdl", None).unwrap().id,
             files.read("./wsdl/../wsdl/a.wsdl", None).unwrap().id
         );
-        let e = files.read("http://127.0.0.1:1/a?wsdl", None).unwrap_err();
-        assert!(e.contains("not fetched over http"), "{e}");
+        // a reader that does not fetch (`synaptic run`) says where it would be fetched
+        let e = files
+            .read("http://u:s3cret@127.0.0.1:1/a?wsdl", None)
+            .unwrap_err();
+        assert!(
+            e.contains("is fetched over http(s) only when the project is served"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
         let e = files.read("gov:/wsdl/a.wsdl", None).unwrap_err();
         assert!(e.contains("only file: URLs"), "{e}");
         let e = files.read("wsdl/missing.wsdl", None).unwrap_err();
@@ -420,10 +487,63 @@ mod tests {
             "<c/>"
         );
         let e = files.read("https://h/x.wsdl", Some(&b.id)).unwrap_err();
-        assert!(
-            e.contains("not fetched over https") && e.contains("the import's location"),
-            "{e}"
+        assert!(e.contains("only when the project is served"), "{e}");
+    }
+
+    #[test]
+    fn an_import_of_a_fetched_document_is_fetched_relative_to_its_url_never_read_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("local.wsdl"), "<local/>").unwrap();
+        let (base, seen) = serve(http("200 OK", "content-type: text/xml\r\n", b"<w/>"));
+        let f = ProjectWsdl::for_load(
+            dir.path(),
+            None,
+            Some(WsdlFetch {
+                timeout: std::time::Duration::from_secs(5),
+                max_bytes: 1024,
+                extra_ca_pem: None,
+            }),
         );
+        let root_url = base.replace("http://", "http://user:s3cret@") + "/ws/main.wsdl";
+        // an endpoint's uri over http is fetched
+        let root = f.read(&root_url, None).unwrap();
+        assert!(!root.id.contains("s3cret"), "{}", root.id);
+        // its relative import: against its URL, with the same credentials
+        let part = f.read("parts/b.wsdl?v=1", Some(&root.id)).unwrap();
+        assert_eq!(&*part.text, "<w/>");
+        // an import of that one: against its own URL
+        f.read("../c.wsdl", Some(&part.id)).unwrap();
+        let heads = seen.lock().unwrap().clone();
+        let lines: Vec<&str> = heads.iter().map(|h| h.lines().next().unwrap()).collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /ws/main.wsdl HTTP/1.1",
+                "GET /ws/parts/b.wsdl?v=1 HTTP/1.1",
+                "GET /ws/c.wsdl HTTP/1.1"
+            ]
+        );
+        for h in &heads {
+            assert!(
+                h.to_ascii_lowercase()
+                    .contains("authorization: basic dxnlcjpzm2nyzxq="),
+                "{h}"
+            );
+        }
+        // a remote document naming a local file is refused, however it names it
+        let file_url = url::Url::from_file_path(dir.path().join("local.wsdl"))
+            .unwrap()
+            .to_string();
+        for location in [file_url.as_str(), "file:local.wsdl"] {
+            let e = f.read(location, Some(&root.id)).unwrap_err();
+            assert!(e.contains("must not read local files"), "{location}: {e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // a local document's http import is fetched by a reader that fetches
+        let local = f.read("local.wsdl", None).unwrap();
+        f.read(&format!("{base}/other.wsdl"), Some(&local.id))
+            .unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 4);
     }
 
     /// A server on 127.0.0.1 answering every connection with `answer` (raw HTTP; `None`:

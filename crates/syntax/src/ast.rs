@@ -528,6 +528,9 @@ pub enum EndpointKind {
     },
     /// `<recipientlist>`: a copy of the message to every ready child.
     RecipientList { children: Vec<Endpoint> },
+    /// `<recipientlist>` over `<member hostName httpPort httpsPort/>`s: a copy of the message
+    /// to every member, each sent the path of the message's `To`.
+    MemberRecipientList { members: Vec<Member> },
     /// `<recipientlist><endpoints value="{expression}"/></recipientlist>`: a copy of the
     /// message to each address of the comma-separated list the value gives (a literal list, or
     /// an XPath in braces evaluated per message).
@@ -555,10 +558,11 @@ pub enum EndpointKind {
 pub struct Member {
     pub span: Span,
     pub host: Spanned<String>,
-    /// The port for a message received over http.
-    pub http_port: Option<Spanned<u16>>,
-    /// The port for a message received over https.
-    pub https_port: Option<Spanned<u16>>,
+    /// The port for a message received over http, as written: a port number, or a
+    /// deploy-time parameter the compiler resolves (and checks).
+    pub http_port: Option<Spanned<String>>,
+    /// The port for a message received over https, as written.
+    pub https_port: Option<Spanned<String>>,
 }
 
 /// `<wsdl service="…" port="…" [uri="…"]>` with its inline `<wsdl:definitions>` or a `uri`.

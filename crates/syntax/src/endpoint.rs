@@ -88,9 +88,6 @@ impl<'d, 'a> Cx<'d, 'a> {
                 self.unknown_element(child, el);
                 continue;
             };
-            let members = child
-                .elements()
-                .any(|c| matches!(c.local(), "member" | "endpoints"));
             let dynamic = (n == "recipientlist")
                 .then(|| {
                     child
@@ -135,10 +132,13 @@ impl<'d, 'a> Cx<'d, 'a> {
                     self.check_attrs(child, &["algorithm", "failover", "buildMessage", "policy"]);
                     self.member_loadbalance(child)
                 }
-                "failover" | "loadbalance" | "recipientlist" if members => {
-                    Some(EndpointKind::Unsupported {
-                        kind: format!("{n} with members"),
-                    })
+                "recipientlist"
+                    if child
+                        .elements()
+                        .any(|c| c.ns == crate::SYNAPSE_NS && c.local() == "member") =>
+                {
+                    self.check_attrs(child, &["name"]);
+                    self.member_recipient_list(child)
                 }
                 "http" => {
                     self.check_attrs(
@@ -276,28 +276,64 @@ impl<'d, 'a> Cx<'d, 'a> {
         })
     }
 
-    /// The `<endpoint>` children of a group. `<member>`s (cluster members) are not run: the
-    /// group is then unsupported.
+    /// The `<endpoint>` children of a group. A `<member>` of a `<failover>` (or an
+    /// `<endpoints>` of a `<failover>` or `<loadbalance>`) is ignored, as Synapse's factories
+    /// read only child `<endpoint>`s there (W0301). The same `<endpoint key>` twice is W0344.
     fn group_children(&mut self, el: El<'d, 'a>) -> Option<Vec<Endpoint>> {
-        let mut out = Vec::new();
-        let mut members = false;
+        let mut out: Vec<Endpoint> = Vec::new();
+        let mut ignored = false;
         for child in self.children(el) {
             match self.syn_name(child) {
-                Some("endpoint") => out.extend(self.endpoint(child)),
-                Some("member" | "endpoints") => members = true,
+                Some("endpoint") => {
+                    let Some(e) = self.endpoint(child) else {
+                        continue;
+                    };
+                    if let EndpointKind::Key(k) = &e.kind {
+                        let twice = out
+                            .iter()
+                            .any(|o| matches!(&o.kind, EndpointKind::Key(o) if o.value == k.value));
+                        if twice {
+                            self.diags.push(Diagnostic::warning(
+                                codes::W0344,
+                                k.span,
+                                format!(
+                                    "<endpoint key=\"{}\"/> is already a child of this <{}>: \
+                                     each copy is a child of its own (tried again, or given \
+                                     another turn)",
+                                    k.value,
+                                    el.local()
+                                ),
+                            ));
+                        }
+                    }
+                    out.push(e);
+                }
+                Some(n @ ("member" | "endpoints")) => {
+                    ignored = true;
+                    self.diags.push(Diagnostic::warning(
+                        codes::W0301,
+                        child.name_span,
+                        format!(
+                            "a <{n}> of a <{}> is ignored, as Synapse ignores it: the group \
+                             chooses among its child <endpoint>s",
+                            el.local()
+                        ),
+                    ));
+                }
                 Some("description") => {}
                 _ => self.unknown_element(child, el),
             }
         }
-        if members {
-            // kept so that a flow using it reports E0108 where it is used
-            return Some(Vec::new());
-        }
         if out.is_empty() {
+            let why = if ignored {
+                " (its <member>s and <endpoints> are ignored)"
+            } else {
+                ""
+            };
             self.err(
                 codes::E0120,
                 el.name_span,
-                format!("<{}> needs at least one child <endpoint>", el.local()),
+                format!("<{}> needs at least one child <endpoint>{why}", el.local()),
             );
             return None;
         }

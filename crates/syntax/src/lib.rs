@@ -14,7 +14,7 @@ pub mod ast;
 mod db;
 mod endpoint;
 mod mediators;
-mod members;
+pub mod members;
 mod parse;
 mod ser;
 mod store;

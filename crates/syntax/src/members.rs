@@ -1,6 +1,7 @@
-//! `<loadbalance>` over static `<member hostName httpPort httpsPort/>`s, as Synapse's
-//! `LoadbalanceEndpointFactory` reads it: members only (not beside child `<endpoint>`s), each
-//! with a host and the port for http and for https.
+//! `<loadbalance>` and `<recipientlist>` over static `<member hostName httpPort httpsPort/>`s,
+//! as Synapse's `LoadbalanceEndpointFactory` and `RecipientListEndpointFactory` read them:
+//! members only (not beside child `<endpoint>`s), each with a host and the port for http and
+//! for https.
 
 use synaptic_diag::{codes, Diagnostic, Spanned};
 
@@ -25,6 +26,19 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
         let failover = self.bool_attr(el, "failover").unwrap_or(true);
         let _ = self.bool_attr(el, "buildMessage");
+        let members = self.members(el)?;
+        Some(EndpointKind::MemberLoadbalance { members, failover })
+    }
+
+    /// `<recipientlist>` whose children are `<member>`s.
+    pub(crate) fn member_recipient_list(&mut self, el: El<'d, 'a>) -> Option<EndpointKind> {
+        let members = self.members(el)?;
+        Some(EndpointKind::MemberRecipientList { members })
+    }
+
+    /// The `<member>`s of a group; a child `<endpoint>` beside them is E0115, as Synapse's
+    /// factories refuse "both member & endpoint child elements".
+    fn members(&mut self, el: El<'d, 'a>) -> Option<Vec<Member>> {
         let mut members = Vec::new();
         let mut ok = true;
         for child in self.children(el) {
@@ -34,12 +48,13 @@ impl<'d, 'a> Cx<'d, 'a> {
                     None => ok = false,
                 },
                 Some("endpoint") => {
-                    // "loadbalanceEndpoint element cannot have both member & endpoint child
-                    // elements"
                     self.err(
                         codes::E0115,
                         child.name_span,
-                        "a <loadbalance> takes either <member>s or child <endpoint>s, not both",
+                        format!(
+                            "a <{}> takes either <member>s or child <endpoint>s, not both",
+                            el.local()
+                        ),
                     );
                     ok = false;
                 }
@@ -47,7 +62,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                 _ => self.unknown_element(child, el),
             }
         }
-        (ok && !members.is_empty()).then_some(EndpointKind::MemberLoadbalance { members, failover })
+        (ok && !members.is_empty()).then_some(members)
     }
 
     fn member(&mut self, el: El<'d, 'a>) -> Option<Member> {
@@ -77,8 +92,9 @@ impl<'d, 'a> Cx<'d, 'a> {
     }
 
     /// A port attribute: absent (or an empty `httpsPort`, as Synapse skips it) is `Some(None)`;
-    /// not a port number is E0121 and `None`.
-    fn port(&mut self, el: El<'d, 'a>, name: &str) -> Option<Option<Spanned<u16>>> {
+    /// a deploy-time parameter (`$…`) is kept for the compiler, which resolves and checks it;
+    /// anything else that is not a port number is E0121 and `None`.
+    fn port(&mut self, el: El<'d, 'a>, name: &str) -> Option<Option<Spanned<String>>> {
         let Some(a) = self.attr_s(el, name) else {
             return Some(None);
         };
@@ -86,16 +102,19 @@ impl<'d, 'a> Cx<'d, 'a> {
         if t.is_empty() && name == "httpsPort" {
             return Some(None);
         }
-        match t.parse::<u16>() {
-            Ok(p) if p > 0 => Some(Some(Spanned::new(p, a.span))),
-            _ => {
-                self.err(
-                    codes::E0121,
-                    a.span,
-                    format!("{name}=\"{t}\" is not a port number"),
-                );
-                None
-            }
+        if t.starts_with('$') || port_number(t).is_some() {
+            return Some(Some(Spanned::new(t.to_string(), a.span)));
         }
+        self.err(
+            codes::E0121,
+            a.span,
+            format!("{name}=\"{t}\" is not a port number"),
+        );
+        None
     }
+}
+
+/// `text` as a member's port: a number from 1 to 65535.
+pub fn port_number(text: &str) -> Option<u16> {
+    text.trim().parse::<u16>().ok().filter(|p| *p > 0)
 }
