@@ -87,6 +87,7 @@ codes! {
     E0114 = "missing-element";
     E0115 = "conflicting-attributes";
     W0102 = "missing-synapse-namespace";
+    W0105 = "ignored-text";
     W0103 = "skipped-artifact";
     // appended by engine (enrich, makefault)
     E0116 = "invalid-combination";

@@ -260,7 +260,8 @@ impl<'d, 'a> Cx<'d, 'a> {
         }
     }
 
-    /// Child elements; non-blank text among them is E0110 (once).
+    /// Child elements; non-blank text among them is ignored, as Synapse's factories read
+    /// only child elements, with a warning (W0105, once).
     pub(crate) fn children(&mut self, el: El<'d, 'a>) -> Vec<El<'d, 'a>> {
         let mut out = Vec::new();
         let mut reported = false;
@@ -271,16 +272,24 @@ impl<'d, 'a> Cx<'d, 'a> {
                 Node::Text { text, span, cdata } => {
                     if !reported && (*cdata || !text.trim().is_empty()) {
                         reported = true;
-                        self.err(
-                            codes::E0110,
-                            *span,
-                            format!("unexpected text in <{}>", el.qname),
-                        );
+                        self.ignored_text(el, *span, "");
                     }
                 }
             }
         }
         out
+    }
+
+    /// W0105: text where only elements are read, ignored as Synapse ignores it.
+    pub(crate) fn ignored_text(&mut self, el: El<'d, 'a>, span: Span, only: &str) {
+        self.diags.push(Diagnostic::at(
+            codes::W0105,
+            span,
+            format!(
+                "text in <{}> is ignored{only}, as Synapse ignores it",
+                el.qname
+            ),
+        ));
     }
 
     /// A mediator without content: allowed attributes only, no children.

@@ -151,14 +151,7 @@ impl<'d, 'a> Cx<'d, 'a> {
                 Node::Text { text, span, cdata } => {
                     if !text_reported && (*cdata || !text.trim().is_empty()) {
                         text_reported = true;
-                        self.err(
-                            codes::E0110,
-                            *span,
-                            format!(
-                                "unexpected text in <{}>: only mediators go here",
-                                parent.qname
-                            ),
-                        );
+                        self.ignored_text(parent, *span, " (only mediators are read here)");
                     }
                 }
             }
