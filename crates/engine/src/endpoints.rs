@@ -1076,6 +1076,12 @@ mod tests {
             t.run_xml("<q><to>C</to></q>"),
             Err(error_codes::ENDPOINT_KEY_NOT_FOUND)
         );
+        // a key expression naming itself ends instead of sending around in a loop
+        assert_eq!(
+            t.run_xml("<q><to>E</to></q>"),
+            Err(error_codes::ENDPOINT_NOT_READY)
+        );
+        assert!(t.sent().is_empty());
     }
 
     #[test]
