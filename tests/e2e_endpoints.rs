@@ -1,7 +1,7 @@
 //! End-to-end tests of endpoint groups and endpoint states: `<failover>`, `<loadbalance>` (over
 //! child endpoints and over static `<member>`s), `<recipientlist>` over real backends on
-//! 127.0.0.1 (one refusing connections, one too slow), suspension and recovery, and the states
-//! in `/metrics`.
+//! 127.0.0.1 (one refusing connections, one too slow), suspension and recovery, the states
+//! in `/metrics`, and `<endpoint key-expression>` choosing a named endpoint per request.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -311,6 +311,52 @@ async fn no_ready_endpoint_is_a_503_with_synapse_error_code_and_runs_the_fault_s
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(v, serde_json::json!({"code": 303000}));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_expression_calls_the_named_endpoint_a_query_parameter_names() {
+    let a = MockOrigin::start(|_| named("from-a")).await;
+    let b = MockOrigin::start(|_| named("from-b")).await;
+    let endpoints = format!(
+        r#"<definitions {NS}>
+             <endpoint name="A"><address uri="{}/a"/></endpoint>
+             <endpoint name="B"><address uri="{}/b"/></endpoint>
+           </definitions>"#,
+        a.url(),
+        b.url()
+    );
+    let api = format!(
+        r#"<api {NS} name="K" context="/k"><resource methods="GET" url-mapping="/*">
+             <inSequence><call><endpoint key-expression="$url:to"/></call><respond/></inSequence>
+           </resource></api>"#
+    );
+    let dir = GatewayDir::new(
+        "",
+        &[("sequences/K.xml", &api), ("sequences/E.xml", &endpoints)],
+    );
+    let gw = start(&dir).await;
+    let call = |to: &'static str| {
+        let url = format!("http://{}/k/x?to={to}", gw.addr());
+        async move {
+            let r = client().get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(call("B").await, (200, "from-b".into()));
+    assert_eq!(call("A").await, (200, "from-a".into()));
+    assert_eq!(call("B").await, (200, "from-b".into()));
+    assert_eq!((a.count(), b.count()), (1, 2));
+    // a key naming no endpoint: Synapse's fault, nothing sent
+    let (status, body) = call("C").await;
+    assert_eq!(status, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["fault"]["ERROR_CODE"], 305100, "{body}");
+    assert_eq!(
+        v["fault"]["ERROR_MESSAGE"],
+        "Couldn't find the endpoint with the key : C"
+    );
+    assert_eq!((a.count(), b.count()), (1, 2));
     gw.shutdown().await;
 }
 

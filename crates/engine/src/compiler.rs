@@ -415,7 +415,8 @@ impl Compiler<'_> {
         }
         let leaf = self.leaf_endpoint(e)?;
         let tracked = group.is_some() || e.qos.configured;
-        if !tracked || matches!(leaf, EndpointIr::Key(_)) {
+        // a key expression keeps no state: the endpoint it names keeps its own, as in Synapse
+        if !tracked || matches!(leaf, EndpointIr::Key(_) | EndpointIr::KeyExpr(_)) {
             return Some(leaf);
         }
         let state = Arc::new(EndpointState::new(
@@ -576,6 +577,9 @@ impl Compiler<'_> {
                 }
             }
             ast::EndpointKind::Key(k) => EndpointIr::Key(k.value.clone()),
+            ast::EndpointKind::KeyExpression(x) => {
+                EndpointIr::KeyExpr(Arc::new(self.key_expression(x)?))
+            }
             ast::EndpointKind::Default => EndpointIr::Default,
             ast::EndpointKind::Unsupported { kind } => {
                 self.err(
@@ -594,6 +598,22 @@ impl Compiler<'_> {
             | ast::EndpointKind::RecipientList { .. }
             | ast::EndpointKind::DynamicRecipientList { .. } => return None,
         })
+    }
+
+    /// A `key-expression`: Synapse compiles it as an XPath alone, where `json-eval(…)` and a
+    /// Synapse Expression (`${…}`) are syntax errors (E0201).
+    fn key_expression(&mut self, x: &ast::Expr) -> Option<synaptic_expr::CompiledExpr> {
+        let t = x.text.trim_start();
+        if t.starts_with("json-eval(") || t.starts_with("${") {
+            self.err(
+                codes::E0201,
+                x.span,
+                "a key-expression is an XPath: Synapse compiles it as XPath only, where \
+                 json-eval(…) and ${…} are syntax errors",
+            );
+            return None;
+        }
+        self.expr(x, synaptic_expr::Dialect::XPath)
     }
 
     /// A value Synapse resolves when it deploys the artifact: the value itself, or the
@@ -1080,6 +1100,7 @@ fn respan_endpoint(e: &mut ast::Endpoint, span: Span) {
             }
         }
         ast::EndpointKind::Key(k) => k.span = span,
+        ast::EndpointKind::KeyExpression(x) => x.span = span,
         ast::EndpointKind::DynamicRecipientList { value, span: s } => {
             *s = span;
             match value {

@@ -11,6 +11,11 @@
 //!   arrive) becomes the message, as the first response to reach the client wins in Synapse.
 //!
 //! No ready child: `ERROR_CODE` 303000 (a leaf sent to alone while it is suspended: 303001).
+//!
+//! `<endpoint key-expression>`: the XPath's string value on the message is the key of a named
+//! endpoint, which the message goes to as if named by `<endpoint key>` (its own state and
+//! suspension apply); a key naming no endpoint is 305100, `Couldn't find the endpoint with the
+//! key : …`, a failure a group goes on from to its next child.
 
 use crate::convert::value_string;
 use crate::exec::body_has_fault;
@@ -78,12 +83,57 @@ fn resolve<'e>(
             )
         })?;
     }
-    Err(MediationError::new(
+    Err(key_loop())
+}
+
+fn key_loop() -> MediationError {
+    MediationError::new(
         ErrorKind::Fault,
         Origin::Internal,
         error_codes::ENDPOINT_NOT_READY,
         "named endpoints reference each other in a loop",
-    ))
+    )
+}
+
+/// [`resolve`], and a key expression resolved on `ctx` to the named endpoint its value names.
+async fn resolve_on<'e>(
+    engine: &'e Engine,
+    ep: &'e EndpointIr,
+    ctx: &mut MessageContext,
+) -> Result<&'e EndpointIr, MediationError> {
+    let mut ep = resolve(engine, ep)?;
+    for _ in 0..MAX_KEY_DEPTH {
+        let EndpointIr::KeyExpr(x) = ep else {
+            return Ok(ep);
+        };
+        let key = key_of(engine, x, ctx).await?;
+        let Some(named) = engine.program.ir.endpoints.get(&key) else {
+            return Err(not_ready(
+                error_codes::ENDPOINT_KEY_NOT_FOUND,
+                format!("Couldn't find the endpoint with the key : {key}"),
+            ));
+        };
+        ep = resolve(engine, named)?;
+    }
+    Err(key_loop())
+}
+
+/// The key a key expression gives on `ctx` (its string value; nothing is the empty key), the
+/// registry entries and the parts of the message it reads fetched and built first.
+async fn key_of(
+    engine: &Engine,
+    x: &synaptic_expr::CompiledExpr,
+    ctx: &mut MessageContext,
+) -> Result<String, MediationError> {
+    crate::run::prefetch(engine, x.registry_keys(), ctx).await?;
+    if crate::mediators::reads_addressing_of(x) {
+        ctx.ensure_soap_request_built()?;
+    }
+    if x.touches_body() {
+        ctx.ensure_built()?;
+    }
+    let v = crate::eval::eval(engine, ctx, x)?;
+    Ok(value_string(&v).unwrap_or_default())
 }
 
 /// `readyToSend`: a leaf without a state is always ready; a group when one child is.
@@ -109,7 +159,7 @@ fn dispatch<'a>(
     root: bool,
 ) -> SendFuture<'a> {
     Box::pin(async move {
-        match resolve(engine, ep)? {
+        match resolve_on(engine, ep, ctx).await? {
             EndpointIr::Tracked(t) => {
                 if root && !t.state.ready(engine.clock.now_ms()) {
                     return Err(not_ready(
@@ -699,13 +749,19 @@ mod tests {
         }
         /// Run sequence `s`: the answer's body, or the error code.
         fn run(&self) -> Result<String, i64> {
-            let mut ctx = MessageContext::from_request(
+            self.run_on(MessageContext::from_request(
                 http::Method::POST,
                 "/x",
                 http::HeaderMap::new(),
                 Bytes::from_static(b"hi"),
                 None,
-            );
+            ))
+        }
+        /// [`T::run`] on an XML request with this body.
+        fn run_xml(&self, body: &str) -> Result<String, i64> {
+            self.run_on(crate::test_support::request("application/xml", body))
+        }
+        fn run_on(&self, mut ctx: MessageContext) -> Result<String, i64> {
             match self.rt.block_on(self.engine.mediate("s", None, &mut ctx)) {
                 Ok(Flow::Drop) => Ok("<dropped>".into()),
                 Ok(_) => Ok(String::from_utf8_lossy(&ctx.body_bytes().unwrap().0).into_owned()),
@@ -949,5 +1005,152 @@ mod tests {
         t.at(5099);
         t.run().unwrap();
         assert_eq!(t.sent(), ["up-b"]);
+    }
+
+    /// Two named endpoints and sequence `s` calling `endpoint`, its fault sequence answering
+    /// with `ERROR_CODE` and `ERROR_MESSAGE`.
+    fn keyed(endpoint: &str, more: &str) -> String {
+        format!(
+            r#"<definitions {NS}>
+                 <endpoint name="A"><address uri="http://up-a/x"/></endpoint>
+                 <endpoint name="B"><address uri="http://up-b/x"/></endpoint>{more}
+                 <sequence name="s" onError="f">
+                   <call>{endpoint}</call><respond/>
+                 </sequence>
+                 <sequence name="f">
+                   <payloadFactory media-type="text"><format>$1 $2</format><args>
+                     <arg expression="get-property('ERROR_CODE')"/>
+                     <arg expression="get-property('ERROR_MESSAGE')"/>
+                   </args></payloadFactory>
+                   <respond/>
+                 </sequence>
+               </definitions>"#
+        )
+    }
+
+    #[test]
+    fn a_key_expression_sends_each_message_to_the_endpoint_its_value_names() {
+        // the XPath's prefix is bound on the endpoint element itself
+        let t = T::new(&keyed(
+            r#"<endpoint xmlns:r="urn:route" key-expression="//r:to"/>"#,
+            "",
+        ));
+        let to = |ep: &str| format!(r#"<q xmlns="urn:route"><to>{ep}</to></q>"#);
+        assert_eq!(t.run_xml(&to("B")), Ok("up-b".into()));
+        assert_eq!(t.run_xml(&to("A")), Ok("up-a".into()));
+        assert_eq!(t.run_xml(&to("B")), Ok("up-b".into()));
+        assert_eq!(t.sent(), ["up-b", "up-a", "up-b"]);
+
+        // a property the flow sets picks it as well
+        let t = T::new(&format!(
+            r#"<definitions {NS}>
+                 <endpoint name="A"><address uri="http://up-a/x"/></endpoint>
+                 <endpoint name="B"><address uri="http://up-b/x"/></endpoint>
+                 <sequence name="s">
+                   <property name="target" expression="local-name($body/*)"/>
+                   <send><endpoint key-expression="get-property('target')"/></send>
+                 </sequence>
+               </definitions>"#
+        ));
+        assert_eq!(t.run_xml("<A/>"), Ok("up-a".into()));
+        assert_eq!(t.run_xml("<B/>"), Ok("up-b".into()));
+        assert_eq!(t.sent(), ["up-a", "up-b"]);
+    }
+
+    #[test]
+    fn a_key_naming_no_endpoint_is_the_fault_305100_the_fault_sequence_handles() {
+        let t = T::new(&keyed(r#"<endpoint key-expression="//to"/>"#, ""));
+        assert_eq!(
+            t.run_xml("<q><to>C</to></q>"),
+            Ok("305100 Couldn't find the endpoint with the key : C".into())
+        );
+        // nothing names the empty key either
+        assert_eq!(
+            t.run_xml("<q/>"),
+            Ok("305100 Couldn't find the endpoint with the key : ".into())
+        );
+        assert!(t.sent().is_empty());
+        // without a fault handler the fault is the caller's
+        let t = T::new(&program(r#"<endpoint name="E" key-expression="//to"/>"#));
+        assert_eq!(
+            t.run_xml("<q><to>C</to></q>"),
+            Err(error_codes::ENDPOINT_KEY_NOT_FOUND)
+        );
+        // a key expression naming itself ends instead of sending around in a loop
+        assert_eq!(
+            t.run_xml("<q><to>E</to></q>"),
+            Err(error_codes::ENDPOINT_NOT_READY)
+        );
+        assert!(t.sent().is_empty());
+    }
+
+    #[test]
+    fn the_endpoint_a_key_expression_names_keeps_its_own_suspension() {
+        let t = T::new(&keyed(
+            r#"<endpoint key-expression="//to"/>"#,
+            r#"<endpoint name="D"><address uri="http://down-d/x">
+                 <suspendOnFailure><errorCodes>101503</errorCodes></suspendOnFailure>
+               </address></endpoint>"#,
+        ));
+        let to_d = "<q><to>D</to></q>";
+        assert!(t.run_xml(to_d).unwrap().starts_with("101503 "));
+        assert_eq!(t.state("D"), EndpointStatus::Suspended);
+        // suspended: not sent to, the fault a suspended endpoint gives
+        assert!(t.run_xml(to_d).unwrap().starts_with("303001 "));
+        assert_eq!(t.run_xml("<q><to>A</to></q>"), Ok("up-a".into()));
+        assert_eq!(t.sent(), ["down-d", "up-a"]);
+    }
+
+    #[test]
+    fn a_failover_goes_on_from_a_key_expression_that_fails() {
+        let t = T::new(&program(
+            r#"<endpoint name="D"><address uri="http://down-d/x"/></endpoint>
+               <endpoint name="E"><failover>
+                 <endpoint key-expression="//to"/>
+                 <endpoint><address uri="http://up-z/x"/></endpoint>
+               </failover></endpoint>"#,
+        ));
+        // an unknown key, then a refusing endpoint: the next child answers
+        assert_eq!(t.run_xml("<q><to>C</to></q>"), Ok("up-z".into()));
+        assert_eq!(t.run_xml("<q><to>D</to></q>"), Ok("up-z".into()));
+        assert_eq!(t.sent(), ["up-z", "down-d", "up-z"]);
+    }
+
+    #[test]
+    fn a_key_expression_is_checked_at_load_and_nothing_else() {
+        // each diagnostic's code and the attribute value (or element name) it is at
+        let diags = |endpoint: &str| {
+            let xml = keyed(endpoint, "");
+            let (prog, diags) = crate::test_support::compiled(&xml);
+            let got: Vec<(&str, String)> = diags
+                .iter()
+                .map(|d| {
+                    let s = d.primary_span();
+                    let from = xml[..s.start as usize].rfind(['"', '<']).unwrap() + 1;
+                    let to = s.end as usize + xml[s.end as usize..].find(['"', ' ', '/']).unwrap();
+                    (d.code.id, xml[from..to].to_string())
+                })
+                .collect();
+            (prog.is_some(), got)
+        };
+        assert_eq!(
+            diags(r#"<endpoint key-expression="//to"/>"#),
+            (true, vec![])
+        );
+        assert_eq!(
+            diags(r#"<endpoint key-expression="//to["/>"#),
+            (false, vec![("E0201", "//to[".to_string())])
+        );
+        // XPath only, as Synapse compiles it
+        for x in ["json-eval($.to)", "${payload.to}"] {
+            let (ok, got) = diags(&format!(r#"<endpoint key-expression="{x}"/>"#));
+            assert!(!ok);
+            assert_eq!(got, [("E0201", x.to_string())]);
+        }
+        // it names its endpoint and defines none
+        let (ok, got) =
+            diags(r#"<endpoint key-expression="//to"><address uri="http://a/x"/></endpoint>"#);
+        assert!(!ok);
+        assert_eq!(got, [("E0115", "address".to_string())]);
     }
 }

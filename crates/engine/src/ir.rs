@@ -34,6 +34,9 @@ pub(crate) enum EndpointIr {
         format: Option<synaptic_syntax::ast::WsdlFormat>,
     },
     Key(String),
+    /// `<endpoint key-expression="xpath"/>`: the named endpoint whose key the XPath gives on
+    /// each message.
+    KeyExpr(Arc<CompiledExpr>),
     Default,
     /// A leaf endpoint with a state (suspension, timeouts): in a group, or configured with
     /// `<suspendOnFailure>` / `<markForSuspension>` / a discarding timeout.

@@ -423,6 +423,9 @@ pub mod error_codes {
     pub const ENDPOINT_NOT_READY: i64 = 303001;
     /// No child of a failover, load-balance or recipient-list endpoint is ready.
     pub const GROUP_NOT_READY: i64 = 303000;
+    /// The key an `<endpoint key-expression>` gives names no endpoint (Synapse's
+    /// `ENDPOINT_IN_DIRECT_NOT_READY`).
+    pub const ENDPOINT_KEY_NOT_FOUND: i64 = 305100;
     /// A SOAP fault answer under `FORCE_ERROR_ON_SOAP_FAULT`.
     pub const ENDPOINT_CUSTOM_ERROR: i64 = 500000;
     /// A body whose tree would take more memory than [`crate::Limits::tree_factor`] allows

@@ -61,10 +61,12 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<F
 pub fn status_for(e: &MediationError) -> StatusCode {
     match (e.origin, e.kind) {
         (Origin::Upstream, ErrorKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-        // no endpoint of a group is ready, or a suspended endpoint
+        // no endpoint of a group is ready, a suspended endpoint, or no endpoint by the key a
+        // key expression gives
         (Origin::Upstream, _)
             if e.code == synaptic_engine::error_codes::GROUP_NOT_READY
-                || e.code == synaptic_engine::error_codes::ENDPOINT_NOT_READY =>
+                || e.code == synaptic_engine::error_codes::ENDPOINT_NOT_READY
+                || e.code == synaptic_engine::error_codes::ENDPOINT_KEY_NOT_FOUND =>
         {
             StatusCode::SERVICE_UNAVAILABLE
         }

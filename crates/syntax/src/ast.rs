@@ -503,6 +503,9 @@ pub enum EndpointKind {
     Address { uri: Spanned<String> },
     /// `<endpoint key="…"/>` (named endpoint defined elsewhere).
     Key(Spanned<String>),
+    /// `<endpoint key-expression="xpath"/>`: the XPath, evaluated on each message, gives the
+    /// key of the endpoint the message goes to.
+    KeyExpression(Expr),
     /// `<default/>`: the message's own `To`.
     Default,
     /// `<failover [dynamic] [buildMessage]>`: the next ready child when one fails.
@@ -548,7 +551,7 @@ pub enum EndpointKind {
     /// `<wsdl service port (uri=… | <wsdl:definitions>)>`: an address endpoint whose address
     /// and message format are those of a port of a WSDL 1.1 service.
     Wsdl(WsdlEndpoint),
-    /// An endpoint type synaptic does not run yet (`key-expression`, `dynamicLoadbalance`…). Accepted by the
+    /// An endpoint type synaptic does not run yet (`dynamicLoadbalance`…). Accepted by the
     /// parser without a diagnostic; the engine reports it if a flow actually uses it.
     Unsupported { kind: String },
 }

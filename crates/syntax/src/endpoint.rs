@@ -1,4 +1,4 @@
-//! `<endpoint>`: a key, a template instance, or one definition (`<address>`, `<http>`,
+//! `<endpoint>`: a key, a key expression, a template instance, or one definition (`<address>`, `<http>`,
 //! `<default>`, the groups `<failover>`, `<loadbalance>` (over `<member>`s too: `members.rs`),
 //! `<recipientlist>`; other kinds are kept
 //! as unsupported), with its `<timeout>`, `<suspendOnFailure>` and `<markForSuspension>`. Used by
@@ -40,6 +40,27 @@ impl<'d, 'a> Cx<'d, 'a> {
                 qos: EndpointQos::default(),
             });
         }
+        // after `key`, before `template`: the order Synapse's endpoint factory tries them in
+        if let Some(a) = el.attr("key-expression") {
+            for child in self.children(el) {
+                match self.syn_name(child) {
+                    Some("description" | "property") => {}
+                    _ => self.err(
+                        codes::E0115,
+                        child.name_span,
+                        "an <endpoint key-expression=…> names its endpoint per message and \
+                         takes no definition",
+                    ),
+                }
+            }
+            return Some(Endpoint {
+                span: el.span,
+                name,
+                kind: EndpointKind::KeyExpression(self.expr(el, a)),
+                timeout_ms: None,
+                qos: EndpointQos::default(),
+            });
+        }
         if let Some(target) = self.attr_s(el, "template") {
             let mut params = Vec::new();
             for child in self.children(el) {
@@ -63,17 +84,6 @@ impl<'d, 'a> Cx<'d, 'a> {
                     target,
                     uri: self.attr_s(el, "uri"),
                     params,
-                },
-                timeout_ms: None,
-                qos: EndpointQos::default(),
-            });
-        }
-        if el.attr("key-expression").is_some() {
-            return Some(Endpoint {
-                span: el.span,
-                name,
-                kind: EndpointKind::Unsupported {
-                    kind: "key-expression".into(),
                 },
                 timeout_ms: None,
                 qos: EndpointQos::default(),

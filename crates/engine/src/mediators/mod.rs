@@ -272,9 +272,7 @@ pub(crate) fn node(
     let mut reads_addressing = false;
     visit_exprs(&op, &mut |e| {
         keys.extend(e.registry_keys().iter().cloned());
-        reads_addressing |= e.property_reads().iter().any(|(sc, n)| {
-            *sc == synaptic_expr::Scope::Default && header::ADDRESSING.contains(&n.as_str())
-        });
+        reads_addressing |= reads_addressing_of(e);
         if e.touches_body() {
             touches = true;
             let compact: String = e.text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -296,6 +294,14 @@ pub(crate) fn node(
         raw_json_ok: touches && !needs_dom,
         reads_addressing,
         sync,
+    })
+}
+
+/// Whether `e` reads a WS-Addressing header of the message (`get-property('To')`…), which
+/// builds a SOAP request first.
+pub(crate) fn reads_addressing_of(e: &CompiledExpr) -> bool {
+    e.property_reads().iter().any(|(sc, n)| {
+        *sc == synaptic_expr::Scope::Default && header::ADDRESSING.contains(&n.as_str())
     })
 }
 
