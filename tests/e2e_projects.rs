@@ -625,9 +625,11 @@ async fn proxy_files_deploy_one_by_one_and_reload() {
     assert_eq!(r.status(), 500);
     let t = r.text().await.unwrap();
     assert!(t.contains("Unable to find in-sequence : nowhere"), "{t}");
-    // no published WSDL: 404 rather than a request to the in-sequence
+    // no published WSDL: the one Axis2 generates, rather than a request to the in-sequence
     let r = c.get(url(&gw, "/services/A?wsdl")).send().await.unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 200);
+    let t = r.text().await.unwrap();
+    assert!(t.contains(r#"<wsdl:portType name="APortType">"#), "{t}");
     dir.write("sequences/A.xml", &proxy("A", "two"));
     dir.write("sequences/B.xml", &proxy("B", "bee"));
     gw.gateway().reload().await;
@@ -635,6 +637,168 @@ async fn proxy_files_deploy_one_by_one_and_reload() {
     assert_eq!(v["v"], "two");
     let v = json(c.get(url(&gw, "/services/B/x")).send().await.unwrap()).await;
     assert_eq!(v["v"], "bee");
+    gw.shutdown().await;
+}
+
+/// The ports of a WSDL document: name and address location.
+fn wsdl_ports(doc: &str) -> Vec<(String, String)> {
+    let root = synaptic_payload::xml::parse(doc).unwrap_or_else(|e| panic!("{e:?}: {doc}"));
+    let wsdl = "http://schemas.xmlsoap.org/wsdl/";
+    let service = root.find(wsdl, "service").expect("a service");
+    service
+        .child_elements()
+        .filter(|p| p.name.is(wsdl, "port"))
+        .map(|p| {
+            let address = p.first_child_element().expect("an address");
+            (
+                p.attribute("name").unwrap().to_string(),
+                address.attribute("location").unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_without_a_wsdl_answers_the_wsdl_axis2_generates_with_working_ports() {
+    let pki = synaptic_tests::peers::TestCa::new();
+    let (cert, key) = pki.leaf(&["localhost"], "default");
+    let config = r#"[server]
+listen_tls = "127.0.0.1:0"
+
+[server.tls]
+cert = "certs/default.pem"
+key = "certs/default.key"
+"#;
+    let echo = operation_proxy("Echo", "");
+    let plain = operation_proxy(
+        "Plain",
+        r#"<parameter name="disableSOAP12">true</parameter><parameter name="disableREST">true</parameter>"#,
+    )
+    .replace(r#"name="Plain""#, r#"name="Plain" transports="http""#);
+    let dir = GatewayDir::new(
+        config,
+        &[
+            ("certs/default.pem", &cert),
+            ("certs/default.key", &key),
+            ("sequences/proxy-services/Echo.xml", &echo),
+            ("sequences/proxy-services/Plain.xml", &plain),
+        ],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let http = gw.addr().port();
+    let tls = gw.tls_addr().expect("an HTTPS listener");
+    let c = client();
+    let r = c.get(url(&gw, "/services/Echo?wsdl")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+    let t = r.text().await.unwrap();
+    assert!(
+        t.contains(r#"targetNamespace="http://ws.apache.org/axis2""#),
+        "{t}"
+    );
+    // one port per binding and listener, at the request's host and each listener's port
+    let ports = wsdl_ports(&t);
+    let expected: Vec<(String, String)> = [
+        ("HttpSoap11", "http", http),
+        ("HttpsSoap11", "https", tls.port()),
+        ("HttpSoap12", "http", http),
+        ("HttpsSoap12", "https", tls.port()),
+        ("Http", "http", http),
+        ("Https", "https", tls.port()),
+    ]
+    .iter()
+    .map(|(e, scheme, port)| {
+        (
+            format!("Echo{e}Endpoint"),
+            format!("{scheme}://127.0.0.1:{port}/services/Echo.Echo{e}Endpoint"),
+        )
+    })
+    .collect();
+    assert_eq!(ports, expected);
+    // each plain port's address reaches the proxy, dispatched to `mediate`
+    let soap11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m/></s:Body></s:Envelope>"#;
+    let soap12 = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><m/></s:Body></s:Envelope>"#;
+    for (port, content_type, body) in [
+        (&ports[0].1, "text/xml", soap11),
+        (&ports[2].1, "application/soap+xml", soap12),
+        (&ports[4].1, "application/xml", "<m/>"),
+    ] {
+        let r = c
+            .post(port.as_str())
+            .header("content-type", content_type)
+            .header("SOAPAction", "urn:mediate")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{port}");
+        let v = json(r).await;
+        assert_eq!(v["op"], "mediate", "{port}");
+    }
+    // over HTTPS: the request's host and port for the HTTPS ports, the HTTP listener's port
+    // for the others
+    let tls_client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.pem().as_bytes()).unwrap())
+        .resolve("localhost", tls)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let at = format!("https://localhost:{}/services/Echo?wsdl", tls.port());
+    let t = tls_client
+        .get(at)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ports = wsdl_ports(&t);
+    assert_eq!(
+        ports[0].1,
+        format!("http://localhost:{http}/services/Echo.EchoHttpSoap11Endpoint")
+    );
+    assert_eq!(
+        ports[1].1,
+        format!(
+            "https://localhost:{}/services/Echo.EchoHttpsSoap11Endpoint",
+            tls.port()
+        )
+    );
+    let r = tls_client
+        .post(ports[1].1.as_str())
+        .header("content-type", "text/xml")
+        .body(soap11)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(r).await["op"], "mediate");
+    // the bindings the parameters disable, and the transports the proxy is not exposed on,
+    // have no ports (nor addresses the proxy answers at)
+    let t = c
+        .get(url(&gw, "/services/Plain?wsdl"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        wsdl_ports(&t),
+        [(
+            "PlainHttpSoap11Endpoint".to_string(),
+            format!("http://127.0.0.1:{http}/services/Plain.PlainHttpSoap11Endpoint")
+        )]
+    );
+    let r = c
+        .post(url(&gw, "/services/Plain.PlainHttpSoap12Endpoint"))
+        .header("content-type", "text/xml")
+        .body(soap11)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     gw.shutdown().await;
 }
 
@@ -1151,12 +1315,13 @@ async fn a_proxy_pinned_to_other_servers_is_not_deployed_on_this_one() {
             .await
             .unwrap();
         assert_eq!(r.status(), status, "{proxy}");
+        // a deployed one answers the WSDL Axis2 generates for it
         let r = c
             .get(url(&gw, &format!("/services/{proxy}?wsdl")))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 404, "{proxy}");
+        assert_eq!(r.status(), status, "{proxy}");
     }
     // as an unknown service
     let unknown = c.post(url(&gw, "/services/Nothing")).send().await.unwrap();

@@ -29,6 +29,7 @@ mod mediators;
 mod members;
 mod observe;
 mod props;
+mod proxy_wsdl;
 mod publish_schemas;
 mod publish_wsdl;
 mod redact;
@@ -47,6 +48,8 @@ mod dynamic_key_tests;
 mod eip_tests;
 #[cfg(test)]
 mod foreach_tests;
+#[cfg(test)]
+mod proxy_wsdl_tests;
 #[cfg(test)]
 mod publish_wsdl_tests;
 #[cfg(test)]
@@ -87,6 +90,7 @@ pub use endpoint_state::{EndpointState, EndpointStatus, SuspendPolicy, DEFAULT_S
 pub use expression::Expression;
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use props::{PropMap, PropName};
+pub use proxy_wsdl::{GeneratedWsdl, Listeners, AXIS2_NAMESPACE};
 pub use publish_schemas::{find_schema, MAX_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
 pub use publish_wsdl::PublishedWsdl;
 pub use redact::{redact_header_value, redact_text};
@@ -238,6 +242,11 @@ impl Program {
     /// the program was compiled); `None` without one.
     pub fn published_wsdl(&self, name: &str) -> Option<&PublishedWsdl> {
         self.ir.published_wsdl.get(name)
+    }
+    /// What Axis2 generates at `?wsdl` for the proxy service `name`, which publishes no WSDL;
+    /// `None` for one that publishes a WSDL (or is no proxy).
+    pub fn generated_wsdl(&self, name: &str) -> Option<&std::sync::Arc<GeneratedWsdl>> {
+        self.ir.generated_wsdl.get(name)
     }
     /// The proxy services not deployed on this server because their `pinnedServers` name
     /// other servers ([`CompileOptions::server_name`]), each with those servers.

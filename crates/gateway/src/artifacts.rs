@@ -42,6 +42,11 @@ pub struct XmlApi {
     /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name for each: the answers to
     /// `GET …?xsd=name.xsd` (see `synaptic_engine::find_schema`).
     pub wsdl_schemas: Vec<(String, String)>,
+    /// For a `<proxy>` without a published WSDL: what Axis2 generates at `?wsdl`.
+    pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
+    /// A `<proxy>`'s endpoint names as Axis2 gives them: it is also served at
+    /// `{context}.{endpoint}` (`/services/P.PHttpSoap11Endpoint`).
+    pub endpoints: Vec<String>,
 }
 
 /// A `<resource>` of an [`XmlApi`].
@@ -140,6 +145,8 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 resources,
                 wsdl: None,
                 wsdl_schemas: Vec::new(),
+                wsdl_generated: None,
+                endpoints: Vec::new(),
             });
         }
     }
@@ -195,6 +202,8 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 }],
                 wsdl: Some(String::new()),
                 wsdl_schemas: Vec::new(),
+                wsdl_generated: None,
+                endpoints: synaptic_engine::GeneratedWsdl::of(p).endpoint_names(),
             });
         }
     }
@@ -211,6 +220,7 @@ pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program
     // a proxy pinned to other servers, or left unstarted, answers as an unknown service
     apis.retain(|x| x.wsdl.is_none() || program.proxy_deployed(&x.name));
     for x in apis.iter_mut().filter(|x| x.wsdl.is_some()) {
+        x.wsdl_generated = program.generated_wsdl(&x.name).cloned();
         if let Some(w) = program.published_wsdl(&x.name) {
             x.wsdl = Some(w.text.to_string());
             x.wsdl_schemas = w

@@ -168,7 +168,14 @@ impl Gateway {
             let q = req.uri().query().unwrap_or("");
             if req.method() == Method::GET && (q.eq_ignore_ascii_case("wsdl") || q == "wsdl2") {
                 if wsdl.is_empty() {
-                    return (answer(fault::not_found_resource()), name);
+                    let r = match &api.wsdl_generated {
+                        Some(g) if q.eq_ignore_ascii_case("wsdl") => {
+                            let at = listeners(inner, &req);
+                            xml_document(Bytes::from(g.wsdl11(&at)))
+                        }
+                        _ => fault::not_found_resource(),
+                    };
+                    return (answer(r), name);
                 }
                 return (answer(xml_document(wsdl.clone())), name);
             }
@@ -1346,6 +1353,44 @@ fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
 }
 
 /// A published WSDL, or a document it imports, as the answer to a `GET`.
+/// Where `req` finds the gateway's listeners, for the addresses of a generated WSDL: the
+/// request's `Host` for the listener it came through, the same host name with the other
+/// listener's port for the other one (`localhost` when the request names no usable host).
+fn listeners(inner: &crate::server::Inner, req: &Request<Incoming>) -> synaptic_engine::Listeners {
+    let tls = req
+        .extensions()
+        .get::<crate::server::ConnInfo>()
+        .is_some_and(|c| c.tls);
+    let given = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        // HTTP/2 carries it as the URI's authority
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .and_then(|h| {
+            let name = crate::authserver::transport::host_without_port(h)?;
+            let port = &h[name.len()..];
+            let port_ok = port.is_empty()
+                || port.strip_prefix(':').is_some_and(|p| {
+                    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+                });
+            port_ok.then_some((h, name))
+        });
+    let (authority, host) = given.unwrap_or(("localhost", "localhost"));
+    let other = |port: Option<u16>| port.map(|p| format!("{host}:{p}"));
+    if tls {
+        synaptic_engine::Listeners {
+            http: other(inner.http_port.get().copied()),
+            https: Some(authority.to_string()),
+        }
+    } else {
+        synaptic_engine::Listeners {
+            http: Some(authority.to_string()),
+            https: other(inner.tls_port.get().copied()),
+        }
+    }
+}
+
 fn xml_document(doc: Bytes) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(doc));
     r.headers_mut().insert(

@@ -84,6 +84,11 @@ pub struct ApiPlan {
     /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name: the answers to
     /// `GET …?xsd=name.xsd` (`synaptic_engine::find_schema`).
     pub wsdl_schemas: Vec<(String, Bytes)>,
+    /// For a `<proxy>` without a published WSDL: what Axis2 generates at `?wsdl`, its ports
+    /// at the addresses the request reached.
+    pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
+    /// A `<proxy>`'s endpoint names: it is also routed at `{context}.{endpoint}`.
+    pub endpoints: Vec<String>,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -432,6 +437,8 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             xml: false,
             wsdl: None,
             wsdl_schemas: Vec::new(),
+            wsdl_generated: None,
+            endpoints: Vec::new(),
         });
     }
     xml_apis(&input, &mut apis, &mut diags, &span);
@@ -441,7 +448,13 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
     let max_body = config.server.max_body_size;
     let plan = Plan {
         generation: input.generation,
-        router: Router::from_contexts(apis.iter().map(|a| a.context.as_str())),
+        router: Router::from_entries(apis.iter().enumerate().flat_map(|(i, a)| {
+            let aliases = a
+                .endpoints
+                .iter()
+                .map(move |e| (format!("{}.{e}", a.context), i));
+            std::iter::once((a.context.clone(), i)).chain(aliases)
+        })),
         apis,
         max_body,
         replay_max_body: config.oauth.replay_max_body.unwrap_or(1 << 20),
@@ -561,6 +574,8 @@ fn xml_apis(
         ));
         if let Some(a) = apis.last_mut() {
             a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
+            a.wsdl_generated = x.wsdl_generated.clone();
+            a.endpoints = x.endpoints.clone();
             a.wsdl_schemas = x
                 .wsdl_schemas
                 .iter()
@@ -647,6 +662,8 @@ fn synapse_api(
         xml: true,
         wsdl: None,
         wsdl_schemas: Vec::new(),
+        wsdl_generated: None,
+        endpoints: Vec::new(),
     }
 }
 

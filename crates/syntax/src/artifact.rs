@@ -390,6 +390,9 @@ impl<'d, 'a> Cx<'d, 'a> {
             wsdl_safe_mode: false,
             use_original_wsdl: false,
             pinned_servers: self.attr_s(el, "pinnedServers"),
+            transports: self.attr_s(el, "transports"),
+            description: None,
+            parameters: Vec::new(),
         };
         let mut seen_target = false;
         for child in self.children(el) {
@@ -432,18 +435,37 @@ impl<'d, 'a> Cx<'d, 'a> {
                     }
                     proxy.publish_wsdl = Some(self.publish_wsdl(child));
                 }
-                Some("parameter") => match child.attr("name").map(|n| n.value.as_ref()) {
-                    Some("enablePublishWSDLSafeMode") => {
-                        let (text, _) = self.text_of(child);
-                        proxy.wsdl_safe_mode = text.trim().eq_ignore_ascii_case("true");
+                Some("parameter") => {
+                    // the text; a parameter holding elements (Synapse keeps the XML) has none
+                    let text: String = child
+                        .children
+                        .iter()
+                        .map(|c| match c {
+                            Node::Text { text, .. } => text.as_ref(),
+                            _ => "",
+                        })
+                        .collect();
+                    match child.attr("name").map(|n| n.value.as_ref()) {
+                        Some("enablePublishWSDLSafeMode") => {
+                            proxy.wsdl_safe_mode = text.trim().eq_ignore_ascii_case("true");
+                        }
+                        Some("useOriginalwsdl") => {
+                            proxy.use_original_wsdl = text.trim() == "true";
+                        }
+                        _ => {}
                     }
-                    Some("useOriginalwsdl") => {
-                        let (text, _) = self.text_of(child);
-                        proxy.use_original_wsdl = text.trim() == "true";
+                    if let Some(name) = self.attr_s(child, "name") {
+                        proxy.parameters.push(ProxyParameter {
+                            name,
+                            value: text.trim().to_string(),
+                        });
                     }
-                    _ => {}
-                },
-                Some("description" | "policy" | "enableSec" | "enableRM" | "enableAddressing") => {}
+                }
+                Some("description") => {
+                    let (text, _) = self.text_of(child);
+                    proxy.description = Some(text.trim().to_string());
+                }
+                Some("policy" | "enableSec" | "enableRM" | "enableAddressing") => {}
                 _ => self.unknown_element(child, el),
             }
         }
