@@ -1076,6 +1076,167 @@ async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locati
     gw.shutdown().await;
 }
 
+/// The `location`s of the `wsdl:import`s of a WSDL 1.1 document (none for a schema).
+fn wsdl_import_locations(doc: &str) -> Vec<String> {
+    let root = synaptic_payload::xml::parse(doc).unwrap_or_else(|e| panic!("{e:?}: {doc}"));
+    let wsdl = "http://schemas.xmlsoap.org/wsdl/";
+    root.child_elements()
+        .filter(|c| c.name.is(wsdl, "import"))
+        .filter_map(|c| c.attribute("location").map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_the_proxy() {
+    let wsdl_doc = |tns: &str, imports: &str, types: &str, rest: &str| {
+        format!(
+            r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="{tns}" targetNamespace="{tns}">{imports}
+  <wsdl:types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{types}</xsd:schema></wsdl:types>{rest}
+</wsdl:definitions>"#
+        )
+    };
+    // the published WSDL binds the port type of the WSDL it imports, which imports another
+    let main = wsdl_doc(
+        "urn:main",
+        r#"<wsdl:import namespace="urn:quotes" location="abstract/quotes.wsdl"/>"#,
+        "",
+        r#"<wsdl:binding name="B" type="q:PT" xmlns:q="urn:quotes">
+    <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation></wsdl:binding>"#,
+    );
+    let quotes = wsdl_doc(
+        "urn:quotes",
+        r#"<wsdl:import namespace="urn:base" location="../shared/base.wsdl"/>"#,
+        r#"<xsd:import namespace="urn:types" schemaLocation="types.xsd"/>"#,
+        r#"<wsdl:portType name="PT"><wsdl:operation name="getQuote"/></wsdl:portType>"#,
+    );
+    let base = wsdl_doc(
+        "urn:base",
+        "",
+        r#"<xsd:import namespace="urn:common" schemaLocation="common.xsd"/>"#,
+        r#"<wsdl:portType name="Base"><wsdl:operation name="ping"/></wsdl:portType>"#,
+    );
+    let xs = |tns: &str, refs: &str| {
+        format!(
+            r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tns}">{refs}<xs:element name="e"/></xs:schema>"#
+        )
+    };
+    let types = xs(
+        "urn:types",
+        r#"<xs:import namespace="urn:common" schemaLocation="../shared/common.xsd"/>"#,
+    );
+    let common = xs("urn:common", "");
+    let proxy = operation_proxy("Imports", r#"<publishWSDL uri="file:wsdl/main.wsdl"/>"#);
+    let broken = operation_proxy("Broken", r#"<publishWSDL uri="file:wsdl/broken.wsdl"/>"#);
+    let broken_wsdl = main.replace("abstract/quotes.wsdl", "abstract/nowhere.wsdl");
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/proxy-services/Imports.xml", &proxy),
+            ("sequences/proxy-services/Broken.xml", &broken),
+            ("sequences/wsdl/main.wsdl", &main),
+            ("sequences/wsdl/broken.wsdl", &broken_wsdl),
+            ("sequences/wsdl/abstract/quotes.wsdl", &quotes),
+            ("sequences/wsdl/abstract/types.xsd", &types),
+            ("sequences/wsdl/shared/base.wsdl", &base),
+            ("sequences/wsdl/shared/common.xsd", &common),
+        ],
+    );
+    let (gw, report) = start_reporting(&dir).await;
+    let report = report.join("\n");
+    // an import that cannot be read: the proxy is not deployed, as for a schema
+    assert!(
+        report.contains("E0123")
+            && report.contains("`abstract/nowhere.wsdl` that the WSDL imports cannot be read"),
+        "{report}"
+    );
+    let c = client();
+    let r = c
+        .get(url(&gw, "/services/Broken?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // follow every import and schema location from the WSDL, as a SOAP toolkit does
+    let start = reqwest::Url::parse(&url(&gw, "/services/Imports?wsdl")).unwrap();
+    let mut todo = vec![start.clone()];
+    let mut seen: Vec<String> = vec![start.to_string()];
+    let mut fetched = Vec::new();
+    while let Some(u) = todo.pop() {
+        let r = c.get(u.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{u}");
+        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+        let t = r.text().await.unwrap();
+        fetched.push((u.query().unwrap_or("").to_string(), t.clone()));
+        let locations = wsdl_import_locations(&t)
+            .into_iter()
+            .chain(schema_locations(&t));
+        for l in locations {
+            assert!(
+                l.starts_with("Imports?wsdl=") || l.starts_with("Imports?xsd="),
+                "{u}: {l}"
+            );
+            let next = u.join(&l).unwrap();
+            if !seen.contains(&next.to_string()) {
+                seen.push(next.to_string());
+                todo.push(next);
+            }
+        }
+    }
+    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
+    queries.sort();
+    assert_eq!(
+        queries,
+        [
+            "wsdl",
+            "wsdl=../shared/base.wsdl",
+            "wsdl=abstract/quotes.wsdl",
+            "xsd=common.xsd",
+            "xsd=types.xsd"
+        ]
+    );
+    let doc = |q: &str| &fetched.iter().find(|(x, _)| x == q).unwrap().1;
+    assert!(doc("wsdl=abstract/quotes.wsdl").contains(r#"targetNamespace="urn:quotes""#));
+    assert!(doc("wsdl=../shared/base.wsdl").contains(r#"targetNamespace="urn:base""#));
+    assert!(doc("xsd=common.xsd").contains(r#"targetNamespace="urn:common""#));
+    // looked up by the end of the location; a name no import ends with is not found
+    let r = c
+        .get(url(&gw, "/services/Imports?wsdl=base.wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("urn:base"));
+    let r = c
+        .get(url(&gw, "/services/Imports?wsdl=other.wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // requests are dispatched to the operations of the imported port types
+    let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
+    for (action, path, op, ns) in [
+        (
+            Some("urn:getQuote"),
+            "/services/Imports",
+            "getQuote",
+            "urn:quotes",
+        ),
+        (None, "/services/Imports/ping", "ping", "urn:base"),
+    ] {
+        let mut r = c
+            .post(url(&gw, path))
+            .header("content-type", "text/xml")
+            .body(soap);
+        if let Some(a) = action {
+            r = r.header("SOAPAction", a);
+        }
+        let v = json(r.send().await.unwrap()).await;
+        assert_eq!((v["op"].as_str(), v["ns"].as_str()), (Some(op), Some(ns)));
+    }
+    gw.shutdown().await;
+}
+
 /// Start a gateway on the folder, keeping the load report (its diagnostics rendered).
 async fn start_reporting(dir: &GatewayDir) -> (Running, Vec<String>) {
     let opts = ServeOptions {

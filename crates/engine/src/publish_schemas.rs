@@ -48,11 +48,40 @@ pub(crate) enum Base {
 /// read here, as `synaptic lint` leaves a registry key).
 pub(crate) type Resources = HashMap<String, (String, Option<Arc<str>>)>;
 
-/// The published WSDL with its locations rewritten, and the schemas served at `?xsd=`, by
-/// name (without the `.xsd` Axis2 adds to a name that has no dot).
+/// The published WSDL with its locations rewritten, the schemas served at `?xsd=`, by name
+/// (without the `.xsd` Axis2 adds to a name that has no dot), and the documents it imports.
 pub(crate) struct Served {
     pub wsdl: Arc<str>,
     pub schemas: Vec<(String, Arc<str>)>,
+    /// The documents its `wsdl:import`s read, and theirs, with their locations rewritten alike,
+    /// each by the `location` as written of the import that names it, in the order
+    /// `AxisService.printUserWSDL` looks an import up for `?wsdl=NAME`: depth first, each
+    /// import before those of the document it reads.
+    pub imports: Vec<(String, Arc<str>)>,
+}
+
+/// The documents the `wsdl:import`s of one published WSDL may read, at most (as a `<wsdl>`
+/// endpoint's).
+pub const MAX_WSDL_IMPORTS: usize = synaptic_syntax::wsdl::MAX_IMPORTED;
+/// How deep `wsdl:import`s may nest below the published WSDL.
+pub const MAX_WSDL_IMPORT_DEPTH: usize = synaptic_syntax::wsdl::MAX_IMPORT_DEPTH;
+
+/// The schema links of a WSDL document, each with its location as written.
+type WsdlLinks = Vec<(Link, String)>;
+
+/// A `wsdl:import`'s `location`: where it is written, and as written.
+struct Import {
+    at: Range<usize>,
+    location: String,
+}
+
+/// A document a `wsdl:import` read: its text, the links of its schemas and of its imports.
+struct WsdlDoc {
+    text: Arc<str>,
+    /// Each external of its types' schemas (of its own, when it is a schema), and whether it
+    /// is relative (`useOriginalwsdl` rewrites those).
+    links: WsdlLinks,
+    imports: Vec<Import>,
 }
 
 /// Where an external's `schemaLocation` is written, and the document it resolved to (`None`:
@@ -77,6 +106,12 @@ struct Walk<'a> {
     /// Axis2's counter of generated names.
     count: usize,
     bytes: usize,
+    /// The documents `wsdl:import`s read, by source.
+    wsdl_docs: Vec<WsdlDoc>,
+    wsdl_by_source: HashMap<String, usize>,
+    wsdl_bytes: usize,
+    /// Every import read, in Axis2's lookup order: its location as written, its document.
+    imports: Vec<(String, usize)>,
 }
 
 /// The schemas of `wsdl` (read from `base`) for the proxy `proxy`; `original`: the proxy's
@@ -97,6 +132,7 @@ pub(crate) fn serve(
         return Ok(Served {
             wsdl: wsdl.clone(),
             schemas: Vec::new(),
+            imports: Vec::new(),
         });
     };
     let mut w = Walk {
@@ -106,26 +142,53 @@ pub(crate) fn serve(
         by_source: HashMap::new(),
         count: 0,
         bytes: 0,
+        wsdl_docs: Vec::new(),
+        wsdl_by_source: HashMap::new(),
+        wsdl_bytes: 0,
+        imports: Vec::new(),
     };
-    let links = w.visit(&root.externals, &base, "the WSDL", 1)?;
+    let (links, imports) = w.visit_wsdl(&root, &base, "the WSDL", 1)?;
     let at = |i: usize, docs: &[Doc]| format!("{proxy}?xsd={}", with_dot(&docs[i].name));
-    let changes: Vec<(Range<usize>, String)> = if original {
-        root.externals
-            .iter()
-            .filter(|e| !e.location.contains("://") && !e.location.contains("?xsd="))
-            .map(|e| (e.at.clone(), format!("{proxy}?xsd={}", e.location)))
-            .collect()
-    } else {
-        links
-            .iter()
-            .filter_map(|(r, i)| i.map(|i| (r.clone(), at(i, &w.docs))))
-            .collect()
+    // the locations of a WSDL document (the published one or one it imports), as Axis2
+    // writes them: its schemas' by Axis2's names (`useOriginalwsdl`: each relative one as
+    // written), its relative imports' at `?wsdl=` and the location as written
+    let rewritten = |text: &Arc<str>, links: &[(Link, String)], imports: &[Import]| {
+        let mut changes: Vec<(Range<usize>, String)> = if original {
+            links
+                .iter()
+                .filter(|(_, l)| !l.contains("://") && !l.contains("?xsd="))
+                .map(|((r, _), l)| (r.clone(), format!("{proxy}?xsd={l}")))
+                .collect()
+        } else {
+            links
+                .iter()
+                .filter_map(|((r, i), _)| i.map(|i| (r.clone(), at(i, &w.docs))))
+                .collect()
+        };
+        changes.extend(
+            imports
+                .iter()
+                .filter(|m| !m.location.contains("://") && !m.location.contains("?wsdl="))
+                .map(|m| (m.at.clone(), format!("{proxy}?wsdl={}", m.location))),
+        );
+        changes.sort_by_key(|(r, _)| r.start);
+        if changes.is_empty() {
+            text.clone()
+        } else {
+            Arc::from(xsd::rewrite(text, &changes))
+        }
     };
-    let text = if changes.is_empty() {
-        wsdl.clone()
-    } else {
-        Arc::from(xsd::rewrite(wsdl, &changes))
-    };
+    let text = rewritten(wsdl, &links, &imports);
+    let served: Vec<Arc<str>> = w
+        .wsdl_docs
+        .iter()
+        .map(|d| rewritten(&d.text, &d.links, &d.imports))
+        .collect();
+    let imports = w
+        .imports
+        .iter()
+        .map(|(l, i)| (l.clone(), served[*i].clone()))
+        .collect();
     let schemas = w
         .docs
         .iter()
@@ -146,7 +209,17 @@ pub(crate) fn serve(
     Ok(Served {
         wsdl: text,
         schemas,
+        imports,
     })
+}
+
+/// The document served for `?wsdl={asked}`, as `AxisService.printUserWSDL` finds it: the
+/// first import, in [`Served::imports`]'s order, whose location as written ends with `asked`.
+pub fn find_import<'s, T>(imports: &'s [(String, T)], asked: &str) -> Option<&'s T> {
+    imports
+        .iter()
+        .find(|(l, _)| l.ends_with(asked))
+        .map(|(_, t)| t)
 }
 
 /// The schema served for `?xsd={asked}`, as `AxisService.printXSD` looks it up: by name,
@@ -170,6 +243,97 @@ fn with_dot(name: &str) -> String {
 }
 
 impl Walk<'_> {
+    /// Resolve the schemas and the `wsdl:import`s of a WSDL document (`read`, from `base`,
+    /// named `shown` in messages; `depth`: 1 for the published one), and those of the
+    /// documents it imports, depth first. Returns its schemas' links, with each location as
+    /// written, and its imports.
+    fn visit_wsdl(
+        &mut self,
+        read: &xsd::Externals,
+        base: &Base,
+        shown: &str,
+        depth: usize,
+    ) -> Result<(WsdlLinks, Vec<Import>), String> {
+        let links = self.visit(&read.externals, base, shown, 1)?;
+        let links = links
+            .into_iter()
+            .zip(read.externals.iter().map(|e| e.location.clone()))
+            .collect();
+        let mut imports = Vec::with_capacity(read.imports.len());
+        for e in &read.imports {
+            let loc = e.location.as_str();
+            let found = self.resolve(loc, base).map_err(|why| {
+                format!("the WSDL `{loc}` that {shown} imports cannot be read: {why}")
+            })?;
+            let Some((source, doc_base, text)) = found else {
+                imports.push(Import {
+                    at: e.at.clone(),
+                    location: loc.to_string(),
+                });
+                continue;
+            };
+            if let Some(&i) = self.wsdl_by_source.get(&source) {
+                self.imports.push((loc.to_string(), i));
+                imports.push(Import {
+                    at: e.at.clone(),
+                    location: loc.to_string(),
+                });
+                continue;
+            }
+            if depth > MAX_WSDL_IMPORT_DEPTH {
+                return Err(format!(
+                    "the WSDL `{loc}` that {shown} imports is more than \
+                     {MAX_WSDL_IMPORT_DEPTH} levels of imports below the published WSDL"
+                ));
+            }
+            if self.wsdl_docs.len() >= MAX_WSDL_IMPORTS {
+                return Err(format!(
+                    "the WSDL `{loc}` that {shown} imports is one more than the \
+                     {MAX_WSDL_IMPORTS} documents a published WSDL may import"
+                ));
+            }
+            self.wsdl_bytes += text.len();
+            if self.wsdl_bytes > synaptic_syntax::wsdl::MAX_TOTAL_BYTES {
+                return Err(format!(
+                    "the documents the WSDL imports, up to `{loc}`, are larger than {} MiB \
+                     together",
+                    synaptic_syntax::wsdl::MAX_TOTAL_BYTES / (1024 * 1024)
+                ));
+            }
+            let parsed = match xsd::externals(&text) {
+                Ok(r) if r.is_wsdl11 || r.is_schema => r,
+                Ok(_) => {
+                    return Err(format!(
+                        "the document `{loc}` that {shown} imports is neither a WSDL 1.1 \
+                         <definitions> nor a schema"
+                    ))
+                }
+                Err(why) => {
+                    return Err(format!(
+                        "the WSDL `{loc}` that {shown} imports is not XML: {why}"
+                    ))
+                }
+            };
+            let i = self.wsdl_docs.len();
+            self.wsdl_by_source.insert(source, i);
+            self.wsdl_docs.push(WsdlDoc {
+                text,
+                links: Vec::new(),
+                imports: Vec::new(),
+            });
+            self.imports.push((loc.to_string(), i));
+            imports.push(Import {
+                at: e.at.clone(),
+                location: loc.to_string(),
+            });
+            let (links, own) =
+                self.visit_wsdl(&parsed, &doc_base, &format!("`{loc}`"), depth + 1)?;
+            self.wsdl_docs[i].links = links;
+            self.wsdl_docs[i].imports = own;
+        }
+        Ok((links, imports))
+    }
+
     /// Resolve `externals` (of a document read from `base`, named `shown` in messages), and
     /// theirs, depth first, naming each new schema before its own imports, as
     /// `AxisService.calculateSchemaNames` does.
@@ -361,6 +525,10 @@ mod tests {
             by_source: HashMap::new(),
             count: 0,
             bytes: 0,
+            wsdl_docs: Vec::new(),
+            wsdl_by_source: HashMap::new(),
+            wsdl_bytes: 0,
+            imports: Vec::new(),
         };
         let mut named = |source: &str| {
             let n = w.name_of(source);

@@ -35,6 +35,10 @@ pub struct PublishedWsdl {
     /// (`common`, `xsd0`, or a URL), their own locations pointing at `{name}?xsd=…`: the
     /// answers to `GET /services/{name}?xsd=…` (looked up with [`crate::find_schema`]).
     pub schemas: Vec<(String, Arc<str>)>,
+    /// The documents its `wsdl:import`s read, and theirs, their own locations rewritten
+    /// alike, by the import's `location` as written: the answers to `GET …?wsdl=NAME`
+    /// (looked up with [`crate::find_import`]).
+    pub imports: Vec<(String, Arc<str>)>,
 }
 
 /// A proxy's `<publishWSDL>` compiled.
@@ -109,11 +113,8 @@ impl Compiler<'_> {
                 }
             }
         };
-        let ops = match document_version(&text) {
-            Ok(WsdlVersion::Wsdl11) => {
-                synaptic_syntax::wsdl::operations_of_document(&text).unwrap_or_default()
-            }
-            Ok(WsdlVersion::Wsdl20) => Vec::new(),
+        let wsdl11 = match document_version(&text) {
+            Ok(v) => v == WsdlVersion::Wsdl11,
             Err(why) => {
                 self.err(codes::E0123, at, format!("proxy `{name}`: {why}"));
                 return Outcome::Failed;
@@ -132,13 +133,24 @@ impl Compiler<'_> {
             p.use_original_wsdl,
         );
         match served {
-            Ok(s) => Outcome::Published(
-                PublishedWsdl {
-                    text: s.wsdl,
-                    schemas: s.schemas,
-                },
-                ops,
-            ),
+            Ok(s) => {
+                // the operations of its port types and of those of the documents it imports
+                let ops = if wsdl11 {
+                    let imported: Vec<&str> = s.imports.iter().map(|(_, t)| &**t).collect();
+                    synaptic_syntax::wsdl::operations_of_documents(&s.wsdl, &imported)
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                Outcome::Published(
+                    PublishedWsdl {
+                        text: s.wsdl,
+                        schemas: s.schemas,
+                        imports: s.imports,
+                    },
+                    ops,
+                )
+            }
             Err(why) => {
                 // Axis2 cannot build the service: the proxy is not deployed, safe mode or not
                 self.err(codes::E0123, at, format!("proxy `{name}`: {why}"));

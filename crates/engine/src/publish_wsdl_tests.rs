@@ -675,3 +675,249 @@ fn resources_map_import_locations_to_keyed_documents() {
     assert_eq!(text_at(&xml, &d[0]), "gov:/x.xsd");
     assert!(d[0].message.contains("resource key"), "{}", d[0].message);
 }
+
+/// A WSDL 1.1 document in the namespace `tns` importing the WSDL `imports` (location,
+/// namespace), with a port type of the operations `ops` (name, WS-Addressing action) whose
+/// types import the schemas `schemas`, and a SOAP binding of `bound` (operation, action).
+fn wsdl_doc(
+    tns: &str,
+    imports: &[&str],
+    ops: &[(&str, &str)],
+    schemas: &[&str],
+    bound: &[(&str, &str)],
+) -> String {
+    let imports: String = imports
+        .iter()
+        .map(|l| format!(r#"<wsdl:import namespace="urn:i" location="{l}"/>"#))
+        .collect();
+    let schemas: String = schemas
+        .iter()
+        .map(|l| format!(r#"<xsd:import namespace="urn:x" schemaLocation="{l}"/>"#))
+        .collect();
+    let ops: String = ops
+        .iter()
+        .map(|(o, a)| {
+            format!(r#"<wsdl:operation name="{o}"><wsdl:input message="m" wsaw:Action="{a}"/></wsdl:operation>"#)
+        })
+        .collect();
+    let bound: String = bound
+        .iter()
+        .map(|(o, a)| {
+            format!(
+                r#"<wsdl:operation name="{o}"><soap:operation soapAction="{a}"/></wsdl:operation>"#
+            )
+        })
+        .collect();
+    format!(
+        r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+    xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl" targetNamespace="{tns}">{imports}
+  <wsdl:types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{schemas}</xsd:schema></wsdl:types>
+  <wsdl:portType name="PT">{ops}</wsdl:portType>
+  <wsdl:binding name="B" type="PT">{bound}</wsdl:binding>
+</wsdl:definitions>"#
+    )
+}
+
+#[test]
+fn wsdl_imports_are_read_rewritten_served_and_dispatched_to() {
+    // the published WSDL binds the operations of the port type it imports
+    let main = wsdl_doc(
+        "urn:main",
+        &["abstract.wsdl", "http://h.example/remote.wsdl"],
+        &[],
+        &[],
+        &[("getQuote", "urn:getQuote")],
+    );
+    let abs = wsdl_doc(
+        "urn:abs",
+        &["more/deeper.wsdl"],
+        &[("getQuote", ""), ("placeOrder", "urn:abs:place")],
+        &["common.xsd"],
+        &[],
+    );
+    // back to the first: a cycle, read once
+    let deeper = wsdl_doc(
+        "urn:deep",
+        &["abstract.wsdl"],
+        &[("cancel", "urn:cancel")],
+        &[],
+        &[],
+    );
+    let remote = wsdl_doc("urn:remote", &[], &[("ping", "urn:ping")], &[], &[]);
+    let common = schema("urn:c", &[]);
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("abstract.wsdl", abs.as_str()),
+        ("more/deeper.wsdl", deeper.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let fetched = [("http://h.example/remote.wsdl", Ok(remote.as_str()))];
+    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    // relative imports point at `?wsdl=` and the location as written; absolute ones stay
+    assert!(
+        w.text.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{}",
+        w.text
+    );
+    assert!(
+        w.text
+            .contains(r#"location="http://h.example/remote.wsdl""#),
+        "{}",
+        w.text
+    );
+    // every document read, depth first, each import before those of its document
+    let order: Vec<&str> = w.imports.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "abstract.wsdl",
+            "more/deeper.wsdl",
+            "abstract.wsdl",
+            "http://h.example/remote.wsdl"
+        ]
+    );
+    let a = find_import(&w.imports, "abstract.wsdl").unwrap();
+    assert!(a.contains(r#"location="Q?wsdl=more/deeper.wsdl""#), "{a}");
+    // an imported document's schemas are served like the published one's
+    assert!(a.contains(r#"schemaLocation="Q?xsd=common.xsd""#), "{a}");
+    assert_eq!(w.schemas.len(), 1);
+    assert!(find_schema(&w.schemas, "common.xsd").is_some());
+    // looked up as `printUserWSDL` does: the first location ending with the name
+    let deep = find_import(&w.imports, "deeper.wsdl").unwrap();
+    assert!(deep.contains("urn:deep"), "{deep}");
+    assert!(
+        deep.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{deep}"
+    );
+    assert!(find_import(&w.imports, "nothing.wsdl").is_none());
+    // dispatch knows the operations of every document, each in its own namespace
+    assert_eq!(
+        dispatched(&p, "urn:getQuote"),
+        ("getQuote".into(), "urn:abs".into())
+    );
+    assert_eq!(
+        dispatched(&p, "urn:abs:place"),
+        ("placeOrder".into(), "urn:abs".into())
+    );
+    assert_eq!(
+        dispatched(&p, "urn:cancel"),
+        ("cancel".into(), "urn:deep".into())
+    );
+    assert_eq!(
+        dispatched(&p, "urn:ping"),
+        ("ping".into(), "urn:remote".into())
+    );
+    // `useOriginalwsdl` rewrites the imports alike
+    let xml = proxy(
+        r#"<publishWSDL uri="main.wsdl"/><parameter name="useOriginalwsdl">true</parameter>"#,
+        "",
+    );
+    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    assert!(
+        w.text.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{}",
+        w.text
+    );
+    let a = find_import(&w.imports, "abstract.wsdl").unwrap();
+    assert!(a.contains(r#"schemaLocation="Q?xsd=common.xsd""#), "{a}");
+}
+
+#[test]
+fn a_wsdl_import_that_cannot_be_served_fails_the_proxy() {
+    let main = |l: &str| wsdl_doc("urn:main", &[l], &[], &[], &[]);
+    let cases = [
+        (
+            "missing.wsdl",
+            vec![],
+            "`missing.wsdl` that the WSDL imports cannot be read",
+        ),
+        (
+            "bad.wsdl",
+            vec![("bad.wsdl", "<x>".to_string())],
+            "is not XML",
+        ),
+        (
+            "other.wsdl",
+            vec![("other.wsdl", "<x/>".to_string())],
+            "neither a WSDL 1.1 <definitions> nor a schema",
+        ),
+        (
+            "a.wsdl",
+            vec![("a.wsdl", wsdl_doc("urn:a", &[], &[], &["nowhere.xsd"], &[]))],
+            "`nowhere.xsd` of `a.wsdl` cannot be read",
+        ),
+    ];
+    for (import, docs, why) in cases {
+        let m = main(import);
+        let mut files: Vec<(&str, &str)> = vec![("main.wsdl", m.as_str())];
+        files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
+        let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+        let (p, d) = compile_in(&xml, &files, Some(&[]));
+        assert!(p.is_none(), "{import}");
+        assert_eq!(d[0].code, synaptic_diag::codes::E0123);
+        assert_eq!(text_at(&xml, &d[0]), "main.wsdl");
+        assert!(d[0].message.contains(why), "{import}: {}", d[0].message);
+    }
+}
+
+#[test]
+fn wsdl_imports_are_bounded_in_depth_and_number() {
+    // w0.wsdl → w1.wsdl → … one level deeper than allowed
+    let chain: Vec<(String, String)> = (0..=MAX_WSDL_IMPORT_DEPTH + 1)
+        .map(|i| {
+            let next = format!("w{}.wsdl", i + 1);
+            let imports: &[&str] = if i <= MAX_WSDL_IMPORT_DEPTH {
+                &[&next]
+            } else {
+                &[]
+            };
+            (
+                format!("w{i}.wsdl"),
+                wsdl_doc("urn:w", imports, &[], &[], &[]),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = chain
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let xml = proxy(r#"<publishWSDL uri="w0.wsdl"/>"#, "");
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    assert!(p.is_none());
+    assert!(
+        d[0].message.contains("levels of imports"),
+        "{}",
+        d[0].message
+    );
+    // as deep as allowed: served
+    let xml = proxy(r#"<publishWSDL uri="w1.wsdl"/>"#, "");
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(
+        p.published_wsdl("Q").unwrap().imports.len(),
+        MAX_WSDL_IMPORT_DEPTH
+    );
+    // more documents than allowed, side by side
+    let names: Vec<String> = (0..=MAX_WSDL_IMPORTS)
+        .map(|i| format!("s{i}.wsdl"))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let main = wsdl_doc("urn:main", &refs, &[], &[], &[]);
+    let leaf = wsdl_doc("urn:leaf", &[], &[], &[], &[]);
+    let mut files: Vec<(&str, &str)> = vec![("main.wsdl", main.as_str())];
+    files.extend(refs.iter().map(|n| (*n, leaf.as_str())));
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    assert!(p.is_none());
+    assert!(
+        d[0].message
+            .contains(&format!("the {MAX_WSDL_IMPORTS} documents")),
+        "{}",
+        d[0].message
+    );
+}

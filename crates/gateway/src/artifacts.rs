@@ -44,6 +44,9 @@ pub struct XmlApi {
     pub wsdl_schemas: Vec<(String, String)>,
     /// For a `<proxy>` without a published WSDL: what Axis2 generates at `?wsdl`.
     pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
+    /// The documents a `<proxy>`'s published WSDL imports, by `location` as written: the
+    /// answers to `GET …?wsdl=NAME` (`synaptic_engine::find_import`).
+    pub wsdl_imports: Vec<(String, String)>,
     /// A `<proxy>`'s endpoint names as Axis2 gives them: it is also served at
     /// `{context}.{endpoint}` (`/services/P.PHttpSoap11Endpoint`).
     pub endpoints: Vec<String>,
@@ -146,6 +149,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 wsdl: None,
                 wsdl_schemas: Vec::new(),
                 wsdl_generated: None,
+                wsdl_imports: Vec::new(),
                 endpoints: Vec::new(),
             });
         }
@@ -203,6 +207,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 wsdl: Some(String::new()),
                 wsdl_schemas: Vec::new(),
                 wsdl_generated: None,
+                wsdl_imports: Vec::new(),
                 endpoints: synaptic_engine::GeneratedWsdl::of(p).endpoint_names(),
             });
         }
@@ -223,6 +228,11 @@ pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program
         x.wsdl_generated = program.generated_wsdl(&x.name).cloned();
         if let Some(w) = program.published_wsdl(&x.name) {
             x.wsdl = Some(w.text.to_string());
+            x.wsdl_imports = w
+                .imports
+                .iter()
+                .map(|(l, t)| (l.clone(), t.to_string()))
+                .collect();
             x.wsdl_schemas = w
                 .schemas
                 .iter()

@@ -163,34 +163,10 @@ impl Gateway {
             api: Some(api.index),
             resource: route.resource,
         };
-        // a proxy service's published WSDL
-        if let Some(wsdl) = &api.wsdl {
-            let q = req.uri().query().unwrap_or("");
-            if req.method() == Method::GET && (q.eq_ignore_ascii_case("wsdl") || q == "wsdl2") {
-                if wsdl.is_empty() {
-                    let r = match &api.wsdl_generated {
-                        Some(g) if q.eq_ignore_ascii_case("wsdl") => {
-                            let at = listeners(inner, &req);
-                            xml_document(Bytes::from(g.wsdl11(&at)))
-                        }
-                        _ => fault::not_found_resource(),
-                    };
-                    return (answer(r), name);
-                }
-                return (answer(xml_document(wsdl.clone())), name);
-            }
-            // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
-            if req.method() == Method::GET && !api.wsdl_schemas.is_empty() {
-                let asked = url::form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k.eq_ignore_ascii_case("xsd"))
-                    .map(|(_, v)| v);
-                if let Some(asked) = asked {
-                    let r = match synaptic_engine::find_schema(&api.wsdl_schemas, &asked) {
-                        Some(doc) => xml_document(doc.clone()),
-                        None => fault::not_found_resource(),
-                    };
-                    return (answer(r), name);
-                }
+        // a proxy service's WSDL, the documents it imports and their schemas
+        if api.wsdl.is_some() && req.method() == Method::GET {
+            if let Some(r) = proxy_document(inner, api, &req) {
+                return (answer(r), name);
             }
         }
         let mut needs = route.needs;
@@ -1353,6 +1329,57 @@ fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
 }
 
 /// A published WSDL, or a document it imports, as the answer to a `GET`.
+/// The answer to a `GET` of a proxy service with `?wsdl`, `?wsdl2`, `?wsdl=NAME` or
+/// `?xsd=NAME` (the first of them the query has, as Synapse's GET processor looks them up);
+/// `None`: none of them, the request is mediated.
+fn proxy_document(
+    inner: &crate::server::Inner,
+    api: &ApiPlan,
+    req: &Request<Incoming>,
+) -> Option<Response<Full<Bytes>>> {
+    let q = req.uri().query()?;
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let published = api.wsdl.as_ref().filter(|w| !w.is_empty());
+    if let Some(asked) = param("wsdl") {
+        let r = match (published, asked) {
+            (Some(w), "") => xml_document(w.clone()),
+            // an imported document, as `printUserWSDL` finds it
+            (Some(_), asked) => match synaptic_engine::find_import(&api.wsdl_imports, asked) {
+                Some(doc) => xml_document(doc.clone()),
+                None => fault::not_found_resource(),
+            },
+            (None, "") => match &api.wsdl_generated {
+                Some(g) => xml_document(Bytes::from(g.wsdl11(&listeners(inner, req)))),
+                None => fault::not_found_resource(),
+            },
+            (None, _) => fault::not_found_resource(),
+        };
+        return Some(r);
+    }
+    if params.iter().any(|(k, _)| k == "wsdl2") {
+        return Some(match published {
+            Some(w) => xml_document(w.clone()),
+            None => fault::not_found_resource(),
+        });
+    }
+    // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
+    let asked = param("xsd").filter(|_| !api.wsdl_schemas.is_empty())?;
+    Some(
+        match synaptic_engine::find_schema(&api.wsdl_schemas, asked) {
+            Some(doc) => xml_document(doc.clone()),
+            None => fault::not_found_resource(),
+        },
+    )
+}
+
 /// Where `req` finds the gateway's listeners, for the addresses of a generated WSDL: the
 /// request's `Host` for the listener it came through, the same host name with the other
 /// listener's port for the other one (`localhost` when the request names no usable host).

@@ -87,6 +87,9 @@ pub struct ApiPlan {
     /// For a `<proxy>` without a published WSDL: what Axis2 generates at `?wsdl`, its ports
     /// at the addresses the request reached.
     pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
+    /// The documents a `<proxy>`'s published WSDL imports, by `location` as written: the
+    /// answers to `GET …?wsdl=NAME` (`synaptic_engine::find_import`).
+    pub wsdl_imports: Vec<(String, Bytes)>,
     /// A `<proxy>`'s endpoint names: it is also routed at `{context}.{endpoint}`.
     pub endpoints: Vec<String>,
 }
@@ -438,6 +441,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             wsdl: None,
             wsdl_schemas: Vec::new(),
             wsdl_generated: None,
+            wsdl_imports: Vec::new(),
             endpoints: Vec::new(),
         });
     }
@@ -575,6 +579,11 @@ fn xml_apis(
         if let Some(a) = apis.last_mut() {
             a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
             a.wsdl_generated = x.wsdl_generated.clone();
+            a.wsdl_imports = x
+                .wsdl_imports
+                .iter()
+                .map(|(l, t)| (l.clone(), Bytes::from(t.clone())))
+                .collect();
             a.endpoints = x.endpoints.clone();
             a.wsdl_schemas = x
                 .wsdl_schemas
@@ -663,6 +672,7 @@ fn synapse_api(
         wsdl: None,
         wsdl_schemas: Vec::new(),
         wsdl_generated: None,
+        wsdl_imports: Vec::new(),
         endpoints: Vec::new(),
     }
 }

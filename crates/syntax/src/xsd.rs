@@ -28,6 +28,11 @@ pub struct Externals {
     pub is_schema: bool,
     /// The externals in document order.
     pub externals: Vec<External>,
+    /// Whether the root element is a WSDL 1.1 `<definitions>`.
+    pub is_wsdl11: bool,
+    /// A WSDL 1.1 document's `<wsdl:import location>`s, in document order (the `location`
+    /// unescaped and trimmed, where its value is written).
+    pub imports: Vec<External>,
 }
 
 /// The externals of `text` (a WSDL document: those of the schemas of its types; a schema:
@@ -42,9 +47,21 @@ pub fn externals(text: &str) -> Result<Externals, String> {
     };
     let mut out = Vec::new();
     walk(root, &mut out);
+    let is_wsdl11 = root.ns == crate::wsdl::WSDL11_NS && root.local() == "definitions";
+    let imports = root
+        .elements()
+        .filter(|c| is_wsdl11 && c.ns == crate::wsdl::WSDL11_NS && c.local() == "import")
+        .filter_map(|c| c.attr("location"))
+        .map(|a| External {
+            location: a.value.trim().to_string(),
+            at: a.value_span.start as usize..a.value_span.end as usize,
+        })
+        .collect();
     Ok(Externals {
         is_schema: root.ns == XSD_NS && root.local() == "schema",
         externals: out,
+        is_wsdl11,
+        imports,
     })
 }
 
@@ -100,6 +117,10 @@ mod tests {
 </w:definitions>"#;
         let e = externals(w).unwrap();
         assert!(!e.is_schema);
+        assert!(e.is_wsdl11);
+        assert_eq!(e.imports.len(), 1);
+        assert_eq!(e.imports[0].location, "other.wsdl");
+        assert_eq!(&w[e.imports[0].at.clone()], "other.wsdl");
         let locs: Vec<_> = e.externals.iter().map(|x| x.location.as_str()).collect();
         assert_eq!(locs, ["a.xsd", "b&c.xsd", "d.xsd"]);
         assert_eq!(&w[e.externals[1].at.clone()], "b&amp;c.xsd");
@@ -126,6 +147,7 @@ mod tests {
         let s = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:include schemaLocation="b.xsd"/></xs:schema>"#;
         let e = externals(s).unwrap();
         assert!(e.is_schema);
+        assert!(!e.is_wsdl11 && e.imports.is_empty());
         assert_eq!(e.externals.len(), 1);
         assert!(!externals("<schema/>").unwrap().is_schema);
         assert!(externals("<a>").is_err());
