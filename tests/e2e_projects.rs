@@ -895,6 +895,17 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
             "{t}"
         );
     }
+    // `?xsd` without a name: the WSDL's one schema, its import pointing through the proxy
+    let t = get("/services/Keyed?xsd")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        t.starts_with("<xsd:schema") && t.contains(r#"schemaLocation="Keyed?xsd=common.xsd""#),
+        "{t}"
+    );
     let r = get("/services/Keyed?xsd=common.xsd").await.unwrap();
     assert_eq!(r.status(), 200);
     let t = r.text().await.unwrap();
@@ -1102,7 +1113,8 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
         r#"<wsdl:import namespace="urn:quotes" location="abstract/quotes.wsdl"/>"#,
         "",
         r#"<wsdl:binding name="B" type="q:PT" xmlns:q="urn:quotes">
-    <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation></wsdl:binding>"#,
+    <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation></wsdl:binding>
+  <wsdl:service name="Quotes"><wsdl:port name="QuotesPort" binding="tns:B"><soap:address location="http://backend.example:9000/quotes"/></wsdl:port></wsdl:service>"#,
     );
     let quotes = wsdl_doc(
         "urn:quotes",
@@ -1213,6 +1225,37 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    // the port's address is the proxy's, at the request's host
+    let t = c
+        .get(url(&gw, "/services/Imports?wsdl"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        wsdl_ports(&t),
+        [(
+            "QuotesPort".to_string(),
+            format!("http://{}/services/Imports", gw.addr())
+        )]
+    );
+    // `?xsd` without a name: the schemas of the documents' types are three, so nothing, as
+    // Micro Integrator answers; `id` picks one
+    let get = |q: &str| c.get(url(&gw, &format!("/services/Imports?{q}"))).send();
+    let r = get("xsd").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "");
+    let r = get("xsd&id=1").await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+    let t = r.text().await.unwrap();
+    assert!(
+        t.starts_with("<xsd:schema") && t.contains(r#"schemaLocation="Imports?xsd=types.xsd""#),
+        "{t}"
+    );
+    let t = get("xsd&id=7").await.unwrap().text().await.unwrap();
+    assert!(t.contains("Schema not found"), "{t}");
     // requests are dispatched to the operations of the imported port types
     let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
     for (action, path, op, ns) in [

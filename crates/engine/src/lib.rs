@@ -92,8 +92,8 @@ pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use props::{PropMap, PropName};
 pub use proxy_wsdl::{GeneratedWsdl, Listeners, AXIS2_NAMESPACE};
 pub use publish_schemas::{
-    find_import, find_schema, MAX_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_WSDL_IMPORTS,
-    MAX_WSDL_IMPORT_DEPTH,
+    find_import, find_schema, Fill, ServedDoc, ServiceAddresses, MAX_SCHEMAS, MAX_SCHEMA_BYTES,
+    MAX_SCHEMA_DEPTH, MAX_WSDL_IMPORTS, MAX_WSDL_IMPORT_DEPTH,
 };
 pub use publish_wsdl::PublishedWsdl;
 pub use redact::{redact_header_value, redact_text};

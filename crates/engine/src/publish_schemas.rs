@@ -51,13 +51,13 @@ pub(crate) type Resources = HashMap<String, (String, Option<Arc<str>>)>;
 /// The published WSDL with its locations rewritten, the schemas served at `?xsd=`, by name
 /// (without the `.xsd` Axis2 adds to a name that has no dot), and the documents it imports.
 pub(crate) struct Served {
-    pub wsdl: Arc<str>,
-    pub schemas: Vec<(String, Arc<str>)>,
+    pub wsdl: ServedDoc,
+    pub schemas: Vec<(String, ServedDoc)>,
     /// The documents its `wsdl:import`s read, and theirs, with their locations rewritten alike,
     /// each by the `location` as written of the import that names it, in the order
     /// `AxisService.printUserWSDL` looks an import up for `?wsdl=NAME`: depth first, each
     /// import before those of the document it reads.
-    pub imports: Vec<(String, Arc<str>)>,
+    pub imports: Vec<(String, ServedDoc)>,
 }
 
 /// The documents the `wsdl:import`s of one published WSDL may read, at most (as a `<wsdl>`
@@ -75,13 +75,15 @@ struct Import {
     location: String,
 }
 
-/// A document a `wsdl:import` read: its text, the links of its schemas and of its imports.
+/// A WSDL document (the published one, or one a `wsdl:import` read): its text, the links of
+/// its schemas and of its imports, its ports' addresses and its schemas.
 struct WsdlDoc {
     text: Arc<str>,
-    /// Each external of its types' schemas (of its own, when it is a schema), and whether it
-    /// is relative (`useOriginalwsdl` rewrites those).
+    /// Each external of its types' schemas (of its own, when it is a schema), with its
+    /// location as written (`useOriginalwsdl` rewrites the relative ones).
     links: WsdlLinks,
     imports: Vec<Import>,
+    ports: Vec<xsd::PortAddress>,
 }
 
 /// Where an external's `schemaLocation` is written, and the document it resolved to (`None`:
@@ -114,23 +116,216 @@ struct Walk<'a> {
     imports: Vec<(String, usize)>,
 }
 
-/// The schemas of `wsdl` (read from `base`) for the proxy `proxy`; `original`: the proxy's
-/// `useOriginalwsdl` is `true` (the WSDL's relative locations then point at
-/// `{proxy}?xsd={location as written}`, as `AxisService.printUserWSDL` writes them). `Err`
-/// says which schema cannot be served and why (the proxy is not deployed, as Axis2 fails to
-/// build its service).
+/// How a proxy's parameters have its published documents' locations written.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Style {
+    /// `useOriginalwsdl`: the WSDL's relative schema locations point at
+    /// `{proxy}?xsd={location as written}`, as `AxisService.printUserWSDL` writes them.
+    pub original: bool,
+    /// `generateAbsoluteLocationURIs`: the service's HTTP address stands for `{proxy}`.
+    pub absolute: bool,
+    /// Where Axis2's schema names are written after (`showAbsoluteSchemaURL`,
+    /// `showProxySchemaURL`).
+    pub schema_prefix: SchemaPrefix,
+    /// The ports' addresses are set to the proxy's (Axis2 prints the proxy's ports; with
+    /// `useOriginalwsdl`, unless `modifyUserWSDLPortAddress` is `false`).
+    pub ports: bool,
+    /// The proxy's endpoint names (a port of one of them gets that endpoint's address).
+    pub endpoints: Vec<String>,
+}
+
+/// What a schema's name is written after in the locations that point at it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SchemaPrefix {
+    /// `{proxy}?xsd=` (Axis2's default).
+    #[default]
+    Service,
+    /// Nothing (`showAbsoluteSchemaURL`): the name alone, a fetched schema's URL.
+    Nothing,
+    /// The address the request reached the proxy at, and `?xsd=` (`showProxySchemaURL`).
+    Request,
+}
+
+/// A location's value: the text written, and what a request puts before it.
+type Value = (String, Option<Fill>);
+
+impl Style {
+    /// `rest` after the service's address (`{proxy}`, or with `generateAbsoluteLocationURIs`
+    /// the service's HTTP address).
+    fn service(&self, proxy: &str, rest: String) -> Value {
+        if self.absolute {
+            (rest, Some(Fill::ServiceAddress))
+        } else {
+            (format!("{proxy}{rest}"), None)
+        }
+    }
+
+    /// Where a schema named `name` is pointed at.
+    fn schema(&self, proxy: &str, name: &str) -> Value {
+        let named = with_dot(name);
+        match self.schema_prefix {
+            SchemaPrefix::Service => self.service(proxy, format!("?xsd={named}")),
+            SchemaPrefix::Nothing => (named, None),
+            SchemaPrefix::Request => (format!("?xsd={named}"), Some(Fill::RequestAddress)),
+        }
+    }
+
+    /// The address a port is given, by its name and its location as written.
+    fn port(&self, port: &xsd::PortAddress) -> Fill {
+        let scheme = |s: &str| {
+            s.split_once("://")
+                .map(|(s, _)| s.to_ascii_lowercase())
+                .filter(|s| s == "http" || s == "https")
+        };
+        let endpoint = self.endpoints.iter().find(|e| **e == port.port).map(|e| {
+            let s = if e.contains("Https") { "https" } else { "http" };
+            (s.to_string(), e.clone())
+        });
+        Fill::Port {
+            endpoint,
+            scheme: if port.location == "REPLACE_WITH_ACTUAL_URL" {
+                None
+            } else {
+                scheme(&port.location)
+            },
+            original: port.location.clone(),
+        }
+    }
+}
+
+/// What a request fills in a served document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// The service's HTTP address (else its HTTPS one): `generateAbsoluteLocationURIs`.
+    ServiceAddress,
+    /// The address the request reached the service at: `showProxySchemaURL`.
+    RequestAddress,
+    /// A port's address: the proxy's endpoint of that name (scheme, name), else the proxy's
+    /// address with the scheme of the location as written (`None`: the first address), else
+    /// the location as written.
+    Port {
+        endpoint: Option<(String, String)>,
+        scheme: Option<String>,
+        original: String,
+    },
+}
+
+/// Where a request reaches a proxy service: `{scheme}://{host}:{port}/services/{name}` for each
+/// listener it is exposed on and the gateway serves, and the one the request came through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceAddresses {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub request: String,
+}
+
+/// A document served at `?wsdl`, `?wsdl=` or `?xsd=`: its text, and the addresses a request
+/// writes into it (at byte offsets of the text, in order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServedDoc {
+    pub text: Arc<str>,
+    pub fills: Vec<(usize, Fill)>,
+}
+
+impl std::ops::Deref for ServedDoc {
+    type Target = str;
+    /// The text, before a request fills it.
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for ServedDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl ServedDoc {
+    fn plain(text: Arc<str>) -> ServedDoc {
+        ServedDoc {
+            text,
+            fills: Vec::new(),
+        }
+    }
+
+    /// The document as the request that reached the service at `at` is answered.
+    pub fn render(&self, at: &ServiceAddresses) -> String {
+        let mut out = String::with_capacity(self.text.len() + self.fills.len() * 64);
+        let mut from = 0;
+        for (i, fill) in &self.fills {
+            out.push_str(&self.text[from..*i]);
+            from = *i;
+            let value = match fill {
+                Fill::ServiceAddress => at.http.clone().or_else(|| at.https.clone()),
+                Fill::RequestAddress => Some(at.request.clone()),
+                Fill::Port {
+                    endpoint,
+                    scheme,
+                    original,
+                } => {
+                    let of = |s: &str| match s {
+                        "https" => at.https.clone(),
+                        _ => at.http.clone(),
+                    };
+                    endpoint
+                        .as_ref()
+                        .and_then(|(s, e)| of(s).map(|a| format!("{a}.{e}")))
+                        .or_else(|| match scheme {
+                            Some(s) => of(s),
+                            None => at.http.clone().or_else(|| at.https.clone()),
+                        })
+                        .or_else(|| Some(original.clone()))
+                }
+            };
+            if let Some(v) = value {
+                synaptic_payload::xml::escape_attr_into(&mut out, &v);
+            }
+        }
+        out.push_str(&self.text[from..]);
+        out
+    }
+}
+
+/// `text` with `changes` (ranges of raw attribute values, any order) written, and the fills of
+/// their values.
+fn written(text: &Arc<str>, mut changes: Vec<(Range<usize>, Value)>) -> ServedDoc {
+    if changes.is_empty() {
+        return ServedDoc::plain(text.clone());
+    }
+    changes.sort_by_key(|(r, _)| r.start);
+    let plain: Vec<(Range<usize>, String)> = changes
+        .iter()
+        .map(|(r, (v, _))| (r.clone(), v.clone()))
+        .collect();
+    let (out, spans) = xsd::rewrite_spans(text, &plain);
+    let fills = changes
+        .into_iter()
+        .zip(spans)
+        .filter_map(|((_, (_, f)), span)| f.map(|f| (span.start, f)))
+        .collect();
+    ServedDoc {
+        text: Arc::from(out),
+        fills,
+    }
+}
+
+/// The schemas of `wsdl` (read from `base`) for the proxy `proxy`, and the documents its
+/// `wsdl:import`s read, their locations written as `style` has them. `Err` says which
+/// document cannot be served and why (the proxy is not deployed, as Axis2 fails to build its
+/// service).
 pub(crate) fn serve(
     reader: Option<&dyn WsdlReader>,
     resources: &Resources,
     wsdl: &Arc<str>,
     base: Base,
     proxy: &str,
-    original: bool,
+    style: &Style,
 ) -> Result<Served, String> {
     let Ok(root) = xsd::externals(wsdl) else {
         // not XML: reported as such by the caller
         return Ok(Served {
-            wsdl: wsdl.clone(),
+            wsdl: ServedDoc::plain(wsdl.clone()),
             schemas: Vec::new(),
             imports: Vec::new(),
         });
@@ -147,43 +342,48 @@ pub(crate) fn serve(
         wsdl_bytes: 0,
         imports: Vec::new(),
     };
-    let (links, imports) = w.visit_wsdl(&root, &base, "the WSDL", 1)?;
-    let at = |i: usize, docs: &[Doc]| format!("{proxy}?xsd={}", with_dot(&docs[i].name));
+    let main = w.visit_wsdl(wsdl.clone(), &root, &base, "the WSDL", 1)?;
+    let link =
+        |(r, i): &Link, docs: &[Doc]| i.map(|i| (r.clone(), style.schema(proxy, &docs[i].name)));
     // the locations of a WSDL document (the published one or one it imports), as Axis2
     // writes them: its schemas' by Axis2's names (`useOriginalwsdl`: each relative one as
-    // written), its relative imports' at `?wsdl=` and the location as written
-    let rewritten = |text: &Arc<str>, links: &[(Link, String)], imports: &[Import]| {
-        let mut changes: Vec<(Range<usize>, String)> = if original {
-            links
+    // written), its relative imports' at `?wsdl=` and the location as written, its ports'
+    // addresses the proxy's
+    let rewritten = |d: &WsdlDoc| {
+        let mut changes: Vec<(Range<usize>, Value)> = if style.original {
+            d.links
                 .iter()
                 .filter(|(_, l)| !l.contains("://") && !l.contains("?xsd="))
-                .map(|((r, _), l)| (r.clone(), format!("{proxy}?xsd={l}")))
+                .map(|((r, _), l)| (r.clone(), style.service(proxy, format!("?xsd={l}"))))
                 .collect()
         } else {
-            links
+            d.links
                 .iter()
-                .filter_map(|((r, i), _)| i.map(|i| (r.clone(), at(i, &w.docs))))
+                .filter_map(|(l, _)| link(l, &w.docs))
                 .collect()
         };
         changes.extend(
-            imports
+            d.imports
                 .iter()
                 .filter(|m| !m.location.contains("://") && !m.location.contains("?wsdl="))
-                .map(|m| (m.at.clone(), format!("{proxy}?wsdl={}", m.location))),
+                .map(|m| {
+                    (
+                        m.at.clone(),
+                        style.service(proxy, format!("?wsdl={}", m.location)),
+                    )
+                }),
         );
-        changes.sort_by_key(|(r, _)| r.start);
-        if changes.is_empty() {
-            text.clone()
-        } else {
-            Arc::from(xsd::rewrite(text, &changes))
+        if style.ports {
+            changes.extend(
+                d.ports
+                    .iter()
+                    .map(|p| (p.at.clone(), (String::new(), Some(style.port(p))))),
+            );
         }
+        written(&d.text, changes)
     };
-    let text = rewritten(wsdl, &links, &imports);
-    let served: Vec<Arc<str>> = w
-        .wsdl_docs
-        .iter()
-        .map(|d| rewritten(&d.text, &d.links, &d.imports))
-        .collect();
+    let text = rewritten(&main);
+    let served: Vec<ServedDoc> = w.wsdl_docs.iter().map(rewritten).collect();
     let imports = w
         .imports
         .iter()
@@ -193,17 +393,8 @@ pub(crate) fn serve(
         .docs
         .iter()
         .map(|d| {
-            let changes: Vec<_> = d
-                .links
-                .iter()
-                .filter_map(|(r, i)| i.map(|i| (r.clone(), at(i, &w.docs))))
-                .collect();
-            let t = if changes.is_empty() {
-                d.text.clone()
-            } else {
-                Arc::from(xsd::rewrite(&d.text, &changes))
-            };
-            (d.name.clone(), t)
+            let changes: Vec<_> = d.links.iter().filter_map(|l| link(l, &w.docs)).collect();
+            (d.name.clone(), written(&d.text, changes))
         })
         .collect();
     Ok(Served {
@@ -249,11 +440,12 @@ impl Walk<'_> {
     /// written, and its imports.
     fn visit_wsdl(
         &mut self,
+        text: Arc<str>,
         read: &xsd::Externals,
         base: &Base,
         shown: &str,
         depth: usize,
-    ) -> Result<(WsdlLinks, Vec<Import>), String> {
+    ) -> Result<WsdlDoc, String> {
         let links = self.visit(&read.externals, base, shown, 1)?;
         let links = links
             .into_iter()
@@ -316,22 +508,27 @@ impl Walk<'_> {
             };
             let i = self.wsdl_docs.len();
             self.wsdl_by_source.insert(source, i);
+            // a placeholder until its own imports are read (a cycle finds it here)
             self.wsdl_docs.push(WsdlDoc {
-                text,
+                text: text.clone(),
                 links: Vec::new(),
                 imports: Vec::new(),
+                ports: Vec::new(),
             });
             self.imports.push((loc.to_string(), i));
             imports.push(Import {
                 at: e.at.clone(),
                 location: loc.to_string(),
             });
-            let (links, own) =
-                self.visit_wsdl(&parsed, &doc_base, &format!("`{loc}`"), depth + 1)?;
-            self.wsdl_docs[i].links = links;
-            self.wsdl_docs[i].imports = own;
+            let doc = self.visit_wsdl(text, &parsed, &doc_base, &format!("`{loc}`"), depth + 1)?;
+            self.wsdl_docs[i] = doc;
         }
-        Ok((links, imports))
+        Ok(WsdlDoc {
+            text,
+            links,
+            imports,
+            ports: read.ports.clone(),
+        })
     }
 
     /// Resolve `externals` (of a document read from `base`, named `shown` in messages), and
@@ -561,11 +758,23 @@ mod tests {
         let wsdl: Arc<str> = Arc::from(
             r#"<d xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:schema><xs:import schemaLocation="c.xsd"/><xs:include schemaLocation="http://h/i.xsd"/></xs:schema></d>"#,
         );
-        let s = serve(None, &resources, &wsdl, Base::Project, "P", false).unwrap();
-        assert_eq!(s.wsdl, wsdl);
+        let s = serve(
+            None,
+            &resources,
+            &wsdl,
+            Base::Project,
+            "P",
+            &Style::default(),
+        )
+        .unwrap();
+        assert_eq!(s.wsdl.text, wsdl);
         assert!(s.schemas.is_empty());
         // useOriginalwsdl rewrites the relative ones whatever is read
-        let s = serve(None, &resources, &wsdl, Base::Project, "P", true).unwrap();
+        let original = Style {
+            original: true,
+            ..Style::default()
+        };
+        let s = serve(None, &resources, &wsdl, Base::Project, "P", &original).unwrap();
         assert!(
             s.wsdl.contains(r#"schemaLocation="P?xsd=c.xsd""#),
             "{}",

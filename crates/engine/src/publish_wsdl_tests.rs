@@ -338,7 +338,16 @@ fn an_endpoint_gives_its_address_with_wsdl_or_its_wsdl_uri() {
     let xml = proxy(r#"<publishWSDL endpoint="Wsdl"/>"#, &endpoints);
     let (p, d) = compile_with(&xml, &files, Some(&[]), Some(fetched), None);
     let p = p.unwrap_or_else(|| panic!("{d:?}"));
-    assert_eq!(&*p.published_wsdl("Q").unwrap().text, SERVICE_WSDL);
+    // its port's address is the proxy's, as Axis2 prints the proxy's ports
+    let at = ServiceAddresses {
+        http: Some("http://gw:8290/services/Q".into()),
+        https: None,
+        request: "http://gw:8290/services/Q".into(),
+    };
+    assert_eq!(
+        p.published_wsdl("Q").unwrap().text.render(&at),
+        SERVICE_WSDL.replace("http://127.0.0.1:9/services/S", "http://gw:8290/services/Q")
+    );
     assert_eq!(dispatched(&p, "urn:ping").0, "ping");
     // lint fetches nothing: the address endpoint's WSDL is left for deployment
     let xml = proxy(r#"<publishWSDL endpoint="Addr"/>"#, &endpoints);
@@ -919,5 +928,208 @@ fn wsdl_imports_are_bounded_in_depth_and_number() {
             .contains(&format!("the {MAX_WSDL_IMPORTS} documents")),
         "{}",
         d[0].message
+    );
+}
+
+/// The proxy `Q`'s addresses over both listeners, the request over HTTP.
+fn gateway_addresses() -> ServiceAddresses {
+    ServiceAddresses {
+        http: Some("http://gw:8290/services/Q".into()),
+        https: Some("https://gw:8253/services/Q".into()),
+        request: "http://gw:8290/services/Q".into(),
+    }
+}
+
+/// A published WSDL (a file) with the parameters `params`, and the project's `files`.
+fn published_with(params: &str, files: &[(&str, &str)]) -> PublishedWsdl {
+    let xml = proxy(&format!(r#"<publishWSDL uri="main.wsdl"/>{params}"#), "");
+    let (p, d) = compile_in(&xml, files, Some(&[]));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    p.published_wsdl("Q").unwrap().clone()
+}
+
+#[test]
+fn ports_get_the_proxys_addresses_unless_the_original_wsdl_keeps_them() {
+    let main = WSDL.replace(
+        "</wsdl:definitions>",
+        r#"<wsdl:service name="S">
+    <wsdl:port name="P1" binding="tns:B"><soap:address location="http://backend:9000/q"/></wsdl:port>
+    <wsdl:port name="P2" binding="tns:B"><soap12:address xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/" location="https://backend:9443/q"/></wsdl:port>
+    <wsdl:port name="QHttpsSoap11Endpoint" binding="tns:B"><soap:address location="http://elsewhere/q"/></wsdl:port>
+    <wsdl:port name="P3" binding="tns:B"><http:address xmlns:http="http://schemas.xmlsoap.org/wsdl/http/" location="REPLACE_WITH_ACTUAL_URL"/></wsdl:port>
+  </wsdl:service>
+</wsdl:definitions>"#,
+    );
+    let files = [("main.wsdl", main.as_str())];
+    let locations = |doc: &str| -> Vec<String> {
+        doc.split("location=\"")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string())
+            .collect()
+    };
+    // by the scheme of the address as written; an endpoint of the proxy by its own name;
+    // no address yet: the first of the proxy's
+    let w = published_with("", &files);
+    assert_eq!(
+        locations(&w.text.render(&gateway_addresses())),
+        [
+            "http://gw:8290/services/Q",
+            "https://gw:8253/services/Q",
+            "https://gw:8253/services/Q.QHttpsSoap11Endpoint",
+            "http://gw:8290/services/Q",
+        ]
+    );
+    // a listener the proxy is not reached over: the address as written (an endpoint's
+    // port then goes by the scheme it is written with)
+    let http_only = ServiceAddresses {
+        https: None,
+        ..gateway_addresses()
+    };
+    assert_eq!(
+        locations(&w.text.render(&http_only))[1..3],
+        ["https://backend:9443/q", "http://gw:8290/services/Q"]
+    );
+    // the original WSDL: the same, unless `modifyUserWSDLPortAddress` is `false`
+    let original = r#"<parameter name="useOriginalwsdl">true</parameter>"#;
+    let w = published_with(original, &files);
+    assert_eq!(
+        locations(&w.text.render(&gateway_addresses()))[0],
+        "http://gw:8290/services/Q"
+    );
+    let kept =
+        format!(r#"{original}<parameter name="modifyUserWSDLPortAddress">false</parameter>"#);
+    let w = published_with(&kept, &files);
+    assert_eq!(
+        locations(&w.text.render(&gateway_addresses())),
+        [
+            "http://backend:9000/q",
+            "https://backend:9443/q",
+            "http://elsewhere/q",
+            "REPLACE_WITH_ACTUAL_URL"
+        ]
+    );
+    assert_eq!(&*w.text, main);
+}
+
+#[test]
+fn schema_and_import_locations_follow_the_proxys_parameters() {
+    let main = wsdl_doc("urn:main", &["abstract.wsdl"], &[], &["common.xsd"], &[]);
+    let abs = wsdl_doc("urn:abs", &[], &[], &["common.xsd"], &[]);
+    let common = schema("urn:c", &[("import", "other.xsd")]);
+    let other = schema("urn:o", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("abstract.wsdl", abs.as_str()),
+        ("common.xsd", common.as_str()),
+        ("other.xsd", other.as_str()),
+    ];
+    let at = gateway_addresses();
+    let render = |params: &str| {
+        let w = published_with(params, &files);
+        let schema = find_schema(&w.schemas, "common.xsd").unwrap().render(&at);
+        let import = find_import(&w.imports, "abstract.wsdl")
+            .unwrap()
+            .render(&at);
+        (w.text.render(&at), schema, import)
+    };
+    let param = |n: &str| format!(r#"<parameter name="{n}">true</parameter>"#);
+    // generateAbsoluteLocationURIs: the service's HTTP address for `{proxy}`
+    let (wsdl, schema, import) = render(&param("generateAbsoluteLocationURIs"));
+    assert!(
+        wsdl.contains(r#"location="http://gw:8290/services/Q?wsdl=abstract.wsdl""#),
+        "{wsdl}"
+    );
+    assert!(
+        wsdl.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    assert!(
+        schema.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=other.xsd""#),
+        "{schema}"
+    );
+    assert!(
+        import.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{import}"
+    );
+    // …its HTTPS address when it is reached over HTTPS only
+    let w = published_with(&param("generateAbsoluteLocationURIs"), &files);
+    let https_only = ServiceAddresses {
+        http: None,
+        ..gateway_addresses()
+    };
+    assert!(w
+        .text
+        .render(&https_only)
+        .contains(r#"location="https://gw:8253/services/Q?wsdl=abstract.wsdl""#));
+    // showAbsoluteSchemaURL: the schema's name alone; imports keep `{proxy}?wsdl=`
+    let (wsdl, schema, _) = render(&param("showAbsoluteSchemaURL"));
+    assert!(wsdl.contains(r#"schemaLocation="common.xsd""#), "{wsdl}");
+    assert!(
+        wsdl.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{wsdl}"
+    );
+    assert!(schema.contains(r#"schemaLocation="other.xsd""#), "{schema}");
+    // showProxySchemaURL: the address the request reached, and it wins over the other
+    let both = param("showAbsoluteSchemaURL") + &param("showProxySchemaURL");
+    let (wsdl, schema, _) = render(&both);
+    assert!(
+        wsdl.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    assert!(
+        schema.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=other.xsd""#),
+        "{schema}"
+    );
+    // `useOriginalwsdl` with generateAbsoluteLocationURIs: locations as written, absolute
+    let (wsdl, _, _) = render(
+        &(param("generateAbsoluteLocationURIs")
+            + r#"<parameter name="useOriginalwsdl">true</parameter>"#),
+    );
+    assert!(
+        wsdl.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    // without a parameter: relative, as before
+    let (wsdl, _, _) = render("");
+    assert!(
+        wsdl.contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    // `false`, `no`, `0` are not true
+    let (wsdl, _, _) = render(r#"<parameter name="generateAbsoluteLocationURIs">no</parameter>"#);
+    assert!(
+        wsdl.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{wsdl}"
+    );
+}
+
+#[test]
+fn the_services_schemas_are_those_of_every_documents_types() {
+    let main = wsdl_doc("urn:main", &["abstract.wsdl"], &[], &["common.xsd"], &[]);
+    let abs = wsdl_doc("urn:abs", &[], &[], &[], &[]);
+    let common = schema("urn:c", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("abstract.wsdl", abs.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let w = published_with("", &files);
+    let s = w.service_schemas(&gateway_addresses());
+    assert_eq!(s.len(), 2);
+    // a document of its own, its locations as served, the WSDL's namespaces declared
+    assert!(s[0].starts_with("<xsd:schema xmlns:wsdl="), "{}", s[0]);
+    assert!(
+        s[0].contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{}",
+        s[0]
+    );
+    assert!(synaptic_syntax::xsd::externals(&s[1]).unwrap().is_schema);
+    // one document: one schema
+    let files = [("main.wsdl", WSDL), ("common.xsd", common.as_str())];
+    assert_eq!(
+        published_with("", &files)
+            .service_schemas(&gateway_addresses())
+            .len(),
+        1
     );
 }

@@ -39,14 +39,12 @@ pub struct XmlApi {
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty for a proxy without
     /// one: 404), filled from the compiled program by [`publish`]; `None` for an `<api>`.
     pub wsdl: Option<String>,
-    /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name for each: the answers to
-    /// `GET …?xsd=name.xsd` (see `synaptic_engine::find_schema`).
-    pub wsdl_schemas: Vec<(String, String)>,
-    /// For a `<proxy>` without a published WSDL: what Axis2 generates at `?wsdl`.
+    /// A `<proxy>` as Axis2 describes it: the WSDL it generates at `?wsdl` when the proxy
+    /// publishes none, the transports and endpoints its published documents' ports name.
     pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
-    /// The documents a `<proxy>`'s published WSDL imports, by `location` as written: the
-    /// answers to `GET …?wsdl=NAME` (`synaptic_engine::find_import`).
-    pub wsdl_imports: Vec<(String, String)>,
+    /// A `<proxy>`'s published WSDL, its schemas and the documents it imports, as the
+    /// compiled program publishes them: the answers to `?wsdl`, `?wsdl=NAME` and `?xsd=NAME`.
+    pub wsdl_published: Option<Arc<synaptic_engine::PublishedWsdl>>,
     /// A `<proxy>`'s endpoint names as Axis2 gives them: it is also served at
     /// `{context}.{endpoint}` (`/services/P.PHttpSoap11Endpoint`).
     pub endpoints: Vec<String>,
@@ -147,9 +145,8 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 location: format!("{}:{line}:{col}", sources.name(api.name.span.source)),
                 resources,
                 wsdl: None,
-                wsdl_schemas: Vec::new(),
                 wsdl_generated: None,
-                wsdl_imports: Vec::new(),
+                wsdl_published: None,
                 endpoints: Vec::new(),
             });
         }
@@ -183,6 +180,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 .map(Arc::from)
                 .or_else(|| flow_name(&p.in_sequence));
             let (line, col) = sources.line_col(p.name.span);
+            let generated = synaptic_engine::GeneratedWsdl::of(p);
             out.push(XmlApi {
                 name: name.clone(),
                 context,
@@ -205,10 +203,9 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                     },
                 }],
                 wsdl: Some(String::new()),
-                wsdl_schemas: Vec::new(),
-                wsdl_generated: None,
-                wsdl_imports: Vec::new(),
-                endpoints: synaptic_engine::GeneratedWsdl::of(p).endpoint_names(),
+                wsdl_published: None,
+                endpoints: generated.endpoint_names(),
+                wsdl_generated: Some(Arc::new(generated)),
             });
         }
     }
@@ -225,19 +222,9 @@ pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program
     // a proxy pinned to other servers, or left unstarted, answers as an unknown service
     apis.retain(|x| x.wsdl.is_none() || program.proxy_deployed(&x.name));
     for x in apis.iter_mut().filter(|x| x.wsdl.is_some()) {
-        x.wsdl_generated = program.generated_wsdl(&x.name).cloned();
         if let Some(w) = program.published_wsdl(&x.name) {
             x.wsdl = Some(w.text.to_string());
-            x.wsdl_imports = w
-                .imports
-                .iter()
-                .map(|(l, t)| (l.clone(), t.to_string()))
-                .collect();
-            x.wsdl_schemas = w
-                .schemas
-                .iter()
-                .map(|(l, t)| (l.clone(), t.to_string()))
-                .collect();
+            x.wsdl_published = Some(Arc::new(w.clone()));
         }
     }
 }

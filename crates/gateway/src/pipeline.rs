@@ -1347,17 +1347,20 @@ fn proxy_document(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    let published = api.wsdl.as_ref().filter(|w| !w.is_empty());
+    let published = api.wsdl_published.as_deref();
+    let at = listeners(inner, req);
+    let addresses = service_addresses(api, &at, req);
+    let doc = |d: &synaptic_engine::ServedDoc| xml_document(Bytes::from(d.render(&addresses)));
     if let Some(asked) = param("wsdl") {
         let r = match (published, asked) {
-            (Some(w), "") => xml_document(w.clone()),
+            (Some(w), "") => doc(&w.text),
             // an imported document, as `printUserWSDL` finds it
-            (Some(_), asked) => match synaptic_engine::find_import(&api.wsdl_imports, asked) {
-                Some(doc) => xml_document(doc.clone()),
+            (Some(w), asked) => match synaptic_engine::find_import(&w.imports, asked) {
+                Some(d) => doc(d),
                 None => fault::not_found_resource(),
             },
             (None, "") => match &api.wsdl_generated {
-                Some(g) => xml_document(Bytes::from(g.wsdl11(&listeners(inner, req)))),
+                Some(g) => xml_document(Bytes::from(g.wsdl11(&at))),
                 None => fault::not_found_resource(),
             },
             (None, _) => fault::not_found_resource(),
@@ -1366,18 +1369,74 @@ fn proxy_document(
     }
     if params.iter().any(|(k, _)| k == "wsdl2") {
         return Some(match published {
-            Some(w) => xml_document(w.clone()),
+            Some(w) => doc(&w.text),
             None => fault::not_found_resource(),
         });
     }
-    // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
-    let asked = param("xsd").filter(|_| !api.wsdl_schemas.is_empty())?;
-    Some(
-        match synaptic_engine::find_schema(&api.wsdl_schemas, asked) {
-            Some(doc) => xml_document(doc.clone()),
+    let asked = param("xsd")?;
+    if !asked.is_empty() {
+        // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
+        let found = published.and_then(|w| synaptic_engine::find_schema(&w.schemas, asked));
+        return Some(match found {
+            Some(d) => doc(d),
             None => fault::not_found_resource(),
+        });
+    }
+    // no name: the service's one schema, or the one `id` counts, as Micro Integrator's
+    // `?xsd` answers (nothing when there are several or none)
+    let schemas = published.map_or(Vec::new(), |w| w.service_schemas(&addresses));
+    let id = param("id");
+    let chosen = match (schemas.len(), id) {
+        (1, _) => schemas.into_iter().next(),
+        (_, Some(id)) => match id.trim().parse::<usize>().ok().and_then(|i| schemas.get(i)) {
+            Some(s) => Some(s.clone()),
+            None => {
+                let mut r =
+                    Response::new(Full::new(Bytes::from_static(b"<h4>Schema not found!</h4>")));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                return Some(r);
+            }
         },
-    )
+        _ => None,
+    };
+    Some(match chosen {
+        Some(s) => xml_document(Bytes::from(s)),
+        None => Response::new(Full::new(Bytes::new())),
+    })
+}
+
+/// Where the request reached the proxy service `api`: its address over each listener it is
+/// exposed on and the gateway serves, and over the one the request came through.
+fn service_addresses(
+    api: &ApiPlan,
+    at: &synaptic_engine::Listeners,
+    req: &Request<Incoming>,
+) -> synaptic_engine::ServiceAddresses {
+    let name = &api.name;
+    let (over_http, over_https) = api
+        .wsdl_generated
+        .as_ref()
+        .map_or((true, true), |g| (g.over_http, g.over_https));
+    let tls = req
+        .extensions()
+        .get::<crate::server::ConnInfo>()
+        .is_some_and(|c| c.tls);
+    let of = |scheme: &str, authority: &Option<String>| {
+        authority
+            .as_ref()
+            .map(|a| format!("{scheme}://{a}/services/{name}"))
+    };
+    let request = if tls {
+        of("https", &at.https)
+    } else {
+        of("http", &at.http)
+    };
+    synaptic_engine::ServiceAddresses {
+        http: of("http", &at.http).filter(|_| over_http),
+        https: of("https", &at.https).filter(|_| over_https),
+        request: request.unwrap_or_default(),
+    }
 }
 
 /// Where `req` finds the gateway's listeners, for the addresses of a generated WSDL: the

@@ -81,15 +81,12 @@ pub struct ApiPlan {
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty: the proxy publishes
     /// none, 404); `None` for an API.
     pub wsdl: Option<Bytes>,
-    /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name: the answers to
-    /// `GET …?xsd=name.xsd` (`synaptic_engine::find_schema`).
-    pub wsdl_schemas: Vec<(String, Bytes)>,
-    /// For a `<proxy>` without a published WSDL: what Axis2 generates at `?wsdl`, its ports
-    /// at the addresses the request reached.
+    /// A `<proxy>` as Axis2 describes it: the WSDL it generates at `?wsdl` (its ports at the
+    /// addresses the request reached) when it publishes none, and its transports.
     pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
-    /// The documents a `<proxy>`'s published WSDL imports, by `location` as written: the
-    /// answers to `GET …?wsdl=NAME` (`synaptic_engine::find_import`).
-    pub wsdl_imports: Vec<(String, Bytes)>,
+    /// A `<proxy>`'s published WSDL, its schemas and the documents it imports: the answers
+    /// to `?wsdl`, `?wsdl=NAME` and `?xsd=NAME`, filled per request.
+    pub wsdl_published: Option<Arc<synaptic_engine::PublishedWsdl>>,
     /// A `<proxy>`'s endpoint names: it is also routed at `{context}.{endpoint}`.
     pub endpoints: Vec<String>,
 }
@@ -439,9 +436,8 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             backend_protocol: a.backend_protocol,
             xml: false,
             wsdl: None,
-            wsdl_schemas: Vec::new(),
             wsdl_generated: None,
-            wsdl_imports: Vec::new(),
+            wsdl_published: None,
             endpoints: Vec::new(),
         });
     }
@@ -579,17 +575,8 @@ fn xml_apis(
         if let Some(a) = apis.last_mut() {
             a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
             a.wsdl_generated = x.wsdl_generated.clone();
-            a.wsdl_imports = x
-                .wsdl_imports
-                .iter()
-                .map(|(l, t)| (l.clone(), Bytes::from(t.clone())))
-                .collect();
+            a.wsdl_published = x.wsdl_published.clone();
             a.endpoints = x.endpoints.clone();
-            a.wsdl_schemas = x
-                .wsdl_schemas
-                .iter()
-                .map(|(l, t)| (l.clone(), Bytes::from(t.clone())))
-                .collect();
         }
     }
     // Synapse's `main` sequence takes the requests no API takes (its responses run it again,
@@ -670,9 +657,8 @@ fn synapse_api(
         backend_protocol: Default::default(),
         xml: true,
         wsdl: None,
-        wsdl_schemas: Vec::new(),
         wsdl_generated: None,
-        wsdl_imports: Vec::new(),
+        wsdl_published: None,
         endpoints: Vec::new(),
     }
 }
