@@ -9,6 +9,24 @@ use crate::ser;
 use crate::xml::{Document, Node};
 use crate::SYNAPSE_NS;
 
+/// The proxy `<parameter>`s synaptic acts on (the others are W0125): the safe mode of a
+/// published WSDL, and those Axis2 reads when it prints a proxy's WSDL and schemas.
+pub(crate) const HONOURED_PROXY_PARAMETERS: &[&str] = &[
+    "enablePublishWSDLSafeMode",
+    "useOriginalwsdl",
+    "modifyUserWSDLPortAddress",
+    "showAbsoluteSchemaURL",
+    "showProxySchemaURL",
+    "generateAbsoluteLocationURIs",
+    "disableSOAP11",
+    "disableSOAP12",
+    "disableREST",
+    "portTypeName",
+    "soap11BindingName",
+    "soap12BindingName",
+    "restBindingName",
+];
+
 /// Top-level configuration kinds inside `<definitions>` that synaptic skips with W0103.
 const SKIPPED_ARTIFACTS: &[&str] = &[
     "registry",
@@ -455,6 +473,17 @@ impl<'d, 'a> Cx<'d, 'a> {
                         _ => {}
                     }
                     if let Some(name) = self.attr_s(child, "name") {
+                        if !HONOURED_PROXY_PARAMETERS.contains(&name.value.as_str()) {
+                            self.diags.push(Diagnostic::warning(
+                                codes::W0125,
+                                name.span,
+                                format!(
+                                    "proxy `{pname}`: the parameter `{}` is not honoured by \
+                                     synaptic (it is kept, but changes nothing)",
+                                    name.value
+                                ),
+                            ));
+                        }
                         proxy.parameters.push(ProxyParameter {
                             name,
                             value: text.trim().to_string(),
