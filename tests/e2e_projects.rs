@@ -25,6 +25,11 @@ async fn json(resp: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The body of a `GET` of `u`.
+async fn get_text(c: &reqwest::Client, u: &str) -> String {
+    c.get(u).send().await.unwrap().text().await.unwrap()
+}
+
 /// Copy every file of `src` (recursively) into `dir`, replacing `from` by `to` in the text.
 fn copy_tree(src: &Path, rel: &str, dir: &GatewayDir, from: &str, to: &str) {
     let mut entries: Vec<_> = std::fs::read_dir(src.join(rel))
@@ -746,14 +751,7 @@ key = "certs/default.key"
         .build()
         .unwrap();
     let at = format!("https://localhost:{}/services/Echo?wsdl", tls.port());
-    let t = tls_client
-        .get(at)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let t = get_text(&tls_client, &at).await;
     let ports = wsdl_ports(&t);
     assert_eq!(
         ports[0].1,
@@ -776,14 +774,7 @@ key = "certs/default.key"
     assert_eq!(json(r).await["op"], "mediate");
     // the bindings the parameters disable, and the transports the proxy is not exposed on,
     // have no ports (nor addresses the proxy answers at)
-    let t = c
-        .get(url(&gw, "/services/Plain?wsdl"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let t = get_text(&c, &url(&gw, "/services/Plain?wsdl")).await;
     assert_eq!(
         wsdl_ports(&t),
         [(
@@ -1017,42 +1008,19 @@ async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locati
         ],
     );
     let (gw, report) = start_reporting(&dir).await;
-    let report = report.join("\n");
     // a schema that cannot be read: the proxy is not deployed, said where its WSDL is named
-    assert!(
-        report.contains("E0123") && report.contains("`nowhere.xsd` of the WSDL cannot be read"),
-        "{report}"
-    );
+    assert_broken(&gw, &report, "`nowhere.xsd` of the WSDL cannot be read").await;
     let c = client();
-    let r = c
-        .get(url(&gw, "/services/Broken?wsdl"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
 
     // follow every location from the WSDL, as a SOAP toolkit does
-    let start = reqwest::Url::parse(&url(&gw, "/services/Chained?wsdl")).unwrap();
-    let mut todo = vec![start.clone()];
-    let mut seen: Vec<String> = vec![start.to_string()];
+    let fetched = crawl(&c, &gw, "Chained").await;
     let mut schemas = Vec::new();
-    while let Some(u) = todo.pop() {
-        let r = c.get(u.clone()).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{u}");
-        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
-        let t = r.text().await.unwrap();
-        if u != start {
-            assert!(t.starts_with("<xs:schema"), "{u}: {t}");
-            schemas.push(u.query().unwrap_or("").to_string());
-        }
-        for l in schema_locations(&t) {
-            assert!(l.starts_with("Chained?xsd="), "{u}: {l}");
-            let next = u.join(&l).unwrap();
-            if !seen.contains(&next.to_string()) {
-                seen.push(next.to_string());
-                todo.push(next);
-            }
-        }
+    for (q, t) in &fetched[1..] {
+        assert!(
+            q.starts_with("xsd=") && t.starts_with("<xs:schema"),
+            "{q}: {t}"
+        );
+        schemas.push(q.as_str());
     }
     schemas.sort();
     // Axis2's names: a registry key's or a file's last segment, `xsd0` for one without
@@ -1085,6 +1053,56 @@ async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locati
         assert_eq!(r.status(), 404, "{asked}");
     }
     gw.shutdown().await;
+}
+
+/// The load `report` says the proxy `Broken` is not deployed (E0123 saying `says`), and it is
+/// not served.
+async fn assert_broken(gw: &Running, report: &[String], says: &str) {
+    let report = report.join("\n");
+    assert!(
+        report.contains("E0123") && report.contains(says),
+        "{report}"
+    );
+    let r = client()
+        .get(url(gw, "/services/Broken?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+/// Every document a client reaches from `proxy`'s `?wsdl` by following the `wsdl:import`
+/// and `schemaLocation`s (each must point through the proxy: `{proxy}?wsdl=` or
+/// `{proxy}?xsd=`), each fetched once: its query and text, the WSDL first.
+async fn crawl(c: &reqwest::Client, gw: &Running, proxy: &str) -> Vec<(String, String)> {
+    let start = reqwest::Url::parse(&url(gw, &format!("/services/{proxy}?wsdl"))).unwrap();
+    let mut todo = vec![start.clone()];
+    let mut seen: Vec<String> = vec![start.to_string()];
+    let mut fetched = Vec::new();
+    while let Some(u) = todo.pop() {
+        let r = c.get(u.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{u}");
+        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+        let t = r.text().await.unwrap();
+        let locations: Vec<String> = wsdl_import_locations(&t)
+            .into_iter()
+            .chain(schema_locations(&t))
+            .collect();
+        fetched.push((u.query().unwrap_or("").to_string(), t));
+        for l in locations {
+            let through = [format!("{proxy}?wsdl="), format!("{proxy}?xsd=")];
+            assert!(
+                through.iter().any(|p| l.starts_with(p.as_str())),
+                "{u}: {l}"
+            );
+            let next = u.join(&l).unwrap();
+            if !seen.contains(&next.to_string()) {
+                seen.push(next.to_string());
+                todo.push(next);
+            }
+        }
+    }
+    fetched
 }
 
 /// The `location`s of the `wsdl:import`s of a WSDL 1.1 document (none for a schema).
@@ -1155,47 +1173,13 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
         ],
     );
     let (gw, report) = start_reporting(&dir).await;
-    let report = report.join("\n");
     // an import that cannot be read: the proxy is not deployed, as for a schema
-    assert!(
-        report.contains("E0123")
-            && report.contains("`abstract/nowhere.wsdl` that the WSDL imports cannot be read"),
-        "{report}"
-    );
+    let says = "`abstract/nowhere.wsdl` that the WSDL imports cannot be read";
+    assert_broken(&gw, &report, says).await;
     let c = client();
-    let r = c
-        .get(url(&gw, "/services/Broken?wsdl"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
 
     // follow every import and schema location from the WSDL, as a SOAP toolkit does
-    let start = reqwest::Url::parse(&url(&gw, "/services/Imports?wsdl")).unwrap();
-    let mut todo = vec![start.clone()];
-    let mut seen: Vec<String> = vec![start.to_string()];
-    let mut fetched = Vec::new();
-    while let Some(u) = todo.pop() {
-        let r = c.get(u.clone()).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{u}");
-        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
-        let t = r.text().await.unwrap();
-        fetched.push((u.query().unwrap_or("").to_string(), t.clone()));
-        let locations = wsdl_import_locations(&t)
-            .into_iter()
-            .chain(schema_locations(&t));
-        for l in locations {
-            assert!(
-                l.starts_with("Imports?wsdl=") || l.starts_with("Imports?xsd="),
-                "{u}: {l}"
-            );
-            let next = u.join(&l).unwrap();
-            if !seen.contains(&next.to_string()) {
-                seen.push(next.to_string());
-                todo.push(next);
-            }
-        }
-    }
+    let fetched = crawl(&c, &gw, "Imports").await;
     let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
     queries.sort();
     assert_eq!(
@@ -1226,14 +1210,7 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
         .unwrap();
     assert_eq!(r.status(), 404);
     // the port's address is the proxy's, at the request's host
-    let t = c
-        .get(url(&gw, "/services/Imports?wsdl"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let t = get_text(&c, &url(&gw, "/services/Imports?wsdl")).await;
     assert_eq!(
         wsdl_ports(&t),
         [(

@@ -37,8 +37,6 @@ pub(crate) struct Ir {
     pub proxy_operations: HashMap<String, Vec<synaptic_syntax::wsdl::WsdlOperation>>,
     /// What each proxy service with a `<publishWSDL>` publishes, by proxy name.
     pub published_wsdl: HashMap<String, crate::PublishedWsdl>,
-    /// What Axis2 generates for each proxy service without a published WSDL, by proxy name.
-    pub generated_wsdl: HashMap<String, std::sync::Arc<crate::GeneratedWsdl>>,
     /// The proxy services Synapse would not start (`enablePublishWSDLSafeMode` and a WSDL
     /// that cannot be read).
     pub unstarted_proxies: HashSet<String>,
@@ -88,7 +86,6 @@ pub(crate) fn compile(
         data_sources: Vec::new(),
         proxy_operations: HashMap::new(),
         published_wsdl: HashMap::new(),
-        generated_wsdl: HashMap::new(),
         unstarted_proxies: HashSet::new(),
         pinned_elsewhere: Vec::new(),
     };
@@ -264,17 +261,6 @@ pub(crate) fn compile(
                 // Synapse does not build the proxy: its WSDL is not read either
                 ir.pinned_elsewhere.push((p.name.value.clone(), servers));
                 continue;
-            }
-            let publishes = p
-                .publish_wsdl
-                .as_ref()
-                .is_some_and(|w| !matches!(w.from, synaptic_syntax::ast::WsdlFrom::Nothing));
-            if !publishes {
-                // Synapse builds the service without a WSDL: Axis2 generates one
-                ir.generated_wsdl.insert(
-                    p.name.value.clone(),
-                    std::sync::Arc::new(crate::GeneratedWsdl::of(p)),
-                );
             }
             match c.publish_wsdl(p, &named_endpoints) {
                 crate::publish_wsdl::Outcome::Published(w, ops) => {

@@ -246,11 +246,6 @@ impl Program {
     pub fn published_wsdl(&self, name: &str) -> Option<&PublishedWsdl> {
         self.ir.published_wsdl.get(name)
     }
-    /// What Axis2 generates at `?wsdl` for the proxy service `name`, which publishes no WSDL;
-    /// `None` for one that publishes a WSDL (or is no proxy).
-    pub fn generated_wsdl(&self, name: &str) -> Option<&std::sync::Arc<GeneratedWsdl>> {
-        self.ir.generated_wsdl.get(name)
-    }
     /// The proxy services not deployed on this server because their `pinnedServers` name
     /// other servers ([`CompileOptions::server_name`]), each with those servers.
     pub fn proxies_pinned_elsewhere(&self) -> &[(String, Vec<String>)] {

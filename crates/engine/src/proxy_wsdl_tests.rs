@@ -21,10 +21,7 @@ fn generated(xml: &str) -> GeneratedWsdl {
         "{:?}",
         p.diagnostics
     );
-    let (program, diags) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
-    let program = program.unwrap_or_else(|| panic!("{diags:?}"));
-    let name = &p.tree.proxies[0].name.value;
-    (**program.generated_wsdl(name).expect("a generated WSDL")).clone()
+    GeneratedWsdl::of(&p.tree.proxies[0])
 }
 
 fn proxy(attrs: &str, inner: &str) -> String {
@@ -306,14 +303,27 @@ fn a_name_that_needs_escaping_stays_well_formed() {
 }
 
 #[test]
-fn a_proxy_that_publishes_a_wsdl_has_none_generated() {
-    let xml = proxy(
-        "",
-        r#"<publishWSDL><wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"/></publishWSDL>"#,
+fn the_endpoint_names_are_those_of_the_bindings_and_transports_kept() {
+    let g = generated(&proxy(r#" transports="https""#, ""));
+    assert_eq!(
+        g.endpoint_names(),
+        [
+            "QuotesHttpsSoap11Endpoint",
+            "QuotesHttpsSoap12Endpoint",
+            "QuotesHttpsEndpoint"
+        ]
     );
-    let p = synaptic_syntax::parse_artifact(SourceId(0), &xml);
-    let (program, _) = compile(std::slice::from_ref(&p.tree), &CompileOptions::default());
-    let program = program.unwrap();
-    assert!(program.generated_wsdl("Quotes").is_none());
-    assert!(program.published_wsdl("Quotes").is_some());
+    let g = generated(&proxy(
+        "",
+        r#"<parameter name="disableSOAP12">true</parameter>"#,
+    ));
+    assert_eq!(
+        g.endpoint_names(),
+        [
+            "QuotesHttpSoap11Endpoint",
+            "QuotesHttpsSoap11Endpoint",
+            "QuotesHttpEndpoint",
+            "QuotesHttpsEndpoint"
+        ]
+    );
 }

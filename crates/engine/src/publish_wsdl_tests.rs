@@ -608,12 +608,17 @@ fn a_schema_that_cannot_be_served_fails_the_proxy_where_the_wsdl_is_named() {
             r#"<publishWSDL key="w"><resource location="common.xsd" key="c"/></publishWSDL>"#,
             &entries,
         );
-        let (p, d) = compile_in(&xml, files, Some(&[]));
-        assert!(p.is_none(), "{import}");
-        assert_eq!(d[0].code, synaptic_diag::codes::E0123);
-        assert_eq!(text_at(&xml, &d[0]), "w");
-        assert!(d[0].message.contains(why), "{}", d[0].message);
+        assert_not_deployed(&xml, files, "w", why);
     }
+}
+
+/// `xml` with the project's `files` does not deploy the proxy: E0123 at `at`, saying `why`.
+fn assert_not_deployed(xml: &str, files: &[(&str, &str)], at: &str, why: &str) {
+    let (p, d) = compile_in(xml, files, Some(&[]));
+    assert!(p.is_none(), "{why}");
+    assert_eq!(d[0].code, synaptic_diag::codes::E0123);
+    assert_eq!(text_at(xml, &d[0]), at);
+    assert!(d[0].message.contains(why), "{}", d[0].message);
 }
 
 #[test]
@@ -866,11 +871,7 @@ fn a_wsdl_import_that_cannot_be_served_fails_the_proxy() {
         let mut files: Vec<(&str, &str)> = vec![("main.wsdl", m.as_str())];
         files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
         let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
-        let (p, d) = compile_in(&xml, &files, Some(&[]));
-        assert!(p.is_none(), "{import}");
-        assert_eq!(d[0].code, synaptic_diag::codes::E0123);
-        assert_eq!(text_at(&xml, &d[0]), "main.wsdl");
-        assert!(d[0].message.contains(why), "{import}: {}", d[0].message);
+        assert_not_deployed(&xml, &files, "main.wsdl", why);
     }
 }
 
