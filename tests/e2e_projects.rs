@@ -720,6 +720,21 @@ key = "certs/default.key"
     })
     .collect();
     assert_eq!(ports, expected);
+    // the WSDL 2.0 Axis2 generates: the same endpoints
+    let t = get_text(&c, &url(&gw, "/services/Echo?wsdl2")).await;
+    let root = synaptic_payload::xml::parse(&t).unwrap_or_else(|e| panic!("{e:?}: {t}"));
+    let wsdl2 = "http://www.w3.org/ns/wsdl";
+    assert!(root.name.is(wsdl2, "description"), "{t}");
+    let endpoints: Vec<(String, String)> = root
+        .find(wsdl2, "service")
+        .unwrap()
+        .child_elements()
+        .map(|e| {
+            let a = |n: &str| e.attribute(n).unwrap().to_string();
+            (a("name"), a("address"))
+        })
+        .collect();
+    assert_eq!(endpoints, expected);
     // each plain port's address reaches the proxy, dispatched to `mediate`
     let soap11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m/></s:Body></s:Envelope>"#;
     let soap12 = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><m/></s:Body></s:Envelope>"#;
@@ -887,12 +902,7 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
         );
     }
     // `?xsd` without a name: the WSDL's one schema, its import pointing through the proxy
-    let t = get("/services/Keyed?xsd")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let t = get_text(&c, &url(&gw, "/services/Keyed?xsd")).await;
     assert!(
         t.starts_with("<xsd:schema") && t.contains(r#"schemaLocation="Keyed?xsd=common.xsd""#),
         "{t}"

@@ -1,5 +1,5 @@
-//! The WSDL 1.1 Axis2 generates for a proxy service that publishes none (no `<publishWSDL>`),
-//! answered to `GET /services/{name}?wsdl`.
+//! The WSDL Axis2 generates for a proxy service that publishes none (no `<publishWSDL>`),
+//! answered to `GET /services/{name}?wsdl` (WSDL 1.1) and `?wsdl2` (WSDL 2.0).
 //!
 //! Synapse's `ProxyService.buildAxisService` gives such a proxy one in-out operation,
 //! `mediate`, whose messages are named `in` and `out` and carry no element; Axis2 names the
@@ -208,26 +208,127 @@ impl GeneratedWsdl {
             w.raw("  </wsdl:binding>\n");
         }
         w.open("  <wsdl:service", &[("name", &self.name)]);
+        for (port, binding, kind, location) in self.ports(at) {
+            let address = match kind {
+                "Soap11" => "soap:address",
+                "Soap12" => "soap12:address",
+                _ => "http:address",
+            };
+            w.open(
+                "    <wsdl:port",
+                &[("name", &port), ("binding", &format!("tns:{binding}"))],
+            );
+            w.empty(&format!("      <{address}"), &[("location", &location)]);
+            w.raw("    </wsdl:port>\n");
+        }
+        w.raw("  </wsdl:service>\n");
+        w.raw("</wsdl:definitions>\n");
+        w.0
+    }
+}
+
+impl GeneratedWsdl {
+    /// The ports printed at `at`: for each binding kept and each transport reached, the
+    /// endpoint's name, its binding's name, the binding's kind and its address.
+    fn ports<'g>(&'g self, at: &Listeners) -> Vec<(String, &'g str, &'static str, String)> {
+        let transports = self.transports(at);
         let kinds = [
-            (&self.soap11, "Soap11", "soap:address"),
-            (&self.soap12, "Soap12", "soap12:address"),
-            (&self.http, "", "http:address"),
+            (&self.soap11, "Soap11"),
+            (&self.soap12, "Soap12"),
+            (&self.http, ""),
         ];
-        for (binding, suffix, address) in kinds {
+        let mut out = Vec::new();
+        for (binding, suffix) in kinds {
             let Some(b) = binding else { continue };
             for (scheme, protocol, authority) in &transports {
                 let port = format!("{}{protocol}{suffix}Endpoint", self.name);
                 let location = format!("{scheme}://{authority}/services/{}.{port}", self.name);
-                w.open(
-                    "    <wsdl:port",
-                    &[("name", &port), ("binding", &format!("tns:{b}"))],
-                );
-                w.empty(&format!("      <{address}"), &[("location", &location)]);
-                w.raw("    </wsdl:port>\n");
+                out.push((port, b.as_str(), suffix, location));
             }
         }
-        w.raw("  </wsdl:service>\n");
-        w.raw("</wsdl:definitions>\n");
+        out
+    }
+
+    /// The WSDL 2.0 document `AxisService2WSDL20` prints (`?wsdl2`), its endpoints at the
+    /// addresses of `at`: the interface `ServiceInterface` with the in-out operation `mediate`
+    /// (its messages carry no element: `#none`), a SOAP 1.1, SOAP 1.2 and HTTP binding of it
+    /// (as the parameters keep them), and an endpoint per binding and transport.
+    pub fn wsdl20(&self, at: &Listeners) -> String {
+        let mut w = Xml(String::with_capacity(4096));
+        let tns = AXIS2_NAMESPACE;
+        w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        w.raw("<wsdl2:description xmlns:wsdl2=\"http://www.w3.org/ns/wsdl\"");
+        w.raw(&format!(" xmlns:tns=\"{tns}\""));
+        w.raw(" xmlns:wsaw=\"http://www.w3.org/2006/05/addressing/wsdl\"");
+        w.raw(" xmlns:wsoap=\"http://www.w3.org/ns/wsdl/soap\"");
+        w.raw(" xmlns:whttp=\"http://www.w3.org/ns/wsdl/http\"");
+        w.raw(" xmlns:wsdlx=\"http://www.w3.org/ns/wsdl-extensions\"");
+        w.raw(" xmlns:wrpc=\"http://www.w3.org/ns/wsdl/rpc\"");
+        w.raw(&format!(" targetNamespace=\"{tns}\">\n"));
+        if let Some(d) = &self.description {
+            w.raw("  <wsdl2:documentation>");
+            w.text(d);
+            w.raw("</wsdl2:documentation>\n");
+        }
+        w.raw("  <wsdl2:types/>\n");
+        w.raw("  <wsdl2:interface name=\"ServiceInterface\">\n");
+        w.raw(
+            "    <wsdl2:operation name=\"mediate\" pattern=\"http://www.w3.org/ns/wsdl/in-out\">\n",
+        );
+        w.raw("      <wsdl2:input element=\"#none\" wsaw:Action=\"urn:mediate\"/>\n");
+        w.raw("      <wsdl2:output element=\"#none\" wsaw:Action=\"urn:mediateResponse\"/>\n");
+        w.raw("    </wsdl2:operation>\n");
+        w.raw("  </wsdl2:interface>\n");
+        let ports = self.ports(at);
+        let used = |b: &&String| ports.iter().any(|p| p.1 == b.as_str());
+        let io = "      <wsdl2:input/>\n      <wsdl2:output/>\n    </wsdl2:operation>\n";
+        for (binding, version) in [(&self.soap11, "1.1"), (&self.soap12, "1.2")] {
+            let Some(b) = binding.as_ref().filter(used) else {
+                continue;
+            };
+            w.open(
+                "  <wsdl2:binding",
+                &[
+                    ("name", b),
+                    ("interface", "tns:ServiceInterface"),
+                    ("type", "http://www.w3.org/ns/wsdl/soap"),
+                    ("wsoap:version", version),
+                ],
+            );
+            w.raw("    <wsdl2:operation ref=\"tns:mediate\" wsoap:action=\"urn:mediate\">\n");
+            w.raw(io);
+            w.raw("  </wsdl2:binding>\n");
+        }
+        if let Some(b) = self.http.as_ref().filter(used) {
+            w.open(
+                "  <wsdl2:binding",
+                &[
+                    ("name", b),
+                    ("interface", "tns:ServiceInterface"),
+                    ("whttp:methodDefault", "POST"),
+                    ("type", "http://www.w3.org/ns/wsdl/http"),
+                ],
+            );
+            w.raw("    <wsdl2:operation ref=\"tns:mediate\" whttp:location=\"mediate\">\n");
+            w.raw(io);
+            w.raw("  </wsdl2:binding>\n");
+        }
+        w.open(
+            "  <wsdl2:service",
+            &[("name", &self.name), ("interface", "tns:ServiceInterface")],
+        );
+        for (port, binding, _, location) in &ports {
+            w.empty(
+                "    <wsdl2:endpoint",
+                &[
+                    ("name", port),
+                    ("binding", &format!("tns:{binding}")),
+                    ("address", location),
+                ],
+            );
+        }
+        w.raw("  </wsdl2:service>\n");
+        w.raw("</wsdl2:description>\n");
         w.0
     }
 }

@@ -327,3 +327,95 @@ fn the_endpoint_names_are_those_of_the_bindings_and_transports_kept() {
         ]
     );
 }
+
+const WSDL2: &str = "http://www.w3.org/ns/wsdl";
+const WSOAP: &str = "http://www.w3.org/ns/wsdl/soap";
+const WHTTP: &str = "http://www.w3.org/ns/wsdl/http";
+
+/// The value of the attribute `local` in the namespace `ns` of `e`.
+fn ns_attr<'e>(e: &'e Element, ns: &str, local: &str) -> Option<&'e str> {
+    e.attributes
+        .iter()
+        .find(|a| a.name.is(ns, local))
+        .map(|a| a.value.as_str())
+}
+
+#[test]
+fn the_wsdl_2_0_axis2_generates_has_the_same_service() {
+    let g = generated(&proxy("", "<description>quotes</description>"));
+    let text = g.wsdl20(&both());
+    let doc = parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert!(doc.name.is(WSDL2, "description"), "{text}");
+    assert_eq!(attr(&doc, "targetNamespace"), "http://ws.apache.org/axis2");
+    assert_eq!(
+        doc.find(WSDL2, "documentation").unwrap().direct_text(),
+        "quotes"
+    );
+    assert!(doc.find(WSDL2, "types").is_some());
+    // the interface: `mediate`, in-out, messages without an element, Axis2's actions
+    let i = doc.find(WSDL2, "interface").unwrap();
+    assert_eq!(attr(i, "name"), "ServiceInterface");
+    let op = i.find(WSDL2, "operation").unwrap();
+    assert_eq!(attr(op, "name"), "mediate");
+    assert_eq!(attr(op, "pattern"), "http://www.w3.org/ns/wsdl/in-out");
+    for (d, action) in [("input", "urn:mediate"), ("output", "urn:mediateResponse")] {
+        let m = op.find(WSDL2, d).unwrap();
+        assert_eq!(attr(m, "element"), "#none");
+        assert_eq!(ns_attr(m, WSAW, "Action"), Some(action));
+    }
+    // the bindings of the interface
+    let bindings = children(&doc, WSDL2, "binding");
+    let b: Vec<_> = bindings
+        .iter()
+        .map(|b| {
+            assert_eq!(attr(b, "interface"), "tns:ServiceInterface");
+            let op = b.find(WSDL2, "operation").unwrap();
+            assert_eq!(attr(op, "ref"), "tns:mediate");
+            assert!(op.find(WSDL2, "input").is_some() && op.find(WSDL2, "output").is_some());
+            (
+                attr(b, "name"),
+                attr(b, "type"),
+                ns_attr(b, WSOAP, "version").or(ns_attr(b, WHTTP, "methodDefault")),
+                ns_attr(op, WSOAP, "action").or(ns_attr(op, WHTTP, "location")),
+            )
+        })
+        .collect();
+    assert_eq!(
+        b,
+        [
+            (
+                "QuotesSoap11Binding",
+                WSOAP,
+                Some("1.1"),
+                Some("urn:mediate")
+            ),
+            (
+                "QuotesSoap12Binding",
+                WSOAP,
+                Some("1.2"),
+                Some("urn:mediate")
+            ),
+            ("QuotesHttpBinding", WHTTP, Some("POST"), Some("mediate")),
+        ]
+    );
+    // the endpoints are the WSDL 1.1 ports
+    let service = doc.find(WSDL2, "service").unwrap();
+    assert_eq!(attr(service, "name"), "Quotes");
+    assert_eq!(attr(service, "interface"), "tns:ServiceInterface");
+    let endpoints: Vec<(String, String)> = children(service, WSDL2, "endpoint")
+        .into_iter()
+        .map(|e| (attr(e, "name").to_string(), attr(e, "address").to_string()))
+        .collect();
+    let wsdl11 = ports(&parse(&g.wsdl11(&both())).unwrap());
+    let expected: Vec<(String, String)> = wsdl11.into_iter().map(|p| (p.0, p.3)).collect();
+    assert_eq!(endpoints, expected);
+    // a binding disabled has neither a binding nor endpoints
+    let g = generated(&proxy(
+        "",
+        r#"<parameter name="disableSOAP11">true</parameter>"#,
+    ));
+    let doc = parse(&g.wsdl20(&both())).unwrap();
+    assert_eq!(children(&doc, WSDL2, "binding").len(), 2);
+    let service = doc.find(WSDL2, "service").unwrap();
+    assert_eq!(children(service, WSDL2, "endpoint").len(), 4);
+}

@@ -1368,9 +1368,10 @@ fn proxy_document(
         return Some(r);
     }
     if params.iter().any(|(k, _)| k == "wsdl2") {
-        return Some(match published {
-            Some(w) => doc(&w.text),
-            None => fault::not_found_resource(),
+        return Some(match (published, &api.wsdl_generated) {
+            (Some(w), _) => doc(&w.text),
+            (None, Some(g)) => xml_document(Bytes::from(g.wsdl20(&at))),
+            (None, None) => fault::not_found_resource(),
         });
     }
     let asked = param("xsd")?;
