@@ -25,6 +25,11 @@ async fn json(resp: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The body of a `GET` of `u`.
+async fn get_text(c: &reqwest::Client, u: &str) -> String {
+    c.get(u).send().await.unwrap().text().await.unwrap()
+}
+
 /// Copy every file of `src` (recursively) into `dir`, replacing `from` by `to` in the text.
 fn copy_tree(src: &Path, rel: &str, dir: &GatewayDir, from: &str, to: &str) {
     let mut entries: Vec<_> = std::fs::read_dir(src.join(rel))
@@ -625,9 +630,11 @@ async fn proxy_files_deploy_one_by_one_and_reload() {
     assert_eq!(r.status(), 500);
     let t = r.text().await.unwrap();
     assert!(t.contains("Unable to find in-sequence : nowhere"), "{t}");
-    // no published WSDL: 404 rather than a request to the in-sequence
+    // no published WSDL: the one Axis2 generates, rather than a request to the in-sequence
     let r = c.get(url(&gw, "/services/A?wsdl")).send().await.unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 200);
+    let t = r.text().await.unwrap();
+    assert!(t.contains(r#"<wsdl:portType name="APortType">"#), "{t}");
     dir.write("sequences/A.xml", &proxy("A", "two"));
     dir.write("sequences/B.xml", &proxy("B", "bee"));
     gw.gateway().reload().await;
@@ -635,6 +642,169 @@ async fn proxy_files_deploy_one_by_one_and_reload() {
     assert_eq!(v["v"], "two");
     let v = json(c.get(url(&gw, "/services/B/x")).send().await.unwrap()).await;
     assert_eq!(v["v"], "bee");
+    gw.shutdown().await;
+}
+
+/// The ports of a WSDL document: name and address location.
+fn wsdl_ports(doc: &str) -> Vec<(String, String)> {
+    let root = synaptic_payload::xml::parse(doc).unwrap_or_else(|e| panic!("{e:?}: {doc}"));
+    let wsdl = "http://schemas.xmlsoap.org/wsdl/";
+    let service = root.find(wsdl, "service").expect("a service");
+    service
+        .child_elements()
+        .filter(|p| p.name.is(wsdl, "port"))
+        .map(|p| {
+            let address = p.first_child_element().expect("an address");
+            (
+                p.attribute("name").unwrap().to_string(),
+                address.attribute("location").unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_without_a_wsdl_answers_the_wsdl_axis2_generates_with_working_ports() {
+    let pki = synaptic_tests::peers::TestCa::new();
+    let (cert, key) = pki.leaf(&["localhost"], "default");
+    let config = r#"[server]
+listen_tls = "127.0.0.1:0"
+
+[server.tls]
+cert = "certs/default.pem"
+key = "certs/default.key"
+"#;
+    let echo = operation_proxy("Echo", "");
+    let plain = operation_proxy(
+        "Plain",
+        r#"<parameter name="disableSOAP12">true</parameter><parameter name="disableREST">true</parameter>"#,
+    )
+    .replace(r#"name="Plain""#, r#"name="Plain" transports="http""#);
+    let dir = GatewayDir::new(
+        config,
+        &[
+            ("certs/default.pem", &cert),
+            ("certs/default.key", &key),
+            ("sequences/proxy-services/Echo.xml", &echo),
+            ("sequences/proxy-services/Plain.xml", &plain),
+        ],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let http = gw.addr().port();
+    let tls = gw.tls_addr().expect("an HTTPS listener");
+    let c = client();
+    let r = c.get(url(&gw, "/services/Echo?wsdl")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+    let t = r.text().await.unwrap();
+    assert!(
+        t.contains(r#"targetNamespace="http://ws.apache.org/axis2""#),
+        "{t}"
+    );
+    // one port per binding and listener, at the request's host and each listener's port
+    let ports = wsdl_ports(&t);
+    let expected: Vec<(String, String)> = [
+        ("HttpSoap11", "http", http),
+        ("HttpsSoap11", "https", tls.port()),
+        ("HttpSoap12", "http", http),
+        ("HttpsSoap12", "https", tls.port()),
+        ("Http", "http", http),
+        ("Https", "https", tls.port()),
+    ]
+    .iter()
+    .map(|(e, scheme, port)| {
+        (
+            format!("Echo{e}Endpoint"),
+            format!("{scheme}://127.0.0.1:{port}/services/Echo.Echo{e}Endpoint"),
+        )
+    })
+    .collect();
+    assert_eq!(ports, expected);
+    // the WSDL 2.0 Axis2 generates: the same endpoints
+    let t = get_text(&c, &url(&gw, "/services/Echo?wsdl2")).await;
+    let root = synaptic_payload::xml::parse(&t).unwrap_or_else(|e| panic!("{e:?}: {t}"));
+    let wsdl2 = "http://www.w3.org/ns/wsdl";
+    assert!(root.name.is(wsdl2, "description"), "{t}");
+    let endpoints: Vec<(String, String)> = root
+        .find(wsdl2, "service")
+        .unwrap()
+        .child_elements()
+        .map(|e| {
+            let a = |n: &str| e.attribute(n).unwrap().to_string();
+            (a("name"), a("address"))
+        })
+        .collect();
+    assert_eq!(endpoints, expected);
+    // each plain port's address reaches the proxy, dispatched to `mediate`
+    let soap11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m/></s:Body></s:Envelope>"#;
+    let soap12 = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><m/></s:Body></s:Envelope>"#;
+    for (port, content_type, body) in [
+        (&ports[0].1, "text/xml", soap11),
+        (&ports[2].1, "application/soap+xml", soap12),
+        (&ports[4].1, "application/xml", "<m/>"),
+    ] {
+        let r = c
+            .post(port.as_str())
+            .header("content-type", content_type)
+            .header("SOAPAction", "urn:mediate")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{port}");
+        let v = json(r).await;
+        assert_eq!(v["op"], "mediate", "{port}");
+    }
+    // over HTTPS: the request's host and port for the HTTPS ports, the HTTP listener's port
+    // for the others
+    let tls_client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.pem().as_bytes()).unwrap())
+        .resolve("localhost", tls)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let at = format!("https://localhost:{}/services/Echo?wsdl", tls.port());
+    let t = get_text(&tls_client, &at).await;
+    let ports = wsdl_ports(&t);
+    assert_eq!(
+        ports[0].1,
+        format!("http://localhost:{http}/services/Echo.EchoHttpSoap11Endpoint")
+    );
+    assert_eq!(
+        ports[1].1,
+        format!(
+            "https://localhost:{}/services/Echo.EchoHttpsSoap11Endpoint",
+            tls.port()
+        )
+    );
+    let r = tls_client
+        .post(ports[1].1.as_str())
+        .header("content-type", "text/xml")
+        .body(soap11)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(r).await["op"], "mediate");
+    // the bindings the parameters disable, and the transports the proxy is not exposed on,
+    // have no ports (nor addresses the proxy answers at)
+    let t = get_text(&c, &url(&gw, "/services/Plain?wsdl")).await;
+    assert_eq!(
+        wsdl_ports(&t),
+        [(
+            "PlainHttpSoap11Endpoint".to_string(),
+            format!("http://127.0.0.1:{http}/services/Plain.PlainHttpSoap11Endpoint")
+        )]
+    );
+    let r = c
+        .post(url(&gw, "/services/Plain.PlainHttpSoap12Endpoint"))
+        .header("content-type", "text/xml")
+        .body(soap11)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     gw.shutdown().await;
 }
 
@@ -731,6 +901,12 @@ async fn a_proxy_publishes_the_wsdl_of_a_local_entry_a_registry_resource_or_a_fi
             "{t}"
         );
     }
+    // `?xsd` without a name: the WSDL's one schema, its import pointing through the proxy
+    let t = get_text(&c, &url(&gw, "/services/Keyed?xsd")).await;
+    assert!(
+        t.starts_with("<xsd:schema") && t.contains(r#"schemaLocation="Keyed?xsd=common.xsd""#),
+        "{t}"
+    );
     let r = get("/services/Keyed?xsd=common.xsd").await.unwrap();
     assert_eq!(r.status(), 200);
     let t = r.text().await.unwrap();
@@ -842,42 +1018,19 @@ async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locati
         ],
     );
     let (gw, report) = start_reporting(&dir).await;
-    let report = report.join("\n");
     // a schema that cannot be read: the proxy is not deployed, said where its WSDL is named
-    assert!(
-        report.contains("E0123") && report.contains("`nowhere.xsd` of the WSDL cannot be read"),
-        "{report}"
-    );
+    assert_broken(&gw, &report, "`nowhere.xsd` of the WSDL cannot be read").await;
     let c = client();
-    let r = c
-        .get(url(&gw, "/services/Broken?wsdl"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
 
     // follow every location from the WSDL, as a SOAP toolkit does
-    let start = reqwest::Url::parse(&url(&gw, "/services/Chained?wsdl")).unwrap();
-    let mut todo = vec![start.clone()];
-    let mut seen: Vec<String> = vec![start.to_string()];
+    let fetched = crawl(&c, &gw, "Chained").await;
     let mut schemas = Vec::new();
-    while let Some(u) = todo.pop() {
-        let r = c.get(u.clone()).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{u}");
-        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
-        let t = r.text().await.unwrap();
-        if u != start {
-            assert!(t.starts_with("<xs:schema"), "{u}: {t}");
-            schemas.push(u.query().unwrap_or("").to_string());
-        }
-        for l in schema_locations(&t) {
-            assert!(l.starts_with("Chained?xsd="), "{u}: {l}");
-            let next = u.join(&l).unwrap();
-            if !seen.contains(&next.to_string()) {
-                seen.push(next.to_string());
-                todo.push(next);
-            }
-        }
+    for (q, t) in &fetched[1..] {
+        assert!(
+            q.starts_with("xsd=") && t.starts_with("<xs:schema"),
+            "{q}: {t}"
+        );
+        schemas.push(q.as_str());
     }
     schemas.sort();
     // Axis2's names: a registry key's or a file's last segment, `xsd0` for one without
@@ -908,6 +1061,208 @@ async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locati
             .await
             .unwrap();
         assert_eq!(r.status(), 404, "{asked}");
+    }
+    gw.shutdown().await;
+}
+
+/// The load `report` says the proxy `Broken` is not deployed (E0123 saying `says`), and it is
+/// not served.
+async fn assert_broken(gw: &Running, report: &[String], says: &str) {
+    let report = report.join("\n");
+    assert!(
+        report.contains("E0123") && report.contains(says),
+        "{report}"
+    );
+    let r = client()
+        .get(url(gw, "/services/Broken?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+/// Every document a client reaches from `proxy`'s `?wsdl` by following the `wsdl:import`
+/// and `schemaLocation`s (each must point through the proxy: `{proxy}?wsdl=` or
+/// `{proxy}?xsd=`), each fetched once: its query and text, the WSDL first.
+async fn crawl(c: &reqwest::Client, gw: &Running, proxy: &str) -> Vec<(String, String)> {
+    let start = reqwest::Url::parse(&url(gw, &format!("/services/{proxy}?wsdl"))).unwrap();
+    let mut todo = vec![start.clone()];
+    let mut seen: Vec<String> = vec![start.to_string()];
+    let mut fetched = Vec::new();
+    while let Some(u) = todo.pop() {
+        let r = c.get(u.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{u}");
+        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+        let t = r.text().await.unwrap();
+        let locations: Vec<String> = wsdl_import_locations(&t)
+            .into_iter()
+            .chain(schema_locations(&t))
+            .collect();
+        fetched.push((u.query().unwrap_or("").to_string(), t));
+        for l in locations {
+            let through = [format!("{proxy}?wsdl="), format!("{proxy}?xsd=")];
+            assert!(
+                through.iter().any(|p| l.starts_with(p.as_str())),
+                "{u}: {l}"
+            );
+            let next = u.join(&l).unwrap();
+            if !seen.contains(&next.to_string()) {
+                seen.push(next.to_string());
+                todo.push(next);
+            }
+        }
+    }
+    fetched
+}
+
+/// The `location`s of the `wsdl:import`s of a WSDL 1.1 document (none for a schema).
+fn wsdl_import_locations(doc: &str) -> Vec<String> {
+    let root = synaptic_payload::xml::parse(doc).unwrap_or_else(|e| panic!("{e:?}: {doc}"));
+    let wsdl = "http://schemas.xmlsoap.org/wsdl/";
+    root.child_elements()
+        .filter(|c| c.name.is(wsdl, "import"))
+        .filter_map(|c| c.attribute("location").map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_the_proxy() {
+    let wsdl_doc = |tns: &str, imports: &str, types: &str, rest: &str| {
+        format!(
+            r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="{tns}" targetNamespace="{tns}">{imports}
+  <wsdl:types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{types}</xsd:schema></wsdl:types>{rest}
+</wsdl:definitions>"#
+        )
+    };
+    // the published WSDL binds the port type of the WSDL it imports, which imports another
+    let main = wsdl_doc(
+        "urn:main",
+        r#"<wsdl:import namespace="urn:quotes" location="abstract/quotes.wsdl"/>"#,
+        "",
+        r#"<wsdl:binding name="B" type="q:PT" xmlns:q="urn:quotes">
+    <wsdl:operation name="getQuote"><soap:operation soapAction="urn:getQuote"/></wsdl:operation></wsdl:binding>
+  <wsdl:service name="Quotes"><wsdl:port name="QuotesPort" binding="tns:B"><soap:address location="http://backend.example:9000/quotes"/></wsdl:port></wsdl:service>"#,
+    );
+    let quotes = wsdl_doc(
+        "urn:quotes",
+        r#"<wsdl:import namespace="urn:base" location="../shared/base.wsdl"/>"#,
+        r#"<xsd:import namespace="urn:types" schemaLocation="types.xsd"/>"#,
+        r#"<wsdl:portType name="PT"><wsdl:operation name="getQuote"/></wsdl:portType>"#,
+    );
+    let base = wsdl_doc(
+        "urn:base",
+        "",
+        r#"<xsd:import namespace="urn:common" schemaLocation="common.xsd"/>"#,
+        r#"<wsdl:portType name="Base"><wsdl:operation name="ping"/></wsdl:portType>"#,
+    );
+    let xs = |tns: &str, refs: &str| {
+        format!(
+            r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tns}">{refs}<xs:element name="e"/></xs:schema>"#
+        )
+    };
+    let types = xs(
+        "urn:types",
+        r#"<xs:import namespace="urn:common" schemaLocation="../shared/common.xsd"/>"#,
+    );
+    let common = xs("urn:common", "");
+    let proxy = operation_proxy("Imports", r#"<publishWSDL uri="file:wsdl/main.wsdl"/>"#);
+    let broken = operation_proxy("Broken", r#"<publishWSDL uri="file:wsdl/broken.wsdl"/>"#);
+    let broken_wsdl = main.replace("abstract/quotes.wsdl", "abstract/nowhere.wsdl");
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/proxy-services/Imports.xml", &proxy),
+            ("sequences/proxy-services/Broken.xml", &broken),
+            ("sequences/wsdl/main.wsdl", &main),
+            ("sequences/wsdl/broken.wsdl", &broken_wsdl),
+            ("sequences/wsdl/abstract/quotes.wsdl", &quotes),
+            ("sequences/wsdl/abstract/types.xsd", &types),
+            ("sequences/wsdl/shared/base.wsdl", &base),
+            ("sequences/wsdl/shared/common.xsd", &common),
+        ],
+    );
+    let (gw, report) = start_reporting(&dir).await;
+    // an import that cannot be read: the proxy is not deployed, as for a schema
+    let says = "`abstract/nowhere.wsdl` that the WSDL imports cannot be read";
+    assert_broken(&gw, &report, says).await;
+    let c = client();
+
+    // follow every import and schema location from the WSDL, as a SOAP toolkit does
+    let fetched = crawl(&c, &gw, "Imports").await;
+    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
+    queries.sort();
+    assert_eq!(
+        queries,
+        [
+            "wsdl",
+            "wsdl=../shared/base.wsdl",
+            "wsdl=abstract/quotes.wsdl",
+            "xsd=common.xsd",
+            "xsd=types.xsd"
+        ]
+    );
+    let doc = |q: &str| &fetched.iter().find(|(x, _)| x == q).unwrap().1;
+    assert!(doc("wsdl=abstract/quotes.wsdl").contains(r#"targetNamespace="urn:quotes""#));
+    assert!(doc("wsdl=../shared/base.wsdl").contains(r#"targetNamespace="urn:base""#));
+    assert!(doc("xsd=common.xsd").contains(r#"targetNamespace="urn:common""#));
+    // looked up by the end of the location; a name no import ends with is not found
+    let r = c
+        .get(url(&gw, "/services/Imports?wsdl=base.wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("urn:base"));
+    let r = c
+        .get(url(&gw, "/services/Imports?wsdl=other.wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // the port's address is the proxy's, at the request's host
+    let t = get_text(&c, &url(&gw, "/services/Imports?wsdl")).await;
+    assert_eq!(
+        wsdl_ports(&t),
+        [(
+            "QuotesPort".to_string(),
+            format!("http://{}/services/Imports", gw.addr())
+        )]
+    );
+    // `?xsd` without a name: the schemas of the documents' types are three, so nothing, as
+    // Micro Integrator answers; `id` picks one
+    let get = |q: &str| c.get(url(&gw, &format!("/services/Imports?{q}"))).send();
+    let r = get("xsd").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "");
+    let r = get("xsd&id=1").await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+    let t = r.text().await.unwrap();
+    assert!(
+        t.starts_with("<xsd:schema") && t.contains(r#"schemaLocation="Imports?xsd=types.xsd""#),
+        "{t}"
+    );
+    let t = get("xsd&id=7").await.unwrap().text().await.unwrap();
+    assert!(t.contains("Schema not found"), "{t}");
+    // requests are dispatched to the operations of the imported port types
+    let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
+    for (action, path, op, ns) in [
+        (
+            Some("urn:getQuote"),
+            "/services/Imports",
+            "getQuote",
+            "urn:quotes",
+        ),
+        (None, "/services/Imports/ping", "ping", "urn:base"),
+    ] {
+        let mut r = c
+            .post(url(&gw, path))
+            .header("content-type", "text/xml")
+            .body(soap);
+        if let Some(a) = action {
+            r = r.header("SOAPAction", a);
+        }
+        let v = json(r.send().await.unwrap()).await;
+        assert_eq!((v["op"].as_str(), v["ns"].as_str()), (Some(op), Some(ns)));
     }
     gw.shutdown().await;
 }
@@ -1151,12 +1506,13 @@ async fn a_proxy_pinned_to_other_servers_is_not_deployed_on_this_one() {
             .await
             .unwrap();
         assert_eq!(r.status(), status, "{proxy}");
+        // a deployed one answers the WSDL Axis2 generates for it
         let r = c
             .get(url(&gw, &format!("/services/{proxy}?wsdl")))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 404, "{proxy}");
+        assert_eq!(r.status(), status, "{proxy}");
     }
     // as an unknown service
     let unknown = c.post(url(&gw, "/services/Nothing")).send().await.unwrap();

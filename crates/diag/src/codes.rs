@@ -122,6 +122,7 @@ codes! {
     E0123 = "published-wsdl-unresolved";
     W0123 = "proxy-not-started";
     W0124 = "published-wsdl-source-unchecked";
+    W0125 = "proxy-parameter-ignored";
     E0340 = "undefined-template";
     E0341 = "missing-template-parameter";
     E0342 = "proxy-served-twice";

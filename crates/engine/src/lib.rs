@@ -29,6 +29,7 @@ mod mediators;
 mod members;
 mod observe;
 mod props;
+mod proxy_wsdl;
 mod publish_schemas;
 mod publish_wsdl;
 mod redact;
@@ -47,6 +48,8 @@ mod dynamic_key_tests;
 mod eip_tests;
 #[cfg(test)]
 mod foreach_tests;
+#[cfg(test)]
+mod proxy_wsdl_tests;
 #[cfg(test)]
 mod publish_wsdl_tests;
 #[cfg(test)]
@@ -88,7 +91,11 @@ pub use expression::Expression;
 pub use members::{MemberProbe, PROBE_CONNECT_TIMEOUT, PROBE_EVERY, PROBE_FIRST};
 pub use observe::{Change, LogEntry, MediationObserver, TraceStep};
 pub use props::{PropMap, PropName};
-pub use publish_schemas::{find_schema, MAX_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
+pub use proxy_wsdl::{GeneratedWsdl, Listeners, AXIS2_NAMESPACE};
+pub use publish_schemas::{
+    find_import, find_schema, Fill, ServedDoc, ServiceAddresses, MAX_SCHEMAS, MAX_SCHEMA_BYTES,
+    MAX_SCHEMA_DEPTH, MAX_WSDL_IMPORTS, MAX_WSDL_IMPORT_DEPTH,
+};
 pub use publish_wsdl::PublishedWsdl;
 pub use redact::{redact_header_value, redact_text};
 pub use shared::{CacheEvent, Hit, MemoryLimits, MemoryState, SharedState, StateError, Window};

@@ -48,11 +48,42 @@ pub(crate) enum Base {
 /// read here, as `synaptic lint` leaves a registry key).
 pub(crate) type Resources = HashMap<String, (String, Option<Arc<str>>)>;
 
-/// The published WSDL with its locations rewritten, and the schemas served at `?xsd=`, by
-/// name (without the `.xsd` Axis2 adds to a name that has no dot).
+/// The published WSDL with its locations rewritten, the schemas served at `?xsd=`, by name
+/// (without the `.xsd` Axis2 adds to a name that has no dot), and the documents it imports.
 pub(crate) struct Served {
-    pub wsdl: Arc<str>,
-    pub schemas: Vec<(String, Arc<str>)>,
+    pub wsdl: ServedDoc,
+    pub schemas: Vec<(String, ServedDoc)>,
+    /// The documents its `wsdl:import`s read, and theirs, with their locations rewritten alike,
+    /// each by the `location` as written of the import that names it, in the order
+    /// `AxisService.printUserWSDL` looks an import up for `?wsdl=NAME`: depth first, each
+    /// import before those of the document it reads.
+    pub imports: Vec<(String, ServedDoc)>,
+}
+
+/// The documents the `wsdl:import`s of one published WSDL may read, at most (as a `<wsdl>`
+/// endpoint's).
+pub const MAX_WSDL_IMPORTS: usize = synaptic_syntax::wsdl::MAX_IMPORTED;
+/// How deep `wsdl:import`s may nest below the published WSDL.
+pub const MAX_WSDL_IMPORT_DEPTH: usize = synaptic_syntax::wsdl::MAX_IMPORT_DEPTH;
+
+/// The schema links of a WSDL document, each with its location as written.
+type WsdlLinks = Vec<(Link, String)>;
+
+/// A `wsdl:import`'s `location`: where it is written, and as written.
+struct Import {
+    at: Range<usize>,
+    location: String,
+}
+
+/// A WSDL document (the published one, or one a `wsdl:import` read): its text, the links of
+/// its schemas and of its imports, its ports' addresses and its schemas.
+struct WsdlDoc {
+    text: Arc<str>,
+    /// Each external of its types' schemas (of its own, when it is a schema), with its
+    /// location as written (`useOriginalwsdl` rewrites the relative ones).
+    links: WsdlLinks,
+    imports: Vec<Import>,
+    ports: Vec<xsd::PortAddress>,
 }
 
 /// Where an external's `schemaLocation` is written, and the document it resolved to (`None`:
@@ -77,26 +108,226 @@ struct Walk<'a> {
     /// Axis2's counter of generated names.
     count: usize,
     bytes: usize,
+    /// The documents `wsdl:import`s read, by source.
+    wsdl_docs: Vec<WsdlDoc>,
+    wsdl_by_source: HashMap<String, usize>,
+    wsdl_bytes: usize,
+    /// Every import read, in Axis2's lookup order: its location as written, its document.
+    imports: Vec<(String, usize)>,
 }
 
-/// The schemas of `wsdl` (read from `base`) for the proxy `proxy`; `original`: the proxy's
-/// `useOriginalwsdl` is `true` (the WSDL's relative locations then point at
-/// `{proxy}?xsd={location as written}`, as `AxisService.printUserWSDL` writes them). `Err`
-/// says which schema cannot be served and why (the proxy is not deployed, as Axis2 fails to
-/// build its service).
+/// How a proxy's parameters have its published documents' locations written.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Style {
+    /// `useOriginalwsdl`: the WSDL's relative schema locations point at
+    /// `{proxy}?xsd={location as written}`, as `AxisService.printUserWSDL` writes them.
+    pub original: bool,
+    /// `generateAbsoluteLocationURIs`: the service's HTTP address stands for `{proxy}`.
+    pub absolute: bool,
+    /// Where Axis2's schema names are written after (`showAbsoluteSchemaURL`,
+    /// `showProxySchemaURL`).
+    pub schema_prefix: SchemaPrefix,
+    /// The ports' addresses are set to the proxy's (Axis2 prints the proxy's ports; with
+    /// `useOriginalwsdl`, unless `modifyUserWSDLPortAddress` is `false`).
+    pub ports: bool,
+    /// The proxy's endpoint names (a port of one of them gets that endpoint's address).
+    pub endpoints: Vec<String>,
+}
+
+/// What a schema's name is written after in the locations that point at it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SchemaPrefix {
+    /// `{proxy}?xsd=` (Axis2's default).
+    #[default]
+    Service,
+    /// Nothing (`showAbsoluteSchemaURL`): the name alone, a fetched schema's URL.
+    Nothing,
+    /// The address the request reached the proxy at, and `?xsd=` (`showProxySchemaURL`).
+    Request,
+}
+
+/// A location's value: the text written, and what a request puts before it.
+type Value = (String, Option<Fill>);
+
+impl Style {
+    /// `rest` after the service's address (`{proxy}`, or with `generateAbsoluteLocationURIs`
+    /// the service's HTTP address).
+    fn service(&self, proxy: &str, rest: String) -> Value {
+        if self.absolute {
+            (rest, Some(Fill::ServiceAddress))
+        } else {
+            (format!("{proxy}{rest}"), None)
+        }
+    }
+
+    /// Where a schema named `name` is pointed at.
+    fn schema(&self, proxy: &str, name: &str) -> Value {
+        let named = with_dot(name);
+        match self.schema_prefix {
+            SchemaPrefix::Service => self.service(proxy, format!("?xsd={named}")),
+            SchemaPrefix::Nothing => (named, None),
+            SchemaPrefix::Request => (format!("?xsd={named}"), Some(Fill::RequestAddress)),
+        }
+    }
+
+    /// The address a port is given, by its name and its location as written.
+    fn port(&self, port: &xsd::PortAddress) -> Fill {
+        let scheme = |s: &str| {
+            s.split_once("://")
+                .map(|(s, _)| s.to_ascii_lowercase())
+                .filter(|s| s == "http" || s == "https")
+        };
+        let endpoint = self.endpoints.iter().find(|e| **e == port.port).map(|e| {
+            let s = if e.contains("Https") { "https" } else { "http" };
+            (s.to_string(), e.clone())
+        });
+        Fill::Port {
+            endpoint,
+            scheme: if port.location == "REPLACE_WITH_ACTUAL_URL" {
+                None
+            } else {
+                scheme(&port.location)
+            },
+            original: port.location.clone(),
+        }
+    }
+}
+
+/// What a request fills in a served document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// The service's HTTP address (else its HTTPS one): `generateAbsoluteLocationURIs`.
+    ServiceAddress,
+    /// The address the request reached the service at: `showProxySchemaURL`.
+    RequestAddress,
+    /// A port's address: the proxy's endpoint of that name (scheme, name), else the proxy's
+    /// address with the scheme of the location as written (`None`: the first address), else
+    /// the location as written.
+    Port {
+        endpoint: Option<(String, String)>,
+        scheme: Option<String>,
+        original: String,
+    },
+}
+
+/// Where a request reaches a proxy service: `{scheme}://{host}:{port}/services/{name}` for each
+/// listener it is exposed on and the gateway serves, and the one the request came through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceAddresses {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub request: String,
+}
+
+/// A document served at `?wsdl`, `?wsdl=` or `?xsd=`: its text, and the addresses a request
+/// writes into it (at byte offsets of the text, in order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServedDoc {
+    pub text: Arc<str>,
+    pub fills: Vec<(usize, Fill)>,
+}
+
+impl std::ops::Deref for ServedDoc {
+    type Target = str;
+    /// The text, before a request fills it.
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for ServedDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl ServedDoc {
+    fn plain(text: Arc<str>) -> ServedDoc {
+        ServedDoc {
+            text,
+            fills: Vec::new(),
+        }
+    }
+
+    /// The document as the request that reached the service at `at` is answered.
+    pub fn render(&self, at: &ServiceAddresses) -> String {
+        let mut out = String::with_capacity(self.text.len() + self.fills.len() * 64);
+        let mut from = 0;
+        for (i, fill) in &self.fills {
+            out.push_str(&self.text[from..*i]);
+            from = *i;
+            let value = match fill {
+                Fill::ServiceAddress => at.http.clone().or_else(|| at.https.clone()),
+                Fill::RequestAddress => Some(at.request.clone()),
+                Fill::Port {
+                    endpoint,
+                    scheme,
+                    original,
+                } => {
+                    let of = |s: &str| match s {
+                        "https" => at.https.clone(),
+                        _ => at.http.clone(),
+                    };
+                    endpoint
+                        .as_ref()
+                        .and_then(|(s, e)| of(s).map(|a| format!("{a}.{e}")))
+                        .or_else(|| match scheme {
+                            Some(s) => of(s),
+                            None => at.http.clone().or_else(|| at.https.clone()),
+                        })
+                        .or_else(|| Some(original.clone()))
+                }
+            };
+            if let Some(v) = value {
+                synaptic_payload::xml::escape_attr_into(&mut out, &v);
+            }
+        }
+        out.push_str(&self.text[from..]);
+        out
+    }
+}
+
+/// `text` with `changes` (ranges of raw attribute values, any order) written, and the fills of
+/// their values.
+fn written(text: &Arc<str>, mut changes: Vec<(Range<usize>, Value)>) -> ServedDoc {
+    if changes.is_empty() {
+        return ServedDoc::plain(text.clone());
+    }
+    changes.sort_by_key(|(r, _)| r.start);
+    let plain: Vec<(Range<usize>, String)> = changes
+        .iter()
+        .map(|(r, (v, _))| (r.clone(), v.clone()))
+        .collect();
+    let (out, spans) = xsd::rewrite_spans(text, &plain);
+    let fills = changes
+        .into_iter()
+        .zip(spans)
+        .filter_map(|((_, (_, f)), span)| f.map(|f| (span.start, f)))
+        .collect();
+    ServedDoc {
+        text: Arc::from(out),
+        fills,
+    }
+}
+
+/// The schemas of `wsdl` (read from `base`) for the proxy `proxy`, and the documents its
+/// `wsdl:import`s read, their locations written as `style` has them. `Err` says which
+/// document cannot be served and why (the proxy is not deployed, as Axis2 fails to build its
+/// service).
 pub(crate) fn serve(
     reader: Option<&dyn WsdlReader>,
     resources: &Resources,
     wsdl: &Arc<str>,
     base: Base,
     proxy: &str,
-    original: bool,
+    style: &Style,
 ) -> Result<Served, String> {
     let Ok(root) = xsd::externals(wsdl) else {
         // not XML: reported as such by the caller
         return Ok(Served {
-            wsdl: wsdl.clone(),
+            wsdl: ServedDoc::plain(wsdl.clone()),
             schemas: Vec::new(),
+            imports: Vec::new(),
         });
     };
     let mut w = Walk {
@@ -106,47 +337,80 @@ pub(crate) fn serve(
         by_source: HashMap::new(),
         count: 0,
         bytes: 0,
+        wsdl_docs: Vec::new(),
+        wsdl_by_source: HashMap::new(),
+        wsdl_bytes: 0,
+        imports: Vec::new(),
     };
-    let links = w.visit(&root.externals, &base, "the WSDL", 1)?;
-    let at = |i: usize, docs: &[Doc]| format!("{proxy}?xsd={}", with_dot(&docs[i].name));
-    let changes: Vec<(Range<usize>, String)> = if original {
-        root.externals
-            .iter()
-            .filter(|e| !e.location.contains("://") && !e.location.contains("?xsd="))
-            .map(|e| (e.at.clone(), format!("{proxy}?xsd={}", e.location)))
-            .collect()
-    } else {
-        links
-            .iter()
-            .filter_map(|(r, i)| i.map(|i| (r.clone(), at(i, &w.docs))))
-            .collect()
+    let main = w.visit_wsdl(wsdl.clone(), &root, &base, "the WSDL", 1)?;
+    let link =
+        |(r, i): &Link, docs: &[Doc]| i.map(|i| (r.clone(), style.schema(proxy, &docs[i].name)));
+    // the locations of a WSDL document (the published one or one it imports), as Axis2
+    // writes them: its schemas' by Axis2's names (`useOriginalwsdl`: each relative one as
+    // written), its relative imports' at `?wsdl=` and the location as written, its ports'
+    // addresses the proxy's
+    let rewritten = |d: &WsdlDoc| {
+        let mut changes: Vec<(Range<usize>, Value)> = if style.original {
+            d.links
+                .iter()
+                .filter(|(_, l)| !l.contains("://") && !l.contains("?xsd="))
+                .map(|((r, _), l)| (r.clone(), style.service(proxy, format!("?xsd={l}"))))
+                .collect()
+        } else {
+            d.links
+                .iter()
+                .filter_map(|(l, _)| link(l, &w.docs))
+                .collect()
+        };
+        changes.extend(
+            d.imports
+                .iter()
+                .filter(|m| !m.location.contains("://") && !m.location.contains("?wsdl="))
+                .map(|m| {
+                    (
+                        m.at.clone(),
+                        style.service(proxy, format!("?wsdl={}", m.location)),
+                    )
+                }),
+        );
+        if style.ports {
+            changes.extend(
+                d.ports
+                    .iter()
+                    .map(|p| (p.at.clone(), (String::new(), Some(style.port(p))))),
+            );
+        }
+        written(&d.text, changes)
     };
-    let text = if changes.is_empty() {
-        wsdl.clone()
-    } else {
-        Arc::from(xsd::rewrite(wsdl, &changes))
-    };
+    let text = rewritten(&main);
+    let served: Vec<ServedDoc> = w.wsdl_docs.iter().map(rewritten).collect();
+    let imports = w
+        .imports
+        .iter()
+        .map(|(l, i)| (l.clone(), served[*i].clone()))
+        .collect();
     let schemas = w
         .docs
         .iter()
         .map(|d| {
-            let changes: Vec<_> = d
-                .links
-                .iter()
-                .filter_map(|(r, i)| i.map(|i| (r.clone(), at(i, &w.docs))))
-                .collect();
-            let t = if changes.is_empty() {
-                d.text.clone()
-            } else {
-                Arc::from(xsd::rewrite(&d.text, &changes))
-            };
-            (d.name.clone(), t)
+            let changes: Vec<_> = d.links.iter().filter_map(|l| link(l, &w.docs)).collect();
+            (d.name.clone(), written(&d.text, changes))
         })
         .collect();
     Ok(Served {
         wsdl: text,
         schemas,
+        imports,
     })
+}
+
+/// The document served for `?wsdl={asked}`, as `AxisService.printUserWSDL` finds it: the
+/// first import, in [`Served::imports`]'s order, whose location as written ends with `asked`.
+pub fn find_import<'s, T>(imports: &'s [(String, T)], asked: &str) -> Option<&'s T> {
+    imports
+        .iter()
+        .find(|(l, _)| l.ends_with(asked))
+        .map(|(_, t)| t)
 }
 
 /// The schema served for `?xsd={asked}`, as `AxisService.printXSD` looks it up: by name,
@@ -170,6 +434,103 @@ fn with_dot(name: &str) -> String {
 }
 
 impl Walk<'_> {
+    /// Resolve the schemas and the `wsdl:import`s of a WSDL document (`read`, from `base`,
+    /// named `shown` in messages; `depth`: 1 for the published one), and those of the
+    /// documents it imports, depth first. Returns its schemas' links, with each location as
+    /// written, and its imports.
+    fn visit_wsdl(
+        &mut self,
+        text: Arc<str>,
+        read: &xsd::Externals,
+        base: &Base,
+        shown: &str,
+        depth: usize,
+    ) -> Result<WsdlDoc, String> {
+        let links = self.visit(&read.externals, base, shown, 1)?;
+        let links = links
+            .into_iter()
+            .zip(read.externals.iter().map(|e| e.location.clone()))
+            .collect();
+        let mut imports = Vec::with_capacity(read.imports.len());
+        for e in &read.imports {
+            let loc = e.location.as_str();
+            let found = self.resolve(loc, base).map_err(|why| {
+                format!("the WSDL `{loc}` that {shown} imports cannot be read: {why}")
+            })?;
+            let Some((source, doc_base, text)) = found else {
+                imports.push(Import {
+                    at: e.at.clone(),
+                    location: loc.to_string(),
+                });
+                continue;
+            };
+            if let Some(&i) = self.wsdl_by_source.get(&source) {
+                self.imports.push((loc.to_string(), i));
+                imports.push(Import {
+                    at: e.at.clone(),
+                    location: loc.to_string(),
+                });
+                continue;
+            }
+            if depth > MAX_WSDL_IMPORT_DEPTH {
+                return Err(format!(
+                    "the WSDL `{loc}` that {shown} imports is more than \
+                     {MAX_WSDL_IMPORT_DEPTH} levels of imports below the published WSDL"
+                ));
+            }
+            if self.wsdl_docs.len() >= MAX_WSDL_IMPORTS {
+                return Err(format!(
+                    "the WSDL `{loc}` that {shown} imports is one more than the \
+                     {MAX_WSDL_IMPORTS} documents a published WSDL may import"
+                ));
+            }
+            self.wsdl_bytes += text.len();
+            if self.wsdl_bytes > synaptic_syntax::wsdl::MAX_TOTAL_BYTES {
+                return Err(format!(
+                    "the documents the WSDL imports, up to `{loc}`, are larger than {} MiB \
+                     together",
+                    synaptic_syntax::wsdl::MAX_TOTAL_BYTES / (1024 * 1024)
+                ));
+            }
+            let parsed = match xsd::externals(&text) {
+                Ok(r) if r.is_wsdl11 || r.is_schema => r,
+                Ok(_) => {
+                    return Err(format!(
+                        "the document `{loc}` that {shown} imports is neither a WSDL 1.1 \
+                         <definitions> nor a schema"
+                    ))
+                }
+                Err(why) => {
+                    return Err(format!(
+                        "the WSDL `{loc}` that {shown} imports is not XML: {why}"
+                    ))
+                }
+            };
+            let i = self.wsdl_docs.len();
+            self.wsdl_by_source.insert(source, i);
+            // a placeholder until its own imports are read (a cycle finds it here)
+            self.wsdl_docs.push(WsdlDoc {
+                text: text.clone(),
+                links: Vec::new(),
+                imports: Vec::new(),
+                ports: Vec::new(),
+            });
+            self.imports.push((loc.to_string(), i));
+            imports.push(Import {
+                at: e.at.clone(),
+                location: loc.to_string(),
+            });
+            let doc = self.visit_wsdl(text, &parsed, &doc_base, &format!("`{loc}`"), depth + 1)?;
+            self.wsdl_docs[i] = doc;
+        }
+        Ok(WsdlDoc {
+            text,
+            links,
+            imports,
+            ports: read.ports.clone(),
+        })
+    }
+
     /// Resolve `externals` (of a document read from `base`, named `shown` in messages), and
     /// theirs, depth first, naming each new schema before its own imports, as
     /// `AxisService.calculateSchemaNames` does.
@@ -361,6 +722,10 @@ mod tests {
             by_source: HashMap::new(),
             count: 0,
             bytes: 0,
+            wsdl_docs: Vec::new(),
+            wsdl_by_source: HashMap::new(),
+            wsdl_bytes: 0,
+            imports: Vec::new(),
         };
         let mut named = |source: &str| {
             let n = w.name_of(source);
@@ -393,11 +758,23 @@ mod tests {
         let wsdl: Arc<str> = Arc::from(
             r#"<d xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:schema><xs:import schemaLocation="c.xsd"/><xs:include schemaLocation="http://h/i.xsd"/></xs:schema></d>"#,
         );
-        let s = serve(None, &resources, &wsdl, Base::Project, "P", false).unwrap();
-        assert_eq!(s.wsdl, wsdl);
+        let s = serve(
+            None,
+            &resources,
+            &wsdl,
+            Base::Project,
+            "P",
+            &Style::default(),
+        )
+        .unwrap();
+        assert_eq!(s.wsdl.text, wsdl);
         assert!(s.schemas.is_empty());
         // useOriginalwsdl rewrites the relative ones whatever is read
-        let s = serve(None, &resources, &wsdl, Base::Project, "P", true).unwrap();
+        let original = Style {
+            original: true,
+            ..Style::default()
+        };
+        let s = serve(None, &resources, &wsdl, Base::Project, "P", &original).unwrap();
         assert!(
             s.wsdl.contains(r#"schemaLocation="P?xsd=c.xsd""#),
             "{}",

@@ -23,18 +23,43 @@ use synaptic_syntax::ast;
 use synaptic_syntax::wsdl::{document_version, WsdlOperation, WsdlVersion};
 
 use crate::compiler::Compiler;
-use crate::publish_schemas::{self, is_http, Base, Resources};
+use crate::proxy_wsdl::{is_true, parameter, GeneratedWsdl};
+use crate::publish_schemas::{
+    self, is_http, Base, Resources, SchemaPrefix, ServedDoc, ServiceAddresses, Style,
+};
 
 /// What a proxy publishes.
 #[derive(Clone, Debug, Default)]
 pub struct PublishedWsdl {
     /// The document, answered to `GET /services/{name}?wsdl`, its schemas' locations
     /// pointing at `{name}?xsd=…`.
-    pub text: Arc<str>,
+    pub text: ServedDoc,
     /// The schemas it imports, includes or redefines, and theirs, by Axis2's name for them
     /// (`common`, `xsd0`, or a URL), their own locations pointing at `{name}?xsd=…`: the
     /// answers to `GET /services/{name}?xsd=…` (looked up with [`crate::find_schema`]).
-    pub schemas: Vec<(String, Arc<str>)>,
+    pub schemas: Vec<(String, ServedDoc)>,
+    /// The documents its `wsdl:import`s read, and theirs, their own locations rewritten
+    /// alike, by the import's `location` as written: the answers to `GET …?wsdl=NAME`
+    /// (looked up with [`crate::find_import`]).
+    pub imports: Vec<(String, ServedDoc)>,
+}
+
+impl PublishedWsdl {
+    /// The schemas of the service as Axis2 lists them (`AxisService.getSchema()`), as the
+    /// request that reached it at `at` is answered: the `xsd:schema`s of the published
+    /// document's types, then those of the documents it imports, each a document of its own.
+    pub fn service_schemas(&self, at: &ServiceAddresses) -> Vec<String> {
+        let mut docs: Vec<&ServedDoc> = vec![&self.text];
+        for (_, d) in &self.imports {
+            if !docs.iter().any(|x| Arc::ptr_eq(&x.text, &d.text)) {
+                docs.push(d);
+            }
+        }
+        docs.into_iter()
+            .filter_map(|d| synaptic_syntax::xsd::externals(&d.render(at)).ok())
+            .flat_map(|e| e.schemas)
+            .collect()
+    }
 }
 
 /// A proxy's `<publishWSDL>` compiled.
@@ -109,11 +134,8 @@ impl Compiler<'_> {
                 }
             }
         };
-        let ops = match document_version(&text) {
-            Ok(WsdlVersion::Wsdl11) => {
-                synaptic_syntax::wsdl::operations_of_document(&text).unwrap_or_default()
-            }
-            Ok(WsdlVersion::Wsdl20) => Vec::new(),
+        let wsdl11 = match document_version(&text) {
+            Ok(v) => v == WsdlVersion::Wsdl11,
             Err(why) => {
                 self.err(codes::E0123, at, format!("proxy `{name}`: {why}"));
                 return Outcome::Failed;
@@ -129,16 +151,27 @@ impl Compiler<'_> {
             &text,
             base,
             name,
-            p.use_original_wsdl,
+            &style_of(p),
         );
         match served {
-            Ok(s) => Outcome::Published(
-                PublishedWsdl {
-                    text: s.wsdl,
-                    schemas: s.schemas,
-                },
-                ops,
-            ),
+            Ok(s) => {
+                // the operations of its port types and of those of the documents it imports
+                let ops = if wsdl11 {
+                    let imported: Vec<&str> = s.imports.iter().map(|(_, t)| &*t.text).collect();
+                    synaptic_syntax::wsdl::operations_of_documents(&s.wsdl.text, &imported)
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                Outcome::Published(
+                    PublishedWsdl {
+                        text: s.wsdl,
+                        schemas: s.schemas,
+                        imports: s.imports,
+                    },
+                    ops,
+                )
+            }
             Err(why) => {
                 // Axis2 cannot build the service: the proxy is not deployed, safe mode or not
                 self.err(codes::E0123, at, format!("proxy `{name}`: {why}"));
@@ -347,6 +380,28 @@ impl Compiler<'_> {
                 Keyed::Failed
             }
         }
+    }
+}
+
+/// How the proxy's parameters have its documents' locations written, as Synapse hands them
+/// to Axis2: `useOriginalwsdl`, `generateAbsoluteLocationURIs`, `showAbsoluteSchemaURL` and
+/// `showProxySchemaURL` (the latter wins, as `buildAxisService` sets it last), and
+/// `modifyUserWSDLPortAddress` (only `false` keeps the ports' addresses, and only with
+/// `useOriginalwsdl`: otherwise Axis2 prints the proxy's own ports).
+fn style_of(p: &ast::Proxy) -> Style {
+    let flag = |n: &str| parameter(p, n).is_some_and(is_true);
+    Style {
+        original: p.use_original_wsdl,
+        absolute: flag("generateAbsoluteLocationURIs"),
+        schema_prefix: if flag("showProxySchemaURL") {
+            SchemaPrefix::Request
+        } else if flag("showAbsoluteSchemaURL") {
+            SchemaPrefix::Nothing
+        } else {
+            SchemaPrefix::Service
+        },
+        ports: !p.use_original_wsdl || parameter(p, "modifyUserWSDLPortAddress") != Some("false"),
+        endpoints: GeneratedWsdl::of(p).endpoint_names(),
     }
 }
 

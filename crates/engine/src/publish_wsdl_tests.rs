@@ -338,7 +338,16 @@ fn an_endpoint_gives_its_address_with_wsdl_or_its_wsdl_uri() {
     let xml = proxy(r#"<publishWSDL endpoint="Wsdl"/>"#, &endpoints);
     let (p, d) = compile_with(&xml, &files, Some(&[]), Some(fetched), None);
     let p = p.unwrap_or_else(|| panic!("{d:?}"));
-    assert_eq!(&*p.published_wsdl("Q").unwrap().text, SERVICE_WSDL);
+    // its port's address is the proxy's, as Axis2 prints the proxy's ports
+    let at = ServiceAddresses {
+        http: Some("http://gw:8290/services/Q".into()),
+        https: None,
+        request: "http://gw:8290/services/Q".into(),
+    };
+    assert_eq!(
+        p.published_wsdl("Q").unwrap().text.render(&at),
+        SERVICE_WSDL.replace("http://127.0.0.1:9/services/S", "http://gw:8290/services/Q")
+    );
     assert_eq!(dispatched(&p, "urn:ping").0, "ping");
     // lint fetches nothing: the address endpoint's WSDL is left for deployment
     let xml = proxy(r#"<publishWSDL endpoint="Addr"/>"#, &endpoints);
@@ -599,12 +608,17 @@ fn a_schema_that_cannot_be_served_fails_the_proxy_where_the_wsdl_is_named() {
             r#"<publishWSDL key="w"><resource location="common.xsd" key="c"/></publishWSDL>"#,
             &entries,
         );
-        let (p, d) = compile_in(&xml, files, Some(&[]));
-        assert!(p.is_none(), "{import}");
-        assert_eq!(d[0].code, synaptic_diag::codes::E0123);
-        assert_eq!(text_at(&xml, &d[0]), "w");
-        assert!(d[0].message.contains(why), "{}", d[0].message);
+        assert_not_deployed(&xml, files, "w", why);
     }
+}
+
+/// `xml` with the project's `files` does not deploy the proxy: E0123 at `at`, saying `why`.
+fn assert_not_deployed(xml: &str, files: &[(&str, &str)], at: &str, why: &str) {
+    let (p, d) = compile_in(xml, files, Some(&[]));
+    assert!(p.is_none(), "{why}");
+    assert_eq!(d[0].code, synaptic_diag::codes::E0123);
+    assert_eq!(text_at(xml, &d[0]), at);
+    assert!(d[0].message.contains(why), "{}", d[0].message);
 }
 
 #[test]
@@ -674,4 +688,449 @@ fn resources_map_import_locations_to_keyed_documents() {
     assert!(p.is_none());
     assert_eq!(text_at(&xml, &d[0]), "gov:/x.xsd");
     assert!(d[0].message.contains("resource key"), "{}", d[0].message);
+}
+
+/// A WSDL 1.1 document in the namespace `tns` importing the WSDL `imports` (location,
+/// namespace), with a port type of the operations `ops` (name, WS-Addressing action) whose
+/// types import the schemas `schemas`, and a SOAP binding of `bound` (operation, action).
+fn wsdl_doc(
+    tns: &str,
+    imports: &[&str],
+    ops: &[(&str, &str)],
+    schemas: &[&str],
+    bound: &[(&str, &str)],
+) -> String {
+    let imports: String = imports
+        .iter()
+        .map(|l| format!(r#"<wsdl:import namespace="urn:i" location="{l}"/>"#))
+        .collect();
+    let schemas: String = schemas
+        .iter()
+        .map(|l| format!(r#"<xsd:import namespace="urn:x" schemaLocation="{l}"/>"#))
+        .collect();
+    let ops: String = ops
+        .iter()
+        .map(|(o, a)| {
+            format!(r#"<wsdl:operation name="{o}"><wsdl:input message="m" wsaw:Action="{a}"/></wsdl:operation>"#)
+        })
+        .collect();
+    let bound: String = bound
+        .iter()
+        .map(|(o, a)| {
+            format!(
+                r#"<wsdl:operation name="{o}"><soap:operation soapAction="{a}"/></wsdl:operation>"#
+            )
+        })
+        .collect();
+    format!(
+        r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+    xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl" targetNamespace="{tns}">{imports}
+  <wsdl:types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{schemas}</xsd:schema></wsdl:types>
+  <wsdl:portType name="PT">{ops}</wsdl:portType>
+  <wsdl:binding name="B" type="PT">{bound}</wsdl:binding>
+</wsdl:definitions>"#
+    )
+}
+
+#[test]
+fn wsdl_imports_are_read_rewritten_served_and_dispatched_to() {
+    // the published WSDL binds the operations of the port type it imports
+    let main = wsdl_doc(
+        "urn:main",
+        &["abstract.wsdl", "http://h.example/remote.wsdl"],
+        &[],
+        &[],
+        &[("getQuote", "urn:getQuote")],
+    );
+    let abs = wsdl_doc(
+        "urn:abs",
+        &["more/deeper.wsdl"],
+        &[("getQuote", ""), ("placeOrder", "urn:abs:place")],
+        &["common.xsd"],
+        &[],
+    );
+    // back to the first: a cycle, read once
+    let deeper = wsdl_doc(
+        "urn:deep",
+        &["abstract.wsdl"],
+        &[("cancel", "urn:cancel")],
+        &[],
+        &[],
+    );
+    let remote = wsdl_doc("urn:remote", &[], &[("ping", "urn:ping")], &[], &[]);
+    let common = schema("urn:c", &[]);
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("abstract.wsdl", abs.as_str()),
+        ("more/deeper.wsdl", deeper.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let fetched = [("http://h.example/remote.wsdl", Ok(remote.as_str()))];
+    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    // relative imports point at `?wsdl=` and the location as written; absolute ones stay
+    assert!(
+        w.text.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{}",
+        w.text
+    );
+    assert!(
+        w.text
+            .contains(r#"location="http://h.example/remote.wsdl""#),
+        "{}",
+        w.text
+    );
+    // every document read, depth first, each import before those of its document
+    let order: Vec<&str> = w.imports.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "abstract.wsdl",
+            "more/deeper.wsdl",
+            "abstract.wsdl",
+            "http://h.example/remote.wsdl"
+        ]
+    );
+    let a = find_import(&w.imports, "abstract.wsdl").unwrap();
+    assert!(a.contains(r#"location="Q?wsdl=more/deeper.wsdl""#), "{a}");
+    // an imported document's schemas are served like the published one's
+    assert!(a.contains(r#"schemaLocation="Q?xsd=common.xsd""#), "{a}");
+    assert_eq!(w.schemas.len(), 1);
+    assert!(find_schema(&w.schemas, "common.xsd").is_some());
+    // looked up as `printUserWSDL` does: the first location ending with the name
+    let deep = find_import(&w.imports, "deeper.wsdl").unwrap();
+    assert!(deep.contains("urn:deep"), "{deep}");
+    assert!(
+        deep.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{deep}"
+    );
+    assert!(find_import(&w.imports, "nothing.wsdl").is_none());
+    // dispatch knows the operations of every document, each in its own namespace
+    assert_eq!(
+        dispatched(&p, "urn:getQuote"),
+        ("getQuote".into(), "urn:abs".into())
+    );
+    assert_eq!(
+        dispatched(&p, "urn:abs:place"),
+        ("placeOrder".into(), "urn:abs".into())
+    );
+    assert_eq!(
+        dispatched(&p, "urn:cancel"),
+        ("cancel".into(), "urn:deep".into())
+    );
+    assert_eq!(
+        dispatched(&p, "urn:ping"),
+        ("ping".into(), "urn:remote".into())
+    );
+    // `useOriginalwsdl` rewrites the imports alike
+    let xml = proxy(
+        r#"<publishWSDL uri="main.wsdl"/><parameter name="useOriginalwsdl">true</parameter>"#,
+        "",
+    );
+    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let w = p.published_wsdl("Q").unwrap();
+    assert!(
+        w.text.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{}",
+        w.text
+    );
+    let a = find_import(&w.imports, "abstract.wsdl").unwrap();
+    assert!(a.contains(r#"schemaLocation="Q?xsd=common.xsd""#), "{a}");
+}
+
+#[test]
+fn a_wsdl_import_that_cannot_be_served_fails_the_proxy() {
+    let main = |l: &str| wsdl_doc("urn:main", &[l], &[], &[], &[]);
+    let cases = [
+        (
+            "missing.wsdl",
+            vec![],
+            "`missing.wsdl` that the WSDL imports cannot be read",
+        ),
+        (
+            "bad.wsdl",
+            vec![("bad.wsdl", "<x>".to_string())],
+            "is not XML",
+        ),
+        (
+            "other.wsdl",
+            vec![("other.wsdl", "<x/>".to_string())],
+            "neither a WSDL 1.1 <definitions> nor a schema",
+        ),
+        (
+            "a.wsdl",
+            vec![("a.wsdl", wsdl_doc("urn:a", &[], &[], &["nowhere.xsd"], &[]))],
+            "`nowhere.xsd` of `a.wsdl` cannot be read",
+        ),
+    ];
+    for (import, docs, why) in cases {
+        let m = main(import);
+        let mut files: Vec<(&str, &str)> = vec![("main.wsdl", m.as_str())];
+        files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
+        let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+        assert_not_deployed(&xml, &files, "main.wsdl", why);
+    }
+}
+
+#[test]
+fn wsdl_imports_are_bounded_in_depth_and_number() {
+    // w0.wsdl → w1.wsdl → … one level deeper than allowed
+    let chain: Vec<(String, String)> = (0..=MAX_WSDL_IMPORT_DEPTH + 1)
+        .map(|i| {
+            let next = format!("w{}.wsdl", i + 1);
+            let imports: &[&str] = if i <= MAX_WSDL_IMPORT_DEPTH {
+                &[&next]
+            } else {
+                &[]
+            };
+            (
+                format!("w{i}.wsdl"),
+                wsdl_doc("urn:w", imports, &[], &[], &[]),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = chain
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let xml = proxy(r#"<publishWSDL uri="w0.wsdl"/>"#, "");
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    assert!(p.is_none());
+    assert!(
+        d[0].message.contains("levels of imports"),
+        "{}",
+        d[0].message
+    );
+    // as deep as allowed: served
+    let xml = proxy(r#"<publishWSDL uri="w1.wsdl"/>"#, "");
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(
+        p.published_wsdl("Q").unwrap().imports.len(),
+        MAX_WSDL_IMPORT_DEPTH
+    );
+    // more documents than allowed, side by side
+    let names: Vec<String> = (0..=MAX_WSDL_IMPORTS)
+        .map(|i| format!("s{i}.wsdl"))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let main = wsdl_doc("urn:main", &refs, &[], &[], &[]);
+    let leaf = wsdl_doc("urn:leaf", &[], &[], &[], &[]);
+    let mut files: Vec<(&str, &str)> = vec![("main.wsdl", main.as_str())];
+    files.extend(refs.iter().map(|n| (*n, leaf.as_str())));
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    let (p, d) = compile_in(&xml, &files, Some(&[]));
+    assert!(p.is_none());
+    assert!(
+        d[0].message
+            .contains(&format!("the {MAX_WSDL_IMPORTS} documents")),
+        "{}",
+        d[0].message
+    );
+}
+
+/// The proxy `Q`'s addresses over both listeners, the request over HTTP.
+fn gateway_addresses() -> ServiceAddresses {
+    ServiceAddresses {
+        http: Some("http://gw:8290/services/Q".into()),
+        https: Some("https://gw:8253/services/Q".into()),
+        request: "http://gw:8290/services/Q".into(),
+    }
+}
+
+/// A published WSDL (a file) with the parameters `params`, and the project's `files`.
+fn published_with(params: &str, files: &[(&str, &str)]) -> PublishedWsdl {
+    let xml = proxy(&format!(r#"<publishWSDL uri="main.wsdl"/>{params}"#), "");
+    let (p, d) = compile_in(&xml, files, Some(&[]));
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    p.published_wsdl("Q").unwrap().clone()
+}
+
+#[test]
+fn ports_get_the_proxys_addresses_unless_the_original_wsdl_keeps_them() {
+    let main = WSDL.replace(
+        "</wsdl:definitions>",
+        r#"<wsdl:service name="S">
+    <wsdl:port name="P1" binding="tns:B"><soap:address location="http://backend:9000/q"/></wsdl:port>
+    <wsdl:port name="P2" binding="tns:B"><soap12:address xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/" location="https://backend:9443/q"/></wsdl:port>
+    <wsdl:port name="QHttpsSoap11Endpoint" binding="tns:B"><soap:address location="http://elsewhere/q"/></wsdl:port>
+    <wsdl:port name="P3" binding="tns:B"><http:address xmlns:http="http://schemas.xmlsoap.org/wsdl/http/" location="REPLACE_WITH_ACTUAL_URL"/></wsdl:port>
+  </wsdl:service>
+</wsdl:definitions>"#,
+    );
+    let files = [("main.wsdl", main.as_str())];
+    let locations = |doc: &str| -> Vec<String> {
+        doc.split("location=\"")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string())
+            .collect()
+    };
+    // by the scheme of the address as written; an endpoint of the proxy by its own name;
+    // no address yet: the first of the proxy's
+    let w = published_with("", &files);
+    assert_eq!(
+        locations(&w.text.render(&gateway_addresses())),
+        [
+            "http://gw:8290/services/Q",
+            "https://gw:8253/services/Q",
+            "https://gw:8253/services/Q.QHttpsSoap11Endpoint",
+            "http://gw:8290/services/Q",
+        ]
+    );
+    // a listener the proxy is not reached over: the address as written (an endpoint's
+    // port then goes by the scheme it is written with)
+    let http_only = ServiceAddresses {
+        https: None,
+        ..gateway_addresses()
+    };
+    assert_eq!(
+        locations(&w.text.render(&http_only))[1..3],
+        ["https://backend:9443/q", "http://gw:8290/services/Q"]
+    );
+    // the original WSDL: the same, unless `modifyUserWSDLPortAddress` is `false`
+    let original = r#"<parameter name="useOriginalwsdl">true</parameter>"#;
+    let w = published_with(original, &files);
+    assert_eq!(
+        locations(&w.text.render(&gateway_addresses()))[0],
+        "http://gw:8290/services/Q"
+    );
+    let kept =
+        format!(r#"{original}<parameter name="modifyUserWSDLPortAddress">false</parameter>"#);
+    let w = published_with(&kept, &files);
+    assert_eq!(
+        locations(&w.text.render(&gateway_addresses())),
+        [
+            "http://backend:9000/q",
+            "https://backend:9443/q",
+            "http://elsewhere/q",
+            "REPLACE_WITH_ACTUAL_URL"
+        ]
+    );
+    assert_eq!(&*w.text, main);
+}
+
+#[test]
+fn schema_and_import_locations_follow_the_proxys_parameters() {
+    let main = wsdl_doc("urn:main", &["abstract.wsdl"], &[], &["common.xsd"], &[]);
+    let abs = wsdl_doc("urn:abs", &[], &[], &["common.xsd"], &[]);
+    let common = schema("urn:c", &[("import", "other.xsd")]);
+    let other = schema("urn:o", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("abstract.wsdl", abs.as_str()),
+        ("common.xsd", common.as_str()),
+        ("other.xsd", other.as_str()),
+    ];
+    let at = gateway_addresses();
+    let render = |params: &str| {
+        let w = published_with(params, &files);
+        let schema = find_schema(&w.schemas, "common.xsd").unwrap().render(&at);
+        let import = find_import(&w.imports, "abstract.wsdl")
+            .unwrap()
+            .render(&at);
+        (w.text.render(&at), schema, import)
+    };
+    let param = |n: &str| format!(r#"<parameter name="{n}">true</parameter>"#);
+    // generateAbsoluteLocationURIs: the service's HTTP address for `{proxy}`
+    let (wsdl, schema, import) = render(&param("generateAbsoluteLocationURIs"));
+    assert!(
+        wsdl.contains(r#"location="http://gw:8290/services/Q?wsdl=abstract.wsdl""#),
+        "{wsdl}"
+    );
+    assert!(
+        wsdl.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    assert!(
+        schema.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=other.xsd""#),
+        "{schema}"
+    );
+    assert!(
+        import.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{import}"
+    );
+    // …its HTTPS address when it is reached over HTTPS only
+    let w = published_with(&param("generateAbsoluteLocationURIs"), &files);
+    let https_only = ServiceAddresses {
+        http: None,
+        ..gateway_addresses()
+    };
+    assert!(w
+        .text
+        .render(&https_only)
+        .contains(r#"location="https://gw:8253/services/Q?wsdl=abstract.wsdl""#));
+    // showAbsoluteSchemaURL: the schema's name alone; imports keep `{proxy}?wsdl=`
+    let (wsdl, schema, _) = render(&param("showAbsoluteSchemaURL"));
+    assert!(wsdl.contains(r#"schemaLocation="common.xsd""#), "{wsdl}");
+    assert!(
+        wsdl.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{wsdl}"
+    );
+    assert!(schema.contains(r#"schemaLocation="other.xsd""#), "{schema}");
+    // showProxySchemaURL: the address the request reached, and it wins over the other
+    let both = param("showAbsoluteSchemaURL") + &param("showProxySchemaURL");
+    let (wsdl, schema, _) = render(&both);
+    assert!(
+        wsdl.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    assert!(
+        schema.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=other.xsd""#),
+        "{schema}"
+    );
+    // `useOriginalwsdl` with generateAbsoluteLocationURIs: locations as written, absolute
+    let (wsdl, _, _) = render(
+        &(param("generateAbsoluteLocationURIs")
+            + r#"<parameter name="useOriginalwsdl">true</parameter>"#),
+    );
+    assert!(
+        wsdl.contains(r#"schemaLocation="http://gw:8290/services/Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    // without a parameter: relative, as before
+    let (wsdl, _, _) = render("");
+    assert!(
+        wsdl.contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{wsdl}"
+    );
+    // `false`, `no`, `0` are not true
+    let (wsdl, _, _) = render(r#"<parameter name="generateAbsoluteLocationURIs">no</parameter>"#);
+    assert!(
+        wsdl.contains(r#"location="Q?wsdl=abstract.wsdl""#),
+        "{wsdl}"
+    );
+}
+
+#[test]
+fn the_services_schemas_are_those_of_every_documents_types() {
+    let main = wsdl_doc("urn:main", &["abstract.wsdl"], &[], &["common.xsd"], &[]);
+    let abs = wsdl_doc("urn:abs", &[], &[], &[], &[]);
+    let common = schema("urn:c", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("abstract.wsdl", abs.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let w = published_with("", &files);
+    let s = w.service_schemas(&gateway_addresses());
+    assert_eq!(s.len(), 2);
+    // a document of its own, its locations as served, the WSDL's namespaces declared
+    assert!(s[0].starts_with("<xsd:schema xmlns:wsdl="), "{}", s[0]);
+    assert!(
+        s[0].contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{}",
+        s[0]
+    );
+    assert!(synaptic_syntax::xsd::externals(&s[1]).unwrap().is_schema);
+    // one document: one schema
+    let files = [("main.wsdl", WSDL), ("common.xsd", common.as_str())];
+    assert_eq!(
+        published_with("", &files)
+            .service_schemas(&gateway_addresses())
+            .len(),
+        1
+    );
 }

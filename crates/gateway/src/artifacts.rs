@@ -39,9 +39,15 @@ pub struct XmlApi {
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty for a proxy without
     /// one: 404), filled from the compiled program by [`publish`]; `None` for an `<api>`.
     pub wsdl: Option<String>,
-    /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name for each: the answers to
-    /// `GET …?xsd=name.xsd` (see `synaptic_engine::find_schema`).
-    pub wsdl_schemas: Vec<(String, String)>,
+    /// A `<proxy>` as Axis2 describes it: the WSDL it generates at `?wsdl` when the proxy
+    /// publishes none, the transports and endpoints its published documents' ports name.
+    pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
+    /// A `<proxy>`'s published WSDL, its schemas and the documents it imports, as the
+    /// compiled program publishes them: the answers to `?wsdl`, `?wsdl=NAME` and `?xsd=NAME`.
+    pub wsdl_published: Option<Arc<synaptic_engine::PublishedWsdl>>,
+    /// A `<proxy>`'s endpoint names as Axis2 gives them: it is also served at
+    /// `{context}.{endpoint}` (`/services/P.PHttpSoap11Endpoint`).
+    pub endpoints: Vec<String>,
 }
 
 /// A `<resource>` of an [`XmlApi`].
@@ -139,7 +145,9 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 location: format!("{}:{line}:{col}", sources.name(api.name.span.source)),
                 resources,
                 wsdl: None,
-                wsdl_schemas: Vec::new(),
+                wsdl_generated: None,
+                wsdl_published: None,
+                endpoints: Vec::new(),
             });
         }
     }
@@ -172,6 +180,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 .map(Arc::from)
                 .or_else(|| flow_name(&p.in_sequence));
             let (line, col) = sources.line_col(p.name.span);
+            let generated = synaptic_engine::GeneratedWsdl::of(p);
             out.push(XmlApi {
                 name: name.clone(),
                 context,
@@ -194,7 +203,9 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                     },
                 }],
                 wsdl: Some(String::new()),
-                wsdl_schemas: Vec::new(),
+                wsdl_published: None,
+                endpoints: generated.endpoint_names(),
+                wsdl_generated: Some(Arc::new(generated)),
             });
         }
     }
@@ -213,11 +224,7 @@ pub fn publish(apis: &mut Vec<XmlApi>, program: Option<&synaptic_engine::Program
     for x in apis.iter_mut().filter(|x| x.wsdl.is_some()) {
         if let Some(w) = program.published_wsdl(&x.name) {
             x.wsdl = Some(w.text.to_string());
-            x.wsdl_schemas = w
-                .schemas
-                .iter()
-                .map(|(l, t)| (l.clone(), t.to_string()))
-                .collect();
+            x.wsdl_published = Some(Arc::new(w.clone()));
         }
     }
 }

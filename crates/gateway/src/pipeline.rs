@@ -163,27 +163,10 @@ impl Gateway {
             api: Some(api.index),
             resource: route.resource,
         };
-        // a proxy service's published WSDL
-        if let Some(wsdl) = &api.wsdl {
-            let q = req.uri().query().unwrap_or("");
-            if req.method() == Method::GET && (q.eq_ignore_ascii_case("wsdl") || q == "wsdl2") {
-                if wsdl.is_empty() {
-                    return (answer(fault::not_found_resource()), name);
-                }
-                return (answer(xml_document(wsdl.clone())), name);
-            }
-            // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
-            if req.method() == Method::GET && !api.wsdl_schemas.is_empty() {
-                let asked = url::form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k.eq_ignore_ascii_case("xsd"))
-                    .map(|(_, v)| v);
-                if let Some(asked) = asked {
-                    let r = match synaptic_engine::find_schema(&api.wsdl_schemas, &asked) {
-                        Some(doc) => xml_document(doc.clone()),
-                        None => fault::not_found_resource(),
-                    };
-                    return (answer(r), name);
-                }
+        // a proxy service's WSDL, the documents it imports and their schemas
+        if api.wsdl.is_some() && req.method() == Method::GET {
+            if let Some(r) = proxy_document(inner, api, &req) {
+                return (answer(r), name);
             }
         }
         let mut needs = route.needs;
@@ -1346,6 +1329,155 @@ fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
 }
 
 /// A published WSDL, or a document it imports, as the answer to a `GET`.
+/// The answer to a `GET` of a proxy service with `?wsdl`, `?wsdl2`, `?wsdl=NAME` or
+/// `?xsd=NAME` (the first of them the query has, as Synapse's GET processor looks them up);
+/// `None`: none of them, the request is mediated.
+fn proxy_document(
+    inner: &crate::server::Inner,
+    api: &ApiPlan,
+    req: &Request<Incoming>,
+) -> Option<Response<Full<Bytes>>> {
+    let q = req.uri().query()?;
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let published = api.wsdl_published.as_deref();
+    let at = listeners(inner, req);
+    let addresses = service_addresses(api, &at, req);
+    let doc = |d: &synaptic_engine::ServedDoc| xml_document(Bytes::from(d.render(&addresses)));
+    if let Some(asked) = param("wsdl") {
+        let r = match (published, asked) {
+            (Some(w), "") => doc(&w.text),
+            // an imported document, as `printUserWSDL` finds it
+            (Some(w), asked) => match synaptic_engine::find_import(&w.imports, asked) {
+                Some(d) => doc(d),
+                None => fault::not_found_resource(),
+            },
+            (None, "") => match &api.wsdl_generated {
+                Some(g) => xml_document(Bytes::from(g.wsdl11(&at))),
+                None => fault::not_found_resource(),
+            },
+            (None, _) => fault::not_found_resource(),
+        };
+        return Some(r);
+    }
+    if params.iter().any(|(k, _)| k == "wsdl2") {
+        return Some(match (published, &api.wsdl_generated) {
+            (Some(w), _) => doc(&w.text),
+            (None, Some(g)) => xml_document(Bytes::from(g.wsdl20(&at))),
+            (None, None) => fault::not_found_resource(),
+        });
+    }
+    let asked = param("xsd")?;
+    if !asked.is_empty() {
+        // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
+        let found = published.and_then(|w| synaptic_engine::find_schema(&w.schemas, asked));
+        return Some(match found {
+            Some(d) => doc(d),
+            None => fault::not_found_resource(),
+        });
+    }
+    // no name: the service's one schema, or the one `id` counts, as Micro Integrator's
+    // `?xsd` answers (nothing when there are several or none)
+    let schemas = published.map_or(Vec::new(), |w| w.service_schemas(&addresses));
+    let id = param("id");
+    let chosen = match (schemas.len(), id) {
+        (1, _) => schemas.into_iter().next(),
+        (_, Some(id)) => match id.trim().parse::<usize>().ok().and_then(|i| schemas.get(i)) {
+            Some(s) => Some(s.clone()),
+            None => {
+                let mut r =
+                    Response::new(Full::new(Bytes::from_static(b"<h4>Schema not found!</h4>")));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                return Some(r);
+            }
+        },
+        _ => None,
+    };
+    Some(match chosen {
+        Some(s) => xml_document(Bytes::from(s)),
+        None => Response::new(Full::new(Bytes::new())),
+    })
+}
+
+/// Where the request reached the proxy service `api`: its address over each listener it is
+/// exposed on and the gateway serves, and over the one the request came through.
+fn service_addresses(
+    api: &ApiPlan,
+    at: &synaptic_engine::Listeners,
+    req: &Request<Incoming>,
+) -> synaptic_engine::ServiceAddresses {
+    let name = &api.name;
+    let (over_http, over_https) = api
+        .wsdl_generated
+        .as_ref()
+        .map_or((true, true), |g| (g.over_http, g.over_https));
+    let tls = req
+        .extensions()
+        .get::<crate::server::ConnInfo>()
+        .is_some_and(|c| c.tls);
+    let of = |scheme: &str, authority: &Option<String>| {
+        authority
+            .as_ref()
+            .map(|a| format!("{scheme}://{a}/services/{name}"))
+    };
+    let request = if tls {
+        of("https", &at.https)
+    } else {
+        of("http", &at.http)
+    };
+    synaptic_engine::ServiceAddresses {
+        http: of("http", &at.http).filter(|_| over_http),
+        https: of("https", &at.https).filter(|_| over_https),
+        request: request.unwrap_or_default(),
+    }
+}
+
+/// Where `req` finds the gateway's listeners, for the addresses of a generated WSDL: the
+/// request's `Host` for the listener it came through, the same host name with the other
+/// listener's port for the other one (`localhost` when the request names no usable host).
+fn listeners(inner: &crate::server::Inner, req: &Request<Incoming>) -> synaptic_engine::Listeners {
+    let tls = req
+        .extensions()
+        .get::<crate::server::ConnInfo>()
+        .is_some_and(|c| c.tls);
+    let given = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        // HTTP/2 carries it as the URI's authority
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .and_then(|h| {
+            let name = crate::authserver::transport::host_without_port(h)?;
+            let port = &h[name.len()..];
+            let port_ok = port.is_empty()
+                || port.strip_prefix(':').is_some_and(|p| {
+                    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+                });
+            port_ok.then_some((h, name))
+        });
+    let (authority, host) = given.unwrap_or(("localhost", "localhost"));
+    let other = |port: Option<u16>| port.map(|p| format!("{host}:{p}"));
+    if tls {
+        synaptic_engine::Listeners {
+            http: other(inner.http_port.get().copied()),
+            https: Some(authority.to_string()),
+        }
+    } else {
+        synaptic_engine::Listeners {
+            http: Some(authority.to_string()),
+            https: other(inner.tls_port.get().copied()),
+        }
+    }
+}
+
 fn xml_document(doc: Bytes) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(doc));
     r.headers_mut().insert(

@@ -81,9 +81,14 @@ pub struct ApiPlan {
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty: the proxy publishes
     /// none, 404); `None` for an API.
     pub wsdl: Option<Bytes>,
-    /// The schemas of a `<proxy>`'s published WSDL, by Axis2's name: the answers to
-    /// `GET …?xsd=name.xsd` (`synaptic_engine::find_schema`).
-    pub wsdl_schemas: Vec<(String, Bytes)>,
+    /// A `<proxy>` as Axis2 describes it: the WSDL it generates at `?wsdl` (its ports at the
+    /// addresses the request reached) when it publishes none, and its transports.
+    pub wsdl_generated: Option<Arc<synaptic_engine::GeneratedWsdl>>,
+    /// A `<proxy>`'s published WSDL, its schemas and the documents it imports: the answers
+    /// to `?wsdl`, `?wsdl=NAME` and `?xsd=NAME`, filled per request.
+    pub wsdl_published: Option<Arc<synaptic_engine::PublishedWsdl>>,
+    /// A `<proxy>`'s endpoint names: it is also routed at `{context}.{endpoint}`.
+    pub endpoints: Vec<String>,
 }
 
 impl std::fmt::Debug for ApiPlan {
@@ -431,7 +436,9 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             backend_protocol: a.backend_protocol,
             xml: false,
             wsdl: None,
-            wsdl_schemas: Vec::new(),
+            wsdl_generated: None,
+            wsdl_published: None,
+            endpoints: Vec::new(),
         });
     }
     xml_apis(&input, &mut apis, &mut diags, &span);
@@ -441,7 +448,13 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
     let max_body = config.server.max_body_size;
     let plan = Plan {
         generation: input.generation,
-        router: Router::from_contexts(apis.iter().map(|a| a.context.as_str())),
+        router: Router::from_entries(apis.iter().enumerate().flat_map(|(i, a)| {
+            let aliases = a
+                .endpoints
+                .iter()
+                .map(move |e| (format!("{}.{e}", a.context), i));
+            std::iter::once((a.context.clone(), i)).chain(aliases)
+        })),
         apis,
         max_body,
         replay_max_body: config.oauth.replay_max_body.unwrap_or(1 << 20),
@@ -561,11 +574,9 @@ fn xml_apis(
         ));
         if let Some(a) = apis.last_mut() {
             a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
-            a.wsdl_schemas = x
-                .wsdl_schemas
-                .iter()
-                .map(|(l, t)| (l.clone(), Bytes::from(t.clone())))
-                .collect();
+            a.wsdl_generated = x.wsdl_generated.clone();
+            a.wsdl_published = x.wsdl_published.clone();
+            a.endpoints = x.endpoints.clone();
         }
     }
     // Synapse's `main` sequence takes the requests no API takes (its responses run it again,
@@ -646,7 +657,9 @@ fn synapse_api(
         backend_protocol: Default::default(),
         xml: true,
         wsdl: None,
-        wsdl_schemas: Vec::new(),
+        wsdl_generated: None,
+        wsdl_published: None,
+        endpoints: Vec::new(),
     }
 }
 

@@ -21,6 +21,16 @@ impl Router {
         Router::from_contexts(apis.iter().map(|a| a.context.as_str()))
     }
 
+    /// A router over `(context, API index)` pairs: an API may be served at several contexts.
+    pub fn from_entries(contexts: impl IntoIterator<Item = (String, usize)>) -> Router {
+        let mut entries: Vec<(String, usize)> = contexts
+            .into_iter()
+            .map(|(c, i)| (context_key(&c).to_string(), i))
+            .collect();
+        entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        Router { entries }
+    }
+
     /// A router over contexts; an API's index is its position in `contexts`.
     pub fn from_contexts<'c>(contexts: impl IntoIterator<Item = &'c str>) -> Router {
         let mut entries: Vec<(String, usize)> = contexts

@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     /// The HTTPS listener's port, once it is bound (plain requests to the authorization server
     /// are redirected there).
     pub(crate) tls_port: std::sync::OnceLock<u16>,
+    /// The HTTP listener's port, once it is bound (the generated WSDLs of proxies give it).
+    pub(crate) http_port: std::sync::OnceLock<u16>,
     /// `[telemetry]`: the tracer requests are traced with (read at start).
     pub(crate) telemetry: Option<crate::telemetry::Telemetry>,
 }
@@ -260,6 +262,7 @@ impl Gateway {
             processors_changed: tokio::sync::Notify::new(),
             mediation,
             tls_port: std::sync::OnceLock::new(),
+            http_port: std::sync::OnceLock::new(),
             telemetry,
         });
         let weak = Arc::downgrade(&inner);
@@ -558,6 +561,7 @@ pub async fn start_with_signal(
         addr: addr.to_string(),
         source,
     })?;
+    let _ = gateway.inner.http_port.set(local.port());
     for svc in &gateway.inner.ext.services {
         svc.listening(local);
     }

@@ -9,6 +9,24 @@ use crate::ser;
 use crate::xml::{Document, Node};
 use crate::SYNAPSE_NS;
 
+/// The proxy `<parameter>`s synaptic acts on (the others are W0125): the safe mode of a
+/// published WSDL, and those Axis2 reads when it prints a proxy's WSDL and schemas.
+pub(crate) const HONOURED_PROXY_PARAMETERS: &[&str] = &[
+    "enablePublishWSDLSafeMode",
+    "useOriginalwsdl",
+    "modifyUserWSDLPortAddress",
+    "showAbsoluteSchemaURL",
+    "showProxySchemaURL",
+    "generateAbsoluteLocationURIs",
+    "disableSOAP11",
+    "disableSOAP12",
+    "disableREST",
+    "portTypeName",
+    "soap11BindingName",
+    "soap12BindingName",
+    "restBindingName",
+];
+
 /// Top-level configuration kinds inside `<definitions>` that synaptic skips with W0103.
 const SKIPPED_ARTIFACTS: &[&str] = &[
     "registry",
@@ -390,6 +408,9 @@ impl<'d, 'a> Cx<'d, 'a> {
             wsdl_safe_mode: false,
             use_original_wsdl: false,
             pinned_servers: self.attr_s(el, "pinnedServers"),
+            transports: self.attr_s(el, "transports"),
+            description: None,
+            parameters: Vec::new(),
         };
         let mut seen_target = false;
         for child in self.children(el) {
@@ -432,18 +453,48 @@ impl<'d, 'a> Cx<'d, 'a> {
                     }
                     proxy.publish_wsdl = Some(self.publish_wsdl(child));
                 }
-                Some("parameter") => match child.attr("name").map(|n| n.value.as_ref()) {
-                    Some("enablePublishWSDLSafeMode") => {
-                        let (text, _) = self.text_of(child);
-                        proxy.wsdl_safe_mode = text.trim().eq_ignore_ascii_case("true");
+                Some("parameter") => {
+                    // the text; a parameter holding elements (Synapse keeps the XML) has none
+                    let text: String = child
+                        .children
+                        .iter()
+                        .map(|c| match c {
+                            Node::Text { text, .. } => text.as_ref(),
+                            _ => "",
+                        })
+                        .collect();
+                    match child.attr("name").map(|n| n.value.as_ref()) {
+                        Some("enablePublishWSDLSafeMode") => {
+                            proxy.wsdl_safe_mode = text.trim().eq_ignore_ascii_case("true");
+                        }
+                        Some("useOriginalwsdl") => {
+                            proxy.use_original_wsdl = text.trim() == "true";
+                        }
+                        _ => {}
                     }
-                    Some("useOriginalwsdl") => {
-                        let (text, _) = self.text_of(child);
-                        proxy.use_original_wsdl = text.trim() == "true";
+                    if let Some(name) = self.attr_s(child, "name") {
+                        if !HONOURED_PROXY_PARAMETERS.contains(&name.value.as_str()) {
+                            self.diags.push(Diagnostic::warning(
+                                codes::W0125,
+                                name.span,
+                                format!(
+                                    "proxy `{pname}`: the parameter `{}` is not honoured by \
+                                     synaptic (it is kept, but changes nothing)",
+                                    name.value
+                                ),
+                            ));
+                        }
+                        proxy.parameters.push(ProxyParameter {
+                            name,
+                            value: text.trim().to_string(),
+                        });
                     }
-                    _ => {}
-                },
-                Some("description" | "policy" | "enableSec" | "enableRM" | "enableAddressing") => {}
+                }
+                Some("description") => {
+                    let (text, _) = self.text_of(child);
+                    proxy.description = Some(text.trim().to_string());
+                }
+                Some("policy" | "enableSec" | "enableRM" | "enableAddressing") => {}
                 _ => self.unknown_element(child, el),
             }
         }

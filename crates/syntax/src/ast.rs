@@ -240,6 +240,22 @@ pub struct Proxy {
     /// `pinnedServers`: the servers the proxy is deployed on (names separated by spaces or
     /// commas, as Synapse's `ProxyServiceFactory` splits them); `None`: every server.
     pub pinned_servers: Option<Spanned<String>>,
+    /// `transports`: the transports the proxy is exposed on, as written (`None`: all).
+    pub transports: Option<Spanned<String>>,
+    /// `<description>`: the text Axis2 prints as the generated WSDL's documentation.
+    pub description: Option<String>,
+    /// Every `<parameter name>` with its text (trimmed), in order, as Synapse copies them to
+    /// the Axis2 service (those read above included).
+    pub parameters: Vec<ProxyParameter>,
+}
+
+/// A proxy's `<parameter name="…">text</parameter>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProxyParameter {
+    /// The `name` attribute's value, where it is written.
+    pub name: Spanned<String>,
+    /// The text, trimmed.
+    pub value: String,
 }
 
 /// A proxy's `<publishWSDL>`, as Synapse's `ProxyServiceFactory` reads it: `endpoint`, else

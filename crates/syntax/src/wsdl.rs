@@ -312,6 +312,18 @@ pub fn document_version(text: &str) -> Result<WsdlVersion, String> {
 /// The operations of the WSDL 1.1 document `text` (a proxy service's `<publishWSDL>`), in the
 /// order their port types declare them, each once.
 pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProblem> {
+    operations_of_documents(text, &[])
+}
+
+/// The operations of the WSDL 1.1 document `text` and of the documents it imports
+/// (`imported`, any order; those that are not WSDL 1.1 documents are passed over), as Axis2
+/// builds one service from them all: the operations of every port type, in the order the
+/// documents and their port types declare them, each once and named in the namespace of the
+/// document that declares it; their actions from the bindings of every document.
+pub fn operations_of_documents(
+    text: &str,
+    imported: &[&str],
+) -> Result<Vec<WsdlOperation>, WsdlProblem> {
     let (doc, diags) = crate::xml::read(SourceId(u32::MAX), text);
     if let Some(d) = diags.iter().find(|d| d.is_error()) {
         return Err(WsdlProblem::Document(format!(
@@ -322,57 +334,78 @@ pub fn operations_of_document(text: &str) -> Result<Vec<WsdlOperation>, WsdlProb
     let Some(root) = &doc.root else {
         return Err(WsdlProblem::Document("the WSDL document is empty".into()));
     };
-    if (root.ns.as_ref(), root.local()) != (WSDL11_NS, "definitions") {
+    if !is_definitions(root) {
         return Err(WsdlProblem::Document(format!(
             "the document is not a WSDL 1.1 <wsdl:definitions> (its root is <{}>)",
             root.qname
         )));
     }
-    let tns: std::sync::Arc<str> = root
-        .attr("targetNamespace")
-        .map_or("", |a| a.value.trim())
-        .into();
+    let others: Vec<Document<'_>> = imported
+        .iter()
+        .filter_map(|t| {
+            let (d, diags) = crate::xml::read(SourceId(u32::MAX), t);
+            let ok = !diags.iter().any(|d| d.is_error())
+                && d.root.as_ref().is_some_and(|r| is_definitions(r));
+            ok.then_some(d)
+        })
+        .collect();
+    let docs: Vec<(&Document<'_>, &Element<'_>)> = std::iter::once((&doc, root))
+        .chain(
+            others
+                .iter()
+                .filter_map(|d| d.root.as_ref().map(|r| (d, r))),
+        )
+        .collect();
     let mut ops: Vec<WsdlOperation> = Vec::new();
-    for pt in wsdl_children(root, "portType") {
-        for op in wsdl_children(pt, "operation") {
-            let name = named(op).trim();
-            if name.is_empty() {
-                continue;
-            }
-            let i = match ops.iter().position(|o| &*o.name == name) {
-                Some(i) => i,
-                None => {
-                    ops.push(WsdlOperation {
-                        name: name.into(),
-                        actions: Vec::new(),
-                        namespace: tns.clone(),
-                    });
-                    ops.len() - 1
+    for (doc, root) in &docs {
+        let tns: std::sync::Arc<str> = root
+            .attr("targetNamespace")
+            .map_or("", |a| a.value.trim())
+            .into();
+        for pt in wsdl_children(root, "portType") {
+            for op in wsdl_children(pt, "operation") {
+                let name = named(op).trim();
+                if name.is_empty() {
+                    continue;
                 }
-            };
-            let wsa = wsdl_children(op, "input").flat_map(|input| {
-                input.attrs.iter().filter(|a| {
-                    a.prefix().is_some_and(|p| {
-                        doc.resolve(input.scope, p)
-                            .is_some_and(|ns| WSA_ACTION_NS.contains(&ns))
-                    }) && a.qname.ends_with(":Action")
-                })
-            });
-            for a in wsa {
-                push_action(&mut ops[i].actions, &a.value);
+                let i = match ops.iter().position(|o| &*o.name == name) {
+                    Some(i) => i,
+                    None => {
+                        ops.push(WsdlOperation {
+                            name: name.into(),
+                            actions: Vec::new(),
+                            namespace: tns.clone(),
+                        });
+                        ops.len() - 1
+                    }
+                };
+                let wsa = wsdl_children(op, "input").flat_map(|input| {
+                    input.attrs.iter().filter(|a| {
+                        a.prefix().is_some_and(|p| {
+                            doc.resolve(input.scope, p)
+                                .is_some_and(|ns| WSA_ACTION_NS.contains(&ns))
+                        }) && a.qname.ends_with(":Action")
+                    })
+                });
+                for a in wsa {
+                    push_action(&mut ops[i].actions, &a.value);
+                }
             }
         }
     }
-    for b in wsdl_children(root, "binding") {
-        for bop in wsdl_children(b, "operation") {
-            let Some(o) = ops.iter_mut().find(|o| &*o.name == named(bop).trim()) else {
-                continue;
-            };
-            for s in bop.elements().filter(|e| {
-                (e.ns == SOAP11_BINDING_NS || e.ns == SOAP12_BINDING_NS) && e.local() == "operation"
-            }) {
-                if let Some(a) = s.attr("soapAction") {
-                    push_action(&mut o.actions, &a.value);
+    for (_, root) in &docs {
+        for b in wsdl_children(root, "binding") {
+            for bop in wsdl_children(b, "operation") {
+                let Some(o) = ops.iter_mut().find(|o| &*o.name == named(bop).trim()) else {
+                    continue;
+                };
+                for s in bop.elements().filter(|e| {
+                    (e.ns == SOAP11_BINDING_NS || e.ns == SOAP12_BINDING_NS)
+                        && e.local() == "operation"
+                }) {
+                    if let Some(a) = s.attr("soapAction") {
+                        push_action(&mut o.actions, &a.value);
+                    }
                 }
             }
         }

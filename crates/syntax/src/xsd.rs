@@ -28,7 +28,35 @@ pub struct Externals {
     pub is_schema: bool,
     /// The externals in document order.
     pub externals: Vec<External>,
+    /// Whether the root element is a WSDL 1.1 `<definitions>`.
+    pub is_wsdl11: bool,
+    /// A WSDL 1.1 document's `<wsdl:import location>`s, in document order (the `location`
+    /// unescaped and trimmed, where its value is written).
+    pub imports: Vec<External>,
+    /// A WSDL 1.1 document's port addresses (`soap:address`, `soap12:address`,
+    /// `http:address` of its services' ports), in document order.
+    pub ports: Vec<PortAddress>,
+    /// A WSDL 1.1 document's schemas (the `xsd:schema`s of its `wsdl:types`), each as
+    /// written with the namespaces in scope declared on it (a document of its own).
+    pub schemas: Vec<String>,
 }
+
+/// The address of a WSDL 1.1 port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortAddress {
+    /// The port's name.
+    pub port: String,
+    /// The address's `location`, unescaped and trimmed.
+    pub location: String,
+    /// Where the `location`'s raw value is written.
+    pub at: Range<usize>,
+}
+
+const WSDL11_BINDINGS: [&str; 3] = [
+    "http://schemas.xmlsoap.org/wsdl/soap/",
+    "http://schemas.xmlsoap.org/wsdl/soap12/",
+    "http://schemas.xmlsoap.org/wsdl/http/",
+];
 
 /// The externals of `text` (a WSDL document: those of the schemas of its types; a schema:
 /// its own), in document order. `Err`: the text is not well-formed XML.
@@ -42,9 +70,53 @@ pub fn externals(text: &str) -> Result<Externals, String> {
     };
     let mut out = Vec::new();
     walk(root, &mut out);
+    let is_wsdl11 = root.ns == crate::wsdl::WSDL11_NS && root.local() == "definitions";
+    let imports = root
+        .elements()
+        .filter(|c| is_wsdl11 && c.ns == crate::wsdl::WSDL11_NS && c.local() == "import")
+        .filter_map(|c| c.attr("location"))
+        .map(|a| External {
+            location: a.value.trim().to_string(),
+            at: a.value_span.start as usize..a.value_span.end as usize,
+        })
+        .collect();
+    let wsdl = |e: &Element<'_>, local: &str| e.ns == crate::wsdl::WSDL11_NS && e.local() == local;
+    let mut ports = Vec::new();
+    let mut schemas = Vec::new();
+    if is_wsdl11 {
+        for port in root
+            .elements()
+            .filter(|c| wsdl(c, "service"))
+            .flat_map(|s| s.elements().filter(|c| wsdl(c, "port")))
+        {
+            let name = port.attr("name").map_or("", |a| a.value.trim());
+            for a in port
+                .elements()
+                .filter(|c| c.local() == "address" && WSDL11_BINDINGS.contains(&c.ns.as_ref()))
+            {
+                if let Some(l) = a.attr("location") {
+                    ports.push(PortAddress {
+                        port: name.to_string(),
+                        location: l.value.trim().to_string(),
+                        at: l.value_span.start as usize..l.value_span.end as usize,
+                    });
+                }
+            }
+        }
+        for schema in root.elements().filter(|c| wsdl(c, "types")).flat_map(|t| {
+            t.elements()
+                .filter(|c| c.ns == XSD_NS && c.local() == "schema")
+        }) {
+            schemas.push(standalone(text, &doc, schema));
+        }
+    }
     Ok(Externals {
         is_schema: root.ns == XSD_NS && root.local() == "schema",
         externals: out,
+        is_wsdl11,
+        imports,
+        ports,
+        schemas,
     })
 }
 
@@ -65,13 +137,60 @@ fn walk(el: &Element<'_>, out: &mut Vec<External>) {
     }
 }
 
+/// The element `el` of `text` as a document of its own: as written, with the namespace
+/// bindings in scope that it does not declare itself declared on its start tag.
+fn standalone(text: &str, doc: &crate::xml::Document<'_>, el: &Element<'_>) -> String {
+    let span = el.span.start as usize..el.span.end as usize;
+    let name_end = el.name_span.end as usize;
+    let own: Vec<&str> = el
+        .attrs
+        .iter()
+        .filter(|a| a.is_xmlns())
+        .map(|a| a.qname.strip_prefix("xmlns:").unwrap_or(""))
+        .collect();
+    let mut decls = String::new();
+    for (prefix, uri) in doc.in_scope(el.scope) {
+        if own.contains(&prefix.as_str()) || prefix == "xml" {
+            continue;
+        }
+        decls.push(' ');
+        decls.push_str(if prefix.is_empty() { "xmlns" } else { "xmlns:" });
+        decls.push_str(&prefix);
+        decls.push_str("=\"");
+        for ch in uri.chars() {
+            match ch {
+                '&' => decls.push_str("&amp;"),
+                '<' => decls.push_str("&lt;"),
+                '"' => decls.push_str("&quot;"),
+                c => decls.push(c),
+            }
+        }
+        decls.push('"');
+    }
+    format!(
+        "{}{decls}{}",
+        &text[span.start..name_end],
+        &text[name_end..span.end]
+    )
+}
+
 /// `text` with the raw values at the given ranges (in order, not overlapping) replaced by
 /// the given locations, escaped for either quote.
 pub fn rewrite(text: &str, changes: &[(Range<usize>, String)]) -> String {
+    rewrite_spans(text, changes).0
+}
+
+/// [`rewrite`], with where each new value is written in the result.
+pub fn rewrite_spans(
+    text: &str,
+    changes: &[(Range<usize>, String)],
+) -> (String, Vec<Range<usize>>) {
     let mut out = String::with_capacity(text.len() + changes.len() * 16);
+    let mut spans = Vec::with_capacity(changes.len());
     let mut at = 0;
     for (r, v) in changes {
         out.push_str(&text[at..r.start]);
+        let start = out.len();
         for ch in v.chars() {
             match ch {
                 '&' => out.push_str("&amp;"),
@@ -81,10 +200,11 @@ pub fn rewrite(text: &str, changes: &[(Range<usize>, String)]) -> String {
                 c => out.push(c),
             }
         }
+        spans.push(start..out.len());
         at = r.end;
     }
     out.push_str(&text[at..]);
-    out
+    (out, spans)
 }
 
 #[cfg(test)]
@@ -100,6 +220,10 @@ mod tests {
 </w:definitions>"#;
         let e = externals(w).unwrap();
         assert!(!e.is_schema);
+        assert!(e.is_wsdl11);
+        assert_eq!(e.imports.len(), 1);
+        assert_eq!(e.imports[0].location, "other.wsdl");
+        assert_eq!(&w[e.imports[0].at.clone()], "other.wsdl");
         let locs: Vec<_> = e.externals.iter().map(|x| x.location.as_str()).collect();
         assert_eq!(locs, ["a.xsd", "b&c.xsd", "d.xsd"]);
         assert_eq!(&w[e.externals[1].at.clone()], "b&amp;c.xsd");
@@ -122,10 +246,51 @@ mod tests {
     }
 
     #[test]
+    fn the_ports_and_schemas_of_a_wsdl_with_their_namespaces() {
+        let w = r#"<w:definitions xmlns:w="http://schemas.xmlsoap.org/wsdl/" xmlns:tns="urn:t" xmlns:s="http://schemas.xmlsoap.org/wsdl/soap/">
+  <w:types><x:schema xmlns:x="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t"><x:element name="e" type="tns:T"/></x:schema></w:types>
+  <w:service name="S"><w:port name="P1"><s:address location=" http://backend:9000/q "/></w:port>
+    <w:port name="P2"><s12:address xmlns:s12="http://schemas.xmlsoap.org/wsdl/soap12/" location="https://b/q"/><other location="x"/></w:port></w:service>
+</w:definitions>"#;
+        let e = externals(w).unwrap();
+        let ports: Vec<_> = e
+            .ports
+            .iter()
+            .map(|p| (p.port.as_str(), p.location.as_str(), &w[p.at.clone()]))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("P1", "http://backend:9000/q", " http://backend:9000/q "),
+                ("P2", "https://b/q", "https://b/q")
+            ]
+        );
+        assert_eq!(e.schemas.len(), 1);
+        let s = &e.schemas[0];
+        assert!(
+            s.starts_with("<x:schema xmlns:w=\"http://schemas.xmlsoap.org/wsdl/\""),
+            "{s}"
+        );
+        assert!(
+            s.contains(r#"xmlns:tns="urn:t""#) && s.ends_with("</x:schema>"),
+            "{s}"
+        );
+        // a document of its own
+        assert!(externals(s).unwrap().is_schema);
+        let (out, spans) = rewrite_spans(
+            "a=\"x\" b=\"y\"",
+            &[(3..4, "<1>".into()), (9..10, "".into())],
+        );
+        assert_eq!(out, "a=\"&lt;1>\" b=\"\"");
+        assert_eq!(spans, [3..9, 14..14]);
+    }
+
+    #[test]
     fn a_schema_is_told_from_other_documents() {
         let s = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:include schemaLocation="b.xsd"/></xs:schema>"#;
         let e = externals(s).unwrap();
         assert!(e.is_schema);
+        assert!(!e.is_wsdl11 && e.imports.is_empty());
         assert_eq!(e.externals.len(), 1);
         assert!(!externals("<schema/>").unwrap().is_schema);
         assert!(externals("<a>").is_err());

@@ -55,7 +55,7 @@ pub fn https_redirect(
 
 /// `example.com:8280` → `example.com`, `[::1]:8280` → `[::1]`; `None` for a value that is no
 /// host name or address (nothing is redirected to it).
-fn host_without_port(host: &str) -> Option<&str> {
+pub(crate) fn host_without_port(host: &str) -> Option<&str> {
     let name = if host.starts_with('[') {
         &host[..=host.find(']')?]
     } else {
