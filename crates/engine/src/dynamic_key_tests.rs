@@ -382,6 +382,7 @@ fn a_static_key_no_artifact_defines_runs_the_registry_sequence_of_that_key() {
     let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
   <sequence name="main" onError="err"><sequence key="conf:/sequences/s.xml"/><property name="AFTER" value="yes"/></sequence>
   <sequence name="err"><property name="SEEN" expression="get-property('ERROR_MESSAGE')"/><property name="DETAIL" expression="get-property('ERROR_DETAIL')"/><drop/></sequence>
+  <sequence name="tpl" onError="err"><call-template target="conf:/sequences/s.xml"/></sequence>
 </definitions>"#;
     // still W0304 at load: the registry is read only when a message gets there
     let (_, diags) = compiled(xml);
@@ -398,6 +399,18 @@ fn a_static_key_no_artifact_defines_runs_the_registry_sequence_of_that_key() {
         assert_eq!(prop(&ctx, "RAN").as_deref(), Some("registry"));
         assert_eq!(prop(&ctx, "AFTER").as_deref(), Some("yes"));
     }
+    // a sequence is no template: <call-template> of that key still faults
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate("tpl", None, &mut ctx)).unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(
+        prop(&ctx, "SEEN").as_deref(),
+        Some("Sequence template conf:/sequences/s.xml cannot be found")
+    );
+    assert_eq!(prop(&ctx, "RAN"), None);
+
     // the resource changes: the new text runs; a resource that is not a sequence faults
     // with Synapse's message, the reason in the detail
     rt().block_on(e.registry.put(

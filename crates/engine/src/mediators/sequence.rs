@@ -269,6 +269,9 @@ pub(crate) async fn run(
                     None => Err(MediationError::internal(ErrorKind::Fault, message.clone())),
                 }
             }
+            Unresolved::Template(message) => {
+                Err(MediationError::internal(ErrorKind::Fault, message.clone()))
+            }
             Unresolved::Drop(message) => {
                 tracing::warn!(target: "synaptic::mediation", "{message}");
                 Ok(Step::End(Flow::Drop))
