@@ -452,8 +452,14 @@ async fn recipient_list(
     let now = engine.clock.now_ms();
     let mut resolved = Vec::new();
     for child in &g.children {
-        if ready(engine, child, now, 0) {
-            resolved.push(resolve_on(engine, child, ctx).await?);
+        if !ready(engine, child, now, 0) {
+            continue;
+        }
+        match resolve_on(engine, child, ctx).await {
+            Ok(ep) => resolved.push(ep),
+            // a key naming nothing: not ready, as an indirect endpoint without its endpoint
+            Err(e) if e.origin == Origin::Upstream => {}
+            Err(e) => return Err(e),
         }
     }
     let mut sends = Vec::new();
@@ -1271,7 +1277,10 @@ mod tests {
             r#"<sequence name="g"><call><endpoint><failover>
                  <endpoint key="gov:/endpoints/none.xml"/><endpoint key="gov:/endpoints/r.xml"/>
                </failover></endpoint></call><respond/></sequence>
-               <sequence name="x"><call><endpoint key-expression="//to"/></call><respond/></sequence>"#,
+               <sequence name="x"><call><endpoint key-expression="//to"/></call><respond/></sequence>
+               <sequence name="l"><call><endpoint><recipientlist>
+                 <endpoint key="gov:/endpoints/none.xml"/><endpoint key="gov:/endpoints/r.xml"/>
+               </recipientlist></endpoint></call><respond/></sequence>"#,
         ));
         put(
             &t,
@@ -1288,7 +1297,8 @@ mod tests {
         };
         assert_eq!(run("g", "<q/>"), "up-r");
         assert_eq!(run("x", "<q><to>gov:/endpoints/r.xml</to></q>"), "up-r");
-        assert_eq!(t.sent(), ["up-r", "up-r", "up-r"]);
+        assert_eq!(run("l", "<q/>"), "up-r");
+        assert_eq!(t.sent(), ["up-r", "up-r", "up-r", "up-r"]);
         // the resource changes: the new endpoint is used
         put(
             &t,
