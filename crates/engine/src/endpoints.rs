@@ -14,8 +14,14 @@
 //!
 //! `<endpoint key-expression>`: the XPath's string value on the message is the key of a named
 //! endpoint, which the message goes to as if named by `<endpoint key>` (its own state and
-//! suspension apply); a key naming no endpoint is 305100, `Couldn't find the endpoint with the
-//! key : …`, a failure a group goes on from to its next child.
+//! suspension apply).
+//!
+//! A key no deployed endpoint has is, as Synapse's `getEndpoint` falls back to the registry, the
+//! `<endpoint>` of the registry resource of that key: read when a message first reaches it,
+//! compiled on its own and kept per program with its text, so its state carries over while the
+//! text is unchanged. A key naming nothing there either is 305100, `Couldn't find the endpoint
+//! with the key : …`, a failure a group goes on from to its next child; a resource that is no
+//! endpoint faults with Synapse's factory message.
 
 use crate::compile::MAX_REGISTRY_NESTING;
 use crate::convert::value_string;
