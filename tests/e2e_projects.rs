@@ -1608,3 +1608,51 @@ async fn a_message_processor_pinned_to_other_servers_is_not_started_on_this_one(
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_key_and_a_sequence_key_name_registry_resources_of_the_project() {
+    let backend = synaptic_tests::origin::MockOrigin::echo().await;
+    let api = format!(
+        r#"<api {NS} name="Reg" context="/reg">
+            <resource methods="POST" uri-template="/call"><inSequence>
+              <sequence key="conf:/sequences/s.xml"/>
+              <call><endpoint key="gov:/endpoints/backend.xml"/></call>
+              <respond/>
+            </inSequence></resource>
+          </api>"#
+    );
+    let endpoint = format!(
+        r#"<endpoint {NS} name="backend"><http method="post" uri-template="{}/from-registry"/></endpoint>"#,
+        backend.url()
+    );
+    let sequence = format!(
+        r#"<sequence {NS} name="s"><header name="X-Seq" scope="transport" value="registry"/></sequence>"#
+    );
+    let dir = GatewayDir::new(
+        "[server]\nregistry = \"registry\"\n",
+        &[
+            ("sequences/api/Reg.xml", &api),
+            ("registry/gov/endpoints/backend.xml", &endpoint),
+            ("registry/conf/sequences/s.xml", &sequence),
+        ],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let c = client();
+    for _ in 0..2 {
+        let r = c
+            .post(url(&gw, "/reg/call"))
+            .header("content-type", "application/json")
+            .body(r#"{"n":1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v = json(r).await;
+        // the registry's endpoint got the message, with what the registry's sequence set
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["uri"], "/from-registry");
+        assert_eq!(v["headers"]["x-seq"], "registry", "{v}");
+        assert!(v["body"].as_str().unwrap().contains(r#""n":1"#), "{v}");
+    }
+    gw.shutdown().await;
+}

@@ -46,7 +46,22 @@ pub(crate) struct Ir {
     /// The proxy services pinned to other servers (`pinnedServers` without this server's
     /// name), with the servers they are pinned to: not deployed here.
     pub pinned_elsewhere: Vec<(String, Vec<String>)>,
+    /// The registry resources static references name (no artifact defines the name), each
+    /// compiled on its own when a message first reaches it and kept with its text.
+    pub registry: RegistryArtifacts,
 }
+
+/// The sequences and endpoints a program's references name by a key no artifact defines, read
+/// from the registry at first use, each compiled on its own and kept with its text (at most
+/// [`crate::text_cache::MAX_ENTRIES`] keys of each).
+#[derive(Debug, Default)]
+pub(crate) struct RegistryArtifacts {
+    pub sequences: crate::text_cache::TextCache<crate::mediators::RegistrySequence>,
+    pub endpoints: crate::text_cache::TextCache<crate::endpoints::RegistryEndpoint>,
+}
+
+/// Registry artifacts nested deeper than this (one naming itself, say) fault.
+pub(crate) const MAX_REGISTRY_NESTING: u32 = 16;
 
 #[derive(Debug)]
 pub(crate) struct Seq {
@@ -92,6 +107,7 @@ pub(crate) fn compile(
         published_wsdl: HashMap::new(),
         unstarted_proxies: HashSet::new(),
         pinned_elsewhere: Vec::new(),
+        registry: Default::default(),
     };
     let mut c = Compiler {
         opts,
@@ -315,7 +331,7 @@ pub(crate) fn compile(
     for (name, u, span) in std::mem::take(&mut c.unresolved) {
         let body = ir.blocks.len() as BlockId;
         ir.blocks.push(vec![Node {
-            op: mediators::Op::Sequence(mediators::sequence_stand_in(u)),
+            op: mediators::Op::Sequence(mediators::sequence_stand_in(&name, u)),
             span,
             registry_keys: Box::new([]),
             touches_body: false,

@@ -112,6 +112,9 @@ pub(crate) enum Unresolved {
     Fault(String),
     /// Logged as a warning, and the message goes no further (a `<send receive>` sequence).
     Drop(String),
+    /// A sequence template no artifact defines: a fault with this `ERROR_MESSAGE` (a registry
+    /// sequence of that key is no template).
+    Template(String),
 }
 
 impl Compiler<'_> {
@@ -190,7 +193,11 @@ impl Compiler<'_> {
     /// W0304 at a reference no artifact defines.
     pub(crate) fn warn_unresolved(&mut self, name: &Spanned<String>, on_missing: &Unresolved) {
         let then = match on_missing {
-            Unresolved::Fault(m) => format!("a message that gets here faults (`{m}`)"),
+            Unresolved::Template(m) => format!("a message that gets here faults (`{m}`)"),
+            Unresolved::Fault(m) => format!(
+                "a registry resource of that key holding a sequence runs, else the message \
+                 faults (`{m}`)"
+            ),
             Unresolved::Drop(_) => {
                 "a response that gets here is logged and goes no further".to_string()
             }
@@ -205,7 +212,10 @@ impl Compiler<'_> {
                     name.value
                 ),
             )
-            .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
+            .with_note(
+                "deploy the sequence (hot reload picks it up), add it to the registry \
+                 (`[server] registry`), or fix the name",
+            ),
         );
     }
 

@@ -370,3 +370,71 @@ fn a_registry_resource_that_is_not_a_sequence_faults_with_the_reason() {
         err.message
     );
 }
+
+#[test]
+fn a_static_key_no_artifact_defines_runs_the_registry_sequence_of_that_key() {
+    let registry = synaptic_registry::MemoryRegistry::new();
+    put(
+        &registry,
+        "conf:/sequences/s.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s"><property name="RAN" value="registry"/></sequence>"#,
+    );
+    let xml = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <sequence name="main" onError="err"><sequence key="conf:/sequences/s.xml"/><property name="AFTER" value="yes"/></sequence>
+  <sequence name="err"><property name="SEEN" expression="get-property('ERROR_MESSAGE')"/><property name="DETAIL" expression="get-property('ERROR_DETAIL')"/><drop/></sequence>
+  <sequence name="tpl" onError="err"><call-template target="conf:/sequences/s.xml"/></sequence>
+</definitions>"#;
+    // still W0304 at load: the registry is read only when a message gets there
+    let (_, diags) = compiled(xml);
+    assert!(
+        diags.iter().any(|d| d.code.id == "W0304"
+            && d.message.contains("`conf:/sequences/s.xml`")
+            && d.message.contains("registry")),
+        "{diags:?}"
+    );
+    let e = engine_with(xml, registry);
+    for _ in 0..2 {
+        let mut ctx = request("application/xml", "<x/>");
+        assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Continue);
+        assert_eq!(prop(&ctx, "RAN").as_deref(), Some("registry"));
+        assert_eq!(prop(&ctx, "AFTER").as_deref(), Some("yes"));
+    }
+    // a sequence is no template: <call-template> of that key still faults
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate("tpl", None, &mut ctx)).unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(
+        prop(&ctx, "SEEN").as_deref(),
+        Some("Sequence template conf:/sequences/s.xml cannot be found")
+    );
+    assert_eq!(prop(&ctx, "RAN"), None);
+
+    // the resource changes: the new text runs; a resource that is not a sequence faults
+    // with Synapse's message, the reason in the detail
+    rt().block_on(e.registry.put(
+        "conf:/sequences/s.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s"><property name="RAN" value="v2"/></sequence>"#,
+    ))
+    .unwrap();
+    let mut ctx = request("application/xml", "<x/>");
+    run_main(&e, &mut ctx).unwrap();
+    assert_eq!(prop(&ctx, "RAN").as_deref(), Some("v2"));
+    rt().block_on(e.registry.put("conf:/sequences/s.xml", "not xml"))
+        .unwrap();
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop);
+    assert_eq!(
+        prop(&ctx, "SEEN").as_deref(),
+        Some("Sequence named Value {name ='null', keyValue ='conf:/sequences/s.xml'} cannot be found")
+    );
+    assert!(prop(&ctx, "DETAIL")
+        .unwrap_or_default()
+        .contains("is not a valid sequence"));
+    // without the resource: the fault it always was
+    let e = engine(xml);
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop);
+    assert_eq!(prop(&ctx, "DETAIL"), prop(&ctx, "SEEN"));
+}

@@ -14,9 +14,16 @@
 //!
 //! `<endpoint key-expression>`: the XPath's string value on the message is the key of a named
 //! endpoint, which the message goes to as if named by `<endpoint key>` (its own state and
-//! suspension apply); a key naming no endpoint is 305100, `Couldn't find the endpoint with the
-//! key : …`, a failure a group goes on from to its next child.
+//! suspension apply).
+//!
+//! A key no deployed endpoint has is, as Synapse's `getEndpoint` falls back to the registry, the
+//! `<endpoint>` of the registry resource of that key: read when a message first reaches it,
+//! compiled on its own and kept per program with its text, so its state carries over while the
+//! text is unchanged. A key naming nothing there either is 305100, `Couldn't find the endpoint
+//! with the key : …`, a failure a group goes on from to its next child; a resource that is no
+//! endpoint faults with Synapse's factory message.
 
+use crate::compile::MAX_REGISTRY_NESTING;
 use crate::convert::value_string;
 use crate::exec::body_has_fault;
 use crate::ir::{EndpointIr, Group, GroupKind, Tracked};
@@ -26,6 +33,7 @@ use crate::{
     Origin, OutboundRequest,
 };
 use http::header::CONTENT_TYPE;
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -65,23 +73,25 @@ pub(crate) async fn send(
     }
 }
 
-/// A key resolved to the named endpoint (any depth).
-fn resolve<'e>(
+/// What a key or a key expression names (any depth): a deployed endpoint, else, as Synapse's
+/// `getEndpoint` falls back to the registry, the registry's (owned: compiled apart from the
+/// program).
+async fn resolve_on<'e>(
     engine: &'e Engine,
-    mut ep: &'e EndpointIr,
-) -> Result<&'e EndpointIr, MediationError> {
+    ep: &'e EndpointIr,
+    ctx: &mut MessageContext,
+) -> Result<Cow<'e, EndpointIr>, MediationError> {
+    let mut ep = Cow::Borrowed(ep);
     for _ in 0..MAX_KEY_DEPTH {
-        let EndpointIr::Key(k) = ep else {
-            return Ok(ep);
+        let key = match &*ep {
+            EndpointIr::Key(k) => k.clone(),
+            EndpointIr::KeyExpr(x) => key_of(engine, x, ctx).await?,
+            _ => return Ok(ep),
         };
-        ep = engine.program.ir.endpoints.get(k).ok_or_else(|| {
-            MediationError::new(
-                ErrorKind::Fault,
-                Origin::Internal,
-                error_codes::ENDPOINT_NOT_READY,
-                format!("endpoint `{k}` is not defined"),
-            )
-        })?;
+        ep = match engine.program.ir.endpoints.get(&key) {
+            Some(named) => Cow::Borrowed(named),
+            None => Cow::Owned(from_registry(engine, &key, ctx).await?),
+        };
     }
     Err(key_loop())
 }
@@ -95,27 +105,89 @@ fn key_loop() -> MediationError {
     )
 }
 
-/// [`resolve`], and a key expression resolved on `ctx` to the named endpoint its value names.
-async fn resolve_on<'e>(
-    engine: &'e Engine,
-    ep: &'e EndpointIr,
+/// An `<endpoint>` read from the registry, compiled on its own (its state lives as long as
+/// its text is unchanged).
+#[derive(Debug)]
+pub(crate) struct RegistryEndpoint {
+    ir: EndpointIr,
+}
+
+/// The endpoint of registry key `key`: Synapse's 305100 when the registry holds nothing of
+/// that key, a fault with Synapse's message when the resource is not an endpoint.
+async fn from_registry(
+    engine: &Engine,
+    key: &str,
     ctx: &mut MessageContext,
-) -> Result<&'e EndpointIr, MediationError> {
-    let mut ep = resolve(engine, ep)?;
-    for _ in 0..MAX_KEY_DEPTH {
-        let EndpointIr::KeyExpr(x) = ep else {
-            return Ok(ep);
-        };
-        let key = key_of(engine, x, ctx).await?;
-        let Some(named) = engine.program.ir.endpoints.get(&key) else {
-            return Err(not_ready(
-                error_codes::ENDPOINT_KEY_NOT_FOUND,
-                format!("Couldn't find the endpoint with the key : {key}"),
-            ));
-        };
-        ep = resolve(engine, named)?;
+) -> Result<EndpointIr, MediationError> {
+    let missing = || {
+        not_ready(
+            error_codes::ENDPOINT_KEY_NOT_FOUND,
+            format!("Couldn't find the endpoint with the key : {key}"),
+        )
+    };
+    if key.is_empty() || synaptic_registry::Key::parse(key).is_err() {
+        return Err(missing());
     }
-    Err(key_loop())
+    crate::run::prefetch(engine, &[key.to_string()], ctx).await?;
+    let Some(text) = ctx.registry_value(key) else {
+        return Err(missing());
+    };
+    let cache = &engine.program.ir.registry.endpoints;
+    cache
+        .get_or_compile(key, text, true, |t| compile_registry_endpoint(key, t))
+        .map(|r| r.ir.clone())
+        .map_err(|(message, why)| {
+            MediationError::internal(ErrorKind::Fault, format!("{message}\n{why}"))
+        })
+}
+
+/// Compile a registry resource's text as an `<endpoint>`: Synapse's message and the reason
+/// when it is not one.
+fn compile_registry_endpoint(
+    key: &str,
+    text: &str,
+) -> Result<RegistryEndpoint, (&'static str, String)> {
+    let invalid = |why: String| {
+        (
+            "Invalid endpoint configuration.",
+            format!("registry resource `{key}` is not a valid endpoint: {why}"),
+        )
+    };
+    let p = synaptic_syntax::parse_artifact(synaptic_diag::SourceId(0), text);
+    if p.tree.root.is_empty() {
+        // not an element: what Synapse's endpoint mapper says of it
+        return Err((
+            "Configuration is not in proper format.",
+            format!("registry resource `{key}` holds no XML element"),
+        ));
+    }
+    if let Some(d) = p.diagnostics.iter().find(|d| d.is_error()) {
+        return Err(invalid(d.message.clone()));
+    }
+    if p.tree.root != "endpoint" {
+        return Err(invalid(format!(
+            "its root is <{}>, not <endpoint>",
+            p.tree.root
+        )));
+    }
+    let (program, diags) = crate::compile(
+        std::slice::from_ref(&p.tree),
+        &crate::CompileOptions::default(),
+    );
+    let ep = program.as_ref().and_then(|prog| {
+        let name = p.tree.endpoints.first()?.name.as_ref()?;
+        prog.ir.endpoints.get(&name.value).cloned()
+    });
+    match ep {
+        Some(ir) => Ok(RegistryEndpoint { ir }),
+        None => Err(invalid(
+            diags
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .unwrap_or_else(|| "it does not compile".into()),
+        )),
+    }
 }
 
 /// The key a key expression gives on `ctx` (its string value; nothing is the empty key), the
@@ -136,17 +208,24 @@ async fn key_of(
     Ok(value_string(&v).unwrap_or_default())
 }
 
-/// `readyToSend`: a leaf without a state is always ready; a group when one child is.
+/// `readyToSend`: a leaf without a state is always ready; a group when one child is. A key
+/// naming a registry endpoint not read yet is ready (it is read when tried).
 fn ready(engine: &Engine, ep: &EndpointIr, now: i64, depth: usize) -> bool {
     if depth > MAX_KEY_DEPTH {
         return false;
     }
-    match resolve(engine, ep) {
-        Ok(EndpointIr::Tracked(t)) => t.state.ready(now),
-        Ok(EndpointIr::Group(g)) => g.children.iter().any(|c| ready(engine, c, now, depth + 1)),
-        Ok(EndpointIr::Members(m)) => m.ready(),
-        Ok(_) => true,
-        Err(_) => false,
+    match ep {
+        EndpointIr::Key(k) => match engine.program.ir.endpoints.get(k) {
+            Some(named) => ready(engine, named, now, depth + 1),
+            None => match engine.program.ir.registry.endpoints.peek(k) {
+                Some(r) => ready(engine, &r.ir, now, depth + 1),
+                None => true,
+            },
+        },
+        EndpointIr::Tracked(t) => t.state.ready(now),
+        EndpointIr::Group(g) => g.children.iter().any(|c| ready(engine, c, now, depth + 1)),
+        EndpointIr::Members(m) => m.ready(),
+        _ => true,
     }
 }
 
@@ -159,7 +238,37 @@ fn dispatch<'a>(
     root: bool,
 ) -> SendFuture<'a> {
     Box::pin(async move {
-        match resolve_on(engine, ep, ctx).await? {
+        let ep = resolve_on(engine, ep, ctx).await?;
+        // owned: read from the registry; endpoints naming registry endpoints are bounded
+        let nested = matches!(ep, Cow::Owned(_));
+        if nested {
+            if ctx.st.registry_depth >= MAX_REGISTRY_NESTING {
+                return Err(MediationError::internal(
+                    ErrorKind::Limit,
+                    format!("registry endpoints nested deeper than {MAX_REGISTRY_NESTING}"),
+                ));
+            }
+            ctx.st.registry_depth += 1;
+        }
+        let r = send_resolved(engine, &ep, blocking, mediator, ctx, root).await;
+        if nested {
+            ctx.st.registry_depth -= 1;
+        }
+        r
+    })
+}
+
+/// [`dispatch`] to an endpoint that is no key.
+async fn send_resolved(
+    engine: &Engine,
+    ep: &EndpointIr,
+    blocking: bool,
+    mediator: &'static str,
+    ctx: &mut MessageContext,
+    root: bool,
+) -> Result<Sent, MediationError> {
+    {
+        match ep {
             EndpointIr::Tracked(t) => {
                 if root && !t.state.ready(engine.clock.now_ms()) {
                     return Err(not_ready(
@@ -197,7 +306,7 @@ fn dispatch<'a>(
                 .await
                 .map(|_| Sent::Answered),
         }
-    })
+    }
 }
 
 fn not_ready(code: i64, message: String) -> MediationError {
@@ -347,12 +456,21 @@ async fn recipient_list(
     ctx: &mut MessageContext,
 ) -> Result<Sent, MediationError> {
     let now = engine.clock.now_ms();
-    let mut sends = Vec::new();
+    let mut resolved = Vec::new();
     for child in &g.children {
         if !ready(engine, child, now, 0) {
             continue;
         }
-        let (leaf_ep, state) = match resolve(engine, child)? {
+        match resolve_on(engine, child, ctx).await {
+            Ok(ep) => resolved.push(ep),
+            // a key naming nothing: not ready, as an indirect endpoint without its endpoint
+            Err(e) if e.origin == Origin::Upstream => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut sends = Vec::new();
+    for child in &resolved {
+        let (leaf_ep, state) = match &**child {
             EndpointIr::Tracked(t) => (&t.leaf, Some(t.as_ref())),
             EndpointIr::Group(inner) => {
                 return Err(MediationError::new(
@@ -1152,5 +1270,107 @@ mod tests {
             diags(r#"<endpoint key-expression="//to"><address uri="http://a/x"/></endpoint>"#);
         assert!(!ok);
         assert_eq!(got, [("E0115", "address".to_string())]);
+    }
+
+    fn put(t: &T, key: &str, text: &str) {
+        t.rt.block_on(t.engine.registry.put(key, text)).unwrap();
+    }
+
+    #[test]
+    fn an_endpoint_key_no_artifact_defines_is_the_registry_endpoint_of_that_key() {
+        let t = T::new(&keyed(
+            r#"<endpoint key="gov:/endpoints/r.xml"/>"#,
+            r#"<sequence name="g"><call><endpoint><failover>
+                 <endpoint key="gov:/endpoints/none.xml"/><endpoint key="gov:/endpoints/r.xml"/>
+               </failover></endpoint></call><respond/></sequence>
+               <sequence name="x"><call><endpoint key-expression="//to"/></call><respond/></sequence>
+               <sequence name="l"><call><endpoint><recipientlist>
+                 <endpoint key="gov:/endpoints/none.xml"/><endpoint key="gov:/endpoints/r.xml"/>
+               </recipientlist></endpoint></call><respond/></sequence>"#,
+        ));
+        put(
+            &t,
+            "gov:/endpoints/r.xml",
+            &format!(r#"<endpoint {NS} name="r"><address uri="http://up-r/x"/></endpoint>"#),
+        );
+        assert_eq!(t.run(), Ok("up-r".into()));
+        // in a group (a key naming nothing is a failure the group goes on from), and named by
+        // a key expression
+        let run = |s: &str, body: &str| {
+            let mut ctx = crate::test_support::request("application/xml", body);
+            t.rt.block_on(t.engine.mediate(s, None, &mut ctx)).unwrap();
+            String::from_utf8_lossy(&ctx.body_bytes().unwrap().0).into_owned()
+        };
+        assert_eq!(run("g", "<q/>"), "up-r");
+        assert_eq!(run("x", "<q><to>gov:/endpoints/r.xml</to></q>"), "up-r");
+        assert_eq!(run("l", "<q/>"), "up-r");
+        assert_eq!(t.sent(), ["up-r", "up-r", "up-r", "up-r"]);
+        // the resource changes: the new endpoint is used
+        put(
+            &t,
+            "gov:/endpoints/r.xml",
+            &format!(r#"<endpoint {NS} name="r"><address uri="http://up-s/x"/></endpoint>"#),
+        );
+        assert_eq!(t.run(), Ok("up-s".into()));
+        assert_eq!(t.sent(), ["up-s"]);
+    }
+
+    #[test]
+    fn a_registry_resource_that_is_no_endpoint_faults_with_synapses_message() {
+        let t = T::new(&keyed(r#"<endpoint key="conf:/ep.xml"/>"#, ""));
+        assert_eq!(
+            t.run(),
+            Ok("305100 Couldn't find the endpoint with the key : conf:/ep.xml".into())
+        );
+        put(&t, "conf:/ep.xml", "just text");
+        assert_eq!(
+            t.run(),
+            Ok("0 Configuration is not in proper format.".into())
+        );
+        for text in [
+            format!(r#"<sequence {NS} name="s"/>"#),
+            format!(r#"<endpoint {NS} name="e"><address uri="//no-scheme"/></endpoint>"#),
+        ] {
+            put(&t, "conf:/ep.xml", &text);
+            assert_eq!(
+                t.run(),
+                Ok("0 Invalid endpoint configuration.".into()),
+                "{text}"
+            );
+        }
+        // an endpoint naming itself through the registry ends instead of recursing: the
+        // group's one child is never ready
+        put(
+            &t,
+            "conf:/ep.xml",
+            &format!(
+                r#"<endpoint {NS} name="e"><failover><endpoint key="conf:/ep.xml"/></failover></endpoint>"#
+            ),
+        );
+        assert_eq!(
+            t.run(),
+            Ok("303000 Failover endpoint : e - no ready child endpoints".into())
+        );
+        assert!(t.sent().is_empty());
+    }
+
+    #[test]
+    fn a_registry_endpoint_keeps_its_state_while_its_text_is_unchanged() {
+        let t = T::new(&keyed(r#"<endpoint key="gov:/d.xml"/>"#, ""));
+        let down = format!(
+            r#"<endpoint {NS} name="d"><address uri="http://down-d/x">
+                 <suspendOnFailure><errorCodes>101503</errorCodes></suspendOnFailure>
+               </address></endpoint>"#
+        );
+        put(&t, "gov:/d.xml", &down);
+        assert!(t.run().unwrap().starts_with("101503 "));
+        // suspended across messages: not sent to
+        assert!(t.run().unwrap().starts_with("303001 "));
+        assert!(t.run().unwrap().starts_with("303001 "));
+        assert_eq!(t.sent(), ["down-d"]);
+        // a new text is a new endpoint with a fresh state
+        put(&t, "gov:/d.xml", &down.replace("down-d/x", "down-d/y"));
+        assert!(t.run().unwrap().starts_with("101503 "));
+        assert_eq!(t.sent(), ["down-d"]);
     }
 }

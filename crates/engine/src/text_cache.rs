@@ -1,5 +1,6 @@
 //! Artifacts read from the registry when a message first needs them and compiled then (the
-//! sequences a dynamic `<sequence key>` names, the schemas of `<validate>`): each kept with the
+//! sequences a `<sequence key>` names, the endpoints an `<endpoint key>` names, the schemas of
+//! `<validate>`): each kept with the
 //! text (or texts) it was compiled from, so a resource that changes is compiled again and one
 //! that does not is compiled once. Bounded: at most [`MAX_ENTRIES`] keys per cache (a full
 //! cache starts afresh).
@@ -21,6 +22,14 @@ impl<T, K> Default for TextCache<T, K> {
         TextCache {
             entries: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl<T, K> TextCache<T, K> {
+    /// What `key` was last compiled to, whatever its text is now.
+    pub(crate) fn peek(&self, key: &str) -> Option<Arc<T>> {
+        let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        guard.get(key).map(|(_, v)| v.clone())
     }
 }
 

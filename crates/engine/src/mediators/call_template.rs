@@ -73,7 +73,7 @@ pub(crate) fn compile(c: &mut Compiler<'_>, t: &ast::CallTemplate) -> Option<Cal
                 )
                 .with_note("deploy the template (hot reload picks it up) or fix the name"),
             );
-            c.stand_in(&t.target, Unresolved::Fault(message))
+            c.stand_in(&t.target, Unresolved::Template(message))
         }
     };
     let mut params = Vec::new();

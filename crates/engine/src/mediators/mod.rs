@@ -46,6 +46,7 @@ use crate::ir::BlockId;
 use crate::{Engine, MediationError, MessageContext};
 pub(crate) use foreach::{check_refs as check_foreach_refs, Copies, Gather, Loop, LoopKind};
 pub(crate) use scatter_gather::{accepts, bounds, enough, gather, Scatter};
+pub(crate) use sequence::RegistrySequence;
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::synexpr::SynExpr;
@@ -152,8 +153,11 @@ pub(crate) fn func_param_name(e: &ast::Expr) -> Option<&str> {
 }
 
 /// The body of a stand-in for a sequence no artifact defines.
-pub(crate) fn sequence_stand_in(u: crate::compiler::Unresolved) -> sequence::SequenceOp {
-    sequence::SequenceOp::Unresolved(Box::new(u))
+pub(crate) fn sequence_stand_in(key: &str, u: crate::compiler::Unresolved) -> sequence::SequenceOp {
+    sequence::SequenceOp::Unresolved(Box::new(sequence::Missing {
+        key: key.to_string(),
+        then: u,
+    }))
 }
 
 /// Whether an op runs a script or a stylesheet (CPU work its message does not bound).

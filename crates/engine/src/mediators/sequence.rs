@@ -1,6 +1,10 @@
 //! `<sequence key="…"/>`: run a named sequence (its `onError` handles its faults). A key no
-//! artifact defines is looked up, as in Synapse, when a message reaches it: the mediator then
-//! faults (W0304 at load); a deployed sequence of that name is used once a reload brings one.
+//! artifact defines is looked up, as in Synapse, when a message reaches it (W0304 at load): a
+//! deployed sequence of that name is used once a reload brings one; until then, as Synapse's
+//! `getSequence` falls back to the registry, a registry resource of that key holding a
+//! `<sequence>` runs (read, compiled and cached as a dynamic key's below); else the mediator
+//! faults. Every reference Synapse resolves this way (EIP targets, `onAccept`, an API's or a
+//! proxy's flows) goes through the same stand-in.
 //!
 //! A dynamic key (`key="{expression}"`: XPath, `json-eval(…)` or `${…}`), as Synapse's
 //! `SequenceMediator` with a dynamic `Value`: the expression is compiled at load and evaluated
@@ -14,6 +18,7 @@
 //! compiled on its own: the sequences it names by key are looked up in the registry too, not
 //! among the deployed ones.
 
+use crate::compile::MAX_REGISTRY_NESTING;
 use crate::compiler::{Compiler, Unresolved};
 use crate::exec::Step;
 use crate::ir::{SeqId, ValueSrc};
@@ -34,8 +39,9 @@ pub(crate) enum SequenceOp {
     Local(SeqId),
     /// A sequence known to exist outside this program (`CompileOptions::external_sequences`).
     External(String),
-    /// A name no artifact defines: what Synapse does when a message gets here.
-    Unresolved(Box<Unresolved>),
+    /// A name no artifact defines: the registry, else what Synapse does when a message gets
+    /// here.
+    Unresolved(Box<Missing>),
     /// `key="{…}"`: the sequence is named when a message gets here.
     Dynamic(Box<DynamicKey>),
 }
@@ -50,15 +56,20 @@ pub(crate) struct DynamicKey {
     pub registry: TextCache<RegistrySequence>,
 }
 
+/// A reference to a sequence no artifact defines.
+#[derive(Debug)]
+pub(crate) struct Missing {
+    pub key: String,
+    /// What happens when the registry holds no sequence of that key either.
+    pub then: Unresolved,
+}
+
 /// A `<sequence>` read from the registry, compiled on its own.
 #[derive(Debug)]
 pub(crate) struct RegistrySequence {
     program: Arc<Program>,
     name: String,
 }
-
-/// Registry sequences nested deeper than this (one naming itself, say) fault.
-const MAX_REGISTRY_NESTING: u32 = 16;
 
 /// Compile a registry resource's text as a `<sequence>`; the error says why it is not one.
 fn compile_registry_sequence(key: &str, text: &str) -> Result<RegistrySequence, String> {
@@ -135,6 +146,33 @@ fn run_registry<'a>(
     })
 }
 
+/// Run the registry sequence of key `name` (compiled from its text through `cache`) on the
+/// message; `None` when the registry holds nothing of that key. A resource that is not a
+/// valid sequence faults with `missing` and the reason.
+async fn from_registry(
+    engine: &Engine,
+    name: &str,
+    missing: &str,
+    cache: &TextCache<RegistrySequence>,
+    ctx: &mut MessageContext,
+) -> Option<Result<Step, MediationError>> {
+    if name.is_empty() || synaptic_registry::Key::parse(name).is_err() {
+        return None;
+    }
+    if let Err(e) = crate::run::prefetch(engine, &[name.to_string()], ctx).await {
+        return Some(Err(e));
+    }
+    let text = ctx.registry_value(name)?;
+    let seq = cache.get_or_compile(name, text, true, |t| compile_registry_sequence(name, t));
+    Some(match seq {
+        Ok(seq) => run_registry(engine, seq, ctx).await,
+        Err(why) => Err(MediationError::internal(
+            ErrorKind::Fault,
+            format!("{missing}\n{why}"),
+        )),
+    })
+}
+
 /// `key="{…}"`: compile the expression (its errors are diagnostics inside it).
 pub(crate) fn compile_dynamic(c: &mut Compiler<'_>, e: &ast::Expr) -> Option<SequenceOp> {
     let key = crate::eval::compile_source(c, e)?;
@@ -193,7 +231,10 @@ pub(crate) fn compile(c: &mut Compiler<'_>, name: &Spanned<String>) -> Option<Se
     }
     let u = Unresolved::Fault(message);
     c.warn_unresolved(name, &u);
-    Some(SequenceOp::Unresolved(Box::new(u)))
+    Some(SequenceOp::Unresolved(Box::new(Missing {
+        key: name.value.clone(),
+        then: u,
+    })))
 }
 
 pub(crate) async fn run(
@@ -207,35 +248,28 @@ pub(crate) async fn run(
             if let Some(id) = engine.program.ir.named_sequence(&name) {
                 return Ok(Step::PushSeq(id));
             }
-            let name = name.trim();
-            if name.is_empty() || synaptic_registry::Key::parse(name).is_err() {
-                return Err(MediationError::internal(
+            match from_registry(engine, name.trim(), &d.missing, &d.registry, ctx).await {
+                Some(r) => r,
+                None => Err(MediationError::internal(
                     ErrorKind::Fault,
                     d.missing.clone(),
-                ));
+                )),
             }
-            crate::run::prefetch(engine, &[name.to_string()], ctx).await?;
-            let Some(text) = ctx.registry_value(name) else {
-                return Err(MediationError::internal(
-                    ErrorKind::Fault,
-                    d.missing.clone(),
-                ));
-            };
-            let seq = d
-                .registry
-                .get_or_compile(name, text, true, |t| compile_registry_sequence(name, t))
-                .map_err(|why| {
-                    MediationError::internal(ErrorKind::Fault, format!("{}\n{why}", d.missing))
-                })?;
-            run_registry(engine, seq, ctx).await
         }
         SequenceOp::Local(s) => Ok(Step::PushSeq(*s)),
         SequenceOp::External(name) => Err(MediationError::internal(
             ErrorKind::Fault,
             format!("sequence `{name}` is not loaded"),
         )),
-        SequenceOp::Unresolved(u) => match &**u {
+        SequenceOp::Unresolved(u) => match &u.then {
             Unresolved::Fault(message) => {
+                let cache = &engine.program.ir.registry.sequences;
+                match from_registry(engine, &u.key, message, cache, ctx).await {
+                    Some(r) => r,
+                    None => Err(MediationError::internal(ErrorKind::Fault, message.clone())),
+                }
+            }
+            Unresolved::Template(message) => {
                 Err(MediationError::internal(ErrorKind::Fault, message.clone()))
             }
             Unresolved::Drop(message) => {
