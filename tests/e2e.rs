@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::http::{dead_url, eventually, get_text, json, url};
 use synaptic_tests::origin::{MockOrigin, MockResponse, RecordingProxy};
 use synaptic_tests::run_cli as cli;
 
@@ -23,20 +24,11 @@ async fn start_with(dir: &GatewayDir, opts: ServeOptions) -> Running {
     synaptic_tests::gateway::start_running(dir, opts).await
 }
 
-fn url(gw: &Running, path: &str) -> String {
-    format!("http://{}{path}", gw.addr())
-}
-
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .expect("reqwest client")
-}
-
-async fn json(resp: reqwest::Response) -> serde_json::Value {
-    let text = resp.text().await.expect("body");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 fn simple_api(endpoint: &str, extra: &str) -> String {
@@ -49,29 +41,6 @@ endpoint = "{endpoint}"
 {extra}
 "#
     )
-}
-
-/// A port where nothing listens.
-fn dead_url() -> String {
-    format!("http://127.0.0.1:{}/x", synaptic_tests::free_port())
-}
-
-/// Poll `f` until it returns true or `within` passes.
-async fn eventually<F, Fut>(within: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + within;
-    loop {
-        if f().await {
-            return true;
-        }
-        if tokio::time::Instant::now() > end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 const MENU_V1: &str = r#"<sequence name="menu" xmlns="http://ws.apache.org/ns/synapse">
@@ -480,14 +449,7 @@ async fn health_and_metrics() {
             &[("api", "Shop")],
         )
         .add(3);
-    let text = c
-        .get(url(&gw, "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&c, &url(&gw, "/metrics")).await;
     assert!(
         text.contains("# TYPE synaptic_requests_total counter"),
         "{text}"

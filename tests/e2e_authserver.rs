@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::OnceLock;
 use synaptic_tests::gateway::{start_gateway, GatewayDir, TestGateway};
+use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::{free_port, peers, workspace_root};
 
@@ -467,15 +468,7 @@ async fn timetravels_view_token_gets_bookings_but_cannot_book() {
         1,
         "a refused request reached the backend"
     );
-    let metrics = env
-        .http
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&env.http, &env.url("/metrics")).await;
     assert!(
         metrics.contains(r#"synaptic_authserver_inbound_total{result="allowed"} 1"#),
         "{metrics}"

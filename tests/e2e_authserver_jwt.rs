@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use std::process::Command;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::{peers, workspace_root};
 
@@ -757,14 +758,7 @@ async fn a_dpop_proof_used_at_one_gateway_is_a_replay_at_another_sharing_redis()
 }
 
 async fn metric(gw: &TestGateway, line: &str) -> bool {
-    let m = http()
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(&http(), &gw.url("/metrics")).await;
     m.lines().any(|l| l == line)
 }
 

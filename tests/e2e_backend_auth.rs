@@ -17,6 +17,7 @@ use synaptic_gateway::backend_auth::upstream::OAuthUpstream;
 use synaptic_gateway::backend_auth::BackendAuth;
 use synaptic_gateway::config::Config;
 use synaptic_gateway::hooks::UpstreamAuth;
+use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse, RecordingProxy};
 use synaptic_tests::peers::{self, Peer, PeerKind, PeerOptions};
 use synaptic_tests::redis::RedisServer;
@@ -757,14 +758,7 @@ async fn gateway_revoked_token_replays_once_and_metrics_are_exposed() {
         "first call, refused call, replay"
     );
 
-    let metrics = http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, &gw.url("/metrics")).await;
     for line in [
         "synaptic_backend_token_fetches_total{api=\"bookings\"} 2",
         "synaptic_backend_401_replays_total{api=\"bookings\"} 1",

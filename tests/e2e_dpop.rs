@@ -12,6 +12,7 @@
 
 use base64::Engine as _;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::http::get_text;
 use synaptic_tests::logs::{capture_global as logs, global_text as log_text};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::peers::DpopPeer;
@@ -311,12 +312,7 @@ async fn the_gateways_endpoint_security_answers_its_own_authorization_servers_no
     assert_eq!(origin.count(), 3);
     // B's first token request was answered use_dpop_nonce, its retry with the nonce got the
     // token; the API accepted B's proofs (which carry the nonce)
-    let metrics = reqwest::get(a.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&reqwest::Client::new(), &a.url("/metrics")).await;
     for line in [
         r#"synaptic_authserver_token_requests_total{grant_type="client_credentials",outcome="use_dpop_nonce"} 1"#,
         r#"synaptic_authserver_token_requests_total{grant_type="client_credentials",outcome="issued"} 1"#,

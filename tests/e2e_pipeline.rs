@@ -7,47 +7,11 @@
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::http::{client, dead_url, eventually, json, url};
 use synaptic_tests::logs::CapturedLogs;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client")
-}
-
-fn url(gw: &Running, path: &str) -> String {
-    format!("http://{}{path}", gw.addr())
-}
-
-async fn json(resp: reqwest::Response) -> serde_json::Value {
-    let text = resp.text().await.expect("body");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// A port where nothing listens.
-fn dead_url() -> String {
-    format!("http://127.0.0.1:{}/x", synaptic_tests::free_port())
-}
-
-/// Poll `f` until it returns true or `within` passes.
-async fn eventually<F, Fut>(within: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t0 = Instant::now();
-    while t0.elapsed() < within {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    f().await
-}
 
 // ===== the fault sequence's context =====
 

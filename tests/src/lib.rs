@@ -13,6 +13,7 @@
 //!   server (count token requests to a real peer, see their exact bytes).
 //! * [`gateway`] — the synaptic gateway in-process from a config text and files; [`run_cli`] —
 //!   the `synaptic` command in-process.
+//! * [`http`] — a client, a running gateway's URLs, an answer's body as JSON, polling.
 //! * [`grpc`] — a real gRPC service (tonic's server) and tonic's client for it.
 //! * [`mediate`] — the engine in-process: scripted backend, in-memory registry, fixed clock.
 //! * [`logs::CapturedLogs`] — the log lines a test writes, in memory.
@@ -24,6 +25,7 @@
 
 pub mod gateway;
 pub mod grpc;
+pub mod http;
 pub mod logs;
 pub mod mariadb;
 pub mod mediate;
