@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use synaptic_tests::gateway::{start_gateway, GatewayDir, TestGateway};
 use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
-use synaptic_tests::{free_port, peers, workspace_root};
+use synaptic_tests::{authserver, free_port, peers, workspace_root};
 
 const SECRET: &str = "s3cret:%+x y";
 const RP_SECRET: &str = "rp-secret-123";
@@ -28,16 +28,22 @@ fn alice_hash() -> &'static str {
 fn config(backend: &str, cb: &str) -> String {
     // SAFETY of set_var: every test sets the same value before starting a gateway.
     std::env::set_var(ADMIN_ENV, ADMIN_TOKEN);
+    let server = authserver::enabled(&format!(
+        "admin_token_env = \"{ADMIN_ENV}\"\napproval_title = \"Synaptic <approval>\"\n\
+         # several clients below list the password or implicit grant: opt in to them explicitly\n\
+         legacy_grants = true"
+    ));
+    let api = authserver::time_travels(
+        backend,
+        &[
+            ("GET", "/bookings", "view"),
+            ("GET", "/bookings/{id}", "view"),
+            ("POST", "/bookings", "book"),
+            ("DELETE", "/bookings/{id}", "cancel"),
+        ],
+    );
     format!(
-        r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-admin_token_env = "{ADMIN_ENV}"
-approval_title = "Synaptic <approval>"
-# several clients below list the password or implicit grant: opt in to them explicitly
-legacy_grants = true
-
+        r#"{server}
 [[auth_server.scope]]
 name = "view"
 description = "View your bookings"
@@ -100,33 +106,7 @@ scopes = ["view"]
 [[auth_server.user]]
 name = "alice"
 password_hash = "{hash}"
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings/{{id}}"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["POST"]
-uri_template = "/bookings"
-scopes = ["book"]
-
-[[api.resource]]
-methods = ["DELETE"]
-uri_template = "/bookings/{{id}}"
-scopes = ["cancel"]
-"#,
+{api}"#,
         hash = alice_hash()
     )
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
-use synaptic_tests::{peers, workspace_root};
+use synaptic_tests::{authserver, peers, workspace_root};
 
 const ISSUER: &str = "https://as.example.test";
 
@@ -21,48 +21,25 @@ fn issuer_config(backend: &str, extra: &str) -> String {
 
 fn jwt_config(backend: &str, extra: &str) -> String {
     format!(
-        r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-access_token_format = "jwt"
-{extra}
-
-[[auth_server.client]]
-id = "svc"
-secret = "svc-secret"
-grants = ["client_credentials"]
-scopes = ["view", "book"]
-token_lifetime = 600
-
-[[auth_server.client]]
-id = "rs"
-secret = "rs-secret"
-grants = ["client_credentials"]
-introspect_any = true
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["POST"]
-uri_template = "/bookings"
-scopes = ["book"]
-
+        r#"{}{}{}{}
 [[api]]
 name = "Other"
 context = "/other/1.0"
 endpoint = "{backend}"
 security = "oauth2"
-"#
+"#,
+        authserver::enabled(&format!("access_token_format = \"jwt\"\n{extra}")),
+        authserver::cc_client(
+            "svc",
+            "svc-secret",
+            &["view", "book"],
+            "token_lifetime = 600"
+        ),
+        authserver::cc_client("rs", "rs-secret", &[], "introspect_any = true"),
+        authserver::time_travels(
+            backend,
+            &[("GET", "/bookings", "view"), ("POST", "/bookings", "book")]
+        ),
     )
 }
 
@@ -348,30 +325,8 @@ async fn a_second_gateway_trusts_the_first_through_its_jwks_url_only() {
     let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
     let a = start_gateway(&issuer_config(&origin.url(), ""), &[]).await;
     let b_config = |audience: &str| {
-        format!(
-            r#"
-[auth_server]
-enabled = false
-
-[[auth_server.trusted_issuer]]
-issuer = "{ISSUER}"
-jwks_uri = "{jwks}"
-{audience}
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-"#,
-            jwks = a.url("/oauth2/jwks"),
-            backend = origin.url(),
-        )
+        authserver::trusting(ISSUER, &a.url("/oauth2/jwks"), audience)
+            + &authserver::time_travels(&origin.url(), &[("GET", "/bookings", "view")])
     };
     let b = start_gateway(&b_config(""), &[]).await;
     let at = cc_token(&a, "view").await;
@@ -412,36 +367,14 @@ async fn trusted_oidc_provider_jwt_access_tokens() {
     let peer = peers::oidc_jwt();
     let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
     let gw = start_gateway(
-        &format!(
-            r#"
-[auth_server]
-enabled = false
-
-[[auth_server.trusted_issuer]]
-issuer = "{iss}"
-jwks_uri = "{jwks}"
-audience = "urn:api:bookings"
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["POST"]
-uri_template = "/bookings"
-scopes = ["book"]
-"#,
-            iss = peer.issuer(),
-            jwks = peer.jwks_url().unwrap(),
-            backend = origin.url(),
-        ),
+        &(authserver::trusting(
+            &peer.issuer(),
+            &peer.jwks_url().unwrap(),
+            "audience = \"urn:api:bookings\"",
+        ) + &authserver::time_travels(
+            &origin.url(),
+            &[("GET", "/bookings", "view"), ("POST", "/bookings", "book")],
+        )),
         &[],
     )
     .await;
@@ -950,24 +883,8 @@ async fn rsa_and_eddsa_signing_keys_are_published_and_verified_by_authlib() {
         if alg == "RS256" {
             // another gateway trusting this one through its key set accepts the RSA token
             let b = start_gateway(
-                &format!(
-                    r#"
-[auth_server]
-enabled = false
-
-[[auth_server.trusted_issuer]]
-issuer = "{ISSUER}"
-jwks_uri = "{jwks}"
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-"#,
-                    jwks = gw.url("/oauth2/jwks"),
-                    backend = origin.url(),
-                ),
+                &(authserver::trusting(ISSUER, &gw.url("/oauth2/jwks"), "")
+                    + &authserver::time_travels(&origin.url(), &[])),
                 &[],
             )
             .await;

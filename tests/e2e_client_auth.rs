@@ -10,6 +10,7 @@
 //! who that token belongs to. Wrong keys, secrets and certificates are refused by the peer and
 //! the client gets the gateway's 503, with no key material in any log.
 
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::peers::{AuthlibJwtPeer, ClientAuthPeer, TestPki};
@@ -578,17 +579,7 @@ async fn token_exchange_on_a_secured_api_exchanges_the_checked_caller_token() {
     let origin = MockOrigin::start(|_| MockResponse::text("ok")).await;
     let gw = start_gateway(
         &format!(
-            r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-
-[[auth_server.client]]
-id = "caller"
-secret = "caller-secret"
-grants = ["client_credentials"]
-scopes = ["view"]
-
+            r#"{server}
 [[api]]
 name = "Ex"
 context = "/ex"
@@ -603,6 +594,8 @@ client_id = "gw"
 client_secret = "gw-secret"
 audience = "urn:backend"
 "#,
+            server = authserver::enabled("")
+                + &authserver::cc_client("caller", "caller-secret", &["view"], ""),
             origin = origin.url(),
             idp = idp.url()
         ),

@@ -11,6 +11,7 @@
 //! Neither proofs, tokens nor the DPoP key reach a log line or a fault body.
 
 use base64::Engine as _;
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::http::get_text;
 use synaptic_tests::logs::{capture_global as logs, global_text as log_text};
@@ -50,26 +51,15 @@ scope = "view"
 async fn authorization_server(origin: &MockOrigin, extra: &str) -> TestGateway {
     start_gateway(
         &format!(
-            r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-access_token_format = "jwt"
-{extra}
-
-[[auth_server.client]]
-id = "gw-b"
-secret = "gw-b-secret"
-grants = ["client_credentials"]
-scopes = ["view"]
-token_lifetime = 600
-
+            r#"{}{}
 [[api]]
 name = "Inner"
 context = "/inner"
 endpoint = "{}"
 security = "oauth2"
 "#,
+            authserver::enabled(&format!("access_token_format = \"jwt\"\n{extra}")),
+            authserver::cc_client("gw-b", "gw-b-secret", &["view"], "token_lifetime = 600"),
             origin.url()
         ),
         &[],

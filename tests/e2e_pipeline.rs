@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::GatewayDir;
 use synaptic_tests::http::{client, dead_url, eventually, json, url};
 use synaptic_tests::logs::CapturedLogs;
@@ -79,14 +80,7 @@ client_secret = "gw-secret"
 /// The gateway's own authorization server with these scopes and one client, `app-one`, allowed
 /// all of them (client credentials).
 fn auth_server(scopes: &[&str]) -> String {
-    let mut s = "\n[auth_server]\nenabled = true\nstore = \"data/auth.db\"\n".to_string();
-    for name in scopes {
-        s.push_str(&format!("\n[[auth_server.scope]]\nname = \"{name}\"\n"));
-    }
-    s.push_str(&format!(
-        "\n[[auth_server.client]]\nid = \"app-one\"\nsecret = \"app-one-secret\"\ngrants = [\"client_credentials\"]\nscopes = {scopes:?}\n"
-    ));
-    s
+    authserver::with_client("", "app-one", "app-one-secret", scopes)
 }
 
 /// A client-credentials token of `app-one` with the scope `view`.
