@@ -31,6 +31,13 @@ fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// A gateway serving `config` and `files`, and its folder (kept as long as the gateway runs).
+async fn serve(config: &str, files: &[(&str, &str)]) -> (GatewayDir, Running) {
+    let dir = GatewayDir::new(config, files);
+    let gw = start(&dir).await;
+    (dir, gw)
+}
+
 fn simple_api(endpoint: &str, extra: &str) -> String {
     format!(
         r#"
@@ -64,8 +71,7 @@ const MENU_V2: &str = r#"<sequence name="menu" xmlns="http://ws.apache.org/ns/sy
 #[tokio::test]
 async fn post_with_json_body_reaches_the_backend_unchanged() {
     let origin = MockOrigin::echo().await;
-    let dir = GatewayDir::new(&simple_api(&format!("{}/base", origin.url()), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&format!("{}/base", origin.url()), ""), &[]).await;
     let body = r#"{"pizza":"Margherita","qty":2,"notes":"é ünïcode \"quoted\""}"#;
     let resp = client()
         .post(url(&gw, "/shop/1.0/orders?x=1&y=%20z"))
@@ -96,8 +102,7 @@ async fn post_with_json_body_reaches_the_backend_unchanged() {
 #[tokio::test]
 async fn paths_are_normalised_before_routing_and_forwarding() {
     let origin = MockOrigin::echo().await;
-    let dir = GatewayDir::new(&simple_api(&format!("{}/base/", origin.url()), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&format!("{}/base/", origin.url()), ""), &[]).await;
     let c = client();
     let r = c
         .get(url(&gw, "/shop//1.0/./x/../%6Denu;jsessionid=1"))
@@ -118,8 +123,7 @@ async fn paths_are_normalised_before_routing_and_forwarding() {
 
 #[tokio::test]
 async fn no_matching_api_is_404_json() {
-    let dir = GatewayDir::new(&simple_api(&dead_url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&dead_url(), ""), &[]).await;
     let r = client().get(url(&gw, "/nope/menu")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(
@@ -150,8 +154,7 @@ uri_template = "/menu"
 methods = ["POST"]
 uri_template = "/order/{id}"
 "#;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), extra), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), extra), &[]).await;
     let c = client();
     assert_eq!(
         c.get(url(&gw, "/shop/1.0/menu"))
@@ -180,8 +183,7 @@ uri_template = "/order/{id}"
 
 #[tokio::test]
 async fn backend_down_is_502() {
-    let dir = GatewayDir::new(&simple_api(&dead_url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&dead_url(), ""), &[]).await;
     let r = client()
         .get(url(&gw, "/shop/1.0/menu"))
         .send()
@@ -196,8 +198,7 @@ async fn backend_down_is_502() {
 async fn backend_timeout_is_504_within_the_api_timeout() {
     let origin =
         MockOrigin::start(|_| MockResponse::text("late").delay(Duration::from_secs(5))).await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), "timeout = 0.3"), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), "timeout = 0.3"), &[]).await;
     let t0 = tokio::time::Instant::now();
     let r = client()
         .get(url(&gw, "/shop/1.0/slow"))
@@ -221,8 +222,7 @@ async fn body_over_the_limit_is_413() {
         "[server]\nmax_body_size = 1000\n{}",
         simple_api(&origin.url(), "")
     );
-    let dir = GatewayDir::new(&config, &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&config, &[]).await;
     let c = client();
     // declared length
     let r = c
@@ -327,8 +327,7 @@ fn tokio_stream_from<T: Send + 'static>(
 #[tokio::test]
 async fn pass_through_streams_both_directions() {
     let mut origin = streaming_origin().await;
-    let dir = GatewayDir::new(&simple_api(&format!("http://{}", origin.addr), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&format!("http://{}", origin.addr), ""), &[]).await;
     // request: the backend sees the first chunk before the client sends the second
     let (ctx, crx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(4);
     let c = client();
@@ -373,8 +372,7 @@ async fn two_hundred_concurrent_clients_without_error() {
             .delay(Duration::from_millis(20))
     })
     .await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), ""), &[]).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
         let u = url(&gw, &format!("/shop/1.0/item/{i}"));
@@ -410,8 +408,7 @@ async fn two_hundred_concurrent_clients_without_error() {
 async fn graceful_shutdown_lets_requests_in_flight_finish() {
     let origin =
         MockOrigin::start(|_| MockResponse::text("done").delay(Duration::from_millis(700))).await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), ""), &[]).await;
     let u = url(&gw, "/shop/1.0/slow");
     let inflight = tokio::spawn(async move { client().get(u).send().await });
     assert!(origin.wait_for(1, Duration::from_secs(5)).await);
@@ -434,8 +431,7 @@ async fn graceful_shutdown_lets_requests_in_flight_finish() {
 #[tokio::test]
 async fn health_and_metrics() {
     let origin = MockOrigin::echo().await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), ""), &[]).await;
     let c = client();
     let r = c.get(url(&gw, "/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -536,8 +532,7 @@ name = "Menu"
 context = "/menu/1.0"
 in_sequence = "menu"
 "#;
-    let dir = GatewayDir::new(config, &[("sequences/menu.xml", MENU_V1)]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(config, &[("sequences/menu.xml", MENU_V1)]).await;
     let r = client()
         .get(url(&gw, "/menu/1.0/menu"))
         .send()
@@ -638,14 +633,13 @@ in_sequence = "menu"
 async fn drop_on_the_request_path_is_202() {
     let origin = MockOrigin::echo().await;
     let config = simple_api(&origin.url(), "in_sequence = \"dropper\"");
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[(
             "sequences/dropper.xml",
             r#"<sequence name="dropper" xmlns="http://ws.apache.org/ns/synapse"><drop/></sequence>"#,
         )],
-    );
-    let gw = start(&dir).await;
+    ).await;
     let r = client()
         .post(url(&gw, "/shop/1.0/x"))
         .body("{}")
@@ -664,7 +658,7 @@ async fn in_flow_headers_reach_the_backend_and_out_flow_shapes_the_response() {
         &format!("{}/base", origin.url()),
         "in_sequence = \"add-header\"\nout_sequence = \"wrap\"",
     );
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[
             (
@@ -687,8 +681,8 @@ async fn in_flow_headers_reach_the_backend_and_out_flow_shapes_the_response() {
                 </sequence>"#,
             ),
         ],
-    );
-    let gw = start(&dir).await;
+    )
+    .await;
     let body = r#"{"a":1}"#;
     let r = client()
         .post(url(&gw, "/shop/1.0/orders?z=9"))
@@ -714,7 +708,7 @@ async fn in_flow_headers_reach_the_backend_and_out_flow_shapes_the_response() {
 async fn mediation_fault_without_fault_sequence_is_500_with_error_code() {
     let origin = MockOrigin::echo().await;
     let config = simple_api(&origin.url(), "in_sequence = \"bad\"");
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[(
             "sequences/bad.xml",
@@ -726,8 +720,7 @@ async fn mediation_fault_without_fault_sequence_is_500_with_error_code() {
                 dead_url()
             ),
         )],
-    );
-    let gw = start(&dir).await;
+    ).await;
     let r = client().get(url(&gw, "/shop/1.0/x")).send().await.unwrap();
     let status = r.status();
     let v = json(r).await;
@@ -741,7 +734,7 @@ async fn mediation_fault_without_fault_sequence_is_500_with_error_code() {
 #[tokio::test]
 async fn a_fault_sequence_builds_its_own_response() {
     let config = simple_api(&dead_url(), "fault_sequence = \"custom-fault\"");
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[(
             "sequences/custom-fault.xml",
@@ -754,8 +747,8 @@ async fn a_fault_sequence_builds_its_own_response() {
                 <respond/>
             </sequence>"#,
         )],
-    );
-    let gw = start(&dir).await;
+    )
+    .await;
     let r = client().get(url(&gw, "/shop/1.0/x")).send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(
@@ -855,8 +848,7 @@ in_sequence = "{seq_name}"
 "#,
         peer.base_url()
     );
-    let dir = GatewayDir::new(&config, &[(&format!("sequences/{seq_name}.xml"), &seq)]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&config, &[(&format!("sequences/{seq_name}.xml"), &seq)]).await;
     let c = client();
     let calls = 5;
     for i in 0..calls {
@@ -1107,8 +1099,7 @@ async fn a_stalled_request_body_is_408_not_a_hang() {
         "[server]\ntimeout = 0.5\n{}",
         simple_api(&origin.url(), "in_sequence = \"menu\"")
     );
-    let dir = GatewayDir::new(&config, &[("sequences/menu.xml", MENU_V1)]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&config, &[("sequences/menu.xml", MENU_V1)]).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
     tx.send(Ok(Bytes::from_static(b"{\"a\":"))).await.unwrap();
     let t0 = tokio::time::Instant::now();
