@@ -23,14 +23,7 @@ fn options() -> ServeOptions {
 }
 
 async fn start(dir: &GatewayDir) -> Running {
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    match synaptic_gateway::start(loaded.config, options()).await {
-        Ok((r, _)) => r,
-        Err(StartError::Sequences(report)) => {
-            panic!("sequences do not load:\n{}", report.render().join("\n"))
-        }
-        Err(e) => panic!("gateway does not start: {e:?}"),
-    }
+    synaptic_tests::gateway::start_running(dir, options()).await
 }
 
 /// A gateway serving what deploys, and the report of its load (the files left out, and why).
