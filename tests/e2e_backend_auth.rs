@@ -113,6 +113,19 @@ impl Gw {
         }
     }
 
+    /// A 401 from the backend for the token the gateway holds now (whether it will replay).
+    async fn unauthorized_now(&self) -> bool {
+        let fp = self.auth.handle().current_fingerprint().unwrap();
+        let ticket = synaptic_gateway::hooks::AuthTicket {
+            fingerprint: fp.into(),
+            generation: 0,
+            dpop_url: None,
+        };
+        self.auth
+            .unauthorized(&ticket, &http::HeaderMap::new())
+            .await
+    }
+
     async fn send(&self, req: &OutboundRequest) -> (u16, http::HeaderMap, String) {
         let mut rb = self
             .client
@@ -527,13 +540,7 @@ async fn redis_stopped_and_restarted_mid_run() {
     // after the outage the gateway rejoins Redis: a 401 makes it fetch and store a new token,
     // which a third gateway takes from Redis instead of fetching
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let fp = b.auth.handle().current_fingerprint().unwrap();
-    let ticket = synaptic_gateway::hooks::AuthTicket {
-        fingerprint: fp.into(),
-        generation: 0,
-        dpop_url: None,
-    };
-    assert!(b.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);
+    assert!(b.unauthorized_now().await);
     assert_eq!(b.get(&url).await.status, 200);
     assert_eq!(token_requests(&proxy, "/oauth/token"), 3);
     let c = Gw::new(&authlib_es(&proxy, Some(redis.url())));
@@ -647,13 +654,7 @@ async fn secrets_and_tokens_never_reach_logs_or_fault_bodies() {
     let gw = Gw::new(&es);
     assert_eq!(gw.get(&url).await.status, 200);
     // a 401 (invalidate + replay), then an IdP error and a cold 503
-    let fp = gw.auth.handle().current_fingerprint().unwrap();
-    let ticket = synaptic_gateway::hooks::AuthTicket {
-        fingerprint: fp.into(),
-        generation: 0,
-        dpop_url: None,
-    };
-    assert!(gw.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);
+    assert!(gw.unauthorized_now().await);
     assert_eq!(gw.get(&url).await.status, 200);
     proxy.fail_with(MockResponse::json(
         401,
