@@ -49,3 +49,18 @@ where
     }
     f().await
 }
+
+/// The answer to a `POST` of `body`, of `content_type`, to `u`.
+pub async fn post_body(
+    c: &reqwest::Client,
+    u: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    c.post(u)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
