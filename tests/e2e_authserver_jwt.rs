@@ -1089,6 +1089,35 @@ async fn spa_token(
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// The form refreshing `rt` as the public client `spa`.
+fn spa_refresh(rt: &str) -> [(&str, &str); 3] {
+    [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", "spa"),
+    ]
+}
+
+/// The token response's access token is a DPoP token bound to `key`.
+#[track_caller]
+fn assert_bound_to(t: &Value, key: &synaptic_oauth::client::DpopKey) {
+    assert_eq!(t["token_type"], "DPoP");
+    assert_eq!(
+        parts(t["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
+        key.thumbprint()
+    );
+}
+
+/// The token request was refused with `invalid_grant`.
+#[track_caller]
+fn assert_invalid_grant(status: u16, e: &Value) {
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn a_public_clients_refresh_token_is_bound_to_its_dpop_key() {
     use synaptic_oauth::client::{DpopAlgorithm, DpopKey};
@@ -1127,56 +1156,26 @@ password_hash = "{hash}"
     )
     .await;
     assert_eq!(s, 200, "{t}");
-    assert_eq!(t["token_type"], "DPoP");
-    assert_eq!(
-        parts(t["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
-        key.thumbprint()
-    );
-    let rt = t["refresh_token"].as_str().unwrap().to_string();
-    let refresh = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", rt.as_str()),
-        ("client_id", "spa"),
-    ];
+    assert_bound_to(&t, &key);
+    let refresh = spa_refresh(t["refresh_token"].as_str().unwrap());
     // a stolen refresh token is useless without the key: no proof, another key
     let (s, e) = spa_token(&gw, &refresh, None).await;
-    assert_eq!(
-        (s, e["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{e}"
-    );
+    assert_invalid_grant(s, &e);
     let (s, e) = spa_token(&gw, &refresh, Some(&thief)).await;
-    assert_eq!(
-        (s, e["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{e}"
-    );
+    assert_invalid_grant(s, &e);
     // the holder of the key refreshes (the refused attempts did not burn the token)
     let (s, t2) = spa_token(&gw, &refresh, Some(&key)).await;
     assert_eq!(s, 200, "{t2}");
-    assert_eq!(t2["token_type"], "DPoP");
-    assert_eq!(
-        parts(t2["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
-        key.thumbprint()
-    );
+    assert_bound_to(&t2, &key);
     // the next refresh token is bound as well
-    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
-    let refresh2 = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", rt2.as_str()),
-        ("client_id", "spa"),
-    ];
+    let refresh2 = spa_refresh(t2["refresh_token"].as_str().unwrap());
     let (s, _) = spa_token(&gw, &refresh2, Some(&thief)).await;
     assert_eq!(s, 400);
     // the binding survives a restart (it is kept in the store)
     let dir = gw.shutdown().await;
     let gw = TestGateway::start(dir, Default::default()).await;
     let (s, e) = spa_token(&gw, &refresh2, None).await;
-    assert_eq!(
-        (s, e["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{e}"
-    );
+    assert_invalid_grant(s, &e);
     let (s, t3) = spa_token(&gw, &refresh2, Some(&key)).await;
     assert_eq!(s, 200, "{t3}");
     gw.shutdown().await;
