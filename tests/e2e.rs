@@ -639,7 +639,8 @@ async fn drop_on_the_request_path_is_202() {
             "sequences/dropper.xml",
             r#"<sequence name="dropper" xmlns="http://ws.apache.org/ns/synapse"><drop/></sequence>"#,
         )],
-    ).await;
+    )
+    .await;
     let r = client()
         .post(url(&gw, "/shop/1.0/x"))
         .body("{}")
@@ -720,7 +721,8 @@ async fn mediation_fault_without_fault_sequence_is_500_with_error_code() {
                 dead_url()
             ),
         )],
-    ).await;
+    )
+    .await;
     let r = client().get(url(&gw, "/shop/1.0/x")).send().await.unwrap();
     let status = r.status();
     let v = json(r).await;
