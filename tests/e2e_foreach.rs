@@ -364,20 +364,9 @@ async fn scatter_gather_asks_two_backends_and_answers_with_both() {
 #[tokio::test]
 async fn continue_without_aggregation_answers_before_the_copies_calls_end() {
     // a backend that holds every request until the test opens the gate
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let (g, a) = (gate.clone(), answered.clone());
-    let origin = MockOrigin::start_async(move |r| {
-        let (g, a) = (g.clone(), a.clone());
-        async move {
-            if let Ok(p) = g.acquire().await {
-                p.forget();
-            }
-            a.fetch_add(1, Ordering::SeqCst);
-            MockResponse::json(200, &serde_json::json!({ "got": r.body_str() }))
-        }
-    })
-    .await;
+    let (origin, gate, answered) =
+        MockOrigin::held(|r| MockResponse::json(200, &serde_json::json!({ "got": r.body_str() })))
+            .await;
     let api = format!(
         r#"<api {NS} name="Notify" context="/notify">
   <resource methods="POST" uri-template="/all">
@@ -503,18 +492,8 @@ async fn notify_gateway_stopped_by_sigterm(
 
 #[tokio::test]
 async fn sigterm_waits_for_a_detached_copy_within_the_grace_period() {
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let g = gate.clone();
-    let held = MockOrigin::start_async(move |_| {
-        let g = g.clone();
-        async move {
-            if let Ok(p) = g.acquire().await {
-                p.forget();
-            }
-            MockResponse::json(200, &serde_json::json!({ "ok": true }))
-        }
-    })
-    .await;
+    let (held, gate, _) =
+        MockOrigin::held(|_| MockResponse::json(200, &serde_json::json!({ "ok": true }))).await;
     let after = MockOrigin::start(|_| MockResponse::json(200, &serde_json::json!({}))).await;
     let (_dir, stopped, addr) = notify_gateway_stopped_by_sigterm(&held, &after, 10.0).await;
     // the listener stops taking connections, but the gateway has not stopped: the copy runs
