@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
 use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::http::{dead_url, eventually, get_text, json, url};
 use synaptic_tests::origin::{MockOrigin, MockResponse, RecordingProxy};
 use synaptic_tests::run_cli as cli;
 
@@ -23,10 +24,6 @@ async fn start_with(dir: &GatewayDir, opts: ServeOptions) -> Running {
     synaptic_tests::gateway::start_running(dir, opts).await
 }
 
-fn url(gw: &Running, path: &str) -> String {
-    format!("http://{}{path}", gw.addr())
-}
-
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -34,9 +31,11 @@ fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-async fn json(resp: reqwest::Response) -> serde_json::Value {
-    let text = resp.text().await.expect("body");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+/// A gateway serving `config` and `files`, and its folder (kept as long as the gateway runs).
+async fn serve(config: &str, files: &[(&str, &str)]) -> (GatewayDir, Running) {
+    let dir = GatewayDir::new(config, files);
+    let gw = start(&dir).await;
+    (dir, gw)
 }
 
 fn simple_api(endpoint: &str, extra: &str) -> String {
@@ -49,29 +48,6 @@ endpoint = "{endpoint}"
 {extra}
 "#
     )
-}
-
-/// A port where nothing listens.
-fn dead_url() -> String {
-    format!("http://127.0.0.1:{}/x", synaptic_tests::free_port())
-}
-
-/// Poll `f` until it returns true or `within` passes.
-async fn eventually<F, Fut>(within: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + within;
-    loop {
-        if f().await {
-            return true;
-        }
-        if tokio::time::Instant::now() > end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 const MENU_V1: &str = r#"<sequence name="menu" xmlns="http://ws.apache.org/ns/synapse">
@@ -95,8 +71,7 @@ const MENU_V2: &str = r#"<sequence name="menu" xmlns="http://ws.apache.org/ns/sy
 #[tokio::test]
 async fn post_with_json_body_reaches_the_backend_unchanged() {
     let origin = MockOrigin::echo().await;
-    let dir = GatewayDir::new(&simple_api(&format!("{}/base", origin.url()), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&format!("{}/base", origin.url()), ""), &[]).await;
     let body = r#"{"pizza":"Margherita","qty":2,"notes":"é ünïcode \"quoted\""}"#;
     let resp = client()
         .post(url(&gw, "/shop/1.0/orders?x=1&y=%20z"))
@@ -127,8 +102,7 @@ async fn post_with_json_body_reaches_the_backend_unchanged() {
 #[tokio::test]
 async fn paths_are_normalised_before_routing_and_forwarding() {
     let origin = MockOrigin::echo().await;
-    let dir = GatewayDir::new(&simple_api(&format!("{}/base/", origin.url()), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&format!("{}/base/", origin.url()), ""), &[]).await;
     let c = client();
     let r = c
         .get(url(&gw, "/shop//1.0/./x/../%6Denu;jsessionid=1"))
@@ -149,8 +123,7 @@ async fn paths_are_normalised_before_routing_and_forwarding() {
 
 #[tokio::test]
 async fn no_matching_api_is_404_json() {
-    let dir = GatewayDir::new(&simple_api(&dead_url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&dead_url(), ""), &[]).await;
     let r = client().get(url(&gw, "/nope/menu")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(
@@ -181,8 +154,7 @@ uri_template = "/menu"
 methods = ["POST"]
 uri_template = "/order/{id}"
 "#;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), extra), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), extra), &[]).await;
     let c = client();
     assert_eq!(
         c.get(url(&gw, "/shop/1.0/menu"))
@@ -211,8 +183,7 @@ uri_template = "/order/{id}"
 
 #[tokio::test]
 async fn backend_down_is_502() {
-    let dir = GatewayDir::new(&simple_api(&dead_url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&dead_url(), ""), &[]).await;
     let r = client()
         .get(url(&gw, "/shop/1.0/menu"))
         .send()
@@ -227,8 +198,7 @@ async fn backend_down_is_502() {
 async fn backend_timeout_is_504_within_the_api_timeout() {
     let origin =
         MockOrigin::start(|_| MockResponse::text("late").delay(Duration::from_secs(5))).await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), "timeout = 0.3"), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), "timeout = 0.3"), &[]).await;
     let t0 = tokio::time::Instant::now();
     let r = client()
         .get(url(&gw, "/shop/1.0/slow"))
@@ -252,8 +222,7 @@ async fn body_over_the_limit_is_413() {
         "[server]\nmax_body_size = 1000\n{}",
         simple_api(&origin.url(), "")
     );
-    let dir = GatewayDir::new(&config, &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&config, &[]).await;
     let c = client();
     // declared length
     let r = c
@@ -358,8 +327,7 @@ fn tokio_stream_from<T: Send + 'static>(
 #[tokio::test]
 async fn pass_through_streams_both_directions() {
     let mut origin = streaming_origin().await;
-    let dir = GatewayDir::new(&simple_api(&format!("http://{}", origin.addr), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&format!("http://{}", origin.addr), ""), &[]).await;
     // request: the backend sees the first chunk before the client sends the second
     let (ctx, crx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(4);
     let c = client();
@@ -404,8 +372,7 @@ async fn two_hundred_concurrent_clients_without_error() {
             .delay(Duration::from_millis(20))
     })
     .await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), ""), &[]).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
         let u = url(&gw, &format!("/shop/1.0/item/{i}"));
@@ -441,8 +408,7 @@ async fn two_hundred_concurrent_clients_without_error() {
 async fn graceful_shutdown_lets_requests_in_flight_finish() {
     let origin =
         MockOrigin::start(|_| MockResponse::text("done").delay(Duration::from_millis(700))).await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), ""), &[]).await;
     let u = url(&gw, "/shop/1.0/slow");
     let inflight = tokio::spawn(async move { client().get(u).send().await });
     assert!(origin.wait_for(1, Duration::from_secs(5)).await);
@@ -465,8 +431,7 @@ async fn graceful_shutdown_lets_requests_in_flight_finish() {
 #[tokio::test]
 async fn health_and_metrics() {
     let origin = MockOrigin::echo().await;
-    let dir = GatewayDir::new(&simple_api(&origin.url(), ""), &[]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&simple_api(&origin.url(), ""), &[]).await;
     let c = client();
     let r = c.get(url(&gw, "/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -480,14 +445,7 @@ async fn health_and_metrics() {
             &[("api", "Shop")],
         )
         .add(3);
-    let text = c
-        .get(url(&gw, "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&c, &url(&gw, "/metrics")).await;
     assert!(
         text.contains("# TYPE synaptic_requests_total counter"),
         "{text}"
@@ -574,8 +532,7 @@ name = "Menu"
 context = "/menu/1.0"
 in_sequence = "menu"
 "#;
-    let dir = GatewayDir::new(config, &[("sequences/menu.xml", MENU_V1)]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(config, &[("sequences/menu.xml", MENU_V1)]).await;
     let r = client()
         .get(url(&gw, "/menu/1.0/menu"))
         .send()
@@ -676,14 +633,14 @@ in_sequence = "menu"
 async fn drop_on_the_request_path_is_202() {
     let origin = MockOrigin::echo().await;
     let config = simple_api(&origin.url(), "in_sequence = \"dropper\"");
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[(
             "sequences/dropper.xml",
             r#"<sequence name="dropper" xmlns="http://ws.apache.org/ns/synapse"><drop/></sequence>"#,
         )],
-    );
-    let gw = start(&dir).await;
+    )
+    .await;
     let r = client()
         .post(url(&gw, "/shop/1.0/x"))
         .body("{}")
@@ -702,7 +659,7 @@ async fn in_flow_headers_reach_the_backend_and_out_flow_shapes_the_response() {
         &format!("{}/base", origin.url()),
         "in_sequence = \"add-header\"\nout_sequence = \"wrap\"",
     );
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[
             (
@@ -725,8 +682,8 @@ async fn in_flow_headers_reach_the_backend_and_out_flow_shapes_the_response() {
                 </sequence>"#,
             ),
         ],
-    );
-    let gw = start(&dir).await;
+    )
+    .await;
     let body = r#"{"a":1}"#;
     let r = client()
         .post(url(&gw, "/shop/1.0/orders?z=9"))
@@ -752,7 +709,7 @@ async fn in_flow_headers_reach_the_backend_and_out_flow_shapes_the_response() {
 async fn mediation_fault_without_fault_sequence_is_500_with_error_code() {
     let origin = MockOrigin::echo().await;
     let config = simple_api(&origin.url(), "in_sequence = \"bad\"");
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[(
             "sequences/bad.xml",
@@ -764,8 +721,8 @@ async fn mediation_fault_without_fault_sequence_is_500_with_error_code() {
                 dead_url()
             ),
         )],
-    );
-    let gw = start(&dir).await;
+    )
+    .await;
     let r = client().get(url(&gw, "/shop/1.0/x")).send().await.unwrap();
     let status = r.status();
     let v = json(r).await;
@@ -779,7 +736,7 @@ async fn mediation_fault_without_fault_sequence_is_500_with_error_code() {
 #[tokio::test]
 async fn a_fault_sequence_builds_its_own_response() {
     let config = simple_api(&dead_url(), "fault_sequence = \"custom-fault\"");
-    let dir = GatewayDir::new(
+    let (_dir, gw) = serve(
         &config,
         &[(
             "sequences/custom-fault.xml",
@@ -792,8 +749,8 @@ async fn a_fault_sequence_builds_its_own_response() {
                 <respond/>
             </sequence>"#,
         )],
-    );
-    let gw = start(&dir).await;
+    )
+    .await;
     let r = client().get(url(&gw, "/shop/1.0/x")).send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(
@@ -893,8 +850,7 @@ in_sequence = "{seq_name}"
 "#,
         peer.base_url()
     );
-    let dir = GatewayDir::new(&config, &[(&format!("sequences/{seq_name}.xml"), &seq)]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&config, &[(&format!("sequences/{seq_name}.xml"), &seq)]).await;
     let c = client();
     let calls = 5;
     for i in 0..calls {
@@ -1145,8 +1101,7 @@ async fn a_stalled_request_body_is_408_not_a_hang() {
         "[server]\ntimeout = 0.5\n{}",
         simple_api(&origin.url(), "in_sequence = \"menu\"")
     );
-    let dir = GatewayDir::new(&config, &[("sequences/menu.xml", MENU_V1)]);
-    let gw = start(&dir).await;
+    let (_dir, gw) = serve(&config, &[("sequences/menu.xml", MENU_V1)]).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
     tx.send(Ok(Bytes::from_static(b"{\"a\":"))).await.unwrap();
     let t0 = tokio::time::Instant::now();

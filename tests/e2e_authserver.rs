@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::OnceLock;
 use synaptic_tests::gateway::{start_gateway, GatewayDir, TestGateway};
+use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
-use synaptic_tests::{free_port, peers, workspace_root};
+use synaptic_tests::{authserver, free_port, peers, workspace_root};
 
 const SECRET: &str = "s3cret:%+x y";
 const RP_SECRET: &str = "rp-secret-123";
@@ -27,16 +28,22 @@ fn alice_hash() -> &'static str {
 fn config(backend: &str, cb: &str) -> String {
     // SAFETY of set_var: every test sets the same value before starting a gateway.
     std::env::set_var(ADMIN_ENV, ADMIN_TOKEN);
+    let server = authserver::enabled(&format!(
+        "admin_token_env = \"{ADMIN_ENV}\"\napproval_title = \"Synaptic <approval>\"\n\
+         # several clients below list the password or implicit grant: opt in to them explicitly\n\
+         legacy_grants = true"
+    ));
+    let api = authserver::time_travels(
+        backend,
+        &[
+            ("GET", "/bookings", "view"),
+            ("GET", "/bookings/{id}", "view"),
+            ("POST", "/bookings", "book"),
+            ("DELETE", "/bookings/{id}", "cancel"),
+        ],
+    );
     format!(
-        r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-admin_token_env = "{ADMIN_ENV}"
-approval_title = "Synaptic <approval>"
-# several clients below list the password or implicit grant: opt in to them explicitly
-legacy_grants = true
-
+        r#"{server}
 [[auth_server.scope]]
 name = "view"
 description = "View your bookings"
@@ -99,33 +106,7 @@ scopes = ["view"]
 [[auth_server.user]]
 name = "alice"
 password_hash = "{hash}"
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings/{{id}}"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["POST"]
-uri_template = "/bookings"
-scopes = ["book"]
-
-[[api.resource]]
-methods = ["DELETE"]
-uri_template = "/bookings/{{id}}"
-scopes = ["cancel"]
-"#,
+{api}"#,
         hash = alice_hash()
     )
 }
@@ -467,15 +448,7 @@ async fn timetravels_view_token_gets_bookings_but_cannot_book() {
         1,
         "a refused request reached the backend"
     );
-    let metrics = env
-        .http
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&env.http, &env.url("/metrics")).await;
     assert!(
         metrics.contains(r#"synaptic_authserver_inbound_total{result="allowed"} 1"#),
         "{metrics}"

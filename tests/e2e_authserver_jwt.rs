@@ -9,8 +9,9 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use std::process::Command;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
-use synaptic_tests::{peers, workspace_root};
+use synaptic_tests::{authserver, peers, workspace_root};
 
 const ISSUER: &str = "https://as.example.test";
 
@@ -20,48 +21,25 @@ fn issuer_config(backend: &str, extra: &str) -> String {
 
 fn jwt_config(backend: &str, extra: &str) -> String {
     format!(
-        r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-access_token_format = "jwt"
-{extra}
-
-[[auth_server.client]]
-id = "svc"
-secret = "svc-secret"
-grants = ["client_credentials"]
-scopes = ["view", "book"]
-token_lifetime = 600
-
-[[auth_server.client]]
-id = "rs"
-secret = "rs-secret"
-grants = ["client_credentials"]
-introspect_any = true
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["POST"]
-uri_template = "/bookings"
-scopes = ["book"]
-
+        r#"{}{}{}{}
 [[api]]
 name = "Other"
 context = "/other/1.0"
 endpoint = "{backend}"
 security = "oauth2"
-"#
+"#,
+        authserver::enabled(&format!("access_token_format = \"jwt\"\n{extra}")),
+        authserver::cc_client(
+            "svc",
+            "svc-secret",
+            &["view", "book"],
+            "token_lifetime = 600"
+        ),
+        authserver::cc_client("rs", "rs-secret", &[], "introspect_any = true"),
+        authserver::time_travels(
+            backend,
+            &[("GET", "/bookings", "view"), ("POST", "/bookings", "book")]
+        ),
     )
 }
 
@@ -347,30 +325,8 @@ async fn a_second_gateway_trusts_the_first_through_its_jwks_url_only() {
     let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
     let a = start_gateway(&issuer_config(&origin.url(), ""), &[]).await;
     let b_config = |audience: &str| {
-        format!(
-            r#"
-[auth_server]
-enabled = false
-
-[[auth_server.trusted_issuer]]
-issuer = "{ISSUER}"
-jwks_uri = "{jwks}"
-{audience}
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-"#,
-            jwks = a.url("/oauth2/jwks"),
-            backend = origin.url(),
-        )
+        authserver::trusting(ISSUER, &a.url("/oauth2/jwks"), audience)
+            + &authserver::time_travels(&origin.url(), &[("GET", "/bookings", "view")])
     };
     let b = start_gateway(&b_config(""), &[]).await;
     let at = cc_token(&a, "view").await;
@@ -411,36 +367,14 @@ async fn trusted_oidc_provider_jwt_access_tokens() {
     let peer = peers::oidc_jwt();
     let origin = MockOrigin::start(|_| MockResponse::json(200, &json!({"ok": true}))).await;
     let gw = start_gateway(
-        &format!(
-            r#"
-[auth_server]
-enabled = false
-
-[[auth_server.trusted_issuer]]
-issuer = "{iss}"
-jwks_uri = "{jwks}"
-audience = "urn:api:bookings"
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-
-[[api.resource]]
-methods = ["GET"]
-uri_template = "/bookings"
-scopes = ["view"]
-
-[[api.resource]]
-methods = ["POST"]
-uri_template = "/bookings"
-scopes = ["book"]
-"#,
-            iss = peer.issuer(),
-            jwks = peer.jwks_url().unwrap(),
-            backend = origin.url(),
-        ),
+        &(authserver::trusting(
+            &peer.issuer(),
+            &peer.jwks_url().unwrap(),
+            "audience = \"urn:api:bookings\"",
+        ) + &authserver::time_travels(
+            &origin.url(),
+            &[("GET", "/bookings", "view"), ("POST", "/bookings", "book")],
+        )),
         &[],
     )
     .await;
@@ -757,14 +691,7 @@ async fn a_dpop_proof_used_at_one_gateway_is_a_replay_at_another_sharing_redis()
 }
 
 async fn metric(gw: &TestGateway, line: &str) -> bool {
-    let m = http()
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(&http(), &gw.url("/metrics")).await;
     m.lines().any(|l| l == line)
 }
 
@@ -956,24 +883,8 @@ async fn rsa_and_eddsa_signing_keys_are_published_and_verified_by_authlib() {
         if alg == "RS256" {
             // another gateway trusting this one through its key set accepts the RSA token
             let b = start_gateway(
-                &format!(
-                    r#"
-[auth_server]
-enabled = false
-
-[[auth_server.trusted_issuer]]
-issuer = "{ISSUER}"
-jwks_uri = "{jwks}"
-
-[[api]]
-name = "TimeTravels"
-context = "/travels/1.0"
-endpoint = "{backend}"
-security = "oauth2"
-"#,
-                    jwks = gw.url("/oauth2/jwks"),
-                    backend = origin.url(),
-                ),
+                &(authserver::trusting(ISSUER, &gw.url("/oauth2/jwks"), "")
+                    + &authserver::time_travels(&origin.url(), &[])),
                 &[],
             )
             .await;
@@ -1178,6 +1089,35 @@ async fn spa_token(
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// The form refreshing `rt` as the public client `spa`.
+fn spa_refresh(rt: &str) -> [(&str, &str); 3] {
+    [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", "spa"),
+    ]
+}
+
+/// The token response's access token is a DPoP token bound to `key`.
+#[track_caller]
+fn assert_bound_to(t: &Value, key: &synaptic_oauth::client::DpopKey) {
+    assert_eq!(t["token_type"], "DPoP");
+    assert_eq!(
+        parts(t["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
+        key.thumbprint()
+    );
+}
+
+/// The token request was refused with `invalid_grant`.
+#[track_caller]
+fn assert_invalid_grant(status: u16, e: &Value) {
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn a_public_clients_refresh_token_is_bound_to_its_dpop_key() {
     use synaptic_oauth::client::{DpopAlgorithm, DpopKey};
@@ -1216,56 +1156,26 @@ password_hash = "{hash}"
     )
     .await;
     assert_eq!(s, 200, "{t}");
-    assert_eq!(t["token_type"], "DPoP");
-    assert_eq!(
-        parts(t["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
-        key.thumbprint()
-    );
-    let rt = t["refresh_token"].as_str().unwrap().to_string();
-    let refresh = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", rt.as_str()),
-        ("client_id", "spa"),
-    ];
+    assert_bound_to(&t, &key);
+    let refresh = spa_refresh(t["refresh_token"].as_str().unwrap());
     // a stolen refresh token is useless without the key: no proof, another key
     let (s, e) = spa_token(&gw, &refresh, None).await;
-    assert_eq!(
-        (s, e["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{e}"
-    );
+    assert_invalid_grant(s, &e);
     let (s, e) = spa_token(&gw, &refresh, Some(&thief)).await;
-    assert_eq!(
-        (s, e["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{e}"
-    );
+    assert_invalid_grant(s, &e);
     // the holder of the key refreshes (the refused attempts did not burn the token)
     let (s, t2) = spa_token(&gw, &refresh, Some(&key)).await;
     assert_eq!(s, 200, "{t2}");
-    assert_eq!(t2["token_type"], "DPoP");
-    assert_eq!(
-        parts(t2["access_token"].as_str().unwrap()).1["cnf"]["jkt"],
-        key.thumbprint()
-    );
+    assert_bound_to(&t2, &key);
     // the next refresh token is bound as well
-    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
-    let refresh2 = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", rt2.as_str()),
-        ("client_id", "spa"),
-    ];
+    let refresh2 = spa_refresh(t2["refresh_token"].as_str().unwrap());
     let (s, _) = spa_token(&gw, &refresh2, Some(&thief)).await;
     assert_eq!(s, 400);
     // the binding survives a restart (it is kept in the store)
     let dir = gw.shutdown().await;
     let gw = TestGateway::start(dir, Default::default()).await;
     let (s, e) = spa_token(&gw, &refresh2, None).await;
-    assert_eq!(
-        (s, e["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{e}"
-    );
+    assert_invalid_grant(s, &e);
     let (s, t3) = spa_token(&gw, &refresh2, Some(&key)).await;
     assert_eq!(s, 200, "{t3}");
     gw.shutdown().await;

@@ -17,6 +17,7 @@ use synaptic_gateway::backend_auth::upstream::OAuthUpstream;
 use synaptic_gateway::backend_auth::BackendAuth;
 use synaptic_gateway::config::Config;
 use synaptic_gateway::hooks::UpstreamAuth;
+use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse, RecordingProxy};
 use synaptic_tests::peers::{self, Peer, PeerKind, PeerOptions};
 use synaptic_tests::redis::RedisServer;
@@ -110,6 +111,19 @@ impl Gw {
             client: reqwest::Client::new(),
             _backend: backend,
         }
+    }
+
+    /// A 401 from the backend for the token the gateway holds now (whether it will replay).
+    async fn unauthorized_now(&self) -> bool {
+        let fp = self.auth.handle().current_fingerprint().unwrap();
+        let ticket = synaptic_gateway::hooks::AuthTicket {
+            fingerprint: fp.into(),
+            generation: 0,
+            dpop_url: None,
+        };
+        self.auth
+            .unauthorized(&ticket, &http::HeaderMap::new())
+            .await
     }
 
     async fn send(&self, req: &OutboundRequest) -> (u16, http::HeaderMap, String) {
@@ -526,13 +540,7 @@ async fn redis_stopped_and_restarted_mid_run() {
     // after the outage the gateway rejoins Redis: a 401 makes it fetch and store a new token,
     // which a third gateway takes from Redis instead of fetching
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let fp = b.auth.handle().current_fingerprint().unwrap();
-    let ticket = synaptic_gateway::hooks::AuthTicket {
-        fingerprint: fp.into(),
-        generation: 0,
-        dpop_url: None,
-    };
-    assert!(b.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);
+    assert!(b.unauthorized_now().await);
     assert_eq!(b.get(&url).await.status, 200);
     assert_eq!(token_requests(&proxy, "/oauth/token"), 3);
     let c = Gw::new(&authlib_es(&proxy, Some(redis.url())));
@@ -646,13 +654,7 @@ async fn secrets_and_tokens_never_reach_logs_or_fault_bodies() {
     let gw = Gw::new(&es);
     assert_eq!(gw.get(&url).await.status, 200);
     // a 401 (invalidate + replay), then an IdP error and a cold 503
-    let fp = gw.auth.handle().current_fingerprint().unwrap();
-    let ticket = synaptic_gateway::hooks::AuthTicket {
-        fingerprint: fp.into(),
-        generation: 0,
-        dpop_url: None,
-    };
-    assert!(gw.auth.unauthorized(&ticket, &http::HeaderMap::new()).await);
+    assert!(gw.unauthorized_now().await);
     assert_eq!(gw.get(&url).await.status, 200);
     proxy.fail_with(MockResponse::json(
         401,
@@ -757,14 +759,7 @@ async fn gateway_revoked_token_replays_once_and_metrics_are_exposed() {
         "first call, refused call, replay"
     );
 
-    let metrics = http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, &gw.url("/metrics")).await;
     for line in [
         "synaptic_backend_token_fetches_total{api=\"bookings\"} 2",
         "synaptic_backend_401_replays_total{api=\"bookings\"} 1",

@@ -3,7 +3,8 @@
 //! says (in place of a node, in a property, or as the whole message); a JSON message sent whole;
 //! a backend that is down runs the fault sequence.
 
-use synaptic_tests::gateway::start_gateway;
+use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::http::post_body;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 
 const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
@@ -53,6 +54,21 @@ fn api(backend: &str, callout_children: &str, after: &str) -> String {
 const SOURCE_TARGET: &str = r#"<source xmlns:s12="http://www.w3.org/2003/05/soap-envelope" xmlns:s11="http://schemas.xmlsoap.org/soap/envelope/" xpath="s11:Body/child::*[fn:position()=1] | s12:Body/child::*[fn:position()=1]"/>
         <target xmlns:s12="http://www.w3.org/2003/05/soap-envelope" xmlns:s11="http://schemas.xmlsoap.org/soap/envelope/" xpath="s11:Body/child::*[fn:position()=1] | s12:Body/child::*[fn:position()=1]"/>"#;
 
+/// The answer of the API at `/quotes/q` to a `POST` of `body`, of `content_type`.
+async fn ask(
+    gw: &TestGateway,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    post_body(
+        &reqwest::Client::new(),
+        &gw.url("/quotes/q"),
+        content_type,
+        body,
+    )
+    .await
+}
+
 fn soap_request(symbol: &str) -> String {
     format!(
         r#"<soapenv:Envelope xmlns:soapenv="{S11}"><soapenv:Header><h:trace xmlns:h="urn:h">t1</h:trace></soapenv:Header><soapenv:Body><m:getQuote xmlns:m="urn:m"><m:symbol>{symbol}</m:symbol></m:getQuote></soapenv:Body></soapenv:Envelope>"#
@@ -70,13 +86,7 @@ async fn the_body_element_goes_out_with_its_action_and_the_answer_replaces_it() 
         )],
     )
     .await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/quotes/q"))
-        .header("content-type", "text/xml")
-        .body(soap_request("WSO2"))
-        .send()
-        .await
-        .unwrap();
+    let r = ask(&gw, "text/xml", soap_request("WSO2")).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     // the answer's body element took the place of the request's; the header stayed
@@ -110,13 +120,7 @@ async fn a_keyed_target_keeps_the_message_and_stores_the_answer() {
     let seq = api(&backend.url(), source, after)
         .replace("<callout ", &format!("{before}\n      <callout "));
     let gw = start_gateway("", &[("sequences/Quotes.xml", &seq)]).await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/quotes/q"))
-        .header("content-type", "application/xml")
-        .body("<ignored/>")
-        .send()
-        .await
-        .unwrap();
+    let r = ask(&gw, "application/xml", "<ignored/>").await;
     let text = r.text().await.unwrap();
     assert!(text.contains("getQuoteResponse"), "{text}");
     assert!(text.contains("<m:symbol>KEYED</m:symbol>"), "{text}");
@@ -139,13 +143,7 @@ async fn a_json_message_is_sent_whole_and_a_json_answer_replaces_it() {
         )],
     )
     .await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/quotes/q"))
-        .header("content-type", "application/json")
-        .body(r#"{"symbol":"J"}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = ask(&gw, "application/json", r#"{"symbol":"J"}"#).await;
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["echoed"]["symbol"], "J", "{v}");
     gw.shutdown().await;
@@ -161,13 +159,7 @@ async fn a_backend_that_is_down_runs_the_fault_sequence() {
         &[("sequences/Quotes.xml", &api(&url, SOURCE_TARGET, ""))],
     )
     .await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/quotes/q"))
-        .header("content-type", "text/xml")
-        .body(soap_request("DOWN"))
-        .send()
-        .await
-        .unwrap();
+    let r = ask(&gw, "text/xml", soap_request("DOWN")).await;
     let text = r.text().await.unwrap();
     assert!(text.contains("failed"), "{text}");
     gw.shutdown().await;

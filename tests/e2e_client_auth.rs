@@ -10,6 +10,7 @@
 //! who that token belongs to. Wrong keys, secrets and certificates are refused by the peer and
 //! the client gets the gateway's 503, with no key material in any log.
 
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::peers::{AuthlibJwtPeer, ClientAuthPeer, TestPki};
@@ -41,6 +42,29 @@ type = "oauth2"
 "#,
         url = backend.url()
     )
+}
+
+/// Endpoint-security lines for `grant` as the client `pkjwt-<alg>` authenticating with
+/// private_key_jwt (the peer's key `<alg>.pem`, its key id `kid-<alg>`), then `extra` lines.
+fn private_key_jwt(peer: &ClientAuthPeer, grant: &str, alg: &str, extra: &str) -> String {
+    format!(
+        r#"grant_type = "{grant}"
+token_url = "{url}"
+client_id = "pkjwt-{alg}"
+client_auth = "private_key_jwt"
+private_key = "{key}"
+key_id = "kid-{alg}"
+algorithm = "{alg}"
+{extra}"#,
+        url = peer.token_url(),
+        key = path(&peer.key(&format!("{alg}.pem"))),
+    )
+}
+
+/// What the peer says of the last token the backend received.
+async fn last_token_info(backend: &MockOrigin, peer: &ClientAuthPeer) -> serde_json::Value {
+    let token = tokens_seen(backend).pop().expect("the backend got a token");
+    peer.introspect(&token).await
 }
 
 fn path(p: &std::path::Path) -> String {
@@ -95,18 +119,7 @@ async fn private_key_jwt_with_each_algorithm_gets_a_token_the_backend_receives()
         config.push_str(&api(
             &alg.to_ascii_lowercase(),
             &origin,
-            &format!(
-                r#"grant_type = "client_credentials"
-token_url = "{url}"
-client_id = "pkjwt-{alg}"
-client_auth = "private_key_jwt"
-private_key = "{key}"
-key_id = "kid-{alg}"
-algorithm = "{alg}"
-scope = "view""#,
-                url = peer.token_url(),
-                key = path(&peer.key(&format!("{alg}.pem"))),
-            ),
+            &private_key_jwt(&peer, "client_credentials", alg, "scope = \"view\""),
         ));
     }
     let gw = start_gateway(&config, &[]).await;
@@ -114,8 +127,7 @@ scope = "view""#,
         let (status, _, body) =
             get(&gw, &format!("/{}/orders", alg.to_ascii_lowercase()), None).await;
         assert_eq!(status, 200, "{alg}: {body}\npeer log:\n{}", peer.log());
-        let token = tokens_seen(&origin).pop().expect("the backend got a token");
-        let info = peer.introspect(&token).await;
+        let info = last_token_info(&origin, &peer).await;
         assert_eq!(info["active"], true, "{alg}: {info}");
         assert_eq!(info["client_id"], format!("pkjwt-{alg}"), "{info}");
         assert_eq!(info["scope"], "view", "{info}");
@@ -221,8 +233,7 @@ scope = "book""#,
     // client_secret_jwt with the right secret works
     let (status, _, body) = get(&gw, "/rightsecret/x", None).await;
     assert_eq!(status, 200, "{body}");
-    let token = tokens_seen(&origin).pop().unwrap();
-    let info = peer.introspect(&token).await;
+    let info = last_token_info(&origin, &peer).await;
     assert_eq!(
         (info["client_id"].as_str(), info["scope"].as_str()),
         (Some("secretjwt"), Some("book")),
@@ -271,8 +282,7 @@ scope = "view book""#,
     let gw = start_gateway(&config, &[]).await;
     let (status, _, body) = get(&gw, "/mtls/orders", None).await;
     assert_eq!(status, 200, "{body}\npeer log:\n{}", peer.log());
-    let token = tokens_seen(&origin).pop().unwrap();
-    let info = peer.introspect(&token).await;
+    let info = last_token_info(&origin, &peer).await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["client_id"], "mtls-client", "{info}");
 
@@ -291,19 +301,11 @@ async fn token_exchange_on_behalf_of_each_caller_cached_per_caller_token() {
     let config = api(
         "orders",
         &origin,
-        &format!(
-            r#"grant_type = "token_exchange"
-token_url = "{url}"
-client_id = "pkjwt-ES256"
-client_auth = "private_key_jwt"
-private_key = "{key}"
-key_id = "kid-ES256"
-algorithm = "ES256"
-audience = "urn:backend:orders"
-resource = "https://orders.example/"
-scope = "book""#,
-            url = peer.token_url(),
-            key = path(&peer.key("ES256.pem")),
+        &private_key_jwt(
+            &peer,
+            "token_exchange",
+            "ES256",
+            "audience = \"urn:backend:orders\"\nresource = \"https://orders.example/\"\nscope = \"book\"",
         ),
     );
     let gw = start_gateway(&config, &[]).await;
@@ -370,17 +372,11 @@ async fn scope_and_audience_evaluated_per_request_are_cache_entries_of_their_own
     let mut config = api(
         "scoped",
         &origin,
-        &format!(
-            r#"grant_type = "client_credentials"
-token_url = "{url}"
-client_id = "pkjwt-EdDSA"
-client_auth = "private_key_jwt"
-private_key = "{key}"
-key_id = "kid-EdDSA"
-algorithm = "EdDSA"
-scope = "{{get-property('wanted-scope')}}""#,
-            url = peer.token_url(),
-            key = path(&peer.key("EdDSA.pem")),
+        &private_key_jwt(
+            &peer,
+            "client_credentials",
+            "EdDSA",
+            "scope = \"{get-property('wanted-scope')}\"",
         ),
     )
     .replace("endpoint = ", "in_sequence = \"choose-scope\"\nendpoint = ");
@@ -411,8 +407,7 @@ audience = "{{$trp:X-Audience}}""#,
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-        let token = tokens_seen(&origin).pop().unwrap();
-        let info = peer.introspect(&token).await;
+        let info = last_token_info(&origin, &peer).await;
         assert_eq!(info["scope"], want, "{info}");
         assert_eq!(info["client_id"], "pkjwt-EdDSA");
     }
@@ -432,8 +427,7 @@ audience = "{{$trp:X-Audience}}""#,
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-        let token = tokens_seen(&origin).pop().unwrap();
-        let info = peer.introspect(&token).await;
+        let info = last_token_info(&origin, &peer).await;
         assert_eq!(info["exchanged_aud"], aud, "{info}");
         assert_eq!(info["subject_client"], "caller");
     }
@@ -578,17 +572,7 @@ async fn token_exchange_on_a_secured_api_exchanges_the_checked_caller_token() {
     let origin = MockOrigin::start(|_| MockResponse::text("ok")).await;
     let gw = start_gateway(
         &format!(
-            r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-
-[[auth_server.client]]
-id = "caller"
-secret = "caller-secret"
-grants = ["client_credentials"]
-scopes = ["view"]
-
+            r#"{server}
 [[api]]
 name = "Ex"
 context = "/ex"
@@ -603,6 +587,8 @@ client_id = "gw"
 client_secret = "gw-secret"
 audience = "urn:backend"
 "#,
+            server = authserver::enabled("")
+                + &authserver::cc_client("caller", "caller-secret", &["view"], ""),
             origin = origin.url(),
             idp = idp.url()
         ),

@@ -7,6 +7,7 @@
 
 use synaptic_gateway::ServeOptions;
 use synaptic_tests::gateway::{assert_reloaded, start_running, GatewayDir};
+use synaptic_tests::http::post_body;
 use synaptic_tests::mariadb::{self, MariaDb};
 use synaptic_tests::origin::MockOrigin;
 use synaptic_tests::postgres::{self, Postgres};
@@ -465,13 +466,13 @@ svc_name = "Svc"
         assert_eq!(sent[0].path(), seen);
     }
     assert_eq!(get("/unset/x").await, 404);
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/w/q", gw.addr()))
-        .header("content-type", "application/xml")
-        .body("<q/>")
-        .send()
-        .await
-        .unwrap();
+    let r = post_body(
+        &reqwest::Client::new(),
+        &format!("http://{}/w/q", gw.addr()),
+        "application/xml",
+        "<q/>",
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 200);
     let sent = wsdl_backend.requests();
     assert_eq!(sent.len(), 1);
@@ -605,13 +606,8 @@ async fn a_changed_properties_file_is_picked_up_by_the_watcher() {
 
 /// `POST <q/>` to `url`: the status.
 async fn post_xml(url: &str) -> u16 {
-    reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/xml")
-        .body("<q/>")
-        .send()
+    post_body(&reqwest::Client::new(), &url, "application/xml", "<q/>")
         .await
-        .unwrap()
         .status()
         .as_u16()
 }

@@ -11,7 +11,9 @@
 //! Neither proofs, tokens nor the DPoP key reach a log line or a fault body.
 
 use base64::Engine as _;
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::{start_gateway, TestGateway};
+use synaptic_tests::http::get_text;
 use synaptic_tests::logs::{capture_global as logs, global_text as log_text};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::peers::DpopPeer;
@@ -49,26 +51,15 @@ scope = "view"
 async fn authorization_server(origin: &MockOrigin, extra: &str) -> TestGateway {
     start_gateway(
         &format!(
-            r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-access_token_format = "jwt"
-{extra}
-
-[[auth_server.client]]
-id = "gw-b"
-secret = "gw-b-secret"
-grants = ["client_credentials"]
-scopes = ["view"]
-token_lifetime = 600
-
+            r#"{}{}
 [[api]]
 name = "Inner"
 context = "/inner"
 endpoint = "{}"
 security = "oauth2"
 "#,
+            authserver::enabled(&format!("access_token_format = \"jwt\"\n{extra}")),
+            authserver::cc_client("gw-b", "gw-b-secret", &["view"], "token_lifetime = 600"),
             origin.url()
         ),
         &[],
@@ -311,12 +302,7 @@ async fn the_gateways_endpoint_security_answers_its_own_authorization_servers_no
     assert_eq!(origin.count(), 3);
     // B's first token request was answered use_dpop_nonce, its retry with the nonce got the
     // token; the API accepted B's proofs (which carry the nonce)
-    let metrics = reqwest::get(a.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&reqwest::Client::new(), &a.url("/metrics")).await;
     for line in [
         r#"synaptic_authserver_token_requests_total{grant_type="client_credentials",outcome="use_dpop_nonce"} 1"#,
         r#"synaptic_authserver_token_requests_total{grant_type="client_credentials",outcome="issued"} 1"#,

@@ -194,20 +194,7 @@ async fn a_backend_down_for_one_branch_still_answers_with_the_others() {
 #[tokio::test]
 async fn clone_continue_parent_answers_while_the_branches_calls_are_pending() {
     // a backend that holds every request until the test opens the gate
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let (g, a) = (gate.clone(), answered.clone());
-    let origin = MockOrigin::start_async(move |_r| {
-        let (g, a) = (g.clone(), a.clone());
-        async move {
-            if let Ok(p) = g.acquire().await {
-                p.forget();
-            }
-            a.fetch_add(1, Ordering::SeqCst);
-            MockResponse::text("audited")
-        }
-    })
-    .await;
+    let (origin, gate, answered) = MockOrigin::held(|_| MockResponse::text("audited")).await;
     let api = format!(
         r#"<api {NS} name="Audit" context="/audit">
   <resource methods="POST" uri-template="/order">

@@ -8,16 +8,10 @@ use std::time::Duration;
 use synaptic_gateway::reload::LoadReport;
 use synaptic_gateway::{Running, ServeOptions, StartError};
 use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::http::{client, get_text};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 
 const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client")
-}
 
 /// On 127.0.0.1, an ephemeral port, without watching the files.
 fn options() -> ServeOptions {
@@ -29,14 +23,7 @@ fn options() -> ServeOptions {
 }
 
 async fn start(dir: &GatewayDir) -> Running {
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    match synaptic_gateway::start(loaded.config, options()).await {
-        Ok((r, _)) => r,
-        Err(StartError::Sequences(report)) => {
-            panic!("sequences do not load:\n{}", report.render().join("\n"))
-        }
-        Err(e) => panic!("gateway does not start: {e:?}"),
-    }
+    synaptic_tests::gateway::start_running(dir, options()).await
 }
 
 /// A gateway serving what deploys, and the report of its load (the files left out, and why).
@@ -77,14 +64,7 @@ async fn get(gw: &Running) -> (u16, String) {
 
 /// The `synaptic_endpoint_state` series of `endpoint` that is 1.
 async fn state(gw: &Running, endpoint: &str) -> String {
-    let text = client()
-        .get(format!("http://{}/metrics", gw.addr()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&client(), &format!("http://{}/metrics", gw.addr())).await;
     let prefix = format!("synaptic_endpoint_state{{endpoint=\"{endpoint}\",state=\"");
     text.lines()
         .filter_map(|l| l.strip_prefix(&prefix))

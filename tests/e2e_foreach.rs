@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use synaptic_tests::gateway::start_gateway;
+use synaptic_tests::gateway::{start_gateway, TestGateway};
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 
 const NS: &str = r#"xmlns="http://ws.apache.org/ns/synapse""#;
@@ -41,6 +41,21 @@ async fn prices() -> (MockOrigin, Arc<AtomicUsize>) {
     (origin, max)
 }
 
+/// A `POST` of `body`, of `content_type`, to `path` of the gateway.
+async fn post(
+    gw: &TestGateway,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> reqwest::Result<reqwest::Response> {
+    reqwest::Client::new()
+        .post(gw.url(path))
+        .header("content-type", content_type)
+        .body(body.to_string())
+        .send()
+        .await
+}
+
 const ITEMS: &str = r#"{"order":7,"items":[{"sku":"a"},{"sku":"bb"},{"sku":"ccc"}]}"#;
 
 #[tokio::test]
@@ -62,11 +77,7 @@ async fn collection_form_prices_each_item_in_parallel_and_keeps_the_order() {
         backend = origin.url()
     );
     let gw = start_gateway("", &[("sequences/Prices.xml", &api)]).await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/prices/all"))
-        .header("content-type", "application/json")
-        .body(ITEMS)
-        .send()
+    let r = post(&gw, "/prices/all", "application/json", ITEMS)
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -114,11 +125,7 @@ async fn collection_form_one_at_a_time_gathers_into_a_variable_with_a_counter() 
         backend = origin.url()
     );
     let gw = start_gateway("", &[("sequences/Seq.xml", &api)]).await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/seq/all"))
-        .header("content-type", "application/json")
-        .body(ITEMS)
-        .send()
+    let r = post(&gw, "/seq/all", "application/json", ITEMS)
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -172,13 +179,14 @@ async fn synapse_form_rewrites_each_element_in_place_then_the_merged_message_is_
         backend = origin.url()
     );
     let gw = start_gateway("", &[("sequences/Orders.xml", &api)]).await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/orders/submit"))
-        .header("content-type", "application/xml")
-        .body(r#"<order id="9"><customer>c1</customer><line sku="x1"/><line sku="y2"/></order>"#)
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &gw,
+        "/orders/submit",
+        "application/xml",
+        r#"<order id="9"><customer>c1</customer><line sku="x1"/><line sku="y2"/></order>"#,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     // the backend got the merged message: the untouched parts, then the rewritten elements
     let reqs = origin.requests();
@@ -217,13 +225,14 @@ async fn synapse_form_over_json_continues_past_a_failing_member() {
         backend = origin.url()
     );
     let gw = start_gateway("", &[("sequences/Tags.xml", &api)]).await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/tags/clean"))
-        .header("content-type", "application/json")
-        .body(r#"{"id":1,"tags":[{"name":"a"},{"name":""},{"name":"b"}]}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &gw,
+        "/tags/clean",
+        "application/json",
+        r#"{"id":1,"tags":[{"name":"a"},{"name":""},{"name":"b"}]}"#,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     let reqs = origin.requests();
     assert_eq!(reqs.len(), 1);
@@ -258,11 +267,7 @@ async fn more_elements_than_the_limit_fail_before_any_call() {
         &[("sequences/Many.xml", &api)],
     )
     .await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/many/all"))
-        .header("content-type", "application/json")
-        .body(ITEMS)
-        .send()
+    let r = post(&gw, "/many/all", "application/json", ITEMS)
         .await
         .unwrap();
     assert!(r.status().is_server_error(), "{}", r.status());
@@ -321,12 +326,7 @@ async fn scatter_gather_asks_two_backends_and_answers_with_both() {
         s = stock.url()
     );
     let gw = start_gateway("", &[("sequences/Both.xml", &api)]).await;
-    let c = reqwest::Client::new();
-    let r = c
-        .post(gw.url("/both/item"))
-        .header("content-type", "application/json")
-        .body(r#"{"sku":"bb"}"#)
-        .send()
+    let r = post(&gw, "/both/item", "application/json", r#"{"sku":"bb"}"#)
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -348,11 +348,7 @@ async fn scatter_gather_asks_two_backends_and_answers_with_both() {
     assert_eq!(max_in_flight.load(Ordering::SeqCst), 1);
 
     // one after another, into a variable, as XML
-    let r = c
-        .post(gw.url("/both/xml"))
-        .header("content-type", "application/json")
-        .body(r#"{"sku":"a"}"#)
-        .send()
+    let r = post(&gw, "/both/xml", "application/json", r#"{"sku":"a"}"#)
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -368,20 +364,9 @@ async fn scatter_gather_asks_two_backends_and_answers_with_both() {
 #[tokio::test]
 async fn continue_without_aggregation_answers_before_the_copies_calls_end() {
     // a backend that holds every request until the test opens the gate
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let (g, a) = (gate.clone(), answered.clone());
-    let origin = MockOrigin::start_async(move |r| {
-        let (g, a) = (g.clone(), a.clone());
-        async move {
-            if let Ok(p) = g.acquire().await {
-                p.forget();
-            }
-            a.fetch_add(1, Ordering::SeqCst);
-            MockResponse::json(200, &serde_json::json!({ "got": r.body_str() }))
-        }
-    })
-    .await;
+    let (origin, gate, answered) =
+        MockOrigin::held(|r| MockResponse::json(200, &serde_json::json!({ "got": r.body_str() })))
+            .await;
     let api = format!(
         r#"<api {NS} name="Notify" context="/notify">
   <resource methods="POST" uri-template="/all">
@@ -400,11 +385,7 @@ async fn continue_without_aggregation_answers_before_the_copies_calls_end() {
     let gw = start_gateway("", &[("sequences/Notify.xml", &api)]).await;
     let r = tokio::time::timeout(
         Duration::from_secs(10),
-        reqwest::Client::new()
-            .post(gw.url("/notify/all"))
-            .header("content-type", "application/json")
-            .body(ITEMS)
-            .send(),
+        post(&gw, "/notify/all", "application/json", ITEMS),
     )
     .await
     .expect("the client is answered while the copies' calls are held")
@@ -511,18 +492,8 @@ async fn notify_gateway_stopped_by_sigterm(
 
 #[tokio::test]
 async fn sigterm_waits_for_a_detached_copy_within_the_grace_period() {
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let g = gate.clone();
-    let held = MockOrigin::start_async(move |_| {
-        let g = g.clone();
-        async move {
-            if let Ok(p) = g.acquire().await {
-                p.forget();
-            }
-            MockResponse::json(200, &serde_json::json!({ "ok": true }))
-        }
-    })
-    .await;
+    let (held, gate, _) =
+        MockOrigin::held(|_| MockResponse::json(200, &serde_json::json!({ "ok": true }))).await;
     let after = MockOrigin::start(|_| MockResponse::json(200, &serde_json::json!({}))).await;
     let (_dir, stopped, addr) = notify_gateway_stopped_by_sigterm(&held, &after, 10.0).await;
     // the listener stops taking connections, but the gateway has not stopped: the copy runs

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use rustls::pki_types::pem::PemObject;
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::{start_gateway, GatewayDir, TestGateway};
 use synaptic_tests::grpc::{Caller, EchoServer, Msg};
 use synaptic_tests::peers::TestCa;
@@ -28,6 +29,11 @@ endpoint = "{backend}/test.Echo"
     )
 }
 
+/// [`grpc_api`] `Echo` for the echo service `backend` over h2c.
+fn echo_api(backend: &EchoServer, extra: &str) -> String {
+    grpc_api("Echo", &format!("http://{}", backend.addr()), extra)
+}
+
 fn with_client_metadata(m: Msg) -> Request<Msg> {
     let mut r = Request::new(m);
     r.metadata_mut()
@@ -38,11 +44,7 @@ fn with_client_metadata(m: Msg) -> Request<Msg> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unary_and_streaming_calls_pass_through_over_h2c() {
     let backend = EchoServer::start().await;
-    let api = grpc_api(
-        "Echo",
-        &format!("http://{}", backend.addr()),
-        "protocol = \"grpc\"",
-    );
+    let api = echo_api(&backend, "protocol = \"grpc\"");
     let gw = start_gateway(&api, &[]).await;
     let mut c = Caller::connect(gw.addr(), "").await;
 
@@ -112,11 +114,7 @@ async fn gateway_faults_are_grpc_statuses() {
     let closed = synaptic_tests::free_port();
     let config = format!(
         "{}{}",
-        grpc_api(
-            "Echo",
-            &format!("http://{}", backend.addr()),
-            "protocol = \"grpc\"\ntimeout = 0.5",
-        ),
+        echo_api(&backend, "protocol = \"grpc\"\ntimeout = 0.5"),
         r#"
 [[api]]
 name = "Gone"
@@ -175,11 +173,7 @@ async fn the_body_limit_applies_to_each_message_of_a_stream() {
     let backend = EchoServer::start().await;
     let config = format!(
         "[server]\nmax_body_size = 1000\n{}",
-        grpc_api(
-            "Echo",
-            &format!("http://{}", backend.addr()),
-            "protocol = \"grpc\"",
-        )
+        echo_api(&backend, "protocol = \"grpc\"")
     );
     let gw = start_gateway(&config, &[]).await;
     let mut c = Caller::connect(gw.addr(), "").await;
@@ -207,11 +201,7 @@ async fn grpc_streams_outlive_the_read_timeout_and_the_body_deadline() {
     let backend = EchoServer::start().await;
     let config = format!(
         "[server]\ntimeout = 1\n[limits]\nbackend_read_timeout = 0.2\n{}",
-        grpc_api(
-            "Echo",
-            &format!("http://{}", backend.addr()),
-            "protocol = \"grpc\"",
-        )
+        echo_api(&backend, "protocol = \"grpc\"")
     );
     let gw = start_gateway(&config, &[]).await;
     let mut c = Caller::connect(gw.addr(), "").await;
@@ -242,11 +232,7 @@ async fn grpc_streams_outlive_the_read_timeout_and_the_body_deadline() {
 async fn the_wire_log_shows_grpc_heads_without_holding_the_streams() {
     let (logs, _guard) = synaptic_tests::logs::capture();
     let backend = EchoServer::start().await;
-    let api = grpc_api(
-        "Echo",
-        &format!("http://{}", backend.addr()),
-        "protocol = \"grpc\"",
-    );
+    let api = echo_api(&backend, "protocol = \"grpc\"");
     let gw = TestGateway::start(
         GatewayDir::new(&api, &[]),
         synaptic_gateway::ServeOptions {
@@ -288,7 +274,7 @@ async fn grpc_calls_are_recognised_by_their_content_type() {
     let noop = r#"<sequence name="noop" xmlns="http://ws.apache.org/ns/synapse"><log/></sequence>"#;
     let config = format!(
         "{}\n[[api]]\nname = \"Mediated\"\ncontext = \"/mediated\"\nendpoint = \"http://{}/test.Echo\"\nin_sequence = \"noop\"\n",
-        grpc_api("Echo", &format!("http://{}", backend.addr()), ""),
+        echo_api(&backend, ""),
         backend.addr()
     );
     let gw = start_gateway(&config, &[("sequences/noop.xml", noop)]).await;
@@ -321,25 +307,9 @@ async fn grpc_calls_are_recognised_by_their_content_type() {
 async fn an_oauth2_secured_grpc_api_takes_the_bearer_token_from_the_metadata() {
     let backend = EchoServer::start().await;
     let config = format!(
-        r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-
-[[auth_server.scope]]
-name = "echo"
-
-[[auth_server.client]]
-id = "app-one"
-secret = "app-one-secret"
-grants = ["client_credentials"]
-scopes = ["echo"]
-{}"#,
-        grpc_api(
-            "Echo",
-            &format!("http://{}", backend.addr()),
-            "protocol = \"grpc\"\nsecurity = \"oauth2\"\n\n[[api.resource]]\nurl_mapping = \"/*\"\nscopes = [\"echo\"]",
-        )
+        "{}{}",
+        authserver::with_client("", "app-one", "app-one-secret", &["echo"]),
+        echo_api(&backend, "protocol = \"grpc\"\nsecurity = \"oauth2\"\n\n[[api.resource]]\nurl_mapping = \"/*\"\nscopes = [\"echo\"]")
     );
     let gw = start_gateway(&config, &[]).await;
     let http = reqwest::Client::new();
@@ -399,14 +369,11 @@ async fn endpoint_security_puts_the_backend_token_in_the_metadata() {
         )
     })
     .await;
-    let config = grpc_api(
-        "Echo",
-        &format!("http://{}", backend.addr()),
-        &format!(
-            "protocol = \"grpc\"\n\n[api.endpoint_security]\ntype = \"oauth2\"\ngrant_type = \"client_credentials\"\ntoken_url = \"{}/token\"\nclient_id = \"gw\"\nclient_secret = \"gw-secret\"\n",
-            tokens.url()
-        ),
+    let security = format!(
+        "protocol = \"grpc\"\n\n[api.endpoint_security]\ntype = \"oauth2\"\ngrant_type = \"client_credentials\"\ntoken_url = \"{}/token\"\nclient_id = \"gw\"\nclient_secret = \"gw-secret\"\n",
+        tokens.url()
     );
+    let config = echo_api(&backend, &security);
     let gw = start_gateway(&config, &[]).await;
     let mut c = Caller::connect(gw.addr(), "").await;
     let m = c
@@ -666,11 +633,7 @@ async fn h2c_clients_and_backends_by_protocol() {
 async fn a_shorter_grpc_timeout_is_the_deadline_and_faults_are_trailers_only() {
     use prost::Message;
     let backend = EchoServer::start().await;
-    let api = grpc_api(
-        "Echo",
-        &format!("http://{}", backend.addr()),
-        "protocol = \"grpc\"\ntimeout = 30",
-    );
+    let api = echo_api(&backend, "protocol = \"grpc\"\ntimeout = 30");
     let gw = start_gateway(&api, &[]).await;
     let tcp = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http2::handshake(

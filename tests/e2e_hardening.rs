@@ -7,6 +7,7 @@ use std::time::Duration;
 use synaptic_gateway::ServeOptions;
 use synaptic_tests::free_port;
 use synaptic_tests::gateway::{start_gateway, GatewayDir, TestGateway};
+use synaptic_tests::http::post_body;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -779,13 +780,7 @@ in_sequence = "heavy"
 
 async fn post(gw: &TestGateway, ct: &str, body: String) -> (u16, String, Duration) {
     let t0 = Instant::now();
-    let r = reqwest::Client::new()
-        .post(gw.url("/heavy/x"))
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = post_body(&reqwest::Client::new(), &gw.url("/heavy/x"), ct, body).await;
     let status = r.status().as_u16();
     (status, r.text().await.unwrap(), t0.elapsed())
 }

@@ -6,48 +6,13 @@
 
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions};
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::GatewayDir;
+use synaptic_tests::http::{client, dead_url, eventually, json, url};
 use synaptic_tests::logs::CapturedLogs;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client")
-}
-
-fn url(gw: &Running, path: &str) -> String {
-    format!("http://{}{path}", gw.addr())
-}
-
-async fn json(resp: reqwest::Response) -> serde_json::Value {
-    let text = resp.text().await.expect("body");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// A port where nothing listens.
-fn dead_url() -> String {
-    format!("http://127.0.0.1:{}/x", synaptic_tests::free_port())
-}
-
-/// Poll `f` until it returns true or `within` passes.
-async fn eventually<F, Fut>(within: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t0 = Instant::now();
-    while t0.elapsed() < within {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    f().await
-}
 
 // ===== the fault sequence's context =====
 
@@ -115,14 +80,7 @@ client_secret = "gw-secret"
 /// The gateway's own authorization server with these scopes and one client, `app-one`, allowed
 /// all of them (client credentials).
 fn auth_server(scopes: &[&str]) -> String {
-    let mut s = "\n[auth_server]\nenabled = true\nstore = \"data/auth.db\"\n".to_string();
-    for name in scopes {
-        s.push_str(&format!("\n[[auth_server.scope]]\nname = \"{name}\"\n"));
-    }
-    s.push_str(&format!(
-        "\n[[auth_server.client]]\nid = \"app-one\"\nsecret = \"app-one-secret\"\ngrants = [\"client_credentials\"]\nscopes = {scopes:?}\n"
-    ));
-    s
+    authserver::with_client("", "app-one", "app-one-secret", scopes)
 }
 
 /// A client-credentials token of `app-one` with the scope `view`.

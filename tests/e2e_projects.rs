@@ -8,27 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 use synaptic_gateway::{Running, ServeOptions, StartError};
 use synaptic_tests::gateway::{assert_reloaded, GatewayDir};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client")
-}
-
-fn url(gw: &Running, path: &str) -> String {
-    format!("http://{}{path}", gw.addr())
-}
-
-async fn json(resp: reqwest::Response) -> serde_json::Value {
-    let text = resp.text().await.expect("body");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// The body of a `GET` of `u`.
-async fn get_text(c: &reqwest::Client, u: &str) -> String {
-    c.get(u).send().await.unwrap().text().await.unwrap()
-}
+use synaptic_tests::http::{client, get_text, json, url};
 
 /// Copy every file of `src` (recursively) into `dir`, replacing `from` by `to` in the text.
 fn copy_tree(src: &Path, rel: &str, dir: &GatewayDir, from: &str, to: &str) {
@@ -1044,14 +1024,7 @@ async fn a_client_fetches_a_published_wsdls_schemas_through_the_rewritten_locati
             "xsd=xsd0.xsd"
         ]
     );
-    let ids = c
-        .get(url(&gw, "/services/Chained?xsd=xsd0.xsd"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ids = get_text(&c, &url(&gw, "/services/Chained?xsd=xsd0.xsd")).await;
     assert!(ids.contains(r#"targetNamespace="urn:ids""#), "{ids}");
     // a location as written is not a name
     for asked in ["types/order.xsd", "../shared/ids", "nothing.xsd"] {

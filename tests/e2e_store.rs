@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use synaptic_tests::free_port;
 use synaptic_tests::gateway::{assert_reloaded, start_gateway, TestGateway};
+use synaptic_tests::http::get_text;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::redis::RedisServer;
 
@@ -399,7 +400,7 @@ async fn a_full_store_is_a_fault_and_the_message_is_not_taken() {
 }
 
 async fn metrics(url: &str) -> String {
-    reqwest::get(url).await.unwrap().text().await.unwrap()
+    get_text(&reqwest::Client::new(), url).await
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! to a `<call>` target and to the token endpoint of endpoint security.
 
 use std::time::Duration;
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::start_gateway;
 use synaptic_tests::origin::{MockOrigin, MockResponse};
 use synaptic_tests::otlp::{OtlpReceiver, ReceivedSpan};
@@ -47,20 +48,7 @@ async fn a_request_is_one_trace_with_a_span_per_phase_over_grpc() {
 otlp_endpoint = "{otlp}"
 service_name = "orders-gateway"
 export_interval = 0.2
-
-[auth_server]
-enabled = true
-store = "data/auth.db"
-
-[[auth_server.scope]]
-name = "orders"
-
-[[auth_server.client]]
-id = "svc"
-secret = "svc-secret-0123456789"
-grants = ["client_credentials"]
-scopes = ["orders"]
-
+{server}
 [[api]]
 name = "Orders"
 context = "/orders"
@@ -81,6 +69,7 @@ client_id = "gw"
 client_secret = "gw-secret"
 "#,
         otlp = receiver.endpoint(),
+        server = authserver::with_client("", "svc", "svc-secret-0123456789", &["orders"]),
         backend = backend.url(),
         idp = idp.url(),
     );

@@ -21,6 +21,16 @@ fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// A gateway serving the API `limited` at `/l` in front of `backend`, with these resources.
+async fn limited(backend: &MockOrigin, resources: &str) -> TestGateway {
+    let cfg = format!(
+        "[server]\nsequences = \"sequences\"\n\n[[api]]\nname = \"limited\"\ncontext = \"/l\"\n\
+         endpoint = \"{}\"\n{resources}",
+        backend.url()
+    );
+    start_gateway(&cfg, &[("sequences/.keep", "")]).await
+}
+
 fn config(redis: Option<&str>) -> String {
     let mut c = String::from("[server]\nsequences = \"sequences\"\n");
     if let Some(url) = redis {
@@ -351,45 +361,29 @@ async fn a_cache_with_max_size_holds_its_bound_across_gateways_sharing_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     let backend = MockOrigin::start(|_| MockResponse::text("ok")).await;
-    let cfg = format!(
-        r#"[server]
-sequences = "sequences"
-
-[[api]]
-name = "limited"
-context = "/l"
-endpoint = "{}"
-
+    let gw = limited(
+        &backend,
+        r#"
 [[api.resource]]
 uri_template = "/r"
-rate_limit = {{ requests = 3, per = "1m", key = "header:x-api-key" }}
+rate_limit = { requests = 3, per = "1m", key = "header:x-api-key" }
 
 [[api.resource]]
 uri_template = "/free"
 "#,
-        backend.url()
-    );
-    let gw = start_gateway(&cfg, &[("sequences/.keep", "")]).await;
+    )
+    .await;
     let http = client();
+    let keyed = |key: &'static str| http.get(gw.url("/l/r")).header("x-api-key", key).send();
     for left in [2, 1, 0] {
-        let r = http
-            .get(gw.url("/l/r"))
-            .header("x-api-key", "k1")
-            .send()
-            .await
-            .unwrap();
+        let r = keyed("k1").await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["ratelimit-policy"], "\"default\";q=3;w=60");
         let rl = r.headers()["ratelimit"].to_str().unwrap().to_string();
         assert!(rl.starts_with(&format!("\"default\";r={left};t=")), "{rl}");
         assert!(r.headers().get("retry-after").is_none());
     }
-    let r = http
-        .get(gw.url("/l/r"))
-        .header("x-api-key", "k1")
-        .send()
-        .await
-        .unwrap();
+    let r = keyed("k1").await.unwrap();
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
@@ -409,12 +403,7 @@ uri_template = "/free"
         "the refused request never reached the backend"
     );
     // another key is another caller; a resource without a limit is not counted
-    let r = http
-        .get(gw.url("/l/r"))
-        .header("x-api-key", "k2")
-        .send()
-        .await
-        .unwrap();
+    let r = keyed("k2").await.unwrap();
     assert_eq!(r.status(), 200);
     let r = http.get(gw.url("/l/free")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -424,22 +413,15 @@ uri_template = "/free"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_synapse_expression_key_counts_each_tenant_and_item_apart() {
     let backend = MockOrigin::start(|_| MockResponse::text("ok")).await;
-    let cfg = format!(
-        r#"[server]
-sequences = "sequences"
-
-[[api]]
-name = "limited"
-context = "/l"
-endpoint = "{}"
-
+    let gw = limited(
+        &backend,
+        r#"
 [[api.resource]]
-uri_template = "/items/{{id}}"
-rate_limit = {{ requests = 2, per = "1m", key = '${{headers["X-Tenant"] + ":" + string(params.pathParams.id)}}' }}
+uri_template = "/items/{id}"
+rate_limit = { requests = 2, per = "1m", key = '${headers["X-Tenant"] + ":" + string(params.pathParams.id)}' }
 "#,
-        backend.url()
-    );
-    let gw = start_gateway(&cfg, &[("sequences/.keep", "")]).await;
+    )
+    .await;
     let http = client();
     let get = |tenant: &'static str, id: &'static str| {
         let http = http.clone();

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use synaptic_tests::authserver;
 use synaptic_tests::gateway::{GatewayDir, TestGateway};
 use synaptic_tests::peers::TestCa;
 
@@ -268,25 +269,10 @@ async fn client_certificates_required_and_optional() {
 
 // ===== the authorization server over HTTPS =====
 
-const AUTH_SERVER: &str = r#"
-[auth_server]
-enabled = true
-store = "data/auth.db"
-{extra}
-
-[[auth_server.scope]]
-name = "view"
-
-[[auth_server.client]]
-id = "svc"
-secret = "svc-secret-0123456789"
-grants = ["client_credentials"]
-scopes = ["view"]
-"#;
-
 async fn start_auth_server(pki: &TestCa, extra: &str) -> TestGateway {
     let (cert, key) = pki.leaf(&["localhost"], "localhost");
-    let config = config("") + &AUTH_SERVER.replace("{extra}", extra);
+    let config =
+        config("") + &authserver::with_client(extra, "svc", "svc-secret-0123456789", &["view"]);
     let files = [
         ("sequences/hello.xml", HELLO),
         ("sequences/who.xml", WHO),

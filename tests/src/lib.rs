@@ -13,6 +13,9 @@
 //!   server (count token requests to a real peer, see their exact bytes).
 //! * [`gateway`] — the synaptic gateway in-process from a config text and files; [`run_cli`] —
 //!   the `synaptic` command in-process.
+//! * [`http`] — a client, a running gateway's URLs, an answer's body as JSON, polling.
+//! * [`authserver`] — the gateway's own authorization server, its clients and the API it
+//!   secures, as `synaptic.toml` text.
 //! * [`grpc`] — a real gRPC service (tonic's server) and tonic's client for it.
 //! * [`mediate`] — the engine in-process: scripted backend, in-memory registry, fixed clock.
 //! * [`logs::CapturedLogs`] — the log lines a test writes, in memory.
@@ -22,8 +25,10 @@
 //! Nothing is ever skipped: when a prerequisite is missing, the helper panics with a message
 //! naming the setup command, [`SETUP_COMMAND`].
 
+pub mod authserver;
 pub mod gateway;
 pub mod grpc;
+pub mod http;
 pub mod logs;
 pub mod mariadb;
 pub mod mediate;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{wait_until, Supervised};
+use crate::process::{ready_or_stopped, Supervised};
 
 /// The database and the user a test connects with.
 pub const DATABASE: &str = "shop";
@@ -113,20 +113,18 @@ impl MariaDb {
             .arg("--skip-log-bin")
             .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=16M");
-        let mut proc = Supervised::spawn("mariadb", &log, &cmd)?;
+        let proc = Supervised::spawn("mariadb", &log, &cmd)?;
         let socket = self.socket();
         // installing and starting InnoDB takes a few seconds on a loaded machine
-        if wait_until(&mut proc, 1200, || ping(&socket)) {
-            self.proc = Some(proc);
-            Ok(())
-        } else {
-            let tail = proc.log_tail(4000);
-            proc.stop();
-            Err(format!(
-                "mariadbd on port {} did not answer; log:\n{tail}",
-                self.port
-            ))
-        }
+        let failure = format!("mariadbd on port {} did not answer", self.port);
+        self.proc = Some(ready_or_stopped(
+            proc,
+            1200,
+            || ping(&socket),
+            4000,
+            &failure,
+        )?);
+        Ok(())
     }
 
     /// The port it listens on.

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -363,6 +364,29 @@ impl MockOrigin {
             _ => MockResponse::new(401),
         })
         .await
+    }
+
+    /// A backend that holds every request until the test adds permits to the gate (the
+    /// semaphore), then answers `answer(&request)` and counts the request among those it ended.
+    pub async fn held<F>(answer: F) -> (MockOrigin, Arc<tokio::sync::Semaphore>, Arc<AtomicUsize>)
+    where
+        F: Fn(&RecordedRequest) -> MockResponse + Send + Sync + 'static,
+    {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let (g, e, answer) = (gate.clone(), ended.clone(), Arc::new(answer));
+        let origin = MockOrigin::start_async(move |r| {
+            let (g, e, answer) = (g.clone(), e.clone(), answer.clone());
+            async move {
+                if let Ok(p) = g.acquire().await {
+                    p.forget();
+                }
+                e.fetch_add(1, Ordering::SeqCst);
+                answer(&r)
+            }
+        })
+        .await;
+        (origin, gate, ended)
     }
 
     /// A backend that echoes the request back as JSON: `{"method","uri","headers":{..},"body"}`.

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::origin::RecordingProxy;
-use crate::process::{http_get_status, wait_until, Supervised};
+use crate::process::{http_get_status, ready_or_stopped, restart_retrying, wait_until, Supervised};
 
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -215,20 +215,16 @@ impl Peer {
         if self.options.jwt_access_tokens {
             cmd.env("AT_FORMAT", "jwt");
         }
-        let mut proc = Supervised::spawn(self.kind.name(), &log, &cmd)?;
+        let proc = Supervised::spawn(self.kind.name(), &log, &cmd)?;
         let (port, path) = (self.port, self.kind.health_path());
         // Up to 60 s: the first DOT start on a machine migrates its template database.
-        if wait_until(&mut proc, 1200, || http_get_status(port, path) == Some(200)) {
-            self.proc = Some(proc);
-            Ok(())
-        } else {
-            let tail = proc.log_tail(4000);
-            proc.stop();
-            Err(format!(
-                "{} on port {port} never answered 200 at {path}; log:\n{tail}",
-                self.kind.name()
-            ))
-        }
+        let failure = format!(
+            "{} on port {port} never answered 200 at {path}",
+            self.kind.name()
+        );
+        let ready = || http_get_status(port, path) == Some(200);
+        self.proc = Some(ready_or_stopped(proc, 1200, ready, 4000, &failure)?);
+        Ok(())
     }
 
     /// Which server this is.
@@ -384,19 +380,13 @@ impl Peer {
     /// Start it again on the same port, with freshly seeded state (all tokens forgotten).
     pub fn restart(&mut self) {
         self.stop();
-        let mut last_err = String::new();
-        for _ in 0..20 {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(e) => last_err = e,
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Err(last_err) = restart_retrying(|| self.spawn()) {
+            panic!(
+                "{} could not restart on port {}: {last_err}",
+                self.kind.name(),
+                self.port
+            )
         }
-        panic!(
-            "{} could not restart on port {}: {last_err}",
-            self.kind.name(),
-            self.port
-        )
     }
 }
 
@@ -487,6 +477,39 @@ client_auth = "basic"
 }
 
 // === signed and certificate client authentication, token exchange ===
+
+/// `node` running `source` on `port`, written as `node/tmp/<stem>-<port>-<pid>.mjs` (ES modules
+/// resolve packages from the script's folder, so it runs from there); `script` holds the
+/// script's path, and the one of an earlier attempt is removed.
+fn node_script(
+    node: &std::path::Path,
+    stem: &str,
+    port: u16,
+    source: &str,
+    script: &std::cell::RefCell<PathBuf>,
+) -> Result<Command, String> {
+    let tmp = node.join("tmp");
+    let _ = std::fs::create_dir_all(&tmp);
+    let path = tmp.join(format!("{stem}-{port}-{}.mjs", std::process::id()));
+    std::fs::write(&path, source).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut cmd = Command::new("node");
+    cmd.arg(&path)
+        .current_dir(node)
+        .env("PORT", port.to_string());
+    let old = script.replace(path);
+    let _ = std::fs::remove_file(old);
+    Ok(cmd)
+}
+
+/// The JSON a peer's statistics page at `url` answers.
+async fn stats_at(url: String) -> serde_json::Value {
+    reqwest::get(url)
+        .await
+        .expect("stats request")
+        .json()
+        .await
+        .expect("stats response")
+}
 
 /// Start `cmd(port, folder)` under the supervisor on a free port with a fresh temporary folder
 /// (for its log and generated files), up to three times, until `health` answers 200.
@@ -643,23 +666,13 @@ impl ClientAuthPeer {
         let tls_port = crate::free_port();
         let script = std::cell::RefCell::new(PathBuf::new());
         let (port, keys, proc) = start_scripted("oidc-client-auth", "/test/stats", |port, dir| {
-            // ES modules resolve packages from the script's folder: run it from node/tmp
-            let tmp = node.join("tmp");
-            let _ = std::fs::create_dir_all(&tmp);
-            let path = tmp.join(format!("client-auth-{port}-{}.mjs", std::process::id()));
-            std::fs::write(&path, include_str!("../peers/oidc_client_auth.mjs"))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            let mut cmd = Command::new("node");
-            cmd.arg(&path)
-                .current_dir(&node)
-                .env("PORT", port.to_string())
-                .env("TLS_PORT", tls_port.to_string())
+            let source = include_str!("../peers/oidc_client_auth.mjs");
+            let mut cmd = node_script(&node, "client-auth", port, source, &script)?;
+            cmd.env("TLS_PORT", tls_port.to_string())
                 .env("TLS_CERT", pki.path("server.pem"))
                 .env("TLS_KEY", pki.path("server.key"))
                 .env("TLS_CA", pki.path("ca.pem"))
                 .env("KEYS_DIR", dir);
-            let old = script.replace(path);
-            let _ = std::fs::remove_file(old);
             Ok(cmd)
         });
         ClientAuthPeer {
@@ -726,12 +739,7 @@ impl ClientAuthPeer {
 
     /// `{"exchanges": N, "client_credentials": {client_id: N}}`: grants the peer issued.
     pub async fn stats(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/test/stats", self.base_url()))
-            .await
-            .expect("stats request")
-            .json()
-            .await
-            .expect("stats response")
+        stats_at(format!("{}/test/stats", self.base_url())).await
     }
 
     /// The peer's output so far.
@@ -798,12 +806,7 @@ impl AuthlibJwtPeer {
 
     /// `{"ok": true, "tokens": {client_id: N}}`: tokens issued per client.
     pub async fn stats(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/healthz", self.base_url()))
-            .await
-            .expect("stats request")
-            .json()
-            .await
-            .expect("stats response")
+        stats_at(format!("{}/healthz", self.base_url())).await
     }
 
     pub fn log(&self) -> String {
@@ -837,19 +840,9 @@ impl DpopPeer {
         let node = node_dir();
         let script = std::cell::RefCell::new(PathBuf::new());
         let (port, dir, proc) = start_scripted("oidc-dpop", "/test/stats", |port, _dir| {
-            // ES modules resolve packages from the script's folder: run it from node/tmp
-            let tmp = node.join("tmp");
-            let _ = std::fs::create_dir_all(&tmp);
-            let path = tmp.join(format!("dpop-{port}-{}.mjs", std::process::id()));
-            std::fs::write(&path, include_str!("../peers/oidc_dpop.mjs"))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            let mut cmd = Command::new("node");
-            cmd.arg(&path)
-                .current_dir(&node)
-                .env("PORT", port.to_string())
-                .env("REQUIRE_NONCE", if require_nonce { "1" } else { "0" });
-            let old = script.replace(path);
-            let _ = std::fs::remove_file(old);
+            let source = include_str!("../peers/oidc_dpop.mjs");
+            let mut cmd = node_script(&node, "dpop", port, source, &script)?;
+            cmd.env("REQUIRE_NONCE", if require_nonce { "1" } else { "0" });
             Ok(cmd)
         });
         DpopPeer {
@@ -877,12 +870,7 @@ impl DpopPeer {
     /// `{"tokens": N, "token_nonce_errors": N, "resource": {"ok", "nonce_challenges",
     /// "refused", "proofs_with_nonce"}}`.
     pub async fn stats(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/test/stats", self.base_url()))
-            .await
-            .expect("stats request")
-            .json()
-            .await
-            .expect("stats response")
+        stats_at(format!("{}/test/stats", self.base_url())).await
     }
 
     /// From now on the resource hands out (and wants) a new nonce.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{wait_until, Supervised};
+use crate::process::{ready_or_stopped, Supervised};
 
 /// The database and the user a test connects with.
 pub const DATABASE: &str = "shop";
@@ -260,18 +260,16 @@ impl Postgres {
         for setting in &self.tls {
             cmd.arg("-c").arg(setting);
         }
-        let mut proc = Supervised::spawn("postgres", &log, &cmd)?;
-        if wait_until(&mut proc, 1200, || self.ping()) {
-            self.proc = Some(proc);
-            Ok(())
-        } else {
-            let tail = proc.log_tail(4000);
-            proc.stop();
-            Err(format!(
-                "postgres on port {} did not answer; log:\n{tail}",
-                self.port
-            ))
-        }
+        let proc = Supervised::spawn("postgres", &log, &cmd)?;
+        let failure = format!("postgres on port {} did not answer", self.port);
+        self.proc = Some(ready_or_stopped(
+            proc,
+            1200,
+            || self.ping(),
+            4000,
+            &failure,
+        )?);
+        Ok(())
     }
 
     fn psql(&self, database: &str) -> Command {

@@ -163,6 +163,38 @@ pub fn wait_until(server: &mut Supervised, attempts: u32, mut ready: impl FnMut(
     ready()
 }
 
+/// `server` once `ready` holds (polled as [`wait_until`] does); otherwise it is stopped and the
+/// error is `failure` followed by the last `tail` bytes of its log.
+pub fn ready_or_stopped(
+    mut server: Supervised,
+    attempts: u32,
+    ready: impl FnMut() -> bool,
+    tail: usize,
+    failure: &str,
+) -> Result<Supervised, String> {
+    if wait_until(&mut server, attempts, ready) {
+        Ok(server)
+    } else {
+        let log = server.log_tail(tail);
+        server.stop();
+        Err(format!("{failure}; log:\n{log}"))
+    }
+}
+
+/// Run `start` again, 100 ms apart, until it succeeds or has failed 20 times (a port just freed
+/// may be momentarily unavailable); the last error then.
+pub fn restart_retrying(mut start: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let mut last_err = String::new();
+    for _ in 0..20 {
+        match start() {
+            Ok(()) => return Ok(()),
+            Err(e) => last_err = e,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last_err)
+}
+
 /// Blocking `GET url` on 127.0.0.1 with a short timeout: the status code, or None.
 /// Only for readiness probes of local servers (`http://127.0.0.1:PORT/path`).
 pub fn http_get_status(port: u16, path: &str) -> Option<u16> {

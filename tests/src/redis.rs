@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{wait_until, Supervised};
+use crate::process::{ready_or_stopped, restart_retrying, Supervised};
 
 /// A running (or deliberately stopped) `redis-server`.
 #[derive(Debug)]
@@ -86,18 +86,11 @@ impl RedisServer {
             .arg("no")
             .arg("--protected-mode")
             .arg("yes");
-        let mut proc = Supervised::spawn("redis", &log, &cmd)?;
+        let proc = Supervised::spawn("redis", &log, &cmd)?;
         let port = self.port;
-        if wait_until(&mut proc, 200, || ping(port)) {
-            self.proc = Some(proc);
-            Ok(())
-        } else {
-            let tail = proc.log_tail(2000);
-            proc.stop();
-            Err(format!(
-                "redis-server on port {port} did not answer PING; log:\n{tail}"
-            ))
-        }
+        let failure = format!("redis-server on port {port} did not answer PING");
+        self.proc = Some(ready_or_stopped(proc, 200, || ping(port), 2000, &failure)?);
+        Ok(())
     }
 
     /// The port it listens on (kept across [`RedisServer::restart`]).
@@ -144,18 +137,12 @@ impl RedisServer {
     /// while if the port is momentarily unavailable; panics if it cannot get it back.
     pub fn restart(&mut self) {
         self.stop();
-        let mut last_err = String::new();
-        for _ in 0..20 {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(e) => last_err = e,
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if let Err(last_err) = restart_retrying(|| self.spawn()) {
+            panic!(
+                "redis-server could not restart on port {}: {last_err}",
+                self.port
+            )
         }
-        panic!(
-            "redis-server could not restart on port {}: {last_err}",
-            self.port
-        )
     }
 
     /// The server log so far (for failure messages).

@@ -518,10 +518,7 @@ mod tests {
 
     impl Pki {
         fn new() -> Self {
-            let ca_key = rcgen::KeyPair::generate().unwrap();
-            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-            let ca = p.self_signed(&ca_key).unwrap();
+            let (ca, ca_key) = crate::test_pki::ca();
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
             Pki { dir, ca, ca_key }

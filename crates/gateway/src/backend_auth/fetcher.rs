@@ -246,41 +246,28 @@ impl TokenHttp for ReqwestTokenHttp {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use synaptic_oauth::client::Secret;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
-    use crate::test_pki::pki;
+    use crate::test_pki::{pki, tls_listener};
 
     /// An HTTPS token endpoint on 127.0.0.1 answering every request with a token.
     async fn token_endpoint(cfg: rustls::ServerConfig) -> std::net::SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let mut buf = vec![0u8; 8192];
-                    let _ = tls.read(&mut buf).await;
-                    let body = r#"{"access_token":"t","token_type":"Bearer","expires_in":60}"#;
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = tls.write_all(resp.as_bytes()).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        addr
+        tls_listener(cfg, |mut tls| async move {
+            let mut buf = vec![0u8; 8192];
+            let _ = tls.read(&mut buf).await;
+            let body = r#"{"access_token":"t","token_type":"Bearer","expires_in":60}"#;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(resp.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        })
+        .await
     }
 
     fn request(addr: std::net::SocketAddr) -> TokenHttpRequest {
