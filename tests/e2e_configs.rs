@@ -606,7 +606,7 @@ async fn a_changed_properties_file_is_picked_up_by_the_watcher() {
 
 /// `POST <q/>` to `url`: the status.
 async fn post_xml(url: &str) -> u16 {
-    post_body(&reqwest::Client::new(), &url, "application/xml", "<q/>")
+    post_body(&reqwest::Client::new(), url, "application/xml", "<q/>")
         .await
         .status()
         .as_u16()
