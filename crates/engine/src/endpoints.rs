@@ -83,12 +83,15 @@ async fn resolve_on<'e>(
 ) -> Result<Cow<'e, EndpointIr>, MediationError> {
     let mut ep = Cow::Borrowed(ep);
     for _ in 0..MAX_KEY_DEPTH {
-        let key = match &*ep {
-            EndpointIr::Key(k) => k.clone(),
-            EndpointIr::KeyExpr(x) => key_of(engine, x, ctx).await?,
-            _ => return Ok(ep),
+        // a deployed endpoint's key is borrowed: no copy per message
+        let key: Cow<'e, str> = match ep {
+            Cow::Borrowed(EndpointIr::Key(k)) => Cow::Borrowed(k),
+            Cow::Borrowed(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, x, ctx).await?),
+            Cow::Owned(EndpointIr::Key(k)) => Cow::Owned(k),
+            Cow::Owned(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, &x, ctx).await?),
+            other => return Ok(other),
         };
-        ep = match engine.program.ir.endpoints.get(&key) {
+        ep = match engine.program.ir.endpoints.get(&*key) {
             Some(named) => Cow::Borrowed(named),
             None => Cow::Owned(from_registry(engine, &key, ctx).await?),
         };

@@ -1328,7 +1328,6 @@ fn ready_for_backend(headers: &mut HeaderMap, api: &ApiPlan) {
     }
 }
 
-/// A published WSDL, or a document it imports, as the answer to a `GET`.
 /// The answer to a `GET` of a proxy service with `?wsdl`, `?wsdl2`, `?wsdl=NAME` or
 /// `?xsd=NAME` (the first of them the query has, as Synapse's GET processor looks them up);
 /// `None`: none of them, the request is mediated.
@@ -1348,8 +1347,12 @@ fn proxy_document(
             .map(|(_, v)| v.as_str())
     };
     let published = api.wsdl_published.as_deref();
-    let at = listeners(inner, req);
-    let addresses = service_addresses(api, &at, req);
+    let tls = req
+        .extensions()
+        .get::<crate::server::ConnInfo>()
+        .is_some_and(|c| c.tls);
+    let at = listeners(inner, req, tls);
+    let addresses = service_addresses(api, &at, tls);
     let doc = |d: &synaptic_engine::ServedDoc| xml_document(Bytes::from(d.render(&addresses)));
     if let Some(asked) = param("wsdl") {
         let r = match (published, asked) {
@@ -1408,21 +1411,17 @@ fn proxy_document(
 }
 
 /// Where the request reached the proxy service `api`: its address over each listener it is
-/// exposed on and the gateway serves, and over the one the request came through.
+/// exposed on and the gateway serves, and over the one the request came through (`tls`).
 fn service_addresses(
     api: &ApiPlan,
     at: &synaptic_engine::Listeners,
-    req: &Request<Incoming>,
+    tls: bool,
 ) -> synaptic_engine::ServiceAddresses {
     let name = &api.name;
     let (over_http, over_https) = api
         .wsdl_generated
         .as_ref()
         .map_or((true, true), |g| (g.over_http, g.over_https));
-    let tls = req
-        .extensions()
-        .get::<crate::server::ConnInfo>()
-        .is_some_and(|c| c.tls);
     let of = |scheme: &str, authority: &Option<String>| {
         authority
             .as_ref()
@@ -1442,12 +1441,13 @@ fn service_addresses(
 
 /// Where `req` finds the gateway's listeners, for the addresses of a generated WSDL: the
 /// request's `Host` for the listener it came through, the same host name with the other
-/// listener's port for the other one (`localhost` when the request names no usable host).
-fn listeners(inner: &crate::server::Inner, req: &Request<Incoming>) -> synaptic_engine::Listeners {
-    let tls = req
-        .extensions()
-        .get::<crate::server::ConnInfo>()
-        .is_some_and(|c| c.tls);
+/// listener's port for the other one (`localhost` when the request names no usable host);
+/// `tls`: the request came through the HTTPS listener.
+fn listeners(
+    inner: &crate::server::Inner,
+    req: &Request<Incoming>,
+    tls: bool,
+) -> synaptic_engine::Listeners {
     let given = req
         .headers()
         .get(header::HOST)
