@@ -12,6 +12,7 @@ mod e2e_backend_auth;
 mod e2e_callout;
 mod e2e_client_auth;
 mod e2e_configs;
+mod e2e_cors;
 mod e2e_db;
 mod e2e_db_tls;
 mod e2e_dpop;

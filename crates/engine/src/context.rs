@@ -81,6 +81,9 @@ pub(crate) struct State {
     pub host_goes_on: bool,
     /// The Axis2 operation the request was dispatched to, set by [`crate::Program::receive`].
     pub operation: Option<Operation>,
+    /// Headers every backend response to this message gets as it comes back, before its
+    /// out-flow (an `<api>` resource's CORS headers): [`MessageContext::set_response_headers`].
+    pub response_headers: Option<std::sync::Arc<http::HeaderMap>>,
 }
 
 /// An Axis2 operation a request was dispatched to.
@@ -229,6 +232,7 @@ impl MessageContext {
                 func_paths: self.st.func_paths.clone(),
                 stores_chosen: Vec::new(),
                 operation: self.st.operation.clone(),
+                response_headers: self.st.response_headers.clone(),
             },
         }
     }
@@ -333,6 +337,12 @@ impl MessageContext {
         self.st.host_goes_on = true;
     }
 
+    /// Headers set (replacing the backend's) on every response this message gets from a
+    /// backend, before the out-flow sees it, as Synapse's resource sets its CORS headers.
+    pub fn set_response_headers(&mut self, headers: http::HeaderMap) {
+        self.st.response_headers = (!headers.is_empty()).then(|| std::sync::Arc::new(headers));
+    }
+
     /// Replace this context's message with a backend response (for the out-flow): default
     /// properties carry over, axis2 properties and headers are the response's.
     pub fn set_response(&mut self, resp: InboundResponse) {
@@ -350,6 +360,11 @@ impl MessageContext {
                 .insert("ContentType", Value::String(ct.clone()));
         }
         self.headers = resp.headers;
+        if let Some(h) = &self.st.response_headers {
+            for (name, value) in h.iter() {
+                self.headers.insert(name, value.clone());
+            }
+        }
         self.status = Some(resp.status);
         self.response = true;
         self.set_body_raw(resp.body, ct, true);

@@ -44,6 +44,9 @@ pub struct Config {
     /// (`datasources.rs`).
     #[serde(default)]
     pub datasource: Vec<crate::datasources::DataSourceConfig>,
+    /// `[cors]`: the CORS headers of `<api>` resources (`cors.rs`).
+    #[serde(default)]
+    pub cors: crate::cors::CorsConfig,
     /// The folder relative paths resolve against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -504,6 +507,9 @@ fn validate(config: &Config, source: SourceId, text: &str) -> Vec<Diagnostic> {
     };
     for (section, key, msg) in crate::listener::config_problems(config) {
         err(&[At::Key(section), At::Key(key)], msg);
+    }
+    if let Err(m) = crate::cors::Cors::compile(&config.cors) {
+        err(&[At::Key("cors")], m);
     }
     let s = &config.server;
     if s.listen.parse::<SocketAddr>().is_err() {

@@ -12,6 +12,7 @@ pub mod backend_auth;
 pub mod bodies;
 pub mod config;
 pub mod configurables;
+pub mod cors;
 pub mod database;
 pub mod datasources;
 pub mod detached;

@@ -69,6 +69,8 @@ pub(crate) struct Rq<'p> {
     wire_headers: Option<HeaderMap>,
     /// A gRPC call.
     grpc: bool,
+    /// The CORS headers of its response (an `<api>` resource with `[cors]` enabled).
+    cors: Option<crate::cors::CorsHeaders>,
 }
 
 impl Rq<'_> {
@@ -110,7 +112,7 @@ impl Gateway {
     pub(crate) fn dispatch<'p>(
         &'p self,
         plan: &'p Plan,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: Option<SocketAddr>,
     ) -> (Step<'p>, Matched) {
         let inner = &*self.inner;
@@ -163,6 +165,25 @@ impl Gateway {
             api: Some(api.index),
             resource: route.resource,
         };
+        // an `<api>` resource answers OPTIONS unless it lists it; its CORS headers
+        let options = route
+            .resource
+            .and_then(|r| api.resource[r].options.as_ref());
+        let mut cors = None;
+        if let Some(o) = options {
+            cors = plan
+                .cors
+                .as_ref()
+                .map(|c| c.headers(&o.allow, req.headers()));
+            if req.method() == Method::OPTIONS {
+                let c = cors.as_ref();
+                if let crate::cors::Options::Answer(r) =
+                    crate::cors::options(o.mediates, &o.allow, c, req.headers_mut())
+                {
+                    return (answer(r), name);
+                }
+            }
+        }
         // a proxy service's WSDL, the documents it imports and their schemas
         if api.wsdl.is_some() && req.method() == Method::GET {
             if let Some(r) = proxy_document(inner, api, &req) {
@@ -227,6 +248,7 @@ impl Gateway {
             peer,
             wire_headers: None,
             grpc,
+            cors,
         };
         (Step::Later(Box::pin(self.drive(plan, rq, body))), name)
     }
@@ -296,9 +318,15 @@ impl Gateway {
         // the response is wire-logged by the listener, as it is sent. Boxed: a future awaited
         // inline is held twice in its caller's state (the value and the awaited slot), and
         // this one is large; the request's own future stays small enough to move cheaply.
+        let cors = rq.cors.clone();
         let mut resp = Box::pin(self.flows(plan, rq, body)).await;
         if let Some(h) = limit_headers {
             resp.headers_mut().extend(h);
+        }
+        if let Some(c) = cors {
+            // on what the client gets, as Synapse's `respond` sets them (the out-flow saw them
+            // on the backend's response already)
+            c.apply(resp.headers_mut());
         }
         resp
     }
@@ -398,6 +426,10 @@ impl Gateway {
                 bytes,
             ));
             set_remote_addr(c, rq.peer);
+            if let Some(cors) = &rq.cors {
+                // on every backend response, before the out-flow (which may change them)
+                c.set_response_headers(cors.to_map());
+            }
             if let Some(inseq) = &flows.inflow {
                 // a `<send>` to an endpoint in the in-flow: the out-flow runs on its response
                 let outseq = flows.outflow.as_deref();

@@ -39,6 +39,8 @@ pub struct Plan {
     pub config_text: Option<String>,
     /// One access-log line per request.
     pub access_log: bool,
+    /// `[cors]` when enabled.
+    pub cors: Option<Arc<crate::cors::Cors>>,
     /// The engine's limits (`<call>` timeout when the request names none).
     pub limits: synaptic_engine::Limits,
     /// The connection pools of the program's `<dblookup>`/`<dbreport>` data sources.
@@ -116,6 +118,16 @@ pub struct ResourcePlan {
     /// The route template requests on it are reported under (`http.route`): the API's
     /// context followed by the resource's `uri-template` or `url-mapping` without its query.
     pub route: Arc<str>,
+    /// A resource of an `<api>`: how it takes `OPTIONS` and what its CORS headers name
+    /// (`cors.rs`).
+    pub options: Option<ResourceOptions>,
+}
+
+/// An `<api>` resource's `Allow`, and whether it mediates `OPTIONS` itself.
+#[derive(Clone, Debug)]
+pub struct ResourceOptions {
+    pub allow: http::HeaderValue,
+    pub mediates: bool,
 }
 
 /// The route template of a resource (see [`ResourcePlan::route`]).
@@ -411,6 +423,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
                     scopes: r.scopes.clone(),
                     rate_limit,
                     route: route_template(&a.context, r),
+                    options: None,
                 }
             })
             .collect();
@@ -462,6 +475,10 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
         max_response: usize::try_from(max_body).unwrap_or(usize::MAX).max(1 << 20),
         config_text: input.text.map(|(_, t)| t.to_string()),
         access_log: config.server.access_log,
+        cors: crate::cors::Cors::compile(&config.cors)
+            .ok()
+            .flatten()
+            .map(Arc::new),
         limits: synaptic_engine::Limits {
             call_timeout: config.default_timeout(),
             tree_factor: config.limits.max_tree_factor,
@@ -556,6 +573,11 @@ fn xml_apis(
                     scopes: Vec::new(),
                     rate_limit: None,
                     route: route_template(&x.context, &r.matcher),
+                    // an `<api>`'s (a proxy takes OPTIONS as any other method)
+                    options: x.wsdl.is_none().then(|| ResourceOptions {
+                        allow: crate::cors::allow_value(&r.matcher.methods),
+                        mediates: r.matcher.methods.iter().any(|m| m == "OPTIONS"),
+                    }),
                 }
             })
             .collect();
@@ -620,6 +642,7 @@ fn xml_apis(
                 rate_limit: None,
                 // every request no API takes
                 route: Arc::from("/*"),
+                options: None,
             }],
             ApiStats::new(input.metrics, MAIN),
         ));

@@ -177,7 +177,10 @@ impl ResourceTable {
 
 impl ResourceTable {
     fn find_synapse(&self, method: &Method, path: &str) -> ResourceMatch {
-        let takes = |r: &Resource| r.methods.is_empty() || r.methods.contains(method);
+        // every resource takes OPTIONS (it answers it unless it lists it: `cors.rs`)
+        let takes = |r: &Resource| {
+            r.methods.is_empty() || r.methods.contains(method) || method == Method::OPTIONS
+        };
         let acceptable: Vec<usize> = (0..self.resources.len())
             .filter(|&i| takes(&self.resources[i]))
             .collect();
