@@ -343,6 +343,98 @@ async fn the_main_sequence_takes_what_no_api_takes_in_both_directions() {
 }
 
 #[tokio::test]
+async fn api_and_resource_checks_choose_requests_as_synapse_does() {
+    let port = synaptic_tests::free_port();
+    let answer = |name: &str| {
+        format!(
+            r#"<inSequence><payloadFactory media-type="json"><format>{{"r":"{name}"}}</format><args/></payloadFactory><respond/></inSequence>"#
+        )
+    };
+    let checks = format!(
+        r#"<api {NS} name="Checks" context="/checks" hostname="localhost" port="{port}">
+            <resource methods="POST" uri-template="/json" content-type="application/json">{}</resource>
+            <resource methods="GET" uri-template="/agent" user-agent="synaptic-test/[0-9.]+">{}</resource>
+            <resource methods="GET" uri-template="/secure" protocol="https">{}</resource>
+        </api>"#,
+        answer("json"),
+        answer("agent"),
+        answer("secure"),
+    );
+    let tls_only = format!(
+        r#"<api {NS} name="TlsOnly" context="/tls" transports="https">
+            <resource methods="GET" url-mapping="/*">{}</resource></api>"#,
+        answer("tls")
+    );
+    let main = format!(
+        r#"<sequence {NS} name="main">{}</sequence>"#,
+        answer("main")
+    )
+    .replace("<inSequence>", "")
+    .replace("</inSequence>", "");
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/Checks.xml", &checks),
+            ("sequences/TlsOnly.xml", &tls_only),
+            ("sequences/main.xml", &main),
+        ],
+    );
+    let gw = started(start_on(&dir, port).await);
+    let c = client();
+    let local = |p: &str| format!("http://localhost:{port}{p}");
+    let r = |resp: reqwest::Response| async move {
+        let status = resp.status().as_u16();
+        let v: serde_json::Value = resp.json().await.unwrap();
+        (status, v["r"].as_str().map(str::to_string), v)
+    };
+    // the API's host and port: `localhost:{port}` only; another Host goes on to `main`
+    let ok = c
+        .post(local("/checks/json"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r(ok).await.1.as_deref(), Some("json"));
+    let other = c
+        .post(url(&gw, "/checks/json"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r(other).await.1.as_deref(), Some("main"));
+    // a body of another content type: the resource takes POST, so 400
+    let bad = c
+        .post(local("/checks/json"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = r(bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["fault"]["code"], 400004, "{v}");
+    // the whole user agent must match
+    for (agent, want) in [("synaptic-test/1.2", 200), ("x synaptic-test/1.2", 400)] {
+        let resp = c
+            .get(local("/checks/agent"))
+            .header("user-agent", agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), want, "{agent}");
+    }
+    // HTTPS only, on a plain listener
+    let resp = c.get(local("/checks/secure")).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    // an API for HTTPS only: a plain request goes on to `main`
+    let resp = c.get(url(&gw, "/tls/x")).send().await.unwrap();
+    assert_eq!(r(resp).await.1.as_deref(), Some("main"));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_artifact_that_does_not_compile_is_not_deployed_unless_strict() {
     let good = format!(
         r#"<api {NS} name="Good" context="/good"><resource methods="GET"><inSequence>

@@ -21,6 +21,7 @@
 
 use crate::config::ResourceConfig;
 use crate::plan::Flows;
+use crate::routing::{ApiFilter, ResourceFilter, Scheme};
 use std::collections::HashMap;
 use std::sync::Arc;
 use synaptic_diag::{codes, Diagnostic, SourceMap, Span, Spanned};
@@ -36,6 +37,8 @@ pub struct XmlApi {
     /// conflict with `synaptic.toml`.
     pub location: String,
     pub resources: Vec<XmlResource>,
+    /// An `<api>`'s `hostname`, `port` and `transports`.
+    pub filter: crate::routing::ApiFilter,
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty for a proxy without
     /// one: 404), filled from the compiled program by [`publish`]; `None` for an `<api>`.
     pub wsdl: Option<String>,
@@ -56,6 +59,8 @@ pub struct XmlResource {
     /// Methods, `uri_template` / `url_mapping` (no scopes, no sequences).
     pub matcher: ResourceConfig,
     pub flows: Flows,
+    /// `protocol`, `content-type`, `user-agent`.
+    pub filter: crate::routing::ResourceFilter,
 }
 
 /// The APIs of `artifacts` and the diagnostics of the checks. An API with an error (a bad
@@ -96,10 +101,12 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 continue;
             }
             let mut bad = false;
+            let filter = api_filter(api, &mut diags, &mut bad);
             let resources = api
                 .resources
                 .iter()
                 .map(|r| {
+                    let filter = resource_filter(r, &mut diags, &mut bad);
                     if let Some(t) = &r.uri_template {
                         if let Err(m) = crate::routing::UriTemplate::parse(&t.value) {
                             bad = true;
@@ -130,6 +137,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                             outflow: flow_name(&r.out_sequence),
                             fault: flow_name(&r.fault_sequence),
                         },
+                        filter,
                     }
                 })
                 .collect();
@@ -144,6 +152,7 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                 context,
                 location: format!("{}:{line}:{col}", sources.name(api.name.span.source)),
                 resources,
+                filter,
                 wsdl: None,
                 wsdl_generated: None,
                 wsdl_published: None,
@@ -201,7 +210,9 @@ pub fn apis(artifacts: &[Artifact], sources: &SourceMap) -> (Vec<XmlApi>, Vec<Di
                         outflow: flow_name(&p.out_sequence),
                         fault: flow_name(&p.fault_sequence),
                     },
+                    filter: Default::default(),
                 }],
+                filter: Default::default(),
                 wsdl: Some(String::new()),
                 wsdl_published: None,
                 endpoints: generated.endpoint_names(),
@@ -247,24 +258,6 @@ pub fn check_unserved(artifacts: &[Artifact]) -> Vec<Diagnostic> {
             for o in &api.other {
                 diags.push(unserved_api_part(&api.name.value, o));
             }
-            for r in &api.resources {
-                for o in &r.other {
-                    diags.push(Diagnostic::warning(
-                        codes::W0101,
-                        o.span,
-                        format!(
-                            "resource `{}` is ignored by synaptic: the resource takes requests \
-                             whatever their {}",
-                            o.value,
-                            match o.value.as_str() {
-                                "protocol" => "scheme",
-                                "content-type" => "content type",
-                                _ => "user agent",
-                            }
-                        ),
-                    ));
-                }
-            }
         }
         for le in &a.local_entries {
             if let ast::LocalEntryValue::Src(src) = &le.value {
@@ -289,14 +282,107 @@ fn unserved_api_part(api: &str, o: &Spanned<String>) -> Diagnostic {
             "API handlers are Java classes synaptic does not run; use `[[api]] xml_api` in \
              synaptic.toml for OAuth2 security"
         }
-        "binds-to" => "the API is served on every listener",
-        _ => "the API is served whatever the request's host and port",
+        _ => "the API is served on every listener",
     };
     Diagnostic::warning(
         codes::W0101,
         o.span,
         format!("API `{api}`: `{}` is ignored by synaptic: {what}", o.value),
     )
+}
+
+/// An `<api>`'s `hostname`, `port` and `transports`, as Synapse's API factory reads them: a
+/// port that is not a number, or a transport other than `http`/`https`, fails the API.
+fn api_filter(api: &ast::Api, diags: &mut Vec<Diagnostic>, bad: &mut bool) -> ApiFilter {
+    let mut f = ApiFilter {
+        hostname: api.hostname.as_ref().map(|h| h.value.clone()),
+        ..ApiFilter::default()
+    };
+    if let Some(p) = &api.port {
+        match p.value.trim().parse::<u16>() {
+            Ok(n) => f.port = Some(n),
+            Err(_) => {
+                *bad = true;
+                diags.push(Diagnostic::error(
+                    codes::E0106,
+                    p.span,
+                    format!(
+                        "API `{}`: port `{}` is not a port number",
+                        api.name.value, p.value
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(t) = &api.transports {
+        f.scheme = scheme(t, "transports", diags, bad);
+    }
+    f
+}
+
+/// A `<resource>`'s `protocol`, `content-type` and `user-agent`; a protocol other than
+/// `http`/`https`, or a user agent that is not a regular expression, fails the API.
+fn resource_filter(
+    r: &ast::Resource,
+    diags: &mut Vec<Diagnostic>,
+    bad: &mut bool,
+) -> ResourceFilter {
+    let mut f = ResourceFilter {
+        content_type: r
+            .content_type
+            .as_ref()
+            .map(|c| c.value.clone())
+            .filter(|c| !c.is_empty()),
+        ..ResourceFilter::default()
+    };
+    if let Some(p) = &r.protocol {
+        f.scheme = scheme(p, "protocol", diags, bad);
+    }
+    if let Some(ua) = r.user_agent.as_ref().filter(|u| !u.value.is_empty()) {
+        // Java's `String.matches`: the whole value
+        match regex::Regex::new(&format!("^(?:{})$", ua.value)) {
+            Ok(re) => f.user_agent = Some(re),
+            Err(e) => {
+                *bad = true;
+                // the regex crate's message ends with the reason, after a picture of the pattern
+                let e = e.to_string();
+                let why = e
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                diags.push(Diagnostic::error(
+                    codes::E0106,
+                    ua.span,
+                    format!(
+                        "user-agent `{}` is not a regular expression synaptic reads: {why}",
+                        ua.value
+                    ),
+                ));
+            }
+        }
+    }
+    f
+}
+
+fn scheme(
+    v: &Spanned<String>,
+    attr: &str,
+    diags: &mut Vec<Diagnostic>,
+    bad: &mut bool,
+) -> Option<Scheme> {
+    match Scheme::parse(&v.value) {
+        Ok(s) => s,
+        Err(_) => {
+            *bad = true;
+            diags.push(Diagnostic::error(
+                codes::E0106,
+                v.span,
+                format!("{attr} `{}` is neither `http` nor `https`", v.value),
+            ));
+            None
+        }
+    }
 }
 
 /// The context an API is served at, or `None` (with an error) when its version settings are
@@ -433,18 +519,10 @@ mod tests {
             .iter()
             .map(|d| d.split(": ").nth(1).unwrap_or_default())
             .collect();
-        // the proxy is served
-        assert_eq!(
-            codes,
-            [
-                "warning[W0101]",
-                "warning[W0101]",
-                "warning[W0101]",
-                "warning[W0101]"
-            ],
-            "{diags:?}"
-        );
-        assert!(diags[3].starts_with("l.xml:1:"), "{diags:?}");
+        // the proxy is served, and so are `hostname` and `protocol` (the API's checks)
+        assert_eq!(codes, ["warning[W0101]", "warning[W0101]"], "{diags:?}");
+        assert!(diags[0].contains("<handlers>"), "{diags:?}");
+        assert!(diags[1].starts_with("l.xml:1:"), "{diags:?}");
     }
 
     #[test]

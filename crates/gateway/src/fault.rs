@@ -14,6 +14,8 @@ pub mod code {
     pub const BAD_BODY: i64 = 400_002;
     /// A bearer token in the query string of a secured API (RFC 6750 §2.3 is not accepted).
     pub const TOKEN_IN_QUERY: i64 = 400_003;
+    /// A resource takes the method but not the request's scheme, content type or user agent.
+    pub const RESOURCE_REFUSED: i64 = 400_004;
     pub const NO_API: i64 = 404_001;
     pub const BODY_TIMEOUT: i64 = 408_001;
     pub const NO_RESOURCE: i64 = 404_002;
@@ -108,6 +110,15 @@ pub fn not_found_resource() -> Response<Full<Bytes>> {
         code::NO_RESOURCE,
         "No matching resource",
         "No resource of the API matches the request",
+    )
+}
+
+pub fn resource_refused() -> Response<Full<Bytes>> {
+    response(
+        StatusCode::BAD_REQUEST,
+        code::RESOURCE_REFUSED,
+        "Request not accepted",
+        "The resource does not take requests of this scheme, content type or user agent",
     )
 }
 

@@ -150,11 +150,23 @@ impl Gateway {
                 );
             }
         }
-        let (route, rel) = match plan.route(req.method(), norm.as_str()) {
+        // what `<api>`s and resources check of a request, read only when one checks something
+        let head = plan.filtered.then(|| crate::routing::Head {
+            headers: req.headers(),
+            authority: req.uri().authority().map(|a| a.as_str()),
+            https: req
+                .extensions()
+                .get::<crate::server::ConnInfo>()
+                .is_some_and(|i| i.tls),
+        });
+        let (route, rel) = match plan.route_for(req.method(), norm.as_str(), head.as_ref()) {
             Ok(x) => x,
             Err((NoRoute::Api, _)) => return (answer(fault::not_found_api()), Matched::default()),
             Err((NoRoute::Resource, i)) => {
                 return (answer(fault::not_found_resource()), Matched::api(i))
+            }
+            Err((NoRoute::Refused, i)) => {
+                return (answer(fault::resource_refused()), Matched::api(i))
             }
             Err((NoRoute::Method(allowed), i)) => {
                 return (answer(fault::method_not_allowed(&allowed)), Matched::api(i))

@@ -41,6 +41,9 @@ pub struct Plan {
     pub access_log: bool,
     /// `[cors]` when enabled.
     pub cors: Option<Arc<crate::cors::Cors>>,
+    /// An `<api>` or one of its resources checks the request's host, scheme, content type or
+    /// user agent ([`Plan::route_for`]).
+    pub filtered: bool,
     /// The engine's limits (`<call>` timeout when the request names none).
     pub limits: synaptic_engine::Limits,
     /// The connection pools of the program's `<dblookup>`/`<dbreport>` data sources.
@@ -80,6 +83,8 @@ pub struct ApiPlan {
     /// An `<api>` of the sequences folder: a `<send>` (or `<loopback>`) in the in-flow hands
     /// the response to the resource's out-flow, as in Synapse.
     pub xml: bool,
+    /// An `<api>`'s `hostname`, `port` and `transports` (none: every request).
+    pub filter: Option<Arc<crate::routing::ApiFilter>>,
     /// A `<proxy>`'s published WSDL: the answer to `GET …?wsdl` (empty: the proxy publishes
     /// none, 404); `None` for an API.
     pub wsdl: Option<Bytes>,
@@ -215,6 +220,9 @@ pub enum NoRoute {
     Api,
     Resource,
     Method(Vec<String>),
+    /// The resource takes the method but refuses the request (its scheme, content type or
+    /// user agent).
+    Refused,
 }
 
 impl Plan {
@@ -224,7 +232,24 @@ impl Plan {
         method: &http::Method,
         norm: &'a str,
     ) -> Result<(Route<'p>, &'a str), (NoRoute, Option<usize>)> {
-        let Some((i, rel)) = self.router.route(norm) else {
+        self.route_for(method, norm, None)
+    }
+
+    /// [`Plan::route`] with the checks of `<api>`s (`hostname`, `port`, `transports`) and of
+    /// their resources (`protocol`, `content-type`, `user-agent`) made on `head`: an API whose
+    /// checks refuse the request gives way to the next whose context the path is in, as
+    /// Synapse tries its APIs in turn.
+    pub fn route_for<'p, 'a>(
+        &'p self,
+        method: &http::Method,
+        norm: &'a str,
+        head: Option<&crate::routing::Head<'_>>,
+    ) -> Result<(Route<'p>, &'a str), (NoRoute, Option<usize>)> {
+        let found = self.router.candidates(norm).find(|&(i, _)| {
+            let f = self.apis[i].filter.as_deref();
+            f.is_none_or(|f| head.is_none_or(|h| f.takes(h)))
+        });
+        let Some((i, rel)) = found else {
             return Err((NoRoute::Api, None));
         };
         let api = &self.apis[i];
@@ -244,7 +269,7 @@ impl Plan {
             };
             return Ok((route, rel));
         }
-        match api.resources.find(method, rel) {
+        match api.resources.find_for(method, rel, head) {
             ResourceMatch::Found(r, vars) => {
                 let res = &api.resource[r];
                 let route = Route {
@@ -259,6 +284,7 @@ impl Plan {
                 Ok((route, rel))
             }
             ResourceMatch::MethodNotAllowed(m) => Err((NoRoute::Method(m), Some(i))),
+            ResourceMatch::Refused => Err((NoRoute::Refused, Some(i))),
             ResourceMatch::NotFound => Err((NoRoute::Resource, Some(i))),
         }
     }
@@ -448,6 +474,7 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
             protocol: a.protocol,
             backend_protocol: a.backend_protocol,
             xml: false,
+            filter: None,
             wsdl: None,
             wsdl_generated: None,
             wsdl_published: None,
@@ -475,6 +502,11 @@ pub fn compile(input: PlanInput<'_>) -> (Option<Plan>, Vec<Diagnostic>) {
         max_response: usize::try_from(max_body).unwrap_or(usize::MAX).max(1 << 20),
         config_text: input.text.map(|(_, t)| t.to_string()),
         access_log: config.server.access_log,
+        filtered: input
+            .program
+            .apis
+            .iter()
+            .any(|x| !x.filter.is_empty() || x.resources.iter().any(|r| !r.filter.is_empty())),
         cors: crate::cors::Cors::compile(&config.cors)
             .ok()
             .flatten()
@@ -583,18 +615,20 @@ fn xml_apis(
             .collect();
         let matchers: Vec<crate::config::ResourceConfig> =
             x.resources.iter().map(|r| r.matcher.clone()).collect();
+        let filters = x.resources.iter().map(|r| r.filter.clone()).collect();
         let index = apis.len();
         apis.push(synapse_api(
             index,
             &x.name,
             key.to_string(),
             config.default_timeout(),
-            ResourceTable::synapse(&matchers),
+            ResourceTable::synapse_filtered(&matchers, filters),
             decide(facts(&Flows::default())),
             resource,
             ApiStats::new(input.metrics, &x.name),
         ));
         if let Some(a) = apis.last_mut() {
+            a.filter = (!x.filter.is_empty()).then(|| Arc::new(x.filter.clone()));
             a.wsdl = x.wsdl.as_ref().map(|w| Bytes::from(w.clone()));
             a.wsdl_generated = x.wsdl_generated.clone();
             a.wsdl_published = x.wsdl_published.clone();
@@ -679,6 +713,7 @@ fn synapse_api(
         protocol: Default::default(),
         backend_protocol: Default::default(),
         xml: true,
+        filter: None,
         wsdl: None,
         wsdl_generated: None,
         wsdl_published: None,

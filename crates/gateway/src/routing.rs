@@ -7,7 +7,7 @@
 use crate::config::{ApiConfig, ResourceConfig};
 pub use crate::path::context_key;
 pub use crate::uri_template::{UriTemplate, VarName, Vars};
-use http::Method;
+use http::{HeaderMap, Method};
 
 /// APIs by context, longest first.
 #[derive(Clone, Debug, Default)]
@@ -45,14 +45,142 @@ impl Router {
     /// The API for a normalised path, and the path relative to its context (`""` at the root
     /// of the context, else starting with `/`).
     pub fn route<'p>(&self, path: &'p str) -> Option<(usize, &'p str)> {
-        for (ctx, i) in &self.entries {
-            if let Some(rest) = path.strip_prefix(ctx.as_str()) {
-                if rest.is_empty() || rest.starts_with('/') {
-                    return Some((*i, rest));
-                }
+        self.candidates(path).next()
+    }
+
+    /// Every API whose context the path is in, longest context first.
+    pub fn candidates<'r, 'p>(
+        &'r self,
+        path: &'p str,
+    ) -> impl Iterator<Item = (usize, &'p str)> + use<'r, 'p> {
+        self.entries.iter().filter_map(move |(ctx, i)| {
+            let rest = path.strip_prefix(ctx.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((*i, rest))
+        })
+    }
+}
+
+/// The request as Synapse's API and resource checks read it (`hostname`, `port`,
+/// `transports`, `protocol`, `content-type`, `user-agent`).
+#[derive(Clone, Copy, Debug)]
+pub struct Head<'a> {
+    pub headers: &'a HeaderMap,
+    /// The URI's authority (an HTTP/2 request's `:authority`), when it has one.
+    pub authority: Option<&'a str>,
+    /// It came in over TLS.
+    pub https: bool,
+}
+
+impl Head<'_> {
+    fn header(&self, name: http::header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `Host`, else the URI's authority.
+    fn host(&self) -> Option<&str> {
+        self.header(http::header::HOST).or(self.authority)
+    }
+
+    /// The request has an entity (a `Content-Length` or a `Transfer-Encoding`), as the HTTP
+    /// transport Synapse runs on decides it.
+    fn has_body(&self) -> bool {
+        self.headers.contains_key(http::header::CONTENT_LENGTH)
+            || self.headers.contains_key(http::header::TRANSFER_ENCODING)
+    }
+}
+
+/// `http` or `https` only (an `<api>`'s `transports`, a `<resource>`'s `protocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// A `transports` or `protocol` value that is neither `http` nor `https`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotAScheme;
+
+impl Scheme {
+    /// `http` or `https`; `""` is both (`None`); anything else is not a scheme.
+    pub fn parse(s: &str) -> Result<Option<Scheme>, NotAScheme> {
+        match s {
+            "" => Ok(None),
+            "http" => Ok(Some(Scheme::Http)),
+            "https" => Ok(Some(Scheme::Https)),
+            _ => Err(NotAScheme),
+        }
+    }
+
+    fn takes(self, head: &Head<'_>) -> bool {
+        head.https == (self == Scheme::Https)
+    }
+}
+
+/// What an `<api>`'s `hostname`, `port` and `transports` require of a request.
+#[derive(Clone, Debug, Default)]
+pub struct ApiFilter {
+    pub hostname: Option<String>,
+    pub port: Option<u16>,
+    pub scheme: Option<Scheme>,
+}
+
+impl ApiFilter {
+    pub fn is_empty(&self) -> bool {
+        self.hostname.is_none() && self.port.is_none() && self.scheme.is_none()
+    }
+
+    /// As Synapse's API checks it: the `Host` (host before the first `:`, port after it, else
+    /// 80 over HTTP and 443 over HTTPS), then the scheme.
+    pub fn takes(&self, head: &Head<'_>) -> bool {
+        if self.hostname.is_some() || self.port.is_some() {
+            let Some(host) = head.host() else {
+                return false;
+            };
+            let (name, port) = match host.split_once(':') {
+                Some((n, p)) => (n, p.parse::<u16>().ok()),
+                None => (host, Some(if head.https { 443 } else { 80 })),
+            };
+            if self.hostname.as_deref().is_some_and(|h| h != name) {
+                return false;
+            }
+            if self.port.is_some_and(|p| Some(p) != port) {
+                return false;
             }
         }
-        None
+        self.scheme.is_none_or(|s| s.takes(head))
+    }
+}
+
+/// What a `<resource>`'s `protocol`, `content-type` and `user-agent` require of a request.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceFilter {
+    pub scheme: Option<Scheme>,
+    pub content_type: Option<String>,
+    /// Matched against the whole `User-Agent`.
+    pub user_agent: Option<regex::Regex>,
+}
+
+impl ResourceFilter {
+    pub fn is_empty(&self) -> bool {
+        self.scheme.is_none() && self.content_type.is_none() && self.user_agent.is_none()
+    }
+
+    /// The checks after the method's: a request with a body has exactly the `content-type`,
+    /// the `User-Agent` matches.
+    fn takes_rest(&self, head: &Head<'_>) -> bool {
+        if let Some(ct) = &self.content_type {
+            if head.has_body() && head.header(http::header::CONTENT_TYPE) != Some(ct.as_str()) {
+                return false;
+            }
+        }
+        if let Some(ua) = &self.user_agent {
+            match head.header(http::header::USER_AGENT) {
+                Some(agent) => ua.is_match(agent),
+                None => false,
+            }
+        } else {
+            true
+        }
     }
 }
 
@@ -65,6 +193,9 @@ pub enum ResourceMatch {
     Found(usize, Vars),
     /// A resource matches the path but not the method (405); the allowed methods.
     MethodNotAllowed(Vec<String>),
+    /// A resource of an `<api>` matches the path and takes the method but not the request's
+    /// scheme, content type or user agent (400, as Synapse answers it).
+    Refused,
     NotFound,
 }
 
@@ -74,6 +205,8 @@ pub struct ResourceTable {
     resources: Vec<Resource>,
     /// Synapse's REST dispatching rules (XML APIs) instead of first match in order.
     synapse: bool,
+    /// Per resource (Synapse's rules only; none when no resource has one).
+    filters: Vec<ResourceFilter>,
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +248,7 @@ impl ResourceTable {
         ResourceTable {
             resources,
             synapse: false,
+            filters: Vec::new(),
         }
     }
 
@@ -123,6 +257,23 @@ impl ResourceTable {
         ResourceTable {
             synapse: true,
             ..ResourceTable::new(resources)
+        }
+    }
+
+    /// [`ResourceTable::synapse`] with each resource's `protocol`, `content-type` and
+    /// `user-agent` (one filter per resource).
+    pub fn synapse_filtered(
+        resources: &[ResourceConfig],
+        filters: Vec<ResourceFilter>,
+    ) -> ResourceTable {
+        let filters = if filters.iter().all(ResourceFilter::is_empty) {
+            Vec::new()
+        } else {
+            filters
+        };
+        ResourceTable {
+            filters,
+            ..ResourceTable::synapse(resources)
         }
     }
 
@@ -146,9 +297,20 @@ impl ResourceTable {
     /// path no resource taking the method matches is 404, even when a resource for another
     /// method matches it; 405 only when no resource takes the method and one matches the path.
     pub fn find(&self, method: &Method, rel_path: &str) -> ResourceMatch {
+        self.find_for(method, rel_path, None)
+    }
+
+    /// [`ResourceTable::find`] with the resources' `protocol`, `content-type` and
+    /// `user-agent` checked against `head` (not checked without one).
+    pub fn find_for(
+        &self,
+        method: &Method,
+        rel_path: &str,
+        head: Option<&Head<'_>>,
+    ) -> ResourceMatch {
         let path = if rel_path.is_empty() { "/" } else { rel_path };
         if self.synapse {
-            return self.find_synapse(method, path);
+            return self.find_synapse(method, path, head);
         }
         let mut allowed: Vec<String> = Vec::new();
         for (i, r) in self.resources.iter().enumerate() {
@@ -176,14 +338,23 @@ impl ResourceTable {
 }
 
 impl ResourceTable {
-    fn find_synapse(&self, method: &Method, path: &str) -> ResourceMatch {
-        // every resource takes OPTIONS (it answers it unless it lists it: `cors.rs`)
-        let takes = |r: &Resource| {
-            r.methods.is_empty() || r.methods.contains(method) || method == Method::OPTIONS
+    fn find_synapse(&self, method: &Method, path: &str, head: Option<&Head<'_>>) -> ResourceMatch {
+        // as Synapse's resource checks a request: its scheme; then OPTIONS, which every
+        // resource takes (it answers it unless it lists it: `cors.rs`); the method; the
+        // content type and user agent
+        let takes = |i: usize| {
+            let r = &self.resources[i];
+            let f = head.zip(self.filters.get(i));
+            if f.is_some_and(|(h, f)| f.scheme.is_some_and(|s| !s.takes(h))) {
+                return false;
+            }
+            if method == Method::OPTIONS {
+                return true;
+            }
+            (r.methods.is_empty() || r.methods.contains(method))
+                && f.is_none_or(|(h, f)| f.takes_rest(h))
         };
-        let acceptable: Vec<usize> = (0..self.resources.len())
-            .filter(|&i| takes(&self.resources[i]))
-            .collect();
+        let acceptable: Vec<usize> = (0..self.resources.len()).filter(|&i| takes(i)).collect();
         if !acceptable.is_empty() {
             return match self.dispatch_synapse(&acceptable, path) {
                 Some((i, vars)) => ResourceMatch::Found(i, vars),
@@ -192,6 +363,14 @@ impl ResourceTable {
         }
         let all: Vec<usize> = (0..self.resources.len()).collect();
         match self.dispatch_synapse(&all, path) {
+            // it takes the method: another check refused the request
+            Some((i, _))
+                if self.resources[i].methods.is_empty()
+                    || self.resources[i].methods.contains(method)
+                    || method == Method::OPTIONS =>
+            {
+                ResourceMatch::Refused
+            }
             Some((i, _)) => ResourceMatch::MethodNotAllowed(
                 self.resources[i]
                     .methods
@@ -596,5 +775,175 @@ mod tests {
         assert!(UriTemplate::parse("menu").is_err());
         assert!(UriTemplate::parse("/{a b}").is_err());
         assert!(UriTemplate::parse("/*/x").is_err());
+    }
+
+    fn rc(methods: &[&str], template: &str) -> ResourceConfig {
+        ResourceConfig {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            uri_template: Some(template.into()),
+            url_mapping: None,
+            scopes: Vec::new(),
+            in_sequence: None,
+            out_sequence: None,
+            fault_sequence: None,
+            rate_limit: None,
+        }
+    }
+
+    fn head<'a>(h: &'a HeaderMap, https: bool) -> Head<'a> {
+        Head {
+            headers: h,
+            authority: None,
+            https,
+        }
+    }
+
+    fn headers(list: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in list {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn resources_check_scheme_content_type_and_user_agent_as_synapse_does() {
+        let t = ResourceTable::synapse_filtered(
+            &[
+                rc(&["POST"], "/json"),
+                rc(&["GET"], "/secure"),
+                rc(&["GET"], "/curl"),
+            ],
+            vec![
+                ResourceFilter {
+                    content_type: Some("application/json".into()),
+                    ..ResourceFilter::default()
+                },
+                ResourceFilter {
+                    scheme: Some(Scheme::Https),
+                    ..ResourceFilter::default()
+                },
+                ResourceFilter {
+                    user_agent: Some(regex::Regex::new("^(?:curl/.*)$").unwrap()),
+                    ..ResourceFilter::default()
+                },
+            ],
+        );
+        let found = |r: ResourceMatch| matches!(r, ResourceMatch::Found(..));
+        let json = headers(&[
+            ("content-type", "application/json"),
+            ("content-length", "2"),
+        ]);
+        let text = headers(&[("content-type", "text/plain"), ("content-length", "2")]);
+        let none = HeaderMap::new();
+        assert!(found(t.find_for(
+            &Method::POST,
+            "/json",
+            Some(&head(&json, false))
+        )));
+        // a body of another type: the resource takes the method, so 400
+        assert_eq!(
+            t.find_for(&Method::POST, "/json", Some(&head(&text, false))),
+            ResourceMatch::Refused
+        );
+        // no body: the content type is not looked at
+        assert!(found(t.find_for(
+            &Method::POST,
+            "/json",
+            Some(&head(&none, false))
+        )));
+        // HTTPS only
+        assert!(found(t.find_for(
+            &Method::GET,
+            "/secure",
+            Some(&head(&none, true))
+        )));
+        assert_eq!(
+            t.find_for(&Method::GET, "/secure", Some(&head(&none, false))),
+            ResourceMatch::Refused
+        );
+        // OPTIONS is taken whatever the other checks, but not over another scheme: the other
+        // resources still take it, and none of them matches the path
+        assert!(found(t.find_for(
+            &Method::OPTIONS,
+            "/json",
+            Some(&head(&text, false))
+        )));
+        assert_eq!(
+            t.find_for(&Method::OPTIONS, "/secure", Some(&head(&none, false))),
+            ResourceMatch::NotFound
+        );
+        let only = ResourceTable::synapse_filtered(
+            &[rc(&["GET"], "/secure")],
+            vec![ResourceFilter {
+                scheme: Some(Scheme::Https),
+                ..ResourceFilter::default()
+            }],
+        );
+        assert_eq!(
+            only.find_for(&Method::OPTIONS, "/secure", Some(&head(&none, false))),
+            ResourceMatch::Refused
+        );
+        // the whole user agent matches
+        let curl = headers(&[("user-agent", "curl/8.5.0")]);
+        let wget = headers(&[("user-agent", "Wget curl/8")]);
+        assert!(found(t.find_for(
+            &Method::GET,
+            "/curl",
+            Some(&head(&curl, false))
+        )));
+        assert_eq!(
+            t.find_for(&Method::GET, "/curl", Some(&head(&wget, false))),
+            ResourceMatch::Refused
+        );
+        assert_eq!(
+            t.find_for(&Method::GET, "/curl", Some(&head(&none, false))),
+            ResourceMatch::Refused
+        );
+        // the method is refused first
+        assert_eq!(
+            t.find_for(&Method::GET, "/json", Some(&head(&json, false))),
+            ResourceMatch::MethodNotAllowed(vec!["POST".into()])
+        );
+        // without a head (lint, the authorization server's table) nothing is checked
+        assert!(found(t.find(&Method::GET, "/secure")));
+    }
+
+    #[test]
+    fn apis_check_host_port_and_scheme_as_synapse_does() {
+        let f = ApiFilter {
+            hostname: Some("api.example".into()),
+            port: Some(8280),
+            scheme: None,
+        };
+        let host = |v: &str| headers(&[("host", v)]);
+        assert!(f.takes(&head(&host("api.example:8280"), false)));
+        assert!(!f.takes(&head(&host("other.example:8280"), false)));
+        assert!(!f.takes(&head(&host("api.example:8243"), false)));
+        // no port: 80 over HTTP, 443 over HTTPS
+        assert!(!f.takes(&head(&host("api.example"), false)));
+        let p80 = ApiFilter {
+            port: Some(80),
+            ..ApiFilter::default()
+        };
+        assert!(p80.takes(&head(&host("api.example"), false)));
+        assert!(!p80.takes(&head(&host("api.example"), true)));
+        // no Host at all: the URI's authority (HTTP/2), else refused
+        assert!(!f.takes(&head(&HeaderMap::new(), false)));
+        let none = HeaderMap::new();
+        let h2 = Head {
+            headers: &none,
+            authority: Some("api.example:8280"),
+            https: false,
+        };
+        assert!(f.takes(&h2));
+        let https = ApiFilter {
+            scheme: Some(Scheme::Https),
+            ..ApiFilter::default()
+        };
+        assert!(https.takes(&head(&none, true)));
+        assert!(!https.takes(&head(&none, false)));
+        assert_eq!(Scheme::parse(""), Ok(None));
+        assert!(Scheme::parse("jms").is_err());
     }
 }

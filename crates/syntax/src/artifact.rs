@@ -200,7 +200,7 @@ impl<'d, 'a> Cx<'d, 'a> {
         let name = self.required(el, "name");
         let context = self.required(el, "context");
         let api_name = name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
-        let mut other = self.attrs_named(el, &["hostname", "port", "binds-to"]);
+        let mut other = self.attrs_named(el, &["binds-to"]);
         let mut resources = Vec::new();
         for child in self.children(el) {
             match self.syn_name(child) {
@@ -221,6 +221,9 @@ impl<'d, 'a> Cx<'d, 'a> {
                 version: self.attr_s(el, "version"),
                 version_type: self.attr_s(el, "version-type"),
                 resources,
+                hostname: self.attr_s(el, "hostname"),
+                port: self.attr_s(el, "port"),
+                transports: self.attr_s(el, "transports"),
                 other,
             });
         }
@@ -253,7 +256,9 @@ impl<'d, 'a> Cx<'d, 'a> {
             in_sequence: self.attr_s(el, "inSequence").map(FlowRef::Key),
             out_sequence: self.attr_s(el, "outSequence").map(FlowRef::Key),
             fault_sequence: self.attr_s(el, "faultSequence").map(FlowRef::Key),
-            other: self.attrs_named(el, &["protocol", "content-type", "user-agent"]),
+            protocol: self.attr_s(el, "protocol"),
+            content_type: self.attr_s(el, "content-type"),
+            user_agent: self.attr_s(el, "user-agent"),
         };
         self.flows(
             el,

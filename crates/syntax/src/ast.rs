@@ -195,8 +195,14 @@ pub struct Api {
     /// `version-type="context|url"`.
     pub version_type: Option<Spanned<String>>,
     pub resources: Vec<Resource>,
-    /// Attributes and child elements that change how Synapse dispatches or handles the API
-    /// (`hostname`, `port`, `binds-to`, `<handlers>`, …), by name, where they are written.
+    /// `hostname="api.example.com"`: the API takes requests whose `Host` names it.
+    pub hostname: Option<Spanned<String>>,
+    /// `port="8280"`: the API takes requests whose `Host` names this port.
+    pub port: Option<Spanned<String>>,
+    /// `transports="http|https"`: the API takes requests of that scheme only.
+    pub transports: Option<Spanned<String>>,
+    /// Attributes and child elements that change how Synapse handles the API and synaptic
+    /// does not (`binds-to`, `<handlers>`), by name, where they are written.
     pub other: Vec<Spanned<String>>,
 }
 
@@ -210,9 +216,13 @@ pub struct Resource {
     pub in_sequence: Option<FlowRef>,
     pub out_sequence: Option<FlowRef>,
     pub fault_sequence: Option<FlowRef>,
-    /// Attributes that restrict which requests the resource takes (`protocol`,
-    /// `content-type`, `user-agent`), by name, where they are written.
-    pub other: Vec<Spanned<String>>,
+    /// `protocol="http|https"`: the resource takes requests of that scheme only.
+    pub protocol: Option<Spanned<String>>,
+    /// `content-type="application/json"`: a request with a body must have exactly this
+    /// `Content-Type`.
+    pub content_type: Option<Spanned<String>>,
+    /// `user-agent="curl.*"`: a regular expression the whole `User-Agent` must match.
+    pub user_agent: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -587,9 +587,9 @@ impl Enforcer {
                     Err(insufficient_scope(path, &need))
                 }
             }
-            ResourceMatch::MethodNotAllowed(_) | ResourceMatch::NotFound => {
-                Err(insufficient_scope(path, &[]))
-            }
+            ResourceMatch::MethodNotAllowed(_)
+            | ResourceMatch::NotFound
+            | ResourceMatch::Refused => Err(insufficient_scope(path, &[])),
         }
     }
 }
