@@ -229,7 +229,8 @@ fn a_uri_is_read_through_the_host_and_must_be_a_wsdl() {
         assert!(d[0].message.contains(says), "{doc}: {}", d[0].message);
         assert_eq!(text_at(&xml, &d[0]), "file:wsdl/quotes.wsdl");
     }
-    // a WSDL 2.0 description is published; its requests go to `mediate`
+    // a WSDL 2.0 description is published; without a service (so no interface), its
+    // requests go to `mediate`
     let wsdl2 = r#"<description xmlns="http://www.w3.org/ns/wsdl" targetNamespace="urn:w2"/>"#;
     let (p, d) = compile_in(&xml, &[("file:wsdl/quotes.wsdl", wsdl2)], None);
     let p = p.unwrap_or_else(|| panic!("{d:?}"));
@@ -1132,5 +1133,240 @@ fn the_services_schemas_are_those_of_every_documents_types() {
             .service_schemas(&gateway_addresses())
             .len(),
         1
+    );
+}
+
+/// A WSDL 2.0 description of the namespace `tns` (prefix `tns`; `q` is `urn:q`, `base` is
+/// `urn:base`): its `import`s and `include`s, the schemas its types import, an interface `I`
+/// extending `extends` (when not empty) with the operations `ops` (name, the input's
+/// `wsaw:Action` or none), and `service`: a service of that interface with an endpoint at
+/// that address.
+fn wsdl20_doc(
+    tns: &str,
+    imports: &[&str],
+    includes: &[&str],
+    schemas: &[&str],
+    ops: &[(&str, &str)],
+    extends: &str,
+    service: Option<(&str, &str)>,
+) -> String {
+    let mut links: String = imports
+        .iter()
+        .map(|l| format!(r#"<import namespace="urn:i" location="{l}"/>"#))
+        .collect();
+    links.extend(
+        includes
+            .iter()
+            .map(|l| format!(r#"<include location="{l}"/>"#)),
+    );
+    let schemas: String = schemas
+        .iter()
+        .map(|l| format!(r#"<xsd:import namespace="urn:x" schemaLocation="{l}"/>"#))
+        .collect();
+    let ops: String = ops
+        .iter()
+        .map(|(o, a)| match *a {
+            "" => format!(r##"<operation name="{o}"><input element="#any"/></operation>"##),
+            a => format!(
+                r##"<operation name="{o}"><input element="#any" wsaw:Action="{a}"/></operation>"##
+            ),
+        })
+        .collect();
+    let extends = match extends {
+        "" => String::new(),
+        e => format!(r#" extends="{e}""#),
+    };
+    let service = service.map_or(String::new(), |(iface, address)| {
+        format!(
+            r#"<binding name="B" interface="{iface}" type="http://www.w3.org/ns/wsdl/soap"/>
+  <service name="S" interface="{iface}"><endpoint name="E" binding="tns:B" address="{address}"/></service>"#
+        )
+    });
+    format!(
+        r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:tns="{tns}" xmlns:q="urn:q" xmlns:base="urn:base"
+    xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl" targetNamespace="{tns}">{links}
+  <types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{schemas}</xsd:schema></types>
+  <interface name="I"{extends}>{ops}</interface>
+  {service}
+</description>"#
+    )
+}
+
+#[test]
+fn wsdl20_imports_and_includes_are_read_rewritten_served_and_dispatched_to() {
+    // the published description's service uses the interface of the description it imports,
+    // which extends one fetched over http; an included one brings a schema and includes
+    // itself (a cycle, read once)
+    let main = wsdl20_doc(
+        "urn:main",
+        &["interfaces/quotes.wsdl"],
+        &["parts.wsdl"],
+        &[],
+        &[],
+        "",
+        Some(("q:I", "http://backend:9000/q")),
+    );
+    let quotes = wsdl20_doc(
+        "urn:q",
+        &["http://h.example/base.wsdl"],
+        &[],
+        &[],
+        &[("getQuote", "urn:getQuoteIn"), ("placeOrder", "")],
+        "base:I",
+        None,
+    );
+    let base = wsdl20_doc("urn:base", &[], &[], &[], &[("ping", "")], "", None);
+    let parts = wsdl20_doc(
+        "urn:main",
+        &[],
+        &["parts.wsdl"],
+        &["common.xsd"],
+        &[],
+        "",
+        None,
+    );
+    let common = schema("urn:c", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("interfaces/quotes.wsdl", quotes.as_str()),
+        ("parts.wsdl", parts.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let fetched = [("http://h.example/base.wsdl", Ok(base.as_str()))];
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert!(d.is_empty(), "{d:?}");
+    let w = p.published_wsdl("Q").unwrap();
+    // relative locations point at `?wsdl=` and the location as written, absolute ones stay
+    assert!(
+        w.text
+            .contains(r#"<import namespace="urn:i" location="Q?wsdl=interfaces/quotes.wsdl"/>"#),
+        "{}",
+        w.text
+    );
+    assert!(
+        w.text
+            .contains(r#"<include location="Q?wsdl=parts.wsdl"/>"#),
+        "{}",
+        w.text
+    );
+    let order: Vec<&str> = w.imports.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "interfaces/quotes.wsdl",
+            "http://h.example/base.wsdl",
+            "parts.wsdl",
+            "parts.wsdl"
+        ]
+    );
+    let q = find_import(&w.imports, "quotes.wsdl").unwrap();
+    assert!(
+        q.contains(r#"location="http://h.example/base.wsdl""#),
+        "{q}"
+    );
+    // an included description's schemas are served and pointed at like the published one's
+    let served = find_import(&w.imports, "parts.wsdl").unwrap();
+    assert!(
+        served.contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{served}"
+    );
+    assert!(
+        served.contains(r#"location="Q?wsdl=parts.wsdl""#),
+        "{served}"
+    );
+    assert_eq!(w.schemas.len(), 1);
+    assert!(find_schema(&w.schemas, "common.xsd").is_some());
+    // the service's schemas: those of every description's types, in the order read
+    let s = w.service_schemas(&gateway_addresses());
+    assert_eq!(s.len(), 4, "{s:?}");
+    assert!(s[1].contains(r#"xmlns:tns="urn:q""#), "{}", s[1]);
+    assert!(
+        s[3].contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{}",
+        s[3]
+    );
+    // requests are dispatched to the operations of the service's interface, wherever it is
+    // declared, and of the one it extends, each in its description's namespace
+    assert_eq!(
+        dispatched(&p, "urn:getQuoteIn"),
+        ("getQuote".into(), "urn:q".into())
+    );
+    assert_eq!(
+        dispatched(&p, "urn:placeOrder"),
+        ("placeOrder".into(), "urn:q".into())
+    );
+    assert_eq!(dispatched(&p, "ping"), ("ping".into(), "urn:base".into()));
+    assert_eq!(
+        dispatched(&p, "urn:getQuote"),
+        ("mediate".into(), "".into())
+    );
+    // a `<resource>` answers for a location as written
+    let xml = proxy(
+        r#"<publishWSDL uri="main.wsdl"><resource location="interfaces/quotes.wsdl" key="gov:/q.wsdl"/></publishWSDL>"#,
+        "",
+    );
+    let registry = [("gov:/q.wsdl", quotes.as_str())];
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("parts.wsdl", parts.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let (p, d) = compile_with(&xml, &files, Some(&registry), Some(&fetched), None);
+    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(dispatched(&p, "urn:getQuoteIn").0, "getQuote");
+}
+
+#[test]
+fn a_wsdl20_import_or_include_that_cannot_be_served_fails_the_proxy() {
+    let main = |l: &str| wsdl20_doc("urn:main", &[l], &[], &[], &[], "", None);
+    let included = |l: &str| wsdl20_doc("urn:main", &[], &[l], &[], &[], "", None);
+    let cases = [
+        (
+            main("missing.wsdl"),
+            vec![],
+            "`missing.wsdl` that the WSDL imports cannot be read",
+        ),
+        (
+            included("bad.wsdl"),
+            vec![("bad.wsdl", "<x>".to_string())],
+            "is not XML",
+        ),
+        (
+            main("w11.wsdl"),
+            vec![("w11.wsdl", WSDL.to_string())],
+            "`w11.wsdl` that the WSDL imports or includes is not a WSDL 2.0 <description>",
+        ),
+        (
+            included("s.xsd"),
+            vec![("s.xsd", schema("urn:s", &[]))],
+            "is not a WSDL 2.0 <description>",
+        ),
+        (
+            main("a.wsdl"),
+            vec![(
+                "a.wsdl",
+                wsdl20_doc("urn:a", &[], &[], &["nowhere.xsd"], &[], "", None),
+            )],
+            "`nowhere.xsd` of `a.wsdl` cannot be read",
+        ),
+    ];
+    for (m, docs, why) in cases {
+        let mut files: Vec<(&str, &str)> = vec![("main.wsdl", m.as_str())];
+        files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
+        let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+        assert_not_deployed(&xml, &files, "main.wsdl", why);
+    }
+    // a WSDL 1.1 document's import of a WSDL 2.0 description is refused as before
+    let w11 = wsdl_doc("urn:main", &["w20.wsdl"], &[], &[], &[]);
+    let w20 = main("x.wsdl");
+    let files = [("main.wsdl", w11.as_str()), ("w20.wsdl", w20.as_str())];
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    assert_not_deployed(
+        &xml,
+        &files,
+        "main.wsdl",
+        "neither a WSDL 1.1 <definitions> nor a schema",
     );
 }
