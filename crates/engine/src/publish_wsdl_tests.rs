@@ -1370,3 +1370,91 @@ fn a_wsdl20_import_or_include_that_cannot_be_served_fails_the_proxy() {
         "neither a WSDL 1.1 <definitions> nor a schema",
     );
 }
+
+#[test]
+fn endpoint_references_and_wsdl20_endpoints_get_the_proxys_addresses() {
+    let epr = |a: &str| {
+        format!(
+            r#"<wsa:EndpointReference xmlns:wsa="http://www.w3.org/2005/08/addressing"><wsa:Address>{a}</wsa:Address></wsa:EndpointReference>"#
+        )
+    };
+    // the text of every `Address` element, and every `location`/`address` attribute
+    let addresses = |doc: &str| -> Vec<String> {
+        let texts = doc
+            .split("Address>")
+            .skip(1)
+            .step_by(2)
+            .map(|r| r[..r.find('<').unwrap()].to_string());
+        let attrs = doc
+            .split(" location=\"")
+            .chain(doc.split(" address=\"").skip(1))
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string());
+        attrs.chain(texts).collect()
+    };
+    // WSDL 1.1: an EndpointReference's Address beside a soap:address, and in a port named
+    // like one of the proxy's endpoints
+    let main = WSDL.replace(
+        "</wsdl:definitions>",
+        &format!(
+            r#"<wsdl:service name="S">
+    <wsdl:port name="P1" binding="tns:B"><soap:address location="http://backend:9000/q"/>{}</wsdl:port>
+    <wsdl:port name="QHttpSoap11Endpoint" binding="tns:B">{}</wsdl:port>
+  </wsdl:service>
+</wsdl:definitions>"#,
+            epr(" https://backend:9443/q?a=1&amp;b=2 "),
+            epr("http://elsewhere/q")
+        ),
+    );
+    let files = [("main.wsdl", main.as_str())];
+    let w = published_with("", &files);
+    assert_eq!(
+        addresses(&w.text.render(&gateway_addresses())),
+        [
+            "http://gw:8290/services/Q",
+            "https://gw:8253/services/Q",
+            "http://gw:8290/services/Q.QHttpSoap11Endpoint"
+        ]
+    );
+    // a scheme the proxy is not reached over: the address as written, escaped again
+    let http_only = ServiceAddresses {
+        https: None,
+        ..gateway_addresses()
+    };
+    assert_eq!(
+        addresses(&w.text.render(&http_only))[1],
+        "https://backend:9443/q?a=1&amp;b=2"
+    );
+    // kept as written with the original WSDL and modifyUserWSDLPortAddress=false
+    let kept = r#"<parameter name="useOriginalwsdl">true</parameter><parameter name="modifyUserWSDLPortAddress">false</parameter>"#;
+    assert_eq!(&*published_with(kept, &files).text, main);
+
+    // WSDL 2.0: an endpoint's address, and an EndpointReference in an endpoint named like
+    // one of the proxy's
+    let main = wsdl20_doc(
+        "urn:main",
+        &[],
+        &[],
+        &[],
+        &[("ping", "")],
+        "",
+        Some(("tns:I", "https://backend:9443/q")),
+    )
+    .replace(
+        "</service>",
+        &format!(
+            r#"<endpoint name="QHttpEndpoint" binding="tns:B">{}</endpoint></service>"#,
+            epr("http://backend:9000/rest")
+        ),
+    );
+    let files = [("main.wsdl", main.as_str())];
+    let w = published_with("", &files);
+    assert_eq!(
+        addresses(&w.text.render(&gateway_addresses())),
+        [
+            "https://gw:8253/services/Q",
+            "http://gw:8290/services/Q.QHttpEndpoint"
+        ]
+    );
+    assert_eq!(&*published_with(kept, &files).text, main);
+}
