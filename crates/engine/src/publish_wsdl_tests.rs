@@ -1458,3 +1458,42 @@ fn endpoint_references_and_wsdl20_endpoints_get_the_proxys_addresses() {
     );
     assert_eq!(&*published_with(kept, &files).text, main);
 }
+
+#[test]
+fn an_import_without_a_schema_location_is_served_as_written_and_reads_nothing() {
+    // the namespace of a sibling schema of the same types, imported without a location (or
+    // with an empty one), beside one that has a location
+    let main = WSDL.replace(
+        r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:quotes"/>"#,
+        r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:quotes"><xsd:import namespace="urn:types"/><xsd:import namespace="urn:more" schemaLocation=""/><xsd:import namespace="urn:c" schemaLocation="common.xsd"/></xsd:schema>
+  <xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:types"/>"#,
+    );
+    let common = schema("urn:c", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let w = published_with("", &files);
+    assert!(
+        w.text.contains(
+            r#"<xsd:import namespace="urn:types"/><xsd:import namespace="urn:more" schemaLocation=""/><xsd:import namespace="urn:c" schemaLocation="Q?xsd=common.xsd"/>"#
+        ),
+        "{}",
+        w.text
+    );
+    // only the schema with a location is read and named
+    let names: Vec<&str> = w.schemas.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["common"]);
+    assert_eq!(w.service_schemas(&gateway_addresses()).len(), 2);
+    // useOriginalwsdl leaves them too
+    let w = published_with(
+        r#"<parameter name="useOriginalwsdl">true</parameter>"#,
+        &files,
+    );
+    assert!(
+        w.text
+            .contains(r#"<xsd:import namespace="urn:more" schemaLocation=""/>"#),
+        "{}",
+        w.text
+    );
+}
