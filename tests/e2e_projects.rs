@@ -1088,12 +1088,20 @@ async fn crawl(c: &reqwest::Client, gw: &Running, proxy: &str) -> Vec<(String, S
     fetched
 }
 
-/// The `location`s of the `wsdl:import`s of a WSDL 1.1 document (none for a schema).
+/// The `location`s of the `wsdl:import`s of a WSDL 1.1 document, or of the `import`s and
+/// `include`s of a WSDL 2.0 one (none for a schema).
 fn wsdl_import_locations(doc: &str) -> Vec<String> {
     let root = synaptic_payload::xml::parse(doc).unwrap_or_else(|e| panic!("{e:?}: {doc}"));
-    let wsdl = "http://schemas.xmlsoap.org/wsdl/";
+    let (wsdl11, wsdl20) = (
+        "http://schemas.xmlsoap.org/wsdl/",
+        "http://www.w3.org/ns/wsdl",
+    );
     root.child_elements()
-        .filter(|c| c.name.is(wsdl, "import"))
+        .filter(|c| {
+            c.name.is(wsdl11, "import")
+                || c.name.is(wsdl20, "import")
+                || c.name.is(wsdl20, "include")
+        })
         .filter_map(|c| c.attribute("location").map(str::to_string))
         .collect()
 }
@@ -1226,6 +1234,134 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
             "urn:quotes",
         ),
         (None, "/services/Imports/ping", "ping", "urn:base"),
+    ] {
+        let mut r = c
+            .post(url(&gw, path))
+            .header("content-type", "text/xml")
+            .body(soap);
+        if let Some(a) = action {
+            r = r.header("SOAPAction", a);
+        }
+        let v = json(r.send().await.unwrap()).await;
+        assert_eq!((v["op"].as_str(), v["ns"].as_str()), (Some(op), Some(ns)));
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_follows_a_published_wsdl20_descriptions_imports_and_includes_through_the_proxy() {
+    let description = |tns: &str, links: &str, types: &str, rest: &str| {
+        format!(
+            r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:tns="{tns}" xmlns:q="urn:quotes"
+    xmlns:base="urn:base" xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl" targetNamespace="{tns}">{links}
+  <types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{types}</xsd:schema></types>{rest}
+</description>"#
+        )
+    };
+    // the published description's service uses the interface of the description it
+    // imports, which extends one that imports in turn; an included description brings a
+    // schema of its own
+    let main = description(
+        "urn:main",
+        r#"<import namespace="urn:quotes" location="interfaces/quotes.wsdl"/><include location="main-types.wsdl"/>"#,
+        "",
+        r#"<binding name="B" interface="q:PT" type="http://www.w3.org/ns/wsdl/soap"/>
+  <service name="Quotes" interface="q:PT"><endpoint name="QuotesEndpoint" binding="tns:B" address="http://backend.example:9000/quotes"/></service>"#,
+    );
+    let quotes = description(
+        "urn:quotes",
+        r#"<import namespace="urn:base" location="../shared/base.wsdl"/>"#,
+        r#"<xsd:import namespace="urn:types" schemaLocation="types.xsd"/>"#,
+        r##"<interface name="PT" extends="base:Base"><operation name="getQuote"><input element="#any" wsaw:Action="urn:getQuote"/></operation></interface>"##,
+    );
+    let base = description(
+        "urn:base",
+        "",
+        "",
+        r#"<interface name="Base"><operation name="ping"/></interface>"#,
+    );
+    let main_types = description(
+        "urn:main",
+        "",
+        r#"<xsd:import namespace="urn:common" schemaLocation="shared/common.xsd"/>"#,
+        "",
+    );
+    let xs = |tns: &str| {
+        format!(
+            r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tns}"><xs:element name="e"/></xs:schema>"#
+        )
+    };
+    let (types, common) = (xs("urn:types"), xs("urn:common"));
+    let proxy = operation_proxy("Described", r#"<publishWSDL uri="file:wsdl/main.wsdl"/>"#);
+    let broken = operation_proxy("Broken", r#"<publishWSDL uri="file:wsdl/broken.wsdl"/>"#);
+    // a WSDL 2.0 description includes WSDL 2.0 descriptions only
+    let wsdl11 = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:main"/>"#;
+    let broken_wsdl = main.replace("main-types.wsdl", "wsdl11.wsdl");
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/proxy-services/Described.xml", &proxy),
+            ("sequences/proxy-services/Broken.xml", &broken),
+            ("sequences/wsdl/main.wsdl", &main),
+            ("sequences/wsdl/broken.wsdl", &broken_wsdl),
+            ("sequences/wsdl/wsdl11.wsdl", wsdl11),
+            ("sequences/wsdl/main-types.wsdl", &main_types),
+            ("sequences/wsdl/interfaces/quotes.wsdl", &quotes),
+            ("sequences/wsdl/interfaces/types.xsd", &types),
+            ("sequences/wsdl/shared/base.wsdl", &base),
+            ("sequences/wsdl/shared/common.xsd", &common),
+        ],
+    );
+    let (gw, report) = start_reporting(&dir).await;
+    let says = "`wsdl11.wsdl` that the WSDL imports or includes is not a WSDL 2.0 <description>";
+    assert_broken(&gw, &report, says).await;
+    let c = client();
+
+    // a plain HTTP client follows every import, include and schema location from the
+    // description, each through the proxy
+    let fetched = crawl(&c, &gw, "Described").await;
+    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
+    queries.sort();
+    assert_eq!(
+        queries,
+        [
+            "wsdl",
+            "wsdl=../shared/base.wsdl",
+            "wsdl=interfaces/quotes.wsdl",
+            "wsdl=main-types.wsdl",
+            "xsd=common.xsd",
+            "xsd=types.xsd"
+        ]
+    );
+    let doc = |q: &str| &fetched.iter().find(|(x, _)| x == q).unwrap().1;
+    assert!(doc("wsdl=interfaces/quotes.wsdl").contains(r#"targetNamespace="urn:quotes""#));
+    assert!(doc("wsdl=../shared/base.wsdl").contains(r#"<interface name="Base">"#));
+    assert!(doc("xsd=common.xsd").contains(r#"targetNamespace="urn:common""#));
+    // `?wsdl2` answers the same description; its endpoint's address is the proxy's
+    let t = get_text(&c, &url(&gw, "/services/Described?wsdl2")).await;
+    assert_eq!(&t, doc("wsdl"));
+    let root = synaptic_payload::xml::parse(&t).unwrap_or_else(|e| panic!("{e:?}: {t}"));
+    let wsdl20 = "http://www.w3.org/ns/wsdl";
+    let endpoint = root
+        .find(wsdl20, "service")
+        .and_then(|s| s.find(wsdl20, "endpoint"))
+        .expect("an endpoint");
+    assert_eq!(
+        endpoint.attribute("address"),
+        Some(format!("http://{}/services/Described", gw.addr()).as_str())
+    );
+    // requests are dispatched to the operations of the service's interface and of the one
+    // it extends, each in the namespace of its description
+    let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
+    for (action, path, op, ns) in [
+        (
+            Some("urn:getQuote"),
+            "/services/Described",
+            "getQuote",
+            "urn:quotes",
+        ),
+        (None, "/services/Described/ping", "ping", "urn:base"),
+        (Some("urn:other"), "/services/Described", "mediate", ""),
     ] {
         let mut r = c
             .post(url(&gw, path))
