@@ -1054,6 +1054,18 @@ async fn assert_broken(gw: &Running, report: &[String], says: &str) {
     assert_eq!(r.status(), 404);
 }
 
+/// The queries of the documents [`crawl`] fetched, sorted.
+fn sorted_queries(fetched: &[(String, String)]) -> Vec<&str> {
+    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
+    queries.sort();
+    queries
+}
+
+/// The document [`crawl`] fetched with the query `q`.
+fn fetched_at<'f>(fetched: &'f [(String, String)], q: &str) -> &'f str {
+    &fetched.iter().find(|(x, _)| x == q).unwrap().1
+}
+
 /// Every document a client reaches from `proxy`'s `?wsdl` by following the `wsdl:import`
 /// and `schemaLocation`s (each must point through the proxy: `{proxy}?wsdl=` or
 /// `{proxy}?xsd=`), each fetched once: its query and text, the WSDL first.
@@ -1171,10 +1183,8 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
 
     // follow every import and schema location from the WSDL, as a SOAP toolkit does
     let fetched = crawl(&c, &gw, "Imports").await;
-    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
-    queries.sort();
     assert_eq!(
-        queries,
+        sorted_queries(&fetched),
         [
             "wsdl",
             "wsdl=../shared/base.wsdl",
@@ -1183,7 +1193,7 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
             "xsd=types.xsd"
         ]
     );
-    let doc = |q: &str| &fetched.iter().find(|(x, _)| x == q).unwrap().1;
+    let doc = |q: &str| fetched_at(&fetched, q);
     assert!(doc("wsdl=abstract/quotes.wsdl").contains(r#"targetNamespace="urn:quotes""#));
     assert!(doc("wsdl=../shared/base.wsdl").contains(r#"targetNamespace="urn:base""#));
     assert!(doc("xsd=common.xsd").contains(r#"targetNamespace="urn:common""#));
@@ -1225,26 +1235,19 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
     let t = get("xsd&id=7").await.unwrap().text().await.unwrap();
     assert!(t.contains("Schema not found"), "{t}");
     // requests are dispatched to the operations of the imported port types
-    let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
-    for (action, path, op, ns) in [
-        (
-            Some("urn:getQuote"),
-            "/services/Imports",
-            "getQuote",
-            "urn:quotes",
-        ),
-        (None, "/services/Imports/ping", "ping", "urn:base"),
-    ] {
-        let mut r = c
-            .post(url(&gw, path))
-            .header("content-type", "text/xml")
-            .body(soap);
-        if let Some(a) = action {
-            r = r.header("SOAPAction", a);
-        }
-        let v = json(r.send().await.unwrap()).await;
-        assert_eq!((v["op"].as_str(), v["ns"].as_str()), (Some(op), Some(ns)));
-    }
+    assert_dispatched(
+        &gw,
+        &[
+            (
+                Some("urn:getQuote"),
+                "/services/Imports",
+                "getQuote",
+                "urn:quotes",
+            ),
+            (None, "/services/Imports/ping", "ping", "urn:base"),
+        ],
+    )
+    .await;
     gw.shutdown().await;
 }
 
@@ -1320,10 +1323,8 @@ async fn a_client_follows_a_published_wsdl20_descriptions_imports_and_includes_t
     // a plain HTTP client follows every import, include and schema location from the
     // description, each through the proxy
     let fetched = crawl(&c, &gw, "Described").await;
-    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
-    queries.sort();
     assert_eq!(
-        queries,
+        sorted_queries(&fetched),
         [
             "wsdl",
             "wsdl=../shared/base.wsdl",
@@ -1333,7 +1334,7 @@ async fn a_client_follows_a_published_wsdl20_descriptions_imports_and_includes_t
             "xsd=types.xsd"
         ]
     );
-    let doc = |q: &str| &fetched.iter().find(|(x, _)| x == q).unwrap().1;
+    let doc = |q: &str| fetched_at(&fetched, q);
     assert!(doc("wsdl=interfaces/quotes.wsdl").contains(r#"targetNamespace="urn:quotes""#));
     assert!(doc("wsdl=../shared/base.wsdl").contains(r#"<interface name="Base">"#));
     assert!(doc("xsd=common.xsd").contains(r#"targetNamespace="urn:common""#));
@@ -1352,28 +1353,42 @@ async fn a_client_follows_a_published_wsdl20_descriptions_imports_and_includes_t
     );
     // requests are dispatched to the operations of the service's interface and of the one
     // it extends, each in the namespace of its description
+    assert_dispatched(
+        &gw,
+        &[
+            (
+                Some("urn:getQuote"),
+                "/services/Described",
+                "getQuote",
+                "urn:quotes",
+            ),
+            (None, "/services/Described/ping", "ping", "urn:base"),
+            (Some("urn:other"), "/services/Described", "mediate", ""),
+        ],
+    )
+    .await;
+    gw.shutdown().await;
+}
+
+/// Each SOAP request (its `SOAPAction`, if any, and path) reaches an `operation_proxy` that
+/// answers the operation and namespace given.
+async fn assert_dispatched(gw: &Running, cases: &[(Option<&str>, &str, &str, &str)]) {
     let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
-    for (action, path, op, ns) in [
-        (
-            Some("urn:getQuote"),
-            "/services/Described",
-            "getQuote",
-            "urn:quotes",
-        ),
-        (None, "/services/Described/ping", "ping", "urn:base"),
-        (Some("urn:other"), "/services/Described", "mediate", ""),
-    ] {
-        let mut r = c
-            .post(url(&gw, path))
+    for (action, path, op, ns) in cases {
+        let mut r = client()
+            .post(url(gw, path))
             .header("content-type", "text/xml")
             .body(soap);
         if let Some(a) = action {
-            r = r.header("SOAPAction", a);
+            r = r.header("SOAPAction", *a);
         }
         let v = json(r.send().await.unwrap()).await;
-        assert_eq!((v["op"].as_str(), v["ns"].as_str()), (Some(op), Some(ns)));
+        assert_eq!(
+            (v["op"].as_str(), v["ns"].as_str()),
+            (Some(*op), Some(*ns)),
+            "{path} {action:?}"
+        );
     }
-    gw.shutdown().await;
 }
 
 /// Start a gateway on the folder, keeping the load report (its diagnostics rendered).

@@ -614,6 +614,29 @@ fn a_schema_that_cannot_be_served_fails_the_proxy_where_the_wsdl_is_named() {
 }
 
 /// `xml` with the project's `files` does not deploy the proxy: E0123 at `at`, saying `why`.
+/// The program of the proxy `Q` publishing `publish`, with the project's `files`, the
+/// registry's resources and the documents at `http(s)` URLs; it deploys without a word.
+fn deployed_with(
+    publish: &str,
+    files: &[(&str, &str)],
+    registry: &[(&str, &str)],
+    fetched: &[(&str, Result<&str, &str>)],
+) -> Program {
+    let xml = proxy(publish, "");
+    let (p, d) = compile_with(&xml, files, Some(registry), Some(fetched), None);
+    assert!(d.is_empty(), "{d:?}");
+    p.unwrap_or_else(|| panic!("{d:?}"))
+}
+
+/// The proxy publishing the file `main.wsdl` (`main`, beside `docs`) is not deployed, the
+/// diagnostic saying `why` at its `uri`.
+fn assert_main_not_deployed(main: &str, docs: &[(&str, String)], why: &str) {
+    let mut files: Vec<(&str, &str)> = vec![("main.wsdl", main)];
+    files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    assert_not_deployed(&xml, &files, "main.wsdl", why);
+}
+
 fn assert_not_deployed(xml: &str, files: &[(&str, &str)], at: &str, why: &str) {
     let (p, d) = compile_in(xml, files, Some(&[]));
     assert!(p.is_none(), "{why}");
@@ -760,7 +783,6 @@ fn wsdl_imports_are_read_rewritten_served_and_dispatched_to() {
     );
     let remote = wsdl_doc("urn:remote", &[], &[("ping", "urn:ping")], &[], &[]);
     let common = schema("urn:c", &[]);
-    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
     let files = [
         ("main.wsdl", main.as_str()),
         ("abstract.wsdl", abs.as_str()),
@@ -768,8 +790,7 @@ fn wsdl_imports_are_read_rewritten_served_and_dispatched_to() {
         ("common.xsd", common.as_str()),
     ];
     let fetched = [("http://h.example/remote.wsdl", Ok(remote.as_str()))];
-    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
-    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let p = deployed_with(r#"<publishWSDL uri="main.wsdl"/>"#, &files, &[], &fetched);
     let w = p.published_wsdl("Q").unwrap();
     // relative imports point at `?wsdl=` and the location as written; absolute ones stay
     assert!(
@@ -868,11 +889,7 @@ fn a_wsdl_import_that_cannot_be_served_fails_the_proxy() {
         ),
     ];
     for (import, docs, why) in cases {
-        let m = main(import);
-        let mut files: Vec<(&str, &str)> = vec![("main.wsdl", m.as_str())];
-        files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
-        let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
-        assert_not_deployed(&xml, &files, "main.wsdl", why);
+        assert_main_not_deployed(&main(import), &docs, why);
     }
 }
 
@@ -1233,10 +1250,7 @@ fn wsdl20_imports_and_includes_are_read_rewritten_served_and_dispatched_to() {
         ("common.xsd", common.as_str()),
     ];
     let fetched = [("http://h.example/base.wsdl", Ok(base.as_str()))];
-    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
-    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
-    let p = p.unwrap_or_else(|| panic!("{d:?}"));
-    assert!(d.is_empty(), "{d:?}");
+    let p = deployed_with(r#"<publishWSDL uri="main.wsdl"/>"#, &files, &[], &fetched);
     let w = p.published_wsdl("Q").unwrap();
     // relative locations point at `?wsdl=` and the location as written, absolute ones stay
     assert!(
@@ -1289,32 +1303,26 @@ fn wsdl20_imports_and_includes_are_read_rewritten_served_and_dispatched_to() {
     );
     // requests are dispatched to the operations of the service's interface, wherever it is
     // declared, and of the one it extends, each in its description's namespace
-    assert_eq!(
-        dispatched(&p, "urn:getQuoteIn"),
-        ("getQuote".into(), "urn:q".into())
-    );
-    assert_eq!(
-        dispatched(&p, "urn:placeOrder"),
-        ("placeOrder".into(), "urn:q".into())
-    );
-    assert_eq!(dispatched(&p, "ping"), ("ping".into(), "urn:base".into()));
-    assert_eq!(
-        dispatched(&p, "urn:getQuote"),
-        ("mediate".into(), "".into())
-    );
+    for (action, op, ns) in [
+        ("urn:getQuoteIn", "getQuote", "urn:q"),
+        ("urn:placeOrder", "placeOrder", "urn:q"),
+        ("ping", "ping", "urn:base"),
+        ("urn:getQuote", "mediate", ""),
+    ] {
+        assert_eq!(dispatched(&p, action), (op.into(), ns.into()), "{action}");
+    }
     // a `<resource>` answers for a location as written
-    let xml = proxy(
-        r#"<publishWSDL uri="main.wsdl"><resource location="interfaces/quotes.wsdl" key="gov:/q.wsdl"/></publishWSDL>"#,
-        "",
-    );
-    let registry = [("gov:/q.wsdl", quotes.as_str())];
     let files = [
         ("main.wsdl", main.as_str()),
         ("parts.wsdl", parts.as_str()),
         ("common.xsd", common.as_str()),
     ];
-    let (p, d) = compile_with(&xml, &files, Some(&registry), Some(&fetched), None);
-    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let p = deployed_with(
+        r#"<publishWSDL uri="main.wsdl"><resource location="interfaces/quotes.wsdl" key="gov:/q.wsdl"/></publishWSDL>"#,
+        &files,
+        &[("gov:/q.wsdl", quotes.as_str())],
+        &fetched,
+    );
     assert_eq!(dispatched(&p, "urn:getQuoteIn").0, "getQuote");
 }
 
@@ -1353,20 +1361,12 @@ fn a_wsdl20_import_or_include_that_cannot_be_served_fails_the_proxy() {
         ),
     ];
     for (m, docs, why) in cases {
-        let mut files: Vec<(&str, &str)> = vec![("main.wsdl", m.as_str())];
-        files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
-        let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
-        assert_not_deployed(&xml, &files, "main.wsdl", why);
+        assert_main_not_deployed(&m, &docs, why);
     }
     // a WSDL 1.1 document's import of a WSDL 2.0 description is refused as before
-    let w11 = wsdl_doc("urn:main", &["w20.wsdl"], &[], &[], &[]);
-    let w20 = main("x.wsdl");
-    let files = [("main.wsdl", w11.as_str()), ("w20.wsdl", w20.as_str())];
-    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
-    assert_not_deployed(
-        &xml,
-        &files,
-        "main.wsdl",
+    assert_main_not_deployed(
+        &wsdl_doc("urn:main", &["w20.wsdl"], &[], &[], &[]),
+        &[("w20.wsdl", main("x.wsdl"))],
         "neither a WSDL 1.1 <definitions> nor a schema",
     );
 }
@@ -1408,8 +1408,9 @@ fn endpoint_references_and_wsdl20_endpoints_get_the_proxys_addresses() {
     );
     let files = [("main.wsdl", main.as_str())];
     let w = published_with("", &files);
+    let rendered = |w: &PublishedWsdl| addresses(&w.text.render(&gateway_addresses()));
     assert_eq!(
-        addresses(&w.text.render(&gateway_addresses())),
+        rendered(&w),
         [
             "http://gw:8290/services/Q",
             "https://gw:8253/services/Q",
@@ -1448,9 +1449,8 @@ fn endpoint_references_and_wsdl20_endpoints_get_the_proxys_addresses() {
         ),
     );
     let files = [("main.wsdl", main.as_str())];
-    let w = published_with("", &files);
     assert_eq!(
-        addresses(&w.text.render(&gateway_addresses())),
+        rendered(&published_with("", &files)),
         [
             "https://gw:8253/services/Q",
             "http://gw:8290/services/Q.QHttpEndpoint"

@@ -303,6 +303,14 @@ mod tests {
         assert!(changed.contains(r#"location="other.wsdl""#));
     }
 
+    /// Each port of `e`, read from `w`: its name, its address, and where it is written.
+    fn ports<'a>(w: &'a str, e: &'a Externals) -> Vec<(&'a str, &'a str, &'a str)> {
+        e.ports
+            .iter()
+            .map(|p| (p.port.as_str(), p.location.as_str(), &w[p.at.clone()]))
+            .collect()
+    }
+
     #[test]
     fn the_ports_and_schemas_of_a_wsdl_with_their_namespaces() {
         let w = r#"<w:definitions xmlns:w="http://schemas.xmlsoap.org/wsdl/" xmlns:tns="urn:t" xmlns:s="http://schemas.xmlsoap.org/wsdl/soap/">
@@ -311,13 +319,8 @@ mod tests {
     <w:port name="P2"><s12:address xmlns:s12="http://schemas.xmlsoap.org/wsdl/soap12/" location="https://b/q"/><other location="x"/></w:port></w:service>
 </w:definitions>"#;
         let e = externals(w).unwrap();
-        let ports: Vec<_> = e
-            .ports
-            .iter()
-            .map(|p| (p.port.as_str(), p.location.as_str(), &w[p.at.clone()]))
-            .collect();
         assert_eq!(
-            ports,
+            ports(w, &e),
             [
                 ("P1", "http://backend:9000/q", " http://backend:9000/q "),
                 ("P2", "https://b/q", "https://b/q")
@@ -365,13 +368,8 @@ mod tests {
                 ("more.wsdl", " more.wsdl ")
             ]
         );
-        let ports: Vec<_> = e
-            .ports
-            .iter()
-            .map(|p| (p.port.as_str(), p.location.as_str(), &w[p.at.clone()]))
-            .collect();
         assert_eq!(
-            ports,
+            ports(w, &e),
             [
                 ("E1", "http://backend/s", "http://backend/s"),
                 ("E2", "https://b/e2", " https://b/e2 ")
@@ -391,13 +389,8 @@ mod tests {
     <w:port name="Q"><EndpointReference><Address/></EndpointReference><a:Address xmlns:a="http://www.w3.org/2005/08/addressing">http://no</a:Address></w:port></w:service>
 </w:definitions>"#;
         let e = externals(w).unwrap();
-        let ports: Vec<_> = e
-            .ports
-            .iter()
-            .map(|p| (p.port.as_str(), p.location.as_str(), &w[p.at.clone()]))
-            .collect();
         assert_eq!(
-            ports,
+            ports(w, &e),
             [
                 ("P", "http://b/q", "http://b/q"),
                 ("P", "http://b/q?a=1&b=2", "http://b/q?a=1&amp;b=2")
