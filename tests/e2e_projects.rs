@@ -1146,6 +1146,18 @@ async fn assert_broken(gw: &Running, report: &[String], says: &str) {
     assert_eq!(r.status(), 404);
 }
 
+/// The queries of the documents [`crawl`] fetched, sorted.
+fn sorted_queries(fetched: &[(String, String)]) -> Vec<&str> {
+    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
+    queries.sort();
+    queries
+}
+
+/// The document [`crawl`] fetched with the query `q`.
+fn fetched_at<'f>(fetched: &'f [(String, String)], q: &str) -> &'f str {
+    &fetched.iter().find(|(x, _)| x == q).unwrap().1
+}
+
 /// Every document a client reaches from `proxy`'s `?wsdl` by following the `wsdl:import`
 /// and `schemaLocation`s (each must point through the proxy: `{proxy}?wsdl=` or
 /// `{proxy}?xsd=`), each fetched once: its query and text, the WSDL first.
@@ -1180,12 +1192,20 @@ async fn crawl(c: &reqwest::Client, gw: &Running, proxy: &str) -> Vec<(String, S
     fetched
 }
 
-/// The `location`s of the `wsdl:import`s of a WSDL 1.1 document (none for a schema).
+/// The `location`s of the `wsdl:import`s of a WSDL 1.1 document, or of the `import`s and
+/// `include`s of a WSDL 2.0 one (none for a schema).
 fn wsdl_import_locations(doc: &str) -> Vec<String> {
     let root = synaptic_payload::xml::parse(doc).unwrap_or_else(|e| panic!("{e:?}: {doc}"));
-    let wsdl = "http://schemas.xmlsoap.org/wsdl/";
+    let (wsdl11, wsdl20) = (
+        "http://schemas.xmlsoap.org/wsdl/",
+        "http://www.w3.org/ns/wsdl",
+    );
     root.child_elements()
-        .filter(|c| c.name.is(wsdl, "import"))
+        .filter(|c| {
+            c.name.is(wsdl11, "import")
+                || c.name.is(wsdl20, "import")
+                || c.name.is(wsdl20, "include")
+        })
         .filter_map(|c| c.attribute("location").map(str::to_string))
         .collect()
 }
@@ -1255,10 +1275,8 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
 
     // follow every import and schema location from the WSDL, as a SOAP toolkit does
     let fetched = crawl(&c, &gw, "Imports").await;
-    let mut queries: Vec<&str> = fetched.iter().map(|(q, _)| q.as_str()).collect();
-    queries.sort();
     assert_eq!(
-        queries,
+        sorted_queries(&fetched),
         [
             "wsdl",
             "wsdl=../shared/base.wsdl",
@@ -1267,7 +1285,7 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
             "xsd=types.xsd"
         ]
     );
-    let doc = |q: &str| &fetched.iter().find(|(x, _)| x == q).unwrap().1;
+    let doc = |q: &str| fetched_at(&fetched, q);
     assert!(doc("wsdl=abstract/quotes.wsdl").contains(r#"targetNamespace="urn:quotes""#));
     assert!(doc("wsdl=../shared/base.wsdl").contains(r#"targetNamespace="urn:base""#));
     assert!(doc("xsd=common.xsd").contains(r#"targetNamespace="urn:common""#));
@@ -1309,27 +1327,160 @@ async fn a_client_follows_a_published_wsdls_imports_and_their_schemas_through_th
     let t = get("xsd&id=7").await.unwrap().text().await.unwrap();
     assert!(t.contains("Schema not found"), "{t}");
     // requests are dispatched to the operations of the imported port types
+    assert_dispatched(
+        &gw,
+        &[
+            (
+                Some("urn:getQuote"),
+                "/services/Imports",
+                "getQuote",
+                "urn:quotes",
+            ),
+            (None, "/services/Imports/ping", "ping", "urn:base"),
+        ],
+    )
+    .await;
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_follows_a_published_wsdl20_descriptions_imports_and_includes_through_the_proxy() {
+    let description = |tns: &str, links: &str, types: &str, rest: &str| {
+        format!(
+            r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:tns="{tns}" xmlns:q="urn:quotes"
+    xmlns:base="urn:base" xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl" targetNamespace="{tns}">{links}
+  <types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{types}</xsd:schema></types>{rest}
+</description>"#
+        )
+    };
+    // the published description's service uses the interface of the description it
+    // imports, which extends one that imports in turn; an included description brings a
+    // schema of its own
+    let main = description(
+        "urn:main",
+        r#"<import namespace="urn:quotes" location="interfaces/quotes.wsdl"/><include location="main-types.wsdl"/>"#,
+        "",
+        r#"<binding name="B" interface="q:PT" type="http://www.w3.org/ns/wsdl/soap"/>
+  <service name="Quotes" interface="q:PT"><endpoint name="QuotesEndpoint" binding="tns:B" address="http://backend.example:9000/quotes"/></service>"#,
+    );
+    let quotes = description(
+        "urn:quotes",
+        r#"<import namespace="urn:base" location="../shared/base.wsdl"/>"#,
+        r#"<xsd:import namespace="urn:types" schemaLocation="types.xsd"/>"#,
+        r##"<interface name="PT" extends="base:Base"><operation name="getQuote"><input element="#any" wsaw:Action="urn:getQuote"/></operation></interface>"##,
+    );
+    let base = description(
+        "urn:base",
+        "",
+        "",
+        r#"<interface name="Base"><operation name="ping"/></interface>"#,
+    );
+    let main_types = description(
+        "urn:main",
+        "",
+        r#"<xsd:import namespace="urn:common" schemaLocation="shared/common.xsd"/>"#,
+        "",
+    );
+    let xs = |tns: &str| {
+        format!(
+            r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tns}"><xs:element name="e"/></xs:schema>"#
+        )
+    };
+    let (types, common) = (xs("urn:types"), xs("urn:common"));
+    let proxy = operation_proxy("Described", r#"<publishWSDL uri="file:wsdl/main.wsdl"/>"#);
+    let broken = operation_proxy("Broken", r#"<publishWSDL uri="file:wsdl/broken.wsdl"/>"#);
+    // a WSDL 2.0 description includes WSDL 2.0 descriptions only
+    let wsdl11 = r#"<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:main"/>"#;
+    let broken_wsdl = main.replace("main-types.wsdl", "wsdl11.wsdl");
+    let dir = GatewayDir::new(
+        "",
+        &[
+            ("sequences/proxy-services/Described.xml", &proxy),
+            ("sequences/proxy-services/Broken.xml", &broken),
+            ("sequences/wsdl/main.wsdl", &main),
+            ("sequences/wsdl/broken.wsdl", &broken_wsdl),
+            ("sequences/wsdl/wsdl11.wsdl", wsdl11),
+            ("sequences/wsdl/main-types.wsdl", &main_types),
+            ("sequences/wsdl/interfaces/quotes.wsdl", &quotes),
+            ("sequences/wsdl/interfaces/types.xsd", &types),
+            ("sequences/wsdl/shared/base.wsdl", &base),
+            ("sequences/wsdl/shared/common.xsd", &common),
+        ],
+    );
+    let (gw, report) = start_reporting(&dir).await;
+    let says = "`wsdl11.wsdl` that the WSDL imports or includes is not a WSDL 2.0 <description>";
+    assert_broken(&gw, &report, says).await;
+    let c = client();
+
+    // a plain HTTP client follows every import, include and schema location from the
+    // description, each through the proxy
+    let fetched = crawl(&c, &gw, "Described").await;
+    assert_eq!(
+        sorted_queries(&fetched),
+        [
+            "wsdl",
+            "wsdl=../shared/base.wsdl",
+            "wsdl=interfaces/quotes.wsdl",
+            "wsdl=main-types.wsdl",
+            "xsd=common.xsd",
+            "xsd=types.xsd"
+        ]
+    );
+    let doc = |q: &str| fetched_at(&fetched, q);
+    assert!(doc("wsdl=interfaces/quotes.wsdl").contains(r#"targetNamespace="urn:quotes""#));
+    assert!(doc("wsdl=../shared/base.wsdl").contains(r#"<interface name="Base">"#));
+    assert!(doc("xsd=common.xsd").contains(r#"targetNamespace="urn:common""#));
+    // `?wsdl2` answers the same description; its endpoint's address is the proxy's
+    let t = get_text(&c, &url(&gw, "/services/Described?wsdl2")).await;
+    assert_eq!(&t, doc("wsdl"));
+    let root = synaptic_payload::xml::parse(&t).unwrap_or_else(|e| panic!("{e:?}: {t}"));
+    let wsdl20 = "http://www.w3.org/ns/wsdl";
+    let endpoint = root
+        .find(wsdl20, "service")
+        .and_then(|s| s.find(wsdl20, "endpoint"))
+        .expect("an endpoint");
+    assert_eq!(
+        endpoint.attribute("address"),
+        Some(format!("http://{}/services/Described", gw.addr()).as_str())
+    );
+    // requests are dispatched to the operations of the service's interface and of the one
+    // it extends, each in the namespace of its description
+    assert_dispatched(
+        &gw,
+        &[
+            (
+                Some("urn:getQuote"),
+                "/services/Described",
+                "getQuote",
+                "urn:quotes",
+            ),
+            (None, "/services/Described/ping", "ping", "urn:base"),
+            (Some("urn:other"), "/services/Described", "mediate", ""),
+        ],
+    )
+    .await;
+    gw.shutdown().await;
+}
+
+/// Each SOAP request (its `SOAPAction`, if any, and path) reaches an `operation_proxy` that
+/// answers the operation and namespace given.
+async fn assert_dispatched(gw: &Running, cases: &[(Option<&str>, &str, &str, &str)]) {
     let soap = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getQuote/></s:Body></s:Envelope>"#;
-    for (action, path, op, ns) in [
-        (
-            Some("urn:getQuote"),
-            "/services/Imports",
-            "getQuote",
-            "urn:quotes",
-        ),
-        (None, "/services/Imports/ping", "ping", "urn:base"),
-    ] {
-        let mut r = c
-            .post(url(&gw, path))
+    for (action, path, op, ns) in cases {
+        let mut r = client()
+            .post(url(gw, path))
             .header("content-type", "text/xml")
             .body(soap);
         if let Some(a) = action {
-            r = r.header("SOAPAction", a);
+            r = r.header("SOAPAction", *a);
         }
         let v = json(r.send().await.unwrap()).await;
-        assert_eq!((v["op"].as_str(), v["ns"].as_str()), (Some(op), Some(ns)));
+        assert_eq!(
+            (v["op"].as_str(), v["ns"].as_str()),
+            (Some(*op), Some(*ns)),
+            "{path} {action:?}"
+        );
     }
-    gw.shutdown().await;
 }
 
 /// Start a gateway on the folder, keeping the load report (its diagnostics rendered).

@@ -6,7 +6,8 @@
 //! a counter appended to a name already taken), or the whole URL of one fetched over http(s).
 //! The `schemaLocation`s of the published WSDL and of every schema point at
 //! `{proxy}?xsd={name}.xsd`, so that a client following them fetches everything through the
-//! proxy.
+//! proxy. A WSDL 1.1 document's `wsdl:import`s, and a WSDL 2.0 document's `import`s and
+//! `include`s, are read with their schemas and served at `?wsdl=` (ADR 0515).
 //!
 //! A location resolves as Synapse's `CustomXmlSchemaURIResolver` resolves it: a `<resource
 //! location key>` with that location as written (the schema's source is
@@ -53,7 +54,8 @@ pub(crate) type Resources = HashMap<String, (String, Option<Arc<str>>)>;
 pub(crate) struct Served {
     pub wsdl: ServedDoc,
     pub schemas: Vec<(String, ServedDoc)>,
-    /// The documents its `wsdl:import`s read, and theirs, with their locations rewritten alike,
+    /// The documents its `wsdl:import`s (WSDL 2.0: `import`s and `include`s) read, and
+    /// theirs, with their locations rewritten alike,
     /// each by the `location` as written of the import that names it, in the order
     /// `AxisService.printUserWSDL` looks an import up for `?wsdl=NAME`: depth first, each
     /// import before those of the document it reads.
@@ -69,13 +71,14 @@ pub const MAX_WSDL_IMPORT_DEPTH: usize = synaptic_syntax::wsdl::MAX_IMPORT_DEPTH
 /// The schema links of a WSDL document, each with its location as written.
 type WsdlLinks = Vec<(Link, String)>;
 
-/// A `wsdl:import`'s `location`: where it is written, and as written.
+/// A `wsdl:import`'s (WSDL 2.0: `import`'s or `include`'s) `location`: where it is written,
+/// and as written.
 struct Import {
     at: Range<usize>,
     location: String,
 }
 
-/// A WSDL document (the published one, or one a `wsdl:import` read): its text, the links of
+/// A WSDL document (the published one, or one an import read): its text, the links of
 /// its schemas and of its imports, its ports' addresses and its schemas.
 struct WsdlDoc {
     text: Arc<str>,
@@ -434,7 +437,7 @@ fn with_dot(name: &str) -> String {
 }
 
 impl Walk<'_> {
-    /// Resolve the schemas and the `wsdl:import`s of a WSDL document (`read`, from `base`,
+    /// Resolve the schemas and the imports of a WSDL document (`read`, from `base`,
     /// named `shown` in messages; `depth`: 1 for the published one), and those of the
     /// documents it imports, depth first. Returns its schemas' links, with each location as
     /// written, and its imports.
@@ -493,6 +496,15 @@ impl Walk<'_> {
                 ));
             }
             let parsed = match xsd::externals(&text) {
+                // a WSDL 2.0 description imports and includes WSDL 2.0 descriptions only, as
+                // Woden reads them
+                Ok(r) if read.is_wsdl20 && r.is_wsdl20 => r,
+                Ok(_) if read.is_wsdl20 => {
+                    return Err(format!(
+                        "the document `{loc}` that {shown} imports or includes is not a WSDL \
+                         2.0 <description>"
+                    ))
+                }
                 Ok(r) if r.is_wsdl11 || r.is_schema => r,
                 Ok(_) => {
                     return Err(format!(

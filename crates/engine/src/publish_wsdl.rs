@@ -38,8 +38,8 @@ pub struct PublishedWsdl {
     /// (`common`, `xsd0`, or a URL), their own locations pointing at `{name}?xsd=…`: the
     /// answers to `GET /services/{name}?xsd=…` (looked up with [`crate::find_schema`]).
     pub schemas: Vec<(String, ServedDoc)>,
-    /// The documents its `wsdl:import`s read, and theirs, their own locations rewritten
-    /// alike, by the import's `location` as written: the answers to `GET …?wsdl=NAME`
+    /// The documents its `wsdl:import`s (WSDL 2.0: `import`s and `include`s) read, and
+    /// theirs, their own locations rewritten alike, by the import's `location` as written: the answers to `GET …?wsdl=NAME`
     /// (looked up with [`crate::find_import`]).
     pub imports: Vec<(String, ServedDoc)>,
 }
@@ -47,7 +47,8 @@ pub struct PublishedWsdl {
 impl PublishedWsdl {
     /// The schemas of the service as Axis2 lists them (`AxisService.getSchema()`), as the
     /// request that reached it at `at` is answered: the `xsd:schema`s of the published
-    /// document's types, then those of the documents it imports, each a document of its own.
+    /// document's types, then those of the documents it imports (or includes), each a
+    /// document of its own.
     pub fn service_schemas(&self, at: &ServiceAddresses) -> Vec<String> {
         let mut docs: Vec<&ServedDoc> = vec![&self.text];
         for (_, d) in &self.imports {
@@ -64,7 +65,7 @@ impl PublishedWsdl {
 
 /// A proxy's `<publishWSDL>` compiled.
 pub(crate) enum Outcome {
-    /// The document (and its operations: empty for WSDL 2.0, whose requests go to `mediate`).
+    /// The document and its operations.
     Published(PublishedWsdl, Vec<WsdlOperation>),
     /// Nothing published (no `<publishWSDL>`, `endpoint=`, a key left for deployment).
     Nothing,
@@ -155,13 +156,15 @@ impl Compiler<'_> {
         );
         match served {
             Ok(s) => {
-                // the operations of its port types and of those of the documents it imports
+                // the operations of its port types and of those of the documents it imports;
+                // of a WSDL 2.0 description, those of its first service's interface, wherever
+                // the description or the ones it imports or includes declare it
+                let imported: Vec<&str> = s.imports.iter().map(|(_, t)| &*t.text).collect();
                 let ops = if wsdl11 {
-                    let imported: Vec<&str> = s.imports.iter().map(|(_, t)| &*t.text).collect();
                     synaptic_syntax::wsdl::operations_of_documents(&s.wsdl.text, &imported)
                         .unwrap_or_default()
                 } else {
-                    Vec::new()
+                    synaptic_syntax::wsdl::operations_of_wsdl20(&s.wsdl.text, &imported)
                 };
                 Outcome::Published(
                     PublishedWsdl {

@@ -229,7 +229,8 @@ fn a_uri_is_read_through_the_host_and_must_be_a_wsdl() {
         assert!(d[0].message.contains(says), "{doc}: {}", d[0].message);
         assert_eq!(text_at(&xml, &d[0]), "file:wsdl/quotes.wsdl");
     }
-    // a WSDL 2.0 description is published; its requests go to `mediate`
+    // a WSDL 2.0 description is published; without a service (so no interface), its
+    // requests go to `mediate`
     let wsdl2 = r#"<description xmlns="http://www.w3.org/ns/wsdl" targetNamespace="urn:w2"/>"#;
     let (p, d) = compile_in(&xml, &[("file:wsdl/quotes.wsdl", wsdl2)], None);
     let p = p.unwrap_or_else(|| panic!("{d:?}"));
@@ -613,6 +614,29 @@ fn a_schema_that_cannot_be_served_fails_the_proxy_where_the_wsdl_is_named() {
 }
 
 /// `xml` with the project's `files` does not deploy the proxy: E0123 at `at`, saying `why`.
+/// The program of the proxy `Q` publishing `publish`, with the project's `files`, the
+/// registry's resources and the documents at `http(s)` URLs; it deploys without a word.
+fn deployed_with(
+    publish: &str,
+    files: &[(&str, &str)],
+    registry: &[(&str, &str)],
+    fetched: &[(&str, Result<&str, &str>)],
+) -> Program {
+    let xml = proxy(publish, "");
+    let (p, d) = compile_with(&xml, files, Some(registry), Some(fetched), None);
+    assert!(d.is_empty(), "{d:?}");
+    p.unwrap_or_else(|| panic!("{d:?}"))
+}
+
+/// The proxy publishing the file `main.wsdl` (`main`, beside `docs`) is not deployed, the
+/// diagnostic saying `why` at its `uri`.
+fn assert_main_not_deployed(main: &str, docs: &[(&str, String)], why: &str) {
+    let mut files: Vec<(&str, &str)> = vec![("main.wsdl", main)];
+    files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
+    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
+    assert_not_deployed(&xml, &files, "main.wsdl", why);
+}
+
 fn assert_not_deployed(xml: &str, files: &[(&str, &str)], at: &str, why: &str) {
     let (p, d) = compile_in(xml, files, Some(&[]));
     assert!(p.is_none(), "{why}");
@@ -759,7 +783,6 @@ fn wsdl_imports_are_read_rewritten_served_and_dispatched_to() {
     );
     let remote = wsdl_doc("urn:remote", &[], &[("ping", "urn:ping")], &[], &[]);
     let common = schema("urn:c", &[]);
-    let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
     let files = [
         ("main.wsdl", main.as_str()),
         ("abstract.wsdl", abs.as_str()),
@@ -767,8 +790,7 @@ fn wsdl_imports_are_read_rewritten_served_and_dispatched_to() {
         ("common.xsd", common.as_str()),
     ];
     let fetched = [("http://h.example/remote.wsdl", Ok(remote.as_str()))];
-    let (p, d) = compile_with(&xml, &files, Some(&[]), Some(&fetched), None);
-    let p = p.unwrap_or_else(|| panic!("{d:?}"));
+    let p = deployed_with(r#"<publishWSDL uri="main.wsdl"/>"#, &files, &[], &fetched);
     let w = p.published_wsdl("Q").unwrap();
     // relative imports point at `?wsdl=` and the location as written; absolute ones stay
     assert!(
@@ -867,11 +889,7 @@ fn a_wsdl_import_that_cannot_be_served_fails_the_proxy() {
         ),
     ];
     for (import, docs, why) in cases {
-        let m = main(import);
-        let mut files: Vec<(&str, &str)> = vec![("main.wsdl", m.as_str())];
-        files.extend(docs.iter().map(|(n, t)| (*n, t.as_str())));
-        let xml = proxy(r#"<publishWSDL uri="main.wsdl"/>"#, "");
-        assert_not_deployed(&xml, &files, "main.wsdl", why);
+        assert_main_not_deployed(&main(import), &docs, why);
     }
 }
 
@@ -1132,5 +1150,350 @@ fn the_services_schemas_are_those_of_every_documents_types() {
             .service_schemas(&gateway_addresses())
             .len(),
         1
+    );
+}
+
+/// A WSDL 2.0 description of the namespace `tns` (prefix `tns`; `q` is `urn:q`, `base` is
+/// `urn:base`): its `import`s and `include`s, the schemas its types import, an interface `I`
+/// extending `extends` (when not empty) with the operations `ops` (name, the input's
+/// `wsaw:Action` or none), and `service`: a service of that interface with an endpoint at
+/// that address.
+fn wsdl20_doc(
+    tns: &str,
+    imports: &[&str],
+    includes: &[&str],
+    schemas: &[&str],
+    ops: &[(&str, &str)],
+    extends: &str,
+    service: Option<(&str, &str)>,
+) -> String {
+    let mut links: String = imports
+        .iter()
+        .map(|l| format!(r#"<import namespace="urn:i" location="{l}"/>"#))
+        .collect();
+    links.extend(
+        includes
+            .iter()
+            .map(|l| format!(r#"<include location="{l}"/>"#)),
+    );
+    let schemas: String = schemas
+        .iter()
+        .map(|l| format!(r#"<xsd:import namespace="urn:x" schemaLocation="{l}"/>"#))
+        .collect();
+    let ops: String = ops
+        .iter()
+        .map(|(o, a)| match *a {
+            "" => format!(r##"<operation name="{o}"><input element="#any"/></operation>"##),
+            a => format!(
+                r##"<operation name="{o}"><input element="#any" wsaw:Action="{a}"/></operation>"##
+            ),
+        })
+        .collect();
+    let extends = match extends {
+        "" => String::new(),
+        e => format!(r#" extends="{e}""#),
+    };
+    let service = service.map_or(String::new(), |(iface, address)| {
+        format!(
+            r#"<binding name="B" interface="{iface}" type="http://www.w3.org/ns/wsdl/soap"/>
+  <service name="S" interface="{iface}"><endpoint name="E" binding="tns:B" address="{address}"/></service>"#
+        )
+    });
+    format!(
+        r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:tns="{tns}" xmlns:q="urn:q" xmlns:base="urn:base"
+    xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl" targetNamespace="{tns}">{links}
+  <types><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">{schemas}</xsd:schema></types>
+  <interface name="I"{extends}>{ops}</interface>
+  {service}
+</description>"#
+    )
+}
+
+#[test]
+fn wsdl20_imports_and_includes_are_read_rewritten_served_and_dispatched_to() {
+    // the published description's service uses the interface of the description it imports,
+    // which extends one fetched over http; an included one brings a schema and includes
+    // itself (a cycle, read once)
+    let main = wsdl20_doc(
+        "urn:main",
+        &["interfaces/quotes.wsdl"],
+        &["parts.wsdl"],
+        &[],
+        &[],
+        "",
+        Some(("q:I", "http://backend:9000/q")),
+    );
+    let quotes = wsdl20_doc(
+        "urn:q",
+        &["http://h.example/base.wsdl"],
+        &[],
+        &[],
+        &[("getQuote", "urn:getQuoteIn"), ("placeOrder", "")],
+        "base:I",
+        None,
+    );
+    let base = wsdl20_doc("urn:base", &[], &[], &[], &[("ping", "")], "", None);
+    let parts = wsdl20_doc(
+        "urn:main",
+        &[],
+        &["parts.wsdl"],
+        &["common.xsd"],
+        &[],
+        "",
+        None,
+    );
+    let common = schema("urn:c", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("interfaces/quotes.wsdl", quotes.as_str()),
+        ("parts.wsdl", parts.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let fetched = [("http://h.example/base.wsdl", Ok(base.as_str()))];
+    let p = deployed_with(r#"<publishWSDL uri="main.wsdl"/>"#, &files, &[], &fetched);
+    let w = p.published_wsdl("Q").unwrap();
+    // relative locations point at `?wsdl=` and the location as written, absolute ones stay
+    assert!(
+        w.text
+            .contains(r#"<import namespace="urn:i" location="Q?wsdl=interfaces/quotes.wsdl"/>"#),
+        "{}",
+        w.text
+    );
+    assert!(
+        w.text
+            .contains(r#"<include location="Q?wsdl=parts.wsdl"/>"#),
+        "{}",
+        w.text
+    );
+    let order: Vec<&str> = w.imports.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "interfaces/quotes.wsdl",
+            "http://h.example/base.wsdl",
+            "parts.wsdl",
+            "parts.wsdl"
+        ]
+    );
+    let q = find_import(&w.imports, "quotes.wsdl").unwrap();
+    assert!(
+        q.contains(r#"location="http://h.example/base.wsdl""#),
+        "{q}"
+    );
+    // an included description's schemas are served and pointed at like the published one's
+    let served = find_import(&w.imports, "parts.wsdl").unwrap();
+    assert!(
+        served.contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{served}"
+    );
+    assert!(
+        served.contains(r#"location="Q?wsdl=parts.wsdl""#),
+        "{served}"
+    );
+    assert_eq!(w.schemas.len(), 1);
+    assert!(find_schema(&w.schemas, "common.xsd").is_some());
+    // the service's schemas: those of every description's types, in the order read
+    let s = w.service_schemas(&gateway_addresses());
+    assert_eq!(s.len(), 4, "{s:?}");
+    assert!(s[1].contains(r#"xmlns:tns="urn:q""#), "{}", s[1]);
+    assert!(
+        s[3].contains(r#"schemaLocation="Q?xsd=common.xsd""#),
+        "{}",
+        s[3]
+    );
+    // requests are dispatched to the operations of the service's interface, wherever it is
+    // declared, and of the one it extends, each in its description's namespace
+    for (action, op, ns) in [
+        ("urn:getQuoteIn", "getQuote", "urn:q"),
+        ("urn:placeOrder", "placeOrder", "urn:q"),
+        ("ping", "ping", "urn:base"),
+        ("urn:getQuote", "mediate", ""),
+    ] {
+        assert_eq!(dispatched(&p, action), (op.into(), ns.into()), "{action}");
+    }
+    // a `<resource>` answers for a location as written
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("parts.wsdl", parts.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let p = deployed_with(
+        r#"<publishWSDL uri="main.wsdl"><resource location="interfaces/quotes.wsdl" key="gov:/q.wsdl"/></publishWSDL>"#,
+        &files,
+        &[("gov:/q.wsdl", quotes.as_str())],
+        &fetched,
+    );
+    assert_eq!(dispatched(&p, "urn:getQuoteIn").0, "getQuote");
+}
+
+#[test]
+fn a_wsdl20_import_or_include_that_cannot_be_served_fails_the_proxy() {
+    let main = |l: &str| wsdl20_doc("urn:main", &[l], &[], &[], &[], "", None);
+    let included = |l: &str| wsdl20_doc("urn:main", &[], &[l], &[], &[], "", None);
+    let cases = [
+        (
+            main("missing.wsdl"),
+            vec![],
+            "`missing.wsdl` that the WSDL imports cannot be read",
+        ),
+        (
+            included("bad.wsdl"),
+            vec![("bad.wsdl", "<x>".to_string())],
+            "is not XML",
+        ),
+        (
+            main("w11.wsdl"),
+            vec![("w11.wsdl", WSDL.to_string())],
+            "`w11.wsdl` that the WSDL imports or includes is not a WSDL 2.0 <description>",
+        ),
+        (
+            included("s.xsd"),
+            vec![("s.xsd", schema("urn:s", &[]))],
+            "is not a WSDL 2.0 <description>",
+        ),
+        (
+            main("a.wsdl"),
+            vec![(
+                "a.wsdl",
+                wsdl20_doc("urn:a", &[], &[], &["nowhere.xsd"], &[], "", None),
+            )],
+            "`nowhere.xsd` of `a.wsdl` cannot be read",
+        ),
+    ];
+    for (m, docs, why) in cases {
+        assert_main_not_deployed(&m, &docs, why);
+    }
+    // a WSDL 1.1 document's import of a WSDL 2.0 description is refused as before
+    assert_main_not_deployed(
+        &wsdl_doc("urn:main", &["w20.wsdl"], &[], &[], &[]),
+        &[("w20.wsdl", main("x.wsdl"))],
+        "neither a WSDL 1.1 <definitions> nor a schema",
+    );
+}
+
+#[test]
+fn endpoint_references_and_wsdl20_endpoints_get_the_proxys_addresses() {
+    let epr = |a: &str| {
+        format!(
+            r#"<wsa:EndpointReference xmlns:wsa="http://www.w3.org/2005/08/addressing"><wsa:Address>{a}</wsa:Address></wsa:EndpointReference>"#
+        )
+    };
+    // the text of every `Address` element, and every `location`/`address` attribute
+    let addresses = |doc: &str| -> Vec<String> {
+        let texts = doc
+            .split("Address>")
+            .skip(1)
+            .step_by(2)
+            .map(|r| r[..r.find('<').unwrap()].to_string());
+        let attrs = doc
+            .split(" location=\"")
+            .chain(doc.split(" address=\"").skip(1))
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string());
+        attrs.chain(texts).collect()
+    };
+    // WSDL 1.1: an EndpointReference's Address beside a soap:address, and in a port named
+    // like one of the proxy's endpoints
+    let main = WSDL.replace(
+        "</wsdl:definitions>",
+        &format!(
+            r#"<wsdl:service name="S">
+    <wsdl:port name="P1" binding="tns:B"><soap:address location="http://backend:9000/q"/>{}</wsdl:port>
+    <wsdl:port name="QHttpSoap11Endpoint" binding="tns:B">{}</wsdl:port>
+  </wsdl:service>
+</wsdl:definitions>"#,
+            epr(" https://backend:9443/q?a=1&amp;b=2 "),
+            epr("http://elsewhere/q")
+        ),
+    );
+    let files = [("main.wsdl", main.as_str())];
+    let w = published_with("", &files);
+    let rendered = |w: &PublishedWsdl| addresses(&w.text.render(&gateway_addresses()));
+    assert_eq!(
+        rendered(&w),
+        [
+            "http://gw:8290/services/Q",
+            "https://gw:8253/services/Q",
+            "http://gw:8290/services/Q.QHttpSoap11Endpoint"
+        ]
+    );
+    // a scheme the proxy is not reached over: the address as written, escaped again
+    let http_only = ServiceAddresses {
+        https: None,
+        ..gateway_addresses()
+    };
+    assert_eq!(
+        addresses(&w.text.render(&http_only))[1],
+        "https://backend:9443/q?a=1&amp;b=2"
+    );
+    // kept as written with the original WSDL and modifyUserWSDLPortAddress=false
+    let kept = r#"<parameter name="useOriginalwsdl">true</parameter><parameter name="modifyUserWSDLPortAddress">false</parameter>"#;
+    assert_eq!(&*published_with(kept, &files).text, main);
+
+    // WSDL 2.0: an endpoint's address, and an EndpointReference in an endpoint named like
+    // one of the proxy's
+    let main = wsdl20_doc(
+        "urn:main",
+        &[],
+        &[],
+        &[],
+        &[("ping", "")],
+        "",
+        Some(("tns:I", "https://backend:9443/q")),
+    )
+    .replace(
+        "</service>",
+        &format!(
+            r#"<endpoint name="QHttpEndpoint" binding="tns:B">{}</endpoint></service>"#,
+            epr("http://backend:9000/rest")
+        ),
+    );
+    let files = [("main.wsdl", main.as_str())];
+    assert_eq!(
+        rendered(&published_with("", &files)),
+        [
+            "https://gw:8253/services/Q",
+            "http://gw:8290/services/Q.QHttpEndpoint"
+        ]
+    );
+    assert_eq!(&*published_with(kept, &files).text, main);
+}
+
+#[test]
+fn an_import_without_a_schema_location_is_served_as_written_and_reads_nothing() {
+    // the namespace of a sibling schema of the same types, imported without a location (or
+    // with an empty one), beside one that has a location
+    let main = WSDL.replace(
+        r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:quotes"/>"#,
+        r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:quotes"><xsd:import namespace="urn:types"/><xsd:import namespace="urn:more" schemaLocation=""/><xsd:import namespace="urn:c" schemaLocation="common.xsd"/></xsd:schema>
+  <xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:types"/>"#,
+    );
+    let common = schema("urn:c", &[]);
+    let files = [
+        ("main.wsdl", main.as_str()),
+        ("common.xsd", common.as_str()),
+    ];
+    let w = published_with("", &files);
+    assert!(
+        w.text.contains(
+            r#"<xsd:import namespace="urn:types"/><xsd:import namespace="urn:more" schemaLocation=""/><xsd:import namespace="urn:c" schemaLocation="Q?xsd=common.xsd"/>"#
+        ),
+        "{}",
+        w.text
+    );
+    // only the schema with a location is read and named
+    let names: Vec<&str> = w.schemas.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["common"]);
+    assert_eq!(w.service_schemas(&gateway_addresses()).len(), 2);
+    // useOriginalwsdl leaves them too
+    let w = published_with(
+        r#"<parameter name="useOriginalwsdl">true</parameter>"#,
+        &files,
+    );
+    assert!(
+        w.text
+            .contains(r#"<xsd:import namespace="urn:more" schemaLocation=""/>"#),
+        "{}",
+        w.text
     );
 }

@@ -413,6 +413,111 @@ pub fn operations_of_documents(
     Ok(ops)
 }
 
+/// WS-Addressing's WSDL binding namespace, whose `Action` on a WSDL 2.0 input Axis2 reads.
+const WSAW_NS: &str = "http://www.w3.org/2006/05/addressing/wsdl";
+
+/// The operations of the WSDL 2.0 description `text` and of the descriptions it imports or
+/// includes (`imported`, any order; those that are not WSDL 2.0 descriptions are passed over),
+/// as Axis2's `WSDL20ToAxisServiceBuilder` builds the service of a Synapse proxy from them:
+/// the operations of the interface of the first service (of the description, else of the
+/// documents it reads), and of the interfaces it extends, in the order they are declared, each
+/// once and named in the target namespace of the description declaring its interface. Their
+/// actions, as `AxisService.addOperation` maps them: the input's `wsaw:Action`, else
+/// `urn:{name}` (a binding's `wsoap:action` is kept on the binding and names no operation).
+/// Empty when there is no service or its interface is not found.
+pub fn operations_of_wsdl20(text: &str, imported: &[&str]) -> Vec<WsdlOperation> {
+    let docs: Vec<Document<'_>> = std::iter::once(text)
+        .chain(imported.iter().copied())
+        .filter_map(|t| parse(t).ok())
+        .filter(|d| {
+            d.root
+                .as_ref()
+                .is_some_and(|r| r.ns == WSDL20_NS && r.local() == "description")
+        })
+        .collect();
+    let roots: Vec<(&Document<'_>, &Element<'_>, &str)> = docs
+        .iter()
+        .filter_map(|d| {
+            let r = d.root.as_ref()?;
+            let tns = r.attr("targetNamespace").map_or("", |a| a.value.trim());
+            Some((d, r, tns))
+        })
+        .collect();
+    let wsdl20 = |el: &Element<'_>, local: &str| el.ns == WSDL20_NS && el.local() == local;
+    // a QName written in `el`'s scope: (namespace, local name)
+    let qname = |doc: &Document<'_>, el: &Element<'_>, v: &str| -> (String, String) {
+        let (prefix, local) = v.split_once(':').unwrap_or(("", v));
+        let ns = doc.resolve(el.scope, prefix).unwrap_or("");
+        (ns.to_string(), local.to_string())
+    };
+    let Some((doc, service)) = roots
+        .iter()
+        .find_map(|(d, r, _)| r.elements().find(|c| wsdl20(c, "service")).map(|s| (*d, s)))
+    else {
+        return Vec::new();
+    };
+    let Some(first) = service.attr("interface") else {
+        return Vec::new();
+    };
+    let mut ops: Vec<WsdlOperation> = Vec::new();
+    let mut todo = vec![qname(doc, service, first.value.trim())];
+    let mut seen: Vec<(String, String)> = Vec::new();
+    while let Some(want) = todo.pop() {
+        if seen.contains(&want) {
+            continue;
+        }
+        seen.push(want.clone());
+        let found = roots.iter().find_map(|(d, r, tns)| {
+            (*tns == want.0)
+                .then(|| {
+                    r.elements()
+                        .find(|c| wsdl20(c, "interface") && named(c).trim() == want.1)
+                })
+                .flatten()
+                .map(|i| (*d, i, *tns))
+        });
+        let Some((doc, interface, tns)) = found else {
+            continue;
+        };
+        let namespace: std::sync::Arc<str> = tns.into();
+        for op in interface.elements().filter(|c| wsdl20(c, "operation")) {
+            let name = named(op).trim();
+            if name.is_empty() || ops.iter().any(|o| &*o.name == name) {
+                continue;
+            }
+            let mut actions = Vec::new();
+            for input in op.elements().filter(|c| wsdl20(c, "input")) {
+                for a in input.attrs.iter().filter(|a| {
+                    a.qname.ends_with(":Action")
+                        && a.prefix()
+                            .is_some_and(|p| doc.resolve(input.scope, p) == Some(WSAW_NS))
+                }) {
+                    push_action(&mut actions, &a.value);
+                }
+            }
+            if actions.is_empty() {
+                actions.push(format!("urn:{name}"));
+            }
+            ops.push(WsdlOperation {
+                name: name.into(),
+                actions,
+                namespace: namespace.clone(),
+            });
+        }
+        // the interfaces it extends, in the order written, after its own operations
+        if let Some(ext) = interface.attr("extends") {
+            let mut more: Vec<_> = ext
+                .value
+                .split_whitespace()
+                .map(|q| qname(doc, interface, q))
+                .collect();
+            more.reverse();
+            todo.extend(more);
+        }
+    }
+    ops
+}
+
 fn push_action(actions: &mut Vec<String>, a: &str) {
     let a = a.trim();
     if !a.is_empty() && !actions.iter().any(|x| x == a) {
@@ -660,6 +765,58 @@ mod tests {
         );
         assert!(operations_of_document("<definitions/>").is_err());
         assert!(operations_of_document("<wsdl:definitions").is_err());
+    }
+
+    #[test]
+    fn wsdl20_operations_are_those_of_the_first_services_interface_and_what_it_extends() {
+        // the service and its interface here, the interface it extends in an imported
+        // description of another namespace, which extends one of this namespace again
+        let main = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:tns="urn:main"
+            xmlns:base="urn:base" xmlns:wsaw="http://www.w3.org/2006/05/addressing/wsdl"
+            xmlns:wsoap="http://www.w3.org/ns/wsdl/soap" targetNamespace="urn:main">
+          <import namespace="urn:base" location="base.wsdl"/>
+          <interface name="Other"><operation name="unused"/></interface>
+          <interface name="Quotes" extends="base:Base">
+            <operation name="getQuote"><input element="tns:q" wsaw:Action="urn:getQuoteIn"/></operation>
+            <operation name="placeOrder"><input element="tns:o"/></operation>
+          </interface>
+          <binding name="B" interface="tns:Quotes" type="http://www.w3.org/ns/wsdl/soap">
+            <operation ref="tns:placeOrder" wsoap:action="urn:bindingAction"/>
+          </binding>
+          <service name="S" interface="tns:Quotes"><endpoint name="E" binding="tns:B"/></service>
+          <service name="T" interface="tns:Other"/>
+        </description>"#;
+        let base = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:m="urn:main" targetNamespace="urn:base">
+          <interface name="Base" extends="m:Quotes m:Other"><operation name="ping"/><operation name="getQuote"/></interface>
+        </description>"#;
+        let ops = operations_of_wsdl20(main, &[base, "<a>", "<definitions/>"]);
+        let got: Vec<_> = ops
+            .iter()
+            .map(|o| (&*o.name, &*o.namespace, o.actions.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("getQuote", "urn:main", vec!["urn:getQuoteIn".to_string()]),
+                ("placeOrder", "urn:main", vec!["urn:placeOrder".to_string()]),
+                ("ping", "urn:base", vec!["urn:ping".to_string()]),
+                ("unused", "urn:main", vec!["urn:unused".to_string()]),
+            ]
+        );
+        // without the imported description, its interface is not found
+        assert_eq!(operations_of_wsdl20(main, &[]).len(), 2);
+        // no service, or a service whose interface is nowhere: no operation
+        let none = r#"<description xmlns="http://www.w3.org/ns/wsdl" targetNamespace="urn:w"><interface name="I"><operation name="x"/></interface></description>"#;
+        assert!(operations_of_wsdl20(none, &[]).is_empty());
+        let lost = none.replace(
+            "</description>",
+            r#"<service name="S" interface="I"/></description>"#,
+        );
+        assert!(operations_of_wsdl20(&lost, &[]).is_empty());
+        // the service of an included description serves
+        let host = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:w="urn:w" targetNamespace="urn:w"><include location="s.wsdl"/><interface name="I"><operation name="x"/></interface></description>"#;
+        let svc = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:w="urn:w" targetNamespace="urn:w"><service name="S" interface="w:I"/></description>"#;
+        assert_eq!(&*operations_of_wsdl20(host, &[svc])[0].name, "x");
     }
 
     #[test]
