@@ -759,7 +759,7 @@ impl Gateway {
         ctx: &mut MessageContext,
     ) -> Option<Response<ResponseBody>> {
         let engine = self.engine(plan)?;
-        if !engine.program.has_sequence(fseq) {
+        if !engine.program.has_fault_sequence(fseq) {
             return None;
         }
         let span = sequence_span(fseq, "fault");
