@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use crate::convert::value_string;
 use crate::endpoints::Sent;
-use crate::{error_codes, Engine, ErrorKind, MediationError, MessageContext, Origin};
+use crate::{
+    error_codes, EndpointStatus, Engine, ErrorKind, MediationError, MessageContext, Origin,
+};
 
 /// When the host first probes the members taken out, after the program is loaded (Synapse's
 /// timer starts one second after the endpoint is built).
@@ -120,17 +122,26 @@ impl crate::Program {
         !self.ir.member_groups.is_empty()
     }
 
-    /// The members of every named `<loadbalance>` group, each named `group/index` as an
-    /// unnamed child of a named group is, and whether it is in turn (for metrics).
-    pub fn member_states(&self) -> Vec<(String, bool)> {
-        self.member_probes(true)
-            .into_iter()
-            .filter(|p| p.group.name != "anonymous")
-            .map(|p| {
-                let active = p.group.members[p.index].active();
-                (format!("{}/{}", p.group.name, p.index), active)
-            })
-            .collect()
+    /// The state of every endpoint that keeps one, for metrics: the named endpoints
+    /// ([`crate::Program::endpoint_states`]), the members of every named `<loadbalance>`
+    /// group, each named `group/index` as an unnamed child of a named group is (active, or
+    /// suspended while taken out), and the same of the registry endpoints the program holds
+    /// compiled now, labelled by their registry key (`gov:/endpoints/b.xml`, its members
+    /// `gov:/endpoints/b.xml/0`, a child it names `x` as `gov:/endpoints/b.xml/x`).
+    pub fn endpoint_statuses(&self) -> Vec<(String, EndpointStatus)> {
+        let mut out: Vec<(String, EndpointStatus)> = self
+            .ir
+            .endpoint_states
+            .iter()
+            .map(|s| (s.name.clone(), s.status()))
+            .collect();
+        member_statuses(&self.ir.member_groups, &|n| n.to_string(), &mut out);
+        for (key, ep) in self.ir.registry.endpoints.entries() {
+            let label = |n: &str| ep.label(&key, n);
+            out.extend(ep.states().iter().map(|s| (label(&s.name), s.status())));
+            member_statuses(ep.member_groups(), &label, &mut out);
+        }
+        out
     }
 
     /// The members of every group: all of them, or those taken out.
@@ -147,6 +158,25 @@ impl crate::Program {
             }
         }
         out
+    }
+}
+
+/// The members of the named groups among `groups`, each labelled `label(group/index)`: active,
+/// or suspended while taken out.
+fn member_statuses(
+    groups: &[Arc<Members>],
+    label: &dyn Fn(&str) -> String,
+    out: &mut Vec<(String, EndpointStatus)>,
+) {
+    for g in groups.iter().filter(|g| g.name != "anonymous") {
+        for (i, m) in g.members.iter().enumerate() {
+            let now = if m.active() {
+                EndpointStatus::Active
+            } else {
+                EndpointStatus::Suspended
+            };
+            out.push((label(&format!("{}/{i}", g.name)), now));
+        }
     }
 }
 
@@ -476,11 +506,11 @@ mod tests {
             ("E", "down.test", vec![9001])
         );
         assert_eq!(
-            t.engine.program.member_states(),
+            t.engine.program.endpoint_statuses(),
             [
-                ("E/0".to_string(), false),
-                ("E/1".to_string(), true),
-                ("E/2".to_string(), true)
+                ("E/0".to_string(), EndpointStatus::Suspended),
+                ("E/1".to_string(), EndpointStatus::Active),
+                ("E/2".to_string(), EndpointStatus::Active)
             ]
         );
         probes[0].readmit();
