@@ -73,27 +73,46 @@ pub(crate) async fn send(
     }
 }
 
+/// An endpoint a key names: one of the program, borrowed, or a registry endpoint's compiled
+/// form, shared with its cache (a message costs a reference count, not a copy).
+enum Resolved<'e> {
+    Deployed(&'e EndpointIr),
+    Registry(std::sync::Arc<RegistryEndpoint>),
+}
+
+impl std::ops::Deref for Resolved<'_> {
+    type Target = EndpointIr;
+    fn deref(&self) -> &EndpointIr {
+        match self {
+            Resolved::Deployed(ep) => ep,
+            Resolved::Registry(r) => &r.ir,
+        }
+    }
+}
+
 /// What a key or a key expression names (any depth): a deployed endpoint, else, as Synapse's
-/// `getEndpoint` falls back to the registry, the registry's (owned: compiled apart from the
-/// program).
+/// `getEndpoint` falls back to the registry, the registry's (compiled apart from the program).
 async fn resolve_on<'e>(
     engine: &'e Engine,
     ep: &'e EndpointIr,
     ctx: &mut MessageContext,
-) -> Result<Cow<'e, EndpointIr>, MediationError> {
-    let mut ep = Cow::Borrowed(ep);
+) -> Result<Resolved<'e>, MediationError> {
+    let mut ep = Resolved::Deployed(ep);
     for _ in 0..MAX_KEY_DEPTH {
         // a deployed endpoint's key is borrowed: no copy per message
-        let key: Cow<'e, str> = match ep {
-            Cow::Borrowed(EndpointIr::Key(k)) => Cow::Borrowed(k),
-            Cow::Borrowed(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, x, ctx).await?),
-            Cow::Owned(EndpointIr::Key(k)) => Cow::Owned(k),
-            Cow::Owned(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, &x, ctx).await?),
-            other => return Ok(other),
+        let key: Cow<'e, str> = match &ep {
+            Resolved::Deployed(EndpointIr::Key(k)) => Cow::Borrowed(k),
+            Resolved::Deployed(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, x, ctx).await?),
+            Resolved::Registry(r) => match &r.ir {
+                EndpointIr::Key(k) => Cow::Owned(k.clone()),
+                EndpointIr::KeyExpr(x) => Cow::Owned(key_of(engine, x, ctx).await?),
+                _ => return Ok(ep),
+            },
+            Resolved::Deployed(_) => return Ok(ep),
         };
         ep = match engine.program.ir.endpoints.get(&*key) {
-            Some(named) => Cow::Borrowed(named),
-            None => Cow::Owned(from_registry(engine, &key, ctx).await?),
+            Some(named) => Resolved::Deployed(named),
+            None => Resolved::Registry(from_registry(engine, &key, ctx).await?),
         };
     }
     Err(key_loop())
@@ -145,7 +164,7 @@ async fn from_registry(
     engine: &Engine,
     key: &str,
     ctx: &mut MessageContext,
-) -> Result<EndpointIr, MediationError> {
+) -> Result<std::sync::Arc<RegistryEndpoint>, MediationError> {
     let missing = || {
         not_ready(
             error_codes::ENDPOINT_KEY_NOT_FOUND,
@@ -162,7 +181,6 @@ async fn from_registry(
     let cache = &engine.program.ir.registry.endpoints;
     cache
         .get_or_compile(key, text, true, |t| compile_registry_endpoint(key, t))
-        .map(|r| r.ir.clone())
         .map_err(|(message, why)| {
             MediationError::internal(ErrorKind::Fault, format!("{message}\n{why}"))
         })
@@ -272,8 +290,8 @@ fn dispatch<'a>(
 ) -> SendFuture<'a> {
     Box::pin(async move {
         let ep = resolve_on(engine, ep, ctx).await?;
-        // owned: read from the registry; endpoints naming registry endpoints are bounded
-        let nested = matches!(ep, Cow::Owned(_));
+        // read from the registry: endpoints naming registry endpoints are bounded
+        let nested = matches!(ep, Resolved::Registry(_));
         if nested {
             if ctx.st.registry_depth >= MAX_REGISTRY_NESTING {
                 return Err(MediationError::internal(
