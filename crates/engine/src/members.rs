@@ -8,6 +8,7 @@
 //! engine lists the members to probe ([`Engine::probe_members`]) and the host probes them
 //! ([`crate::Invoker::connect`]) on its own timer ([`PROBE_FIRST`], [`PROBE_EVERY`]).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::endpoints::Sent;
 use crate::{
     error_codes, EndpointStatus, Engine, ErrorKind, MediationError, MessageContext, Origin,
 };
+use synaptic_expr::Value;
 
 /// When the host first probes the members taken out, after the program is loaded (Synapse's
 /// timer starts one second after the endpoint is built).
@@ -41,13 +43,26 @@ pub(crate) struct Member {
     pub host: String,
     pub http_port: Option<u16>,
     pub https_port: Option<u16>,
+    /// `http://hostName:httpPort` and `https://hostName:httpsPort` (an IPv6 address in
+    /// brackets), each when its port is set: made once, the message's path appended per send.
+    http_base: Option<String>,
+    https_base: Option<String>,
     /// Taken out after a failure, until a probe connects to it.
     inactive: AtomicBool,
 }
 
 impl Member {
     pub(crate) fn new(host: String, http_port: Option<u16>, https_port: Option<u16>) -> Member {
+        let bracketed = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let base =
+            |scheme: &str, port: Option<u16>| port.map(|p| format!("{scheme}://{bracketed}:{p}"));
         Member {
+            http_base: base("http", http_port),
+            https_base: base("https", https_port),
             host,
             http_port,
             https_port,
@@ -189,19 +204,20 @@ fn fault(message: String) -> MediationError {
     )
 }
 
-/// The transport the message came in on (`TRANSPORT_IN_NAME`, `http` when unset).
-fn transport_in(ctx: &MessageContext) -> String {
-    ctx.properties
-        .default
-        .get("TRANSPORT_IN_NAME")
-        .and_then(value_string)
-        .unwrap_or_else(|| "http".to_string())
+/// The transport the message came in on (`TRANSPORT_IN_NAME`, `http` when unset), borrowed
+/// when it is a string.
+fn transport_in(ctx: &MessageContext) -> Cow<'_, str> {
+    match ctx.properties.default.get("TRANSPORT_IN_NAME") {
+        Some(Value::String(s)) => Cow::Borrowed(s),
+        Some(v) => Cow::Owned(value_string(v).unwrap_or_else(|| "http".to_string())),
+        None => Cow::Borrowed("http"),
+    }
 }
 
 /// The transport the members are sent over: the one the message came in on, when it is
 /// `http` or `https`.
 fn transport(ctx: &MessageContext) -> Option<&'static str> {
-    match transport_in(ctx).as_str() {
+    match &*transport_in(ctx) {
         "http" => Some("http"),
         "https" => Some("https"),
         _ => None,
@@ -212,17 +228,15 @@ impl Member {
     /// `transport://hostName:port` + `path`, with the port of `transport`; `None` when the
     /// member has none.
     fn url(&self, transport: &str, path: &str) -> Option<String> {
-        let port = if transport == "https" {
-            self.https_port
+        let base = if transport == "https" {
+            self.https_base.as_deref()
         } else {
-            self.http_port
+            self.http_base.as_deref()
         }?;
-        let host = if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        Some(format!("{transport}://{host}:{port}{path}"))
+        let mut url = String::with_capacity(base.len() + path.len());
+        url.push_str(base);
+        url.push_str(path);
+        Some(url)
     }
 }
 
