@@ -78,6 +78,42 @@ fn named(text: &'static str) -> MockResponse {
 }
 
 #[tokio::test]
+async fn a_registry_endpoints_states_are_in_the_metrics_under_its_key() {
+    let down_port = synaptic_tests::free_port();
+    let b = MockOrigin::start(|_| named("from-b")).await;
+    let api = format!(
+        r#"<api {NS} name="T" context="/t"><resource methods="GET" url-mapping="/*">
+             <inSequence><send><endpoint key="gov:/endpoints/E.xml"/></send></inSequence></resource></api>"#
+    );
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><failover>
+             <endpoint name="Primary"><address uri="http://127.0.0.1:{down_port}/p"/></endpoint>
+             <endpoint><address uri="{}/b"/></endpoint>
+           </failover></endpoint>"#,
+        b.url()
+    );
+    let dir = GatewayDir::new(
+        "[server]\nregistry = \"registry\"\n",
+        &[
+            ("sequences/T.xml", &api),
+            ("registry/gov/endpoints/E.xml", &endpoint),
+        ],
+    );
+    let gw = start(&dir).await;
+    // not read yet: no series
+    let metrics = get_text(&client(), &format!("http://{}/metrics", gw.addr())).await;
+    assert!(!metrics.contains("gov:/endpoints/E.xml"), "{metrics}");
+    assert_eq!(get(&gw).await, (200, "from-b".into()));
+    // the refusing child is suspended, the other active, each under the registry key
+    assert_eq!(
+        state(&gw, "gov:/endpoints/E.xml/Primary").await,
+        "suspended"
+    );
+    assert_eq!(state(&gw, "gov:/endpoints/E.xml/1").await, "active");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn failover_passes_a_refusing_backend_by_and_takes_it_back_when_it_recovers() {
     // nothing listens on this port yet: connections are refused
     let down_port = synaptic_tests::free_port();

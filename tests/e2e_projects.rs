@@ -1872,3 +1872,57 @@ async fn an_endpoint_key_and_a_sequence_key_name_registry_resources_of_the_proje
     }
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_fault_sequence_and_an_on_error_name_registry_resources_of_the_project() {
+    // each resource faults (a sequence nothing defines); its handler is named by a key
+    let api = format!(
+        r#"<api {NS} name="Faults" context="/faults">
+            <resource methods="GET" uri-template="/flow" faultSequence="gov:/sequences/on-fault.xml">
+              <inSequence><sequence key="nowhere"/></inSequence></resource>
+            <resource methods="GET" uri-template="/handler">
+              <inSequence><sequence key="guarded"/></inSequence></resource>
+            <resource methods="GET" uri-template="/absent" faultSequence="gov:/sequences/absent.xml">
+              <inSequence><sequence key="nowhere"/></inSequence></resource>
+          </api>"#
+    );
+    let guarded = format!(
+        r#"<sequence {NS} name="guarded" onError="gov:/sequences/on-error.xml"><sequence key="nowhere"/></sequence>"#
+    );
+    let answer = |name: &str, by: &str| {
+        format!(
+            r#"<sequence {NS} name="{name}"><payloadFactory media-type="json"><format>{{"handled":"{by}"}}</format><args/></payloadFactory><property name="HTTP_SC" value="502" scope="axis2"/><respond/></sequence>"#
+        )
+    };
+    let dir = GatewayDir::new(
+        "[server]\nregistry = \"registry\"\n",
+        &[
+            ("sequences/api/Faults.xml", &api),
+            ("sequences/guarded.xml", &guarded),
+            ("sequences/fault.xml", &answer("fault", "fault")),
+            (
+                "registry/gov/sequences/on-fault.xml",
+                &answer("on-fault", "registry fault sequence"),
+            ),
+            (
+                "registry/gov/sequences/on-error.xml",
+                &answer("on-error", "registry onError"),
+            ),
+        ],
+    );
+    let gw = started(start_on(&dir, 0).await);
+    let c = client();
+    for (path, by) in [
+        ("/faults/flow", "registry fault sequence"),
+        ("/faults/handler", "registry onError"),
+        // nothing in the registry of that key: Synapse's `fault` sequence
+        ("/faults/absent", "fault"),
+    ] {
+        for _ in 0..2 {
+            let r = c.get(url(&gw, path)).send().await.unwrap();
+            assert_eq!(r.status(), 502, "{path}");
+            assert_eq!(json(r).await["handled"], by, "{path}");
+        }
+    }
+    gw.shutdown().await;
+}

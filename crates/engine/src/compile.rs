@@ -33,6 +33,9 @@ pub(crate) struct Ir {
     /// defines, each to the stand-in that faults as Synapse does when a message gets there
     /// (not sequences of the program: `has_sequence` does not know them).
     pub unresolved_flows: HashMap<String, SeqId>,
+    /// The `faultSequence`s `<api>` resources and `<proxy>`s name that no artifact defines,
+    /// each to its stand-in: the registry's sequence of that key, else the `fault` sequence.
+    pub fault_flows: HashMap<String, SeqId>,
     /// The data sources of `<dblookup>`/`<dbreport>`, by id.
     pub data_sources: Vec<std::sync::Arc<crate::db::DataSourceDef>>,
     /// The operations of each proxy service that publishes a WSDL 1.1 document, by proxy
@@ -70,6 +73,9 @@ pub(crate) struct Seq {
     pub on_error: Option<SeqId>,
     /// A stand-in for a name no artifact defines (`Compiler::unresolved`).
     pub stand_in: bool,
+    /// The stand-in of an `onError` no artifact defines: it handles a fault only when the
+    /// registry holds its key (`run::handles`).
+    pub registry_handler: bool,
     /// An inline flow (an API resource's, a proxy's, a template's body): no `<sequence key>`
     /// names it.
     pub anonymous: bool,
@@ -102,6 +108,7 @@ pub(crate) fn compile(
         member_groups: Vec::new(),
         stores: Default::default(),
         unresolved_flows: HashMap::new(),
+        fault_flows: HashMap::new(),
         data_sources: Vec::new(),
         proxy_operations: HashMap::new(),
         published_wsdl: HashMap::new(),
@@ -183,6 +190,7 @@ pub(crate) fn compile(
                 body: 0,
                 on_error: None,
                 stand_in: false,
+                registry_handler: false,
                 anonymous: s.anonymous,
             });
             order.push(s);
@@ -323,13 +331,14 @@ pub(crate) fn compile(
                         }
                     }
                 }
-                None => fault_flow(&mut c, k),
+                None => fault_flow(&mut c, &mut ir, k),
             }
         }
     }
     // the stand-ins, after every sequence (their ids follow)
     for (name, u, span) in std::mem::take(&mut c.unresolved) {
         let body = ir.blocks.len() as BlockId;
+        let registry_handler = matches!(u, Unresolved::Handler(_));
         ir.blocks.push(vec![Node {
             op: mediators::Op::Sequence(mediators::sequence_stand_in(&name, u)),
             span,
@@ -344,6 +353,7 @@ pub(crate) fn compile(
             body,
             on_error: None,
             stand_in: true,
+            registry_handler,
             anonymous: true,
         });
     }
@@ -377,28 +387,16 @@ fn flow_key(f: &ast::FlowRef) -> &str {
     }
 }
 
-/// A `faultSequence` key: when no artifact defines it, Synapse pushes its `fault` sequence
-/// instead (W0304).
-fn fault_flow(c: &mut Compiler<'_>, k: &synaptic_diag::Spanned<String>) {
-    if c.seq_by_name.contains_key(&k.value) || c.opts.external_sequences.contains(&k.value) {
-        return;
+/// A `faultSequence` key no artifact defines: as Synapse's lookup, the registry's sequence of
+/// that key, else Synapse's `fault` sequence (W0304); its stand-in is kept in
+/// `Ir::fault_flows`.
+fn fault_flow(c: &mut Compiler<'_>, ir: &mut Ir, k: &synaptic_diag::Spanned<String>) {
+    let message = format!("Unable to find fault-sequence : {}", k.value);
+    if let Some(id) = c.resolve_seq_lazy(k, Unresolved::FaultFlow(message)) {
+        if id as usize >= c.seq_count {
+            ir.fault_flows.entry(k.value.clone()).or_insert(id);
+        }
     }
-    if c.is_unavailable(&k.value) {
-        c.unavailable_seq(k);
-        return;
-    }
-    c.diags.push(
-        Diagnostic::warning(
-            codes::W0304,
-            k.span,
-            format!(
-                "no sequence named `{}` is deployed; as in Synapse, the `fault` sequence \
-                 handles the faults here until one is",
-                k.value
-            ),
-        )
-        .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
-    );
 }
 
 fn flow_name(f: &ast::FlowRef) -> String {

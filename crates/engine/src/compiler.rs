@@ -115,6 +115,28 @@ pub(crate) enum Unresolved {
     /// A sequence template no artifact defines: a fault with this `ERROR_MESSAGE` (a registry
     /// sequence of that key is no template).
     Template(String),
+    /// An `onError`: a handler only when the registry holds the key (the run loop passes a
+    /// fault on to the next handler otherwise, as Synapse pushes no handler then).
+    Handler(String),
+    /// A `faultSequence`: Synapse's `fault` sequence runs in its place.
+    FaultFlow(String),
+    /// A `<store sequence>`: the message is stored without it.
+    Skip(String),
+}
+
+impl Unresolved {
+    /// The `ERROR_MESSAGE` of a fault here (the message of the fault a registry resource of
+    /// that key that is no valid sequence gives, its reason in `ERROR_DETAIL`).
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Unresolved::Fault(m)
+            | Unresolved::Drop(m)
+            | Unresolved::Template(m)
+            | Unresolved::Handler(m)
+            | Unresolved::FaultFlow(m)
+            | Unresolved::Skip(m) => m,
+        }
+    }
 }
 
 impl Compiler<'_> {
@@ -192,14 +214,22 @@ impl Compiler<'_> {
 
     /// W0304 at a reference no artifact defines.
     pub(crate) fn warn_unresolved(&mut self, name: &Spanned<String>, on_missing: &Unresolved) {
+        let registry = "a registry resource of that key holding a sequence runs";
         let then = match on_missing {
             Unresolved::Template(m) => format!("a message that gets here faults (`{m}`)"),
-            Unresolved::Fault(m) => format!(
-                "a registry resource of that key holding a sequence runs, else the message \
-                 faults (`{m}`)"
-            ),
+            Unresolved::Fault(m) => format!("{registry}, else the message faults (`{m}`)"),
             Unresolved::Drop(_) => {
-                "a response that gets here is logged and goes no further".to_string()
+                format!("{registry}, else a response that gets here is logged and goes no further")
+            }
+            Unresolved::Handler(_) => format!(
+                "{registry} as the error handler, else the sequence runs without one (its \
+                 faults go to the handler in force around it)"
+            ),
+            Unresolved::FaultFlow(_) => {
+                format!("{registry} on a fault, else the `fault` sequence handles the faults here")
+            }
+            Unresolved::Skip(_) => {
+                format!("{registry} before the message is stored, else the message is stored without it")
             }
         };
         self.diags.push(
@@ -237,32 +267,15 @@ impl Compiler<'_> {
         (self.seq_count + i) as SeqId
     }
 
-    /// An `onError` sequence: when no artifact defines it, Synapse logs that it cannot be
-    /// found and runs the sequence without an error handler (W0304).
+    /// An `onError` sequence: when no artifact defines it, Synapse's lookup when the sequence
+    /// starts falls back to the registry; a registry resource of that key holding a sequence
+    /// handles the sequence's faults, else the sequence runs without an error handler (W0304).
     pub(crate) fn resolve_on_error(&mut self, name: &Spanned<String>) -> Option<SeqId> {
-        if let Some(id) = self.seq_by_name.get(&name.value) {
-            return Some(*id);
-        }
-        if self.is_external(&name.value) {
-            return None;
-        }
-        if self.is_unavailable(&name.value) {
-            self.unavailable_seq(name);
-            return None;
-        }
-        self.diags.push(
-            Diagnostic::warning(
-                codes::W0304,
-                name.span,
-                format!(
-                    "no sequence named `{}` is deployed; as in Synapse, the sequence runs \
-                     without an error handler until one is",
-                    name.value
-                ),
-            )
-            .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
+        let message = format!(
+            "onError handler : {} for sequence : {} cannot be found",
+            name.value, self.current_seq
         );
-        None
+        self.resolve_seq_lazy(name, Unresolved::Handler(message))
     }
 
     pub(crate) fn expr(&mut self, e: &ast::Expr, dialect: Dialect) -> Option<CompiledExpr> {

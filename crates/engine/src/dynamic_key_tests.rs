@@ -1,6 +1,8 @@
 //! Dynamic keys (`key="{…}"`) of `<sequence>` and `<xslt>`: compiled at load (errors inside
 //! the expression), evaluated on each message, the named sequence or stylesheet looked up
-//! then; a name that names nothing faults with Synapse's message.
+//! then; a name that names nothing faults with Synapse's message. And the registry lookup of
+//! the sequence references no artifact defines, static keys and those with a fallback
+//! (`onError`, `faultSequence`, `receive`, `<store sequence>`).
 
 use crate::*;
 
@@ -437,4 +439,214 @@ fn a_static_key_no_artifact_defines_runs_the_registry_sequence_of_that_key() {
     let mut ctx = request("application/xml", "<x/>");
     assert_eq!(run_main(&e, &mut ctx).unwrap(), Flow::Drop);
     assert_eq!(prop(&ctx, "DETAIL"), prop(&ctx, "SEEN"));
+}
+
+/// Registry sequences for the references with a fallback: each marks the message.
+fn handlers() -> synaptic_registry::MemoryRegistry {
+    let registry = synaptic_registry::MemoryRegistry::new();
+    put(
+        &registry,
+        "gov:/h/err.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="err"><property name="HANDLED" value="registry"/><property name="SEEN" expression="get-property('ERROR_MESSAGE')"/><drop/></sequence>"#,
+    );
+    put(
+        &registry,
+        "gov:/h/recv.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="recv"><property name="RECEIVED" value="registry"/></sequence>"#,
+    );
+    put(
+        &registry,
+        "gov:/h/mark.xml",
+        r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="mark"><property name="MARKED" value="registry"/></sequence>"#,
+    );
+    registry
+}
+
+/// `inner`'s `onError`, the proxy's `faultSequence`, a `receive` and a `<store sequence>`, all
+/// naming registry keys no artifact defines; `outer` handles what `inner` does not.
+const FALLBACKS: &str = r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+  <sequence name="outer" onError="outer-err"><sequence key="inner"/><property name="AFTER" value="yes"/></sequence>
+  <sequence name="inner" onError="gov:/h/err.xml"><sequence key="nowhere"/></sequence>
+  <sequence name="outer-err"><property name="HANDLED" value="outer"/><property name="SEEN" expression="get-property('ERROR_MESSAGE')"/><property name="DETAIL" expression="get-property('ERROR_DETAIL')"/><drop/></sequence>
+  <proxy name="p"><target faultSequence="gov:/h/err.xml"><inSequence><sequence key="nowhere"/></inSequence></target></proxy>
+  <proxy name="recv"><target><inSequence><send receive="gov:/h/recv.xml"><endpoint><address uri="http://backend.test/q"/></endpoint></send></inSequence></target></proxy>
+  <messageStore name="S"/>
+  <sequence name="st"><store messageStore="S" sequence="gov:/h/mark.xml"/></sequence>
+</definitions>"#;
+
+/// `FALLBACKS` with Synapse's `fault` sequence, which marks the message.
+fn with_fault_sequence() -> String {
+    FALLBACKS.replace(
+        "</definitions>",
+        r#"<sequence name="fault"><property name="HANDLED" value="fault"/><drop/></sequence></definitions>"#,
+    )
+}
+
+#[test]
+fn the_references_with_a_fallback_warn_that_the_registry_is_read_first() {
+    let (_, diags) = compiled(FALLBACKS);
+    for key in ["gov:/h/err.xml", "gov:/h/recv.xml", "gov:/h/mark.xml"] {
+        assert!(
+            diags.iter().any(|d| d.code.id == "W0304"
+                && d.message.contains(&format!("`{key}`"))
+                && d.message
+                    .contains("a registry resource of that key holding a sequence runs")),
+            "{key}: {diags:?}"
+        );
+    }
+}
+
+#[test]
+fn an_on_error_no_artifact_defines_is_the_registry_sequence_else_the_fault_goes_on() {
+    let e = engine_with(FALLBACKS, handlers());
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate("outer", None, &mut ctx)).unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(prop(&ctx, "HANDLED").as_deref(), Some("registry"));
+    assert!(
+        prop(&ctx, "SEEN").unwrap().contains("keyValue ='nowhere'"),
+        "{:?}",
+        prop(&ctx, "SEEN")
+    );
+    // without the resource, `inner` has no handler: the fault goes to `outer`'s
+    let e = engine(FALLBACKS);
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate("outer", None, &mut ctx)).unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(prop(&ctx, "HANDLED").as_deref(), Some("outer"));
+    assert!(prop(&ctx, "SEEN").unwrap().contains("keyValue ='nowhere'"));
+    // a resource that is no sequence: the handler faults with the reason
+    let registry = handlers();
+    put(&registry, "gov:/h/err.xml", "not a sequence");
+    let e = engine_with(FALLBACKS, registry);
+    let mut ctx = request("application/xml", "<x/>");
+    let err = rt()
+        .block_on(e.mediate("inner", None, &mut ctx))
+        .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("onError handler : gov:/h/err.xml for sequence : inner cannot be found\n"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("registry resource `gov:/h/err.xml` is not a valid sequence"),
+        "{}",
+        err.message
+    );
+    // which `outer`'s handler takes (the message keeps the first fault's properties)
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate("outer", None, &mut ctx)).unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(prop(&ctx, "HANDLED").as_deref(), Some("outer"));
+}
+
+#[test]
+fn a_fault_sequence_no_artifact_defines_is_the_registry_sequence_else_the_fault_sequence() {
+    let flow = "proxy:p/inSequence";
+    let fault = "gov:/h/err.xml";
+    let xml = with_fault_sequence();
+    let e = engine_with(&xml, handlers());
+    assert!(e.program.has_fault_sequence(fault));
+    assert!(!e.program.has_sequence(fault));
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate(flow, Some(fault), &mut ctx))
+            .unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(prop(&ctx, "HANDLED").as_deref(), Some("registry"));
+    // run on its own (as the gateway runs it on a backend's failure)
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate(fault, None, &mut ctx)).unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(prop(&ctx, "HANDLED").as_deref(), Some("registry"));
+    // without the resource: the `fault` sequence, either way
+    let e = engine(&xml);
+    for (seq, fault_seq) in [(flow, Some(fault)), (fault, None)] {
+        let mut ctx = request("application/xml", "<x/>");
+        assert_eq!(
+            rt().block_on(e.mediate(seq, fault_seq, &mut ctx)).unwrap(),
+            Flow::Drop
+        );
+        assert_eq!(prop(&ctx, "HANDLED").as_deref(), Some("fault"), "{seq}");
+    }
+    // and without a `fault` sequence either, the fault is the flow's
+    let e = engine(FALLBACKS);
+    let mut ctx = request("application/xml", "<x/>");
+    let err = rt()
+        .block_on(e.mediate(flow, Some(fault), &mut ctx))
+        .unwrap_err();
+    assert!(
+        err.message.contains("keyValue ='nowhere'"),
+        "{}",
+        err.message
+    );
+    assert_eq!(prop(&ctx, "HANDLED"), None);
+}
+
+#[test]
+fn a_receive_no_artifact_defines_is_the_registry_sequence_else_the_response_is_dropped() {
+    let answer = || {
+        Arc::new(crate::tests::Answer {
+            body: r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r/></s:Body></s:Envelope>"#,
+            ..Default::default()
+        })
+    };
+    let flow = "proxy:recv/inSequence";
+    let e = Engine {
+        invoker: answer(),
+        ..engine_with(FALLBACKS, handlers())
+    };
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate(flow, None, &mut ctx)).unwrap(),
+        Flow::Respond
+    );
+    assert_eq!(prop(&ctx, "RECEIVED").as_deref(), Some("registry"));
+    let sent = answer();
+    let e = Engine {
+        invoker: sent.clone(),
+        ..engine(FALLBACKS)
+    };
+    let mut ctx = request("application/xml", "<x/>");
+    assert_eq!(
+        rt().block_on(e.mediate(flow, None, &mut ctx)).unwrap(),
+        Flow::Drop
+    );
+    assert_eq!(prop(&ctx, "RECEIVED"), None);
+    assert_eq!(sent.seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_store_sequence_no_artifact_defines_is_the_registry_sequence_else_the_message_is_stored() {
+    for (e, marked) in [
+        (engine_with(FALLBACKS, handlers()), Some("registry")),
+        (engine(FALLBACKS), None),
+    ] {
+        let mut ctx = request("application/xml", "<x/>");
+        assert_eq!(
+            rt().block_on(e.mediate("st", None, &mut ctx)).unwrap(),
+            Flow::Continue
+        );
+        assert_eq!(prop(&ctx, "MARKED").as_deref(), marked);
+        let raw = rt().block_on(e.state.queue_pop("S")).unwrap().unwrap();
+        let stored = decode_stored_message(&raw).unwrap();
+        assert_eq!(
+            stored
+                .scope_strings(Scope::Default)
+                .get("MARKED")
+                .map(String::as_str),
+            marked
+        );
+    }
 }

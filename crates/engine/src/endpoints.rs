@@ -73,27 +73,46 @@ pub(crate) async fn send(
     }
 }
 
+/// An endpoint a key names: one of the program, borrowed, or a registry endpoint's compiled
+/// form, shared with its cache (a message costs a reference count, not a copy).
+enum Resolved<'e> {
+    Deployed(&'e EndpointIr),
+    Registry(std::sync::Arc<RegistryEndpoint>),
+}
+
+impl std::ops::Deref for Resolved<'_> {
+    type Target = EndpointIr;
+    fn deref(&self) -> &EndpointIr {
+        match self {
+            Resolved::Deployed(ep) => ep,
+            Resolved::Registry(r) => &r.ir,
+        }
+    }
+}
+
 /// What a key or a key expression names (any depth): a deployed endpoint, else, as Synapse's
-/// `getEndpoint` falls back to the registry, the registry's (owned: compiled apart from the
-/// program).
+/// `getEndpoint` falls back to the registry, the registry's (compiled apart from the program).
 async fn resolve_on<'e>(
     engine: &'e Engine,
     ep: &'e EndpointIr,
     ctx: &mut MessageContext,
-) -> Result<Cow<'e, EndpointIr>, MediationError> {
-    let mut ep = Cow::Borrowed(ep);
+) -> Result<Resolved<'e>, MediationError> {
+    let mut ep = Resolved::Deployed(ep);
     for _ in 0..MAX_KEY_DEPTH {
         // a deployed endpoint's key is borrowed: no copy per message
-        let key: Cow<'e, str> = match ep {
-            Cow::Borrowed(EndpointIr::Key(k)) => Cow::Borrowed(k),
-            Cow::Borrowed(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, x, ctx).await?),
-            Cow::Owned(EndpointIr::Key(k)) => Cow::Owned(k),
-            Cow::Owned(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, &x, ctx).await?),
-            other => return Ok(other),
+        let key: Cow<'e, str> = match &ep {
+            Resolved::Deployed(EndpointIr::Key(k)) => Cow::Borrowed(k),
+            Resolved::Deployed(EndpointIr::KeyExpr(x)) => Cow::Owned(key_of(engine, x, ctx).await?),
+            Resolved::Registry(r) => match &r.ir {
+                EndpointIr::Key(k) => Cow::Owned(k.clone()),
+                EndpointIr::KeyExpr(x) => Cow::Owned(key_of(engine, x, ctx).await?),
+                _ => return Ok(ep),
+            },
+            Resolved::Deployed(_) => return Ok(ep),
         };
         ep = match engine.program.ir.endpoints.get(&*key) {
-            Some(named) => Cow::Borrowed(named),
-            None => Cow::Owned(from_registry(engine, &key, ctx).await?),
+            Some(named) => Resolved::Deployed(named),
+            None => Resolved::Registry(from_registry(engine, &key, ctx).await?),
         };
     }
     Err(key_loop())
@@ -113,6 +132,30 @@ fn key_loop() -> MediationError {
 #[derive(Debug)]
 pub(crate) struct RegistryEndpoint {
     ir: EndpointIr,
+    /// The endpoint's name in the resource.
+    name: String,
+    /// The states it keeps (its own, its children's) and its `<member>` groups, for metrics.
+    states: Vec<std::sync::Arc<crate::EndpointState>>,
+    members: Vec<std::sync::Arc<crate::members::Members>>,
+}
+
+impl RegistryEndpoint {
+    pub(crate) fn states(&self) -> &[std::sync::Arc<crate::EndpointState>] {
+        &self.states
+    }
+    pub(crate) fn member_groups(&self) -> &[std::sync::Arc<crate::members::Members>] {
+        &self.members
+    }
+    /// The metrics label of the state named `name` in the endpoint of registry key `key`: the
+    /// endpoint's own name (and its prefix of its children's) becomes the key, another name is
+    /// put after it.
+    pub(crate) fn label(&self, key: &str, name: &str) -> String {
+        match name.strip_prefix(self.name.as_str()) {
+            Some("") => key.to_string(),
+            Some(rest) if rest.starts_with('/') => format!("{key}{rest}"),
+            _ => format!("{key}/{name}"),
+        }
+    }
 }
 
 /// The endpoint of registry key `key`: Synapse's 305100 when the registry holds nothing of
@@ -121,7 +164,7 @@ async fn from_registry(
     engine: &Engine,
     key: &str,
     ctx: &mut MessageContext,
-) -> Result<EndpointIr, MediationError> {
+) -> Result<std::sync::Arc<RegistryEndpoint>, MediationError> {
     let missing = || {
         not_ready(
             error_codes::ENDPOINT_KEY_NOT_FOUND,
@@ -138,7 +181,6 @@ async fn from_registry(
     let cache = &engine.program.ir.registry.endpoints;
     cache
         .get_or_compile(key, text, true, |t| compile_registry_endpoint(key, t))
-        .map(|r| r.ir.clone())
         .map_err(|(message, why)| {
             MediationError::internal(ErrorKind::Fault, format!("{message}\n{why}"))
         })
@@ -177,12 +219,18 @@ fn compile_registry_endpoint(
         std::slice::from_ref(&p.tree),
         &crate::CompileOptions::default(),
     );
-    let ep = program.as_ref().and_then(|prog| {
-        let name = p.tree.endpoints.first()?.name.as_ref()?;
-        prog.ir.endpoints.get(&name.value).cloned()
+    let ep = program.and_then(|prog| {
+        let name = &p.tree.endpoints.first()?.name.as_ref()?.value;
+        let ir = prog.ir.endpoints.get(name)?.clone();
+        Some(RegistryEndpoint {
+            ir,
+            name: name.clone(),
+            states: prog.ir.endpoint_states,
+            members: prog.ir.member_groups,
+        })
     });
     match ep {
-        Some(ir) => Ok(RegistryEndpoint { ir }),
+        Some(ep) => Ok(ep),
         None => Err(invalid(
             diags
                 .iter()
@@ -242,8 +290,8 @@ fn dispatch<'a>(
 ) -> SendFuture<'a> {
     Box::pin(async move {
         let ep = resolve_on(engine, ep, ctx).await?;
-        // owned: read from the registry; endpoints naming registry endpoints are bounded
-        let nested = matches!(ep, Cow::Owned(_));
+        // read from the registry: endpoints naming registry endpoints are bounded
+        let nested = matches!(ep, Resolved::Registry(_));
         if nested {
             if ctx.st.registry_depth >= MAX_REGISTRY_NESTING {
                 return Err(MediationError::internal(
@@ -1375,5 +1423,49 @@ mod tests {
         put(&t, "gov:/d.xml", &down.replace("down-d/x", "down-d/y"));
         assert!(t.run().unwrap().starts_with("101503 "));
         assert_eq!(t.sent(), ["down-d"]);
+    }
+
+    #[test]
+    fn a_registry_endpoints_states_are_listed_by_its_key_while_it_is_cached() {
+        let t = T::new(&keyed(r#"<endpoint key="gov:/d.xml"/>"#, ""));
+        let listed = |t: &T| -> Vec<String> {
+            t.engine
+                .program
+                .endpoint_statuses()
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("gov:"))
+                .map(|(n, s)| format!("{n} {}", s.as_str()))
+                .collect()
+        };
+        // nothing read yet
+        let failover = format!(
+            r#"<endpoint {NS} name="d"><failover>
+                 <endpoint name="primary"><address uri="http://down-d/p"/></endpoint>
+                 <endpoint><address uri="http://up-d/q"/></endpoint>
+               </failover></endpoint>"#
+        );
+        put(&t, "gov:/d.xml", &failover);
+        assert!(listed(&t).is_empty());
+        assert!(t.run().unwrap().starts_with("up-d"), "{:?}", t.run());
+        // a named child under the key, an unnamed one as the key and its index
+        assert_eq!(
+            listed(&t),
+            ["gov:/d.xml/primary suspended", "gov:/d.xml/1 active"]
+        );
+        // a load balancer over members: each member as the key and its index
+        let members = format!(
+            r#"<endpoint {NS} name="d"><loadbalance failover="true">
+                 <member hostName="down-m" httpPort="9001"/><member hostName="up-m" httpPort="9002"/>
+               </loadbalance></endpoint>"#
+        );
+        put(&t, "gov:/d.xml", &members);
+        t.run().unwrap();
+        assert_eq!(
+            listed(&t),
+            ["gov:/d.xml/0 suspended", "gov:/d.xml/1 active"]
+        );
+        // the deployed ones are listed as before
+        let all = t.engine.program.endpoint_statuses();
+        assert_eq!(all.len(), t.engine.program.endpoint_states().len() + 2);
     }
 }

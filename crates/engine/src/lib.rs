@@ -215,6 +215,12 @@ impl Program {
     pub fn has_sequence(&self, name: &str) -> bool {
         self.ir.seq_by_name.contains_key(name)
     }
+    /// Whether `name` runs as a fault sequence: a sequence of the program, or a
+    /// `faultSequence` an `<api>` resource or a `<proxy>` names that no artifact defines (on a
+    /// fault, the registry's sequence of that key, else the `fault` sequence).
+    pub fn has_fault_sequence(&self, name: &str) -> bool {
+        self.has_sequence(name) || self.ir.fault_flows.contains_key(name)
+    }
     /// The states of the named endpoints that keep one (in a group, or with
     /// `<suspendOnFailure>` / `<markForSuspension>`), for metrics.
     pub fn endpoint_states(&self) -> &[Arc<EndpointState>] {

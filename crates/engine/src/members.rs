@@ -8,13 +8,17 @@
 //! engine lists the members to probe ([`Engine::probe_members`]) and the host probes them
 //! ([`crate::Invoker::connect`]) on its own timer ([`PROBE_FIRST`], [`PROBE_EVERY`]).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::convert::value_string;
 use crate::endpoints::Sent;
-use crate::{error_codes, Engine, ErrorKind, MediationError, MessageContext, Origin};
+use crate::{
+    error_codes, EndpointStatus, Engine, ErrorKind, MediationError, MessageContext, Origin,
+};
+use synaptic_expr::Value;
 
 /// When the host first probes the members taken out, after the program is loaded (Synapse's
 /// timer starts one second after the endpoint is built).
@@ -39,13 +43,26 @@ pub(crate) struct Member {
     pub host: String,
     pub http_port: Option<u16>,
     pub https_port: Option<u16>,
+    /// `http://hostName:httpPort` and `https://hostName:httpsPort` (an IPv6 address in
+    /// brackets), each when its port is set: made once, the message's path appended per send.
+    http_base: Option<String>,
+    https_base: Option<String>,
     /// Taken out after a failure, until a probe connects to it.
     inactive: AtomicBool,
 }
 
 impl Member {
     pub(crate) fn new(host: String, http_port: Option<u16>, https_port: Option<u16>) -> Member {
+        let bracketed = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let base =
+            |scheme: &str, port: Option<u16>| port.map(|p| format!("{scheme}://{bracketed}:{p}"));
         Member {
+            http_base: base("http", http_port),
+            https_base: base("https", https_port),
             host,
             http_port,
             https_port,
@@ -120,17 +137,26 @@ impl crate::Program {
         !self.ir.member_groups.is_empty()
     }
 
-    /// The members of every named `<loadbalance>` group, each named `group/index` as an
-    /// unnamed child of a named group is, and whether it is in turn (for metrics).
-    pub fn member_states(&self) -> Vec<(String, bool)> {
-        self.member_probes(true)
-            .into_iter()
-            .filter(|p| p.group.name != "anonymous")
-            .map(|p| {
-                let active = p.group.members[p.index].active();
-                (format!("{}/{}", p.group.name, p.index), active)
-            })
-            .collect()
+    /// The state of every endpoint that keeps one, for metrics: the named endpoints
+    /// ([`crate::Program::endpoint_states`]), the members of every named `<loadbalance>`
+    /// group, each named `group/index` as an unnamed child of a named group is (active, or
+    /// suspended while taken out), and the same of the registry endpoints the program holds
+    /// compiled now, labelled by their registry key (`gov:/endpoints/b.xml`, its members
+    /// `gov:/endpoints/b.xml/0`, a child it names `x` as `gov:/endpoints/b.xml/x`).
+    pub fn endpoint_statuses(&self) -> Vec<(String, EndpointStatus)> {
+        let mut out: Vec<(String, EndpointStatus)> = self
+            .ir
+            .endpoint_states
+            .iter()
+            .map(|s| (s.name.clone(), s.status()))
+            .collect();
+        member_statuses(&self.ir.member_groups, &|n| n.to_string(), &mut out);
+        for (key, ep) in self.ir.registry.endpoints.entries() {
+            let label = |n: &str| ep.label(&key, n);
+            out.extend(ep.states().iter().map(|s| (label(&s.name), s.status())));
+            member_statuses(ep.member_groups(), &label, &mut out);
+        }
+        out
     }
 
     /// The members of every group: all of them, or those taken out.
@@ -150,6 +176,25 @@ impl crate::Program {
     }
 }
 
+/// The members of the named groups among `groups`, each labelled `label(group/index)`: active,
+/// or suspended while taken out.
+fn member_statuses(
+    groups: &[Arc<Members>],
+    label: &dyn Fn(&str) -> String,
+    out: &mut Vec<(String, EndpointStatus)>,
+) {
+    for g in groups.iter().filter(|g| g.name != "anonymous") {
+        for (i, m) in g.members.iter().enumerate() {
+            let now = if m.active() {
+                EndpointStatus::Active
+            } else {
+                EndpointStatus::Suspended
+            };
+            out.push((label(&format!("{}/{i}", g.name)), now));
+        }
+    }
+}
+
 fn fault(message: String) -> MediationError {
     MediationError::new(
         ErrorKind::Fault,
@@ -159,19 +204,20 @@ fn fault(message: String) -> MediationError {
     )
 }
 
-/// The transport the message came in on (`TRANSPORT_IN_NAME`, `http` when unset).
-fn transport_in(ctx: &MessageContext) -> String {
-    ctx.properties
-        .default
-        .get("TRANSPORT_IN_NAME")
-        .and_then(value_string)
-        .unwrap_or_else(|| "http".to_string())
+/// The transport the message came in on (`TRANSPORT_IN_NAME`, `http` when unset), borrowed
+/// when it is a string.
+fn transport_in(ctx: &MessageContext) -> Cow<'_, str> {
+    match ctx.properties.default.get("TRANSPORT_IN_NAME") {
+        Some(Value::String(s)) => Cow::Borrowed(s),
+        Some(v) => Cow::Owned(value_string(v).unwrap_or_else(|| "http".to_string())),
+        None => Cow::Borrowed("http"),
+    }
 }
 
 /// The transport the members are sent over: the one the message came in on, when it is
 /// `http` or `https`.
 fn transport(ctx: &MessageContext) -> Option<&'static str> {
-    match transport_in(ctx).as_str() {
+    match &*transport_in(ctx) {
         "http" => Some("http"),
         "https" => Some("https"),
         _ => None,
@@ -182,17 +228,15 @@ impl Member {
     /// `transport://hostName:port` + `path`, with the port of `transport`; `None` when the
     /// member has none.
     fn url(&self, transport: &str, path: &str) -> Option<String> {
-        let port = if transport == "https" {
-            self.https_port
+        let base = if transport == "https" {
+            self.https_base.as_deref()
         } else {
-            self.http_port
+            self.http_base.as_deref()
         }?;
-        let host = if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        Some(format!("{transport}://{host}:{port}{path}"))
+        let mut url = String::with_capacity(base.len() + path.len());
+        url.push_str(base);
+        url.push_str(path);
+        Some(url)
     }
 }
 
@@ -476,11 +520,11 @@ mod tests {
             ("E", "down.test", vec![9001])
         );
         assert_eq!(
-            t.engine.program.member_states(),
+            t.engine.program.endpoint_statuses(),
             [
-                ("E/0".to_string(), false),
-                ("E/1".to_string(), true),
-                ("E/2".to_string(), true)
+                ("E/0".to_string(), EndpointStatus::Suspended),
+                ("E/1".to_string(), EndpointStatus::Active),
+                ("E/2".to_string(), EndpointStatus::Active)
             ]
         );
         probes[0].readmit();

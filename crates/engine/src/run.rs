@@ -71,6 +71,7 @@ pub(crate) async fn mediate_with(
         .seq_by_name
         .get(sequence)
         .or_else(|| ir.unresolved_flows.get(sequence))
+        .or_else(|| ir.fault_flows.get(sequence))
     else {
         return Err(MediationError::internal(
             ErrorKind::Fault,
@@ -81,7 +82,13 @@ pub(crate) async fn mediate_with(
     if ctx.st.local_entries.is_none() && !ir.local_entries.is_empty() {
         ctx.st.local_entries = Some(ir.local_entries.clone());
     }
-    let fault_seq = fault_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
+    // a `faultSequence` no artifact defines: its stand-in (the registry, else `fault`)
+    let fault_seq = fault_sequence.and_then(|n| {
+        ir.seq_by_name
+            .get(n)
+            .or_else(|| ir.fault_flows.get(n))
+            .copied()
+    });
     let out_seq = out_sequence.and_then(|n| ir.seq_by_name.get(n).copied());
     // this run's alone: the sequences it runs inside do not inherit it
     let beside = Beside {
@@ -189,7 +196,7 @@ async fn run_loop(
                 let handler = if f.sequential && !f.continue_parent {
                     None
                 } else {
-                    frames.iter().rev().find_map(|f| f.on_error).or(fault_seq)
+                    handler_in_force(engine, &frames, fault_seq, ctx).await
                 };
                 // where a branch goes on after a non-blocking `call`: after this mediator (the
                 // parent's sequences stay the parent's to report as ended)
@@ -212,7 +219,7 @@ async fn run_loop(
             Ok(Step::Foreach(l)) => {
                 // detached copies' faults go to the handler in force here, as a parallel
                 // branch's do
-                let handler = frames.iter().rev().find_map(|f| f.on_error).or(fault_seq);
+                let handler = handler_in_force(engine, &frames, fault_seq, ctx).await;
                 beside
                     .drive(run_foreach(engine, *l, handler, out_seq, ctx))
                     .await
@@ -237,7 +244,7 @@ async fn run_loop(
                     return Err(e);
                 }
                 set_error_props(ctx, &e);
-                if let Some(i) = frames.iter().rposition(|f| f.on_error.is_some()) {
+                if let Some(i) = handler_frame(engine, &frames, ctx).await {
                     let handler = frames[i].on_error;
                     unwind(&mut frames, i, ctx, true);
                     if let Some(h) = handler {
@@ -328,6 +335,46 @@ async fn run_loop(
             // `run_fork` / `run_foreach` turned it into another step
             Step::Fork(_) | Step::Foreach(_) | Step::ScatterGather(_) => {}
         }
+    }
+}
+
+/// Whether handler `h` takes a fault now: the stand-in of an `onError` no artifact defines
+/// does only when the registry holds its key, as Synapse pushes that handler only when its
+/// lookup finds a sequence.
+async fn handles(engine: &Engine, h: SeqId, ctx: &mut MessageContext) -> bool {
+    match engine.program.ir.seqs.get(h as usize) {
+        Some(s) if s.registry_handler => crate::mediators::in_registry(engine, &s.name, ctx).await,
+        _ => true,
+    }
+}
+
+/// The innermost frame whose `onError` takes a fault now.
+async fn handler_frame(
+    engine: &Engine,
+    frames: &[Frame],
+    ctx: &mut MessageContext,
+) -> Option<usize> {
+    for (i, f) in frames.iter().enumerate().rev() {
+        if let Some(h) = f.on_error {
+            if handles(engine, h, ctx).await {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// The handler in force for a fault here: the innermost `onError` that takes it, else the
+/// flow's fault sequence.
+async fn handler_in_force(
+    engine: &Engine,
+    frames: &[Frame],
+    fault_seq: Option<SeqId>,
+    ctx: &mut MessageContext,
+) -> Option<SeqId> {
+    match handler_frame(engine, frames, ctx).await {
+        Some(i) => frames[i].on_error,
+        None => fault_seq,
     }
 }
 

@@ -362,11 +362,11 @@ fn every_mediator_has_one_module_per_crate_and_one_variant() {
 
 /// Answers every request with a fixed SOAP body (a fault when asked) and counts the requests.
 #[derive(Default)]
-struct Answer {
-    body: &'static str,
-    seen: Mutex<Vec<String>>,
+pub(crate) struct Answer {
+    pub(crate) body: &'static str,
+    pub(crate) seen: Mutex<Vec<String>>,
     /// The Content-Type of each request, in order.
-    content_types: Mutex<Vec<Option<String>>>,
+    pub(crate) content_types: Mutex<Vec<Option<String>>>,
 }
 
 #[async_trait]

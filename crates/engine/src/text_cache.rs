@@ -33,6 +33,20 @@ impl<T, K> TextCache<T, K> {
     }
 }
 
+impl<T, K> TextCache<T, K> {
+    /// Every key with what it is compiled to now, in the keys' order.
+    pub(crate) fn entries(&self) -> Vec<(String, Arc<T>)> {
+        let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<(String, Arc<T>)> = guard
+            .iter()
+            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .collect();
+        drop(guard);
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
 impl<T, K: PartialEq> TextCache<T, K> {
     /// What `key`'s `text` compiles to: the cached value when it was compiled from this very
     /// text, else `compile(text)`, kept when `keep` (an error is never kept).

@@ -803,7 +803,7 @@ impl Gateway {
         ctx: &mut MessageContext,
     ) -> Option<Response<ResponseBody>> {
         let engine = self.engine(plan)?;
-        if !engine.program.has_sequence(fseq) {
+        if !engine.program.has_fault_sequence(fseq) {
             return None;
         }
         let span = sequence_span(fseq, "fault");
@@ -1381,15 +1381,24 @@ fn proxy_document(
     req: &Request<Incoming>,
 ) -> Option<Response<Full<Bytes>>> {
     let q = req.uri().query()?;
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    // borrowed from the query (copied only where percent-encoding is decoded): most queries
+    // ask for no document
+    let params: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
+        url::form_urlencoded::parse(q.as_bytes()).collect();
     let param = |name: &str| {
         params
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| &**v)
     };
+    let (wsdl, wsdl2, xsd) = (
+        param("wsdl"),
+        params.iter().any(|(k, _)| k == "wsdl2"),
+        param("xsd"),
+    );
+    if wsdl.is_none() && !wsdl2 && xsd.is_none() {
+        return None;
+    }
     let published = api.wsdl_published.as_deref();
     let tls = req
         .extensions()
@@ -1398,7 +1407,7 @@ fn proxy_document(
     let at = listeners(inner, req, tls);
     let addresses = service_addresses(api, &at, tls);
     let doc = |d: &synaptic_engine::ServedDoc| xml_document(Bytes::from(d.render(&addresses)));
-    if let Some(asked) = param("wsdl") {
+    if let Some(asked) = wsdl {
         let r = match (published, asked) {
             (Some(w), "") => doc(&w.text),
             // an imported document, as `printUserWSDL` finds it
@@ -1414,14 +1423,14 @@ fn proxy_document(
         };
         return Some(r);
     }
-    if params.iter().any(|(k, _)| k == "wsdl2") {
+    if wsdl2 {
         return Some(match (published, &api.wsdl_generated) {
             (Some(w), _) => doc(&w.text),
             (None, Some(g)) => xml_document(Bytes::from(g.wsdl20(&at))),
             (None, None) => fault::not_found_resource(),
         });
     }
-    let asked = param("xsd")?;
+    let asked = xsd?;
     if !asked.is_empty() {
         // a schema of the WSDL, by the name its rewritten locations give it (Axis2's)
         let found = published.and_then(|w| synaptic_engine::find_schema(&w.schemas, asked));

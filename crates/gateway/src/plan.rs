@@ -591,11 +591,13 @@ fn xml_apis(
             .iter()
             .map(|r| {
                 let mut flows = r.flows.clone();
-                // a `faultSequence` no artifact defines: Synapse's `fault` sequence (W0304)
+                // a `faultSequence` no artifact defines runs the registry's sequence of that
+                // key, else the `fault` sequence (W0304); one unknown to the program too
+                // gives way to the `fault` sequence
                 if flows
                     .fault
                     .as_deref()
-                    .is_none_or(|f| !input.program.has_sequence(f))
+                    .is_none_or(|f| !input.program.has_fault_sequence(f))
                 {
                     flows.fault = default_fault.clone();
                 }

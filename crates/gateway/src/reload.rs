@@ -40,6 +40,14 @@ impl Loaded {
     pub fn has_sequence(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)
     }
+    /// Whether `name` runs as a fault sequence ([`synaptic_engine::Program::has_fault_sequence`]).
+    pub fn has_fault_sequence(&self, name: &str) -> bool {
+        self.has_sequence(name)
+            || self
+                .program
+                .as_deref()
+                .is_some_and(|p| p.has_fault_sequence(name))
+    }
 }
 
 /// The current program, swapped atomically on reload.

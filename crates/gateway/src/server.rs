@@ -279,7 +279,8 @@ impl Gateway {
         inner.metrics.gauge_collector(
             "synaptic_endpoint_state",
             "State of each named endpoint that keeps one, and of each member of a named \
-             load balancer (1 for its state: active, timeout, suspended)",
+             load balancer, deployed or read from the registry (labelled by its key) (1 for \
+             its state: active, timeout, suspended)",
             move || {
                 let Some(program) = weak
                     .upgrade()
@@ -288,19 +289,7 @@ impl Gateway {
                     return Vec::new();
                 };
                 use synaptic_engine::EndpointStatus;
-                let states = program
-                    .endpoint_states()
-                    .iter()
-                    .map(|st| (st.name.clone(), st.status()))
-                    // a load-balance member is active, or suspended while it is taken out
-                    .chain(program.member_states().into_iter().map(|(name, active)| {
-                        let now = if active {
-                            EndpointStatus::Active
-                        } else {
-                            EndpointStatus::Suspended
-                        };
-                        (name, now)
-                    }));
+                let states = program.endpoint_statuses();
                 let mut out = Vec::new();
                 for (name, now) in states {
                     for s in EndpointStatus::ALL {

@@ -46,7 +46,7 @@ use crate::ir::BlockId;
 use crate::{Engine, MediationError, MessageContext};
 pub(crate) use foreach::{check_refs as check_foreach_refs, Copies, Gather, Loop, LoopKind};
 pub(crate) use scatter_gather::{accepts, bounds, enough, gather, Scatter};
-pub(crate) use sequence::RegistrySequence;
+pub(crate) use sequence::{in_registry, RegistrySequence};
 use std::collections::BTreeSet;
 use synaptic_diag::{codes, Diagnostic, Span};
 use synaptic_expr::synexpr::SynExpr;

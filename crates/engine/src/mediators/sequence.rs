@@ -4,7 +4,10 @@
 //! `getSequence` falls back to the registry, a registry resource of that key holding a
 //! `<sequence>` runs (read, compiled and cached as a dynamic key's below); else the mediator
 //! faults. Every reference Synapse resolves this way (EIP targets, `onAccept`, an API's or a
-//! proxy's flows) goes through the same stand-in.
+//! proxy's flows) goes through the same stand-in, and so do those with a fallback when the
+//! registry holds nothing either: an `onError` (no handler: the run loop passes the fault on),
+//! a `faultSequence` (the `fault` sequence), a `receive` (the response is dropped) and a
+//! `<store sequence>` (the message is stored without it).
 //!
 //! A dynamic key (`key="{expression}"`: XPath, `json-eval(…)` or `${…}`), as Synapse's
 //! `SequenceMediator` with a dynamic `Value`: the expression is compiled at load and evaluated
@@ -225,15 +228,25 @@ pub(crate) fn compile(c: &mut Compiler<'_>, name: &Spanned<String>) -> Option<Se
             name.value
         )
     };
+    missing(c, name, Unresolved::Fault(message))
+}
+
+/// A reference to `name`, which no artifact defines, doing `then` when a message gets here
+/// and the registry holds no sequence of that key (W0304); E0304 when the artifact that
+/// defines it does not compile.
+pub(crate) fn missing(
+    c: &mut Compiler<'_>,
+    name: &Spanned<String>,
+    then: Unresolved,
+) -> Option<SequenceOp> {
     if c.is_unavailable(&name.value) {
         c.unavailable_seq(name);
         return None;
     }
-    let u = Unresolved::Fault(message);
-    c.warn_unresolved(name, &u);
+    c.warn_unresolved(name, &then);
     Some(SequenceOp::Unresolved(Box::new(Missing {
         key: name.value.clone(),
-        then: u,
+        then,
     })))
 }
 
@@ -261,21 +274,49 @@ pub(crate) async fn run(
             ErrorKind::Fault,
             format!("sequence `{name}` is not loaded"),
         )),
-        SequenceOp::Unresolved(u) => match &u.then {
-            Unresolved::Fault(message) => {
-                let cache = &engine.program.ir.registry.sequences;
-                match from_registry(engine, &u.key, message, cache, ctx).await {
-                    Some(r) => r,
-                    None => Err(MediationError::internal(ErrorKind::Fault, message.clone())),
+        SequenceOp::Unresolved(u) => {
+            if let Unresolved::Template(message) = &u.then {
+                return Err(MediationError::internal(ErrorKind::Fault, message.clone()));
+            }
+            let cache = &engine.program.ir.registry.sequences;
+            if let Some(r) = from_registry(engine, &u.key, u.then.message(), cache, ctx).await {
+                return r;
+            }
+            match &u.then {
+                Unresolved::Fault(message) | Unresolved::Template(message) => {
+                    Err(MediationError::internal(ErrorKind::Fault, message.clone()))
                 }
+                Unresolved::Drop(message) => {
+                    tracing::warn!(target: "synaptic::mediation", "{message}");
+                    Ok(Step::End(Flow::Drop))
+                }
+                // the registry held the key when the fault came, and no longer does
+                Unresolved::Handler(message) => {
+                    tracing::warn!(target: "synaptic::mediation", "{message}");
+                    Ok(Step::Next)
+                }
+                // Synapse's `fault` sequence in its place, when there is one
+                Unresolved::FaultFlow(_) => Ok(match engine.program.ir.named_sequence("fault") {
+                    Some(id) => Step::PushSeq(id),
+                    None => Step::Next,
+                }),
+                Unresolved::Skip(_) => Ok(Step::Next),
             }
-            Unresolved::Template(message) => {
-                Err(MediationError::internal(ErrorKind::Fault, message.clone()))
-            }
-            Unresolved::Drop(message) => {
-                tracing::warn!(target: "synaptic::mediation", "{message}");
-                Ok(Step::End(Flow::Drop))
-            }
-        },
+        }
     }
+}
+
+/// Whether the registry holds a resource of `key` (read into the message as a lookup reads
+/// it). A read that fails counts as held: the reference then faults with the reason.
+pub(crate) async fn in_registry(engine: &Engine, key: &str, ctx: &mut MessageContext) -> bool {
+    if key.is_empty() || synaptic_registry::Key::parse(key).is_err() {
+        return false;
+    }
+    if crate::run::prefetch(engine, &[key.to_string()], ctx)
+        .await
+        .is_err()
+    {
+        return true;
+    }
+    ctx.st.registry.get(key).is_some_and(Option::is_some)
 }

@@ -94,31 +94,21 @@ pub(crate) fn compile(
     };
     let then = match &s.sequence {
         None => None,
-        // Synapse's `MessageStoreMediator` runs the sequence only when it finds it
-        Some(name)
-            if !c.seq_by_name.contains_key(&name.value)
-                && !c.opts.external_sequences.contains(&name.value) =>
-        {
-            if c.is_unavailable(&name.value) {
-                c.unavailable_seq(name);
-                return None;
-            }
-            c.diags.push(
-                synaptic_diag::Diagnostic::warning(
-                    codes::W0304,
-                    name.span,
-                    format!(
-                        "no sequence named `{}` is deployed; as in Synapse, the message is \
-                         stored without running it until one is",
-                        name.value
-                    ),
-                )
-                .with_note("deploy the sequence (hot reload picks it up) or fix the name"),
-            );
-            None
-        }
         Some(name) => {
-            let seq = sequence::compile(c, name)?;
+            // Synapse's `MessageStoreMediator` runs the sequence only when its lookup finds
+            // one: a name no artifact defines is the registry's sequence of that key, else
+            // the message is stored without it
+            let seq = if c.seq_by_name.contains_key(&name.value)
+                || c.opts.external_sequences.contains(&name.value)
+            {
+                sequence::compile(c, name)?
+            } else {
+                let message = format!(
+                    "Cannot find the sequence {} to run before storing the message",
+                    name.value
+                );
+                sequence::missing(c, name, crate::compiler::Unresolved::Skip(message))?
+            };
             let id = blocks.len() as BlockId;
             let node = |op| Node {
                 op,
