@@ -66,6 +66,16 @@ async fn options(gw: &Running, path: &str, headers: &[(&str, &str)]) -> reqwest:
     r.send().await.unwrap()
 }
 
+/// `GET path` from a page of `origin`.
+async fn get_from(gw: &Running, path: &str, origin: &str) -> reqwest::Response {
+    client()
+        .get(url(gw, path))
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     r.headers().get(name).map(|v| v.to_str().unwrap())
 }
@@ -144,12 +154,7 @@ async fn cors_headers_follow_the_allowed_origins() {
     assert_eq!(header(&r, "access-control-allow-origin"), Some(""));
     // a request the resource mediates: the headers are on the backend's response before the
     // out-flow runs (it sees them), and on what the client gets
-    let r = client()
-        .get(url(&gw, "/shop/items"))
-        .header("Origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
+    let r = get_from(&gw, "/shop/items", "https://app.example").await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         header(&r, "access-control-allow-origin"),
@@ -158,22 +163,12 @@ async fn cors_headers_follow_the_allowed_origins() {
     assert_eq!(header(&r, "x-seen-origin"), Some("https://app.example"));
     assert_eq!(header(&r, "origin"), Some("https://app.example"));
     // an answer of the in-flow carries them too
-    let r = client()
-        .get(url(&gw, "/shop/ping"))
-        .header("Origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let r = get_from(&gw, "/shop/ping", "https://evil.example").await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "access-control-allow-origin"), Some(""));
     assert_eq!(header(&r, "access-control-allow-methods"), Some("GET"));
     // an [[api]] of synaptic.toml is not an <api>: nothing added
-    let r = client()
-        .get(url(&gw, "/plain/x"))
-        .header("Origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
+    let r = get_from(&gw, "/plain/x", "https://app.example").await;
     assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
     assert_eq!(header(&r, "access-control-allow-methods"), None);
     gw.shutdown().await;
