@@ -36,16 +36,7 @@ fn shop(backend: &str) -> String {
 }
 
 async fn start(dir: &GatewayDir) -> Running {
-    let loaded = synaptic_gateway::load(&dir.config_path()).expect("config loads");
-    let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        watch: Some(false),
-        ..Default::default()
-    };
-    synaptic_gateway::start(loaded.config, opts)
-        .await
-        .map(|(r, _)| r)
-        .expect("gateway starts")
+    synaptic_tests::gateway::start_running(dir, ServeOptions::default()).await
 }
 
 fn project(cors: &str, backend: &str) -> GatewayDir {
