@@ -243,11 +243,13 @@ impl MessageContext {
     /// in the axis2 scope.
     pub fn from_request(
         method: http::Method,
-        uri: &str,
+        uri: impl Into<String>,
         headers: http::HeaderMap,
         body: Bytes,
         api_context: Option<&str>,
     ) -> MessageContext {
+        // a `String` the caller made is kept as is
+        let uri: String = uri.into();
         let content_type = header_str(&headers, &CONTENT_TYPE);
         let mut props = Properties {
             default: crate::PropMap::with_capacity(16),
@@ -304,7 +306,7 @@ impl MessageContext {
         };
         MessageContext {
             method,
-            uri: uri.to_string(),
+            uri,
             headers,
             payload,
             content_type,
@@ -322,8 +324,13 @@ impl MessageContext {
     /// it: body formatted by `messageType`, headers minus hop-by-hop, `REST_URL_POSTFIX`
     /// appended the Synapse way.
     pub fn to_outbound(&mut self, address: &str) -> Result<OutboundRequest, MediationError> {
-        let postfix = self.axis2_string("REST_URL_POSTFIX").unwrap_or_default();
-        let url = join_rest_postfix(address, &postfix);
+        let url = match self.properties.axis2.get("REST_URL_POSTFIX") {
+            Some(Value::String(postfix)) => join_rest_postfix(address, postfix),
+            _ => join_rest_postfix(
+                address,
+                &self.axis2_string("REST_URL_POSTFIX").unwrap_or_default(),
+            ),
+        };
         let method = self.http_method(None);
         self.outbound(method, url, None)
     }
@@ -463,9 +470,19 @@ impl MessageContext {
         if let Some(m) = endpoint_method {
             return m.clone();
         }
-        self.axis2_string("HTTP_METHOD")
-            .and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-            .unwrap_or_else(|| self.method.clone())
+        let parse = |m: &str| {
+            // the request's own method, as the gateway set it: nothing to parse
+            if m == self.method.as_str() {
+                return Some(self.method.clone());
+            }
+            http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()
+        };
+        let set = match self.properties.axis2.get("HTTP_METHOD") {
+            Some(Value::String(m)) => parse(m),
+            Some(v) => value_string(v).and_then(|m| parse(&m)),
+            None => None,
+        };
+        set.unwrap_or_else(|| self.method.clone())
     }
 
     /// axis2 `NO_ENTITY_BODY` is `true`: the message is sent without a body.
@@ -775,12 +792,12 @@ impl MessageContext {
         header.or_else(param).filter(|a| !a.is_empty())
     }
 
-    fn default_property(&self, name: &str, now_ms: i64) -> Option<Value> {
+    fn default_property(&self, name: &str, now_ms: &dyn Fn() -> i64) -> Option<Value> {
         if let Some(v) = self.properties.default.get(name) {
             return Some(v.clone());
         }
         match name {
-            "SYSTEM_TIME" => Some(Value::String(now_ms.to_string())),
+            "SYSTEM_TIME" => Some(Value::String(now_ms().to_string())),
             // a SOAP client's action: WS-Addressing's, else the `SOAPAction` header (SOAP 1.1)
             // or the content type's `action` parameter (SOAP 1.2), as Axis2 reads it
             "Action" => self
@@ -817,8 +834,14 @@ impl MessageContext {
         }
     }
 
-    /// A property of a scope as expressions see it.
-    pub(crate) fn read_property(&self, scope: Scope, name: &str, now_ms: i64) -> Option<Value> {
+    /// A property of a scope as expressions see it; `now_ms` is the time `SYSTEM_TIME` reads
+    /// (asked only then).
+    pub(crate) fn read_property(
+        &self,
+        scope: Scope,
+        name: &str,
+        now_ms: &dyn Fn() -> i64,
+    ) -> Option<Value> {
         match scope {
             Scope::Default => self.default_property(name, now_ms).or_else(|| {
                 // Synapse: a name no property holds is looked up among the local entries
@@ -861,7 +884,10 @@ impl MessageContext {
 /// The read-only view expressions evaluate against.
 pub(crate) struct Env<'a> {
     pub ctx: &'a MessageContext,
-    pub now_ms: i64,
+    /// The clock the time is read from, the first time an expression asks for it (most never
+    /// do); `None` with a time given.
+    clock: Option<&'a dyn crate::Clock>,
+    now_ms: std::cell::Cell<Option<i64>>,
     /// `configs.*` and secrets.
     pub values: &'a dyn crate::Configurables,
 }
@@ -871,9 +897,34 @@ impl<'a> Env<'a> {
     pub fn of(engine: &'a crate::Engine, ctx: &'a MessageContext) -> Env<'a> {
         Env {
             ctx,
-            now_ms: engine.clock.now_ms(),
+            clock: Some(&*engine.clock),
+            now_ms: std::cell::Cell::new(None),
             values: &*engine.configurables,
         }
+    }
+
+    /// The view of `ctx` at the time `now_ms`.
+    pub fn at(
+        ctx: &'a MessageContext,
+        now_ms: i64,
+        values: &'a dyn crate::Configurables,
+    ) -> Env<'a> {
+        Env {
+            ctx,
+            clock: None,
+            now_ms: std::cell::Cell::new(Some(now_ms)),
+            values,
+        }
+    }
+
+    /// The time of this evaluation: one reading of the clock, whichever expression asks.
+    fn now(&self) -> i64 {
+        if let Some(t) = self.now_ms.get() {
+            return t;
+        }
+        let t = self.clock.map_or(0, |c| c.now_ms());
+        self.now_ms.set(Some(t));
+        t
     }
 }
 
@@ -891,7 +942,7 @@ impl ExprEnv for Env<'_> {
         if scope == Scope::Env {
             return Some(Value::String(self.values.env(name).unwrap_or_default()));
         }
-        self.ctx.read_property(scope, name, self.now_ms)
+        self.ctx.read_property(scope, name, &|| self.now())
     }
     fn registry(&self, key: &str) -> Option<String> {
         self.ctx.registry_value(key)
@@ -914,7 +965,7 @@ impl ExprEnv for Env<'_> {
             .map(|(_, v)| v.into_owned())
     }
     fn now_ms(&self) -> i64 {
-        self.now_ms
+        self.now()
     }
     fn xpath_variable(&self, name: &str) -> Option<Value> {
         self.ctx.st.variables.get(name).cloned()

@@ -216,7 +216,7 @@ fn bounds(ty: PropertyType) -> (i64, i64) {
 pub(crate) fn convert(v: Value, ty: Option<PropertyType>) -> Result<Converted, String> {
     let ty = match ty {
         None | Some(PropertyType::String) => {
-            return Ok(Converted::Set(match value_string(&v) {
+            return Ok(Converted::Set(match into_value_string(v) {
                 None => Value::Null,
                 Some(s) => Value::String(s),
             }))
@@ -251,9 +251,13 @@ pub(crate) fn convert(v: Value, ty: Option<PropertyType>) -> Result<Converted, S
             }
             _ => {}
         }
-        let s = match value_string(&v) {
-            None => return Ok(Converted::Unset),
-            Some(s) => s,
+        // a string's text read in place
+        let s: std::borrow::Cow<'_, str> = match &v {
+            Value::String(s) => std::borrow::Cow::Borrowed(s),
+            other => match value_string(other) {
+                None => return Ok(Converted::Unset),
+                Some(s) => std::borrow::Cow::Owned(s),
+            },
         };
         if s.trim().is_empty() {
             return Ok(Converted::Unset);

@@ -47,14 +47,7 @@ impl Expression {
         now_ms: i64,
         values: &dyn crate::Configurables,
     ) -> String {
-        synexpr::string_value_of(
-            &self.0,
-            &Env {
-                ctx,
-                now_ms,
-                values,
-            },
-        )
+        synexpr::string_value_of(&self.0, &Env::at(ctx, now_ms, values))
     }
 }
 

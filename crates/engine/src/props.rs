@@ -1,12 +1,17 @@
-//! The property map of one scope: names in sorted order, as a small vector.
+//! The property map of one scope, as a small vector.
 //!
 //! A message carries a dozen or two properties per scope, most named by the engine or the
 //! gateway (`REST_URL_POSTFIX`, `HTTP_METHOD`, `SYNAPSE_REST_API`, …) or by a mediator of the
 //! configuration. Names are held as `&'static str` or a shared `Arc<str>`, so setting one of
 //! those names allocates nothing, and cloning a map (a `clone`/`iterate` branch) copies no name.
-//! A sorted vector keeps `BTreeMap`'s iteration order (logs and `synaptic run` list properties
-//! by name) with one allocation for the whole map instead of one node and one `String` per
-//! entry.
+//! One allocation holds the whole map instead of one node and one `String` per entry.
+//!
+//! Up to [`SMALL`] entries the vector is in the order the names were set: a lookup compares
+//! lengths first (a string comparison only for a name of the same length), and a new name is
+//! pushed at the end, with no entry moved. Past it the vector is sorted once and then kept
+//! sorted (binary search), so a map with many names (a query string's parameters) costs no more
+//! than a `BTreeMap`. Either way the names are listed in sorted order, as `BTreeMap` lists them
+//! (logs and `synaptic run` list properties by name).
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -115,12 +120,18 @@ impl From<&Arc<str>> for PropName {
 #[derive(Clone, Default)]
 pub struct PropMap {
     entries: Vec<(PropName, Value)>,
+    /// The entries are sorted by name (always so past [`SMALL`] entries).
+    sorted: bool,
 }
+
+/// The most entries kept in the order they were set.
+const SMALL: usize = 24;
 
 impl PropMap {
     pub const fn new() -> Self {
         PropMap {
             entries: Vec::new(),
+            sorted: false,
         }
     }
 
@@ -129,11 +140,45 @@ impl PropMap {
     pub fn with_capacity(n: usize) -> Self {
         PropMap {
             entries: Vec::with_capacity(n),
+            sorted: false,
         }
     }
 
+    /// Where `name` is, or where it goes.
     fn find(&self, name: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(name))
+        if self.sorted {
+            return self.entries.binary_search_by(|(k, _)| k.as_str().cmp(name));
+        }
+        // `==` on `str` compares the lengths before the bytes
+        match self.entries.iter().position(|(k, _)| k.as_str() == name) {
+            Some(i) => Ok(i),
+            None => Err(self.entries.len()),
+        }
+    }
+
+    /// Room for one more name at `at` (from [`PropMap::find`]): past [`SMALL`] entries the map
+    /// turns sorted, and the place is found again.
+    fn place(&mut self, name: &str, at: usize) -> usize {
+        if self.sorted || self.entries.len() < SMALL {
+            return at;
+        }
+        self.entries
+            .sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        self.sorted = true;
+        match self.find(name) {
+            Ok(i) | Err(i) => i,
+        }
+    }
+
+    /// The entries' positions in the names' order.
+    fn order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        if !self.sorted {
+            order.sort_unstable_by(|&a, &b| {
+                self.entries[a].0.as_str().cmp(self.entries[b].0.as_str())
+            });
+        }
+        order
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -160,6 +205,7 @@ impl PropMap {
                 if self.entries.capacity() == 0 {
                     self.entries.reserve(8);
                 }
+                let i = self.place(&name, i);
                 self.entries.insert(i, (name, value));
                 None
             }
@@ -176,6 +222,7 @@ impl PropMap {
         let i = match self.find(&name) {
             Ok(i) => i,
             Err(i) => {
+                let i = self.place(&name, i);
                 self.entries.insert(i, (name, make()));
                 i
             }
@@ -185,6 +232,8 @@ impl PropMap {
 
     pub fn remove(&mut self, name: &str) -> Option<Value> {
         match self.find(name) {
+            // the order of a small map is only the order names were set in
+            Ok(i) if !self.sorted => Some(self.entries.swap_remove(i).1),
             Ok(i) => Some(self.entries.remove(i).1),
             Err(_) => None,
         }
@@ -192,6 +241,7 @@ impl PropMap {
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.sorted = false;
     }
 
     pub fn len(&self) -> usize {
@@ -204,16 +254,20 @@ impl PropMap {
 
     /// The names, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        self.entries.iter().map(|(k, _)| k.as_str())
+        self.iter().map(|(k, _)| k)
     }
 
+    /// The values, in their names' order.
     pub fn values(&self) -> impl Iterator<Item = &Value> + '_ {
-        self.entries.iter().map(|(_, v)| v)
+        self.iter().map(|(_, v)| v)
     }
 
     /// Names and values, in the names' order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.order().into_iter().map(|i| {
+            let (k, v) = &self.entries[i];
+            (k.as_str(), v)
+        })
     }
 
     /// Keep the properties for which `keep` answers true.
@@ -248,7 +302,12 @@ impl<K: Into<PropName>> Extend<(K, Value)> for PropMap {
 impl IntoIterator for PropMap {
     type Item = (PropName, Value);
     type IntoIter = std::vec::IntoIter<(PropName, Value)>;
-    fn into_iter(self) -> Self::IntoIter {
+    /// Names and values, in the names' order.
+    fn into_iter(mut self) -> Self::IntoIter {
+        if !self.sorted {
+            self.entries
+                .sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        }
         self.entries.into_iter()
     }
 }
@@ -303,6 +362,60 @@ mod tests {
         assert_eq!(m.get("uri.var.id"), Some(&s("2")));
         m.retain(|k, _| k != "uri.var.id");
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_map_past_the_small_size_turns_sorted_and_keeps_every_name() {
+        let mut m = PropMap::new();
+        // names of one length and of several, in no order
+        let names: Vec<String> = (0..100)
+            .map(|i| format!("query.param.{}", (i * 37) % 100))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(m.insert(n.clone(), s(&i.to_string())), None, "{n}");
+            if i == SMALL - 1 {
+                assert!(!m.sorted);
+            }
+        }
+        assert!(m.sorted);
+        assert_eq!(m.len(), 100);
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(m.get(n), Some(&s(&i.to_string())), "{n}");
+        }
+        let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+        want.sort();
+        assert_eq!(m.keys().collect::<Vec<_>>(), want);
+        assert_eq!(
+            m.remove("query.param.5"),
+            Some(s(&names
+                .iter()
+                .position(|n| n == "query.param.5")
+                .unwrap()
+                .to_string()))
+        );
+        assert!(!m.contains_key("query.param.5"));
+        assert_eq!(m.insert("a", s("first")), None);
+        assert_eq!(m.keys().next(), Some("a"));
+        let all: Vec<String> = m.into_iter().map(|(k, _)| k.to_string()).collect();
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+    }
+
+    #[test]
+    fn a_small_map_lists_its_names_sorted_after_a_removal() {
+        let mut m = PropMap::new();
+        for k in ["d", "b", "a", "c"] {
+            m.insert(k, s(k));
+        }
+        m.remove("b");
+        m.get_or_insert_with("e", || s("e"));
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "c", "d", "e"]);
+        assert_eq!(
+            m.values().cloned().collect::<Vec<_>>(),
+            [s("a"), s("c"), s("d"), s("e")]
+        );
+        assert_eq!(m.get("d"), Some(&s("d")));
+        let all: Vec<String> = m.into_iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(all, ["a", "c", "d", "e"]);
     }
 
     #[test]

@@ -136,8 +136,8 @@ fn dispatched(p: &Program, action: &str) -> (String, String) {
         other => panic!("{other:?}"),
     };
     (
-        s(ctx.read_property(Scope::Default, "OperationName", 0)),
-        s(ctx.read_property(Scope::Default, "OperationNamespace", 0)),
+        s(ctx.read_property(Scope::Default, "OperationName", &|| 0)),
+        s(ctx.read_property(Scope::Default, "OperationNamespace", &|| 0)),
     )
 }
 

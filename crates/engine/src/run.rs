@@ -447,6 +447,13 @@ fn prefetch_now(
     keys: &[String],
     ctx: &mut MessageContext,
 ) -> Result<bool, MediationError> {
+    if let [key] = keys {
+        // one key (the usual case): nothing to collect first
+        return match engine.registry.get_now(key) {
+            Some(v) => keep_prefetched(ctx, key, v).map(|()| true),
+            None => Ok(false),
+        };
+    }
     let mut got = Vec::with_capacity(keys.len());
     for key in keys {
         match engine.registry.get_now(key) {
@@ -735,7 +742,8 @@ type BesideRun =
 /// work; without one, the flow waits for them until one answers.
 #[derive(Default)]
 struct Beside {
-    running: FuturesUnordered<BesideRun>,
+    /// Made at the first fan-out (most flows have none: nothing to allocate for them).
+    running: Option<FuturesUnordered<BesideRun>>,
     /// Fan-outs that ended and were not yet looked at.
     done: Vec<Result<Option<MessageContext>, MediationError>>,
     /// The first failure of a fan-out beside the flow (its branches' faults went to their
@@ -765,7 +773,10 @@ impl Beside {
         // parent's next mediator
         match futures::poll!(run.as_mut()) {
             std::task::Poll::Ready(done) => self.done.push(done),
-            std::task::Poll::Pending => self.running.push(run),
+            std::task::Poll::Pending => self
+                .running
+                .get_or_insert_with(FuturesUnordered::new)
+                .push(run),
         }
         self.absorb(ctx);
         Ok(Step::Next)
@@ -775,10 +786,10 @@ impl Beside {
     async fn drive<T>(&mut self, fut: impl Future<Output = T>) -> T {
         let mut fut = std::pin::pin!(fut);
         loop {
-            if self.running.is_empty() {
+            let Some(running) = self.running.as_mut().filter(|r| !r.is_empty()) else {
                 return fut.await;
-            }
-            match futures::future::select(fut.as_mut(), self.running.next()).await {
+            };
+            match futures::future::select(fut.as_mut(), running.next()).await {
                 futures::future::Either::Left((out, _)) => return out,
                 futures::future::Either::Right((Some(done), _)) => self.done.push(done),
                 futures::future::Either::Right((None, _)) => {}
@@ -831,16 +842,21 @@ impl Beside {
             };
             own || ctx.st.branch_response.is_some()
         };
-        if !answered(&r, ctx) {
-            while let Some(done) = self.running.next().await {
-                self.done.push(done);
-                self.absorb(ctx);
-                if ctx.st.branch_response.is_some() {
-                    break;
+        // what still runs (nothing to allocate when no fan-out ran beside the flow)
+        let mut running: Vec<BesideRun> = Vec::new();
+        if let Some(mut set) = self.running.take() {
+            if !answered(&r, ctx) {
+                while let Some(done) = set.next().await {
+                    self.done.push(done);
+                    self.absorb(ctx);
+                    if ctx.st.branch_response.is_some() {
+                        break;
+                    }
                 }
             }
+            running.extend(set);
         }
-        for run in std::mem::take(&mut self.running) {
+        for run in running {
             let work: crate::DetachedWork = Box::pin(async move {
                 match run.await {
                     Ok(Some(_)) => tracing::debug!(

@@ -189,15 +189,21 @@ pub fn join_rest_postfix(address: &str, postfix: &str) -> String {
         }
         return out;
     }
-    if postfix.starts_with('?') {
-        let a = address.strip_suffix('/').unwrap_or(address);
-        return format!("{a}{postfix}");
-    }
-    match (address.ends_with('/'), postfix.starts_with('/')) {
-        (true, true) => format!("{}{}", address, &postfix[1..]),
-        (false, false) => format!("{address}/{postfix}"),
-        _ => format!("{address}{postfix}"),
-    }
+    let (a, sep, p) = if postfix.starts_with('?') {
+        (address.strip_suffix('/').unwrap_or(address), "", postfix)
+    } else {
+        match (address.ends_with('/'), postfix.starts_with('/')) {
+            (true, true) => (address, "", &postfix[1..]),
+            (false, false) => (address, "/", postfix),
+            _ => (address, "", postfix),
+        }
+    };
+    // per request: one allocation, no formatting machinery
+    let mut out = String::with_capacity(a.len() + sep.len() + p.len());
+    out.push_str(a);
+    out.push_str(sep);
+    out.push_str(p);
+    out
 }
 
 #[cfg(test)]

@@ -374,7 +374,7 @@ impl Gateway {
                     rq.principal.clone(),
                     conn(&rq.parts),
                     rq.parts.method.clone(),
-                    &rq.uri(),
+                    rq.uri(),
                     rq.parts.headers.clone(),
                     Bytes::new(),
                 );
@@ -433,7 +433,7 @@ impl Gateway {
                 rq.principal.take(),
                 conn(&head),
                 head.method,
-                &uri,
+                uri,
                 head.headers,
                 bytes,
             ));
@@ -1063,7 +1063,7 @@ fn new_context(
     principal: Option<Principal>,
     conn: Conn,
     method: Method,
-    uri: &str,
+    uri: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> MessageContext {
@@ -1151,7 +1151,7 @@ fn fault_context(plan: &Plan, rq: &mut Rq<'_>, head: Option<FaultHead>) -> Optio
         principal,
         h.conn,
         h.method,
-        &h.uri,
+        h.uri,
         h.headers,
         h.body,
     );

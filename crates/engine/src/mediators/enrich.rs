@@ -489,7 +489,7 @@ fn is_json_payload(ctx: &MessageContext) -> bool {
 }
 
 fn read_prop(ctx: &MessageContext, scope: Scope, name: &str) -> Value {
-    ctx.read_property(scope, name, 0).unwrap_or(Value::Null)
+    ctx.read_property(scope, name, &|| 0).unwrap_or(Value::Null)
 }
 
 fn write_prop(ctx: &mut MessageContext, scope: Scope, name: &str, v: Value) {
