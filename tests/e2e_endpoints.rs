@@ -270,6 +270,59 @@ async fn loadbalance_over_members_readmits_a_member_once_it_takes_connections() 
     gw.shutdown().await;
 }
 
+/// The same with the load balancer read from the registry (an endpoint key no artifact
+/// defines): its member taken out is probed and comes back, its state under the registry key.
+#[tokio::test]
+async fn a_registry_load_balancer_readmits_a_member_once_it_takes_connections() {
+    let a = MockOrigin::start(|_| named("a")).await;
+    let down_port = synaptic_tests::free_port();
+    let api = format!(
+        r#"<api {NS} name="T" context="/t"><resource methods="GET" url-mapping="/*">
+             <inSequence><send><endpoint key="gov:/endpoints/E.xml"/></send></inSequence></resource></api>"#
+    );
+    let endpoint = format!(
+        r#"<endpoint {NS} name="E"><loadbalance>
+             <member hostName="127.0.0.1" httpPort="{}"/>
+             <member hostName="127.0.0.1" httpPort="{down_port}"/>
+           </loadbalance></endpoint>"#,
+        a.addr().port()
+    );
+    let dir = GatewayDir::new(
+        "[server]\nregistry = \"registry\"\n",
+        &[
+            ("sequences/T.xml", &api),
+            ("registry/gov/endpoints/E.xml", &endpoint),
+        ],
+    );
+    let gw = start(&dir).await;
+    for _ in 0..4 {
+        assert_eq!(get(&gw).await, (200, "a".into()));
+    }
+    assert_eq!(state(&gw, "gov:/endpoints/E.xml/1").await, "suspended");
+    let b = MockOrigin::start_on(
+        Some(SocketAddr::from(([127, 0, 0, 1], down_port))),
+        |_| async { named("b") },
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state(&gw, "gov:/endpoints/E.xml/1").await != "active" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the member was not re-admitted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = get(&gw).await;
+        assert_eq!(status, 200);
+        answers.push(body);
+    }
+    answers.sort();
+    assert_eq!(answers, ["a", "a", "b", "b"]);
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn loadbalance_over_members_without_failover_answers_the_failure() {
     let a = MockOrigin::start(|_| named("a")).await;

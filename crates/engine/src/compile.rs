@@ -27,6 +27,9 @@ pub(crate) struct Ir {
     /// Every `<loadbalance>` over `<member>`s, for probing their inactive members and for
     /// metrics.
     pub member_groups: Vec<std::sync::Arc<crate::members::Members>>,
+    /// Some endpoint is named by a key: registry endpoints (and their `<member>` groups) may
+    /// be compiled while the program runs.
+    pub endpoint_keys: bool,
     /// Message stores and processors.
     pub stores: crate::store::Defs,
     /// The in- and out-flows `<api>` resources and `<proxy>` targets name that no artifact
@@ -106,6 +109,7 @@ pub(crate) fn compile(
         local_entries: Default::default(),
         endpoint_states: Vec::new(),
         member_groups: Vec::new(),
+        endpoint_keys: false,
         stores: Default::default(),
         unresolved_flows: HashMap::new(),
         fault_flows: HashMap::new(),
@@ -131,6 +135,7 @@ pub(crate) fn compile(
         data_sources: Vec::new(),
         endpoint_states: Vec::new(),
         member_groups: Vec::new(),
+        endpoint_keys: false,
         templates: HashMap::new(),
         stores: HashMap::new(),
         endpoint_templates: HashMap::new(),
@@ -376,6 +381,7 @@ pub(crate) fn compile(
         .any(|n| mediators::runs_script(&n.op));
     ir.endpoint_states = std::mem::take(&mut c.endpoint_states);
     ir.member_groups = std::mem::take(&mut c.member_groups);
+    ir.endpoint_keys = c.endpoint_keys;
     ir.data_sources = std::mem::take(&mut c.data_sources);
     (ok.then_some(Program { ir, scripts }), diags)
 }

@@ -79,6 +79,9 @@ pub(crate) struct Compiler<'a> {
     pub(crate) endpoint_states: Vec<Arc<EndpointState>>,
     /// Every `<loadbalance>` over `<member>`s (their inactive members are probed).
     pub(crate) member_groups: Vec<Arc<crate::members::Members>>,
+    /// Some endpoint is named by a key (static or computed), which may be a registry
+    /// resource: a `<loadbalance>` read from the registry may take members out.
+    pub(crate) endpoint_keys: bool,
     /// Sequence templates by name (`call-template`).
     pub(crate) templates: HashMap<String, TemplateDecl>,
     /// `<localEntry>` texts by key
@@ -599,8 +602,12 @@ impl Compiler<'_> {
                     format: Some(port.format),
                 }
             }
-            ast::EndpointKind::Key(k) => EndpointIr::Key(k.value.clone()),
+            ast::EndpointKind::Key(k) => {
+                self.endpoint_keys = true;
+                EndpointIr::Key(k.value.clone())
+            }
             ast::EndpointKind::KeyExpression(x) => {
+                self.endpoint_keys = true;
                 EndpointIr::KeyExpr(Arc::new(self.key_expression(x)?))
             }
             ast::EndpointKind::Default => EndpointIr::Default,

@@ -1426,6 +1426,49 @@ mod tests {
     }
 
     #[test]
+    fn a_member_a_registry_endpoint_takes_out_is_probed_and_comes_back() {
+        let t = T::new(&keyed(r#"<endpoint key="gov:/d.xml"/>"#, ""));
+        // an endpoint named by a key may be a registry load balancer: the host probes
+        assert!(t.engine.program.has_members());
+        assert!(t.engine.probe_members().is_empty());
+        let members = format!(
+            r#"<endpoint {NS} name="d"><loadbalance failover="true">
+                 <member hostName="down-m" httpPort="9001"/><member hostName="up-m" httpPort="9002"/>
+               </loadbalance></endpoint>"#
+        );
+        put(&t, "gov:/d.xml", &members);
+        t.run().unwrap();
+        let probes = t.engine.probe_members();
+        assert_eq!(probes.len(), 1);
+        assert_eq!(
+            (probes[0].endpoint(), probes[0].host(), probes[0].ports()),
+            ("d", "down-m", vec![9001])
+        );
+        let state = |t: &T| {
+            t.engine
+                .program
+                .endpoint_statuses()
+                .into_iter()
+                .find(|(n, _)| n == "gov:/d.xml/0")
+                .map(|(_, s)| s)
+        };
+        assert_eq!(state(&t), Some(EndpointStatus::Suspended));
+        // a probe that connects puts it back in turn
+        probes[0].readmit();
+        assert!(t.engine.probe_members().is_empty());
+        assert_eq!(state(&t), Some(EndpointStatus::Active));
+    }
+
+    #[test]
+    fn a_program_without_members_or_endpoint_keys_needs_no_prober() {
+        let t = T::new(&keyed(
+            r#"<endpoint><address uri="http://up-a/x"/></endpoint>"#,
+            "",
+        ));
+        assert!(!t.engine.program.has_members());
+    }
+
+    #[test]
     fn a_registry_endpoints_states_are_listed_by_its_key_while_it_is_cached() {
         let t = T::new(&keyed(r#"<endpoint key="gov:/d.xml"/>"#, ""));
         let listed = |t: &T| -> Vec<String> {

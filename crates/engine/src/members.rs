@@ -131,10 +131,11 @@ impl Engine {
 }
 
 impl crate::Program {
-    /// Whether some `<loadbalance>` of the program is over `<member>`s (the host then runs a
-    /// prober).
+    /// Whether some `<loadbalance>` of the program is over `<member>`s, or may be (an
+    /// endpoint named by a key may be a registry resource's `<loadbalance>`): the host then
+    /// runs a prober.
     pub fn has_members(&self) -> bool {
-        !self.ir.member_groups.is_empty()
+        !self.ir.member_groups.is_empty() || self.ir.endpoint_keys
     }
 
     /// The state of every endpoint that keeps one, for metrics: the named endpoints
@@ -159,10 +160,18 @@ impl crate::Program {
         out
     }
 
-    /// The members of every group: all of them, or those taken out.
+    /// The members of every group: all of them, or those taken out. The groups are the
+    /// program's and those of the registry endpoints it holds compiled now (a member a
+    /// registry endpoint took out comes back as a deployed one's does).
     fn member_probes(&self, all: bool) -> Vec<MemberProbe> {
         let mut out = Vec::new();
-        for g in &self.ir.member_groups {
+        let registry = self.ir.registry.endpoints.entries();
+        let groups = self
+            .ir
+            .member_groups
+            .iter()
+            .chain(registry.iter().flat_map(|(_, ep)| ep.member_groups()));
+        for g in groups {
             for (index, m) in g.members.iter().enumerate() {
                 if all || !m.active() {
                     out.push(MemberProbe {

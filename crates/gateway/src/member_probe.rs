@@ -10,8 +10,9 @@ use synaptic_engine::{Engine, PROBE_CONNECT_TIMEOUT, PROBE_EVERY, PROBE_FIRST};
 
 const TARGET: &str = "synaptic::endpoint";
 
-/// Probe the members `engine`'s program takes out, until the task is aborted. Returns at once
-/// when the program has no `<member>`s.
+/// Probe the members `engine`'s program takes out (its own `<loadbalance>`s' and those of the
+/// registry endpoints it holds compiled), until the task is aborted. Returns at once when the
+/// program has no `<member>`s and names no endpoint by a key.
 pub(crate) async fn run(engine: Engine) {
     if !engine.program.has_members() {
         return;
