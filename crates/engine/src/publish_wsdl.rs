@@ -164,7 +164,15 @@ impl Compiler<'_> {
                     synaptic_syntax::wsdl::operations_of_documents(&s.wsdl.text, &imported)
                         .unwrap_or_default()
                 } else {
-                    synaptic_syntax::wsdl::operations_of_wsdl20(&s.wsdl.text, &imported)
+                    match synaptic_syntax::wsdl::operations_of_wsdl20(&s.wsdl.text, &imported) {
+                        Ok(ops) => ops,
+                        Err(why) => {
+                            // no service can be built from it: the proxy is not deployed,
+                            // safe mode or not
+                            self.err(codes::E0123, at, format!("proxy `{name}`: {why}"));
+                            return Outcome::Failed;
+                        }
+                    }
                 };
                 Outcome::Published(
                     PublishedWsdl {

@@ -229,13 +229,39 @@ fn a_uri_is_read_through_the_host_and_must_be_a_wsdl() {
         assert!(d[0].message.contains(says), "{doc}: {}", d[0].message);
         assert_eq!(text_at(&xml, &d[0]), "file:wsdl/quotes.wsdl");
     }
-    // a WSDL 2.0 description is published; without a service (so no interface), its
-    // requests go to `mediate`
-    let wsdl2 = r#"<description xmlns="http://www.w3.org/ns/wsdl" targetNamespace="urn:w2"/>"#;
+    // a WSDL 2.0 description is published; its requests go to its service's operations, and
+    // to `mediate` when no action names one
+    let wsdl2 = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:w="urn:w2" targetNamespace="urn:w2"><interface name="I"><operation name="getQuote"/></interface><service name="S" interface="w:I"/></description>"#;
     let (p, d) = compile_in(&xml, &[("file:wsdl/quotes.wsdl", wsdl2)], None);
     let p = p.unwrap_or_else(|| panic!("{d:?}"));
     assert_eq!(&*p.published_wsdl("Q").unwrap().text, wsdl2);
-    assert_eq!(dispatched(&p, "urn:getQuote").0, "mediate");
+    assert_eq!(dispatched(&p, "urn:getQuote").0, "getQuote");
+    assert_eq!(dispatched(&p, "urn:other").0, "mediate");
+    // without a service, or with one whose interface is nowhere, no service can be built from
+    // it: the proxy is not deployed, safe mode or not
+    let safe = proxy(
+        r#"<publishWSDL uri="file:wsdl/quotes.wsdl"/>
+           <parameter name="enablePublishWSDLSafeMode">true</parameter>"#,
+        "",
+    );
+    for (doc, says) in [
+        (
+            r#"<description xmlns="http://www.w3.org/ns/wsdl" targetNamespace="urn:w2"/>"#,
+            "declares no service",
+        ),
+        (
+            r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:w="urn:w2" targetNamespace="urn:w2"><service name="S" interface="w:Gone"/></description>"#,
+            "interface `Gone` of the WSDL 2.0 service `S` is declared nowhere",
+        ),
+    ] {
+        for xml in [&xml, &safe] {
+            let (p, d) = compile_in(xml, &[("file:wsdl/quotes.wsdl", doc)], None);
+            assert!(p.is_none(), "{doc}");
+            assert_eq!(d[0].code, synaptic_diag::codes::E0123);
+            assert!(d[0].message.contains(says), "{doc}: {}", d[0].message);
+            assert_eq!(text_at(xml, &d[0]), "file:wsdl/quotes.wsdl");
+        }
+    }
 }
 
 #[test]

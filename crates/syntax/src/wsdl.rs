@@ -424,8 +424,10 @@ const WSAW_NS: &str = "http://www.w3.org/2006/05/addressing/wsdl";
 /// once and named in the target namespace of the description declaring its interface. Their
 /// actions, as `AxisService.addOperation` maps them: the input's `wsaw:Action`, else
 /// `urn:{name}` (a binding's `wsoap:action` is kept on the binding and names no operation).
-/// Empty when there is no service or its interface is not found.
-pub fn operations_of_wsdl20(text: &str, imported: &[&str]) -> Vec<WsdlOperation> {
+/// `Err` says why no service can be built, as the builder fails: no service is declared, or
+/// the first one names no interface or one that is nowhere (an interface it extends that is
+/// nowhere only adds nothing).
+pub fn operations_of_wsdl20(text: &str, imported: &[&str]) -> Result<Vec<WsdlOperation>, String> {
     let docs: Vec<Document<'_>> = std::iter::once(text)
         .chain(imported.iter().copied())
         .filter_map(|t| parse(t).ok())
@@ -454,13 +456,21 @@ pub fn operations_of_wsdl20(text: &str, imported: &[&str]) -> Vec<WsdlOperation>
         .iter()
         .find_map(|(d, r, _)| r.elements().find(|c| wsdl20(c, "service")).map(|s| (*d, s)))
     else {
-        return Vec::new();
+        return Err(
+            "the WSDL 2.0 description declares no service to build the proxy's \
+                    service from"
+                .into(),
+        );
     };
+    let service_name = named(service).trim().to_string();
     let Some(first) = service.attr("interface") else {
-        return Vec::new();
+        return Err(format!(
+            "the WSDL 2.0 service `{service_name}` names no interface"
+        ));
     };
+    let first_interface = qname(doc, service, first.value.trim());
     let mut ops: Vec<WsdlOperation> = Vec::new();
-    let mut todo = vec![qname(doc, service, first.value.trim())];
+    let mut todo = vec![first_interface.clone()];
     let mut seen: Vec<(String, String)> = Vec::new();
     while let Some(want) = todo.pop() {
         if seen.contains(&want) {
@@ -477,6 +487,13 @@ pub fn operations_of_wsdl20(text: &str, imported: &[&str]) -> Vec<WsdlOperation>
                 .map(|i| (*d, i, *tns))
         });
         let Some((doc, interface, tns)) = found else {
+            if want == first_interface {
+                return Err(format!(
+                    "the interface `{}` of the WSDL 2.0 service `{service_name}` is declared \
+                     nowhere (namespace `{}`)",
+                    want.1, want.0
+                ));
+            }
             continue;
         };
         let namespace: std::sync::Arc<str> = tns.into();
@@ -515,7 +532,7 @@ pub fn operations_of_wsdl20(text: &str, imported: &[&str]) -> Vec<WsdlOperation>
             todo.extend(more);
         }
     }
-    ops
+    Ok(ops)
 }
 
 fn push_action(actions: &mut Vec<String>, a: &str) {
@@ -789,7 +806,7 @@ mod tests {
         let base = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:m="urn:main" targetNamespace="urn:base">
           <interface name="Base" extends="m:Quotes m:Other"><operation name="ping"/><operation name="getQuote"/></interface>
         </description>"#;
-        let ops = operations_of_wsdl20(main, &[base, "<a>", "<definitions/>"]);
+        let ops = operations_of_wsdl20(main, &[base, "<a>", "<definitions/>"]).unwrap();
         let got: Vec<_> = ops
             .iter()
             .map(|o| (&*o.name, &*o.namespace, o.actions.clone()))
@@ -804,19 +821,34 @@ mod tests {
             ]
         );
         // without the imported description, its interface is not found
-        assert_eq!(operations_of_wsdl20(main, &[]).len(), 2);
-        // no service, or a service whose interface is nowhere: no operation
+        assert_eq!(operations_of_wsdl20(main, &[]).unwrap().len(), 2);
+        // no service, a service without an interface, or one whose interface is nowhere: no
+        // service can be built
         let none = r#"<description xmlns="http://www.w3.org/ns/wsdl" targetNamespace="urn:w"><interface name="I"><operation name="x"/></interface></description>"#;
-        assert!(operations_of_wsdl20(none, &[]).is_empty());
+        let e = operations_of_wsdl20(none, &[]).unwrap_err();
+        assert!(e.contains("declares no service"), "{e}");
+        let bare = none.replace("</description>", r#"<service name="S"/></description>"#);
+        let e = operations_of_wsdl20(&bare, &[]).unwrap_err();
+        assert!(e.contains("`S` names no interface"), "{e}");
         let lost = none.replace(
             "</description>",
             r#"<service name="S" interface="I"/></description>"#,
         );
-        assert!(operations_of_wsdl20(&lost, &[]).is_empty());
+        let e = operations_of_wsdl20(&lost, &[]).unwrap_err();
+        assert!(
+            e.contains("interface `I` of the WSDL 2.0 service `S`"),
+            "{e}"
+        );
+        // declared in the description's namespace: found
+        let found = none.replace(
+            "</description>",
+            r#"<service xmlns:w="urn:w" name="S" interface="w:I"/></description>"#,
+        );
+        assert_eq!(operations_of_wsdl20(&found, &[]).unwrap().len(), 1);
         // the service of an included description serves
         let host = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:w="urn:w" targetNamespace="urn:w"><include location="s.wsdl"/><interface name="I"><operation name="x"/></interface></description>"#;
         let svc = r#"<description xmlns="http://www.w3.org/ns/wsdl" xmlns:w="urn:w" targetNamespace="urn:w"><service name="S" interface="w:I"/></description>"#;
-        assert_eq!(&*operations_of_wsdl20(host, &[svc])[0].name, "x");
+        assert_eq!(&*operations_of_wsdl20(host, &[svc]).unwrap()[0].name, "x");
     }
 
     #[test]
