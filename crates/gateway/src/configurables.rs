@@ -537,24 +537,19 @@ mod tests {
         (c, diags)
     }
 
-    /// `openssl` with these arguments; its standard output.
-    fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new("openssl")
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("openssl (bash .ci/setup.sh installs it)");
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}");
-        out.stdout
+    /// A new 2048-bit RSA key, written to `path` as PKCS#8 PEM (as openssl's `genpkey` writes
+    /// it; the end-to-end tests encrypt with openssl itself).
+    fn rsa_key(path: &std::path::Path) -> rsa::RsaPrivateKey {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let pem = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        std::fs::write(path, pem.as_bytes()).unwrap();
+        key
     }
 
     /// Secrets encrypted as Micro Integrator's cipher tool encrypts them (RSA with OAEP/SHA-1
-    /// by default, or PKCS#1 v1.5, base64; also wrapped as a self-contained cipher text), here
-    /// by openssl with the vault's public key, are decrypted with `[secure_vault]`'s private
+    /// by default, or PKCS#1 v1.5, base64; also wrapped as a self-contained cipher text) with
+    /// the vault's public key, are decrypted with `[secure_vault]`'s private
     /// key; a wrong key, a value that is not cipher text and a missing key are E0402 at the
     /// entry, naming no secret.
     #[test]
@@ -562,38 +557,25 @@ mod tests {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
         let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("vault.pem");
-        let k = key.to_str().unwrap();
-        openssl(
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-                k,
-            ],
-            b"",
-        );
-        let encrypt = |padding: &[&str], plain: &str| {
-            let mut args = vec!["pkeyutl", "-encrypt", "-inkey", k];
-            args.extend_from_slice(padding);
-            b64.encode(openssl(&args, plain.as_bytes()))
+        let public = rsa::RsaPublicKey::from(&rsa_key(&dir.path().join("vault.pem")));
+        let oaep_of = |plain: &str| {
+            let padding = rsa::Oaep::new::<sha1::Sha1>();
+            let c = public.encrypt(&mut rand::thread_rng(), padding, plain.as_bytes());
+            b64.encode(c.unwrap())
         };
-        let oaep = encrypt(
-            &[
-                "-pkeyopt",
-                "rsa_padding_mode:oaep",
-                "-pkeyopt",
-                "rsa_oaep_md:sha1",
-            ],
-            "db-pa55",
+        let oaep = oaep_of("db-pa55");
+        let pkcs1 = b64.encode(
+            public
+                .encrypt(
+                    &mut rand::thread_rng(),
+                    rsa::Pkcs1v15Encrypt,
+                    "api-k3y".as_bytes(),
+                )
+                .unwrap(),
         );
-        let pkcs1 = encrypt(&["-pkeyopt", "rsa_padding_mode:pkcs1"], "api-k3y");
         let wrapped = b64.encode(
             serde_json::json!({
-                "c": encrypt(&["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha1"], "wr4pped"),
+                "c": oaep_of("wr4pped"),
                 "t": "RSA/ECB/OAEPwithSHA1andMGF1Padding",
                 "tp": "thumb",
                 "tpd": "SHA-1"
@@ -628,19 +610,7 @@ plain = {{ env = "PLAIN" }}
         assert_eq!(c.secret("api").unwrap().expose(), "api-k3y");
 
         // another key, text that is not cipher text, no [secure_vault]
-        let other = dir.path().join("other.pem");
-        openssl(
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-                other.to_str().unwrap(),
-            ],
-            b"",
-        );
+        rsa_key(&dir.path().join("other.pem"));
         let text = "[secure_vault]\nprivate_key = \"other.pem\"\n[secrets]\n\
                     db = { env = \"ENC\", encrypted = true }\n\
                     raw = { env = \"RAW\", encrypted = true }\n";
