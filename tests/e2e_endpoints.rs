@@ -320,6 +320,7 @@ async fn a_registry_load_balancer_readmits_a_member_once_it_takes_connections() 
     }
     answers.sort();
     assert_eq!(answers, ["a", "a", "b", "b"]);
+    assert_eq!(b.count(), 2);
     gw.shutdown().await;
 }
 
