@@ -174,7 +174,7 @@ async fn from_registry(
     if key.is_empty() || synaptic_registry::Key::parse(key).is_err() {
         return Err(missing());
     }
-    crate::run::prefetch(engine, &[key.to_string()], ctx).await?;
+    crate::run::prefetch_one(engine, key, ctx).await?;
     let Some(text) = ctx.registry_value(key) else {
         return Err(missing());
     };

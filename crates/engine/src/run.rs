@@ -434,10 +434,19 @@ pub(crate) async fn prefetch(
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
     for key in keys {
-        let v = engine.registry.get(key).await;
-        keep_prefetched(ctx, key, v)?;
+        prefetch_one(engine, key, ctx).await?;
     }
     Ok(())
+}
+
+/// [`prefetch`] of one key a message names at run time (a dynamic endpoint or sequence key).
+pub(crate) async fn prefetch_one(
+    engine: &Engine,
+    key: &str,
+    ctx: &mut MessageContext,
+) -> Result<(), MediationError> {
+    let v = engine.registry.get(key).await;
+    keep_prefetched(ctx, key, v)
 }
 
 /// [`prefetch`] when every key's value is held in memory by the registry (`Ok(false)`, having

@@ -162,7 +162,7 @@ async fn from_registry(
     if name.is_empty() || synaptic_registry::Key::parse(name).is_err() {
         return None;
     }
-    if let Err(e) = crate::run::prefetch(engine, &[name.to_string()], ctx).await {
+    if let Err(e) = crate::run::prefetch_one(engine, name, ctx).await {
         return Some(Err(e));
     }
     let text = ctx.registry_value(name)?;
@@ -312,10 +312,7 @@ pub(crate) async fn in_registry(engine: &Engine, key: &str, ctx: &mut MessageCon
     if key.is_empty() || synaptic_registry::Key::parse(key).is_err() {
         return false;
     }
-    if crate::run::prefetch(engine, &[key.to_string()], ctx)
-        .await
-        .is_err()
-    {
+    if crate::run::prefetch_one(engine, key, ctx).await.is_err() {
         return true;
     }
     ctx.st.registry.get(key).is_some_and(Option::is_some)
