@@ -171,7 +171,7 @@ async fn from_registry(
             format!("Couldn't find the endpoint with the key : {key}"),
         )
     };
-    if key.is_empty() || synaptic_registry::Key::parse(key).is_err() {
+    if !crate::run::readable_key(key) {
         return Err(missing());
     }
     crate::run::prefetch_one(engine, key, ctx).await?;

@@ -439,6 +439,12 @@ pub(crate) async fn prefetch(
     Ok(())
 }
 
+/// Whether a key a message names at run time can name a registry resource at all (not empty,
+/// a valid key): one that cannot is looked up nowhere and reads as missing.
+pub(crate) fn readable_key(key: &str) -> bool {
+    !key.is_empty() && synaptic_registry::Key::parse(key).is_ok()
+}
+
 /// [`prefetch`] of one key a message names at run time (a dynamic endpoint or sequence key).
 pub(crate) async fn prefetch_one(
     engine: &Engine,

@@ -159,7 +159,7 @@ async fn from_registry(
     cache: &TextCache<RegistrySequence>,
     ctx: &mut MessageContext,
 ) -> Option<Result<Step, MediationError>> {
-    if name.is_empty() || synaptic_registry::Key::parse(name).is_err() {
+    if !crate::run::readable_key(name) {
         return None;
     }
     if let Err(e) = crate::run::prefetch_one(engine, name, ctx).await {
@@ -309,7 +309,7 @@ pub(crate) async fn run(
 /// Whether the registry holds a resource of `key` (read into the message as a lookup reads
 /// it). A read that fails counts as held: the reference then faults with the reason.
 pub(crate) async fn in_registry(engine: &Engine, key: &str, ctx: &mut MessageContext) -> bool {
-    if key.is_empty() || synaptic_registry::Key::parse(key).is_err() {
+    if !crate::run::readable_key(key) {
         return false;
     }
     if crate::run::prefetch_one(engine, key, ctx).await.is_err() {
