@@ -365,6 +365,69 @@ async fn pass_through_streams_both_directions() {
     gw.shutdown().await;
 }
 
+/// A backend that answers at once and echoes the request body as it arrives (full duplex): its
+/// response head comes before the request body is complete.
+#[tokio::test]
+async fn pass_through_keeps_sending_the_body_to_a_backend_that_answered_early() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let backend = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        Ok::<_, Infallible>(hyper::Response::new(req.into_body()))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let (_dir, gw) = serve(&simple_api(&format!("http://{addr}"), ""), &[]).await;
+    let (ctx, crx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(4);
+    let c = client();
+    let u = url(&gw, "/shop/1.0/echo");
+    let req = tokio::spawn(async move {
+        c.post(u)
+            .body(reqwest::Body::wrap_stream(tokio_stream_from(crx)))
+            .send()
+            .await
+    });
+    // each part is echoed back before the next is sent
+    ctx.send(Ok(Bytes::from_static(b"part-1;"))).await.unwrap();
+    let mut resp = tokio::time::timeout(Duration::from_secs(5), req)
+        .await
+        .expect("the backend's early answer reaches the client")
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut echoed = Vec::new();
+    for part in [&b"part-2;"[..], b"part-3"] {
+        let want = echoed.len() + 7;
+        while echoed.len() < want {
+            let c = tokio::time::timeout(Duration::from_secs(5), resp.chunk())
+                .await
+                .expect("the echo of what was sent so far arrives")
+                .unwrap()
+                .unwrap();
+            echoed.extend_from_slice(&c);
+        }
+        ctx.send(Ok(Bytes::copy_from_slice(part))).await.unwrap();
+    }
+    drop(ctx);
+    while let Some(c) = tokio::time::timeout(Duration::from_secs(5), resp.chunk())
+        .await
+        .expect("the rest of the echo and its end arrive")
+        .unwrap()
+    {
+        echoed.extend_from_slice(&c);
+    }
+    assert_eq!(String::from_utf8_lossy(&echoed), "part-1;part-2;part-3");
+    backend.abort();
+}
+
 #[tokio::test]
 async fn two_hundred_concurrent_clients_without_error() {
     let origin = MockOrigin::start(|r| {

@@ -48,49 +48,58 @@ fn deadline_passed(
     }
 }
 
+/// A backend's response as it comes: from a pooled cleartext HTTP/1.1 connection
+/// ([`crate::pool`]) or from hyper-util's client (HTTPS, HTTP/2).
+#[derive(Debug)]
+pub enum UpBody {
+    H1(crate::pool::H1Body),
+    Hyper(Incoming),
+}
+
+impl Body for UpBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            UpBody::H1(b) => Pin::new(b).poll_frame(cx),
+            UpBody::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpBody::H1(b) => b.is_end_stream(),
+            UpBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpBody::H1(b) => b.size_hint(),
+            UpBody::Hyper(b) => b.size_hint(),
+        }
+    }
+}
+
 /// A backend's response body, streamed: at most `idle` between two frames (no bound without
 /// one: a gRPC call's response stream).
 pub struct BackendBody {
-    inner: Incoming,
+    inner: UpBody,
     idle: Option<Duration>,
     deadline: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The pooled connection the body comes on: returned once the body is read to the end.
-    lease: Option<crate::pool::Lease>,
 }
 
 impl BackendBody {
-    pub fn new(inner: Incoming, idle: Option<Duration>) -> BackendBody {
+    pub fn new(inner: UpBody, idle: Option<Duration>) -> BackendBody {
         BackendBody {
             inner,
             idle,
             deadline: Instant::now() + idle.unwrap_or_default(),
             sleep: None,
-            lease: None,
         }
-    }
-
-    /// The body of a response on a pooled connection (see [`crate::pool::Lease`]).
-    pub fn with_lease(mut self, lease: Option<crate::pool::Lease>) -> BackendBody {
-        self.lease = lease;
-        self.release_if_done();
-        self
-    }
-
-    /// Return the connection once the whole body has come.
-    fn release_if_done(&mut self) {
-        if self.lease.is_some() && self.inner.is_end_stream() {
-            if let Some(l) = self.lease.take() {
-                l.release();
-            }
-        }
-    }
-}
-
-impl Drop for BackendBody {
-    fn drop(&mut self) {
-        // a body dropped at its end (the server stops polling once it reports its end)
-        self.release_if_done();
     }
 }
 
@@ -116,17 +125,7 @@ impl Body for BackendBody {
                 if let Some(idle) = this.idle {
                     this.deadline = Instant::now() + idle;
                 }
-                match &r {
-                    None => {
-                        if let Some(l) = this.lease.take() {
-                            l.release();
-                        }
-                    }
-                    Some(Ok(_)) => this.release_if_done(),
-                    // a broken body: its connection is not reused
-                    Some(Err(_)) => this.lease = None,
-                }
-                Poll::Ready(r.map(|f| f.map_err(Into::into)))
+                Poll::Ready(r)
             }
             Poll::Pending => {
                 let Some(idle) = this.idle else {

@@ -1,31 +1,67 @@
-//! The keep-alive pool of cleartext HTTP/1.1 backend connections (ADR 0450): hyper's
-//! connection API (`hyper::client::conn::http1`) under a stack of idle connections per backend
-//! address, behind one short lock.
+//! The keep-alive pool of cleartext HTTP/1.1 backend connections and the HTTP/1.1 exchange
+//! over them (ADR 0450, ADR 0523): a request is written and its response read by the
+//! request's own task, with `httparse` for the response head, on a plain `TcpStream` taken
+//! from a stack of idle connections per backend address behind one short lock.
 //!
-//! A request takes the most recently returned idle connection (or opens one), and the
-//! connection comes back when its response body has been read to the end ([`Lease`]): nothing
-//! is spawned per request and no checkout future or channel stands between the request and the
-//! connection. A connection whose response was not read to the end, or whose exchange failed
-//! or timed out, is closed, never reused. A pooled connection the backend closed while it was
-//! idle is found out before anything is written, and the request goes out again on another one,
-//! once per stale connection (a fresh connection is never retried). Idle connections are
-//! closed after `pool_idle_timeout`, and at most `pool_max_idle_per_host` of them are kept per
-//! address.
+//! No connection task, request channel or dispatcher stands between the request and the
+//! socket: the request's head (and a buffered body of up to 64 KiB) goes out in one write, the
+//! response head is parsed from the first read, and the response body ([`H1Body`]) owns the
+//! connection while it is read and puts it back in the pool the moment its last byte has been
+//! read. A connection is only reused when its exchange ended cleanly: the whole request body
+//! was written, the response was read to its end with nothing after it, and neither side asked
+//! to close (`Connection: close`, HTTP/1.0 without keep-alive, a body delimited by the end of
+//! the connection, a response that came before the request body had been sent). Anything else
+//! closes it.
+//!
+//! Framing follows RFC 9112 §6: a response to `HEAD`, a `1xx` (skipped, except `101`), `204`
+//! and `304` have no body; `Transfer-Encoding` with `chunked` last is decoded (chunk sizes
+//! parsed by `httparse`, trailers read and dropped), any other transfer coding is read to the
+//! end of the connection; otherwise `Content-Length` (all values equal, digits only) or, without
+//! one, the end of the connection. A request body is sent with its exact length when it is
+//! known, with the client's `Content-Length` when that is all there is (a body that does not
+//! match it fails the exchange), and chunked otherwise. A response head is at most 64 KiB and
+//! 100 fields.
+//!
+//! A pooled connection the backend closed while it was idle is found out before anything is
+//! written (the readiness the runtime saw for it), and the request goes out on another one. A
+//! request that met a closed connection after it was written (the backend closed it at the same
+//! moment) goes out once more on another connection only when its method is idempotent and its
+//! body was buffered; a fresh connection is never retried. Idle connections are closed after
+//! `pool_idle_timeout`, and at most `pool_max_idle_per_host` of them are kept per address.
 //!
 //! HTTPS and HTTP/2 backends go through hyper-util's pooled client ([`crate::proxy::Clients`]):
 //! TLS, ALPN and HTTP/2 multiplexing are its business.
 
+use crate::bodies::BoxError;
 use crate::proxy::{display_chain, error_chain_has, ClientBody, SendError};
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::Authority;
-use http::{Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Either};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+/// The longest response head read from a backend.
+const MAX_HEAD: usize = 64 * 1024;
+/// The most header fields in a response head.
+const MAX_HEADERS: usize = 100;
+/// The longest chunk-size line, and the longest trailer section, of a chunked response.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+const MAX_TRAILERS: usize = 16 * 1024;
+/// A buffered request body up to this size goes out in the same write as its head.
+const COALESCE: usize = 64 * 1024;
+/// Room made in a connection's read buffer before each read.
+const READ_ROOM: usize = 16 * 1024;
 
 /// The pool (cheap to clone: one shared set of connections).
 #[derive(Clone)]
@@ -66,8 +102,23 @@ struct PoolInner {
     reaping: AtomicBool,
 }
 
+/// One backend connection and what has been read from it and not consumed yet.
+struct Conn {
+    io: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// Nothing has come on the idle connection since its last exchange: no end of stream, no
+    /// stray bytes. Asks the socket only when the runtime saw it readable.
+    fn quiet(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
 struct Idle {
-    tx: SendRequest<ClientBody>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -80,41 +131,36 @@ impl std::fmt::Debug for H1Pool {
     }
 }
 
-/// The connection a response came on, while its body is read. [`Lease::release`] once the
-/// body has been read to the end returns it to the pool; dropping the lease closes it.
-pub struct Lease {
-    pool: Arc<PoolInner>,
-    key: Key,
-    tx: Option<SendRequest<ClientBody>>,
+/// How a request body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    /// `Content-Length` (none written for an empty body of a method that takes none).
+    Length(u64),
+    Chunked,
 }
 
-impl std::fmt::Debug for Lease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("key", &self.key).finish()
-    }
+/// How a response body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delimit {
+    Length(u64),
+    Chunked,
+    /// Until the backend closes the connection.
+    Close,
 }
 
-impl Lease {
-    /// The response body was read to the end: the connection may carry the next request.
-    pub fn release(mut self) {
-        let Some(mut tx) = self.tx.take() else {
-            return;
-        };
-        if tx.is_ready() {
-            self.pool.put(self.key.clone(), tx);
-        } else if !tx.is_closed() {
-            // the connection task has not taken up the end of the exchange yet
-            let Ok(rt) = tokio::runtime::Handle::try_current() else {
-                return;
-            };
-            let (pool, key) = (self.pool.clone(), self.key.clone());
-            rt.spawn(async move {
-                if tx.ready().await.is_ok() {
-                    pool.put(key, tx);
-                }
-            });
-        }
-    }
+/// A request's body as it is sent: buffered (written with the head, and kept for a retry) or
+/// streamed.
+enum Payload {
+    Buffered(Bytes),
+    Stream(Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>),
+}
+
+/// Why an attempt on one connection failed.
+enum Attempt {
+    /// The connection was found closed with nothing of the response read: another connection
+    /// may carry the request (when the request allows it).
+    Closed(String),
+    Failed(SendError),
 }
 
 impl H1Pool {
@@ -143,13 +189,12 @@ impl H1Pool {
     /// URI goes out in origin form. `timeout` bounds the time until the response head.
     pub async fn send(
         &self,
-        mut req: Request<ClientBody>,
+        req: Request<ClientBody>,
         timeout: Duration,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+    ) -> Result<Response<H1Body>, SendError> {
         let Some(key) = req.uri().authority().cloned().map(Key) else {
             return Err(SendError::Failed("no host in the URL".into()));
         };
-        origin_form(req.uri_mut());
         match tokio::time::timeout(timeout, self.inner.clone().exchange(key, req)).await {
             Err(_) => Err(SendError::Timeout),
             Ok(r) => r,
@@ -161,47 +206,75 @@ impl PoolInner {
     async fn exchange(
         self: Arc<Self>,
         key: Key,
-        mut req: Request<ClientBody>,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        req: Request<ClientBody>,
+    ) -> Result<Response<H1Body>, SendError> {
+        let (parts, body) = req.into_parts();
+        let mut payload = match body {
+            Either::Right(mut full) => Payload::Buffered(match full.frame().await {
+                Some(Ok(f)) => f.into_data().unwrap_or_default(),
+                _ => Bytes::new(),
+            }),
+            Either::Left(s) if s.is_end_stream() => Payload::Buffered(Bytes::new()),
+            Either::Left(s) => Payload::Stream(Box::pin(s)),
+        };
+        let sent = match &payload {
+            Payload::Buffered(b) => Sent::Length(b.len() as u64),
+            Payload::Stream(s) => match s.size_hint().exact() {
+                Some(n) => Sent::Length(n),
+                None => match content_length(&parts.headers) {
+                    Ok(Some(n)) => Sent::Length(n),
+                    _ => Sent::Chunked,
+                },
+            },
+        };
+        let mut wire = Vec::with_capacity(256);
+        encode_head(&parts, sent, &mut wire);
+        if let Payload::Buffered(b) = &payload {
+            if b.len() <= COALESCE {
+                wire.extend_from_slice(b);
+            }
+        }
+        let head_only = parts.method == Method::HEAD;
+        let retry = parts.method.is_idempotent() && matches!(payload, Payload::Buffered(_));
         loop {
-            let (mut tx, reused) = match self.checkout(&key) {
-                Some(tx) => (tx, true),
-                // boxed: a new connection is rare, and its state (resolution, connect,
-                // handshake) would otherwise enlarge every request's future
+            let (mut conn, reused) = match self.checkout(&key) {
+                Some(c) => (c, true),
+                // boxed: a new connection is rare, and its state (resolution, connect) would
+                // otherwise enlarge every request's future
                 None => (Box::pin(self.connect(&key)).await?, false),
             };
-            match tx.try_send_request(req).await {
-                Ok(resp) => {
-                    let lease = Lease {
-                        pool: self,
-                        key,
-                        tx: Some(tx),
-                    };
-                    return Ok((resp, lease));
+            match roundtrip(&mut conn, &wire, &mut payload, sent, head_only).await {
+                Ok(((resp, delimit, keep), upload)) => {
+                    let body = H1Body::new(conn, delimit, keep, upload, self, key);
+                    let (p, ()) = resp.into_parts();
+                    return Ok(Response::from_parts(p, body));
                 }
-                Err(mut e) => match e.take_message() {
-                    // a pooled connection closed before the request was written: the request
-                    // never reached the backend, so another connection may carry it
-                    Some(r) if reused => req = r,
-                    _ => return Err(send_error(e.into_error())),
-                },
+                Err(Attempt::Closed(m)) => {
+                    if reused && retry {
+                        continue;
+                    }
+                    return Err(SendError::Failed(m));
+                }
+                Err(Attempt::Failed(e)) => return Err(e),
             }
         }
     }
 
-    /// The most recently returned idle connection that is still open and not expired.
-    fn checkout(&self, key: &Key) -> Option<SendRequest<ClientBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let stack = idle.get_mut(key)?;
-        while let Some(i) = stack.pop() {
-            if i.tx.is_ready() && i.since.elapsed() < self.idle_timeout {
-                return Some(i.tx);
+    /// The most recently returned idle connection that is still open, quiet and not expired.
+    fn checkout(&self, key: &Key) -> Option<Conn> {
+        loop {
+            // the socket is asked outside the lock
+            let mut i = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                idle.get_mut(key)?.pop()?
+            };
+            if i.since.elapsed() < self.idle_timeout && i.conn.quiet() {
+                return Some(i.conn);
             }
         }
-        None
     }
 
-    fn put(self: &Arc<Self>, key: Key, tx: SendRequest<ClientBody>) {
+    fn put(self: &Arc<Self>, key: Key, conn: Conn) {
         if self.max_idle == 0 {
             return;
         }
@@ -212,7 +285,7 @@ impl PoolInner {
                 return;
             }
             stack.push(Idle {
-                tx,
+                conn,
                 since: Instant::now(),
             });
         }
@@ -221,8 +294,8 @@ impl PoolInner {
         }
     }
 
-    /// Close expired idle connections every half idle timeout (at least every 30 s, at most
-    /// every 100 ms) until none is left.
+    /// Close expired and closed idle connections every half idle timeout (at least every
+    /// 30 s, at most every 100 ms) until none is left.
     fn spawn_reaper(self: &Arc<Self>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             self.reaping.store(false, Ordering::Release);
@@ -239,7 +312,7 @@ impl PoolInner {
                 };
                 let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
                 idle.retain(|_, stack| {
-                    stack.retain(|i| !i.tx.is_closed() && i.since.elapsed() < pool.idle_timeout);
+                    stack.retain_mut(|i| i.since.elapsed() < pool.idle_timeout && i.conn.quiet());
                     !stack.is_empty()
                 });
                 if idle.is_empty() {
@@ -250,9 +323,8 @@ impl PoolInner {
         });
     }
 
-    /// A new connection: TCP (`TCP_NODELAY`, connect timeout, every resolved address tried),
-    /// the HTTP/1.1 handshake, its task spawned.
-    async fn connect(&self, key: &Key) -> Result<SendRequest<ClientBody>, SendError> {
+    /// A new connection: TCP (`TCP_NODELAY`, connect timeout, every resolved address tried).
+    async fn connect(&self, key: &Key) -> Result<Conn, SendError> {
         use tower::ServiceExt as _;
         let uri = Uri::builder()
             .scheme("http")
@@ -263,49 +335,710 @@ impl PoolInner {
         let io = self.connector.clone().oneshot(uri).await.map_err(|e| {
             SendError::Connect(format!("client error (Connect): {}", display_chain(&e)))
         })?;
-        let (tx, conn) = http1::Builder::new()
-            .handshake::<_, ClientBody>(io)
-            .await
-            .map_err(|e| {
-                SendError::Connect(format!("client error (Connect): {}", display_chain(&e)))
-            })?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "backend connection closed with an error");
-            }
-        });
-        Ok(tx)
+        Ok(Conn {
+            io: io.into_inner(),
+            buf: BytesMut::with_capacity(8 * 1024),
+        })
     }
 }
 
-/// A failed exchange, classified as hyper-util's client does it.
-fn send_error(e: hyper::Error) -> SendError {
-    if error_chain_has::<http_body_util::LengthLimitError>(&e)
-        || error_chain_has::<crate::grpc::MessageTooLarge>(&e)
+/// What a response head says: the response (with an empty body), how its body is delimited,
+/// whether the connection may be reused after it.
+type Head = (Response<()>, Delimit, bool);
+
+/// Write the request and read the response head on one connection. A streamed request body
+/// is sent while the head is awaited; a backend that answers before the whole body has gone
+/// out (a full-duplex backend streaming its answer, or one refusing early) gets the rest of
+/// the body while its response is read ([`H1Body`]), and its connection is not reused.
+async fn roundtrip(
+    conn: &mut Conn,
+    wire: &[u8],
+    payload: &mut Payload,
+    sent: Sent,
+    head_only: bool,
+) -> Result<(Head, Option<Upload>), Attempt> {
+    let closed = |e: std::io::Error| {
+        Attempt::Closed(format!("client error (SendRequest): connection error: {e}"))
+    };
+    conn.io.write_all(wire).await.map_err(closed)?;
+    let mut read_any = false;
+    let mut upload = match payload {
+        Payload::Buffered(b) => {
+            if b.len() > COALESCE {
+                conn.io.write_all(b).await.map_err(closed)?;
+            }
+            None
+        }
+        // a streamed body is sent once: the request is never retried
+        Payload::Stream(_) => match std::mem::replace(payload, Payload::Buffered(Bytes::new())) {
+            Payload::Stream(body) => Some(Upload::new(body, sent)),
+            Payload::Buffered(_) => None,
+        },
+    };
+    let mut broken = false;
+    let head = std::future::poll_fn(|cx| {
+        if let Some(up) = upload.as_mut() {
+            match up.poll(&conn.io, cx) {
+                Poll::Ready(Ok(())) => upload = None,
+                Poll::Ready(Err(WriteError::Body(e))) => {
+                    return Poll::Ready(Err(Attempt::Failed(body_error(&*e))))
+                }
+                // the backend may have answered before it stopped reading
+                Poll::Ready(Err(WriteError::Io)) => {
+                    upload = None;
+                    broken = true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        poll_head(&conn.io, &mut conn.buf, head_only, &mut read_any, cx)
+    })
+    .await?;
+    let (resp, delimit, keep) = head;
+    let keep = keep && upload.is_none() && !broken;
+    Ok(((resp, delimit, keep), upload))
+}
+
+/// Why writing a request body stopped.
+enum WriteError {
+    /// The request body itself failed (too large, malformed, too slow).
+    Body(BoxError),
+    /// The connection failed.
+    Io,
+}
+
+/// A streamed request body on its way out, with its framing: written as its frames come and
+/// the socket takes them.
+struct Upload {
+    body: Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>,
+    /// Bytes still allowed by `Content-Length`; `None` when chunked.
+    left: Option<u64>,
+    /// Framed bytes not written yet.
+    out: Bytes,
+    ended: bool,
+}
+
+impl Upload {
+    fn new(body: Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>, sent: Sent) -> Upload {
+        Upload {
+            body,
+            left: match sent {
+                Sent::Length(n) => Some(n),
+                Sent::Chunked => None,
+            },
+            out: Bytes::new(),
+            ended: false,
+        }
+    }
+
+    /// Ready once the whole body and its end have been written.
+    fn poll(&mut self, io: &TcpStream, cx: &mut Context<'_>) -> Poll<Result<(), WriteError>> {
+        loop {
+            while !self.out.is_empty() {
+                if ready!(io.poll_write_ready(cx)).is_err() {
+                    return Poll::Ready(Err(WriteError::Io));
+                }
+                match io.try_write(&self.out) {
+                    Ok(n) => self.out.advance(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Poll::Ready(Err(WriteError::Io)),
+                }
+            }
+            if self.ended {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(self.body.as_mut().poll_frame(cx)) {
+                None => {
+                    self.ended = true;
+                    match self.left {
+                        Some(0) => {}
+                        Some(_) => {
+                            return Poll::Ready(Err(WriteError::Body(
+                                "request body shorter than its content-length".into(),
+                            )))
+                        }
+                        None => self.out = Bytes::from_static(b"0\r\n\r\n"),
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Err(WriteError::Body(e))),
+                Some(Ok(frame)) => {
+                    // trailers are not sent over HTTP/1.1
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    match &mut self.left {
+                        Some(l) => {
+                            if data.len() as u64 > *l {
+                                return Poll::Ready(Err(WriteError::Body(
+                                    "request body longer than its content-length".into(),
+                                )));
+                            }
+                            *l -= data.len() as u64;
+                            self.out = data;
+                        }
+                        None => {
+                            let mut chunk = Vec::with_capacity(data.len() + 20);
+                            chunk.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                            chunk.extend_from_slice(&data);
+                            chunk.extend_from_slice(b"\r\n");
+                            self.out = chunk.into();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A request body's own failure, classified as the pooled client classifies it.
+fn body_error(e: &(dyn std::error::Error + Send + Sync + 'static)) -> SendError {
+    if error_chain_has::<http_body_util::LengthLimitError>(e)
+        || error_chain_has::<crate::grpc::MessageTooLarge>(e)
     {
         SendError::BodyTooLarge
     } else {
-        SendError::Failed(format!("client error (SendRequest): {}", display_chain(&e)))
+        SendError::Failed(format!(
+            "client error (SendRequest): error from user's Body stream: {}",
+            display_chain(e)
+        ))
     }
 }
 
-/// `http://host/path?q` as `/path?q` (the request line's origin form).
-fn origin_form(uri: &mut Uri) {
-    *uri = match uri.path_and_query() {
-        Some(p) if p.as_str() != "/" => {
-            let mut parts = http::uri::Parts::default();
-            parts.path_and_query = Some(p.clone());
-            Uri::from_parts(parts).unwrap_or_default()
+/// The request head: the request line in origin form, the fields (framing fields replaced by
+/// the body's own), the empty line.
+fn encode_head(parts: &http::request::Parts, sent: Sent, out: &mut Vec<u8>) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    match parts.uri.path_and_query().map(|p| p.as_str()) {
+        Some(p) if p.starts_with('/') => out.extend_from_slice(p.as_bytes()),
+        Some(p) if !p.is_empty() => {
+            out.push(b'/');
+            out.extend_from_slice(p.as_bytes());
         }
-        _ => Uri::default(),
+        _ => out.push(b'/'),
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match sent {
+        // as hyper's client: no `content-length: 0` on the methods that carry no body
+        Sent::Length(0)
+            if matches!(
+                parts.method,
+                Method::GET
+                    | Method::HEAD
+                    | Method::DELETE
+                    | Method::OPTIONS
+                    | Method::TRACE
+                    | Method::CONNECT
+            ) && !parts.headers.contains_key(header::CONTENT_LENGTH) => {}
+        Sent::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Sent::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `Content-Length`'s value: every field equal, digits only. `Err` when invalid.
+fn content_length(h: &HeaderMap) -> Result<Option<u64>, ()> {
+    let mut n = None;
+    for v in h.get_all(header::CONTENT_LENGTH) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            // at most 19 digits: always within a u64
+            if part.is_empty() || part.len() > 19 {
+                return Err(());
+            }
+            let mut v = 0u64;
+            for &d in part {
+                if !d.is_ascii_digit() {
+                    return Err(());
+                }
+                v = v * 10 + u64::from(d - b'0');
+            }
+            if n.is_some_and(|m| m != v) {
+                return Err(());
+            }
+            n = Some(v);
+        }
+    }
+    Ok(n)
+}
+
+/// Whether a comma-separated field has `token` (case-insensitively).
+fn has_token(h: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    h.get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// Read and parse the response head (informational responses skipped). `read_any`: whether
+/// anything came on the connection for this request.
+fn poll_head(
+    io: &TcpStream,
+    buf: &mut BytesMut,
+    head_only: bool,
+    read_any: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Head, Attempt>> {
+    loop {
+        if !buf.is_empty() {
+            match parse_head(buf, head_only) {
+                Ok(Some(Parsed::Final(r))) => return Poll::Ready(Ok(r)),
+                Ok(Some(Parsed::Informational)) => continue,
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let fresh = !*read_any && buf.is_empty();
+        let failed = |m: String| {
+            Poll::Ready(Err(if fresh {
+                Attempt::Closed(m)
+            } else {
+                Attempt::Failed(SendError::Failed(m))
+            }))
+        };
+        match ready!(poll_fill(io, buf, cx)) {
+            Ok(0) => {
+                return failed(
+                    "client error (SendRequest): connection closed before message completed".into(),
+                )
+            }
+            Ok(_) => *read_any = true,
+            Err(e) => return failed(format!("client error (SendRequest): connection error: {e}")),
+        }
+    }
+}
+
+/// Read more from a connection into its buffer; `Ok(0)` at the end of the connection.
+fn poll_fill(
+    io: &TcpStream,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(READ_ROOM);
+    }
+    loop {
+        ready!(io.poll_read_ready(cx))?;
+        match io.try_read_buf(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
+enum Parsed {
+    Final(Head),
+    Informational,
+}
+
+fn invalid(what: &str) -> Attempt {
+    Attempt::Failed(SendError::Failed(format!(
+        "client error (SendRequest): invalid HTTP response from the backend: {what}"
+    )))
+}
+
+/// Parse a complete head at the start of `buf` (consumed), `None` when more is needed.
+fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Option<Parsed>, Attempt> {
+    // what has been read, frozen so that the field values can share its bytes
+    let read = buf.split().freeze();
+    let mut fields = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut r,
+        &read,
+        &mut fields,
+    );
+    let n = match parsed {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+        Ok(httparse::Status::Partial) if read.len() <= MAX_HEAD => {
+            // not all of it yet: the bytes go back in front of the buffer's free room
+            let mut back = read
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            back.unsplit(std::mem::take(buf));
+            *buf = back;
+            return Ok(None);
+        }
+        Ok(_) => return Err(invalid("response head too large")),
+        Err(httparse::Error::TooManyHeaders) => return Err(invalid("too many header fields")),
+        Err(e) => return Err(invalid(&e.to_string())),
     };
+    // what came after the head (the start of the body, or another head) stays to be read
+    buf.extend_from_slice(&read[n..]);
+    let code = r.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code).map_err(|_| invalid("status code"))?;
+    if status.is_informational() && code != 101 {
+        return Ok(Some(Parsed::Informational));
+    }
+    let version = if r.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut headers = HeaderMap::with_capacity(r.headers.len());
+    for f in r.headers.iter() {
+        let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| invalid("field name"))?;
+        let value = HeaderValue::from_maybe_shared(read.slice_ref(f.value))
+            .map_err(|_| invalid("field value"))?;
+        headers.append(name, value);
+    }
+    let close = has_token(&headers, &header::CONNECTION, "close")
+        || (version == Version::HTTP_10 && !has_token(&headers, &header::CONNECTION, "keep-alive"));
+    let (delimit, keep) = if head_only
+        || code == 101
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        (Delimit::Length(0), code != 101)
+    } else if headers.contains_key(header::TRANSFER_ENCODING) {
+        let chunked = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
+            .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        // both framings in one response: the connection is not trusted afterwards
+        let both = headers.contains_key(header::CONTENT_LENGTH);
+        if chunked {
+            (Delimit::Chunked, !both)
+        } else {
+            (Delimit::Close, false)
+        }
+    } else {
+        match content_length(&headers) {
+            Ok(Some(n)) => (Delimit::Length(n), true),
+            Ok(None) => (Delimit::Close, false),
+            Err(()) => return Err(invalid("content-length")),
+        }
+    };
+    let mut resp = Response::new(());
+    *resp.status_mut() = status;
+    *resp.version_mut() = version;
+    *resp.headers_mut() = headers;
+    Ok(Some(Parsed::Final((resp, delimit, keep && !close))))
+}
+
+/// Where a response body stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// `n` bytes left (`Content-Length`).
+    Length(u64),
+    /// Before a chunk-size line.
+    Size,
+    /// Inside a chunk, `n` bytes left.
+    Chunk(u64),
+    /// The CRLF after a chunk's data.
+    ChunkEnd,
+    /// After the last chunk: trailer fields, then an empty line.
+    Trailers,
+    /// Until the connection closes.
+    Close,
+    Done,
+}
+
+/// What the bytes read so far give next.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// The next `n` bytes are body data.
+    Data(usize),
+    /// More must be read.
+    More,
+    /// The body is complete.
+    End,
+    Invalid(&'static str),
+}
+
+impl State {
+    /// Decode from the front of `buf`: framing bytes are consumed, data is left for the caller
+    /// to take (`Step::Data`); the state moves on (to `Done` with the last data).
+    fn step(&mut self, buf: &mut BytesMut) -> Step {
+        loop {
+            let buffered = buf.len();
+            match *self {
+                State::Done => return Step::End,
+                _ if buffered == 0 => return Step::More,
+                State::Length(left) => {
+                    let n = left.min(buffered as u64);
+                    *self = if n == left {
+                        State::Done
+                    } else {
+                        State::Length(left - n)
+                    };
+                    return Step::Data(n as usize);
+                }
+                State::Chunk(left) => {
+                    let n = left.min(buffered as u64);
+                    *self = if n == left {
+                        State::ChunkEnd
+                    } else {
+                        State::Chunk(left - n)
+                    };
+                    return Step::Data(n as usize);
+                }
+                State::Close => return Step::Data(buffered),
+                State::Size => match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        buf.advance(used);
+                        *self = if size == 0 {
+                            State::Trailers
+                        } else {
+                            State::Chunk(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) if buffered <= MAX_CHUNK_LINE => {
+                        return Step::More
+                    }
+                    _ => return Step::Invalid("invalid chunk size in the backend's response"),
+                },
+                State::ChunkEnd if buffered < 2 => return Step::More,
+                State::ChunkEnd => {
+                    if &buf[..2] != b"\r\n" {
+                        return Step::Invalid("invalid chunk end in the backend's response");
+                    }
+                    buf.advance(2);
+                    *self = State::Size;
+                }
+                State::Trailers if buffered < 2 => return Step::More,
+                State::Trailers => {
+                    let end = if buf.starts_with(b"\r\n") {
+                        Some(2)
+                    } else {
+                        buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+                    };
+                    match end {
+                        Some(n) => {
+                            buf.advance(n);
+                            *self = State::Done;
+                            return Step::End;
+                        }
+                        None if buffered > MAX_TRAILERS => {
+                            return Step::Invalid(
+                                "trailer section too large in the backend's response",
+                            )
+                        }
+                        None => return Step::More,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection ended: complete only for a body delimited by the close.
+    fn at_eof(&mut self) -> Step {
+        match *self {
+            State::Close | State::Done => {
+                *self = State::Done;
+                Step::End
+            }
+            _ => Step::Invalid("backend closed the connection before the end of its response body"),
+        }
+    }
+}
+
+/// A whole response (head and body) decoded from the bytes a backend sent before closing the
+/// connection, as the pool reads it: the head, the body, whether the connection could have
+/// carried another request. For tests and fuzzing.
+#[doc(hidden)]
+pub fn decode_response(
+    bytes: &[u8],
+    head_only: bool,
+) -> Result<(Response<()>, Vec<u8>, bool), String> {
+    let mut buf = BytesMut::from(bytes);
+    let err = |a: Attempt| match a {
+        Attempt::Closed(m) | Attempt::Failed(SendError::Failed(m)) => m,
+        Attempt::Failed(e) => format!("{e:?}"),
+    };
+    let (resp, delimit, keep) = loop {
+        match parse_head(&mut buf, head_only).map_err(err)? {
+            Some(Parsed::Final(h)) => break h,
+            Some(Parsed::Informational) => continue,
+            None => return Err("incomplete head".into()),
+        }
+    };
+    let mut state = match delimit {
+        Delimit::Length(0) => State::Done,
+        Delimit::Length(n) => State::Length(n),
+        Delimit::Chunked => State::Size,
+        Delimit::Close => State::Close,
+    };
+    let mut body = Vec::new();
+    loop {
+        match state.step(&mut buf) {
+            Step::Data(n) => body.extend_from_slice(&buf.split_to(n)),
+            Step::End => break,
+            Step::Invalid(m) => return Err(m.into()),
+            Step::More => match state.at_eof() {
+                Step::Invalid(m) => return Err(m.into()),
+                _ => break,
+            },
+        }
+    }
+    Ok((resp, body, keep && buf.is_empty()))
+}
+
+/// A response body read from its backend connection; the connection goes back to the pool the
+/// moment the body's last byte has been read (dropping the body before that closes it).
+pub struct H1Body {
+    conn: Option<Conn>,
+    state: State,
+    keep: bool,
+    home: Option<(Arc<PoolInner>, Key)>,
+    /// The rest of a request body the backend answered before it had all of it.
+    upload: Option<Upload>,
+}
+
+impl std::fmt::Debug for H1Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H1Body")
+            .field("state", &self.state)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response body that broke off.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct H1BodyError(String);
+
+impl H1Body {
+    fn new(
+        conn: Conn,
+        delimit: Delimit,
+        keep: bool,
+        upload: Option<Upload>,
+        pool: Arc<PoolInner>,
+        key: Key,
+    ) -> H1Body {
+        let state = match delimit {
+            Delimit::Length(0) => State::Done,
+            Delimit::Length(n) => State::Length(n),
+            Delimit::Chunked => State::Size,
+            Delimit::Close => State::Close,
+        };
+        let mut b = H1Body {
+            conn: Some(conn),
+            state,
+            keep,
+            home: Some((pool, key)),
+            upload,
+        };
+        if state == State::Done {
+            b.finish();
+        }
+        b
+    }
+
+    /// The whole body has been read: the connection goes back when nothing else came on it.
+    fn finish(&mut self) {
+        self.state = State::Done;
+        self.upload = None;
+        let conn = self.conn.take();
+        if let (Some(conn), Some((pool, key)), true) = (conn, self.home.take(), self.keep) {
+            if conn.buf.is_empty() {
+                pool.put(key, conn);
+            }
+        }
+    }
+
+    fn fail(&mut self, msg: impl Into<String>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.state = State::Done;
+        self.upload = None;
+        self.conn = None;
+        Poll::Ready(Some(Err(Box::new(H1BodyError(msg.into())))))
+    }
+}
+
+impl Body for H1Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Some(up) = this.upload.as_mut() {
+                // whatever becomes of the rest of the request, the response is read on
+                if up.poll(&conn.io, cx).is_ready() {
+                    this.upload = None;
+                }
+            }
+            let step = this.state.step(&mut conn.buf);
+            match step {
+                Step::Data(n) => {
+                    let data = conn.buf.split_to(n).freeze();
+                    if this.state == State::Done {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Step::End => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Step::Invalid(m) => return this.fail(m),
+                Step::More => {}
+            }
+            match ready!(poll_fill(&conn.io, &mut conn.buf, cx)) {
+                Ok(0) => match this.state.at_eof() {
+                    Step::End => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    _ => {
+                        return this.fail(
+                            "backend closed the connection before the end of its response body",
+                        )
+                    }
+                },
+                Ok(_) => {}
+                Err(e) => {
+                    return this.fail(format!("error reading the backend's response body: {e}"))
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Done => SizeHint::with_exact(0),
+            State::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Either, Full};
+    use http_body_util::Full;
+    use hyper::body::Incoming;
     use std::sync::atomic::AtomicUsize;
 
     /// A backend counting the connections it accepted; answers `hello` (keep-alive), and
@@ -356,9 +1089,8 @@ mod tests {
         r
     }
 
-    async fn read(resp: Response<Incoming>, lease: Lease) -> String {
+    async fn read(resp: Response<H1Body>) -> String {
         let b = resp.into_body().collect().await.unwrap().to_bytes();
-        lease.release();
         String::from_utf8(b.to_vec()).unwrap()
     }
 
@@ -370,17 +1102,17 @@ mod tests {
         let p = pool();
         let t = Duration::from_secs(5);
         for i in 0..5 {
-            let (resp, lease) = p.send(get(addr, &format!("/a?i={i}")), t).await.unwrap();
+            let resp = p.send(get(addr, &format!("/a?i={i}")), t).await.unwrap();
             // the request line is in origin form
-            assert_eq!(read(resp, lease).await, format!("hello /a?i={i}"));
+            assert_eq!(read(resp).await, format!("hello /a?i={i}"));
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(p.idle_count(&addr.to_string()), 1);
         // two at once: two connections, both kept afterwards
-        let (r1, l1) = p.send(get(addr, "/"), t).await.unwrap();
-        let (r2, l2) = p.send(get(addr, "/"), t).await.unwrap();
-        assert_eq!(read(r1, l1).await, "hello /");
-        assert_eq!(read(r2, l2).await, "hello /");
+        let r1 = p.send(get(addr, "/"), t).await.unwrap();
+        let r2 = p.send(get(addr, "/"), t).await.unwrap();
+        assert_eq!(read(r1).await, "hello /");
+        assert_eq!(read(r2).await, "hello /");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
         assert_eq!(p.idle_count(&addr.to_string()), 2);
     }
@@ -409,8 +1141,8 @@ mod tests {
         let p = pool();
         let t = Duration::from_secs(5);
         for _ in 0..3 {
-            let (resp, lease) = p.send(get(addr, "/big"), t).await.unwrap();
-            assert_eq!(read(resp, lease).await.len(), 4 << 20);
+            let resp = p.send(get(addr, "/big"), t).await.unwrap();
+            assert_eq!(read(resp).await.len(), 4 << 20);
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
     }
@@ -445,8 +1177,8 @@ mod tests {
         let p = pool();
         let t = Duration::from_secs(5);
         for _ in 0..3 {
-            let (resp, lease) = p.send(get(addr, "/"), t).await.unwrap();
-            assert_eq!(read(resp, lease).await, "ok");
+            let resp = p.send(get(addr, "/"), t).await.unwrap();
+            assert_eq!(read(resp).await, "ok");
             // the backend closes it while it is idle
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -458,11 +1190,11 @@ mod tests {
         let (addr, accepted) = backend(None).await;
         let p = pool();
         let t = Duration::from_secs(5);
-        let (resp, lease) = p.send(get(addr, "/"), t).await.unwrap();
-        drop((resp, lease));
+        let resp = p.send(get(addr, "/"), t).await.unwrap();
+        drop(resp);
         assert_eq!(p.idle_count(&addr.to_string()), 0);
-        let (resp, lease) = p.send(get(addr, "/"), t).await.unwrap();
-        assert_eq!(read(resp, lease).await, "hello /");
+        let resp = p.send(get(addr, "/"), t).await.unwrap();
+        assert_eq!(read(resp).await, "hello /");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
@@ -473,8 +1205,8 @@ mod tests {
         let p = pool();
         let t = Duration::from_secs(5);
         for _ in 0..3 {
-            let (resp, lease) = p.send(get(addr, "/x"), t).await.unwrap();
-            assert_eq!(read(resp, lease).await, "hello /x");
+            let resp = p.send(get(addr, "/x"), t).await.unwrap();
+            assert_eq!(read(resp).await, "hello /x");
             // let the connection task see the close
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -488,13 +1220,13 @@ mod tests {
         http.enforce_http(false);
         let p = H1Pool::new(http, 8, Duration::from_millis(200));
         let t = Duration::from_secs(5);
-        let (resp, lease) = p.send(get(addr, "/"), t).await.unwrap();
-        read(resp, lease).await;
+        let resp = p.send(get(addr, "/"), t).await.unwrap();
+        read(resp).await;
         assert_eq!(p.idle_count(&addr.to_string()), 1);
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(p.idle_count(&addr.to_string()), 0, "closed by the reaper");
-        let (resp, lease) = p.send(get(addr, "/"), t).await.unwrap();
-        read(resp, lease).await;
+        let resp = p.send(get(addr, "/"), t).await.unwrap();
+        read(resp).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
@@ -521,5 +1253,391 @@ mod tests {
         let r = p.send(get(addr, "/"), Duration::from_millis(200)).await;
         assert!(matches!(r, Err(SendError::Timeout)));
         held.abort();
+    }
+
+    /// What a raw backend answers to the `n`th request on a connection.
+    type Answer = fn(usize, &str) -> Option<Vec<u8>>;
+
+    /// A backend speaking raw bytes: for each request on a connection (its head and a
+    /// `content-length` body), `answer(n, request)` gives the bytes to send back (`n` counts
+    /// from 1 on each connection), or `None` to close the connection without answering.
+    async fn raw_backend(answer: Answer) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    for n in 1.. {
+                        let end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            match tcp.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        while buf.len() < end + len {
+                            match tcp.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                            }
+                        }
+                        let request = String::from_utf8_lossy(&buf[..end + len]).to_string();
+                        buf.drain(..end + len);
+                        let Some(out) = answer(n, &request) else {
+                            return;
+                        };
+                        if tcp.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn request(
+        addr: std::net::SocketAddr,
+        method: Method,
+        body: &'static str,
+    ) -> Request<ClientBody> {
+        let mut r = get(addr, "/r");
+        *r.method_mut() = method;
+        *r.body_mut() = Either::Right(Full::new(Bytes::from_static(body.as_bytes())));
+        r
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_are_decoded_and_their_connection_kept() {
+        let (addr, accepted) = raw_backend(|_, _| {
+            Some(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                  5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: t\r\n\r\n"
+                    .to_vec(),
+            )
+        })
+        .await;
+        let p = pool();
+        for _ in 0..3 {
+            let resp = p
+                .send(get(addr, "/"), Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(read(resp).await, "hello, world");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
+        assert_eq!(p.idle_count(&addr.to_string()), 1);
+    }
+
+    #[tokio::test]
+    async fn informational_responses_are_skipped_and_bodiless_ones_have_no_body() {
+        let (addr, accepted) = raw_backend(|n, req| {
+            Some(match n {
+                1 => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n\
+                       HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"
+                    .to_vec(),
+                // a HEAD's content-length describes the GET's body, none follows
+                2 => {
+                    assert!(req.starts_with("HEAD /r HTTP/1.1\r\n"), "{req}");
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n".to_vec()
+                }
+                3 => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+                _ => b"HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n".to_vec(),
+            })
+        })
+        .await;
+        let p = pool();
+        let t = Duration::from_secs(5);
+        let r = p.send(get(addr, "/"), t).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(read(r).await, "ok");
+        let r = p.send(request(addr, Method::HEAD, ""), t).await.unwrap();
+        assert_eq!(r.headers()["content-length"], "5");
+        assert!(r.body().is_end_stream());
+        assert_eq!(read(r).await, "");
+        for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
+            let r = p.send(get(addr, "/"), t).await.unwrap();
+            assert_eq!(r.status(), status);
+            assert!(r.body().is_end_stream());
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection for all four"
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_delimited_by_the_close_or_followed_by_more_are_not_reused() {
+        let (addr, accepted) = raw_backend(|n, _| match n {
+            1 => Some(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokEXTRA".to_vec()),
+            _ => None,
+        })
+        .await;
+        let p = pool();
+        let t = Duration::from_secs(5);
+        for _ in 0..2 {
+            let r = p.send(get(addr, "/"), t).await.unwrap();
+            assert_eq!(read(r).await, "ok");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "bytes after a response: closed"
+        );
+        assert_eq!(p.idle_count(&addr.to_string()), 0);
+
+        // HTTP/1.0 without a length: the body ends with the connection
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = l.accept().await {
+                let mut b = [0u8; 1024];
+                let _ = tcp.read(&mut b).await;
+                let _ = tcp.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil the end").await;
+            }
+        });
+        let r = p.send(get(addr, "/"), t).await.unwrap();
+        assert_eq!(read(r).await, "until the end");
+        assert_eq!(p.idle_count(&addr.to_string()), 0);
+    }
+
+    #[tokio::test]
+    async fn invalid_responses_are_errors() {
+        let cases: [Answer; 6] = [
+            |_, _| Some(b"HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\nok".to_vec()),
+            |_, _| Some(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n".to_vec()),
+            |_, _| Some(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n".to_vec()),
+            |_, _| {
+                let mut h = b"HTTP/1.1 200 OK\r\n".to_vec();
+                for i in 0..101 {
+                    h.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+                }
+                h.extend_from_slice(b"\r\n");
+                Some(h)
+            },
+            |_, _| {
+                let mut h = b"HTTP/1.1 200 OK\r\nx-big: ".to_vec();
+                h.resize(70 * 1024, b'a');
+                Some(h)
+            },
+            |_, _| Some(b"NOT HTTP AT ALL\r\n\r\n".to_vec()),
+        ];
+        let p = pool();
+        for (i, answer) in cases.into_iter().enumerate() {
+            let (addr, _) = raw_backend(answer).await;
+            match p.send(get(addr, "/"), Duration::from_secs(5)).await {
+                Err(SendError::Failed(m)) => {
+                    assert!(m.contains("invalid HTTP response"), "case {i}: {m}")
+                }
+                other => panic!("case {i}: {:?}", other.map(|r| r.status())),
+            }
+        }
+        // a chunked body with a broken chunk size fails when it is read
+        let (addr, _) = raw_backend(|_, _| {
+            Some(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n".to_vec())
+        })
+        .await;
+        let r = p
+            .send(get(addr, "/"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let e = r.into_body().collect().await.unwrap_err();
+        assert!(e.to_string().contains("invalid chunk size"), "{e}");
+        assert_eq!(p.idle_count(&addr.to_string()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_as_the_request_went_out_retries_only_idempotent_requests() {
+        // answers the first request of each connection, closes on the second without answering
+        let (addr, accepted) = raw_backend(|n, _| {
+            (n == 1).then(|| b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec())
+        })
+        .await;
+        let p = pool();
+        let t = Duration::from_secs(5);
+        assert_eq!(read(p.send(get(addr, "/"), t).await.unwrap()).await, "ok");
+        // the kept connection is closed by the backend once this request is on it: a GET goes
+        // out again on a new connection
+        assert_eq!(read(p.send(get(addr, "/"), t).await.unwrap()).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        // a POST is not sent twice
+        match p.send(request(addr, Method::POST, "x"), t).await {
+            Err(SendError::Failed(m)) => assert!(m.contains("closed"), "{m}"),
+            other => panic!("{:?}", other.map(|r| r.status())),
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn request_heads_carry_the_body_framing() {
+        let head = |method: Method, uri: &str, headers: &[(&str, &str)], sent: Sent| {
+            let mut r = Request::new(());
+            *r.method_mut() = method;
+            *r.uri_mut() = uri.parse().unwrap();
+            for (k, v) in headers {
+                r.headers_mut().append(
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            let mut out = Vec::new();
+            encode_head(&r.into_parts().0, sent, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            head(
+                Method::GET,
+                "http://b:1/a/b?q=1",
+                &[("host", "b:1")],
+                Sent::Length(0)
+            ),
+            "GET /a/b?q=1 HTTP/1.1\r\nhost: b:1\r\n\r\n"
+        );
+        assert_eq!(
+            head(Method::GET, "http://b:1", &[], Sent::Length(0)),
+            "GET / HTTP/1.1\r\n\r\n"
+        );
+        // an empty POST says so; a length the client sent is replaced by the body's own
+        assert_eq!(
+            head(Method::POST, "http://b/", &[], Sent::Length(0)),
+            "POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n"
+        );
+        assert_eq!(
+            head(
+                Method::PUT,
+                "http://b/",
+                &[("content-length", "99"), ("transfer-encoding", "gzip")],
+                Sent::Length(3)
+            ),
+            "PUT / HTTP/1.1\r\ncontent-length: 3\r\n\r\n"
+        );
+        assert_eq!(
+            head(Method::POST, "http://b/", &[("x-a", "1")], Sent::Chunked),
+            "POST / HTTP/1.1\r\nx-a: 1\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn streamed_bodies_are_framed_and_held_to_their_length() {
+        use http_body_util::StreamBody;
+        use tokio::io::AsyncReadExt;
+        // what the other end of a connection receives from an upload, and how it ended
+        async fn upload(parts: &'static [&'static str], sent: Sent) -> (Vec<u8>, bool) {
+            let frames = parts
+                .iter()
+                .map(|p| Ok::<_, BoxError>(Frame::data(Bytes::from_static(p.as_bytes()))));
+            let body: Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>> =
+                Box::pin(StreamBody::new(futures::stream::iter(frames)));
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let io = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let (mut peer, _) = l.accept().await.unwrap();
+            let mut up = Upload::new(body, sent);
+            let ok = std::future::poll_fn(|cx| up.poll(&io, cx)).await.is_ok();
+            drop(io);
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            (got, ok)
+        }
+        let (got, ok) = upload(&["hello", "", ", world"], Sent::Chunked).await;
+        assert!(ok);
+        assert_eq!(got, b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n");
+        let (got, ok) = upload(&["ab", "c"], Sent::Length(3)).await;
+        assert!(ok);
+        assert_eq!(got, b"abc");
+        for parts in [&["abcd"][..], &["ab"][..]] {
+            let (got, ok) = upload(parts, Sent::Length(3)).await;
+            assert!(!ok, "{parts:?}");
+            assert!(got.len() <= 3, "never more than the length is written");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_that_comes_in_pieces_is_read_whole() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = l.accept().await.unwrap();
+            let mut b = [0u8; 1024];
+            let _ = tcp.read(&mut b).await;
+            for piece in [
+                &b"HTTP/1.1 200 OK\r\ncontent-le"[..],
+                b"ngth: 5\r\nx-a: 1\r",
+                b"\n\r\nhel",
+                b"lo",
+            ] {
+                tcp.write_all(piece).await.unwrap();
+                tcp.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            let _ = tcp.read(&mut b).await;
+        });
+        let p = pool();
+        let r = p
+            .send(get(addr, "/"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-a"], "1");
+        assert_eq!(read(r).await, "hello");
+        assert_eq!(p.idle_count(&addr.to_string()), 1);
+    }
+
+    #[test]
+    fn responses_are_framed_as_rfc_9112_says() {
+        // (response bytes, HEAD?, expected body or error part, reusable afterwards)
+        let cases: &[(&str, bool, Result<&str, &str>, bool)] = &[
+            ("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc", false, Ok("abc"), true),
+            ("HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 3\r\n\r\nabc", false, Ok("abc"), true),
+            ("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nab", false, Err("before the end"), false),
+            ("HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd", false, Err("content-length"), false),
+            ("HTTP/1.1 200 OK\r\ncontent-length: +3\r\n\r\nabc", false, Err("content-length"), false),
+            ("HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n", false, Err("content-length"), false),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false, Ok("abc"), true),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nt: 1\r\nu: 2\r\n\r\n", false, Ok("abc"), true),
+            // both framings: chunked wins, the connection is not trusted afterwards
+            ("HTTP/1.1 200 OK\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false, Ok("abc"), false),
+            // a transfer coding other than chunked last: until the close
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nxyz", false, Ok("xyz"), false),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", false, Err("chunk end"), false),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nffffffffffffffffff\r\n", false, Err("chunk size"), false),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n", false, Err("before the end"), false),
+            ("HTTP/1.1 200 OK\r\n\r\nto the end", false, Ok("to the end"), false),
+            ("HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 0\r\n\r\n", false, Ok(""), false),
+            ("HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", false, Ok("ok"), false),
+            ("HTTP/1.0 200 OK\r\nconnection: Keep-Alive\r\ncontent-length: 2\r\n\r\nok", false, Ok("ok"), true),
+            ("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false, Ok("ok"), true),
+            ("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", true, Ok(""), true),
+            ("HTTP/1.1 304 Not Modified\r\ntransfer-encoding: chunked\r\n\r\n", false, Ok(""), true),
+            ("HTTP/1.1 101 Switching Protocols\r\n\r\n", false, Ok(""), false),
+            ("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1", false, Ok("ok"), false),
+            ("HTTP/1.1 999 Odd\r\ncontent-length: 0\r\n\r\n", false, Ok(""), true),
+            ("HTTP/1.1 1000 Odd\r\n\r\n", false, Err("invalid HTTP response"), false),
+            ("HTTP/1.1 200 OK\r\nx: a\x00b\r\n\r\n", false, Err("invalid HTTP response"), false),
+        ];
+        for (i, (bytes, head, want, keep)) in cases.iter().enumerate() {
+            match (decode_response(bytes.as_bytes(), *head), want) {
+                (Ok((_, body, k)), Ok(w)) => {
+                    assert_eq!(String::from_utf8_lossy(&body), *w, "case {i}");
+                    assert_eq!(k, *keep, "case {i}: reusable");
+                }
+                (Err(e), Err(w)) => assert!(e.contains(w), "case {i}: {e}"),
+                (got, _) => panic!("case {i}: {:?}", got.map(|(r, b, k)| (r.status(), b, k))),
+            }
+        }
     }
 }

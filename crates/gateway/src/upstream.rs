@@ -21,10 +21,10 @@
 //! ([`crate::grpc::PerMessage`]) and its response stream by no read timeout, since long-lived
 //! streams are normal in gRPC.
 
-use crate::bodies::{BackendBody, ClientBodyFailure, ClientStream};
+use crate::bodies::{BackendBody, ClientBodyFailure, ClientStream, UpBody};
 use crate::config::BackendProtocol;
 use crate::hooks::{HookResponse, UpstreamAuth};
-use crate::pool::{H1Pool, Lease};
+use crate::pool::H1Pool;
 use crate::proxy::{self, ClientBody, Clients, HttpClient, SendError};
 use crate::wire;
 use bytes::Bytes;
@@ -74,13 +74,13 @@ pub enum OutBody {
 /// A backend's response head, its body not read yet, and the deadline of the exchange.
 #[derive(Debug)]
 pub struct Exchanged {
-    pub response: Response<Incoming>,
+    /// On a pooled HTTP/1.1 connection, the body holds the connection: it goes back to the
+    /// pool once the body has been read to the end (closed when the response is dropped
+    /// before).
+    pub response: Response<UpBody>,
     pub deadline: Instant,
     /// A gRPC call: its response streams are not bounded by the backend read timeout.
     pub grpc: bool,
-    /// The pooled HTTP/1.1 connection the response came on, returned to the pool once its
-    /// body has been read to the end (closed when the response is dropped before).
-    lease: Option<Lease>,
 }
 
 /// How a request reaches its backend.
@@ -356,12 +356,12 @@ impl Upstream {
         let response = match client {
             Via::Client(c) => Box::pin(proxy::send(c, req, timeout))
                 .await
-                .map(|r| (r, None)),
+                .map(|r| r.map(UpBody::Hyper)),
             Via::H1(pool) => Box::pin(pool.send(req, timeout))
                 .await
-                .map(|(r, l)| (r, Some(l))),
+                .map(|r| r.map(UpBody::H1)),
         };
-        let (response, lease) = match (response, stream) {
+        let response = match (response, stream) {
             (Ok(r), _) => r,
             (Err(e), None) => {
                 return Err(match &over {
@@ -390,7 +390,6 @@ impl Upstream {
             response,
             deadline,
             grpc,
-            lease,
         })
     }
 
@@ -402,7 +401,7 @@ impl Upstream {
         }
         proxy::strip_hop_by_hop(&mut p.headers);
         let idle = (!ex.grpc).then_some(self.read_timeout);
-        Response::from_parts(p, BackendBody::new(b, idle).with_lease(ex.lease))
+        Response::from_parts(p, BackendBody::new(b, idle))
     }
 
     /// Read the response body under the exchange's deadline, up to `limit` bytes; hop-by-hop
@@ -419,9 +418,6 @@ impl Upstream {
             Ok(Err(proxy::ReadError::Io(m))) => return Err(UpstreamError::Failed(m)),
             Ok(Ok(b)) => b,
         };
-        if let Some(l) = ex.lease {
-            l.release();
-        }
         if self.wire {
             wire::log(">>", "backend", &status_line(p.status), &p.headers, &body);
         }
