@@ -365,6 +365,92 @@ async fn pass_through_streams_both_directions() {
     gw.shutdown().await;
 }
 
+/// A backend that answers before reading the request body and then reads it to its end (as
+/// nginx's `return` does): the client's body still goes through whole, so both the client's
+/// and the backend's connections stay usable.
+#[tokio::test]
+async fn a_backend_answering_before_the_body_still_gets_all_of_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (acc, rec) = (accepted.clone(), received.clone());
+    let backend = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            acc.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = vec![0u8; 64 * 1024];
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    // the answer first, then the body is read and dropped
+                    if tcp
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nseen")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    buf.drain(..end);
+                    while buf.len() < len {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    rec.fetch_add(len, std::sync::atomic::Ordering::SeqCst);
+                    buf.drain(..len);
+                }
+            });
+        }
+    });
+    let (_dir, gw) = serve(&simple_api(&format!("http://{addr}"), ""), &[]).await;
+    let c = client();
+    let body = vec![b'x'; 1 << 20];
+    for i in 1..=3usize {
+        let r = c
+            .post(url(&gw, "/shop/1.0/upload"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "seen");
+        let whole = |n: usize| {
+            let received = received.clone();
+            async move { received.load(std::sync::atomic::Ordering::SeqCst) == n << 20 }
+        };
+        assert!(
+            eventually(Duration::from_secs(5), || whole(i)).await,
+            "the backend read body {i} whole: {} bytes in all",
+            received.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        // the connection goes back to the pool once its body is through
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one backend connection, reused after each body went through"
+    );
+    backend.abort();
+}
+
 /// A backend that answers at once and echoes the request body as it arrives (full duplex): its
 /// response head comes before the request body is complete.
 #[tokio::test]

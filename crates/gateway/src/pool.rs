@@ -10,8 +10,10 @@
 //! read. A connection is only reused when its exchange ended cleanly: the whole request body
 //! was written, the response was read to its end with nothing after it, and neither side asked
 //! to close (`Connection: close`, HTTP/1.0 without keep-alive, a body delimited by the end of
-//! the connection, a response that came before the request body had been sent). Anything else
-//! closes it.
+//! the connection). Anything else closes it. A backend that answers before it has the whole
+//! request body still gets the rest as the client sends it, while its response is read and,
+//! when the response ends first, after it (within the exchange's timeout): the client's body
+//! is read to its end, so the client's connection stays usable too.
 //!
 //! Framing follows RFC 9112 §6: a response to `HEAD`, a `1xx` (skipped, except `101`), `204`
 //! and `304` have no body; `Transfer-Encoding` with `chunked` last is decoded (chunk sizes
@@ -195,7 +197,7 @@ impl H1Pool {
         let Some(key) = req.uri().authority().cloned().map(Key) else {
             return Err(SendError::Failed("no host in the URL".into()));
         };
-        match tokio::time::timeout(timeout, self.inner.clone().exchange(key, req)).await {
+        match tokio::time::timeout(timeout, self.inner.clone().exchange(key, req, timeout)).await {
             Err(_) => Err(SendError::Timeout),
             Ok(r) => r,
         }
@@ -207,6 +209,7 @@ impl PoolInner {
         self: Arc<Self>,
         key: Key,
         req: Request<ClientBody>,
+        timeout: Duration,
     ) -> Result<Response<H1Body>, SendError> {
         let (parts, body) = req.into_parts();
         let mut payload = match body {
@@ -245,7 +248,7 @@ impl PoolInner {
             };
             match roundtrip(&mut conn, &wire, &mut payload, sent, head_only).await {
                 Ok(((resp, delimit, keep), upload)) => {
-                    let body = H1Body::new(conn, delimit, keep, upload, self, key);
+                    let body = H1Body::new(conn, delimit, keep, upload, self, key, timeout);
                     let (p, ()) = resp.into_parts();
                     return Ok(Response::from_parts(p, body));
                 }
@@ -348,8 +351,9 @@ type Head = (Response<()>, Delimit, bool);
 
 /// Write the request and read the response head on one connection. A streamed request body
 /// is sent while the head is awaited; a backend that answers before the whole body has gone
-/// out (a full-duplex backend streaming its answer, or one refusing early) gets the rest of
-/// the body while its response is read ([`H1Body`]), and its connection is not reused.
+/// out (a full-duplex backend streaming its answer, or one that answers without reading)
+/// gets the rest of the body while its response is read ([`H1Body`]) and, when the response
+/// ends first, after it (within the exchange's timeout), as the client sends it.
 async fn roundtrip(
     conn: &mut Conn,
     wire: &[u8],
@@ -395,8 +399,7 @@ async fn roundtrip(
     })
     .await?;
     let (resp, delimit, keep) = head;
-    let keep = keep && upload.is_none() && !broken;
-    Ok(((resp, delimit, keep), upload))
+    Ok(((resp, delimit, keep && !broken), upload))
 }
 
 /// Why writing a request body stopped.
@@ -447,7 +450,14 @@ impl Upload {
             if self.ended {
                 return Poll::Ready(Ok(()));
             }
-            match ready!(self.body.as_mut().poll_frame(cx)) {
+            // a body that knows it is complete (its length reached) is not polled for its end:
+            // that would wait for the client's connection to say so
+            let end = self.body.is_end_stream();
+            match if end {
+                None
+            } else {
+                ready!(self.body.as_mut().poll_frame(cx))
+            } {
                 None => {
                     self.ended = true;
                     match self.left {
@@ -902,6 +912,8 @@ pub struct H1Body {
     home: Option<(Arc<PoolInner>, Key)>,
     /// The rest of a request body the backend answered before it had all of it.
     upload: Option<Upload>,
+    /// How long the rest of such a body may take once the response has ended.
+    upload_timeout: Duration,
 }
 
 impl std::fmt::Debug for H1Body {
@@ -926,6 +938,7 @@ impl H1Body {
         upload: Option<Upload>,
         pool: Arc<PoolInner>,
         key: Key,
+        upload_timeout: Duration,
     ) -> H1Body {
         let state = match delimit {
             Delimit::Length(0) => State::Done,
@@ -939,6 +952,7 @@ impl H1Body {
             keep,
             home: Some((pool, key)),
             upload,
+            upload_timeout,
         };
         if state == State::Done {
             b.finish();
@@ -947,15 +961,32 @@ impl H1Body {
     }
 
     /// The whole body has been read: the connection goes back when nothing else came on it.
+    /// The whole body has been read. A request body still on its way is sent to its end
+    /// first (the client's connection stays usable only once its body has been read).
     fn finish(&mut self) {
         self.state = State::Done;
-        self.upload = None;
-        let conn = self.conn.take();
-        if let (Some(conn), Some((pool, key)), true) = (conn, self.home.take(), self.keep) {
-            if conn.buf.is_empty() {
+        let (Some(conn), Some((pool, key))) = (self.conn.take(), self.home.take()) else {
+            return;
+        };
+        let keep = self.keep && conn.buf.is_empty();
+        let Some(mut up) = self.upload.take() else {
+            if keep {
                 pool.put(key, conn);
             }
-        }
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let timeout = self.upload_timeout;
+        rt.spawn(async move {
+            let sent = std::future::poll_fn(|cx| up.poll(&conn.io, cx));
+            if let Ok(Ok(())) = tokio::time::timeout(timeout, sent).await {
+                if keep {
+                    pool.put(key, conn);
+                }
+            }
+        });
     }
 
     fn fail(&mut self, msg: impl Into<String>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -980,8 +1011,10 @@ impl Body for H1Body {
                 return Poll::Ready(None);
             };
             if let Some(up) = this.upload.as_mut() {
-                // whatever becomes of the rest of the request, the response is read on
-                if up.poll(&conn.io, cx).is_ready() {
+                // whatever becomes of the rest of the request, the response is read on; a
+                // connection whose request broke off is not reused
+                if let Poll::Ready(r) = up.poll(&conn.io, cx) {
+                    this.keep &= r.is_ok();
                     this.upload = None;
                 }
             }
