@@ -171,9 +171,6 @@ async fn from_registry(
             format!("Couldn't find the endpoint with the key : {key}"),
         )
     };
-    if !crate::run::readable_key(key) {
-        return Err(missing());
-    }
     crate::run::prefetch_one(engine, key, ctx).await?;
     let Some(text) = ctx.registry_value(key) else {
         return Err(missing());

@@ -439,19 +439,18 @@ pub(crate) async fn prefetch(
     Ok(())
 }
 
-/// Whether a key a message names at run time can name a registry resource at all (not empty,
-/// a valid key): one that cannot is looked up nowhere and reads as missing.
-pub(crate) fn readable_key(key: &str) -> bool {
-    !key.is_empty() && synaptic_registry::Key::parse(key).is_ok()
-}
-
-/// [`prefetch`] of one key a message names at run time (a dynamic endpoint or sequence key).
+/// [`prefetch`] of one key a message names at run time (a dynamic endpoint or sequence key). A
+/// name that cannot be a registry key (empty, or not a key's form) reads as a missing resource:
+/// the reference then fails as one to an absent resource does.
 pub(crate) async fn prefetch_one(
     engine: &Engine,
     key: &str,
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
-    let v = engine.registry.get(key).await;
+    let v = match engine.registry.get(key).await {
+        Err(synaptic_registry::RegistryError::InvalidKey { .. }) => Ok(None),
+        v => v,
+    };
     keep_prefetched(ctx, key, v)
 }
 

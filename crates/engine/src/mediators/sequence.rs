@@ -159,9 +159,6 @@ async fn from_registry(
     cache: &TextCache<RegistrySequence>,
     ctx: &mut MessageContext,
 ) -> Option<Result<Step, MediationError>> {
-    if !crate::run::readable_key(name) {
-        return None;
-    }
     if let Err(e) = crate::run::prefetch_one(engine, name, ctx).await {
         return Some(Err(e));
     }
@@ -309,9 +306,6 @@ pub(crate) async fn run(
 /// Whether the registry holds a resource of `key` (read into the message as a lookup reads
 /// it). A read that fails counts as held: the reference then faults with the reason.
 pub(crate) async fn in_registry(engine: &Engine, key: &str, ctx: &mut MessageContext) -> bool {
-    if !crate::run::readable_key(key) {
-        return false;
-    }
     if crate::run::prefetch_one(engine, key, ctx).await.is_err() {
         return true;
     }
