@@ -426,6 +426,17 @@ async fn a_key_expression_calls_the_named_endpoint_a_query_parameter_names() {
         v["fault"]["ERROR_MESSAGE"],
         "Couldn't find the endpoint with the key : C"
     );
+    // names that cannot be registry keys at all read as missing too
+    for (to, key) in [("", ""), ("..", ".."), ("a%5Cb", "a\\b")] {
+        let (status, body) = call(to).await;
+        assert_eq!(status, 503, "{to:?}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["fault"]["ERROR_MESSAGE"],
+            format!("Couldn't find the endpoint with the key : {key}"),
+            "{to:?}"
+        );
+    }
     assert_eq!((a.count(), b.count()), (1, 2));
     gw.shutdown().await;
 }
