@@ -928,3 +928,94 @@ async fn a_body_whose_tree_would_outgrow_its_factor_is_a_413_before_it_is_built(
     assert!(text.contains("\"n\":\"200004"), "{text}");
     gw.shutdown().await;
 }
+
+/// A backend that answers each connection's first request with `answer` and closes.
+async fn hostile_backend(answer: &'static [u8]) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_backend_sending_no_valid_response_gets_a_502_and_its_bytes_go_nowhere() {
+    let big_head: &'static [u8] = Box::leak(
+        [
+            &b"HTTP/1.1 200 OK\r\nx-big: "[..],
+            &vec![b'a'; 70 * 1024],
+            b"\r\n\r\nsecret-body",
+        ]
+        .concat()
+        .into_boxed_slice(),
+    );
+    let cases: [(&str, &'static [u8]); 5] = [
+        ("not HTTP", b"SSH-2.0-OpenSSH_9.6 secret-banner\r\n"),
+        ("a head over 64 KiB", big_head),
+        (
+            "conflicting lengths",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nsecret",
+        ),
+        (
+            "a status out of range",
+            b"HTTP/1.1 1000 What\r\ncontent-length: 6\r\n\r\nsecret",
+        ),
+        ("nothing at all", b""),
+    ];
+    for (what, answer) in cases {
+        let gw = gateway(&hostile_backend(answer).await, "").await;
+        let (status, text) = raw(&gw, b"GET /shop/x HTTP/1.1\r\nhost: a\r\n\r\n").await;
+        assert_eq!(status, 502, "{what}: {text}");
+        assert!(
+            !text.contains("secret"),
+            "{what}: the backend's bytes reach nobody: {text}"
+        );
+        // and the gateway goes on serving
+        let (status, _) = raw(&gw, b"GET /health HTTP/1.1\r\nhost: a\r\n\r\n").await;
+        assert_eq!(status, 200, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_backend_body_that_breaks_off_aborts_the_clients_response() {
+    for (what, answer) in [
+        (
+            "shorter than its length",
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this"[..],
+        ),
+        (
+            "a broken chunk",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+        ),
+    ] {
+        let gw = gateway(&hostile_backend(answer).await, "").await;
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(b"GET /shop/x HTTP/1.1\r\nhost: a\r\n\r\n")
+            .await
+            .unwrap();
+        // the connection closes before a complete response (hyper may not even have flushed
+        // the head): never a response the client could take for whole
+        let got = closed_within(&mut s, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{what}: the connection is closed"));
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 200"),
+            "{what}: {text}"
+        );
+        if let Some((_, body)) = text.split_once("\r\n\r\n") {
+            if what == "a broken chunk" {
+                assert!(!body.ends_with("0\r\n\r\n"), "{what}: {text}");
+            } else {
+                assert!(body.len() < 100, "{what}: {text}");
+            }
+        }
+    }
+}
