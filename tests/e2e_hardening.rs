@@ -347,9 +347,8 @@ async fn content_length_with_chunked_smuggles_nothing_past_the_gateway() {
     gw.shutdown().await;
 }
 
-/// A backend that answers every request with both `Content-Length: 5` and a chunked body of
-/// "hello world".
-async fn conflicting_framing_backend() -> String {
+/// A backend that answers each connection's first request with `answer` and closes.
+async fn hostile_backend(answer: &'static [u8]) -> String {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
@@ -357,11 +356,7 @@ async fn conflicting_framing_backend() -> String {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nb\r\nhello world\r\n0\r\n\r\n",
-                    )
-                    .await;
+                let _ = s.write_all(answer).await;
             });
         }
     });
@@ -370,7 +365,11 @@ async fn conflicting_framing_backend() -> String {
 
 #[tokio::test]
 async fn a_backend_response_with_length_and_chunked_is_framed_by_chunked() {
-    let backend = conflicting_framing_backend().await;
+    // both `Content-Length: 5` and a chunked body of "hello world"
+    let backend = hostile_backend(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nb\r\nhello world\r\n0\r\n\r\n",
+    )
+    .await;
     let gw = gateway(&backend, "").await;
     let r = reqwest::get(gw.url("/shop/a")).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -927,22 +926,6 @@ async fn a_body_whose_tree_would_outgrow_its_factor_is_a_413_before_it_is_built(
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("\"n\":\"200004"), "{text}");
     gw.shutdown().await;
-}
-
-/// A backend that answers each connection's first request with `answer` and closes.
-async fn hostile_backend(answer: &'static [u8]) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s.write_all(answer).await;
-            });
-        }
-    });
-    format!("http://{addr}")
 }
 
 #[tokio::test]
