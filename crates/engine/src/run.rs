@@ -434,7 +434,8 @@ pub(crate) async fn prefetch(
     ctx: &mut MessageContext,
 ) -> Result<(), MediationError> {
     for key in keys {
-        prefetch_one(engine, key, ctx).await?;
+        let v = engine.registry.get(key).await;
+        keep_prefetched(ctx, key, v)?;
     }
     Ok(())
 }

@@ -776,6 +776,16 @@ enum Step {
 }
 
 impl State {
+    /// Where a body delimited so starts.
+    fn start(delimit: Delimit) -> State {
+        match delimit {
+            Delimit::Length(0) => State::Done,
+            Delimit::Length(n) => State::Length(n),
+            Delimit::Chunked => State::Size,
+            Delimit::Close => State::Close,
+        }
+    }
+
     /// Decode from the front of `buf`: framing bytes are consumed, data is left for the caller
     /// to take (`Step::Data`); the state moves on (to `Done` with the last data).
     fn step(&mut self, buf: &mut BytesMut) -> Step {
@@ -882,12 +892,7 @@ pub fn decode_response(
             None => return Err("incomplete head".into()),
         }
     };
-    let mut state = match delimit {
-        Delimit::Length(0) => State::Done,
-        Delimit::Length(n) => State::Length(n),
-        Delimit::Chunked => State::Size,
-        Delimit::Close => State::Close,
-    };
+    let mut state = State::start(delimit);
     let mut body = Vec::new();
     loop {
         match state.step(&mut buf) {
@@ -940,12 +945,7 @@ impl H1Body {
         key: Key,
         upload_timeout: Duration,
     ) -> H1Body {
-        let state = match delimit {
-            Delimit::Length(0) => State::Done,
-            Delimit::Length(n) => State::Length(n),
-            Delimit::Chunked => State::Size,
-            Delimit::Close => State::Close,
-        };
+        let state = State::start(delimit);
         let mut b = H1Body {
             conn: Some(conn),
             state,
