@@ -56,6 +56,14 @@ pub enum UpBody {
     Hyper(Incoming),
 }
 
+impl UpBody {
+    /// Whether the response's head came without hop-by-hop fields (the lean pool leaves them
+    /// out as it reads the head); else they are still to be removed.
+    pub fn hop_by_hop_removed(&self) -> bool {
+        matches!(self, UpBody::H1(b) if b.hop_by_hop_removed())
+    }
+}
+
 impl Body for UpBody {
     type Data = Bytes;
     type Error = BoxError;

@@ -194,10 +194,33 @@ impl H1Pool {
         req: Request<ClientBody>,
         timeout: Duration,
     ) -> Result<Response<H1Body>, SendError> {
+        self.send_reading(req, timeout, false).await
+    }
+
+    /// [`send`](Self::send), the response's head as the backend sent it: its hop-by-hop fields
+    /// kept (for the wire log).
+    pub async fn send_as_received(
+        &self,
+        req: Request<ClientBody>,
+        timeout: Duration,
+    ) -> Result<Response<H1Body>, SendError> {
+        self.send_reading(req, timeout, true).await
+    }
+
+    async fn send_reading(
+        &self,
+        req: Request<ClientBody>,
+        timeout: Duration,
+        keep_hop_by_hop: bool,
+    ) -> Result<Response<H1Body>, SendError> {
         let Some(key) = req.uri().authority().cloned().map(Key) else {
             return Err(SendError::Failed("no host in the URL".into()));
         };
-        match tokio::time::timeout(timeout, self.inner.clone().exchange(key, req, timeout)).await {
+        let exchange = self
+            .inner
+            .clone()
+            .exchange(key, req, timeout, keep_hop_by_hop);
+        match tokio::time::timeout(timeout, exchange).await {
             Err(_) => Err(SendError::Timeout),
             Ok(r) => r,
         }
@@ -210,6 +233,7 @@ impl PoolInner {
         key: Key,
         req: Request<ClientBody>,
         timeout: Duration,
+        keep_hop_by_hop: bool,
     ) -> Result<Response<H1Body>, SendError> {
         let (parts, body) = req.into_parts();
         let mut payload = match body {
@@ -237,7 +261,10 @@ impl PoolInner {
                 wire.extend_from_slice(b);
             }
         }
-        let head_only = parts.method == Method::HEAD;
+        let reading = Reading {
+            head_only: parts.method == Method::HEAD,
+            keep_hop_by_hop,
+        };
         let retry = parts.method.is_idempotent() && matches!(payload, Payload::Buffered(_));
         loop {
             let (mut conn, reused) = match self.checkout(&key) {
@@ -246,9 +273,10 @@ impl PoolInner {
                 // otherwise enlarge every request's future
                 None => (Box::pin(self.connect(&key)).await?, false),
             };
-            match roundtrip(&mut conn, &wire, &mut payload, sent, head_only).await {
+            match roundtrip(&mut conn, &wire, &mut payload, sent, reading).await {
                 Ok(((resp, delimit, keep), upload)) => {
-                    let body = H1Body::new(conn, delimit, keep, upload, self, key, timeout);
+                    let mut body = H1Body::new(conn, delimit, keep, upload, self, key, timeout);
+                    body.clean = !keep_hop_by_hop;
                     let (p, ()) = resp.into_parts();
                     return Ok(Response::from_parts(p, body));
                 }
@@ -359,7 +387,7 @@ async fn roundtrip(
     wire: &[u8],
     payload: &mut Payload,
     sent: Sent,
-    head_only: bool,
+    reading: Reading,
 ) -> Result<(Head, Option<Upload>), Attempt> {
     let closed = |e: std::io::Error| {
         Attempt::Closed(format!("client error (SendRequest): connection error: {e}"))
@@ -395,7 +423,7 @@ async fn roundtrip(
                 Poll::Pending => {}
             }
         }
-        poll_head(&conn.io, &mut conn.buf, head_only, &mut read_any, cx)
+        poll_head(&conn.io, &mut conn.buf, reading, &mut read_any, cx)
     })
     .await?;
     let (resp, delimit, keep) = head;
@@ -566,35 +594,32 @@ fn encode_head(parts: &http::request::Parts, sent: Sent, out: &mut Vec<u8>) {
 fn content_length(h: &HeaderMap) -> Result<Option<u64>, ()> {
     let mut n = None;
     for v in h.get_all(header::CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            // at most 19 digits: always within a u64
-            if part.is_empty() || part.len() > 19 {
-                return Err(());
-            }
-            let mut v = 0u64;
-            for &d in part {
-                if !d.is_ascii_digit() {
-                    return Err(());
-                }
-                v = v * 10 + u64::from(d - b'0');
-            }
-            if n.is_some_and(|m| m != v) {
-                return Err(());
-            }
-            n = Some(v);
-        }
+        length_of(v.as_bytes(), &mut n)?;
     }
     Ok(n)
 }
 
-/// Whether a comma-separated field has `token` (case-insensitively).
-fn has_token(h: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    h.get_all(name).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+/// One `Content-Length` field value into `n`: every element a decimal number, all equal.
+fn length_of(v: &[u8], n: &mut Option<u64>) -> Result<(), ()> {
+    for part in v.split(|&b| b == b',') {
+        let part = part.trim_ascii();
+        // at most 19 digits: always within a u64
+        if part.is_empty() || part.len() > 19 {
+            return Err(());
+        }
+        let mut v = 0u64;
+        for &d in part {
+            if !d.is_ascii_digit() {
+                return Err(());
+            }
+            v = v * 10 + u64::from(d - b'0');
+        }
+        if n.is_some_and(|m| m != v) {
+            return Err(());
+        }
+        *n = Some(v);
+    }
+    Ok(())
 }
 
 /// Read and parse the response head (informational responses skipped). `read_any`: whether
@@ -602,13 +627,13 @@ fn has_token(h: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 fn poll_head(
     io: &TcpStream,
     buf: &mut BytesMut,
-    head_only: bool,
+    reading: Reading,
     read_any: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Head, Attempt>> {
     loop {
         if !buf.is_empty() {
-            match parse_head(buf, head_only) {
+            match parse_head(buf, reading) {
                 Ok(Some(Parsed::Final(r))) => return Poll::Ready(Ok(r)),
                 Ok(Some(Parsed::Informational)) => continue,
                 Ok(None) => {}
@@ -664,8 +689,58 @@ fn invalid(what: &str) -> Attempt {
     )))
 }
 
+/// How a response head is read.
+#[derive(Clone, Copy, Debug)]
+struct Reading {
+    /// The answer to a `HEAD` request: no body whatever its head says.
+    head_only: bool,
+    /// Pass the connection's own fields on (for the wire log) instead of dropping them.
+    keep_hop_by_hop: bool,
+}
+
+/// What a response field is to the connection that reads it, by name (case-insensitive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Connection,
+    TransferEncoding,
+    ContentLength,
+    /// The connection's alone (RFC 9110 §7.6.1): never passed on.
+    HopByHop,
+    /// End to end.
+    Other,
+}
+
+fn classify(name: &[u8]) -> Field {
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    // by length first: most names fall out without a comparison
+    match name.len() {
+        2 if is(b"te") => Field::HopByHop,
+        6 if is(b"expect") => Field::HopByHop,
+        7 if is(b"trailer") || is(b"upgrade") => Field::HopByHop,
+        10 if is(b"connection") => Field::Connection,
+        10 if is(b"keep-alive") => Field::HopByHop,
+        14 if is(b"content-length") => Field::ContentLength,
+        16 if is(b"proxy-connection") => Field::HopByHop,
+        17 if is(b"transfer-encoding") => Field::TransferEncoding,
+        18 if is(b"proxy-authenticate") => Field::HopByHop,
+        19 if is(b"proxy-authorization") => Field::HopByHop,
+        _ => Field::Other,
+    }
+}
+
+/// The comma-separated elements of a field value, trimmed, empty ones skipped.
+fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
 /// Parse a complete head at the start of `buf` (consumed), `None` when more is needed.
-fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Option<Parsed>, Attempt> {
+///
+/// One pass over the fields reads what the connection needs (`Connection`, the framing) and,
+/// unless `keep_hop_by_hop`, leaves the hop-by-hop fields out of the head, with the fields
+/// `Connection` names: the head is then the one passed on.
+fn parse_head(buf: &mut BytesMut, reading: Reading) -> Result<Option<Parsed>, Attempt> {
     // what has been read, frozen so that the field values can share its bytes
     let read = buf.split().freeze();
     let mut fields = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
@@ -702,37 +777,74 @@ fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Option<Parsed>, Att
     } else {
         Version::HTTP_11
     };
+    let (mut close, mut keep_alive) = (false, false);
+    // `Content-Length`: absent, or its one value (`Err`: invalid or conflicting)
+    let mut length: Result<Option<u64>, ()> = Ok(None);
+    // the last transfer coding of the last Transfer-Encoding field
+    let mut coding: Option<&[u8]> = None;
+    // fields `Connection` names besides its own options (rare)
+    let mut named: Vec<&[u8]> = Vec::new();
     let mut headers = HeaderMap::with_capacity(r.headers.len());
     for f in r.headers.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| invalid("field name"))?;
-        let value = HeaderValue::from_maybe_shared(read.slice_ref(f.value))
-            .map_err(|_| invalid("field value"))?;
-        headers.append(name, value);
+        let kind = classify(f.name.as_bytes());
+        match kind {
+            Field::Connection => {
+                for t in tokens(f.value) {
+                    if t.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                        keep_alive = true;
+                    } else {
+                        named.push(t);
+                    }
+                }
+            }
+            Field::TransferEncoding => coding = Some(tokens(f.value).last().unwrap_or_default()),
+            Field::ContentLength => {
+                if let Ok(n) = &mut length {
+                    if length_of(f.value, n).is_err() {
+                        length = Err(());
+                    }
+                }
+            }
+            Field::HopByHop | Field::Other => {}
+        }
+        let end_to_end = matches!(kind, Field::Other | Field::ContentLength);
+        if end_to_end || reading.keep_hop_by_hop {
+            let name =
+                HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| invalid("field name"))?;
+            let value = HeaderValue::from_maybe_shared(read.slice_ref(f.value))
+                .map_err(|_| invalid("field value"))?;
+            headers.append(name, value);
+        }
     }
-    let close = has_token(&headers, &header::CONNECTION, "close")
-        || (version == Version::HTTP_10 && !has_token(&headers, &header::CONNECTION, "keep-alive"));
-    let (delimit, keep) = if head_only
+    if !reading.keep_hop_by_hop {
+        for t in named {
+            // never let Connection strip end-to-end essentials
+            match HeaderName::from_bytes(t) {
+                Ok(h) if h != header::HOST && h != header::CONTENT_LENGTH => {
+                    headers.remove(h);
+                }
+                _ => {}
+            }
+        }
+    }
+    let close = close || (version == Version::HTTP_10 && !keep_alive);
+    let (delimit, keep) = if reading.head_only
         || code == 101
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
         (Delimit::Length(0), code != 101)
-    } else if headers.contains_key(header::TRANSFER_ENCODING) {
-        let chunked = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
-            .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+    } else if let Some(last) = coding {
         // both framings in one response: the connection is not trusted afterwards
-        let both = headers.contains_key(header::CONTENT_LENGTH);
-        if chunked {
-            (Delimit::Chunked, !both)
+        if last.eq_ignore_ascii_case(b"chunked") {
+            (Delimit::Chunked, length == Ok(None))
         } else {
             (Delimit::Close, false)
         }
     } else {
-        match content_length(&headers) {
+        match length {
             Ok(Some(n)) => (Delimit::Length(n), true),
             Ok(None) => (Delimit::Close, false),
             Err(()) => return Err(invalid("content-length")),
@@ -880,13 +992,17 @@ pub fn decode_response(
     bytes: &[u8],
     head_only: bool,
 ) -> Result<(Response<()>, Vec<u8>, bool), String> {
+    let reading = Reading {
+        head_only,
+        keep_hop_by_hop: false,
+    };
     let mut buf = BytesMut::from(bytes);
     let err = |a: Attempt| match a {
         Attempt::Closed(m) | Attempt::Failed(SendError::Failed(m)) => m,
         Attempt::Failed(e) => format!("{e:?}"),
     };
     let (resp, delimit, keep) = loop {
-        match parse_head(&mut buf, head_only).map_err(err)? {
+        match parse_head(&mut buf, reading).map_err(err)? {
             Some(Parsed::Final(h)) => break h,
             Some(Parsed::Informational) => continue,
             None => return Err("incomplete head".into()),
@@ -919,6 +1035,8 @@ pub struct H1Body {
     upload: Option<Upload>,
     /// How long the rest of such a body may take once the response has ended.
     upload_timeout: Duration,
+    /// The response's head holds no hop-by-hop field (they were left out as it was read).
+    clean: bool,
 }
 
 impl std::fmt::Debug for H1Body {
@@ -953,11 +1071,18 @@ impl H1Body {
             home: Some((pool, key)),
             upload,
             upload_timeout,
+            clean: false,
         };
         if state == State::Done {
             b.finish();
         }
         b
+    }
+
+    /// Whether the response's head was read without its hop-by-hop fields (and those its
+    /// `Connection` field names): nothing is left to remove before it is passed on.
+    pub fn hop_by_hop_removed(&self) -> bool {
+        self.clean
     }
 
     /// The whole body has been read: the connection goes back when nothing else came on it.
@@ -1672,5 +1797,39 @@ mod tests {
                 (got, _) => panic!("case {i}: {:?}", got.map(|(r, b, k)| (r.status(), b, k))),
             }
         }
+    }
+
+    #[test]
+    fn the_head_passed_on_has_no_hop_by_hop_fields() {
+        let bytes = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop, Host, Content-Length\r\n\
+                     Keep-Alive: timeout=5\r\nx-hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\
+                     Trailer: t\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\n\
+                     Proxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok";
+        let (resp, body, keep) = decode_response(bytes.as_bytes(), false).unwrap();
+        assert_eq!((&body[..], keep), (&b"ok"[..], true));
+        let mut names: Vec<&str> = resp.headers().keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        // what `Connection` names goes too, except the end-to-end essentials
+        assert_eq!(names, ["content-length", "x-end"]);
+        // for the wire log, the head as received
+        let mut buf = BytesMut::from(bytes);
+        let reading = Reading {
+            head_only: false,
+            keep_hop_by_hop: true,
+        };
+        let Ok(Some(Parsed::Final((resp, Delimit::Length(2), true)))) =
+            parse_head(&mut buf, reading)
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(resp.headers().len(), 10);
+        assert_eq!(resp.headers()["x-hop"], "1");
+        // empty list elements are not transfer codings (RFC 9110 §5.6.1)
+        let chunked =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,\r\nTransfer-Encoding: chunked ,\r\n\r\n\
+                       2\r\nok\r\n0\r\n\r\n";
+        let (resp, body, keep) = decode_response(chunked.as_bytes(), false).unwrap();
+        assert_eq!((&body[..], keep), (&b"ok"[..], true));
+        assert!(resp.headers().is_empty());
     }
 }
