@@ -39,11 +39,11 @@ pub trait UpstreamAuth: Send + Sync + std::fmt::Debug {
     async fn authorize(&self, req: &mut OutboundRequest) -> Result<AuthTicket, HookResponse>;
     /// [`authorize`](Self::authorize) for a request that is streamed: only its head is at
     /// hand. The default builds an [`OutboundRequest`] around the head; implementations that
-    /// only add headers override it to skip that.
+    /// only add headers override it to skip that (and format the URL only when they read it).
     async fn authorize_head(
         &self,
         method: &Method,
-        url: &str,
+        url: &http::Uri,
         headers: &mut HeaderMap,
     ) -> Result<AuthTicket, HookResponse> {
         let mut out = OutboundRequest {
@@ -68,7 +68,7 @@ pub trait UpstreamAuth: Send + Sync + std::fmt::Debug {
     async fn authorize_head_with(
         &self,
         method: &http::Method,
-        url: &str,
+        url: &http::Uri,
         headers: &mut HeaderMap,
         _values: Option<&RequestValues>,
     ) -> Result<AuthTicket, HookResponse> {

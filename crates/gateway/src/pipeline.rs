@@ -231,6 +231,11 @@ impl Gateway {
                 None => {}
             }
         }
+        // a body kept for a replay or buffered that is empty (a GET): the body phase has
+        // nothing to do, and the request is sent from here, through endpoint security if any
+        if needs.body == BodyMode::Keep && hyper::body::Body::is_end_stream(&body) {
+            needs = needs.bodiless();
+        }
         // a gRPC call streams even with endpoint security and the wire log, which the plain
         // send does not run
         if needs.is_plain() && !(grpc && (api.upstream.is_some() || self.inner.wire)) {
@@ -265,7 +270,8 @@ impl Gateway {
         (Step::Later(Box::pin(self.drive(plan, rq, body))), name)
     }
 
-    /// The plain pass-through's send (the upstream phase alone) and its answer streamed back.
+    /// The plain pass-through's send (the upstream phase alone, through the API's endpoint
+    /// security when it has one) and its answer streamed back.
     pub(crate) async fn send_plain(
         &self,
         plan: &Plan,
@@ -273,7 +279,13 @@ impl Gateway {
         out: Outgoing,
     ) -> Response<ResponseBody> {
         let start = tokio::time::Instant::now();
-        match self.inner.upstream.exchange_plain(out).await {
+        let up = &self.inner.upstream;
+        let sent = match api.upstream.as_deref() {
+            None => up.exchange_plain(out).await,
+            // boxed: the unsecured send's future stays that of one send
+            Some(auth) => Box::pin(up.exchange(out, Some(auth), None, plan.replay_max_body)).await,
+        };
+        match sent {
             Ok(ex) => {
                 api.stats.backend.observe(start.elapsed());
                 self.streamed(ex)

@@ -791,6 +791,18 @@ impl Needs {
         }
     }
 
+    /// What a request without a body needs: a body kept for a replay or buffered is empty,
+    /// so it is sent as it is (endpoint security can still replay it after a 401).
+    pub fn bodiless(self) -> Needs {
+        Needs {
+            body: match self.body {
+                BodyMode::Keep => BodyMode::Stream,
+                b => b,
+            },
+            ..self
+        }
+    }
+
     /// What a gRPC call on the same route needs (a route with sequences never carries one):
     /// its body streams both ways, whatever endpoint security or the wire log would keep, and
     /// no fault sequence answers it (the gateway answers with a `grpc-status`). With endpoint
@@ -906,6 +918,38 @@ mod tests {
                 expect,
                 "{facts:?}"
             );
+        }
+    }
+
+    /// A request without a body has nothing to keep: with endpoint security (or request
+    /// buffering) alone it is the plain send; a sequence or the wire log still buffers, and a
+    /// fault sequence still makes it not plain.
+    #[test]
+    fn a_request_without_a_body_keeps_nothing() {
+        let es = Facts {
+            endpoint: true,
+            endpoint_security: true,
+            ..Facts::default()
+        };
+        assert!(!decide(es).is_plain());
+        assert!(decide(es).bodiless().is_plain());
+        let buffered = Facts {
+            endpoint: true,
+            buffer: true,
+            ..Facts::default()
+        };
+        assert!(decide(buffered).bodiless().is_plain());
+        let secured = decide(Facts {
+            secured: true,
+            ..es
+        })
+        .bodiless();
+        assert!(!secured.is_plain() && secured.authorized().is_plain());
+        let fault = decide(Facts { fault: true, ..es }).bodiless();
+        assert_eq!(fault.body, BodyMode::Stream);
+        assert!(!fault.is_plain());
+        for f in [Facts { inflow: true, ..es }, Facts { wire: true, ..es }] {
+            assert_eq!(decide(f).bodiless(), decide(f), "{f:?}");
         }
     }
 

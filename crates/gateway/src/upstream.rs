@@ -289,7 +289,6 @@ impl Upstream {
         };
         prepare_head(&mut out.parts, out.host.take(), out.grpc)?;
         let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
-        let url = out.parts.uri.to_string();
         // the head as it was before authorization, for a replay: the hook may read the
         // caller's credentials in it (token exchange)
         let again = match &out.body {
@@ -297,7 +296,12 @@ impl Upstream {
             _ => None,
         };
         let ticket = auth
-            .authorize_head_with(&out.parts.method, &url, &mut out.parts.headers, values)
+            .authorize_head_with(
+                &out.parts.method,
+                &out.parts.uri,
+                &mut out.parts.headers,
+                values,
+            )
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
         let first = self
@@ -312,7 +316,7 @@ impl Upstream {
             return Ok(first);
         };
         drop(first);
-        auth.authorize_head_with(&parts.method, &url, &mut parts.headers, values)
+        auth.authorize_head_with(&parts.method, &parts.uri, &mut parts.headers, values)
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
         self.send(client, parts, OutBody::Kept(body), out.grpc, out.timeout)
@@ -357,6 +361,10 @@ impl Upstream {
             Via::Client(c) => Box::pin(proxy::send(c, req, timeout))
                 .await
                 .map(|r| r.map(UpBody::Hyper)),
+            // the wire log shows the head as received
+            Via::H1(pool) if self.wire => Box::pin(pool.send_as_received(req, timeout))
+                .await
+                .map(|r| r.map(UpBody::H1)),
             Via::H1(pool) => Box::pin(pool.send(req, timeout))
                 .await
                 .map(|r| r.map(UpBody::H1)),
@@ -399,7 +407,9 @@ impl Upstream {
         if self.wire {
             wire::log(">>", "backend", &status_line(p.status), &p.headers, b"");
         }
-        proxy::strip_hop_by_hop(&mut p.headers);
+        if !b.hop_by_hop_removed() {
+            proxy::strip_hop_by_hop(&mut p.headers);
+        }
         let idle = (!ex.grpc).then_some(self.read_timeout);
         Response::from_parts(p, BackendBody::new(b, idle))
     }
@@ -412,6 +422,7 @@ impl Upstream {
         limit: usize,
     ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
         let (mut p, b) = ex.response.into_parts();
+        let clean = b.hop_by_hop_removed();
         let body = match tokio::time::timeout_at(ex.deadline, proxy::read_limited(b, limit)).await {
             Err(_) => return Err(UpstreamError::Timeout),
             Ok(Err(proxy::ReadError::TooLarge)) => return Err(UpstreamError::ResponseTooLarge),
@@ -421,7 +432,9 @@ impl Upstream {
         if self.wire {
             wire::log(">>", "backend", &status_line(p.status), &p.headers, &body);
         }
-        proxy::strip_hop_by_hop(&mut p.headers);
+        if !clean {
+            proxy::strip_hop_by_hop(&mut p.headers);
+        }
         Ok((p, body))
     }
 }

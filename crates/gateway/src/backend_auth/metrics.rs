@@ -83,7 +83,9 @@ impl ApiCounters {
 #[derive(Debug)]
 pub struct AuthMetrics {
     reg: Registry,
-    apis: RwLock<HashMap<Arc<str>, Arc<ApiCounters>>>,
+    /// By API name, hashed with foldhash (seeded per process): looked up on every token
+    /// served, with names from the configuration only.
+    apis: RwLock<HashMap<Arc<str>, Arc<ApiCounters>, foldhash::fast::RandomState>>,
     store_errors: Counter,
     store_down: Counter,
 }
@@ -92,7 +94,7 @@ impl AuthMetrics {
     pub fn new(reg: &Registry) -> AuthMetrics {
         AuthMetrics {
             reg: reg.clone(),
-            apis: RwLock::new(HashMap::new()),
+            apis: RwLock::new(HashMap::default()),
             store_errors: reg.counter(
                 "synaptic_backend_token_store_errors_total",
                 "Failed operations on the shared Redis token cache",

@@ -100,7 +100,7 @@ impl UpstreamAuth for OAuthUpstream {
     async fn authorize_head(
         &self,
         method: &http::Method,
-        url: &str,
+        url: &http::Uri,
         headers: &mut http::HeaderMap,
     ) -> Result<AuthTicket, HookResponse> {
         self.authorize_headers(method, url, headers, None).await
@@ -109,7 +109,7 @@ impl UpstreamAuth for OAuthUpstream {
     async fn authorize_head_with(
         &self,
         method: &http::Method,
-        url: &str,
+        url: &http::Uri,
         headers: &mut http::HeaderMap,
         values: Option<&RequestValues>,
     ) -> Result<AuthTicket, HookResponse> {
@@ -140,17 +140,29 @@ impl UpstreamAuth for OAuthUpstream {
     }
 }
 
+/// The `DPoP` header (a constant: removal by `&str` would parse the name on every request).
+const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
 impl OAuthUpstream {
+    /// `url` is formatted only for a DPoP proof, the one thing that reads it.
     async fn authorize_headers(
         &self,
         method: &http::Method,
-        url: &str,
+        url: &(dyn std::fmt::Display + Sync),
         headers: &mut http::HeaderMap,
         values: Option<&RequestValues>,
     ) -> Result<AuthTicket, HookResponse> {
         let token = self.request_token(headers, values).await;
+        // one pass over the (few) names instead of a hashed removal per name
+        let (mut subject, mut proof) = (false, false);
+        for k in headers.keys() {
+            subject |= *k == crate::hooks::SUBJECT_TOKEN_HEADER;
+            proof |= *k == DPOP;
+        }
         // the caller's token kept for the exchange never leaves for the backend
-        headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+        if subject {
+            headers.remove(crate::hooks::SUBJECT_TOKEN_HEADER);
+        }
         match token {
             Ok(t) => {
                 let failed = || {
@@ -167,19 +179,20 @@ impl OAuthUpstream {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_secs() as i64)
                         .unwrap_or(0);
+                    let url = url.to_string();
                     let proof = d
-                        .proof(method.as_str(), url, now, Some(&t.value))
+                        .proof(method.as_str(), &url, now, Some(&t.value))
                         .map_err(|e| {
                             tracing::warn!(api = %self.api, error = %e, "no DPoP proof for the backend");
                             failed()
                         })?;
                     let mut pv = HeaderValue::from_str(proof.expose()).map_err(|_| failed())?;
                     pv.set_sensitive(true);
-                    headers.insert("dpop", pv);
+                    headers.insert(DPOP, pv);
                     dpop_url = Some(Arc::from(url));
-                } else {
+                } else if proof {
                     // a client's own proof never reaches the backend with the gateway's token
-                    headers.remove("dpop");
+                    headers.remove(DPOP);
                 }
                 let replayable = match &self.replay_methods {
                     None => true,

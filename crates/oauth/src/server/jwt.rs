@@ -427,7 +427,8 @@ impl Keyring {
 /// [`sync`](RevokedGrants::sync).
 #[derive(Debug, Default)]
 pub struct RevokedGrants {
-    set: RwLock<HashMap<String, i64>>,
+    /// Hashed with foldhash (seeded per process): read on every request with a JWT.
+    set: RwLock<HashMap<String, i64, foldhash::fast::RandomState>>,
     cursor: AtomicI64,
 }
 
@@ -478,7 +479,8 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 /// Bounded: when full, expired entries are dropped, then arbitrary ones.
 #[derive(Debug)]
 pub struct ValidatedCache {
-    map: RwLock<HashMap<[u8; 32], Arc<CachedToken>>>,
+    /// Keys are SHA-256 digests: a fast hash (foldhash, seeded per process) is enough.
+    map: RwLock<HashMap<[u8; 32], Arc<CachedToken>, foldhash::fast::RandomState>>,
     max: usize,
 }
 
@@ -493,7 +495,7 @@ impl ValidatedCache {
     /// A cache of at most `max` tokens (`0`: nothing is cached).
     pub fn new(max: usize) -> ValidatedCache {
         ValidatedCache {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(HashMap::default()),
             max,
         }
     }
