@@ -194,32 +194,27 @@ impl H1Pool {
         req: Request<ClientBody>,
         timeout: Duration,
     ) -> Result<Response<H1Body>, SendError> {
-        self.send_reading(req, timeout, false).await
+        let (parts, body) = req.into_parts();
+        self.send_head(&parts, body, timeout, false).await
     }
 
-    /// [`send`](Self::send), the response's head as the backend sent it: its hop-by-hop fields
-    /// kept (for the wire log).
-    pub async fn send_as_received(
+    /// [`send`](Self::send) for a request head the caller keeps (to send it again after a
+    /// `401`). With `keep_hop_by_hop`, the response's head is the one the backend sent, its
+    /// hop-by-hop fields kept (for the wire log).
+    pub async fn send_head(
         &self,
-        req: Request<ClientBody>,
-        timeout: Duration,
-    ) -> Result<Response<H1Body>, SendError> {
-        self.send_reading(req, timeout, true).await
-    }
-
-    async fn send_reading(
-        &self,
-        req: Request<ClientBody>,
+        parts: &http::request::Parts,
+        body: ClientBody,
         timeout: Duration,
         keep_hop_by_hop: bool,
     ) -> Result<Response<H1Body>, SendError> {
-        let Some(key) = req.uri().authority().cloned().map(Key) else {
+        let Some(key) = parts.uri.authority().cloned().map(Key) else {
             return Err(SendError::Failed("no host in the URL".into()));
         };
         let exchange = self
             .inner
             .clone()
-            .exchange(key, req, timeout, keep_hop_by_hop);
+            .exchange(key, parts, body, timeout, keep_hop_by_hop);
         match tokio::time::timeout(timeout, exchange).await {
             Err(_) => Err(SendError::Timeout),
             Ok(r) => r,
@@ -231,11 +226,11 @@ impl PoolInner {
     async fn exchange(
         self: Arc<Self>,
         key: Key,
-        req: Request<ClientBody>,
+        parts: &http::request::Parts,
+        body: ClientBody,
         timeout: Duration,
         keep_hop_by_hop: bool,
     ) -> Result<Response<H1Body>, SendError> {
-        let (parts, body) = req.into_parts();
         let mut payload = match body {
             Either::Right(mut full) => Payload::Buffered(match full.frame().await {
                 Some(Ok(f)) => f.into_data().unwrap_or_default(),
@@ -255,7 +250,7 @@ impl PoolInner {
             },
         };
         let mut wire = Vec::with_capacity(256);
-        encode_head(&parts, sent, &mut wire);
+        encode_head(parts, sent, &mut wire);
         if let Payload::Buffered(b) = &payload {
             if b.len() <= COALESCE {
                 wire.extend_from_slice(b);

@@ -270,6 +270,7 @@ impl Upstream {
         let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
         self.send(client, out.parts, out.body, out.grpc, out.timeout)
             .await
+            .map(|(ex, _)| ex)
     }
 
     /// Send a request through the stack. With endpoint security, a 401 the hook asks to replay
@@ -289,10 +290,15 @@ impl Upstream {
         };
         prepare_head(&mut out.parts, out.host.take(), out.grpc)?;
         let client = self.client_for(out.protocol, out.grpc, &out.parts.uri);
-        // the head as it was before authorization, for a replay: the hook may read the
-        // caller's credentials in it (token exchange)
+        // a replay needs the body kept, and the head: the one sent, authorized again, unless the
+        // hook reads the caller's credentials in the head as it was before authorization (token
+        // exchange) or the client consumes the head (hyper's); then a copy made now
         let again = match &out.body {
-            OutBody::Kept(b) if b.len() <= replay_max => Some((copy_head(&out.parts), b.clone())),
+            OutBody::Kept(b) if b.len() <= replay_max => {
+                let before = (auth.exchanges_caller_token() || matches!(client, Via::Client(_)))
+                    .then(|| copy_head(&out.parts));
+                Some((before, b.clone()))
+            }
             _ => None,
         };
         let ticket = auth
@@ -304,7 +310,7 @@ impl Upstream {
             )
             .await
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
-        let first = self
+        let (first, sent) = self
             .send(client, out.parts, out.body, out.grpc, out.timeout)
             .await?;
         if first.response.status() != StatusCode::UNAUTHORIZED
@@ -312,7 +318,7 @@ impl Upstream {
         {
             return Ok(first);
         }
-        let Some((mut parts, body)) = again else {
+        let Some((Some(mut parts), body)) = again.map(|(before, b)| (before.or(sent), b)) else {
             return Ok(first);
         };
         drop(first);
@@ -321,9 +327,11 @@ impl Upstream {
             .map_err(|r| UpstreamError::Refused(Box::new(r)))?;
         self.send(client, parts, OutBody::Kept(body), out.grpc, out.timeout)
             .await
+            .map(|(ex, _)| ex)
     }
 
-    /// Wire log, deadline, client. A gRPC call's streamed body is bounded per message.
+    /// Wire log, deadline, client. A gRPC call's streamed body is bounded per message. The
+    /// head comes back when the client did not consume it (the lean HTTP/1.1 pool).
     async fn send(
         &self,
         client: Via<'_>,
@@ -331,7 +339,7 @@ impl Upstream {
         body: OutBody,
         grpc: bool,
         timeout: Duration,
-    ) -> Result<Exchanged, UpstreamError> {
+    ) -> Result<(Exchanged, Option<http::request::Parts>), UpstreamError> {
         let (mut stream, mut over) = (None, None);
         let body: ClientBody = match body {
             OutBody::Stream(b) => {
@@ -353,21 +361,20 @@ impl Upstream {
             }
         };
         let deadline = Instant::now() + timeout;
-        let req = http::Request::from_parts(parts, body);
         // the client's exchange boxed: its state (hyper's dispatch, the timeout) would otherwise
         // be part of every future that awaits a backend, and those are moved whole when they
         // are created (into hyper's slot for the service future, into the pipeline's box)
-        let response = match client {
-            Via::Client(c) => Box::pin(proxy::send(c, req, timeout))
-                .await
-                .map(|r| r.map(UpBody::Hyper)),
-            // the wire log shows the head as received
-            Via::H1(pool) if self.wire => Box::pin(pool.send_as_received(req, timeout))
-                .await
-                .map(|r| r.map(UpBody::H1)),
-            Via::H1(pool) => Box::pin(pool.send(req, timeout))
-                .await
-                .map(|r| r.map(UpBody::H1)),
+        let (response, head) = match client {
+            Via::Client(c) => {
+                let req = http::Request::from_parts(parts, body);
+                let r = Box::pin(proxy::send(c, req, timeout)).await;
+                (r.map(|r| r.map(UpBody::Hyper)), None)
+            }
+            Via::H1(pool) => {
+                // the wire log shows the response head as received
+                let r = Box::pin(pool.send_head(&parts, body, timeout, self.wire)).await;
+                (r.map(|r| r.map(UpBody::H1)), Some(parts))
+            }
         };
         let response = match (response, stream) {
             (Ok(r), _) => r,
@@ -394,11 +401,12 @@ impl Upstream {
                 });
             }
         };
-        Ok(Exchanged {
+        let ex = Exchanged {
             response,
             deadline,
             grpc,
-        })
+        };
+        Ok((ex, head))
     }
 
     /// The response to stream back: hop-by-hop headers removed (its head in the wire log).
