@@ -832,6 +832,11 @@ fn parse_head(buf: &mut BytesMut, reading: Reading) -> Result<Option<Parsed>, At
     {
         (Delimit::Length(0), code != 101)
     } else if let Some(last) = coding {
+        if length != Ok(None) && !reading.keep_hop_by_hop {
+            // the transfer coding frames the body: a length beside it is not passed on
+            // (RFC 9112 §6.3)
+            headers.remove(header::CONTENT_LENGTH);
+        }
         // both framings in one response: the connection is not trusted afterwards
         if last.eq_ignore_ascii_case(b"chunked") {
             (Delimit::Chunked, length == Ok(None))
@@ -1825,6 +1830,12 @@ mod tests {
                        2\r\nok\r\n0\r\n\r\n";
         let (resp, body, keep) = decode_response(chunked.as_bytes(), false).unwrap();
         assert_eq!((&body[..], keep), (&b"ok"[..], true));
+        assert!(resp.headers().is_empty());
+        // a length beside a transfer coding is not the body's: not passed on
+        let both = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n\
+                    2\r\nok\r\n0\r\n\r\n";
+        let (resp, body, keep) = decode_response(both.as_bytes(), false).unwrap();
+        assert_eq!((&body[..], keep), (&b"ok"[..], false));
         assert!(resp.headers().is_empty());
     }
 }
